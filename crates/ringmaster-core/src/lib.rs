@@ -1,0 +1,13 @@
+//! Pure core of ringmaster: no I/O, no clocks, no async.
+//!
+//! - [`model`]: records of the organization (attributes, groups, filters, policies).
+//! - [`column`]: dictionary-encoded columns, the storage behind [`org`].
+//! - [`org`]: users and devices as dense tables, built by [`org::OrgBuilder`].
+//! - [`rules`]: the Entra, Intune filter and Conditional Access rule languages.
+//! - [`targeting`]: group membership and effective policy targets as bitmaps.
+//! - [`explain`]: why a policy does or does not reach a device.
+
+pub mod column;
+pub mod model;
+pub mod org;
+pub mod rules;

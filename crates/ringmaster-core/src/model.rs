@@ -1,0 +1,390 @@
+//! Records of the organization: attributes of users and devices, groups,
+//! assignment filters, policies and their assignments.
+
+use std::fmt;
+
+/// Scalar device attributes, one dictionary column each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeviceAttr {
+    /// Entra object id (what group memberships reference).
+    EntraObjectId,
+    /// Entra `deviceId` (= Intune `azureADDeviceId`).
+    DeviceId,
+    /// Intune managed device id.
+    ManagedId,
+    Name,
+    /// Canonical platform, see [`Platform`].
+    Platform,
+    /// Entra `operatingSystem` as Entra reports it (`Windows`, `MacMDM`, `iPhone`…).
+    EntraOsType,
+    OsVersion,
+    Model,
+    Manufacturer,
+    /// Canonical `company` / `personal`.
+    Ownership,
+    /// Canonical `AzureAD` / `ServerAD` / `Workplace`.
+    TrustType,
+    ManagementType,
+    ManagementAppId,
+    EnrollmentProfile,
+    Category,
+    Sku,
+    CpuArch,
+    ProfileType,
+    Serial,
+    AccountEnabled,
+    IsCompliant,
+    IsRooted,
+    IsLab,
+    LastCheckIn,
+    /// Entra object id of the primary user.
+    PrimaryUser,
+    /// `extensionAttribute1` ..= `extensionAttribute15`.
+    Ext(u8),
+}
+
+impl DeviceAttr {
+    pub const SCALARS: usize = 25 + 15;
+
+    pub fn index(self) -> usize {
+        use DeviceAttr::*;
+        match self {
+            EntraObjectId => 0,
+            DeviceId => 1,
+            ManagedId => 2,
+            Name => 3,
+            Platform => 4,
+            EntraOsType => 5,
+            OsVersion => 6,
+            Model => 7,
+            Manufacturer => 8,
+            Ownership => 9,
+            TrustType => 10,
+            ManagementType => 11,
+            ManagementAppId => 12,
+            EnrollmentProfile => 13,
+            Category => 14,
+            Sku => 15,
+            CpuArch => 16,
+            ProfileType => 17,
+            Serial => 18,
+            AccountEnabled => 19,
+            IsCompliant => 20,
+            IsRooted => 21,
+            IsLab => 22,
+            LastCheckIn => 23,
+            PrimaryUser => 24,
+            Ext(n) => 24 + n.clamp(1, 15) as usize,
+        }
+    }
+}
+
+/// Multi-valued device attributes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeviceMulti {
+    PhysicalIds,
+    SystemLabels,
+}
+
+impl DeviceMulti {
+    pub const COUNT: usize = 2;
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Scalar user attributes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UserAttr {
+    ObjectId,
+    Upn,
+    DisplayName,
+    GivenName,
+    Surname,
+    Mail,
+    MailNickname,
+    Department,
+    JobTitle,
+    CompanyName,
+    City,
+    State,
+    Country,
+    UsageLocation,
+    OfficeLocation,
+    EmployeeId,
+    EmployeeType,
+    EmployeeHireDate,
+    UserType,
+    AccountEnabled,
+    /// Entra object id of the manager.
+    Manager,
+    IsVip,
+    IsItStaff,
+    PreferredLanguage,
+    DirSyncEnabled,
+    Ext(u8),
+}
+
+impl UserAttr {
+    pub const SCALARS: usize = 25 + 15;
+
+    pub fn index(self) -> usize {
+        use UserAttr::*;
+        match self {
+            ObjectId => 0,
+            Upn => 1,
+            DisplayName => 2,
+            GivenName => 3,
+            Surname => 4,
+            Mail => 5,
+            MailNickname => 6,
+            Department => 7,
+            JobTitle => 8,
+            CompanyName => 9,
+            City => 10,
+            State => 11,
+            Country => 12,
+            UsageLocation => 13,
+            OfficeLocation => 14,
+            EmployeeId => 15,
+            EmployeeType => 16,
+            EmployeeHireDate => 17,
+            UserType => 18,
+            AccountEnabled => 19,
+            Manager => 20,
+            IsVip => 21,
+            IsItStaff => 22,
+            PreferredLanguage => 23,
+            DirSyncEnabled => 24,
+            Ext(n) => 24 + n.clamp(1, 15) as usize,
+        }
+    }
+}
+
+/// Multi-valued user attributes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UserMulti {
+    OtherMails,
+    ProxyAddresses,
+    /// Records with fields [`ASSIGNED_PLAN_FIELDS`].
+    AssignedPlans,
+}
+
+impl UserMulti {
+    pub const COUNT: usize = 3;
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+pub const ASSIGNED_PLAN_FIELDS: &[&str] = &["servicePlanId", "capabilityStatus", "service"];
+
+/// Device platforms as Intune separates them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Platform {
+    Windows,
+    #[serde(rename = "macOS")]
+    MacOs,
+    #[serde(rename = "iOS")]
+    Ios,
+    #[serde(rename = "iPadOS")]
+    IpadOs,
+    Android,
+    Linux,
+}
+
+impl Platform {
+    pub const ALL: [Platform; 6] = [
+        Platform::Windows,
+        Platform::MacOs,
+        Platform::Ios,
+        Platform::IpadOs,
+        Platform::Android,
+        Platform::Linux,
+    ];
+
+    /// The canonical spelling stored in the platform column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Windows => "windows",
+            Platform::MacOs => "macOS",
+            Platform::Ios => "iOS",
+            Platform::IpadOs => "iPadOS",
+            Platform::Android => "android",
+            Platform::Linux => "linux",
+        }
+    }
+
+    /// Reads the many spellings found in Graph (`operatingSystem`,
+    /// `deviceOSType`, policy `platforms`, filter `platform`).
+    pub fn parse(s: &str) -> Option<Platform> {
+        let l = s.trim().to_ascii_lowercase();
+        Some(match l.as_str() {
+            "windows" | "windows10" | "windows10andlater" | "windows81andlater" | "windows 10"
+            | "windows 11" | "windowsphone81" | "windows10x" => Platform::Windows,
+            "macos" | "macmdm" | "mac os x" | "osx" | "mac" => Platform::MacOs,
+            "ios" | "iphone" | "iosmobileapplicationmanagement" => Platform::Ios,
+            "ipados" | "ipad" => Platform::IpadOs,
+            "android" | "androidforwork" | "androidenterprise" | "androidworkprofile"
+            | "androidaosp" | "androidmobileapplicationmanagement" => Platform::Android,
+            "linux" => Platform::Linux,
+            _ => return None,
+        })
+    }
+
+    /// How Entra's `deviceOSType` spells a platform when no Entra record says otherwise.
+    pub fn entra_os_type(self) -> &'static str {
+        match self {
+            Platform::Windows => "Windows",
+            Platform::MacOs => "MacMDM",
+            Platform::Ios => "iPhone",
+            Platform::IpadOs => "iPad",
+            Platform::Android => "AndroidForWork",
+            Platform::Linux => "Linux",
+        }
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Canonical ownership from any of the vocabularies: `Corporate` (filters),
+/// `Company` (Entra), `company` (managedDevice), `Personal`, `personal`.
+pub fn canonical_ownership(s: &str) -> Option<&'static str> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "company" | "corporate" => Some("company"),
+        "personal" => Some("personal"),
+        _ => None,
+    }
+}
+
+/// Canonical trust type from Entra (`AzureAD`), managedDevice `joinType`
+/// (`azureADJoined`) and filter (`Azure AD joined`) spellings.
+pub fn canonical_trust(s: &str) -> Option<&'static str> {
+    let l: String = s.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
+    match l.as_str() {
+        "azuread" | "azureadjoined" | "microsoftentrajoined" | "entrajoined" => Some("AzureAD"),
+        "serverad" | "hybridazureadjoined" | "hybridmicrosoftentrajoined" | "hybridentrajoined"
+        | "domainjoined" => Some("ServerAD"),
+        "workplace" | "azureadregistered" | "microsoftentraregistered" | "entraregistered" => {
+            Some("Workplace")
+        }
+        _ => None,
+    }
+}
+
+/// Parses `true`/`false` in any case; Graph exports also carry `"True"`.
+pub fn canonical_bool(s: &str) -> Option<&'static str> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Some("true"),
+        "false" | "0" | "no" => Some("false"),
+        _ => None,
+    }
+}
+
+/// A static or dynamic group, as imported.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub kind: GroupKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum GroupKind {
+    /// Assigned membership; members may be users, devices or groups.
+    Static { members: Vec<MemberRef> },
+    /// Membership computed from a rule over users or devices.
+    Dynamic { rule: String },
+}
+
+/// A member as an export names it: an object id, with its type when known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRef {
+    pub id: String,
+    pub kind: Option<MemberKind>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MemberKind {
+    User,
+    Device,
+    Group,
+}
+
+/// An Intune assignment filter.
+#[derive(Debug, Clone)]
+pub struct Filter {
+    pub id: String,
+    pub name: String,
+    /// As Graph spells it (`windows10AndLater`, `iOS`…).
+    pub platform: Option<String>,
+    pub rule: String,
+    /// Filters over managed apps use `app.*` properties and never match devices.
+    pub for_apps: bool,
+}
+
+/// What kind of Intune object a policy is.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PolicyKind {
+    SettingsCatalog,
+    DeviceConfiguration,
+    Compliance,
+    UpdateRing,
+    DriverUpdate,
+    Other,
+}
+
+/// A policy with its assignments. Its settings are modelled by the conflict analysis.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub id: String,
+    pub name: String,
+    pub kind: PolicyKind,
+    /// `@odata.type` without the `#microsoft.graph.` prefix.
+    pub odata_type: String,
+    pub platforms: Vec<Platform>,
+    /// `templateReference.templateFamily` for endpoint security and baselines.
+    pub template_family: Option<String>,
+    pub assignments: Vec<Assignment>,
+    /// Where the policy was read from, for messages.
+    pub source: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    pub target: Target,
+    pub filter: Option<AssignmentFilter>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    AllDevices,
+    AllUsers,
+    Group(String),
+    ExcludeGroup(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssignmentFilter {
+    pub filter_id: String,
+    pub mode: FilterMode,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FilterMode {
+    Include,
+    Exclude,
+}
+
+/// Fixed ids of the virtual groups in Graph exports.
+pub const ALL_DEVICES_ID: &str = "adadadad-808e-44e2-905a-0b7873a8a531";
+pub const ALL_USERS_ID: &str = "acacacac-9df4-4c7d-9d50-4ef0226f57a9";

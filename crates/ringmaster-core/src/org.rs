@@ -1,0 +1,402 @@
+//! The organization as dense tables: users and devices get row ids
+//! `0..n`, every property is a column, and the join between devices and
+//! their primary users is precomputed in both directions.
+
+use crate::column::{DictColumn, MultiColumn};
+use crate::model::{
+    ASSIGNED_PLAN_FIELDS, DeviceAttr, DeviceMulti, Filter, Group, Platform, Policy, UserAttr,
+    UserMulti,
+};
+use rustc_hash::FxHashMap;
+
+/// Marks "no row" in row-valued vectors.
+pub const NO_ROW: u32 = u32::MAX;
+
+/// One object type's columns.
+#[derive(Debug, Clone, Default)]
+pub struct Table {
+    pub rows: u32,
+    pub cols: Vec<DictColumn>,
+    pub multi: Vec<MultiColumn>,
+}
+
+impl Table {
+    fn new(scalars: usize, multi: Vec<MultiColumn>) -> Self {
+        Table { rows: 0, cols: vec![DictColumn::default(); scalars], multi }
+    }
+
+    /// Rows whose column equals `value` exactly.
+    pub fn rows_with(&self, col: usize, value: &str) -> Vec<u32> {
+        let column = &self.cols[col];
+        let Some(code) = column.dict.get(value) else { return Vec::new() };
+        column.codes.iter().enumerate().filter(|(_, c)| **c == code).map(|(r, _)| r as u32).collect()
+    }
+
+    fn finish(&mut self) {
+        let n = self.rows as usize;
+        self.cols.iter_mut().for_each(|c| c.finish(n));
+        self.multi.iter_mut().for_each(|m| m.finish(n));
+    }
+}
+
+/// Users, devices, groups, filters and policies of one tenant.
+#[derive(Debug, Clone, Default)]
+pub struct Org {
+    pub users: Table,
+    pub devices: Table,
+    pub groups: Vec<Group>,
+    pub filters: Vec<Filter>,
+    pub policies: Vec<Policy>,
+    /// Primary user row of each device, or [`NO_ROW`].
+    pub device_user: Vec<u32>,
+    /// Devices of each user: `user_devices[user_offsets[u]..user_offsets[u + 1]]`.
+    user_offsets: Vec<u32>,
+    user_devices: Vec<u32>,
+    group_index: FxHashMap<String, usize>,
+    filter_index: FxHashMap<String, usize>,
+    policy_index: FxHashMap<String, usize>,
+    /// Entra object id code → row, for resolving member references.
+    user_by_oid: Vec<u32>,
+    device_by_oid: Vec<u32>,
+}
+
+fn key(id: &str) -> String {
+    id.trim().to_ascii_lowercase()
+}
+
+impl Org {
+    pub fn user(&self, attr: UserAttr, row: u32) -> Option<&str> {
+        self.users.cols[attr.index()].get(row)
+    }
+
+    pub fn device(&self, attr: DeviceAttr, row: u32) -> Option<&str> {
+        self.devices.cols[attr.index()].get(row)
+    }
+
+    pub fn device_platform(&self, row: u32) -> Option<Platform> {
+        self.device(DeviceAttr::Platform, row).and_then(Platform::parse)
+    }
+
+    pub fn user_devices(&self, user: u32) -> &[u32] {
+        let u = user as usize;
+        if u + 1 >= self.user_offsets.len() {
+            return &[];
+        }
+        &self.user_devices[self.user_offsets[u] as usize..self.user_offsets[u + 1] as usize]
+    }
+
+    pub fn group(&self, id: &str) -> Option<usize> {
+        self.group_index.get(&key(id)).copied()
+    }
+
+    pub fn filter(&self, id: &str) -> Option<usize> {
+        self.filter_index.get(&key(id)).copied()
+    }
+
+    pub fn policy(&self, id: &str) -> Option<usize> {
+        self.policy_index.get(&key(id)).copied()
+    }
+
+    /// A user row by Entra object id.
+    pub fn user_by_id(&self, id: &str) -> Option<u32> {
+        let code = self.users.cols[UserAttr::ObjectId.index()].dict.get(id)?;
+        self.user_by_oid.get(code as usize).copied().filter(|r| *r != NO_ROW)
+    }
+
+    /// A device row by Entra object id.
+    pub fn device_by_object_id(&self, id: &str) -> Option<u32> {
+        let code = self.devices.cols[DeviceAttr::EntraObjectId.index()].dict.get(id)?;
+        self.device_by_oid.get(code as usize).copied().filter(|r| *r != NO_ROW)
+    }
+
+    /// Devices matching a name or any of their ids (Entra object id,
+    /// Entra device id, Intune id, serial number), ignoring case for names.
+    pub fn find_devices(&self, needle: &str) -> Vec<u32> {
+        let ids = [
+            DeviceAttr::EntraObjectId,
+            DeviceAttr::DeviceId,
+            DeviceAttr::ManagedId,
+            DeviceAttr::Serial,
+            DeviceAttr::Name,
+        ];
+        for attr in ids {
+            let rows = self.devices.rows_with(attr.index(), needle);
+            if !rows.is_empty() {
+                return rows;
+            }
+        }
+        let col = &self.devices.cols[DeviceAttr::Name.index()];
+        let lower = needle.to_lowercase();
+        let hit: Vec<bool> = (0..col.dict.len() as u32)
+            .map(|c| col.dict.value(c).is_some_and(|v| v.to_lowercase() == lower))
+            .collect();
+        col.select(&hit).iter().collect()
+    }
+
+    /// Users matching a UPN, object id or display name.
+    pub fn find_users(&self, needle: &str) -> Vec<u32> {
+        for attr in [UserAttr::ObjectId, UserAttr::Upn, UserAttr::Mail, UserAttr::DisplayName] {
+            let rows = self.users.rows_with(attr.index(), needle);
+            if !rows.is_empty() {
+                return rows;
+            }
+        }
+        let col = &self.users.cols[UserAttr::Upn.index()];
+        let lower = needle.to_lowercase();
+        (0..self.users.rows).filter(|r| col.get(*r).is_some_and(|v| v.to_lowercase() == lower)).collect()
+    }
+
+    /// Groups matching an id or a display name (case-insensitive).
+    pub fn find_groups(&self, needle: &str) -> Vec<usize> {
+        if let Some(g) = self.group(needle) {
+            return vec![g];
+        }
+        self.groups.iter().enumerate().filter(|(_, g)| g.name.eq_ignore_ascii_case(needle.trim())).map(|(i, _)| i).collect()
+    }
+
+    /// Policies matching an id or a name (case-insensitive).
+    pub fn find_policies(&self, needle: &str) -> Vec<usize> {
+        if let Some(p) = self.policy(needle) {
+            return vec![p];
+        }
+        self.policies.iter().enumerate().filter(|(_, p)| p.name.eq_ignore_ascii_case(needle.trim())).map(|(i, _)| i).collect()
+    }
+
+    /// A short label for a device: its name and id.
+    pub fn device_label(&self, row: u32) -> String {
+        let name = self.device(DeviceAttr::Name, row).unwrap_or("(unnamed)");
+        match self.device(DeviceAttr::EntraObjectId, row).or(self.device(DeviceAttr::ManagedId, row)) {
+            Some(id) => format!("{name} ({id})"),
+            None => name.to_string(),
+        }
+    }
+
+    pub fn user_label(&self, row: u32) -> String {
+        self.user(UserAttr::Upn, row)
+            .or(self.user(UserAttr::DisplayName, row))
+            .or(self.user(UserAttr::ObjectId, row))
+            .unwrap_or("(unnamed user)")
+            .to_string()
+    }
+}
+
+/// Which identifier a device record carries; records about the same device
+/// from Entra and Intune meet on the Entra device id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceKey<'a> {
+    ObjectId(&'a str),
+    DeviceId(&'a str),
+    ManagedId(&'a str),
+}
+
+/// Builds an [`Org`] row by row; records may arrive in any order.
+#[derive(Debug)]
+pub struct OrgBuilder {
+    org: Org,
+    user_keys: FxHashMap<Box<str>, u32>,
+    device_keys: [FxHashMap<Box<str>, u32>; 3],
+}
+
+impl Default for OrgBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn is_blank_id(s: &str) -> bool {
+    let t = s.trim();
+    t.is_empty() || t.bytes().all(|b| b == b'0' || b == b'-')
+}
+
+impl OrgBuilder {
+    pub fn new() -> Self {
+        let user_multi = vec![
+            MultiColumn::default(),
+            MultiColumn::default(),
+            MultiColumn::with_fields(ASSIGNED_PLAN_FIELDS),
+        ];
+        debug_assert_eq!(user_multi.len(), UserMulti::COUNT);
+        let device_multi = vec![MultiColumn::default(); DeviceMulti::COUNT];
+        OrgBuilder {
+            org: Org {
+                users: Table::new(UserAttr::SCALARS, user_multi),
+                devices: Table::new(DeviceAttr::SCALARS, device_multi),
+                ..Org::default()
+            },
+            user_keys: FxHashMap::default(),
+            device_keys: Default::default(),
+        }
+    }
+
+    /// The row of the user with this object id, creating it when new.
+    pub fn user(&mut self, object_id: &str) -> u32 {
+        let k = key(object_id);
+        if let Some(&r) = self.user_keys.get(k.as_str()) {
+            return r;
+        }
+        let r = self.org.users.rows;
+        self.org.users.rows += 1;
+        self.user_keys.insert(k.into(), r);
+        self.org.users.cols[UserAttr::ObjectId.index()].set(r, Some(object_id.trim()));
+        r
+    }
+
+    pub fn has_user(&self, object_id: &str) -> bool {
+        self.user_keys.contains_key(key(object_id).as_str())
+    }
+
+    /// The row of the device any of these keys names, creating it when new.
+    /// Blank and all-zero ids are ignored (unregistered devices carry them).
+    pub fn device(&mut self, keys: &[DeviceKey<'_>]) -> u32 {
+        fn slot<'a>(k: &DeviceKey<'a>) -> (usize, &'a str, DeviceAttr) {
+            match *k {
+                DeviceKey::ObjectId(s) => (0, s, DeviceAttr::EntraObjectId),
+                DeviceKey::DeviceId(s) => (1, s, DeviceAttr::DeviceId),
+                DeviceKey::ManagedId(s) => (2, s, DeviceAttr::ManagedId),
+            }
+        }
+        let mut row = None;
+        for k in keys {
+            let (i, s, _) = slot(k);
+            if is_blank_id(s) {
+                continue;
+            }
+            if let Some(&r) = self.device_keys[i].get(key(s).as_str()) {
+                row = Some(r);
+                break;
+            }
+        }
+        let row = row.unwrap_or_else(|| {
+            let r = self.org.devices.rows;
+            self.org.devices.rows += 1;
+            r
+        });
+        for k in keys {
+            let (i, s, attr) = slot(k);
+            if is_blank_id(s) {
+                continue;
+            }
+            self.device_keys[i].entry(key(s).into()).or_insert(row);
+            self.org.devices.cols[attr.index()].set(row, Some(s.trim()));
+        }
+        row
+    }
+
+    pub fn set_user(&mut self, row: u32, attr: UserAttr, value: Option<&str>) {
+        let value = value.map(str::trim).filter(|v| !v.is_empty());
+        if value.is_some() || self.org.users.cols[attr.index()].code(row) == 0 {
+            self.org.users.cols[attr.index()].set(row, value);
+        }
+    }
+
+    /// Sets a device attribute; a missing value never erases one that another
+    /// record (Entra or Intune) already gave.
+    pub fn set_device(&mut self, row: u32, attr: DeviceAttr, value: Option<&str>) {
+        let value = value.map(str::trim).filter(|v| !v.is_empty());
+        if value.is_some() {
+            self.org.devices.cols[attr.index()].set(row, value);
+        }
+    }
+
+    pub fn device_value(&self, row: u32, attr: DeviceAttr) -> Option<&str> {
+        self.org.devices.cols[attr.index()].get(row)
+    }
+
+    pub fn set_device_multi<'a>(&mut self, row: u32, attr: DeviceMulti, values: impl IntoIterator<Item = &'a str>) {
+        self.org.devices.multi[attr.index()].set(row, values);
+    }
+
+    pub fn set_user_multi<'a>(&mut self, row: u32, attr: UserMulti, values: impl IntoIterator<Item = &'a str>) {
+        self.org.users.multi[attr.index()].set(row, values);
+    }
+
+    pub fn set_user_records(&mut self, row: u32, attr: UserMulti, records: Vec<Vec<Option<String>>>) {
+        self.org.users.multi[attr.index()].set_records(row, records);
+    }
+
+    pub fn add_group(&mut self, g: Group) {
+        self.org.groups.push(g);
+    }
+
+    pub fn add_filter(&mut self, f: Filter) {
+        self.org.filters.push(f);
+    }
+
+    pub fn add_policy(&mut self, p: Policy) {
+        self.org.policies.push(p);
+    }
+
+    pub fn users(&self) -> u32 {
+        self.org.users.rows
+    }
+
+    pub fn devices(&self) -> u32 {
+        self.org.devices.rows
+    }
+
+    /// Lays out the columns, derives what other properties imply and builds indices.
+    pub fn finish(self) -> Org {
+        let mut org = self.org;
+        org.users.finish();
+        org.devices.finish();
+        // Entra's deviceOSType follows the platform when no Entra record gave it.
+        let n = org.devices.rows;
+        for row in 0..n {
+            if org.devices.cols[DeviceAttr::EntraOsType.index()].code(row) == 0
+                && let Some(p) = org.device(DeviceAttr::Platform, row).and_then(Platform::parse)
+            {
+                org.devices.cols[DeviceAttr::EntraOsType.index()].set(row, Some(p.entra_os_type()));
+            }
+        }
+        org.user_by_oid = code_to_row(&org.users.cols[UserAttr::ObjectId.index()]);
+        org.device_by_oid = code_to_row(&org.devices.cols[DeviceAttr::EntraObjectId.index()]);
+        // Primary users, both directions.
+        let primary = &org.devices.cols[DeviceAttr::PrimaryUser.index()];
+        let ucol = &org.users.cols[UserAttr::ObjectId.index()];
+        let by_code: Vec<u32> = (0..primary.dict.len() as u32)
+            .map(|c| {
+                primary
+                    .dict
+                    .value(c)
+                    .and_then(|id| ucol.dict.get(id))
+                    .and_then(|uc| org.user_by_oid.get(uc as usize).copied())
+                    .unwrap_or(NO_ROW)
+            })
+            .collect();
+        org.device_user = primary.codes.iter().map(|&c| by_code[c as usize]).collect();
+        let users = org.users.rows as usize;
+        let mut counts = vec![0u32; users + 1];
+        for &u in &org.device_user {
+            if u != NO_ROW {
+                counts[u as usize + 1] += 1;
+            }
+        }
+        for i in 0..users {
+            counts[i + 1] += counts[i];
+        }
+        let mut fill = counts.clone();
+        let mut devs = vec![0u32; *counts.last().unwrap_or(&0) as usize];
+        for (d, &u) in org.device_user.iter().enumerate() {
+            if u != NO_ROW {
+                devs[fill[u as usize] as usize] = d as u32;
+                fill[u as usize] += 1;
+            }
+        }
+        org.user_offsets = counts;
+        org.user_devices = devs;
+        org.group_index = org.groups.iter().enumerate().map(|(i, g)| (key(&g.id), i)).collect();
+        org.filter_index = org.filters.iter().enumerate().map(|(i, f)| (key(&f.id), i)).collect();
+        org.policy_index = org.policies.iter().enumerate().map(|(i, p)| (key(&p.id), i)).collect();
+        org
+    }
+}
+
+fn code_to_row(col: &DictColumn) -> Vec<u32> {
+    let mut out = vec![NO_ROW; col.dict.len()];
+    for (row, &c) in col.codes.iter().enumerate() {
+        if c != 0 && out[c as usize] == NO_ROW {
+            out[c as usize] = row as u32;
+        }
+    }
+    out
+}
