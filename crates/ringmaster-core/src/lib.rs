@@ -11,3 +11,5 @@ pub mod column;
 pub mod model;
 pub mod org;
 pub mod rules;
+pub mod targeting;
+pub mod explain;

@@ -11,7 +11,7 @@ mod lexer;
 mod parser;
 pub mod vocab;
 
-pub use eval::{EvalContext, LeafTrace, Trace};
+pub use eval::{EvalContext, GroupRows, LeafTrace, Trace};
 pub use vocab::{Grammar, Kind, Object, Op, Prop, Source};
 
 use std::ops::Range;

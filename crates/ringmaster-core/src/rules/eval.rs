@@ -9,7 +9,7 @@ use crate::org::Table;
 use roaring::RoaringBitmap;
 
 /// Resolved memberships that `memberOf` conditions read.
-pub trait GroupRows {
+pub trait GroupRows: Sync {
     /// Rows (of the rule's object type) that are members of the group.
     fn group_rows(&self, group_id: &str) -> Option<&RoaringBitmap>;
 }

@@ -1,0 +1,430 @@
+//! Why a policy does or does not reach a device, as a chain of reasons an
+//! admin can check: which group, through which nested group or user, which
+//! filter, what the rule said about which property values.
+
+use crate::model::{DeviceAttr, FilterMode, GroupKind, MemberKind, Target};
+use crate::org::{NO_ROW, Org};
+use crate::rules::{EvalContext, Object, Trace};
+use crate::targeting::Resolution;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Status {
+    Included,
+    Excluded,
+    NotTargeted,
+    NotApplicable,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Included => "Included",
+            Status::Excluded => "Excluded",
+            Status::NotTargeted => "NotTargeted",
+            Status::NotApplicable => "NotApplicable",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceExplanation {
+    pub device: DeviceFacts,
+    /// Groups the device is in, directly or through nesting.
+    pub device_groups: Vec<String>,
+    /// Groups the primary user is in.
+    pub user_groups: Vec<String>,
+    pub policies: Vec<PolicyExplanation>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceFacts {
+    pub row: u32,
+    pub name: Option<String>,
+    pub entra_object_id: Option<String>,
+    pub intune_id: Option<String>,
+    pub platform: Option<String>,
+    pub os_version: Option<String>,
+    pub model: Option<String>,
+    pub ownership: Option<String>,
+    pub primary_user: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyExplanation {
+    pub policy_id: String,
+    pub policy: String,
+    pub status: Status,
+    /// One sentence that says why.
+    pub reason: String,
+    pub assignments: Vec<AssignmentStep>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AssignmentStep {
+    /// `include` or `exclude`.
+    pub intent: &'static str,
+    pub target: String,
+    pub reaches: bool,
+    /// How the device (or its primary user) is a member, outermost first.
+    pub via: Vec<String>,
+    pub filter: Option<FilterStep>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FilterStep {
+    pub name: String,
+    pub mode: FilterMode,
+    pub rule: String,
+    /// Whether the rule is true for the device.
+    pub matched: bool,
+    pub trace: Option<Trace>,
+}
+
+/// Explains every policy (or the given ones) for device `row`.
+pub fn explain_device(
+    org: &Org,
+    res: &Resolution,
+    row: u32,
+    only: Option<&[usize]>,
+    now: jiff::Timestamp,
+) -> DeviceExplanation {
+    let user = org.device_user.get(row as usize).copied().filter(|u| *u != NO_ROW);
+    let facts = DeviceFacts {
+        row,
+        name: org.device(DeviceAttr::Name, row).map(Into::into),
+        entra_object_id: org.device(DeviceAttr::EntraObjectId, row).map(Into::into),
+        intune_id: org.device(DeviceAttr::ManagedId, row).map(Into::into),
+        platform: org.device(DeviceAttr::Platform, row).map(Into::into),
+        os_version: org.device(DeviceAttr::OsVersion, row).map(Into::into),
+        model: org.device(DeviceAttr::Model, row).map(Into::into),
+        ownership: org.device(DeviceAttr::Ownership, row).map(Into::into),
+        primary_user: user.map(|u| org.user_label(u)),
+    };
+    let device_groups = (0..org.groups.len())
+        .filter(|&g| res.group_devices[g].contains(row))
+        .map(|g| org.groups[g].name.clone())
+        .collect();
+    let user_groups = user
+        .map(|u| {
+            (0..org.groups.len()).filter(|&g| res.group_users[g].contains(u)).map(|g| org.groups[g].name.clone()).collect()
+        })
+        .unwrap_or_default();
+    let all: Vec<usize> = (0..org.policies.len()).collect();
+    let policies = only
+        .unwrap_or(&all)
+        .iter()
+        .map(|&p| explain_policy(org, res, p, row, user, now))
+        .collect();
+    DeviceExplanation { device: facts, device_groups, user_groups, policies }
+}
+
+fn explain_policy(org: &Org, res: &Resolution, p: usize, d: u32, user: Option<u32>, now: jiff::Timestamp) -> PolicyExplanation {
+    let policy = &org.policies[p];
+    let ctx = EvalContext::new(now);
+    let mut steps = Vec::new();
+    // Exclusions first: they decide regardless of what includes say.
+    let mut excluded_device_by = None;
+    let mut excluded_user_by = None;
+    for a in &policy.assignments {
+        if let Target::ExcludeGroup(id) = &a.target {
+            let Some(g) = org.group(id) else { continue };
+            let dev = res.group_devices[g].contains(d);
+            let usr = user.is_some_and(|u| res.group_users[g].contains(u));
+            if dev && excluded_device_by.is_none() {
+                excluded_device_by = Some(org.groups[g].name.clone());
+            }
+            if usr && excluded_user_by.is_none() {
+                excluded_user_by = Some(org.groups[g].name.clone());
+            }
+            steps.push(AssignmentStep {
+                intent: "exclude",
+                target: format!("group '{}'", org.groups[g].name),
+                reaches: dev || usr,
+                via: membership(org, res, g, d, user, now),
+                filter: None,
+            });
+        }
+    }
+    // Includes: which reach the device after exclusions of their own kind.
+    struct Reach {
+        target: String,
+        filter: Option<(String, FilterMode, bool)>,
+    }
+    let mut reached: Vec<Reach> = Vec::new();
+    let mut blocked_by_exclusion = Vec::new();
+    for a in &policy.assignments {
+        let (target, dev_member, user_member, via) = match &a.target {
+            Target::ExcludeGroup(_) => continue,
+            Target::AllDevices => ("All devices".to_string(), true, false, vec!["every device is in All devices".to_string()]),
+            Target::AllUsers => (
+                "All users".to_string(),
+                false,
+                user.is_some(),
+                match user {
+                    Some(u) => vec![format!("its primary user {} is in All users", org.user_label(u))],
+                    None => vec!["it has no primary user, so All users does not reach it".to_string()],
+                },
+            ),
+            Target::Group(id) => match org.group(id) {
+                Some(g) => (
+                    format!("group '{}'", org.groups[g].name),
+                    res.group_devices[g].contains(d),
+                    user.is_some_and(|u| res.group_users[g].contains(u)),
+                    membership(org, res, g, d, user, now),
+                ),
+                None => (format!("group {id} (not in the import)"), false, false, Vec::new()),
+            },
+        };
+        let dev_ok = dev_member && excluded_device_by.is_none();
+        let user_ok = user_member && excluded_user_by.is_none();
+        if (dev_member || user_member) && !dev_ok && !user_ok {
+            blocked_by_exclusion.push(target.clone());
+        }
+        let filter = a.filter.as_ref().and_then(|af| {
+            let f = org.filter(&af.filter_id)?;
+            let rule = res.filter_rules[f].as_ref();
+            let trace = rule.map(|r| r.trace(&org.devices, d, &ctx));
+            let matched = trace.as_ref().is_some_and(|t| t.result);
+            Some(FilterStep { name: org.filters[f].name.clone(), mode: af.mode, rule: org.filters[f].rule.clone(), matched, trace })
+        });
+        if dev_ok || user_ok {
+            reached.push(Reach {
+                target: target.clone(),
+                filter: filter.as_ref().map(|f| (f.name.clone(), f.mode, f.matched)),
+            });
+        }
+        steps.push(AssignmentStep { intent: "include", target, reaches: dev_member || user_member, via, filter });
+    }
+    // The precedence Intune applies between the assignments that reach it.
+    let by_mode = |m: Option<FilterMode>| reached.iter().filter(move |r| r.filter.as_ref().map(|f| f.1) == m);
+    let (status, reason) = if reached.is_empty() {
+        if let Some(first) = blocked_by_exclusion.first() {
+            let by = excluded_device_by.clone().or(excluded_user_by.clone()).unwrap_or_default();
+            (Status::Excluded, format!("{first} includes it, but group '{by}' excludes it, and exclusion beats inclusion"))
+        } else if policy.assignments.is_empty() {
+            (Status::NotTargeted, "the policy has no assignments".to_string())
+        } else {
+            (Status::NotTargeted, format!("none of the policy's {} assignment(s) reaches it", policy.assignments.len()))
+        }
+    } else if by_mode(Some(FilterMode::Exclude)).next().is_some() {
+        let hits: Vec<_> = by_mode(Some(FilterMode::Exclude)).filter(|r| r.filter.as_ref().is_some_and(|f| f.2)).collect();
+        match hits.first() {
+            Some(r) => (
+                Status::Excluded,
+                format!(
+                    "{} reaches it with exclude filter '{}', whose rule matches it; exclude filters take precedence over other assignments",
+                    r.target,
+                    r.filter.as_ref().map(|f| f.0.as_str()).unwrap_or("")
+                ),
+            ),
+            None => {
+                let r = by_mode(Some(FilterMode::Exclude)).next().expect("non-empty");
+                (Status::Included, format!("{} reaches it and exclude filter '{}' does not match it", r.target, r.filter.as_ref().map(|f| f.0.as_str()).unwrap_or("")))
+            }
+        }
+    } else if let Some(r) = by_mode(None).next() {
+        (Status::Included, format!("{} reaches it without a filter", r.target))
+    } else {
+        match by_mode(Some(FilterMode::Include)).find(|r| r.filter.as_ref().is_some_and(|f| f.2)) {
+            Some(r) => (
+                Status::Included,
+                format!("{} reaches it and include filter '{}' matches it", r.target, r.filter.as_ref().map(|f| f.0.as_str()).unwrap_or("")),
+            ),
+            None => {
+                let names: Vec<_> = reached.iter().filter_map(|r| r.filter.as_ref().map(|f| format!("'{}'", f.0))).collect();
+                (Status::Excluded, format!("it is reached only through include filter(s) {} and none matches it", names.join(", ")))
+            }
+        }
+    };
+    let (status, reason) = match status {
+        Status::Included if res.policies[p].not_applicable.contains(d) => {
+            let platforms: Vec<_> = policy.platforms.iter().map(|p| p.as_str()).collect();
+            (
+                Status::NotApplicable,
+                format!(
+                    "{reason}, but the policy is for {} and the device runs {}",
+                    platforms.join("/"),
+                    org.device(DeviceAttr::Platform, d).unwrap_or("an unknown platform")
+                ),
+            )
+        }
+        s => (s, reason),
+    };
+    PolicyExplanation { policy_id: policy.id.clone(), policy: policy.name.clone(), status, reason, assignments: steps }
+}
+
+/// How device `d` (or its primary user) belongs to group `g`, outermost first.
+pub fn membership(org: &Org, res: &Resolution, g: usize, d: u32, user: Option<u32>, now: jiff::Timestamp) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut seen = vec![false; org.groups.len()];
+    if res.group_devices[g].contains(d) {
+        chain(org, res, g, Member::Device(d), now, &mut seen, &mut out);
+    } else if let Some(u) = user.filter(|u| res.group_users[g].contains(*u)) {
+        out.push(format!("its primary user {} is a member of group '{}', and the policy follows users to their devices", org.user_label(u), org.groups[g].name));
+        seen.iter_mut().for_each(|s| *s = false);
+        chain(org, res, g, Member::User(u), now, &mut seen, &mut out);
+    }
+    out
+}
+
+#[derive(Clone, Copy)]
+enum Member {
+    User(u32),
+    Device(u32),
+}
+
+fn chain(org: &Org, res: &Resolution, g: usize, m: Member, now: jiff::Timestamp, seen: &mut [bool], out: &mut Vec<String>) {
+    if seen[g] {
+        return;
+    }
+    seen[g] = true;
+    let group = &org.groups[g];
+    let (id, is_in) = match m {
+        Member::User(u) => (org.user(crate::model::UserAttr::ObjectId, u).unwrap_or(""), res.group_users[g].contains(u)),
+        Member::Device(d) => (org.device(DeviceAttr::EntraObjectId, d).unwrap_or(""), res.group_devices[g].contains(d)),
+    };
+    if !is_in {
+        return;
+    }
+    match &group.kind {
+        GroupKind::Dynamic { rule } => {
+            let line = match (&res.group_rules[g], m) {
+                (Some(r), Member::Device(d)) if r.object == Object::Device => describe_trace(&r.trace(&org.devices, d, &EvalContext::new(now))),
+                (Some(r), Member::User(u)) if r.object == Object::User => describe_trace(&r.trace(&org.users, u, &EvalContext::new(now))),
+                _ => String::new(),
+            };
+            out.push(format!("group '{}' is dynamic and its rule `{}` is true: {}", group.name, rule, line));
+        }
+        GroupKind::Static { members } => {
+            let direct = members.iter().any(|mr| {
+                mr.id.eq_ignore_ascii_case(id)
+                    && matches!((mr.kind, m), (None, _) | (Some(MemberKind::User), Member::User(_)) | (Some(MemberKind::Device), Member::Device(_)))
+            });
+            if direct {
+                out.push(format!("group '{}' has it as a direct member", group.name));
+                return;
+            }
+            for mr in members {
+                if let Some(sub) = org.group(&mr.id).filter(|_| mr.kind.is_none() || mr.kind == Some(MemberKind::Group)) {
+                    let inside = match m {
+                        Member::User(u) => res.group_users[sub].contains(u),
+                        Member::Device(d) => res.group_devices[sub].contains(d),
+                    };
+                    if inside && !seen[sub] {
+                        out.push(format!("group '{}' contains group '{}'", group.name, org.groups[sub].name));
+                        chain(org, res, sub, m, now, seen, out);
+                        return;
+                    }
+                }
+            }
+            out.push(format!("group '{}' holds it through a nesting cycle", group.name));
+        }
+    }
+}
+
+/// `deviceOSType -eq "Windows" → true (Windows)`, one per comparison.
+pub fn describe_trace(t: &Trace) -> String {
+    let parts: Vec<String> = t
+        .leaves
+        .iter()
+        .map(|l| {
+            let v = if l.values.is_empty() { "null".to_string() } else { l.values.join(", ") };
+            format!("{} → {} ({} = {})", l.condition, l.result, l.property, v)
+        })
+        .collect();
+    parts.join("; ")
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupExplanation {
+    pub id: String,
+    pub name: String,
+    /// `static` or `dynamic`.
+    pub kind: &'static str,
+    pub rule: Option<String>,
+    pub users: u64,
+    pub devices: u64,
+    /// Groups that contain this one, directly or through nesting.
+    pub parents: Vec<String>,
+    pub assignments: Vec<GroupAssignment>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupAssignment {
+    pub policy_id: String,
+    pub policy: String,
+    pub intent: &'static str,
+    /// `directly` or `through parent group 'X'`.
+    pub via: String,
+    pub filter: Option<String>,
+    pub filter_mode: Option<FilterMode>,
+}
+
+/// Everything assigned to group `g`, directly and through the groups that contain it.
+pub fn explain_group(org: &Org, res: &Resolution, g: usize) -> GroupExplanation {
+    // Parents: walk static memberships upwards, breadth first.
+    let mut parent_of: Vec<Vec<usize>> = vec![Vec::new(); org.groups.len()];
+    for (p, group) in org.groups.iter().enumerate() {
+        if let GroupKind::Static { members } = &group.kind {
+            for m in members {
+                if let Some(c) = org.group(&m.id).filter(|_| m.kind.is_none() || m.kind == Some(MemberKind::Group)) {
+                    parent_of[c].push(p);
+                }
+            }
+        }
+    }
+    let mut via: Vec<Option<String>> = vec![None; org.groups.len()];
+    via[g] = Some("directly".into());
+    let mut queue = std::collections::VecDeque::from([g]);
+    let mut parents = Vec::new();
+    while let Some(c) = queue.pop_front() {
+        for &p in &parent_of[c] {
+            if via[p].is_none() {
+                via[p] = Some(format!("through parent group '{}'", org.groups[p].name));
+                parents.push(org.groups[p].name.clone());
+                queue.push_back(p);
+            }
+        }
+    }
+    let mut assignments = Vec::new();
+    for pol in &org.policies {
+        for a in &pol.assignments {
+            let (id, intent) = match &a.target {
+                Target::Group(id) => (id, "include"),
+                Target::ExcludeGroup(id) => (id, "exclude"),
+                _ => continue,
+            };
+            let Some(t) = org.group(id) else { continue };
+            let Some(v) = &via[t] else { continue };
+            let filter = a.filter.as_ref().map(|f| {
+                org.filter(&f.filter_id).map(|i| org.filters[i].name.clone()).unwrap_or_else(|| f.filter_id.clone())
+            });
+            assignments.push(GroupAssignment {
+                policy_id: pol.id.clone(),
+                policy: pol.name.clone(),
+                intent,
+                via: v.clone(),
+                filter,
+                filter_mode: a.filter.as_ref().map(|f| f.mode),
+            });
+        }
+    }
+    let group = &org.groups[g];
+    GroupExplanation {
+        id: group.id.clone(),
+        name: group.name.clone(),
+        kind: match group.kind {
+            GroupKind::Static { .. } => "static",
+            GroupKind::Dynamic { .. } => "dynamic",
+        },
+        rule: match &group.kind {
+            GroupKind::Dynamic { rule } => Some(rule.clone()),
+            _ => None,
+        },
+        users: res.group_users[g].len(),
+        devices: res.group_devices[g].len(),
+        parents,
+        assignments,
+    }
+}

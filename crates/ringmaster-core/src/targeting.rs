@@ -1,0 +1,578 @@
+//! Group membership and effective policy targets, as Intune computes them
+//! (DOMAIN.md §2): nested groups are transitive, exclusion beats inclusion,
+//! and when several assignments reach a device the filter modes rank
+//! exclude-filter > no filter > include-filter, same-mode filters OR'ed.
+
+use crate::model::{FilterMode, GroupKind, MemberKind, Platform, Target};
+use crate::org::{NO_ROW, Org};
+use crate::rules::GroupRows;
+use crate::rules::{EvalContext, Grammar, Object, Rule, RuleError};
+use rayon::prelude::*;
+use roaring::RoaringBitmap;
+use rustc_hash::FxHashMap;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+/// Something found while resolving that an admin should know.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    /// `group 'X'`, `policy 'Y'`, `filter 'Z'`.
+    pub subject: String,
+    pub message: String,
+}
+
+/// Resolved memberships and targets. Indices follow `Org::groups`,
+/// `Org::filters` and `Org::policies`.
+#[derive(Debug, Clone, Default)]
+pub struct Resolution {
+    pub group_users: Vec<RoaringBitmap>,
+    pub group_devices: Vec<RoaringBitmap>,
+    /// Parsed dynamic rules (None for static groups or rules that failed).
+    pub group_rules: Vec<Option<Rule>>,
+    pub filter_rules: Vec<Option<Rule>>,
+    /// Devices each filter's rule matches.
+    pub filter_devices: Vec<RoaringBitmap>,
+    pub policies: Vec<PolicyTarget>,
+    pub diagnostics: Vec<Diagnostic>,
+    /// Groups in nesting cycles, each cycle once.
+    pub cycles: Vec<Vec<usize>>,
+}
+
+/// Where one policy lands.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyTarget {
+    /// Devices the policy reaches after exclusions and filters.
+    pub devices: RoaringBitmap,
+    /// Users the policy targets (user-scoped delivery).
+    pub users: RoaringBitmap,
+    /// Reached devices whose platform cannot take the policy.
+    pub not_applicable: RoaringBitmap,
+}
+
+impl PolicyTarget {
+    /// Reached devices that can take the policy.
+    pub fn applicable(&self) -> RoaringBitmap {
+        &self.devices - &self.not_applicable
+    }
+}
+
+struct Members<'a>(&'a FxHashMap<String, usize>, &'a [RoaringBitmap]);
+
+impl GroupRows for Members<'_> {
+    fn group_rows(&self, id: &str) -> Option<&RoaringBitmap> {
+        self.0.get(&id.trim().to_ascii_lowercase()).map(|&g| &self.1[g])
+    }
+}
+
+/// Resolves every group, filter and policy of `org`.
+pub fn resolve(org: &Org, now: jiff::Timestamp) -> Resolution {
+    let mut r = Resolution::default();
+    resolve_groups(org, now, &mut r);
+    resolve_filters(org, now, &mut r);
+    resolve_policies(org, &mut r);
+    r
+}
+
+fn group_subject(org: &Org, g: usize) -> String {
+    format!("group '{}'", org.groups[g].name)
+}
+
+/// The groups a group's membership depends on: nested groups, and groups
+/// named in `memberOf` rules.
+fn dependencies(org: &Org, g: usize, rule: Option<&Rule>) -> Vec<usize> {
+    match &org.groups[g].kind {
+        GroupKind::Static { members } => members
+            .iter()
+            .filter(|m| m.kind.is_none() || m.kind == Some(MemberKind::Group))
+            .filter_map(|m| org.group(&m.id))
+            .collect(),
+        GroupKind::Dynamic { .. } => rule
+            .map(|r| r.referenced_groups().iter().filter_map(|id| org.group(id)).collect())
+            .unwrap_or_default(),
+    }
+}
+
+fn resolve_groups(org: &Org, now: jiff::Timestamp, r: &mut Resolution) {
+    let n = org.groups.len();
+    r.group_rules = org
+        .groups
+        .par_iter()
+        .map(|g| match &g.kind {
+            GroupKind::Dynamic { rule } => Rule::parse(Grammar::EntraDynamicMembership, rule).ok(),
+            GroupKind::Static { .. } => None,
+        })
+        .collect();
+    for (g, group) in org.groups.iter().enumerate() {
+        if let GroupKind::Dynamic { rule } = &group.kind {
+            match Rule::parse(Grammar::EntraDynamicMembership, rule) {
+                Err(e) => r.diagnostics.push(Diagnostic {
+                    severity: Severity::Error,
+                    subject: group_subject(org, g),
+                    message: format!("membership rule rejected: {}", rule_error_line(rule, &e)),
+                }),
+                Ok(rule) => {
+                    for w in &rule.warnings {
+                        r.diagnostics.push(Diagnostic {
+                            severity: Severity::Warning,
+                            subject: group_subject(org, g),
+                            message: w.message.clone(),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    let deps: Vec<Vec<usize>> = (0..n).map(|g| dependencies(org, g, r.group_rules[g].as_ref())).collect();
+    let sccs = strongly_connected(&deps);
+    // Direct members of static groups.
+    let direct: Vec<(RoaringBitmap, RoaringBitmap, usize)> = org
+        .groups
+        .par_iter()
+        .map(|g| {
+            let mut users = RoaringBitmap::new();
+            let mut devices = RoaringBitmap::new();
+            let mut missing = 0;
+            if let GroupKind::Static { members } = &g.kind {
+                for m in members {
+                    let user = || org.user_by_id(&m.id);
+                    let device = || org.device_by_object_id(&m.id);
+                    match m.kind {
+                        Some(MemberKind::User) => match user() {
+                            Some(u) => drop(users.insert(u)),
+                            None => missing += 1,
+                        },
+                        Some(MemberKind::Device) => match device() {
+                            Some(d) => drop(devices.insert(d)),
+                            None => missing += 1,
+                        },
+                        Some(MemberKind::Group) => {
+                            if org.group(&m.id).is_none() {
+                                missing += 1;
+                            }
+                        }
+                        None => {
+                            if let Some(u) = user() {
+                                users.insert(u);
+                            } else if let Some(d) = device() {
+                                devices.insert(d);
+                            } else if org.group(&m.id).is_none() {
+                                missing += 1;
+                            }
+                        }
+                    }
+                }
+            }
+            (users, devices, missing)
+        })
+        .collect();
+    for (g, (_, _, missing)) in direct.iter().enumerate() {
+        if *missing > 0 {
+            r.diagnostics.push(Diagnostic {
+                severity: Severity::Warning,
+                subject: group_subject(org, g),
+                message: format!("{missing} member(s) are not in the imported directory and are ignored"),
+            });
+        }
+    }
+    r.group_users = vec![RoaringBitmap::new(); n];
+    r.group_devices = vec![RoaringBitmap::new(); n];
+    let index: FxHashMap<String, usize> =
+        org.groups.iter().enumerate().map(|(i, g)| (g.id.trim().to_ascii_lowercase(), i)).collect();
+    // Components come out of Tarjan's algorithm dependencies-first; group
+    // them into levels so independent components resolve in parallel.
+    let mut comp_of = vec![0usize; n];
+    for (c, comp) in sccs.iter().enumerate() {
+        for &g in comp {
+            comp_of[g] = c;
+        }
+    }
+    let mut level = vec![0usize; sccs.len()];
+    for (c, comp) in sccs.iter().enumerate() {
+        for &g in comp {
+            for &d in &deps[g] {
+                if comp_of[d] != c {
+                    level[c] = level[c].max(level[comp_of[d]] + 1);
+                }
+            }
+        }
+    }
+    let max_level = level.iter().copied().max().unwrap_or(0);
+    for (c, comp) in sccs.iter().enumerate() {
+        if comp.len() > 1 || deps[comp[0]].contains(&comp[0]) {
+            let names: Vec<_> = comp.iter().map(|&g| format!("'{}'", org.groups[g].name)).collect();
+            r.diagnostics.push(Diagnostic {
+                severity: Severity::Warning,
+                subject: group_subject(org, comp[0]),
+                message: format!(
+                    "nesting cycle between {}: they all get the union of their members",
+                    names.join(", ")
+                ),
+            });
+            r.cycles.push(comp.clone());
+        }
+        let _ = c;
+    }
+    for lv in 0..=max_level {
+        let comps: Vec<usize> = (0..sccs.len()).filter(|&c| level[c] == lv).collect();
+        let results: Vec<(usize, RoaringBitmap, RoaringBitmap)> = comps
+            .par_iter()
+            .map(|&c| {
+                let users_done = Members(&index, &r.group_users);
+                let devices_done = Members(&index, &r.group_devices);
+                let mut users = RoaringBitmap::new();
+                let mut devices = RoaringBitmap::new();
+                for &g in &sccs[c] {
+                    users |= &direct[g].0;
+                    devices |= &direct[g].1;
+                    if let Some(rule) = &r.group_rules[g] {
+                        match rule.object {
+                            Object::User => {
+                                let ctx = EvalContext::new(now).with_groups(&users_done);
+                                users |= rule.select(&org.users, &ctx);
+                            }
+                            Object::Device => {
+                                let ctx = EvalContext::new(now).with_groups(&devices_done);
+                                devices |= rule.select(&org.devices, &ctx);
+                            }
+                            Object::App => {}
+                        }
+                    }
+                    for &d in &deps[g] {
+                        if comp_of[d] != c {
+                            users |= &r.group_users[d];
+                            devices |= &r.group_devices[d];
+                        }
+                    }
+                }
+                (c, users, devices)
+            })
+            .collect();
+        for (c, users, devices) in results {
+            for &g in &sccs[c] {
+                r.group_users[g] = users.clone();
+                r.group_devices[g] = devices.clone();
+            }
+        }
+    }
+}
+
+/// One line: the message, and the column where the rule goes wrong.
+pub fn rule_error_line(rule: &str, e: &RuleError) -> String {
+    let mut s = format!("{} at column {}", e.message, e.column(rule));
+    if let Some(x) = &e.expected {
+        s.push_str(&format!(" (expected {x})"));
+    }
+    s
+}
+
+/// Tarjan's strongly connected components, iteratively (deep nesting must
+/// not overflow the stack). Components come out dependencies first.
+fn strongly_connected(deps: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    let n = deps.len();
+    let mut index = vec![usize::MAX; n];
+    let mut low = vec![0; n];
+    let mut on_stack = vec![false; n];
+    let mut stack = Vec::new();
+    let mut out = Vec::new();
+    let mut next = 0;
+    for root in 0..n {
+        if index[root] != usize::MAX {
+            continue;
+        }
+        let mut work = vec![(root, 0usize)];
+        while let Some(&mut (v, ref mut i)) = work.last_mut() {
+            if *i == 0 && index[v] == usize::MAX {
+                index[v] = next;
+                low[v] = next;
+                next += 1;
+                stack.push(v);
+                on_stack[v] = true;
+            }
+            if let Some(&w) = deps[v].get(*i) {
+                *i += 1;
+                if index[w] == usize::MAX {
+                    work.push((w, 0));
+                } else if on_stack[w] {
+                    low[v] = low[v].min(index[w]);
+                }
+                continue;
+            }
+            work.pop();
+            if let Some(&(parent, _)) = work.last() {
+                low[parent] = low[parent].min(low[v]);
+            }
+            if low[v] == index[v] {
+                let mut comp = Vec::new();
+                loop {
+                    let w = stack.pop().expect("on stack");
+                    on_stack[w] = false;
+                    comp.push(w);
+                    if w == v {
+                        break;
+                    }
+                }
+                comp.sort_unstable();
+                out.push(comp);
+            }
+        }
+    }
+    out
+}
+
+fn resolve_filters(org: &Org, now: jiff::Timestamp, r: &mut Resolution) {
+    let parsed: Vec<Result<Rule, RuleError>> =
+        org.filters.par_iter().map(|f| Rule::parse(Grammar::IntuneAssignmentFilter, &f.rule)).collect();
+    let ctx = EvalContext::new(now);
+    r.filter_devices = parsed
+        .par_iter()
+        .map(|p| match p {
+            Ok(rule) => rule.select(&org.devices, &ctx),
+            Err(_) => RoaringBitmap::new(),
+        })
+        .collect();
+    for (i, p) in parsed.iter().enumerate() {
+        let subject = format!("filter '{}'", org.filters[i].name);
+        match p {
+            Err(e) => r.diagnostics.push(Diagnostic {
+                severity: Severity::Error,
+                subject,
+                message: format!("rule rejected: {}", rule_error_line(&org.filters[i].rule, e)),
+            }),
+            Ok(rule) => {
+                for w in &rule.warnings {
+                    r.diagnostics.push(Diagnostic { severity: Severity::Warning, subject: subject.clone(), message: w.message.clone() });
+                }
+                if rule.object == Object::App {
+                    r.diagnostics.push(Diagnostic {
+                        severity: Severity::Warning,
+                        subject,
+                        message: "a managed-app filter (app.* properties) never selects devices".into(),
+                    });
+                }
+            }
+        }
+    }
+    r.filter_rules = parsed.into_iter().map(Result::ok).collect();
+}
+
+/// What kind of objects a group holds, for the unsupported-mix checks.
+fn holds(r: &Resolution, org: &Org, g: usize) -> (bool, bool) {
+    match (&org.groups[g].kind, &r.group_rules[g]) {
+        (GroupKind::Dynamic { .. }, Some(rule)) => (rule.object == Object::User, rule.object == Object::Device),
+        _ => (!r.group_users[g].is_empty(), !r.group_devices[g].is_empty()),
+    }
+}
+
+/// Devices whose primary user is in `users`.
+pub fn devices_of_users(org: &Org, users: &RoaringBitmap) -> RoaringBitmap {
+    let mut v: Vec<u32> = Vec::new();
+    for u in users {
+        v.extend_from_slice(org.user_devices(u));
+    }
+    v.sort_unstable();
+    RoaringBitmap::from_sorted_iter(v).expect("sorted")
+}
+
+/// One include assignment, reduced to bitmaps.
+pub(crate) struct Include {
+    pub users: RoaringBitmap,
+    /// Devices that are members themselves.
+    pub devices: RoaringBitmap,
+    /// Devices whose primary user is an included user.
+    pub user_devices: RoaringBitmap,
+    pub filter: Option<(usize, FilterMode)>,
+}
+
+fn resolve_policies(org: &Org, r: &mut Resolution) {
+    let mut all_devices = RoaringBitmap::new();
+    all_devices.insert_range(0..org.devices.rows);
+    let mut all_users = RoaringBitmap::new();
+    all_users.insert_range(0..org.users.rows);
+    let owned: RoaringBitmap = org.device_user.iter().enumerate().filter(|(_, u)| **u != NO_ROW).map(|(d, _)| d as u32).collect();
+    // Each user group's devices are computed once and shared by every policy.
+    let mut user_group_devices: FxHashMap<usize, RoaringBitmap> = FxHashMap::default();
+    for p in &org.policies {
+        for a in &p.assignments {
+            if let Target::Group(id) = &a.target
+                && let Some(g) = org.group(id)
+                && !user_group_devices.contains_key(&g)
+            {
+                user_group_devices.insert(g, RoaringBitmap::new());
+            }
+        }
+    }
+    let keys: Vec<usize> = user_group_devices.keys().copied().collect();
+    let computed: Vec<(usize, RoaringBitmap)> =
+        keys.par_iter().map(|&g| (g, devices_of_users(org, &r.group_users[g]))).collect();
+    user_group_devices.extend(computed);
+
+    let results: Vec<(PolicyTarget, Vec<Diagnostic>)> = org
+        .policies
+        .par_iter()
+        .map(|p| {
+            let mut diags = Vec::new();
+            let subject = format!("policy '{}'", p.name);
+            let mut includes: Vec<Include> = Vec::new();
+            let mut excl_users = RoaringBitmap::new();
+            let mut excl_devices = RoaringBitmap::new();
+            let mut user_includes = Vec::new();
+            let mut device_includes = Vec::new();
+            let mut user_excludes = Vec::new();
+            let mut device_excludes = Vec::new();
+            for a in &p.assignments {
+                let filter = a.filter.as_ref().and_then(|f| match org.filter(&f.filter_id) {
+                    Some(i) => Some((i, f.mode)),
+                    None => {
+                        diags.push(Diagnostic {
+                            severity: Severity::Error,
+                            subject: subject.clone(),
+                            message: format!("assignment filter {} is not in the import; the assignment is treated as unfiltered", f.filter_id),
+                        });
+                        None
+                    }
+                });
+                match &a.target {
+                    Target::AllDevices => {
+                        device_includes.push("All devices".to_string());
+                        includes.push(Include { users: RoaringBitmap::new(), devices: all_devices.clone(), user_devices: RoaringBitmap::new(), filter });
+                    }
+                    Target::AllUsers => {
+                        user_includes.push("All users".to_string());
+                        includes.push(Include { users: all_users.clone(), devices: RoaringBitmap::new(), user_devices: owned.clone(), filter });
+                    }
+                    Target::Group(id) => match org.group(id) {
+                        Some(g) => {
+                            let (u, d) = holds(r, org, g);
+                            if u {
+                                user_includes.push(format!("'{}'", org.groups[g].name));
+                            }
+                            if d {
+                                device_includes.push(format!("'{}'", org.groups[g].name));
+                            }
+                            includes.push(Include {
+                                users: r.group_users[g].clone(),
+                                devices: r.group_devices[g].clone(),
+                                user_devices: user_group_devices[&g].clone(),
+                                filter,
+                            });
+                        }
+                        None => diags.push(Diagnostic {
+                            severity: Severity::Warning,
+                            subject: subject.clone(),
+                            message: format!("assigned group {id} is not in the import; that assignment reaches nobody"),
+                        }),
+                    },
+                    Target::ExcludeGroup(id) => match org.group(id) {
+                        Some(g) => {
+                            let (u, d) = holds(r, org, g);
+                            if u {
+                                user_excludes.push(format!("'{}'", org.groups[g].name));
+                            }
+                            if d {
+                                device_excludes.push(format!("'{}'", org.groups[g].name));
+                                if matches!(org.groups[g].kind, GroupKind::Dynamic { .. }) {
+                                    diags.push(Diagnostic {
+                                        severity: Severity::Warning,
+                                        subject: subject.clone(),
+                                        message: format!(
+                                            "excludes dynamic device group '{}': membership updates lag, so new members may get the policy before the exclusion applies; prefer an exclude filter",
+                                            org.groups[g].name
+                                        ),
+                                    });
+                                }
+                            }
+                            excl_users |= &r.group_users[g];
+                            excl_devices |= &r.group_devices[g];
+                        }
+                        None => diags.push(Diagnostic {
+                            severity: Severity::Warning,
+                            subject: subject.clone(),
+                            message: format!("excluded group {id} is not in the import; that exclusion excludes nobody"),
+                        }),
+                    },
+                }
+            }
+            if !user_includes.is_empty() && !device_excludes.is_empty() && device_includes.is_empty() {
+                diags.push(Diagnostic {
+                    severity: Severity::Warning,
+                    subject: subject.clone(),
+                    message: format!(
+                        "unsupported by Intune: includes user group(s) {} and excludes device group(s) {}; Intune does not evaluate that exclusion",
+                        user_includes.join(", "),
+                        device_excludes.join(", ")
+                    ),
+                });
+            }
+            if !device_includes.is_empty() && !user_excludes.is_empty() && user_includes.is_empty() {
+                diags.push(Diagnostic {
+                    severity: Severity::Warning,
+                    subject: subject.clone(),
+                    message: format!(
+                        "unsupported by Intune: includes device group(s) {} and excludes user group(s) {}; Intune does not evaluate that exclusion",
+                        device_includes.join(", "),
+                        user_excludes.join(", ")
+                    ),
+                });
+            }
+            let target = combine(org, &includes, &excl_users, &excl_devices, &r.filter_devices, &p.platforms);
+            (target, diags)
+        })
+        .collect();
+    for (t, d) in results {
+        r.policies.push(t);
+        r.diagnostics.extend(d);
+    }
+}
+
+/// Applies exclusions, then the filter precedence, to a policy's includes.
+pub(crate) fn combine(
+    org: &Org,
+    includes: &[Include],
+    excl_users: &RoaringBitmap,
+    excl_devices: &RoaringBitmap,
+    filter_devices: &[RoaringBitmap],
+    platforms: &[Platform],
+) -> PolicyTarget {
+    let mut users = RoaringBitmap::new();
+    let (mut by_exclude, mut unfiltered, mut by_include) = (RoaringBitmap::new(), RoaringBitmap::new(), RoaringBitmap::new());
+    let (mut dropped, mut kept) = (RoaringBitmap::new(), RoaringBitmap::new());
+    // A device has one primary user, so the devices of (included − excluded)
+    // users are the included users' devices minus the excluded users' devices.
+    let excl_user_devices = devices_of_users(org, excl_users);
+    for inc in includes {
+        users |= &(&inc.users - excl_users);
+        // Exclusions apply to their own kind only: Intune does not evaluate a
+        // device group excluded from a user assignment, nor the reverse.
+        let mut reach = &inc.devices - excl_devices;
+        reach |= &(&inc.user_devices - &excl_user_devices);
+        match inc.filter {
+            None => unfiltered |= &reach,
+            Some((f, FilterMode::Exclude)) => {
+                dropped |= &(&reach & &filter_devices[f]);
+                by_exclude |= &reach;
+            }
+            Some((f, FilterMode::Include)) => {
+                kept |= &(&reach & &filter_devices[f]);
+                by_include |= &reach;
+            }
+        }
+    }
+    let mut devices = &by_exclude - &dropped;
+    devices |= &(&unfiltered - &by_exclude);
+    devices |= &(&(&kept - &by_exclude) - &unfiltered);
+    let mut not_applicable = RoaringBitmap::new();
+    if !platforms.is_empty() {
+        let col = &org.devices.cols[crate::model::DeviceAttr::Platform.index()];
+        let hit: Vec<bool> = (0..col.dict.len() as u32)
+            .map(|c| col.dict.value(c).and_then(Platform::parse).is_some_and(|p| !platforms.contains(&p)))
+            .collect();
+        not_applicable = &col.select(&hit) & &devices;
+    }
+    PolicyTarget { devices, users, not_applicable }
+}
