@@ -576,3 +576,6 @@ pub(crate) fn combine(
     }
     PolicyTarget { devices, users, not_applicable }
 }
+
+#[cfg(test)]
+mod tests;
