@@ -8,10 +8,12 @@
 
 mod eval;
 mod lexer;
+mod object;
 mod parser;
 pub mod vocab;
 
 pub use eval::{EvalContext, GroupRows, LeafTrace, Trace};
+pub use object::{ObjValue, one_row};
 pub use vocab::{Grammar, Kind, Object, Op, Prop, Source};
 
 use std::ops::Range;

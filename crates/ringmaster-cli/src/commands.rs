@@ -1,0 +1,41 @@
+pub mod bench;
+pub mod explain;
+pub mod gen_org;
+pub mod org;
+pub mod rules;
+
+use anyhow::Context;
+use ringmaster_core::org::Org;
+use ringmaster_core::targeting::{Resolution, resolve};
+use std::path::PathBuf;
+
+/// Where the organization comes from, shared by every command that needs one.
+#[derive(clap::Args, Debug)]
+pub struct OrgArgs {
+    /// Folder(s) or file(s) of exports: IntuneManagement folders, Graph JSON
+    /// pages or NDJSON, CSV.
+    #[arg(long = "org", required = true, value_name = "DIR")]
+    pub org: Vec<PathBuf>,
+    /// Evaluate time-relative rules (`system.now`) at this instant instead of now.
+    #[arg(long, value_name = "RFC3339", env = "RINGMASTER_NOW")]
+    pub now: Option<jiff::Timestamp>,
+}
+
+impl OrgArgs {
+    pub fn now(&self) -> jiff::Timestamp {
+        self.now.unwrap_or_else(jiff::Timestamp::now)
+    }
+
+    /// Loads and resolves; an import error is the user's to fix.
+    pub fn load(&self) -> anyhow::Result<(Org, Resolution, ringmaster_import::ImportReport)> {
+        let loaded = ringmaster_import::load(&self.org).map_err(|e| crate::UserError(format!("import failed: {e}")))?;
+        let res = resolve(&loaded.org, self.now());
+        Ok((loaded.org, res, loaded.report))
+    }
+}
+
+pub fn write_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+    let s = serde_json::to_string_pretty(v).context("serialising output")?;
+    println!("{s}");
+    Ok(())
+}

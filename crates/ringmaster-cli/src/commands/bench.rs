@@ -1,0 +1,131 @@
+//! `ringmaster bench`: measured figures for the targeting engine, on an
+//! organization generated (or reused) in a folder.
+
+use anyhow::Context;
+use ringmaster_core::explain::explain_device;
+use ringmaster_core::targeting::resolve;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// What to measure.
+    #[arg(value_enum)]
+    what: What,
+    #[arg(long, default_value_t = 1_000_000)]
+    devices: u32,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Folder for the generated organization; reused when it already holds one.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// How many times to repeat the resolve step (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    repeat: u32,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy)]
+enum What {
+    /// Load, resolve every group and policy target, explain single devices.
+    Targeting,
+}
+
+/// Peak and current resident memory from /proc (Linux), in bytes.
+fn memory() -> (Option<u64>, Option<u64>) {
+    let Ok(s) = std::fs::read_to_string("/proc/self/status") else { return (None, None) };
+    let field = |name: &str| {
+        s.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok()).map(|kb| kb * 1024)
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let What::Targeting = a.what;
+    let dir = a.dir.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("ringmaster-bench-{}-{}", a.devices, a.seed)));
+    let mut generated = None;
+    if !dir.join("managedDevices.ndjson").exists() {
+        eprintln!("generating {} devices into {} …", a.devices, dir.display());
+        let t = Instant::now();
+        ringmaster_gen::generate(&dir, &ringmaster_gen::Options::new(a.devices, a.seed)).with_context(|| format!("generating into {}", dir.display()))?;
+        generated = Some(t.elapsed());
+    }
+    let t = Instant::now();
+    let loaded = ringmaster_import::load(std::slice::from_ref(&dir)).map_err(|e| crate::UserError(format!("import failed: {e}")))?;
+    let load = t.elapsed();
+    let org = loaded.org;
+    let (_, rss_loaded) = memory();
+    let now: jiff::Timestamp = "2026-11-24T12:00:00Z".parse().context("bench clock")?;
+    let mut times = Vec::new();
+    let mut res = None;
+    for _ in 0..a.repeat.max(1) {
+        let t = Instant::now();
+        let r = resolve(&org, now);
+        times.push(t.elapsed());
+        res = Some(r);
+    }
+    times.sort();
+    let resolve_median = times[times.len() / 2];
+    let res = res.expect("at least one run");
+    // Explain a spread of devices, every policy each.
+    let samples = 200u32.min(org.devices.rows);
+    let mut worst = Duration::ZERO;
+    let mut total = Duration::ZERO;
+    for i in 0..samples {
+        let row = (i as u64 * 7919 % org.devices.rows.max(1) as u64) as u32;
+        let t = Instant::now();
+        let e = explain_device(&org, &res, row, None, now);
+        let el = t.elapsed();
+        std::hint::black_box(e);
+        worst = worst.max(el);
+        total += el;
+    }
+    let (peak, _) = memory();
+    let assignments: usize = org.policies.iter().map(|p| p.assignments.len()).sum();
+    let dynamic = org.groups.iter().filter(|g| matches!(g.kind, ringmaster_core::model::GroupKind::Dynamic { .. })).count();
+    let targeted: u64 = res.policies.iter().map(|p| p.devices.len()).sum();
+    let report = serde_json::json!({
+        "devices": org.devices.rows,
+        "users": org.users.rows,
+        "groups": org.groups.len(),
+        "dynamic_groups": dynamic,
+        "filters": org.filters.len(),
+        "policies": org.policies.len(),
+        "assignments": assignments,
+        "generate_ms": generated.map(ms),
+        "load_ms": ms(load),
+        "resolve_ms_median": ms(resolve_median),
+        "resolve_ms_all": times.iter().map(|d| ms(*d)).collect::<Vec<_>>(),
+        "explain_ms_mean": ms(total) / samples.max(1) as f64,
+        "explain_ms_max": ms(worst),
+        "explain_samples": samples,
+        "rss_after_load_bytes": rss_loaded,
+        "peak_rss_bytes": peak,
+        "policy_device_targets": targeted,
+        "threads": rayon_threads(),
+    });
+    if a.json {
+        super::write_json(&report)?;
+    } else {
+        let mib = |b: Option<u64>| b.map(|b| format!("{:.0} MiB", b as f64 / (1 << 20) as f64)).unwrap_or_else(|| "n/a".into());
+        println!("organization: {} devices, {} users, {} groups ({} dynamic), {} filters, {} policies, {} assignments", org.devices.rows, org.users.rows, org.groups.len(), dynamic, org.filters.len(), org.policies.len(), assignments);
+        if let Some(g) = generated {
+            println!("generate:                 {:>9.0} ms", ms(g));
+        }
+        println!("load from files:          {:>9.0} ms", ms(load));
+        println!("resolve groups + targets: {:>9.1} ms (median of {}; all: {})", ms(resolve_median), times.len(), times.iter().map(|d| format!("{:.0}", ms(*d))).collect::<Vec<_>>().join(", "));
+        println!("explain one device:       {:>9.2} ms mean, {:.2} ms max over {samples} devices × {} policies", ms(total) / samples.max(1) as f64, ms(worst), org.policies.len());
+        println!("memory:                   {} after load, {} peak", mib(rss_loaded), mib(peak));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn rayon_threads() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}

@@ -1,0 +1,132 @@
+//! `ringmaster explain`: per policy Included / Excluded / NotTargeted /
+//! NotApplicable with the chain of reasons, or everything assigned to a group.
+
+use super::OrgArgs;
+use ringmaster_core::explain::{DeviceExplanation, GroupExplanation, Status, describe_trace, explain_device, explain_group};
+use ringmaster_core::org::Org;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+#[command(group = clap::ArgGroup::new("subject").required(true).args(["device", "group"]))]
+pub struct Args {
+    #[command(flatten)]
+    org: OrgArgs,
+    /// Device name, Entra object id, Entra device id, Intune id or serial number.
+    #[arg(long)]
+    device: Option<String>,
+    /// Limit to one policy (name or id).
+    #[arg(long, requires = "device")]
+    policy: Option<String>,
+    /// Group name or id: list everything assigned to it, directly and through nesting.
+    #[arg(long)]
+    group: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+fn one<T: Copy>(found: Vec<T>, what: &str, needle: &str, label: impl Fn(T) -> String) -> anyhow::Result<T> {
+    match found.len() {
+        0 => Err(crate::UserError(format!("no {what} matches '{needle}'")).into()),
+        1 => Ok(found[0]),
+        n => {
+            let list: Vec<String> = found.iter().take(10).map(|&x| format!("  {}", label(x))).collect();
+            Err(crate::UserError(format!("'{needle}' matches {n} {what}s; name one by id:\n{}", list.join("\n"))).into())
+        }
+    }
+}
+
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let (org, res, _) = a.org.load()?;
+    if let Some(g) = &a.group {
+        let gi = one(org.find_groups(g), "group", g, |i| format!("{} ({})", org.groups[i].name, org.groups[i].id))?;
+        let e = explain_group(&org, &res, gi);
+        if a.json {
+            super::write_json(&e)?;
+        } else {
+            print_group(&e);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let needle = a.device.as_deref().unwrap_or_default();
+    let d = one(org.find_devices(needle), "device", needle, |r| org.device_label(r))?;
+    let only = match &a.policy {
+        Some(p) => Some(vec![one(org.find_policies(p), "policy", p, |i| format!("{} ({})", org.policies[i].name, org.policies[i].id))?]),
+        None => None,
+    };
+    let e = explain_device(&org, &res, d, only.as_deref(), a.org.now());
+    if a.json {
+        super::write_json(&e)?;
+    } else {
+        print_device(&org, &e);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_device(org: &Org, e: &DeviceExplanation) {
+    let f = &e.device;
+    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    println!("Device {}", org.device_label(f.row));
+    println!(
+        "  platform {}  os {}  model {}  ownership {}  primary user {}",
+        dash(&f.platform),
+        dash(&f.os_version),
+        dash(&f.model),
+        dash(&f.ownership),
+        dash(&f.primary_user)
+    );
+    if !e.device_groups.is_empty() {
+        println!("  device groups: {}", e.device_groups.join(", "));
+    }
+    if !e.user_groups.is_empty() {
+        println!("  user groups:   {}", e.user_groups.join(", "));
+    }
+    let count = |s: Status| e.policies.iter().filter(|p| p.status == s).count();
+    println!(
+        "  {} policies: {} included, {} excluded, {} not targeted, {} not applicable",
+        e.policies.len(),
+        count(Status::Included),
+        count(Status::Excluded),
+        count(Status::NotTargeted),
+        count(Status::NotApplicable)
+    );
+    for p in &e.policies {
+        println!();
+        println!("{:<13} {}", p.status.as_str(), p.policy);
+        println!("  why: {}", p.reason);
+        for s in &p.assignments {
+            let mark = if s.reaches { "reaches it" } else { "does not reach it" };
+            println!("  {} {} ({mark})", s.intent, s.target);
+            for v in &s.via {
+                println!("      · {v}");
+            }
+            if let Some(fl) = &s.filter {
+                let mode = match fl.mode {
+                    ringmaster_core::model::FilterMode::Include => "include",
+                    ringmaster_core::model::FilterMode::Exclude => "exclude",
+                };
+                let how = fl.trace.as_ref().map(describe_trace).unwrap_or_else(|| "rule could not be evaluated".into());
+                println!("      filter '{}' ({mode} mode) {}: {}", fl.name, if fl.matched { "matches" } else { "does not match" }, how);
+            }
+        }
+    }
+}
+
+fn print_group(e: &GroupExplanation) {
+    println!("Group '{}' ({}), {}: {} users, {} devices", e.name, e.id, e.kind, e.users, e.devices);
+    if let Some(r) = &e.rule {
+        println!("  rule: {r}");
+    }
+    if !e.parents.is_empty() {
+        println!("  nested in: {}", e.parents.join(", "));
+    }
+    if e.assignments.is_empty() {
+        println!("  nothing is assigned to it or to any group containing it");
+    }
+    for a in &e.assignments {
+        let filter = match (&a.filter, a.filter_mode) {
+            (Some(f), Some(m)) => format!(" with {} filter '{f}'", if m == ringmaster_core::model::FilterMode::Include { "include" } else { "exclude" }),
+            _ => String::new(),
+        };
+        println!("  {:<8} {} ({}){filter}", a.intent, a.policy, a.via);
+    }
+}

@@ -1,0 +1,64 @@
+//! `ringmaster`: plans and explains phased rollouts of Intune policies.
+//! Each subcommand lives in `commands/<name>.rs` and exposes `run`.
+
+mod commands;
+mod output;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "ringmaster", version, about = "Plan, check and explain phased rollouts of Intune device policies")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Why policies do or do not reach a device, or what is assigned to a group.
+    #[command(after_help = "Examples:\n  ringmaster explain --org exports/ --device PC-0042\n  ringmaster explain --org exports/ --device PC-0042 --policy \"Win - OIB - ES - Windows LAPS\" --json\n  ringmaster explain --org exports/ --group \"Sales devices\"")]
+    Explain(commands::explain::Args),
+    /// Check or evaluate an Entra, Intune filter or Conditional Access rule.
+    #[command(subcommand)]
+    Rules(commands::rules::Cmd),
+    /// Summarise an imported organization and report what is wrong in it.
+    #[command(after_help = "Example:\n  ringmaster org --org exports/")]
+    Org(commands::org::Args),
+    /// Write a realistic synthetic organization in Graph export format.
+    #[command(after_help = "Example:\n  ringmaster gen --devices 20000 --seed 7 demo-org/")]
+    Gen(commands::gen_org::Args),
+    /// Measure targeting speed and memory on a generated organization.
+    #[command(after_help = "Example:\n  ringmaster bench targeting --devices 1000000")]
+    Bench(commands::bench::Args),
+}
+
+/// A failure the user caused (bad input); exits 2 after its message.
+#[derive(Debug)]
+pub struct UserError(pub String);
+
+impl std::fmt::Display for UserError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UserError {}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Explain(a) => commands::explain::run(a),
+        Command::Rules(c) => commands::rules::run(c),
+        Command::Org(a) => commands::org::run(a),
+        Command::Gen(a) => commands::gen_org::run(a),
+        Command::Bench(a) => commands::bench::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,674 @@
+//! Microsoft Graph records (users, managedDevices, devices, groups, members,
+//! assignment filters, policies) and how each lands in the organization.
+//! Unknown keys, including OData annotations, are ignored.
+
+use ringmaster_core::model::*;
+use ringmaster_core::org::{DeviceKey, OrgBuilder};
+use ringmaster_core::rules::{Grammar, Rule};
+use ringmaster_core::targeting::rule_error_line;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// What a record is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    User,
+    ManagedDevice,
+    EntraDevice,
+    Group,
+    GroupMember,
+    Filter,
+    Policy,
+    /// A real export object ringmaster does not model (conditional access,
+    /// app protection, enrollment profiles…); the text says which.
+    Skip(&'static str),
+}
+
+impl Kind {
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::User => "users",
+            Kind::ManagedDevice => "Intune managed devices",
+            Kind::EntraDevice => "Entra devices",
+            Kind::Group => "groups",
+            Kind::GroupMember => "group members",
+            Kind::Filter => "assignment filters",
+            Kind::Policy => "policies",
+            Kind::Skip(s) => s,
+        }
+    }
+}
+
+/// From `@odata.type`.
+pub fn kind_from_type(t: &str) -> Option<Kind> {
+    let t = t.trim_start_matches('#').trim_start_matches("microsoft.graph.");
+    let l = t.to_ascii_lowercase();
+    Some(match l.as_str() {
+        "user" => Kind::User,
+        "device" => Kind::EntraDevice,
+        "group" => Kind::Group,
+        "deviceandappmanagementassignmentfilter" | "assignmentfilter" => Kind::Filter,
+        "devicemanagementconfigurationpolicy" => Kind::Policy,
+        "conditionalaccesspolicy" => Kind::Skip("conditional access policies"),
+        "notificationmessagetemplate" => Kind::Skip("notification templates"),
+        "devicemanagementscript" | "devicehealthscript" => Kind::Skip("scripts"),
+        _ if l.ends_with("manageddevice") => Kind::ManagedDevice,
+        _ if l.contains("managedappprotection") || l.contains("managedappconfiguration") => Kind::Skip("app protection policies"),
+        _ if l.contains("autopilot") || l.contains("enrollment") => Kind::Skip("enrollment profiles"),
+        _ if l.ends_with("compliancepolicy")
+            || l.ends_with("configuration")
+            || l.ends_with("updateprofile")
+            || l.ends_with("policy") =>
+        {
+            Kind::Policy
+        }
+        _ => return None,
+    })
+}
+
+/// From `@odata.context`, e.g. `…/$metadata#deviceManagement/managedDevices`.
+pub fn kind_from_context(ctx: &str) -> Option<Kind> {
+    let after = ctx.split('#').nth(1)?;
+    let path = after.split(['(', '/']).collect::<Vec<_>>();
+    let name = if path.first() == Some(&"deviceManagement") { path.get(1)? } else { path.first()? };
+    kind_from_name(name)
+}
+
+/// From a collection or file name: `users`, `managedDevices.ndjson`…
+pub fn kind_from_name(name: &str) -> Option<Kind> {
+    let l: String = name.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_lowercase();
+    Some(match l.as_str() {
+        "users" | "user" => Kind::User,
+        "manageddevices" | "intunedevices" => Kind::ManagedDevice,
+        "devices" | "entradevices" | "device" => Kind::EntraDevice,
+        "groups" | "group" => Kind::Group,
+        "groupmembers" | "members" | "memberships" | "transitivemembers" => Kind::GroupMember,
+        "assignmentfilters" | "filters" => Kind::Filter,
+        "configurationpolicies" | "deviceconfigurations" | "devicecompliancepolicies" | "policies"
+        | "intents" | "windowsupdateforbusinessconfigurations" | "windowsdriverupdateprofiles" => Kind::Policy,
+        _ => return None,
+    })
+}
+
+/// From the keys an object has, when nothing names its type.
+pub fn kind_from_shape(o: &serde_json::Map<String, serde_json::Value>) -> Option<Kind> {
+    let has = |k: &str| o.contains_key(k);
+    Some(if has("userPrincipalName") {
+        Kind::User
+    } else if has("azureADDeviceId") || (has("deviceName") && (has("managedDeviceOwnerType") || has("operatingSystem"))) {
+        Kind::ManagedDevice
+    } else if has("deviceId") && (has("operatingSystem") || has("trustType") || has("physicalIds")) {
+        Kind::EntraDevice
+    } else if has("groupId") && has("memberId") {
+        Kind::GroupMember
+    } else if has("membershipRule") || has("groupTypes") || has("securityEnabled") || has("mailEnabled") {
+        Kind::Group
+    } else if has("rule") && has("platform") && (has("displayName") || has("id")) {
+        Kind::Filter
+    } else if has("settings") && (has("platforms") || has("technologies")) {
+        Kind::Policy
+    } else {
+        return None;
+    })
+}
+
+/// A field that Graph writes as a boolean and some exports as `"True"`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Flex {
+    Bool(bool),
+    Text(String),
+    Num(f64),
+}
+
+impl Flex {
+    fn canonical(&self) -> Option<&'static str> {
+        match self {
+            Flex::Bool(true) => Some("true"),
+            Flex::Bool(false) => Some("false"),
+            Flex::Text(s) => canonical_bool(s),
+            Flex::Num(n) => Some(if *n != 0.0 { "true" } else { "false" }),
+        }
+    }
+}
+
+/// `manager` as an id string or an expanded `{ "id": … }` object.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum IdRef {
+    Id(String),
+    Object { id: Option<String> },
+}
+
+impl IdRef {
+    fn id(&self) -> Option<&str> {
+        match self {
+            IdRef::Id(s) => Some(s),
+            IdRef::Object { id } => id.as_deref(),
+        }
+    }
+}
+
+/// A rule-level error: which field of the record, and what is wrong.
+#[derive(Debug)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+fn missing(field: &str, what: &str) -> FieldError {
+    FieldError { field: field.into(), message: format!("missing: {what}") }
+}
+
+type Ext = Option<BTreeMap<String, Option<String>>>;
+
+fn ext_number(key: &str) -> Option<u8> {
+    let n: u8 = key.strip_prefix("extensionAttribute")?.parse().ok()?;
+    (1..=15).contains(&n).then_some(n)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserRec {
+    id: Option<String>,
+    user_principal_name: Option<String>,
+    display_name: Option<String>,
+    given_name: Option<String>,
+    surname: Option<String>,
+    mail: Option<String>,
+    mail_nickname: Option<String>,
+    department: Option<String>,
+    job_title: Option<String>,
+    company_name: Option<String>,
+    city: Option<String>,
+    state: Option<String>,
+    country: Option<String>,
+    usage_location: Option<String>,
+    office_location: Option<String>,
+    employee_id: Option<String>,
+    employee_type: Option<String>,
+    employee_hire_date: Option<String>,
+    user_type: Option<String>,
+    account_enabled: Option<Flex>,
+    manager: Option<IdRef>,
+    on_premises_sync_enabled: Option<Flex>,
+    preferred_language: Option<String>,
+    other_mails: Option<Vec<String>>,
+    proxy_addresses: Option<Vec<String>>,
+    assigned_plans: Option<Vec<AssignedPlan>>,
+    on_premises_extension_attributes: Ext,
+    /// ringmaster's own flags: Graph has no VIP or IT-staff property.
+    #[serde(alias = "vip")]
+    is_vip: Option<Flex>,
+    #[serde(alias = "itStaff")]
+    is_it_staff: Option<Flex>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AssignedPlan {
+    service_plan_id: Option<String>,
+    capability_status: Option<String>,
+    service: Option<String>,
+}
+
+impl UserRec {
+    pub fn apply(self, b: &mut OrgBuilder) -> Result<(), FieldError> {
+        let id = self.id.as_deref().filter(|s| !s.trim().is_empty()).ok_or_else(|| missing("id", "every user needs its Entra object id"))?;
+        let row = b.user(id);
+        use UserAttr as U;
+        let text = [
+            (U::Upn, &self.user_principal_name),
+            (U::DisplayName, &self.display_name),
+            (U::GivenName, &self.given_name),
+            (U::Surname, &self.surname),
+            (U::Mail, &self.mail),
+            (U::MailNickname, &self.mail_nickname),
+            (U::Department, &self.department),
+            (U::JobTitle, &self.job_title),
+            (U::CompanyName, &self.company_name),
+            (U::City, &self.city),
+            (U::State, &self.state),
+            (U::Country, &self.country),
+            (U::UsageLocation, &self.usage_location),
+            (U::OfficeLocation, &self.office_location),
+            (U::EmployeeId, &self.employee_id),
+            (U::EmployeeType, &self.employee_type),
+            (U::EmployeeHireDate, &self.employee_hire_date),
+            (U::UserType, &self.user_type),
+            (U::PreferredLanguage, &self.preferred_language),
+        ];
+        for (a, v) in text {
+            b.set_user(row, a, v.as_deref());
+        }
+        for (a, v) in [
+            (U::AccountEnabled, &self.account_enabled),
+            (U::DirSyncEnabled, &self.on_premises_sync_enabled),
+            (U::IsVip, &self.is_vip),
+            (U::IsItStaff, &self.is_it_staff),
+        ] {
+            b.set_user(row, a, v.as_ref().and_then(Flex::canonical));
+        }
+        b.set_user(row, U::Manager, self.manager.as_ref().and_then(IdRef::id));
+        if let Some(v) = &self.other_mails {
+            b.set_user_multi(row, UserMulti::OtherMails, v.iter().map(String::as_str));
+        }
+        if let Some(v) = &self.proxy_addresses {
+            b.set_user_multi(row, UserMulti::ProxyAddresses, v.iter().map(String::as_str));
+        }
+        if let Some(plans) = self.assigned_plans {
+            b.set_user_records(
+                row,
+                UserMulti::AssignedPlans,
+                plans.into_iter().map(|p| vec![p.service_plan_id, p.capability_status, p.service]).collect(),
+            );
+        }
+        for (k, v) in self.on_premises_extension_attributes.iter().flatten() {
+            if let Some(n) = ext_number(k) {
+                b.set_user(row, U::Ext(n), v.as_deref());
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedDeviceRec {
+    id: Option<String>,
+    device_name: Option<String>,
+    #[serde(rename = "azureADDeviceId", alias = "azureAdDeviceId")]
+    azure_ad_device_id: Option<String>,
+    operating_system: Option<String>,
+    os_version: Option<String>,
+    model: Option<String>,
+    manufacturer: Option<String>,
+    managed_device_owner_type: Option<String>,
+    join_type: Option<String>,
+    enrollment_profile_name: Option<String>,
+    device_category_display_name: Option<String>,
+    sku_family: Option<String>,
+    processor_architecture: Option<String>,
+    user_id: Option<String>,
+    last_sync_date_time: Option<String>,
+    serial_number: Option<String>,
+    jail_broken: Option<String>,
+    compliance_state: Option<String>,
+    /// ringmaster's own flag for lab and test devices.
+    #[serde(alias = "lab")]
+    is_lab: Option<Flex>,
+}
+
+impl ManagedDeviceRec {
+    pub fn apply(self, b: &mut OrgBuilder) -> Result<(), FieldError> {
+        let id = self.id.as_deref().unwrap_or("");
+        let aad = self.azure_ad_device_id.as_deref().unwrap_or("");
+        if id.trim().is_empty() && aad.trim().is_empty() {
+            return Err(missing("id", "a managed device needs its Intune id or azureADDeviceId"));
+        }
+        let row = b.device(&[DeviceKey::ManagedId(id), DeviceKey::DeviceId(aad)]);
+        use DeviceAttr as D;
+        if let Some(os) = &self.operating_system {
+            let p = platform_of(os, self.model.as_deref());
+            b.set_device(row, D::Platform, p.map(|p| p.as_str()));
+        }
+        for (a, v) in [
+            (D::Name, &self.device_name),
+            (D::OsVersion, &self.os_version),
+            (D::Model, &self.model),
+            (D::Manufacturer, &self.manufacturer),
+            (D::EnrollmentProfile, &self.enrollment_profile_name),
+            (D::Category, &self.device_category_display_name),
+            (D::Sku, &self.sku_family),
+            (D::CpuArch, &self.processor_architecture),
+            (D::PrimaryUser, &self.user_id),
+            (D::LastCheckIn, &self.last_sync_date_time),
+            (D::Serial, &self.serial_number),
+        ] {
+            b.set_device(row, a, v.as_deref().filter(|s| !is_zero_guid(s)));
+        }
+        let ownership = self.managed_device_owner_type.as_deref().and_then(canonical_ownership);
+        b.set_device(row, D::Ownership, ownership);
+        b.set_device(row, D::TrustType, self.join_type.as_deref().and_then(canonical_trust));
+        b.set_device(row, D::IsRooted, self.jail_broken.as_deref().and_then(canonical_bool));
+        if let Some(c) = &self.compliance_state {
+            b.set_device(row, D::IsCompliant, Some(if c.eq_ignore_ascii_case("compliant") { "true" } else { "false" }));
+        }
+        b.set_device(row, D::IsLab, self.is_lab.as_ref().and_then(Flex::canonical));
+        Ok(())
+    }
+}
+
+fn is_zero_guid(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b == b'0' || b == b'-')
+}
+
+/// Intune says `iOS` for iPads too; the model tells them apart.
+fn platform_of(os: &str, model: Option<&str>) -> Option<Platform> {
+    let p = Platform::parse(os)?;
+    Some(if p == Platform::Ios && model.is_some_and(|m| m.to_ascii_lowercase().starts_with("ipad")) { Platform::IpadOs } else { p })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EntraDeviceRec {
+    id: Option<String>,
+    device_id: Option<String>,
+    display_name: Option<String>,
+    operating_system: Option<String>,
+    operating_system_version: Option<String>,
+    trust_type: Option<String>,
+    manufacturer: Option<String>,
+    model: Option<String>,
+    account_enabled: Option<Flex>,
+    physical_ids: Option<Vec<String>>,
+    system_labels: Option<Vec<String>>,
+    profile_type: Option<String>,
+    extension_attributes: Ext,
+    enrollment_profile_name: Option<String>,
+    device_ownership: Option<String>,
+    management_type: Option<String>,
+    is_compliant: Option<Flex>,
+    mdm_app_id: Option<String>,
+    device_category: Option<String>,
+    #[serde(alias = "lab")]
+    is_lab: Option<Flex>,
+}
+
+impl EntraDeviceRec {
+    pub fn apply(self, b: &mut OrgBuilder) -> Result<(), FieldError> {
+        let id = self.id.as_deref().filter(|s| !s.trim().is_empty()).ok_or_else(|| missing("id", "every Entra device needs its object id"))?;
+        let row = b.device(&[DeviceKey::ObjectId(id), DeviceKey::DeviceId(self.device_id.as_deref().unwrap_or(""))]);
+        use DeviceAttr as D;
+        if let Some(os) = &self.operating_system {
+            b.set_device(row, D::EntraOsType, Some(os));
+            if b.device_value(row, D::Platform).is_none() {
+                b.set_device(row, D::Platform, platform_of(os, self.model.as_deref()).map(|p| p.as_str()));
+            }
+        }
+        // Intune's values win where both have one: they are what filters see.
+        let keep = |b: &OrgBuilder, a: D| b.device_value(row, a).is_some();
+        for (a, v) in [
+            (D::Name, &self.display_name),
+            (D::OsVersion, &self.operating_system_version),
+            (D::Manufacturer, &self.manufacturer),
+            (D::Model, &self.model),
+            (D::EnrollmentProfile, &self.enrollment_profile_name),
+            (D::Category, &self.device_category),
+        ] {
+            if !keep(b, a) {
+                b.set_device(row, a, v.as_deref());
+            }
+        }
+        for (a, v) in [(D::ProfileType, &self.profile_type), (D::ManagementType, &self.management_type), (D::ManagementAppId, &self.mdm_app_id)] {
+            b.set_device(row, a, v.as_deref());
+        }
+        b.set_device(row, D::TrustType, self.trust_type.as_deref().and_then(canonical_trust));
+        if !keep(b, D::Ownership) {
+            b.set_device(row, D::Ownership, self.device_ownership.as_deref().and_then(canonical_ownership));
+        }
+        b.set_device(row, D::AccountEnabled, self.account_enabled.as_ref().and_then(Flex::canonical));
+        if !keep(b, D::IsCompliant) {
+            b.set_device(row, D::IsCompliant, self.is_compliant.as_ref().and_then(Flex::canonical));
+        }
+        b.set_device(row, D::IsLab, self.is_lab.as_ref().and_then(Flex::canonical));
+        if let Some(v) = &self.physical_ids {
+            b.set_device_multi(row, DeviceMulti::PhysicalIds, v.iter().map(String::as_str));
+        }
+        if let Some(v) = &self.system_labels {
+            b.set_device_multi(row, DeviceMulti::SystemLabels, v.iter().map(String::as_str));
+        }
+        for (k, v) in self.extension_attributes.iter().flatten() {
+            if let Some(n) = ext_number(k) {
+                b.set_device(row, D::Ext(n), v.as_deref());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A directory object as `members` lists it.
+#[derive(Debug, Deserialize)]
+pub struct DirectoryObject {
+    id: Option<String>,
+    #[serde(rename = "@odata.type")]
+    odata_type: Option<String>,
+}
+
+fn member_kind(t: Option<&str>) -> Option<MemberKind> {
+    let t = t?.trim_start_matches('#').trim_start_matches("microsoft.graph.").to_ascii_lowercase();
+    match t.as_str() {
+        "user" => Some(MemberKind::User),
+        "device" => Some(MemberKind::Device),
+        "group" => Some(MemberKind::Group),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupRec {
+    id: Option<String>,
+    display_name: Option<String>,
+    description: Option<String>,
+    group_types: Option<Vec<String>>,
+    membership_rule: Option<String>,
+    members: Option<Vec<DirectoryObject>>,
+}
+
+impl GroupRec {
+    /// The group, and member records named inline.
+    pub fn into_group(self) -> Result<Group, FieldError> {
+        let name = self.display_name.clone().filter(|s| !s.trim().is_empty());
+        let id = self.id.clone().filter(|s| !s.trim().is_empty()).or(name.clone()).ok_or_else(|| missing("id", "a group needs an id or a displayName"))?;
+        let dynamic = self.group_types.iter().flatten().any(|t| t.eq_ignore_ascii_case("DynamicMembership"));
+        let rule = self.membership_rule.filter(|r| !r.trim().is_empty());
+        let kind = match rule {
+            Some(rule) => {
+                if let Err(e) = Rule::parse(Grammar::EntraDynamicMembership, &rule) {
+                    return Err(FieldError { field: "membershipRule".into(), message: format!("{}\n{}", rule_error_line(&rule, &e), e.render(&rule)) });
+                }
+                GroupKind::Dynamic { rule }
+            }
+            None if dynamic => return Err(missing("membershipRule", "groupTypes says DynamicMembership but there is no rule")),
+            None => GroupKind::Static {
+                members: self
+                    .members
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|m| Some(MemberRef { kind: member_kind(m.odata_type.as_deref()), id: m.id? }))
+                    .collect(),
+            },
+        };
+        Ok(Group { name: name.unwrap_or_else(|| id.clone()), id, description: self.description, kind })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberRec {
+    pub group_id: String,
+    #[serde(alias = "id")]
+    pub member_id: String,
+    #[serde(alias = "@odata.type", alias = "type")]
+    pub member_type: Option<String>,
+}
+
+impl MemberRec {
+    pub fn member(&self) -> Result<MemberRef, FieldError> {
+        let kind = match self.member_type.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(t) => Some(member_kind(Some(t)).ok_or_else(|| FieldError { field: "memberType".into(), message: format!("'{t}' is not user, device or group") })?),
+        };
+        Ok(MemberRef { id: self.member_id.trim().to_string(), kind })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FilterRec {
+    id: Option<String>,
+    display_name: Option<String>,
+    platform: Option<String>,
+    rule: Option<String>,
+    assignment_filter_management_type: Option<String>,
+}
+
+impl FilterRec {
+    pub fn into_filter(self) -> Result<Filter, FieldError> {
+        let rule = self.rule.filter(|r| !r.trim().is_empty()).ok_or_else(|| missing("rule", "an assignment filter needs its rule"))?;
+        let id = self.id.filter(|s| !s.trim().is_empty()).or(self.display_name.clone()).ok_or_else(|| missing("id", "a filter needs an id or a displayName"))?;
+        let parsed = Rule::parse(Grammar::IntuneAssignmentFilter, &rule)
+            .map_err(|e| FieldError { field: "rule".into(), message: format!("{}\n{}", rule_error_line(&rule, &e), e.render(&rule)) })?;
+        let for_apps = self.assignment_filter_management_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("apps"))
+            || parsed.object == ringmaster_core::rules::Object::App;
+        Ok(Filter { name: self.display_name.unwrap_or_else(|| id.clone()), id, platform: self.platform, rule, for_apps })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyRec {
+    id: Option<String>,
+    name: Option<String>,
+    display_name: Option<String>,
+    #[serde(rename = "@odata.type")]
+    odata_type: Option<String>,
+    platforms: Option<String>,
+    template_reference: Option<TemplateRef>,
+    assignments: Option<Vec<AssignmentRec>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TemplateRef {
+    template_family: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AssignmentRec {
+    target: TargetRec,
+}
+
+#[derive(Debug, Deserialize)]
+struct TargetRec {
+    #[serde(rename = "@odata.type")]
+    odata_type: Option<String>,
+    #[serde(rename = "groupId")]
+    group_id: Option<String>,
+    #[serde(rename = "deviceAndAppManagementAssignmentFilterId")]
+    filter_id: Option<String>,
+    #[serde(rename = "deviceAndAppManagementAssignmentFilterType")]
+    filter_type: Option<String>,
+}
+
+impl PolicyRec {
+    pub fn into_policy(self, source: &str) -> Result<Policy, FieldError> {
+        let name = self.name.or(self.display_name).filter(|s| !s.trim().is_empty()).ok_or_else(|| missing("name", "a policy needs a name or displayName"))?;
+        let id = self.id.filter(|s| !s.trim().is_empty()).unwrap_or_else(|| name.clone());
+        let odata = self
+            .odata_type
+            .as_deref()
+            .map(|t| t.trim_start_matches('#').trim_start_matches("microsoft.graph.").to_string())
+            .unwrap_or_else(|| "deviceManagementConfigurationPolicy".into());
+        let l = odata.to_ascii_lowercase();
+        let kind = if l == "devicemanagementconfigurationpolicy" {
+            PolicyKind::SettingsCatalog
+        } else if l.ends_with("compliancepolicy") {
+            PolicyKind::Compliance
+        } else if l.contains("updateforbusiness") {
+            PolicyKind::UpdateRing
+        } else if l.contains("driverupdate") {
+            PolicyKind::DriverUpdate
+        } else if l.ends_with("configuration") {
+            PolicyKind::DeviceConfiguration
+        } else {
+            PolicyKind::Other
+        };
+        let mut platforms: Vec<Platform> = match &self.platforms {
+            Some(p) => p.split(',').filter_map(Platform::parse).collect(),
+            None => platforms_of_type(&l),
+        };
+        if platforms.contains(&Platform::Ios) && !platforms.contains(&Platform::IpadOs) {
+            platforms.push(Platform::IpadOs);
+        }
+        platforms.sort();
+        platforms.dedup();
+        let mut assignments = Vec::new();
+        for (i, a) in self.assignments.into_iter().flatten().enumerate() {
+            let t = a.target;
+            let ty = t.odata_type.as_deref().unwrap_or("").trim_start_matches('#').trim_start_matches("microsoft.graph.").to_ascii_lowercase();
+            let gid = t.group_id.clone().filter(|g| !g.trim().is_empty());
+            let target = match (ty.as_str(), gid) {
+                ("alldevicesassignmenttarget", _) => Target::AllDevices,
+                ("alllicensedusersassignmenttarget", _) => Target::AllUsers,
+                (_, Some(g)) if g.eq_ignore_ascii_case(ALL_DEVICES_ID) => Target::AllDevices,
+                (_, Some(g)) if g.eq_ignore_ascii_case(ALL_USERS_ID) => Target::AllUsers,
+                ("exclusiongroupassignmenttarget", Some(g)) => Target::ExcludeGroup(g),
+                ("groupassignmenttarget" | "", Some(g)) => Target::Group(g),
+                (_, None) if ty.contains("group") => {
+                    return Err(missing(&format!("assignments[{i}].target.groupId"), "a group assignment needs the group id"));
+                }
+                (other, _) => {
+                    return Err(FieldError {
+                        field: format!("assignments[{i}].target.@odata.type"),
+                        message: format!("unknown assignment target '{other}'"),
+                    });
+                }
+            };
+            let filter = match (t.filter_id.filter(|f| !f.trim().is_empty() && !is_zero_guid(f)), t.filter_type.as_deref()) {
+                (None, _) | (_, Some("none")) => None,
+                (Some(f), Some(m)) => Some(AssignmentFilter {
+                    filter_id: f,
+                    mode: match m.to_ascii_lowercase().as_str() {
+                        "include" => FilterMode::Include,
+                        "exclude" => FilterMode::Exclude,
+                        other => {
+                            return Err(FieldError {
+                                field: format!("assignments[{i}].target.deviceAndAppManagementAssignmentFilterType"),
+                                message: format!("'{other}' is not include, exclude or none"),
+                            });
+                        }
+                    },
+                }),
+                (Some(_), None) => {
+                    return Err(missing(&format!("assignments[{i}].target.deviceAndAppManagementAssignmentFilterType"), "a filter id needs its mode"));
+                }
+            };
+            if matches!(target, Target::ExcludeGroup(_)) && filter.is_some() {
+                return Err(FieldError {
+                    field: format!("assignments[{i}].target"),
+                    message: "Intune does not allow a filter on an excluded group".into(),
+                });
+            }
+            assignments.push(Assignment { target, filter });
+        }
+        Ok(Policy {
+            id,
+            name,
+            kind,
+            odata_type: odata,
+            platforms,
+            template_family: self.template_reference.and_then(|t| t.template_family).filter(|f| f != "none"),
+            assignments,
+            source: source.to_string(),
+        })
+    }
+}
+
+fn platforms_of_type(l: &str) -> Vec<Platform> {
+    let p = if l.starts_with("windows") {
+        Platform::Windows
+    } else if l.starts_with("macos") {
+        Platform::MacOs
+    } else if l.starts_with("ios") {
+        Platform::Ios
+    } else if l.starts_with("android") || l.starts_with("aosp") {
+        Platform::Android
+    } else if l.starts_with("linux") {
+        Platform::Linux
+    } else {
+        return Vec::new();
+    };
+    vec![p]
+}

@@ -1,0 +1,416 @@
+//! Reads an organization from exports: IntuneManagement-style folders,
+//! Microsoft Graph list pages (`{"value": [...]}`) or NDJSON, and CSV.
+//! What a file holds is told by `@odata.type`, then `@odata.context`, then
+//! the file name, then the record's keys. A load is all or nothing: the
+//! first bad record stops it with the file, record and field.
+//!
+//! - `decode`: byte-order-mark sniffing.
+//! - `graph`: Graph record types and how each lands in the org.
+//! - `csv`: the documented CSV column sets.
+
+mod csv;
+mod decode;
+pub mod graph;
+
+use graph::{EntraDeviceRec, FieldError, FilterRec, GroupRec, Kind, ManagedDeviceRec, MemberRec, PolicyRec, UserRec};
+use rayon::prelude::*;
+use ringmaster_core::model::{Group, GroupKind, MemberRef};
+use ringmaster_core::org::{Org, OrgBuilder};
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Largest single file read, so a stray file cannot exhaust memory.
+pub const MAX_FILE_BYTES: u64 = 4 << 30;
+
+/// Where and why an import failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ImportError {
+    pub file: PathBuf,
+    /// 1-based record number within the file.
+    pub record: Option<usize>,
+    /// 1-based line, where the format has lines.
+    pub line: Option<usize>,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl ImportError {
+    fn file(file: &Path, message: impl Into<String>) -> Self {
+        ImportError { file: file.to_path_buf(), record: None, line: None, field: None, message: message.into() }
+    }
+}
+
+impl fmt::Display for ImportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(r) = self.record {
+            write!(f, ", record {r}")?;
+        }
+        if let Some(l) = self.line {
+            write!(f, " (line {l})")?;
+        }
+        if let Some(x) = &self.field {
+            write!(f, ", field `{x}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// What was read, and what was passed over.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ImportReport {
+    pub files: Vec<FileReport>,
+    /// Files or records of kinds ringmaster does not model, with the reason.
+    pub skipped: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FileReport {
+    pub path: String,
+    pub records: usize,
+    pub kinds: Vec<String>,
+}
+
+pub struct Loaded {
+    pub org: Org,
+    pub report: ImportReport,
+}
+
+#[derive(Default)]
+struct State {
+    b: OrgBuilder,
+    groups: Vec<Group>,
+    group_seen: HashMap<String, String>,
+    members: Vec<(String, MemberRef, PathBuf)>,
+    filter_seen: HashMap<String, String>,
+    policy_seen: HashMap<String, String>,
+    report: ImportReport,
+}
+
+/// Loads every export below the given files or folders.
+pub fn load(paths: &[PathBuf]) -> Result<Loaded, ImportError> {
+    let mut files = Vec::new();
+    for p in paths {
+        collect(p, &mut files)?;
+    }
+    let explicit: Vec<bool> = files.iter().map(|f| paths.contains(f)).collect();
+    if files.is_empty() {
+        let names: Vec<_> = paths.iter().map(|p| p.display().to_string()).collect();
+        return Err(ImportError::file(Path::new(&names.join(", ")), "no .json, .ndjson, .jsonl or .csv files found"));
+    }
+    let mut st = State::default();
+    for (f, explicit) in files.iter().zip(explicit) {
+        read_file(f, explicit, &mut st)?;
+    }
+    Ok(finish(st))
+}
+
+fn collect(p: &Path, out: &mut Vec<PathBuf>) -> Result<(), ImportError> {
+    let meta = std::fs::metadata(p).map_err(|e| ImportError::file(p, format!("cannot read: {e}")))?;
+    if meta.is_file() {
+        out.push(p.to_path_buf());
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
+        .map_err(|e| ImportError::file(p, format!("cannot list folder: {e}")))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| !p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')))
+        .collect();
+    entries.sort();
+    for e in entries {
+        if e.is_dir() {
+            collect(&e, out)?;
+        } else if matches!(ext(&e).as_str(), "json" | "ndjson" | "jsonl" | "csv") {
+            out.push(e);
+        }
+    }
+    Ok(())
+}
+
+fn ext(p: &Path) -> String {
+    p.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase()
+}
+
+fn read_text(p: &Path) -> Result<String, ImportError> {
+    let meta = std::fs::metadata(p).map_err(|e| ImportError::file(p, format!("cannot read: {e}")))?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(ImportError::file(p, format!("file is {} bytes; the limit is {MAX_FILE_BYTES}", meta.len())));
+    }
+    let bytes = std::fs::read(p).map_err(|e| ImportError::file(p, format!("cannot read: {e}")))?;
+    decode::text(bytes).map_err(|m| ImportError::file(p, m))
+}
+
+/// `explicit`: named on the command line, so content ringmaster cannot read
+/// is an error; files met while walking a folder are skipped with a note.
+fn read_file(p: &Path, explicit: bool, st: &mut State) -> Result<(), ImportError> {
+    let text = read_text(p)?;
+    match ext(p).as_str() {
+        "csv" => match csv::read(p, &text, &mut st.b, &mut st.members, &mut st.report) {
+            Err(e) if !explicit && e.record.is_none() && e.message.starts_with("cannot tell") => {
+                st.report.skipped.push(format!("{}: a CSV without the columns of users, devices or group members", p.display()));
+                Ok(())
+            }
+            other => other,
+        },
+        "ndjson" | "jsonl" => match read_ndjson(p, &text, st) {
+            Err(e) if !explicit && e.record == Some(1) && e.message.starts_with("cannot tell") => {
+                st.report.skipped.push(format!("{}: records that are not users, devices, groups, members, filters or policies", p.display()));
+                Ok(())
+            }
+            other => other,
+        },
+        _ => read_json(p, &text, st),
+    }
+}
+
+fn stem_kind(p: &Path) -> Option<Kind> {
+    let stem = p.file_stem()?.to_str()?;
+    graph::kind_from_name(stem.split('.').next().unwrap_or(stem))
+}
+
+fn value_kind(v: &serde_json::Value, hint: Option<Kind>) -> Option<Kind> {
+    let o = v.as_object()?;
+    o.get("@odata.type")
+        .and_then(|t| t.as_str())
+        .and_then(graph::kind_from_type)
+        .or_else(|| o.get("@odata.context").and_then(|c| c.as_str()).and_then(graph::kind_from_context))
+        .or(hint)
+        .or_else(|| graph::kind_from_shape(o))
+}
+
+fn read_json(p: &Path, text: &str, st: &mut State) -> Result<(), ImportError> {
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| ImportError {
+        file: p.to_path_buf(),
+        record: None,
+        line: Some(e.line()),
+        field: None,
+        message: format!("not valid JSON: {e}"),
+    })?;
+    let stem = stem_kind(p);
+    // Pages, wrappers and arrays hold records; anything else is one record.
+    let (items, hint, listed): (Vec<serde_json::Value>, Option<Kind>, bool) = match v {
+        serde_json::Value::Array(a) => (a, stem, true),
+        serde_json::Value::Object(mut o) => {
+            let ctx = o.get("@odata.context").and_then(|c| c.as_str()).and_then(graph::kind_from_context);
+            if let Some(serde_json::Value::Array(a)) = o.remove("value") {
+                (a, ctx.or(stem), true)
+            } else if o.len() <= 3 && let Some((k, a)) = o.iter_mut().find_map(|(k, v)| match v {
+                serde_json::Value::Array(_) => graph::kind_from_name(k).map(|kind| (kind, std::mem::take(v))),
+                _ => None,
+            }) {
+                let serde_json::Value::Array(a) = a else { unreachable!("matched an array") };
+                (a, Some(k), true)
+            } else {
+                (vec![serde_json::Value::Object(o)], stem, false)
+            }
+        }
+        _ => return Err(ImportError::file(p, "expected a JSON object or array")),
+    };
+    let mut kinds = Vec::new();
+    let n = items.len();
+    for (i, item) in items.into_iter().enumerate() {
+        let record = listed.then_some(i + 1);
+        let Some(kind) = value_kind(&item, hint) else {
+            if !listed {
+                st.report.skipped.push(format!("{}: not an object ringmaster reads (no @odata.type it knows)", p.display()));
+                return Ok(());
+            }
+            return Err(ImportError { file: p.to_path_buf(), record, line: None, field: None, message: "cannot tell what this record is: it has no @odata.type and no keys of a user, device, group, filter or policy".into() });
+        };
+        if let Kind::Skip(what) = kind {
+            if !kinds.contains(&what.to_string()) {
+                st.report.skipped.push(format!("{}: {what} are not modelled", p.display()));
+            }
+            kinds.push(what.to_string());
+            continue;
+        }
+        apply(st, kind, item, p).map_err(|e| ImportError { file: p.to_path_buf(), record, line: None, field: Some(e.field).filter(|f| !f.is_empty()), message: e.message })?;
+        if !kinds.contains(&kind.label().to_string()) {
+            kinds.push(kind.label().to_string());
+        }
+    }
+    kinds.dedup();
+    st.report.files.push(FileReport { path: p.display().to_string(), records: n, kinds });
+    Ok(())
+}
+
+fn de<T: DeserializeOwned>(v: serde_json::Value) -> Result<T, FieldError> {
+    serde_path_to_error::deserialize(v).map_err(|e| FieldError { field: e.path().to_string().trim_start_matches('.').to_string(), message: e.inner().to_string() })
+}
+
+fn de_str<T: DeserializeOwned>(s: &str) -> Result<T, FieldError> {
+    let mut d = serde_json::Deserializer::from_str(s);
+    serde_path_to_error::deserialize(&mut d).map_err(|e| {
+        let field = e.path().to_string();
+        FieldError { field: if field == "." { String::new() } else { field.trim_start_matches('.').to_string() }, message: e.inner().to_string() }
+    })
+}
+
+/// A typed record, parsed (possibly in parallel) before it is applied in order.
+enum Parsed {
+    User(UserRec),
+    Managed(ManagedDeviceRec),
+    Entra(EntraDeviceRec),
+    Group(GroupRec),
+    Member(MemberRec),
+    Filter(FilterRec),
+    Policy(PolicyRec),
+}
+
+fn parse_value(kind: Kind, v: serde_json::Value) -> Result<Parsed, FieldError> {
+    Ok(match kind {
+        Kind::User => Parsed::User(de(v)?),
+        Kind::ManagedDevice => Parsed::Managed(de(v)?),
+        Kind::EntraDevice => Parsed::Entra(de(v)?),
+        Kind::Group => Parsed::Group(de(v)?),
+        Kind::GroupMember => Parsed::Member(de(v)?),
+        Kind::Filter => Parsed::Filter(de(v)?),
+        Kind::Policy => Parsed::Policy(de(v)?),
+        Kind::Skip(_) => unreachable!("skipped before parsing"),
+    })
+}
+
+fn parse_line(kind: Kind, s: &str) -> Result<Parsed, FieldError> {
+    Ok(match kind {
+        Kind::User => Parsed::User(de_str(s)?),
+        Kind::ManagedDevice => Parsed::Managed(de_str(s)?),
+        Kind::EntraDevice => Parsed::Entra(de_str(s)?),
+        Kind::Group => Parsed::Group(de_str(s)?),
+        Kind::GroupMember => Parsed::Member(de_str(s)?),
+        Kind::Filter => Parsed::Filter(de_str(s)?),
+        Kind::Policy => Parsed::Policy(de_str(s)?),
+        Kind::Skip(_) => unreachable!("skipped before parsing"),
+    })
+}
+
+fn apply(st: &mut State, kind: Kind, v: serde_json::Value, p: &Path) -> Result<(), FieldError> {
+    let parsed = parse_value(kind, v)?;
+    apply_parsed(st, parsed, p)
+}
+
+fn apply_parsed(st: &mut State, parsed: Parsed, p: &Path) -> Result<(), FieldError> {
+    let source = p.display().to_string();
+    match parsed {
+        Parsed::User(u) => u.apply(&mut st.b),
+        Parsed::Managed(d) => d.apply(&mut st.b),
+        Parsed::Entra(d) => d.apply(&mut st.b),
+        Parsed::Member(m) => {
+            let member = m.member()?;
+            st.members.push((m.group_id, member, p.to_path_buf()));
+            Ok(())
+        }
+        Parsed::Group(g) => {
+            let group = g.into_group()?;
+            let key = group.id.trim().to_ascii_lowercase();
+            if let Some(first) = st.group_seen.get(&key) {
+                st.report.warnings.push(format!("{source}: group '{}' ({}) was already read from {first}; this copy is ignored", group.name, group.id));
+                return Ok(());
+            }
+            st.group_seen.insert(key, source);
+            st.groups.push(group);
+            Ok(())
+        }
+        Parsed::Filter(f) => {
+            let f = f.into_filter()?;
+            let key = f.id.trim().to_ascii_lowercase();
+            if let Some(first) = st.filter_seen.get(&key) {
+                st.report.warnings.push(format!("{source}: filter '{}' was already read from {first}; this copy is ignored", f.name));
+                return Ok(());
+            }
+            st.filter_seen.insert(key, source);
+            st.b.add_filter(f);
+            Ok(())
+        }
+        Parsed::Policy(pol) => {
+            let pol = pol.into_policy(&source)?;
+            let key = pol.id.trim().to_ascii_lowercase();
+            if let Some(first) = st.policy_seen.get(&key) {
+                st.report.warnings.push(format!("{source}: policy '{}' ({}) was already read from {first}; this copy is ignored", pol.name, pol.id));
+                return Ok(());
+            }
+            st.policy_seen.insert(key, source);
+            st.b.add_policy(pol);
+            Ok(())
+        }
+    }
+}
+
+/// Lines are parsed in parallel a chunk at a time, then applied in order,
+/// so memory stays bounded and the first bad line is the one reported.
+fn read_ndjson(p: &Path, text: &str, st: &mut State) -> Result<(), ImportError> {
+    let lines: Vec<(usize, &str)> = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())).filter(|(_, l)| !l.is_empty()).collect();
+    let Some(&(first_line, first)) = lines.first() else {
+        st.report.files.push(FileReport { path: p.display().to_string(), records: 0, kinds: Vec::new() });
+        return Ok(());
+    };
+    let kind = match stem_kind(p) {
+        Some(k) => k,
+        None => {
+            let v: serde_json::Value = serde_json::from_str(first).map_err(|e| ImportError {
+                file: p.to_path_buf(),
+                record: Some(1),
+                line: Some(first_line),
+                field: None,
+                message: format!("not valid JSON: {e}"),
+            })?;
+            value_kind(&v, None).ok_or_else(|| ImportError {
+                file: p.to_path_buf(),
+                record: Some(1),
+                line: Some(first_line),
+                field: None,
+                message: "cannot tell what these records are; name the file users.ndjson, managedDevices.ndjson, devices.ndjson, groups.ndjson, groupMembers.ndjson, assignmentFilters.ndjson or policies.ndjson".into(),
+            })?
+        }
+    };
+    if let Kind::Skip(what) = kind {
+        st.report.skipped.push(format!("{}: {what} are not modelled", p.display()));
+        return Ok(());
+    }
+    for (chunk_no, chunk) in lines.chunks(1 << 16).enumerate() {
+        let parsed: Vec<Result<Parsed, FieldError>> = chunk.par_iter().map(|(_, l)| parse_line(kind, l)).collect();
+        for (i, (res, (line, _))) in parsed.into_iter().zip(chunk).enumerate() {
+            let record = chunk_no * (1 << 16) + i + 1;
+            let err = |e: FieldError| ImportError {
+                file: p.to_path_buf(),
+                record: Some(record),
+                line: Some(*line),
+                field: Some(e.field).filter(|f| !f.is_empty()),
+                message: e.message,
+            };
+            let parsed = res.map_err(err)?;
+            apply_parsed(st, parsed, p).map_err(err)?;
+        }
+    }
+    st.report.files.push(FileReport { path: p.display().to_string(), records: lines.len(), kinds: vec![kind.label().to_string()] });
+    Ok(())
+}
+
+fn finish(mut st: State) -> Loaded {
+    let index: HashMap<String, usize> = st.groups.iter().enumerate().map(|(i, g)| (g.id.trim().to_ascii_lowercase(), i)).collect();
+    let mut orphans: HashMap<String, usize> = HashMap::new();
+    for (gid, member, file) in st.members.drain(..) {
+        match index.get(&gid.trim().to_ascii_lowercase()) {
+            Some(&g) => match &mut st.groups[g].kind {
+                GroupKind::Static { members } => members.push(member),
+                GroupKind::Dynamic { .. } => {
+                    *orphans.entry(format!("{}: member records for dynamic group '{}' are ignored (its rule decides)", file.display(), st.groups[g].name)).or_default() += 1;
+                }
+            },
+            None => {
+                *orphans.entry(format!("{}: member records for group {gid}, which is not in the import, are ignored", file.display())).or_default() += 1;
+            }
+        }
+    }
+    let mut orphans: Vec<_> = orphans.into_iter().collect();
+    orphans.sort();
+    for (msg, n) in orphans {
+        st.report.warnings.push(format!("{msg} ({n})"));
+    }
+    for g in st.groups {
+        st.b.add_group(g);
+    }
+    Loaded { org: st.b.finish(), report: st.report }
+}
