@@ -122,7 +122,7 @@ pub fn explain_device(
 fn explain_policy(org: &Org, res: &Resolution, p: usize, d: u32, user: Option<u32>, now: jiff::Timestamp) -> PolicyExplanation {
     let policy = &org.policies[p];
     let ctx = EvalContext::new(now);
-    let mut steps = Vec::new();
+    let mut exclude_steps = Vec::new();
     // Exclusions first: they decide regardless of what includes say.
     let mut excluded_device_by = None;
     let mut excluded_user_by = None;
@@ -137,7 +137,7 @@ fn explain_policy(org: &Org, res: &Resolution, p: usize, d: u32, user: Option<u3
             if usr && excluded_user_by.is_none() {
                 excluded_user_by = Some(org.groups[g].name.clone());
             }
-            steps.push(AssignmentStep {
+            exclude_steps.push(AssignmentStep {
                 intent: "exclude",
                 target: format!("group '{}'", org.groups[g].name),
                 reaches: dev || usr,
@@ -152,6 +152,8 @@ fn explain_policy(org: &Org, res: &Resolution, p: usize, d: u32, user: Option<u3
         filter: Option<(String, FilterMode, bool)>,
     }
     let mut reached: Vec<Reach> = Vec::new();
+    // Includes are listed first, then the exclusions that may override them.
+    let mut steps = Vec::new();
     let mut blocked_by_exclusion = Vec::new();
     for a in &policy.assignments {
         let (target, dev_member, user_member, via) = match &a.target {
@@ -196,6 +198,7 @@ fn explain_policy(org: &Org, res: &Resolution, p: usize, d: u32, user: Option<u3
         }
         steps.push(AssignmentStep { intent: "include", target, reaches: dev_member || user_member, via, filter });
     }
+    steps.append(&mut exclude_steps);
     // The precedence Intune applies between the assignments that reach it.
     let by_mode = |m: Option<FilterMode>| reached.iter().filter(move |r| r.filter.as_ref().map(|f| f.1) == m);
     let (status, reason) = if reached.is_empty() {
