@@ -1,77 +1,105 @@
 //! Columnar storage: every scalar property is a dictionary-encoded column,
 //! so a rule predicate is evaluated once per distinct value, not once per row.
 
-use roaring::RoaringBitmap;
-use rustc_hash::FxHashMap;
+use hashbrown::HashTable;
+use roaring::{MultiOps, RoaringBitmap};
+use rustc_hash::FxBuildHasher;
+use std::hash::BuildHasher;
+use std::sync::OnceLock;
 
 /// Code 0 is reserved for "no value" (null / missing property).
 pub const NULL: u32 = 0;
 
-/// Distinct strings of one column; index = code.
-#[derive(Debug, Default, Clone)]
+/// Distinct strings of one column; index = code. The strings live in one
+/// arena and the hash table holds only codes, so each string is stored once.
+#[derive(Debug, Clone)]
 pub struct Dict {
-    values: Vec<Box<str>>,
-    index: FxHashMap<Box<str>, u32>,
+    arena: String,
+    /// `ends[c]` is where value `c` ends in the arena; value 0 (null) is empty.
+    ends: Vec<usize>,
+    table: HashTable<u32>,
+}
+
+impl Default for Dict {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn hash(s: &str) -> u64 {
+    FxBuildHasher.hash_one(s)
 }
 
 impl Dict {
     pub fn new() -> Self {
         // Slot 0 stands for null so codes line up with `NULL`.
-        Dict { values: vec!["".into()], index: FxHashMap::default() }
+        Dict { arena: String::new(), ends: vec![0], table: HashTable::new() }
     }
 
     pub fn intern(&mut self, s: &str) -> u32 {
-        if let Some(&c) = self.index.get(s) {
+        let h = hash(s);
+        let Dict { arena, ends, table } = self;
+        let at = |c: u32| &arena[ends[c as usize - 1]..ends[c as usize]];
+        if let Some(&c) = table.find(h, |&c| at(c) == s) {
             return c;
         }
-        let c = self.values.len() as u32;
-        self.values.push(s.into());
-        self.index.insert(s.into(), c);
+        let c = ends.len() as u32;
+        arena.push_str(s);
+        ends.push(arena.len());
+        let (arena, ends) = (&*arena, &*ends);
+        table.insert_unique(h, c, |&c| hash(&arena[ends[c as usize - 1]..ends[c as usize]]));
         c
     }
 
     pub fn get(&self, s: &str) -> Option<u32> {
-        self.index.get(s).copied()
+        self.table.find(hash(s), |&c| self.value(c) == Some(s)).copied()
     }
 
-    /// The string for a code; `None` for `NULL`.
+    /// The string for a code; `None` for `NULL` or an unknown code.
     pub fn value(&self, code: u32) -> Option<&str> {
-        if code == NULL { None } else { self.values.get(code as usize).map(|v| &**v) }
+        let c = code as usize;
+        if code == NULL || c >= self.ends.len() {
+            return None;
+        }
+        Some(&self.arena[self.ends[c - 1]..self.ends[c]])
     }
 
     /// Number of codes including the null slot.
     pub fn len(&self) -> usize {
-        self.values.len()
+        self.ends.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.values.len() <= 1
+        self.ends.len() <= 1
     }
 }
 
 /// One scalar property over all rows.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct DictColumn {
     pub codes: Vec<u32>,
     pub dict: Dict,
+    /// Rows per code, built on first use for columns with few distinct values.
+    postings: OnceLock<Option<Vec<RoaringBitmap>>>,
 }
 
-impl Default for DictColumn {
-    fn default() -> Self {
-        DictColumn { codes: Vec::new(), dict: Dict::new() }
-    }
-}
+/// Columns with at least this many rows per distinct value get posting lists.
+const ROWS_PER_VALUE_FOR_POSTINGS: usize = 16;
 
 impl DictColumn {
-    pub fn set(&mut self, row: u32, value: Option<&str>) {
+    /// Sets a row's value and returns its code.
+    pub fn set(&mut self, row: u32, value: Option<&str>) -> u32 {
         let r = row as usize;
         if self.codes.len() <= r {
             self.codes.resize(r + 1, NULL);
         }
-        self.codes[r] = match value {
+        let code = match value {
             Some(v) => self.dict.intern(v),
             None => NULL,
         };
+        self.codes[r] = code;
+        self.postings = OnceLock::new();
+        code
     }
 
     pub fn get(&self, row: u32) -> Option<&str> {
@@ -85,10 +113,37 @@ impl DictColumn {
     /// Pads the column so it has exactly `rows` entries.
     pub fn finish(&mut self, rows: usize) {
         self.codes.resize(rows, NULL);
+        self.postings = OnceLock::new();
     }
 
-    /// Rows whose code satisfies `hit[code]`, built by scanning the codes once.
+    fn postings(&self) -> Option<&[RoaringBitmap]> {
+        self.postings
+            .get_or_init(|| {
+                if self.dict.len() * ROWS_PER_VALUE_FOR_POSTINGS > self.codes.len() {
+                    return None;
+                }
+                let mut rows: Vec<Vec<u32>> = vec![Vec::new(); self.dict.len()];
+                for (row, &c) in self.codes.iter().enumerate() {
+                    rows[c as usize].push(row as u32);
+                }
+                Some(rows.into_iter().map(|r| RoaringBitmap::from_sorted_iter(r).expect("ascending")).collect())
+            })
+            .as_deref()
+    }
+
+    /// Rows whose code satisfies `hit[code]`: a union of posting lists where
+    /// the column has them (or the complement of one, when most codes hit),
+    /// otherwise one scan of the codes.
     pub fn select(&self, hit: &[bool]) -> RoaringBitmap {
+        if let Some(post) = self.postings() {
+            let hits = hit.iter().filter(|h| **h).count();
+            if hits * 2 <= hit.len() {
+                return post.iter().zip(hit).filter(|(_, h)| **h).map(|(p, _)| p).union();
+            }
+            let mut all = RoaringBitmap::new();
+            all.insert_range(0..self.codes.len() as u32);
+            return all - post.iter().zip(hit).filter(|(_, h)| !**h).map(|(p, _)| p).union();
+        }
         let mut out = RoaringBitmap::new();
         // Collect runs into a sorted buffer: far faster than inserting one by one.
         let mut buf = Vec::with_capacity(4096);
@@ -232,6 +287,36 @@ mod tests {
         assert_eq!(c.select(&hit).iter().collect::<Vec<_>>(), vec![0, 3]);
         hit[NULL as usize] = true;
         assert_eq!(c.select(&hit).iter().collect::<Vec<_>>(), vec![0, 1, 3, 4]);
+    }
+
+    #[test]
+    fn posting_lists_agree_with_scans() {
+        let mut c = DictColumn::default();
+        let values = [Some("windows"), Some("macOS"), None, Some("iOS")];
+        for row in 0..1000u32 {
+            c.set(row, values[(row * 7 % 4) as usize]);
+        }
+        c.finish(1000);
+        assert!(c.postings().is_some());
+        for mask in 0..16u32 {
+            let hit: Vec<bool> = (0..c.dict.len() as u32).map(|code| mask >> code & 1 == 1).collect();
+            let want: Vec<u32> = (0..1000).filter(|r| hit[c.code(*r) as usize]).collect();
+            assert_eq!(c.select(&hit).iter().collect::<Vec<_>>(), want, "mask {mask}");
+        }
+    }
+
+    #[test]
+    fn dict_interns_once_and_finds_by_text() {
+        let mut d = Dict::new();
+        let a = d.intern("alpha");
+        let b = d.intern("beta");
+        assert_eq!(d.intern("alpha"), a);
+        assert_ne!(a, b);
+        assert_eq!(d.get("beta"), Some(b));
+        assert_eq!(d.get("gamma"), None);
+        assert_eq!(d.value(a), Some("alpha"));
+        assert_eq!(d.value(NULL), None);
+        assert_eq!(d.len(), 3);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::model::{
 };
 use rustc_hash::FxHashMap;
 
+
 /// Marks "no row" in row-valued vectors.
 pub const NO_ROW: u32 = u32::MAX;
 
@@ -99,13 +100,13 @@ impl Org {
 
     /// A user row by Entra object id.
     pub fn user_by_id(&self, id: &str) -> Option<u32> {
-        let code = self.users.cols[UserAttr::ObjectId.index()].dict.get(id)?;
+        let code = self.users.cols[UserAttr::ObjectId.index()].dict.get(&norm_id(id))?;
         self.user_by_oid.get(code as usize).copied().filter(|r| *r != NO_ROW)
     }
 
     /// A device row by Entra object id.
     pub fn device_by_object_id(&self, id: &str) -> Option<u32> {
-        let code = self.devices.cols[DeviceAttr::EntraObjectId.index()].dict.get(id)?;
+        let code = self.devices.cols[DeviceAttr::EntraObjectId.index()].dict.get(&norm_id(id))?;
         self.device_by_oid.get(code as usize).copied().filter(|r| *r != NO_ROW)
     }
 
@@ -120,7 +121,8 @@ impl Org {
             DeviceAttr::Name,
         ];
         for attr in ids {
-            let rows = self.devices.rows_with(attr.index(), needle);
+            let id = if attr == DeviceAttr::Name || attr == DeviceAttr::Serial { needle.trim().into() } else { norm_id(needle) };
+            let rows = self.devices.rows_with(attr.index(), &id);
             if !rows.is_empty() {
                 return rows;
             }
@@ -136,7 +138,8 @@ impl Org {
     /// Users matching a UPN, object id or display name.
     pub fn find_users(&self, needle: &str) -> Vec<u32> {
         for attr in [UserAttr::ObjectId, UserAttr::Upn, UserAttr::Mail, UserAttr::DisplayName] {
-            let rows = self.users.rows_with(attr.index(), needle);
+            let id = if attr == UserAttr::ObjectId { norm_id(needle) } else { needle.trim().into() };
+            let rows = self.users.rows_with(attr.index(), &id);
             if !rows.is_empty() {
                 return rows;
             }
@@ -193,8 +196,11 @@ pub enum DeviceKey<'a> {
 #[derive(Debug)]
 pub struct OrgBuilder {
     org: Org,
-    user_keys: FxHashMap<Box<str>, u32>,
-    device_keys: [FxHashMap<Box<str>, u32>; 3],
+    /// Code of the object-id column → row; ids are found through the
+    /// column's own dictionary so no second copy of them is kept.
+    user_rows: Vec<u32>,
+    /// The same for the three device id columns.
+    device_rows: [Vec<u32>; 3],
 }
 
 impl Default for OrgBuilder {
@@ -207,6 +213,14 @@ fn is_blank_id(s: &str) -> bool {
     let t = s.trim();
     t.is_empty() || t.bytes().all(|b| b == b'0' || b == b'-')
 }
+
+/// Object ids compare case-insensitively; Graph writes them in lower case.
+pub fn norm_id(s: &str) -> std::borrow::Cow<'_, str> {
+    let t = s.trim();
+    if t.bytes().any(|b| b.is_ascii_uppercase()) { t.to_ascii_lowercase().into() } else { t.into() }
+}
+
+const DEVICE_KEYS: [DeviceAttr; 3] = [DeviceAttr::EntraObjectId, DeviceAttr::DeviceId, DeviceAttr::ManagedId];
 
 impl OrgBuilder {
     pub fn new() -> Self {
@@ -223,45 +237,56 @@ impl OrgBuilder {
                 devices: Table::new(DeviceAttr::SCALARS, device_multi),
                 ..Org::default()
             },
-            user_keys: FxHashMap::default(),
-            device_keys: Default::default(),
+            user_rows: vec![NO_ROW],
+            device_rows: [vec![NO_ROW], vec![NO_ROW], vec![NO_ROW]],
         }
     }
 
     /// The row of the user with this object id, creating it when new.
     pub fn user(&mut self, object_id: &str) -> u32 {
-        let k = key(object_id);
-        if let Some(&r) = self.user_keys.get(k.as_str()) {
+        let id = norm_id(object_id);
+        let col = &mut self.org.users.cols[UserAttr::ObjectId.index()];
+        if let Some(c) = col.dict.get(&id)
+            && let Some(&r) = self.user_rows.get(c as usize)
+            && r != NO_ROW
+        {
             return r;
         }
         let r = self.org.users.rows;
         self.org.users.rows += 1;
-        self.user_keys.insert(k.into(), r);
-        self.org.users.cols[UserAttr::ObjectId.index()].set(r, Some(object_id.trim()));
+        let code = col.set(r, Some(&id)) as usize;
+        if self.user_rows.len() <= code {
+            self.user_rows.resize(code + 1, NO_ROW);
+        }
+        self.user_rows[code] = r;
         r
     }
 
     pub fn has_user(&self, object_id: &str) -> bool {
-        self.user_keys.contains_key(key(object_id).as_str())
+        self.org.users.cols[UserAttr::ObjectId.index()].dict.get(&norm_id(object_id)).is_some()
     }
 
     /// The row of the device any of these keys names, creating it when new.
     /// Blank and all-zero ids are ignored (unregistered devices carry them).
     pub fn device(&mut self, keys: &[DeviceKey<'_>]) -> u32 {
-        fn slot<'a>(k: &DeviceKey<'a>) -> (usize, &'a str, DeviceAttr) {
+        fn slot<'a>(k: &DeviceKey<'a>) -> (usize, &'a str) {
             match *k {
-                DeviceKey::ObjectId(s) => (0, s, DeviceAttr::EntraObjectId),
-                DeviceKey::DeviceId(s) => (1, s, DeviceAttr::DeviceId),
-                DeviceKey::ManagedId(s) => (2, s, DeviceAttr::ManagedId),
+                DeviceKey::ObjectId(s) => (0, s),
+                DeviceKey::DeviceId(s) => (1, s),
+                DeviceKey::ManagedId(s) => (2, s),
             }
         }
         let mut row = None;
         for k in keys {
-            let (i, s, _) = slot(k);
+            let (i, s) = slot(k);
             if is_blank_id(s) {
                 continue;
             }
-            if let Some(&r) = self.device_keys[i].get(key(s).as_str()) {
+            let col = &self.org.devices.cols[DEVICE_KEYS[i].index()];
+            if let Some(c) = col.dict.get(&norm_id(s))
+                && let Some(&r) = self.device_rows[i].get(c as usize)
+                && r != NO_ROW
+            {
                 row = Some(r);
                 break;
             }
@@ -272,12 +297,22 @@ impl OrgBuilder {
             r
         });
         for k in keys {
-            let (i, s, attr) = slot(k);
+            let (i, s) = slot(k);
             if is_blank_id(s) {
                 continue;
             }
-            self.device_keys[i].entry(key(s).into()).or_insert(row);
-            self.org.devices.cols[attr.index()].set(row, Some(s.trim()));
+            let col = &mut self.org.devices.cols[DEVICE_KEYS[i].index()];
+            if col.code(row) != 0 {
+                continue;
+            }
+            let code = col.set(row, Some(&norm_id(s))) as usize;
+            let rows = &mut self.device_rows[i];
+            if rows.len() <= code {
+                rows.resize(code + 1, NO_ROW);
+            }
+            if rows[code] == NO_ROW {
+                rows[code] = row;
+            }
         }
         row
     }
@@ -358,7 +393,7 @@ impl OrgBuilder {
                 primary
                     .dict
                     .value(c)
-                    .and_then(|id| ucol.dict.get(id))
+                    .and_then(|id| ucol.dict.get(&norm_id(id)))
                     .and_then(|uc| org.user_by_oid.get(uc as usize).copied())
                     .unwrap_or(NO_ROW)
             })

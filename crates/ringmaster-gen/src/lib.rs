@@ -603,7 +603,7 @@ fn write_policies(
     let mut assignments = 0u32;
     let mut assign = |rng: &mut ChaCha8Rng, platform: &str, prefer_users: bool| -> Vec<Value> {
         let mut out = Vec::new();
-        let includes = rng.random_range(1..=3);
+        let includes = rng.random_range(2..=5);
         for _ in 0..includes {
             let roll: f64 = rng.random();
             let target = if roll < 0.08 {

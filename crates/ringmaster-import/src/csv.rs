@@ -12,18 +12,14 @@
 //!   `cpuArchitecture`, `managementType`, `extensionAttribute1`..`15`.
 //! - group members: `groupId`, `memberId`, optional `memberType`.
 
-use crate::{FileReport, ImportError, ImportReport};
+use crate::{FileReport, ImportError, State};
 use ringmaster_core::model::*;
-use ringmaster_core::org::{DeviceKey, OrgBuilder};
-use std::path::{Path, PathBuf};
+use ringmaster_core::org::DeviceKey;
+use std::path::Path;
 
-pub(crate) fn read(
-    p: &Path,
-    text: &str,
-    b: &mut OrgBuilder,
-    members: &mut Vec<(String, MemberRef, PathBuf)>,
-    report: &mut ImportReport,
-) -> Result<(), ImportError> {
+pub(crate) fn read(p: &Path, text: &str, st: &mut State) -> Result<(), ImportError> {
+    let file = crate::member_file(st, p);
+    let State { b, members, report, .. } = st;
     let mut rdr = csv::ReaderBuilder::new().flexible(false).trim(csv::Trim::All).from_reader(text.as_bytes());
     let err = |line: Option<usize>, record: Option<usize>, field: Option<&str>, message: String| ImportError {
         file: p.to_path_buf(),
@@ -68,7 +64,7 @@ pub(crate) fn read(
                     Some(t) if t == "group" => Some(MemberKind::Group),
                     Some(t) => return Err(bad("memberType", format!("'{t}' is not user, device or group"))),
                 };
-                members.push((gid.to_string(), MemberRef { id: mid.to_string(), kind }, p.to_path_buf()));
+                members.push((gid.to_string(), MemberRef { id: mid.to_string(), kind }, file));
             }
             "users" => {
                 let id = get("id").ok_or_else(|| bad("id", "missing: every user needs its Entra object id".into()))?;

@@ -84,7 +84,9 @@ struct State {
     b: OrgBuilder,
     groups: Vec<Group>,
     group_seen: HashMap<String, String>,
-    members: Vec<(String, MemberRef, PathBuf)>,
+    members: Vec<(String, MemberRef, u32)>,
+    /// Files that member records came from, indexed by the `u32` above.
+    member_files: Vec<PathBuf>,
     filter_seen: HashMap<String, String>,
     policy_seen: HashMap<String, String>,
     report: ImportReport,
@@ -146,18 +148,14 @@ fn read_text(p: &Path) -> Result<String, ImportError> {
 /// `explicit`: named on the command line, so content ringmaster cannot read
 /// is an error; files met while walking a folder are skipped with a note.
 fn read_file(p: &Path, explicit: bool, st: &mut State) -> Result<(), ImportError> {
+    if matches!(ext(p).as_str(), "ndjson" | "jsonl") {
+        return read_ndjson_stream(p, explicit, st);
+    }
     let text = read_text(p)?;
     match ext(p).as_str() {
-        "csv" => match csv::read(p, &text, &mut st.b, &mut st.members, &mut st.report) {
+        "csv" => match csv::read(p, &text, st) {
             Err(e) if !explicit && e.record.is_none() && e.message.starts_with("cannot tell") => {
                 st.report.skipped.push(format!("{}: a CSV without the columns of users, devices or group members", p.display()));
-                Ok(())
-            }
-            other => other,
-        },
-        "ndjson" | "jsonl" => match read_ndjson(p, &text, st) {
-            Err(e) if !explicit && e.record == Some(1) && e.message.starts_with("cannot tell") => {
-                st.report.skipped.push(format!("{}: records that are not users, devices, groups, members, filters or policies", p.display()));
                 Ok(())
             }
             other => other,
@@ -241,7 +239,11 @@ fn de<T: DeserializeOwned>(v: serde_json::Value) -> Result<T, FieldError> {
     serde_path_to_error::deserialize(v).map_err(|e| FieldError { field: e.path().to_string().trim_start_matches('.').to_string(), message: e.inner().to_string() })
 }
 
+/// Parses fast; only a failing record is parsed again to learn the field path.
 fn de_str<T: DeserializeOwned>(s: &str) -> Result<T, FieldError> {
+    if let Ok(v) = serde_json::from_str(s) {
+        return Ok(v);
+    }
     let mut d = serde_json::Deserializer::from_str(s);
     serde_path_to_error::deserialize(&mut d).map_err(|e| {
         let field = e.path().to_string();
@@ -299,7 +301,8 @@ fn apply_parsed(st: &mut State, parsed: Parsed, p: &Path) -> Result<(), FieldErr
         Parsed::Entra(d) => d.apply(&mut st.b),
         Parsed::Member(m) => {
             let member = m.member()?;
-            st.members.push((m.group_id, member, p.to_path_buf()));
+            let file = member_file(st, p);
+            st.members.push((m.group_id, member, file));
             Ok(())
         }
         Parsed::Group(g) => {
@@ -338,61 +341,178 @@ fn apply_parsed(st: &mut State, parsed: Parsed, p: &Path) -> Result<(), FieldErr
     }
 }
 
-/// Lines are parsed in parallel a chunk at a time, then applied in order,
-/// so memory stays bounded and the first bad line is the one reported.
-fn read_ndjson(p: &Path, text: &str, st: &mut State) -> Result<(), ImportError> {
-    let lines: Vec<(usize, &str)> = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())).filter(|(_, l)| !l.is_empty()).collect();
-    let Some(&(first_line, first)) = lines.first() else {
+/// Lines per parse chunk: enough to keep both cores busy, small enough
+/// that memory stays bounded whatever the file size.
+const CHUNK_LINES: usize = 1 << 15;
+
+/// One chunk's lines: (line number, text) in a shared buffer.
+#[derive(Default)]
+struct Chunk {
+    text: String,
+    lines: Vec<(usize, usize, usize)>,
+}
+
+/// Reads NDJSON a chunk at a time: while one chunk is parsed in parallel,
+/// the previous one is applied in order, so the first bad line is the one
+/// reported and nothing is half-applied (the caller drops the builder).
+fn read_ndjson_stream(p: &Path, explicit: bool, st: &mut State) -> Result<(), ImportError> {
+    use std::io::BufRead;
+    let file = std::fs::File::open(p).map_err(|e| ImportError::file(p, format!("cannot read: {e}")))?;
+    let mut r = std::io::BufReader::with_capacity(1 << 22, file);
+    let head = r.fill_buf().map_err(|e| ImportError::file(p, format!("cannot read: {e}")))?;
+    if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
+        // UTF-16 is rare for NDJSON: decode whole, then read as text.
+        let text = read_text(p)?;
+        return read_ndjson_text(p, explicit, &text, st);
+    }
+    if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        r.consume(3);
+    }
+    let mut line_no = 0usize;
+    let mut read_chunk = |r: &mut std::io::BufReader<std::fs::File>| -> Result<Chunk, ImportError> {
+        let mut c = Chunk::default();
+        let mut raw = Vec::new();
+        while c.lines.len() < CHUNK_LINES {
+            raw.clear();
+            let n = r.read_until(b'\n', &mut raw).map_err(|e| ImportError::file(p, format!("cannot read: {e}")))?;
+            if n == 0 {
+                break;
+            }
+            line_no += 1;
+            let text = std::str::from_utf8(&raw).map_err(|_| ImportError { file: p.to_path_buf(), record: None, line: Some(line_no), field: None, message: "not valid UTF-8".into() })?;
+            let t = text.trim();
+            if t.is_empty() {
+                continue;
+            }
+            let start = c.text.len();
+            c.text.push_str(t);
+            c.lines.push((line_no, start, c.text.len()));
+        }
+        Ok(c)
+    };
+    let first = read_chunk(&mut r)?;
+    let Some(&(first_line, a, b)) = first.lines.first() else {
         st.report.files.push(FileReport { path: p.display().to_string(), records: 0, kinds: Vec::new() });
         return Ok(());
     };
+    let Some(kind) = ndjson_kind(p, explicit, first_line, &first.text[a..b], st)? else { return Ok(()) };
+    let mut records = 0usize;
+    let mut pending: Option<(Chunk, Vec<Result<Parsed, FieldError>>)> = None;
+    let mut next = Some(first);
+    loop {
+        let chunk = match next.take() {
+            Some(c) => c,
+            None => read_chunk(&mut r)?,
+        };
+        let done = chunk.lines.is_empty();
+        let (parsed, applied) = rayon::join(
+            || chunk.lines.par_iter().map(|&(_, a, b)| parse_line(kind, &chunk.text[a..b])).collect::<Vec<_>>(),
+            || match pending.take() {
+                Some((c, results)) => apply_chunk(p, st, &c, results, &mut records),
+                None => Ok(()),
+            },
+        );
+        applied?;
+        if done {
+            break;
+        }
+        pending = Some((chunk, parsed));
+    }
+    st.report.files.push(FileReport { path: p.display().to_string(), records, kinds: vec![kind.label().to_string()] });
+    Ok(())
+}
+
+fn apply_chunk(p: &Path, st: &mut State, c: &Chunk, results: Vec<Result<Parsed, FieldError>>, records: &mut usize) -> Result<(), ImportError> {
+    for (res, &(line, _, _)) in results.into_iter().zip(&c.lines) {
+        *records += 1;
+        let record = *records;
+        let err = |e: FieldError| ImportError {
+            file: p.to_path_buf(),
+            record: Some(record),
+            line: Some(line),
+            field: Some(e.field).filter(|f| !f.is_empty()),
+            message: e.message,
+        };
+        let parsed = res.map_err(err)?;
+        apply_parsed(st, parsed, p).map_err(err)?;
+    }
+    Ok(())
+}
+
+/// What an NDJSON file holds: from its name, else from its first record.
+/// `None` when a folder's file holds something else (skipped with a note).
+fn ndjson_kind(p: &Path, explicit: bool, line: usize, first: &str, st: &mut State) -> Result<Option<Kind>, ImportError> {
     let kind = match stem_kind(p) {
         Some(k) => k,
         None => {
             let v: serde_json::Value = serde_json::from_str(first).map_err(|e| ImportError {
                 file: p.to_path_buf(),
                 record: Some(1),
-                line: Some(first_line),
+                line: Some(line),
                 field: None,
                 message: format!("not valid JSON: {e}"),
             })?;
-            value_kind(&v, None).ok_or_else(|| ImportError {
-                file: p.to_path_buf(),
-                record: Some(1),
-                line: Some(first_line),
-                field: None,
-                message: "cannot tell what these records are; name the file users.ndjson, managedDevices.ndjson, devices.ndjson, groups.ndjson, groupMembers.ndjson, assignmentFilters.ndjson or policies.ndjson".into(),
-            })?
+            match value_kind(&v, None) {
+                Some(k) => k,
+                None if !explicit => {
+                    st.report.skipped.push(format!("{}: records that are not users, devices, groups, members, filters or policies", p.display()));
+                    return Ok(None);
+                }
+                None => {
+                    return Err(ImportError {
+                        file: p.to_path_buf(),
+                        record: Some(1),
+                        line: Some(line),
+                        field: None,
+                        message: "cannot tell what these records are; name the file users.ndjson, managedDevices.ndjson, devices.ndjson, groups.ndjson, groupMembers.ndjson, assignmentFilters.ndjson or policies.ndjson".into(),
+                    });
+                }
+            }
         }
     };
     if let Kind::Skip(what) = kind {
         st.report.skipped.push(format!("{}: {what} are not modelled", p.display()));
+        return Ok(None);
+    }
+    Ok(Some(kind))
+}
+
+/// NDJSON already decoded to text (the UTF-16 case).
+fn read_ndjson_text(p: &Path, explicit: bool, text: &str, st: &mut State) -> Result<(), ImportError> {
+    let lines: Vec<(usize, &str)> = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())).filter(|(_, l)| !l.is_empty()).collect();
+    let Some(&(first_line, first)) = lines.first() else {
+        st.report.files.push(FileReport { path: p.display().to_string(), records: 0, kinds: Vec::new() });
         return Ok(());
-    }
-    for (chunk_no, chunk) in lines.chunks(1 << 16).enumerate() {
-        let parsed: Vec<Result<Parsed, FieldError>> = chunk.par_iter().map(|(_, l)| parse_line(kind, l)).collect();
-        for (i, (res, (line, _))) in parsed.into_iter().zip(chunk).enumerate() {
-            let record = chunk_no * (1 << 16) + i + 1;
-            let err = |e: FieldError| ImportError {
-                file: p.to_path_buf(),
-                record: Some(record),
-                line: Some(*line),
-                field: Some(e.field).filter(|f| !f.is_empty()),
-                message: e.message,
-            };
-            let parsed = res.map_err(err)?;
-            apply_parsed(st, parsed, p).map_err(err)?;
+    };
+    let Some(kind) = ndjson_kind(p, explicit, first_line, first, st)? else { return Ok(()) };
+    let mut records = 0;
+    for chunk in lines.chunks(CHUNK_LINES) {
+        let mut c = Chunk::default();
+        for &(n, l) in chunk {
+            let start = c.text.len();
+            c.text.push_str(l);
+            c.lines.push((n, start, c.text.len()));
         }
+        let parsed: Vec<_> = c.lines.par_iter().map(|&(_, a, b)| parse_line(kind, &c.text[a..b])).collect();
+        apply_chunk(p, st, &c, parsed, &mut records)?;
     }
-    st.report.files.push(FileReport { path: p.display().to_string(), records: lines.len(), kinds: vec![kind.label().to_string()] });
+    st.report.files.push(FileReport { path: p.display().to_string(), records, kinds: vec![kind.label().to_string()] });
     Ok(())
 }
 
+fn member_file(st: &mut State, p: &Path) -> u32 {
+    if st.member_files.last().map(PathBuf::as_path) != Some(p) {
+        st.member_files.push(p.to_path_buf());
+    }
+    (st.member_files.len() - 1) as u32
+}
+
 fn finish(mut st: State) -> Loaded {
-    let index: HashMap<String, usize> = st.groups.iter().enumerate().map(|(i, g)| (g.id.trim().to_ascii_lowercase(), i)).collect();
+    let index: HashMap<String, usize> = st.groups.iter().enumerate().map(|(i, g)| (ringmaster_core::org::norm_id(&g.id).into_owned(), i)).collect();
     let mut orphans: HashMap<String, usize> = HashMap::new();
-    for (gid, member, file) in st.members.drain(..) {
-        match index.get(&gid.trim().to_ascii_lowercase()) {
+    for (gid, member, file) in std::mem::take(&mut st.members) {
+        let file = st.member_files[file as usize].clone();
+        match index.get(ringmaster_core::org::norm_id(&gid).as_ref()) {
             Some(&g) => match &mut st.groups[g].kind {
                 GroupKind::Static { members } => members.push(member),
                 GroupKind::Dynamic { .. } => {
