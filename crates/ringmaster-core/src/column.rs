@@ -2,6 +2,7 @@
 //! so a rule predicate is evaluated once per distinct value, not once per row.
 
 use hashbrown::HashTable;
+use rayon::slice::ParallelSliceMut;
 use roaring::{MultiOps, RoaringBitmap};
 use rustc_hash::FxBuildHasher;
 use std::hash::BuildHasher;
@@ -81,6 +82,29 @@ pub struct DictColumn {
     pub dict: Dict,
     /// Rows per code, built on first use for columns with few distinct values.
     postings: OnceLock<Option<Vec<RoaringBitmap>>>,
+    /// For many distinct ASCII values: codes in case-folded order, and rows by code.
+    sorted: OnceLock<Option<SortedIndex>>,
+}
+
+/// Lets `-eq`, `-in` and `-startsWith` on a column of mostly distinct values
+/// (names, ids) find their codes by binary search instead of testing each value.
+#[derive(Debug, Clone)]
+struct SortedIndex {
+    order: Vec<u32>,
+    /// Rows of code `c`: `rows[offsets[c]..offsets[c + 1]]`.
+    offsets: Vec<u32>,
+    rows: Vec<u32>,
+}
+
+fn cmp_fold(a: &str, b: &str) -> std::cmp::Ordering {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    for (x, y) in a.iter().zip(b) {
+        let (x, y) = (x.to_ascii_lowercase(), y.to_ascii_lowercase());
+        if x != y {
+            return x.cmp(&y);
+        }
+    }
+    a.len().cmp(&b.len())
 }
 
 /// Columns with at least this many rows per distinct value get posting lists.
@@ -99,6 +123,7 @@ impl DictColumn {
         };
         self.codes[r] = code;
         self.postings = OnceLock::new();
+        self.sorted = OnceLock::new();
         code
     }
 
@@ -114,6 +139,67 @@ impl DictColumn {
     pub fn finish(&mut self, rows: usize) {
         self.codes.resize(rows, NULL);
         self.postings = OnceLock::new();
+        self.sorted = OnceLock::new();
+    }
+
+    fn sorted(&self) -> Option<&SortedIndex> {
+        self.sorted
+            .get_or_init(|| {
+                let n = self.dict.len();
+                if n * ROWS_PER_VALUE_FOR_POSTINGS <= self.codes.len() || n < 1024 {
+                    return None;
+                }
+                if !(1..n as u32).all(|c| self.dict.value(c).is_some_and(str::is_ascii)) {
+                    return None;
+                }
+                let mut order: Vec<u32> = (1..n as u32).collect();
+                order.par_sort_unstable_by(|&a, &b| cmp_fold(self.dict.value(a).unwrap_or(""), self.dict.value(b).unwrap_or("")));
+                let mut offsets = vec![0u32; n + 1];
+                for &c in &self.codes {
+                    offsets[c as usize + 1] += 1;
+                }
+                for i in 0..n {
+                    offsets[i + 1] += offsets[i];
+                }
+                let mut fill = offsets.clone();
+                let mut rows = vec![0u32; self.codes.len()];
+                for (row, &c) in self.codes.iter().enumerate() {
+                    rows[fill[c as usize] as usize] = row as u32;
+                    fill[c as usize] += 1;
+                }
+                Some(SortedIndex { order, offsets, rows })
+            })
+            .as_ref()
+    }
+
+    /// Rows whose value equals one of `values`, or starts with `prefix`,
+    /// ignoring ASCII case, when the column has a sorted index. `None`
+    /// means "no index: test each value instead".
+    pub fn lookup(&self, values: &[&str], prefix: bool) -> Option<RoaringBitmap> {
+        let ix = self.sorted()?;
+        if !values.iter().all(|v| v.is_ascii()) {
+            // A non-ASCII operand cannot match an all-ASCII column.
+            return Some(RoaringBitmap::new());
+        }
+        let value = |c: u32| self.dict.value(c).unwrap_or("");
+        let mut rows = Vec::new();
+        for v in values {
+            let lo = ix.order.partition_point(|&c| cmp_fold(value(c), v).is_lt());
+            let mut i = lo;
+            while i < ix.order.len() {
+                let c = ix.order[i];
+                let s = value(c);
+                let hit = if prefix { s.len() >= v.len() && s.as_bytes()[..v.len()].eq_ignore_ascii_case(v.as_bytes()) } else { s.eq_ignore_ascii_case(v) };
+                if !hit {
+                    break;
+                }
+                rows.extend_from_slice(&ix.rows[ix.offsets[c as usize] as usize..ix.offsets[c as usize + 1] as usize]);
+                i += 1;
+            }
+        }
+        rows.sort_unstable();
+        rows.dedup();
+        Some(RoaringBitmap::from_sorted_iter(rows).expect("sorted"))
     }
 
     fn postings(&self) -> Option<&[RoaringBitmap]> {
@@ -303,6 +389,30 @@ mod tests {
             let want: Vec<u32> = (0..1000).filter(|r| hit[c.code(*r) as usize]).collect();
             assert_eq!(c.select(&hit).iter().collect::<Vec<_>>(), want, "mask {mask}");
         }
+    }
+
+    #[test]
+    fn sorted_index_agrees_with_scans() {
+        let mut c = DictColumn::default();
+        for row in 0..5000u32 {
+            let v = match row % 5 {
+                0 => None,
+                1 => Some(format!("US-{row:05}")),
+                2 => Some(format!("us-{row:05}")),
+                3 => Some(format!("GB-{row:05}")),
+                _ => Some(format!("U{row}")),
+            };
+            c.set(row, v.as_deref());
+        }
+        c.set(4999, Some("US-00001"));
+        c.finish(5000);
+        let scan = |f: &dyn Fn(&str) -> bool| -> Vec<u32> { (0..5000).filter(|r| c.get(*r).is_some_and(f)).collect() };
+        let got = |vals: &[&str], prefix| c.lookup(vals, prefix).expect("indexed").iter().collect::<Vec<_>>();
+        assert_eq!(got(&["us-"], true), scan(&|v| v.to_ascii_lowercase().starts_with("us-")));
+        assert_eq!(got(&["u"], true), scan(&|v| v.to_ascii_lowercase().starts_with('u')));
+        assert_eq!(got(&["us-00001", "gb-00003"], false), scan(&|v| v.eq_ignore_ascii_case("US-00001") || v.eq_ignore_ascii_case("GB-00003")));
+        assert_eq!(got(&["zz"], true), Vec::<u32>::new());
+        assert_eq!(got(&["é"], true), Vec::<u32>::new());
     }
 
     #[test]

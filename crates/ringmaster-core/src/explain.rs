@@ -2,7 +2,7 @@
 //! admin can check: which group, through which nested group or user, which
 //! filter, what the rule said about which property values.
 
-use crate::model::{DeviceAttr, FilterMode, GroupKind, MemberKind, Target};
+use crate::model::{DeviceAttr, FilterMode, GroupKind, Target};
 use crate::org::{NO_ROW, Org};
 use crate::rules::{EvalContext, Object, Trace};
 use crate::targeting::Resolution;
@@ -283,9 +283,9 @@ fn chain(org: &Org, res: &Resolution, g: usize, m: Member, now: jiff::Timestamp,
     }
     seen[g] = true;
     let group = &org.groups[g];
-    let (id, is_in) = match m {
-        Member::User(u) => (org.user(crate::model::UserAttr::ObjectId, u).unwrap_or(""), res.group_users[g].contains(u)),
-        Member::Device(d) => (org.device(DeviceAttr::EntraObjectId, d).unwrap_or(""), res.group_devices[g].contains(d)),
+    let is_in = match m {
+        Member::User(u) => res.group_users[g].contains(u),
+        Member::Device(d) => res.group_devices[g].contains(d),
     };
     if !is_in {
         return;
@@ -299,17 +299,17 @@ fn chain(org: &Org, res: &Resolution, g: usize, m: Member, now: jiff::Timestamp,
             };
             out.push(format!("group '{}' is dynamic and its rule `{}` is true: {}", group.name, rule, line));
         }
-        GroupKind::Static { members } => {
-            let direct = members.iter().any(|mr| {
-                mr.id.eq_ignore_ascii_case(id)
-                    && matches!((mr.kind, m), (None, _) | (Some(MemberKind::User), Member::User(_)) | (Some(MemberKind::Device), Member::Device(_)))
-            });
+        GroupKind::Static { .. } => {
+            let direct = match m {
+                Member::User(u) => res.direct_users[g].contains(u),
+                Member::Device(d) => res.direct_devices[g].contains(d),
+            };
             if direct {
                 out.push(format!("group '{}' has it as a direct member", group.name));
                 return;
             }
-            for mr in members {
-                if let Some(sub) = org.group(&mr.id).filter(|_| mr.kind.is_none() || mr.kind == Some(MemberKind::Group)) {
+            for &sub in &org.static_members[g].groups {
+                {
                     let inside = match m {
                         Member::User(u) => res.group_users[sub].contains(u),
                         Member::Device(d) => res.group_devices[sub].contains(d),
@@ -368,13 +368,9 @@ pub struct GroupAssignment {
 pub fn explain_group(org: &Org, res: &Resolution, g: usize) -> GroupExplanation {
     // Parents: walk static memberships upwards, breadth first.
     let mut parent_of: Vec<Vec<usize>> = vec![Vec::new(); org.groups.len()];
-    for (p, group) in org.groups.iter().enumerate() {
-        if let GroupKind::Static { members } = &group.kind {
-            for m in members {
-                if let Some(c) = org.group(&m.id).filter(|_| m.kind.is_none() || m.kind == Some(MemberKind::Group)) {
-                    parent_of[c].push(p);
-                }
-            }
+    for (p, m) in org.static_members.iter().enumerate() {
+        for &c in &m.groups {
+            parent_of[c].push(p);
         }
     }
     let mut via: Vec<Option<String>> = vec![None; org.groups.len()];

@@ -4,9 +4,10 @@
 
 use crate::column::{DictColumn, MultiColumn};
 use crate::model::{
-    ASSIGNED_PLAN_FIELDS, DeviceAttr, DeviceMulti, Filter, Group, Platform, Policy, UserAttr,
-    UserMulti,
+    ASSIGNED_PLAN_FIELDS, DeviceAttr, DeviceMulti, Filter, Group, GroupKind, MemberKind, Platform,
+    Policy, UserAttr, UserMulti,
 };
+use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
 
@@ -59,10 +60,22 @@ pub struct Org {
     /// Entra object id code → row, for resolving member references.
     user_by_oid: Vec<u32>,
     device_by_oid: Vec<u32>,
+    /// Static groups' member references, resolved to rows once at build time.
+    pub static_members: Vec<StaticMembers>,
+}
+
+/// A static group's direct members as rows and group indices.
+#[derive(Debug, Clone, Default)]
+pub struct StaticMembers {
+    pub users: Vec<u32>,
+    pub devices: Vec<u32>,
+    pub groups: Vec<usize>,
+    /// References to objects that are not in the import.
+    pub missing: usize,
 }
 
 fn key(id: &str) -> String {
-    id.trim().to_ascii_lowercase()
+    norm_id(id).into_owned()
 }
 
 impl Org {
@@ -87,7 +100,7 @@ impl Org {
     }
 
     pub fn group(&self, id: &str) -> Option<usize> {
-        self.group_index.get(&key(id)).copied()
+        self.group_index.get(norm_id(id).as_ref()).copied()
     }
 
     pub fn filter(&self, id: &str) -> Option<usize> {
@@ -210,13 +223,13 @@ impl Default for OrgBuilder {
 }
 
 fn is_blank_id(s: &str) -> bool {
-    let t = s.trim();
+    let t = s.trim_ascii();
     t.is_empty() || t.bytes().all(|b| b == b'0' || b == b'-')
 }
 
 /// Object ids compare case-insensitively; Graph writes them in lower case.
 pub fn norm_id(s: &str) -> std::borrow::Cow<'_, str> {
-    let t = s.trim();
+    let t = s.trim_ascii();
     if t.bytes().any(|b| b.is_ascii_uppercase()) { t.to_ascii_lowercase().into() } else { t.into() }
 }
 
@@ -318,7 +331,7 @@ impl OrgBuilder {
     }
 
     pub fn set_user(&mut self, row: u32, attr: UserAttr, value: Option<&str>) {
-        let value = value.map(str::trim).filter(|v| !v.is_empty());
+        let value = value.map(str::trim_ascii).filter(|v| !v.is_empty());
         if value.is_some() || self.org.users.cols[attr.index()].code(row) == 0 {
             self.org.users.cols[attr.index()].set(row, value);
         }
@@ -327,7 +340,7 @@ impl OrgBuilder {
     /// Sets a device attribute; a missing value never erases one that another
     /// record (Entra or Intune) already gave.
     pub fn set_device(&mut self, row: u32, attr: DeviceAttr, value: Option<&str>) {
-        let value = value.map(str::trim).filter(|v| !v.is_empty());
+        let value = value.map(str::trim_ascii).filter(|v| !v.is_empty());
         if value.is_some() {
             self.org.devices.cols[attr.index()].set(row, value);
         }
@@ -420,10 +433,38 @@ impl OrgBuilder {
         org.user_offsets = counts;
         org.user_devices = devs;
         org.group_index = org.groups.iter().enumerate().map(|(i, g)| (key(&g.id), i)).collect();
+        org.static_members = org.groups.par_iter().map(|g| static_members(&org, g)).collect();
         org.filter_index = org.filters.iter().enumerate().map(|(i, f)| (key(&f.id), i)).collect();
         org.policy_index = org.policies.iter().enumerate().map(|(i, p)| (key(&p.id), i)).collect();
         org
     }
+}
+
+fn static_members(org: &Org, g: &Group) -> StaticMembers {
+    let mut m = StaticMembers::default();
+    let GroupKind::Static { members } = &g.kind else { return m };
+    for r in members {
+        let user = || org.user_by_id(&r.id);
+        let device = || org.device_by_object_id(&r.id);
+        let group = || org.group(&r.id);
+        let found = match r.kind {
+            Some(MemberKind::User) => user().map(|u| m.users.push(u)),
+            Some(MemberKind::Device) => device().map(|d| m.devices.push(d)),
+            Some(MemberKind::Group) => group().map(|x| m.groups.push(x)),
+            None => user()
+                .map(|u| m.users.push(u))
+                .or_else(|| device().map(|d| m.devices.push(d)))
+                .or_else(|| group().map(|x| m.groups.push(x))),
+        };
+        if found.is_none() {
+            m.missing += 1;
+        }
+    }
+    m.users.sort_unstable();
+    m.users.dedup();
+    m.devices.sort_unstable();
+    m.devices.dedup();
+    m
 }
 
 fn code_to_row(col: &DictColumn) -> Vec<u32> {

@@ -3,7 +3,7 @@
 //! and when several assignments reach a device the filter modes rank
 //! exclude-filter > no filter > include-filter, same-mode filters OR'ed.
 
-use crate::model::{FilterMode, GroupKind, MemberKind, Platform, Target};
+use crate::model::{FilterMode, GroupKind, Platform, Target};
 use crate::org::{NO_ROW, Org};
 use crate::rules::GroupRows;
 use crate::rules::{EvalContext, Grammar, Object, Rule, RuleError};
@@ -33,6 +33,9 @@ pub struct Diagnostic {
 pub struct Resolution {
     pub group_users: Vec<RoaringBitmap>,
     pub group_devices: Vec<RoaringBitmap>,
+    /// Direct (not nested) members of static groups, for explanations.
+    pub direct_users: Vec<RoaringBitmap>,
+    pub direct_devices: Vec<RoaringBitmap>,
     /// Parsed dynamic rules (None for static groups or rules that failed).
     pub group_rules: Vec<Option<Rule>>,
     pub filter_rules: Vec<Option<Rule>>,
@@ -87,18 +90,15 @@ fn group_subject(org: &Org, g: usize) -> String {
 /// named in `memberOf` rules.
 fn dependencies(org: &Org, g: usize, rule: Option<&Rule>) -> Vec<usize> {
     match &org.groups[g].kind {
-        GroupKind::Static { members } => members
-            .iter()
-            .filter(|m| m.kind.is_none() || m.kind == Some(MemberKind::Group))
-            .filter_map(|m| org.group(&m.id))
-            .collect(),
+        GroupKind::Static { .. } => org.static_members[g].groups.clone(),
         GroupKind::Dynamic { .. } => rule
             .map(|r| r.referenced_groups().iter().filter_map(|id| org.group(id)).collect())
             .unwrap_or_default(),
     }
 }
 
-fn resolve_groups(org: &Org, now: jiff::Timestamp, r: &mut Resolution) {
+/// Phase 1 of [`resolve`]: every group's users and devices.
+pub fn resolve_groups(org: &Org, now: jiff::Timestamp, r: &mut Resolution) {
     let n = org.groups.len();
     r.group_rules = org
         .groups
@@ -130,45 +130,14 @@ fn resolve_groups(org: &Org, now: jiff::Timestamp, r: &mut Resolution) {
     }
     let deps: Vec<Vec<usize>> = (0..n).map(|g| dependencies(org, g, r.group_rules[g].as_ref())).collect();
     let sccs = strongly_connected(&deps);
-    // Direct members of static groups.
+    // Direct members of static groups, resolved to rows when the org was built.
     let direct: Vec<(RoaringBitmap, RoaringBitmap, usize)> = org
-        .groups
+        .static_members
         .par_iter()
-        .map(|g| {
-            let mut users = RoaringBitmap::new();
-            let mut devices = RoaringBitmap::new();
-            let mut missing = 0;
-            if let GroupKind::Static { members } = &g.kind {
-                for m in members {
-                    let user = || org.user_by_id(&m.id);
-                    let device = || org.device_by_object_id(&m.id);
-                    match m.kind {
-                        Some(MemberKind::User) => match user() {
-                            Some(u) => drop(users.insert(u)),
-                            None => missing += 1,
-                        },
-                        Some(MemberKind::Device) => match device() {
-                            Some(d) => drop(devices.insert(d)),
-                            None => missing += 1,
-                        },
-                        Some(MemberKind::Group) => {
-                            if org.group(&m.id).is_none() {
-                                missing += 1;
-                            }
-                        }
-                        None => {
-                            if let Some(u) = user() {
-                                users.insert(u);
-                            } else if let Some(d) = device() {
-                                devices.insert(d);
-                            } else if org.group(&m.id).is_none() {
-                                missing += 1;
-                            }
-                        }
-                    }
-                }
-            }
-            (users, devices, missing)
+        .map(|m| {
+            let users = RoaringBitmap::from_sorted_iter(m.users.iter().copied()).expect("sorted");
+            let devices = RoaringBitmap::from_sorted_iter(m.devices.iter().copied()).expect("sorted");
+            (users, devices, m.missing)
         })
         .collect();
     for (g, (_, _, missing)) in direct.iter().enumerate() {
@@ -180,6 +149,8 @@ fn resolve_groups(org: &Org, now: jiff::Timestamp, r: &mut Resolution) {
             });
         }
     }
+    r.direct_users = direct.iter().map(|d| d.0.clone()).collect();
+    r.direct_devices = direct.iter().map(|d| d.1.clone()).collect();
     r.group_users = vec![RoaringBitmap::new(); n];
     r.group_devices = vec![RoaringBitmap::new(); n];
     let index: FxHashMap<String, usize> =
@@ -325,7 +296,8 @@ fn strongly_connected(deps: &[Vec<usize>]) -> Vec<Vec<usize>> {
     out
 }
 
-fn resolve_filters(org: &Org, now: jiff::Timestamp, r: &mut Resolution) {
+/// Phase 2 of [`resolve`]: the devices each assignment filter matches.
+pub fn resolve_filters(org: &Org, now: jiff::Timestamp, r: &mut Resolution) {
     let parsed: Vec<Result<Rule, RuleError>> =
         org.filters.par_iter().map(|f| Rule::parse(Grammar::IntuneAssignmentFilter, &f.rule)).collect();
     let ctx = EvalContext::new(now);
@@ -389,7 +361,8 @@ pub(crate) struct Include {
     pub filter: Option<(usize, FilterMode)>,
 }
 
-fn resolve_policies(org: &Org, r: &mut Resolution) {
+/// Phase 3 of [`resolve`]: each policy's effective target (needs phases 1 and 2).
+pub fn resolve_policies(org: &Org, r: &mut Resolution) {
     let mut all_devices = RoaringBitmap::new();
     all_devices.insert_range(0..org.devices.rows);
     let mut all_users = RoaringBitmap::new();

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use ringmaster_core::explain::explain_device;
-use ringmaster_core::targeting::resolve;
+use ringmaster_core::targeting::{Resolution, resolve_filters, resolve_groups, resolve_policies};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -63,13 +63,22 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let (_, rss_loaded) = memory();
     let now: jiff::Timestamp = "2026-11-24T12:00:00Z".parse().context("bench clock")?;
     let mut times = Vec::new();
+    let mut phases = Vec::new();
     let mut res = None;
     for _ in 0..a.repeat.max(1) {
+        let mut r = Resolution::default();
         let t = Instant::now();
-        let r = resolve(&org, now);
-        times.push(t.elapsed());
+        resolve_groups(&org, now, &mut r);
+        let g = t.elapsed();
+        resolve_filters(&org, now, &mut r);
+        let f = t.elapsed() - g;
+        resolve_policies(&org, &mut r);
+        let total = t.elapsed();
+        phases.push((g, f, total - g - f));
+        times.push(total);
         res = Some(r);
     }
+    let (pg, pf, pp) = phases[phases.len() / 2];
     times.sort();
     let resolve_median = times[times.len() / 2];
     let res = res.expect("at least one run");
@@ -102,6 +111,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         "load_ms": ms(load),
         "resolve_ms_median": ms(resolve_median),
         "resolve_ms_all": times.iter().map(|d| ms(*d)).collect::<Vec<_>>(),
+        "resolve_phases_ms": {"groups": ms(pg), "filters": ms(pf), "policies": ms(pp)},
         "explain_ms_mean": ms(total) / samples.max(1) as f64,
         "explain_ms_max": ms(worst),
         "explain_samples": samples,
@@ -120,6 +130,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         }
         println!("load from files:          {:>9.0} ms", ms(load));
         println!("resolve groups + targets: {:>9.1} ms (median of {}; all: {})", ms(resolve_median), times.len(), times.iter().map(|d| format!("{:.0}", ms(*d))).collect::<Vec<_>>().join(", "));
+        println!("  groups {:.0} ms, filters {:.0} ms, policy targets {:.0} ms", ms(pg), ms(pf), ms(pp));
         println!("explain one device:       {:>9.2} ms mean, {:.2} ms max over {samples} devices × {} policies", ms(total) / samples.max(1) as f64, ms(worst), org.policies.len());
         println!("memory:                   {} after load, {} peak", mib(rss_loaded), mib(peak));
     }

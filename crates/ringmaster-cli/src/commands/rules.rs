@@ -72,7 +72,7 @@ fn parsed(grammar: Grammar, rule: &str, json: bool) -> Result<Rule, ExitCode> {
                 });
                 println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             } else {
-                eprint!("{}", crate::output::rule_report("rule", rule, &e));
+                eprintln!("invalid rule:\n{}", e.render(rule));
             }
             Err(ExitCode::from(2))
         }

@@ -122,6 +122,9 @@ fn leaf_rows(l: &Leaf, t: &Table, ctx: &EvalContext<'_>, all: &RoaringBitmap) ->
 
 fn scalar_rows(l: &Leaf, t: &Table, col: usize, ctx: &EvalContext<'_>, all: &RoaringBitmap) -> RoaringBitmap {
     let column = &t.cols[col];
+    if let Some(rows) = indexed_rows(l, column, all) {
+        return rows;
+    }
     let hit: Vec<bool> = (0..column.dict.len() as u32)
         .map(|c| scalar(l.prop, l.op, &l.operand, column.dict.value(c).map(|v| l.prop.present(v)), ctx))
         .collect();
@@ -132,6 +135,26 @@ fn scalar_rows(l: &Leaf, t: &Table, col: usize, ctx: &EvalContext<'_>, all: &Roa
         return RoaringBitmap::new();
     }
     column.select(&hit)
+}
+
+/// Equality, lists and prefixes on plain string columns go through the
+/// column's sorted index when it has one; negations take the complement
+/// (null rows match a negation, and are never in the positive result).
+fn indexed_rows(l: &Leaf, column: &crate::column::DictColumn, all: &RoaringBitmap) -> Option<RoaringBitmap> {
+    if l.prop.kind != Kind::Str || l.prop.vocab.is_some() {
+        return None;
+    }
+    let pos = l.op.positive().unwrap_or(l.op);
+    let rows = match (pos, &l.operand) {
+        (Op::Eq, Operand::Str { lower, .. }) if !lower.is_empty() => column.lookup(&[lower], false)?,
+        (Op::StartsWith, Operand::Str { lower, .. }) if !lower.is_empty() => column.lookup(&[lower], true)?,
+        (Op::In, Operand::List(items)) if items.iter().all(|(_, l)| !l.is_empty()) => {
+            let v: Vec<&str> = items.iter().map(|(_, l)| l.as_str()).collect();
+            column.lookup(&v, false)?
+        }
+        _ => return None,
+    };
+    Some(if l.op.positive().is_some() { all - rows } else { rows })
 }
 
 fn multi_rows(l: &Leaf, m: &MultiColumn, ctx: &EvalContext<'_>) -> RoaringBitmap {

@@ -397,3 +397,42 @@ mod props {
         }
     }
 }
+
+/// Large columns take the indexed path (posting lists, sorted index): it must
+/// agree with testing each row.
+#[test]
+fn indexed_paths_agree_with_row_evaluation() {
+    let mut b = OrgBuilder::new();
+    for i in 0..6000u32 {
+        let row = b.device(&[DeviceKey::ObjectId(&format!("obj-{i}"))]);
+        let name = match i % 4 {
+            0 => format!("USSAL-{i:07}"),
+            1 => format!("ussal-{i:07}"),
+            2 => format!("GBENG-{i:07}"),
+            _ => format!("LAB-{i}"),
+        };
+        if i % 11 != 0 {
+            b.set_device(row, D::Name, Some(&name));
+        }
+        b.set_device(row, D::Platform, Some(["windows", "macOS", "iOS"][(i % 3) as usize]));
+        b.set_device(row, D::Model, Some(["Latitude 7440", "Surface Pro 9", "Virtual Machine"][(i % 7 % 3) as usize]));
+    }
+    let o = b.finish();
+    let ctx = EvalContext::new(now());
+    for rule in [
+        r#"device.deviceName -startsWith "ussal""#,
+        r#"device.deviceName -eq "GBENG-0000002""#,
+        r#"device.deviceName -in ["LAB-3", "lab-7", "nope"]"#,
+        r#"device.deviceName -notIn ["LAB-3"]"#,
+        r#"device.deviceName -ne "USSAL-0000004""#,
+        r#"device.model -eq "surface pro 9" -and device.deviceName -startsWith "GB""#,
+        r#"device.model -ne "Virtual Machine" -or device.deviceName -contains "0000""#,
+    ] {
+        let r = Rule::parse(Grammar::IntuneAssignmentFilter, rule).unwrap_or_else(|e| panic!("{}", e.render(rule)));
+        let got = r.select(&o.devices, &ctx);
+        for row in 0..o.devices.rows {
+            assert_eq!(got.contains(row), r.matches(&o.devices, row, &ctx), "{rule} row {row}");
+        }
+        assert!(!got.is_empty(), "{rule} selects nothing");
+    }
+}
