@@ -1,4 +1,5 @@
 pub mod bench;
+pub mod demo;
 pub mod explain;
 pub mod gen_org;
 pub mod org;
@@ -28,7 +29,8 @@ impl OrgArgs {
 
     /// Loads and resolves; an import error is the user's to fix.
     pub fn load(&self) -> anyhow::Result<(Org, Resolution, ringmaster_import::ImportReport)> {
-        let loaded = ringmaster_import::load(&self.org).map_err(|e| crate::UserError(format!("import failed: {e}")))?;
+        let loaded = ringmaster_import::load(&self.org)
+            .map_err(|e| crate::UserError(format!("import failed: {e}")))?;
         let res = resolve(&loaded.org, self.now());
         Ok((loaded.org, res, loaded.report))
     }

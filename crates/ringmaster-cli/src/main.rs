@@ -12,7 +12,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "ringmaster", version, about = "Plan, check and explain phased rollouts of Intune device policies")]
+#[command(
+    name = "ringmaster",
+    version,
+    about = "Plan, check and explain phased rollouts of Intune device policies"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -20,8 +24,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// A tour on a generated organization: import, rules, explain.
+    #[command(after_help = "Example:\n  ringmaster demo --devices 20000")]
+    Demo(commands::demo::Args),
     /// Why policies do or do not reach a device, or what is assigned to a group.
-    #[command(after_help = "Examples:\n  ringmaster explain --org exports/ --device PC-0042\n  ringmaster explain --org exports/ --device PC-0042 --policy \"Win - OIB - ES - Windows LAPS\" --json\n  ringmaster explain --org exports/ --group \"Sales devices\"")]
+    #[command(
+        after_help = "Examples:\n  ringmaster explain --org exports/ --device PC-0042\n  ringmaster explain --org exports/ --device PC-0042 --policy \"Win - OIB - ES - Windows LAPS\" --json\n  ringmaster explain --org exports/ --group \"Sales devices\""
+    )]
     Explain(commands::explain::Args),
     /// Check or evaluate an Entra, Intune filter or Conditional Access rule.
     #[command(subcommand)]
@@ -52,6 +61,7 @@ impl std::error::Error for UserError {}
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(a) => commands::demo::run(a),
         Command::Explain(a) => commands::explain::run(a),
         Command::Rules(c) => commands::rules::run(c),
         Command::Org(a) => commands::org::run(a),

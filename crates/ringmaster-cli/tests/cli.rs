@@ -12,45 +12,92 @@ fn rm() -> Command {
 /// a VIP exclusion; a filter that keeps Windows 11 only.
 fn fixture(dir: &Path) {
     let w = |name: &str, text: &str| std::fs::write(dir.join(name), text).unwrap();
-    w("users.json", r#"{"value":[
+    w(
+        "users.json",
+        r#"{"value":[
         {"id":"u-ada","userPrincipalName":"ada@contoso.com","department":"Sales","country":"GB"},
-        {"id":"u-ceo","userPrincipalName":"ceo@contoso.com","department":"Executive","isVip":true}]}"#);
-    w("managedDevices.json", r#"{"value":[
+        {"id":"u-ceo","userPrincipalName":"ceo@contoso.com","department":"Executive","isVip":true}]}"#,
+    );
+    w(
+        "managedDevices.json",
+        r#"{"value":[
         {"id":"m1","deviceName":"PC-ADA","azureADDeviceId":"a1","operatingSystem":"Windows","osVersion":"10.0.22631.4317","userId":"u-ada","model":"Latitude 7440"},
         {"id":"m2","deviceName":"PC-CEO","azureADDeviceId":"a2","operatingSystem":"Windows","osVersion":"10.0.19045.5011","userId":"u-ceo","model":"Surface Laptop 5"},
         {"id":"m3","deviceName":"MAC-1","azureADDeviceId":"a3","operatingSystem":"macOS","osVersion":"15.1","userId":"u-ada","model":"MacBook Air"},
         {"id":"m4","deviceName":"DUP","azureADDeviceId":"a4","operatingSystem":"Windows"},
-        {"id":"m5","deviceName":"DUP","azureADDeviceId":"a5","operatingSystem":"Windows"}]}"#);
-    w("devices.json", r#"{"value":[
+        {"id":"m5","deviceName":"DUP","azureADDeviceId":"a5","operatingSystem":"Windows"}]}"#,
+    );
+    w(
+        "devices.json",
+        r#"{"value":[
         {"id":"d1","deviceId":"a1","displayName":"PC-ADA","operatingSystem":"Windows"},
         {"id":"d2","deviceId":"a2","displayName":"PC-CEO","operatingSystem":"Windows"},
-        {"id":"d3","deviceId":"a3","displayName":"MAC-1","operatingSystem":"MacMDM"}]}"#);
-    w("groups.json", r##"{"value":[
+        {"id":"d3","deviceId":"a3","displayName":"MAC-1","operatingSystem":"MacMDM"}]}"#,
+    );
+    w(
+        "groups.json",
+        r##"{"value":[
         {"id":"g-sales","displayName":"Sales Users","groupTypes":["DynamicMembership"],"membershipRule":"user.department -eq \"Sales\""},
         {"id":"g-all","displayName":"All Staff","members":[{"@odata.type":"#microsoft.graph.group","id":"g-sales"},{"@odata.type":"#microsoft.graph.user","id":"u-ceo"}]},
-        {"id":"g-vip","displayName":"VIP Users","members":[{"@odata.type":"#microsoft.graph.user","id":"u-ceo"}]}]}"##);
-    w("assignmentFilters.json", r#"{"value":[{"id":"f-w11","displayName":"Windows 11","platform":"windows10AndLater","rule":"(device.osVersion -startsWith \"10.0.2\")"}]}"#);
-    w("policy.json", r##"{"@odata.type":"#microsoft.graph.deviceManagementConfigurationPolicy","id":"p-laps","name":"LAPS","platforms":"windows10","settings":[],
+        {"id":"g-vip","displayName":"VIP Users","members":[{"@odata.type":"#microsoft.graph.user","id":"u-ceo"}]}]}"##,
+    );
+    w(
+        "assignmentFilters.json",
+        r#"{"value":[{"id":"f-w11","displayName":"Windows 11","platform":"windows10AndLater","rule":"(device.osVersion -startsWith \"10.0.2\")"}]}"#,
+    );
+    w(
+        "policy.json",
+        r##"{"@odata.type":"#microsoft.graph.deviceManagementConfigurationPolicy","id":"p-laps","name":"LAPS","platforms":"windows10","settings":[],
         "assignments":[
           {"target":{"@odata.type":"#microsoft.graph.groupAssignmentTarget","groupId":"g-all","deviceAndAppManagementAssignmentFilterId":"f-w11","deviceAndAppManagementAssignmentFilterType":"include"}},
-          {"target":{"@odata.type":"#microsoft.graph.exclusionGroupAssignmentTarget","groupId":"g-vip"}}]}"##);
-    w("policy2.json", r##"{"@odata.type":"#microsoft.graph.deviceManagementConfigurationPolicy","id":"p-fw","name":"Firewall","platforms":"windows10","settings":[],
-        "assignments":[{"target":{"@odata.type":"#microsoft.graph.allDevicesAssignmentTarget"}}]}"##);
+          {"target":{"@odata.type":"#microsoft.graph.exclusionGroupAssignmentTarget","groupId":"g-vip"}}]}"##,
+    );
+    w(
+        "policy2.json",
+        r##"{"@odata.type":"#microsoft.graph.deviceManagementConfigurationPolicy","id":"p-fw","name":"Firewall","platforms":"windows10","settings":[],
+        "assignments":[{"target":{"@odata.type":"#microsoft.graph.allDevicesAssignmentTarget"}}]}"##,
+    );
 }
 
 #[test]
 fn rules_check_accepts_and_rejects_with_a_caret() {
-    rm().args(["rules", "check", r#"user.department -eq "Sales""#]).assert().success().stdout(predicate::str::contains("valid"));
-    rm().args(["rules", "check", "--grammar", "filter", r#"(device.model -startsWith "Surface""#])
+    rm().args(["rules", "check", r#"user.department -eq "Sales""#])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("valid"));
+    rm().args([
+        "rules",
+        "check",
+        "--grammar",
+        "filter",
+        r#"(device.model -startsWith "Surface""#,
+    ])
+    .assert()
+    .code(2)
+    .stderr(
+        predicate::str::contains("never closed")
+            .and(predicate::str::contains("column 1"))
+            .and(predicate::str::contains("^")),
+    );
+    let out = rm()
+        .args(["rules", "check", "--json", r#"user.departmnt -eq "x""#])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("never closed").and(predicate::str::contains("column 1")).and(predicate::str::contains("^")));
-    let out = rm().args(["rules", "check", "--json", r#"user.departmnt -eq "x""#]).assert().code(2).get_output().stdout.clone();
+        .get_output()
+        .stdout
+        .clone();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["valid"], false);
     assert_eq!(v["error"]["column"], 6);
-    assert!(v["error"]["expected"].as_str().unwrap().contains("user.department"));
-    rm().args(["rules", "check", "--grammar", "bogus", "x"]).assert().code(2);
+    assert!(
+        v["error"]["expected"]
+            .as_str()
+            .unwrap()
+            .contains("user.department")
+    );
+    rm().args(["rules", "check", "--grammar", "bogus", "x"])
+        .assert()
+        .code(2);
 }
 
 #[test]
@@ -59,8 +106,27 @@ fn rules_eval_prints_true_or_false_and_reasons() {
     let obj = d.path().join("d.json");
     std::fs::write(&obj, r#"{"device": {"model": "Surface Laptop 5", "deviceOwnership": "Corporate", "operatingSystemVersion": "10.0.22631.4317"}}"#).unwrap();
     let rule = r#"(device.model -startsWith "Surface") and (device.deviceOwnership -eq "Corporate") and (device.operatingSystemVersion -ge 10.0.22000)"#;
-    rm().args(["rules", "eval", "--grammar", "filter", rule, "--object"]).arg(&obj).assert().success().stdout("true\n");
-    let out = rm().args(["rules", "eval", "--grammar", "filter", "--json", r#"(device.model -eq "Surface Pro")"#, "--object"]).arg(&obj).assert().success().get_output().stdout.clone();
+    rm().args(["rules", "eval", "--grammar", "filter", rule, "--object"])
+        .arg(&obj)
+        .assert()
+        .success()
+        .stdout("true\n");
+    let out = rm()
+        .args([
+            "rules",
+            "eval",
+            "--grammar",
+            "filter",
+            "--json",
+            r#"(device.model -eq "Surface Pro")"#,
+            "--object",
+        ])
+        .arg(&obj)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["result"], false);
     assert_eq!(v["comparisons"][0]["values"][0], "Surface Laptop 5");
@@ -72,27 +138,73 @@ fn rules_eval_prints_true_or_false_and_reasons() {
         .success()
         .stdout("true\n");
     std::fs::write(&obj, r#"{"device": {"modle": "x"}}"#).unwrap();
-    rm().args(["rules", "eval", "--grammar", "filter", r#"(device.model -eq "x")"#, "--object"]).arg(&obj).assert().code(2).stderr(predicate::str::contains("'modle' is not a device property"));
+    rm().args([
+        "rules",
+        "eval",
+        "--grammar",
+        "filter",
+        r#"(device.model -eq "x")"#,
+        "--object",
+    ])
+    .arg(&obj)
+    .assert()
+    .code(2)
+    .stderr(predicate::str::contains("'modle' is not a device property"));
 }
 
 #[test]
 fn explain_device_gives_status_and_reasons() {
     let d = tempfile::tempdir().unwrap();
     fixture(d.path());
-    rm().args(["explain", "--org"]).arg(d.path()).args(["--device", "PC-ADA", "--policy", "LAPS"])
+    rm().args(["explain", "--org"])
+        .arg(d.path())
+        .args(["--device", "PC-ADA", "--policy", "LAPS"])
         .assert()
         .success()
         .stdout(predicate::str::contains("Included      LAPS"))
-        .stdout(predicate::str::contains("group 'All Staff' contains group 'Sales Users'"))
-        .stdout(predicate::str::contains("include filter 'Windows 11' matches it"));
-    let out = rm().args(["explain", "--json", "--org"]).arg(d.path()).args(["--device", "PC-CEO"]).assert().success().get_output().stdout.clone();
+        .stdout(predicate::str::contains(
+            "group 'All Staff' contains group 'Sales Users'",
+        ))
+        .stdout(predicate::str::contains(
+            "include filter 'Windows 11' matches it",
+        ));
+    let out = rm()
+        .args(["explain", "--json", "--org"])
+        .arg(d.path())
+        .args(["--device", "PC-CEO"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-    let laps = v["policies"].as_array().unwrap().iter().find(|p| p["policy"] == "LAPS").unwrap();
+    let laps = v["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["policy"] == "LAPS")
+        .unwrap();
     assert_eq!(laps["status"], "Excluded");
-    assert!(laps["reason"].as_str().unwrap().contains("VIP Users"), "{laps}");
-    let out = rm().args(["explain", "--json", "--org"]).arg(d.path()).args(["--device", "MAC-1"]).assert().success().get_output().stdout.clone();
+    assert!(
+        laps["reason"].as_str().unwrap().contains("VIP Users"),
+        "{laps}"
+    );
+    let out = rm()
+        .args(["explain", "--json", "--org"])
+        .arg(d.path())
+        .args(["--device", "MAC-1"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-    let statuses: Vec<&str> = v["policies"].as_array().unwrap().iter().map(|p| p["status"].as_str().unwrap()).collect();
+    let statuses: Vec<&str> = v["policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["status"].as_str().unwrap())
+        .collect();
     // The Mac is not on Windows 11 (filter) for LAPS, and NotApplicable for the All-devices Windows firewall.
     assert_eq!(statuses, vec!["Excluded", "NotApplicable"]);
 }
@@ -101,35 +213,79 @@ fn explain_device_gives_status_and_reasons() {
 fn explain_group_lists_direct_and_inherited_assignments() {
     let d = tempfile::tempdir().unwrap();
     fixture(d.path());
-    rm().args(["explain", "--org"]).arg(d.path()).args(["--group", "sales users"])
+    rm().args(["explain", "--org"])
+        .arg(d.path())
+        .args(["--group", "sales users"])
         .assert()
         .success()
         .stdout(predicate::str::contains("nested in: All Staff"))
-        .stdout(predicate::str::contains("include  LAPS (through parent group 'All Staff') with include filter 'Windows 11'"));
+        .stdout(predicate::str::contains(
+            "include  LAPS (through parent group 'All Staff') with include filter 'Windows 11'",
+        ));
 }
 
 #[test]
 fn explain_refuses_ambiguous_or_unknown_subjects() {
     let d = tempfile::tempdir().unwrap();
     fixture(d.path());
-    rm().args(["explain", "--org"]).arg(d.path()).args(["--device", "DUP"]).assert().code(2).stderr(predicate::str::contains("matches 2 devices"));
-    rm().args(["explain", "--org"]).arg(d.path()).args(["--device", "NOPE"]).assert().code(2).stderr(predicate::str::contains("no device matches 'NOPE'"));
-    rm().args(["explain", "--org"]).arg(d.path()).args(["--device", "PC-ADA", "--policy", "nope"]).assert().code(2);
+    rm().args(["explain", "--org"])
+        .arg(d.path())
+        .args(["--device", "DUP"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("matches 2 devices"));
+    rm().args(["explain", "--org"])
+        .arg(d.path())
+        .args(["--device", "NOPE"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no device matches 'NOPE'"));
+    rm().args(["explain", "--org"])
+        .arg(d.path())
+        .args(["--device", "PC-ADA", "--policy", "nope"])
+        .assert()
+        .code(2);
 }
 
 #[test]
 fn org_reports_bad_exports_with_file_record_and_field() {
     let d = tempfile::tempdir().unwrap();
     fixture(d.path());
-    rm().args(["org", "--org"]).arg(d.path()).assert().success().stdout(predicate::str::contains("2 users, 5 devices, 3 groups (1 dynamic), 1 filters, 2 policies"));
-    std::fs::write(d.path().join("users.json"), r#"{"value":[{"id":"u1"},{"id":"u2","department":7}]}"#).unwrap();
-    rm().args(["org", "--org"]).arg(d.path()).assert().code(2).stderr(predicate::str::contains("users.json, record 2, field `department`"));
+    rm().args(["org", "--org"])
+        .arg(d.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "2 users, 5 devices, 3 groups (1 dynamic), 1 filters, 2 policies",
+        ));
+    std::fs::write(
+        d.path().join("users.json"),
+        r#"{"value":[{"id":"u1"},{"id":"u2","department":7}]}"#,
+    )
+    .unwrap();
+    rm().args(["org", "--org"])
+        .arg(d.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "users.json, record 2, field `department`",
+        ));
 }
 
 #[test]
 fn gen_writes_an_org_that_loads() {
     let d = tempfile::tempdir().unwrap();
-    rm().args(["gen", "--devices", "300", "--seed", "3"]).arg(d.path()).assert().success().stdout(predicate::str::contains("300 devices"));
-    rm().args(["org", "--json", "--org"]).arg(d.path()).assert().success();
-    rm().args(["gen", "--devices", "0"]).arg(d.path()).assert().code(2);
+    rm().args(["gen", "--devices", "300", "--seed", "3"])
+        .arg(d.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("300 devices"));
+    rm().args(["org", "--json", "--org"])
+        .arg(d.path())
+        .assert()
+        .success();
+    rm().args(["gen", "--devices", "0"])
+        .arg(d.path())
+        .assert()
+        .code(2);
 }

@@ -34,7 +34,11 @@ fn hash(s: &str) -> u64 {
 impl Dict {
     pub fn new() -> Self {
         // Slot 0 stands for null so codes line up with `NULL`.
-        Dict { arena: String::new(), ends: vec![0], table: HashTable::new() }
+        Dict {
+            arena: String::new(),
+            ends: vec![0],
+            table: HashTable::new(),
+        }
     }
 
     pub fn intern(&mut self, s: &str) -> u32 {
@@ -48,12 +52,16 @@ impl Dict {
         arena.push_str(s);
         ends.push(arena.len());
         let (arena, ends) = (&*arena, &*ends);
-        table.insert_unique(h, c, |&c| hash(&arena[ends[c as usize - 1]..ends[c as usize]]));
+        table.insert_unique(h, c, |&c| {
+            hash(&arena[ends[c as usize - 1]..ends[c as usize]])
+        });
         c
     }
 
     pub fn get(&self, s: &str) -> Option<u32> {
-        self.table.find(hash(s), |&c| self.value(c) == Some(s)).copied()
+        self.table
+            .find(hash(s), |&c| self.value(c) == Some(s))
+            .copied()
     }
 
     /// The string for a code; `None` for `NULL` or an unknown code.
@@ -153,7 +161,12 @@ impl DictColumn {
                     return None;
                 }
                 let mut order: Vec<u32> = (1..n as u32).collect();
-                order.par_sort_unstable_by(|&a, &b| cmp_fold(self.dict.value(a).unwrap_or(""), self.dict.value(b).unwrap_or("")));
+                order.par_sort_unstable_by(|&a, &b| {
+                    cmp_fold(
+                        self.dict.value(a).unwrap_or(""),
+                        self.dict.value(b).unwrap_or(""),
+                    )
+                });
                 let mut offsets = vec![0u32; n + 1];
                 for &c in &self.codes {
                     offsets[c as usize + 1] += 1;
@@ -167,7 +180,11 @@ impl DictColumn {
                     rows[fill[c as usize] as usize] = row as u32;
                     fill[c as usize] += 1;
                 }
-                Some(SortedIndex { order, offsets, rows })
+                Some(SortedIndex {
+                    order,
+                    offsets,
+                    rows,
+                })
             })
             .as_ref()
     }
@@ -189,11 +206,17 @@ impl DictColumn {
             while i < ix.order.len() {
                 let c = ix.order[i];
                 let s = value(c);
-                let hit = if prefix { s.len() >= v.len() && s.as_bytes()[..v.len()].eq_ignore_ascii_case(v.as_bytes()) } else { s.eq_ignore_ascii_case(v) };
+                let hit = if prefix {
+                    s.len() >= v.len() && s.as_bytes()[..v.len()].eq_ignore_ascii_case(v.as_bytes())
+                } else {
+                    s.eq_ignore_ascii_case(v)
+                };
                 if !hit {
                     break;
                 }
-                rows.extend_from_slice(&ix.rows[ix.offsets[c as usize] as usize..ix.offsets[c as usize + 1] as usize]);
+                rows.extend_from_slice(
+                    &ix.rows[ix.offsets[c as usize] as usize..ix.offsets[c as usize + 1] as usize],
+                );
                 i += 1;
             }
         }
@@ -212,7 +235,11 @@ impl DictColumn {
                 for (row, &c) in self.codes.iter().enumerate() {
                     rows[c as usize].push(row as u32);
                 }
-                Some(rows.into_iter().map(|r| RoaringBitmap::from_sorted_iter(r).expect("ascending")).collect())
+                Some(
+                    rows.into_iter()
+                        .map(|r| RoaringBitmap::from_sorted_iter(r).expect("ascending"))
+                        .collect(),
+                )
             })
             .as_deref()
     }
@@ -224,11 +251,22 @@ impl DictColumn {
         if let Some(post) = self.postings() {
             let hits = hit.iter().filter(|h| **h).count();
             if hits * 2 <= hit.len() {
-                return post.iter().zip(hit).filter(|(_, h)| **h).map(|(p, _)| p).union();
+                return post
+                    .iter()
+                    .zip(hit)
+                    .filter(|(_, h)| **h)
+                    .map(|(p, _)| p)
+                    .union();
             }
             let mut all = RoaringBitmap::new();
             all.insert_range(0..self.codes.len() as u32);
-            return all - post.iter().zip(hit).filter(|(_, h)| !**h).map(|(p, _)| p).union();
+            return all
+                - post
+                    .iter()
+                    .zip(hit)
+                    .filter(|(_, h)| !**h)
+                    .map(|(p, _)| p)
+                    .union();
         }
         let mut out = RoaringBitmap::new();
         // Collect runs into a sorted buffer: far faster than inserting one by one.
@@ -275,7 +313,10 @@ impl Default for MultiColumn {
 
 impl MultiColumn {
     pub fn with_fields(fields: &[&'static str]) -> Self {
-        MultiColumn { fields: fields.to_vec(), ..Default::default() }
+        MultiColumn {
+            fields: fields.to_vec(),
+            ..Default::default()
+        }
     }
 
     /// Records the values of one row; rows may arrive in any order.
@@ -297,7 +338,8 @@ impl MultiColumn {
             let before = self.dict.len();
             let code = self.dict.intern(&key);
             if self.dict.len() > before {
-                self.records.push(rec.into_iter().map(|f| f.map(Into::into)).collect());
+                self.records
+                    .push(rec.into_iter().map(|f| f.map(Into::into)).collect());
             }
             codes.push(code);
         }
@@ -346,7 +388,10 @@ impl MultiColumn {
 
     /// The fields of a record element.
     pub fn record(&self, code: u32) -> &[Option<Box<str>>] {
-        self.records.get(code as usize).map(|r| &r[..]).unwrap_or(&[])
+        self.records
+            .get(code as usize)
+            .map(|r| &r[..])
+            .unwrap_or(&[])
     }
 
     pub fn rows(&self) -> usize {
@@ -385,9 +430,15 @@ mod tests {
         c.finish(1000);
         assert!(c.postings().is_some());
         for mask in 0..16u32 {
-            let hit: Vec<bool> = (0..c.dict.len() as u32).map(|code| mask >> code & 1 == 1).collect();
+            let hit: Vec<bool> = (0..c.dict.len() as u32)
+                .map(|code| mask >> code & 1 == 1)
+                .collect();
             let want: Vec<u32> = (0..1000).filter(|r| hit[c.code(*r) as usize]).collect();
-            assert_eq!(c.select(&hit).iter().collect::<Vec<_>>(), want, "mask {mask}");
+            assert_eq!(
+                c.select(&hit).iter().collect::<Vec<_>>(),
+                want,
+                "mask {mask}"
+            );
         }
     }
 
@@ -406,11 +457,27 @@ mod tests {
         }
         c.set(4999, Some("US-00001"));
         c.finish(5000);
-        let scan = |f: &dyn Fn(&str) -> bool| -> Vec<u32> { (0..5000).filter(|r| c.get(*r).is_some_and(f)).collect() };
-        let got = |vals: &[&str], prefix| c.lookup(vals, prefix).expect("indexed").iter().collect::<Vec<_>>();
-        assert_eq!(got(&["us-"], true), scan(&|v| v.to_ascii_lowercase().starts_with("us-")));
-        assert_eq!(got(&["u"], true), scan(&|v| v.to_ascii_lowercase().starts_with('u')));
-        assert_eq!(got(&["us-00001", "gb-00003"], false), scan(&|v| v.eq_ignore_ascii_case("US-00001") || v.eq_ignore_ascii_case("GB-00003")));
+        let scan = |f: &dyn Fn(&str) -> bool| -> Vec<u32> {
+            (0..5000).filter(|r| c.get(*r).is_some_and(f)).collect()
+        };
+        let got = |vals: &[&str], prefix| {
+            c.lookup(vals, prefix)
+                .expect("indexed")
+                .iter()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            got(&["us-"], true),
+            scan(&|v| v.to_ascii_lowercase().starts_with("us-"))
+        );
+        assert_eq!(
+            got(&["u"], true),
+            scan(&|v| v.to_ascii_lowercase().starts_with('u'))
+        );
+        assert_eq!(
+            got(&["us-00001", "gb-00003"], false),
+            scan(&|v| v.eq_ignore_ascii_case("US-00001") || v.eq_ignore_ascii_case("GB-00003"))
+        );
         assert_eq!(got(&["zz"], true), Vec::<u32>::new());
         assert_eq!(got(&["é"], true), Vec::<u32>::new());
     }

@@ -89,7 +89,11 @@ pub fn explain_device(
     only: Option<&[usize]>,
     now: jiff::Timestamp,
 ) -> DeviceExplanation {
-    let user = org.device_user.get(row as usize).copied().filter(|u| *u != NO_ROW);
+    let user = org
+        .device_user
+        .get(row as usize)
+        .copied()
+        .filter(|u| *u != NO_ROW);
     let facts = DeviceFacts {
         row,
         name: org.device(DeviceAttr::Name, row).map(Into::into),
@@ -107,7 +111,10 @@ pub fn explain_device(
         .collect();
     let user_groups = user
         .map(|u| {
-            (0..org.groups.len()).filter(|&g| res.group_users[g].contains(u)).map(|g| org.groups[g].name.clone()).collect()
+            (0..org.groups.len())
+                .filter(|&g| res.group_users[g].contains(u))
+                .map(|g| org.groups[g].name.clone())
+                .collect()
         })
         .unwrap_or_default();
     let all: Vec<usize> = (0..org.policies.len()).collect();
@@ -116,10 +123,22 @@ pub fn explain_device(
         .iter()
         .map(|&p| explain_policy(org, res, p, row, user, now))
         .collect();
-    DeviceExplanation { device: facts, device_groups, user_groups, policies }
+    DeviceExplanation {
+        device: facts,
+        device_groups,
+        user_groups,
+        policies,
+    }
 }
 
-fn explain_policy(org: &Org, res: &Resolution, p: usize, d: u32, user: Option<u32>, now: jiff::Timestamp) -> PolicyExplanation {
+fn explain_policy(
+    org: &Org,
+    res: &Resolution,
+    p: usize,
+    d: u32,
+    user: Option<u32>,
+    now: jiff::Timestamp,
+) -> PolicyExplanation {
     let policy = &org.policies[p];
     let ctx = EvalContext::new(now);
     let mut exclude_steps = Vec::new();
@@ -158,14 +177,24 @@ fn explain_policy(org: &Org, res: &Resolution, p: usize, d: u32, user: Option<u3
     for a in &policy.assignments {
         let (target, dev_member, user_member, via) = match &a.target {
             Target::ExcludeGroup(_) => continue,
-            Target::AllDevices => ("All devices".to_string(), true, false, vec!["every device is in All devices".to_string()]),
+            Target::AllDevices => (
+                "All devices".to_string(),
+                true,
+                false,
+                vec!["every device is in All devices".to_string()],
+            ),
             Target::AllUsers => (
                 "All users".to_string(),
                 false,
                 user.is_some(),
                 match user {
-                    Some(u) => vec![format!("its primary user {} is in All users", org.user_label(u))],
-                    None => vec!["it has no primary user, so All users does not reach it".to_string()],
+                    Some(u) => vec![format!(
+                        "its primary user {} is in All users",
+                        org.user_label(u)
+                    )],
+                    None => {
+                        vec!["it has no primary user, so All users does not reach it".to_string()]
+                    }
                 },
             ),
             Target::Group(id) => match org.group(id) {
@@ -175,7 +204,12 @@ fn explain_policy(org: &Org, res: &Resolution, p: usize, d: u32, user: Option<u3
                     user.is_some_and(|u| res.group_users[g].contains(u)),
                     membership(org, res, g, d, user, now),
                 ),
-                None => (format!("group {id} (not in the import)"), false, false, Vec::new()),
+                None => (
+                    format!("group {id} (not in the import)"),
+                    false,
+                    false,
+                    Vec::new(),
+                ),
             },
         };
         let dev_ok = dev_member && excluded_device_by.is_none();
@@ -188,7 +222,13 @@ fn explain_policy(org: &Org, res: &Resolution, p: usize, d: u32, user: Option<u3
             let rule = res.filter_rules[f].as_ref();
             let trace = rule.map(|r| r.trace(&org.devices, d, &ctx));
             let matched = trace.as_ref().is_some_and(|t| t.result);
-            Some(FilterStep { name: org.filters[f].name.clone(), mode: af.mode, rule: org.filters[f].rule.clone(), matched, trace })
+            Some(FilterStep {
+                name: org.filters[f].name.clone(),
+                mode: af.mode,
+                rule: org.filters[f].rule.clone(),
+                matched,
+                trace,
+            })
         });
         if dev_ok || user_ok {
             reached.push(Reach {
@@ -196,22 +236,51 @@ fn explain_policy(org: &Org, res: &Resolution, p: usize, d: u32, user: Option<u3
                 filter: filter.as_ref().map(|f| (f.name.clone(), f.mode, f.matched)),
             });
         }
-        steps.push(AssignmentStep { intent: "include", target, reaches: dev_member || user_member, via, filter });
+        steps.push(AssignmentStep {
+            intent: "include",
+            target,
+            reaches: dev_member || user_member,
+            via,
+            filter,
+        });
     }
     steps.append(&mut exclude_steps);
     // The precedence Intune applies between the assignments that reach it.
-    let by_mode = |m: Option<FilterMode>| reached.iter().filter(move |r| r.filter.as_ref().map(|f| f.1) == m);
+    let by_mode = |m: Option<FilterMode>| {
+        reached
+            .iter()
+            .filter(move |r| r.filter.as_ref().map(|f| f.1) == m)
+    };
     let (status, reason) = if reached.is_empty() {
         if let Some(first) = blocked_by_exclusion.first() {
-            let by = excluded_device_by.clone().or(excluded_user_by.clone()).unwrap_or_default();
-            (Status::Excluded, format!("{first} includes it, but group '{by}' excludes it, and exclusion beats inclusion"))
+            let by = excluded_device_by
+                .clone()
+                .or(excluded_user_by.clone())
+                .unwrap_or_default();
+            (
+                Status::Excluded,
+                format!(
+                    "{first} includes it, but group '{by}' excludes it, and exclusion beats inclusion"
+                ),
+            )
         } else if policy.assignments.is_empty() {
-            (Status::NotTargeted, "the policy has no assignments".to_string())
+            (
+                Status::NotTargeted,
+                "the policy has no assignments".to_string(),
+            )
         } else {
-            (Status::NotTargeted, format!("none of the policy's {} assignment(s) reaches it", policy.assignments.len()))
+            (
+                Status::NotTargeted,
+                format!(
+                    "none of the policy's {} assignment(s) reaches it",
+                    policy.assignments.len()
+                ),
+            )
         }
     } else if by_mode(Some(FilterMode::Exclude)).next().is_some() {
-        let hits: Vec<_> = by_mode(Some(FilterMode::Exclude)).filter(|r| r.filter.as_ref().is_some_and(|f| f.2)).collect();
+        let hits: Vec<_> = by_mode(Some(FilterMode::Exclude))
+            .filter(|r| r.filter.as_ref().is_some_and(|f| f.2))
+            .collect();
         match hits.first() {
             Some(r) => (
                 Status::Excluded,
@@ -222,21 +291,46 @@ fn explain_policy(org: &Org, res: &Resolution, p: usize, d: u32, user: Option<u3
                 ),
             ),
             None => {
-                let r = by_mode(Some(FilterMode::Exclude)).next().expect("non-empty");
-                (Status::Included, format!("{} reaches it and exclude filter '{}' does not match it", r.target, r.filter.as_ref().map(|f| f.0.as_str()).unwrap_or("")))
+                let r = by_mode(Some(FilterMode::Exclude))
+                    .next()
+                    .expect("non-empty");
+                (
+                    Status::Included,
+                    format!(
+                        "{} reaches it and exclude filter '{}' does not match it",
+                        r.target,
+                        r.filter.as_ref().map(|f| f.0.as_str()).unwrap_or("")
+                    ),
+                )
             }
         }
     } else if let Some(r) = by_mode(None).next() {
-        (Status::Included, format!("{} reaches it without a filter", r.target))
+        (
+            Status::Included,
+            format!("{} reaches it without a filter", r.target),
+        )
     } else {
         match by_mode(Some(FilterMode::Include)).find(|r| r.filter.as_ref().is_some_and(|f| f.2)) {
             Some(r) => (
                 Status::Included,
-                format!("{} reaches it and include filter '{}' matches it", r.target, r.filter.as_ref().map(|f| f.0.as_str()).unwrap_or("")),
+                format!(
+                    "{} reaches it and include filter '{}' matches it",
+                    r.target,
+                    r.filter.as_ref().map(|f| f.0.as_str()).unwrap_or("")
+                ),
             ),
             None => {
-                let names: Vec<_> = reached.iter().filter_map(|r| r.filter.as_ref().map(|f| format!("'{}'", f.0))).collect();
-                (Status::Excluded, format!("it is reached only through include filter(s) {} and none matches it", names.join(", ")))
+                let names: Vec<_> = reached
+                    .iter()
+                    .filter_map(|r| r.filter.as_ref().map(|f| format!("'{}'", f.0)))
+                    .collect();
+                (
+                    Status::Excluded,
+                    format!(
+                        "it is reached only through include filter(s) {} and none matches it",
+                        names.join(", ")
+                    ),
+                )
             }
         }
     };
@@ -248,17 +342,31 @@ fn explain_policy(org: &Org, res: &Resolution, p: usize, d: u32, user: Option<u3
                 format!(
                     "{reason}, but the policy is for {} and the device runs {}",
                     platforms.join("/"),
-                    org.device(DeviceAttr::Platform, d).unwrap_or("an unknown platform")
+                    org.device(DeviceAttr::Platform, d)
+                        .unwrap_or("an unknown platform")
                 ),
             )
         }
         s => (s, reason),
     };
-    PolicyExplanation { policy_id: policy.id.clone(), policy: policy.name.clone(), status, reason, assignments: steps }
+    PolicyExplanation {
+        policy_id: policy.id.clone(),
+        policy: policy.name.clone(),
+        status,
+        reason,
+        assignments: steps,
+    }
 }
 
 /// How device `d` (or its primary user) belongs to group `g`, outermost first.
-pub fn membership(org: &Org, res: &Resolution, g: usize, d: u32, user: Option<u32>, now: jiff::Timestamp) -> Vec<String> {
+pub fn membership(
+    org: &Org,
+    res: &Resolution,
+    g: usize,
+    d: u32,
+    user: Option<u32>,
+    now: jiff::Timestamp,
+) -> Vec<String> {
     let mut out = Vec::new();
     let mut seen = vec![false; org.groups.len()];
     if res.group_devices[g].contains(d) {
@@ -271,13 +379,33 @@ pub fn membership(org: &Org, res: &Resolution, g: usize, d: u32, user: Option<u3
     out
 }
 
+/// Resolved memberships, so traces of `memberOf` rules see the groups.
+struct Resolved<'a> {
+    org: &'a Org,
+    rows: &'a [roaring::RoaringBitmap],
+}
+
+impl crate::rules::GroupRows for Resolved<'_> {
+    fn group_rows(&self, id: &str) -> Option<&roaring::RoaringBitmap> {
+        self.org.group(id).map(|g| &self.rows[g])
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Member {
     User(u32),
     Device(u32),
 }
 
-fn chain(org: &Org, res: &Resolution, g: usize, m: Member, now: jiff::Timestamp, seen: &mut [bool], out: &mut Vec<String>) {
+fn chain(
+    org: &Org,
+    res: &Resolution,
+    g: usize,
+    m: Member,
+    now: jiff::Timestamp,
+    seen: &mut [bool],
+    out: &mut Vec<String>,
+) {
     if seen[g] {
         return;
     }
@@ -292,12 +420,25 @@ fn chain(org: &Org, res: &Resolution, g: usize, m: Member, now: jiff::Timestamp,
     }
     match &group.kind {
         GroupKind::Dynamic { rule } => {
+            let devices = Resolved { org, rows: &res.group_devices };
+            let users = Resolved { org, rows: &res.group_users };
             let line = match (&res.group_rules[g], m) {
-                (Some(r), Member::Device(d)) if r.object == Object::Device => describe_trace(&r.trace(&org.devices, d, &EvalContext::new(now))),
-                (Some(r), Member::User(u)) if r.object == Object::User => describe_trace(&r.trace(&org.users, u, &EvalContext::new(now))),
+                (Some(r), Member::Device(d)) if r.object == Object::Device => describe_trace(&r.trace(
+                    &org.devices,
+                    d,
+                    &EvalContext::new(now).with_groups(&devices),
+                )),
+                (Some(r), Member::User(u)) if r.object == Object::User => describe_trace(&r.trace(
+                    &org.users,
+                    u,
+                    &EvalContext::new(now).with_groups(&users),
+                )),
                 _ => String::new(),
             };
-            out.push(format!("group '{}' is dynamic and its rule `{}` is true: {}", group.name, rule, line));
+            out.push(format!(
+                "group '{}' is dynamic and its rule `{}` is true: {}",
+                group.name, rule, line
+            ));
         }
         GroupKind::Static { .. } => {
             let direct = match m {
@@ -315,13 +456,19 @@ fn chain(org: &Org, res: &Resolution, g: usize, m: Member, now: jiff::Timestamp,
                         Member::Device(d) => res.group_devices[sub].contains(d),
                     };
                     if inside && !seen[sub] {
-                        out.push(format!("group '{}' contains group '{}'", group.name, org.groups[sub].name));
+                        out.push(format!(
+                            "group '{}' contains group '{}'",
+                            group.name, org.groups[sub].name
+                        ));
                         chain(org, res, sub, m, now, seen, out);
                         return;
                     }
                 }
             }
-            out.push(format!("group '{}' holds it through a nesting cycle", group.name));
+            out.push(format!(
+                "group '{}' holds it through a nesting cycle",
+                group.name
+            ));
         }
     }
 }
@@ -332,7 +479,11 @@ pub fn describe_trace(t: &Trace) -> String {
         .leaves
         .iter()
         .map(|l| {
-            let v = if l.values.is_empty() { "null".to_string() } else { l.values.join(", ") };
+            let v = if l.values.is_empty() {
+                "null".to_string()
+            } else {
+                l.values.join(", ")
+            };
             format!("{} → {} ({} = {})", l.condition, l.result, l.property, v)
         })
         .collect();
@@ -397,7 +548,9 @@ pub fn explain_group(org: &Org, res: &Resolution, g: usize) -> GroupExplanation 
             let Some(t) = org.group(id) else { continue };
             let Some(v) = &via[t] else { continue };
             let filter = a.filter.as_ref().map(|f| {
-                org.filter(&f.filter_id).map(|i| org.filters[i].name.clone()).unwrap_or_else(|| f.filter_id.clone())
+                org.filter(&f.filter_id)
+                    .map(|i| org.filters[i].name.clone())
+                    .unwrap_or_else(|| f.filter_id.clone())
             });
             assignments.push(GroupAssignment {
                 policy_id: pol.id.clone(),

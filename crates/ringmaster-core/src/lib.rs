@@ -8,8 +8,8 @@
 //! - [`explain`]: why a policy does or does not reach a device.
 
 pub mod column;
+pub mod explain;
 pub mod model;
 pub mod org;
 pub mod rules;
 pub mod targeting;
-pub mod explain;

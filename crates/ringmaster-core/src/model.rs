@@ -226,8 +226,12 @@ impl Platform {
             "macos" | "macmdm" | "mac os x" | "osx" | "mac" => Platform::MacOs,
             "ios" | "iphone" | "iosmobileapplicationmanagement" => Platform::Ios,
             "ipados" | "ipad" => Platform::IpadOs,
-            "android" | "androidforwork" | "androidenterprise" | "androidworkprofile"
-            | "androidaosp" | "androidmobileapplicationmanagement" => Platform::Android,
+            "android"
+            | "androidforwork"
+            | "androidenterprise"
+            | "androidworkprofile"
+            | "androidaosp"
+            | "androidmobileapplicationmanagement" => Platform::Android,
             "linux" => Platform::Linux,
             _ => return None,
         })
@@ -265,10 +269,17 @@ pub fn canonical_ownership(s: &str) -> Option<&'static str> {
 /// Canonical trust type from Entra (`AzureAD`), managedDevice `joinType`
 /// (`azureADJoined`) and filter (`Azure AD joined`) spellings.
 pub fn canonical_trust(s: &str) -> Option<&'static str> {
-    let l: String = s.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase();
+    let l: String = s
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase();
     match l.as_str() {
         "azuread" | "azureadjoined" | "microsoftentrajoined" | "entrajoined" => Some("AzureAD"),
-        "serverad" | "hybridazureadjoined" | "hybridmicrosoftentrajoined" | "hybridentrajoined"
+        "serverad"
+        | "hybridazureadjoined"
+        | "hybridmicrosoftentrajoined"
+        | "hybridentrajoined"
         | "domainjoined" => Some("ServerAD"),
         "workplace" | "azureadregistered" | "microsoftentraregistered" | "entraregistered" => {
             Some("Workplace")

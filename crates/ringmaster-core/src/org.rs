@@ -10,7 +10,6 @@ use crate::model::{
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-
 /// Marks "no row" in row-valued vectors.
 pub const NO_ROW: u32 = u32::MAX;
 
@@ -24,14 +23,26 @@ pub struct Table {
 
 impl Table {
     fn new(scalars: usize, multi: Vec<MultiColumn>) -> Self {
-        Table { rows: 0, cols: vec![DictColumn::default(); scalars], multi }
+        Table {
+            rows: 0,
+            cols: vec![DictColumn::default(); scalars],
+            multi,
+        }
     }
 
     /// Rows whose column equals `value` exactly.
     pub fn rows_with(&self, col: usize, value: &str) -> Vec<u32> {
         let column = &self.cols[col];
-        let Some(code) = column.dict.get(value) else { return Vec::new() };
-        column.codes.iter().enumerate().filter(|(_, c)| **c == code).map(|(r, _)| r as u32).collect()
+        let Some(code) = column.dict.get(value) else {
+            return Vec::new();
+        };
+        column
+            .codes
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c == code)
+            .map(|(r, _)| r as u32)
+            .collect()
     }
 
     fn finish(&mut self) {
@@ -88,7 +99,8 @@ impl Org {
     }
 
     pub fn device_platform(&self, row: u32) -> Option<Platform> {
-        self.device(DeviceAttr::Platform, row).and_then(Platform::parse)
+        self.device(DeviceAttr::Platform, row)
+            .and_then(Platform::parse)
     }
 
     pub fn user_devices(&self, user: u32) -> &[u32] {
@@ -113,14 +125,24 @@ impl Org {
 
     /// A user row by Entra object id.
     pub fn user_by_id(&self, id: &str) -> Option<u32> {
-        let code = self.users.cols[UserAttr::ObjectId.index()].dict.get(&norm_id(id))?;
-        self.user_by_oid.get(code as usize).copied().filter(|r| *r != NO_ROW)
+        let code = self.users.cols[UserAttr::ObjectId.index()]
+            .dict
+            .get(&norm_id(id))?;
+        self.user_by_oid
+            .get(code as usize)
+            .copied()
+            .filter(|r| *r != NO_ROW)
     }
 
     /// A device row by Entra object id.
     pub fn device_by_object_id(&self, id: &str) -> Option<u32> {
-        let code = self.devices.cols[DeviceAttr::EntraObjectId.index()].dict.get(&norm_id(id))?;
-        self.device_by_oid.get(code as usize).copied().filter(|r| *r != NO_ROW)
+        let code = self.devices.cols[DeviceAttr::EntraObjectId.index()]
+            .dict
+            .get(&norm_id(id))?;
+        self.device_by_oid
+            .get(code as usize)
+            .copied()
+            .filter(|r| *r != NO_ROW)
     }
 
     /// Devices matching a name or any of their ids (Entra object id,
@@ -134,7 +156,11 @@ impl Org {
             DeviceAttr::Name,
         ];
         for attr in ids {
-            let id = if attr == DeviceAttr::Name || attr == DeviceAttr::Serial { needle.trim().into() } else { norm_id(needle) };
+            let id = if attr == DeviceAttr::Name || attr == DeviceAttr::Serial {
+                needle.trim().into()
+            } else {
+                norm_id(needle)
+            };
             let rows = self.devices.rows_with(attr.index(), &id);
             if !rows.is_empty() {
                 return rows;
@@ -150,8 +176,17 @@ impl Org {
 
     /// Users matching a UPN, object id or display name.
     pub fn find_users(&self, needle: &str) -> Vec<u32> {
-        for attr in [UserAttr::ObjectId, UserAttr::Upn, UserAttr::Mail, UserAttr::DisplayName] {
-            let id = if attr == UserAttr::ObjectId { norm_id(needle) } else { needle.trim().into() };
+        for attr in [
+            UserAttr::ObjectId,
+            UserAttr::Upn,
+            UserAttr::Mail,
+            UserAttr::DisplayName,
+        ] {
+            let id = if attr == UserAttr::ObjectId {
+                norm_id(needle)
+            } else {
+                needle.trim().into()
+            };
             let rows = self.users.rows_with(attr.index(), &id);
             if !rows.is_empty() {
                 return rows;
@@ -159,7 +194,9 @@ impl Org {
         }
         let col = &self.users.cols[UserAttr::Upn.index()];
         let lower = needle.to_lowercase();
-        (0..self.users.rows).filter(|r| col.get(*r).is_some_and(|v| v.to_lowercase() == lower)).collect()
+        (0..self.users.rows)
+            .filter(|r| col.get(*r).is_some_and(|v| v.to_lowercase() == lower))
+            .collect()
     }
 
     /// Groups matching an id or a display name (case-insensitive).
@@ -167,7 +204,12 @@ impl Org {
         if let Some(g) = self.group(needle) {
             return vec![g];
         }
-        self.groups.iter().enumerate().filter(|(_, g)| g.name.eq_ignore_ascii_case(needle.trim())).map(|(i, _)| i).collect()
+        self.groups
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.name.eq_ignore_ascii_case(needle.trim()))
+            .map(|(i, _)| i)
+            .collect()
     }
 
     /// Policies matching an id or a name (case-insensitive).
@@ -175,13 +217,21 @@ impl Org {
         if let Some(p) = self.policy(needle) {
             return vec![p];
         }
-        self.policies.iter().enumerate().filter(|(_, p)| p.name.eq_ignore_ascii_case(needle.trim())).map(|(i, _)| i).collect()
+        self.policies
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.name.eq_ignore_ascii_case(needle.trim()))
+            .map(|(i, _)| i)
+            .collect()
     }
 
     /// A short label for a device: its name and id.
     pub fn device_label(&self, row: u32) -> String {
         let name = self.device(DeviceAttr::Name, row).unwrap_or("(unnamed)");
-        match self.device(DeviceAttr::EntraObjectId, row).or(self.device(DeviceAttr::ManagedId, row)) {
+        match self
+            .device(DeviceAttr::EntraObjectId, row)
+            .or(self.device(DeviceAttr::ManagedId, row))
+        {
             Some(id) => format!("{name} ({id})"),
             None => name.to_string(),
         }
@@ -230,10 +280,18 @@ fn is_blank_id(s: &str) -> bool {
 /// Object ids compare case-insensitively; Graph writes them in lower case.
 pub fn norm_id(s: &str) -> std::borrow::Cow<'_, str> {
     let t = s.trim_ascii();
-    if t.bytes().any(|b| b.is_ascii_uppercase()) { t.to_ascii_lowercase().into() } else { t.into() }
+    if t.bytes().any(|b| b.is_ascii_uppercase()) {
+        t.to_ascii_lowercase().into()
+    } else {
+        t.into()
+    }
 }
 
-const DEVICE_KEYS: [DeviceAttr; 3] = [DeviceAttr::EntraObjectId, DeviceAttr::DeviceId, DeviceAttr::ManagedId];
+const DEVICE_KEYS: [DeviceAttr; 3] = [
+    DeviceAttr::EntraObjectId,
+    DeviceAttr::DeviceId,
+    DeviceAttr::ManagedId,
+];
 
 impl OrgBuilder {
     pub fn new() -> Self {
@@ -276,7 +334,10 @@ impl OrgBuilder {
     }
 
     pub fn has_user(&self, object_id: &str) -> bool {
-        self.org.users.cols[UserAttr::ObjectId.index()].dict.get(&norm_id(object_id)).is_some()
+        self.org.users.cols[UserAttr::ObjectId.index()]
+            .dict
+            .get(&norm_id(object_id))
+            .is_some()
     }
 
     /// The row of the device any of these keys names, creating it when new.
@@ -350,15 +411,30 @@ impl OrgBuilder {
         self.org.devices.cols[attr.index()].get(row)
     }
 
-    pub fn set_device_multi<'a>(&mut self, row: u32, attr: DeviceMulti, values: impl IntoIterator<Item = &'a str>) {
+    pub fn set_device_multi<'a>(
+        &mut self,
+        row: u32,
+        attr: DeviceMulti,
+        values: impl IntoIterator<Item = &'a str>,
+    ) {
         self.org.devices.multi[attr.index()].set(row, values);
     }
 
-    pub fn set_user_multi<'a>(&mut self, row: u32, attr: UserMulti, values: impl IntoIterator<Item = &'a str>) {
+    pub fn set_user_multi<'a>(
+        &mut self,
+        row: u32,
+        attr: UserMulti,
+        values: impl IntoIterator<Item = &'a str>,
+    ) {
         self.org.users.multi[attr.index()].set(row, values);
     }
 
-    pub fn set_user_records(&mut self, row: u32, attr: UserMulti, records: Vec<Vec<Option<String>>>) {
+    pub fn set_user_records(
+        &mut self,
+        row: u32,
+        attr: UserMulti,
+        records: Vec<Vec<Option<String>>>,
+    ) {
         self.org.users.multi[attr.index()].set_records(row, records);
     }
 
@@ -391,7 +467,9 @@ impl OrgBuilder {
         let n = org.devices.rows;
         for row in 0..n {
             if org.devices.cols[DeviceAttr::EntraOsType.index()].code(row) == 0
-                && let Some(p) = org.device(DeviceAttr::Platform, row).and_then(Platform::parse)
+                && let Some(p) = org
+                    .device(DeviceAttr::Platform, row)
+                    .and_then(Platform::parse)
             {
                 org.devices.cols[DeviceAttr::EntraOsType.index()].set(row, Some(p.entra_os_type()));
             }
@@ -432,17 +510,38 @@ impl OrgBuilder {
         }
         org.user_offsets = counts;
         org.user_devices = devs;
-        org.group_index = org.groups.iter().enumerate().map(|(i, g)| (key(&g.id), i)).collect();
-        org.static_members = org.groups.par_iter().map(|g| static_members(&org, g)).collect();
-        org.filter_index = org.filters.iter().enumerate().map(|(i, f)| (key(&f.id), i)).collect();
-        org.policy_index = org.policies.iter().enumerate().map(|(i, p)| (key(&p.id), i)).collect();
+        org.group_index = org
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (key(&g.id), i))
+            .collect();
+        org.static_members = org
+            .groups
+            .par_iter()
+            .map(|g| static_members(&org, g))
+            .collect();
+        org.filter_index = org
+            .filters
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (key(&f.id), i))
+            .collect();
+        org.policy_index = org
+            .policies
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (key(&p.id), i))
+            .collect();
         org
     }
 }
 
 fn static_members(org: &Org, g: &Group) -> StaticMembers {
     let mut m = StaticMembers::default();
-    let GroupKind::Static { members } = &g.kind else { return m };
+    let GroupKind::Static { members } = &g.kind else {
+        return m;
+    };
     for r in members {
         let user = || org.user_by_id(&r.id);
         let device = || org.device_by_object_id(&r.id);

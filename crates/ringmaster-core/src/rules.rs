@@ -30,7 +30,11 @@ pub struct RuleError {
 
 impl RuleError {
     pub fn new(span: Range<usize>, message: impl Into<String>) -> Self {
-        RuleError { span, message: message.into(), expected: None }
+        RuleError {
+            span,
+            message: message.into(),
+            expected: None,
+        }
     }
 
     pub fn expected(mut self, what: impl Into<String>) -> Self {
@@ -101,7 +105,10 @@ pub struct Leaf {
 pub enum Operand {
     Null,
     /// `lower` is the case-folded text used for matching.
-    Str { text: String, lower: String },
+    Str {
+        text: String,
+        lower: String,
+    },
     List(Vec<(String, String)>),
     Regex(regex::Regex),
     Version(Version),
@@ -118,7 +125,11 @@ pub enum Inner {
     And(Vec<Inner>),
     Or(Vec<Inner>),
     Not(Box<Inner>),
-    Cmp { field: Field, op: Op, operand: Operand },
+    Cmp {
+        field: Field,
+        op: Op,
+        operand: Operand,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,12 +154,13 @@ pub struct Version(pub Vec<u64>);
 impl Version {
     /// Reads `10.0.22631.3447`, also with a trailing build note (`14.4.1 (23E224)`).
     pub fn parse(s: &str) -> Option<Version> {
-        let head = s.trim().split_whitespace().next()?;
+        let head = s.split_whitespace().next()?;
         let parts: Option<Vec<u64>> = head.split('.').map(|p| p.parse().ok()).collect();
         parts.filter(|p| !p.is_empty()).map(Version)
     }
 
-    pub fn cmp(&self, other: &Version) -> std::cmp::Ordering {
+    /// Orders numerically, missing parts as zero (so 10.0 equals 10.0.0).
+    pub fn compare(&self, other: &Version) -> std::cmp::Ordering {
         let n = self.0.len().max(other.0.len());
         for i in 0..n {
             let a = self.0.get(i).copied().unwrap_or(0);

@@ -69,7 +69,9 @@ struct Members<'a>(&'a FxHashMap<String, usize>, &'a [RoaringBitmap]);
 
 impl GroupRows for Members<'_> {
     fn group_rows(&self, id: &str) -> Option<&RoaringBitmap> {
-        self.0.get(&id.trim().to_ascii_lowercase()).map(|&g| &self.1[g])
+        self.0
+            .get(&id.trim().to_ascii_lowercase())
+            .map(|&g| &self.1[g])
     }
 }
 
@@ -92,7 +94,12 @@ fn dependencies(org: &Org, g: usize, rule: Option<&Rule>) -> Vec<usize> {
     match &org.groups[g].kind {
         GroupKind::Static { .. } => org.static_members[g].groups.clone(),
         GroupKind::Dynamic { .. } => rule
-            .map(|r| r.referenced_groups().iter().filter_map(|id| org.group(id)).collect())
+            .map(|r| {
+                r.referenced_groups()
+                    .iter()
+                    .filter_map(|id| org.group(id))
+                    .collect()
+            })
             .unwrap_or_default(),
     }
 }
@@ -128,7 +135,9 @@ pub fn resolve_groups(org: &Org, now: jiff::Timestamp, r: &mut Resolution) {
             }
         }
     }
-    let deps: Vec<Vec<usize>> = (0..n).map(|g| dependencies(org, g, r.group_rules[g].as_ref())).collect();
+    let deps: Vec<Vec<usize>> = (0..n)
+        .map(|g| dependencies(org, g, r.group_rules[g].as_ref()))
+        .collect();
     let sccs = strongly_connected(&deps);
     // Direct members of static groups, resolved to rows when the org was built.
     let direct: Vec<(RoaringBitmap, RoaringBitmap, usize)> = org
@@ -136,7 +145,8 @@ pub fn resolve_groups(org: &Org, now: jiff::Timestamp, r: &mut Resolution) {
         .par_iter()
         .map(|m| {
             let users = RoaringBitmap::from_sorted_iter(m.users.iter().copied()).expect("sorted");
-            let devices = RoaringBitmap::from_sorted_iter(m.devices.iter().copied()).expect("sorted");
+            let devices =
+                RoaringBitmap::from_sorted_iter(m.devices.iter().copied()).expect("sorted");
             (users, devices, m.missing)
         })
         .collect();
@@ -145,7 +155,9 @@ pub fn resolve_groups(org: &Org, now: jiff::Timestamp, r: &mut Resolution) {
             r.diagnostics.push(Diagnostic {
                 severity: Severity::Warning,
                 subject: group_subject(org, g),
-                message: format!("{missing} member(s) are not in the imported directory and are ignored"),
+                message: format!(
+                    "{missing} member(s) are not in the imported directory and are ignored"
+                ),
             });
         }
     }
@@ -153,8 +165,12 @@ pub fn resolve_groups(org: &Org, now: jiff::Timestamp, r: &mut Resolution) {
     r.direct_devices = direct.iter().map(|d| d.1.clone()).collect();
     r.group_users = vec![RoaringBitmap::new(); n];
     r.group_devices = vec![RoaringBitmap::new(); n];
-    let index: FxHashMap<String, usize> =
-        org.groups.iter().enumerate().map(|(i, g)| (g.id.trim().to_ascii_lowercase(), i)).collect();
+    let index: FxHashMap<String, usize> = org
+        .groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (g.id.trim().to_ascii_lowercase(), i))
+        .collect();
     // Components come out of Tarjan's algorithm dependencies-first; group
     // them into levels so independent components resolve in parallel.
     let mut comp_of = vec![0usize; n];
@@ -176,7 +192,10 @@ pub fn resolve_groups(org: &Org, now: jiff::Timestamp, r: &mut Resolution) {
     let max_level = level.iter().copied().max().unwrap_or(0);
     for (c, comp) in sccs.iter().enumerate() {
         if comp.len() > 1 || deps[comp[0]].contains(&comp[0]) {
-            let names: Vec<_> = comp.iter().map(|&g| format!("'{}'", org.groups[g].name)).collect();
+            let names: Vec<_> = comp
+                .iter()
+                .map(|&g| format!("'{}'", org.groups[g].name))
+                .collect();
             r.diagnostics.push(Diagnostic {
                 severity: Severity::Warning,
                 subject: group_subject(org, comp[0]),
@@ -298,8 +317,11 @@ fn strongly_connected(deps: &[Vec<usize>]) -> Vec<Vec<usize>> {
 
 /// Phase 2 of [`resolve`]: the devices each assignment filter matches.
 pub fn resolve_filters(org: &Org, now: jiff::Timestamp, r: &mut Resolution) {
-    let parsed: Vec<Result<Rule, RuleError>> =
-        org.filters.par_iter().map(|f| Rule::parse(Grammar::IntuneAssignmentFilter, &f.rule)).collect();
+    let parsed: Vec<Result<Rule, RuleError>> = org
+        .filters
+        .par_iter()
+        .map(|f| Rule::parse(Grammar::IntuneAssignmentFilter, &f.rule))
+        .collect();
     let ctx = EvalContext::new(now);
     r.filter_devices = parsed
         .par_iter()
@@ -314,17 +336,25 @@ pub fn resolve_filters(org: &Org, now: jiff::Timestamp, r: &mut Resolution) {
             Err(e) => r.diagnostics.push(Diagnostic {
                 severity: Severity::Error,
                 subject,
-                message: format!("rule rejected: {}", rule_error_line(&org.filters[i].rule, e)),
+                message: format!(
+                    "rule rejected: {}",
+                    rule_error_line(&org.filters[i].rule, e)
+                ),
             }),
             Ok(rule) => {
                 for w in &rule.warnings {
-                    r.diagnostics.push(Diagnostic { severity: Severity::Warning, subject: subject.clone(), message: w.message.clone() });
+                    r.diagnostics.push(Diagnostic {
+                        severity: Severity::Warning,
+                        subject: subject.clone(),
+                        message: w.message.clone(),
+                    });
                 }
                 if rule.object == Object::App {
                     r.diagnostics.push(Diagnostic {
                         severity: Severity::Warning,
                         subject,
-                        message: "a managed-app filter (app.* properties) never selects devices".into(),
+                        message: "a managed-app filter (app.* properties) never selects devices"
+                            .into(),
                     });
                 }
             }
@@ -336,7 +366,9 @@ pub fn resolve_filters(org: &Org, now: jiff::Timestamp, r: &mut Resolution) {
 /// What kind of objects a group holds, for the unsupported-mix checks.
 fn holds(r: &Resolution, org: &Org, g: usize) -> (bool, bool) {
     match (&org.groups[g].kind, &r.group_rules[g]) {
-        (GroupKind::Dynamic { .. }, Some(rule)) => (rule.object == Object::User, rule.object == Object::Device),
+        (GroupKind::Dynamic { .. }, Some(rule)) => {
+            (rule.object == Object::User, rule.object == Object::Device)
+        }
         _ => (!r.group_users[g].is_empty(), !r.group_devices[g].is_empty()),
     }
 }
@@ -367,7 +399,13 @@ pub fn resolve_policies(org: &Org, r: &mut Resolution) {
     all_devices.insert_range(0..org.devices.rows);
     let mut all_users = RoaringBitmap::new();
     all_users.insert_range(0..org.users.rows);
-    let owned: RoaringBitmap = org.device_user.iter().enumerate().filter(|(_, u)| **u != NO_ROW).map(|(d, _)| d as u32).collect();
+    let owned: RoaringBitmap = org
+        .device_user
+        .iter()
+        .enumerate()
+        .filter(|(_, u)| **u != NO_ROW)
+        .map(|(d, _)| d as u32)
+        .collect();
     // Each user group's devices are computed once and shared by every policy.
     let mut user_group_devices: FxHashMap<usize, RoaringBitmap> = FxHashMap::default();
     for p in &org.policies {
@@ -381,8 +419,10 @@ pub fn resolve_policies(org: &Org, r: &mut Resolution) {
         }
     }
     let keys: Vec<usize> = user_group_devices.keys().copied().collect();
-    let computed: Vec<(usize, RoaringBitmap)> =
-        keys.par_iter().map(|&g| (g, devices_of_users(org, &r.group_users[g]))).collect();
+    let computed: Vec<(usize, RoaringBitmap)> = keys
+        .par_iter()
+        .map(|&g| (g, devices_of_users(org, &r.group_users[g])))
+        .collect();
     user_group_devices.extend(computed);
 
     let results: Vec<(PolicyTarget, Vec<Diagnostic>)> = org
@@ -513,7 +553,11 @@ pub(crate) fn combine(
     platforms: &[Platform],
 ) -> PolicyTarget {
     let mut users = RoaringBitmap::new();
-    let (mut by_exclude, mut unfiltered, mut by_include) = (RoaringBitmap::new(), RoaringBitmap::new(), RoaringBitmap::new());
+    let (mut by_exclude, mut unfiltered, mut by_include) = (
+        RoaringBitmap::new(),
+        RoaringBitmap::new(),
+        RoaringBitmap::new(),
+    );
     let (mut dropped, mut kept) = (RoaringBitmap::new(), RoaringBitmap::new());
     // A device has one primary user, so the devices of (included − excluded)
     // users are the included users' devices minus the excluded users' devices.
@@ -543,11 +587,20 @@ pub(crate) fn combine(
     if !platforms.is_empty() {
         let col = &org.devices.cols[crate::model::DeviceAttr::Platform.index()];
         let hit: Vec<bool> = (0..col.dict.len() as u32)
-            .map(|c| col.dict.value(c).and_then(Platform::parse).is_some_and(|p| !platforms.contains(&p)))
+            .map(|c| {
+                col.dict
+                    .value(c)
+                    .and_then(Platform::parse)
+                    .is_some_and(|p| !platforms.contains(&p))
+            })
             .collect();
         not_applicable = &col.select(&hit) & &devices;
     }
-    PolicyTarget { devices, users, not_applicable }
+    PolicyTarget {
+        devices,
+        users,
+        not_applicable,
+    }
 }
 
 #[cfg(test)]

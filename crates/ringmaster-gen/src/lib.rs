@@ -33,12 +33,23 @@ pub struct Options {
 
 impl Options {
     pub fn new(devices: u32, seed: u64) -> Self {
-        Options { devices, users: None, groups: None, filters: None, policies: None, seed }
+        Options {
+            devices,
+            users: None,
+            groups: None,
+            filters: None,
+            policies: None,
+            seed,
+        }
     }
 
     /// Users default to ¾ of the devices, at most max(100,000, devices / 10).
     pub fn user_count(&self) -> u32 {
-        self.users.unwrap_or_else(|| (self.devices as u64 * 3 / 4).min((self.devices / 10).max(100_000) as u64).max(1) as u32)
+        self.users.unwrap_or_else(|| {
+            (self.devices as u64 * 3 / 4)
+                .min((self.devices / 10).max(100_000) as u64)
+                .max(1) as u32
+        })
     }
     pub fn group_count(&self) -> u32 {
         self.groups.unwrap_or((self.devices / 500).clamp(40, 2000))
@@ -47,7 +58,8 @@ impl Options {
         self.filters.unwrap_or((self.devices / 5000).clamp(12, 200))
     }
     pub fn policy_count(&self) -> u32 {
-        self.policies.unwrap_or((self.devices / 2000).clamp(20, 500))
+        self.policies
+            .unwrap_or((self.devices / 2000).clamp(20, 500))
     }
 }
 
@@ -90,8 +102,15 @@ fn guid(rng: &mut ChaCha8Rng) -> String {
     format!("{a:08x}-{b:04x}-4{c:03x}-{d:04x}-{e:012x}")
 }
 
-const FIRST: &[&str] = &["Ada", "Ben", "Chloe", "Dev", "Emma", "Femi", "Grace", "Hiro", "Ines", "Jonas", "Kai", "Lena", "Mei", "Noah", "Olu", "Priya", "Quinn", "Ravi", "Sara", "Tom", "Uma", "Victor", "Wen", "Yara", "Zoe"];
-const LAST: &[&str] = &["Adeyemi", "Becker", "Chen", "Dubois", "Evans", "Fischer", "Garcia", "Hughes", "Ito", "Jansen", "Khan", "Lopez", "Martin", "Nakamura", "Okafor", "Patel", "Rossi", "Silva", "Tanaka", "Weber"];
+const FIRST: &[&str] = &[
+    "Ada", "Ben", "Chloe", "Dev", "Emma", "Femi", "Grace", "Hiro", "Ines", "Jonas", "Kai", "Lena",
+    "Mei", "Noah", "Olu", "Priya", "Quinn", "Ravi", "Sara", "Tom", "Uma", "Victor", "Wen", "Yara",
+    "Zoe",
+];
+const LAST: &[&str] = &[
+    "Adeyemi", "Becker", "Chen", "Dubois", "Evans", "Fischer", "Garcia", "Hughes", "Ito", "Jansen",
+    "Khan", "Lopez", "Martin", "Nakamura", "Okafor", "Patel", "Rossi", "Silva", "Tanaka", "Weber",
+];
 
 const INTUNE_PLAN: &str = "c1ec4a95-1f05-45b3-a911-aa3fa01094f5";
 const CO_MGMT_APP: &str = "54b943f8-d761-4f8d-951e-9cea1846db5a";
@@ -130,24 +149,51 @@ fn line<T: Serialize>(w: &mut BufWriter<File>, v: &T) -> io::Result<()> {
 /// Writes the organization into `dir` (created if missing).
 pub fn generate(dir: &Path, o: &Options) -> io::Result<Summary> {
     if o.devices == 0 || o.devices > MAX_DEVICES {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("--devices must be 1..={MAX_DEVICES}")));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("--devices must be 1..={MAX_DEVICES}"),
+        ));
     }
     std::fs::create_dir_all(dir)?;
     let mut rng = ChaCha8Rng::seed_from_u64(o.seed);
-    let mut s = Summary { users: o.user_count(), devices: o.devices, ..Default::default() };
+    let mut s = Summary {
+        users: o.user_count(),
+        devices: o.devices,
+        ..Default::default()
+    };
     let base: i64 = 1_793_491_200; // BASE_DATE as Unix seconds.
 
     // Groups are defined first: users and devices stream their memberships.
     // Static groups have a fixed core (location × department groups, their
     // nested parents, rings and people groups); the total grows to hold it
     // so that a third of all groups stay dynamic.
-    let fixed_static = |by_city: bool| if by_city { CITIES.len() * DEPARTMENTS.len() + 3 * DEPARTMENTS.len() + DEPARTMENTS.len() + 7 } else { 3 * DEPARTMENTS.len() + DEPARTMENTS.len() + 7 };
+    let fixed_static = |by_city: bool| {
+        if by_city {
+            CITIES.len() * DEPARTMENTS.len() + 3 * DEPARTMENTS.len() + DEPARTMENTS.len() + 7
+        } else {
+            3 * DEPARTMENTS.len() + DEPARTMENTS.len() + 7
+        }
+    };
     let requested = o.group_count() as usize;
     let total_groups = requested.max((fixed_static(false) * 3).div_ceil(2));
     let dynamic_budget = total_groups / 3;
     let mut groups: Vec<GroupDef> = Vec::new();
-    fn new_group(g: &mut Vec<GroupDef>, rng: &mut ChaCha8Rng, name: String, description: &str, rule: Option<String>, users: bool) -> usize {
-        g.push(GroupDef { id: guid(rng), name, description: description.into(), rule, nested: Vec::new(), users });
+    fn new_group(
+        g: &mut Vec<GroupDef>,
+        rng: &mut ChaCha8Rng,
+        name: String,
+        description: &str,
+        rule: Option<String>,
+        users: bool,
+    ) -> usize {
+        g.push(GroupDef {
+            id: guid(rng),
+            name,
+            description: description.into(),
+            rule,
+            nested: Vec::new(),
+            users,
+        });
         g.len() - 1
     }
     // Dynamic groups: the usual platform, ownership and maker groups, then
@@ -169,23 +215,49 @@ pub fn generate(dir: &Path, o: &Options) -> io::Result<Summary> {
         ("New Starters (30 days)".into(), "(user.employeeHireDate -ge system.now -minus p30d)".into(), true),
         ("Intune Licensed Users".into(), format!(r#"user.assignedPlans -any (assignedPlan.servicePlanId -eq "{INTUNE_PLAN}" -and assignedPlan.capabilityStatus -eq "Enabled")"#), true),
     ];
-    for m in ["Dell Inc.", "HP", "LENOVO", "Apple", "samsung", "Zebra Technologies"] {
-        dyn_rules.push((format!("Manufacturer - {m}"), format!(r#"(device.deviceManufacturer -eq "{m}")"#), false));
+    for m in [
+        "Dell Inc.",
+        "HP",
+        "LENOVO",
+        "Apple",
+        "samsung",
+        "Zebra Technologies",
+    ] {
+        dyn_rules.push((
+            format!("Manufacturer - {m}"),
+            format!(r#"(device.deviceManufacturer -eq "{m}")"#),
+            false,
+        ));
     }
     for d in DEPARTMENTS {
-        dyn_rules.push((format!("Dept - {} Users", d.name), format!(r#"(user.department -eq "{}")"#, d.name), true));
+        dyn_rules.push((
+            format!("Dept - {} Users", d.name),
+            format!(r#"(user.department -eq "{}")"#, d.name),
+            true,
+        ));
     }
     let mut countries: Vec<&str> = CITIES.iter().map(|c| c.country).collect();
     countries.dedup();
     for c in &countries {
-        dyn_rules.push((format!("Country - {c} Users"), format!(r#"(user.country -eq "{c}")"#), true));
+        dyn_rules.push((
+            format!("Country - {c} Users"),
+            format!(r#"(user.country -eq "{c}")"#),
+            true,
+        ));
     }
     'combos: for d in DEPARTMENTS {
         for c in &countries {
             if dyn_rules.len() >= dynamic_budget * 2 {
                 break 'combos;
             }
-            dyn_rules.push((format!("{} - {c} Users", d.name), format!(r#"(user.department -eq "{}") -and (user.country -eq "{c}")"#, d.name), true));
+            dyn_rules.push((
+                format!("{} - {c} Users", d.name),
+                format!(
+                    r#"(user.department -eq "{}") -and (user.country -eq "{c}")"#,
+                    d.name
+                ),
+                true,
+            ));
         }
     }
     'models: for m in MODELS {
@@ -193,7 +265,14 @@ pub fn generate(dir: &Path, o: &Options) -> io::Result<Summary> {
             if dyn_rules.len() >= dynamic_budget * 2 {
                 break 'models;
             }
-            dyn_rules.push((format!("{} on {b}", m.model), format!(r#"(device.deviceModel -eq "{}") -and (device.deviceOSVersion -eq "{b}")"#, m.model), false));
+            dyn_rules.push((
+                format!("{} on {b}", m.model),
+                format!(
+                    r#"(device.deviceModel -eq "{}") -and (device.deviceOSVersion -eq "{b}")"#,
+                    m.model
+                ),
+                false,
+            ));
         }
     }
     let mut t = 0;
@@ -201,20 +280,33 @@ pub fn generate(dir: &Path, o: &Options) -> io::Result<Summary> {
         let d = &DEPARTMENTS[t % DEPARTMENTS.len()];
         let title = d.titles[(t / DEPARTMENTS.len()) % d.titles.len()];
         let city = CITIES[(t / 7) % CITIES.len()].name;
-        dyn_rules.push((format!("{title}s in {city} #{t}"), format!(r#"(user.jobTitle -eq "{title}") -and (user.city -eq "{city}")"#), true));
+        dyn_rules.push((
+            format!("{title}s in {city} #{t}"),
+            format!(r#"(user.jobTitle -eq "{title}") -and (user.city -eq "{city}")"#),
+            true,
+        ));
         t += 1;
     }
     dyn_rules.truncate(dynamic_budget.max(1));
     let mut dyn_ids = Vec::new();
     for (name, rule, users) in dyn_rules {
-        dyn_ids.push(new_group(&mut groups, &mut rng, name, "Dynamic membership", Some(rule), users));
+        dyn_ids.push(new_group(
+            &mut groups,
+            &mut rng,
+            name,
+            "Dynamic membership",
+            Some(rule),
+            users,
+        ));
     }
     // A memberOf rule, as Entra allows for nesting dynamic groups.
     if let Some(&autopilot) = dyn_ids.get(7) {
         let id = groups[autopilot].id.clone();
         let last = dyn_ids.len() - 1;
         groups[dyn_ids[last]].name = "Autopilot Devices (memberOf)".into();
-        groups[dyn_ids[last]].rule = Some(format!(r#"device.memberOf -any (group.objectId -in ["{id}"])"#));
+        groups[dyn_ids[last]].rule = Some(format!(
+            r#"device.memberOf -any (group.objectId -in ["{id}"])"#
+        ));
         groups[dyn_ids[last]].users = false;
     }
     s.dynamic_groups = dyn_ids.len() as u32;
@@ -223,55 +315,165 @@ pub fn generate(dir: &Path, o: &Options) -> io::Result<Summary> {
     // region and department parents; rings; people groups; projects.
     let static_budget = total_groups.saturating_sub(groups.len());
     let by_city = static_budget >= fixed_static(true);
-    let places: Vec<String> = if by_city { CITIES.iter().map(|c| c.name.to_string()).collect() } else { vec!["AMER".into(), "EMEA".into(), "APAC".into()] };
-    let place_of_city = |c: usize| if by_city { c } else { ["AMER", "EMEA", "APAC"].iter().position(|r| *r == CITIES[c].region).unwrap_or(0) };
+    let places: Vec<String> = if by_city {
+        CITIES.iter().map(|c| c.name.to_string()).collect()
+    } else {
+        vec!["AMER".into(), "EMEA".into(), "APAC".into()]
+    };
+    let place_of_city = |c: usize| {
+        if by_city {
+            c
+        } else {
+            ["AMER", "EMEA", "APAC"]
+                .iter()
+                .position(|r| *r == CITIES[c].region)
+                .unwrap_or(0)
+        }
+    };
     let mut loc_group = vec![vec![0usize; DEPARTMENTS.len()]; places.len()];
     for (pi, place) in places.iter().enumerate() {
         for (di, d) in DEPARTMENTS.iter().enumerate() {
-            loc_group[pi][di] = new_group(&mut groups, &mut rng, format!("{place} - {} Devices", d.name), "Assigned", None, false);
+            loc_group[pi][di] = new_group(
+                &mut groups,
+                &mut rng,
+                format!("{place} - {} Devices", d.name),
+                "Assigned",
+                None,
+                false,
+            );
         }
     }
     if by_city {
         for region in ["AMER", "EMEA", "APAC"] {
             for (di, d) in DEPARTMENTS.iter().enumerate() {
-                let parent = new_group(&mut groups, &mut rng, format!("{region} - {} Devices (all sites)", d.name), "Nested: the region's site groups", None, false);
-                groups[parent].nested = CITIES.iter().enumerate().filter(|(_, c)| c.region == region).map(|(ci, _)| groups[loc_group[ci][di]].id.clone()).collect();
+                let parent = new_group(
+                    &mut groups,
+                    &mut rng,
+                    format!("{region} - {} Devices (all sites)", d.name),
+                    "Nested: the region's site groups",
+                    None,
+                    false,
+                );
+                groups[parent].nested = CITIES
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, c)| c.region == region)
+                    .map(|(ci, _)| groups[loc_group[ci][di]].id.clone())
+                    .collect();
             }
         }
     }
     for (di, d) in DEPARTMENTS.iter().enumerate() {
-        let parent = new_group(&mut groups, &mut rng, format!("All {} Devices", d.name), "Nested: every location's group", None, false);
+        let parent = new_group(
+            &mut groups,
+            &mut rng,
+            format!("All {} Devices", d.name),
+            "Nested: every location's group",
+            None,
+            false,
+        );
         let kids: Vec<String> = if by_city {
-            groups.iter().filter(|g| g.name.ends_with(&format!("- {} Devices (all sites)", d.name))).map(|g| g.id.clone()).collect()
+            groups
+                .iter()
+                .filter(|g| {
+                    g.name
+                        .ends_with(&format!("- {} Devices (all sites)", d.name))
+                })
+                .map(|g| g.id.clone())
+                .collect()
         } else {
-            (0..places.len()).map(|pi| groups[loc_group[pi][di]].id.clone()).collect()
+            (0..places.len())
+                .map(|pi| groups[loc_group[pi][di]].id.clone())
+                .collect()
         };
         groups[parent].nested = kids;
     }
-    let ring0 = new_group(&mut groups, &mut rng, "Ring 0 - IT Pilot Devices".into(), "Assigned", None, false);
-    let ring1 = new_group(&mut groups, &mut rng, "Ring 1 - Early Adopter Devices".into(), "Assigned", None, false);
-    let lab = new_group(&mut groups, &mut rng, "Lab and Test Devices".into(), "Assigned", None, false);
-    let vip = new_group(&mut groups, &mut rng, "VIP Users".into(), "Executives and VIPs: never in pilots", None, true);
-    let execs = new_group(&mut groups, &mut rng, "Executive Leadership".into(), "Assigned", None, true);
-    let it_users = new_group(&mut groups, &mut rng, "IT Staff".into(), "Assigned", None, true);
-    let pilot_all = new_group(&mut groups, &mut rng, "Pilot Rings (all)".into(), "Nested: ring 0 and ring 1", None, false);
+    let ring0 = new_group(
+        &mut groups,
+        &mut rng,
+        "Ring 0 - IT Pilot Devices".into(),
+        "Assigned",
+        None,
+        false,
+    );
+    let ring1 = new_group(
+        &mut groups,
+        &mut rng,
+        "Ring 1 - Early Adopter Devices".into(),
+        "Assigned",
+        None,
+        false,
+    );
+    let lab = new_group(
+        &mut groups,
+        &mut rng,
+        "Lab and Test Devices".into(),
+        "Assigned",
+        None,
+        false,
+    );
+    let vip = new_group(
+        &mut groups,
+        &mut rng,
+        "VIP Users".into(),
+        "Executives and VIPs: never in pilots",
+        None,
+        true,
+    );
+    let execs = new_group(
+        &mut groups,
+        &mut rng,
+        "Executive Leadership".into(),
+        "Assigned",
+        None,
+        true,
+    );
+    let it_users = new_group(
+        &mut groups,
+        &mut rng,
+        "IT Staff".into(),
+        "Assigned",
+        None,
+        true,
+    );
+    let pilot_all = new_group(
+        &mut groups,
+        &mut rng,
+        "Pilot Rings (all)".into(),
+        "Nested: ring 0 and ring 1",
+        None,
+        false,
+    );
     groups[pilot_all].nested = vec![groups[ring0].id.clone(), groups[ring1].id.clone()];
     let mut projects = Vec::new();
     while groups.len() < total_groups {
         let n = projects.len() + 1;
-        projects.push(new_group(&mut groups, &mut rng, format!("Project {n:03} Members"), "Assigned", None, true));
+        projects.push(new_group(
+            &mut groups,
+            &mut rng,
+            format!("Project {n:03} Members"),
+            "Assigned",
+            None,
+            true,
+        ));
     }
     if projects.len() >= 4 {
         let parent = projects.pop().expect("non-empty");
         groups[parent].name = "All Project Members".into();
-        groups[parent].nested = projects[..3].iter().map(|&p| groups[p].id.clone()).collect();
+        groups[parent].nested = projects[..3]
+            .iter()
+            .map(|&p| groups[p].id.clone())
+            .collect();
     }
     s.groups = groups.len() as u32;
     s.nested_groups = groups.iter().filter(|g| !g.nested.is_empty()).count() as u32;
 
     let mut members = ndjson(dir, "groupMembers.ndjson", &mut s.files)?;
     let member = |w: &mut BufWriter<File>, g: &GroupDef, id: &str, kind: &str| -> io::Result<()> {
-        line(w, &json!({"groupId": g.id, "memberId": id, "memberType": kind}))
+        line(
+            w,
+            &json!({"groupId": g.id, "memberId": id, "memberType": kind}),
+        )
     };
     for g in &groups {
         for n in &g.nested {
@@ -285,20 +487,39 @@ pub fn generate(dir: &Path, o: &Options) -> io::Result<Summary> {
     let mut users: Vec<UserInfo> = Vec::with_capacity(s.users as usize);
     let mut managers: Vec<Option<String>> = vec![None; DEPARTMENTS.len() * CITIES.len()];
     let project_size = |rng: &mut ChaCha8Rng| rng.random_range(20..300u32);
-    let project_p = if projects.is_empty() { 0.0 } else { (projects.len() as f64 * 150.0 / s.users as f64).min(1.0) };
+    let project_p = if projects.is_empty() {
+        0.0
+    } else {
+        (projects.len() as f64 * 150.0 / s.users as f64).min(1.0)
+    };
     for u in 0..s.users {
         let id = guid(&mut rng);
-        let di = DEPARTMENTS.iter().position(|d| std::ptr::eq(d, weighted(&mut rng, DEPARTMENTS, |d| d.weight))).unwrap_or(0);
-        let ci = CITIES.iter().position(|c| std::ptr::eq(c, weighted(&mut rng, CITIES, |c| c.weight))).unwrap_or(0);
+        let di = DEPARTMENTS
+            .iter()
+            .position(|d| std::ptr::eq(d, weighted(&mut rng, DEPARTMENTS, |d| d.weight)))
+            .unwrap_or(0);
+        let ci = CITIES
+            .iter()
+            .position(|c| std::ptr::eq(c, weighted(&mut rng, CITIES, |c| c.weight)))
+            .unwrap_or(0);
         let (dept, city) = (&DEPARTMENTS[di], &CITIES[ci]);
         let first = FIRST.choose(&mut rng).copied().unwrap_or("Alex");
         let last = LAST.choose(&mut rng).copied().unwrap_or("Smith");
-        let upn = format!("{}.{}{}@contoso.com", first.to_lowercase(), last.to_lowercase(), u);
+        let upn = format!(
+            "{}.{}{}@contoso.com",
+            first.to_lowercase(),
+            last.to_lowercase(),
+            u
+        );
         let title = dept.titles.choose(&mut rng).copied().unwrap_or("Employee");
         let is_exec = dept.name == "Executive";
         let is_vip = is_exec || rng.random_bool(0.002);
         let is_it = dept.name == "IT";
-        let hire_days: i64 = if rng.random_bool(0.02) { rng.random_range(0..30) } else { rng.random_range(30..3650) };
+        let hire_days: i64 = if rng.random_bool(0.02) {
+            rng.random_range(0..30)
+        } else {
+            rng.random_range(30..3650)
+        };
         let hire = base - hire_days * 86_400;
         let mkey = di * CITIES.len() + ci;
         let manager = managers[mkey].clone();
@@ -351,7 +572,13 @@ pub fn generate(dir: &Path, o: &Options) -> io::Result<Summary> {
                 s.group_members += 1;
             }
         }
-        users.push(UserInfo { id, dept: di, city: ci, it: is_it, vip: is_vip });
+        users.push(UserInfo {
+            id,
+            dept: di,
+            city: ci,
+            it: is_it,
+            vip: is_vip,
+        });
     }
     uw.flush()?;
 
@@ -360,7 +587,11 @@ pub fn generate(dir: &Path, o: &Options) -> io::Result<Summary> {
     let mut ew = ndjson(dir, "devices.ndjson", &mut s.files)?;
     let n_users = users.len() as u32;
     let extra = s.devices.saturating_sub(n_users);
-    let phone_p = if extra == 0 { 0.0 } else { (0.4 * n_users as f64 / extra as f64).min(1.0) };
+    let phone_p = if extra == 0 {
+        0.0
+    } else {
+        (0.4 * n_users as f64 / extra as f64).min(1.0)
+    };
     for d in 0..s.devices {
         let owner: Option<usize> = if d < n_users {
             Some(d as usize)
@@ -371,10 +602,18 @@ pub fn generate(dir: &Path, o: &Options) -> io::Result<Summary> {
         };
         let primary = d < n_users;
         let platform_pool: &[&str] = match (owner, primary) {
-            (Some(u), true) if DEPARTMENTS[users[u].dept].name == "Engineering" => &["windows", "windows", "macOS", "linux"],
-            (Some(_), true) => &["windows", "windows", "windows", "windows", "windows", "windows", "windows", "windows", "windows", "macOS"],
+            (Some(u), true) if DEPARTMENTS[users[u].dept].name == "Engineering" => {
+                &["windows", "windows", "macOS", "linux"]
+            }
+            (Some(_), true) => &[
+                "windows", "windows", "windows", "windows", "windows", "windows", "windows",
+                "windows", "windows", "macOS",
+            ],
             (Some(_), false) => &["iOS", "iOS", "iOS", "android", "android"],
-            (None, _) => &["windows", "windows", "windows", "windows", "windows", "windows", "windows", "android", "android", "iPadOS"],
+            (None, _) => &[
+                "windows", "windows", "windows", "windows", "windows", "windows", "windows",
+                "android", "android", "iPadOS",
+            ],
         };
         let platform = *platform_pool.choose(&mut rng).unwrap_or(&"windows");
         let candidates: Vec<&Model> = MODELS.iter().filter(|m| m.platform == platform).collect();
@@ -383,13 +622,37 @@ pub fn generate(dir: &Path, o: &Options) -> io::Result<Summary> {
         let (di, ci) = match owner {
             Some(u) => (users[u].dept, users[u].city),
             None => {
-                let di = DEPARTMENTS.iter().position(|x| std::ptr::eq(x, weighted(&mut rng, DEPARTMENTS, |d| if matches!(d.name, "Retail" | "Operations" | "Customer Support") { d.weight * 4 } else { d.weight }))).unwrap_or(0);
-                let ci = CITIES.iter().position(|c| std::ptr::eq(c, weighted(&mut rng, CITIES, |c| c.weight))).unwrap_or(0);
+                let di = DEPARTMENTS
+                    .iter()
+                    .position(|x| {
+                        std::ptr::eq(
+                            x,
+                            weighted(&mut rng, DEPARTMENTS, |d| {
+                                if matches!(d.name, "Retail" | "Operations" | "Customer Support") {
+                                    d.weight * 4
+                                } else {
+                                    d.weight
+                                }
+                            }),
+                        )
+                    })
+                    .unwrap_or(0);
+                let ci = CITIES
+                    .iter()
+                    .position(|c| std::ptr::eq(c, weighted(&mut rng, CITIES, |c| c.weight)))
+                    .unwrap_or(0);
                 (di, ci)
             }
         };
         let is_lab = owner.is_none() && platform == "windows" && rng.random_bool(0.005);
-        let di = if is_lab { DEPARTMENTS.iter().position(|x| x.name == "IT").unwrap_or(di) } else { di };
+        let di = if is_lab {
+            DEPARTMENTS
+                .iter()
+                .position(|x| x.name == "IT")
+                .unwrap_or(di)
+        } else {
+            di
+        };
         let city = &CITIES[ci];
         let name = match (is_lab, platform) {
             (true, _) => format!("LAB-{d:07}"),
@@ -405,11 +668,24 @@ pub fn generate(dir: &Path, o: &Options) -> io::Result<Summary> {
         let device_id = guid(&mut rng);
         let managed_id = guid(&mut rng);
         let autopilot = platform == "windows" && !personal && rng.random_bool(0.6);
-        let trust = if platform == "windows" { if rng.random_bool(0.65) { "AzureAd" } else { "ServerAd" } } else { "Workplace" };
+        let trust = if platform == "windows" {
+            if rng.random_bool(0.65) {
+                "AzureAd"
+            } else {
+                "ServerAd"
+            }
+        } else {
+            "Workplace"
+        };
         let comanaged = trust == "ServerAd" && rng.random_bool(0.25);
         let arm = model.model.starts_with("Surface Pro") || platform == "macOS";
         let stale = rng.random_bool(0.03);
-        let sync = base - if stale { rng.random_range(30..90) * 86_400 } else { rng.random_range(0..7 * 86_400) };
+        let sync = base
+            - if stale {
+                rng.random_range(30..90) * 86_400
+            } else {
+                rng.random_range(0..7 * 86_400)
+            };
         let enrollment = if autopilot {
             Some("Autopilot - User Driven")
         } else if platform == "iOS" && !personal {
@@ -417,7 +693,9 @@ pub fn generate(dir: &Path, o: &Options) -> io::Result<Summary> {
         } else {
             None
         };
-        let category = rng.random_bool(0.7).then(|| format!("{} devices", DEPARTMENTS[di].name));
+        let category = rng
+            .random_bool(0.7)
+            .then(|| format!("{} devices", DEPARTMENTS[di].name));
         let saw = DEPARTMENTS[di].name == "IT" && platform == "windows" && rng.random_bool(0.05);
         let mut physical = Vec::new();
         if autopilot {
@@ -427,47 +705,58 @@ pub fn generate(dir: &Path, o: &Options) -> io::Result<Summary> {
         physical.push(format!("[USER-HWID]{device_id}:{}", rng.random::<u32>()));
         let serial = format!("{:X}", rng.random::<u64>() & 0xFF_FFFF_FFFF);
         let os = model.os;
-        line(&mut mw, &json!({
-            "id": managed_id,
-            "deviceName": name,
-            "azureADDeviceId": device_id,
-            "operatingSystem": os,
-            "osVersion": build,
-            "model": model.model,
-            "manufacturer": model.manufacturer,
-            "managedDeviceOwnerType": if personal { "personal" } else { "company" },
-            "joinType": match trust { "AzureAd" => "azureADJoined", "ServerAd" => "hybridAzureADJoined", _ => "azureADRegistered" },
-            "enrollmentProfileName": enrollment,
-            "deviceCategoryDisplayName": category,
-            "skuFamily": if platform == "windows" { Some(if rng.random_bool(0.9) { "Enterprise" } else { "Professional" }) } else { None },
-            "processorArchitecture": if platform == "windows" || platform == "macOS" { Some(if arm { "arm64" } else { "x64" }) } else { None },
-            "userId": owner.map(|u| users[u].id.as_str()),
-            "lastSyncDateTime": unix_to_rfc3339(sync),
-            "serialNumber": serial,
-            "complianceState": if rng.random_bool(0.93) { "compliant" } else { "noncompliant" },
-            "isLab": is_lab,
-        }))?;
-        line(&mut ew, &json!({
-            "id": object_id,
-            "deviceId": device_id,
-            "displayName": name,
-            "operatingSystem": match platform { "windows" => "Windows", "macOS" => "MacMDM", "iOS" => "iPhone", "iPadOS" => "iPad", "android" => "AndroidForWork", _ => "Linux" },
-            "operatingSystemVersion": build,
-            "trustType": match trust { "AzureAd" => "AzureAd", "ServerAd" => "ServerAd", _ => "Workplace" },
-            "manufacturer": model.manufacturer,
-            "model": model.model,
-            "accountEnabled": true,
-            "physicalIds": physical,
-            "systemLabels": if model.model.starts_with("Cloud PC") { vec!["M365Managed"] } else { Vec::new() },
-            "profileType": "RegisteredDevice",
-            "extensionAttributes": {"extensionAttribute1": if saw { Some("SAW") } else { None }},
-            "enrollmentProfileName": enrollment,
-            "deviceOwnership": if personal { "Personal" } else { "Company" },
-            "managementType": "MDM",
-            "mdmAppId": if comanaged { CO_MGMT_APP } else { INTUNE_APP },
-        }))?;
+        line(
+            &mut mw,
+            &json!({
+                "id": managed_id,
+                "deviceName": name,
+                "azureADDeviceId": device_id,
+                "operatingSystem": os,
+                "osVersion": build,
+                "model": model.model,
+                "manufacturer": model.manufacturer,
+                "managedDeviceOwnerType": if personal { "personal" } else { "company" },
+                "joinType": match trust { "AzureAd" => "azureADJoined", "ServerAd" => "hybridAzureADJoined", _ => "azureADRegistered" },
+                "enrollmentProfileName": enrollment,
+                "deviceCategoryDisplayName": category,
+                "skuFamily": if platform == "windows" { Some(if rng.random_bool(0.9) { "Enterprise" } else { "Professional" }) } else { None },
+                "processorArchitecture": if platform == "windows" || platform == "macOS" { Some(if arm { "arm64" } else { "x64" }) } else { None },
+                "userId": owner.map(|u| users[u].id.as_str()),
+                "lastSyncDateTime": unix_to_rfc3339(sync),
+                "serialNumber": serial,
+                "complianceState": if rng.random_bool(0.93) { "compliant" } else { "noncompliant" },
+                "isLab": is_lab,
+            }),
+        )?;
+        line(
+            &mut ew,
+            &json!({
+                "id": object_id,
+                "deviceId": device_id,
+                "displayName": name,
+                "operatingSystem": match platform { "windows" => "Windows", "macOS" => "MacMDM", "iOS" => "iPhone", "iPadOS" => "iPad", "android" => "AndroidForWork", _ => "Linux" },
+                "operatingSystemVersion": build,
+                "trustType": match trust { "AzureAd" => "AzureAd", "ServerAd" => "ServerAd", _ => "Workplace" },
+                "manufacturer": model.manufacturer,
+                "model": model.model,
+                "accountEnabled": true,
+                "physicalIds": physical,
+                "systemLabels": if model.model.starts_with("Cloud PC") { vec!["M365Managed"] } else { Vec::new() },
+                "profileType": "RegisteredDevice",
+                "extensionAttributes": {"extensionAttribute1": if saw { Some("SAW") } else { None }},
+                "enrollmentProfileName": enrollment,
+                "deviceOwnership": if personal { "Personal" } else { "Company" },
+                "managementType": "MDM",
+                "mdmAppId": if comanaged { CO_MGMT_APP } else { INTUNE_APP },
+            }),
+        )?;
         // Static memberships: the location × department group; rings; lab.
-        member(&mut members, &groups[loc_group[place_of_city(ci)][di]], &object_id, "device")?;
+        member(
+            &mut members,
+            &groups[loc_group[place_of_city(ci)][di]],
+            &object_id,
+            "device",
+        )?;
         s.group_members += 1;
         let it_owner = owner.is_some_and(|u| users[u].it);
         if (it_owner && primary) || is_lab {
@@ -488,7 +777,15 @@ pub fn generate(dir: &Path, o: &Options) -> io::Result<Summary> {
 
     write_groups(dir, &groups, &mut s)?;
     let filters = write_filters(dir, o.filter_count(), &mut rng, &mut s)?;
-    write_policies(dir, o.policy_count(), &groups, &filters, (vip, lab, ring0), &mut rng, &mut s)?;
+    write_policies(
+        dir,
+        o.policy_count(),
+        &groups,
+        &filters,
+        (vip, lab, ring0),
+        &mut rng,
+        &mut s,
+    )?;
     Ok(s)
 }
 
@@ -511,13 +808,26 @@ fn write_groups(dir: &Path, groups: &[GroupDef], s: &mut Summary) -> io::Result<
             v
         })
         .collect();
-    write_page(dir, "groups.json", "https://graph.microsoft.com/v1.0/$metadata#groups", value, s)
+    write_page(
+        dir,
+        "groups.json",
+        "https://graph.microsoft.com/v1.0/$metadata#groups",
+        value,
+        s,
+    )
 }
 
-fn write_page(dir: &Path, name: &str, ctx: &str, value: Vec<Value>, s: &mut Summary) -> io::Result<()> {
+fn write_page(
+    dir: &Path,
+    name: &str,
+    ctx: &str,
+    value: Vec<Value>,
+    s: &mut Summary,
+) -> io::Result<()> {
     let p = dir.join(name);
     let mut w = BufWriter::new(File::create(&p)?);
-    serde_json::to_writer_pretty(&mut w, &json!({"@odata.context": ctx, "value": value})).map_err(io::Error::other)?;
+    serde_json::to_writer_pretty(&mut w, &json!({"@odata.context": ctx, "value": value}))
+        .map_err(io::Error::other)?;
     w.write_all(b"\n")?;
     w.flush()?;
     s.files.push(p);
@@ -529,7 +839,12 @@ struct FilterDef {
     platform: &'static str,
 }
 
-fn write_filters(dir: &Path, count: u32, rng: &mut ChaCha8Rng, s: &mut Summary) -> io::Result<Vec<FilterDef>> {
+fn write_filters(
+    dir: &Path,
+    count: u32,
+    rng: &mut ChaCha8Rng,
+    s: &mut Summary,
+) -> io::Result<Vec<FilterDef>> {
     let mut defs: Vec<(String, &'static str, String)> = vec![
         ("Windows 11".into(), "windows10AndLater", r#"(device.osVersion -startsWith "10.0.2")"#.into()),
         ("Windows 10".into(), "windows10AndLater", r#"(device.osVersion -startsWith "10.0.1")"#.into()),
@@ -550,9 +865,21 @@ fn write_filters(dir: &Path, count: u32, rng: &mut ChaCha8Rng, s: &mut Summary) 
         let city = &CITIES[n % CITIES.len()];
         let d = &DEPARTMENTS[(n / 3) % DEPARTMENTS.len()];
         let (name, rule) = match n % 3 {
-            0 => (format!("Build {build} #{n}"), format!(r#"(device.osVersion -startsWith "{build}")"#)),
-            1 => (format!("{} {} names #{n}", city.country, d.code), format!(r#"(device.deviceName -startsWith "{}{}")"#, city.country, d.code)),
-            _ => (format!("{} category #{n}", d.name), format!(r#"(device.deviceCategory -eq "{} devices")"#, d.name)),
+            0 => (
+                format!("Build {build} #{n}"),
+                format!(r#"(device.osVersion -startsWith "{build}")"#),
+            ),
+            1 => (
+                format!("{} {} names #{n}", city.country, d.code),
+                format!(
+                    r#"(device.deviceName -startsWith "{}{}")"#,
+                    city.country, d.code
+                ),
+            ),
+            _ => (
+                format!("{} category #{n}", d.name),
+                format!(r#"(device.deviceCategory -eq "{} devices")"#, d.name),
+            ),
         };
         defs.push((name, "windows10AndLater", rule));
         n += 1;
@@ -568,7 +895,13 @@ fn write_filters(dir: &Path, count: u32, rng: &mut ChaCha8Rng, s: &mut Summary) 
         })
         .collect();
     s.filters = value.len() as u32;
-    write_page(dir, "assignmentFilters.json", "https://graph.microsoft.com/beta/$metadata#deviceManagement/assignmentFilters", value, s)?;
+    write_page(
+        dir,
+        "assignmentFilters.json",
+        "https://graph.microsoft.com/beta/$metadata#deviceManagement/assignmentFilters",
+        value,
+        s,
+    )?;
     Ok(out)
 }
 
@@ -611,23 +944,43 @@ fn write_policies(
             } else if roll < 0.12 {
                 json!({"@odata.type": "#microsoft.graph.allLicensedUsersAssignmentTarget"})
             } else {
-                let pool = if prefer_users && !user_groups.is_empty() { &user_groups } else { &device_groups };
+                let pool = if prefer_users && !user_groups.is_empty() {
+                    &user_groups
+                } else {
+                    &device_groups
+                };
                 let g = pool[rng.random_range(0..pool.len())];
                 json!({"@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": groups[g].id})
             };
             let mut target = target;
-            let matching: Vec<&FilterDef> = filters.iter().filter(|f| platform_matches(f.platform, platform)).collect();
+            let matching: Vec<&FilterDef> = filters
+                .iter()
+                .filter(|f| platform_matches(f.platform, platform))
+                .collect();
             if !matching.is_empty() && rng.random_bool(0.35) {
                 let f = matching[rng.random_range(0..matching.len())];
                 target["deviceAndAppManagementAssignmentFilterId"] = json!(f.id);
-                target["deviceAndAppManagementAssignmentFilterType"] = json!(if rng.random_bool(0.6) { "include" } else { "exclude" });
+                target["deviceAndAppManagementAssignmentFilterType"] =
+                    json!(if rng.random_bool(0.6) {
+                        "include"
+                    } else {
+                        "exclude"
+                    });
             } else {
                 target["deviceAndAppManagementAssignmentFilterType"] = json!("none");
             }
-            out.push(json!({"id": format!("{}_{}", out.len(), rng.random::<u32>()), "target": target}));
+            out.push(
+                json!({"id": format!("{}_{}", out.len(), rng.random::<u32>()), "target": target}),
+            );
         }
         if rng.random_bool(0.5) {
-            let g = if prefer_users { vip } else if rng.random_bool(0.5) { lab } else { ring0 };
+            let g = if prefer_users {
+                vip
+            } else if rng.random_bool(0.5) {
+                lab
+            } else {
+                ring0
+            };
             out.push(json!({"target": {"@odata.type": "#microsoft.graph.exclusionGroupAssignmentTarget", "groupId": groups[g].id}}));
         }
         assignments += out.len() as u32;
@@ -635,17 +988,32 @@ fn write_policies(
     };
     let mut config = Vec::new();
     for i in 0..config_n {
-        let windows_themes: Vec<&Theme> = THEMES.iter().filter(|t| t.platform == "windows10").collect();
-        let theme = if rng.random_bool(0.9) { windows_themes[i as usize % windows_themes.len()] } else { &THEMES[THEMES.len() - 1] };
+        let windows_themes: Vec<&Theme> = THEMES
+            .iter()
+            .filter(|t| t.platform == "windows10")
+            .collect();
+        let theme = if rng.random_bool(0.9) {
+            windows_themes[i as usize % windows_themes.len()]
+        } else {
+            &THEMES[THEMES.len() - 1]
+        };
         let mut chosen: Vec<(&str, Value)> = Vec::new();
         for st in theme.settings {
             if rng.random_bool(0.75) || chosen.is_empty() {
                 let v = match &st.value {
                     reference::Value::Choice(opts) => {
-                        let k = if rng.random_bool(0.85) { st.usual } else { rng.random_range(0..opts.len()) };
+                        let k = if rng.random_bool(0.85) {
+                            st.usual
+                        } else {
+                            rng.random_range(0..opts.len())
+                        };
                         Value::String(opts[k].to_string())
                     }
-                    reference::Value::Int(lo, hi) => json!(if rng.random_bool(0.85) { lo + (hi - lo) / 2 } else { rng.random_range(*lo..=*hi) }),
+                    reference::Value::Int(lo, hi) => json!(if rng.random_bool(0.85) {
+                        lo + (hi - lo) / 2
+                    } else {
+                        rng.random_range(*lo..=*hi)
+                    }),
                 };
                 chosen.push((st.id, v));
             }
@@ -658,8 +1026,16 @@ fn write_policies(
             }})],
             None => chosen.iter().enumerate().map(|(k, (id, v))| json!({"id": k.to_string(), "settingInstance": setting_json(id, v)})).collect(),
         };
-        let prefix = if theme.platform == "macOS" { "macOS" } else { "Win" };
-        let platform = if theme.platform == "macOS" { "macOS" } else { "windows10" };
+        let prefix = if theme.platform == "macOS" {
+            "macOS"
+        } else {
+            "Win"
+        };
+        let platform = if theme.platform == "macOS" {
+            "macOS"
+        } else {
+            "windows10"
+        };
         let prefer_users = rng.random_bool(0.2);
         let asg = assign(rng, platform, prefer_users);
         config.push(json!({
@@ -678,9 +1054,21 @@ fn write_policies(
     let mut compliance = Vec::new();
     for i in 0..compliance_n {
         let (ty, platform, extra) = match i % 4 {
-            0 | 1 => ("windows10CompliancePolicy", "windows10", json!({"bitLockerEnabled": true, "secureBootEnabled": true, "osMinimumVersion": "10.0.19045", "passwordMinimumLength": rng.random_range(8..=14)})),
-            2 => ("macOSCompliancePolicy", "macOS", json!({"systemIntegrityProtectionEnabled": true, "passwordMinimumLength": rng.random_range(8..=12)})),
-            _ => ("iosCompliancePolicy", "iOS", json!({"passcodeRequired": true, "passcodeMinimumLength": rng.random_range(4..=8)})),
+            0 | 1 => (
+                "windows10CompliancePolicy",
+                "windows10",
+                json!({"bitLockerEnabled": true, "secureBootEnabled": true, "osMinimumVersion": "10.0.19045", "passwordMinimumLength": rng.random_range(8..=14)}),
+            ),
+            2 => (
+                "macOSCompliancePolicy",
+                "macOS",
+                json!({"systemIntegrityProtectionEnabled": true, "passwordMinimumLength": rng.random_range(8..=12)}),
+            ),
+            _ => (
+                "iosCompliancePolicy",
+                "iOS",
+                json!({"passcodeRequired": true, "passcodeMinimumLength": rng.random_range(4..=8)}),
+            ),
         };
         let mut p = json!({
             "@odata.type": format!("#microsoft.graph.{ty}"),
@@ -694,14 +1082,32 @@ fn write_policies(
         compliance.push(p);
     }
     s.policies = config_n + compliance_n;
-    write_page(dir, "configurationPolicies.json", "https://graph.microsoft.com/beta/$metadata#deviceManagement/configurationPolicies(assignments(),settings())", config, s)?;
-    write_page(dir, "deviceCompliancePolicies.json", "https://graph.microsoft.com/beta/$metadata#deviceManagement/deviceCompliancePolicies(assignments())", compliance, s)?;
+    write_page(
+        dir,
+        "configurationPolicies.json",
+        "https://graph.microsoft.com/beta/$metadata#deviceManagement/configurationPolicies(assignments(),settings())",
+        config,
+        s,
+    )?;
+    write_page(
+        dir,
+        "deviceCompliancePolicies.json",
+        "https://graph.microsoft.com/beta/$metadata#deviceManagement/deviceCompliancePolicies(assignments())",
+        compliance,
+        s,
+    )?;
     s.assignments = assignments;
     Ok(())
 }
 
 fn platform_matches(filter_platform: &str, policy_platform: &str) -> bool {
-    matches!((filter_platform, policy_platform), ("windows10AndLater", "windows10") | ("macOS", "macOS") | ("iOS", "iOS") | ("androidForWork", "android"))
+    matches!(
+        (filter_platform, policy_platform),
+        ("windows10AndLater", "windows10")
+            | ("macOS", "macOS")
+            | ("iOS", "iOS")
+            | ("androidForWork", "android")
+    )
 }
 
 /// Seconds since the epoch as RFC 3339 UTC, without a date library.
@@ -719,7 +1125,12 @@ fn unix_to_rfc3339(t: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
 }
 
 #[cfg(test)]
@@ -739,11 +1150,26 @@ mod tests {
         let b = tempfile::tempdir().unwrap();
         generate(a.path(), &Options::new(500, 9)).unwrap();
         generate(b.path(), &Options::new(500, 9)).unwrap();
-        for f in ["users.ndjson", "managedDevices.ndjson", "devices.ndjson", "groups.json", "groupMembers.ndjson", "assignmentFilters.json", "configurationPolicies.json"] {
-            assert_eq!(std::fs::read(a.path().join(f)).unwrap(), std::fs::read(b.path().join(f)).unwrap(), "{f} differs");
+        for f in [
+            "users.ndjson",
+            "managedDevices.ndjson",
+            "devices.ndjson",
+            "groups.json",
+            "groupMembers.ndjson",
+            "assignmentFilters.json",
+            "configurationPolicies.json",
+        ] {
+            assert_eq!(
+                std::fs::read(a.path().join(f)).unwrap(),
+                std::fs::read(b.path().join(f)).unwrap(),
+                "{f} differs"
+            );
         }
         let c = tempfile::tempdir().unwrap();
         generate(c.path(), &Options::new(500, 10)).unwrap();
-        assert_ne!(std::fs::read(a.path().join("devices.ndjson")).unwrap(), std::fs::read(c.path().join("devices.ndjson")).unwrap());
+        assert_ne!(
+            std::fs::read(a.path().join("devices.ndjson")).unwrap(),
+            std::fs::read(c.path().join("devices.ndjson")).unwrap()
+        );
     }
 }

@@ -9,22 +9,102 @@ pub struct City {
 }
 
 pub const CITIES: &[City] = &[
-    City { name: "New York", country: "US", region: "AMER", weight: 14 },
-    City { name: "Seattle", country: "US", region: "AMER", weight: 9 },
-    City { name: "Chicago", country: "US", region: "AMER", weight: 7 },
-    City { name: "Toronto", country: "CA", region: "AMER", weight: 5 },
-    City { name: "São Paulo", country: "BR", region: "AMER", weight: 5 },
-    City { name: "London", country: "GB", region: "EMEA", weight: 11 },
-    City { name: "Manchester", country: "GB", region: "EMEA", weight: 4 },
-    City { name: "Berlin", country: "DE", region: "EMEA", weight: 6 },
-    City { name: "Munich", country: "DE", region: "EMEA", weight: 4 },
-    City { name: "Paris", country: "FR", region: "EMEA", weight: 6 },
-    City { name: "Amsterdam", country: "NL", region: "EMEA", weight: 4 },
-    City { name: "Lagos", country: "NG", region: "EMEA", weight: 3 },
-    City { name: "Bangalore", country: "IN", region: "APAC", weight: 8 },
-    City { name: "Tokyo", country: "JP", region: "APAC", weight: 5 },
-    City { name: "Sydney", country: "AU", region: "APAC", weight: 4 },
-    City { name: "Singapore", country: "SG", region: "APAC", weight: 5 },
+    City {
+        name: "New York",
+        country: "US",
+        region: "AMER",
+        weight: 14,
+    },
+    City {
+        name: "Seattle",
+        country: "US",
+        region: "AMER",
+        weight: 9,
+    },
+    City {
+        name: "Chicago",
+        country: "US",
+        region: "AMER",
+        weight: 7,
+    },
+    City {
+        name: "Toronto",
+        country: "CA",
+        region: "AMER",
+        weight: 5,
+    },
+    City {
+        name: "São Paulo",
+        country: "BR",
+        region: "AMER",
+        weight: 5,
+    },
+    City {
+        name: "London",
+        country: "GB",
+        region: "EMEA",
+        weight: 11,
+    },
+    City {
+        name: "Manchester",
+        country: "GB",
+        region: "EMEA",
+        weight: 4,
+    },
+    City {
+        name: "Berlin",
+        country: "DE",
+        region: "EMEA",
+        weight: 6,
+    },
+    City {
+        name: "Munich",
+        country: "DE",
+        region: "EMEA",
+        weight: 4,
+    },
+    City {
+        name: "Paris",
+        country: "FR",
+        region: "EMEA",
+        weight: 6,
+    },
+    City {
+        name: "Amsterdam",
+        country: "NL",
+        region: "EMEA",
+        weight: 4,
+    },
+    City {
+        name: "Lagos",
+        country: "NG",
+        region: "EMEA",
+        weight: 3,
+    },
+    City {
+        name: "Bangalore",
+        country: "IN",
+        region: "APAC",
+        weight: 8,
+    },
+    City {
+        name: "Tokyo",
+        country: "JP",
+        region: "APAC",
+        weight: 5,
+    },
+    City {
+        name: "Sydney",
+        country: "AU",
+        region: "APAC",
+        weight: 4,
+    },
+    City {
+        name: "Singapore",
+        country: "SG",
+        region: "APAC",
+        weight: 5,
+    },
 ];
 
 pub struct Department {
@@ -35,17 +115,86 @@ pub struct Department {
 }
 
 pub const DEPARTMENTS: &[Department] = &[
-    Department { name: "Sales", code: "SAL", weight: 18, titles: &["Account Executive", "Sales Manager", "Sales Representative"] },
-    Department { name: "Marketing", code: "MKT", weight: 8, titles: &["Marketing Specialist", "Brand Manager", "Content Writer"] },
-    Department { name: "Engineering", code: "ENG", weight: 16, titles: &["Software Engineer", "SDE II", "Principal Engineer", "QA Engineer"] },
-    Department { name: "Finance", code: "FIN", weight: 5, titles: &["Accountant", "Financial Analyst", "Controller"] },
-    Department { name: "HR", code: "HRS", weight: 3, titles: &["HR Business Partner", "Recruiter"] },
-    Department { name: "IT", code: "ITS", weight: 5, titles: &["Endpoint Engineer", "Service Desk Analyst", "Systems Administrator"] },
-    Department { name: "Retail", code: "RET", weight: 20, titles: &["Store Associate", "Store Manager", "Shift Lead"] },
-    Department { name: "Operations", code: "OPS", weight: 10, titles: &["Operations Analyst", "Logistics Coordinator"] },
-    Department { name: "Legal", code: "LGL", weight: 2, titles: &["Counsel", "Paralegal"] },
-    Department { name: "Customer Support", code: "SUP", weight: 11, titles: &["Support Agent", "Support Lead"] },
-    Department { name: "Executive", code: "EXE", weight: 1, titles: &["Chief Executive Officer", "Chief Financial Officer", "Vice President", "Chief Operating Officer"] },
+    Department {
+        name: "Sales",
+        code: "SAL",
+        weight: 18,
+        titles: &["Account Executive", "Sales Manager", "Sales Representative"],
+    },
+    Department {
+        name: "Marketing",
+        code: "MKT",
+        weight: 8,
+        titles: &["Marketing Specialist", "Brand Manager", "Content Writer"],
+    },
+    Department {
+        name: "Engineering",
+        code: "ENG",
+        weight: 16,
+        titles: &[
+            "Software Engineer",
+            "SDE II",
+            "Principal Engineer",
+            "QA Engineer",
+        ],
+    },
+    Department {
+        name: "Finance",
+        code: "FIN",
+        weight: 5,
+        titles: &["Accountant", "Financial Analyst", "Controller"],
+    },
+    Department {
+        name: "HR",
+        code: "HRS",
+        weight: 3,
+        titles: &["HR Business Partner", "Recruiter"],
+    },
+    Department {
+        name: "IT",
+        code: "ITS",
+        weight: 5,
+        titles: &[
+            "Endpoint Engineer",
+            "Service Desk Analyst",
+            "Systems Administrator",
+        ],
+    },
+    Department {
+        name: "Retail",
+        code: "RET",
+        weight: 20,
+        titles: &["Store Associate", "Store Manager", "Shift Lead"],
+    },
+    Department {
+        name: "Operations",
+        code: "OPS",
+        weight: 10,
+        titles: &["Operations Analyst", "Logistics Coordinator"],
+    },
+    Department {
+        name: "Legal",
+        code: "LGL",
+        weight: 2,
+        titles: &["Counsel", "Paralegal"],
+    },
+    Department {
+        name: "Customer Support",
+        code: "SUP",
+        weight: 11,
+        titles: &["Support Agent", "Support Lead"],
+    },
+    Department {
+        name: "Executive",
+        code: "EXE",
+        weight: 1,
+        titles: &[
+            "Chief Executive Officer",
+            "Chief Financial Officer",
+            "Vice President",
+            "Chief Operating Officer",
+        ],
+    },
 ];
 
 /// A device model with its platform and maker.
@@ -58,29 +207,167 @@ pub struct Model {
 }
 
 pub const MODELS: &[Model] = &[
-    Model { platform: "windows", os: "Windows", manufacturer: "Dell Inc.", model: "Latitude 7440", weight: 16 },
-    Model { platform: "windows", os: "Windows", manufacturer: "Dell Inc.", model: "Latitude 5540", weight: 10 },
-    Model { platform: "windows", os: "Windows", manufacturer: "Dell Inc.", model: "OptiPlex 7010", weight: 6 },
-    Model { platform: "windows", os: "Windows", manufacturer: "HP", model: "HP EliteBook 840 G10", weight: 10 },
-    Model { platform: "windows", os: "Windows", manufacturer: "HP", model: "HP ProBook 450 G9", weight: 5 },
-    Model { platform: "windows", os: "Windows", manufacturer: "LENOVO", model: "ThinkPad T14 Gen 4", weight: 8 },
-    Model { platform: "windows", os: "Windows", manufacturer: "LENOVO", model: "ThinkPad X1 Carbon Gen 11", weight: 4 },
-    Model { platform: "windows", os: "Windows", manufacturer: "Microsoft Corporation", model: "Surface Laptop 5", weight: 5 },
-    Model { platform: "windows", os: "Windows", manufacturer: "Microsoft Corporation", model: "Surface Pro 9", weight: 3 },
-    Model { platform: "windows", os: "Windows", manufacturer: "Microsoft Corporation", model: "Virtual Machine", weight: 2 },
-    Model { platform: "windows", os: "Windows", manufacturer: "Microsoft Corporation", model: "Cloud PC Enterprise 4vCPU/16GB/256GB", weight: 1 },
-    Model { platform: "macOS", os: "macOS", manufacturer: "Apple", model: "MacBook Pro (14-inch, 2023)", weight: 5 },
-    Model { platform: "macOS", os: "macOS", manufacturer: "Apple", model: "MacBook Air (M2, 2022)", weight: 4 },
-    Model { platform: "macOS", os: "macOS", manufacturer: "Apple", model: "iMac (24-inch, 2023)", weight: 1 },
-    Model { platform: "iOS", os: "iOS", manufacturer: "Apple", model: "iPhone 15", weight: 5 },
-    Model { platform: "iOS", os: "iOS", manufacturer: "Apple", model: "iPhone 14", weight: 3 },
-    Model { platform: "iPadOS", os: "iOS", manufacturer: "Apple", model: "iPad Air (5th generation)", weight: 2 },
-    Model { platform: "iPadOS", os: "iOS", manufacturer: "Apple", model: "iPad Pro 12.9", weight: 1 },
-    Model { platform: "android", os: "Android", manufacturer: "samsung", model: "Galaxy S23", weight: 4 },
-    Model { platform: "android", os: "Android", manufacturer: "samsung", model: "Galaxy Note20", weight: 1 },
-    Model { platform: "android", os: "Android", manufacturer: "Google", model: "Pixel 8", weight: 2 },
-    Model { platform: "android", os: "Android", manufacturer: "Zebra Technologies", model: "TC52", weight: 2 },
-    Model { platform: "linux", os: "Linux", manufacturer: "Dell Inc.", model: "XPS 13 9320", weight: 1 },
+    Model {
+        platform: "windows",
+        os: "Windows",
+        manufacturer: "Dell Inc.",
+        model: "Latitude 7440",
+        weight: 16,
+    },
+    Model {
+        platform: "windows",
+        os: "Windows",
+        manufacturer: "Dell Inc.",
+        model: "Latitude 5540",
+        weight: 10,
+    },
+    Model {
+        platform: "windows",
+        os: "Windows",
+        manufacturer: "Dell Inc.",
+        model: "OptiPlex 7010",
+        weight: 6,
+    },
+    Model {
+        platform: "windows",
+        os: "Windows",
+        manufacturer: "HP",
+        model: "HP EliteBook 840 G10",
+        weight: 10,
+    },
+    Model {
+        platform: "windows",
+        os: "Windows",
+        manufacturer: "HP",
+        model: "HP ProBook 450 G9",
+        weight: 5,
+    },
+    Model {
+        platform: "windows",
+        os: "Windows",
+        manufacturer: "LENOVO",
+        model: "ThinkPad T14 Gen 4",
+        weight: 8,
+    },
+    Model {
+        platform: "windows",
+        os: "Windows",
+        manufacturer: "LENOVO",
+        model: "ThinkPad X1 Carbon Gen 11",
+        weight: 4,
+    },
+    Model {
+        platform: "windows",
+        os: "Windows",
+        manufacturer: "Microsoft Corporation",
+        model: "Surface Laptop 5",
+        weight: 5,
+    },
+    Model {
+        platform: "windows",
+        os: "Windows",
+        manufacturer: "Microsoft Corporation",
+        model: "Surface Pro 9",
+        weight: 3,
+    },
+    Model {
+        platform: "windows",
+        os: "Windows",
+        manufacturer: "Microsoft Corporation",
+        model: "Virtual Machine",
+        weight: 2,
+    },
+    Model {
+        platform: "windows",
+        os: "Windows",
+        manufacturer: "Microsoft Corporation",
+        model: "Cloud PC Enterprise 4vCPU/16GB/256GB",
+        weight: 1,
+    },
+    Model {
+        platform: "macOS",
+        os: "macOS",
+        manufacturer: "Apple",
+        model: "MacBook Pro (14-inch, 2023)",
+        weight: 5,
+    },
+    Model {
+        platform: "macOS",
+        os: "macOS",
+        manufacturer: "Apple",
+        model: "MacBook Air (M2, 2022)",
+        weight: 4,
+    },
+    Model {
+        platform: "macOS",
+        os: "macOS",
+        manufacturer: "Apple",
+        model: "iMac (24-inch, 2023)",
+        weight: 1,
+    },
+    Model {
+        platform: "iOS",
+        os: "iOS",
+        manufacturer: "Apple",
+        model: "iPhone 15",
+        weight: 5,
+    },
+    Model {
+        platform: "iOS",
+        os: "iOS",
+        manufacturer: "Apple",
+        model: "iPhone 14",
+        weight: 3,
+    },
+    Model {
+        platform: "iPadOS",
+        os: "iOS",
+        manufacturer: "Apple",
+        model: "iPad Air (5th generation)",
+        weight: 2,
+    },
+    Model {
+        platform: "iPadOS",
+        os: "iOS",
+        manufacturer: "Apple",
+        model: "iPad Pro 12.9",
+        weight: 1,
+    },
+    Model {
+        platform: "android",
+        os: "Android",
+        manufacturer: "samsung",
+        model: "Galaxy S23",
+        weight: 4,
+    },
+    Model {
+        platform: "android",
+        os: "Android",
+        manufacturer: "samsung",
+        model: "Galaxy Note20",
+        weight: 1,
+    },
+    Model {
+        platform: "android",
+        os: "Android",
+        manufacturer: "Google",
+        model: "Pixel 8",
+        weight: 2,
+    },
+    Model {
+        platform: "android",
+        os: "Android",
+        manufacturer: "Zebra Technologies",
+        model: "TC52",
+        weight: 2,
+    },
+    Model {
+        platform: "linux",
+        os: "Linux",
+        manufacturer: "Dell Inc.",
+        model: "XPS 13 9320",
+        weight: 1,
+    },
 ];
 
 /// OS builds per platform, with weights.
@@ -126,11 +413,19 @@ pub struct Theme {
 }
 
 const fn choice(id: &'static str, options: &'static [&'static str], usual: usize) -> Setting {
-    Setting { id, value: Value::Choice(options), usual }
+    Setting {
+        id,
+        value: Value::Choice(options),
+        usual,
+    }
 }
 
 const fn int(id: &'static str, lo: i64, hi: i64) -> Setting {
-    Setting { id, value: Value::Int(lo, hi), usual: 0 }
+    Setting {
+        id,
+        value: Value::Int(lo, hi),
+        usual: 0,
+    }
 }
 
 const BIN: &[&str] = &["0", "1"];
@@ -144,11 +439,23 @@ pub const THEMES: &[Theme] = &[
         template_family: "endpointSecurityAccountProtection",
         collection: None,
         settings: &[
-            choice("device_vendor_msft_laps_policies_backupdirectory", &["0", "1", "2"], 1),
-            choice("device_vendor_msft_laps_policies_passwordcomplexity", &["1", "2", "3", "4", "5", "6", "7", "8"], 3),
+            choice(
+                "device_vendor_msft_laps_policies_backupdirectory",
+                &["0", "1", "2"],
+                1,
+            ),
+            choice(
+                "device_vendor_msft_laps_policies_passwordcomplexity",
+                &["1", "2", "3", "4", "5", "6", "7", "8"],
+                3,
+            ),
             int("device_vendor_msft_laps_policies_passwordlength", 14, 32),
             int("device_vendor_msft_laps_policies_passwordagedays", 7, 60),
-            choice("device_vendor_msft_laps_policies_postauthenticationactions", &["1", "3", "5"], 1),
+            choice(
+                "device_vendor_msft_laps_policies_postauthenticationactions",
+                &["1", "3", "5"],
+                1,
+            ),
         ],
     },
     Theme {
@@ -157,13 +464,41 @@ pub const THEMES: &[Theme] = &[
         template_family: "endpointSecurityAntivirus",
         collection: None,
         settings: &[
-            choice("device_vendor_msft_policy_config_defender_allowrealtimemonitoring", BIN, 1),
-            choice("device_vendor_msft_policy_config_defender_allowcloudprotection", BIN, 1),
-            choice("device_vendor_msft_policy_config_defender_allowbehaviormonitoring", BIN, 1),
-            choice("device_vendor_msft_policy_config_defender_allowarchivescanning", BIN, 1),
-            choice("device_vendor_msft_policy_config_defender_submitsamplesconsent", &["0", "1", "2", "3"], 3),
-            choice("device_vendor_msft_policy_config_defender_cloudblocklevel", &["0", "2", "4", "6"], 1),
-            choice("device_vendor_msft_policy_config_defender_puaprotection", &["0", "1", "2"], 1),
+            choice(
+                "device_vendor_msft_policy_config_defender_allowrealtimemonitoring",
+                BIN,
+                1,
+            ),
+            choice(
+                "device_vendor_msft_policy_config_defender_allowcloudprotection",
+                BIN,
+                1,
+            ),
+            choice(
+                "device_vendor_msft_policy_config_defender_allowbehaviormonitoring",
+                BIN,
+                1,
+            ),
+            choice(
+                "device_vendor_msft_policy_config_defender_allowarchivescanning",
+                BIN,
+                1,
+            ),
+            choice(
+                "device_vendor_msft_policy_config_defender_submitsamplesconsent",
+                &["0", "1", "2", "3"],
+                3,
+            ),
+            choice(
+                "device_vendor_msft_policy_config_defender_cloudblocklevel",
+                &["0", "2", "4", "6"],
+                1,
+            ),
+            choice(
+                "device_vendor_msft_policy_config_defender_puaprotection",
+                &["0", "1", "2"],
+                1,
+            ),
         ],
     },
     Theme {
@@ -172,12 +507,36 @@ pub const THEMES: &[Theme] = &[
         template_family: "endpointSecurityAttackSurfaceReduction",
         collection: Some("device_vendor_msft_policy_config_defender_attacksurfacereductionrules"),
         settings: &[
-            choice("device_vendor_msft_policy_config_defender_attacksurfacereductionrules_blockexecutionofpotentiallyobfuscatedscripts", ASR, 1),
-            choice("device_vendor_msft_policy_config_defender_attacksurfacereductionrules_blockwin32apicallsfromofficemacros", ASR, 1),
-            choice("device_vendor_msft_policy_config_defender_attacksurfacereductionrules_blockcredentialstealingfromwindowslocalsecurityauthoritysubsystem", ASR, 1),
-            choice("device_vendor_msft_policy_config_defender_attacksurfacereductionrules_blockexecutablecontentfromemailclientandwebmail", ASR, 1),
-            choice("device_vendor_msft_policy_config_defender_attacksurfacereductionrules_useadvancedprotectionagainstransomware", ASR, 2),
-            choice("device_vendor_msft_policy_config_defender_attacksurfacereductionrules_blockadobereaderfromcreatingchildprocesses", ASR, 1),
+            choice(
+                "device_vendor_msft_policy_config_defender_attacksurfacereductionrules_blockexecutionofpotentiallyobfuscatedscripts",
+                ASR,
+                1,
+            ),
+            choice(
+                "device_vendor_msft_policy_config_defender_attacksurfacereductionrules_blockwin32apicallsfromofficemacros",
+                ASR,
+                1,
+            ),
+            choice(
+                "device_vendor_msft_policy_config_defender_attacksurfacereductionrules_blockcredentialstealingfromwindowslocalsecurityauthoritysubsystem",
+                ASR,
+                1,
+            ),
+            choice(
+                "device_vendor_msft_policy_config_defender_attacksurfacereductionrules_blockexecutablecontentfromemailclientandwebmail",
+                ASR,
+                1,
+            ),
+            choice(
+                "device_vendor_msft_policy_config_defender_attacksurfacereductionrules_useadvancedprotectionagainstransomware",
+                ASR,
+                2,
+            ),
+            choice(
+                "device_vendor_msft_policy_config_defender_attacksurfacereductionrules_blockadobereaderfromcreatingchildprocesses",
+                ASR,
+                1,
+            ),
         ],
     },
     Theme {
@@ -186,9 +545,21 @@ pub const THEMES: &[Theme] = &[
         template_family: "endpointSecurityDiskEncryption",
         collection: None,
         settings: &[
-            choice("device_vendor_msft_bitlocker_requiredeviceencryption", BIN, 1),
-            choice("device_vendor_msft_bitlocker_allowwarningforotherdiskencryption", BIN, 0),
-            choice("device_vendor_msft_bitlocker_configurerecoverypasswordrotation", &["0", "1", "2"], 1),
+            choice(
+                "device_vendor_msft_bitlocker_requiredeviceencryption",
+                BIN,
+                1,
+            ),
+            choice(
+                "device_vendor_msft_bitlocker_allowwarningforotherdiskencryption",
+                BIN,
+                0,
+            ),
+            choice(
+                "device_vendor_msft_bitlocker_configurerecoverypasswordrotation",
+                &["0", "1", "2"],
+                1,
+            ),
         ],
     },
     Theme {
@@ -197,9 +568,21 @@ pub const THEMES: &[Theme] = &[
         template_family: "endpointSecurityFirewall",
         collection: None,
         settings: &[
-            choice("vendor_msft_firewall_mdmstore_domainprofile_enablefirewall", TF, 1),
-            choice("vendor_msft_firewall_mdmstore_privateprofile_enablefirewall", TF, 1),
-            choice("vendor_msft_firewall_mdmstore_publicprofile_enablefirewall", TF, 1),
+            choice(
+                "vendor_msft_firewall_mdmstore_domainprofile_enablefirewall",
+                TF,
+                1,
+            ),
+            choice(
+                "vendor_msft_firewall_mdmstore_privateprofile_enablefirewall",
+                TF,
+                1,
+            ),
+            choice(
+                "vendor_msft_firewall_mdmstore_publicprofile_enablefirewall",
+                TF,
+                1,
+            ),
         ],
     },
     Theme {
@@ -208,9 +591,21 @@ pub const THEMES: &[Theme] = &[
         template_family: "none",
         collection: None,
         settings: &[
-            choice("device_vendor_msft_policy_config_windowssandbox_allownetworking", BIN, 0),
-            choice("device_vendor_msft_policy_config_windowssandbox_allowclipboardredirection", BIN, 1),
-            choice("device_vendor_msft_policy_config_windowssandbox_allowvgpu", BIN, 0),
+            choice(
+                "device_vendor_msft_policy_config_windowssandbox_allownetworking",
+                BIN,
+                0,
+            ),
+            choice(
+                "device_vendor_msft_policy_config_windowssandbox_allowclipboardredirection",
+                BIN,
+                1,
+            ),
+            choice(
+                "device_vendor_msft_policy_config_windowssandbox_allowvgpu",
+                BIN,
+                0,
+            ),
         ],
     },
     Theme {
@@ -219,8 +614,16 @@ pub const THEMES: &[Theme] = &[
         template_family: "none",
         collection: None,
         settings: &[
-            choice("device_vendor_msft_policy_config_system_allowlocation", &["0", "1", "2"], 1),
-            choice("device_vendor_msft_policy_config_privacy_letappsaccesslocation", &["0", "1", "2"], 0),
+            choice(
+                "device_vendor_msft_policy_config_system_allowlocation",
+                &["0", "1", "2"],
+                1,
+            ),
+            choice(
+                "device_vendor_msft_policy_config_privacy_letappsaccesslocation",
+                &["0", "1", "2"],
+                0,
+            ),
         ],
     },
     Theme {
@@ -229,9 +632,21 @@ pub const THEMES: &[Theme] = &[
         template_family: "none",
         collection: None,
         settings: &[
-            choice("device_vendor_msft_policy_config_audit_accountlogonlogoff_auditlogoff", &["0", "1", "2", "3"], 1),
-            choice("device_vendor_msft_policy_config_audit_detailedtracking_auditprocesscreation", &["0", "1", "2", "3"], 1),
-            choice("device_vendor_msft_policy_config_admx_auditsettings_includecmdline", BIN, 1),
+            choice(
+                "device_vendor_msft_policy_config_audit_accountlogonlogoff_auditlogoff",
+                &["0", "1", "2", "3"],
+                1,
+            ),
+            choice(
+                "device_vendor_msft_policy_config_audit_detailedtracking_auditprocesscreation",
+                &["0", "1", "2", "3"],
+                1,
+            ),
+            choice(
+                "device_vendor_msft_policy_config_admx_auditsettings_includecmdline",
+                BIN,
+                1,
+            ),
         ],
     },
     Theme {
@@ -240,8 +655,16 @@ pub const THEMES: &[Theme] = &[
         template_family: "none",
         collection: None,
         settings: &[
-            int("device_vendor_msft_policy_config_devicelock_maxinactivitytimedevicelock", 5, 15),
-            choice("device_vendor_msft_policy_config_devicelock_devicepasswordenabled", BIN, 0),
+            int(
+                "device_vendor_msft_policy_config_devicelock_maxinactivitytimedevicelock",
+                5,
+                15,
+            ),
+            choice(
+                "device_vendor_msft_policy_config_devicelock_devicepasswordenabled",
+                BIN,
+                0,
+            ),
         ],
     },
     Theme {

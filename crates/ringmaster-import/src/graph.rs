@@ -41,7 +41,9 @@ impl Kind {
 
 /// From `@odata.type`.
 pub fn kind_from_type(t: &str) -> Option<Kind> {
-    let t = t.trim_start_matches('#').trim_start_matches("microsoft.graph.");
+    let t = t
+        .trim_start_matches('#')
+        .trim_start_matches("microsoft.graph.");
     let l = t.to_ascii_lowercase();
     Some(match l.as_str() {
         "user" => Kind::User,
@@ -53,8 +55,12 @@ pub fn kind_from_type(t: &str) -> Option<Kind> {
         "notificationmessagetemplate" => Kind::Skip("notification templates"),
         "devicemanagementscript" | "devicehealthscript" => Kind::Skip("scripts"),
         _ if l.ends_with("manageddevice") => Kind::ManagedDevice,
-        _ if l.contains("managedappprotection") || l.contains("managedappconfiguration") => Kind::Skip("app protection policies"),
-        _ if l.contains("autopilot") || l.contains("enrollment") => Kind::Skip("enrollment profiles"),
+        _ if l.contains("managedappprotection") || l.contains("managedappconfiguration") => {
+            Kind::Skip("app protection policies")
+        }
+        _ if l.contains("autopilot") || l.contains("enrollment") => {
+            Kind::Skip("enrollment profiles")
+        }
         _ if l.ends_with("compliancepolicy")
             || l.ends_with("configuration")
             || l.ends_with("updateprofile")
@@ -70,13 +76,21 @@ pub fn kind_from_type(t: &str) -> Option<Kind> {
 pub fn kind_from_context(ctx: &str) -> Option<Kind> {
     let after = ctx.split('#').nth(1)?;
     let path = after.split(['(', '/']).collect::<Vec<_>>();
-    let name = if path.first() == Some(&"deviceManagement") { path.get(1)? } else { path.first()? };
+    let name = if path.first() == Some(&"deviceManagement") {
+        path.get(1)?
+    } else {
+        path.first()?
+    };
     kind_from_name(name)
 }
 
 /// From a collection or file name: `users`, `managedDevices.ndjson`…
 pub fn kind_from_name(name: &str) -> Option<Kind> {
-    let l: String = name.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_lowercase();
+    let l: String = name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_ascii_lowercase();
     Some(match l.as_str() {
         "users" | "user" => Kind::User,
         "manageddevices" | "intunedevices" => Kind::ManagedDevice,
@@ -84,8 +98,13 @@ pub fn kind_from_name(name: &str) -> Option<Kind> {
         "groups" | "group" => Kind::Group,
         "groupmembers" | "members" | "memberships" | "transitivemembers" => Kind::GroupMember,
         "assignmentfilters" | "filters" => Kind::Filter,
-        "configurationpolicies" | "deviceconfigurations" | "devicecompliancepolicies" | "policies"
-        | "intents" | "windowsupdateforbusinessconfigurations" | "windowsdriverupdateprofiles" => Kind::Policy,
+        "configurationpolicies"
+        | "deviceconfigurations"
+        | "devicecompliancepolicies"
+        | "policies"
+        | "intents"
+        | "windowsupdateforbusinessconfigurations"
+        | "windowsdriverupdateprofiles" => Kind::Policy,
         _ => return None,
     })
 }
@@ -95,13 +114,20 @@ pub fn kind_from_shape(o: &serde_json::Map<String, serde_json::Value>) -> Option
     let has = |k: &str| o.contains_key(k);
     Some(if has("userPrincipalName") {
         Kind::User
-    } else if has("azureADDeviceId") || (has("deviceName") && (has("managedDeviceOwnerType") || has("operatingSystem"))) {
+    } else if has("azureADDeviceId")
+        || (has("deviceName") && (has("managedDeviceOwnerType") || has("operatingSystem")))
+    {
         Kind::ManagedDevice
-    } else if has("deviceId") && (has("operatingSystem") || has("trustType") || has("physicalIds")) {
+    } else if has("deviceId") && (has("operatingSystem") || has("trustType") || has("physicalIds"))
+    {
         Kind::EntraDevice
     } else if has("groupId") && has("memberId") {
         Kind::GroupMember
-    } else if has("membershipRule") || has("groupTypes") || has("securityEnabled") || has("mailEnabled") {
+    } else if has("membershipRule")
+        || has("groupTypes")
+        || has("securityEnabled")
+        || has("mailEnabled")
+    {
         Kind::Group
     } else if has("rule") && has("platform") && (has("displayName") || has("id")) {
         Kind::Filter
@@ -157,7 +183,10 @@ pub struct FieldError {
 }
 
 fn missing(field: &str, what: &str) -> FieldError {
-    FieldError { field: field.into(), message: format!("missing: {what}") }
+    FieldError {
+        field: field.into(),
+        message: format!("missing: {what}"),
+    }
 }
 
 type Ext = Option<BTreeMap<String, Option<String>>>;
@@ -214,7 +243,11 @@ struct AssignedPlan {
 
 impl UserRec {
     pub fn apply(self, b: &mut OrgBuilder) -> Result<(), FieldError> {
-        let id = self.id.as_deref().filter(|s| !s.trim().is_empty()).ok_or_else(|| missing("id", "every user needs its Entra object id"))?;
+        let id = self
+            .id
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .ok_or_else(|| missing("id", "every user needs its Entra object id"))?;
         let row = b.user(id);
         use UserAttr as U;
         let text = [
@@ -260,7 +293,10 @@ impl UserRec {
             b.set_user_records(
                 row,
                 UserMulti::AssignedPlans,
-                plans.into_iter().map(|p| vec![p.service_plan_id, p.capability_status, p.service]).collect(),
+                plans
+                    .into_iter()
+                    .map(|p| vec![p.service_plan_id, p.capability_status, p.service])
+                    .collect(),
             );
         }
         for (k, v) in self.on_premises_extension_attributes.iter().flatten() {
@@ -304,7 +340,10 @@ impl ManagedDeviceRec {
         let id = self.id.as_deref().unwrap_or("");
         let aad = self.azure_ad_device_id.as_deref().unwrap_or("");
         if id.trim().is_empty() && aad.trim().is_empty() {
-            return Err(missing("id", "a managed device needs its Intune id or azureADDeviceId"));
+            return Err(missing(
+                "id",
+                "a managed device needs its Intune id or azureADDeviceId",
+            ));
         }
         let row = b.device(&[DeviceKey::ManagedId(id), DeviceKey::DeviceId(aad)]);
         use DeviceAttr as D;
@@ -327,14 +366,37 @@ impl ManagedDeviceRec {
         ] {
             b.set_device(row, a, v.as_deref().filter(|s| !is_zero_guid(s)));
         }
-        let ownership = self.managed_device_owner_type.as_deref().and_then(canonical_ownership);
+        let ownership = self
+            .managed_device_owner_type
+            .as_deref()
+            .and_then(canonical_ownership);
         b.set_device(row, D::Ownership, ownership);
-        b.set_device(row, D::TrustType, self.join_type.as_deref().and_then(canonical_trust));
-        b.set_device(row, D::IsRooted, self.jail_broken.as_deref().and_then(canonical_bool));
+        b.set_device(
+            row,
+            D::TrustType,
+            self.join_type.as_deref().and_then(canonical_trust),
+        );
+        b.set_device(
+            row,
+            D::IsRooted,
+            self.jail_broken.as_deref().and_then(canonical_bool),
+        );
         if let Some(c) = &self.compliance_state {
-            b.set_device(row, D::IsCompliant, Some(if c.eq_ignore_ascii_case("compliant") { "true" } else { "false" }));
+            b.set_device(
+                row,
+                D::IsCompliant,
+                Some(if c.eq_ignore_ascii_case("compliant") {
+                    "true"
+                } else {
+                    "false"
+                }),
+            );
         }
-        b.set_device(row, D::IsLab, self.is_lab.as_ref().and_then(Flex::canonical));
+        b.set_device(
+            row,
+            D::IsLab,
+            self.is_lab.as_ref().and_then(Flex::canonical),
+        );
         Ok(())
     }
 }
@@ -346,7 +408,13 @@ fn is_zero_guid(s: &str) -> bool {
 /// Intune says `iOS` for iPads too; the model tells them apart.
 fn platform_of(os: &str, model: Option<&str>) -> Option<Platform> {
     let p = Platform::parse(os)?;
-    Some(if p == Platform::Ios && model.is_some_and(|m| m.to_ascii_lowercase().starts_with("ipad")) { Platform::IpadOs } else { p })
+    Some(
+        if p == Platform::Ios && model.is_some_and(|m| m.to_ascii_lowercase().starts_with("ipad")) {
+            Platform::IpadOs
+        } else {
+            p
+        },
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -377,13 +445,24 @@ pub struct EntraDeviceRec {
 
 impl EntraDeviceRec {
     pub fn apply(self, b: &mut OrgBuilder) -> Result<(), FieldError> {
-        let id = self.id.as_deref().filter(|s| !s.trim().is_empty()).ok_or_else(|| missing("id", "every Entra device needs its object id"))?;
-        let row = b.device(&[DeviceKey::ObjectId(id), DeviceKey::DeviceId(self.device_id.as_deref().unwrap_or(""))]);
+        let id = self
+            .id
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .ok_or_else(|| missing("id", "every Entra device needs its object id"))?;
+        let row = b.device(&[
+            DeviceKey::ObjectId(id),
+            DeviceKey::DeviceId(self.device_id.as_deref().unwrap_or("")),
+        ]);
         use DeviceAttr as D;
         if let Some(os) = &self.operating_system {
             b.set_device(row, D::EntraOsType, Some(os));
             if b.device_value(row, D::Platform).is_none() {
-                b.set_device(row, D::Platform, platform_of(os, self.model.as_deref()).map(|p| p.as_str()));
+                b.set_device(
+                    row,
+                    D::Platform,
+                    platform_of(os, self.model.as_deref()).map(|p| p.as_str()),
+                );
             }
         }
         // Intune's values win where both have one: they are what filters see.
@@ -400,18 +479,44 @@ impl EntraDeviceRec {
                 b.set_device(row, a, v.as_deref());
             }
         }
-        for (a, v) in [(D::ProfileType, &self.profile_type), (D::ManagementType, &self.management_type), (D::ManagementAppId, &self.mdm_app_id)] {
+        for (a, v) in [
+            (D::ProfileType, &self.profile_type),
+            (D::ManagementType, &self.management_type),
+            (D::ManagementAppId, &self.mdm_app_id),
+        ] {
             b.set_device(row, a, v.as_deref());
         }
-        b.set_device(row, D::TrustType, self.trust_type.as_deref().and_then(canonical_trust));
+        b.set_device(
+            row,
+            D::TrustType,
+            self.trust_type.as_deref().and_then(canonical_trust),
+        );
         if !keep(b, D::Ownership) {
-            b.set_device(row, D::Ownership, self.device_ownership.as_deref().and_then(canonical_ownership));
+            b.set_device(
+                row,
+                D::Ownership,
+                self.device_ownership
+                    .as_deref()
+                    .and_then(canonical_ownership),
+            );
         }
-        b.set_device(row, D::AccountEnabled, self.account_enabled.as_ref().and_then(Flex::canonical));
+        b.set_device(
+            row,
+            D::AccountEnabled,
+            self.account_enabled.as_ref().and_then(Flex::canonical),
+        );
         if !keep(b, D::IsCompliant) {
-            b.set_device(row, D::IsCompliant, self.is_compliant.as_ref().and_then(Flex::canonical));
+            b.set_device(
+                row,
+                D::IsCompliant,
+                self.is_compliant.as_ref().and_then(Flex::canonical),
+            );
         }
-        b.set_device(row, D::IsLab, self.is_lab.as_ref().and_then(Flex::canonical));
+        b.set_device(
+            row,
+            D::IsLab,
+            self.is_lab.as_ref().and_then(Flex::canonical),
+        );
         if let Some(v) = &self.physical_ids {
             b.set_device_multi(row, DeviceMulti::PhysicalIds, v.iter().map(String::as_str));
         }
@@ -436,7 +541,10 @@ pub struct DirectoryObject {
 }
 
 fn member_kind(t: Option<&str>) -> Option<MemberKind> {
-    let t = t?.trim_start_matches('#').trim_start_matches("microsoft.graph.").to_ascii_lowercase();
+    let t = t?
+        .trim_start_matches('#')
+        .trim_start_matches("microsoft.graph.")
+        .to_ascii_lowercase();
     match t.as_str() {
         "user" => Some(MemberKind::User),
         "device" => Some(MemberKind::Device),
@@ -460,27 +568,54 @@ impl GroupRec {
     /// The group, and member records named inline.
     pub fn into_group(self) -> Result<Group, FieldError> {
         let name = self.display_name.clone().filter(|s| !s.trim().is_empty());
-        let id = self.id.clone().filter(|s| !s.trim().is_empty()).or(name.clone()).ok_or_else(|| missing("id", "a group needs an id or a displayName"))?;
-        let dynamic = self.group_types.iter().flatten().any(|t| t.eq_ignore_ascii_case("DynamicMembership"));
+        let id = self
+            .id
+            .clone()
+            .filter(|s| !s.trim().is_empty())
+            .or(name.clone())
+            .ok_or_else(|| missing("id", "a group needs an id or a displayName"))?;
+        let dynamic = self
+            .group_types
+            .iter()
+            .flatten()
+            .any(|t| t.eq_ignore_ascii_case("DynamicMembership"));
         let rule = self.membership_rule.filter(|r| !r.trim().is_empty());
         let kind = match rule {
             Some(rule) => {
                 if let Err(e) = Rule::parse(Grammar::EntraDynamicMembership, &rule) {
-                    return Err(FieldError { field: "membershipRule".into(), message: format!("{}\n{}", rule_error_line(&rule, &e), e.render(&rule)) });
+                    return Err(FieldError {
+                        field: "membershipRule".into(),
+                        message: format!("{}\n{}", rule_error_line(&rule, &e), e.render(&rule)),
+                    });
                 }
                 GroupKind::Dynamic { rule }
             }
-            None if dynamic => return Err(missing("membershipRule", "groupTypes says DynamicMembership but there is no rule")),
+            None if dynamic => {
+                return Err(missing(
+                    "membershipRule",
+                    "groupTypes says DynamicMembership but there is no rule",
+                ));
+            }
             None => GroupKind::Static {
                 members: self
                     .members
                     .into_iter()
                     .flatten()
-                    .filter_map(|m| Some(MemberRef { kind: member_kind(m.odata_type.as_deref()), id: m.id? }))
+                    .filter_map(|m| {
+                        Some(MemberRef {
+                            kind: member_kind(m.odata_type.as_deref()),
+                            id: m.id?,
+                        })
+                    })
                     .collect(),
             },
         };
-        Ok(Group { name: name.unwrap_or_else(|| id.clone()), id, description: self.description, kind })
+        Ok(Group {
+            name: name.unwrap_or_else(|| id.clone()),
+            id,
+            description: self.description,
+            kind,
+        })
     }
 }
 
@@ -498,9 +633,15 @@ impl MemberRec {
     pub fn member(&self) -> Result<MemberRef, FieldError> {
         let kind = match self.member_type.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(t) => Some(member_kind(Some(t)).ok_or_else(|| FieldError { field: "memberType".into(), message: format!("'{t}' is not user, device or group") })?),
+            Some(t) => Some(member_kind(Some(t)).ok_or_else(|| FieldError {
+                field: "memberType".into(),
+                message: format!("'{t}' is not user, device or group"),
+            })?),
         };
-        Ok(MemberRef { id: self.member_id.trim().to_string(), kind })
+        Ok(MemberRef {
+            id: self.member_id.trim().to_string(),
+            kind,
+        })
     }
 }
 
@@ -516,13 +657,32 @@ pub struct FilterRec {
 
 impl FilterRec {
     pub fn into_filter(self) -> Result<Filter, FieldError> {
-        let rule = self.rule.filter(|r| !r.trim().is_empty()).ok_or_else(|| missing("rule", "an assignment filter needs its rule"))?;
-        let id = self.id.filter(|s| !s.trim().is_empty()).or(self.display_name.clone()).ok_or_else(|| missing("id", "a filter needs an id or a displayName"))?;
-        let parsed = Rule::parse(Grammar::IntuneAssignmentFilter, &rule)
-            .map_err(|e| FieldError { field: "rule".into(), message: format!("{}\n{}", rule_error_line(&rule, &e), e.render(&rule)) })?;
-        let for_apps = self.assignment_filter_management_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("apps"))
+        let rule = self
+            .rule
+            .filter(|r| !r.trim().is_empty())
+            .ok_or_else(|| missing("rule", "an assignment filter needs its rule"))?;
+        let id = self
+            .id
+            .filter(|s| !s.trim().is_empty())
+            .or(self.display_name.clone())
+            .ok_or_else(|| missing("id", "a filter needs an id or a displayName"))?;
+        let parsed =
+            Rule::parse(Grammar::IntuneAssignmentFilter, &rule).map_err(|e| FieldError {
+                field: "rule".into(),
+                message: format!("{}\n{}", rule_error_line(&rule, &e), e.render(&rule)),
+            })?;
+        let for_apps = self
+            .assignment_filter_management_type
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("apps"))
             || parsed.object == ringmaster_core::rules::Object::App;
-        Ok(Filter { name: self.display_name.unwrap_or_else(|| id.clone()), id, platform: self.platform, rule, for_apps })
+        Ok(Filter {
+            name: self.display_name.unwrap_or_else(|| id.clone()),
+            id,
+            platform: self.platform,
+            rule,
+            for_apps,
+        })
     }
 }
 
@@ -564,12 +724,23 @@ struct TargetRec {
 
 impl PolicyRec {
     pub fn into_policy(self, source: &str) -> Result<Policy, FieldError> {
-        let name = self.name.or(self.display_name).filter(|s| !s.trim().is_empty()).ok_or_else(|| missing("name", "a policy needs a name or displayName"))?;
-        let id = self.id.filter(|s| !s.trim().is_empty()).unwrap_or_else(|| name.clone());
+        let name = self
+            .name
+            .or(self.display_name)
+            .filter(|s| !s.trim().is_empty())
+            .ok_or_else(|| missing("name", "a policy needs a name or displayName"))?;
+        let id = self
+            .id
+            .filter(|s| !s.trim().is_empty())
+            .unwrap_or_else(|| name.clone());
         let odata = self
             .odata_type
             .as_deref()
-            .map(|t| t.trim_start_matches('#').trim_start_matches("microsoft.graph.").to_string())
+            .map(|t| {
+                t.trim_start_matches('#')
+                    .trim_start_matches("microsoft.graph.")
+                    .to_string()
+            })
             .unwrap_or_else(|| "deviceManagementConfigurationPolicy".into());
         let l = odata.to_ascii_lowercase();
         let kind = if l == "devicemanagementconfigurationpolicy" {
@@ -597,7 +768,13 @@ impl PolicyRec {
         let mut assignments = Vec::new();
         for (i, a) in self.assignments.into_iter().flatten().enumerate() {
             let t = a.target;
-            let ty = t.odata_type.as_deref().unwrap_or("").trim_start_matches('#').trim_start_matches("microsoft.graph.").to_ascii_lowercase();
+            let ty = t
+                .odata_type
+                .as_deref()
+                .unwrap_or("")
+                .trim_start_matches('#')
+                .trim_start_matches("microsoft.graph.")
+                .to_ascii_lowercase();
             let gid = t.group_id.clone().filter(|g| !g.trim().is_empty());
             let target = match (ty.as_str(), gid) {
                 ("alldevicesassignmenttarget", _) => Target::AllDevices,
@@ -607,7 +784,10 @@ impl PolicyRec {
                 ("exclusiongroupassignmenttarget", Some(g)) => Target::ExcludeGroup(g),
                 ("groupassignmenttarget" | "", Some(g)) => Target::Group(g),
                 (_, None) if ty.contains("group") => {
-                    return Err(missing(&format!("assignments[{i}].target.groupId"), "a group assignment needs the group id"));
+                    return Err(missing(
+                        &format!("assignments[{i}].target.groupId"),
+                        "a group assignment needs the group id",
+                    ));
                 }
                 (other, _) => {
                     return Err(FieldError {
@@ -616,7 +796,11 @@ impl PolicyRec {
                     });
                 }
             };
-            let filter = match (t.filter_id.filter(|f| !f.trim().is_empty() && !is_zero_guid(f)), t.filter_type.as_deref()) {
+            let filter = match (
+                t.filter_id
+                    .filter(|f| !f.trim().is_empty() && !is_zero_guid(f)),
+                t.filter_type.as_deref(),
+            ) {
                 (None, _) | (_, Some("none")) => None,
                 (Some(f), Some(m)) => Some(AssignmentFilter {
                     filter_id: f,
@@ -625,14 +809,21 @@ impl PolicyRec {
                         "exclude" => FilterMode::Exclude,
                         other => {
                             return Err(FieldError {
-                                field: format!("assignments[{i}].target.deviceAndAppManagementAssignmentFilterType"),
+                                field: format!(
+                                    "assignments[{i}].target.deviceAndAppManagementAssignmentFilterType"
+                                ),
                                 message: format!("'{other}' is not include, exclude or none"),
                             });
                         }
                     },
                 }),
                 (Some(_), None) => {
-                    return Err(missing(&format!("assignments[{i}].target.deviceAndAppManagementAssignmentFilterType"), "a filter id needs its mode"));
+                    return Err(missing(
+                        &format!(
+                            "assignments[{i}].target.deviceAndAppManagementAssignmentFilterType"
+                        ),
+                        "a filter id needs its mode",
+                    ));
                 }
             };
             if matches!(target, Target::ExcludeGroup(_)) && filter.is_some() {
@@ -649,7 +840,10 @@ impl PolicyRec {
             kind,
             odata_type: odata,
             platforms,
-            template_family: self.template_reference.and_then(|t| t.template_family).filter(|f| f != "none"),
+            template_family: self
+                .template_reference
+                .and_then(|t| t.template_family)
+                .filter(|f| f != "none"),
             assignments,
             source: source.to_string(),
         })

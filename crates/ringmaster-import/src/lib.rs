@@ -12,7 +12,10 @@ mod csv;
 mod decode;
 pub mod graph;
 
-use graph::{EntraDeviceRec, FieldError, FilterRec, GroupRec, Kind, ManagedDeviceRec, MemberRec, PolicyRec, UserRec};
+use graph::{
+    EntraDeviceRec, FieldError, FilterRec, GroupRec, Kind, ManagedDeviceRec, MemberRec, PolicyRec,
+    UserRec,
+};
 use rayon::prelude::*;
 use ringmaster_core::model::{Group, GroupKind, MemberRef};
 use ringmaster_core::org::{Org, OrgBuilder};
@@ -38,7 +41,13 @@ pub struct ImportError {
 
 impl ImportError {
     fn file(file: &Path, message: impl Into<String>) -> Self {
-        ImportError { file: file.to_path_buf(), record: None, line: None, field: None, message: message.into() }
+        ImportError {
+            file: file.to_path_buf(),
+            record: None,
+            line: None,
+            field: None,
+            message: message.into(),
+        }
     }
 }
 
@@ -101,7 +110,10 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, ImportError> {
     let explicit: Vec<bool> = files.iter().map(|f| paths.contains(f)).collect();
     if files.is_empty() {
         let names: Vec<_> = paths.iter().map(|p| p.display().to_string()).collect();
-        return Err(ImportError::file(Path::new(&names.join(", ")), "no .json, .ndjson, .jsonl or .csv files found"));
+        return Err(ImportError::file(
+            Path::new(&names.join(", ")),
+            "no .json, .ndjson, .jsonl or .csv files found",
+        ));
     }
     let mut st = State::default();
     for (f, explicit) in files.iter().zip(explicit) {
@@ -111,7 +123,8 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, ImportError> {
 }
 
 fn collect(p: &Path, out: &mut Vec<PathBuf>) -> Result<(), ImportError> {
-    let meta = std::fs::metadata(p).map_err(|e| ImportError::file(p, format!("cannot read: {e}")))?;
+    let meta =
+        std::fs::metadata(p).map_err(|e| ImportError::file(p, format!("cannot read: {e}")))?;
     if meta.is_file() {
         out.push(p.to_path_buf());
         return Ok(());
@@ -119,7 +132,11 @@ fn collect(p: &Path, out: &mut Vec<PathBuf>) -> Result<(), ImportError> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
         .map_err(|e| ImportError::file(p, format!("cannot list folder: {e}")))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| !p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')))
+        .filter(|p| {
+            !p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with('.'))
+        })
         .collect();
     entries.sort();
     for e in entries {
@@ -133,13 +150,23 @@ fn collect(p: &Path, out: &mut Vec<PathBuf>) -> Result<(), ImportError> {
 }
 
 fn ext(p: &Path) -> String {
-    p.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase()
+    p.extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase()
 }
 
 fn read_text(p: &Path) -> Result<String, ImportError> {
-    let meta = std::fs::metadata(p).map_err(|e| ImportError::file(p, format!("cannot read: {e}")))?;
+    let meta =
+        std::fs::metadata(p).map_err(|e| ImportError::file(p, format!("cannot read: {e}")))?;
     if meta.len() > MAX_FILE_BYTES {
-        return Err(ImportError::file(p, format!("file is {} bytes; the limit is {MAX_FILE_BYTES}", meta.len())));
+        return Err(ImportError::file(
+            p,
+            format!(
+                "file is {} bytes; the limit is {MAX_FILE_BYTES}",
+                meta.len()
+            ),
+        ));
     }
     let bytes = std::fs::read(p).map_err(|e| ImportError::file(p, format!("cannot read: {e}")))?;
     decode::text(bytes).map_err(|m| ImportError::file(p, m))
@@ -155,7 +182,10 @@ fn read_file(p: &Path, explicit: bool, st: &mut State) -> Result<(), ImportError
     match ext(p).as_str() {
         "csv" => match csv::read(p, &text, st) {
             Err(e) if !explicit && e.record.is_none() && e.message.starts_with("cannot tell") => {
-                st.report.skipped.push(format!("{}: a CSV without the columns of users, devices or group members", p.display()));
+                st.report.skipped.push(format!(
+                    "{}: a CSV without the columns of users, devices or group members",
+                    p.display()
+                ));
                 Ok(())
             }
             other => other,
@@ -174,7 +204,11 @@ fn value_kind(v: &serde_json::Value, hint: Option<Kind>) -> Option<Kind> {
     o.get("@odata.type")
         .and_then(|t| t.as_str())
         .and_then(graph::kind_from_type)
-        .or_else(|| o.get("@odata.context").and_then(|c| c.as_str()).and_then(graph::kind_from_context))
+        .or_else(|| {
+            o.get("@odata.context")
+                .and_then(|c| c.as_str())
+                .and_then(graph::kind_from_context)
+        })
         .or(hint)
         .or_else(|| graph::kind_from_shape(o))
 }
@@ -192,14 +226,23 @@ fn read_json(p: &Path, text: &str, st: &mut State) -> Result<(), ImportError> {
     let (items, hint, listed): (Vec<serde_json::Value>, Option<Kind>, bool) = match v {
         serde_json::Value::Array(a) => (a, stem, true),
         serde_json::Value::Object(mut o) => {
-            let ctx = o.get("@odata.context").and_then(|c| c.as_str()).and_then(graph::kind_from_context);
+            let ctx = o
+                .get("@odata.context")
+                .and_then(|c| c.as_str())
+                .and_then(graph::kind_from_context);
             if let Some(serde_json::Value::Array(a)) = o.remove("value") {
                 (a, ctx.or(stem), true)
-            } else if o.len() <= 3 && let Some((k, a)) = o.iter_mut().find_map(|(k, v)| match v {
-                serde_json::Value::Array(_) => graph::kind_from_name(k).map(|kind| (kind, std::mem::take(v))),
-                _ => None,
-            }) {
-                let serde_json::Value::Array(a) = a else { unreachable!("matched an array") };
+            } else if o.len() <= 3
+                && let Some((k, a)) = o.iter_mut().find_map(|(k, v)| match v {
+                    serde_json::Value::Array(_) => {
+                        graph::kind_from_name(k).map(|kind| (kind, std::mem::take(v)))
+                    }
+                    _ => None,
+                })
+            {
+                let serde_json::Value::Array(a) = a else {
+                    unreachable!("matched an array")
+                };
                 (a, Some(k), true)
             } else {
                 (vec![serde_json::Value::Object(o)], stem, false)
@@ -213,30 +256,48 @@ fn read_json(p: &Path, text: &str, st: &mut State) -> Result<(), ImportError> {
         let record = listed.then_some(i + 1);
         let Some(kind) = value_kind(&item, hint) else {
             if !listed {
-                st.report.skipped.push(format!("{}: not an object ringmaster reads (no @odata.type it knows)", p.display()));
+                st.report.skipped.push(format!(
+                    "{}: not an object ringmaster reads (no @odata.type it knows)",
+                    p.display()
+                ));
                 return Ok(());
             }
             return Err(ImportError { file: p.to_path_buf(), record, line: None, field: None, message: "cannot tell what this record is: it has no @odata.type and no keys of a user, device, group, filter or policy".into() });
         };
         if let Kind::Skip(what) = kind {
             if !kinds.contains(&what.to_string()) {
-                st.report.skipped.push(format!("{}: {what} are not modelled", p.display()));
+                st.report
+                    .skipped
+                    .push(format!("{}: {what} are not modelled", p.display()));
             }
             kinds.push(what.to_string());
             continue;
         }
-        apply(st, kind, item, p).map_err(|e| ImportError { file: p.to_path_buf(), record, line: None, field: Some(e.field).filter(|f| !f.is_empty()), message: e.message })?;
+        apply(st, kind, item, p).map_err(|e| ImportError {
+            file: p.to_path_buf(),
+            record,
+            line: None,
+            field: Some(e.field).filter(|f| !f.is_empty()),
+            message: e.message,
+        })?;
         if !kinds.contains(&kind.label().to_string()) {
             kinds.push(kind.label().to_string());
         }
     }
     kinds.dedup();
-    st.report.files.push(FileReport { path: p.display().to_string(), records: n, kinds });
+    st.report.files.push(FileReport {
+        path: p.display().to_string(),
+        records: n,
+        kinds,
+    });
     Ok(())
 }
 
 fn de<T: DeserializeOwned>(v: serde_json::Value) -> Result<T, FieldError> {
-    serde_path_to_error::deserialize(v).map_err(|e| FieldError { field: e.path().to_string().trim_start_matches('.').to_string(), message: e.inner().to_string() })
+    serde_path_to_error::deserialize(v).map_err(|e| FieldError {
+        field: e.path().to_string().trim_start_matches('.').to_string(),
+        message: e.inner().to_string(),
+    })
 }
 
 /// Parses fast; only a failing record is parsed again to learn the field path.
@@ -247,13 +308,20 @@ fn de_str<T: DeserializeOwned>(s: &str) -> Result<T, FieldError> {
     let mut d = serde_json::Deserializer::from_str(s);
     serde_path_to_error::deserialize(&mut d).map_err(|e| {
         let field = e.path().to_string();
-        FieldError { field: if field == "." { String::new() } else { field.trim_start_matches('.').to_string() }, message: e.inner().to_string() }
+        FieldError {
+            field: if field == "." {
+                String::new()
+            } else {
+                field.trim_start_matches('.').to_string()
+            },
+            message: e.inner().to_string(),
+        }
     })
 }
 
 /// A typed record, parsed (possibly in parallel) before it is applied in order.
 enum Parsed {
-    User(UserRec),
+    User(Box<UserRec>),
     Managed(ManagedDeviceRec),
     Entra(EntraDeviceRec),
     Group(GroupRec),
@@ -264,7 +332,7 @@ enum Parsed {
 
 fn parse_value(kind: Kind, v: serde_json::Value) -> Result<Parsed, FieldError> {
     Ok(match kind {
-        Kind::User => Parsed::User(de(v)?),
+        Kind::User => Parsed::User(Box::new(de(v)?)),
         Kind::ManagedDevice => Parsed::Managed(de(v)?),
         Kind::EntraDevice => Parsed::Entra(de(v)?),
         Kind::Group => Parsed::Group(de(v)?),
@@ -277,7 +345,7 @@ fn parse_value(kind: Kind, v: serde_json::Value) -> Result<Parsed, FieldError> {
 
 fn parse_line(kind: Kind, s: &str) -> Result<Parsed, FieldError> {
     Ok(match kind {
-        Kind::User => Parsed::User(de_str(s)?),
+        Kind::User => Parsed::User(Box::new(de_str(s)?)),
         Kind::ManagedDevice => Parsed::Managed(de_str(s)?),
         Kind::EntraDevice => Parsed::Entra(de_str(s)?),
         Kind::Group => Parsed::Group(de_str(s)?),
@@ -309,7 +377,10 @@ fn apply_parsed(st: &mut State, parsed: Parsed, p: &Path) -> Result<(), FieldErr
             let group = g.into_group()?;
             let key = group.id.trim().to_ascii_lowercase();
             if let Some(first) = st.group_seen.get(&key) {
-                st.report.warnings.push(format!("{source}: group '{}' ({}) was already read from {first}; this copy is ignored", group.name, group.id));
+                st.report.warnings.push(format!(
+                    "{source}: group '{}' ({}) was already read from {first}; this copy is ignored",
+                    group.name, group.id
+                ));
                 return Ok(());
             }
             st.group_seen.insert(key, source);
@@ -320,7 +391,10 @@ fn apply_parsed(st: &mut State, parsed: Parsed, p: &Path) -> Result<(), FieldErr
             let f = f.into_filter()?;
             let key = f.id.trim().to_ascii_lowercase();
             if let Some(first) = st.filter_seen.get(&key) {
-                st.report.warnings.push(format!("{source}: filter '{}' was already read from {first}; this copy is ignored", f.name));
+                st.report.warnings.push(format!(
+                    "{source}: filter '{}' was already read from {first}; this copy is ignored",
+                    f.name
+                ));
                 return Ok(());
             }
             st.filter_seen.insert(key, source);
@@ -357,9 +431,12 @@ struct Chunk {
 /// reported and nothing is half-applied (the caller drops the builder).
 fn read_ndjson_stream(p: &Path, explicit: bool, st: &mut State) -> Result<(), ImportError> {
     use std::io::BufRead;
-    let file = std::fs::File::open(p).map_err(|e| ImportError::file(p, format!("cannot read: {e}")))?;
+    let file =
+        std::fs::File::open(p).map_err(|e| ImportError::file(p, format!("cannot read: {e}")))?;
     let mut r = std::io::BufReader::with_capacity(1 << 22, file);
-    let head = r.fill_buf().map_err(|e| ImportError::file(p, format!("cannot read: {e}")))?;
+    let head = r
+        .fill_buf()
+        .map_err(|e| ImportError::file(p, format!("cannot read: {e}")))?;
     if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
         // UTF-16 is rare for NDJSON: decode whole, then read as text.
         let text = read_text(p)?;
@@ -374,12 +451,20 @@ fn read_ndjson_stream(p: &Path, explicit: bool, st: &mut State) -> Result<(), Im
         let mut raw = Vec::new();
         while c.lines.len() < CHUNK_LINES {
             raw.clear();
-            let n = r.read_until(b'\n', &mut raw).map_err(|e| ImportError::file(p, format!("cannot read: {e}")))?;
+            let n = r
+                .read_until(b'\n', &mut raw)
+                .map_err(|e| ImportError::file(p, format!("cannot read: {e}")))?;
             if n == 0 {
                 break;
             }
             line_no += 1;
-            let text = std::str::from_utf8(&raw).map_err(|_| ImportError { file: p.to_path_buf(), record: None, line: Some(line_no), field: None, message: "not valid UTF-8".into() })?;
+            let text = std::str::from_utf8(&raw).map_err(|_| ImportError {
+                file: p.to_path_buf(),
+                record: None,
+                line: Some(line_no),
+                field: None,
+                message: "not valid UTF-8".into(),
+            })?;
             let t = text.trim();
             if t.is_empty() {
                 continue;
@@ -392,10 +477,16 @@ fn read_ndjson_stream(p: &Path, explicit: bool, st: &mut State) -> Result<(), Im
     };
     let first = read_chunk(&mut r)?;
     let Some(&(first_line, a, b)) = first.lines.first() else {
-        st.report.files.push(FileReport { path: p.display().to_string(), records: 0, kinds: Vec::new() });
+        st.report.files.push(FileReport {
+            path: p.display().to_string(),
+            records: 0,
+            kinds: Vec::new(),
+        });
         return Ok(());
     };
-    let Some(kind) = ndjson_kind(p, explicit, first_line, &first.text[a..b], st)? else { return Ok(()) };
+    let Some(kind) = ndjson_kind(p, explicit, first_line, &first.text[a..b], st)? else {
+        return Ok(());
+    };
     let mut records = 0usize;
     let mut pending: Option<(Chunk, Vec<Result<Parsed, FieldError>>)> = None;
     let mut next = Some(first);
@@ -406,7 +497,13 @@ fn read_ndjson_stream(p: &Path, explicit: bool, st: &mut State) -> Result<(), Im
         };
         let done = chunk.lines.is_empty();
         let (parsed, applied) = rayon::join(
-            || chunk.lines.par_iter().map(|&(_, a, b)| parse_line(kind, &chunk.text[a..b])).collect::<Vec<_>>(),
+            || {
+                chunk
+                    .lines
+                    .par_iter()
+                    .map(|&(_, a, b)| parse_line(kind, &chunk.text[a..b]))
+                    .collect::<Vec<_>>()
+            },
             || match pending.take() {
                 Some((c, results)) => apply_chunk(p, st, &c, results, &mut records),
                 None => Ok(()),
@@ -418,11 +515,21 @@ fn read_ndjson_stream(p: &Path, explicit: bool, st: &mut State) -> Result<(), Im
         }
         pending = Some((chunk, parsed));
     }
-    st.report.files.push(FileReport { path: p.display().to_string(), records, kinds: vec![kind.label().to_string()] });
+    st.report.files.push(FileReport {
+        path: p.display().to_string(),
+        records,
+        kinds: vec![kind.label().to_string()],
+    });
     Ok(())
 }
 
-fn apply_chunk(p: &Path, st: &mut State, c: &Chunk, results: Vec<Result<Parsed, FieldError>>, records: &mut usize) -> Result<(), ImportError> {
+fn apply_chunk(
+    p: &Path,
+    st: &mut State,
+    c: &Chunk,
+    results: Vec<Result<Parsed, FieldError>>,
+    records: &mut usize,
+) -> Result<(), ImportError> {
     for (res, &(line, _, _)) in results.into_iter().zip(&c.lines) {
         *records += 1;
         let record = *records;
@@ -441,7 +548,13 @@ fn apply_chunk(p: &Path, st: &mut State, c: &Chunk, results: Vec<Result<Parsed, 
 
 /// What an NDJSON file holds: from its name, else from its first record.
 /// `None` when a folder's file holds something else (skipped with a note).
-fn ndjson_kind(p: &Path, explicit: bool, line: usize, first: &str, st: &mut State) -> Result<Option<Kind>, ImportError> {
+fn ndjson_kind(
+    p: &Path,
+    explicit: bool,
+    line: usize,
+    first: &str,
+    st: &mut State,
+) -> Result<Option<Kind>, ImportError> {
     let kind = match stem_kind(p) {
         Some(k) => k,
         None => {
@@ -471,20 +584,38 @@ fn ndjson_kind(p: &Path, explicit: bool, line: usize, first: &str, st: &mut Stat
         }
     };
     if let Kind::Skip(what) = kind {
-        st.report.skipped.push(format!("{}: {what} are not modelled", p.display()));
+        st.report
+            .skipped
+            .push(format!("{}: {what} are not modelled", p.display()));
         return Ok(None);
     }
     Ok(Some(kind))
 }
 
 /// NDJSON already decoded to text (the UTF-16 case).
-fn read_ndjson_text(p: &Path, explicit: bool, text: &str, st: &mut State) -> Result<(), ImportError> {
-    let lines: Vec<(usize, &str)> = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())).filter(|(_, l)| !l.is_empty()).collect();
+fn read_ndjson_text(
+    p: &Path,
+    explicit: bool,
+    text: &str,
+    st: &mut State,
+) -> Result<(), ImportError> {
+    let lines: Vec<(usize, &str)> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim()))
+        .filter(|(_, l)| !l.is_empty())
+        .collect();
     let Some(&(first_line, first)) = lines.first() else {
-        st.report.files.push(FileReport { path: p.display().to_string(), records: 0, kinds: Vec::new() });
+        st.report.files.push(FileReport {
+            path: p.display().to_string(),
+            records: 0,
+            kinds: Vec::new(),
+        });
         return Ok(());
     };
-    let Some(kind) = ndjson_kind(p, explicit, first_line, first, st)? else { return Ok(()) };
+    let Some(kind) = ndjson_kind(p, explicit, first_line, first, st)? else {
+        return Ok(());
+    };
     let mut records = 0;
     for chunk in lines.chunks(CHUNK_LINES) {
         let mut c = Chunk::default();
@@ -493,10 +624,18 @@ fn read_ndjson_text(p: &Path, explicit: bool, text: &str, st: &mut State) -> Res
             c.text.push_str(l);
             c.lines.push((n, start, c.text.len()));
         }
-        let parsed: Vec<_> = c.lines.par_iter().map(|&(_, a, b)| parse_line(kind, &c.text[a..b])).collect();
+        let parsed: Vec<_> = c
+            .lines
+            .par_iter()
+            .map(|&(_, a, b)| parse_line(kind, &c.text[a..b]))
+            .collect();
         apply_chunk(p, st, &c, parsed, &mut records)?;
     }
-    st.report.files.push(FileReport { path: p.display().to_string(), records, kinds: vec![kind.label().to_string()] });
+    st.report.files.push(FileReport {
+        path: p.display().to_string(),
+        records,
+        kinds: vec![kind.label().to_string()],
+    });
     Ok(())
 }
 
@@ -508,7 +647,12 @@ fn member_file(st: &mut State, p: &Path) -> u32 {
 }
 
 fn finish(mut st: State) -> Loaded {
-    let index: HashMap<String, usize> = st.groups.iter().enumerate().map(|(i, g)| (ringmaster_core::org::norm_id(&g.id).into_owned(), i)).collect();
+    let index: HashMap<String, usize> = st
+        .groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| (ringmaster_core::org::norm_id(&g.id).into_owned(), i))
+        .collect();
     let mut orphans: HashMap<String, usize> = HashMap::new();
     for (gid, member, file) in std::mem::take(&mut st.members) {
         let file = st.member_files[file as usize].clone();
@@ -532,5 +676,8 @@ fn finish(mut st: State) -> Loaded {
     for g in st.groups {
         st.b.add_group(g);
     }
-    Loaded { org: st.b.finish(), report: st.report }
+    Loaded {
+        org: st.b.finish(),
+        report: st.report,
+    }
 }

@@ -23,16 +23,31 @@ fn now() -> jiff::Timestamp {
 #[test]
 fn graph_pages_join_entra_and_intune_devices() {
     let d = tempfile::tempdir().unwrap();
-    write(d.path(), "users.json", r#"{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#users","@odata.nextLink":"x","value":[
-        {"id":"u1","userPrincipalName":"ada@contoso.com","department":"Sales","accountEnabled":true,"onPremisesExtensionAttributes":{"extensionAttribute3":"EMEA"},"manager":{"id":"u9"}}]}"#);
-    write(d.path(), "managedDevices.json", r#"{"@odata.context":"https://graph.microsoft.com/beta/$metadata#deviceManagement/managedDevices","value":[
+    write(
+        d.path(),
+        "users.json",
+        r#"{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#users","@odata.nextLink":"x","value":[
+        {"id":"u1","userPrincipalName":"ada@contoso.com","department":"Sales","accountEnabled":true,"onPremisesExtensionAttributes":{"extensionAttribute3":"EMEA"},"manager":{"id":"u9"}}]}"#,
+    );
+    write(
+        d.path(),
+        "managedDevices.json",
+        r#"{"@odata.context":"https://graph.microsoft.com/beta/$metadata#deviceManagement/managedDevices","value":[
         {"id":"m1","deviceName":"PC-1","azureADDeviceId":"aad-1","operatingSystem":"Windows","osVersion":"10.0.22631.4317","managedDeviceOwnerType":"company","joinType":"hybridAzureADJoined","userId":"u1","model":"Latitude 7440"},
-        {"id":"m2","deviceName":"IPAD-1","azureADDeviceId":"00000000-0000-0000-0000-000000000000","operatingSystem":"iOS","model":"iPad Air","managedDeviceOwnerType":"personal"}]}"#);
-    write(d.path(), "devices.json", r#"{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#devices","value":[
-        {"id":"obj-1","deviceId":"aad-1","displayName":"PC-1","operatingSystem":"Windows","trustType":"ServerAd","physicalIds":["[ZTDID]abc"],"extensionAttributes":{"extensionAttribute1":"SAW"},"model":"Entra model"}]}"#);
+        {"id":"m2","deviceName":"IPAD-1","azureADDeviceId":"00000000-0000-0000-0000-000000000000","operatingSystem":"iOS","model":"iPad Air","managedDeviceOwnerType":"personal"}]}"#,
+    );
+    write(
+        d.path(),
+        "devices.json",
+        r#"{"@odata.context":"https://graph.microsoft.com/v1.0/$metadata#devices","value":[
+        {"id":"obj-1","deviceId":"aad-1","displayName":"PC-1","operatingSystem":"Windows","trustType":"ServerAd","physicalIds":["[ZTDID]abc"],"extensionAttributes":{"extensionAttribute1":"SAW"},"model":"Entra model"}]}"#,
+    );
     let l = load(&[d.path().to_path_buf()]).unwrap();
     let o = &l.org;
-    assert_eq!(o.devices.rows, 2, "the Entra and Intune records of PC-1 are one device");
+    assert_eq!(
+        o.devices.rows, 2,
+        "the Entra and Intune records of PC-1 are one device"
+    );
     let pc = o.find_devices("PC-1")[0];
     assert_eq!(o.device(DeviceAttr::EntraObjectId, pc), Some("obj-1"));
     assert_eq!(o.device(DeviceAttr::ManagedId, pc), Some("m1"));
@@ -44,7 +59,11 @@ fn graph_pages_join_entra_and_intune_devices() {
     assert_eq!(o.device_user[pc as usize], 0);
     let ipad = o.find_devices("ipad-1")[0];
     assert_eq!(o.device(DeviceAttr::Platform, ipad), Some("iPadOS"));
-    assert_eq!(o.device(DeviceAttr::DeviceId, ipad), None, "an all-zero azureADDeviceId is no id");
+    assert_eq!(
+        o.device(DeviceAttr::DeviceId, ipad),
+        None,
+        "an all-zero azureADDeviceId is no id"
+    );
     assert_eq!(o.user(UserAttr::Ext(3), 0), Some("EMEA"));
     assert_eq!(o.user(UserAttr::Manager, 0), Some("u9"));
 }
@@ -53,7 +72,10 @@ fn graph_pages_join_entra_and_intune_devices() {
 fn utf16_with_bom_and_crlf_loads() {
     let d = tempfile::tempdir().unwrap();
     let text = "{\r\n  \"@odata.type\": \"#microsoft.graph.deviceAndAppManagementAssignmentFilter\",\r\n  \"id\": \"f1\",\r\n  \"displayName\": \"Surface – Geräte\",\r\n  \"platform\": \"windows10AndLater\",\r\n  \"rule\": \"(device.model -startsWith \\\"Surface\\\")\"\r\n}\r\n";
-    let bytes: Vec<u8> = [0xFF, 0xFE].into_iter().chain(text.encode_utf16().flat_map(|u| u.to_le_bytes())).collect();
+    let bytes: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain(text.encode_utf16().flat_map(|u| u.to_le_bytes()))
+        .collect();
     std::fs::write(d.path().join("filter.json"), bytes).unwrap();
     let mut bom = vec![0xEF, 0xBB, 0xBF];
     bom.extend_from_slice(br##"{"@odata.type":"#microsoft.graph.group","id":"g1","displayName":"G","groupTypes":["DynamicMembership"],"membershipRule":"device.deviceOSType -eq \"Windows\"","members@odata.navigationLink":"noise"}"##);
@@ -66,18 +88,28 @@ fn utf16_with_bom_and_crlf_loads() {
 #[test]
 fn policies_with_assignments_and_filters() {
     let d = tempfile::tempdir().unwrap();
-    write(d.path(), "p.json", r##"{"@odata.type":"#microsoft.graph.windows10CompliancePolicy","id":"p1","displayName":"Win compliance",
+    write(
+        d.path(),
+        "p.json",
+        r##"{"@odata.type":"#microsoft.graph.windows10CompliancePolicy","id":"p1","displayName":"Win compliance",
         "assignments@odata.context":"noise",
         "assignments":[
           {"target":{"@odata.type":"#microsoft.graph.groupAssignmentTarget","groupId":"g1","deviceAndAppManagementAssignmentFilterId":"f1","deviceAndAppManagementAssignmentFilterType":"exclude"}},
           {"target":{"@odata.type":"#microsoft.graph.exclusionGroupAssignmentTarget","groupId":"g2"}},
           {"target":{"@odata.type":"#microsoft.graph.allDevicesAssignmentTarget","deviceAndAppManagementAssignmentFilterType":"none"}},
-          {"target":{"groupId":"acacacac-9df4-4c7d-9d50-4ef0226f57a9"}}]}"##);
+          {"target":{"groupId":"acacacac-9df4-4c7d-9d50-4ef0226f57a9"}}]}"##,
+    );
     let l = load(&[d.path().to_path_buf()]).unwrap();
     let p = &l.org.policies[0];
     assert_eq!(p.kind, PolicyKind::Compliance);
     assert_eq!(p.platforms, vec![Platform::Windows]);
-    assert_eq!(p.assignments[0].filter, Some(AssignmentFilter { filter_id: "f1".into(), mode: FilterMode::Exclude }));
+    assert_eq!(
+        p.assignments[0].filter,
+        Some(AssignmentFilter {
+            filter_id: "f1".into(),
+            mode: FilterMode::Exclude
+        })
+    );
     assert_eq!(p.assignments[1].target, Target::ExcludeGroup("g2".into()));
     assert_eq!(p.assignments[2].target, Target::AllDevices);
     assert_eq!(p.assignments[3].target, Target::AllUsers);
@@ -86,21 +118,41 @@ fn policies_with_assignments_and_filters() {
 #[test]
 fn bad_records_name_file_record_and_field() {
     let d = tempfile::tempdir().unwrap();
-    write(d.path(), "users.json", r#"{"value":[{"id":"u1"},{"id":"u2","accountEnabled":{"x":1}}]}"#);
+    write(
+        d.path(),
+        "users.json",
+        r#"{"value":[{"id":"u1"},{"id":"u2","accountEnabled":{"x":1}}]}"#,
+    );
     let e = err(d.path());
     assert!(e.file.ends_with("users.json"));
     assert_eq!(e.record, Some(2));
     assert_eq!(e.field.as_deref(), Some("accountEnabled"));
-    assert!(e.to_string().contains("users.json, record 2, field `accountEnabled`"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("users.json, record 2, field `accountEnabled`"),
+        "{e}"
+    );
 }
 
 #[test]
 fn bad_ndjson_line_names_the_line() {
     let d = tempfile::tempdir().unwrap();
-    write(d.path(), "managedDevices.ndjson", "{\"id\":\"m1\",\"deviceName\":\"a\"}\n\n{\"id\":\"m2\",\"osVersion\":5}\n");
+    write(
+        d.path(),
+        "managedDevices.ndjson",
+        "{\"id\":\"m1\",\"deviceName\":\"a\"}\n\n{\"id\":\"m2\",\"osVersion\":5}\n",
+    );
     let e = err(d.path());
-    assert_eq!((e.record, e.line, e.field.as_deref()), (Some(2), Some(3), Some("osVersion")), "{e}");
-    write(d.path(), "managedDevices.ndjson", "{\"id\":\"m1\"}\n{\"id\":\n");
+    assert_eq!(
+        (e.record, e.line, e.field.as_deref()),
+        (Some(2), Some(3), Some("osVersion")),
+        "{e}"
+    );
+    write(
+        d.path(),
+        "managedDevices.ndjson",
+        "{\"id\":\"m1\"}\n{\"id\":\n",
+    );
     let e = err(d.path());
     assert_eq!(e.line, Some(2), "{e}");
 }
@@ -108,30 +160,69 @@ fn bad_ndjson_line_names_the_line() {
 #[test]
 fn invalid_rules_in_exports_are_import_errors() {
     let d = tempfile::tempdir().unwrap();
-    write(d.path(), "groups.json", r#"{"value":[{"id":"g1","displayName":"Bad","groupTypes":["DynamicMembership"],"membershipRule":"(device.deviceOSType -eq \"Windows\""}]}"#);
+    write(
+        d.path(),
+        "groups.json",
+        r#"{"value":[{"id":"g1","displayName":"Bad","groupTypes":["DynamicMembership"],"membershipRule":"(device.deviceOSType -eq \"Windows\""}]}"#,
+    );
     let e = err(d.path());
     assert_eq!(e.field.as_deref(), Some("membershipRule"));
-    assert!(e.message.contains("never closed") && e.message.contains("column 1"), "{e}");
+    assert!(
+        e.message.contains("never closed") && e.message.contains("column 1"),
+        "{e}"
+    );
 
     let d = tempfile::tempdir().unwrap();
-    write(d.path(), "assignmentFilters.json", r#"{"value":[{"id":"f","displayName":"F","platform":"iOS","rule":"(device.deviceOwnership -eq \"Corporate\") and (device.model -endsWith \"Pro\")"}]}"#);
+    write(
+        d.path(),
+        "assignmentFilters.json",
+        r#"{"value":[{"id":"f","displayName":"F","platform":"iOS","rule":"(device.deviceOwnership -eq \"Corporate\") and (device.model -endsWith \"Pro\")"}]}"#,
+    );
     let e = err(d.path());
     assert_eq!(e.field.as_deref(), Some("rule"));
-    assert!(e.message.contains("-endsWith is not allowed for device.model"), "{e}");
+    assert!(
+        e.message
+            .contains("-endsWith is not allowed for device.model"),
+        "{e}"
+    );
 
     let d = tempfile::tempdir().unwrap();
-    write(d.path(), "p.json", r##"{"@odata.type":"#microsoft.graph.deviceManagementConfigurationPolicy","name":"P","assignments":[{"target":{"@odata.type":"#microsoft.graph.somethingNew","groupId":"g"}}]}"##);
+    write(
+        d.path(),
+        "p.json",
+        r##"{"@odata.type":"#microsoft.graph.deviceManagementConfigurationPolicy","name":"P","assignments":[{"target":{"@odata.type":"#microsoft.graph.somethingNew","groupId":"g"}}]}"##,
+    );
     let e = err(d.path());
-    assert_eq!(e.field.as_deref(), Some("assignments[0].target.@odata.type"), "{e}");
+    assert_eq!(
+        e.field.as_deref(),
+        Some("assignments[0].target.@odata.type"),
+        "{e}"
+    );
 }
 
 #[test]
 fn csv_users_devices_and_members() {
     let d = tempfile::tempdir().unwrap();
-    write(d.path(), "users.csv", "id,userPrincipalName,department,vip,itStaff\nu1,ada@contoso.com,IT,false,true\nu2,ceo@contoso.com,Executive,yes,no\n");
-    write(d.path(), "devices.csv", "id,deviceName,platform,osVersion,ownership,primaryUser,lab\nd1,PC-1,Windows,10.0.26100.1,Corporate,u1,false\nd2,LAB-1,windows,10.0.19045.1,company,,true\n");
-    write(d.path(), "members.csv", "groupId,memberId,memberType\ng1,d1,device\ng1,u2,user\n");
-    write(d.path(), "groups.json", r#"{"value":[{"id":"g1","displayName":"Pilot","securityEnabled":true}]}"#);
+    write(
+        d.path(),
+        "users.csv",
+        "id,userPrincipalName,department,vip,itStaff\nu1,ada@contoso.com,IT,false,true\nu2,ceo@contoso.com,Executive,yes,no\n",
+    );
+    write(
+        d.path(),
+        "devices.csv",
+        "id,deviceName,platform,osVersion,ownership,primaryUser,lab\nd1,PC-1,Windows,10.0.26100.1,Corporate,u1,false\nd2,LAB-1,windows,10.0.19045.1,company,,true\n",
+    );
+    write(
+        d.path(),
+        "members.csv",
+        "groupId,memberId,memberType\ng1,d1,device\ng1,u2,user\n",
+    );
+    write(
+        d.path(),
+        "groups.json",
+        r#"{"value":[{"id":"g1","displayName":"Pilot","securityEnabled":true}]}"#,
+    );
     let l = load(&[d.path().to_path_buf()]).unwrap();
     let r = resolve(&l.org, now());
     assert_eq!(r.group_devices[0].len(), 1);
@@ -139,9 +230,17 @@ fn csv_users_devices_and_members() {
     assert_eq!(l.org.user(UserAttr::IsVip, 1), Some("true"));
     assert_eq!(l.org.device(DeviceAttr::IsLab, 1), Some("true"));
 
-    write(d.path(), "devices.csv", "id,deviceName,platform\nd1,PC-1,Windows\nd2,PC-2,Windoze\n");
+    write(
+        d.path(),
+        "devices.csv",
+        "id,deviceName,platform\nd1,PC-1,Windows\nd2,PC-2,Windoze\n",
+    );
     let e = err(d.path());
-    assert_eq!((e.record, e.line, e.field.as_deref()), (Some(2), Some(3), Some("platform")), "{e}");
+    assert_eq!(
+        (e.record, e.line, e.field.as_deref()),
+        (Some(2), Some(3), Some("platform")),
+        "{e}"
+    );
     assert!(e.message.contains("Windoze"));
 }
 
@@ -161,22 +260,43 @@ fn corpus() -> Option<PathBuf> {
     if p.exists() {
         return Some(p);
     }
-    assert!(std::env::var("CI").as_deref() != Ok("true"), "corpus missing at {}", p.display());
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "corpus missing at {}",
+        p.display()
+    );
     None
 }
 
 #[test]
 fn the_real_corpus_loads() {
     let Some(c) = corpus() else { return };
-    let l = load(&[c.clone()]).unwrap();
+    let l = load(&[c]).unwrap();
     let o = &l.org;
     assert!(o.policies.len() >= 100, "{} policies", o.policies.len());
     assert_eq!(o.filters.len(), 24);
-    assert!(o.groups.iter().filter(|g| matches!(g.kind, GroupKind::Dynamic { .. })).count() >= 40);
-    let laps: Vec<_> = o.policies.iter().filter(|p| p.name.contains("LAPS")).collect();
+    assert!(
+        o.groups
+            .iter()
+            .filter(|g| matches!(g.kind, GroupKind::Dynamic { .. }))
+            .count()
+            >= 40
+    );
+    let laps: Vec<_> = o
+        .policies
+        .iter()
+        .filter(|p| p.name.contains("LAPS"))
+        .collect();
     assert_eq!(laps.len(), 2);
-    assert!(laps.iter().all(|p| p.platforms == vec![Platform::Windows] && p.kind == PolicyKind::SettingsCatalog));
-    assert_eq!(laps[0].template_family.as_deref(), Some("endpointSecurityAccountProtection"));
+    assert!(
+        laps.iter().all(
+            |p| p.platforms == vec![Platform::Windows] && p.kind == PolicyKind::SettingsCatalog
+        )
+    );
+    assert_eq!(
+        laps[0].template_family.as_deref(),
+        Some("endpointSecurityAccountProtection")
+    );
     // The macOS and W365 policies exported twice (IntuneManagement and NativeImport) are read once.
     assert!(l.report.warnings.iter().any(|w| w.contains("already read")));
 }
@@ -189,7 +309,13 @@ fn generated_org_explain_agrees_with_targets() {
     let o = &l.org;
     assert_eq!(o.devices.rows, 3000);
     let r = resolve(o, now());
-    assert!(r.diagnostics.iter().all(|d| d.severity != ringmaster_core::targeting::Severity::Error), "{:?}", r.diagnostics);
+    assert!(
+        r.diagnostics
+            .iter()
+            .all(|d| d.severity != ringmaster_core::targeting::Severity::Error),
+        "{:?}",
+        r.diagnostics
+    );
     let win = o.find_groups("Intune - Windows Devices")[0];
     assert!(r.group_devices[win].len() > 1000);
     // Every device in a nested parent is in one of its children.
@@ -206,7 +332,11 @@ fn generated_org_explain_agrees_with_targets() {
                 NotApplicable => reached && na,
                 Excluded | NotTargeted => !reached,
             };
-            assert!(ok, "device {row} policy {}: explain {:?} ({}) vs bitmap {reached}", o.policies[p].name, pe.status, pe.reason);
+            assert!(
+                ok,
+                "device {row} policy {}: explain {:?} ({}) vs bitmap {reached}",
+                o.policies[p].name, pe.status, pe.reason
+            );
         }
     }
 }

@@ -35,9 +35,15 @@ enum What {
 
 /// Peak and current resident memory from /proc (Linux), in bytes.
 fn memory() -> (Option<u64>, Option<u64>) {
-    let Ok(s) = std::fs::read_to_string("/proc/self/status") else { return (None, None) };
+    let Ok(s) = std::fs::read_to_string("/proc/self/status") else {
+        return (None, None);
+    };
     let field = |name: &str| {
-        s.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok()).map(|kb| kb * 1024)
+        s.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(|kb| kb * 1024)
     };
     (field("VmHWM:"), field("VmRSS:"))
 }
@@ -48,16 +54,20 @@ fn ms(d: Duration) -> f64 {
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let What::Targeting = a.what;
-    let dir = a.dir.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("ringmaster-bench-{}-{}", a.devices, a.seed)));
+    let dir = a.dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("ringmaster-bench-{}-{}", a.devices, a.seed))
+    });
     let mut generated = None;
     if !dir.join("managedDevices.ndjson").exists() {
         eprintln!("generating {} devices into {} …", a.devices, dir.display());
         let t = Instant::now();
-        ringmaster_gen::generate(&dir, &ringmaster_gen::Options::new(a.devices, a.seed)).with_context(|| format!("generating into {}", dir.display()))?;
+        ringmaster_gen::generate(&dir, &ringmaster_gen::Options::new(a.devices, a.seed))
+            .with_context(|| format!("generating into {}", dir.display()))?;
         generated = Some(t.elapsed());
     }
     let t = Instant::now();
-    let loaded = ringmaster_import::load(std::slice::from_ref(&dir)).map_err(|e| crate::UserError(format!("import failed: {e}")))?;
+    let loaded = ringmaster_import::load(std::slice::from_ref(&dir))
+        .map_err(|e| crate::UserError(format!("import failed: {e}")))?;
     let load = t.elapsed();
     let org = loaded.org;
     let (_, rss_loaded) = memory();
@@ -97,7 +107,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     }
     let (peak, _) = memory();
     let assignments: usize = org.policies.iter().map(|p| p.assignments.len()).sum();
-    let dynamic = org.groups.iter().filter(|g| matches!(g.kind, ringmaster_core::model::GroupKind::Dynamic { .. })).count();
+    let dynamic = org
+        .groups
+        .iter()
+        .filter(|g| matches!(g.kind, ringmaster_core::model::GroupKind::Dynamic { .. }))
+        .count();
     let targeted: u64 = res.policies.iter().map(|p| p.devices.len()).sum();
     let report = serde_json::json!({
         "devices": org.devices.rows,
@@ -123,20 +137,57 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     if a.json {
         super::write_json(&report)?;
     } else {
-        let mib = |b: Option<u64>| b.map(|b| format!("{:.0} MiB", b as f64 / (1 << 20) as f64)).unwrap_or_else(|| "n/a".into());
-        println!("organization: {} devices, {} users, {} groups ({} dynamic), {} filters, {} policies, {} assignments", org.devices.rows, org.users.rows, org.groups.len(), dynamic, org.filters.len(), org.policies.len(), assignments);
+        let mib = |b: Option<u64>| {
+            b.map(|b| format!("{:.0} MiB", b as f64 / (1 << 20) as f64))
+                .unwrap_or_else(|| "n/a".into())
+        };
+        println!(
+            "organization: {} devices, {} users, {} groups ({} dynamic), {} filters, {} policies, {} assignments",
+            org.devices.rows,
+            org.users.rows,
+            org.groups.len(),
+            dynamic,
+            org.filters.len(),
+            org.policies.len(),
+            assignments
+        );
         if let Some(g) = generated {
             println!("generate:                 {:>9.0} ms", ms(g));
         }
         println!("load from files:          {:>9.0} ms", ms(load));
-        println!("resolve groups + targets: {:>9.1} ms (median of {}; all: {})", ms(resolve_median), times.len(), times.iter().map(|d| format!("{:.0}", ms(*d))).collect::<Vec<_>>().join(", "));
-        println!("  groups {:.0} ms, filters {:.0} ms, policy targets {:.0} ms", ms(pg), ms(pf), ms(pp));
-        println!("explain one device:       {:>9.2} ms mean, {:.2} ms max over {samples} devices × {} policies", ms(total) / samples.max(1) as f64, ms(worst), org.policies.len());
-        println!("memory:                   {} after load, {} peak", mib(rss_loaded), mib(peak));
+        println!(
+            "resolve groups + targets: {:>9.1} ms (median of {}; all: {})",
+            ms(resolve_median),
+            times.len(),
+            times
+                .iter()
+                .map(|d| format!("{:.0}", ms(*d)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        println!(
+            "  groups {:.0} ms, filters {:.0} ms, policy targets {:.0} ms",
+            ms(pg),
+            ms(pf),
+            ms(pp)
+        );
+        println!(
+            "explain one device:       {:>9.2} ms mean, {:.2} ms max over {samples} devices × {} policies",
+            ms(total) / samples.max(1) as f64,
+            ms(worst),
+            org.policies.len()
+        );
+        println!(
+            "memory:                   {} after load, {} peak",
+            mib(rss_loaded),
+            mib(peak)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn rayon_threads() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }

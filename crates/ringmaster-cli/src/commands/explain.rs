@@ -2,7 +2,9 @@
 //! NotApplicable with the chain of reasons, or everything assigned to a group.
 
 use super::OrgArgs;
-use ringmaster_core::explain::{DeviceExplanation, GroupExplanation, Status, describe_trace, explain_device, explain_group};
+use ringmaster_core::explain::{
+    DeviceExplanation, GroupExplanation, Status, describe_trace, explain_device, explain_group,
+};
 use ringmaster_core::org::Org;
 use std::process::ExitCode;
 
@@ -24,13 +26,26 @@ pub struct Args {
     json: bool,
 }
 
-fn one<T: Copy>(found: Vec<T>, what: &str, needle: &str, label: impl Fn(T) -> String) -> anyhow::Result<T> {
+fn one<T: Copy>(
+    found: Vec<T>,
+    what: &str,
+    needle: &str,
+    label: impl Fn(T) -> String,
+) -> anyhow::Result<T> {
     match found.len() {
         0 => Err(crate::UserError(format!("no {what} matches '{needle}'")).into()),
         1 => Ok(found[0]),
         n => {
-            let list: Vec<String> = found.iter().take(10).map(|&x| format!("  {}", label(x))).collect();
-            Err(crate::UserError(format!("'{needle}' matches {n} {what}s; name one by id:\n{}", list.join("\n"))).into())
+            let list: Vec<String> = found
+                .iter()
+                .take(10)
+                .map(|&x| format!("  {}", label(x)))
+                .collect();
+            Err(crate::UserError(format!(
+                "'{needle}' matches {n} {what}s; name one by id:\n{}",
+                list.join("\n")
+            ))
+            .into())
         }
     }
 }
@@ -38,7 +53,9 @@ fn one<T: Copy>(found: Vec<T>, what: &str, needle: &str, label: impl Fn(T) -> St
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let (org, res, _) = a.org.load()?;
     if let Some(g) = &a.group {
-        let gi = one(org.find_groups(g), "group", g, |i| format!("{} ({})", org.groups[i].name, org.groups[i].id))?;
+        let gi = one(org.find_groups(g), "group", g, |i| {
+            format!("{} ({})", org.groups[i].name, org.groups[i].id)
+        })?;
         let e = explain_group(&org, &res, gi);
         if a.json {
             super::write_json(&e)?;
@@ -48,9 +65,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let needle = a.device.as_deref().unwrap_or_default();
-    let d = one(org.find_devices(needle), "device", needle, |r| org.device_label(r))?;
+    let d = one(org.find_devices(needle), "device", needle, |r| {
+        org.device_label(r)
+    })?;
     let only = match &a.policy {
-        Some(p) => Some(vec![one(org.find_policies(p), "policy", p, |i| format!("{} ({})", org.policies[i].name, org.policies[i].id))?]),
+        Some(p) => Some(vec![one(org.find_policies(p), "policy", p, |i| {
+            format!("{} ({})", org.policies[i].name, org.policies[i].id)
+        })?]),
         None => None,
     };
     let e = explain_device(&org, &res, d, only.as_deref(), a.org.now());
@@ -62,7 +83,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_device(org: &Org, e: &DeviceExplanation) {
+pub(crate) fn print_device(org: &Org, e: &DeviceExplanation) {
     let f = &e.device;
     let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
     println!("Device {}", org.device_label(f.row));
@@ -94,7 +115,11 @@ fn print_device(org: &Org, e: &DeviceExplanation) {
         println!("{:<13} {}", p.status.as_str(), p.policy);
         println!("  why: {}", p.reason);
         for s in &p.assignments {
-            let mark = if s.reaches { "reaches it" } else { "does not reach it" };
+            let mark = if s.reaches {
+                "reaches it"
+            } else {
+                "does not reach it"
+            };
             println!("  {} {} ({mark})", s.intent, s.target);
             for v in &s.via {
                 println!("      · {v}");
@@ -104,15 +129,31 @@ fn print_device(org: &Org, e: &DeviceExplanation) {
                     ringmaster_core::model::FilterMode::Include => "include",
                     ringmaster_core::model::FilterMode::Exclude => "exclude",
                 };
-                let how = fl.trace.as_ref().map(describe_trace).unwrap_or_else(|| "rule could not be evaluated".into());
-                println!("      filter '{}' ({mode} mode) {}: {}", fl.name, if fl.matched { "matches" } else { "does not match" }, how);
+                let how = fl
+                    .trace
+                    .as_ref()
+                    .map(describe_trace)
+                    .unwrap_or_else(|| "rule could not be evaluated".into());
+                println!(
+                    "      filter '{}' ({mode} mode) {}: {}",
+                    fl.name,
+                    if fl.matched {
+                        "matches"
+                    } else {
+                        "does not match"
+                    },
+                    how
+                );
             }
         }
     }
 }
 
-fn print_group(e: &GroupExplanation) {
-    println!("Group '{}' ({}), {}: {} users, {} devices", e.name, e.id, e.kind, e.users, e.devices);
+pub(crate) fn print_group(e: &GroupExplanation) {
+    println!(
+        "Group '{}' ({}), {}: {} users, {} devices",
+        e.name, e.id, e.kind, e.users, e.devices
+    );
     if let Some(r) = &e.rule {
         println!("  rule: {r}");
     }
@@ -124,7 +165,14 @@ fn print_group(e: &GroupExplanation) {
     }
     for a in &e.assignments {
         let filter = match (&a.filter, a.filter_mode) {
-            (Some(f), Some(m)) => format!(" with {} filter '{f}'", if m == ringmaster_core::model::FilterMode::Include { "include" } else { "exclude" }),
+            (Some(f), Some(m)) => format!(
+                " with {} filter '{f}'",
+                if m == ringmaster_core::model::FilterMode::Include {
+                    "include"
+                } else {
+                    "exclude"
+                }
+            ),
             _ => String::new(),
         };
         println!("  {:<8} {} ({}){filter}", a.intent, a.policy, a.via);

@@ -44,13 +44,23 @@ impl Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let s = ringmaster_gen::generate(&a.dir, &a.options()).with_context(|| format!("writing {}", a.dir.display()))?;
+    let s = ringmaster_gen::generate(&a.dir, &a.options())
+        .with_context(|| format!("writing {}", a.dir.display()))?;
     if a.json {
         super::write_json(&s)?;
     } else {
         println!(
             "wrote {} users, {} devices, {} groups ({} dynamic, {} nesting others), {} group memberships, {} filters, {} policies with {} assignments to {}",
-            s.users, s.devices, s.groups, s.dynamic_groups, s.nested_groups, s.group_members, s.filters, s.policies, s.assignments, a.dir.display()
+            s.users,
+            s.devices,
+            s.groups,
+            s.dynamic_groups,
+            s.nested_groups,
+            s.group_members,
+            s.filters,
+            s.policies,
+            s.assignments,
+            a.dir.display()
         );
     }
     Ok(ExitCode::SUCCESS)

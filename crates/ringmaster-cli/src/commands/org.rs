@@ -15,18 +15,28 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let (org, res, report) = a.org.load()?;
-    let dynamic = org.groups.iter().filter(|g| matches!(g.kind, GroupKind::Dynamic { .. })).count();
+    let dynamic = org
+        .groups
+        .iter()
+        .filter(|g| matches!(g.kind, GroupKind::Dynamic { .. }))
+        .count();
     let mut platforms: Vec<(String, u64)> = Vec::new();
     let col = &org.devices.cols[DeviceAttr::Platform.index()];
     for p in Platform::ALL {
-        let hit: Vec<bool> = (0..col.dict.len() as u32).map(|c| col.dict.value(c) == Some(p.as_str())).collect();
+        let hit: Vec<bool> = (0..col.dict.len() as u32)
+            .map(|c| col.dict.value(c) == Some(p.as_str()))
+            .collect();
         let n = col.select(&hit).len();
         if n > 0 {
             platforms.push((p.to_string(), n));
         }
     }
     let unknown = org.devices.rows as u64 - platforms.iter().map(|(_, n)| n).sum::<u64>();
-    let errors = res.diagnostics.iter().filter(|d| d.severity == Severity::Error).count();
+    let errors = res
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
     if a.json {
         super::write_json(&serde_json::json!({
             "users": org.users.rows,
@@ -46,10 +56,26 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             "import": report,
         }))?;
     } else {
-        println!("{} users, {} devices, {} groups ({} dynamic), {} filters, {} policies", org.users.rows, org.devices.rows, org.groups.len(), dynamic, org.filters.len(), org.policies.len());
+        println!(
+            "{} users, {} devices, {} groups ({} dynamic), {} filters, {} policies",
+            org.users.rows,
+            org.devices.rows,
+            org.groups.len(),
+            dynamic,
+            org.filters.len(),
+            org.policies.len()
+        );
         let plat: Vec<String> = platforms.iter().map(|(p, n)| format!("{p} {n}")).collect();
         if !plat.is_empty() || unknown > 0 {
-            println!("devices by platform: {}{}", plat.join(", "), if unknown > 0 { format!(", unknown {unknown}") } else { String::new() });
+            println!(
+                "devices by platform: {}{}",
+                plat.join(", "),
+                if unknown > 0 {
+                    format!(", unknown {unknown}")
+                } else {
+                    String::new()
+                }
+            );
         }
         println!("read {} file(s)", report.files.len());
         for s in &report.skipped {
@@ -62,13 +88,27 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             println!();
             println!("{:>9} {:>9} {:>5}  policy", "devices", "n/a", "asgn");
             for (i, p) in org.policies.iter().enumerate() {
-                println!("{:>9} {:>9} {:>5}  {}", res.policies[i].devices.len(), res.policies[i].not_applicable.len(), p.assignments.len(), p.name);
+                println!(
+                    "{:>9} {:>9} {:>5}  {}",
+                    res.policies[i].devices.len(),
+                    res.policies[i].not_applicable.len(),
+                    p.assignments.len(),
+                    p.name
+                );
             }
         }
         for d in &res.diagnostics {
-            let sev = if d.severity == Severity::Error { "error" } else { "warning" };
+            let sev = if d.severity == Severity::Error {
+                "error"
+            } else {
+                "warning"
+            };
             println!("{sev}: {}: {}", d.subject, d.message);
         }
     }
-    Ok(if errors > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if errors > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

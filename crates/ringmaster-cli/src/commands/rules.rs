@@ -8,7 +8,9 @@ use std::process::ExitCode;
 #[derive(clap::Subcommand)]
 pub enum Cmd {
     /// Validate a rule: exit 0 when valid, 2 with the place and a caret when not.
-    #[command(after_help = "Examples:\n  ringmaster rules check 'user.department -eq \"Sales\"'\n  ringmaster rules check --grammar filter '(device.model -startsWith \"Surface\")'")]
+    #[command(
+        after_help = "Examples:\n  ringmaster rules check 'user.department -eq \"Sales\"'\n  ringmaster rules check --grammar filter '(device.model -startsWith \"Surface\")'"
+    )]
     Check {
         #[command(flatten)]
         grammar: GrammarArg,
@@ -17,7 +19,9 @@ pub enum Cmd {
         json: bool,
     },
     /// Evaluate a rule against one object and print true or false.
-    #[command(after_help = "Example:\n  echo '{\"device\": {\"model\": \"Surface Laptop 5\"}}' > d.json\n  ringmaster rules eval --grammar filter '(device.model -startsWith \"Surface\")' --object d.json")]
+    #[command(
+        after_help = "Example:\n  echo '{\"device\": {\"model\": \"Surface Laptop 5\"}}' > d.json\n  ringmaster rules eval --grammar filter '(device.model -startsWith \"Surface\")' --object d.json"
+    )]
     Eval {
         #[command(flatten)]
         grammar: GrammarArg,
@@ -49,8 +53,18 @@ const MAX_OBJECT_BYTES: u64 = 1 << 20;
 
 pub fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
     match cmd {
-        Cmd::Check { grammar, rule, json } => check(grammar.grammar, &rule, json),
-        Cmd::Eval { grammar, rule, object, now, json } => eval(grammar.grammar, &rule, &object, now, json),
+        Cmd::Check {
+            grammar,
+            rule,
+            json,
+        } => check(grammar.grammar, &rule, json),
+        Cmd::Eval {
+            grammar,
+            rule,
+            object,
+            now,
+            json,
+        } => eval(grammar.grammar, &rule, &object, now, json),
     }
 }
 
@@ -100,38 +114,73 @@ fn check(grammar: Grammar, rule: &str, json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn eval(grammar: Grammar, rule: &str, object: &PathBuf, now: Option<jiff::Timestamp>, json: bool) -> anyhow::Result<ExitCode> {
+fn eval(
+    grammar: Grammar,
+    rule: &str,
+    object: &PathBuf,
+    now: Option<jiff::Timestamp>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let r = match parsed(grammar, rule, json) {
         Ok(r) => r,
         Err(code) => return Ok(code),
     };
-    let meta = std::fs::metadata(object).with_context(|| format!("reading {}", object.display()))?;
+    let meta =
+        std::fs::metadata(object).with_context(|| format!("reading {}", object.display()))?;
     if meta.len() > MAX_OBJECT_BYTES {
-        return Err(crate::UserError(format!("{}: larger than {MAX_OBJECT_BYTES} bytes", object.display())).into());
+        return Err(crate::UserError(format!(
+            "{}: larger than {MAX_OBJECT_BYTES} bytes",
+            object.display()
+        ))
+        .into());
     }
-    let text = std::fs::read_to_string(object).with_context(|| format!("reading {}", object.display()))?;
+    let text =
+        std::fs::read_to_string(object).with_context(|| format!("reading {}", object.display()))?;
     let v: serde_json::Value = serde_json::from_str(text.trim_start_matches('\u{feff}'))
         .map_err(|e| crate::UserError(format!("{}: not valid JSON: {e}", object.display())))?;
     let (kind, props) = v
         .as_object()
         .and_then(|o| o.iter().next().filter(|_| o.len() == 1))
-        .ok_or_else(|| crate::UserError(format!("{}: expected {{\"device\": {{...}}}} or {{\"user\": {{...}}}}", object.display())))?;
+        .ok_or_else(|| {
+            crate::UserError(format!(
+                "{}: expected {{\"device\": {{...}}}} or {{\"user\": {{...}}}}",
+                object.display()
+            ))
+        })?;
     let obj = match kind.as_str() {
         "device" => Object::Device,
         "user" => Object::User,
         "app" => Object::App,
-        other => return Err(crate::UserError(format!("{}: '{other}' is not device, user or app", object.display())).into()),
+        other => {
+            return Err(crate::UserError(format!(
+                "{}: '{other}' is not device, user or app",
+                object.display()
+            ))
+            .into());
+        }
     };
     if obj != r.object {
-        return Err(crate::UserError(format!("the rule is about {} objects but {} holds a {kind}", r.object.prefix(), object.display())).into());
+        return Err(crate::UserError(format!(
+            "the rule is about {} objects but {} holds a {kind}",
+            r.object.prefix(),
+            object.display()
+        ))
+        .into());
     }
-    let props = props.as_object().ok_or_else(|| crate::UserError(format!("{}: \"{kind}\" must be an object of properties", object.display())))?;
+    let props = props.as_object().ok_or_else(|| {
+        crate::UserError(format!(
+            "{}: \"{kind}\" must be an object of properties",
+            object.display()
+        ))
+    })?;
     let mut fields = Vec::new();
     for (k, v) in props {
-        let val = to_obj_value(v).map_err(|m| crate::UserError(format!("{}: property '{k}': {m}", object.display())))?;
+        let val = to_obj_value(v)
+            .map_err(|m| crate::UserError(format!("{}: property '{k}': {m}", object.display())))?;
         fields.push((k.clone(), val));
     }
-    let table = one_row(grammar, obj, &fields).map_err(|m| crate::UserError(format!("{}: {m}", object.display())))?;
+    let table = one_row(grammar, obj, &fields)
+        .map_err(|m| crate::UserError(format!("{}: {m}", object.display())))?;
     let ctx = EvalContext::new(now.unwrap_or_else(jiff::Timestamp::now));
     let trace = r.trace(&table, 0, &ctx);
     if json {
@@ -155,18 +204,27 @@ fn to_obj_value(v: &serde_json::Value) -> Result<ObjValue, String> {
         V::String(s) => ObjValue::Str(s.clone()),
         V::Bool(b) => ObjValue::Str(b.to_string()),
         V::Number(n) => ObjValue::Str(n.to_string()),
-        V::Array(items) if items.iter().all(|i| i.is_object()) && !items.is_empty() => ObjValue::Records(
-            items
-                .iter()
-                .map(|i| {
-                    i.as_object()
-                        .into_iter()
-                        .flatten()
-                        .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
-                        .collect()
-                })
-                .collect(),
-        ),
+        V::Array(items) if items.iter().all(|i| i.is_object()) && !items.is_empty() => {
+            ObjValue::Records(
+                items
+                    .iter()
+                    .map(|i| {
+                        i.as_object()
+                            .into_iter()
+                            .flatten()
+                            .map(|(k, v)| {
+                                (
+                                    k.clone(),
+                                    v.as_str()
+                                        .map(str::to_string)
+                                        .unwrap_or_else(|| v.to_string()),
+                                )
+                            })
+                            .collect()
+                    })
+                    .collect(),
+            )
+        }
         V::Array(items) => ObjValue::List(
             items
                 .iter()

@@ -63,7 +63,11 @@ impl Rule {
     /// Evaluates one row and records each comparison, for explanations.
     pub fn trace(&self, table: &Table, row: u32, ctx: &EvalContext<'_>) -> Trace {
         let mut leaves = Vec::new();
-        let result = if self.object == Object::App { false } else { node_row(self, &self.root, table, row, ctx, &mut leaves) };
+        let result = if self.object == Object::App {
+            false
+        } else {
+            node_row(self, &self.root, table, row, ctx, &mut leaves)
+        };
         Trace { result, leaves }
     }
 
@@ -100,7 +104,11 @@ fn node_rows(n: &Node, t: &Table, ctx: &EvalContext<'_>, all: &RoaringBitmap) ->
 fn leaf_rows(l: &Leaf, t: &Table, ctx: &EvalContext<'_>, all: &RoaringBitmap) -> RoaringBitmap {
     match l.prop.source {
         Source::Unbound => {
-            if scalar(l.prop, l.op, &l.operand, None, ctx) { all.clone() } else { RoaringBitmap::new() }
+            if scalar(l.prop, l.op, &l.operand, None, ctx) {
+                all.clone()
+            } else {
+                RoaringBitmap::new()
+            }
         }
         Source::Device(a) => scalar_rows(l, t, a.index(), ctx, all),
         Source::User(a) => scalar_rows(l, t, a.index(), ctx, all),
@@ -120,13 +128,27 @@ fn leaf_rows(l: &Leaf, t: &Table, ctx: &EvalContext<'_>, all: &RoaringBitmap) ->
     }
 }
 
-fn scalar_rows(l: &Leaf, t: &Table, col: usize, ctx: &EvalContext<'_>, all: &RoaringBitmap) -> RoaringBitmap {
+fn scalar_rows(
+    l: &Leaf,
+    t: &Table,
+    col: usize,
+    ctx: &EvalContext<'_>,
+    all: &RoaringBitmap,
+) -> RoaringBitmap {
     let column = &t.cols[col];
     if let Some(rows) = indexed_rows(l, column, all) {
         return rows;
     }
     let hit: Vec<bool> = (0..column.dict.len() as u32)
-        .map(|c| scalar(l.prop, l.op, &l.operand, column.dict.value(c).map(|v| l.prop.present(v)), ctx))
+        .map(|c| {
+            scalar(
+                l.prop,
+                l.op,
+                &l.operand,
+                column.dict.value(c).map(|v| l.prop.present(v)),
+                ctx,
+            )
+        })
         .collect();
     if hit.iter().all(|h| *h) {
         return all.clone();
@@ -140,21 +162,33 @@ fn scalar_rows(l: &Leaf, t: &Table, col: usize, ctx: &EvalContext<'_>, all: &Roa
 /// Equality, lists and prefixes on plain string columns go through the
 /// column's sorted index when it has one; negations take the complement
 /// (null rows match a negation, and are never in the positive result).
-fn indexed_rows(l: &Leaf, column: &crate::column::DictColumn, all: &RoaringBitmap) -> Option<RoaringBitmap> {
+fn indexed_rows(
+    l: &Leaf,
+    column: &crate::column::DictColumn,
+    all: &RoaringBitmap,
+) -> Option<RoaringBitmap> {
     if l.prop.kind != Kind::Str || l.prop.vocab.is_some() {
         return None;
     }
     let pos = l.op.positive().unwrap_or(l.op);
     let rows = match (pos, &l.operand) {
-        (Op::Eq, Operand::Str { lower, .. }) if !lower.is_empty() => column.lookup(&[lower], false)?,
-        (Op::StartsWith, Operand::Str { lower, .. }) if !lower.is_empty() => column.lookup(&[lower], true)?,
+        (Op::Eq, Operand::Str { lower, .. }) if !lower.is_empty() => {
+            column.lookup(&[lower], false)?
+        }
+        (Op::StartsWith, Operand::Str { lower, .. }) if !lower.is_empty() => {
+            column.lookup(&[lower], true)?
+        }
         (Op::In, Operand::List(items)) if items.iter().all(|(_, l)| !l.is_empty()) => {
             let v: Vec<&str> = items.iter().map(|(_, l)| l.as_str()).collect();
             column.lookup(&v, false)?
         }
         _ => return None,
     };
-    Some(if l.op.positive().is_some() { all - rows } else { rows })
+    Some(if l.op.positive().is_some() {
+        all - rows
+    } else {
+        rows
+    })
 }
 
 fn multi_rows(l: &Leaf, m: &MultiColumn, ctx: &EvalContext<'_>) -> RoaringBitmap {
@@ -182,14 +216,18 @@ fn multi_plan(l: &Leaf, m: &MultiColumn, ctx: &EvalContext<'_>) -> (Vec<bool>, b
     let n = m.dict.len() as u32;
     match (&l.op, &l.operand) {
         (Op::Any | Op::All, Operand::Inner(inner)) => {
-            let hit = (0..n).map(|c| c != 0 && inner_test(inner, m, c, ctx)).collect();
+            let hit = (0..n)
+                .map(|c| c != 0 && inner_test(inner, m, c, ctx))
+                .collect();
             (hit, l.op == Op::All, false)
         }
         _ => {
             // A scalar operator on a list asks about its elements: positive
             // operators hold when any element matches, negative ones when none does.
             let pos = l.op.positive().unwrap_or(l.op);
-            let hit = (0..n).map(|c| c != 0 && scalar(l.prop, pos, &l.operand, m.dict.value(c), ctx)).collect();
+            let hit = (0..n)
+                .map(|c| c != 0 && scalar(l.prop, pos, &l.operand, m.dict.value(c), ctx))
+                .collect();
             (hit, false, l.op.positive().is_some())
         }
     }
@@ -221,20 +259,29 @@ static ELEMENT_PROP: Prop = Prop {
 };
 
 /// Decides a comparison for one value (`None` = null), case-insensitively.
-fn scalar(prop: &Prop, op: Op, operand: &Operand, value: Option<&str>, ctx: &EvalContext<'_>) -> bool {
+fn scalar(
+    prop: &Prop,
+    op: Op,
+    operand: &Operand,
+    value: Option<&str>,
+    ctx: &EvalContext<'_>,
+) -> bool {
     if let Some(pos) = op.positive() {
         return !scalar(prop, pos, operand, value, ctx);
     }
     let Some(v) = value else {
-        return op == Op::Eq && matches!(operand, Operand::Null | Operand::Str { lower: _, .. } if is_empty(operand));
+        return op == Op::Eq
+            && matches!(operand, Operand::Null | Operand::Str { lower: _, .. } if is_empty(operand));
     };
     match (op, operand) {
         (Op::Eq, Operand::Null) => false,
         (Op::Eq, Operand::Date(d)) => date_cmp(v, d, ctx) == Some(std::cmp::Ordering::Equal),
-        (Op::Eq, Operand::Str { lower, .. }) if prop.kind == Kind::Date => match super::parser::parse_instant(lower) {
-            Some(ts) => date_cmp(v, &DateExpr::At(ts), ctx) == Some(std::cmp::Ordering::Equal),
-            None => eq_ci(v, lower),
-        },
+        (Op::Eq, Operand::Str { lower, .. }) if prop.kind == Kind::Date => {
+            match super::parser::parse_instant(lower) {
+                Some(ts) => date_cmp(v, &DateExpr::At(ts), ctx) == Some(std::cmp::Ordering::Equal),
+                None => eq_ci(v, lower),
+            }
+        }
         (Op::Eq, Operand::Str { lower, .. }) => eq_ci(v, lower),
         (Op::StartsWith, Operand::Str { lower, .. }) => starts_ci(v, lower),
         (Op::EndsWith, Operand::Str { lower, .. }) => v.to_lowercase().ends_with(lower.as_str()),
@@ -242,10 +289,12 @@ fn scalar(prop: &Prop, op: Op, operand: &Operand, value: Option<&str>, ctx: &Eva
         (Op::Match, Operand::Regex(re)) => re.is_match(v),
         (Op::In, Operand::List(items)) => items.iter().any(|(_, l)| eq_ci(v, l)),
         (Op::Gt | Op::Ge | Op::Lt | Op::Le, Operand::Version(want)) => match Version::parse(v) {
-            Some(have) => order(op, have.cmp(want)),
+            Some(have) => order(op, have.compare(want)),
             None => false,
         },
-        (Op::Gt | Op::Ge | Op::Lt | Op::Le, Operand::Date(d)) => date_cmp(v, d, ctx).is_some_and(|o| order(op, o)),
+        (Op::Gt | Op::Ge | Op::Lt | Op::Le, Operand::Date(d)) => {
+            date_cmp(v, d, ctx).is_some_and(|o| order(op, o))
+        }
         _ => false,
     }
 }
@@ -274,13 +323,22 @@ fn date_cmp(v: &str, d: &DateExpr, ctx: &EvalContext<'_>) -> Option<std::cmp::Or
     let want = match d {
         DateExpr::At(ts) => *ts,
         DateExpr::Now(None) => ctx.now,
-        DateExpr::Now(Some(span)) => ctx.now.to_zoned(jiff::tz::TimeZone::UTC).checked_add(*span).ok()?.timestamp(),
+        DateExpr::Now(Some(span)) => ctx
+            .now
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .checked_add(*span)
+            .ok()?
+            .timestamp(),
     };
     Some(have.cmp(&want))
 }
 
 fn eq_ci(v: &str, lower: &str) -> bool {
-    if v.is_ascii() && lower.is_ascii() { v.eq_ignore_ascii_case(lower) } else { v.to_lowercase() == lower }
+    if v.is_ascii() && lower.is_ascii() {
+        v.eq_ignore_ascii_case(lower)
+    } else {
+        v.to_lowercase() == lower
+    }
 }
 
 fn starts_ci(v: &str, lower: &str) -> bool {
@@ -315,12 +373,26 @@ fn node_test(n: &Node, t: &Table, row: u32, ctx: &EvalContext<'_>) -> bool {
 fn leaf_test(l: &Leaf, t: &Table, row: u32, ctx: &EvalContext<'_>) -> bool {
     match l.prop.source {
         Source::Unbound => scalar(l.prop, l.op, &l.operand, None, ctx),
-        Source::Device(a) => scalar(l.prop, l.op, &l.operand, t.cols[a.index()].get(row).map(|v| l.prop.present(v)), ctx),
-        Source::User(a) => scalar(l.prop, l.op, &l.operand, t.cols[a.index()].get(row).map(|v| l.prop.present(v)), ctx),
+        Source::Device(a) => scalar(
+            l.prop,
+            l.op,
+            &l.operand,
+            t.cols[a.index()].get(row).map(|v| l.prop.present(v)),
+            ctx,
+        ),
+        Source::User(a) => scalar(
+            l.prop,
+            l.op,
+            &l.operand,
+            t.cols[a.index()].get(row).map(|v| l.prop.present(v)),
+            ctx,
+        ),
         Source::DeviceMulti(m) => multi_test(l, &t.multi[m.index()], row, ctx),
         Source::UserMulti(m) => multi_test(l, &t.multi[m.index()], row, ctx),
         Source::MemberOf => match (&l.operand, ctx.groups) {
-            (Operand::Groups(ids), Some(g)) => ids.iter().any(|id| g.group_rows(id).is_some_and(|r| r.contains(row))),
+            (Operand::Groups(ids), Some(g)) => ids
+                .iter()
+                .any(|id| g.group_rows(id).is_some_and(|r| r.contains(row))),
             _ => false,
         },
     }
@@ -333,24 +405,47 @@ fn multi_test(l: &Leaf, m: &MultiColumn, row: u32, ctx: &EvalContext<'_>) -> boo
         (Op::All, Operand::Inner(i)) => codes.iter().all(|&c| inner_test(i, m, c, ctx)),
         _ => {
             let pos = l.op.positive().unwrap_or(l.op);
-            let any = codes.iter().any(|&c| scalar(l.prop, pos, &l.operand, m.dict.value(c), ctx));
+            let any = codes
+                .iter()
+                .any(|&c| scalar(l.prop, pos, &l.operand, m.dict.value(c), ctx));
             any != l.op.positive().is_some()
         }
     }
 }
 
-fn node_row(rule: &Rule, n: &Node, t: &Table, row: u32, ctx: &EvalContext<'_>, out: &mut Vec<LeafTrace>) -> bool {
+fn node_row(
+    rule: &Rule,
+    n: &Node,
+    t: &Table,
+    row: u32,
+    ctx: &EvalContext<'_>,
+    out: &mut Vec<LeafTrace>,
+) -> bool {
     match n {
         // Every branch is visited so the explanation shows the whole rule.
-        Node::And(v) => v.iter().map(|c| node_row(rule, c, t, row, ctx, out)).fold(true, |a, b| a & b),
-        Node::Or(v) => v.iter().map(|c| node_row(rule, c, t, row, ctx, out)).fold(false, |a, b| a | b),
+        Node::And(v) => v
+            .iter()
+            .map(|c| node_row(rule, c, t, row, ctx, out))
+            .fold(true, |a, b| a & b),
+        Node::Or(v) => v
+            .iter()
+            .map(|c| node_row(rule, c, t, row, ctx, out))
+            .fold(false, |a, b| a | b),
         Node::Not(c) => !node_row(rule, c, t, row, ctx, out),
         Node::Leaf(l) => {
             let result = leaf_test(l, t, row, ctx);
             let values: Vec<String> = match l.prop.source {
                 Source::Unbound => Vec::new(),
-                Source::Device(a) => t.cols[a.index()].get(row).map(|v| l.prop.present(v).to_string()).into_iter().collect(),
-                Source::User(a) => t.cols[a.index()].get(row).map(|v| l.prop.present(v).to_string()).into_iter().collect(),
+                Source::Device(a) => t.cols[a.index()]
+                    .get(row)
+                    .map(|v| l.prop.present(v).to_string())
+                    .into_iter()
+                    .collect(),
+                Source::User(a) => t.cols[a.index()]
+                    .get(row)
+                    .map(|v| l.prop.present(v).to_string())
+                    .into_iter()
+                    .collect(),
                 Source::DeviceMulti(m) => multi_values(&t.multi[m.index()], row),
                 Source::UserMulti(m) => multi_values(&t.multi[m.index()], row),
                 Source::MemberOf => match (&l.operand, ctx.groups) {

@@ -52,13 +52,20 @@ pub fn lex(src: &str) -> Result<Vec<Token>, RuleError> {
         };
         if let Some(tok) = single {
             it.next();
-            out.push(Token { tok, span: start..start + c.len_utf8() });
+            out.push(Token {
+                tok,
+                span: start..start + c.len_utf8(),
+            });
             continue;
         }
         if c == '"' || c == '\'' || c == '\u{201c}' || c == '\u{201d}' {
             it.next();
             let close = |d: char| {
-                if c == '\'' { d == '\'' } else { d == '"' || d == '\u{201c}' || d == '\u{201d}' }
+                if c == '\'' {
+                    d == '\''
+                } else {
+                    d == '"' || d == '\u{201c}' || d == '\u{201d}'
+                }
             };
             let mut value = String::new();
             let mut end = None;
@@ -82,7 +89,10 @@ pub fn lex(src: &str) -> Result<Vec<Token>, RuleError> {
                 return Err(RuleError::new(start..src.len(), "unterminated string")
                     .expected("a closing quote"));
             };
-            out.push(Token { tok: Tok::Str(value), span: start..end });
+            out.push(Token {
+                tok: Tok::Str(value),
+                span: start..end,
+            });
             continue;
         }
         if is_dash(c) {
@@ -102,7 +112,10 @@ pub fn lex(src: &str) -> Result<Vec<Token>, RuleError> {
                 return Err(RuleError::new(start..end, "a dash must start an operator")
                     .expected("an operator such as -eq or -and"));
             }
-            out.push(Token { tok: Tok::Dashed(name), span: start..end });
+            out.push(Token {
+                tok: Tok::Dashed(name),
+                span: start..end,
+            });
             continue;
         }
         let mut end = start;
@@ -115,7 +128,10 @@ pub fn lex(src: &str) -> Result<Vec<Token>, RuleError> {
             end = i + d.len_utf8();
             it.next();
         }
-        out.push(Token { tok: Tok::Word(word), span: start..end });
+        out.push(Token {
+            tok: Tok::Word(word),
+            span: start..end,
+        });
     }
     Ok(out)
 }
@@ -140,7 +156,10 @@ mod tests {
         );
         assert_eq!(toks("['a', \"b\"]").len(), 5);
         assert_eq!(toks(r#""Scott\"s""#), vec![Tok::Str("Scott\"s".into())]);
-        assert_eq!(toks("10.0.22000.1000"), vec![Tok::Word("10.0.22000.1000".into())]);
+        assert_eq!(
+            toks("10.0.22000.1000"),
+            vec![Tok::Word("10.0.22000.1000".into())]
+        );
     }
 
     #[test]

@@ -3,7 +3,9 @@
 
 use super::vocab::{self, Grammar, Kind, Object, Source};
 use crate::column::MultiColumn;
-use crate::model::{ASSIGNED_PLAN_FIELDS, DeviceAttr, DeviceMulti, UserAttr, UserMulti, canonical_bool};
+use crate::model::{
+    ASSIGNED_PLAN_FIELDS, DeviceAttr, DeviceMulti, UserAttr, UserMulti, canonical_bool,
+};
 use crate::org::Table;
 
 /// A property value as the object file gives it.
@@ -16,15 +18,32 @@ pub enum ObjValue {
 }
 
 /// Builds the single row; unknown properties and wrong shapes are errors.
-pub fn one_row(grammar: Grammar, object: Object, fields: &[(String, ObjValue)]) -> Result<Table, String> {
+pub fn one_row(
+    grammar: Grammar,
+    object: Object,
+    fields: &[(String, ObjValue)],
+) -> Result<Table, String> {
     let (scalars, mut multi) = match object {
-        Object::User => (UserAttr::SCALARS, vec![MultiColumn::default(), MultiColumn::default(), MultiColumn::with_fields(ASSIGNED_PLAN_FIELDS)]),
-        _ => (DeviceAttr::SCALARS, vec![MultiColumn::default(); DeviceMulti::COUNT]),
+        Object::User => (
+            UserAttr::SCALARS,
+            vec![
+                MultiColumn::default(),
+                MultiColumn::default(),
+                MultiColumn::with_fields(ASSIGNED_PLAN_FIELDS),
+            ],
+        ),
+        _ => (
+            DeviceAttr::SCALARS,
+            vec![MultiColumn::default(); DeviceMulti::COUNT],
+        ),
     };
     let mut cols = vec![crate::column::DictColumn::default(); scalars];
     for (name, value) in fields {
         let prop = vocab::lookup(grammar, object, name).ok_or_else(|| {
-            format!("'{name}' is not a {} property in {grammar}", object.prefix())
+            format!(
+                "'{name}' is not a {} property in {grammar}",
+                object.prefix()
+            )
         })?;
         let shape_err = |want: &str| format!("{}.{} takes {want}", object.prefix(), prop.name);
         match prop.source {
@@ -56,10 +75,18 @@ pub fn one_row(grammar: Grammar, object: Object, fields: &[(String, ObjValue)]) 
     for m in &mut multi {
         m.finish(1);
     }
-    Ok(Table { rows: 1, cols, multi })
+    Ok(Table {
+        rows: 1,
+        cols,
+        multi,
+    })
 }
 
-fn set_scalar(col: &mut crate::column::DictColumn, prop: &vocab::Prop, v: &ObjValue) -> Result<(), ()> {
+fn set_scalar(
+    col: &mut crate::column::DictColumn,
+    prop: &vocab::Prop,
+    v: &ObjValue,
+) -> Result<(), ()> {
     let s = match v {
         ObjValue::Null => None,
         ObjValue::Str(s) => Some(s.as_str()),
@@ -68,7 +95,11 @@ fn set_scalar(col: &mut crate::column::DictColumn, prop: &vocab::Prop, v: &ObjVa
     // Columns hold canonical values; the rule sees them as its grammar spells them.
     let canonical = s.map(|s| match (prop.kind, prop.vocab) {
         (Kind::Bool, _) => canonical_bool(s).unwrap_or(s),
-        (_, Some(vocab)) => vocab.iter().find(|(p, _)| p.eq_ignore_ascii_case(s)).map(|(_, c)| *c).unwrap_or(s),
+        (_, Some(vocab)) => vocab
+            .iter()
+            .find(|(p, _)| p.eq_ignore_ascii_case(s))
+            .map(|(_, c)| *c)
+            .unwrap_or(s),
         _ => s,
     });
     col.set(0, canonical);

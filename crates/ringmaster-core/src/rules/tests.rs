@@ -66,8 +66,16 @@ fn org() -> Org {
         u0,
         UserMulti::AssignedPlans,
         vec![
-            vec![Some("efb87545-963c-4e0d-99df-69c6916d9eb0".into()), Some("Enabled".into()), None],
-            vec![Some("c1ec4a95-1f05-45b3-a911-aa3fa01094f5".into()), Some("Deleted".into()), None],
+            vec![
+                Some("efb87545-963c-4e0d-99df-69c6916d9eb0".into()),
+                Some("Enabled".into()),
+                None,
+            ],
+            vec![
+                Some("c1ec4a95-1f05-45b3-a911-aa3fa01094f5".into()),
+                Some("Deleted".into()),
+                None,
+            ],
         ],
     );
     let u1 = b.user("user-1");
@@ -80,7 +88,15 @@ fn org() -> Org {
     ] {
         b.set_user(u1, a, Some(v));
     }
-    b.set_user_records(u1, UserMulti::AssignedPlans, vec![vec![Some("c1ec4a95-1f05-45b3-a911-aa3fa01094f5".into()), Some("Enabled".into()), None]]);
+    b.set_user_records(
+        u1,
+        UserMulti::AssignedPlans,
+        vec![vec![
+            Some("c1ec4a95-1f05-45b3-a911-aa3fa01094f5".into()),
+            Some("Enabled".into()),
+            None,
+        ]],
+    );
     b.user("user-2");
     b.finish()
 }
@@ -99,11 +115,23 @@ fn rows(g: &str, rule: &str) -> Vec<u32> {
     let o = org();
     let groups = Groups([1u32].into_iter().collect());
     let ctx = EvalContext::new(now()).with_groups(&groups);
-    let table = if r.object == Object::User { &o.users } else { &o.devices };
+    let table = if r.object == Object::User {
+        &o.users
+    } else {
+        &o.devices
+    };
     let got: Vec<u32> = r.select(table, &ctx).iter().collect();
     for row in 0..table.rows {
-        assert_eq!(r.matches(table, row, &ctx), got.contains(&row), "row path disagrees for {rule} on row {row}");
-        assert_eq!(r.trace(table, row, &ctx).result, got.contains(&row), "trace disagrees for {rule} on row {row}");
+        assert_eq!(
+            r.matches(table, row, &ctx),
+            got.contains(&row),
+            "row path disagrees for {rule} on row {row}"
+        );
+        assert_eq!(
+            r.trace(table, row, &ctx).result,
+            got.contains(&row),
+            "trace disagrees for {rule} on row {row}"
+        );
     }
     got
 }
@@ -112,18 +140,34 @@ fn rows(g: &str, rule: &str) -> Vec<u32> {
 fn string_operators_on_present_missing_and_case() {
     let cases: &[(&str, &str, &[u32])] = &[
         // -eq is case-insensitive; null never equals a string.
-        ("filter", r#"device.manufacturer -eq "microsoft corporation""#, &[0]),
+        (
+            "filter",
+            r#"device.manufacturer -eq "microsoft corporation""#,
+            &[0],
+        ),
         ("filter", r#"device.manufacturer -ne "Apple""#, &[0, 2]),
         ("filter", r#"device.model -startsWith "mac""#, &[1]),
-        ("entra", r#"device.deviceModel -notStartsWith "Mac""#, &[0, 2]),
+        (
+            "entra",
+            r#"device.deviceModel -notStartsWith "Mac""#,
+            &[0, 2],
+        ),
         ("entra", r#"device.deviceModel -endsWith "PRO""#, &[1]),
         ("entra", r#"device.deviceModel -notEndsWith "pro""#, &[0, 2]),
         ("filter", r#"device.model -contains "laptop""#, &[0]),
         ("filter", r#"device.model -notContains "laptop""#, &[1, 2]),
         ("entra", r#"device.displayName -match "^mac-\d+$""#, &[1]),
         ("entra", r#"device.displayName -notMatch "^mac""#, &[0, 2]),
-        ("filter", r#"device.deviceName -in ["scott's device", "Sara's device"]"#, &[0]),
-        ("filter", r#"device.deviceName -notIn ["Scott's Device"]"#, &[1, 2]),
+        (
+            "filter",
+            r#"device.deviceName -in ["scott's device", "Sara's device"]"#,
+            &[0],
+        ),
+        (
+            "filter",
+            r#"device.deviceName -notIn ["Scott's Device"]"#,
+            &[1, 2],
+        ),
         // Non-ASCII values fold case too.
         ("entra", r#"device.deviceCategory -eq "ÜNÏCODE DEPT""#, &[1]),
         ("entra", r#"device.deviceCategory -contains "ïcode""#, &[1]),
@@ -133,10 +177,22 @@ fn string_operators_on_present_missing_and_case() {
         ("filter", "(device.deviceCategory -eq $Null)", &[2]),
         ("entra", r#"device.deviceCategory -eq """#, &[2]),
         ("ca", r#"device.extensionAttribute1 -ne "SAW""#, &[1, 2]),
-        ("ca", r#"device.extensionAttribute1 -notIn ["SAW"]"#, &[1, 2]),
+        (
+            "ca",
+            r#"device.extensionAttribute1 -notIn ["SAW"]"#,
+            &[1, 2],
+        ),
         // Dashless and en-dash operators.
-        ("filter", r#"(device.manufacturer eq "Apple") or (device.model startsWith "Surface")"#, &[0, 1]),
-        ("entra", "device.deviceModel –contains \"Book\" –and device.deviceManufacturer –eq \"Apple\"", &[1]),
+        (
+            "filter",
+            r#"(device.manufacturer eq "Apple") or (device.model startsWith "Surface")"#,
+            &[0, 1],
+        ),
+        (
+            "entra",
+            "device.deviceModel –contains \"Book\" –and device.deviceManufacturer –eq \"Apple\"",
+            &[1],
+        ),
     ];
     for (g, rule, want) in cases {
         assert_eq!(rows(g, rule), *want, "{g}: {rule}");
@@ -153,19 +209,59 @@ fn bool_version_and_date_properties() {
         ("entra", "device.isRooted -eq null", &[2]),
         ("ca", "device.isCompliant -ne True", &[0, 1, 2]),
         // Versions compare numerically, not as text; unparsable or null never matches.
-        ("filter", "(device.operatingSystemVersion -gt 10.0.22000.1000)", &[0, 1]),
-        ("filter", "(device.operatingSystemVersion -ge 10.0.22631.3447)", &[0, 1]),
-        ("filter", "(device.operatingSystemVersion -ge 10.0.22631.3448) and (device.operatingSystemVersion -lt 11)", &[]),
-        ("filter", "(device.operatingSystemVersion -lt 10.0.22631.3448)", &[0]),
+        (
+            "filter",
+            "(device.operatingSystemVersion -gt 10.0.22000.1000)",
+            &[0, 1],
+        ),
+        (
+            "filter",
+            "(device.operatingSystemVersion -ge 10.0.22631.3447)",
+            &[0, 1],
+        ),
+        (
+            "filter",
+            "(device.operatingSystemVersion -ge 10.0.22631.3448) and (device.operatingSystemVersion -lt 11)",
+            &[],
+        ),
+        (
+            "filter",
+            "(device.operatingSystemVersion -lt 10.0.22631.3448)",
+            &[0],
+        ),
         ("filter", "(device.operatingSystemVersion -lt 10.1)", &[0]),
-        ("filter", r#"(device.operatingSystemVersion -le "14.4.1")"#, &[0, 1]),
-        ("filter", r#"(device.operatingSystemVersion -ge "14.4.1")"#, &[1]),
-        ("filter", r#"(device.operatingSystemVersion -eq "10.0.22631.3447")"#, &[0]),
+        (
+            "filter",
+            r#"(device.operatingSystemVersion -le "14.4.1")"#,
+            &[0, 1],
+        ),
+        (
+            "filter",
+            r#"(device.operatingSystemVersion -ge "14.4.1")"#,
+            &[1],
+        ),
+        (
+            "filter",
+            r#"(device.operatingSystemVersion -eq "10.0.22631.3447")"#,
+            &[0],
+        ),
         ("filter", r#"(device.osVersion -startsWith "10.0.2")"#, &[0]),
         // Dates against the injected clock.
-        ("entra", "user.employeeHireDate -ge system.now -minus p1d", &[0]),
-        ("entra", "user.employeeHireDate -le system.now -minus P30D", &[1]),
-        ("entra", "user.employeeHireDate -ge system.now -plus p1d", &[]),
+        (
+            "entra",
+            "user.employeeHireDate -ge system.now -minus p1d",
+            &[0],
+        ),
+        (
+            "entra",
+            "user.employeeHireDate -le system.now -minus P30D",
+            &[1],
+        ),
+        (
+            "entra",
+            "user.employeeHireDate -ge system.now -plus p1d",
+            &[],
+        ),
         ("entra", r#"user.employeeHireDate -le "2021-01-01""#, &[1]),
     ];
     for (g, rule, want) in cases {
@@ -176,25 +272,69 @@ fn bool_version_and_date_properties() {
 #[test]
 fn multi_valued_records_membership_and_reports() {
     let cases: &[(&str, &str, &[u32])] = &[
-        ("entra", r#"device.devicePhysicalIds -any (_ -startsWith "[ZTDID]")"#, &[0]),
-        ("entra", r#"device.devicePhysicalIds -any _ -startsWith "[ztdid]""#, &[0]),
+        (
+            "entra",
+            r#"device.devicePhysicalIds -any (_ -startsWith "[ZTDID]")"#,
+            &[0],
+        ),
+        (
+            "entra",
+            r#"device.devicePhysicalIds -any _ -startsWith "[ztdid]""#,
+            &[0],
+        ),
         // -all is true for an empty list, as set logic says.
-        ("entra", r#"device.devicePhysicalIDs -all (_ -notStartsWith "[ZTDID]")"#, &[1, 2]),
-        ("entra", r#"device.systemLabels -startsWith "M365Managed""#, &[0]),
+        (
+            "entra",
+            r#"device.devicePhysicalIDs -all (_ -notStartsWith "[ZTDID]")"#,
+            &[1, 2],
+        ),
+        (
+            "entra",
+            r#"device.systemLabels -startsWith "M365Managed""#,
+            &[0],
+        ),
         ("entra", r#"device.systemLabels -ne "M365Managed""#, &[1, 2]),
         ("ca", r#"device.physicalIds -contains "HWID""#, &[1]),
-        ("entra", r#"user.otherMails -any (_ -endsWith "@fabrikam.com")"#, &[0]),
+        (
+            "entra",
+            r#"user.otherMails -any (_ -endsWith "@fabrikam.com")"#,
+            &[0],
+        ),
         (
             "entra",
             r#"user.assignedPlans -any (assignedPlan.servicePlanId -eq "c1ec4a95-1f05-45b3-a911-aa3fa01094f5" -and assignedPlan.capabilityStatus -eq "Enabled")"#,
             &[1],
         ),
-        ("entra", r#"user.assignedPlans -all (assignedPlan.capabilityStatus -eq "Enabled")"#, &[1, 2]),
-        ("entra", "user.memberOf -any (group.objectId -in ['g1', 'g9'])", &[1]),
-        ("entra", r#"device.memberOf -any (group.objectId -in ["g1"])"#, &[1]),
-        ("entra", r#"Direct Reports for "aaaaaaaa-0000-1111-2222-bbbbbbbbbbbb""#, &[0]),
-        ("entra", r#"user.department -eq "Accounts" -and user.city -in ["Lagos", "Ibadan"]"#, &[]),
-        ("entra", r#"user.department -eq "Sales" -and user.city -in ["Lagos", "Ibadan"]"#, &[0]),
+        (
+            "entra",
+            r#"user.assignedPlans -all (assignedPlan.capabilityStatus -eq "Enabled")"#,
+            &[1, 2],
+        ),
+        (
+            "entra",
+            "user.memberOf -any (group.objectId -in ['g1', 'g9'])",
+            &[1],
+        ),
+        (
+            "entra",
+            r#"device.memberOf -any (group.objectId -in ["g1"])"#,
+            &[1],
+        ),
+        (
+            "entra",
+            r#"Direct Reports for "aaaaaaaa-0000-1111-2222-bbbbbbbbbbbb""#,
+            &[0],
+        ),
+        (
+            "entra",
+            r#"user.department -eq "Accounts" -and user.city -in ["Lagos", "Ibadan"]"#,
+            &[],
+        ),
+        (
+            "entra",
+            r#"user.department -eq "Sales" -and user.city -in ["Lagos", "Ibadan"]"#,
+            &[0],
+        ),
     ];
     for (g, rule, want) in cases {
         assert_eq!(rows(g, rule), *want, "{g}: {rule}");
@@ -205,12 +345,32 @@ fn multi_valued_records_membership_and_reports() {
 fn precedence_is_comparison_not_and_or() {
     let cases: &[(&str, &str, &[u32])] = &[
         // and binds tighter than or.
-        ("entra", r#"user.department -eq "Sales" -or user.department -eq "Marketing" -and user.country -eq "NG""#, &[0]),
-        ("entra", r#"(user.department -eq "Sales" -or user.department -eq "Marketing") -and user.country -eq "US""#, &[1]),
+        (
+            "entra",
+            r#"user.department -eq "Sales" -or user.department -eq "Marketing" -and user.country -eq "NG""#,
+            &[0],
+        ),
+        (
+            "entra",
+            r#"(user.department -eq "Sales" -or user.department -eq "Marketing") -and user.country -eq "US""#,
+            &[1],
+        ),
         // not binds tighter than and.
-        ("entra", r#"(user.department -eq "Sales") -and -not (user.jobTitle -startsWith "SDE")"#, &[]),
-        ("entra", r#"-not user.department -eq "Sales" -and user.country -eq "US""#, &[1]),
-        ("entra", r#"not (user.department -eq "Sales" -or user.department -eq "Marketing")"#, &[2]),
+        (
+            "entra",
+            r#"(user.department -eq "Sales") -and -not (user.jobTitle -startsWith "SDE")"#,
+            &[],
+        ),
+        (
+            "entra",
+            r#"-not user.department -eq "Sales" -and user.country -eq "US""#,
+            &[1],
+        ),
+        (
+            "entra",
+            r#"not (user.department -eq "Sales" -or user.department -eq "Marketing")"#,
+            &[2],
+        ),
     ];
     for (g, rule, want) in cases {
         assert_eq!(rows(g, rule), *want, "{g}: {rule}");
@@ -219,23 +379,59 @@ fn precedence_is_comparison_not_and_or() {
 
 #[test]
 fn ownership_and_trust_vocabularies_differ_by_grammar() {
-    assert_eq!(rows("entra", r#"device.deviceOwnership -eq "Company""#), vec![0]);
-    assert_eq!(rows("filter", r#"device.deviceOwnership -eq "Corporate""#), vec![0]);
-    assert_eq!(rows("ca", r#"device.deviceOwnership -eq "company""#), vec![0]);
-    assert_eq!(rows("filter", r#"device.deviceTrustType -in ["Hybrid Azure AD joined","Azure AD joined"]"#), vec![0]);
-    assert_eq!(rows("entra", r#"device.deviceTrustType -eq "Workplace""#), vec![1]);
+    assert_eq!(
+        rows("entra", r#"device.deviceOwnership -eq "Company""#),
+        vec![0]
+    );
+    assert_eq!(
+        rows("filter", r#"device.deviceOwnership -eq "Corporate""#),
+        vec![0]
+    );
+    assert_eq!(
+        rows("ca", r#"device.deviceOwnership -eq "company""#),
+        vec![0]
+    );
+    assert_eq!(
+        rows(
+            "filter",
+            r#"device.deviceTrustType -in ["Hybrid Azure AD joined","Azure AD joined"]"#
+        ),
+        vec![0]
+    );
+    assert_eq!(
+        rows("entra", r#"device.deviceTrustType -eq "Workplace""#),
+        vec![1]
+    );
     // A value from another grammar's vocabulary is valid but never matches: warned.
-    let r = Rule::parse(Grammar::EntraDynamicMembership, r#"device.deviceOwnership -eq "Corporate""#).unwrap();
+    let r = Rule::parse(
+        Grammar::EntraDynamicMembership,
+        r#"device.deviceOwnership -eq "Corporate""#,
+    )
+    .unwrap();
     assert_eq!(r.warnings.len(), 1);
-    assert!(r.warnings[0].message.contains("never matches"), "{:?}", r.warnings);
-    assert_eq!(rows("entra", r#"device.deviceOwnership -eq "Corporate""#), Vec::<u32>::new());
-    let r = Rule::parse(Grammar::IntuneAssignmentFilter, r#"device.deviceOwnership -eq "Company""#).unwrap();
+    assert!(
+        r.warnings[0].message.contains("never matches"),
+        "{:?}",
+        r.warnings
+    );
+    assert_eq!(
+        rows("entra", r#"device.deviceOwnership -eq "Corporate""#),
+        Vec::<u32>::new()
+    );
+    let r = Rule::parse(
+        Grammar::IntuneAssignmentFilter,
+        r#"device.deviceOwnership -eq "Company""#,
+    )
+    .unwrap();
     assert_eq!(r.warnings.len(), 1);
 }
 
 #[test]
 fn app_filters_parse_and_select_no_devices() {
-    assert_eq!(rows("filter", r#"(app.appVersion -in ["10.15.3","10.14.2"])"#), Vec::<u32>::new());
+    assert_eq!(
+        rows("filter", r#"(app.appVersion -in ["10.15.3","10.14.2"])"#),
+        Vec::<u32>::new()
+    );
 }
 
 fn err(g: &str, rule: &str) -> RuleError {
@@ -249,29 +445,129 @@ fn err(g: &str, rule: &str) -> RuleError {
 fn rejected_rules_point_at_the_place() {
     // (grammar, rule, text under the caret, words in the message)
     let cases: &[(&str, &str, &str, &str)] = &[
-        ("entra", r#"(user.department -eq "Sales""#, "(", "never closed"),
-        ("entra", r#"user.department -eq "Sales")"#, ")", "closes nothing"),
-        ("entra", r#"user.departmnt -eq "Sales""#, "departmnt", "did you mean user.department"),
-        ("filter", r#"device.deviceOSType -eq "Windows""#, "deviceOSType", "unknown property"),
-        ("filter", r#"device.deviceOwnership -startsWith "Corp""#, "-startsWith", "not allowed for device.deviceOwnership"),
-        ("filter", r#"device.manufacturer -endsWith "soft""#, "-endsWith", "not allowed"),
+        (
+            "entra",
+            r#"(user.department -eq "Sales""#,
+            "(",
+            "never closed",
+        ),
+        (
+            "entra",
+            r#"user.department -eq "Sales")"#,
+            ")",
+            "closes nothing",
+        ),
+        (
+            "entra",
+            r#"user.departmnt -eq "Sales""#,
+            "departmnt",
+            "did you mean user.department",
+        ),
+        (
+            "filter",
+            r#"device.deviceOSType -eq "Windows""#,
+            "deviceOSType",
+            "unknown property",
+        ),
+        (
+            "filter",
+            r#"device.deviceOwnership -startsWith "Corp""#,
+            "-startsWith",
+            "not allowed for device.deviceOwnership",
+        ),
+        (
+            "filter",
+            r#"device.manufacturer -endsWith "soft""#,
+            "-endsWith",
+            "not allowed",
+        ),
         ("ca", r#"device.model -match "x""#, "-match", "not allowed"),
-        ("entra", r#"user.department -eq Sales"#, "Sales", "must be quoted"),
+        (
+            "entra",
+            r#"user.department -eq Sales"#,
+            "Sales",
+            "must be quoted",
+        ),
         ("entra", r#"user.department -in []"#, "[]", "empty"),
-        ("entra", r#"user.department -eq "a" -and device.deviceModel -eq "b""#, "device.deviceModel", "cannot mix"),
-        ("entra", r#"user.displayName -match "([a-z""#, "\"([a-z\"", "invalid regular expression"),
+        (
+            "entra",
+            r#"user.department -eq "a" -and device.deviceModel -eq "b""#,
+            "device.deviceModel",
+            "cannot mix",
+        ),
+        (
+            "entra",
+            r#"user.displayName -match "([a-z""#,
+            "\"([a-z\"",
+            "invalid regular expression",
+        ),
         ("entra", "", "", "empty"),
-        ("entra", r#"user.department -eq "a" user.city -eq "b""#, "user.city", "unexpected"),
-        ("entra", r#"user.department -eq "Sales"#, "\"Sales", "unterminated"),
-        ("entra", r#"user.department "Sales""#, "\"Sales\"", "unexpected"),
-        ("entra", r#"user.department -equals "Sales""#, "-equals", "not an operator"),
-        ("entra", "device.accountEnabled -eq maybe", "maybe", "true or false"),
-        ("filter", "(device.operatingSystemVersion -gt banana)", "banana", "not a version"),
-        ("entra", r#"user.department -startsWith null"#, "null", "null can only"),
-        ("entra", r#"group.objectId -eq "x""#, "group", "no 'group.' properties"),
-        ("ca", r#"user.department -eq "x""#, "user", "no 'user.' properties"),
-        ("entra", r#"user.assignedPlans -any (assignedPlan.nope -eq "x")"#, "assignedPlan.nope", "not a field"),
-        ("entra", r#"user.employeeHireDate -ge system.now -plus tomorrow"#, "tomorrow", "not a duration"),
+        (
+            "entra",
+            r#"user.department -eq "a" user.city -eq "b""#,
+            "user.city",
+            "unexpected",
+        ),
+        (
+            "entra",
+            r#"user.department -eq "Sales"#,
+            "\"Sales",
+            "unterminated",
+        ),
+        (
+            "entra",
+            r#"user.department "Sales""#,
+            "\"Sales\"",
+            "unexpected",
+        ),
+        (
+            "entra",
+            r#"user.department -equals "Sales""#,
+            "-equals",
+            "not an operator",
+        ),
+        (
+            "entra",
+            "device.accountEnabled -eq maybe",
+            "maybe",
+            "true or false",
+        ),
+        (
+            "filter",
+            "(device.operatingSystemVersion -gt banana)",
+            "banana",
+            "not a version",
+        ),
+        (
+            "entra",
+            r#"user.department -startsWith null"#,
+            "null",
+            "null can only",
+        ),
+        (
+            "entra",
+            r#"group.objectId -eq "x""#,
+            "group",
+            "no 'group.' properties",
+        ),
+        (
+            "ca",
+            r#"user.department -eq "x""#,
+            "user",
+            "no 'user.' properties",
+        ),
+        (
+            "entra",
+            r#"user.assignedPlans -any (assignedPlan.nope -eq "x")"#,
+            "assignedPlan.nope",
+            "not a field",
+        ),
+        (
+            "entra",
+            r#"user.employeeHireDate -ge system.now -plus tomorrow"#,
+            "tomorrow",
+            "not a duration",
+        ),
     ];
     for (g, rule, under, words) in cases {
         let e = err(g, rule);
@@ -308,10 +604,13 @@ fn render_draws_a_caret_under_the_error() {
 
 /// Reads the shared corpus in place; under CI it must be there.
 fn corpus_rules() -> Option<String> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/rules.jsonl");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/rules.jsonl");
     match std::fs::read_to_string(&path) {
         Ok(s) => Some(s),
-        Err(e) if std::env::var("CI").as_deref() == Ok("true") => panic!("corpus missing at {}: {e}", path.display()),
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("corpus missing at {}: {e}", path.display())
+        }
         Err(_) => None,
     }
 }
@@ -414,8 +713,16 @@ fn indexed_paths_agree_with_row_evaluation() {
         if i % 11 != 0 {
             b.set_device(row, D::Name, Some(&name));
         }
-        b.set_device(row, D::Platform, Some(["windows", "macOS", "iOS"][(i % 3) as usize]));
-        b.set_device(row, D::Model, Some(["Latitude 7440", "Surface Pro 9", "Virtual Machine"][(i % 7 % 3) as usize]));
+        b.set_device(
+            row,
+            D::Platform,
+            Some(["windows", "macOS", "iOS"][(i % 3) as usize]),
+        );
+        b.set_device(
+            row,
+            D::Model,
+            Some(["Latitude 7440", "Surface Pro 9", "Virtual Machine"][(i % 7 % 3) as usize]),
+        );
     }
     let o = b.finish();
     let ctx = EvalContext::new(now());
@@ -428,10 +735,15 @@ fn indexed_paths_agree_with_row_evaluation() {
         r#"device.model -eq "surface pro 9" -and device.deviceName -startsWith "GB""#,
         r#"device.model -ne "Virtual Machine" -or device.deviceName -contains "0000""#,
     ] {
-        let r = Rule::parse(Grammar::IntuneAssignmentFilter, rule).unwrap_or_else(|e| panic!("{}", e.render(rule)));
+        let r = Rule::parse(Grammar::IntuneAssignmentFilter, rule)
+            .unwrap_or_else(|e| panic!("{}", e.render(rule)));
         let got = r.select(&o.devices, &ctx);
         for row in 0..o.devices.rows {
-            assert_eq!(got.contains(row), r.matches(&o.devices, row, &ctx), "{rule} row {row}");
+            assert_eq!(
+                got.contains(row),
+                r.matches(&o.devices, row, &ctx),
+                "{rule} row {row}"
+            );
         }
         assert!(!got.is_empty(), "{rule} selects nothing");
     }

@@ -218,7 +218,11 @@ impl Prop {
     /// The value as this grammar presents it, from the canonical column value.
     pub fn present<'a>(&self, canonical: &'a str) -> &'a str {
         match self.vocab {
-            Some(v) => v.iter().find(|(_, c)| *c == canonical).map(|(p, _)| *p).unwrap_or(canonical),
+            Some(v) => v
+                .iter()
+                .find(|(_, c)| *c == canonical)
+                .map(|(p, _)| *p)
+                .unwrap_or(canonical),
             None => canonical,
         }
     }
@@ -226,29 +230,85 @@ impl Prop {
 
 use Op::*;
 
-const ENTRA_STR: &[Op] =
-    &[Eq, Ne, StartsWith, NotStartsWith, EndsWith, NotEndsWith, Contains, NotContains, Match, NotMatch, In, NotIn];
-const CA_STR: &[Op] =
-    &[Eq, Ne, StartsWith, NotStartsWith, EndsWith, NotEndsWith, Contains, NotContains, In, NotIn];
+const ENTRA_STR: &[Op] = &[
+    Eq,
+    Ne,
+    StartsWith,
+    NotStartsWith,
+    EndsWith,
+    NotEndsWith,
+    Contains,
+    NotContains,
+    Match,
+    NotMatch,
+    In,
+    NotIn,
+];
+const CA_STR: &[Op] = &[
+    Eq,
+    Ne,
+    StartsWith,
+    NotStartsWith,
+    EndsWith,
+    NotEndsWith,
+    Contains,
+    NotContains,
+    In,
+    NotIn,
+];
 const FILTER_STR: &[Op] = &[Eq, Ne, In, NotIn, StartsWith, Contains, NotContains];
 const EQ_NE: &[Op] = &[Eq, Ne];
 const ENUM: &[Op] = &[Eq, Ne, In, NotIn];
 const DATE: &[Op] = &[Eq, Ne, Le, Ge];
 const FILTER_VERSION: &[Op] = &[Eq, Ne, In, NotIn, StartsWith, Gt, Ge, Lt, Le];
-const MULTI: &[Op] = &[Any, All, Eq, Ne, StartsWith, NotStartsWith, Contains, NotContains];
-const CA_MULTI: &[Op] = &[Eq, Ne, StartsWith, NotStartsWith, EndsWith, NotEndsWith, Contains, NotContains, In, NotIn];
+const MULTI: &[Op] = &[
+    Any,
+    All,
+    Eq,
+    Ne,
+    StartsWith,
+    NotStartsWith,
+    Contains,
+    NotContains,
+];
+const CA_MULTI: &[Op] = &[
+    Eq,
+    Ne,
+    StartsWith,
+    NotStartsWith,
+    EndsWith,
+    NotEndsWith,
+    Contains,
+    NotContains,
+    In,
+    NotIn,
+];
 const RECORDS: &[Op] = &[Any, All];
 const MEMBER_OF: &[Op] = &[Any];
 
-const OWNERSHIP_ENTRA: Vocab = &[("Company", "company"), ("Personal", "personal"), ("Unknown", "unknown")];
+const OWNERSHIP_ENTRA: Vocab = &[
+    ("Company", "company"),
+    ("Personal", "personal"),
+    ("Unknown", "unknown"),
+];
 const OWNERSHIP_FILTER: Vocab = &[("Corporate", "company"), ("Personal", "personal")];
-const TRUST_ENTRA: Vocab = &[("AzureAD", "AzureAD"), ("ServerAD", "ServerAD"), ("Workplace", "Workplace")];
+const TRUST_ENTRA: Vocab = &[
+    ("AzureAD", "AzureAD"),
+    ("ServerAD", "ServerAD"),
+    ("Workplace", "Workplace"),
+];
 const TRUST_FILTER: Vocab = &[
     ("Azure AD joined", "AzureAD"),
     ("Hybrid Azure AD joined", "ServerAD"),
     ("Azure AD registered", "Workplace"),
 ];
-const CPU_FILTER: Vocab = &[("amd64", "amd64"), ("x86", "x86"), ("arm64", "arm64"), ("x64", "x64"), ("unknown", "unknown")];
+const CPU_FILTER: Vocab = &[
+    ("amd64", "amd64"),
+    ("x86", "x86"),
+    ("arm64", "arm64"),
+    ("x64", "x64"),
+    ("unknown", "unknown"),
+];
 const USER_TYPE: Vocab = &[("Member", "Member"), ("Guest", "Guest")];
 const PROFILE_TYPE: Vocab = &[
     ("RegisteredDevice", "RegisteredDevice"),
@@ -258,12 +318,34 @@ const PROFILE_TYPE: Vocab = &[
     ("IoT", "IoT"),
 ];
 
-const fn p(name: &'static str, object: Object, kind: Kind, source: Source, ops: &'static [Op]) -> Prop {
-    Prop { name, object, kind, source, ops, vocab: None, record: None }
+const fn p(
+    name: &'static str,
+    object: Object,
+    kind: Kind,
+    source: Source,
+    ops: &'static [Op],
+) -> Prop {
+    Prop {
+        name,
+        object,
+        kind,
+        source,
+        ops,
+        vocab: None,
+        record: None,
+    }
 }
 
 const fn v(name: &'static str, source: Source, ops: &'static [Op], vocab: Vocab) -> Prop {
-    Prop { name, object: Object::Device, kind: Kind::Str, source, ops, vocab: Some(vocab), record: None }
+    Prop {
+        name,
+        object: Object::Device,
+        kind: Kind::Str,
+        source,
+        ops,
+        vocab: Some(vocab),
+        record: None,
+    }
 }
 
 use DeviceAttr as D;
@@ -274,77 +356,356 @@ use UserAttr as U;
 macro_rules! ext_props {
     ($object:expr, $var:ident, $attr:ident, $ops:expr) => {
         [
-            p("extensionAttribute1", $object, Str, Source::$var($attr::Ext(1)), $ops),
-            p("extensionAttribute2", $object, Str, Source::$var($attr::Ext(2)), $ops),
-            p("extensionAttribute3", $object, Str, Source::$var($attr::Ext(3)), $ops),
-            p("extensionAttribute4", $object, Str, Source::$var($attr::Ext(4)), $ops),
-            p("extensionAttribute5", $object, Str, Source::$var($attr::Ext(5)), $ops),
-            p("extensionAttribute6", $object, Str, Source::$var($attr::Ext(6)), $ops),
-            p("extensionAttribute7", $object, Str, Source::$var($attr::Ext(7)), $ops),
-            p("extensionAttribute8", $object, Str, Source::$var($attr::Ext(8)), $ops),
-            p("extensionAttribute9", $object, Str, Source::$var($attr::Ext(9)), $ops),
-            p("extensionAttribute10", $object, Str, Source::$var($attr::Ext(10)), $ops),
-            p("extensionAttribute11", $object, Str, Source::$var($attr::Ext(11)), $ops),
-            p("extensionAttribute12", $object, Str, Source::$var($attr::Ext(12)), $ops),
-            p("extensionAttribute13", $object, Str, Source::$var($attr::Ext(13)), $ops),
-            p("extensionAttribute14", $object, Str, Source::$var($attr::Ext(14)), $ops),
-            p("extensionAttribute15", $object, Str, Source::$var($attr::Ext(15)), $ops),
+            p(
+                "extensionAttribute1",
+                $object,
+                Str,
+                Source::$var($attr::Ext(1)),
+                $ops,
+            ),
+            p(
+                "extensionAttribute2",
+                $object,
+                Str,
+                Source::$var($attr::Ext(2)),
+                $ops,
+            ),
+            p(
+                "extensionAttribute3",
+                $object,
+                Str,
+                Source::$var($attr::Ext(3)),
+                $ops,
+            ),
+            p(
+                "extensionAttribute4",
+                $object,
+                Str,
+                Source::$var($attr::Ext(4)),
+                $ops,
+            ),
+            p(
+                "extensionAttribute5",
+                $object,
+                Str,
+                Source::$var($attr::Ext(5)),
+                $ops,
+            ),
+            p(
+                "extensionAttribute6",
+                $object,
+                Str,
+                Source::$var($attr::Ext(6)),
+                $ops,
+            ),
+            p(
+                "extensionAttribute7",
+                $object,
+                Str,
+                Source::$var($attr::Ext(7)),
+                $ops,
+            ),
+            p(
+                "extensionAttribute8",
+                $object,
+                Str,
+                Source::$var($attr::Ext(8)),
+                $ops,
+            ),
+            p(
+                "extensionAttribute9",
+                $object,
+                Str,
+                Source::$var($attr::Ext(9)),
+                $ops,
+            ),
+            p(
+                "extensionAttribute10",
+                $object,
+                Str,
+                Source::$var($attr::Ext(10)),
+                $ops,
+            ),
+            p(
+                "extensionAttribute11",
+                $object,
+                Str,
+                Source::$var($attr::Ext(11)),
+                $ops,
+            ),
+            p(
+                "extensionAttribute12",
+                $object,
+                Str,
+                Source::$var($attr::Ext(12)),
+                $ops,
+            ),
+            p(
+                "extensionAttribute13",
+                $object,
+                Str,
+                Source::$var($attr::Ext(13)),
+                $ops,
+            ),
+            p(
+                "extensionAttribute14",
+                $object,
+                Str,
+                Source::$var($attr::Ext(14)),
+                $ops,
+            ),
+            p(
+                "extensionAttribute15",
+                $object,
+                Str,
+                Source::$var($attr::Ext(15)),
+                $ops,
+            ),
         ]
     };
 }
 
 static ENTRA_BASE: [Prop; 51] = [
     // Devices.
-    p("accountEnabled", Dev, Bool, Source::Device(D::AccountEnabled), EQ_NE),
-    p("deviceCategory", Dev, Str, Source::Device(D::Category), ENTRA_STR),
+    p(
+        "accountEnabled",
+        Dev,
+        Bool,
+        Source::Device(D::AccountEnabled),
+        EQ_NE,
+    ),
+    p(
+        "deviceCategory",
+        Dev,
+        Str,
+        Source::Device(D::Category),
+        ENTRA_STR,
+    ),
     p("deviceId", Dev, Str, Source::Device(D::DeviceId), ENTRA_STR),
-    p("deviceManagementAppId", Dev, Str, Source::Device(D::ManagementAppId), ENTRA_STR),
-    p("deviceManufacturer", Dev, Str, Source::Device(D::Manufacturer), ENTRA_STR),
+    p(
+        "deviceManagementAppId",
+        Dev,
+        Str,
+        Source::Device(D::ManagementAppId),
+        ENTRA_STR,
+    ),
+    p(
+        "deviceManufacturer",
+        Dev,
+        Str,
+        Source::Device(D::Manufacturer),
+        ENTRA_STR,
+    ),
     p("deviceModel", Dev, Str, Source::Device(D::Model), ENTRA_STR),
     p("displayName", Dev, Str, Source::Device(D::Name), ENTRA_STR),
-    p("deviceOSType", Dev, Str, Source::Device(D::EntraOsType), ENTRA_STR),
-    p("deviceOSVersion", Dev, Str, Source::Device(D::OsVersion), ENTRA_STR),
-    v("deviceOwnership", Source::Device(D::Ownership), ENTRA_STR, OWNERSHIP_ENTRA),
-    p("devicePhysicalIds", Dev, Multi, Source::DeviceMulti(DeviceMulti::PhysicalIds), MULTI),
-    v("deviceTrustType", Source::Device(D::TrustType), ENTRA_STR, TRUST_ENTRA),
-    p("enrollmentProfileName", Dev, Str, Source::Device(D::EnrollmentProfile), ENTRA_STR),
+    p(
+        "deviceOSType",
+        Dev,
+        Str,
+        Source::Device(D::EntraOsType),
+        ENTRA_STR,
+    ),
+    p(
+        "deviceOSVersion",
+        Dev,
+        Str,
+        Source::Device(D::OsVersion),
+        ENTRA_STR,
+    ),
+    v(
+        "deviceOwnership",
+        Source::Device(D::Ownership),
+        ENTRA_STR,
+        OWNERSHIP_ENTRA,
+    ),
+    p(
+        "devicePhysicalIds",
+        Dev,
+        Multi,
+        Source::DeviceMulti(DeviceMulti::PhysicalIds),
+        MULTI,
+    ),
+    v(
+        "deviceTrustType",
+        Source::Device(D::TrustType),
+        ENTRA_STR,
+        TRUST_ENTRA,
+    ),
+    p(
+        "enrollmentProfileName",
+        Dev,
+        Str,
+        Source::Device(D::EnrollmentProfile),
+        ENTRA_STR,
+    ),
     p("isRooted", Dev, Bool, Source::Device(D::IsRooted), EQ_NE),
-    p("managementType", Dev, Str, Source::Device(D::ManagementType), ENTRA_STR),
+    p(
+        "managementType",
+        Dev,
+        Str,
+        Source::Device(D::ManagementType),
+        ENTRA_STR,
+    ),
     p("memberOf", Dev, MemberOfKind, Source::MemberOf, MEMBER_OF),
-    p("objectId", Dev, Str, Source::Device(D::EntraObjectId), ENTRA_STR),
-    v("profileType", Source::Device(D::ProfileType), ENTRA_STR, PROFILE_TYPE),
-    p("systemLabels", Dev, Multi, Source::DeviceMulti(DeviceMulti::SystemLabels), MULTI),
+    p(
+        "objectId",
+        Dev,
+        Str,
+        Source::Device(D::EntraObjectId),
+        ENTRA_STR,
+    ),
+    v(
+        "profileType",
+        Source::Device(D::ProfileType),
+        ENTRA_STR,
+        PROFILE_TYPE,
+    ),
+    p(
+        "systemLabels",
+        Dev,
+        Multi,
+        Source::DeviceMulti(DeviceMulti::SystemLabels),
+        MULTI,
+    ),
     // Users.
-    p("accountEnabled", Usr, Bool, Source::User(U::AccountEnabled), EQ_NE),
-    p("dirSyncEnabled", Usr, Bool, Source::User(U::DirSyncEnabled), EQ_NE),
+    p(
+        "accountEnabled",
+        Usr,
+        Bool,
+        Source::User(U::AccountEnabled),
+        EQ_NE,
+    ),
+    p(
+        "dirSyncEnabled",
+        Usr,
+        Bool,
+        Source::User(U::DirSyncEnabled),
+        EQ_NE,
+    ),
     p("city", Usr, Str, Source::User(U::City), ENTRA_STR),
     p("country", Usr, Str, Source::User(U::Country), ENTRA_STR),
-    p("companyName", Usr, Str, Source::User(U::CompanyName), ENTRA_STR),
-    p("department", Usr, Str, Source::User(U::Department), ENTRA_STR),
-    p("displayName", Usr, Str, Source::User(U::DisplayName), ENTRA_STR),
-    p("employeeId", Usr, Str, Source::User(U::EmployeeId), ENTRA_STR),
-    p("employeeHireDate", Usr, Date, Source::User(U::EmployeeHireDate), DATE),
-    p("employeeType", Usr, Str, Source::User(U::EmployeeType), ENTRA_STR),
-    p("facsimileTelephoneNumber", Usr, Str, Source::Unbound, ENTRA_STR),
+    p(
+        "companyName",
+        Usr,
+        Str,
+        Source::User(U::CompanyName),
+        ENTRA_STR,
+    ),
+    p(
+        "department",
+        Usr,
+        Str,
+        Source::User(U::Department),
+        ENTRA_STR,
+    ),
+    p(
+        "displayName",
+        Usr,
+        Str,
+        Source::User(U::DisplayName),
+        ENTRA_STR,
+    ),
+    p(
+        "employeeId",
+        Usr,
+        Str,
+        Source::User(U::EmployeeId),
+        ENTRA_STR,
+    ),
+    p(
+        "employeeHireDate",
+        Usr,
+        Date,
+        Source::User(U::EmployeeHireDate),
+        DATE,
+    ),
+    p(
+        "employeeType",
+        Usr,
+        Str,
+        Source::User(U::EmployeeType),
+        ENTRA_STR,
+    ),
+    p(
+        "facsimileTelephoneNumber",
+        Usr,
+        Str,
+        Source::Unbound,
+        ENTRA_STR,
+    ),
     p("givenName", Usr, Str, Source::User(U::GivenName), ENTRA_STR),
     p("jobTitle", Usr, Str, Source::User(U::JobTitle), ENTRA_STR),
     p("mail", Usr, Str, Source::User(U::Mail), ENTRA_STR),
-    p("mailNickName", Usr, Str, Source::User(U::MailNickname), ENTRA_STR),
+    p(
+        "mailNickName",
+        Usr,
+        Str,
+        Source::User(U::MailNickname),
+        ENTRA_STR,
+    ),
     p("memberOf", Usr, MemberOfKind, Source::MemberOf, MEMBER_OF),
     p("mobile", Usr, Str, Source::Unbound, ENTRA_STR),
     p("objectId", Usr, Str, Source::User(U::ObjectId), ENTRA_STR),
-    p("onPremisesDistinguishedName", Usr, Str, Source::Unbound, ENTRA_STR),
-    p("onPremisesSecurityIdentifier", Usr, Str, Source::Unbound, ENTRA_STR),
-    p("otherMails", Usr, Multi, Source::UserMulti(UserMulti::OtherMails), MULTI),
+    p(
+        "onPremisesDistinguishedName",
+        Usr,
+        Str,
+        Source::Unbound,
+        ENTRA_STR,
+    ),
+    p(
+        "onPremisesSecurityIdentifier",
+        Usr,
+        Str,
+        Source::Unbound,
+        ENTRA_STR,
+    ),
+    p(
+        "otherMails",
+        Usr,
+        Multi,
+        Source::UserMulti(UserMulti::OtherMails),
+        MULTI,
+    ),
     p("passwordPolicies", Usr, Str, Source::Unbound, ENTRA_STR),
-    p("physicalDeliveryOfficeName", Usr, Str, Source::User(U::OfficeLocation), ENTRA_STR),
+    p(
+        "physicalDeliveryOfficeName",
+        Usr,
+        Str,
+        Source::User(U::OfficeLocation),
+        ENTRA_STR,
+    ),
     p("postalCode", Usr, Str, Source::Unbound, ENTRA_STR),
-    p("preferredLanguage", Usr, Str, Source::User(U::PreferredLanguage), ENTRA_STR),
-    p("proxyAddresses", Usr, Multi, Source::UserMulti(UserMulti::ProxyAddresses), MULTI),
+    p(
+        "preferredLanguage",
+        Usr,
+        Str,
+        Source::User(U::PreferredLanguage),
+        ENTRA_STR,
+    ),
+    p(
+        "proxyAddresses",
+        Usr,
+        Multi,
+        Source::UserMulti(UserMulti::ProxyAddresses),
+        MULTI,
+    ),
     p("state", Usr, Str, Source::User(U::State), ENTRA_STR),
     p("surname", Usr, Str, Source::User(U::Surname), ENTRA_STR),
-    p("usageLocation", Usr, Str, Source::User(U::UsageLocation), ENTRA_STR),
-    p("userPrincipalName", Usr, Str, Source::User(U::Upn), ENTRA_STR),
+    p(
+        "usageLocation",
+        Usr,
+        Str,
+        Source::User(U::UsageLocation),
+        ENTRA_STR,
+    ),
+    p(
+        "userPrincipalName",
+        Usr,
+        Str,
+        Source::User(U::Upn),
+        ENTRA_STR,
+    ),
     Prop {
         name: "userType",
         object: Usr,
@@ -372,42 +733,156 @@ static ENTRA: &[&[Prop]] = &[&ENTRA_BASE, &ENTRA_DEVICE_EXT, &ENTRA_USER_EXT];
 
 static FILTER_BASE: [Prop; 18] = [
     p("deviceName", Dev, Str, Source::Device(D::Name), FILTER_STR),
-    p("manufacturer", Dev, Str, Source::Device(D::Manufacturer), FILTER_STR),
+    p(
+        "manufacturer",
+        Dev,
+        Str,
+        Source::Device(D::Manufacturer),
+        FILTER_STR,
+    ),
     p("model", Dev, Str, Source::Device(D::Model), FILTER_STR),
-    p("deviceCategory", Dev, Str, Source::Device(D::Category), FILTER_STR),
-    p("osVersion", Dev, Str, Source::Device(D::OsVersion), FILTER_STR),
+    p(
+        "deviceCategory",
+        Dev,
+        Str,
+        Source::Device(D::Category),
+        FILTER_STR,
+    ),
+    p(
+        "osVersion",
+        Dev,
+        Str,
+        Source::Device(D::OsVersion),
+        FILTER_STR,
+    ),
     p("isRooted", Dev, Bool, Source::Device(D::IsRooted), EQ_NE),
-    v("deviceOwnership", Source::Device(D::Ownership), ENUM, OWNERSHIP_FILTER),
-    p("enrollmentProfileName", Dev, Str, Source::Device(D::EnrollmentProfile), FILTER_STR),
-    v("deviceTrustType", Source::Device(D::TrustType), ENUM, TRUST_FILTER),
-    p("operatingSystemVersion", Dev, Version, Source::Device(D::OsVersion), FILTER_VERSION),
+    v(
+        "deviceOwnership",
+        Source::Device(D::Ownership),
+        ENUM,
+        OWNERSHIP_FILTER,
+    ),
+    p(
+        "enrollmentProfileName",
+        Dev,
+        Str,
+        Source::Device(D::EnrollmentProfile),
+        FILTER_STR,
+    ),
+    v(
+        "deviceTrustType",
+        Source::Device(D::TrustType),
+        ENUM,
+        TRUST_FILTER,
+    ),
+    p(
+        "operatingSystemVersion",
+        Dev,
+        Version,
+        Source::Device(D::OsVersion),
+        FILTER_VERSION,
+    ),
     p("operatingSystemSKU", Dev, Str, Source::Device(D::Sku), ENUM),
-    v("cpuArchitecture", Source::Device(D::CpuArch), ENUM, CPU_FILTER),
+    v(
+        "cpuArchitecture",
+        Source::Device(D::CpuArch),
+        ENUM,
+        CPU_FILTER,
+    ),
     // Managed-app filters.
     p("appVersion", App, Str, Source::Unbound, FILTER_STR),
     p("deviceManagementType", App, Str, Source::Unbound, ENUM),
     p("deviceManufacturer", App, Str, Source::Unbound, FILTER_STR),
     p("deviceModel", App, Str, Source::Unbound, FILTER_STR),
     p("osVersion", App, Str, Source::Unbound, FILTER_STR),
-    p("operatingSystemVersion", App, Version, Source::Unbound, FILTER_VERSION),
+    p(
+        "operatingSystemVersion",
+        App,
+        Version,
+        Source::Unbound,
+        FILTER_VERSION,
+    ),
 ];
 static FILTER: &[&[Prop]] = &[&FILTER_BASE];
 
 static CA_BASE: [Prop; 14] = [
     p("deviceId", Dev, Str, Source::Device(D::DeviceId), CA_STR),
     p("displayName", Dev, Str, Source::Device(D::Name), CA_STR),
-    v("deviceOwnership", Source::Device(D::Ownership), CA_STR, OWNERSHIP_ENTRA),
-    p("enrollmentProfileName", Dev, Str, Source::Device(D::EnrollmentProfile), CA_STR),
-    p("isCompliant", Dev, Bool, Source::Device(D::IsCompliant), EQ_NE),
-    p("manufacturer", Dev, Str, Source::Device(D::Manufacturer), CA_STR),
-    p("mdmAppId", Dev, Str, Source::Device(D::ManagementAppId), CA_STR),
+    v(
+        "deviceOwnership",
+        Source::Device(D::Ownership),
+        CA_STR,
+        OWNERSHIP_ENTRA,
+    ),
+    p(
+        "enrollmentProfileName",
+        Dev,
+        Str,
+        Source::Device(D::EnrollmentProfile),
+        CA_STR,
+    ),
+    p(
+        "isCompliant",
+        Dev,
+        Bool,
+        Source::Device(D::IsCompliant),
+        EQ_NE,
+    ),
+    p(
+        "manufacturer",
+        Dev,
+        Str,
+        Source::Device(D::Manufacturer),
+        CA_STR,
+    ),
+    p(
+        "mdmAppId",
+        Dev,
+        Str,
+        Source::Device(D::ManagementAppId),
+        CA_STR,
+    ),
     p("model", Dev, Str, Source::Device(D::Model), CA_STR),
-    p("operatingSystem", Dev, Str, Source::Device(D::EntraOsType), CA_STR),
-    p("operatingSystemVersion", Dev, Str, Source::Device(D::OsVersion), CA_STR),
-    p("physicalIds", Dev, Multi, Source::DeviceMulti(DeviceMulti::PhysicalIds), CA_MULTI),
-    v("profileType", Source::Device(D::ProfileType), CA_STR, PROFILE_TYPE),
-    p("systemLabels", Dev, Multi, Source::DeviceMulti(DeviceMulti::SystemLabels), CA_MULTI),
-    v("trustType", Source::Device(D::TrustType), CA_STR, TRUST_ENTRA),
+    p(
+        "operatingSystem",
+        Dev,
+        Str,
+        Source::Device(D::EntraOsType),
+        CA_STR,
+    ),
+    p(
+        "operatingSystemVersion",
+        Dev,
+        Str,
+        Source::Device(D::OsVersion),
+        CA_STR,
+    ),
+    p(
+        "physicalIds",
+        Dev,
+        Multi,
+        Source::DeviceMulti(DeviceMulti::PhysicalIds),
+        CA_MULTI,
+    ),
+    v(
+        "profileType",
+        Source::Device(D::ProfileType),
+        CA_STR,
+        PROFILE_TYPE,
+    ),
+    p(
+        "systemLabels",
+        Dev,
+        Multi,
+        Source::DeviceMulti(DeviceMulti::SystemLabels),
+        CA_MULTI,
+    ),
+    v(
+        "trustType",
+        Source::Device(D::TrustType),
+        CA_STR,
+        TRUST_ENTRA,
+    ),
 ];
 static CA: &[&[Prop]] = &[&CA_BASE, &CA_EXT];
 
@@ -425,7 +900,12 @@ pub fn lookup(grammar: Grammar, object: Object, name: &str) -> Option<&'static P
 
 /// Every property name of the grammar for `object`, for suggestions.
 pub fn names(grammar: Grammar, object: Object) -> impl Iterator<Item = &'static str> {
-    grammar.tables().iter().flat_map(|t| t.iter()).filter(move |p| p.object == object).map(|p| p.name)
+    grammar
+        .tables()
+        .iter()
+        .flat_map(|t| t.iter())
+        .filter(move |p| p.object == object)
+        .map(|p| p.name)
 }
 
 /// The objects a grammar's rules may speak of.

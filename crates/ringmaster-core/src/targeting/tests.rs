@@ -16,8 +16,20 @@ fn builder() -> OrgBuilder {
     for d in 0..6u32 {
         let row = b.device(&[DeviceKey::ObjectId(&format!("d{d}"))]);
         b.set_device(row, DeviceAttr::Name, Some(&format!("PC-{d}")));
-        b.set_device(row, DeviceAttr::Platform, Some(if d == 4 { "macOS" } else { "windows" }));
-        b.set_device(row, DeviceAttr::Model, Some(if d % 2 == 0 { "Virtual Machine" } else { "Surface" }));
+        b.set_device(
+            row,
+            DeviceAttr::Platform,
+            Some(if d == 4 { "macOS" } else { "windows" }),
+        );
+        b.set_device(
+            row,
+            DeviceAttr::Model,
+            Some(if d % 2 == 0 {
+                "Virtual Machine"
+            } else {
+                "Surface"
+            }),
+        );
         let owner = match d {
             0 | 1 => Some("u0"),
             2 => Some("u1"),
@@ -33,16 +45,35 @@ fn stat(id: &str, members: &[&str]) -> Group {
         id: id.into(),
         name: id.into(),
         description: None,
-        kind: GroupKind::Static { members: members.iter().map(|m| MemberRef { id: m.to_string(), kind: None }).collect() },
+        kind: GroupKind::Static {
+            members: members
+                .iter()
+                .map(|m| MemberRef {
+                    id: m.to_string(),
+                    kind: None,
+                })
+                .collect(),
+        },
     }
 }
 
 fn dynamic(id: &str, rule: &str) -> Group {
-    Group { id: id.into(), name: id.into(), description: None, kind: GroupKind::Dynamic { rule: rule.into() } }
+    Group {
+        id: id.into(),
+        name: id.into(),
+        description: None,
+        kind: GroupKind::Dynamic { rule: rule.into() },
+    }
 }
 
 fn filter(id: &str, rule: &str) -> Filter {
-    Filter { id: id.into(), name: id.into(), platform: Some("windows10AndLater".into()), rule: rule.into(), for_apps: false }
+    Filter {
+        id: id.into(),
+        name: id.into(),
+        platform: Some("windows10AndLater".into()),
+        rule: rule.into(),
+        for_apps: false,
+    }
 }
 
 fn policy(id: &str, assignments: Vec<Assignment>) -> Policy {
@@ -59,13 +90,22 @@ fn policy(id: &str, assignments: Vec<Assignment>) -> Policy {
 }
 
 fn inc(g: &str) -> Assignment {
-    Assignment { target: Target::Group(g.into()), filter: None }
+    Assignment {
+        target: Target::Group(g.into()),
+        filter: None,
+    }
 }
 fn exc(g: &str) -> Assignment {
-    Assignment { target: Target::ExcludeGroup(g.into()), filter: None }
+    Assignment {
+        target: Target::ExcludeGroup(g.into()),
+        filter: None,
+    }
 }
 fn with(mut a: Assignment, f: &str, mode: FilterMode) -> Assignment {
-    a.filter = Some(AssignmentFilter { filter_id: f.into(), mode });
+    a.filter = Some(AssignmentFilter {
+        filter_id: f.into(),
+        mode,
+    });
     a
 }
 
@@ -85,7 +125,11 @@ fn resolve_checked(org: &Org) -> Resolution {
                 (true, false) => pe.status == Status::Included,
                 (false, _) => matches!(pe.status, Status::Excluded | Status::NotTargeted),
             };
-            assert!(want, "explain says {:?} ({}) for device {d} policy {p}, bitmap says {reached}", pe.status, pe.reason);
+            assert!(
+                want,
+                "explain says {:?} ({}) for device {d} policy {p}, bitmap says {reached}",
+                pe.status, pe.reason
+            );
         }
     }
     r
@@ -102,7 +146,11 @@ fn exclusion_beats_inclusion() {
     assert_eq!(devices(&r, 0), vec![0, 2, 3]);
     let e = explain_device(&org, &r, 1, None, now());
     assert_eq!(e.policies[0].status, Status::Excluded);
-    assert!(e.policies[0].reason.contains("exclusion beats inclusion"), "{}", e.policies[0].reason);
+    assert!(
+        e.policies[0].reason.contains("exclusion beats inclusion"),
+        "{}",
+        e.policies[0].reason
+    );
 }
 
 #[test]
@@ -111,8 +159,20 @@ fn user_targeting_follows_users_to_their_devices() {
     b.add_group(stat("sales-users", &["u0", "u1"]));
     b.add_group(stat("u1-only", &["u1"]));
     b.add_policy(policy("p", vec![inc("sales-users"), exc("u1-only")]));
-    b.add_policy(policy("all-users", vec![Assignment { target: Target::AllUsers, filter: None }]));
-    b.add_policy(policy("all-devices", vec![Assignment { target: Target::AllDevices, filter: None }]));
+    b.add_policy(policy(
+        "all-users",
+        vec![Assignment {
+            target: Target::AllUsers,
+            filter: None,
+        }],
+    ));
+    b.add_policy(policy(
+        "all-devices",
+        vec![Assignment {
+            target: Target::AllDevices,
+            filter: None,
+        }],
+    ));
     let org = b.finish();
     let r = resolve_checked(&org);
     assert_eq!(devices(&r, 0), vec![0, 1]);
@@ -121,7 +181,10 @@ fn user_targeting_follows_users_to_their_devices() {
     assert_eq!(devices(&r, 1), vec![0, 1, 2]);
     assert_eq!(devices(&r, 2), vec![0, 1, 2, 3, 4, 5]);
     // ...and the Mac is NotApplicable to a Windows policy.
-    assert_eq!(r.policies[2].not_applicable.iter().collect::<Vec<_>>(), vec![4]);
+    assert_eq!(
+        r.policies[2].not_applicable.iter().collect::<Vec<_>>(),
+        vec![4]
+    );
     assert_eq!(r.policies[2].applicable().len(), 5);
 }
 
@@ -143,7 +206,11 @@ fn nested_groups_are_transitive_and_cycles_are_reported() {
     assert_eq!(r.cycles.len(), 1);
     assert_eq!(r.group_devices[3], r.group_devices[4]);
     assert_eq!(devices(&r, 1), vec![0, 1]);
-    assert!(r.diagnostics.iter().any(|d| d.message.contains("nesting cycle")));
+    assert!(
+        r.diagnostics
+            .iter()
+            .any(|d| d.message.contains("nesting cycle"))
+    );
     let e = explain_device(&org, &r, 3, None, now());
     let via = &e.policies[0].assignments[0].via;
     assert_eq!(via[0], "group 'top' contains group 'mid'");
@@ -154,15 +221,32 @@ fn nested_groups_are_transitive_and_cycles_are_reported() {
 #[test]
 fn dynamic_groups_and_member_of() {
     let mut b = builder();
-    b.add_group(dynamic("vms", r#"(device.deviceModel -eq "Virtual Machine")"#));
-    b.add_group(dynamic("vm-or-5", r#"device.memberOf -any (group.objectId -in ["vms"]) -or device.displayName -eq "PC-5""#));
+    b.add_group(dynamic(
+        "vms",
+        r#"(device.deviceModel -eq "Virtual Machine")"#,
+    ));
+    b.add_group(dynamic(
+        "vm-or-5",
+        r#"device.memberOf -any (group.objectId -in ["vms"]) -or device.displayName -eq "PC-5""#,
+    ));
     b.add_group(dynamic("broken", r#"(device.deviceModel -eq "x""#));
     b.add_policy(policy("p", vec![inc("vm-or-5")]));
     let org = b.finish();
     let r = resolve_checked(&org);
     assert_eq!(r.group_devices[0].iter().collect::<Vec<_>>(), vec![0, 2, 4]);
-    assert_eq!(r.group_devices[1].iter().collect::<Vec<_>>(), vec![0, 2, 4, 5]);
-    assert!(r.diagnostics.iter().any(|d| d.severity == Severity::Error && d.subject == "group 'broken'"));
+    assert_eq!(
+        r.group_devices[1].iter().collect::<Vec<_>>(),
+        vec![0, 2, 4, 5]
+    );
+    assert!(
+        r.diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error && d.subject == "group 'broken'")
+    );
+    // The explanation of a memberOf rule sees the resolved groups.
+    let e = explain_device(&org, &r, 0, None, now());
+    let via = e.policies[0].assignments[0].via.join(" ");
+    assert!(via.contains("→ true (device.memberOf = member of vms)"), "{via}");
 }
 
 #[test]
@@ -174,13 +258,31 @@ fn filter_precedence_exclude_then_none_then_include() {
     b.add_filter(filter("vm", r#"(device.model -eq "Virtual Machine")"#));
     b.add_filter(filter("pc3", r#"(device.deviceName -eq "PC-3")"#));
     // Exclude filter on g1 beats the unfiltered assignment on g2 for d0 and d1.
-    b.add_policy(policy("ex-vs-none", vec![with(inc("g1"), "vm", FilterMode::Exclude), inc("g2")]));
+    b.add_policy(policy(
+        "ex-vs-none",
+        vec![with(inc("g1"), "vm", FilterMode::Exclude), inc("g2")],
+    ));
     // No filter beats an include filter: d1 is in g2 unfiltered, in g1 with an include filter it fails.
-    b.add_policy(policy("none-vs-inc", vec![with(inc("g1"), "vm", FilterMode::Include), inc("g2")]));
+    b.add_policy(policy(
+        "none-vs-inc",
+        vec![with(inc("g1"), "vm", FilterMode::Include), inc("g2")],
+    ));
     // Same-mode include filters OR: d2 matches vm through g1, d3 matches pc3 through g3.
-    b.add_policy(policy("inc-or", vec![with(inc("g1"), "vm", FilterMode::Include), with(inc("g3"), "pc3", FilterMode::Include)]));
+    b.add_policy(policy(
+        "inc-or",
+        vec![
+            with(inc("g1"), "vm", FilterMode::Include),
+            with(inc("g3"), "pc3", FilterMode::Include),
+        ],
+    ));
     // Same-mode exclude filters OR, each on the devices its assignment reaches.
-    b.add_policy(policy("exc-or", vec![with(inc("g1"), "vm", FilterMode::Exclude), with(inc("g3"), "pc3", FilterMode::Exclude)]));
+    b.add_policy(policy(
+        "exc-or",
+        vec![
+            with(inc("g1"), "vm", FilterMode::Exclude),
+            with(inc("g3"), "pc3", FilterMode::Exclude),
+        ],
+    ));
     let org = b.finish();
     let r = resolve_checked(&org);
     // d0 (VM): excluded by the exclude filter even though g2 reaches it unfiltered.
@@ -198,17 +300,44 @@ fn unsupported_mixes_and_dynamic_device_exclusions_are_flagged() {
     let mut b = builder();
     b.add_group(stat("users", &["u0"]));
     b.add_group(stat("devs", &["d0"]));
-    b.add_group(dynamic("dyn-devs", r#"device.displayName -startsWith "PC-""#));
+    b.add_group(dynamic(
+        "dyn-devs",
+        r#"device.displayName -startsWith "PC-""#,
+    ));
     b.add_policy(policy("mix1", vec![inc("users"), exc("devs")]));
     b.add_policy(policy("mix2", vec![inc("devs"), exc("users")]));
     b.add_policy(policy("dyn-ex", vec![inc("devs"), exc("dyn-devs")]));
     b.add_policy(policy("fine", vec![inc("devs"), exc("devs")]));
     let org = b.finish();
     let r = resolve_checked(&org);
-    let about = |p: &str| r.diagnostics.iter().filter(|d| d.subject == format!("policy '{p}'")).map(|d| d.message.clone()).collect::<Vec<_>>();
-    assert!(about("mix1").iter().any(|m| m.starts_with("unsupported by Intune: includes user group")), "{:?}", about("mix1"));
-    assert!(about("mix2").iter().any(|m| m.starts_with("unsupported by Intune: includes device group")), "{:?}", about("mix2"));
-    assert!(about("dyn-ex").iter().any(|m| m.contains("dynamic device group")), "{:?}", about("dyn-ex"));
+    let about = |p: &str| {
+        r.diagnostics
+            .iter()
+            .filter(|d| d.subject == format!("policy '{p}'"))
+            .map(|d| d.message.clone())
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        about("mix1")
+            .iter()
+            .any(|m| m.starts_with("unsupported by Intune: includes user group")),
+        "{:?}",
+        about("mix1")
+    );
+    assert!(
+        about("mix2")
+            .iter()
+            .any(|m| m.starts_with("unsupported by Intune: includes device group")),
+        "{:?}",
+        about("mix2")
+    );
+    assert!(
+        about("dyn-ex")
+            .iter()
+            .any(|m| m.contains("dynamic device group")),
+        "{:?}",
+        about("dyn-ex")
+    );
     assert!(about("fine").is_empty());
     // Intune does not evaluate the mismatched exclusion: u0's devices keep the policy.
     assert_eq!(devices(&r, 0), vec![0, 1]);
@@ -220,12 +349,31 @@ fn unsupported_mixes_and_dynamic_device_exclusions_are_flagged() {
 fn missing_references_are_reported_not_fatal() {
     let mut b = builder();
     b.add_group(stat("g", &["d0", "nobody"]));
-    b.add_policy(policy("p", vec![inc("g"), inc("ghost"), with(inc("g"), "nofilter", FilterMode::Include)]));
+    b.add_policy(policy(
+        "p",
+        vec![
+            inc("g"),
+            inc("ghost"),
+            with(inc("g"), "nofilter", FilterMode::Include),
+        ],
+    ));
     let org = b.finish();
     let r = resolve_checked(&org);
     assert_eq!(devices(&r, 0), vec![0]);
     let msgs: Vec<_> = r.diagnostics.iter().map(|d| d.message.as_str()).collect();
-    assert!(msgs.iter().any(|m| m.contains("1 member(s) are not in the imported directory")), "{msgs:?}");
-    assert!(msgs.iter().any(|m| m.contains("ghost is not in the import")), "{msgs:?}");
-    assert!(msgs.iter().any(|m| m.contains("nofilter is not in the import")), "{msgs:?}");
+    assert!(
+        msgs.iter()
+            .any(|m| m.contains("1 member(s) are not in the imported directory")),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs.iter()
+            .any(|m| m.contains("ghost is not in the import")),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs.iter()
+            .any(|m| m.contains("nofilter is not in the import")),
+        "{msgs:?}"
+    );
 }

@@ -1,0 +1,120 @@
+//! `ringmaster demo`: a tour of what ringmaster does today, on a generated
+//! organization, with nothing to install.
+
+use super::explain::{print_device, print_group};
+use anyhow::Context;
+use ringmaster_core::explain::{Status, explain_device, explain_group};
+use ringmaster_core::model::{DeviceAttr, UserAttr};
+use ringmaster_core::rules::{Grammar, Rule};
+use ringmaster_core::targeting::{Severity, resolve};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Devices in the generated organization.
+    #[arg(long, default_value_t = 20_000)]
+    devices: u32,
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Where to write the organization (default: a folder in the temp directory).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+fn heading(s: &str) {
+    println!("\n== {s} ==");
+}
+
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let dir = a.dir.unwrap_or_else(|| std::env::temp_dir().join(format!("ringmaster-demo-{}-{}", a.devices, a.seed)));
+    heading("1. An organization, in Microsoft Graph export format");
+    let t = Instant::now();
+    let s = ringmaster_gen::generate(&dir, &ringmaster_gen::Options::new(a.devices, a.seed)).with_context(|| format!("writing {}", dir.display()))?;
+    println!(
+        "generated {} users, {} devices, {} groups ({} dynamic), {} filters, {} policies into {} in {} ms",
+        s.users,
+        s.devices,
+        s.groups,
+        s.dynamic_groups,
+        s.filters,
+        s.policies,
+        dir.display(),
+        t.elapsed().as_millis()
+    );
+
+    heading("2. Import and resolve every group, filter and policy target");
+    let t = Instant::now();
+    let loaded = ringmaster_import::load(std::slice::from_ref(&dir)).map_err(|e| crate::UserError(format!("import failed: {e}")))?;
+    let org = loaded.org;
+    let load_ms = t.elapsed().as_millis();
+    let now = jiff::Timestamp::now();
+    let t = Instant::now();
+    let res = resolve(&org, now);
+    println!("loaded in {load_ms} ms, resolved in {} ms", t.elapsed().as_millis());
+    let warnings = res.diagnostics.iter().filter(|d| d.severity == Severity::Warning).count();
+    if warnings == 0 {
+        println!("no findings about the groups, filters or assignments");
+    } else {
+        println!("{warnings} findings about the groups, filters or assignments, for example:");
+        for d in res.diagnostics.iter().take(3) {
+            println!("  {}: {}", d.subject, d.message);
+        }
+    }
+
+    heading("3. Rules are checked the way the service checks them");
+    for (g, rule) in [
+        (Grammar::EntraDynamicMembership, r#"(device.deviceOwnership -eq "Corporate")"#),
+        (Grammar::IntuneAssignmentFilter, r#"(device.model -startsWith "Surface") and (device.deviceOSType -eq "Windows""#),
+    ] {
+        println!("[{g}] {rule}");
+        match Rule::parse(g, rule) {
+            Ok(r) if r.warnings.is_empty() => println!("  valid"),
+            Ok(r) => r.warnings.iter().for_each(|w| println!("  warning: {}", w.message)),
+            Err(e) => println!("{}", e.render(rule).lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")),
+        }
+    }
+
+    heading("4. Why does a policy reach this device, or not?");
+    // A device reached through a group and a filter, and a VIP's device.
+    let filtered = (0..org.devices.rows).find(|&d| {
+        let e = explain_device(&org, &res, d, None, now);
+        e.policies.iter().any(|p| p.status == Status::Included && p.assignments.iter().any(|s| s.reaches && s.filter.is_some() && !s.via.is_empty() && s.target.starts_with("group")))
+    });
+    if let Some(d) = filtered {
+        let e = explain_device(&org, &res, d, None, now);
+        let keep: Vec<usize> = e
+            .policies
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.status != Status::NotTargeted)
+            .take(3)
+            .map(|(i, _)| i)
+            .collect();
+        let e = explain_device(&org, &res, d, Some(&keep), now);
+        print_device(&org, &e);
+    }
+    // A VIP whose device an exclusion group keeps out of a policy.
+    let excluded = (0..org.users.rows).filter(|&u| org.user(UserAttr::IsVip, u) == Some("true")).find_map(|u| {
+        org.user_devices(u).iter().find_map(|&d| {
+            let e = explain_device(&org, &res, d, None, now);
+            e.policies.into_iter().find(|p| p.status == Status::Excluded && p.reason.contains("exclusion beats inclusion")).map(|p| (u, d, p))
+        })
+    });
+    if let Some((u, d, p)) = excluded {
+        println!("\nVIP {} on {}: '{}' is Excluded: {}", org.user_label(u), org.device(DeviceAttr::Name, d).unwrap_or("?"), p.policy, p.reason);
+    }
+
+    heading("5. What is assigned to a group, directly and through nesting?");
+    if let Some(g) = org.find_groups("Ring 0 - IT Pilot Devices").first() {
+        print_group(&explain_group(&org, &res, *g));
+    }
+
+    heading("Next");
+    println!("ringmaster org --org {}", dir.display());
+    println!("ringmaster explain --org {} --device <name>", dir.display());
+    println!("ringmaster rules check --grammar filter '(device.model -startsWith \"Surface\")'");
+    println!("ringmaster bench targeting --devices 1000000");
+    Ok(ExitCode::SUCCESS)
+}
