@@ -103,8 +103,9 @@ pub(crate) fn print_device(org: &Org, e: &DeviceExplanation) {
     }
     let count = |s: Status| e.policies.iter().filter(|p| p.status == s).count();
     println!(
-        "  {} policies: {} included, {} excluded, {} not targeted, {} not applicable",
+        "  {} {}: {} included, {} excluded, {} not targeted, {} not applicable",
         e.policies.len(),
+        if e.policies.len() == 1 { "policy" } else { "policies" },
         count(Status::Included),
         count(Status::Excluded),
         count(Status::NotTargeted),
