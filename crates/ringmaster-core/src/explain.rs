@@ -420,21 +420,28 @@ fn chain(
     }
     match &group.kind {
         GroupKind::Dynamic { rule } => {
-            let devices = Resolved { org, rows: &res.group_devices };
-            let users = Resolved { org, rows: &res.group_users };
-            let line = match (&res.group_rules[g], m) {
-                (Some(r), Member::Device(d)) if r.object == Object::Device => describe_trace(&r.trace(
-                    &org.devices,
-                    d,
-                    &EvalContext::new(now).with_groups(&devices),
-                )),
-                (Some(r), Member::User(u)) if r.object == Object::User => describe_trace(&r.trace(
-                    &org.users,
-                    u,
-                    &EvalContext::new(now).with_groups(&users),
-                )),
-                _ => String::new(),
+            let devices = Resolved {
+                org,
+                rows: &res.group_devices,
             };
+            let users = Resolved {
+                org,
+                rows: &res.group_users,
+            };
+            let line =
+                match (&res.group_rules[g], m) {
+                    (Some(r), Member::Device(d)) if r.object == Object::Device => {
+                        describe_trace(&r.trace(
+                            &org.devices,
+                            d,
+                            &EvalContext::new(now).with_groups(&devices),
+                        ))
+                    }
+                    (Some(r), Member::User(u)) if r.object == Object::User => describe_trace(
+                        &r.trace(&org.users, u, &EvalContext::new(now).with_groups(&users)),
+                    ),
+                    _ => String::new(),
+                };
             out.push(format!(
                 "group '{}' is dynamic and its rule `{}` is true: {}",
                 group.name, rule, line

@@ -293,13 +293,6 @@ fn read_json(p: &Path, text: &str, st: &mut State) -> Result<(), ImportError> {
     Ok(())
 }
 
-fn de<T: DeserializeOwned>(v: serde_json::Value) -> Result<T, FieldError> {
-    serde_path_to_error::deserialize(v).map_err(|e| FieldError {
-        field: e.path().to_string().trim_start_matches('.').to_string(),
-        message: e.inner().to_string(),
-    })
-}
-
 /// Parses fast; only a failing record is parsed again to learn the field path.
 fn de_str<T: DeserializeOwned>(s: &str) -> Result<T, FieldError> {
     if let Ok(v) = serde_json::from_str(s) {
@@ -330,19 +323,6 @@ enum Parsed {
     Policy(PolicyRec),
 }
 
-fn parse_value(kind: Kind, v: serde_json::Value) -> Result<Parsed, FieldError> {
-    Ok(match kind {
-        Kind::User => Parsed::User(Box::new(de(v)?)),
-        Kind::ManagedDevice => Parsed::Managed(de(v)?),
-        Kind::EntraDevice => Parsed::Entra(de(v)?),
-        Kind::Group => Parsed::Group(de(v)?),
-        Kind::GroupMember => Parsed::Member(de(v)?),
-        Kind::Filter => Parsed::Filter(de(v)?),
-        Kind::Policy => Parsed::Policy(de(v)?),
-        Kind::Skip(_) => unreachable!("skipped before parsing"),
-    })
-}
-
 fn parse_line(kind: Kind, s: &str) -> Result<Parsed, FieldError> {
     Ok(match kind {
         Kind::User => Parsed::User(Box::new(de_str(s)?)),
@@ -357,7 +337,9 @@ fn parse_line(kind: Kind, s: &str) -> Result<Parsed, FieldError> {
 }
 
 fn apply(st: &mut State, kind: Kind, v: serde_json::Value, p: &Path) -> Result<(), FieldError> {
-    let parsed = parse_value(kind, v)?;
+    // One parser for every record: items of JSON files are small, so writing
+    // them back to text costs little.
+    let parsed = parse_line(kind, &v.to_string())?;
     apply_parsed(st, parsed, p)
 }
 

@@ -28,10 +28,13 @@ fn heading(s: &str) {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let dir = a.dir.unwrap_or_else(|| std::env::temp_dir().join(format!("ringmaster-demo-{}-{}", a.devices, a.seed)));
+    let dir = a.dir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("ringmaster-demo-{}-{}", a.devices, a.seed))
+    });
     heading("1. An organization, in Microsoft Graph export format");
     let t = Instant::now();
-    let s = ringmaster_gen::generate(&dir, &ringmaster_gen::Options::new(a.devices, a.seed)).with_context(|| format!("writing {}", dir.display()))?;
+    let s = ringmaster_gen::generate(&dir, &ringmaster_gen::Options::new(a.devices, a.seed))
+        .with_context(|| format!("writing {}", dir.display()))?;
     println!(
         "generated {} users, {} devices, {} groups ({} dynamic), {} filters, {} policies into {} in {} ms",
         s.users,
@@ -46,14 +49,22 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
 
     heading("2. Import and resolve every group, filter and policy target");
     let t = Instant::now();
-    let loaded = ringmaster_import::load(std::slice::from_ref(&dir)).map_err(|e| crate::UserError(format!("import failed: {e}")))?;
+    let loaded = ringmaster_import::load(std::slice::from_ref(&dir))
+        .map_err(|e| crate::UserError(format!("import failed: {e}")))?;
     let org = loaded.org;
     let load_ms = t.elapsed().as_millis();
     let now = jiff::Timestamp::now();
     let t = Instant::now();
     let res = resolve(&org, now);
-    println!("loaded in {load_ms} ms, resolved in {} ms", t.elapsed().as_millis());
-    let warnings = res.diagnostics.iter().filter(|d| d.severity == Severity::Warning).count();
+    println!(
+        "loaded in {load_ms} ms, resolved in {} ms",
+        t.elapsed().as_millis()
+    );
+    let warnings = res
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Warning)
+        .count();
     if warnings == 0 {
         println!("no findings about the groups, filters or assignments");
     } else {
@@ -65,14 +76,30 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
 
     heading("3. Rules are checked the way the service checks them");
     for (g, rule) in [
-        (Grammar::EntraDynamicMembership, r#"(device.deviceOwnership -eq "Corporate")"#),
-        (Grammar::IntuneAssignmentFilter, r#"(device.model -startsWith "Surface") and (device.deviceOSType -eq "Windows""#),
+        (
+            Grammar::EntraDynamicMembership,
+            r#"(device.deviceOwnership -eq "Corporate")"#,
+        ),
+        (
+            Grammar::IntuneAssignmentFilter,
+            r#"(device.model -startsWith "Surface") and (device.deviceOSType -eq "Windows""#,
+        ),
     ] {
         println!("[{g}] {rule}");
         match Rule::parse(g, rule) {
             Ok(r) if r.warnings.is_empty() => println!("  valid"),
-            Ok(r) => r.warnings.iter().for_each(|w| println!("  warning: {}", w.message)),
-            Err(e) => println!("{}", e.render(rule).lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")),
+            Ok(r) => r
+                .warnings
+                .iter()
+                .for_each(|w| println!("  warning: {}", w.message)),
+            Err(e) => println!(
+                "{}",
+                e.render(rule)
+                    .lines()
+                    .map(|l| format!("  {l}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ),
         }
     }
 
@@ -80,7 +107,15 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     // A device reached through a group and a filter, and a VIP's device.
     let filtered = (0..org.devices.rows).find(|&d| {
         let e = explain_device(&org, &res, d, None, now);
-        e.policies.iter().any(|p| p.status == Status::Included && p.assignments.iter().any(|s| s.reaches && s.filter.is_some() && !s.via.is_empty() && s.target.starts_with("group")))
+        e.policies.iter().any(|p| {
+            p.status == Status::Included
+                && p.assignments.iter().any(|s| {
+                    s.reaches
+                        && s.filter.is_some()
+                        && !s.via.is_empty()
+                        && s.target.starts_with("group")
+                })
+        })
     });
     if let Some(d) = filtered {
         let e = explain_device(&org, &res, d, None, now);
@@ -96,14 +131,28 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         print_device(&org, &e);
     }
     // A VIP whose device an exclusion group keeps out of a policy.
-    let excluded = (0..org.users.rows).filter(|&u| org.user(UserAttr::IsVip, u) == Some("true")).find_map(|u| {
-        org.user_devices(u).iter().find_map(|&d| {
-            let e = explain_device(&org, &res, d, None, now);
-            e.policies.into_iter().find(|p| p.status == Status::Excluded && p.reason.contains("exclusion beats inclusion")).map(|p| (u, d, p))
-        })
-    });
+    let excluded = (0..org.users.rows)
+        .filter(|&u| org.user(UserAttr::IsVip, u) == Some("true"))
+        .find_map(|u| {
+            org.user_devices(u).iter().find_map(|&d| {
+                let e = explain_device(&org, &res, d, None, now);
+                e.policies
+                    .into_iter()
+                    .find(|p| {
+                        p.status == Status::Excluded
+                            && p.reason.contains("exclusion beats inclusion")
+                    })
+                    .map(|p| (u, d, p))
+            })
+        });
     if let Some((u, d, p)) = excluded {
-        println!("\nVIP {} on {}: '{}' is Excluded: {}", org.user_label(u), org.device(DeviceAttr::Name, d).unwrap_or("?"), p.policy, p.reason);
+        println!(
+            "\nVIP {} on {}: '{}' is Excluded: {}",
+            org.user_label(u),
+            org.device(DeviceAttr::Name, d).unwrap_or("?"),
+            p.policy,
+            p.reason
+        );
     }
 
     heading("5. What is assigned to a group, directly and through nesting?");

@@ -105,7 +105,11 @@ pub(crate) fn print_device(org: &Org, e: &DeviceExplanation) {
     println!(
         "  {} {}: {} included, {} excluded, {} not targeted, {} not applicable",
         e.policies.len(),
-        if e.policies.len() == 1 { "policy" } else { "policies" },
+        if e.policies.len() == 1 {
+            "policy"
+        } else {
+            "policies"
+        },
         count(Status::Included),
         count(Status::Excluded),
         count(Status::NotTargeted),

@@ -2,7 +2,7 @@
 //! then selected with one scan of the column's codes; `and`/`or`/`not` are
 //! bitmap operations. `trace` evaluates one row and records every leaf.
 
-use super::vocab::{Kind, Object, Op, Prop, Source};
+use super::vocab::{Column, Kind, Object, Op, Prop, Source};
 use super::{DateExpr, Field, Inner, Leaf, Node, Operand, Rule, Version};
 use crate::column::MultiColumn;
 use crate::org::Table;
@@ -102,19 +102,17 @@ fn node_rows(n: &Node, t: &Table, ctx: &EvalContext<'_>, all: &RoaringBitmap) ->
 }
 
 fn leaf_rows(l: &Leaf, t: &Table, ctx: &EvalContext<'_>, all: &RoaringBitmap) -> RoaringBitmap {
-    match l.prop.source {
-        Source::Unbound => {
+    match l.prop.source.column() {
+        Column::Unbound => {
             if scalar(l.prop, l.op, &l.operand, None, ctx) {
                 all.clone()
             } else {
                 RoaringBitmap::new()
             }
         }
-        Source::Device(a) => scalar_rows(l, t, a.index(), ctx, all),
-        Source::User(a) => scalar_rows(l, t, a.index(), ctx, all),
-        Source::DeviceMulti(m) => multi_rows(l, &t.multi[m.index()], ctx),
-        Source::UserMulti(m) => multi_rows(l, &t.multi[m.index()], ctx),
-        Source::MemberOf => {
+        Column::Scalar(c) => scalar_rows(l, t, c, ctx, all),
+        Column::Multi(m) => multi_rows(l, &t.multi[m], ctx),
+        Column::MemberOf => {
             let mut acc = RoaringBitmap::new();
             if let (Operand::Groups(ids), Some(g)) = (&l.operand, ctx.groups) {
                 for id in ids {
@@ -371,25 +369,17 @@ fn node_test(n: &Node, t: &Table, row: u32, ctx: &EvalContext<'_>) -> bool {
 }
 
 fn leaf_test(l: &Leaf, t: &Table, row: u32, ctx: &EvalContext<'_>) -> bool {
-    match l.prop.source {
-        Source::Unbound => scalar(l.prop, l.op, &l.operand, None, ctx),
-        Source::Device(a) => scalar(
+    match l.prop.source.column() {
+        Column::Unbound => scalar(l.prop, l.op, &l.operand, None, ctx),
+        Column::Scalar(c) => scalar(
             l.prop,
             l.op,
             &l.operand,
-            t.cols[a.index()].get(row).map(|v| l.prop.present(v)),
+            t.cols[c].get(row).map(|v| l.prop.present(v)),
             ctx,
         ),
-        Source::User(a) => scalar(
-            l.prop,
-            l.op,
-            &l.operand,
-            t.cols[a.index()].get(row).map(|v| l.prop.present(v)),
-            ctx,
-        ),
-        Source::DeviceMulti(m) => multi_test(l, &t.multi[m.index()], row, ctx),
-        Source::UserMulti(m) => multi_test(l, &t.multi[m.index()], row, ctx),
-        Source::MemberOf => match (&l.operand, ctx.groups) {
+        Column::Multi(m) => multi_test(l, &t.multi[m], row, ctx),
+        Column::MemberOf => match (&l.operand, ctx.groups) {
             (Operand::Groups(ids), Some(g)) => ids
                 .iter()
                 .any(|id| g.group_rows(id).is_some_and(|r| r.contains(row))),
@@ -434,21 +424,15 @@ fn node_row(
         Node::Not(c) => !node_row(rule, c, t, row, ctx, out),
         Node::Leaf(l) => {
             let result = leaf_test(l, t, row, ctx);
-            let values: Vec<String> = match l.prop.source {
-                Source::Unbound => Vec::new(),
-                Source::Device(a) => t.cols[a.index()]
+            let values: Vec<String> = match l.prop.source.column() {
+                Column::Unbound => Vec::new(),
+                Column::Scalar(c) => t.cols[c]
                     .get(row)
                     .map(|v| l.prop.present(v).to_string())
                     .into_iter()
                     .collect(),
-                Source::User(a) => t.cols[a.index()]
-                    .get(row)
-                    .map(|v| l.prop.present(v).to_string())
-                    .into_iter()
-                    .collect(),
-                Source::DeviceMulti(m) => multi_values(&t.multi[m.index()], row),
-                Source::UserMulti(m) => multi_values(&t.multi[m.index()], row),
-                Source::MemberOf => match (&l.operand, ctx.groups) {
+                Column::Multi(m) => multi_values(&t.multi[m], row),
+                Column::MemberOf => match (&l.operand, ctx.groups) {
                     (Operand::Groups(ids), Some(g)) => ids
                         .iter()
                         .filter(|id| g.group_rows(id).is_some_and(|r| r.contains(row)))

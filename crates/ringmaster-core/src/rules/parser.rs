@@ -624,10 +624,11 @@ impl Parser<'_> {
                 _ => return Err(RuleError::new(span, "expected a quoted group id after -eq")),
             },
             _ => {
-                return Err(
-                    RuleError::new(span, format!("{op} is not allowed for group.objectId"))
-                        .expected("-in or -eq"),
-                );
+                return Err(RuleError::new(
+                    span,
+                    format!("{op} is not allowed for group.objectId"),
+                )
+                .expected("-in or -eq"));
             }
         };
         Ok(Operand::Groups(ids))

@@ -193,6 +193,30 @@ pub enum Source {
     Unbound,
 }
 
+/// Where a source's values are, independent of the object type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Column {
+    /// Index into `Table::cols`.
+    Scalar(usize),
+    /// Index into `Table::multi`.
+    Multi(usize),
+    MemberOf,
+    Unbound,
+}
+
+impl Source {
+    pub fn column(self) -> Column {
+        match self {
+            Source::Device(a) => Column::Scalar(a.index()),
+            Source::User(a) => Column::Scalar(a.index()),
+            Source::DeviceMulti(m) => Column::Multi(m.index()),
+            Source::UserMulti(m) => Column::Multi(m.index()),
+            Source::MemberOf => Column::MemberOf,
+            Source::Unbound => Column::Unbound,
+        }
+    }
+}
+
 /// How a grammar spells the values of a property whose column is canonical.
 /// `(as the grammar spells it, canonical)`.
 pub type Vocab = &'static [(&'static str, &'static str)];

@@ -246,7 +246,10 @@ fn dynamic_groups_and_member_of() {
     // The explanation of a memberOf rule sees the resolved groups.
     let e = explain_device(&org, &r, 0, None, now());
     let via = e.policies[0].assignments[0].via.join(" ");
-    assert!(via.contains("→ true (device.memberOf = member of vms)"), "{via}");
+    assert!(
+        via.contains("→ true (device.memberOf = member of vms)"),
+        "{via}"
+    );
 }
 
 #[test]
