@@ -6,10 +6,14 @@
 //! - [`rules`]: the Entra, Intune filter and Conditional Access rule languages.
 //! - [`targeting`]: group membership and effective policy targets as bitmaps.
 //! - [`explain`]: why a policy does or does not reach a device.
+//! - [`settings`]: setting leaves with stable identities.
+//! - [`conflicts`]: setting conflicts where policy targets meet.
 
 pub mod column;
+pub mod conflicts;
 pub mod explain;
 pub mod model;
 pub mod org;
 pub mod rules;
+pub mod settings;
 pub mod targeting;

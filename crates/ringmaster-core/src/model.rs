@@ -365,6 +365,8 @@ pub struct Policy {
     /// `templateReference.templateFamily` for endpoint security and baselines.
     pub template_family: Option<String>,
     pub assignments: Vec<Assignment>,
+    /// Every setting the policy configures.
+    pub settings: Vec<crate::settings::SettingLeaf>,
     /// Where the policy was read from, for messages.
     pub source: String,
 }

@@ -697,6 +697,10 @@ pub struct PolicyRec {
     platforms: Option<String>,
     template_reference: Option<TemplateRef>,
     assignments: Option<Vec<AssignmentRec>>,
+    settings: Option<Vec<serde_json::Value>>,
+    /// Everything else: the flat settings of legacy profiles and compliance policies.
+    #[serde(flatten)]
+    rest: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -834,10 +838,15 @@ impl PolicyRec {
             }
             assignments.push(Assignment { target, filter });
         }
+        let settings = match &self.settings {
+            Some(s) => crate::settings::catalog(s),
+            None => crate::settings::flat(&odata, &self.rest),
+        };
         Ok(Policy {
             id,
             name,
             kind,
+            settings,
             odata_type: odata,
             platforms,
             template_family: self

@@ -11,6 +11,7 @@
 mod csv;
 mod decode;
 pub mod graph;
+mod settings;
 
 use graph::{
     EntraDeviceRec, FieldError, FilterRec, GroupRec, Kind, ManagedDeviceRec, MemberRec, PolicyRec,

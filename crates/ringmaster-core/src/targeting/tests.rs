@@ -85,6 +85,7 @@ fn policy(id: &str, assignments: Vec<Assignment>) -> Policy {
         platforms: vec![Platform::Windows],
         template_family: None,
         assignments,
+        settings: Vec::new(),
         source: "test".into(),
     }
 }

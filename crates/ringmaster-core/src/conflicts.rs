@@ -1,0 +1,406 @@
+//! Setting conflicts between policies, on the devices they actually share
+//! (DOMAIN.md §3):
+//!
+//! - configuration vs configuration, same setting, different values: a conflict;
+//! - compliance vs compliance: the most restrictive value wins (reported with
+//!   the effective value, not as a conflict);
+//! - compliance vs configuration: compliance wins;
+//! - not configured never conflicts; merged settings (Defender exclusions,
+//!   device-control ids) never conflict; ASR rules are compared per rule;
+//! - custom OMA-URI and Apple payloads that overlap are unverifiable.
+
+use crate::model::{DeviceAttr, Platform, PolicyKind, Target};
+use crate::org::{NO_ROW, Org};
+use crate::rules::Version;
+use crate::settings::{LeafKind, readable_name};
+use crate::targeting::{Resolution, devices_of_users};
+use rayon::prelude::*;
+use roaring::RoaringBitmap;
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    /// Configuration policies set different values: Intune reports Conflict.
+    Conflict,
+    /// Custom OMA-URI / Apple payloads overlap: Intune checks nothing.
+    Unverifiable,
+    /// Compliance policies differ: the most restrictive value applies.
+    MostRestrictive,
+    /// A compliance and a configuration policy differ: compliance wins.
+    ComplianceWins,
+}
+
+impl FindingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::Conflict => "conflict",
+            FindingKind::Unverifiable => "unverifiable",
+            FindingKind::MostRestrictive => "most restrictive wins",
+            FindingKind::ComplianceWins => "compliance wins",
+        }
+    }
+}
+
+/// An intended deviation, accepted with a reason until a date.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Acceptance {
+    /// Setting id or readable name.
+    pub setting: String,
+    /// Policy names or ids; empty accepts the setting between any policies.
+    pub policies: Vec<String>,
+    pub reason: String,
+    pub expires: jiff::civil::Date,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Accepted {
+    pub reason: String,
+    pub expires: jiff::civil::Date,
+    /// The acceptance has run out: the finding counts again.
+    pub expired: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyValue {
+    pub policy_id: String,
+    pub name: String,
+    pub value: String,
+    pub proposed: bool,
+    /// Affected devices this policy reaches.
+    pub devices: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub kind: FindingKind,
+    pub setting_id: String,
+    pub setting: String,
+    pub values: Vec<PolicyValue>,
+    /// Devices on which two differing values meet.
+    pub devices: u64,
+    /// For compliance: the value that applies.
+    pub effective: Option<String>,
+    pub by_platform: Vec<(String, u64)>,
+    /// Affected devices per assignment target of the policies involved.
+    pub by_group: Vec<(String, u64)>,
+    pub sample_devices: Vec<String>,
+    pub accepted: Option<Accepted>,
+    #[serde(skip)]
+    pub affected: RoaringBitmap,
+}
+
+impl Finding {
+    /// Counts against a clean report: conflicts and unverifiable overlaps not accepted.
+    pub fn blocking(&self) -> bool {
+        matches!(self.kind, FindingKind::Conflict | FindingKind::Unverifiable) && self.accepted.as_ref().is_none_or(|a| a.expired)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct NotApplicable {
+    pub policy_id: String,
+    pub name: String,
+    pub platforms: Vec<Platform>,
+    pub devices: u64,
+    pub by_platform: Vec<(String, u64)>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConflictReport {
+    pub policies: usize,
+    pub settings: usize,
+    pub findings: Vec<Finding>,
+    pub not_applicable: Vec<NotApplicable>,
+}
+
+impl ConflictReport {
+    pub fn blocking(&self) -> usize {
+        self.findings.iter().filter(|f| f.blocking()).count()
+    }
+}
+
+/// What to analyse.
+pub struct Scope<'a> {
+    /// Indices of the policies considered (one for isolated mode).
+    pub policies: &'a [usize],
+    /// Per policy index of the org: not deployed yet.
+    pub proposed: &'a [bool],
+    pub accepted: &'a [Acceptance],
+    pub today: jiff::civil::Date,
+}
+
+/// How a compliance property orders its values, strictest last.
+fn strictness(id: &str, a: &str, b: &str) -> Option<std::cmp::Ordering> {
+    use std::cmp::Ordering;
+    let prop = id.rsplit('.').next().unwrap_or(id).to_ascii_lowercase();
+    let num = |s: &str| s.parse::<f64>().ok();
+    let ver = |s: &str| Version::parse(s);
+    let higher = |a: &str, b: &str| match (num(a), num(b)) {
+        (Some(x), Some(y)) => x.partial_cmp(&y),
+        _ => ver(a).zip(ver(b)).map(|(x, y)| x.compare(&y)),
+    };
+    let ranked = |order: &[&str]| {
+        let rank = |s: &str| order.iter().position(|o| o.eq_ignore_ascii_case(s));
+        rank(a).zip(rank(b)).map(|(x, y)| x.cmp(&y))
+    };
+    if prop.contains("minimum") || prop.contains("previouspasswordblockcount") || prop.contains("previouspasscodeblockcount") {
+        return higher(a, b);
+    }
+    if prop.contains("maximum") || prop.contains("expiration") || prop.contains("inactivity") || prop.contains("graceperiod") {
+        return higher(a, b).map(Ordering::reverse);
+    }
+    if prop == "passwordrequiredtype" {
+        return ranked(&["deviceDefault", "numeric", "alphanumeric"]);
+    }
+    if prop.ends_with("securitylevel") {
+        return ranked(&["unavailable", "high", "medium", "low", "secured"]);
+    }
+    let flag = |s: &str| match s {
+        "true" => Some(1),
+        "false" => Some(0),
+        _ => None,
+    };
+    if let (Some(x), Some(y)) = (flag(a), flag(b)) {
+        if prop.ends_with("required") || prop.ends_with("enabled") || prop.ends_with("blocked") {
+            return Some(x.cmp(&y));
+        }
+        if prop.ends_with("allowed") {
+            return Some(y.cmp(&x));
+        }
+    }
+    None
+}
+
+fn is_compliance(k: &PolicyKind) -> bool {
+    *k == PolicyKind::Compliance
+}
+
+/// Runs the analysis over the policies in scope.
+pub fn analyze(org: &Org, res: &Resolution, scope: &Scope<'_>) -> ConflictReport {
+    // Where each setting is configured.
+    let mut index: FxHashMap<&str, Vec<(usize, usize)>> = FxHashMap::default();
+    let mut settings = 0;
+    for &p in scope.policies {
+        for (i, leaf) in org.policies[p].settings.iter().enumerate() {
+            settings += 1;
+            index.entry(leaf.id.as_str()).or_default().push((p, i));
+        }
+    }
+    // Settings that two policies set, with something to compare.
+    let mut candidates: Vec<(&str, Vec<(usize, usize)>)> = index
+        .into_iter()
+        .filter(|(_, e)| {
+            e.len() > 1 && {
+                let leaf = |&(p, i): &(usize, usize)| &org.policies[p].settings[i];
+                let kinds: Vec<LeafKind> = e.iter().map(|x| leaf(x).kind).collect();
+                let unverifiable = kinds.contains(&LeafKind::Unverifiable);
+                let merge = kinds.iter().all(|k| *k == LeafKind::Merge);
+                let differ = e.iter().any(|x| leaf(x).value != leaf(&e[0]).value);
+                !merge && (differ || unverifiable)
+            }
+        })
+        .collect();
+    candidates.sort_by(|a, b| a.0.cmp(b.0));
+    let mut involved: Vec<usize> = candidates.iter().flat_map(|(_, e)| e.iter().map(|(p, _)| *p)).collect();
+    involved.sort_unstable();
+    involved.dedup();
+    let applicable: FxHashMap<usize, RoaringBitmap> = involved.par_iter().map(|&p| (p, res.policies[p].applicable())).collect();
+    let platforms = platform_rows(org);
+    let ctx = Ctx { org, res, scope, platforms: &platforms };
+    let mut findings: Vec<Finding> = candidates
+        .par_iter()
+        .flat_map_iter(|(id, entries)| findings_for(&ctx, id, entries, &applicable))
+        .collect();
+    findings.sort_by(|a, b| a.kind.cmp(&b.kind).then(b.devices.cmp(&a.devices)).then(a.setting_id.cmp(&b.setting_id)));
+    let not_applicable = scope
+        .policies
+        .iter()
+        .filter(|&&p| !res.policies[p].not_applicable.is_empty())
+        .map(|&p| NotApplicable {
+            policy_id: org.policies[p].id.clone(),
+            name: org.policies[p].name.clone(),
+            platforms: org.policies[p].platforms.clone(),
+            devices: res.policies[p].not_applicable.len(),
+            by_platform: breakdown(&platforms, &res.policies[p].not_applicable),
+        })
+        .collect();
+    ConflictReport { policies: scope.policies.len(), settings, findings, not_applicable }
+}
+
+struct Ctx<'a> {
+    org: &'a Org,
+    res: &'a Resolution,
+    scope: &'a Scope<'a>,
+    platforms: &'a [(String, RoaringBitmap)],
+}
+
+fn platform_rows(org: &Org) -> Vec<(String, RoaringBitmap)> {
+    let col = &org.devices.cols[DeviceAttr::Platform.index()];
+    let mut out: Vec<(String, RoaringBitmap)> = (1..col.dict.len() as u32)
+        .filter_map(|c| {
+            let hit: Vec<bool> = (0..col.dict.len() as u32).map(|x| x == c).collect();
+            col.dict.value(c).map(|v| (v.to_string(), col.select(&hit)))
+        })
+        .collect();
+    let hit: Vec<bool> = (0..col.dict.len() as u32).map(|x| x == 0).collect();
+    out.push(("unknown".into(), col.select(&hit)));
+    out
+}
+
+fn breakdown(platforms: &[(String, RoaringBitmap)], rows: &RoaringBitmap) -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = platforms.iter().map(|(p, b)| (p.clone(), b.intersection_len(rows))).filter(|(_, n)| *n > 0).collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    v
+}
+
+/// Findings for one setting: configuration pairs, compliance pairs, and
+/// compliance-over-configuration, each where the targets intersect.
+fn findings_for(ctx: &Ctx<'_>, id: &str, entries: &[(usize, usize)], applicable: &FxHashMap<usize, RoaringBitmap>) -> Vec<Finding> {
+    let org = ctx.org;
+    let leaf = |&(p, i): &(usize, usize)| &org.policies[p].settings[i];
+    let unverifiable = entries.iter().any(|e| leaf(e).kind == LeafKind::Unverifiable);
+    let (compliance, config): (Vec<(usize, usize)>, Vec<(usize, usize)>) = entries.iter().partition(|(p, _)| is_compliance(&org.policies[*p].kind));
+    let mut out = Vec::new();
+    if unverifiable {
+        // Every policy is its own side: Intune does not check these at all.
+        let sides: Vec<Vec<(usize, usize)>> = entries.iter().map(|e| vec![*e]).collect();
+        out.extend(finding(ctx, id, FindingKind::Unverifiable, &sides, applicable, None));
+        return out;
+    }
+    let by_value = |es: &[(usize, usize)]| -> Vec<Vec<(usize, usize)>> {
+        let mut groups: Vec<Vec<(usize, usize)>> = Vec::new();
+        for e in es {
+            match groups.iter_mut().find(|g| leaf(&g[0]).value == leaf(e).value) {
+                Some(g) => g.push(*e),
+                None => groups.push(vec![*e]),
+            }
+        }
+        groups
+    };
+    let config_sides = by_value(&config);
+    if config_sides.len() > 1 {
+        out.extend(finding(ctx, id, FindingKind::Conflict, &config_sides, applicable, None));
+    }
+    let compliance_sides = by_value(&compliance);
+    if compliance_sides.len() > 1 {
+        let values: Vec<&str> = compliance_sides.iter().map(|s| leaf(&s[0]).value.as_str()).collect();
+        let strictest = values.iter().copied().try_fold(values[0], |best, v| strictness(id, best, v).map(|o| if o.is_lt() { v } else { best }));
+        let effective = strictest.map(str::to_string).unwrap_or_else(|| format!("the most restrictive of {}", values.join(", ")));
+        out.extend(finding(ctx, id, FindingKind::MostRestrictive, &compliance_sides, applicable, Some(effective)));
+    }
+    if !compliance.is_empty() && !config.is_empty() {
+        let mut sides = compliance_sides.clone();
+        sides.extend(config_sides.iter().filter(|c| compliance_sides.iter().all(|s| leaf(&s[0]).value != leaf(&c[0]).value)).cloned());
+        if sides.len() > compliance_sides.len() {
+            let effective = (compliance_sides.len() == 1).then(|| leaf(&compliance_sides[0][0]).value.clone());
+            out.extend(finding(ctx, id, FindingKind::ComplianceWins, &sides, applicable, effective));
+        }
+    }
+    out
+}
+
+fn finding(
+    ctx: &Ctx<'_>,
+    id: &str,
+    kind: FindingKind,
+    sides: &[Vec<(usize, usize)>],
+    applicable: &FxHashMap<usize, RoaringBitmap>,
+    effective: Option<String>,
+) -> Option<Finding> {
+    let org = ctx.org;
+    let reach: Vec<RoaringBitmap> = sides.iter().map(|s| s.iter().map(|(p, _)| &applicable[p]).fold(RoaringBitmap::new(), |acc, b| acc | b)).collect();
+    let mut affected = RoaringBitmap::new();
+    for i in 0..reach.len() {
+        for j in i + 1..reach.len() {
+            affected |= &reach[i] & &reach[j];
+        }
+    }
+    if affected.is_empty() {
+        return None;
+    }
+    let values: Vec<PolicyValue> = sides
+        .iter()
+        .flatten()
+        .filter_map(|&(p, i)| {
+            let n = applicable[&p].intersection_len(&affected);
+            (n > 0).then(|| PolicyValue {
+                policy_id: org.policies[p].id.clone(),
+                name: org.policies[p].name.clone(),
+                value: org.policies[p].settings[i].value.clone(),
+                proposed: ctx.scope.proposed.get(p).copied().unwrap_or(false),
+                devices: n,
+            })
+        })
+        .collect();
+    let involved: Vec<usize> = sides.iter().flatten().map(|(p, _)| *p).collect();
+    let setting = readable_name(id);
+    let accepted = ctx.scope.accepted.iter().find(|a| accepts(a, id, &setting, &values)).map(|a| Accepted {
+        reason: a.reason.clone(),
+        expires: a.expires,
+        expired: a.expires < ctx.scope.today,
+    });
+    Some(Finding {
+        kind,
+        setting_id: id.to_string(),
+        setting,
+        devices: affected.len(),
+        effective,
+        by_platform: breakdown(ctx.platforms, &affected),
+        by_group: by_group(ctx, &involved, &affected),
+        sample_devices: affected.iter().take(5).map(|d| org.device(DeviceAttr::Name, d).unwrap_or("(unnamed)").to_string()).collect(),
+        values,
+        accepted,
+        affected,
+    })
+}
+
+fn accepts(a: &Acceptance, id: &str, name: &str, values: &[PolicyValue]) -> bool {
+    let setting = a.setting.trim();
+    if !setting.eq_ignore_ascii_case(id) && !setting.eq_ignore_ascii_case(name) {
+        return false;
+    }
+    a.policies.iter().all(|want| values.iter().any(|v| v.name.eq_ignore_ascii_case(want) || v.policy_id.eq_ignore_ascii_case(want)))
+}
+
+/// Affected devices per include target of the policies involved.
+fn by_group(ctx: &Ctx<'_>, involved: &[usize], affected: &RoaringBitmap) -> Vec<(String, u64)> {
+    let (org, res) = (ctx.org, ctx.res);
+    let mut counts: Vec<(String, u64)> = Vec::new();
+    for &p in involved {
+        for a in &org.policies[p].assignments {
+            let (label, n) = match &a.target {
+                Target::AllDevices => ("All devices".to_string(), affected.len()),
+                Target::AllUsers => {
+                    let owned = affected.iter().filter(|&d| org.device_user.get(d as usize).is_some_and(|u| *u != NO_ROW)).count() as u64;
+                    ("All users".to_string(), owned)
+                }
+                Target::Group(gid) => match org.group(gid) {
+                    Some(g) => {
+                        let mut reach = &res.group_devices[g] & affected;
+                        if !res.group_users[g].is_empty() {
+                            reach |= &devices_of_users(org, &res.group_users[g]) & affected;
+                        }
+                        (org.groups[g].name.clone(), reach.len())
+                    }
+                    None => continue,
+                },
+                Target::ExcludeGroup(_) => continue,
+            };
+            if n > 0 && !counts.iter().any(|(l, _)| *l == label) {
+                counts.push((label, n));
+            }
+        }
+    }
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    counts
+}
+
+/// The findings that touch one device, for explanations.
+pub fn for_device(report: &ConflictReport, device: u32) -> Vec<&Finding> {
+    report.findings.iter().filter(|f| f.affected.contains(device)).collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,94 @@
+//! Setting leaves: what a policy sets, each with a stable identity.
+//!
+//! Identity is the path of setting definition ids from the top instance
+//! (`parent/child`), with group-collection members keyed (`parent[key]/child`),
+//! so two policies that set the same thing meet on the same id.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SettingLeaf {
+    /// Stable identity: definition-id path, `omauri:<uri>`, or `<odataType>.<property>`.
+    pub id: String,
+    /// The value as text: a choice option, a number, a sorted list joined by `; `.
+    pub value: String,
+    pub kind: LeafKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeafKind {
+    /// An ordinary value: different values on one device conflict.
+    Value,
+    /// A list that Intune merges across policies (Defender exclusions,
+    /// device-control ids): never a conflict.
+    Merge,
+    /// Custom OMA-URI or Apple custom payload: Intune does not check these.
+    Unverifiable,
+}
+
+/// Whether Intune unions this setting across policies instead of conflicting.
+pub fn merges(id: &str) -> bool {
+    let l = id.to_ascii_lowercase();
+    [
+        "defender_excludedpaths",
+        "defender_excludedextensions",
+        "defender_excludedprocesses",
+        "defender_devicecontrol",
+        "devicecontrol_policygroups",
+        "devicecontrol_policyrules",
+    ]
+    .iter()
+    .any(|m| l.contains(m))
+}
+
+const PREFIXES: &[&str] = &[
+    "device_vendor_msft_policy_config_",
+    "user_vendor_msft_policy_config_",
+    "device_vendor_msft_",
+    "user_vendor_msft_",
+    "vendor_msft_",
+    "omauri:",
+];
+
+/// A readable name from an id: `device_vendor_msft_laps_policies_passwordcomplexity`
+/// becomes `laps › policies › passwordcomplexity`; paths keep their last two parts.
+pub fn readable_name(id: &str) -> String {
+    let parts: Vec<&str> = id.split('/').collect();
+    let take = parts.len().saturating_sub(2);
+    let mut last = "";
+    let mut out = Vec::new();
+    for p in &parts[take..] {
+        let base = p.split('[').next().unwrap_or(p);
+        // A child repeats its parent's id as a prefix: keep what it adds.
+        let own = if !last.is_empty() && base.starts_with(last) { base[last.len()..].trim_start_matches('_') } else { base };
+        last = base;
+        let mut s = own;
+        for pre in PREFIXES {
+            if let Some(r) = s.strip_prefix(pre) {
+                s = r;
+                break;
+            }
+        }
+        let s = s.replace("~policy~", " › ").replace('~', " › ").replace('_', " › ");
+        out.push(s);
+    }
+    out.join(" › ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(readable_name("device_vendor_msft_laps_policies_passwordcomplexity"), "laps › policies › passwordcomplexity");
+        assert_eq!(
+            readable_name("device_vendor_msft_policy_config_defender_attacksurfacereductionrules/device_vendor_msft_policy_config_defender_attacksurfacereductionrules_blockwin32apicallsfromofficemacros"),
+            "defender › attacksurfacereductionrules › blockwin32apicallsfromofficemacros"
+        );
+        assert_eq!(readable_name("windows10CompliancePolicy.passwordMinimumLength"), "windows10CompliancePolicy.passwordMinimumLength");
+        assert!(merges("device_vendor_msft_policy_config_defender_excludedpaths"));
+        assert!(!merges("device_vendor_msft_policy_config_defender_allowrealtimemonitoring"));
+    }
+}
