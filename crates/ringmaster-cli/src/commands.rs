@@ -1,4 +1,5 @@
 pub mod bench;
+pub mod conflicts;
 pub mod demo;
 pub mod explain;
 pub mod gen_org;

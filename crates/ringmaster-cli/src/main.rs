@@ -27,6 +27,9 @@ enum Command {
     /// A tour on a generated organization: import, rules, explain.
     #[command(after_help = "Example:\n  ringmaster demo --devices 20000")]
     Demo(commands::demo::Args),
+    /// Setting conflicts and not-applicable devices where policy targets meet.
+    #[command(after_help = "Exit 0 when clean, 1 when conflicts are found, 2 on bad input.\n\nExamples:\n  ringmaster conflicts --org exports/\n  ringmaster conflicts --org fleet/ --proposed baseline/ --assume-all-devices --format markdown\n  ringmaster conflicts --org exports/ --isolated \"Win - LAPS\" --format json")]
+    Conflicts(commands::conflicts::Args),
     /// Why policies do or do not reach a device, or what is assigned to a group.
     #[command(
         after_help = "Examples:\n  ringmaster explain --org exports/ --device PC-0042\n  ringmaster explain --org exports/ --device PC-0042 --policy \"Win - OIB - ES - Windows LAPS\" --json\n  ringmaster explain --org exports/ --group \"Sales devices\""
@@ -61,6 +64,7 @@ impl std::error::Error for UserError {}
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Conflicts(a) => commands::conflicts::run(a),
         Command::Demo(a) => commands::demo::run(a),
         Command::Explain(a) => commands::explain::run(a),
         Command::Rules(c) => commands::rules::run(c),

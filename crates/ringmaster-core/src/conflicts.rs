@@ -191,16 +191,7 @@ pub fn analyze(org: &Org, res: &Resolution, scope: &Scope<'_>) -> ConflictReport
     // Settings that two policies set, with something to compare.
     let mut candidates: Vec<(&str, Vec<(usize, usize)>)> = index
         .into_iter()
-        .filter(|(_, e)| {
-            e.len() > 1 && {
-                let leaf = |&(p, i): &(usize, usize)| &org.policies[p].settings[i];
-                let kinds: Vec<LeafKind> = e.iter().map(|x| leaf(x).kind).collect();
-                let unverifiable = kinds.contains(&LeafKind::Unverifiable);
-                let merge = kinds.iter().all(|k| *k == LeafKind::Merge);
-                let differ = e.iter().any(|x| leaf(x).value != leaf(&e[0]).value);
-                !merge && (differ || unverifiable)
-            }
-        })
+        .filter(|(_, e)| worth_comparing(org, e))
         .collect();
     candidates.sort_by(|a, b| a.0.cmp(b.0));
     let mut involved: Vec<usize> = candidates.iter().flat_map(|(_, e)| e.iter().map(|(p, _)| *p)).collect();
@@ -227,6 +218,16 @@ pub fn analyze(org: &Org, res: &Resolution, scope: &Scope<'_>) -> ConflictReport
         })
         .collect();
     ConflictReport { policies: scope.policies.len(), settings, findings, not_applicable }
+}
+
+/// A setting set by two or more policies with something to compare: values
+/// that differ, or a custom payload; lists Intune merges never qualify.
+fn worth_comparing(org: &Org, entries: &[(usize, usize)]) -> bool {
+    let leaf = |&(p, i): &(usize, usize)| &org.policies[p].settings[i];
+    if entries.len() < 2 || entries.iter().all(|e| leaf(e).kind == LeafKind::Merge) {
+        return false;
+    }
+    entries.iter().any(|e| leaf(e).kind == LeafKind::Unverifiable || leaf(e).value != leaf(&entries[0]).value)
 }
 
 struct Ctx<'a> {
@@ -397,9 +398,25 @@ fn by_group(ctx: &Ctx<'_>, involved: &[usize], affected: &RoaringBitmap) -> Vec<
     counts
 }
 
-/// The findings that touch one device, for explanations.
-pub fn for_device(report: &ConflictReport, device: u32) -> Vec<&Finding> {
-    report.findings.iter().filter(|f| f.affected.contains(device)).collect()
+/// The findings on one device, computed from the policies that reach it
+/// (fast enough for an explanation: no whole-fleet pass).
+pub fn analyze_device(org: &Org, res: &Resolution, scope: &Scope<'_>, device: u32) -> Vec<Finding> {
+    let here: Vec<usize> = scope.policies.iter().copied().filter(|&p| res.policies[p].devices.contains(device) && !res.policies[p].not_applicable.contains(device)).collect();
+    let mut index: FxHashMap<&str, Vec<(usize, usize)>> = FxHashMap::default();
+    for &p in &here {
+        for (i, leaf) in org.policies[p].settings.iter().enumerate() {
+            index.entry(leaf.id.as_str()).or_default().push((p, i));
+        }
+    }
+    let one: RoaringBitmap = [device].into_iter().collect();
+    let applicable: FxHashMap<usize, RoaringBitmap> = here.iter().map(|&p| (p, one.clone())).collect();
+    let platforms = platform_rows(org);
+    let ctx = Ctx { org, res, scope, platforms: &platforms };
+    let mut ids: Vec<&str> = index.iter().filter(|(_, e)| worth_comparing(org, e)).map(|(id, _)| *id).collect();
+    ids.sort_unstable();
+    let mut out: Vec<Finding> = ids.into_iter().flat_map(|id| findings_for(&ctx, id, &index[id], &applicable)).collect();
+    out.sort_by(|a, b| a.kind.cmp(&b.kind).then(a.setting_id.cmp(&b.setting_id)));
+    out
 }
 
 #[cfg(test)]

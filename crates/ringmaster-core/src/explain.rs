@@ -35,6 +35,9 @@ pub struct DeviceExplanation {
     /// Groups the primary user is in.
     pub user_groups: Vec<String>,
     pub policies: Vec<PolicyExplanation>,
+    /// Setting conflicts on this device among all policies that reach it
+    /// (limited to those involving the explained policies when some were named).
+    pub conflicts: Vec<crate::conflicts::Finding>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -123,12 +126,14 @@ pub fn explain_device(
         .iter()
         .map(|&p| explain_policy(org, res, p, row, user, now))
         .collect();
-    DeviceExplanation {
-        device: facts,
-        device_groups,
-        user_groups,
-        policies,
+    let all_policies: Vec<usize> = (0..org.policies.len()).collect();
+    let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let scope = crate::conflicts::Scope { policies: &all_policies, proposed: &[], accepted: &[], today };
+    let mut conflicts = crate::conflicts::analyze_device(org, res, &scope, row);
+    if let Some(only) = only {
+        conflicts.retain(|f| f.values.iter().any(|v| only.iter().any(|&p| org.policies[p].id == v.policy_id)));
     }
+    DeviceExplanation { device: facts, device_groups, user_groups, policies, conflicts }
 }
 
 fn explain_policy(

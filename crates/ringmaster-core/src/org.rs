@@ -225,6 +225,22 @@ impl Org {
             .collect()
     }
 
+    /// Adds policies read after the organization (e.g. a baseline under
+    /// evaluation); a policy whose id is already present is returned, not added.
+    pub fn add_policies(&mut self, policies: Vec<Policy>) -> Vec<Policy> {
+        let mut rejected = Vec::new();
+        for p in policies {
+            let k = key(&p.id);
+            if self.policy_index.contains_key(&k) {
+                rejected.push(p);
+                continue;
+            }
+            self.policy_index.insert(k, self.policies.len());
+            self.policies.push(p);
+        }
+        rejected
+    }
+
     /// A short label for a device: its name and id.
     pub fn device_label(&self, row: u32) -> String {
         let name = self.device(DeviceAttr::Name, row).unwrap_or("(unnamed)");

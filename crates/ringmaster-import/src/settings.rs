@@ -134,8 +134,11 @@ pub fn flat(odata_type: &str, props: &Map<String, Value>) -> Vec<SettingLeaf> {
         if k.starts_with('@') || k.contains("@odata") || METADATA.contains(&k.as_str()) {
             continue;
         }
+        // Legacy schemas list every property: false, notConfigured and
+        // userDefined are how they say "Not configured", which never conflicts.
         let value = match v {
-            Value::Null => continue,
+            Value::Null | Value::Bool(false) => continue,
+            Value::String(s) if s.eq_ignore_ascii_case("notConfigured") || s.eq_ignore_ascii_case("userDefined") => continue,
             Value::Array(items) if items.iter().all(|i| !i.is_object() && !i.is_array()) => {
                 let mut s: Vec<String> = items.iter().filter_map(scalar).collect();
                 s.sort();
@@ -198,6 +201,7 @@ mod tests {
     #[test]
     fn flat_properties_and_oma_uris() {
         let o = json!({"id": "x", "displayName": "d", "passwordMinimumLength": 8, "bitLockerEnabled": true, "osMinimumVersion": null,
+            "tpmRequired": false, "passwordRequiredType": "notConfigured",
             "omaSettings": [{"omaUri": "./Device/Vendor/MSFT/Policy/Config/X", "value": 1}]});
         let leaves = flat("windows10CompliancePolicy", o.as_object().unwrap());
         let ids: Vec<&str> = leaves.iter().map(|l| l.id.as_str()).collect();

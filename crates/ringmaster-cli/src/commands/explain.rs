@@ -22,6 +22,9 @@ pub struct Args {
     /// Group name or id: list everything assigned to it, directly and through nesting.
     #[arg(long)]
     group: Option<String>,
+    /// Treat policies without assignments as assigned to All devices.
+    #[arg(long)]
+    assume_all_devices: bool,
     #[arg(long)]
     json: bool,
 }
@@ -51,7 +54,8 @@ fn one<T: Copy>(
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let (org, res, _) = a.org.load()?;
+    let p = super::conflicts::prepare(&a.org.org, &[], &[], a.assume_all_devices, a.org.now())?;
+    let (org, res) = (p.org, p.res);
     if let Some(g) = &a.group {
         let gi = one(org.find_groups(g), "group", g, |i| {
             format!("{} ({})", org.groups[i].name, org.groups[i].id)
@@ -79,6 +83,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         super::write_json(&e)?;
     } else {
         print_device(&org, &e);
+        // Explain every policy behind a conflicting value, named or not.
+        let mut others: Vec<usize> = e.conflicts.iter().flat_map(|f| f.values.iter()).filter_map(|v| org.policy(&v.policy_id)).collect();
+        others.sort_unstable();
+        others.dedup();
+        let more = explain_device(&org, &res, d, Some(&others), a.org.now());
+        let reasons = e.policies.iter().chain(&more.policies).map(|p| (p.policy_id.clone(), p.reason.clone())).collect();
+        print_conflicts(&e, &reasons);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -150,6 +161,25 @@ pub(crate) fn print_device(org: &Org, e: &DeviceExplanation) {
                     how
                 );
             }
+        }
+    }
+}
+
+fn print_conflicts(e: &DeviceExplanation, reasons: &std::collections::HashMap<String, String>) {
+    if e.conflicts.is_empty() {
+        return;
+    }
+    println!();
+    println!("Setting conflicts on this device:");
+    for f in &e.conflicts {
+        println!("  {}  {} ({})", f.kind.as_str().to_uppercase(), f.setting, f.setting_id);
+        for v in &f.values {
+            // Where the value comes from: why that policy reaches this device.
+            let why = reasons.get(&v.policy_id).map(String::as_str).unwrap_or("it reaches this device");
+            println!("      {:<10} from '{}': {}", v.value, v.name, why);
+        }
+        if let Some(eff) = &f.effective {
+            println!("      effective: {eff}");
         }
     }
 }

@@ -1,0 +1,292 @@
+//! `ringmaster conflicts`: setting conflicts and not-applicable devices,
+//! before anything is deployed. Exit 0 clean, 1 conflicts found, 2 bad input.
+
+use anyhow::Context;
+use ringmaster_core::conflicts::{Acceptance, ConflictReport, Finding, FindingKind, Scope, analyze};
+use ringmaster_core::model::{Assignment, Target};
+use ringmaster_core::org::Org;
+use ringmaster_core::targeting::{Resolution, resolve};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Folder(s) of exports: the organization and its deployed policies.
+    #[arg(long = "org", required = true, value_name = "DIR")]
+    org: Vec<PathBuf>,
+    /// More policy exports to include (e.g. a baseline being evaluated).
+    #[arg(long = "policies", value_name = "DIR|FILE")]
+    policies: Vec<PathBuf>,
+    /// Policy exports that are not deployed yet; marked proposed in the report.
+    #[arg(long = "proposed", value_name = "DIR|FILE")]
+    proposed: Vec<PathBuf>,
+    /// Treat policies without assignments as assigned to All devices.
+    #[arg(long)]
+    assume_all_devices: bool,
+    /// Analyse this policy alone (the pilot's isolated step) instead of all together.
+    #[arg(long, value_name = "POLICY")]
+    isolated: Option<String>,
+    /// TOML file of accepted deviations: [[accept]] setting, policies, reason, expires.
+    #[arg(long, value_name = "FILE")]
+    accept: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// Show at most this many findings in text and markdown (all in json and csv).
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    /// The instant for time-relative rules and acceptance expiry.
+    #[arg(long, value_name = "RFC3339", env = "RINGMASTER_NOW")]
+    now: Option<jiff::Timestamp>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Text,
+    Json,
+    Csv,
+    Markdown,
+}
+
+/// Prepared organization, resolution and scope, shared with `explain`.
+pub struct Prepared {
+    pub org: Org,
+    pub res: Resolution,
+    pub proposed: Vec<bool>,
+    pub warnings: Vec<String>,
+}
+
+/// Loads the org plus extra and proposed policies, and resolves targets.
+pub fn prepare(org: &[PathBuf], extra: &[PathBuf], proposed: &[PathBuf], assume_all: bool, now: jiff::Timestamp) -> anyhow::Result<Prepared> {
+    let mut loaded = ringmaster_import::load(org).map_err(|e| crate::UserError(format!("import failed: {e}")))?;
+    let mut warnings = loaded.report.warnings.clone();
+    let mut is_proposed = vec![false; loaded.org.policies.len()];
+    for (paths, flag) in [(extra, false), (proposed, true)] {
+        if paths.is_empty() {
+            continue;
+        }
+        let more = ringmaster_import::load(paths).map_err(|e| crate::UserError(format!("import failed: {e}")))?;
+        let n = more.org.policies.len();
+        let rejected = loaded.org.add_policies(more.org.policies);
+        for p in &rejected {
+            warnings.push(format!("policy '{}' ({}) is already in the organization; the copy from {} is ignored", p.name, p.id, p.source));
+        }
+        is_proposed.extend(std::iter::repeat_n(flag, n - rejected.len()));
+    }
+    if assume_all {
+        for p in loaded.org.policies.iter_mut().filter(|p| p.assignments.is_empty()) {
+            p.assignments.push(Assignment { target: Target::AllDevices, filter: None });
+        }
+    }
+    let res = resolve(&loaded.org, now);
+    Ok(Prepared { org: loaded.org, res, proposed: is_proposed, warnings })
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AcceptFile {
+    #[serde(default)]
+    accept: Vec<AcceptEntry>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AcceptEntry {
+    setting: String,
+    #[serde(default)]
+    policies: Vec<String>,
+    reason: String,
+    expires: jiff::civil::Date,
+}
+
+/// Largest acceptance file read.
+const MAX_ACCEPT_BYTES: u64 = 1 << 20;
+
+pub fn read_acceptances(path: &Path) -> anyhow::Result<Vec<Acceptance>> {
+    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    if meta.len() > MAX_ACCEPT_BYTES {
+        return Err(crate::UserError(format!("{}: larger than {MAX_ACCEPT_BYTES} bytes", path.display())).into());
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let file: AcceptFile = toml::from_str(&text).map_err(|e| {
+        let at = e.span().map(|s| {
+            let before = &text[..s.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+            format!(":{line}:{col}")
+        });
+        crate::UserError(format!("{}{}: {}", path.display(), at.unwrap_or_default(), e.message()))
+    })?;
+    for (i, a) in file.accept.iter().enumerate() {
+        if a.reason.trim().is_empty() {
+            return Err(crate::UserError(format!("{}: accept entry {} has an empty reason", path.display(), i + 1)).into());
+        }
+    }
+    Ok(file.accept.into_iter().map(|a| Acceptance { setting: a.setting, policies: a.policies, reason: a.reason, expires: a.expires }).collect())
+}
+
+pub fn today(now: jiff::Timestamp) -> jiff::civil::Date {
+    now.to_zoned(jiff::tz::TimeZone::UTC).date()
+}
+
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let now = a.now.unwrap_or_else(jiff::Timestamp::now);
+    let p = prepare(&a.org, &a.policies, &a.proposed, a.assume_all_devices, now)?;
+    let accepted = match &a.accept {
+        Some(f) => read_acceptances(f)?,
+        None => Vec::new(),
+    };
+    let scope: Vec<usize> = match &a.isolated {
+        Some(name) => {
+            let found = p.org.find_policies(name);
+            match found.as_slice() {
+                [one] => vec![*one],
+                [] => return Err(crate::UserError(format!("no policy matches '{name}'")).into()),
+                _ => return Err(crate::UserError(format!("'{name}' matches {} policies; name one by id", found.len())).into()),
+            }
+        }
+        None => (0..p.org.policies.len()).collect(),
+    };
+    let report = analyze(&p.org, &p.res, &Scope { policies: &scope, proposed: &p.proposed, accepted: &accepted, today: today(now) });
+    match a.format {
+        Format::Json => super::write_json(&report)?,
+        Format::Csv => write_csv(&report)?,
+        Format::Markdown => print!("{}", markdown(&report, p.org.devices.rows, a.limit)),
+        Format::Text => {
+            for w in &p.warnings {
+                eprintln!("warning: {w}");
+            }
+            print!("{}", text(&report, p.org.devices.rows, a.isolated.is_some(), a.limit));
+        }
+    }
+    Ok(if report.blocking() > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn count(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn pairs(v: &[(String, u64)]) -> String {
+    v.iter().map(|(k, n)| format!("{k} {}", count(*n))).collect::<Vec<_>>().join(", ")
+}
+
+fn summary(r: &ConflictReport, devices: u32) -> String {
+    let n = |k: FindingKind| r.findings.iter().filter(|f| f.kind == k).count();
+    format!(
+        "Checked {} policies ({} settings) on {} devices: {} conflicts, {} unverifiable overlaps, {} resolved by most restrictive, {} where compliance wins; {} blocking. {} policies reach devices that cannot take them.",
+        r.policies,
+        count(r.settings as u64),
+        count(devices as u64),
+        n(FindingKind::Conflict),
+        n(FindingKind::Unverifiable),
+        n(FindingKind::MostRestrictive),
+        n(FindingKind::ComplianceWins),
+        r.blocking(),
+        r.not_applicable.len()
+    )
+}
+
+fn accepted_note(f: &Finding) -> Option<String> {
+    f.accepted.as_ref().map(|a| {
+        if a.expired { format!("acceptance EXPIRED on {}: {}", a.expires, a.reason) } else { format!("accepted until {}: {}", a.expires, a.reason) }
+    })
+}
+
+pub fn text(r: &ConflictReport, devices: u32, isolated: bool, limit: usize) -> String {
+    let mut o = String::new();
+    o.push_str(&summary(r, devices));
+    o.push('\n');
+    if isolated {
+        o.push_str("Isolated mode: the policy alone, as the pilot's first step deploys it.\n");
+    }
+    for f in r.findings.iter().take(limit) {
+        o.push_str(&format!("\n{}  {}\n  id: {}\n", f.kind.as_str().to_uppercase(), f.setting, f.setting_id));
+        o.push_str(&format!("  {} devices ({})\n", count(f.devices), pairs(&f.by_platform)));
+        if !f.by_group.is_empty() {
+            o.push_str(&format!("  through: {}\n", pairs(&f.by_group)));
+        }
+        for v in &f.values {
+            let proposed = if v.proposed { " (proposed)" } else { "" };
+            o.push_str(&format!("    {:<12} {}{proposed}  [{} devices]\n", v.value, v.name, count(v.devices)));
+        }
+        if let Some(e) = &f.effective {
+            o.push_str(&format!("  effective: {e}\n"));
+        }
+        o.push_str(&format!("  e.g. {}\n", f.sample_devices.join(", ")));
+        if let Some(note) = accepted_note(f) {
+            o.push_str(&format!("  {note}\n"));
+        }
+    }
+    if r.findings.len() > limit {
+        o.push_str(&format!("\n… {} more findings (--limit, or --format json)\n", r.findings.len() - limit));
+    }
+    if !r.not_applicable.is_empty() {
+        o.push_str("\nNOT APPLICABLE (devices the policy reaches but whose platform cannot take it)\n");
+        for n in &r.not_applicable {
+            o.push_str(&format!("  {:>9}  {}  ({})\n", count(n.devices), n.name, pairs(&n.by_platform)));
+        }
+    }
+    o
+}
+
+fn md_cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+pub fn markdown(r: &ConflictReport, devices: u32, limit: usize) -> String {
+    let mut o = format!("# Conflict report\n\n{}\n\n", summary(r, devices));
+    o.push_str("| kind | setting | policy | value | devices | accepted |\n|---|---|---|---|---:|---|\n");
+    for f in r.findings.iter().take(limit) {
+        for v in &f.values {
+            let proposed = if v.proposed { " (proposed)" } else { "" };
+            o.push_str(&format!(
+                "| {} | {} (`{}`) | {}{proposed} | {} | {} | {} |\n",
+                f.kind.as_str(),
+                md_cell(&f.setting),
+                md_cell(&f.setting_id),
+                md_cell(&v.name),
+                md_cell(&v.value),
+                count(f.devices),
+                md_cell(&accepted_note(f).unwrap_or_default())
+            ));
+        }
+    }
+    if !r.not_applicable.is_empty() {
+        o.push_str("\n## Not applicable\n\n| policy | devices | platforms |\n|---|---:|---|\n");
+        for n in &r.not_applicable {
+            o.push_str(&format!("| {} | {} | {} |\n", md_cell(&n.name), count(n.devices), pairs(&n.by_platform)));
+        }
+    }
+    o
+}
+
+fn write_csv(r: &ConflictReport) -> anyhow::Result<()> {
+    let mut w = csv::Writer::from_writer(std::io::stdout());
+    w.write_record(["kind", "setting_id", "setting", "policy_id", "policy", "value", "proposed", "devices", "policy_devices", "effective", "accepted"])?;
+    for f in &r.findings {
+        for v in &f.values {
+            w.write_record([
+                f.kind.as_str(),
+                &f.setting_id,
+                &f.setting,
+                &v.policy_id,
+                &v.name,
+                &v.value,
+                if v.proposed { "true" } else { "false" },
+                &f.devices.to_string(),
+                &v.devices.to_string(),
+                f.effective.as_deref().unwrap_or(""),
+                &accepted_note(f).unwrap_or_default(),
+            ])?;
+        }
+    }
+    w.flush()?;
+    Ok(())
+}
