@@ -28,7 +28,9 @@ enum Command {
     #[command(after_help = "Example:\n  ringmaster demo --devices 20000")]
     Demo(commands::demo::Args),
     /// Setting conflicts and not-applicable devices where policy targets meet.
-    #[command(after_help = "Exit 0 when clean, 1 when conflicts are found, 2 on bad input.\n\nExamples:\n  ringmaster conflicts --org exports/\n  ringmaster conflicts --org fleet/ --proposed baseline/ --assume-all-devices --format markdown\n  ringmaster conflicts --org exports/ --isolated \"Win - LAPS\" --format json")]
+    #[command(
+        after_help = "Exit 0 when clean, 1 when conflicts are found, 2 on bad input.\n\nExamples:\n  ringmaster conflicts --org exports/\n  ringmaster conflicts --org fleet/ --proposed baseline/ --assume-all-devices --format markdown\n  ringmaster conflicts --org exports/ --isolated \"Win - LAPS\" --format json"
+    )]
     Conflicts(commands::conflicts::Args),
     /// Why policies do or do not reach a device, or what is assigned to a group.
     #[command(

@@ -94,7 +94,8 @@ pub struct Finding {
 impl Finding {
     /// Counts against a clean report: conflicts and unverifiable overlaps not accepted.
     pub fn blocking(&self) -> bool {
-        matches!(self.kind, FindingKind::Conflict | FindingKind::Unverifiable) && self.accepted.as_ref().is_none_or(|a| a.expired)
+        matches!(self.kind, FindingKind::Conflict | FindingKind::Unverifiable)
+            && self.accepted.as_ref().is_none_or(|a| a.expired)
     }
 }
 
@@ -145,10 +146,17 @@ fn strictness(id: &str, a: &str, b: &str) -> Option<std::cmp::Ordering> {
         let rank = |s: &str| order.iter().position(|o| o.eq_ignore_ascii_case(s));
         rank(a).zip(rank(b)).map(|(x, y)| x.cmp(&y))
     };
-    if prop.contains("minimum") || prop.contains("previouspasswordblockcount") || prop.contains("previouspasscodeblockcount") {
+    if prop.contains("minimum")
+        || prop.contains("previouspasswordblockcount")
+        || prop.contains("previouspasscodeblockcount")
+    {
         return higher(a, b);
     }
-    if prop.contains("maximum") || prop.contains("expiration") || prop.contains("inactivity") || prop.contains("graceperiod") {
+    if prop.contains("maximum")
+        || prop.contains("expiration")
+        || prop.contains("inactivity")
+        || prop.contains("graceperiod")
+    {
         return higher(a, b).map(Ordering::reverse);
     }
     if prop == "passwordrequiredtype" {
@@ -194,17 +202,33 @@ pub fn analyze(org: &Org, res: &Resolution, scope: &Scope<'_>) -> ConflictReport
         .filter(|(_, e)| worth_comparing(org, e))
         .collect();
     candidates.sort_by(|a, b| a.0.cmp(b.0));
-    let mut involved: Vec<usize> = candidates.iter().flat_map(|(_, e)| e.iter().map(|(p, _)| *p)).collect();
+    let mut involved: Vec<usize> = candidates
+        .iter()
+        .flat_map(|(_, e)| e.iter().map(|(p, _)| *p))
+        .collect();
     involved.sort_unstable();
     involved.dedup();
-    let applicable: FxHashMap<usize, RoaringBitmap> = involved.par_iter().map(|&p| (p, res.policies[p].applicable())).collect();
+    let applicable: FxHashMap<usize, RoaringBitmap> = involved
+        .par_iter()
+        .map(|&p| (p, res.policies[p].applicable()))
+        .collect();
     let platforms = platform_rows(org);
-    let ctx = Ctx { org, res, scope, platforms: &platforms };
+    let ctx = Ctx {
+        org,
+        res,
+        scope,
+        platforms: &platforms,
+    };
     let mut findings: Vec<Finding> = candidates
         .par_iter()
         .flat_map_iter(|(id, entries)| findings_for(&ctx, id, entries, &applicable))
         .collect();
-    findings.sort_by(|a, b| a.kind.cmp(&b.kind).then(b.devices.cmp(&a.devices)).then(a.setting_id.cmp(&b.setting_id)));
+    findings.sort_by(|a, b| {
+        a.kind
+            .cmp(&b.kind)
+            .then(b.devices.cmp(&a.devices))
+            .then(a.setting_id.cmp(&b.setting_id))
+    });
     let not_applicable = scope
         .policies
         .iter()
@@ -217,7 +241,12 @@ pub fn analyze(org: &Org, res: &Resolution, scope: &Scope<'_>) -> ConflictReport
             by_platform: breakdown(&platforms, &res.policies[p].not_applicable),
         })
         .collect();
-    ConflictReport { policies: scope.policies.len(), settings, findings, not_applicable }
+    ConflictReport {
+        policies: scope.policies.len(),
+        settings,
+        findings,
+        not_applicable,
+    }
 }
 
 /// A setting set by two or more policies with something to compare: values
@@ -227,7 +256,9 @@ fn worth_comparing(org: &Org, entries: &[(usize, usize)]) -> bool {
     if entries.len() < 2 || entries.iter().all(|e| leaf(e).kind == LeafKind::Merge) {
         return false;
     }
-    entries.iter().any(|e| leaf(e).kind == LeafKind::Unverifiable || leaf(e).value != leaf(&entries[0]).value)
+    entries
+        .iter()
+        .any(|e| leaf(e).kind == LeafKind::Unverifiable || leaf(e).value != leaf(&entries[0]).value)
 }
 
 struct Ctx<'a> {
@@ -251,29 +282,52 @@ fn platform_rows(org: &Org) -> Vec<(String, RoaringBitmap)> {
 }
 
 fn breakdown(platforms: &[(String, RoaringBitmap)], rows: &RoaringBitmap) -> Vec<(String, u64)> {
-    let mut v: Vec<(String, u64)> = platforms.iter().map(|(p, b)| (p.clone(), b.intersection_len(rows))).filter(|(_, n)| *n > 0).collect();
+    let mut v: Vec<(String, u64)> = platforms
+        .iter()
+        .map(|(p, b)| (p.clone(), b.intersection_len(rows)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
     v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     v
 }
 
 /// Findings for one setting: configuration pairs, compliance pairs, and
 /// compliance-over-configuration, each where the targets intersect.
-fn findings_for(ctx: &Ctx<'_>, id: &str, entries: &[(usize, usize)], applicable: &FxHashMap<usize, RoaringBitmap>) -> Vec<Finding> {
+fn findings_for(
+    ctx: &Ctx<'_>,
+    id: &str,
+    entries: &[(usize, usize)],
+    applicable: &FxHashMap<usize, RoaringBitmap>,
+) -> Vec<Finding> {
     let org = ctx.org;
     let leaf = |&(p, i): &(usize, usize)| &org.policies[p].settings[i];
-    let unverifiable = entries.iter().any(|e| leaf(e).kind == LeafKind::Unverifiable);
-    let (compliance, config): (Vec<(usize, usize)>, Vec<(usize, usize)>) = entries.iter().partition(|(p, _)| is_compliance(&org.policies[*p].kind));
+    let unverifiable = entries
+        .iter()
+        .any(|e| leaf(e).kind == LeafKind::Unverifiable);
+    let (compliance, config): (Vec<(usize, usize)>, Vec<(usize, usize)>) = entries
+        .iter()
+        .partition(|(p, _)| is_compliance(&org.policies[*p].kind));
     let mut out = Vec::new();
     if unverifiable {
         // Every policy is its own side: Intune does not check these at all.
         let sides: Vec<Vec<(usize, usize)>> = entries.iter().map(|e| vec![*e]).collect();
-        out.extend(finding(ctx, id, FindingKind::Unverifiable, &sides, applicable, None));
+        out.extend(finding(
+            ctx,
+            id,
+            FindingKind::Unverifiable,
+            &sides,
+            applicable,
+            None,
+        ));
         return out;
     }
     let by_value = |es: &[(usize, usize)]| -> Vec<Vec<(usize, usize)>> {
         let mut groups: Vec<Vec<(usize, usize)>> = Vec::new();
         for e in es {
-            match groups.iter_mut().find(|g| leaf(&g[0]).value == leaf(e).value) {
+            match groups
+                .iter_mut()
+                .find(|g| leaf(&g[0]).value == leaf(e).value)
+            {
                 Some(g) => g.push(*e),
                 None => groups.push(vec![*e]),
             }
@@ -282,21 +336,59 @@ fn findings_for(ctx: &Ctx<'_>, id: &str, entries: &[(usize, usize)], applicable:
     };
     let config_sides = by_value(&config);
     if config_sides.len() > 1 {
-        out.extend(finding(ctx, id, FindingKind::Conflict, &config_sides, applicable, None));
+        out.extend(finding(
+            ctx,
+            id,
+            FindingKind::Conflict,
+            &config_sides,
+            applicable,
+            None,
+        ));
     }
     let compliance_sides = by_value(&compliance);
     if compliance_sides.len() > 1 {
-        let values: Vec<&str> = compliance_sides.iter().map(|s| leaf(&s[0]).value.as_str()).collect();
-        let strictest = values.iter().copied().try_fold(values[0], |best, v| strictness(id, best, v).map(|o| if o.is_lt() { v } else { best }));
-        let effective = strictest.map(str::to_string).unwrap_or_else(|| format!("the most restrictive of {}", values.join(", ")));
-        out.extend(finding(ctx, id, FindingKind::MostRestrictive, &compliance_sides, applicable, Some(effective)));
+        let values: Vec<&str> = compliance_sides
+            .iter()
+            .map(|s| leaf(&s[0]).value.as_str())
+            .collect();
+        let strictest = values.iter().copied().try_fold(values[0], |best, v| {
+            strictness(id, best, v).map(|o| if o.is_lt() { v } else { best })
+        });
+        let effective = strictest
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("the most restrictive of {}", values.join(", ")));
+        out.extend(finding(
+            ctx,
+            id,
+            FindingKind::MostRestrictive,
+            &compliance_sides,
+            applicable,
+            Some(effective),
+        ));
     }
     if !compliance.is_empty() && !config.is_empty() {
         let mut sides = compliance_sides.clone();
-        sides.extend(config_sides.iter().filter(|c| compliance_sides.iter().all(|s| leaf(&s[0]).value != leaf(&c[0]).value)).cloned());
+        sides.extend(
+            config_sides
+                .iter()
+                .filter(|c| {
+                    compliance_sides
+                        .iter()
+                        .all(|s| leaf(&s[0]).value != leaf(&c[0]).value)
+                })
+                .cloned(),
+        );
         if sides.len() > compliance_sides.len() {
-            let effective = (compliance_sides.len() == 1).then(|| leaf(&compliance_sides[0][0]).value.clone());
-            out.extend(finding(ctx, id, FindingKind::ComplianceWins, &sides, applicable, effective));
+            let effective =
+                (compliance_sides.len() == 1).then(|| leaf(&compliance_sides[0][0]).value.clone());
+            out.extend(finding(
+                ctx,
+                id,
+                FindingKind::ComplianceWins,
+                &sides,
+                applicable,
+                effective,
+            ));
         }
     }
     out
@@ -311,7 +403,14 @@ fn finding(
     effective: Option<String>,
 ) -> Option<Finding> {
     let org = ctx.org;
-    let reach: Vec<RoaringBitmap> = sides.iter().map(|s| s.iter().map(|(p, _)| &applicable[p]).fold(RoaringBitmap::new(), |acc, b| acc | b)).collect();
+    let reach: Vec<RoaringBitmap> = sides
+        .iter()
+        .map(|s| {
+            s.iter()
+                .map(|(p, _)| &applicable[p])
+                .fold(RoaringBitmap::new(), |acc, b| acc | b)
+        })
+        .collect();
     let mut affected = RoaringBitmap::new();
     for i in 0..reach.len() {
         for j in i + 1..reach.len() {
@@ -337,11 +436,16 @@ fn finding(
         .collect();
     let involved: Vec<usize> = sides.iter().flatten().map(|(p, _)| *p).collect();
     let setting = readable_name(id);
-    let accepted = ctx.scope.accepted.iter().find(|a| accepts(a, id, &setting, &values)).map(|a| Accepted {
-        reason: a.reason.clone(),
-        expires: a.expires,
-        expired: a.expires < ctx.scope.today,
-    });
+    let accepted = ctx
+        .scope
+        .accepted
+        .iter()
+        .find(|a| accepts(a, id, &setting, &values))
+        .map(|a| Accepted {
+            reason: a.reason.clone(),
+            expires: a.expires,
+            expired: a.expires < ctx.scope.today,
+        });
     Some(Finding {
         kind,
         setting_id: id.to_string(),
@@ -350,7 +454,15 @@ fn finding(
         effective,
         by_platform: breakdown(ctx.platforms, &affected),
         by_group: by_group(ctx, &involved, &affected),
-        sample_devices: affected.iter().take(5).map(|d| org.device(DeviceAttr::Name, d).unwrap_or("(unnamed)").to_string()).collect(),
+        sample_devices: affected
+            .iter()
+            .take(5)
+            .map(|d| {
+                org.device(DeviceAttr::Name, d)
+                    .unwrap_or("(unnamed)")
+                    .to_string()
+            })
+            .collect(),
         values,
         accepted,
         affected,
@@ -362,7 +474,11 @@ fn accepts(a: &Acceptance, id: &str, name: &str, values: &[PolicyValue]) -> bool
     if !setting.eq_ignore_ascii_case(id) && !setting.eq_ignore_ascii_case(name) {
         return false;
     }
-    a.policies.iter().all(|want| values.iter().any(|v| v.name.eq_ignore_ascii_case(want) || v.policy_id.eq_ignore_ascii_case(want)))
+    a.policies.iter().all(|want| {
+        values
+            .iter()
+            .any(|v| v.name.eq_ignore_ascii_case(want) || v.policy_id.eq_ignore_ascii_case(want))
+    })
 }
 
 /// Affected devices per include target of the policies involved.
@@ -374,7 +490,14 @@ fn by_group(ctx: &Ctx<'_>, involved: &[usize], affected: &RoaringBitmap) -> Vec<
             let (label, n) = match &a.target {
                 Target::AllDevices => ("All devices".to_string(), affected.len()),
                 Target::AllUsers => {
-                    let owned = affected.iter().filter(|&d| org.device_user.get(d as usize).is_some_and(|u| *u != NO_ROW)).count() as u64;
+                    let owned = affected
+                        .iter()
+                        .filter(|&d| {
+                            org.device_user
+                                .get(d as usize)
+                                .is_some_and(|u| *u != NO_ROW)
+                        })
+                        .count() as u64;
                     ("All users".to_string(), owned)
                 }
                 Target::Group(gid) => match org.group(gid) {
@@ -401,7 +524,15 @@ fn by_group(ctx: &Ctx<'_>, involved: &[usize], affected: &RoaringBitmap) -> Vec<
 /// The findings on one device, computed from the policies that reach it
 /// (fast enough for an explanation: no whole-fleet pass).
 pub fn analyze_device(org: &Org, res: &Resolution, scope: &Scope<'_>, device: u32) -> Vec<Finding> {
-    let here: Vec<usize> = scope.policies.iter().copied().filter(|&p| res.policies[p].devices.contains(device) && !res.policies[p].not_applicable.contains(device)).collect();
+    let here: Vec<usize> = scope
+        .policies
+        .iter()
+        .copied()
+        .filter(|&p| {
+            res.policies[p].devices.contains(device)
+                && !res.policies[p].not_applicable.contains(device)
+        })
+        .collect();
     let mut index: FxHashMap<&str, Vec<(usize, usize)>> = FxHashMap::default();
     for &p in &here {
         for (i, leaf) in org.policies[p].settings.iter().enumerate() {
@@ -409,12 +540,25 @@ pub fn analyze_device(org: &Org, res: &Resolution, scope: &Scope<'_>, device: u3
         }
     }
     let one: RoaringBitmap = [device].into_iter().collect();
-    let applicable: FxHashMap<usize, RoaringBitmap> = here.iter().map(|&p| (p, one.clone())).collect();
+    let applicable: FxHashMap<usize, RoaringBitmap> =
+        here.iter().map(|&p| (p, one.clone())).collect();
     let platforms = platform_rows(org);
-    let ctx = Ctx { org, res, scope, platforms: &platforms };
-    let mut ids: Vec<&str> = index.iter().filter(|(_, e)| worth_comparing(org, e)).map(|(id, _)| *id).collect();
+    let ctx = Ctx {
+        org,
+        res,
+        scope,
+        platforms: &platforms,
+    };
+    let mut ids: Vec<&str> = index
+        .iter()
+        .filter(|(_, e)| worth_comparing(org, e))
+        .map(|(id, _)| *id)
+        .collect();
     ids.sort_unstable();
-    let mut out: Vec<Finding> = ids.into_iter().flat_map(|id| findings_for(&ctx, id, &index[id], &applicable)).collect();
+    let mut out: Vec<Finding> = ids
+        .into_iter()
+        .flat_map(|id| findings_for(&ctx, id, &index[id], &applicable))
+        .collect();
     out.sort_by(|a, b| a.kind.cmp(&b.kind).then(a.setting_id.cmp(&b.setting_id)));
     out
 }

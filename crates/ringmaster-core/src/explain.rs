@@ -128,12 +128,27 @@ pub fn explain_device(
         .collect();
     let all_policies: Vec<usize> = (0..org.policies.len()).collect();
     let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
-    let scope = crate::conflicts::Scope { policies: &all_policies, proposed: &[], accepted: &[], today };
+    let scope = crate::conflicts::Scope {
+        policies: &all_policies,
+        proposed: &[],
+        accepted: &[],
+        today,
+    };
     let mut conflicts = crate::conflicts::analyze_device(org, res, &scope, row);
     if let Some(only) = only {
-        conflicts.retain(|f| f.values.iter().any(|v| only.iter().any(|&p| org.policies[p].id == v.policy_id)));
+        conflicts.retain(|f| {
+            f.values
+                .iter()
+                .any(|v| only.iter().any(|&p| org.policies[p].id == v.policy_id))
+        });
     }
-    DeviceExplanation { device: facts, device_groups, user_groups, policies, conflicts }
+    DeviceExplanation {
+        device: facts,
+        device_groups,
+        user_groups,
+        policies,
+        conflicts,
+    }
 }
 
 fn explain_policy(

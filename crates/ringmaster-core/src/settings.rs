@@ -61,7 +61,11 @@ pub fn readable_name(id: &str) -> String {
     for p in &parts[take..] {
         let base = p.split('[').next().unwrap_or(p);
         // A child repeats its parent's id as a prefix: keep what it adds.
-        let own = if !last.is_empty() && base.starts_with(last) { base[last.len()..].trim_start_matches('_') } else { base };
+        let own = if !last.is_empty() && base.starts_with(last) {
+            base[last.len()..].trim_start_matches('_')
+        } else {
+            base
+        };
         last = base;
         let mut s = own;
         for pre in PREFIXES {
@@ -70,7 +74,10 @@ pub fn readable_name(id: &str) -> String {
                 break;
             }
         }
-        let s = s.replace("~policy~", " › ").replace('~', " › ").replace('_', " › ");
+        let s = s
+            .replace("~policy~", " › ")
+            .replace('~', " › ")
+            .replace('_', " › ");
         out.push(s);
     }
     out.join(" › ")
@@ -82,13 +89,25 @@ mod tests {
 
     #[test]
     fn names() {
-        assert_eq!(readable_name("device_vendor_msft_laps_policies_passwordcomplexity"), "laps › policies › passwordcomplexity");
         assert_eq!(
-            readable_name("device_vendor_msft_policy_config_defender_attacksurfacereductionrules/device_vendor_msft_policy_config_defender_attacksurfacereductionrules_blockwin32apicallsfromofficemacros"),
+            readable_name("device_vendor_msft_laps_policies_passwordcomplexity"),
+            "laps › policies › passwordcomplexity"
+        );
+        assert_eq!(
+            readable_name(
+                "device_vendor_msft_policy_config_defender_attacksurfacereductionrules/device_vendor_msft_policy_config_defender_attacksurfacereductionrules_blockwin32apicallsfromofficemacros"
+            ),
             "defender › attacksurfacereductionrules › blockwin32apicallsfromofficemacros"
         );
-        assert_eq!(readable_name("windows10CompliancePolicy.passwordMinimumLength"), "windows10CompliancePolicy.passwordMinimumLength");
-        assert!(merges("device_vendor_msft_policy_config_defender_excludedpaths"));
-        assert!(!merges("device_vendor_msft_policy_config_defender_allowrealtimemonitoring"));
+        assert_eq!(
+            readable_name("windows10CompliancePolicy.passwordMinimumLength"),
+            "windows10CompliancePolicy.passwordMinimumLength"
+        );
+        assert!(merges(
+            "device_vendor_msft_policy_config_defender_excludedpaths"
+        ));
+        assert!(!merges(
+            "device_vendor_msft_policy_config_defender_allowrealtimemonitoring"
+        ));
     }
 }

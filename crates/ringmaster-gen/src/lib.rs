@@ -80,17 +80,22 @@ pub struct Summary {
 /// Base date the data is relative to (check-ins, hire dates).
 pub const BASE_DATE: &str = "2026-11-01T00:00:00Z";
 
-fn weighted<'a, T>(rng: &mut ChaCha8Rng, items: &'a [T], w: impl Fn(&T) -> u32) -> &'a T {
+/// Index of an item drawn with probability proportional to its weight.
+fn weighted_index<T>(rng: &mut ChaCha8Rng, items: &[T], w: impl Fn(&T) -> u32) -> usize {
     let total: u32 = items.iter().map(&w).sum();
     let mut x = rng.random_range(0..total);
-    for it in items {
+    for (i, it) in items.iter().enumerate() {
         let wi = w(it);
         if x < wi {
-            return it;
+            return i;
         }
         x -= wi;
     }
-    &items[items.len() - 1]
+    items.len() - 1
+}
+
+fn weighted<'a, T>(rng: &mut ChaCha8Rng, items: &'a [T], w: impl Fn(&T) -> u32) -> &'a T {
+    &items[weighted_index(rng, items, w)]
 }
 
 fn guid(rng: &mut ChaCha8Rng) -> String {
@@ -494,14 +499,8 @@ pub fn generate(dir: &Path, o: &Options) -> io::Result<Summary> {
     };
     for u in 0..s.users {
         let id = guid(&mut rng);
-        let di = DEPARTMENTS
-            .iter()
-            .position(|d| std::ptr::eq(d, weighted(&mut rng, DEPARTMENTS, |d| d.weight)))
-            .unwrap_or(0);
-        let ci = CITIES
-            .iter()
-            .position(|c| std::ptr::eq(c, weighted(&mut rng, CITIES, |c| c.weight)))
-            .unwrap_or(0);
+        let di = weighted_index(&mut rng, DEPARTMENTS, |d| d.weight);
+        let ci = weighted_index(&mut rng, CITIES, |c| c.weight);
         let (dept, city) = (&DEPARTMENTS[di], &CITIES[ci]);
         let first = FIRST.choose(&mut rng).copied().unwrap_or("Alex");
         let last = LAST.choose(&mut rng).copied().unwrap_or("Smith");
@@ -622,25 +621,15 @@ pub fn generate(dir: &Path, o: &Options) -> io::Result<Summary> {
         let (di, ci) = match owner {
             Some(u) => (users[u].dept, users[u].city),
             None => {
-                let di = DEPARTMENTS
-                    .iter()
-                    .position(|x| {
-                        std::ptr::eq(
-                            x,
-                            weighted(&mut rng, DEPARTMENTS, |d| {
-                                if matches!(d.name, "Retail" | "Operations" | "Customer Support") {
-                                    d.weight * 4
-                                } else {
-                                    d.weight
-                                }
-                            }),
-                        )
-                    })
-                    .unwrap_or(0);
-                let ci = CITIES
-                    .iter()
-                    .position(|c| std::ptr::eq(c, weighted(&mut rng, CITIES, |c| c.weight)))
-                    .unwrap_or(0);
+                // Shared and kiosk devices sit mostly in retail, operations and support.
+                let di = weighted_index(&mut rng, DEPARTMENTS, |d| {
+                    if matches!(d.name, "Retail" | "Operations" | "Customer Support") {
+                        d.weight * 4
+                    } else {
+                        d.weight
+                    }
+                });
+                let ci = weighted_index(&mut rng, CITIES, |c| c.weight);
                 (di, ci)
             }
         };

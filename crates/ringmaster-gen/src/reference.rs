@@ -8,7 +8,7 @@ pub struct City {
     pub weight: u32,
 }
 
-pub const CITIES: &[City] = &[
+pub static CITIES: &[City] = &[
     City {
         name: "New York",
         country: "US",
@@ -114,7 +114,7 @@ pub struct Department {
     pub titles: &'static [&'static str],
 }
 
-pub const DEPARTMENTS: &[Department] = &[
+pub static DEPARTMENTS: &[Department] = &[
     Department {
         name: "Sales",
         code: "SAL",
@@ -206,7 +206,7 @@ pub struct Model {
     pub weight: u32,
 }
 
-pub const MODELS: &[Model] = &[
+pub static MODELS: &[Model] = &[
     Model {
         platform: "windows",
         os: "Windows",
@@ -432,7 +432,7 @@ const BIN: &[&str] = &["0", "1"];
 const ASR: &[&str] = &["off", "block", "audit", "warn"];
 const TF: &[&str] = &["false", "true"];
 
-pub const THEMES: &[Theme] = &[
+pub static THEMES: &[Theme] = &[
     Theme {
         name: "Windows LAPS",
         platform: "windows10",

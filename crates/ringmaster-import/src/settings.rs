@@ -54,7 +54,11 @@ fn definition(inst: &Value) -> Option<&str> {
 
 /// The option part of a choice value: `…_passwordcomplexity_5` → `5`.
 fn option<'a>(id: &str, value: &'a str) -> &'a str {
-    value.strip_prefix(id).map(|r| r.trim_start_matches('_')).filter(|r| !r.is_empty()).unwrap_or(value)
+    value
+        .strip_prefix(id)
+        .map(|r| r.trim_start_matches('_'))
+        .filter(|r| !r.is_empty())
+        .unwrap_or(value)
 }
 
 fn scalar(v: &Value) -> Option<String> {
@@ -67,35 +71,68 @@ fn scalar(v: &Value) -> Option<String> {
 }
 
 fn push(out: &mut Vec<SettingLeaf>, id: String, value: String) {
-    let kind = if merges(&id) { LeafKind::Merge } else { LeafKind::Value };
+    let kind = if merges(&id) {
+        LeafKind::Merge
+    } else {
+        LeafKind::Value
+    };
     out.push(SettingLeaf { id, value, kind });
 }
 
 fn instance(inst: &Value, parent: &str, out: &mut Vec<SettingLeaf>) {
     let Some(def) = definition(inst) else { return };
-    let path = if parent.is_empty() { def.to_string() } else { format!("{parent}/{def}") };
+    let path = if parent.is_empty() {
+        def.to_string()
+    } else {
+        format!("{parent}/{def}")
+    };
     if let Some(choice) = inst.get("choiceSettingValue") {
         let value = choice.get("value").and_then(Value::as_str).unwrap_or("");
         push(out, path.clone(), option(def, value).to_string());
-        for c in choice.get("children").and_then(Value::as_array).into_iter().flatten() {
+        for c in choice
+            .get("children")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             instance(c, &path, out);
         }
     } else if let Some(simple) = inst.get("simpleSettingValue") {
         if let Some(v) = simple.get("value").and_then(scalar) {
             push(out, path, v);
         }
-    } else if let Some(items) = inst.get("simpleSettingCollectionValue").and_then(Value::as_array) {
-        let mut v: Vec<String> = items.iter().filter_map(|i| i.get("value").and_then(scalar)).collect();
+    } else if let Some(items) = inst
+        .get("simpleSettingCollectionValue")
+        .and_then(Value::as_array)
+    {
+        let mut v: Vec<String> = items
+            .iter()
+            .filter_map(|i| i.get("value").and_then(scalar))
+            .collect();
         v.sort();
         push(out, path, v.join("; "));
-    } else if let Some(items) = inst.get("choiceSettingCollectionValue").and_then(Value::as_array) {
-        let mut v: Vec<String> = items.iter().filter_map(|i| i.get("value").and_then(Value::as_str)).map(|s| option(def, s).to_string()).collect();
+    } else if let Some(items) = inst
+        .get("choiceSettingCollectionValue")
+        .and_then(Value::as_array)
+    {
+        let mut v: Vec<String> = items
+            .iter()
+            .filter_map(|i| i.get("value").and_then(Value::as_str))
+            .map(|s| option(def, s).to_string())
+            .collect();
         v.sort();
         push(out, path, v.join("; "));
-    } else if let Some(members) = inst.get("groupSettingCollectionValue").and_then(Value::as_array) {
+    } else if let Some(members) = inst
+        .get("groupSettingCollectionValue")
+        .and_then(Value::as_array)
+    {
         let many = members.len() > 1;
         for (i, m) in members.iter().enumerate() {
-            let children = m.get("children").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
+            let children = m
+                .get("children")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
             let key = member_key(children).or_else(|| many.then(|| i.to_string()));
             let member = match key {
                 Some(k) => format!("{path}[{k}]"),
@@ -106,7 +143,12 @@ fn instance(inst: &Value, parent: &str, out: &mut Vec<SettingLeaf>) {
             }
         }
     } else if let Some(group) = inst.get("groupSettingValue") {
-        for c in group.get("children").and_then(Value::as_array).into_iter().flatten() {
+        for c in group
+            .get("children")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             instance(c, &path, out);
         }
     }
@@ -118,11 +160,15 @@ fn instance(inst: &Value, parent: &str, out: &mut Vec<SettingLeaf>) {
 fn member_key(children: &[Value]) -> Option<String> {
     children.iter().find_map(|c| {
         let def = definition(c)?.to_ascii_lowercase();
-        let named = ["_name", "_id", "_groupid", "_ruleid", "_displayname"].iter().any(|s| def.ends_with(s));
+        let named = ["_name", "_id", "_groupid", "_ruleid", "_displayname"]
+            .iter()
+            .any(|s| def.ends_with(s));
         if !named {
             return None;
         }
-        c.get("simpleSettingValue").and_then(|v| v.get("value")).and_then(scalar)
+        c.get("simpleSettingValue")
+            .and_then(|v| v.get("value"))
+            .and_then(scalar)
     })
 }
 
@@ -138,7 +184,12 @@ pub fn flat(odata_type: &str, props: &Map<String, Value>) -> Vec<SettingLeaf> {
         // userDefined are how they say "Not configured", which never conflicts.
         let value = match v {
             Value::Null | Value::Bool(false) => continue,
-            Value::String(s) if s.eq_ignore_ascii_case("notConfigured") || s.eq_ignore_ascii_case("userDefined") => continue,
+            Value::String(s)
+                if s.eq_ignore_ascii_case("notConfigured")
+                    || s.eq_ignore_ascii_case("userDefined") =>
+            {
+                continue;
+            }
             Value::Array(items) if items.iter().all(|i| !i.is_object() && !i.is_array()) => {
                 let mut s: Vec<String> = items.iter().filter_map(scalar).collect();
                 s.sort();
@@ -151,16 +202,39 @@ pub fn flat(odata_type: &str, props: &Map<String, Value>) -> Vec<SettingLeaf> {
         };
         push(&mut out, format!("{odata_type}.{k}"), value);
     }
-    for s in props.get("omaSettings").and_then(Value::as_array).into_iter().flatten() {
-        let Some(uri) = s.get("omaUri").and_then(Value::as_str) else { continue };
+    for s in props
+        .get("omaSettings")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(uri) = s.get("omaUri").and_then(Value::as_str) else {
+            continue;
+        };
         let value = s.get("value").and_then(scalar).unwrap_or_default();
-        out.push(SettingLeaf { id: format!("omauri:{}", uri.trim().to_ascii_lowercase()), value, kind: LeafKind::Unverifiable });
+        out.push(SettingLeaf {
+            id: format!("omauri:{}", uri.trim().to_ascii_lowercase()),
+            value,
+            kind: LeafKind::Unverifiable,
+        });
     }
     // Apple custom configuration profiles: keyed by their payload name.
-    if let Some(name) = props.get("payloadName").and_then(Value::as_str).or_else(|| props.get("payloadFileName").and_then(Value::as_str)) {
-        out.retain(|l| !l.id.ends_with(".payload") && !l.id.ends_with(".payloadName") && !l.id.ends_with(".payloadFileName"));
+    if let Some(name) = props
+        .get("payloadName")
+        .and_then(Value::as_str)
+        .or_else(|| props.get("payloadFileName").and_then(Value::as_str))
+    {
+        out.retain(|l| {
+            !l.id.ends_with(".payload")
+                && !l.id.ends_with(".payloadName")
+                && !l.id.ends_with(".payloadFileName")
+        });
         let value = props.get("payload").and_then(scalar).unwrap_or_default();
-        out.push(SettingLeaf { id: format!("applepayload:{}", name.trim().to_ascii_lowercase()), value, kind: LeafKind::Unverifiable });
+        out.push(SettingLeaf {
+            id: format!("applepayload:{}", name.trim().to_ascii_lowercase()),
+            value,
+            kind: LeafKind::Unverifiable,
+        });
     }
     out
 }
@@ -183,7 +257,10 @@ mod tests {
             {"settingInstance": {"settingDefinitionId": "x_defender_excludedpaths", "simpleSettingCollectionValue": [{"value": "c:\\b"}, {"value": "c:\\a"}]}}
         ]);
         let leaves = catalog(settings.as_array().unwrap());
-        let got: Vec<(&str, &str, LeafKind)> = leaves.iter().map(|l| (l.id.as_str(), l.value.as_str(), l.kind)).collect();
+        let got: Vec<(&str, &str, LeafKind)> = leaves
+            .iter()
+            .map(|l| (l.id.as_str(), l.value.as_str(), l.kind))
+            .collect();
         assert_eq!(
             got,
             vec![
@@ -205,7 +282,14 @@ mod tests {
             "omaSettings": [{"omaUri": "./Device/Vendor/MSFT/Policy/Config/X", "value": 1}]});
         let leaves = flat("windows10CompliancePolicy", o.as_object().unwrap());
         let ids: Vec<&str> = leaves.iter().map(|l| l.id.as_str()).collect();
-        assert_eq!(ids, vec!["windows10CompliancePolicy.bitLockerEnabled", "windows10CompliancePolicy.passwordMinimumLength", "omauri:./device/vendor/msft/policy/config/x"]);
+        assert_eq!(
+            ids,
+            vec![
+                "windows10CompliancePolicy.bitLockerEnabled",
+                "windows10CompliancePolicy.passwordMinimumLength",
+                "omauri:./device/vendor/msft/policy/config/x"
+            ]
+        );
         assert_eq!(leaves[2].kind, LeafKind::Unverifiable);
     }
 }

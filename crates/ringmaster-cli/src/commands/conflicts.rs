@@ -2,7 +2,9 @@
 //! before anything is deployed. Exit 0 clean, 1 conflicts found, 2 bad input.
 
 use anyhow::Context;
-use ringmaster_core::conflicts::{Acceptance, ConflictReport, Finding, FindingKind, Scope, analyze};
+use ringmaster_core::conflicts::{
+    Acceptance, ConflictReport, Finding, FindingKind, Scope, analyze,
+};
 use ringmaster_core::model::{Assignment, Target};
 use ringmaster_core::org::Org;
 use ringmaster_core::targeting::{Resolution, resolve};
@@ -56,29 +58,53 @@ pub struct Prepared {
 }
 
 /// Loads the org plus extra and proposed policies, and resolves targets.
-pub fn prepare(org: &[PathBuf], extra: &[PathBuf], proposed: &[PathBuf], assume_all: bool, now: jiff::Timestamp) -> anyhow::Result<Prepared> {
-    let mut loaded = ringmaster_import::load(org).map_err(|e| crate::UserError(format!("import failed: {e}")))?;
+pub fn prepare(
+    org: &[PathBuf],
+    extra: &[PathBuf],
+    proposed: &[PathBuf],
+    assume_all: bool,
+    now: jiff::Timestamp,
+) -> anyhow::Result<Prepared> {
+    let mut loaded = ringmaster_import::load(org)
+        .map_err(|e| crate::UserError(format!("import failed: {e}")))?;
     let mut warnings = loaded.report.warnings.clone();
     let mut is_proposed = vec![false; loaded.org.policies.len()];
     for (paths, flag) in [(extra, false), (proposed, true)] {
         if paths.is_empty() {
             continue;
         }
-        let more = ringmaster_import::load(paths).map_err(|e| crate::UserError(format!("import failed: {e}")))?;
+        let more = ringmaster_import::load(paths)
+            .map_err(|e| crate::UserError(format!("import failed: {e}")))?;
         let n = more.org.policies.len();
         let rejected = loaded.org.add_policies(more.org.policies);
         for p in &rejected {
-            warnings.push(format!("policy '{}' ({}) is already in the organization; the copy from {} is ignored", p.name, p.id, p.source));
+            warnings.push(format!(
+                "policy '{}' ({}) is already in the organization; the copy from {} is ignored",
+                p.name, p.id, p.source
+            ));
         }
         is_proposed.extend(std::iter::repeat_n(flag, n - rejected.len()));
     }
     if assume_all {
-        for p in loaded.org.policies.iter_mut().filter(|p| p.assignments.is_empty()) {
-            p.assignments.push(Assignment { target: Target::AllDevices, filter: None });
+        for p in loaded
+            .org
+            .policies
+            .iter_mut()
+            .filter(|p| p.assignments.is_empty())
+        {
+            p.assignments.push(Assignment {
+                target: Target::AllDevices,
+                filter: None,
+            });
         }
     }
     let res = resolve(&loaded.org, now);
-    Ok(Prepared { org: loaded.org, res, proposed: is_proposed, warnings })
+    Ok(Prepared {
+        org: loaded.org,
+        res,
+        proposed: is_proposed,
+        warnings,
+    })
 }
 
 #[derive(serde::Deserialize)]
@@ -104,24 +130,53 @@ const MAX_ACCEPT_BYTES: u64 = 1 << 20;
 pub fn read_acceptances(path: &Path) -> anyhow::Result<Vec<Acceptance>> {
     let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
     if meta.len() > MAX_ACCEPT_BYTES {
-        return Err(crate::UserError(format!("{}: larger than {MAX_ACCEPT_BYTES} bytes", path.display())).into());
+        return Err(crate::UserError(format!(
+            "{}: larger than {MAX_ACCEPT_BYTES} bytes",
+            path.display()
+        ))
+        .into());
     }
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let file: AcceptFile = toml::from_str(&text).map_err(|e| {
         let at = e.span().map(|s| {
             let before = &text[..s.start.min(text.len())];
             let line = before.matches('\n').count() + 1;
-            let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+            let col = before
+                .rsplit('\n')
+                .next()
+                .map(|l| l.chars().count())
+                .unwrap_or(0)
+                + 1;
             format!(":{line}:{col}")
         });
-        crate::UserError(format!("{}{}: {}", path.display(), at.unwrap_or_default(), e.message()))
+        crate::UserError(format!(
+            "{}{}: {}",
+            path.display(),
+            at.unwrap_or_default(),
+            e.message()
+        ))
     })?;
     for (i, a) in file.accept.iter().enumerate() {
         if a.reason.trim().is_empty() {
-            return Err(crate::UserError(format!("{}: accept entry {} has an empty reason", path.display(), i + 1)).into());
+            return Err(crate::UserError(format!(
+                "{}: accept entry {} has an empty reason",
+                path.display(),
+                i + 1
+            ))
+            .into());
         }
     }
-    Ok(file.accept.into_iter().map(|a| Acceptance { setting: a.setting, policies: a.policies, reason: a.reason, expires: a.expires }).collect())
+    Ok(file
+        .accept
+        .into_iter()
+        .map(|a| Acceptance {
+            setting: a.setting,
+            policies: a.policies,
+            reason: a.reason,
+            expires: a.expires,
+        })
+        .collect())
 }
 
 pub fn today(now: jiff::Timestamp) -> jiff::civil::Date {
@@ -141,12 +196,27 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             match found.as_slice() {
                 [one] => vec![*one],
                 [] => return Err(crate::UserError(format!("no policy matches '{name}'")).into()),
-                _ => return Err(crate::UserError(format!("'{name}' matches {} policies; name one by id", found.len())).into()),
+                _ => {
+                    return Err(crate::UserError(format!(
+                        "'{name}' matches {} policies; name one by id",
+                        found.len()
+                    ))
+                    .into());
+                }
             }
         }
         None => (0..p.org.policies.len()).collect(),
     };
-    let report = analyze(&p.org, &p.res, &Scope { policies: &scope, proposed: &p.proposed, accepted: &accepted, today: today(now) });
+    let report = analyze(
+        &p.org,
+        &p.res,
+        &Scope {
+            policies: &scope,
+            proposed: &p.proposed,
+            accepted: &accepted,
+            today: today(now),
+        },
+    );
     match a.format {
         Format::Json => super::write_json(&report)?,
         Format::Csv => write_csv(&report)?,
@@ -155,10 +225,17 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             for w in &p.warnings {
                 eprintln!("warning: {w}");
             }
-            print!("{}", text(&report, p.org.devices.rows, a.isolated.is_some(), a.limit));
+            print!(
+                "{}",
+                text(&report, p.org.devices.rows, a.isolated.is_some(), a.limit)
+            );
         }
     }
-    Ok(if report.blocking() > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if report.blocking() > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn count(n: u64) -> String {
@@ -174,7 +251,10 @@ fn count(n: u64) -> String {
 }
 
 fn pairs(v: &[(String, u64)]) -> String {
-    v.iter().map(|(k, n)| format!("{k} {}", count(*n))).collect::<Vec<_>>().join(", ")
+    v.iter()
+        .map(|(k, n)| format!("{k} {}", count(*n)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn summary(r: &ConflictReport, devices: u32) -> String {
@@ -195,7 +275,11 @@ fn summary(r: &ConflictReport, devices: u32) -> String {
 
 fn accepted_note(f: &Finding) -> Option<String> {
     f.accepted.as_ref().map(|a| {
-        if a.expired { format!("acceptance EXPIRED on {}: {}", a.expires, a.reason) } else { format!("accepted until {}: {}", a.expires, a.reason) }
+        if a.expired {
+            format!("acceptance EXPIRED on {}: {}", a.expires, a.reason)
+        } else {
+            format!("accepted until {}: {}", a.expires, a.reason)
+        }
     })
 }
 
@@ -207,14 +291,28 @@ pub fn text(r: &ConflictReport, devices: u32, isolated: bool, limit: usize) -> S
         o.push_str("Isolated mode: the policy alone, as the pilot's first step deploys it.\n");
     }
     for f in r.findings.iter().take(limit) {
-        o.push_str(&format!("\n{}  {}\n  id: {}\n", f.kind.as_str().to_uppercase(), f.setting, f.setting_id));
-        o.push_str(&format!("  {} devices ({})\n", count(f.devices), pairs(&f.by_platform)));
+        o.push_str(&format!(
+            "\n{}  {}\n  id: {}\n",
+            f.kind.as_str().to_uppercase(),
+            f.setting,
+            f.setting_id
+        ));
+        o.push_str(&format!(
+            "  {} devices ({})\n",
+            count(f.devices),
+            pairs(&f.by_platform)
+        ));
         if !f.by_group.is_empty() {
             o.push_str(&format!("  through: {}\n", pairs(&f.by_group)));
         }
         for v in &f.values {
             let proposed = if v.proposed { " (proposed)" } else { "" };
-            o.push_str(&format!("    {:<12} {}{proposed}  [{} devices]\n", v.value, v.name, count(v.devices)));
+            o.push_str(&format!(
+                "    {:<12} {}{proposed}  [{} devices]\n",
+                v.value,
+                v.name,
+                count(v.devices)
+            ));
         }
         if let Some(e) = &f.effective {
             o.push_str(&format!("  effective: {e}\n"));
@@ -225,12 +323,22 @@ pub fn text(r: &ConflictReport, devices: u32, isolated: bool, limit: usize) -> S
         }
     }
     if r.findings.len() > limit {
-        o.push_str(&format!("\n… {} more findings (--limit, or --format json)\n", r.findings.len() - limit));
+        o.push_str(&format!(
+            "\n… {} more findings (--limit, or --format json)\n",
+            r.findings.len() - limit
+        ));
     }
     if !r.not_applicable.is_empty() {
-        o.push_str("\nNOT APPLICABLE (devices the policy reaches but whose platform cannot take it)\n");
+        o.push_str(
+            "\nNOT APPLICABLE (devices the policy reaches but whose platform cannot take it)\n",
+        );
         for n in &r.not_applicable {
-            o.push_str(&format!("  {:>9}  {}  ({})\n", count(n.devices), n.name, pairs(&n.by_platform)));
+            o.push_str(&format!(
+                "  {:>9}  {}  ({})\n",
+                count(n.devices),
+                n.name,
+                pairs(&n.by_platform)
+            ));
         }
     }
     o
@@ -242,7 +350,9 @@ fn md_cell(s: &str) -> String {
 
 pub fn markdown(r: &ConflictReport, devices: u32, limit: usize) -> String {
     let mut o = format!("# Conflict report\n\n{}\n\n", summary(r, devices));
-    o.push_str("| kind | setting | policy | value | devices | accepted |\n|---|---|---|---|---:|---|\n");
+    o.push_str(
+        "| kind | setting | policy | value | devices | accepted |\n|---|---|---|---|---:|---|\n",
+    );
     for f in r.findings.iter().take(limit) {
         for v in &f.values {
             let proposed = if v.proposed { " (proposed)" } else { "" };
@@ -261,7 +371,12 @@ pub fn markdown(r: &ConflictReport, devices: u32, limit: usize) -> String {
     if !r.not_applicable.is_empty() {
         o.push_str("\n## Not applicable\n\n| policy | devices | platforms |\n|---|---:|---|\n");
         for n in &r.not_applicable {
-            o.push_str(&format!("| {} | {} | {} |\n", md_cell(&n.name), count(n.devices), pairs(&n.by_platform)));
+            o.push_str(&format!(
+                "| {} | {} | {} |\n",
+                md_cell(&n.name),
+                count(n.devices),
+                pairs(&n.by_platform)
+            ));
         }
     }
     o
@@ -269,7 +384,19 @@ pub fn markdown(r: &ConflictReport, devices: u32, limit: usize) -> String {
 
 fn write_csv(r: &ConflictReport) -> anyhow::Result<()> {
     let mut w = csv::Writer::from_writer(std::io::stdout());
-    w.write_record(["kind", "setting_id", "setting", "policy_id", "policy", "value", "proposed", "devices", "policy_devices", "effective", "accepted"])?;
+    w.write_record([
+        "kind",
+        "setting_id",
+        "setting",
+        "policy_id",
+        "policy",
+        "value",
+        "proposed",
+        "devices",
+        "policy_devices",
+        "effective",
+        "accepted",
+    ])?;
     for f in &r.findings {
         for v in &f.values {
             w.write_record([

@@ -84,11 +84,21 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     } else {
         print_device(&org, &e);
         // Explain every policy behind a conflicting value, named or not.
-        let mut others: Vec<usize> = e.conflicts.iter().flat_map(|f| f.values.iter()).filter_map(|v| org.policy(&v.policy_id)).collect();
+        let mut others: Vec<usize> = e
+            .conflicts
+            .iter()
+            .flat_map(|f| f.values.iter())
+            .filter_map(|v| org.policy(&v.policy_id))
+            .collect();
         others.sort_unstable();
         others.dedup();
         let more = explain_device(&org, &res, d, Some(&others), a.org.now());
-        let reasons = e.policies.iter().chain(&more.policies).map(|p| (p.policy_id.clone(), p.reason.clone())).collect();
+        let reasons = e
+            .policies
+            .iter()
+            .chain(&more.policies)
+            .map(|p| (p.policy_id.clone(), p.reason.clone()))
+            .collect();
         print_conflicts(&e, &reasons);
     }
     Ok(ExitCode::SUCCESS)
@@ -172,10 +182,18 @@ fn print_conflicts(e: &DeviceExplanation, reasons: &std::collections::HashMap<St
     println!();
     println!("Setting conflicts on this device:");
     for f in &e.conflicts {
-        println!("  {}  {} ({})", f.kind.as_str().to_uppercase(), f.setting, f.setting_id);
+        println!(
+            "  {}  {} ({})",
+            f.kind.as_str().to_uppercase(),
+            f.setting,
+            f.setting_id
+        );
         for v in &f.values {
             // Where the value comes from: why that policy reaches this device.
-            let why = reasons.get(&v.policy_id).map(String::as_str).unwrap_or("it reaches this device");
+            let why = reasons
+                .get(&v.policy_id)
+                .map(String::as_str)
+                .unwrap_or("it reaches this device");
             println!("      {:<10} from '{}': {}", v.value, v.name, why);
         }
         if let Some(eff) = &f.effective {

@@ -16,7 +16,11 @@ fn leaf(id: &str, value: &str) -> SettingLeaf {
     } else {
         LeafKind::Value
     };
-    SettingLeaf { id: id.into(), value: value.into(), kind }
+    SettingLeaf {
+        id: id.into(),
+        value: value.into(),
+        kind,
+    }
 }
 
 /// d0..d3 Windows, d4 macOS. Group "a" = d0..d2, "b" = d2..d3.
@@ -25,13 +29,25 @@ fn org(policies: Vec<(&str, PolicyKind, &str, Vec<SettingLeaf>)>) -> (Org, Resol
     for d in 0..5u32 {
         let r = b.device(&[DeviceKey::ObjectId(&format!("d{d}"))]);
         b.set_device(r, DeviceAttr::Name, Some(&format!("PC-{d}")));
-        b.set_device(r, DeviceAttr::Platform, Some(if d == 4 { "macOS" } else { "windows" }));
+        b.set_device(
+            r,
+            DeviceAttr::Platform,
+            Some(if d == 4 { "macOS" } else { "windows" }),
+        );
     }
     let group = |id: &str, members: &[&str]| Group {
         id: id.into(),
         name: id.into(),
         description: None,
-        kind: GroupKind::Static { members: members.iter().map(|m| MemberRef { id: m.to_string(), kind: Some(MemberKind::Device) }).collect() },
+        kind: GroupKind::Static {
+            members: members
+                .iter()
+                .map(|m| MemberRef {
+                    id: m.to_string(),
+                    kind: Some(MemberKind::Device),
+                })
+                .collect(),
+        },
     };
     b.add_group(group("a", &["d0", "d1", "d2"]));
     b.add_group(group("b", &["d2", "d3"]));
@@ -47,7 +63,10 @@ fn org(policies: Vec<(&str, PolicyKind, &str, Vec<SettingLeaf>)>) -> (Org, Resol
             odata_type: "x".into(),
             platforms: vec![Platform::Windows],
             template_family: None,
-            assignments: vec![Assignment { target, filter: None }],
+            assignments: vec![Assignment {
+                target,
+                filter: None,
+            }],
             settings,
             source: "test".into(),
         });
@@ -60,7 +79,16 @@ fn org(policies: Vec<(&str, PolicyKind, &str, Vec<SettingLeaf>)>) -> (Org, Resol
 fn run(o: &Org, r: &Resolution, accepted: &[Acceptance]) -> ConflictReport {
     let all: Vec<usize> = (0..o.policies.len()).collect();
     let proposed = vec![false; o.policies.len()];
-    analyze(o, r, &Scope { policies: &all, proposed: &proposed, accepted, today: "2026-11-24".parse().unwrap() })
+    analyze(
+        o,
+        r,
+        &Scope {
+            policies: &all,
+            proposed: &proposed,
+            accepted,
+            today: "2026-11-24".parse().unwrap(),
+        },
+    )
 }
 
 use PolicyKind::{Compliance as Comp, SettingsCatalog as Cfg};
@@ -68,15 +96,39 @@ use PolicyKind::{Compliance as Comp, SettingsCatalog as Cfg};
 #[test]
 fn configuration_values_that_differ_conflict_on_shared_devices_only() {
     let (o, r) = org(vec![
-        ("p", Cfg, "a", vec![leaf("laps_complexity", "5"), leaf("laps_length", "14")]),
-        ("q", Cfg, "b", vec![leaf("laps_complexity", "8"), leaf("laps_length", "14")]),
+        (
+            "p",
+            Cfg,
+            "a",
+            vec![leaf("laps_complexity", "5"), leaf("laps_length", "14")],
+        ),
+        (
+            "q",
+            Cfg,
+            "b",
+            vec![leaf("laps_complexity", "8"), leaf("laps_length", "14")],
+        ),
     ]);
     let rep = run(&o, &r, &[]);
-    assert_eq!(rep.findings.len(), 1, "same values never conflict: {:?}", rep.findings);
+    assert_eq!(
+        rep.findings.len(),
+        1,
+        "same values never conflict: {:?}",
+        rep.findings
+    );
     let f = &rep.findings[0];
-    assert_eq!((f.kind, f.setting_id.as_str(), f.devices), (FindingKind::Conflict, "laps_complexity", 1));
+    assert_eq!(
+        (f.kind, f.setting_id.as_str(), f.devices),
+        (FindingKind::Conflict, "laps_complexity", 1)
+    );
     assert_eq!(f.sample_devices, vec!["PC-2"]);
-    assert_eq!(f.values.iter().map(|v| (v.name.as_str(), v.value.as_str(), v.devices)).collect::<Vec<_>>(), vec![("p", "5", 1), ("q", "8", 1)]);
+    assert_eq!(
+        f.values
+            .iter()
+            .map(|v| (v.name.as_str(), v.value.as_str(), v.devices))
+            .collect::<Vec<_>>(),
+        vec![("p", "5", 1), ("q", "8", 1)]
+    );
     assert_eq!(f.by_platform, vec![("windows".to_string(), 1)]);
     assert_eq!(f.by_group, vec![("a".to_string(), 1), ("b".to_string(), 1)]);
     assert_eq!(rep.blocking(), 1);
@@ -90,19 +142,51 @@ fn disjoint_targets_and_unset_settings_do_not_conflict() {
     ]);
     assert!(run(&o, &r, &[]).findings.is_empty());
     // q's group does not exist, so it reaches nobody; with "b" (d2, d3) they meet on d2.
-    let (o, r) = org(vec![("p", Cfg, "a", vec![leaf("s", "1")]), ("q", Cfg, "b", vec![leaf("s", "2")])]);
+    let (o, r) = org(vec![
+        ("p", Cfg, "a", vec![leaf("s", "1")]),
+        ("q", Cfg, "b", vec![leaf("s", "2")]),
+    ]);
     assert_eq!(run(&o, &r, &[]).findings[0].devices, 1);
 }
 
 #[test]
 fn compliance_takes_the_most_restrictive_value() {
     let (o, r) = org(vec![
-        ("c1", Comp, "all", vec![leaf("w.passwordMinimumLength", "8"), leaf("w.osMaximumVersion", "10.0.26100"), leaf("w.bitLockerEnabled", "false"), leaf("w.storageRequireEncryption", "true")]),
-        ("c2", Comp, "all", vec![leaf("w.passwordMinimumLength", "12"), leaf("w.osMaximumVersion", "10.0.22631"), leaf("w.bitLockerEnabled", "true"), leaf("w.storageRequireEncryption", "true")]),
+        (
+            "c1",
+            Comp,
+            "all",
+            vec![
+                leaf("w.passwordMinimumLength", "8"),
+                leaf("w.osMaximumVersion", "10.0.26100"),
+                leaf("w.bitLockerEnabled", "false"),
+                leaf("w.storageRequireEncryption", "true"),
+            ],
+        ),
+        (
+            "c2",
+            Comp,
+            "all",
+            vec![
+                leaf("w.passwordMinimumLength", "12"),
+                leaf("w.osMaximumVersion", "10.0.22631"),
+                leaf("w.bitLockerEnabled", "true"),
+                leaf("w.storageRequireEncryption", "true"),
+            ],
+        ),
     ]);
     let rep = run(&o, &r, &[]);
-    let eff = |id: &str| rep.findings.iter().find(|f| f.setting_id == id).unwrap_or_else(|| panic!("{id}: {:?}", rep.findings));
-    for (id, want) in [("w.passwordMinimumLength", "12"), ("w.osMaximumVersion", "10.0.22631"), ("w.bitLockerEnabled", "true")] {
+    let eff = |id: &str| {
+        rep.findings
+            .iter()
+            .find(|f| f.setting_id == id)
+            .unwrap_or_else(|| panic!("{id}: {:?}", rep.findings))
+    };
+    for (id, want) in [
+        ("w.passwordMinimumLength", "12"),
+        ("w.osMaximumVersion", "10.0.22631"),
+        ("w.bitLockerEnabled", "true"),
+    ] {
         let f = eff(id);
         assert_eq!(f.kind, FindingKind::MostRestrictive);
         assert_eq!(f.effective.as_deref(), Some(want), "{id}");
@@ -110,12 +194,19 @@ fn compliance_takes_the_most_restrictive_value() {
         assert_eq!(f.devices, 4);
     }
     assert_eq!(rep.findings.len(), 3, "equal values are not findings");
-    assert_eq!(rep.blocking(), 0, "compliance differences are not conflicts");
+    assert_eq!(
+        rep.blocking(),
+        0,
+        "compliance differences are not conflicts"
+    );
 }
 
 #[test]
 fn compliance_wins_over_configuration() {
-    let (o, r) = org(vec![("c", Comp, "a", vec![leaf("s", "14")]), ("p", Cfg, "a", vec![leaf("s", "8")])]);
+    let (o, r) = org(vec![
+        ("c", Comp, "a", vec![leaf("s", "14")]),
+        ("p", Cfg, "a", vec![leaf("s", "8")]),
+    ]);
     let rep = run(&o, &r, &[]);
     assert_eq!(rep.findings.len(), 1);
     assert_eq!(rep.findings[0].kind, FindingKind::ComplianceWins);
@@ -126,8 +217,24 @@ fn compliance_wins_over_configuration() {
 #[test]
 fn merged_lists_never_conflict() {
     let (o, r) = org(vec![
-        ("p", Cfg, "all", vec![leaf("device_vendor_msft_policy_config_defender_excludedpaths", "c:\\a")]),
-        ("q", Cfg, "all", vec![leaf("device_vendor_msft_policy_config_defender_excludedpaths", "c:\\b")]),
+        (
+            "p",
+            Cfg,
+            "all",
+            vec![leaf(
+                "device_vendor_msft_policy_config_defender_excludedpaths",
+                "c:\\a",
+            )],
+        ),
+        (
+            "q",
+            Cfg,
+            "all",
+            vec![leaf(
+                "device_vendor_msft_policy_config_defender_excludedpaths",
+                "c:\\b",
+            )],
+        ),
     ]);
     assert!(run(&o, &r, &[]).findings.is_empty());
 }
@@ -136,30 +243,65 @@ fn merged_lists_never_conflict() {
 fn asr_rules_merge_per_rule_and_conflict_per_rule() {
     let asr = |rule: &str, v: &str| leaf(&format!("asr/asr_{rule}"), v);
     let (o, r) = org(vec![
-        ("l2", Cfg, "all", vec![asr("obfuscated", "block"), asr("office", "audit")]),
-        ("other", Cfg, "all", vec![asr("obfuscated", "block"), asr("lsass", "warn")]),
+        (
+            "l2",
+            Cfg,
+            "all",
+            vec![asr("obfuscated", "block"), asr("office", "audit")],
+        ),
+        (
+            "other",
+            Cfg,
+            "all",
+            vec![asr("obfuscated", "block"), asr("lsass", "warn")],
+        ),
         ("audit", Cfg, "all", vec![asr("office", "block")]),
     ]);
     let rep = run(&o, &r, &[]);
     let ids: Vec<&str> = rep.findings.iter().map(|f| f.setting_id.as_str()).collect();
-    assert_eq!(ids, vec!["asr/asr_office"], "only the rule set differently conflicts");
+    assert_eq!(
+        ids,
+        vec!["asr/asr_office"],
+        "only the rule set differently conflicts"
+    );
 }
 
 #[test]
 fn a_parent_choice_that_differs_is_a_conflict() {
     let (o, r) = org(vec![
-        ("p", Cfg, "all", vec![leaf("backup", "1"), leaf("backup/backup_days", "30")]),
+        (
+            "p",
+            Cfg,
+            "all",
+            vec![leaf("backup", "1"), leaf("backup/backup_days", "30")],
+        ),
         ("q", Cfg, "all", vec![leaf("backup", "2")]),
     ]);
     let rep = run(&o, &r, &[]);
-    assert_eq!(rep.findings.iter().map(|f| f.setting_id.as_str()).collect::<Vec<_>>(), vec!["backup"]);
+    assert_eq!(
+        rep.findings
+            .iter()
+            .map(|f| f.setting_id.as_str())
+            .collect::<Vec<_>>(),
+        vec!["backup"]
+    );
 }
 
 #[test]
 fn overlapping_oma_uris_are_unverifiable_even_when_equal() {
     let (o, r) = org(vec![
-        ("p", Cfg, "a", vec![leaf("omauri:./device/vendor/msft/policy/config/x", "1")]),
-        ("q", Cfg, "a", vec![leaf("omauri:./device/vendor/msft/policy/config/x", "1")]),
+        (
+            "p",
+            Cfg,
+            "a",
+            vec![leaf("omauri:./device/vendor/msft/policy/config/x", "1")],
+        ),
+        (
+            "q",
+            Cfg,
+            "a",
+            vec![leaf("omauri:./device/vendor/msft/policy/config/x", "1")],
+        ),
     ]);
     let rep = run(&o, &r, &[]);
     assert_eq!(rep.findings.len(), 1);
@@ -173,16 +315,36 @@ fn not_applicable_devices_are_counted() {
     let rep = run(&o, &r, &[]);
     assert_eq!(rep.not_applicable.len(), 1);
     assert_eq!(rep.not_applicable[0].devices, 1);
-    assert_eq!(rep.not_applicable[0].by_platform, vec![("macOS".to_string(), 1)]);
+    assert_eq!(
+        rep.not_applicable[0].by_platform,
+        vec![("macOS".to_string(), 1)]
+    );
 }
 
 #[test]
 fn accepted_conflicts_show_as_accepted_until_they_expire() {
-    let (o, r) = org(vec![("p", Cfg, "all", vec![leaf("s", "1")]), ("q", Cfg, "all", vec![leaf("s", "2")])]);
-    let accept = |expires: &str, policies: Vec<String>| Acceptance { setting: "s".into(), policies, reason: "pilot of the new value".into(), expires: expires.parse().unwrap() };
+    let (o, r) = org(vec![
+        ("p", Cfg, "all", vec![leaf("s", "1")]),
+        ("q", Cfg, "all", vec![leaf("s", "2")]),
+    ]);
+    let accept = |expires: &str, policies: Vec<String>| Acceptance {
+        setting: "s".into(),
+        policies,
+        reason: "pilot of the new value".into(),
+        expires: expires.parse().unwrap(),
+    };
     let rep = run(&o, &r, &[accept("2027-01-31", vec!["p".into()])]);
-    assert_eq!(rep.findings.len(), 1, "accepted findings are shown, never hidden");
-    assert!(rep.findings[0].accepted.as_ref().is_some_and(|a| !a.expired));
+    assert_eq!(
+        rep.findings.len(),
+        1,
+        "accepted findings are shown, never hidden"
+    );
+    assert!(
+        rep.findings[0]
+            .accepted
+            .as_ref()
+            .is_some_and(|a| !a.expired)
+    );
     assert_eq!(rep.blocking(), 0);
     let rep = run(&o, &r, &[accept("2026-11-01", vec![])]);
     assert!(rep.findings[0].accepted.as_ref().is_some_and(|a| a.expired));
