@@ -122,6 +122,9 @@ impl ConflictReport {
     }
 }
 
+/// A setting leaf by (policy index, leaf index within the policy).
+type Entry = (usize, usize);
+
 /// What to analyse.
 pub struct Scope<'a> {
     /// Indices of the policies considered (one for isolated mode).
@@ -188,7 +191,7 @@ fn is_compliance(k: &PolicyKind) -> bool {
 /// Runs the analysis over the policies in scope.
 pub fn analyze(org: &Org, res: &Resolution, scope: &Scope<'_>) -> ConflictReport {
     // Where each setting is configured.
-    let mut index: FxHashMap<&str, Vec<(usize, usize)>> = FxHashMap::default();
+    let mut index: FxHashMap<&str, Vec<Entry>> = FxHashMap::default();
     let mut settings = 0;
     for &p in scope.policies {
         for (i, leaf) in org.policies[p].settings.iter().enumerate() {
@@ -197,7 +200,7 @@ pub fn analyze(org: &Org, res: &Resolution, scope: &Scope<'_>) -> ConflictReport
         }
     }
     // Settings that two policies set, with something to compare.
-    let mut candidates: Vec<(&str, Vec<(usize, usize)>)> = index
+    let mut candidates: Vec<(&str, Vec<Entry>)> = index
         .into_iter()
         .filter(|(_, e)| worth_comparing(org, e))
         .collect();
@@ -251,8 +254,8 @@ pub fn analyze(org: &Org, res: &Resolution, scope: &Scope<'_>) -> ConflictReport
 
 /// A setting set by two or more policies with something to compare: values
 /// that differ, or a custom payload; lists Intune merges never qualify.
-fn worth_comparing(org: &Org, entries: &[(usize, usize)]) -> bool {
-    let leaf = |&(p, i): &(usize, usize)| &org.policies[p].settings[i];
+fn worth_comparing(org: &Org, entries: &[Entry]) -> bool {
+    let leaf = |&(p, i): &Entry| &org.policies[p].settings[i];
     if entries.len() < 2 || entries.iter().all(|e| leaf(e).kind == LeafKind::Merge) {
         return false;
     }
@@ -296,21 +299,21 @@ fn breakdown(platforms: &[(String, RoaringBitmap)], rows: &RoaringBitmap) -> Vec
 fn findings_for(
     ctx: &Ctx<'_>,
     id: &str,
-    entries: &[(usize, usize)],
+    entries: &[Entry],
     applicable: &FxHashMap<usize, RoaringBitmap>,
 ) -> Vec<Finding> {
     let org = ctx.org;
-    let leaf = |&(p, i): &(usize, usize)| &org.policies[p].settings[i];
+    let leaf = |&(p, i): &Entry| &org.policies[p].settings[i];
     let unverifiable = entries
         .iter()
         .any(|e| leaf(e).kind == LeafKind::Unverifiable);
-    let (compliance, config): (Vec<(usize, usize)>, Vec<(usize, usize)>) = entries
+    let (compliance, config): (Vec<Entry>, Vec<Entry>) = entries
         .iter()
         .partition(|(p, _)| is_compliance(&org.policies[*p].kind));
     let mut out = Vec::new();
     if unverifiable {
         // Every policy is its own side: Intune does not check these at all.
-        let sides: Vec<Vec<(usize, usize)>> = entries.iter().map(|e| vec![*e]).collect();
+        let sides: Vec<Vec<Entry>> = entries.iter().map(|e| vec![*e]).collect();
         out.extend(finding(
             ctx,
             id,
@@ -321,8 +324,8 @@ fn findings_for(
         ));
         return out;
     }
-    let by_value = |es: &[(usize, usize)]| -> Vec<Vec<(usize, usize)>> {
-        let mut groups: Vec<Vec<(usize, usize)>> = Vec::new();
+    let by_value = |es: &[Entry]| -> Vec<Vec<Entry>> {
+        let mut groups: Vec<Vec<Entry>> = Vec::new();
         for e in es {
             match groups
                 .iter_mut()
@@ -398,7 +401,7 @@ fn finding(
     ctx: &Ctx<'_>,
     id: &str,
     kind: FindingKind,
-    sides: &[Vec<(usize, usize)>],
+    sides: &[Vec<Entry>],
     applicable: &FxHashMap<usize, RoaringBitmap>,
     effective: Option<String>,
 ) -> Option<Finding> {
@@ -533,7 +536,7 @@ pub fn analyze_device(org: &Org, res: &Resolution, scope: &Scope<'_>, device: u3
                 && !res.policies[p].not_applicable.contains(device)
         })
         .collect();
-    let mut index: FxHashMap<&str, Vec<(usize, usize)>> = FxHashMap::default();
+    let mut index: FxHashMap<&str, Vec<Entry>> = FxHashMap::default();
     for &p in &here {
         for (i, leaf) in org.policies[p].settings.iter().enumerate() {
             index.entry(leaf.id.as_str()).or_default().push((p, i));

@@ -74,10 +74,7 @@ pub fn readable_name(id: &str) -> String {
                 break;
             }
         }
-        let s = s
-            .replace("~policy~", " › ")
-            .replace('~', " › ")
-            .replace('_', " › ");
+        let s = s.replace("~policy~", " › ").replace(['~', '_'], " › ");
         out.push(s);
     }
     out.join(" › ")
