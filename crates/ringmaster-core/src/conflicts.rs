@@ -216,12 +216,8 @@ pub fn analyze(org: &Org, res: &Resolution, scope: &Scope<'_>) -> ConflictReport
         .map(|&p| (p, res.policies[p].applicable()))
         .collect();
     let platforms = platform_rows(org);
-    let ctx = Ctx {
-        org,
-        res,
-        scope,
-        platforms: &platforms,
-    };
+    let targets = involved.iter().map(|&p| (p, include_targets(org, p))).collect();
+    let ctx = Ctx { org, res, scope, platforms: &platforms, targets };
     let mut findings: Vec<Finding> = candidates
         .par_iter()
         .flat_map_iter(|(id, entries)| findings_for(&ctx, id, entries, &applicable))
@@ -269,6 +265,8 @@ struct Ctx<'a> {
     res: &'a Resolution,
     scope: &'a Scope<'a>,
     platforms: &'a [(String, RoaringBitmap)],
+    /// Include targets of the policies that can be involved.
+    targets: FxHashMap<usize, Vec<Reach>>,
 }
 
 fn platform_rows(org: &Org) -> Vec<(String, RoaringBitmap)> {
@@ -484,42 +482,62 @@ fn accepts(a: &Acceptance, id: &str, name: &str, values: &[PolicyValue]) -> bool
     })
 }
 
-/// Affected devices per include target of the policies involved.
+/// An include target, resolved once per analysis.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    AllDevices,
+    AllUsers,
+    Group(usize),
+}
+
+fn include_targets(org: &Org, p: usize) -> Vec<Reach> {
+    org.policies[p]
+        .assignments
+        .iter()
+        .filter_map(|a| match &a.target {
+            Target::AllDevices => Some(Reach::AllDevices),
+            Target::AllUsers => Some(Reach::AllUsers),
+            Target::Group(id) => org.group(id).map(Reach::Group),
+            Target::ExcludeGroup(_) => None,
+        })
+        .collect()
+}
+
+/// Affected devices per include target of the policies involved, each
+/// distinct target counted once.
 fn by_group(ctx: &Ctx<'_>, involved: &[usize], affected: &RoaringBitmap) -> Vec<(String, u64)> {
     let (org, res) = (ctx.org, ctx.res);
-    let mut counts: Vec<(String, u64)> = Vec::new();
-    for &p in involved {
-        for a in &org.policies[p].assignments {
-            let (label, n) = match &a.target {
-                Target::AllDevices => ("All devices".to_string(), affected.len()),
-                Target::AllUsers => {
-                    let owned = affected
-                        .iter()
-                        .filter(|&d| {
-                            org.device_user
-                                .get(d as usize)
-                                .is_some_and(|u| *u != NO_ROW)
-                        })
-                        .count() as u64;
-                    ("All users".to_string(), owned)
-                }
-                Target::Group(gid) => match org.group(gid) {
-                    Some(g) => {
-                        let mut reach = &res.group_devices[g] & affected;
-                        if !res.group_users[g].is_empty() {
-                            reach |= &devices_of_users(org, &res.group_users[g]) & affected;
-                        }
-                        (org.groups[g].name.clone(), reach.len())
-                    }
-                    None => continue,
-                },
-                Target::ExcludeGroup(_) => continue,
-            };
-            if n > 0 && !counts.iter().any(|(l, _)| *l == label) {
-                counts.push((label, n));
+    let mut targets: Vec<Reach> = Vec::new();
+    for p in involved {
+        for t in ctx.targets.get(p).map(Vec::as_slice).unwrap_or(&[]) {
+            if !targets.contains(t) {
+                targets.push(*t);
             }
         }
     }
+    let mut counts: Vec<(String, u64)> = targets
+        .into_iter()
+        .map(|t| match t {
+            Reach::AllDevices => ("All devices".to_string(), affected.len()),
+            Reach::AllUsers => {
+                let owned = affected.iter().filter(|&d| org.device_user.get(d as usize).is_some_and(|u| *u != NO_ROW)).count() as u64;
+                ("All users".to_string(), owned)
+            }
+            Reach::Group(g) => {
+                let mut n = res.group_devices[g].intersection_len(affected);
+                if !res.group_users[g].is_empty() {
+                    // Devices that are members and belong to members are counted once.
+                    let via_users = match &res.group_user_devices[g] {
+                        Some(devices) => devices & affected,
+                        None => &devices_of_users(org, &res.group_users[g]) & affected,
+                    };
+                    n += via_users.len() - via_users.intersection_len(&res.group_devices[g]);
+                }
+                (org.groups[g].name.clone(), n)
+            }
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect();
     counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     counts
 }
@@ -546,12 +564,8 @@ pub fn analyze_device(org: &Org, res: &Resolution, scope: &Scope<'_>, device: u3
     let applicable: FxHashMap<usize, RoaringBitmap> =
         here.iter().map(|&p| (p, one.clone())).collect();
     let platforms = platform_rows(org);
-    let ctx = Ctx {
-        org,
-        res,
-        scope,
-        platforms: &platforms,
-    };
+    let targets = here.iter().map(|&p| (p, include_targets(org, p))).collect();
+    let ctx = Ctx { org, res, scope, platforms: &platforms, targets };
     let mut ids: Vec<&str> = index
         .iter()
         .filter(|(_, e)| worth_comparing(org, e))

@@ -42,6 +42,9 @@ pub struct Resolution {
     /// Devices each filter's rule matches.
     pub filter_devices: Vec<RoaringBitmap>,
     pub policies: Vec<PolicyTarget>,
+    /// For groups assigned to a policy: the devices of their users (computed
+    /// once here, reused by reports).
+    pub group_user_devices: Vec<Option<RoaringBitmap>>,
     pub diagnostics: Vec<Diagnostic>,
     /// Groups in nesting cycles, each cycle once.
     pub cycles: Vec<Vec<usize>>,
@@ -540,6 +543,10 @@ pub fn resolve_policies(org: &Org, r: &mut Resolution) {
     for (t, d) in results {
         r.policies.push(t);
         r.diagnostics.extend(d);
+    }
+    r.group_user_devices = vec![None; org.groups.len()];
+    for (g, b) in user_group_devices {
+        r.group_user_devices[g] = Some(b);
     }
 }
 

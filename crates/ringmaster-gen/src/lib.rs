@@ -28,6 +28,9 @@ pub struct Options {
     pub groups: Option<u32>,
     pub filters: Option<u32>,
     pub policies: Option<u32>,
+    /// When set, most configuration policies are settings-heavy (Internet
+    /// Explorer zone settings) with this many settings each.
+    pub settings_per_policy: Option<u32>,
     pub seed: u64,
 }
 
@@ -39,6 +42,7 @@ impl Options {
             groups: None,
             filters: None,
             policies: None,
+            settings_per_policy: None,
             seed,
         }
     }
@@ -74,6 +78,7 @@ pub struct Summary {
     pub policies: u32,
     pub assignments: u32,
     pub group_members: u64,
+    pub setting_leaves: u64,
     pub files: Vec<PathBuf>,
 }
 
@@ -769,6 +774,7 @@ pub fn generate(dir: &Path, o: &Options) -> io::Result<Summary> {
     write_policies(
         dir,
         o.policy_count(),
+        o.settings_per_policy,
         &groups,
         &filters,
         (vip, lab, ring0),
@@ -909,9 +915,11 @@ fn setting_json(id: &str, v: &Value) -> Value {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn write_policies(
     dir: &Path,
     count: u32,
+    bulk: Option<u32>,
     groups: &[GroupDef],
     filters: &[FilterDef],
     (vip, lab, ring0): (usize, usize, usize),
@@ -986,28 +994,37 @@ fn write_policies(
         } else {
             &THEMES[THEMES.len() - 1]
         };
-        let mut chosen: Vec<(&str, Value)> = Vec::new();
-        for st in theme.settings {
-            if rng.random_bool(0.75) || chosen.is_empty() {
-                let v = match &st.value {
-                    reference::Value::Choice(opts) => {
-                        let k = if rng.random_bool(0.85) {
-                            st.usual
-                        } else {
-                            rng.random_range(0..opts.len())
-                        };
-                        Value::String(opts[k].to_string())
-                    }
-                    reference::Value::Int(lo, hi) => json!(if rng.random_bool(0.85) {
-                        lo + (hi - lo) / 2
-                    } else {
-                        rng.random_range(*lo..=*hi)
-                    }),
-                };
-                chosen.push((st.id, v));
+        let mut chosen: Vec<(String, Value)> = Vec::new();
+        let bulk_policy = bulk.filter(|_| rng.random_bool(0.6));
+        if let Some(k) = bulk_policy {
+            // Settings-heavy policy: k Internet Explorer zone settings, most at
+            // the usual value, some set otherwise: overlap with realistic drift.
+            let pool = IE_ZONES.len() * IE_SETTINGS.len();
+            for idx in rand::seq::index::sample(rng, pool, (k as usize).min(pool)).into_vec() {
+                let id = format!("device_vendor_msft_policy_config_internetexplorer_{}{}", IE_ZONES[idx / IE_SETTINGS.len()], IE_SETTINGS[idx % IE_SETTINGS.len()]);
+                let v = if rng.random_bool(0.9) { "1" } else { "0" };
+                chosen.push((id, Value::String(v.into())));
+            }
+        } else {
+            for st in theme.settings {
+                if rng.random_bool(0.75) || chosen.is_empty() {
+                    let v = match &st.value {
+                        reference::Value::Choice(opts) => {
+                            let k = if rng.random_bool(0.85) { st.usual } else { rng.random_range(0..opts.len()) };
+                            Value::String(opts[k].to_string())
+                        }
+                        reference::Value::Int(lo, hi) => json!(if rng.random_bool(0.85) { lo + (hi - lo) / 2 } else { rng.random_range(*lo..=*hi) }),
+                    };
+                    chosen.push((st.id.to_string(), v));
+                }
             }
         }
-        let settings: Vec<Value> = match theme.collection {
+        s.setting_leaves += chosen.len() as u64;
+        let (theme_name, collection, template) = match bulk_policy {
+            Some(_) => ("Internet Explorer (Legacy)", None, "none"),
+            None => (theme.name, theme.collection, theme.template_family),
+        };
+        let settings: Vec<Value> = match collection {
             Some(parent) => vec![json!({"id": "0", "settingInstance": {
                 "@odata.type": "#microsoft.graph.deviceManagementConfigurationGroupSettingCollectionInstance",
                 "settingDefinitionId": parent,
@@ -1015,12 +1032,13 @@ fn write_policies(
             }})],
             None => chosen.iter().enumerate().map(|(k, (id, v))| json!({"id": k.to_string(), "settingInstance": setting_json(id, v)})).collect(),
         };
-        let prefix = if theme.platform == "macOS" {
+        let mac = bulk_policy.is_none() && theme.platform == "macOS";
+        let prefix = if mac {
             "macOS"
         } else {
             "Win"
         };
-        let platform = if theme.platform == "macOS" {
+        let platform = if mac {
             "macOS"
         } else {
             "windows10"
@@ -1030,12 +1048,12 @@ fn write_policies(
         config.push(json!({
             "@odata.type": "#microsoft.graph.deviceManagementConfigurationPolicy",
             "id": guid(rng),
-            "name": format!("{prefix} - {} - {:03}", theme.name, i + 1),
+            "name": format!("{prefix} - {theme_name} - {:03}", i + 1),
             "description": "Generated by ringmaster gen",
             "platforms": platform,
             "technologies": "mdm",
             "settingCount": settings.len(),
-            "templateReference": {"templateFamily": theme.template_family},
+            "templateReference": {"templateFamily": template},
             "settings": settings,
             "assignments": asg,
         }));

@@ -17,6 +17,9 @@ pub struct Args {
     devices: u32,
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Policies to generate (default: the generator's, or 2,000 for conflicts).
+    #[arg(long)]
+    policies: Option<u32>,
     /// Folder for the generated organization; reused when it already holds one.
     #[arg(long)]
     dir: Option<PathBuf>,
@@ -27,10 +30,13 @@ pub struct Args {
     json: bool,
 }
 
-#[derive(clap::ValueEnum, Clone, Copy)]
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
 enum What {
     /// Load, resolve every group and policy target, explain single devices.
     Targeting,
+    /// Whole-fleet conflict and applicability report, and one device's conflicts
+    /// (2,000 policies with about 100,000 setting leaves by default).
+    Conflicts,
 }
 
 /// Peak and current resident memory from /proc (Linux), in bytes.
@@ -53,23 +59,28 @@ fn ms(d: Duration) -> f64 {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let What::Targeting = a.what;
-    let dir = a.dir.clone().unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("ringmaster-bench-{}-{}", a.devices, a.seed))
-    });
+    let name = if a.what == What::Conflicts { "conflicts" } else { "targeting" };
+    let dir = a.dir.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("ringmaster-bench-{name}-{}-{}", a.devices, a.seed)));
     let mut generated = None;
     if !dir.join("managedDevices.ndjson").exists() {
         eprintln!("generating {} devices into {} …", a.devices, dir.display());
+        let mut o = ringmaster_gen::Options::new(a.devices, a.seed);
+        o.policies = a.policies;
+        if a.what == What::Conflicts {
+            o.policies = Some(a.policies.unwrap_or(2000));
+            o.settings_per_policy = Some(80);
+        }
         let t = Instant::now();
-        ringmaster_gen::generate(&dir, &ringmaster_gen::Options::new(a.devices, a.seed))
-            .with_context(|| format!("generating into {}", dir.display()))?;
+        ringmaster_gen::generate(&dir, &o).with_context(|| format!("generating into {}", dir.display()))?;
         generated = Some(t.elapsed());
     }
     let t = Instant::now();
-    let loaded = ringmaster_import::load(std::slice::from_ref(&dir))
-        .map_err(|e| crate::UserError(format!("import failed: {e}")))?;
+    let loaded = ringmaster_import::load(std::slice::from_ref(&dir)).map_err(|e| crate::UserError(format!("import failed: {e}")))?;
     let load = t.elapsed();
     let org = loaded.org;
+    if a.what == What::Conflicts {
+        return conflicts(&a, &org, generated, load);
+    }
     let (_, rss_loaded) = memory();
     let now: jiff::Timestamp = "2026-11-24T12:00:00Z".parse().context("bench clock")?;
     let mut times = Vec::new();
@@ -190,4 +201,79 @@ fn rayon_threads() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
+}
+
+fn conflicts(a: &Args, org: &ringmaster_core::org::Org, generated: Option<Duration>, load: Duration) -> anyhow::Result<ExitCode> {
+    use ringmaster_core::conflicts::{Scope, analyze, analyze_device};
+    let now: jiff::Timestamp = "2026-11-24T12:00:00Z".parse().context("bench clock")?;
+    let t = Instant::now();
+    let res = ringmaster_core::targeting::resolve(org, now);
+    let resolve_time = t.elapsed();
+    let all: Vec<usize> = (0..org.policies.len()).collect();
+    let scope = Scope { policies: &all, proposed: &[], accepted: &[], today: now.to_zoned(jiff::tz::TimeZone::UTC).date() };
+    let leaves: usize = org.policies.iter().map(|p| p.settings.len()).sum();
+    let mut times = Vec::new();
+    let mut report = None;
+    for _ in 0..a.repeat.max(1) {
+        let t = Instant::now();
+        report = Some(analyze(org, &res, &scope));
+        times.push(t.elapsed());
+    }
+    times.sort();
+    let report = report.expect("at least one run");
+    // One device's conflicts, for devices that have some.
+    let mut worst = Duration::ZERO;
+    let mut total = Duration::ZERO;
+    let mut samples = 0u32;
+    let with_conflicts: Vec<u32> = report.findings.iter().flat_map(|f| f.affected.iter().take(5)).take(200).collect();
+    for &d in &with_conflicts {
+        let t = Instant::now();
+        let f = analyze_device(org, &res, &scope, d);
+        let el = t.elapsed();
+        std::hint::black_box(f);
+        worst = worst.max(el);
+        total += el;
+        samples += 1;
+    }
+    let (peak, _) = memory();
+    let blocking = report.blocking();
+    let out = serde_json::json!({
+        "devices": org.devices.rows,
+        "policies": org.policies.len(),
+        "setting_leaves": leaves,
+        "findings": report.findings.len(),
+        "blocking": blocking,
+        "not_applicable_policies": report.not_applicable.len(),
+        "generate_ms": generated.map(ms),
+        "load_ms": ms(load),
+        "resolve_ms": ms(resolve_time),
+        "report_ms_median": ms(times[times.len() / 2]),
+        "report_ms_all": times.iter().map(|d| ms(*d)).collect::<Vec<_>>(),
+        "device_conflicts_ms_mean": if samples > 0 { ms(total) / samples as f64 } else { 0.0 },
+        "device_conflicts_ms_max": ms(worst),
+        "device_samples": samples,
+        "peak_rss_bytes": peak,
+    });
+    if a.json {
+        super::write_json(&out)?;
+    } else {
+        println!("organization: {} devices, {} policies, {} setting leaves", org.devices.rows, org.policies.len(), leaves);
+        if let Some(g) = generated {
+            println!("generate:                      {:>9.0} ms", ms(g));
+        }
+        println!("load from files:               {:>9.0} ms", ms(load));
+        println!("resolve targets:               {:>9.0} ms", ms(resolve_time));
+        println!(
+            "conflict + applicability report:{:>8.0} ms (median of {}; all: {}): {} findings, {} blocking, {} policies with not-applicable devices",
+            ms(times[times.len() / 2]),
+            times.len(),
+            times.iter().map(|d| format!("{:.0}", ms(*d))).collect::<Vec<_>>().join(", "),
+            report.findings.len(),
+            blocking,
+            report.not_applicable.len()
+        );
+        println!("one device's conflicts:        {:>9.2} ms mean, {:.2} ms max over {samples} devices", if samples > 0 { ms(total) / samples as f64 } else { 0.0 }, ms(worst));
+        println!("memory:                        {} peak", peak.map(|b| format!("{:.0} MiB", b as f64 / (1 << 20) as f64)).unwrap_or_else(|| "n/a".into()));
+    }
+    Ok(ExitCode::SUCCESS)
 }

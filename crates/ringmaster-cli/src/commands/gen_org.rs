@@ -24,6 +24,9 @@ pub struct Args {
     /// Policies, about four assignments each (default: devices/2,000, 20 to 500).
     #[arg(long)]
     pub policies: Option<u32>,
+    /// Make most configuration policies settings-heavy, with this many settings each.
+    #[arg(long)]
+    pub settings_per_policy: Option<u32>,
     #[arg(long)]
     pub json: bool,
     /// Folder to write into.
@@ -38,6 +41,7 @@ impl Args {
             groups: self.groups,
             filters: self.filters,
             policies: self.policies,
+            settings_per_policy: self.settings_per_policy,
             seed: self.seed,
         }
     }
