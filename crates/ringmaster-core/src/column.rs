@@ -244,6 +244,11 @@ impl DictColumn {
             .as_deref()
     }
 
+    /// The rows holding `code`, when the column has posting lists.
+    pub fn rows_of(&self, code: u32) -> Option<&RoaringBitmap> {
+        self.postings().and_then(|p| p.get(code as usize))
+    }
+
     /// Rows whose code satisfies `hit[code]`: a union of posting lists where
     /// the column has them (or the complement of one, when most codes hit),
     /// otherwise one scan of the codes.

@@ -15,7 +15,7 @@ use crate::rules::Version;
 use crate::settings::{LeafKind, readable_name};
 use crate::targeting::{Resolution, devices_of_users};
 use rayon::prelude::*;
-use roaring::RoaringBitmap;
+use roaring::{MultiOps, RoaringBitmap};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
@@ -211,13 +211,23 @@ pub fn analyze(org: &Org, res: &Resolution, scope: &Scope<'_>) -> ConflictReport
         .collect();
     involved.sort_unstable();
     involved.dedup();
-    let applicable: FxHashMap<usize, RoaringBitmap> = involved
+    let applicable: FxHashMap<usize, &RoaringBitmap> = involved
         .par_iter()
         .map(|&p| (p, res.policies[p].applicable()))
         .collect();
     let platforms = platform_rows(org);
-    let targets = involved.iter().map(|&p| (p, include_targets(org, p))).collect();
-    let ctx = Ctx { org, res, scope, platforms: &platforms, targets };
+    let targets = involved
+        .iter()
+        .map(|&p| (p, include_targets(org, p)))
+        .collect();
+    let ctx = Ctx {
+        org,
+        res,
+        scope,
+        platforms: &platforms,
+        targets,
+        owned: owned(org),
+    };
     let mut findings: Vec<Finding> = candidates
         .par_iter()
         .flat_map_iter(|(id, entries)| findings_for(&ctx, id, entries, &applicable))
@@ -237,7 +247,7 @@ pub fn analyze(org: &Org, res: &Resolution, scope: &Scope<'_>) -> ConflictReport
             name: org.policies[p].name.clone(),
             platforms: org.policies[p].platforms.clone(),
             devices: res.policies[p].not_applicable.len(),
-            by_platform: breakdown(&platforms, &res.policies[p].not_applicable),
+            by_platform: res.policies[p].not_applicable_by_platform.clone(),
         })
         .collect();
     ConflictReport {
@@ -267,6 +277,18 @@ struct Ctx<'a> {
     platforms: &'a [(String, RoaringBitmap)],
     /// Include targets of the policies that can be involved.
     targets: FxHashMap<usize, Vec<Reach>>,
+    /// Devices with a primary user (what All users reaches).
+    owned: RoaringBitmap,
+}
+
+fn owned(org: &Org) -> RoaringBitmap {
+    let rows = org
+        .device_user
+        .iter()
+        .enumerate()
+        .filter(|(_, u)| **u != NO_ROW)
+        .map(|(d, _)| d as u32);
+    RoaringBitmap::from_sorted_iter(rows).expect("ascending")
 }
 
 fn platform_rows(org: &Org) -> Vec<(String, RoaringBitmap)> {
@@ -298,7 +320,7 @@ fn findings_for(
     ctx: &Ctx<'_>,
     id: &str,
     entries: &[Entry],
-    applicable: &FxHashMap<usize, RoaringBitmap>,
+    applicable: &FxHashMap<usize, &RoaringBitmap>,
 ) -> Vec<Finding> {
     let org = ctx.org;
     let leaf = |&(p, i): &Entry| &org.policies[p].settings[i];
@@ -395,22 +417,47 @@ fn findings_for(
     out
 }
 
-fn finding(
-    ctx: &Ctx<'_>,
-    id: &str,
-    kind: FindingKind,
+/// The devices where two sides (groups of policies with one value each)
+/// meet, and, where it came for free, each policy's share of them (in the
+/// order of `sides` flattened).
+///
+/// Two sides are the usual case and the costly one when one side holds
+/// hundreds of policies: the smaller side is unioned, and each policy of the
+/// larger side is tested against it, most of them disjoint.
+fn meeting(
     sides: &[Vec<Entry>],
-    applicable: &FxHashMap<usize, RoaringBitmap>,
-    effective: Option<String>,
-) -> Option<Finding> {
-    let org = ctx.org;
+    applicable: &FxHashMap<usize, &RoaringBitmap>,
+) -> (RoaringBitmap, Vec<Option<u64>>) {
+    let n: usize = sides.iter().map(Vec::len).sum();
+    if sides.len() == 2 {
+        let size = |s: &Vec<Entry>| s.iter().map(|(p, _)| applicable[p].len()).sum::<u64>();
+        let (small, large) = if size(&sides[0]) <= size(&sides[1]) {
+            (0, 1)
+        } else {
+            (1, 0)
+        };
+        let d_small = sides[small].iter().map(|(p, _)| applicable[p]).union();
+        let mut counts = vec![None; n];
+        let offset = |side: usize| if side == 0 { 0 } else { sides[0].len() };
+        // Count without allocating; union only the policies that overlap.
+        let mut overlapping = Vec::new();
+        for (k, (p, _)) in sides[large].iter().enumerate() {
+            let a = applicable[p];
+            let n = if a.is_disjoint(&d_small) {
+                0
+            } else {
+                a.intersection_len(&d_small)
+            };
+            counts[offset(large) + k] = Some(n);
+            if n > 0 {
+                overlapping.push(a);
+            }
+        }
+        return (overlapping.into_iter().union() & d_small, counts);
+    }
     let reach: Vec<RoaringBitmap> = sides
         .iter()
-        .map(|s| {
-            s.iter()
-                .map(|(p, _)| &applicable[p])
-                .fold(RoaringBitmap::new(), |acc, b| acc | b)
-        })
+        .map(|s| s.iter().map(|(p, _)| applicable[p]).union())
         .collect();
     let mut affected = RoaringBitmap::new();
     for i in 0..reach.len() {
@@ -418,24 +465,39 @@ fn finding(
             affected |= &reach[i] & &reach[j];
         }
     }
+    (affected, vec![None; n])
+}
+
+fn finding(
+    ctx: &Ctx<'_>,
+    id: &str,
+    kind: FindingKind,
+    sides: &[Vec<Entry>],
+    applicable: &FxHashMap<usize, &RoaringBitmap>,
+    effective: Option<String>,
+) -> Option<Finding> {
+    let org = ctx.org;
+    let (affected, counts) = meeting(sides, applicable);
     if affected.is_empty() {
         return None;
     }
-    let values: Vec<PolicyValue> = sides
-        .iter()
-        .flatten()
-        .filter_map(|&(p, i)| {
-            let n = applicable[&p].intersection_len(&affected);
-            (n > 0).then(|| PolicyValue {
-                policy_id: org.policies[p].id.clone(),
-                name: org.policies[p].name.clone(),
-                value: org.policies[p].settings[i].value.clone(),
-                proposed: ctx.scope.proposed.get(p).copied().unwrap_or(false),
-                devices: n,
-            })
-        })
-        .collect();
-    let involved: Vec<usize> = sides.iter().flatten().map(|(p, _)| *p).collect();
+    let mut values = Vec::new();
+    let mut involved = Vec::new();
+    for (&(p, i), n) in sides.iter().flatten().zip(counts) {
+        // Policies whose devices are not among the affected ones play no part.
+        let n = n.unwrap_or_else(|| applicable[&p].intersection_len(&affected));
+        if n == 0 {
+            continue;
+        }
+        involved.push(p);
+        values.push(PolicyValue {
+            policy_id: org.policies[p].id.clone(),
+            name: org.policies[p].name.clone(),
+            value: org.policies[p].settings[i].value.clone(),
+            proposed: ctx.scope.proposed.get(p).copied().unwrap_or(false),
+            devices: n,
+        });
+    }
     let setting = readable_name(id);
     let accepted = ctx
         .scope
@@ -519,20 +581,30 @@ fn by_group(ctx: &Ctx<'_>, involved: &[usize], affected: &RoaringBitmap) -> Vec<
         .into_iter()
         .map(|t| match t {
             Reach::AllDevices => ("All devices".to_string(), affected.len()),
-            Reach::AllUsers => {
-                let owned = affected.iter().filter(|&d| org.device_user.get(d as usize).is_some_and(|u| *u != NO_ROW)).count() as u64;
-                ("All users".to_string(), owned)
-            }
+            Reach::AllUsers => (
+                "All users".to_string(),
+                ctx.owned.intersection_len(affected),
+            ),
             Reach::Group(g) => {
-                let mut n = res.group_devices[g].intersection_len(affected);
-                if !res.group_users[g].is_empty() {
-                    // Devices that are members and belong to members are counted once.
+                let devices = &res.group_devices[g];
+                let n = if res.group_users[g].is_empty() {
+                    devices.intersection_len(affected)
+                } else {
+                    let computed;
                     let via_users = match &res.group_user_devices[g] {
-                        Some(devices) => devices & affected,
-                        None => &devices_of_users(org, &res.group_users[g]) & affected,
+                        Some(d) => d,
+                        None => {
+                            computed = devices_of_users(org, &res.group_users[g]);
+                            &computed
+                        }
                     };
-                    n += via_users.len() - via_users.intersection_len(&res.group_devices[g]);
-                }
+                    if devices.is_empty() {
+                        via_users.intersection_len(affected)
+                    } else {
+                        // Members and members' devices, each device once.
+                        (devices | via_users).intersection_len(affected)
+                    }
+                };
                 (org.groups[g].name.clone(), n)
             }
         })
@@ -561,11 +633,17 @@ pub fn analyze_device(org: &Org, res: &Resolution, scope: &Scope<'_>, device: u3
         }
     }
     let one: RoaringBitmap = [device].into_iter().collect();
-    let applicable: FxHashMap<usize, RoaringBitmap> =
-        here.iter().map(|&p| (p, one.clone())).collect();
+    let applicable: FxHashMap<usize, &RoaringBitmap> = here.iter().map(|&p| (p, &one)).collect();
     let platforms = platform_rows(org);
     let targets = here.iter().map(|&p| (p, include_targets(org, p))).collect();
-    let ctx = Ctx { org, res, scope, platforms: &platforms, targets };
+    let ctx = Ctx {
+        org,
+        res,
+        scope,
+        platforms: &platforms,
+        targets,
+        owned: owned(org),
+    };
     let mut ids: Vec<&str> = index
         .iter()
         .filter(|(_, e)| worth_comparing(org, e))

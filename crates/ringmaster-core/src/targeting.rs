@@ -59,12 +59,16 @@ pub struct PolicyTarget {
     pub users: RoaringBitmap,
     /// Reached devices whose platform cannot take the policy.
     pub not_applicable: RoaringBitmap,
+    /// Reached devices that can take the policy.
+    pub applicable: RoaringBitmap,
+    /// Not-applicable devices per platform, largest first.
+    pub not_applicable_by_platform: Vec<(String, u64)>,
 }
 
 impl PolicyTarget {
     /// Reached devices that can take the policy.
-    pub fn applicable(&self) -> RoaringBitmap {
-        &self.devices - &self.not_applicable
+    pub fn applicable(&self) -> &RoaringBitmap {
+        &self.applicable
     }
 }
 
@@ -590,23 +594,40 @@ pub(crate) fn combine(
     let mut devices = &by_exclude - &dropped;
     devices |= &(&unfiltered - &by_exclude);
     devices |= &(&(&kept - &by_exclude) - &unfiltered);
+    // Not applicable: reached devices on platforms the policy does not
+    // support, counted per platform (devices of unknown platform stay).
     let mut not_applicable = RoaringBitmap::new();
+    let mut by_platform = Vec::new();
     if !platforms.is_empty() {
         let col = &org.devices.cols[crate::model::DeviceAttr::Platform.index()];
-        let hit: Vec<bool> = (0..col.dict.len() as u32)
-            .map(|c| {
-                col.dict
-                    .value(c)
-                    .and_then(Platform::parse)
-                    .is_some_and(|p| !platforms.contains(&p))
-            })
-            .collect();
-        not_applicable = &col.select(&hit) & &devices;
+        for code in 1..col.dict.len() as u32 {
+            let Some(name) = col.dict.value(code) else {
+                continue;
+            };
+            if Platform::parse(name).is_none_or(|p| platforms.contains(&p)) {
+                continue;
+            }
+            let rows = match col.rows_of(code) {
+                Some(r) => r & &devices,
+                None => {
+                    let hit: Vec<bool> = (0..col.dict.len() as u32).map(|c| c == code).collect();
+                    col.select(&hit) & &devices
+                }
+            };
+            if !rows.is_empty() {
+                by_platform.push((name.to_string(), rows.len()));
+                not_applicable |= rows;
+            }
+        }
+        by_platform.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     }
+    let applicable = &devices - &not_applicable;
     PolicyTarget {
         devices,
         users,
         not_applicable,
+        applicable,
+        not_applicable_by_platform: by_platform,
     }
 }
 

@@ -398,6 +398,12 @@ pub fn generate(dir: &Path, o: &Options) -> io::Result<Summary> {
         };
         groups[parent].nested = kids;
     }
+    // Location × department groups and the parents that nest them: the scopes
+    // that settings-heavy variant policies are assigned to.
+    let sites: Vec<usize> = loc_group.iter().flatten().copied().collect();
+    let parents: Vec<usize> = (0..groups.len())
+        .filter(|&g| !groups[g].nested.is_empty())
+        .collect();
     let ring0 = new_group(
         &mut groups,
         &mut rng,
@@ -775,6 +781,7 @@ pub fn generate(dir: &Path, o: &Options) -> io::Result<Summary> {
         dir,
         o.policy_count(),
         o.settings_per_policy,
+        (&sites, &parents),
         &groups,
         &filters,
         (vip, lab, ring0),
@@ -920,6 +927,7 @@ fn write_policies(
     dir: &Path,
     count: u32,
     bulk: Option<u32>,
+    (sites, parents): (&[usize], &[usize]),
     groups: &[GroupDef],
     filters: &[FilterDef],
     (vip, lab, ring0): (usize, usize, usize),
@@ -931,12 +939,24 @@ fn write_policies(
     let device_groups: Vec<usize> = (0..groups.len()).filter(|&g| !groups[g].users).collect();
     let user_groups: Vec<usize> = (0..groups.len()).filter(|&g| groups[g].users).collect();
     let mut assignments = 0u32;
-    let mut assign = |rng: &mut ChaCha8Rng, platform: &str, prefer_users: bool| -> Vec<Value> {
+    let mut assign = |rng: &mut ChaCha8Rng,
+                      platform: &str,
+                      prefer_users: bool,
+                      scoped: bool|
+     -> Vec<Value> {
         let mut out = Vec::new();
         let includes = rng.random_range(2..=5);
         for _ in 0..includes {
             let roll: f64 = rng.random();
-            let target = if roll < 0.08 {
+            let target = if scoped && !sites.is_empty() {
+                // A variant for some sites, now and then for a whole department.
+                let g = if rng.random_bool(0.9) || parents.is_empty() {
+                    sites[rng.random_range(0..sites.len())]
+                } else {
+                    parents[rng.random_range(0..parents.len())]
+                };
+                json!({"@odata.type": "#microsoft.graph.groupAssignmentTarget", "groupId": groups[g].id})
+            } else if roll < 0.08 {
                 json!({"@odata.type": "#microsoft.graph.allDevicesAssignmentTarget"})
             } else if roll < 0.12 {
                 json!({"@odata.type": "#microsoft.graph.allLicensedUsersAssignmentTarget"})
@@ -1001,7 +1021,11 @@ fn write_policies(
             // the usual value, some set otherwise: overlap with realistic drift.
             let pool = IE_ZONES.len() * IE_SETTINGS.len();
             for idx in rand::seq::index::sample(rng, pool, (k as usize).min(pool)).into_vec() {
-                let id = format!("device_vendor_msft_policy_config_internetexplorer_{}{}", IE_ZONES[idx / IE_SETTINGS.len()], IE_SETTINGS[idx % IE_SETTINGS.len()]);
+                let id = format!(
+                    "device_vendor_msft_policy_config_internetexplorer_{}{}",
+                    IE_ZONES[idx / IE_SETTINGS.len()],
+                    IE_SETTINGS[idx % IE_SETTINGS.len()]
+                );
                 let v = if rng.random_bool(0.9) { "1" } else { "0" };
                 chosen.push((id, Value::String(v.into())));
             }
@@ -1010,10 +1034,18 @@ fn write_policies(
                 if rng.random_bool(0.75) || chosen.is_empty() {
                     let v = match &st.value {
                         reference::Value::Choice(opts) => {
-                            let k = if rng.random_bool(0.85) { st.usual } else { rng.random_range(0..opts.len()) };
+                            let k = if rng.random_bool(0.85) {
+                                st.usual
+                            } else {
+                                rng.random_range(0..opts.len())
+                            };
                             Value::String(opts[k].to_string())
                         }
-                        reference::Value::Int(lo, hi) => json!(if rng.random_bool(0.85) { lo + (hi - lo) / 2 } else { rng.random_range(*lo..=*hi) }),
+                        reference::Value::Int(lo, hi) => json!(if rng.random_bool(0.85) {
+                            lo + (hi - lo) / 2
+                        } else {
+                            rng.random_range(*lo..=*hi)
+                        }),
                     };
                     chosen.push((st.id.to_string(), v));
                 }
@@ -1033,18 +1065,10 @@ fn write_policies(
             None => chosen.iter().enumerate().map(|(k, (id, v))| json!({"id": k.to_string(), "settingInstance": setting_json(id, v)})).collect(),
         };
         let mac = bulk_policy.is_none() && theme.platform == "macOS";
-        let prefix = if mac {
-            "macOS"
-        } else {
-            "Win"
-        };
-        let platform = if mac {
-            "macOS"
-        } else {
-            "windows10"
-        };
+        let prefix = if mac { "macOS" } else { "Win" };
+        let platform = if mac { "macOS" } else { "windows10" };
         let prefer_users = rng.random_bool(0.2);
-        let asg = assign(rng, platform, prefer_users);
+        let asg = assign(rng, platform, prefer_users, bulk_policy.is_some());
         config.push(json!({
             "@odata.type": "#microsoft.graph.deviceManagementConfigurationPolicy",
             "id": guid(rng),
@@ -1081,7 +1105,7 @@ fn write_policies(
             "@odata.type": format!("#microsoft.graph.{ty}"),
             "id": guid(rng),
             "displayName": format!("Compliance - {platform} - {:02}", i + 1),
-            "assignments": assign(rng, platform, true),
+            "assignments": assign(rng, platform, true, false),
         });
         if let (Some(pm), Some(em)) = (p.as_object_mut(), extra.as_object()) {
             pm.extend(em.clone());

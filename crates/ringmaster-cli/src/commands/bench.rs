@@ -59,8 +59,14 @@ fn ms(d: Duration) -> f64 {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let name = if a.what == What::Conflicts { "conflicts" } else { "targeting" };
-    let dir = a.dir.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("ringmaster-bench-{name}-{}-{}", a.devices, a.seed)));
+    let name = if a.what == What::Conflicts {
+        "conflicts"
+    } else {
+        "targeting"
+    };
+    let dir = a.dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("ringmaster-bench-{name}-{}-{}", a.devices, a.seed))
+    });
     let mut generated = None;
     if !dir.join("managedDevices.ndjson").exists() {
         eprintln!("generating {} devices into {} …", a.devices, dir.display());
@@ -71,11 +77,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             o.settings_per_policy = Some(80);
         }
         let t = Instant::now();
-        ringmaster_gen::generate(&dir, &o).with_context(|| format!("generating into {}", dir.display()))?;
+        ringmaster_gen::generate(&dir, &o)
+            .with_context(|| format!("generating into {}", dir.display()))?;
         generated = Some(t.elapsed());
     }
     let t = Instant::now();
-    let loaded = ringmaster_import::load(std::slice::from_ref(&dir)).map_err(|e| crate::UserError(format!("import failed: {e}")))?;
+    let loaded = ringmaster_import::load(std::slice::from_ref(&dir))
+        .map_err(|e| crate::UserError(format!("import failed: {e}")))?;
     let load = t.elapsed();
     let org = loaded.org;
     if a.what == What::Conflicts {
@@ -203,14 +211,24 @@ fn rayon_threads() -> usize {
         .unwrap_or(1)
 }
 
-fn conflicts(a: &Args, org: &ringmaster_core::org::Org, generated: Option<Duration>, load: Duration) -> anyhow::Result<ExitCode> {
+fn conflicts(
+    a: &Args,
+    org: &ringmaster_core::org::Org,
+    generated: Option<Duration>,
+    load: Duration,
+) -> anyhow::Result<ExitCode> {
     use ringmaster_core::conflicts::{Scope, analyze, analyze_device};
     let now: jiff::Timestamp = "2026-11-24T12:00:00Z".parse().context("bench clock")?;
     let t = Instant::now();
     let res = ringmaster_core::targeting::resolve(org, now);
     let resolve_time = t.elapsed();
     let all: Vec<usize> = (0..org.policies.len()).collect();
-    let scope = Scope { policies: &all, proposed: &[], accepted: &[], today: now.to_zoned(jiff::tz::TimeZone::UTC).date() };
+    let scope = Scope {
+        policies: &all,
+        proposed: &[],
+        accepted: &[],
+        today: now.to_zoned(jiff::tz::TimeZone::UTC).date(),
+    };
     let leaves: usize = org.policies.iter().map(|p| p.settings.len()).sum();
     let mut times = Vec::new();
     let mut report = None;
@@ -225,7 +243,12 @@ fn conflicts(a: &Args, org: &ringmaster_core::org::Org, generated: Option<Durati
     let mut worst = Duration::ZERO;
     let mut total = Duration::ZERO;
     let mut samples = 0u32;
-    let with_conflicts: Vec<u32> = report.findings.iter().flat_map(|f| f.affected.iter().take(5)).take(200).collect();
+    let with_conflicts: Vec<u32> = report
+        .findings
+        .iter()
+        .flat_map(|f| f.affected.iter().take(5))
+        .take(200)
+        .collect();
     for &d in &with_conflicts {
         let t = Instant::now();
         let f = analyze_device(org, &res, &scope, d);
@@ -257,23 +280,47 @@ fn conflicts(a: &Args, org: &ringmaster_core::org::Org, generated: Option<Durati
     if a.json {
         super::write_json(&out)?;
     } else {
-        println!("organization: {} devices, {} policies, {} setting leaves", org.devices.rows, org.policies.len(), leaves);
+        println!(
+            "organization: {} devices, {} policies, {} setting leaves",
+            org.devices.rows,
+            org.policies.len(),
+            leaves
+        );
         if let Some(g) = generated {
             println!("generate:                      {:>9.0} ms", ms(g));
         }
         println!("load from files:               {:>9.0} ms", ms(load));
-        println!("resolve targets:               {:>9.0} ms", ms(resolve_time));
+        println!(
+            "resolve targets:               {:>9.0} ms",
+            ms(resolve_time)
+        );
         println!(
             "conflict + applicability report:{:>8.0} ms (median of {}; all: {}): {} findings, {} blocking, {} policies with not-applicable devices",
             ms(times[times.len() / 2]),
             times.len(),
-            times.iter().map(|d| format!("{:.0}", ms(*d))).collect::<Vec<_>>().join(", "),
+            times
+                .iter()
+                .map(|d| format!("{:.0}", ms(*d)))
+                .collect::<Vec<_>>()
+                .join(", "),
             report.findings.len(),
             blocking,
             report.not_applicable.len()
         );
-        println!("one device's conflicts:        {:>9.2} ms mean, {:.2} ms max over {samples} devices", if samples > 0 { ms(total) / samples as f64 } else { 0.0 }, ms(worst));
-        println!("memory:                        {} peak", peak.map(|b| format!("{:.0} MiB", b as f64 / (1 << 20) as f64)).unwrap_or_else(|| "n/a".into()));
+        println!(
+            "one device's conflicts:        {:>9.2} ms mean, {:.2} ms max over {samples} devices",
+            if samples > 0 {
+                ms(total) / samples as f64
+            } else {
+                0.0
+            },
+            ms(worst)
+        );
+        println!(
+            "memory:                        {} peak",
+            peak.map(|b| format!("{:.0} MiB", b as f64 / (1 << 20) as f64))
+                .unwrap_or_else(|| "n/a".into())
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
