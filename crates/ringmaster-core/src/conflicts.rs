@@ -191,14 +191,12 @@ fn is_compliance(k: &PolicyKind) -> bool {
 /// Runs the analysis over the policies in scope.
 pub fn analyze(org: &Org, res: &Resolution, scope: &Scope<'_>) -> ConflictReport {
     // Where each setting is configured.
-    let mut index: FxHashMap<&str, Vec<Entry>> = FxHashMap::default();
-    let mut settings = 0;
-    for &p in scope.policies {
-        for (i, leaf) in org.policies[p].settings.iter().enumerate() {
-            settings += 1;
-            index.entry(leaf.id.as_str()).or_default().push((p, i));
-        }
-    }
+    let index = index(org, scope.policies);
+    let settings = scope
+        .policies
+        .iter()
+        .map(|&p| org.policies[p].settings.len())
+        .sum();
     // Settings that two policies set, with something to compare.
     let mut candidates: Vec<(&str, Vec<Entry>)> = index
         .into_iter()
@@ -215,19 +213,7 @@ pub fn analyze(org: &Org, res: &Resolution, scope: &Scope<'_>) -> ConflictReport
         .par_iter()
         .map(|&p| (p, res.policies[p].applicable()))
         .collect();
-    let platforms = platform_rows(org);
-    let targets = involved
-        .iter()
-        .map(|&p| (p, include_targets(org, p)))
-        .collect();
-    let ctx = Ctx {
-        org,
-        res,
-        scope,
-        platforms: &platforms,
-        targets,
-        owned: owned(org),
-    };
+    let ctx = Ctx::new(org, res, scope, &involved);
     let mut findings: Vec<Finding> = candidates
         .par_iter()
         .flat_map_iter(|(id, entries)| findings_for(&ctx, id, entries, &applicable))
@@ -274,11 +260,43 @@ struct Ctx<'a> {
     org: &'a Org,
     res: &'a Resolution,
     scope: &'a Scope<'a>,
-    platforms: &'a [(String, RoaringBitmap)],
+    platforms: Vec<(String, RoaringBitmap)>,
     /// Include targets of the policies that can be involved.
     targets: FxHashMap<usize, Vec<Reach>>,
-    /// Devices with a primary user (what All users reaches).
-    owned: RoaringBitmap,
+    /// Devices with a primary user (what All users reaches), built on first use.
+    owned: std::sync::OnceLock<RoaringBitmap>,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(org: &'a Org, res: &'a Resolution, scope: &'a Scope<'a>, policies: &[usize]) -> Self {
+        let targets = policies
+            .iter()
+            .map(|&p| (p, include_targets(org, p)))
+            .collect();
+        Ctx {
+            org,
+            res,
+            scope,
+            platforms: platform_rows(org),
+            targets,
+            owned: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn owned(&self) -> &RoaringBitmap {
+        self.owned.get_or_init(|| owned(self.org))
+    }
+}
+
+/// Where each setting is configured: setting id → (policy, leaf) entries.
+fn index<'a>(org: &'a Org, policies: &[usize]) -> FxHashMap<&'a str, Vec<Entry>> {
+    let mut index: FxHashMap<&str, Vec<Entry>> = FxHashMap::default();
+    for &p in policies {
+        for (i, leaf) in org.policies[p].settings.iter().enumerate() {
+            index.entry(leaf.id.as_str()).or_default().push((p, i));
+        }
+    }
+    index
 }
 
 fn owned(org: &Org) -> RoaringBitmap {
@@ -515,7 +533,7 @@ fn finding(
         setting,
         devices: affected.len(),
         effective,
-        by_platform: breakdown(ctx.platforms, &affected),
+        by_platform: breakdown(&ctx.platforms, &affected),
         by_group: by_group(ctx, &involved, &affected),
         sample_devices: affected
             .iter()
@@ -583,7 +601,7 @@ fn by_group(ctx: &Ctx<'_>, involved: &[usize], affected: &RoaringBitmap) -> Vec<
             Reach::AllDevices => ("All devices".to_string(), affected.len()),
             Reach::AllUsers => (
                 "All users".to_string(),
-                ctx.owned.intersection_len(affected),
+                ctx.owned().intersection_len(affected),
             ),
             Reach::Group(g) => {
                 let devices = &res.group_devices[g];
@@ -626,24 +644,10 @@ pub fn analyze_device(org: &Org, res: &Resolution, scope: &Scope<'_>, device: u3
                 && !res.policies[p].not_applicable.contains(device)
         })
         .collect();
-    let mut index: FxHashMap<&str, Vec<Entry>> = FxHashMap::default();
-    for &p in &here {
-        for (i, leaf) in org.policies[p].settings.iter().enumerate() {
-            index.entry(leaf.id.as_str()).or_default().push((p, i));
-        }
-    }
+    let index = index(org, &here);
     let one: RoaringBitmap = [device].into_iter().collect();
     let applicable: FxHashMap<usize, &RoaringBitmap> = here.iter().map(|&p| (p, &one)).collect();
-    let platforms = platform_rows(org);
-    let targets = here.iter().map(|&p| (p, include_targets(org, p))).collect();
-    let ctx = Ctx {
-        org,
-        res,
-        scope,
-        platforms: &platforms,
-        targets,
-        owned: owned(org),
-    };
+    let ctx = Ctx::new(org, res, scope, &here);
     let mut ids: Vec<&str> = index
         .iter()
         .filter(|(_, e)| worth_comparing(org, e))
