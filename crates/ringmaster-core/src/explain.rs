@@ -356,16 +356,9 @@ fn explain_policy(
     };
     let (status, reason) = match status {
         Status::Included if res.policies[p].not_applicable.contains(d) => {
-            let platforms: Vec<_> = policy.platforms.iter().map(|p| p.as_str()).collect();
-            (
-                Status::NotApplicable,
-                format!(
-                    "{reason}, but the policy is for {} and the device runs {}",
-                    platforms.join("/"),
-                    org.device(DeviceAttr::Platform, d)
-                        .unwrap_or("an unknown platform")
-                ),
-            )
+            let why = crate::applicability::reason(org, policy, d)
+                .unwrap_or_else(|| "the device cannot take it".into());
+            (Status::NotApplicable, format!("{reason}, but {why}"))
         }
         s => (s, reason),
     };

@@ -9,6 +9,7 @@
 //! - [`settings`]: setting leaves with stable identities.
 //! - [`conflicts`]: setting conflicts where policy targets meet.
 
+pub mod applicability;
 pub mod column;
 pub mod conflicts;
 pub mod explain;

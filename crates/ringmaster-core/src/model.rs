@@ -367,8 +367,27 @@ pub struct Policy {
     pub assignments: Vec<Assignment>,
     /// Every setting the policy configures.
     pub settings: Vec<crate::settings::SettingLeaf>,
+    /// OS edition and version rules (legacy profiles); empty when none.
+    pub applicability: Vec<Applicability>,
     /// Where the policy was read from, for messages.
     pub source: String,
+}
+
+/// An applicability rule of a legacy device configuration.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Applicability {
+    /// `deviceManagementApplicabilityRuleOsEdition`: editions such as `windows10Enterprise`.
+    OsEdition {
+        include: bool,
+        editions: Vec<String>,
+    },
+    /// `deviceManagementApplicabilityRuleOsVersion`: inclusive bounds.
+    OsVersion {
+        include: bool,
+        min: Option<String>,
+        max: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

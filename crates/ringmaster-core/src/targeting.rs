@@ -3,7 +3,7 @@
 //! and when several assignments reach a device the filter modes rank
 //! exclude-filter > no filter > include-filter, same-mode filters OR'ed.
 
-use crate::model::{FilterMode, GroupKind, Platform, Target};
+use crate::model::{FilterMode, GroupKind, Target};
 use crate::org::{NO_ROW, Org};
 use crate::rules::GroupRows;
 use crate::rules::{EvalContext, Grammar, Object, Rule, RuleError};
@@ -61,7 +61,7 @@ pub struct PolicyTarget {
     pub not_applicable: RoaringBitmap,
     /// Reached devices that can take the policy.
     pub applicable: RoaringBitmap,
-    /// Not-applicable devices per platform, largest first.
+    /// Not-applicable devices per reason (a platform, `OS edition`, `OS version`), largest first.
     pub not_applicable_by_platform: Vec<(String, u64)>,
 }
 
@@ -540,7 +540,7 @@ pub fn resolve_policies(org: &Org, r: &mut Resolution) {
                     ),
                 });
             }
-            let target = combine(org, &includes, &excl_users, &excl_devices, &r.filter_devices, &p.platforms);
+            let target = combine(org, &includes, &excl_users, &excl_devices, &r.filter_devices, p);
             (target, diags)
         })
         .collect();
@@ -561,7 +561,7 @@ pub(crate) fn combine(
     excl_users: &RoaringBitmap,
     excl_devices: &RoaringBitmap,
     filter_devices: &[RoaringBitmap],
-    platforms: &[Platform],
+    policy: &crate::model::Policy,
 ) -> PolicyTarget {
     let mut users = RoaringBitmap::new();
     let (mut by_exclude, mut unfiltered, mut by_include) = (
@@ -594,33 +594,7 @@ pub(crate) fn combine(
     let mut devices = &by_exclude - &dropped;
     devices |= &(&unfiltered - &by_exclude);
     devices |= &(&(&kept - &by_exclude) - &unfiltered);
-    // Not applicable: reached devices on platforms the policy does not
-    // support, counted per platform (devices of unknown platform stay).
-    let mut not_applicable = RoaringBitmap::new();
-    let mut by_platform = Vec::new();
-    if !platforms.is_empty() {
-        let col = &org.devices.cols[crate::model::DeviceAttr::Platform.index()];
-        for code in 1..col.dict.len() as u32 {
-            let Some(name) = col.dict.value(code) else {
-                continue;
-            };
-            if Platform::parse(name).is_none_or(|p| platforms.contains(&p)) {
-                continue;
-            }
-            let rows = match col.rows_of(code) {
-                Some(r) => r & &devices,
-                None => {
-                    let hit: Vec<bool> = (0..col.dict.len() as u32).map(|c| c == code).collect();
-                    col.select(&hit) & &devices
-                }
-            };
-            if !rows.is_empty() {
-                by_platform.push((name.to_string(), rows.len()));
-                not_applicable |= rows;
-            }
-        }
-        by_platform.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    }
+    let (not_applicable, by_platform) = crate::applicability::not_applicable(org, policy, &devices);
     let applicable = &devices - &not_applicable;
     PolicyTarget {
         devices,

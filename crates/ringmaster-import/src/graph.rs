@@ -838,6 +838,7 @@ impl PolicyRec {
             }
             assignments.push(Assignment { target, filter });
         }
+        let applicability = applicability_rules(&self.rest)?;
         let settings = match &self.settings {
             Some(s) => crate::settings::catalog(s),
             None => crate::settings::flat(&odata, &self.rest),
@@ -847,6 +848,7 @@ impl PolicyRec {
             name,
             kind,
             settings,
+            applicability,
             odata_type: odata,
             platforms,
             template_family: self
@@ -857,6 +859,78 @@ impl PolicyRec {
             source: source.to_string(),
         })
     }
+}
+
+/// The OS edition and version rules of a legacy device configuration.
+fn applicability_rules(
+    rest: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Vec<Applicability>, FieldError> {
+    let mut out = Vec::new();
+    let include = |field: &str, v: &serde_json::Value| -> Result<bool, FieldError> {
+        match v
+            .get("ruleType")
+            .and_then(|r| r.as_str())
+            .unwrap_or("include")
+        {
+            t if t.eq_ignore_ascii_case("include") => Ok(true),
+            t if t.eq_ignore_ascii_case("exclude") => Ok(false),
+            t => Err(FieldError {
+                field: format!("{field}.ruleType"),
+                message: format!("'{t}' is not include or exclude"),
+            }),
+        }
+    };
+    if let Some(v) = rest
+        .get("deviceManagementApplicabilityRuleOsEdition")
+        .filter(|v| v.is_object())
+    {
+        let editions: Vec<String> = v
+            .get("osEditionTypes")
+            .and_then(|e| e.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.as_str())
+            .filter(|e| !e.eq_ignore_ascii_case("notConfigured"))
+            .map(str::to_string)
+            .collect();
+        if !editions.is_empty() {
+            out.push(Applicability::OsEdition {
+                include: include("deviceManagementApplicabilityRuleOsEdition", v)?,
+                editions,
+            });
+        }
+    }
+    if let Some(v) = rest
+        .get("deviceManagementApplicabilityRuleOsVersion")
+        .filter(|v| v.is_object())
+    {
+        let bound = |k: &str| {
+            v.get(k)
+                .and_then(|b| b.as_str())
+                .map(str::trim)
+                .filter(|b| !b.is_empty())
+                .map(str::to_string)
+        };
+        let (min, max) = (bound("minOSVersion"), bound("maxOSVersion"));
+        for (k, b) in [("minOSVersion", &min), ("maxOSVersion", &max)] {
+            if let Some(b) = b
+                && ringmaster_core::rules::Version::parse(b).is_none()
+            {
+                return Err(FieldError {
+                    field: format!("deviceManagementApplicabilityRuleOsVersion.{k}"),
+                    message: format!("'{b}' is not a version"),
+                });
+            }
+        }
+        if min.is_some() || max.is_some() {
+            out.push(Applicability::OsVersion {
+                include: include("deviceManagementApplicabilityRuleOsVersion", v)?,
+                min,
+                max,
+            });
+        }
+    }
+    Ok(out)
 }
 
 fn platforms_of_type(l: &str) -> Vec<Platform> {

@@ -340,3 +340,68 @@ fn generated_org_explain_agrees_with_targets() {
         }
     }
 }
+
+#[test]
+fn applicability_rules_make_devices_not_applicable() {
+    let d = tempfile::tempdir().unwrap();
+    write(
+        d.path(),
+        "managedDevices.json",
+        r#"{"value":[
+        {"id":"m1","deviceName":"ENT-W11","operatingSystem":"Windows","osVersion":"10.0.22631.4317","skuFamily":"Enterprise"},
+        {"id":"m2","deviceName":"PRO-W11","operatingSystem":"Windows","osVersion":"10.0.22631.4317","skuFamily":"Professional"},
+        {"id":"m3","deviceName":"ENT-W10","operatingSystem":"Windows","osVersion":"10.0.19045.5011","skuFamily":"Enterprise"},
+        {"id":"m4","deviceName":"UNKNOWN","operatingSystem":"Windows"}]}"#,
+    );
+    write(
+        d.path(),
+        "p.json",
+        r##"{"@odata.type":"#microsoft.graph.windows10GeneralConfiguration","id":"p","displayName":"Edition and version bound",
+        "deviceManagementApplicabilityRuleOsEdition":{"osEditionTypes":["windows10Enterprise","windows10EnterpriseN"],"ruleType":"include"},
+        "deviceManagementApplicabilityRuleOsVersion":{"minOSVersion":"10.0.22000","maxOSVersion":null,"ruleType":"include"},
+        "assignments":[{"target":{"@odata.type":"#microsoft.graph.allDevicesAssignmentTarget"}}]}"##,
+    );
+    let l = load(&[d.path().to_path_buf()]).unwrap();
+    let r = resolve(&l.org, now());
+    let na: Vec<&str> = r.policies[0]
+        .not_applicable
+        .iter()
+        .map(|row| l.org.device(DeviceAttr::Name, row).unwrap())
+        .collect();
+    assert_eq!(
+        na,
+        vec!["PRO-W11", "ENT-W10"],
+        "unknown edition and version are not judged"
+    );
+    assert_eq!(
+        r.policies[0].not_applicable_by_platform,
+        vec![("OS edition".to_string(), 1), ("OS version".to_string(), 1)]
+    );
+    let e = ringmaster_core::explain::explain_device(
+        &l.org,
+        &r,
+        l.org.find_devices("ENT-W10")[0],
+        None,
+        now(),
+    );
+    assert!(
+        e.policies[0]
+            .reason
+            .contains("OS version rule allows only 10.0.22000–any"),
+        "{}",
+        e.policies[0].reason
+    );
+
+    write(
+        d.path(),
+        "p.json",
+        r##"{"@odata.type":"#microsoft.graph.windows10GeneralConfiguration","id":"p","displayName":"Bad",
+        "deviceManagementApplicabilityRuleOsVersion":{"minOSVersion":"ten","ruleType":"include"}}"##,
+    );
+    let e = err(d.path());
+    assert_eq!(
+        e.field.as_deref(),
+        Some("deviceManagementApplicabilityRuleOsVersion.minOSVersion"),
+        "{e}"
+    );
+}

@@ -330,7 +330,7 @@ pub fn text(r: &ConflictReport, devices: u32, isolated: bool, limit: usize) -> S
     }
     if !r.not_applicable.is_empty() {
         o.push_str(
-            "\nNOT APPLICABLE (devices the policy reaches but whose platform cannot take it)\n",
+            "\nNOT APPLICABLE (devices the policy reaches but whose platform, OS edition or OS version cannot take it)\n",
         );
         for n in &r.not_applicable {
             o.push_str(&format!(

@@ -68,6 +68,7 @@ fn org(policies: Vec<(&str, PolicyKind, &str, Vec<SettingLeaf>)>) -> (Org, Resol
                 filter: None,
             }],
             settings,
+            applicability: Vec::new(),
             source: "test".into(),
         });
     }

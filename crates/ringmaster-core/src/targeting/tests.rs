@@ -86,6 +86,7 @@ fn policy(id: &str, assignments: Vec<Assignment>) -> Policy {
         template_family: None,
         assignments,
         settings: Vec::new(),
+        applicability: Vec::new(),
         source: "test".into(),
     }
 }

@@ -1,0 +1,194 @@
+//! Whether a reached device can take a policy: its platform, and the OS
+//! edition and OS version rules legacy profiles carry. A device whose edition
+//! or version is unknown is not judged by those rules.
+
+use crate::model::{Applicability, DeviceAttr, Platform, Policy};
+use crate::org::Org;
+use crate::rules::Version;
+use roaring::RoaringBitmap;
+
+/// `windows10EnterpriseN` and `Enterprise N` both become `enterprise`.
+fn edition_key(s: &str) -> String {
+    let l: String = s
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let l = l
+        .strip_prefix("windows10")
+        .or_else(|| l.strip_prefix("windows"))
+        .unwrap_or(&l)
+        .to_string();
+    l.strip_suffix('n')
+        .filter(|r| !r.is_empty() && r != &"educatio" && r != &"professionaleducatio")
+        .map(str::to_string)
+        .unwrap_or(l)
+}
+
+/// Whether one rule lets a device with this edition / OS version through;
+/// `None` when the device lacks the property the rule needs.
+fn passes(rule: &Applicability, sku: Option<&str>, os: Option<&str>) -> Option<bool> {
+    match rule {
+        Applicability::OsEdition { include, editions } => {
+            let sku = edition_key(sku?);
+            let listed = editions.iter().any(|e| edition_key(e) == sku);
+            Some(listed == *include)
+        }
+        Applicability::OsVersion { include, min, max } => {
+            let v = Version::parse(os?)?;
+            let above = min
+                .as_deref()
+                .and_then(Version::parse)
+                .is_none_or(|m| v.compare(&m).is_ge());
+            let below = max
+                .as_deref()
+                .and_then(Version::parse)
+                .is_none_or(|m| v.compare(&m).is_le());
+            Some((above && below) == *include)
+        }
+    }
+}
+
+fn rule_name(rule: &Applicability) -> &'static str {
+    match rule {
+        Applicability::OsEdition { .. } => "OS edition",
+        Applicability::OsVersion { .. } => "OS version",
+    }
+}
+
+/// Of `devices` (reached by `policy`), those that cannot take it, with
+/// counts per reason (`platform macOS`, `OS edition`, `OS version`).
+pub fn not_applicable(
+    org: &Org,
+    policy: &Policy,
+    devices: &RoaringBitmap,
+) -> (RoaringBitmap, Vec<(String, u64)>) {
+    let mut out = RoaringBitmap::new();
+    let mut reasons = Vec::new();
+    if !policy.platforms.is_empty() {
+        let col = &org.devices.cols[DeviceAttr::Platform.index()];
+        for code in 1..col.dict.len() as u32 {
+            let Some(name) = col.dict.value(code) else {
+                continue;
+            };
+            if Platform::parse(name).is_none_or(|p| policy.platforms.contains(&p)) {
+                continue;
+            }
+            let rows = match col.rows_of(code) {
+                Some(r) => r & devices,
+                None => {
+                    let hit: Vec<bool> = (0..col.dict.len() as u32).map(|c| c == code).collect();
+                    col.select(&hit) & devices
+                }
+            };
+            if !rows.is_empty() {
+                reasons.push((name.to_string(), rows.len()));
+                out |= rows;
+            }
+        }
+    }
+    for rule in &policy.applicability {
+        let attr = match rule {
+            Applicability::OsEdition { .. } => DeviceAttr::Sku,
+            Applicability::OsVersion { .. } => DeviceAttr::OsVersion,
+        };
+        let col = &org.devices.cols[attr.index()];
+        let fails: Vec<bool> = (0..col.dict.len() as u32)
+            .map(|c| {
+                let v = col.dict.value(c);
+                let (sku, os) = if attr == DeviceAttr::Sku {
+                    (v, None)
+                } else {
+                    (None, v)
+                };
+                passes(rule, sku, os) == Some(false)
+            })
+            .collect();
+        let rows = &(col.select(&fails) & devices) - &out;
+        if !rows.is_empty() {
+            reasons.push((rule_name(rule).to_string(), rows.len()));
+            out |= rows;
+        }
+    }
+    reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    (out, reasons)
+}
+
+/// Why one device cannot take a policy, or `None` when it can.
+pub fn reason(org: &Org, policy: &Policy, device: u32) -> Option<String> {
+    let platform = org.device(DeviceAttr::Platform, device);
+    if !policy.platforms.is_empty()
+        && let Some(p) = platform.and_then(Platform::parse)
+        && !policy.platforms.contains(&p)
+    {
+        let list: Vec<_> = policy.platforms.iter().map(|p| p.as_str()).collect();
+        return Some(format!(
+            "the policy is for {} and the device runs {}",
+            list.join("/"),
+            p
+        ));
+    }
+    let sku = org.device(DeviceAttr::Sku, device);
+    let os = org.device(DeviceAttr::OsVersion, device);
+    for rule in &policy.applicability {
+        if passes(rule, sku, os) == Some(false) {
+            return Some(match rule {
+                Applicability::OsEdition { include, editions } => format!(
+                    "its OS edition rule {} {} and the device's edition is {}",
+                    if *include { "allows only" } else { "excludes" },
+                    editions.join(", "),
+                    sku.unwrap_or("?")
+                ),
+                Applicability::OsVersion { include, min, max } => format!(
+                    "its OS version rule {} {}–{} and the device runs {}",
+                    if *include { "allows only" } else { "excludes" },
+                    min.as_deref().unwrap_or("any"),
+                    max.as_deref().unwrap_or("any"),
+                    os.unwrap_or("?")
+                ),
+            });
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn editions_and_versions() {
+        let ent = Applicability::OsEdition {
+            include: true,
+            editions: vec![
+                "windows10Enterprise".into(),
+                "windows10EnterpriseN".into(),
+                "windows10Education".into(),
+            ],
+        };
+        assert_eq!(passes(&ent, Some("Enterprise"), None), Some(true));
+        assert_eq!(passes(&ent, Some("Education"), None), Some(true));
+        assert_eq!(passes(&ent, Some("Professional"), None), Some(false));
+        assert_eq!(passes(&ent, None, None), None);
+        let not_home = Applicability::OsEdition {
+            include: false,
+            editions: vec!["windows10Home".into()],
+        };
+        assert_eq!(passes(&not_home, Some("Home"), None), Some(false));
+        assert_eq!(passes(&not_home, Some("Professional"), None), Some(true));
+        let w11 = Applicability::OsVersion {
+            include: true,
+            min: Some("10.0.22000".into()),
+            max: None,
+        };
+        assert_eq!(passes(&w11, None, Some("10.0.22631.4317")), Some(true));
+        assert_eq!(passes(&w11, None, Some("10.0.19045.5011")), Some(false));
+        assert_eq!(passes(&w11, None, Some("garbage")), None);
+        let not_old = Applicability::OsVersion {
+            include: false,
+            min: None,
+            max: Some("10.0.19045.9999".into()),
+        };
+        assert_eq!(passes(&not_old, None, Some("10.0.19045.5011")), Some(false));
+    }
+}
