@@ -7,6 +7,7 @@
 //! - [`targeting`]: group membership and effective policy targets as bitmaps.
 //! - [`explain`]: why a policy does or does not reach a device.
 //! - [`settings`]: setting leaves with stable identities.
+//! - [`pilot`]: a representative pilot and how representative it is.
 //! - [`conflicts`]: setting conflicts where policy targets meet.
 
 pub mod applicability;
@@ -15,6 +16,7 @@ pub mod conflicts;
 pub mod explain;
 pub mod model;
 pub mod org;
+pub mod pilot;
 pub mod rules;
 pub mod settings;
 pub mod targeting;
