@@ -8,7 +8,6 @@ use crate::model::{DeviceAttr, UserAttr};
 use crate::org::{NO_ROW, Org};
 use roaring::RoaringBitmap;
 use serde::Serialize;
-use std::collections::BTreeMap;
 
 /// A property the pilot must mirror.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -83,6 +82,73 @@ impl Dimension {
     }
 }
 
+/// Every device's stratum on a dimension as a small integer, with the
+/// stratum names; computed from column codes, once per distinct value.
+fn strata(org: &Org, dim: Dimension, rows: &[u32]) -> (Vec<u32>, Vec<String>) {
+    let mut names: Vec<String> = Vec::new();
+    let mut ids: rustc_hash::FxHashMap<String, u32> = rustc_hash::FxHashMap::default();
+    let mut intern = |s: String| -> u32 {
+        let n = names.len() as u32;
+        *ids.entry(s.clone()).or_insert_with(|| {
+            names.push(s);
+            n
+        })
+    };
+    let device_col = |a: DeviceAttr| &org.devices.cols[a.index()];
+    let user_col = |a: UserAttr| &org.users.cols[a.index()];
+    let out: Vec<u32> = match dim {
+        Dimension::Platform | Dimension::Ownership | Dimension::Model => {
+            let col = device_col(match dim {
+                Dimension::Platform => DeviceAttr::Platform,
+                Dimension::Ownership => DeviceAttr::Ownership,
+                _ => DeviceAttr::Model,
+            });
+            let map: Vec<u32> = (0..col.dict.len() as u32)
+                .map(|c| intern(col.dict.value(c).unwrap_or("(unknown)").to_string()))
+                .collect();
+            rows.iter().map(|&d| map[col.code(d) as usize]).collect()
+        }
+        Dimension::OsFamily => {
+            let (pc, oc) = (
+                device_col(DeviceAttr::Platform),
+                device_col(DeviceAttr::OsVersion),
+            );
+            let mut memo: rustc_hash::FxHashMap<(u32, u32), u32> = rustc_hash::FxHashMap::default();
+            rows.iter()
+                .map(|&d| {
+                    let key = (pc.code(d), oc.code(d));
+                    *memo.entry(key).or_insert_with(|| intern(dim.value(org, d)))
+                })
+                .collect()
+        }
+        Dimension::Department | Dimension::Location => {
+            let col = user_col(if dim == Dimension::Department {
+                UserAttr::Department
+            } else {
+                UserAttr::Country
+            });
+            let map: Vec<u32> = (0..col.dict.len() as u32)
+                .map(|c| intern(col.dict.value(c).unwrap_or("(unknown)").to_string()))
+                .collect();
+            let none = intern("(no user)".to_string());
+            rows.iter()
+                .map(|&d| {
+                    match org
+                        .device_user
+                        .get(d as usize)
+                        .copied()
+                        .filter(|u| *u != NO_ROW)
+                    {
+                        Some(u) => map[col.code(u) as usize],
+                        None => none,
+                    }
+                })
+                .collect()
+        }
+    };
+    (out, names)
+}
+
 /// FNV-1a: stable across builds and versions, unlike std's hasher.
 fn stable_hash(plan: &str, id: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -96,16 +162,8 @@ fn stable_hash(plan: &str, id: &str) -> u64 {
     h ^ (h >> 33)
 }
 
-/// Whether a device may never be in a pilot: a VIP's or executive's, or a lab device.
-pub fn barred(org: &Org, d: u32) -> Option<&'static str> {
-    if org.device(DeviceAttr::IsLab, d) == Some("true") {
-        return Some("lab device");
-    }
-    let user = org
-        .device_user
-        .get(d as usize)
-        .copied()
-        .filter(|u| *u != NO_ROW)?;
+/// Why a user's devices may never be in a pilot: VIPs and executives.
+fn barred_user(org: &Org, user: u32) -> Option<&'static str> {
     if org.user(UserAttr::IsVip, user) == Some("true") {
         return Some("VIP");
     }
@@ -125,6 +183,38 @@ pub fn barred(org: &Org, d: u32) -> Option<&'static str> {
         return Some("executive");
     }
     None
+}
+
+/// Whether a device may never be in a pilot: a VIP's or executive's, or a lab device.
+pub fn barred(org: &Org, d: u32) -> Option<&'static str> {
+    if org.device(DeviceAttr::IsLab, d) == Some("true") {
+        return Some("lab device");
+    }
+    let user = org
+        .device_user
+        .get(d as usize)
+        .copied()
+        .filter(|u| *u != NO_ROW)?;
+    barred_user(org, user)
+}
+
+/// `barred` for many devices: users are judged once each.
+fn barred_all(org: &Org, population: &RoaringBitmap) -> RoaringBitmap {
+    let users: Vec<bool> = (0..org.users.rows)
+        .map(|u| barred_user(org, u).is_some())
+        .collect();
+    let lab = &org.devices.cols[DeviceAttr::IsLab.index()];
+    let lab_true = lab.dict.get("true");
+    population
+        .iter()
+        .filter(|&d| {
+            Some(lab.code(d)) == lab_true
+                || org
+                    .device_user
+                    .get(d as usize)
+                    .is_some_and(|&u| u != NO_ROW && users[u as usize])
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -174,28 +264,24 @@ pub fn select(
     preferred: &RoaringBitmap,
     keep: &RoaringBitmap,
 ) -> Pilot {
-    let eligible: Vec<u32> = population
-        .iter()
-        .filter(|&d| barred(org, d).is_none())
-        .collect();
-    let barred_n = population.len() - eligible.len() as u64;
-    // Stratum ids per dimension for every population device.
-    let mut codes: Vec<BTreeMap<String, usize>> = vec![BTreeMap::new(); dims.len()];
-    let mut value_of: Vec<Vec<usize>> =
-        vec![Vec::with_capacity(population.len() as usize); dims.len()];
+    let barred_set = barred_all(org, population);
+    let eligible: Vec<u32> = (population - &barred_set).iter().collect();
+    let barred_n = barred_set.len();
     // Representativeness is measured against who may be in a pilot at all:
     // barred devices (VIPs, executives, lab) are reported, not mirrored.
     let rows: Vec<u32> = eligible.clone();
-    for (k, dim) in dims.iter().enumerate() {
-        for &d in &rows {
-            let v = dim.value(org, d);
-            let n = codes[k].len();
-            let c = *codes[k].entry(v).or_insert(n);
-            value_of[k].push(c);
-        }
+    let (value_of, names): (Vec<Vec<u32>>, Vec<Vec<String>>) =
+        dims.iter().map(|&dim| strata(org, dim, &rows)).unzip();
+    let value_of: Vec<Vec<usize>> = value_of
+        .into_iter()
+        .map(|v| v.into_iter().map(|c| c as usize).collect())
+        .collect();
+    let mut position = vec![u32::MAX; org.devices.rows as usize];
+    for (i, &d) in rows.iter().enumerate() {
+        position[d as usize] = i as u32;
     }
-    let pos = |d: u32| rows.binary_search(&d).expect("eligible");
-    let mut pop_count: Vec<Vec<u64>> = codes.iter().map(|c| vec![0; c.len()]).collect();
+    let pos = |d: u32| position[d as usize] as usize;
+    let mut pop_count: Vec<Vec<u64>> = names.iter().map(|n| vec![0; n.len()]).collect();
     for k in 0..dims.len() {
         for &c in &value_of[k] {
             pop_count[k][c] += 1;
@@ -250,7 +336,7 @@ pub fn select(
     };
     for d in keep
         .iter()
-        .filter(|d| population.contains(*d) && barred(org, *d).is_none())
+        .filter(|d| population.contains(*d) && !barred_set.contains(*d))
     {
         add(d, &mut taken, &mut chosen);
     }
@@ -259,12 +345,11 @@ pub fn select(
         org.device(DeviceAttr::EntraObjectId, d)
             .or(org.device(DeviceAttr::ManagedId, d))
             .unwrap_or("")
-            .to_string()
     };
     let mut order: Vec<(bool, u64, u32)> = eligible
         .iter()
         .filter(|d| !chosen.contains(**d))
-        .map(|&d| (!preferred.contains(d), stable_hash(plan_id, &id(d)), d))
+        .map(|&d| (!preferred.contains(d), stable_hash(plan_id, id(d)), d))
         .collect();
     order.sort_unstable();
     // Pass 1: only devices whose every stratum is under quota. Pass 2 fills
@@ -307,9 +392,11 @@ pub fn select(
         let over = |t: &Vec<Vec<u64>>, d: u32| {
             (0..dims.len()).any(|k| t[k][value_of[k][pos(d)]] > quotas[k][value_of[k][pos(d)]])
         };
+        // At most 256 over-quota members a round keeps this linear in the candidates.
         let mut pool: Vec<u32> = chosen
             .iter()
             .filter(|&d| !kept(d) && over(&taken, d))
+            .take(256)
             .collect();
         if pool.is_empty() {
             break;
@@ -366,9 +453,10 @@ pub fn select(
         .map(|(k, &dim)| {
             let total = rows.len() as f64;
             let n = chosen.len().max(1) as f64;
-            let mut strata: Vec<Stratum> = codes[k]
+            let mut strata: Vec<Stratum> = names[k]
                 .iter()
-                .map(|(v, &c)| Stratum {
+                .enumerate()
+                .map(|(c, v)| Stratum {
                     value: v.clone(),
                     population: pop_count[k][c],
                     pilot: taken[k][c],

@@ -37,6 +37,8 @@ enum What {
     /// Whole-fleet conflict and applicability report, and one device's conflicts
     /// (2,000 policies with about 100,000 setting leaves by default).
     Conflicts,
+    /// A representative pilot of 1 % (at least 50 devices) of every device.
+    Pilot,
 }
 
 /// Peak and current resident memory from /proc (Linux), in bytes.
@@ -88,6 +90,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let org = loaded.org;
     if a.what == What::Conflicts {
         return conflicts(&a, &org, generated, load);
+    }
+    if a.what == What::Pilot {
+        return pilot(&a, &org, load);
     }
     let (_, rss_loaded) = memory();
     let now: jiff::Timestamp = "2026-11-24T12:00:00Z".parse().context("bench clock")?;
@@ -320,6 +325,76 @@ fn conflicts(
             "memory:                        {} peak",
             peak.map(|b| format!("{:.0} MiB", b as f64 / (1 << 20) as f64))
                 .unwrap_or_else(|| "n/a".into())
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn pilot(a: &Args, org: &ringmaster_core::org::Org, load: Duration) -> anyhow::Result<ExitCode> {
+    use ringmaster_core::model::UserAttr;
+    use ringmaster_core::pilot::{Dimension, select, size_for};
+    let all: roaring::RoaringBitmap = (0..org.devices.rows).collect();
+    let it: roaring::RoaringBitmap = (0..org.devices.rows)
+        .filter(|&d| {
+            org.device_user.get(d as usize).is_some_and(|&u| {
+                u != ringmaster_core::org::NO_ROW
+                    && org.user(UserAttr::IsItStaff, u) == Some("true")
+            })
+        })
+        .collect();
+    let size = size_for(all.len(), 0.01, 50);
+    let mut times = Vec::new();
+    let mut result = None;
+    for _ in 0..a.repeat.max(1) {
+        let t = Instant::now();
+        result = Some(select(
+            org,
+            &all,
+            size,
+            &Dimension::ALL,
+            "bench-plan",
+            &it,
+            &roaring::RoaringBitmap::new(),
+        ));
+        times.push(t.elapsed());
+    }
+    times.sort();
+    let p = result.expect("at least one run");
+    let tvd: Vec<(String, f64)> = p
+        .dimensions
+        .iter()
+        .map(|d| (d.dimension.name().to_string(), d.tvd))
+        .collect();
+    let missing: usize = p.dimensions.iter().map(|d| d.missing.len()).sum();
+    let (peak, _) = memory();
+    if a.json {
+        super::write_json(&serde_json::json!({
+            "devices": org.devices.rows, "pilot": p.size, "barred": p.barred, "load_ms": ms(load),
+            "select_ms_median": ms(times[times.len() / 2]), "tvd": tvd, "missing_strata": missing,
+            "detectable_failure_rate": p.detectable_failure_rate, "peak_rss_bytes": peak,
+        }))?;
+    } else {
+        println!(
+            "organization: {} devices ({} barred: VIPs, executives, lab)",
+            org.devices.rows, p.barred
+        );
+        println!("load from files:   {:>9.0} ms", ms(load));
+        println!(
+            "select pilot:      {:>9.0} ms (median of {}) for {} devices",
+            ms(times[times.len() / 2]),
+            times.len(),
+            p.size
+        );
+        println!(
+            "TVD per dimension: {}",
+            tvd.iter()
+                .map(|(d, v)| format!("{d} {v:.4}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        println!(
+            "strata of 1 % or more missing: {missing}; detectable failure rate {:.3} %",
+            p.detectable_failure_rate * 100.0
         );
     }
     Ok(ExitCode::SUCCESS)
