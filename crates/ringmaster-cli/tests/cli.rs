@@ -289,3 +289,18 @@ fn gen_writes_an_org_that_loads() {
         .assert()
         .code(2);
 }
+
+#[test]
+fn demo_runs_the_tour_end_to_end() {
+    let d = tempfile::tempdir().unwrap();
+    rm().args(["demo", "--devices", "3000", "--dir"])
+        .arg(d.path())
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "== 4. Why does a policy reach this device, or not? ==",
+        ))
+        .stdout(predicate::str::contains("Checked 20 policies"))
+        .stdout(predicate::str::contains("devices chosen from"))
+        .stdout(predicate::str::contains("TVD"));
+}

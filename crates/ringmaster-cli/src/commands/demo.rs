@@ -160,10 +160,83 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         print_group(&explain_group(&org, &res, *g));
     }
 
+    heading("6. Conflicts where policy targets meet, before deploying");
+    let all: Vec<usize> = (0..org.policies.len()).collect();
+    let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let report = ringmaster_core::conflicts::analyze(
+        &org,
+        &res,
+        &ringmaster_core::conflicts::Scope {
+            policies: &all,
+            proposed: &[],
+            accepted: &[],
+            today,
+        },
+    );
+    let text = super::conflicts::text(&report, org.devices.rows, false, 3);
+    // The summary line and the first findings; the rest is one command away.
+    for line in text.lines().take(24) {
+        println!("{line}");
+    }
+
+    heading("7. A representative pilot, without VIPs or executives");
+    let population: roaring::RoaringBitmap = (0..org.devices.rows).collect();
+    let it: roaring::RoaringBitmap = (0..org.devices.rows)
+        .filter(|&d| {
+            org.device_user.get(d as usize).is_some_and(|&u| {
+                u != ringmaster_core::org::NO_ROW
+                    && org.user(UserAttr::IsItStaff, u) == Some("true")
+            })
+        })
+        .collect();
+    let size = ringmaster_core::pilot::size_for(population.len(), 0.01, 50);
+    let pilot = ringmaster_core::pilot::select(
+        &org,
+        &population,
+        size,
+        &ringmaster_core::pilot::Dimension::ALL,
+        "demo-rollout",
+        &it,
+        &roaring::RoaringBitmap::new(),
+    );
+    println!(
+        "{} devices chosen from {} eligible ({} barred: VIPs, executives, lab devices); IT staff first",
+        pilot.size, pilot.population, pilot.barred
+    );
+    for d in &pilot.dimensions {
+        let top: Vec<String> = d
+            .strata
+            .iter()
+            .take(3)
+            .map(|s| {
+                format!(
+                    "{} {:.0}%/{:.0}%",
+                    s.value,
+                    s.population_share * 100.0,
+                    s.pilot_share * 100.0
+                )
+            })
+            .collect();
+        println!(
+            "  {:<11} TVD {:.3}  (population/pilot: {})",
+            d.dimension.name(),
+            d.tvd,
+            top.join(", ")
+        );
+    }
+    println!(
+        "A pilot this size shows a failure rate of {:.1}% or more with 95% probability; smaller regressions need the next waves.",
+        pilot.detectable_failure_rate * 100.0
+    );
+
     heading("Next");
     println!("ringmaster org --org {}", dir.display());
     println!("ringmaster explain --org {} --device <name>", dir.display());
     println!("ringmaster rules check --grammar filter '(device.model -startsWith \"Surface\")'");
+    println!(
+        "ringmaster conflicts --org {} --format markdown",
+        dir.display()
+    );
     println!("ringmaster bench targeting --devices 1000000");
     Ok(ExitCode::SUCCESS)
 }
