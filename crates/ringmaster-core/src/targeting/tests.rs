@@ -382,3 +382,141 @@ fn missing_references_are_reported_not_fatal() {
         "{msgs:?}"
     );
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A random small organization: devices d0.., users u0.. owning some,
+    /// static groups with random members (devices, users, other groups,
+    /// cycles allowed), two filters, and policies with random includes,
+    /// exclusions and filter modes.
+    #[derive(Debug, Clone)]
+    struct Spec {
+        devices: u32,
+        owners: Vec<Option<u8>>,
+        groups: Vec<Vec<(u8, u8)>>,
+        policies: Vec<Vec<(u8, u8, u8)>>,
+    }
+
+    fn spec() -> impl Strategy<Value = Spec> {
+        (1u32..12, 1usize..6, 1usize..4).prop_flat_map(|(devices, groups, policies)| {
+            (
+                Just(devices),
+                proptest::collection::vec(proptest::option::of(0u8..4), devices as usize),
+                proptest::collection::vec(
+                    proptest::collection::vec((0u8..3, 0u8..12), 0..5),
+                    groups,
+                ),
+                proptest::collection::vec(
+                    proptest::collection::vec((0u8..5, 0u8..6, 0u8..3), 1..5),
+                    policies,
+                ),
+            )
+                .prop_map(|(devices, owners, groups, policies)| Spec {
+                    devices,
+                    owners,
+                    groups,
+                    policies,
+                })
+        })
+    }
+
+    fn build(s: &Spec, drop_exclusions: bool) -> Org {
+        let mut b = OrgBuilder::new();
+        for u in 0..4 {
+            b.user(&format!("u{u}"));
+        }
+        for d in 0..s.devices {
+            let row = b.device(&[DeviceKey::ObjectId(&format!("d{d}"))]);
+            b.set_device(row, DeviceAttr::Name, Some(&format!("PC-{d}")));
+            b.set_device(
+                row,
+                DeviceAttr::Platform,
+                Some(if d % 5 == 4 { "macOS" } else { "windows" }),
+            );
+            b.set_device(
+                row,
+                DeviceAttr::Model,
+                Some(if d % 2 == 0 {
+                    "Virtual Machine"
+                } else {
+                    "Surface"
+                }),
+            );
+            if let Some(u) = s.owners[d as usize] {
+                b.set_device(row, DeviceAttr::PrimaryUser, Some(&format!("u{u}")));
+            }
+        }
+        for (g, members) in s.groups.iter().enumerate() {
+            let ids: Vec<String> = members
+                .iter()
+                .map(|&(kind, n)| match kind {
+                    0 => format!("d{}", n as u32 % s.devices),
+                    1 => format!("u{}", n % 4),
+                    _ => format!("g{}", n as usize % s.groups.len()),
+                })
+                .collect();
+            let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+            let mut group = stat(&format!("g{g}"), &refs);
+            group.name = format!("g{g}");
+            b.add_group(group);
+        }
+        b.add_filter(filter("vm", r#"(device.model -eq "Virtual Machine")"#));
+        b.add_filter(filter("pc1", r#"(device.deviceName -eq "PC-1")"#));
+        for (p, assignments) in s.policies.iter().enumerate() {
+            let mut list = Vec::new();
+            for &(kind, g, f) in assignments {
+                let gid = format!("g{}", g as usize % s.groups.len());
+                let mut a = match kind {
+                    0 => inc(&gid),
+                    1 => Assignment {
+                        target: Target::AllDevices,
+                        filter: None,
+                    },
+                    2 => Assignment {
+                        target: Target::AllUsers,
+                        filter: None,
+                    },
+                    _ if drop_exclusions => continue,
+                    _ => exc(&gid),
+                };
+                if !matches!(a.target, Target::ExcludeGroup(_)) {
+                    a = match f {
+                        1 => with(a, "vm", FilterMode::Include),
+                        2 => with(a, "pc1", FilterMode::Exclude),
+                        _ => a,
+                    };
+                }
+                list.push(a);
+            }
+            b.add_policy(policy(&format!("p{p}"), list));
+        }
+        b.finish()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256)))]
+
+        #[test]
+        fn targeting_invariants(s in spec()) {
+            let org = build(&s, false);
+            // resolve_checked asserts that explain agrees with the bitmaps.
+            let r = resolve_checked(&org);
+            let without = build(&s, true);
+            let r2 = resolve(&without, now());
+            for p in 0..org.policies.len() {
+                // An exclusion never adds a device, unless it takes away an
+                // assignment whose exclude filter was deciding for that device
+                // (precedence is settled among the assignments that reach it).
+                let exclude_filter = s.policies[p].iter().any(|&(kind, _, f)| kind < 3 && f == 2);
+                if !exclude_filter {
+                    prop_assert!(r.policies[p].devices.is_subset(&r2.policies[p].devices));
+                }
+                // Reached devices are applicable or counted NotApplicable, never both.
+                prop_assert!(r.policies[p].applicable.is_disjoint(&r.policies[p].not_applicable));
+                prop_assert_eq!(&r.policies[p].applicable | &r.policies[p].not_applicable, r.policies[p].devices.clone());
+            }
+        }
+    }
+}
