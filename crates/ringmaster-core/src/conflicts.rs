@@ -458,7 +458,7 @@ fn meeting(
         let mut counts = vec![None; n];
         let offset = |side: usize| if side == 0 { 0 } else { sides[0].len() };
         // Count without allocating; union only the policies that overlap.
-        let mut overlapping = Vec::new();
+        let mut overlapping: Vec<(u64, &RoaringBitmap)> = Vec::new();
         for (k, (p, _)) in sides[large].iter().enumerate() {
             let a = applicable[p];
             let n = if a.is_disjoint(&d_small) {
@@ -468,10 +468,25 @@ fn meeting(
             };
             counts[offset(large) + k] = Some(n);
             if n > 0 {
-                overlapping.push(a);
+                overlapping.push((n, a));
             }
         }
-        return (overlapping.into_iter().union() & d_small, counts);
+        // Often the larger side covers the smaller one whole: union in
+        // growing batches, biggest overlaps first, and stop once it does.
+        overlapping.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
+        let whole = d_small.len();
+        let mut acc = RoaringBitmap::new();
+        let (mut at, mut batch) = (0, 4);
+        while at < overlapping.len() {
+            let end = (at + batch).min(overlapping.len());
+            acc |= overlapping[at..end].iter().map(|(_, a)| *a).union();
+            if acc.intersection_len(&d_small) == whole {
+                return (d_small, counts);
+            }
+            at = end;
+            batch *= 2;
+        }
+        return (acc & d_small, counts);
     }
     let reach: Vec<RoaringBitmap> = sides
         .iter()
