@@ -24,7 +24,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// A tour on a generated organization: import, rules, explain.
+    /// A tour on a generated organization: import, rules, explain, conflicts, pilot.
     #[command(after_help = "Example:\n  ringmaster demo --devices 20000")]
     Demo(commands::demo::Args),
     /// Setting conflicts and not-applicable devices where policy targets meet.
@@ -46,7 +46,15 @@ enum Command {
     /// Write a realistic synthetic organization in Graph export format.
     #[command(after_help = "Example:\n  ringmaster gen --devices 20000 --seed 7 demo-org/")]
     Gen(commands::gen_org::Args),
-    /// Measure targeting speed and memory on a generated organization.
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(
+        after_help = "Example:\n  ringmaster completions bash > /etc/bash_completion.d/ringmaster"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Measure speed and memory (targeting, conflicts, pilot) on a generated organization.
     #[command(after_help = "Example:\n  ringmaster bench targeting --devices 1000000")]
     Bench(commands::bench::Args),
 }
@@ -73,6 +81,16 @@ fn main() -> ExitCode {
         Command::Org(a) => commands::org::run(a),
         Command::Gen(a) => commands::gen_org::run(a),
         Command::Bench(a) => commands::bench::run(a),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "ringmaster",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,

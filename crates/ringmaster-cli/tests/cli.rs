@@ -304,3 +304,11 @@ fn demo_runs_the_tour_end_to_end() {
         .stdout(predicate::str::contains("devices chosen from"))
         .stdout(predicate::str::contains("TVD"));
 }
+
+#[test]
+fn completions_for_bash() {
+    rm().args(["completions", "bash"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("_ringmaster()"));
+}
