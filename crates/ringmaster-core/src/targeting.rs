@@ -197,7 +197,7 @@ pub fn resolve_groups(org: &Org, now: jiff::Timestamp, r: &mut Resolution) {
         }
     }
     let max_level = level.iter().copied().max().unwrap_or(0);
-    for (c, comp) in sccs.iter().enumerate() {
+    for comp in &sccs {
         if comp.len() > 1 || deps[comp[0]].contains(&comp[0]) {
             let names: Vec<_> = comp
                 .iter()
@@ -213,7 +213,6 @@ pub fn resolve_groups(org: &Org, now: jiff::Timestamp, r: &mut Resolution) {
             });
             r.cycles.push(comp.clone());
         }
-        let _ = c;
     }
     for lv in 0..=max_level {
         let comps: Vec<usize> = (0..sccs.len()).filter(|&c| level[c] == lv).collect();

@@ -502,7 +502,6 @@ pub fn generate(dir: &Path, o: &Options) -> io::Result<Summary> {
     let mut uw = ndjson(dir, "users.ndjson", &mut s.files)?;
     let mut users: Vec<UserInfo> = Vec::with_capacity(s.users as usize);
     let mut managers: Vec<Option<String>> = vec![None; DEPARTMENTS.len() * CITIES.len()];
-    let project_size = |rng: &mut ChaCha8Rng| rng.random_range(20..300u32);
     let project_p = if projects.is_empty() {
         0.0
     } else {
@@ -577,7 +576,6 @@ pub fn generate(dir: &Path, o: &Options) -> io::Result<Summary> {
             let k = rng.random_range(1..=2usize.min(projects.len()));
             for _ in 0..k {
                 let p = projects[rng.random_range(0..projects.len())];
-                let _ = project_size(&mut rng);
                 member(&mut members, &groups[p], &id, "user")?;
                 s.group_members += 1;
             }

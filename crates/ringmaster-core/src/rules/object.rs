@@ -3,9 +3,7 @@
 
 use super::vocab::{self, Grammar, Kind, Object, Source};
 use crate::column::MultiColumn;
-use crate::model::{
-    ASSIGNED_PLAN_FIELDS, DeviceAttr, DeviceMulti, UserAttr, UserMulti, canonical_bool,
-};
+use crate::model::{ASSIGNED_PLAN_FIELDS, DeviceAttr, DeviceMulti, UserAttr, canonical_bool};
 use crate::org::Table;
 
 /// A property value as the object file gives it.
@@ -61,8 +59,7 @@ pub fn one_row(
                             .collect()
                     })
                     .collect();
-                multi[UserMulti::AssignedPlans.index()].set_records(0, rows);
-                let _ = m;
+                multi[m.index()].set_records(0, rows);
             }
             Source::UserMulti(m) => set_multi(&mut multi[m.index()], value).map_err(|_| shape_err("a list of strings"))?,
             Source::MemberOf => return Err("memberOf needs the directory's groups: use `ringmaster explain` on an imported organization".into()),

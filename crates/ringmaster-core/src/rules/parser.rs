@@ -338,7 +338,7 @@ impl Parser<'_> {
             .expected(list.join(", ")));
         }
         let operand = match op {
-            Op::Any | Op::All => self.inner_operand(prop, op)?,
+            Op::Any | Op::All => self.inner_operand(prop)?,
             _ => self.operand(prop, op, prop.kind)?,
         };
         let end = self.toks[self.pos - 1].span.end;
@@ -570,7 +570,7 @@ impl Parser<'_> {
 
     /// `-any` / `-all` take a condition on `_` (or on record fields), with or
     /// without parentheses; `memberOf` takes `group.objectId -in [...]`.
-    fn inner_operand(&mut self, prop: &'static Prop, op: Op) -> Result<Operand, RuleError> {
+    fn inner_operand(&mut self, prop: &'static Prop) -> Result<Operand, RuleError> {
         let paren = match self.peek() {
             Some(Token {
                 tok: Tok::LParen,
@@ -589,7 +589,6 @@ impl Parser<'_> {
         if let Some(open) = paren {
             self.close_paren(&open)?;
         }
-        let _ = op;
         Ok(inner)
     }
 
