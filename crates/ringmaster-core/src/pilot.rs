@@ -498,6 +498,17 @@ pub fn select(
     }
 }
 
+/// Devices whose primary user is IT staff: the usual first pilot members.
+pub fn it_staff_devices(org: &Org) -> RoaringBitmap {
+    (0..org.devices.rows)
+        .filter(|&d| {
+            org.device_user
+                .get(d as usize)
+                .is_some_and(|&u| u != NO_ROW && org.user(UserAttr::IsItStaff, u) == Some("true"))
+        })
+        .collect()
+}
+
 /// The pilot size a plan asks for: a share of the population, at least `min` devices.
 pub fn size_for(population: u64, share: f64, min: u64) -> u64 {
     ((population as f64 * share).ceil() as u64)

@@ -1,6 +1,6 @@
 use ringmaster_core::model::{DeviceAttr, UserAttr};
 use ringmaster_core::org::{NO_ROW, Org};
-use ringmaster_core::pilot::{Dimension, barred, select, size_for};
+use ringmaster_core::pilot::{Dimension, barred, it_staff_devices, select, size_for};
 use roaring::RoaringBitmap;
 
 fn org(devices: u32, seed: u64) -> Org {
@@ -9,15 +9,6 @@ fn org(devices: u32, seed: u64) -> Org {
     ringmaster_import::load(&[d.path().to_path_buf()])
         .unwrap()
         .org
-}
-
-fn it_staff(o: &Org) -> RoaringBitmap {
-    (0..o.devices.rows)
-        .filter(|&d| {
-            o.device_user[d as usize] != NO_ROW
-                && o.user(UserAttr::IsItStaff, o.device_user[d as usize]) == Some("true")
-        })
-        .collect()
 }
 
 #[test]
@@ -35,7 +26,7 @@ fn pilot_mirrors_production_without_vips() {
             size,
             &Dimension::ALL,
             "rollout-2026-q4",
-            &it_staff(&o),
+            &it_staff_devices(&o),
             &RoaringBitmap::new(),
         );
         assert_eq!(p.size, size);
@@ -95,7 +86,7 @@ fn pilot_is_stable_per_plan_and_widening_keeps_members() {
         "widening never drops who is in"
     );
     // IT staff go first when preferred.
-    let it = it_staff(&o);
+    let it = it_staff_devices(&o);
     let pref = select(&o, &all, 60, &[Dimension::Platform], "plan-a", &it, &none);
     assert!(pref.devices.intersection_len(&it) > a.devices.intersection_len(&it));
 }

@@ -331,17 +331,9 @@ fn conflicts(
 }
 
 fn pilot(a: &Args, org: &ringmaster_core::org::Org, load: Duration) -> anyhow::Result<ExitCode> {
-    use ringmaster_core::model::UserAttr;
     use ringmaster_core::pilot::{Dimension, select, size_for};
     let all: roaring::RoaringBitmap = (0..org.devices.rows).collect();
-    let it: roaring::RoaringBitmap = (0..org.devices.rows)
-        .filter(|&d| {
-            org.device_user.get(d as usize).is_some_and(|&u| {
-                u != ringmaster_core::org::NO_ROW
-                    && org.user(UserAttr::IsItStaff, u) == Some("true")
-            })
-        })
-        .collect();
+    let it = ringmaster_core::pilot::it_staff_devices(org);
     let size = size_for(all.len(), 0.01, 50);
     let mut times = Vec::new();
     let mut result = None;

@@ -181,14 +181,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
 
     heading("7. A representative pilot, without VIPs or executives");
     let population: roaring::RoaringBitmap = (0..org.devices.rows).collect();
-    let it: roaring::RoaringBitmap = (0..org.devices.rows)
-        .filter(|&d| {
-            org.device_user.get(d as usize).is_some_and(|&u| {
-                u != ringmaster_core::org::NO_ROW
-                    && org.user(UserAttr::IsItStaff, u) == Some("true")
-            })
-        })
-        .collect();
+    let it = ringmaster_core::pilot::it_staff_devices(&org);
     let size = ringmaster_core::pilot::size_for(population.len(), 0.01, 50);
     let pilot = ringmaster_core::pilot::select(
         &org,
