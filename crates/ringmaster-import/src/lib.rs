@@ -127,6 +127,12 @@ fn collect(p: &Path, out: &mut Vec<PathBuf>) -> Result<(), ImportError> {
     let meta =
         std::fs::metadata(p).map_err(|e| ImportError::file(p, format!("cannot read: {e}")))?;
     if meta.is_file() {
+        if !matches!(ext(p).as_str(), "json" | "ndjson" | "jsonl" | "csv") {
+            return Err(ImportError::file(
+                p,
+                "not a file ringmaster reads: expected .json, .ndjson, .jsonl or .csv",
+            ));
+        }
         out.push(p.to_path_buf());
         return Ok(());
     }

@@ -253,6 +253,13 @@ fn unrecognised_files_are_skipped_in_folders_but_refused_by_name() {
     assert_eq!(l.report.skipped.len(), 1, "{:?}", l.report.skipped);
     let e = load(&[notes]).err().unwrap();
     assert!(e.message.contains("cannot tell what this CSV holds"), "{e}");
+    let txt = write(d.path(), "readme.txt", "hello");
+    let e = load(&[txt]).err().unwrap();
+    assert!(
+        e.message
+            .contains("expected .json, .ndjson, .jsonl or .csv"),
+        "{e}"
+    );
 }
 
 fn corpus() -> Option<PathBuf> {
