@@ -112,30 +112,37 @@ pub fn kind_from_name(name: &str) -> Option<Kind> {
 /// From the keys an object has, when nothing names its type.
 pub fn kind_from_shape(o: &serde_json::Map<String, serde_json::Value>) -> Option<Kind> {
     let has = |k: &str| o.contains_key(k);
-    Some(if has("userPrincipalName") {
-        Kind::User
-    } else if has("azureADDeviceId")
-        || (has("deviceName") && (has("managedDeviceOwnerType") || has("operatingSystem")))
-    {
-        Kind::ManagedDevice
-    } else if has("deviceId") && (has("operatingSystem") || has("trustType") || has("physicalIds"))
-    {
-        Kind::EntraDevice
-    } else if has("groupId") && has("memberId") {
-        Kind::GroupMember
-    } else if has("membershipRule")
-        || has("groupTypes")
-        || has("securityEnabled")
-        || has("mailEnabled")
-    {
-        Kind::Group
-    } else if has("rule") && has("platform") && (has("displayName") || has("id")) {
-        Kind::Filter
-    } else if has("settings") && (has("platforms") || has("technologies")) {
-        Kind::Policy
-    } else {
-        return None;
-    })
+    Some(
+        if has("conditions") && (has("grantControls") || has("sessionControls")) {
+            Kind::Skip("conditional access policies")
+        } else if has("brandingOptions") || has("localizedNotificationMessages") {
+            Kind::Skip("notification templates")
+        } else if has("userPrincipalName") {
+            Kind::User
+        } else if has("azureADDeviceId")
+            || (has("deviceName") && (has("managedDeviceOwnerType") || has("operatingSystem")))
+        {
+            Kind::ManagedDevice
+        } else if has("deviceId")
+            && (has("operatingSystem") || has("trustType") || has("physicalIds"))
+        {
+            Kind::EntraDevice
+        } else if has("groupId") && has("memberId") {
+            Kind::GroupMember
+        } else if has("membershipRule")
+            || has("groupTypes")
+            || has("securityEnabled")
+            || has("mailEnabled")
+        {
+            Kind::Group
+        } else if has("rule") && has("platform") && (has("displayName") || has("id")) {
+            Kind::Filter
+        } else if has("settings") && (has("platforms") || has("technologies")) {
+            Kind::Policy
+        } else {
+            return None;
+        },
+    )
 }
 
 /// A field that Graph writes as a boolean and some exports as `"True"`.

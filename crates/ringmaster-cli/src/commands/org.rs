@@ -5,6 +5,8 @@ use ringmaster_core::model::{DeviceAttr, GroupKind, Platform};
 use ringmaster_core::targeting::Severity;
 use std::process::ExitCode;
 
+/// Exit 0 when the import is clean, 1 when resolving found errors (rules
+/// the service rejects, unknown filters), 2 when the import itself failed.
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
@@ -78,8 +80,17 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             );
         }
         println!("read {} file(s)", report.files.len());
+        // One line per reason, with a count and an example file (the full
+        // list is in --json).
+        let mut reasons: std::collections::BTreeMap<&str, (usize, &str)> =
+            std::collections::BTreeMap::new();
         for s in &report.skipped {
-            println!("skipped: {s}");
+            let (file, why) = s.rsplit_once(": ").unwrap_or(("", s.as_str()));
+            let e = reasons.entry(why).or_insert((0, file));
+            e.0 += 1;
+        }
+        for (why, (n, file)) in reasons {
+            println!("skipped {n} file(s): {why} (e.g. {file})");
         }
         for w in &report.warnings {
             println!("warning: {w}");
