@@ -114,34 +114,40 @@ fn dependencies(org: &Org, g: usize, rule: Option<&Rule>) -> Vec<usize> {
 /// Phase 1 of [`resolve`]: every group's users and devices.
 pub fn resolve_groups(org: &Org, now: jiff::Timestamp, r: &mut Resolution) {
     let n = org.groups.len();
-    r.group_rules = org
+    // Each rule is parsed once; errors and warnings become diagnostics.
+    let parsed: Vec<Option<Result<Rule, RuleError>>> = org
         .groups
         .par_iter()
         .map(|g| match &g.kind {
-            GroupKind::Dynamic { rule } => Rule::parse(Grammar::EntraDynamicMembership, rule).ok(),
+            GroupKind::Dynamic { rule } => Some(Rule::parse(Grammar::EntraDynamicMembership, rule)),
             GroupKind::Static { .. } => None,
         })
         .collect();
-    for (g, group) in org.groups.iter().enumerate() {
-        if let GroupKind::Dynamic { rule } = &group.kind {
-            match Rule::parse(Grammar::EntraDynamicMembership, rule) {
-                Err(e) => r.diagnostics.push(Diagnostic {
+    for (g, p) in parsed.iter().enumerate() {
+        match p {
+            Some(Err(e)) => {
+                let GroupKind::Dynamic { rule } = &org.groups[g].kind else {
+                    continue;
+                };
+                r.diagnostics.push(Diagnostic {
                     severity: Severity::Error,
                     subject: group_subject(org, g),
-                    message: format!("membership rule rejected: {}", rule_error_line(rule, &e)),
-                }),
-                Ok(rule) => {
-                    for w in &rule.warnings {
-                        r.diagnostics.push(Diagnostic {
-                            severity: Severity::Warning,
-                            subject: group_subject(org, g),
-                            message: w.message.clone(),
-                        });
-                    }
+                    message: format!("membership rule rejected: {}", rule_error_line(rule, e)),
+                });
+            }
+            Some(Ok(rule)) => {
+                for w in &rule.warnings {
+                    r.diagnostics.push(Diagnostic {
+                        severity: Severity::Warning,
+                        subject: group_subject(org, g),
+                        message: w.message.clone(),
+                    });
                 }
             }
+            None => {}
         }
     }
+    r.group_rules = parsed.into_iter().map(|p| p.and_then(Result::ok)).collect();
     let deps: Vec<Vec<usize>> = (0..n)
         .map(|g| dependencies(org, g, r.group_rules[g].as_ref()))
         .collect();
