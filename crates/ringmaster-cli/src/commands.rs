@@ -7,8 +7,6 @@ pub mod org;
 pub mod rules;
 
 use anyhow::Context;
-use ringmaster_core::org::Org;
-use ringmaster_core::targeting::{Resolution, resolve};
 use std::path::PathBuf;
 
 /// Where the organization comes from, shared by every command that needs one.
@@ -26,14 +24,6 @@ pub struct OrgArgs {
 impl OrgArgs {
     pub fn now(&self) -> jiff::Timestamp {
         self.now.unwrap_or_else(jiff::Timestamp::now)
-    }
-
-    /// Loads and resolves; an import error is the user's to fix.
-    pub fn load(&self) -> anyhow::Result<(Org, Resolution, ringmaster_import::ImportReport)> {
-        let loaded = ringmaster_import::load(&self.org)
-            .map_err(|e| crate::UserError(format!("import failed: {e}")))?;
-        let res = resolve(&loaded.org, self.now());
-        Ok((loaded.org, res, loaded.report))
     }
 }
 

@@ -54,7 +54,8 @@ pub struct Prepared {
     pub org: Org,
     pub res: Resolution,
     pub proposed: Vec<bool>,
-    pub warnings: Vec<String>,
+    /// What the import read and skipped; warnings include extra policies already present.
+    pub report: ringmaster_import::ImportReport,
 }
 
 /// Loads the org plus extra and proposed policies, and resolves targets.
@@ -67,7 +68,7 @@ pub fn prepare(
 ) -> anyhow::Result<Prepared> {
     let mut loaded = ringmaster_import::load(org)
         .map_err(|e| crate::UserError(format!("import failed: {e}")))?;
-    let mut warnings = loaded.report.warnings.clone();
+    let mut report = loaded.report;
     let mut is_proposed = vec![false; loaded.org.policies.len()];
     for (paths, flag) in [(extra, false), (proposed, true)] {
         if paths.is_empty() {
@@ -78,7 +79,7 @@ pub fn prepare(
         let n = more.org.policies.len();
         let rejected = loaded.org.add_policies(more.org.policies);
         for p in &rejected {
-            warnings.push(format!(
+            report.warnings.push(format!(
                 "policy '{}' ({}) is already in the organization; the copy from {} is ignored",
                 p.name, p.id, p.source
             ));
@@ -103,7 +104,7 @@ pub fn prepare(
         org: loaded.org,
         res,
         proposed: is_proposed,
-        warnings,
+        report,
     })
 }
 
@@ -222,7 +223,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         Format::Csv => write_csv(&report)?,
         Format::Markdown => print!("{}", markdown(&report, p.org.devices.rows, a.limit)),
         Format::Text => {
-            for w in &p.warnings {
+            for w in &p.report.warnings {
                 eprintln!("warning: {w}");
             }
             print!(

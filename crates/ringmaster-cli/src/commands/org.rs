@@ -16,7 +16,8 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let (org, res, report) = a.org.load()?;
+    let p = super::conflicts::prepare(&a.org.org, &[], &[], false, a.org.now())?;
+    let (org, res, report) = (p.org, p.res, p.report);
     let dynamic = org
         .groups
         .iter()
