@@ -74,13 +74,7 @@ pub fn not_applicable(
             if Platform::parse(name).is_none_or(|p| policy.platforms.contains(&p)) {
                 continue;
             }
-            let rows = match col.rows_of(code) {
-                Some(r) => r & devices,
-                None => {
-                    let hit: Vec<bool> = (0..col.dict.len() as u32).map(|c| c == code).collect();
-                    col.select(&hit) & devices
-                }
-            };
+            let rows = col.rows_of(code).as_ref() & devices;
             if !rows.is_empty() {
                 reasons.push((name.to_string(), rows.len()));
                 out |= rows;

@@ -244,9 +244,16 @@ impl DictColumn {
             .as_deref()
     }
 
-    /// The rows holding `code`, when the column has posting lists.
-    pub fn rows_of(&self, code: u32) -> Option<&RoaringBitmap> {
-        self.postings().and_then(|p| p.get(code as usize))
+    /// The rows holding `code`: its posting list when the column has them,
+    /// else one scan.
+    pub fn rows_of(&self, code: u32) -> std::borrow::Cow<'_, RoaringBitmap> {
+        match self.postings().and_then(|p| p.get(code as usize)) {
+            Some(rows) => std::borrow::Cow::Borrowed(rows),
+            None => {
+                let hit: Vec<bool> = (0..self.dict.len() as u32).map(|c| c == code).collect();
+                std::borrow::Cow::Owned(self.select(&hit))
+            }
+        }
     }
 
     /// Rows whose code satisfies `hit[code]`: a union of posting lists where

@@ -311,15 +311,14 @@ fn owned(org: &Org) -> RoaringBitmap {
 
 fn platform_rows(org: &Org) -> Vec<(String, RoaringBitmap)> {
     let col = &org.devices.cols[DeviceAttr::Platform.index()];
-    let mut out: Vec<(String, RoaringBitmap)> = (1..col.dict.len() as u32)
-        .filter_map(|c| {
-            let hit: Vec<bool> = (0..col.dict.len() as u32).map(|x| x == c).collect();
-            col.dict.value(c).map(|v| (v.to_string(), col.select(&hit)))
+    (0..col.dict.len() as u32)
+        .map(|c| {
+            (
+                col.dict.value(c).unwrap_or("unknown").to_string(),
+                col.rows_of(c).into_owned(),
+            )
         })
-        .collect();
-    let hit: Vec<bool> = (0..col.dict.len() as u32).map(|x| x == 0).collect();
-    out.push(("unknown".into(), col.select(&hit)));
-    out
+        .collect()
 }
 
 fn breakdown(platforms: &[(String, RoaringBitmap)], rows: &RoaringBitmap) -> Vec<(String, u64)> {
