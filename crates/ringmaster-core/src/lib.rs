@@ -9,11 +9,13 @@
 //! - [`settings`]: setting leaves with stable identities.
 //! - [`pilot`]: a representative pilot and how representative it is.
 //! - [`conflicts`]: setting conflicts where policy targets meet.
+//! - [`goals`]: SMART goals that gates judge waves by.
 
 pub mod applicability;
 pub mod column;
 pub mod conflicts;
 pub mod explain;
+pub mod goals;
 pub mod model;
 pub mod org;
 pub mod pilot;
