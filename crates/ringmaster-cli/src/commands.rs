@@ -4,6 +4,7 @@ pub mod demo;
 pub mod explain;
 pub mod gen_org;
 pub mod org;
+pub mod plan;
 pub mod rules;
 
 use anyhow::Context;

@@ -46,6 +46,11 @@ enum Command {
     /// Write a realistic synthetic organization in Graph export format.
     #[command(after_help = "Example:\n  ringmaster gen --devices 20000 --seed 7 demo-org/")]
     Gen(commands::gen_org::Args),
+    /// Compute the rollout plan in ringmaster.toml: phases, waves, dates, pilot, goals, messages.
+    #[command(
+        after_help = "Exit 0 when the plan is ready, 1 when its checks found errors, 2 on bad input.\n\nExamples:\n  ringmaster plan\n  ringmaster plan rollout/ringmaster.toml --format html --out plan.html\n  ringmaster plan --format markdown --out plan.md --comms messages/\n  ringmaster plan --schema > ringmaster.schema.json"
+    )]
+    Plan(commands::plan::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(
         after_help = "Example:\n  ringmaster completions bash > /etc/bash_completion.d/ringmaster"
@@ -81,6 +86,7 @@ fn main() -> ExitCode {
         Command::Org(a) => commands::org::run(a),
         Command::Gen(a) => commands::gen_org::run(a),
         Command::Bench(a) => commands::bench::run(a),
+        Command::Plan(a) => commands::plan::run(a),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(
@@ -95,7 +101,11 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            match e.downcast_ref::<UserError>() {
+                // Already rendered with its place in a file.
+                Some(u) if u.0.starts_with("error:") => eprintln!("{}", u.0.trim_end()),
+                _ => eprintln!("error: {e:#}"),
+            }
             ExitCode::from(2)
         }
     }

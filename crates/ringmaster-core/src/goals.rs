@@ -129,7 +129,7 @@ impl Goal {
             "devices"
         };
         let by = match self.deadline {
-            Deadline::AfterHours(h) => format!("within {} of the wave's start", hours_text(h)),
+            Deadline::AfterHours(h) => format!("within {} of the start", hours_text(h)),
             Deadline::Day(d) => format!("by {d}"),
         };
         format!(
@@ -226,10 +226,7 @@ fn err(property: Smart, field: GoalField, message: impl Into<String>) -> GoalErr
 pub fn parse_hours(s: &str) -> Option<f64> {
     let span: jiff::Span = s.trim().parse().ok()?;
     let hours = span
-        .total((
-            jiff::Unit::Hour,
-            jiff::SpanRelativeTo::days_are_24_hours(),
-        ))
+        .total((jiff::Unit::Hour, jiff::SpanRelativeTo::days_are_24_hours()))
         .ok()?;
     (hours > 0.0).then_some(hours)
 }
@@ -244,13 +241,20 @@ pub fn validate(
 ) -> Result<Goal, GoalError> {
     use GoalField as F;
     use Smart::*;
-    let metric_name = d.metric.map(str::trim).filter(|m| !m.is_empty()).ok_or_else(|| {
-        err(
-            Specific,
-            F::Goal,
-            format!("say what is measured: metric = one of {}", Metric::NAMES.join(", ")),
-        )
-    })?;
+    let metric_name = d
+        .metric
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .ok_or_else(|| {
+            err(
+                Specific,
+                F::Goal,
+                format!(
+                    "say what is measured: metric = one of {}",
+                    Metric::NAMES.join(", ")
+                ),
+            )
+        })?;
     let metric = match metric_name.to_ascii_lowercase().as_str() {
         "apply_success_rate" => Metric::ApplySuccessRate,
         "error_rate" => Metric::ErrorRate,
@@ -267,7 +271,11 @@ pub fn validate(
                 )
             })?;
             let hours = parse_hours(after).ok_or_else(|| {
-                err(Specific, F::After, format!("`{after}` is not a duration such as 24h or 2d"))
+                err(
+                    Specific,
+                    F::After,
+                    format!("`{after}` is not a duration such as 24h or 2d"),
+                )
             })?;
             Metric::PendingAfter { hours }
         }
@@ -275,7 +283,10 @@ pub fn validate(
             return Err(err(
                 Specific,
                 F::Metric,
-                format!("unknown metric `{other}`; expected one of {}", Metric::NAMES.join(", ")),
+                format!(
+                    "unknown metric `{other}`; expected one of {}",
+                    Metric::NAMES.join(", ")
+                ),
             ));
         }
     };
@@ -285,11 +296,16 @@ pub fn validate(
             F::Goal,
             format!(
                 "no threshold: say the bar, e.g. threshold = \"{}\"",
-                if metric.higher_is_better() { ">= 95%" } else { "<= 2%" }
+                if metric.higher_is_better() {
+                    ">= 95%"
+                } else {
+                    "<= 2%"
+                }
             ),
         )
     })?;
-    let (comparator, threshold) = parse_threshold(threshold_text, metric).map_err(|m| err(Measurable, F::Threshold, m))?;
+    let (comparator, threshold) =
+        parse_threshold(threshold_text, metric).map_err(|m| err(Measurable, F::Threshold, m))?;
     let min_sample = d.min_sample.ok_or_else(|| {
         err(
             Measurable,
@@ -298,7 +314,11 @@ pub fn validate(
         )
     })?;
     if min_sample == 0 {
-        return Err(err(Measurable, F::MinSample, "min_sample must be at least 1: a goal judged on no data proves nothing"));
+        return Err(err(
+            Measurable,
+            F::MinSample,
+            "min_sample must be at least 1: a goal judged on no data proves nothing",
+        ));
     }
     let good_direction = if metric.higher_is_better() {
         Comparator::AtLeast
@@ -312,16 +332,32 @@ pub fn validate(
             format!(
                 "{} is better when {}; the bar should be `{}`",
                 metric.label(),
-                if metric.higher_is_better() { "higher" } else { "lower" },
-                if metric.higher_is_better() { ">=" } else { "<=" }
+                if metric.higher_is_better() {
+                    "higher"
+                } else {
+                    "lower"
+                },
+                if metric.higher_is_better() {
+                    ">="
+                } else {
+                    "<="
+                }
             ),
         ));
     }
     if metric.is_rate() && !(0.0..=1.0).contains(&threshold) {
-        return Err(err(Attainable, F::Threshold, "a rate must lie between 0 % and 100 %"));
+        return Err(err(
+            Attainable,
+            F::Threshold,
+            "a rate must lie between 0 % and 100 %",
+        ));
     }
     if metric == Metric::PilotFeedbackScore && !(1.0..=5.0).contains(&threshold) {
-        return Err(err(Attainable, F::Threshold, "feedback scores run from 1 to 5"));
+        return Err(err(
+            Attainable,
+            F::Threshold,
+            "feedback scores run from 1 to 5",
+        ));
     }
     if threshold < 0.0 {
         return Err(err(Attainable, F::Threshold, "a count cannot be negative"));
@@ -340,14 +376,25 @@ pub fn validate(
         return Err(err(
             Attainable,
             F::MinSample,
-            format!("min_sample {min_sample} is more than the {max} devices of the smallest wave it judges, so it can never be reached"),
+            format!(
+                "min_sample {min_sample} is more than the {max} devices of the smallest wave it judges, so it can never be reached"
+            ),
         ));
     }
     let window_text = d.window.ok_or_else(|| {
-        err(Timely, F::Goal, "no window: say the period the metric is computed over, e.g. window = \"24h\"")
+        err(
+            Timely,
+            F::Goal,
+            "no window: say the period the metric is computed over, e.g. window = \"24h\"",
+        )
     })?;
-    let window_hours = parse_hours(window_text)
-        .ok_or_else(|| err(Timely, F::Window, format!("`{window_text}` is not a duration such as 24h or 2d")))?;
+    let window_hours = parse_hours(window_text).ok_or_else(|| {
+        err(
+            Timely,
+            F::Window,
+            format!("`{window_text}` is not a duration such as 24h or 2d"),
+        )
+    })?;
     if window_hours < check_in_hours {
         return Err(err(
             Realistic,
@@ -360,19 +407,31 @@ pub fn validate(
         ));
     }
     let deadline_text = d.deadline.ok_or_else(|| {
-        err(Timely, F::Goal, "no deadline: say by when the goal must be met, e.g. deadline = \"7d\" or a day")
+        err(
+            Timely,
+            F::Goal,
+            "no deadline: say by when the goal must be met, e.g. deadline = \"7d\" or a day",
+        )
     })?;
     let deadline = if let Ok(day) = deadline_text.trim().parse::<jiff::civil::Date>() {
         Deadline::Day(day)
     } else {
         let h = parse_hours(deadline_text).ok_or_else(|| {
-            err(Timely, F::Deadline, format!("`{deadline_text}` is neither a duration (7d) nor a day (YYYY-MM-DD)"))
+            err(
+                Timely,
+                F::Deadline,
+                format!("`{deadline_text}` is neither a duration (7d) nor a day (YYYY-MM-DD)"),
+            )
         })?;
         if h < window_hours {
             return Err(err(
                 Timely,
                 F::Deadline,
-                format!("the deadline ({}) comes before one window ({}) has passed", hours_text(h), hours_text(window_hours)),
+                format!(
+                    "the deadline ({}) comes before one window ({}) has passed",
+                    hours_text(h),
+                    hours_text(window_hours)
+                ),
             ));
         }
         Deadline::AfterHours(h)
@@ -396,7 +455,9 @@ fn parse_threshold(s: &str, metric: Metric) -> Result<(Comparator, f64), String>
     } else if let Some(r) = t.strip_prefix("<=").or(t.strip_prefix('≤')) {
         (Some(Comparator::AtMost), r)
     } else if t.starts_with(['<', '>', '=']) {
-        return Err(format!("`{t}`: use >= or <= (a goal is a bar, not an exact value)"));
+        return Err(format!(
+            "`{t}`: use >= or <= (a goal is a bar, not an exact value)"
+        ));
     } else {
         (None, t)
     };
@@ -413,11 +474,16 @@ fn parse_threshold(s: &str, metric: Metric) -> Result<(Comparator, f64), String>
     }
     if percent {
         if !metric.is_rate() {
-            return Err(format!("{} is not a rate; give a number without %", metric.label()));
+            return Err(format!(
+                "{} is not a rate; give a number without %",
+                metric.label()
+            ));
         }
         v /= 100.0;
     } else if metric.is_rate() && v > 1.0 {
-        return Err(format!("`{t}`: rates are written as a percentage (`95%`) or a share (`0.95`)"));
+        return Err(format!(
+            "`{t}`: rates are written as a percentage (`95%`) or a share (`0.95`)"
+        ));
     }
     let cmp = cmp.unwrap_or(if metric.higher_is_better() {
         Comparator::AtLeast
@@ -451,28 +517,134 @@ mod tests {
         assert_eq!(g.deadline, Deadline::AfterHours(168.0));
         assert_eq!(
             g.sentence(),
-            "apply success rate ≥ 95 % over 1 d, from at least 50 devices, within 7 d of the wave's start"
+            "apply success rate ≥ 95 % over 1 d, from at least 50 devices, within 7 d of the start"
         );
     }
 
     #[test]
     fn each_missing_or_wrong_part_names_its_smart_property() {
         let cases: Vec<(GoalDraft<'static>, Smart, GoalField)> = vec![
-            (GoalDraft { metric: None, ..draft() }, Smart::Specific, GoalField::Goal),
-            (GoalDraft { metric: Some("happiness"), ..draft() }, Smart::Specific, GoalField::Metric),
-            (GoalDraft { metric: Some("pending_after"), threshold: Some("<= 5%"), ..draft() }, Smart::Specific, GoalField::Metric),
-            (GoalDraft { threshold: None, ..draft() }, Smart::Measurable, GoalField::Goal),
-            (GoalDraft { threshold: Some("most"), ..draft() }, Smart::Measurable, GoalField::Threshold),
-            (GoalDraft { min_sample: None, ..draft() }, Smart::Measurable, GoalField::Goal),
-            (GoalDraft { threshold: Some(">= 120%"), ..draft() }, Smart::Attainable, GoalField::Threshold),
-            (GoalDraft { min_sample: Some(500), ..draft() }, Smart::Attainable, GoalField::MinSample),
-            (GoalDraft { threshold: Some("<= 95%"), ..draft() }, Smart::Realistic, GoalField::Threshold),
-            (GoalDraft { threshold: Some(">= 100%"), ..draft() }, Smart::Realistic, GoalField::Threshold),
-            (GoalDraft { window: Some("1h"), ..draft() }, Smart::Realistic, GoalField::Window),
-            (GoalDraft { window: None, ..draft() }, Smart::Timely, GoalField::Goal),
-            (GoalDraft { deadline: None, ..draft() }, Smart::Timely, GoalField::Goal),
-            (GoalDraft { deadline: Some("12h"), ..draft() }, Smart::Timely, GoalField::Deadline),
-            (GoalDraft { deadline: Some("soon"), ..draft() }, Smart::Timely, GoalField::Deadline),
+            (
+                GoalDraft {
+                    metric: None,
+                    ..draft()
+                },
+                Smart::Specific,
+                GoalField::Goal,
+            ),
+            (
+                GoalDraft {
+                    metric: Some("happiness"),
+                    ..draft()
+                },
+                Smart::Specific,
+                GoalField::Metric,
+            ),
+            (
+                GoalDraft {
+                    metric: Some("pending_after"),
+                    threshold: Some("<= 5%"),
+                    ..draft()
+                },
+                Smart::Specific,
+                GoalField::Metric,
+            ),
+            (
+                GoalDraft {
+                    threshold: None,
+                    ..draft()
+                },
+                Smart::Measurable,
+                GoalField::Goal,
+            ),
+            (
+                GoalDraft {
+                    threshold: Some("most"),
+                    ..draft()
+                },
+                Smart::Measurable,
+                GoalField::Threshold,
+            ),
+            (
+                GoalDraft {
+                    min_sample: None,
+                    ..draft()
+                },
+                Smart::Measurable,
+                GoalField::Goal,
+            ),
+            (
+                GoalDraft {
+                    threshold: Some(">= 120%"),
+                    ..draft()
+                },
+                Smart::Attainable,
+                GoalField::Threshold,
+            ),
+            (
+                GoalDraft {
+                    min_sample: Some(500),
+                    ..draft()
+                },
+                Smart::Attainable,
+                GoalField::MinSample,
+            ),
+            (
+                GoalDraft {
+                    threshold: Some("<= 95%"),
+                    ..draft()
+                },
+                Smart::Realistic,
+                GoalField::Threshold,
+            ),
+            (
+                GoalDraft {
+                    threshold: Some(">= 100%"),
+                    ..draft()
+                },
+                Smart::Realistic,
+                GoalField::Threshold,
+            ),
+            (
+                GoalDraft {
+                    window: Some("1h"),
+                    ..draft()
+                },
+                Smart::Realistic,
+                GoalField::Window,
+            ),
+            (
+                GoalDraft {
+                    window: None,
+                    ..draft()
+                },
+                Smart::Timely,
+                GoalField::Goal,
+            ),
+            (
+                GoalDraft {
+                    deadline: None,
+                    ..draft()
+                },
+                Smart::Timely,
+                GoalField::Goal,
+            ),
+            (
+                GoalDraft {
+                    deadline: Some("12h"),
+                    ..draft()
+                },
+                Smart::Timely,
+                GoalField::Deadline,
+            ),
+            (
+                GoalDraft {
+                    deadline: Some("soon"),
+                    ..draft()
+                },
+                Smart::Timely,
+                GoalField::Deadline,
+            ),
         ];
         for (d, property, field) in cases {
             let e = validate(&d, 8.0, Some(100)).expect_err(&format!("{d:?} should fail"));

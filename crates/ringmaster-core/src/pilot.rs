@@ -150,7 +150,7 @@ fn strata(org: &Org, dim: Dimension, rows: &[u32]) -> (Vec<u32>, Vec<String>) {
 }
 
 /// FNV-1a: stable across builds and versions, unlike std's hasher.
-fn stable_hash(plan: &str, id: &str) -> u64 {
+pub fn stable_hash(plan: &str, id: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in plan.bytes().chain([0u8]).chain(id.bytes()) {
         h ^= b as u64;

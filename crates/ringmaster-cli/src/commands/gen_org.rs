@@ -29,6 +29,9 @@ pub struct Args {
     pub settings_per_policy: Option<u32>,
     #[arg(long)]
     pub json: bool,
+    /// Also write the new policies of a sample rollout (a Windows baseline) here.
+    #[arg(long, value_name = "DIR")]
+    pub proposed: Option<PathBuf>,
     /// Folder to write into.
     pub dir: PathBuf,
 }
@@ -50,6 +53,10 @@ impl Args {
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let s = ringmaster_gen::generate(&a.dir, &a.options())
         .with_context(|| format!("writing {}", a.dir.display()))?;
+    if let Some(dir) = &a.proposed {
+        ringmaster_gen::generate_proposed(dir)
+            .with_context(|| format!("writing {}", dir.display()))?;
+    }
     if a.json {
         super::write_json(&s)?;
     } else {

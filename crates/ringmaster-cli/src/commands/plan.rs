@@ -1,0 +1,210 @@
+//! `ringmaster plan`: reads `ringmaster.toml`, loads its sources and prints
+//! or writes the plan. Exit 0 ready, 1 the plan has errors in its checks,
+//! 2 bad input (the file, its sources or a template).
+
+use anyhow::Context;
+use ringmaster_plan::planner::{Inputs, Plan};
+use ringmaster_plan::{comms, report};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The plan file.
+    #[arg(default_value = "ringmaster.toml")]
+    file: PathBuf,
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// Write the report here instead of printing it (markdown also writes
+    /// gantt.svg beside it).
+    #[arg(long, short, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Write every communication (Markdown and HTML) into this folder.
+    #[arg(long, value_name = "DIR")]
+    comms: Option<PathBuf>,
+    /// Print the JSON Schema of the plan file and exit.
+    #[arg(long, exclusive = true)]
+    schema: bool,
+    /// The instant for time-relative rules and the chart's today marker.
+    #[arg(long, value_name = "RFC3339", env = "RINGMASTER_NOW")]
+    now: Option<jiff::Timestamp>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Text,
+    Json,
+    Markdown,
+    Html,
+}
+
+/// A plan computed from a file, with everything needed to render it.
+pub struct Loaded {
+    pub plan: Plan,
+    pub messages: Vec<comms::Message>,
+}
+
+/// Largest template file read.
+const MAX_TEMPLATE_BYTES: u64 = 256 << 10;
+
+/// Reads and computes a plan; input errors are rendered with their place.
+pub fn load(file: &Path, now: jiff::Timestamp) -> anyhow::Result<Loaded> {
+    let shown = file.display().to_string();
+    let meta = std::fs::metadata(file).with_context(|| format!("reading {shown}"))?;
+    if meta.len() > ringmaster_plan::MAX_PLAN_BYTES as u64 {
+        return Err(crate::UserError(format!(
+            "{shown}: larger than {} bytes",
+            ringmaster_plan::MAX_PLAN_BYTES
+        ))
+        .into());
+    }
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {shown}"))?;
+    let spec = ringmaster_plan::parse(&text)
+        .map_err(|e| crate::UserError(ringmaster_plan::render_error(&shown, &text, &e)))?;
+    let base = file.parent().unwrap_or(Path::new("."));
+    let rel = |v: &[String]| -> Vec<PathBuf> { v.iter().map(|p| base.join(p)).collect() };
+    if spec.sources.org.is_empty() {
+        return Err(crate::UserError(format!(
+            "error: sources.org is empty: name the folder(s) of the directory and policy exports\n  --> {shown}"
+        ))
+        .into());
+    }
+    let mut prepared = super::conflicts::prepare(
+        &rel(&spec.sources.org),
+        &rel(&spec.sources.existing),
+        &rel(&spec.sources.new),
+        false,
+        now,
+    )?;
+    let plan = ringmaster_plan::planner::build(
+        &spec,
+        Inputs {
+            org: &prepared.org,
+            res: &mut prepared.res,
+            proposed: &prepared.proposed,
+        },
+    )
+    .map_err(|errs| {
+        let mut out = String::new();
+        for e in &errs {
+            out.push_str(&ringmaster_plan::render_error(&shown, &text, e));
+        }
+        out.push_str(&format!("{} error(s) in the plan", errs.len()));
+        crate::UserError(out)
+    })?;
+    let mut overrides = BTreeMap::new();
+    if let Some(dir) = &spec.communications.templates {
+        let dir = base.join(dir);
+        for (name, _) in comms::TEMPLATES {
+            let path = dir.join(name);
+            if !path.exists() {
+                continue;
+            }
+            let len = std::fs::metadata(&path)
+                .with_context(|| format!("reading {}", path.display()))?
+                .len();
+            if len > MAX_TEMPLATE_BYTES {
+                return Err(crate::UserError(format!(
+                    "{}: larger than {MAX_TEMPLATE_BYTES} bytes",
+                    path.display()
+                ))
+                .into());
+            }
+            let src = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            overrides.insert(name.to_string(), src);
+        }
+        if overrides.is_empty() {
+            return Err(crate::UserError(format!(
+                "{}: no templates there (expected any of {})",
+                dir.display(),
+                comms::TEMPLATES.map(|t| t.0).join(", ")
+            ))
+            .into());
+        }
+    }
+    let messages = comms::render(&plan, &overrides, spec.communications.from.as_deref())
+        .map_err(|e| crate::UserError(format!("communications: {e}")))?;
+    Ok(Loaded { plan, messages })
+}
+
+fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// File name for a message: `03-enterprise-production_users-sales.md`.
+fn message_file(i: usize, m: &comms::Message) -> String {
+    let wave: String = m
+        .wave
+        .as_deref()
+        .unwrap_or("")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let wave = wave
+        .split('-')
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("-");
+    let phase = format!("{:?}", m.phase).to_ascii_lowercase();
+    let audience = serde_json::to_value(m.audience)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    if wave.is_empty() {
+        format!("{:02}-{phase}-{audience}", i + 1)
+    } else {
+        format!("{:02}-{phase}-{audience}-{wave}", i + 1)
+    }
+}
+
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    if a.schema {
+        super::write_json(&ringmaster_plan::spec::schema())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let now = a.now.unwrap_or_else(jiff::Timestamp::now);
+    let Loaded { plan, messages } = load(&a.file, now)?;
+    let today = now
+        .to_zoned(jiff::tz::TimeZone::get(&plan.time_zone).unwrap_or(jiff::tz::TimeZone::UTC))
+        .date();
+    let body = match a.format {
+        Format::Text => report::text(&plan),
+        Format::Json => serde_json::to_string_pretty(&report::json(&plan, &messages))
+            .context("serialising the plan")?,
+        Format::Markdown => report::markdown(&plan),
+        Format::Html => report::html(&plan, Some(today)),
+    };
+    match &a.out {
+        Some(path) => {
+            write(path, &body)?;
+            if a.format == Format::Markdown {
+                let svg = path.with_file_name("gantt.svg");
+                write(&svg, &report::gantt_svg(&plan, Some(today)))?;
+            }
+            eprintln!("wrote {}", path.display());
+        }
+        None => print!("{body}"),
+    }
+    if let Some(dir) = &a.comms {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for (i, m) in messages.iter().enumerate() {
+            let name = message_file(i, m);
+            write(&dir.join(format!("{name}.md")), &m.markdown)?;
+            write(&dir.join(format!("{name}.html")), &m.html)?;
+        }
+        eprintln!("wrote {} messages to {}", messages.len(), dir.display());
+    }
+    Ok(if plan.errors() > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
