@@ -198,8 +198,8 @@ pub fn barred(org: &Org, d: u32) -> Option<&'static str> {
     barred_user(org, user)
 }
 
-/// `barred` for many devices: users are judged once each.
-fn barred_all(org: &Org, population: &RoaringBitmap) -> RoaringBitmap {
+/// The devices of `population` that `barred` refuses; users are judged once each.
+pub fn barred_all(org: &Org, population: &RoaringBitmap) -> RoaringBitmap {
     let users: Vec<bool> = (0..org.users.rows)
         .map(|u| barred_user(org, u).is_some())
         .collect();
@@ -377,8 +377,14 @@ pub fn select(
                 (over, p, h, d)
             })
             .collect();
+        // Only the best `need` are taken: a partial selection, not a full sort.
+        let need = ((size - chosen.len()) as usize).min(rest.len());
+        if need > 0 && need < rest.len() {
+            rest.select_nth_unstable(need - 1);
+            rest.truncate(need);
+        }
         rest.sort_unstable();
-        for &(_, _, _, d) in rest.iter().take((size - chosen.len()) as usize) {
+        for &(_, _, _, d) in rest.iter().take(need) {
             add(d, &mut taken, &mut chosen);
         }
     }
@@ -464,6 +470,8 @@ pub fn select(
                     pilot_share: taken[k][c] as f64 / n,
                 })
                 .collect();
+            // Column values no eligible device holds are not strata.
+            strata.retain(|s| s.population > 0 || s.pilot > 0);
             strata.sort_by(|a, b| b.population.cmp(&a.population).then(a.value.cmp(&b.value)));
             let tvd = strata
                 .iter()

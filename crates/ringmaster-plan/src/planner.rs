@@ -8,6 +8,7 @@ use crate::spec::{Approach, Level, PhaseKind, PlanFile, TargetGroup, WaveSpec};
 use jiff::Zoned;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
+use rayon::prelude::*;
 use ringmaster_core::conflicts::{self, Acceptance, FindingKind};
 use ringmaster_core::goals::{self, Goal, GoalDraft, GoalField};
 use ringmaster_core::model::{DeviceAttr, UserAttr};
@@ -166,6 +167,13 @@ pub struct Change {
     pub today: Vec<(String, u64)>,
     /// Devices where the setting is not configured today.
     pub not_set_today: u64,
+}
+
+struct GroupStats {
+    overlap: Vec<u64>,
+    users: u64,
+    platforms: Vec<(String, u64)>,
+    cities: Vec<(String, u64)>,
 }
 
 struct GroupInfo {
@@ -365,24 +373,15 @@ fn find_group(org: &Org, name: &Spanned<String>, errs: &mut Vec<PlanError>) -> O
     }
 }
 
-fn counts_by<F: Fn(u32) -> Option<String>>(set: &RoaringBitmap, f: F) -> Vec<(String, u64)> {
-    let mut m: std::collections::BTreeMap<String, u64> = Default::default();
-    for d in set {
-        if let Some(k) = f(d) {
-            *m.entry(k).or_default() += 1;
-        }
-    }
-    let mut v: Vec<(String, u64)> = m.into_iter().collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    v
-}
-
-/// Devices per platform, from the column codes (fast on large sets).
-fn platforms_of(org: &Org, set: &RoaringBitmap) -> Vec<(String, u64)> {
-    let col = &org.devices.cols[DeviceAttr::Platform.index()];
+/// How many of `rows` hold each value of `col`, largest first; counted on
+/// the dictionary codes, so a million rows cost no allocation.
+fn tally(
+    col: &ringmaster_core::column::DictColumn,
+    rows: impl Iterator<Item = u32>,
+) -> Vec<(String, u64)> {
     let mut counts = vec![0u64; col.dict.len() + 1];
-    for d in set {
-        counts[col.code(d) as usize] += 1;
+    for r in rows {
+        counts[col.code(r) as usize] += 1;
     }
     let mut v: Vec<(String, u64)> = counts
         .iter()
@@ -399,11 +398,26 @@ fn platforms_of(org: &Org, set: &RoaringBitmap) -> Vec<(String, u64)> {
     v
 }
 
-fn users_of(org: &Org, set: &RoaringBitmap) -> RoaringBitmap {
-    set.iter()
-        .filter_map(|d| org.device_user.get(d as usize).copied())
-        .filter(|u| *u != NO_ROW)
-        .collect()
+fn platforms_of(org: &Org, set: &RoaringBitmap) -> Vec<(String, u64)> {
+    tally(&org.devices.cols[DeviceAttr::Platform.index()], set.iter())
+}
+
+/// Distinct primary users of a set of devices.
+fn user_count(org: &Org, set: &RoaringBitmap) -> u64 {
+    let mut seen = vec![0u64; (org.users.rows as usize).div_ceil(64)];
+    let mut n = 0;
+    for d in set {
+        if let Some(&u) = org.device_user.get(d as usize)
+            && u != NO_ROW
+        {
+            let (w, b) = (u as usize / 64, 1u64 << (u % 64));
+            if seen[w] & b == 0 {
+                seen[w] |= b;
+                n += 1;
+            }
+        }
+    }
+    n
 }
 
 /// A device's stable id for ordering: Entra object id, else Intune id.
@@ -701,10 +715,8 @@ pub fn build(spec: &PlanFile, inputs: Inputs<'_>) -> Result<Plan, Vec<PlanError>
             },
         );
     }
-    let barred_in_scope: u64 = scope
-        .iter()
-        .filter(|&d| pilot::barred(org, d).is_some())
-        .count() as u64;
+    let barred_set = pilot::barred_all(org, &targeted);
+    let barred_in_scope = barred_set.intersection_len(&scope);
     let plan_id = r.id.get_ref().trim().to_string();
 
     // Waves, phase by phase; `assigned` holds devices already in a wave.
@@ -829,12 +841,7 @@ pub fn build(spec: &PlanFile, inputs: Inputs<'_>) -> Result<Plan, Vec<PlanError>
                     }
                 }
                 let population = &scope - &assigned;
-                let eligible = population.len().saturating_sub(
-                    population
-                        .iter()
-                        .filter(|&d| pilot::barred(org, d).is_some())
-                        .count() as u64,
-                );
+                let eligible = population.len() - population.intersection_len(&barred_set);
                 let size = pilot::size_for(eligible, share, ps.min_devices);
                 let chosen = pilot::select(
                     org,
@@ -1124,7 +1131,7 @@ pub fn build(spec: &PlanFile, inputs: Inputs<'_>) -> Result<Plan, Vec<PlanError>
                 let end = schedule::plus_hours(&last_open, d.bake);
                 first.get_or_insert(wave_start.clone());
                 cursor = end.clone();
-                let users = users_of(org, &d.set).len();
+                let users = user_count(org, &d.set);
                 waves.push(WavePlan {
                     name: d.name.clone(),
                     phase: kind,
@@ -1207,17 +1214,28 @@ pub fn build(spec: &PlanFile, inputs: Inputs<'_>) -> Result<Plan, Vec<PlanError>
         });
     }
 
-    // Preferred time frames.
+    // Per group: its overlap with each wave, users, platforms and cities;
+    // independent per group, so computed in parallel.
+    let stats: Vec<GroupStats> = groups
+        .par_iter()
+        .map(|g| GroupStats {
+            overlap: waves
+                .iter()
+                .map(|w| w.set.intersection_len(&g.devices))
+                .collect(),
+            users: res.group_users[g.index]
+                .len()
+                .max(user_count(org, &g.devices)),
+            platforms: platforms_of(org, &g.devices),
+            cities: cities(org, &g.devices),
+        })
+        .collect();
     let mut group_plans = Vec::new();
-    for g in &groups {
+    for (g, st) in groups.iter().zip(stats) {
         let gs = &spec.groups[g.spec_index];
-        let first_wave = waves
-            .iter()
-            .find(|w| w.set.intersection_len(&g.devices) > 0);
-        let last_wave = waves
-            .iter()
-            .rev()
-            .find(|w| w.set.intersection_len(&g.devices) > 0);
+        let overlap = &st.overlap;
+        let first_wave = overlap.iter().position(|n| *n > 0).map(|i| &waves[i]);
+        let last_wave = overlap.iter().rposition(|n| *n > 0).map(|i| &waves[i]);
         if let (Some(na), Some(w)) = (&gs.not_after, last_wave)
             && let Ok(day) = na.get_ref().trim().parse::<Date>()
             && w.end.date() > day
@@ -1234,15 +1252,12 @@ pub fn build(spec: &PlanFile, inputs: Inputs<'_>) -> Result<Plan, Vec<PlanError>
                 ),
             );
         }
-        let main_phase = waves
-            .iter()
-            .max_by_key(|w| w.set.intersection_len(&g.devices))
-            .filter(|w| w.set.intersection_len(&g.devices) > 0)
-            .map(|w| w.phase);
-        let (enrollment, why) = recommend(org, g, gs, main_phase);
-        let users = res.group_users[g.index]
-            .len()
-            .max(users_of(org, &g.devices).len());
+        let main_phase = (0..waves.len())
+            .filter(|&i| overlap[i] > 0)
+            .max_by_key(|&i| (overlap[i], std::cmp::Reverse(i)))
+            .map(|i| waves[i].phase);
+        let (enrollment, why) = recommend(g, gs, main_phase, &barred_set, &st.cities);
+        let users = st.users;
         if g.devices.is_empty() {
             check(
                 &mut checks,
@@ -1260,8 +1275,8 @@ pub fn build(spec: &PlanFile, inputs: Inputs<'_>) -> Result<Plan, Vec<PlanError>
             group_id: org.groups[g.index].id.clone(),
             devices: g.devices.len(),
             users,
-            platforms: platforms_of(org, &g.devices),
-            cities: cities(org, &g.devices).into_iter().take(3).collect(),
+            platforms: st.platforms,
+            cities: st.cities.into_iter().take(3).collect(),
             willingness: gs.willingness.as_str(),
             business_risk: gs.business_risk.as_str(),
             requirements: gs.requirements.clone(),
@@ -1417,7 +1432,7 @@ pub fn build(spec: &PlanFile, inputs: Inputs<'_>) -> Result<Plan, Vec<PlanError>
         },
         scope: ScopePlan {
             devices: scope.len(),
-            users: users_of(org, &scope).len(),
+            users: user_count(org, &scope),
             platforms: platforms_of(org, &scope),
             barred: barred_in_scope,
             new_policies: new_policies
@@ -1524,10 +1539,13 @@ fn pinned_day(
     errs: &mut Vec<PlanError>,
 ) -> Option<Date> {
     let text = pin.get_ref().trim();
-    let (day, time) = if let Ok(dt) = text.parse::<jiff::civil::DateTime>() {
-        (dt.date(), Some(dt.time()))
-    } else if let Ok(d) = text.parse::<Date>() {
+    // jiff reads a bare day as midnight: only a text with a time is an instant.
+    let (day, time) = if let Ok(d) = text.parse::<Date>()
+        && !text.contains(['T', 't', ' '])
+    {
         (d, None)
+    } else if let Ok(dt) = text.parse::<jiff::civil::DateTime>() {
+        (dt.date(), Some(dt.time()))
     } else {
         errs.push(perr(
             pin.span(),
@@ -1611,32 +1629,30 @@ fn split(org: &Org, set: &RoaringBitmap, dim: Dimension) -> Vec<(String, Roaring
     v
 }
 
+/// Devices per city of their primary user.
 fn cities(org: &Org, set: &RoaringBitmap) -> Vec<(String, u64)> {
-    counts_by(set, |d| {
-        let u = *org.device_user.get(d as usize)?;
-        if u == NO_ROW {
-            return None;
-        }
-        org.user(UserAttr::City, u).map(str::to_string)
-    })
+    let users = set
+        .iter()
+        .filter_map(|d| org.device_user.get(d as usize).copied())
+        .filter(|u| *u != NO_ROW);
+    let mut v = tally(&org.users.cols[UserAttr::City.index()], users);
+    v.retain(|(c, _)| c != "(unknown)");
+    v
 }
 
 /// The enrollment approach for a group, with a one-line reason.
 fn recommend(
-    org: &Org,
     g: &GroupInfo,
     gs: &TargetGroup,
     main_phase: Option<PhaseKind>,
+    barred: &RoaringBitmap,
+    cities: &[(String, u64)],
 ) -> (Approach, String) {
     if let Some(a) = gs.enrollment {
         return (a, "set in the plan".into());
     }
     let n = g.devices.len();
-    let execs = g
-        .devices
-        .iter()
-        .filter(|&d| matches!(pilot::barred(org, d), Some("VIP" | "executive")))
-        .count() as u64;
+    let execs = g.devices.intersection_len(barred);
     if n > 0 && execs * 2 >= n {
         return (
             Approach::Assisted,
@@ -1654,19 +1670,17 @@ fn recommend(
             "most of its devices go in an early phase: a tech fair gives hands-on help and quick feedback".into(),
         );
     }
-    if gs.willingness == Level::Low {
-        let c = cities(org, &g.devices);
-        if let Some((city, k)) = c.first()
-            && *k * 10 >= n * 6
-        {
-            return (
-                Approach::TechFair,
-                format!(
-                    "low willingness for change, {}% of devices in {city}: an on-site tech fair",
-                    k * 100 / n.max(1)
-                ),
-            );
-        }
+    if gs.willingness == Level::Low
+        && let Some((city, k)) = cities.first()
+        && *k * 10 >= n * 6
+    {
+        return (
+            Approach::TechFair,
+            format!(
+                "low willingness for change, {}% of devices in {city}: an on-site tech fair",
+                k * 100 / n.max(1)
+            ),
+        );
     }
     if gs.business_risk == Level::High {
         return (

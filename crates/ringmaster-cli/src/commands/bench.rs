@@ -39,6 +39,9 @@ enum What {
     Conflicts,
     /// A representative pilot of 1 % (at least 50 devices) of every device.
     Pilot,
+    /// A whole rollout plan over 200 targeted groups: scope, pilot, waves,
+    /// schedule, goals, project-scope checks and communications.
+    Plan,
 }
 
 /// Peak and current resident memory from /proc (Linux), in bytes.
@@ -93,6 +96,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     }
     if a.what == What::Pilot {
         return pilot(&a, &org, load);
+    }
+    if a.what == What::Plan {
+        return plan(&a, org, &dir, load);
     }
     let (_, rss_loaded) = memory();
     let now: jiff::Timestamp = "2026-11-24T12:00:00Z".parse().context("bench clock")?;
@@ -388,6 +394,146 @@ fn pilot(a: &Args, org: &ringmaster_core::org::Org, load: Duration) -> anyhow::R
             "strata of 1 % or more missing: {missing}; detectable failure rate {:.3} %",
             p.detectable_failure_rate * 100.0
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A plan text over `groups` targeted groups of the organization: a pilot,
+/// share-based waves, then the groups ten at a time, then the rest.
+fn plan_text(org: &ringmaster_core::org::Org, groups: usize) -> (String, usize) {
+    use std::fmt::Write;
+    let mut t = String::from(
+        r#"[rollout]
+id = "bench"
+name = "Benchmark rollout"
+purpose = "Measure the planner."
+time_zone = "Europe/Amsterdam"
+start = "2027-01-11"
+
+[calendar]
+freezes = [{ from = "2027-04-12", to = "2027-04-16", reason = "quarter close" }]
+
+[help_desk]
+contact = "desk"
+capacity_per_day = 400
+
+[sources]
+org = ["."]
+
+"#,
+    );
+    // Static device groups stand for departments and sites.
+    let picked: Vec<&str> = org
+        .groups
+        .iter()
+        .filter(|g| {
+            matches!(g.kind, ringmaster_core::model::GroupKind::Static { .. })
+                && g.name.contains(" Devices")
+        })
+        .map(|g| g.name.as_str())
+        .take(groups)
+        .collect();
+    for (i, name) in picked.iter().enumerate() {
+        let level = ["low", "medium", "high"][i % 3];
+        let _ = writeln!(
+            t,
+            "[[groups]]\nkey = \"g{i}\"\ngroup = \"{name}\"\nwillingness = \"{level}\"\nbusiness_risk = \"{}\"\n",
+            ["low", "medium", "high"][(i / 3) % 3]
+        );
+    }
+    let goal = "[[phases.goals]]\nmetric = \"apply_success_rate\"\nthreshold = \">= 98%\"\nwindow = \"24h\"\nmin_sample = 20\ndeadline = \"7d\"\n";
+    let _ = writeln!(t, "[[phases]]\nkind = \"project_scope\"\n");
+    let _ = writeln!(
+        t,
+        "[[phases]]\nkind = \"proof_of_concept\"\nhelp_desk_participates = true\n"
+    );
+    let _ = writeln!(t, "[[phases]]\nkind = \"pilot\"\n{goal}");
+    let _ = writeln!(t, "[[phases]]\nkind = \"enterprise\"\n{goal}");
+    for share in ["1%", "5%", "20%"] {
+        let _ = writeln!(t, "[[phases.waves]]\nshare = \"{share}\"\n");
+    }
+    for chunk in (0..picked.len()).collect::<Vec<_>>().chunks(10) {
+        let keys: Vec<String> = chunk.iter().map(|i| format!("\"g{i}\"")).collect();
+        let _ = writeln!(t, "[[phases.waves]]\ngroups = [{}]\n", keys.join(", "));
+    }
+    let _ = writeln!(
+        t,
+        "[[phases.waves]]\nrest = true\n\n[[phases]]\nkind = \"run_state\"\n"
+    );
+    (t, picked.len())
+}
+
+fn plan(
+    a: &Args,
+    mut org: ringmaster_core::org::Org,
+    dir: &std::path::Path,
+    load: Duration,
+) -> anyhow::Result<ExitCode> {
+    let proposed = dir.join("proposed");
+    if !proposed.exists() {
+        ringmaster_gen::generate_proposed(&proposed)
+            .with_context(|| format!("writing {}", proposed.display()))?;
+    }
+    let more = ringmaster_import::load(std::slice::from_ref(&proposed))
+        .map_err(|e| crate::UserError(format!("import failed: {e}")))?;
+    let n = more.org.policies.len();
+    org.add_policies(more.org.policies);
+    let mut is_proposed = vec![false; org.policies.len()];
+    for p in is_proposed.iter_mut().rev().take(n) {
+        *p = true;
+    }
+    let now: jiff::Timestamp = "2026-11-24T12:00:00Z".parse().context("bench clock")?;
+    let t = Instant::now();
+    let res = ringmaster_core::targeting::resolve(&org, now);
+    let resolve_time = t.elapsed();
+    let (text, groups) = plan_text(&org, 200);
+    let mut times = Vec::new();
+    let mut out = None;
+    for _ in 0..a.repeat.max(1) {
+        let mut res = res.clone();
+        let t = Instant::now();
+        let spec = ringmaster_plan::parse(&text).map_err(|e| anyhow::anyhow!("bench plan: {e}"))?;
+        let plan = ringmaster_plan::planner::build(
+            &spec,
+            ringmaster_plan::planner::Inputs {
+                org: &org,
+                res: &mut res,
+                proposed: &is_proposed,
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("bench plan: {:?}", e.first()))?;
+        let messages = ringmaster_plan::comms::render(&plan, &Default::default(), None)
+            .map_err(|e| anyhow::anyhow!("bench plan: {e}"))?;
+        times.push(t.elapsed());
+        out = Some((plan, messages.len()));
+    }
+    times.sort();
+    let (plan, messages) = out.expect("at least one run");
+    let (peak, _) = memory();
+    let median = ms(times[times.len() / 2]);
+    if a.json {
+        super::write_json(&serde_json::json!({
+            "devices": org.devices.rows, "targeted_groups": groups, "scope": plan.scope.devices,
+            "waves": plan.waves.len(), "messages": messages, "load_ms": ms(load),
+            "resolve_ms": ms(resolve_time), "plan_ms_median": median, "peak_rss_bytes": peak,
+        }))?;
+    } else {
+        println!(
+            "organization: {} devices; plan over {groups} targeted groups, {} devices in scope",
+            org.devices.rows, plan.scope.devices
+        );
+        println!("load from files:   {:>9.0} ms", ms(load));
+        println!("resolve targets:   {:>9.0} ms", ms(resolve_time));
+        println!(
+            "plan:              {median:>9.0} ms (median of {}): {} waves, pilot {}, {} checks, {messages} messages",
+            times.len(),
+            plan.waves.len(),
+            plan.pilot.as_ref().map(|p| p.size).unwrap_or(0),
+            plan.checks.len()
+        );
+        if let Some(p) = peak {
+            println!("peak memory:       {:>9.0} MiB", p as f64 / 1048576.0);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,569 @@
+//! The planner through its boundary: plan text and a generated organization
+//! in, a plan (or errors with their place) out.
+
+use ringmaster_core::org::Org;
+use ringmaster_core::targeting::{Resolution, resolve};
+use ringmaster_plan::planner::{CheckSeverity, Inputs, Plan, build};
+use ringmaster_plan::spec::PhaseKind;
+use ringmaster_plan::{comms, parse, render_error, report};
+use roaring::RoaringBitmap;
+use std::sync::OnceLock;
+
+struct Fixture {
+    org: Org,
+    res: Resolution,
+    proposed: Vec<bool>,
+}
+
+/// A generated organization of 3,000 devices plus the sample baseline.
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let org_dir = dir.path().join("org");
+        let new_dir = dir.path().join("proposed");
+        ringmaster_gen::generate(&org_dir, &ringmaster_gen::Options::new(3000, 7)).unwrap();
+        ringmaster_gen::generate_proposed(&new_dir).unwrap();
+        let mut org = ringmaster_import::load(&[org_dir]).unwrap().org;
+        let new = ringmaster_import::load(&[new_dir]).unwrap().org.policies;
+        let n = new.len();
+        assert!(org.add_policies(new).is_empty());
+        let mut proposed = vec![false; org.policies.len() - n];
+        proposed.extend(std::iter::repeat_n(true, n));
+        let now = "2026-11-24T12:00:00Z".parse().unwrap();
+        let res = resolve(&org, now);
+        Fixture { org, res, proposed }
+    })
+}
+
+const BASE: &str = r#"
+[rollout]
+id = "test-rollout"
+name = "Baseline 2027"
+purpose = "Stronger local admin passwords."
+time_zone = "Europe/Amsterdam"
+start = "2027-01-11"
+
+[calendar]
+working_days = ["mon", "tue", "wed", "thu"]
+hours = "09:00-16:00"
+freezes = [{ from = "2027-02-08", to = "2027-02-12", reason = "carnival" }]
+
+[help_desk]
+contact = "desk@example.com"
+self_help = ["https://help.example.com/baseline"]
+capacity_per_day = 10
+tickets_per_100_devices = 2
+
+[sources]
+org = ["org"]
+
+[[groups]]
+key = "it"
+group = "All IT Devices"
+willingness = "high"
+business_risk = "low"
+
+[[groups]]
+key = "sales"
+group = "All Sales Devices"
+willingness = "medium"
+business_risk = "medium"
+not_after = "2027-01-20"
+
+[[groups]]
+key = "retail"
+group = "All Retail Devices"
+willingness = "low"
+business_risk = "high"
+time_zone = "America/New_York"
+days = ["tue", "wed"]
+hours = "07:00-10:00"
+
+[[groups]]
+key = "execs"
+group = "All Executive Devices"
+willingness = "low"
+business_risk = "high"
+
+[[phases]]
+kind = "project_scope"
+duration = "3d"
+
+[[phases]]
+kind = "proof_of_concept"
+test_groups = ["Lab and Test Devices"]
+help_desk_participates = true
+
+[[phases]]
+kind = "pilot"
+  [phases.pilot]
+  share = "1%"
+  min_devices = 50
+  [[phases.goals]]
+  metric = "apply_success_rate"
+  threshold = ">= 95%"
+  window = "24h"
+  min_sample = 30
+  deadline = "5d"
+
+[[phases]]
+kind = "enterprise"
+  [[phases.waves]]
+  share = "5%"
+  [[phases.waves]]
+  groups = ["sales"]
+  [[phases.waves]]
+  groups = ["retail"]
+  [[phases.waves]]
+  name = "Executives"
+  groups = ["execs"]
+  [[phases.waves]]
+  rest = true
+  [[phases.goals]]
+  metric = "error_rate"
+  threshold = "<= 2%"
+  window = "24h"
+  min_sample = 20
+  deadline = "7d"
+
+[[phases]]
+kind = "run_state"
+"#;
+
+fn plan_of(text: &str) -> Result<Plan, String> {
+    let f = fixture();
+    let spec = parse(text).map_err(|e| render_error("ringmaster.toml", text, &e))?;
+    let mut res = f.res.clone();
+    build(
+        &spec,
+        Inputs {
+            org: &f.org,
+            res: &mut res,
+            proposed: &f.proposed,
+        },
+    )
+    .map_err(|errs| {
+        errs.iter()
+            .map(|e| render_error("ringmaster.toml", text, e))
+            .collect::<String>()
+    })
+}
+
+#[test]
+fn every_device_in_scope_is_in_exactly_one_wave() {
+    let plan = plan_of(BASE).unwrap();
+    let mut seen = RoaringBitmap::new();
+    for w in plan.waves.iter().filter(|w| w.mode != Some("combined")) {
+        assert!(
+            seen.intersection_len(&w.set) == 0,
+            "{} overlaps an earlier wave",
+            w.name
+        );
+        seen |= &w.set;
+    }
+    // Lab devices may sit outside the targeted groups; everything in scope is covered.
+    assert!(plan.scope.set.is_subset(&seen));
+    assert_eq!(
+        plan.errors() > 0,
+        plan.checks
+            .iter()
+            .any(|c| c.severity == CheckSeverity::Error)
+    );
+    assert!(!plan.checks.iter().any(|c| c.message.contains("in no wave")));
+}
+
+#[test]
+fn a_plan_without_a_catch_all_reports_the_devices_left_out() {
+    let text = BASE.replace("  [[phases.waves]]\n  rest = true\n", "");
+    let plan = plan_of(&text).unwrap();
+    let left = plan
+        .checks
+        .iter()
+        .find(|c| c.message.contains("in no wave"))
+        .expect("left-out devices are an error");
+    assert_eq!(left.severity, CheckSeverity::Error);
+    assert!(plan.errors() > 0);
+}
+
+#[test]
+fn schedule_keeps_calendar_freezes_windows_and_bake_times() {
+    let plan = plan_of(BASE).unwrap();
+    let freeze = (
+        jiff::civil::date(2027, 2, 8),
+        jiff::civil::date(2027, 2, 12),
+    );
+    let mut previous_end: Option<jiff::Zoned> = None;
+    for w in &plan.waves {
+        for d in &w.apply_days {
+            assert!(
+                !(freeze.0 <= *d && *d <= freeze.1),
+                "{} applies on {d}, in the freeze",
+                w.name
+            );
+            let wd = d.weekday().to_monday_zero_offset();
+            assert!(wd <= 3, "{} applies on a {:?}", w.name, d.weekday());
+        }
+        if let Some(prev) = &previous_end {
+            assert!(
+                w.start >= *prev,
+                "{} starts before the previous wave has baked",
+                w.name
+            );
+        }
+        assert!(w.bake_hours >= plan.check_in_hours);
+        assert_eq!(
+            w.end,
+            w.start
+                .checked_add(jiff::SignedDuration::from_hours(0))
+                .unwrap()
+                .max(w.end.clone())
+        );
+        previous_end = Some(w.end.clone());
+    }
+    let retail = plan.waves.iter().find(|w| w.groups == ["retail"]).unwrap();
+    assert_eq!(retail.time_zone, "America/New_York");
+    assert_eq!(
+        retail.start.time_zone().iana_name(),
+        Some("America/New_York")
+    );
+    assert_eq!(retail.start.hour(), 7);
+    for d in &retail.apply_days {
+        assert!(matches!(
+            d.weekday(),
+            jiff::civil::Weekday::Tuesday | jiff::civil::Weekday::Wednesday
+        ));
+    }
+    // Help-desk capacity: 10 tickets a day at 2 per 100 devices is 500 devices a day.
+    for w in &plan.waves {
+        assert!(
+            w.devices_per_day as f64 * 0.02 <= 10.0 + 0.02 * (w.apply_days.len() as f64),
+            "{}: {} a day",
+            w.name,
+            w.devices_per_day
+        );
+        assert_eq!(
+            w.apply_days.len() as u64,
+            ((w.devices as f64 * 0.02 / 10.0).ceil() as u64).max(1)
+        );
+    }
+    // Sales asked to be done by 20 January; the plan cannot, and says so.
+    assert!(
+        plan.checks
+            .iter()
+            .any(|c| c.message.contains("'sales' asked to be done by 2027-01-20"))
+    );
+}
+
+#[test]
+fn pilot_is_representative_isolated_then_combined_and_never_vip() {
+    let f = fixture();
+    let plan = plan_of(BASE).unwrap();
+    let pilot = plan.pilot.as_ref().unwrap();
+    let waves: Vec<_> = plan
+        .waves
+        .iter()
+        .filter(|w| w.phase == PhaseKind::Pilot)
+        .collect();
+    assert_eq!(waves.len(), 2);
+    assert_eq!(
+        (waves[0].mode, waves[1].mode),
+        (Some("isolated"), Some("combined"))
+    );
+    assert_eq!(waves[0].set, waves[1].set);
+    assert!(waves[1].start >= waves[0].end);
+    assert!(pilot.size >= 50);
+    for d in &pilot.devices {
+        assert!(ringmaster_core::pilot::barred(&f.org, d).is_none());
+    }
+    // Deterministic: the same plan picks the same devices.
+    assert_eq!(plan_of(BASE).unwrap().pilot.unwrap().devices, pilot.devices);
+}
+
+#[test]
+fn enrollment_approach_follows_the_group() {
+    let plan = plan_of(BASE).unwrap();
+    let of = |k: &str| plan.groups.iter().find(|g| g.key == k).unwrap();
+    assert_eq!(
+        of("execs").enrollment,
+        ringmaster_plan::spec::Approach::Assisted
+    );
+    assert!(of("execs").enrollment_why.contains("executives"));
+    assert_eq!(
+        of("retail").enrollment,
+        ringmaster_plan::spec::Approach::Assisted
+    );
+    let text = BASE.replace(
+        "key = \"retail\"\ngroup = \"All Retail Devices\"",
+        "key = \"retail\"\ngroup = \"All Retail Devices\"\nenrollment = \"tech-fair\"",
+    );
+    let plan = plan_of(&text).unwrap();
+    let retail = plan.groups.iter().find(|g| g.key == "retail").unwrap();
+    assert_eq!(retail.enrollment, ringmaster_plan::spec::Approach::TechFair);
+    assert_eq!(retail.enrollment_why, "set in the plan");
+}
+
+#[test]
+fn project_scope_finds_conflicts_with_existing_policies_and_acceptance_shows() {
+    let plan = plan_of(BASE).unwrap();
+    let conflicts: Vec<_> = plan
+        .checks
+        .iter()
+        .filter(|c| c.phase == PhaseKind::ProjectScope && c.message.contains("conflict"))
+        .collect();
+    assert!(!conflicts.is_empty(), "{:#?}", plan.checks);
+    let setting = "device_vendor_msft_laps_policies_passwordlength";
+    let text = format!(
+        "{BASE}\n[[accept]]\nsetting = \"{setting}\"\nreason = \"old LAPS policy retires in March\"\nexpires = \"2027-03-31\"\n"
+    );
+    let plan = plan_of(&text).unwrap();
+    assert!(plan.checks.iter().any(|c| c.severity == CheckSeverity::Info
+        && c.message.contains("passwordlength")
+        && c.message.contains("accepted until 2027-03-31")));
+    // What changes for users comes from the same comparison.
+    let change = plan
+        .changes
+        .iter()
+        .find(|c| c.setting_id == setting)
+        .unwrap();
+    assert_eq!(change.value, "21");
+    assert!(!change.today.is_empty());
+}
+
+/// Each kind of plan error: the text to change, its replacement, and what
+/// the message must say; the error must point at the changed line.
+#[test]
+fn plan_errors_say_where_and_why() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "time_zone = \"Europe/Amsterdam\"",
+            "time_zone = \"Europe/Amsterdm\"",
+            "unknown time zone",
+        ),
+        (
+            "start = \"2027-01-11\"",
+            "start = \"2027-13-11\"",
+            "is not a day",
+        ),
+        (
+            "hours = \"09:00-16:00\"",
+            "hours = \"16:00-09:00\"",
+            "not an hours window",
+        ),
+        (
+            "working_days = [\"mon\", \"tue\", \"wed\", \"thu\"]",
+            "working_days = [\"mon\", \"tues\", \"wed\", \"thu\"]",
+            "is not a weekday",
+        ),
+        (
+            "to = \"2027-02-12\"",
+            "to = \"2027-02-01\"",
+            "ends (2027-02-01) before it starts",
+        ),
+        (
+            "capacity_per_day = 10",
+            "capacity_per_day = 0",
+            "at least 1 ticket",
+        ),
+        (
+            "group = \"All Sales Devices\"",
+            "group = \"All Sails Devices\"",
+            "no group named",
+        ),
+        ("key = \"execs\"", "key = \"sales\"", "used twice"),
+        (
+            "groups = [\"retail\"]",
+            "groups = [\"retial\"]",
+            "no targeted group with key `retial`",
+        ),
+        ("share = \"5%\"", "share = \"5\"", "is not a share"),
+        (
+            "kind = \"run_state\"",
+            "kind = \"pilot\"",
+            "cannot come after",
+        ),
+        (
+            "  [[phases.waves]]\n  share = \"5%\"",
+            "  [[phases.waves]]\n  share = \"5%\"\n  start = \"2027-02-09\"",
+            "falls in the freeze 'carnival'",
+        ),
+        (
+            "  [[phases.waves]]\n  share = \"5%\"",
+            "  [[phases.waves]]\n  share = \"5%\"\n  start = \"2027-01-22\"",
+            "fri is not a day",
+        ),
+        (
+            "  [[phases.waves]]\n  share = \"5%\"",
+            "  [[phases.waves]]\n  share = \"5%\"\n  start = \"2027-01-12\"",
+            "before wave 'Pilot (combined)' has baked",
+        ),
+        (
+            "  [[phases.waves]]\n  share = \"5%\"",
+            "  [[phases.waves]]\n  share = \"5%\"\n  start = \"2027-03-02T18:00\"",
+            "outside the hours",
+        ),
+        (
+            "kind = \"pilot\"\n",
+            "kind = \"pilot\"\nbake = \"2h\"\n",
+            "shorter than one check-in",
+        ),
+        (
+            "  threshold = \">= 95%\"\n",
+            "",
+            "goal is not measurable: no threshold",
+        ),
+        (
+            "  metric = \"error_rate\"",
+            "  metric = \"error_ratio\"",
+            "goal is not specific: unknown metric",
+        ),
+        (
+            "  window = \"24h\"\n  min_sample = 30",
+            "  window = \"2h\"\n  min_sample = 30",
+            "goal is not realistic",
+        ),
+        ("  deadline = \"5d\"", "", "goal is not timely: no deadline"),
+        (
+            "  min_sample = 30",
+            "  min_sample = 5000",
+            "goal is not attainable",
+        ),
+        (
+            "  share = \"1%\"\n  min_devices",
+            "  share = \"1%\"\n  dimensions = [\"hair colour\"]\n  min_devices",
+            "unknown dimension",
+        ),
+        (
+            "willingness = \"high\"",
+            "willingness = \"very\"",
+            "unknown variant",
+        ),
+        ("duration = \"3d\"", "duraton = \"3d\"", "unknown field"),
+        (
+            "capacity_per_day = 10",
+            "capacity_per_day = \"ten\"",
+            "invalid type",
+        ),
+    ];
+    for (from, to, expect) in cases {
+        assert!(
+            BASE.contains(from),
+            "case text not in the base plan: {from}"
+        );
+        let text = BASE.replacen(from, to, 1);
+        let err = match plan_of(&text) {
+            Ok(_) => panic!("`{to}` should be rejected"),
+            Err(e) => e,
+        };
+        assert!(
+            err.contains(expect),
+            "`{to}`: expected '{expect}' in\n{err}"
+        );
+        let changed_line = text
+            .lines()
+            .position(|l| {
+                !to.is_empty()
+                    && to
+                        .lines()
+                        .any(|t| !t.trim().is_empty() && l == t && !BASE.lines().any(|b| b == l))
+            })
+            .map(|i| i + 1);
+        if let Some(line) = changed_line {
+            assert!(
+                err.contains(&format!("ringmaster.toml:{line}:")),
+                "`{to}` should point at line {line}:\n{err}"
+            );
+        } else {
+            assert!(err.contains("ringmaster.toml"), "{err}");
+        }
+    }
+}
+
+#[test]
+fn the_plan_deploys_something() {
+    let f = fixture();
+    let spec = parse(BASE).unwrap();
+    let mut res = f.res.clone();
+    let none = vec![false; f.proposed.len()];
+    let errs = build(
+        &spec,
+        Inputs {
+            org: &f.org,
+            res: &mut res,
+            proposed: &none,
+        },
+    )
+    .unwrap_err();
+    assert!(
+        errs.iter()
+            .any(|e| e.message.contains("deploys no new policy"))
+    );
+}
+
+#[test]
+fn report_snapshot() {
+    let plan = plan_of(BASE).unwrap();
+    insta::assert_snapshot!("plan_report", report::markdown(&plan));
+    insta::assert_snapshot!("plan_text", report::text(&plan));
+    let svg = report::gantt_svg(&plan, Some(jiff::civil::date(2027, 1, 20)));
+    assert!(svg.starts_with("<svg") && svg.contains("today") && svg.contains("Pilot (isolated)"));
+}
+
+#[test]
+fn communications_snapshot() {
+    let plan = plan_of(BASE).unwrap();
+    let messages = comms::render(&plan, &Default::default(), Some("IT <it@example.com>")).unwrap();
+    let audiences: Vec<_> = messages.iter().map(|m| (m.phase, m.audience)).collect();
+    assert!(audiences.contains(&(PhaseKind::Pilot, comms::Audience::PilotUsers)));
+    assert!(audiences.contains(&(PhaseKind::Pilot, comms::Audience::HelpDesk)));
+    assert!(audiences.contains(&(PhaseKind::Enterprise, comms::Audience::ProductionUsers)));
+    let pilot = messages
+        .iter()
+        .find(|m| m.audience == comms::Audience::PilotUsers && m.phase == PhaseKind::Pilot)
+        .unwrap();
+    insta::assert_snapshot!("pilot_users", pilot.markdown);
+    let desk = messages
+        .iter()
+        .find(|m| m.audience == comms::Audience::HelpDesk && m.phase == PhaseKind::Enterprise)
+        .unwrap();
+    insta::assert_snapshot!("help_desk_enterprise", desk.markdown);
+    let retail = messages
+        .iter()
+        .find(|m| m.wave.as_deref() == Some("retail"))
+        .unwrap();
+    // Retail's message is in its own time zone.
+    assert!(
+        retail.markdown.contains("America/New_York"),
+        "{}",
+        retail.markdown
+    );
+    insta::assert_snapshot!("production_users_retail_html", retail.html);
+}
+
+#[test]
+fn admin_templates_replace_the_built_in_ones_and_errors_say_where() {
+    let plan = plan_of(BASE).unwrap();
+    let mut t = std::collections::BTreeMap::new();
+    t.insert(
+        "pilot_users.md".to_string(),
+        "# Pilot of {{ rollout.name }}\n<b>{{ help_desk.contact }}</b>\n".to_string(),
+    );
+    let messages = comms::render(&plan, &t, None).unwrap();
+    let m = messages
+        .iter()
+        .find(|m| m.audience == comms::Audience::PilotUsers)
+        .unwrap();
+    assert_eq!(m.subject, "Pilot of Baseline 2027");
+    assert!(
+        m.html.contains("&lt;b&gt;"),
+        "raw HTML in a template is shown, not run: {}",
+        m.html
+    );
+    t.insert(
+        "help_desk.md".to_string(),
+        "line one\n{{ no_such_thing.field }}\n".to_string(),
+    );
+    let e = comms::render(&plan, &t, None).unwrap_err();
+    assert_eq!(e.name, "help_desk.md");
+    assert_eq!(e.line, Some(2));
+}
