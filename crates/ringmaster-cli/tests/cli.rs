@@ -301,8 +301,124 @@ fn demo_runs_the_tour_end_to_end() {
             "== 4. Why does a policy reach this device, or not? ==",
         ))
         .stdout(predicate::str::contains("Checked 20 policies"))
-        .stdout(predicate::str::contains("devices chosen from"))
+        .stdout(predicate::str::contains("== 7. The rollout plan"))
+        .stdout(predicate::str::contains("Pilot (isolated)"))
         .stdout(predicate::str::contains("TVD"));
+    assert!(d.path().join("plan.html").exists());
+    assert!(d.path().join("messages").read_dir().unwrap().count() > 4);
+}
+
+/// The demo's organization, new baseline and commented plan in a folder.
+fn plan_fixture(dir: &Path) -> std::path::PathBuf {
+    rm().args(["gen", "--devices", "3000", "--seed", "7", "--proposed"])
+        .arg(dir.join("proposed"))
+        .arg(dir.join("org"))
+        .assert()
+        .success();
+    let plan = dir.join("ringmaster.toml");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/demo/ringmaster.toml");
+    std::fs::copy(example, &plan).unwrap();
+    plan
+}
+
+#[test]
+fn plan_prints_writes_and_exits_by_its_checks() {
+    let d = tempfile::tempdir().unwrap();
+    let plan = plan_fixture(d.path());
+    // The example plan meets conflicts with deployed LAPS policies: exit 1.
+    rm().arg("plan")
+        .arg(&plan)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("Pilot (combined)"))
+        .stdout(predicate::str::contains("enrollment: user-assisted"))
+        .stdout(predicate::str::contains("conflict on"));
+    let html = d.path().join("out/plan.html");
+    rm().arg("plan")
+        .arg(&plan)
+        .args(["--format", "html", "--out"])
+        .arg(&html)
+        .args(["--comms"])
+        .arg(d.path().join("messages"))
+        .assert()
+        .code(1);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("<svg") && page.contains("Pilot representativeness"));
+    let names: Vec<String> = std::fs::read_dir(d.path().join("messages"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .any(|n| n.contains("pilot-pilot_users") && n.ends_with(".html")),
+        "{names:?}"
+    );
+    assert!(
+        names
+            .iter()
+            .any(|n| n.contains("enterprise-production_users-sales.md")),
+        "{names:?}"
+    );
+    let json = rm()
+        .arg("plan")
+        .arg(&plan)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert!(v["plan"]["waves"].as_array().unwrap().len() > 5);
+    assert!(v["communications"].as_array().unwrap().len() > 4);
+    // Accepting the conflicts in the plan makes it ready: exit 0.
+    let mut text = std::fs::read_to_string(&plan).unwrap();
+    for s in [
+        "device_vendor_msft_laps_policies_passwordagedays",
+        "device_vendor_msft_laps_policies_passwordlength",
+        "device_vendor_msft_laps_policies_passwordcomplexity",
+        "device_vendor_msft_policy_config_defender_submitsamplesconsent",
+        "device_vendor_msft_policy_config_defender_allowcloudprotection",
+        "device_vendor_msft_policy_config_defender_allowrealtimemonitoring",
+    ] {
+        text.push_str(&format!("\n[[accept]]\nsetting = \"{s}\"\nreason = \"old policy retires\"\nexpires = \"2027-12-31\"\n"));
+    }
+    std::fs::write(&plan, text).unwrap();
+    rm().arg("plan")
+        .arg(&plan)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("accepted until 2027-12-31"));
+}
+
+#[test]
+fn plan_errors_point_at_the_file_line_and_column() {
+    let d = tempfile::tempdir().unwrap();
+    let plan = plan_fixture(d.path());
+    let text = std::fs::read_to_string(&plan).unwrap().replace(
+        "group = \"All Sales Devices\"",
+        "group = \"All Sails Devices\"",
+    );
+    std::fs::write(&plan, &text).unwrap();
+    let line = text.lines().position(|l| l.contains("All Sails")).unwrap() + 1;
+    rm().arg("plan")
+        .arg(&plan)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!(
+            "ringmaster.toml:{line}:9"
+        )))
+        .stderr(predicate::str::contains(
+            "no group named or with id `All Sails Devices`",
+        ))
+        .stderr(predicate::str::contains("^^^^"));
+    rm().args(["plan", "--schema"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("\"capacity_per_day\""));
+    rm().arg("plan")
+        .arg(d.path().join("missing.toml"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("missing.toml"));
 }
 
 #[test]

@@ -1404,8 +1404,8 @@ pub fn build(spec: &PlanFile, inputs: Inputs<'_>) -> Result<Plan, Vec<PlanError>
             severity,
             PhaseKind::ProjectScope,
             format!(
-                "{} on {} device(s) ({} in scope): {} — {values}",
-                f.setting, f.devices, within, what
+                "{}: {what} on {within} device(s) in scope — {values}",
+                f.setting
             ),
         );
     }

@@ -501,11 +501,19 @@ pub fn gantt_svg(plan: &Plan, today: Option<Date>) -> String {
         s,
         r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12" role="img" aria-label="Gantt chart of the rollout">"##
     );
-    // Month ticks along the top.
+    // Ticks along the top: Mondays for plans up to half a year, else months.
     let tz = plan.phases[0].start.time_zone().clone();
-    let mut month = plan.phases[0].start.date().first_of_month();
-    for _ in 0..48 {
-        let Ok(z) = month.to_zoned(tz.clone()) else {
+    let weekly = span <= 183.0 * 86400.0;
+    let first = plan.phases[0].start.date();
+    let mut tick = if weekly {
+        first
+            .checked_sub(jiff::Span::new().days(i64::from(first.weekday().to_monday_zero_offset())))
+            .unwrap_or(first)
+    } else {
+        first.first_of_month()
+    };
+    for _ in 0..60 {
+        let Ok(z) = tick.to_zoned(tz.clone()) else {
             break;
         };
         if z.timestamp() > t1 {
@@ -513,15 +521,25 @@ pub fn gantt_svg(plan: &Plan, today: Option<Date>) -> String {
         }
         if z.timestamp() >= t0 {
             let mx = x(z.timestamp());
+            let label = if weekly {
+                tick.strftime("%-d %b")
+            } else {
+                tick.strftime("%b %Y")
+            };
             let _ = write!(
                 s,
                 r##"<line x1="{mx:.1}" y1="20" x2="{mx:.1}" y2="{height}" stroke="#ddd"/><text x="{tx:.1}" y="14" fill="#555">{label}</text>"##,
                 tx = mx + 3.0,
-                label = escape(&month.strftime("%b %Y").to_string())
+                label = escape(&label.to_string())
             );
         }
-        match month.checked_add(jiff::Span::new().months(1)) {
-            Ok(m) => month = m,
+        let step = if weekly {
+            jiff::Span::new().weeks(1)
+        } else {
+            jiff::Span::new().months(1)
+        };
+        match tick.checked_add(step) {
+            Ok(m) => tick = m,
             Err(_) => break,
         }
     }

@@ -252,7 +252,7 @@ impl PhaseKind {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PhaseSpec {
-    #[schemars(with = "String")]
+    #[schemars(with = "PhaseKind")]
     pub kind: Spanned<PhaseKind>,
     #[serde(default)]
     pub name: Option<String>,

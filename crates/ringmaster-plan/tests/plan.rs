@@ -567,3 +567,28 @@ fn admin_templates_replace_the_built_in_ones_and_errors_say_where() {
     assert_eq!(e.name, "help_desk.md");
     assert_eq!(e.line, Some(2));
 }
+
+#[test]
+fn the_committed_json_schema_is_current() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/ringmaster.schema.json");
+    let now = serde_json::to_string_pretty(&ringmaster_plan::spec::schema()).unwrap() + "\n";
+    if std::env::var_os("UPDATE_SCHEMA").is_some() {
+        std::fs::write(&path, &now).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == now,
+        "docs/ringmaster.schema.json is stale: run UPDATE_SCHEMA=1 cargo test -p ringmaster-plan schema"
+    );
+}
+
+#[test]
+fn the_commented_example_is_a_valid_plan() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/demo/ringmaster.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let spec = parse(&text).unwrap();
+    assert_eq!(spec.rollout.id.get_ref(), "win-baseline-2027");
+    assert_eq!(spec.phases.len(), 5);
+}

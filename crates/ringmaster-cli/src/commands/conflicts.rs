@@ -140,22 +140,14 @@ pub fn read_acceptances(path: &Path) -> anyhow::Result<Vec<Acceptance>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let file: AcceptFile = toml::from_str(&text).map_err(|e| {
-        let at = e.span().map(|s| {
-            let before = &text[..s.start.min(text.len())];
-            let line = before.matches('\n').count() + 1;
-            let col = before
-                .rsplit('\n')
-                .next()
-                .map(|l| l.chars().count())
-                .unwrap_or(0)
-                + 1;
-            format!(":{line}:{col}")
-        });
-        crate::UserError(format!(
-            "{}{}: {}",
-            path.display(),
-            at.unwrap_or_default(),
-            e.message()
+        let err = ringmaster_plan::PlanError {
+            span: e.span().unwrap_or(0..0),
+            message: e.message().to_string(),
+        };
+        crate::UserError(ringmaster_plan::render_error(
+            &path.display().to_string(),
+            &text,
+            &err,
         ))
     })?;
     for (i, a) in file.accept.iter().enumerate() {

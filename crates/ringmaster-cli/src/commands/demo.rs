@@ -23,6 +23,9 @@ pub struct Args {
     dir: Option<PathBuf>,
 }
 
+/// The commented example plan, written next to the generated organization.
+const EXAMPLE_PLAN: &str = include_str!("../../../../examples/demo/ringmaster.toml");
+
 fn heading(s: &str) {
     println!("\n== {s} ==");
 }
@@ -31,10 +34,17 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let dir = a.dir.unwrap_or_else(|| {
         std::env::temp_dir().join(format!("ringmaster-demo-{}-{}", a.devices, a.seed))
     });
+    let root = dir;
+    let dir = root.join("org");
     heading("1. An organization, in Microsoft Graph export format");
     let t = Instant::now();
     let s = ringmaster_gen::generate(&dir, &ringmaster_gen::Options::new(a.devices, a.seed))
         .with_context(|| format!("writing {}", dir.display()))?;
+    ringmaster_gen::generate_proposed(&root.join("proposed"))
+        .with_context(|| format!("writing {}", root.display()))?;
+    let plan_file = root.join("ringmaster.toml");
+    std::fs::write(&plan_file, EXAMPLE_PLAN)
+        .with_context(|| format!("writing {}", plan_file.display()))?;
     println!(
         "generated {} users, {} devices, {} groups ({} dynamic), {} filters, {} policies into {} in {} ms",
         s.users,
@@ -179,47 +189,27 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         println!("{line}");
     }
 
-    heading("7. A representative pilot, without VIPs or executives");
-    let population: roaring::RoaringBitmap = (0..org.devices.rows).collect();
-    let it = ringmaster_core::pilot::it_staff_devices(&org);
-    let size = ringmaster_core::pilot::size_for(population.len(), 0.01, 50);
-    let pilot = ringmaster_core::pilot::select(
-        &org,
-        &population,
-        size,
-        &ringmaster_core::pilot::Dimension::ALL,
-        "demo-rollout",
-        &it,
-        &roaring::RoaringBitmap::new(),
-    );
+    heading("7. The rollout plan: scope, pilot, waves, dates, goals, messages");
     println!(
-        "{} devices chosen from {} eligible ({} barred: VIPs, executives, lab devices); IT staff first",
-        pilot.size, pilot.population, pilot.barred
+        "{} plans a new Windows baseline for this organization (the commented example in examples/demo)\n",
+        plan_file.display()
     );
-    for d in &pilot.dimensions {
-        let top: Vec<String> = d
-            .strata
-            .iter()
-            .take(3)
-            .map(|s| {
-                format!(
-                    "{} {:.0}%/{:.0}%",
-                    s.value,
-                    s.population_share * 100.0,
-                    s.pilot_share * 100.0
-                )
-            })
-            .collect();
-        println!(
-            "  {:<11} TVD {:.3}  (population/pilot: {})",
-            d.dimension.name(),
-            d.tvd,
-            top.join(", ")
-        );
-    }
+    let loaded = super::plan::load(&plan_file, now)?;
+    print!("{}", ringmaster_plan::report::text(&loaded.plan));
+    let html = root.join("plan.html");
+    let plan_today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+    std::fs::write(
+        &html,
+        ringmaster_plan::report::html(&loaded.plan, Some(plan_today)),
+    )
+    .with_context(|| format!("writing {}", html.display()))?;
+    let comms = root.join("messages");
+    super::plan::write_messages(&comms, &loaded.messages)?;
     println!(
-        "A pilot this size shows a failure rate of {:.1}% or more with 95% probability; smaller regressions need the next waves.",
-        pilot.detectable_failure_rate * 100.0
+        "\nwrote the full report with its Gantt chart to {} and {} messages (pilot users, production users, help desk) to {}",
+        html.display(),
+        loaded.messages.len(),
+        comms.display()
     );
 
     heading("Next");
@@ -230,6 +220,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         "ringmaster conflicts --org {} --format markdown",
         dir.display()
     );
-    println!("ringmaster bench targeting --devices 1000000");
+    println!(
+        "ringmaster plan {} --format markdown --out plan.md",
+        plan_file.display()
+    );
+    println!("ringmaster bench plan --devices 1000000");
     Ok(ExitCode::SUCCESS)
 }

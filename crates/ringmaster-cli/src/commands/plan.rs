@@ -24,7 +24,7 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     comms: Option<PathBuf>,
     /// Print the JSON Schema of the plan file and exit.
-    #[arg(long, exclusive = true)]
+    #[arg(long)]
     schema: bool,
     /// The instant for time-relative rules and the chart's today marker.
     #[arg(long, value_name = "RFC3339", env = "RINGMASTER_NOW")]
@@ -130,6 +130,9 @@ pub fn load(file: &Path, now: jiff::Timestamp) -> anyhow::Result<Loaded> {
 }
 
 fn write(path: &Path, text: &str) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
@@ -165,6 +168,17 @@ fn message_file(i: usize, m: &comms::Message) -> String {
     }
 }
 
+/// Writes each message as Markdown and as an HTML e-mail body.
+pub fn write_messages(dir: &Path, messages: &[comms::Message]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for (i, m) in messages.iter().enumerate() {
+        let name = message_file(i, m);
+        write(&dir.join(format!("{name}.md")), &m.markdown)?;
+        write(&dir.join(format!("{name}.html")), &m.html)?;
+    }
+    Ok(())
+}
+
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     if a.schema {
         super::write_json(&ringmaster_plan::spec::schema())?;
@@ -194,12 +208,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         None => print!("{body}"),
     }
     if let Some(dir) = &a.comms {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        for (i, m) in messages.iter().enumerate() {
-            let name = message_file(i, m);
-            write(&dir.join(format!("{name}.md")), &m.markdown)?;
-            write(&dir.join(format!("{name}.html")), &m.html)?;
-        }
+        write_messages(dir, &messages)?;
         eprintln!("wrote {} messages to {}", messages.len(), dir.display());
     }
     Ok(if plan.errors() > 0 {
