@@ -10,11 +10,13 @@
 //! - [`pilot`]: a representative pilot and how representative it is.
 //! - [`conflicts`]: setting conflicts where policy targets meet.
 //! - [`goals`]: SMART goals that gates judge waves by.
+//! - [`gates`]: a wave's goals judged on what its devices reported.
 
 pub mod applicability;
 pub mod column;
 pub mod conflicts;
 pub mod explain;
+pub mod gates;
 pub mod goals;
 pub mod model;
 pub mod org;

@@ -1,0 +1,683 @@
+//! Gates: a wave's SMART goals judged on what its devices reported. Too
+//! little data holds and never passes; rates can be judged by their Wilson
+//! bounds so a small pilot cannot pass on luck; advisory goals never decide.
+//! Every evaluation carries metric, value, threshold, sample, window and
+//! outcome, and reads as one sentence.
+
+use crate::goals::{Comparator, Deadline, Goal, Metric};
+use serde::Serialize;
+
+/// What the wave's devices and users reported within a goal's window.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Observed {
+    /// Devices in the wave.
+    pub devices: u64,
+    /// Devices with a status for the new policies (any state).
+    pub reported: u64,
+    pub succeeded: u64,
+    pub errors: u64,
+    pub conflicts: u64,
+    pub not_applicable: u64,
+    /// Devices without a final state yet.
+    pub pending: u64,
+    /// Devices enrolled (enrollment rollouts).
+    pub enrolled: u64,
+    /// Help-desk tickets attributed to the rollout for these devices.
+    pub tickets: u64,
+    /// Pilot feedback: answers and the sum of their scores (1–5).
+    pub feedback_answers: u64,
+    pub feedback_sum: f64,
+    /// Hours since the wave started applying.
+    pub hours_since_start: f64,
+}
+
+/// How strictly gates judge.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct GatePolicy {
+    /// Judge rates by their Wilson score bounds instead of the point estimate.
+    pub wilson: bool,
+    /// z for the Wilson interval (1.96: 95 %).
+    pub z: f64,
+    /// Failed evaluations of one goal in a row that fail the wave.
+    pub consecutive_failures: u32,
+    /// Failed evaluations of one goal in total that fail the wave.
+    pub total_failures: u32,
+}
+
+impl Default for GatePolicy {
+    fn default() -> Self {
+        GatePolicy {
+            wilson: true,
+            z: 1.96,
+            consecutive_failures: 2,
+            total_failures: 3,
+        }
+    }
+}
+
+/// The outcome of one evaluation, worst last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Pass,
+    /// Too few reports to judge: hold, never pass.
+    NoData,
+    /// The bar lies inside the confidence interval: hold and watch.
+    Inconclusive,
+    Fail,
+    /// The metrics source failed: pause, never roll back on it.
+    Error,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::NoData => "no data",
+            Outcome::Inconclusive => "inconclusive",
+            Outcome::Fail => "fail",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+/// One goal judged once.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evaluation {
+    pub metric: Metric,
+    pub critical: bool,
+    /// The measured value (a share for rates), None without data.
+    pub value: Option<f64>,
+    /// The Wilson bounds of a rate, when used.
+    pub interval: Option<(f64, f64)>,
+    pub threshold: f64,
+    pub comparator: Comparator,
+    /// Devices (or answers) the value rests on, and the minimum asked.
+    pub sample: u64,
+    pub min_sample: u64,
+    pub window_hours: f64,
+    pub outcome: Outcome,
+    pub sentence: String,
+}
+
+/// Wilson score interval of `k` successes in `n` trials.
+pub fn wilson(k: u64, n: u64, z: f64) -> (f64, f64) {
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let n_f = n as f64;
+    let p = k as f64 / n_f;
+    let z2 = z * z;
+    let denom = 1.0 + z2 / n_f;
+    let centre = p + z2 / (2.0 * n_f);
+    let margin = z * (p * (1.0 - p) / n_f + z2 / (4.0 * n_f * n_f)).sqrt();
+    (
+        ((centre - margin) / denom).max(0.0),
+        ((centre + margin) / denom).min(1.0),
+    )
+}
+
+fn pct(v: f64) -> String {
+    let p = v * 100.0;
+    if (p - p.round()).abs() < 0.05 {
+        format!("{p:.0} %")
+    } else {
+        format!("{p:.1} %")
+    }
+}
+
+/// Judges one goal. `source_error` is the failure of the metrics source, if any.
+pub fn evaluate(
+    goal: &Goal,
+    o: &Observed,
+    policy: &GatePolicy,
+    source_error: Option<&str>,
+) -> Evaluation {
+    let base = |value, interval, sample, outcome, sentence| Evaluation {
+        metric: goal.metric,
+        critical: goal.critical,
+        value,
+        interval,
+        threshold: goal.threshold,
+        comparator: goal.comparator,
+        sample,
+        min_sample: goal.min_sample,
+        window_hours: goal.window_hours,
+        outcome,
+        sentence,
+    };
+    let label = goal.metric.label();
+    let window = window_text(goal.window_hours);
+    if let Some(e) = source_error {
+        return base(
+            None,
+            None,
+            0,
+            Outcome::Error,
+            format!(
+                "{label} could not be measured ({e}): the wave pauses until the source answers"
+            ),
+        );
+    }
+    // (successes-or-events, trials) for rates; (value, sample) otherwise.
+    let judged = o.reported.saturating_sub(o.not_applicable);
+    let (count, sample): (Option<u64>, u64) = match goal.metric {
+        Metric::ApplySuccessRate => (Some(o.succeeded), judged),
+        Metric::ErrorRate => (Some(o.errors), judged),
+        Metric::PendingAfter { hours } => {
+            if o.hours_since_start < hours {
+                return base(
+                    None,
+                    None,
+                    o.devices,
+                    Outcome::NoData,
+                    format!(
+                        "{label}: only {:.0} h since the wave started, so nothing to judge yet (hold)",
+                        o.hours_since_start
+                    ),
+                );
+            }
+            (Some(o.pending), o.devices)
+        }
+        Metric::EnrollmentCompletion => (Some(o.enrolled), o.devices),
+        Metric::ConflictCount => (None, o.reported),
+        Metric::TicketsPer100Devices => (None, o.devices),
+        Metric::PilotFeedbackScore => (None, o.feedback_answers),
+    };
+    let what = if goal.metric.counts_answers() {
+        "answers"
+    } else {
+        "devices"
+    };
+    if sample < goal.min_sample || sample == 0 {
+        return base(
+            None,
+            None,
+            sample,
+            Outcome::NoData,
+            format!(
+                "{label}: {sample} {what} reported over {window}, fewer than the {} needed to judge (hold, never pass)",
+                goal.min_sample
+            ),
+        );
+    }
+    let at_least = goal.comparator == Comparator::AtLeast;
+    let meets = |v: f64| {
+        if at_least {
+            v >= goal.threshold
+        } else {
+            v <= goal.threshold
+        }
+    };
+    let bar = format!(
+        "{} {}",
+        if at_least { "≥" } else { "≤" },
+        goal.value_text(goal.threshold)
+    );
+    match count {
+        Some(k) => {
+            let value = k as f64 / sample as f64;
+            let interval = policy.wilson.then(|| wilson(k, sample, policy.z));
+            let outcome = match interval {
+                // Pass only when the whole interval clears the bar; fail only
+                // when the whole interval misses it.
+                Some((lo, hi)) => {
+                    let (worst, best) = if at_least { (lo, hi) } else { (hi, lo) };
+                    if meets(worst) {
+                        Outcome::Pass
+                    } else if !meets(best) {
+                        Outcome::Fail
+                    } else {
+                        Outcome::Inconclusive
+                    }
+                }
+                None if meets(value) => Outcome::Pass,
+                None => Outcome::Fail,
+            };
+            let bounds = interval
+                .map(|(lo, hi)| format!(" (95 % interval {}–{})", pct(lo), pct(hi)))
+                .unwrap_or_default();
+            let verdict = match outcome {
+                Outcome::Pass => "meets the bar",
+                Outcome::Fail => "misses the bar",
+                _ => "is too close to the bar to call at this sample size (hold)",
+            };
+            base(
+                Some(value),
+                interval,
+                sample,
+                outcome,
+                format!(
+                    "{label} {}{bounds} on {k} of {sample} {what} over {window} {verdict} of {bar}: {}",
+                    pct(value),
+                    outcome.as_str()
+                ),
+            )
+        }
+        None => {
+            let value = match goal.metric {
+                Metric::ConflictCount => o.conflicts as f64,
+                Metric::TicketsPer100Devices => o.tickets as f64 * 100.0 / o.devices.max(1) as f64,
+                _ => o.feedback_sum / o.feedback_answers.max(1) as f64,
+            };
+            let outcome = if meets(value) {
+                Outcome::Pass
+            } else {
+                Outcome::Fail
+            };
+            base(
+                Some(value),
+                None,
+                sample,
+                outcome,
+                format!(
+                    "{label} {} over {window} from {sample} {what} {} of {bar}: {}",
+                    goal.value_text(value),
+                    if outcome == Outcome::Pass {
+                        "meets the bar"
+                    } else {
+                        "misses the bar"
+                    },
+                    outcome.as_str()
+                ),
+            )
+        }
+    }
+}
+
+fn window_text(h: f64) -> String {
+    if h >= 24.0 && (h / 24.0).fract() == 0.0 {
+        format!("{} d", h / 24.0)
+    } else {
+        format!("{h} h")
+    }
+}
+
+/// Failures seen so far for one goal of one wave.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct FailureCount {
+    pub consecutive: u32,
+    pub total: u32,
+}
+
+impl FailureCount {
+    pub fn record(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Fail => {
+                self.consecutive += 1;
+                self.total += 1;
+            }
+            Outcome::Pass => self.consecutive = 0,
+            // Holding neither clears nor adds to a run of failures.
+            _ => {}
+        }
+    }
+}
+
+/// What the gates say about a wave after one round of evaluations.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum Decision {
+    /// Every critical goal passed and the wave has baked.
+    Pass { why: String },
+    /// A critical goal failed beyond its limits.
+    Fail { why: String },
+    /// Keep watching: baking, no data, inconclusive, or failures within limits.
+    Hold { why: String },
+    /// The metrics source failed: pause.
+    SourceError { why: String },
+}
+
+/// The wave's decision from one round of evaluations (in goal order, with
+/// the running failure counts per goal, already updated), its bake time, and
+/// the deadlines. The worst critical outcome decides; advisory goals never do.
+pub fn decide(
+    goals: &[Goal],
+    evals: &[Evaluation],
+    failures: &[FailureCount],
+    policy: &GatePolicy,
+    baked: bool,
+    hours_since_start: f64,
+    today: jiff::civil::Date,
+) -> Decision {
+    let critical: Vec<usize> = (0..evals.len()).filter(|&i| evals[i].critical).collect();
+    if let Some(&i) = critical
+        .iter()
+        .find(|&&i| evals[i].outcome == Outcome::Error)
+    {
+        return Decision::SourceError {
+            why: evals[i].sentence.clone(),
+        };
+    }
+    for &i in &critical {
+        let f = failures.get(i).copied().unwrap_or_default();
+        if f.consecutive >= policy.consecutive_failures || f.total >= policy.total_failures {
+            return Decision::Fail {
+                why: format!(
+                    "{} ({} failed checks in a row, {} in all; the limits are {} and {})",
+                    evals[i].sentence,
+                    f.consecutive,
+                    f.total,
+                    policy.consecutive_failures,
+                    policy.total_failures
+                ),
+            };
+        }
+    }
+    // A goal still not met after its deadline fails the wave.
+    for &i in &critical {
+        if evals[i].outcome == Outcome::Pass {
+            continue;
+        }
+        let late = match goals.get(i).map(|g| g.deadline) {
+            Some(Deadline::AfterHours(h)) => hours_since_start > h,
+            Some(Deadline::Day(d)) => today > d,
+            None => false,
+        };
+        if late {
+            return Decision::Fail {
+                why: format!("{} — and its deadline has passed", evals[i].sentence),
+            };
+        }
+    }
+    if let Some(&i) = critical
+        .iter()
+        .filter(|&&i| evals[i].outcome != Outcome::Pass)
+        .max_by_key(|&&i| evals[i].outcome)
+    {
+        let f = failures.get(i).copied().unwrap_or_default();
+        let limits = if evals[i].outcome == Outcome::Fail {
+            format!(
+                " ({} of {} failed checks in a row allowed)",
+                f.consecutive, policy.consecutive_failures
+            )
+        } else {
+            String::new()
+        };
+        return Decision::Hold {
+            why: format!("{}{limits}", evals[i].sentence),
+        };
+    }
+    if !baked {
+        return Decision::Hold {
+            why: "every critical goal is met, and the wave is still baking".into(),
+        };
+    }
+    Decision::Pass {
+        why: if critical.is_empty() {
+            "the wave has baked; it has no critical goals".into()
+        } else {
+            format!(
+                "all {} critical goal(s) met after the bake time: {}",
+                critical.len(),
+                critical
+                    .iter()
+                    .map(|&i| evals[i].sentence.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::goals::{GoalDraft, validate};
+
+    fn goal(metric: &'static str, threshold: &'static str, min: u64) -> Goal {
+        validate(
+            &GoalDraft {
+                metric: Some(metric),
+                threshold: Some(threshold),
+                window: Some("24h"),
+                min_sample: Some(min),
+                deadline: Some("7d"),
+                after: Some("2d"),
+                critical: true,
+            },
+            8.0,
+            None,
+        )
+        .unwrap()
+    }
+
+    fn seen(reported: u64, succeeded: u64, errors: u64) -> Observed {
+        Observed {
+            devices: 1000,
+            reported,
+            succeeded,
+            errors,
+            hours_since_start: 30.0,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn wilson_bounds_match_the_textbook() {
+        let (lo, hi) = wilson(95, 100, 1.96);
+        assert!(
+            (lo - 0.8882).abs() < 1e-3 && (hi - 0.9785).abs() < 1e-3,
+            "{lo} {hi}"
+        );
+        assert_eq!(wilson(0, 0, 1.96), (0.0, 1.0));
+    }
+
+    #[test]
+    fn too_little_data_holds_and_never_passes() {
+        let g = goal("apply_success_rate", ">= 95%", 50);
+        let e = evaluate(&g, &seen(20, 20, 0), &GatePolicy::default(), None);
+        assert_eq!(e.outcome, Outcome::NoData);
+        assert!(
+            e.sentence.contains("fewer than the 50 needed"),
+            "{}",
+            e.sentence
+        );
+        let d = decide(
+            &[g],
+            &[e],
+            &[FailureCount::default()],
+            &GatePolicy::default(),
+            true,
+            30.0,
+            jiff::civil::date(2027, 1, 1),
+        );
+        assert!(matches!(d, Decision::Hold { .. }), "{d:?}");
+    }
+
+    #[test]
+    fn wilson_keeps_a_small_sample_from_passing_on_luck() {
+        let g = goal("apply_success_rate", ">= 95%", 30);
+        let policy = GatePolicy::default();
+        // 30 of 30: the point estimate says 100 %, the lower bound 88.6 %.
+        let e = evaluate(&g, &seen(30, 30, 0), &policy, None);
+        assert_eq!(e.outcome, Outcome::Inconclusive, "{}", e.sentence);
+        let plain = GatePolicy {
+            wilson: false,
+            ..policy
+        };
+        assert_eq!(
+            evaluate(&g, &seen(30, 30, 0), &plain, None).outcome,
+            Outcome::Pass
+        );
+        // 990 of 1000 clears it; 800 of 1000 misses it for sure.
+        assert_eq!(
+            evaluate(&g, &seen(1000, 990, 10), &policy, None).outcome,
+            Outcome::Pass
+        );
+        let e = evaluate(&g, &seen(1000, 800, 200), &policy, None);
+        assert_eq!(e.outcome, Outcome::Fail);
+        assert!(
+            e.sentence
+                .starts_with("apply success rate 80 % (95 % interval"),
+            "{}",
+            e.sentence
+        );
+        assert!(
+            e.sentence
+                .contains("on 800 of 1000 devices over 1 d misses the bar of ≥ 95 %: fail"),
+            "{}",
+            e.sentence
+        );
+    }
+
+    #[test]
+    fn error_rates_and_counts_judge_downwards() {
+        let policy = GatePolicy {
+            wilson: false,
+            ..GatePolicy::default()
+        };
+        let g = goal("error_rate", "<= 2%", 20);
+        assert_eq!(
+            evaluate(&g, &seen(500, 495, 5), &policy, None).outcome,
+            Outcome::Pass
+        );
+        assert_eq!(
+            evaluate(&g, &seen(500, 470, 30), &policy, None).outcome,
+            Outcome::Fail
+        );
+        let t = goal("tickets_per_100_devices", "<= 3", 20);
+        let mut o = seen(500, 500, 0);
+        o.tickets = 40;
+        let e = evaluate(&t, &o, &policy, None);
+        assert_eq!((e.outcome, e.value), (Outcome::Fail, Some(4.0)));
+        let p = goal("pending_after", "<= 5%", 20);
+        let mut o = seen(500, 450, 0);
+        o.pending = 30;
+        o.hours_since_start = 30.0;
+        assert_eq!(evaluate(&p, &o, &policy, None).outcome, Outcome::NoData);
+        o.hours_since_start = 50.0;
+        assert_eq!(evaluate(&p, &o, &policy, None).outcome, Outcome::Pass);
+    }
+
+    #[test]
+    fn failures_within_limits_hold_and_beyond_them_fail() {
+        let g = goal("apply_success_rate", ">= 95%", 20);
+        let policy = GatePolicy {
+            wilson: false,
+            ..GatePolicy::default()
+        };
+        let today = jiff::civil::date(2027, 1, 1);
+        let mut count = FailureCount::default();
+        let e = evaluate(&g, &seen(500, 400, 100), &policy, None);
+        count.record(e.outcome);
+        let d = decide(
+            std::slice::from_ref(&g),
+            std::slice::from_ref(&e),
+            &[count],
+            &policy,
+            true,
+            30.0,
+            today,
+        );
+        assert!(
+            matches!(&d, Decision::Hold { why } if why.contains("1 of 2 failed checks in a row allowed")),
+            "{d:?}"
+        );
+        count.record(e.outcome);
+        let d = decide(
+            std::slice::from_ref(&g),
+            std::slice::from_ref(&e),
+            &[count],
+            &policy,
+            true,
+            30.0,
+            today,
+        );
+        assert!(
+            matches!(&d, Decision::Fail { why } if why.contains("2 failed checks in a row")),
+            "{d:?}"
+        );
+        // A pass in between resets the run but not the total.
+        let mut c = FailureCount::default();
+        for o in [
+            Outcome::Fail,
+            Outcome::Pass,
+            Outcome::Fail,
+            Outcome::NoData,
+            Outcome::Pass,
+            Outcome::Fail,
+        ] {
+            c.record(o);
+        }
+        assert_eq!(
+            c,
+            FailureCount {
+                consecutive: 1,
+                total: 3
+            }
+        );
+    }
+
+    #[test]
+    fn advisory_goals_never_decide_and_errors_pause() {
+        let mut advisory = goal("pilot_feedback_score", ">= 4", 5);
+        advisory.critical = false;
+        let g = goal("apply_success_rate", ">= 95%", 20);
+        let policy = GatePolicy {
+            wilson: false,
+            ..GatePolicy::default()
+        };
+        let mut o = seen(500, 499, 1);
+        o.feedback_answers = 10;
+        o.feedback_sum = 20.0;
+        let evals = vec![
+            evaluate(&g, &o, &policy, None),
+            evaluate(&advisory, &o, &policy, None),
+        ];
+        assert_eq!(evals[1].outcome, Outcome::Fail);
+        let counts = [
+            FailureCount::default(),
+            FailureCount {
+                consecutive: 5,
+                total: 5,
+            },
+        ];
+        let today = jiff::civil::date(2027, 1, 1);
+        let goals = [g.clone(), advisory];
+        assert!(matches!(
+            decide(&goals, &evals, &counts, &policy, true, 30.0, today),
+            Decision::Pass { .. }
+        ));
+        assert!(matches!(
+            decide(&goals, &evals, &counts, &policy, false, 30.0, today),
+            Decision::Hold { .. }
+        ));
+        let err = evaluate(&g, &o, &policy, Some("Graph returned 503"));
+        assert_eq!(err.outcome, Outcome::Error);
+        let d = decide(
+            &goals[..1],
+            &[err],
+            &counts[..1],
+            &policy,
+            true,
+            30.0,
+            today,
+        );
+        assert!(
+            matches!(&d, Decision::SourceError { why } if why.contains("503")),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn a_goal_unmet_after_its_deadline_fails_the_wave() {
+        let g = goal("apply_success_rate", ">= 95%", 50);
+        let policy = GatePolicy::default();
+        let e = evaluate(&g, &seen(10, 10, 0), &policy, None);
+        let today = jiff::civil::date(2027, 1, 1);
+        let d = decide(
+            std::slice::from_ref(&g),
+            std::slice::from_ref(&e),
+            &[FailureCount::default()],
+            &policy,
+            true,
+            24.0 * 8.0,
+            today,
+        );
+        assert!(
+            matches!(&d, Decision::Fail { why } if why.contains("deadline has passed")),
+            "{d:?}"
+        );
+    }
+}
