@@ -11,6 +11,7 @@
 //! - [`conflicts`]: setting conflicts where policy targets meet.
 //! - [`goals`]: SMART goals that gates judge waves by.
 //! - [`gates`]: a wave's goals judged on what its devices reported.
+//! - [`wave`]: the wave state machine and the MDM changes each step asks for.
 
 pub mod applicability;
 pub mod column;
@@ -24,3 +25,4 @@ pub mod pilot;
 pub mod rules;
 pub mod settings;
 pub mod targeting;
+pub mod wave;
