@@ -128,7 +128,7 @@ impl WaveState {
 
 /// Something that happened to a wave.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
+#[serde(tag = "event", content = "with", rename_all = "snake_case")]
 pub enum Event {
     /// The schedule says the wave starts now.
     Start,

@@ -39,6 +39,9 @@ enum What {
     Conflicts,
     /// A representative pilot of 1 % (at least 50 devices) of every device.
     Pilot,
+    /// Status reports into SQLite (1,000,000 by default: --devices sets the
+    /// count) and the gates of a 200,000-device wave.
+    Ingest,
     /// A whole rollout plan over 200 targeted groups: scope, pilot, waves,
     /// schedule, goals, project-scope checks and communications.
     Plan,
@@ -64,6 +67,9 @@ fn ms(d: Duration) -> f64 {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    if a.what == What::Ingest {
+        return ingest(&a);
+    }
     let name = if a.what == What::Conflicts {
         "conflicts"
     } else {
@@ -536,4 +542,121 @@ fn plan(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reports per ingestion call: the size of one status export page set.
+const BATCH: usize = 100_000;
+
+/// Ingests status reports into a fresh SQLite file in batches of 100,000,
+/// then judges the goals of a 200,000-device wave from the stored states.
+fn ingest(a: &Args) -> anyhow::Result<ExitCode> {
+    use ringmaster_core::gates::{GatePolicy, Observed, evaluate};
+    use ringmaster_core::goals::{GoalDraft, validate};
+    use ringmaster_store::StatusReport;
+    let dir = tempfile_dir()?;
+    let url = format!("sqlite:{}", dir.join("bench.db").display());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let n = a.devices as u64;
+    let wave_size = 200_000u64.min(n);
+    let start: jiff::Timestamp = "2027-01-18T08:00:00Z".parse().context("bench clock")?;
+    let states = [
+        "succeeded",
+        "succeeded",
+        "succeeded",
+        "succeeded",
+        "succeeded",
+        "succeeded",
+        "succeeded",
+        "succeeded",
+        "error",
+        "pending",
+    ];
+    let (ingest_time, eval_time, eval) = rt.block_on(async {
+        let store = ringmaster_store::open(&url).await?;
+        let t = Instant::now();
+        let mut batch = Vec::with_capacity(BATCH);
+        for d in 0..n {
+            batch.push(StatusReport {
+                device: format!(
+                    "{:08x}-0000-4000-8000-{d:012}",
+                    d.wrapping_mul(2654435761) as u32
+                ),
+                policy: "0b5e11e0-2027-4000-8000-000000000001".into(),
+                state: states[(d % 10) as usize].into(),
+                reported_at: start + jiff::SignedDuration::from_secs((d % 28_800) as i64),
+                wave: Some(if d < wave_size { 1 } else { 2 }),
+            });
+            if batch.len() == BATCH {
+                store.ingest_status("bench", &batch).await?;
+                batch.clear();
+            }
+        }
+        store.ingest_status("bench", &batch).await?;
+        let ingest_time = t.elapsed();
+        let goal = validate(
+            &GoalDraft {
+                metric: Some("apply_success_rate"),
+                threshold: Some(">= 95%"),
+                window: Some("24h"),
+                min_sample: Some(100),
+                deadline: Some("7d"),
+                after: None,
+                critical: true,
+            },
+            8.0,
+            Some(wave_size),
+        )
+        .map_err(|e| anyhow::anyhow!("bench goal: {e}"))?;
+        let mut times = Vec::new();
+        let mut last = None;
+        for _ in 0..5 {
+            let t = Instant::now();
+            let c = store.wave_counts("bench", 1).await?;
+            let o = Observed {
+                devices: wave_size,
+                reported: c.reported(),
+                succeeded: c.succeeded,
+                errors: c.error,
+                conflicts: c.conflict,
+                not_applicable: c.not_applicable,
+                pending: c.pending,
+                hours_since_start: 30.0,
+                ..Default::default()
+            };
+            last = Some(evaluate(&goal, &o, &GatePolicy::default(), None));
+            times.push(t.elapsed());
+        }
+        times.sort();
+        anyhow::Ok((ingest_time, times[times.len() / 2], last))
+    })?;
+    let _ = std::fs::remove_dir_all(&dir);
+    let rate = n as f64 / ingest_time.as_secs_f64();
+    let eval = eval.map(|e| e.sentence).unwrap_or_default();
+    if a.json {
+        super::write_json(&serde_json::json!({
+            "reports": n, "ingest_ms": ms(ingest_time), "reports_per_second": rate,
+            "wave_devices": wave_size, "gate_ms_median": ms(eval_time), "gate": eval,
+        }))?;
+    } else {
+        println!(
+            "ingest {n} status reports into SQLite: {:>8.0} ms ({rate:.0} reports/s)",
+            ms(ingest_time)
+        );
+        println!(
+            "gates of a {wave_size}-device wave:   {:>8.1} ms (median of 5)",
+            ms(eval_time)
+        );
+        println!("  {eval}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A fresh folder for a benchmark database.
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("ringmaster-bench-ingest-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
 }

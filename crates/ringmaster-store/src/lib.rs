@@ -1,0 +1,226 @@
+//! Durable state of rollouts behind one trait, [`Store`], with a backend
+//! per URL scheme (`sqlite:` today; PostgreSQL implements the same trait).
+//! Every wave transition commits with its effects and its audit entry in one
+//! transaction, guarded by the wave's transition count, so two drivers can
+//! never both move a wave and a crash never loses or repeats a step.
+//!
+//! - [`sqlite`]: the embedded default (WAL, embedded migrations).
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+use ringmaster_core::wave::{Effect, Event, Transition, WaveState};
+use roaring::RoaringBitmap;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The wave moved since it was read (another driver, or a retry): nothing was written.
+    #[error(
+        "wave {idx} of {rollout} changed since it was read (expected transition {expected}, found {found})"
+    )]
+    Stale {
+        rollout: String,
+        idx: u32,
+        expected: u64,
+        found: u64,
+    },
+    /// The thing asked for is not there.
+    #[error("{0}")]
+    NotFound(String),
+    /// The database URL names no backend this build has.
+    #[error("unsupported database URL `{0}`: use sqlite:PATH (PostgreSQL comes with its backend)")]
+    Unsupported(String),
+    /// The database failed.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value could not be read back.
+    #[error("stored data: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Which wave: a rollout, a plan version, the wave's position.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct WaveKey {
+    pub rollout: String,
+    pub version: u32,
+    pub idx: u32,
+}
+
+/// A wave as planned, stored when a plan version is started.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewWave {
+    pub name: String,
+    pub phase: String,
+    pub members: RoaringBitmap,
+    pub starts_at: jiff::Timestamp,
+}
+
+/// A wave as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WaveRow {
+    pub key: WaveKey,
+    pub name: String,
+    pub phase: String,
+    pub state: WaveState,
+    /// Transitions so far; pass it back to `commit` as the expected value.
+    pub seq: u64,
+    pub members: RoaringBitmap,
+    pub starts_at: jiff::Timestamp,
+}
+
+/// A transition as recorded.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Recorded {
+    pub key: WaveKey,
+    pub seq: u64,
+    pub at: jiff::Timestamp,
+    pub actor: String,
+    pub event: serde_json::Value,
+    pub from: WaveState,
+    pub to: WaveState,
+    pub why: String,
+}
+
+/// An effect waiting to be carried out (or done).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Action {
+    pub key: WaveKey,
+    pub seq: u64,
+    pub pos: u32,
+    pub effect: Effect,
+    pub attempts: u32,
+}
+
+/// One device's state for one policy at one moment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusReport {
+    pub device: String,
+    pub policy: String,
+    /// `succeeded`, `error`, `conflict`, `pending`, `not_applicable`.
+    pub state: String,
+    pub reported_at: jiff::Timestamp,
+    /// The wave the device is in, when the engine knows it.
+    pub wave: Option<u32>,
+}
+
+/// What an ingestion kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Ingested {
+    /// New records.
+    pub inserted: u64,
+    /// Records already stored (re-sent): ignored.
+    pub duplicates: u64,
+}
+
+/// Latest states of a wave's devices, counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StateCounts {
+    pub succeeded: u64,
+    pub error: u64,
+    pub conflict: u64,
+    pub pending: u64,
+    pub not_applicable: u64,
+    pub other: u64,
+}
+
+impl StateCounts {
+    pub fn reported(&self) -> u64 {
+        self.succeeded
+            + self.error
+            + self.conflict
+            + self.pending
+            + self.not_applicable
+            + self.other
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEntry {
+    pub at: jiff::Timestamp,
+    pub actor: String,
+    pub rollout: String,
+    pub action: String,
+    pub detail: String,
+}
+
+/// The durable state of rollouts. Writes that belong together commit together.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Stores a plan text as the next version of a rollout with its waves
+    /// (all pending); returns the version. The same text twice is one version.
+    async fn start_version(
+        &self,
+        rollout: &str,
+        text: &str,
+        waves: &[NewWave],
+        at: jiff::Timestamp,
+    ) -> Result<u32>;
+    /// The newest version of a rollout and its text.
+    async fn latest_version(&self, rollout: &str) -> Result<Option<(u32, String)>>;
+    /// The waves of a rollout's version, in order.
+    async fn waves(&self, rollout: &str, version: u32) -> Result<Vec<WaveRow>>;
+    /// Records a transition of a wave that has made `expected` transitions so
+    /// far: new state, the transition, its effects as pending actions and an
+    /// audit entry, in one transaction. [`StoreError::Stale`] when the wave
+    /// moved meanwhile; then nothing is written.
+    async fn commit(
+        &self,
+        key: &WaveKey,
+        expected: u64,
+        event: &Event,
+        t: &Transition,
+        actor: &str,
+        at: jiff::Timestamp,
+    ) -> Result<u64>;
+    /// Every transition of a rollout, oldest first.
+    async fn history(&self, rollout: &str) -> Result<Vec<Recorded>>;
+    /// Effects recorded but not yet done, oldest first.
+    async fn pending_actions(&self, rollout: &str) -> Result<Vec<Action>>;
+    /// Marks an action done, or counts a failed attempt with its error.
+    async fn finish_action(
+        &self,
+        a: &Action,
+        error: Option<&str>,
+        at: jiff::Timestamp,
+    ) -> Result<()>;
+    /// Stores status reports; a report already stored is a duplicate, and the
+    /// latest state of a device moves only forward in time.
+    async fn ingest_status(&self, rollout: &str, reports: &[StatusReport]) -> Result<Ingested>;
+    /// Latest states of the devices of one wave.
+    async fn wave_counts(&self, rollout: &str, wave: u32) -> Result<StateCounts>;
+    /// Stores one gate evaluation (as JSON: metric, value, threshold, sample, window, outcome, sentence).
+    async fn record_evaluation(
+        &self,
+        key: &WaveKey,
+        evaluation: &serde_json::Value,
+        at: jiff::Timestamp,
+    ) -> Result<()>;
+    /// Evaluations of a wave, oldest first.
+    async fn evaluations(&self, key: &WaveKey)
+    -> Result<Vec<(jiff::Timestamp, serde_json::Value)>>;
+    /// Adds an audit entry (operator actions that are not transitions, sign-ins, tokens).
+    async fn audit(&self, entry: &AuditEntry) -> Result<()>;
+    /// The audit log of a rollout, oldest first.
+    async fn audit_log(&self, rollout: &str) -> Result<Vec<AuditEntry>>;
+}
+
+/// Opens the store a URL names, running migrations.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        return Ok(Arc::new(sqlite::SqliteStore::open(url).await?));
+    }
+    Err(StoreError::Unsupported(url.to_string()))
+}
+
+pub(crate) fn ts(s: &str) -> Result<jiff::Timestamp> {
+    s.parse()
+        .map_err(|e| StoreError::Corrupt(format!("time `{s}`: {e}")))
+}

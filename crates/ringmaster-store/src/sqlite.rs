@@ -1,0 +1,468 @@
+//! The embedded default: one SQLite file in WAL mode, migrations embedded.
+
+use crate::{
+    Action, AuditEntry, Ingested, NewWave, Recorded, Result, StateCounts, StatusReport, Store,
+    StoreError, WaveKey, WaveRow, ts,
+};
+use async_trait::async_trait;
+use ringmaster_core::wave::{Effect, Event, Transition, WaveState};
+use roaring::RoaringBitmap;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Row, SqlitePool};
+use std::str::FromStr;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Rows per multi-row insert: well under SQLite's bound-parameter limit.
+const CHUNK: usize = 1000;
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("`{s}`: {e}")))
+}
+
+fn bitmap_bytes(b: &RoaringBitmap) -> Vec<u8> {
+    let mut v = Vec::with_capacity(b.serialized_size());
+    // Writing into a Vec cannot fail.
+    let _ = b.serialize_into(&mut v);
+    v
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) and migrates `sqlite:PATH` or `sqlite::memory:`.
+    pub async fn open(url: &str) -> Result<Self> {
+        let opts = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // WAL with NORMAL survives a killed process; only power loss can
+            // drop the last commits.
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(std::time::Duration::from_secs(10))
+            // Status tables are keyed by random ids: a big page cache keeps
+            // inserts from paging the B-trees in and out.
+            .pragma("cache_size", "-262144")
+            .pragma("temp_store", "memory");
+        let memory = url.contains(":memory:");
+        let pool = SqlitePoolOptions::new()
+            // One connection for an in-memory database (each would be its own).
+            .max_connections(if memory { 1 } else { 4 })
+            .connect_with(opts)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+}
+
+fn digest(text: &str) -> String {
+    // FNV-1a: enough to tell plan texts apart; not a security boundary.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn start_version(
+        &self,
+        rollout: &str,
+        text: &str,
+        waves: &[NewWave],
+        at: jiff::Timestamp,
+    ) -> Result<u32> {
+        let mut tx = self.pool.begin().await?;
+        let d = digest(text);
+        let last: Option<(i64, String)> =
+            sqlx::query_as("SELECT version, digest FROM plan_versions WHERE rollout = ? ORDER BY version DESC LIMIT 1")
+                .bind(rollout)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if let Some((v, ld)) = &last
+            && *ld == d
+        {
+            return Ok(*v as u32);
+        }
+        let version = last.map(|(v, _)| v + 1).unwrap_or(1);
+        sqlx::query("INSERT INTO plan_versions (rollout, version, created_at, digest, text) VALUES (?, ?, ?, ?, ?)")
+            .bind(rollout)
+            .bind(version)
+            .bind(at.to_string())
+            .bind(&d)
+            .bind(text)
+            .execute(&mut *tx)
+            .await?;
+        let pending = json(&WaveState::Pending)?;
+        for (i, w) in waves.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO waves (rollout, version, idx, name, phase, state, seq, members, starts_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
+            )
+            .bind(rollout)
+            .bind(version)
+            .bind(i as i64)
+            .bind(&w.name)
+            .bind(&w.phase)
+            .bind(&pending)
+            .bind(bitmap_bytes(&w.members))
+            .bind(w.starts_at.to_string())
+            .bind(at.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("INSERT INTO audit (at, actor, rollout, action, detail) VALUES (?, 'ringmaster', ?, 'plan version', ?)")
+            .bind(at.to_string())
+            .bind(rollout)
+            .bind(format!("version {version} with {} waves (digest {d})", waves.len()))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(version as u32)
+    }
+
+    async fn latest_version(&self, rollout: &str) -> Result<Option<(u32, String)>> {
+        let row: Option<(i64, String)> =
+            sqlx::query_as("SELECT version, text FROM plan_versions WHERE rollout = ? ORDER BY version DESC LIMIT 1")
+                .bind(rollout)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(v, t)| (v as u32, t)))
+    }
+
+    async fn waves(&self, rollout: &str, version: u32) -> Result<Vec<WaveRow>> {
+        let rows = sqlx::query(
+            "SELECT idx, name, phase, state, seq, members, starts_at FROM waves WHERE rollout = ? AND version = ? ORDER BY idx",
+        )
+        .bind(rollout)
+        .bind(version as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let members: Vec<u8> = r.get("members");
+                Ok(WaveRow {
+                    key: WaveKey {
+                        rollout: rollout.to_string(),
+                        version,
+                        idx: r.get::<i64, _>("idx") as u32,
+                    },
+                    name: r.get("name"),
+                    phase: r.get("phase"),
+                    state: parse(r.get::<&str, _>("state"))?,
+                    seq: r.get::<i64, _>("seq") as u64,
+                    members: RoaringBitmap::deserialize_from(&members[..])
+                        .map_err(|e| StoreError::Corrupt(format!("wave members: {e}")))?,
+                    starts_at: ts(r.get::<&str, _>("starts_at"))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn commit(
+        &self,
+        key: &WaveKey,
+        expected: u64,
+        event: &Event,
+        t: &Transition,
+        actor: &str,
+        at: jiff::Timestamp,
+    ) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let seq = expected + 1;
+        let moved = sqlx::query(
+            "UPDATE waves SET state = ?, seq = ?, updated_at = ? WHERE rollout = ? AND version = ? AND idx = ? AND seq = ?",
+        )
+        .bind(json(&t.to)?)
+        .bind(seq as i64)
+        .bind(at.to_string())
+        .bind(&key.rollout)
+        .bind(key.version as i64)
+        .bind(key.idx as i64)
+        .bind(expected as i64)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if moved == 0 {
+            let found: Option<i64> = sqlx::query_scalar(
+                "SELECT seq FROM waves WHERE rollout = ? AND version = ? AND idx = ?",
+            )
+            .bind(&key.rollout)
+            .bind(key.version as i64)
+            .bind(key.idx as i64)
+            .fetch_optional(&mut *tx)
+            .await?;
+            return Err(match found {
+                Some(f) => StoreError::Stale {
+                    rollout: key.rollout.clone(),
+                    idx: key.idx,
+                    expected,
+                    found: f as u64,
+                },
+                None => StoreError::NotFound(format!(
+                    "wave {} of {} version {}",
+                    key.idx, key.rollout, key.version
+                )),
+            });
+        }
+        sqlx::query(
+            "INSERT INTO transitions (rollout, version, idx, seq, at, actor, event, from_state, to_state, why) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&key.rollout)
+        .bind(key.version as i64)
+        .bind(key.idx as i64)
+        .bind(seq as i64)
+        .bind(at.to_string())
+        .bind(actor)
+        .bind(json(event)?)
+        .bind(json(&t.from)?)
+        .bind(json(&t.to)?)
+        .bind(&t.why)
+        .execute(&mut *tx)
+        .await?;
+        for (pos, e) in t.effects.iter().enumerate() {
+            sqlx::query("INSERT INTO actions (rollout, version, idx, seq, pos, effect) VALUES (?, ?, ?, ?, ?, ?)")
+                .bind(&key.rollout)
+                .bind(key.version as i64)
+                .bind(key.idx as i64)
+                .bind(seq as i64)
+                .bind(pos as i64)
+                .bind(json(e)?)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "INSERT INTO audit (at, actor, rollout, action, detail) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(at.to_string())
+        .bind(actor)
+        .bind(&key.rollout)
+        .bind(format!(
+            "wave {}: {} → {}",
+            key.idx,
+            t.from.name(),
+            t.to.name()
+        ))
+        .bind(&t.why)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(seq)
+    }
+
+    async fn history(&self, rollout: &str) -> Result<Vec<Recorded>> {
+        let rows = sqlx::query(
+            "SELECT version, idx, seq, at, actor, event, from_state, to_state, why FROM transitions WHERE rollout = ? ORDER BY at, version, idx, seq",
+        )
+        .bind(rollout)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(Recorded {
+                    key: WaveKey {
+                        rollout: rollout.to_string(),
+                        version: r.get::<i64, _>("version") as u32,
+                        idx: r.get::<i64, _>("idx") as u32,
+                    },
+                    seq: r.get::<i64, _>("seq") as u64,
+                    at: ts(r.get::<&str, _>("at"))?,
+                    actor: r.get("actor"),
+                    event: parse(r.get::<&str, _>("event"))?,
+                    from: parse(r.get::<&str, _>("from_state"))?,
+                    to: parse(r.get::<&str, _>("to_state"))?,
+                    why: r.get("why"),
+                })
+            })
+            .collect()
+    }
+
+    async fn pending_actions(&self, rollout: &str) -> Result<Vec<Action>> {
+        let rows = sqlx::query(
+            "SELECT version, idx, seq, pos, effect, attempts FROM actions WHERE rollout = ? AND done_at IS NULL ORDER BY version, seq, idx, pos",
+        )
+        .bind(rollout)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(Action {
+                    key: WaveKey {
+                        rollout: rollout.to_string(),
+                        version: r.get::<i64, _>("version") as u32,
+                        idx: r.get::<i64, _>("idx") as u32,
+                    },
+                    seq: r.get::<i64, _>("seq") as u64,
+                    pos: r.get::<i64, _>("pos") as u32,
+                    effect: parse::<Effect>(r.get::<&str, _>("effect"))?,
+                    attempts: r.get::<i64, _>("attempts") as u32,
+                })
+            })
+            .collect()
+    }
+
+    async fn finish_action(
+        &self,
+        a: &Action,
+        error: Option<&str>,
+        at: jiff::Timestamp,
+    ) -> Result<()> {
+        let q = match error {
+            None => sqlx::query(
+                "UPDATE actions SET done_at = ?, attempts = attempts + 1, last_error = NULL WHERE rollout = ? AND version = ? AND idx = ? AND seq = ? AND pos = ?",
+            )
+            .bind(at.to_string()),
+            Some(e) => sqlx::query(
+                "UPDATE actions SET attempts = attempts + 1, last_error = ? WHERE rollout = ? AND version = ? AND idx = ? AND seq = ? AND pos = ?",
+            )
+            .bind(e.to_string()),
+        };
+        q.bind(&a.key.rollout)
+            .bind(a.key.version as i64)
+            .bind(a.key.idx as i64)
+            .bind(a.seq as i64)
+            .bind(a.pos as i64)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn ingest_status(&self, rollout: &str, reports: &[StatusReport]) -> Result<Ingested> {
+        let mut tx = self.pool.begin().await?;
+        let mut inserted = 0u64;
+        for chunk in reports.chunks(CHUNK) {
+            let mut q = QueryBuilder::new(
+                "INSERT OR IGNORE INTO status_history (rollout, device, policy, reported_at, state) ",
+            );
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(rollout)
+                    .push_bind(&r.device)
+                    .push_bind(&r.policy)
+                    .push_bind(r.reported_at.as_millisecond())
+                    .push_bind(&r.state);
+            });
+            inserted += q.build().execute(&mut *tx).await?.rows_affected();
+            let mut q = QueryBuilder::new(
+                "INSERT INTO status_latest (rollout, device, policy, wave, state, reported_at) ",
+            );
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(rollout)
+                    .push_bind(&r.device)
+                    .push_bind(&r.policy)
+                    .push_bind(r.wave.map(i64::from))
+                    .push_bind(&r.state)
+                    .push_bind(r.reported_at.as_millisecond());
+            });
+            // Several reports of one device in one chunk: the newest wins.
+            q.push(
+                " ON CONFLICT (rollout, device, policy) DO UPDATE SET state = excluded.state, reported_at = excluded.reported_at, wave = coalesce(excluded.wave, status_latest.wave) WHERE excluded.reported_at > status_latest.reported_at",
+            );
+            q.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(Ingested {
+            inserted,
+            duplicates: reports.len() as u64 - inserted,
+        })
+    }
+
+    async fn wave_counts(&self, rollout: &str, wave: u32) -> Result<StateCounts> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT state, count(*) FROM status_latest WHERE rollout = ? AND wave = ? GROUP BY state",
+        )
+        .bind(rollout)
+        .bind(wave as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut c = StateCounts::default();
+        for (state, n) in rows {
+            let n = n as u64;
+            match state.as_str() {
+                "succeeded" => c.succeeded += n,
+                "error" => c.error += n,
+                "conflict" => c.conflict += n,
+                "pending" => c.pending += n,
+                "not_applicable" => c.not_applicable += n,
+                _ => c.other += n,
+            }
+        }
+        Ok(c)
+    }
+
+    async fn record_evaluation(
+        &self,
+        key: &WaveKey,
+        evaluation: &serde_json::Value,
+        at: jiff::Timestamp,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO evaluations (rollout, version, idx, at, body) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&key.rollout)
+        .bind(key.version as i64)
+        .bind(key.idx as i64)
+        .bind(at.to_string())
+        .bind(evaluation.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn evaluations(
+        &self,
+        key: &WaveKey,
+    ) -> Result<Vec<(jiff::Timestamp, serde_json::Value)>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT at, body FROM evaluations WHERE rollout = ? AND version = ? AND idx = ? ORDER BY rowid",
+        )
+        .bind(&key.rollout)
+        .bind(key.version as i64)
+        .bind(key.idx as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(at, body)| Ok((ts(&at)?, parse(&body)?)))
+            .collect()
+    }
+
+    async fn audit(&self, e: &AuditEntry) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit (at, actor, rollout, action, detail) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(e.at.to_string())
+        .bind(&e.actor)
+        .bind(&e.rollout)
+        .bind(&e.action)
+        .bind(&e.detail)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn audit_log(&self, rollout: &str) -> Result<Vec<AuditEntry>> {
+        let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+            "SELECT at, actor, action, detail FROM audit WHERE rollout = ? ORDER BY id",
+        )
+        .bind(rollout)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(at, actor, action, detail)| {
+                Ok(AuditEntry {
+                    at: ts(&at)?,
+                    actor,
+                    rollout: rollout.to_string(),
+                    action,
+                    detail,
+                })
+            })
+            .collect()
+    }
+}

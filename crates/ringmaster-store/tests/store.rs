@@ -1,0 +1,263 @@
+//! The storage story, told against SQLite (and, with its backend, PostgreSQL).
+
+use ringmaster_core::gates::Decision;
+use ringmaster_core::wave::{Effect, Event, GateDecision, Reason, Rules, WaveState, step};
+use ringmaster_store::{AuditEntry, NewWave, StatusReport, Store, StoreError, WaveKey, open};
+use roaring::RoaringBitmap;
+
+fn at(s: &str) -> jiff::Timestamp {
+    s.parse().unwrap()
+}
+
+fn waves() -> Vec<NewWave> {
+    vec![
+        NewWave {
+            name: "Pilot (isolated)".into(),
+            phase: "pilot".into(),
+            members: (0..50).collect(),
+            starts_at: at("2027-01-18T08:00:00Z"),
+        },
+        NewWave {
+            name: "Everyone".into(),
+            phase: "enterprise".into(),
+            members: (50..1000).collect::<RoaringBitmap>(),
+            starts_at: at("2027-01-25T08:00:00Z"),
+        },
+    ]
+}
+
+async fn advance(store: &dyn Store, key: &WaveKey, event: Event, rules: &Rules, when: &str) -> u64 {
+    let rows = store.waves(&key.rollout, key.version).await.unwrap();
+    let row = &rows[key.idx as usize];
+    let t = step(row.state, &event, rules).unwrap();
+    store
+        .commit(key, row.seq, &event, &t, "test", at(when))
+        .await
+        .unwrap()
+}
+
+async fn story(store: &dyn Store) {
+    // Plan versions: the same text is one version; an edit is the next.
+    let v1 = store
+        .start_version("r", "plan one", &waves(), at("2027-01-11T08:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(v1, 1);
+    assert_eq!(
+        store
+            .start_version("r", "plan one", &waves(), at("2027-01-11T09:00:00Z"))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store.latest_version("r").await.unwrap(),
+        Some((1, "plan one".to_string()))
+    );
+    let rows = store.waves("r", 1).await.unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1].members.len(), 950);
+    assert_eq!((rows[0].state, rows[0].seq), (WaveState::Pending, 0));
+
+    // Transitions commit with their effects; a stale writer changes nothing.
+    let key = WaveKey {
+        rollout: "r".into(),
+        version: 1,
+        idx: 0,
+    };
+    let rules = Rules {
+        isolated: true,
+        ..Rules::default()
+    };
+    let seq = advance(store, &key, Event::Start, &rules, "2027-01-18T08:00:00Z").await;
+    assert_eq!(seq, 1);
+    let t = step(WaveState::Pending, &Event::Start, &rules).unwrap();
+    let err = store
+        .commit(
+            &key,
+            0,
+            &Event::Start,
+            &t,
+            "late driver",
+            at("2027-01-18T08:00:01Z"),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Stale {
+                expected: 0,
+                found: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let actions = store.pending_actions("r").await.unwrap();
+    assert_eq!(
+        actions.iter().map(|a| a.effect).collect::<Vec<_>>(),
+        vec![Effect::Isolate, Effect::Assign]
+    );
+    store
+        .finish_action(
+            &actions[0],
+            Some("Graph 429: retry after 10 s"),
+            at("2027-01-18T08:00:02Z"),
+        )
+        .await
+        .unwrap();
+    let again = store.pending_actions("r").await.unwrap();
+    assert_eq!((again.len(), again[0].attempts), (2, 1));
+    for a in &again {
+        store
+            .finish_action(a, None, at("2027-01-18T08:00:30Z"))
+            .await
+            .unwrap();
+    }
+    assert!(store.pending_actions("r").await.unwrap().is_empty());
+    advance(store, &key, Event::Applied, &rules, "2027-01-18T08:05:00Z").await;
+    let hold = Event::Gate(GateDecision::from(&Decision::SourceError {
+        why: "Graph 503".into(),
+    }));
+    advance(store, &key, hold, &rules, "2027-01-18T16:00:00Z").await;
+    advance(
+        store,
+        &key,
+        Event::Resume(Reason::SourceError),
+        &rules,
+        "2027-01-18T17:00:00Z",
+    )
+    .await;
+    let history = store.history("r").await.unwrap();
+    assert_eq!(history.len(), 4);
+    assert_eq!(history[3].to, WaveState::Baking);
+    assert!(history[2].why.contains("Graph 503"));
+
+    // Status reports: re-sent ones are duplicates; the latest moves forward only.
+    let report = |d: u32, state: &str, t: &str| StatusReport {
+        device: format!("dev-{d}"),
+        policy: "p1".into(),
+        state: state.into(),
+        reported_at: at(t),
+        wave: Some(0),
+    };
+    let first: Vec<StatusReport> = (0..50)
+        .map(|d| {
+            report(
+                d,
+                if d < 45 { "succeeded" } else { "error" },
+                "2027-01-18T12:00:00Z",
+            )
+        })
+        .collect();
+    let got = store.ingest_status("r", &first).await.unwrap();
+    assert_eq!((got.inserted, got.duplicates), (50, 0));
+    let got = store.ingest_status("r", &first).await.unwrap();
+    assert_eq!((got.inserted, got.duplicates), (0, 50));
+    // A late, older report does not overwrite a newer state; a newer one does.
+    store
+        .ingest_status(
+            "r",
+            &[
+                report(45, "succeeded", "2027-01-18T20:00:00Z"),
+                report(46, "pending", "2027-01-18T06:00:00Z"),
+            ],
+        )
+        .await
+        .unwrap();
+    let c = store.wave_counts("r", 0).await.unwrap();
+    assert_eq!(
+        (c.succeeded, c.error, c.pending, c.reported()),
+        (46, 4, 0, 50)
+    );
+
+    // Evaluations and the audit log.
+    let key1 = WaveKey {
+        rollout: "r".into(),
+        version: 1,
+        idx: 1,
+    };
+    let e = serde_json::json!({"metric": "apply_success_rate", "value": 0.92, "outcome": "fail"});
+    store
+        .record_evaluation(&key1, &e, at("2027-01-26T08:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(store.evaluations(&key1).await.unwrap()[0].1, e);
+    store
+        .audit(&AuditEntry {
+            at: at("2027-01-26T09:00:00Z"),
+            actor: "ops@contoso".into(),
+            rollout: "r".into(),
+            action: "token created".into(),
+            detail: "role operator".into(),
+        })
+        .await
+        .unwrap();
+    let log = store.audit_log("r").await.unwrap();
+    assert_eq!(log.first().unwrap().action, "plan version");
+    assert!(log.iter().any(|l| l.action == "wave 0: pending → applying"));
+    assert_eq!(log.last().unwrap().actor, "ops@contoso");
+
+    // An edited plan is a new version; the old one keeps its history.
+    assert_eq!(
+        store
+            .start_version("r", "plan two", &waves(), at("2027-01-27T08:00:00Z"))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store.waves("r", 2).await.unwrap()[0].state,
+        WaveState::Pending
+    );
+    assert_eq!(
+        store.waves("r", 1).await.unwrap()[0].state,
+        WaveState::Baking
+    );
+}
+
+#[tokio::test]
+async fn sqlite_story() {
+    let store = open("sqlite::memory:").await.unwrap();
+    story(store.as_ref()).await;
+}
+
+#[tokio::test]
+async fn sqlite_state_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("ringmaster.db").display());
+    {
+        let store = open(&url).await.unwrap();
+        store
+            .start_version("r", "plan", &waves(), at("2027-01-11T08:00:00Z"))
+            .await
+            .unwrap();
+        let key = WaveKey {
+            rollout: "r".into(),
+            version: 1,
+            idx: 0,
+        };
+        advance(
+            store.as_ref(),
+            &key,
+            Event::Start,
+            &Rules::default(),
+            "2027-01-18T08:00:00Z",
+        )
+        .await;
+    }
+    let store = open(&url).await.unwrap();
+    let rows = store.waves("r", 1).await.unwrap();
+    assert_eq!((rows[0].state, rows[0].seq), (WaveState::Applying, 1));
+    assert_eq!(store.pending_actions("r").await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn unknown_backends_are_refused() {
+    let err = open("mysql://localhost/x").await.err().unwrap();
+    assert!(
+        err.to_string().contains("unsupported database URL"),
+        "{err}"
+    );
+}
