@@ -13,8 +13,8 @@ use std::str::FromStr;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// Rows per multi-row insert: well under SQLite's bound-parameter limit.
-const CHUNK: usize = 1000;
+/// Rows per multi-row insert: five values each, under SQLite's limit of 32,766.
+const CHUNK: usize = 4000;
 
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -336,36 +336,48 @@ impl Store for SqliteStore {
 
     async fn ingest_status(&self, rollout: &str, reports: &[StatusReport]) -> Result<Ingested> {
         let mut tx = self.pool.begin().await?;
-        let mut inserted = 0u64;
+        // Reports land in a scratch table first; both status tables are then
+        // fed from it sorted by key, so B-tree pages are visited in order
+        // instead of at random, and each report is bound once.
+        sqlx::query(
+            "CREATE TEMP TABLE IF NOT EXISTS incoming (device TEXT NOT NULL, policy TEXT NOT NULL, wave INTEGER, state TEXT NOT NULL, reported_at INTEGER NOT NULL)",
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM incoming")
+            .execute(&mut *tx)
+            .await?;
         for chunk in reports.chunks(CHUNK) {
             let mut q = QueryBuilder::new(
-                "INSERT OR IGNORE INTO status_history (rollout, device, policy, reported_at, state) ",
+                "INSERT INTO incoming (device, policy, wave, state, reported_at) ",
             );
             q.push_values(chunk, |mut b, r| {
-                b.push_bind(rollout)
-                    .push_bind(&r.device)
-                    .push_bind(&r.policy)
-                    .push_bind(r.reported_at.as_millisecond())
-                    .push_bind(&r.state);
-            });
-            inserted += q.build().execute(&mut *tx).await?.rows_affected();
-            let mut q = QueryBuilder::new(
-                "INSERT INTO status_latest (rollout, device, policy, wave, state, reported_at) ",
-            );
-            q.push_values(chunk, |mut b, r| {
-                b.push_bind(rollout)
-                    .push_bind(&r.device)
+                b.push_bind(&r.device)
                     .push_bind(&r.policy)
                     .push_bind(r.wave.map(i64::from))
                     .push_bind(&r.state)
                     .push_bind(r.reported_at.as_millisecond());
             });
-            // Several reports of one device in one chunk: the newest wins.
-            q.push(
-                " ON CONFLICT (rollout, device, policy) DO UPDATE SET state = excluded.state, reported_at = excluded.reported_at, wave = coalesce(excluded.wave, status_latest.wave) WHERE excluded.reported_at > status_latest.reported_at",
-            );
             q.build().execute(&mut *tx).await?;
         }
+        let inserted = sqlx::query(
+            "INSERT OR IGNORE INTO status_history (rollout, device, policy, reported_at, state) SELECT ?, device, policy, reported_at, state FROM incoming ORDER BY device, policy, reported_at",
+        )
+        .bind(rollout)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        // Oldest first, so several reports of one device end on the newest;
+        // an older report never overwrites a newer state.
+        sqlx::query(
+            "INSERT INTO status_latest (rollout, device, policy, wave, state, reported_at) SELECT ?, device, policy, wave, state, reported_at FROM incoming WHERE true ORDER BY device, policy, reported_at ON CONFLICT (rollout, device, policy) DO UPDATE SET state = excluded.state, reported_at = excluded.reported_at, wave = coalesce(excluded.wave, status_latest.wave) WHERE excluded.reported_at > status_latest.reported_at",
+        )
+        .bind(rollout)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM incoming")
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(Ingested {
             inserted,

@@ -61,9 +61,10 @@ CREATE TABLE status_latest (
     policy      TEXT    NOT NULL,
     wave        INTEGER,
     state       TEXT    NOT NULL,
-    reported_at INTEGER NOT NULL,  -- Unix milliseconds: orders correctly
-    PRIMARY KEY (rollout, device, policy)
-) WITHOUT ROWID;
+    reported_at INTEGER NOT NULL   -- Unix milliseconds: orders correctly
+);
+-- A rowid table keeps the wave index small (it points at rowids, not keys).
+CREATE UNIQUE INDEX status_latest_key ON status_latest (rollout, device, policy);
 CREATE INDEX status_latest_wave ON status_latest (rollout, wave, state);
 
 CREATE TABLE status_history (
