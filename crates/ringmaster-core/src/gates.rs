@@ -47,7 +47,7 @@ pub struct GatePolicy {
 impl Default for GatePolicy {
     fn default() -> Self {
         GatePolicy {
-            wilson: true,
+            wilson: false,
             z: 1.96,
             consecutive_failures: 2,
             total_failures: 3,
@@ -488,7 +488,10 @@ mod tests {
     #[test]
     fn wilson_keeps_a_small_sample_from_passing_on_luck() {
         let g = goal("apply_success_rate", ">= 95%", 30);
-        let policy = GatePolicy::default();
+        let policy = GatePolicy {
+            wilson: true,
+            ..GatePolicy::default()
+        };
         // 30 of 30: the point estimate says 100 %, the lower bound 88.6 %.
         let e = evaluate(&g, &seen(30, 30, 0), &policy, None);
         assert_eq!(e.outcome, Outcome::Inconclusive, "{}", e.sentence);
@@ -663,7 +666,10 @@ mod tests {
     #[test]
     fn a_goal_unmet_after_its_deadline_fails_the_wave() {
         let g = goal("apply_success_rate", ">= 95%", 50);
-        let policy = GatePolicy::default();
+        let policy = GatePolicy {
+            wilson: true,
+            ..GatePolicy::default()
+        };
         let e = evaluate(&g, &seen(10, 10, 0), &policy, None);
         let today = jiff::civil::date(2027, 1, 1);
         let d = decide(

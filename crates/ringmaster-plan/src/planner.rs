@@ -113,6 +113,9 @@ pub struct PhasePlan {
     /// Indices into `Plan::waves`.
     pub waves: Vec<usize>,
     pub approval: bool,
+    pub promotion: bool,
+    pub on_fail: crate::spec::OnFailSpec,
+    pub gate_policy: ringmaster_core::gates::GatePolicy,
 }
 
 #[derive(Debug, Serialize)]
@@ -1173,7 +1176,38 @@ pub fn build(spec: &PlanFile, inputs: Inputs<'_>) -> Result<Plan, Vec<PlanError>
                 critical: g.critical,
             };
             match goals::validate(&draft, check_in, smallest) {
-                Ok(goal) => phase_goals.push(goal),
+                Ok(goal) => {
+                    // Judged by Wilson bounds, a rate bar can be out of reach
+                    // for a small wave even when every device succeeds.
+                    if p.wilson
+                        && goal.metric.is_rate()
+                        && let Some(n) = smallest.filter(|n| *n > 0)
+                    {
+                        let (best_lo, best_hi) = if goal.metric.higher_is_better() {
+                            (ringmaster_core::gates::wilson(n, n, 1.96).0, 0.0)
+                        } else {
+                            (1.0, ringmaster_core::gates::wilson(0, n, 1.96).1)
+                        };
+                        let out_of_reach = if goal.metric.higher_is_better() {
+                            best_lo < goal.threshold
+                        } else {
+                            best_hi > goal.threshold
+                        };
+                        if out_of_reach {
+                            let span = g
+                                .threshold
+                                .as_ref()
+                                .map(|s| s.span())
+                                .unwrap_or_else(|| p.kind.span());
+                            errs.push(perr(span, format!(
+                                "{} goal: goal is not attainable: on the smallest wave ({n} devices) even a perfect result has a 95 % bound of {}, beyond the bar; make the wave bigger, lower the bar, or set wilson = false",
+                                kind.label(),
+                                goal.value_text(if goal.metric.higher_is_better() { best_lo } else { best_hi })
+                            )));
+                        }
+                    }
+                    phase_goals.push(goal)
+                }
                 Err(e) => {
                     let span = match e.field {
                         GoalField::Metric => g.metric.as_ref().map(|s| s.span()),
@@ -1211,6 +1245,14 @@ pub fn build(spec: &PlanFile, inputs: Inputs<'_>) -> Result<Plan, Vec<PlanError>
             goals: phase_goals,
             waves: wave_ids,
             approval: p.approval,
+            promotion: p.promotion,
+            on_fail: p.on_fail,
+            gate_policy: ringmaster_core::gates::GatePolicy {
+                wilson: p.wilson,
+                z: 1.96,
+                consecutive_failures: p.consecutive_failures.max(1),
+                total_failures: p.total_failures.max(1),
+            },
         });
     }
 

@@ -267,6 +267,23 @@ pub struct PhaseSpec {
     /// Each wave waits for an operator's approval before it starts.
     #[serde(default)]
     pub approval: bool,
+    /// A wave that passed waits for an operator to promote it before the next starts.
+    #[serde(default)]
+    pub promotion: bool,
+    /// What a wave that fails its gates does: `pause` (default) or `rollback`.
+    #[serde(default)]
+    pub on_fail: OnFailSpec,
+    /// Judge rates by their Wilson bounds instead of the point estimate: a
+    /// small wave then cannot pass on luck (nor fail on bad luck), and the
+    /// plan refuses bars a wave is too small to ever prove.
+    #[serde(default)]
+    pub wilson: bool,
+    /// Failed checks of one goal in a row that fail a wave (default 2).
+    #[serde(default = "default_consecutive")]
+    pub consecutive_failures: u32,
+    /// Failed checks of one goal in all that fail a wave (default 3).
+    #[serde(default = "default_total")]
+    pub total_failures: u32,
     /// Proof of concept: directory groups of lab devices and test users.
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
@@ -385,6 +402,23 @@ pub struct GoalSpec {
 
 fn default_true() -> bool {
     true
+}
+
+fn default_consecutive() -> u32 {
+    2
+}
+
+fn default_total() -> u32 {
+    3
+}
+
+/// What a wave that fails its gates does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFailSpec {
+    #[default]
+    Pause,
+    Rollback,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

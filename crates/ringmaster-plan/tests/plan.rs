@@ -592,3 +592,22 @@ fn the_commented_example_is_a_valid_plan() {
     assert_eq!(spec.rollout.id.get_ref(), "win-baseline-2027");
     assert_eq!(spec.phases.len(), 5);
 }
+
+#[test]
+fn wilson_gates_refuse_bars_a_wave_is_too_small_to_prove() {
+    let text = BASE.replacen("kind = \"pilot\"\n", "kind = \"pilot\"\nwilson = true\n", 1);
+    let err = plan_of(&text).unwrap_err();
+    let line = text
+        .lines()
+        .position(|l| l == "  threshold = \">= 95%\"")
+        .unwrap()
+        + 1;
+    assert!(
+        err.contains("even a perfect result has a 95 % bound of 92.9 %"),
+        "{err}"
+    );
+    assert!(err.contains(&format!("ringmaster.toml:{line}:15")), "{err}");
+    // A bar the pilot can prove is accepted.
+    let ok = text.replacen("threshold = \">= 95%\"", "threshold = \">= 90%\"", 1);
+    assert!(plan_of(&ok).is_ok());
+}

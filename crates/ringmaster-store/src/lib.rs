@@ -142,6 +142,32 @@ impl StateCounts {
     }
 }
 
+/// A help-desk ticket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ticket {
+    pub id: String,
+    pub at: jiff::Timestamp,
+    pub user: Option<String>,
+    pub device: Option<String>,
+    pub category: Option<String>,
+    pub text: String,
+    /// The wave the ticket is attributed to, if any.
+    pub wave: Option<u32>,
+}
+
+/// A pilot user's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Feedback {
+    pub id: String,
+    pub at: jiff::Timestamp,
+    pub user: Option<String>,
+    pub device: Option<String>,
+    /// 1 (bad) to 5 (good).
+    pub score: u8,
+    pub comment: String,
+    pub wave: Option<u32>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditEntry {
     pub at: jiff::Timestamp,
@@ -184,6 +210,8 @@ pub trait Store: Send + Sync {
     async fn history(&self, rollout: &str) -> Result<Vec<Recorded>>;
     /// Effects recorded but not yet done, oldest first.
     async fn pending_actions(&self, rollout: &str) -> Result<Vec<Action>>;
+    /// Effects carried out, with when, oldest first: the actual state.
+    async fn done_actions(&self, rollout: &str) -> Result<Vec<(Action, jiff::Timestamp)>>;
     /// Marks an action done, or counts a failed attempt with its error.
     async fn finish_action(
         &self,
@@ -206,6 +234,15 @@ pub trait Store: Send + Sync {
     /// Evaluations of a wave, oldest first.
     async fn evaluations(&self, key: &WaveKey)
     -> Result<Vec<(jiff::Timestamp, serde_json::Value)>>;
+    /// Stores help-desk tickets (already attributed to a wave, or not); re-sent ones are duplicates.
+    async fn ingest_tickets(&self, rollout: &str, tickets: &[Ticket]) -> Result<Ingested>;
+    /// Stores pilot feedback; re-sent answers are duplicates.
+    async fn ingest_feedback(&self, rollout: &str, answers: &[Feedback]) -> Result<Ingested>;
+    /// Tickets attributed to a wave, and feedback answers with the sum of their scores.
+    async fn wave_tickets_feedback(&self, rollout: &str, wave: u32) -> Result<(u64, u64, f64)>;
+    /// A small named value kept between runs.
+    async fn get_meta(&self, rollout: &str, key: &str) -> Result<Option<String>>;
+    async fn set_meta(&self, rollout: &str, key: &str, value: &str) -> Result<()>;
     /// Adds an audit entry (operator actions that are not transitions, sign-ins, tokens).
     async fn audit(&self, entry: &AuditEntry) -> Result<()>;
     /// The audit log of a rollout, oldest first.

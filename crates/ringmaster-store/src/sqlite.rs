@@ -1,8 +1,8 @@
 //! The embedded default: one SQLite file in WAL mode, migrations embedded.
 
 use crate::{
-    Action, AuditEntry, Ingested, NewWave, Recorded, Result, StateCounts, StatusReport, Store,
-    StoreError, WaveKey, WaveRow, ts,
+    Action, AuditEntry, Feedback, Ingested, NewWave, Recorded, Result, StateCounts, StatusReport,
+    Store, StoreError, Ticket, WaveKey, WaveRow, ts,
 };
 use async_trait::async_trait;
 use ringmaster_core::wave::{Effect, Event, Transition, WaveState};
@@ -308,6 +308,33 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn done_actions(&self, rollout: &str) -> Result<Vec<(Action, jiff::Timestamp)>> {
+        let rows = sqlx::query(
+            "SELECT version, idx, seq, pos, effect, attempts, done_at FROM actions WHERE rollout = ? AND done_at IS NOT NULL ORDER BY done_at, version, seq, idx, pos",
+        )
+        .bind(rollout)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok((
+                    Action {
+                        key: WaveKey {
+                            rollout: rollout.to_string(),
+                            version: r.get::<i64, _>("version") as u32,
+                            idx: r.get::<i64, _>("idx") as u32,
+                        },
+                        seq: r.get::<i64, _>("seq") as u64,
+                        pos: r.get::<i64, _>("pos") as u32,
+                        effect: parse::<Effect>(r.get::<&str, _>("effect"))?,
+                        attempts: r.get::<i64, _>("attempts") as u32,
+                    },
+                    ts(r.get::<&str, _>("done_at"))?,
+                ))
+            })
+            .collect()
+    }
+
     async fn finish_action(
         &self,
         a: &Action,
@@ -442,6 +469,95 @@ impl Store for SqliteStore {
         rows.into_iter()
             .map(|(at, body)| Ok((ts(&at)?, parse(&body)?)))
             .collect()
+    }
+
+    async fn ingest_tickets(&self, rollout: &str, tickets: &[Ticket]) -> Result<Ingested> {
+        let mut tx = self.pool.begin().await?;
+        let mut inserted = 0;
+        for chunk in tickets.chunks(CHUNK / 2) {
+            let mut q = QueryBuilder::new(
+                "INSERT OR IGNORE INTO tickets (rollout, id, at, user_id, device, category, text, wave) ",
+            );
+            q.push_values(chunk, |mut b, t| {
+                b.push_bind(rollout)
+                    .push_bind(&t.id)
+                    .push_bind(t.at.to_string())
+                    .push_bind(&t.user)
+                    .push_bind(&t.device)
+                    .push_bind(&t.category)
+                    .push_bind(&t.text)
+                    .push_bind(t.wave.map(i64::from));
+            });
+            inserted += q.build().execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(Ingested {
+            inserted,
+            duplicates: tickets.len() as u64 - inserted,
+        })
+    }
+
+    async fn ingest_feedback(&self, rollout: &str, answers: &[Feedback]) -> Result<Ingested> {
+        let mut tx = self.pool.begin().await?;
+        let mut inserted = 0;
+        for chunk in answers.chunks(CHUNK / 2) {
+            let mut q = QueryBuilder::new(
+                "INSERT OR IGNORE INTO feedback (rollout, id, at, user_id, device, score, comment, wave) ",
+            );
+            q.push_values(chunk, |mut b, f| {
+                b.push_bind(rollout)
+                    .push_bind(&f.id)
+                    .push_bind(f.at.to_string())
+                    .push_bind(&f.user)
+                    .push_bind(&f.device)
+                    .push_bind(i64::from(f.score))
+                    .push_bind(&f.comment)
+                    .push_bind(f.wave.map(i64::from));
+            });
+            inserted += q.build().execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(Ingested {
+            inserted,
+            duplicates: answers.len() as u64 - inserted,
+        })
+    }
+
+    async fn wave_tickets_feedback(&self, rollout: &str, wave: u32) -> Result<(u64, u64, f64)> {
+        let tickets: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM tickets WHERE rollout = ? AND wave = ?")
+                .bind(rollout)
+                .bind(wave as i64)
+                .fetch_one(&self.pool)
+                .await?;
+        let (n, sum): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT count(*), sum(score) FROM feedback WHERE rollout = ? AND wave = ?",
+        )
+        .bind(rollout)
+        .bind(wave as i64)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((tickets as u64, n as u64, sum.unwrap_or(0) as f64))
+    }
+
+    async fn get_meta(&self, rollout: &str, key: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM meta WHERE rollout = ? AND key = ?")
+                .bind(rollout)
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn set_meta(&self, rollout: &str, key: &str, value: &str) -> Result<()> {
+        sqlx::query("INSERT INTO meta (rollout, key, value) VALUES (?, ?, ?) ON CONFLICT (rollout, key) DO UPDATE SET value = excluded.value")
+            .bind(rollout)
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn audit(&self, e: &AuditEntry) -> Result<()> {

@@ -1,0 +1,330 @@
+//! A simulated fleet. Each device of an assigned wave checks in once within a
+//! check-in interval of the assignment and reports success or an error;
+//! some are offline and never report; injected faults raise the error rate
+//! for a wave or an OS build; errors bring tickets, pilot users answer.
+//! Every outcome is a pure function of the seed, the wave and the device,
+//! so a restarted run reports exactly what an uninterrupted one would.
+
+use super::{Assigned, Connector, ConnectorError, Reported};
+use async_trait::async_trait;
+use ringmaster_core::model::DeviceAttr;
+use ringmaster_core::org::Org;
+use ringmaster_store::{Feedback, StatusReport, Ticket};
+use roaring::RoaringBitmap;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// A fault injected into the simulation.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Fault {
+    /// Only this wave (by position), or every wave.
+    pub wave: Option<u32>,
+    /// Only devices whose OS version starts with this (e.g. `10.0.19045`).
+    pub os_prefix: Option<String>,
+    /// Share of the matching devices that report an error.
+    pub error_rate: f64,
+}
+
+impl std::str::FromStr for Fault {
+    type Err = String;
+
+    /// `wave=5,os=10.0.19045,error=0.4` (wave counts from 1, as reports show it).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut f = Fault {
+            wave: None,
+            os_prefix: None,
+            error_rate: 0.5,
+        };
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| format!("`{part}`: expected key=value (wave, os, error)"))?;
+            match k.trim() {
+                "wave" => {
+                    let n: u32 = v
+                        .trim()
+                        .parse()
+                        .map_err(|_| format!("wave `{v}` is not a number"))?;
+                    f.wave = Some(n.checked_sub(1).ok_or("waves count from 1")?);
+                }
+                "os" => f.os_prefix = Some(v.trim().to_string()),
+                "error" => {
+                    f.error_rate = v
+                        .trim()
+                        .parse()
+                        .map_err(|_| format!("error `{v}` is not a number"))?;
+                    if !(0.0..=1.0).contains(&f.error_rate) {
+                        return Err("error must lie between 0 and 1".into());
+                    }
+                }
+                other => return Err(format!("unknown fault key `{other}` (wave, os, error)")),
+            }
+        }
+        Ok(f)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub seed: u64,
+    /// Hours between check-ins (Intune: about 8).
+    pub check_in_hours: f64,
+    /// Share of devices that never check in.
+    pub offline: f64,
+    /// Share of devices that report an error without any fault.
+    pub error_rate: f64,
+    /// Tickets per 100 devices that apply cleanly; errors bring one in two.
+    pub tickets_per_100: f64,
+    /// Share of pilot users who answer.
+    pub feedback_rate: f64,
+    pub faults: Vec<Fault>,
+    /// Policy id the statuses are about.
+    pub policy: String,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            seed: 1,
+            check_in_hours: 8.0,
+            offline: 0.01,
+            error_rate: 0.002,
+            tickets_per_100: 0.5,
+            feedback_rate: 0.5,
+            faults: Vec::new(),
+            policy: "new-policies".into(),
+        }
+    }
+}
+
+/// A wave's check-ins: (ms after the assignment, device), in time order.
+type CheckIns = std::sync::Arc<Vec<(i64, u32)>>;
+
+pub struct Simulator {
+    config: SimConfig,
+    keys: Vec<String>,
+    os: Vec<String>,
+    /// Per wave: (check-in offset in ms, device) sorted, built on first use.
+    schedule: Mutex<HashMap<u32, CheckIns>>,
+    /// Calls made, for tests: (call, wave).
+    pub calls: Mutex<Vec<(&'static str, u32)>>,
+}
+
+/// SplitMix64 over (seed, wave, device, salt): order-free randomness.
+fn mix(seed: u64, wave: u32, device: u32, salt: u64) -> f64 {
+    let mut z = seed
+        ^ (u64::from(wave) << 40)
+        ^ u64::from(device)
+        ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+impl Simulator {
+    pub fn new(org: &Org, config: SimConfig) -> Self {
+        let keys = (0..org.devices.rows)
+            .map(|d| {
+                org.device(DeviceAttr::EntraObjectId, d)
+                    .or(org.device(DeviceAttr::ManagedId, d))
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect();
+        let os = (0..org.devices.rows)
+            .map(|d| {
+                org.device(DeviceAttr::OsVersion, d)
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect();
+        Simulator {
+            config,
+            keys,
+            os,
+            schedule: Mutex::new(HashMap::new()),
+            calls: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn error_rate(&self, wave: u32, d: u32) -> f64 {
+        let mut rate = self.config.error_rate;
+        for f in &self.config.faults {
+            if f.wave.is_none_or(|w| w == wave)
+                && f.os_prefix
+                    .as_deref()
+                    .is_none_or(|p| self.os.get(d as usize).is_some_and(|o| o.starts_with(p)))
+            {
+                rate = rate.max(f.error_rate);
+            }
+        }
+        rate
+    }
+
+    fn schedule(&self, wave: u32, members: &RoaringBitmap) -> CheckIns {
+        let mut cache = self.schedule.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .entry(wave)
+            .or_insert_with(|| {
+                let interval_ms = self.config.check_in_hours * 3_600_000.0;
+                let mut v: Vec<(i64, u32)> = members
+                    .iter()
+                    .filter(|&d| mix(self.config.seed, wave, d, 1) >= self.config.offline)
+                    // At least a minute after the assignment: nothing reports at once.
+                    .map(|d| {
+                        (
+                            (60_000.0 + mix(self.config.seed, wave, d, 2) * interval_ms) as i64,
+                            d,
+                        )
+                    })
+                    .collect();
+                v.sort_unstable();
+                std::sync::Arc::new(v)
+            })
+            .clone()
+    }
+
+    fn record(&self, call: &'static str, wave: u32) {
+        self.calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((call, wave));
+    }
+}
+
+#[async_trait]
+impl Connector for Simulator {
+    async fn assign(&self, wave: u32, _members: &RoaringBitmap) -> Result<(), ConnectorError> {
+        self.record("assign", wave);
+        Ok(())
+    }
+
+    async fn unassign(&self, wave: u32) -> Result<(), ConnectorError> {
+        self.record("unassign", wave);
+        Ok(())
+    }
+
+    async fn isolate(&self, wave: u32) -> Result<(), ConnectorError> {
+        self.record("isolate", wave);
+        Ok(())
+    }
+
+    async fn end_isolation(&self, wave: u32) -> Result<(), ConnectorError> {
+        self.record("end_isolation", wave);
+        Ok(())
+    }
+
+    async fn poll(
+        &self,
+        assigned: &[Assigned],
+        from: jiff::Timestamp,
+        to: jiff::Timestamp,
+    ) -> Result<Reported, ConnectorError> {
+        let mut out = Reported::default();
+        let seed = self.config.seed;
+        for a in assigned {
+            let since = a.since.as_millisecond();
+            let end = a.until.map(|u| u.as_millisecond()).unwrap_or(i64::MAX);
+            let (lo, hi) = (
+                from.as_millisecond().max(since) - since,
+                to.as_millisecond().min(end) - since,
+            );
+            if hi <= lo {
+                continue;
+            }
+            let sched = self.schedule(a.wave, &a.members);
+            let start = sched.partition_point(|(t, _)| *t <= lo);
+            for &(offset, d) in sched[start..].iter().take_while(|(t, _)| *t <= hi) {
+                let at = jiff::Timestamp::from_millisecond(since + offset).unwrap_or(to);
+                let error = mix(seed, a.wave, d, 3) < self.error_rate(a.wave, d);
+                let key = &self.keys[d as usize];
+                out.statuses.push(StatusReport {
+                    device: key.clone(),
+                    policy: self.config.policy.clone(),
+                    state: if error { "error" } else { "succeeded" }.into(),
+                    reported_at: at,
+                    wave: Some(a.wave),
+                });
+                let ticket_p = if error {
+                    0.5
+                } else {
+                    self.config.tickets_per_100 / 100.0
+                };
+                if mix(seed, a.wave, d, 4) < ticket_p {
+                    out.tickets.push(Ticket {
+                        id: format!("SIM-{}-{d}", a.wave + 1),
+                        at,
+                        user: None,
+                        device: Some(key.clone()),
+                        category: Some("device configuration".into()),
+                        text: if error {
+                            "settings did not apply after the update".into()
+                        } else {
+                            "question about the new security settings".into()
+                        },
+                        wave: Some(a.wave),
+                    });
+                }
+                if a.pilot && mix(seed, a.wave, d, 5) < self.config.feedback_rate {
+                    let score = if error {
+                        2
+                    } else if mix(seed, a.wave, d, 6) < 0.5 {
+                        4
+                    } else {
+                        5
+                    };
+                    out.feedback.push(Feedback {
+                        id: format!("SIM-FB-{}-{d}", a.wave + 1),
+                        at,
+                        user: None,
+                        device: Some(key.clone()),
+                        score,
+                        comment: if error {
+                            "something broke".into()
+                        } else {
+                            "fine".into()
+                        },
+                        wave: Some(a.wave),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults_parse() {
+        let f: Fault = "wave=2,os=10.0.19045,error=0.4".parse().unwrap();
+        assert_eq!(
+            f,
+            Fault {
+                wave: Some(1),
+                os_prefix: Some("10.0.19045".into()),
+                error_rate: 0.4
+            }
+        );
+        assert!("wave=0".parse::<Fault>().is_err());
+        assert!(
+            "colour=red"
+                .parse::<Fault>()
+                .unwrap_err()
+                .contains("unknown fault key")
+        );
+        assert!("error=2".parse::<Fault>().is_err());
+    }
+
+    #[test]
+    fn outcomes_do_not_depend_on_order() {
+        let a = mix(7, 1, 42, 3);
+        assert_eq!(a, mix(7, 1, 42, 3));
+        assert_ne!(a, mix(7, 2, 42, 3));
+        assert!((0.0..1.0).contains(&a));
+    }
+}

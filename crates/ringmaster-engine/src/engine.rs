@@ -1,0 +1,480 @@
+//! One rollout driven from the store. A tick polls what devices reported,
+//! carries out recorded effects, and moves each wave as far as it can go.
+//! Everything it decides is in the store before anything acts on it, so a
+//! tick can be cut short anywhere and the next one carries on.
+
+use crate::connector::{Assigned, Connector};
+use ringmaster_core::gates::{self, FailureCount, GatePolicy, Observed};
+use ringmaster_core::goals::Goal;
+use ringmaster_core::wave::{Effect, Event, GateDecision, OnFail, Reason, Rules, WaveState, step};
+use ringmaster_plan::planner::Plan;
+use ringmaster_plan::spec::{OnFailSpec, PhaseKind};
+use ringmaster_store::{Store, StoreError, WaveKey, WaveRow};
+use roaring::RoaringBitmap;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the plan has no waves to run")]
+    NoWaves,
+}
+
+/// What the engine needs to know of each wave, from the plan.
+#[derive(Debug, Clone)]
+pub struct WaveSpec {
+    pub name: String,
+    pub phase: PhaseKind,
+    pub members: RoaringBitmap,
+    pub starts_at: jiff::Timestamp,
+    pub bake_hours: f64,
+    pub rules: Rules,
+    pub goals: Vec<Goal>,
+    pub policy: GatePolicy,
+}
+
+impl WaveSpec {
+    /// The waves of a computed plan, with their phase's goals and rules.
+    pub fn from_plan(plan: &Plan) -> Vec<WaveSpec> {
+        plan.waves
+            .iter()
+            .map(|w| {
+                let phase = plan.phases.iter().find(|p| p.kind == w.phase);
+                WaveSpec {
+                    name: w.name.clone(),
+                    phase: w.phase,
+                    members: w.set.clone(),
+                    starts_at: w.start.timestamp(),
+                    bake_hours: w.bake_hours,
+                    rules: Rules {
+                        approval: w.approval,
+                        promotion: phase.is_some_and(|p| p.promotion),
+                        on_fail: match phase.map(|p| p.on_fail) {
+                            Some(OnFailSpec::Rollback) => OnFail::Rollback,
+                            _ => OnFail::Pause,
+                        },
+                        isolated: w.mode == Some("isolated"),
+                    },
+                    goals: phase.map(|p| p.goals.clone()).unwrap_or_default(),
+                    policy: phase.map(|p| p.gate_policy).unwrap_or_default(),
+                }
+            })
+            .collect()
+    }
+}
+
+/// What one tick did.
+#[derive(Debug, Clone, Default)]
+pub struct Tick {
+    pub transitions: Vec<String>,
+    pub statuses: u64,
+    pub tickets: u64,
+    pub feedback: u64,
+    pub actions: u64,
+}
+
+pub struct Engine {
+    store: Arc<dyn Store>,
+    connector: Arc<dyn Connector>,
+    rollout: String,
+    version: u32,
+    waves: Vec<WaveSpec>,
+    /// Hours between gate evaluations of a baking wave.
+    pub check_every_hours: f64,
+    /// Who the transitions are recorded as.
+    pub actor: String,
+}
+
+const POLLED: &str = "polled_until";
+
+impl Engine {
+    /// Stores the plan as the rollout's current version (the same text is the
+    /// same version, so a restart resumes it) and returns its driver.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        connector: Arc<dyn Connector>,
+        rollout: &str,
+        plan_text: &str,
+        waves: Vec<WaveSpec>,
+        at: jiff::Timestamp,
+    ) -> Result<Engine, EngineError> {
+        if waves.is_empty() {
+            return Err(EngineError::NoWaves);
+        }
+        let new: Vec<ringmaster_store::NewWave> = waves
+            .iter()
+            .map(|w| ringmaster_store::NewWave {
+                name: w.name.clone(),
+                phase: format!("{:?}", w.phase),
+                members: w.members.clone(),
+                starts_at: w.starts_at,
+            })
+            .collect();
+        let version = store.start_version(rollout, plan_text, &new, at).await?;
+        Ok(Engine {
+            store,
+            connector,
+            rollout: rollout.to_string(),
+            version,
+            waves,
+            check_every_hours: 4.0,
+            actor: "ringmaster".into(),
+        })
+    }
+
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    pub fn waves(&self) -> &[WaveSpec] {
+        &self.waves
+    }
+
+    pub async fn rows(&self) -> Result<Vec<WaveRow>, EngineError> {
+        Ok(self.store.waves(&self.rollout, self.version).await?)
+    }
+
+    /// Every wave is passed, failed, rolled back or superseded.
+    pub async fn finished(&self) -> Result<bool, EngineError> {
+        Ok(self.rows().await?.iter().all(|r| r.state.is_final()))
+    }
+
+    /// The simulated or real time the rollout was last polled up to.
+    pub async fn polled_until(&self) -> Result<Option<jiff::Timestamp>, EngineError> {
+        Ok(self
+            .store
+            .get_meta(&self.rollout, POLLED)
+            .await?
+            .and_then(|s| s.parse().ok()))
+    }
+
+    fn key(&self, idx: u32) -> WaveKey {
+        WaveKey {
+            rollout: self.rollout.clone(),
+            version: self.version,
+            idx,
+        }
+    }
+
+    /// The actual state: which wave groups are assigned, since when.
+    async fn assigned(&self) -> Result<Vec<Assigned>, EngineError> {
+        let mut out: Vec<Assigned> = Vec::new();
+        for (a, at) in self.store.done_actions(&self.rollout).await? {
+            if a.key.version != self.version {
+                continue;
+            }
+            let idx = a.key.idx;
+            match a.effect {
+                Effect::Assign => {
+                    if let Some(w) = self.waves.get(idx as usize) {
+                        out.push(Assigned {
+                            wave: idx,
+                            members: w.members.clone(),
+                            since: at,
+                            until: None,
+                            pilot: w.phase == PhaseKind::Pilot,
+                        });
+                    }
+                }
+                Effect::Unassign => {
+                    for x in out
+                        .iter_mut()
+                        .filter(|x| x.wave == idx && x.until.is_none())
+                    {
+                        x.until = Some(at);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// Carries out recorded effects; a failure is counted and retried next tick.
+    async fn act(&self, now: jiff::Timestamp) -> Result<u64, EngineError> {
+        let mut done = 0;
+        for a in self.store.pending_actions(&self.rollout).await? {
+            if a.key.version != self.version {
+                continue;
+            }
+            let idx = a.key.idx;
+            let members = self.waves.get(idx as usize).map(|w| &w.members);
+            let r = match (a.effect, members) {
+                (Effect::Assign, Some(m)) => self.connector.assign(idx, m).await,
+                (Effect::Unassign, _) => self.connector.unassign(idx).await,
+                (Effect::Isolate, _) => self.connector.isolate(idx).await,
+                (Effect::EndIsolation, _) => self.connector.end_isolation(idx).await,
+                // Releasing the next wave and alerting are the engine's own.
+                _ => Ok(()),
+            };
+            match r {
+                Ok(()) => {
+                    self.store.finish_action(&a, None, now).await?;
+                    done += 1;
+                }
+                Err(e) => {
+                    self.store
+                        .finish_action(&a, Some(&e.to_string()), now)
+                        .await?
+                }
+            }
+        }
+        Ok(done)
+    }
+
+    /// When the wave entered `state` last (from its history).
+    async fn entered(
+        &self,
+        idx: u32,
+        pred: impl Fn(&WaveState) -> bool,
+    ) -> Result<Option<jiff::Timestamp>, EngineError> {
+        Ok(self
+            .store
+            .history(&self.rollout)
+            .await?
+            .into_iter()
+            .filter(|r| r.key.version == self.version && r.key.idx == idx && pred(&r.to))
+            .map(|r| r.at)
+            .next_back())
+    }
+
+    /// Judges a baking wave's goals, stores each evaluation, and returns the decision.
+    async fn judge(
+        &self,
+        idx: u32,
+        now: jiff::Timestamp,
+    ) -> Result<Option<GateDecision>, EngineError> {
+        let key = self.key(idx);
+        let spec = &self.waves[idx as usize];
+        let past = self.store.evaluations(&key).await?;
+        if let Some((last, _)) = past.last()
+            && now.as_second() - last.as_second() < (self.check_every_hours * 3600.0) as i64
+        {
+            return Ok(None);
+        }
+        let started = self
+            .entered(idx, |s| *s == WaveState::Applying)
+            .await?
+            .unwrap_or(now);
+        let applied = self
+            .entered(idx, |s| *s == WaveState::Baking)
+            .await?
+            .unwrap_or(now);
+        let hours = (now.as_second() - started.as_second()) as f64 / 3600.0;
+        let baked = (now.as_second() - applied.as_second()) as f64 / 3600.0 >= spec.bake_hours;
+        let counts = self.store.wave_counts(&self.rollout, idx).await?;
+        let (tickets, answers, sum) = self.store.wave_tickets_feedback(&self.rollout, idx).await?;
+        let observed = Observed {
+            devices: spec.members.len(),
+            reported: counts.reported(),
+            succeeded: counts.succeeded,
+            errors: counts.error,
+            conflicts: counts.conflict,
+            not_applicable: counts.not_applicable,
+            pending: spec
+                .members
+                .len()
+                .saturating_sub(counts.reported() - counts.pending),
+            enrolled: counts.succeeded,
+            tickets,
+            feedback_answers: answers,
+            feedback_sum: sum,
+            hours_since_start: hours,
+        };
+        let mut failures = vec![FailureCount::default(); spec.goals.len()];
+        for (_, body) in &past {
+            let g = body["goal"].as_u64().unwrap_or(u64::MAX) as usize;
+            if let (Some(f), Some(o)) = (failures.get_mut(g), body["outcome"].as_str()) {
+                f.record(match o {
+                    "fail" => gates::Outcome::Fail,
+                    "pass" => gates::Outcome::Pass,
+                    _ => gates::Outcome::NoData,
+                });
+            }
+        }
+        let mut evals = Vec::new();
+        for (g, goal) in spec.goals.iter().enumerate() {
+            let e = gates::evaluate(goal, &observed, &spec.policy, None);
+            failures[g].record(e.outcome);
+            let mut body = serde_json::to_value(&e).unwrap_or_default();
+            body["goal"] = serde_json::json!(g);
+            self.store.record_evaluation(&key, &body, now).await?;
+            evals.push(e);
+        }
+        if spec.goals.is_empty() {
+            // Without goals a wave passes on bake time alone; record that too.
+            let body = serde_json::json!({"goal": null, "outcome": if baked { "pass" } else { "no_data" },
+                "sentence": "no goals: the wave is judged on bake time alone"});
+            self.store.record_evaluation(&key, &body, now).await?;
+        }
+        let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+        let d = gates::decide(
+            &spec.goals,
+            &evals,
+            &failures,
+            &spec.policy,
+            baked,
+            hours,
+            today,
+        );
+        Ok(Some(GateDecision::from(&d)))
+    }
+
+    /// Commits `event` for wave `idx` if the state machine takes it and it
+    /// changes something. Returns the sentence of the move.
+    async fn fire(
+        &self,
+        row: &WaveRow,
+        event: Event,
+        now: jiff::Timestamp,
+    ) -> Result<Option<String>, EngineError> {
+        let spec = &self.waves[row.key.idx as usize];
+        let Ok(t) = step(row.state, &event, &spec.rules) else {
+            return Ok(None);
+        };
+        if t.to == t.from && t.effects.is_empty() {
+            return Ok(None);
+        }
+        match self
+            .store
+            .commit(&row.key, row.seq, &event, &t, &self.actor, now)
+            .await
+        {
+            Ok(_) => Ok(Some(format!(
+                "wave {} '{}': {} → {}: {}",
+                row.key.idx + 1,
+                spec.name,
+                t.from.name(),
+                t.to.name(),
+                t.why
+            ))),
+            // Another driver moved it first: its move stands.
+            Err(StoreError::Stale { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// An operator's action on a wave (1-based number as reports show it).
+    pub async fn operate(
+        &self,
+        wave: u32,
+        event: Event,
+        actor: &str,
+        now: jiff::Timestamp,
+    ) -> Result<Result<String, String>, EngineError> {
+        let rows = self.rows().await?;
+        let Some(row) = wave.checked_sub(1).and_then(|i| rows.get(i as usize)) else {
+            return Ok(Err(format!(
+                "there is no wave {wave}; the plan has {}",
+                rows.len()
+            )));
+        };
+        let spec = &self.waves[row.key.idx as usize];
+        let t = match step(row.state, &event, &spec.rules) {
+            Ok(t) => t,
+            Err(r) => return Ok(Err(r.to_string())),
+        };
+        self.store
+            .commit(&row.key, row.seq, &event, &t, actor, now)
+            .await?;
+        self.act(now).await?;
+        Ok(Ok(format!(
+            "wave {wave} '{}': {} → {}: {}",
+            spec.name,
+            t.from.name(),
+            t.to.name(),
+            t.why
+        )))
+    }
+
+    /// One pass: poll, act, move every wave as far as it goes.
+    pub async fn tick(&self, now: jiff::Timestamp) -> Result<Tick, EngineError> {
+        let mut out = Tick::default();
+        // What devices reported since the last poll (idempotent on replay).
+        let from = self
+            .polled_until()
+            .await?
+            .unwrap_or(self.waves[0].starts_at);
+        if now > from {
+            let assigned = self.assigned().await?;
+            let got = match self.connector.poll(&assigned, from, now).await {
+                Ok(g) => Some(g),
+                Err(e) => {
+                    out.transitions.push(format!("polling failed: {e}"));
+                    None
+                }
+            };
+            if let Some(got) = got {
+                out.statuses = self
+                    .store
+                    .ingest_status(&self.rollout, &got.statuses)
+                    .await?
+                    .inserted;
+                out.tickets = self
+                    .store
+                    .ingest_tickets(&self.rollout, &got.tickets)
+                    .await?
+                    .inserted;
+                out.feedback = self
+                    .store
+                    .ingest_feedback(&self.rollout, &got.feedback)
+                    .await?
+                    .inserted;
+                self.store
+                    .set_meta(&self.rollout, POLLED, &now.to_string())
+                    .await?;
+            }
+        }
+        out.actions += self.act(now).await?;
+        // Several moves can follow each other in one tick (start, applied).
+        for _ in 0..8 {
+            let rows = self.rows().await?;
+            let pending: Vec<u32> = self
+                .store
+                .pending_actions(&self.rollout)
+                .await?
+                .iter()
+                .filter(|a| a.key.version == self.version)
+                .map(|a| a.key.idx)
+                .collect();
+            let mut moved = false;
+            for (i, row) in rows.iter().enumerate() {
+                let spec = &self.waves[i];
+                let event = match row.state {
+                    WaveState::Pending => {
+                        let released = i == 0 || rows[i - 1].state == WaveState::Passed;
+                        (released && now >= spec.starts_at).then_some(Event::Start)
+                    }
+                    WaveState::Applying if !pending.contains(&row.key.idx) => Some(Event::Applied),
+                    WaveState::RollingBack if !pending.contains(&row.key.idx) => {
+                        Some(Event::RolledBack)
+                    }
+                    WaveState::Baking => self.judge(row.key.idx, now).await?.map(Event::Gate),
+                    WaveState::Paused {
+                        reasons,
+                        resume_to: ringmaster_core::wave::Step::Baking,
+                    } if !reasons.contains(Reason::Manual)
+                        && (reasons.contains(Reason::Inconclusive)
+                            || reasons.contains(Reason::SourceError)) =>
+                    {
+                        self.judge(row.key.idx, now).await?.map(Event::Gate)
+                    }
+                    _ => None,
+                };
+                if let Some(e) = event
+                    && let Some(s) = self.fire(row, e, now).await?
+                {
+                    out.transitions.push(s);
+                    moved = true;
+                    out.actions += self.act(now).await?;
+                    break;
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}

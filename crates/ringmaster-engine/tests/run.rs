@@ -1,0 +1,211 @@
+//! A whole rollout on a simulated fleet, on an injected clock.
+
+use ringmaster_core::wave::WaveState;
+use ringmaster_engine::connector::simulator::{Fault, SimConfig, Simulator};
+use ringmaster_engine::engine::{Engine, WaveSpec};
+use ringmaster_plan::planner::{Inputs, build};
+use std::sync::Arc;
+
+const PLAN: &str = r#"
+[rollout]
+id = "sim"
+name = "Baseline"
+purpose = "Test."
+time_zone = "Europe/Amsterdam"
+start = "2027-01-11"
+
+[help_desk]
+contact = "desk"
+capacity_per_day = 100
+
+[sources]
+org = ["org"]
+
+[[groups]]
+key = "sales"
+group = "All Sales Devices"
+willingness = "medium"
+business_risk = "medium"
+
+[[groups]]
+key = "retail"
+group = "All Retail Devices"
+willingness = "low"
+business_risk = "high"
+
+[[groups]]
+key = "it"
+group = "All IT Devices"
+willingness = "high"
+business_risk = "low"
+
+[[phases]]
+kind = "pilot"
+bake = "1d"
+  [phases.pilot]
+  min_devices = 30
+  [[phases.goals]]
+  metric = "apply_success_rate"
+  threshold = ">= 90%"
+  window = "24h"
+  min_sample = 20
+  deadline = "5d"
+
+[[phases]]
+kind = "enterprise"
+bake = "1d"
+on_fail = "ON_FAIL"
+  [[phases.waves]]
+  groups = ["it"]
+  [[phases.waves]]
+  groups = ["sales"]
+  [[phases.waves]]
+  groups = ["retail"]
+  [[phases.waves]]
+  rest = true
+  [[phases.goals]]
+  metric = "apply_success_rate"
+  threshold = ">= 95%"
+  window = "24h"
+  min_sample = 20
+  deadline = "6d"
+"#;
+
+struct Run {
+    states: Vec<WaveState>,
+    log: Vec<String>,
+    days: i64,
+}
+
+async fn run(on_fail: &str, faults: Vec<Fault>) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    ringmaster_gen::generate(
+        &dir.path().join("org"),
+        &ringmaster_gen::Options::new(3000, 7),
+    )
+    .unwrap();
+    ringmaster_gen::generate_proposed(&dir.path().join("new")).unwrap();
+    let mut org = ringmaster_import::load(&[dir.path().join("org")])
+        .unwrap()
+        .org;
+    let n = org.policies.len();
+    org.add_policies(
+        ringmaster_import::load(&[dir.path().join("new")])
+            .unwrap()
+            .org
+            .policies,
+    );
+    let mut proposed = vec![false; n];
+    proposed.resize(org.policies.len(), true);
+    let mut res =
+        ringmaster_core::targeting::resolve(&org, "2027-01-01T00:00:00Z".parse().unwrap());
+    let text = PLAN.replace("ON_FAIL", on_fail);
+    let spec = ringmaster_plan::parse(&text).unwrap();
+    let plan = build(
+        &spec,
+        Inputs {
+            org: &org,
+            res: &mut res,
+            proposed: &proposed,
+        },
+    )
+    .unwrap();
+    let store = ringmaster_store::open("sqlite::memory:").await.unwrap();
+    let sim = Arc::new(Simulator::new(
+        &org,
+        SimConfig {
+            seed: 3,
+            faults,
+            ..SimConfig::default()
+        },
+    ));
+    let waves = WaveSpec::from_plan(&plan);
+    let start = waves[0].starts_at;
+    let engine = Engine::start(store, sim, "sim", &text, waves, start)
+        .await
+        .unwrap();
+    let mut log = Vec::new();
+    let mut now = start;
+    let mut days = 0;
+    for hour in 0..24 * 60 {
+        now = start + jiff::SignedDuration::from_hours(hour);
+        let t = engine.tick(now).await.unwrap();
+        log.extend(t.transitions);
+        let rows = engine.rows().await.unwrap();
+        let stuck = rows.iter().any(|r| matches!(r.state, WaveState::Paused { reasons, .. } if reasons.contains(ringmaster_core::wave::Reason::Manual)) || r.state == WaveState::RolledBack);
+        if rows.iter().all(|r| r.state.is_final()) || stuck {
+            days = (now.as_second() - start.as_second()) / 86_400;
+            break;
+        }
+    }
+    let _ = now;
+    let states = engine
+        .rows()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.state)
+        .collect();
+    Run { states, log, days }
+}
+
+#[tokio::test]
+async fn a_clean_rollout_runs_to_the_end() {
+    let r = run("pause", Vec::new()).await;
+    assert!(
+        r.states.iter().all(|s| *s == WaveState::Passed),
+        "{:?}\n{}",
+        r.states,
+        r.log.join("\n")
+    );
+    assert!(
+        r.log.iter().any(|l| l.contains("isolated")),
+        "{}",
+        r.log.join("\n")
+    );
+    assert!(r.days >= 4 && r.days < 40, "{} days", r.days);
+}
+
+#[tokio::test]
+async fn a_fault_in_a_wave_is_caught_by_its_gate_and_rolled_back() {
+    // Wave 4 is the enterprise 'sales' wave (after the two pilot steps and 'it').
+    let fault: Fault = "wave=4,error=0.3".parse().unwrap();
+    let r = run("rollback", vec![fault]).await;
+    assert_eq!(
+        r.states[..3],
+        [WaveState::Passed; 3],
+        "{}",
+        r.log.join("\n")
+    );
+    assert_eq!(r.states[3], WaveState::RolledBack, "{}", r.log.join("\n"));
+    assert_eq!(r.states[4], WaveState::Pending);
+    let why = r
+        .log
+        .iter()
+        .find(|l| l.contains("failed its gates"))
+        .expect("a sentence says why");
+    assert!(
+        why.contains("apply success rate")
+            && why.contains("misses the bar of ≥ 95 %")
+            && why.contains("rolled back, as the plan says"),
+        "{why}"
+    );
+}
+
+#[tokio::test]
+async fn a_fault_pauses_the_wave_when_the_plan_says_pause() {
+    let fault: Fault = "wave=4,error=0.3".parse().unwrap();
+    let r = run("pause", vec![fault]).await;
+    assert!(
+        matches!(r.states[3], WaveState::Paused { .. }),
+        "{:?}",
+        r.states
+    );
+    assert!(
+        r.log
+            .iter()
+            .any(|l| l.contains("paused for an operator, as the plan says")),
+        "{}",
+        r.log.join("\n")
+    );
+}
