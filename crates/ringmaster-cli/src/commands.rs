@@ -6,6 +6,7 @@ pub mod gen_org;
 pub mod org;
 pub mod plan;
 pub mod rules;
+pub mod run;
 
 use anyhow::Context;
 use std::path::PathBuf;

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 // mimalloc handles that pattern far better than the system allocator.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+use ringmaster_core::wave::{Event, Reason};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -51,6 +52,29 @@ enum Command {
         after_help = "Exit 0 when the plan is ready, 1 when its checks found errors, 2 on bad input.\n\nExamples:\n  ringmaster plan\n  ringmaster plan rollout/ringmaster.toml --format html --out plan.html\n  ringmaster plan --format markdown --out plan.md --comms messages/\n  ringmaster plan --schema > ringmaster.schema.json"
     )]
     Plan(commands::plan::Args),
+    /// Drive the rollout of ringmaster.toml (today: on the simulated fleet).
+    #[command(
+        after_help = "Exit 0 when every wave passed, 1 when it waits for an operator or stopped, 2 on bad input.\n\nExamples:\n  ringmaster run --simulate\n  ringmaster run --simulate --speed 86400 --fault wave=4,error=0.3"
+    )]
+    Run(commands::run::RunArgs),
+    /// Waves of the rollout and where each stands.
+    Status(commands::run::Where),
+    /// Every transition of the rollout, with who and why.
+    History(commands::run::Where),
+    /// Approve a wave that waits for approval.
+    Approve(commands::run::WaveArgs),
+    /// Promote a wave that passed and waits for promotion.
+    Promote(commands::run::WaveArgs),
+    /// Pause a wave.
+    Pause(commands::run::WaveArgs),
+    /// Resume a wave an operator paused.
+    Resume(commands::run::WaveArgs),
+    /// Abort a wave (what was applied stays until rolled back).
+    Abort(commands::run::WaveArgs),
+    /// Roll a wave back: remove its assignment.
+    Rollback(commands::run::WaveArgs),
+    /// Retry a failed or rolled-back wave.
+    Retry(commands::run::WaveArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(
         after_help = "Example:\n  ringmaster completions bash > /etc/bash_completion.d/ringmaster"
@@ -87,6 +111,16 @@ fn main() -> ExitCode {
         Command::Gen(a) => commands::gen_org::run(a),
         Command::Bench(a) => commands::bench::run(a),
         Command::Plan(a) => commands::plan::run(a),
+        Command::Run(a) => commands::run::run(a),
+        Command::Status(a) => commands::run::status(a),
+        Command::History(a) => commands::run::history(a),
+        Command::Approve(a) => commands::run::operate(a, Event::Approve),
+        Command::Promote(a) => commands::run::operate(a, Event::Promote),
+        Command::Pause(a) => commands::run::operate(a, Event::Pause),
+        Command::Resume(a) => commands::run::operate(a, Event::Resume(Reason::Manual)),
+        Command::Abort(a) => commands::run::operate(a, Event::Abort),
+        Command::Rollback(a) => commands::run::operate(a, Event::Rollback),
+        Command::Retry(a) => commands::run::operate(a, Event::Retry),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(

@@ -43,6 +43,10 @@ enum Format {
 pub struct Loaded {
     pub plan: Plan,
     pub messages: Vec<comms::Message>,
+    /// The organization the plan was computed on.
+    pub org: ringmaster_core::org::Org,
+    /// The plan file's text (a rollout's version is this text).
+    pub text: String,
 }
 
 /// Largest template file read.
@@ -126,7 +130,12 @@ pub fn load(file: &Path, now: jiff::Timestamp) -> anyhow::Result<Loaded> {
     }
     let messages = comms::render(&plan, &overrides, spec.communications.from.as_deref())
         .map_err(|e| crate::UserError(format!("communications: {e}")))?;
-    Ok(Loaded { plan, messages })
+    Ok(Loaded {
+        plan,
+        messages,
+        org: prepared.org,
+        text,
+    })
 }
 
 fn write(path: &Path, text: &str) -> anyhow::Result<()> {
@@ -185,7 +194,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let now = a.now.unwrap_or_else(jiff::Timestamp::now);
-    let Loaded { plan, messages } = load(&a.file, now)?;
+    let Loaded { plan, messages, .. } = load(&a.file, now)?;
     let today = now
         .to_zoned(jiff::tz::TimeZone::get(&plan.time_zone).unwrap_or(jiff::tz::TimeZone::UTC))
         .date();

@@ -1,0 +1,302 @@
+//! `ringmaster run`, `status`, `history` and the operator actions: drive a
+//! rollout from its plan and its store, look at it, step in.
+
+use anyhow::Context;
+use ringmaster_core::wave::{Event, Reason, WaveState};
+use ringmaster_engine::connector::simulator::{Fault, SimConfig, Simulator};
+use ringmaster_engine::engine::{Engine, WaveSpec};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Where the rollout's state lives, shared by every command here.
+#[derive(clap::Args, Clone)]
+pub struct Where {
+    /// The plan file.
+    #[arg(default_value = "ringmaster.toml")]
+    pub file: PathBuf,
+    /// Database URL (default: sqlite:ringmaster.db beside the plan).
+    #[arg(long, env = "RINGMASTER_DATABASE_URL", value_name = "URL")]
+    pub database: Option<String>,
+    /// Seed of the simulated fleet.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Inject a fault into the simulation: `wave=4,os=10.0.19045,error=0.4` (repeatable).
+    #[arg(long, value_name = "SPEC")]
+    pub fault: Vec<Fault>,
+}
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub at: Where,
+    /// Run against the built-in fleet simulator on a simulated clock.
+    #[arg(long)]
+    pub simulate: bool,
+    /// Simulated seconds per real second (0: as fast as possible).
+    #[arg(long, default_value_t = 0.0)]
+    pub speed: f64,
+    /// Simulated time between ticks, e.g. 1h.
+    #[arg(long, default_value = "1h")]
+    pub step: String,
+    /// Stop after this many simulated days even if the rollout is not done.
+    #[arg(long, default_value_t = 120)]
+    pub max_days: u32,
+}
+
+#[derive(clap::Args)]
+pub struct WaveArgs {
+    #[command(flatten)]
+    pub at: Where,
+    /// The wave, numbered as `status` shows it.
+    #[arg(long)]
+    pub wave: u32,
+    /// Who acts (recorded in the audit log).
+    #[arg(long, env = "USER", default_value = "operator")]
+    pub actor: String,
+}
+
+struct Opened {
+    engine: Engine,
+    start: jiff::Timestamp,
+    rollout: String,
+}
+
+fn database_url(at: &Where) -> String {
+    at.database.clone().unwrap_or_else(|| {
+        let dir = at
+            .file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        format!("sqlite:{}", dir.join("ringmaster.db").display())
+    })
+}
+
+async fn open(at: &Where, now: jiff::Timestamp) -> anyhow::Result<Opened> {
+    let loaded = super::plan::load(&at.file, now)?;
+    if loaded.plan.errors() > 0 {
+        return Err(crate::UserError(format!(
+            "the plan has {} error(s) in its checks; `ringmaster plan {}` lists them",
+            loaded.plan.errors(),
+            at.file.display()
+        ))
+        .into());
+    }
+    let store = ringmaster_store::open(&database_url(at))
+        .await
+        .map_err(|e| crate::UserError(format!("opening the database: {e}")))?;
+    let waves = WaveSpec::from_plan(&loaded.plan);
+    let start = waves
+        .first()
+        .map(|w| w.starts_at)
+        .ok_or_else(|| crate::UserError("the plan has no waves".into()))?;
+    let sim = Simulator::new(
+        &loaded.org,
+        SimConfig {
+            seed: at.seed,
+            faults: at.fault.clone(),
+            tickets_per_100: loaded.plan.help_desk.tickets_per_100_devices,
+            policy: loaded
+                .plan
+                .scope
+                .new_policies
+                .first()
+                .map(|p| p.id.clone())
+                .unwrap_or_default(),
+            ..SimConfig::default()
+        },
+    );
+    let engine = Engine::start(
+        store,
+        Arc::new(sim),
+        &loaded.plan.id,
+        &loaded.text,
+        waves,
+        start,
+    )
+    .await
+    .context("starting the rollout")?;
+    Ok(Opened {
+        engine,
+        start,
+        rollout: loaded.plan.id.clone(),
+    })
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")
+}
+
+fn stamp(t: jiff::Timestamp) -> String {
+    t.strftime("%Y-%m-%d %H:%M").to_string()
+}
+
+/// Whether nothing more happens without an operator.
+fn needs_operator(s: WaveState) -> bool {
+    match s {
+        WaveState::AwaitingApproval | WaveState::Failed | WaveState::RolledBack => true,
+        WaveState::Paused { reasons, .. } => {
+            reasons.contains(Reason::Manual) || reasons.contains(Reason::AwaitingPromotion)
+        }
+        _ => false,
+    }
+}
+
+pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
+    if !a.simulate {
+        return Err(crate::UserError(
+            "only the simulated fleet can be driven so far: add --simulate (a Microsoft Graph connector is planned)"
+                .into(),
+        )
+        .into());
+    }
+    let step = ringmaster_core::goals::parse_hours(&a.step).ok_or_else(|| {
+        crate::UserError(format!("--step `{}` is not a duration such as 1h", a.step))
+    })?;
+    runtime()?.block_on(async {
+        let o = open(&a.at, jiff::Timestamp::now()).await?;
+        let e = &o.engine;
+        // Resume the simulated clock where the last run stopped.
+        let mut now = e.polled_until().await?.unwrap_or(o.start);
+        let end = o.start + jiff::SignedDuration::from_hours(24 * i64::from(a.max_days));
+        let step = jiff::SignedDuration::from_secs((step * 3600.0) as i64);
+        println!(
+            "rollout {} version {} on a simulated fleet, from {} (database {})",
+            o.rollout,
+            e.version(),
+            stamp(now),
+            database_url(&a.at)
+        );
+        loop {
+            let t = e.tick(now).await?;
+            for line in &t.transitions {
+                println!("{}  {line}", stamp(now));
+            }
+            let rows = e.rows().await?;
+            if rows.iter().all(|r| r.state.is_final()) {
+                let passed = rows.iter().filter(|r| r.state == WaveState::Passed).count();
+                println!(
+                    "{}  done: {passed} of {} waves passed",
+                    stamp(now),
+                    rows.len()
+                );
+                return Ok(if passed == rows.len() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                });
+            }
+            if let Some(r) = rows.iter().find(|r| needs_operator(r.state)) {
+                println!(
+                    "{}  waiting for an operator: wave {} '{}' is {} (see `ringmaster status`)",
+                    stamp(now),
+                    r.key.idx + 1,
+                    r.name,
+                    describe(r.state)
+                );
+                return Ok(ExitCode::from(1));
+            }
+            if now >= end {
+                println!(
+                    "{}  stopped after {} simulated days",
+                    stamp(now),
+                    a.max_days
+                );
+                return Ok(ExitCode::from(1));
+            }
+            if a.speed > 0.0 {
+                tokio::time::sleep(std::time::Duration::from_secs_f64(
+                    step.as_secs_f64() / a.speed,
+                ))
+                .await;
+            }
+            now += step;
+        }
+    })
+}
+
+fn describe(s: WaveState) -> String {
+    match s {
+        WaveState::Paused { reasons, .. } => format!(
+            "paused ({})",
+            reasons
+                .iter()
+                .map(Reason::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        s => s.name().to_string(),
+    }
+}
+
+pub fn status(at: Where) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let o = open(&at, jiff::Timestamp::now()).await?;
+        let rows = o.engine.rows().await?;
+        let polled = o.engine.polled_until().await?;
+        println!(
+            "version {}; reports read up to {}",
+            o.engine.version(),
+            polled.map(stamp).unwrap_or_else(|| "(nothing yet)".into())
+        );
+        for r in &rows {
+            println!(
+                "  {:>2}  {:<34} {:>8} devices  {}",
+                r.key.idx + 1,
+                r.name,
+                r.members.len(),
+                describe(r.state)
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn history(at: Where) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let o = open(&at, jiff::Timestamp::now()).await?;
+        let rows = o.engine.rows().await?;
+        let store = ringmaster_store::open(&database_url(&at)).await?;
+        let rollout = rows
+            .first()
+            .map(|r| r.key.rollout.clone())
+            .unwrap_or_default();
+        for h in store.history(&rollout).await? {
+            println!(
+                "{}  {:<10} wave {} (v{}): {} → {}: {}",
+                stamp(h.at),
+                h.actor,
+                h.key.idx + 1,
+                h.key.version,
+                h.from.name(),
+                h.to.name(),
+                h.why
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// An operator's action on one wave.
+pub fn operate(a: WaveArgs, event: Event) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let o = open(&a.at, jiff::Timestamp::now()).await?;
+        // Operators act at the rollout's own time (the simulated clock, if any).
+        let now = o
+            .engine
+            .polled_until()
+            .await?
+            .unwrap_or_else(jiff::Timestamp::now);
+        match o.engine.operate(a.wave, event, &a.actor, now).await? {
+            Ok(line) => {
+                println!("{line}");
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(why) => Err(crate::UserError(why).into()),
+        }
+    })
+}
