@@ -112,6 +112,15 @@ impl Engine {
             })
             .collect();
         let version = store.start_version(rollout, plan_text, &new, at).await?;
+        // A resumed version runs on the members and times stored when it
+        // started, not on a recomputation (the directory may have moved).
+        let mut waves = waves;
+        for row in store.waves(rollout, version).await? {
+            if let Some(w) = waves.get_mut(row.key.idx as usize) {
+                w.members = row.members;
+                w.starts_at = row.starts_at;
+            }
+        }
         Ok(Engine {
             store,
             connector,
@@ -247,7 +256,15 @@ impl Engine {
     ) -> Result<Option<GateDecision>, EngineError> {
         let key = self.key(idx);
         let spec = &self.waves[idx as usize];
-        let past = self.store.evaluations(&key).await?;
+        // A round already stored at this very moment was cut short by a
+        // crash: it is run again and replaces itself, so it counts once.
+        let past: Vec<(jiff::Timestamp, serde_json::Value)> = self
+            .store
+            .evaluations(&key)
+            .await?
+            .into_iter()
+            .filter(|(at, _)| *at < now)
+            .collect();
         if let Some((last, _)) = past.last()
             && now.as_second() - last.as_second() < (self.check_every_hours * 3600.0) as i64
         {
@@ -294,20 +311,23 @@ impl Engine {
             }
         }
         let mut evals = Vec::new();
+        let mut round = Vec::new();
         for (g, goal) in spec.goals.iter().enumerate() {
             let e = gates::evaluate(goal, &observed, &spec.policy, None);
             failures[g].record(e.outcome);
             let mut body = serde_json::to_value(&e).unwrap_or_default();
             body["goal"] = serde_json::json!(g);
-            self.store.record_evaluation(&key, &body, now).await?;
+            round.push(body);
             evals.push(e);
         }
         if spec.goals.is_empty() {
             // Without goals a wave passes on bake time alone; record that too.
-            let body = serde_json::json!({"goal": null, "outcome": if baked { "pass" } else { "no_data" },
-                "sentence": "no goals: the wave is judged on bake time alone"});
-            self.store.record_evaluation(&key, &body, now).await?;
+            round.push(
+                serde_json::json!({"goal": null, "outcome": if baked { "pass" } else { "no_data" },
+                "sentence": "no goals: the wave is judged on bake time alone"}),
+            );
         }
+        self.store.replace_evaluations(&key, &round, now).await?;
         let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
         let d = gates::decide(
             &spec.goals,

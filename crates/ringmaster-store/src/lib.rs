@@ -231,6 +231,14 @@ pub trait Store: Send + Sync {
         evaluation: &serde_json::Value,
         at: jiff::Timestamp,
     ) -> Result<()>;
+    /// Stores one round of evaluations at `at`, replacing any stored at that
+    /// same moment (a round cut short by a crash and run again).
+    async fn replace_evaluations(
+        &self,
+        key: &WaveKey,
+        round: &[serde_json::Value],
+        at: jiff::Timestamp,
+    ) -> Result<()>;
     /// Evaluations of a wave, oldest first.
     async fn evaluations(&self, key: &WaveKey)
     -> Result<Vec<(jiff::Timestamp, serde_json::Value)>>;

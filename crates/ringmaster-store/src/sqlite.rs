@@ -454,6 +454,38 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn replace_evaluations(
+        &self,
+        key: &WaveKey,
+        round: &[serde_json::Value],
+        at: jiff::Timestamp,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "DELETE FROM evaluations WHERE rollout = ? AND version = ? AND idx = ? AND at = ?",
+        )
+        .bind(&key.rollout)
+        .bind(key.version as i64)
+        .bind(key.idx as i64)
+        .bind(at.to_string())
+        .execute(&mut *tx)
+        .await?;
+        for body in round {
+            sqlx::query(
+                "INSERT INTO evaluations (rollout, version, idx, at, body) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(&key.rollout)
+            .bind(key.version as i64)
+            .bind(key.idx as i64)
+            .bind(at.to_string())
+            .bind(body.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn evaluations(
         &self,
         key: &WaveKey,

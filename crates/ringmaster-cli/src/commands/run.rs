@@ -243,12 +243,25 @@ pub fn status(at: Where) -> anyhow::Result<ExitCode> {
             o.engine.version(),
             polled.map(stamp).unwrap_or_else(|| "(nothing yet)".into())
         );
+        let store = ringmaster_store::open(&database_url(&at)).await?;
+        println!(
+            "  {:>2}  {:<34} {:>8}  {:>8} {:>9} {:>7} {:>8}  state",
+            "#", "wave", "devices", "reported", "succeeded", "errors", "tickets"
+        );
         for r in &rows {
+            let c = store.wave_counts(&r.key.rollout, r.key.idx).await?;
+            let (tickets, _, _) = store
+                .wave_tickets_feedback(&r.key.rollout, r.key.idx)
+                .await?;
             println!(
-                "  {:>2}  {:<34} {:>8} devices  {}",
+                "  {:>2}  {:<34} {:>8}  {:>8} {:>9} {:>7} {:>8}  {}",
                 r.key.idx + 1,
                 r.name,
                 r.members.len(),
+                c.reported(),
+                c.succeeded,
+                c.error,
+                tickets,
                 describe(r.state)
             );
         }
