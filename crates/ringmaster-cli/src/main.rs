@@ -61,6 +61,11 @@ enum Command {
     Status(commands::run::Where),
     /// Every transition of the rollout, with who and why.
     History(commands::run::Where),
+    /// Read device states, help-desk tickets or pilot feedback from a file.
+    #[command(
+        after_help = "Exit 0 when every record was kept, 1 when some were rejected (the rest are kept), 2 on bad input.\n\nExamples:\n  ringmaster ingest status device-status.csv --policy \"Win - Security Baseline 2027\"\n  ringmaster ingest tickets incidents.json --hint bitlocker --hint password\n  ringmaster ingest feedback answers.csv"
+    )]
+    Ingest(commands::run::IngestArgs),
     /// Approve a wave that waits for approval.
     Approve(commands::run::WaveArgs),
     /// Promote a wave that passed and waits for promotion.
@@ -113,6 +118,7 @@ fn main() -> ExitCode {
         Command::Plan(a) => commands::plan::run(a),
         Command::Run(a) => commands::run::run(a),
         Command::Status(a) => commands::run::status(a),
+        Command::Ingest(a) => commands::run::ingest(a),
         Command::History(a) => commands::run::history(a),
         Command::Approve(a) => commands::run::operate(a, Event::Approve),
         Command::Promote(a) => commands::run::operate(a, Event::Promote),

@@ -187,3 +187,65 @@ fn a_killed_run_resumes_to_the_same_end() {
         assert_eq!(starts, 1, "wave {wave} started {starts} times:\n{h2}");
     }
 }
+
+#[test]
+fn ingest_keeps_good_records_rejects_bad_ones_and_is_idempotent() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    assert!(
+        ringmaster(dir)
+            .args([
+                "gen",
+                "--devices",
+                "3000",
+                "--seed",
+                "7",
+                "--proposed",
+                "proposed",
+                "org"
+            ])
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::fs::write(dir.join("ringmaster.toml"), PLAN).unwrap();
+    assert!(
+        ringmaster(dir)
+            .args(["run", "--simulate", "--seed", "5"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // A device of the first wave, by its Intune id.
+    let line = std::fs::read_to_string(dir.join("org/managedDevices.ndjson")).unwrap();
+    let ids: Vec<String> = line
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["id"].as_str().map(str::to_string))
+        .collect();
+    let csv = format!(
+        "DeviceId,ReportStatus,LastReportedDateTime\n{},Error,2027-02-01 10:00:00\n{},Exploded,2027-02-01 10:00:00\n",
+        ids[0], ids[1]
+    );
+    std::fs::write(dir.join("status.csv"), csv).unwrap();
+    let first = ringmaster(dir)
+        .args(["ingest", "status", "status.csv", "--policy", "p"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&first.stdout);
+    assert_eq!(first.status.code(), Some(1), "{out}");
+    assert!(out.contains("1 new, 0 already stored, 1 rejected"), "{out}");
+    assert!(out.contains("record 2: unknown state `Exploded`"), "{out}");
+    let again = output(dir, &["ingest", "status", "status.csv", "--policy", "p"]);
+    assert!(again.contains("0 new, 1 already stored"), "{again}");
+    std::fs::write(
+        dir.join("tickets.json"),
+        r#"[{"number":"INC1","opened_at":"2027-02-01 10:00:00","short_description":"orphan"}]"#,
+    )
+    .unwrap();
+    let t = output(dir, &["ingest", "tickets", "tickets.json"]);
+    assert!(
+        t.contains("1 rejected") && t.contains("neither a user nor a device"),
+        "{t}"
+    );
+}

@@ -5,6 +5,8 @@
 //!
 //! - [`connector`]: the MDM seam, one module per system (the simulator now).
 //! - [`engine`]: the tick that drives one rollout from the store.
+//! - [`ingest`]: status reports, tickets and feedback read from files.
 
 pub mod connector;
 pub mod engine;
+pub mod ingest;

@@ -60,6 +60,7 @@ struct Opened {
     engine: Engine,
     start: jiff::Timestamp,
     rollout: String,
+    org: ringmaster_core::org::Org,
 }
 
 fn database_url(at: &Where) -> String {
@@ -121,6 +122,7 @@ async fn open(at: &Where, now: jiff::Timestamp) -> anyhow::Result<Opened> {
         engine,
         start,
         rollout: loaded.plan.id.clone(),
+        org: loaded.org,
     })
 }
 
@@ -311,5 +313,145 @@ pub fn operate(a: WaveArgs, event: Event) -> anyhow::Result<ExitCode> {
             }
             Err(why) => Err(crate::UserError(why).into()),
         }
+    })
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Device policy states (JSON, NDJSON, or Intune's per-policy CSV).
+    Status,
+    /// Help-desk tickets (ServiceNow, Zendesk or Jira exports).
+    Tickets,
+    /// Pilot feedback (score 1 to 5 and a comment).
+    Feedback,
+}
+
+#[derive(clap::Args)]
+pub struct IngestArgs {
+    #[arg(value_enum)]
+    pub kind: Kind,
+    /// The file to read.
+    pub input: PathBuf,
+    #[command(flatten)]
+    pub at: Where,
+    /// The policy a one-policy status export is about.
+    #[arg(long)]
+    pub policy: Option<String>,
+    /// How long after a wave starts its tickets and answers count for it.
+    #[arg(long, default_value = "7d")]
+    pub window: String,
+    /// Count only tickets that mention one of these words (repeatable).
+    #[arg(long)]
+    pub hint: Vec<String>,
+}
+
+/// Largest file ingested at once.
+const MAX_INGEST_BYTES: u64 = 1 << 30;
+
+pub fn ingest(a: IngestArgs) -> anyhow::Result<ExitCode> {
+    use ringmaster_core::model::DeviceAttr;
+    use ringmaster_engine::ingest;
+    let len = std::fs::metadata(&a.input)
+        .with_context(|| format!("reading {}", a.input.display()))?
+        .len();
+    if len > MAX_INGEST_BYTES {
+        return Err(crate::UserError(format!(
+            "{}: larger than {MAX_INGEST_BYTES} bytes; split it",
+            a.input.display()
+        ))
+        .into());
+    }
+    let text = std::fs::read_to_string(&a.input)
+        .with_context(|| format!("reading {}", a.input.display()))?;
+    let window = ringmaster_core::goals::parse_hours(&a.window).ok_or_else(|| {
+        crate::UserError(format!(
+            "--window `{}` is not a duration such as 7d",
+            a.window
+        ))
+    })?;
+    let shown = a.input.display().to_string();
+    let bad_file = |e: String| crate::UserError(format!("{shown}: {e}"));
+    runtime()?.block_on(async {
+        let o = open(&a.at, jiff::Timestamp::now()).await?;
+        let store = ringmaster_store::open(&database_url(&a.at)).await?;
+        let rows = o.engine.rows().await?;
+        let history = store.history(&o.rollout).await?;
+        let waves = rows
+            .iter()
+            .map(|r| {
+                let started = history
+                    .iter()
+                    .find(|h| h.key == r.key && h.to == WaveState::Applying)
+                    .map(|h| h.at);
+                (r.members.clone(), started)
+            })
+            .collect();
+        let attr = ingest::Attribution::new(waves, jiff::SignedDuration::from_secs((window * 3600.0) as i64), &a.hint);
+        // Devices by every id an export may use; users by UPN.
+        let mut by_key: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+        for d in 0..o.org.devices.rows {
+            for attr in [DeviceAttr::EntraObjectId, DeviceAttr::ManagedId, DeviceAttr::DeviceId, DeviceAttr::Name] {
+                if let Some(k) = o.org.device(attr, d) {
+                    by_key.entry(k.to_lowercase()).or_insert(d);
+                }
+            }
+        }
+        let mut by_user: std::collections::HashMap<String, Vec<u32>> = std::collections::HashMap::new();
+        for u in 0..o.org.users.rows {
+            if let Some(upn) = o.org.user(ringmaster_core::model::UserAttr::Upn, u) {
+                by_user.insert(upn.to_lowercase(), o.org.user_devices(u).to_vec());
+            }
+        }
+        let devices_of = |device: Option<&str>, user: Option<&str>| -> Vec<u32> {
+            let mut v: Vec<u32> = device.and_then(|k| by_key.get(&k.to_lowercase()).copied()).into_iter().collect();
+            if let Some(u) = user.and_then(|u| by_user.get(&u.to_lowercase())) {
+                v.extend(u);
+            }
+            v
+        };
+        let (kept, dups, rejected, unattributed) = match a.kind {
+            Kind::Status => {
+                let (mut recs, bad) = ingest::statuses(&text, a.policy.as_deref()).map_err(bad_file)?;
+                let mut none = 0;
+                for r in &mut recs {
+                    r.wave = attr.wave_of(&devices_of(Some(&r.device), None));
+                    none += u64::from(r.wave.is_none());
+                }
+                let got = store.ingest_status(&o.rollout, &recs).await?;
+                (got.inserted, got.duplicates, bad, none)
+            }
+            Kind::Tickets => {
+                let (mut recs, bad) = ingest::tickets(&text).map_err(bad_file)?;
+                let mut none = 0;
+                for t in &mut recs {
+                    let words = format!("{} {}", t.category.as_deref().unwrap_or(""), t.text);
+                    t.wave = attr.event_wave(&devices_of(t.device.as_deref(), t.user.as_deref()), t.at, &words);
+                    none += u64::from(t.wave.is_none());
+                }
+                let got = store.ingest_tickets(&o.rollout, &recs).await?;
+                (got.inserted, got.duplicates, bad, none)
+            }
+            Kind::Feedback => {
+                let (mut recs, bad) = ingest::feedback(&text).map_err(bad_file)?;
+                let mut none = 0;
+                for f in &mut recs {
+                    f.wave = attr.wave_of(&devices_of(f.device.as_deref(), f.user.as_deref()));
+                    none += u64::from(f.wave.is_none());
+                }
+                let got = store.ingest_feedback(&o.rollout, &recs).await?;
+                (got.inserted, got.duplicates, bad, none)
+            }
+        };
+        println!(
+            "{shown}: {kept} new, {dups} already stored, {} rejected; {unattributed} not tied to a started wave",
+            rejected.len()
+        );
+        for r in rejected.iter().take(20) {
+            println!("  record {}: {}", r.record, r.reason);
+        }
+        if rejected.len() > 20 {
+            println!("  … and {} more", rejected.len() - 20);
+        }
+        Ok(if rejected.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
     })
 }

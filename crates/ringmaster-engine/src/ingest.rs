@@ -1,0 +1,520 @@
+//! Reading what devices, the help desk and pilot users report, from files:
+//! JSON arrays, Graph pages (`value`), NDJSON or CSV, with the column names
+//! Intune, ServiceNow, Zendesk and Jira exports use. A malformed record is
+//! rejected with its place and reason; the others are kept.
+
+use ringmaster_store::{Feedback, StatusReport, Ticket};
+use serde_json::{Map, Value};
+
+/// A record that was not kept, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Rejected {
+    /// 1-based record number (CSV: data row; NDJSON: line).
+    pub record: usize,
+    pub reason: String,
+}
+
+/// Records of one file, field names lowercased and stripped of spaces,
+/// dashes and underscores so `Device ID`, `device_id` and `deviceId` meet.
+fn records(text: &str) -> Result<Vec<(usize, Map<String, Value>)>, String> {
+    let norm = |k: &str| {
+        k.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect::<String>()
+    };
+    let normalise = |m: Map<String, Value>| {
+        m.into_iter()
+            .map(|(k, v)| (norm(&k), v))
+            .collect::<Map<_, _>>()
+    };
+    let t = text.trim_start_matches('\u{feff}').trim_start();
+    if t.starts_with('[') || t.starts_with('{') && serde_json::from_str::<Value>(t).is_ok() {
+        let v: Value = serde_json::from_str(t).map_err(|e| format!("not valid JSON: {e}"))?;
+        let items = match v {
+            Value::Array(a) => a,
+            Value::Object(mut o) => match o
+                .remove("value")
+                .or_else(|| o.remove("records"))
+                .or_else(|| o.remove("tickets"))
+            {
+                Some(Value::Array(a)) => a,
+                _ => vec![Value::Object(o)],
+            },
+            _ => return Err("expected a JSON array or object".into()),
+        };
+        return Ok(items
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| {
+                (
+                    i + 1,
+                    match v {
+                        Value::Object(o) => normalise(o),
+                        _ => Map::new(),
+                    },
+                )
+            })
+            .collect());
+    }
+    if t.starts_with('{') {
+        // NDJSON: one object per line; a bad line is one bad record.
+        return Ok(t
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| {
+                let m = match serde_json::from_str::<Value>(l) {
+                    Ok(Value::Object(o)) => normalise(o),
+                    _ => {
+                        let mut m = Map::new();
+                        m.insert("__error".into(), Value::String("not a JSON object".into()));
+                        m
+                    }
+                };
+                (i + 1, m)
+            })
+            .collect());
+    }
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(t.as_bytes());
+    let headers: Vec<String> = rdr
+        .headers()
+        .map_err(|e| format!("CSV header: {e}"))?
+        .iter()
+        .map(norm)
+        .collect();
+    let mut out = Vec::new();
+    for (i, row) in rdr.records().enumerate() {
+        let mut m = Map::new();
+        match row {
+            Ok(r) => {
+                for (h, v) in headers.iter().zip(r.iter()) {
+                    if !v.trim().is_empty() {
+                        m.insert(h.clone(), Value::String(v.trim().to_string()));
+                    }
+                }
+            }
+            Err(e) => {
+                m.insert("__error".into(), Value::String(format!("CSV: {e}")));
+            }
+        }
+        out.push((i + 1, m));
+    }
+    Ok(out)
+}
+
+fn field<'a>(m: &'a Map<String, Value>, names: &[&str]) -> Option<String> {
+    names.iter().find_map(|n| match m.get(*n) {
+        Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        // ServiceNow references: {"value": "...", "display_value": "..."}.
+        Some(Value::Object(o)) => o
+            .get("displayvalue")
+            .or(o.get("display_value"))
+            .or(o.get("value"))
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        _ => None,
+    })
+}
+
+/// Times as exports write them: RFC 3339, `YYYY-MM-DD HH:MM:SS` (UTC), or a day.
+fn time(s: &str) -> Option<jiff::Timestamp> {
+    let s = s.trim();
+    if let Ok(t) = s.parse::<jiff::Timestamp>() {
+        return Some(t);
+    }
+    if let Ok(dt) = s.replace(' ', "T").parse::<jiff::civil::DateTime>() {
+        return dt
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .ok()
+            .map(|z| z.timestamp());
+    }
+    None
+}
+
+/// Intune's report states, canonical.
+pub fn canonical_state(s: &str) -> Option<&'static str> {
+    let l: String = s
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect();
+    Some(match l.as_str() {
+        "succeeded" | "success" | "compliant" | "applied" | "installed" => "succeeded",
+        "error" | "failed" | "failure" | "noncompliant" => "error",
+        "conflict" => "conflict",
+        "pending" | "inprogress" | "unknown" | "notevaluated" => "pending",
+        "notapplicable" | "na" => "not_applicable",
+        _ => return None,
+    })
+}
+
+/// Status reports; `policy` fills in files about one policy (Intune's
+/// per-policy device status export has no policy column).
+pub fn statuses(
+    text: &str,
+    policy: Option<&str>,
+) -> Result<(Vec<StatusReport>, Vec<Rejected>), String> {
+    let mut ok = Vec::new();
+    let mut bad = Vec::new();
+    for (n, m) in records(text)? {
+        let reject = |reason: String| Rejected { record: n, reason };
+        if let Some(e) = field(&m, &["__error"]) {
+            bad.push(reject(e));
+            continue;
+        }
+        let Some(device) = field(
+            &m,
+            &[
+                "deviceid",
+                "intunedeviceid",
+                "azureaddeviceid",
+                "device",
+                "manageddeviceid",
+                "devicename",
+            ],
+        ) else {
+            bad.push(reject("no device (DeviceId, device or DeviceName)".into()));
+            continue;
+        };
+        let Some(policy) =
+            field(&m, &["policyid", "policy", "configurationid"]).or(policy.map(str::to_string))
+        else {
+            bad.push(reject(
+                "no policy (PolicyId column, or --policy for a one-policy export)".into(),
+            ));
+            continue;
+        };
+        let Some(raw) = field(
+            &m,
+            &[
+                "state",
+                "status",
+                "reportstatus",
+                "deploymentstatus",
+                "compliancestatus",
+            ],
+        ) else {
+            bad.push(reject("no state (ReportStatus, Status or state)".into()));
+            continue;
+        };
+        let Some(state) = canonical_state(&raw) else {
+            bad.push(reject(format!(
+                "unknown state `{raw}` (succeeded, error, conflict, pending, not applicable)"
+            )));
+            continue;
+        };
+        let Some(at) = field(
+            &m,
+            &[
+                "reportedat",
+                "lastreporteddatetime",
+                "pspdpulastmodifiedtimeutc",
+                "lastmodifieddatetime",
+                "time",
+            ],
+        ) else {
+            bad.push(reject(
+                "no time (LastReportedDateTime or reportedAt)".into(),
+            ));
+            continue;
+        };
+        let Some(reported_at) = time(&at) else {
+            bad.push(reject(format!(
+                "`{at}` is not a time (RFC 3339 or YYYY-MM-DD HH:MM:SS)"
+            )));
+            continue;
+        };
+        ok.push(StatusReport {
+            device,
+            policy,
+            state: state.into(),
+            reported_at,
+            wave: None,
+        });
+    }
+    Ok((ok, bad))
+}
+
+/// Help-desk tickets (ServiceNow, Zendesk, Jira shapes).
+pub fn tickets(text: &str) -> Result<(Vec<Ticket>, Vec<Rejected>), String> {
+    let mut ok = Vec::new();
+    let mut bad = Vec::new();
+    for (n, m) in records(text)? {
+        let reject = |reason: String| Rejected { record: n, reason };
+        if let Some(e) = field(&m, &["__error"]) {
+            bad.push(reject(e));
+            continue;
+        }
+        let Some(id) = field(
+            &m,
+            &["number", "id", "key", "sysid", "ticketid", "issuekey"],
+        ) else {
+            bad.push(reject("no ticket id (number, id or key)".into()));
+            continue;
+        };
+        let Some(at) = field(
+            &m,
+            &[
+                "openedat",
+                "createdat",
+                "created",
+                "syscreatedon",
+                "time",
+                "at",
+            ],
+        ) else {
+            bad.push(reject("no time (opened_at, created_at or created)".into()));
+            continue;
+        };
+        let Some(at) = time(&at) else {
+            bad.push(reject(format!("`{at}` is not a time")));
+            continue;
+        };
+        let user = field(
+            &m,
+            &[
+                "user",
+                "callerid",
+                "caller",
+                "requester",
+                "reporter",
+                "requesteremail",
+                "upn",
+            ],
+        );
+        let device = field(
+            &m,
+            &[
+                "device",
+                "cmdbci",
+                "configurationitem",
+                "devicename",
+                "deviceid",
+            ],
+        );
+        if user.is_none() && device.is_none() {
+            bad.push(reject(
+                "neither a user nor a device: the ticket cannot be tied to a wave".into(),
+            ));
+            continue;
+        }
+        ok.push(Ticket {
+            id,
+            at,
+            user,
+            device,
+            category: field(&m, &["category", "type", "issuetype", "subcategory"]),
+            text: field(
+                &m,
+                &[
+                    "shortdescription",
+                    "subject",
+                    "summary",
+                    "description",
+                    "text",
+                ],
+            )
+            .unwrap_or_default(),
+            wave: None,
+        });
+    }
+    Ok((ok, bad))
+}
+
+/// Pilot feedback: a score from 1 to 5 and a comment.
+pub fn feedback(text: &str) -> Result<(Vec<Feedback>, Vec<Rejected>), String> {
+    let mut ok = Vec::new();
+    let mut bad = Vec::new();
+    for (n, m) in records(text)? {
+        let reject = |reason: String| Rejected { record: n, reason };
+        if let Some(e) = field(&m, &["__error"]) {
+            bad.push(reject(e));
+            continue;
+        }
+        let Some(id) = field(&m, &["id", "responseid", "number"]) else {
+            bad.push(reject("no answer id".into()));
+            continue;
+        };
+        let Some(at) =
+            field(&m, &["at", "time", "submittedat", "createdat"]).and_then(|t| time(&t))
+        else {
+            bad.push(reject("no time, or not a time".into()));
+            continue;
+        };
+        let score = field(&m, &["score", "rating"]).and_then(|s| s.parse::<u8>().ok());
+        let Some(score) = score.filter(|s| (1..=5).contains(s)) else {
+            bad.push(reject("score must be a whole number from 1 to 5".into()));
+            continue;
+        };
+        let user = field(&m, &["user", "upn", "email"]);
+        let device = field(&m, &["device", "deviceid", "devicename"]);
+        if user.is_none() && device.is_none() {
+            bad.push(reject("neither a user nor a device".into()));
+            continue;
+        }
+        ok.push(Feedback {
+            id,
+            at,
+            user,
+            device,
+            score,
+            comment: field(&m, &["comment", "comments", "text"]).unwrap_or_default(),
+            wave: None,
+        });
+    }
+    Ok((ok, bad))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intune_status_csv_with_a_bad_row() {
+        let csv = "DeviceName,DeviceId,UserPrincipalName,ReportStatus,LastReportedDateTime\n\
+                   PC-1,d1,ada@contoso.com,Succeeded,2027-01-18 10:00:00\n\
+                   PC-2,d2,bob@contoso.com,Exploded,2027-01-18 10:00:00\n\
+                   PC-3,d3,cy@contoso.com,Not applicable,2027-01-18T11:00:00Z\n\
+                   PC-4,d4,di@contoso.com,Error,yesterday\n";
+        let (ok, bad) = statuses(csv, Some("p1")).unwrap();
+        assert_eq!(ok.len(), 2);
+        assert_eq!(
+            (ok[0].device.as_str(), ok[0].state.as_str()),
+            ("d1", "succeeded")
+        );
+        assert_eq!(ok[1].state, "not_applicable");
+        assert_eq!(bad.len(), 2);
+        assert_eq!(bad[0].record, 2);
+        assert!(bad[0].reason.contains("unknown state `Exploded`"));
+        assert!(bad[1].reason.contains("`yesterday` is not a time"));
+        let (_, bad) = statuses(csv, None).unwrap();
+        assert!(bad[0].reason.contains("--policy"));
+    }
+
+    #[test]
+    fn json_ndjson_and_graph_pages() {
+        let nd = "{\"deviceId\":\"d1\",\"policyId\":\"p\",\"status\":\"conflict\",\"reportedAt\":\"2027-01-18T10:00:00Z\"}\nnot json\n";
+        let (ok, bad) = statuses(nd, None).unwrap();
+        assert_eq!((ok.len(), bad.len(), bad[0].record), (1, 1, 2));
+        let page = r#"{"value":[{"device_id":"d9","policy":"p","state":"pending","time":"2027-01-18T10:00:00Z"}]}"#;
+        assert_eq!(statuses(page, None).unwrap().0[0].device, "d9");
+    }
+
+    #[test]
+    fn tickets_from_servicenow_jira_and_zendesk() {
+        let sn = r#"{"records":[{"number":"INC001","opened_at":"2027-01-19 09:00:00","caller_id":{"display_value":"ada@contoso.com"},"short_description":"BitLocker prompt","category":"hardware"},
+                     {"number":"INC002","opened_at":"2027-01-19 09:00:00","short_description":"no one"}]}"#;
+        let (ok, bad) = tickets(sn).unwrap();
+        assert_eq!(ok[0].user.as_deref(), Some("ada@contoso.com"));
+        assert!(bad[0].reason.contains("neither a user nor a device"));
+        let jira = "Issue key,Created,Reporter,Summary,Issue Type\nIT-7,2027-01-19T09:00:00Z,bob@contoso.com,LAPS password,Incident\n";
+        let (ok, _) = tickets(jira).unwrap();
+        assert_eq!(
+            (ok[0].id.as_str(), ok[0].category.as_deref()),
+            ("IT-7", Some("Incident"))
+        );
+    }
+
+    #[test]
+    fn feedback_scores_are_checked() {
+        let csv = "id,at,user,score,comment\nf1,2027-01-20T10:00:00Z,ada@contoso.com,4,fine\nf2,2027-01-20T10:00:00Z,bob@contoso.com,9,great\n";
+        let (ok, bad) = feedback(csv).unwrap();
+        assert_eq!((ok.len(), ok[0].score), (1, 4));
+        assert!(bad[0].reason.contains("1 to 5"));
+    }
+}
+
+/// Ties reports to waves: a device belongs to the last started wave that
+/// holds it; a ticket or an answer counts for that wave only when it came in
+/// within `window` after the wave started (and, with hints, mentions one).
+pub struct Attribution {
+    /// Per wave: members and when it started applying (None: not yet).
+    waves: Vec<(roaring::RoaringBitmap, Option<jiff::Timestamp>)>,
+    window: jiff::SignedDuration,
+    hints: Vec<String>,
+}
+
+impl Attribution {
+    pub fn new(
+        waves: Vec<(roaring::RoaringBitmap, Option<jiff::Timestamp>)>,
+        window: jiff::SignedDuration,
+        hints: &[String],
+    ) -> Self {
+        Attribution {
+            waves,
+            window,
+            hints: hints.iter().map(|h| h.to_lowercase()).collect(),
+        }
+    }
+
+    /// The last started wave holding any of `devices` (org rows).
+    pub fn wave_of(&self, devices: &[u32]) -> Option<u32> {
+        (0..self.waves.len())
+            .rev()
+            .find(|&i| {
+                self.waves[i].1.is_some() && devices.iter().any(|d| self.waves[i].0.contains(*d))
+            })
+            .map(|i| i as u32)
+    }
+
+    /// The wave a ticket (or an answer) counts for, if any.
+    pub fn event_wave(&self, devices: &[u32], at: jiff::Timestamp, text: &str) -> Option<u32> {
+        let w = self.wave_of(devices)?;
+        let started = self.waves[w as usize].1?;
+        if at < started || at > started + self.window {
+            return None;
+        }
+        let t = text.to_lowercase();
+        if !self.hints.is_empty() && !self.hints.iter().any(|h| t.contains(h.as_str())) {
+            return None;
+        }
+        Some(w)
+    }
+}
+
+#[cfg(test)]
+mod attribution_tests {
+    use super::*;
+
+    #[test]
+    fn tickets_count_for_the_wave_that_changed_the_device_recently() {
+        let t = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
+        let a = Attribution::new(
+            vec![
+                ((0..10).collect(), Some(t("2027-01-18T08:00:00Z"))),
+                ((10..20).collect(), Some(t("2027-01-25T08:00:00Z"))),
+                ((20..30).collect(), None),
+            ],
+            jiff::SignedDuration::from_hours(24 * 7),
+            &["bitlocker".to_string(), "password".to_string()],
+        );
+        assert_eq!(a.wave_of(&[12]), Some(1));
+        assert_eq!(
+            a.wave_of(&[25]),
+            None,
+            "a wave that has not started owns nothing"
+        );
+        assert_eq!(
+            a.event_wave(&[3], t("2027-01-19T10:00:00Z"), "BitLocker prompt at boot"),
+            Some(0)
+        );
+        assert_eq!(
+            a.event_wave(&[3], t("2027-01-19T10:00:00Z"), "printer jammed"),
+            None
+        );
+        assert_eq!(
+            a.event_wave(&[3], t("2027-02-19T10:00:00Z"), "bitlocker"),
+            None,
+            "outside the window"
+        );
+        assert_eq!(
+            a.event_wave(&[3], t("2027-01-17T10:00:00Z"), "bitlocker"),
+            None,
+            "before the change"
+        );
+    }
+}
