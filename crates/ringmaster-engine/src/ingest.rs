@@ -14,9 +14,12 @@ pub struct Rejected {
     pub reason: String,
 }
 
+/// A record with its 1-based number in the file.
+type Numbered = (usize, Map<String, Value>);
+
 /// Records of one file, field names lowercased and stripped of spaces,
 /// dashes and underscores so `Device ID`, `device_id` and `deviceId` meet.
-fn records(text: &str) -> Result<Vec<(usize, Map<String, Value>)>, String> {
+fn records(text: &str) -> Result<Vec<Numbered>, String> {
     let norm = |k: &str| {
         k.chars()
             .filter(|c| c.is_alphanumeric())
@@ -105,7 +108,7 @@ fn records(text: &str) -> Result<Vec<(usize, Map<String, Value>)>, String> {
     Ok(out)
 }
 
-fn field<'a>(m: &'a Map<String, Value>, names: &[&str]) -> Option<String> {
+fn field(m: &Map<String, Value>, names: &[&str]) -> Option<String> {
     names.iter().find_map(|n| match m.get(*n) {
         Some(Value::String(s)) if !s.trim().is_empty() => Some(s.trim().to_string()),
         Some(Value::Number(n)) => Some(n.to_string()),
