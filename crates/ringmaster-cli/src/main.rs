@@ -25,7 +25,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// A tour on a generated organization: import, rules, explain, conflicts, pilot.
+    /// A tour on a generated organization: import, rules, explain, conflicts, plan, a simulated run.
     #[command(after_help = "Example:\n  ringmaster demo --devices 20000")]
     Demo(commands::demo::Args),
     /// Setting conflicts and not-applicable devices where policy targets meet.

@@ -303,7 +303,11 @@ fn demo_runs_the_tour_end_to_end() {
         .stdout(predicate::str::contains("Checked 20 policies"))
         .stdout(predicate::str::contains("== 7. The rollout plan"))
         .stdout(predicate::str::contains("Pilot (isolated)"))
-        .stdout(predicate::str::contains("TVD"));
+        .stdout(predicate::str::contains("TVD"))
+        .stdout(predicate::str::contains(
+            "== 8. Run it on a simulated fleet",
+        ))
+        .stdout(predicate::str::contains("the wave failed its gates"));
     assert!(d.path().join("plan.html").exists());
     assert!(d.path().join("messages").read_dir().unwrap().count() > 4);
 }

@@ -32,7 +32,7 @@ impl Reason {
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Reason::Manual => "paused by an operator",
+            Reason::Manual => "held for an operator",
             Reason::Inconclusive => "gates inconclusive",
             Reason::WindowClosed => "outside the allowed window",
             Reason::SourceError => "metrics source failing",

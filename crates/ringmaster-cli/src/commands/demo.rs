@@ -212,6 +212,28 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         comms.display()
     );
 
+    heading("8. Run it on a simulated fleet, with a fault in the sales wave");
+    println!(
+        "The LAPS and Defender differences are accepted in the plan (the old policies retire with this rollout);\n30 % of the sales wave will report errors. Devices check in on Intune's cadence; a month passes in seconds.\n"
+    );
+    let mut text = EXAMPLE_PLAN.to_string();
+    for setting in [
+        "device_vendor_msft_laps_policies_passwordagedays",
+        "device_vendor_msft_laps_policies_passwordlength",
+        "device_vendor_msft_laps_policies_passwordcomplexity",
+        "device_vendor_msft_policy_config_defender_submitsamplesconsent",
+        "device_vendor_msft_policy_config_defender_allowcloudprotection",
+    ] {
+        text.push_str(&format!(
+            "\n[[accept]]\nsetting = \"{setting}\"\nreason = \"the old policies retire with this rollout\"\nexpires = \"2027-12-31\"\n"
+        ));
+    }
+    std::fs::write(&plan_file, text).with_context(|| format!("writing {}", plan_file.display()))?;
+    let fault: ringmaster_engine::connector::simulator::Fault = "wave=6,error=0.3"
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!(e))?;
+    super::run::demo_run(&plan_file, fault)?;
+
     heading("Next");
     println!("ringmaster org --org {}", dir.display());
     println!("ringmaster explain --org {} --device <name>", dir.display());
@@ -224,6 +246,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         "ringmaster plan {} --format markdown --out plan.md",
         plan_file.display()
     );
+    println!("ringmaster status {}", plan_file.display());
+    println!("ringmaster history {}", plan_file.display());
     println!("ringmaster bench plan --devices 1000000");
     Ok(ExitCode::SUCCESS)
 }

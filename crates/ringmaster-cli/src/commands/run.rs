@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 /// Where the rollout's state lives, shared by every command here.
-#[derive(clap::Args, Clone)]
+#[derive(clap::Args, Clone, Default)]
 pub struct Where {
     /// The plan file.
     #[arg(default_value = "ringmaster.toml")]
@@ -453,5 +453,56 @@ pub fn ingest(a: IngestArgs) -> anyhow::Result<ExitCode> {
             println!("  … and {} more", rejected.len() - 20);
         }
         Ok(if rejected.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    })
+}
+
+/// The demo's run: the simulated fleet, with an operator who approves each
+/// wave when asked, until the rollout ends or a gate stops it.
+pub fn demo_run(file: &Path, fault: Fault) -> anyhow::Result<()> {
+    let at = Where {
+        file: file.to_path_buf(),
+        database: None,
+        seed: 1,
+        fault: vec![fault],
+    };
+    // A fresh start each time the demo runs.
+    let db = file.with_file_name("ringmaster.db");
+    for ext in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{ext}", db.display()));
+    }
+    runtime()?.block_on(async {
+        let o = open(&at, jiff::Timestamp::now()).await?;
+        let e = &o.engine;
+        let mut now = o.start;
+        for _ in 0..24 * 120 {
+            for line in e.tick(now).await?.transitions {
+                println!("{}  {line}", stamp(now));
+            }
+            let rows = e.rows().await?;
+            if rows.iter().all(|r| r.state.is_final()) {
+                println!("{}  done: every wave passed", stamp(now));
+                break;
+            }
+            if let Some(r) = rows.iter().find(|r| r.state == WaveState::AwaitingApproval) {
+                match e.operate(r.key.idx + 1, Event::Approve, "demo operator", now).await? {
+                    Ok(line) => println!("{}  {line} (approved by the demo operator)", stamp(now)),
+                    Err(why) => println!("{}  {why}", stamp(now)),
+                }
+                continue;
+            }
+            if let Some(r) = rows.iter().find(|r| needs_operator(r.state)) {
+                println!(
+                    "{}  stopped: wave {} '{}' is {}; an operator decides with `ringmaster resume|rollback --wave {}`",
+                    stamp(now),
+                    r.key.idx + 1,
+                    r.name,
+                    describe(r.state),
+                    r.key.idx + 1
+                );
+                break;
+            }
+            now += jiff::SignedDuration::from_hours(1);
+        }
+        anyhow::Ok(())
     })
 }
