@@ -383,6 +383,58 @@ impl Engine {
         actor: &str,
         now: jiff::Timestamp,
     ) -> Result<Result<String, String>, EngineError> {
+        self.operate_until(wave, event, actor, now, None).await
+    }
+
+    fn override_key(&self, idx: u32) -> String {
+        format!("override-until:{}:{idx}", self.version)
+    }
+
+    /// Like `operate`; a pause with `until` is an override that expires:
+    /// the engine resumes the wave then, and says so in the audit log.
+    pub async fn operate_until(
+        &self,
+        wave: u32,
+        event: Event,
+        actor: &str,
+        now: jiff::Timestamp,
+        until: Option<jiff::Timestamp>,
+    ) -> Result<Result<String, String>, EngineError> {
+        if let Some(u) = until {
+            if event != Event::Pause {
+                return Ok(Err("only a pause can be given an expiry".into()));
+            }
+            if u <= now {
+                return Ok(Err(format!(
+                    "the override would expire at {u}, which is not after now ({now})"
+                )));
+            }
+        }
+        let result = self.operate_now(wave, event, actor, now).await?;
+        if let (Ok(_), Some(u)) = (&result, until) {
+            self.store
+                .set_meta(&self.rollout, &self.override_key(wave - 1), &u.to_string())
+                .await?;
+            self.store
+                .audit(&ringmaster_store::AuditEntry {
+                    at: now,
+                    actor: actor.to_string(),
+                    rollout: self.rollout.clone(),
+                    action: format!("wave {}: override", wave - 1),
+                    detail: format!("paused until {u}, then resumed by ringmaster"),
+                })
+                .await?;
+        }
+        Ok(result)
+    }
+
+    async fn operate_now(
+        &self,
+        wave: u32,
+        event: Event,
+        actor: &str,
+        now: jiff::Timestamp,
+    ) -> Result<Result<String, String>, EngineError> {
         let rows = self.rows().await?;
         let Some(row) = wave.checked_sub(1).and_then(|i| rows.get(i as usize)) else {
             return Ok(Err(format!(
@@ -462,6 +514,22 @@ impl Engine {
             for (i, row) in rows.iter().enumerate() {
                 let spec = &self.waves[i];
                 let event = match row.state {
+                    // An operator's pause that was given an expiry ends by itself.
+                    WaveState::Paused { reasons, .. } if reasons.contains(Reason::Manual) => {
+                        let key = self.override_key(row.key.idx);
+                        let until = self
+                            .store
+                            .get_meta(&self.rollout, &key)
+                            .await?
+                            .and_then(|u| u.parse::<jiff::Timestamp>().ok());
+                        match until {
+                            Some(until) if now >= until => {
+                                self.store.set_meta(&self.rollout, &key, "").await?;
+                                Some(Event::Resume(Reason::Manual))
+                            }
+                            _ => None,
+                        }
+                    }
                     WaveState::Pending => {
                         let released = i == 0 || rows[i - 1].state == WaveState::Passed;
                         (released && now >= spec.starts_at).then_some(Event::Start)

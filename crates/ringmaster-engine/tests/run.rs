@@ -209,3 +209,88 @@ async fn a_fault_pauses_the_wave_when_the_plan_says_pause() {
         r.log.join("\n")
     );
 }
+
+#[tokio::test]
+async fn an_operator_pause_with_an_expiry_ends_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    ringmaster_gen::generate(
+        &dir.path().join("org"),
+        &ringmaster_gen::Options::new(3000, 7),
+    )
+    .unwrap();
+    ringmaster_gen::generate_proposed(&dir.path().join("new")).unwrap();
+    let mut org = ringmaster_import::load(&[dir.path().join("org")])
+        .unwrap()
+        .org;
+    let n = org.policies.len();
+    org.add_policies(
+        ringmaster_import::load(&[dir.path().join("new")])
+            .unwrap()
+            .org
+            .policies,
+    );
+    let mut proposed = vec![false; n];
+    proposed.resize(org.policies.len(), true);
+    let mut res =
+        ringmaster_core::targeting::resolve(&org, "2027-01-01T00:00:00Z".parse().unwrap());
+    let text = PLAN.replace("ON_FAIL", "pause");
+    let plan = build(
+        &ringmaster_plan::parse(&text).unwrap(),
+        Inputs {
+            org: &org,
+            res: &mut res,
+            proposed: &proposed,
+        },
+    )
+    .unwrap();
+    let store = ringmaster_store::open("sqlite::memory:").await.unwrap();
+    let sim = Arc::new(Simulator::new(&org, SimConfig::default()));
+    let waves = WaveSpec::from_plan(&plan);
+    let start = waves[0].starts_at;
+    let engine = Engine::start(store.clone(), sim, "sim", &text, waves, start)
+        .await
+        .unwrap();
+    let h = |n: i64| start + jiff::SignedDuration::from_hours(n);
+    engine.tick(h(0)).await.unwrap();
+    assert_eq!(engine.rows().await.unwrap()[0].state, WaveState::Baking);
+    let refused = engine
+        .operate_until(
+            1,
+            ringmaster_core::wave::Event::Approve,
+            "ops",
+            h(1),
+            Some(h(5)),
+        )
+        .await
+        .unwrap();
+    assert!(refused.unwrap_err().contains("only a pause"));
+    engine
+        .operate_until(
+            1,
+            ringmaster_core::wave::Event::Pause,
+            "ops",
+            h(1),
+            Some(h(49)),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    engine.tick(h(24)).await.unwrap();
+    assert!(matches!(
+        engine.rows().await.unwrap()[0].state,
+        WaveState::Paused { .. }
+    ));
+    let t = engine.tick(h(49)).await.unwrap();
+    assert!(
+        t.transitions
+            .iter()
+            .any(|l| l.contains("resumed: no longer held for an operator")),
+        "{:?}",
+        t.transitions
+    );
+    let log = store.audit_log("sim").await.unwrap();
+    assert!(
+        log.iter()
+            .any(|e| e.actor == "ops" && e.detail.contains("paused until"))
+    );
+}

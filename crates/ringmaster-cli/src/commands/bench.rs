@@ -777,7 +777,9 @@ fn rollout(a: &Args) -> anyhow::Result<ExitCode> {
             vec![Fault {
                 wave: Some(3),
                 os_prefix: None,
+                platform: None,
                 error_rate: 0.3,
+                conflict_rate: 0.0,
             }],
         ),
     ] {

@@ -54,6 +54,9 @@ pub struct WaveArgs {
     /// Who acts (recorded in the audit log).
     #[arg(long, env = "USER", default_value = "operator")]
     pub actor: String,
+    /// For `pause`: an override that expires after this long (e.g. 2d); the wave then resumes.
+    #[arg(long = "for", value_name = "DURATION")]
+    pub for_: Option<String>,
 }
 
 struct Opened {
@@ -306,7 +309,20 @@ pub fn operate(a: WaveArgs, event: Event) -> anyhow::Result<ExitCode> {
             .polled_until()
             .await?
             .unwrap_or_else(jiff::Timestamp::now);
-        match o.engine.operate(a.wave, event, &a.actor, now).await? {
+        let until = match &a.for_ {
+            Some(d) => {
+                let h = ringmaster_core::goals::parse_hours(d).ok_or_else(|| {
+                    crate::UserError(format!("--for `{d}` is not a duration such as 2d"))
+                })?;
+                Some(now + jiff::SignedDuration::from_secs((h * 3600.0) as i64))
+            }
+            None => None,
+        };
+        match o
+            .engine
+            .operate_until(a.wave, event, &a.actor, now, until)
+            .await?
+        {
             Ok(line) => {
                 println!("{line}");
                 Ok(ExitCode::SUCCESS)

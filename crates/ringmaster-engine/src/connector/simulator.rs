@@ -21,8 +21,12 @@ pub struct Fault {
     pub wave: Option<u32>,
     /// Only devices whose OS version starts with this (e.g. `10.0.19045`).
     pub os_prefix: Option<String>,
+    /// Only devices of this platform (`windows`, `macOS`, …).
+    pub platform: Option<String>,
     /// Share of the matching devices that report an error.
     pub error_rate: f64,
+    /// Share of the matching devices that report a conflict with an existing policy.
+    pub conflict_rate: f64,
 }
 
 impl std::str::FromStr for Fault {
@@ -33,12 +37,25 @@ impl std::str::FromStr for Fault {
         let mut f = Fault {
             wave: None,
             os_prefix: None,
-            error_rate: 0.5,
+            platform: None,
+            error_rate: 0.0,
+            conflict_rate: 0.0,
+        };
+        let rate = |v: &str, what: &str| -> Result<f64, String> {
+            let r: f64 = v
+                .trim()
+                .parse()
+                .map_err(|_| format!("{what} `{v}` is not a number"))?;
+            if (0.0..=1.0).contains(&r) {
+                Ok(r)
+            } else {
+                Err(format!("{what} must lie between 0 and 1"))
+            }
         };
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (k, v) = part
-                .split_once('=')
-                .ok_or_else(|| format!("`{part}`: expected key=value (wave, os, error)"))?;
+            let (k, v) = part.split_once('=').ok_or_else(|| {
+                format!("`{part}`: expected key=value (wave, os, platform, error, conflict)")
+            })?;
             match k.trim() {
                 "wave" => {
                     let n: u32 = v
@@ -48,17 +65,18 @@ impl std::str::FromStr for Fault {
                     f.wave = Some(n.checked_sub(1).ok_or("waves count from 1")?);
                 }
                 "os" => f.os_prefix = Some(v.trim().to_string()),
-                "error" => {
-                    f.error_rate = v
-                        .trim()
-                        .parse()
-                        .map_err(|_| format!("error `{v}` is not a number"))?;
-                    if !(0.0..=1.0).contains(&f.error_rate) {
-                        return Err("error must lie between 0 and 1".into());
-                    }
+                "platform" => f.platform = Some(v.trim().to_string()),
+                "error" => f.error_rate = rate(v, "error")?,
+                "conflict" => f.conflict_rate = rate(v, "conflict")?,
+                other => {
+                    return Err(format!(
+                        "unknown fault key `{other}` (wave, os, platform, error, conflict)"
+                    ));
                 }
-                other => return Err(format!("unknown fault key `{other}` (wave, os, error)")),
             }
+        }
+        if f.error_rate == 0.0 && f.conflict_rate == 0.0 {
+            f.error_rate = 0.5;
         }
         Ok(f)
     }
@@ -104,6 +122,7 @@ pub struct Simulator {
     config: SimConfig,
     keys: Vec<String>,
     os: Vec<String>,
+    platform: Vec<String>,
     /// Per wave: (check-in offset in ms, device) sorted, built on first use.
     schedule: Mutex<HashMap<u32, CheckIns>>,
     /// Calls made, for tests: (call, wave).
@@ -140,27 +159,44 @@ impl Simulator {
                     .to_string()
             })
             .collect();
+        let platform = (0..org.devices.rows)
+            .map(|d| {
+                org.device(DeviceAttr::Platform, d)
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect();
         Simulator {
             config,
             keys,
             os,
+            platform,
             schedule: Mutex::new(HashMap::new()),
             calls: Mutex::new(Vec::new()),
         }
     }
 
-    fn error_rate(&self, wave: u32, d: u32) -> f64 {
-        let mut rate = self.config.error_rate;
+    /// The error and conflict rates of one device in one wave.
+    fn rates(&self, wave: u32, d: u32) -> (f64, f64) {
+        let (mut error, mut conflict) = (self.config.error_rate, 0.0f64);
+        let os = self.os.get(d as usize).map(String::as_str).unwrap_or("");
+        let platform = self
+            .platform
+            .get(d as usize)
+            .map(String::as_str)
+            .unwrap_or("");
         for f in &self.config.faults {
             if f.wave.is_none_or(|w| w == wave)
-                && f.os_prefix
+                && f.os_prefix.as_deref().is_none_or(|p| os.starts_with(p))
+                && f.platform
                     .as_deref()
-                    .is_none_or(|p| self.os.get(d as usize).is_some_and(|o| o.starts_with(p)))
+                    .is_none_or(|p| p.eq_ignore_ascii_case(platform))
             {
-                rate = rate.max(f.error_rate);
+                error = error.max(f.error_rate);
+                conflict = conflict.max(f.conflict_rate);
             }
         }
-        rate
+        (error, conflict)
     }
 
     fn schedule(&self, wave: u32, members: &RoaringBitmap) -> CheckIns {
@@ -238,12 +274,22 @@ impl Connector for Simulator {
             let start = sched.partition_point(|(t, _)| *t <= lo);
             for &(offset, d) in sched[start..].iter().take_while(|(t, _)| *t <= hi) {
                 let at = jiff::Timestamp::from_millisecond(since + offset).unwrap_or(to);
-                let error = mix(seed, a.wave, d, 3) < self.error_rate(a.wave, d);
+                let (error_rate, conflict_rate) = self.rates(a.wave, d);
+                let roll = mix(seed, a.wave, d, 3);
+                let error = roll < error_rate;
+                let conflict = !error && roll < error_rate + conflict_rate;
                 let key = &self.keys[d as usize];
                 out.statuses.push(StatusReport {
                     device: key.clone(),
                     policy: self.config.policy.clone(),
-                    state: if error { "error" } else { "succeeded" }.into(),
+                    state: if error {
+                        "error"
+                    } else if conflict {
+                        "conflict"
+                    } else {
+                        "succeeded"
+                    }
+                    .into(),
                     reported_at: at,
                     wave: Some(a.wave),
                 });
@@ -307,8 +353,15 @@ mod tests {
             Fault {
                 wave: Some(1),
                 os_prefix: Some("10.0.19045".into()),
-                error_rate: 0.4
+                platform: None,
+                error_rate: 0.4,
+                conflict_rate: 0.0,
             }
+        );
+        let c: Fault = "platform=macOS,conflict=0.2".parse().unwrap();
+        assert_eq!(
+            (c.platform.as_deref(), c.error_rate, c.conflict_rate),
+            (Some("macOS"), 0.0, 0.2)
         );
         assert!("wave=0".parse::<Fault>().is_err());
         assert!(
