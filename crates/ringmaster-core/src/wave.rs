@@ -150,6 +150,8 @@ pub enum Event {
     Retry,
     /// A new plan version replaces this wave.
     Supersede,
+    /// The same wave (same devices) already passed in an earlier plan version.
+    CarriedOver,
 }
 
 /// The gates' decision as an event (serialisable, with its sentence).
@@ -248,6 +250,7 @@ fn action(e: &Event) -> &'static str {
         Event::RolledBack => "finish rolling back",
         Event::Retry => "be retried",
         Event::Supersede => "be superseded",
+        Event::CarriedOver => "be carried over",
     }
 }
 
@@ -320,6 +323,11 @@ pub fn step(state: WaveState, event: &Event, rules: &Rules) -> Result<Transition
             S::Superseded,
             Vec::new(),
             "a new version of the plan replaces this wave".into(),
+        ),
+        (S::Pending, Event::CarriedOver) => go(
+            S::Passed,
+            Vec::new(),
+            "it passed in an earlier version of the plan, on the same devices".into(),
         ),
         (S::Pending, Event::Start) if rules.approval => go(
             S::AwaitingApproval,

@@ -111,7 +111,49 @@ impl Engine {
                 starts_at: w.starts_at,
             })
             .collect();
-        let version = store.start_version(rollout, plan_text, &new, at).await?;
+        // What may not change in place: every wave's name, devices, rules,
+        // bake time and goals. Dates and wording may.
+        let identity = serde_json::to_string(
+            &waves
+                .iter()
+                .map(|w| {
+                    let mut members = Vec::new();
+                    let _ = w.members.serialize_into(&mut members);
+                    serde_json::json!({
+                        "name": w.name, "phase": format!("{:?}", w.phase), "members": members,
+                        "rules": w.rules, "bake": w.bake_hours, "goals": w.goals, "policy": w.policy,
+                    })
+                })
+                .collect::<Vec<_>>(),
+        )
+        .unwrap_or_default();
+        let started = store
+            .start_version(rollout, &identity, plan_text, &new, at)
+            .await?;
+        let version = started.version;
+        if let Some(prev) = started.previous {
+            // The edited plan replaces the old one: what still ran there is
+            // superseded; waves that passed there on the same devices count.
+            let old = store.waves(rollout, prev).await?;
+            let fresh = store.waves(rollout, version).await?;
+            for row in old.iter().filter(|r| !r.state.is_final()) {
+                if let Ok(t) = step(row.state, &Event::Supersede, &Rules::default()) {
+                    store
+                        .commit(&row.key, row.seq, &Event::Supersede, &t, "ringmaster", at)
+                        .await?;
+                }
+            }
+            for row in &fresh {
+                let passed = old.iter().any(|o| {
+                    o.state == WaveState::Passed && o.name == row.name && o.members == row.members
+                });
+                if passed && let Ok(t) = step(row.state, &Event::CarriedOver, &Rules::default()) {
+                    store
+                        .commit(&row.key, row.seq, &Event::CarriedOver, &t, "ringmaster", at)
+                        .await?;
+                }
+            }
+        }
         // A resumed version runs on the members and times stored when it
         // started, not on a recomputation (the directory may have moved).
         let mut waves = waves;

@@ -294,3 +294,105 @@ async fn an_operator_pause_with_an_expiry_ends_by_itself() {
             .any(|e| e.actor == "ops" && e.detail.contains("paused until"))
     );
 }
+
+#[tokio::test]
+async fn editing_a_running_plan_makes_a_new_version_and_keeps_what_passed() {
+    let dir = tempfile::tempdir().unwrap();
+    ringmaster_gen::generate(
+        &dir.path().join("org"),
+        &ringmaster_gen::Options::new(3000, 7),
+    )
+    .unwrap();
+    ringmaster_gen::generate_proposed(&dir.path().join("new")).unwrap();
+    let mut org = ringmaster_import::load(&[dir.path().join("org")])
+        .unwrap()
+        .org;
+    let n = org.policies.len();
+    org.add_policies(
+        ringmaster_import::load(&[dir.path().join("new")])
+            .unwrap()
+            .org
+            .policies,
+    );
+    let mut proposed = vec![false; n];
+    proposed.resize(org.policies.len(), true);
+    let res = ringmaster_core::targeting::resolve(&org, "2027-01-01T00:00:00Z".parse().unwrap());
+    let plan_of = |text: &str| {
+        let mut res = res.clone();
+        build(
+            &ringmaster_plan::parse(text).unwrap(),
+            Inputs {
+                org: &org,
+                res: &mut res,
+                proposed: &proposed,
+            },
+        )
+        .unwrap()
+    };
+    let store = ringmaster_store::open("sqlite::memory:").await.unwrap();
+    let sim = Arc::new(Simulator::new(&org, SimConfig::default()));
+    let v1_text = PLAN.replace("ON_FAIL", "pause");
+    let waves = WaveSpec::from_plan(&plan_of(&v1_text));
+    let start = waves[0].starts_at;
+    let e1 = Engine::start(store.clone(), sim.clone(), "sim", &v1_text, waves, start)
+        .await
+        .unwrap();
+    let h = |n: i64| start + jiff::SignedDuration::from_hours(n);
+    for hour in 0..24 * 3 {
+        e1.tick(h(hour)).await.unwrap();
+    }
+    let rows = e1.rows().await.unwrap();
+    assert_eq!(
+        rows[0].state,
+        WaveState::Passed,
+        "{:?}",
+        rows.iter().map(|r| r.state).collect::<Vec<_>>()
+    );
+
+    // Only wording changes: the same version goes on.
+    let reworded = v1_text.replace("purpose = \"Test.\"", "purpose = \"Test, reworded.\"");
+    let e = Engine::start(
+        store.clone(),
+        sim.clone(),
+        "sim",
+        &reworded,
+        WaveSpec::from_plan(&plan_of(&reworded)),
+        h(72),
+    )
+    .await
+    .unwrap();
+    assert_eq!(e.version(), 1);
+
+    // Other enterprise waves: version 2; the pilot carries over, the rest of v1 is superseded.
+    let v2_text = reworded.replace("  [[phases.waves]]\n  groups = [\"it\"]\n", "");
+    let e2 = Engine::start(
+        store.clone(),
+        sim,
+        "sim",
+        &v2_text,
+        WaveSpec::from_plan(&plan_of(&v2_text)),
+        h(72),
+    )
+    .await
+    .unwrap();
+    assert_eq!(e2.version(), 2);
+    let v2 = e2.rows().await.unwrap();
+    assert_eq!(
+        v2[0].state,
+        WaveState::Passed,
+        "the isolated pilot step passed in v1"
+    );
+    let v1 = store.waves("sim", 1).await.unwrap();
+    assert!(
+        v1.iter()
+            .all(|r| r.state == WaveState::Passed || r.state == WaveState::Superseded),
+        "{:?}",
+        v1.iter().map(|r| r.state).collect::<Vec<_>>()
+    );
+    let history = store.history("sim").await.unwrap();
+    assert!(
+        history
+            .iter()
+            .any(|r| r.key.version == 2 && r.why.contains("passed in an earlier version"))
+    );
+}

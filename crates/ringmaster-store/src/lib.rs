@@ -63,6 +63,16 @@ pub struct NewWave {
     pub starts_at: jiff::Timestamp,
 }
 
+/// What `start_version` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Started {
+    pub version: u32,
+    /// The version this one replaces, when a new one was made.
+    pub previous: Option<u32>,
+    /// The schedule of the existing version changed in place.
+    pub rescheduled: bool,
+}
+
 /// A wave as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WaveRow {
@@ -180,15 +190,19 @@ pub struct AuditEntry {
 /// The durable state of rollouts. Writes that belong together commit together.
 #[async_trait]
 pub trait Store: Send + Sync {
-    /// Stores a plan text as the next version of a rollout with its waves
-    /// (all pending); returns the version. The same text twice is one version.
+    /// Starts a rollout's plan. `identity` is what may not change in place
+    /// (waves, members, goals, rules); the text may. The same identity as the
+    /// newest version keeps that version, taking the new text and wave start
+    /// times in place (a schedule change); another identity makes the next
+    /// version with its waves pending.
     async fn start_version(
         &self,
         rollout: &str,
+        identity: &str,
         text: &str,
         waves: &[NewWave],
         at: jiff::Timestamp,
-    ) -> Result<u32>;
+    ) -> Result<Started>;
     /// The newest version of a rollout and its text.
     async fn latest_version(&self, rollout: &str) -> Result<Option<(u32, String)>>;
     /// The waves of a rollout's version, in order.

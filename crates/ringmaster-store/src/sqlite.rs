@@ -1,8 +1,8 @@
 //! The embedded default: one SQLite file in WAL mode, migrations embedded.
 
 use crate::{
-    Action, AuditEntry, Feedback, Ingested, NewWave, Recorded, Result, StateCounts, StatusReport,
-    Store, StoreError, Ticket, WaveKey, WaveRow, ts,
+    Action, AuditEntry, Feedback, Ingested, NewWave, Recorded, Result, Started, StateCounts,
+    StatusReport, Store, StoreError, Ticket, WaveKey, WaveRow, ts,
 };
 use async_trait::async_trait;
 use ringmaster_core::wave::{Effect, Event, Transition, WaveState};
@@ -76,23 +76,62 @@ impl Store for SqliteStore {
     async fn start_version(
         &self,
         rollout: &str,
+        identity: &str,
         text: &str,
         waves: &[NewWave],
         at: jiff::Timestamp,
-    ) -> Result<u32> {
+    ) -> Result<Started> {
         let mut tx = self.pool.begin().await?;
-        let d = digest(text);
-        let last: Option<(i64, String)> =
-            sqlx::query_as("SELECT version, digest FROM plan_versions WHERE rollout = ? ORDER BY version DESC LIMIT 1")
-                .bind(rollout)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if let Some((v, ld)) = &last
+        let d = digest(identity);
+        let last: Option<(i64, String, String)> = sqlx::query_as(
+            "SELECT version, digest, text FROM plan_versions WHERE rollout = ? ORDER BY version DESC LIMIT 1",
+        )
+        .bind(rollout)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((v, ld, lt)) = &last
             && *ld == d
         {
-            return Ok(*v as u32);
+            if lt == text {
+                return Ok(Started {
+                    version: *v as u32,
+                    previous: None,
+                    rescheduled: false,
+                });
+            }
+            // Only the schedule (or wording) changed: apply it in place.
+            sqlx::query("UPDATE plan_versions SET text = ? WHERE rollout = ? AND version = ?")
+                .bind(text)
+                .bind(rollout)
+                .bind(v)
+                .execute(&mut *tx)
+                .await?;
+            for (i, w) in waves.iter().enumerate() {
+                sqlx::query(
+                    "UPDATE waves SET starts_at = ? WHERE rollout = ? AND version = ? AND idx = ?",
+                )
+                .bind(w.starts_at.to_string())
+                .bind(rollout)
+                .bind(v)
+                .bind(i as i64)
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query("INSERT INTO audit (at, actor, rollout, action, detail) VALUES (?, 'ringmaster', ?, 'schedule changed', ?)")
+                .bind(at.to_string())
+                .bind(rollout)
+                .bind(format!("version {v}: new dates and wording applied in place"))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            return Ok(Started {
+                version: *v as u32,
+                previous: None,
+                rescheduled: true,
+            });
         }
-        let version = last.map(|(v, _)| v + 1).unwrap_or(1);
+        let previous = last.as_ref().map(|(v, _, _)| *v as u32);
+        let version = last.map(|(v, _, _)| v + 1).unwrap_or(1);
         sqlx::query("INSERT INTO plan_versions (rollout, version, created_at, digest, text) VALUES (?, ?, ?, ?, ?)")
             .bind(rollout)
             .bind(version)
@@ -125,7 +164,11 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(version as u32)
+        Ok(Started {
+            version: version as u32,
+            previous,
+            rescheduled: false,
+        })
     }
 
     async fn latest_version(&self, rollout: &str) -> Result<Option<(u32, String)>> {

@@ -37,22 +37,50 @@ async fn advance(store: &dyn Store, key: &WaveKey, event: Event, rules: &Rules, 
 }
 
 async fn story(store: &dyn Store) {
-    // Plan versions: the same text is one version; an edit is the next.
+    // Plan versions: the same waves are one version; new dates for them
+    // change it in place; other waves are the next version.
     let v1 = store
-        .start_version("r", "plan one", &waves(), at("2027-01-11T08:00:00Z"))
+        .start_version(
+            "r",
+            "waves A",
+            "plan one",
+            &waves(),
+            at("2027-01-11T08:00:00Z"),
+        )
         .await
         .unwrap();
-    assert_eq!(v1, 1);
+    assert_eq!((v1.version, v1.previous), (1, None));
+    let same = store
+        .start_version(
+            "r",
+            "waves A",
+            "plan one",
+            &waves(),
+            at("2027-01-11T09:00:00Z"),
+        )
+        .await
+        .unwrap();
+    assert_eq!((same.version, same.rescheduled), (1, false));
+    let mut later = waves();
+    later[1].starts_at = at("2027-02-01T08:00:00Z");
+    let moved = store
+        .start_version(
+            "r",
+            "waves A",
+            "plan one, later",
+            &later,
+            at("2027-01-11T10:00:00Z"),
+        )
+        .await
+        .unwrap();
+    assert_eq!((moved.version, moved.rescheduled), (1, true));
     assert_eq!(
-        store
-            .start_version("r", "plan one", &waves(), at("2027-01-11T09:00:00Z"))
-            .await
-            .unwrap(),
-        1
+        store.waves("r", 1).await.unwrap()[1].starts_at,
+        at("2027-02-01T08:00:00Z")
     );
     assert_eq!(
         store.latest_version("r").await.unwrap(),
-        Some((1, "plan one".to_string()))
+        Some((1, "plan one, later".to_string()))
     );
     let rows = store.waves("r", 1).await.unwrap();
     assert_eq!(rows.len(), 2);
@@ -199,14 +227,18 @@ async fn story(store: &dyn Store) {
     assert!(log.iter().any(|l| l.action == "wave 0: pending → applying"));
     assert_eq!(log.last().unwrap().actor, "ops@contoso");
 
-    // An edited plan is a new version; the old one keeps its history.
-    assert_eq!(
-        store
-            .start_version("r", "plan two", &waves(), at("2027-01-27T08:00:00Z"))
-            .await
-            .unwrap(),
-        2
-    );
+    // Other waves are a new version; the old one keeps its history.
+    let v2 = store
+        .start_version(
+            "r",
+            "waves B",
+            "plan two",
+            &waves(),
+            at("2027-01-27T08:00:00Z"),
+        )
+        .await
+        .unwrap();
+    assert_eq!((v2.version, v2.previous), (2, Some(1)));
     assert_eq!(
         store.waves("r", 2).await.unwrap()[0].state,
         WaveState::Pending
@@ -230,7 +262,7 @@ async fn sqlite_state_survives_reopening() {
     {
         let store = open(&url).await.unwrap();
         store
-            .start_version("r", "plan", &waves(), at("2027-01-11T08:00:00Z"))
+            .start_version("r", "waves", "plan", &waves(), at("2027-01-11T08:00:00Z"))
             .await
             .unwrap();
         let key = WaveKey {
