@@ -778,6 +778,7 @@ fn rollout(a: &Args) -> anyhow::Result<ExitCode> {
                 wave: Some(3),
                 os_prefix: None,
                 platform: None,
+                setting: None,
                 error_rate: 0.3,
                 conflict_rate: 0.0,
             }],

@@ -21,7 +21,8 @@ pub struct Where {
     /// Seed of the simulated fleet.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Inject a fault into the simulation: `wave=4,os=10.0.19045,error=0.4` (repeatable).
+    /// Inject a fault into the simulation (repeatable): `wave=4,os=10.0.19045,error=0.4`,
+    /// `platform=windows,setting=bitlocker,conflict=0.2`.
     #[arg(long, value_name = "SPEC")]
     pub fault: Vec<Fault>,
 }
@@ -62,6 +63,8 @@ pub struct WaveArgs {
 struct Opened {
     engine: Engine,
     start: jiff::Timestamp,
+    /// When the last wave is planned to have baked.
+    planned_end: jiff::Timestamp,
     rollout: String,
     org: ringmaster_core::org::Org,
 }
@@ -95,9 +98,16 @@ async fn open(at: &Where, now: jiff::Timestamp) -> anyhow::Result<Opened> {
         .first()
         .map(|w| w.starts_at)
         .ok_or_else(|| crate::UserError("the plan has no waves".into()))?;
+    let settings = loaded
+        .plan
+        .changes
+        .iter()
+        .map(|c| c.setting_id.clone())
+        .collect();
     let sim = Simulator::new(
         &loaded.org,
         SimConfig {
+            settings,
             seed: at.seed,
             faults: at.fault.clone(),
             tickets_per_100: loaded.plan.help_desk.tickets_per_100_devices,
@@ -121,9 +131,17 @@ async fn open(at: &Where, now: jiff::Timestamp) -> anyhow::Result<Opened> {
     )
     .await
     .context("starting the rollout")?;
+    let planned_end = loaded
+        .plan
+        .waves
+        .iter()
+        .map(|w| w.end.timestamp())
+        .max()
+        .unwrap_or(start);
     Ok(Opened {
         engine,
         start,
+        planned_end,
         rollout: loaded.plan.id.clone(),
         org: loaded.org,
     })
@@ -176,13 +194,29 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
             stamp(now),
             database_url(&a.at)
         );
+        // A bar over the planned time while a person watches (hidden when
+        // the output is not a terminal); transitions print above it.
+        let planned_end = o.planned_end.max(now);
+        let bar = indicatif::ProgressBar::new(
+            ((planned_end.as_second() - o.start.as_second()) / 3600).max(1) as u64,
+        );
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        }
         loop {
             let t = e.tick(now).await?;
             for line in &t.transitions {
-                println!("{}  {line}", stamp(now));
+                bar.suspend(|| println!("{}  {line}", stamp(now)));
             }
+            bar.set_position(((now.as_second() - o.start.as_second()) / 3600).max(0) as u64);
+            bar.set_message(format!("{}  {} reports this hour", stamp(now), t.statuses));
             let rows = e.rows().await?;
             if rows.iter().all(|r| r.state.is_final()) {
+                bar.finish_and_clear();
                 let passed = rows.iter().filter(|r| r.state == WaveState::Passed).count();
                 println!(
                     "{}  done: {passed} of {} waves passed",
@@ -196,6 +230,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
                 });
             }
             if let Some(r) = rows.iter().find(|r| needs_operator(r.state)) {
+                bar.finish_and_clear();
                 println!(
                     "{}  waiting for an operator: wave {} '{}' is {} (see `ringmaster status`)",
                     stamp(now),
@@ -269,6 +304,17 @@ pub fn status(at: Where) -> anyhow::Result<ExitCode> {
                 tickets,
                 describe(r.state)
             );
+            // The latest gate round of a wave being judged, one sentence each.
+            if matches!(r.state, WaveState::Baking | WaveState::Paused { .. }) {
+                let evals = store.evaluations(&r.key).await?;
+                if let Some((last, _)) = evals.last() {
+                    for (_, e) in evals.iter().filter(|(at, _)| at == last) {
+                        if let Some(s) = e["sentence"].as_str() {
+                            println!("        {} gate: {s}", stamp(*last));
+                        }
+                    }
+                }
+            }
         }
         Ok(ExitCode::SUCCESS)
     })

@@ -23,6 +23,9 @@ pub struct Fault {
     pub os_prefix: Option<String>,
     /// Only devices of this platform (`windows`, `macOS`, …).
     pub platform: Option<String>,
+    /// Only when the new policies set a setting whose id contains this
+    /// (a setting that breaks on some devices).
+    pub setting: Option<String>,
     /// Share of the matching devices that report an error.
     pub error_rate: f64,
     /// Share of the matching devices that report a conflict with an existing policy.
@@ -38,6 +41,7 @@ impl std::str::FromStr for Fault {
             wave: None,
             os_prefix: None,
             platform: None,
+            setting: None,
             error_rate: 0.0,
             conflict_rate: 0.0,
         };
@@ -54,7 +58,9 @@ impl std::str::FromStr for Fault {
         };
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (k, v) = part.split_once('=').ok_or_else(|| {
-                format!("`{part}`: expected key=value (wave, os, platform, error, conflict)")
+                format!(
+                    "`{part}`: expected key=value (wave, os, platform, setting, error, conflict)"
+                )
             })?;
             match k.trim() {
                 "wave" => {
@@ -66,11 +72,12 @@ impl std::str::FromStr for Fault {
                 }
                 "os" => f.os_prefix = Some(v.trim().to_string()),
                 "platform" => f.platform = Some(v.trim().to_string()),
+                "setting" => f.setting = Some(v.trim().to_lowercase()),
                 "error" => f.error_rate = rate(v, "error")?,
                 "conflict" => f.conflict_rate = rate(v, "conflict")?,
                 other => {
                     return Err(format!(
-                        "unknown fault key `{other}` (wave, os, platform, error, conflict)"
+                        "unknown fault key `{other}` (wave, os, platform, setting, error, conflict)"
                     ));
                 }
             }
@@ -98,6 +105,8 @@ pub struct SimConfig {
     pub faults: Vec<Fault>,
     /// Policy id the statuses are about.
     pub policy: String,
+    /// Setting ids the new policies set (for faults tied to a setting).
+    pub settings: Vec<String>,
 }
 
 impl Default for SimConfig {
@@ -111,6 +120,7 @@ impl Default for SimConfig {
             feedback_rate: 0.5,
             faults: Vec::new(),
             policy: "new-policies".into(),
+            settings: Vec::new(),
         }
     }
 }
@@ -354,10 +364,13 @@ mod tests {
                 wave: Some(1),
                 os_prefix: Some("10.0.19045".into()),
                 platform: None,
+                setting: None,
                 error_rate: 0.4,
                 conflict_rate: 0.0,
             }
         );
+        let s: Fault = "setting=BitLocker,error=0.2".parse().unwrap();
+        assert_eq!(s.setting.as_deref(), Some("bitlocker"));
         let c: Fault = "platform=macOS,conflict=0.2".parse().unwrap();
         assert_eq!(
             (c.platform.as_deref(), c.error_rate, c.conflict_rate),
