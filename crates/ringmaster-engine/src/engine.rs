@@ -5,7 +5,7 @@
 
 use crate::connector::{Assigned, Connector};
 use ringmaster_core::gates::{self, FailureCount, GatePolicy, Observed};
-use ringmaster_core::goals::Goal;
+use ringmaster_core::goals::{Goal, Metric};
 use ringmaster_core::wave::{Effect, Event, GateDecision, OnFail, Reason, Rules, WaveState, step};
 use ringmaster_plan::planner::Plan;
 use ringmaster_plan::spec::{OnFailSpec, PhaseKind};
@@ -295,6 +295,7 @@ impl Engine {
         &self,
         idx: u32,
         now: jiff::Timestamp,
+        source_error: Option<&str>,
     ) -> Result<Option<GateDecision>, EngineError> {
         let key = self.key(idx);
         let spec = &self.waves[idx as usize];
@@ -323,7 +324,10 @@ impl Engine {
         let hours = (now.as_second() - started.as_second()) as f64 / 3600.0;
         let baked = (now.as_second() - applied.as_second()) as f64 / 3600.0 >= spec.bake_hours;
         let counts = self.store.wave_counts(&self.rollout, idx).await?;
-        let (tickets, answers, sum) = self.store.wave_tickets_feedback(&self.rollout, idx).await?;
+        let (tickets, answers, sum) = self
+            .store
+            .wave_tickets_feedback(&self.rollout, idx, None)
+            .await?;
         let observed = Observed {
             devices: spec.members.len(),
             reported: counts.reported(),
@@ -355,7 +359,23 @@ impl Engine {
         let mut evals = Vec::new();
         let mut round = Vec::new();
         for (g, goal) in spec.goals.iter().enumerate() {
-            let e = gates::evaluate(goal, &observed, &spec.policy, None);
+            // Tickets and answers count within the goal's window.
+            let mut observed = observed.clone();
+            if matches!(
+                goal.metric,
+                Metric::TicketsPer100Devices | Metric::PilotFeedbackScore
+            ) {
+                let since =
+                    now - jiff::SignedDuration::from_secs((goal.window_hours * 3600.0) as i64);
+                let (t, n, sum) = self
+                    .store
+                    .wave_tickets_feedback(&self.rollout, idx, Some(since))
+                    .await?;
+                observed.tickets = t;
+                observed.feedback_answers = n;
+                observed.feedback_sum = sum;
+            }
+            let e = gates::evaluate(goal, &observed, &spec.policy, source_error);
             failures[g].record(e.outcome);
             let mut body = serde_json::to_value(&e).unwrap_or_default();
             body["goal"] = serde_json::json!(g);
@@ -505,6 +525,7 @@ impl Engine {
     /// One pass: poll, act, move every wave as far as it goes.
     pub async fn tick(&self, now: jiff::Timestamp) -> Result<Tick, EngineError> {
         let mut out = Tick::default();
+        let mut source_error: Option<String> = None;
         // What devices reported since the last poll (idempotent on replay).
         let from = self
             .polled_until()
@@ -515,7 +536,9 @@ impl Engine {
             let got = match self.connector.poll(&assigned, from, now).await {
                 Ok(g) => Some(g),
                 Err(e) => {
-                    out.transitions.push(format!("polling failed: {e}"));
+                    // Gates cannot judge what they cannot read: they say so,
+                    // and the waves they judge pause (never roll back).
+                    source_error = Some(e.to_string());
                     None
                 }
             };
@@ -580,7 +603,10 @@ impl Engine {
                     WaveState::RollingBack if !pending.contains(&row.key.idx) => {
                         Some(Event::RolledBack)
                     }
-                    WaveState::Baking => self.judge(row.key.idx, now).await?.map(Event::Gate),
+                    WaveState::Baking => self
+                        .judge(row.key.idx, now, source_error.as_deref())
+                        .await?
+                        .map(Event::Gate),
                     WaveState::Paused {
                         reasons,
                         resume_to: ringmaster_core::wave::Step::Baking,
@@ -588,7 +614,9 @@ impl Engine {
                         && (reasons.contains(Reason::Inconclusive)
                             || reasons.contains(Reason::SourceError)) =>
                     {
-                        self.judge(row.key.idx, now).await?.map(Event::Gate)
+                        self.judge(row.key.idx, now, source_error.as_deref())
+                            .await?
+                            .map(Event::Gate)
                     }
                     _ => None,
                 };

@@ -396,3 +396,113 @@ async fn editing_a_running_plan_makes_a_new_version_and_keeps_what_passed() {
             .any(|r| r.key.version == 2 && r.why.contains("passed in an earlier version"))
     );
 }
+
+/// A simulator whose reports cannot be read for a while.
+struct Flaky {
+    inner: Simulator,
+    down: (jiff::Timestamp, jiff::Timestamp),
+}
+
+#[async_trait::async_trait]
+impl ringmaster_engine::connector::Connector for Flaky {
+    async fn assign(
+        &self,
+        w: u32,
+        m: &roaring::RoaringBitmap,
+    ) -> Result<(), ringmaster_engine::connector::ConnectorError> {
+        self.inner.assign(w, m).await
+    }
+    async fn unassign(&self, w: u32) -> Result<(), ringmaster_engine::connector::ConnectorError> {
+        self.inner.unassign(w).await
+    }
+    async fn isolate(&self, w: u32) -> Result<(), ringmaster_engine::connector::ConnectorError> {
+        self.inner.isolate(w).await
+    }
+    async fn end_isolation(
+        &self,
+        w: u32,
+    ) -> Result<(), ringmaster_engine::connector::ConnectorError> {
+        self.inner.end_isolation(w).await
+    }
+    async fn poll(
+        &self,
+        a: &[ringmaster_engine::connector::Assigned],
+        from: jiff::Timestamp,
+        to: jiff::Timestamp,
+    ) -> Result<ringmaster_engine::connector::Reported, ringmaster_engine::connector::ConnectorError>
+    {
+        if to >= self.down.0 && to < self.down.1 {
+            return Err(ringmaster_engine::connector::ConnectorError {
+                system: "Graph",
+                message: "503 Service Unavailable".into(),
+            });
+        }
+        self.inner.poll(a, from, to).await
+    }
+}
+
+#[tokio::test]
+async fn an_unreadable_source_pauses_the_wave_and_it_goes_on_when_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    ringmaster_gen::generate(
+        &dir.path().join("org"),
+        &ringmaster_gen::Options::new(3000, 7),
+    )
+    .unwrap();
+    ringmaster_gen::generate_proposed(&dir.path().join("new")).unwrap();
+    let mut org = ringmaster_import::load(&[dir.path().join("org")])
+        .unwrap()
+        .org;
+    let n = org.policies.len();
+    org.add_policies(
+        ringmaster_import::load(&[dir.path().join("new")])
+            .unwrap()
+            .org
+            .policies,
+    );
+    let mut proposed = vec![false; n];
+    proposed.resize(org.policies.len(), true);
+    let mut res =
+        ringmaster_core::targeting::resolve(&org, "2027-01-01T00:00:00Z".parse().unwrap());
+    let text = PLAN.replace("ON_FAIL", "rollback");
+    let plan = build(
+        &ringmaster_plan::parse(&text).unwrap(),
+        Inputs {
+            org: &org,
+            res: &mut res,
+            proposed: &proposed,
+        },
+    )
+    .unwrap();
+    let waves = WaveSpec::from_plan(&plan);
+    let start = waves[0].starts_at;
+    let h = |n: i64| start + jiff::SignedDuration::from_hours(n);
+    let flaky = Flaky {
+        inner: Simulator::new(&org, SimConfig::default()),
+        down: (h(4), h(30)),
+    };
+    let store = ringmaster_store::open("sqlite::memory:").await.unwrap();
+    let engine = Engine::start(store, Arc::new(flaky), "sim", &text, waves, start)
+        .await
+        .unwrap();
+    let mut log = Vec::new();
+    for hour in 0..24 * 4 {
+        log.extend(engine.tick(h(hour)).await.unwrap().transitions);
+    }
+    let paused = log
+        .iter()
+        .find(|l| l.contains("paused, not rolled back"))
+        .expect("a source error pauses");
+    assert!(paused.contains("503"), "{paused}");
+    assert!(
+        log.iter().all(|l| !l.contains("rolling back")),
+        "{}",
+        log.join("\n")
+    );
+    assert_eq!(
+        engine.rows().await.unwrap()[0].state,
+        WaveState::Passed,
+        "{}",
+        log.join("\n")
+    );
+}

@@ -261,7 +261,13 @@ pub trait Store: Send + Sync {
     /// Stores pilot feedback; re-sent answers are duplicates.
     async fn ingest_feedback(&self, rollout: &str, answers: &[Feedback]) -> Result<Ingested>;
     /// Tickets attributed to a wave, and feedback answers with the sum of their scores.
-    async fn wave_tickets_feedback(&self, rollout: &str, wave: u32) -> Result<(u64, u64, f64)>;
+    /// (Only those that came in at or after `since`, when given: a goal's window.)
+    async fn wave_tickets_feedback(
+        &self,
+        rollout: &str,
+        wave: u32,
+        since: Option<jiff::Timestamp>,
+    ) -> Result<(u64, u64, f64)>;
     /// A small named value kept between runs.
     async fn get_meta(&self, rollout: &str, key: &str) -> Result<Option<String>>;
     async fn set_meta(&self, rollout: &str, key: &str, value: &str) -> Result<()>;

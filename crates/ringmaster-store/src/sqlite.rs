@@ -598,18 +598,28 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn wave_tickets_feedback(&self, rollout: &str, wave: u32) -> Result<(u64, u64, f64)> {
-        let tickets: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM tickets WHERE rollout = ? AND wave = ?")
-                .bind(rollout)
-                .bind(wave as i64)
-                .fetch_one(&self.pool)
-                .await?;
-        let (n, sum): (i64, Option<i64>) = sqlx::query_as(
-            "SELECT count(*), sum(score) FROM feedback WHERE rollout = ? AND wave = ?",
+    async fn wave_tickets_feedback(
+        &self,
+        rollout: &str,
+        wave: u32,
+        since: Option<jiff::Timestamp>,
+    ) -> Result<(u64, u64, f64)> {
+        // Times are stored as RFC 3339 UTC text, which orders as time does.
+        let since = since.map(|t| t.to_string()).unwrap_or_default();
+        let tickets: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM tickets WHERE rollout = ? AND wave = ? AND at >= ?",
         )
         .bind(rollout)
         .bind(wave as i64)
+        .bind(&since)
+        .fetch_one(&self.pool)
+        .await?;
+        let (n, sum): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT count(*), sum(score) FROM feedback WHERE rollout = ? AND wave = ? AND at >= ?",
+        )
+        .bind(rollout)
+        .bind(wave as i64)
+        .bind(&since)
         .fetch_one(&self.pool)
         .await?;
         Ok((tickets as u64, n as u64, sum.unwrap_or(0) as f64))

@@ -291,7 +291,7 @@ pub fn status(at: Where) -> anyhow::Result<ExitCode> {
         for r in &rows {
             let c = store.wave_counts(&r.key.rollout, r.key.idx).await?;
             let (tickets, _, _) = store
-                .wave_tickets_feedback(&r.key.rollout, r.key.idx)
+                .wave_tickets_feedback(&r.key.rollout, r.key.idx, None)
                 .await?;
             println!(
                 "  {:>2}  {:<34} {:>8}  {:>8} {:>9} {:>7} {:>8}  {}",
