@@ -164,6 +164,8 @@ pub fn evaluate(
     let (count, sample): (Option<u64>, u64) = match goal.metric {
         Metric::ApplySuccessRate => (Some(o.succeeded), judged),
         Metric::ErrorRate => (Some(o.errors), judged),
+        Metric::ConflictRate => (Some(o.conflicts), judged),
+        Metric::NotApplicableRate => (Some(o.not_applicable), o.reported),
         Metric::PendingAfter { hours } => {
             if o.hours_since_start < hours {
                 return base(

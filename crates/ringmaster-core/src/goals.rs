@@ -13,6 +13,10 @@ pub enum Metric {
     ErrorRate,
     /// Devices reporting a conflict.
     ConflictCount,
+    /// Share of reporting devices with a conflict.
+    ConflictRate,
+    /// Share of reporting devices that cannot take the policies.
+    NotApplicableRate,
     /// Share of the wave's devices still pending this many hours after it started.
     PendingAfter { hours: f64 },
     /// Help-desk tickets attributed to the rollout per 100 devices of the wave.
@@ -24,10 +28,12 @@ pub enum Metric {
 }
 
 impl Metric {
-    pub const NAMES: [&'static str; 7] = [
+    pub const NAMES: [&'static str; 9] = [
         "apply_success_rate",
         "error_rate",
         "conflict_count",
+        "conflict_rate",
+        "not_applicable_rate",
         "pending_after",
         "tickets_per_100_devices",
         "pilot_feedback_score",
@@ -39,6 +45,8 @@ impl Metric {
             Metric::ApplySuccessRate => "apply_success_rate",
             Metric::ErrorRate => "error_rate",
             Metric::ConflictCount => "conflict_count",
+            Metric::ConflictRate => "conflict_rate",
+            Metric::NotApplicableRate => "not_applicable_rate",
             Metric::PendingAfter { .. } => "pending_after",
             Metric::TicketsPer100Devices => "tickets_per_100_devices",
             Metric::PilotFeedbackScore => "pilot_feedback_score",
@@ -60,6 +68,8 @@ impl Metric {
             self,
             Metric::ApplySuccessRate
                 | Metric::ErrorRate
+                | Metric::ConflictRate
+                | Metric::NotApplicableRate
                 | Metric::PendingAfter { .. }
                 | Metric::EnrollmentCompletion
         )
@@ -259,6 +269,8 @@ pub fn validate(
         "apply_success_rate" => Metric::ApplySuccessRate,
         "error_rate" => Metric::ErrorRate,
         "conflict_count" => Metric::ConflictCount,
+        "conflict_rate" => Metric::ConflictRate,
+        "not_applicable_rate" => Metric::NotApplicableRate,
         "tickets_per_100_devices" => Metric::TicketsPer100Devices,
         "pilot_feedback_score" => Metric::PilotFeedbackScore,
         "enrollment_completion" => Metric::EnrollmentCompletion,

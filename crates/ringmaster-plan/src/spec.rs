@@ -370,7 +370,7 @@ pub struct WaveSpec {
 #[serde(deny_unknown_fields)]
 pub struct GoalSpec {
     /// Specific: what is measured (`apply_success_rate`, `error_rate`,
-    /// `conflict_count`, `pending_after`, `tickets_per_100_devices`,
+    /// `conflict_count`, `conflict_rate`, `not_applicable_rate`, `pending_after`, `tickets_per_100_devices`,
     /// `pilot_feedback_score`, `enrollment_completion`).
     #[serde(default)]
     #[schemars(with = "Option<String>")]
