@@ -307,7 +307,11 @@ fn demo_runs_the_tour_end_to_end() {
         .stdout(predicate::str::contains(
             "== 8. Run it on a simulated fleet",
         ))
-        .stdout(predicate::str::contains("the wave failed its gates"));
+        .stdout(predicate::str::contains("the wave failed its gates"))
+        .stdout(predicate::str::contains("(plan version 2)"))
+        .stdout(predicate::str::contains(
+            "Every wave passed: the rollout is in its run state.",
+        ));
     assert!(d.path().join("plan.html").exists());
     assert!(d.path().join("messages").read_dir().unwrap().count() > 4);
 }

@@ -32,6 +32,9 @@ pub struct WaveSpec {
     pub rules: Rules,
     pub goals: Vec<Goal>,
     pub policy: GatePolicy,
+    /// What the new policies set (setting and value): a changed policy is a
+    /// new plan version even when the plan file is the same.
+    pub settings: Vec<(String, String)>,
 }
 
 impl WaveSpec {
@@ -58,6 +61,11 @@ impl WaveSpec {
                     },
                     goals: phase.map(|p| p.goals.clone()).unwrap_or_default(),
                     policy: phase.map(|p| p.gate_policy).unwrap_or_default(),
+                    settings: plan
+                        .changes
+                        .iter()
+                        .map(|c| (c.setting_id.clone(), c.value.clone()))
+                        .collect(),
                 }
             })
             .collect()
@@ -112,7 +120,8 @@ impl Engine {
             })
             .collect();
         // What may not change in place: every wave's name, devices, rules,
-        // bake time and goals. Dates and wording may.
+        // bake time and goals, and what the new policies set. Dates and
+        // wording may.
         let identity = serde_json::to_string(
             &waves
                 .iter()
@@ -122,6 +131,7 @@ impl Engine {
                     serde_json::json!({
                         "name": w.name, "phase": format!("{:?}", w.phase), "members": members,
                         "rules": w.rules, "bake": w.bake_hours, "goals": w.goals, "policy": w.policy,
+                        "settings": w.settings,
                     })
                 })
                 .collect::<Vec<_>>(),
@@ -323,7 +333,10 @@ impl Engine {
             .unwrap_or(now);
         let hours = (now.as_second() - started.as_second()) as f64 / 3600.0;
         let baked = (now.as_second() - applied.as_second()) as f64 / 3600.0 >= spec.bake_hours;
-        let counts = self.store.wave_counts(&self.rollout, idx).await?;
+        let counts = self
+            .store
+            .wave_counts(&self.rollout, idx, Some(started))
+            .await?;
         let (tickets, answers, sum) = self
             .store
             .wave_tickets_feedback(&self.rollout, idx, None)
@@ -365,8 +378,10 @@ impl Engine {
                 goal.metric,
                 Metric::TicketsPer100Devices | Metric::PilotFeedbackScore
             ) {
-                let since =
-                    now - jiff::SignedDuration::from_secs((goal.window_hours * 3600.0) as i64);
+                // Within the window, and not before this wave (this version) started.
+                let since = (now
+                    - jiff::SignedDuration::from_secs((goal.window_hours * 3600.0) as i64))
+                .max(started);
                 let (t, n, sum) = self
                     .store
                     .wave_tickets_feedback(&self.rollout, idx, Some(since))

@@ -161,6 +161,12 @@ fn line<T: Serialize>(w: &mut BufWriter<File>, v: &T) -> io::Result<()> {
 /// settings the generated organization already configures (some with other
 /// values, so a plan finds conflicts to settle).
 pub fn generate_proposed(dir: &Path) -> io::Result<PathBuf> {
+    generate_proposed_without(dir, &[])
+}
+
+/// The same baseline without the settings whose ids end with one of `drop`
+/// (a fixed version after a setting broke devices in the pilot).
+pub fn generate_proposed_without(dir: &Path, drop: &[&str]) -> io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let laps = "device_vendor_msft_laps_policies_";
     let defender = "device_vendor_msft_policy_config_defender_";
@@ -173,6 +179,7 @@ pub fn generate_proposed(dir: &Path) -> io::Result<PathBuf> {
         (format!("{defender}submitsamplesconsent"), json!("1")),
     ]
     .iter()
+    .filter(|(id, _)| !drop.iter().any(|d| id.ends_with(d)))
     .enumerate()
     .map(|(k, (id, v))| json!({"id": k.to_string(), "settingInstance": setting_json(id, v)}))
     .collect();

@@ -236,8 +236,15 @@ pub trait Store: Send + Sync {
     /// Stores status reports; a report already stored is a duplicate, and the
     /// latest state of a device moves only forward in time.
     async fn ingest_status(&self, rollout: &str, reports: &[StatusReport]) -> Result<Ingested>;
-    /// Latest states of the devices of one wave.
-    async fn wave_counts(&self, rollout: &str, wave: u32) -> Result<StateCounts>;
+    /// Latest states of the devices of one wave (reported at or after
+    /// `since`, when given: the wave's start, so an earlier plan version's
+    /// reports do not count).
+    async fn wave_counts(
+        &self,
+        rollout: &str,
+        wave: u32,
+        since: Option<jiff::Timestamp>,
+    ) -> Result<StateCounts>;
     /// Stores one gate evaluation (as JSON: metric, value, threshold, sample, window, outcome, sentence).
     async fn record_evaluation(
         &self,

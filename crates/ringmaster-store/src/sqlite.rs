@@ -455,12 +455,18 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn wave_counts(&self, rollout: &str, wave: u32) -> Result<StateCounts> {
+    async fn wave_counts(
+        &self,
+        rollout: &str,
+        wave: u32,
+        since: Option<jiff::Timestamp>,
+    ) -> Result<StateCounts> {
         let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT state, count(*) FROM status_latest WHERE rollout = ? AND wave = ? GROUP BY state",
+            "SELECT state, count(*) FROM status_latest WHERE rollout = ? AND wave = ? AND reported_at >= ? GROUP BY state",
         )
         .bind(rollout)
         .bind(wave as i64)
+        .bind(since.map(|t| t.as_millisecond()).unwrap_or(i64::MIN))
         .fetch_all(&self.pool)
         .await?;
         let mut c = StateCounts::default();

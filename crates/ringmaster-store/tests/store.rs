@@ -194,7 +194,15 @@ async fn story(store: &dyn Store) {
         )
         .await
         .unwrap();
-    let c = store.wave_counts("r", 0).await.unwrap();
+    let c = store.wave_counts("r", 0, None).await.unwrap();
+    assert_eq!(
+        store
+            .wave_counts("r", 0, Some(at("2027-01-18T19:00:00Z")))
+            .await
+            .unwrap()
+            .reported(),
+        1
+    );
     assert_eq!(
         (c.succeeded, c.error, c.pending, c.reported()),
         (46, 4, 0, 50)

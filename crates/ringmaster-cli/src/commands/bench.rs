@@ -620,7 +620,7 @@ fn ingest(a: &Args) -> anyhow::Result<ExitCode> {
         let mut last = None;
         for _ in 0..5 {
             let t = Instant::now();
-            let c = store.wave_counts("bench", 1).await?;
+            let c = store.wave_counts("bench", 1, None).await?;
             let o = Observed {
                 devices: wave_size,
                 reported: c.reported(),

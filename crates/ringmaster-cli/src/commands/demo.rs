@@ -18,6 +18,9 @@ pub struct Args {
     devices: u32,
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// Simulated seconds per real second for the run (0: as fast as possible).
+    #[arg(long, default_value_t = 0.0)]
+    speed: f64,
     /// Where to write the organization (default: a folder in the temp directory).
     #[arg(long)]
     dir: Option<PathBuf>,
@@ -212,9 +215,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         comms.display()
     );
 
-    heading("8. Run it on a simulated fleet, with a fault in the sales wave");
+    heading("8. Run it on a simulated fleet; the pilot catches a broken setting");
     println!(
-        "The LAPS and Defender differences are accepted in the plan (the old policies retire with this rollout);\n30 % of the sales wave will report errors. Devices check in on Intune's cadence; a month passes in seconds.\n"
+        "The LAPS and Defender differences are accepted in the plan (the old policies retire with this rollout).\nInjected fault: the baseline's sample-submission setting breaks 40 % of the pilot's devices.\nDevices check in on Intune's cadence; a month passes in seconds.\n"
     );
     let mut text = EXAMPLE_PLAN.to_string();
     for setting in [
@@ -229,10 +232,32 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         ));
     }
     std::fs::write(&plan_file, text).with_context(|| format!("writing {}", plan_file.display()))?;
-    let fault: ringmaster_engine::connector::simulator::Fault = "wave=6,error=0.3"
-        .parse()
-        .map_err(|e: String| anyhow::anyhow!(e))?;
-    super::run::demo_run(&plan_file, fault)?;
+    let fault: ringmaster_engine::connector::simulator::Fault =
+        "wave=2,setting=submitsamplesconsent,error=0.4"
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!(e))?;
+    let first = super::run::demo_run(&plan_file, vec![fault.clone()], true, a.speed)?;
+    if let super::run::DemoEnd::Stopped(wave, name) = first {
+        heading("9. The fix: a new version of the baseline, without the broken setting");
+        println!(
+            "Wave {wave} '{name}' stopped the rollout. The baseline is fixed (sample submission left to the existing\nDefender policy) and exported again; the plan file is unchanged, so ringmaster makes a new plan version:\nwhat still ran is superseded, waves that passed carry over, and the pilot runs again.\n"
+        );
+        ringmaster_gen::generate_proposed_without(
+            &root.join("proposed"),
+            &["submitsamplesconsent"],
+        )
+        .with_context(|| format!("writing {}", root.display()))?;
+        match super::run::demo_run(&plan_file, vec![fault], false, a.speed)? {
+            super::run::DemoEnd::Done => {
+                println!("\nEvery wave passed: the rollout is in its run state.")
+            }
+            super::run::DemoEnd::Stopped(w, n) => {
+                println!("\nThe rollout stopped again at wave {w} '{n}'.")
+            }
+        }
+    } else {
+        println!("\nEvery wave passed: the rollout is in its run state.");
+    }
 
     heading("Next");
     println!("ringmaster org --org {}", dir.display());

@@ -121,13 +121,19 @@ async fn open(at: &Where, now: jiff::Timestamp) -> anyhow::Result<Opened> {
             ..SimConfig::default()
         },
     );
+    // A new version starts (and supersedes) at the rollout's own time.
+    let resumed_at = store
+        .get_meta(&loaded.plan.id, "polled_until")
+        .await?
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(start);
     let engine = Engine::start(
         store,
         Arc::new(sim),
         &loaded.plan.id,
         &loaded.text,
         waves,
-        start,
+        resumed_at,
     )
     .await
     .context("starting the rollout")?;
@@ -289,7 +295,7 @@ pub fn status(at: Where) -> anyhow::Result<ExitCode> {
             "#", "wave", "devices", "reported", "succeeded", "errors", "tickets"
         );
         for r in &rows {
-            let c = store.wave_counts(&r.key.rollout, r.key.idx).await?;
+            let c = store.wave_counts(&r.key.rollout, r.key.idx, None).await?;
             let (tickets, _, _) = store
                 .wave_tickets_feedback(&r.key.rollout, r.key.idx, None)
                 .await?;
@@ -518,35 +524,53 @@ pub fn ingest(a: IngestArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// How a demo run ended.
+pub enum DemoEnd {
+    /// Every wave passed.
+    Done,
+    /// A wave waits for an operator (its number and name).
+    Stopped(u32, String),
+}
+
 /// The demo's run: the simulated fleet, with an operator who approves each
-/// wave when asked, until the rollout ends or a gate stops it.
-pub fn demo_run(file: &Path, fault: Fault) -> anyhow::Result<()> {
+/// wave when asked, until the rollout ends or a gate stops it. `fresh`
+/// starts from an empty database; otherwise the stored rollout resumes.
+pub fn demo_run(
+    file: &Path,
+    faults: Vec<Fault>,
+    fresh: bool,
+    speed: f64,
+) -> anyhow::Result<DemoEnd> {
     let at = Where {
         file: file.to_path_buf(),
         database: None,
         seed: 1,
-        fault: vec![fault],
+        fault: faults,
     };
-    // A fresh start each time the demo runs.
-    let db = file.with_file_name("ringmaster.db");
-    for ext in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{ext}", db.display()));
+    if fresh {
+        let db = file.with_file_name("ringmaster.db");
+        for ext in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{ext}", db.display()));
+        }
     }
     runtime()?.block_on(async {
         let o = open(&at, jiff::Timestamp::now()).await?;
         let e = &o.engine;
-        let mut now = o.start;
+        let mut now = e.polled_until().await?.unwrap_or(o.start);
+        println!("(plan version {})", e.version());
         for _ in 0..24 * 120 {
             for line in e.tick(now).await?.transitions {
                 println!("{}  {line}", stamp(now));
             }
             let rows = e.rows().await?;
             if rows.iter().all(|r| r.state.is_final()) {
-                println!("{}  done: every wave passed", stamp(now));
-                break;
+                return anyhow::Ok(DemoEnd::Done);
             }
             if let Some(r) = rows.iter().find(|r| r.state == WaveState::AwaitingApproval) {
-                match e.operate(r.key.idx + 1, Event::Approve, "demo operator", now).await? {
+                match e
+                    .operate(r.key.idx + 1, Event::Approve, "demo operator", now)
+                    .await?
+                {
                     Ok(line) => println!("{}  {line} (approved by the demo operator)", stamp(now)),
                     Err(why) => println!("{}  {why}", stamp(now)),
                 }
@@ -554,17 +578,19 @@ pub fn demo_run(file: &Path, fault: Fault) -> anyhow::Result<()> {
             }
             if let Some(r) = rows.iter().find(|r| needs_operator(r.state)) {
                 println!(
-                    "{}  stopped: wave {} '{}' is {}; an operator decides with `ringmaster resume|rollback --wave {}`",
+                    "{}  stopped: wave {} '{}' is {}",
                     stamp(now),
                     r.key.idx + 1,
                     r.name,
-                    describe(r.state),
-                    r.key.idx + 1
+                    describe(r.state)
                 );
-                break;
+                return Ok(DemoEnd::Stopped(r.key.idx + 1, r.name.clone()));
+            }
+            if speed > 0.0 {
+                tokio::time::sleep(std::time::Duration::from_secs_f64(3600.0 / speed)).await;
             }
             now += jiff::SignedDuration::from_hours(1);
         }
-        anyhow::Ok(())
+        Ok(DemoEnd::Stopped(0, "(time ran out)".into()))
     })
 }

@@ -201,6 +201,12 @@ impl Simulator {
                 && f.platform
                     .as_deref()
                     .is_none_or(|p| p.eq_ignore_ascii_case(platform))
+                && f.setting.as_deref().is_none_or(|x| {
+                    self.config
+                        .settings
+                        .iter()
+                        .any(|id| id.to_lowercase().contains(x))
+                })
             {
                 error = error.max(f.error_rate);
                 conflict = conflict.max(f.conflict_rate);
