@@ -236,6 +236,20 @@ fn ingest_keeps_good_records_rejects_bad_ones_and_is_idempotent() {
     assert_eq!(first.status.code(), Some(1), "{out}");
     assert!(out.contains("1 new, 0 already stored, 1 rejected"), "{out}");
     assert!(out.contains("record 2: unknown state `Exploded`"), "{out}");
+    let status: serde_json::Value =
+        serde_json::from_str(&output(dir, &["status", "--json"])).unwrap();
+    assert_eq!(status["waves"].as_array().unwrap().len(), 5);
+    assert!(
+        status["waves"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|w| w["state_text"] == "passed"),
+        "{status}"
+    );
+    let history: serde_json::Value =
+        serde_json::from_str(&output(dir, &["history", "--json"])).unwrap();
+    assert!(history.as_array().unwrap().len() >= 15);
     let again = output(dir, &["ingest", "status", "status.csv", "--policy", "p"]);
     assert!(again.contains("0 new, 1 already stored"), "{again}");
     std::fs::write(

@@ -21,6 +21,9 @@ pub struct Where {
     /// Seed of the simulated fleet.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Print JSON instead of text (`status`, `history`).
+    #[arg(long)]
+    pub json: bool,
     /// Inject a fault into the simulation (repeatable): `wave=4,os=10.0.19045,error=0.4`,
     /// `platform=windows,setting=bitlocker,conflict=0.2`.
     #[arg(long, value_name = "SPEC")]
@@ -284,21 +287,56 @@ pub fn status(at: Where) -> anyhow::Result<ExitCode> {
         let o = open(&at, jiff::Timestamp::now()).await?;
         let rows = o.engine.rows().await?;
         let polled = o.engine.polled_until().await?;
+        let store = ringmaster_store::open(&database_url(&at)).await?;
+        let mut waves = Vec::new();
+        for r in &rows {
+            let c = store.wave_counts(&r.key.rollout, r.key.idx, None).await?;
+            let (tickets, answers, score_sum) = store
+                .wave_tickets_feedback(&r.key.rollout, r.key.idx, None)
+                .await?;
+            // The latest gate round of a wave being judged, one sentence each.
+            let mut gates = Vec::new();
+            if matches!(r.state, WaveState::Baking | WaveState::Paused { .. }) {
+                let evals = store.evaluations(&r.key).await?;
+                if let Some((last, _)) = evals.last() {
+                    gates = evals
+                        .iter()
+                        .filter(|(at, _)| at == last)
+                        .map(|(at, e)| (*at, e.clone()))
+                        .collect();
+                }
+            }
+            waves.push((r, c, tickets, answers, score_sum, gates));
+        }
+        if at.json {
+            let out: Vec<serde_json::Value> = waves
+                .iter()
+                .map(|(r, c, tickets, answers, sum, gates)| {
+                    serde_json::json!({
+                        "wave": r.key.idx + 1, "name": r.name, "phase": r.phase,
+                        "state": r.state, "state_text": describe(r.state),
+                        "devices": r.members.len(), "counts": c, "tickets": tickets,
+                        "feedback_answers": answers,
+                        "feedback_mean": if *answers > 0 { Some(sum / *answers as f64) } else { None },
+                        "gates": gates.iter().map(|(_, e)| e).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            super::write_json(&serde_json::json!({
+                "rollout": o.rollout, "version": o.engine.version(), "reports_until": polled, "waves": out,
+            }))?;
+            return Ok(ExitCode::SUCCESS);
+        }
         println!(
             "version {}; reports read up to {}",
             o.engine.version(),
             polled.map(stamp).unwrap_or_else(|| "(nothing yet)".into())
         );
-        let store = ringmaster_store::open(&database_url(&at)).await?;
         println!(
             "  {:>2}  {:<34} {:>8}  {:>8} {:>9} {:>7} {:>8}  state",
             "#", "wave", "devices", "reported", "succeeded", "errors", "tickets"
         );
-        for r in &rows {
-            let c = store.wave_counts(&r.key.rollout, r.key.idx, None).await?;
-            let (tickets, _, _) = store
-                .wave_tickets_feedback(&r.key.rollout, r.key.idx, None)
-                .await?;
+        for (r, c, tickets, _, _, gates) in &waves {
             println!(
                 "  {:>2}  {:<34} {:>8}  {:>8} {:>9} {:>7} {:>8}  {}",
                 r.key.idx + 1,
@@ -310,15 +348,9 @@ pub fn status(at: Where) -> anyhow::Result<ExitCode> {
                 tickets,
                 describe(r.state)
             );
-            // The latest gate round of a wave being judged, one sentence each.
-            if matches!(r.state, WaveState::Baking | WaveState::Paused { .. }) {
-                let evals = store.evaluations(&r.key).await?;
-                if let Some((last, _)) = evals.last() {
-                    for (_, e) in evals.iter().filter(|(at, _)| at == last) {
-                        if let Some(s) = e["sentence"].as_str() {
-                            println!("        {} gate: {s}", stamp(*last));
-                        }
-                    }
+            for (at, e) in gates {
+                if let Some(s) = e["sentence"].as_str() {
+                    println!("        {} gate: {s}", stamp(*at));
                 }
             }
         }
@@ -335,7 +367,12 @@ pub fn history(at: Where) -> anyhow::Result<ExitCode> {
             .first()
             .map(|r| r.key.rollout.clone())
             .unwrap_or_default();
-        for h in store.history(&rollout).await? {
+        let history = store.history(&rollout).await?;
+        if at.json {
+            super::write_json(&history)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        for h in history {
             println!(
                 "{}  {:<10} wave {} (v{}): {} → {}: {}",
                 stamp(h.at),
@@ -545,6 +582,7 @@ pub fn demo_run(
         file: file.to_path_buf(),
         database: None,
         seed: 1,
+        json: false,
         fault: faults,
     };
     if fresh {
