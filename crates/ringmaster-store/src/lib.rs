@@ -63,6 +63,53 @@ pub struct NewWave {
     pub starts_at: jiff::Timestamp,
 }
 
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Read everything.
+    Viewer,
+    /// Write device status only.
+    Reporter,
+    /// Read plans, waves and communications; write tickets.
+    HelpDesk,
+    /// Rollout actions.
+    Operator,
+    /// Everything, tokens included.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Reporter => "reporter",
+            Role::HelpDesk => "help_desk",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        [
+            Role::Viewer,
+            Role::Reporter,
+            Role::HelpDesk,
+            Role::Operator,
+            Role::Admin,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s.trim().to_ascii_lowercase().replace('-', "_"))
+    }
+}
+
+/// The hash a token is kept as.
+pub fn token_hash(token: &str) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(token.as_bytes());
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// What `start_version` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Started {
@@ -278,6 +325,12 @@ pub trait Store: Send + Sync {
     /// A small named value kept between runs.
     async fn get_meta(&self, rollout: &str, key: &str) -> Result<Option<String>>;
     async fn set_meta(&self, rollout: &str, key: &str, value: &str) -> Result<()>;
+    /// Makes an API token for a role; returns the token, which is kept only as a hash.
+    async fn create_token(&self, role: Role, label: &str, at: jiff::Timestamp) -> Result<String>;
+    /// The role and label of a token that exists and is not revoked.
+    async fn check_token(&self, token: &str) -> Result<Option<(Role, String)>>;
+    /// Whether any token exists (the first start makes an admin one).
+    async fn has_tokens(&self) -> Result<bool>;
     /// Adds an audit entry (operator actions that are not transitions, sign-ins, tokens).
     async fn audit(&self, entry: &AuditEntry) -> Result<()>;
     /// The audit log of a rollout, oldest first.

@@ -1,7 +1,7 @@
 //! The embedded default: one SQLite file in WAL mode, migrations embedded.
 
 use crate::{
-    Action, AuditEntry, Feedback, Ingested, NewWave, Recorded, Result, Started, StateCounts,
+    Action, AuditEntry, Feedback, Ingested, NewWave, Recorded, Result, Role, Started, StateCounts,
     StatusReport, Store, StoreError, Ticket, WaveKey, WaveRow, ts,
 };
 use async_trait::async_trait;
@@ -649,6 +649,40 @@ impl Store for SqliteStore {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn create_token(&self, role: Role, label: &str, at: jiff::Timestamp) -> Result<String> {
+        use rand::RngCore;
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        let token = format!(
+            "rm_{}",
+            bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        );
+        sqlx::query("INSERT INTO tokens (hash, role, label, created_at) VALUES (?, ?, ?, ?)")
+            .bind(crate::token_hash(&token))
+            .bind(role.as_str())
+            .bind(label)
+            .bind(at.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(token)
+    }
+
+    async fn check_token(&self, token: &str) -> Result<Option<(Role, String)>> {
+        let row: Option<(String, String)> =
+            sqlx::query_as("SELECT role, label FROM tokens WHERE hash = ? AND revoked_at IS NULL")
+                .bind(crate::token_hash(token))
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.and_then(|(r, l)| Role::parse(&r).map(|r| (r, l))))
+    }
+
+    async fn has_tokens(&self) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM tokens")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n > 0)
     }
 
     async fn audit(&self, e: &AuditEntry) -> Result<()> {

@@ -301,3 +301,33 @@ async fn unknown_backends_are_refused() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn tokens_are_kept_as_hashes_and_carry_a_role() {
+    use ringmaster_store::Role;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let store = open(&format!("sqlite:{}", path.display())).await.unwrap();
+    assert!(!store.has_tokens().await.unwrap());
+    let t = store
+        .create_token(Role::Operator, "ops team", at("2027-01-01T00:00:00Z"))
+        .await
+        .unwrap();
+    assert!(t.starts_with("rm_") && t.len() > 60);
+    assert_eq!(
+        store.check_token(&t).await.unwrap(),
+        Some((Role::Operator, "ops team".into()))
+    );
+    assert_eq!(store.check_token("rm_wrong").await.unwrap(), None);
+    assert!(store.has_tokens().await.unwrap());
+    drop(store);
+    // The database file never holds the token itself.
+    let mut bytes = std::fs::read(&path).unwrap();
+    for ext in ["-wal"] {
+        if let Ok(b) = std::fs::read(format!("{}{ext}", path.display())) {
+            bytes.extend(b);
+        }
+    }
+    assert!(!bytes.windows(t.len()).any(|w| w == t.as_bytes()));
+    assert_eq!(Role::parse("help-desk"), Some(Role::HelpDesk));
+}
