@@ -66,6 +66,12 @@ enum Command {
         after_help = "Exit 0 when every record was kept, 1 when some were rejected (the rest are kept), 2 on bad input.\n\nExamples:\n  ringmaster ingest status device-status.csv --policy \"Win - Security Baseline 2027\"\n  ringmaster ingest tickets incidents.json --hint bitlocker --hint password\n  ringmaster ingest feedback answers.csv"
     )]
     Ingest(commands::run::IngestArgs),
+    /// Serve the HTTP API; the scheduler drives the rollout inside the server.
+    #[command(after_help = "Example:\n  ringmaster serve --simulate --listen 127.0.0.1:8080")]
+    Serve(commands::run::ServeArgs),
+    /// API tokens: `ringmaster token create --role operator --label \"ops team\"`.
+    #[command(subcommand)]
+    Token(TokenCmd),
     /// Approve a wave that waits for approval.
     Approve(commands::run::WaveArgs),
     /// Promote a wave that passed and waits for promotion.
@@ -91,6 +97,12 @@ enum Command {
     /// Measure speed and memory (targeting, conflicts, pilot) on a generated organization.
     #[command(after_help = "Example:\n  ringmaster bench targeting --devices 1000000")]
     Bench(commands::bench::Args),
+}
+
+#[derive(Subcommand)]
+enum TokenCmd {
+    /// Make a token for a role; it is printed once and kept only as a hash.
+    Create(commands::run::TokenArgs),
 }
 
 /// A failure the user caused (bad input); exits 2 after its message.
@@ -119,6 +131,8 @@ fn main() -> ExitCode {
         Command::Run(a) => commands::run::run(a),
         Command::Status(a) => commands::run::status(a),
         Command::Ingest(a) => commands::run::ingest(a),
+        Command::Serve(a) => commands::run::serve(a),
+        Command::Token(TokenCmd::Create(a)) => commands::run::token_create(a),
         Command::History(a) => commands::run::history(a),
         Command::Approve(a) => commands::run::operate(a, Event::Approve),
         Command::Promote(a) => commands::run::operate(a, Event::Promote),

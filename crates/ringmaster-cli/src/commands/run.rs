@@ -632,3 +632,128 @@ pub fn demo_run(
         Ok(DemoEnd::Stopped(0, "(time ran out)".into()))
     })
 }
+
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub at: Where,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "RINGMASTER_LISTEN")]
+    pub listen: String,
+    /// Drive the rollout on the simulated fleet (the scheduler runs inside the server).
+    #[arg(long)]
+    pub simulate: bool,
+    /// Simulated seconds per real second while serving.
+    #[arg(long, default_value_t = 3600.0)]
+    pub speed: f64,
+}
+
+/// `ringmaster serve`: the API, with the scheduler driving the rollout.
+pub fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
+    if !a.simulate {
+        return Err(crate::UserError(
+            "only the simulated fleet can be driven so far: add --simulate (a Microsoft Graph connector is planned)".into(),
+        )
+        .into());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(async {
+        let o = open(&a.at, jiff::Timestamp::now()).await?;
+        let store = ringmaster_store::open(&database_url(&a.at)).await?;
+        if !store.has_tokens().await? {
+            let t = store
+                .create_token(
+                    ringmaster_store::Role::Admin,
+                    "first admin",
+                    jiff::Timestamp::now(),
+                )
+                .await?;
+            // Shown once: only its hash is kept.
+            println!("first start: admin token (shown once, keep it safe):\n  {t}");
+        }
+        let engine = std::sync::Arc::new(o.engine);
+        let start = engine.polled_until().await?.unwrap_or(o.start);
+        let clock_at = std::sync::Arc::new(std::sync::Mutex::new(start));
+        let clock_read = clock_at.clone();
+        let state = ringmaster_server::AppState {
+            store,
+            engine: engine.clone(),
+            rollout: o.rollout.clone(),
+            clock: std::sync::Arc::new(move || {
+                *clock_read.lock().unwrap_or_else(|e| e.into_inner())
+            }),
+        };
+        // The scheduler: one simulated hour per tick, paced by --speed.
+        let speed = a.speed.max(1.0);
+        tokio::spawn(async move {
+            loop {
+                let now = *clock_at.lock().unwrap_or_else(|e| e.into_inner());
+                match engine.tick(now).await {
+                    Ok(t) => t
+                        .transitions
+                        .iter()
+                        .for_each(|l| println!("{}  {l}", stamp(now))),
+                    Err(e) => eprintln!("{}  scheduler: {e}", stamp(now)),
+                }
+                tokio::time::sleep(std::time::Duration::from_secs_f64(3600.0 / speed)).await;
+                *clock_at.lock().unwrap_or_else(|e| e.into_inner()) =
+                    now + jiff::SignedDuration::from_hours(1);
+            }
+        });
+        let listener = tokio::net::TcpListener::bind(&a.listen)
+            .await
+            .with_context(|| format!("listening on {}", a.listen))?;
+        println!(
+            "serving the API on http://{}/api (Ctrl-C stops)",
+            listener.local_addr()?
+        );
+        ringmaster_server::serve(listener, state, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .context("serving")?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+#[derive(clap::Args)]
+pub struct TokenArgs {
+    #[command(flatten)]
+    pub at: Where,
+    /// viewer, reporter, help-desk, operator or admin.
+    #[arg(long)]
+    pub role: String,
+    /// Who or what the token is for (shown in the audit log).
+    #[arg(long, default_value = "")]
+    pub label: String,
+}
+
+/// `ringmaster token create`: a new API token, shown once.
+pub fn token_create(a: TokenArgs) -> anyhow::Result<ExitCode> {
+    let role = ringmaster_store::Role::parse(&a.role).ok_or_else(|| {
+        crate::UserError(format!(
+            "unknown role `{}`: viewer, reporter, help-desk, operator or admin",
+            a.role
+        ))
+    })?;
+    runtime()?.block_on(async {
+        let store = ringmaster_store::open(&database_url(&a.at)).await?;
+        let label = if a.label.is_empty() {
+            format!("{} token", role.as_str())
+        } else {
+            a.label.clone()
+        };
+        let t = store
+            .create_token(role, &label, jiff::Timestamp::now())
+            .await?;
+        println!("{t}");
+        eprintln!(
+            "a {} token for '{label}'; it is shown only now",
+            role.as_str()
+        );
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,273 @@
+//! The HTTP API: rollout state, operator actions and ingestion, each route
+//! behind a token whose role allows it. `app(state)` builds the router;
+//! `serve(listener, state, shutdown)` runs it, so tests bind port 0.
+//!
+//! Every route is listed once in [`ROUTES`] with the roles it admits, so the
+//! security tests can walk them all.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use ringmaster_core::wave::{Event, Reason};
+use ringmaster_engine::engine::Engine;
+use ringmaster_store::{Role, Store};
+use std::sync::Arc;
+
+/// Largest request body accepted (a status batch of ~100,000 reports fits).
+pub const MAX_BODY: usize = 32 << 20;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub engine: Arc<Engine>,
+    pub rollout: String,
+    /// The rollout's clock: real time, or the simulated time of a demo.
+    pub clock: Arc<dyn Fn() -> jiff::Timestamp + Send + Sync>,
+}
+
+/// What a route does, for the role check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No token needed (health).
+    Open,
+    /// Read rollout state.
+    Read,
+    /// Change a wave.
+    Operate,
+    /// Send device status.
+    ReportStatus,
+    /// Send help-desk tickets.
+    ReportTickets,
+    /// Read the audit log.
+    Audit,
+}
+
+/// Every route: method, path, what it needs.
+pub const ROUTES: &[(&str, &str, Access)] = &[
+    ("GET", "/healthz", Access::Open),
+    ("GET", "/readyz", Access::Open),
+    ("GET", "/api/waves", Access::Read),
+    ("GET", "/api/history", Access::Read),
+    ("GET", "/api/audit", Access::Audit),
+    ("POST", "/api/waves/{wave}/{action}", Access::Operate),
+    ("POST", "/api/ingest/status", Access::ReportStatus),
+    ("POST", "/api/ingest/tickets", Access::ReportTickets),
+];
+
+/// Whether a role may use a route of this kind.
+pub fn allowed(role: Role, access: Access) -> bool {
+    use Access::*;
+    match access {
+        Open => true,
+        Read => matches!(
+            role,
+            Role::Viewer | Role::HelpDesk | Role::Operator | Role::Admin
+        ),
+        Operate => matches!(role, Role::Operator | Role::Admin),
+        ReportStatus => matches!(role, Role::Reporter | Role::Operator | Role::Admin),
+        ReportTickets => matches!(role, Role::HelpDesk | Role::Operator | Role::Admin),
+        Audit => matches!(role, Role::Operator | Role::Admin),
+    }
+}
+
+/// One error type for every route: a status and a message safe to show.
+/// Internal causes are not sent to clients.
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, axum::Json(serde_json::json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl ApiError {
+    fn internal(what: &str) -> ApiError {
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{what} failed"))
+    }
+}
+
+/// Checks the bearer token against the route's needs; returns who it is.
+async fn authorize(
+    state: &AppState,
+    headers: &HeaderMap,
+    access: Access,
+) -> Result<(Role, String), ApiError> {
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| {
+            ApiError(
+                StatusCode::UNAUTHORIZED,
+                "a bearer token is required".into(),
+            )
+        })?;
+    let (role, label) = state
+        .store
+        .check_token(token)
+        .await
+        .map_err(|_| ApiError::internal("checking the token"))?
+        .ok_or_else(|| ApiError(StatusCode::UNAUTHORIZED, "unknown or revoked token".into()))?;
+    if !allowed(role, access) {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            format!("the {} role may not do this", role.as_str()),
+        ));
+    }
+    Ok((role, label))
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(s): State<AppState>) -> Response {
+    match s.store.has_tokens().await {
+        Ok(_) => "ready".into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response(),
+    }
+}
+
+async fn waves(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    authorize(&s, &headers, Access::Read).await?;
+    let rows = s
+        .engine
+        .rows()
+        .await
+        .map_err(|_| ApiError::internal("reading waves"))?;
+    let mut out = Vec::new();
+    for r in &rows {
+        let c = s
+            .store
+            .wave_counts(&r.key.rollout, r.key.idx, None)
+            .await
+            .map_err(|_| ApiError::internal("reading counts"))?;
+        out.push(serde_json::json!({
+            "wave": r.key.idx + 1, "version": r.key.version, "name": r.name, "phase": r.phase,
+            "state": r.state, "devices": r.members.len(), "counts": c,
+        }));
+    }
+    Ok(axum::Json(serde_json::json!({ "rollout": s.rollout, "waves": out })).into_response())
+}
+
+async fn history(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    authorize(&s, &headers, Access::Read).await?;
+    let h = s
+        .store
+        .history(&s.rollout)
+        .await
+        .map_err(|_| ApiError::internal("reading the history"))?;
+    Ok(axum::Json(h).into_response())
+}
+
+async fn audit(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    authorize(&s, &headers, Access::Audit).await?;
+    let log = s
+        .store
+        .audit_log(&s.rollout)
+        .await
+        .map_err(|_| ApiError::internal("reading the audit log"))?;
+    Ok(axum::Json(log).into_response())
+}
+
+async fn act(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((wave, action)): Path<(u32, String)>,
+) -> Result<Response, ApiError> {
+    let (_, label) = authorize(&s, &headers, Access::Operate).await?;
+    let event = match action.as_str() {
+        "approve" => Event::Approve,
+        "promote" => Event::Promote,
+        "pause" => Event::Pause,
+        "resume" => Event::Resume(Reason::Manual),
+        "abort" => Event::Abort,
+        "rollback" => Event::Rollback,
+        "retry" => Event::Retry,
+        _ => {
+            return Err(ApiError(
+                StatusCode::NOT_FOUND,
+                "unknown action: approve, promote, pause, resume, abort, rollback or retry".into(),
+            ));
+        }
+    };
+    let now = (s.clock)();
+    match s.engine.operate(wave, event, &label, now).await {
+        Ok(Ok(line)) => Ok(axum::Json(serde_json::json!({ "done": line })).into_response()),
+        Ok(Err(why)) => Err(ApiError(StatusCode::CONFLICT, why)),
+        Err(_) => Err(ApiError::internal("the action")),
+    }
+}
+
+async fn ingest_status(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    authorize(&s, &headers, Access::ReportStatus).await?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError(StatusCode::BAD_REQUEST, "the body is not UTF-8".into()))?;
+    let (records, rejected) = ringmaster_engine::ingest::statuses(text, None)
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?;
+    let got = s
+        .store
+        .ingest_status(&s.rollout, &records)
+        .await
+        .map_err(|_| ApiError::internal("storing reports"))?;
+    Ok(axum::Json(serde_json::json!({
+        "inserted": got.inserted, "duplicates": got.duplicates, "rejected": rejected,
+    }))
+    .into_response())
+}
+
+async fn ingest_tickets(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    authorize(&s, &headers, Access::ReportTickets).await?;
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError(StatusCode::BAD_REQUEST, "the body is not UTF-8".into()))?;
+    let (records, rejected) = ringmaster_engine::ingest::tickets(text)
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?;
+    let got = s
+        .store
+        .ingest_tickets(&s.rollout, &records)
+        .await
+        .map_err(|_| ApiError::internal("storing tickets"))?;
+    Ok(axum::Json(serde_json::json!({
+        "inserted": got.inserted, "duplicates": got.duplicates, "rejected": rejected,
+    }))
+    .into_response())
+}
+
+/// The router, every route of [`ROUTES`], with the body limit.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/api/waves", get(waves))
+        .route("/api/history", get(history))
+        .route("/api/audit", get(audit))
+        .route("/api/waves/{wave}/{action}", post(act))
+        .route("/api/ingest/status", post(ingest_status))
+        .route("/api/ingest/tickets", post(ingest_tickets))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
