@@ -55,7 +55,67 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("POST", "/api/waves/{wave}/{action}", Access::Operate),
     ("POST", "/api/ingest/status", Access::ReportStatus),
     ("POST", "/api/ingest/tickets", Access::ReportTickets),
+    ("GET", "/api/openapi.json", Access::Read),
+    ("GET", "/metrics", Access::Read),
 ];
+
+/// What each route does, for the OpenAPI document.
+fn summary(path: &str) -> &'static str {
+    match path {
+        "/healthz" => "the process is up",
+        "/readyz" => "the database answers",
+        "/api/waves" => "waves of the current plan version with their states and report counts",
+        "/api/history" => "every transition with when, who and why",
+        "/api/audit" => "the audit log",
+        "/api/waves/{wave}/{action}" => {
+            "approve, promote, pause, resume, abort, rollback or retry a wave"
+        }
+        "/api/ingest/status" => {
+            "device policy states (JSON, NDJSON or CSV); bad records are listed, the rest kept"
+        }
+        "/api/ingest/tickets" => "help-desk tickets (ServiceNow, Zendesk or Jira shapes)",
+        "/api/openapi.json" => "this document",
+        "/metrics" => "Prometheus metrics: wave states, gate outcomes, stored reports",
+        _ => "",
+    }
+}
+
+/// The OpenAPI 3.1 document, built from [`ROUTES`] so it cannot drift.
+pub fn openapi() -> serde_json::Value {
+    let mut paths = serde_json::Map::new();
+    for (method, path, access) in ROUTES {
+        let mut op = serde_json::json!({
+            "summary": summary(path),
+            "responses": {
+                "200": {"description": "done"},
+                "401": {"description": "no token, or an unknown one"},
+                "403": {"description": "the token's role may not do this"},
+                "413": {"description": "the body is larger than the limit"},
+            },
+        });
+        if *access == Access::Open {
+            op["security"] = serde_json::json!([]);
+        }
+        if path.contains("{wave}") {
+            op["parameters"] = serde_json::json!([
+                {"name": "wave", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 1}},
+                {"name": "action", "in": "path", "required": true, "schema": {"type": "string",
+                    "enum": ["approve", "promote", "pause", "resume", "abort", "rollback", "retry"]}},
+            ]);
+        }
+        let entry = paths
+            .entry(path.to_string())
+            .or_insert_with(|| serde_json::json!({}));
+        entry[method.to_ascii_lowercase()] = op;
+    }
+    serde_json::json!({
+        "openapi": "3.1.0",
+        "info": {"title": "ringmaster", "version": env!("CARGO_PKG_VERSION")},
+        "components": {"securitySchemes": {"token": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"token": []}],
+        "paths": paths,
+    })
+}
 
 /// Whether a role may use a route of this kind.
 pub fn allowed(role: Role, access: Access) -> bool {
@@ -246,6 +306,76 @@ async fn ingest_tickets(
     .into_response())
 }
 
+async fn openapi_doc(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    authorize(&s, &headers, Access::Read).await?;
+    Ok(axum::Json(openapi()).into_response())
+}
+
+/// Prometheus text: waves per state, gate outcomes, stored reports per wave.
+async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    authorize(&s, &headers, Access::Read).await?;
+    let rows = s
+        .engine
+        .rows()
+        .await
+        .map_err(|_| ApiError::internal("reading waves"))?;
+    let mut out = String::from(
+        "# HELP ringmaster_wave_state 1 for the state each wave is in\n# TYPE ringmaster_wave_state gauge\n",
+    );
+    let mut outcomes: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut reports = String::from(
+        "# HELP ringmaster_wave_reports Devices of a wave with a reported state\n# TYPE ringmaster_wave_reports gauge\n",
+    );
+    for r in &rows {
+        // Rollout ids and wave names come from the plan: quote-safe only.
+        let name: String = r
+            .name
+            .chars()
+            .filter(|c| !matches!(c, '"' | '\\' | '\n'))
+            .collect();
+        out.push_str(&format!(
+            "ringmaster_wave_state{{wave=\"{}\",name=\"{name}\",state=\"{}\"}} 1\n",
+            r.key.idx + 1,
+            r.state.name()
+        ));
+        let c = s
+            .store
+            .wave_counts(&r.key.rollout, r.key.idx, None)
+            .await
+            .map_err(|_| ApiError::internal("reading counts"))?;
+        reports.push_str(&format!(
+            "ringmaster_wave_reports{{wave=\"{}\"}} {}\n",
+            r.key.idx + 1,
+            c.reported()
+        ));
+        for (_, e) in s
+            .store
+            .evaluations(&r.key)
+            .await
+            .map_err(|_| ApiError::internal("reading gates"))?
+        {
+            if let Some(o) = e["outcome"].as_str() {
+                *outcomes.entry(o.to_string()).or_default() += 1;
+            }
+        }
+    }
+    out.push_str(&reports);
+    out.push_str("# HELP ringmaster_gate_evaluations_total Gate evaluations by outcome\n# TYPE ringmaster_gate_evaluations_total counter\n");
+    for (o, n) in outcomes {
+        out.push_str(&format!(
+            "ringmaster_gate_evaluations_total{{outcome=\"{o}\"}} {n}\n"
+        ));
+    }
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        out,
+    )
+        .into_response())
+}
+
 /// The router, every route of [`ROUTES`], with the body limit.
 pub fn app(state: AppState) -> Router {
     Router::new()
@@ -257,6 +387,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/waves/{wave}/{action}", post(act))
         .route("/api/ingest/status", post(ingest_status))
         .route("/api/ingest/tickets", post(ingest_tickets))
+        .route("/api/openapi.json", get(openapi_doc))
+        .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }

@@ -259,3 +259,25 @@ async fn ingestion_keeps_good_records_and_oversize_bodies_are_refused() {
     .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
 }
+
+#[tokio::test]
+async fn openapi_lists_every_route_and_metrics_speak_prometheus() {
+    let f = fixture().await;
+    let viewer = &f.tokens.iter().find(|(r, _)| *r == Role::Viewer).unwrap().1;
+    let (status, doc) = call(
+        &f,
+        request("GET", "/api/openapi.json", Some(viewer), Vec::new()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let doc: serde_json::Value = serde_json::from_str(&doc).unwrap();
+    for (method, path, _) in ROUTES {
+        assert!(
+            doc["paths"][path][method.to_ascii_lowercase()].is_object(),
+            "{method} {path} missing"
+        );
+    }
+    let (status, m) = call(&f, request("GET", "/metrics", Some(viewer), Vec::new())).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(m.contains("ringmaster_wave_state{wave=\"1\",name=\"Pilot (isolated)\",state=\"awaiting approval\"} 1"), "{m}");
+}
