@@ -45,6 +45,9 @@ enum What {
     /// A simulated rollout (pilot and 4 waves, about 30 days) with a fault
     /// injected into enterprise wave 2, on 100,000 devices by default.
     Rollout,
+    /// Status reports over HTTP on loopback into `ringmaster serve`'s API
+    /// (500,000 by default; --devices sets the count), batches of 50,000.
+    Http,
     /// A whole rollout plan over 200 targeted groups: scope, pilot, waves,
     /// schedule, goals, project-scope checks and communications.
     Plan,
@@ -75,6 +78,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     }
     if a.what == What::Rollout {
         return rollout(&a);
+    }
+    if a.what == What::Http {
+        return http(&a);
     }
     let name = if a.what == What::Conflicts {
         "conflicts"
@@ -856,5 +862,150 @@ fn rollout(a: &Args) -> anyhow::Result<ExitCode> {
             println!("  {w}");
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A load generator: starts the API on a loopback port over a simulated
+/// rollout and posts status batches from two connections, as HTTP/1.1
+/// written by hand so the measure is the server's, not a client library's.
+fn http(a: &Args) -> anyhow::Result<ExitCode> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let total = if a.devices == 1_000_000 {
+        500_000
+    } else {
+        a.devices as usize
+    };
+    let dir = std::env::temp_dir().join(format!("ringmaster-bench-http-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let org_dir = dir.join("org");
+    ringmaster_gen::generate(&org_dir, &ringmaster_gen::Options::new(3000, a.seed))
+        .with_context(|| format!("generating into {}", org_dir.display()))?;
+    let org = ringmaster_import::load(std::slice::from_ref(&org_dir))
+        .map_err(|e| crate::UserError(format!("import failed: {e}")))?
+        .org;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let url = format!("sqlite:{}", dir.join("http.db").display());
+    let (addr, token) = rt.block_on(async {
+        let store = ringmaster_store::open(&url).await?;
+        let start: jiff::Timestamp = "2027-01-18T08:00:00Z".parse()?;
+        let waves = vec![ringmaster_engine::engine::WaveSpec {
+            name: "all".into(),
+            phase: ringmaster_plan::spec::PhaseKind::Enterprise,
+            members: (0..org.devices.rows).collect(),
+            starts_at: start,
+            bake_hours: 24.0,
+            rules: Default::default(),
+            goals: Vec::new(),
+            policy: Default::default(),
+            settings: Vec::new(),
+        }];
+        let sim = std::sync::Arc::new(ringmaster_engine::connector::simulator::Simulator::new(
+            &org,
+            Default::default(),
+        ));
+        let engine = ringmaster_engine::engine::Engine::start(
+            store.clone(),
+            sim,
+            "bench",
+            "bench",
+            waves,
+            start,
+        )
+        .await?;
+        let token = store
+            .create_token(ringmaster_store::Role::Reporter, "load generator", start)
+            .await?;
+        let state = ringmaster_server::AppState {
+            store,
+            engine: std::sync::Arc::new(engine),
+            rollout: "bench".into(),
+            clock: std::sync::Arc::new(move || start),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(ringmaster_server::serve(
+            listener,
+            state,
+            std::future::pending(),
+        ));
+        anyhow::Ok((addr, token))
+    })?;
+    const BATCH: usize = 50_000;
+    let bodies: Vec<String> = (0..total.div_ceil(BATCH))
+        .map(|b| {
+            let items: Vec<String> = (b * BATCH..((b + 1) * BATCH).min(total))
+                // Device ids as Intune writes them: GUIDs in no useful order.
+                .map(|i| format!(r#"{{"deviceId":"{:08x}-0000-4000-8000-{i:012}","policyId":"0b5e11e0-2027-4000-8000-000000000001","status":"{}","reportedAt":"2027-01-18T{:02}:{:02}:00Z"}}"#,
+                    (i as u64).wrapping_mul(2654435761) as u32,
+                    if i % 20 == 0 { "error" } else { "succeeded" }, 8 + (i / 60) % 10, i % 60))
+                .collect();
+            format!("[{}]", items.join(","))
+        })
+        .collect();
+    let t = Instant::now();
+    let per_conn: Vec<Vec<&String>> = (0..2)
+        .map(|c| bodies.iter().skip(c).step_by(2).collect())
+        .collect();
+    let results: Vec<anyhow::Result<u64>> = std::thread::scope(|s| {
+        let handles: Vec<_> = per_conn
+            .iter()
+            .map(|mine| {
+                let token = token.clone();
+                s.spawn(move || -> anyhow::Result<u64> {
+                    let mut stream = std::net::TcpStream::connect(addr).context("connecting")?;
+                    let mut reader = BufReader::new(stream.try_clone().context("cloning the stream")?);
+                    let mut kept = 0u64;
+                    for body in mine {
+                        write!(
+                            stream,
+                            "POST /api/ingest/status HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                            body.len()
+                        )
+                        .context("sending")?;
+                        let mut status = String::new();
+                        reader.read_line(&mut status).context("reading the status")?;
+                        let mut len = 0usize;
+                        loop {
+                            let mut h = String::new();
+                            reader.read_line(&mut h).context("reading headers")?;
+                            if h.trim().is_empty() {
+                                break;
+                            }
+                            if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                                len = v.trim().parse().unwrap_or(0);
+                            }
+                        }
+                        let mut resp = vec![0u8; len];
+                        reader.read_exact(&mut resp).context("reading the body")?;
+                        anyhow::ensure!(status.contains(" 200 "), "server answered {}", status.trim());
+                        let v: serde_json::Value = serde_json::from_slice(&resp)?;
+                        kept += v["inserted"].as_u64().unwrap_or(0);
+                    }
+                    Ok(kept)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("client thread failed")))
+            })
+            .collect()
+    });
+    let took = t.elapsed();
+    let mut kept = 0;
+    for r in results {
+        kept += r?;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let rate = total as f64 / took.as_secs_f64();
+    println!(
+        "{total} status reports over HTTP (loopback, 2 connections, batches of {BATCH}): {:.2} s, {rate:.0} reports/s; {kept} stored",
+        took.as_secs_f64()
+    );
     Ok(ExitCode::SUCCESS)
 }
