@@ -26,6 +26,34 @@ pub struct AppState {
     pub rollout: String,
     /// The rollout's clock: real time, or the simulated time of a demo.
     pub clock: Arc<dyn Fn() -> jiff::Timestamp + Send + Sync>,
+    /// Ingestion requests allowed per token and minute (a burst of that many).
+    pub ingest_per_minute: u32,
+    pub limiter: Arc<Limiter>,
+}
+
+/// A token bucket per token: ingestion cannot swamp the database.
+#[derive(Default)]
+pub struct Limiter {
+    buckets: std::sync::Mutex<std::collections::HashMap<String, (f64, std::time::Instant)>>,
+}
+
+impl Limiter {
+    /// Takes one request from `key`'s bucket; Err with the seconds to wait.
+    pub fn take(&self, key: &str, per_minute: u32) -> Result<(), u64> {
+        let rate = f64::from(per_minute.max(1)) / 60.0;
+        let cap = f64::from(per_minute.max(1));
+        let mut b = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        let (tokens, last) = b.entry(key.to_string()).or_insert((cap, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(cap);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - *tokens) / rate).ceil() as u64)
+        }
+    }
 }
 
 /// What a route does, for the role check.
@@ -149,12 +177,19 @@ impl ApiError {
     }
 }
 
+/// Who a request comes from.
+struct Caller {
+    label: String,
+    /// The token's hash: a key for per-token limits that holds no secret.
+    key: String,
+}
+
 /// Checks the bearer token against the route's needs; returns who it is.
 async fn authorize(
     state: &AppState,
     headers: &HeaderMap,
     access: Access,
-) -> Result<(Role, String), ApiError> {
+) -> Result<Caller, ApiError> {
     let token = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -179,7 +214,10 @@ async fn authorize(
             format!("the {} role may not do this", role.as_str()),
         ));
     }
-    Ok((role, label))
+    Ok(Caller {
+        label,
+        key: ringmaster_store::token_hash(token),
+    })
 }
 
 async fn healthz() -> &'static str {
@@ -240,7 +278,7 @@ async fn act(
     headers: HeaderMap,
     Path((wave, action)): Path<(u32, String)>,
 ) -> Result<Response, ApiError> {
-    let (_, label) = authorize(&s, &headers, Access::Operate).await?;
+    let label = authorize(&s, &headers, Access::Operate).await?.label;
     let event = match action.as_str() {
         "approve" => Event::Approve,
         "promote" => Event::Promote,
@@ -264,12 +302,29 @@ async fn act(
     }
 }
 
+/// The 429 answer when `who` has used up its ingestion allowance.
+fn limited(s: &AppState, who: &str) -> Option<Response> {
+    s.limiter.take(who, s.ingest_per_minute).err().map(|wait| {
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(axum::http::header::RETRY_AFTER, wait.to_string())],
+            axum::Json(serde_json::json!({
+                "error": format!("too many ingestion requests: retry in {wait} s")
+            })),
+        )
+            .into_response()
+    })
+}
+
 async fn ingest_status(
     State(s): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    authorize(&s, &headers, Access::ReportStatus).await?;
+    let who = authorize(&s, &headers, Access::ReportStatus).await?;
+    if let Some(r) = limited(&s, &who.key) {
+        return Ok(r);
+    }
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError(StatusCode::BAD_REQUEST, "the body is not UTF-8".into()))?;
     let (records, rejected) = ringmaster_engine::ingest::statuses(text, None)
@@ -290,7 +345,10 @@ async fn ingest_tickets(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    authorize(&s, &headers, Access::ReportTickets).await?;
+    let who = authorize(&s, &headers, Access::ReportTickets).await?;
+    if let Some(r) = limited(&s, &who.key) {
+        return Ok(r);
+    }
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError(StatusCode::BAD_REQUEST, "the body is not UTF-8".into()))?;
     let (records, rejected) = ringmaster_engine::ingest::tickets(text)

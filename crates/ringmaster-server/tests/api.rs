@@ -109,6 +109,8 @@ async fn fixture() -> Fixture {
         engine: Arc::new(engine),
         rollout: "api".into(),
         clock: Arc::new(move || start),
+        ingest_per_minute: 600,
+        limiter: Default::default(),
     };
     Fixture {
         state,
@@ -280,4 +282,55 @@ async fn openapi_lists_every_route_and_metrics_speak_prometheus() {
     let (status, m) = call(&f, request("GET", "/metrics", Some(viewer), Vec::new())).await;
     assert_eq!(status, StatusCode::OK);
     assert!(m.contains("ringmaster_wave_state{wave=\"1\",name=\"Pilot (isolated)\",state=\"awaiting approval\"} 1"), "{m}");
+}
+
+#[tokio::test]
+async fn ingestion_is_rate_limited_per_token() {
+    let mut f = fixture().await;
+    f.state.ingest_per_minute = 2;
+    let reporter = f
+        .tokens
+        .iter()
+        .find(|(r, _)| *r == Role::Reporter)
+        .unwrap()
+        .1
+        .clone();
+    let admin = f
+        .tokens
+        .iter()
+        .find(|(r, _)| *r == Role::Admin)
+        .unwrap()
+        .1
+        .clone();
+    for _ in 0..2 {
+        let (status, _) = call(
+            &f,
+            request(
+                "POST",
+                "/api/ingest/status",
+                Some(&reporter),
+                b"[]".to_vec(),
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let resp = app(f.state.clone())
+        .oneshot(request(
+            "POST",
+            "/api/ingest/status",
+            Some(&reporter),
+            b"[]".to_vec(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(resp.headers().get("retry-after").is_some());
+    // Another token has its own allowance.
+    let (status, _) = call(
+        &f,
+        request("POST", "/api/ingest/status", Some(&admin), b"[]".to_vec()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
 }

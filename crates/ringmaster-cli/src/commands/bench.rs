@@ -923,6 +923,8 @@ fn http(a: &Args) -> anyhow::Result<ExitCode> {
             engine: std::sync::Arc::new(engine),
             rollout: "bench".into(),
             clock: std::sync::Arc::new(move || start),
+            ingest_per_minute: 100_000,
+            limiter: Default::default(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;

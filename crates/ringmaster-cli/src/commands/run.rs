@@ -646,6 +646,9 @@ pub struct ServeArgs {
     /// Simulated seconds per real second while serving.
     #[arg(long, default_value_t = 3600.0)]
     pub speed: f64,
+    /// Ingestion requests allowed per token and minute.
+    #[arg(long, default_value_t = 600, env = "RINGMASTER_INGEST_PER_MINUTE")]
+    pub ingest_per_minute: u32,
 }
 
 /// `ringmaster serve`: the API, with the scheduler driving the rollout.
@@ -685,6 +688,8 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
             clock: std::sync::Arc::new(move || {
                 *clock_read.lock().unwrap_or_else(|e| e.into_inner())
             }),
+            ingest_per_minute: a.ingest_per_minute,
+            limiter: Default::default(),
         };
         // The scheduler: one simulated hour per tick, paced by --speed.
         let speed = a.speed.max(1.0);
