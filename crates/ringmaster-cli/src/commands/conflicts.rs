@@ -8,6 +8,7 @@ use ringmaster_core::conflicts::{
 use ringmaster_core::model::{Assignment, Target};
 use ringmaster_core::org::Org;
 use ringmaster_core::targeting::{Resolution, resolve};
+use ringmaster_plan::report::thousands as count;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -229,18 +230,6 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-fn count(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn pairs(v: &[(String, u64)]) -> String {
