@@ -292,15 +292,9 @@ pub trait Store: Send + Sync {
         wave: u32,
         since: Option<jiff::Timestamp>,
     ) -> Result<StateCounts>;
-    /// Stores one gate evaluation (as JSON: metric, value, threshold, sample, window, outcome, sentence).
-    async fn record_evaluation(
-        &self,
-        key: &WaveKey,
-        evaluation: &serde_json::Value,
-        at: jiff::Timestamp,
-    ) -> Result<()>;
-    /// Stores one round of evaluations at `at`, replacing any stored at that
-    /// same moment (a round cut short by a crash and run again).
+    /// Stores one round of gate evaluations at `at` (each as JSON: metric,
+    /// value, threshold, sample, window, outcome, sentence), replacing any
+    /// stored at that same moment (a round cut short by a crash and run again).
     async fn replace_evaluations(
         &self,
         key: &WaveKey,

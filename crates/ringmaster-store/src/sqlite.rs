@@ -28,6 +28,26 @@ fn parse<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
     serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("`{s}`: {e}")))
 }
 
+/// The wave a row of `transitions` or `actions` is about.
+fn wave_key(rollout: &str, r: &sqlx::sqlite::SqliteRow) -> WaveKey {
+    WaveKey {
+        rollout: rollout.to_string(),
+        version: r.get::<i64, _>("version") as u32,
+        idx: r.get::<i64, _>("idx") as u32,
+    }
+}
+
+/// A row of `actions`.
+fn action(rollout: &str, r: &sqlx::sqlite::SqliteRow) -> Result<Action> {
+    Ok(Action {
+        key: wave_key(rollout, r),
+        seq: r.get::<i64, _>("seq") as u64,
+        pos: r.get::<i64, _>("pos") as u32,
+        effect: parse::<Effect>(r.get::<&str, _>("effect"))?,
+        attempts: r.get::<i64, _>("attempts") as u32,
+    })
+}
+
 fn bitmap_bytes(b: &RoaringBitmap) -> Vec<u8> {
     let mut v = Vec::with_capacity(b.serialized_size());
     // Writing into a Vec cannot fail.
@@ -310,11 +330,7 @@ impl Store for SqliteStore {
         rows.into_iter()
             .map(|r| {
                 Ok(Recorded {
-                    key: WaveKey {
-                        rollout: rollout.to_string(),
-                        version: r.get::<i64, _>("version") as u32,
-                        idx: r.get::<i64, _>("idx") as u32,
-                    },
+                    key: wave_key(rollout, &r),
                     seq: r.get::<i64, _>("seq") as u64,
                     at: ts(r.get::<&str, _>("at"))?,
                     actor: r.get("actor"),
@@ -334,21 +350,7 @@ impl Store for SqliteStore {
         .bind(rollout)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(Action {
-                    key: WaveKey {
-                        rollout: rollout.to_string(),
-                        version: r.get::<i64, _>("version") as u32,
-                        idx: r.get::<i64, _>("idx") as u32,
-                    },
-                    seq: r.get::<i64, _>("seq") as u64,
-                    pos: r.get::<i64, _>("pos") as u32,
-                    effect: parse::<Effect>(r.get::<&str, _>("effect"))?,
-                    attempts: r.get::<i64, _>("attempts") as u32,
-                })
-            })
-            .collect()
+        rows.into_iter().map(|r| action(rollout, &r)).collect()
     }
 
     async fn done_actions(&self, rollout: &str) -> Result<Vec<(Action, jiff::Timestamp)>> {
@@ -359,22 +361,7 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
-            .map(|r| {
-                Ok((
-                    Action {
-                        key: WaveKey {
-                            rollout: rollout.to_string(),
-                            version: r.get::<i64, _>("version") as u32,
-                            idx: r.get::<i64, _>("idx") as u32,
-                        },
-                        seq: r.get::<i64, _>("seq") as u64,
-                        pos: r.get::<i64, _>("pos") as u32,
-                        effect: parse::<Effect>(r.get::<&str, _>("effect"))?,
-                        attempts: r.get::<i64, _>("attempts") as u32,
-                    },
-                    ts(r.get::<&str, _>("done_at"))?,
-                ))
-            })
+            .map(|r| Ok((action(rollout, &r)?, ts(r.get::<&str, _>("done_at"))?)))
             .collect()
     }
 
@@ -482,25 +469,6 @@ impl Store for SqliteStore {
             }
         }
         Ok(c)
-    }
-
-    async fn record_evaluation(
-        &self,
-        key: &WaveKey,
-        evaluation: &serde_json::Value,
-        at: jiff::Timestamp,
-    ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO evaluations (rollout, version, idx, at, body) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(&key.rollout)
-        .bind(key.version as i64)
-        .bind(key.idx as i64)
-        .bind(at.to_string())
-        .bind(evaluation.to_string())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
     }
 
     async fn replace_evaluations(

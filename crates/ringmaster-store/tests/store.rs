@@ -216,10 +216,16 @@ async fn story(store: &dyn Store) {
     };
     let e = serde_json::json!({"metric": "apply_success_rate", "value": 0.92, "outcome": "fail"});
     store
-        .record_evaluation(&key1, &e, at("2027-01-26T08:00:00Z"))
+        .replace_evaluations(&key1, std::slice::from_ref(&e), at("2027-01-26T08:00:00Z"))
         .await
         .unwrap();
     assert_eq!(store.evaluations(&key1).await.unwrap()[0].1, e);
+    // A round run again at the same moment replaces itself.
+    store
+        .replace_evaluations(&key1, std::slice::from_ref(&e), at("2027-01-26T08:00:00Z"))
+        .await
+        .unwrap();
+    assert_eq!(store.evaluations(&key1).await.unwrap().len(), 1);
     store
         .audit(&AuditEntry {
             at: at("2027-01-26T09:00:00Z"),
