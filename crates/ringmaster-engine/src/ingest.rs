@@ -155,22 +155,37 @@ pub fn canonical_state(s: &str) -> Option<&'static str> {
     })
 }
 
-/// Status reports; `policy` fills in files about one policy (Intune's
-/// per-policy device status export has no policy column).
-pub fn statuses(
+/// Records kept, and those rejected with their reasons.
+pub type Parsed<T> = (Vec<T>, Vec<Rejected>);
+
+/// Reads every record of `text` with `one`; a record it refuses is
+/// rejected with its number and the reason, the others are kept.
+fn each<T>(
     text: &str,
-    policy: Option<&str>,
-) -> Result<(Vec<StatusReport>, Vec<Rejected>), String> {
+    one: impl Fn(&Map<String, Value>) -> Result<T, String>,
+) -> Result<Parsed<T>, String> {
     let mut ok = Vec::new();
     let mut bad = Vec::new();
-    for (n, m) in records(text)? {
-        let reject = |reason: String| Rejected { record: n, reason };
-        if let Some(e) = field(&m, &["__error"]) {
-            bad.push(reject(e));
-            continue;
+    for (record, m) in records(text)? {
+        match field(&m, &["__error"]).map_or_else(|| one(&m), Err) {
+            Ok(t) => ok.push(t),
+            Err(reason) => bad.push(Rejected { record, reason }),
         }
-        let Some(device) = field(
-            &m,
+    }
+    Ok((ok, bad))
+}
+
+/// A field that must be there, or the reason it is missing.
+fn needed(m: &Map<String, Value>, names: &[&str], missing: &str) -> Result<String, String> {
+    field(m, names).ok_or_else(|| missing.to_string())
+}
+
+/// Status reports; `policy` fills in files about one policy (Intune's
+/// per-policy device status export has no policy column).
+pub fn statuses(text: &str, policy: Option<&str>) -> Result<Parsed<StatusReport>, String> {
+    each(text, |m| {
+        let device = needed(
+            m,
             &[
                 "deviceid",
                 "intunedeviceid",
@@ -179,20 +194,13 @@ pub fn statuses(
                 "manageddeviceid",
                 "devicename",
             ],
-        ) else {
-            bad.push(reject("no device (DeviceId, device or DeviceName)".into()));
-            continue;
-        };
-        let Some(policy) =
-            field(&m, &["policyid", "policy", "configurationid"]).or(policy.map(str::to_string))
-        else {
-            bad.push(reject(
-                "no policy (PolicyId column, or --policy for a one-policy export)".into(),
-            ));
-            continue;
-        };
-        let Some(raw) = field(
-            &m,
+            "no device (DeviceId, device or DeviceName)",
+        )?;
+        let policy = field(m, &["policyid", "policy", "configurationid"])
+            .or(policy.map(str::to_string))
+            .ok_or("no policy (PolicyId column, or --policy for a one-policy export)")?;
+        let raw = needed(
+            m,
             &[
                 "state",
                 "status",
@@ -200,18 +208,13 @@ pub fn statuses(
                 "deploymentstatus",
                 "compliancestatus",
             ],
-        ) else {
-            bad.push(reject("no state (ReportStatus, Status or state)".into()));
-            continue;
-        };
-        let Some(state) = canonical_state(&raw) else {
-            bad.push(reject(format!(
-                "unknown state `{raw}` (succeeded, error, conflict, pending, not applicable)"
-            )));
-            continue;
-        };
-        let Some(at) = field(
-            &m,
+            "no state (ReportStatus, Status or state)",
+        )?;
+        let state = canonical_state(&raw).ok_or_else(|| {
+            format!("unknown state `{raw}` (succeeded, error, conflict, pending, not applicable)")
+        })?;
+        let at = needed(
+            m,
             &[
                 "reportedat",
                 "lastreporteddatetime",
@@ -219,48 +222,30 @@ pub fn statuses(
                 "lastmodifieddatetime",
                 "time",
             ],
-        ) else {
-            bad.push(reject(
-                "no time (LastReportedDateTime or reportedAt)".into(),
-            ));
-            continue;
-        };
-        let Some(reported_at) = time(&at) else {
-            bad.push(reject(format!(
-                "`{at}` is not a time (RFC 3339 or YYYY-MM-DD HH:MM:SS)"
-            )));
-            continue;
-        };
-        ok.push(StatusReport {
+            "no time (LastReportedDateTime or reportedAt)",
+        )?;
+        let reported_at = time(&at)
+            .ok_or_else(|| format!("`{at}` is not a time (RFC 3339 or YYYY-MM-DD HH:MM:SS)"))?;
+        Ok(StatusReport {
             device,
             policy,
             state: state.into(),
             reported_at,
             wave: None,
-        });
-    }
-    Ok((ok, bad))
+        })
+    })
 }
 
 /// Help-desk tickets (ServiceNow, Zendesk, Jira shapes).
-pub fn tickets(text: &str) -> Result<(Vec<Ticket>, Vec<Rejected>), String> {
-    let mut ok = Vec::new();
-    let mut bad = Vec::new();
-    for (n, m) in records(text)? {
-        let reject = |reason: String| Rejected { record: n, reason };
-        if let Some(e) = field(&m, &["__error"]) {
-            bad.push(reject(e));
-            continue;
-        }
-        let Some(id) = field(
-            &m,
+pub fn tickets(text: &str) -> Result<Parsed<Ticket>, String> {
+    each(text, |m| {
+        let id = needed(
+            m,
             &["number", "id", "key", "sysid", "ticketid", "issuekey"],
-        ) else {
-            bad.push(reject("no ticket id (number, id or key)".into()));
-            continue;
-        };
-        let Some(at) = field(
-            &m,
+            "no ticket id (number, id or key)",
+        )?;
+        let at = needed(
+            m,
             &[
                 "openedat",
                 "createdat",
@@ -269,16 +254,11 @@ pub fn tickets(text: &str) -> Result<(Vec<Ticket>, Vec<Rejected>), String> {
                 "time",
                 "at",
             ],
-        ) else {
-            bad.push(reject("no time (opened_at, created_at or created)".into()));
-            continue;
-        };
-        let Some(at) = time(&at) else {
-            bad.push(reject(format!("`{at}` is not a time")));
-            continue;
-        };
+            "no time (opened_at, created_at or created)",
+        )?;
+        let at = time(&at).ok_or_else(|| format!("`{at}` is not a time"))?;
         let user = field(
-            &m,
+            m,
             &[
                 "user",
                 "callerid",
@@ -290,7 +270,7 @@ pub fn tickets(text: &str) -> Result<(Vec<Ticket>, Vec<Rejected>), String> {
             ],
         );
         let device = field(
-            &m,
+            m,
             &[
                 "device",
                 "cmdbci",
@@ -300,19 +280,16 @@ pub fn tickets(text: &str) -> Result<(Vec<Ticket>, Vec<Rejected>), String> {
             ],
         );
         if user.is_none() && device.is_none() {
-            bad.push(reject(
-                "neither a user nor a device: the ticket cannot be tied to a wave".into(),
-            ));
-            continue;
+            return Err("neither a user nor a device: the ticket cannot be tied to a wave".into());
         }
-        ok.push(Ticket {
+        Ok(Ticket {
             id,
             at,
             user,
             device,
-            category: field(&m, &["category", "type", "issuetype", "subcategory"]),
+            category: field(m, &["category", "type", "issuetype", "subcategory"]),
             text: field(
-                &m,
+                m,
                 &[
                     "shortdescription",
                     "subject",
@@ -323,53 +300,36 @@ pub fn tickets(text: &str) -> Result<(Vec<Ticket>, Vec<Rejected>), String> {
             )
             .unwrap_or_default(),
             wave: None,
-        });
-    }
-    Ok((ok, bad))
+        })
+    })
 }
 
 /// Pilot feedback: a score from 1 to 5 and a comment.
-pub fn feedback(text: &str) -> Result<(Vec<Feedback>, Vec<Rejected>), String> {
-    let mut ok = Vec::new();
-    let mut bad = Vec::new();
-    for (n, m) in records(text)? {
-        let reject = |reason: String| Rejected { record: n, reason };
-        if let Some(e) = field(&m, &["__error"]) {
-            bad.push(reject(e));
-            continue;
-        }
-        let Some(id) = field(&m, &["id", "responseid", "number"]) else {
-            bad.push(reject("no answer id".into()));
-            continue;
-        };
-        let Some(at) =
-            field(&m, &["at", "time", "submittedat", "createdat"]).and_then(|t| time(&t))
-        else {
-            bad.push(reject("no time, or not a time".into()));
-            continue;
-        };
-        let score = field(&m, &["score", "rating"]).and_then(|s| s.parse::<u8>().ok());
-        let Some(score) = score.filter(|s| (1..=5).contains(s)) else {
-            bad.push(reject("score must be a whole number from 1 to 5".into()));
-            continue;
-        };
-        let user = field(&m, &["user", "upn", "email"]);
-        let device = field(&m, &["device", "deviceid", "devicename"]);
+pub fn feedback(text: &str) -> Result<Parsed<Feedback>, String> {
+    each(text, |m| {
+        let id = needed(m, &["id", "responseid", "number"], "no answer id")?;
+        let at = field(m, &["at", "time", "submittedat", "createdat"])
+            .and_then(|t| time(&t))
+            .ok_or("no time, or not a time")?;
+        let score = field(m, &["score", "rating"])
+            .and_then(|s| s.parse::<u8>().ok())
+            .filter(|s| (1..=5).contains(s))
+            .ok_or("score must be a whole number from 1 to 5")?;
+        let user = field(m, &["user", "upn", "email"]);
+        let device = field(m, &["device", "deviceid", "devicename"]);
         if user.is_none() && device.is_none() {
-            bad.push(reject("neither a user nor a device".into()));
-            continue;
+            return Err("neither a user nor a device".into());
         }
-        ok.push(Feedback {
+        Ok(Feedback {
             id,
             at,
             user,
             device,
             score,
-            comment: field(&m, &["comment", "comments", "text"]).unwrap_or_default(),
+            comment: field(m, &["comment", "comments", "text"]).unwrap_or_default(),
             wave: None,
-        });
-    }
-    Ok((ok, bad))
+        })
+    })
 }
 
 #[cfg(test)]

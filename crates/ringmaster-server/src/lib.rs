@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use ringmaster_core::wave::{Event, Reason};
 use ringmaster_engine::engine::Engine;
+use ringmaster_engine::ingest::Parsed;
 use ringmaster_store::{Role, Store};
 use std::sync::Arc;
 
@@ -316,28 +317,48 @@ fn limited(s: &AppState, who: &str) -> Option<Response> {
     })
 }
 
+/// The steps every ingestion route shares: the token and its role, the
+/// rate limit, a UTF-8 body, parsing (bad records listed, the rest kept),
+/// storing, and the answer.
+async fn ingest<T>(
+    s: &AppState,
+    headers: &HeaderMap,
+    access: Access,
+    body: &Bytes,
+    parse: fn(&str) -> Result<Parsed<T>, String>,
+    store: impl AsyncFnOnce(&[T]) -> ringmaster_store::Result<ringmaster_store::Ingested>,
+) -> Result<Response, ApiError> {
+    let who = authorize(s, headers, access).await?;
+    if let Some(r) = limited(s, &who.key) {
+        return Ok(r);
+    }
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ApiError(StatusCode::BAD_REQUEST, "the body is not UTF-8".into()))?;
+    let (records, rejected) = parse(text).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?;
+    let got = store(&records)
+        .await
+        .map_err(|_| ApiError::internal("storing the records"))?;
+    Ok(axum::Json(serde_json::json!({
+        "inserted": got.inserted, "duplicates": got.duplicates, "rejected": rejected,
+    }))
+    .into_response())
+}
+
 async fn ingest_status(
     State(s): State<AppState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let who = authorize(&s, &headers, Access::ReportStatus).await?;
-    if let Some(r) = limited(&s, &who.key) {
-        return Ok(r);
-    }
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| ApiError(StatusCode::BAD_REQUEST, "the body is not UTF-8".into()))?;
-    let (records, rejected) = ringmaster_engine::ingest::statuses(text, None)
-        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?;
-    let got = s
-        .store
-        .ingest_status(&s.rollout, &records)
-        .await
-        .map_err(|_| ApiError::internal("storing reports"))?;
-    Ok(axum::Json(serde_json::json!({
-        "inserted": got.inserted, "duplicates": got.duplicates, "rejected": rejected,
-    }))
-    .into_response())
+    let parse = |t: &str| ringmaster_engine::ingest::statuses(t, None);
+    ingest(
+        &s,
+        &headers,
+        Access::ReportStatus,
+        &body,
+        parse,
+        async |r| s.store.ingest_status(&s.rollout, r).await,
+    )
+    .await
 }
 
 async fn ingest_tickets(
@@ -345,23 +366,15 @@ async fn ingest_tickets(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let who = authorize(&s, &headers, Access::ReportTickets).await?;
-    if let Some(r) = limited(&s, &who.key) {
-        return Ok(r);
-    }
-    let text = std::str::from_utf8(&body)
-        .map_err(|_| ApiError(StatusCode::BAD_REQUEST, "the body is not UTF-8".into()))?;
-    let (records, rejected) = ringmaster_engine::ingest::tickets(text)
-        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?;
-    let got = s
-        .store
-        .ingest_tickets(&s.rollout, &records)
-        .await
-        .map_err(|_| ApiError::internal("storing tickets"))?;
-    Ok(axum::Json(serde_json::json!({
-        "inserted": got.inserted, "duplicates": got.duplicates, "rejected": rejected,
-    }))
-    .into_response())
+    ingest(
+        &s,
+        &headers,
+        Access::ReportTickets,
+        &body,
+        ringmaster_engine::ingest::tickets,
+        async |r| s.store.ingest_tickets(&s.rollout, r).await,
+    )
+    .await
 }
 
 async fn openapi_doc(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
