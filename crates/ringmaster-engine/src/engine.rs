@@ -203,9 +203,16 @@ impl Engine {
 
     /// The simulated or real time the rollout was last polled up to.
     pub async fn polled_until(&self) -> Result<Option<jiff::Timestamp>, EngineError> {
-        Ok(self
-            .store
-            .get_meta(&self.rollout, POLLED)
+        Self::polled_until_of(self.store.as_ref(), &self.rollout).await
+    }
+
+    /// The same, before an engine is started (a resumed rollout's own time).
+    pub async fn polled_until_of(
+        store: &dyn Store,
+        rollout: &str,
+    ) -> Result<Option<jiff::Timestamp>, EngineError> {
+        Ok(store
+            .get_meta(rollout, POLLED)
             .await?
             .and_then(|s| s.parse().ok()))
     }
@@ -285,19 +292,23 @@ impl Engine {
     }
 
     /// When the wave entered `state` last (from its history).
-    async fn entered(
+    /// When the wave (in this version) last started applying and last started baking.
+    async fn started_and_applied(
         &self,
         idx: u32,
-        pred: impl Fn(&WaveState) -> bool,
-    ) -> Result<Option<jiff::Timestamp>, EngineError> {
-        Ok(self
-            .store
-            .history(&self.rollout)
-            .await?
-            .into_iter()
-            .filter(|r| r.key.version == self.version && r.key.idx == idx && pred(&r.to))
-            .map(|r| r.at)
-            .next_back())
+    ) -> Result<(Option<jiff::Timestamp>, Option<jiff::Timestamp>), EngineError> {
+        let mut out = (None, None);
+        for r in self.store.history(&self.rollout).await? {
+            if r.key.version != self.version || r.key.idx != idx {
+                continue;
+            }
+            match r.to {
+                WaveState::Applying => out.0 = Some(r.at),
+                WaveState::Baking => out.1 = Some(r.at),
+                _ => {}
+            }
+        }
+        Ok(out)
     }
 
     /// Judges a baking wave's goals, stores each evaluation, and returns the decision.
@@ -323,14 +334,8 @@ impl Engine {
         {
             return Ok(None);
         }
-        let started = self
-            .entered(idx, |s| *s == WaveState::Applying)
-            .await?
-            .unwrap_or(now);
-        let applied = self
-            .entered(idx, |s| *s == WaveState::Baking)
-            .await?
-            .unwrap_or(now);
+        let (started, applied) = self.started_and_applied(idx).await?;
+        let (started, applied) = (started.unwrap_or(now), applied.unwrap_or(now));
         let hours = (now.as_second() - started.as_second()) as f64 / 3600.0;
         let baked = (now.as_second() - applied.as_second()) as f64 / 3600.0 >= spec.bake_hours;
         let counts = self

@@ -125,10 +125,8 @@ async fn open(at: &Where, now: jiff::Timestamp) -> anyhow::Result<Opened> {
         },
     );
     // A new version starts (and supersedes) at the rollout's own time.
-    let resumed_at = store
-        .get_meta(&loaded.plan.id, "polled_until")
+    let resumed_at = Engine::polled_until_of(store.as_ref(), &loaded.plan.id)
         .await?
-        .and_then(|t| t.parse().ok())
         .unwrap_or(start);
     let engine = Engine::start(
         store,
