@@ -65,6 +65,8 @@ pub struct WaveArgs {
 
 struct Opened {
     engine: Engine,
+    /// The rollout's database (the engine holds the same one).
+    store: Arc<dyn ringmaster_store::Store>,
     start: jiff::Timestamp,
     /// When the last wave is planned to have baked.
     planned_end: jiff::Timestamp,
@@ -129,7 +131,7 @@ async fn open(at: &Where, now: jiff::Timestamp) -> anyhow::Result<Opened> {
         .await?
         .unwrap_or(start);
     let engine = Engine::start(
-        store,
+        store.clone(),
         Arc::new(sim),
         &loaded.plan.id,
         &loaded.text,
@@ -147,6 +149,7 @@ async fn open(at: &Where, now: jiff::Timestamp) -> anyhow::Result<Opened> {
         .unwrap_or(start);
     Ok(Opened {
         engine,
+        store,
         start,
         planned_end,
         rollout: loaded.plan.id.clone(),
@@ -176,6 +179,76 @@ fn needs_operator(s: WaveState) -> bool {
     }
 }
 
+/// How driving a rollout ended.
+enum Driven {
+    /// Every wave is final: this many passed, of so many.
+    Done(usize, usize),
+    /// A wave waits for an operator.
+    Waiting(ringmaster_store::WaveRow),
+    /// The time allowed ran out.
+    TimeUp,
+}
+
+/// How to drive: the simulated step, the pace, when to give up, who
+/// approves waves that ask for it (the demo's operator), and a bar to move.
+struct Pace<'a> {
+    step: jiff::SignedDuration,
+    speed: f64,
+    end: jiff::Timestamp,
+    approver: Option<&'a str>,
+    bar: Option<(&'a indicatif::ProgressBar, jiff::Timestamp)>,
+}
+
+/// Ticks the engine from `now` until the rollout ends, an operator is
+/// needed or time runs out, printing every transition.
+async fn drive(
+    e: &Engine,
+    mut now: jiff::Timestamp,
+    p: &Pace<'_>,
+) -> anyhow::Result<(Driven, jiff::Timestamp)> {
+    let say = |line: String| match p.bar {
+        Some((bar, _)) => bar.suspend(|| println!("{line}")),
+        None => println!("{line}"),
+    };
+    loop {
+        let t = e.tick(now).await?;
+        for line in &t.transitions {
+            say(format!("{}  {line}", stamp(now)));
+        }
+        if let Some((bar, start)) = p.bar {
+            bar.set_position(((now.as_second() - start.as_second()) / 3600).max(0) as u64);
+            bar.set_message(format!("{}  {} reports this hour", stamp(now), t.statuses));
+        }
+        let rows = e.rows().await?;
+        if rows.iter().all(|r| r.state.is_final()) {
+            let passed = rows.iter().filter(|r| r.state == WaveState::Passed).count();
+            return Ok((Driven::Done(passed, rows.len()), now));
+        }
+        if let Some(who) = p.approver
+            && let Some(r) = rows.iter().find(|r| r.state == WaveState::AwaitingApproval)
+        {
+            match e.operate(r.key.idx + 1, Event::Approve, who, now).await? {
+                Ok(line) => say(format!("{}  {line} (approved by the {who})", stamp(now))),
+                Err(why) => say(format!("{}  {why}", stamp(now))),
+            }
+            continue;
+        }
+        if let Some(r) = rows.iter().find(|r| needs_operator(r.state)) {
+            return Ok((Driven::Waiting(r.clone()), now));
+        }
+        if now >= p.end {
+            return Ok((Driven::TimeUp, now));
+        }
+        if p.speed > 0.0 {
+            tokio::time::sleep(std::time::Duration::from_secs_f64(
+                p.step.as_secs_f64() / p.speed,
+            ))
+            .await;
+        }
+        now += p.step;
+    }
+}
+
 pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
     if !a.simulate {
         return Err(crate::UserError(
@@ -191,7 +264,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         let o = open(&a.at, jiff::Timestamp::now()).await?;
         let e = &o.engine;
         // Resume the simulated clock where the last run stopped.
-        let mut now = e.polled_until().await?.unwrap_or(o.start);
+        let now = e.polled_until().await?.unwrap_or(o.start);
         let end = o.start + jiff::SignedDuration::from_hours(24 * i64::from(a.max_days));
         let step = jiff::SignedDuration::from_secs((step * 3600.0) as i64);
         println!(
@@ -214,55 +287,39 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
             bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
         }
-        loop {
-            let t = e.tick(now).await?;
-            for line in &t.transitions {
-                bar.suspend(|| println!("{}  {line}", stamp(now)));
-            }
-            bar.set_position(((now.as_second() - o.start.as_second()) / 3600).max(0) as u64);
-            bar.set_message(format!("{}  {} reports this hour", stamp(now), t.statuses));
-            let rows = e.rows().await?;
-            if rows.iter().all(|r| r.state.is_final()) {
-                bar.finish_and_clear();
-                let passed = rows.iter().filter(|r| r.state == WaveState::Passed).count();
-                println!(
-                    "{}  done: {passed} of {} waves passed",
-                    stamp(now),
-                    rows.len()
-                );
-                return Ok(if passed == rows.len() {
+        let pace = Pace {
+            step,
+            speed: a.speed,
+            end,
+            approver: None,
+            bar: Some((&bar, o.start)),
+        };
+        let (how, at) = drive(e, now, &pace).await?;
+        bar.finish_and_clear();
+        Ok(match how {
+            Driven::Done(passed, total) => {
+                println!("{}  done: {passed} of {total} waves passed", stamp(at));
+                if passed == total {
                     ExitCode::SUCCESS
                 } else {
                     ExitCode::from(1)
-                });
+                }
             }
-            if let Some(r) = rows.iter().find(|r| needs_operator(r.state)) {
-                bar.finish_and_clear();
+            Driven::Waiting(r) => {
                 println!(
                     "{}  waiting for an operator: wave {} '{}' is {} (see `ringmaster status`)",
-                    stamp(now),
+                    stamp(at),
                     r.key.idx + 1,
                     r.name,
                     describe(r.state)
                 );
-                return Ok(ExitCode::from(1));
+                ExitCode::from(1)
             }
-            if now >= end {
-                println!(
-                    "{}  stopped after {} simulated days",
-                    stamp(now),
-                    a.max_days
-                );
-                return Ok(ExitCode::from(1));
+            Driven::TimeUp => {
+                println!("{}  stopped after {} simulated days", stamp(at), a.max_days);
+                ExitCode::from(1)
             }
-            if a.speed > 0.0 {
-                tokio::time::sleep(std::time::Duration::from_secs_f64(
-                    step.as_secs_f64() / a.speed,
-                ))
-                .await;
-            }
-            now += step;
-        }
+        })
     })
 }
 
@@ -285,7 +342,7 @@ pub fn status(at: Where) -> anyhow::Result<ExitCode> {
         let o = open(&at, jiff::Timestamp::now()).await?;
         let rows = o.engine.rows().await?;
         let polled = o.engine.polled_until().await?;
-        let store = ringmaster_store::open(&database_url(&at)).await?;
+        let store = o.store.clone();
         let mut waves = Vec::new();
         for r in &rows {
             let c = store.wave_counts(&r.key.rollout, r.key.idx, None).await?;
@@ -360,7 +417,7 @@ pub fn history(at: Where) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let o = open(&at, jiff::Timestamp::now()).await?;
         let rows = o.engine.rows().await?;
-        let store = ringmaster_store::open(&database_url(&at)).await?;
+        let store = o.store.clone();
         let rollout = rows
             .first()
             .map(|r| r.key.rollout.clone())
@@ -476,7 +533,7 @@ pub fn ingest(a: IngestArgs) -> anyhow::Result<ExitCode> {
     let bad_file = |e: String| crate::UserError(format!("{shown}: {e}"));
     runtime()?.block_on(async {
         let o = open(&a.at, jiff::Timestamp::now()).await?;
-        let store = ringmaster_store::open(&database_url(&a.at)).await?;
+        let store = o.store.clone();
         let rows = o.engine.rows().await?;
         let history = store.history(&o.rollout).await?;
         let waves = rows
@@ -592,42 +649,29 @@ pub fn demo_run(
     runtime()?.block_on(async {
         let o = open(&at, jiff::Timestamp::now()).await?;
         let e = &o.engine;
-        let mut now = e.polled_until().await?.unwrap_or(o.start);
+        let now = e.polled_until().await?.unwrap_or(o.start);
         println!("(plan version {})", e.version());
-        for _ in 0..24 * 120 {
-            for line in e.tick(now).await?.transitions {
-                println!("{}  {line}", stamp(now));
-            }
-            let rows = e.rows().await?;
-            if rows.iter().all(|r| r.state.is_final()) {
-                return anyhow::Ok(DemoEnd::Done);
-            }
-            if let Some(r) = rows.iter().find(|r| r.state == WaveState::AwaitingApproval) {
-                match e
-                    .operate(r.key.idx + 1, Event::Approve, "demo operator", now)
-                    .await?
-                {
-                    Ok(line) => println!("{}  {line} (approved by the demo operator)", stamp(now)),
-                    Err(why) => println!("{}  {why}", stamp(now)),
-                }
-                continue;
-            }
-            if let Some(r) = rows.iter().find(|r| needs_operator(r.state)) {
+        let pace = Pace {
+            step: jiff::SignedDuration::from_hours(1),
+            speed,
+            end: now + jiff::SignedDuration::from_hours(24 * 120),
+            approver: Some("demo operator"),
+            bar: None,
+        };
+        Ok(match drive(e, now, &pace).await? {
+            (Driven::Done(..), _) => DemoEnd::Done,
+            (Driven::Waiting(r), at) => {
                 println!(
                     "{}  stopped: wave {} '{}' is {}",
-                    stamp(now),
+                    stamp(at),
                     r.key.idx + 1,
                     r.name,
                     describe(r.state)
                 );
-                return Ok(DemoEnd::Stopped(r.key.idx + 1, r.name.clone()));
+                DemoEnd::Stopped(r.key.idx + 1, r.name)
             }
-            if speed > 0.0 {
-                tokio::time::sleep(std::time::Duration::from_secs_f64(3600.0 / speed)).await;
-            }
-            now += jiff::SignedDuration::from_hours(1);
-        }
-        Ok(DemoEnd::Stopped(0, "(time ran out)".into()))
+            (Driven::TimeUp, _) => DemoEnd::Stopped(0, "(time ran out)".into()),
+        })
     })
 }
 
@@ -663,7 +707,7 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
         .context("starting the runtime")?;
     rt.block_on(async {
         let o = open(&a.at, jiff::Timestamp::now()).await?;
-        let store = ringmaster_store::open(&database_url(&a.at)).await?;
+        let store = o.store.clone();
         if !store.has_tokens().await? {
             let t = store
                 .create_token(
