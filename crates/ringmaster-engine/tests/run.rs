@@ -77,7 +77,15 @@ struct Run {
     days: i64,
 }
 
-async fn run(on_fail: &str, faults: Vec<Fault>) -> Run {
+/// A generated 3,000-device organization with the sample baseline as the
+/// new policy, resolved.
+struct Fleet {
+    org: ringmaster_core::org::Org,
+    res: ringmaster_core::targeting::Resolution,
+    proposed: Vec<bool>,
+}
+
+fn fleet() -> Fleet {
     let dir = tempfile::tempdir().unwrap();
     ringmaster_gen::generate(
         &dir.path().join("org"),
@@ -97,8 +105,16 @@ async fn run(on_fail: &str, faults: Vec<Fault>) -> Run {
     );
     let mut proposed = vec![false; n];
     proposed.resize(org.policies.len(), true);
-    let mut res =
-        ringmaster_core::targeting::resolve(&org, "2027-01-01T00:00:00Z".parse().unwrap());
+    let res = ringmaster_core::targeting::resolve(&org, "2027-01-01T00:00:00Z".parse().unwrap());
+    Fleet { org, res, proposed }
+}
+
+async fn run(on_fail: &str, faults: Vec<Fault>) -> Run {
+    let Fleet {
+        org,
+        mut res,
+        proposed,
+    } = fleet();
     let text = PLAN.replace("ON_FAIL", on_fail);
     let spec = ringmaster_plan::parse(&text).unwrap();
     let plan = build(
@@ -125,10 +141,9 @@ async fn run(on_fail: &str, faults: Vec<Fault>) -> Run {
         .await
         .unwrap();
     let mut log = Vec::new();
-    let mut now = start;
     let mut days = 0;
     for hour in 0..24 * 60 {
-        now = start + jiff::SignedDuration::from_hours(hour);
+        let now = start + jiff::SignedDuration::from_hours(hour);
         let t = engine.tick(now).await.unwrap();
         log.extend(t.transitions);
         let rows = engine.rows().await.unwrap();
@@ -138,7 +153,6 @@ async fn run(on_fail: &str, faults: Vec<Fault>) -> Run {
             break;
         }
     }
-    let _ = now;
     let states = engine
         .rows()
         .await
@@ -212,27 +226,11 @@ async fn a_fault_pauses_the_wave_when_the_plan_says_pause() {
 
 #[tokio::test]
 async fn an_operator_pause_with_an_expiry_ends_by_itself() {
-    let dir = tempfile::tempdir().unwrap();
-    ringmaster_gen::generate(
-        &dir.path().join("org"),
-        &ringmaster_gen::Options::new(3000, 7),
-    )
-    .unwrap();
-    ringmaster_gen::generate_proposed(&dir.path().join("new")).unwrap();
-    let mut org = ringmaster_import::load(&[dir.path().join("org")])
-        .unwrap()
-        .org;
-    let n = org.policies.len();
-    org.add_policies(
-        ringmaster_import::load(&[dir.path().join("new")])
-            .unwrap()
-            .org
-            .policies,
-    );
-    let mut proposed = vec![false; n];
-    proposed.resize(org.policies.len(), true);
-    let mut res =
-        ringmaster_core::targeting::resolve(&org, "2027-01-01T00:00:00Z".parse().unwrap());
+    let Fleet {
+        org,
+        mut res,
+        proposed,
+    } = fleet();
     let text = PLAN.replace("ON_FAIL", "pause");
     let plan = build(
         &ringmaster_plan::parse(&text).unwrap(),
@@ -297,26 +295,7 @@ async fn an_operator_pause_with_an_expiry_ends_by_itself() {
 
 #[tokio::test]
 async fn editing_a_running_plan_makes_a_new_version_and_keeps_what_passed() {
-    let dir = tempfile::tempdir().unwrap();
-    ringmaster_gen::generate(
-        &dir.path().join("org"),
-        &ringmaster_gen::Options::new(3000, 7),
-    )
-    .unwrap();
-    ringmaster_gen::generate_proposed(&dir.path().join("new")).unwrap();
-    let mut org = ringmaster_import::load(&[dir.path().join("org")])
-        .unwrap()
-        .org;
-    let n = org.policies.len();
-    org.add_policies(
-        ringmaster_import::load(&[dir.path().join("new")])
-            .unwrap()
-            .org
-            .policies,
-    );
-    let mut proposed = vec![false; n];
-    proposed.resize(org.policies.len(), true);
-    let res = ringmaster_core::targeting::resolve(&org, "2027-01-01T00:00:00Z".parse().unwrap());
+    let Fleet { org, res, proposed } = fleet();
     let plan_of = |text: &str| {
         let mut res = res.clone();
         build(
@@ -443,27 +422,11 @@ impl ringmaster_engine::connector::Connector for Flaky {
 
 #[tokio::test]
 async fn an_unreadable_source_pauses_the_wave_and_it_goes_on_when_readable() {
-    let dir = tempfile::tempdir().unwrap();
-    ringmaster_gen::generate(
-        &dir.path().join("org"),
-        &ringmaster_gen::Options::new(3000, 7),
-    )
-    .unwrap();
-    ringmaster_gen::generate_proposed(&dir.path().join("new")).unwrap();
-    let mut org = ringmaster_import::load(&[dir.path().join("org")])
-        .unwrap()
-        .org;
-    let n = org.policies.len();
-    org.add_policies(
-        ringmaster_import::load(&[dir.path().join("new")])
-            .unwrap()
-            .org
-            .policies,
-    );
-    let mut proposed = vec![false; n];
-    proposed.resize(org.policies.len(), true);
-    let mut res =
-        ringmaster_core::targeting::resolve(&org, "2027-01-01T00:00:00Z".parse().unwrap());
+    let Fleet {
+        org,
+        mut res,
+        proposed,
+    } = fleet();
     let text = PLAN.replace("ON_FAIL", "rollback");
     let plan = build(
         &ringmaster_plan::parse(&text).unwrap(),
