@@ -13,7 +13,7 @@ use crate::model::{DeviceAttr, Platform, PolicyKind, Target};
 use crate::org::{NO_ROW, Org};
 use crate::rules::Version;
 use crate::settings::{LeafKind, readable_name};
-use crate::targeting::{Resolution, devices_of_users};
+use crate::targeting::Resolution;
 use rayon::prelude::*;
 use roaring::{MultiOps, RoaringBitmap};
 use rustc_hash::FxHashMap;
@@ -617,28 +617,10 @@ fn by_group(ctx: &Ctx<'_>, involved: &[usize], affected: &RoaringBitmap) -> Vec<
                 "All users".to_string(),
                 ctx.owned().intersection_len(affected),
             ),
-            Reach::Group(g) => {
-                let devices = &res.group_devices[g];
-                let n = if res.group_users[g].is_empty() {
-                    devices.intersection_len(affected)
-                } else {
-                    let computed;
-                    let via_users = match &res.group_user_devices[g] {
-                        Some(d) => d,
-                        None => {
-                            computed = devices_of_users(org, &res.group_users[g]);
-                            &computed
-                        }
-                    };
-                    if devices.is_empty() {
-                        via_users.intersection_len(affected)
-                    } else {
-                        // Members and members' devices, each device once.
-                        (devices | via_users).intersection_len(affected)
-                    }
-                };
-                (org.groups[g].name.clone(), n)
-            }
+            Reach::Group(g) => (
+                org.groups[g].name.clone(),
+                res.group_reach(org, g).intersection_len(affected),
+            ),
         })
         .filter(|(_, n)| *n > 0)
         .collect();

@@ -65,6 +65,28 @@ pub struct PolicyTarget {
     pub not_applicable_by_platform: Vec<(String, u64)>,
 }
 
+impl Resolution {
+    /// The devices an assignment of group `g` reaches: its device members
+    /// and its user members' devices, each once (the users' devices are
+    /// cached for assigned groups, computed otherwise).
+    pub fn group_reach(&self, org: &Org, g: usize) -> std::borrow::Cow<'_, RoaringBitmap> {
+        use std::borrow::Cow;
+        let devices = &self.group_devices[g];
+        if self.group_users[g].is_empty() {
+            return Cow::Borrowed(devices);
+        }
+        let via_users = match &self.group_user_devices[g] {
+            Some(d) if devices.is_empty() => return Cow::Borrowed(d),
+            Some(d) => Cow::Borrowed(d),
+            None => Cow::Owned(devices_of_users(org, &self.group_users[g])),
+        };
+        if devices.is_empty() {
+            return via_users;
+        }
+        Cow::Owned(devices | via_users.as_ref())
+    }
+}
+
 impl PolicyTarget {
     /// Reached devices that can take the policy.
     pub fn applicable(&self) -> &RoaringBitmap {

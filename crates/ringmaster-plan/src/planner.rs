@@ -15,7 +15,7 @@ use ringmaster_core::model::{DeviceAttr, UserAttr};
 use ringmaster_core::org::{NO_ROW, Org};
 use ringmaster_core::pilot::{self, Dimension, Pilot};
 use ringmaster_core::settings::{LeafKind, readable_name};
-use ringmaster_core::targeting::{Resolution, Severity, devices_of_users};
+use ringmaster_core::targeting::{Resolution, Severity};
 use roaring::RoaringBitmap;
 use serde::Serialize;
 use std::ops::Range;
@@ -321,11 +321,7 @@ fn parse_dimension(s: &Spanned<String>, errs: &mut Vec<PlanError>) -> Option<Dim
 
 /// Devices a directory group holds: its devices and its users' devices.
 fn group_devices(org: &Org, res: &Resolution, g: usize) -> RoaringBitmap {
-    let mut d = res.group_devices[g].clone();
-    if !res.group_users[g].is_empty() {
-        d |= devices_of_users(org, &res.group_users[g]);
-    }
-    d
+    res.group_reach(org, g).into_owned()
 }
 
 fn find_group(org: &Org, name: &Spanned<String>, errs: &mut Vec<PlanError>) -> Option<usize> {
