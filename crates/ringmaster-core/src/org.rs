@@ -244,13 +244,17 @@ impl Org {
     /// A short label for a device: its name and id.
     pub fn device_label(&self, row: u32) -> String {
         let name = self.device(DeviceAttr::Name, row).unwrap_or("(unnamed)");
-        match self
-            .device(DeviceAttr::EntraObjectId, row)
-            .or(self.device(DeviceAttr::ManagedId, row))
-        {
+        match self.device_id(row) {
             Some(id) => format!("{name} ({id})"),
             None => name.to_string(),
         }
+    }
+
+    /// A device's stable id: the Entra object id, else the Intune id. Pilot
+    /// and wave hashing, and the device keys of reports, use it.
+    pub fn device_id(&self, row: u32) -> Option<&str> {
+        self.device(DeviceAttr::EntraObjectId, row)
+            .or(self.device(DeviceAttr::ManagedId, row))
     }
 
     pub fn user_label(&self, row: u32) -> String {

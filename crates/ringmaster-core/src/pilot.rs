@@ -341,11 +341,7 @@ pub fn select(
         add(d, &mut taken, &mut chosen);
     }
     // Candidates in a stable order: preferred first, then by the plan's hash.
-    let id = |d: u32| {
-        org.device(DeviceAttr::EntraObjectId, d)
-            .or(org.device(DeviceAttr::ManagedId, d))
-            .unwrap_or("")
-    };
+    let id = |d: u32| org.device_id(d).unwrap_or("");
     let mut order: Vec<(bool, u64, u32)> = eligible
         .iter()
         .filter(|d| !chosen.contains(**d))

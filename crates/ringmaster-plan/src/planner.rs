@@ -419,13 +419,6 @@ fn user_count(org: &Org, set: &RoaringBitmap) -> u64 {
     n
 }
 
-/// A device's stable id for ordering: Entra object id, else Intune id.
-fn device_key(org: &Org, d: u32) -> &str {
-    org.device(DeviceAttr::EntraObjectId, d)
-        .or(org.device(DeviceAttr::ManagedId, d))
-        .unwrap_or("")
-}
-
 /// Builds the plan. Input errors (bad values, unknown groups, impossible
 /// pins, goals that are not SMART) come back together, each with its place.
 pub fn build(spec: &PlanFile, inputs: Inputs<'_>) -> Result<Plan, Vec<PlanError>> {
@@ -1639,7 +1632,12 @@ fn pinned_day(
 fn stable_order(org: &Org, scope: &RoaringBitmap, plan_id: &str) -> Vec<u32> {
     let mut v: Vec<(u64, u32)> = scope
         .iter()
-        .map(|d| (pilot::stable_hash(plan_id, device_key(org, d)), d))
+        .map(|d| {
+            (
+                pilot::stable_hash(plan_id, org.device_id(d).unwrap_or("")),
+                d,
+            )
+        })
         .collect();
     v.sort_unstable();
     v.into_iter().map(|(_, d)| d).collect()

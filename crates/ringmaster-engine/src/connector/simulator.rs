@@ -155,12 +155,7 @@ fn mix(seed: u64, wave: u32, device: u32, salt: u64) -> f64 {
 impl Simulator {
     pub fn new(org: &Org, config: SimConfig) -> Self {
         let keys = (0..org.devices.rows)
-            .map(|d| {
-                org.device(DeviceAttr::EntraObjectId, d)
-                    .or(org.device(DeviceAttr::ManagedId, d))
-                    .unwrap_or("")
-                    .to_string()
-            })
+            .map(|d| org.device_id(d).unwrap_or("").to_string())
             .collect();
         let os = (0..org.devices.rows)
             .map(|d| {
