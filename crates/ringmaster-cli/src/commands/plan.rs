@@ -53,7 +53,8 @@ pub struct Loaded {
 const MAX_TEMPLATE_BYTES: u64 = 256 << 10;
 
 /// Reads and computes a plan; input errors are rendered with their place.
-pub fn load(file: &Path, now: jiff::Timestamp) -> anyhow::Result<Loaded> {
+/// Reads and parses the plan file (bounded in size); errors show their place.
+pub fn read(file: &Path) -> anyhow::Result<(String, ringmaster_plan::spec::PlanFile)> {
     let shown = file.display().to_string();
     let meta = std::fs::metadata(file).with_context(|| format!("reading {shown}"))?;
     if meta.len() > ringmaster_plan::MAX_PLAN_BYTES as u64 {
@@ -66,6 +67,12 @@ pub fn load(file: &Path, now: jiff::Timestamp) -> anyhow::Result<Loaded> {
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {shown}"))?;
     let spec = ringmaster_plan::parse(&text)
         .map_err(|e| crate::UserError(ringmaster_plan::render_error(&shown, &text, &e)))?;
+    Ok((text, spec))
+}
+
+pub fn load(file: &Path, now: jiff::Timestamp) -> anyhow::Result<Loaded> {
+    let shown = file.display().to_string();
+    let (text, spec) = read(file)?;
     let base = file.parent().unwrap_or(Path::new("."));
     let rel = |v: &[String]| -> Vec<PathBuf> { v.iter().map(|p| base.join(p)).collect() };
     if spec.sources.org.is_empty() {

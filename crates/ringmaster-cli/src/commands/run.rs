@@ -337,12 +337,46 @@ fn describe(s: WaveState) -> String {
     }
 }
 
+/// What `status` and `history` read: the stored rollout named by the plan
+/// file, without computing the plan or starting a version (they only look).
+struct Stored {
+    store: Arc<dyn ringmaster_store::Store>,
+    rollout: String,
+    version: u32,
+    rows: Vec<ringmaster_store::WaveRow>,
+}
+
+async fn stored(at: &Where) -> anyhow::Result<Stored> {
+    let (_, spec) = super::plan::read(&at.file)?;
+    let rollout = spec.rollout.id.get_ref().trim().to_string();
+    let store = ringmaster_store::open(&database_url(at))
+        .await
+        .map_err(|e| crate::UserError(format!("opening the database: {e}")))?;
+    let Some((version, _)) = store.latest_version(&rollout).await? else {
+        return Err(crate::UserError(format!(
+            "rollout `{rollout}` has not started in {}: `ringmaster run` starts it",
+            database_url(at)
+        ))
+        .into());
+    };
+    let rows = store.waves(&rollout, version).await?;
+    Ok(Stored {
+        store,
+        rollout,
+        version,
+        rows,
+    })
+}
+
 pub fn status(at: Where) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
-        let o = open(&at, jiff::Timestamp::now()).await?;
-        let rows = o.engine.rows().await?;
-        let polled = o.engine.polled_until().await?;
-        let store = o.store.clone();
+        let Stored {
+            store,
+            rollout,
+            version,
+            rows,
+        } = stored(&at).await?;
+        let polled = Engine::polled_until_of(store.as_ref(), &rollout).await?;
         let mut waves = Vec::new();
         for r in &rows {
             let c = store.wave_counts(&r.key.rollout, r.key.idx, None).await?;
@@ -378,13 +412,13 @@ pub fn status(at: Where) -> anyhow::Result<ExitCode> {
                 })
                 .collect();
             super::write_json(&serde_json::json!({
-                "rollout": o.rollout, "version": o.engine.version(), "reports_until": polled, "waves": out,
+                "rollout": rollout, "version": version, "reports_until": polled, "waves": out,
             }))?;
             return Ok(ExitCode::SUCCESS);
         }
         println!(
             "version {}; reports read up to {}",
-            o.engine.version(),
+            version,
             polled.map(stamp).unwrap_or_else(|| "(nothing yet)".into())
         );
         println!(
@@ -415,13 +449,7 @@ pub fn status(at: Where) -> anyhow::Result<ExitCode> {
 
 pub fn history(at: Where) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
-        let o = open(&at, jiff::Timestamp::now()).await?;
-        let rows = o.engine.rows().await?;
-        let store = o.store.clone();
-        let rollout = rows
-            .first()
-            .map(|r| r.key.rollout.clone())
-            .unwrap_or_default();
+        let Stored { store, rollout, .. } = stored(&at).await?;
         let history = store.history(&rollout).await?;
         if at.json {
             super::write_json(&history)?;
