@@ -29,6 +29,22 @@ impl OrgArgs {
     }
 }
 
+/// Reads a text file the user named, refusing one larger than `max` bytes
+/// (`advice` is added to that message, e.g. "; split it").
+pub fn read_bounded(path: &std::path::Path, max: u64, advice: &str) -> anyhow::Result<String> {
+    let len = std::fs::metadata(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .len();
+    if len > max {
+        return Err(crate::UserError(format!(
+            "{}: larger than {max} bytes{advice}",
+            path.display()
+        ))
+        .into());
+    }
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
 pub fn write_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
     let s = serde_json::to_string_pretty(v).context("serialising output")?;
     println!("{s}");

@@ -1,7 +1,6 @@
 //! `ringmaster conflicts`: setting conflicts and not-applicable devices,
 //! before anything is deployed. Exit 0 clean, 1 conflicts found, 2 bad input.
 
-use anyhow::Context;
 use ringmaster_core::conflicts::{
     Acceptance, ConflictReport, Finding, FindingKind, Scope, analyze,
 };
@@ -130,16 +129,7 @@ struct AcceptEntry {
 const MAX_ACCEPT_BYTES: u64 = 1 << 20;
 
 pub fn read_acceptances(path: &Path) -> anyhow::Result<Vec<Acceptance>> {
-    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
-    if meta.len() > MAX_ACCEPT_BYTES {
-        return Err(crate::UserError(format!(
-            "{}: larger than {MAX_ACCEPT_BYTES} bytes",
-            path.display()
-        ))
-        .into());
-    }
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = super::read_bounded(path, MAX_ACCEPT_BYTES, "")?;
     let file: AcceptFile = toml::from_str(&text).map_err(|e| {
         let err = ringmaster_plan::PlanError {
             span: e.span().unwrap_or(0..0),

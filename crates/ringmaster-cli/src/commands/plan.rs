@@ -56,15 +56,7 @@ const MAX_TEMPLATE_BYTES: u64 = 256 << 10;
 /// Reads and parses the plan file (bounded in size); errors show their place.
 pub fn read(file: &Path) -> anyhow::Result<(String, ringmaster_plan::spec::PlanFile)> {
     let shown = file.display().to_string();
-    let meta = std::fs::metadata(file).with_context(|| format!("reading {shown}"))?;
-    if meta.len() > ringmaster_plan::MAX_PLAN_BYTES as u64 {
-        return Err(crate::UserError(format!(
-            "{shown}: larger than {} bytes",
-            ringmaster_plan::MAX_PLAN_BYTES
-        ))
-        .into());
-    }
-    let text = std::fs::read_to_string(file).with_context(|| format!("reading {shown}"))?;
+    let text = super::read_bounded(file, ringmaster_plan::MAX_PLAN_BYTES as u64, "")?;
     let spec = ringmaster_plan::parse(&text)
         .map_err(|e| crate::UserError(ringmaster_plan::render_error(&shown, &text, &e)))?;
     Ok((text, spec))
@@ -112,18 +104,7 @@ pub fn load(file: &Path, now: jiff::Timestamp) -> anyhow::Result<Loaded> {
             if !path.exists() {
                 continue;
             }
-            let len = std::fs::metadata(&path)
-                .with_context(|| format!("reading {}", path.display()))?
-                .len();
-            if len > MAX_TEMPLATE_BYTES {
-                return Err(crate::UserError(format!(
-                    "{}: larger than {MAX_TEMPLATE_BYTES} bytes",
-                    path.display()
-                ))
-                .into());
-            }
-            let src = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading {}", path.display()))?;
+            let src = super::read_bounded(&path, MAX_TEMPLATE_BYTES, "")?;
             overrides.insert(name.to_string(), src);
         }
         if overrides.is_empty() {

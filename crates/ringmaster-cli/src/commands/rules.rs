@@ -1,6 +1,5 @@
 //! `ringmaster rules check|eval`: debug a rule before saving it in the portal.
 
-use anyhow::Context;
 use ringmaster_core::rules::{EvalContext, Grammar, ObjValue, Object, Rule, one_row};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -117,7 +116,7 @@ fn check(grammar: Grammar, rule: &str, json: bool) -> anyhow::Result<ExitCode> {
 fn eval(
     grammar: Grammar,
     rule: &str,
-    object: &PathBuf,
+    object: &std::path::Path,
     now: Option<jiff::Timestamp>,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
@@ -125,17 +124,7 @@ fn eval(
         Ok(r) => r,
         Err(code) => return Ok(code),
     };
-    let meta =
-        std::fs::metadata(object).with_context(|| format!("reading {}", object.display()))?;
-    if meta.len() > MAX_OBJECT_BYTES {
-        return Err(crate::UserError(format!(
-            "{}: larger than {MAX_OBJECT_BYTES} bytes",
-            object.display()
-        ))
-        .into());
-    }
-    let text =
-        std::fs::read_to_string(object).with_context(|| format!("reading {}", object.display()))?;
+    let text = super::read_bounded(object, MAX_OBJECT_BYTES, "")?;
     let v: serde_json::Value = serde_json::from_str(text.trim_start_matches('\u{feff}'))
         .map_err(|e| crate::UserError(format!("{}: not valid JSON: {e}", object.display())))?;
     let (kind, props) = v

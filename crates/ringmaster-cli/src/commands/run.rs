@@ -539,18 +539,7 @@ const MAX_INGEST_BYTES: u64 = 1 << 30;
 pub fn ingest(a: IngestArgs) -> anyhow::Result<ExitCode> {
     use ringmaster_core::model::DeviceAttr;
     use ringmaster_engine::ingest;
-    let len = std::fs::metadata(&a.input)
-        .with_context(|| format!("reading {}", a.input.display()))?
-        .len();
-    if len > MAX_INGEST_BYTES {
-        return Err(crate::UserError(format!(
-            "{}: larger than {MAX_INGEST_BYTES} bytes; split it",
-            a.input.display()
-        ))
-        .into());
-    }
-    let text = std::fs::read_to_string(&a.input)
-        .with_context(|| format!("reading {}", a.input.display()))?;
+    let text = super::read_bounded(&a.input, MAX_INGEST_BYTES, "; split it")?;
     let window = ringmaster_core::goals::parse_hours(&a.window).ok_or_else(|| {
         crate::UserError(format!(
             "--window `{}` is not a duration such as 7d",
