@@ -157,20 +157,12 @@ impl Simulator {
         let keys = (0..org.devices.rows)
             .map(|d| org.device_id(d).unwrap_or("").to_string())
             .collect();
-        let os = (0..org.devices.rows)
-            .map(|d| {
-                org.device(DeviceAttr::OsVersion, d)
-                    .unwrap_or("")
-                    .to_string()
-            })
-            .collect();
-        let platform = (0..org.devices.rows)
-            .map(|d| {
-                org.device(DeviceAttr::Platform, d)
-                    .unwrap_or("")
-                    .to_string()
-            })
-            .collect();
+        let column = |a: DeviceAttr| {
+            (0..org.devices.rows)
+                .map(|d| org.device(a, d).unwrap_or("").to_string())
+                .collect()
+        };
+        let (os, platform) = (column(DeviceAttr::OsVersion), column(DeviceAttr::Platform));
         Simulator {
             config,
             keys,
