@@ -342,6 +342,8 @@ impl Engine {
             .store
             .wave_counts(&self.rollout, idx, Some(started))
             .await?;
+        // Kept for the chart of the wave over time: the figures judged here.
+        self.store.record_counts(&key, now, &counts).await?;
         let (tickets, answers, sum) = self
             .store
             .wave_tickets_feedback(&self.rollout, idx, None)

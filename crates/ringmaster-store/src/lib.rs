@@ -178,7 +178,7 @@ pub struct Ingested {
 }
 
 /// Latest states of a wave's devices, counted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StateCounts {
     pub succeeded: u64,
     pub error: u64,
@@ -232,6 +232,57 @@ pub struct AuditEntry {
     pub rollout: String,
     pub action: String,
     pub detail: String,
+}
+
+/// A signed-in dashboard user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub role: Role,
+    pub label: String,
+    /// The form key every form of this session carries (CSRF protection).
+    pub csrf: String,
+}
+
+/// A notification to queue: what, for whom, where to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewMessage {
+    /// What the message is for (e.g. `start:2:3:help_desk`); queued once per key and destination.
+    pub key: String,
+    /// `webhook` or `smtp`.
+    pub channel: String,
+    /// The URL or the mail address.
+    pub target: String,
+    pub audience: String,
+    pub subject: String,
+    /// Markdown.
+    pub body: String,
+    pub html: String,
+}
+
+/// A queued notification with its delivery state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutboxItem {
+    pub id: i64,
+    #[serde(flatten)]
+    pub message: NewMessage,
+    pub created_at: jiff::Timestamp,
+    /// `pending`, `sent` or `failed` (gave up after the last attempt).
+    pub state: String,
+    pub attempts: u32,
+    /// When the next attempt is due (pending only).
+    pub next_at: jiff::Timestamp,
+    pub last_error: Option<String>,
+    pub sent_at: Option<jiff::Timestamp>,
+}
+
+/// How a delivery attempt went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    Sent,
+    /// Failed; try again at this time.
+    Retry(String, jiff::Timestamp),
+    /// Failed for good.
+    GaveUp(String),
 }
 
 /// The durable state of rollouts. Writes that belong together commit together.
@@ -329,6 +380,56 @@ pub trait Store: Send + Sync {
     async fn audit(&self, entry: &AuditEntry) -> Result<()>;
     /// The audit log of a rollout, oldest first.
     async fn audit_log(&self, rollout: &str) -> Result<Vec<AuditEntry>>;
+
+    /// Signs a token in: a new session (its id is returned once and kept
+    /// only as a hash) lasting `hours`; None when the token is unknown.
+    async fn create_session(
+        &self,
+        token: &str,
+        hours: u32,
+        at: jiff::Timestamp,
+    ) -> Result<Option<(String, Session)>>;
+    /// The session an id names, if it has not expired.
+    async fn check_session(&self, id: &str, at: jiff::Timestamp) -> Result<Option<Session>>;
+    /// Signs a session out.
+    async fn end_session(&self, id: &str) -> Result<()>;
+
+    /// Keeps a wave's counted states at a gate round (replacing one at the same moment).
+    async fn record_counts(
+        &self,
+        key: &WaveKey,
+        at: jiff::Timestamp,
+        counts: &StateCounts,
+    ) -> Result<()>;
+    /// A wave's counted states over time, oldest first.
+    async fn counts_series(&self, key: &WaveKey) -> Result<Vec<(jiff::Timestamp, StateCounts)>>;
+    /// The newest tickets and feedback answers attributed to a wave (at most `limit` each).
+    async fn wave_items(
+        &self,
+        rollout: &str,
+        wave: u32,
+        limit: u32,
+    ) -> Result<(Vec<Ticket>, Vec<Feedback>)>;
+
+    /// Queues notifications due at `at`; ones already queued (same key and
+    /// destination) are left alone. Returns how many were new.
+    async fn enqueue(
+        &self,
+        rollout: &str,
+        messages: &[NewMessage],
+        at: jiff::Timestamp,
+    ) -> Result<u64>;
+    /// Pending notifications due at `now`, oldest first.
+    async fn due_messages(
+        &self,
+        rollout: &str,
+        now: jiff::Timestamp,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>>;
+    /// Records a delivery attempt.
+    async fn finish_message(&self, id: i64, result: &Delivery, at: jiff::Timestamp) -> Result<()>;
+    /// The newest notifications of a rollout (at most `limit`), newest first.
+    async fn outbox(&self, rollout: &str, limit: u32) -> Result<Vec<OutboxItem>>;
 }
 
 /// Opens the store a URL names, running migrations.

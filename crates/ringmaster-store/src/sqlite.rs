@@ -1,8 +1,9 @@
 //! The embedded default: one SQLite file in WAL mode, migrations embedded.
 
 use crate::{
-    Action, AuditEntry, Feedback, Ingested, NewWave, Recorded, Result, Role, Started, StateCounts,
-    StatusReport, Store, StoreError, Ticket, WaveKey, WaveRow, ts,
+    Action, AuditEntry, Delivery, Feedback, Ingested, NewMessage, NewWave, OutboxItem, Recorded,
+    Result, Role, Session, Started, StateCounts, StatusReport, Store, StoreError, Ticket, WaveKey,
+    WaveRow, ts,
 };
 use async_trait::async_trait;
 use ringmaster_core::wave::{Effect, Event, Transition, WaveState};
@@ -45,6 +46,44 @@ fn action(rollout: &str, r: &sqlx::sqlite::SqliteRow) -> Result<Action> {
         pos: r.get::<i64, _>("pos") as u32,
         effect: parse::<Effect>(r.get::<&str, _>("effect"))?,
         attempts: r.get::<i64, _>("attempts") as u32,
+    })
+}
+
+/// A fresh random secret as hex (session ids, form keys).
+fn secret() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn ms(t: jiff::Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+fn from_ms(v: i64) -> Result<jiff::Timestamp> {
+    jiff::Timestamp::from_millisecond(v).map_err(|e| StoreError::Corrupt(format!("time {v}: {e}")))
+}
+
+/// A row of `outbox`.
+fn outbox_item(r: &sqlx::sqlite::SqliteRow) -> Result<OutboxItem> {
+    Ok(OutboxItem {
+        id: r.get("id"),
+        message: NewMessage {
+            key: r.get("key"),
+            channel: r.get("channel"),
+            target: r.get("target"),
+            audience: r.get("audience"),
+            subject: r.get("subject"),
+            body: r.get("body"),
+            html: r.get("html"),
+        },
+        created_at: ts(r.get::<&str, _>("created_at"))?,
+        state: r.get("state"),
+        attempts: r.get::<i64, _>("attempts") as u32,
+        next_at: from_ms(r.get("next_ms"))?,
+        last_error: r.get("last_error"),
+        sent_at: r.get::<Option<&str>, _>("sent_at").map(ts).transpose()?,
     })
 }
 
@@ -620,13 +659,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_token(&self, role: Role, label: &str, at: jiff::Timestamp) -> Result<String> {
-        use rand::RngCore;
-        let mut bytes = [0u8; 32];
-        rand::rng().fill_bytes(&mut bytes);
-        let token = format!(
-            "rm_{}",
-            bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        );
+        let token = format!("rm_{}", secret());
         sqlx::query("INSERT INTO tokens (hash, role, label, created_at) VALUES (?, ?, ?, ?)")
             .bind(crate::token_hash(&token))
             .bind(role.as_str())
@@ -684,6 +717,219 @@ impl Store for SqliteStore {
                     detail,
                 })
             })
+            .collect()
+    }
+
+    async fn create_session(
+        &self,
+        token: &str,
+        hours: u32,
+        at: jiff::Timestamp,
+    ) -> Result<Option<(String, Session)>> {
+        let Some((role, label)) = self.check_token(token).await? else {
+            return Ok(None);
+        };
+        let id = secret();
+        let csrf = secret();
+        let expires = at + jiff::SignedDuration::from_hours(i64::from(hours));
+        sqlx::query("INSERT INTO sessions (hash, role, label, csrf, created_at, expires_ms) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(crate::token_hash(&id))
+            .bind(role.as_str())
+            .bind(&label)
+            .bind(&csrf)
+            .bind(at.to_string())
+            .bind(ms(expires))
+            .execute(&self.pool)
+            .await?;
+        // Expired sessions are of no use: drop them while here.
+        sqlx::query("DELETE FROM sessions WHERE expires_ms <= ?")
+            .bind(ms(at))
+            .execute(&self.pool)
+            .await?;
+        Ok(Some((id, Session { role, label, csrf })))
+    }
+
+    async fn check_session(&self, id: &str, at: jiff::Timestamp) -> Result<Option<Session>> {
+        let row: Option<(String, String, String)> = sqlx::query_as(
+            "SELECT role, label, csrf FROM sessions WHERE hash = ? AND expires_ms > ?",
+        )
+        .bind(crate::token_hash(id))
+        .bind(ms(at))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row
+            .and_then(|(r, label, csrf)| Role::parse(&r).map(|role| Session { role, label, csrf })))
+    }
+
+    async fn end_session(&self, id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE hash = ?")
+            .bind(crate::token_hash(id))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn record_counts(
+        &self,
+        key: &WaveKey,
+        at: jiff::Timestamp,
+        counts: &StateCounts,
+    ) -> Result<()> {
+        sqlx::query("INSERT OR REPLACE INTO wave_samples (rollout, version, idx, at_ms, counts) VALUES (?, ?, ?, ?, ?)")
+            .bind(&key.rollout)
+            .bind(key.version as i64)
+            .bind(key.idx as i64)
+            .bind(ms(at))
+            .bind(json(counts)?)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn counts_series(&self, key: &WaveKey) -> Result<Vec<(jiff::Timestamp, StateCounts)>> {
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT at_ms, counts FROM wave_samples WHERE rollout = ? AND version = ? AND idx = ? ORDER BY at_ms",
+        )
+        .bind(&key.rollout)
+        .bind(key.version as i64)
+        .bind(key.idx as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(at, c)| Ok((from_ms(at)?, parse(&c)?)))
+            .collect()
+    }
+
+    async fn wave_items(
+        &self,
+        rollout: &str,
+        wave: u32,
+        limit: u32,
+    ) -> Result<(Vec<Ticket>, Vec<Feedback>)> {
+        let tickets = sqlx::query(
+            "SELECT id, at, user_id, device, category, text FROM tickets WHERE rollout = ? AND wave = ? ORDER BY at DESC, id LIMIT ?",
+        )
+        .bind(rollout)
+        .bind(wave as i64)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Ticket {
+                id: r.get("id"),
+                at: ts(r.get::<&str, _>("at"))?,
+                user: r.get("user_id"),
+                device: r.get("device"),
+                category: r.get("category"),
+                text: r.get("text"),
+                wave: Some(wave),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+        let answers = sqlx::query(
+            "SELECT id, at, user_id, device, score, comment FROM feedback WHERE rollout = ? AND wave = ? ORDER BY at DESC, id LIMIT ?",
+        )
+        .bind(rollout)
+        .bind(wave as i64)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Feedback {
+                id: r.get("id"),
+                at: ts(r.get::<&str, _>("at"))?,
+                user: r.get("user_id"),
+                device: r.get("device"),
+                score: r.get::<i64, _>("score").clamp(1, 5) as u8,
+                comment: r.get("comment"),
+                wave: Some(wave),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+        Ok((tickets, answers))
+    }
+
+    async fn enqueue(
+        &self,
+        rollout: &str,
+        messages: &[NewMessage],
+        at: jiff::Timestamp,
+    ) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let mut added = 0;
+        for m in messages {
+            added += sqlx::query(
+                "INSERT INTO outbox (rollout, key, channel, target, audience, subject, body, html, created_at, state, next_ms)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)
+                 ON CONFLICT (rollout, key, channel, target) DO NOTHING",
+            )
+            .bind(rollout)
+            .bind(&m.key)
+            .bind(&m.channel)
+            .bind(&m.target)
+            .bind(&m.audience)
+            .bind(&m.subject)
+            .bind(&m.body)
+            .bind(&m.html)
+            .bind(at.to_string())
+            .bind(ms(at))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(added)
+    }
+
+    async fn due_messages(
+        &self,
+        rollout: &str,
+        now: jiff::Timestamp,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>> {
+        sqlx::query(
+            "SELECT * FROM outbox WHERE rollout = ? AND state = 'pending' AND next_ms <= ? ORDER BY next_ms, id LIMIT ?",
+        )
+        .bind(rollout)
+        .bind(ms(now))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(outbox_item)
+        .collect()
+    }
+
+    async fn finish_message(&self, id: i64, result: &Delivery, at: jiff::Timestamp) -> Result<()> {
+        let q = match result {
+            Delivery::Sent => sqlx::query(
+                "UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = ?, last_error = NULL WHERE id = ?",
+            )
+            .bind(at.to_string()),
+            Delivery::Retry(e, next) => sqlx::query(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_ms = ? WHERE id = ?",
+            )
+            .bind(e)
+            .bind(ms(*next)),
+            Delivery::GaveUp(e) => sqlx::query(
+                "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?",
+            )
+            .bind(e),
+        };
+        q.bind(id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn outbox(&self, rollout: &str, limit: u32) -> Result<Vec<OutboxItem>> {
+        sqlx::query("SELECT * FROM outbox WHERE rollout = ? ORDER BY id DESC LIMIT ?")
+            .bind(rollout)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(outbox_item)
             .collect()
     }
 }
