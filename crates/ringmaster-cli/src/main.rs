@@ -19,8 +19,36 @@ use std::process::ExitCode;
     about = "Plan, check and explain phased rollouts of Intune device policies"
 )]
 struct Cli {
+    /// Log lines as text or as JSON objects (one per line).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "RINGMASTER_LOG_FORMAT"
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Structured logs to stderr; `RUST_LOG` chooses what (default: info).
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => b.json().init(),
+        LogFormat::Text => b.with_target(false).init(),
+    }
 }
 
 #[derive(Subcommand)]
@@ -119,6 +147,7 @@ impl std::error::Error for UserError {}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logs(cli.log_format);
     let result = match cli.command {
         Command::Conflicts(a) => commands::conflicts::run(a),
         Command::Demo(a) => commands::demo::run(a),

@@ -311,6 +311,34 @@ impl Engine {
         Ok(out)
     }
 
+    /// Ties incoming reports to this version's waves: each wave's members
+    /// and when it started applying. Tickets count within `window` of a
+    /// wave's start (and, with `hints`, only when they mention one).
+    pub async fn attribution(
+        &self,
+        window: jiff::SignedDuration,
+        hints: &[String],
+    ) -> Result<crate::ingest::Attribution, EngineError> {
+        let history = self.store.history(&self.rollout).await?;
+        let waves = self
+            .waves
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                let started = history
+                    .iter()
+                    .find(|h| {
+                        h.key.version == self.version
+                            && h.key.idx == i as u32
+                            && h.to == WaveState::Applying
+                    })
+                    .map(|h| h.at);
+                (w.members.clone(), started)
+            })
+            .collect();
+        Ok(crate::ingest::Attribution::new(waves, window, hints))
+    }
+
     /// Judges a baking wave's goals, stores each evaluation, and returns the decision.
     async fn judge(
         &self,

@@ -439,6 +439,83 @@ impl Attribution {
     }
 }
 
+/// Finds an organization's devices by any id an export may use (Entra
+/// object id, Intune id, Entra device id, name), and users' devices by UPN.
+pub struct Directory {
+    by_key: std::collections::HashMap<String, u32>,
+    by_user: std::collections::HashMap<String, Vec<u32>>,
+}
+
+impl Directory {
+    pub fn new(org: &ringmaster_core::org::Org) -> Self {
+        use ringmaster_core::model::{DeviceAttr, UserAttr};
+        let mut by_key = std::collections::HashMap::new();
+        for d in 0..org.devices.rows {
+            for a in [
+                DeviceAttr::EntraObjectId,
+                DeviceAttr::ManagedId,
+                DeviceAttr::DeviceId,
+                DeviceAttr::Name,
+            ] {
+                if let Some(k) = org.device(a, d) {
+                    by_key.entry(k.to_lowercase()).or_insert(d);
+                }
+            }
+        }
+        let mut by_user = std::collections::HashMap::new();
+        for u in 0..org.users.rows {
+            if let Some(upn) = org.user(UserAttr::Upn, u) {
+                by_user.insert(upn.to_lowercase(), org.user_devices(u).to_vec());
+            }
+        }
+        Directory { by_key, by_user }
+    }
+
+    /// The device a key names, and the devices of the user a UPN names.
+    pub fn devices_of(&self, device: Option<&str>, user: Option<&str>) -> Vec<u32> {
+        let mut v: Vec<u32> = device
+            .and_then(|k| self.by_key.get(&k.to_lowercase()).copied())
+            .into_iter()
+            .collect();
+        if let Some(u) = user.and_then(|u| self.by_user.get(&u.to_lowercase())) {
+            v.extend(u);
+        }
+        v
+    }
+
+    /// Ties status reports to the wave of their device; returns how many stay untied.
+    pub fn attribute_statuses(&self, a: &Attribution, recs: &mut [StatusReport]) -> u64 {
+        let mut none = 0;
+        for r in recs {
+            r.wave = a.wave_of(&self.devices_of(Some(&r.device), None));
+            none += u64::from(r.wave.is_none());
+        }
+        none
+    }
+
+    /// Ties tickets to a wave (recent, and matching the hints); returns how many stay untied.
+    pub fn attribute_tickets(&self, a: &Attribution, recs: &mut [Ticket]) -> u64 {
+        let mut none = 0;
+        for t in recs {
+            let words = format!("{} {}", t.category.as_deref().unwrap_or(""), t.text);
+            let devices = self.devices_of(t.device.as_deref(), t.user.as_deref());
+            t.wave = a.event_wave(&devices, t.at, &words);
+            none += u64::from(t.wave.is_none());
+        }
+        none
+    }
+
+    /// Ties feedback answers to the wave of their device or user; returns how many stay untied.
+    pub fn attribute_feedback(&self, a: &Attribution, recs: &mut [Feedback]) -> u64 {
+        let mut none = 0;
+        for f in recs {
+            f.wave = a.wave_of(&self.devices_of(f.device.as_deref(), f.user.as_deref()));
+            none += u64::from(f.wave.is_none());
+        }
+        none
+    }
+}
+
 #[cfg(test)]
 mod attribution_tests {
     use super::*;

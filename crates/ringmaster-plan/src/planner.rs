@@ -39,6 +39,10 @@ pub struct Plan {
     pub checks: Vec<Check>,
     /// What the new policies set, against what devices in scope have today.
     pub changes: Vec<Change>,
+    /// The conflict analysis of the new policies and the deployed ones
+    /// that set the same settings (the checks above summarise it).
+    #[serde(skip)]
+    pub conflicts: ringmaster_core::conflicts::ConflictReport,
 }
 
 impl Plan {
@@ -1486,6 +1490,7 @@ pub fn build(spec: &PlanFile, inputs: Inputs<'_>) -> Result<Plan, Vec<PlanError>
         pilot: pilot_report,
         checks,
         changes,
+        conflicts: report,
     })
 }
 

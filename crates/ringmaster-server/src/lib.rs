@@ -1,24 +1,62 @@
-//! The HTTP API: rollout state, operator actions and ingestion, each route
-//! behind a token whose role allows it. `app(state)` builds the router;
-//! `serve(listener, state, shutdown)` runs it, so tests bind port 0.
+//! The HTTP side of ringmaster: a JSON API behind bearer tokens, and a
+//! server-rendered dashboard behind a session cookie, both role-checked.
+//! `app(state)` builds the router; `serve(listener, state, shutdown)` runs
+//! it, so tests bind port 0.
 //!
-//! Every route is listed once in [`ROUTES`] with the roles it admits, so the
-//! security tests can walk them all.
+//! Every route is listed once in [`ROUTES`] with what it needs, so the
+//! security tests can walk them all. API routes (`/api`, `/metrics`) take
+//! only bearer tokens and the dashboard (`/ui`) only its cookie: a cookie
+//! never authorizes an API call, so the API needs no CSRF defence, and
+//! every dashboard form carries the session's form key.
+
+mod api;
+mod chart;
+pub mod notify;
+mod ui;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use ringmaster_core::wave::{Event, Reason};
+use ringmaster_core::org::Org;
+use ringmaster_core::targeting::Resolution;
 use ringmaster_engine::engine::Engine;
-use ringmaster_engine::ingest::Parsed;
+use ringmaster_plan::comms::Message;
+use ringmaster_plan::planner::Plan;
 use ringmaster_store::{Role, Store};
 use std::sync::Arc;
 
+pub use notify::Channels;
+
 /// Largest request body accepted (a status batch of ~100,000 reports fits).
 pub const MAX_BODY: usize = 32 << 20;
+/// Largest form body (sign-in, actions, feedback).
+pub const MAX_FORM: usize = 16 << 10;
+
+/// The plan being run and the organization it was computed on: what the
+/// plan, conflict, explain and help-desk views show. Read-only.
+pub struct View {
+    pub plan: Plan,
+    pub messages: Vec<Message>,
+    pub org: Org,
+    pub res: Resolution,
+    /// Devices by any id, for tying ingested records to waves.
+    pub directory: ringmaster_engine::ingest::Directory,
+}
+
+impl View {
+    pub fn new(plan: Plan, messages: Vec<Message>, org: Org, res: Resolution) -> View {
+        let directory = ringmaster_engine::ingest::Directory::new(&org);
+        View {
+            plan,
+            messages,
+            org,
+            res,
+            directory,
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct AppState {
@@ -30,6 +68,25 @@ pub struct AppState {
     /// Ingestion requests allowed per token and minute (a burst of that many).
     pub ingest_per_minute: u32,
     pub limiter: Arc<Limiter>,
+    pub view: Arc<View>,
+    /// Signs feedback links; kept in the database so links outlive restarts.
+    pub link_key: Arc<[u8]>,
+    /// Where notifications go.
+    pub channels: Arc<Channels>,
+}
+
+/// The key that signs a rollout's feedback links: made on first use, then kept.
+pub async fn link_key(store: &dyn Store, rollout: &str) -> ringmaster_store::Result<Arc<[u8]>> {
+    const KEY: &str = "feedback_link_key";
+    if let Some(k) = store.get_meta(rollout, KEY).await? {
+        return Ok(k.into_bytes().into());
+    }
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let k: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    store.set_meta(rollout, KEY, &k).await?;
+    Ok(k.into_bytes().into())
 }
 
 /// A token bucket per token: ingestion cannot swamp the database.
@@ -60,9 +117,11 @@ impl Limiter {
 /// What a route does, for the role check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// No token needed (health).
+    /// No token needed (health, sign-in, static files, keyed feedback links).
     Open,
-    /// Read rollout state.
+    /// Any signed-in role (sign out).
+    SignedIn,
+    /// Read the plan and rollout state.
     Read,
     /// Change a wave.
     Operate,
@@ -70,87 +129,58 @@ pub enum Access {
     ReportStatus,
     /// Send help-desk tickets.
     ReportTickets,
-    /// Read the audit log.
+    /// Send pilot feedback collected elsewhere (a survey tool).
+    ReportFeedback,
+    /// Read the audit log and the notification outbox.
     Audit,
 }
 
-/// Every route: method, path, what it needs.
+/// Every route: method, path, what it needs. Paths under `/ui` are the
+/// dashboard (session cookie); `/api` and `/metrics` take bearer tokens.
 pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/healthz", Access::Open),
     ("GET", "/readyz", Access::Open),
+    ("GET", "/api/plan", Access::Read),
+    ("GET", "/api/conflicts", Access::Read),
+    ("GET", "/api/devices/{device}", Access::Read),
+    ("GET", "/api/communications", Access::Read),
     ("GET", "/api/waves", Access::Read),
+    ("GET", "/api/waves/{wave}", Access::Read),
     ("GET", "/api/history", Access::Read),
     ("GET", "/api/audit", Access::Audit),
+    ("GET", "/api/outbox", Access::Audit),
     ("POST", "/api/waves/{wave}/{action}", Access::Operate),
     ("POST", "/api/ingest/status", Access::ReportStatus),
     ("POST", "/api/ingest/tickets", Access::ReportTickets),
+    ("POST", "/api/ingest/feedback", Access::ReportFeedback),
     ("GET", "/api/openapi.json", Access::Read),
     ("GET", "/metrics", Access::Read),
+    ("GET", "/", Access::Open),
+    ("GET", "/login", Access::Open),
+    ("POST", "/login", Access::Open),
+    ("GET", "/static/{file}", Access::Open),
+    ("GET", "/feedback/{wave}/{key}", Access::Open),
+    ("POST", "/feedback/{wave}/{key}", Access::Open),
+    ("POST", "/ui/logout", Access::SignedIn),
+    ("GET", "/ui", Access::Read),
+    ("GET", "/ui/plan", Access::Read),
+    ("GET", "/ui/pilot", Access::Read),
+    ("GET", "/ui/conflicts", Access::Read),
+    ("GET", "/ui/conflicts/{n}", Access::Read),
+    ("GET", "/ui/waves/{wave}", Access::Read),
+    ("POST", "/ui/waves/{wave}/{action}", Access::Operate),
+    ("GET", "/ui/devices", Access::Read),
+    ("GET", "/ui/devices/{device}", Access::Read),
+    ("GET", "/ui/helpdesk", Access::Read),
+    ("GET", "/ui/audit", Access::Audit),
+    ("GET", "/ui/notifications", Access::Audit),
 ];
-
-/// What each route does, for the OpenAPI document.
-fn summary(path: &str) -> &'static str {
-    match path {
-        "/healthz" => "the process is up",
-        "/readyz" => "the database answers",
-        "/api/waves" => "waves of the current plan version with their states and report counts",
-        "/api/history" => "every transition with when, who and why",
-        "/api/audit" => "the audit log",
-        "/api/waves/{wave}/{action}" => {
-            "approve, promote, pause, resume, abort, rollback or retry a wave"
-        }
-        "/api/ingest/status" => {
-            "device policy states (JSON, NDJSON or CSV); bad records are listed, the rest kept"
-        }
-        "/api/ingest/tickets" => "help-desk tickets (ServiceNow, Zendesk or Jira shapes)",
-        "/api/openapi.json" => "this document",
-        "/metrics" => "Prometheus metrics: wave states, gate outcomes, stored reports",
-        _ => "",
-    }
-}
-
-/// The OpenAPI 3.1 document, built from [`ROUTES`] so it cannot drift.
-pub fn openapi() -> serde_json::Value {
-    let mut paths = serde_json::Map::new();
-    for (method, path, access) in ROUTES {
-        let mut op = serde_json::json!({
-            "summary": summary(path),
-            "responses": {
-                "200": {"description": "done"},
-                "401": {"description": "no token, or an unknown one"},
-                "403": {"description": "the token's role may not do this"},
-                "413": {"description": "the body is larger than the limit"},
-            },
-        });
-        if *access == Access::Open {
-            op["security"] = serde_json::json!([]);
-        }
-        if path.contains("{wave}") {
-            op["parameters"] = serde_json::json!([
-                {"name": "wave", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 1}},
-                {"name": "action", "in": "path", "required": true, "schema": {"type": "string",
-                    "enum": ["approve", "promote", "pause", "resume", "abort", "rollback", "retry"]}},
-            ]);
-        }
-        let entry = paths
-            .entry(path.to_string())
-            .or_insert_with(|| serde_json::json!({}));
-        entry[method.to_ascii_lowercase()] = op;
-    }
-    serde_json::json!({
-        "openapi": "3.1.0",
-        "info": {"title": "ringmaster", "version": env!("CARGO_PKG_VERSION")},
-        "components": {"securitySchemes": {"token": {"type": "http", "scheme": "bearer"}}},
-        "security": [{"token": []}],
-        "paths": paths,
-    })
-}
 
 /// Whether a role may use a route of this kind.
 pub fn allowed(role: Role, access: Access) -> bool {
     use Access::*;
     match access {
-        Open => true,
+        Open | SignedIn => true,
         Read => matches!(
             role,
             Role::Viewer | Role::HelpDesk | Role::Operator | Role::Admin
@@ -158,12 +188,16 @@ pub fn allowed(role: Role, access: Access) -> bool {
         Operate => matches!(role, Role::Operator | Role::Admin),
         ReportStatus => matches!(role, Role::Reporter | Role::Operator | Role::Admin),
         ReportTickets => matches!(role, Role::HelpDesk | Role::Operator | Role::Admin),
+        ReportFeedback => matches!(
+            role,
+            Role::Reporter | Role::HelpDesk | Role::Operator | Role::Admin
+        ),
         Audit => matches!(role, Role::Operator | Role::Admin),
     }
 }
 
-/// One error type for every route: a status and a message safe to show.
-/// Internal causes are not sent to clients.
+/// One error type for every API route: a status and a message safe to
+/// show. Internal causes go to the log, not to clients.
 pub struct ApiError(StatusCode, String);
 
 impl IntoResponse for ApiError {
@@ -173,7 +207,8 @@ impl IntoResponse for ApiError {
 }
 
 impl ApiError {
-    fn internal(what: &str) -> ApiError {
+    fn internal(what: &str, e: impl std::fmt::Display) -> ApiError {
+        tracing::error!(error = %e, "{what} failed");
         ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{what} failed"))
     }
 }
@@ -207,7 +242,7 @@ async fn authorize(
         .store
         .check_token(token)
         .await
-        .map_err(|_| ApiError::internal("checking the token"))?
+        .map_err(|e| ApiError::internal("checking the token", e))?
         .ok_or_else(|| ApiError(StatusCode::UNAUTHORIZED, "unknown or revoked token".into()))?;
     if !allowed(role, access) {
         return Err(ApiError(
@@ -221,248 +256,108 @@ async fn authorize(
     })
 }
 
-async fn healthz() -> &'static str {
-    "ok"
-}
-
-async fn readyz(State(s): State<AppState>) -> Response {
-    match s.store.has_tokens().await {
-        Ok(_) => "ready".into_response(),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response(),
-    }
-}
-
-async fn waves(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    authorize(&s, &headers, Access::Read).await?;
-    let rows = s
-        .engine
-        .rows()
-        .await
-        .map_err(|_| ApiError::internal("reading waves"))?;
-    let mut out = Vec::new();
-    for r in &rows {
-        let c = s
-            .store
-            .wave_counts(&r.key.rollout, r.key.idx, None)
-            .await
-            .map_err(|_| ApiError::internal("reading counts"))?;
-        out.push(serde_json::json!({
-            "wave": r.key.idx + 1, "version": r.key.version, "name": r.name, "phase": r.phase,
-            "state": r.state, "devices": r.members.len(), "counts": c,
-        }));
-    }
-    Ok(axum::Json(serde_json::json!({ "rollout": s.rollout, "waves": out })).into_response())
-}
-
-async fn history(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    authorize(&s, &headers, Access::Read).await?;
-    let h = s
-        .store
-        .history(&s.rollout)
-        .await
-        .map_err(|_| ApiError::internal("reading the history"))?;
-    Ok(axum::Json(h).into_response())
-}
-
-async fn audit(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    authorize(&s, &headers, Access::Audit).await?;
-    let log = s
-        .store
-        .audit_log(&s.rollout)
-        .await
-        .map_err(|_| ApiError::internal("reading the audit log"))?;
-    Ok(axum::Json(log).into_response())
-}
-
-async fn act(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    Path((wave, action)): Path<(u32, String)>,
-) -> Result<Response, ApiError> {
-    let label = authorize(&s, &headers, Access::Operate).await?.label;
-    let event = match action.as_str() {
-        "approve" => Event::Approve,
-        "promote" => Event::Promote,
-        "pause" => Event::Pause,
-        "resume" => Event::Resume(Reason::Manual),
-        "abort" => Event::Abort,
-        "rollback" => Event::Rollback,
-        "retry" => Event::Retry,
-        _ => {
-            return Err(ApiError(
-                StatusCode::NOT_FOUND,
-                "unknown action: approve, promote, pause, resume, abort, rollback or retry".into(),
-            ));
-        }
-    };
-    let now = (s.clock)();
-    match s.engine.operate(wave, event, &label, now).await {
-        Ok(Ok(line)) => Ok(axum::Json(serde_json::json!({ "done": line })).into_response()),
-        Ok(Err(why)) => Err(ApiError(StatusCode::CONFLICT, why)),
-        Err(_) => Err(ApiError::internal("the action")),
-    }
-}
-
-/// The 429 answer when `who` has used up its ingestion allowance.
-fn limited(s: &AppState, who: &str) -> Option<Response> {
-    s.limiter.take(who, s.ingest_per_minute).err().map(|wait| {
-        (
-            StatusCode::TOO_MANY_REQUESTS,
-            [(axum::http::header::RETRY_AFTER, wait.to_string())],
-            axum::Json(serde_json::json!({
-                "error": format!("too many ingestion requests: retry in {wait} s")
-            })),
-        )
-            .into_response()
-    })
-}
-
-/// The steps every ingestion route shares: the token and its role, the
-/// rate limit, a UTF-8 body, parsing (bad records listed, the rest kept),
-/// storing, and the answer.
-async fn ingest<T>(
-    s: &AppState,
-    headers: &HeaderMap,
-    access: Access,
-    body: &Bytes,
-    parse: fn(&str) -> Result<Parsed<T>, String>,
-    store: impl AsyncFnOnce(&[T]) -> ringmaster_store::Result<ringmaster_store::Ingested>,
-) -> Result<Response, ApiError> {
-    let who = authorize(s, headers, access).await?;
-    if let Some(r) = limited(s, &who.key) {
-        return Ok(r);
-    }
-    let text = std::str::from_utf8(body)
-        .map_err(|_| ApiError(StatusCode::BAD_REQUEST, "the body is not UTF-8".into()))?;
-    let (records, rejected) = parse(text).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?;
-    let got = store(&records)
-        .await
-        .map_err(|_| ApiError::internal("storing the records"))?;
-    Ok(axum::Json(serde_json::json!({
-        "inserted": got.inserted, "duplicates": got.duplicates, "rejected": rejected,
-    }))
-    .into_response())
-}
-
-async fn ingest_status(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let parse = |t: &str| ringmaster_engine::ingest::statuses(t, None);
-    ingest(
-        &s,
-        &headers,
-        Access::ReportStatus,
-        &body,
-        parse,
-        async |r| s.store.ingest_status(&s.rollout, r).await,
-    )
-    .await
-}
-
-async fn ingest_tickets(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    ingest(
-        &s,
-        &headers,
-        Access::ReportTickets,
-        &body,
-        ringmaster_engine::ingest::tickets,
-        async |r| s.store.ingest_tickets(&s.rollout, r).await,
-    )
-    .await
-}
-
-async fn openapi_doc(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    authorize(&s, &headers, Access::Read).await?;
-    Ok(axum::Json(openapi()).into_response())
-}
-
-/// Prometheus text: waves per state, gate outcomes, stored reports per wave.
-async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    authorize(&s, &headers, Access::Read).await?;
-    let rows = s
-        .engine
-        .rows()
-        .await
-        .map_err(|_| ApiError::internal("reading waves"))?;
-    let mut out = String::from(
-        "# HELP ringmaster_wave_state 1 for the state each wave is in\n# TYPE ringmaster_wave_state gauge\n",
+/// Security headers on every answer: no framing, no sniffing, and a
+/// content policy that allows only this server's own scripts and styles.
+async fn headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use axum::http::header::{self, HeaderValue};
+    let mut r = next.run(req).await;
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
     );
-    let mut outcomes: std::collections::BTreeMap<String, u64> = Default::default();
-    let mut reports = String::from(
-        "# HELP ringmaster_wave_reports Devices of a wave with a reported state\n# TYPE ringmaster_wave_reports gauge\n",
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
     );
-    for r in &rows {
-        // Rollout ids and wave names come from the plan: quote-safe only.
-        let name: String = r
-            .name
-            .chars()
-            .filter(|c| !matches!(c, '"' | '\\' | '\n'))
-            .collect();
-        out.push_str(&format!(
-            "ringmaster_wave_state{{wave=\"{}\",name=\"{name}\",state=\"{}\"}} 1\n",
-            r.key.idx + 1,
-            r.state.name()
-        ));
-        let c = s
-            .store
-            .wave_counts(&r.key.rollout, r.key.idx, None)
-            .await
-            .map_err(|_| ApiError::internal("reading counts"))?;
-        reports.push_str(&format!(
-            "ringmaster_wave_reports{{wave=\"{}\"}} {}\n",
-            r.key.idx + 1,
-            c.reported()
-        ));
-        for (_, e) in s
-            .store
-            .evaluations(&r.key)
-            .await
-            .map_err(|_| ApiError::internal("reading gates"))?
-        {
-            if let Some(o) = e["outcome"].as_str() {
-                *outcomes.entry(o.to_string()).or_default() += 1;
-            }
-        }
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    out.push_str(&reports);
-    out.push_str("# HELP ringmaster_gate_evaluations_total Gate evaluations by outcome\n# TYPE ringmaster_gate_evaluations_total counter\n");
-    for (o, n) in outcomes {
-        out.push_str(&format!(
-            "ringmaster_gate_evaluations_total{{outcome=\"{o}\"}} {n}\n"
-        ));
-    }
-    Ok((
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
-        )],
-        out,
-    )
-        .into_response())
+    r
 }
 
-/// The router, every route of [`ROUTES`], with the body limit.
+/// One log line per request: method, path (never the query, which may
+/// carry a link key), status, milliseconds.
+async fn log(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let t = std::time::Instant::now();
+    let r = next.run(req).await;
+    tracing::info!(
+        target: "ringmaster::http",
+        %method,
+        path = %redact(&path),
+        status = r.status().as_u16(),
+        ms = t.elapsed().as_millis() as u64,
+        "request"
+    );
+    r
+}
+
+/// A path as logged: a feedback link's key is replaced.
+fn redact(path: &str) -> String {
+    match path.strip_prefix("/feedback/") {
+        Some(rest) => format!("/feedback/{}/…", rest.split('/').next().unwrap_or_default()),
+        None => path.to_string(),
+    }
+}
+
+/// The router: every route of [`ROUTES`], with body limits and headers.
 pub fn app(state: AppState) -> Router {
+    let forms = Router::new()
+        .route("/login", get(ui::login_page).post(ui::login))
+        .route("/ui/logout", post(ui::logout))
+        .route("/ui/waves/{wave}/{action}", post(ui::act))
+        .route(
+            "/feedback/{wave}/{key}",
+            get(ui::feedback_page).post(ui::feedback),
+        )
+        .layer(DefaultBodyLimit::max(MAX_FORM));
     Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/api/waves", get(waves))
-        .route("/api/history", get(history))
-        .route("/api/audit", get(audit))
-        .route("/api/waves/{wave}/{action}", post(act))
-        .route("/api/ingest/status", post(ingest_status))
-        .route("/api/ingest/tickets", post(ingest_tickets))
-        .route("/api/openapi.json", get(openapi_doc))
-        .route("/metrics", get(metrics))
+        .route("/healthz", get(api::healthz))
+        .route("/readyz", get(api::readyz))
+        .route("/api/plan", get(api::plan))
+        .route("/api/conflicts", get(api::conflicts))
+        .route("/api/devices/{device}", get(api::device))
+        .route("/api/communications", get(api::communications))
+        .route("/api/waves", get(api::waves))
+        .route("/api/waves/{wave}", get(api::wave))
+        .route("/api/history", get(api::history))
+        .route("/api/audit", get(api::audit))
+        .route("/api/outbox", get(api::outbox))
+        .route("/api/waves/{wave}/{action}", post(api::act))
+        .route("/api/ingest/status", post(api::ingest_status))
+        .route("/api/ingest/tickets", post(api::ingest_tickets))
+        .route("/api/ingest/feedback", post(api::ingest_feedback))
+        .route("/api/openapi.json", get(api::openapi_doc))
+        .route("/metrics", get(api::metrics))
+        .route("/", get(ui::root))
+        .route("/static/{file}", get(ui::static_file))
+        .route("/ui", get(ui::overview))
+        .route("/ui/plan", get(ui::plan))
+        .route("/ui/pilot", get(ui::pilot))
+        .route("/ui/conflicts", get(ui::conflicts))
+        .route("/ui/conflicts/{n}", get(ui::conflict))
+        .route("/ui/waves/{wave}", get(ui::wave))
+        .route("/ui/devices", get(ui::devices))
+        .route("/ui/devices/{device}", get(ui::device))
+        .route("/ui/helpdesk", get(ui::helpdesk))
+        .route("/ui/audit", get(ui::audit))
+        .route("/ui/notifications", get(ui::notifications))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .merge(forms)
+        .layer(axum::middleware::from_fn(headers))
+        .layer(axum::middleware::from_fn(log))
         .with_state(state)
 }
+
+pub use api::{is_api, openapi};
 
 /// Serves until `shutdown` resolves.
 pub async fn serve(

@@ -725,24 +725,16 @@ on_fail = "rollback"
   deadline = "10d"
 "#;
 
-/// Runs a rollout on the simulated fleet from start to end, twice: clean
-/// (every wave passes), and with a fault in enterprise wave 2 (caught by its
-/// gate and rolled back).
-fn rollout(a: &Args) -> anyhow::Result<ExitCode> {
-    use ringmaster_core::wave::WaveState;
-    use ringmaster_engine::connector::simulator::{Fault, SimConfig, Simulator};
-    use ringmaster_engine::engine::{Engine, WaveSpec};
-    let devices = if a.devices == 1_000_000 {
-        100_000
-    } else {
-        a.devices
-    };
-    let dir = a.dir.clone().unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("ringmaster-bench-rollout-{devices}-{}", a.seed))
-    });
+/// Generates a fleet (unless `dir` holds one) with the proposed baseline
+/// beside it, and plans [`ROLLOUT_PLAN`] on it.
+fn planned(
+    dir: &std::path::Path,
+    devices: u32,
+    seed: u64,
+) -> anyhow::Result<(super::conflicts::Prepared, ringmaster_plan::planner::Plan)> {
     if !dir.join("managedDevices.ndjson").exists() {
         eprintln!("generating {devices} devices into {} …", dir.display());
-        ringmaster_gen::generate(&dir, &ringmaster_gen::Options::new(devices, a.seed))
+        ringmaster_gen::generate(dir, &ringmaster_gen::Options::new(devices, seed))
             .with_context(|| format!("generating into {}", dir.display()))?;
     }
     // Beside the organization, not in it: the import reads folders whole.
@@ -753,7 +745,7 @@ fn rollout(a: &Args) -> anyhow::Result<ExitCode> {
     }
     let now: jiff::Timestamp = "2026-11-24T12:00:00Z".parse().context("bench clock")?;
     let mut p = super::conflicts::prepare(
-        std::slice::from_ref(&dir),
+        &[dir.to_path_buf()],
         &[],
         std::slice::from_ref(&proposed),
         false,
@@ -770,6 +762,25 @@ fn rollout(a: &Args) -> anyhow::Result<ExitCode> {
         },
     )
     .map_err(|e| anyhow::anyhow!("bench plan: {:?}", e.first()))?;
+    Ok((p, plan))
+}
+
+/// Runs a rollout on the simulated fleet from start to end, twice: clean
+/// (every wave passes), and with a fault in enterprise wave 2 (caught by its
+/// gate and rolled back).
+fn rollout(a: &Args) -> anyhow::Result<ExitCode> {
+    use ringmaster_core::wave::WaveState;
+    use ringmaster_engine::connector::simulator::{Fault, SimConfig, Simulator};
+    use ringmaster_engine::engine::{Engine, WaveSpec};
+    let devices = if a.devices == 1_000_000 {
+        100_000
+    } else {
+        a.devices
+    };
+    let dir = a.dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("ringmaster-bench-rollout-{devices}-{}", a.seed))
+    });
+    let (p, plan) = planned(&dir, devices, a.seed)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -877,12 +888,7 @@ fn http(a: &Args) -> anyhow::Result<ExitCode> {
     };
     let dir = std::env::temp_dir().join(format!("ringmaster-bench-http-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let org_dir = dir.join("org");
-    ringmaster_gen::generate(&org_dir, &ringmaster_gen::Options::new(3000, a.seed))
-        .with_context(|| format!("generating into {}", org_dir.display()))?;
-    let org = ringmaster_import::load(std::slice::from_ref(&org_dir))
-        .map_err(|e| crate::UserError(format!("import failed: {e}")))?
-        .org;
+    let (p, plan) = planned(&dir.join("org"), 3000, a.seed)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -890,27 +896,17 @@ fn http(a: &Args) -> anyhow::Result<ExitCode> {
     let url = format!("sqlite:{}", dir.join("http.db").display());
     let (addr, token) = rt.block_on(async {
         let store = ringmaster_store::open(&url).await?;
-        let start: jiff::Timestamp = "2027-01-18T08:00:00Z".parse()?;
-        let waves = vec![ringmaster_engine::engine::WaveSpec {
-            name: "all".into(),
-            phase: ringmaster_plan::spec::PhaseKind::Enterprise,
-            members: (0..org.devices.rows).collect(),
-            starts_at: start,
-            bake_hours: 24.0,
-            rules: Default::default(),
-            goals: Vec::new(),
-            policy: Default::default(),
-            settings: Vec::new(),
-        }];
+        let waves = ringmaster_engine::engine::WaveSpec::from_plan(&plan);
+        let start = waves[0].starts_at;
         let sim = std::sync::Arc::new(ringmaster_engine::connector::simulator::Simulator::new(
-            &org,
+            &p.org,
             Default::default(),
         ));
         let engine = ringmaster_engine::engine::Engine::start(
             store.clone(),
             sim,
-            "bench",
-            "bench",
+            &plan.id,
+            ROLLOUT_PLAN,
             waves,
             start,
         )
@@ -919,12 +915,15 @@ fn http(a: &Args) -> anyhow::Result<ExitCode> {
             .create_token(ringmaster_store::Role::Reporter, "load generator", start)
             .await?;
         let state = ringmaster_server::AppState {
-            store,
+            store: store.clone(),
             engine: std::sync::Arc::new(engine),
-            rollout: "bench".into(),
+            rollout: plan.id.clone(),
             clock: std::sync::Arc::new(move || start),
             ingest_per_minute: 100_000,
             limiter: Default::default(),
+            link_key: ringmaster_server::link_key(store.as_ref(), &plan.id).await?,
+            view: std::sync::Arc::new(ringmaster_server::View::new(plan, Vec::new(), p.org, p.res)),
+            channels: Default::default(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;

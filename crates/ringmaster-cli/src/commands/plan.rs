@@ -45,6 +45,8 @@ pub struct Loaded {
     pub messages: Vec<comms::Message>,
     /// The organization the plan was computed on.
     pub org: ringmaster_core::org::Org,
+    /// The organization's resolved targets (the plan's scope given to new policies).
+    pub res: ringmaster_core::targeting::Resolution,
     /// The plan file's text (a rollout's version is this text).
     pub text: String,
 }
@@ -122,6 +124,7 @@ pub fn load(file: &Path, now: jiff::Timestamp) -> anyhow::Result<Loaded> {
         plan,
         messages,
         org: prepared.org,
+        res: prepared.res,
         text,
     })
 }

@@ -71,7 +71,8 @@ struct Opened {
     /// When the last wave is planned to have baked.
     planned_end: jiff::Timestamp,
     rollout: String,
-    org: ringmaster_core::org::Org,
+    /// The plan and the organization it was computed on.
+    loaded: super::plan::Loaded,
 }
 
 fn database_url(at: &Where) -> String {
@@ -153,7 +154,7 @@ async fn open(at: &Where, now: jiff::Timestamp) -> anyhow::Result<Opened> {
         start,
         planned_end,
         rollout: loaded.plan.id.clone(),
-        org: loaded.org,
+        loaded,
     })
 }
 
@@ -537,7 +538,6 @@ pub struct IngestArgs {
 const MAX_INGEST_BYTES: u64 = 1 << 30;
 
 pub fn ingest(a: IngestArgs) -> anyhow::Result<ExitCode> {
-    use ringmaster_core::model::DeviceAttr;
     use ringmaster_engine::ingest;
     let text = super::read_bounded(&a.input, MAX_INGEST_BYTES, "; split it")?;
     let window = ringmaster_core::goals::parse_hours(&a.window).ok_or_else(|| {
@@ -551,70 +551,27 @@ pub fn ingest(a: IngestArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let o = open(&a.at, jiff::Timestamp::now()).await?;
         let store = o.store.clone();
-        let rows = o.engine.rows().await?;
-        let history = store.history(&o.rollout).await?;
-        let waves = rows
-            .iter()
-            .map(|r| {
-                let started = history
-                    .iter()
-                    .find(|h| h.key == r.key && h.to == WaveState::Applying)
-                    .map(|h| h.at);
-                (r.members.clone(), started)
-            })
-            .collect();
-        let attr = ingest::Attribution::new(waves, jiff::SignedDuration::from_secs((window * 3600.0) as i64), &a.hint);
-        // Devices by every id an export may use; users by UPN.
-        let mut by_key: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
-        for d in 0..o.org.devices.rows {
-            for attr in [DeviceAttr::EntraObjectId, DeviceAttr::ManagedId, DeviceAttr::DeviceId, DeviceAttr::Name] {
-                if let Some(k) = o.org.device(attr, d) {
-                    by_key.entry(k.to_lowercase()).or_insert(d);
-                }
-            }
-        }
-        let mut by_user: std::collections::HashMap<String, Vec<u32>> = std::collections::HashMap::new();
-        for u in 0..o.org.users.rows {
-            if let Some(upn) = o.org.user(ringmaster_core::model::UserAttr::Upn, u) {
-                by_user.insert(upn.to_lowercase(), o.org.user_devices(u).to_vec());
-            }
-        }
-        let devices_of = |device: Option<&str>, user: Option<&str>| -> Vec<u32> {
-            let mut v: Vec<u32> = device.and_then(|k| by_key.get(&k.to_lowercase()).copied()).into_iter().collect();
-            if let Some(u) = user.and_then(|u| by_user.get(&u.to_lowercase())) {
-                v.extend(u);
-            }
-            v
-        };
+        let attr = o
+            .engine
+            .attribution(jiff::SignedDuration::from_secs((window * 3600.0) as i64), &a.hint)
+            .await?;
+        let dir = ingest::Directory::new(&o.loaded.org);
         let (kept, dups, rejected, unattributed) = match a.kind {
             Kind::Status => {
                 let (mut recs, bad) = ingest::statuses(&text, a.policy.as_deref()).map_err(bad_file)?;
-                let mut none = 0;
-                for r in &mut recs {
-                    r.wave = attr.wave_of(&devices_of(Some(&r.device), None));
-                    none += u64::from(r.wave.is_none());
-                }
+                let none = dir.attribute_statuses(&attr, &mut recs);
                 let got = store.ingest_status(&o.rollout, &recs).await?;
                 (got.inserted, got.duplicates, bad, none)
             }
             Kind::Tickets => {
                 let (mut recs, bad) = ingest::tickets(&text).map_err(bad_file)?;
-                let mut none = 0;
-                for t in &mut recs {
-                    let words = format!("{} {}", t.category.as_deref().unwrap_or(""), t.text);
-                    t.wave = attr.event_wave(&devices_of(t.device.as_deref(), t.user.as_deref()), t.at, &words);
-                    none += u64::from(t.wave.is_none());
-                }
+                let none = dir.attribute_tickets(&attr, &mut recs);
                 let got = store.ingest_tickets(&o.rollout, &recs).await?;
                 (got.inserted, got.duplicates, bad, none)
             }
             Kind::Feedback => {
                 let (mut recs, bad) = ingest::feedback(&text).map_err(bad_file)?;
-                let mut none = 0;
-                for f in &mut recs {
-                    f.wave = attr.wave_of(&devices_of(f.device.as_deref(), f.user.as_deref()));
-                    none += u64::from(f.wave.is_none());
-                }
+                let none = dir.attribute_feedback(&attr, &mut recs);
                 let got = store.ingest_feedback(&o.rollout, &recs).await?;
                 (got.inserted, got.duplicates, bad, none)
             }
@@ -708,6 +665,34 @@ pub struct ServeArgs {
     /// Ingestion requests allowed per token and minute.
     #[arg(long, default_value_t = 600, env = "RINGMASTER_INGEST_PER_MINUTE")]
     pub ingest_per_minute: u32,
+    /// Where notifications go: AUDIENCE=https://webhook… or AUDIENCE=mailto:address, for
+    /// operators, help-desk, pilot-users and production-users (repeat it, or comma-separate in the variable).
+    #[arg(
+        long = "notify",
+        value_name = "AUDIENCE=TARGET",
+        env = "RINGMASTER_NOTIFY",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub notify: Vec<String>,
+    /// SMTP server for mail notifications: smtp://user:password@host:587 (STARTTLS) or smtps://….
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "RINGMASTER_SMTP_URL",
+        hide_env_values = true
+    )]
+    pub smtp: Option<String>,
+    /// Sender of mail notifications.
+    #[arg(
+        long,
+        default_value = "ringmaster <ringmaster@localhost>",
+        env = "RINGMASTER_MAIL_FROM"
+    )]
+    pub mail_from: String,
+    /// The dashboard's address as users reach it (links in messages); defaults to the listen address.
+    #[arg(long, value_name = "URL", env = "RINGMASTER_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 /// `ringmaster serve`: the API, with the scheduler driving the rollout.
@@ -723,6 +708,36 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the runtime")?;
     rt.block_on(async {
+        let mut channels = ringmaster_server::Channels {
+            smtp: a.smtp.clone(),
+            mail_from: a.mail_from.clone(),
+            ..Default::default()
+        };
+        for r in a.notify.iter().filter(|r| !r.trim().is_empty()) {
+            channels.routes.push(
+                ringmaster_server::Channels::parse_route(r)
+                    .map_err(|e| crate::UserError(format!("--notify: {e}")))?,
+            );
+        }
+        if channels.smtp.is_none()
+            && channels
+                .routes
+                .iter()
+                .any(|(_, t)| matches!(t, ringmaster_server::notify::Target::Mail(_)))
+        {
+            return Err(crate::UserError(
+                "--notify names a mail address but no --smtp server is given".into(),
+            )
+            .into());
+        }
+        let listener = tokio::net::TcpListener::bind(&a.listen)
+            .await
+            .with_context(|| format!("listening on {}", a.listen))?;
+        let addr = listener.local_addr()?;
+        channels.public_url = a
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
         let o = open(&a.at, jiff::Timestamp::now()).await?;
         let store = o.store.clone();
         if !store.has_tokens().await? {
@@ -740,6 +755,8 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
         let start = engine.polled_until().await?.unwrap_or(o.start);
         let clock_at = std::sync::Arc::new(std::sync::Mutex::new(start));
         let clock_read = clock_at.clone();
+        let link_key = ringmaster_server::link_key(store.as_ref(), &o.rollout).await?;
+        let l = o.loaded;
         let state = ringmaster_server::AppState {
             store,
             engine: engine.clone(),
@@ -749,31 +766,35 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
             }),
             ingest_per_minute: a.ingest_per_minute,
             limiter: Default::default(),
+            view: std::sync::Arc::new(ringmaster_server::View::new(
+                l.plan, l.messages, l.org, l.res,
+            )),
+            link_key,
+            channels: std::sync::Arc::new(channels),
         };
-        // The scheduler: one simulated hour per tick, paced by --speed.
+        // The scheduler: one simulated hour per tick, paced by --speed;
+        // after each tick the outbox is filled and delivered.
         let speed = a.speed.max(1.0);
+        let notifier = state.clone();
         tokio::spawn(async move {
+            let client = ringmaster_server::notify::client();
             loop {
                 let now = *clock_at.lock().unwrap_or_else(|e| e.into_inner());
                 match engine.tick(now).await {
-                    Ok(t) => t
-                        .transitions
-                        .iter()
-                        .for_each(|l| println!("{}  {l}", stamp(now))),
-                    Err(e) => eprintln!("{}  scheduler: {e}", stamp(now)),
+                    Ok(t) => t.transitions.iter().for_each(
+                        |l| tracing::info!(target: "ringmaster::rollout", at = %stamp(now), "{l}"),
+                    ),
+                    Err(e) => {
+                        tracing::error!(target: "ringmaster::rollout", at = %stamp(now), error = %e, "scheduler")
+                    }
                 }
+                ringmaster_server::notify::run(&notifier, &client).await;
                 tokio::time::sleep(std::time::Duration::from_secs_f64(3600.0 / speed)).await;
                 *clock_at.lock().unwrap_or_else(|e| e.into_inner()) =
                     now + jiff::SignedDuration::from_hours(1);
             }
         });
-        let listener = tokio::net::TcpListener::bind(&a.listen)
-            .await
-            .with_context(|| format!("listening on {}", a.listen))?;
-        println!(
-            "serving the API on http://{}/api (Ctrl-C stops)",
-            listener.local_addr()?
-        );
+        println!("dashboard: http://{addr}/ui   API: http://{addr}/api (Ctrl-C stops)");
         ringmaster_server::serve(listener, state, async {
             let _ = tokio::signal::ctrl_c().await;
         })

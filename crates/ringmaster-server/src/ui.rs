@@ -1,0 +1,999 @@
+//! The dashboard: server-rendered pages (minijinja, every value escaped),
+//! charts as inline SVG, one small script that refreshes the live part of
+//! a page. Sign-in turns a token into a session cookie (HttpOnly,
+//! SameSite=Strict); every form carries the session's form key.
+
+use crate::api::{event_of, find_device, wave_detail};
+use crate::{Access, AppState, allowed};
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use minijinja::{Environment, Value, context};
+use ringmaster_core::wave::{Event, Reason, WaveState, step};
+use ringmaster_plan::report::thousands;
+use ringmaster_store::{Feedback, Session};
+use std::sync::OnceLock;
+
+const SESSION: &str = "rm_session";
+const LOGIN: &str = "rm_login";
+/// Hours a dashboard session lasts.
+const SESSION_HOURS: u32 = 12;
+/// Sign-in attempts allowed per minute (all clients together).
+const LOGINS_PER_MINUTE: u32 = 60;
+/// Feedback answers allowed per minute and link.
+const ANSWERS_PER_MINUTE: u32 = 120;
+const MAX_COMMENT: usize = 2000;
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("layout.html", include_str!("../templates/layout.html")),
+    ("login.html", include_str!("../templates/login.html")),
+    ("message.html", include_str!("../templates/message.html")),
+    ("overview.html", include_str!("../templates/overview.html")),
+    ("plan.html", include_str!("../templates/plan.html")),
+    ("pilot.html", include_str!("../templates/pilot.html")),
+    (
+        "conflicts.html",
+        include_str!("../templates/conflicts.html"),
+    ),
+    ("conflict.html", include_str!("../templates/conflict.html")),
+    ("wave.html", include_str!("../templates/wave.html")),
+    ("devices.html", include_str!("../templates/devices.html")),
+    ("device.html", include_str!("../templates/device.html")),
+    ("helpdesk.html", include_str!("../templates/helpdesk.html")),
+    ("audit.html", include_str!("../templates/audit.html")),
+    (
+        "notifications.html",
+        include_str!("../templates/notifications.html"),
+    ),
+    ("feedback.html", include_str!("../templates/feedback.html")),
+];
+
+fn env() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut e = Environment::new();
+        // Templates are compiled in; a broken one fails the page tests.
+        for (name, src) in TEMPLATES {
+            if let Err(err) = e.add_template(name, src) {
+                tracing::error!(%err, "template {name}");
+            }
+        }
+        e.add_filter("thousands", |n: u64| thousands(n));
+        e.add_filter("pct", |v: f64| format!("{:.1} %", v * 100.0));
+        e.add_filter("stamp", |t: String| {
+            t.parse::<jiff::Timestamp>()
+                .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+                .unwrap_or(t)
+        });
+        e
+    })
+}
+
+/// A page, or a plain error page when a template fails (logged).
+fn render(name: &str, ctx: Value) -> Response {
+    match env().get_template(name).and_then(|t| t.render(ctx)) {
+        Ok(html) => Html(html).into_response(),
+        Err(err) => {
+            tracing::error!(%err, "rendering {name}");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Html("<h1>The page could not be shown</h1><p>The error is in the server log.</p>"),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// A short page with a heading and a sentence (errors, thanks).
+fn message(code: StatusCode, title: &str, text: &str) -> Response {
+    let mut r = render("message.html", context! { title, text });
+    *r.status_mut() = code;
+    r
+}
+
+fn internal(what: &str, e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "{what} failed");
+    message(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something failed",
+        &format!("{what} failed; the cause is in the server log."),
+    )
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// Equal without telling by timing where they differ.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// `Secure` when the request reached us over HTTPS (through a proxy).
+fn secure(headers: &HeaderMap) -> &'static str {
+    match headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some("https") => "; Secure",
+        _ => "",
+    }
+}
+
+fn set_cookie(name: &str, value: &str, max_age: i64, headers: &HeaderMap) -> HeaderValue {
+    let v = format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
+        secure(headers)
+    );
+    HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// Only our own dashboard paths may be returned to after sign-in.
+fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(n) if n.starts_with("/ui") && !n.contains("//") && !n.contains('\\') => n,
+        _ => "/ui",
+    }
+}
+
+/// A signed-in user allowed to do `access`, or the answer to send instead:
+/// the sign-in page for no (or an expired) session, 403 outside the role.
+async fn signed_in(
+    s: &AppState,
+    headers: &HeaderMap,
+    access: Access,
+    path: &str,
+) -> Result<Session, Response> {
+    let session = match cookie(headers, SESSION) {
+        Some(id) => s
+            .store
+            .check_session(&id, jiff::Timestamp::now())
+            .await
+            .map_err(|e| internal("checking the session", e))?,
+        None => None,
+    };
+    let Some(session) = session else {
+        let next: String = url_escape(path);
+        return Err(Redirect::to(&format!("/login?next={next}")).into_response());
+    };
+    if !allowed(session.role, access) {
+        return Err(message(
+            StatusCode::FORBIDDEN,
+            "Not for your role",
+            &format!("The {} role may not open this page.", session.role.as_str()),
+        ));
+    }
+    Ok(session)
+}
+
+fn url_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// What every dashboard page gets: who is signed in, the form key, the rollout.
+fn base(s: &AppState, session: &Session, active: &str) -> Value {
+    context! {
+        active,
+        user => context! { label => session.label, role => session.role.as_str() },
+        csrf => session.csrf,
+        can_operate => allowed(session.role, Access::Operate),
+        can_audit => allowed(session.role, Access::Audit),
+        rollout => context! { id => s.rollout, name => s.view.plan.name, purpose => s.view.plan.purpose },
+        now => (s.clock)().to_string(),
+        version => s.engine.version(),
+    }
+}
+
+fn page(s: &AppState, session: &Session, active: &str, name: &str, more: Value) -> Response {
+    render(name, context! { ..base(s, session, active), ..more })
+}
+
+pub(crate) async fn root() -> Redirect {
+    Redirect::to("/ui")
+}
+
+pub(crate) async fn static_file(Path(file): Path<String>) -> Response {
+    let (body, kind) = match file.as_str() {
+        "app.css" => (include_str!("../static/app.css"), "text/css; charset=utf-8"),
+        "live.js" => (
+            include_str!("../static/live.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct Next {
+    next: Option<String>,
+}
+
+/// The sign-in form. Its form key is also set as a cookie: a form posted
+/// from another site cannot know it (double submit).
+pub(crate) async fn login_page(headers: HeaderMap, Query(q): Query<Next>) -> Response {
+    let key = fresh();
+    let mut r = render(
+        "login.html",
+        context! { csrf => key, next => safe_next(q.next.as_deref()), error => "" },
+    );
+    r.headers_mut()
+        .insert(header::SET_COOKIE, set_cookie(LOGIN, &key, 600, &headers));
+    r
+}
+
+fn fresh() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 16];
+    rand::rng().fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct LoginForm {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    csrf: String,
+    next: Option<String>,
+}
+
+pub(crate) async fn login(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let next = safe_next(f.next.as_deref()).to_string();
+    if !cookie(&headers, LOGIN).is_some_and(|k| same(&k, &f.csrf)) {
+        return message(
+            StatusCode::FORBIDDEN,
+            "Sign-in form expired",
+            "The form was not the one this server gave out, or it is older than ten minutes. Open the sign-in page again.",
+        );
+    }
+    if s.limiter.take("sign-in", LOGINS_PER_MINUTE).is_err() {
+        return message(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many sign-in attempts",
+            "Wait a minute and try again.",
+        );
+    }
+    let now = jiff::Timestamp::now();
+    let made = match s
+        .store
+        .create_session(f.token.trim(), SESSION_HOURS, now)
+        .await
+    {
+        Ok(m) => m,
+        Err(e) => return internal("signing in", e),
+    };
+    let Some((id, session)) = made else {
+        let key = fresh();
+        let mut r = render(
+            "login.html",
+            context! { csrf => key, next, error => "That token is unknown or revoked." },
+        );
+        *r.status_mut() = StatusCode::UNAUTHORIZED;
+        r.headers_mut()
+            .insert(header::SET_COOKIE, set_cookie(LOGIN, &key, 600, &headers));
+        return r;
+    };
+    let _ = s
+        .store
+        .audit(&ringmaster_store::AuditEntry {
+            at: now,
+            actor: session.label.clone(),
+            rollout: s.rollout.clone(),
+            action: "sign in".into(),
+            detail: format!("dashboard, {} role", session.role.as_str()),
+        })
+        .await;
+    let mut r = Redirect::to(&next).into_response();
+    let h = r.headers_mut();
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(SESSION, &id, i64::from(SESSION_HOURS) * 3600, &headers),
+    );
+    h.append(header::SET_COOKIE, set_cookie(LOGIN, "", 0, &headers));
+    r
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct CsrfForm {
+    /// Missing counts as wrong (403), not as a malformed form.
+    #[serde(default)]
+    csrf: String,
+}
+
+/// The session, when the form carries its key; else the 403 answer.
+async fn form_session(
+    s: &AppState,
+    headers: &HeaderMap,
+    access: Access,
+    path: &str,
+    csrf: &str,
+) -> Result<Session, Response> {
+    let session = signed_in(s, headers, access, path).await?;
+    if !same(&session.csrf, csrf) {
+        return Err(message(
+            StatusCode::FORBIDDEN,
+            "Form expired",
+            "This form does not belong to your session. Reload the page and try again.",
+        ));
+    }
+    Ok(session)
+}
+
+pub(crate) async fn logout(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    if let Err(r) = form_session(&s, &headers, Access::SignedIn, "/ui", &f.csrf).await {
+        return r;
+    }
+    if let Some(id) = cookie(&headers, SESSION)
+        && let Err(e) = s.store.end_session(&id).await
+    {
+        return internal("signing out", e);
+    }
+    let mut r = Redirect::to("/login").into_response();
+    r.headers_mut()
+        .insert(header::SET_COOKIE, set_cookie(SESSION, "", 0, &headers));
+    r
+}
+
+/// The waves with their counts and latest gate outcome, for the overview.
+async fn wave_rows(s: &AppState) -> Result<Vec<Value>, Response> {
+    let rows = s
+        .engine
+        .rows()
+        .await
+        .map_err(|e| internal("reading waves", e))?;
+    let mut out = Vec::new();
+    for r in &rows {
+        let c = s
+            .store
+            .wave_counts(&r.key.rollout, r.key.idx, None)
+            .await
+            .map_err(|e| internal("reading counts", e))?;
+        let evals = s
+            .store
+            .evaluations(&r.key)
+            .await
+            .map_err(|e| internal("reading gates", e))?;
+        let latest = latest_round(&evals);
+        let planned = s.view.plan.waves.get(r.key.idx as usize);
+        out.push(context! {
+            n => r.key.idx + 1,
+            name => r.name,
+            phase => r.phase,
+            state => r.state.name(),
+            final_ => r.state.is_final(),
+            devices => r.members.len(),
+            counts => c,
+            gate => latest,
+            start => planned.map(|w| w.start.strftime("%Y-%m-%d %H:%M %Z").to_string()),
+            end => planned.map(|w| w.end.strftime("%Y-%m-%d %H:%M %Z").to_string()),
+        });
+    }
+    Ok(out)
+}
+
+/// The last gate round of a wave: its evaluations (those stored at the newest time).
+fn latest_round(evals: &[(jiff::Timestamp, serde_json::Value)]) -> Vec<serde_json::Value> {
+    let Some((last, _)) = evals.last() else {
+        return Vec::new();
+    };
+    evals
+        .iter()
+        .filter(|(at, _)| at == last)
+        .map(|(_, e)| e.clone())
+        .collect()
+}
+
+pub(crate) async fn overview(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let session = match signed_in(&s, &headers, Access::Read, "/ui").await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let waves = match wave_rows(&s).await {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let now = (s.clock)();
+    let tz = jiff::tz::TimeZone::get(&s.view.plan.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let today = now.to_zoned(tz).date();
+    let gantt = ringmaster_plan::report::gantt_svg(&s.view.plan, Some(today));
+    let current = waves
+        .iter()
+        .find(|w| !w.get_attr("final_").map(|v| v.is_true()).unwrap_or(true))
+        .cloned();
+    page(
+        &s,
+        &session,
+        "overview",
+        "overview.html",
+        context! { waves, current, gantt, live => true, scope => s.view.plan.scope },
+    )
+}
+
+pub(crate) async fn plan(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let session = match signed_in(&s, &headers, Access::Read, "/ui/plan").await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let p = &s.view.plan;
+    let phases: Vec<Value> = p
+        .phases
+        .iter()
+        .map(|ph| {
+            context! {
+                name => ph.name, label => ph.label,
+                start => ph.start.strftime("%Y-%m-%d %H:%M %Z").to_string(),
+                end => ph.end.as_ref().map(|e| e.strftime("%Y-%m-%d %H:%M %Z").to_string()),
+                goals => ph.goal_sentences, approval => ph.approval, promotion => ph.promotion,
+                waves => ph.waves.iter().map(|&w| Value::from_serialize(wave_plan(&p.waves[w], w))).collect::<Vec<_>>(),
+            }
+        })
+        .collect();
+    page(
+        &s,
+        &session,
+        "plan",
+        "plan.html",
+        context! { plan => Value::from_serialize(p), phases },
+    )
+}
+
+fn wave_plan(w: &ringmaster_plan::planner::WavePlan, i: usize) -> serde_json::Value {
+    serde_json::json!({
+        "n": i + 1, "name": w.name, "mode": w.mode, "groups": w.groups, "devices": w.devices,
+        "share": w.share_of_scope,
+        "start": w.start.strftime("%Y-%m-%d %H:%M %Z").to_string(),
+        "end": w.end.strftime("%Y-%m-%d %H:%M %Z").to_string(),
+        "apply_days": w.apply_days.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
+        "bake_hours": w.bake_hours, "expected_tickets": w.expected_tickets, "approval": w.approval,
+        "time_zone": w.time_zone,
+    })
+}
+
+pub(crate) async fn pilot(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let session = match signed_in(&s, &headers, Access::Read, "/ui/pilot").await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    page(
+        &s,
+        &session,
+        "pilot",
+        "pilot.html",
+        context! { pilot => Value::from_serialize(&s.view.plan.pilot) },
+    )
+}
+
+pub(crate) async fn conflicts(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let session = match signed_in(&s, &headers, Access::Read, "/ui/conflicts").await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let report = &s.view.plan.conflicts;
+    page(
+        &s,
+        &session,
+        "conflicts",
+        "conflicts.html",
+        context! { report => Value::from_serialize(report), blocking => report.blocking() },
+    )
+}
+
+/// Devices listed on a drill-down page at most.
+const MAX_LISTED: usize = 500;
+
+pub(crate) async fn conflict(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(n): Path<usize>,
+) -> Response {
+    let path = format!("/ui/conflicts/{n}");
+    let session = match signed_in(&s, &headers, Access::Read, &path).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Some(f) = n
+        .checked_sub(1)
+        .and_then(|i| s.view.plan.conflicts.findings.get(i))
+    else {
+        return message(
+            StatusCode::NOT_FOUND,
+            "No such conflict",
+            &format!("There is no conflict {n}."),
+        );
+    };
+    let org = &s.view.org;
+    let devices: Vec<Value> = f
+        .affected
+        .iter()
+        .take(MAX_LISTED)
+        .map(|d| {
+            context! {
+                key => org.device_id(d).unwrap_or_default(),
+                label => org.device_label(d),
+                platform => org.device_platform(d).map(|p| p.as_str()),
+            }
+        })
+        .collect();
+    page(
+        &s,
+        &session,
+        "conflicts",
+        "conflict.html",
+        context! { n, f => Value::from_serialize(f), devices, more => (f.affected.len() as usize).saturating_sub(MAX_LISTED) },
+    )
+}
+
+/// The actions an operator can take on a wave in its state, per the wave's rules.
+fn actions(state: WaveState, rules: &ringmaster_core::wave::Rules) -> Vec<&'static str> {
+    [
+        "approve", "promote", "pause", "resume", "rollback", "retry", "abort",
+    ]
+    .into_iter()
+    .filter(|a| {
+        event_of(a).is_some_and(|e| {
+            // An operator's resume only lifts a manual pause.
+            let e = match e {
+                Event::Resume(_) => Event::Resume(Reason::Manual),
+                e => e,
+            };
+            step(state, &e, rules).is_ok()
+        })
+    })
+    .collect()
+}
+
+pub(crate) async fn wave(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(n): Path<u32>,
+) -> Response {
+    let path = format!("/ui/waves/{n}");
+    let session = match signed_in(&s, &headers, Access::Read, &path).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let detail = match wave_detail(&s, n).await {
+        Ok(Some(d)) => d,
+        Ok(None) => {
+            return message(
+                StatusCode::NOT_FOUND,
+                "No such wave",
+                &format!("The plan has no wave {n}."),
+            );
+        }
+        Err(_) => {
+            return message(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something failed",
+                "Reading the wave failed; the cause is in the server log.",
+            );
+        }
+    };
+    let idx = (n - 1) as usize;
+    let spec = &s.engine.waves()[idx];
+    let rows = match s.engine.rows().await {
+        Ok(r) => r,
+        Err(e) => return internal("reading waves", e),
+    };
+    let state = rows[idx].state;
+    let series: Vec<(jiff::Timestamp, ringmaster_store::StateCounts)> =
+        serde_json::from_value(serde_json::Value::Array(
+            detail["series"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|p| serde_json::json!([p["at"], p["counts"]]))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        ))
+        .unwrap_or_default();
+    let chart = crate::chart::wave_states(&series, spec.members.len());
+    // Gate rounds, newest first, at most 20.
+    let mut rounds: Vec<(String, Vec<serde_json::Value>)> = Vec::new();
+    for e in detail["evaluations"].as_array().into_iter().flatten() {
+        let at = e["at"].as_str().unwrap_or_default().to_string();
+        match rounds.last_mut() {
+            Some((t, v)) if *t == at => v.push(e["evaluation"].clone()),
+            _ => rounds.push((at, vec![e["evaluation"].clone()])),
+        }
+    }
+    rounds.reverse();
+    rounds.truncate(20);
+    let link = crate::notify::feedback_path(&s, n);
+    page(
+        &s,
+        &session,
+        "overview",
+        "wave.html",
+        context! {
+            w => Value::from_serialize(&detail), n, chart, rounds, live => true,
+            actions => if allowed(session.role, Access::Operate) { actions(state, &spec.rules) } else { vec![] },
+            feedback_link => link,
+            reasons => match state { WaveState::Paused { reasons, .. } => reasons.iter().map(|r| r.as_str()).collect::<Vec<_>>(), _ => vec![] },
+        },
+    )
+}
+
+pub(crate) async fn act(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((wave, action)): Path<(u32, String)>,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    let path = format!("/ui/waves/{wave}");
+    let session = match form_session(&s, &headers, Access::Operate, &path, &f.csrf).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Some(event) = event_of(&action) else {
+        return message(
+            StatusCode::NOT_FOUND,
+            "Unknown action",
+            "Actions are approve, promote, pause, resume, abort, rollback and retry.",
+        );
+    };
+    match s
+        .engine
+        .operate(wave, event, &session.label, (s.clock)())
+        .await
+    {
+        Ok(Ok(_)) => Redirect::to(&path).into_response(),
+        Ok(Err(why)) => message(StatusCode::CONFLICT, "Not done", &why),
+        Err(e) => internal("the action", e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct Search {
+    q: Option<String>,
+}
+
+pub(crate) async fn devices(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<Search>,
+) -> Response {
+    let session = match signed_in(&s, &headers, Access::Read, "/ui/devices").await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let needle = q.q.unwrap_or_default();
+    let needle: String = needle.trim().chars().take(200).collect();
+    let org = &s.view.org;
+    let found: Vec<Value> = if needle.is_empty() {
+        Vec::new()
+    } else {
+        org.find_devices(&needle)
+            .into_iter()
+            .take(50)
+            .map(|d| context! { key => org.device_id(d).unwrap_or_default(), label => org.device_label(d) })
+            .collect()
+    };
+    page(
+        &s,
+        &session,
+        "devices",
+        "devices.html",
+        context! { q => needle, found },
+    )
+}
+
+pub(crate) async fn device(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+) -> Response {
+    let path = format!("/ui/devices/{}", url_escape(&key));
+    let session = match signed_in(&s, &headers, Access::Read, &path).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let row = match find_device(&s.view, &key) {
+        Ok(r) => r,
+        Err((code, why)) => return message(code, "Device not found", &why),
+    };
+    let v = &s.view;
+    let e = ringmaster_core::explain::explain_device(&v.org, &v.res, row, None, (s.clock)());
+    let traces: Vec<Vec<Option<String>>> = e
+        .policies
+        .iter()
+        .map(|p| {
+            p.assignments
+                .iter()
+                .map(|a| {
+                    a.filter
+                        .as_ref()
+                        .and_then(|f| f.trace.as_ref())
+                        .map(ringmaster_core::explain::describe_trace)
+                })
+                .collect()
+        })
+        .collect();
+    let wave = v
+        .plan
+        .waves
+        .iter()
+        .position(|w| w.set.contains(row))
+        .map(|i| context! { n => i + 1, name => v.plan.waves[i].name });
+    page(
+        &s,
+        &session,
+        "devices",
+        "device.html",
+        context! { e => Value::from_serialize(&e), label => v.org.device_label(row), traces, wave },
+    )
+}
+
+pub(crate) async fn helpdesk(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let session = match signed_in(&s, &headers, Access::Read, "/ui/helpdesk").await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let p = &s.view.plan;
+    let now = (s.clock)();
+    let rows = match s.engine.rows().await {
+        Ok(r) => r,
+        Err(e) => return internal("reading waves", e),
+    };
+    let mut today = Vec::new();
+    let mut coming = Vec::new();
+    for (i, w) in p.waves.iter().enumerate() {
+        let state = rows.get(i).map(|r| r.state);
+        let running = matches!(
+            state,
+            Some(WaveState::Applying | WaveState::Baking | WaveState::Paused { .. })
+        );
+        let v = context! {
+            n => i + 1, name => w.name, groups => w.groups, devices => w.devices,
+            start => w.start.strftime("%a %Y-%m-%d %H:%M %Z").to_string(),
+            end => w.end.strftime("%a %Y-%m-%d %H:%M %Z").to_string(),
+            expected_tickets => w.expected_tickets.round() as u64,
+            state => state.map(|s| s.name()),
+        };
+        if running {
+            today.push(v);
+        } else if w.start.timestamp() > now && state.is_none_or(|s| !s.is_final()) {
+            coming.push(v);
+        }
+    }
+    coming.truncate(5);
+    // Known issues: what the pilot waves' tickets, low scores and failing gates said.
+    let mut issues: Vec<Value> = Vec::new();
+    for (i, w) in p.waves.iter().enumerate() {
+        if w.phase != ringmaster_plan::spec::PhaseKind::Pilot {
+            continue;
+        }
+        let Some(r) = rows.get(i) else { continue };
+        let (tickets, answers) = match s.store.wave_items(&s.rollout, i as u32, 200).await {
+            Ok(x) => x,
+            Err(e) => return internal("reading tickets", e),
+        };
+        let mut by_category: std::collections::BTreeMap<String, (u64, String)> = Default::default();
+        for t in &tickets {
+            let c = t.category.clone().unwrap_or_else(|| "uncategorised".into());
+            let e = by_category.entry(c).or_insert((0, t.text.clone()));
+            e.0 += 1;
+        }
+        for (category, (count, example)) in by_category {
+            issues.push(
+                context! { wave => w.name, kind => "tickets", what => category, count, example },
+            );
+        }
+        for a in answers.iter().filter(|a| a.score <= 2).take(10) {
+            issues.push(context! { wave => w.name, kind => "feedback", what => format!("score {}", a.score), count => 1, example => a.comment });
+        }
+        let evals = match s.store.evaluations(&r.key).await {
+            Ok(e) => e,
+            Err(e) => return internal("reading gates", e),
+        };
+        for e in latest_round(&evals)
+            .iter()
+            .filter(|e| e["outcome"] == "fail")
+        {
+            issues.push(context! { wave => w.name, kind => "gate", what => "failing goal", count => 1, example => e["sentence"].as_str().unwrap_or_default() });
+        }
+    }
+    let briefings: Vec<Value> = s
+        .view
+        .messages
+        .iter()
+        .filter(|m| m.audience == ringmaster_plan::comms::Audience::HelpDesk)
+        .map(|m| context! { subject => m.subject, html => Value::from_safe_string(m.html.clone()) })
+        .collect();
+    page(
+        &s,
+        &session,
+        "helpdesk",
+        "helpdesk.html",
+        context! {
+            changes => Value::from_serialize(&p.changes), help => Value::from_serialize(&p.help_desk),
+            today, coming, issues, briefings, live => true,
+        },
+    )
+}
+
+pub(crate) async fn audit(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let session = match signed_in(&s, &headers, Access::Audit, "/ui/audit").await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let mut log = match s.store.audit_log(&s.rollout).await {
+        Ok(l) => l,
+        Err(e) => return internal("reading the audit log", e),
+    };
+    log.reverse();
+    log.truncate(1000);
+    page(
+        &s,
+        &session,
+        "audit",
+        "audit.html",
+        context! { log => Value::from_serialize(&log) },
+    )
+}
+
+pub(crate) async fn notifications(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let session = match signed_in(&s, &headers, Access::Audit, "/ui/notifications").await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let items = match s.store.outbox(&s.rollout, 500).await {
+        Ok(i) => i,
+        Err(e) => return internal("reading the outbox", e),
+    };
+    let routes: Vec<String> = s.channels.describe();
+    page(
+        &s,
+        &session,
+        "notifications",
+        "notifications.html",
+        context! { items => Value::from_serialize(&items), routes, live => true },
+    )
+}
+
+/// The wave a feedback link is for, when its key is right.
+fn feedback_wave(s: &AppState, wave: u32, key: &str) -> Option<usize> {
+    let expected = crate::notify::feedback_key(s, wave);
+    let i = wave.checked_sub(1)? as usize;
+    (i < s.engine.waves().len() && same(&expected, key)).then_some(i)
+}
+
+fn bad_link() -> Response {
+    message(
+        StatusCode::NOT_FOUND,
+        "Link not valid",
+        "This feedback link is not valid. Use the link from your pilot message.",
+    )
+}
+
+pub(crate) async fn feedback_page(
+    State(s): State<AppState>,
+    Path((wave, key)): Path<(u32, String)>,
+) -> Response {
+    let Some(idx) = feedback_wave(&s, wave, &key) else {
+        return bad_link();
+    };
+    render(
+        "feedback.html",
+        context! {
+            rollout => s.view.plan.name, wave => s.engine.waves()[idx].name,
+            action => format!("/feedback/{wave}/{key}"), error => "", max => MAX_COMMENT,
+        },
+    )
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct Answer {
+    #[serde(default)]
+    device: String,
+    #[serde(default)]
+    score: String,
+    #[serde(default)]
+    comment: String,
+}
+
+pub(crate) async fn feedback(
+    State(s): State<AppState>,
+    Path((wave, key)): Path<(u32, String)>,
+    Form(a): Form<Answer>,
+) -> Response {
+    let Some(idx) = feedback_wave(&s, wave, &key) else {
+        return bad_link();
+    };
+    if s.limiter
+        .take(&format!("feedback:{wave}"), ANSWERS_PER_MINUTE)
+        .is_err()
+    {
+        return message(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many answers",
+            "Wait a minute and send it again.",
+        );
+    }
+    let again = |error: &str| {
+        let mut r = render(
+            "feedback.html",
+            context! {
+                rollout => s.view.plan.name, wave => s.engine.waves()[idx].name,
+                action => format!("/feedback/{wave}/{key}"), error, max => MAX_COMMENT,
+                device => a.device, comment => a.comment,
+            },
+        );
+        *r.status_mut() = StatusCode::BAD_REQUEST;
+        r
+    };
+    let Some(score) = a.score.parse::<u8>().ok().filter(|x| (1..=5).contains(x)) else {
+        return again("Choose a score from 1 to 5.");
+    };
+    if a.comment.chars().count() > MAX_COMMENT {
+        return again(&format!(
+            "The comment is longer than {MAX_COMMENT} characters."
+        ));
+    }
+    let name = a.device.trim();
+    // The device (or the user's devices) must be in this wave.
+    let members = &s.engine.waves()[idx].members;
+    let (dev, user) = if name.contains('@') {
+        (None, Some(name))
+    } else {
+        (Some(name), None)
+    };
+    let rows = s.view.directory.devices_of(dev, user);
+    let Some(&row) = rows.iter().find(|r| members.contains(**r)) else {
+        return again(
+            "That device (or user) is not in this pilot wave. Enter your device name as shown in Settings › About, or your sign-in address.",
+        );
+    };
+    let answer = Feedback {
+        id: format!("form-{}", fresh()),
+        at: (s.clock)(),
+        user: user.map(str::to_string),
+        device: s.view.org.device_id(row).map(str::to_string),
+        score,
+        comment: a.comment.trim().to_string(),
+        wave: Some(idx as u32),
+    };
+    if let Err(e) = s.store.ingest_feedback(&s.rollout, &[answer]).await {
+        return internal("storing the answer", e);
+    }
+    message(
+        StatusCode::OK,
+        "Thank you",
+        "Your answer is in. The rollout team reads every one before the next wave starts.",
+    )
+}
