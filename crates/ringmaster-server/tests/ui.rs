@@ -1,0 +1,475 @@
+//! The dashboard as a browser uses it (without the browser): sign in, pages
+//! that agree with the API, an approval through a form, the pilot feedback
+//! form, and notifications delivered by webhook and SMTP with retries.
+
+mod common;
+
+use axum::http::StatusCode;
+use common::{call, fetch, fixture, fixture_with, page, request, session};
+use ringmaster_server::Channels;
+use ringmaster_server::notify::Target;
+use ringmaster_store::Role;
+use std::sync::{Arc, Mutex};
+
+fn cookie_of(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with(&format!("{name}=")))
+}
+
+fn hidden(body: &str, name: &str) -> String {
+    let key = format!("name=\"{name}\" value=\"");
+    let at = body.find(&key).unwrap() + key.len();
+    body[at..at + body[at..].find('"').unwrap()].replace("&#x2f;", "/")
+}
+
+#[tokio::test]
+async fn sign_in_gives_a_strict_http_only_session_and_sign_out_ends_it() {
+    let f = fixture().await;
+    let (status, headers, body) = fetch(&f, page("GET", "/login?next=/ui/plan", None, "")).await;
+    assert_eq!(status, StatusCode::OK);
+    let login = cookie_of(&headers, "rm_login").unwrap();
+    assert!(login.contains("HttpOnly") && login.contains("SameSite=Strict"));
+    let key = hidden(&body, "csrf");
+    assert_eq!(hidden(&body, "next"), "/ui/plan");
+    let login_cookie = login.split(';').next().unwrap().to_string();
+    // A wrong token: 401, no session.
+    let (status, headers, body) = fetch(
+        &f,
+        page(
+            "POST",
+            "/login",
+            Some(&login_cookie),
+            &format!("token=rm_wrong&csrf={key}"),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body.contains("unknown or revoked"));
+    assert!(cookie_of(&headers, "rm_session").is_none());
+    // The right one.
+    let form = format!(
+        "token={}&csrf={key}&next=%2Fui%2Fplan",
+        f.token(Role::Viewer)
+    );
+    let (status, headers, _) = fetch(&f, page("POST", "/login", Some(&login_cookie), &form)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers["location"], "/ui/plan");
+    let set = cookie_of(&headers, "rm_session").unwrap();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Strict") && set.contains("Path=/"),
+        "{set}"
+    );
+    let cookie = set.split(';').next().unwrap().to_string();
+    let (status, _, body) = fetch(&f, page("GET", "/ui/plan", Some(&cookie), "")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body.contains("viewer token (viewer)"),
+        "who is signed in is shown"
+    );
+    // An open redirect is not possible through `next`.
+    let (_, body) = (
+        0,
+        fetch(&f, page("GET", "/login?next=//evil.example.com", None, ""))
+            .await
+            .2,
+    );
+    assert_eq!(hidden(&body, "next"), "/ui");
+    // Sign out.
+    let csrf = hidden(
+        &fetch(&f, page("GET", "/ui", Some(&cookie), "")).await.2,
+        "csrf",
+    );
+    let (status, _, _) = fetch(
+        &f,
+        page("POST", "/ui/logout", Some(&cookie), &format!("csrf={csrf}")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _, _) = fetch(&f, page("GET", "/ui", Some(&cookie), "")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "the session is gone");
+    let (_, log) = call(
+        &f,
+        request("GET", "/api/audit", Some(f.token(Role::Admin)), Vec::new()),
+    )
+    .await;
+    assert!(
+        log.contains("sign in") && log.contains("viewer token"),
+        "{log}"
+    );
+}
+
+/// The figure in a table cell `data-field="…"` within the row `id`.
+fn cell(body: &str, row: &str, field: &str) -> String {
+    let r = body
+        .find(&format!("id=\"{row}\""))
+        .unwrap_or_else(|| panic!("no row {row}"));
+    let key = format!("data-field=\"{field}\">");
+    let at = r + body[r..].find(&key).unwrap() + key.len();
+    body[at..at + body[at..].find('<').unwrap()].to_string()
+}
+
+#[tokio::test]
+async fn pages_show_what_the_api_says_and_an_operator_approves_by_form() {
+    let f = fixture().await;
+    let (cookie, csrf) = session(&f, Role::Operator).await;
+    let (_, _, body) = fetch(&f, page("GET", "/ui/waves/1", Some(&cookie), "")).await;
+    assert!(
+        body.contains("id=\"action-approve\""),
+        "the wave awaits approval"
+    );
+    assert!(
+        !body.contains("id=\"action-retry\""),
+        "only what the state allows is offered"
+    );
+    let (status, headers, _) = fetch(
+        &f,
+        page(
+            "POST",
+            "/ui/waves/1/approve",
+            Some(&cookie),
+            &format!("csrf={csrf}"),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers["location"], "/ui/waves/1");
+    f.run_hours(60).await;
+    let (_, api) = call(
+        &f,
+        request("GET", "/api/waves", Some(f.token(Role::Viewer)), Vec::new()),
+    )
+    .await;
+    let api: serde_json::Value = serde_json::from_str(&api).unwrap();
+    let (_, _, body) = fetch(&f, page("GET", "/ui", Some(&cookie), "")).await;
+    let mut reported = 0;
+    for w in api["waves"].as_array().unwrap() {
+        let row = format!("wave-{}", w["wave"]);
+        for field in ["succeeded", "error", "conflict", "pending"] {
+            assert_eq!(
+                cell(&body, &row, field),
+                w["counts"][field].to_string(),
+                "{row} {field}"
+            );
+            reported += w["counts"][field].as_u64().unwrap();
+        }
+        assert_eq!(cell(&body, &row, "devices"), w["devices"].to_string());
+    }
+    assert!(reported > 0, "the pilot reported");
+    // The wave page: the chart, gate sentences, the approval in its history.
+    let (_, _, body) = fetch(&f, page("GET", "/ui/waves/1", Some(&cookie), "")).await;
+    assert!(body.contains("<svg") && body.contains("device states over time"));
+    let history =
+        &body[body.find("<h2>History</h2>").unwrap()..body.find("<h2>Tickets</h2>").unwrap()];
+    assert!(
+        history.contains("operator token") && history.contains("applying"),
+        "history names the approver: {history}"
+    );
+    let (_, api) = call(
+        &f,
+        request(
+            "GET",
+            "/api/waves/1",
+            Some(f.token(Role::Viewer)),
+            Vec::new(),
+        ),
+    )
+    .await;
+    let api: serde_json::Value = serde_json::from_str(&api).unwrap();
+    let sentence = api["evaluations"][0]["evaluation"]["sentence"]
+        .as_str()
+        .unwrap();
+    let escaped = sentence
+        .replace('\'', "&#x27;")
+        .replace('/', "&#x2f;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    assert!(body.contains(&escaped), "gate sentence {sentence} shown");
+    assert_eq!(
+        cell(&body, "counts", "succeeded"),
+        api["counts"]["succeeded"].to_string()
+    );
+    // The device page explains; the help-desk page lists what changes.
+    let device = common::FIRST_DEVICE.get().unwrap();
+    let (status, _, body) = fetch(
+        &f,
+        page("GET", &format!("/ui/devices/{device}"), Some(&cookie), ""),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("Included") || body.contains("NotTargeted"));
+    let (_, _, body) = fetch(&f, page("GET", "/ui/helpdesk", Some(&cookie), "")).await;
+    let change = &f.state.view.plan.changes[0].setting;
+    assert!(
+        body.contains(&change.replace('\'', "&#x27;").replace('/', "&#x2f;")),
+        "{change}"
+    );
+}
+
+#[tokio::test]
+async fn pilot_users_answer_through_the_feedback_link() {
+    let f = fixture().await;
+    let op = f.token(Role::Operator);
+    call(
+        &f,
+        request("POST", "/api/waves/1/approve", Some(op), Vec::new()),
+    )
+    .await;
+    f.run_hours(2).await;
+    let path = ringmaster_server::notify::feedback_path(&f.state, 1);
+    let (status, _, body) = fetch(&f, page("GET", &path, None, "")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("How is"));
+    let member = f.state.engine.waves()[0].members.min().unwrap();
+    let name = f
+        .state
+        .view
+        .org
+        .device(ringmaster_core::model::DeviceAttr::Name, member)
+        .unwrap()
+        .to_string();
+    let outsider = f.state.engine.waves()[2].members.min().unwrap();
+    let other = f.state.view.org.device_id(outsider).unwrap().to_string();
+    let (status, _, body) = fetch(
+        &f,
+        page(
+            "POST",
+            &path,
+            None,
+            &format!("device={other}&score=4&comment=fine"),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("not in this pilot wave"));
+    let (status, _, body) = fetch(
+        &f,
+        page("POST", &path, None, &format!("device={name}&score=9")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("from 1 to 5"));
+    let (status, _, body) = fetch(
+        &f,
+        page(
+            "POST",
+            &path,
+            None,
+            &format!(
+                "device={}&score=2&comment=VPN+drops+%3Cb%3Eoften%3C%2Fb%3E",
+                urlenc(&name)
+            ),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("Thank you"));
+    let (status, _, _) = fetch(
+        &f,
+        page(
+            "POST",
+            "/feedback/1/0123456789abcdef0123456789abcdef",
+            None,
+            "device=x&score=3",
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a forged link");
+    let (_, api) = call(
+        &f,
+        request(
+            "GET",
+            "/api/waves/1",
+            Some(f.token(Role::Viewer)),
+            Vec::new(),
+        ),
+    )
+    .await;
+    let api: serde_json::Value = serde_json::from_str(&api).unwrap();
+    assert_eq!(api["feedback"][0]["score"], 2);
+    assert_eq!(api["feedback"][0]["comment"], "VPN drops <b>often</b>");
+    let (cookie, _) = session(&f, Role::HelpDesk).await;
+    let (_, _, body) = fetch(&f, page("GET", "/ui/helpdesk", Some(&cookie), "")).await;
+    assert!(
+        body.contains("VPN drops &lt;b&gt;often&lt;&#x2f;b&gt;"),
+        "a low score is a known issue"
+    );
+}
+
+fn urlenc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'-' {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// A webhook receiver that fails its first call (503), then keeps bodies.
+async fn webhook() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
+    let got: Arc<Mutex<Vec<serde_json::Value>>> = Default::default();
+    let calls = Arc::new(Mutex::new(0));
+    let keep = got.clone();
+    let app = axum::Router::new().route(
+        "/hook/{secret}",
+        axum::routing::post(move |axum::Json(v): axum::Json<serde_json::Value>| {
+            let (keep, calls) = (keep.clone(), calls.clone());
+            async move {
+                let n = {
+                    let mut c = calls.lock().unwrap();
+                    *c += 1;
+                    *c
+                };
+                if n == 1 {
+                    return StatusCode::SERVICE_UNAVAILABLE;
+                }
+                keep.lock().unwrap().push(v);
+                StatusCode::OK
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await });
+    (format!("http://{addr}/hook/s3cr3t"), got)
+}
+
+/// Just enough of an SMTP server to take mail: keeps each message's data.
+async fn smtp() -> (String, Arc<Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let got: Arc<Mutex<Vec<String>>> = Default::default();
+    let keep = got.clone();
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((sock, _)) = l.accept().await else {
+                return;
+            };
+            let keep = keep.clone();
+            tokio::spawn(async move {
+                let (r, mut w) = sock.into_split();
+                let mut lines = BufReader::new(r).lines();
+                w.write_all(b"220 test ESMTP\r\n").await.unwrap();
+                let mut data: Option<String> = None;
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if let Some(d) = data.as_mut() {
+                        if line == "." {
+                            keep.lock().unwrap().push(data.take().unwrap());
+                            w.write_all(b"250 queued\r\n").await.unwrap();
+                        } else {
+                            d.push_str(&line);
+                            d.push('\n');
+                        }
+                        continue;
+                    }
+                    let verb = line.split(' ').next().unwrap_or("").to_ascii_uppercase();
+                    let answer: &[u8] = match verb.as_str() {
+                        "EHLO" | "HELO" => b"250-test\r\n250 8BITMIME\r\n",
+                        "DATA" => {
+                            data = Some(String::new());
+                            b"354 go on\r\n"
+                        }
+                        "QUIT" => {
+                            let _ = w.write_all(b"221 bye\r\n").await;
+                            return;
+                        }
+                        _ => b"250 ok\r\n",
+                    };
+                    w.write_all(answer).await.unwrap();
+                }
+            });
+        }
+    });
+    (format!("smtp://{addr}"), got)
+}
+
+#[tokio::test]
+async fn phase_starts_and_alerts_are_delivered_by_webhook_and_mail_with_retries() {
+    let (hook, hooked) = webhook().await;
+    let (smtp_url, mailed) = smtp().await;
+    let channels = Channels {
+        routes: vec![
+            ("operators".into(), Target::Webhook(hook.clone())),
+            ("pilot_users".into(), Target::Webhook(hook.clone())),
+            ("help_desk".into(), Target::Mail("desk@example.com".into())),
+        ],
+        smtp: Some(smtp_url),
+        mail_from: "ringmaster <rollout@example.com>".into(),
+        public_url: "https://ringmaster.example.com".into(),
+    };
+    let f = fixture_with(channels).await;
+    let client = ringmaster_server::notify::client();
+    // The pilot awaits approval: operators hear of it; the first call fails (503) and is retried.
+    assert_eq!(ringmaster_server::notify::queue(&f.state).await.unwrap(), 1);
+    assert_eq!(
+        ringmaster_server::notify::queue(&f.state).await.unwrap(),
+        0,
+        "queued once"
+    );
+    assert_eq!(
+        ringmaster_server::notify::deliver(&f.state, &client)
+            .await
+            .unwrap(),
+        0
+    );
+    let out = f.state.store.outbox("api", 10).await.unwrap();
+    assert_eq!((out[0].state.as_str(), out[0].attempts), ("pending", 1));
+    assert_eq!(
+        out[0].last_error.as_deref(),
+        Some("the webhook answered 503 Service Unavailable")
+    );
+    assert!(!out[0].last_error.as_deref().unwrap().contains("s3cr3t"));
+    f.run_hours(1).await;
+    assert_eq!(
+        ringmaster_server::notify::deliver(&f.state, &client)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        hooked.lock().unwrap()[0]["title"]
+            .as_str()
+            .unwrap()
+            .contains("awaits approval")
+    );
+    // Approval starts the pilot phase: its communications go out.
+    call(
+        &f,
+        request(
+            "POST",
+            "/api/waves/1/approve",
+            Some(f.token(Role::Operator)),
+            Vec::new(),
+        ),
+    )
+    .await;
+    ringmaster_server::notify::run(&f.state, &client).await;
+    let hooks = hooked.lock().unwrap().clone();
+    let pilot = hooks
+        .iter()
+        .find(|h| h["audience"] == "pilot_users")
+        .expect("pilot users told");
+    let text = pilot["text"].as_str().unwrap();
+    assert!(
+        text.contains("https://ringmaster.example.com/feedback/1/"),
+        "{text}"
+    );
+    let mails = mailed.lock().unwrap().clone();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(mails[0].contains("To: desk@example.com"), "{}", mails[0]);
+    assert!(mails[0].contains("text/html") && mails[0].contains("text/plain"));
+    // The outbox page lists them for operators, with hosts only.
+    let (cookie, _) = session(&f, Role::Operator).await;
+    let (_, _, body) = fetch(&f, page("GET", "/ui/notifications", Some(&cookie), "")).await;
+    assert!(body.contains("sent") && body.contains("webhook to 127.0.0.1"));
+    assert!(
+        !body.contains("s3cr3t"),
+        "the webhook's secret path is never shown"
+    );
+}
