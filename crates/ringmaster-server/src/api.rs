@@ -193,6 +193,14 @@ fn limited(s: &AppState, who: &str) -> Option<Response> {
     })
 }
 
+/// One kind of record: who may send it, how it is read, tied to waves and counted.
+pub(crate) struct Records<T> {
+    access: Access,
+    parse: fn(&str) -> Result<Parsed<T>, String>,
+    attribute: fn(&Directory, &Attribution, &mut [T]) -> u64,
+    counter: fn(&crate::Counters) -> &std::sync::atomic::AtomicU64,
+}
+
 /// How long after a wave starts a ticket counts for it.
 const TICKET_WINDOW_HOURS: i64 = 24 * 7;
 
@@ -202,12 +210,17 @@ const TICKET_WINDOW_HOURS: i64 = 24 * 7;
 pub(crate) async fn ingest<T>(
     s: &AppState,
     headers: &HeaderMap,
-    access: Access,
     body: &Bytes,
-    parse: fn(&str) -> Result<Parsed<T>, String>,
-    attribute: fn(&Directory, &Attribution, &mut [T]) -> u64,
+    kind: Records<T>,
     store: impl AsyncFnOnce(&[T]) -> ringmaster_store::Result<ringmaster_store::Ingested>,
 ) -> Result<Response, ApiError> {
+    let Records {
+        access,
+        parse,
+        attribute,
+        counter,
+    } = kind;
+    let counter = counter(&s.counters);
     let who = authorize(s, headers, access).await?;
     if let Some(r) = limited(s, &who.key) {
         return Ok(r);
@@ -224,6 +237,11 @@ pub(crate) async fn ingest<T>(
     let got = store(&records)
         .await
         .map_err(|e| ApiError::internal("storing the records", e))?;
+    use std::sync::atomic::Ordering::Relaxed;
+    counter.fetch_add(got.inserted, Relaxed);
+    s.counters
+        .rejected
+        .fetch_add(rejected.len() as u64, Relaxed);
     Ok(axum::Json(serde_json::json!({
         "inserted": got.inserted, "duplicates": got.duplicates, "rejected": rejected,
         "not_in_a_started_wave": untied,
@@ -240,10 +258,13 @@ pub(crate) async fn ingest_status(
     ingest(
         &s,
         &headers,
-        Access::ReportStatus,
         &body,
-        parse,
-        Directory::attribute_statuses,
+        Records {
+            access: Access::ReportStatus,
+            parse,
+            attribute: Directory::attribute_statuses,
+            counter: |c| &c.status,
+        },
         async |r| s.store.ingest_status(&s.rollout, r).await,
     )
     .await
@@ -257,10 +278,13 @@ pub(crate) async fn ingest_tickets(
     ingest(
         &s,
         &headers,
-        Access::ReportTickets,
         &body,
-        ringmaster_engine::ingest::tickets,
-        Directory::attribute_tickets,
+        Records {
+            access: Access::ReportTickets,
+            parse: ringmaster_engine::ingest::tickets,
+            attribute: Directory::attribute_tickets,
+            counter: |c| &c.tickets,
+        },
         async |r| s.store.ingest_tickets(&s.rollout, r).await,
     )
     .await
@@ -274,10 +298,13 @@ pub(crate) async fn ingest_feedback(
     ingest(
         &s,
         &headers,
-        Access::ReportFeedback,
         &body,
-        ringmaster_engine::ingest::feedback,
-        Directory::attribute_feedback,
+        Records {
+            access: Access::ReportFeedback,
+            parse: ringmaster_engine::ingest::feedback,
+            attribute: Directory::attribute_feedback,
+            counter: |c| &c.feedback,
+        },
         async |r| s.store.ingest_feedback(&s.rollout, r).await,
     )
     .await
@@ -488,6 +515,35 @@ pub(crate) async fn metrics(
         }
     }
     out.push_str(&reports);
+    use std::sync::atomic::Ordering::Relaxed;
+    let c = &s.counters;
+    out.push_str("# HELP ringmaster_ingested_records_total Records taken in over HTTP since start (rejected: not kept)\n# TYPE ringmaster_ingested_records_total counter\n");
+    for (kind, n) in [
+        ("status", c.status.load(Relaxed)),
+        ("tickets", c.tickets.load(Relaxed)),
+        ("feedback", c.feedback.load(Relaxed)),
+        ("rejected", c.rejected.load(Relaxed)),
+    ] {
+        out.push_str(&format!(
+            "ringmaster_ingested_records_total{{kind=\"{kind}\"}} {n}\n"
+        ));
+    }
+    let mut states: std::collections::BTreeMap<String, u64> = Default::default();
+    for item in s
+        .store
+        .outbox(&s.rollout, 100_000)
+        .await
+        .map_err(|e| ApiError::internal("reading the outbox", e))?
+    {
+        *states.entry(item.state).or_default() += 1;
+    }
+    out.push_str("# HELP ringmaster_notifications Notifications by delivery state\n# TYPE ringmaster_notifications gauge\n");
+    for state in ["pending", "sent", "failed"] {
+        out.push_str(&format!(
+            "ringmaster_notifications{{state=\"{state}\"}} {}\n",
+            states.get(state).copied().unwrap_or(0)
+        ));
+    }
     out.push_str("# HELP ringmaster_gate_evaluations_total Gate evaluations by outcome\n# TYPE ringmaster_gate_evaluations_total counter\n");
     for (o, n) in outcomes {
         out.push_str(&format!(

@@ -73,6 +73,17 @@ pub struct AppState {
     pub link_key: Arc<[u8]>,
     /// Where notifications go.
     pub channels: Arc<Channels>,
+    /// Records taken in since start, for the metrics.
+    pub counters: Arc<Counters>,
+}
+
+/// Records ingested over HTTP since the process started, by kind.
+#[derive(Default)]
+pub struct Counters {
+    pub status: std::sync::atomic::AtomicU64,
+    pub tickets: std::sync::atomic::AtomicU64,
+    pub feedback: std::sync::atomic::AtomicU64,
+    pub rejected: std::sync::atomic::AtomicU64,
 }
 
 /// The key that signs a rollout's feedback links: made on first use, then kept.

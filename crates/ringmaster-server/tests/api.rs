@@ -108,6 +108,19 @@ async fn openapi_lists_every_route_and_metrics_speak_prometheus() {
     let (status, m) = call(&f, request("GET", "/metrics", Some(viewer), Vec::new())).await;
     assert_eq!(status, StatusCode::OK);
     assert!(m.contains("ringmaster_wave_state{wave=\"1\",name=\"Pilot (isolated)\",state=\"awaiting approval\"} 1"), "{m}");
+    assert!(
+        m.contains("ringmaster_ingested_records_total{kind=\"status\"} 0"),
+        "{m}"
+    );
+    assert!(
+        m.contains("ringmaster_notifications{state=\"pending\"} 0"),
+        "{m}"
+    );
+    // Every sample line is `name{labels} number`.
+    for line in m.lines().filter(|l| !l.starts_with('#')) {
+        let (_, value) = line.rsplit_once(' ').unwrap();
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+    }
 }
 
 #[tokio::test]

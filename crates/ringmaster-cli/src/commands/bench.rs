@@ -924,6 +924,7 @@ fn http(a: &Args) -> anyhow::Result<ExitCode> {
             link_key: ringmaster_server::link_key(store.as_ref(), &plan.id).await?,
             view: std::sync::Arc::new(ringmaster_server::View::new(plan, Vec::new(), p.org, p.res)),
             channels: Default::default(),
+            counters: Default::default(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;

@@ -771,6 +771,7 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
             )),
             link_key,
             channels: std::sync::Arc::new(channels),
+            counters: Default::default(),
         };
         // The scheduler: one simulated hour per tick, paced by --speed;
         // after each tick the outbox is filled and delivered.

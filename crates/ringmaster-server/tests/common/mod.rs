@@ -188,6 +188,7 @@ pub async fn fixture_with(channels: Channels) -> Fixture {
         limiter: Default::default(),
         view: Arc::new(View::new(plan, messages, org, res)),
         channels: Arc::new(channels),
+        counters: Default::default(),
     };
     Fixture {
         state,
