@@ -888,7 +888,7 @@ fn http(a: &Args) -> anyhow::Result<ExitCode> {
     };
     let dir = std::env::temp_dir().join(format!("ringmaster-bench-http-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let (p, plan) = planned(&dir.join("org"), 3000, a.seed)?;
+    let (p, plan) = planned(&dir.join("org"), 20_000, a.seed)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
