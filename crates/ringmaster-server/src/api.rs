@@ -20,6 +20,9 @@ fn summary(path: &str) -> &'static str {
         "/api/devices/{device}" => {
             "why each policy does or does not reach a device, and its conflicts"
         }
+        "/api/groups/{group}" => {
+            "everything assigned to a group, directly and through the groups that contain it"
+        }
         "/api/communications" => {
             "the rendered messages for pilot users, production users and the help desk"
         }
@@ -79,6 +82,12 @@ pub fn openapi() -> serde_json::Value {
             params.push(serde_json::json!({"name": "device", "in": "path", "required": true,
                 "description": "device name, Entra object id, Entra device id, Intune id or serial number",
                 "schema": {"type": "string"}}));
+        }
+        if path.contains("{group}") {
+            params.push(
+                serde_json::json!({"name": "group", "in": "path", "required": true,
+                "description": "group name or Entra object id", "schema": {"type": "string"}}),
+            );
         }
         if !params.is_empty() {
             op["parameters"] = serde_json::Value::Array(params);
@@ -364,6 +373,32 @@ pub(crate) async fn device(
     let v = &s.view;
     let e = ringmaster_core::explain::explain_device(&v.org, &v.res, row, None, (s.clock)());
     Ok(axum::Json(e).into_response())
+}
+
+pub(crate) async fn group(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(needle): Path<String>,
+) -> Result<Response, ApiError> {
+    authorize(&s, &headers, Access::Read).await?;
+    let v = &s.view;
+    let found = v.org.find_groups(&needle);
+    let g = match found.len() {
+        1 => found[0],
+        0 => {
+            return Err(ApiError(
+                StatusCode::NOT_FOUND,
+                format!("no group matches '{needle}'"),
+            ));
+        }
+        n => {
+            return Err(ApiError(
+                StatusCode::CONFLICT,
+                format!("'{needle}' matches {n} groups; name one by id"),
+            ));
+        }
+    };
+    Ok(axum::Json(ringmaster_core::explain::explain_group(&v.org, &v.res, g)).into_response())
 }
 
 /// Everything about one wave, shared by the API and the wave page so the

@@ -154,6 +154,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/plan", Access::Read),
     ("GET", "/api/conflicts", Access::Read),
     ("GET", "/api/devices/{device}", Access::Read),
+    ("GET", "/api/groups/{group}", Access::Read),
     ("GET", "/api/communications", Access::Read),
     ("GET", "/api/waves", Access::Read),
     ("GET", "/api/waves/{wave}", Access::Read),
@@ -336,6 +337,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/plan", get(api::plan))
         .route("/api/conflicts", get(api::conflicts))
         .route("/api/devices/{device}", get(api::device))
+        .route("/api/groups/{group}", get(api::group))
         .route("/api/communications", get(api::communications))
         .route("/api/waves", get(api::waves))
         .route("/api/waves/{wave}", get(api::wave))

@@ -796,13 +796,33 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
             }
         });
         println!("dashboard: http://{addr}/ui   API: http://{addr}/api (Ctrl-C stops)");
-        ringmaster_server::serve(listener, state, async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .context("serving")?;
+        ringmaster_server::serve(listener, state, stop_signal())
+            .await
+            .context("serving")?;
+        eprintln!("stopped: requests in flight were finished");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what service managers send).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 #[derive(clap::Args)]
