@@ -293,7 +293,7 @@ fn gen_writes_an_org_that_loads() {
 #[test]
 fn demo_runs_the_tour_end_to_end() {
     let d = tempfile::tempdir().unwrap();
-    rm().args(["demo", "--devices", "3000", "--dir"])
+    rm().args(["demo", "--no-serve", "--devices", "3000", "--dir"])
         .arg(d.path())
         .assert()
         .success()
@@ -314,6 +314,79 @@ fn demo_runs_the_tour_end_to_end() {
         ));
     assert!(d.path().join("plan.html").exists());
     assert!(d.path().join("messages").read_dir().unwrap().count() > 4);
+}
+
+/// One HTTP/1.1 request on loopback; the status line and the rest. (The
+/// demo restarts its server between plan versions: connecting is retried.)
+fn http(addr: &str, request: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = (0..50)
+        .find_map(|_| {
+            std::net::TcpStream::connect(addr)
+                .inspect_err(|_| std::thread::sleep(std::time::Duration::from_millis(100)))
+                .ok()
+        })
+        .expect("connecting to the demo's dashboard");
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn the_demo_serves_its_dashboard_while_it_runs() {
+    use std::io::BufRead;
+    let d = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ringmaster"))
+        .env("RINGMASTER_NOW", "2026-11-24T12:00:00Z")
+        .args([
+            "demo",
+            "--devices",
+            "3000",
+            "--listen",
+            "127.0.0.1:0",
+            "--speed",
+            "360000",
+            "--dir",
+        ])
+        .arg(d.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = lines
+        .by_ref()
+        .map(Result::unwrap)
+        .find(|l| l.starts_with("dashboard: "))
+        .expect("the dashboard's address is printed");
+    // dashboard: http://ADDR/ui  (sign in with the token rm_…)
+    let addr = line["dashboard: http://".len()..line.find("/ui").unwrap()].to_string();
+    let token = line[line.find("rm_").unwrap()..line.len() - 1].to_string();
+    let ui = http(
+        &addr,
+        "GET /ui HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(ui.starts_with("HTTP/1.1 303"), "{ui}");
+    let api = http(
+        &addr,
+        &format!(
+            "GET /api/waves HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert!(
+        api.starts_with("HTTP/1.1 200") && api.contains("Pilot (isolated)"),
+        "{api}"
+    );
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    assert!(child.wait().unwrap().success());
+    let rest = rest.join("\n");
+    assert!(rest.contains("== Summary =="), "{rest}");
+    assert!(rest.contains("version 1 stopped at wave"), "{rest}");
+    assert!(
+        rest.contains("version 2 (the fixed baseline) passed every wave"),
+        "{rest}"
+    );
 }
 
 /// The demo's organization, new baseline and commented plan in a folder.

@@ -19,8 +19,15 @@ pub struct Args {
     #[arg(long, default_value_t = 7)]
     seed: u64,
     /// Simulated seconds per real second for the run (0: as fast as possible).
-    #[arg(long, default_value_t = 0.0)]
-    speed: f64,
+    /// Default: 21,600 (six hours a second) while the dashboard is served, else 0.
+    #[arg(long)]
+    speed: Option<f64>,
+    /// Terminal only: do not serve the dashboard while the rollout runs.
+    #[arg(long)]
+    no_serve: bool,
+    /// Where the dashboard listens (another free port when this one is taken).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
     /// Where to write the organization (default: a folder in the temp directory).
     #[arg(long)]
     dir: Option<PathBuf>,
@@ -34,6 +41,7 @@ fn heading(s: &str) {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let began = Instant::now();
     let dir = a.dir.unwrap_or_else(|| {
         std::env::temp_dir().join(format!("ringmaster-demo-{}-{}", a.devices, a.seed))
     });
@@ -199,6 +207,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     );
     let loaded = super::plan::load(&plan_file, now)?;
     print!("{}", ringmaster_plan::report::text(&loaded.plan));
+    let plan_facts = format!(
+        "{} phases, {} waves, a pilot of {} devices, {} messages",
+        loaded.plan.phases.len(),
+        loaded.plan.waves.len(),
+        loaded.plan.pilot.as_ref().map_or(0, |p| p.size),
+        loaded.messages.len()
+    );
     let html = root.join("plan.html");
     let plan_today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
     std::fs::write(
@@ -236,7 +251,18 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         "wave=2,setting=submitsamplesconsent,error=0.4"
             .parse()
             .map_err(|e: String| anyhow::anyhow!(e))?;
-    let first = super::run::demo_run(&plan_file, vec![fault.clone()], true, a.speed)?;
+    let speed = a.speed.unwrap_or(if a.no_serve { 0.0 } else { 21_600.0 });
+    let mut serve = (!a.no_serve).then(|| super::run::DemoServe {
+        listen: a.listen.clone(),
+        token: None,
+    });
+    let first = super::run::demo_run(&plan_file, vec![fault.clone()], true, speed, serve.as_mut())?;
+    let mut runs = Vec::new();
+    if let super::run::DemoEnd::Stopped(wave, name) = &first {
+        runs.push(format!(
+            "version 1 stopped at wave {wave} '{name}': the pilot caught the injected fault"
+        ));
+    }
     if let super::run::DemoEnd::Stopped(wave, name) = first {
         heading("9. The fix: a new version of the baseline, without the broken setting");
         println!(
@@ -247,17 +273,41 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             &["submitsamplesconsent"],
         )
         .with_context(|| format!("writing {}", root.display()))?;
-        match super::run::demo_run(&plan_file, vec![fault], false, a.speed)? {
+        match super::run::demo_run(&plan_file, vec![fault], false, speed, serve.as_mut())? {
             super::run::DemoEnd::Done => {
-                println!("\nEvery wave passed: the rollout is in its run state.")
+                println!("\nEvery wave passed: the rollout is in its run state.");
+                runs.push("version 2 (the fixed baseline) passed every wave".into());
             }
             super::run::DemoEnd::Stopped(w, n) => {
-                println!("\nThe rollout stopped again at wave {w} '{n}'.")
+                println!("\nThe rollout stopped again at wave {w} '{n}'.");
+                runs.push(format!("version 2 stopped at wave {w} '{n}'"));
             }
         }
     } else {
         println!("\nEvery wave passed: the rollout is in its run state.");
+        runs.push("version 1 passed every wave".into());
     }
+
+    heading("Summary");
+    println!(
+        "organization  {} devices, {} users, {} groups, {} policies (and a new baseline)",
+        org.devices.rows,
+        org.users.rows,
+        org.groups.len(),
+        org.policies.len()
+    );
+    println!(
+        "conflicts     {} findings before deployment, {} of them blocking",
+        report.findings.len(),
+        report.blocking()
+    );
+    println!("plan          {plan_facts}");
+    println!("run           {}", runs.join("; "));
+    println!(
+        "files         {} (plan, database, report, messages)",
+        root.display()
+    );
+    println!("took          {:.1} s", began.elapsed().as_secs_f64());
 
     heading("Next");
     println!("ringmaster org --org {}", dir.display());
@@ -274,5 +324,14 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     println!("ringmaster status {}", plan_file.display());
     println!("ringmaster history {}", plan_file.display());
     println!("ringmaster bench plan --devices 1000000");
+    println!(
+        "ringmaster serve {} --simulate   # the dashboard and API, the scheduler inside",
+        plan_file.display()
+    );
+    if let Some(sv) = serve.as_mut()
+        && std::io::IsTerminal::is_terminal(&std::io::stdout())
+    {
+        super::run::demo_serve_until_stopped(&plan_file, sv)?;
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -64,7 +64,7 @@ pub struct WaveArgs {
 }
 
 struct Opened {
-    engine: Engine,
+    engine: Arc<Engine>,
     /// The rollout's database (the engine holds the same one).
     store: Arc<dyn ringmaster_store::Store>,
     start: jiff::Timestamp,
@@ -149,7 +149,7 @@ async fn open(at: &Where, now: jiff::Timestamp) -> anyhow::Result<Opened> {
         .max()
         .unwrap_or(start);
     Ok(Opened {
-        engine,
+        engine: Arc::new(engine),
         store,
         start,
         planned_end,
@@ -198,6 +198,8 @@ struct Pace<'a> {
     end: jiff::Timestamp,
     approver: Option<&'a str>,
     bar: Option<(&'a indicatif::ProgressBar, jiff::Timestamp)>,
+    /// The rollout's time, published for a dashboard served meanwhile.
+    clock: Option<&'a std::sync::Mutex<jiff::Timestamp>>,
 }
 
 /// Ticks the engine from `now` until the rollout ends, an operator is
@@ -212,6 +214,9 @@ async fn drive(
         None => println!("{line}"),
     };
     loop {
+        if let Some(c) = p.clock {
+            *c.lock().unwrap_or_else(|e| e.into_inner()) = now;
+        }
         let t = e.tick(now).await?;
         for line in &t.transitions {
             say(format!("{}  {line}", stamp(now)));
@@ -275,25 +280,14 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
             stamp(now),
             database_url(&a.at)
         );
-        // A bar over the planned time while a person watches (hidden when
-        // the output is not a terminal); transitions print above it.
-        let planned_end = o.planned_end.max(now);
-        let bar = indicatif::ProgressBar::new(
-            ((planned_end.as_second() - o.start.as_second()) / 3600).max(1) as u64,
-        );
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:40} {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-            bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-        }
+        let bar = hours_bar(o.start, o.planned_end.max(now));
         let pace = Pace {
             step,
             speed: a.speed,
             end,
             approver: None,
             bar: Some((&bar, o.start)),
+            clock: None,
         };
         let (how, at) = drive(e, now, &pace).await?;
         bar.finish_and_clear();
@@ -322,6 +316,21 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
             }
         })
     })
+}
+
+/// A bar over the planned hours while a person watches (hidden when the
+/// output is not a terminal); transitions print above it.
+fn hours_bar(start: jiff::Timestamp, end: jiff::Timestamp) -> indicatif::ProgressBar {
+    let bar =
+        indicatif::ProgressBar::new(((end.as_second() - start.as_second()) / 3600).max(1) as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar
 }
 
 fn describe(s: WaveState) -> String {
@@ -598,14 +607,95 @@ pub enum DemoEnd {
     Stopped(u32, String),
 }
 
+/// The dashboard the demo serves while it runs: where, and the admin
+/// token to sign in with (made on the first run).
+pub struct DemoServe {
+    pub listen: String,
+    pub token: Option<String>,
+}
+
+/// A dashboard being served: stop it with `stop`.
+struct Serving {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Serving {
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+/// Serves the dashboard and API for `o` on `sv.listen` (a free port when
+/// that one is taken), the clock read from `clock`. Prints where, once.
+async fn serve_demo(
+    o: Opened,
+    sv: &mut DemoServe,
+    clock: Arc<std::sync::Mutex<jiff::Timestamp>>,
+) -> anyhow::Result<Serving> {
+    let first = sv.token.is_none();
+    if first {
+        sv.token = Some(
+            o.store
+                .create_token(
+                    ringmaster_store::Role::Admin,
+                    "demo admin",
+                    jiff::Timestamp::now(),
+                )
+                .await?,
+        );
+    }
+    let listener = match tokio::net::TcpListener::bind(&sv.listen).await {
+        Ok(l) => l,
+        Err(_) if first => tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("listening on a free loopback port")?,
+        Err(e) => return Err(e).with_context(|| format!("listening on {}", sv.listen)),
+    };
+    let addr = listener.local_addr()?;
+    sv.listen = addr.to_string();
+    if first {
+        println!(
+            "dashboard: http://{addr}/ui  (sign in with the token {})",
+            sv.token.as_deref().unwrap_or_default()
+        );
+    }
+    let l = o.loaded;
+    let state = ringmaster_server::AppState {
+        link_key: ringmaster_server::link_key(o.store.as_ref(), &o.rollout).await?,
+        store: o.store,
+        engine: o.engine,
+        rollout: o.rollout,
+        clock: Arc::new(move || *clock.lock().unwrap_or_else(|e| e.into_inner())),
+        ingest_per_minute: 600,
+        limiter: Default::default(),
+        view: Arc::new(ringmaster_server::View::new(
+            l.plan, l.messages, l.org, l.res,
+        )),
+        channels: Arc::new(ringmaster_server::Channels {
+            public_url: format!("http://{addr}"),
+            ..Default::default()
+        }),
+        counters: Default::default(),
+    };
+    let (stop, rx) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(ringmaster_server::serve(listener, state, async {
+        let _ = rx.await;
+    }));
+    Ok(Serving { stop, task })
+}
+
 /// The demo's run: the simulated fleet, with an operator who approves each
 /// wave when asked, until the rollout ends or a gate stops it. `fresh`
 /// starts from an empty database; otherwise the stored rollout resumes.
+/// With `serve`, the dashboard is up while it runs.
 pub fn demo_run(
     file: &Path,
     faults: Vec<Fault>,
     fresh: bool,
     speed: f64,
+    serve: Option<&mut DemoServe>,
 ) -> anyhow::Result<DemoEnd> {
     let at = Where {
         file: file.to_path_buf(),
@@ -620,19 +710,36 @@ pub fn demo_run(
             let _ = std::fs::remove_file(format!("{}{ext}", db.display()));
         }
     }
-    runtime()?.block_on(async {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(async {
         let o = open(&at, jiff::Timestamp::now()).await?;
-        let e = &o.engine;
-        let now = e.polled_until().await?.unwrap_or(o.start);
-        println!("(plan version {})", e.version());
+        let engine = o.engine.clone();
+        let now = engine.polled_until().await?.unwrap_or(o.start);
+        let (start, planned_end) = (o.start, o.planned_end.max(now));
+        println!("(plan version {})", engine.version());
+        let clock = Arc::new(std::sync::Mutex::new(now));
+        let serving = match serve {
+            Some(sv) => Some(serve_demo(o, sv, clock.clone()).await?),
+            None => None,
+        };
+        let bar = hours_bar(start, planned_end);
         let pace = Pace {
             step: jiff::SignedDuration::from_hours(1),
             speed,
             end: now + jiff::SignedDuration::from_hours(24 * 120),
             approver: Some("demo operator"),
-            bar: None,
+            bar: Some((&bar, start)),
+            clock: Some(&clock),
         };
-        Ok(match drive(e, now, &pace).await? {
+        let driven = drive(&engine, now, &pace).await;
+        bar.finish_and_clear();
+        if let Some(s) = serving {
+            s.stop().await;
+        }
+        Ok(match driven? {
             (Driven::Done(..), _) => DemoEnd::Done,
             (Driven::Waiting(r), at) => {
                 println!(
@@ -646,6 +753,35 @@ pub fn demo_run(
             }
             (Driven::TimeUp, _) => DemoEnd::Stopped(0, "(time ran out)".into()),
         })
+    })
+}
+
+/// After the demo: its dashboard stays up, the rollout at rest, until Ctrl-C.
+pub fn demo_serve_until_stopped(file: &Path, sv: &mut DemoServe) -> anyhow::Result<()> {
+    let at = Where {
+        file: file.to_path_buf(),
+        database: None,
+        seed: 1,
+        json: false,
+        fault: Vec::new(),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(async {
+        let o = open(&at, jiff::Timestamp::now()).await?;
+        let engine = o.engine.clone();
+        let now = engine.polled_until().await?.unwrap_or(o.start);
+        let clock = Arc::new(std::sync::Mutex::new(now));
+        let s = serve_demo(o, sv, clock).await?;
+        println!(
+            "\nThe dashboard stays up at http://{}/ui; Ctrl-C ends the demo.",
+            sv.listen
+        );
+        stop_signal().await;
+        s.stop().await;
+        Ok(())
     })
 }
 
@@ -751,7 +887,7 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
             // Shown once: only its hash is kept.
             println!("first start: admin token (shown once, keep it safe):\n  {t}");
         }
-        let engine = std::sync::Arc::new(o.engine);
+        let engine = o.engine.clone();
         let start = engine.polled_until().await?.unwrap_or(o.start);
         let clock_at = std::sync::Arc::new(std::sync::Mutex::new(start));
         let clock_read = clock_at.clone();
