@@ -3,6 +3,7 @@ pub mod conflicts;
 pub mod demo;
 pub mod explain;
 pub mod gen_org;
+pub mod init;
 pub mod org;
 pub mod plan;
 pub mod rules;

@@ -85,9 +85,20 @@ enum Command {
         after_help = "Exit 0 when every wave passed, 1 when it waits for an operator or stopped, 2 on bad input.\n\nExamples:\n  ringmaster run --simulate\n  ringmaster run --simulate --speed 86400 --fault wave=4,error=0.3"
     )]
     Run(commands::run::RunArgs),
+    /// A first ringmaster.toml from an import: targeted groups that cover the fleet, the usual phases.
+    #[command(
+        after_help = "Exit 0 when the written plan plans, 1 when it needs more (it says what), 2 on bad input.\n\nExamples:\n  ringmaster init --org exports/ --new baseline/ --name \"Windows baseline 2027\" --time-zone Europe/Amsterdam\n  ringmaster init --org exports/ --policy \"Win - OIB - ES - Windows LAPS\" --out rollouts/laps.toml"
+    )]
+    Init(commands::init::Args),
     /// Waves of the rollout and where each stands.
+    #[command(
+        after_help = "Examples:\n  ringmaster status\n  ringmaster status rollout/ringmaster.toml --json"
+    )]
     Status(commands::run::Where),
     /// Every transition of the rollout, with who and why.
+    #[command(
+        after_help = "Examples:\n  ringmaster history\n  ringmaster history rollout/ringmaster.toml --json"
+    )]
     History(commands::run::Where),
     /// Read device states, help-desk tickets or pilot feedback from a file.
     #[command(
@@ -101,18 +112,33 @@ enum Command {
     #[command(subcommand)]
     Token(TokenCmd),
     /// Approve a wave that waits for approval.
+    #[command(
+        after_help = "Example:\n  ringmaster approve --wave 3 --actor \"jane (change 4711)\""
+    )]
     Approve(commands::run::WaveArgs),
     /// Promote a wave that passed and waits for promotion.
+    #[command(
+        after_help = "Example:\n  ringmaster promote --wave 3 --actor \"jane (change 4711)\""
+    )]
     Promote(commands::run::WaveArgs),
     /// Pause a wave.
+    #[command(
+        after_help = "Example:\n  ringmaster pause --wave 3 --for 2d --actor \"jane (change 4711)\""
+    )]
     Pause(commands::run::WaveArgs),
     /// Resume a wave an operator paused.
+    #[command(after_help = "Example:\n  ringmaster resume --wave 3 --actor \"jane (change 4711)\"")]
     Resume(commands::run::WaveArgs),
     /// Abort a wave (what was applied stays until rolled back).
+    #[command(after_help = "Example:\n  ringmaster abort --wave 3 --actor \"jane (change 4711)\"")]
     Abort(commands::run::WaveArgs),
     /// Roll a wave back: remove its assignment.
+    #[command(
+        after_help = "Example:\n  ringmaster rollback --wave 3 --actor \"jane (change 4711)\""
+    )]
     Rollback(commands::run::WaveArgs),
     /// Retry a failed or rolled-back wave.
+    #[command(after_help = "Example:\n  ringmaster retry --wave 3 --actor \"jane (change 4711)\"")]
     Retry(commands::run::WaveArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(
@@ -130,6 +156,9 @@ enum Command {
 #[derive(Subcommand)]
 enum TokenCmd {
     /// Make a token for a role; it is printed once and kept only as a hash.
+    #[command(
+        after_help = "Examples:\n  ringmaster token create --role operator --label jane\n  ringmaster token create --role reporter --label \"status export job\""
+    )]
     Create(commands::run::TokenArgs),
 }
 
@@ -158,6 +187,7 @@ fn main() -> ExitCode {
         Command::Bench(a) => commands::bench::run(a),
         Command::Plan(a) => commands::plan::run(a),
         Command::Run(a) => commands::run::run(a),
+        Command::Init(a) => commands::init::run(a),
         Command::Status(a) => commands::run::status(a),
         Command::Ingest(a) => commands::run::ingest(a),
         Command::Serve(a) => commands::run::serve(a),

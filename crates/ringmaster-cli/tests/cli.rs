@@ -509,3 +509,51 @@ fn completions_for_bash() {
         .success()
         .stdout(predicate::str::contains("_ringmaster()"));
 }
+
+#[test]
+fn init_scaffolds_a_plan_that_plans() {
+    let d = tempfile::tempdir().unwrap();
+    rm().args(["gen", "--devices", "3000", "--proposed"])
+        .arg(d.path().join("new"))
+        .arg(d.path().join("org"))
+        .assert()
+        .success();
+    let out = d.path().join("rollout/ringmaster.toml");
+    // The generated baseline conflicts with deployed policies: the checks say so (exit 1).
+    rm().args(["init", "--org"])
+        .arg(d.path().join("org"))
+        .arg("--new")
+        .arg(d.path().join("new"))
+        .arg("--out")
+        .arg(&out)
+        .args(["--name", "Baseline 2027", "--time-zone", "Europe/Amsterdam"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("targeted groups covering"))
+        .stdout(predicate::str::contains("it plans with"));
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        text.contains("id = \"baseline-2027\"") && text.contains("group = \"All Sales Devices\"")
+    );
+    assert!(text.contains("REVIEW"));
+    rm().arg("plan")
+        .arg(&out)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("conflict"));
+    // Never over an existing file without --force; bad input is exit 2.
+    rm().args(["init", "--org"])
+        .arg(d.path().join("org"))
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--force"));
+    rm().args(["init", "--org"])
+        .arg(d.path().join("org"))
+        .args(["--time-zone", "Mars/Olympus", "--force", "--out"])
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("IANA"));
+}

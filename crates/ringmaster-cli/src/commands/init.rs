@@ -1,0 +1,374 @@
+//! `ringmaster init`: a first `ringmaster.toml` from an import (or a Graph
+//! snapshot): the device groups that cover the fleet as targeted groups,
+//! with first guesses at willingness and risk, and the usual phases. The
+//! result is checked by planning it before it is reported written.
+
+use super::OrgArgs;
+use anyhow::Context;
+use ringmaster_core::targeting::resolve;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    org: OrgArgs,
+    /// Exports of the policies this rollout deploys (written as `sources.new`).
+    #[arg(long = "new", value_name = "DIR|FILE")]
+    new: Vec<PathBuf>,
+    /// Policies already in the exports that are the new ones (name or id).
+    #[arg(long = "policy", value_name = "NAME")]
+    policies: Vec<String>,
+    /// The plan file to write.
+    #[arg(long, short, default_value = "ringmaster.toml")]
+    out: PathBuf,
+    /// The rollout's name.
+    #[arg(long, default_value = "New policy rollout")]
+    name: String,
+    /// IANA time zone of the rollout's calendar.
+    #[arg(long, default_value = "UTC")]
+    time_zone: String,
+    /// Overwrite an existing file.
+    #[arg(long)]
+    force: bool,
+}
+
+/// Groups larger than this share of the fleet are too broad to be a wave.
+const BROAD: f64 = 0.6;
+/// At most this many targeted groups are proposed.
+const MAX_GROUPS: usize = 15;
+
+fn slug(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').to_string()
+}
+
+/// First guesses from a group's name: (willingness, business risk).
+fn guess(name: &str) -> (&'static str, &'static str) {
+    let n = name.to_lowercase();
+    let any = |words: &[&str]| words.iter().any(|w| n.contains(w));
+    if any(&["exec", "vip", "board", "leadership"]) {
+        ("low", "high")
+    } else if any(&["ring 0", "pilot", " it ", "it devices", "early"]) || n.starts_with("it ") {
+        ("high", "low")
+    } else if any(&[
+        "finance", "legal", "retail", "store", "clinic", "trading", "factory",
+    ]) {
+        ("low", "high")
+    } else {
+        ("medium", "medium")
+    }
+}
+
+/// `target` written relative to the folder of `base` when it lies below it.
+fn relative(target: &Path, base: &Path) -> String {
+    let dir = base
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let (t, d) = (
+        std::fs::canonicalize(target).unwrap_or_else(|_| target.to_path_buf()),
+        std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf()),
+    );
+    t.strip_prefix(&d)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| t.display().to_string())
+}
+
+fn quoted(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    if a.out.exists() && !a.force {
+        return Err(crate::UserError(format!(
+            "{} exists; choose another --out or add --force",
+            a.out.display()
+        ))
+        .into());
+    }
+    jiff::tz::TimeZone::get(&a.time_zone).map_err(|_| {
+        crate::UserError(format!(
+            "--time-zone `{}` is not an IANA time zone such as Europe/Amsterdam",
+            a.time_zone
+        ))
+    })?;
+    let now = a.org.now();
+    let loaded = ringmaster_import::load(&a.org.org)
+        .map_err(|e| crate::UserError(format!("import failed: {e}")))?;
+    let org = loaded.org;
+    for p in &a.policies {
+        if org.find_policies(p).is_empty() {
+            return Err(crate::UserError(format!("--policy: no policy matches '{p}'")).into());
+        }
+    }
+    // The platforms the new policies are for: the groups are chosen to
+    // cover the devices that can take them.
+    let mut platforms: Vec<ringmaster_core::model::Platform> = Vec::new();
+    if !a.new.is_empty() {
+        let new = ringmaster_import::load(&a.new)
+            .map_err(|e| crate::UserError(format!("import of --new failed: {e}")))?;
+        platforms.extend(
+            new.org
+                .policies
+                .iter()
+                .flat_map(|p| p.platforms.iter().copied()),
+        );
+    }
+    for p in &a.policies {
+        for i in org.find_policies(p) {
+            platforms.extend(org.policies[i].platforms.iter().copied());
+        }
+    }
+    let res = resolve(&org, now);
+    let eligible: roaring::RoaringBitmap = (0..org.devices.rows)
+        .filter(|&d| {
+            platforms.is_empty()
+                || org
+                    .device_platform(d)
+                    .is_some_and(|p| platforms.contains(&p))
+        })
+        .collect();
+    let fleet = eligible.len().max(1);
+    // Device groups that partition those devices well: big ones first,
+    // each adding mostly devices not covered yet.
+    let mut groups: Vec<(usize, roaring::RoaringBitmap)> = (0..org.groups.len())
+        .map(|g| (g, res.group_reach(&org, g).into_owned() & &eligible))
+        .filter(|(_, d)| {
+            let share = d.len() as f64 / fleet as f64;
+            share > 0.005 && share <= BROAD
+        })
+        .collect();
+    // Business units (departments, locations) before technical groups
+    // (platform, model, manufacturer): willingness and risk belong to people.
+    let technical = |g: usize| {
+        let n = org.groups[g].name.to_lowercase();
+        [
+            "intune",
+            "manufacturer",
+            "windows",
+            "macos",
+            "ios",
+            "android",
+            "linux",
+            "virtual",
+            "model",
+            "autopilot",
+            "os ",
+            "device type",
+        ]
+        .iter()
+        .any(|w| n.contains(w))
+    };
+    groups.sort_by(|a, b| {
+        technical(a.0)
+            .cmp(&technical(b.0))
+            .then(b.1.len().cmp(&a.1.len()))
+            .then(org.groups[a.0].name.cmp(&org.groups[b.0].name))
+    });
+    let mut covered = roaring::RoaringBitmap::new();
+    let mut chosen = Vec::new();
+    for (g, d) in &groups {
+        if chosen.len() == MAX_GROUPS || covered.len() as f64 >= 0.95 * fleet as f64 {
+            break;
+        }
+        let new = d.len() - d.intersection_len(&covered);
+        if new as f64 >= 0.8 * d.len() as f64 {
+            covered |= d;
+            chosen.push(*g);
+        }
+    }
+    if chosen.is_empty() {
+        return Err(crate::UserError(
+            "no device group between 0.5 % and 60 % of the fleet: add groups to the exports, or write the [[groups]] by hand (see examples/demo/ringmaster.toml)".into(),
+        )
+        .into());
+    }
+    let lab = org.groups.iter().find(|g| {
+        let n = g.name.to_lowercase();
+        n.contains("lab") || n.contains("test")
+    });
+    let start = now
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+        .checked_add(jiff::Span::new().days(14))
+        .context("the start date")?;
+    let start = start
+        .checked_add(
+            jiff::Span::new().days(i64::from((7 - start.weekday().to_monday_zero_offset()) % 7)),
+        )
+        .context("the start date")?;
+    // Bars the smallest enterprise wave (10 % of what the groups cover) can reach.
+    let min_sample = ((covered.len() as f64 * 0.1 * 0.5) as u64).clamp(10, 100);
+
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "# A first plan, written by `ringmaster init` from {}.\n# Review every line marked REVIEW, then `ringmaster plan {}`.\n# The reference: docs/plan.md; a commented example: examples/demo/ringmaster.toml.\n",
+        a.org
+            .org
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        a.out.display()
+    );
+    let _ = writeln!(
+        t,
+        "[rollout]\nid = {}\nname = {}\npurpose = \"REVIEW: why this change, in one sentence users understand.\"\ntime_zone = {}\nstart = \"{start}\"\ncheck_in = \"8h\"\n",
+        quoted(&slug(&a.name)),
+        quoted(&a.name),
+        quoted(&a.time_zone)
+    );
+    let _ = writeln!(
+        t,
+        "[calendar]\nworking_days = [\"mon\", \"tue\", \"wed\", \"thu\"]\nhours = \"09:00-16:00\"\n"
+    );
+    let _ = writeln!(
+        t,
+        "[help_desk]\ncontact = \"REVIEW: the help desk's phone, address or portal\"\ncapacity_per_day = {}   # REVIEW: tickets a day the desk can take for this rollout\ntickets_per_100_devices = 1.5\n",
+        (fleet / 200).max(20)
+    );
+    let _ = writeln!(t, "[sources]");
+    let _ = writeln!(
+        t,
+        "org = [{}]",
+        a.org
+            .org
+            .iter()
+            .map(|p| quoted(&relative(p, &a.out)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if !a.new.is_empty() {
+        let _ = writeln!(
+            t,
+            "new = [{}]",
+            a.new
+                .iter()
+                .map(|p| quoted(&relative(p, &a.out)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if !a.policies.is_empty() {
+        let _ = writeln!(
+            t,
+            "new_policies = [{}]",
+            a.policies
+                .iter()
+                .map(|p| quoted(p))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if a.new.is_empty() && a.policies.is_empty() {
+        let _ = writeln!(
+            t,
+            "# REVIEW: name what this rollout deploys: new = [\"exports-of-new-policies\"] or new_policies = [\"policy name\"]"
+        );
+    }
+    let _ = writeln!(t);
+    for &g in &chosen {
+        let name = &org.groups[g].name;
+        let (willing, risk) = guess(name);
+        let _ = writeln!(
+            t,
+            "[[groups]]   # {} devices, {} of them can take the new policies\nkey = {}\ngroup = {}\nwillingness = \"{willing}\"     # REVIEW\nbusiness_risk = \"{risk}\"   # REVIEW\n",
+            res.group_reach(&org, g).len(),
+            res.group_reach(&org, g).intersection_len(&eligible),
+            quoted(&slug(name)),
+            quoted(name)
+        );
+    }
+    let _ = writeln!(
+        t,
+        "[[phases]]\nkind = \"project_scope\"\nduration = \"5d\"\n"
+    );
+    if let Some(lab) = lab {
+        let _ = writeln!(
+            t,
+            "[[phases]]\nkind = \"proof_of_concept\"\ntest_groups = [{}]\nhelp_desk_participates = true\nbake = \"2d\"\n  [[phases.goals]]\n  metric = \"apply_success_rate\"\n  threshold = \">= 95%\"\n  window = \"24h\"\n  min_sample = 3\n  deadline = \"3d\"\n",
+            quoted(&lab.name)
+        );
+    }
+    let _ = writeln!(
+        t,
+        "[[phases]]\nkind = \"pilot\"\nbake = \"3d\"\n  [phases.pilot]\n  share = \"1%\"\n  min_devices = 50\n  [[phases.goals]]\n  metric = \"apply_success_rate\"\n  threshold = \">= 97%\"\n  window = \"48h\"\n  min_sample = 30\n  deadline = \"5d\"\n  [[phases.goals]]\n  metric = \"tickets_per_100_devices\"\n  threshold = \"<= 3\"\n  window = \"72h\"\n  min_sample = 30\n  deadline = \"5d\"\n"
+    );
+    let _ = writeln!(
+        t,
+        "[[phases]]\nkind = \"enterprise\"\nbake = \"3d\"\non_fail = \"pause\"\n  [[phases.waves]]\n  share = \"10%\"\n  [[phases.waves]]\n  share = \"30%\"\n  [[phases.waves]]\n  rest = true\n  [[phases.goals]]\n  metric = \"apply_success_rate\"\n  threshold = \">= 97%\"\n  window = \"24h\"\n  min_sample = {min_sample}\n  deadline = \"10d\"\n  [[phases.goals]]\n  metric = \"error_rate\"\n  threshold = \"<= 1%\"\n  window = \"24h\"\n  min_sample = {min_sample}\n  deadline = \"10d\"\n\n[[phases]]\nkind = \"run_state\"\n"
+    );
+    if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(&a.out, &t).with_context(|| format!("writing {}", a.out.display()))?;
+    println!(
+        "wrote {}: {} targeted groups covering {} of the {} devices {}",
+        a.out.display(),
+        chosen.len(),
+        covered.len(),
+        fleet,
+        if platforms.is_empty() {
+            "in the organization"
+        } else {
+            "that can take the new policies"
+        }
+    );
+    if a.new.is_empty() && a.policies.is_empty() {
+        println!(
+            "next: name the policies to deploy in [sources], then `ringmaster plan {}`",
+            a.out.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Plan it now: a scaffold that does not plan is not done.
+    match super::plan::load(&a.out, now) {
+        Ok(l) if l.plan.errors() == 0 => {
+            println!(
+                "it plans: {} waves over {} devices in scope; review the lines marked REVIEW, then `ringmaster plan {}`",
+                l.plan.waves.len(),
+                l.plan.scope.devices,
+                a.out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(l) => {
+            println!(
+                "it plans with {} error(s) in its checks; `ringmaster plan {}` lists them",
+                l.plan.errors(),
+                a.out.display()
+            );
+            Ok(ExitCode::from(1))
+        }
+        Err(e) => {
+            println!("it does not plan yet:\n{e}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_guesses() {
+        assert_eq!(slug("All Sales Devices"), "all-sales-devices");
+        assert_eq!(slug("  Ring 0 - IT Pilot  "), "ring-0-it-pilot");
+        assert_eq!(guess("All Executive Devices"), ("low", "high"));
+        assert_eq!(guess("Ring 0 - IT Pilot Devices"), ("high", "low"));
+        assert_eq!(guess("All Finance Devices"), ("low", "high"));
+        assert_eq!(guess("All Sales Devices"), ("medium", "medium"));
+        assert_eq!(quoted("a \"b\""), "\"a \\\"b\\\"\"");
+    }
+}
