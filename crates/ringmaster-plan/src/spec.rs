@@ -451,3 +451,114 @@ pub struct AcceptSpec {
 pub fn schema() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(PlanFile)).unwrap_or_default()
 }
+
+/// The plan file's reference as Markdown, from the JSON Schema: one table
+/// per section with each key's type, default, whether it is required and
+/// what it means. `docs/plan-reference.md` is this text.
+pub fn reference_markdown() -> String {
+    use serde_json::Value;
+    use std::fmt::Write;
+    let schema = schema();
+    let defs = schema["$defs"].as_object().cloned().unwrap_or_default();
+    let name_of = |v: &Value| -> Option<String> {
+        v["$ref"]
+            .as_str()
+            .or_else(|| v["items"]["$ref"].as_str())
+            .or_else(|| {
+                v["anyOf"]
+                    .as_array()
+                    .and_then(|a| a.iter().find_map(|x| x["$ref"].as_str()))
+            })
+            .map(|r| r.trim_start_matches("#/$defs/").to_string())
+    };
+    let type_of = |v: &Value| -> String {
+        if let Some(n) = name_of(v) {
+            let d = &defs[&n];
+            if let Some(e) = d["enum"].as_array() {
+                return e
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(|x| format!("`{x}`"))
+                    .collect::<Vec<_>>()
+                    .join(" \\| ");
+            }
+            if d["oneOf"].is_array() {
+                let options: Vec<String> = d["oneOf"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|o| o["const"].as_str().or_else(|| o["enum"][0].as_str()))
+                    .map(|x| format!("`{x}`"))
+                    .collect();
+                if !options.is_empty() {
+                    return options.join(" \\| ");
+                }
+            }
+            return if v["type"] == "array" {
+                format!("list of {n}")
+            } else {
+                n
+            };
+        }
+        match (&v["type"], v["items"]["type"].as_str()) {
+            (Value::String(t), Some(i)) if t == "array" => format!("list of {i}"),
+            (Value::String(t), _) => t.clone(),
+            (Value::Array(ts), _) => ts
+                .iter()
+                .filter_map(Value::as_str)
+                .filter(|t| *t != "null")
+                .collect::<Vec<_>>()
+                .join(" or "),
+            _ => "value".into(),
+        }
+    };
+    let one_line = |s: &str| {
+        s.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .replace('|', "\\|")
+    };
+    let mut out = String::from(
+        "# Plan file reference\n\nGenerated from the JSON Schema (`ringmaster plan --schema`, `docs/ringmaster.schema.json`); a test keeps it current. The guide is [plan.md](plan.md); a commented example is `examples/demo/ringmaster.toml`.\n",
+    );
+    let table = |out: &mut String, title: &str, obj: &Value| {
+        let required: Vec<&str> = obj["required"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let _ = write!(out, "\n## {title}\n\n");
+        if let Some(d) = obj["description"].as_str() {
+            let _ = write!(out, "{}\n\n", one_line(d));
+        }
+        let _ = writeln!(
+            out,
+            "| key | type | required | default | meaning |\n|---|---|---|---|---|"
+        );
+        for (k, v) in obj["properties"].as_object().into_iter().flatten() {
+            let default = match &v["default"] {
+                Value::Null => String::new(),
+                d => format!("`{d}`"),
+            };
+            let _ = writeln!(
+                out,
+                "| `{k}` | {} | {} | {default} | {} |",
+                type_of(v),
+                if required.contains(&k.as_str()) {
+                    "yes"
+                } else {
+                    ""
+                },
+                one_line(v["description"].as_str().unwrap_or(""))
+            );
+        }
+    };
+    table(&mut out, "The file", &schema);
+    for (n, d) in &defs {
+        if d["properties"].is_object() {
+            table(&mut out, n, d);
+        }
+    }
+    out
+}

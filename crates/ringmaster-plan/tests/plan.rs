@@ -584,6 +584,22 @@ fn the_committed_json_schema_is_current() {
 }
 
 #[test]
+fn the_plan_reference_is_current() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/plan-reference.md");
+    let now = ringmaster_plan::spec::reference_markdown();
+    if std::env::var_os("UPDATE_SCHEMA").is_some() {
+        std::fs::write(&path, &now).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == now,
+        "docs/plan-reference.md is stale: run UPDATE_SCHEMA=1 cargo test -p ringmaster-plan reference"
+    );
+    assert!(now.contains("| `time_zone` | string | yes |"), "{now}");
+}
+
+#[test]
 fn the_commented_example_is_a_valid_plan() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../examples/demo/ringmaster.toml");

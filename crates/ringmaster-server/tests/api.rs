@@ -173,3 +173,17 @@ async fn ingestion_is_rate_limited_per_token() {
     .await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[test]
+fn the_committed_openapi_document_is_current() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
+    let now = serde_json::to_string_pretty(&ringmaster_server::openapi()).unwrap() + "\n";
+    if std::env::var_os("UPDATE_OPENAPI").is_some() {
+        std::fs::write(&path, &now).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == now,
+        "docs/openapi.json is stale: run UPDATE_OPENAPI=1 cargo test -p ringmaster-server openapi"
+    );
+}
