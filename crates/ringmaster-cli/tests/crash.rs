@@ -250,8 +250,17 @@ fn ingest_keeps_good_records_rejects_bad_ones_and_is_idempotent() {
     let history: serde_json::Value =
         serde_json::from_str(&output(dir, &["history", "--json"])).unwrap();
     assert!(history.as_array().unwrap().len() >= 15);
-    let again = output(dir, &["ingest", "status", "status.csv", "--policy", "p"]);
-    assert!(again.contains("0 new, 1 already stored"), "{again}");
+    let again = output(
+        dir,
+        &["ingest", "status", "status.csv", "--policy", "p", "--json"],
+    );
+    let again: serde_json::Value = serde_json::from_str(&again).unwrap();
+    assert_eq!(
+        (again["inserted"].as_u64(), again["duplicates"].as_u64()),
+        (Some(0), Some(1)),
+        "{again}"
+    );
+    assert_eq!(again["rejected"][0]["record"], 2, "{again}");
     std::fs::write(
         dir.join("tickets.json"),
         r#"[{"number":"INC1","opened_at":"2027-02-01 10:00:00","short_description":"orphan"}]"#,

@@ -506,7 +506,11 @@ pub fn operate(a: WaveArgs, event: Event) -> anyhow::Result<ExitCode> {
             .await?
         {
             Ok(line) => {
-                println!("{line}");
+                if a.at.json {
+                    super::write_json(&serde_json::json!({ "wave": a.wave, "done": line }))?;
+                } else {
+                    println!("{line}");
+                }
                 Ok(ExitCode::SUCCESS)
             }
             Err(why) => Err(crate::UserError(why).into()),
@@ -585,15 +589,22 @@ pub fn ingest(a: IngestArgs) -> anyhow::Result<ExitCode> {
                 (got.inserted, got.duplicates, bad, none)
             }
         };
-        println!(
-            "{shown}: {kept} new, {dups} already stored, {} rejected; {unattributed} not tied to a started wave",
-            rejected.len()
-        );
-        for r in rejected.iter().take(20) {
-            println!("  record {}: {}", r.record, r.reason);
-        }
-        if rejected.len() > 20 {
-            println!("  … and {} more", rejected.len() - 20);
+        if a.at.json {
+            super::write_json(&serde_json::json!({
+                "file": shown, "inserted": kept, "duplicates": dups,
+                "rejected": rejected, "not_in_a_started_wave": unattributed,
+            }))?;
+        } else {
+            println!(
+                "{shown}: {kept} new, {dups} already stored, {} rejected; {unattributed} not tied to a started wave",
+                rejected.len()
+            );
+            for r in rejected.iter().take(20) {
+                println!("  record {}: {}", r.record, r.reason);
+            }
+            if rejected.len() > 20 {
+                println!("  … and {} more", rejected.len() - 20);
+            }
         }
         Ok(if rejected.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
     })
