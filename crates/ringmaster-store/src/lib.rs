@@ -6,6 +6,7 @@
 //!
 //! - [`sqlite`]: the embedded default (WAL, embedded migrations).
 
+mod shared;
 pub mod sqlite;
 
 use async_trait::async_trait;

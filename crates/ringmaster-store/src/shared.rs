@@ -1,0 +1,842 @@
+//! What the SQLite and PostgreSQL stores share: value helpers, and the
+//! SQL both run the same way (placeholders `$1…`, upserts with `ON
+//! CONFLICT`), written once as macros that each backend expands.
+
+use crate::{Result, StoreError};
+use roaring::RoaringBitmap;
+
+pub(crate) fn json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("`{s}`: {e}")))
+}
+
+/// A fresh random secret as hex (session ids, form keys).
+pub(crate) fn secret() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub(crate) fn ms(t: jiff::Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+pub(crate) fn from_ms(v: i64) -> Result<jiff::Timestamp> {
+    jiff::Timestamp::from_millisecond(v).map_err(|e| StoreError::Corrupt(format!("time {v}: {e}")))
+}
+
+pub(crate) fn bitmap_bytes(b: &RoaringBitmap) -> Vec<u8> {
+    let mut v = Vec::with_capacity(b.serialized_size());
+    // Writing into a Vec cannot fail.
+    let _ = b.serialize_into(&mut v);
+    v
+}
+
+pub(crate) fn digest(text: &str) -> String {
+    // FNV-1a: enough to tell plan texts apart; not a security boundary.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// Readers of rows both backends return the same columns for.
+macro_rules! row_readers {
+    ($Row:ty) => {
+/// The wave a row of `transitions` or `actions` is about.
+fn wave_key(rollout: &str, r: &$Row) -> WaveKey {
+    WaveKey {
+        rollout: rollout.to_string(),
+        version: r.get::<i64, _>("version") as u32,
+        idx: r.get::<i64, _>("idx") as u32,
+    }
+}
+
+/// A row of `actions`.
+fn action(rollout: &str, r: &$Row) -> Result<Action> {
+    Ok(Action {
+        key: wave_key(rollout, r),
+        seq: r.get::<i64, _>("seq") as u64,
+        pos: r.get::<i64, _>("pos") as u32,
+        effect: parse::<Effect>(r.get::<&str, _>("effect"))?,
+        attempts: r.get::<i64, _>("attempts") as u32,
+    })
+}
+
+/// A row of `outbox`.
+fn outbox_item(r: &$Row) -> Result<OutboxItem> {
+    Ok(OutboxItem {
+        id: r.get("id"),
+        message: NewMessage {
+            key: r.get("key"),
+            channel: r.get("channel"),
+            target: r.get("target"),
+            audience: r.get("audience"),
+            subject: r.get("subject"),
+            body: r.get("body"),
+            html: r.get("html"),
+        },
+        created_at: ts(r.get::<&str, _>("created_at"))?,
+        state: r.get("state"),
+        attempts: r.get::<i64, _>("attempts") as u32,
+        next_at: from_ms(r.get("next_ms"))?,
+        last_error: r.get("last_error"),
+        sent_at: r.get::<Option<&str>, _>("sent_at").map(ts).transpose()?,
+    })
+}
+
+    };
+}
+pub(crate) use row_readers;
+
+/// The `Store` methods whose SQL is the same on both backends; `specific`
+/// holds the backend's own (bulk ingestion, ordered reads).
+macro_rules! store_impl {
+    ($T:ty, $Db:ty, { $($specific:tt)* }) => {
+        #[async_trait::async_trait]
+        impl Store for $T {
+            $($specific)*
+    async fn start_version(
+        &self,
+        rollout: &str,
+        identity: &str,
+        text: &str,
+        waves: &[NewWave],
+        at: jiff::Timestamp,
+    ) -> Result<Started> {
+        let mut tx = self.pool.begin().await?;
+        let d = digest(identity);
+        let last: Option<(i64, String, String)> = sqlx::query_as(
+            "SELECT version, digest, text FROM plan_versions WHERE rollout = $1 ORDER BY version DESC LIMIT 1",
+        )
+        .bind(rollout)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((v, ld, lt)) = &last
+            && *ld == d
+        {
+            if lt == text {
+                return Ok(Started {
+                    version: *v as u32,
+                    previous: None,
+                    rescheduled: false,
+                });
+            }
+            // Only the schedule (or wording) changed: apply it in place.
+            sqlx::query("UPDATE plan_versions SET text = $1 WHERE rollout = $2 AND version = $3")
+                .bind(text)
+                .bind(rollout)
+                .bind(v)
+                .execute(&mut *tx)
+                .await?;
+            for (i, w) in waves.iter().enumerate() {
+                sqlx::query(
+                    "UPDATE waves SET starts_at = $1 WHERE rollout = $2 AND version = $3 AND idx = $4",
+                )
+                .bind(w.starts_at.to_string())
+                .bind(rollout)
+                .bind(v)
+                .bind(i as i64)
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query("INSERT INTO audit (at, actor, rollout, action, detail) VALUES ($1, 'ringmaster', $2, 'schedule changed', $3)")
+                .bind(at.to_string())
+                .bind(rollout)
+                .bind(format!("version {v}: new dates and wording applied in place"))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            return Ok(Started {
+                version: *v as u32,
+                previous: None,
+                rescheduled: true,
+            });
+        }
+        let previous = last.as_ref().map(|(v, _, _)| *v as u32);
+        let version = last.map(|(v, _, _)| v + 1).unwrap_or(1);
+        sqlx::query("INSERT INTO plan_versions (rollout, version, created_at, digest, text) VALUES ($1, $2, $3, $4, $5)")
+            .bind(rollout)
+            .bind(version)
+            .bind(at.to_string())
+            .bind(&d)
+            .bind(text)
+            .execute(&mut *tx)
+            .await?;
+        let pending = json(&WaveState::Pending)?;
+        for (i, w) in waves.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO waves (rollout, version, idx, name, phase, state, seq, members, starts_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9)",
+            )
+            .bind(rollout)
+            .bind(version)
+            .bind(i as i64)
+            .bind(&w.name)
+            .bind(&w.phase)
+            .bind(&pending)
+            .bind(bitmap_bytes(&w.members))
+            .bind(w.starts_at.to_string())
+            .bind(at.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("INSERT INTO audit (at, actor, rollout, action, detail) VALUES ($1, 'ringmaster', $2, 'plan version', $3)")
+            .bind(at.to_string())
+            .bind(rollout)
+            .bind(format!("version {version} with {} waves (digest {d})", waves.len()))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Started {
+            version: version as u32,
+            previous,
+            rescheduled: false,
+        })
+    }
+
+    async fn latest_version(&self, rollout: &str) -> Result<Option<(u32, String)>> {
+        let row: Option<(i64, String)> =
+            sqlx::query_as("SELECT version, text FROM plan_versions WHERE rollout = $1 ORDER BY version DESC LIMIT 1")
+                .bind(rollout)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(v, t)| (v as u32, t)))
+    }
+
+    async fn waves(&self, rollout: &str, version: u32) -> Result<Vec<WaveRow>> {
+        let rows = sqlx::query(
+            "SELECT idx, name, phase, state, seq, members, starts_at FROM waves WHERE rollout = $1 AND version = $2 ORDER BY idx",
+        )
+        .bind(rollout)
+        .bind(version as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let members: Vec<u8> = r.get("members");
+                Ok(WaveRow {
+                    key: WaveKey {
+                        rollout: rollout.to_string(),
+                        version,
+                        idx: r.get::<i64, _>("idx") as u32,
+                    },
+                    name: r.get("name"),
+                    phase: r.get("phase"),
+                    state: parse(r.get::<&str, _>("state"))?,
+                    seq: r.get::<i64, _>("seq") as u64,
+                    members: RoaringBitmap::deserialize_from(&members[..])
+                        .map_err(|e| StoreError::Corrupt(format!("wave members: {e}")))?,
+                    starts_at: ts(r.get::<&str, _>("starts_at"))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn commit(
+        &self,
+        key: &WaveKey,
+        expected: u64,
+        event: &Event,
+        t: &Transition,
+        actor: &str,
+        at: jiff::Timestamp,
+    ) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let seq = expected + 1;
+        let moved = sqlx::query(
+            "UPDATE waves SET state = $1, seq = $2, updated_at = $3 WHERE rollout = $4 AND version = $5 AND idx = $6 AND seq = $7",
+        )
+        .bind(json(&t.to)?)
+        .bind(seq as i64)
+        .bind(at.to_string())
+        .bind(&key.rollout)
+        .bind(key.version as i64)
+        .bind(key.idx as i64)
+        .bind(expected as i64)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if moved == 0 {
+            let found: Option<i64> = sqlx::query_scalar(
+                "SELECT seq FROM waves WHERE rollout = $1 AND version = $2 AND idx = $3",
+            )
+            .bind(&key.rollout)
+            .bind(key.version as i64)
+            .bind(key.idx as i64)
+            .fetch_optional(&mut *tx)
+            .await?;
+            return Err(match found {
+                Some(f) => StoreError::Stale {
+                    rollout: key.rollout.clone(),
+                    idx: key.idx,
+                    expected,
+                    found: f as u64,
+                },
+                None => StoreError::NotFound(format!(
+                    "wave {} of {} version {}",
+                    key.idx, key.rollout, key.version
+                )),
+            });
+        }
+        sqlx::query(
+            "INSERT INTO transitions (rollout, version, idx, seq, at, actor, event, from_state, to_state, why) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&key.rollout)
+        .bind(key.version as i64)
+        .bind(key.idx as i64)
+        .bind(seq as i64)
+        .bind(at.to_string())
+        .bind(actor)
+        .bind(json(event)?)
+        .bind(json(&t.from)?)
+        .bind(json(&t.to)?)
+        .bind(&t.why)
+        .execute(&mut *tx)
+        .await?;
+        for (pos, e) in t.effects.iter().enumerate() {
+            sqlx::query("INSERT INTO actions (rollout, version, idx, seq, pos, effect) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(&key.rollout)
+                .bind(key.version as i64)
+                .bind(key.idx as i64)
+                .bind(seq as i64)
+                .bind(pos as i64)
+                .bind(json(e)?)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "INSERT INTO audit (at, actor, rollout, action, detail) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(at.to_string())
+        .bind(actor)
+        .bind(&key.rollout)
+        .bind(format!(
+            "wave {}: {} → {}",
+            key.idx,
+            t.from.name(),
+            t.to.name()
+        ))
+        .bind(&t.why)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(seq)
+    }
+
+    async fn history(&self, rollout: &str) -> Result<Vec<Recorded>> {
+        let rows = sqlx::query(
+            "SELECT version, idx, seq, at, actor, event, from_state, to_state, why FROM transitions WHERE rollout = $1 ORDER BY at, version, idx, seq",
+        )
+        .bind(rollout)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(Recorded {
+                    key: wave_key(rollout, &r),
+                    seq: r.get::<i64, _>("seq") as u64,
+                    at: ts(r.get::<&str, _>("at"))?,
+                    actor: r.get("actor"),
+                    event: parse(r.get::<&str, _>("event"))?,
+                    from: parse(r.get::<&str, _>("from_state"))?,
+                    to: parse(r.get::<&str, _>("to_state"))?,
+                    why: r.get("why"),
+                })
+            })
+            .collect()
+    }
+
+    async fn pending_actions(&self, rollout: &str) -> Result<Vec<Action>> {
+        let rows = sqlx::query(
+            "SELECT version, idx, seq, pos, effect, attempts FROM actions WHERE rollout = $1 AND done_at IS NULL ORDER BY version, seq, idx, pos",
+        )
+        .bind(rollout)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(|r| action(rollout, &r)).collect()
+    }
+
+    async fn done_actions(&self, rollout: &str) -> Result<Vec<(Action, jiff::Timestamp)>> {
+        let rows = sqlx::query(
+            "SELECT version, idx, seq, pos, effect, attempts, done_at FROM actions WHERE rollout = $1 AND done_at IS NOT NULL ORDER BY done_at, version, seq, idx, pos",
+        )
+        .bind(rollout)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| Ok((action(rollout, &r)?, ts(r.get::<&str, _>("done_at"))?)))
+            .collect()
+    }
+
+    async fn finish_action(
+        &self,
+        a: &Action,
+        error: Option<&str>,
+        at: jiff::Timestamp,
+    ) -> Result<()> {
+        let q = match error {
+            None => sqlx::query(
+                "UPDATE actions SET done_at = $1, attempts = attempts + 1, last_error = NULL WHERE rollout = $2 AND version = $3 AND idx = $4 AND seq = $5 AND pos = $6",
+            )
+            .bind(at.to_string()),
+            Some(e) => sqlx::query(
+                "UPDATE actions SET attempts = attempts + 1, last_error = $1 WHERE rollout = $2 AND version = $3 AND idx = $4 AND seq = $5 AND pos = $6",
+            )
+            .bind(e.to_string()),
+        };
+        q.bind(&a.key.rollout)
+            .bind(a.key.version as i64)
+            .bind(a.key.idx as i64)
+            .bind(a.seq as i64)
+            .bind(a.pos as i64)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn wave_counts(
+        &self,
+        rollout: &str,
+        wave: u32,
+        since: Option<jiff::Timestamp>,
+    ) -> Result<StateCounts> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT state, count(*) FROM status_latest WHERE rollout = $1 AND wave = $2 AND reported_at >= $3 GROUP BY state",
+        )
+        .bind(rollout)
+        .bind(wave as i64)
+        .bind(since.map(|t| t.as_millisecond()).unwrap_or(i64::MIN))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut c = StateCounts::default();
+        for (state, n) in rows {
+            let n = n as u64;
+            match state.as_str() {
+                "succeeded" => c.succeeded += n,
+                "error" => c.error += n,
+                "conflict" => c.conflict += n,
+                "pending" => c.pending += n,
+                "not_applicable" => c.not_applicable += n,
+                _ => c.other += n,
+            }
+        }
+        Ok(c)
+    }
+
+    async fn replace_evaluations(
+        &self,
+        key: &WaveKey,
+        round: &[serde_json::Value],
+        at: jiff::Timestamp,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "DELETE FROM evaluations WHERE rollout = $1 AND version = $2 AND idx = $3 AND at = $4",
+        )
+        .bind(&key.rollout)
+        .bind(key.version as i64)
+        .bind(key.idx as i64)
+        .bind(at.to_string())
+        .execute(&mut *tx)
+        .await?;
+        for body in round {
+            sqlx::query(
+                "INSERT INTO evaluations (rollout, version, idx, at, body) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&key.rollout)
+            .bind(key.version as i64)
+            .bind(key.idx as i64)
+            .bind(at.to_string())
+            .bind(body.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn ingest_tickets(&self, rollout: &str, tickets: &[Ticket]) -> Result<Ingested> {
+        let mut tx = self.pool.begin().await?;
+        let mut inserted = 0;
+        for chunk in tickets.chunks(CHUNK / 2) {
+            let mut q = QueryBuilder::new(
+                "INSERT INTO tickets (rollout, id, at, user_id, device, category, text, wave) ",
+            );
+            q.push_values(chunk, |mut b, t| {
+                b.push_bind(rollout)
+                    .push_bind(&t.id)
+                    .push_bind(t.at.to_string())
+                    .push_bind(&t.user)
+                    .push_bind(&t.device)
+                    .push_bind(&t.category)
+                    .push_bind(&t.text)
+                    .push_bind(t.wave.map(i64::from));
+            });
+            q.push(" ON CONFLICT DO NOTHING");
+            inserted += q.build().execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(Ingested {
+            inserted,
+            duplicates: tickets.len() as u64 - inserted,
+        })
+    }
+
+    async fn ingest_feedback(&self, rollout: &str, answers: &[Feedback]) -> Result<Ingested> {
+        let mut tx = self.pool.begin().await?;
+        let mut inserted = 0;
+        for chunk in answers.chunks(CHUNK / 2) {
+            let mut q = QueryBuilder::new(
+                "INSERT INTO feedback (rollout, id, at, user_id, device, score, comment, wave) ",
+            );
+            q.push_values(chunk, |mut b, f| {
+                b.push_bind(rollout)
+                    .push_bind(&f.id)
+                    .push_bind(f.at.to_string())
+                    .push_bind(&f.user)
+                    .push_bind(&f.device)
+                    .push_bind(i64::from(f.score))
+                    .push_bind(&f.comment)
+                    .push_bind(f.wave.map(i64::from));
+            });
+            q.push(" ON CONFLICT DO NOTHING");
+            inserted += q.build().execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(Ingested {
+            inserted,
+            duplicates: answers.len() as u64 - inserted,
+        })
+    }
+
+    async fn wave_tickets_feedback(
+        &self,
+        rollout: &str,
+        wave: u32,
+        since: Option<jiff::Timestamp>,
+    ) -> Result<(u64, u64, f64)> {
+        // Times are stored as RFC 3339 UTC text, which orders as time does.
+        let since = since.map(|t| t.to_string()).unwrap_or_default();
+        let tickets: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM tickets WHERE rollout = $1 AND wave = $2 AND at >= $3",
+        )
+        .bind(rollout)
+        .bind(wave as i64)
+        .bind(&since)
+        .fetch_one(&self.pool)
+        .await?;
+        let (n, sum): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT count(*), CAST(sum(score) AS BIGINT) FROM feedback WHERE rollout = $1 AND wave = $2 AND at >= $3",
+        )
+        .bind(rollout)
+        .bind(wave as i64)
+        .bind(&since)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((tickets as u64, n as u64, sum.unwrap_or(0) as f64))
+    }
+
+    async fn get_meta(&self, rollout: &str, key: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM meta WHERE rollout = $1 AND key = $2")
+                .bind(rollout)
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn set_meta(&self, rollout: &str, key: &str, value: &str) -> Result<()> {
+        sqlx::query("INSERT INTO meta (rollout, key, value) VALUES ($1, $2, $3) ON CONFLICT (rollout, key) DO UPDATE SET value = excluded.value")
+            .bind(rollout)
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn create_token(&self, role: Role, label: &str, at: jiff::Timestamp) -> Result<String> {
+        let token = format!("rm_{}", secret());
+        sqlx::query("INSERT INTO tokens (hash, role, label, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(crate::token_hash(&token))
+            .bind(role.as_str())
+            .bind(label)
+            .bind(at.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(token)
+    }
+
+    async fn check_token(&self, token: &str) -> Result<Option<(Role, String)>> {
+        let row: Option<(String, String)> =
+            sqlx::query_as("SELECT role, label FROM tokens WHERE hash = $1 AND revoked_at IS NULL")
+                .bind(crate::token_hash(token))
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.and_then(|(r, l)| Role::parse(&r).map(|r| (r, l))))
+    }
+
+    async fn has_tokens(&self) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM tokens")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n > 0)
+    }
+
+    async fn audit(&self, e: &AuditEntry) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit (at, actor, rollout, action, detail) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(e.at.to_string())
+        .bind(&e.actor)
+        .bind(&e.rollout)
+        .bind(&e.action)
+        .bind(&e.detail)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn audit_log(&self, rollout: &str) -> Result<Vec<AuditEntry>> {
+        let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+            "SELECT at, actor, action, detail FROM audit WHERE rollout = $1 ORDER BY id",
+        )
+        .bind(rollout)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(at, actor, action, detail)| {
+                Ok(AuditEntry {
+                    at: ts(&at)?,
+                    actor,
+                    rollout: rollout.to_string(),
+                    action,
+                    detail,
+                })
+            })
+            .collect()
+    }
+
+    async fn create_session(
+        &self,
+        token: &str,
+        hours: u32,
+        at: jiff::Timestamp,
+    ) -> Result<Option<(String, Session)>> {
+        let Some((role, label)) = self.check_token(token).await? else {
+            return Ok(None);
+        };
+        let id = secret();
+        let csrf = secret();
+        let expires = at + jiff::SignedDuration::from_hours(i64::from(hours));
+        sqlx::query("INSERT INTO sessions (hash, role, label, csrf, created_at, expires_ms) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(crate::token_hash(&id))
+            .bind(role.as_str())
+            .bind(&label)
+            .bind(&csrf)
+            .bind(at.to_string())
+            .bind(ms(expires))
+            .execute(&self.pool)
+            .await?;
+        // Expired sessions are of no use: drop them while here.
+        sqlx::query("DELETE FROM sessions WHERE expires_ms <= $1")
+            .bind(ms(at))
+            .execute(&self.pool)
+            .await?;
+        Ok(Some((id, Session { role, label, csrf })))
+    }
+
+    async fn check_session(&self, id: &str, at: jiff::Timestamp) -> Result<Option<Session>> {
+        let row: Option<(String, String, String)> = sqlx::query_as(
+            "SELECT role, label, csrf FROM sessions WHERE hash = $1 AND expires_ms > $2",
+        )
+        .bind(crate::token_hash(id))
+        .bind(ms(at))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row
+            .and_then(|(r, label, csrf)| Role::parse(&r).map(|role| Session { role, label, csrf })))
+    }
+
+    async fn end_session(&self, id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE hash = $1")
+            .bind(crate::token_hash(id))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn record_counts(
+        &self,
+        key: &WaveKey,
+        at: jiff::Timestamp,
+        counts: &StateCounts,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO wave_samples (rollout, version, idx, at_ms, counts) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (rollout, version, idx, at_ms) DO UPDATE SET counts = excluded.counts")
+            .bind(&key.rollout)
+            .bind(key.version as i64)
+            .bind(key.idx as i64)
+            .bind(ms(at))
+            .bind(json(counts)?)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn counts_series(&self, key: &WaveKey) -> Result<Vec<(jiff::Timestamp, StateCounts)>> {
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT at_ms, counts FROM wave_samples WHERE rollout = $1 AND version = $2 AND idx = $3 ORDER BY at_ms",
+        )
+        .bind(&key.rollout)
+        .bind(key.version as i64)
+        .bind(key.idx as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(at, c)| Ok((from_ms(at)?, parse(&c)?)))
+            .collect()
+    }
+
+    async fn wave_items(
+        &self,
+        rollout: &str,
+        wave: u32,
+        limit: u32,
+    ) -> Result<(Vec<Ticket>, Vec<Feedback>)> {
+        let tickets = sqlx::query(
+            "SELECT id, at, user_id, device, category, text FROM tickets WHERE rollout = $1 AND wave = $2 ORDER BY at DESC, id LIMIT $3",
+        )
+        .bind(rollout)
+        .bind(wave as i64)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Ticket {
+                id: r.get("id"),
+                at: ts(r.get::<&str, _>("at"))?,
+                user: r.get("user_id"),
+                device: r.get("device"),
+                category: r.get("category"),
+                text: r.get("text"),
+                wave: Some(wave),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+        let answers = sqlx::query(
+            "SELECT id, at, user_id, device, score, comment FROM feedback WHERE rollout = $1 AND wave = $2 ORDER BY at DESC, id LIMIT $3",
+        )
+        .bind(rollout)
+        .bind(wave as i64)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(Feedback {
+                id: r.get("id"),
+                at: ts(r.get::<&str, _>("at"))?,
+                user: r.get("user_id"),
+                device: r.get("device"),
+                score: r.get::<i64, _>("score").clamp(1, 5) as u8,
+                comment: r.get("comment"),
+                wave: Some(wave),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+        Ok((tickets, answers))
+    }
+
+    async fn enqueue(
+        &self,
+        rollout: &str,
+        messages: &[NewMessage],
+        at: jiff::Timestamp,
+    ) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let mut added = 0;
+        for m in messages {
+            added += sqlx::query(
+                "INSERT INTO outbox (rollout, key, channel, target, audience, subject, body, html, created_at, state, next_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10)
+                 ON CONFLICT (rollout, key, channel, target) DO NOTHING",
+            )
+            .bind(rollout)
+            .bind(&m.key)
+            .bind(&m.channel)
+            .bind(&m.target)
+            .bind(&m.audience)
+            .bind(&m.subject)
+            .bind(&m.body)
+            .bind(&m.html)
+            .bind(at.to_string())
+            .bind(ms(at))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(added)
+    }
+
+    async fn due_messages(
+        &self,
+        rollout: &str,
+        now: jiff::Timestamp,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>> {
+        sqlx::query(
+            "SELECT * FROM outbox WHERE rollout = $1 AND state = 'pending' AND next_ms <= $2 ORDER BY next_ms, id LIMIT $3",
+        )
+        .bind(rollout)
+        .bind(ms(now))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(outbox_item)
+        .collect()
+    }
+
+    async fn finish_message(&self, id: i64, result: &Delivery, at: jiff::Timestamp) -> Result<()> {
+        let q = match result {
+            Delivery::Sent => sqlx::query(
+                "UPDATE outbox SET state = 'sent', attempts = attempts + 1, sent_at = $1, last_error = NULL WHERE id = $2",
+            )
+            .bind(at.to_string()),
+            Delivery::Retry(e, next) => sqlx::query(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_ms = $2 WHERE id = $3",
+            )
+            .bind(e)
+            .bind(ms(*next)),
+            Delivery::GaveUp(e) => sqlx::query(
+                "UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = $1 WHERE id = $2",
+            )
+            .bind(e),
+        };
+        q.bind(id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn outbox(&self, rollout: &str, limit: u32) -> Result<Vec<OutboxItem>> {
+        sqlx::query("SELECT * FROM outbox WHERE rollout = $1 ORDER BY id DESC LIMIT $2")
+            .bind(rollout)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(outbox_item)
+            .collect()
+    }
+        }
+    };
+}
+pub(crate) use store_impl;
