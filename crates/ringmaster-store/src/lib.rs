@@ -6,6 +6,7 @@
 //!
 //! - [`sqlite`]: the embedded default (WAL, embedded migrations).
 
+pub mod postgres;
 mod shared;
 pub mod sqlite;
 
@@ -32,7 +33,7 @@ pub enum StoreError {
     #[error("{0}")]
     NotFound(String),
     /// The database URL names no backend this build has.
-    #[error("unsupported database URL `{0}`: use sqlite:PATH (PostgreSQL comes with its backend)")]
+    #[error("unsupported database URL `{0}`: use sqlite:PATH or postgres://user@host/database")]
     Unsupported(String),
     /// The database failed.
     #[error("database: {0}")]
@@ -431,14 +432,44 @@ pub trait Store: Send + Sync {
     async fn finish_message(&self, id: i64, result: &Delivery, at: jiff::Timestamp) -> Result<()>;
     /// The newest notifications of a rollout (at most `limit`), newest first.
     async fn outbox(&self, rollout: &str, limit: u32) -> Result<Vec<OutboxItem>>;
+
+    /// Takes or renews the lease `name` for `holder` until `until`. False
+    /// while another holder's lease has not run out at `now`: exactly one
+    /// of several servers drives a rollout's scheduler.
+    async fn lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: jiff::Timestamp,
+        until: jiff::Timestamp,
+    ) -> Result<bool>;
+    /// Gives a lease up (a clean stop hands over at once).
+    async fn release(&self, name: &str, holder: &str) -> Result<()>;
 }
 
-/// Opens the store a URL names, running migrations.
+/// Opens the store a URL names (`sqlite:PATH`, `postgres://…`), running migrations.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         return Ok(Arc::new(sqlite::SqliteStore::open(url).await?));
     }
-    Err(StoreError::Unsupported(url.to_string()))
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Arc::new(postgres::PgStore::open(url).await?));
+    }
+    Err(StoreError::Unsupported(redact(url)))
+}
+
+/// A database URL as it may be shown: without its password.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:…{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
 }
 
 pub(crate) fn ts(s: &str) -> Result<jiff::Timestamp> {

@@ -49,48 +49,47 @@ pub(crate) fn digest(text: &str) -> String {
 /// Readers of rows both backends return the same columns for.
 macro_rules! row_readers {
     ($Row:ty) => {
-/// The wave a row of `transitions` or `actions` is about.
-fn wave_key(rollout: &str, r: &$Row) -> WaveKey {
-    WaveKey {
-        rollout: rollout.to_string(),
-        version: r.get::<i64, _>("version") as u32,
-        idx: r.get::<i64, _>("idx") as u32,
-    }
-}
+        /// The wave a row of `transitions` or `actions` is about.
+        fn wave_key(rollout: &str, r: &$Row) -> WaveKey {
+            WaveKey {
+                rollout: rollout.to_string(),
+                version: r.get::<i64, _>("version") as u32,
+                idx: r.get::<i64, _>("idx") as u32,
+            }
+        }
 
-/// A row of `actions`.
-fn action(rollout: &str, r: &$Row) -> Result<Action> {
-    Ok(Action {
-        key: wave_key(rollout, r),
-        seq: r.get::<i64, _>("seq") as u64,
-        pos: r.get::<i64, _>("pos") as u32,
-        effect: parse::<Effect>(r.get::<&str, _>("effect"))?,
-        attempts: r.get::<i64, _>("attempts") as u32,
-    })
-}
+        /// A row of `actions`.
+        fn action(rollout: &str, r: &$Row) -> Result<Action> {
+            Ok(Action {
+                key: wave_key(rollout, r),
+                seq: r.get::<i64, _>("seq") as u64,
+                pos: r.get::<i64, _>("pos") as u32,
+                effect: parse::<Effect>(r.get::<&str, _>("effect"))?,
+                attempts: r.get::<i64, _>("attempts") as u32,
+            })
+        }
 
-/// A row of `outbox`.
-fn outbox_item(r: &$Row) -> Result<OutboxItem> {
-    Ok(OutboxItem {
-        id: r.get("id"),
-        message: NewMessage {
-            key: r.get("key"),
-            channel: r.get("channel"),
-            target: r.get("target"),
-            audience: r.get("audience"),
-            subject: r.get("subject"),
-            body: r.get("body"),
-            html: r.get("html"),
-        },
-        created_at: ts(r.get::<&str, _>("created_at"))?,
-        state: r.get("state"),
-        attempts: r.get::<i64, _>("attempts") as u32,
-        next_at: from_ms(r.get("next_ms"))?,
-        last_error: r.get("last_error"),
-        sent_at: r.get::<Option<&str>, _>("sent_at").map(ts).transpose()?,
-    })
-}
-
+        /// A row of `outbox`.
+        fn outbox_item(r: &$Row) -> Result<OutboxItem> {
+            Ok(OutboxItem {
+                id: r.get("id"),
+                message: NewMessage {
+                    key: r.get("key"),
+                    channel: r.get("channel"),
+                    target: r.get("target"),
+                    audience: r.get("audience"),
+                    subject: r.get("subject"),
+                    body: r.get("body"),
+                    html: r.get("html"),
+                },
+                created_at: ts(r.get::<&str, _>("created_at"))?,
+                state: r.get("state"),
+                attempts: r.get::<i64, _>("attempts") as u32,
+                next_at: from_ms(r.get("next_ms"))?,
+                last_error: r.get("last_error"),
+                sent_at: r.get::<Option<&str>, _>("sent_at").map(ts).transpose()?,
+            })
+        }
     };
 }
 pub(crate) use row_readers;
@@ -835,6 +834,35 @@ macro_rules! store_impl {
             .iter()
             .map(outbox_item)
             .collect()
+    }
+
+    async fn lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: jiff::Timestamp,
+        until: jiff::Timestamp,
+    ) -> Result<bool> {
+        let n = sqlx::query(
+            "INSERT INTO leases (name, holder, expires_ms) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_ms = excluded.expires_ms WHERE leases.holder = excluded.holder OR leases.expires_ms <= $4",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(ms(until))
+        .bind(ms(now))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    async fn release(&self, name: &str, holder: &str) -> Result<()> {
+        sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
+            .bind(name)
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
         }
     };

@@ -1,12 +1,12 @@
 //! The embedded default: one SQLite file in WAL mode, migrations embedded.
 
+use crate::shared::{
+    bitmap_bytes, digest, from_ms, json, ms, parse, row_readers, secret, store_impl,
+};
 use crate::{
     Action, AuditEntry, Delivery, Feedback, Ingested, NewMessage, NewWave, OutboxItem, Recorded,
     Result, Role, Session, Started, StateCounts, StatusReport, Store, StoreError, Ticket, WaveKey,
     WaveRow, ts,
-};
-use crate::shared::{
-    bitmap_bytes, digest, from_ms, json, ms, parse, row_readers, secret, store_impl,
 };
 use ringmaster_core::wave::{Effect, Event, Transition, WaveState};
 use roaring::RoaringBitmap;
@@ -119,5 +119,4 @@ store_impl!(SqliteStore, sqlx::Sqlite, {
             .map(|(at, body)| Ok((ts(&at)?, parse(&body)?)))
             .collect()
     }
-
 });

@@ -5,6 +5,48 @@ use ringmaster_core::wave::{Effect, Event, GateDecision, Reason, Rules, WaveStat
 use ringmaster_store::{AuditEntry, NewWave, StatusReport, Store, StoreError, WaveKey, open};
 use roaring::RoaringBitmap;
 
+/// A fresh, empty PostgreSQL database on the test cluster
+/// (`RINGMASTER_TEST_POSTGRES`, which `.ci/run` starts); None without one,
+/// which only a run outside CI may have.
+async fn postgres() -> Option<String> {
+    use sqlx::Connection;
+    let Ok(url) = std::env::var("RINGMASTER_TEST_POSTGRES") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "RINGMASTER_TEST_POSTGRES is not set: .ci/run starts a throwaway cluster (scripts/pg-test-cluster)"
+        );
+        eprintln!(
+            "PostgreSQL part skipped: set RINGMASTER_TEST_POSTGRES (scripts/pg-test-cluster start)"
+        );
+        return None;
+    };
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let name = format!(
+        "rm_store_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+        .execute(&mut c)
+        .await
+        .unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut c)
+        .await
+        .unwrap();
+    Some(format!("{}/{name}", &url[..url.rfind('/').unwrap()]))
+}
+
+/// Every backend this run can test: SQLite always, PostgreSQL when there.
+async fn stores() -> Vec<std::sync::Arc<dyn Store>> {
+    let mut v = vec![open("sqlite::memory:").await.unwrap()];
+    if let Some(url) = postgres().await {
+        v.push(open(&url).await.unwrap());
+    }
+    v
+}
+
 fn at(s: &str) -> jiff::Timestamp {
     s.parse().unwrap()
 }
@@ -264,9 +306,51 @@ async fn story(store: &dyn Store) {
 }
 
 #[tokio::test]
-async fn sqlite_story() {
-    let store = open("sqlite::memory:").await.unwrap();
-    story(store.as_ref()).await;
+async fn the_story_holds_on_every_backend() {
+    for store in stores().await {
+        story(store.as_ref()).await;
+    }
+}
+
+#[tokio::test]
+async fn one_holder_leads_until_its_lease_runs_out() {
+    for store in stores().await {
+        let t0 = at("2027-01-01T08:00:00Z");
+        let s = |secs| t0 + jiff::SignedDuration::from_secs(secs);
+        assert!(store.lease("scheduler:r", "a", t0, s(5)).await.unwrap());
+        assert!(
+            !store.lease("scheduler:r", "b", s(1), s(6)).await.unwrap(),
+            "a holds it"
+        );
+        assert!(
+            store.lease("scheduler:r", "a", s(3), s(8)).await.unwrap(),
+            "a renews"
+        );
+        assert!(
+            !store.lease("scheduler:r", "b", s(7), s(12)).await.unwrap(),
+            "renewed: still a's"
+        );
+        assert!(
+            store.lease("scheduler:r", "b", s(8), s(13)).await.unwrap(),
+            "ran out: b takes over"
+        );
+        assert!(
+            !store.lease("scheduler:r", "a", s(9), s(14)).await.unwrap(),
+            "a lost it"
+        );
+        store.release("scheduler:r", "b").await.unwrap();
+        assert!(
+            store.lease("scheduler:r", "a", s(10), s(15)).await.unwrap(),
+            "released: a at once"
+        );
+        assert!(
+            store
+                .lease("scheduler:other", "b", s(10), s(15))
+                .await
+                .unwrap(),
+            "leases are per name"
+        );
+    }
 }
 
 #[tokio::test]
@@ -341,118 +425,121 @@ async fn tokens_are_kept_as_hashes_and_carry_a_role() {
 #[tokio::test]
 async fn sessions_expire_and_end() {
     use ringmaster_store::Role;
-    let store = open("sqlite::memory:").await.unwrap();
-    let t0 = at("2027-01-01T08:00:00Z");
-    let token = store.create_token(Role::Viewer, "ann", t0).await.unwrap();
-    assert!(
-        store
-            .create_session("rm_nope", 8, t0)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    let (id, s) = store.create_session(&token, 8, t0).await.unwrap().unwrap();
-    assert_eq!((s.role, s.label.as_str()), (Role::Viewer, "ann"));
-    assert_ne!(id, s.csrf);
-    assert_eq!(
-        store
-            .check_session(&id, at("2027-01-01T15:59:00Z"))
-            .await
-            .unwrap(),
-        Some(s.clone())
-    );
-    assert_eq!(
-        store
-            .check_session(&id, at("2027-01-01T16:00:00Z"))
-            .await
-            .unwrap(),
-        None
-    );
-    assert_eq!(store.check_session(&s.csrf, t0).await.unwrap(), None);
-    store.end_session(&id).await.unwrap();
-    assert_eq!(store.check_session(&id, t0).await.unwrap(), None);
+    for store in stores().await {
+        let t0 = at("2027-01-01T08:00:00Z");
+        let token = store.create_token(Role::Viewer, "ann", t0).await.unwrap();
+        assert!(
+            store
+                .create_session("rm_nope", 8, t0)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let (id, s) = store.create_session(&token, 8, t0).await.unwrap().unwrap();
+        assert_eq!((s.role, s.label.as_str()), (Role::Viewer, "ann"));
+        assert_ne!(id, s.csrf);
+        assert_eq!(
+            store
+                .check_session(&id, at("2027-01-01T15:59:00Z"))
+                .await
+                .unwrap(),
+            Some(s.clone())
+        );
+        assert_eq!(
+            store
+                .check_session(&id, at("2027-01-01T16:00:00Z"))
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(store.check_session(&s.csrf, t0).await.unwrap(), None);
+        store.end_session(&id).await.unwrap();
+        assert_eq!(store.check_session(&id, t0).await.unwrap(), None);
+    }
 }
 
 #[tokio::test]
 async fn wave_samples_keep_one_per_moment() {
     use ringmaster_store::StateCounts;
-    let store = open("sqlite::memory:").await.unwrap();
-    let key = WaveKey {
-        rollout: "r".into(),
-        version: 1,
-        idx: 0,
-    };
-    let c = |n| StateCounts {
-        succeeded: n,
-        ..Default::default()
-    };
-    store
-        .record_counts(&key, at("2027-01-01T10:00:00Z"), &c(1))
-        .await
-        .unwrap();
-    store
-        .record_counts(&key, at("2027-01-01T09:00:00Z"), &c(2))
-        .await
-        .unwrap();
-    store
-        .record_counts(&key, at("2027-01-01T10:00:00Z"), &c(3))
-        .await
-        .unwrap();
-    let s = store.counts_series(&key).await.unwrap();
-    assert_eq!(
-        s,
-        vec![
-            (at("2027-01-01T09:00:00Z"), c(2)),
-            (at("2027-01-01T10:00:00Z"), c(3))
-        ]
-    );
+    for store in stores().await {
+        let key = WaveKey {
+            rollout: "r".into(),
+            version: 1,
+            idx: 0,
+        };
+        let c = |n| StateCounts {
+            succeeded: n,
+            ..Default::default()
+        };
+        store
+            .record_counts(&key, at("2027-01-01T10:00:00Z"), &c(1))
+            .await
+            .unwrap();
+        store
+            .record_counts(&key, at("2027-01-01T09:00:00Z"), &c(2))
+            .await
+            .unwrap();
+        store
+            .record_counts(&key, at("2027-01-01T10:00:00Z"), &c(3))
+            .await
+            .unwrap();
+        let s = store.counts_series(&key).await.unwrap();
+        assert_eq!(
+            s,
+            vec![
+                (at("2027-01-01T09:00:00Z"), c(2)),
+                (at("2027-01-01T10:00:00Z"), c(3))
+            ]
+        );
+    }
 }
 
 #[tokio::test]
 async fn the_outbox_queues_once_and_tracks_delivery() {
     use ringmaster_store::{Delivery, NewMessage};
-    let store = open("sqlite::memory:").await.unwrap();
-    let m = |key: &str, target: &str| NewMessage {
-        key: key.into(),
-        channel: "webhook".into(),
-        target: target.into(),
-        audience: "help_desk".into(),
-        subject: "s".into(),
-        body: "b".into(),
-        html: "<p>b</p>".into(),
-    };
-    let t0 = at("2027-01-01T08:00:00Z");
-    let batch = [m("start:1:0", "http://a"), m("start:1:0", "http://b")];
-    assert_eq!(store.enqueue("r", &batch, t0).await.unwrap(), 2);
-    // A driver that runs the step again queues nothing twice.
-    assert_eq!(store.enqueue("r", &batch, t0).await.unwrap(), 0);
-    let due = store.due_messages("r", t0, 10).await.unwrap();
-    assert_eq!(due.len(), 2);
-    store
-        .finish_message(due[0].id, &Delivery::Sent, t0)
-        .await
-        .unwrap();
-    let later = at("2027-01-01T08:05:00Z");
-    store
-        .finish_message(due[1].id, &Delivery::Retry("503".into(), later), t0)
-        .await
-        .unwrap();
-    assert!(store.due_messages("r", t0, 10).await.unwrap().is_empty());
-    let again = store.due_messages("r", later, 10).await.unwrap();
-    assert_eq!((again.len(), again[0].attempts), (1, 1));
-    assert_eq!(again[0].last_error.as_deref(), Some("503"));
-    store
-        .finish_message(again[0].id, &Delivery::GaveUp("404".into()), later)
-        .await
-        .unwrap();
-    let all = store.outbox("r", 10).await.unwrap();
-    let states: Vec<_> = all
-        .iter()
-        .map(|i| (i.message.target.as_str(), i.state.as_str(), i.attempts))
-        .collect();
-    assert_eq!(
-        states,
-        vec![("http://b", "failed", 2), ("http://a", "sent", 1)]
-    );
-    assert!(store.due_messages("r", later, 10).await.unwrap().is_empty());
+    for store in stores().await {
+        let m = |key: &str, target: &str| NewMessage {
+            key: key.into(),
+            channel: "webhook".into(),
+            target: target.into(),
+            audience: "help_desk".into(),
+            subject: "s".into(),
+            body: "b".into(),
+            html: "<p>b</p>".into(),
+        };
+        let t0 = at("2027-01-01T08:00:00Z");
+        let batch = [m("start:1:0", "http://a"), m("start:1:0", "http://b")];
+        assert_eq!(store.enqueue("r", &batch, t0).await.unwrap(), 2);
+        // A driver that runs the step again queues nothing twice.
+        assert_eq!(store.enqueue("r", &batch, t0).await.unwrap(), 0);
+        let due = store.due_messages("r", t0, 10).await.unwrap();
+        assert_eq!(due.len(), 2);
+        store
+            .finish_message(due[0].id, &Delivery::Sent, t0)
+            .await
+            .unwrap();
+        let later = at("2027-01-01T08:05:00Z");
+        store
+            .finish_message(due[1].id, &Delivery::Retry("503".into(), later), t0)
+            .await
+            .unwrap();
+        assert!(store.due_messages("r", t0, 10).await.unwrap().is_empty());
+        let again = store.due_messages("r", later, 10).await.unwrap();
+        assert_eq!((again.len(), again[0].attempts), (1, 1));
+        assert_eq!(again[0].last_error.as_deref(), Some("503"));
+        store
+            .finish_message(again[0].id, &Delivery::GaveUp("404".into()), later)
+            .await
+            .unwrap();
+        let all = store.outbox("r", 10).await.unwrap();
+        let states: Vec<_> = all
+            .iter()
+            .map(|i| (i.message.target.as_str(), i.state.as_str(), i.attempts))
+            .collect();
+        assert_eq!(
+            states,
+            vec![("http://b", "failed", 2), ("http://a", "sent", 1)]
+        );
+        assert!(store.due_messages("r", later, 10).await.unwrap().is_empty());
+    }
 }
