@@ -369,6 +369,10 @@ mod tests {
         assert_eq!(guess("Ring 0 - IT Pilot Devices"), ("high", "low"));
         assert_eq!(guess("All Finance Devices"), ("low", "high"));
         assert_eq!(guess("All Sales Devices"), ("medium", "medium"));
-        assert_eq!(quoted("a \"b\""), "\"a \\\"b\\\"\"");
+        // Any name survives the trip through the written TOML.
+        for name in ["a \"b\"", "it's", "back\\slash", "line\nbreak"] {
+            let v: toml::Table = toml::from_str(&format!("x = {}", quoted(name))).unwrap();
+            assert_eq!(v["x"].as_str(), Some(name));
+        }
     }
 }
