@@ -272,3 +272,191 @@ fn ingest_keeps_good_records_rejects_bad_ones_and_is_idempotent() {
         "{t}"
     );
 }
+
+/// A fresh database on the PostgreSQL test cluster, or None outside CI
+/// when there is none (see scripts/pg-test-cluster).
+fn postgres_database(name: &str) -> Option<String> {
+    let Ok(url) = std::env::var("RINGMASTER_TEST_POSTGRES") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "RINGMASTER_TEST_POSTGRES is not set: .ci/run starts a throwaway cluster"
+        );
+        eprintln!("skipped: set RINGMASTER_TEST_POSTGRES (scripts/pg-test-cluster start)");
+        return None;
+    };
+    let name = format!("{name}_{}", std::process::id());
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name}"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        let ok = Command::new("psql")
+            .args([url.as_str(), "-qc", &sql])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "{sql}");
+    }
+    Some(format!("{}/{name}", &url[..url.rfind('/').unwrap()]))
+}
+
+/// A `ringmaster serve` instance whose printed lines are collected.
+struct Instance {
+    child: std::process::Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Instance {
+    fn start(dir: &Path, db: &str) -> Instance {
+        use std::io::BufRead;
+        let mut child = ringmaster(dir)
+            .args([
+                "serve",
+                "--simulate",
+                "--seed",
+                "5",
+                "--speed",
+                "36000",
+                "--listen",
+                "127.0.0.1:0",
+                "--database",
+                db,
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let lines: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+        let out = child.stdout.take().unwrap();
+        let keep = lines.clone();
+        std::thread::spawn(move || {
+            for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                keep.lock().unwrap().push(l);
+            }
+        });
+        Instance { child, lines }
+    }
+
+    fn said(&self, what: &str) -> usize {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(what))
+            .count()
+    }
+}
+
+fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < until,
+            "{what}: not within {secs} s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn three_servers_on_postgres_survive_the_leader_being_killed() {
+    let Some(db) = postgres_database("rm_instances") else {
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    assert!(
+        ringmaster(dir)
+            .args([
+                "gen",
+                "--devices",
+                "3000",
+                "--seed",
+                "7",
+                "--proposed",
+                "proposed",
+                "org"
+            ])
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::fs::write(dir.join("ringmaster.toml"), PLAN).unwrap();
+    // The reference: one uninterrupted run on SQLite.
+    let whole = ringmaster(dir)
+        .args([
+            "run",
+            "--simulate",
+            "--seed",
+            "5",
+            "--database",
+            "sqlite:whole.db",
+        ])
+        .output()
+        .unwrap();
+    assert!(whole.status.success());
+
+    // Three servers on one PostgreSQL database; the first to start leads.
+    let mut servers = vec![Instance::start(dir, &db)];
+    wait_for("the first server leading", 30, || {
+        servers[0].said("scheduler: leading") == 1
+    });
+    servers.push(Instance::start(dir, &db));
+    servers.push(Instance::start(dir, &db));
+    wait_for("the others following", 30, || {
+        servers[1..]
+            .iter()
+            .all(|s| s.said("scheduler: following") == 1)
+    });
+    // Kill the leader in the middle of a wave (SIGKILL: no hand-over).
+    wait_for("a wave baking", 60, || {
+        output(dir, &["status", "--database", &db]).contains("baking")
+    });
+    let mut leader = servers.remove(0);
+    let _ = leader.child.kill();
+    let _ = leader.child.wait();
+    let killed_at = std::time::Instant::now();
+    wait_for("another server taking over", 15, || {
+        servers.iter().any(|s| s.said("scheduler: leading") == 1)
+    });
+    let took = killed_at.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(8),
+        "took over after {took:?}"
+    );
+    assert_eq!(
+        servers
+            .iter()
+            .filter(|s| s.said("scheduler: leading") > 0)
+            .count(),
+        1,
+        "exactly one leads"
+    );
+    wait_for("the rollout finishing", 120, || {
+        let s: serde_json::Value =
+            serde_json::from_str(&output(dir, &["status", "--json", "--database", &db])).unwrap();
+        s["waves"]
+            .as_array()
+            .is_some_and(|w| w.iter().all(|w| w["state_text"] == "passed"))
+    });
+    for mut s in servers {
+        let _ = s.child.kill();
+        let _ = s.child.wait();
+    }
+    // No transition lost or made twice: the history equals the uninterrupted run's.
+    let history = |db: &str| output(dir, &["history", "--database", db]);
+    assert_eq!(history("sqlite:whole.db"), history(&db));
+    // Each action was carried out once.
+    let out = Command::new("psql")
+        .args([
+            db.as_str(),
+            "-Atc",
+            "SELECT count(*), count(DISTINCT (version, idx, seq, pos)), count(done_at) FROM actions",
+        ])
+        .output()
+        .unwrap();
+    let counts = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let parts: Vec<&str> = counts.split('|').collect();
+    assert!(
+        parts.len() == 3 && parts[0] == parts[1] && parts[1] == parts[2],
+        "{counts}"
+    );
+}

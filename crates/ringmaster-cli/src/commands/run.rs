@@ -920,35 +920,117 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
             channels: std::sync::Arc::new(channels),
             counters: Default::default(),
         };
-        // The scheduler: one simulated hour per tick, paced by --speed;
-        // after each tick the outbox is filled and delivered.
+        // The scheduler: one simulated hour per tick, paced by --speed; after
+        // each tick the outbox is filled and delivered. With several servers
+        // on one database, only the holder of the rollout's lease ticks; the
+        // others follow the stored clock and take over when the lease runs out.
         let speed = a.speed.max(1.0);
         let notifier = state.clone();
+        let lease = Lease::new(&o.rollout);
+        let leader = lease.clone();
+        let store = state.store.clone();
         tokio::spawn(async move {
             let client = ringmaster_server::notify::client();
+            let every = std::time::Duration::from_secs_f64(3600.0 / speed);
+            let mut said: Option<bool> = None;
+            let mut last: Option<jiff::Timestamp> = None;
+            let mut next = tokio::time::Instant::now();
             loop {
-                let now = *clock_at.lock().unwrap_or_else(|e| e.into_inner());
-                match engine.tick(now).await {
-                    Ok(t) => t.transitions.iter().for_each(
-                        |l| tracing::info!(target: "ringmaster::rollout", at = %stamp(now), "{l}"),
-                    ),
+                let held = match leader.hold(store.as_ref()).await {
+                    Ok(h) => h,
                     Err(e) => {
-                        tracing::error!(target: "ringmaster::rollout", at = %stamp(now), error = %e, "scheduler")
+                        tracing::error!(error = %e, "renewing the scheduler lease");
+                        false
                     }
+                };
+                let leading = held;
+                if said != Some(held) {
+                    said = Some(held);
+                    println!(
+                        "scheduler: {} ({})",
+                        if leading { "leading" } else { "following" },
+                        leader.holder
+                    );
                 }
-                ringmaster_server::notify::run(&notifier, &client).await;
-                tokio::time::sleep(std::time::Duration::from_secs_f64(3600.0 / speed)).await;
-                *clock_at.lock().unwrap_or_else(|e| e.into_inner()) =
-                    now + jiff::SignedDuration::from_hours(1);
+                if !leading {
+                    last = None;
+                    // Follow the leader's clock, for the API and dashboard.
+                    if let Ok(Some(t)) = engine.polled_until().await {
+                        *clock_at.lock().unwrap_or_else(|e| e.into_inner()) = t;
+                    }
+                } else if tokio::time::Instant::now() >= next {
+                    // The hour after the last tick, ours or a previous leader's.
+                    let stored = engine.polled_until().await.ok().flatten();
+                    let now = match stored.max(last) {
+                        Some(t) => t + jiff::SignedDuration::from_hours(1),
+                        None => *clock_at.lock().unwrap_or_else(|e| e.into_inner()),
+                    };
+                    match engine.tick(now).await {
+                        Ok(t) => t.transitions.iter().for_each(
+                            |l| tracing::info!(target: "ringmaster::rollout", at = %stamp(now), "{l}"),
+                        ),
+                        Err(e) => {
+                            tracing::error!(target: "ringmaster::rollout", at = %stamp(now), error = %e, "scheduler")
+                        }
+                    }
+                    ringmaster_server::notify::run(&notifier, &client).await;
+                    *clock_at.lock().unwrap_or_else(|e| e.into_inner()) = now;
+                    last = Some(now);
+                    next = tokio::time::Instant::now() + every;
+                }
+                // Short naps: the lease is renewed well before it runs out.
+                let nap = if leading {
+                    next.saturating_duration_since(tokio::time::Instant::now())
+                } else {
+                    Lease::RENEW
+                };
+                tokio::time::sleep(nap.min(Lease::RENEW)).await;
             }
         });
         println!("dashboard: http://{addr}/ui   API: http://{addr}/api (Ctrl-C stops)");
+        let store = state.store.clone();
         ringmaster_server::serve(listener, state, stop_signal())
             .await
             .context("serving")?;
+        // Hand the scheduler over at once rather than when the lease runs out.
+        let _ = store.release(&lease.name, &lease.holder).await;
         eprintln!("stopped: requests in flight were finished");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// This server's claim on driving a rollout's scheduler.
+#[derive(Clone)]
+struct Lease {
+    name: String,
+    holder: String,
+}
+
+impl Lease {
+    /// How long a lease lasts unrenewed: a dead leader is replaced within it.
+    const TTL: std::time::Duration = std::time::Duration::from_secs(5);
+    /// How often a holder renews (and a follower tries).
+    const RENEW: std::time::Duration = std::time::Duration::from_secs(1);
+
+    fn new(rollout: &str) -> Lease {
+        use rand::RngCore;
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "host".into());
+        Lease {
+            name: format!("scheduler:{rollout}"),
+            holder: format!(
+                "{host}/{}/{:08x}",
+                std::process::id(),
+                rand::rng().next_u32()
+            ),
+        }
+    }
+
+    /// Takes or renews the lease on the wall clock (not the rollout's).
+    async fn hold(&self, store: &dyn ringmaster_store::Store) -> ringmaster_store::Result<bool> {
+        let now = jiff::Timestamp::now();
+        let until = now + jiff::SignedDuration::try_from(Self::TTL).unwrap_or_default();
+        store.lease(&self.name, &self.holder, now, until).await
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM (what service managers send).
