@@ -383,6 +383,17 @@ async fn sqlite_state_survives_reopening() {
     assert_eq!(store.pending_actions("r").await.unwrap().len(), 1);
 }
 
+#[test]
+fn passwords_are_cut_from_shown_urls() {
+    use ringmaster_store::redact;
+    assert_eq!(
+        redact("postgres://rm:s3cret@db:5432/x"),
+        "postgres://rm:…@db:5432/x"
+    );
+    assert_eq!(redact("postgres://rm@db/x"), "postgres://rm@db/x");
+    assert_eq!(redact("sqlite:ringmaster.db"), "sqlite:ringmaster.db");
+}
+
 #[tokio::test]
 async fn unknown_backends_are_refused() {
     let err = open("mysql://localhost/x").await.err().unwrap();

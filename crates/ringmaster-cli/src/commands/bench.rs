@@ -28,6 +28,10 @@ pub struct Args {
     repeat: u32,
     #[arg(long)]
     json: bool,
+    /// For `ingest` and `http`: the database to measure (default: a fresh SQLite
+    /// file). A postgres:// URL measures PostgreSQL; the bench writes its own rollout there.
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +43,7 @@ enum What {
     Conflicts,
     /// A representative pilot of 1 % (at least 50 devices) of every device.
     Pilot,
-    /// Status reports into SQLite (1,000,000 by default: --devices sets the
+    /// Status reports into the database (SQLite, or --database postgres://…) (1,000,000 by default: --devices sets the
     /// count) and the gates of a 200,000-device wave.
     Ingest,
     /// A simulated rollout (pilot and 4 waves, about 30 days) with a fault
@@ -566,7 +570,21 @@ fn ingest(a: &Args) -> anyhow::Result<ExitCode> {
     use ringmaster_core::goals::{GoalDraft, validate};
     use ringmaster_store::StatusReport;
     let dir = tempfile_dir()?;
-    let url = format!("sqlite:{}", dir.join("bench.db").display());
+    let url = a
+        .database
+        .clone()
+        .unwrap_or_else(|| format!("sqlite:{}", dir.join("bench.db").display()));
+    let backend = if url.starts_with("sqlite:") {
+        "SQLite"
+    } else {
+        "PostgreSQL"
+    };
+    // Its own rollout: a shared database may hold others (and earlier runs).
+    let rollout = format!(
+        "bench-{}-{}",
+        std::process::id(),
+        jiff::Timestamp::now().as_second()
+    );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -602,11 +620,11 @@ fn ingest(a: &Args) -> anyhow::Result<ExitCode> {
                 wave: Some(if d < wave_size { 1 } else { 2 }),
             });
             if batch.len() == BATCH {
-                store.ingest_status("bench", &batch).await?;
+                store.ingest_status(&rollout, &batch).await?;
                 batch.clear();
             }
         }
-        store.ingest_status("bench", &batch).await?;
+        store.ingest_status(&rollout, &batch).await?;
         let ingest_time = t.elapsed();
         let goal = validate(
             &GoalDraft {
@@ -626,7 +644,7 @@ fn ingest(a: &Args) -> anyhow::Result<ExitCode> {
         let mut last = None;
         for _ in 0..5 {
             let t = Instant::now();
-            let c = store.wave_counts("bench", 1, None).await?;
+            let c = store.wave_counts(&rollout, 1, None).await?;
             let o = Observed {
                 devices: wave_size,
                 reported: c.reported(),
@@ -649,12 +667,13 @@ fn ingest(a: &Args) -> anyhow::Result<ExitCode> {
     let eval = eval.map(|e| e.sentence).unwrap_or_default();
     if a.json {
         super::write_json(&serde_json::json!({
+            "backend": backend,
             "reports": n, "ingest_ms": ms(ingest_time), "reports_per_second": rate,
             "wave_devices": wave_size, "gate_ms_median": ms(eval_time), "gate": eval,
         }))?;
     } else {
         println!(
-            "ingest {n} status reports into SQLite: {:>8.0} ms ({rate:.0} reports/s)",
+            "ingest {n} status reports into {backend}: {:>8.0} ms ({rate:.0} reports/s)",
             ms(ingest_time)
         );
         println!(
@@ -893,7 +912,10 @@ fn http(a: &Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    let url = format!("sqlite:{}", dir.join("http.db").display());
+    let url = a
+        .database
+        .clone()
+        .unwrap_or_else(|| format!("sqlite:{}", dir.join("http.db").display()));
     let (addr, token) = rt.block_on(async {
         let store = ringmaster_store::open(&url).await?;
         let waves = ringmaster_engine::engine::WaveSpec::from_plan(&plan);

@@ -278,7 +278,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
             o.rollout,
             e.version(),
             stamp(now),
-            database_url(&a.at)
+            ringmaster_store::redact(&database_url(&a.at))
         );
         let bar = hours_bar(o.start, o.planned_end.max(now));
         let pace = Pace {
@@ -365,7 +365,7 @@ async fn stored(at: &Where) -> anyhow::Result<Stored> {
     let Some((version, _)) = store.latest_version(&rollout).await? else {
         return Err(crate::UserError(format!(
             "rollout `{rollout}` has not started in {}: `ringmaster run` starts it",
-            database_url(at)
+            ringmaster_store::redact(&database_url(at))
         ))
         .into());
     };
