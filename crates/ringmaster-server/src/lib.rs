@@ -88,15 +88,14 @@ pub struct Counters {
 
 /// The key that signs a rollout's feedback links: made on first use, then kept.
 pub async fn link_key(store: &dyn Store, rollout: &str) -> ringmaster_store::Result<Arc<[u8]>> {
-    const KEY: &str = "feedback_link_key";
-    if let Some(k) = store.get_meta(rollout, KEY).await? {
-        return Ok(k.into_bytes().into());
-    }
     use rand::RngCore;
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    let k: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    store.set_meta(rollout, KEY, &k).await?;
+    let fresh: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    // Servers starting together agree on whichever was stored first.
+    let k = store
+        .meta_or_insert(rollout, "feedback_link_key", &fresh)
+        .await?;
     Ok(k.into_bytes().into())
 }
 

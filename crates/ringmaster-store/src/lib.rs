@@ -372,6 +372,9 @@ pub trait Store: Send + Sync {
     /// A small named value kept between runs.
     async fn get_meta(&self, rollout: &str, key: &str) -> Result<Option<String>>;
     async fn set_meta(&self, rollout: &str, key: &str, value: &str) -> Result<()>;
+    /// The value kept under `key`, storing `value` first when there is none:
+    /// servers starting together all end up with the same one.
+    async fn meta_or_insert(&self, rollout: &str, key: &str, value: &str) -> Result<String>;
     /// Makes an API token for a role; returns the token, which is kept only as a hash.
     async fn create_token(&self, role: Role, label: &str, at: jiff::Timestamp) -> Result<String>;
     /// The role and label of a token that exists and is not revoked.

@@ -98,10 +98,8 @@ pub(crate) use row_readers;
 /// holds the backend's own (bulk ingestion, ordered reads).
 macro_rules! store_impl {
     ($T:ty, $Db:ty, { $($specific:tt)* }) => {
-        #[async_trait::async_trait]
-        impl Store for $T {
-            $($specific)*
-    async fn start_version(
+        impl $T {
+    async fn start_version_once(
         &self,
         rollout: &str,
         identity: &str,
@@ -197,6 +195,34 @@ macro_rules! store_impl {
             previous,
             rescheduled: false,
         })
+    }
+
+        }
+
+        #[async_trait::async_trait]
+        impl Store for $T {
+            $($specific)*
+    async fn start_version(
+        &self,
+        rollout: &str,
+        identity: &str,
+        text: &str,
+        waves: &[NewWave],
+        at: jiff::Timestamp,
+    ) -> Result<Started> {
+        // Servers starting together race to make the first version: the
+        // loser sees the winner's on its second try.
+        let mut tries = 0;
+        loop {
+            match self.start_version_once(rollout, identity, text, waves, at).await {
+                Err(StoreError::Db(sqlx::Error::Database(e)))
+                    if e.is_unique_violation() && tries < 3 =>
+                {
+                    tries += 1;
+                }
+                other => return other,
+            }
+        }
     }
 
     async fn latest_version(&self, rollout: &str) -> Result<Option<(u32, String)>> {
@@ -559,6 +585,22 @@ macro_rules! store_impl {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn meta_or_insert(&self, rollout: &str, key: &str, value: &str) -> Result<String> {
+        sqlx::query(
+            "INSERT INTO meta (rollout, key, value) VALUES ($1, $2, $3) ON CONFLICT (rollout, key) DO NOTHING",
+        )
+        .bind(rollout)
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE rollout = $1 AND key = $2")
+            .bind(rollout)
+            .bind(key)
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     async fn create_token(&self, role: Role, label: &str, at: jiff::Timestamp) -> Result<String> {

@@ -383,6 +383,41 @@ async fn sqlite_state_survives_reopening() {
     assert_eq!(store.pending_actions("r").await.unwrap().len(), 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_starting_together_agree_on_the_version() {
+    let Some(url) = postgres().await else {
+        return;
+    };
+    let t = at("2027-01-11T08:00:00Z");
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                let s = open(&url).await.unwrap();
+                s.start_version("r", "waves", "plan", &waves(), t).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap().unwrap().version, 1);
+    }
+    let s = open(&url).await.unwrap();
+    assert_eq!(s.waves("r", 1).await.unwrap().len(), 2);
+    assert_eq!(s.latest_version("r").await.unwrap().unwrap().0, 1);
+}
+
+#[tokio::test]
+async fn the_first_stored_meta_value_wins() {
+    for store in stores().await {
+        assert_eq!(store.meta_or_insert("r", "k", "a").await.unwrap(), "a");
+        assert_eq!(store.meta_or_insert("r", "k", "b").await.unwrap(), "a");
+        assert_eq!(
+            store.get_meta("r", "k").await.unwrap().as_deref(),
+            Some("a")
+        );
+    }
+}
+
 #[test]
 fn passwords_are_cut_from_shown_urls() {
     use ringmaster_store::redact;
