@@ -32,6 +32,9 @@ pub struct Args {
     /// Overwrite an existing file.
     #[arg(long)]
     force: bool,
+    /// Report in JSON: the file, the groups chosen, the devices they cover, whether it plans.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Groups larger than this share of the fleet are too broad to be a wave.
@@ -312,49 +315,65 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     std::fs::write(&a.out, &t).with_context(|| format!("writing {}", a.out.display()))?;
-    println!(
-        "wrote {}: {} targeted groups covering {} of the {} devices {}",
-        a.out.display(),
-        chosen.len(),
-        covered.len(),
-        fleet,
-        if platforms.is_empty() {
-            "in the organization"
-        } else {
-            "that can take the new policies"
-        }
-    );
-    if a.new.is_empty() && a.policies.is_empty() {
-        println!(
-            "next: name the policies to deploy in [sources], then `ringmaster plan {}`",
-            a.out.display()
-        );
-        return Ok(ExitCode::SUCCESS);
-    }
+    let groups: Vec<&str> = chosen
+        .iter()
+        .map(|&g| org.groups[g].name.as_str())
+        .collect();
+    let named = !(a.new.is_empty() && a.policies.is_empty());
     // Plan it now: a scaffold that does not plan is not done.
-    match super::plan::load(&a.out, now) {
-        Ok(l) if l.plan.errors() == 0 => {
-            println!(
+    let planned = named.then(|| super::plan::load(&a.out, now));
+    let (plans, errors, problem) = match &planned {
+        None => (
+            false,
+            0,
+            Some("name the policies to deploy in [sources]".to_string()),
+        ),
+        Some(Ok(l)) => (l.plan.errors() == 0, l.plan.errors(), None),
+        Some(Err(e)) => (false, 0, Some(e.to_string())),
+    };
+    if a.json {
+        super::write_json(&serde_json::json!({
+            "file": a.out.display().to_string(), "groups": groups,
+            "covered_devices": covered.len(), "devices": fleet,
+            "plans": plans, "check_errors": errors, "problem": problem,
+        }))?;
+    } else {
+        println!(
+            "wrote {}: {} targeted groups covering {} of the {} devices {}",
+            a.out.display(),
+            chosen.len(),
+            covered.len(),
+            fleet,
+            if platforms.is_empty() {
+                "in the organization"
+            } else {
+                "that can take the new policies"
+            }
+        );
+        match &planned {
+            None => println!(
+                "next: name the policies to deploy in [sources], then `ringmaster plan {}`",
+                a.out.display()
+            ),
+            Some(Ok(l)) if l.plan.errors() == 0 => println!(
                 "it plans: {} waves over {} devices in scope; review the lines marked REVIEW, then `ringmaster plan {}`",
                 l.plan.waves.len(),
                 l.plan.scope.devices,
                 a.out.display()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Ok(l) => {
-            println!(
+            ),
+            Some(Ok(l)) => println!(
                 "it plans with {} error(s) in its checks; `ringmaster plan {}` lists them",
                 l.plan.errors(),
                 a.out.display()
-            );
-            Ok(ExitCode::from(1))
-        }
-        Err(e) => {
-            println!("it does not plan yet:\n{e}");
-            Ok(ExitCode::from(1))
+            ),
+            Some(Err(e)) => println!("it does not plan yet:\n{e}"),
         }
     }
+    Ok(if plans || !named {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 #[cfg(test)]
