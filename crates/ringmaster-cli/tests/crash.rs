@@ -81,15 +81,8 @@ fn ringmaster(dir: &Path) -> Command {
     c
 }
 
-fn output(dir: &Path, args: &[&str]) -> String {
-    let out = ringmaster(dir).args(args).output().unwrap();
-    String::from_utf8(out.stdout).unwrap()
-}
-
-#[test]
-fn a_killed_run_resumes_to_the_same_end() {
-    let d = tempfile::tempdir().unwrap();
-    let dir = d.path();
+/// The test fleet (3,000 devices, seed 7) with the new baseline, and PLAN, in `dir`.
+fn fleet(dir: &Path) {
     let ok = ringmaster(dir)
         .args([
             "gen",
@@ -105,6 +98,18 @@ fn a_killed_run_resumes_to_the_same_end() {
         .unwrap();
     assert!(ok.success());
     std::fs::write(dir.join("ringmaster.toml"), PLAN).unwrap();
+}
+
+fn output(dir: &Path, args: &[&str]) -> String {
+    let out = ringmaster(dir).args(args).output().unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn a_killed_run_resumes_to_the_same_end() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    fleet(dir);
 
     // Uninterrupted.
     let whole = ringmaster(dir)
@@ -192,23 +197,7 @@ fn a_killed_run_resumes_to_the_same_end() {
 fn ingest_keeps_good_records_rejects_bad_ones_and_is_idempotent() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
-    assert!(
-        ringmaster(dir)
-            .args([
-                "gen",
-                "--devices",
-                "3000",
-                "--seed",
-                "7",
-                "--proposed",
-                "proposed",
-                "org"
-            ])
-            .status()
-            .unwrap()
-            .success()
-    );
-    std::fs::write(dir.join("ringmaster.toml"), PLAN).unwrap();
+    fleet(dir);
     assert!(
         ringmaster(dir)
             .args(["run", "--simulate", "--seed", "5"])
@@ -363,23 +352,7 @@ fn three_servers_on_postgres_survive_the_leader_being_killed() {
     };
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
-    assert!(
-        ringmaster(dir)
-            .args([
-                "gen",
-                "--devices",
-                "3000",
-                "--seed",
-                "7",
-                "--proposed",
-                "proposed",
-                "org"
-            ])
-            .status()
-            .unwrap()
-            .success()
-    );
-    std::fs::write(dir.join("ringmaster.toml"), PLAN).unwrap();
+    fleet(dir);
     // The reference: one uninterrupted run on SQLite.
     let whole = ringmaster(dir)
         .args([

@@ -39,7 +39,7 @@ impl PgStore {
 
 row_readers!(sqlx::postgres::PgRow);
 
-store_impl!(PgStore, sqlx::Postgres, {
+store_impl!(PgStore, sqlx::Postgres, "id", {
     async fn ingest_status(&self, rollout: &str, reports: &[StatusReport]) -> Result<Ingested> {
         let mut tx = self.pool.begin().await?;
         let mut inserted = 0;
@@ -90,22 +90,5 @@ store_impl!(PgStore, sqlx::Postgres, {
             inserted,
             duplicates: reports.len() as u64 - inserted,
         })
-    }
-
-    async fn evaluations(
-        &self,
-        key: &WaveKey,
-    ) -> Result<Vec<(jiff::Timestamp, serde_json::Value)>> {
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT at, body FROM evaluations WHERE rollout = $1 AND version = $2 AND idx = $3 ORDER BY id",
-        )
-        .bind(&key.rollout)
-        .bind(key.version as i64)
-        .bind(key.idx as i64)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|(at, body)| Ok((ts(&at)?, parse(&body)?)))
-            .collect()
     }
 });

@@ -94,10 +94,11 @@ macro_rules! row_readers {
 }
 pub(crate) use row_readers;
 
-/// The `Store` methods whose SQL is the same on both backends; `specific`
-/// holds the backend's own (bulk ingestion, ordered reads).
+/// The `Store` methods whose SQL is the same on both backends;
+/// `insertion_order` is the column that orders rows as inserted, and
+/// `specific` holds the backend's own methods (bulk ingestion).
 macro_rules! store_impl {
-    ($T:ty, $Db:ty, { $($specific:tt)* }) => {
+    ($T:ty, $Db:ty, $insertion_order:literal, { $($specific:tt)* }) => {
         impl $T {
     async fn start_version_once(
         &self,
@@ -223,6 +224,27 @@ macro_rules! store_impl {
                 other => return other,
             }
         }
+    }
+
+    async fn evaluations(
+        &self,
+        key: &WaveKey,
+    ) -> Result<Vec<(jiff::Timestamp, serde_json::Value)>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            // Insertion order: the goals of a round in their order.
+            concat!(
+                "SELECT at, body FROM evaluations WHERE rollout = $1 AND version = $2 AND idx = $3 ORDER BY ",
+                $insertion_order
+            ),
+        )
+        .bind(&key.rollout)
+        .bind(key.version as i64)
+        .bind(key.idx as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(at, body)| Ok((ts(&at)?, parse(&body)?)))
+            .collect()
     }
 
     async fn latest_version(&self, rollout: &str) -> Result<Option<(u32, String)>> {

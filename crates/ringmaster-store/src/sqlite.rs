@@ -51,7 +51,7 @@ impl SqliteStore {
 
 row_readers!(sqlx::sqlite::SqliteRow);
 
-store_impl!(SqliteStore, sqlx::Sqlite, {
+store_impl!(SqliteStore, sqlx::Sqlite, "rowid", {
     async fn ingest_status(&self, rollout: &str, reports: &[StatusReport]) -> Result<Ingested> {
         let mut tx = self.pool.begin().await?;
         // Reports land in a scratch table first; both status tables are then
@@ -101,22 +101,5 @@ store_impl!(SqliteStore, sqlx::Sqlite, {
             inserted,
             duplicates: reports.len() as u64 - inserted,
         })
-    }
-
-    async fn evaluations(
-        &self,
-        key: &WaveKey,
-    ) -> Result<Vec<(jiff::Timestamp, serde_json::Value)>> {
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT at, body FROM evaluations WHERE rollout = $1 AND version = $2 AND idx = $3 ORDER BY rowid",
-        )
-        .bind(&key.rollout)
-        .bind(key.version as i64)
-        .bind(key.idx as i64)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|(at, body)| Ok((ts(&at)?, parse(&body)?)))
-            .collect()
     }
 });
