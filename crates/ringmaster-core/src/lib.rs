@@ -23,6 +23,7 @@ pub mod model;
 pub mod org;
 pub mod pilot;
 pub mod rules;
+pub mod runstate;
 pub mod settings;
 pub mod targeting;
 pub mod wave;

@@ -43,6 +43,9 @@ enum What {
     Conflicts,
     /// A representative pilot of 1 % (at least 50 devices) of every device.
     Pilot,
+    /// Run state: service levels and drift (regressions, overdue newcomers,
+    /// failing OS builds and models) over every device.
+    Runstate,
     /// Status reports into the database (SQLite, or --database postgres://…) (1,000,000 by default: --devices sets the
     /// count) and the gates of a 200,000-device wave.
     Ingest,
@@ -121,6 +124,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     }
     if a.what == What::Plan {
         return plan(&a, org, &dir, load);
+    }
+    if a.what == What::Runstate {
+        return runstate(&a, &org, load);
     }
     let (_, rss_loaded) = memory();
     let now: jiff::Timestamp = "2026-11-24T12:00:00Z".parse().context("bench clock")?;
@@ -555,6 +561,159 @@ fn plan(
         );
         if let Some(p) = peak {
             println!("peak memory:       {:>9.0} MiB", p as f64 / 1048576.0);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The run state of a whole fleet: every device in scope, 2 % of them new
+/// this week, errors at 1 % except on one OS build (where 30 % fail), some
+/// devices that were Succeeded now in Error. Measures one re-evaluation of
+/// the service levels and drift from the per-device columns.
+fn runstate(a: &Args, org: &ringmaster_core::org::Org, load: Duration) -> anyhow::Result<ExitCode> {
+    use ringmaster_core::gates::GatePolicy;
+    use ringmaster_core::goals::{GoalDraft, validate};
+    use ringmaster_core::model::DeviceAttr;
+    use ringmaster_core::runstate::{Dimension, Snapshot, State, evaluate};
+    let n = org.devices.rows as usize;
+    let now = 1_800_000_000i64;
+    let col = |attr: DeviceAttr| &org.devices.cols[attr.index()];
+    let (os, model, platform) = (
+        col(DeviceAttr::OsVersion),
+        col(DeviceAttr::Model),
+        col(DeviceAttr::Platform),
+    );
+    let names = |c: &ringmaster_core::column::DictColumn| -> Vec<String> {
+        (0..c.dict.len() as u32)
+            .map(|v| c.dict.value(v).unwrap_or("unknown").to_string())
+            .collect()
+    };
+    let (os_names, model_names, platform_names) = (names(os), names(model), names(platform));
+    // The most common OS build is the one that breaks.
+    let mut per_build = vec![0u32; os_names.len().max(1)];
+    for &b in &os.codes {
+        if let Some(x) = per_build.get_mut(b as usize) {
+            *x += 1;
+        }
+    }
+    let broken = per_build
+        .iter()
+        .enumerate()
+        .max_by_key(|(_, c)| **c)
+        .map_or(0, |(b, _)| b as u32);
+    let mut rng = a.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % 1000
+    };
+    let mut state = vec![State::Succeeded; n];
+    let mut entered = vec![now - 40 * 86_400; n];
+    let mut was = roaring::RoaringBitmap::new();
+    for d in 0..n {
+        let r = next();
+        if r < 20 {
+            entered[d] = now - (r as i64) * 30_000;
+            state[d] = if r < 10 {
+                State::Unreported
+            } else {
+                State::Pending
+            };
+        } else if os.codes.get(d) == Some(&broken) && r < 300 {
+            state[d] = State::Error;
+            was.insert(d as u32);
+        } else if r < 30 {
+            state[d] = State::Error;
+        }
+    }
+    let scope: roaring::RoaringBitmap = (0..n as u32).collect();
+    let reported_at = vec![now - 3600; n];
+    let dims = [
+        Dimension {
+            name: "platform",
+            value_of: &platform.codes,
+            values: &platform_names,
+        },
+        Dimension {
+            name: "OS build",
+            value_of: &os.codes,
+            values: &os_names,
+        },
+        Dimension {
+            name: "model",
+            value_of: &model.codes,
+            values: &model_names,
+        },
+    ];
+    let snapshot = Snapshot {
+        now,
+        in_scope: &scope,
+        entered: &entered,
+        state: &state,
+        reported_at: &reported_at,
+        was_succeeded: &was,
+        dimensions: &dims,
+    };
+    let level = |metric, threshold, window| {
+        validate(
+            &GoalDraft {
+                metric: Some(metric),
+                threshold: Some(threshold),
+                window: Some(window),
+                min_sample: Some(100),
+                deadline: Some("30d"),
+                after: None,
+                critical: true,
+            },
+            8.0,
+            None,
+        )
+        .map_err(|e| anyhow::anyhow!("bench service level: {e}"))
+    };
+    let levels = [
+        level("apply_success_rate", ">= 95%", "5d")?,
+        level("error_rate", "<= 1%", "5d")?,
+        level("conflict_count", "<= 0", "5d")?,
+    ];
+    let mut times = Vec::new();
+    let mut result = None;
+    for _ in 0..a.repeat.max(1) {
+        let t = Instant::now();
+        result = Some(evaluate(&snapshot, &levels, &GatePolicy::default()));
+        times.push(t.elapsed());
+    }
+    times.sort();
+    let r = result.expect("at least one run");
+    let (peak, _) = memory();
+    if a.json {
+        super::write_json(&serde_json::json!({
+            "devices": n, "load_ms": ms(load), "evaluate_ms_median": ms(times[times.len() / 2]),
+            "evaluate_ms_all": times.iter().map(|d| ms(*d)).collect::<Vec<_>>(),
+            "regressed": r.regressed.len(), "overdue": r.overdue.len(),
+            "outliers": r.outliers, "service_levels": r.service_levels.iter().map(|e| &e.sentence).collect::<Vec<_>>(),
+            "peak_rss_bytes": peak,
+        }))?;
+    } else {
+        println!("run state of {n} devices (loaded in {:.0} ms)", ms(load));
+        println!(
+            "service levels and drift:      {:>9.1} ms (median of {})",
+            ms(times[times.len() / 2]),
+            times.len()
+        );
+        for e in &r.service_levels {
+            println!("  {}", e.sentence);
+        }
+        println!(
+            "  {} regressed (were Succeeded), {} overdue newcomers",
+            r.regressed.len(),
+            r.overdue.len()
+        );
+        for o in &r.outliers {
+            println!("  outlier: {}", o.sentence);
+        }
+        if let Some(p) = peak {
+            println!("memory:                        {:>6} MiB peak", p >> 20);
         }
     }
     Ok(ExitCode::SUCCESS)
