@@ -90,11 +90,11 @@ enum Command {
         after_help = "Exit 0 when the written plan plans, 1 when it needs more (it says what), 2 on bad input.\n\nExamples:\n  ringmaster init --org exports/ --new baseline/ --name \"Windows baseline 2027\" --time-zone Europe/Amsterdam\n  ringmaster init --org exports/ --policy \"Win - OIB - ES - Windows LAPS\" --out rollouts/laps.toml"
     )]
     Init(commands::init::Args),
-    /// Waves of the rollout and where each stands.
+    /// Waves of the rollout and where each stands; with --run-state, the service levels and drift.
     #[command(
-        after_help = "Examples:\n  ringmaster status\n  ringmaster status rollout/ringmaster.toml --json"
+        after_help = "Examples:\n  ringmaster status\n  ringmaster status rollout/ringmaster.toml --json\n  ringmaster status --run-state"
     )]
-    Status(commands::run::Where),
+    Status(commands::run::StatusArgs),
     /// Every transition of the rollout, with who and why.
     #[command(
         after_help = "Examples:\n  ringmaster history\n  ringmaster history rollout/ringmaster.toml --json"
@@ -188,7 +188,8 @@ fn main() -> ExitCode {
         Command::Plan(a) => commands::plan::run(a),
         Command::Run(a) => commands::run::run(a),
         Command::Init(a) => commands::init::run(a),
-        Command::Status(a) => commands::run::status(a),
+        Command::Status(a) if a.run_state => commands::run::run_state(a.at),
+        Command::Status(a) => commands::run::status(a.at),
         Command::Ingest(a) => commands::run::ingest(a),
         Command::Serve(a) => commands::run::serve(a),
         Command::Token(TokenCmd::Create(a)) => commands::run::token_create(a),

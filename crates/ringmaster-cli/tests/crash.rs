@@ -260,6 +260,29 @@ fn ingest_keeps_good_records_rejects_bad_ones_and_is_idempotent() {
         t.contains("1 rejected") && t.contains("neither a user nor a device"),
         "{t}"
     );
+    // The run state: every device reports Error a week later; those that
+    // had succeeded are listed as regressed, the rest of the fleet is judged.
+    let mut csv = String::from("DeviceId,ReportStatus,LastReportedDateTime\n");
+    for id in &ids {
+        csv.push_str(&format!("{id},Error,2027-02-08 10:00:00\n"));
+    }
+    std::fs::write(dir.join("later.csv"), csv).unwrap();
+    output(dir, &["ingest", "status", "later.csv", "--policy", "p"]);
+    let run = ringmaster(dir)
+        .args(["status", "--run-state", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1), "drift is exit 1");
+    let run: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let devices = run["devices"].as_u64().unwrap();
+    assert!(devices > 100, "{run}");
+    assert_eq!(run["errors"].as_u64(), Some(devices), "{run}");
+    assert_eq!(run["service_levels"].as_array().unwrap().len(), 3, "{run}");
+    let regressed = run["regressed"].as_array().unwrap().len() as u64;
+    assert!(
+        regressed > devices * 9 / 10 && regressed < devices,
+        "{regressed} of {devices}"
+    );
 }
 
 /// A fresh database on the PostgreSQL test cluster, or None outside CI

@@ -115,12 +115,15 @@ fn grace(levels: &[Goal]) -> i64 {
 
 /// Smallest sample a breakdown value needs before its rate is compared.
 const OUTLIER_MIN: u64 = 30;
+/// Fewest errors that make a value an outlier: two failing devices of a
+/// small model are noise, not drift.
+const OUTLIER_MIN_ERRORS: u64 = 5;
 
 /// Whether `bad` of `n` stands out from `rest_bad` of `rest_n`: even the
 /// value's lower bound is above the rest's upper bound (Wilson, 95 %), and
 /// its rate is at least twice the rest's.
 fn stands_out(n: u64, bad: u64, rest_n: u64, rest_bad: u64) -> bool {
-    if n < OUTLIER_MIN || rest_n < OUTLIER_MIN || bad == 0 {
+    if n < OUTLIER_MIN || rest_n < OUTLIER_MIN || bad < OUTLIER_MIN_ERRORS {
         return false;
     }
     let (low, _) = gates::wilson(bad, n, 1.96);

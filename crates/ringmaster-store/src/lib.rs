@@ -236,6 +236,16 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
+/// A device's latest state for one policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LatestState {
+    pub device: String,
+    pub policy: String,
+    pub state: String,
+    pub reported_at: jiff::Timestamp,
+    pub was_succeeded: bool,
+}
+
 /// A signed-in dashboard user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
@@ -446,6 +456,10 @@ pub trait Store: Send + Sync {
         now: jiff::Timestamp,
         until: jiff::Timestamp,
     ) -> Result<bool>;
+    /// The latest state of every device and policy of a rollout, with
+    /// whether that device and policy reported Succeeded before it (the run
+    /// state's regressions).
+    async fn latest_states(&self, rollout: &str) -> Result<Vec<LatestState>>;
     /// Gives a lease up (a clean stop hands over at once).
     async fn release(&self, name: &str, holder: &str) -> Result<()>;
 }

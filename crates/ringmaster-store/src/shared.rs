@@ -920,6 +920,30 @@ macro_rules! store_impl {
         Ok(n == 1)
     }
 
+    async fn latest_states(&self, rollout: &str) -> Result<Vec<crate::LatestState>> {
+        let rows: Vec<(String, String, String, i64, i64)> = sqlx::query_as(
+            "SELECT l.device, l.policy, l.state, l.reported_at,
+                    CAST(CASE WHEN EXISTS (SELECT 1 FROM status_history h WHERE h.rollout = l.rollout
+                      AND h.device = l.device AND h.policy = l.policy AND h.state = 'succeeded'
+                      AND h.reported_at < l.reported_at) THEN 1 ELSE 0 END AS BIGINT)
+             FROM status_latest l WHERE l.rollout = $1 ORDER BY l.device, l.policy",
+        )
+        .bind(rollout)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(device, policy, state, at, was)| {
+                Ok(crate::LatestState {
+                    device,
+                    policy,
+                    state,
+                    reported_at: from_ms(at)?,
+                    was_succeeded: was == 1,
+                })
+            })
+            .collect()
+    }
+
     async fn release(&self, name: &str, holder: &str) -> Result<()> {
         sqlx::query("DELETE FROM leases WHERE name = $1 AND holder = $2")
             .bind(name)

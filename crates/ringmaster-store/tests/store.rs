@@ -407,6 +407,46 @@ async fn servers_starting_together_agree_on_the_version() {
 }
 
 #[tokio::test]
+async fn latest_states_say_which_devices_were_succeeded_before() {
+    for store in stores().await {
+        let r = |device: &str, state: &str, when: &str| StatusReport {
+            device: device.into(),
+            policy: "p".into(),
+            state: state.into(),
+            reported_at: at(when),
+            wave: Some(0),
+        };
+        store
+            .ingest_status(
+                "r",
+                &[
+                    r("a", "succeeded", "2027-01-01T08:00:00Z"),
+                    r("a", "error", "2027-01-02T08:00:00Z"),
+                    r("b", "error", "2027-01-01T08:00:00Z"),
+                    r("c", "succeeded", "2027-01-01T08:00:00Z"),
+                ],
+            )
+            .await
+            .unwrap();
+        let got: Vec<(String, String, bool)> = store
+            .latest_states("r")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|l| (l.device, l.state, l.was_succeeded))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("a".into(), "error".into(), true),
+                ("b".into(), "error".into(), false),
+                ("c".into(), "succeeded".into(), false),
+            ]
+        );
+    }
+}
+
+#[tokio::test]
 async fn the_first_stored_meta_value_wins() {
     for store in stores().await {
         assert_eq!(store.meta_or_insert("r", "k", "a").await.unwrap(), "a");
