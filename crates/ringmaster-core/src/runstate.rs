@@ -93,6 +93,17 @@ pub struct RunState {
     pub outliers: Vec<Outlier>,
 }
 
+impl RunState {
+    /// A service level fails, or something drifted.
+    pub fn drifted(&self) -> bool {
+        self.service_levels
+            .iter()
+            .any(|e| e.outcome == gates::Outcome::Fail)
+            || !self.regressed.is_empty()
+            || !self.outliers.is_empty()
+    }
+}
+
 /// The time a service level gives a device after entering the scope: the
 /// goal's window (e.g. 5 days for "Succeeded within 5 days").
 fn grace(levels: &[Goal]) -> i64 {

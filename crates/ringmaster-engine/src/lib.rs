@@ -10,3 +10,4 @@
 pub mod connector;
 pub mod engine;
 pub mod ingest;
+pub mod runstate;

@@ -31,6 +31,9 @@ fn summary(path: &str) -> &'static str {
             "one wave: state, counts over time, gate evaluations, tickets, feedback"
         }
         "/api/history" => "every transition with when, who and why",
+        "/api/runstate" => {
+            "service levels over every device in scope, and drift: regressions, devices without a report, outliers"
+        }
         "/api/audit" => "the audit log",
         "/api/outbox" => "notifications with their delivery state",
         "/api/waves/{wave}/{action}" => {
@@ -399,6 +402,51 @@ pub(crate) async fn group(
         }
     };
     Ok(axum::Json(ringmaster_core::explain::explain_group(&v.org, &v.res, g)).into_response())
+}
+
+/// The run state with device labels, shared by the API and its page.
+pub(crate) async fn run_state(s: &AppState) -> Result<serde_json::Value, ApiError> {
+    let rows = s
+        .engine
+        .rows()
+        .await
+        .map_err(|e| ApiError::internal("reading waves", e))?;
+    let v = &s.view;
+    let now = (s.clock)();
+    let r = ringmaster_engine::runstate::assess(
+        s.store.as_ref(),
+        &s.rollout,
+        &rows,
+        &v.plan,
+        &v.org,
+        &v.directory,
+        now,
+    )
+    .await
+    .map_err(|e| ApiError::internal("judging the run state", e))?;
+    let devices = |list: &[u32]| -> Vec<serde_json::Value> {
+        list.iter()
+            .map(
+                |&d| serde_json::json!({"key": v.org.device_id(d), "label": v.org.device_label(d)}),
+            )
+            .collect()
+    };
+    Ok(serde_json::json!({
+        "at": now, "drifted": r.drifted(),
+        "devices": r.devices, "succeeded": r.succeeded, "errors": r.errors,
+        "conflicts": r.conflicts, "pending": r.pending, "unreported": r.unreported,
+        "service_levels": r.service_levels,
+        "regressed": devices(&r.regressed), "overdue": devices(&r.overdue),
+        "outliers": r.outliers,
+    }))
+}
+
+pub(crate) async fn runstate(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&s, &headers, Access::Read).await?;
+    Ok(axum::Json(run_state(&s).await?).into_response())
 }
 
 /// Everything about one wave, shared by the API and the wave page so the

@@ -158,6 +158,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/waves", Access::Read),
     ("GET", "/api/waves/{wave}", Access::Read),
     ("GET", "/api/history", Access::Read),
+    ("GET", "/api/runstate", Access::Read),
     ("GET", "/api/audit", Access::Audit),
     ("GET", "/api/outbox", Access::Audit),
     ("POST", "/api/waves/{wave}/{action}", Access::Operate),
@@ -183,6 +184,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/ui/devices", Access::Read),
     ("GET", "/ui/devices/{device}", Access::Read),
     ("GET", "/ui/helpdesk", Access::Read),
+    ("GET", "/ui/runstate", Access::Read),
     ("GET", "/ui/audit", Access::Audit),
     ("GET", "/ui/notifications", Access::Audit),
 ];
@@ -341,6 +343,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/waves", get(api::waves))
         .route("/api/waves/{wave}", get(api::wave))
         .route("/api/history", get(api::history))
+        .route("/api/runstate", get(api::runstate))
         .route("/api/audit", get(api::audit))
         .route("/api/outbox", get(api::outbox))
         .route("/api/waves/{wave}/{action}", post(api::act))
@@ -360,6 +363,7 @@ pub fn app(state: AppState) -> Router {
         .route("/ui/devices", get(ui::devices))
         .route("/ui/devices/{device}", get(ui::device))
         .route("/ui/helpdesk", get(ui::helpdesk))
+        .route("/ui/runstate", get(ui::runstate))
         .route("/ui/audit", get(ui::audit))
         .route("/ui/notifications", get(ui::notifications))
         .layer(DefaultBodyLimit::max(MAX_BODY))

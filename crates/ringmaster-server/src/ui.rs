@@ -3,7 +3,7 @@
 //! a page. Sign-in turns a token into a session cookie (HttpOnly,
 //! SameSite=Strict); every form carries the session's form key.
 
-use crate::api::{event_of, find_device, wave_detail};
+use crate::api::{event_of, find_device, run_state, wave_detail};
 use crate::{Access, AppState, allowed};
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -40,6 +40,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("devices.html", include_str!("../templates/devices.html")),
     ("device.html", include_str!("../templates/device.html")),
     ("helpdesk.html", include_str!("../templates/helpdesk.html")),
+    ("runstate.html", include_str!("../templates/runstate.html")),
     ("audit.html", include_str!("../templates/audit.html")),
     (
         "notifications.html",
@@ -844,6 +845,27 @@ pub(crate) async fn helpdesk(State(s): State<AppState>, headers: HeaderMap) -> R
             changes => Value::from_serialize(&p.changes), help => Value::from_serialize(&p.help_desk),
             today, coming, issues, briefings, live => true,
         },
+    )
+}
+
+pub(crate) async fn runstate(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let session = match signed_in(&s, &headers, Access::Read, "/ui/runstate").await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Ok(r) = run_state(&s).await else {
+        return message(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something failed",
+            "Judging the run state failed; the cause is in the server log.",
+        );
+    };
+    page(
+        &s,
+        &session,
+        "runstate",
+        "runstate.html",
+        context! { r => Value::from_serialize(&r), live => true },
     )
 }
 

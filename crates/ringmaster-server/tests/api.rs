@@ -174,6 +174,32 @@ async fn ingestion_is_rate_limited_per_token() {
     assert_eq!(status, StatusCode::OK);
 }
 
+#[tokio::test]
+async fn the_run_state_counts_every_device_in_scope() {
+    let f = fixture().await;
+    let (status, body) = call(
+        &f,
+        request(
+            "GET",
+            "/api/runstate",
+            Some(f.token(Role::Viewer)),
+            Vec::new(),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v["devices"].as_u64(),
+        Some(f.state.view.plan.scope.devices),
+        "{v}"
+    );
+    // Nothing has reported yet: every device is unreported, nothing drifted.
+    assert_eq!(v["unreported"], v["devices"]);
+    assert_eq!(v["drifted"], false);
+    assert_eq!(v["service_levels"].as_array().unwrap().len(), 3);
+}
+
 #[test]
 fn the_committed_openapi_document_is_current() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");

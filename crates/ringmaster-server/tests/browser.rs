@@ -217,6 +217,7 @@ async fn an_operator_signs_in_opens_every_page_and_approves_the_pilot() {
             "/ui/notifications".into(),
             "Notifications",
         ),
+        ("14-run-state", "/ui/runstate".into(), "Run state"),
     ] {
         c.goto(&format!("{base}{path}")).await.unwrap();
         let h1 = text(&c, "h1").await;
@@ -243,6 +244,20 @@ async fn an_operator_signs_in_opens_every_page_and_approves_the_pilot() {
     assert_eq!(
         text(&c, "#counts [data-field=error]").await,
         counts.error.to_string()
+    );
+    // The run state's figure matches the API's.
+    c.goto(&format!("{base}/ui/runstate")).await.unwrap();
+    let devices = f.state.view.plan.scope.devices;
+    assert_eq!(
+        text(&c, "#rs-devices").await,
+        ringmaster_plan::report::thousands(devices)
+    );
+    // The run state's figure matches the API's.
+    c.goto(&format!("{base}/ui/runstate")).await.unwrap();
+    let devices = f.state.view.plan.scope.devices;
+    assert_eq!(
+        text(&c, "#rs-devices").await,
+        ringmaster_plan::report::thousands(devices)
     );
     // The audit log names the approval.
     c.goto(&format!("{base}/ui/audit")).await.unwrap();

@@ -228,6 +228,7 @@ async fn hostile_names_are_shown_as_text() {
         format!("/ui/devices/{device}"),
         "/ui/devices?q=script".into(),
         "/ui/waves/1".into(),
+        "/ui/runstate".into(),
     ];
     pages.extend(
         (1..=f.state.view.plan.conflicts.findings.len().min(20))

@@ -1,0 +1,161 @@
+//! The run state as stored: each device's worst state over the rolled-out
+//! policies (whichever ids the reports use), when it entered the scope, and
+//! the organization's breakdowns, judged by [`ringmaster_core::runstate`].
+//! The CLI (`status --run-state`) and the dashboard read the same.
+
+use crate::engine::EngineError;
+use crate::ingest::Directory;
+use ringmaster_core::model::DeviceAttr;
+use ringmaster_core::org::Org;
+use ringmaster_core::runstate::{Dimension, RunState, Snapshot, State, evaluate};
+use ringmaster_core::wave::WaveState;
+use ringmaster_plan::planner::Plan;
+use ringmaster_store::{Store, WaveRow};
+
+/// Judges the run state of `rollout` at `now` from the stored reports.
+pub async fn assess(
+    store: &dyn Store,
+    rollout: &str,
+    rows: &[WaveRow],
+    plan: &Plan,
+    org: &Org,
+    dir: &Directory,
+    now: jiff::Timestamp,
+) -> Result<RunState, EngineError> {
+    let n = org.devices.rows as usize;
+    // A device entered the scope when its wave started applying.
+    let history = store.history(rollout).await?;
+    let mut entered = vec![now.as_second(); n];
+    for r in rows {
+        if let Some(h) = history
+            .iter()
+            .find(|h| h.key == r.key && h.to == WaveState::Applying)
+        {
+            for d in &r.members {
+                if let Some(e) = entered.get_mut(d as usize) {
+                    *e = h.at.as_second();
+                }
+            }
+        }
+    }
+    // The worst state of each device over the rolled-out policies.
+    let mut state = vec![State::Unreported; n];
+    let mut reported_at = vec![i64::MIN; n];
+    let mut was = roaring::RoaringBitmap::new();
+    let rank = |s: State| match s {
+        State::Unreported => 0,
+        State::Succeeded => 1,
+        State::NotApplicable => 2,
+        State::Pending => 3,
+        State::Conflict => 4,
+        State::Error => 5,
+    };
+    // A device may be reported under several ids (the MDM's, Entra's):
+    // it regressed when its worst state came after a Succeeded one.
+    let mut ok_at = vec![i64::MAX; n];
+    let mut bad_at = vec![i64::MIN; n];
+    for l in store.latest_states(rollout).await? {
+        let st = State::parse(&l.state);
+        let t = l.reported_at.as_second();
+        for d in dir.devices_of(Some(&l.device), None) {
+            let i = d as usize;
+            if rank(st) > rank(state[i]) {
+                state[i] = st;
+                bad_at[i] = t;
+            }
+            reported_at[i] = reported_at[i].max(t);
+            if l.was_succeeded {
+                ok_at[i] = i64::MIN;
+            } else if st == State::Succeeded {
+                ok_at[i] = ok_at[i].min(t);
+            }
+        }
+    }
+    for i in 0..n {
+        if matches!(state[i], State::Error | State::Conflict) && ok_at[i] < bad_at[i] {
+            was.insert(i as u32);
+        }
+    }
+    let col = |a: DeviceAttr| &org.devices.cols[a.index()];
+    let names = |c: &ringmaster_core::column::DictColumn| -> Vec<String> {
+        (0..c.dict.len() as u32)
+            .map(|v| c.dict.value(v).unwrap_or("unknown").to_string())
+            .collect()
+    };
+    let (p, o, m) = (
+        col(DeviceAttr::Platform),
+        col(DeviceAttr::OsVersion),
+        col(DeviceAttr::Model),
+    );
+    let (pn, on, mn) = (names(p), names(o), names(m));
+    let dims = [
+        Dimension {
+            name: "platform",
+            value_of: &p.codes,
+            values: &pn,
+        },
+        Dimension {
+            name: "OS build",
+            value_of: &o.codes,
+            values: &on,
+        },
+        Dimension {
+            name: "model",
+            value_of: &m.codes,
+            values: &mn,
+        },
+    ];
+    let levels: Vec<ringmaster_core::goals::Goal> = plan
+        .phases
+        .iter()
+        .filter(|p| p.kind == ringmaster_plan::spec::PhaseKind::RunState)
+        .flat_map(|p| p.goals.clone())
+        .collect();
+    let levels = if levels.is_empty() {
+        default_levels()
+    } else {
+        levels
+    };
+    Ok(evaluate(
+        &Snapshot {
+            now: now.as_second(),
+            in_scope: &plan.scope.set,
+            entered: &entered,
+            state: &state,
+            reported_at: &reported_at,
+            was_succeeded: &was,
+            dimensions: &dims,
+        },
+        &levels,
+        &ringmaster_core::gates::GatePolicy::default(),
+    ))
+}
+
+/// Service levels when the plan's run state names none: Succeeded on 95 %
+/// within 5 days of entering the scope, errors at most 1 %, no conflicts.
+pub fn default_levels() -> Vec<ringmaster_core::goals::Goal> {
+    use ringmaster_core::goals::{GoalDraft, validate};
+    [
+        ("apply_success_rate", ">= 95%"),
+        ("error_rate", "<= 1%"),
+        ("conflict_count", "<= 0"),
+    ]
+    .into_iter()
+    .filter_map(|(metric, threshold)| {
+        validate(
+            &GoalDraft {
+                metric: Some(metric),
+                threshold: Some(threshold),
+                window: Some("5d"),
+                min_sample: Some(20),
+                deadline: Some("30d"),
+                after: None,
+                critical: true,
+            },
+            8.0,
+            None,
+        )
+        .ok()
+    })
+    .collect()
+}
