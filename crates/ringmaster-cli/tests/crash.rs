@@ -316,6 +316,14 @@ struct Instance {
     lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
+/// A failing test leaves no server behind.
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Instance {
     fn start(dir: &Path, db: &str) -> Instance {
         use std::io::BufRead;
@@ -406,9 +414,7 @@ fn three_servers_on_postgres_survive_the_leader_being_killed() {
     wait_for("a wave baking", 60, || {
         output(dir, &["status", "--database", &db]).contains("baking")
     });
-    let mut leader = servers.remove(0);
-    let _ = leader.child.kill();
-    let _ = leader.child.wait();
+    drop(servers.remove(0));
     let killed_at = std::time::Instant::now();
     wait_for("another server taking over", 15, || {
         servers.iter().any(|s| s.said("scheduler: leading") == 1)
@@ -433,10 +439,7 @@ fn three_servers_on_postgres_survive_the_leader_being_killed() {
             .as_array()
             .is_some_and(|w| w.iter().all(|w| w["state_text"] == "passed"))
     });
-    for mut s in servers {
-        let _ = s.child.kill();
-        let _ = s.child.wait();
-    }
+    drop(servers);
     // No transition lost or made twice: the history equals the uninterrupted run's.
     let history = |db: &str| output(dir, &["history", "--database", db]);
     assert_eq!(history("sqlite:whole.db"), history(&db));
