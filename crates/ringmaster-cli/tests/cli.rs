@@ -311,7 +311,9 @@ fn demo_runs_the_tour_end_to_end() {
         .stdout(predicate::str::contains("(plan version 2)"))
         .stdout(predicate::str::contains(
             "Every wave passed: the rollout is in its run state.",
-        ));
+        ))
+        .stdout(predicate::str::contains("== 10. Run state"))
+        .stdout(predicate::str::contains("devices in scope:"));
     assert!(d.path().join("plan.html").exists());
     assert!(d.path().join("messages").read_dir().unwrap().count() > 4);
 }

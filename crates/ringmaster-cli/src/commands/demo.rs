@@ -288,6 +288,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         runs.push("version 1 passed every wave".into());
     }
 
+    heading("10. Run state: service levels over every device in scope, and drift");
+    // What operations watches from now on (`ringmaster status --run-state`).
+    super::run::run_state(super::run::Where {
+        file: plan_file.clone(),
+        ..Default::default()
+    })?;
+
     heading("Summary");
     println!(
         "organization  {} devices, {} users, {} groups, {} policies (and a new baseline)",
