@@ -295,3 +295,60 @@ fn bad_input_exits_two() {
         .code(2)
         .stderr(predicate::str::contains("no policy matches"));
 }
+
+#[test]
+fn since_an_earlier_report_says_what_is_new_and_what_is_gone() {
+    let d = tempfile::tempdir().unwrap();
+    rm().args(["gen", "--devices", "2000", "--seed", "7", "--proposed"])
+        .arg(d.path().join("new"))
+        .arg(d.path().join("org"))
+        .assert()
+        .success();
+    // Before the new baseline is imported.
+    let before = rm()
+        .args(["conflicts", "--format", "json", "--org"])
+        .arg(d.path().join("org"))
+        .output()
+        .unwrap();
+    std::fs::write(d.path().join("before.json"), &before.stdout).unwrap();
+    // After: the baseline's conflicts with the LAPS and Defender policies are new
+    // (compared as it would be assigned to all devices).
+    let after = rm()
+        .args(["conflicts", "--assume-all-devices", "--format", "json", "--org"])
+        .arg(d.path().join("org"))
+        .arg("--proposed")
+        .arg(d.path().join("new"))
+        .arg("--since")
+        .arg(d.path().join("before.json"))
+        .output()
+        .unwrap();
+    let v = json(&after.stdout);
+    let new = v["changes"]["new"].as_array().unwrap();
+    assert!(!new.is_empty(), "{v}");
+    assert!(
+        new.iter().any(|k| k["setting_id"]
+            .as_str()
+            .unwrap()
+            .contains("laps_policies_passwordlength")),
+        "{new:?}"
+    );
+    // The same run again: nothing new, nothing gone.
+    std::fs::write(d.path().join("after.json"), &after.stdout).unwrap();
+    rm().args(["conflicts", "--assume-all-devices", "--org"])
+        .arg(d.path().join("org"))
+        .arg("--proposed")
+        .arg(d.path().join("new"))
+        .arg("--since")
+        .arg(d.path().join("after.json"))
+        .assert()
+        .stdout(predicate::str::contains("0 new, 0 gone"));
+    // A file that is not a report is refused, saying why.
+    std::fs::write(d.path().join("x.json"), "{}").unwrap();
+    rm().args(["conflicts", "--org"])
+        .arg(d.path().join("org"))
+        .arg("--since")
+        .arg(d.path().join("x.json"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no `findings`"));
+}

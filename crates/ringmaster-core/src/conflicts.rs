@@ -33,6 +33,16 @@ pub enum FindingKind {
 }
 
 impl FindingKind {
+    /// The name in JSON reports (`conflict`, `most_restrictive`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            FindingKind::Conflict => "conflict",
+            FindingKind::Unverifiable => "unverifiable",
+            FindingKind::MostRestrictive => "most_restrictive",
+            FindingKind::ComplianceWins => "compliance_wins",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             FindingKind::Conflict => "conflict",
@@ -96,6 +106,54 @@ impl Finding {
     pub fn blocking(&self) -> bool {
         matches!(self.kind, FindingKind::Conflict | FindingKind::Unverifiable)
             && self.accepted.as_ref().is_none_or(|a| a.expired)
+    }
+}
+
+/// What identifies a finding from one analysis to the next: its kind, its
+/// setting and the policies whose values meet.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
+pub struct FindingKey {
+    pub kind: String,
+    pub setting_id: String,
+    pub policies: Vec<String>,
+}
+
+impl Finding {
+    pub fn key(&self) -> FindingKey {
+        let mut policies: Vec<String> = self.values.iter().map(|v| v.policy_id.clone()).collect();
+        policies.sort_unstable();
+        policies.dedup();
+        FindingKey {
+            kind: self.kind.name().to_string(),
+            setting_id: self.setting_id.clone(),
+            policies,
+        }
+    }
+}
+
+/// What changed since an earlier analysis: findings that are new (a policy
+/// assigned or changed since, now meeting another) and findings that are gone.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Changes {
+    pub new: Vec<FindingKey>,
+    pub gone: Vec<FindingKey>,
+}
+
+pub fn changes(before: &[FindingKey], now: &ConflictReport) -> Changes {
+    let before: std::collections::BTreeSet<&FindingKey> = before.iter().collect();
+    let now_keys: std::collections::BTreeSet<FindingKey> =
+        now.findings.iter().map(Finding::key).collect();
+    Changes {
+        new: now_keys
+            .iter()
+            .filter(|k| !before.contains(k))
+            .cloned()
+            .collect(),
+        gone: before
+            .iter()
+            .filter(|k| !now_keys.contains(**k))
+            .map(|k| (*k).clone())
+            .collect(),
     }
 }
 

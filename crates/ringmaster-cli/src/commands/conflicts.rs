@@ -31,6 +31,10 @@ pub struct Args {
     /// TOML file of accepted deviations: [[accept]] setting, policies, reason, expires.
     #[arg(long, value_name = "FILE")]
     accept: Option<PathBuf>,
+    /// An earlier `--format json` report: say which findings are new since, and which are gone
+    /// (after an import: a policy assigned or changed elsewhere that now meets this one).
+    #[arg(long, value_name = "FILE")]
+    since: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
     /// Show at most this many findings in text and markdown (all in json and csv).
@@ -106,6 +110,66 @@ pub fn prepare(
         proposed: is_proposed,
         report,
     })
+}
+
+/// The findings of an earlier JSON report, as keys.
+fn earlier(path: &Path) -> anyhow::Result<Vec<ringmaster_core::conflicts::FindingKey>> {
+    let text = super::read_bounded(path, 256 << 20, "")?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| crate::UserError(format!("{}: not JSON: {e}", path.display())))?;
+    let findings = v["findings"].as_array().ok_or_else(|| {
+        crate::UserError(format!(
+            "{}: no `findings`: give a report written by `ringmaster conflicts --format json`",
+            path.display()
+        ))
+    })?;
+    findings
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let kind = f["kind"].as_str();
+            let setting = f["setting_id"].as_str();
+            let mut policies: Vec<String> = f["values"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v["policy_id"].as_str().map(str::to_string))
+                .collect();
+            policies.sort_unstable();
+            policies.dedup();
+            match (kind, setting) {
+                (Some(k), Some(s)) => Ok(ringmaster_core::conflicts::FindingKey {
+                    kind: k.to_string(),
+                    setting_id: s.to_string(),
+                    policies,
+                }),
+                _ => Err(crate::UserError(format!(
+                    "{}: finding {} has no kind or setting_id",
+                    path.display(),
+                    i + 1
+                ))
+                .into()),
+            }
+        })
+        .collect()
+}
+
+fn print_changes(c: &ringmaster_core::conflicts::Changes, since: &str) {
+    println!("Since {since}: {} new, {} gone", c.new.len(), c.gone.len());
+    for (what, list) in [("new", &c.new), ("gone", &c.gone)] {
+        for k in list.iter().take(20) {
+            println!(
+                "  {what:<4} {} {} ({})",
+                k.kind,
+                k.setting_id,
+                k.policies.join(", ")
+            );
+        }
+        if list.len() > 20 {
+            println!("  … and {} more {what}", list.len() - 20);
+        }
+    }
+    println!();
 }
 
 #[derive(serde::Deserialize)]
@@ -201,13 +265,26 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             today: today(now),
         },
     );
+    let changes = match &a.since {
+        Some(f) => Some(ringmaster_core::conflicts::changes(&earlier(f)?, &report)),
+        None => None,
+    };
     match a.format {
-        Format::Json => super::write_json(&report)?,
+        Format::Json => {
+            let mut v = serde_json::to_value(&report)?;
+            if let Some(c) = &changes {
+                v["changes"] = serde_json::to_value(c)?;
+            }
+            super::write_json(&v)?
+        }
         Format::Csv => write_csv(&report)?,
         Format::Markdown => print!("{}", markdown(&report, p.org.devices.rows, a.limit)),
         Format::Text => {
             for w in &p.report.warnings {
                 eprintln!("warning: {w}");
+            }
+            if let (Some(c), Some(f)) = (&changes, &a.since) {
+                print_changes(c, &f.display().to_string());
             }
             print!(
                 "{}",
