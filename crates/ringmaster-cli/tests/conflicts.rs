@@ -314,7 +314,13 @@ fn since_an_earlier_report_says_what_is_new_and_what_is_gone() {
     // After: the baseline's conflicts with the LAPS and Defender policies are new
     // (compared as it would be assigned to all devices).
     let after = rm()
-        .args(["conflicts", "--assume-all-devices", "--format", "json", "--org"])
+        .args([
+            "conflicts",
+            "--assume-all-devices",
+            "--format",
+            "json",
+            "--org",
+        ])
         .arg(d.path().join("org"))
         .arg("--proposed")
         .arg(d.path().join("new"))

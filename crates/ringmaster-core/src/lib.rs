@@ -13,6 +13,7 @@
 //! - [`gates`]: a wave's goals judged on what its devices reported.
 //! - [`wave`]: the wave state machine and the MDM changes each step asks for.
 
+pub mod alerts;
 pub mod applicability;
 pub mod column;
 pub mod conflicts;

@@ -1,0 +1,249 @@
+//! Alerts from the run state. What the run state finds becomes signals,
+//! grouped (all regressed devices are one signal, with their count) and
+//! keyed (`service_level:error_rate`, `outlier:OS build:10.0.26200`). A
+//! signal must hold for its rule's time before it raises an alert, so a
+//! blip raises nothing; an alert is raised once per key however long the
+//! signal lasts, and resolves when the signal is gone. Pure: the caller
+//! stores the open alerts and passes them back with the next signals.
+
+use crate::gates::Outcome;
+use crate::runstate::RunState;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+/// Something the run state shows now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signal {
+    pub key: String,
+    pub kind: &'static str,
+    pub text: String,
+}
+
+/// How a kind of signal alerts: how bad, and how long it must hold first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    pub kind: &'static str,
+    pub severity: Severity,
+    pub hold_secs: i64,
+}
+
+/// The rules used when a plan sets none: a failing service level or an
+/// outlier must hold for a check-in (8 h); a regression alerts at once.
+pub const DEFAULT_RULES: [Rule; 4] = [
+    Rule {
+        kind: "service_level",
+        severity: Severity::Critical,
+        hold_secs: 8 * 3600,
+    },
+    Rule {
+        kind: "regressed",
+        severity: Severity::Critical,
+        hold_secs: 0,
+    },
+    Rule {
+        kind: "outlier",
+        severity: Severity::Warning,
+        hold_secs: 8 * 3600,
+    },
+    Rule {
+        kind: "overdue",
+        severity: Severity::Warning,
+        hold_secs: 24 * 3600,
+    },
+];
+
+/// An alert, pending (seen, not held long enough yet) or raised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    pub key: String,
+    pub kind: String,
+    pub severity: Severity,
+    pub text: String,
+    pub first_seen: i64,
+    pub raised_at: Option<i64>,
+    pub resolved_at: Option<i64>,
+    /// Who acknowledged it, and when: it stays open until its signal goes.
+    pub acknowledged: Option<(String, i64)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Raised(Alert),
+    Resolved(Alert),
+}
+
+/// The signals a run state gives, grouped and keyed.
+pub fn signals(r: &RunState) -> Vec<Signal> {
+    let mut out = Vec::new();
+    for e in r
+        .service_levels
+        .iter()
+        .filter(|e| e.outcome == Outcome::Fail)
+    {
+        out.push(Signal {
+            key: format!("service_level:{}", e.metric.name()),
+            kind: "service_level",
+            text: e.sentence.clone(),
+        });
+    }
+    if !r.regressed.is_empty() {
+        out.push(Signal {
+            key: "regressed".into(),
+            kind: "regressed",
+            text: format!(
+                "{} device(s) that had succeeded now report an error or a conflict",
+                r.regressed.len()
+            ),
+        });
+    }
+    if !r.overdue.is_empty() {
+        out.push(Signal {
+            key: "overdue".into(),
+            kind: "overdue",
+            text: format!(
+                "{} device(s) entered the scope and have not reported within the service level's time",
+                r.overdue.len()
+            ),
+        });
+    }
+    for o in &r.outliers {
+        out.push(Signal {
+            key: format!("outlier:{}:{}", o.dimension, o.value),
+            kind: "outlier",
+            text: o.sentence.clone(),
+        });
+    }
+    out
+}
+
+/// The open alerts after this round's `signals`, and what changed: raised
+/// (held long enough) or resolved (the signal went). A pending alert whose
+/// signal goes is dropped without a word.
+pub fn reconcile(
+    open: &[Alert],
+    signals: &[Signal],
+    rules: &[Rule],
+    now: i64,
+) -> (Vec<Alert>, Vec<Change>) {
+    let mut next = Vec::new();
+    let mut changes = Vec::new();
+    for s in signals {
+        let rule = rules
+            .iter()
+            .find(|r| r.kind == s.kind)
+            .copied()
+            .unwrap_or(Rule {
+                kind: s.kind,
+                severity: Severity::Warning,
+                hold_secs: 0,
+            });
+        let mut a = open
+            .iter()
+            .find(|a| a.key == s.key && a.resolved_at.is_none())
+            .cloned()
+            .unwrap_or_else(|| Alert {
+                key: s.key.clone(),
+                kind: s.kind.to_string(),
+                severity: rule.severity,
+                text: s.text.clone(),
+                first_seen: now,
+                raised_at: None,
+                resolved_at: None,
+                acknowledged: None,
+            });
+        a.text = s.text.clone();
+        if a.raised_at.is_none() && now - a.first_seen >= rule.hold_secs {
+            a.raised_at = Some(now);
+            changes.push(Change::Raised(a.clone()));
+        }
+        next.push(a);
+    }
+    for a in open.iter().filter(|a| a.resolved_at.is_none()) {
+        if signals.iter().any(|s| s.key == a.key) || a.raised_at.is_none() {
+            continue;
+        }
+        let mut gone = a.clone();
+        gone.resolved_at = Some(now);
+        changes.push(Change::Resolved(gone));
+    }
+    (next, changes)
+}
+
+/// Marks an open alert acknowledged; false when there is none with that key.
+pub fn acknowledge(open: &mut [Alert], key: &str, who: &str, now: i64) -> bool {
+    match open
+        .iter_mut()
+        .find(|a| a.key == key && a.raised_at.is_some())
+    {
+        Some(a) => {
+            a.acknowledged = Some((who.to_string(), now));
+            true
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sig(key: &str, kind: &'static str) -> Signal {
+        Signal {
+            key: key.into(),
+            kind,
+            text: format!("{key} now"),
+        }
+    }
+
+    #[test]
+    fn a_signal_raises_once_after_holding_and_resolves_when_gone() {
+        let h = 3600;
+        let s = [sig("outlier:OS build:10.0.26200", "outlier")];
+        let (open, c) = reconcile(&[], &s, &DEFAULT_RULES, 0);
+        assert!(c.is_empty(), "not held for 8 h yet");
+        assert_eq!(open[0].raised_at, None);
+        let (open, c) = reconcile(&open, &s, &DEFAULT_RULES, 7 * h);
+        assert!(c.is_empty());
+        let (open, c) = reconcile(&open, &s, &DEFAULT_RULES, 8 * h);
+        assert!(matches!(&c[..], [Change::Raised(a)] if a.severity == Severity::Warning));
+        // Still there an hour later: the same alert, not a second one.
+        let (open, c) = reconcile(&open, &s, &DEFAULT_RULES, 9 * h);
+        assert!(c.is_empty());
+        assert_eq!(open.len(), 1);
+        let (open, c) = reconcile(&open, &[], &DEFAULT_RULES, 10 * h);
+        assert!(matches!(&c[..], [Change::Resolved(a)] if a.resolved_at == Some(10 * h)));
+        assert!(open.is_empty());
+    }
+
+    #[test]
+    fn a_blip_raises_nothing_and_regressions_raise_at_once() {
+        let blip = [sig("service_level:error_rate", "service_level")];
+        let (open, c) = reconcile(&[], &blip, &DEFAULT_RULES, 0);
+        assert!(c.is_empty());
+        let (open, c) = reconcile(&open, &[], &DEFAULT_RULES, 3600);
+        assert!(
+            c.is_empty() && open.is_empty(),
+            "gone before it held: nothing to resolve"
+        );
+        let (mut open, c) = reconcile(&[], &[sig("regressed", "regressed")], &DEFAULT_RULES, 0);
+        assert!(matches!(&c[..], [Change::Raised(a)] if a.severity == Severity::Critical));
+        assert!(acknowledge(&mut open, "regressed", "jane", 60));
+        assert!(!acknowledge(&mut open, "overdue", "jane", 60));
+        // Acknowledged alerts stay open while their signal lasts.
+        let (open, c) = reconcile(
+            &open,
+            &[sig("regressed", "regressed")],
+            &DEFAULT_RULES,
+            3600,
+        );
+        assert!(c.is_empty());
+        assert_eq!(open[0].acknowledged, Some(("jane".into(), 60)));
+    }
+}
