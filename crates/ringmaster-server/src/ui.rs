@@ -18,8 +18,9 @@ const SESSION: &str = "rm_session";
 const LOGIN: &str = "rm_login";
 /// Hours a dashboard session lasts.
 const SESSION_HOURS: u32 = 12;
-/// Sign-in attempts allowed per minute (all clients together).
-const LOGINS_PER_MINUTE: u32 = 60;
+/// Sign-in attempts allowed per minute and client address (behind a proxy,
+/// the proxy's address: all its clients together).
+const LOGINS_PER_MINUTE: u32 = 20;
 /// Feedback answers allowed per minute and link.
 const ANSWERS_PER_MINUTE: u32 = 120;
 const MAX_COMMENT: usize = 2000;
@@ -267,6 +268,7 @@ pub(crate) struct LoginForm {
 pub(crate) async fn login(
     State(s): State<AppState>,
     headers: HeaderMap,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     Form(f): Form<LoginForm>,
 ) -> Response {
     let next = safe_next(f.next.as_deref()).to_string();
@@ -277,7 +279,11 @@ pub(crate) async fn login(
             "The form was not the one this server gave out, or it is older than ten minutes. Open the sign-in page again.",
         );
     }
-    if s.limiter.take("sign-in", LOGINS_PER_MINUTE).is_err() {
+    let client = peer.map_or_else(|| "unknown".to_string(), |p| p.0.0.ip().to_string());
+    if s.limiter
+        .take(&format!("sign-in:{client}"), LOGINS_PER_MINUTE)
+        .is_err()
+    {
         return message(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many sign-in attempts",

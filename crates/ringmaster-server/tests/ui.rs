@@ -473,3 +473,37 @@ async fn phase_starts_and_alerts_are_delivered_by_webhook_and_mail_with_retries(
         "the webhook's secret path is never shown"
     );
 }
+
+#[tokio::test]
+async fn sign_in_attempts_are_limited_per_client() {
+    let f = fixture().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(ringmaster_server::serve(
+        listener,
+        f.state.clone(),
+        std::future::pending(),
+    ));
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = client.get(format!("{base}/login")).send().await.unwrap();
+    let cookie = cookie_of(page.headers(), "rm_login").unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    let key = hidden(&page.text().await.unwrap(), "csrf");
+    let mut codes = Vec::new();
+    for _ in 0..21 {
+        let r = client
+            .post(format!("{base}/login"))
+            .header("cookie", &cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token=rm_guess&csrf={key}"))
+            .send()
+            .await
+            .unwrap();
+        codes.push(r.status().as_u16());
+    }
+    assert!(codes[..20].iter().all(|&c| c == 401), "{codes:?}");
+    assert_eq!(codes[20], 429, "the 21st guess within a minute is refused");
+}
