@@ -100,18 +100,8 @@ fn fleet(dir: &Path) {
     std::fs::write(dir.join("ringmaster.toml"), PLAN).unwrap();
 }
 
-fn output(dir: &Path, args: &[&str]) -> String {
-    let out = ringmaster(dir).args(args).output().unwrap();
-    String::from_utf8(out.stdout).unwrap()
-}
-
-#[test]
-fn a_killed_run_resumes_to_the_same_end() {
-    let d = tempfile::tempdir().unwrap();
-    let dir = d.path();
-    fleet(dir);
-
-    // Uninterrupted.
+/// Runs the rollout to its end without interruption into `sqlite:whole.db`.
+fn run_whole(dir: &Path) {
     let whole = ringmaster(dir)
         .args([
             "run",
@@ -128,6 +118,21 @@ fn a_killed_run_resumes_to_the_same_end() {
         "{}",
         String::from_utf8_lossy(&whole.stdout)
     );
+}
+
+fn output(dir: &Path, args: &[&str]) -> String {
+    let out = ringmaster(dir).args(args).output().unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn a_killed_run_resumes_to_the_same_end() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    fleet(dir);
+
+    // The reference: one uninterrupted run (seed 5) in sqlite:whole.db.
+    run_whole(dir);
 
     // Killed 20 times at moments spread over the run, then run to the end.
     let mut rng = 0x2545_f491_4f6c_dd1du64;
@@ -384,19 +389,8 @@ fn three_servers_on_postgres_survive_the_leader_being_killed() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
     fleet(dir);
-    // The reference: one uninterrupted run on SQLite.
-    let whole = ringmaster(dir)
-        .args([
-            "run",
-            "--simulate",
-            "--seed",
-            "5",
-            "--database",
-            "sqlite:whole.db",
-        ])
-        .output()
-        .unwrap();
-    assert!(whole.status.success());
+    // The reference: one uninterrupted run (seed 5) in sqlite:whole.db.
+    run_whole(dir);
 
     // Three servers on one PostgreSQL database; the first to start leads.
     let mut servers = vec![Instance::start(dir, &db)];

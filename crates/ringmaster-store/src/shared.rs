@@ -100,6 +100,29 @@ pub(crate) use row_readers;
 macro_rules! store_impl {
     ($T:ty, $Db:ty, $insertion_order:literal, { $($specific:tt)* }) => {
         impl $T {
+            /// Inserts records of eight columns in chunks; records already
+            /// stored (same key) are duplicates, left as they are.
+            async fn insert_new<'r, R: Sync>(
+                &self,
+                head: &'static str,
+                records: &'r [R],
+                bind: impl Fn(sqlx::query_builder::Separated<'_, 'r, $Db, &'static str>, &'r R),
+            ) -> Result<Ingested> {
+                let mut tx = self.pool.begin().await?;
+                let mut inserted = 0;
+                for chunk in records.chunks(CHUNK / 2) {
+                    let mut q = QueryBuilder::<$Db>::new(head);
+                    q.push_values(chunk, |b, r| bind(b, r));
+                    q.push(" ON CONFLICT DO NOTHING");
+                    inserted += q.build().execute(&mut *tx).await?.rows_affected();
+                }
+                tx.commit().await?;
+                Ok(Ingested {
+                    inserted,
+                    duplicates: records.len() as u64 - inserted,
+                })
+            }
+
     async fn start_version_once(
         &self,
         rollout: &str,
@@ -509,13 +532,10 @@ macro_rules! store_impl {
     }
 
     async fn ingest_tickets(&self, rollout: &str, tickets: &[Ticket]) -> Result<Ingested> {
-        let mut tx = self.pool.begin().await?;
-        let mut inserted = 0;
-        for chunk in tickets.chunks(CHUNK / 2) {
-            let mut q = QueryBuilder::new(
-                "INSERT INTO tickets (rollout, id, at, user_id, device, category, text, wave) ",
-            );
-            q.push_values(chunk, |mut b, t| {
+        self.insert_new(
+            "INSERT INTO tickets (rollout, id, at, user_id, device, category, text, wave) ",
+            tickets,
+            |mut b, t| {
                 b.push_bind(rollout)
                     .push_bind(&t.id)
                     .push_bind(t.at.to_string())
@@ -524,25 +544,16 @@ macro_rules! store_impl {
                     .push_bind(&t.category)
                     .push_bind(&t.text)
                     .push_bind(t.wave.map(i64::from));
-            });
-            q.push(" ON CONFLICT DO NOTHING");
-            inserted += q.build().execute(&mut *tx).await?.rows_affected();
-        }
-        tx.commit().await?;
-        Ok(Ingested {
-            inserted,
-            duplicates: tickets.len() as u64 - inserted,
-        })
+            },
+        )
+        .await
     }
 
     async fn ingest_feedback(&self, rollout: &str, answers: &[Feedback]) -> Result<Ingested> {
-        let mut tx = self.pool.begin().await?;
-        let mut inserted = 0;
-        for chunk in answers.chunks(CHUNK / 2) {
-            let mut q = QueryBuilder::new(
-                "INSERT INTO feedback (rollout, id, at, user_id, device, score, comment, wave) ",
-            );
-            q.push_values(chunk, |mut b, f| {
+        self.insert_new(
+            "INSERT INTO feedback (rollout, id, at, user_id, device, score, comment, wave) ",
+            answers,
+            |mut b, f| {
                 b.push_bind(rollout)
                     .push_bind(&f.id)
                     .push_bind(f.at.to_string())
@@ -551,15 +562,9 @@ macro_rules! store_impl {
                     .push_bind(i64::from(f.score))
                     .push_bind(&f.comment)
                     .push_bind(f.wave.map(i64::from));
-            });
-            q.push(" ON CONFLICT DO NOTHING");
-            inserted += q.build().execute(&mut *tx).await?.rows_affected();
-        }
-        tx.commit().await?;
-        Ok(Ingested {
-            inserted,
-            duplicates: answers.len() as u64 - inserted,
-        })
+            },
+        )
+        .await
     }
 
     async fn wave_tickets_feedback(
