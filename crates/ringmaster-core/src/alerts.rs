@@ -18,45 +18,97 @@ pub enum Severity {
     Critical,
 }
 
+impl Severity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Severity> {
+        [Severity::Info, Severity::Warning, Severity::Critical]
+            .into_iter()
+            .find(|v| v.name() == s)
+    }
+}
+
 /// Something the run state shows now.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Signal {
     pub key: String,
     pub kind: &'static str,
     pub text: String,
+    /// The share of the population it concerns (1 when not a count of devices).
+    pub share: f64,
 }
 
-/// How a kind of signal alerts: how bad, and how long it must hold first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a kind of signal alerts: how bad, how long it must hold first, and
+/// the share of the population it must reach.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rule {
     pub kind: &'static str,
     pub severity: Severity,
     pub hold_secs: i64,
+    pub min_share: f64,
 }
 
-/// The rules used when a plan sets none: a failing service level or an
-/// outlier must hold for a check-in (8 h); a regression alerts at once.
-pub const DEFAULT_RULES: [Rule; 4] = [
+/// The rules used when a plan sets none. The run state is checked every
+/// few hours (4 by default, half a device check-in): a failing service
+/// level, an outlier or a rise in tickets must show in two checks in a
+/// row, so one odd batch of reports raises nothing, and is still raised
+/// within a check-in of the data showing it. A device that regressed, a
+/// new conflict, or devices past their service level's time are facts,
+/// raised at once; devices past their time must be 2 % of the population,
+/// as every fleet has some that are switched off for weeks.
+pub const DEFAULT_RULES: [Rule; 6] = [
     Rule {
         kind: "service_level",
         severity: Severity::Critical,
-        hold_secs: 8 * 3600,
+        hold_secs: 4 * 3600,
+        min_share: 0.0,
     },
     Rule {
         kind: "regressed",
         severity: Severity::Critical,
         hold_secs: 0,
+        min_share: 0.0,
+    },
+    Rule {
+        kind: "conflict",
+        severity: Severity::Critical,
+        hold_secs: 0,
+        min_share: 0.0,
     },
     Rule {
         kind: "outlier",
         severity: Severity::Warning,
-        hold_secs: 8 * 3600,
+        hold_secs: 4 * 3600,
+        min_share: 0.0,
     },
     Rule {
         kind: "overdue",
         severity: Severity::Warning,
-        hold_secs: 24 * 3600,
+        hold_secs: 0,
+        min_share: 0.02,
     },
+    Rule {
+        kind: "tickets",
+        severity: Severity::Warning,
+        hold_secs: 4 * 3600,
+        min_share: 0.0,
+    },
+];
+
+/// Signal kinds, for rules given by name.
+pub const KINDS: [&str; 6] = [
+    "service_level",
+    "regressed",
+    "conflict",
+    "outlier",
+    "overdue",
+    "tickets",
 ];
 
 /// An alert, pending (seen, not held long enough yet) or raised.
@@ -82,6 +134,7 @@ pub enum Change {
 /// The signals a run state gives, grouped and keyed.
 pub fn signals(r: &RunState) -> Vec<Signal> {
     let mut out = Vec::new();
+    let share = |n: usize| n as f64 / r.devices.max(1) as f64;
     for e in r
         .service_levels
         .iter()
@@ -91,6 +144,7 @@ pub fn signals(r: &RunState) -> Vec<Signal> {
             key: format!("service_level:{}", e.metric.name()),
             kind: "service_level",
             text: e.sentence.clone(),
+            share: 1.0,
         });
     }
     if !r.regressed.is_empty() {
@@ -101,6 +155,7 @@ pub fn signals(r: &RunState) -> Vec<Signal> {
                 "{} device(s) that had succeeded now report an error or a conflict",
                 r.regressed.len()
             ),
+            share: share(r.regressed.len()),
         });
     }
     if !r.overdue.is_empty() {
@@ -111,6 +166,7 @@ pub fn signals(r: &RunState) -> Vec<Signal> {
                 "{} device(s) entered the scope and have not reported within the service level's time",
                 r.overdue.len()
             ),
+            share: share(r.overdue.len()),
         });
     }
     for o in &r.outliers {
@@ -118,14 +174,52 @@ pub fn signals(r: &RunState) -> Vec<Signal> {
             key: format!("outlier:{}:{}", o.dimension, o.value),
             kind: "outlier",
             text: o.sentence.clone(),
+            share: 1.0,
         });
     }
     out
 }
 
+/// A conflict between a rolled-out policy and another one, on `devices`
+/// devices of the scope: one signal per setting and set of policies.
+pub fn conflict_signal(f: &crate::conflicts::Finding, devices: u64) -> Signal {
+    let k = f.key();
+    let values: Vec<String> = f
+        .values
+        .iter()
+        .map(|v| format!("'{}' = {}", v.name, v.value))
+        .collect();
+    Signal {
+        key: format!("conflict:{}:{}", k.setting_id, k.policies.join("+")),
+        kind: "conflict",
+        text: format!(
+            "{} ({}) now conflicts on {devices} device(s) in scope: {}",
+            f.setting,
+            f.setting_id,
+            values.join(" vs ")
+        ),
+        share: 1.0,
+    }
+}
+
+/// Tickets opened in the last `days` against the `days` before: a rise is
+/// at least 10 tickets and at least twice as many as before (a quiet week
+/// after a busy one is not a rise; a handful is noise).
+pub fn ticket_rise(recent: u64, before: u64, days: u32) -> Option<Signal> {
+    (recent >= 10 && recent >= 2 * before).then(|| Signal {
+        key: "tickets".into(),
+        kind: "tickets",
+        text: format!(
+            "{recent} help-desk tickets about the policy in the last {days} days, against {before} in the {days} days before"
+        ),
+        share: 1.0,
+    })
+}
+
 /// The open alerts after this round's `signals`, and what changed: raised
 /// (held long enough) or resolved (the signal went). A pending alert whose
-/// signal goes is dropped without a word.
+/// signal goes is dropped without a word. A signal below its rule's share
+/// counts as absent.
 pub fn reconcile(
     open: &[Alert],
     signals: &[Signal],
@@ -134,8 +228,8 @@ pub fn reconcile(
 ) -> (Vec<Alert>, Vec<Change>) {
     let mut next = Vec::new();
     let mut changes = Vec::new();
-    for s in signals {
-        let rule = rules
+    let rule_of = |s: &Signal| {
+        rules
             .iter()
             .find(|r| r.kind == s.kind)
             .copied()
@@ -143,7 +237,15 @@ pub fn reconcile(
                 kind: s.kind,
                 severity: Severity::Warning,
                 hold_secs: 0,
-            });
+                min_share: 0.0,
+            })
+    };
+    let signals: Vec<&Signal> = signals
+        .iter()
+        .filter(|s| s.share >= rule_of(s).min_share)
+        .collect();
+    for s in &signals {
+        let rule = rule_of(s);
         let mut a = open
             .iter()
             .find(|a| a.key == s.key && a.resolved_at.is_none())
@@ -199,6 +301,7 @@ mod tests {
             key: key.into(),
             kind,
             text: format!("{key} now"),
+            share: 0.05,
         }
     }
 
@@ -207,11 +310,11 @@ mod tests {
         let h = 3600;
         let s = [sig("outlier:OS build:10.0.26200", "outlier")];
         let (open, c) = reconcile(&[], &s, &DEFAULT_RULES, 0);
-        assert!(c.is_empty(), "not held for 8 h yet");
+        assert!(c.is_empty(), "not held for 4 h yet");
         assert_eq!(open[0].raised_at, None);
-        let (open, c) = reconcile(&open, &s, &DEFAULT_RULES, 7 * h);
+        let (open, c) = reconcile(&open, &s, &DEFAULT_RULES, 3 * h);
         assert!(c.is_empty());
-        let (open, c) = reconcile(&open, &s, &DEFAULT_RULES, 8 * h);
+        let (open, c) = reconcile(&open, &s, &DEFAULT_RULES, 4 * h);
         assert!(matches!(&c[..], [Change::Raised(a)] if a.severity == Severity::Warning));
         // Still there an hour later: the same alert, not a second one.
         let (open, c) = reconcile(&open, &s, &DEFAULT_RULES, 9 * h);
@@ -220,6 +323,35 @@ mod tests {
         let (open, c) = reconcile(&open, &[], &DEFAULT_RULES, 10 * h);
         assert!(matches!(&c[..], [Change::Resolved(a)] if a.resolved_at == Some(10 * h)));
         assert!(open.is_empty());
+    }
+
+    #[test]
+    fn a_signal_below_its_share_counts_as_absent() {
+        let mut few = sig("overdue", "overdue");
+        few.share = 0.01;
+        let (open, c) = reconcile(&[], std::slice::from_ref(&few), &DEFAULT_RULES, 0);
+        assert!(
+            open.is_empty() && c.is_empty(),
+            "1 % is below the 2 % asked"
+        );
+        let (open, c) = reconcile(&[], &[sig("overdue", "overdue")], &DEFAULT_RULES, 0);
+        assert!(matches!(&c[..], [Change::Raised(_)]));
+        // Back under the share: resolved.
+        let (_, c) = reconcile(&open, &[few], &DEFAULT_RULES, 3600);
+        assert!(matches!(&c[..], [Change::Resolved(_)]));
+    }
+
+    #[test]
+    fn tickets_rise_only_when_many_and_doubled() {
+        assert!(ticket_rise(9, 0, 7).is_none(), "a handful is noise");
+        assert!(ticket_rise(30, 20, 7).is_none(), "not doubled");
+        let s = ticket_rise(40, 20, 7).unwrap();
+        assert_eq!((s.key.as_str(), s.kind), ("tickets", "tickets"));
+        assert!(s.text.contains("40 help-desk tickets"), "{}", s.text);
+        assert!(
+            DEFAULT_RULES.iter().all(|r| KINDS.contains(&r.kind)),
+            "every default rule names a known kind"
+        );
     }
 
     #[test]

@@ -11,3 +11,4 @@ pub mod connector;
 pub mod engine;
 pub mod ingest;
 pub mod runstate;
+pub mod watch;

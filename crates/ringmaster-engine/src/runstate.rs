@@ -54,7 +54,7 @@ pub async fn assess(
     // it regressed when its worst state came after a Succeeded one.
     let mut ok_at = vec![i64::MAX; n];
     let mut bad_at = vec![i64::MIN; n];
-    for l in store.latest_states(rollout).await? {
+    for l in store.latest_states(rollout, None).await? {
         let st = State::parse(&l.state);
         let t = l.reported_at.as_second();
         for d in dir.devices_of(Some(&l.device), None) {
@@ -105,17 +105,7 @@ pub async fn assess(
             values: &mn,
         },
     ];
-    let levels: Vec<ringmaster_core::goals::Goal> = plan
-        .phases
-        .iter()
-        .filter(|p| p.kind == ringmaster_plan::spec::PhaseKind::RunState)
-        .flat_map(|p| p.goals.clone())
-        .collect();
-    let levels = if levels.is_empty() {
-        default_levels()
-    } else {
-        levels
-    };
+    let levels = levels(plan);
     Ok(evaluate(
         &Snapshot {
             now: now.as_second(),
@@ -129,6 +119,30 @@ pub async fn assess(
         &levels,
         &ringmaster_core::gates::GatePolicy::default(),
     ))
+}
+
+/// The service levels the plan's run-state phase declares, or the defaults.
+pub fn levels(plan: &Plan) -> Vec<ringmaster_core::goals::Goal> {
+    let levels: Vec<ringmaster_core::goals::Goal> = plan
+        .phases
+        .iter()
+        .filter(|p| p.kind == ringmaster_plan::spec::PhaseKind::RunState)
+        .flat_map(|p| p.goals.clone())
+        .collect();
+    if levels.is_empty() {
+        default_levels()
+    } else {
+        levels
+    }
+}
+
+/// Ids of the policies the plan rolls out.
+pub fn rolled_out(plan: &Plan) -> Vec<String> {
+    plan.scope
+        .new_policies
+        .iter()
+        .map(|p| p.id.clone())
+        .collect()
 }
 
 /// Service levels when the plan's run state names none: Succeeded on 95 %

@@ -11,6 +11,7 @@ mod shared;
 pub mod sqlite;
 
 use async_trait::async_trait;
+use ringmaster_core::alerts::Alert;
 use ringmaster_core::wave::{Effect, Event, Transition, WaveState};
 use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
@@ -246,6 +247,15 @@ pub struct LatestState {
     pub was_succeeded: bool,
 }
 
+/// What an operator does to an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertMark {
+    /// Seen and handled: it stays open while its signal lasts.
+    Acknowledge,
+    /// Closed by hand: raised again if its signal is still there.
+    Resolve,
+}
+
 /// A signed-in dashboard user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
@@ -459,7 +469,55 @@ pub trait Store: Send + Sync {
     /// The latest state of every device and policy of a rollout, with
     /// whether that device and policy reported Succeeded before it (the run
     /// state's regressions).
-    async fn latest_states(&self, rollout: &str) -> Result<Vec<LatestState>>;
+    /// `since` keeps only states reported after it (what a watcher that
+    /// read up to then has not seen).
+    async fn latest_states(
+        &self,
+        rollout: &str,
+        since: Option<jiff::Timestamp>,
+    ) -> Result<Vec<LatestState>>;
+    /// Records when devices entered the scope; devices already recorded
+    /// keep their first time.
+    async fn enter_scope(
+        &self,
+        rollout: &str,
+        devices: &[String],
+        at: jiff::Timestamp,
+    ) -> Result<Ingested>;
+    /// Every device recorded in the scope, with when it entered.
+    async fn scope_entries(&self, rollout: &str) -> Result<Vec<(String, jiff::Timestamp)>>;
+    /// The open alerts (pending and raised), or every alert, oldest first.
+    async fn alerts(&self, rollout: &str, open_only: bool) -> Result<Vec<Alert>>;
+    /// Stores a check's alerts (the open ones and those it resolved):
+    /// pending alerts not among them are dropped, the others updated;
+    /// acknowledgements are kept.
+    async fn save_alerts(&self, rollout: &str, alerts: &[Alert]) -> Result<()>;
+    /// Acknowledges or resolves a raised, open alert by hand, writing the
+    /// audit entry in the same transaction. False when there is none.
+    async fn mark_alert(
+        &self,
+        rollout: &str,
+        key: &str,
+        mark: AlertMark,
+        who: &str,
+        note: &str,
+        at: jiff::Timestamp,
+    ) -> Result<bool>;
+    /// Keeps one run-state sample (a JSON body) per check.
+    async fn record_runstate(&self, rollout: &str, at: jiff::Timestamp, body: &str) -> Result<()>;
+    /// The run-state samples from `since` on, oldest first.
+    async fn runstate_samples(
+        &self,
+        rollout: &str,
+        since: jiff::Timestamp,
+    ) -> Result<Vec<(jiff::Timestamp, String)>>;
+    /// Tickets tied to the rollout's waves, opened in `[from, to)`.
+    async fn count_tickets(
+        &self,
+        rollout: &str,
+        from: jiff::Timestamp,
+        to: jiff::Timestamp,
+    ) -> Result<u64>;
     /// Gives a lease up (a clean stop hands over at once).
     async fn release(&self, name: &str, holder: &str) -> Result<()>;
 }

@@ -925,17 +925,26 @@ macro_rules! store_impl {
         Ok(n == 1)
     }
 
-    async fn latest_states(&self, rollout: &str) -> Result<Vec<crate::LatestState>> {
+    async fn latest_states(
+        &self,
+        rollout: &str,
+        since: Option<jiff::Timestamp>,
+    ) -> Result<Vec<crate::LatestState>> {
         let rows: Vec<(String, String, String, i64, i64)> = sqlx::query_as(
             "SELECT l.device, l.policy, l.state, l.reported_at,
                     CAST(CASE WHEN EXISTS (SELECT 1 FROM status_history h WHERE h.rollout = l.rollout
                       AND h.device = l.device AND h.policy = l.policy AND h.state = 'succeeded'
                       AND h.reported_at < l.reported_at) THEN 1 ELSE 0 END AS BIGINT)
-             FROM status_latest l WHERE l.rollout = $1 ORDER BY l.device, l.policy",
+             FROM status_latest l WHERE l.rollout = $1 AND l.reported_at > $2",
         )
         .bind(rollout)
+        .bind(since.map(ms).unwrap_or(i64::MIN))
         .fetch_all(&self.pool)
         .await?;
+        // Sorted here: an ORDER BY would make the database walk the whole
+        // table by key instead of the recent rows by time.
+        let mut rows = rows;
+        rows.sort_unstable_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
         rows.into_iter()
             .map(|(device, policy, state, at, was)| {
                 Ok(crate::LatestState {
@@ -947,6 +956,196 @@ macro_rules! store_impl {
                 })
             })
             .collect()
+    }
+
+    async fn enter_scope(
+        &self,
+        rollout: &str,
+        devices: &[String],
+        at: jiff::Timestamp,
+    ) -> Result<Ingested> {
+        self.insert_new(
+            "INSERT INTO scope_entries (rollout, device, entered_at) ",
+            devices,
+            |mut b, d| {
+                b.push_bind(rollout).push_bind(d).push_bind(ms(at));
+            },
+        )
+        .await
+    }
+
+    async fn scope_entries(&self, rollout: &str) -> Result<Vec<(String, jiff::Timestamp)>> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT device, entered_at FROM scope_entries WHERE rollout = $1")
+                .bind(rollout)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter()
+            .map(|(d, t)| Ok((d, from_ms(t)?)))
+            .collect()
+    }
+
+    async fn alerts(
+        &self,
+        rollout: &str,
+        open_only: bool,
+    ) -> Result<Vec<ringmaster_core::alerts::Alert>> {
+        type AlertRow = (String, i64, String, String, String, Option<i64>, Option<i64>, Option<String>, Option<i64>);
+        let rows: Vec<AlertRow> = sqlx::query_as(
+            "SELECT key, first_seen, kind, severity, text, raised_at, resolved_at, ack_by, ack_at
+             FROM alerts WHERE rollout = $1 AND (resolved_at IS NULL OR $2 = 0)
+             ORDER BY first_seen, key",
+        )
+        .bind(rollout)
+        .bind(i64::from(open_only))
+        .fetch_all(&self.pool)
+        .await?;
+        let sec = |v: i64| v.div_euclid(1000);
+        rows.into_iter()
+            .map(|(key, first_seen, kind, severity, text, raised, resolved, by, ack_at)| {
+                Ok(ringmaster_core::alerts::Alert {
+                    severity: ringmaster_core::alerts::Severity::parse(&severity).ok_or_else(|| {
+                        StoreError::Corrupt(format!("alert {key}: severity `{severity}`"))
+                    })?,
+                    key,
+                    kind,
+                    text,
+                    first_seen: sec(first_seen),
+                    raised_at: raised.map(sec),
+                    resolved_at: resolved.map(sec),
+                    acknowledged: by.zip(ack_at.map(sec)),
+                })
+            })
+            .collect()
+    }
+
+    async fn save_alerts(
+        &self,
+        rollout: &str,
+        alerts: &[ringmaster_core::alerts::Alert],
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM alerts WHERE rollout = $1 AND raised_at IS NULL")
+            .bind(rollout)
+            .execute(&mut *tx)
+            .await?;
+        for a in alerts {
+            sqlx::query(
+                "INSERT INTO alerts (rollout, key, first_seen, kind, severity, text, raised_at, resolved_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (rollout, key, first_seen) DO UPDATE SET text = excluded.text,
+                   severity = excluded.severity, raised_at = excluded.raised_at,
+                   resolved_at = COALESCE(alerts.resolved_at, excluded.resolved_at)",
+            )
+            .bind(rollout)
+            .bind(&a.key)
+            .bind(a.first_seen * 1000)
+            .bind(&a.kind)
+            .bind(a.severity.name())
+            .bind(&a.text)
+            .bind(a.raised_at.map(|t| t * 1000))
+            .bind(a.resolved_at.map(|t| t * 1000))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn mark_alert(
+        &self,
+        rollout: &str,
+        key: &str,
+        mark: crate::AlertMark,
+        who: &str,
+        note: &str,
+        at: jiff::Timestamp,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let sql = match mark {
+            crate::AlertMark::Acknowledge => "UPDATE alerts SET ack_by = $1, ack_at = $2 WHERE rollout = $3 AND key = $4 AND raised_at IS NOT NULL AND resolved_at IS NULL",
+            crate::AlertMark::Resolve => "UPDATE alerts SET ack_by = COALESCE(ack_by, $1), resolved_at = $2 WHERE rollout = $3 AND key = $4 AND raised_at IS NOT NULL AND resolved_at IS NULL",
+        };
+        let n = sqlx::query(sql)
+            .bind(who)
+            .bind(ms(at))
+            .bind(rollout)
+            .bind(key)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        let action = match mark {
+            crate::AlertMark::Acknowledge => "alert acknowledged",
+            crate::AlertMark::Resolve => "alert resolved",
+        };
+        let detail = if note.is_empty() {
+            key.to_string()
+        } else {
+            format!("{key}: {note}")
+        };
+        sqlx::query(
+            "INSERT INTO audit (at, actor, rollout, action, detail) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(at.to_string())
+        .bind(who)
+        .bind(rollout)
+        .bind(action)
+        .bind(detail)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn record_runstate(&self, rollout: &str, at: jiff::Timestamp, body: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO runstate_samples (rollout, at, body) VALUES ($1, $2, $3)
+             ON CONFLICT (rollout, at) DO UPDATE SET body = excluded.body",
+        )
+        .bind(rollout)
+        .bind(ms(at))
+        .bind(body)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn runstate_samples(
+        &self,
+        rollout: &str,
+        since: jiff::Timestamp,
+    ) -> Result<Vec<(jiff::Timestamp, String)>> {
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT at, body FROM runstate_samples WHERE rollout = $1 AND at >= $2 ORDER BY at",
+        )
+        .bind(rollout)
+        .bind(ms(since))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(t, b)| Ok((from_ms(t)?, b)))
+            .collect()
+    }
+
+    async fn count_tickets(
+        &self,
+        rollout: &str,
+        from: jiff::Timestamp,
+        to: jiff::Timestamp,
+    ) -> Result<u64> {
+        // Times are stored as RFC 3339 UTC text, which orders as time does.
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM tickets WHERE rollout = $1 AND wave IS NOT NULL AND at >= $2 AND at < $3",
+        )
+        .bind(rollout)
+        .bind(from.to_string())
+        .bind(to.to_string())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n as u64)
     }
 
     async fn release(&self, name: &str, holder: &str) -> Result<()> {

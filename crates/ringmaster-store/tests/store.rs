@@ -429,7 +429,7 @@ async fn latest_states_say_which_devices_were_succeeded_before() {
             .await
             .unwrap();
         let got: Vec<(String, String, bool)> = store
-            .latest_states("r")
+            .latest_states("r", None)
             .await
             .unwrap()
             .into_iter()
@@ -627,5 +627,150 @@ async fn the_outbox_queues_once_and_tracks_delivery() {
             vec![("http://b", "failed", 2), ("http://a", "sent", 1)]
         );
         assert!(store.due_messages("r", later, 10).await.unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn alerts_scope_entries_and_samples_are_kept() {
+    use ringmaster_core::alerts::{Alert, Severity};
+    use ringmaster_store::AlertMark;
+    for store in stores().await {
+        // Scope entries keep the first time a device was seen.
+        let t0 = at("2027-03-01T00:00:00Z");
+        let t1 = at("2027-03-02T00:00:00Z");
+        let got = store
+            .enter_scope("r", &["a".into(), "b".into()], t0)
+            .await
+            .unwrap();
+        assert_eq!(got.inserted, 2);
+        let got = store
+            .enter_scope("r", &["b".into(), "c".into()], t1)
+            .await
+            .unwrap();
+        assert_eq!((got.inserted, got.duplicates), (1, 1));
+        let mut entries = store.scope_entries("r").await.unwrap();
+        entries.sort();
+        assert_eq!(
+            entries,
+            vec![("a".into(), t0), ("b".into(), t0), ("c".into(), t1)]
+        );
+
+        let alert = |key: &str, raised: Option<i64>| Alert {
+            key: key.into(),
+            kind: "outlier".into(),
+            severity: Severity::Warning,
+            text: format!("{key} stands out"),
+            first_seen: 100,
+            raised_at: raised,
+            resolved_at: None,
+            acknowledged: None,
+        };
+        store
+            .save_alerts("r", &[alert("pending", None), alert("raised", Some(200))])
+            .await
+            .unwrap();
+        assert_eq!(store.alerts("r", true).await.unwrap().len(), 2);
+        // Only raised, open alerts can be acknowledged; that is audited.
+        assert!(
+            !store
+                .mark_alert("r", "pending", AlertMark::Acknowledge, "jane", "", t1)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .mark_alert("r", "raised", AlertMark::Acknowledge, "jane", "looking", t1)
+                .await
+                .unwrap()
+        );
+        // The next check drops the pending alert and keeps the acknowledgement.
+        let mut next = alert("raised", Some(200));
+        next.text = "still there".into();
+        store.save_alerts("r", &[next]).await.unwrap();
+        let open = store.alerts("r", true).await.unwrap();
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].text, "still there");
+        assert_eq!(open[0].acknowledged, Some(("jane".into(), t1.as_second())));
+        assert!(
+            store
+                .mark_alert("r", "raised", AlertMark::Resolve, "joe", "fixed", t1)
+                .await
+                .unwrap()
+        );
+        assert!(store.alerts("r", true).await.unwrap().is_empty());
+        let all = store.alerts("r", false).await.unwrap();
+        assert_eq!(all[0].resolved_at, Some(t1.as_second()));
+        let audit: Vec<String> = store
+            .audit_log("r")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| format!("{} {} {}", e.actor, e.action, e.detail))
+            .collect();
+        assert_eq!(
+            audit,
+            vec![
+                "jane alert acknowledged raised: looking",
+                "joe alert resolved raised: fixed"
+            ]
+        );
+
+        store.record_runstate("r", t0, "{\"a\":1}").await.unwrap();
+        store.record_runstate("r", t1, "{\"a\":2}").await.unwrap();
+        assert_eq!(
+            store.runstate_samples("r", t1).await.unwrap(),
+            vec![(t1, "{\"a\":2}".to_string())]
+        );
+        // Only tickets tied to a wave count, in the half-open window.
+        let ticket = |id: &str, when: &str, wave: Option<u32>| ringmaster_store::Ticket {
+            id: id.into(),
+            at: at(when),
+            user: None,
+            device: None,
+            category: None,
+            text: "broken".into(),
+            wave,
+        };
+        store
+            .ingest_tickets(
+                "r",
+                &[
+                    ticket("1", "2027-03-01T10:00:00Z", Some(0)),
+                    ticket("2", "2027-03-01T11:00:00Z", None),
+                    ticket("3", "2027-03-02T00:00:00Z", Some(1)),
+                ],
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.count_tickets("r", t0, t1).await.unwrap(), 1);
+    }
+}
+
+#[tokio::test]
+async fn latest_states_since_leave_out_what_was_read() {
+    for store in stores().await {
+        let r = |device: &str, when: &str| StatusReport {
+            device: device.into(),
+            policy: "p".into(),
+            state: "succeeded".into(),
+            reported_at: at(when),
+            wave: None,
+        };
+        store
+            .ingest_status(
+                "r",
+                &[
+                    r("a", "2027-01-01T08:00:00Z"),
+                    r("b", "2027-01-02T08:00:00Z"),
+                ],
+            )
+            .await
+            .unwrap();
+        let got = store
+            .latest_states("r", Some(at("2027-01-01T08:00:00Z")))
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].device, "b");
     }
 }
