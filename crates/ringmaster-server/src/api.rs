@@ -36,6 +36,10 @@ fn summary(path: &str) -> &'static str {
         }
         "/api/audit" => "the audit log",
         "/api/outbox" => "notifications with their delivery state",
+        "/api/alerts" => "run-state alerts: open ones, or every one with ?all=true",
+        "/api/alerts/{action}" => {
+            "acknowledge or resolve an alert: JSON {\"key\": …, \"note\": …}; audited"
+        }
         "/api/waves/{wave}/{action}" => {
             "approve, promote, pause, resume, abort, rollback or retry a wave"
         }
@@ -77,7 +81,10 @@ pub fn openapi() -> serde_json::Value {
         if path.contains("{wave}") {
             params.push(serde_json::json!({"name": "wave", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 1}}));
         }
-        if path.contains("{action}") {
+        if *path == "/api/alerts/{action}" {
+            params.push(serde_json::json!({"name": "action", "in": "path", "required": true, "schema": {"type": "string",
+                    "enum": ["acknowledge", "resolve"]}}));
+        } else if path.contains("{action}") {
             params.push(serde_json::json!({"name": "action", "in": "path", "required": true, "schema": {"type": "string",
                     "enum": ["approve", "promote", "pause", "resume", "abort", "rollback", "retry"]}}));
         }
@@ -245,7 +252,7 @@ pub(crate) async fn ingest<T>(
         .attribution(jiff::SignedDuration::from_hours(TICKET_WINDOW_HOURS), &[])
         .await
         .map_err(|e| ApiError::internal("reading the waves", e))?;
-    let untied = attribute(&s.view.directory, &attr, &mut records);
+    let untied = attribute(&s.view().directory, &attr, &mut records);
     let got = store(&records)
         .await
         .map_err(|e| ApiError::internal("storing the records", e))?;
@@ -328,8 +335,8 @@ pub(crate) async fn plan(
 ) -> Result<Response, ApiError> {
     authorize(&s, &headers, Access::Read).await?;
     Ok(axum::Json(ringmaster_plan::report::json(
-        &s.view.plan,
-        &s.view.messages,
+        &s.view().plan,
+        &s.view().messages,
     ))
     .into_response())
 }
@@ -339,7 +346,7 @@ pub(crate) async fn conflicts(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     authorize(&s, &headers, Access::Read).await?;
-    Ok(axum::Json(&s.view.plan.conflicts).into_response())
+    Ok(axum::Json(&s.view().plan.conflicts).into_response())
 }
 
 pub(crate) async fn communications(
@@ -347,7 +354,7 @@ pub(crate) async fn communications(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     authorize(&s, &headers, Access::Read).await?;
-    Ok(axum::Json(&s.view.messages).into_response())
+    Ok(axum::Json(&s.view().messages).into_response())
 }
 
 /// The one device a search names, or an error saying why not.
@@ -372,8 +379,8 @@ pub(crate) async fn device(
     Path(needle): Path<String>,
 ) -> Result<Response, ApiError> {
     authorize(&s, &headers, Access::Read).await?;
-    let row = find_device(&s.view, &needle).map_err(|(c, m)| ApiError(c, m))?;
-    let v = &s.view;
+    let row = find_device(&s.view(), &needle).map_err(|(c, m)| ApiError(c, m))?;
+    let v = &s.view();
     let e = ringmaster_core::explain::explain_device(&v.org, &v.res, row, None, (s.clock)());
     Ok(axum::Json(e).into_response())
 }
@@ -384,7 +391,7 @@ pub(crate) async fn group(
     Path(needle): Path<String>,
 ) -> Result<Response, ApiError> {
     authorize(&s, &headers, Access::Read).await?;
-    let v = &s.view;
+    let v = &s.view();
     let found = v.org.find_groups(&needle);
     let g = match found.len() {
         1 => found[0],
@@ -411,7 +418,7 @@ pub(crate) async fn run_state(s: &AppState) -> Result<serde_json::Value, ApiErro
         .rows()
         .await
         .map_err(|e| ApiError::internal("reading waves", e))?;
-    let v = &s.view;
+    let v = &s.view();
     let now = (s.clock)();
     let r = ringmaster_engine::runstate::assess(
         s.store.as_ref(),
@@ -439,6 +446,100 @@ pub(crate) async fn run_state(s: &AppState) -> Result<serde_json::Value, ApiErro
         "regressed": devices(&r.regressed), "overdue": devices(&r.overdue),
         "outliers": r.outliers,
     }))
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct AlertsQuery {
+    #[serde(default)]
+    all: bool,
+}
+
+pub(crate) async fn alerts(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<AlertsQuery>,
+) -> Result<Response, ApiError> {
+    authorize(&s, &headers, Access::Read).await?;
+    let list = s
+        .store
+        .alerts(&s.rollout, !q.all)
+        .await
+        .map_err(|e| ApiError::internal("reading alerts", e))?;
+    Ok(axum::Json(list).into_response())
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct AlertAction {
+    key: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// The mark an action names, with its answer's verb.
+pub(crate) fn alert_mark(action: &str) -> Option<(ringmaster_store::AlertMark, &'static str)> {
+    match action {
+        "acknowledge" | "ack" => Some((ringmaster_store::AlertMark::Acknowledge, "acknowledged")),
+        "resolve" => Some((ringmaster_store::AlertMark::Resolve, "resolved")),
+        _ => None,
+    }
+}
+
+/// Marks an alert; the note is cut to 500 characters. Err: status and why.
+pub(crate) async fn mark_alert(
+    s: &AppState,
+    action: &str,
+    key: &str,
+    note: &str,
+    who: &str,
+) -> Result<&'static str, (StatusCode, String)> {
+    let (mark, verb) = alert_mark(action).ok_or((
+        StatusCode::NOT_FOUND,
+        "unknown action: acknowledge or resolve".to_string(),
+    ))?;
+    let note: String = note.trim().chars().take(500).collect();
+    match s
+        .store
+        .mark_alert(&s.rollout, key, mark, who, &note, (s.clock)())
+        .await
+    {
+        Ok(true) => Ok(verb),
+        Ok(false) => Err((
+            StatusCode::CONFLICT,
+            format!(
+                "no raised, open alert `{}`",
+                key.chars().take(200).collect::<String>()
+            ),
+        )),
+        Err(e) => {
+            tracing::error!(error = %e, "marking an alert");
+            Err((
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "marking the alert failed".into(),
+            ))
+        }
+    }
+}
+
+pub(crate) async fn alert_action(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(action): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let label = authorize(&s, &headers, Access::Operate).await?.label;
+    let a: AlertAction = serde_json::from_slice(&body).map_err(|e| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("expected {{\"key\": …, \"note\": …}}: {e}"),
+        )
+    })?;
+    match mark_alert(&s, &action, &a.key, &a.note, &label).await {
+        Ok(verb) => Ok(axum::Json(
+            serde_json::json!({ "done": format!("{} {verb} by {label}", a.key) }),
+        )
+        .into_response()),
+        Err((code, why)) => Err(ApiError(code, why)),
+    }
 }
 
 pub(crate) async fn runstate(
@@ -484,7 +585,8 @@ pub(crate) async fn wave_detail(
         .into_iter()
         .filter(|h| h.key == r.key)
         .collect();
-    let planned = s.view.plan.waves.get(r.key.idx as usize);
+    let view = s.view();
+    let planned = view.plan.waves.get(r.key.idx as usize);
     Ok(Some(serde_json::json!({
         "wave": wave, "version": r.key.version, "name": r.name, "phase": r.phase,
         "state": r.state, "devices": r.members.len(), "counts": counts,

@@ -13,6 +13,7 @@ mod api;
 mod chart;
 pub mod notify;
 mod ui;
+pub mod watch;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -58,6 +59,27 @@ impl View {
     }
 }
 
+/// The current [`View`] and its generation (how many times it was replaced).
+#[derive(Clone)]
+pub struct Views(Arc<std::sync::RwLock<(Arc<View>, u64)>>);
+
+impl Views {
+    pub fn new(v: View) -> Views {
+        Views(Arc::new(std::sync::RwLock::new((Arc::new(v), 0))))
+    }
+
+    pub fn current(&self) -> (Arc<View>, u64) {
+        let g = self.0.read().unwrap_or_else(|e| e.into_inner());
+        (g.0.clone(), g.1)
+    }
+
+    /// Puts a freshly loaded view in place; requests under way keep theirs.
+    pub fn replace(&self, v: View) {
+        let mut g = self.0.write().unwrap_or_else(|e| e.into_inner());
+        *g = (Arc::new(v), g.1 + 1);
+    }
+}
+
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
@@ -68,13 +90,22 @@ pub struct AppState {
     /// Ingestion requests allowed per token and minute (a burst of that many).
     pub ingest_per_minute: u32,
     pub limiter: Arc<Limiter>,
-    pub view: Arc<View>,
+    /// What the plan, the directory and the policies say now: swapped
+    /// whole when they are imported again.
+    pub views: Views,
     /// Signs feedback links; kept in the database so links outlive restarts.
     pub link_key: Arc<[u8]>,
     /// Where notifications go.
     pub channels: Arc<Channels>,
     /// Records taken in since start, for the metrics.
     pub counters: Arc<Counters>,
+}
+
+impl AppState {
+    /// The plan, directory and policies as now loaded.
+    pub fn view(&self) -> Arc<View> {
+        self.views.current().0
+    }
 }
 
 /// Records ingested over HTTP since the process started, by kind.
@@ -159,6 +190,8 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/waves/{wave}", Access::Read),
     ("GET", "/api/history", Access::Read),
     ("GET", "/api/runstate", Access::Read),
+    ("GET", "/api/alerts", Access::Read),
+    ("POST", "/api/alerts/{action}", Access::Operate),
     ("GET", "/api/audit", Access::Audit),
     ("GET", "/api/outbox", Access::Audit),
     ("POST", "/api/waves/{wave}/{action}", Access::Operate),
@@ -181,6 +214,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/ui/conflicts/{n}", Access::Read),
     ("GET", "/ui/waves/{wave}", Access::Read),
     ("POST", "/ui/waves/{wave}/{action}", Access::Operate),
+    ("POST", "/ui/alerts/{action}", Access::Operate),
     ("GET", "/ui/devices", Access::Read),
     ("GET", "/ui/devices/{device}", Access::Read),
     ("GET", "/ui/helpdesk", Access::Read),
@@ -327,6 +361,7 @@ pub fn app(state: AppState) -> Router {
         .route("/login", get(ui::login_page).post(ui::login))
         .route("/ui/logout", post(ui::logout))
         .route("/ui/waves/{wave}/{action}", post(ui::act))
+        .route("/ui/alerts/{action}", post(ui::alert_action))
         .route(
             "/feedback/{wave}/{key}",
             get(ui::feedback_page).post(ui::feedback),
@@ -344,6 +379,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/waves/{wave}", get(api::wave))
         .route("/api/history", get(api::history))
         .route("/api/runstate", get(api::runstate))
+        .route("/api/alerts", get(api::alerts))
+        .route("/api/alerts/{action}", post(api::alert_action))
         .route("/api/audit", get(api::audit))
         .route("/api/outbox", get(api::outbox))
         .route("/api/waves/{wave}/{action}", post(api::act))

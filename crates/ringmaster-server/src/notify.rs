@@ -153,7 +153,7 @@ fn message(
 /// What the rollout's history calls for: phase communications at each
 /// wave start, operator alerts at failures, pauses and approvals.
 pub fn wanted(s: &AppState, history: &[ringmaster_store::Recorded]) -> Vec<NewMessage> {
-    let plan = &s.view.plan;
+    let plan = &s.view().plan;
     let version = s.engine.version();
     let base = s.channels.public_url.trim_end_matches('/');
     let mut out = Vec::new();
@@ -176,7 +176,7 @@ pub fn wanted(s: &AppState, history: &[ringmaster_store::Recorded]) -> Vec<NewMe
                 .phases
                 .iter()
                 .any(|p| p.kind == w.phase && p.waves.first() == Some(&idx));
-            for m in &s.view.messages {
+            for m in &s.view().messages {
                 let ours = m.wave.as_deref() == Some(w.name.as_str())
                     || (first_of_phase && m.wave.is_none() && m.phase == w.phase);
                 if !ours {
@@ -226,13 +226,174 @@ pub fn wanted(s: &AppState, history: &[ringmaster_store::Recorded]) -> Vec<NewMe
     out
 }
 
-/// Queues what the history calls for; returns how many messages were new.
+/// What the run state calls for: operators hear of alerts raised and
+/// resolved (grouped by the check that found them) and get a daily digest;
+/// the help desk hears of every change to a wave, the plan or its schedule.
+pub fn wanted_run_state(
+    s: &AppState,
+    history: &[ringmaster_store::Recorded],
+    alerts: &[ringmaster_core::alerts::Alert],
+    audit: &[ringmaster_store::AuditEntry],
+    now: jiff::Timestamp,
+) -> Vec<NewMessage> {
+    use std::collections::BTreeMap;
+    let view = s.view();
+    let plan = &view.plan;
+    let base = s.channels.public_url.trim_end_matches('/');
+    let to = |audience: &str| -> Vec<&Target> {
+        s.channels
+            .routes
+            .iter()
+            .filter(|(a, _)| a == audience)
+            .map(|(_, t)| t)
+            .collect()
+    };
+    let mut out = Vec::new();
+    let mut push = |audience: &str, key: String, subject: String, body: String| {
+        let html = ringmaster_plan::comms::markdown_to_html(&body);
+        for t in to(audience) {
+            out.push(message(key.clone(), audience, t, &subject, &body, &html));
+        }
+    };
+    let stamp = |t: i64| {
+        jiff::Timestamp::from_second(t)
+            .map(|t| t.to_string())
+            .unwrap_or_default()
+    };
+    // Alerts, one message per check and direction.
+    let mut raised: BTreeMap<i64, Vec<&ringmaster_core::alerts::Alert>> = BTreeMap::new();
+    let mut resolved: BTreeMap<i64, Vec<&ringmaster_core::alerts::Alert>> = BTreeMap::new();
+    for a in alerts {
+        if let Some(t) = a.raised_at {
+            raised.entry(t).or_default().push(a);
+        }
+        if let (Some(t), Some(_)) = (a.resolved_at, a.raised_at) {
+            resolved.entry(t).or_default().push(a);
+        }
+    }
+    for (t, list) in &raised {
+        let subject = format!("{}: {} alert(s) raised", plan.name, list.len());
+        let mut body = format!("{subject} at {}.\n\n", stamp(*t));
+        for a in list {
+            body.push_str(&format!("- **{}** {}\n", a.severity.name(), a.text));
+        }
+        body.push_str(&format!("\nRun state: {base}/ui/runstate\n"));
+        push("operators", format!("alerts:{t}"), subject, body);
+    }
+    for (t, list) in &resolved {
+        let subject = format!("{}: {} alert(s) resolved", plan.name, list.len());
+        let mut body = format!("{subject} at {}: what they showed is gone.\n\n", stamp(*t));
+        for a in list {
+            body.push_str(&format!("- {}\n", a.text));
+        }
+        push("operators", format!("alerts-resolved:{t}"), subject, body);
+    }
+    // The daily digest, once per (UTC) day.
+    let day = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let open: Vec<_> = alerts
+        .iter()
+        .filter(|a| a.raised_at.is_some() && a.resolved_at.is_none())
+        .collect();
+    let since = now - jiff::SignedDuration::from_hours(24);
+    let moves: Vec<_> = history.iter().filter(|r| r.at >= since).collect();
+    let subject = format!("{}: daily digest for {day}", plan.name);
+    let mut body = format!("{subject}.\n\n## Open alerts ({})\n", open.len());
+    for a in &open {
+        let ack = a
+            .acknowledged
+            .as_ref()
+            .map(|(who, _)| format!(" (acknowledged by {who})"))
+            .unwrap_or_default();
+        body.push_str(&format!("- **{}** {}{ack}\n", a.severity.name(), a.text));
+    }
+    if open.is_empty() {
+        body.push_str("None.\n");
+    }
+    body.push_str(&format!(
+        "\n## The last 24 hours ({} wave change(s))\n",
+        moves.len()
+    ));
+    for r in &moves {
+        let name = plan
+            .waves
+            .get(r.key.idx as usize)
+            .map(|w| w.name.as_str())
+            .unwrap_or("?");
+        body.push_str(&format!(
+            "- {}: wave {} ({name}) → {}: {}\n",
+            r.at,
+            r.key.idx + 1,
+            r.to.name(),
+            r.why
+        ));
+    }
+    body.push_str(&format!(
+        "\nRun state: {base}/ui/runstate · Waves: {base}/ui\n"
+    ));
+    push("operators", format!("digest:{day}"), subject, body);
+    // Change notices for the help desk.
+    for r in history {
+        let what = match (r.from, r.to) {
+            (_, WaveState::Paused { .. }) => "is paused",
+            (WaveState::Paused { .. }, WaveState::Applying | WaveState::Baking) => "resumes",
+            (_, WaveState::RollingBack) => {
+                "is being rolled back: the policy is removed from its devices"
+            }
+            (_, WaveState::RolledBack) => "is rolled back",
+            (_, WaveState::Failed) => "failed and stopped",
+            _ => continue,
+        };
+        let Some(w) = plan.waves.get(r.key.idx as usize) else {
+            continue;
+        };
+        let subject = format!("{}: wave {} ({}) {what}", plan.name, r.key.idx + 1, w.name);
+        let body = format!(
+            "{subject}.\n\nWhy: {}\n\nWhen: {}\n\nDevices of this wave may call about it; the help-desk page lists the known issues: {base}/ui/helpdesk\n",
+            r.why, r.at
+        );
+        push(
+            "help_desk",
+            format!("change:{}:{}", r.key.version, r.seq),
+            subject,
+            body,
+        );
+    }
+    for e in audit
+        .iter()
+        .filter(|e| e.action == "plan version" || e.action == "schedule changed")
+    {
+        if e.action == "plan version" && e.detail.starts_with("version 1 ") {
+            continue;
+        }
+        let subject = match e.action.as_str() {
+            "plan version" => format!("{}: the rollout plan changed", plan.name),
+            _ => format!("{}: the rollout schedule changed", plan.name),
+        };
+        let body = format!(
+            "{subject} ({}) at {}.\n\nThe waves to come and their dates: {base}/ui/helpdesk\n",
+            e.detail, e.at
+        );
+        push(
+            "help_desk",
+            format!("change:{}:{}", e.action, e.at),
+            subject,
+            body,
+        );
+    }
+    out
+}
+
+/// Queues what the history and the run state call for; returns how many
+/// messages were new.
 pub async fn queue(s: &AppState) -> ringmaster_store::Result<u64> {
     if s.channels.routes.is_empty() {
         return Ok(0);
     }
     let history = s.store.history(&s.rollout).await?;
-    let msgs = wanted(s, &history);
+    let mut msgs = wanted(s, &history);
+    let alerts = s.store.alerts(&s.rollout, false).await?;
+    let audit = s.store.audit_log(&s.rollout).await?;
+    msgs.extend(wanted_run_state(s, &history, &alerts, &audit, (s.clock)()));
     s.store.enqueue(&s.rollout, &msgs, (s.clock)()).await
 }
 

@@ -198,7 +198,7 @@ fn base(s: &AppState, session: &Session, active: &str) -> Value {
         csrf => session.csrf,
         can_operate => allowed(session.role, Access::Operate),
         can_audit => allowed(session.role, Access::Audit),
-        rollout => context! { id => s.rollout, name => s.view.plan.name, purpose => s.view.plan.purpose },
+        rollout => context! { id => s.rollout, name => s.view().plan.name, purpose => s.view().plan.purpose },
         now => (s.clock)().to_string(),
         version => s.engine.version(),
     }
@@ -395,7 +395,8 @@ async fn wave_rows(s: &AppState) -> Result<Vec<Value>, Response> {
             .await
             .map_err(|e| internal("reading gates", e))?;
         let latest = latest_round(&evals);
-        let planned = s.view.plan.waves.get(r.key.idx as usize);
+        let view = s.view();
+        let planned = view.plan.waves.get(r.key.idx as usize);
         out.push(context! {
             n => r.key.idx + 1,
             name => r.name,
@@ -434,9 +435,9 @@ pub(crate) async fn overview(State(s): State<AppState>, headers: HeaderMap) -> R
         Err(r) => return r,
     };
     let now = (s.clock)();
-    let tz = jiff::tz::TimeZone::get(&s.view.plan.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let tz = jiff::tz::TimeZone::get(&s.view().plan.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
     let today = now.to_zoned(tz).date();
-    let gantt = ringmaster_plan::report::gantt_svg(&s.view.plan, Some(today));
+    let gantt = ringmaster_plan::report::gantt_svg(&s.view().plan, Some(today));
     let current = waves
         .iter()
         .find(|w| !w.get_attr("final_").map(|v| v.is_true()).unwrap_or(true))
@@ -446,7 +447,7 @@ pub(crate) async fn overview(State(s): State<AppState>, headers: HeaderMap) -> R
         &session,
         "overview",
         "overview.html",
-        context! { waves, current, gantt, live => true, scope => s.view.plan.scope },
+        context! { waves, current, gantt, live => true, scope => s.view().plan.scope },
     )
 }
 
@@ -455,7 +456,7 @@ pub(crate) async fn plan(State(s): State<AppState>, headers: HeaderMap) -> Respo
         Ok(x) => x,
         Err(r) => return r,
     };
-    let p = &s.view.plan;
+    let p = &s.view().plan;
     let phases: Vec<Value> = p
         .phases
         .iter()
@@ -500,7 +501,7 @@ pub(crate) async fn pilot(State(s): State<AppState>, headers: HeaderMap) -> Resp
         &session,
         "pilot",
         "pilot.html",
-        context! { pilot => Value::from_serialize(&s.view.plan.pilot) },
+        context! { pilot => Value::from_serialize(&s.view().plan.pilot) },
     )
 }
 
@@ -509,7 +510,7 @@ pub(crate) async fn conflicts(State(s): State<AppState>, headers: HeaderMap) -> 
         Ok(x) => x,
         Err(r) => return r,
     };
-    let report = &s.view.plan.conflicts;
+    let report = &s.view().plan.conflicts;
     page(
         &s,
         &session,
@@ -532,9 +533,10 @@ pub(crate) async fn conflict(
         Ok(x) => x,
         Err(r) => return r,
     };
+    let view = s.view();
     let Some(f) = n
         .checked_sub(1)
-        .and_then(|i| s.view.plan.conflicts.findings.get(i))
+        .and_then(|i| view.plan.conflicts.findings.get(i))
     else {
         return message(
             StatusCode::NOT_FOUND,
@@ -542,7 +544,7 @@ pub(crate) async fn conflict(
             &format!("There is no conflict {n}."),
         );
     };
-    let org = &s.view.org;
+    let org = &s.view().org;
     let devices: Vec<Value> = f
         .affected
         .iter()
@@ -686,6 +688,33 @@ pub(crate) async fn act(
 }
 
 #[derive(serde::Deserialize)]
+pub(crate) struct AlertForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    key: String,
+    #[serde(default)]
+    note: String,
+}
+
+pub(crate) async fn alert_action(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(action): Path<String>,
+    Form(f): Form<AlertForm>,
+) -> Response {
+    let path = "/ui/runstate";
+    let session = match form_session(&s, &headers, Access::Operate, path, &f.csrf).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    match crate::api::mark_alert(&s, &action, &f.key, &f.note, &session.label).await {
+        Ok(_) => Redirect::to(path).into_response(),
+        Err((code, why)) => message(code, "Not done", &why),
+    }
+}
+
+#[derive(serde::Deserialize)]
 pub(crate) struct Search {
     q: Option<String>,
 }
@@ -701,7 +730,7 @@ pub(crate) async fn devices(
     };
     let needle = q.q.unwrap_or_default();
     let needle: String = needle.trim().chars().take(200).collect();
-    let org = &s.view.org;
+    let org = &s.view().org;
     let found: Vec<Value> = if needle.is_empty() {
         Vec::new()
     } else {
@@ -730,11 +759,11 @@ pub(crate) async fn device(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let row = match find_device(&s.view, &key) {
+    let row = match find_device(&s.view(), &key) {
         Ok(r) => r,
         Err((code, why)) => return message(code, "Device not found", &why),
     };
-    let v = &s.view;
+    let v = &s.view();
     let e = ringmaster_core::explain::explain_device(&v.org, &v.res, row, None, (s.clock)());
     let traces: Vec<Vec<Option<String>>> = e
         .policies
@@ -771,7 +800,7 @@ pub(crate) async fn helpdesk(State(s): State<AppState>, headers: HeaderMap) -> R
         Ok(x) => x,
         Err(r) => return r,
     };
-    let p = &s.view.plan;
+    let p = &s.view().plan;
     let now = (s.clock)();
     let rows = match s.engine.rows().await {
         Ok(r) => r,
@@ -836,7 +865,7 @@ pub(crate) async fn helpdesk(State(s): State<AppState>, headers: HeaderMap) -> R
         }
     }
     let briefings: Vec<Value> = s
-        .view
+        .view()
         .messages
         .iter()
         .filter(|m| m.audience == ringmaster_plan::comms::Audience::HelpDesk)
@@ -866,12 +895,66 @@ pub(crate) async fn runstate(State(s): State<AppState>, headers: HeaderMap) -> R
             "Judging the run state failed; the cause is in the server log.",
         );
     };
+    let alerts = match s.store.alerts(&s.rollout, false).await {
+        Ok(a) => a,
+        Err(e) => return internal("reading alerts", e),
+    };
+    let show = |a: &ringmaster_core::alerts::Alert| {
+        let at = |t: Option<i64>| {
+            t.and_then(|t| jiff::Timestamp::from_second(t).ok())
+                .map(|t| t.to_string())
+        };
+        context! {
+            key => a.key, kind => a.kind, severity => a.severity.name(), text => a.text,
+            raised_at => at(a.raised_at), resolved_at => at(a.resolved_at),
+            acknowledged_by => a.acknowledged.as_ref().map(|(w, _)| w.clone()),
+        }
+    };
+    let open: Vec<Value> = alerts
+        .iter()
+        .filter(|a| a.raised_at.is_some() && a.resolved_at.is_none())
+        .map(show)
+        .collect();
+    let mut resolved: Vec<Value> = alerts
+        .iter()
+        .filter(|a| a.raised_at.is_some() && a.resolved_at.is_some())
+        .map(show)
+        .collect();
+    resolved.reverse();
+    resolved.truncate(50);
+    // Service levels over the last 30 days, from the sample of each check.
+    let since = (s.clock)() - jiff::SignedDuration::from_hours(24 * 30);
+    let samples = s
+        .store
+        .runstate_samples(&s.rollout, since)
+        .await
+        .unwrap_or_default();
+    let mut devices = 0;
+    let series: Vec<(jiff::Timestamp, ringmaster_store::StateCounts)> = samples
+        .iter()
+        .filter_map(|(t, body)| {
+            let v: serde_json::Value = serde_json::from_str(body).ok()?;
+            let n = |k: &str| v[k].as_u64().unwrap_or(0);
+            devices = n("devices");
+            Some((
+                *t,
+                ringmaster_store::StateCounts {
+                    succeeded: n("succeeded"),
+                    error: n("errors"),
+                    conflict: n("conflicts"),
+                    pending: n("pending"),
+                    ..Default::default()
+                },
+            ))
+        })
+        .collect();
+    let chart = crate::chart::wave_states(&series, devices);
     page(
         &s,
         &session,
         "runstate",
         "runstate.html",
-        context! { r => Value::from_serialize(&r), live => true },
+        context! { r => Value::from_serialize(&r), live => true, open, resolved, chart => Value::from_safe_string(chart) },
     )
 }
 
@@ -939,7 +1022,7 @@ pub(crate) async fn feedback_page(
     render(
         "feedback.html",
         context! {
-            rollout => s.view.plan.name, wave => s.engine.waves()[idx].name,
+            rollout => s.view().plan.name, wave => s.engine.waves()[idx].name,
             action => format!("/feedback/{wave}/{key}"), error => "", max => MAX_COMMENT,
         },
     )
@@ -977,7 +1060,7 @@ pub(crate) async fn feedback(
         let mut r = render(
             "feedback.html",
             context! {
-                rollout => s.view.plan.name, wave => s.engine.waves()[idx].name,
+                rollout => s.view().plan.name, wave => s.engine.waves()[idx].name,
                 action => format!("/feedback/{wave}/{key}"), error, max => MAX_COMMENT,
                 device => a.device, comment => a.comment,
             },
@@ -1001,7 +1084,7 @@ pub(crate) async fn feedback(
     } else {
         (Some(name), None)
     };
-    let rows = s.view.directory.devices_of(dev, user);
+    let rows = s.view().directory.devices_of(dev, user);
     let Some(&row) = rows.iter().find(|r| members.contains(**r)) else {
         return again(
             "That device (or user) is not in this pilot wave. Enter your device name as shown in Settings › About, or your sign-in address.",
@@ -1011,7 +1094,7 @@ pub(crate) async fn feedback(
         id: format!("form-{}", fresh()),
         at: (s.clock)(),
         user: user.map(str::to_string),
-        device: s.view.org.device_id(row).map(str::to_string),
+        device: s.view().org.device_id(row).map(str::to_string),
         score,
         comment: a.comment.trim().to_string(),
         wave: Some(idx as u32),

@@ -191,7 +191,7 @@ async fn the_run_state_counts_every_device_in_scope() {
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(
         v["devices"].as_u64(),
-        Some(f.state.view.plan.scope.devices),
+        Some(f.state.view().plan.scope.devices),
         "{v}"
     );
     // Nothing has reported yet: every device is unreported, nothing drifted.
@@ -212,4 +212,182 @@ fn the_committed_openapi_document_is_current() {
         committed == now,
         "docs/openapi.json is stale: run UPDATE_OPENAPI=1 cargo test -p ringmaster-server openapi"
     );
+}
+
+#[tokio::test]
+async fn a_regression_raises_an_alert_that_operators_acknowledge_and_resolve() {
+    let (route, _) =
+        ringmaster_server::Channels::parse_route("operators=https://hooks.example.com/ops")
+            .unwrap();
+    let (desk, _) =
+        ringmaster_server::Channels::parse_route("help_desk=https://hooks.example.com/desk")
+            .unwrap();
+    let f = common::fixture_with(ringmaster_server::Channels {
+        routes: vec![
+            (
+                route,
+                ringmaster_server::notify::Target::Webhook("https://hooks.example.com/ops".into()),
+            ),
+            (
+                desk,
+                ringmaster_server::notify::Target::Webhook("https://hooks.example.com/desk".into()),
+            ),
+        ],
+        public_url: "https://rm.example.com".into(),
+        ..Default::default()
+    })
+    .await;
+    let op = f.token(Role::Operator).to_string();
+    call(
+        &f,
+        request("POST", "/api/waves/1/approve", Some(&op), Vec::new()),
+    )
+    .await;
+    f.run_hours(30).await;
+    let mut watcher = ringmaster_server::watch::Watcher::new("api");
+    let first = watcher.run(&f.state).await.unwrap();
+    // The fixture's plan leaves a LAPS conflict unaccepted: that is all
+    // the first check raises.
+    assert!(
+        !first.is_empty()
+            && first.iter().all(|c| matches!(c, ringmaster_core::alerts::Change::Raised(a) if a.key.starts_with("conflict:"))),
+        "{first:?}"
+    );
+    // A pilot device that succeeded now reports an error.
+    let done = f
+        .state
+        .store
+        .latest_states("api", None)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|l| l.state == "succeeded")
+        .unwrap();
+    f.run_hours(4).await;
+    let now = (f.state.clock)();
+    f.state
+        .store
+        .ingest_status(
+            "api",
+            &[ringmaster_store::StatusReport {
+                device: done.device.clone(),
+                policy: done.policy.clone(),
+                state: "error".into(),
+                reported_at: now,
+                wave: Some(0),
+            }],
+        )
+        .await
+        .unwrap();
+    let changes = watcher.run(&f.state).await.unwrap();
+    assert!(
+        matches!(&changes[..], [ringmaster_core::alerts::Change::Raised(a)] if a.key == "regressed"),
+        "{changes:?}"
+    );
+    let (status, body) = call(
+        &f,
+        request(
+            "GET",
+            "/api/alerts",
+            Some(f.token(Role::Viewer)),
+            Vec::new(),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("\"key\":\"regressed\""), "{body}");
+    let ack = br#"{"key": "regressed", "note": "looking into it"}"#.to_vec();
+    let (status, _) = call(
+        &f,
+        request(
+            "POST",
+            "/api/alerts/acknowledge",
+            Some(f.token(Role::Viewer)),
+            ack.clone(),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "viewers may not");
+    let (status, body) = call(
+        &f,
+        request("POST", "/api/alerts/acknowledge", Some(&op), ack),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = call(
+        &f,
+        request(
+            "POST",
+            "/api/alerts/acknowledge",
+            Some(&op),
+            b"not json".to_vec(),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = call(
+        &f,
+        request(
+            "POST",
+            "/api/alerts/acknowledge",
+            Some(&op),
+            br#"{"key": "nothing"}"#.to_vec(),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    // Operators hear of it once, grouped by the check that raised it, and
+    // in the day's digest.
+    let history = f.state.store.history("api").await.unwrap();
+    let alerts = f.state.store.alerts("api", false).await.unwrap();
+    let audit = f.state.store.audit_log("api").await.unwrap();
+    let msgs =
+        ringmaster_server::notify::wanted_run_state(&f.state, &history, &alerts, &audit, now);
+    let raised: Vec<_> = msgs
+        .iter()
+        .filter(|m| m.key.starts_with("alerts:"))
+        .collect();
+    assert_eq!(raised.len(), 2, "one message per check that raised");
+    assert!(
+        raised[1].body.contains("had succeeded now report an error"),
+        "{}",
+        raised[1].body
+    );
+    let digest = msgs.iter().find(|m| m.key.starts_with("digest:")).unwrap();
+    assert!(
+        digest.body.contains("acknowledged by operator token"),
+        "{}",
+        digest.body
+    );
+    assert_eq!(digest.audience, "operators");
+    // The help desk is told when the pilot started being rolled out? No:
+    // only changes (pauses, rollbacks, new plan or schedule) reach it here.
+    assert!(
+        msgs.iter()
+            .filter(|m| m.audience == "help_desk")
+            .all(|m| m.key.starts_with("change:"))
+    );
+    let (status, body) = call(
+        &f,
+        request(
+            "POST",
+            "/api/alerts/resolve",
+            Some(&op),
+            br#"{"key": "regressed", "note": "device reimaged"}"#.to_vec(),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, log) = call(&f, request("GET", "/api/audit", Some(&op), Vec::new())).await;
+    for line in [
+        "alert raised",
+        "alert acknowledged",
+        "looking into it",
+        "alert resolved",
+        "device reimaged",
+    ] {
+        assert!(log.contains(line), "{line}: {log}");
+    }
+    let (_, body) = call(&f, request("GET", "/api/alerts", Some(&op), Vec::new())).await;
+    assert!(!body.contains("regressed"), "{body}");
 }

@@ -59,12 +59,24 @@ async fn driver() -> Driver {
 }
 
 async fn text(c: &fantoccini::Client, css: &str) -> String {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .text()
-        .await
-        .unwrap()
+    // The live refresh may replace the element between finding and reading
+    // it: find it again then.
+    let mut tries = 0;
+    loop {
+        let e = c
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"));
+        match e.text().await {
+            Ok(t) => return t,
+            Err(err) if tries < 5 => {
+                tries += 1;
+                eprintln!("{css}: {err}; reading it again");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(err) => panic!("{css}: {err}"),
+        }
+    }
 }
 
 async fn shot(c: &fantoccini::Client, name: &str) {
@@ -247,14 +259,14 @@ async fn an_operator_signs_in_opens_every_page_and_approves_the_pilot() {
     );
     // The run state's figure matches the API's.
     c.goto(&format!("{base}/ui/runstate")).await.unwrap();
-    let devices = f.state.view.plan.scope.devices;
+    let devices = f.state.view().plan.scope.devices;
     assert_eq!(
         text(&c, "#rs-devices").await,
         ringmaster_plan::report::thousands(devices)
     );
     // The run state's figure matches the API's.
     c.goto(&format!("{base}/ui/runstate")).await.unwrap();
-    let devices = f.state.view.plan.scope.devices;
+    let devices = f.state.view().plan.scope.devices;
     assert_eq!(
         text(&c, "#rs-devices").await,
         ringmaster_plan::report::thousands(devices)

@@ -231,7 +231,7 @@ async fn hostile_names_are_shown_as_text() {
         "/ui/runstate".into(),
     ];
     pages.extend(
-        (1..=f.state.view.plan.conflicts.findings.len().min(20))
+        (1..=f.state.view().plan.conflicts.findings.len().min(20))
             .map(|n| format!("/ui/conflicts/{n}")),
     );
     for p in &pages {

@@ -201,7 +201,7 @@ async fn pages_show_what_the_api_says_and_an_operator_approves_by_form() {
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("Included") || body.contains("NotTargeted"));
     let (_, _, body) = fetch(&f, page("GET", "/ui/helpdesk", Some(&cookie), "")).await;
-    let change = &f.state.view.plan.changes[0].setting;
+    let change = &f.state.view().plan.changes[0].setting;
     assert!(
         body.contains(&change.replace('\'', "&#x27;").replace('/', "&#x2f;")),
         "{change}"
@@ -225,13 +225,13 @@ async fn pilot_users_answer_through_the_feedback_link() {
     let member = f.state.engine.waves()[0].members.min().unwrap();
     let name = f
         .state
-        .view
+        .view()
         .org
         .device(ringmaster_core::model::DeviceAttr::Name, member)
         .unwrap()
         .to_string();
     let outsider = f.state.engine.waves()[2].members.min().unwrap();
-    let other = f.state.view.org.device_id(outsider).unwrap().to_string();
+    let other = f.state.view().org.device_id(outsider).unwrap().to_string();
     let (status, _, body) = fetch(
         &f,
         page(

@@ -1103,7 +1103,12 @@ fn http(a: &Args) -> anyhow::Result<ExitCode> {
             ingest_per_minute: 100_000,
             limiter: Default::default(),
             link_key: ringmaster_server::link_key(store.as_ref(), &plan.id).await?,
-            view: std::sync::Arc::new(ringmaster_server::View::new(plan, Vec::new(), p.org, p.res)),
+            views: ringmaster_server::Views::new(ringmaster_server::View::new(
+                plan,
+                Vec::new(),
+                p.org,
+                p.res,
+            )),
             channels: Default::default(),
             counters: Default::default(),
         };

@@ -753,7 +753,7 @@ async fn serve_demo(
         clock: Arc::new(move || *clock.lock().unwrap_or_else(|e| e.into_inner())),
         ingest_per_minute: 600,
         limiter: Default::default(),
-        view: Arc::new(ringmaster_server::View::new(
+        views: ringmaster_server::Views::new(ringmaster_server::View::new(
             l.plan, l.messages, l.org, l.res,
         )),
         channels: Arc::new(ringmaster_server::Channels {
@@ -985,7 +985,7 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
             }),
             ingest_per_minute: a.ingest_per_minute,
             limiter: Default::default(),
-            view: std::sync::Arc::new(ringmaster_server::View::new(
+            views: ringmaster_server::Views::new(ringmaster_server::View::new(
                 l.plan, l.messages, l.org, l.res,
             )),
             link_key,
@@ -993,16 +993,23 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
             counters: Default::default(),
         };
         // The scheduler: one simulated hour per tick, paced by --speed; after
-        // each tick the outbox is filled and delivered. With several servers
+        // each tick the run state is judged (when due), and the outbox is
+        // filled and delivered. With several servers
         // on one database, only the holder of the rollout's lease ticks; the
         // others follow the stored clock and take over when the lease runs out.
         let speed = a.speed.max(1.0);
         let notifier = state.clone();
+        let plan_file = a.at.file.clone();
         let lease = Lease::new(&o.rollout);
         let leader = lease.clone();
         let store = state.store.clone();
         tokio::spawn(async move {
             let client = ringmaster_server::notify::client();
+            // Judges the run state every few hours while leading; a new
+            // leader rereads the store on its first check.
+            let mut watcher = ringmaster_server::watch::Watcher::new(&notifier.rollout);
+            let mut inputs = Inputs::of(&plan_file);
+            let mut looked = std::time::Instant::now();
             let every = std::time::Duration::from_secs_f64(3600.0 / speed);
             let mut said: Option<bool> = None;
             let mut last: Option<jiff::Timestamp> = None;
@@ -1016,6 +1023,16 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
                     }
                 };
                 let leading = held;
+                // A new directory or policy export: reload it, so the run
+                // state and the pages judge what the organization is now.
+                if looked.elapsed() >= Inputs::EVERY {
+                    looked = std::time::Instant::now();
+                    let now_inputs = Inputs::of(&plan_file);
+                    if now_inputs != inputs {
+                        inputs = now_inputs;
+                        reload(&plan_file, &notifier, leading).await;
+                    }
+                }
                 if said != Some(held) {
                     said = Some(held);
                     println!(
@@ -1045,6 +1062,10 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
                             tracing::error!(target: "ringmaster::rollout", at = %stamp(now), error = %e, "scheduler")
                         }
                     }
+                    *clock_at.lock().unwrap_or_else(|e| e.into_inner()) = now;
+                    if let Err(e) = watcher.run(&notifier).await {
+                        tracing::error!(target: "ringmaster::runstate", at = %stamp(now), error = %e, "run-state check");
+                    }
                     ringmaster_server::notify::run(&notifier, &client).await;
                     *clock_at.lock().unwrap_or_else(|e| e.into_inner()) = now;
                     last = Some(now);
@@ -1069,6 +1090,109 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
         eprintln!("stopped: requests in flight were finished");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// What the plan reads from: every file under the plan's sources and the
+/// plan itself, by size and modification time. A change means an import.
+#[derive(PartialEq)]
+struct Inputs(Vec<(PathBuf, u64, Option<std::time::SystemTime>)>);
+
+impl Inputs {
+    /// How often the files are looked at.
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+    fn of(plan: &Path) -> Inputs {
+        let mut out = Vec::new();
+        let mut walk = vec![plan.to_path_buf()];
+        if let Ok((_, spec)) = super::plan::read(plan) {
+            let base = plan.parent().unwrap_or(Path::new("."));
+            for p in spec
+                .sources
+                .org
+                .iter()
+                .chain(&spec.sources.existing)
+                .chain(&spec.sources.new)
+            {
+                walk.push(base.join(p));
+            }
+        }
+        while let Some(p) = walk.pop() {
+            let Ok(m) = std::fs::metadata(&p) else {
+                continue;
+            };
+            if m.is_dir() {
+                if let Ok(rd) = std::fs::read_dir(&p) {
+                    walk.extend(rd.flatten().map(|e| e.path()));
+                }
+            } else {
+                out.push((p, m.len(), m.modified().ok()));
+            }
+        }
+        out.sort();
+        Inputs(out)
+    }
+}
+
+/// Loads the plan's sources again and puts the new view in place; the
+/// leader records what the conflict analysis finds new or gone. A plan
+/// that no longer loads, or whose devices moved rows, keeps the old view.
+async fn reload(file: &Path, s: &ringmaster_server::AppState, leading: bool) {
+    let now = (s.clock)();
+    let l = match super::plan::load(file, now) {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(error = %e, "reloading the plan's sources failed; the previous ones stay in use");
+            return;
+        }
+    };
+    let old = s.view();
+    // Waves keep their devices as rows of the organization they started on.
+    let moved = (0..old.org.devices.rows.min(l.org.devices.rows))
+        .any(|r| old.org.device_id(r) != l.org.device_id(r))
+        || l.org.devices.rows < old.org.devices.rows;
+    if moved {
+        tracing::error!(
+            "the new directory export removes or reorders devices the waves hold; restart the rollout with a new plan version to use it"
+        );
+        return;
+    }
+    let before: Vec<_> = old
+        .plan
+        .conflicts
+        .findings
+        .iter()
+        .map(|f| f.key())
+        .collect();
+    let changes = ringmaster_core::conflicts::changes(&before, &l.plan.conflicts);
+    let detail = format!(
+        "{} device(s), {} policies; conflict findings: {} new, {} gone{}",
+        l.org.devices.rows,
+        l.org.policies.len(),
+        changes.new.len(),
+        changes.gone.len(),
+        changes
+            .new
+            .iter()
+            .take(5)
+            .map(|k| format!("; new: {} ({})", k.setting_id, k.policies.join(" + ")))
+            .collect::<String>()
+    );
+    tracing::info!(target: "ringmaster::import", "sources reloaded: {detail}");
+    if leading {
+        let _ = s
+            .store
+            .audit(&ringmaster_store::AuditEntry {
+                at: now,
+                actor: "ringmaster".into(),
+                rollout: s.rollout.clone(),
+                action: "sources reloaded".into(),
+                detail,
+            })
+            .await;
+    }
+    s.views.replace(ringmaster_server::View::new(
+        l.plan, l.messages, l.org, l.res,
+    ));
 }
 
 /// This server's claim on driving a rollout's scheduler.

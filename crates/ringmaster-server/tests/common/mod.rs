@@ -186,7 +186,7 @@ pub async fn fixture_with(channels: Channels) -> Fixture {
         clock: Arc::new(move || *clock.lock().unwrap()),
         ingest_per_minute: 600,
         limiter: Default::default(),
-        view: Arc::new(View::new(plan, messages, org, res)),
+        views: ringmaster_server::Views::new(View::new(plan, messages, org, res)),
         channels: Arc::new(channels),
         counters: Default::default(),
     };
@@ -201,7 +201,8 @@ pub async fn fixture_with(channels: Channels) -> Fixture {
 /// A route's path with its parameters filled in (the device: the first,
 /// whose name is hostile).
 pub fn concrete(path: &str) -> String {
-    path.replace("{wave}", "1")
+    path.replace("alerts/{action}", "alerts/acknowledge")
+        .replace("{wave}", "1")
         .replace("{action}", "approve")
         .replace("{n}", "1")
         .replace("{file}", "app.css")

@@ -1,0 +1,88 @@
+//! The run-state watch as the scheduler runs it: every few simulated (or
+//! real) hours the leader judges the run state over the current view and
+//! stores the alerts; the notifications follow from the stored alerts.
+
+use crate::AppState;
+use ringmaster_core::alerts::{Change, DEFAULT_RULES};
+use ringmaster_engine::watch::{Inputs, Watch, population};
+
+/// How often the run state is judged: half a device check-in.
+pub const EVERY_HOURS: i64 = 4;
+
+pub struct Watcher {
+    watch: Watch,
+    last: Option<jiff::Timestamp>,
+}
+
+impl Watcher {
+    pub fn new(rollout: &str) -> Watcher {
+        Watcher {
+            watch: Watch::new(rollout, DEFAULT_RULES.to_vec()),
+            last: None,
+        }
+    }
+
+    /// Judges the run state when a check is due; the alerts raised and
+    /// resolved are logged and stored (the outbox picks them up).
+    pub async fn run(
+        &mut self,
+        s: &AppState,
+    ) -> Result<Vec<Change>, ringmaster_engine::engine::EngineError> {
+        let now = (s.clock)();
+        if self
+            .last
+            .is_some_and(|l| now < l + jiff::SignedDuration::from_hours(EVERY_HOURS))
+        {
+            return Ok(Vec::new());
+        }
+        let rows = s.engine.rows().await?;
+        let history = s.store.history(&s.rollout).await?;
+        let (view, generation) = s.views.current();
+        let Some(pop) = population(&view.plan.scope.set, &rows, &history) else {
+            return Ok(Vec::new());
+        };
+        let levels = ringmaster_engine::runstate::levels(&view.plan);
+        let rolled_out = ringmaster_engine::runstate::rolled_out(&view.plan);
+        let checked = self
+            .watch
+            .check(
+                s.store.as_ref(),
+                &Inputs {
+                    org: &view.org,
+                    dir: &view.directory,
+                    generation,
+                    population: &pop.devices,
+                    applied: &pop.applied,
+                    levels: &levels,
+                    conflicts: &view.plan.conflicts,
+                    rolled_out: &rolled_out,
+                    settled: pop.settled,
+                },
+                now,
+            )
+            .await?;
+        self.last = Some(now);
+        for c in &checked.changes {
+            let (action, a) = match c {
+                Change::Raised(a) => {
+                    tracing::warn!(target: "ringmaster::runstate", key = %a.key, severity = a.severity.name(), "alert raised: {}", a.text);
+                    ("alert raised", a)
+                }
+                Change::Resolved(a) => {
+                    tracing::info!(target: "ringmaster::runstate", key = %a.key, "alert resolved: its signal is gone");
+                    ("alert resolved", a)
+                }
+            };
+            s.store
+                .audit(&ringmaster_store::AuditEntry {
+                    at: now,
+                    actor: "ringmaster".into(),
+                    rollout: s.rollout.clone(),
+                    action: action.into(),
+                    detail: format!("{}: {}", a.key, a.text),
+                })
+                .await?;
+        }
+        Ok(checked.changes)
+    }
+}
