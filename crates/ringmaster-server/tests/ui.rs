@@ -405,8 +405,9 @@ async fn phase_starts_and_alerts_are_delivered_by_webhook_and_mail_with_retries(
     };
     let f = fixture_with(channels).await;
     let client = ringmaster_server::notify::client();
-    // The pilot awaits approval: operators hear of it; the first call fails (503) and is retried.
-    assert_eq!(ringmaster_server::notify::queue(&f.state).await.unwrap(), 1);
+    // The pilot awaits approval: operators hear of it, and get the day's
+    // digest; the first call fails (503) and is retried.
+    assert_eq!(ringmaster_server::notify::queue(&f.state).await.unwrap(), 2);
     assert_eq!(
         ringmaster_server::notify::queue(&f.state).await.unwrap(),
         0,
@@ -416,15 +417,25 @@ async fn phase_starts_and_alerts_are_delivered_by_webhook_and_mail_with_retries(
         ringmaster_server::notify::deliver(&f.state, &client)
             .await
             .unwrap(),
-        0
+        1,
+        "the digest went; the approval notice met the 503"
     );
     let out = f.state.store.outbox("api", 10).await.unwrap();
-    assert_eq!((out[0].state.as_str(), out[0].attempts), ("pending", 1));
+    let approval = out
+        .iter()
+        .find(|o| o.message.subject.contains("awaits approval"))
+        .unwrap();
+    assert_eq!((approval.state.as_str(), approval.attempts), ("pending", 1));
     assert_eq!(
-        out[0].last_error.as_deref(),
+        approval.last_error.as_deref(),
         Some("the webhook answered 503 Service Unavailable")
     );
-    assert!(!out[0].last_error.as_deref().unwrap().contains("s3cr3t"));
+    assert!(!approval.last_error.as_deref().unwrap().contains("s3cr3t"));
+    let digest = out
+        .iter()
+        .find(|o| o.message.subject.contains("daily digest"))
+        .unwrap();
+    assert_eq!(digest.state, "sent");
     f.run_hours(1).await;
     assert_eq!(
         ringmaster_server::notify::deliver(&f.state, &client)
@@ -433,10 +444,11 @@ async fn phase_starts_and_alerts_are_delivered_by_webhook_and_mail_with_retries(
         1
     );
     assert!(
-        hooked.lock().unwrap()[0]["title"]
-            .as_str()
+        hooked
+            .lock()
             .unwrap()
-            .contains("awaits approval")
+            .iter()
+            .any(|h| h["title"].as_str().unwrap().contains("awaits approval"))
     );
     // Approval starts the pilot phase: its communications go out.
     call(
