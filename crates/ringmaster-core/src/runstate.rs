@@ -42,6 +42,21 @@ impl State {
     }
 }
 
+impl State {
+    /// How bad a state is: a device reported under several policies or ids
+    /// counts by its worst.
+    pub fn rank(self) -> u8 {
+        match self {
+            State::Unreported => 0,
+            State::Succeeded => 1,
+            State::NotApplicable => 2,
+            State::Pending => 3,
+            State::Conflict => 4,
+            State::Error => 5,
+        }
+    }
+}
+
 /// One way to break the population down (platform, OS build, model): a
 /// value id per device row and the values' names.
 pub struct Dimension<'a> {

@@ -42,14 +42,6 @@ pub async fn assess(
     let mut state = vec![State::Unreported; n];
     let mut reported_at = vec![i64::MIN; n];
     let mut was = roaring::RoaringBitmap::new();
-    let rank = |s: State| match s {
-        State::Unreported => 0,
-        State::Succeeded => 1,
-        State::NotApplicable => 2,
-        State::Pending => 3,
-        State::Conflict => 4,
-        State::Error => 5,
-    };
     // A device may be reported under several ids (the MDM's, Entra's):
     // it regressed when its worst state came after a Succeeded one.
     let mut ok_at = vec![i64::MAX; n];
@@ -59,7 +51,7 @@ pub async fn assess(
         let t = l.reported_at.as_second();
         for d in dir.devices_of(Some(&l.device), None) {
             let i = d as usize;
-            if rank(st) > rank(state[i]) {
+            if st.rank() > state[i].rank() {
                 state[i] = st;
                 bad_at[i] = t;
             }
@@ -76,35 +68,8 @@ pub async fn assess(
             was.insert(i as u32);
         }
     }
-    let col = |a: DeviceAttr| &org.devices.cols[a.index()];
-    let names = |c: &ringmaster_core::column::DictColumn| -> Vec<String> {
-        (0..c.dict.len() as u32)
-            .map(|v| c.dict.value(v).unwrap_or("unknown").to_string())
-            .collect()
-    };
-    let (p, o, m) = (
-        col(DeviceAttr::Platform),
-        col(DeviceAttr::OsVersion),
-        col(DeviceAttr::Model),
-    );
-    let (pn, on, mn) = (names(p), names(o), names(m));
-    let dims = [
-        Dimension {
-            name: "platform",
-            value_of: &p.codes,
-            values: &pn,
-        },
-        Dimension {
-            name: "OS build",
-            value_of: &o.codes,
-            values: &on,
-        },
-        Dimension {
-            name: "model",
-            value_of: &m.codes,
-            values: &mn,
-        },
-    ];
+    let names = Breakdowns::of(org);
+    let dims = names.dimensions(org);
     let levels = levels(plan);
     Ok(evaluate(
         &Snapshot {
@@ -119,6 +84,45 @@ pub async fn assess(
         &levels,
         &ringmaster_core::gates::GatePolicy::default(),
     ))
+}
+
+/// The breakdowns the run state looks for outliers in, with their value
+/// names (owned, so the [`Dimension`]s can borrow them).
+pub struct Breakdowns([(&'static str, DeviceAttr, Vec<String>); 3]);
+
+impl Breakdowns {
+    pub fn of(org: &Org) -> Breakdowns {
+        let names = |a: DeviceAttr| -> Vec<String> {
+            let c = &org.devices.cols[a.index()];
+            (0..c.dict.len() as u32)
+                .map(|v| c.dict.value(v).unwrap_or("unknown").to_string())
+                .collect()
+        };
+        Breakdowns([
+            (
+                "platform",
+                DeviceAttr::Platform,
+                names(DeviceAttr::Platform),
+            ),
+            (
+                "OS build",
+                DeviceAttr::OsVersion,
+                names(DeviceAttr::OsVersion),
+            ),
+            ("model", DeviceAttr::Model, names(DeviceAttr::Model)),
+        ])
+    }
+
+    pub fn dimensions<'a>(&'a self, org: &'a Org) -> Vec<Dimension<'a>> {
+        self.0
+            .iter()
+            .map(|(name, a, values)| Dimension {
+                name,
+                value_of: &org.devices.cols[a.index()].codes,
+                values,
+            })
+            .collect()
+    }
 }
 
 /// The service levels the plan's run-state phase declares, or the defaults.

@@ -9,9 +9,8 @@ use crate::ingest::Directory;
 use ringmaster_core::alerts::{self, Alert, Change, Rule, Signal};
 use ringmaster_core::conflicts::ConflictReport;
 use ringmaster_core::goals::Goal;
-use ringmaster_core::model::DeviceAttr;
 use ringmaster_core::org::Org;
-use ringmaster_core::runstate::{Dimension, RunState, Snapshot, State, evaluate};
+use ringmaster_core::runstate::{RunState, Snapshot, State, evaluate};
 use ringmaster_core::wave::WaveState;
 use ringmaster_store::{Recorded, Store, WaveRow};
 use roaring::RoaringBitmap;
@@ -194,14 +193,6 @@ impl Watch {
         let rows = inp.org.devices.rows as usize;
         // Each device's worst state over the policies, and whether it came
         // after a Succeeded one.
-        let rank = |s: State| match s {
-            State::Unreported => 0,
-            State::Succeeded => 1,
-            State::NotApplicable => 2,
-            State::Pending => 3,
-            State::Conflict => 4,
-            State::Error => 5,
-        };
         let mut state = vec![State::Unreported; rows];
         let mut reported_at = vec![i64::MIN; rows];
         let mut was = RoaringBitmap::new();
@@ -220,7 +211,7 @@ impl Watch {
             for s in 0..k {
                 let j = i * k + s;
                 let st = self.slot_state[j];
-                if rank(st) > rank(state[i]) {
+                if st.rank() > state[i].rank() {
                     state[i] = st;
                     worst = j;
                 }
@@ -232,35 +223,8 @@ impl Watch {
                 was.insert(d);
             }
         }
-        let names = |c: &ringmaster_core::column::DictColumn| -> Vec<String> {
-            (0..c.dict.len() as u32)
-                .map(|v| c.dict.value(v).unwrap_or("unknown").to_string())
-                .collect()
-        };
-        let col = |a: DeviceAttr| &inp.org.devices.cols[a.index()];
-        let (p, o, m) = (
-            col(DeviceAttr::Platform),
-            col(DeviceAttr::OsVersion),
-            col(DeviceAttr::Model),
-        );
-        let (pn, on, mn) = (names(p), names(o), names(m));
-        let dims = [
-            Dimension {
-                name: "platform",
-                value_of: &p.codes,
-                values: &pn,
-            },
-            Dimension {
-                name: "OS build",
-                value_of: &o.codes,
-                values: &on,
-            },
-            Dimension {
-                name: "model",
-                value_of: &m.codes,
-                values: &mn,
-            },
-        ];
+        let names = crate::runstate::Breakdowns::of(inp.org);
+        let dims = names.dimensions(inp.org);
         let r = evaluate(
             &Snapshot {
                 now: t,

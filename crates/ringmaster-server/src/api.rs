@@ -334,11 +334,8 @@ pub(crate) async fn plan(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     authorize(&s, &headers, Access::Read).await?;
-    Ok(axum::Json(ringmaster_plan::report::json(
-        &s.view().plan,
-        &s.view().messages,
-    ))
-    .into_response())
+    let v = s.view();
+    Ok(axum::Json(ringmaster_plan::report::json(&v.plan, &v.messages)).into_response())
 }
 
 pub(crate) async fn conflicts(
@@ -379,8 +376,9 @@ pub(crate) async fn device(
     Path(needle): Path<String>,
 ) -> Result<Response, ApiError> {
     authorize(&s, &headers, Access::Read).await?;
-    let row = find_device(&s.view(), &needle).map_err(|(c, m)| ApiError(c, m))?;
-    let v = &s.view();
+    // One view for the whole answer: a reload may swap it meanwhile.
+    let v = s.view();
+    let row = find_device(&v, &needle).map_err(|(c, m)| ApiError(c, m))?;
     let e = ringmaster_core::explain::explain_device(&v.org, &v.res, row, None, (s.clock)());
     Ok(axum::Json(e).into_response())
 }

@@ -81,6 +81,15 @@ impl Channels {
         Ok((audience, t))
     }
 
+    /// The destinations of an audience.
+    pub fn to(&self, audience: &str) -> Vec<&Target> {
+        self.routes
+            .iter()
+            .filter(|(a, _)| a == audience)
+            .map(|(_, t)| t)
+            .collect()
+    }
+
     /// One line per route for the notifications page: audience and host only.
     pub fn describe(&self) -> Vec<String> {
         self.routes
@@ -153,18 +162,12 @@ fn message(
 /// What the rollout's history calls for: phase communications at each
 /// wave start, operator alerts at failures, pauses and approvals.
 pub fn wanted(s: &AppState, history: &[ringmaster_store::Recorded]) -> Vec<NewMessage> {
-    let plan = &s.view().plan;
+    let view = s.view();
+    let plan = &view.plan;
     let version = s.engine.version();
     let base = s.channels.public_url.trim_end_matches('/');
     let mut out = Vec::new();
-    let to = |audience: &str| -> Vec<&Target> {
-        s.channels
-            .routes
-            .iter()
-            .filter(|(a, _)| a == audience)
-            .map(|(_, t)| t)
-            .collect()
-    };
+    let to = |audience: &str| s.channels.to(audience);
     for r in history.iter().filter(|r| r.key.version == version) {
         let idx = r.key.idx as usize;
         let Some(w) = plan.waves.get(idx) else {
@@ -176,7 +179,7 @@ pub fn wanted(s: &AppState, history: &[ringmaster_store::Recorded]) -> Vec<NewMe
                 .phases
                 .iter()
                 .any(|p| p.kind == w.phase && p.waves.first() == Some(&idx));
-            for m in &s.view().messages {
+            for m in &view.messages {
                 let ours = m.wave.as_deref() == Some(w.name.as_str())
                     || (first_of_phase && m.wave.is_none() && m.phase == w.phase);
                 if !ours {
@@ -240,14 +243,7 @@ pub fn wanted_run_state(
     let view = s.view();
     let plan = &view.plan;
     let base = s.channels.public_url.trim_end_matches('/');
-    let to = |audience: &str| -> Vec<&Target> {
-        s.channels
-            .routes
-            .iter()
-            .filter(|(a, _)| a == audience)
-            .map(|(_, t)| t)
-            .collect()
-    };
+    let to = |audience: &str| s.channels.to(audience);
     let mut out = Vec::new();
     let mut push = |audience: &str, key: String, subject: String, body: String| {
         let html = ringmaster_plan::comms::markdown_to_html(&body);

@@ -198,7 +198,7 @@ fn base(s: &AppState, session: &Session, active: &str) -> Value {
         csrf => session.csrf,
         can_operate => allowed(session.role, Access::Operate),
         can_audit => allowed(session.role, Access::Audit),
-        rollout => context! { id => s.rollout, name => s.view().plan.name, purpose => s.view().plan.purpose },
+        rollout => { let v = s.view(); context! { id => s.rollout, name => v.plan.name, purpose => v.plan.purpose } },
         now => (s.clock)().to_string(),
         version => s.engine.version(),
     }
@@ -435,9 +435,10 @@ pub(crate) async fn overview(State(s): State<AppState>, headers: HeaderMap) -> R
         Err(r) => return r,
     };
     let now = (s.clock)();
-    let tz = jiff::tz::TimeZone::get(&s.view().plan.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let view = s.view();
+    let tz = jiff::tz::TimeZone::get(&view.plan.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
     let today = now.to_zoned(tz).date();
-    let gantt = ringmaster_plan::report::gantt_svg(&s.view().plan, Some(today));
+    let gantt = ringmaster_plan::report::gantt_svg(&view.plan, Some(today));
     let current = waves
         .iter()
         .find(|w| !w.get_attr("final_").map(|v| v.is_true()).unwrap_or(true))
@@ -447,7 +448,7 @@ pub(crate) async fn overview(State(s): State<AppState>, headers: HeaderMap) -> R
         &session,
         "overview",
         "overview.html",
-        context! { waves, current, gantt, live => true, scope => s.view().plan.scope },
+        context! { waves, current, gantt, live => true, scope => view.plan.scope },
     )
 }
 
@@ -759,11 +760,12 @@ pub(crate) async fn device(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let row = match find_device(&s.view(), &key) {
+    // One view for the whole page: a reload may swap it meanwhile.
+    let v = s.view();
+    let row = match find_device(&v, &key) {
         Ok(r) => r,
         Err((code, why)) => return message(code, "Device not found", &why),
     };
-    let v = &s.view();
     let e = ringmaster_core::explain::explain_device(&v.org, &v.res, row, None, (s.clock)());
     let traces: Vec<Vec<Option<String>>> = e
         .policies
@@ -1084,7 +1086,8 @@ pub(crate) async fn feedback(
     } else {
         (Some(name), None)
     };
-    let rows = s.view().directory.devices_of(dev, user);
+    let view = s.view();
+    let rows = view.directory.devices_of(dev, user);
     let Some(&row) = rows.iter().find(|r| members.contains(**r)) else {
         return again(
             "That device (or user) is not in this pilot wave. Enter your device name as shown in Settings › About, or your sign-in address.",
@@ -1094,7 +1097,7 @@ pub(crate) async fn feedback(
         id: format!("form-{}", fresh()),
         at: (s.clock)(),
         user: user.map(str::to_string),
-        device: s.view().org.device_id(row).map(str::to_string),
+        device: view.org.device_id(row).map(str::to_string),
         score,
         comment: a.comment.trim().to_string(),
         wave: Some(idx as u32),
