@@ -37,9 +37,10 @@ pub struct Inputs<'a> {
     pub conflicts: &'a ConflictReport,
     /// Ids of the rolled-out policies.
     pub rolled_out: &'a [String],
-    /// Every wave has ended: a rise in tickets is drift now (while waves
-    /// run, tickets come with them and their gates judge them).
-    pub settled: bool,
+    /// When every wave had ended (Unix seconds): only tickets opened since
+    /// then can show a rise (while waves run, tickets come with them and
+    /// their gates judge them).
+    pub settled_at: Option<i64>,
 }
 
 /// What one check found.
@@ -240,12 +241,15 @@ impl Watch {
         );
         let mut signals = alerts::signals(&r);
         signals.extend(conflict_signals(inp));
-        let day = jiff::SignedDuration::from_hours(24 * i64::from(TICKET_DAYS));
-        let recent = store.count_tickets(&self.rollout, now - day, now).await?;
-        let before = store
-            .count_tickets(&self.rollout, now - day - day, now - day)
-            .await?;
-        if inp.settled {
+        if let Some(since) = inp.settled_at {
+            // Both windows start no earlier than the end of the last wave.
+            let since = jiff::Timestamp::from_second(since).unwrap_or_default();
+            let week = jiff::SignedDuration::from_hours(24 * i64::from(TICKET_DAYS));
+            let mid = (now - week).max(since);
+            let recent = store.count_tickets(&self.rollout, mid, now).await?;
+            let before = store
+                .count_tickets(&self.rollout, (now - week - week).max(since), mid)
+                .await?;
             signals.extend(alerts::ticket_rise(recent, before, TICKET_DAYS));
         }
         let open = store.alerts(&self.rollout, true).await?;
@@ -316,8 +320,8 @@ pub struct Population {
     pub devices: RoaringBitmap,
     /// Each started wave's devices, with when it started applying.
     pub applied: Vec<(RoaringBitmap, i64)>,
-    /// Every wave has ended and one passed.
-    pub settled: bool,
+    /// When every wave had ended, one having passed.
+    pub settled_at: Option<i64>,
 }
 
 /// The devices of every wave that started applying (they entered the
@@ -345,12 +349,20 @@ pub fn population(
     }
     let settled = rows.iter().all(|r| r.state.is_final())
         && rows.iter().any(|r| r.state == WaveState::Passed);
+    let settled_at = settled.then(|| {
+        history
+            .iter()
+            .filter(|h| rows.iter().any(|r| r.key == h.key))
+            .map(|h| h.at.as_second())
+            .max()
+            .unwrap_or(i64::MIN)
+    });
     if settled {
         devices |= scope;
     }
     Some(Population {
         devices,
         applied,
-        settled,
+        settled_at,
     })
 }

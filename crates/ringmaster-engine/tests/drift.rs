@@ -319,7 +319,8 @@ async fn sixty_days_of_drift_raise_exactly_the_injected_alerts() {
                     levels: &levels,
                     conflicts: &plan.conflicts,
                     rolled_out: &rolled_out,
-                    settled: true,
+                    // The rollout ended the day before.
+                    settled_at: Some(t0 - D),
                 },
                 ts(t),
             )

@@ -56,7 +56,7 @@ impl Watcher {
                     levels: &levels,
                     conflicts: &view.plan.conflicts,
                     rolled_out: &rolled_out,
-                    settled: pop.settled,
+                    settled_at: pop.settled_at,
                 },
                 now,
             )
