@@ -46,7 +46,7 @@ pub struct Signal {
 
 /// How a kind of signal alerts: how bad, how long it must hold first, and
 /// the share of the population it must reach.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Rule {
     pub kind: &'static str,
     pub severity: Severity,
@@ -100,6 +100,49 @@ pub const DEFAULT_RULES: [Rule; 6] = [
         min_share: 0.0,
     },
 ];
+
+impl Rule {
+    /// The rule in words, for the plan report.
+    pub fn sentence(&self) -> String {
+        let hold = match self.hold_secs {
+            0 => "at once".to_string(),
+            s if s % 86_400 == 0 => format!("after holding {} d", s / 86_400),
+            s if s % 3600 == 0 => format!("after holding {} h", s / 3600),
+            s => format!("after holding {} min", (s + 59) / 60),
+        };
+        let share = if self.min_share > 0.0 {
+            format!(", once it concerns {}% of the devices in scope", {
+                let p = self.min_share * 100.0;
+                if p.fract() == 0.0 {
+                    format!("{p:.0}")
+                } else {
+                    format!("{p}")
+                }
+            })
+        } else {
+            String::new()
+        };
+        format!(
+            "{} raises a {} alert {hold}{share}",
+            self.kind,
+            self.severity.name()
+        )
+    }
+}
+
+/// The rules a plan asks for: the defaults, each kind replaced by the
+/// plan's rule when it names one; `None` turns a kind off.
+pub fn rules_with(overrides: &[(&'static str, Option<Rule>)]) -> Vec<Rule> {
+    let mut out: Vec<Rule> = Vec::new();
+    for d in DEFAULT_RULES {
+        match overrides.iter().find(|(k, _)| *k == d.kind) {
+            Some((_, Some(r))) => out.push(*r),
+            Some((_, None)) => {}
+            None => out.push(d),
+        }
+    }
+    out
+}
 
 /// Signal kinds, for rules given by name.
 pub const KINDS: [&str; 6] = [
@@ -218,8 +261,8 @@ pub fn ticket_rise(recent: u64, before: u64, days: u32) -> Option<Signal> {
 
 /// The open alerts after this round's `signals`, and what changed: raised
 /// (held long enough) or resolved (the signal went). A pending alert whose
-/// signal goes is dropped without a word. A signal below its rule's share
-/// counts as absent.
+/// signal goes is dropped without a word. A signal below its rule's share,
+/// or of a kind no rule names (turned off in the plan), counts as absent.
 pub fn reconcile(
     open: &[Alert],
     signals: &[Signal],
@@ -228,24 +271,13 @@ pub fn reconcile(
 ) -> (Vec<Alert>, Vec<Change>) {
     let mut next = Vec::new();
     let mut changes = Vec::new();
-    let rule_of = |s: &Signal| {
-        rules
-            .iter()
-            .find(|r| r.kind == s.kind)
-            .copied()
-            .unwrap_or(Rule {
-                kind: s.kind,
-                severity: Severity::Warning,
-                hold_secs: 0,
-                min_share: 0.0,
-            })
-    };
-    let signals: Vec<&Signal> = signals
+    let rule_of = |s: &Signal| rules.iter().find(|r| r.kind == s.kind).copied();
+    let signals: Vec<(&Signal, Rule)> = signals
         .iter()
-        .filter(|s| s.share >= rule_of(s).min_share)
+        .filter_map(|s| rule_of(s).map(|r| (s, r)))
+        .filter(|(s, r)| s.share >= r.min_share)
         .collect();
-    for s in &signals {
-        let rule = rule_of(s);
+    for &(s, rule) in &signals {
         let mut a = open
             .iter()
             .find(|a| a.key == s.key && a.resolved_at.is_none())
@@ -268,7 +300,7 @@ pub fn reconcile(
         next.push(a);
     }
     for a in open.iter().filter(|a| a.resolved_at.is_none()) {
-        if signals.iter().any(|s| s.key == a.key) || a.raised_at.is_none() {
+        if signals.iter().any(|(s, _)| s.key == a.key) || a.raised_at.is_none() {
             continue;
         }
         let mut gone = a.clone();
@@ -339,6 +371,36 @@ mod tests {
         // Back under the share: resolved.
         let (_, c) = reconcile(&open, &[few], &DEFAULT_RULES, 3600);
         assert!(matches!(&c[..], [Change::Resolved(_)]));
+    }
+
+    #[test]
+    fn a_plan_replaces_or_turns_off_a_kind() {
+        let strict = Rule {
+            kind: "outlier",
+            severity: Severity::Critical,
+            hold_secs: 0,
+            min_share: 0.0,
+        };
+        let rules = rules_with(&[("outlier", Some(strict)), ("tickets", None)]);
+        assert_eq!(rules.len(), DEFAULT_RULES.len() - 1);
+        assert!(rules.iter().all(|r| r.kind != "tickets"));
+        let s = [sig("outlier:Model:X", "outlier"), sig("tickets", "tickets")];
+        let (open, c) = reconcile(&[], &s, &rules, 0);
+        assert!(
+            matches!(&c[..], [Change::Raised(a)] if a.key == "outlier:Model:X" && a.severity == Severity::Critical),
+            "raised at once, critical; tickets are off: {c:?}"
+        );
+        // Turning a kind off resolves its open alerts.
+        let (_, c) = reconcile(&open, &s, &rules_with(&[("outlier", None)]), 60);
+        assert!(matches!(&c[..], [Change::Resolved(a)] if a.key == "outlier:Model:X"));
+        assert_eq!(
+            DEFAULT_RULES[4].sentence(),
+            "overdue raises a warning alert at once, once it concerns 2% of the devices in scope"
+        );
+        assert_eq!(
+            DEFAULT_RULES[0].sentence(),
+            "service_level raises a critical alert after holding 4 h"
+        );
     }
 
     #[test]

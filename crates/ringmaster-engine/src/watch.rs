@@ -34,6 +34,8 @@ pub struct Inputs<'a> {
     /// Devices that entered the scope when their wave started applying.
     pub applied: &'a [(RoaringBitmap, i64)],
     pub levels: &'a [Goal],
+    /// How findings alert (the plan's rules).
+    pub rules: &'a [Rule],
     pub conflicts: &'a ConflictReport,
     /// Ids of the rolled-out policies.
     pub rolled_out: &'a [String],
@@ -53,7 +55,6 @@ pub struct Checked {
 /// The per-device knowledge a watch keeps between checks.
 pub struct Watch {
     rollout: String,
-    rules: Vec<Rule>,
     generation: Option<u64>,
     /// The last check (Unix seconds): reports since then, less the
     /// overlap, are read at the next.
@@ -72,10 +73,9 @@ pub struct Watch {
 }
 
 impl Watch {
-    pub fn new(rollout: &str, rules: Vec<Rule>) -> Watch {
+    pub fn new(rollout: &str) -> Watch {
         Watch {
             rollout: rollout.to_string(),
-            rules,
             generation: None,
             read_until: None,
             policies: HashMap::new(),
@@ -253,7 +253,7 @@ impl Watch {
             signals.extend(alerts::ticket_rise(recent, before, TICKET_DAYS));
         }
         let open = store.alerts(&self.rollout, true).await?;
-        let (next, changes) = alerts::reconcile(&open, &signals, &self.rules, t);
+        let (next, changes) = alerts::reconcile(&open, &signals, inp.rules, t);
         let mut save = next.clone();
         save.extend(changes.iter().filter_map(|c| match c {
             Change::Resolved(a) => Some(a.clone()),

@@ -192,7 +192,7 @@ async fn sixty_days_of_drift_raise_exactly_the_injected_alerts() {
     events.sort_unstable();
 
     let mut population: RoaringBitmap = fleet.iter().copied().collect();
-    let mut watch = Watch::new("watch", DEFAULT_RULES.to_vec());
+    let mut watch = Watch::new("watch");
     let mut generation = 0;
     let mut directory = Directory::new(&org);
     let mut upgraded = RoaringBitmap::new();
@@ -317,6 +317,7 @@ async fn sixty_days_of_drift_raise_exactly_the_injected_alerts() {
                     population: &population,
                     applied: &[],
                     levels: &levels,
+                    rules: &DEFAULT_RULES,
                     conflicts: &plan.conflicts,
                     rolled_out: &rolled_out,
                     // The rollout ended the day before.

@@ -9,6 +9,7 @@ use jiff::Zoned;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use rayon::prelude::*;
+use ringmaster_core::alerts;
 use ringmaster_core::conflicts::{self, Acceptance, FindingKind};
 use ringmaster_core::goals::{self, Goal, GoalDraft, GoalField};
 use ringmaster_core::model::{DeviceAttr, UserAttr};
@@ -43,6 +44,8 @@ pub struct Plan {
     /// that set the same settings (the checks above summarise it).
     #[serde(skip)]
     pub conflicts: ringmaster_core::conflicts::ConflictReport,
+    /// How the run state alerts: the built-in rules with the plan's in place.
+    pub alerts: Vec<alerts::Rule>,
 }
 
 impl Plan {
@@ -1449,6 +1452,7 @@ pub fn build(spec: &PlanFile, inputs: Inputs<'_>) -> Result<Plan, Vec<PlanError>
     }
 
     let changes = settings_changes(org, res, &new_policies, &is_new, &scope);
+    let alert_rules = alert_rules(&spec.alerts, &mut errs);
     if !errs.is_empty() {
         return Err(errs);
     }
@@ -1491,7 +1495,89 @@ pub fn build(spec: &PlanFile, inputs: Inputs<'_>) -> Result<Plan, Vec<PlanError>
         checks,
         changes,
         conflicts: report,
+        alerts: alert_rules,
     })
+}
+
+/// The run state's alert rules: each `[[alerts]]` entry replaces the
+/// built-in rule of its kind, keeping the parts it leaves out.
+fn alert_rules(specs: &[crate::spec::AlertSpec], errs: &mut Vec<PlanError>) -> Vec<alerts::Rule> {
+    let mut overrides: Vec<(&'static str, Option<alerts::Rule>)> = Vec::new();
+    for a in specs {
+        let name = a.kind.get_ref().trim();
+        let Some(kind) = alerts::KINDS.iter().copied().find(|k| *k == name) else {
+            errs.push(perr(
+                a.kind.span(),
+                format!(
+                    "unknown alert kind `{name}`; expected one of {}",
+                    alerts::KINDS.join(", ")
+                ),
+            ));
+            continue;
+        };
+        if overrides.iter().any(|(k, _)| *k == kind) {
+            errs.push(perr(
+                a.kind.span(),
+                format!(
+                    "alert kind `{kind}` has a rule already; give each kind one `[[alerts]]` entry"
+                ),
+            ));
+            continue;
+        }
+        let mut rule = alerts::DEFAULT_RULES
+            .iter()
+            .copied()
+            .find(|r| r.kind == kind)
+            .unwrap_or(alerts::Rule {
+                kind,
+                severity: alerts::Severity::Warning,
+                hold_secs: 0,
+                min_share: 0.0,
+            });
+        if let Some(sev) = &a.severity {
+            match sev.get_ref().trim() {
+                "off" => {
+                    overrides.push((kind, None));
+                    continue;
+                }
+                t => match alerts::Severity::parse(t) {
+                    Some(v) => rule.severity = v,
+                    None => errs.push(perr(
+                        sev.span(),
+                        format!("`{t}` is not a severity; use info, warning, critical or off"),
+                    )),
+                },
+            }
+        }
+        if let Some(h) = &a.hold {
+            // parse_duration wants more than zero; a hold may be zero.
+            if h.get_ref()
+                .trim()
+                .parse::<jiff::Span>()
+                .is_ok_and(|s| s.is_zero())
+            {
+                rule.hold_secs = 0;
+            } else if let Some(hours) = parse_duration(h, "hold", errs) {
+                rule.hold_secs = (hours * 3600.0).round() as i64;
+            }
+        }
+        if let Some(m) = &a.min_share {
+            let t = m.get_ref().trim();
+            match t
+                .strip_suffix('%')
+                .and_then(|n| n.trim().parse::<f64>().ok())
+                .filter(|v| (0.0..=100.0).contains(v))
+            {
+                Some(v) => rule.min_share = v / 100.0,
+                None => errs.push(perr(
+                    m.span(),
+                    format!("`{t}` is not a share such as 0% or 2% (0 to 100)"),
+                )),
+            }
+        }
+        overrides.push((kind, Some(rule)));
+    }
+    alerts::rules_with(&overrides)
 }
 
 fn wave_name(w: &WaveSpec, i: usize, keys: &[String]) -> String {

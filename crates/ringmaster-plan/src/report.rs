@@ -167,6 +167,10 @@ pub fn text(plan: &Plan) -> String {
             );
         }
     }
+    let _ = writeln!(o, "\nRun-state alerts");
+    for r in &plan.alerts {
+        let _ = writeln!(o, "  {}", r.sentence());
+    }
     let _ = writeln!(o, "\nChecks");
     if plan.checks.is_empty() {
         let _ = writeln!(o, "  none");
@@ -385,6 +389,10 @@ fn markdown_parts(plan: &Plan) -> (String, String) {
                 today.join("; ")
             );
         }
+    }
+    let _ = writeln!(rest, "\n## Run-state alerts\n");
+    for r in &plan.alerts {
+        let _ = writeln!(rest, "- {}", cell(&r.sentence()));
     }
     let _ = writeln!(rest, "\n## Checks\n");
     if plan.checks.is_empty() {

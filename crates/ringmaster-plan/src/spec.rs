@@ -25,6 +25,10 @@ pub struct PlanFile {
     /// Conflicts accepted on purpose: shown as accepted, never hidden.
     #[serde(default)]
     pub accept: Vec<AcceptSpec>,
+    /// Alert rules for the run state; each replaces the built-in rule of its
+    /// kind, and kinds not named keep theirs.
+    #[serde(default)]
+    pub alerts: Vec<AlertSpec>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -445,6 +449,36 @@ pub struct AcceptSpec {
     /// `YYYY-MM-DD`; an expired acceptance shows the conflict again.
     #[schemars(with = "String")]
     pub expires: Spanned<String>,
+}
+
+/// How one kind of run-state finding alerts. The run state is judged every
+/// 4 hours, so a hold shorter than that waits for the next check.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlertSpec {
+    /// What is watched: `service_level` (a failing service level),
+    /// `regressed` (devices that succeeded and now fail), `conflict` (a
+    /// policy that now conflicts with a rolled-out one), `outlier` (an OS
+    /// build, model or platform failing more than the rest), `overdue`
+    /// (devices that entered the scope and have not reported in time),
+    /// `tickets` (a rise in help-desk tickets).
+    #[schemars(with = "String")]
+    pub kind: Spanned<String>,
+    /// `info`, `warning` or `critical`; `off` stops alerting on this kind.
+    /// Defaults to the built-in rule's.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub severity: Option<Spanned<String>>,
+    /// How long the finding must last before it raises an alert, e.g. `4h`,
+    /// `1d`; `0h` raises at once. Defaults to the built-in rule's.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub hold: Option<Spanned<String>>,
+    /// Share of the devices in scope the finding must concern, e.g. `2%`;
+    /// `0%` for any. Defaults to the built-in rule's.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub min_share: Option<Spanned<String>>,
 }
 
 /// The JSON Schema of the plan file.

@@ -129,6 +129,19 @@ kind = "enterprise"
 
 [[phases]]
 kind = "run_state"
+
+[[alerts]]
+kind = "outlier"
+severity = "critical"
+hold = "8h"
+
+[[alerts]]
+kind = "overdue"
+min_share = "5%"
+
+[[alerts]]
+kind = "tickets"
+severity = "off"
 "#;
 
 fn plan_of(text: &str) -> Result<Plan, String> {
@@ -444,6 +457,31 @@ fn plan_errors_say_where_and_why() {
             "capacity_per_day = \"ten\"",
             "invalid type",
         ),
+        (
+            "kind = \"outlier\"",
+            "kind = \"outliers\"",
+            "unknown alert kind `outliers`",
+        ),
+        (
+            "kind = \"tickets\"",
+            "kind = \"overdue\"",
+            "alert kind `overdue` has a rule already",
+        ),
+        (
+            "severity = \"critical\"",
+            "severity = \"severe\"",
+            "`severe` is not a severity",
+        ),
+        (
+            "hold = \"8h\"",
+            "hold = \"soon\"",
+            "hold `soon` is not a duration",
+        ),
+        (
+            "min_share = \"5%\"",
+            "min_share = \"5\"",
+            "`5` is not a share",
+        ),
     ];
     for (from, to, expect) in cases {
         assert!(
@@ -477,6 +515,43 @@ fn plan_errors_say_where_and_why() {
             assert!(err.contains("ringmaster.toml"), "{err}");
         }
     }
+}
+
+#[test]
+fn alert_rules_replace_the_built_in_ones_by_kind() {
+    use ringmaster_core::alerts::{DEFAULT_RULES, Severity};
+    let plan = plan_of(BASE).unwrap();
+    let kinds: Vec<&str> = plan.alerts.iter().map(|r| r.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            "service_level",
+            "regressed",
+            "conflict",
+            "outlier",
+            "overdue"
+        ],
+        "tickets are turned off; the others keep their order"
+    );
+    let outlier = plan.alerts[3];
+    assert_eq!(
+        (outlier.severity, outlier.hold_secs, outlier.min_share),
+        (Severity::Critical, 8 * 3600, 0.0)
+    );
+    let overdue = plan.alerts[4];
+    assert_eq!(
+        (overdue.severity, overdue.hold_secs, overdue.min_share),
+        (DEFAULT_RULES[4].severity, DEFAULT_RULES[4].hold_secs, 0.05),
+        "what the entry leaves out stays as built in"
+    );
+    assert_eq!(plan.alerts[0], DEFAULT_RULES[0]);
+    let at_once = plan_of(&BASE.replace("hold = \"8h\"", "hold = \"0h\"")).unwrap();
+    assert_eq!(at_once.alerts[3].hold_secs, 0);
+    let text = report::text(&plan);
+    assert!(
+        text.contains("outlier raises a critical alert after holding 8 h"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -607,6 +682,7 @@ fn the_commented_example_is_a_valid_plan() {
     let spec = parse(&text).unwrap();
     assert_eq!(spec.rollout.id.get_ref(), "win-baseline-2027");
     assert_eq!(spec.phases.len(), 5);
+    assert_eq!(spec.alerts.len(), 2);
 }
 
 #[test]

@@ -951,12 +951,13 @@ pub(crate) async fn runstate(State(s): State<AppState>, headers: HeaderMap) -> R
         })
         .collect();
     let chart = crate::chart::wave_states(&series, devices);
+    let rules: Vec<String> = s.view().plan.alerts.iter().map(|r| r.sentence()).collect();
     page(
         &s,
         &session,
         "runstate",
         "runstate.html",
-        context! { r => Value::from_serialize(&r), live => true, open, resolved, chart => Value::from_safe_string(chart) },
+        context! { r => Value::from_serialize(&r), live => true, open, resolved, rules, chart => Value::from_safe_string(chart) },
     )
 }
 

@@ -3,7 +3,7 @@
 //! stores the alerts; the notifications follow from the stored alerts.
 
 use crate::AppState;
-use ringmaster_core::alerts::{Change, DEFAULT_RULES};
+use ringmaster_core::alerts::Change;
 use ringmaster_engine::watch::{Inputs, Watch, population};
 
 /// How often the run state is judged: half a device check-in.
@@ -17,7 +17,7 @@ pub struct Watcher {
 impl Watcher {
     pub fn new(rollout: &str) -> Watcher {
         Watcher {
-            watch: Watch::new(rollout, DEFAULT_RULES.to_vec()),
+            watch: Watch::new(rollout),
             last: None,
         }
     }
@@ -54,6 +54,7 @@ impl Watcher {
                     population: &pop.devices,
                     applied: &pop.applied,
                     levels: &levels,
+                    rules: &view.plan.alerts,
                     conflicts: &view.plan.conflicts,
                     rolled_out: &rolled_out,
                     settled_at: pop.settled_at,

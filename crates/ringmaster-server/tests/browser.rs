@@ -264,12 +264,16 @@ async fn an_operator_signs_in_opens_every_page_and_approves_the_pilot() {
         text(&c, "#rs-devices").await,
         ringmaster_plan::report::thousands(devices)
     );
-    // The run state's figure matches the API's.
-    c.goto(&format!("{base}/ui/runstate")).await.unwrap();
-    let devices = f.state.view().plan.scope.devices;
-    assert_eq!(
-        text(&c, "#rs-devices").await,
-        ringmaster_plan::report::thousands(devices)
+    // Its title is plain text and it lists the plan's alert rules.
+    let title = c.title().await.unwrap();
+    assert!(
+        title.starts_with("Run state · ") && !title.contains('<'),
+        "{title}"
+    );
+    let rules = text(&c, "#rules").await;
+    assert!(
+        rules.contains("regressed raises a critical alert at once"),
+        "{rules}"
     );
     // The audit log names the approval.
     c.goto(&format!("{base}/ui/audit")).await.unwrap();
