@@ -313,6 +313,10 @@ fn demo_runs_the_tour_end_to_end() {
             "Every wave passed: the rollout is in its run state.",
         ))
         .stdout(predicate::str::contains("== 10. Run state"))
+        // The injected update raises its alerts, and nothing else does.
+        .stdout(predicate::str::contains(
+            "run state: 3 alert(s) raised (regressed, tickets, outlier:OS build:10.0.26100.2314)",
+        ))
         .stdout(predicate::str::contains("devices in scope:"));
     assert!(d.path().join("plan.html").exists());
     assert!(d.path().join("messages").read_dir().unwrap().count() > 4);

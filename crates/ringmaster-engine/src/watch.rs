@@ -281,6 +281,65 @@ fn widen<T: Copy>(v: &[T], old: usize, new: usize, fill: T) -> Vec<T> {
     out
 }
 
+impl Watch {
+    /// One check of a plan's rollout as the store holds it (`rows`: its
+    /// waves): the plan's service levels, alert rules and conflicts over
+    /// the population its waves reached. Raised and resolved alerts are
+    /// written to the audit log. None while no wave has applied.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn check_plan(
+        &mut self,
+        store: &dyn Store,
+        rows: &[WaveRow],
+        plan: &ringmaster_plan::planner::Plan,
+        org: &Org,
+        dir: &Directory,
+        generation: u64,
+        now: jiff::Timestamp,
+    ) -> Result<Option<Checked>, EngineError> {
+        let history = store.history(&self.rollout).await?;
+        let Some(pop) = population(&plan.scope.set, rows, &history) else {
+            return Ok(None);
+        };
+        let levels = crate::runstate::levels(plan);
+        let rolled_out = crate::runstate::rolled_out(plan);
+        let checked = self
+            .check(
+                store,
+                &Inputs {
+                    org,
+                    dir,
+                    generation,
+                    population: &pop.devices,
+                    applied: &pop.applied,
+                    levels: &levels,
+                    rules: &plan.alerts,
+                    conflicts: &plan.conflicts,
+                    rolled_out: &rolled_out,
+                    settled_at: pop.settled_at,
+                },
+                now,
+            )
+            .await?;
+        for c in &checked.changes {
+            let (action, a) = match c {
+                Change::Raised(a) => ("alert raised", a),
+                Change::Resolved(a) => ("alert resolved", a),
+            };
+            store
+                .audit(&ringmaster_store::AuditEntry {
+                    at: now,
+                    actor: "ringmaster".into(),
+                    rollout: self.rollout.clone(),
+                    action: action.into(),
+                    detail: format!("{}: {}", a.key, a.text),
+                })
+                .await?;
+        }
+        Ok(Some(checked))
+    }
+}
+
 /// Unaccepted conflicts that involve a rolled-out policy, on devices the
 /// policies are meant for.
 fn conflict_signals(inp: &Inputs<'_>) -> Vec<Signal> {

@@ -469,3 +469,68 @@ async fn an_unreadable_source_pauses_the_wave_and_it_goes_on_when_readable() {
         log.join("\n")
     );
 }
+
+#[tokio::test]
+async fn a_fault_from_a_later_instant_makes_applied_devices_report_again() {
+    use ringmaster_engine::connector::{Assigned, Connector};
+    let Fleet { org, .. } = fleet();
+    let t0: jiff::Timestamp = "2027-03-01T00:00:00Z".parse().unwrap();
+    let h = jiff::SignedDuration::from_hours;
+    let breaks_at = t0 + h(72);
+    let fault: Fault = format!("platform=windows,error=0.5,from={breaks_at}")
+        .parse()
+        .unwrap();
+    let sim = Simulator::new(
+        &org,
+        SimConfig {
+            faults: vec![fault],
+            ..SimConfig::default()
+        },
+    );
+    let members: roaring::RoaringBitmap = (0..org.devices.rows).collect();
+    let assigned = [Assigned {
+        wave: 0,
+        members,
+        since: t0,
+        until: None,
+        pilot: false,
+    }];
+    let first = sim.poll(&assigned, t0, breaks_at).await.unwrap();
+    let errors_before = first.statuses.iter().filter(|s| s.state == "error").count();
+    assert!(
+        errors_before < first.statuses.len() / 50,
+        "only the base error rate before the fault: {errors_before}"
+    );
+    // The rest of the window in two polls: the same reports as one poll.
+    let split = breaks_at + h(4);
+    let end = breaks_at + h(12);
+    let a = sim.poll(&assigned, breaks_at, split).await.unwrap();
+    let b = sim.poll(&assigned, split, end).await.unwrap();
+    let whole = sim.poll(&assigned, breaks_at, end).await.unwrap();
+    let key = |s: &ringmaster_store::StatusReport| (s.device.clone(), s.reported_at);
+    let mut parts: Vec<_> = a.statuses.iter().chain(&b.statuses).map(key).collect();
+    let mut one: Vec<_> = whole.statuses.iter().map(key).collect();
+    parts.sort();
+    one.sort();
+    assert_eq!(parts, one, "no report lost or repeated across polls");
+    // Only devices that had reported change, within a check-in of the fault,
+    // and only Windows ones, about half of them.
+    let windows = (0..org.devices.rows)
+        .filter(|&d| {
+            org.device(ringmaster_core::model::DeviceAttr::Platform, d)
+                .is_some_and(|p| p.eq_ignore_ascii_case("windows"))
+        })
+        .count();
+    assert!(whole.statuses.iter().all(|s| s.state == "error"
+        && s.reported_at > breaks_at
+        && s.reported_at <= breaks_at + h(8) + jiff::SignedDuration::from_mins(1)));
+    let n = whole.statuses.len();
+    assert!(
+        n > windows * 2 / 5 && n < windows * 3 / 5,
+        "{n} of {windows} Windows devices regress"
+    );
+    assert!(!whole.tickets.is_empty(), "errors bring tickets");
+    // Nothing more after the check-in that follows the fault.
+    let later = sim.poll(&assigned, end, end + h(48)).await.unwrap();
+    assert!(later.statuses.is_empty());
+}

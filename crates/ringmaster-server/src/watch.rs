@@ -4,7 +4,7 @@
 
 use crate::AppState;
 use ringmaster_core::alerts::Change;
-use ringmaster_engine::watch::{Inputs, Watch, population};
+use ringmaster_engine::watch::Watch;
 
 /// How often the run state is judged: half a device check-in.
 pub const EVERY_HOURS: i64 = 4;
@@ -36,53 +36,32 @@ impl Watcher {
             return Ok(Vec::new());
         }
         let rows = s.engine.rows().await?;
-        let history = s.store.history(&s.rollout).await?;
         let (view, generation) = s.views.current();
-        let Some(pop) = population(&view.plan.scope.set, &rows, &history) else {
-            return Ok(Vec::new());
-        };
-        let levels = ringmaster_engine::runstate::levels(&view.plan);
-        let rolled_out = ringmaster_engine::runstate::rolled_out(&view.plan);
-        let checked = self
+        let Some(checked) = self
             .watch
-            .check(
+            .check_plan(
                 s.store.as_ref(),
-                &Inputs {
-                    org: &view.org,
-                    dir: &view.directory,
-                    generation,
-                    population: &pop.devices,
-                    applied: &pop.applied,
-                    levels: &levels,
-                    rules: &view.plan.alerts,
-                    conflicts: &view.plan.conflicts,
-                    rolled_out: &rolled_out,
-                    settled_at: pop.settled_at,
-                },
+                &rows,
+                &view.plan,
+                &view.org,
+                &view.directory,
+                generation,
                 now,
             )
-            .await?;
+            .await?
+        else {
+            return Ok(Vec::new());
+        };
         self.last = Some(now);
         for c in &checked.changes {
-            let (action, a) = match c {
+            match c {
                 Change::Raised(a) => {
                     tracing::warn!(target: "ringmaster::runstate", key = %a.key, severity = a.severity.name(), "alert raised: {}", a.text);
-                    ("alert raised", a)
                 }
                 Change::Resolved(a) => {
                     tracing::info!(target: "ringmaster::runstate", key = %a.key, "alert resolved: its signal is gone");
-                    ("alert resolved", a)
                 }
-            };
-            s.store
-                .audit(&ringmaster_store::AuditEntry {
-                    at: now,
-                    actor: "ringmaster".into(),
-                    rollout: s.rollout.clone(),
-                    action: action.into(),
-                    detail: format!("{}: {}", a.key, a.text),
-                })
-                .await?;
+            }
         }
         Ok(checked.changes)
     }

@@ -685,10 +685,14 @@ fn runstate(a: &Args, org: &ringmaster_core::org::Org, load: Duration) -> anyhow
     }
     times.sort();
     let r = result.expect("at least one run");
+    let watched = watch(org, &levels)?;
     let (peak, _) = memory();
     if a.json {
         super::write_json(&serde_json::json!({
             "devices": n, "load_ms": ms(load), "evaluate_ms_median": ms(times[times.len() / 2]),
+            "watch_first_check_ms": ms(watched.first), "watch_check_ms": ms(watched.next),
+            "watch_new_reports": watched.new_reports, "watch_quiet_check_ms": ms(watched.quiet),
+            "watch_alerts": watched.alerts,
             "evaluate_ms_all": times.iter().map(|d| ms(*d)).collect::<Vec<_>>(),
             "regressed": r.regressed.len(), "overdue": r.overdue.len(),
             "outliers": r.outliers, "service_levels": r.service_levels.iter().map(|e| &e.sentence).collect::<Vec<_>>(),
@@ -712,6 +716,21 @@ fn runstate(a: &Args, org: &ringmaster_core::org::Org, load: Duration) -> anyhow
         for o in &r.outliers {
             println!("  outlier: {}", o.sentence);
         }
+        println!(
+            "the watch, from the database:  {:>9.1} ms first check (reads all {} reports)",
+            ms(watched.first),
+            n
+        );
+        println!(
+            "                               {:>9.1} ms next check, after {} new reports",
+            ms(watched.next),
+            watched.new_reports
+        );
+        println!(
+            "                               {:>9.1} ms a check with nothing new",
+            ms(watched.quiet)
+        );
+        println!("  alerts raised: {}", watched.alerts.join(", "));
         if let Some(p) = peak {
             println!("memory:                        {:>6} MiB peak", p >> 20);
         }
@@ -721,6 +740,130 @@ fn runstate(a: &Args, org: &ringmaster_core::org::Org, load: Duration) -> anyhow
 
 /// Reports per ingestion call: the size of one status export page set.
 const BATCH: usize = 100_000;
+
+/// What the watch cost on a fleet.
+struct Watched {
+    first: Duration,
+    next: Duration,
+    quiet: Duration,
+    new_reports: usize,
+    alerts: Vec<String>,
+}
+
+/// The run-state watch as `serve` runs it, over a fresh SQLite database
+/// holding one report per device: the first check reads them all; the next
+/// reads only what came since (1 % of the fleet regressing), as every check
+/// after a restart does.
+fn watch(
+    org: &ringmaster_core::org::Org,
+    levels: &[ringmaster_core::goals::Goal],
+) -> anyhow::Result<Watched> {
+    use ringmaster_engine::watch::{Inputs, Watch};
+    use ringmaster_store::StatusReport;
+    let dir = tempfile_dir()?;
+    let url = format!("sqlite:{}", dir.join("watch.db").display());
+    let _ = std::fs::remove_file(dir.join("watch.db"));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let n = org.devices.rows;
+    let start: jiff::Timestamp = "2027-01-18T08:00:00Z".parse().context("bench clock")?;
+    let policy = "0b5e11e0-2027-4000-8000-000000000001";
+    let report = |d: u32, state: &str, at: jiff::Timestamp| StatusReport {
+        device: org.device_id(d).unwrap_or_default().to_string(),
+        policy: policy.into(),
+        state: state.into(),
+        reported_at: at,
+        wave: Some(0),
+    };
+    let out = rt.block_on(async {
+        let store = ringmaster_store::open(&url).await?;
+        let rollout = "bench-watch";
+        let mut batch = Vec::with_capacity(BATCH);
+        for d in 0..n {
+            let state = if d % 100 == 7 { "error" } else { "succeeded" };
+            batch.push(report(
+                d,
+                state,
+                start + jiff::SignedDuration::from_secs(i64::from(d % 28_800)),
+            ));
+            if batch.len() == BATCH {
+                store.ingest_status(rollout, &batch).await?;
+                batch.clear();
+            }
+        }
+        store.ingest_status(rollout, &batch).await?;
+        let directory = ringmaster_engine::ingest::Directory::new(org);
+        let all: roaring::RoaringBitmap = (0..n).collect();
+        let applied = [(all.clone(), start.as_second())];
+        let conflicts = ringmaster_core::conflicts::ConflictReport {
+            policies: 0,
+            settings: 0,
+            findings: Vec::new(),
+            not_applicable: Vec::new(),
+        };
+        let rolled_out = [policy.to_string()];
+        let settled = start + jiff::SignedDuration::from_hours(24 * 30);
+        let inputs = Inputs {
+            org,
+            dir: &directory,
+            generation: 0,
+            population: &all,
+            applied: &applied,
+            levels,
+            rules: &ringmaster_core::alerts::DEFAULT_RULES,
+            conflicts: &conflicts,
+            rolled_out: &rolled_out,
+            settled_at: Some(settled.as_second()),
+        };
+        let mut w = Watch::new(rollout);
+        let now = settled + jiff::SignedDuration::from_hours(24);
+        let t = Instant::now();
+        w.check(store.as_ref(), &inputs, now).await?;
+        let first = t.elapsed();
+        // 1 % of the fleet regresses within the next 4 hours.
+        let regressed: Vec<StatusReport> = (0..n)
+            .filter(|d| d % 100 == 50)
+            .map(|d| {
+                report(
+                    d,
+                    "error",
+                    now + jiff::SignedDuration::from_secs(i64::from(d % 14_000)),
+                )
+            })
+            .collect();
+        store.ingest_status(rollout, &regressed).await?;
+        let later = now + jiff::SignedDuration::from_hours(4);
+        let t = Instant::now();
+        let checked = w.check(store.as_ref(), &inputs, later).await?;
+        let next = t.elapsed();
+        let t = Instant::now();
+        w.check(
+            store.as_ref(),
+            &inputs,
+            later + jiff::SignedDuration::from_hours(4),
+        )
+        .await?;
+        let quiet = t.elapsed();
+        anyhow::Ok(Watched {
+            first,
+            next,
+            quiet,
+            new_reports: regressed.len(),
+            alerts: checked
+                .changes
+                .iter()
+                .filter_map(|c| match c {
+                    ringmaster_core::alerts::Change::Raised(a) => Some(a.key.clone()),
+                    ringmaster_core::alerts::Change::Resolved(_) => None,
+                })
+                .collect(),
+        })
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    out
+}
 
 /// Ingests status reports into a fresh SQLite file in batches of 100,000,
 /// then judges the goals of a 200,000-device wave from the stored states.
@@ -976,6 +1119,7 @@ fn rollout(a: &Args) -> anyhow::Result<ExitCode> {
                 setting: None,
                 error_rate: 0.3,
                 conflict_rate: 0.0,
+                from: None,
             }],
         ),
     ] {

@@ -40,6 +40,9 @@ fn heading(s: &str) {
     println!("\n== {s} ==");
 }
 
+/// The Windows build whose update breaks the policy in the demo's run state.
+const BROKEN_BUILD: &str = "10.0.26100.2314";
+
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let began = Instant::now();
     let dir = a.dir.unwrap_or_else(|| {
@@ -273,7 +276,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             &["submitsamplesconsent"],
         )
         .with_context(|| format!("writing {}", root.display()))?;
-        match super::run::demo_run(&plan_file, vec![fault], false, speed, serve.as_mut())? {
+        match super::run::demo_run(
+            &plan_file,
+            vec![fault.clone()],
+            false,
+            speed,
+            serve.as_mut(),
+        )? {
             super::run::DemoEnd::Done => {
                 println!("\nEvery wave passed: the rollout is in its run state.");
                 runs.push("version 2 (the fixed baseline) passed every wave".into());
@@ -288,8 +297,29 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         runs.push("version 1 passed every wave".into());
     }
 
-    heading("10. Run state: service levels over every device in scope, and drift");
-    // What operations watches from now on (`ringmaster status --run-state`).
+    heading("10. Run state: a week of watching, and an update that breaks the policy");
+    println!(
+        "The rollout is done; operations now watch it. Three days on, the cumulative update to Windows build\n{BROKEN_BUILD} (injected) makes the policy fail on 60 % of the devices that take it. ringmaster judges the\nrun state every 4 hours, as `ringmaster serve` does, and raises what the plan's alert rules ask for.\n"
+    );
+    let drift: ringmaster_engine::connector::simulator::Fault =
+        format!("os={BROKEN_BUILD},error=0.6")
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!(e))?;
+    let raised = super::run::demo_watch(
+        &plan_file,
+        vec![fault],
+        vec![(drift, jiff::SignedDuration::from_hours(72))],
+        7,
+        speed,
+        serve.as_mut(),
+    )?;
+    runs.push(format!(
+        "run state: {} alert(s) raised ({})",
+        raised.len(),
+        raised.join(", ")
+    ));
+    println!();
+    // What operations sees now (`ringmaster status --run-state`).
     super::run::run_state(super::run::Where {
         file: plan_file.clone(),
         ..Default::default()

@@ -25,7 +25,8 @@ pub struct Where {
     #[arg(long)]
     pub json: bool,
     /// Inject a fault into the simulation (repeatable): `wave=4,os=10.0.19045,error=0.4`,
-    /// `platform=windows,setting=bitlocker,conflict=0.2`.
+    /// `platform=windows,setting=bitlocker,conflict=0.2`; add `from=2027-05-03` for drift
+    /// that starts then (devices that applied the policy report again).
     #[arg(long, value_name = "SPEC")]
     pub fault: Vec<Fault>,
 }
@@ -717,10 +718,26 @@ async fn serve_demo(
     sv: &mut DemoServe,
     clock: Arc<std::sync::Mutex<jiff::Timestamp>>,
 ) -> anyhow::Result<Serving> {
+    let l = o.loaded;
+    let views = ringmaster_server::Views::new(ringmaster_server::View::new(
+        l.plan, l.messages, l.org, l.res,
+    ));
+    serve_view(o.engine, o.store, o.rollout, views, sv, clock).await
+}
+
+/// Serves the dashboard and API over `views` (see `serve_demo`).
+async fn serve_view(
+    engine: Arc<Engine>,
+    store: Arc<dyn ringmaster_store::Store>,
+    rollout: String,
+    views: ringmaster_server::Views,
+    sv: &mut DemoServe,
+    clock: Arc<std::sync::Mutex<jiff::Timestamp>>,
+) -> anyhow::Result<Serving> {
     let first = sv.token.is_none();
     if first {
         sv.token = Some(
-            o.store
+            store
                 .create_token(
                     ringmaster_store::Role::Admin,
                     "demo admin",
@@ -744,18 +761,15 @@ async fn serve_demo(
             sv.token.as_deref().unwrap_or_default()
         );
     }
-    let l = o.loaded;
     let state = ringmaster_server::AppState {
-        link_key: ringmaster_server::link_key(o.store.as_ref(), &o.rollout).await?,
-        store: o.store,
-        engine: o.engine,
-        rollout: o.rollout,
+        link_key: ringmaster_server::link_key(store.as_ref(), &rollout).await?,
+        store,
+        engine,
+        rollout,
         clock: Arc::new(move || *clock.lock().unwrap_or_else(|e| e.into_inner())),
         ingest_per_minute: 600,
         limiter: Default::default(),
-        views: ringmaster_server::Views::new(ringmaster_server::View::new(
-            l.plan, l.messages, l.org, l.res,
-        )),
+        views,
         channels: Arc::new(ringmaster_server::Channels {
             public_url: format!("http://{addr}"),
             ..Default::default()
@@ -836,6 +850,112 @@ pub fn demo_run(
             }
             (Driven::TimeUp, _) => DemoEnd::Stopped(0, "(time ran out)".into()),
         })
+    })
+}
+
+/// The demo's run state: `days` simulated days after the rollout with
+/// `faults` injected, and `drift` faults that start the given time after
+/// the rollout's clock; the watch judges the run state every few hours as
+/// `serve` does. Prints each alert raised or resolved; returns the keys
+/// raised.
+pub fn demo_watch(
+    file: &Path,
+    faults: Vec<Fault>,
+    drift: Vec<(Fault, jiff::SignedDuration)>,
+    days: i64,
+    speed: f64,
+    serve: Option<&mut DemoServe>,
+) -> anyhow::Result<Vec<String>> {
+    use ringmaster_core::alerts::Change;
+    let mut at = Where {
+        file: file.to_path_buf(),
+        database: None,
+        seed: 1,
+        json: false,
+        fault: faults,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(async {
+        let before = stored(&at).await?;
+        let clock_at = Engine::polled_until_of(before.store.as_ref(), &before.rollout)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("the rollout has not run yet"))?;
+        drop(before);
+        for (mut f, after) in drift {
+            f.from = Some(clock_at + after);
+            at.fault.push(f);
+        }
+        let o = open(&at, jiff::Timestamp::now()).await?;
+        let (engine, store, rollout) = (o.engine.clone(), o.store.clone(), o.rollout.clone());
+        let l = o.loaded;
+        let views = ringmaster_server::Views::new(ringmaster_server::View::new(
+            l.plan, l.messages, l.org, l.res,
+        ));
+        let start = engine.polled_until().await?.unwrap_or(o.start);
+        let clock = Arc::new(std::sync::Mutex::new(start));
+        let serving = match serve {
+            Some(sv) => Some(
+                serve_view(
+                    engine.clone(),
+                    store.clone(),
+                    rollout.clone(),
+                    views.clone(),
+                    sv,
+                    clock.clone(),
+                )
+                .await?,
+            ),
+            None => None,
+        };
+        let (view, generation) = views.current();
+        let mut watch = ringmaster_engine::watch::Watch::new(&rollout);
+        let every = ringmaster_server::watch::EVERY_HOURS;
+        let mut raised = Vec::new();
+        for hour in 1..=days * 24 {
+            let now = start + jiff::SignedDuration::from_hours(hour);
+            *clock.lock().unwrap_or_else(|e| e.into_inner()) = now;
+            engine.tick(now).await?;
+            if hour % every == 0 {
+                let rows = engine.rows().await?;
+                let checked = watch
+                    .check_plan(
+                        store.as_ref(),
+                        &rows,
+                        &view.plan,
+                        &view.org,
+                        &view.directory,
+                        generation,
+                        now,
+                    )
+                    .await?;
+                for c in checked.map(|c| c.changes).unwrap_or_default() {
+                    match c {
+                        Change::Raised(a) => {
+                            println!(
+                                "{}  alert raised ({}): {}",
+                                stamp(now),
+                                a.severity.name(),
+                                a.text
+                            );
+                            raised.push(a.key);
+                        }
+                        Change::Resolved(a) => {
+                            println!("{}  alert resolved: {}", stamp(now), a.key);
+                        }
+                    }
+                }
+            }
+            if speed > 0.0 {
+                tokio::time::sleep(std::time::Duration::from_secs_f64(3600.0 / speed)).await;
+            }
+        }
+        if let Some(s) = serving {
+            s.stop().await;
+        }
+        Ok(raised)
     })
 }
 

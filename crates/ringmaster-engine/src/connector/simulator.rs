@@ -1,7 +1,9 @@
 //! A simulated fleet. Each device of an assigned wave checks in once within a
 //! check-in interval of the assignment and reports success or an error;
 //! some are offline and never report; injected faults raise the error rate
-//! for a wave or an OS build; errors bring tickets, pilot users answer.
+//! for a wave or an OS build, from the start or from a given instant (drift:
+//! devices that had applied the policy report again at their next check-in);
+//! errors bring tickets, pilot users answer.
 //! Every outcome is a pure function of the seed, the wave and the device,
 //! so a restarted run reports exactly what an uninterrupted one would.
 
@@ -30,12 +32,18 @@ pub struct Fault {
     pub error_rate: f64,
     /// Share of the matching devices that report a conflict with an existing policy.
     pub conflict_rate: f64,
+    /// From this instant only (drift after the rollout, such as an update
+    /// that breaks the policy): devices that reported before it report
+    /// again at their next check-in after it.
+    #[serde(default)]
+    pub from: Option<jiff::Timestamp>,
 }
 
 impl std::str::FromStr for Fault {
     type Err = String;
 
-    /// `wave=5,os=10.0.19045,error=0.4` (wave counts from 1, as reports show it).
+    /// `wave=5,os=10.0.19045,error=0.4` (wave counts from 1, as reports
+    /// show it); `from=2027-05-03` or `from=2027-05-03T08:00:00Z` for drift.
     fn from_str(s: &str) -> Result<Self, String> {
         let mut f = Fault {
             wave: None,
@@ -44,6 +52,7 @@ impl std::str::FromStr for Fault {
             setting: None,
             error_rate: 0.0,
             conflict_rate: 0.0,
+            from: None,
         };
         let rate = |v: &str, what: &str| -> Result<f64, String> {
             let r: f64 = v
@@ -59,7 +68,7 @@ impl std::str::FromStr for Fault {
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (k, v) = part.split_once('=').ok_or_else(|| {
                 format!(
-                    "`{part}`: expected key=value (wave, os, platform, setting, error, conflict)"
+                    "`{part}`: expected key=value (wave, os, platform, setting, error, conflict, from)"
                 )
             })?;
             match k.trim() {
@@ -75,9 +84,21 @@ impl std::str::FromStr for Fault {
                 "setting" => f.setting = Some(v.trim().to_lowercase()),
                 "error" => f.error_rate = rate(v, "error")?,
                 "conflict" => f.conflict_rate = rate(v, "conflict")?,
+                "from" => {
+                    let v = v.trim();
+                    let at = v.parse::<jiff::Timestamp>().ok().or_else(|| {
+                        v.parse::<jiff::civil::Date>()
+                            .ok()
+                            .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
+                            .map(|z| z.timestamp())
+                    });
+                    f.from = Some(at.ok_or_else(|| {
+                        format!("from `{v}` is not a day (YYYY-MM-DD) or an instant (2027-05-03T08:00:00Z)")
+                    })?);
+                }
                 other => {
                     return Err(format!(
-                        "unknown fault key `{other}` (wave, os, platform, setting, error, conflict)"
+                        "unknown fault key `{other}` (wave, os, platform, setting, error, conflict, from)"
                     ));
                 }
             }
@@ -173,8 +194,8 @@ impl Simulator {
         }
     }
 
-    /// The error and conflict rates of one device in one wave.
-    fn rates(&self, wave: u32, d: u32) -> (f64, f64) {
+    /// The error and conflict rates of one device in one wave, at `at_ms`.
+    fn rates(&self, wave: u32, d: u32, at_ms: i64) -> (f64, f64) {
         let (mut error, mut conflict) = (self.config.error_rate, 0.0f64);
         let os = self.os.get(d as usize).map(String::as_str).unwrap_or("");
         let platform = self
@@ -184,6 +205,7 @@ impl Simulator {
             .unwrap_or("");
         for f in &self.config.faults {
             if f.wave.is_none_or(|w| w == wave)
+                && f.from.is_none_or(|t| at_ms >= t.as_millisecond())
                 && f.os_prefix.as_deref().is_none_or(|p| os.starts_with(p))
                 && f.platform
                     .as_deref()
@@ -223,6 +245,80 @@ impl Simulator {
                 std::sync::Arc::new(v)
             })
             .clone()
+    }
+
+    /// What a device reports at `at_ms`: one roll per device and wave, so
+    /// a fault that starts later turns only some successes into errors.
+    fn outcome(&self, wave: u32, d: u32, at_ms: i64) -> &'static str {
+        let (error_rate, conflict_rate) = self.rates(wave, d, at_ms);
+        let roll = mix(self.config.seed, wave, d, 3);
+        if roll < error_rate {
+            "error"
+        } else if roll < error_rate + conflict_rate {
+            "conflict"
+        } else {
+            "succeeded"
+        }
+    }
+
+    /// Reports caused by faults that start after a wave's devices applied
+    /// the policy: each such device checks in again within a check-in
+    /// interval of the fault and reports when its outcome changed.
+    fn drift(
+        &self,
+        a: &Assigned,
+        sched: &[(i64, u32)],
+        from: jiff::Timestamp,
+        to: jiff::Timestamp,
+        out: &mut Reported,
+    ) {
+        let since = a.since.as_millisecond();
+        let end = a.until.map(|u| u.as_millisecond()).unwrap_or(i64::MAX);
+        let interval_ms = self.config.check_in_hours * 3_600_000.0;
+        let (lo, hi) = (from.as_millisecond(), to.as_millisecond().min(end));
+        for f in &self.config.faults {
+            let Some(start) = f.from.map(|t| t.as_millisecond()) else {
+                continue;
+            };
+            // Only faults whose re-check-ins fall in this poll's window.
+            if start <= since || hi <= start || lo > start + 60_000 + interval_ms as i64 {
+                continue;
+            }
+            for &(offset, d) in sched.iter().take_while(|(t, _)| since + t < start) {
+                let at =
+                    start + 60_000 + (mix(self.config.seed, a.wave, d, 7) * interval_ms) as i64;
+                if at <= lo || at > hi {
+                    continue;
+                }
+                let (before, now) = (
+                    self.outcome(a.wave, d, since + offset),
+                    self.outcome(a.wave, d, at),
+                );
+                if before == now {
+                    continue;
+                }
+                let key = &self.keys[d as usize];
+                let at = jiff::Timestamp::from_millisecond(at).unwrap_or(to);
+                out.statuses.push(StatusReport {
+                    device: key.clone(),
+                    policy: self.config.policy.clone(),
+                    state: now.into(),
+                    reported_at: at,
+                    wave: Some(a.wave),
+                });
+                if now == "error" && mix(self.config.seed, a.wave, d, 8) < 0.5 {
+                    out.tickets.push(Ticket {
+                        id: format!("SIM-{}-{d}-drift", a.wave + 1),
+                        at,
+                        user: None,
+                        device: Some(key.clone()),
+                        category: Some("device configuration".into()),
+                        text: "settings stopped working after the update".into(),
+                        wave: Some(a.wave),
+                    });
+                }
+            }
+        }
     }
 
     fn record(&self, call: &'static str, wave: u32) {
@@ -274,25 +370,17 @@ impl Connector for Simulator {
                 continue;
             }
             let sched = self.schedule(a.wave, &a.members);
+            self.drift(a, &sched, from, to, &mut out);
             let start = sched.partition_point(|(t, _)| *t <= lo);
             for &(offset, d) in sched[start..].iter().take_while(|(t, _)| *t <= hi) {
                 let at = jiff::Timestamp::from_millisecond(since + offset).unwrap_or(to);
-                let (error_rate, conflict_rate) = self.rates(a.wave, d);
-                let roll = mix(seed, a.wave, d, 3);
-                let error = roll < error_rate;
-                let conflict = !error && roll < error_rate + conflict_rate;
+                let state = self.outcome(a.wave, d, since + offset);
+                let error = state == "error";
                 let key = &self.keys[d as usize];
                 out.statuses.push(StatusReport {
                     device: key.clone(),
                     policy: self.config.policy.clone(),
-                    state: if error {
-                        "error"
-                    } else if conflict {
-                        "conflict"
-                    } else {
-                        "succeeded"
-                    }
-                    .into(),
+                    state: state.into(),
                     reported_at: at,
                     wave: Some(a.wave),
                 });
@@ -360,7 +448,19 @@ mod tests {
                 setting: None,
                 error_rate: 0.4,
                 conflict_rate: 0.0,
+                from: None,
             }
+        );
+        let d: Fault = "os=10.0.22631,error=0.3,from=2027-05-03".parse().unwrap();
+        assert_eq!(
+            d.from.map(|t| t.to_string()).as_deref(),
+            Some("2027-05-03T00:00:00Z")
+        );
+        assert!(
+            "from=soon"
+                .parse::<Fault>()
+                .unwrap_err()
+                .contains("from `soon` is not a day")
         );
         let s: Fault = "setting=BitLocker,error=0.2".parse().unwrap();
         assert_eq!(s.setting.as_deref(), Some("bitlocker"));
