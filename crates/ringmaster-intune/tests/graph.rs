@@ -1,0 +1,415 @@
+//! The connector against a local server that behaves like Graph.
+
+mod mock;
+
+use mock::{CLIENT, Mock, SECRET, TENANT, Tenant};
+use ringmaster_engine::connector::{Assigned, Connector};
+use ringmaster_intune::auth::{Credential, Secret};
+use ringmaster_intune::client::{Budget, Endpoint, Graph, GraphError, Retry};
+use ringmaster_intune::connector::{Collection, Fleet, Intune, PolicyRef};
+use roaring::RoaringBitmap;
+use serde_json::Value;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+fn generated(devices: u32) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    ringmaster_gen::generate(d.path(), &ringmaster_gen::Options::new(devices, 11)).unwrap();
+    d
+}
+
+fn endpoint(m: &Mock) -> Endpoint {
+    Endpoint {
+        tenant: TENANT.into(),
+        client_id: CLIENT.into(),
+        graph_url: m.graph_url(),
+        login_url: m.base.lock().unwrap().clone(),
+    }
+}
+
+fn client(m: &Mock) -> Graph {
+    let mut g = Graph::new(endpoint(m), Credential::Secret(Secret::new(SECRET.into()))).unwrap();
+    // Fast backoff: the tests wait for Retry-After, not for the defaults.
+    g.retry = Retry {
+        attempts: 8,
+        base: Duration::from_millis(20),
+        cap: Duration::from_secs(2),
+        ..Retry::default()
+    };
+    g
+}
+
+fn org_of(dir: &Path) -> ringmaster_core::org::Org {
+    ringmaster_import::load(&[dir.to_path_buf()]).unwrap().org
+}
+
+#[tokio::test]
+async fn a_snapshot_reads_the_tenant_and_imports_like_the_export() {
+    let export = generated(400);
+    let m = Mock::new(Tenant::from_export(export.path()), 7);
+    m.serve().await;
+    let g = client(&m);
+    let out = tempfile::tempdir().unwrap();
+    let written = ringmaster_intune::snapshot::read_tenant(&g, out.path())
+        .await
+        .unwrap();
+    assert!(
+        written
+            .files
+            .iter()
+            .any(|(f, n)| f == "managedDevices.json" && *n == 400),
+        "{:?}",
+        written.files
+    );
+    assert_eq!(
+        m.tokens.load(Ordering::SeqCst),
+        1,
+        "one token for the whole read"
+    );
+    let (a, b) = (org_of(export.path()), org_of(out.path()));
+    assert_eq!(a.users.rows, b.users.rows);
+    assert_eq!(a.devices.rows, b.devices.rows);
+    assert_eq!(a.groups.len(), b.groups.len());
+    assert_eq!(a.policies.len(), b.policies.len());
+    // Every group reaches the same devices, and every policy the same
+    // devices, whether read from the export or from the tenant.
+    let now = "2027-01-01T00:00:00Z".parse().unwrap();
+    let (ra, rb) = (
+        ringmaster_core::targeting::resolve(&a, now),
+        ringmaster_core::targeting::resolve(&b, now),
+    );
+    let ids =
+        |o: &ringmaster_core::org::Org, bm: &RoaringBitmap| -> std::collections::BTreeSet<String> {
+            bm.iter()
+                .filter_map(|d| o.device_id(d).map(str::to_string))
+                .collect()
+        };
+    for (i, grp) in a.groups.iter().enumerate() {
+        let j = b
+            .groups
+            .iter()
+            .position(|x| x.id == grp.id)
+            .expect("group read");
+        assert_eq!(
+            ids(&a, &ra.group_reach(&a, i)),
+            ids(&b, &rb.group_reach(&b, j)),
+            "group {}",
+            grp.name
+        );
+    }
+    for (i, p) in a.policies.iter().enumerate() {
+        let j = b
+            .policies
+            .iter()
+            .position(|x| x.id == p.id)
+            .expect("policy read");
+        assert_eq!(
+            b.policies[j].settings.len(),
+            p.settings.len(),
+            "settings of {}",
+            p.name
+        );
+        assert_eq!(
+            ids(&a, &ra.policies[i].devices),
+            ids(&b, &rb.policies[j].devices),
+            "reach of {}",
+            p.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_certificate_signs_in_and_a_wrong_secret_says_so() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let mut t = Tenant::default();
+    t.users
+        .push(serde_json::json!({"id": "u1", "userPrincipalName": "a@contoso.example"}));
+    let m = Arc::new(Mock {
+        tenant: std::sync::Mutex::new(t),
+        page: 10,
+        public_pem: Some(std::fs::read_to_string(fixtures.join("test-app-key.pub.pem")).unwrap()),
+        ..Default::default()
+    });
+    m.serve().await;
+    let cert = Credential::Certificate {
+        key_pem: Secret::new(std::fs::read_to_string(fixtures.join("test-app-key.pem")).unwrap()),
+        thumbprint: "3A:1F:00:9C:4B:2E:77:10:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55".into(),
+    };
+    let g = Graph::new(endpoint(&m), cert).unwrap();
+    assert_eq!(g.get_all("/users").await.unwrap().len(), 1);
+    let mut wrong =
+        Graph::new(endpoint(&m), Credential::Secret(Secret::new("nope".into()))).unwrap();
+    wrong.retry.base = Duration::from_millis(10);
+    let e = wrong.get("/users").await.unwrap_err();
+    assert!(matches!(e, GraphError::Auth { .. }), "{e}");
+    let text = e.to_string();
+    assert!(
+        text.contains(TENANT) && text.contains("invalid_client"),
+        "{text}"
+    );
+    assert!(!text.contains("nope"), "the secret is never shown");
+}
+
+#[tokio::test]
+async fn the_budget_paces_requests_and_a_throttling_storm_is_waited_out() {
+    let export = generated(300);
+    let m = Mock::new(Tenant::from_export(export.path()), 10);
+    m.serve().await;
+    let mut g = client(&m);
+    g.budget = Budget {
+        requests: 8,
+        window: Duration::from_secs(1),
+    };
+    m.throttle.store(4, Ordering::SeqCst);
+    let began = std::time::Instant::now();
+    let users = g.get_all("/users").await.unwrap();
+    assert_eq!(users.len(), Tenant::from_export(export.path()).users.len());
+    assert_eq!(m.throttled.load(Ordering::SeqCst), 4);
+    // Measured where they arrive, so a little under the client's second.
+    let most = m.max_in_window(Duration::from_millis(900));
+    assert!(most <= 8, "at most 8 requests in any 0.9 s: {most}");
+    // Four 429s asking for a second each, waited out in turn.
+    assert!(began.elapsed() >= Duration::from_secs(4));
+    assert_eq!(g.counters.throttled.load(Ordering::SeqCst), 4);
+}
+
+/// Each policy's assignments as (target type, group id), sorted.
+fn targets(m: &Mock, id: &str) -> Vec<(String, String)> {
+    let t = m.tenant.lock().unwrap();
+    let mut v: Vec<(String, String)> = t.assignments[id]
+        .iter()
+        .map(|a| {
+            (
+                a["target"]["@odata.type"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+                a["target"]["groupId"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn a_wave_survives_a_throttling_storm_and_cut_connections_without_loss_or_duplicates() {
+    let export = generated(300);
+    let org = org_of(export.path());
+    let m = Mock::new(Tenant::from_export(export.path()), 25);
+    m.serve().await;
+    let g = Arc::new(client(&m));
+    let (new_id, old_id) = {
+        let t = m.tenant.lock().unwrap();
+        let settings_catalog: Vec<&String> = t
+            .policies
+            .iter()
+            .filter(|(c, _)| c == "configurationPolicies")
+            .map(|(_, p)| {
+                t.assignments
+                    .keys()
+                    .find(|k| Some(k.as_str()) == p["id"].as_str())
+                    .unwrap()
+            })
+            .collect();
+        (settings_catalog[0].clone(), settings_catalog[1].clone())
+    };
+    let before_new = targets(&m, &new_id);
+    let before_old = targets(&m, &old_id);
+    let intune = Intune::new(
+        g.clone(),
+        "win-baseline-2027",
+        vec![PolicyRef {
+            id: new_id.clone(),
+            collection: Collection::ConfigurationPolicies,
+        }],
+        vec![PolicyRef {
+            id: old_id.clone(),
+            collection: Collection::ConfigurationPolicies,
+        }],
+        Fleet::of(&org),
+    );
+    let members: RoaringBitmap = (0..org.devices.rows).step_by(3).take(70).collect();
+    let want: std::collections::BTreeSet<String> = members
+        .iter()
+        .filter_map(|d| {
+            org.device(ringmaster_core::model::DeviceAttr::EntraObjectId, d)
+                .map(str::to_string)
+        })
+        .collect();
+    assert!(want.len() > 50);
+    // A storm of 429s, and three writes whose answers never arrive.
+    m.throttle.store(12, Ordering::SeqCst);
+    m.cut_writes.store(3, Ordering::SeqCst);
+    intune.assign(0, &members).await.unwrap();
+    assert_eq!(m.cuts.load(Ordering::SeqCst), 3, "the cuts happened");
+    assert!(m.throttled.load(Ordering::SeqCst) >= 12);
+    let group_ids: Vec<String> = {
+        let t = m.tenant.lock().unwrap();
+        t.groups
+            .iter()
+            .filter(|g| g["mailNickname"].as_str() == Some("ringmaster-win-baseline-2027-w1"))
+            .map(|g| g["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        group_ids.len(),
+        1,
+        "one wave group, however often its creation was cut"
+    );
+    let gid = group_ids[0].clone();
+    let held = |m: &Mock| {
+        m.tenant
+            .lock()
+            .unwrap()
+            .members
+            .get(&gid)
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        held(&m)
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>(),
+        want,
+        "exactly the wave's devices"
+    );
+    let mut expect = before_new.clone();
+    expect.push(("#microsoft.graph.groupAssignmentTarget".into(), gid.clone()));
+    expect.sort();
+    assert_eq!(
+        targets(&m, &new_id),
+        expect,
+        "the existing assignments kept, the wave's added once"
+    );
+    // Doing it again changes nothing.
+    let writes = m.writes.lock().unwrap().len();
+    intune.assign(0, &members).await.unwrap();
+    assert_eq!(
+        m.writes.lock().unwrap().len(),
+        writes,
+        "a repeated assign writes nothing"
+    );
+    // Isolation adds an exclusion to the overlapping policy, and takes it away.
+    m.cut_writes.store(1, Ordering::SeqCst);
+    intune.isolate(0).await.unwrap();
+    let mut excluded = before_old.clone();
+    excluded.push((
+        "#microsoft.graph.exclusionGroupAssignmentTarget".into(),
+        gid.clone(),
+    ));
+    excluded.sort();
+    assert_eq!(targets(&m, &old_id), excluded);
+    intune.end_isolation(0).await.unwrap();
+    assert_eq!(targets(&m, &old_id), before_old);
+    // A smaller wave: the group follows.
+    let fewer: RoaringBitmap = members.iter().take(30).collect();
+    intune.assign(0, &fewer).await.unwrap();
+    assert_eq!(
+        held(&m).len(),
+        fewer
+            .iter()
+            .filter(|d| org
+                .device(ringmaster_core::model::DeviceAttr::EntraObjectId, *d)
+                .is_some())
+            .count()
+    );
+    // Rollback, with its write cut: the policy is back to what it was.
+    m.cut_writes.store(1, Ordering::SeqCst);
+    intune.unassign(0).await.unwrap();
+    assert_eq!(targets(&m, &new_id), before_new);
+    intune.unassign(0).await.unwrap();
+    assert_eq!(targets(&m, &new_id), before_new);
+}
+
+#[tokio::test]
+async fn device_status_rows_map_to_the_engine_states_within_the_window() {
+    let export = generated(100);
+    let org = org_of(export.path());
+    let m = Mock::new(Tenant::from_export(export.path()), 50);
+    m.serve().await;
+    let (pid, managed): (String, Vec<Value>) = {
+        let t = m.tenant.lock().unwrap();
+        (
+            t.policies[0].1["id"].as_str().unwrap().to_string(),
+            t.managed.clone(),
+        )
+    };
+    let statuses = [
+        "Succeeded",
+        "Error",
+        "Conflict",
+        "Pending",
+        "Not applicable",
+        "notAssigned",
+    ];
+    {
+        let mut t = m.tenant.lock().unwrap();
+        let rows = managed
+            .iter()
+            .take(1200)
+            .enumerate()
+            .map(|(i, d)| {
+                (
+                    d["id"].as_str().unwrap().to_string(),
+                    d["deviceName"].as_str().unwrap().to_string(),
+                    statuses[i % statuses.len()].to_string(),
+                    format!("2027-01-18T{:02}:00:00", 8 + i % 4),
+                )
+            })
+            .collect();
+        t.report.insert(pid.clone(), rows);
+    }
+    let intune = Intune::new(
+        Arc::new(client(&m)),
+        "r",
+        vec![PolicyRef {
+            id: pid.clone(),
+            collection: Collection::ConfigurationPolicies,
+        }],
+        Vec::new(),
+        Fleet::of(&org),
+    );
+    let wave: RoaringBitmap = (0..50).collect();
+    let assigned = [Assigned {
+        wave: 0,
+        members: wave.clone(),
+        since: "2027-01-18T07:00:00Z".parse().unwrap(),
+        until: None,
+        pilot: true,
+    }];
+    let got = intune
+        .poll(
+            &assigned,
+            "2027-01-18T08:30:00Z".parse().unwrap(),
+            "2027-01-18T10:00:00Z".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+    // Rows at 09:00 and 10:00 only; notAssigned rows say nothing.
+    assert!(!got.statuses.is_empty());
+    for s in &got.statuses {
+        assert!(
+            [
+                "succeeded",
+                "error",
+                "conflict",
+                "pending",
+                "not_applicable"
+            ]
+            .contains(&s.state.as_str())
+        );
+        let h = s.reported_at.to_string();
+        assert!(h.contains("T09:") || h.contains("T10:"), "{h}");
+        let rows =
+            ringmaster_engine::ingest::Directory::new(&org).devices_of(Some(&s.device), None);
+        assert_eq!(s.wave.is_some(), rows.iter().any(|d| wave.contains(*d)));
+    }
+    let n = managed.len().min(1200);
+    let in_window = (0..n)
+        .filter(|i| matches!(8 + i % 4, 9 | 10) && i % statuses.len() != 5)
+        .count();
+    assert_eq!(got.statuses.len(), in_window);
+}

@@ -1,0 +1,552 @@
+//! A local server that behaves like the Graph endpoints the connector uses:
+//! the token endpoint (secret or signed assertion), paged collections with
+//! `@odata.nextLink`, `$batch`, groups and their `$ref` members (a PATCH
+//! that adds a member already there fails whole, as Graph's does),
+//! `/assign` replacing a policy's assignments, and the device status
+//! report. It can throttle (429 with Retry-After) and cut a connection
+//! after carrying out a write, so the client never sees the answer.
+
+#![allow(dead_code)]
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+pub const TENANT: &str = "contoso.onmicrosoft.com";
+pub const CLIENT: &str = "11111111-2222-3333-4444-555555555555";
+pub const SECRET: &str = "mock-secret-value";
+
+#[derive(Default)]
+pub struct Tenant {
+    pub users: Vec<Value>,
+    pub groups: Vec<Value>,
+    /// Direct members per group id.
+    pub members: HashMap<String, BTreeSet<String>>,
+    pub devices: Vec<Value>,
+    pub managed: Vec<Value>,
+    pub filters: Vec<Value>,
+    /// (collection, policy without settings and assignments).
+    pub policies: Vec<(String, Value)>,
+    pub settings: HashMap<String, Vec<Value>>,
+    pub assignments: HashMap<String, Vec<Value>>,
+    /// Per policy: (Intune device id, name, status, last modified).
+    pub report: HashMap<String, Vec<(String, String, String, String)>>,
+    pub next_id: u64,
+}
+
+#[derive(Default)]
+pub struct Mock {
+    pub tenant: Mutex<Tenant>,
+    pub page: usize,
+    /// The public key that verifies client assertions.
+    pub public_pem: Option<String>,
+    /// The next N Graph requests (and batch items) answer 429.
+    pub throttle: AtomicUsize,
+    /// The next N writes are carried out, then the connection is cut.
+    pub cut_writes: AtomicUsize,
+    pub requests: AtomicUsize,
+    pub throttled: AtomicUsize,
+    pub cuts: AtomicUsize,
+    pub tokens: AtomicUsize,
+    /// When each top-level Graph request came.
+    pub times: Mutex<Vec<Instant>>,
+    /// Every write carried out: (method, path).
+    pub writes: Mutex<Vec<(String, String)>>,
+    pub base: Mutex<String>,
+}
+
+fn load_records(p: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(p).unwrap();
+    if p.extension().is_some_and(|e| e == "ndjson") {
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    } else {
+        let v: Value = serde_json::from_str(&text).unwrap();
+        v["value"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+impl Tenant {
+    /// A tenant holding what `ringmaster gen` wrote into `dir`.
+    pub fn from_export(dir: &Path) -> Tenant {
+        let mut t = Tenant::default();
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_stem().unwrap().to_string_lossy().to_string();
+            let recs = load_records(&p);
+            match name.as_str() {
+                "users" => t.users = recs,
+                "groups" => t.groups = recs,
+                "devices" => t.devices = recs,
+                "managedDevices" => t.managed = recs,
+                "assignmentFilters" => t.filters = recs,
+                "groupMembers" => {
+                    for m in recs {
+                        t.members
+                            .entry(m["groupId"].as_str().unwrap().to_string())
+                            .or_default()
+                            .insert(m["memberId"].as_str().unwrap().to_string());
+                    }
+                }
+                "configurationPolicies" | "deviceConfigurations" | "deviceCompliancePolicies" => {
+                    for mut p in recs {
+                        let id = p["id"].as_str().unwrap().to_string();
+                        if let Some(s) = p.as_object_mut().unwrap().remove("settings") {
+                            t.settings
+                                .insert(id.clone(), s.as_array().cloned().unwrap_or_default());
+                        }
+                        let a = p.as_object_mut().unwrap().remove("assignments");
+                        t.assignments.insert(
+                            id,
+                            a.and_then(|a| a.as_array().cloned()).unwrap_or_default(),
+                        );
+                        t.policies.push((name.clone(), p));
+                    }
+                }
+                _ => {}
+            }
+        }
+        t
+    }
+
+    fn type_of(&self, id: &str) -> &'static str {
+        if self.users.iter().any(|u| u["id"] == id) {
+            "#microsoft.graph.user"
+        } else if self.groups.iter().any(|g| g["id"] == id) {
+            "#microsoft.graph.group"
+        } else {
+            "#microsoft.graph.device"
+        }
+    }
+
+    fn transitive(&self, gid: &str) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let mut stack = vec![gid.to_string()];
+        let mut seen = BTreeSet::new();
+        while let Some(g) = stack.pop() {
+            if !seen.insert(g.clone()) {
+                continue;
+            }
+            for m in self.members.get(&g).into_iter().flatten() {
+                out.insert(m.clone());
+                if self.members.contains_key(m) {
+                    stack.push(m.clone());
+                }
+            }
+        }
+        out
+    }
+
+    fn id(&mut self) -> String {
+        self.next_id += 1;
+        format!("00000000-0000-4000-8000-{:012}", self.next_id)
+    }
+}
+
+fn error(status: u16, code: &str, message: &str) -> (u16, Value) {
+    (status, json!({"error": {"code": code, "message": message}}))
+}
+
+impl Mock {
+    pub fn new(tenant: Tenant, page: usize) -> Arc<Mock> {
+        Arc::new(Mock {
+            tenant: Mutex::new(tenant),
+            page,
+            ..Default::default()
+        })
+    }
+
+    /// Serves on a loopback port; returns the base URL.
+    pub async fn serve(self: &Arc<Mock>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        *self.base.lock().unwrap() = base.clone();
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(self.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        base
+    }
+
+    /// Graph's version root, e.g. `http://127.0.0.1:1234/beta`.
+    pub fn graph_url(&self) -> String {
+        format!("{}/beta", self.base.lock().unwrap())
+    }
+
+    pub fn max_in_window(&self, window: std::time::Duration) -> usize {
+        let t = self.times.lock().unwrap();
+        let mut best = 0;
+        let mut lo = 0;
+        for hi in 0..t.len() {
+            while t[hi].duration_since(t[lo]) >= window {
+                lo += 1;
+            }
+            best = best.max(hi - lo + 1);
+        }
+        best
+    }
+
+    fn page_of(&self, items: Vec<Value>, path: &str, query: &BTreeMap<String, String>) -> Value {
+        let skip: usize = query
+            .get("$skiptoken")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let end = (skip + self.page).min(items.len());
+        let mut out = json!({"value": items[skip.min(items.len())..end]});
+        if end < items.len() {
+            let mut q: Vec<String> = query
+                .iter()
+                .filter(|(k, _)| k.as_str() != "$skiptoken")
+                .map(|(k, v)| format!("{k}={}", v.replace(' ', "%20")))
+                .collect();
+            q.push(format!("$skiptoken={end}"));
+            out["@odata.nextLink"] = json!(format!("{}{path}?{}", self.graph_url(), q.join("&")));
+        }
+        out
+    }
+
+    /// One Graph call; `path` is after the version (`/groups/…`).
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        query: &BTreeMap<String, String>,
+        body: &Value,
+    ) -> (u16, Value) {
+        let mut t = self.tenant.lock().unwrap();
+        let seg: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let write = method != "GET" && !(method == "POST" && path.contains("/reports/"));
+        if write {
+            self.writes
+                .lock()
+                .unwrap()
+                .push((method.to_string(), path.to_string()));
+        }
+        match (method, seg.as_slice()) {
+            ("GET", ["users"]) => (200, self.page_of(t.users.clone(), path, query)),
+            ("GET", ["devices"]) => (200, self.page_of(t.devices.clone(), path, query)),
+            ("GET", ["groups"]) => {
+                let mut gs = t.groups.clone();
+                if let Some(f) = query.get("$filter") {
+                    let nick = f.split('\'').nth(1).unwrap_or("");
+                    gs.retain(|g| g["mailNickname"].as_str() == Some(nick));
+                }
+                (200, self.page_of(gs, path, query))
+            }
+            ("POST", ["groups"]) => {
+                let id = t.id();
+                let mut g = body.clone();
+                g["id"] = json!(id);
+                g["groupTypes"] = json!([]);
+                t.groups.push(g.clone());
+                (201, g)
+            }
+            ("PATCH", ["groups", gid]) => {
+                let Some(binds) = body["members@odata.bind"].as_array() else {
+                    return (204, Value::Null);
+                };
+                let ids: Vec<String> = binds
+                    .iter()
+                    .filter_map(|b| b.as_str()?.rsplit('/').next().map(str::to_string))
+                    .collect();
+                let have = t.members.entry(gid.to_string()).or_default();
+                if ids.iter().any(|i| have.contains(i)) {
+                    return error(
+                        400,
+                        "Request_BadRequest",
+                        "One or more added object references already exist for the following modified properties: 'members'.",
+                    );
+                }
+                have.extend(ids);
+                (204, Value::Null)
+            }
+            ("DELETE", ["groups", gid, "members", mid, "$ref"]) => {
+                match t.members.get_mut(*gid).map(|m| m.remove(*mid)) {
+                    Some(true) => (204, Value::Null),
+                    _ => error(404, "Request_ResourceNotFound", "member not found"),
+                }
+            }
+            ("GET", ["groups", gid, "members", "microsoft.graph.device"]) => {
+                let ids: Vec<Value> = t
+                    .members
+                    .get(*gid)
+                    .into_iter()
+                    .flatten()
+                    .filter(|m| t.type_of(m) == "#microsoft.graph.device")
+                    .map(|m| json!({"id": m}))
+                    .collect();
+                (200, self.page_of(ids, path, query))
+            }
+            ("GET", ["groups", gid, "transitiveMembers"]) => {
+                let ids: Vec<Value> = t
+                    .transitive(gid)
+                    .into_iter()
+                    .map(|m| json!({"@odata.type": t.type_of(&m), "id": m}))
+                    .collect();
+                (200, self.page_of(ids, path, query))
+            }
+            ("GET", ["deviceManagement", "managedDevices"]) => {
+                (200, self.page_of(t.managed.clone(), path, query))
+            }
+            ("GET", ["deviceManagement", "assignmentFilters"]) => {
+                (200, self.page_of(t.filters.clone(), path, query))
+            }
+            ("GET", ["deviceManagement", coll]) => {
+                let expand = query
+                    .get("$expand")
+                    .is_some_and(|e| e.contains("assignments"));
+                let ps: Vec<Value> = t
+                    .policies
+                    .iter()
+                    .filter(|(c, _)| c == coll)
+                    .map(|(_, p)| {
+                        let mut p = p.clone();
+                        if expand {
+                            p["assignments"] = json!(
+                                t.assignments
+                                    .get(p["id"].as_str().unwrap())
+                                    .cloned()
+                                    .unwrap_or_default()
+                            );
+                        }
+                        p
+                    })
+                    .collect();
+                (200, self.page_of(ps, path, query))
+            }
+            ("GET", ["deviceManagement", _, id, "settings"]) => (
+                200,
+                self.page_of(
+                    t.settings.get(*id).cloned().unwrap_or_default(),
+                    path,
+                    query,
+                ),
+            ),
+            ("GET", ["deviceManagement", _, id, "assignments"]) => match t.assignments.get(*id) {
+                Some(a) => (200, self.page_of(a.clone(), path, query)),
+                None => error(404, "ResourceNotFound", "no such policy"),
+            },
+            ("POST", ["deviceManagement", _, id, "assign"]) => {
+                if !t.assignments.contains_key(*id) {
+                    return error(404, "ResourceNotFound", "no such policy");
+                }
+                let mut next = Vec::new();
+                for (i, a) in body["assignments"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .enumerate()
+                {
+                    let mut a = a;
+                    a["id"] = json!(format!("{id}_{i}"));
+                    next.push(a);
+                }
+                t.assignments.insert(id.to_string(), next.clone());
+                (200, json!({"value": next}))
+            }
+            (
+                "POST",
+                [
+                    "deviceManagement",
+                    "reports",
+                    "getConfigurationPolicyDevicesReport",
+                ],
+            ) => {
+                let filter = body["filter"].as_str().unwrap_or("");
+                let pid = filter.split('\'').nth(1).unwrap_or("");
+                let rows = t.report.get(pid).cloned().unwrap_or_default();
+                let skip = body["skip"].as_u64().unwrap_or(0) as usize;
+                let top = body["top"].as_u64().unwrap_or(50) as usize;
+                let values: Vec<Value> = rows
+                    .iter()
+                    .skip(skip)
+                    .take(top)
+                    .map(|(d, n, s, at)| json!([d, n, "", s, at]))
+                    .collect();
+                (
+                    200,
+                    json!({
+                        "TotalRowCount": rows.len(),
+                        "Schema": [
+                            {"Column": "IntuneDeviceId", "PropertyType": "String"},
+                            {"Column": "DeviceName", "PropertyType": "String"},
+                            {"Column": "UPN", "PropertyType": "String"},
+                            {"Column": "PolicyStatus", "PropertyType": "String"},
+                            {"Column": "PspdpuLastModifiedTimeUtc", "PropertyType": "DateTime"},
+                        ],
+                        "Values": values,
+                    }),
+                )
+            }
+            _ => error(
+                400,
+                "BadRequest",
+                &format!("the mock does not know {method} {path}"),
+            ),
+        }
+    }
+}
+
+fn parse_query(q: Option<&str>) -> BTreeMap<String, String> {
+    q.unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (k.to_string(), v.replace("%20", " ").replace("%27", "'"))
+        })
+        .collect()
+}
+
+fn respond(status: u16, v: Value) -> Response {
+    let s = StatusCode::from_u16(status).unwrap();
+    if v.is_null() {
+        s.into_response()
+    } else {
+        (s, axum::Json(v)).into_response()
+    }
+}
+
+/// Drops the connection without an answer (the request's effect stays).
+fn cut() -> ! {
+    std::panic::resume_unwind(Box::new("connection cut by the mock"))
+}
+
+async fn handle(
+    axum::extract::State(m): axum::extract::State<Arc<Mock>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_string();
+    if path.ends_with("/oauth2/v2.0/token") {
+        return token(&m, &path, &body);
+    }
+    let Some(rest) = path.strip_prefix("/beta") else {
+        return respond(404, json!({"error": {"code": "NotFound"}}));
+    };
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !auth.starts_with("Bearer tok-") {
+        return respond(
+            401,
+            json!({"error": {"code": "InvalidAuthenticationToken", "message": "Access token is empty."}}),
+        );
+    }
+    m.requests.fetch_add(1, Ordering::SeqCst);
+    m.times.lock().unwrap().push(Instant::now());
+    if m.throttle.load(Ordering::SeqCst) > 0 {
+        m.throttle.fetch_sub(1, Ordering::SeqCst);
+        m.throttled.fetch_add(1, Ordering::SeqCst);
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("Retry-After", "1")],
+            axum::Json(json!({"error": {"code": "TooManyRequests", "message": "throttled"}})),
+        )
+            .into_response();
+    }
+    let body: Value = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body).unwrap_or(Value::Null)
+    };
+    let query = parse_query(uri.query());
+    if rest == "/$batch" {
+        let mut responses = Vec::new();
+        let mut wrote = false;
+        for r in body["requests"].as_array().cloned().unwrap_or_default() {
+            let id = r["id"].clone();
+            if m.throttle.load(Ordering::SeqCst) > 0 {
+                m.throttle.fetch_sub(1, Ordering::SeqCst);
+                m.throttled.fetch_add(1, Ordering::SeqCst);
+                responses.push(json!({"id": id, "status": 429, "headers": {"Retry-After": "1"}, "body": {"error": {"code": "TooManyRequests"}}}));
+                continue;
+            }
+            let url = r["url"].as_str().unwrap_or("");
+            let (p, q) = url
+                .split_once('?')
+                .map_or((url, None), |(a, b)| (a, Some(b)));
+            let meth = r["method"].as_str().unwrap_or("GET");
+            wrote |= meth != "GET";
+            let (status, b) = m.call(meth, p, &parse_query(q), &r["body"]);
+            responses.push(json!({"id": id, "status": status, "body": b}));
+        }
+        if wrote && m.cut_writes.load(Ordering::SeqCst) > 0 {
+            m.cut_writes.fetch_sub(1, Ordering::SeqCst);
+            m.cuts.fetch_add(1, Ordering::SeqCst);
+            cut();
+        }
+        return respond(200, json!({"responses": responses}));
+    }
+    let (status, b) = m.call(method.as_str(), rest, &query, &body);
+    let write = method != Method::GET && !rest.contains("/reports/");
+    if write && (200..300).contains(&status) && m.cut_writes.load(Ordering::SeqCst) > 0 {
+        m.cut_writes.fetch_sub(1, Ordering::SeqCst);
+        m.cuts.fetch_add(1, Ordering::SeqCst);
+        cut();
+    }
+    respond(status, b)
+}
+
+fn token(m: &Mock, path: &str, body: &[u8]) -> Response {
+    let form: HashMap<String, String> = String::from_utf8_lossy(body)
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                v.replace("%3A", ":").replace("%2F", "/").replace('+', " "),
+            )
+        })
+        .collect();
+    let bad = |d: &str| {
+        respond(
+            401,
+            json!({"error": "invalid_client", "error_description": d}),
+        )
+    };
+    if !path.starts_with(&format!("/{TENANT}/")) {
+        return respond(
+            400,
+            json!({"error": "invalid_request", "error_description": "AADSTS90002: Tenant not found."}),
+        );
+    }
+    if form.get("client_id").map(String::as_str) != Some(CLIENT)
+        || form.get("grant_type").map(String::as_str) != Some("client_credentials")
+    {
+        return bad("AADSTS700016: Application not found in the directory.");
+    }
+    let ok = if let Some(s) = form.get("client_secret") {
+        s == SECRET
+    } else if let (Some(assertion), Some(pem)) = (form.get("client_assertion"), &m.public_pem) {
+        let key = jsonwebtoken::DecodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
+        let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        v.set_audience(&[format!("{}{path}", m.base.lock().unwrap())]);
+        v.set_issuer(&[CLIENT]);
+        let header = jsonwebtoken::decode_header(assertion).ok();
+        jsonwebtoken::decode::<Value>(assertion, &key, &v).is_ok()
+            && header.and_then(|h| h.x5t).is_some()
+    } else {
+        false
+    };
+    if !ok {
+        return bad("AADSTS7000215: Invalid client secret provided.");
+    }
+    let n = m.tokens.fetch_add(1, Ordering::SeqCst);
+    respond(
+        200,
+        json!({"token_type": "Bearer", "expires_in": 3599, "access_token": format!("tok-{n}")}),
+    )
+}
