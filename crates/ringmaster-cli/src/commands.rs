@@ -4,6 +4,7 @@ pub mod demo;
 pub mod explain;
 pub mod gen_org;
 pub mod init;
+pub mod intune;
 pub mod org;
 pub mod plan;
 pub mod rules;

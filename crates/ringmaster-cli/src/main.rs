@@ -105,6 +105,12 @@ enum Command {
         after_help = "Exit 0 when every record was kept, 1 when some were rejected (the rest are kept), 2 on bad input.\n\nExamples:\n  ringmaster ingest status device-status.csv --policy \"Win - Security Baseline 2027\"\n  ringmaster ingest tickets incidents.json --hint bitlocker --hint password\n  ringmaster ingest feedback answers.csv"
     )]
     Ingest(commands::run::IngestArgs),
+    /// Save how to reach an MDM (Microsoft Intune through Graph).
+    #[command(subcommand)]
+    Connect(commands::intune::ConnectCmd),
+    /// Read an MDM tenant into a folder of exports (Microsoft Intune through Graph).
+    #[command(subcommand)]
+    Import(commands::intune::ImportCmd),
     /// Serve the HTTP API; the scheduler drives the rollout inside the server.
     #[command(after_help = "Example:\n  ringmaster serve --simulate --listen 127.0.0.1:8080")]
     Serve(commands::run::ServeArgs),
@@ -192,6 +198,8 @@ fn main() -> ExitCode {
         Command::Status(a) => commands::run::status(a.at),
         Command::Ingest(a) => commands::run::ingest(a),
         Command::Serve(a) => commands::run::serve(a),
+        Command::Connect(c) => commands::intune::connect(c),
+        Command::Import(c) => commands::intune::import(c),
         Command::Token(TokenCmd::Create(a)) => commands::run::token_create(a),
         Command::History(a) => commands::run::history(a),
         Command::Approve(a) => commands::run::operate(a, Event::Approve),

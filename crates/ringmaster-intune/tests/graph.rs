@@ -413,3 +413,113 @@ async fn device_status_rows_map_to_the_engine_states_within_the_window() {
         .count();
     assert_eq!(got.statuses.len(), in_window);
 }
+
+#[tokio::test]
+async fn the_engine_drives_waves_through_intune_and_reads_their_reports() {
+    use ringmaster_core::wave::{OnFail, Rules, WaveState};
+    use ringmaster_engine::engine::{Engine, WaveSpec};
+    let export = generated(200);
+    let org = org_of(export.path());
+    let m = Mock::new(Tenant::from_export(export.path()), 50);
+    m.serve().await;
+    let pid = m.tenant.lock().unwrap().policies[0].1["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let before = targets(&m, &pid);
+    let t0: jiff::Timestamp = "2027-01-18T08:00:00Z".parse().unwrap();
+    let h = jiff::SignedDuration::from_hours;
+    let goal = ringmaster_core::goals::validate(
+        &ringmaster_core::goals::GoalDraft {
+            metric: Some("apply_success_rate"),
+            threshold: Some(">= 90%"),
+            window: Some("8h"),
+            min_sample: Some(10),
+            deadline: Some("2d"),
+            after: None,
+            critical: true,
+        },
+        8.0,
+        None,
+    )
+    .unwrap();
+    let wave = |name: &str, members: std::ops::Range<u32>, at: jiff::Timestamp| WaveSpec {
+        name: name.into(),
+        phase: ringmaster_plan::spec::PhaseKind::Pilot,
+        members: members.collect(),
+        starts_at: at,
+        bake_hours: 8.0,
+        rules: Rules {
+            approval: false,
+            promotion: false,
+            on_fail: OnFail::Rollback,
+            isolated: false,
+        },
+        goals: vec![goal.clone()],
+        policy: Default::default(),
+        settings: Vec::new(),
+    };
+    let waves = vec![wave("pilot", 0..40, t0), wave("broad", 40..200, t0 + h(24))];
+    // Every pilot device reports Succeeded two hours in.
+    {
+        let mut t = m.tenant.lock().unwrap();
+        let rows = (0..40u32)
+            .filter_map(|d| {
+                let id = org.device(ringmaster_core::model::DeviceAttr::ManagedId, d)?;
+                Some((
+                    id.to_string(),
+                    String::new(),
+                    "Succeeded".to_string(),
+                    (t0 + h(2)).to_string(),
+                ))
+            })
+            .collect();
+        t.report.insert(pid.clone(), rows);
+    }
+    let intune = Intune::new(
+        Arc::new(client(&m)),
+        "engine-test",
+        vec![PolicyRef {
+            id: pid.clone(),
+            collection: Collection::ConfigurationPolicies,
+        }],
+        Vec::new(),
+        Fleet::of(&org),
+    );
+    let store = ringmaster_store::open("sqlite::memory:").await.unwrap();
+    let engine = Engine::start(store, Arc::new(intune), "engine-test", "plan", waves, t0)
+        .await
+        .unwrap();
+    engine.tick(t0).await.unwrap();
+    let gid = {
+        let t = m.tenant.lock().unwrap();
+        t.groups
+            .iter()
+            .find(|g| g["mailNickname"].as_str() == Some("ringmaster-engine-test-w1"))
+            .map(|g| g["id"].as_str().unwrap().to_string())
+            .expect("the pilot's group")
+    };
+    assert!(
+        targets(&m, &pid).contains(&("#microsoft.graph.groupAssignmentTarget".into(), gid.clone()))
+    );
+    for hour in 1..=30 {
+        engine.tick(t0 + h(hour)).await.unwrap();
+    }
+    let rows = engine.rows().await.unwrap();
+    assert_eq!(
+        rows[0].state,
+        WaveState::Passed,
+        "the pilot's reports passed its gate"
+    );
+    assert!(
+        !matches!(rows[1].state, WaveState::Pending),
+        "the next wave started: {:?}",
+        rows[1].state
+    );
+    let mut expect = before.clone();
+    expect.push(("#microsoft.graph.groupAssignmentTarget".into(), gid));
+    assert!(
+        targets(&m, &pid).len() == expect.len() + 1,
+        "both wave groups assigned, the rest kept"
+    );
+}

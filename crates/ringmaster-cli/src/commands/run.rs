@@ -29,6 +29,10 @@ pub struct Where {
     /// that starts then (devices that applied the policy report again).
     #[arg(long, value_name = "SPEC")]
     pub fault: Vec<Fault>,
+    /// Drive Microsoft Intune through Graph, on the real clock, with the
+    /// connection `ringmaster connect intune` saved (instead of --simulate).
+    #[arg(long, value_name = "CONNECTION", env = "RINGMASTER_INTUNE")]
+    pub intune: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -47,6 +51,9 @@ pub struct RunArgs {
     /// Stop after this many simulated days even if the rollout is not done.
     #[arg(long, default_value_t = 120)]
     pub max_days: u32,
+    /// With --intune: one tick now, then exit (for a timer or cron).
+    #[arg(long)]
+    pub once: bool,
 }
 
 #[derive(clap::Args)]
@@ -74,6 +81,33 @@ struct Opened {
     rollout: String,
     /// The plan and the organization it was computed on.
     loaded: super::plan::Loaded,
+}
+
+/// The built-in fleet simulator for a plan.
+fn simulator(at: &Where, loaded: &super::plan::Loaded) -> Simulator {
+    let settings = loaded
+        .plan
+        .changes
+        .iter()
+        .map(|c| c.setting_id.clone())
+        .collect();
+    Simulator::new(
+        &loaded.org,
+        SimConfig {
+            settings,
+            seed: at.seed,
+            faults: at.fault.clone(),
+            tickets_per_100: loaded.plan.help_desk.tickets_per_100_devices,
+            policy: loaded
+                .plan
+                .scope
+                .new_policies
+                .first()
+                .map(|p| p.id.clone())
+                .unwrap_or_default(),
+            ..SimConfig::default()
+        },
+    )
 }
 
 fn database_url(at: &Where) -> String {
@@ -105,36 +139,20 @@ async fn open(at: &Where, now: jiff::Timestamp) -> anyhow::Result<Opened> {
         .first()
         .map(|w| w.starts_at)
         .ok_or_else(|| crate::UserError("the plan has no waves".into()))?;
-    let settings = loaded
-        .plan
-        .changes
-        .iter()
-        .map(|c| c.setting_id.clone())
-        .collect();
-    let sim = Simulator::new(
-        &loaded.org,
-        SimConfig {
-            settings,
-            seed: at.seed,
-            faults: at.fault.clone(),
-            tickets_per_100: loaded.plan.help_desk.tickets_per_100_devices,
-            policy: loaded
-                .plan
-                .scope
-                .new_policies
-                .first()
-                .map(|p| p.id.clone())
-                .unwrap_or_default(),
-            ..SimConfig::default()
-        },
-    );
-    // A new version starts (and supersedes) at the rollout's own time.
-    let resumed_at = Engine::polled_until_of(store.as_ref(), &loaded.plan.id)
-        .await?
-        .unwrap_or(start);
+    let connector: Arc<dyn ringmaster_engine::connector::Connector> = match &at.intune {
+        Some(conn) => Arc::new(super::intune::connector(conn, &loaded.plan.id, &loaded)?),
+        None => Arc::new(simulator(at, &loaded)),
+    };
+    // A new version starts (and supersedes) at the rollout's own time: the
+    // stored simulated clock, or now against a real tenant.
+    let stored_at = Engine::polled_until_of(store.as_ref(), &loaded.plan.id).await?;
+    let resumed_at = match (&at.intune, stored_at) {
+        (Some(_), s) => s.map_or(now, |s| s.max(now)).max(start.min(now)),
+        (None, s) => s.unwrap_or(start),
+    };
     let engine = Engine::start(
         store.clone(),
-        Arc::new(sim),
+        connector,
         &loaded.plan.id,
         &loaded.text,
         waves,
@@ -257,9 +275,17 @@ async fn drive(
 }
 
 pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
+    if a.at.intune.is_some() {
+        if a.simulate {
+            return Err(
+                crate::UserError("--simulate and --intune exclude each other".into()).into(),
+            );
+        }
+        return run_live(a);
+    }
     if !a.simulate {
         return Err(crate::UserError(
-            "only the simulated fleet can be driven so far: add --simulate (a Microsoft Graph connector is planned)"
+            "say what to drive: --simulate (the built-in fleet) or --intune intune.toml (Microsoft Intune; `ringmaster connect intune` saves the connection)"
                 .into(),
         )
         .into());
@@ -316,6 +342,64 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
                 ExitCode::from(1)
             }
         })
+    })
+}
+
+/// `run --intune`: ticks on the real clock every `--step` (or once with
+/// `--once`, for a timer) until every wave has ended or one waits for an
+/// operator.
+fn run_live(a: RunArgs) -> anyhow::Result<ExitCode> {
+    let step = ringmaster_core::goals::parse_hours(&a.step).ok_or_else(|| {
+        crate::UserError(format!("--step `{}` is not a duration such as 1h", a.step))
+    })?;
+    runtime()?.block_on(async {
+        let o = open(&a.at, jiff::Timestamp::now()).await?;
+        let e = &o.engine;
+        println!(
+            "rollout {} version {} on Microsoft Intune (database {})",
+            o.rollout,
+            e.version(),
+            ringmaster_store::redact(&database_url(&a.at))
+        );
+        loop {
+            let now = jiff::Timestamp::now();
+            let t = e.tick(now).await?;
+            for line in &t.transitions {
+                println!("{}  {line}", stamp(now));
+            }
+            println!("{}  {} status reports read", stamp(now), t.statuses);
+            let rows = e.rows().await?;
+            if rows.iter().all(|r| r.state.is_final()) {
+                let passed = rows.iter().filter(|r| r.state == WaveState::Passed).count();
+                println!(
+                    "{}  done: {passed} of {} waves passed",
+                    stamp(now),
+                    rows.len()
+                );
+                return Ok(if passed == rows.len() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                });
+            }
+            if let Some(r) = rows.iter().find(|r| needs_operator(r.state)) {
+                println!(
+                    "{}  waiting for an operator: wave {} '{}' is {} (see `ringmaster status`)",
+                    stamp(now),
+                    r.key.idx + 1,
+                    r.name,
+                    describe(r.state)
+                );
+                return Ok(ExitCode::from(1));
+            }
+            if a.once {
+                return Ok(ExitCode::SUCCESS);
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs_f64(step * 3600.0)) => {}
+                _ = stop_signal() => return Ok(ExitCode::SUCCESS),
+            }
+        }
     })
 }
 
@@ -800,6 +884,7 @@ pub fn demo_run(
         seed: 1,
         json: false,
         fault: faults,
+        intune: None,
     };
     if fresh {
         let db = file.with_file_name("ringmaster.db");
@@ -873,6 +958,7 @@ pub fn demo_watch(
         seed: 1,
         json: false,
         fault: faults,
+        intune: None,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -967,6 +1053,7 @@ pub fn demo_serve_until_stopped(file: &Path, sv: &mut DemoServe) -> anyhow::Resu
         seed: 1,
         json: false,
         fault: Vec::new(),
+        intune: None,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -1036,9 +1123,10 @@ pub struct ServeArgs {
 
 /// `ringmaster serve`: the API, with the scheduler driving the rollout.
 pub fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
-    if !a.simulate {
+    let live = a.at.intune.is_some();
+    if live == a.simulate {
         return Err(crate::UserError(
-            "only the simulated fleet can be driven so far: add --simulate (a Microsoft Graph connector is planned)".into(),
+            "say what the scheduler drives: --simulate (the built-in fleet) or --intune intune.toml (Microsoft Intune)".into(),
         )
         .into());
     }
@@ -1092,6 +1180,7 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         let engine = o.engine.clone();
         let start = engine.polled_until().await?.unwrap_or(o.start);
+        let start = if live { jiff::Timestamp::now() } else { start };
         let clock_at = std::sync::Arc::new(std::sync::Mutex::new(start));
         let clock_read = clock_at.clone();
         let link_key = ringmaster_server::link_key(store.as_ref(), &o.rollout).await?;
@@ -1100,8 +1189,13 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
             store,
             engine: engine.clone(),
             rollout: o.rollout.clone(),
+            // Against a tenant, time is the real clock's.
             clock: std::sync::Arc::new(move || {
-                *clock_read.lock().unwrap_or_else(|e| e.into_inner())
+                if live {
+                    jiff::Timestamp::now()
+                } else {
+                    *clock_read.lock().unwrap_or_else(|e| e.into_inner())
+                }
             }),
             ingest_per_minute: a.ingest_per_minute,
             limiter: Default::default(),
@@ -1130,7 +1224,12 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
             let mut watcher = ringmaster_server::watch::Watcher::new(&notifier.rollout);
             let mut inputs = Inputs::of(&plan_file);
             let mut looked = std::time::Instant::now();
-            let every = std::time::Duration::from_secs_f64(3600.0 / speed);
+            // Against a tenant: a tick every 15 minutes of real time.
+            let every = if live {
+                std::time::Duration::from_secs(15 * 60)
+            } else {
+                std::time::Duration::from_secs_f64(3600.0 / speed)
+            };
             let mut said: Option<bool> = None;
             let mut last: Option<jiff::Timestamp> = None;
             let mut next = tokio::time::Instant::now();
@@ -1171,6 +1270,7 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
                     // The hour after the last tick, ours or a previous leader's.
                     let stored = engine.polled_until().await.ok().flatten();
                     let now = match stored.max(last) {
+                        _ if live => jiff::Timestamp::now(),
                         Some(t) => t + jiff::SignedDuration::from_hours(1),
                         None => *clock_at.lock().unwrap_or_else(|e| e.into_inner()),
                     };
