@@ -484,6 +484,10 @@ impl Connector for Intune {
                 });
             }
         }
+        if let Some(s) = unknown {
+            // Said, not guessed: an unknown status is neither a success nor a failure.
+            tracing::warn!(status = %s, "Intune reported a device status ringmaster does not map; those rows were skipped");
+        }
         Ok(out)
     }
 }
