@@ -450,13 +450,18 @@ impl Connector for Intune {
         to: jiff::Timestamp,
     ) -> Result<Reported, ConnectorError> {
         let mut out = Reported::default();
+        let mut unknown: Option<String> = None;
         for p in &self.policies {
             for r in self.report_rows(p).await.map_err(err)? {
                 let text = |k: &str| r.get(k).and_then(Value::as_str).map(str::to_string);
                 let status = text("PolicyStatus_loc")
                     .or_else(|| text("PolicyStatus"))
+                    .or_else(|| r.get("PolicyStatus").map(Value::to_string))
                     .unwrap_or_default();
                 let Some(state) = map_status(&status) else {
+                    if !status.to_ascii_lowercase().contains("notassigned") {
+                        unknown.get_or_insert(status);
+                    }
                     continue;
                 };
                 let Some(at) = text("PspdpuLastModifiedTimeUtc").and_then(|t| parse_time(&t))
