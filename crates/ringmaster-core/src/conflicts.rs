@@ -267,9 +267,21 @@ pub fn analyze(org: &Org, res: &Resolution, scope: &Scope<'_>) -> ConflictReport
         .collect();
     involved.sort_unstable();
     involved.dedup();
+    // Policies with the same assignments, platforms and applicability rules
+    // reach the same devices: they share one bitmap, so where sides meet
+    // each distinct reach is unioned and counted once (by address).
+    let mut class: FxHashMap<String, usize> = FxHashMap::default();
     let applicable: FxHashMap<usize, &RoaringBitmap> = involved
-        .par_iter()
-        .map(|&p| (p, res.policies[p].applicable()))
+        .iter()
+        .map(|&p| {
+            let q = &org.policies[p];
+            let key = format!(
+                "{:?}|{:?}|{:?}",
+                q.assignments, q.platforms, q.applicability
+            );
+            let rep = *class.entry(key).or_insert(p);
+            (p, res.policies[rep].applicable())
+        })
         .collect();
     let ctx = Ctx::new(org, res, scope, &involved);
     let mut findings: Vec<Finding> = candidates
@@ -323,6 +335,9 @@ struct Ctx<'a> {
     targets: FxHashMap<usize, Vec<Reach>>,
     /// Devices with a primary user (what All users reaches), built on first use.
     owned: std::sync::OnceLock<RoaringBitmap>,
+    /// Each group's reach, built on first use (a group of users and devices
+    /// is a union, and many findings ask for the same group).
+    reach: Vec<std::sync::OnceLock<RoaringBitmap>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -338,7 +353,14 @@ impl<'a> Ctx<'a> {
             platforms: platform_rows(org),
             targets,
             owned: std::sync::OnceLock::new(),
+            reach: (0..org.groups.len())
+                .map(|_| std::sync::OnceLock::new())
+                .collect(),
         }
+    }
+
+    fn group_reach(&self, g: usize) -> &RoaringBitmap {
+        self.reach[g].get_or_init(|| self.res.group_reach(self.org, g).into_owned())
     }
 
     fn owned(&self) -> &RoaringBitmap {
@@ -492,6 +514,22 @@ fn findings_for(
     out
 }
 
+/// The address of a shared reach: equal for policies of one class.
+fn addr(b: &RoaringBitmap) -> usize {
+    std::ptr::from_ref(b) as usize
+}
+
+/// A side's distinct reaches (policies of one class share theirs).
+fn distinct<'a>(
+    side: &[Entry],
+    applicable: &FxHashMap<usize, &'a RoaringBitmap>,
+) -> Vec<&'a RoaringBitmap> {
+    let mut v: Vec<&RoaringBitmap> = side.iter().map(|(p, _)| applicable[p]).collect();
+    v.sort_by_key(|b| addr(b));
+    v.dedup_by_key(|b| addr(b));
+    v
+}
+
 /// The devices where two sides (groups of policies with one value each)
 /// meet, and, where it came for free, each policy's share of them (in the
 /// order of `sides` flattened).
@@ -505,28 +543,35 @@ fn meeting(
 ) -> (RoaringBitmap, Vec<Option<u64>>) {
     let n: usize = sides.iter().map(Vec::len).sum();
     if sides.len() == 2 {
-        let size = |s: &Vec<Entry>| s.iter().map(|(p, _)| applicable[p].len()).sum::<u64>();
-        let (small, large) = if size(&sides[0]) <= size(&sides[1]) {
-            (0, 1)
+        let (d0, d1) = (
+            distinct(&sides[0], applicable),
+            distinct(&sides[1], applicable),
+        );
+        let size = |d: &[&RoaringBitmap]| d.iter().map(|b| b.len()).sum::<u64>();
+        let (small, large, d_large) = if size(&d0) <= size(&d1) {
+            (0, 1, d1)
         } else {
-            (1, 0)
+            (1, 0, d0)
         };
-        let d_small = sides[small].iter().map(|(p, _)| applicable[p]).union();
-        let mut counts = vec![None; n];
-        let offset = |side: usize| if side == 0 { 0 } else { sides[0].len() };
-        // Count without allocating; union only the policies that overlap.
+        let d_small = distinct(&sides[small], applicable).into_iter().union();
+        // Count without allocating; union only the reaches that overlap.
         let mut overlapping: Vec<(u64, &RoaringBitmap)> = Vec::new();
-        for (k, (p, _)) in sides[large].iter().enumerate() {
-            let a = applicable[p];
+        let mut count_of: FxHashMap<usize, u64> = FxHashMap::default();
+        for a in d_large {
             let n = if a.is_disjoint(&d_small) {
                 0
             } else {
                 a.intersection_len(&d_small)
             };
-            counts[offset(large) + k] = Some(n);
+            count_of.insert(addr(a), n);
             if n > 0 {
                 overlapping.push((n, a));
             }
+        }
+        let mut counts = vec![None; n];
+        let offset = if large == 0 { 0 } else { sides[0].len() };
+        for (k, (p, _)) in sides[large].iter().enumerate() {
+            counts[offset + k] = count_of.get(&addr(applicable[p])).copied();
         }
         // Often the larger side covers the smaller one whole: union in
         // growing batches, biggest overlaps first, and stop once it does.
@@ -547,13 +592,15 @@ fn meeting(
     }
     let reach: Vec<RoaringBitmap> = sides
         .iter()
-        .map(|s| s.iter().map(|(p, _)| applicable[p]).union())
+        .map(|s| distinct(s, applicable).into_iter().union())
         .collect();
+    // Devices in two sides or more, in one pass: what the sides so far
+    // cover, and what they cover twice.
+    let mut seen = RoaringBitmap::new();
     let mut affected = RoaringBitmap::new();
-    for i in 0..reach.len() {
-        for j in i + 1..reach.len() {
-            affected |= &reach[i] & &reach[j];
-        }
+    for r in &reach {
+        affected |= &seen & r;
+        seen |= r;
     }
     (affected, vec![None; n])
 }
@@ -573,9 +620,15 @@ fn finding(
     }
     let mut values = Vec::new();
     let mut involved = Vec::new();
+    let mut known: FxHashMap<usize, u64> = FxHashMap::default();
     for (&(p, i), n) in sides.iter().flatten().zip(counts) {
         // Policies whose devices are not among the affected ones play no part.
-        let n = n.unwrap_or_else(|| applicable[&p].intersection_len(&affected));
+        let a = applicable[&p];
+        let n = n.unwrap_or_else(|| {
+            *known
+                .entry(addr(a))
+                .or_insert_with(|| a.intersection_len(&affected))
+        });
         if n == 0 {
             continue;
         }
@@ -658,7 +711,7 @@ fn include_targets(org: &Org, p: usize) -> Vec<Reach> {
 /// Affected devices per include target of the policies involved, each
 /// distinct target counted once.
 fn by_group(ctx: &Ctx<'_>, involved: &[usize], affected: &RoaringBitmap) -> Vec<(String, u64)> {
-    let (org, res) = (ctx.org, ctx.res);
+    let org = ctx.org;
     let mut targets: Vec<Reach> = Vec::new();
     for p in involved {
         for t in ctx.targets.get(p).map(Vec::as_slice).unwrap_or(&[]) {
@@ -677,7 +730,7 @@ fn by_group(ctx: &Ctx<'_>, involved: &[usize], affected: &RoaringBitmap) -> Vec<
             ),
             Reach::Group(g) => (
                 org.groups[g].name.clone(),
-                res.group_reach(org, g).intersection_len(affected),
+                ctx.group_reach(g).intersection_len(affected),
             ),
         })
         .filter(|(_, n)| *n > 0)
