@@ -14,6 +14,26 @@ fn rm() -> Command {
     c
 }
 
+/// `connect intune` to the mock at `base`, saving to `conn`, the secret in
+/// a variable.
+fn connect(base: &str, conn: &std::path::Path, secret: &str) -> Command {
+    let mut c = rm();
+    c.env("RM_TEST_INTUNE_SECRET", secret)
+        .args([
+            "connect",
+            "intune",
+            "--tenant",
+            TENANT,
+            "--client-id",
+            CLIENT,
+        ])
+        .args(["--secret-env", "RM_TEST_INTUNE_SECRET"])
+        .args(["--graph-url", &format!("{base}/beta"), "--login-url", base])
+        .arg("--out")
+        .arg(conn);
+    c
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn connect_then_import_a_tenant_that_the_other_commands_read() {
     let d = tempfile::tempdir().unwrap();
@@ -22,26 +42,7 @@ async fn connect_then_import_a_tenant_that_the_other_commands_read() {
     let m = Mock::new(Tenant::from_export(&export), 40);
     let base = m.serve().await;
     let conn = d.path().join("intune.toml");
-    let connect = |secret: &str| {
-        let mut c = rm();
-        c.env("RM_TEST_INTUNE_SECRET", secret).args([
-            "connect",
-            "intune",
-            "--tenant",
-            TENANT,
-            "--client-id",
-            CLIENT,
-            "--secret-env",
-            "RM_TEST_INTUNE_SECRET",
-            "--graph-url",
-            &format!("{base}/beta"),
-            "--login-url",
-            &base,
-            "--out",
-        ]);
-        c.arg(&conn);
-        c
-    };
+    let connect = |secret: &str| connect(&base, &conn, secret);
     // A wrong secret: refused, saying why, and nothing saved.
     let wrong = connect("not-the-secret");
     let out = tokio::task::spawn_blocking(move || {
@@ -173,25 +174,7 @@ async fn run_intune_starts_the_first_wave_in_the_tenant() {
         plan_file.clone(),
     );
     tokio::task::spawn_blocking(move || {
-        rm().env("RM_TEST_INTUNE_SECRET", SECRET)
-            .args([
-                "connect",
-                "intune",
-                "--tenant",
-                TENANT,
-                "--client-id",
-                CLIENT,
-                "--secret-env",
-                "RM_TEST_INTUNE_SECRET",
-                "--graph-url",
-                &format!("{base2}/beta"),
-                "--login-url",
-                &base2,
-                "--out",
-            ])
-            .arg(&conn2)
-            .assert()
-            .success();
+        connect(&base2, &conn2, SECRET).assert().success();
         rm().env("RM_TEST_INTUNE_SECRET", SECRET)
             .args(["import", "intune"])
             .arg(dir.join("snapshot"))

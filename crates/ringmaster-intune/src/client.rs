@@ -330,27 +330,18 @@ impl Graph {
             if let Some(b) = body {
                 req = req.json(b);
             }
-            let resp = match req.send().await {
-                Ok(r) => r,
-                Err(e) => {
-                    attempt += 1;
-                    if !retry_transport || attempt >= self.retry.attempts {
-                        return Err(GraphError::Transport {
-                            method: method.to_string(),
-                            path: shown,
-                            message: without_url(&e),
-                        });
-                    }
-                    self.counters.retried.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(path = %shown, attempt, "Graph did not answer; retrying");
-                    tokio::time::sleep(self.backoff(attempt)).await;
-                    continue;
+            // No answer, or one that broke off: the request may or may not
+            // have been carried out.
+            let answer = match req.send().await {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let retry_after = retry_after(resp.headers());
+                    read_limited(resp).await.map(|b| (status, retry_after, b))
                 }
+                Err(e) => Err(without_url(&e)),
             };
-            let status = resp.status().as_u16();
-            let retry_after = retry_after(resp.headers());
-            let bytes = match read_limited(resp).await {
-                Ok(b) => b,
+            let (status, retry_after, bytes) = match answer {
+                Ok(a) => a,
                 Err(message) => {
                     attempt += 1;
                     if !retry_transport || attempt >= self.retry.attempts {
@@ -360,6 +351,8 @@ impl Graph {
                             message,
                         });
                     }
+                    self.counters.retried.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(path = %shown, attempt, "Graph did not answer; retrying");
                     tokio::time::sleep(self.backoff(attempt)).await;
                     continue;
                 }

@@ -231,8 +231,9 @@ impl Intune {
             remove.sort();
             failures.clear();
             // 20 members per PATCH, 20 PATCHes per batch.
-            let mut reqs: Vec<BatchItem> = add
-                .chunks(20)
+            let chunks: Vec<&[&String]> = add.chunks(20).collect();
+            let mut reqs: Vec<BatchItem> = chunks
+                .iter()
                 .map(|c| BatchItem {
                     method: "PATCH",
                     url: format!("/groups/{gid}"),
@@ -260,11 +261,8 @@ impl Intune {
                     Err(e) => failures.push(if i < adds {
                         format!(
                             "adding {} device(s) from {}: {e}",
-                            add.chunks(20).nth(i).map_or(0, <[_]>::len),
-                            add.chunks(20)
-                                .nth(i)
-                                .and_then(|c| c.first())
-                                .map_or("?", |s| s.as_str())
+                            chunks[i].len(),
+                            chunks[i][0]
                         )
                     } else {
                         format!("removing {}: {e}", remove[i - adds])

@@ -410,13 +410,15 @@ pub(crate) async fn group(
 }
 
 /// The run state with device labels, shared by the API and its page.
-pub(crate) async fn run_state(s: &AppState) -> Result<serde_json::Value, ApiError> {
+pub(crate) async fn run_state(
+    s: &AppState,
+    v: &crate::View,
+) -> Result<serde_json::Value, ApiError> {
     let rows = s
         .engine
         .rows()
         .await
         .map_err(|e| ApiError::internal("reading waves", e))?;
-    let v = &s.view();
     let now = (s.clock)();
     let r = ringmaster_engine::runstate::assess(
         s.store.as_ref(),
@@ -545,7 +547,7 @@ pub(crate) async fn runstate(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     authorize(&s, &headers, Access::Read).await?;
-    Ok(axum::Json(run_state(&s).await?).into_response())
+    Ok(axum::Json(run_state(&s, &s.view()).await?).into_response())
 }
 
 /// Everything about one wave, shared by the API and the wave page so the

@@ -890,7 +890,8 @@ pub(crate) async fn runstate(State(s): State<AppState>, headers: HeaderMap) -> R
         Ok(x) => x,
         Err(r) => return r,
     };
-    let Ok(r) = run_state(&s).await else {
+    let view = s.view();
+    let Ok(r) = run_state(&s, &view).await else {
         return message(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Something failed",
@@ -951,7 +952,7 @@ pub(crate) async fn runstate(State(s): State<AppState>, headers: HeaderMap) -> R
         })
         .collect();
     let chart = crate::chart::wave_states(&series, devices);
-    let rules: Vec<String> = s.view().plan.alerts.iter().map(|r| r.sentence()).collect();
+    let rules: Vec<String> = view.plan.alerts.iter().map(|r| r.sentence()).collect();
     page(
         &s,
         &session,

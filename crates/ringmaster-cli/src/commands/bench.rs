@@ -763,10 +763,7 @@ fn watch(
     let dir = tempfile_dir()?;
     let url = format!("sqlite:{}", dir.join("watch.db").display());
     let _ = std::fs::remove_file(dir.join("watch.db"));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let rt = super::run::threaded_runtime()?;
     let n = org.devices.rows;
     let start: jiff::Timestamp = "2027-01-18T08:00:00Z".parse().context("bench clock")?;
     let policy = "0b5e11e0-2027-4000-8000-000000000001";
@@ -887,10 +884,7 @@ fn ingest(a: &Args) -> anyhow::Result<ExitCode> {
         std::process::id(),
         jiff::Timestamp::now().as_second()
     );
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let rt = super::run::threaded_runtime()?;
     let n = a.devices as u64;
     let wave_size = 200_000u64.min(n);
     let start: jiff::Timestamp = "2027-01-18T08:00:00Z".parse().context("bench clock")?;
@@ -1211,10 +1205,7 @@ fn http(a: &Args) -> anyhow::Result<ExitCode> {
     let dir = std::env::temp_dir().join(format!("ringmaster-bench-http-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let (p, plan) = planned(&dir.join("org"), 20_000, a.seed)?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let rt = super::run::threaded_runtime()?;
     let url = a
         .database
         .clone()

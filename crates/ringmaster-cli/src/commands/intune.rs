@@ -75,12 +75,6 @@ pub struct ImportArgs {
     pub connection: PathBuf,
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
-}
-
 /// The Graph client for a saved connection.
 pub fn graph(path: &std::path::Path) -> anyhow::Result<Graph> {
     let c = Connection::load(path).map_err(|e| {
@@ -105,7 +99,7 @@ pub fn connect(cmd: ConnectCmd) -> anyhow::Result<ExitCode> {
     if !a.no_check {
         let cred = c.credential().map_err(crate::UserError)?;
         let g = Graph::new(c.endpoint(), cred)?;
-        runtime()?.block_on(async {
+        super::run::threaded_runtime()?.block_on(async {
             g.get("/deviceManagement/managedDevices?$top=1&$select=id")
                 .await
                 .map_err(|e| crate::UserError(format!("checking the connection: {e}")))
@@ -124,7 +118,7 @@ pub fn import(cmd: ImportCmd) -> anyhow::Result<ExitCode> {
     let ImportCmd::Intune(a) = cmd;
     let g = graph(&a.connection)?;
     let began = std::time::Instant::now();
-    let w = runtime()?
+    let w = super::run::threaded_runtime()?
         .block_on(ringmaster_intune::snapshot::read_tenant(&g, &a.dir))
         .map_err(|e| crate::UserError(format!("reading the tenant: {e}")))?;
     for (f, n) in &w.files {

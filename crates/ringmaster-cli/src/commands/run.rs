@@ -177,6 +177,15 @@ async fn open(at: &Where, now: jiff::Timestamp) -> anyhow::Result<Opened> {
     })
 }
 
+/// A runtime whose tasks run beside the caller's (a served dashboard, the
+/// scheduler, Graph requests).
+pub fn threaded_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -767,6 +776,19 @@ pub fn ingest(a: IngestArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// The demo's rollout: its plan beside the default database, on the
+/// simulated fleet with `faults`.
+fn demo_where(file: &Path, faults: Vec<Fault>) -> Where {
+    Where {
+        file: file.to_path_buf(),
+        database: None,
+        seed: 1,
+        json: false,
+        fault: faults,
+        intune: None,
+    }
+}
+
 /// How a demo run ended.
 pub enum DemoEnd {
     /// Every wave passed.
@@ -878,24 +900,14 @@ pub fn demo_run(
     speed: f64,
     serve: Option<&mut DemoServe>,
 ) -> anyhow::Result<DemoEnd> {
-    let at = Where {
-        file: file.to_path_buf(),
-        database: None,
-        seed: 1,
-        json: false,
-        fault: faults,
-        intune: None,
-    };
+    let at = demo_where(file, faults);
     if fresh {
         let db = file.with_file_name("ringmaster.db");
         for ext in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{ext}", db.display()));
         }
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let rt = threaded_runtime()?;
     rt.block_on(async {
         let o = open(&at, jiff::Timestamp::now()).await?;
         let engine = o.engine.clone();
@@ -952,18 +964,8 @@ pub fn demo_watch(
     serve: Option<&mut DemoServe>,
 ) -> anyhow::Result<Vec<String>> {
     use ringmaster_core::alerts::Change;
-    let mut at = Where {
-        file: file.to_path_buf(),
-        database: None,
-        seed: 1,
-        json: false,
-        fault: faults,
-        intune: None,
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let mut at = demo_where(file, faults);
+    let rt = threaded_runtime()?;
     rt.block_on(async {
         let before = stored(&at).await?;
         let clock_at = Engine::polled_until_of(before.store.as_ref(), &before.rollout)
@@ -1047,18 +1049,8 @@ pub fn demo_watch(
 
 /// After the demo: its dashboard stays up, the rollout at rest, until Ctrl-C.
 pub fn demo_serve_until_stopped(file: &Path, sv: &mut DemoServe) -> anyhow::Result<()> {
-    let at = Where {
-        file: file.to_path_buf(),
-        database: None,
-        seed: 1,
-        json: false,
-        fault: Vec::new(),
-        intune: None,
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let at = demo_where(file, Vec::new());
+    let rt = threaded_runtime()?;
     rt.block_on(async {
         let o = open(&at, jiff::Timestamp::now()).await?;
         let engine = o.engine.clone();
@@ -1130,10 +1122,7 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
         )
         .into());
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
+    let rt = threaded_runtime()?;
     rt.block_on(async {
         let mut channels = ringmaster_server::Channels {
             smtp: a.smtp.clone(),
