@@ -61,6 +61,23 @@ impl Credential {
     }
 }
 
+/// A certificate's SHA-1 thumbprint as the portal shows it (hex, maybe
+/// with spaces or colons), as bytes.
+pub fn thumbprint_bytes(thumbprint: &str) -> Result<[u8; 20], String> {
+    let hex: String = thumbprint
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != ':')
+        .collect();
+    if hex.len() != 40 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err("the certificate thumbprint must be 40 hex digits (SHA-1)".into());
+    }
+    let mut out = [0u8; 20];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|e| e.to_string())?;
+    }
+    Ok(out)
+}
+
 /// A client assertion: signed with the certificate's key, valid for 10
 /// minutes, naming the certificate by its thumbprint (`x5t`).
 fn assertion(
@@ -69,16 +86,7 @@ fn assertion(
     client_id: &str,
     aud: &str,
 ) -> Result<String, String> {
-    let hex: String = thumbprint
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != ':')
-        .collect();
-    if hex.len() != 40 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err("the certificate thumbprint must be 40 hex digits (SHA-1)".into());
-    }
-    let bytes: Vec<u8> = (0..20)
-        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap_or(0))
-        .collect();
+    let bytes = thumbprint_bytes(thumbprint)?;
     let key = jsonwebtoken::EncodingKey::from_rsa_pem(key_pem.expose().as_bytes())
         .map_err(|_| "the certificate key is not an RSA private key in PEM form".to_string())?;
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);

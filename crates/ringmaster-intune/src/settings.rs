@@ -108,6 +108,9 @@ impl Connection {
         if self.certificate_key.is_some() != self.certificate_thumbprint.is_some() {
             return Err("a certificate needs both its key file and its thumbprint".into());
         }
+        if let Some(t) = &self.certificate_thumbprint {
+            crate::auth::thumbprint_bytes(t)?;
+        }
         Ok(())
     }
 
@@ -192,5 +195,12 @@ mod tests {
         bad.secret_env = Some("X".into());
         bad.graph_url = "http://graph.example".into();
         assert!(bad.validate().unwrap_err().contains("must be https"));
+        let mut cert = Connection::new("t", "c");
+        cert.certificate_key = Some("app.pem".into());
+        cert.certificate_thumbprint = Some("00".into());
+        assert!(cert.validate().unwrap_err().contains("40 hex digits"));
+        cert.certificate_thumbprint =
+            Some("3A:1F:00:9C:4B:2E:77:10:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55".into());
+        cert.validate().unwrap();
     }
 }
