@@ -18,6 +18,10 @@ use rayon::prelude::*;
 use roaring::{MultiOps, RoaringBitmap};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
+mod dense;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -283,10 +287,10 @@ pub fn analyze(org: &Org, res: &Resolution, scope: &Scope<'_>) -> ConflictReport
             (p, res.policies[rep].applicable())
         })
         .collect();
-    let ctx = Ctx::new(org, res, scope, &involved);
+    let ctx = Ctx::new(org, res, scope, &involved, applicable);
     let mut findings: Vec<Finding> = candidates
         .par_iter()
-        .flat_map_iter(|(id, entries)| findings_for(&ctx, id, entries, &applicable))
+        .flat_map_iter(|(id, entries)| findings_for(&ctx, id, entries))
         .collect();
     findings.sort_by(|a, b| {
         a.kind
@@ -330,41 +334,81 @@ struct Ctx<'a> {
     org: &'a Org,
     res: &'a Resolution,
     scope: &'a Scope<'a>,
+    /// Each policy's devices where it applies (shared within a class).
+    applicable: FxHashMap<usize, &'a RoaringBitmap>,
+    /// Each distinct reach laid out for meeting, built on first use.
+    flat: FxHashMap<usize, OnceLock<dense::Flat>>,
     platforms: Vec<(String, RoaringBitmap)>,
     /// Include targets of the policies that can be involved.
     targets: FxHashMap<usize, Vec<Reach>>,
     /// Devices with a primary user (what All users reaches), built on first use.
-    owned: std::sync::OnceLock<RoaringBitmap>,
+    owned: (OnceLock<RoaringBitmap>, OnceLock<dense::Flat>),
     /// Each group's reach, built on first use (a group of users and devices
     /// is a union, and many findings ask for the same group).
-    reach: Vec<std::sync::OnceLock<RoaringBitmap>>,
+    groups: Vec<(OnceLock<Cow<'a, RoaringBitmap>>, OnceLock<dense::Flat>)>,
 }
 
 impl<'a> Ctx<'a> {
-    fn new(org: &'a Org, res: &'a Resolution, scope: &'a Scope<'a>, policies: &[usize]) -> Self {
+    fn new(
+        org: &'a Org,
+        res: &'a Resolution,
+        scope: &'a Scope<'a>,
+        policies: &[usize],
+        applicable: FxHashMap<usize, &'a RoaringBitmap>,
+    ) -> Self {
         let targets = policies
             .iter()
             .map(|&p| (p, include_targets(org, p)))
+            .collect();
+        let flat = applicable
+            .values()
+            .map(|b| (addr(b), OnceLock::new()))
             .collect();
         Ctx {
             org,
             res,
             scope,
+            applicable,
+            flat,
             platforms: platform_rows(org),
             targets,
-            owned: std::sync::OnceLock::new(),
-            reach: (0..org.groups.len())
-                .map(|_| std::sync::OnceLock::new())
+            owned: (OnceLock::new(), OnceLock::new()),
+            groups: (0..org.groups.len())
+                .map(|_| (OnceLock::new(), OnceLock::new()))
                 .collect(),
         }
     }
 
-    fn group_reach(&self, g: usize) -> &RoaringBitmap {
-        self.reach[g].get_or_init(|| self.res.group_reach(self.org, g).into_owned())
+    /// Affected devices a target reaches. A few are looked up in its bitmap;
+    /// many are counted on words, the target laid out once per analysis.
+    fn count(&self, t: Reach, affected: &RoaringBitmap, words: &dense::Window) -> u64 {
+        let few = affected.len() < 4096;
+        let (bitmap, flat) = match t {
+            Reach::AllDevices => return affected.len(),
+            Reach::AllUsers => (self.owned.0.get_or_init(|| owned(self.org)), &self.owned.1),
+            Reach::Group(g) => (
+                &**self.groups[g]
+                    .0
+                    .get_or_init(|| self.res.group_reach(self.org, g)),
+                &self.groups[g].1,
+            ),
+        };
+        if few {
+            return bitmap.intersection_len(affected);
+        }
+        words.count(flat.get_or_init(|| dense::Flat::new(bitmap)))
     }
 
-    fn owned(&self) -> &RoaringBitmap {
-        self.owned.get_or_init(|| owned(self.org))
+    fn flat(&self, b: &RoaringBitmap) -> &dense::Flat {
+        self.flat[&addr(b)].get_or_init(|| dense::Flat::new(b))
+    }
+
+    /// A side's distinct reaches (policies of one class share theirs).
+    fn distinct(&self, side: &[Entry]) -> Vec<&'a RoaringBitmap> {
+        let mut v: Vec<&RoaringBitmap> = side.iter().map(|(p, _)| self.applicable[p]).collect();
+        v.sort_by_key(|b| addr(b));
+        v.dedup_by_key(|b| addr(b));
+        v
     }
 }
 
@@ -413,12 +457,7 @@ fn breakdown(platforms: &[(String, RoaringBitmap)], rows: &RoaringBitmap) -> Vec
 
 /// Findings for one setting: configuration pairs, compliance pairs, and
 /// compliance-over-configuration, each where the targets intersect.
-fn findings_for(
-    ctx: &Ctx<'_>,
-    id: &str,
-    entries: &[Entry],
-    applicable: &FxHashMap<usize, &RoaringBitmap>,
-) -> Vec<Finding> {
+fn findings_for(ctx: &Ctx<'_>, id: &str, entries: &[Entry]) -> Vec<Finding> {
     let org = ctx.org;
     let leaf = |&(p, i): &Entry| &org.policies[p].settings[i];
     let unverifiable = entries
@@ -431,14 +470,7 @@ fn findings_for(
     if unverifiable {
         // Every policy is its own side: Intune does not check these at all.
         let sides: Vec<Vec<Entry>> = entries.iter().map(|e| vec![*e]).collect();
-        out.extend(finding(
-            ctx,
-            id,
-            FindingKind::Unverifiable,
-            &sides,
-            applicable,
-            None,
-        ));
+        out.extend(finding(ctx, id, FindingKind::Unverifiable, &sides, None));
         return out;
     }
     let by_value = |es: &[Entry]| -> Vec<Vec<Entry>> {
@@ -456,14 +488,7 @@ fn findings_for(
     };
     let config_sides = by_value(&config);
     if config_sides.len() > 1 {
-        out.extend(finding(
-            ctx,
-            id,
-            FindingKind::Conflict,
-            &config_sides,
-            applicable,
-            None,
-        ));
+        out.extend(finding(ctx, id, FindingKind::Conflict, &config_sides, None));
     }
     let compliance_sides = by_value(&compliance);
     if compliance_sides.len() > 1 {
@@ -482,7 +507,6 @@ fn findings_for(
             id,
             FindingKind::MostRestrictive,
             &compliance_sides,
-            applicable,
             Some(effective),
         ));
     }
@@ -506,7 +530,6 @@ fn findings_for(
                 id,
                 FindingKind::ComplianceWins,
                 &sides,
-                applicable,
                 effective,
             ));
         }
@@ -519,80 +542,43 @@ fn addr(b: &RoaringBitmap) -> usize {
     std::ptr::from_ref(b) as usize
 }
 
-/// A side's distinct reaches (policies of one class share theirs).
-fn distinct<'a>(
-    side: &[Entry],
-    applicable: &FxHashMap<usize, &'a RoaringBitmap>,
-) -> Vec<&'a RoaringBitmap> {
-    let mut v: Vec<&RoaringBitmap> = side.iter().map(|(p, _)| applicable[p]).collect();
-    v.sort_by_key(|b| addr(b));
-    v.dedup_by_key(|b| addr(b));
-    v
-}
-
 /// The devices where two sides (groups of policies with one value each)
 /// meet, and, where it came for free, each policy's share of them (in the
 /// order of `sides` flattened).
 ///
 /// Two sides are the usual case and the costly one when one side holds
-/// hundreds of policies: the smaller side is unioned, and each policy of the
-/// larger side is tested against it, most of them disjoint.
+/// hundreds of policies: each policy of the larger side is tested against the
+/// smaller side, in one pass that also counts and keeps (see [`dense`]).
 fn meeting(
+    ctx: &Ctx<'_>,
     sides: &[Vec<Entry>],
-    applicable: &FxHashMap<usize, &RoaringBitmap>,
-) -> (RoaringBitmap, Vec<Option<u64>>) {
+) -> (RoaringBitmap, dense::Window, Vec<Option<u64>>) {
     let n: usize = sides.iter().map(Vec::len).sum();
     if sides.len() == 2 {
-        let (d0, d1) = (
-            distinct(&sides[0], applicable),
-            distinct(&sides[1], applicable),
-        );
+        let (d0, d1) = (ctx.distinct(&sides[0]), ctx.distinct(&sides[1]));
         let size = |d: &[&RoaringBitmap]| d.iter().map(|b| b.len()).sum::<u64>();
-        let (small, large, d_large) = if size(&d0) <= size(&d1) {
-            (0, 1, d1)
+        let (large, d_small, d_large) = if size(&d0) <= size(&d1) {
+            (1, d0, d1)
         } else {
-            (1, 0, d0)
+            (0, d1, d0)
         };
-        let d_small = distinct(&sides[small], applicable).into_iter().union();
-        // Count without allocating; union only the reaches that overlap.
-        let mut overlapping: Vec<(u64, &RoaringBitmap)> = Vec::new();
-        let mut count_of: FxHashMap<usize, u64> = FxHashMap::default();
-        for a in d_large {
-            let n = if a.is_disjoint(&d_small) {
-                0
-            } else {
-                a.intersection_len(&d_small)
-            };
-            count_of.insert(addr(a), n);
-            if n > 0 {
-                overlapping.push((n, a));
-            }
-        }
+        let flats: Vec<&dense::Flat> = d_small.iter().map(|b| ctx.flat(b)).collect();
+        let small = dense::Window::of(&flats);
+        let mut kept = small.blank();
+        let count_of: FxHashMap<usize, u64> = d_large
+            .iter()
+            .map(|b| (addr(b), small.meet(ctx.flat(b), &mut kept)))
+            .collect();
         let mut counts = vec![None; n];
         let offset = if large == 0 { 0 } else { sides[0].len() };
         for (k, (p, _)) in sides[large].iter().enumerate() {
-            counts[offset + k] = count_of.get(&addr(applicable[p])).copied();
+            counts[offset + k] = count_of.get(&addr(ctx.applicable[p])).copied();
         }
-        // Often the larger side covers the smaller one whole: union in
-        // growing batches, biggest overlaps first, and stop once it does.
-        overlapping.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
-        let whole = d_small.len();
-        let mut acc = RoaringBitmap::new();
-        let (mut at, mut batch) = (0, 4);
-        while at < overlapping.len() {
-            let end = (at + batch).min(overlapping.len());
-            acc |= overlapping[at..end].iter().map(|(_, a)| *a).union();
-            if acc.intersection_len(&d_small) == whole {
-                return (d_small, counts);
-            }
-            at = end;
-            batch *= 2;
-        }
-        return (acc & d_small, counts);
+        return (kept.bitmap(), kept, counts);
     }
     let reach: Vec<RoaringBitmap> = sides
         .iter()
-        .map(|s| distinct(s, applicable).into_iter().union())
+        .map(|s| ctx.distinct(s).into_iter().union())
         .collect();
     // Devices in two sides or more, in one pass: what the sides so far
     // cover, and what they cover twice.
@@ -602,7 +588,8 @@ fn meeting(
         affected |= &seen & r;
         seen |= r;
     }
-    (affected, vec![None; n])
+    let words = dense::Window::of(&[&dense::Flat::new(&affected)]);
+    (affected, words, vec![None; n])
 }
 
 fn finding(
@@ -610,11 +597,11 @@ fn finding(
     id: &str,
     kind: FindingKind,
     sides: &[Vec<Entry>],
-    applicable: &FxHashMap<usize, &RoaringBitmap>,
     effective: Option<String>,
 ) -> Option<Finding> {
     let org = ctx.org;
-    let (affected, counts) = meeting(sides, applicable);
+    // The affected devices as a bitmap to keep, and as words to count on.
+    let (affected, words, counts) = meeting(ctx, sides);
     if affected.is_empty() {
         return None;
     }
@@ -623,11 +610,11 @@ fn finding(
     let mut known: FxHashMap<usize, u64> = FxHashMap::default();
     for (&(p, i), n) in sides.iter().flatten().zip(counts) {
         // Policies whose devices are not among the affected ones play no part.
-        let a = applicable[&p];
+        let a = ctx.applicable[&p];
         let n = n.unwrap_or_else(|| {
             *known
                 .entry(addr(a))
-                .or_insert_with(|| a.intersection_len(&affected))
+                .or_insert_with(|| words.count(ctx.flat(a)))
         });
         if n == 0 {
             continue;
@@ -659,7 +646,7 @@ fn finding(
         devices: affected.len(),
         effective,
         by_platform: breakdown(&ctx.platforms, &affected),
-        by_group: by_group(ctx, &involved, &affected),
+        by_group: by_group(ctx, &involved, &affected, &words),
         sample_devices: affected
             .iter()
             .take(5)
@@ -688,7 +675,7 @@ fn accepts(a: &Acceptance, id: &str, name: &str, values: &[PolicyValue]) -> bool
 }
 
 /// An include target, resolved once per analysis.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Reach {
     AllDevices,
     AllUsers,
@@ -710,28 +697,29 @@ fn include_targets(org: &Org, p: usize) -> Vec<Reach> {
 
 /// Affected devices per include target of the policies involved, each
 /// distinct target counted once.
-fn by_group(ctx: &Ctx<'_>, involved: &[usize], affected: &RoaringBitmap) -> Vec<(String, u64)> {
+fn by_group(
+    ctx: &Ctx<'_>,
+    involved: &[usize],
+    affected: &RoaringBitmap,
+    words: &dense::Window,
+) -> Vec<(String, u64)> {
     let org = ctx.org;
-    let mut targets: Vec<Reach> = Vec::new();
-    for p in involved {
-        for t in ctx.targets.get(p).map(Vec::as_slice).unwrap_or(&[]) {
-            if !targets.contains(t) {
-                targets.push(*t);
-            }
-        }
-    }
+    let mut targets: Vec<Reach> = involved
+        .iter()
+        .flat_map(|p| ctx.targets.get(p).map(Vec::as_slice).unwrap_or(&[]))
+        .copied()
+        .collect();
+    targets.sort_unstable();
+    targets.dedup();
     let mut counts: Vec<(String, u64)> = targets
         .into_iter()
-        .map(|t| match t {
-            Reach::AllDevices => ("All devices".to_string(), affected.len()),
-            Reach::AllUsers => (
-                "All users".to_string(),
-                ctx.owned().intersection_len(affected),
-            ),
-            Reach::Group(g) => (
-                org.groups[g].name.clone(),
-                ctx.group_reach(g).intersection_len(affected),
-            ),
+        .map(|t| {
+            let name = match t {
+                Reach::AllDevices => "All devices".to_string(),
+                Reach::AllUsers => "All users".to_string(),
+                Reach::Group(g) => org.groups[g].name.clone(),
+            };
+            (name, ctx.count(t, affected, words))
         })
         .filter(|(_, n)| *n > 0)
         .collect();
@@ -754,7 +742,7 @@ pub fn analyze_device(org: &Org, res: &Resolution, scope: &Scope<'_>, device: u3
     let index = index(org, &here);
     let one: RoaringBitmap = [device].into_iter().collect();
     let applicable: FxHashMap<usize, &RoaringBitmap> = here.iter().map(|&p| (p, &one)).collect();
-    let ctx = Ctx::new(org, res, scope, &here);
+    let ctx = Ctx::new(org, res, scope, &here, applicable);
     let mut ids: Vec<&str> = index
         .iter()
         .filter(|(_, e)| worth_comparing(org, e))
@@ -763,7 +751,7 @@ pub fn analyze_device(org: &Org, res: &Resolution, scope: &Scope<'_>, device: u3
     ids.sort_unstable();
     let mut out: Vec<Finding> = ids
         .into_iter()
-        .flat_map(|id| findings_for(&ctx, id, &index[id], &applicable))
+        .flat_map(|id| findings_for(&ctx, id, &index[id]))
         .collect();
     out.sort_by(|a, b| a.kind.cmp(&b.kind).then(a.setting_id.cmp(&b.setting_id)));
     out
