@@ -56,6 +56,35 @@ fn rule_name(rule: &Applicability) -> &'static str {
     }
 }
 
+/// The device platforms (codes of the platform column) a policy for
+/// `platforms` cannot reach, and their devices. Policies share these by
+/// platform list, so resolving many policies works them out once per list.
+pub struct Foreign {
+    codes: Vec<u32>,
+    rows: RoaringBitmap,
+}
+
+pub fn foreign(org: &Org, platforms: &[Platform]) -> Foreign {
+    let col = &org.devices.cols[DeviceAttr::Platform.index()];
+    let codes: Vec<u32> = if platforms.is_empty() {
+        Vec::new()
+    } else {
+        (1..col.dict.len() as u32)
+            .filter(|&code| {
+                col.dict
+                    .value(code)
+                    .and_then(Platform::parse)
+                    .is_some_and(|p| !platforms.contains(&p))
+            })
+            .collect()
+    };
+    let rows = codes
+        .iter()
+        .map(|&c| col.rows_of(c))
+        .fold(RoaringBitmap::new(), |acc, r| acc | r.as_ref());
+    Foreign { codes, rows }
+}
+
 /// Of `devices` (reached by `policy`), those that cannot take it, with
 /// counts per reason (`platform macOS`, `OS edition`, `OS version`).
 pub fn not_applicable(
@@ -63,21 +92,25 @@ pub fn not_applicable(
     policy: &Policy,
     devices: &RoaringBitmap,
 ) -> (RoaringBitmap, Vec<(String, u64)>) {
-    let mut out = RoaringBitmap::new();
+    not_applicable_given(org, policy, devices, &foreign(org, &policy.platforms))
+}
+
+/// [`not_applicable`] with the policy's [`foreign`] platforms worked out.
+pub fn not_applicable_given(
+    org: &Org,
+    policy: &Policy,
+    devices: &RoaringBitmap,
+    foreign: &Foreign,
+) -> (RoaringBitmap, Vec<(String, u64)>) {
+    let mut out = devices & &foreign.rows;
     let mut reasons = Vec::new();
-    if !policy.platforms.is_empty() {
+    if !out.is_empty() {
         let col = &org.devices.cols[DeviceAttr::Platform.index()];
-        for code in 1..col.dict.len() as u32 {
-            let Some(name) = col.dict.value(code) else {
-                continue;
-            };
-            if Platform::parse(name).is_none_or(|p| policy.platforms.contains(&p)) {
-                continue;
-            }
-            let rows = col.rows_of(code).as_ref() & devices;
-            if !rows.is_empty() {
-                reasons.push((name.to_string(), rows.len()));
-                out |= rows;
+        for &code in &foreign.codes {
+            let n = col.rows_of(code).intersection_len(devices);
+            if n > 0 {
+                let name = col.dict.value(code).unwrap_or_default();
+                reasons.push((name.to_string(), n));
             }
         }
     }

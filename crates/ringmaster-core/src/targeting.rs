@@ -418,12 +418,12 @@ pub fn devices_of_users(org: &Org, users: &RoaringBitmap) -> RoaringBitmap {
 }
 
 /// One include assignment, reduced to bitmaps.
-pub(crate) struct Include {
-    pub users: RoaringBitmap,
+pub(crate) struct Include<'a> {
+    pub users: &'a RoaringBitmap,
     /// Devices that are members themselves.
-    pub devices: RoaringBitmap,
+    pub devices: &'a RoaringBitmap,
     /// Devices whose primary user is an included user.
-    pub user_devices: RoaringBitmap,
+    pub user_devices: &'a RoaringBitmap,
     pub filter: Option<(usize, FilterMode)>,
 }
 
@@ -458,6 +458,15 @@ pub fn resolve_policies(org: &Org, r: &mut Resolution) {
         .map(|&g| (g, devices_of_users(org, &r.group_users[g])))
         .collect();
     user_group_devices.extend(computed);
+    let none = RoaringBitmap::new();
+    // Policies for the same platforms share what those platforms leave out.
+    let mut foreign: FxHashMap<&[crate::model::Platform], crate::applicability::Foreign> =
+        FxHashMap::default();
+    for p in &org.policies {
+        foreign
+            .entry(p.platforms.as_slice())
+            .or_insert_with(|| crate::applicability::foreign(org, &p.platforms));
+    }
 
     let results: Vec<(PolicyTarget, Vec<Diagnostic>)> = org
         .policies
@@ -465,7 +474,7 @@ pub fn resolve_policies(org: &Org, r: &mut Resolution) {
         .map(|p| {
             let mut diags = Vec::new();
             let subject = format!("policy '{}'", p.name);
-            let mut includes: Vec<Include> = Vec::new();
+            let mut includes: Vec<Include<'_>> = Vec::new();
             let mut excl_users = RoaringBitmap::new();
             let mut excl_devices = RoaringBitmap::new();
             let mut user_includes = Vec::new();
@@ -487,11 +496,11 @@ pub fn resolve_policies(org: &Org, r: &mut Resolution) {
                 match &a.target {
                     Target::AllDevices => {
                         device_includes.push("All devices".to_string());
-                        includes.push(Include { users: RoaringBitmap::new(), devices: all_devices.clone(), user_devices: RoaringBitmap::new(), filter });
+                        includes.push(Include { users: &none, devices: &all_devices, user_devices: &none, filter });
                     }
                     Target::AllUsers => {
                         user_includes.push("All users".to_string());
-                        includes.push(Include { users: all_users.clone(), devices: RoaringBitmap::new(), user_devices: owned.clone(), filter });
+                        includes.push(Include { users: &all_users, devices: &none, user_devices: &owned, filter });
                     }
                     Target::Group(id) => match org.group(id) {
                         Some(g) => {
@@ -503,9 +512,9 @@ pub fn resolve_policies(org: &Org, r: &mut Resolution) {
                                 device_includes.push(format!("'{}'", org.groups[g].name));
                             }
                             includes.push(Include {
-                                users: r.group_users[g].clone(),
-                                devices: r.group_devices[g].clone(),
-                                user_devices: user_group_devices[&g].clone(),
+                                users: &r.group_users[g],
+                                devices: &r.group_devices[g],
+                                user_devices: &user_group_devices[&g],
                                 filter,
                             });
                         }
@@ -567,7 +576,7 @@ pub fn resolve_policies(org: &Org, r: &mut Resolution) {
                     ),
                 });
             }
-            let target = combine(org, &includes, &excl_users, &excl_devices, &r.filter_devices, p);
+            let target = combine(org, &includes, &excl_users, &excl_devices, &r.filter_devices, p, &foreign[p.platforms.as_slice()]);
             (target, diags)
         })
         .collect();
@@ -584,12 +593,18 @@ pub fn resolve_policies(org: &Org, r: &mut Resolution) {
 /// Applies exclusions, then the filter precedence, to a policy's includes.
 pub(crate) fn combine(
     org: &Org,
-    includes: &[Include],
+    includes: &[Include<'_>],
     excl_users: &RoaringBitmap,
     excl_devices: &RoaringBitmap,
     filter_devices: &[RoaringBitmap],
     policy: &crate::model::Policy,
+    foreign: &crate::applicability::Foreign,
 ) -> PolicyTarget {
+    use std::borrow::Cow;
+    // Most assignments exclude nothing: skip the copies a difference makes.
+    let minus = |a: &RoaringBitmap, b: &RoaringBitmap| -> RoaringBitmap {
+        if b.is_empty() { a.clone() } else { a - b }
+    };
     let mut users = RoaringBitmap::new();
     let (mut by_exclude, mut unfiltered, mut by_include) = (
         RoaringBitmap::new(),
@@ -601,28 +616,44 @@ pub(crate) fn combine(
     // users are the included users' devices minus the excluded users' devices.
     let excl_user_devices = devices_of_users(org, excl_users);
     for inc in includes {
-        users |= &(&inc.users - excl_users);
+        if excl_users.is_empty() {
+            users |= inc.users;
+        } else {
+            users |= &(inc.users - excl_users);
+        }
         // Exclusions apply to their own kind only: Intune does not evaluate a
         // device group excluded from a user assignment, nor the reverse.
-        let mut reach = &inc.devices - excl_devices;
-        reach |= &(&inc.user_devices - &excl_user_devices);
+        let mut reach = Cow::Borrowed(inc.devices);
+        if !excl_devices.is_empty() {
+            reach = Cow::Owned(inc.devices - excl_devices);
+        }
+        if !inc.user_devices.is_empty() {
+            *reach.to_mut() |= &minus(inc.user_devices, &excl_user_devices);
+        }
         match inc.filter {
-            None => unfiltered |= &reach,
+            None => unfiltered |= reach.as_ref(),
             Some((f, FilterMode::Exclude)) => {
-                dropped |= &(&reach & &filter_devices[f]);
-                by_exclude |= &reach;
+                dropped |= &(reach.as_ref() & &filter_devices[f]);
+                by_exclude |= reach.as_ref();
             }
             Some((f, FilterMode::Include)) => {
-                kept |= &(&reach & &filter_devices[f]);
-                by_include |= &reach;
+                kept |= &(reach.as_ref() & &filter_devices[f]);
+                by_include |= reach.as_ref();
             }
         }
     }
-    let mut devices = &by_exclude - &dropped;
-    devices |= &(&unfiltered - &by_exclude);
-    devices |= &(&(&kept - &by_exclude) - &unfiltered);
-    let (not_applicable, by_platform) = crate::applicability::not_applicable(org, policy, &devices);
-    let applicable = &devices - &not_applicable;
+    // Exclude filters beat no filter, which beats include filters.
+    let devices = if by_exclude.is_empty() && kept.is_empty() {
+        unfiltered
+    } else {
+        let mut devices = &by_exclude - &dropped;
+        devices |= &(&unfiltered - &by_exclude);
+        devices |= &(&(&kept - &by_exclude) - &unfiltered);
+        devices
+    };
+    let (not_applicable, by_platform) =
+        crate::applicability::not_applicable_given(org, policy, &devices, foreign);
+    let applicable = minus(&devices, &not_applicable);
     PolicyTarget {
         devices,
         users,
