@@ -150,6 +150,13 @@ impl DictColumn {
         self.sorted = OnceLock::new();
     }
 
+    /// Moves row `order[i]` to row `i`.
+    pub(crate) fn permute(&mut self, order: &[u32]) {
+        self.codes = order.iter().map(|&r| self.codes[r as usize]).collect();
+        self.postings = OnceLock::new();
+        self.sorted = OnceLock::new();
+    }
+
     fn sorted(&self) -> Option<&SortedIndex> {
         self.sorted
             .get_or_init(|| {
@@ -380,6 +387,22 @@ impl MultiColumn {
                 let (_, codes) = it.next().expect("peeked");
                 items.extend(codes);
             }
+            offsets.push(items.len() as u32);
+        }
+        self.offsets = offsets;
+        self.items = items;
+    }
+
+    /// Moves row `order[i]` to row `i` (after [`finish`](Self::finish)).
+    pub(crate) fn permute(&mut self, order: &[u32]) {
+        let mut offsets = Vec::with_capacity(order.len() + 1);
+        let mut items = Vec::with_capacity(self.items.len());
+        offsets.push(0u32);
+        for &r in order {
+            let r = r as usize;
+            items.extend_from_slice(
+                &self.items[self.offsets[r] as usize..self.offsets[r + 1] as usize],
+            );
             offsets.push(items.len() as u32);
         }
         self.offsets = offsets;

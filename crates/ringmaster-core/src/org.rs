@@ -50,6 +50,12 @@ impl Table {
         self.cols.iter_mut().for_each(|c| c.finish(n));
         self.multi.iter_mut().for_each(|m| m.finish(n));
     }
+
+    /// Moves row `order[i]` to row `i` (after `finish`).
+    fn permute(&mut self, order: &[u32]) {
+        self.cols.par_iter_mut().for_each(|c| c.permute(order));
+        self.multi.iter_mut().for_each(|m| m.permute(order));
+    }
 }
 
 /// Users, devices, groups, filters and policies of one tenant.
@@ -284,6 +290,8 @@ pub struct OrgBuilder {
     user_rows: Vec<u32>,
     /// The same for the three device id columns.
     device_rows: [Vec<u32>; 3],
+    /// Number device rows so that devices of one static group sit together.
+    cluster: bool,
 }
 
 impl Default for OrgBuilder {
@@ -330,7 +338,19 @@ impl OrgBuilder {
             },
             user_rows: vec![NO_ROW],
             device_rows: [vec![NO_ROW], vec![NO_ROW], vec![NO_ROW]],
+            cluster: false,
         }
+    }
+
+    /// Has [`finish`](Self::finish) number the device rows by the static
+    /// groups that hold each device (or its primary user), then platform,
+    /// instead of in the order records came. Exports list devices in no
+    /// useful order; admins target sites and departments, so this puts each
+    /// assignment's devices in few 64-row words and makes whole-fleet
+    /// conflict analysis several times faster (`conflicts::dense`). Rows are
+    /// still a pure function of the import.
+    pub fn cluster_devices(&mut self) {
+        self.cluster = true;
     }
 
     /// The row of the user with this object id, creating it when new.
@@ -496,20 +516,13 @@ impl OrgBuilder {
         }
         org.user_by_oid = code_to_row(&org.users.cols[UserAttr::ObjectId.index()]);
         org.device_by_oid = code_to_row(&org.devices.cols[DeviceAttr::EntraObjectId.index()]);
+        if self.cluster {
+            let order = locality_order(&org);
+            org.devices.permute(&order);
+            org.device_by_oid = code_to_row(&org.devices.cols[DeviceAttr::EntraObjectId.index()]);
+        }
         // Primary users, both directions.
-        let primary = &org.devices.cols[DeviceAttr::PrimaryUser.index()];
-        let ucol = &org.users.cols[UserAttr::ObjectId.index()];
-        let by_code: Vec<u32> = (0..primary.dict.len() as u32)
-            .map(|c| {
-                primary
-                    .dict
-                    .value(c)
-                    .and_then(|id| ucol.dict.get(&norm_id(id)))
-                    .and_then(|uc| org.user_by_oid.get(uc as usize).copied())
-                    .unwrap_or(NO_ROW)
-            })
-            .collect();
-        org.device_user = primary.codes.iter().map(|&c| by_code[c as usize]).collect();
+        org.device_user = primary_users(&org);
         let users = org.users.rows as usize;
         let mut counts = vec![0u32; users + 1];
         for &u in &org.device_user {
@@ -555,6 +568,54 @@ impl OrgBuilder {
             .collect();
         org
     }
+}
+
+/// Each device's primary user row, or [`NO_ROW`].
+fn primary_users(org: &Org) -> Vec<u32> {
+    let primary = &org.devices.cols[DeviceAttr::PrimaryUser.index()];
+    let ucol = &org.users.cols[UserAttr::ObjectId.index()];
+    let by_code: Vec<u32> = (0..primary.dict.len() as u32)
+        .map(|c| {
+            primary
+                .dict
+                .value(c)
+                .and_then(|id| ucol.dict.get(&norm_id(id)))
+                .and_then(|uc| org.user_by_oid.get(uc as usize).copied())
+                .unwrap_or(NO_ROW)
+        })
+        .collect();
+    primary.codes.iter().map(|&c| by_code[c as usize]).collect()
+}
+
+/// Device rows in the order [`OrgBuilder::cluster_devices`] gives them: by the
+/// first static group (in import order) that lists the device or its primary
+/// user, then by platform, then as they came.
+fn locality_order(org: &Org) -> Vec<u32> {
+    let n = org.devices.rows as usize;
+    let mut user_key = vec![u32::MAX; org.users.rows as usize];
+    let mut device_key = vec![u32::MAX; n];
+    for (g, group) in org.groups.iter().enumerate() {
+        let m = static_members(org, group);
+        for u in m.users {
+            user_key[u as usize] = user_key[u as usize].min(g as u32);
+        }
+        for d in m.devices {
+            device_key[d as usize] = device_key[d as usize].min(g as u32);
+        }
+    }
+    let platform = &org.devices.cols[DeviceAttr::Platform.index()].codes;
+    let key: Vec<(u32, u32)> = primary_users(org)
+        .iter()
+        .enumerate()
+        .map(|(d, &u)| {
+            let by_user = user_key.get(u as usize).copied().unwrap_or(u32::MAX);
+            (device_key[d].min(by_user), platform[d])
+        })
+        .collect();
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    // Stable: ties keep the order records came in.
+    order.par_sort_by_key(|&d| key[d as usize]);
+    order
 }
 
 fn static_members(org: &Org, g: &Group) -> StaticMembers {

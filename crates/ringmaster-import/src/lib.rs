@@ -665,6 +665,7 @@ fn finish(mut st: State) -> Loaded {
     for g in st.groups {
         st.b.add_group(g);
     }
+    st.b.cluster_devices();
     Loaded {
         org: st.b.finish(),
         report: st.report,

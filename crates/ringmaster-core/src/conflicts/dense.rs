@@ -3,7 +3,8 @@
 //! counted, and kept. Roaring does the test and the union in two passes and
 //! recounts its containers on each union; here the smaller side is laid out
 //! as plain words over the span it covers, each reach once as a sorted list
-//! (sparse) or words (dense), and the three happen in one pass.
+//! (sparse), words (dense) or only the words it fills (a few sites' devices,
+//! which clustered rows keep side by side), and the three happen in one pass.
 
 use roaring::RoaringBitmap;
 
@@ -13,29 +14,63 @@ pub(super) enum Flat {
     Sparse(Vec<u32>),
     /// Bit `i` of word `w` is device `64 * (first + w) + i`.
     Dense { first: usize, words: Vec<u64> },
-}
-
-/// Fewer than two devices in 64 over the span it covers: a list takes less
-/// room than words, and testing device by device beats whole words.
-pub(super) fn is_sparse(b: &RoaringBitmap) -> bool {
-    match (b.min(), b.max()) {
-        (Some(min), Some(max)) => b.len() <= 2 * (word(max) - word(min) + 1) as u64,
-        _ => true,
-    }
+    /// Only the words that hold devices: bit `i` of `words[k]` is device
+    /// `64 * at[k] + i`. Devices of one group or site tend to sit together
+    /// (imports list them so), so a reach of a few sites spans the fleet
+    /// but fills few words.
+    Words { at: Vec<u32>, words: Vec<u64> },
 }
 
 impl Flat {
+    /// A list when fewer than two devices share a word on average (testing
+    /// device by device then beats whole words); words otherwise, only the
+    /// ones that hold devices when those are fewer than half.
     pub(super) fn new(b: &RoaringBitmap) -> Flat {
         let (Some(min), Some(max)) = (b.min(), b.max()) else {
             return Flat::Sparse(Vec::new());
         };
-        if is_sparse(b) {
-            return Flat::Sparse(b.iter().collect());
-        }
+        let list = || {
+            let mut ids = Vec::with_capacity(b.len() as usize);
+            b.iter().for_each(|d| ids.push(d));
+            Flat::Sparse(ids)
+        };
+        let sparse = |filled: usize| b.len() <= 2 * filled as u64;
         let first = word(min);
-        let mut words = vec![0u64; word(max) - first + 1];
+        let span = word(max) - first + 1;
+        if (b.len() as usize) < span / 8 {
+            // Few devices over a wide span: gather the words they fill
+            // rather than lay the whole span out.
+            let (mut at, mut words) = (Vec::new(), Vec::<u64>::new());
+            b.iter().for_each(|d| {
+                let w = word(d) as u32;
+                if at.last() != Some(&w) {
+                    at.push(w);
+                    words.push(0);
+                }
+                if let Some(x) = words.last_mut() {
+                    *x |= bit(d);
+                }
+            });
+            return if sparse(at.len()) {
+                list()
+            } else {
+                Flat::Words { at, words }
+            };
+        }
+        let mut words = vec![0u64; span];
         lay_out(b, first, &mut words);
-        Flat::Dense { first, words }
+        let filled = words.iter().filter(|w| **w != 0).count();
+        if sparse(filled) {
+            return list();
+        }
+        if 2 * filled >= span {
+            return Flat::Dense { first, words };
+        }
+        let (at, words): (Vec<u32>, Vec<u64>) = (words.into_iter().enumerate())
+            .filter(|(_, w)| *w != 0)
+            .map(|(k, w)| ((first + k) as u32, w))
+            .unzip();
+        Flat::Words { at, words }
     }
 
     /// The first and last word it touches.
@@ -43,6 +78,7 @@ impl Flat {
         match self {
             Flat::Sparse(v) => Some((word(*v.first()?), word(*v.last()?))),
             Flat::Dense { first, words } => Some((*first, first + words.len().checked_sub(1)?)),
+            Flat::Words { at, .. } => Some((*at.first()? as usize, *at.last()? as usize)),
         }
     }
 }
@@ -145,6 +181,11 @@ impl Window {
                         words[at + k - first] |= x;
                     }
                 }
+                Flat::Words { at, words: w } => {
+                    for (&k, x) in at.iter().zip(w) {
+                        words[k as usize - first] |= x;
+                    }
+                }
             }
         }
         Window { first, words }
@@ -202,6 +243,18 @@ impl Window {
                     }
                 }
             }
+            Flat::Words { at, words } => {
+                let lo = at.partition_point(|&k| (k as usize) < self.first);
+                let hi = at.partition_point(|&k| (k as usize) < end);
+                for (&k, &x) in at[lo..hi].iter().zip(&words[lo..hi]) {
+                    let w = k as usize - self.first;
+                    let hit = self.words[w] & x;
+                    n += u64::from(hit.count_ones());
+                    if KEEP {
+                        kept[w] |= hit;
+                    }
+                }
+            }
         }
         n
     }
@@ -231,6 +284,9 @@ mod tests {
             (0u32..200_000, 4_000u32..70_000)
                 .prop_map(|(s, n)| (s..s + n).filter(|d| d % 5 != 1).collect()),
             (0u32..200_000, 1u32..140_000).prop_map(|(s, n)| (s..s + n).collect()),
+            // A few full blocks far apart: a reach of some sites.
+            prop::collection::vec((0u32..1_000_000, 64u32..2_000), 1..4)
+                .prop_map(|blocks| { blocks.into_iter().flat_map(|(s, n)| s..s + n).collect() }),
         ]
         .prop_map(|v: Vec<u32>| {
             let mut b = bitmap(&v);
@@ -273,6 +329,17 @@ mod tests {
             panic!("a full range is dense");
         };
         assert_eq!((first, words.len()), (10, 10));
+        // Blocks of devices far apart keep only their words, whether the
+        // span is laid out (two blocks of 50,000) or not (two of 1,000).
+        for n in [1_000, 50_000] {
+            let blocks: RoaringBitmap = (0..n).chain(1_000_000..1_000_000 + n).collect();
+            let Flat::Words { at, words } = Flat::new(&blocks) else {
+                panic!("blocks far apart keep only their words");
+            };
+            let per_block = (n as usize).div_ceil(64);
+            assert_eq!((at.len(), words.len()), (2 * per_block, 2 * per_block));
+            assert_eq!(at[per_block], 1_000_000 / 64);
+        }
         assert!(
             Window::of(&[&Flat::new(&RoaringBitmap::new())])
                 .words

@@ -137,6 +137,92 @@ fn resolve_checked(org: &Org) -> Resolution {
     r
 }
 
+/// Clustered rows are renumbered, and every answer by device id stays the same.
+#[test]
+fn clustered_rows_change_numbers_not_answers() {
+    let build = |cluster: bool| {
+        let mut b = builder();
+        let row = b.device(&[DeviceKey::ObjectId("d1")]);
+        b.set_device_multi(row, DeviceMulti::PhysicalIds, ["[ZTDID]:one"]);
+        // A site listed before another, each out of device order; a user group.
+        b.add_group(stat("site-late", &["d5", "d3"]));
+        b.add_group(stat("owners", &["u1"]));
+        b.add_group(stat("site-early", &["d1", "d0"]));
+        b.add_filter(filter("vm", r#"(device.model -eq "Virtual Machine")"#));
+        b.add_policy(policy("p-late", vec![inc("site-late"), exc("owners")]));
+        b.add_policy(policy("p-owners", vec![inc("owners"), inc("site-early")]));
+        b.add_policy(policy(
+            "p-filtered",
+            vec![with(
+                Assignment {
+                    target: Target::AllDevices,
+                    filter: None,
+                },
+                "vm",
+                FilterMode::Include,
+            )],
+        ));
+        if cluster {
+            b.cluster_devices();
+        }
+        b.finish()
+    };
+    let (plain, clustered) = (build(false), build(true));
+    fn names(org: &Org) -> Vec<&str> {
+        (0..org.devices.rows)
+            .map(|d| org.device(DeviceAttr::Name, d).unwrap_or(""))
+            .collect()
+    }
+    // The first group's devices, then the user group's, then the second
+    // group's; then the rest, Windows before the Mac.
+    assert_eq!(
+        names(&clustered),
+        ["PC-3", "PC-5", "PC-2", "PC-0", "PC-1", "PC-4"]
+    );
+    assert_eq!(
+        names(&plain),
+        ["PC-0", "PC-1", "PC-2", "PC-3", "PC-4", "PC-5"]
+    );
+    let by_id = |org: &Org, rows: &RoaringBitmap| -> Vec<String> {
+        let mut v: Vec<String> = rows
+            .iter()
+            .map(|d| org.device_id(d).unwrap_or("").to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let (rp, rc) = (resolve_checked(&plain), resolve_checked(&clustered));
+    for p in 0..plain.policies.len() {
+        assert_eq!(
+            by_id(&plain, &rp.policies[p].devices),
+            by_id(&clustered, &rc.policies[p].devices)
+        );
+        assert_eq!(
+            by_id(&plain, &rp.policies[p].not_applicable),
+            by_id(&clustered, &rc.policies[p].not_applicable)
+        );
+    }
+    for d in 0..plain.devices.rows {
+        let id = plain.device_id(d).unwrap_or("");
+        let c = clustered
+            .device_by_object_id(id)
+            .expect("every device is kept");
+        for attr in [DeviceAttr::Name, DeviceAttr::Model, DeviceAttr::Platform] {
+            assert_eq!(plain.device(attr, d), clustered.device(attr, c));
+        }
+        assert_eq!(
+            plain.device_user[d as usize], clustered.device_user[c as usize],
+            "primary user of {id}"
+        );
+        let ids = |org: &Org, row: u32| -> Vec<String> {
+            (org.devices.multi[DeviceMulti::PhysicalIds.index()].values(row))
+                .map(str::to_string)
+                .collect()
+        };
+        assert_eq!(ids(&plain, d), ids(&clustered, c));
+    }
+}
+
 #[test]
 fn exclusion_beats_inclusion() {
     let mut b = builder();

@@ -18,7 +18,8 @@ pub const HOSTILE_DEVICE: &str = "<script>alert('device')</script>";
 pub const HOSTILE_GROUP: &str = "<img src=x onerror=alert('group')>";
 pub const HOSTILE_POLICY: &str = "<script>alert('policy')</script>";
 
-/// The stable id of the first device (the same in every fixture: one seed).
+/// The stable id of the device with the hostile name, the first in the
+/// export (the same in every fixture: one seed).
 pub static FIRST_DEVICE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 const PLAN: &str = r#"
@@ -170,7 +171,14 @@ pub async fn fixture_with(channels: Channels) -> Fixture {
             .unwrap();
         tokens.push((role, t));
     }
-    let _ = FIRST_DEVICE.set(org.device_id(0).unwrap().to_string());
+    // Rows follow the device's groups, not the export's order: find it by name.
+    let hostile = (0..org.devices.rows)
+        .find(|&d| {
+            org.device(ringmaster_core::model::DeviceAttr::Name, d)
+                .is_some_and(|n| n.starts_with(HOSTILE_DEVICE))
+        })
+        .expect("the device with the hostile name is imported");
+    let _ = FIRST_DEVICE.set(org.device_id(hostile).unwrap().to_string());
     let now = Arc::new(Mutex::new(start));
     let clock = now.clone();
     let messages =
