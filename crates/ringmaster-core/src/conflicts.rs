@@ -647,9 +647,7 @@ fn finding(
         effective,
         by_platform: breakdown(&ctx.platforms, &affected),
         by_group: by_group(ctx, &involved, &affected, &words),
-        sample_devices: affected
-            .iter()
-            .take(5)
+        sample_devices: spread(&affected, 5)
             .map(|d| {
                 org.device(DeviceAttr::Name, d)
                     .unwrap_or("(unnamed)")
@@ -660,6 +658,14 @@ fn finding(
         accepted,
         affected,
     })
+}
+
+/// Up to `n` devices evenly spread over `rows`: rows follow sites and
+/// platforms (see `OrgBuilder::cluster_devices`), so these come from different
+/// corners of the fleet where the first few would share one site.
+fn spread(rows: &RoaringBitmap, n: u64) -> impl Iterator<Item = u32> + '_ {
+    let (len, n) = (rows.len(), n.min(rows.len()));
+    (0..n).filter_map(move |k| rows.select(u32::try_from(k * len / n).ok()?))
 }
 
 fn accepts(a: &Acceptance, id: &str, name: &str, values: &[PolicyValue]) -> bool {
