@@ -343,8 +343,8 @@ impl OrgBuilder {
     }
 
     /// Has [`finish`](Self::finish) number the device rows by the static
-    /// groups that hold each device (or its primary user), then platform,
-    /// instead of in the order records came. Exports list devices in no
+    /// groups that hold each device (or its primary user), then the user's
+    /// place and department, then platform, instead of in the order records came. Exports list devices in no
     /// useful order; admins target sites and departments, so this puts each
     /// assignment's devices in few 64-row words and makes whole-fleet
     /// conflict analysis several times faster (`conflicts::dense`). Rows are
@@ -589,7 +589,8 @@ fn primary_users(org: &Org) -> Vec<u32> {
 
 /// Device rows in the order [`OrgBuilder::cluster_devices`] gives them: by the
 /// first static group (in import order) that lists the device or its primary
-/// user, then by platform, then as they came.
+/// user, then by the user's country, city and department, then by platform,
+/// then as they came.
 fn locality_order(org: &Org) -> Vec<u32> {
     let n = org.devices.rows as usize;
     let mut user_key = vec![u32::MAX; org.users.rows as usize];
@@ -604,12 +605,17 @@ fn locality_order(org: &Org) -> Vec<u32> {
         }
     }
     let platform = &org.devices.cols[DeviceAttr::Platform.index()].codes;
-    let key: Vec<(u32, u32)> = primary_users(org)
+    // Where dynamic rules, not static groups, make the sites: the user's
+    // country, city and department.
+    let place = [UserAttr::Country, UserAttr::City, UserAttr::Department]
+        .map(|a| &org.users.cols[a.index()]);
+    let key: Vec<(u32, [u32; 3], u32)> = primary_users(org)
         .iter()
         .enumerate()
         .map(|(d, &u)| {
             let by_user = user_key.get(u as usize).copied().unwrap_or(u32::MAX);
-            (device_key[d].min(by_user), platform[d])
+            let place = place.map(|c| if u == NO_ROW { u32::MAX } else { c.code(u) });
+            (device_key[d].min(by_user), place, platform[d])
         })
         .collect();
     let mut order: Vec<u32> = (0..n as u32).collect();

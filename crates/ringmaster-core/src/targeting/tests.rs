@@ -174,7 +174,7 @@ fn clustered_rows_change_numbers_not_answers() {
             .collect()
     }
     // The first group's devices, then the user group's, then the second
-    // group's; then the rest, Windows before the Mac.
+    // group's; then the rest, those with a user (and so a place) first.
     assert_eq!(
         names(&clustered),
         ["PC-3", "PC-5", "PC-2", "PC-0", "PC-1", "PC-4"]
