@@ -152,6 +152,9 @@ type CheckIns = std::sync::Arc<Vec<(i64, u32)>>;
 pub struct Simulator {
     config: SimConfig,
     keys: Vec<String>,
+    /// Each device's id hashed: outcomes follow the device, not its row
+    /// (rows follow the import's groups).
+    dice: Vec<u64>,
     os: Vec<String>,
     platform: Vec<String>,
     /// Per wave: (check-in offset in ms, device) sorted, built on first use.
@@ -161,11 +164,8 @@ pub struct Simulator {
 }
 
 /// SplitMix64 over (seed, wave, device, salt): order-free randomness.
-fn mix(seed: u64, wave: u32, device: u32, salt: u64) -> f64 {
-    let mut z = seed
-        ^ (u64::from(wave) << 40)
-        ^ u64::from(device)
-        ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+fn mix(seed: u64, wave: u32, device: u64, salt: u64) -> f64 {
+    let mut z = seed ^ (u64::from(wave) << 40) ^ device ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -175,8 +175,17 @@ fn mix(seed: u64, wave: u32, device: u32, salt: u64) -> f64 {
 
 impl Simulator {
     pub fn new(org: &Org, config: SimConfig) -> Self {
-        let keys = (0..org.devices.rows)
+        let keys: Vec<String> = (0..org.devices.rows)
             .map(|d| org.device_id(d).unwrap_or("").to_string())
+            .collect();
+        // FNV-1a: a fixed hash, the same in every build.
+        let dice = keys
+            .iter()
+            .map(|k| {
+                k.bytes().fold(0xCBF2_9CE4_8422_2325u64, |h, b| {
+                    (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3)
+                })
+            })
             .collect();
         let column = |a: DeviceAttr| {
             (0..org.devices.rows)
@@ -187,11 +196,17 @@ impl Simulator {
         Simulator {
             config,
             keys,
+            dice,
             os,
             platform,
             schedule: Mutex::new(HashMap::new()),
             calls: Mutex::new(Vec::new()),
         }
+    }
+
+    /// One device's roll in one wave, for `salt`.
+    fn roll(&self, wave: u32, d: u32, salt: u64) -> f64 {
+        mix(self.config.seed, wave, self.dice[d as usize], salt)
     }
 
     /// The error and conflict rates of one device in one wave, at `at_ms`.
@@ -232,14 +247,9 @@ impl Simulator {
                 let interval_ms = self.config.check_in_hours * 3_600_000.0;
                 let mut v: Vec<(i64, u32)> = members
                     .iter()
-                    .filter(|&d| mix(self.config.seed, wave, d, 1) >= self.config.offline)
+                    .filter(|&d| self.roll(wave, d, 1) >= self.config.offline)
                     // At least a minute after the assignment: nothing reports at once.
-                    .map(|d| {
-                        (
-                            (60_000.0 + mix(self.config.seed, wave, d, 2) * interval_ms) as i64,
-                            d,
-                        )
-                    })
+                    .map(|d| ((60_000.0 + self.roll(wave, d, 2) * interval_ms) as i64, d))
                     .collect();
                 v.sort_unstable();
                 std::sync::Arc::new(v)
@@ -251,7 +261,7 @@ impl Simulator {
     /// a fault that starts later turns only some successes into errors.
     fn outcome(&self, wave: u32, d: u32, at_ms: i64) -> &'static str {
         let (error_rate, conflict_rate) = self.rates(wave, d, at_ms);
-        let roll = mix(self.config.seed, wave, d, 3);
+        let roll = self.roll(wave, d, 3);
         if roll < error_rate {
             "error"
         } else if roll < error_rate + conflict_rate {
@@ -285,8 +295,7 @@ impl Simulator {
                 continue;
             }
             for &(offset, d) in sched.iter().take_while(|(t, _)| since + t < start) {
-                let at =
-                    start + 60_000 + (mix(self.config.seed, a.wave, d, 7) * interval_ms) as i64;
+                let at = start + 60_000 + (self.roll(a.wave, d, 7) * interval_ms) as i64;
                 if at <= lo || at > hi {
                     continue;
                 }
@@ -306,7 +315,7 @@ impl Simulator {
                     reported_at: at,
                     wave: Some(a.wave),
                 });
-                if now == "error" && mix(self.config.seed, a.wave, d, 8) < 0.5 {
+                if now == "error" && self.roll(a.wave, d, 8) < 0.5 {
                     out.tickets.push(Ticket {
                         id: format!("SIM-{}-{d}-drift", a.wave + 1),
                         at,
@@ -358,7 +367,6 @@ impl Connector for Simulator {
         to: jiff::Timestamp,
     ) -> Result<Reported, ConnectorError> {
         let mut out = Reported::default();
-        let seed = self.config.seed;
         for a in assigned {
             let since = a.since.as_millisecond();
             let end = a.until.map(|u| u.as_millisecond()).unwrap_or(i64::MAX);
@@ -389,7 +397,7 @@ impl Connector for Simulator {
                 } else {
                     self.config.tickets_per_100 / 100.0
                 };
-                if mix(seed, a.wave, d, 4) < ticket_p {
+                if self.roll(a.wave, d, 4) < ticket_p {
                     out.tickets.push(Ticket {
                         id: format!("SIM-{}-{d}", a.wave + 1),
                         at,
@@ -404,10 +412,10 @@ impl Connector for Simulator {
                         wave: Some(a.wave),
                     });
                 }
-                if a.pilot && mix(seed, a.wave, d, 5) < self.config.feedback_rate {
+                if a.pilot && self.roll(a.wave, d, 5) < self.config.feedback_rate {
                     let score = if error {
                         2
-                    } else if mix(seed, a.wave, d, 6) < 0.5 {
+                    } else if self.roll(a.wave, d, 6) < 0.5 {
                         4
                     } else {
                         5
