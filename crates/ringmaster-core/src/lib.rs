@@ -28,3 +28,12 @@ pub mod runstate;
 pub mod settings;
 pub mod targeting;
 pub mod wave;
+
+/// FNV-1a over some bytes: stable across builds and versions, unlike std's
+/// hasher, for what must come out the same every time (pilot order,
+/// simulated outcomes, plan digests). Not a security boundary.
+pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}

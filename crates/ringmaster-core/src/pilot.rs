@@ -149,13 +149,9 @@ fn strata(org: &Org, dim: Dimension, rows: &[u32]) -> (Vec<u32>, Vec<String>) {
     (out, names)
 }
 
-/// FNV-1a: stable across builds and versions, unlike std's hasher.
+/// A device's place in a plan's order: [`crate::fnv1a`] of plan and id.
 pub fn stable_hash(plan: &str, id: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in plan.bytes().chain([0u8]).chain(id.bytes()) {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
+    let mut h = crate::fnv1a(plan.bytes().chain([0u8]).chain(id.bytes()));
     // A final mix so nearby ids spread out.
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);

@@ -37,13 +37,8 @@ pub(crate) fn bitmap_bytes(b: &RoaringBitmap) -> Vec<u8> {
 }
 
 pub(crate) fn digest(text: &str) -> String {
-    // FNV-1a: enough to tell plan texts apart; not a security boundary.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("{h:016x}")
+    // Enough to tell plan texts apart.
+    format!("{:016x}", ringmaster_core::fnv1a(text.bytes()))
 }
 
 /// Readers of rows both backends return the same columns for.

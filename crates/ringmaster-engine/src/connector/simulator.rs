@@ -178,14 +178,9 @@ impl Simulator {
         let keys: Vec<String> = (0..org.devices.rows)
             .map(|d| org.device_id(d).unwrap_or("").to_string())
             .collect();
-        // FNV-1a: a fixed hash, the same in every build.
         let dice = keys
             .iter()
-            .map(|k| {
-                k.bytes().fold(0xCBF2_9CE4_8422_2325u64, |h, b| {
-                    (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3)
-                })
-            })
+            .map(|k| ringmaster_core::fnv1a(k.bytes()))
             .collect();
         let column = |a: DeviceAttr| {
             (0..org.devices.rows)
