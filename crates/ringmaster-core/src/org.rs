@@ -344,11 +344,11 @@ impl OrgBuilder {
 
     /// Has [`finish`](Self::finish) number the device rows by the static
     /// groups that hold each device (or its primary user), then the user's
-    /// place and department, then platform, instead of in the order records came. Exports list devices in no
-    /// useful order; admins target sites and departments, so this puts each
-    /// assignment's devices in few 64-row words and makes whole-fleet
-    /// conflict analysis several times faster (`conflicts::dense`). Rows are
-    /// still a pure function of the import.
+    /// place and department, then platform, instead of in the order records
+    /// came. Exports list devices in no useful order; admins target sites and
+    /// departments, so this puts each assignment's devices in few 64-row
+    /// words and makes whole-fleet conflict analysis several times faster
+    /// (`conflicts::dense`). Rows are still a pure function of the import.
     pub fn cluster_devices(&mut self) {
         self.cluster = true;
     }
@@ -516,13 +516,34 @@ impl OrgBuilder {
         }
         org.user_by_oid = code_to_row(&org.users.cols[UserAttr::ObjectId.index()]);
         org.device_by_oid = code_to_row(&org.devices.cols[DeviceAttr::EntraObjectId.index()]);
+        org.group_index = org
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (key(&g.id), i))
+            .collect();
+        org.static_members = org
+            .groups
+            .par_iter()
+            .map(|g| static_members(&org, g))
+            .collect();
+        org.device_user = primary_users(&org);
         if self.cluster {
             let order = locality_order(&org);
             org.devices.permute(&order);
             org.device_by_oid = code_to_row(&org.devices.cols[DeviceAttr::EntraObjectId.index()]);
+            org.device_user = order.iter().map(|&d| org.device_user[d as usize]).collect();
+            // Static members were resolved to the rows before.
+            let mut row_of = vec![0u32; order.len()];
+            for (new, &old) in order.iter().enumerate() {
+                row_of[old as usize] = new as u32;
+            }
+            for m in &mut org.static_members {
+                m.devices.iter_mut().for_each(|d| *d = row_of[*d as usize]);
+                m.devices.sort_unstable();
+            }
         }
-        // Primary users, both directions.
-        org.device_user = primary_users(&org);
+        // Primary users, the other direction.
         let users = org.users.rows as usize;
         let mut counts = vec![0u32; users + 1];
         for &u in &org.device_user {
@@ -543,17 +564,6 @@ impl OrgBuilder {
         }
         org.user_offsets = counts;
         org.user_devices = devs;
-        org.group_index = org
-            .groups
-            .iter()
-            .enumerate()
-            .map(|(i, g)| (key(&g.id), i))
-            .collect();
-        org.static_members = org
-            .groups
-            .par_iter()
-            .map(|g| static_members(&org, g))
-            .collect();
         org.filter_index = org
             .filters
             .iter()
@@ -590,18 +600,18 @@ fn primary_users(org: &Org) -> Vec<u32> {
 /// Device rows in the order [`OrgBuilder::cluster_devices`] gives them: by the
 /// first static group (in import order) that lists the device or its primary
 /// user, then by the user's country, city and department, then by platform,
-/// then as they came.
+/// then as they came. Reads `static_members` and `device_user`.
 fn locality_order(org: &Org) -> Vec<u32> {
     let n = org.devices.rows as usize;
     let mut user_key = vec![u32::MAX; org.users.rows as usize];
     let mut device_key = vec![u32::MAX; n];
-    for (g, group) in org.groups.iter().enumerate() {
-        let m = static_members(org, group);
-        for u in m.users {
-            user_key[u as usize] = user_key[u as usize].min(g as u32);
+    // Groups in import order: the first one that lists a row keys it.
+    for (g, m) in org.static_members.iter().enumerate().rev() {
+        for &u in &m.users {
+            user_key[u as usize] = g as u32;
         }
-        for d in m.devices {
-            device_key[d as usize] = device_key[d as usize].min(g as u32);
+        for &d in &m.devices {
+            device_key[d as usize] = g as u32;
         }
     }
     let platform = &org.devices.cols[DeviceAttr::Platform.index()].codes;
@@ -609,8 +619,7 @@ fn locality_order(org: &Org) -> Vec<u32> {
     // country, city and department.
     let place = [UserAttr::Country, UserAttr::City, UserAttr::Department]
         .map(|a| &org.users.cols[a.index()]);
-    let key: Vec<(u32, [u32; 3], u32)> = primary_users(org)
-        .iter()
+    let key: Vec<(u32, [u32; 3], u32)> = (org.device_user.iter())
         .enumerate()
         .map(|(d, &u)| {
             let by_user = user_key.get(u as usize).copied().unwrap_or(u32::MAX);
