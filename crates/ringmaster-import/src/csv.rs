@@ -31,6 +31,7 @@ pub(crate) fn read(p: &Path, text: &str, st: &mut State) -> Result<(), ImportErr
             file: p.to_path_buf(),
             record,
             line,
+            column: None,
             field: field.map(Into::into),
             message,
         }

@@ -50,7 +50,11 @@ pub fn kind_from_type(t: &str) -> Option<Kind> {
         "device" => Kind::EntraDevice,
         "group" => Kind::Group,
         "deviceandappmanagementassignmentfilter" | "assignmentfilter" => Kind::Filter,
-        "devicemanagementconfigurationpolicy" => Kind::Policy,
+        "devicemanagementconfigurationpolicy" | "devicemanagementintent" => Kind::Policy,
+        // Enrollment settings, not device configuration, whatever their type names end with.
+        "devicecomanagementauthorityconfiguration"
+        | "windows10enrollmentcompletionpageconfiguration"
+        | "windowshelloforbusinessauthenticationmethod" => Kind::Skip("enrollment profiles"),
         "conditionalaccesspolicy" => Kind::Skip("conditional access policies"),
         "notificationmessagetemplate" => Kind::Skip("notification templates"),
         "devicemanagementscript" | "devicehealthscript" => Kind::Skip("scripts"),
@@ -139,10 +143,25 @@ pub fn kind_from_shape(o: &serde_json::Map<String, serde_json::Value>) -> Option
             Kind::Filter
         } else if has("settings") && (has("platforms") || has("technologies")) {
             Kind::Policy
+        } else if is_intent(o) {
+            Kind::Policy
         } else {
             return None;
         },
     )
+}
+
+/// An endpoint-security intent or security baseline: Graph's
+/// `deviceManagementIntent`, or the PowerShell samples' export of one
+/// (`TemplateId` and `settingsDelta`, no `@odata.type`).
+pub fn is_intent(o: &serde_json::Map<String, serde_json::Value>) -> bool {
+    match o.get("@odata.type").and_then(|t| t.as_str()) {
+        Some(t) => t.to_ascii_lowercase().ends_with("devicemanagementintent"),
+        None => {
+            (o.contains_key("templateId") || o.contains_key("TemplateId"))
+                && (o.contains_key("settingsDelta") || o.contains_key("settings"))
+        }
+    }
 }
 
 /// A field that Graph writes as a boolean and some exports as `"True"`.
@@ -343,7 +362,8 @@ pub struct ManagedDeviceRec {
 }
 
 impl ManagedDeviceRec {
-    pub fn apply(self, b: &mut OrgBuilder) -> Result<(), FieldError> {
+    /// Sets the device's values; returns its row.
+    pub fn apply(self, b: &mut OrgBuilder) -> Result<u32, FieldError> {
         let id = self.id.as_deref().unwrap_or("");
         let aad = self.azure_ad_device_id.as_deref().unwrap_or("");
         if id.trim().is_empty() && aad.trim().is_empty() {
@@ -404,7 +424,7 @@ impl ManagedDeviceRec {
             D::IsLab,
             self.is_lab.as_ref().and_then(Flex::canonical),
         );
-        Ok(())
+        Ok(row)
     }
 }
 
@@ -703,8 +723,15 @@ pub struct PolicyRec {
     odata_type: Option<String>,
     platforms: Option<String>,
     template_reference: Option<TemplateRef>,
+    /// Intents: the template they were made from (`TemplateId` in the samples' exports).
+    #[serde(alias = "TemplateId")]
+    template_id: Option<String>,
     assignments: Option<Vec<AssignmentRec>>,
     settings: Option<Vec<serde_json::Value>>,
+    /// Intents as the PowerShell samples export them: only what differs from the template.
+    settings_delta: Option<Vec<serde_json::Value>>,
+    /// Administrative templates (ADMX).
+    definition_values: Option<Vec<serde_json::Value>>,
     /// Everything else: the flat settings of legacy profiles and compliance policies.
     #[serde(flatten)]
     rest: serde_json::Map<String, serde_json::Value>,
@@ -740,10 +767,13 @@ impl PolicyRec {
             .or(self.display_name)
             .filter(|s| !s.trim().is_empty())
             .ok_or_else(|| missing("name", "a policy needs a name or displayName"))?;
-        let id = self
-            .id
-            .filter(|s| !s.trim().is_empty())
-            .unwrap_or_else(|| name.clone());
+        let intent = self
+            .odata_type
+            .as_deref()
+            .is_some_and(|t| t.to_ascii_lowercase().ends_with("devicemanagementintent"))
+            || (self.odata_type.is_none()
+                && self.template_id.is_some()
+                && (self.settings_delta.is_some() || self.settings.is_some()));
         let odata = self
             .odata_type
             .as_deref()
@@ -752,7 +782,22 @@ impl PolicyRec {
                     .trim_start_matches("microsoft.graph.")
                     .to_string()
             })
-            .unwrap_or_else(|| "deviceManagementConfigurationPolicy".into());
+            .unwrap_or_else(|| {
+                if intent {
+                    "deviceManagementIntent"
+                } else if self.definition_values.is_some() {
+                    "groupPolicyConfiguration"
+                } else {
+                    "deviceManagementConfigurationPolicy"
+                }
+                .into()
+            });
+        // Exports without ids (templates, id-stripped backups) key policies by
+        // kind and name, so a compliance policy and a profile of one name stay two.
+        let id = self
+            .id
+            .filter(|s| !s.trim().is_empty() && !is_zero_guid(s))
+            .unwrap_or_else(|| format!("{odata}:{name}"));
         let l = odata.to_ascii_lowercase();
         let kind = if l == "devicemanagementconfigurationpolicy" {
             PolicyKind::SettingsCatalog
@@ -762,14 +807,24 @@ impl PolicyRec {
             PolicyKind::UpdateRing
         } else if l.contains("driverupdate") {
             PolicyKind::DriverUpdate
-        } else if l.ends_with("configuration") {
+        } else if l.ends_with("configuration") || intent {
             PolicyKind::DeviceConfiguration
         } else {
             PolicyKind::Other
         };
-        let mut platforms: Vec<Platform> = match &self.platforms {
-            Some(p) => p.split(',').filter_map(Platform::parse).collect(),
-            None => platforms_of_type(&l),
+        let intent_settings = match (&self.settings, &self.settings_delta) {
+            (Some(s), _) if intent && !s.is_empty() => Some(s.as_slice()),
+            (_, Some(d)) if intent => Some(d.as_slice()),
+            (Some(s), _) if intent => Some(s.as_slice()),
+            _ => None,
+        };
+        let mut platforms: Vec<Platform> = match (&self.platforms, intent_settings) {
+            (Some(p), _) => p.split(',').filter_map(Platform::parse).collect(),
+            (None, Some(s)) => crate::templates::intent_types(s)
+                .iter()
+                .flat_map(|t| platforms_of_type(&t.to_ascii_lowercase()))
+                .collect(),
+            (None, None) => platforms_of_type(&l),
         };
         if platforms.contains(&Platform::Ios) && !platforms.contains(&Platform::IpadOs) {
             platforms.push(Platform::IpadOs);
@@ -846,9 +901,11 @@ impl PolicyRec {
             assignments.push(Assignment { target, filter });
         }
         let applicability = applicability_rules(&self.rest)?;
-        let settings = match &self.settings {
-            Some(s) => crate::settings::catalog(s),
-            None => crate::settings::flat(&odata, &self.rest),
+        let settings = match (intent_settings, &self.settings, &self.definition_values) {
+            (Some(s), _, _) => crate::templates::intent(s),
+            (None, _, Some(d)) => crate::templates::admx(d),
+            (None, Some(s), None) => crate::settings::catalog(s),
+            (None, None, None) => crate::settings::flat(&odata, &self.rest),
         };
         Ok(Policy {
             id,
@@ -941,7 +998,7 @@ fn applicability_rules(
 }
 
 fn platforms_of_type(l: &str) -> Vec<Platform> {
-    let p = if l.starts_with("windows") {
+    let p = if l.starts_with("windows") || l == "grouppolicyconfiguration" {
         Platform::Windows
     } else if l.starts_with("macos") {
         Platform::MacOs

@@ -12,6 +12,7 @@ mod csv;
 mod decode;
 pub mod graph;
 mod settings;
+mod templates;
 
 use graph::{
     EntraDeviceRec, FieldError, FilterRec, GroupRec, Kind, ManagedDeviceRec, MemberRec, PolicyRec,
@@ -36,6 +37,8 @@ pub struct ImportError {
     pub record: Option<usize>,
     /// 1-based line, where the format has lines.
     pub line: Option<usize>,
+    /// 1-based column, where the reader knows it (JSON syntax errors).
+    pub column: Option<usize>,
     pub field: Option<String>,
     pub message: String,
 }
@@ -46,6 +49,7 @@ impl ImportError {
             file: file.to_path_buf(),
             record: None,
             line: None,
+            column: None,
             field: None,
             message: message.into(),
         }
@@ -54,12 +58,16 @@ impl ImportError {
 
 impl fmt::Display for ImportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // `file:line:col` as compilers print it, so editors can jump there.
         write!(f, "{}", self.file.display())?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+            if let Some(c) = self.column {
+                write!(f, ":{c}")?;
+            }
+        }
         if let Some(r) = self.record {
             write!(f, ", record {r}")?;
-        }
-        if let Some(l) = self.line {
-            write!(f, " (line {l})")?;
         }
         if let Some(x) = &self.field {
             write!(f, ", field `{x}`")?;
@@ -98,42 +106,53 @@ struct State {
     /// Files that member records came from, indexed by the `u32` above.
     member_files: Vec<PathBuf>,
     filter_seen: HashMap<String, String>,
-    policy_seen: HashMap<String, String>,
+    /// Policy key → (file, name) of the first record read.
+    policy_seen: HashMap<String, (String, String)>,
+    /// Per device row, the Intune record that made it (file index in
+    /// `member_files` << 32 | record), to name both when an id comes twice.
+    managed_origin: Vec<u64>,
     report: ImportReport,
 }
 
 /// Loads every export below the given files or folders.
 pub fn load(paths: &[PathBuf]) -> Result<Loaded, ImportError> {
     let mut files = Vec::new();
+    let mut st = State::default();
     for p in paths {
-        collect(p, &mut files)?;
+        collect(p, &mut files, &mut st)?;
     }
-    let explicit: Vec<bool> = files.iter().map(|f| paths.contains(f)).collect();
-    if files.is_empty() {
+    if files.is_empty() && st.report.skipped.is_empty() {
         let names: Vec<_> = paths.iter().map(|p| p.display().to_string()).collect();
         return Err(ImportError::file(
             Path::new(&names.join(", ")),
             "no .json, .ndjson, .jsonl or .csv files found",
         ));
     }
-    let mut st = State::default();
-    for (f, explicit) in files.iter().zip(explicit) {
-        read_file(f, explicit, &mut st)?;
+    for f in &files {
+        read_file(f, &mut st)?;
     }
     Ok(finish(st))
 }
 
-fn collect(p: &Path, out: &mut Vec<PathBuf>) -> Result<(), ImportError> {
+/// Extensions ringmaster reads; anything else is skipped and listed.
+fn readable(p: &Path) -> bool {
+    matches!(ext(p).as_str(), "json" | "ndjson" | "jsonl" | "csv")
+}
+
+fn collect(p: &Path, out: &mut Vec<PathBuf>, st: &mut State) -> Result<(), ImportError> {
     let meta =
         std::fs::metadata(p).map_err(|e| ImportError::file(p, format!("cannot read: {e}")))?;
     if meta.is_file() {
-        if !matches!(ext(p).as_str(), "json" | "ndjson" | "jsonl" | "csv") {
-            return Err(ImportError::file(
-                p,
-                "not a file ringmaster reads: expected .json, .ndjson, .jsonl or .csv",
+        // Named directly or met in a folder, a file of another kind is listed, never fatal:
+        // an export folder holds READMEs, scripts and pictures beside the data.
+        if readable(p) {
+            out.push(p.to_path_buf());
+        } else {
+            st.report.skipped.push(format!(
+                "{}: not a format ringmaster reads (.json, .ndjson, .jsonl, .csv)",
+                p.display()
             ));
         }
-        out.push(p.to_path_buf());
         return Ok(());
     }
     let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
@@ -148,8 +167,8 @@ fn collect(p: &Path, out: &mut Vec<PathBuf>) -> Result<(), ImportError> {
     entries.sort();
     for e in entries {
         if e.is_dir() {
-            collect(&e, out)?;
-        } else if matches!(ext(&e).as_str(), "json" | "ndjson" | "jsonl" | "csv") {
+            collect(&e, out, st)?;
+        } else if readable(&e) {
             out.push(e);
         }
     }
@@ -179,16 +198,16 @@ fn read_text(p: &Path) -> Result<String, ImportError> {
     decode::text(bytes).map_err(|m| ImportError::file(p, m))
 }
 
-/// `explicit`: named on the command line, so content ringmaster cannot read
-/// is an error; files met while walking a folder are skipped with a note.
-fn read_file(p: &Path, explicit: bool, st: &mut State) -> Result<(), ImportError> {
+/// Content ringmaster cannot tell is skipped with a note; content it can
+/// tell but not parse stops the load.
+fn read_file(p: &Path, st: &mut State) -> Result<(), ImportError> {
     if matches!(ext(p).as_str(), "ndjson" | "jsonl") {
-        return read_ndjson_stream(p, explicit, st);
+        return read_ndjson_stream(p, st);
     }
     let text = read_text(p)?;
     match ext(p).as_str() {
         "csv" => match csv::read(p, &text, st) {
-            Err(e) if !explicit && e.record.is_none() && e.message.starts_with("cannot tell") => {
+            Err(e) if e.record.is_none() && e.message.starts_with("cannot tell") => {
                 st.report.skipped.push(format!(
                     "{}: a CSV without the columns of users, devices or group members",
                     p.display()
@@ -220,14 +239,141 @@ fn value_kind(v: &serde_json::Value, hint: Option<Kind>) -> Option<Kind> {
         .or_else(|| graph::kind_from_shape(o))
 }
 
-fn read_json(p: &Path, text: &str, st: &mut State) -> Result<(), ImportError> {
-    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| ImportError {
+/// Parses a JSON file. IntuneManagement writes some files (an intent's
+/// `_Settings.json`) as a JSON string holding the JSON: those decode twice.
+fn parse_json(p: &Path, text: &str) -> Result<serde_json::Value, ImportError> {
+    let syntax = |e: serde_json::Error, what: &str| ImportError {
         file: p.to_path_buf(),
         record: None,
         line: Some(e.line()),
+        column: Some(e.column()),
         field: None,
-        message: format!("not valid JSON: {e}"),
-    })?;
+        message: format!("not valid JSON{what}: {e}"),
+    };
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| syntax(e, ""))?;
+    match v {
+        serde_json::Value::String(inner) if inner.trim_start().starts_with(['{', '[']) => {
+            serde_json::from_str(&inner).map_err(|e| {
+                syntax(
+                    e,
+                    " (in the JSON held by the file's string; line and column are within it)",
+                )
+            })
+        }
+        v => Ok(v),
+    }
+}
+
+/// `<intent>_Settings.json` beside an intent export.
+fn sidecar_of(intent: &Path) -> Option<PathBuf> {
+    let stem = intent.file_stem()?.to_str()?;
+    let side = intent.with_file_name(format!("{stem}_Settings.json"));
+    side.is_file().then_some(side)
+}
+
+/// The intent export a `_Settings.json` belongs to, when it is there.
+fn intent_of(sidecar: &Path) -> Option<PathBuf> {
+    let name = sidecar.file_name()?.to_str()?;
+    let stem = name
+        .strip_suffix("_Settings.json")
+        .or_else(|| name.strip_suffix("_settings.json"))?;
+    let intent = sidecar.with_file_name(format!("{stem}.json"));
+    intent.is_file().then_some(intent)
+}
+
+/// An intent's settings from its sidecar file (`{"settings": [...]}`).
+fn sidecar_settings(side: &Path) -> Result<serde_json::Value, ImportError> {
+    let text = read_text(side)?;
+    match parse_json(side, &text)? {
+        serde_json::Value::Object(mut o) => match o.remove("settings") {
+            Some(s @ serde_json::Value::Array(_)) => Ok(s),
+            _ => Err(ImportError::file(
+                side,
+                "an intent's settings file needs a `settings` array",
+            )),
+        },
+        a @ serde_json::Value::Array(_) => Ok(a),
+        _ => Err(ImportError::file(
+            side,
+            "an intent's settings file needs a `settings` array",
+        )),
+    }
+}
+
+/// An intent (endpoint security, security baseline) without inline settings
+/// takes them from its `_Settings.json`, as IntuneManagement exports it.
+fn attach_sidecar(p: &Path, item: &mut serde_json::Value) -> Result<(), ImportError> {
+    let Some(o) = item.as_object_mut() else {
+        return Ok(());
+    };
+    if !graph::is_intent(o) {
+        return Ok(());
+    }
+    let has_inline = ["settings", "settingsDelta"].iter().any(|k| {
+        o.get(*k)
+            .and_then(|v| v.as_array())
+            .is_some_and(|a| !a.is_empty())
+    });
+    if has_inline {
+        return Ok(());
+    }
+    if let Some(side) = sidecar_of(p) {
+        o.insert("settings".into(), sidecar_settings(&side)?);
+    }
+    Ok(())
+}
+
+/// A bare array of ADMX `definitionValues` (as the PowerShell samples and
+/// securedworkstation export them) is one administrative-templates policy
+/// named by its file.
+fn admx_array(p: &Path, items: &[serde_json::Value]) -> Option<serde_json::Value> {
+    let is_def = |v: &serde_json::Value| {
+        v.as_object().is_some_and(|o| {
+            o.contains_key("enabled")
+                && (o.contains_key("definition@odata.bind") || o.contains_key("definition"))
+        })
+    };
+    if items.is_empty() || !items.iter().all(is_def) {
+        return None;
+    }
+    let name = p.file_stem()?.to_str()?.to_string();
+    Some(serde_json::json!({
+        "@odata.type": "#microsoft.graph.groupPolicyConfiguration",
+        "displayName": name,
+        "definitionValues": items,
+    }))
+}
+
+fn read_json(p: &Path, text: &str, st: &mut State) -> Result<(), ImportError> {
+    let v = parse_json(p, text)?;
+    if let Some(intent) = intent_of(p) {
+        // Read with its intent (see `attach_sidecar`).
+        if v.get("settings").is_some() || v.is_array() {
+            st.report.files.push(FileReport {
+                path: p.display().to_string(),
+                records: 0,
+                kinds: vec![format!("settings of {}", intent.display())],
+            });
+            return Ok(());
+        }
+    }
+    if let serde_json::Value::Object(o) = &v
+        && o.len() == 1
+        && o.contains_key("settings")
+    {
+        st.report.skipped.push(format!(
+            "{}: intent settings without their intent (expected the intent export beside it)",
+            p.display()
+        ));
+        return Ok(());
+    }
+    let v = match v {
+        serde_json::Value::Array(a) => match admx_array(p, &a) {
+            Some(policy) => policy,
+            None => serde_json::Value::Array(a),
+        },
+        v => v,
+    };
     let stem = stem_kind(p);
     // Pages, wrappers and arrays hold records; anything else is one record.
     let (items, hint, listed): (Vec<serde_json::Value>, Option<Kind>, bool) = match v {
@@ -241,7 +387,17 @@ fn read_json(p: &Path, text: &str, st: &mut State) -> Result<(), ImportError> {
                 (a, ctx.or(stem), true)
             } else if o.len() <= 3
                 && let Some((k, a)) = o.iter_mut().find_map(|(k, v)| match v {
-                    serde_json::Value::Array(_) => {
+                    // A wrapper's items are records: objects with an id or a name
+                    // (`{"policies": [{"key": …}]}` of Edge's own service is not one).
+                    serde_json::Value::Array(items)
+                        if items.iter().all(|i| {
+                            i.as_object().is_some_and(|o| {
+                                ["id", "displayName", "name", "@odata.type"]
+                                    .iter()
+                                    .any(|k| o.contains_key(*k))
+                            })
+                        }) =>
+                    {
                         graph::kind_from_name(k).map(|kind| (kind, std::mem::take(v)))
                     }
                     _ => None,
@@ -259,17 +415,19 @@ fn read_json(p: &Path, text: &str, st: &mut State) -> Result<(), ImportError> {
     };
     let mut kinds = Vec::new();
     let n = items.len();
-    for (i, item) in items.into_iter().enumerate() {
+    let found: Vec<Option<Kind>> = items.iter().map(|v| value_kind(v, hint)).collect();
+    if found.iter().all(Option::is_none) {
+        // Nothing here is a record ringmaster knows: the file is not an export it reads.
+        st.report.skipped.push(format!(
+            "{}: not an object ringmaster reads (no @odata.type it knows)",
+            p.display()
+        ));
+        return Ok(());
+    }
+    for (i, (mut item, kind)) in items.into_iter().zip(found).enumerate() {
         let record = listed.then_some(i + 1);
-        let Some(kind) = value_kind(&item, hint) else {
-            if !listed {
-                st.report.skipped.push(format!(
-                    "{}: not an object ringmaster reads (no @odata.type it knows)",
-                    p.display()
-                ));
-                return Ok(());
-            }
-            return Err(ImportError { file: p.to_path_buf(), record, line: None, field: None, message: "cannot tell what this record is: it has no @odata.type and no keys of a user, device, group, filter or policy".into() });
+        let Some(kind) = kind else {
+            return Err(ImportError { file: p.to_path_buf(), record, line: None, column: None, field: None, message: "cannot tell what this record is: it has no @odata.type and no keys of a user, device, group, filter or policy, while other records in the file are".into() });
         };
         if let Kind::Skip(what) = kind {
             if !kinds.contains(&what.to_string()) {
@@ -280,10 +438,14 @@ fn read_json(p: &Path, text: &str, st: &mut State) -> Result<(), ImportError> {
             kinds.push(what.to_string());
             continue;
         }
-        apply(st, kind, item, p).map_err(|e| ImportError {
+        if kind == Kind::Policy {
+            attach_sidecar(p, &mut item)?;
+        }
+        apply(st, kind, item, p, i + 1).map_err(|e| ImportError {
             file: p.to_path_buf(),
             record,
             line: None,
+            column: None,
             field: Some(e.field).filter(|f| !f.is_empty()),
             message: e.message,
         })?;
@@ -343,18 +505,46 @@ fn parse_line(kind: Kind, s: &str) -> Result<Parsed, FieldError> {
     })
 }
 
-fn apply(st: &mut State, kind: Kind, v: serde_json::Value, p: &Path) -> Result<(), FieldError> {
+fn apply(
+    st: &mut State,
+    kind: Kind,
+    v: serde_json::Value,
+    p: &Path,
+    record: usize,
+) -> Result<(), FieldError> {
     // One parser for every record: items of JSON files are small, so writing
     // them back to text costs little.
     let parsed = parse_line(kind, &v.to_string())?;
-    apply_parsed(st, parsed, p)
+    apply_parsed(st, parsed, p, record)
 }
 
-fn apply_parsed(st: &mut State, parsed: Parsed, p: &Path) -> Result<(), FieldError> {
-    let source = p.display().to_string();
+fn apply_parsed(st: &mut State, parsed: Parsed, p: &Path, record: usize) -> Result<(), FieldError> {
     match parsed {
         Parsed::User(u) => u.apply(&mut st.b),
-        Parsed::Managed(d) => d.apply(&mut st.b),
+        Parsed::Managed(d) => {
+            let row = d.apply(&mut st.b)? as usize;
+            let file = member_file(st, p);
+            let here = (u64::from(file) << 32) | record as u64;
+            if st.managed_origin.len() <= row {
+                st.managed_origin.resize(row + 1, u64::MAX);
+            }
+            let first = std::mem::replace(&mut st.managed_origin[row], here);
+            if first != u64::MAX {
+                let name = |o: u64| {
+                    format!(
+                        "{}, record {}",
+                        st.member_files[(o >> 32) as usize].display(),
+                        o & 0xFFFF_FFFF
+                    )
+                };
+                st.report.warnings.push(format!(
+                    "{}: the same Intune device (by id or azureADDeviceId) as {}; the later record's values win",
+                    name(here),
+                    name(first)
+                ));
+            }
+            Ok(())
+        }
         Parsed::Entra(d) => d.apply(&mut st.b),
         Parsed::Member(m) => {
             let member = m.member()?;
@@ -363,6 +553,7 @@ fn apply_parsed(st: &mut State, parsed: Parsed, p: &Path) -> Result<(), FieldErr
             Ok(())
         }
         Parsed::Group(g) => {
+            let source = p.display().to_string();
             let group = g.into_group()?;
             let key = group.id.trim().to_ascii_lowercase();
             if let Some(first) = st.group_seen.get(&key) {
@@ -377,6 +568,7 @@ fn apply_parsed(st: &mut State, parsed: Parsed, p: &Path) -> Result<(), FieldErr
             Ok(())
         }
         Parsed::Filter(f) => {
+            let source = p.display().to_string();
             let f = f.into_filter()?;
             let key = f.id.trim().to_ascii_lowercase();
             if let Some(first) = st.filter_seen.get(&key) {
@@ -391,13 +583,33 @@ fn apply_parsed(st: &mut State, parsed: Parsed, p: &Path) -> Result<(), FieldErr
             Ok(())
         }
         Parsed::Policy(pol) => {
-            let pol = pol.into_policy(&source)?;
+            let source = p.display().to_string();
+            let mut pol = pol.into_policy(&source)?;
             let key = pol.id.trim().to_ascii_lowercase();
-            if let Some(first) = st.policy_seen.get(&key) {
-                st.report.warnings.push(format!("{source}: policy '{}' ({}) was already read from {first}; this copy is ignored", pol.name, pol.id));
-                return Ok(());
+            if let Some((first, name)) = st.policy_seen.get(&key) {
+                if name == &pol.name {
+                    st.report.warnings.push(format!("{source}: policy '{}' ({}) was already read from {first}; this copy is ignored", pol.name, pol.id));
+                    return Ok(());
+                }
+                // Templates copied and renamed keep their source's id: a
+                // different name is a different policy, kept under its own key.
+                let id = format!("{} ({})", pol.id, pol.name);
+                st.report.warnings.push(format!("{source}: policy '{}' has the id {} of '{name}' read from {first}; it is kept as a separate policy with the id '{id}'", pol.name, pol.id));
+                pol.id = id;
+                if st.policy_seen.contains_key(&pol.id.to_ascii_lowercase()) {
+                    return Err(FieldError {
+                        field: "id".into(),
+                        message: format!(
+                            "policy '{}' is read twice with the reused id {}",
+                            pol.name, key
+                        ),
+                    });
+                }
             }
-            st.policy_seen.insert(key, source);
+            st.policy_seen.insert(
+                pol.id.trim().to_ascii_lowercase(),
+                (source, pol.name.clone()),
+            );
             st.b.add_policy(pol);
             Ok(())
         }
@@ -418,7 +630,7 @@ struct Chunk {
 /// Reads NDJSON a chunk at a time: while one chunk is parsed in parallel,
 /// the previous one is applied in order, so the first bad line is the one
 /// reported and nothing is half-applied (the caller drops the builder).
-fn read_ndjson_stream(p: &Path, explicit: bool, st: &mut State) -> Result<(), ImportError> {
+fn read_ndjson_stream(p: &Path, st: &mut State) -> Result<(), ImportError> {
     use std::io::BufRead;
     let file =
         std::fs::File::open(p).map_err(|e| ImportError::file(p, format!("cannot read: {e}")))?;
@@ -429,7 +641,7 @@ fn read_ndjson_stream(p: &Path, explicit: bool, st: &mut State) -> Result<(), Im
     if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
         // UTF-16 is rare for NDJSON: decode whole, then read as text.
         let text = read_text(p)?;
-        return read_ndjson_text(p, explicit, &text, st);
+        return read_ndjson_text(p, &text, st);
     }
     if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
         r.consume(3);
@@ -451,6 +663,7 @@ fn read_ndjson_stream(p: &Path, explicit: bool, st: &mut State) -> Result<(), Im
                 file: p.to_path_buf(),
                 record: None,
                 line: Some(line_no),
+                column: None,
                 field: None,
                 message: "not valid UTF-8".into(),
             })?;
@@ -473,7 +686,7 @@ fn read_ndjson_stream(p: &Path, explicit: bool, st: &mut State) -> Result<(), Im
         });
         return Ok(());
     };
-    let Some(kind) = ndjson_kind(p, explicit, first_line, &first.text[a..b], st)? else {
+    let Some(kind) = ndjson_kind(p, first_line, &first.text[a..b], st)? else {
         return Ok(());
     };
     let mut records = 0usize;
@@ -526,11 +739,12 @@ fn apply_chunk(
             file: p.to_path_buf(),
             record: Some(record),
             line: Some(line),
+            column: None,
             field: Some(e.field).filter(|f| !f.is_empty()),
             message: e.message,
         };
         let parsed = res.map_err(err)?;
-        apply_parsed(st, parsed, p).map_err(err)?;
+        apply_parsed(st, parsed, p, record).map_err(err)?;
     }
     Ok(())
 }
@@ -539,7 +753,6 @@ fn apply_chunk(
 /// `None` when a folder's file holds something else (skipped with a note).
 fn ndjson_kind(
     p: &Path,
-    explicit: bool,
     line: usize,
     first: &str,
     st: &mut State,
@@ -551,23 +764,15 @@ fn ndjson_kind(
                 file: p.to_path_buf(),
                 record: Some(1),
                 line: Some(line),
+                column: None,
                 field: None,
                 message: format!("not valid JSON: {e}"),
             })?;
             match value_kind(&v, None) {
                 Some(k) => k,
-                None if !explicit => {
-                    st.report.skipped.push(format!("{}: records that are not users, devices, groups, members, filters or policies", p.display()));
-                    return Ok(None);
-                }
                 None => {
-                    return Err(ImportError {
-                        file: p.to_path_buf(),
-                        record: Some(1),
-                        line: Some(line),
-                        field: None,
-                        message: "cannot tell what these records are; name the file users.ndjson, managedDevices.ndjson, devices.ndjson, groups.ndjson, groupMembers.ndjson, assignmentFilters.ndjson or policies.ndjson".into(),
-                    });
+                    st.report.skipped.push(format!("{}: records that are not users, devices, groups, members, filters or policies (name the file users.ndjson, managedDevices.ndjson, devices.ndjson, groups.ndjson, groupMembers.ndjson, assignmentFilters.ndjson or policies.ndjson if they are)", p.display()));
+                    return Ok(None);
                 }
             }
         }
@@ -582,12 +787,7 @@ fn ndjson_kind(
 }
 
 /// NDJSON already decoded to text (the UTF-16 case).
-fn read_ndjson_text(
-    p: &Path,
-    explicit: bool,
-    text: &str,
-    st: &mut State,
-) -> Result<(), ImportError> {
+fn read_ndjson_text(p: &Path, text: &str, st: &mut State) -> Result<(), ImportError> {
     let lines: Vec<(usize, &str)> = text
         .lines()
         .enumerate()
@@ -602,7 +802,7 @@ fn read_ndjson_text(
         });
         return Ok(());
     };
-    let Some(kind) = ndjson_kind(p, explicit, first_line, first, st)? else {
+    let Some(kind) = ndjson_kind(p, first_line, first, st)? else {
         return Ok(());
     };
     let mut records = 0;

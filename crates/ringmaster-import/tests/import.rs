@@ -245,21 +245,39 @@ fn csv_users_devices_and_members() {
 }
 
 #[test]
-fn unrecognised_files_are_skipped_in_folders_but_refused_by_name() {
+fn unrecognised_files_are_skipped_and_listed_in_folders_and_by_name() {
     let d = tempfile::tempdir().unwrap();
     let notes = write(d.path(), "notes.csv", "setting,reason\na,b\n");
     write(d.path(), "users.json", r#"{"value":[{"id":"u1"}]}"#);
     let l = load(&[d.path().to_path_buf()]).unwrap();
     assert_eq!(l.report.skipped.len(), 1, "{:?}", l.report.skipped);
-    let e = load(&[notes]).err().unwrap();
-    assert!(e.message.contains("cannot tell what this CSV holds"), "{e}");
+    // Named directly, the same files are listed, not fatal.
     let txt = write(d.path(), "readme.txt", "hello");
-    let e = load(&[txt]).err().unwrap();
+    let users = d.path().join("users.json");
+    let l = load(&[notes, txt, users]).unwrap();
+    assert_eq!(l.org.users.rows, 1);
+    let skipped = l.report.skipped.join("\n");
     assert!(
-        e.message
-            .contains("expected .json, .ndjson, .jsonl or .csv"),
-        "{e}"
+        skipped.contains("notes.csv: a CSV without the columns"),
+        "{skipped}"
     );
+    assert!(
+        skipped.contains("readme.txt: not a format ringmaster reads"),
+        "{skipped}"
+    );
+}
+
+#[test]
+fn syntax_errors_point_at_file_line_and_column() {
+    let d = tempfile::tempdir().unwrap();
+    write(
+        d.path(),
+        "users.json",
+        "{\"value\": [\n  {\"id\" \"u1\"}\n]}",
+    );
+    let e = err(d.path());
+    assert_eq!((e.line, e.column), (Some(2), Some(9)), "{e}");
+    assert!(e.to_string().contains("users.json:2:9"), "{e}");
 }
 
 fn corpus() -> Option<PathBuf> {
@@ -281,7 +299,8 @@ fn the_real_corpus_loads() {
     let l = load(&[c]).unwrap();
     let o = &l.org;
     assert!(o.policies.len() >= 100, "{} policies", o.policies.len());
-    assert_eq!(o.filters.len(), 24);
+    // OpenIntuneBaseline and IntuneHydrationKit 24, aaronparker's 6.
+    assert_eq!(o.filters.len(), 30);
     assert!(
         o.groups
             .iter()
