@@ -59,9 +59,13 @@ pub fn kind_from_type(t: &str) -> Option<Kind> {
         "notificationmessagetemplate" => Kind::Skip("notification templates"),
         "devicemanagementscript" | "devicehealthscript" => Kind::Skip("scripts"),
         _ if l.ends_with("manageddevice") => Kind::ManagedDevice,
-        _ if l.contains("managedappprotection") || l.contains("managedappconfiguration") => {
+        _ if l.contains("managedappprotection")
+            || l.contains("managedappconfiguration")
+            || l.contains("windowsinformationprotection") =>
+        {
             Kind::Skip("app protection policies")
         }
+        _ if l.ends_with("app") || l.ends_with("apppackage") => Kind::Skip("apps"),
         _ if l.contains("autopilot") || l.contains("enrollment") => {
             Kind::Skip("enrollment profiles")
         }
