@@ -7,22 +7,20 @@ use crate::org::Org;
 use crate::rules::Version;
 use roaring::RoaringBitmap;
 
-/// `windows10EnterpriseN` and `Enterprise N` both become `enterprise`.
+/// `windows10Enterprise` and `Enterprise` both become `enterprise`;
+/// Graph lists N editions as their own values (`windows10EnterpriseN`,
+/// `windows10ProfessionalWorkstationN`), so an N edition is never folded
+/// into its base edition.
 fn edition_key(s: &str) -> String {
     let l: String = s
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
         .collect::<String>()
         .to_ascii_lowercase();
-    let l = l
-        .strip_prefix("windows10")
+    l.strip_prefix("windows10")
         .or_else(|| l.strip_prefix("windows"))
         .unwrap_or(&l)
-        .to_string();
-    l.strip_suffix('n')
-        .filter(|r| !r.is_empty() && r != &"educatio" && r != &"professionaleducatio")
-        .map(str::to_string)
-        .unwrap_or(l)
+        .to_string()
 }
 
 /// Whether one rule lets a device with this edition / OS version through;
@@ -197,6 +195,23 @@ mod tests {
         assert_eq!(passes(&ent, Some("Education"), None), Some(true));
         assert_eq!(passes(&ent, Some("Professional"), None), Some(false));
         assert_eq!(passes(&ent, None, None), None);
+        // N editions are their own values, as Graph's windows10EditionType lists them.
+        let pro = Applicability::OsEdition {
+            include: true,
+            editions: vec![
+                "windows10Enterprise".into(),
+                "windows10ProfessionalWorkstationN".into(),
+            ],
+        };
+        for (sku, pass) in [
+            ("Enterprise", true),
+            ("EnterpriseN", false),
+            ("ProfessionalWorkstationN", true),
+            ("ProfessionalWorkstation", false),
+            ("EducationN", false),
+        ] {
+            assert_eq!(passes(&pro, Some(sku), None), Some(pass), "{sku}");
+        }
         let not_home = Applicability::OsEdition {
             include: false,
             editions: vec!["windows10Home".into()],
