@@ -194,6 +194,7 @@ fn explain_policy(
     // Includes are listed first, then the exclusions that may override them.
     let mut steps = Vec::new();
     let mut blocked_by_exclusion = Vec::new();
+    let mut ineffective: Vec<String> = Vec::new();
     for a in &policy.assignments {
         let (target, dev_member, user_member, via) = match &a.target {
             Target::ExcludeGroup(_) => continue,
@@ -234,6 +235,18 @@ fn explain_policy(
         };
         let dev_ok = dev_member && excluded_device_by.is_none();
         let user_ok = user_member && excluded_user_by.is_none();
+        // An exclusion of the other kind than the include that reaches the
+        // device is not evaluated by Intune: say so where it would mislead.
+        if user_ok && !dev_ok {
+            if let Some(by) = &excluded_device_by {
+                ineffective.push(format!("device group '{by}' is excluded, but {target} reaches it through its user, and Intune does not evaluate a device group excluded from a user-group assignment"));
+            }
+        } else if dev_ok
+            && !user_ok
+            && let Some(by) = &excluded_user_by
+        {
+            ineffective.push(format!("user group '{by}' is excluded, but {target} reaches it as a device, and Intune does not evaluate a user group excluded from a device-group assignment"));
+        }
         if (dev_member || user_member) && !dev_ok && !user_ok {
             blocked_by_exclusion.push(target.clone());
         }
@@ -353,6 +366,10 @@ fn explain_policy(
                 )
             }
         }
+    };
+    let reason = match (&status, ineffective.first()) {
+        (Status::Included, Some(note)) => format!("{reason}; {note} (unsupported mix)"),
+        _ => reason,
     };
     let (status, reason) = match status {
         Status::Included if res.policies[p].not_applicable.contains(d) => {

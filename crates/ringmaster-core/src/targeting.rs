@@ -554,23 +554,23 @@ pub fn resolve_policies(org: &Org, r: &mut Resolution) {
                     },
                 }
             }
-            if !user_includes.is_empty() && !device_excludes.is_empty() && device_includes.is_empty() {
+            if !user_includes.is_empty() && !device_excludes.is_empty() {
                 diags.push(Diagnostic {
                     severity: Severity::Warning,
                     subject: subject.clone(),
                     message: format!(
-                        "unsupported by Intune: includes user group(s) {} and excludes device group(s) {}; Intune does not evaluate that exclusion",
+                        "unsupported by Intune: includes user group(s) {} and excludes device group(s) {}; Intune does not evaluate that exclusion for the devices the user groups reach",
                         user_includes.join(", "),
                         device_excludes.join(", ")
                     ),
                 });
             }
-            if !device_includes.is_empty() && !user_excludes.is_empty() && user_includes.is_empty() {
+            if !device_includes.is_empty() && !user_excludes.is_empty() {
                 diags.push(Diagnostic {
                     severity: Severity::Warning,
                     subject: subject.clone(),
                     message: format!(
-                        "unsupported by Intune: includes device group(s) {} and excludes user group(s) {}; Intune does not evaluate that exclusion",
+                        "unsupported by Intune: includes device group(s) {} and excludes user group(s) {}; Intune does not evaluate that exclusion for the devices the device groups reach",
                         device_includes.join(", "),
                         user_excludes.join(", ")
                     ),

@@ -399,6 +399,12 @@ fn unsupported_mixes_and_dynamic_device_exclusions_are_flagged() {
     b.add_policy(policy("mix2", vec![inc("devs"), exc("users")]));
     b.add_policy(policy("dyn-ex", vec![inc("devs"), exc("dyn-devs")]));
     b.add_policy(policy("fine", vec![inc("devs"), exc("devs")]));
+    // Also warned when the policy includes a device group as well
+    // (memdocs configuration/device-profile-assign.md, "Exclude groups from a policy assignment").
+    b.add_policy(policy(
+        "mix3",
+        vec![inc("users"), inc("dyn-devs"), exc("devs")],
+    ));
     let org = b.finish();
     let r = resolve_checked(&org);
     let about = |p: &str| {
@@ -430,6 +436,23 @@ fn unsupported_mixes_and_dynamic_device_exclusions_are_flagged() {
         about("dyn-ex")
     );
     assert!(about("fine").is_empty());
+    assert!(
+        about("mix3")
+            .iter()
+            .any(|m| m.starts_with("unsupported by Intune: includes user group(s) 'users'")),
+        "{:?}",
+        about("mix3")
+    );
+    // explain shows the exclusion as ineffective where it would mislead.
+    let e = explain_device(&org, &r, 0, None, now());
+    assert_eq!(e.policies[4].status, Status::Included);
+    assert!(
+        e.policies[4].reason.contains(
+            "Intune does not evaluate a device group excluded from a user-group assignment"
+        ),
+        "{}",
+        e.policies[4].reason
+    );
     // Intune does not evaluate the mismatched exclusion: u0's devices keep the policy.
     assert_eq!(devices(&r, 0), vec![0, 1]);
     assert_eq!(devices(&r, 1), vec![0]);
