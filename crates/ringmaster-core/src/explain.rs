@@ -207,10 +207,19 @@ fn explain_policy(
             Target::AllUsers => (
                 "All users".to_string(),
                 false,
-                user.is_some(),
+                user.is_some_and(|u| res.licensed.contains(u)),
                 match user {
+                    Some(u) if res.licensed.contains(u) => vec![format!(
+                        "its primary user {} is in All users{}",
+                        org.user_label(u),
+                        if res.licensed_assumed {
+                            " (every user counts as licensed: the import has no assignedPlans)"
+                        } else {
+                            " (licensed for Intune)"
+                        }
+                    )],
                     Some(u) => vec![format!(
-                        "its primary user {} is in All users",
+                        "its primary user {} has no enabled Intune licence, so All users (all licensed users) does not reach it",
                         org.user_label(u)
                     )],
                     None => {
@@ -366,6 +375,17 @@ fn explain_policy(
                 )
             }
         }
+    };
+    // Intune reaches only the devices it manages, whatever the assignments say.
+    let (status, reason) = if res.enrolled.contains(d) || reached.is_empty() {
+        (status, reason)
+    } else {
+        (
+            Status::NotTargeted,
+            format!(
+                "{reason}, but the device has no Intune record (Entra only), and Intune policies reach only enrolled devices"
+            ),
+        )
     };
     let reason = match (&status, ineffective.first()) {
         (Status::Included, Some(note)) => format!("{reason}; {note} (unsupported mix)"),
@@ -536,6 +556,8 @@ pub struct GroupExplanation {
     pub rule: Option<String>,
     pub users: u64,
     pub devices: u64,
+    /// Device members without an Intune record: an assignment to the group does not reach them.
+    pub devices_not_enrolled: u64,
     /// Groups that contain this one, directly or through nesting.
     pub parents: Vec<String>,
     pub assignments: Vec<GroupAssignment>,
@@ -613,6 +635,8 @@ pub fn explain_group(org: &Org, res: &Resolution, g: usize) -> GroupExplanation 
         },
         users: res.group_users[g].len(),
         devices: res.group_devices[g].len(),
+        devices_not_enrolled: res.group_devices[g].len()
+            - res.group_devices[g].intersection_len(&res.enrolled),
         parents,
         assignments,
     }

@@ -3,7 +3,7 @@
 //! and when several assignments reach a device the filter modes rank
 //! exclude-filter > no filter > include-filter, same-mode filters OR'ed.
 
-use crate::model::{FilterMode, GroupKind, Target};
+use crate::model::{FilterMode, GroupKind, Target, UserMulti};
 use crate::org::{NO_ROW, Org};
 use crate::rules::GroupRows;
 use crate::rules::{EvalContext, Grammar, Object, Rule, RuleError};
@@ -48,6 +48,14 @@ pub struct Resolution {
     pub diagnostics: Vec<Diagnostic>,
     /// Groups in nesting cycles, each cycle once.
     pub cycles: Vec<Vec<usize>>,
+    /// Devices Intune manages (see [`enrolled`]): the only ones a policy reaches.
+    pub enrolled: RoaringBitmap,
+    /// No device in the import has an Intune record, so all are taken as enrolled.
+    pub enrolled_assumed: bool,
+    /// Users with an Intune licence (see [`licensed`]): All users is them.
+    pub licensed: RoaringBitmap,
+    /// No user in the import carries licence data, so all are taken as licensed.
+    pub licensed_assumed: bool,
 }
 
 /// Where one policy lands.
@@ -427,19 +435,100 @@ pub(crate) struct Include<'a> {
     pub filter: Option<(usize, FilterMode)>,
 }
 
+/// Devices Intune manages: those with an Intune record (a managed-device id).
+/// Intune policies reach only them: All devices is every enrolled device, and
+/// a group's Entra-only members get nothing (memdocs
+/// `configuration/device-profile-assign.md`). An import without a single
+/// Intune record (devices from Entra or a CSV without `intuneId`) cannot tell,
+/// so every device is taken as enrolled and the second value says so.
+pub fn enrolled(org: &Org) -> (RoaringBitmap, bool) {
+    let col = &org.devices.cols[crate::model::DeviceAttr::ManagedId.index()];
+    let mut all = RoaringBitmap::new();
+    all.insert_range(0..org.devices.rows);
+    if col.dict.is_empty() {
+        return (all, true);
+    }
+    let mut hit = vec![true; col.dict.len()];
+    hit[crate::column::NULL as usize] = false;
+    (col.select(&hit), false)
+}
+
+/// Users with an Intune licence: an `assignedPlans` entry of Intune's service
+/// (`SCO`, or the Intune plan id) that is enabled or in its grace period
+/// (`Warning`). Intune's All users is all *licensed* users (memdocs
+/// `configuration/device-profile-assign.md`). Exports without plans cannot
+/// tell: every user is taken as licensed and the second value says so.
+pub fn licensed(org: &Org) -> (RoaringBitmap, bool) {
+    const INTUNE_PLAN: &str = "c1ec4a95-1f05-45b3-a911-aa3fa01094f5";
+    let plans = &org.users.multi[UserMulti::AssignedPlans.index()];
+    let mut any = false;
+    let mut out = RoaringBitmap::new();
+    for u in 0..org.users.rows {
+        let codes = plans.row(u);
+        any |= !codes.is_empty();
+        let has = codes.iter().any(|&c| {
+            let rec = plans.record(c);
+            let field = |i: usize| rec.get(i).and_then(|f| f.as_deref()).unwrap_or("");
+            let intune =
+                field(0).eq_ignore_ascii_case(INTUNE_PLAN) || field(2).eq_ignore_ascii_case("SCO");
+            let live = field(1).eq_ignore_ascii_case("Enabled")
+                || field(1).eq_ignore_ascii_case("Warning");
+            intune && live
+        });
+        if has {
+            out.insert(u);
+        }
+    }
+    if !any {
+        out.insert_range(0..org.users.rows);
+    }
+    (out, !any)
+}
+
 /// Phase 3 of [`resolve`]: each policy's effective target (needs phases 1 and 2).
 pub fn resolve_policies(org: &Org, r: &mut Resolution) {
-    let mut all_devices = RoaringBitmap::new();
-    all_devices.insert_range(0..org.devices.rows);
-    let mut all_users = RoaringBitmap::new();
-    all_users.insert_range(0..org.users.rows);
-    let owned: RoaringBitmap = org
-        .device_user
-        .iter()
-        .enumerate()
-        .filter(|(_, u)| **u != NO_ROW)
-        .map(|(d, _)| d as u32)
-        .collect();
+    let (enrolled, assumed) = enrolled(org);
+    r.enrolled = enrolled;
+    r.enrolled_assumed = assumed;
+    let unmanaged = org.devices.rows as u64 - r.enrolled.len();
+    if unmanaged > 0 {
+        r.diagnostics.push(Diagnostic {
+            severity: Severity::Warning,
+            subject: "devices".into(),
+            message: format!(
+                "{unmanaged} device(s) have no Intune record (Entra only): no Intune policy reaches them, and All devices and device groups count only enrolled devices"
+            ),
+        });
+    }
+    let all_devices = r.enrolled.clone();
+    let (licensed, assumed) = licensed(org);
+    r.licensed = licensed;
+    r.licensed_assumed = assumed;
+    let unlicensed = org.users.rows as u64 - r.licensed.len();
+    if unlicensed > 0 {
+        r.diagnostics.push(Diagnostic {
+            severity: Severity::Warning,
+            subject: "users".into(),
+            message: format!(
+                "{unlicensed} user(s) have no enabled Intune licence in their assignedPlans: All users does not include them"
+            ),
+        });
+    }
+    let all_users = r.licensed.clone();
+    // Devices of (licensed) users: a plain scan when every user counts.
+    let owned: RoaringBitmap = if unlicensed == 0 {
+        org.device_user
+            .iter()
+            .enumerate()
+            .filter(|(_, u)| **u != NO_ROW)
+            .map(|(d, _)| d as u32)
+            .collect::<RoaringBitmap>()
+            & &r.enrolled
+    } else {
+        devices_of_users(org, &all_users) & &r.enrolled
+    };
+    // Only when some devices are not enrolled does a reach need trimming.
+    let trim = (unmanaged > 0).then_some(&r.enrolled);
     // Each user group's devices are computed once and shared by every policy.
     let mut user_group_devices: FxHashMap<usize, RoaringBitmap> = FxHashMap::default();
     for p in &org.policies {
@@ -576,7 +665,7 @@ pub fn resolve_policies(org: &Org, r: &mut Resolution) {
                     ),
                 });
             }
-            let target = combine(org, &includes, &excl_users, &excl_devices, &r.filter_devices, p, &foreign[p.platforms.as_slice()]);
+            let target = combine(org, &includes, &excl_users, &excl_devices, &r.filter_devices, p, &foreign[p.platforms.as_slice()], trim);
             (target, diags)
         })
         .collect();
@@ -599,6 +688,7 @@ pub(crate) fn combine(
     filter_devices: &[RoaringBitmap],
     policy: &crate::model::Policy,
     foreign: &crate::applicability::Foreign,
+    enrolled: Option<&RoaringBitmap>,
 ) -> PolicyTarget {
     use std::borrow::Cow;
     // Most assignments exclude nothing: skip the copies a difference makes.
@@ -650,6 +740,10 @@ pub(crate) fn combine(
         devices |= &(&unfiltered - &by_exclude);
         devices |= &(&(&kept - &by_exclude) - &unfiltered);
         devices
+    };
+    let devices = match enrolled {
+        Some(e) => devices & e,
+        None => devices,
     };
     let (not_applicable, by_platform) =
         crate::applicability::not_applicable_given(org, policy, &devices, foreign);

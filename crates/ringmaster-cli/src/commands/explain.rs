@@ -207,6 +207,12 @@ pub(crate) fn print_group(e: &GroupExplanation) {
         "Group '{}' ({}), {}: {} users, {} devices",
         e.name, e.id, e.kind, e.users, e.devices
     );
+    if e.devices_not_enrolled > 0 {
+        println!(
+            "  {} of those devices have no Intune record (Entra only): assignments to the group do not reach them",
+            e.devices_not_enrolled
+        );
+    }
     if let Some(r) = &e.rule {
         println!("  rule: {r}");
     }

@@ -629,3 +629,95 @@ mod props {
         }
     }
 }
+
+/// memdocs `configuration/device-profile-assign.md`: Intune assigns to the
+/// devices it manages; All devices is every enrolled device, and an Entra-only
+/// member of a device group gets nothing.
+#[test]
+fn only_enrolled_devices_are_reached() {
+    let mut b = builder();
+    // d0..d4 have Intune records; d5 is known to Entra only.
+    for d in 0..5u32 {
+        b.set_device(d, DeviceAttr::ManagedId, Some(&format!("m{d}")));
+    }
+    b.add_group(stat("devs", &["d3", "d5"]));
+    let mut all = policy("all", vec![]);
+    all.platforms = vec![Platform::Windows, Platform::MacOs];
+    all.assignments.push(Assignment {
+        target: Target::AllDevices,
+        filter: None,
+    });
+    b.add_policy(all);
+    b.add_policy(policy("group", vec![inc("devs")]));
+    let org = b.finish();
+    let r = resolve_checked(&org);
+    assert!(!r.enrolled_assumed);
+    assert_eq!(r.enrolled.len(), 5);
+    assert_eq!(devices(&r, 0), vec![0, 1, 2, 3, 4]);
+    assert_eq!(devices(&r, 1), vec![3]);
+    assert!(
+        r.diagnostics
+            .iter()
+            .any(|d| d.message.starts_with("1 device(s) have no Intune record")),
+        "{:?}",
+        r.diagnostics
+    );
+    let e = explain_device(&org, &r, 5, None, now());
+    assert_eq!(e.policies[1].status, Status::NotTargeted);
+    assert!(
+        e.policies[1].reason.contains("no Intune record"),
+        "{}",
+        e.policies[1].reason
+    );
+    // Without a single Intune record the import cannot tell: all count as enrolled.
+    let org = builder().finish();
+    let r = resolve(&org, now());
+    assert!(r.enrolled_assumed);
+    assert_eq!(r.enrolled.len(), 6);
+}
+
+/// memdocs `configuration/device-profile-assign.md`: All users is all licensed users.
+#[test]
+fn all_users_is_licensed_users() {
+    let plan = |status: &str| {
+        vec![vec![
+            Some("c1ec4a95-1f05-45b3-a911-aa3fa01094f5".to_string()),
+            Some(status.to_string()),
+            Some("SCO".to_string()),
+        ]]
+    };
+    let mut b = builder();
+    b.set_user_records(0, UserMulti::AssignedPlans, plan("Enabled"));
+    b.set_user_records(1, UserMulti::AssignedPlans, plan("Deleted"));
+    let mut p = policy("users", vec![]);
+    p.assignments.push(Assignment {
+        target: Target::AllUsers,
+        filter: None,
+    });
+    b.add_policy(p);
+    let org = b.finish();
+    let r = resolve_checked(&org);
+    assert!(!r.licensed_assumed);
+    assert_eq!(r.licensed.iter().collect::<Vec<_>>(), vec![0]);
+    // u0's devices d0, d1; u1 (licence removed) owns d2, which is not reached.
+    assert_eq!(devices(&r, 0), vec![0, 1]);
+    let e = explain_device(&org, &r, 2, None, now());
+    assert_eq!(e.policies[0].status, Status::NotTargeted);
+    assert!(
+        e.policies[0].assignments[0].via[0].contains("no enabled Intune licence"),
+        "{:?}",
+        e.policies[0].assignments[0].via
+    );
+    // Without licence data every user counts, and explain says it is assumed.
+    let mut b = builder();
+    let mut p = policy("users", vec![]);
+    p.assignments.push(Assignment {
+        target: Target::AllUsers,
+        filter: None,
+    });
+    b.add_policy(p);
+    let org = b.finish();
+    let r = resolve_checked(&org);
+    assert!(r.licensed_assumed);
+    assert_eq!(devices(&r, 0), vec![0, 1, 2]);
+}
