@@ -1,5 +1,6 @@
 //! Reads an organization from exports: IntuneManagement-style folders,
-//! Microsoft Graph list pages (`{"value": [...]}`) or NDJSON, and CSV.
+//! IntuneCD backups (JSON or YAML), Microsoft Graph list pages
+//! (`{"value": [...]}`) or NDJSON, and CSV.
 //! What a file holds is told by `@odata.type`, then `@odata.context`, then
 //! the file name, then the record's keys. A load is all or nothing: the
 //! first bad record stops it with the file, record and field.
@@ -7,10 +8,12 @@
 //! - `decode`: byte-order-mark sniffing.
 //! - `graph`: Graph record types and how each lands in the org.
 //! - `csv`: the documented CSV column sets.
+//! - `intunecd`: IntuneCD's category folders, names in targets, its report.
 
 mod csv;
 mod decode;
 pub mod graph;
+mod intunecd;
 mod settings;
 
 use graph::{
@@ -18,7 +21,7 @@ use graph::{
     UserRec,
 };
 use rayon::prelude::*;
-use ringmaster_core::model::{Group, GroupKind, MemberRef};
+use ringmaster_core::model::{Group, GroupKind, MemberRef, Policy};
 use ringmaster_core::org::{Org, OrgBuilder};
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
@@ -98,8 +101,25 @@ struct State {
     /// Files that member records came from, indexed by the `u32` above.
     member_files: Vec<PathBuf>,
     filter_seen: HashMap<String, String>,
+    /// Id and display name of every filter read, to resolve filter names.
+    filters: Vec<(String, String)>,
     policy_seen: HashMap<String, String>,
+    /// Held until every group and filter is read: targets may name them.
+    policies: Vec<ReadPolicy>,
+    reports: Vec<intunecd::Report>,
     report: ImportReport,
+}
+
+/// A policy and where it was read.
+struct ReadPolicy {
+    policy: Policy,
+    file: PathBuf,
+    record: Option<usize>,
+    line: Option<usize>,
+    /// The IntuneCD category folder it came from.
+    top: Option<&'static str>,
+    /// Targets that name their group instead of giving its id.
+    named: Vec<intunecd::NamedTarget>,
 }
 
 /// Loads every export below the given files or folders.
@@ -113,24 +133,32 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, ImportError> {
         let names: Vec<_> = paths.iter().map(|p| p.display().to_string()).collect();
         return Err(ImportError::file(
             Path::new(&names.join(", ")),
-            "no .json, .ndjson, .jsonl or .csv files found",
+            "no .json, .ndjson, .jsonl, .csv or .yaml files found",
         ));
     }
     let mut st = State::default();
     for (f, explicit) in files.iter().zip(explicit) {
         read_file(f, explicit, &mut st)?;
     }
-    Ok(finish(st))
+    finish(st)
+}
+
+/// The extensions read; YAML is IntuneCD's `-o yaml`.
+fn readable(p: &Path) -> bool {
+    matches!(
+        ext(p).as_str(),
+        "json" | "ndjson" | "jsonl" | "csv" | "yaml" | "yml"
+    )
 }
 
 fn collect(p: &Path, out: &mut Vec<PathBuf>) -> Result<(), ImportError> {
     let meta =
         std::fs::metadata(p).map_err(|e| ImportError::file(p, format!("cannot read: {e}")))?;
     if meta.is_file() {
-        if !matches!(ext(p).as_str(), "json" | "ndjson" | "jsonl" | "csv") {
+        if !readable(p) {
             return Err(ImportError::file(
                 p,
-                "not a file ringmaster reads: expected .json, .ndjson, .jsonl or .csv",
+                "not a file ringmaster reads: expected .json, .ndjson, .jsonl, .csv or .yaml",
             ));
         }
         out.push(p.to_path_buf());
@@ -149,7 +177,7 @@ fn collect(p: &Path, out: &mut Vec<PathBuf>) -> Result<(), ImportError> {
     for e in entries {
         if e.is_dir() {
             collect(&e, out)?;
-        } else if matches!(ext(&e).as_str(), "json" | "ndjson" | "jsonl" | "csv") {
+        } else if readable(&e) {
             out.push(e);
         }
     }
@@ -182,6 +210,13 @@ fn read_text(p: &Path) -> Result<String, ImportError> {
 /// `explicit`: named on the command line, so content ringmaster cannot read
 /// is an error; files met while walking a folder are skipped with a note.
 fn read_file(p: &Path, explicit: bool, st: &mut State) -> Result<(), ImportError> {
+    if intunecd::category(p).is_some_and(|c| c.folder == intunecd::Folder::Archive) {
+        st.report.skipped.push(format!(
+            "{}: objects IntuneCD archived once they were removed from Intune are not read",
+            p.display()
+        ));
+        return Ok(());
+    }
     if matches!(ext(p).as_str(), "ndjson" | "jsonl") {
         return read_ndjson_stream(p, explicit, st);
     }
@@ -197,6 +232,7 @@ fn read_file(p: &Path, explicit: bool, st: &mut State) -> Result<(), ImportError
             }
             other => other,
         },
+        "yaml" | "yml" => read_yaml(p, &text, explicit, st),
         _ => read_json(p, &text, st),
     }
 }
@@ -228,7 +264,43 @@ fn read_json(p: &Path, text: &str, st: &mut State) -> Result<(), ImportError> {
         field: None,
         message: format!("not valid JSON: {e}"),
     })?;
-    let stem = stem_kind(p);
+    read_value(p, v, st)
+}
+
+/// YAML holds the same objects as JSON (IntuneCD writes either). Folders
+/// often hold YAML of other tools (pipelines, templates with their own tags,
+/// several documents): met while walking outside IntuneCD's folders, YAML
+/// that does not parse is skipped with a note; anywhere else it is an error.
+fn read_yaml(p: &Path, text: &str, explicit: bool, st: &mut State) -> Result<(), ImportError> {
+    let v: serde_json::Value = match yaml_serde::from_str(text) {
+        Ok(v) => v,
+        Err(_) if !explicit && intunecd::category(p).is_none() => {
+            st.report.skipped.push(format!(
+                "{}: YAML that does not parse as data is not read",
+                p.display()
+            ));
+            return Ok(());
+        }
+        Err(e) => {
+            return Err(ImportError {
+                file: p.to_path_buf(),
+                record: None,
+                line: e.location().map(|l| l.line()),
+                field: None,
+                message: format!("not valid YAML: {e}"),
+            });
+        }
+    };
+    read_value(p, v, st)
+}
+
+fn read_value(p: &Path, v: serde_json::Value, st: &mut State) -> Result<(), ImportError> {
+    if intunecd::is_report(&v) {
+        return intunecd::read_report(p, v, st);
+    }
+    let cd = intunecd::category(p);
+    // An IntuneCD folder says more than a file name, which is an object's.
+    let stem = cd.and_then(|c| c.folder.hint()).or_else(|| stem_kind(p));
     // Pages, wrappers and arrays hold records; anything else is one record.
     let (items, hint, listed): (Vec<serde_json::Value>, Option<Kind>, bool) = match v {
         serde_json::Value::Array(a) => (a, stem, true),
@@ -259,9 +331,17 @@ fn read_json(p: &Path, text: &str, st: &mut State) -> Result<(), ImportError> {
     };
     let mut kinds = Vec::new();
     let n = items.len();
-    for (i, item) in items.into_iter().enumerate() {
+    for (i, mut item) in items.into_iter().enumerate() {
         let record = listed.then_some(i + 1);
-        let Some(kind) = value_kind(&item, hint) else {
+        let kind = match (value_kind(&item, hint), cd.map(|c| c.folder)) {
+            // Policies and the unknown in a folder of objects ringmaster does
+            // not model are those objects; users, devices, groups are read.
+            (None | Some(Kind::Policy), Some(intunecd::Folder::Unmodelled(what))) => {
+                Some(Kind::Skip(what))
+            }
+            (kind, _) => kind,
+        };
+        let Some(kind) = kind else {
             if !listed {
                 st.report.skipped.push(format!(
                     "{}: not an object ringmaster reads (no @odata.type it knows)",
@@ -280,13 +360,19 @@ fn read_json(p: &Path, text: &str, st: &mut State) -> Result<(), ImportError> {
             kinds.push(what.to_string());
             continue;
         }
-        apply(st, kind, item, p).map_err(|e| ImportError {
+        let err = |e: FieldError| ImportError {
             file: p.to_path_buf(),
             record,
             line: None,
             field: Some(e.field).filter(|f| !f.is_empty()),
             message: e.message,
-        })?;
+        };
+        if kind == Kind::Policy
+            && let Some(c) = cd
+        {
+            intunecd::prepare_policy(c.folder, &mut item, p, !listed).map_err(err)?;
+        }
+        apply(st, kind, item, p, record, None).map_err(err)?;
         if !kinds.contains(&kind.label().to_string()) {
             kinds.push(kind.label().to_string());
         }
@@ -343,14 +429,29 @@ fn parse_line(kind: Kind, s: &str) -> Result<Parsed, FieldError> {
     })
 }
 
-fn apply(st: &mut State, kind: Kind, v: serde_json::Value, p: &Path) -> Result<(), FieldError> {
+fn apply(
+    st: &mut State,
+    kind: Kind,
+    v: serde_json::Value,
+    p: &Path,
+    record: Option<usize>,
+    line: Option<usize>,
+) -> Result<(), FieldError> {
     // One parser for every record: items of JSON files are small, so writing
     // them back to text costs little.
     let parsed = parse_line(kind, &v.to_string())?;
-    apply_parsed(st, parsed, p)
+    apply_parsed(st, parsed, p, record, line)
 }
 
-fn apply_parsed(st: &mut State, parsed: Parsed, p: &Path) -> Result<(), FieldError> {
+/// `record` and `line` say where the record is, for messages about it once
+/// the load ends.
+fn apply_parsed(
+    st: &mut State,
+    parsed: Parsed,
+    p: &Path,
+    record: Option<usize>,
+    line: Option<usize>,
+) -> Result<(), FieldError> {
     let source = p.display().to_string();
     match parsed {
         Parsed::User(u) => u.apply(&mut st.b),
@@ -387,10 +488,12 @@ fn apply_parsed(st: &mut State, parsed: Parsed, p: &Path) -> Result<(), FieldErr
                 return Ok(());
             }
             st.filter_seen.insert(key, source);
+            st.filters.push((f.id.clone(), f.name.clone()));
             st.b.add_filter(f);
             Ok(())
         }
         Parsed::Policy(pol) => {
+            let named = pol.group_names()?;
             let pol = pol.into_policy(&source)?;
             let key = pol.id.trim().to_ascii_lowercase();
             if let Some(first) = st.policy_seen.get(&key) {
@@ -398,7 +501,14 @@ fn apply_parsed(st: &mut State, parsed: Parsed, p: &Path) -> Result<(), FieldErr
                 return Ok(());
             }
             st.policy_seen.insert(key, source);
-            st.b.add_policy(pol);
+            st.policies.push(ReadPolicy {
+                policy: pol,
+                file: p.to_path_buf(),
+                record,
+                line,
+                top: intunecd::category(p).map(|c| c.top),
+                named,
+            });
             Ok(())
         }
     }
@@ -530,7 +640,7 @@ fn apply_chunk(
             message: e.message,
         };
         let parsed = res.map_err(err)?;
-        apply_parsed(st, parsed, p).map_err(err)?;
+        apply_parsed(st, parsed, p, Some(record), Some(line)).map_err(err)?;
     }
     Ok(())
 }
@@ -635,7 +745,7 @@ fn member_file(st: &mut State, p: &Path) -> u32 {
     (st.member_files.len() - 1) as u32
 }
 
-fn finish(mut st: State) -> Loaded {
+fn finish(mut st: State) -> Result<Loaded, ImportError> {
     let index: HashMap<String, usize> = st
         .groups
         .iter()
@@ -662,12 +772,16 @@ fn finish(mut st: State) -> Loaded {
     for (msg, n) in orphans {
         st.report.warnings.push(format!("{msg} ({n})"));
     }
+    intunecd::resolve(&mut st)?;
     for g in st.groups {
         st.b.add_group(g);
     }
+    for p in st.policies {
+        st.b.add_policy(p.policy);
+    }
     st.b.cluster_devices();
-    Loaded {
+    Ok(Loaded {
         org: st.b.finish(),
         report: st.report,
-    }
+    })
 }
