@@ -16,8 +16,8 @@ use std::path::PathBuf;
 /// Where the organization comes from, shared by every command that needs one.
 #[derive(clap::Args, Debug)]
 pub struct OrgArgs {
-    /// Folder(s) or file(s) of exports: IntuneManagement folders, Graph JSON
-    /// pages or NDJSON, CSV.
+    /// Folder(s) or file(s) of exports: IntuneManagement folders, IntuneCD
+    /// backups, Graph JSON pages or NDJSON, CSV.
     #[arg(long = "org", required = true, value_name = "DIR")]
     pub org: Vec<PathBuf>,
     /// Evaluate time-relative rules (`system.now`) at this instant instead of now.

@@ -762,9 +762,49 @@ struct TargetRec {
     filter_id: Option<String>,
     #[serde(rename = "deviceAndAppManagementAssignmentFilterType")]
     filter_type: Option<String>,
+    /// IntuneCD strips `groupId` and names the group instead.
+    #[serde(rename = "groupName")]
+    group_name: Option<String>,
+    #[serde(rename = "groupType")]
+    group_type: Option<String>,
+    #[serde(rename = "membershipRule")]
+    membership_rule: Option<String>,
 }
 
 impl PolicyRec {
+    /// Targets that name their group by display name only (IntuneCD); the
+    /// policy carries the name as the group id until the load resolves it.
+    pub(crate) fn group_names(&self) -> Result<Vec<crate::intunecd::NamedTarget>, FieldError> {
+        let mut out = Vec::new();
+        for (i, a) in self.assignments.iter().flatten().enumerate() {
+            let t = &a.target;
+            if t.group_id.as_deref().is_some_and(|g| !g.trim().is_empty()) {
+                continue;
+            }
+            let Some(name) = t
+                .group_name
+                .as_deref()
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+            else {
+                continue;
+            };
+            let field = format!("assignments[{i}].target");
+            let membership = crate::intunecd::membership(
+                t.group_type.as_deref(),
+                t.membership_rule.as_deref(),
+                &field,
+            )?;
+            out.push(crate::intunecd::NamedTarget {
+                assignment: i,
+                name: name.to_string(),
+                membership,
+                field,
+            });
+        }
+        Ok(out)
+    }
+
     pub fn into_policy(self, source: &str) -> Result<Policy, FieldError> {
         let name = self
             .name
@@ -845,7 +885,17 @@ impl PolicyRec {
                 .trim_start_matches('#')
                 .trim_start_matches("microsoft.graph.")
                 .to_ascii_lowercase();
-            let gid = t.group_id.clone().filter(|g| !g.trim().is_empty());
+            let gid = t
+                .group_id
+                .clone()
+                .filter(|g| !g.trim().is_empty())
+                .or_else(|| {
+                    t.group_name
+                        .as_deref()
+                        .map(str::trim)
+                        .filter(|n| !n.is_empty())
+                        .map(str::to_string)
+                });
             let target = match (ty.as_str(), gid) {
                 ("alldevicesassignmenttarget", _) => Target::AllDevices,
                 ("alllicensedusersassignmenttarget", _) => Target::AllUsers,
@@ -856,7 +906,7 @@ impl PolicyRec {
                 (_, None) if ty.contains("group") => {
                     return Err(missing(
                         &format!("assignments[{i}].target.groupId"),
-                        "a group assignment needs the group id",
+                        "a group assignment needs the group id (or, from IntuneCD, groupName)",
                     ));
                 }
                 (other, _) => {

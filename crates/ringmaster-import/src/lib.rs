@@ -1,5 +1,6 @@
 //! Reads an organization from exports: IntuneManagement-style folders,
-//! Microsoft Graph list pages (`{"value": [...]}`) or NDJSON, and CSV.
+//! IntuneCD backups (JSON or YAML), Microsoft Graph list pages
+//! (`{"value": [...]}`) or NDJSON, and CSV.
 //! What a file holds is told by `@odata.type`, then `@odata.context`, then
 //! the file name, then the record's keys. A load is all or nothing: the
 //! first bad record stops it with the file, record and field.
@@ -7,10 +8,12 @@
 //! - `decode`: byte-order-mark sniffing.
 //! - `graph`: Graph record types and how each lands in the org.
 //! - `csv`: the documented CSV column sets.
+//! - `intunecd`: IntuneCD's category folders, names in targets, its report.
 
 mod csv;
 mod decode;
 pub mod graph;
+mod intunecd;
 mod settings;
 mod templates;
 
@@ -19,7 +22,7 @@ use graph::{
     UserRec,
 };
 use rayon::prelude::*;
-use ringmaster_core::model::{Group, GroupKind, MemberRef};
+use ringmaster_core::model::{Group, GroupKind, MemberRef, Policy};
 use ringmaster_core::org::{Org, OrgBuilder};
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
@@ -106,12 +109,29 @@ struct State {
     /// Files that member records came from, indexed by the `u32` above.
     member_files: Vec<PathBuf>,
     filter_seen: HashMap<String, String>,
+    /// Id and display name of every filter read, to resolve filter names.
+    filters: Vec<(String, String)>,
     /// Policy key → (file, name) of the first record read.
     policy_seen: HashMap<String, (String, String)>,
+    /// Held until every group and filter is read: targets may name them.
+    policies: Vec<ReadPolicy>,
+    reports: Vec<intunecd::Report>,
     /// Per device row, the Intune record that made it (file index in
     /// `member_files` << 32 | record), to name both when an id comes twice.
     managed_origin: Vec<u64>,
     report: ImportReport,
+}
+
+/// A policy and where it was read.
+struct ReadPolicy {
+    policy: Policy,
+    file: PathBuf,
+    record: Option<usize>,
+    line: Option<usize>,
+    /// The IntuneCD category folder it came from.
+    top: Option<&'static str>,
+    /// Targets that name their group instead of giving its id.
+    named: Vec<intunecd::NamedTarget>,
 }
 
 /// Loads every export below the given files or folders.
@@ -125,18 +145,21 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, ImportError> {
         let names: Vec<_> = paths.iter().map(|p| p.display().to_string()).collect();
         return Err(ImportError::file(
             Path::new(&names.join(", ")),
-            "no .json, .ndjson, .jsonl or .csv files found",
+            "no .json, .ndjson, .jsonl, .csv or .yaml files found",
         ));
     }
     for f in &files {
         read_file(f, &mut st)?;
     }
-    Ok(finish(st))
+    finish(st)
 }
 
 /// Extensions ringmaster reads; anything else is skipped and listed.
 fn readable(p: &Path) -> bool {
-    matches!(ext(p).as_str(), "json" | "ndjson" | "jsonl" | "csv")
+    matches!(
+        ext(p).as_str(),
+        "json" | "ndjson" | "jsonl" | "csv" | "yaml" | "yml"
+    )
 }
 
 fn collect(p: &Path, out: &mut Vec<PathBuf>, st: &mut State) -> Result<(), ImportError> {
@@ -149,7 +172,7 @@ fn collect(p: &Path, out: &mut Vec<PathBuf>, st: &mut State) -> Result<(), Impor
             out.push(p.to_path_buf());
         } else {
             st.report.skipped.push(format!(
-                "{}: not a format ringmaster reads (.json, .ndjson, .jsonl, .csv)",
+                "{}: not a format ringmaster reads (.json, .ndjson, .jsonl, .csv, .yaml)",
                 p.display()
             ));
         }
@@ -201,6 +224,13 @@ fn read_text(p: &Path) -> Result<String, ImportError> {
 /// Content ringmaster cannot tell is skipped with a note; content it can
 /// tell but not parse stops the load.
 fn read_file(p: &Path, st: &mut State) -> Result<(), ImportError> {
+    if intunecd::category(p).is_some_and(|c| c.folder == intunecd::Folder::Archive) {
+        st.report.skipped.push(format!(
+            "{}: objects IntuneCD archived once they were removed from Intune are not read",
+            p.display()
+        ));
+        return Ok(());
+    }
     if matches!(ext(p).as_str(), "ndjson" | "jsonl") {
         return read_ndjson_stream(p, st);
     }
@@ -216,6 +246,7 @@ fn read_file(p: &Path, st: &mut State) -> Result<(), ImportError> {
             }
             other => other,
         },
+        "yaml" | "yml" => read_yaml(p, &text, st),
         _ => read_json(p, &text, st),
     }
 }
@@ -346,6 +377,41 @@ fn admx_array(p: &Path, items: &[serde_json::Value]) -> Option<serde_json::Value
 
 fn read_json(p: &Path, text: &str, st: &mut State) -> Result<(), ImportError> {
     let v = parse_json(p, text)?;
+    read_value(p, v, st)
+}
+
+/// YAML holds the same objects as JSON (IntuneCD writes either). Folders
+/// often hold YAML of other tools (pipelines, templates with their own tags,
+/// several documents): outside IntuneCD's folders, YAML that does not parse
+/// is skipped with a note; inside them it is an error.
+fn read_yaml(p: &Path, text: &str, st: &mut State) -> Result<(), ImportError> {
+    let v: serde_json::Value = match yaml_serde::from_str(text) {
+        Ok(v) => v,
+        Err(_) if intunecd::category(p).is_none() => {
+            st.report.skipped.push(format!(
+                "{}: YAML that does not parse as data is not read",
+                p.display()
+            ));
+            return Ok(());
+        }
+        Err(e) => {
+            return Err(ImportError {
+                file: p.to_path_buf(),
+                record: None,
+                line: e.location().map(|l| l.line()),
+                column: e.location().map(|l| l.column()),
+                field: None,
+                message: format!("not valid YAML: {e}"),
+            });
+        }
+    };
+    read_value(p, v, st)
+}
+
+fn read_value(p: &Path, v: serde_json::Value, st: &mut State) -> Result<(), ImportError> {
+    if intunecd::is_report(&v) {
+        return intunecd::read_report(p, v, st);
+    }
     if let Some(intent) = intent_of(p) {
         // Read with its intent (see `attach_sidecar`).
         if v.get("settings").is_some() || v.is_array() {
@@ -374,7 +440,9 @@ fn read_json(p: &Path, text: &str, st: &mut State) -> Result<(), ImportError> {
         },
         v => v,
     };
-    let stem = stem_kind(p);
+    let cd = intunecd::category(p);
+    // An IntuneCD folder says more than a file name, which is an object's.
+    let stem = cd.and_then(|c| c.folder.hint()).or_else(|| stem_kind(p));
     // Pages, wrappers and arrays hold records; anything else is one record.
     let (items, hint, listed): (Vec<serde_json::Value>, Option<Kind>, bool) = match v {
         serde_json::Value::Array(a) => (a, stem, true),
@@ -415,7 +483,17 @@ fn read_json(p: &Path, text: &str, st: &mut State) -> Result<(), ImportError> {
     };
     let mut kinds = Vec::new();
     let n = items.len();
-    let found: Vec<Option<Kind>> = items.iter().map(|v| value_kind(v, hint)).collect();
+    let found: Vec<Option<Kind>> = items
+        .iter()
+        .map(|v| match (value_kind(v, hint), cd.map(|c| c.folder)) {
+            // Policies and the unknown in a folder of objects ringmaster does
+            // not model are those objects; users, devices, groups are read.
+            (None | Some(Kind::Policy), Some(intunecd::Folder::Unmodelled(what))) => {
+                Some(Kind::Skip(what))
+            }
+            (kind, _) => kind,
+        })
+        .collect();
     if found.iter().all(Option::is_none) {
         // Nothing here is a record ringmaster knows: the file is not an export it reads.
         st.report.skipped.push(format!(
@@ -438,17 +516,21 @@ fn read_json(p: &Path, text: &str, st: &mut State) -> Result<(), ImportError> {
             kinds.push(what.to_string());
             continue;
         }
-        if kind == Kind::Policy {
-            attach_sidecar(p, &mut item)?;
-        }
-        apply(st, kind, item, p, i + 1).map_err(|e| ImportError {
+        let err = |e: FieldError| ImportError {
             file: p.to_path_buf(),
             record,
             line: None,
             column: None,
             field: Some(e.field).filter(|f| !f.is_empty()),
             message: e.message,
-        })?;
+        };
+        if kind == Kind::Policy {
+            attach_sidecar(p, &mut item)?;
+            if let Some(c) = cd {
+                intunecd::prepare_policy(c.folder, &mut item, p, !listed).map_err(err)?;
+            }
+        }
+        apply(st, kind, item, p, record, None).map_err(err)?;
         if !kinds.contains(&kind.label().to_string()) {
             kinds.push(kind.label().to_string());
         }
@@ -510,21 +592,30 @@ fn apply(
     kind: Kind,
     v: serde_json::Value,
     p: &Path,
-    record: usize,
+    record: Option<usize>,
+    line: Option<usize>,
 ) -> Result<(), FieldError> {
     // One parser for every record: items of JSON files are small, so writing
     // them back to text costs little.
     let parsed = parse_line(kind, &v.to_string())?;
-    apply_parsed(st, parsed, p, record)
+    apply_parsed(st, parsed, p, record, line)
 }
 
-fn apply_parsed(st: &mut State, parsed: Parsed, p: &Path, record: usize) -> Result<(), FieldError> {
+/// `record` and `line` say where the record is, for messages about it once
+/// the load ends.
+fn apply_parsed(
+    st: &mut State,
+    parsed: Parsed,
+    p: &Path,
+    record: Option<usize>,
+    line: Option<usize>,
+) -> Result<(), FieldError> {
     match parsed {
         Parsed::User(u) => u.apply(&mut st.b),
         Parsed::Managed(d) => {
             let row = d.apply(&mut st.b)? as usize;
             let file = member_file(st, p);
-            let here = (u64::from(file) << 32) | record as u64;
+            let here = (u64::from(file) << 32) | record.unwrap_or(1) as u64;
             if st.managed_origin.len() <= row {
                 st.managed_origin.resize(row + 1, u64::MAX);
             }
@@ -579,11 +670,13 @@ fn apply_parsed(st: &mut State, parsed: Parsed, p: &Path, record: usize) -> Resu
                 return Ok(());
             }
             st.filter_seen.insert(key, source);
+            st.filters.push((f.id.clone(), f.name.clone()));
             st.b.add_filter(f);
             Ok(())
         }
         Parsed::Policy(pol) => {
             let source = p.display().to_string();
+            let named = pol.group_names()?;
             let mut pol = pol.into_policy(&source)?;
             let key = pol.id.trim().to_ascii_lowercase();
             if let Some((first, name)) = st.policy_seen.get(&key) {
@@ -610,7 +703,14 @@ fn apply_parsed(st: &mut State, parsed: Parsed, p: &Path, record: usize) -> Resu
                 pol.id.trim().to_ascii_lowercase(),
                 (source, pol.name.clone()),
             );
-            st.b.add_policy(pol);
+            st.policies.push(ReadPolicy {
+                policy: pol,
+                file: p.to_path_buf(),
+                record,
+                line,
+                top: intunecd::category(p).map(|c| c.top),
+                named,
+            });
             Ok(())
         }
     }
@@ -744,7 +844,7 @@ fn apply_chunk(
             message: e.message,
         };
         let parsed = res.map_err(err)?;
-        apply_parsed(st, parsed, p, record).map_err(err)?;
+        apply_parsed(st, parsed, p, Some(record), Some(line)).map_err(err)?;
     }
     Ok(())
 }
@@ -835,7 +935,7 @@ fn member_file(st: &mut State, p: &Path) -> u32 {
     (st.member_files.len() - 1) as u32
 }
 
-fn finish(mut st: State) -> Loaded {
+fn finish(mut st: State) -> Result<Loaded, ImportError> {
     let index: HashMap<String, usize> = st
         .groups
         .iter()
@@ -862,12 +962,16 @@ fn finish(mut st: State) -> Loaded {
     for (msg, n) in orphans {
         st.report.warnings.push(format!("{msg} ({n})"));
     }
+    intunecd::resolve(&mut st)?;
     for g in st.groups {
         st.b.add_group(g);
     }
+    for p in st.policies {
+        st.b.add_policy(p.policy);
+    }
     st.b.cluster_devices();
-    Loaded {
+    Ok(Loaded {
         org: st.b.finish(),
         report: st.report,
-    }
+    })
 }

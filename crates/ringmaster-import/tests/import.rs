@@ -431,3 +431,528 @@ fn applicability_rules_make_devices_not_applicable() {
         "{e}"
     );
 }
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/intunecd")
+        .join(name)
+}
+
+fn names(o: &Org, rows: impl IntoIterator<Item = u32>) -> Vec<String> {
+    let mut v: Vec<String> = rows
+        .into_iter()
+        .map(|r| o.device(DeviceAttr::Name, r).unwrap_or("?").to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+use ringmaster_core::org::Org;
+
+#[test]
+fn intunecd_backup_reaches_the_devices_of_groups_named_in_targets() {
+    // An IntuneCD backup beside a Graph export of the directory: targets
+    // name groups and the filter by display name only.
+    let l = load(&[fixture("directory"), fixture("backup")]).unwrap();
+    let o = &l.org;
+    let mut got: Vec<(&str, &str, PolicyKind, usize)> = o
+        .policies
+        .iter()
+        .map(|p| {
+            (
+                p.name.as_str(),
+                p.id.as_str(),
+                p.kind.clone(),
+                p.assignments.len(),
+            )
+        })
+        .collect();
+    got.sort_by_key(|g| g.0);
+    assert_eq!(
+        got,
+        vec![
+            (
+                "Win - Compliance",
+                "Win - Compliance_windows10CompliancePolicy",
+                PolicyKind::Compliance,
+                1
+            ),
+            (
+                "Win - Defender",
+                "Win - Defender_mdm",
+                PolicyKind::SettingsCatalog,
+                2
+            ),
+            (
+                "Win - Edge",
+                "Win - Edge_mdm",
+                PolicyKind::SettingsCatalog,
+                2
+            ),
+            (
+                "Win - Wi-Fi",
+                "Win - Wi-Fi_windowsWifiConfiguration",
+                PolicyKind::DeviceConfiguration,
+                1
+            ),
+        ],
+        "the report confirms every assignment and doubles none"
+    );
+    let defender = &o.policies[o.find_policies("Win - Defender")[0]];
+    assert_eq!(
+        defender.assignments[0],
+        Assignment {
+            target: Target::Group("6f1d2c3b-0a9e-4f5d-8c7b-1a2b3c4d5e6f".into()),
+            filter: Some(AssignmentFilter {
+                filter_id: "9a8b7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d".into(),
+                mode: FilterMode::Include
+            })
+        },
+        "'finance laptops' is the imported 'Finance Laptops'; the filter name is the filter"
+    );
+    let mut groups: Vec<(&str, bool)> = o
+        .groups
+        .iter()
+        .map(|g| (g.name.as_str(), matches!(g.kind, GroupKind::Dynamic { .. })))
+        .collect();
+    groups.sort();
+    assert_eq!(
+        groups,
+        vec![
+            ("All Windows", true),
+            ("Finance Laptops", false),
+            ("Helpdesk", false),
+            ("Kiosks", true),
+            ("Marketing", false)
+        ]
+    );
+    let skipped = l.report.skipped.join("\n");
+    for why in [
+        "iOS - APP_iosManagedAppProtection.json: app protection policies are not modelled",
+        "Rename devices.json: scripts are not modelled",
+        "authorizationPolicy.json: Entra ID tenant settings are not modelled",
+        "Win - Old_windows10CompliancePolicy.json: objects IntuneCD archived",
+    ] {
+        assert!(skipped.contains(why), "{why} not in\n{skipped}");
+    }
+    let warnings = l.report.warnings.join("\n");
+    for w in [
+        "group 'Marketing' is not in the import and IntuneCD names it as a static group",
+        "group 'Helpdesk' is not in the import",
+        "1 assignment(s) in IntuneCD's assignment report name objects that are not policies in this import (App Protection 1)",
+    ] {
+        assert!(warnings.contains(w), "{w} not in\n{warnings}");
+    }
+    assert!(!warnings.contains("added as"), "{warnings}");
+
+    // explain-level truth: each policy reaches exactly these devices, and
+    // explain says so device by device.
+    let r = resolve(o, now());
+    let expect = [
+        ("Win - Defender", vec!["FIN-SURFACE-1"]),
+        ("Win - Edge", vec!["FIN-DELL-1", "FIN-SURFACE-1", "SALES-1"]),
+        (
+            "Win - Compliance",
+            vec!["FIN-DELL-1", "FIN-SURFACE-1", "KIOSK-1", "SALES-1"],
+        ),
+        ("Win - Wi-Fi", vec![]),
+    ];
+    for (policy, devices) in expect {
+        let p = o.find_policies(policy)[0];
+        assert_eq!(names(o, r.policies[p].devices.iter()), devices, "{policy}");
+        for row in 0..o.devices.rows {
+            let e = ringmaster_core::explain::explain_device(o, &r, row, Some(&[p]), now());
+            let included = e.policies[0].status == ringmaster_core::explain::Status::Included;
+            let name = o.device(DeviceAttr::Name, row).unwrap();
+            assert_eq!(
+                included,
+                devices.contains(&name),
+                "{policy} on {name}: {}",
+                e.policies[0].reason
+            );
+        }
+    }
+    let kiosk = o.find_devices("KIOSK-1")[0];
+    let e = ringmaster_core::explain::explain_device(o, &r, kiosk, None, now());
+    let edge = e
+        .policies
+        .iter()
+        .find(|p| p.policy == "Win - Edge")
+        .unwrap();
+    assert_eq!(edge.status, ringmaster_core::explain::Status::Excluded);
+    assert!(edge.reason.contains("Kiosks"), "{}", edge.reason);
+    assert!(
+        r.diagnostics
+            .iter()
+            .all(|d| d.severity != ringmaster_core::targeting::Severity::Error),
+        "{:?}",
+        r.diagnostics
+    );
+}
+
+/// An IntuneCD compliance policy file, named as IntuneCD names it.
+fn cd_policy(dir: &Path, name: &str, assignments: &str) {
+    let folder = dir.join("Compliance Policies/Policies");
+    std::fs::create_dir_all(&folder).unwrap();
+    write(
+        &folder,
+        &format!("{name}_windows10CompliancePolicy.json"),
+        &format!(
+            r##"{{"@odata.type":"#microsoft.graph.windows10CompliancePolicy","displayName":"{name}","assignments":[{assignments}]}}"##
+        ),
+    );
+}
+
+fn target(name: &str, kind: &str, rule: Option<&str>) -> String {
+    let rule = rule
+        .map(|r| format!(r#","membershipRule":{}"#, serde_json::to_string(r).unwrap()))
+        .unwrap_or_default();
+    format!(
+        r##"{{"target":{{"@odata.type":"#microsoft.graph.groupAssignmentTarget","groupName":"{name}","groupType":"{kind}"{rule}}}}}"##
+    )
+}
+
+#[test]
+fn intunecd_names_that_cannot_be_resolved_are_errors() {
+    let windows = Some(r#"device.deviceOSType -eq "Windows""#);
+    // (files as (folder, name, content), expected file suffix, record, field, words in the message)
+    type Case = (
+        Vec<(&'static str, &'static str, String)>,
+        &'static str,
+        Option<usize>,
+        &'static str,
+        Vec<&'static str>,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            vec![
+                (
+                    "directory",
+                    "groups.json",
+                    r#"{"value":[{"id":"g1","displayName":"Pilot"},{"id":"g2","displayName":"PILOT "}]}"#.into(),
+                ),
+                (
+                    "Compliance Policies/Policies",
+                    "P.json",
+                    format!(
+                        r##"{{"@odata.type":"#microsoft.graph.windows10CompliancePolicy","displayName":"P","assignments":[{}]}}"##,
+                        target("pilot", "StaticMembership", None)
+                    ),
+                ),
+            ],
+            "P.json",
+            None,
+            "assignments[0].target",
+            vec!["'Pilot' (g1", "'PILOT ' (g2", "2 imported groups"],
+        ),
+        (
+            vec![
+                (
+                    "Compliance Policies/Policies",
+                    "A.json",
+                    format!(
+                        r##"{{"@odata.type":"#microsoft.graph.windows10CompliancePolicy","displayName":"A","assignments":[{}]}}"##,
+                        target("Sites", "DynamicMembership", windows)
+                    ),
+                ),
+                (
+                    "Compliance Policies/Policies",
+                    "B.json",
+                    format!(
+                        r##"{{"@odata.type":"#microsoft.graph.windows10CompliancePolicy","displayName":"B","assignments":[{}]}}"##,
+                        target("sites", "StaticMembership", None)
+                    ),
+                ),
+            ],
+            "B.json",
+            None,
+            "assignments[0].target",
+            vec!["is static here", "A.json", "dynamic with rule"],
+        ),
+        (
+            vec![(
+                "Settings Catalog",
+                "P_mdm.json",
+                format!(
+                    r#"{{"name":"P","platforms":"windows10","assignments":[{}]}}"#,
+                    target("Bad", "DynamicMembership", Some("(device.deviceOSType -eq \"Windows\""))
+                ),
+            )],
+            "P_mdm.json",
+            None,
+            "assignments[0].target.membershipRule",
+            vec!["never closed"],
+        ),
+        (
+            vec![(
+                "Settings Catalog",
+                "P_mdm.json",
+                format!(
+                    r#"{{"name":"P","platforms":"windows10","assignments":[{}]}}"#,
+                    target("Rule-less", "DynamicMembership", None)
+                ),
+            )],
+            "P_mdm.json",
+            None,
+            "assignments[0].target.membershipRule",
+            vec!["no rule"],
+        ),
+        (
+            vec![(
+                "Device Configurations",
+                "W_windows10GeneralConfiguration.json",
+                r#"{"displayName":"W","passwordRequired":true}"#.into(),
+            )],
+            "W_windows10GeneralConfiguration.json",
+            None,
+            "@odata.type",
+            vec!["device configuration profile needs its @odata.type"],
+        ),
+        (
+            vec![
+                (
+                    "directory",
+                    "assignmentFilters.json",
+                    r#"{"value":[{"id":"f1","displayName":"Surface","platform":"windows10AndLater","rule":"(device.model -startsWith \"Surface\")"},{"id":"f2","displayName":"surface","platform":"windows10AndLater","rule":"(device.model -eq \"Surface Go\")"}]}"#.into(),
+                ),
+                (
+                    "directory",
+                    "policies.json",
+                    r##"{"value":[{"id":"p0","name":"Other"},{"@odata.type":"#microsoft.graph.windows10CompliancePolicy","id":"p1","displayName":"P","assignments":[{"target":{"@odata.type":"#microsoft.graph.allDevicesAssignmentTarget","deviceAndAppManagementAssignmentFilterId":"SURFACE","deviceAndAppManagementAssignmentFilterType":"include"}}]}]}"##.into(),
+                ),
+            ],
+            "policies.json",
+            Some(2),
+            "assignments[0].target.deviceAndAppManagementAssignmentFilterId",
+            vec!["'Surface' (f1)", "'surface' (f2)"],
+        ),
+        (
+            vec![(
+                "Assignment Report",
+                "report.json",
+                r#"[{"groupName":"A","groupType":"StaticMembership","assignedTo":{}},{"groupName":"","assignedTo":{}}]"#.into(),
+            )],
+            "report.json",
+            Some(2),
+            "groupName",
+            vec!["names its group"],
+        ),
+        (
+            vec![(
+                "Settings Catalog",
+                "P_mdm.yaml",
+                "name: P\nplatforms: windows10\nassignments:\n- target: {groupName: [unclosed\n".into(),
+            )],
+            "P_mdm.yaml",
+            None,
+            "",
+            vec!["not valid YAML"],
+        ),
+    ];
+    for (files, file, record, field, words) in cases {
+        let d = tempfile::tempdir().unwrap();
+        for (folder, name, text) in &files {
+            std::fs::create_dir_all(d.path().join(folder)).unwrap();
+            write(&d.path().join(folder), name, text);
+        }
+        let e = err(d.path());
+        assert!(e.file.ends_with(file), "{e}");
+        assert_eq!(e.record, record, "{e}");
+        assert_eq!(e.field.as_deref().unwrap_or(""), field, "{e}");
+        for w in words {
+            assert!(e.message.contains(w), "'{w}' not in: {e}");
+        }
+    }
+}
+
+#[test]
+fn intunecd_report_adds_only_what_policy_files_lack() {
+    // Policies exported from Graph without their assignments, beside
+    // IntuneCD's report: the report supplies them. An assignment the file
+    // already carries (here an exclusion) is never doubled.
+    let d = tempfile::tempdir().unwrap();
+    write(
+        d.path(),
+        "configurationPolicies.json",
+        r##"{"value":[
+        {"id":"p1","name":"Win - BitLocker","platforms":"windows10","technologies":"mdm","settings":[]},
+        {"id":"p2","name":"Win - LAPS","platforms":"windows10","technologies":"mdm","settings":[],
+         "assignments":[{"target":{"@odata.type":"#microsoft.graph.exclusionGroupAssignmentTarget","groupId":"g-lab"}}]}]}"##,
+    );
+    write(
+        d.path(),
+        "groups.json",
+        r#"{"value":[{"id":"g-lab","displayName":"Lab","groupTypes":[]},{"id":"g-pilot","displayName":"Pilot","groupTypes":[]}]}"#,
+    );
+    std::fs::create_dir_all(d.path().join("Assignment Report")).unwrap();
+    write(
+        &d.path().join("Assignment Report"),
+        "report.json",
+        r#"[
+        {"groupName":"Pilot","groupType":"StaticMembership","membershipRule":null,"assignedTo":{
+            "Settings Catalog":[{"name":"Win - BitLocker","type":"","intent":""},{"name":"Win - LAPS","type":"","intent":""}]}},
+        {"groupName":"Lab","groupType":"StaticMembership","membershipRule":null,"assignedTo":{
+            "Settings Catalog":[{"name":"Win - BitLocker","type":"","intent":"Exclude"},{"name":"Win - LAPS","type":"","intent":""}],
+            "Scripts":[{"name":"Rename","type":"deviceManagementScript","intent":""}]}},
+        {"groupName":"Ring 1","groupType":"DynamicMembership","membershipRule":"device.deviceOSType -eq \"Windows\"","assignedTo":{
+            "Settings Catalog":[{"name":"Win - BitLocker","type":"","intent":"required"}]}}]"#,
+    );
+    let l = load(&[d.path().to_path_buf()]).unwrap();
+    let o = &l.org;
+    let targets = |name: &str| -> Vec<Target> {
+        o.policies[o.find_policies(name)[0]]
+            .assignments
+            .iter()
+            .map(|a| {
+                assert_eq!(a.filter, None);
+                a.target.clone()
+            })
+            .collect()
+    };
+    assert_eq!(
+        targets("Win - BitLocker"),
+        vec![
+            Target::Group("g-pilot".into()),
+            Target::ExcludeGroup("g-lab".into())
+        ]
+    );
+    assert_eq!(
+        targets("Win - LAPS"),
+        vec![
+            Target::ExcludeGroup("g-lab".into()),
+            Target::Group("g-pilot".into())
+        ]
+    );
+    let warnings = l.report.warnings.join("\n");
+    for w in [
+        "field `assignedTo[\"Settings Catalog\"][0]`: IntuneCD's assignment report assigns policy 'Win - BitLocker' to group 'Pilot', but",
+        "configurationPolicies.json has no assignment to that group; added as an include without a filter",
+        "assigns policy 'Win - BitLocker' to group 'Lab', but",
+        "added as an exclusion",
+        "intent 'required' is not modelled",
+        "(Scripts 1)",
+    ] {
+        assert!(warnings.contains(w), "{w} not in\n{warnings}");
+    }
+    assert_eq!(
+        warnings.matches("added as").count(),
+        3,
+        "LAPS's exclusion of Lab stays one assignment:\n{warnings}"
+    );
+    // The group only the report names is made from it.
+    let ring = o.find_groups("Ring 1");
+    assert!(matches!(o.groups[ring[0]].kind, GroupKind::Dynamic { .. }));
+}
+
+#[test]
+fn intunecd_filters_and_policies_by_name_only() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("Filters")).unwrap();
+    // IntuneCD strips the filter's id; the target names it.
+    write(
+        &d.path().join("Filters"),
+        "Surface.json",
+        r#"{"displayName":"Surface","description":"","platform":"windows10AndLater","rule":"(device.model -startsWith \"Surface\")","roleScopeTags":["Default"]}"#,
+    );
+    let filtered = r##"{"target":{"@odata.type":"#microsoft.graph.allDevicesAssignmentTarget","deviceAndAppManagementAssignmentFilterId":"surface","deviceAndAppManagementAssignmentFilterType":"exclude"}}"##;
+    // Same name, two categories: two policies.
+    cd_policy(d.path(), "Baseline", filtered);
+    std::fs::create_dir_all(d.path().join("Settings Catalog")).unwrap();
+    write(
+        &d.path().join("Settings Catalog"),
+        "Baseline_mdm__0f2c1a4e-55aa-4b1c-9d7e-1234567890ab.json",
+        r##"{"name":"Baseline","platforms":"windows10","technologies":"mdm","assignments":[{"target":{"@odata.type":"#microsoft.graph.allDevicesAssignmentTarget","deviceAndAppManagementAssignmentFilterId":"Gone","deviceAndAppManagementAssignmentFilterType":"include"}}]}"##,
+    );
+    // Settings-style compliance (compliancePolicies) carries no @odata.type.
+    write(
+        &d.path().join("Compliance Policies/Policies"),
+        "Linux_linuxmdm.json",
+        r#"{"name":"Linux","platforms":"linux","technologies":"linuxMdm","settings":[]}"#,
+    );
+    let l = load(&[d.path().to_path_buf()]).unwrap();
+    let o = &l.org;
+    let mut got: Vec<(&str, &str, PolicyKind)> = o
+        .policies
+        .iter()
+        .map(|p| (p.name.as_str(), p.id.as_str(), p.kind.clone()))
+        .collect();
+    got.sort_by_key(|g| (g.0, g.1));
+    assert_eq!(
+        got,
+        vec![
+            (
+                "Baseline",
+                "0f2c1a4e-55aa-4b1c-9d7e-1234567890ab",
+                PolicyKind::SettingsCatalog
+            ),
+            (
+                "Baseline",
+                "Baseline_windows10CompliancePolicy",
+                PolicyKind::Compliance
+            ),
+            ("Linux", "Linux_linuxmdm", PolicyKind::Compliance),
+        ]
+    );
+    let compliance = &o.policies[o
+        .policies
+        .iter()
+        .position(|p| p.kind == PolicyKind::Compliance && p.name == "Baseline")
+        .unwrap()];
+    assert_eq!(
+        compliance.assignments[0]
+            .filter
+            .as_ref()
+            .map(|f| f.filter_id.as_str()),
+        Some("Surface")
+    );
+    // A filter no import holds loads, is reported where it is, and resolving
+    // calls it an error as it does an unknown filter id.
+    let w = l.report.warnings.join("\n");
+    assert!(
+        w.contains("Baseline_mdm__0f2c1a4e-55aa-4b1c-9d7e-1234567890ab.json, field `assignments[0].target.deviceAndAppManagementAssignmentFilterId`: assignment filter 'Gone' is neither the id nor the display name of an imported filter (1 assignment(s))"),
+        "{w}"
+    );
+    let r = resolve(o, now());
+    assert!(
+        r.diagnostics.iter().any(
+            |d| d.severity == ringmaster_core::targeting::Severity::Error
+                && d.message
+                    .contains("assignment filter Gone is not in the import")
+        ),
+        "{:?}",
+        r.diagnostics
+    );
+}
+
+#[test]
+fn yaml_of_other_tools_is_skipped_while_walking() {
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "users.json", r#"{"value":[{"id":"u1"}]}"#);
+    write(
+        d.path(),
+        "azure-pipelines.yml",
+        "trigger:\n- main\npool:\n  vmImage: ubuntu-latest\n",
+    );
+    let manifests = write(
+        d.path(),
+        "manifests.yaml",
+        "kind: Service\n---\nkind: Deployment\n",
+    );
+    let l = load(&[d.path().to_path_buf()]).unwrap();
+    let skipped = l.report.skipped.join("\n");
+    assert!(
+        skipped.contains("azure-pipelines.yml: not an object ringmaster reads"),
+        "{skipped}"
+    );
+    assert!(
+        skipped.contains("manifests.yaml: YAML that does not parse as data is not read"),
+        "{skipped}"
+    );
+    // Named directly, it is listed the same way.
+    let l = load(&[manifests]).unwrap();
+    assert!(
+        l.report.skipped[0].contains("YAML that does not parse as data is not read"),
+        "{:?}",
+        l.report.skipped
+    );
+}
