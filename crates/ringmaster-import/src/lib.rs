@@ -193,6 +193,11 @@ fn collect(p: &Path, out: &mut Vec<PathBuf>, st: &mut State) -> Result<(), Impor
             collect(&e, out, st)?;
         } else if readable(&e) {
             out.push(e);
+        } else {
+            st.report.skipped.push(format!(
+                "{}: not a format ringmaster reads (.json, .ndjson, .jsonl, .csv, .yaml)",
+                e.display()
+            ));
         }
     }
     Ok(())
