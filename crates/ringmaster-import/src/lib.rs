@@ -7,9 +7,13 @@
 //! - `decode`: byte-order-mark sniffing.
 //! - `graph`: Graph record types and how each lands in the org.
 //! - `csv`: the documented CSV column sets.
+//! - `formats`: JSON with comments, CIPP templates, Graph PowerShell SDK
+//!   objects, `.mobileconfig` profiles, Microsoft365DSC configurations and
+//!   Graph JSON in PowerShell scripts, each read as Graph records.
 
 mod csv;
 mod decode;
+mod formats;
 pub mod graph;
 mod settings;
 
@@ -113,7 +117,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, ImportError> {
         let names: Vec<_> = paths.iter().map(|p| p.display().to_string()).collect();
         return Err(ImportError::file(
             Path::new(&names.join(", ")),
-            "no .json, .ndjson, .jsonl or .csv files found",
+            "no .json, .jsonc, .ndjson, .jsonl, .csv, .ps1 or .mobileconfig files found",
         ));
     }
     let mut st = State::default();
@@ -127,10 +131,13 @@ fn collect(p: &Path, out: &mut Vec<PathBuf>) -> Result<(), ImportError> {
     let meta =
         std::fs::metadata(p).map_err(|e| ImportError::file(p, format!("cannot read: {e}")))?;
     if meta.is_file() {
-        if !matches!(ext(p).as_str(), "json" | "ndjson" | "jsonl" | "csv") {
+        if !matches!(
+            ext(p).as_str(),
+            "json" | "jsonc" | "ndjson" | "jsonl" | "csv" | "ps1" | "mobileconfig"
+        ) {
             return Err(ImportError::file(
                 p,
-                "not a file ringmaster reads: expected .json, .ndjson, .jsonl or .csv",
+                "not a file ringmaster reads: expected .json, .jsonc, .ndjson, .jsonl, .csv, .ps1 or .mobileconfig",
             ));
         }
         out.push(p.to_path_buf());
@@ -149,7 +156,10 @@ fn collect(p: &Path, out: &mut Vec<PathBuf>) -> Result<(), ImportError> {
     for e in entries {
         if e.is_dir() {
             collect(&e, out)?;
-        } else if matches!(ext(&e).as_str(), "json" | "ndjson" | "jsonl" | "csv") {
+        } else if matches!(
+            ext(&e).as_str(),
+            "json" | "jsonc" | "ndjson" | "jsonl" | "csv" | "ps1" | "mobileconfig"
+        ) {
             out.push(e);
         }
     }
@@ -182,6 +192,9 @@ fn read_text(p: &Path) -> Result<String, ImportError> {
 /// `explicit`: named on the command line, so content ringmaster cannot read
 /// is an error; files met while walking a folder are skipped with a note.
 fn read_file(p: &Path, explicit: bool, st: &mut State) -> Result<(), ImportError> {
+    if let Some(read) = formats::read(p, st) {
+        return read;
+    }
     if matches!(ext(p).as_str(), "ndjson" | "jsonl") {
         return read_ndjson_stream(p, explicit, st);
     }
@@ -221,13 +234,16 @@ fn value_kind(v: &serde_json::Value, hint: Option<Kind>) -> Option<Kind> {
 }
 
 fn read_json(p: &Path, text: &str, st: &mut State) -> Result<(), ImportError> {
-    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| ImportError {
+    let v: serde_json::Value = formats::jsonc::parse(text).map_err(|e| ImportError {
         file: p.to_path_buf(),
         record: None,
         line: Some(e.line()),
         field: None,
         message: format!("not valid JSON: {e}"),
     })?;
+    let Some(v) = formats::graph_json(p, v, st)? else {
+        return Ok(());
+    };
     let stem = stem_kind(p);
     // Pages, wrappers and arrays hold records; anything else is one record.
     let (items, hint, listed): (Vec<serde_json::Value>, Option<Kind>, bool) = match v {
