@@ -81,7 +81,10 @@ pub(crate) fn graph_json(p: &Path, v: Value, st: &mut State) -> Result<Option<Va
         }
         Ok(Some(v))
     };
+    let foreign = |v: &Value| cipp::is_template(v) || sdk::is_sdk_object(v);
     match v {
+        // Large Graph pages pass through untouched.
+        Value::Array(items) if !items.iter().any(foreign) => Ok(Some(Value::Array(items))),
         Value::Array(items) => {
             let mut out = Vec::with_capacity(items.len());
             for (i, item) in items.into_iter().enumerate() {
@@ -112,12 +115,18 @@ fn apply(p: &Path, read: Read, st: &mut State) -> Result<(), ImportError> {
             field,
             message,
         };
-        let kind = crate::value_kind(&rec.value, None).ok_or_else(|| {
-            err(
-                None,
-                "cannot tell what this record is: it has no @odata.type ringmaster knows".into(),
-            )
-        })?;
+        // As for a single exported object, a type ringmaster does not read
+        // (certificate profiles, say) is passed over, not refused.
+        let Some(kind) = crate::value_kind(&rec.value, None) else {
+            let ty = rec.value.get("@odata.type").and_then(Value::as_str);
+            let line = rec.line.map(|l| format!(" (line {l})")).unwrap_or_default();
+            st.report.skipped.push(format!(
+                "{}{line}: {} is not an object ringmaster reads",
+                p.display(),
+                ty.unwrap_or("a record without @odata.type")
+            ));
+            continue;
+        };
         let label = kind.label().to_string();
         match kind {
             crate::graph::Kind::Skip(what) => {

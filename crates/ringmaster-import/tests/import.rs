@@ -257,7 +257,7 @@ fn unrecognised_files_are_skipped_in_folders_but_refused_by_name() {
     let e = load(&[txt]).err().unwrap();
     assert!(
         e.message
-            .contains("expected .json, .ndjson, .jsonl or .csv"),
+            .contains("expected .json, .jsonc, .ndjson, .jsonl, .csv, .ps1 or .mobileconfig"),
         "{e}"
     );
 }

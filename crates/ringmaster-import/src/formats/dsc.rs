@@ -1153,6 +1153,18 @@ mod tests {
     }
 
     #[test]
+    fn braces_on_the_same_line() {
+        let text = "Configuration Tenant {\n    Node localhost {\n        IntuneDeviceAndAppManagementAssignmentFilter 'Surface' {\n            DisplayName = 'Surface'\n            Platform    = 'windows10AndLater'\n            Rule        = \"(device.model -startsWith `\"Surface`\")\"\n            Ensure      = 'Present'\n        }\n    }\n}\n";
+        let r = read(Path::new("x.ps1"), text).unwrap();
+        assert_eq!(r.skipped, Vec::<String>::new());
+        assert_eq!(r.records[0].line, Some(3));
+        assert_eq!(
+            r.records[0].value["rule"],
+            "(device.model -startsWith \"Surface\")"
+        );
+    }
+
+    #[test]
     fn configurations_are_told_from_scripts() {
         for (text, expect) in [
             ("Configuration Example\n{\n}", true),
