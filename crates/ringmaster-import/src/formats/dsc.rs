@@ -61,327 +61,106 @@ const NO_SCHEMA: &str = "the Graph type of Windows feature, quality and driver u
 
 /// Resource name → Graph record. Every `Legacy` type is a type of the Graph
 /// beta schema (a test checks this against shared/graph).
+#[rustfmt::skip]
 const RESOURCES: &[(&str, Target)] = {
     use Target::*;
     &[
         ("AADGroup", Group),
         ("IntuneDeviceAndAppManagementAssignmentFilter", Filter),
-        (
-            "IntuneDeviceConfigurationAdministrativeTemplatePolicyWindows10",
-            Admx,
-        ),
+        ("IntuneDeviceConfigurationAdministrativeTemplatePolicyWindows10", Admx),
         ("IntuneSettingCatalogCustomPolicyWindows10", Catalog),
         // Device configuration profiles.
-        (
-            "IntuneDeviceConfigurationPolicyWindows10",
-            Legacy("windows10GeneralConfiguration"),
-        ),
-        (
-            "IntuneDeviceConfigurationEndpointProtectionPolicyWindows10",
-            Legacy("windows10EndpointProtectionConfiguration"),
-        ),
-        (
-            "IntuneDeviceConfigurationCustomPolicyWindows10",
-            Legacy("windows10CustomConfiguration"),
-        ),
-        (
-            "IntuneDeviceConfigurationDefenderForEndpointOnboardingPolicyWindows10",
-            Legacy("windowsDefenderAdvancedThreatProtectionConfiguration"),
-        ),
-        (
-            "IntuneDeviceConfigurationDeliveryOptimizationPolicyWindows10",
-            Legacy("windowsDeliveryOptimizationConfiguration"),
-        ),
-        (
-            "IntuneDeviceConfigurationDomainJoinPolicyWindows10",
-            Legacy("windowsDomainJoinConfiguration"),
-        ),
-        (
-            "IntuneDeviceConfigurationEmailProfilePolicyWindows10",
-            Legacy("windows10EasEmailProfileConfiguration"),
-        ),
-        (
-            "IntuneDeviceConfigurationFirmwareInterfacePolicyWindows10",
-            Legacy("windows10DeviceFirmwareConfigurationInterface"),
-        ),
-        (
-            "IntuneDeviceConfigurationHealthMonitoringConfigurationPolicyWindows10",
-            Legacy("windowsHealthMonitoringConfiguration"),
-        ),
-        (
-            "IntuneDeviceConfigurationIdentityProtectionPolicyWindows10",
-            Legacy("windowsIdentityProtectionConfiguration"),
-        ),
-        (
-            "IntuneDeviceConfigurationImportedPfxCertificatePolicyWindows10",
-            Legacy("windows10ImportedPFXCertificateProfile"),
-        ),
-        (
-            "IntuneDeviceConfigurationKioskPolicyWindows10",
-            Legacy("windowsKioskConfiguration"),
-        ),
-        (
-            "IntuneDeviceConfigurationNetworkBoundaryPolicyWindows10",
-            Legacy("windows10NetworkBoundaryConfiguration"),
-        ),
-        (
-            "IntuneDeviceConfigurationPkcsCertificatePolicyWindows10",
-            Legacy("windows10PkcsCertificateProfile"),
-        ),
-        (
-            "IntuneDeviceConfigurationSCEPCertificatePolicyWindows10",
-            Legacy("windows81SCEPCertificateProfile"),
-        ),
-        (
-            "IntuneDeviceConfigurationSecureAssessmentPolicyWindows10",
-            Legacy("windows10SecureAssessmentConfiguration"),
-        ),
-        (
-            "IntuneDeviceConfigurationSharedMultiDevicePolicyWindows10",
-            Legacy("sharedPCConfiguration"),
-        ),
-        (
-            "IntuneDeviceConfigurationTrustedCertificatePolicyWindows10",
-            Legacy("windows81TrustedRootCertificate"),
-        ),
-        (
-            "IntuneDeviceConfigurationVpnPolicyWindows10",
-            Legacy("windows10VpnConfiguration"),
-        ),
-        (
-            "IntuneDeviceConfigurationWindowsTeamPolicyWindows10",
-            Legacy("windows10TeamGeneralConfiguration"),
-        ),
-        (
-            "IntuneDeviceConfigurationWiredNetworkPolicyWindows10",
-            Legacy("windowsWiredNetworkConfiguration"),
-        ),
-        (
-            "IntuneDeviceConfigurationPolicyAndroidDeviceAdministrator",
-            Legacy("androidGeneralDeviceConfiguration"),
-        ),
-        (
-            "IntuneDeviceConfigurationPolicyAndroidDeviceOwner",
-            Legacy("androidDeviceOwnerGeneralDeviceConfiguration"),
-        ),
-        (
-            "IntuneDeviceConfigurationPolicyAndroidOpenSourceProject",
-            Legacy("aospDeviceOwnerDeviceConfiguration"),
-        ),
-        (
-            "IntuneDeviceConfigurationPolicyAndroidWorkProfile",
-            Legacy("androidWorkProfileGeneralDeviceConfiguration"),
-        ),
-        (
-            "IntuneDeviceConfigurationPolicyMacOS",
-            Legacy("macOSGeneralDeviceConfiguration"),
-        ),
-        (
-            "IntuneDeviceConfigurationPolicyiOS",
-            Legacy("iosGeneralDeviceConfiguration"),
-        ),
-        (
-            "IntuneWiFiConfigurationPolicyAndroidDeviceAdministrator",
-            Legacy("androidWiFiConfiguration"),
-        ),
-        (
-            "IntuneWifiConfigurationPolicyAndroidEnterpriseDeviceOwner",
-            Legacy("androidDeviceOwnerWiFiConfiguration"),
-        ),
-        (
-            "IntuneWifiConfigurationPolicyAndroidEnterpriseWorkProfile",
-            Legacy("androidWorkProfileWiFiConfiguration"),
-        ),
-        (
-            "IntuneWifiConfigurationPolicyAndroidForWork",
-            Legacy("androidForWorkWiFiConfiguration"),
-        ),
-        (
-            "IntuneWifiConfigurationPolicyAndroidOpenSourceProject",
-            Legacy("aospDeviceOwnerWiFiConfiguration"),
-        ),
-        (
-            "IntuneWifiConfigurationPolicyIOS",
-            Legacy("iosWiFiConfiguration"),
-        ),
-        (
-            "IntuneWifiConfigurationPolicyMacOS",
-            Legacy("macOSWiFiConfiguration"),
-        ),
-        (
-            "IntuneWifiConfigurationPolicyWindows10",
-            Legacy("windowsWifiConfiguration"),
-        ),
+        ("IntuneDeviceConfigurationPolicyWindows10", Legacy("windows10GeneralConfiguration")),
+        ("IntuneDeviceConfigurationEndpointProtectionPolicyWindows10", Legacy("windows10EndpointProtectionConfiguration")),
+        ("IntuneDeviceConfigurationCustomPolicyWindows10", Legacy("windows10CustomConfiguration")),
+        ("IntuneDeviceConfigurationDefenderForEndpointOnboardingPolicyWindows10", Legacy("windowsDefenderAdvancedThreatProtectionConfiguration")),
+        ("IntuneDeviceConfigurationDeliveryOptimizationPolicyWindows10", Legacy("windowsDeliveryOptimizationConfiguration")),
+        ("IntuneDeviceConfigurationDomainJoinPolicyWindows10", Legacy("windowsDomainJoinConfiguration")),
+        ("IntuneDeviceConfigurationEmailProfilePolicyWindows10", Legacy("windows10EasEmailProfileConfiguration")),
+        ("IntuneDeviceConfigurationFirmwareInterfacePolicyWindows10", Legacy("windows10DeviceFirmwareConfigurationInterface")),
+        ("IntuneDeviceConfigurationHealthMonitoringConfigurationPolicyWindows10", Legacy("windowsHealthMonitoringConfiguration")),
+        ("IntuneDeviceConfigurationIdentityProtectionPolicyWindows10", Legacy("windowsIdentityProtectionConfiguration")),
+        ("IntuneDeviceConfigurationImportedPfxCertificatePolicyWindows10", Legacy("windows10ImportedPFXCertificateProfile")),
+        ("IntuneDeviceConfigurationKioskPolicyWindows10", Legacy("windowsKioskConfiguration")),
+        ("IntuneDeviceConfigurationNetworkBoundaryPolicyWindows10", Legacy("windows10NetworkBoundaryConfiguration")),
+        ("IntuneDeviceConfigurationPkcsCertificatePolicyWindows10", Legacy("windows10PkcsCertificateProfile")),
+        ("IntuneDeviceConfigurationSCEPCertificatePolicyWindows10", Legacy("windows81SCEPCertificateProfile")),
+        ("IntuneDeviceConfigurationSecureAssessmentPolicyWindows10", Legacy("windows10SecureAssessmentConfiguration")),
+        ("IntuneDeviceConfigurationSharedMultiDevicePolicyWindows10", Legacy("sharedPCConfiguration")),
+        ("IntuneDeviceConfigurationTrustedCertificatePolicyWindows10", Legacy("windows81TrustedRootCertificate")),
+        ("IntuneDeviceConfigurationVpnPolicyWindows10", Legacy("windows10VpnConfiguration")),
+        ("IntuneDeviceConfigurationWindowsTeamPolicyWindows10", Legacy("windows10TeamGeneralConfiguration")),
+        ("IntuneDeviceConfigurationWiredNetworkPolicyWindows10", Legacy("windowsWiredNetworkConfiguration")),
+        ("IntuneDeviceConfigurationPolicyAndroidDeviceAdministrator", Legacy("androidGeneralDeviceConfiguration")),
+        ("IntuneDeviceConfigurationPolicyAndroidDeviceOwner", Legacy("androidDeviceOwnerGeneralDeviceConfiguration")),
+        ("IntuneDeviceConfigurationPolicyAndroidOpenSourceProject", Legacy("aospDeviceOwnerDeviceConfiguration")),
+        ("IntuneDeviceConfigurationPolicyAndroidWorkProfile", Legacy("androidWorkProfileGeneralDeviceConfiguration")),
+        ("IntuneDeviceConfigurationPolicyMacOS", Legacy("macOSGeneralDeviceConfiguration")),
+        ("IntuneDeviceConfigurationPolicyiOS", Legacy("iosGeneralDeviceConfiguration")),
+        ("IntuneWiFiConfigurationPolicyAndroidDeviceAdministrator", Legacy("androidWiFiConfiguration")),
+        ("IntuneWifiConfigurationPolicyAndroidEnterpriseDeviceOwner", Legacy("androidDeviceOwnerWiFiConfiguration")),
+        ("IntuneWifiConfigurationPolicyAndroidEnterpriseWorkProfile", Legacy("androidWorkProfileWiFiConfiguration")),
+        ("IntuneWifiConfigurationPolicyAndroidForWork", Legacy("androidForWorkWiFiConfiguration")),
+        ("IntuneWifiConfigurationPolicyAndroidOpenSourceProject", Legacy("aospDeviceOwnerWiFiConfiguration")),
+        ("IntuneWifiConfigurationPolicyIOS", Legacy("iosWiFiConfiguration")),
+        ("IntuneWifiConfigurationPolicyMacOS", Legacy("macOSWiFiConfiguration")),
+        ("IntuneWifiConfigurationPolicyWindows10", Legacy("windowsWifiConfiguration")),
         // Compliance policies and update rings.
-        (
-            "IntuneDeviceCompliancePolicyAndroid",
-            Legacy("androidCompliancePolicy"),
-        ),
-        (
-            "IntuneDeviceCompliancePolicyAndroidDeviceOwner",
-            Legacy("androidDeviceOwnerCompliancePolicy"),
-        ),
-        (
-            "IntuneDeviceCompliancePolicyAndroidWorkProfile",
-            Legacy("androidWorkProfileCompliancePolicy"),
-        ),
-        (
-            "IntuneDeviceCompliancePolicyMacOS",
-            Legacy("macOSCompliancePolicy"),
-        ),
-        (
-            "IntuneDeviceCompliancePolicyWindows10",
-            Legacy("windows10CompliancePolicy"),
-        ),
-        (
-            "IntuneDeviceCompliancePolicyiOs",
-            Legacy("iosCompliancePolicy"),
-        ),
-        (
-            "IntuneWindowsUpdateForBusinessRingUpdateProfileWindows10",
-            Legacy("windowsUpdateForBusinessConfiguration"),
-        ),
-        (
-            "IntuneWindowsUpdateForBusinessFeatureUpdateProfileWindows10",
-            Skip(NO_SCHEMA),
-        ),
-        (
-            "IntuneWindowsUpdateForBusinessQualityUpdateProfileWindows10",
-            Skip(NO_SCHEMA),
-        ),
-        (
-            "IntuneWindowsUpdateForBusinessDriverUpdateProfileWindows10",
-            Skip(NO_SCHEMA),
-        ),
+        ("IntuneDeviceCompliancePolicyAndroid", Legacy("androidCompliancePolicy")),
+        ("IntuneDeviceCompliancePolicyAndroidDeviceOwner", Legacy("androidDeviceOwnerCompliancePolicy")),
+        ("IntuneDeviceCompliancePolicyAndroidWorkProfile", Legacy("androidWorkProfileCompliancePolicy")),
+        ("IntuneDeviceCompliancePolicyMacOS", Legacy("macOSCompliancePolicy")),
+        ("IntuneDeviceCompliancePolicyWindows10", Legacy("windows10CompliancePolicy")),
+        ("IntuneDeviceCompliancePolicyiOs", Legacy("iosCompliancePolicy")),
+        ("IntuneWindowsUpdateForBusinessRingUpdateProfileWindows10", Legacy("windowsUpdateForBusinessConfiguration")),
+        ("IntuneWindowsUpdateForBusinessFeatureUpdateProfileWindows10", Skip(NO_SCHEMA)),
+        ("IntuneWindowsUpdateForBusinessQualityUpdateProfileWindows10", Skip(NO_SCHEMA)),
+        ("IntuneWindowsUpdateForBusinessDriverUpdateProfileWindows10", Skip(NO_SCHEMA)),
         // Settings-catalog policies under Microsoft365DSC's own property names.
         ("IntuneASRRulesPolicyWindows10", Skip(BY_NAME)),
-        (
-            "IntuneAccountProtectionLocalAdministratorPasswordSolutionPolicy",
-            Skip(BY_NAME),
-        ),
-        (
-            "IntuneAccountProtectionLocalUserGroupMembershipPolicy",
-            Skip(BY_NAME),
-        ),
+        ("IntuneAccountProtectionLocalAdministratorPasswordSolutionPolicy", Skip(BY_NAME)),
+        ("IntuneAccountProtectionLocalUserGroupMembershipPolicy", Skip(BY_NAME)),
         ("IntuneAccountProtectionPolicy", Skip(BY_NAME)),
         ("IntuneAccountProtectionPolicyWindows10", Skip(BY_NAME)),
-        (
-            "IntuneAntivirusPolicyWindows10SettingCatalog",
-            Skip(BY_NAME),
-        ),
+        ("IntuneAntivirusPolicyWindows10SettingCatalog", Skip(BY_NAME)),
         ("IntuneAppAndBrowserIsolationPolicyWindows10", Skip(BY_NAME)),
         ("IntuneApplicationControlPolicyWindows10", Skip(BY_NAME)),
-        (
-            "IntuneAttackSurfaceReductionRulesPolicyWindows10ConfigManager",
-            Skip(BY_NAME),
-        ),
+        ("IntuneAttackSurfaceReductionRulesPolicyWindows10ConfigManager", Skip(BY_NAME)),
         ("IntuneDeviceControlPolicyWindows10", Skip(BY_NAME)),
         ("IntuneDiskEncryptionMacOS", Skip(BY_NAME)),
         ("IntuneDiskEncryptionWindows10", Skip(BY_NAME)),
-        (
-            "IntuneEndpointDetectionAndResponsePolicyLinux",
-            Skip(BY_NAME),
-        ),
-        (
-            "IntuneEndpointDetectionAndResponsePolicyMacOS",
-            Skip(BY_NAME),
-        ),
-        (
-            "IntuneEndpointDetectionAndResponsePolicyWindows10",
-            Skip(BY_NAME),
-        ),
-        (
-            "IntuneExploitProtectionPolicyWindows10SettingCatalog",
-            Skip(BY_NAME),
-        ),
+        ("IntuneEndpointDetectionAndResponsePolicyLinux", Skip(BY_NAME)),
+        ("IntuneEndpointDetectionAndResponsePolicyMacOS", Skip(BY_NAME)),
+        ("IntuneEndpointDetectionAndResponsePolicyWindows10", Skip(BY_NAME)),
+        ("IntuneExploitProtectionPolicyWindows10SettingCatalog", Skip(BY_NAME)),
         ("IntuneFirewallPolicyWindows10", Skip(BY_NAME)),
-        (
-            "IntuneSecurityBaselineMicrosoft365AppsForEnterprise",
-            Skip(BY_NAME),
-        ),
+        ("IntuneSecurityBaselineMicrosoft365AppsForEnterprise", Skip(BY_NAME)),
         ("IntuneSecurityBaselineMicrosoftEdge", Skip(BY_NAME)),
         ("IntuneSettingCatalogASRRulesPolicyWindows10", Skip(BY_NAME)),
         // Objects ringmaster does not model.
         ("IntuneAppCategory", Skip("app categories are not modelled")),
-        (
-            "IntuneDeviceCategory",
-            Skip("device categories are not modelled"),
-        ),
-        (
-            "IntuneAppConfigurationDevicePolicy",
-            Skip("app configuration policies are not modelled"),
-        ),
-        (
-            "IntuneAppConfigurationPolicy",
-            Skip("app configuration policies are not modelled"),
-        ),
-        (
-            "IntuneAppProtectionPolicyAndroid",
-            Skip("app protection policies are not modelled"),
-        ),
-        (
-            "IntuneAppProtectionPolicyiOS",
-            Skip("app protection policies are not modelled"),
-        ),
-        (
-            "IntuneWindowsInformationProtectionPolicyWindows10MdmEnrolled",
-            Skip("Windows Information Protection policies are not modelled"),
-        ),
-        (
-            "IntuneDerivedCredential",
-            Skip("derived credentials are not modelled"),
-        ),
-        (
-            "IntuneDeviceCleanupRule",
-            Skip("device cleanup rules are not modelled"),
-        ),
-        (
-            "IntuneDeviceManagementComplianceSettings",
-            Skip("tenant-wide compliance settings are not modelled"),
-        ),
-        (
-            "IntuneDeviceEnrollmentLimitRestriction",
-            Skip("enrollment profiles are not modelled"),
-        ),
-        (
-            "IntuneDeviceEnrollmentPlatformRestriction",
-            Skip("enrollment profiles are not modelled"),
-        ),
-        (
-            "IntuneDeviceEnrollmentStatusPageWindows10",
-            Skip("enrollment profiles are not modelled"),
-        ),
-        (
-            "IntuneWindowsAutopilotDeploymentProfileAzureADHybridJoined",
-            Skip("enrollment profiles are not modelled"),
-        ),
-        (
-            "IntuneWindowsAutopilotDeploymentProfileAzureADJoined",
-            Skip("enrollment profiles are not modelled"),
-        ),
-        (
-            "IntuneDeviceConfigurationPlatformScriptMacOS",
-            Skip("scripts are not modelled"),
-        ),
-        (
-            "IntuneDeviceConfigurationPlatformScriptWindows",
-            Skip("scripts are not modelled"),
-        ),
+        ("IntuneDeviceCategory", Skip("device categories are not modelled")),
+        ("IntuneAppConfigurationDevicePolicy", Skip("app configuration policies are not modelled")),
+        ("IntuneAppConfigurationPolicy", Skip("app configuration policies are not modelled")),
+        ("IntuneAppProtectionPolicyAndroid", Skip("app protection policies are not modelled")),
+        ("IntuneAppProtectionPolicyiOS", Skip("app protection policies are not modelled")),
+        ("IntuneWindowsInformationProtectionPolicyWindows10MdmEnrolled", Skip("Windows Information Protection policies are not modelled")),
+        ("IntuneDerivedCredential", Skip("derived credentials are not modelled")),
+        ("IntuneDeviceCleanupRule", Skip("device cleanup rules are not modelled")),
+        ("IntuneDeviceManagementComplianceSettings", Skip("tenant-wide compliance settings are not modelled")),
+        ("IntuneDeviceEnrollmentLimitRestriction", Skip("enrollment profiles are not modelled")),
+        ("IntuneDeviceEnrollmentPlatformRestriction", Skip("enrollment profiles are not modelled")),
+        ("IntuneDeviceEnrollmentStatusPageWindows10", Skip("enrollment profiles are not modelled")),
+        ("IntuneWindowsAutopilotDeploymentProfileAzureADHybridJoined", Skip("enrollment profiles are not modelled")),
+        ("IntuneWindowsAutopilotDeploymentProfileAzureADJoined", Skip("enrollment profiles are not modelled")),
+        ("IntuneDeviceConfigurationPlatformScriptMacOS", Skip("scripts are not modelled")),
+        ("IntuneDeviceConfigurationPlatformScriptWindows", Skip("scripts are not modelled")),
         ("IntuneDeviceRemediation", Skip("scripts are not modelled")),
         ("IntuneMobileAppsMacOSLobApp", Skip("apps are not modelled")),
-        (
-            "IntuneMobileAppsWindowsOfficeSuiteApp",
-            Skip("apps are not modelled"),
-        ),
+        ("IntuneMobileAppsWindowsOfficeSuiteApp", Skip("apps are not modelled")),
         ("IntunePolicySets", Skip("policy sets are not modelled")),
-        (
-            "IntuneRoleAssignment",
-            Skip("Intune roles are not modelled"),
-        ),
-        (
-            "IntuneRoleDefinition",
-            Skip("Intune roles are not modelled"),
-        ),
+        ("IntuneRoleAssignment", Skip("Intune roles are not modelled")),
+        ("IntuneRoleDefinition", Skip("Intune roles are not modelled")),
     ]
 };
 
