@@ -8,10 +8,14 @@
 //! - `decode`: byte-order-mark sniffing.
 //! - `graph`: Graph record types and how each lands in the org.
 //! - `csv`: the documented CSV column sets.
+//! - `formats`: JSON with comments, CIPP templates, Graph PowerShell SDK
+//!   objects, `.mobileconfig` profiles, Microsoft365DSC configurations and
+//!   Graph JSON in PowerShell scripts, each read as Graph records.
 //! - `intunecd`: IntuneCD's category folders, names in targets, its report.
 
 mod csv;
 mod decode;
+mod formats;
 pub mod graph;
 mod intunecd;
 mod settings;
@@ -145,7 +149,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, ImportError> {
         let names: Vec<_> = paths.iter().map(|p| p.display().to_string()).collect();
         return Err(ImportError::file(
             Path::new(&names.join(", ")),
-            "no .json, .ndjson, .jsonl, .csv or .yaml files found",
+            "no .json, .jsonc, .ndjson, .jsonl, .csv, .yaml, .ps1 or .mobileconfig files found",
         ));
     }
     for f in &files {
@@ -158,7 +162,7 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, ImportError> {
 fn readable(p: &Path) -> bool {
     matches!(
         ext(p).as_str(),
-        "json" | "ndjson" | "jsonl" | "csv" | "yaml" | "yml"
+        "json" | "jsonc" | "ndjson" | "jsonl" | "csv" | "yaml" | "yml" | "ps1" | "mobileconfig"
     )
 }
 
@@ -172,7 +176,7 @@ fn collect(p: &Path, out: &mut Vec<PathBuf>, st: &mut State) -> Result<(), Impor
             out.push(p.to_path_buf());
         } else {
             st.report.skipped.push(format!(
-                "{}: not a format ringmaster reads (.json, .ndjson, .jsonl, .csv, .yaml)",
+                "{}: not a format ringmaster reads (.json, .jsonc, .ndjson, .jsonl, .csv, .yaml, .ps1, .mobileconfig)",
                 p.display()
             ));
         }
@@ -195,7 +199,7 @@ fn collect(p: &Path, out: &mut Vec<PathBuf>, st: &mut State) -> Result<(), Impor
             out.push(e);
         } else {
             st.report.skipped.push(format!(
-                "{}: not a format ringmaster reads (.json, .ndjson, .jsonl, .csv, .yaml)",
+                "{}: not a format ringmaster reads (.json, .jsonc, .ndjson, .jsonl, .csv, .yaml, .ps1, .mobileconfig)",
                 e.display()
             ));
         }
@@ -235,6 +239,9 @@ fn read_file(p: &Path, st: &mut State) -> Result<(), ImportError> {
             p.display()
         ));
         return Ok(());
+    }
+    if let Some(read) = formats::read(p, st) {
+        return read;
     }
     if matches!(ext(p).as_str(), "ndjson" | "jsonl") {
         return read_ndjson_stream(p, st);
@@ -286,7 +293,7 @@ fn parse_json(p: &Path, text: &str) -> Result<serde_json::Value, ImportError> {
         field: None,
         message: format!("not valid JSON{what}: {e}"),
     };
-    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| syntax(e, ""))?;
+    let v: serde_json::Value = formats::jsonc::parse(text).map_err(|e| syntax(e, ""))?;
     match v {
         serde_json::Value::String(inner) if inner.trim_start().starts_with(['{', '[']) => {
             serde_json::from_str(&inner).map_err(|e| {
@@ -417,6 +424,9 @@ fn read_value(p: &Path, v: serde_json::Value, st: &mut State) -> Result<(), Impo
     if intunecd::is_report(&v) {
         return intunecd::read_report(p, v, st);
     }
+    let Some(v) = formats::graph_json(p, v, st)? else {
+        return Ok(());
+    };
     if let Some(intent) = intent_of(p) {
         // Read with its intent (see `attach_sidecar`).
         if v.get("settings").is_some() || v.is_array() {

@@ -299,8 +299,9 @@ fn the_real_corpus_loads() {
     let l = load(&[c]).unwrap();
     let o = &l.org;
     assert!(o.policies.len() >= 100, "{} policies", o.policies.len());
-    // OpenIntuneBaseline and IntuneHydrationKit 24, aaronparker's 6.
-    assert_eq!(o.filters.len(), 30);
+    // OpenIntuneBaseline and IntuneHydrationKit 24, aaronparker's 6, the
+    // PowerShell samples' 3 and Microsoft365DSC's 1.
+    assert_eq!(o.filters.len(), 34);
     assert!(
         o.groups
             .iter()
