@@ -312,7 +312,7 @@ fn the_real_corpus_loads() {
     let laps: Vec<_> = o
         .policies
         .iter()
-        .filter(|p| p.name.contains("LAPS"))
+        .filter(|p| p.name.contains("LAPS") && p.source.contains("OpenIntuneBaseline"))
         .collect();
     assert_eq!(laps.len(), 2);
     assert!(
