@@ -19,6 +19,10 @@ pub struct Table {
     pub rows: u32,
     pub cols: Vec<DictColumn>,
     pub multi: Vec<MultiColumn>,
+    /// Directory extension properties (`extension_<app id>_<name>`): one
+    /// column per name the import met, the name kept in lower case. A
+    /// tenant defines its own, so they cannot be fixed columns.
+    pub ext: Vec<(String, DictColumn)>,
 }
 
 impl Table {
@@ -27,7 +31,37 @@ impl Table {
             rows: 0,
             cols: vec![DictColumn::default(); scalars],
             multi,
+            ext: Vec::new(),
         }
+    }
+
+    /// The column of a directory extension property, by name in any case.
+    pub fn ext_column(&self, name: &str) -> Option<&DictColumn> {
+        self.ext
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, c)| c)
+    }
+
+    /// Sets a directory extension property; blank values are not stored.
+    pub fn set_ext(&mut self, row: u32, name: &str, value: &str) {
+        let value = value.trim_ascii();
+        if value.is_empty() {
+            return;
+        }
+        let i = match self
+            .ext
+            .iter()
+            .position(|(n, _)| n.eq_ignore_ascii_case(name))
+        {
+            Some(i) => i,
+            None => {
+                self.ext
+                    .push((name.to_ascii_lowercase(), DictColumn::default()));
+                self.ext.len() - 1
+            }
+        };
+        self.ext[i].1.set(row, Some(value));
     }
 
     /// Rows whose column equals `value` exactly.
@@ -49,12 +83,14 @@ impl Table {
         let n = self.rows as usize;
         self.cols.iter_mut().for_each(|c| c.finish(n));
         self.multi.iter_mut().for_each(|m| m.finish(n));
+        self.ext.iter_mut().for_each(|(_, c)| c.finish(n));
     }
 
     /// Moves row `order[i]` to row `i` (after `finish`).
     fn permute(&mut self, order: &[u32]) {
         self.cols.par_iter_mut().for_each(|c| c.permute(order));
         self.multi.iter_mut().for_each(|m| m.permute(order));
+        self.ext.iter_mut().for_each(|(_, c)| c.permute(order));
     }
 }
 
@@ -458,6 +494,16 @@ impl OrgBuilder {
         values: impl IntoIterator<Item = &'a str>,
     ) {
         self.org.devices.multi[attr.index()].set(row, values);
+    }
+
+    /// Sets a user's directory extension property (`extension_<app id>_<name>`).
+    pub fn set_user_ext(&mut self, row: u32, name: &str, value: &str) {
+        self.org.users.set_ext(row, name, value);
+    }
+
+    /// Sets a device's directory extension property (`extension_<app id>_<name>`).
+    pub fn set_device_ext(&mut self, row: u32, name: &str, value: &str) {
+        self.org.devices.set_ext(row, name, value);
     }
 
     pub fn set_user_multi<'a>(

@@ -95,10 +95,23 @@ pub enum Node {
 #[derive(Debug, Clone)]
 pub struct Leaf {
     pub prop: &'static Prop,
+    /// A directory extension property's name as written
+    /// (`extension_<app id>_<name>`); `prop` is then its stand-in.
+    pub ext: Option<Box<str>>,
     pub op: Op,
     pub operand: Operand,
     /// Source text of the comparison, for explanations.
     pub span: Range<usize>,
+}
+
+impl Leaf {
+    /// The property as the rule names it: `device.deviceModel`, `user.extension_…`.
+    pub fn property(&self) -> String {
+        match &self.ext {
+            Some(name) => format!("{}.{name}", self.prop.object.prefix()),
+            None => self.prop.full_name(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -4,6 +4,7 @@
 
 use ringmaster_core::model::*;
 use ringmaster_core::org::{DeviceKey, OrgBuilder};
+use ringmaster_core::rules::vocab::is_extension_name;
 use ringmaster_core::rules::{Grammar, Rule};
 use ringmaster_core::targeting::rule_error_line;
 use serde::Deserialize;
@@ -221,6 +222,46 @@ fn missing(field: &str, what: &str) -> FieldError {
 
 type Ext = Option<BTreeMap<String, Option<String>>>;
 
+/// A record's directory extension properties (`extension_<app id>_<name>`),
+/// as strings, the way dynamic membership rules compare them. Other keys the
+/// record does not name are skipped, and so are multi-valued extensions,
+/// which rules cannot use.
+#[derive(Debug, Default)]
+pub struct DirExtensions(Vec<(String, String)>);
+
+impl<'de> Deserialize<'de> for DirExtensions {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = DirExtensions;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<DirExtensions, A::Error> {
+                let mut out = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if !is_extension_name(&key) {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                        continue;
+                    }
+                    let text = match map.next_value::<serde_json::Value>()? {
+                        serde_json::Value::String(s) => s,
+                        serde_json::Value::Bool(b) => b.to_string(),
+                        serde_json::Value::Number(n) => n.to_string(),
+                        _ => continue,
+                    };
+                    out.push((key, text));
+                }
+                Ok(DirExtensions(out))
+            }
+        }
+        d.deserialize_map(Keys)
+    }
+}
+
 fn ext_number(key: &str) -> Option<u8> {
     let n: u8 = key.strip_prefix("extensionAttribute")?.parse().ok()?;
     (1..=15).contains(&n).then_some(n)
@@ -256,6 +297,8 @@ pub struct UserRec {
     proxy_addresses: Option<Vec<String>>,
     assigned_plans: Option<Vec<AssignedPlan>>,
     on_premises_extension_attributes: Ext,
+    #[serde(flatten)]
+    extensions: DirExtensions,
     /// ringmaster's own flags: Graph has no VIP or IT-staff property.
     #[serde(alias = "vip")]
     is_vip: Option<Flex>,
@@ -333,6 +376,9 @@ impl UserRec {
             if let Some(n) = ext_number(k) {
                 b.set_user(row, U::Ext(n), v.as_deref());
             }
+        }
+        for (k, v) in &self.extensions.0 {
+            b.set_user_ext(row, k, v);
         }
         Ok(())
     }
@@ -472,6 +518,8 @@ pub struct EntraDeviceRec {
     device_category: Option<String>,
     #[serde(alias = "lab")]
     is_lab: Option<Flex>,
+    #[serde(flatten)]
+    extensions: DirExtensions,
 }
 
 impl EntraDeviceRec {
@@ -558,6 +606,9 @@ impl EntraDeviceRec {
             if let Some(n) = ext_number(k) {
                 b.set_device(row, D::Ext(n), v.as_deref());
             }
+        }
+        for (k, v) in &self.extensions.0 {
+            b.set_device_ext(row, k, v);
         }
         Ok(())
     }

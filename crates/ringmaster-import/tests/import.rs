@@ -200,6 +200,62 @@ fn invalid_rules_in_exports_are_import_errors() {
     );
 }
 
+/// `extension_<app id>_<name>` keys on users and devices feed dynamic rules.
+#[test]
+fn graph_directory_extension_properties_reach_dynamic_rules() {
+    let d = tempfile::tempdir().unwrap();
+    write(
+        d.path(),
+        "users.json",
+        r#"{"value":[
+        {"id":"u1","userPrincipalName":"ada@contoso.com","extension_9d98ed114c4840d298fad781915f27e4_division":"Sales and marketing","extension_9d98ed114c4840d298fad781915f27e4_floor":3,"extension_9d98ed114c4840d298fad781915f27e4_skills":["a","b"],"extension_nope":"x"},
+        {"id":"u2","userPrincipalName":"bob@contoso.com","extension_9d98ed114c4840d298fad781915f27e4_division":null}]}"#,
+    );
+    write(
+        d.path(),
+        "devices.json",
+        r#"{"value":[
+        {"id":"obj-1","deviceId":"aad-1","displayName":"PC-1","extension_9d98ed114c4840d298fad781915f27e4_site":"Lagos"},
+        {"id":"obj-2","deviceId":"aad-2","displayName":"PC-2","extension_9d98ed114c4840d298fad781915f27e4_site":true}]}"#,
+    );
+    write(
+        d.path(),
+        "groups.json",
+        r#"{"value":[
+        {"id":"g1","displayName":"Sales","groupTypes":["DynamicMembership"],"membershipRule":"user.extension_9d98ed114c4840d298fad781915f27e4_division -startsWith \"Sales\""},
+        {"id":"g2","displayName":"Lagos","groupTypes":["DynamicMembership"],"membershipRule":"device.EXTENSION_9d98ed114c4840d298fad781915f27e4_Site -eq \"lagos\""},
+        {"id":"g3","displayName":"Floor 3","groupTypes":["DynamicMembership"],"membershipRule":"user.extension_9d98ed114c4840d298fad781915f27e4_floor -eq \"3\""}]}"#,
+    );
+    let l = load(&[d.path().to_path_buf()]).unwrap();
+    let o = &l.org;
+    let users = |name: &str| {
+        o.users
+            .ext_column(name)
+            .map(|c| c.get(0).map(str::to_string))
+    };
+    assert_eq!(
+        users("extension_9d98ed114c4840d298fad781915f27e4_division"),
+        Some(Some("Sales and marketing".into()))
+    );
+    // Multi-valued extensions cannot appear in rules; malformed names are not extensions.
+    assert!(users("extension_9d98ed114c4840d298fad781915f27e4_skills").is_none());
+    assert!(users("extension_nope").is_none());
+    let pc2 = o.find_devices("PC-2")[0];
+    let site = o
+        .devices
+        .ext_column("extension_9d98ed114c4840d298fad781915f27e4_site")
+        .unwrap();
+    assert_eq!(site.get(pc2), Some("true"));
+    let r = resolve(o, now());
+    assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
+    assert_eq!(r.group_users[0].iter().collect::<Vec<_>>(), vec![0]);
+    assert_eq!(
+        r.group_devices[1].iter().collect::<Vec<_>>(),
+        vec![o.find_devices("PC-1")[0]]
+    );
+    assert_eq!(r.group_users[2].iter().collect::<Vec<_>>(), vec![0]);
+}
+
 #[test]
 fn csv_users_devices_and_members() {
     let d = tempfile::tempdir().unwrap();

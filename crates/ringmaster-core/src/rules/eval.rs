@@ -4,7 +4,7 @@
 
 use super::vocab::{Column, Kind, Object, Op, Prop, Source};
 use super::{DateExpr, Field, Inner, Leaf, Node, Operand, Rule, Version};
-use crate::column::MultiColumn;
+use crate::column::{DictColumn, MultiColumn};
 use crate::org::Table;
 use roaring::RoaringBitmap;
 
@@ -101,18 +101,42 @@ fn node_rows(n: &Node, t: &Table, ctx: &EvalContext<'_>, all: &RoaringBitmap) ->
     }
 }
 
-fn leaf_rows(l: &Leaf, t: &Table, ctx: &EvalContext<'_>, all: &RoaringBitmap) -> RoaringBitmap {
+/// Where a leaf's values are in a table.
+enum Values<'t> {
+    /// The table does not hold the property: every row is null.
+    Null,
+    Scalar(&'t DictColumn),
+    Multi(&'t MultiColumn),
+    MemberOf,
+}
+
+fn values<'t>(l: &Leaf, t: &'t Table) -> Values<'t> {
     match l.prop.source.column() {
-        Column::Unbound => {
+        Column::Unbound => Values::Null,
+        Column::Scalar(c) => Values::Scalar(&t.cols[c]),
+        Column::Multi(m) => Values::Multi(&t.multi[m]),
+        Column::MemberOf => Values::MemberOf,
+        // An extension property no record carried is null on every row, as
+        // in the directory.
+        Column::Extension => match l.ext.as_deref().and_then(|n| t.ext_column(n)) {
+            Some(c) => Values::Scalar(c),
+            None => Values::Null,
+        },
+    }
+}
+
+fn leaf_rows(l: &Leaf, t: &Table, ctx: &EvalContext<'_>, all: &RoaringBitmap) -> RoaringBitmap {
+    match values(l, t) {
+        Values::Null => {
             if scalar(l.prop, l.op, &l.operand, None, ctx) {
                 all.clone()
             } else {
                 RoaringBitmap::new()
             }
         }
-        Column::Scalar(c) => scalar_rows(l, t, c, ctx, all),
-        Column::Multi(m) => multi_rows(l, &t.multi[m], ctx),
-        Column::MemberOf => {
+        Values::Scalar(c) => scalar_rows(l, c, ctx, all),
+        Values::Multi(m) => multi_rows(l, m, ctx),
+        Values::MemberOf => {
             let mut acc = RoaringBitmap::new();
             if let (Operand::Groups(ids), Some(g)) = (&l.operand, ctx.groups) {
                 for id in ids {
@@ -128,12 +152,10 @@ fn leaf_rows(l: &Leaf, t: &Table, ctx: &EvalContext<'_>, all: &RoaringBitmap) ->
 
 fn scalar_rows(
     l: &Leaf,
-    t: &Table,
-    col: usize,
+    column: &DictColumn,
     ctx: &EvalContext<'_>,
     all: &RoaringBitmap,
 ) -> RoaringBitmap {
-    let column = &t.cols[col];
     if let Some(rows) = indexed_rows(l, column, all) {
         return rows;
     }
@@ -160,11 +182,7 @@ fn scalar_rows(
 /// Equality, lists and prefixes on plain string columns go through the
 /// column's sorted index when it has one; negations take the complement
 /// (null rows match a negation, and are never in the positive result).
-fn indexed_rows(
-    l: &Leaf,
-    column: &crate::column::DictColumn,
-    all: &RoaringBitmap,
-) -> Option<RoaringBitmap> {
+fn indexed_rows(l: &Leaf, column: &DictColumn, all: &RoaringBitmap) -> Option<RoaringBitmap> {
     if l.prop.kind != Kind::Str || l.prop.vocab.is_some() {
         return None;
     }
@@ -222,12 +240,21 @@ fn multi_plan(l: &Leaf, m: &MultiColumn, ctx: &EvalContext<'_>) -> (Vec<bool>, b
         _ => {
             // A scalar operator on a list asks about its elements: positive
             // operators hold when any element matches, negative ones when none does.
-            let pos = l.op.positive().unwrap_or(l.op);
+            let pos = element_op(l);
             let hit = (0..n)
                 .map(|c| c != 0 && scalar(l.prop, pos, &l.operand, m.dict.value(c), ctx))
                 .collect();
             (hit, false, l.op.positive().is_some())
         }
+    }
+}
+
+/// The positive operator a string operator on a list applies to each
+/// element. On a set (Conditional Access), `-contains` names a whole element.
+fn element_op(l: &Leaf) -> Op {
+    match l.op.positive().unwrap_or(l.op) {
+        Op::Contains if l.prop.kind == Kind::Set => Op::Eq,
+        op => op,
     }
 }
 
@@ -268,8 +295,12 @@ fn scalar(
         return !scalar(prop, pos, operand, value, ctx);
     }
     let Some(v) = value else {
-        return op == Op::Eq
-            && matches!(operand, Operand::Null | Operand::Str { lower: _, .. } if is_empty(operand));
+        // Null equals null and the empty string, nothing else.
+        return match (op, operand) {
+            (Op::Eq, o) => is_empty(o),
+            (Op::In, Operand::List(items)) => items.iter().any(|(_, l)| l.is_empty()),
+            _ => false,
+        };
     };
     match (op, operand) {
         (Op::Eq, Operand::Null) => false,
@@ -369,17 +400,17 @@ fn node_test(n: &Node, t: &Table, row: u32, ctx: &EvalContext<'_>) -> bool {
 }
 
 fn leaf_test(l: &Leaf, t: &Table, row: u32, ctx: &EvalContext<'_>) -> bool {
-    match l.prop.source.column() {
-        Column::Unbound => scalar(l.prop, l.op, &l.operand, None, ctx),
-        Column::Scalar(c) => scalar(
+    match values(l, t) {
+        Values::Null => scalar(l.prop, l.op, &l.operand, None, ctx),
+        Values::Scalar(c) => scalar(
             l.prop,
             l.op,
             &l.operand,
-            t.cols[c].get(row).map(|v| l.prop.present(v)),
+            c.get(row).map(|v| l.prop.present(v)),
             ctx,
         ),
-        Column::Multi(m) => multi_test(l, &t.multi[m], row, ctx),
-        Column::MemberOf => match (&l.operand, ctx.groups) {
+        Values::Multi(m) => multi_test(l, m, row, ctx),
+        Values::MemberOf => match (&l.operand, ctx.groups) {
             (Operand::Groups(ids), Some(g)) => ids
                 .iter()
                 .any(|id| g.group_rows(id).is_some_and(|r| r.contains(row))),
@@ -394,7 +425,7 @@ fn multi_test(l: &Leaf, m: &MultiColumn, row: u32, ctx: &EvalContext<'_>) -> boo
         (Op::Any, Operand::Inner(i)) => codes.iter().any(|&c| inner_test(i, m, c, ctx)),
         (Op::All, Operand::Inner(i)) => codes.iter().all(|&c| inner_test(i, m, c, ctx)),
         _ => {
-            let pos = l.op.positive().unwrap_or(l.op);
+            let pos = element_op(l);
             let any = codes
                 .iter()
                 .any(|&c| scalar(l.prop, pos, &l.operand, m.dict.value(c), ctx));
@@ -424,15 +455,15 @@ fn node_row(
         Node::Not(c) => !node_row(rule, c, t, row, ctx, out),
         Node::Leaf(l) => {
             let result = leaf_test(l, t, row, ctx);
-            let values: Vec<String> = match l.prop.source.column() {
-                Column::Unbound => Vec::new(),
-                Column::Scalar(c) => t.cols[c]
+            let values: Vec<String> = match values(l, t) {
+                Values::Null => Vec::new(),
+                Values::Scalar(c) => c
                     .get(row)
                     .map(|v| l.prop.present(v).to_string())
                     .into_iter()
                     .collect(),
-                Column::Multi(m) => multi_values(&t.multi[m], row),
-                Column::MemberOf => match (&l.operand, ctx.groups) {
+                Values::Multi(m) => multi_values(m, row),
+                Values::MemberOf => match (&l.operand, ctx.groups) {
                     (Operand::Groups(ids), Some(g)) => ids
                         .iter()
                         .filter(|id| g.group_rows(id).is_some_and(|r| r.contains(row)))
@@ -443,7 +474,7 @@ fn node_row(
             };
             out.push(LeafTrace {
                 condition: rule.text[l.span.clone()].to_string(),
-                property: l.prop.full_name(),
+                property: l.property(),
                 values,
                 result,
             });

@@ -36,7 +36,21 @@ pub fn one_row(
         ),
     };
     let mut cols = vec![crate::column::DictColumn::default(); scalars];
+    let mut ext = Vec::new();
     for (name, value) in fields {
+        if vocab::extension(grammar, object).is_some() && vocab::is_extension_name(name) {
+            let shape_err = || format!("{}.{name} takes a single string", object.prefix());
+            let mut col = crate::column::DictColumn::default();
+            match value {
+                ObjValue::Null => {}
+                ObjValue::Str(s) => {
+                    col.set(0, Some(s));
+                }
+                _ => return Err(shape_err()),
+            }
+            ext.push((name.to_ascii_lowercase(), col));
+            continue;
+        }
         let prop = vocab::lookup(grammar, object, name).ok_or_else(|| {
             format!(
                 "'{name}' is not a {} property in {grammar}",
@@ -63,7 +77,7 @@ pub fn one_row(
             }
             Source::UserMulti(m) => set_multi(&mut multi[m.index()], value).map_err(|_| shape_err("a list of strings"))?,
             Source::MemberOf => return Err("memberOf needs the directory's groups: use `ringmaster explain` on an imported organization".into()),
-            Source::Unbound => {}
+            Source::Extension | Source::Unbound => {}
         }
     }
     for c in &mut cols {
@@ -72,10 +86,14 @@ pub fn one_row(
     for m in &mut multi {
         m.finish(1);
     }
+    for (_, c) in &mut ext {
+        c.finish(1);
+    }
     Ok(Table {
         rows: 1,
         cols,
         multi,
+        ext,
     })
 }
 
@@ -99,7 +117,8 @@ fn set_scalar(
             .unwrap_or(s),
         _ => s,
     });
-    col.set(0, canonical);
+    // A word such as `Unknown` stands for no value.
+    col.set(0, canonical.filter(|c| !c.is_empty()));
     Ok(())
 }
 

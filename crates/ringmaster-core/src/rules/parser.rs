@@ -72,6 +72,14 @@ fn describe(t: &Tok) -> String {
     }
 }
 
+/// A property as the rule names it.
+struct Named {
+    prop: &'static Prop,
+    /// A directory extension property's name.
+    ext: Option<Box<str>>,
+    span: Range<usize>,
+}
+
 struct Parser<'a> {
     text: &'a str,
     toks: Vec<Token>,
@@ -152,8 +160,8 @@ impl Parser<'_> {
             }
             Tok::Word(w) if w.eq_ignore_ascii_case("direct") => self.direct_reports(t.span.clone()),
             Tok::Word(w) => {
-                let (prop, span) = self.property(w, t.span.clone())?;
-                self.comparison(prop, span)
+                let named = self.property(w, t.span.clone())?;
+                self.comparison(named)
             }
             other => Err(
                 RuleError::new(t.span.clone(), format!("unexpected {}", describe(other)))
@@ -235,6 +243,7 @@ impl Parser<'_> {
         let lower = id.to_lowercase();
         Ok(Node::Leaf(Box::new(Leaf {
             prop: &DIRECT_REPORTS,
+            ext: None,
             op: Op::Eq,
             operand: Operand::Str { text: id, lower },
             span: start.start..span.end,
@@ -260,11 +269,8 @@ impl Parser<'_> {
         }
     }
 
-    fn property(
-        &mut self,
-        word: &str,
-        span: Range<usize>,
-    ) -> Result<(&'static Prop, Range<usize>), RuleError> {
+    /// A property, with its name when it is a directory extension property.
+    fn property(&mut self, word: &str, span: Range<usize>) -> Result<Named, RuleError> {
         let allowed = vocab::objects(self.grammar);
         let Some((prefix, name)) = word.split_once('.') else {
             return Err(
@@ -291,6 +297,9 @@ impl Parser<'_> {
         };
         let Some(prop) = vocab::lookup(self.grammar, object, name) else {
             let name_span = span.start + prefix.len() + 1..span.end;
+            if vocab::looks_like_extension(name) {
+                return self.extension(object, word, name, name_span, span);
+            }
             let mut err = RuleError::new(
                 name_span,
                 format!("unknown property '{word}' in {}", self.grammar),
@@ -304,7 +313,45 @@ impl Parser<'_> {
             return Err(err);
         };
         self.set_object(object, span.clone())?;
-        Ok((prop, span))
+        Ok(Named {
+            prop,
+            ext: None,
+            span,
+        })
+    }
+
+    /// `user.extension_<app id>_<name>`: a property the tenant defined.
+    fn extension(
+        &mut self,
+        object: Object,
+        word: &str,
+        name: &str,
+        name_span: Range<usize>,
+        span: Range<usize>,
+    ) -> Result<Named, RuleError> {
+        let Some(prop) = vocab::extension(self.grammar, object) else {
+            return Err(RuleError::new(
+                name_span,
+                format!(
+                    "unknown property '{word}' in {}: directory extension properties exist only in {}",
+                    self.grammar,
+                    Grammar::EntraDynamicMembership
+                ),
+            ));
+        };
+        if !vocab::is_extension_name(name) {
+            return Err(RuleError::new(
+                name_span,
+                format!("'{word}' is not a directory extension property name"),
+            )
+            .expected("extension_<the app id as 32 hex digits, no dashes>_<attribute name>"));
+        }
+        self.set_object(object, span.clone())?;
+        Ok(Named {
+            prop,
+            ext: Some(name.into()),
+            span,
+        })
     }
 
     fn operator(&mut self, after: &str) -> Result<(Op, Range<usize>), RuleError> {
@@ -326,8 +373,12 @@ impl Parser<'_> {
         }
     }
 
-    fn comparison(&mut self, prop: &'static Prop, span: Range<usize>) -> Result<Node, RuleError> {
-        let name = prop.full_name();
+    fn comparison(&mut self, named: Named) -> Result<Node, RuleError> {
+        let Named { prop, ext, span } = named;
+        let name = match &ext {
+            Some(e) => format!("{}.{e}", prop.object.prefix()),
+            None => prop.full_name(),
+        };
         let (op, op_span) = self.operator(&name)?;
         if !prop.ops.contains(&op) {
             let list: Vec<_> = prop.ops.iter().map(|o| o.as_str()).collect();
@@ -339,11 +390,12 @@ impl Parser<'_> {
         }
         let operand = match op {
             Op::Any | Op::All => self.inner_operand(prop)?,
-            _ => self.operand(prop, op, prop.kind)?,
+            _ => self.operand(prop, &name, op, prop.kind)?,
         };
         let end = self.toks[self.pos - 1].span.end;
         Ok(Node::Leaf(Box::new(Leaf {
             prop,
+            ext,
             op,
             operand,
             span: span.start..end,
@@ -351,10 +403,15 @@ impl Parser<'_> {
     }
 
     /// The value side of a scalar comparison, checked against the property's type.
-    fn operand(&mut self, prop: &Prop, op: Op, kind: Kind) -> Result<Operand, RuleError> {
-        let name = prop.full_name();
+    fn operand(
+        &mut self,
+        prop: &Prop,
+        name: &str,
+        op: Op,
+        kind: Kind,
+    ) -> Result<Operand, RuleError> {
         if matches!(op, Op::In | Op::NotIn) {
-            let items = self.list(&name)?;
+            let items = self.list(name)?;
             for (text, span) in &items {
                 self.check_vocab(prop, text, span.clone());
             }
@@ -362,7 +419,7 @@ impl Parser<'_> {
                 items
                     .into_iter()
                     .map(|(t, _)| {
-                        let l = t.to_lowercase();
+                        let l = match_text(prop, &t);
                         (t, l)
                     })
                     .collect(),
@@ -435,6 +492,8 @@ impl Parser<'_> {
                 }
                 if matches!(op, Op::Eq | Op::Ne) {
                     self.check_vocab(prop, &text, span);
+                    let lower = match_text(prop, &text);
+                    return Ok(Operand::Str { text, lower });
                 }
                 Ok(Operand::Str { text, lower })
             }
@@ -701,7 +760,7 @@ impl Parser<'_> {
                     .expected("a string operator such as -eq or -startsWith"),
             );
         }
-        let operand = self.operand(&ELEMENT, op, Kind::Str)?;
+        let operand = self.operand(&ELEMENT, "_", op, Kind::Str)?;
         Ok(Inner::Cmp { field, op, operand })
     }
 
@@ -752,6 +811,21 @@ static ELEMENT: Prop = Prop {
     vocab: None,
     record: None,
 };
+
+/// The case-folded text a value is matched with. A vocabulary word that
+/// stands for "not known" (`Unknown`) matches null, which is how the
+/// organization model holds an unknown ownership or join type.
+fn match_text(prop: &Prop, text: &str) -> String {
+    let unknown = prop.vocab.is_some_and(|v| {
+        v.iter()
+            .any(|(w, c)| c.is_empty() && w.eq_ignore_ascii_case(text))
+    });
+    if unknown {
+        String::new()
+    } else {
+        text.to_lowercase()
+    }
+}
 
 fn example(g: Grammar) -> &'static str {
     match g {

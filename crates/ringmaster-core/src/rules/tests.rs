@@ -3,6 +3,11 @@ use crate::model::{DeviceAttr as D, DeviceMulti, UserAttr as U, UserMulti};
 use crate::org::{DeviceKey, Org, OrgBuilder};
 use roaring::RoaringBitmap;
 
+mod matrix;
+
+/// A directory extension property the fixture's users and devices carry.
+const DIVISION: &str = "extension_9d98ed114c4840d298fad781915f27e4_division";
+
 fn now() -> jiff::Timestamp {
     "2026-11-24T12:00:00Z".parse().unwrap()
 }
@@ -26,6 +31,7 @@ fn org() -> Org {
         (D::Ext(1), "SAW"),
         (D::CpuArch, "arm64"),
         (D::ManagementType, "MDM"),
+        (D::Sku, "Enterprise"),
     ] {
         b.set_device(d0, a, Some(v));
     }
@@ -42,10 +48,12 @@ fn org() -> Org {
         (D::TrustType, "Workplace"),
         (D::IsRooted, "true"),
         (D::Category, "Ünïcode Dept"),
+        (D::Sku, "Professional"),
     ] {
         b.set_device(d1, a, Some(v));
     }
     b.set_device_multi(d1, DeviceMulti::PhysicalIds, ["[USER-HWID]y"]);
+    b.set_device_ext(d1, DIVISION, "Retail");
     b.device(&[DeviceKey::ObjectId("dev-2")]);
     let u0 = b.user("user-0");
     for (a, v) in [
@@ -62,6 +70,12 @@ fn org() -> Org {
         b.set_user(u0, a, Some(v));
     }
     b.set_user_multi(u0, UserMulti::OtherMails, ["x@fabrikam.com"]);
+    b.set_user_multi(
+        u0,
+        UserMulti::ProxyAddresses,
+        ["SMTP:a@contoso.com", "smtp:a@outlook.com"],
+    );
+    b.set_user_ext(u0, DIVISION, "Sales and marketing");
     b.set_user_records(
         u0,
         UserMulti::AssignedPlans,
@@ -88,6 +102,8 @@ fn org() -> Org {
     ] {
         b.set_user(u1, a, Some(v));
     }
+    b.set_user_multi(u1, UserMulti::ProxyAddresses, ["SMTP:b@contoso.com"]);
+    b.set_user_ext(u1, &DIVISION.to_uppercase(), "Engineering");
     b.set_user_records(
         u1,
         UserMulti::AssignedPlans,
@@ -294,7 +310,7 @@ fn multi_valued_records_membership_and_reports() {
             &[0],
         ),
         ("entra", r#"device.systemLabels -ne "M365Managed""#, &[1, 2]),
-        ("ca", r#"device.physicalIds -contains "HWID""#, &[1]),
+        ("ca", r#"device.physicalIds -contains "[user-hwid]Y""#, &[1]),
         (
             "entra",
             r#"user.otherMails -any (_ -endsWith "@fabrikam.com")"#,
@@ -338,6 +354,251 @@ fn multi_valued_records_membership_and_reports() {
     ];
     for (g, rule, want) in cases {
         assert_eq!(rows(g, rule), *want, "{g}: {rule}");
+    }
+}
+
+/// Pairs ringmaster used to reject, evaluated as the pages describe them.
+#[test]
+fn newly_accepted_pairs_evaluate_as_documented() {
+    let upper = DIVISION.to_uppercase();
+    let cases: Vec<(&str, String, &[u32])> =
+        vec![
+        // Directory extension properties come from the import; names ignore case.
+        (
+            "entra",
+            format!(r#"user.{DIVISION} -eq "sales and marketing""#),
+            &[0],
+        ),
+        ("entra", format!(r#"user.{upper} -startsWith "eng""#), &[1]),
+        (
+            "entra",
+            format!(r#"user.{DIVISION} -ne "Engineering""#),
+            &[0, 2],
+        ),
+        ("entra", format!("user.{DIVISION} -eq null"), &[2]),
+        (
+            "entra",
+            format!(r#"device.{DIVISION} -in ["retail"]"#),
+            &[1],
+        ),
+        (
+            "entra",
+            format!(r#"device.{DIVISION} -notContains "tail""#),
+            &[0, 2],
+        ),
+        // One that no record carries is null everywhere, as in the directory.
+        (
+            "entra",
+            r#"user.extension_0123456789abcdef0123456789abcdef_site -eq "x""#.into(),
+            &[],
+        ),
+        (
+            "entra",
+            r#"user.extension_0123456789abcdef0123456789abcdef_site -ne "x""#.into(),
+            &[0, 1, 2],
+        ),
+        // Entra string collections: an operator asks about the elements;
+        // -contains is a partial match of one ("not matches for items").
+        (
+            "entra",
+            r#"user.proxyAddresses -endsWith "@contoso.com""#.into(),
+            &[0, 1],
+        ),
+        (
+            "entra",
+            r#"user.proxyAddresses -notEndsWith "@outlook.com""#.into(),
+            &[1, 2],
+        ),
+        (
+            "entra",
+            r#"user.proxyAddresses -any (_ -startsWith "SMTP")"#.into(),
+            &[0, 1],
+        ),
+        (
+            "entra",
+            r#"user.proxyAddresses -all (_ -startsWith "SMTP:")"#.into(),
+            &[0, 1, 2],
+        ),
+        (
+            "entra",
+            r#"user.proxyAddresses -match "^smtp:.*@outlook\.com$""#.into(),
+            &[0],
+        ),
+        (
+            "entra",
+            r#"user.otherMails -in ["X@fabrikam.com"]"#.into(),
+            &[0],
+        ),
+        (
+            "entra",
+            r#"device.systemLabels -contains "M365""#.into(),
+            &[0],
+        ),
+        (
+            "entra",
+            r#"device.systemLabels -notContains "M365""#.into(),
+            &[1, 2],
+        ),
+        // Conditional Access: -contains on a collection names a whole element.
+        (
+            "ca",
+            r#"device.systemLabels -contains "m365managed""#.into(),
+            &[0],
+        ),
+        ("ca", r#"device.systemLabels -contains "M365""#.into(), &[]),
+        (
+            "ca",
+            r#"device.systemLabels -notContains "M365""#.into(),
+            &[0, 1, 2],
+        ),
+        (
+            "ca",
+            r#"device.physicalIds -notContains "[ZTDID]abc""#.into(),
+            &[1, 2],
+        ),
+        // Intune: partial operators on the SKU, negations on the OS version string.
+        (
+            "filter",
+            r#"(device.operatingSystemSKU -startsWith "Enter")"#.into(),
+            &[0],
+        ),
+        (
+            "filter",
+            r#"(device.operatingSystemSKU -notContains "Pro")"#.into(),
+            &[0, 2],
+        ),
+        (
+            "filter",
+            r#"(device.osVersion -notContains "10.0")"#.into(),
+            &[1, 2],
+        ),
+        (
+            "filter",
+            r#"(device.osVersion -notIn ["14.4.1 (23E224)"])"#.into(),
+            &[0, 2],
+        ),
+        // Properties the model does not hold are null.
+        (
+            "filter",
+            r#"(device.deviceManagementType -eq "Corporate-owned fully managed")"#.into(),
+            &[],
+        ),
+        (
+            "filter",
+            r#"(device.deviceManagementType -ne "Corporate-owned fully managed")"#.into(),
+            &[0, 1, 2],
+        ),
+        ("entra", "user.telephoneNumber -eq null".into(), &[0, 1, 2]),
+        // `Unknown` ownership and join type: the import holds them as no value.
+        (
+            "filter",
+            r#"(device.deviceOwnership -eq "Unknown") or (device.deviceTrustType -eq "Unknown")"#
+                .into(),
+            &[2],
+        ),
+        (
+            "filter",
+            r#"(device.deviceTrustType -in ["Unknown", "Azure AD joined"])"#.into(),
+            &[0, 2],
+        ),
+        ("filter", r#"(device.deviceOwnership -ne "unknown")"#.into(), &[0, 1]),
+        ("entra", r#"device.deviceOwnership -eq "Unknown""#.into(), &[2]),
+    ];
+    for (g, rule, want) in &cases {
+        assert_eq!(rows(g, rule), *want, "{g}: {rule}");
+    }
+}
+
+#[test]
+fn unknown_is_a_known_value_not_a_warning() {
+    for (g, rule) in [
+        (
+            "filter",
+            r#"(device.deviceOwnership -eq "Unknown") or (device.deviceTrustType -eq "Unknown")"#,
+        ),
+        ("entra", r#"device.deviceOwnership -eq "Unknown""#),
+    ] {
+        let r = Rule::parse(Grammar::parse(g).unwrap(), rule).unwrap();
+        assert!(r.warnings.is_empty(), "{rule}: {:?}", r.warnings);
+    }
+    // Conditional Access names only Personal and Company.
+    let r = Rule::parse(
+        Grammar::CaDeviceFilter,
+        r#"device.deviceOwnership -eq "Unknown""#,
+    )
+    .unwrap();
+    assert_eq!(r.warnings.len(), 1);
+    let t = one_row(
+        Grammar::IntuneAssignmentFilter,
+        Object::Device,
+        &[("deviceOwnership".into(), ObjValue::Str("Unknown".into()))],
+    )
+    .unwrap();
+    let r = Rule::parse(
+        Grammar::IntuneAssignmentFilter,
+        "(device.deviceOwnership -eq null)",
+    )
+    .unwrap();
+    assert!(r.matches(&t, 0, &EvalContext::new(now())));
+}
+
+#[test]
+fn explanations_name_extension_properties_and_show_their_values() {
+    let rule = format!(r#"user.{DIVISION} -eq "Sales and marketing""#);
+    let r = Rule::parse(Grammar::EntraDynamicMembership, &rule).unwrap();
+    let o = org();
+    let t = r.trace(&o.users, 0, &EvalContext::new(now()));
+    assert!(t.result);
+    assert_eq!(t.leaves[0].property, format!("user.{DIVISION}"));
+    assert_eq!(t.leaves[0].values, vec!["Sales and marketing".to_string()]);
+}
+
+#[test]
+fn a_one_row_object_may_carry_extension_properties() {
+    let fields = vec![
+        (DIVISION.to_string(), ObjValue::Str("Retail".into())),
+        ("deviceModel".to_string(), ObjValue::Str("Surface".into())),
+    ];
+    let t = one_row(Grammar::EntraDynamicMembership, Object::Device, &fields).unwrap();
+    let ctx = EvalContext::new(now());
+    for (rule, want) in [
+        (format!(r#"device.{DIVISION} -eq "retail""#), true),
+        (format!(r#"device.{DIVISION} -ne "retail""#), false),
+    ] {
+        let r = Rule::parse(Grammar::EntraDynamicMembership, &rule).unwrap();
+        assert_eq!(r.matches(&t, 0, &ctx), want, "{rule}");
+    }
+    let list = vec![(DIVISION.to_string(), ObjValue::List(vec!["a".into()]))];
+    let e = one_row(Grammar::EntraDynamicMembership, Object::Device, &list).unwrap_err();
+    assert!(e.contains("takes a single string"), "{e}");
+    // Conditional Access has no extension properties.
+    let e = one_row(Grammar::CaDeviceFilter, Object::Device, &fields[..1]).unwrap_err();
+    assert!(e.contains("is not a device property"), "{e}");
+}
+
+/// Clustering renumbers device rows; extension values move with their devices.
+#[test]
+fn extension_values_follow_their_devices_when_rows_are_renumbered() {
+    let mut b = OrgBuilder::new();
+    b.cluster_devices();
+    for i in 0..40u32 {
+        let row = b.device(&[DeviceKey::ObjectId(&format!("dev-{i}"))]);
+        b.set_device(
+            row,
+            D::Platform,
+            Some(["windows", "macOS"][(i % 2) as usize]),
+        );
+        if !i.is_multiple_of(3) {
+            b.set_device_ext(row, DIVISION, &format!("site-{i}"));
+        }
+    }
+    let o = b.finish();
+    let col = o.devices.ext_column(DIVISION).unwrap();
+    for row in 0..o.devices.rows {
+        let id = o.device(D::EntraObjectId, row).unwrap();
+        let i: u32 = id.trim_start_matches("dev-").parse().unwrap();
+        let want = (!i.is_multiple_of(3)).then(|| format!("site-{i}"));
+        assert_eq!(col.get(row).map(str::to_string), want, "row {row} ({id})");
     }
 }
 

@@ -173,8 +173,12 @@ pub enum Kind {
     Date,
     /// Dotted version compared numerically by `-gt -ge -lt -le`.
     Version,
-    /// A list of strings; elements are `_` in `-any`/`-all`.
+    /// A list of strings; elements are `_` in `-any`/`-all`. A string
+    /// operator asks about the elements: `-contains` finds a substring of one.
     Multi,
+    /// A list of strings where `-contains` asks whether one element is the
+    /// value, whole (Conditional Access `physicalIds` and `systemLabels`).
+    Set,
     /// A list of records whose fields are named `<record>.<field>`.
     Records,
     /// Group membership: `-any (group.objectId -in [...])`.
@@ -189,6 +193,9 @@ pub enum Source {
     User(UserAttr),
     UserMulti(UserMulti),
     MemberOf,
+    /// A directory extension property (`extension_<app id>_<name>`); the
+    /// rule's leaf names it, and the table holds it when the import met it.
+    Extension,
     /// A valid property that the organization model does not hold: always null.
     Unbound,
 }
@@ -201,6 +208,8 @@ pub enum Column {
     /// Index into `Table::multi`.
     Multi(usize),
     MemberOf,
+    /// Found by name in `Table::ext`.
+    Extension,
     Unbound,
 }
 
@@ -212,6 +221,7 @@ impl Source {
             Source::DeviceMulti(m) => Column::Multi(m.index()),
             Source::UserMulti(m) => Column::Multi(m.index()),
             Source::MemberOf => Column::MemberOf,
+            Source::Extension => Column::Extension,
             Source::Unbound => Column::Unbound,
         }
     }
@@ -282,20 +292,16 @@ const CA_STR: &[Op] = &[
 ];
 const FILTER_STR: &[Op] = &[Eq, Ne, In, NotIn, StartsWith, Contains, NotContains];
 const EQ_NE: &[Op] = &[Eq, Ne];
+/// Whole values only: filter enumerations, CA `deviceId` and `mdmAppId`.
 const ENUM: &[Op] = &[Eq, Ne, In, NotIn];
 const DATE: &[Op] = &[Eq, Ne, Le, Ge];
-const FILTER_VERSION: &[Op] = &[Eq, Ne, In, NotIn, StartsWith, Gt, Ge, Lt, Le];
+const FILTER_VERSION: &[Op] = &[Eq, Ne, Gt, Ge, Lt, Le];
+/// Entra string collections: every string operator (Entra's operator table
+/// is one list for all types, and its examples use them on collections
+/// directly), plus `-any`/`-all`.
 const MULTI: &[Op] = &[
     Any,
     All,
-    Eq,
-    Ne,
-    StartsWith,
-    NotStartsWith,
-    Contains,
-    NotContains,
-];
-const CA_MULTI: &[Op] = &[
     Eq,
     Ne,
     StartsWith,
@@ -304,18 +310,43 @@ const CA_MULTI: &[Op] = &[
     NotEndsWith,
     Contains,
     NotContains,
+    Match,
+    NotMatch,
     In,
     NotIn,
 ];
+const CA_SET: &[Op] = &[Contains, NotContains];
 const RECORDS: &[Op] = &[Any, All];
 const MEMBER_OF: &[Op] = &[Any];
 
+/// A word whose canonical value is empty stands for null: the import keeps
+/// an unknown ownership or join type as no value.
 const OWNERSHIP_ENTRA: Vocab = &[
     ("Company", "company"),
     ("Personal", "personal"),
-    ("Unknown", "unknown"),
+    ("Unknown", ""),
 ];
-const OWNERSHIP_FILTER: Vocab = &[("Corporate", "company"), ("Personal", "personal")];
+const OWNERSHIP_FILTER: Vocab = &[
+    ("Corporate", "company"),
+    ("Personal", "personal"),
+    ("Unknown", ""),
+];
+const OWNERSHIP_CA: Vocab = &[("Company", "company"), ("Personal", "personal")];
+const MANAGEMENT_TYPE_FILTER: Vocab = &[
+    (
+        "Corporate-owned dedicated devices with Entra ID Shared mode",
+        "dedicatedShared",
+    ),
+    (
+        "Corporate-owned dedicated devices without Entra ID Shared mode",
+        "dedicated",
+    ),
+    ("Corporate-owned with work profile", "corporateWorkProfile"),
+    ("Corporate-owned fully managed", "fullyManaged"),
+    ("Personally-owned work profile", "personalWorkProfile"),
+    ("AOSP user-associated devices", "aospUser"),
+    ("AOSP userless devices", "aospUserless"),
+];
 const TRUST_ENTRA: Vocab = &[
     ("AzureAD", "AzureAD"),
     ("ServerAD", "ServerAD"),
@@ -325,6 +356,7 @@ const TRUST_FILTER: Vocab = &[
     ("Azure AD joined", "AzureAD"),
     ("Hybrid Azure AD joined", "ServerAD"),
     ("Azure AD registered", "Workplace"),
+    ("Unknown", ""),
 ];
 const CPU_FILTER: Vocab = &[
     ("amd64", "amd64"),
@@ -489,7 +521,7 @@ macro_rules! ext_props {
     };
 }
 
-static ENTRA_BASE: [Prop; 51] = [
+static ENTRA_BASE: [Prop; 54] = [
     // Devices.
     p(
         "accountEnabled",
@@ -700,6 +732,9 @@ static ENTRA_BASE: [Prop; 51] = [
         ENTRA_STR,
     ),
     p("postalCode", Usr, Str, Source::Unbound, ENTRA_STR),
+    p("sipProxyAddress", Usr, Str, Source::Unbound, ENTRA_STR),
+    p("streetAddress", Usr, Str, Source::Unbound, ENTRA_STR),
+    p("telephoneNumber", Usr, Str, Source::Unbound, ENTRA_STR),
     p(
         "preferredLanguage",
         Usr,
@@ -755,7 +790,7 @@ static ENTRA_USER_EXT: [Prop; 15] = ext_props!(Usr, User, U, ENTRA_STR);
 static CA_EXT: [Prop; 15] = ext_props!(Dev, Device, D, CA_STR);
 static ENTRA: &[&[Prop]] = &[&ENTRA_BASE, &ENTRA_DEVICE_EXT, &ENTRA_USER_EXT];
 
-static FILTER_BASE: [Prop; 18] = [
+static FILTER_BASE: [Prop; 19] = [
     p("deviceName", Dev, Str, Source::Device(D::Name), FILTER_STR),
     p(
         "manufacturer",
@@ -783,7 +818,7 @@ static FILTER_BASE: [Prop; 18] = [
     v(
         "deviceOwnership",
         Source::Device(D::Ownership),
-        ENUM,
+        EQ_NE,
         OWNERSHIP_FILTER,
     ),
     p(
@@ -806,16 +841,29 @@ static FILTER_BASE: [Prop; 18] = [
         Source::Device(D::OsVersion),
         FILTER_VERSION,
     ),
-    p("operatingSystemSKU", Dev, Str, Source::Device(D::Sku), ENUM),
+    p(
+        "operatingSystemSKU",
+        Dev,
+        Str,
+        Source::Device(D::Sku),
+        FILTER_STR,
+    ),
     v(
         "cpuArchitecture",
         Source::Device(D::CpuArch),
         ENUM,
         CPU_FILTER,
     ),
+    // Android enrollment kinds; the organization model does not hold them.
+    v(
+        "deviceManagementType",
+        Source::Unbound,
+        EQ_NE,
+        MANAGEMENT_TYPE_FILTER,
+    ),
     // Managed-app filters.
     p("appVersion", App, Str, Source::Unbound, FILTER_STR),
-    p("deviceManagementType", App, Str, Source::Unbound, ENUM),
+    p("deviceManagementType", App, Str, Source::Unbound, EQ_NE),
     p("deviceManufacturer", App, Str, Source::Unbound, FILTER_STR),
     p("deviceModel", App, Str, Source::Unbound, FILTER_STR),
     p("osVersion", App, Str, Source::Unbound, FILTER_STR),
@@ -830,13 +878,13 @@ static FILTER_BASE: [Prop; 18] = [
 static FILTER: &[&[Prop]] = &[&FILTER_BASE];
 
 static CA_BASE: [Prop; 14] = [
-    p("deviceId", Dev, Str, Source::Device(D::DeviceId), CA_STR),
+    p("deviceId", Dev, Str, Source::Device(D::DeviceId), ENUM),
     p("displayName", Dev, Str, Source::Device(D::Name), CA_STR),
     v(
         "deviceOwnership",
         Source::Device(D::Ownership),
-        CA_STR,
-        OWNERSHIP_ENTRA,
+        EQ_NE,
+        OWNERSHIP_CA,
     ),
     p(
         "enrollmentProfileName",
@@ -864,7 +912,7 @@ static CA_BASE: [Prop; 14] = [
         Dev,
         Str,
         Source::Device(D::ManagementAppId),
-        CA_STR,
+        ENUM,
     ),
     p("model", Dev, Str, Source::Device(D::Model), CA_STR),
     p(
@@ -884,27 +932,27 @@ static CA_BASE: [Prop; 14] = [
     p(
         "physicalIds",
         Dev,
-        Multi,
+        Kind::Set,
         Source::DeviceMulti(DeviceMulti::PhysicalIds),
-        CA_MULTI,
+        CA_SET,
     ),
     v(
         "profileType",
         Source::Device(D::ProfileType),
-        CA_STR,
+        EQ_NE,
         PROFILE_TYPE,
     ),
     p(
         "systemLabels",
         Dev,
-        Multi,
+        Kind::Set,
         Source::DeviceMulti(DeviceMulti::SystemLabels),
-        CA_MULTI,
+        CA_SET,
     ),
     v(
         "trustType",
         Source::Device(D::TrustType),
-        CA_STR,
+        EQ_NE,
         TRUST_ENTRA,
     ),
 ];
@@ -912,6 +960,45 @@ static CA: &[&[Prop]] = &[&CA_BASE, &CA_EXT];
 
 /// The synthetic property behind `Direct Reports for "<manager id>"`.
 pub static DIRECT_REPORTS: Prop = p("manager", Usr, Str, Source::User(U::Manager), EQ_NE);
+
+/// Stand-ins for directory extension properties; the leaf carries the name.
+static USER_EXTENSION: Prop = p("extension", Usr, Str, Source::Extension, ENTRA_STR);
+static DEVICE_EXTENSION: Prop = p("extension", Dev, Str, Source::Extension, ENTRA_STR);
+
+/// Whether `name` is spelled as a directory extension property:
+/// `extension_`, the owning app's id as 32 hex digits without dashes, `_`,
+/// and the attribute's name (letters, digits, `_`).
+pub fn is_extension_name(name: &str) -> bool {
+    let Some(rest) = name
+        .get(..10)
+        .filter(|p| p.eq_ignore_ascii_case("extension_"))
+        .map(|_| &name[10..])
+    else {
+        return false;
+    };
+    let (app, attr) = (rest.get(..32), rest.get(33..));
+    app.is_some_and(|a| a.bytes().all(|b| b.is_ascii_hexdigit()))
+        && rest.as_bytes().get(32) == Some(&b'_')
+        && attr.is_some_and(|a| {
+            !a.is_empty() && a.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        })
+}
+
+/// Whether `name` starts like a directory extension property, well formed or not.
+pub fn looks_like_extension(name: &str) -> bool {
+    name.get(..10)
+        .is_some_and(|p| p.eq_ignore_ascii_case("extension_"))
+}
+
+/// The stand-in for a directory extension property of `object`, where the
+/// grammar has them: Entra dynamic membership rules, users and devices.
+pub fn extension(grammar: Grammar, object: Object) -> Option<&'static Prop> {
+    match (grammar, object) {
+        (Grammar::EntraDynamicMembership, Object::User) => Some(&USER_EXTENSION),
+        (Grammar::EntraDynamicMembership, Object::Device) => Some(&DEVICE_EXTENSION),
+        _ => None,
+    }
+}
 
 /// Finds a property of `object` by name, ignoring case as the services do.
 pub fn lookup(grammar: Grammar, object: Object, name: &str) -> Option<&'static Prop> {
