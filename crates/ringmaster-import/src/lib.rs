@@ -7,10 +7,13 @@
 //! - `decode`: byte-order-mark sniffing.
 //! - `graph`: Graph record types and how each lands in the org.
 //! - `csv`: the documented CSV column sets.
+//! - `settings`: setting leaves from policies; `graph_defaults`: the Graph
+//!   schema table (generated) that tells legacy "not configured" values apart.
 
 mod csv;
 mod decode;
 pub mod graph;
+mod graph_defaults;
 mod settings;
 
 use graph::{
