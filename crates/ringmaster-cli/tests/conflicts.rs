@@ -277,7 +277,7 @@ fn csv_has_one_row_per_policy_value() {
     let mut lines = text.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "kind,setting_id,setting,policy_id,policy,value,proposed,devices,policy_devices,effective,accepted"
+        "kind,setting_id,setting,policy_id,policy,value,proposed,devices,policy_devices,effective,accepted,maybe_default"
     );
     assert!(text.contains("conflict,device_vendor_msft_laps_policies_passwordcomplexity,"));
 }

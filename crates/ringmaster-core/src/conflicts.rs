@@ -7,6 +7,10 @@
 //! - compliance vs configuration: compliance wins;
 //! - not configured never conflicts; merged settings (Defender exclusions,
 //!   device-control ids) never conflict; ASR rules are compared per rule;
+//! - a value that may be what Graph returns for an unconfigured legacy
+//!   setting (`SettingLeaf::maybe_default`) never conflicts: it "may be not
+//!   configured", said with the reason;
+//! - version values compare as versions (`18.0` is `18.0.0`);
 //! - custom OMA-URI and Apple payloads that overlap are unverifiable.
 
 use crate::model::{DeviceAttr, Platform, PolicyKind, Target};
@@ -30,6 +34,9 @@ pub enum FindingKind {
     Conflict,
     /// Custom OMA-URI / Apple payloads overlap: Intune checks nothing.
     Unverifiable,
+    /// Configuration policies differ, but a value may be what Graph returns
+    /// when the setting is not configured: look before calling it a conflict.
+    MayBeNotConfigured,
     /// Compliance policies differ: the most restrictive value applies.
     MostRestrictive,
     /// A compliance and a configuration policy differ: compliance wins.
@@ -42,6 +49,7 @@ impl FindingKind {
         match self {
             FindingKind::Conflict => "conflict",
             FindingKind::Unverifiable => "unverifiable",
+            FindingKind::MayBeNotConfigured => "may_be_not_configured",
             FindingKind::MostRestrictive => "most_restrictive",
             FindingKind::ComplianceWins => "compliance_wins",
         }
@@ -51,6 +59,7 @@ impl FindingKind {
         match self {
             FindingKind::Conflict => "conflict",
             FindingKind::Unverifiable => "unverifiable",
+            FindingKind::MayBeNotConfigured => "may be not configured",
             FindingKind::MostRestrictive => "most restrictive wins",
             FindingKind::ComplianceWins => "compliance wins",
         }
@@ -84,6 +93,9 @@ pub struct PolicyValue {
     pub proposed: bool,
     /// Affected devices this policy reaches.
     pub devices: u64,
+    /// Why this value may be the service default rather than a choice.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maybe_default: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -197,53 +209,157 @@ pub struct Scope<'a> {
     pub today: jiff::civil::Date,
 }
 
-/// How a compliance property orders its values, strictest last.
+/// How a compliance property orders its values.
+#[derive(Clone, Copy)]
+enum Order {
+    /// Higher is stricter: numbers, or versions where the property names one.
+    Higher,
+    /// Lower is stricter.
+    Lower,
+    /// Members by rank, least strict first; members of one rank are equal.
+    Rank(&'static [&'static [&'static str]]),
+    /// `true` is stricter than `false`.
+    True,
+    /// `false` is stricter than `true`.
+    False,
+}
+
+#[derive(Clone, Copy)]
+enum Name {
+    Is(&'static str),
+    Contains(&'static str),
+    EndsWith(&'static str),
+}
+
+/// Password types from no requirement to the strictest. Android's password
+/// qualities are ordered so (DevicePolicyManager: unspecified < weak
+/// biometric < something < numeric < numeric complex < alphabetic <
+/// alphanumeric < complex); Windows, iOS and macOS have numeric <
+/// alphanumeric. "Required" and "any" both mean some password.
+const PASSWORD_TYPES: &[&[&str]] = &[
+    &["deviceDefault"],
+    &["lowSecurityBiometric"],
+    &["required", "any"],
+    &["numeric", "atLeastNumeric"],
+    &["numericComplex"],
+    &["alphabetic", "atLeastAlphabetic"],
+    &["alphanumeric", "atLeastAlphanumeric"],
+    &["alphanumericWithSymbols"],
+];
+
+/// Compliance properties (names lowercased) and how their values order; the
+/// first that matches decides.
+const ORDERS: &[(Name, Order)] = &[
+    (
+        Name::EndsWith("passwordrequiredtype"),
+        Order::Rank(PASSWORD_TYPES),
+    ),
+    (
+        Name::EndsWith("passcoderequiredtype"),
+        Order::Rank(PASSWORD_TYPES),
+    ),
+    (
+        Name::EndsWith("requiredpasswordcomplexity"),
+        Order::Rank(&[&["none"], &["low"], &["medium"], &["high"]]),
+    ),
+    // SafetyNet and its successor Play Integrity: hardware-backed key
+    // attestation is stricter than the basic check.
+    (
+        Name::EndsWith("safetynetevaluationtype"),
+        Order::Rank(&[&["basic"], &["hardwareBacked"]]),
+    ),
+    // The highest threat level a device may have and stay compliant.
+    (
+        Name::EndsWith("securitylevel"),
+        Order::Rank(&[
+            &["unavailable", "notSet"],
+            &["high"],
+            &["medium"],
+            &["low"],
+            &["secured"],
+        ]),
+    ),
+    (
+        Name::Is("gatekeeperallowedappsource"),
+        Order::Rank(&[
+            &["anywhere"],
+            &["macAppStoreAndIdentifiedDevelopers"],
+            &["macAppStore"],
+        ]),
+    ),
+    (Name::Contains("minimum"), Order::Higher),
+    (Name::Contains("previouspasswordblockcount"), Order::Higher),
+    (Name::Contains("previouspasscodeblockcount"), Order::Higher),
+    (Name::Contains("maximum"), Order::Lower),
+    (Name::Contains("expiration"), Order::Lower),
+    (Name::Contains("inactivity"), Order::Lower),
+    (Name::Contains("graceperiod"), Order::Lower),
+    (Name::EndsWith("required"), Order::True),
+    (Name::EndsWith("enabled"), Order::True),
+    (Name::EndsWith("blocked"), Order::True),
+    (Name::EndsWith("allowed"), Order::False),
+];
+
+/// The property an id names, lowercased: `windows10CompliancePolicy.osMinimumVersion` → `osminimumversion`.
+fn property(id: &str) -> String {
+    id.rsplit('.').next().unwrap_or(id).to_ascii_lowercase()
+}
+
+/// Whether a property holds a version (`osMinimumVersion`, `minimumOsBuild`…).
+fn is_version(prop: &str) -> bool {
+    prop.contains("version") || prop.contains("build")
+}
+
+/// Numbers by value; versions by their parts (`10.0.9` < `10.0.22631`).
+fn magnitude(prop: &str, a: &str, b: &str) -> Option<std::cmp::Ordering> {
+    if !is_version(prop)
+        && let (Ok(x), Ok(y)) = (a.parse::<f64>(), b.parse::<f64>())
+    {
+        return x.partial_cmp(&y);
+    }
+    Version::parse(a)
+        .zip(Version::parse(b))
+        .map(|(x, y)| x.compare(&y))
+}
+
+/// Whether two values of a setting are the same: equal text, or equal
+/// versions (`18.0` and `18.0.0`).
+fn same_value(id: &str, a: &str, b: &str) -> bool {
+    a == b
+        || (is_version(&property(id))
+            && magnitude("version", a, b) == Some(std::cmp::Ordering::Equal))
+}
+
+/// How a compliance property orders two values, stricter greater.
 fn strictness(id: &str, a: &str, b: &str) -> Option<std::cmp::Ordering> {
-    use std::cmp::Ordering;
-    let prop = id.rsplit('.').next().unwrap_or(id).to_ascii_lowercase();
-    let num = |s: &str| s.parse::<f64>().ok();
-    let ver = |s: &str| Version::parse(s);
-    let higher = |a: &str, b: &str| match (num(a), num(b)) {
-        (Some(x), Some(y)) => x.partial_cmp(&y),
-        _ => ver(a).zip(ver(b)).map(|(x, y)| x.compare(&y)),
-    };
-    let ranked = |order: &[&str]| {
-        let rank = |s: &str| order.iter().position(|o| o.eq_ignore_ascii_case(s));
-        rank(a).zip(rank(b)).map(|(x, y)| x.cmp(&y))
-    };
-    if prop.contains("minimum")
-        || prop.contains("previouspasswordblockcount")
-        || prop.contains("previouspasscodeblockcount")
-    {
-        return higher(a, b);
-    }
-    if prop.contains("maximum")
-        || prop.contains("expiration")
-        || prop.contains("inactivity")
-        || prop.contains("graceperiod")
-    {
-        return higher(a, b).map(Ordering::reverse);
-    }
-    if prop == "passwordrequiredtype" {
-        return ranked(&["deviceDefault", "numeric", "alphanumeric"]);
-    }
-    if prop.ends_with("securitylevel") {
-        return ranked(&["unavailable", "high", "medium", "low", "secured"]);
-    }
+    let prop = property(id);
+    let order = ORDERS.iter().find_map(|(name, order)| {
+        let hit = match *name {
+            Name::Is(n) => prop == n,
+            Name::Contains(n) => prop.contains(n),
+            Name::EndsWith(n) => prop.ends_with(n),
+        };
+        hit.then_some(*order)
+    })?;
     let flag = |s: &str| match s {
-        "true" => Some(1),
-        "false" => Some(0),
+        "true" => Some(true),
+        "false" => Some(false),
         _ => None,
     };
-    if let (Some(x), Some(y)) = (flag(a), flag(b)) {
-        if prop.ends_with("required") || prop.ends_with("enabled") || prop.ends_with("blocked") {
-            return Some(x.cmp(&y));
+    match order {
+        Order::Higher => magnitude(&prop, a, b),
+        Order::Lower => magnitude(&prop, a, b).map(std::cmp::Ordering::reverse),
+        Order::Rank(ranks) => {
+            let rank = |s: &str| {
+                ranks
+                    .iter()
+                    .position(|r| r.iter().any(|m| m.eq_ignore_ascii_case(s)))
+            };
+            rank(a).zip(rank(b)).map(|(x, y)| x.cmp(&y))
         }
-        if prop.ends_with("allowed") {
-            return Some(y.cmp(&x));
-        }
+        Order::True => flag(a).zip(flag(b)).map(|(x, y)| x.cmp(&y)),
+        Order::False => flag(a).zip(flag(b)).map(|(x, y)| y.cmp(&x)),
     }
-    None
 }
 
 fn is_compliance(k: &PolicyKind) -> bool {
@@ -325,9 +441,10 @@ fn worth_comparing(org: &Org, entries: &[Entry]) -> bool {
     if entries.len() < 2 || entries.iter().all(|e| leaf(e).kind == LeafKind::Merge) {
         return false;
     }
-    entries
-        .iter()
-        .any(|e| leaf(e).kind == LeafKind::Unverifiable || leaf(e).value != leaf(&entries[0]).value)
+    let first = &leaf(&entries[0]).value;
+    entries.iter().any(|e| {
+        leaf(e).kind == LeafKind::Unverifiable || !same_value(&leaf(e).id, &leaf(e).value, first)
+    })
 }
 
 struct Ctx<'a> {
@@ -478,7 +595,7 @@ fn findings_for(ctx: &Ctx<'_>, id: &str, entries: &[Entry]) -> Vec<Finding> {
         for e in es {
             match groups
                 .iter_mut()
-                .find(|g| leaf(&g[0]).value == leaf(e).value)
+                .find(|g| same_value(id, &leaf(&g[0]).value, &leaf(e).value))
             {
                 Some(g) => g.push(*e),
                 None => groups.push(vec![*e]),
@@ -488,7 +605,32 @@ fn findings_for(ctx: &Ctx<'_>, id: &str, entries: &[Entry]) -> Vec<Finding> {
     };
     let config_sides = by_value(&config);
     if config_sides.len() > 1 {
-        out.extend(finding(ctx, id, FindingKind::Conflict, &config_sides, None));
+        // A value that may be Graph's "not configured" is no conflict: the
+        // certain values conflict among themselves, and where a doubtful
+        // value meets another the finding says why it may not be real.
+        let (doubtful, certain): (Vec<Vec<Entry>>, Vec<Vec<Entry>>) = config_sides
+            .iter()
+            .cloned()
+            .partition(|s| s.iter().any(|e| leaf(e).maybe_default.is_some()));
+        if certain.len() > 1 {
+            out.extend(finding(ctx, id, FindingKind::Conflict, &certain, None));
+        }
+        if !doubtful.is_empty() {
+            // The certain values as one side: where only they meet is the
+            // conflict above, not this finding.
+            let mut sides = doubtful;
+            let others: Vec<Entry> = certain.into_iter().flatten().collect();
+            if !others.is_empty() {
+                sides.push(others);
+            }
+            out.extend(finding(
+                ctx,
+                id,
+                FindingKind::MayBeNotConfigured,
+                &sides,
+                None,
+            ));
+        }
     }
     let compliance_sides = by_value(&compliance);
     if compliance_sides.len() > 1 {
@@ -518,7 +660,7 @@ fn findings_for(ctx: &Ctx<'_>, id: &str, entries: &[Entry]) -> Vec<Finding> {
                 .filter(|c| {
                     compliance_sides
                         .iter()
-                        .all(|s| leaf(&s[0]).value != leaf(&c[0]).value)
+                        .all(|s| !same_value(id, &leaf(&s[0]).value, &leaf(&c[0]).value))
                 })
                 .cloned(),
         );
@@ -620,12 +762,14 @@ fn finding(
             continue;
         }
         involved.push(p);
+        let leaf = &org.policies[p].settings[i];
         values.push(PolicyValue {
             policy_id: org.policies[p].id.clone(),
             name: org.policies[p].name.clone(),
-            value: org.policies[p].settings[i].value.clone(),
+            value: leaf.value.clone(),
             proposed: ctx.scope.proposed.get(p).copied().unwrap_or(false),
             devices: n,
+            maybe_default: leaf.maybe_default.clone(),
         });
     }
     let setting = readable_name(id);

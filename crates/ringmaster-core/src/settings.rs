@@ -13,6 +13,28 @@ pub struct SettingLeaf {
     /// The value as text: a choice option, a number, a sorted list joined by `; `.
     pub value: String,
     pub kind: LeafKind,
+    /// Why this value may be what Graph returns for a setting nobody
+    /// configured (a legacy enum's first member, a default its description
+    /// names); `None` when the value is certainly configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub maybe_default: Option<String>,
+}
+
+impl SettingLeaf {
+    /// A configured value whose kind follows from its id (see [`merges`]).
+    pub fn new(id: String, value: String) -> SettingLeaf {
+        let kind = if merges(&id) {
+            LeafKind::Merge
+        } else {
+            LeafKind::Value
+        };
+        SettingLeaf {
+            id,
+            value,
+            kind,
+            maybe_default: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -665,7 +665,7 @@ pub fn resolve_policies(org: &Org, r: &mut Resolution) {
                     ),
                 });
             }
-            let target = combine(org, &includes, &excl_users, &excl_devices, &r.filter_devices, p, &foreign[p.platforms.as_slice()], trim);
+            let target = combine(org, &includes, (&excl_users, &excl_devices), &r.filter_devices, p, &foreign[p.platforms.as_slice()], trim);
             (target, diags)
         })
         .collect();
@@ -683,8 +683,8 @@ pub fn resolve_policies(org: &Org, r: &mut Resolution) {
 pub(crate) fn combine(
     org: &Org,
     includes: &[Include<'_>],
-    excl_users: &RoaringBitmap,
-    excl_devices: &RoaringBitmap,
+    // Excluded (users, devices).
+    (excl_users, excl_devices): (&RoaringBitmap, &RoaringBitmap),
     filter_devices: &[RoaringBitmap],
     policy: &crate::model::Policy,
     foreign: &crate::applicability::Foreign,

@@ -146,9 +146,7 @@ pub fn kind_from_shape(o: &serde_json::Map<String, serde_json::Value>) -> Option
             Kind::Group
         } else if has("rule") && has("platform") && (has("displayName") || has("id")) {
             Kind::Filter
-        } else if has("settings") && (has("platforms") || has("technologies")) {
-            Kind::Policy
-        } else if is_intent(o) {
+        } else if (has("settings") && (has("platforms") || has("technologies"))) || is_intent(o) {
             Kind::Policy
         } else {
             return None;

@@ -12,11 +12,14 @@
 //!   objects, `.mobileconfig` profiles, Microsoft365DSC configurations and
 //!   Graph JSON in PowerShell scripts, each read as Graph records.
 //! - `intunecd`: IntuneCD's category folders, names in targets, its report.
+//! - `settings`: setting leaves from policies; `graph_defaults`: the Graph
+//!   schema table (generated) that tells legacy "not configured" values apart.
 
 mod csv;
 mod decode;
 mod formats;
 pub mod graph;
+mod graph_defaults;
 mod intunecd;
 mod settings;
 mod templates;

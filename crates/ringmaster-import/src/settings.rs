@@ -3,7 +3,8 @@
 //! flat properties of legacy profiles and compliance policies, and custom
 //! OMA-URI settings.
 
-use ringmaster_core::settings::{LeafKind, SettingLeaf, merges};
+use crate::graph_defaults::{self, Kind, Prop, Schema};
+use ringmaster_core::settings::{LeafKind, SettingLeaf};
 use serde_json::{Map, Value};
 
 /// Keys of legacy objects that describe the object rather than configure a device.
@@ -71,12 +72,7 @@ fn scalar(v: &Value) -> Option<String> {
 }
 
 fn push(out: &mut Vec<SettingLeaf>, id: String, value: String) {
-    let kind = if merges(&id) {
-        LeafKind::Merge
-    } else {
-        LeafKind::Value
-    };
-    out.push(SettingLeaf { id, value, kind });
+    out.push(SettingLeaf::new(id, value));
 }
 
 fn instance(inst: &Value, parent: &str, out: &mut Vec<SettingLeaf>) {
@@ -126,22 +122,7 @@ fn instance(inst: &Value, parent: &str, out: &mut Vec<SettingLeaf>) {
         .get("groupSettingCollectionValue")
         .and_then(Value::as_array)
     {
-        let many = members.len() > 1;
-        for (i, m) in members.iter().enumerate() {
-            let children = m
-                .get("children")
-                .and_then(Value::as_array)
-                .map(Vec::as_slice)
-                .unwrap_or(&[]);
-            let key = member_key(children).or_else(|| many.then(|| i.to_string()));
-            let member = match key {
-                Some(k) => format!("{path}[{k}]"),
-                None => path.clone(),
-            };
-            for c in children {
-                instance(c, &member, out);
-            }
-        }
+        collection(def, &path, members, out);
     } else if let Some(group) = inst.get("groupSettingValue") {
         for c in group
             .get("children")
@@ -154,53 +135,150 @@ fn instance(inst: &Value, parent: &str, out: &mut Vec<SettingLeaf>) {
     }
 }
 
-/// A collection member's own name or id, when a child carries one (firewall
-/// rule names, device-control group ids), so members match across policies
-/// whatever their order.
-fn member_key(children: &[Value]) -> Option<String> {
-    children.iter().find_map(|c| {
-        let def = definition(c)?.to_ascii_lowercase();
-        let named = ["_name", "_id", "_groupid", "_ruleid", "_displayname"]
+/// Endings of the child that names a group-collection member, most telling
+/// first, as the catalog spells them: ADMX key/value lists (hardened UNC
+/// paths, OneDrive lists) `_key`, Defender for macOS `_item_key`; firewall
+/// rules `_name`; device-control groups `_groupid`; Apple TCC services
+/// `_item_identifier`, notification settings `_item_bundleidentifier`;
+/// system extensions `_generickey`.
+const MEMBER_KEYS: &[&str] = &[
+    "_key",
+    "_name",
+    "_displayname",
+    "_valuename",
+    "_id",
+    "_groupid",
+    "_ruleid",
+    "identifier",
+    "_path",
+    "_generickey",
+];
+
+fn children(member: &Value) -> &[Value] {
+    member
+        .get("children")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+}
+
+fn simple(child: &Value) -> Option<String> {
+    child
+        .get("simpleSettingValue")
+        .and_then(|v| v.get("value"))
+        .and_then(scalar)
+}
+
+/// Each member's name: the value of one child definition that every member
+/// has and no two members share (firewall rule names, UNC paths), so members
+/// match across policies whatever their order.
+fn member_keys(members: &[Value]) -> Option<Vec<String>> {
+    let first = children(members.first()?);
+    MEMBER_KEYS.iter().find_map(|ending| {
+        first
             .iter()
-            .any(|s| def.ends_with(s));
-        if !named {
-            return None;
-        }
-        c.get("simpleSettingValue")
-            .and_then(|v| v.get("value"))
-            .and_then(scalar)
+            .filter_map(definition)
+            .filter(|d| d.to_ascii_lowercase().ends_with(ending))
+            .find_map(|d| {
+                let keys: Option<Vec<String>> = members
+                    .iter()
+                    .map(|m| {
+                        children(m)
+                            .iter()
+                            .find(|c| definition(c) == Some(d))
+                            .and_then(simple)
+                    })
+                    .collect();
+                let keys = keys?;
+                let mut seen: Vec<&String> = keys.iter().collect();
+                seen.sort();
+                seen.dedup();
+                (seen.len() == keys.len()).then_some(keys)
+            })
     })
 }
 
+/// A group collection: named members become `path[name]/child` leaves; a
+/// lone unnamed member is a group (its children are leaves under `path`);
+/// several unnamed members are one set, compared whatever their order.
+fn collection(def: &str, path: &str, members: &[Value], out: &mut Vec<SettingLeaf>) {
+    if let Some(keys) = member_keys(members) {
+        for (m, k) in members.iter().zip(keys) {
+            let member = format!("{path}[{k}]");
+            for c in children(m) {
+                instance(c, &member, out);
+            }
+        }
+        return;
+    }
+    if let [one] = members {
+        for c in children(one) {
+            instance(c, path, out);
+        }
+        return;
+    }
+    let mut rendered: Vec<String> = members
+        .iter()
+        .filter_map(|m| {
+            let mut leaves = Vec::new();
+            for c in children(m) {
+                instance(c, "", &mut leaves);
+            }
+            // Children repeat the collection's id: show what they add.
+            let parts: Vec<String> = leaves
+                .iter()
+                .map(|l| {
+                    let own: Vec<&str> =
+                        l.id.split('/')
+                            .map(|p| p.strip_prefix(def).unwrap_or(p).trim_start_matches('_'))
+                            .collect();
+                    format!("{}={}", own.join("/"), l.value)
+                })
+                .collect();
+            (!parts.is_empty()).then(|| format!("{{{}}}", parts.join(", ")))
+        })
+        .collect();
+    if rendered.is_empty() {
+        return;
+    }
+    rendered.sort();
+    rendered.dedup();
+    push(out, path.to_string(), rendered.join("; "));
+}
+
+/// Names every Graph enum that has them uses for "not configured" (see
+/// `scripts/graph-defaults.py`).
+const UNSET_NAMES: &[&str] = &[
+    "notConfigured",
+    "notSet",
+    "userDefined",
+    "deviceDefault",
+    "browserDefault",
+];
+
 /// Flat properties of a legacy profile, compliance policy or update ring,
 /// keyed by type so policies of one type compare; custom OMA-URI settings by URI.
+///
+/// Legacy schemas list every property, configured or not: null, false, an
+/// empty list or string, and the enum members the schema table
+/// (`graph_defaults`) marks "not configured" are no value. Nested objects
+/// become `<type>.<property>.<sub>` leaves by the same rules.
 pub fn flat(odata_type: &str, props: &Map<String, Value>) -> Vec<SettingLeaf> {
+    let schema = graph_defaults::schema();
+    let odata_type = graph_defaults::type_name(odata_type);
     let mut out = Vec::new();
     for (k, v) in props {
-        if k.starts_with('@') || k.contains("@odata") || METADATA.contains(&k.as_str()) {
+        if METADATA.contains(&k.as_str()) {
             continue;
         }
-        // Legacy schemas list every property: false, notConfigured and
-        // userDefined are how they say "Not configured", which never conflicts.
-        let value = match v {
-            Value::Null | Value::Bool(false) => continue,
-            Value::String(s)
-                if s.eq_ignore_ascii_case("notConfigured")
-                    || s.eq_ignore_ascii_case("userDefined") =>
-            {
-                continue;
-            }
-            Value::Array(items) if items.iter().all(|i| !i.is_object() && !i.is_array()) => {
-                let mut s: Vec<String> = items.iter().filter_map(scalar).collect();
-                s.sort();
-                s.join("; ")
-            }
-            other => match scalar(other) {
-                Some(s) => s,
-                None => continue,
-            },
-        };
-        push(&mut out, format!("{odata_type}.{k}"), value);
+        property(
+            schema,
+            odata_type,
+            k,
+            format!("{odata_type}.{k}"),
+            v,
+            &mut out,
+        );
     }
     for s in props
         .get("omaSettings")
@@ -213,9 +291,8 @@ pub fn flat(odata_type: &str, props: &Map<String, Value>) -> Vec<SettingLeaf> {
         };
         let value = s.get("value").and_then(scalar).unwrap_or_default();
         out.push(SettingLeaf {
-            id: format!("omauri:{}", uri.trim().to_ascii_lowercase()),
-            value,
             kind: LeafKind::Unverifiable,
+            ..SettingLeaf::new(format!("omauri:{}", uri.trim().to_ascii_lowercase()), value)
         });
     }
     // Apple custom configuration profiles: keyed by their payload name.
@@ -231,12 +308,209 @@ pub fn flat(odata_type: &str, props: &Map<String, Value>) -> Vec<SettingLeaf> {
         });
         let value = props.get("payload").and_then(scalar).unwrap_or_default();
         out.push(SettingLeaf {
-            id: format!("applepayload:{}", name.trim().to_ascii_lowercase()),
-            value,
             kind: LeafKind::Unverifiable,
+            ..SettingLeaf::new(
+                format!("applepayload:{}", name.trim().to_ascii_lowercase()),
+                value,
+            )
         });
     }
     out
+}
+
+/// Keys that annotate rather than configure: `@odata.type`, `x@odata.type`,
+/// action stubs (`#microsoft.graph.assign`).
+fn annotation(key: &str) -> bool {
+    key.starts_with('@') || key.starts_with('#') || key.contains("@odata")
+}
+
+/// The leaves of one property of `owner` (a type name): none when it holds
+/// "not configured", one for a value or a list, several for an object.
+fn property(
+    schema: &Schema,
+    owner: &str,
+    name: &str,
+    id: String,
+    v: &Value,
+    out: &mut Vec<SettingLeaf>,
+) {
+    if annotation(name) {
+        return;
+    }
+    let prop = schema.prop(owner, name);
+    let kind = prop.map(|p| &p.kind);
+    match v {
+        _ if kind == Some(&Kind::Entity) => {}
+        Value::Object(o) => {
+            let declared = match kind {
+                Some(Kind::Complex(t)) => Some(*t),
+                _ => None,
+            };
+            object(schema, declared, &id, o, out);
+        }
+        Value::Array(items) => {
+            let inner = match kind {
+                Some(Kind::List(k)) => Some(&**k),
+                _ => None,
+            };
+            let mut members: Vec<String> = items
+                .iter()
+                .filter_map(|i| member(schema, inner, i))
+                .collect();
+            if members.is_empty() {
+                return;
+            }
+            // A list compares as a set: order carries no meaning in these schemas.
+            members.sort();
+            members.dedup();
+            push(out, id, members.join("; "));
+        }
+        v => {
+            if let Some((value, why)) = judge(schema, name, prop, v) {
+                out.push(SettingLeaf {
+                    maybe_default: why,
+                    ..SettingLeaf::new(id, value)
+                });
+            }
+        }
+    }
+}
+
+/// A complex value's leaves under `prefix`, its type taken from its own
+/// `@odata.type` (a subtype) or else from the property's declared type.
+fn object(
+    schema: &Schema,
+    declared: Option<&str>,
+    prefix: &str,
+    o: &Map<String, Value>,
+    out: &mut Vec<SettingLeaf>,
+) {
+    let own = o
+        .get("@odata.type")
+        .and_then(Value::as_str)
+        .map(graph_defaults::type_name)
+        .filter(|t| schema.has_type(t));
+    let owner = own.or(declared).unwrap_or("");
+    for (k, v) in o {
+        let id = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        property(schema, owner, k, id, v, out);
+    }
+}
+
+/// One list member as text, or `None` when it says "not configured": an
+/// object renders as `{sub=value, …}` of its configured parts.
+fn member(schema: &Schema, kind: Option<&Kind>, item: &Value) -> Option<String> {
+    match item {
+        Value::Object(o) => {
+            let declared = match kind {
+                Some(Kind::Complex(t)) => Some(*t),
+                _ => None,
+            };
+            let mut parts = Vec::new();
+            object(schema, declared, "", o, &mut parts);
+            if parts.is_empty() {
+                return None;
+            }
+            parts.sort_by(|a, b| a.id.cmp(&b.id));
+            let inner: Vec<String> = parts
+                .iter()
+                .map(|l| format!("{}={}", l.id, l.value))
+                .collect();
+            Some(format!("{{{}}}", inner.join(", ")))
+        }
+        Value::Array(_) => None,
+        v => {
+            let prop = kind.map(|k| Prop {
+                kind: k.clone(),
+                nullable: true,
+                default: None,
+            });
+            judge(schema, "", prop.as_ref(), v).map(|(value, _)| value)
+        }
+    }
+}
+
+/// A scalar's text, and why it may be Graph's value for "not configured";
+/// `None` when it certainly is.
+fn judge(
+    schema: &Schema,
+    name: &str,
+    prop: Option<&Prop>,
+    v: &Value,
+) -> Option<(String, Option<String>)> {
+    let described = |value: &str| {
+        format!(
+            "`{value}` is the default named in Graph's description of {name}, so the setting may have been left unconfigured"
+        )
+    };
+    match v {
+        Value::Null | Value::Bool(false) => None,
+        Value::Bool(true) => Some(("true".into(), None)),
+        Value::Number(n) => {
+            let text = n.to_string();
+            let default = prop
+                .and_then(|p| p.default)
+                .and_then(|d| d.parse::<f64>().ok());
+            let why = (default.is_some() && default == n.as_f64()).then(|| described(&text));
+            Some((text, why))
+        }
+        Value::String(s) => {
+            let s = s.trim();
+            // The names mean "not configured" in every enum that has them,
+            // and say so too where the table does not know the property;
+            // year 1 is the date a non-nullable date reads when never set.
+            if s.is_empty()
+                || UNSET_NAMES.iter().any(|u| u.eq_ignore_ascii_case(s))
+                || s.starts_with("0001-01-01T00:00:00")
+            {
+                return None;
+            }
+            let e = match prop.map(|p| (&p.kind, p)) {
+                Some((Kind::Enum(e), p)) => schema.enumeration(e).map(|en| (*e, en, p)),
+                _ => None,
+            };
+            let Some((e, en, p)) = e else {
+                return Some((s.to_string(), None));
+            };
+            if en.flags {
+                let mut set: Vec<&str> = s
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|m| !m.is_empty() && !en.is_unset(m))
+                    .collect();
+                if set.is_empty() {
+                    return None;
+                }
+                set.sort_unstable();
+                return Some((set.join(","), None));
+            }
+            if en.is_unset(s) {
+                return None;
+            }
+            // A non-nullable enum nobody set reads as its first member (value
+            // 0), even where a "not configured" member comes later: real
+            // exports show `blocked` for configurationUsage properties of a
+            // profile that leaves them alone.
+            let first = en.first.filter(|f| !en.is_unset(f));
+            let why = if !p.nullable && first.is_some_and(|f| f.eq_ignore_ascii_case(s)) {
+                Some(format!(
+                    "`{s}` is the first member of enum {e}, which Graph returns when the setting is not configured"
+                ))
+            } else if en.unset.is_empty() && p.default.is_some_and(|d| d.eq_ignore_ascii_case(s)) {
+                // Where the enum has a "not configured" member, a named
+                // default is a choice like any other.
+                Some(described(s))
+            } else {
+                None
+            };
+            Some((s.to_string(), why))
+        }
+        Value::Array(_) | Value::Object(_) => None,
+    }
 }
 
 #[cfg(test)]
@@ -278,7 +552,7 @@ mod tests {
     #[test]
     fn flat_properties_and_oma_uris() {
         let o = json!({"id": "x", "displayName": "d", "passwordMinimumLength": 8, "bitLockerEnabled": true, "osMinimumVersion": null,
-            "tpmRequired": false, "passwordRequiredType": "notConfigured",
+            "tpmRequired": false, "passwordRequiredType": "notConfigured", "#microsoft.graph.assign": {"title": "assign"},
             "omaSettings": [{"omaUri": "./Device/Vendor/MSFT/Policy/Config/X", "value": 1}]});
         let leaves = flat("windows10CompliancePolicy", o.as_object().unwrap());
         let ids: Vec<&str> = leaves.iter().map(|l| l.id.as_str()).collect();
@@ -291,5 +565,342 @@ mod tests {
             ]
         );
         assert_eq!(leaves[2].kind, LeafKind::Unverifiable);
+    }
+
+    /// The leaves of one legacy record: (id without the type, value, whether
+    /// the value may be Graph's "not configured").
+    fn legacy(odata_type: &str, record: Value) -> Vec<(String, String, bool)> {
+        let prefix = format!("{odata_type}.");
+        flat(odata_type, record.as_object().unwrap())
+            .into_iter()
+            .map(|l| {
+                let id = l.id.strip_prefix(&prefix).unwrap_or(&l.id).to_string();
+                (id, l.value, l.maybe_default.is_some())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn legacy_values_are_told_from_not_configured_by_the_schema() {
+        let ep = "windows10EndpointProtectionConfiguration";
+        let general = "windows10GeneralConfiguration";
+        let win = "windows10CompliancePolicy";
+        let android = "androidDeviceOwnerCompliancePolicy";
+        // (type, one record's properties, the leaves it gives)
+        type Case<'a> = (&'a str, Value, Vec<(&'a str, &'a str, bool)>);
+        let cases: Vec<Case<'_>> = vec![
+            // The zeroth member of an enum without a "not configured" member
+            // may be Graph's default; another member is a choice.
+            (
+                ep,
+                json!({"lanManagerAuthenticationLevel": "lmAndNltm"}),
+                vec![("lanManagerAuthenticationLevel", "lmAndNltm", true)],
+            ),
+            (
+                ep,
+                json!({"lanManagerAuthenticationLevel": "lmNtlmV2AndNotLmOrNtm"}),
+                vec![(
+                    "lanManagerAuthenticationLevel",
+                    "lmNtlmV2AndNotLmOrNtm",
+                    false,
+                )],
+            ),
+            // Xbox service startup: manual is first and the named default.
+            (
+                ep,
+                json!({"xboxServicesLiveAuthManagerServiceStartupMode": "manual",
+                        "xboxServicesLiveGameSaveServiceStartupMode": "disabled"}),
+                vec![
+                    (
+                        "xboxServicesLiveAuthManagerServiceStartupMode",
+                        "manual",
+                        true,
+                    ),
+                    (
+                        "xboxServicesLiveGameSaveServiceStartupMode",
+                        "disabled",
+                        false,
+                    ),
+                ],
+            ),
+            // Empty lists and strings, null, false, sentinels, year 1: nothing.
+            (
+                ep,
+                json!({"firewallRules": [], "defenderAttackSurfaceReductionExcludedPaths": [],
+                        "defenderSecurityCenterOrganizationDisplayName": "", "deviceGuardEnableSecureBootWithDMA": false,
+                        "deviceGuardLocalSystemAuthorityCredentialGuardSettings": "notConfigured",
+                        "bitLockerRecoveryPasswordRotation": "notConfigured", "defenderScanMaxCpuPercentage": null}),
+                vec![],
+            ),
+            (
+                "windowsUpdateForBusinessConfiguration",
+                json!({"qualityUpdatesPauseExpiryDateTime": "0001-01-01T00:00:00Z", "prereleaseFeatures": "userDefined"}),
+                vec![],
+            ),
+            // A number equal to the default its description names.
+            (
+                ep,
+                json!({"defenderScanMaxCpuPercentage": 50}),
+                vec![("defenderScanMaxCpuPercentage", "50", true)],
+            ),
+            (
+                ep,
+                json!({"defenderScanMaxCpuPercentage": 30}),
+                vec![("defenderScanMaxCpuPercentage", "30", false)],
+            ),
+            // Nested objects flatten by the same rules, the type from the schema.
+            (
+                ep,
+                json!({"firewallProfileDomain": {"firewallEnabled": "allowed", "stealthModeRequired": false,
+                        "inboundConnectionsBlocked": true, "policyRulesFromGroupPolicyMerged": false}}),
+                vec![
+                    ("firewallProfileDomain.firewallEnabled", "allowed", false),
+                    (
+                        "firewallProfileDomain.inboundConnectionsBlocked",
+                        "true",
+                        false,
+                    ),
+                ],
+            ),
+            // configurationUsage declares notConfigured = 3, yet a profile
+            // that leaves BitLocker alone reads blocked = 0.
+            (
+                ep,
+                json!({"bitLockerSystemDrivePolicy": {"startupAuthenticationTpmUsage": "blocked",
+                        "startupAuthenticationTpmPinUsage": "notConfigured", "startupAuthenticationTpmKeyUsage": "required",
+                        "recoveryOptions": {"recoveryPasswordUsage": "allowed", "blockDataRecoveryAgent": false}}}),
+                vec![
+                    (
+                        "bitLockerSystemDrivePolicy.recoveryOptions.recoveryPasswordUsage",
+                        "allowed",
+                        false,
+                    ),
+                    (
+                        "bitLockerSystemDrivePolicy.startupAuthenticationTpmKeyUsage",
+                        "required",
+                        false,
+                    ),
+                    (
+                        "bitLockerSystemDrivePolicy.startupAuthenticationTpmUsage",
+                        "blocked",
+                        true,
+                    ),
+                ],
+            ),
+            // A subtype named in the object picks its own properties.
+            (
+                general,
+                json!({"edgeSearchEngine": {"@odata.type": "#microsoft.graph.edgeSearchEngineCustom",
+                        "edgeSearchEngineOpenSearchXmlUrl": "https://search.contoso.com/os.xml"}}),
+                vec![(
+                    "edgeSearchEngine.edgeSearchEngineOpenSearchXmlUrl",
+                    "https://search.contoso.com/os.xml",
+                    false,
+                )],
+            ),
+            // An enum whose first member is "not configured": the others are choices.
+            (
+                general,
+                json!({"cellularData": "allowed", "activateAppsWithVoice": "notConfigured"}),
+                vec![("cellularData", "allowed", false)],
+            ),
+            // Navigation properties are not settings.
+            (
+                general,
+                json!({"groupAssignments": [{"id": "a_g", "targetGroupId": "g", "excludeGroup": false}]}),
+                vec![],
+            ),
+            // Compliance: deviceDefault, unavailable and notSet never compete.
+            (
+                win,
+                json!({"passwordRequiredType": "deviceDefault", "deviceThreatProtectionRequiredSecurityLevel": "unavailable",
+                         "osMinimumVersion": "10.0.19045"}),
+                vec![("osMinimumVersion", "10.0.19045", false)],
+            ),
+            (
+                win,
+                json!({"deviceThreatProtectionRequiredSecurityLevel": "notSet"}),
+                vec![],
+            ),
+            (
+                win,
+                json!({"deviceThreatProtectionRequiredSecurityLevel": "secured"}),
+                vec![(
+                    "deviceThreatProtectionRequiredSecurityLevel",
+                    "secured",
+                    false,
+                )],
+            ),
+            // A nullable enum reads null when unset, so its first member is a
+            // choice, unless the description names it as the default.
+            (
+                android,
+                json!({"securityRequiredAndroidSafetyNetEvaluationType": "basic"}),
+                vec![(
+                    "securityRequiredAndroidSafetyNetEvaluationType",
+                    "basic",
+                    true,
+                )],
+            ),
+            (
+                android,
+                json!({"securityRequiredAndroidSafetyNetEvaluationType": "hardwareBacked"}),
+                vec![(
+                    "securityRequiredAndroidSafetyNetEvaluationType",
+                    "hardwareBacked",
+                    false,
+                )],
+            ),
+            // Flags enums: the empty set is "not configured"; members sort.
+            (
+                "sharedPCConfiguration",
+                json!({"allowedAccounts": "domain, guest"}),
+                vec![("allowedAccounts", "domain,guest", false)],
+            ),
+            (
+                "sharedPCConfiguration",
+                json!({"allowedAccounts": "guest,domain"}),
+                vec![("allowedAccounts", "domain,guest", false)],
+            ),
+            (
+                "sharedPCConfiguration",
+                json!({"allowedAccounts": "notConfigured"}),
+                vec![],
+            ),
+            // A type the schema does not know: the universal names only.
+            (
+                "contosoFutureConfiguration",
+                json!({"a": "notConfigured", "b": "on", "c": [], "d": {"e": "userDefined", "f": 2}}),
+                vec![("b", "on", false), ("d.f", "2", false)],
+            ),
+        ];
+        for (t, record, want) in cases {
+            let got = legacy(t, record.clone());
+            let want: Vec<(String, String, bool)> = want
+                .into_iter()
+                .map(|(i, v, m)| (i.to_string(), v.to_string(), m))
+                .collect();
+            assert_eq!(got, want, "{t} {record}");
+        }
+    }
+
+    #[test]
+    fn the_reason_names_the_enum_or_the_description() {
+        let ep = "windows10EndpointProtectionConfiguration";
+        let reasons: Vec<Option<String>> = [
+            json!({"lanManagerAuthenticationLevel": "lmAndNltm"}),
+            json!({"defenderScanMaxCpuPercentage": 50}),
+        ]
+        .iter()
+        .map(|r| flat(ep, r.as_object().unwrap()).remove(0).maybe_default)
+        .collect();
+        assert_eq!(
+            reasons,
+            vec![
+                Some("`lmAndNltm` is the first member of enum lanManagerAuthenticationLevel, which Graph returns when the setting is not configured".to_string()),
+                Some("`50` is the default named in Graph's description of defenderScanMaxCpuPercentage, so the setting may have been left unconfigured".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn lists_compare_as_sets() {
+        let ep = "windows10EndpointProtectionConfiguration";
+        let rule = |name: &str, port: &str| json!({"displayName": name, "remotePortRanges": [port], "action": "allowed", "edgeTraversal": "notConfigured"});
+        let a = legacy(
+            ep,
+            json!({"firewallRules": [rule("HTTPS", "443"), rule("DNS", "53")]}),
+        );
+        let b = legacy(
+            ep,
+            json!({"firewallRules": [rule("DNS", "53"), rule("HTTPS", "443")]}),
+        );
+        assert_eq!(a, b);
+        assert_eq!(
+            a,
+            vec![(
+                "firewallRules".to_string(),
+                "{action=allowed, displayName=DNS, remotePortRanges=53}; {action=allowed, displayName=HTTPS, remotePortRanges=443}".to_string(),
+                false
+            )]
+        );
+    }
+
+    fn hardened(paths: &[(&str, &str)]) -> Value {
+        let d = "device_vendor_msft_policy_config_connectivity_hardeneduncpaths_pol_hardenedpaths";
+        let members: Vec<Value> = paths
+            .iter()
+            .map(|(k, v)| {
+                json!({"children": [
+                {"settingDefinitionId": format!("{d}_key"), "simpleSettingValue": {"value": k}},
+                {"settingDefinitionId": format!("{d}_value"), "simpleSettingValue": {"value": v}}]})
+            })
+            .collect();
+        json!([{"settingInstance": {"settingDefinitionId": d, "groupSettingCollectionValue": members}}])
+    }
+
+    fn pairs(settings: Value) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = catalog(settings.as_array().unwrap())
+            .into_iter()
+            .map(|l| (l.id, l.value))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn group_collections_match_members_by_name_or_as_a_set_never_by_position() {
+        let mutual = "RequireMutualAuthentication=1,RequireIntegrity=1";
+        let one = pairs(hardened(&[
+            ("\\\\*\\NETLOGON", mutual),
+            ("\\\\*\\SYSVOL", mutual),
+        ]));
+        let other = pairs(hardened(&[
+            ("\\\\*\\SYSVOL", mutual),
+            ("\\\\*\\NETLOGON", mutual),
+        ]));
+        assert_eq!(one, other, "the same paths in another order");
+        let d = "device_vendor_msft_policy_config_connectivity_hardeneduncpaths_pol_hardenedpaths";
+        assert!(
+            one.contains(&(format!("{d}[\\\\*\\SYSVOL]/{d}_value"), mutual.to_string())),
+            "{one:?}"
+        );
+        // Two members with one key: no name, so one set.
+        let dup = pairs(hardened(&[
+            ("\\\\*\\SYSVOL", "a=1"),
+            ("\\\\*\\SYSVOL", "b=1"),
+        ]));
+        assert_eq!(
+            dup,
+            vec![(
+                d.to_string(),
+                "{key=\\\\*\\SYSVOL, value=a=1}; {key=\\\\*\\SYSVOL, value=b=1}".to_string()
+            )]
+        );
+        // No child names a member: the collection is one set.
+        let rules = |order: [(&str, &str); 2]| {
+            let members: Vec<Value> = order
+                .iter()
+                .map(|(t, v)| json!({"children": [
+                    {"settingDefinitionId": "sm_rules_item_ruletype", "simpleSettingValue": {"value": t}},
+                    {"settingDefinitionId": "sm_rules_item_rulevalue", "simpleSettingValue": {"value": v}}]}))
+                .collect();
+            pairs(
+                json!([{"settingInstance": {"settingDefinitionId": "sm_rules", "groupSettingCollectionValue": members}}]),
+            )
+        };
+        let a = rules([
+            ("TeamIdentifier", "UBF8T346G9"),
+            ("BundleIdentifier", "com.contoso.agent"),
+        ]);
+        let b = rules([
+            ("BundleIdentifier", "com.contoso.agent"),
+            ("TeamIdentifier", "UBF8T346G9"),
+        ]);
+        assert_eq!(a, b);
+        assert_eq!(
+            a,
+            vec![("sm_rules".to_string(), "{item_ruletype=BundleIdentifier, item_rulevalue=com.contoso.agent}; {item_ruletype=TeamIdentifier, item_rulevalue=UBF8T346G9}".to_string())]
+        );
     }
 }

@@ -129,6 +129,7 @@ pub fn admx(values: &[Value]) -> Vec<SettingLeaf> {
             id: id.clone(),
             value: if enabled { "enabled" } else { "disabled" }.into(),
             kind: LeafKind::Value,
+            maybe_default: None,
         });
         if !enabled {
             continue;
@@ -157,6 +158,7 @@ pub fn admx(values: &[Value]) -> Vec<SettingLeaf> {
                 id: format!("{id}/{pres}"),
                 value,
                 kind: LeafKind::Value,
+                maybe_default: None,
             });
         }
     }

@@ -55,14 +55,26 @@ fn is_policy(o: &serde_json::Map<String, Value>) -> bool {
         return true;
     }
     if let Some(t) = o.get("@odata.type").and_then(Value::as_str) {
-        let t = t.trim_start_matches("#microsoft.graph.").to_ascii_lowercase();
-        let not = ["managedapp", "windowsinformationprotection", "enrollment", "autopilot"];
+        let t = t
+            .trim_start_matches("#microsoft.graph.")
+            .to_ascii_lowercase();
+        let not = [
+            "managedapp",
+            "windowsinformationprotection",
+            "enrollment",
+            "autopilot",
+        ];
         if t.ends_with("app") || not.iter().any(|n| t.contains(n)) {
             return false;
         }
-        return ["configuration", "compliancepolicy", "configurationpolicy", "intent"]
-            .iter()
-            .any(|s| t.ends_with(s));
+        return [
+            "configuration",
+            "compliancepolicy",
+            "configurationpolicy",
+            "intent",
+        ]
+        .iter()
+        .any(|s| t.ends_with(s));
     }
     let has = |k: &str| o.contains_key(k);
     (has("settings") && (has("platforms") || has("technologies") || has("name")))
@@ -116,13 +128,16 @@ fn check(row: &Row) {
         .filter_map(|t| serde_json::from_str::<Value>(&t).ok())
         .map(|v| policies_in(&v))
         .sum();
-    let l = load(&[dir.clone()]).unwrap();
+    let l = load(std::slice::from_ref(&dir)).unwrap();
     let r = &l.report;
     // Every file is read or listed with its reason.
     for f in &files {
         let name = f.display().to_string();
         let read = r.files.iter().any(|x| x.path == name);
-        let listed = r.skipped.iter().any(|s| s.starts_with(&format!("{name}:")) || s.starts_with(&format!("{name} (line")));
+        let listed = r
+            .skipped
+            .iter()
+            .any(|s| s.starts_with(&format!("{name}:")) || s.starts_with(&format!("{name} (line")));
         assert!(read || listed, "{}: neither read nor listed", name);
     }
     let copies = r

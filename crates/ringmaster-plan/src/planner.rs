@@ -1432,6 +1432,17 @@ pub fn build(spec: &PlanFile, inputs: Inputs<'_>) -> Result<Plan, Vec<PlanError>
                 CheckSeverity::Warning,
                 "unverifiable (custom OMA-URI or payload)".to_string(),
             ),
+            (_, FindingKind::MayBeNotConfigured) => (
+                CheckSeverity::Info,
+                format!(
+                    "may be not configured ({})",
+                    f.values
+                        .iter()
+                        .filter_map(|v| v.maybe_default.as_deref())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+            ),
             (_, FindingKind::MostRestrictive) | (_, FindingKind::ComplianceWins) => (
                 CheckSeverity::Info,
                 format!("resolves to {}", f.effective.clone().unwrap_or_default()),

@@ -2,7 +2,7 @@
 //! before anything is deployed. Exit 0 clean, 1 conflicts found, 2 bad input.
 
 use ringmaster_core::conflicts::{
-    Acceptance, ConflictReport, Finding, FindingKind, Scope, analyze,
+    Acceptance, ConflictReport, Finding, FindingKind, PolicyValue, Scope, analyze,
 };
 use ringmaster_core::model::{Assignment, Target};
 use ringmaster_core::org::Org;
@@ -309,12 +309,13 @@ fn pairs(v: &[(String, u64)]) -> String {
 fn summary(r: &ConflictReport, devices: u32) -> String {
     let n = |k: FindingKind| r.findings.iter().filter(|f| f.kind == k).count();
     format!(
-        "Checked {} policies ({} settings) on {} devices: {} conflicts, {} unverifiable overlaps, {} resolved by most restrictive, {} where compliance wins; {} blocking. {} policies reach devices that cannot take them.",
+        "Checked {} policies ({} settings) on {} devices: {} conflicts, {} unverifiable overlaps, {} that may be not configured, {} resolved by most restrictive, {} where compliance wins; {} blocking. {} policies reach devices that cannot take them.",
         r.policies,
         count(r.settings as u64),
         count(devices as u64),
         n(FindingKind::Conflict),
         n(FindingKind::Unverifiable),
+        n(FindingKind::MayBeNotConfigured),
         n(FindingKind::MostRestrictive),
         n(FindingKind::ComplianceWins),
         r.blocking(),
@@ -362,6 +363,9 @@ pub fn text(r: &ConflictReport, devices: u32, isolated: bool, limit: usize) -> S
                 v.name,
                 count(v.devices)
             ));
+            if let Some(why) = &v.maybe_default {
+                o.push_str(&format!("                 may be not configured: {why}\n"));
+            }
         }
         if let Some(e) = &f.effective {
             o.push_str(&format!("  effective: {e}\n"));
@@ -393,6 +397,14 @@ pub fn text(r: &ConflictReport, devices: u32, isolated: bool, limit: usize) -> S
     o
 }
 
+/// A value, with why it may be the service default when it may.
+fn value_note(v: &PolicyValue) -> String {
+    match &v.maybe_default {
+        Some(why) => format!("{} (may be not configured: {why})", v.value),
+        None => v.value.clone(),
+    }
+}
+
 fn md_cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
@@ -411,7 +423,7 @@ pub fn markdown(r: &ConflictReport, devices: u32, limit: usize) -> String {
                 md_cell(&f.setting),
                 md_cell(&f.setting_id),
                 md_cell(&v.name),
-                md_cell(&v.value),
+                md_cell(&value_note(v)),
                 count(f.devices),
                 md_cell(&accepted_note(f).unwrap_or_default())
             ));
@@ -445,6 +457,7 @@ fn write_csv(r: &ConflictReport) -> anyhow::Result<()> {
         "policy_devices",
         "effective",
         "accepted",
+        "maybe_default",
     ])?;
     for f in &r.findings {
         for v in &f.values {
@@ -460,6 +473,7 @@ fn write_csv(r: &ConflictReport) -> anyhow::Result<()> {
                 &v.devices.to_string(),
                 f.effective.as_deref().unwrap_or(""),
                 &accepted_note(f).unwrap_or_default(),
+                v.maybe_default.as_deref().unwrap_or(""),
             ])?;
         }
     }

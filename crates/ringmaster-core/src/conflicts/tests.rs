@@ -9,17 +9,18 @@ fn now() -> jiff::Timestamp {
 }
 
 fn leaf(id: &str, value: &str) -> SettingLeaf {
-    let kind = if id.starts_with("omauri:") {
-        LeafKind::Unverifiable
-    } else if crate::settings::merges(id) {
-        LeafKind::Merge
-    } else {
-        LeafKind::Value
-    };
+    let mut l = SettingLeaf::new(id.into(), value.into());
+    if id.starts_with("omauri:") {
+        l.kind = LeafKind::Unverifiable;
+    }
+    l
+}
+
+/// A value that may be what Graph returns for an unconfigured setting.
+fn doubtful(id: &str, value: &str, why: &str) -> SettingLeaf {
     SettingLeaf {
-        id: id.into(),
-        value: value.into(),
-        kind,
+        maybe_default: Some(why.into()),
+        ..leaf(id, value)
     }
 }
 
@@ -352,4 +353,195 @@ fn accepted_conflicts_show_as_accepted_until_they_expire() {
     assert_eq!(rep.blocking(), 1);
     let rep = run(&o, &r, &[accept("2027-01-31", vec!["someone else".into()])]);
     assert!(rep.findings[0].accepted.is_none());
+}
+
+#[test]
+fn a_value_that_may_be_not_configured_is_never_a_conflict() {
+    let lm = "windows10EndpointProtectionConfiguration.lanManagerAuthenticationLevel";
+    let why = "`lmAndNltm` is the first member of enum lanManagerAuthenticationLevel, which Graph returns when the setting is not configured";
+    // (policies with their value, doubtful or not) → findings (kind, values met).
+    type Case<'a> = (
+        Vec<(&'a str, &'a str, bool)>,
+        Vec<(FindingKind, Vec<&'a str>)>,
+    );
+    let cases: Vec<Case<'_>> = vec![
+        // The real case: a profile that leaves the level alone reads lmAndNltm.
+        (
+            vec![
+                ("p", "lmAndNltm", true),
+                ("q", "lmNtlmV2AndNotLmOrNtm", false),
+            ],
+            vec![(
+                FindingKind::MayBeNotConfigured,
+                vec!["lmAndNltm", "lmNtlmV2AndNotLmOrNtm"],
+            )],
+        ),
+        // Both left alone, or both set to the same doubtful value: nothing.
+        (
+            vec![("p", "lmAndNltm", true), ("q", "lmAndNltm", true)],
+            vec![],
+        ),
+        // Two certain values conflict; the doubtful one is reported apart.
+        (
+            vec![
+                ("p", "lmAndNltm", true),
+                ("q", "lmNtlmV2AndNotLmOrNtm", false),
+                ("r", "lmAndNtlmV2", false),
+            ],
+            vec![
+                (
+                    FindingKind::Conflict,
+                    vec!["lmNtlmV2AndNotLmOrNtm", "lmAndNtlmV2"],
+                ),
+                (
+                    FindingKind::MayBeNotConfigured,
+                    vec!["lmAndNltm", "lmNtlmV2AndNotLmOrNtm", "lmAndNtlmV2"],
+                ),
+            ],
+        ),
+    ];
+    for (policies, want) in cases {
+        let (o, r) = org(policies
+            .iter()
+            .map(|&(name, value, maybe)| {
+                let l = if maybe {
+                    doubtful(lm, value, why)
+                } else {
+                    leaf(lm, value)
+                };
+                (name, Cfg, "all", vec![l])
+            })
+            .collect());
+        let rep = run(&o, &r, &[]);
+        let got: Vec<(FindingKind, Vec<&str>)> = rep
+            .findings
+            .iter()
+            .map(|f| (f.kind, f.values.iter().map(|v| v.value.as_str()).collect()))
+            .collect();
+        assert_eq!(got, want, "{policies:?}");
+        assert_eq!(
+            rep.blocking(),
+            want.iter()
+                .filter(|(k, _)| *k == FindingKind::Conflict)
+                .count(),
+            "only certain values block"
+        );
+        for f in &rep.findings {
+            for v in &f.values {
+                assert_eq!(v.maybe_default.is_some(), v.value == "lmAndNltm");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_doubtful_finding_counts_only_devices_where_a_doubtful_value_meets() {
+    // q (group a: d0..d2) and r (group b: d2, d3) conflict on d2; p (doubtful)
+    // reaches only group b, so it meets r on d2 and d3 and q only on d2.
+    let (o, r) = org(vec![
+        ("p", Cfg, "b", vec![doubtful("s", "0", "first member")]),
+        ("q", Cfg, "a", vec![leaf("s", "1")]),
+        ("r", Cfg, "all", vec![leaf("s", "2")]),
+    ]);
+    let rep = run(&o, &r, &[]);
+    let by_kind = |k: FindingKind| rep.findings.iter().find(|f| f.kind == k).unwrap();
+    assert_eq!(by_kind(FindingKind::Conflict).devices, 3);
+    assert_eq!(by_kind(FindingKind::MayBeNotConfigured).devices, 2);
+}
+
+#[test]
+fn versions_are_equal_by_their_parts_and_ordered_numerically() {
+    let v = "w.osMinimumVersion";
+    let (o, r) = org(vec![
+        ("c1", Comp, "all", vec![leaf(v, "18.0")]),
+        ("c2", Comp, "all", vec![leaf(v, "18.0.0")]),
+        ("p", Cfg, "all", vec![leaf("x.minimumOsVersion", "10.0")]),
+        (
+            "q",
+            Cfg,
+            "all",
+            vec![leaf("x.minimumOsVersion", "10.0.0.0")],
+        ),
+    ]);
+    assert!(run(&o, &r, &[]).findings.is_empty(), "18.0 is 18.0.0");
+    let (o, r) = org(vec![
+        ("c1", Comp, "all", vec![leaf(v, "18.9")]),
+        ("c2", Comp, "all", vec![leaf(v, "18.10")]),
+    ]);
+    let rep = run(&o, &r, &[]);
+    assert_eq!(
+        rep.findings[0].effective.as_deref(),
+        Some("18.10"),
+        "18.10 is later than 18.9"
+    );
+}
+
+#[test]
+fn compliance_values_rank_from_least_to_most_restrictive() {
+    // (property, a, b, the stricter)
+    for (prop, a, b, want) in [
+        (
+            "passwordRequiredType",
+            "numeric",
+            "alphanumeric",
+            "alphanumeric",
+        ),
+        (
+            "passcodeRequiredType",
+            "alphanumeric",
+            "numeric",
+            "alphanumeric",
+        ),
+        ("passwordRequiredType", "lowSecurityBiometric", "any", "any"),
+        (
+            "passwordRequiredType",
+            "numericComplex",
+            "alphabetic",
+            "alphabetic",
+        ),
+        ("passwordRequiredType", "required", "numeric", "numeric"),
+        (
+            "workProfilePasswordRequiredType",
+            "atLeastAlphanumeric",
+            "alphanumericWithSymbols",
+            "alphanumericWithSymbols",
+        ),
+        ("requiredPasswordComplexity", "medium", "low", "medium"),
+        (
+            "securityRequiredAndroidSafetyNetEvaluationType",
+            "hardwareBacked",
+            "basic",
+            "hardwareBacked",
+        ),
+        (
+            "deviceThreatProtectionRequiredSecurityLevel",
+            "medium",
+            "secured",
+            "secured",
+        ),
+        (
+            "gatekeeperAllowedAppSource",
+            "macAppStore",
+            "anywhere",
+            "macAppStore",
+        ),
+        ("passwordMinimumLength", "8", "12", "12"),
+        ("osMaximumVersion", "10.0.26100", "10.0.22631", "10.0.22631"),
+        ("passwordExpirationDays", "90", "30", "30"),
+        ("bitLockerEnabled", "false", "true", "true"),
+        ("storageAllowed", "true", "false", "false"),
+    ] {
+        let id = format!("androidCompliancePolicy.{prop}");
+        let (o, r) = org(vec![
+            ("c1", Comp, "all", vec![leaf(&id, a)]),
+            ("c2", Comp, "all", vec![leaf(&id, b)]),
+        ]);
+        let rep = run(&o, &r, &[]);
+        assert_eq!(rep.findings.len(), 1, "{prop}");
+        assert_eq!(
+            (rep.findings[0].kind, rep.findings[0].effective.as_deref()),
+            (FindingKind::MostRestrictive, Some(want)),
+            "{prop}: {a} vs {b}"
+        );
+    }
 }
