@@ -54,10 +54,13 @@ fn definition(inst: &Value) -> Option<&str> {
 }
 
 /// The option part of a choice value: `…_passwordcomplexity_5` → `5`.
+/// Ids compare without case: exports spell one id `com.apple.screensaver_askForPassword`
+/// and `com.apple.screensaver_askforpassword`.
 fn option<'a>(id: &str, value: &'a str) -> &'a str {
     value
-        .strip_prefix(id)
-        .map(|r| r.trim_start_matches('_'))
+        .get(..id.len())
+        .filter(|head| head.eq_ignore_ascii_case(id))
+        .map(|_| value[id.len()..].trim_start_matches('_'))
         .filter(|r| !r.is_empty())
         .unwrap_or(value)
 }
@@ -78,9 +81,9 @@ fn push(out: &mut Vec<SettingLeaf>, id: String, value: String) {
 fn instance(inst: &Value, parent: &str, out: &mut Vec<SettingLeaf>) {
     let Some(def) = definition(inst) else { return };
     let path = if parent.is_empty() {
-        def.to_string()
+        def.to_ascii_lowercase()
     } else {
-        format!("{parent}/{def}")
+        format!("{parent}/{}", def.to_ascii_lowercase())
     };
     if let Some(choice) = inst.get("choiceSettingValue") {
         let value = choice.get("value").and_then(Value::as_str).unwrap_or("");
@@ -152,6 +155,8 @@ const MEMBER_KEYS: &[&str] = &[
     "identifier",
     "_path",
     "_generickey",
+    // macOS app lists (firewall applications, login items) name apps by bundle id.
+    "_bundleid",
 ];
 
 fn children(member: &Value) -> &[Value] {
