@@ -202,7 +202,7 @@ fn explain_policy(
                 "All devices".to_string(),
                 true,
                 false,
-                vec!["every device is in All devices".to_string()],
+                vec!["every enrolled device is in All devices".to_string()],
             ),
             Target::AllUsers => (
                 "All users".to_string(),
