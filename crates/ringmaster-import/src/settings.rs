@@ -65,7 +65,8 @@ fn option<'a>(id: &str, value: &'a str) -> &'a str {
         .unwrap_or(value)
 }
 
-fn scalar(v: &Value) -> Option<String> {
+/// A JSON scalar as text; `None` for null, arrays and objects.
+pub(crate) fn scalar(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),

@@ -8,6 +8,7 @@
 //! - administrative templates (`groupPolicyConfiguration`): ADMX
 //!   `definitionValues` with presentation values.
 
+use crate::settings::scalar;
 use ringmaster_core::settings::{LeafKind, SettingLeaf};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -190,14 +191,6 @@ fn presentation_value(pv: &Value) -> Option<String> {
     pv.get("value").and_then(scalar)
 }
 
-fn scalar(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
 
 #[cfg(test)]
 mod tests {
