@@ -130,6 +130,7 @@ pub fn admx(values: &[Value]) -> Vec<SettingLeaf> {
             value: if enabled { "enabled" } else { "disabled" }.into(),
             kind: LeafKind::Value,
             maybe_default: None,
+            written_as: None,
         });
         if !enabled {
             continue;
@@ -159,6 +160,7 @@ pub fn admx(values: &[Value]) -> Vec<SettingLeaf> {
                 value,
                 kind: LeafKind::Value,
                 maybe_default: None,
+                written_as: None,
             });
         }
     }
