@@ -366,6 +366,21 @@ fn strictness(id: &str, a: &str, b: &str) -> Option<std::cmp::Ordering> {
     }
 }
 
+/// A custom payload's value as the catalog writes it: an ADMX-backed policy
+/// switched on or off with no data elements (`<enabled/>`, `<disabled/>`)
+/// is the catalog's option `1` or `0` (the catalog's ADMX-backed choices are
+/// Disabled `…_0`, Enabled `…_1`); anything else as written, trimmed.
+fn payload_value(v: &str) -> &str {
+    let t = v.trim();
+    if t.eq_ignore_ascii_case("<enabled/>") {
+        "1"
+    } else if t.eq_ignore_ascii_case("<disabled/>") {
+        "0"
+    } else {
+        t
+    }
+}
+
 /// Whether a custom payload's value and a typed one can be compared as
 /// text: both whole numbers (an OMA-URI integer and a catalog choice option
 /// `…_1` → `1`), or both `true`/`false`.
@@ -619,9 +634,10 @@ fn findings_for(ctx: &Ctx<'_>, id: &str, entries: &[Entry]) -> Vec<Finding> {
     for c in &custom {
         // A custom OMA-URI keyed by its catalog id meets the catalog or
         // legacy form: equal values are nothing, plain numbers or flags that
-        // differ conflict on the device, and anything else (ADMX XML,
-        // strings against choices) cannot be told apart here: unverifiable.
-        let mine = &leaf(c).value;
+        // differ conflict on the device, and anything else (ADMX data
+        // elements, strings against choices) cannot be told apart here:
+        // unverifiable.
+        let mine = payload_value(&leaf(c).value);
         let differ: Vec<Vec<Entry>> = config_sides
             .iter()
             .filter(|g| !same_value(id, &leaf(&g[0]).value, mine))

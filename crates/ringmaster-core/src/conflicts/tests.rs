@@ -591,6 +591,17 @@ fn one_setting_meets_across_policy_types() {
             vec![(FindingKind::Unverifiable, vec!["oma", "catalog"])],
         ),
         (
+            "an ADMX-backed payload switched on with no data elements is the \
+             catalog's Enabled option 1 (catalog ADMX choices: Disabled _0, Enabled _1)",
+            vec![oma("oma", " <Enabled/>"), cat("1")],
+            vec![],
+        ),
+        (
+            "switched off against Enabled: a conflict",
+            vec![oma("oma", "<disabled/>"), cat("1")],
+            vec![(FindingKind::Conflict, vec!["oma", "catalog"])],
+        ),
+        (
             "a string against a choice: unverifiable",
             vec![oma("oma", "Allow"), cat("1")],
             vec![(FindingKind::Unverifiable, vec!["oma", "catalog"])],
