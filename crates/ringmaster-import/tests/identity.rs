@@ -33,6 +33,9 @@ fn files(dir: &Path, part: &str) -> Vec<PathBuf> {
     out
 }
 
+/// One policy's value of a setting: policy, value, the form it wrote.
+type Set<'a> = (&'a str, &'a str, Option<&'a str>);
+
 /// The org with every policy on one device, and its analysis.
 fn analyse(paths: Vec<PathBuf>) -> (ringmaster_core::org::Org, ConflictReport) {
     let d = tempfile::tempdir().unwrap();
@@ -83,7 +86,7 @@ fn custom_oma_uri_profiles_meet_catalog_baselines_on_one_setting() {
 
     // Where a custom payload and a typed form set one setting: setting id →
     // (policy, value, form written).
-    let mut meet: BTreeMap<&str, Vec<(&str, &str, Option<&str>)>> = BTreeMap::new();
+    let mut meet: BTreeMap<&str, Vec<Set<'_>>> = BTreeMap::new();
     for p in &org.policies {
         for l in &p.settings {
             meet.entry(l.id.as_str()).or_default().push((
