@@ -633,12 +633,13 @@ mod tests {
                 ),
             ],
         );
-        // memdocs device-restrictions-windows-10.md, Bluetooth and App Store:
+        // memdocs device-restrictions-windows-10.md, Bluetooth and General:
         // "Block" writes the CSP's 0, "Allow" its 1; false is not configured.
         check(
             "#microsoft.graph.windows10GeneralConfiguration",
             json!({"bluetoothBlockDiscoverableMode": true, "gameDvrBlocked": false,
-                   "sharedUserAppDataAllowed": true, "cameraBlocked": true}),
+                   "sharedUserAppDataAllowed": true, "cameraBlocked": true,
+                   "copyPasteBlocked": true}),
             &[
                 (
                     "device_vendor_msft_policy_config_bluetooth_allowdiscoverablemode",
@@ -647,7 +648,14 @@ mod tests {
                     false,
                 ),
                 (
-                    "windows10GeneralConfiguration.cameraBlocked",
+                    "device_vendor_msft_policy_config_camera_allowcamera",
+                    "0",
+                    Some("windows10GeneralConfiguration.cameraBlocked=true"),
+                    false,
+                ),
+                // No source names the CSP node this one writes: it stays legacy.
+                (
+                    "windows10GeneralConfiguration.copyPasteBlocked",
                     "true",
                     None,
                     false,
