@@ -1,5 +1,6 @@
 //! One setting across policy types, on real exports: the securedworkstation
-//! custom OMA-URI profiles (Azure/securedworkstation, `*Custom-CSP*`) against
+//! custom OMA-URI profiles (Azure/securedworkstation, `*Custom-CSP*`) and
+//! legacy device restrictions profiles (`*Device-Restrictions-UI*`) against
 //! the ACSC Windows hardening settings-catalog policies
 //! (microsoft/Intune-ACSC-Windows-Hardening-Guidelines), all on one device.
 
@@ -77,6 +78,12 @@ fn custom_oma_uri_profiles_meet_catalog_baselines_on_one_setting() {
                 .join("JSON/DeviceConfiguration"),
             "Custom-CSP",
         ));
+        paths.extend(files(
+            &c.join("Azure+securedworkstation")
+                .join(tier)
+                .join("JSON/DeviceConfiguration"),
+            "Device-Restrictions-UI",
+        ));
     }
     paths.extend(files(
         &c.join("microsoft+Intune-ACSC-Windows-Hardening-Guidelines/policies"),
@@ -150,6 +157,20 @@ fn custom_oma_uri_profiles_meet_catalog_baselines_on_one_setting() {
         meet[flash]
     );
     assert_eq!(kind(flash, "Enterprise-Config-Win10-Custom-CSP"), None);
+    // The legacy device restrictions profile blocks Game DVR
+    // (`gameDvrBlocked` true, which writes ApplicationManagement/AllowGameDVR
+    // 0); ACSC chooses `…_allowgamedvr_0`: they meet and agree.
+    let dvr = "device_vendor_msft_policy_config_applicationmanagement_allowgamedvr";
+    assert!(
+        meet[dvr].contains(&(
+            "Enterprise-Config-Win10-Device-Restrictions-UI",
+            "0",
+            Some("windows10GeneralConfiguration.gameDvrBlocked=true")
+        )) && meet[dvr].contains(&("ACSC Windows Hardening Guidelines", "0", None)),
+        "{:?}",
+        meet[dvr]
+    );
+    assert!(report.findings.iter().all(|f| f.setting_id != dvr));
     // ENT enables Power/HibernateTimeoutOnBattery with EnterDCHibernateTimeOut
     // 3600; ACSC enables it with the child `…_enterdchibernatetimeout` 0. The
     // payload's data element cannot be compared here: unverifiable.
