@@ -358,3 +358,50 @@ fn since_an_earlier_report_says_what_is_new_and_what_is_gone() {
         .code(2)
         .stderr(predicate::str::contains("no `findings`"));
 }
+
+#[test]
+fn a_custom_oma_uri_and_a_catalog_policy_meet_on_one_setting() {
+    let f = fleet();
+    let proposed = tempfile::tempdir().unwrap();
+    // Written for this test: a custom profile writing Camera/AllowCamera 0
+    // and a settings-catalog policy choosing AllowCamera 1 (allowed).
+    std::fs::write(
+        proposed.path().join("custom.json"),
+        r##"{"@odata.type": "#microsoft.graph.windows10CustomConfiguration",
+            "id": "c0ffee00-0000-4000-8000-000000000001", "displayName": "Camera off (OMA-URI)",
+            "omaSettings": [{"@odata.type": "#microsoft.graph.omaSettingInteger",
+              "omaUri": "./Device/Vendor/MSFT/Policy/Config/Camera/AllowCamera", "value": 0}]}"##,
+    )
+    .unwrap();
+    std::fs::write(
+        proposed.path().join("catalog.json"),
+        r##"{"@odata.type": "#microsoft.graph.deviceManagementConfigurationPolicy",
+            "id": "c0ffee00-0000-4000-8000-000000000002", "name": "Camera on (catalog)",
+            "platforms": "windows10", "technologies": "mdm",
+            "settings": [{"settingInstance": {
+              "@odata.type": "#microsoft.graph.deviceManagementConfigurationChoiceSettingInstance",
+              "settingDefinitionId": "device_vendor_msft_policy_config_camera_allowcamera",
+              "choiceSettingValue": {"value": "device_vendor_msft_policy_config_camera_allowcamera_1", "children": []}}}]}"##,
+    )
+    .unwrap();
+    let out = rm()
+        .args(["conflicts", "--assume-all-devices", "--org"])
+        .arg(f.path())
+        .arg("--proposed")
+        .arg(proposed.path())
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    for want in [
+        "CONFLICT  camera › allowcamera",
+        "id: device_vendor_msft_policy_config_camera_allowcamera",
+        "Camera off (OMA-URI)",
+        "Camera on (catalog)",
+        "set as omauri:./device/vendor/msft/policy/config/camera/allowcamera",
+    ] {
+        assert!(text.contains(want), "{want} missing from:\n{text}");
+    }
+}

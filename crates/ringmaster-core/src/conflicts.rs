@@ -96,6 +96,10 @@ pub struct PolicyValue {
     /// Why this value may be the service default rather than a choice.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub maybe_default: Option<String>,
+    /// The form this policy wrote, where it is not the finding's setting id
+    /// (a custom OMA-URI or legacy property keyed by its catalog id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub written_as: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -362,6 +366,30 @@ fn strictness(id: &str, a: &str, b: &str) -> Option<std::cmp::Ordering> {
     }
 }
 
+/// A custom payload's value as the catalog writes it: an ADMX-backed policy
+/// switched on or off with no data elements (`<enabled/>`, `<disabled/>`)
+/// is the catalog's option `1` or `0` (the catalog's ADMX-backed choices are
+/// Disabled `…_0`, Enabled `…_1`); anything else as written, trimmed.
+fn payload_value(v: &str) -> &str {
+    let t = v.trim();
+    if t.eq_ignore_ascii_case("<enabled/>") {
+        "1"
+    } else if t.eq_ignore_ascii_case("<disabled/>") {
+        "0"
+    } else {
+        t
+    }
+}
+
+/// Whether a custom payload's value and a typed one can be compared as
+/// text: both whole numbers (an OMA-URI integer and a catalog choice option
+/// `…_1` → `1`), or both `true`/`false`.
+fn comparable(a: &str, b: &str) -> bool {
+    let number = |s: &str| s.trim().parse::<i64>().is_ok();
+    let flag = |s: &str| s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false");
+    (number(a) && number(b)) || (flag(a) && flag(b))
+}
+
 fn is_compliance(k: &PolicyKind) -> bool {
     *k == PolicyKind::Compliance
 }
@@ -573,23 +601,11 @@ fn breakdown(platforms: &[(String, RoaringBitmap)], rows: &RoaringBitmap) -> Vec
 }
 
 /// Findings for one setting: configuration pairs, compliance pairs, and
-/// compliance-over-configuration, each where the targets intersect.
+/// compliance-over-configuration, each where the targets intersect; custom
+/// payloads among themselves and against the typed forms of their setting.
 fn findings_for(ctx: &Ctx<'_>, id: &str, entries: &[Entry]) -> Vec<Finding> {
     let org = ctx.org;
     let leaf = |&(p, i): &Entry| &org.policies[p].settings[i];
-    let unverifiable = entries
-        .iter()
-        .any(|e| leaf(e).kind == LeafKind::Unverifiable);
-    let (compliance, config): (Vec<Entry>, Vec<Entry>) = entries
-        .iter()
-        .partition(|(p, _)| is_compliance(&org.policies[*p].kind));
-    let mut out = Vec::new();
-    if unverifiable {
-        // Every policy is its own side: Intune does not check these at all.
-        let sides: Vec<Vec<Entry>> = entries.iter().map(|e| vec![*e]).collect();
-        out.extend(finding(ctx, id, FindingKind::Unverifiable, &sides, None));
-        return out;
-    }
     let by_value = |es: &[Entry]| -> Vec<Vec<Entry>> {
         let mut groups: Vec<Vec<Entry>> = Vec::new();
         for e in es {
@@ -603,7 +619,44 @@ fn findings_for(ctx: &Ctx<'_>, id: &str, entries: &[Entry]) -> Vec<Finding> {
         }
         groups
     };
+    let (custom, typed): (Vec<Entry>, Vec<Entry>) =
+        entries.iter().partition(|e| leaf(e).is_custom());
+    let (compliance, config): (Vec<Entry>, Vec<Entry>) = typed
+        .iter()
+        .partition(|(p, _)| is_compliance(&org.policies[*p].kind));
+    let mut out = Vec::new();
+    if custom.len() > 1 {
+        // Every payload is its own side: Intune does not check these at all.
+        let sides: Vec<Vec<Entry>> = custom.iter().map(|e| vec![*e]).collect();
+        out.extend(finding(ctx, id, FindingKind::Unverifiable, &sides, None));
+    }
     let config_sides = by_value(&config);
+    for c in &custom {
+        // A custom OMA-URI keyed by its catalog id meets the catalog or
+        // legacy form: equal values are nothing, plain numbers or flags that
+        // differ conflict on the device, and anything else (ADMX data
+        // elements, strings against choices) cannot be told apart here:
+        // unverifiable.
+        let mine = payload_value(&leaf(c).value);
+        let differ: Vec<Vec<Entry>> = config_sides
+            .iter()
+            .filter(|g| !same_value(id, &leaf(&g[0]).value, mine))
+            .cloned()
+            .collect();
+        if differ.is_empty() {
+            continue;
+        }
+        let others: Vec<Entry> = differ.into_iter().flatten().collect();
+        let kind = if !others.iter().all(|e| comparable(&leaf(e).value, mine)) {
+            FindingKind::Unverifiable
+        } else if others.iter().any(|e| leaf(e).maybe_default.is_some()) {
+            FindingKind::MayBeNotConfigured
+        } else {
+            FindingKind::Conflict
+        };
+        // Two sides: the payload, and the values it differs from.
+        out.extend(finding(ctx, id, kind, &[vec![*c], others], None));
+    }
     if config_sides.len() > 1 {
         // A value that may be Graph's "not configured" is no conflict: the
         // certain values conflict among themselves, and where a doubtful
@@ -770,6 +823,7 @@ fn finding(
             proposed: ctx.scope.proposed.get(p).copied().unwrap_or(false),
             devices: n,
             maybe_default: leaf.maybe_default.clone(),
+            written_as: leaf.written_as.clone(),
         });
     }
     let setting = readable_name(id);

@@ -18,6 +18,12 @@ pub struct SettingLeaf {
     /// names); `None` when the value is certainly configured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub maybe_default: Option<String>,
+    /// The form the policy wrote when it names the same setting as `id` in
+    /// another way: a custom OMA-URI (`omauri:./device/…`) or a legacy
+    /// property (`windows10GeneralConfiguration.cameraBlocked=true`) that the
+    /// importer keys by its settings-catalog id. `None` when `id` is as written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub written_as: Option<String>,
 }
 
 impl SettingLeaf {
@@ -33,7 +39,13 @@ impl SettingLeaf {
             value,
             kind,
             maybe_default: None,
+            written_as: None,
         }
+    }
+
+    /// A custom OMA-URI or Apple payload: Intune checks nothing about it.
+    pub fn is_custom(&self) -> bool {
+        self.kind == LeafKind::Unverifiable
     }
 }
 

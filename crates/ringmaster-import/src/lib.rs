@@ -13,13 +13,16 @@
 //!   Graph JSON in PowerShell scripts, each read as Graph records.
 //! - `intunecd`: IntuneCD's category folders, names in targets, its report.
 //! - `settings`: setting leaves from policies; `graph_defaults`: the Graph
-//!   schema table (generated) that tells legacy "not configured" values apart.
+//!   schema table (generated) that tells legacy "not configured" values apart;
+//!   `identity`: custom OMA-URIs and legacy properties keyed by the catalog
+//!   id they write (a generated and a reviewed table).
 
 mod csv;
 mod decode;
 mod formats;
 pub mod graph;
 mod graph_defaults;
+mod identity;
 mod intunecd;
 mod settings;
 mod templates;

@@ -4,6 +4,7 @@
 //! OMA-URI settings.
 
 use crate::graph_defaults::{self, Kind, Prop, Schema};
+use crate::identity;
 use ringmaster_core::settings::{LeafKind, SettingLeaf};
 use serde_json::{Map, Value};
 
@@ -263,7 +264,9 @@ const UNSET_NAMES: &[&str] = &[
 ];
 
 /// Flat properties of a legacy profile, compliance policy or update ring,
-/// keyed by type so policies of one type compare; custom OMA-URI settings by URI.
+/// keyed by type so policies of one type compare; custom OMA-URI settings by
+/// URI. Where a URI or a property's value writes a settings-catalog setting
+/// (`identity`), the leaf takes the catalog id and keeps the written form.
 ///
 /// Legacy schemas list every property, configured or not: null, false, an
 /// empty list or string, and the enum members the schema table
@@ -296,10 +299,25 @@ pub fn flat(odata_type: &str, props: &Map<String, Value>) -> Vec<SettingLeaf> {
             continue;
         };
         let value = s.get("value").and_then(scalar).unwrap_or_default();
+        let written = format!("omauri:{}", uri.trim().to_ascii_lowercase());
+        // Keyed by the catalog id where the catalog defines the path, so it
+        // meets the catalog and legacy forms of the setting.
+        let (id, written_as) = match identity::oma_catalog_id(uri) {
+            Some(catalog) => (catalog, Some(written)),
+            None => (written, None),
+        };
         out.push(SettingLeaf {
             kind: LeafKind::Unverifiable,
-            ..SettingLeaf::new(format!("omauri:{}", uri.trim().to_ascii_lowercase()), value)
+            written_as,
+            ..SettingLeaf::new(id, value)
         });
+    }
+    for l in &mut out {
+        if let Some((catalog, option)) = identity::legacy_catalog(&l.id, &l.value) {
+            l.written_as = Some(format!("{}={}", l.id, l.value));
+            l.id = catalog.to_string();
+            l.value = option.to_string();
+        }
     }
     // Apple custom configuration profiles: keyed by their payload name.
     if let Some(name) = props
@@ -571,6 +589,91 @@ mod tests {
             ]
         );
         assert_eq!(leaves[2].kind, LeafKind::Unverifiable);
+    }
+
+    #[test]
+    fn oma_uris_and_legacy_properties_take_the_catalog_id_they_write() {
+        // (record of a legacy or custom profile; its leaves as id, value,
+        // written form, custom); the catalog ids come from the catalog
+        // definitions export, the legacy rows from legacy_catalog.txt.
+        let check = |odata: &str, record: Value, want: &[(&str, &str, Option<&str>, bool)]| {
+            let leaves = flat(odata, record.as_object().unwrap());
+            let got: Vec<(&str, &str, Option<&str>, bool)> = leaves
+                .iter()
+                .map(|l| {
+                    (
+                        l.id.as_str(),
+                        l.value.as_str(),
+                        l.written_as.as_deref(),
+                        l.kind == LeafKind::Unverifiable,
+                    )
+                })
+                .collect();
+            assert_eq!(got, want, "{record}");
+        };
+        check(
+            "#microsoft.graph.windows10CustomConfiguration",
+            json!({"omaSettings": [
+                {"omaUri": "./Device/Vendor/MSFT/Policy/Config/Camera/AllowCamera", "value": 0},
+                {"omaUri": "./User/Vendor/MSFT/Policy/Config/Browser/ProvisionFavorites", "value": "x"},
+                {"omaUri": "./Device/Vendor/MSFT/Policy/Config/Contoso/Unknown", "value": true}
+            ]}),
+            &[
+                (
+                    "device_vendor_msft_policy_config_camera_allowcamera",
+                    "0",
+                    Some("omauri:./device/vendor/msft/policy/config/camera/allowcamera"),
+                    true,
+                ),
+                (
+                    "user_vendor_msft_policy_config_browser_provisionfavorites",
+                    "x",
+                    Some("omauri:./user/vendor/msft/policy/config/browser/provisionfavorites"),
+                    true,
+                ),
+                (
+                    "omauri:./device/vendor/msft/policy/config/contoso/unknown",
+                    "true",
+                    None,
+                    true,
+                ),
+            ],
+        );
+        // memdocs device-restrictions-windows-10.md, Bluetooth and General:
+        // "Block" writes the CSP's 0, "Allow" its 1; false is not configured.
+        check(
+            "#microsoft.graph.windows10GeneralConfiguration",
+            json!({"bluetoothBlockDiscoverableMode": true, "gameDvrBlocked": false,
+                   "sharedUserAppDataAllowed": true, "cameraBlocked": true,
+                   "copyPasteBlocked": true}),
+            &[
+                (
+                    "device_vendor_msft_policy_config_bluetooth_allowdiscoverablemode",
+                    "0",
+                    Some("windows10GeneralConfiguration.bluetoothBlockDiscoverableMode=true"),
+                    false,
+                ),
+                (
+                    "device_vendor_msft_policy_config_camera_allowcamera",
+                    "0",
+                    Some("windows10GeneralConfiguration.cameraBlocked=true"),
+                    false,
+                ),
+                // No source names the CSP node this one writes: it stays legacy.
+                (
+                    "windows10GeneralConfiguration.copyPasteBlocked",
+                    "true",
+                    None,
+                    false,
+                ),
+                (
+                    "device_vendor_msft_policy_config_applicationmanagement_allowshareduserappdata",
+                    "1",
+                    Some("windows10GeneralConfiguration.sharedUserAppDataAllowed=true"),
+                    false,
+                ),
+            ],
+        );
     }
 
     /// The leaves of one legacy record: (id without the type, value, whether

@@ -131,6 +131,7 @@ pub fn admx(values: &[Value]) -> Vec<SettingLeaf> {
             value: if enabled { "enabled" } else { "disabled" }.into(),
             kind: LeafKind::Value,
             maybe_default: None,
+            written_as: None,
         });
         if !enabled {
             continue;
@@ -160,6 +161,7 @@ pub fn admx(values: &[Value]) -> Vec<SettingLeaf> {
                 value,
                 kind: LeafKind::Value,
                 maybe_default: None,
+                written_as: None,
             });
         }
     }

@@ -106,9 +106,16 @@ fn a_folder_of_foreign_formats_loads() {
     assert_eq!(l.org.filters[0].name, "Surface devices");
     let camera = policy(&l, "Camera off");
     assert_eq!(camera.kind, PolicyKind::DeviceConfiguration);
+    // The legacy property, keyed by the catalog setting it writes.
     assert_eq!(
-        camera.settings[0].id,
-        "windows10GeneralConfiguration.cameraBlocked"
+        (
+            camera.settings[0].id.as_str(),
+            camera.settings[0].written_as.as_deref()
+        ),
+        (
+            "device_vendor_msft_policy_config_camera_allowcamera",
+            Some("windows10GeneralConfiguration.cameraBlocked=true")
+        )
     );
     let mac = policy(&l, "Mac camera off");
     assert_eq!(mac.platforms, vec![Platform::MacOs]);

@@ -363,6 +363,9 @@ pub fn text(r: &ConflictReport, devices: u32, isolated: bool, limit: usize) -> S
                 v.name,
                 count(v.devices)
             ));
+            if let Some(form) = &v.written_as {
+                o.push_str(&format!("                 set as {form}\n"));
+            }
             if let Some(why) = &v.maybe_default {
                 o.push_str(&format!("                 may be not configured: {why}\n"));
             }
@@ -397,11 +400,16 @@ pub fn text(r: &ConflictReport, devices: u32, isolated: bool, limit: usize) -> S
     o
 }
 
-/// A value, with why it may be the service default when it may.
+/// A value, with the form the policy wrote when it differs from the
+/// setting id, and why it may be the service default when it may.
 fn value_note(v: &PolicyValue) -> String {
-    match &v.maybe_default {
-        Some(why) => format!("{} (may be not configured: {why})", v.value),
+    let value = match &v.written_as {
+        Some(form) => format!("{} (set as {form})", v.value),
         None => v.value.clone(),
+    };
+    match &v.maybe_default {
+        Some(why) => format!("{value} (may be not configured: {why})"),
+        None => value,
     }
 }
 

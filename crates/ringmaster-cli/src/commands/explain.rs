@@ -195,6 +195,9 @@ fn print_conflicts(e: &DeviceExplanation, reasons: &std::collections::HashMap<St
                 .map(String::as_str)
                 .unwrap_or("it reaches this device");
             println!("      {:<10} from '{}': {}", v.value, v.name, why);
+            if let Some(form) = &v.written_as {
+                println!("      {:<10} set as {form}", "");
+            }
             if let Some(d) = &v.maybe_default {
                 println!("      {:<10} may be not configured: {d}", "");
             }

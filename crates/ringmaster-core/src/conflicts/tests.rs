@@ -545,3 +545,139 @@ fn compliance_values_rank_from_least_to_most_restrictive() {
         );
     }
 }
+
+/// A custom OMA-URI the importer keyed by the catalog id its path names.
+fn custom(id: &str, value: &str) -> SettingLeaf {
+    SettingLeaf {
+        kind: LeafKind::Unverifiable,
+        written_as: Some(format!("omauri:./{}", id.replace('_', "/"))),
+        ..SettingLeaf::new(id.into(), value.into())
+    }
+}
+
+#[test]
+fn one_setting_meets_across_policy_types() {
+    const CAM: &str = "device_vendor_msft_policy_config_camera_allowcamera";
+    let comp = |v: &str| ("comp", Comp, leaf(CAM, v));
+    let cat = |v: &str| ("catalog", Cfg, leaf(CAM, v));
+    let oma = |name: &'static str, v: &str| (name, PolicyKind::DeviceConfiguration, custom(CAM, v));
+    // (why, with the source; the policies, each reaching every device; the
+    // findings as kind and the policies named, in order)
+    type Case<'a> = (
+        &'a str,
+        Vec<(&'static str, PolicyKind, SettingLeaf)>,
+        Vec<(FindingKind, Vec<&'static str>)>,
+    );
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "equal values are nothing (DOMAIN.md §3: different values conflict)",
+            vec![oma("oma", "1"), cat("1")],
+            vec![],
+        ),
+        (
+            "an OMA-URI integer against a catalog choice option that differs: the \
+             device gets both, Intune reports Conflict across profile types \
+             (memdocs configuration/device-profile-troubleshoot.md)",
+            vec![oma("oma", "0"), cat("1")],
+            vec![(FindingKind::Conflict, vec!["oma", "catalog"])],
+        ),
+        (
+            "ADMX-backed payloads are XML: not comparable with a choice, so \
+             unverifiable, never a blocking conflict (DOMAIN.md §3, custom payloads)",
+            vec![
+                oma("oma", "<enabled/><data id=\"x\" value=\"1\"/>"),
+                cat("1"),
+            ],
+            vec![(FindingKind::Unverifiable, vec!["oma", "catalog"])],
+        ),
+        (
+            "an ADMX-backed payload switched on with no data elements is the \
+             catalog's Enabled option 1 (catalog ADMX choices: Disabled _0, Enabled _1)",
+            vec![oma("oma", " <Enabled/>"), cat("1")],
+            vec![],
+        ),
+        (
+            "switched off against Enabled: a conflict",
+            vec![oma("oma", "<disabled/>"), cat("1")],
+            vec![(FindingKind::Conflict, vec!["oma", "catalog"])],
+        ),
+        (
+            "a string against a choice: unverifiable",
+            vec![oma("oma", "Allow"), cat("1")],
+            vec![(FindingKind::Unverifiable, vec!["oma", "catalog"])],
+        ),
+        (
+            "two custom profiles on one URI stay unverifiable even when equal; \
+             each still meets the catalog form on its own",
+            vec![oma("oma1", "1"), oma("oma2", "0"), cat("1")],
+            vec![
+                (FindingKind::Conflict, vec!["oma2", "catalog"]),
+                (FindingKind::Unverifiable, vec!["oma1", "oma2"]),
+            ],
+        ),
+        (
+            "a value that may be Graph's \"not configured\" is no conflict with \
+             a custom payload either",
+            vec![
+                oma("oma", "1"),
+                ("legacy", Cfg, doubtful(CAM, "0", "first enum member")),
+            ],
+            vec![(FindingKind::MayBeNotConfigured, vec!["oma", "legacy"])],
+        ),
+        (
+            "compliance evaluates, a custom payload configures: not compared",
+            vec![oma("oma", "0"), comp("1")],
+            vec![],
+        ),
+        (
+            "compliance and configuration sharing one identity: compliance wins \
+             (DOMAIN.md §3); dormant until an importer table maps a compliance \
+             property to a configuration setting (docs/conflicts.md)",
+            vec![comp("1"), cat("0")],
+            vec![(FindingKind::ComplianceWins, vec!["comp", "catalog"])],
+        ),
+    ];
+    for (why, policies, want) in cases {
+        let (o, r) = org(policies
+            .into_iter()
+            .map(|(n, k, l)| (n, k, "all", vec![l]))
+            .collect());
+        let rep = run(&o, &r, &[]);
+        let got: Vec<(FindingKind, Vec<&str>)> = rep
+            .findings
+            .iter()
+            .map(|f| (f.kind, f.values.iter().map(|v| v.name.as_str()).collect()))
+            .collect();
+        assert_eq!(got, want, "{why}");
+    }
+}
+
+#[test]
+fn a_finding_names_the_form_each_policy_wrote() {
+    const CAM: &str = "device_vendor_msft_policy_config_camera_allowcamera";
+    let (o, r) = org(vec![
+        (
+            "oma",
+            PolicyKind::DeviceConfiguration,
+            "all",
+            vec![custom(CAM, "0")],
+        ),
+        ("catalog", Cfg, "all", vec![leaf(CAM, "1")]),
+    ]);
+    let rep = run(&o, &r, &[]);
+    let f = &rep.findings[0];
+    assert_eq!(f.setting, "camera › allowcamera");
+    assert_eq!(
+        f.values
+            .iter()
+            .map(|v| (v.name.as_str(), v.written_as.as_deref()))
+            .collect::<Vec<_>>(),
+        vec![
+            (
+                "oma",
+                Some("omauri:./device/vendor/msft/policy/config/camera/allowcamera")
+            ),
+            ("catalog", None)
+        ]
+    );
+}
