@@ -309,7 +309,7 @@ fn pairs(v: &[(String, u64)]) -> String {
 fn summary(r: &ConflictReport, devices: u32) -> String {
     let n = |k: FindingKind| r.findings.iter().filter(|f| f.kind == k).count();
     format!(
-        "Checked {} policies ({} settings) on {} devices: {} conflicts, {} unverifiable overlaps, {} that may be not configured, {} resolved by most restrictive, {} where compliance wins; {} blocking. {} policies reach devices that cannot take them.",
+        "Checked {} policies ({} settings) on {} devices: {} conflicts, {} unverifiable overlaps, {} that may be not configured, {} resolved by most restrictive, {} where compliance wins{}; {} blocking. {} policies reach devices that cannot take them.",
         r.policies,
         count(r.settings as u64),
         count(devices as u64),
@@ -318,8 +318,20 @@ fn summary(r: &ConflictReport, devices: u32) -> String {
         n(FindingKind::MayBeNotConfigured),
         n(FindingKind::MostRestrictive),
         n(FindingKind::ComplianceWins),
+        antivirus(n(FindingKind::MostSecure), n(FindingKind::NothingDelivered)),
         r.blocking(),
         r.not_applicable.len()
+    )
+}
+
+/// Antivirus resolutions, named only where a report has any (reports from
+/// tenants without antivirus overlaps read as before).
+fn antivirus(most_secure: usize, nothing: usize) -> String {
+    if most_secure + nothing == 0 {
+        return String::new();
+    }
+    format!(
+        ", {most_secure} resolved by most secure (antivirus), {nothing} where nothing is delivered"
     )
 }
 
