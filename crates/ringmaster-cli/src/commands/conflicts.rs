@@ -382,6 +382,9 @@ pub fn text(r: &ConflictReport, devices: u32, isolated: bool, limit: usize) -> S
         if let Some(e) = &f.effective {
             o.push_str(&format!("  effective: {e}\n"));
         }
+        if let Some(src) = f.source {
+            o.push_str(&format!("  rule: {src}\n"));
+        }
         o.push_str(&format!("  e.g. {}\n", f.sample_devices.join(", ")));
         if let Some(note) = accepted_note(f) {
             o.push_str(&format!("  {note}\n"));
@@ -403,6 +406,20 @@ pub fn text(r: &ConflictReport, devices: u32, isolated: bool, limit: usize) -> S
                 count(n.devices),
                 n.name,
                 pairs(&n.by_platform)
+            ));
+        }
+    }
+    if let Some(first) = r.rule_free_applies.first() {
+        o.push_str(&format!(
+            "\nAPPLIED INSTEAD (the same settings; the profile without applicability rules applies — {})\n",
+            first.source
+        ));
+        for n in &r.rule_free_applies {
+            o.push_str(&format!(
+                "  {:>9}  '{}' instead of '{}'\n",
+                count(n.devices),
+                n.applied,
+                n.instead_of
             ));
         }
     }
