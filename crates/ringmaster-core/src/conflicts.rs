@@ -25,7 +25,11 @@ use serde::Serialize;
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
+mod antivirus;
 mod dense;
+mod scope;
+
+pub use scope::RuleFreeApplies;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -34,11 +38,20 @@ pub enum FindingKind {
     Conflict,
     /// Custom OMA-URI / Apple payloads overlap: Intune checks nothing.
     Unverifiable,
+    /// Antivirus policies set equally secure values and the last modified
+    /// one cannot decide: no value is delivered.
+    NothingDelivered,
     /// Configuration policies differ, but a value may be what Graph returns
     /// when the setting is not configured: look before calling it a conflict.
     MayBeNotConfigured,
     /// Compliance policies differ: the most restrictive value applies.
     MostRestrictive,
+    /// Antivirus policies differ: the most secure value (or, between equally
+    /// secure ones, the last modified policy's) is delivered.
+    MostSecure,
+    /// The setting is set in user scope and in device scope: the user-scope
+    /// value takes precedence.
+    UserScopeWins,
     /// A compliance and a configuration policy differ: compliance wins.
     ComplianceWins,
 }
@@ -49,8 +62,11 @@ impl FindingKind {
         match self {
             FindingKind::Conflict => "conflict",
             FindingKind::Unverifiable => "unverifiable",
+            FindingKind::NothingDelivered => "nothing_delivered",
             FindingKind::MayBeNotConfigured => "may_be_not_configured",
             FindingKind::MostRestrictive => "most_restrictive",
+            FindingKind::MostSecure => "most_secure",
+            FindingKind::UserScopeWins => "user_scope_wins",
             FindingKind::ComplianceWins => "compliance_wins",
         }
     }
@@ -59,8 +75,11 @@ impl FindingKind {
         match self {
             FindingKind::Conflict => "conflict",
             FindingKind::Unverifiable => "unverifiable",
+            FindingKind::NothingDelivered => "nothing delivered",
             FindingKind::MayBeNotConfigured => "may be not configured",
             FindingKind::MostRestrictive => "most restrictive wins",
+            FindingKind::MostSecure => "most secure wins",
+            FindingKind::UserScopeWins => "user scope wins",
             FindingKind::ComplianceWins => "compliance wins",
         }
     }
@@ -110,8 +129,11 @@ pub struct Finding {
     pub values: Vec<PolicyValue>,
     /// Devices on which two differing values meet.
     pub devices: u64,
-    /// For compliance: the value that applies.
+    /// For compliance and antivirus: the value that applies (or why none does).
     pub effective: Option<String>,
+    /// The document that states the rule applied, where it is not DOMAIN.md §3's plain conflict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<&'static str>,
     pub by_platform: Vec<(String, u64)>,
     /// Affected devices per assignment target of the policies involved.
     pub by_group: Vec<(String, u64)>,
@@ -124,8 +146,10 @@ pub struct Finding {
 impl Finding {
     /// Counts against a clean report: conflicts and unverifiable overlaps not accepted.
     pub fn blocking(&self) -> bool {
-        matches!(self.kind, FindingKind::Conflict | FindingKind::Unverifiable)
-            && self.accepted.as_ref().is_none_or(|a| a.expired)
+        matches!(
+            self.kind,
+            FindingKind::Conflict | FindingKind::Unverifiable | FindingKind::NothingDelivered
+        ) && self.accepted.as_ref().is_none_or(|a| a.expired)
     }
 }
 
@@ -192,6 +216,9 @@ pub struct ConflictReport {
     pub settings: usize,
     pub findings: Vec<Finding>,
     pub not_applicable: Vec<NotApplicable>,
+    /// Profiles with the same settings where the one without applicability
+    /// rules applies instead of the one with.
+    pub rule_free_applies: Vec<RuleFreeApplies>,
 }
 
 impl ConflictReport {
@@ -403,6 +430,7 @@ pub fn analyze(org: &Org, res: &Resolution, scope: &Scope<'_>) -> ConflictReport
         .iter()
         .map(|&p| org.policies[p].settings.len())
         .sum();
+    let scope_pairs = scope::scope_pairs(org, &index);
     // Settings that two policies set, with something to compare.
     let mut candidates: Vec<(&str, Vec<Entry>)> = index
         .into_iter()
@@ -412,6 +440,11 @@ pub fn analyze(org: &Org, res: &Resolution, scope: &Scope<'_>) -> ConflictReport
     let mut involved: Vec<usize> = candidates
         .iter()
         .flat_map(|(_, e)| e.iter().map(|(p, _)| *p))
+        .chain(
+            scope_pairs
+                .iter()
+                .flat_map(|(_, u, d)| u.iter().chain(d).map(|(p, _)| *p)),
+        )
         .collect();
     involved.sort_unstable();
     involved.dedup();
@@ -436,6 +469,7 @@ pub fn analyze(org: &Org, res: &Resolution, scope: &Scope<'_>) -> ConflictReport
         .par_iter()
         .flat_map_iter(|(id, entries)| findings_for(&ctx, id, entries))
         .collect();
+    findings.extend(scope_findings(&ctx, &scope_pairs));
     findings.sort_by(|a, b| {
         a.kind
             .cmp(&b.kind)
@@ -459,6 +493,7 @@ pub fn analyze(org: &Org, res: &Resolution, scope: &Scope<'_>) -> ConflictReport
         settings,
         findings,
         not_applicable,
+        rule_free_applies: scope::rule_free_applies(org, res, scope.policies),
     }
 }
 
@@ -666,7 +701,15 @@ fn findings_for(ctx: &Ctx<'_>, id: &str, entries: &[Entry]) -> Vec<Finding> {
             .cloned()
             .partition(|s| s.iter().any(|e| leaf(e).maybe_default.is_some()));
         if certain.len() > 1 {
-            out.extend(finding(ctx, id, FindingKind::Conflict, &certain, None));
+            out.extend(match antivirus_outcome(org, id, &certain) {
+                Some((kind, effective)) => {
+                    finding(ctx, id, kind, &certain, Some(effective)).map(|f| Finding {
+                        source: Some(antivirus::SOURCE),
+                        ..f
+                    })
+                }
+                None => finding(ctx, id, FindingKind::Conflict, &certain, None),
+            });
         }
         if !doubtful.is_empty() {
             // The certain values as one side: where only they meet is the
@@ -730,6 +773,49 @@ fn findings_for(ctx: &Ctx<'_>, id: &str, entries: &[Entry]) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// Where a user-scope value meets a differing device-scope one.
+fn scope_findings(ctx: &Ctx<'_>, pairs: &[scope::ScopePair]) -> Vec<Finding> {
+    pairs
+        .iter()
+        .filter_map(|(id, user, device)| {
+            let effective = scope::user_scope_effective(ctx.org, user);
+            let sides = [user.clone(), device.clone()];
+            finding(ctx, id, FindingKind::UserScopeWins, &sides, Some(effective)).map(|f| Finding {
+                source: Some(scope::USER_SCOPE_SOURCE),
+                ..f
+            })
+        })
+        .collect()
+}
+
+/// How the antivirus rule resolves differing values of a Defender setting,
+/// when every policy is an endpoint security antivirus policy and the values
+/// have a known order; `None` leaves it a conflict.
+fn antivirus_outcome(org: &Org, id: &str, sides: &[Vec<Entry>]) -> Option<(FindingKind, String)> {
+    let ranks = antivirus::ranks(id)?;
+    let policies = || sides.iter().flatten().map(|&(p, _)| &org.policies[p]);
+    if !policies().all(|p| p.template_family.as_deref() == Some(antivirus::FAMILY)) {
+        return None;
+    }
+    let votes: Vec<antivirus::Vote<'_>> = sides
+        .iter()
+        .flatten()
+        .map(|&(p, i)| antivirus::Vote {
+            value: &org.policies[p].settings[i].value,
+            policy: &org.policies[p].name,
+            last_modified: org.policies[p].last_modified,
+        })
+        .collect();
+    Some(match antivirus::resolve(ranks, &votes)? {
+        antivirus::Outcome::Delivered(value, why) => {
+            (FindingKind::MostSecure, format!("{value} ({why})"))
+        }
+        antivirus::Outcome::Nothing(why) => {
+            (FindingKind::NothingDelivered, format!("nothing ({why})"))
+        }
+    })
 }
 
 /// The address of a shared reach: equal for policies of one class.
@@ -843,6 +929,7 @@ fn finding(
         setting,
         devices: affected.len(),
         effective,
+        source: None,
         by_platform: breakdown(&ctx.platforms, &affected),
         by_group: by_group(ctx, &involved, &affected, &words),
         sample_devices: spread(&affected, 5)
@@ -944,6 +1031,7 @@ pub fn analyze_device(org: &Org, res: &Resolution, scope: &Scope<'_>, device: u3
         })
         .collect();
     let index = index(org, &here);
+    let pairs = scope::scope_pairs(org, &index);
     let one: RoaringBitmap = [device].into_iter().collect();
     let applicable: FxHashMap<usize, &RoaringBitmap> = here.iter().map(|&p| (p, &one)).collect();
     let ctx = Ctx::new(org, res, scope, &here, applicable);
@@ -957,9 +1045,12 @@ pub fn analyze_device(org: &Org, res: &Resolution, scope: &Scope<'_>, device: u3
         .into_iter()
         .flat_map(|id| findings_for(&ctx, id, &index[id]))
         .collect();
+    out.extend(scope_findings(&ctx, &pairs));
     out.sort_by(|a, b| a.kind.cmp(&b.kind).then(a.setting_id.cmp(&b.setting_id)));
     out
 }
 
+#[cfg(test)]
+mod semantics;
 #[cfg(test)]
 mod tests;

@@ -371,6 +371,9 @@ pub struct Policy {
     pub applicability: Vec<Applicability>,
     /// Where the policy was read from, for messages.
     pub source: String,
+    /// `lastModifiedDateTime`: antivirus policy breaks ties between equally
+    /// secure values by it.
+    pub last_modified: Option<jiff::Timestamp>,
 }
 
 /// An applicability rule of a legacy device configuration.

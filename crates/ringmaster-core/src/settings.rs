@@ -63,17 +63,52 @@ pub enum LeafKind {
 
 /// Whether Intune unions this setting across policies instead of conflicting.
 pub fn merges(id: &str) -> bool {
+    merge_source(id).is_some()
+}
+
+/// The document that says Intune unions this setting, or `None` when it does not.
+pub fn merge_source(id: &str) -> Option<&'static str> {
     let l = id.to_ascii_lowercase();
-    [
+    let named = |list: &[&str]| list.iter().any(|m| l.contains(m));
+    if named(&[
         "defender_excludedpaths",
         "defender_excludedextensions",
         "defender_excludedprocesses",
+    ]) {
+        return Some(
+            "memdocs intune/protect/endpoint-security-antivirus-policy.md, \"Settings and CSPs that support policy merge\"",
+        );
+    }
+    if named(&[
         "defender_devicecontrol",
         "devicecontrol_policygroups",
         "devicecontrol_policyrules",
-    ]
-    .iter()
-    .any(|m| l.contains(m))
+    ]) || device_installation_list(&l)
+    {
+        return Some(
+            "memdocs intune/protect/endpoint-security-asr-policy.md, \"Policy merge for device control profiles\"",
+        );
+    }
+    None
+}
+
+/// The six DeviceInstallation allow/block lists (device ids, setup classes,
+/// instance ids) that device control merges. Only the lists: the choice that
+/// enables each one, and its "also apply to installed devices" flag, are
+/// ordinary values.
+fn device_installation_list(lowered: &str) -> bool {
+    const LISTS: &[&str] = &[
+        "allowinstallationofmatchingdeviceids_deviceinstall_ids_allow_list",
+        "preventinstallationofmatchingdeviceids_deviceinstall_ids_deny_list",
+        "allowinstallationofmatchingdevicesetupclasses_deviceinstall_classes_allow_list",
+        "preventinstallationofmatchingdevicesetupclasses_deviceinstall_classes_deny_list",
+        "allowinstallationofmatchingdeviceinstanceids_deviceinstall_instance_ids_allow_list",
+        "preventinstallationofmatchingdeviceinstanceids_deviceinstall_instance_ids_deny_list",
+    ];
+    // The last part of a path is the leaf itself.
+    let own = lowered.rsplit('/').next().unwrap_or(lowered);
+    own.strip_prefix("device_vendor_msft_policy_config_deviceinstallation_")
+        .is_some_and(|rest| LISTS.contains(&rest))
 }
 
 const PREFIXES: &[&str] = &[
@@ -140,5 +175,36 @@ mod tests {
         assert!(!merges(
             "device_vendor_msft_policy_config_defender_allowrealtimemonitoring"
         ));
+        let di = "device_vendor_msft_policy_config_deviceinstallation_";
+        for (id, merged) in [
+            (
+                format!(
+                    "{di}preventinstallationofmatchingdeviceids/{di}preventinstallationofmatchingdeviceids_deviceinstall_ids_deny_list"
+                ),
+                true,
+            ),
+            (
+                format!(
+                    "{di}allowinstallationofmatchingdevicesetupclasses/{di}allowinstallationofmatchingdevicesetupclasses_deviceinstall_classes_allow_list"
+                ),
+                true,
+            ),
+            (
+                format!(
+                    "{di}allowinstallationofmatchingdeviceinstanceids/{di}allowinstallationofmatchingdeviceinstanceids_deviceinstall_instance_ids_allow_list"
+                ),
+                true,
+            ),
+            // The enabling choice and the retroactive flag are values.
+            (format!("{di}preventinstallationofmatchingdeviceids"), false),
+            (
+                format!(
+                    "{di}preventinstallationofmatchingdeviceids/{di}preventinstallationofmatchingdeviceids_deviceinstall_ids_deny_retroactive"
+                ),
+                false,
+            ),
+        ] {
+            assert_eq!(merges(&id), merged, "{id}");
+        }
     }
 }

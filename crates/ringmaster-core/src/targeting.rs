@@ -572,7 +572,16 @@ pub fn resolve_policies(org: &Org, r: &mut Resolution) {
             let mut device_excludes = Vec::new();
             for a in &p.assignments {
                 let filter = a.filter.as_ref().and_then(|f| match org.filter(&f.filter_id) {
-                    Some(i) => Some((i, f.mode)),
+                    Some(i) => {
+                        if let Some(m) = filter_platform_mismatch(p, &org.filters[i]) {
+                            diags.push(Diagnostic {
+                                severity: Severity::Warning,
+                                subject: subject.clone(),
+                                message: m,
+                            });
+                        }
+                        Some((i, f.mode))
+                    }
                     None => {
                         diags.push(Diagnostic {
                             severity: Severity::Error,
@@ -755,6 +764,33 @@ pub(crate) fn combine(
         applicable,
         not_applicable_by_platform: by_platform,
     }
+}
+
+/// Intune offers an assignment only the filters of the policy's platform
+/// (memdocs intune/fundamentals/filters.md, "Use a filter": "A list of
+/// filters that match the policy platform is shown"); one that differs came
+/// from elsewhere (Graph, a copied export) and is worth a look. iOS and
+/// iPadOS share one filter platform.
+fn filter_platform_mismatch(p: &crate::model::Policy, f: &crate::model::Filter) -> Option<String> {
+    use crate::model::Platform;
+    let family = |x: Platform| {
+        if x == Platform::IpadOs {
+            Platform::Ios
+        } else {
+            x
+        }
+    };
+    let fp = Platform::parse(f.platform.as_deref()?)?;
+    if p.platforms.is_empty() || p.platforms.iter().any(|&q| family(q) == family(fp)) {
+        return None;
+    }
+    let list: Vec<&str> = p.platforms.iter().map(|q| q.as_str()).collect();
+    Some(format!(
+        "assignment filter '{}' is for {} but the policy is for {}: Intune offers only filters of the policy's platform (filters.md, \"Use a filter\")",
+        f.name,
+        f.platform.as_deref().unwrap_or_default(),
+        list.join("/")
+    ))
 }
 
 #[cfg(test)]

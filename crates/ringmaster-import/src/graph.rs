@@ -785,6 +785,7 @@ pub struct PolicyRec {
     settings_delta: Option<Vec<serde_json::Value>>,
     /// Administrative templates (ADMX).
     definition_values: Option<Vec<serde_json::Value>>,
+    last_modified_date_time: Option<String>,
     /// Everything else: the flat settings of legacy profiles and compliance policies.
     #[serde(flatten)]
     rest: serde_json::Map<String, serde_json::Value>,
@@ -1004,6 +1005,13 @@ impl PolicyRec {
             assignments.push(Assignment { target, filter });
         }
         let applicability = applicability_rules(&self.rest)?;
+        let last_modified = match self.last_modified_date_time.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(t) => Some(t.parse::<jiff::Timestamp>().map_err(|e| FieldError {
+                field: "lastModifiedDateTime".into(),
+                message: format!("not a date and time with an offset ({t:?}): {e}"),
+            })?),
+        };
         let settings = match (intent_settings, &self.settings, &self.definition_values) {
             (Some(s), _, _) => crate::templates::intent(s),
             (None, _, Some(d)) => crate::templates::admx(d),
@@ -1024,6 +1032,7 @@ impl PolicyRec {
                 .filter(|f| f != "none"),
             assignments,
             source: source.to_string(),
+            last_modified,
         })
     }
 }

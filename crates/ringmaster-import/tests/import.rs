@@ -1013,3 +1013,30 @@ fn yaml_of_other_tools_is_skipped_while_walking() {
         l.report.skipped
     );
 }
+
+#[test]
+fn last_modified_is_read_and_a_bad_one_named() {
+    let policy = |when: &str| {
+        format!(
+            r##"{{"value":[{{"@odata.type":"#microsoft.graph.deviceManagementConfigurationPolicy","id":"p1","name":"AV","lastModifiedDateTime":{when},"settings":[]}}]}}"##
+        )
+    };
+    for (when, want) in [
+        (
+            r#""2025-02-03T04:05:06.1234567Z""#,
+            Some("2025-02-03T04:05:06.1234567Z"),
+        ),
+        ("null", None),
+    ] {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "p.json", &policy(when));
+        let l = load(&[d.path().to_path_buf()]).unwrap();
+        let got = l.org.policies[0].last_modified;
+        assert_eq!(got, want.map(|t| t.parse().unwrap()), "{when}");
+    }
+    let d = tempfile::tempdir().unwrap();
+    write(d.path(), "p.json", &policy(r#""last tuesday""#));
+    let e = err(d.path());
+    assert_eq!(e.record, Some(1));
+    assert_eq!(e.field.as_deref(), Some("lastModifiedDateTime"), "{e}");
+}

@@ -1443,7 +1443,17 @@ pub fn build(spec: &PlanFile, inputs: Inputs<'_>) -> Result<Plan, Vec<PlanError>
                         .join("; ")
                 ),
             ),
-            (_, FindingKind::MostRestrictive) | (_, FindingKind::ComplianceWins) => (
+            (_, FindingKind::NothingDelivered) => (
+                CheckSeverity::Error,
+                format!(
+                    "nothing delivered: {}",
+                    f.effective.clone().unwrap_or_default()
+                ),
+            ),
+            (_, FindingKind::MostRestrictive)
+            | (_, FindingKind::ComplianceWins)
+            | (_, FindingKind::MostSecure)
+            | (_, FindingKind::UserScopeWins) => (
                 CheckSeverity::Info,
                 format!("resolves to {}", f.effective.clone().unwrap_or_default()),
             ),

@@ -804,6 +804,7 @@ fn watch(
             settings: 0,
             findings: Vec::new(),
             not_applicable: Vec::new(),
+            rule_free_applies: Vec::new(),
         };
         let rolled_out = [policy.to_string()];
         let settled = start + jiff::SignedDuration::from_hours(24 * 30);

@@ -309,7 +309,7 @@ fn pairs(v: &[(String, u64)]) -> String {
 fn summary(r: &ConflictReport, devices: u32) -> String {
     let n = |k: FindingKind| r.findings.iter().filter(|f| f.kind == k).count();
     format!(
-        "Checked {} policies ({} settings) on {} devices: {} conflicts, {} unverifiable overlaps, {} that may be not configured, {} resolved by most restrictive, {} where compliance wins; {} blocking. {} policies reach devices that cannot take them.",
+        "Checked {} policies ({} settings) on {} devices: {} conflicts, {} unverifiable overlaps, {} that may be not configured, {} resolved by most restrictive, {} where compliance wins{}; {} blocking. {} policies reach devices that cannot take them.",
         r.policies,
         count(r.settings as u64),
         count(devices as u64),
@@ -318,8 +318,20 @@ fn summary(r: &ConflictReport, devices: u32) -> String {
         n(FindingKind::MayBeNotConfigured),
         n(FindingKind::MostRestrictive),
         n(FindingKind::ComplianceWins),
+        antivirus(n(FindingKind::MostSecure), n(FindingKind::NothingDelivered)),
         r.blocking(),
         r.not_applicable.len()
+    )
+}
+
+/// Antivirus resolutions, named only where a report has any (reports from
+/// tenants without antivirus overlaps read as before).
+fn antivirus(most_secure: usize, nothing: usize) -> String {
+    if most_secure + nothing == 0 {
+        return String::new();
+    }
+    format!(
+        ", {most_secure} resolved by most secure (antivirus), {nothing} where nothing is delivered"
     )
 }
 
@@ -373,6 +385,9 @@ pub fn text(r: &ConflictReport, devices: u32, isolated: bool, limit: usize) -> S
         if let Some(e) = &f.effective {
             o.push_str(&format!("  effective: {e}\n"));
         }
+        if let Some(src) = f.source {
+            o.push_str(&format!("  rule: {src}\n"));
+        }
         o.push_str(&format!("  e.g. {}\n", f.sample_devices.join(", ")));
         if let Some(note) = accepted_note(f) {
             o.push_str(&format!("  {note}\n"));
@@ -394,6 +409,20 @@ pub fn text(r: &ConflictReport, devices: u32, isolated: bool, limit: usize) -> S
                 count(n.devices),
                 n.name,
                 pairs(&n.by_platform)
+            ));
+        }
+    }
+    if let Some(first) = r.rule_free_applies.first() {
+        o.push_str(&format!(
+            "\nAPPLIED INSTEAD (the same settings; the profile without applicability rules applies — {})\n",
+            first.source
+        ));
+        for n in &r.rule_free_applies {
+            o.push_str(&format!(
+                "  {:>9}  '{}' instead of '{}'\n",
+                count(n.devices),
+                n.applied,
+                n.instead_of
             ));
         }
     }

@@ -71,6 +71,7 @@ fn org(policies: Vec<(&str, PolicyKind, &str, Vec<SettingLeaf>)>) -> (Org, Resol
             settings,
             applicability: Vec::new(),
             source: "test".into(),
+            last_modified: None,
         });
     }
     let o = b.finish();

@@ -88,6 +88,7 @@ fn policy(id: &str, assignments: Vec<Assignment>) -> Policy {
         settings: Vec::new(),
         applicability: Vec::new(),
         source: "test".into(),
+        last_modified: None,
     }
 }
 
