@@ -9,17 +9,7 @@ fn rm() -> Command {
 }
 
 fn corpus_windows() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/corpus/OpenIntuneBaseline/WINDOWS");
-    if p.exists() {
-        return Some(p);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "corpus missing at {}",
-        p.display()
-    );
-    None
+    ringmaster_import::corpus("OpenIntuneBaseline/WINDOWS")
 }
 
 /// A generated fleet without its own policies.

@@ -14,16 +14,7 @@ fn rm() -> Command {
 }
 
 fn exports() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/exports");
-    if p.exists() {
-        return Some(p);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "corpus missing at {}",
-        p.display()
-    );
-    None
+    ringmaster_import::corpus("exports")
 }
 
 /// A generated fleet without its own policies.
@@ -61,20 +52,9 @@ fn conflicts(policies: &[PathBuf]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-/// JSON as the exports store it: UTF-8, UTF-8 with BOM or UTF-16LE with BOM.
+/// JSON as the exports store it (UTF-8, or UTF-16 with a byte-order mark).
 fn read_json(p: &Path) -> Value {
-    let bytes = std::fs::read(p).unwrap();
-    let text = if let Some(rest) = bytes.strip_prefix(&[0xFF, 0xFE]) {
-        let units: Vec<u16> = rest
-            .chunks_exact(2)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]))
-            .collect();
-        String::from_utf16(&units).expect("UTF-16")
-    } else {
-        let rest = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(&bytes);
-        String::from_utf8(rest.to_vec()).expect("UTF-8")
-    };
-    serde_json::from_str(&text).unwrap()
+    serde_json::from_str(&ringmaster_import::export_text(p).unwrap()).unwrap()
 }
 
 /// A settings-catalog instance with its template references and type tags

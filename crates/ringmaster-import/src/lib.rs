@@ -144,6 +144,29 @@ struct ReadPolicy {
     named: Vec<intunecd::NamedTarget>,
 }
 
+/// The real-world corpus beside the checkout (`../shared/corpus/<sub>`), which
+/// tests and benchmarks read in place. `None` when it is missing; under
+/// `CI=true` a missing corpus is a failure, so no test passes by skipping it.
+pub fn corpus(sub: &str) -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/corpus")
+        .join(sub);
+    if p.exists() {
+        return Some(p);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "corpus missing at {}",
+        p.display()
+    );
+    None
+}
+
+/// A file's text as exports store it: UTF-8, UTF-8 or UTF-16 with a byte-order mark.
+pub fn export_text(p: &Path) -> Result<String, ImportError> {
+    read_text(p)
+}
+
 /// Loads every export below the given files or folders.
 pub fn load(paths: &[PathBuf]) -> Result<Loaded, ImportError> {
     let mut files = Vec::new();

@@ -193,7 +193,6 @@ fn presentation_value(pv: &Value) -> Option<String> {
     pv.get("value").and_then(scalar)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

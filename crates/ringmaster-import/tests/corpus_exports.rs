@@ -8,16 +8,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 fn exports() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/exports");
-    if p.exists() {
-        return Some(p);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "corpus missing at {}",
-        p.display()
-    );
-    None
+    ringmaster_import::corpus("exports")
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -33,19 +24,6 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
             out.push(e);
         }
     }
-}
-
-fn text(p: &Path) -> Option<String> {
-    let bytes = std::fs::read(p).unwrap();
-    if let Some(rest) = bytes.strip_prefix(&[0xFF, 0xFE]) {
-        let units: Vec<u16> = rest
-            .chunks_exact(2)
-            .map(|c| u16::from_le_bytes([c[0], c[1]]))
-            .collect();
-        return String::from_utf16(&units).ok();
-    }
-    let rest = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(&bytes);
-    String::from_utf8(rest.to_vec()).ok()
 }
 
 /// Whether one JSON object is an Intune device policy, by its type name or,
@@ -127,7 +105,7 @@ fn check(row: &Row) {
     let present: usize = files
         .iter()
         .filter(|f| ext(f, "json"))
-        .filter_map(|f| text(f))
+        .filter_map(|f| ringmaster_import::export_text(f).ok())
         .filter_map(|t| serde_json::from_str::<Value>(&t).ok())
         .map(|v| policies_in(&v))
         .sum::<usize>()

@@ -11,17 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 fn corpus() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/corpus/exports/Azure+securedworkstation");
-    if p.exists() {
-        return Some(p);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "corpus missing at {}",
-        p.display()
-    );
-    None
+    ringmaster_import::corpus("exports/Azure+securedworkstation")
 }
 
 /// Keys that describe the profile, not a device.

@@ -13,16 +13,7 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
 }
 
 fn corpus() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/exports");
-    if p.exists() {
-        return Some(p);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "corpus missing at {}",
-        p.display()
-    );
-    None
+    ringmaster_import::corpus("exports")
 }
 
 fn files(dir: &Path, ext: &str) -> Vec<PathBuf> {
