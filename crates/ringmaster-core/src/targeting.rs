@@ -539,23 +539,38 @@ pub fn resolve_policies(org: &Org, r: &mut Resolution) {
     r.by_signins = org.has_logons();
     if r.by_signins {
         r.shared_devices = shared_devices(org, &r.enrolled);
-        let unknown = match org.logons_unknown_users {
-            0 => String::new(),
-            n => format!("; {n} sign-in(s) name users not in the import and are ignored"),
-        };
+    }
+    if org.logons_unknown_users > 0 {
         r.diagnostics.push(Diagnostic {
             severity: Severity::Warning,
             subject: "user targeting".into(),
             message: format!(
-                "user-targeted assignments reach the devices their users signed in to (usersLoggedOn) and their primary devices; {} enrolled device(s) have more than one user{unknown}",
-                r.shared_devices
+                "{} sign-in(s) (usersLoggedOn) name users not in the import and are ignored",
+                org.logons_unknown_users
             ),
         });
-    } else {
+    }
+    // Which model decides matters only where some policy targets users.
+    let targets_users = org.policies.iter().any(|p| {
+        p.assignments.iter().any(|a| match &a.target {
+            Target::AllUsers => true,
+            Target::Group(id) => org.group(id).is_some_and(|g| !r.group_users[g].is_empty()),
+            _ => false,
+        })
+    });
+    if targets_users {
+        let message = if r.by_signins {
+            format!(
+                "user-targeted assignments reach the devices their users signed in to (usersLoggedOn) and their primary devices; {} enrolled device(s) have more than one user",
+                r.shared_devices
+            )
+        } else {
+            "the import has no sign-ins (usersLoggedOn): user-targeted assignments are taken to reach the primary user's devices only, and miss the shared devices other users sign in to".into()
+        };
         r.diagnostics.push(Diagnostic {
             severity: Severity::Warning,
             subject: "user targeting".into(),
-            message: "the import has no sign-ins (usersLoggedOn): user-targeted assignments are taken to reach the primary user's devices only, and miss the shared devices other users sign in to".into(),
+            message,
         });
     }
     // Devices of (licensed) users: a plain scan when every user counts and

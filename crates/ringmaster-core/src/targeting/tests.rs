@@ -958,7 +958,7 @@ fn sign_ins_are_matched_to_users_when_the_org_is_finished() {
     assert!(
         r.diagnostics.iter().any(|d| d
             .message
-            .contains("1 sign-in(s) name users not in the import")),
+            .contains("1 sign-in(s) (usersLoggedOn) name users not in the import")),
         "{:?}",
         r.diagnostics
     );
