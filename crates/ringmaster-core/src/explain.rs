@@ -51,6 +51,49 @@ pub struct DeviceFacts {
     pub model: Option<String>,
     pub ownership: Option<String>,
     pub primary_user: Option<String>,
+    /// Users who signed in to it (`usersLoggedOn`), with the last date when known.
+    pub signed_in: Vec<String>,
+}
+
+/// How a user is tied to a device, which is how a user assignment reaches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserLink {
+    Primary,
+    /// Signed in, last at the time when the export gave it.
+    SignedIn(Option<jiff::Timestamp>),
+}
+
+/// The users a user assignment can reach device `d` through: the primary
+/// user first, then those who signed in (a primary user who also signed in
+/// is listed once, as primary).
+pub fn device_users(org: &Org, d: u32) -> Vec<(u32, UserLink)> {
+    let mut out: Vec<(u32, UserLink)> = org
+        .device_user
+        .get(d as usize)
+        .copied()
+        .filter(|u| *u != NO_ROW)
+        .map(|u| (u, UserLink::Primary))
+        .into_iter()
+        .collect();
+    for (u, at) in org.device_logons(d) {
+        if !out.iter().any(|(v, _)| *v == u) {
+            out.push((u, UserLink::SignedIn(at)));
+        }
+    }
+    out
+}
+
+/// `its primary user X <rest>` or `user X signed in to it on 2026-11-20 and <rest>`.
+fn user_phrase(org: &Org, u: u32, link: UserLink, rest: &str) -> String {
+    let label = org.user_label(u);
+    match link {
+        UserLink::Primary => format!("its primary user {label} {rest}"),
+        UserLink::SignedIn(Some(t)) => format!(
+            "user {label} signed in to it on {} and {rest}",
+            t.to_zoned(jiff::tz::TimeZone::UTC).date()
+        ),
+        UserLink::SignedIn(None) => format!("user {label} signed in to it and {rest}"),
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -107,7 +150,19 @@ pub fn explain_device(
         model: org.device(DeviceAttr::Model, row).map(Into::into),
         ownership: org.device(DeviceAttr::Ownership, row).map(Into::into),
         primary_user: user.map(|u| org.user_label(u)),
+        signed_in: org
+            .device_logons(row)
+            .map(|(u, at)| match at {
+                Some(t) => format!(
+                    "{} (last {})",
+                    org.user_label(u),
+                    t.to_zoned(jiff::tz::TimeZone::UTC).date()
+                ),
+                None => org.user_label(u),
+            })
+            .collect(),
     };
+    let users = device_users(org, row);
     let device_groups = (0..org.groups.len())
         .filter(|&g| res.group_devices[g].contains(row))
         .map(|g| org.groups[g].name.clone())
@@ -124,7 +179,7 @@ pub fn explain_device(
     let policies = only
         .unwrap_or(&all)
         .iter()
-        .map(|&p| explain_policy(org, res, p, row, user, now))
+        .map(|&p| explain_policy(org, res, p, row, &users, now))
         .collect();
     let all_policies: Vec<usize> = (0..org.policies.len()).collect();
     let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
@@ -156,7 +211,7 @@ fn explain_policy(
     res: &Resolution,
     p: usize,
     d: u32,
-    user: Option<u32>,
+    users: &[(u32, UserLink)],
     now: jiff::Timestamp,
 ) -> PolicyExplanation {
     let policy = &org.policies[p];
@@ -165,26 +220,45 @@ fn explain_policy(
     // Exclusions first: they decide regardless of what includes say.
     let mut excluded_device_by = None;
     let mut excluded_user_by = None;
+    // The first group excluding each of the device's users.
+    let mut user_excluded_by: Vec<Option<String>> = vec![None; users.len()];
     for a in &policy.assignments {
         if let Target::ExcludeGroup(id) = &a.target {
             let Some(g) = org.group(id) else { continue };
             let dev = res.group_devices[g].contains(d);
-            let usr = user.is_some_and(|u| res.group_users[g].contains(u));
+            let hit = users
+                .iter()
+                .position(|(u, _)| res.group_users[g].contains(*u));
+            for (i, (u, _)) in users.iter().enumerate() {
+                if user_excluded_by[i].is_none() && res.group_users[g].contains(*u) {
+                    user_excluded_by[i] = Some(org.groups[g].name.clone());
+                }
+            }
             if dev && excluded_device_by.is_none() {
                 excluded_device_by = Some(org.groups[g].name.clone());
             }
-            if usr && excluded_user_by.is_none() {
+            if hit.is_some() && excluded_user_by.is_none() {
                 excluded_user_by = Some(org.groups[g].name.clone());
             }
             exclude_steps.push(AssignmentStep {
                 intent: "exclude",
                 target: format!("group '{}'", org.groups[g].name),
-                reaches: dev || usr,
-                via: membership(org, res, g, d, user, now),
+                reaches: dev || hit.is_some(),
+                via: membership(org, res, g, d, hit.map(|i| users[i]), now),
                 filter: None,
             });
         }
     }
+    // Of the device's users in an include's user set: one not excluded (the
+    // user the assignment reaches it through), else the first, excluded.
+    let pick = |inside: &dyn Fn(u32) -> bool| -> (Option<usize>, Option<usize>) {
+        let cands = || (0..users.len()).filter(|&i| inside(users[i].0));
+        (
+            cands().find(|&i| user_excluded_by[i].is_none()),
+            cands().next(),
+        )
+    };
+    let mut user_blocked_by: Option<String> = None;
     // Includes: which reach the device after exclusions of their own kind.
     struct Reach {
         target: String,
@@ -196,46 +270,73 @@ fn explain_policy(
     let mut blocked_by_exclusion = Vec::new();
     let mut ineffective: Vec<String> = Vec::new();
     for a in &policy.assignments {
-        let (target, dev_member, user_member, via) = match &a.target {
+        let (target, dev_member, user_member, user_free, via) = match &a.target {
             Target::ExcludeGroup(_) => continue,
             Target::AllDevices => (
                 "All devices".to_string(),
                 true,
                 false,
+                false,
                 vec!["every enrolled device is in All devices".to_string()],
             ),
-            Target::AllUsers => (
-                "All users".to_string(),
-                false,
-                user.is_some_and(|u| res.licensed.contains(u)),
-                match user {
-                    Some(u) if res.licensed.contains(u) => vec![format!(
-                        "its primary user {} is in All users{}",
-                        org.user_label(u),
-                        if res.licensed_assumed {
-                            " (every user counts as licensed: the import has no assignedPlans)"
-                        } else {
-                            " (licensed for Intune)"
-                        }
+            Target::AllUsers => {
+                let (free, first) = pick(&|u| res.licensed.contains(u));
+                let licence = if res.licensed_assumed {
+                    " (every user counts as licensed: the import has no assignedPlans)"
+                } else {
+                    " (licensed for Intune)"
+                };
+                let via = match (free.or(first), users.first()) {
+                    (Some(i), _) => {
+                        let (u, link) = users[i];
+                        vec![user_phrase(org, u, link, &format!("is in All users{licence}"))]
+                    }
+                    (None, Some(&(u, link))) => vec![user_phrase(
+                        org,
+                        u,
+                        link,
+                        "has no enabled Intune licence, so All users (all licensed users) does not reach it",
                     )],
-                    Some(u) => vec![format!(
-                        "its primary user {} has no enabled Intune licence, so All users (all licensed users) does not reach it",
-                        org.user_label(u)
-                    )],
-                    None => {
+                    (None, None) if org.has_logons() => vec![
+                        "it has no primary user and nobody signed in to it, so All users does not reach it"
+                            .to_string(),
+                    ],
+                    (None, None) => {
                         vec!["it has no primary user, so All users does not reach it".to_string()]
                     }
-                },
-            ),
+                };
+                if free.is_none()
+                    && let Some(i) = first
+                {
+                    user_blocked_by = user_blocked_by.or(user_excluded_by[i].clone());
+                }
+                (
+                    "All users".to_string(),
+                    false,
+                    first.is_some(),
+                    free.is_some(),
+                    via,
+                )
+            }
             Target::Group(id) => match org.group(id) {
-                Some(g) => (
-                    format!("group '{}'", org.groups[g].name),
-                    res.group_devices[g].contains(d),
-                    user.is_some_and(|u| res.group_users[g].contains(u)),
-                    membership(org, res, g, d, user, now),
-                ),
+                Some(g) => {
+                    let (free, first) = pick(&|u| res.group_users[g].contains(u));
+                    if free.is_none()
+                        && let Some(i) = first
+                    {
+                        user_blocked_by = user_blocked_by.or(user_excluded_by[i].clone());
+                    }
+                    (
+                        format!("group '{}'", org.groups[g].name),
+                        res.group_devices[g].contains(d),
+                        first.is_some(),
+                        free.is_some(),
+                        membership(org, res, g, d, free.or(first).map(|i| users[i]), now),
+                    )
+                }
                 None => (
                     format!("group {id} (not in the import)"),
+                    false,
                     false,
                     false,
                     Vec::new(),
@@ -243,7 +344,7 @@ fn explain_policy(
             },
         };
         let dev_ok = dev_member && excluded_device_by.is_none();
-        let user_ok = user_member && excluded_user_by.is_none();
+        let user_ok = user_free;
         // An exclusion of the other kind than the include that reaches the
         // device is not evaluated by Intune: say so where it would mislead.
         if user_ok && !dev_ok {
@@ -297,6 +398,7 @@ fn explain_policy(
         if let Some(first) = blocked_by_exclusion.first() {
             let by = excluded_device_by
                 .clone()
+                .or(user_blocked_by.clone())
                 .or(excluded_user_by.clone())
                 .unwrap_or_default();
             (
@@ -408,21 +510,29 @@ fn explain_policy(
     }
 }
 
-/// How device `d` (or its primary user) belongs to group `g`, outermost first.
+/// How device `d` (or `user`, one of its users) belongs to group `g`, outermost first.
 pub fn membership(
     org: &Org,
     res: &Resolution,
     g: usize,
     d: u32,
-    user: Option<u32>,
+    user: Option<(u32, UserLink)>,
     now: jiff::Timestamp,
 ) -> Vec<String> {
     let mut out = Vec::new();
     let mut seen = vec![false; org.groups.len()];
     if res.group_devices[g].contains(d) {
         chain(org, res, g, Member::Device(d), now, &mut seen, &mut out);
-    } else if let Some(u) = user.filter(|u| res.group_users[g].contains(*u)) {
-        out.push(format!("its primary user {} is a member of group '{}', and the policy follows users to their devices", org.user_label(u), org.groups[g].name));
+    } else if let Some((u, link)) = user.filter(|(u, _)| res.group_users[g].contains(*u)) {
+        out.push(user_phrase(
+            org,
+            u,
+            link,
+            &format!(
+                "is a member of group '{}', and the policy follows users to the devices they use",
+                org.groups[g].name
+            ),
+        ));
         seen.iter_mut().for_each(|s| *s = false);
         chain(org, res, g, Member::User(u), now, &mut seen, &mut out);
     }

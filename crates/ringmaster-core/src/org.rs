@@ -13,6 +13,30 @@ use rustc_hash::FxHashMap;
 /// Marks "no row" in row-valued vectors.
 pub const NO_ROW: u32 = u32::MAX;
 
+/// Marks a sign-in whose time the export did not give.
+const NO_TIME: i64 = i64::MIN;
+
+/// The slice `offsets[i]..offsets[i + 1]` of `values`, empty past the end.
+fn csr<'a, T>(offsets: &[u32], values: &'a [T], i: u32) -> &'a [T] {
+    let i = i as usize;
+    if i + 1 >= offsets.len() {
+        return &[];
+    }
+    &values[offsets[i] as usize..offsets[i + 1] as usize]
+}
+
+/// Offsets of a CSR index over `n` rows from the row of each entry, sorted.
+fn offsets_of(n: usize, rows: impl Iterator<Item = u32>) -> Vec<u32> {
+    let mut counts = vec![0u32; n + 1];
+    for r in rows {
+        counts[r as usize + 1] += 1;
+    }
+    for i in 0..n {
+        counts[i + 1] += counts[i];
+    }
+    counts
+}
+
 /// One object type's columns.
 #[derive(Debug, Clone, Default)]
 pub struct Table {
@@ -107,6 +131,18 @@ pub struct Org {
     /// Devices of each user: `user_devices[user_offsets[u]..user_offsets[u + 1]]`.
     user_offsets: Vec<u32>,
     user_devices: Vec<u32>,
+    /// Sign-ins (Graph `usersLoggedOn`): the users of device `d` are
+    /// `logon_users[logon_offsets[d]..logon_offsets[d + 1]]`, and `logon_at`
+    /// holds when each last signed in (Unix seconds, [`NO_TIME`] when the
+    /// export left it out). Empty offsets: the import carries no sign-ins.
+    logon_offsets: Vec<u32>,
+    logon_users: Vec<u32>,
+    logon_at: Vec<i64>,
+    /// The inverse: devices user `u` signed in to, like `user_devices`.
+    signin_offsets: Vec<u32>,
+    signin_devices: Vec<u32>,
+    /// Sign-in entries naming a user who is not in the import (dropped).
+    pub logons_unknown_users: usize,
     group_index: FxHashMap<String, usize>,
     filter_index: FxHashMap<String, usize>,
     policy_index: FxHashMap<String, usize>,
@@ -145,12 +181,45 @@ impl Org {
             .and_then(Platform::parse)
     }
 
+    /// Devices whose primary user is `user`.
     pub fn user_devices(&self, user: u32) -> &[u32] {
-        let u = user as usize;
-        if u + 1 >= self.user_offsets.len() {
-            return &[];
-        }
-        &self.user_devices[self.user_offsets[u] as usize..self.user_offsets[u + 1] as usize]
+        csr(&self.user_offsets, &self.user_devices, user)
+    }
+
+    /// Whether the import carries sign-ins (`usersLoggedOn`) for any device.
+    pub fn has_logons(&self) -> bool {
+        !self.logon_offsets.is_empty()
+    }
+
+    /// Users who signed in to device `d`, by row, with when they last did.
+    pub fn device_logons(
+        &self,
+        d: u32,
+    ) -> impl Iterator<Item = (u32, Option<jiff::Timestamp>)> + '_ {
+        let users = csr(&self.logon_offsets, &self.logon_users, d);
+        let at = csr(&self.logon_offsets, &self.logon_at, d);
+        users.iter().zip(at).map(|(&u, &t)| {
+            let t = (t != NO_TIME)
+                .then(|| jiff::Timestamp::from_second(t).ok())
+                .flatten();
+            (u, t)
+        })
+    }
+
+    /// Devices `user` signed in to.
+    pub fn user_signins(&self, user: u32) -> &[u32] {
+        csr(&self.signin_offsets, &self.signin_devices, user)
+    }
+
+    /// Every user a user-targeted assignment can reach device `d` through:
+    /// its primary user and those who signed in to it (a user may be both).
+    pub fn device_users(&self, d: u32) -> impl Iterator<Item = u32> + '_ {
+        let primary = self.device_user.get(d as usize).copied();
+        primary.filter(|u| *u != NO_ROW).into_iter().chain(
+            csr(&self.logon_offsets, &self.logon_users, d)
+                .iter()
+                .copied(),
+        )
     }
 
     pub fn group(&self, id: &str) -> Option<usize> {
@@ -328,6 +397,10 @@ pub struct OrgBuilder {
     device_rows: [Vec<u32>; 3],
     /// Number device rows so that devices of one static group sit together.
     cluster: bool,
+    /// Sign-ins as recorded: (device row, index in `logon_ids`, Unix seconds).
+    logons: Vec<(u32, u32, i64)>,
+    logon_ids: Vec<String>,
+    logon_index: FxHashMap<String, u32>,
 }
 
 impl Default for OrgBuilder {
@@ -375,6 +448,9 @@ impl OrgBuilder {
             user_rows: vec![NO_ROW],
             device_rows: [vec![NO_ROW], vec![NO_ROW], vec![NO_ROW]],
             cluster: false,
+            logons: Vec::new(),
+            logon_ids: Vec::new(),
+            logon_index: FxHashMap::default(),
         }
     }
 
@@ -524,6 +600,25 @@ impl OrgBuilder {
         self.org.users.multi[attr.index()].set_records(row, records);
     }
 
+    /// Records that the user with Entra object id `user_id` signed in to
+    /// device `row`, last at `at` (Graph `usersLoggedOn`). Users are matched
+    /// when the org is finished, so they may be imported later; a user seen
+    /// twice on one device keeps the latest time.
+    pub fn add_logon(&mut self, row: u32, user_id: &str, at: Option<jiff::Timestamp>) {
+        let id = norm_id(user_id);
+        let code = match self.logon_index.get(id.as_ref()) {
+            Some(&c) => c,
+            None => {
+                let c = self.logon_ids.len() as u32;
+                self.logon_ids.push(id.clone().into_owned());
+                self.logon_index.insert(id.into_owned(), c);
+                c
+            }
+        };
+        let at = at.map_or(NO_TIME, |t| t.as_second());
+        self.logons.push((row, code, at));
+    }
+
     pub fn add_group(&mut self, g: Group) {
         self.org.groups.push(g);
     }
@@ -574,6 +669,19 @@ impl OrgBuilder {
             .map(|g| static_members(&org, g))
             .collect();
         org.device_user = primary_users(&org);
+        let mut logons = self.logons;
+        // Sign-in ids to user rows; entries for users not imported are dropped.
+        let logon_rows: Vec<u32> = self
+            .logon_ids
+            .iter()
+            .map(|id| org.user_by_id(id).unwrap_or(NO_ROW))
+            .collect();
+        let before = logons.len();
+        logons.retain_mut(|(_, u, _)| {
+            *u = logon_rows[*u as usize];
+            *u != NO_ROW
+        });
+        org.logons_unknown_users = before - logons.len();
         if self.cluster {
             let order = locality_order(&org);
             org.devices.permute(&order);
@@ -588,6 +696,12 @@ impl OrgBuilder {
                 m.devices.iter_mut().for_each(|d| *d = row_of[*d as usize]);
                 m.devices.sort_unstable();
             }
+            for l in &mut logons {
+                l.0 = row_of[l.0 as usize];
+            }
+        }
+        if before > 0 {
+            index_logons(&mut org, logons);
         }
         // Primary users, the other direction.
         let users = org.users.rows as usize;
@@ -624,6 +738,29 @@ impl OrgBuilder {
             .collect();
         org
     }
+}
+
+/// Builds both directions of the sign-in index from (device, user, time)
+/// entries, one per device and user (the latest time wins).
+fn index_logons(org: &mut Org, mut logons: Vec<(u32, u32, i64)>) {
+    // By device, then user, latest first: dedup keeps the latest.
+    logons.par_sort_unstable_by_key(|&(d, u, t)| (d, u, std::cmp::Reverse(t)));
+    logons.dedup_by_key(|l| (l.0, l.1));
+    let devices = org.devices.rows as usize;
+    org.logon_offsets = offsets_of(devices, logons.iter().map(|l| l.0));
+    org.logon_users = logons.iter().map(|l| l.1).collect();
+    org.logon_at = logons.iter().map(|l| l.2).collect();
+    let users = org.users.rows as usize;
+    let offsets = offsets_of(users, logons.iter().map(|l| l.1));
+    let mut fill = offsets.clone();
+    let mut devs = vec![0u32; logons.len()];
+    // Entries come by device, so each user's devices come out sorted.
+    for &(d, u, _) in &logons {
+        devs[fill[u as usize] as usize] = d;
+        fill[u as usize] += 1;
+    }
+    org.signin_offsets = offsets;
+    org.signin_devices = devs;
 }
 
 /// Each device's primary user row, or [`NO_ROW`].

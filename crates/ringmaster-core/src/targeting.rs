@@ -56,6 +56,12 @@ pub struct Resolution {
     pub licensed: RoaringBitmap,
     /// No user in the import carries licence data, so all are taken as licensed.
     pub licensed_assumed: bool,
+    /// User-targeted assignments follow sign-ins (the import has
+    /// `usersLoggedOn`); otherwise they reach primary users' devices only.
+    pub by_signins: bool,
+    /// Enrolled devices that more than one user reaches them through (primary
+    /// user and sign-ins together): where the primary-user model falls short.
+    pub shared_devices: u64,
 }
 
 /// Where one policy lands.
@@ -415,14 +421,29 @@ fn holds(r: &Resolution, org: &Org, g: usize) -> (bool, bool) {
     }
 }
 
-/// Devices whose primary user is in `users`.
+/// Devices a user assignment to `users` reaches: those whose primary user is
+/// in `users`, and those any of them signed in to.
 pub fn devices_of_users(org: &Org, users: &RoaringBitmap) -> RoaringBitmap {
     let mut v: Vec<u32> = Vec::new();
     for u in users {
         v.extend_from_slice(org.user_devices(u));
+        v.extend_from_slice(org.user_signins(u));
     }
     v.sort_unstable();
+    v.dedup();
     RoaringBitmap::from_sorted_iter(v).expect("sorted")
+}
+
+/// Enrolled devices with more than one user (primary user and sign-ins).
+fn shared_devices(org: &Org, enrolled: &RoaringBitmap) -> u64 {
+    let several = |d: u32| {
+        let mut first = None;
+        org.device_users(d).any(|u| *first.get_or_insert(u) != u)
+    };
+    (0..org.devices.rows)
+        .into_par_iter()
+        .filter(|&d| enrolled.contains(d) && several(d))
+        .count() as u64
 }
 
 /// One include assignment, reduced to bitmaps.
@@ -515,8 +536,46 @@ pub fn resolve_policies(org: &Org, r: &mut Resolution) {
         });
     }
     let all_users = r.licensed.clone();
-    // Devices of (licensed) users: a plain scan when every user counts.
-    let owned: RoaringBitmap = if unlicensed == 0 {
+    r.by_signins = org.has_logons();
+    if r.by_signins {
+        r.shared_devices = shared_devices(org, &r.enrolled);
+    }
+    if org.logons_unknown_users > 0 {
+        r.diagnostics.push(Diagnostic {
+            severity: Severity::Warning,
+            subject: "user targeting".into(),
+            message: format!(
+                "{} sign-in(s) (usersLoggedOn) name users not in the import and are ignored",
+                org.logons_unknown_users
+            ),
+        });
+    }
+    // Which model decides matters only where some policy targets users.
+    let targets_users = org.policies.iter().any(|p| {
+        p.assignments.iter().any(|a| match &a.target {
+            Target::AllUsers => true,
+            Target::Group(id) => org.group(id).is_some_and(|g| !r.group_users[g].is_empty()),
+            _ => false,
+        })
+    });
+    if targets_users {
+        let message = if r.by_signins {
+            format!(
+                "user-targeted assignments reach the devices their users signed in to (usersLoggedOn) and their primary devices; {} enrolled device(s) have more than one user",
+                r.shared_devices
+            )
+        } else {
+            "the import has no sign-ins (usersLoggedOn): user-targeted assignments are taken to reach the primary user's devices only, and miss the shared devices other users sign in to".into()
+        };
+        r.diagnostics.push(Diagnostic {
+            severity: Severity::Warning,
+            subject: "user targeting".into(),
+            message,
+        });
+    }
+    // Devices of (licensed) users: a plain scan when every user counts and
+    // primary users are the only link.
+    let owned: RoaringBitmap = if unlicensed == 0 && !r.by_signins {
         org.device_user
             .iter()
             .enumerate()
@@ -711,9 +770,21 @@ pub(crate) fn combine(
         RoaringBitmap::new(),
     );
     let (mut dropped, mut kept) = (RoaringBitmap::new(), RoaringBitmap::new());
-    // A device has one primary user, so the devices of (included − excluded)
-    // users are the included users' devices minus the excluded users' devices.
+    // The devices of (included − excluded) users are the included users'
+    // devices minus those the excluded users reach, except that a device
+    // another included user signs in to stays: an exclusion removes users,
+    // and Intune still applies the policy for the others (memdocs
+    // `configuration/device-profile-assign.md`). Only those few devices are
+    // checked one by one; without sign-ins a device has one user.
     let excl_user_devices = devices_of_users(org, excl_users);
+    let by_others = |inc_users: &RoaringBitmap, lost: &RoaringBitmap| -> RoaringBitmap {
+        lost.iter()
+            .filter(|&d| {
+                org.device_users(d)
+                    .any(|u| inc_users.contains(u) && !excl_users.contains(u))
+            })
+            .collect()
+    };
     for inc in includes {
         if excl_users.is_empty() {
             users |= inc.users;
@@ -728,6 +799,10 @@ pub(crate) fn combine(
         }
         if !inc.user_devices.is_empty() {
             *reach.to_mut() |= &minus(inc.user_devices, &excl_user_devices);
+            if org.has_logons() && !excl_user_devices.is_empty() {
+                let lost = inc.user_devices & &excl_user_devices;
+                *reach.to_mut() |= &by_others(inc.users, &lost);
+            }
         }
         match inc.filter {
             None => unfiltered |= reach.as_ref(),

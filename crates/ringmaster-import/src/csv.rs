@@ -9,7 +9,8 @@
 //!   `deviceName`, `platform`, `osVersion`, `model`, `manufacturer`,
 //!   `ownership`, `trustType`, `primaryUser`, `lab`, `lastCheckIn`,
 //!   `serialNumber`, `category`, `enrollmentProfileName`, `sku`,
-//!   `cpuArchitecture`, `managementType`, `extensionAttribute1`..`15`.
+//!   `cpuArchitecture`, `managementType`, `extensionAttribute1`..`15`,
+//!   `usersLoggedOn` (object ids of the users who signed in, `;`-separated).
 //! - group members: `groupId`, `memberId`, optional `memberType`.
 
 use crate::{FileReport, ImportError, State};
@@ -204,6 +205,12 @@ pub(crate) fn read(p: &Path, text: &str, st: &mut State) -> Result<(), ImportErr
                     b.set_device(row, a, get(c));
                 }
                 b.set_device(row, D::IsLab, flag("lab")?);
+                for user in get("usersLoggedOn").into_iter().flat_map(|v| v.split(';')) {
+                    let user = user.trim();
+                    if !user.is_empty() {
+                        b.add_logon(row, user, None);
+                    }
+                }
                 for n in 1..=15u8 {
                     b.set_device(row, D::Ext(n), get(&format!("extensionAttribute{n}")));
                 }

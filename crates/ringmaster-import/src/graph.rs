@@ -407,6 +407,15 @@ pub struct ManagedDeviceRec {
     /// ringmaster's own flag for lab and test devices.
     #[serde(alias = "lab")]
     is_lab: Option<Flex>,
+    /// Beta: who signed in to the device (`loggedOnUser`).
+    users_logged_on: Option<Vec<LoggedOnUser>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LoggedOnUser {
+    user_id: Option<String>,
+    last_log_on_date_time: Option<String>,
 }
 
 impl ManagedDeviceRec {
@@ -420,7 +429,29 @@ impl ManagedDeviceRec {
                 "a managed device needs its Intune id or azureADDeviceId",
             ));
         }
+        // Checked before the device is recorded, so a bad entry adds nothing.
+        let mut logons = Vec::new();
+        for (i, l) in self.users_logged_on.iter().flatten().enumerate() {
+            let user = l.user_id.as_deref().map(str::trim).unwrap_or("");
+            if user.is_empty() || is_zero_guid(user) {
+                return Err(missing(
+                    &format!("usersLoggedOn[{i}].userId"),
+                    "a sign-in needs the user's object id",
+                ));
+            }
+            let at = match l.last_log_on_date_time.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(t) => Some(parse_time(t).ok_or_else(|| FieldError {
+                    field: format!("usersLoggedOn[{i}].lastLogOnDateTime"),
+                    message: format!("'{t}' is not a date and time (like 2026-11-20T08:15:00Z)"),
+                })?),
+            };
+            logons.push((user, at));
+        }
         let row = b.device(&[DeviceKey::ManagedId(id), DeviceKey::DeviceId(aad)]);
+        for (user, at) in logons {
+            b.add_logon(row, user, at);
+        }
         use DeviceAttr as D;
         if let Some(os) = &self.operating_system {
             let p = platform_of(os, self.model.as_deref());
@@ -474,6 +505,17 @@ impl ManagedDeviceRec {
         );
         Ok(row)
     }
+}
+
+/// Graph's date-times: RFC 3339, sometimes without the offset (taken as UTC).
+fn parse_time(s: &str) -> Option<jiff::Timestamp> {
+    s.parse::<jiff::Timestamp>().ok().or_else(|| {
+        s.parse::<jiff::civil::DateTime>()
+            .ok()?
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .ok()
+            .map(|z| z.timestamp())
+    })
 }
 
 fn is_zero_guid(s: &str) -> bool {

@@ -1040,3 +1040,119 @@ fn last_modified_is_read_and_a_bad_one_named() {
     assert_eq!(e.record, Some(1));
     assert_eq!(e.field.as_deref(), Some("lastModifiedDateTime"), "{e}");
 }
+
+/// Graph beta's `usersLoggedOn` (and the CSV column) become sign-ins that
+/// follow the devices through the row renumbering `load` does.
+#[test]
+fn users_logged_on_are_imported_and_follow_renumbered_devices() {
+    let d = tempfile::tempdir().unwrap();
+    write(
+        d.path(),
+        "users.json",
+        r#"{"value":[{"id":"u1","userPrincipalName":"ada@contoso.com"},{"id":"u2","userPrincipalName":"bob@contoso.com"}]}"#,
+    );
+    // m3 comes last but its group comes first, so the rows are renumbered.
+    write(
+        d.path(),
+        "managedDevices.json",
+        r#"{"value":[
+        {"id":"m1","deviceName":"PC-1","azureADDeviceId":"aad-1","operatingSystem":"Windows","userId":"u1","usersLoggedOn":[{"userId":"u1","lastLogOnDateTime":"2026-11-02T07:00:00Z"},{"userId":"U2","lastLogOnDateTime":"2026-11-19T16:40:12.1234567Z"}]},
+        {"id":"m2","deviceName":"PC-2","azureADDeviceId":"aad-2","operatingSystem":"Windows","usersLoggedOn":[]},
+        {"id":"m3","deviceName":"KIOSK-3","azureADDeviceId":"aad-3","operatingSystem":"Windows","usersLoggedOn":[{"userId":"u2","lastLogOnDateTime":"2026-11-20T08:15:00"}]}]}"#,
+    );
+    write(
+        d.path(),
+        "devices.json",
+        r#"{"value":[{"id":"obj-3","deviceId":"aad-3","displayName":"KIOSK-3"}]}"#,
+    );
+    write(
+        d.path(),
+        "groups.json",
+        r##"{"value":[{"id":"g1","displayName":"Kiosks","members":[{"@odata.type":"#microsoft.graph.device","id":"obj-3"}]}]}"##,
+    );
+    let l = load(&[d.path().to_path_buf()]).unwrap();
+    let o = &l.org;
+    let kiosk = o.find_devices("KIOSK-3")[0];
+    assert_eq!(kiosk, 0, "the kiosk's group puts it first");
+    let signed_in = |name: &str| -> Vec<(String, String)> {
+        let row = o.find_devices(name)[0];
+        o.device_logons(row)
+            .map(|(u, t)| {
+                (
+                    o.user_label(u),
+                    t.map(|t| t.to_string()).unwrap_or_default(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        signed_in("PC-1"),
+        [
+            ("ada@contoso.com".into(), "2026-11-02T07:00:00Z".into()),
+            // Kept to the second.
+            ("bob@contoso.com".into(), "2026-11-19T16:40:12Z".into())
+        ]
+    );
+    assert!(signed_in("PC-2").is_empty());
+    // No offset: taken as UTC.
+    assert_eq!(
+        signed_in("KIOSK-3"),
+        [("bob@contoso.com".into(), "2026-11-20T08:15:00Z".into())]
+    );
+    let bob = o.find_users("bob@contoso.com")[0];
+    let mut bobs = o.user_signins(bob).to_vec();
+    bobs.sort_unstable();
+    let mut want = vec![kiosk, o.find_devices("PC-1")[0]];
+    want.sort_unstable();
+    assert_eq!(bobs, want);
+
+    // The CSV column: `;`-separated object ids.
+    let c = tempfile::tempdir().unwrap();
+    write(
+        c.path(),
+        "users.csv",
+        "id,userPrincipalName\nu1,ada@contoso.com\nu2,bob@contoso.com\n",
+    );
+    write(
+        c.path(),
+        "devices.csv",
+        "id,deviceName,platform,usersLoggedOn\nd1,PC-1,Windows,u1; u2\nd2,PC-2,Windows,\n",
+    );
+    let l = load(&[c.path().to_path_buf()]).unwrap();
+    let o = &l.org;
+    let pc1 = o.find_devices("PC-1")[0];
+    let users: Vec<String> = o.device_logons(pc1).map(|(u, _)| o.user_label(u)).collect();
+    assert_eq!(users, ["ada@contoso.com", "bob@contoso.com"]);
+    assert_eq!(o.device_logons(o.find_devices("PC-2")[0]).count(), 0);
+}
+
+#[test]
+fn bad_users_logged_on_name_the_entry() {
+    let check = |entry: &str, field: &str, says: &str| {
+        let d = tempfile::tempdir().unwrap();
+        write(
+            d.path(),
+            "managedDevices.json",
+            &format!(
+                r#"{{"value":[{{"id":"m1","deviceName":"PC-1"}},{{"id":"m2","deviceName":"PC-2","usersLoggedOn":[{{"userId":"u1"}},{entry}]}}]}}"#
+            ),
+        );
+        let e = err(d.path());
+        assert_eq!(
+            (e.record, e.field.as_deref()),
+            (Some(2), Some(field)),
+            "{e}"
+        );
+        assert!(e.message.contains(says), "{e}");
+    };
+    check(
+        r#"{"userId":"u2","lastLogOnDateTime":"yesterday"}"#,
+        "usersLoggedOn[1].lastLogOnDateTime",
+        "'yesterday' is not a date and time",
+    );
+    check(
+        r#"{"lastLogOnDateTime":"2026-11-20T08:15:00Z"}"#,
+        "usersLoggedOn[1].userId",
+        "a sign-in needs the user's object id",
+    );
+}

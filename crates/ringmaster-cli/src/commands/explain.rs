@@ -116,6 +116,9 @@ pub(crate) fn print_device(org: &Org, e: &DeviceExplanation) {
         dash(&f.ownership),
         dash(&f.primary_user)
     );
+    if !f.signed_in.is_empty() {
+        println!("  signed in:     {}", f.signed_in.join(", "));
+    }
     if !e.device_groups.is_empty() {
         println!("  device groups: {}", e.device_groups.join(", "));
     }

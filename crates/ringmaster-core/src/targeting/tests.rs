@@ -145,6 +145,12 @@ fn clustered_rows_change_numbers_not_answers() {
         let mut b = builder();
         let row = b.device(&[DeviceKey::ObjectId("d1")]);
         b.set_device_multi(row, DeviceMulti::PhysicalIds, ["[ZTDID]:one"]);
+        // Sign-ins on devices that move: u2 on d3 and d5, u1 on d0.
+        let at: jiff::Timestamp = "2026-11-20T08:15:00Z".parse().unwrap();
+        for (d, u) in [("d3", "u2"), ("d5", "u2"), ("d0", "u1")] {
+            let row = b.device(&[DeviceKey::ObjectId(d)]);
+            b.add_logon(row, u, Some(at));
+        }
         // A site listed before another, each out of device order; a user group.
         b.add_group(stat("site-late", &["d5", "d3"]));
         b.add_group(stat("owners", &["u1"]));
@@ -152,6 +158,8 @@ fn clustered_rows_change_numbers_not_answers() {
         b.add_filter(filter("vm", r#"(device.model -eq "Virtual Machine")"#));
         b.add_policy(policy("p-late", vec![inc("site-late"), exc("owners")]));
         b.add_policy(policy("p-owners", vec![inc("owners"), inc("site-early")]));
+        b.add_group(stat("u2-only", &["u2"]));
+        b.add_policy(policy("p-signed-in", vec![inc("u2-only")]));
         b.add_policy(policy(
             "p-filtered",
             vec![with(
@@ -221,7 +229,23 @@ fn clustered_rows_change_numbers_not_answers() {
                 .collect()
         };
         assert_eq!(ids(&plain, d), ids(&clustered, c));
+        let logons = |org: &Org, row: u32| -> Vec<(String, Option<jiff::Timestamp>)> {
+            org.device_logons(row)
+                .map(|(u, t)| (org.user_label(u), t))
+                .collect()
+        };
+        assert_eq!(logons(&plain, d), logons(&clustered, c), "sign-ins of {id}");
     }
+    for u in 0..plain.users.rows {
+        let (p, c) = (plain.user_signins(u), clustered.user_signins(u));
+        assert_eq!(
+            by_id(&plain, &p.iter().copied().collect()),
+            by_id(&clustered, &c.iter().copied().collect())
+        );
+        assert!(c.is_sorted(), "user {u}'s devices stay sorted");
+    }
+    let u2 = plain.user_by_id("u2").unwrap();
+    assert_eq!(plain.user_signins(u2).len(), 2);
 }
 
 #[test]
@@ -505,6 +529,8 @@ mod props {
     struct Spec {
         devices: u32,
         owners: Vec<Option<u8>>,
+        /// Users who signed in to each device.
+        logons: Vec<Vec<u8>>,
         groups: Vec<Vec<(u8, u8)>>,
         policies: Vec<Vec<(u8, u8, u8)>>,
     }
@@ -515,6 +541,10 @@ mod props {
                 Just(devices),
                 proptest::collection::vec(proptest::option::of(0u8..4), devices as usize),
                 proptest::collection::vec(
+                    proptest::collection::vec(0u8..4, 0..3),
+                    devices as usize,
+                ),
+                proptest::collection::vec(
                     proptest::collection::vec((0u8..3, 0u8..12), 0..5),
                     groups,
                 ),
@@ -523,9 +553,10 @@ mod props {
                     policies,
                 ),
             )
-                .prop_map(|(devices, owners, groups, policies)| Spec {
+                .prop_map(|(devices, owners, logons, groups, policies)| Spec {
                     devices,
                     owners,
+                    logons,
                     groups,
                     policies,
                 })
@@ -556,6 +587,9 @@ mod props {
             );
             if let Some(u) = s.owners[d as usize] {
                 b.set_device(row, DeviceAttr::PrimaryUser, Some(&format!("u{u}")));
+            }
+            for u in &s.logons[d as usize] {
+                b.add_logon(row, &format!("u{u}"), None);
             }
         }
         for (g, members) in s.groups.iter().enumerate() {
@@ -721,4 +755,212 @@ fn all_users_is_licensed_users() {
     let r = resolve_checked(&org);
     assert!(r.licensed_assumed);
     assert_eq!(devices(&r, 0), vec![0, 1, 2]);
+}
+
+/// Users u0..u3 and devices d0..d5. Primary users: d0 u0, d1 u1, d3 u2.
+/// Sign-ins (when `logons`): d0 u1 (shared with its primary user), d2 u0 and
+/// u3 (a shared device without a primary user), d3 u2 (its own primary user),
+/// d4 u3. d5 has no user at all.
+fn shared_org(logons: bool, policies: Vec<(&str, Vec<Assignment>)>) -> Org {
+    let mut b = OrgBuilder::new();
+    for u in 0..4 {
+        b.user(&format!("u{u}"));
+    }
+    let signed_in: [&[&str]; 6] = [&["u1"], &[], &["u0", "u3"], &["u2"], &["u3"], &[]];
+    for d in 0..6u32 {
+        let row = b.device(&[DeviceKey::ObjectId(&format!("d{d}"))]);
+        b.set_device(row, DeviceAttr::Name, Some(&format!("PC-{d}")));
+        b.set_device(row, DeviceAttr::Platform, Some("windows"));
+        let primary = match d {
+            0 => Some("u0"),
+            1 => Some("u1"),
+            3 => Some("u2"),
+            _ => None,
+        };
+        b.set_device(row, DeviceAttr::PrimaryUser, primary);
+        if logons {
+            for u in signed_in[d as usize] {
+                b.add_logon(row, u, Some("2026-11-20T08:15:00Z".parse().unwrap()));
+            }
+        }
+    }
+    b.add_group(stat("A", &["u0"]));
+    b.add_group(stat("B", &["u1"]));
+    b.add_group(stat("AB", &["u0", "u1"]));
+    b.add_group(stat("D", &["u3"]));
+    for (name, assignments) in policies {
+        b.add_policy(policy(name, assignments));
+    }
+    b.finish()
+}
+
+fn all_users() -> Assignment {
+    Assignment {
+        target: Target::AllUsers,
+        filter: None,
+    }
+}
+
+/// memdocs `configuration/device-profile-assign.md`: a user group's policy
+/// "goes with the user when signed in to their many devices", and excluding
+/// a user group removes those users ("All corporate users except the Senior
+/// Management staff get the profile"), so a device another included user
+/// signs in to keeps it.
+#[test]
+fn user_assignments_follow_sign_ins() {
+    #[allow(clippy::type_complexity)]
+    let cases: Vec<(&str, Vec<Assignment>, &[u32], &[u32])> = vec![
+        // name, assignments, devices with sign-ins, devices by primary user only
+        ("A", vec![inc("A")], &[0, 2], &[0]),
+        ("B", vec![inc("B")], &[0, 1], &[1]),
+        ("AB-B", vec![inc("AB"), exc("B")], &[0, 2], &[0]),
+        // u1 still signs in to d0, whose primary user u0 is excluded.
+        ("AB-A", vec![inc("AB"), exc("A")], &[0, 1], &[1]),
+        ("D", vec![inc("D")], &[2, 4], &[]),
+        // d2 is used by u0 (excluded) and u3 (included): it keeps the policy.
+        ("D-A", vec![inc("D"), exc("A")], &[2, 4], &[]),
+        ("A-D", vec![inc("A"), exc("D")], &[0, 2], &[0]),
+        ("A-AB", vec![inc("A"), exc("AB")], &[], &[]),
+        ("all", vec![all_users()], &[0, 1, 2, 3, 4], &[0, 1, 3]),
+        ("all-AB", vec![all_users(), exc("AB")], &[2, 3, 4], &[3]),
+    ];
+    let policies = || {
+        cases
+            .iter()
+            .map(|(n, a, _, _)| (*n, a.clone()))
+            .collect::<Vec<_>>()
+    };
+    for (logons, col) in [(true, 0), (false, 1)] {
+        let org = shared_org(logons, policies());
+        let r = resolve_checked(&org);
+        for (p, (name, _, with, without)) in cases.iter().enumerate() {
+            let want = if col == 0 { with } else { without };
+            assert_eq!(
+                devices(&r, p),
+                want.to_vec(),
+                "policy {name}, sign-ins {logons}"
+            );
+        }
+        assert_eq!(r.by_signins, logons);
+        let model: Vec<_> = r
+            .diagnostics
+            .iter()
+            .filter(|d| d.subject == "user targeting")
+            .map(|d| d.message.as_str())
+            .collect();
+        assert_eq!(model.len(), 1, "{model:?}");
+        if logons {
+            // d0 (u0, u1) and d2 (u0, u3); d3's only sign-in is its primary user.
+            assert_eq!(r.shared_devices, 2);
+            assert!(
+                model[0].contains("2 enrolled device(s) have more than one user"),
+                "{}",
+                model[0]
+            );
+        } else {
+            assert!(
+                model[0].contains("primary user's devices only"),
+                "{}",
+                model[0]
+            );
+        }
+    }
+}
+
+#[test]
+fn explain_names_the_rule_that_reached_the_device() {
+    let org = shared_org(
+        true,
+        vec![
+            ("A", vec![inc("A")]),
+            ("D-A", vec![inc("D"), exc("A")]),
+            ("all", vec![all_users()]),
+            ("AB-AB", vec![inc("AB"), exc("AB")]),
+        ],
+    );
+    let r = resolve_checked(&org);
+    let check = |d: u32, p: usize, status: Status, says: &str| {
+        let e = explain_device(&org, &r, d, None, now());
+        let pe = &e.policies[p];
+        let text = format!(
+            "{} | {}",
+            pe.reason,
+            pe.assignments
+                .iter()
+                .flat_map(|a| a.via.clone())
+                .collect::<Vec<_>>()
+                .join(" | ")
+        );
+        assert_eq!(pe.status, status, "device {d} policy {p}: {text}");
+        assert!(text.contains(says), "device {d} policy {p}: {text}");
+    };
+    check(
+        0,
+        0,
+        Status::Included,
+        "its primary user u0 is a member of group 'A'",
+    );
+    check(
+        2,
+        0,
+        Status::Included,
+        "user u0 signed in to it on 2026-11-20 and is a member of group 'A'",
+    );
+    // u0 is excluded, u3 is not: the device is reached through u3.
+    check(
+        2,
+        1,
+        Status::Included,
+        "user u3 signed in to it on 2026-11-20 and is a member of group 'D'",
+    );
+    check(
+        4,
+        2,
+        Status::Included,
+        "user u3 signed in to it on 2026-11-20 and is in All users",
+    );
+    check(
+        5,
+        2,
+        Status::NotTargeted,
+        "no primary user and nobody signed in to it",
+    );
+    check(0, 3, Status::Excluded, "group 'AB' excludes it");
+    let e = explain_device(&org, &r, 0, None, now());
+    assert_eq!(e.device.primary_user.as_deref(), Some("u0"));
+    assert_eq!(e.device.signed_in, ["u1 (last 2026-11-20)"]);
+}
+
+/// Sign-ins name users by id: unknown ones are dropped and counted, a user
+/// seen twice on a device keeps the latest time.
+#[test]
+fn sign_ins_are_matched_to_users_when_the_org_is_finished() {
+    let mut b = OrgBuilder::new();
+    let row = b.device(&[DeviceKey::ObjectId("d0")]);
+    let (early, late) = (
+        "2026-10-01T00:00:00Z".parse().unwrap(),
+        "2026-11-01T00:00:00Z".parse().unwrap(),
+    );
+    b.add_logon(row, "U1", Some(early));
+    b.add_logon(row, "ghost", None);
+    b.add_logon(row, "u1", Some(late));
+    b.add_logon(row, "u1", None);
+    // The user comes after the sign-in, as files may.
+    b.user("u1");
+    let org = b.finish();
+    assert!(org.has_logons());
+    assert_eq!(org.logons_unknown_users, 1);
+    assert_eq!(
+        org.device_logons(0).collect::<Vec<_>>(),
+        vec![(0, Some(late))]
+    );
+    assert_eq!(org.user_signins(0), [0]);
+    let r = resolve(&org, now());
+    assert!(
+        r.diagnostics.iter().any(|d| d
+            .message
+            .contains("1 sign-in(s) (usersLoggedOn) name users not in the import")),
+        "{:?}",
+        r.diagnostics
+    );
 }
