@@ -815,3 +815,28 @@ fn one_device_names_the_settings_it_cannot_take() {
         Vec::new()
     );
 }
+
+#[test]
+fn explain_names_the_settings_a_device_cannot_take() {
+    let ess = "device_vendor_msft_passportforwork_biometrics_enableesswithsupportedperipherals";
+    let (o, r) = versioned(
+        &[
+            ("windows", Some("10.0.19045")),
+            ("windows", Some("10.0.22631")),
+        ],
+        vec![("p", vec![leaf(ess, "1"), leaf("other", "1")])],
+    );
+    let on = |d: u32| {
+        let e = crate::explain::explain_device(&o, &r, d, None, now());
+        assert_eq!(e.policies[0].status, crate::explain::Status::Included);
+        e.policies[0].settings_not_applicable.clone()
+    };
+    assert_eq!(
+        on(0),
+        vec![(
+            ess.to_string(),
+            "needs Windows 10.0.22621 or later".to_string()
+        )]
+    );
+    assert_eq!(on(1), Vec::new());
+}
