@@ -395,3 +395,69 @@ fn a_custom_oma_uri_and_a_catalog_policy_meet_on_one_setting() {
         assert!(text.contains(want), "{want} missing from:\n{text}");
     }
 }
+
+#[test]
+fn settings_the_windows_version_does_not_support_are_listed_and_do_not_block() {
+    let f = fleet();
+    let proposed = tempfile::tempdir().unwrap();
+    // Written for this test: one catalog setting the catalog lists for
+    // Windows 10.0.22621 and later (Windows Hello enhanced sign-in security
+    // with supported peripherals).
+    std::fs::write(
+        proposed.path().join("ess.json"),
+        r##"{"@odata.type": "#microsoft.graph.deviceManagementConfigurationPolicy",
+            "id": "c0ffee00-0000-4000-8000-000000000003", "name": "ESS peripherals",
+            "platforms": "windows10", "technologies": "mdm",
+            "settings": [{"settingInstance": {
+              "@odata.type": "#microsoft.graph.deviceManagementConfigurationChoiceSettingInstance",
+              "settingDefinitionId": "device_vendor_msft_passportforwork_biometrics_enableesswithsupportedperipherals",
+              "choiceSettingValue": {"value": "device_vendor_msft_passportforwork_biometrics_enableesswithsupportedperipherals_1", "children": []}}}]}"##,
+    )
+    .unwrap();
+    // Every managed Windows device of the fleet older than 10.0.22621.
+    let devices = std::fs::read_to_string(f.path().join("managedDevices.ndjson")).unwrap();
+    let older = devices
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|d| d["operatingSystem"] == "Windows")
+        .filter(|d| {
+            let v: Vec<u64> = d["osVersion"]
+                .as_str()
+                .unwrap()
+                .split('.')
+                .map(|p| p.parse().unwrap())
+                .collect();
+            v < vec![10, 0, 22621]
+        })
+        .count();
+    assert!(older > 0, "the fleet has Windows 10 devices");
+    let run = |format: &str| {
+        rm().args([
+            "conflicts",
+            "--assume-all-devices",
+            "--format",
+            format,
+            "--org",
+        ])
+        .arg(f.path())
+        .arg("--proposed")
+        .arg(proposed.path())
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone()
+    };
+    let v = json(&run("json"));
+    let na = v["settings_not_applicable"].as_array().unwrap();
+    assert_eq!(na.len(), 1, "{na:?}");
+    assert_eq!(
+        na[0]["setting_id"],
+        "device_vendor_msft_passportforwork_biometrics_enableesswithsupportedperipherals"
+    );
+    assert_eq!(na[0]["reason"], "needs Windows 10.0.22621 or later");
+    assert_eq!(na[0]["devices"], older as u64);
+    let text = String::from_utf8(run("text")).unwrap();
+    assert!(text.contains("SETTINGS NOT APPLICABLE"), "{text}");
+    assert!(text.contains("ESS peripherals: "), "{text}");
+}

@@ -7,6 +7,8 @@ use crate::org::Org;
 use crate::rules::Version;
 use roaring::RoaringBitmap;
 
+pub mod settings;
+
 /// `windows10Enterprise` and `Enterprise` both become `enterprise`;
 /// Graph lists N editions as their own values (`windows10EnterpriseN`,
 /// `windows10ProfessionalWorkstationN`), so an N edition is never folded

@@ -210,6 +210,21 @@ pub struct NotApplicable {
     pub by_platform: Vec<(String, u64)>,
 }
 
+/// A setting of a policy that some of the devices the policy applies to
+/// cannot take (their Windows version is outside what the catalog lists
+/// for it): Intune reports that setting Not applicable there.
+#[derive(Debug, Clone, Serialize)]
+pub struct SettingNotApplicable {
+    pub policy_id: String,
+    pub name: String,
+    /// The setting's definition id (a leaf's top-level id).
+    pub setting_id: String,
+    pub setting: String,
+    /// `needs Windows 10.0.19041 or later`.
+    pub reason: String,
+    pub devices: u64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ConflictReport {
     pub policies: usize,
@@ -219,6 +234,8 @@ pub struct ConflictReport {
     /// Profiles with the same settings where the one without applicability
     /// rules applies instead of the one with.
     pub rule_free_applies: Vec<RuleFreeApplies>,
+    /// Settings that some reached devices cannot take, largest first.
+    pub settings_not_applicable: Vec<SettingNotApplicable>,
 }
 
 impl ConflictReport {
@@ -494,7 +511,77 @@ pub fn analyze(org: &Org, res: &Resolution, scope: &Scope<'_>) -> ConflictReport
         findings,
         not_applicable,
         rule_free_applies: scope::rule_free_applies(org, res, scope.policies),
+        settings_not_applicable: settings_not_applicable(org, res, scope.policies),
     }
+}
+
+/// For each policy and each of its settings with a Windows version
+/// requirement, the devices it applies to whose version is outside it.
+/// Each distinct requirement is worked out once over the org, and each
+/// policy meets it once however many of its settings share it.
+fn settings_not_applicable(
+    org: &Org,
+    res: &Resolution,
+    policies: &[usize],
+) -> Vec<SettingNotApplicable> {
+    use crate::applicability::settings::{Needs, definition, excluded, needs};
+    // Per policy: its restricted settings (definition id, requirement), each once.
+    let wants: Vec<(usize, Vec<(&str, &'static Needs)>)> = policies
+        .iter()
+        .map(|&p| {
+            let mut list: Vec<(&str, &'static Needs)> = org.policies[p]
+                .settings
+                .iter()
+                .filter_map(|l| needs(&l.id).map(|n| (definition(&l.id), n)))
+                .collect();
+            list.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            list.dedup_by(|a, b| a.0 == b.0);
+            (p, list)
+        })
+        .filter(|(_, list)| !list.is_empty())
+        .collect();
+    let mut distinct: Vec<&'static Needs> = wants
+        .iter()
+        .flat_map(|(_, l)| l.iter().map(|(_, n)| *n))
+        .collect();
+    distinct.sort_unstable_by_key(|n| (n.min, n.max));
+    distinct.dedup();
+    let below: FxHashMap<&Needs, RoaringBitmap> = distinct
+        .par_iter()
+        .map(|&n| (n, excluded(org, n)))
+        .filter(|(_, rows)| !rows.is_empty())
+        .collect();
+    let mut out: Vec<SettingNotApplicable> = wants
+        .par_iter()
+        .flat_map_iter(|(p, list)| {
+            let reach = res.policies[*p].applicable();
+            let mut counts: FxHashMap<&Needs, u64> = FxHashMap::default();
+            list.iter()
+                .filter_map(|&(id, n)| {
+                    let rows = below.get(n)?;
+                    let devices = *counts
+                        .entry(n)
+                        .or_insert_with(|| rows.intersection_len(reach));
+                    (devices > 0).then(|| SettingNotApplicable {
+                        policy_id: org.policies[*p].id.clone(),
+                        name: org.policies[*p].name.clone(),
+                        setting_id: id.to_string(),
+                        setting: readable_name(id),
+                        reason: n.reason(),
+                        devices,
+                    })
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.devices
+            .cmp(&a.devices)
+            .then_with(|| a.name.cmp(&b.name))
+            .then_with(|| a.policy_id.cmp(&b.policy_id))
+            .then_with(|| a.setting_id.cmp(&b.setting_id))
+    });
+    out
 }
 
 /// A setting set by two or more policies with something to compare: values

@@ -104,6 +104,10 @@ pub struct PolicyExplanation {
     /// One sentence that says why.
     pub reason: String,
     pub assignments: Vec<AssignmentStep>,
+    /// Settings of an applied policy this device's Windows version does not
+    /// support (Intune reports each Not applicable): (setting id, reason).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub settings_not_applicable: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -501,12 +505,18 @@ fn explain_policy(
         }
         s => (s, reason),
     };
+    let settings_not_applicable = if status == Status::Included {
+        crate::applicability::settings::excluded_on(org, &policy.settings, d)
+    } else {
+        Vec::new()
+    };
     PolicyExplanation {
         policy_id: policy.id.clone(),
         policy: policy.name.clone(),
         status,
         reason,
         assignments: steps,
+        settings_not_applicable,
     }
 }
 

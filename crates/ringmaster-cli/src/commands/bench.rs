@@ -805,6 +805,7 @@ fn watch(
             findings: Vec::new(),
             not_applicable: Vec::new(),
             rule_free_applies: Vec::new(),
+            settings_not_applicable: Vec::new(),
         };
         let rolled_out = [policy.to_string()];
         let settled = start + jiff::SignedDuration::from_hours(24 * 30);

@@ -412,6 +412,27 @@ pub fn text(r: &ConflictReport, devices: u32, isolated: bool, limit: usize) -> S
             ));
         }
     }
+    if !r.settings_not_applicable.is_empty() {
+        o.push_str(
+            "\nSETTINGS NOT APPLICABLE (devices the policy applies to whose Windows version the setting does not support; not blocking)\n",
+        );
+        for n in r.settings_not_applicable.iter().take(limit) {
+            o.push_str(&format!(
+                "  {:>9}  {}: {} ({}) — {}\n",
+                count(n.devices),
+                n.name,
+                n.setting,
+                n.setting_id,
+                n.reason
+            ));
+        }
+        if r.settings_not_applicable.len() > limit {
+            o.push_str(&format!(
+                "  … {} more (--limit, or --format json)\n",
+                r.settings_not_applicable.len() - limit
+            ));
+        }
+    }
     if let Some(first) = r.rule_free_applies.first() {
         o.push_str(&format!(
             "\nAPPLIED INSTEAD (the same settings; the profile without applicability rules applies — {})\n",
@@ -474,6 +495,19 @@ pub fn markdown(r: &ConflictReport, devices: u32, limit: usize) -> String {
                 md_cell(&n.name),
                 count(n.devices),
                 pairs(&n.by_platform)
+            ));
+        }
+    }
+    if !r.settings_not_applicable.is_empty() {
+        o.push_str("\n## Settings not applicable\n\n| policy | setting | needs | devices |\n|---|---|---|---:|\n");
+        for n in r.settings_not_applicable.iter().take(limit) {
+            o.push_str(&format!(
+                "| {} | {} (`{}`) | {} | {} |\n",
+                md_cell(&n.name),
+                md_cell(&n.setting),
+                md_cell(&n.setting_id),
+                md_cell(&n.reason),
+                count(n.devices)
             ));
         }
     }

@@ -143,6 +143,9 @@ pub(crate) fn print_device(org: &Org, e: &DeviceExplanation) {
         println!();
         println!("{:<13} {}", p.status.as_str(), p.policy);
         println!("  why: {}", p.reason);
+        for (id, why) in &p.settings_not_applicable {
+            println!("  setting not applicable here: {id} ({why})");
+        }
         for s in &p.assignments {
             let mark = if s.reaches {
                 "reaches it"

@@ -682,3 +682,161 @@ fn a_finding_names_the_form_each_policy_wrote() {
         ]
     );
 }
+
+/// Devices by (platform, OS version); every policy is assigned to all devices.
+fn versioned(
+    devices: &[(&str, Option<&str>)],
+    policies: Vec<(&str, Vec<SettingLeaf>)>,
+) -> (Org, Resolution) {
+    let mut b = OrgBuilder::new();
+    for (d, (platform, os)) in devices.iter().enumerate() {
+        let r = b.device(&[DeviceKey::ObjectId(&format!("d{d}"))]);
+        b.set_device(r, DeviceAttr::Platform, Some(platform));
+        b.set_device(r, DeviceAttr::OsVersion, *os);
+    }
+    for (name, settings) in policies {
+        b.add_policy(Policy {
+            id: name.into(),
+            name: name.into(),
+            kind: Cfg,
+            odata_type: "x".into(),
+            platforms: Vec::new(),
+            template_family: None,
+            assignments: vec![Assignment {
+                target: Target::AllDevices,
+                filter: None,
+            }],
+            settings,
+            applicability: Vec::new(),
+            source: "test".into(),
+            last_modified: None,
+        });
+    }
+    let o = b.finish();
+    let r = resolve(&o, now());
+    (o, r)
+}
+
+/// A settings-catalog setting the catalog lists for Windows 10.0.22621 and
+/// later is Not applicable on older Windows devices, while the rest of the
+/// policy applies (memdocs `intune/configuration/settings-catalog.md`: the
+/// catalog shows each setting's supported OS versions and editions;
+/// `device-profile-troubleshoot.md`: a setting a device's version does not
+/// support reports Not applicable). Unknown versions and other platforms are
+/// not judged.
+#[test]
+fn settings_the_device_version_does_not_support_are_not_applicable() {
+    const ESS: &str =
+        "device_vendor_msft_passportforwork_biometrics_enableesswithsupportedperipherals";
+    const PROFILES: &str =
+        "device_vendor_msft_accountmanagement_userprofilemanagement_deletionpolicy";
+    let check = |devices: &[(&str, Option<&str>)], want: &[(&str, &str, u64)]| {
+        let (o, r) = versioned(
+            devices,
+            vec![
+                (
+                    "p",
+                    vec![leaf(ESS, "1"), leaf(&format!("{ESS}/child"), "2")],
+                ),
+                ("q", vec![leaf(PROFILES, "1"), leaf("unrestricted", "1")]),
+            ],
+        );
+        let rep = run(&o, &r, &[]);
+        let got: Vec<(&str, &str, u64)> = rep
+            .settings_not_applicable
+            .iter()
+            .map(|s| (s.policy_id.as_str(), s.reason.as_str(), s.devices))
+            .collect();
+        assert_eq!(got, want, "{devices:?}");
+        for s in &rep.settings_not_applicable {
+            assert_eq!(
+                s.setting_id,
+                if s.policy_id == "p" { ESS } else { PROFILES }
+            );
+        }
+    };
+    let later = "needs Windows 10.0.22621 or later";
+    check(
+        &[
+            ("windows", Some("10.0.19045.4291")),
+            ("windows", Some("10.0.22621.3447")),
+            ("windows", Some("10.0.26100.1")),
+        ],
+        &[("p", later, 1)],
+    );
+    check(
+        &[
+            ("windows", Some("10.0.17763.1")),
+            ("windows", Some("10.0.19041")),
+            ("windows", Some("10.0.22000.1")),
+        ],
+        &[
+            ("p", later, 3),
+            ("q", "needs Windows 10.0.19041 or later", 1),
+        ],
+    );
+    // Unknown or unreadable versions, and versions of other platforms, are not judged.
+    check(
+        &[
+            ("windows", None),
+            ("windows", Some("unknown")),
+            ("android", Some("9")),
+            ("iOS", Some("10.0")),
+        ],
+        &[],
+    );
+    check(&[("windows", Some("10.0.22621"))], &[]);
+}
+
+#[test]
+fn one_device_names_the_settings_it_cannot_take() {
+    let ess = "device_vendor_msft_passportforwork_biometrics_enableesswithsupportedperipherals";
+    let (o, _) = versioned(
+        &[
+            ("windows", Some("10.0.19045")),
+            ("windows", Some("10.0.22631")),
+        ],
+        Vec::new(),
+    );
+    let leaves = vec![
+        leaf(ess, "1"),
+        leaf(&format!("{ess}/x"), "1"),
+        leaf("other", "1"),
+    ];
+    assert_eq!(
+        crate::applicability::settings::excluded_on(&o, &leaves, 0),
+        vec![(
+            ess.to_string(),
+            "needs Windows 10.0.22621 or later".to_string()
+        )]
+    );
+    assert_eq!(
+        crate::applicability::settings::excluded_on(&o, &leaves, 1),
+        Vec::new()
+    );
+}
+
+#[test]
+fn explain_names_the_settings_a_device_cannot_take() {
+    let ess = "device_vendor_msft_passportforwork_biometrics_enableesswithsupportedperipherals";
+    let (o, r) = versioned(
+        &[
+            ("windows", Some("10.0.19045")),
+            ("windows", Some("10.0.22631")),
+        ],
+        vec![("p", vec![leaf(ess, "1"), leaf("other", "1")])],
+    );
+    let on = |d: u32| {
+        let e = crate::explain::explain_device(&o, &r, d, None, now());
+        assert_eq!(e.policies[0].status, crate::explain::Status::Included);
+        e.policies[0].settings_not_applicable.clone()
+    };
+    assert_eq!(
+        on(0),
+        vec![(
+            ess.to_string(),
+            "needs Windows 10.0.22621 or later".to_string()
+        )]
+    );
+    assert_eq!(on(1), Vec::new());
+}
