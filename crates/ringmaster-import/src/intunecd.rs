@@ -478,17 +478,14 @@ impl At {
 
 impl fmt::Display for At {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if let Some(r) = self.record {
-            write!(f, ", record {r}")?;
-        }
-        if let Some(l) = self.line {
-            write!(f, " (line {l})")?;
-        }
-        if !self.field.is_empty() {
-            write!(f, ", field `{}`", self.field)?;
-        }
-        Ok(())
+        let place = crate::Place {
+            file: &self.file,
+            line: self.line,
+            column: None,
+            record: self.record,
+            field: Some(self.field.as_str()).filter(|x| !x.is_empty()),
+        };
+        write!(f, "{place}")
     }
 }
 

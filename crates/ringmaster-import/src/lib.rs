@@ -69,9 +69,19 @@ impl ImportError {
     }
 }
 
-impl fmt::Display for ImportError {
+/// Where a record is, as every import message prints it:
+/// `file:line:col, record N, field `x``; `file:line:col` as compilers print
+/// it, so editors can jump there.
+pub(crate) struct Place<'a> {
+    pub file: &'a Path,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub record: Option<usize>,
+    pub field: Option<&'a str>,
+}
+
+impl fmt::Display for Place<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // `file:line:col` as compilers print it, so editors can jump there.
         write!(f, "{}", self.file.display())?;
         if let Some(l) = self.line {
             write!(f, ":{l}")?;
@@ -82,10 +92,23 @@ impl fmt::Display for ImportError {
         if let Some(r) = self.record {
             write!(f, ", record {r}")?;
         }
-        if let Some(x) = &self.field {
+        if let Some(x) = self.field {
             write!(f, ", field `{x}`")?;
         }
-        write!(f, ": {}", self.message)
+        Ok(())
+    }
+}
+
+impl fmt::Display for ImportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let place = Place {
+            file: &self.file,
+            line: self.line,
+            column: self.column,
+            record: self.record,
+            field: self.field.as_deref(),
+        };
+        write!(f, "{place}: {}", self.message)
     }
 }
 

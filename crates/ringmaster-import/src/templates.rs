@@ -9,7 +9,7 @@
 //!   `definitionValues` with presentation values.
 
 use crate::settings::scalar;
-use ringmaster_core::settings::{LeafKind, SettingLeaf};
+use ringmaster_core::settings::SettingLeaf;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -95,6 +95,21 @@ fn bound_id(bind: &str, entity: &str) -> Option<String> {
     Some(bind[at..end].to_ascii_lowercase())
 }
 
+/// The id an object refers to, expanded (`"definition": {"id": …}`, as Graph
+/// and Microsoft365DSC write it) or bound (`"definition@odata.bind":
+/// "…/groupPolicyDefinitions('<id>')"`, as it is posted), lowercased.
+fn reference(v: &Value, key: &str, entity: &str) -> Option<String> {
+    v.get(key)
+        .and_then(|d| d.get("id"))
+        .and_then(Value::as_str)
+        .map(str::to_ascii_lowercase)
+        .or_else(|| {
+            v.get(format!("{key}@odata.bind"))
+                .and_then(Value::as_str)
+                .and_then(|b| bound_id(b, entity))
+        })
+}
+
 fn flex_bool(v: Option<&Value>) -> Option<bool> {
     match v? {
         Value::Bool(b) => Some(*b),
@@ -111,28 +126,16 @@ fn flex_bool(v: Option<&Value>) -> Option<bool> {
 pub fn admx(values: &[Value]) -> Vec<SettingLeaf> {
     let mut out = Vec::new();
     for dv in values {
-        let def = dv
-            .get("definition")
-            .and_then(|d| d.get("id"))
-            .and_then(Value::as_str)
-            .map(str::to_ascii_lowercase)
-            .or_else(|| {
-                dv.get("definition@odata.bind")
-                    .and_then(Value::as_str)
-                    .and_then(|b| bound_id(b, "groupPolicyDefinitions"))
-            });
+        let def = reference(dv, "definition", "groupPolicyDefinitions");
         let Some(def) = def else { continue };
         let Some(enabled) = flex_bool(dv.get("enabled")) else {
             continue;
         };
         let id = format!("admx:{def}");
-        out.push(SettingLeaf {
-            id: id.clone(),
-            value: if enabled { "enabled" } else { "disabled" }.into(),
-            kind: LeafKind::Value,
-            maybe_default: None,
-            written_as: None,
-        });
+        out.push(SettingLeaf::new(
+            id.clone(),
+            if enabled { "enabled" } else { "disabled" }.into(),
+        ));
         if !enabled {
             continue;
         }
@@ -142,27 +145,12 @@ pub fn admx(values: &[Value]) -> Vec<SettingLeaf> {
             .into_iter()
             .flatten()
         {
-            let pres = pv
-                .get("presentation")
-                .and_then(|p| p.get("id"))
-                .and_then(Value::as_str)
-                .map(str::to_ascii_lowercase)
-                .or_else(|| {
-                    pv.get("presentation@odata.bind")
-                        .and_then(Value::as_str)
-                        .and_then(|b| bound_id(b, "presentations"))
-                });
+            let pres = reference(pv, "presentation", "presentations");
             let Some(pres) = pres else { continue };
             let Some(value) = presentation_value(pv) else {
                 continue;
             };
-            out.push(SettingLeaf {
-                id: format!("{id}/{pres}"),
-                value,
-                kind: LeafKind::Value,
-                maybe_default: None,
-                written_as: None,
-            });
+            out.push(SettingLeaf::new(format!("{id}/{pres}"), value));
         }
     }
     out
