@@ -158,12 +158,18 @@ pub fn kind_from_shape(o: &serde_json::Map<String, serde_json::Value>) -> Option
 /// `deviceManagementIntent`, or the PowerShell samples' export of one
 /// (`TemplateId` and `settingsDelta`, no `@odata.type`).
 pub fn is_intent(o: &serde_json::Map<String, serde_json::Value>) -> bool {
-    match o.get("@odata.type").and_then(|t| t.as_str()) {
+    intent_rule(
+        o.get("@odata.type").and_then(|t| t.as_str()),
+        o.contains_key("templateId") || o.contains_key("TemplateId"),
+        o.contains_key("settingsDelta") || o.contains_key("settings"),
+    )
+}
+
+/// The one rule behind [`is_intent`] and `PolicyRec::into_policy`.
+fn intent_rule(odata_type: Option<&str>, has_template: bool, has_settings: bool) -> bool {
+    match odata_type {
         Some(t) => t.to_ascii_lowercase().ends_with("devicemanagementintent"),
-        None => {
-            (o.contains_key("templateId") || o.contains_key("TemplateId"))
-                && (o.contains_key("settingsDelta") || o.contains_key("settings"))
-        }
+        None => has_template && has_settings,
     }
 }
 
@@ -903,13 +909,11 @@ impl PolicyRec {
             .or(self.display_name)
             .filter(|s| !s.trim().is_empty())
             .ok_or_else(|| missing("name", "a policy needs a name or displayName"))?;
-        let intent = self
-            .odata_type
-            .as_deref()
-            .is_some_and(|t| t.to_ascii_lowercase().ends_with("devicemanagementintent"))
-            || (self.odata_type.is_none()
-                && self.template_id.is_some()
-                && (self.settings_delta.is_some() || self.settings.is_some()));
+        let intent = intent_rule(
+            self.odata_type.as_deref(),
+            self.template_id.is_some(),
+            self.settings_delta.is_some() || self.settings.is_some(),
+        );
         let odata = self
             .odata_type
             .as_deref()
