@@ -24,6 +24,32 @@ fn doubtful(id: &str, value: &str, why: &str) -> SettingLeaf {
     }
 }
 
+/// A test policy with one unfiltered assignment.
+fn policy(
+    name: &str,
+    kind: PolicyKind,
+    platforms: Vec<Platform>,
+    target: Target,
+    settings: Vec<SettingLeaf>,
+) -> Policy {
+    Policy {
+        id: name.into(),
+        name: name.into(),
+        kind,
+        odata_type: "x".into(),
+        platforms,
+        template_family: None,
+        assignments: vec![Assignment {
+            target,
+            filter: None,
+        }],
+        settings,
+        applicability: Vec::new(),
+        source: "test".into(),
+        last_modified: None,
+    }
+}
+
 /// d0..d3 Windows, d4 macOS. Group "a" = d0..d2, "b" = d2..d3.
 fn org(policies: Vec<(&str, PolicyKind, &str, Vec<SettingLeaf>)>) -> (Org, Resolution) {
     let mut b = OrgBuilder::new();
@@ -57,22 +83,13 @@ fn org(policies: Vec<(&str, PolicyKind, &str, Vec<SettingLeaf>)>) -> (Org, Resol
             "all" => Target::AllDevices,
             g => Target::Group(g.into()),
         };
-        b.add_policy(Policy {
-            id: name.into(),
-            name: name.into(),
+        b.add_policy(policy(
+            name,
             kind,
-            odata_type: "x".into(),
-            platforms: vec![Platform::Windows],
-            template_family: None,
-            assignments: vec![Assignment {
-                target,
-                filter: None,
-            }],
+            vec![Platform::Windows],
+            target,
             settings,
-            applicability: Vec::new(),
-            source: "test".into(),
-            last_modified: None,
-        });
+        ));
     }
     let o = b.finish();
     let r = resolve(&o, now());
@@ -695,22 +712,7 @@ fn versioned(
         b.set_device(r, DeviceAttr::OsVersion, *os);
     }
     for (name, settings) in policies {
-        b.add_policy(Policy {
-            id: name.into(),
-            name: name.into(),
-            kind: Cfg,
-            odata_type: "x".into(),
-            platforms: Vec::new(),
-            template_family: None,
-            assignments: vec![Assignment {
-                target: Target::AllDevices,
-                filter: None,
-            }],
-            settings,
-            applicability: Vec::new(),
-            source: "test".into(),
-            last_modified: None,
-        });
+        b.add_policy(policy(name, Cfg, Vec::new(), Target::AllDevices, settings));
     }
     let o = b.finish();
     let r = resolve(&o, now());
