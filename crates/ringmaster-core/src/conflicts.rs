@@ -544,30 +544,34 @@ fn settings_not_applicable(
         .iter()
         .flat_map(|(_, l)| l.iter().map(|(_, n)| *n))
         .collect();
-    distinct.sort_unstable_by_key(|n| (n.min, n.max));
+    distinct.sort_unstable_by_key(|n| (n.min, n.max, n.editions));
     distinct.dedup();
-    let below: FxHashMap<&Needs, RoaringBitmap> = distinct
+    let below: FxHashMap<&Needs, (RoaringBitmap, RoaringBitmap)> = distinct
         .par_iter()
         .map(|&n| (n, excluded(org, n)))
-        .filter(|(_, rows)| !rows.is_empty())
+        .filter(|(_, (v, e))| !v.is_empty() || !e.is_empty())
         .collect();
     let mut out: Vec<SettingNotApplicable> = wants
         .par_iter()
         .flat_map_iter(|(p, list)| {
             let reach = res.policies[*p].applicable();
-            let mut counts: FxHashMap<&Needs, u64> = FxHashMap::default();
+            // Per requirement: devices it excludes here, and which parts of
+            // it exclude any (so the reason names only those).
+            let mut counts: FxHashMap<&Needs, (u64, bool, bool)> = FxHashMap::default();
             list.iter()
                 .filter_map(|&(id, n)| {
-                    let rows = below.get(n)?;
-                    let devices = *counts
-                        .entry(n)
-                        .or_insert_with(|| rows.intersection_len(reach));
+                    let (version, edition) = below.get(n)?;
+                    let &mut (devices, by_version, by_edition) =
+                        counts.entry(n).or_insert_with(|| {
+                            let (v, e) = (version & reach, edition & reach);
+                            ((&v | &e).len(), !v.is_empty(), !e.is_empty())
+                        });
                     (devices > 0).then(|| SettingNotApplicable {
                         policy_id: org.policies[*p].id.clone(),
                         name: org.policies[*p].name.clone(),
                         setting_id: id.to_string(),
                         setting: readable_name(id),
-                        reason: n.reason(),
+                        reason: n.reason_for(by_version, by_edition),
                         devices,
                     })
                 })

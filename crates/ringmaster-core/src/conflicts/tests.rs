@@ -842,3 +842,66 @@ fn explain_names_the_settings_a_device_cannot_take() {
     );
     assert_eq!(on(1), Vec::new());
 }
+
+/// A setting the catalog lists for some editions only is Not applicable on
+/// devices of other editions (memdocs `intune/configuration/settings-catalog.md`:
+/// each setting shows the editions it applies to). Only SKUs whose family is
+/// certain are judged; the reason names the part that excludes.
+#[test]
+fn settings_the_device_edition_does_not_support_are_not_applicable() {
+    // App-V: Enterprise, Education and IoT Enterprise, 10.0.15063 and later.
+    const APPV: &str = "device_vendor_msft_policy_config_appvirtualization_allowappvclient";
+    let mut b = OrgBuilder::new();
+    for (d, (os, sku)) in [
+        ("10.0.19045", Some("Professional")),
+        ("10.0.19045", Some("Enterprise")),
+        ("10.0.19045", Some("ProfessionalWorkstation")),
+        ("10.0.19045", None),
+        ("10.0.14393", Some("Enterprise")),
+        ("10.0.14393", Some("Core")),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let r = b.device(&[DeviceKey::ObjectId(&format!("d{d}"))]);
+        b.set_device(r, DeviceAttr::Platform, Some("windows"));
+        b.set_device(r, DeviceAttr::OsVersion, Some(os));
+        b.set_device(r, DeviceAttr::Sku, *sku);
+    }
+    b.add_policy(policy(
+        "p",
+        Cfg,
+        Vec::new(),
+        Target::AllDevices,
+        vec![leaf(APPV, "1")],
+    ));
+    let o = b.finish();
+    let r = resolve(&o, now());
+    let rep = run(&o, &r, &[]);
+    let got: Vec<(&str, u64)> = rep
+        .settings_not_applicable
+        .iter()
+        .map(|s| (s.reason.as_str(), s.devices))
+        .collect();
+    // Pro (edition), old Enterprise (version), old Home (both): 3 devices.
+    assert_eq!(
+        got,
+        [(
+            "needs Windows 10.0.15063 or later, Enterprise, Education or IoT Enterprise",
+            3
+        )]
+    );
+    let on = |d| crate::applicability::settings::excluded_on(&o, &o.policies[0].settings, d);
+    let reason = |d| on(d).first().map(|(_, why)| why.clone());
+    assert_eq!(
+        reason(0).as_deref(),
+        Some("needs Windows Enterprise, Education or IoT Enterprise")
+    );
+    assert_eq!(reason(1), None);
+    assert_eq!(reason(2), None, "Pro for Workstations is not judged");
+    assert_eq!(reason(3), None, "an unknown SKU is not judged");
+    assert_eq!(
+        reason(4).as_deref(),
+        Some("needs Windows 10.0.15063 or later")
+    );
+}
