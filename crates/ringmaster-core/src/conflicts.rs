@@ -14,7 +14,7 @@
 //! - custom OMA-URI and Apple payloads that overlap are unverifiable.
 
 use crate::model::{DeviceAttr, Platform, PolicyKind, Target};
-use crate::org::{NO_ROW, Org};
+use crate::org::Org;
 use crate::rules::Version;
 use crate::settings::{LeafKind, readable_name};
 use crate::targeting::Resolution;
@@ -612,8 +612,8 @@ struct Ctx<'a> {
     platforms: Vec<(String, RoaringBitmap)>,
     /// Include targets of the policies that can be involved.
     targets: FxHashMap<usize, Vec<Reach>>,
-    /// Devices with a primary user (what All users reaches), built on first use.
-    owned: (OnceLock<RoaringBitmap>, OnceLock<dense::Flat>),
+    /// What All users reaches, laid out on first use.
+    owned: OnceLock<dense::Flat>,
     /// Each group's reach, built on first use (a group of users and devices
     /// is a union, and many findings ask for the same group).
     groups: Vec<(OnceLock<Cow<'a, RoaringBitmap>>, OnceLock<dense::Flat>)>,
@@ -643,7 +643,7 @@ impl<'a> Ctx<'a> {
             flat,
             platforms: platform_rows(org),
             targets,
-            owned: (OnceLock::new(), OnceLock::new()),
+            owned: OnceLock::new(),
             groups: (0..org.groups.len())
                 .map(|_| (OnceLock::new(), OnceLock::new()))
                 .collect(),
@@ -656,7 +656,7 @@ impl<'a> Ctx<'a> {
         let few = affected.len() < 4096;
         let (bitmap, flat) = match t {
             Reach::AllDevices => return affected.len(),
-            Reach::AllUsers => (self.owned.0.get_or_init(|| owned(self.org)), &self.owned.1),
+            Reach::AllUsers => (&self.res.all_users_devices, &self.owned),
             Reach::Group(g) => (
                 &**self.groups[g]
                     .0
@@ -692,16 +692,6 @@ fn index<'a>(org: &'a Org, policies: &[usize]) -> FxHashMap<&'a str, Vec<Entry>>
         }
     }
     index
-}
-
-fn owned(org: &Org) -> RoaringBitmap {
-    let rows = org
-        .device_user
-        .iter()
-        .enumerate()
-        .filter(|(_, u)| **u != NO_ROW)
-        .map(|(d, _)| d as u32);
-    RoaringBitmap::from_sorted_iter(rows).expect("ascending")
 }
 
 fn platform_rows(org: &Org) -> Vec<(String, RoaringBitmap)> {

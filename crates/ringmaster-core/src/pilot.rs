@@ -181,17 +181,14 @@ fn barred_user(org: &Org, user: u32) -> Option<&'static str> {
     None
 }
 
-/// Whether a device may never be in a pilot: a VIP's or executive's, or a lab device.
+/// Whether a device may never be in a pilot: a lab device, or one a VIP or
+/// executive uses (as primary user, or by signing in to it when the import
+/// has sign-ins: a shared device a VIP uses is theirs too).
 pub fn barred(org: &Org, d: u32) -> Option<&'static str> {
     if org.device(DeviceAttr::IsLab, d) == Some("true") {
         return Some("lab device");
     }
-    let user = org
-        .device_user
-        .get(d as usize)
-        .copied()
-        .filter(|u| *u != NO_ROW)?;
-    barred_user(org, user)
+    org.device_users(d).find_map(|u| barred_user(org, u))
 }
 
 /// The devices of `population` that `barred` refuses; users are judged once each.
@@ -204,11 +201,7 @@ pub fn barred_all(org: &Org, population: &RoaringBitmap) -> RoaringBitmap {
     population
         .iter()
         .filter(|&d| {
-            Some(lab.code(d)) == lab_true
-                || org
-                    .device_user
-                    .get(d as usize)
-                    .is_some_and(|&u| u != NO_ROW && users[u as usize])
+            Some(lab.code(d)) == lab_true || org.device_users(d).any(|u| users[u as usize])
         })
         .collect()
 }
@@ -514,4 +507,33 @@ pub fn size_for(population: u64, share: f64, min: u64) -> u64 {
     ((population as f64 * share).ceil() as u64)
         .max(min)
         .min(population)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::org::{DeviceKey, OrgBuilder};
+
+    /// A VIP's devices never join a pilot: the ones they own, and with
+    /// sign-ins the shared ones they use.
+    #[test]
+    fn devices_a_vip_signs_in_to_are_barred() {
+        let mut b = OrgBuilder::new();
+        let vip = b.user("vip");
+        b.set_user(vip, UserAttr::IsVip, Some("true"));
+        b.user("staff");
+        let own = b.device(&[DeviceKey::ObjectId("own")]);
+        b.set_device(own, DeviceAttr::PrimaryUser, Some("vip"));
+        let shared = b.device(&[DeviceKey::ObjectId("shared")]);
+        b.set_device(shared, DeviceAttr::PrimaryUser, Some("staff"));
+        b.add_logon(shared, "vip", None);
+        let other = b.device(&[DeviceKey::ObjectId("other")]);
+        b.set_device(other, DeviceAttr::PrimaryUser, Some("staff"));
+        let org = b.finish();
+        assert_eq!(barred(&org, own), Some("VIP"));
+        assert_eq!(barred(&org, shared), Some("VIP"));
+        assert_eq!(barred(&org, other), None);
+        let all: RoaringBitmap = [own, shared, other].into_iter().collect();
+        assert_eq!(barred_all(&org, &all), [own, shared].into_iter().collect());
+    }
 }

@@ -62,6 +62,9 @@ pub struct Resolution {
     /// Enrolled devices that more than one user reaches them through (primary
     /// user and sign-ins together): where the primary-user model falls short.
     pub shared_devices: u64,
+    /// The enrolled devices All users reaches: licensed users' devices, by
+    /// sign-ins when the import has them, else by primary user.
+    pub all_users_devices: RoaringBitmap,
 }
 
 /// Where one policy lands.
@@ -745,6 +748,7 @@ pub fn resolve_policies(org: &Org, r: &mut Resolution) {
     for (g, b) in user_group_devices {
         r.group_user_devices[g] = Some(b);
     }
+    r.all_users_devices = owned;
 }
 
 /// Applies exclusions, then the filter precedence, to a policy's includes.

@@ -905,3 +905,41 @@ fn settings_the_device_edition_does_not_support_are_not_applicable() {
         Some("needs Windows 10.0.15063 or later")
     );
 }
+
+/// A finding's breakdown counts All users on the devices the resolution
+/// gives it: with sign-ins (`usersLoggedOn`), a device a user only signs in
+/// to is reached too, not only primary users' devices.
+#[test]
+fn all_users_breakdown_follows_sign_ins() {
+    let mut b = OrgBuilder::new();
+    b.user("u0");
+    let owned = b.device(&[DeviceKey::ObjectId("d0")]);
+    b.set_device(owned, DeviceAttr::PrimaryUser, Some("u0"));
+    let shared = b.device(&[DeviceKey::ObjectId("d1")]);
+    b.add_logon(shared, "u0", None);
+    for d in [owned, shared] {
+        b.set_device(d, DeviceAttr::Platform, Some("windows"));
+    }
+    b.add_policy(policy(
+        "users",
+        Cfg,
+        Vec::new(),
+        Target::AllUsers,
+        vec![leaf("s", "1")],
+    ));
+    b.add_policy(policy(
+        "devices",
+        Cfg,
+        Vec::new(),
+        Target::AllDevices,
+        vec![leaf("s", "2")],
+    ));
+    let o = b.finish();
+    let r = resolve(&o, now());
+    assert!(r.by_signins);
+    let rep = run(&o, &r, &[]);
+    let f = &rep.findings[0];
+    assert_eq!(f.devices, 2);
+    let all_users = f.by_group.iter().find(|(g, _)| g.contains("users"));
+    assert_eq!(all_users.map(|(_, n)| *n), Some(2), "{:?}", f.by_group);
+}
