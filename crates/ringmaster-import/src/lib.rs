@@ -218,21 +218,95 @@ fn readable(p: &Path) -> bool {
     )
 }
 
+const NOT_READ: &str = "not a format ringmaster reads (.json, .jsonc, .ndjson, .jsonl, .csv, .yaml, .ps1, .mobileconfig)";
+
+/// Folders deeper than this below a named source are not walked: no export
+/// nests so deep, and a link farm would otherwise run on.
+const MAX_DEPTH: usize = 64;
+
+/// What a walk has met, so links cannot make it loop or read a file twice.
+#[derive(Default)]
+struct Walk {
+    /// Canonical folders being walked, outermost first.
+    open: Vec<PathBuf>,
+    /// Canonical folders and files already taken.
+    seen: std::collections::HashSet<PathBuf>,
+}
+
 fn collect(p: &Path, out: &mut Vec<PathBuf>, st: &mut State) -> Result<(), ImportError> {
     let meta =
         std::fs::metadata(p).map_err(|e| ImportError::file(p, format!("cannot read: {e}")))?;
-    if meta.is_file() {
-        // Named directly or met in a folder, a file of another kind is listed, never fatal:
-        // an export folder holds READMEs, scripts and pictures beside the data.
-        if readable(p) {
-            out.push(p.to_path_buf());
-        } else {
-            st.report.skipped.push(format!(
-                "{}: not a format ringmaster reads (.json, .jsonc, .ndjson, .jsonl, .csv, .yaml, .ps1, .mobileconfig)",
-                p.display()
-            ));
-        }
+    let mut walk = Walk::default();
+    if meta.is_dir() {
+        return walk_dir(p, out, st, &mut walk);
+    }
+    // Named directly or met in a folder, a file of another kind is listed, never fatal:
+    // an export folder holds READMEs, scripts and pictures beside the data.
+    take_file(p, &meta, out, st, &mut walk);
+    Ok(())
+}
+
+/// A regular file of a readable kind is taken once; anything else is listed.
+fn take_file(
+    p: &Path,
+    meta: &std::fs::Metadata,
+    out: &mut Vec<PathBuf>,
+    st: &mut State,
+    walk: &mut Walk,
+) {
+    let skip =
+        |st: &mut State, why: &str| st.report.skipped.push(format!("{}: {why}", p.display()));
+    if !meta.is_file() {
+        // A FIFO, socket or device would block the read or never end.
+        return skip(
+            st,
+            "not a regular file (a pipe, socket or device) and not read",
+        );
+    }
+    if !readable(p) {
+        return skip(st, NOT_READ);
+    }
+    let canonical = std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    if !walk.seen.insert(canonical) {
+        return skip(
+            st,
+            "the same file as one already read (through a link) and not read again",
+        );
+    }
+    out.push(p.to_path_buf());
+}
+
+fn walk_dir(
+    p: &Path,
+    out: &mut Vec<PathBuf>,
+    st: &mut State,
+    walk: &mut Walk,
+) -> Result<(), ImportError> {
+    let canonical =
+        std::fs::canonicalize(p).map_err(|e| ImportError::file(p, format!("cannot read: {e}")))?;
+    // A link to a folder the walk is inside (`up -> ..`, `/proc/self/root`)
+    // would walk it again, and everything below it.
+    if walk.open.iter().any(|o| o.starts_with(&canonical)) {
+        st.report.skipped.push(format!(
+            "{}: a link back to a folder it is inside (a loop) and not followed",
+            p.display()
+        ));
         return Ok(());
+    }
+    if !walk.seen.insert(canonical.clone()) {
+        st.report.skipped.push(format!(
+            "{}: the same folder as one already read (through a link) and not read again",
+            p.display()
+        ));
+        return Ok(());
+    }
+    if walk.open.len() >= MAX_DEPTH {
+        return Err(ImportError::file(
+            p,
+            format!(
+                "folders nest deeper than {MAX_DEPTH} levels below the source; name a folder nearer the export"
+            ),
+        ));
     }
     let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
         .map_err(|e| ImportError::file(p, format!("cannot list folder: {e}")))?
@@ -244,18 +318,18 @@ fn collect(p: &Path, out: &mut Vec<PathBuf>, st: &mut State) -> Result<(), Impor
         })
         .collect();
     entries.sort();
+    walk.open.push(canonical);
     for e in entries {
-        if e.is_dir() {
-            collect(&e, out, st)?;
-        } else if readable(&e) {
-            out.push(e);
-        } else {
-            st.report.skipped.push(format!(
-                "{}: not a format ringmaster reads (.json, .jsonc, .ndjson, .jsonl, .csv, .yaml, .ps1, .mobileconfig)",
-                e.display()
-            ));
+        match std::fs::metadata(&e) {
+            Ok(meta) if meta.is_dir() => walk_dir(&e, out, st, walk)?,
+            Ok(meta) => take_file(&e, &meta, out, st, walk),
+            Err(err) => st
+                .report
+                .skipped
+                .push(format!("{}: cannot read ({err}), not read", e.display())),
         }
     }
+    walk.open.pop();
     Ok(())
 }
 
@@ -278,7 +352,19 @@ fn read_text(p: &Path) -> Result<String, ImportError> {
             ),
         ));
     }
-    let bytes = std::fs::read(p).map_err(|e| ImportError::file(p, format!("cannot read: {e}")))?;
+    // Files whose size the system does not know (/proc) are read up to the limit.
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    std::fs::File::open(p)
+        .and_then(|f| {
+            std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_FILE_BYTES + 1), &mut bytes)
+        })
+        .map_err(|e| ImportError::file(p, format!("cannot read: {e}")))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(ImportError::file(
+            p,
+            format!("file is over the limit of {MAX_FILE_BYTES} bytes"),
+        ));
+    }
     decode::text(bytes).map_err(|m| ImportError::file(p, m))
 }
 

@@ -1147,3 +1147,58 @@ fn bad_users_logged_on_name_the_entry() {
         "a sign-in needs the user's object id",
     );
 }
+
+/// Links cannot make the walk loop or read a file twice; pipes, sockets and
+/// broken links are listed, never read (a FIFO would block forever).
+#[cfg(unix)]
+#[test]
+fn links_loops_and_special_files_are_walked_safely() {
+    use std::os::unix::fs::symlink;
+    let d = tempfile::tempdir().unwrap();
+    let org = d.path().join("org");
+    std::fs::create_dir_all(org.join("sub")).unwrap();
+    write(
+        &org.join("sub"),
+        "users.json",
+        r#"{"value":[{"id":"u1","userPrincipalName":"ada@contoso.com"}]}"#,
+    );
+    symlink("..", org.join("sub/up")).unwrap();
+    // Above the source, as /proc/self/root is: not walked either.
+    symlink(d.path(), org.join("sub/top")).unwrap();
+    symlink(org.join("sub"), org.join("again")).unwrap();
+    symlink(org.join("sub/users.json"), org.join("same.json")).unwrap();
+    symlink(org.join("missing"), org.join("broken.json")).unwrap();
+    let fifo = org.join("pipe.json");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // The load runs on a thread, so a regression fails here instead of hanging the suite.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let root = org.clone();
+    std::thread::spawn(move || tx.send(load(&[root])).unwrap());
+    let l = rx
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("the walk did not end")
+        .unwrap();
+    assert_eq!(l.org.users.rows, 1);
+    let skipped = l.report.skipped.join("\n");
+    for want in [
+        "pipe.json: not a regular file",
+        "broken.json: cannot read",
+        "up: a link back to a folder it is inside",
+        "top: a link back to a folder it is inside",
+    ] {
+        assert!(skipped.contains(want), "{want}\n{skipped}");
+    }
+    // `again` and `same.json` are the folder and file already read, whichever came first.
+    assert_eq!(
+        skipped.matches("already read (through a link)").count(),
+        2,
+        "{skipped}"
+    );
+    // A FIFO named directly is listed, not read.
+    let l = load(&[fifo]).unwrap();
+    assert!(l.report.skipped[0].contains("not a regular file"));
+}
