@@ -44,7 +44,10 @@ pub fn read_bounded(path: &std::path::Path, max: u64, advice: &str) -> anyhow::R
         ))
         .into());
     }
-    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    // Windows tools (PowerShell's Out-File, Excel) write UTF-16: read it as `org` does.
+    ringmaster_import::decode_text(bytes)
+        .map_err(|e| crate::UserError(format!("{}: {e}", path.display())).into())
 }
 
 pub fn write_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {

@@ -255,6 +255,37 @@ fn ingest_keeps_good_records_rejects_bad_ones_and_is_idempotent() {
         "{again}"
     );
     assert_eq!(again["rejected"][0]["record"], 2, "{again}");
+    // The same file as Windows tools write it (UTF-16 with a byte-order
+    // mark) reads the same: nothing new, the same rejection.
+    let text = std::fs::read_to_string(dir.join("status.csv")).unwrap();
+    let mut utf16 = vec![0xFF, 0xFE];
+    utf16.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+    std::fs::write(dir.join("status16.csv"), utf16).unwrap();
+    let wide = output(
+        dir,
+        &[
+            "ingest",
+            "status",
+            "status16.csv",
+            "--policy",
+            "p",
+            "--json",
+        ],
+    );
+    let wide: serde_json::Value = serde_json::from_str(&wide).unwrap();
+    assert_eq!(wide["duplicates"].as_u64(), Some(1), "{wide}");
+    assert_eq!(wide["rejected"][0]["record"], 2, "{wide}");
+    // A CSV of some other kind is refused whole, not read as empty.
+    std::fs::write(dir.join("other.csv"), "Name,Colour\n").unwrap();
+    let other = ringmaster(dir)
+        .args(["ingest", "status", "other.csv", "--policy", "p"])
+        .output()
+        .unwrap();
+    assert_eq!(other.status.code(), Some(2), "{other:?}");
+    assert!(
+        String::from_utf8_lossy(&other.stderr).contains("none of the columns"),
+        "{other:?}"
+    );
     std::fs::write(
         dir.join("tickets.json"),
         r#"[{"number":"INC1","opened_at":"2027-02-01 10:00:00","short_description":"orphan"}]"#,

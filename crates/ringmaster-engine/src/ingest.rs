@@ -17,9 +17,14 @@ pub struct Rejected {
 /// A record with its 1-based number in the file.
 type Numbered = (usize, Map<String, Value>);
 
+/// The longest field a record may carry: tickets' descriptions fit many
+/// times over; a larger one is a broken export, not data to store.
+pub const MAX_FIELD_BYTES: usize = 64 * 1024;
+
 /// Records of one file, field names lowercased and stripped of spaces,
-/// dashes and underscores so `Device ID`, `device_id` and `deviceId` meet.
-fn records(text: &str) -> Result<Vec<Numbered>, String> {
+/// dashes and underscores so `Device ID`, `device_id` and `deviceId` meet;
+/// for CSV also the header's names.
+fn records(text: &str) -> Result<(Vec<Numbered>, Option<Vec<String>>), String> {
     let norm = |k: &str| {
         k.chars()
             .filter(|c| c.is_alphanumeric())
@@ -46,7 +51,7 @@ fn records(text: &str) -> Result<Vec<Numbered>, String> {
             },
             _ => return Err("expected a JSON array or object".into()),
         };
-        return Ok(items
+        let numbered = items
             .into_iter()
             .enumerate()
             .map(|(i, v)| {
@@ -58,11 +63,12 @@ fn records(text: &str) -> Result<Vec<Numbered>, String> {
                     },
                 )
             })
-            .collect());
+            .collect();
+        return Ok((numbered, None));
     }
     if t.starts_with('{') {
         // NDJSON: one object per line; a bad line is one bad record.
-        return Ok(t
+        let numbered = t
             .lines()
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty())
@@ -77,7 +83,8 @@ fn records(text: &str) -> Result<Vec<Numbered>, String> {
                 };
                 (i + 1, m)
             })
-            .collect());
+            .collect();
+        return Ok((numbered, None));
     }
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
@@ -105,7 +112,22 @@ fn records(text: &str) -> Result<Vec<Numbered>, String> {
         }
         out.push((i + 1, m));
     }
-    Ok(out)
+    Ok((out, Some(headers)))
+}
+
+/// The name and size of a record's field over [`MAX_FIELD_BYTES`], if any.
+fn oversized(m: &Map<String, Value>) -> Option<(&str, usize)> {
+    fn size(v: &Value) -> usize {
+        match v {
+            Value::String(s) => s.len(),
+            Value::Array(a) => a.iter().map(size).sum(),
+            Value::Object(o) => o.iter().map(|(k, v)| k.len() + size(v)).sum(),
+            _ => 0,
+        }
+    }
+    m.iter()
+        .map(|(k, v)| (k.as_str(), size(v)))
+        .find(|(_, n)| *n > MAX_FIELD_BYTES)
 }
 
 fn field(m: &Map<String, Value>, names: &[&str]) -> Option<String> {
@@ -159,20 +181,47 @@ pub fn canonical_state(s: &str) -> Option<&'static str> {
 pub type Parsed<T> = (Vec<T>, Vec<Rejected>);
 
 /// Reads every record of `text` with `one`; a record it refuses is
-/// rejected with its number and the reason, the others are kept.
+/// rejected with its number and the reason, the others are kept with theirs.
+/// A CSV whose header has none of the `known` columns is refused whole, so a
+/// file of the wrong kind is never taken for an empty one.
 fn each<T>(
     text: &str,
+    known: &[&str],
     one: impl Fn(&Map<String, Value>) -> Result<T, String>,
-) -> Result<Parsed<T>, String> {
+) -> Result<(Vec<(usize, T)>, Vec<Rejected>), String> {
+    let (records, headers) = records(text)?;
+    if let Some(h) = headers
+        && !h.iter().any(|h| known.contains(&h.as_str()))
+    {
+        return Err(format!(
+            "the CSV header has none of the columns this kind of file needs (one of: {}); it has: {}",
+            known.join(", "),
+            if h.is_empty() {
+                "nothing".into()
+            } else {
+                h.join(", ")
+            }
+        ));
+    }
     let mut ok = Vec::new();
     let mut bad = Vec::new();
-    for (record, m) in records(text)? {
-        match field(&m, &["__error"]).map_or_else(|| one(&m), Err) {
-            Ok(t) => ok.push(t),
+    for (record, m) in records {
+        let read = match oversized(&m) {
+            Some((name, n)) => Err(format!(
+                "field `{name}` is {n} bytes; the limit is {MAX_FIELD_BYTES}"
+            )),
+            None => field(&m, &["__error"]).map_or_else(|| one(&m), Err),
+        };
+        match read {
+            Ok(t) => ok.push((record, t)),
             Err(reason) => bad.push(Rejected { record, reason }),
         }
     }
     Ok((ok, bad))
+}
+
+fn unnumbered<T>((ok, bad): (Vec<(usize, T)>, Vec<Rejected>)) -> Parsed<T> {
+    (ok.into_iter().map(|(_, t)| t).collect(), bad)
 }
 
 /// A field that must be there, or the reason it is missing.
@@ -183,19 +232,16 @@ fn needed(m: &Map<String, Value>, names: &[&str], missing: &str) -> Result<Strin
 /// Status reports; `policy` fills in files about one policy (Intune's
 /// per-policy device status export has no policy column).
 pub fn statuses(text: &str, policy: Option<&str>) -> Result<Parsed<StatusReport>, String> {
-    each(text, |m| {
-        let device = needed(
-            m,
-            &[
-                "deviceid",
-                "intunedeviceid",
-                "azureaddeviceid",
-                "device",
-                "manageddeviceid",
-                "devicename",
-            ],
-            "no device (DeviceId, device or DeviceName)",
-        )?;
+    const DEVICE: &[&str] = &[
+        "deviceid",
+        "intunedeviceid",
+        "azureaddeviceid",
+        "device",
+        "manageddeviceid",
+        "devicename",
+    ];
+    let (ok, mut bad) = each(text, DEVICE, |m| {
+        let device = needed(m, DEVICE, "no device (DeviceId, device or DeviceName)")?;
         let policy = field(m, &["policyid", "policy", "configurationid"])
             .or(policy.map(str::to_string))
             .ok_or("no policy (PolicyId column, or --policy for a one-policy export)")?;
@@ -233,17 +279,43 @@ pub fn statuses(text: &str, policy: Option<&str>) -> Result<Parsed<StatusReport>
             reported_at,
             wave: None,
         })
-    })
+    })?;
+    Ok((contradictions(ok, &mut bad), bad))
+}
+
+/// Two reports of one device and policy at the same instant with different
+/// states cannot both be true: the later record is rejected, naming the
+/// earlier, so the file can be fixed instead of one state winning unseen.
+fn contradictions(ok: Vec<(usize, StatusReport)>, bad: &mut Vec<Rejected>) -> Vec<StatusReport> {
+    let mut first: std::collections::HashMap<(String, String, jiff::Timestamp), (usize, String)> =
+        std::collections::HashMap::with_capacity(ok.len());
+    let mut kept = Vec::with_capacity(ok.len());
+    for (record, r) in ok {
+        let key = (r.device.clone(), r.policy.clone(), r.reported_at);
+        match first.get(&key) {
+            Some((earlier, state)) if *state != r.state => bad.push(Rejected {
+                record,
+                reason: format!(
+                    "says `{}` for device {} at {}, but record {earlier} says `{state}` for the same device, policy and time",
+                    r.state, r.device, r.reported_at
+                ),
+            }),
+            Some(_) => kept.push(r),
+            None => {
+                first.insert(key, (record, r.state.clone()));
+                kept.push(r);
+            }
+        }
+    }
+    bad.sort_by_key(|b| b.record);
+    kept
 }
 
 /// Help-desk tickets (ServiceNow, Zendesk, Jira shapes).
 pub fn tickets(text: &str) -> Result<Parsed<Ticket>, String> {
-    each(text, |m| {
-        let id = needed(
-            m,
-            &["number", "id", "key", "sysid", "ticketid", "issuekey"],
-            "no ticket id (number, id or key)",
-        )?;
+    const ID: &[&str] = &["number", "id", "key", "sysid", "ticketid", "issuekey"];
+    each(text, ID, |m| {
+        let id = needed(m, ID, "no ticket id (number, id or key)")?;
         let at = needed(
             m,
             &[
@@ -302,12 +374,14 @@ pub fn tickets(text: &str) -> Result<Parsed<Ticket>, String> {
             wave: None,
         })
     })
+    .map(unnumbered)
 }
 
 /// Pilot feedback: a score from 1 to 5 and a comment.
 pub fn feedback(text: &str) -> Result<Parsed<Feedback>, String> {
-    each(text, |m| {
-        let id = needed(m, &["id", "responseid", "number"], "no answer id")?;
+    const ID: &[&str] = &["id", "responseid", "number"];
+    each(text, ID, |m| {
+        let id = needed(m, ID, "no answer id")?;
         let at = field(m, &["at", "time", "submittedat", "createdat"])
             .and_then(|t| time(&t))
             .ok_or("no time, or not a time")?;
@@ -330,6 +404,7 @@ pub fn feedback(text: &str) -> Result<Parsed<Feedback>, String> {
             wave: None,
         })
     })
+    .map(unnumbered)
 }
 
 #[cfg(test)]
@@ -356,6 +431,57 @@ mod tests {
         assert!(bad[1].reason.contains("`yesterday` is not a time"));
         let (_, bad) = statuses(csv, None).unwrap();
         assert!(bad[0].reason.contains("--policy"));
+    }
+
+    #[test]
+    fn oversized_fields_headerless_files_and_contradictions_are_refused() {
+        // A field over the limit rejects its record only, whatever its kind.
+        let big = "x".repeat(MAX_FIELD_BYTES + 1);
+        let csv = format!(
+            "DeviceId,ReportStatus,LastReportedDateTime,Note\n\
+             d1,Succeeded,2027-01-18 10:00:00,{big}\nd2,Error,2027-01-18 10:00:00,short\n"
+        );
+        let (ok, bad) = statuses(&csv, Some("p1")).unwrap();
+        assert_eq!((ok.len(), bad.len()), (1, 1));
+        assert!(
+            bad[0].reason.starts_with("field `note` is 65537 bytes"),
+            "{}",
+            bad[0].reason
+        );
+        let json = format!(
+            r#"[{{"number":"T1","opened_at":"2027-01-18","user":"a","description":{{"value":"{big}"}}}}]"#
+        );
+        let (ok, bad) = tickets(&json).unwrap();
+        assert!(ok.is_empty());
+        assert!(bad[0].reason.contains("field `description`"));
+        // A CSV with none of the columns its kind needs is refused whole,
+        // even with no rows; one with them and no rows is simply empty.
+        let e = statuses("Name,Colour\n", Some("p1")).unwrap_err();
+        assert!(
+            e.contains("none of the columns") && e.contains("name, colour"),
+            "{e}"
+        );
+        assert!(tickets("").unwrap_err().contains("it has: nothing"));
+        assert_eq!(
+            statuses("DeviceId,Status\n", Some("p1")).unwrap().0.len(),
+            0
+        );
+        // One device, policy and instant with two states: the later record
+        // is rejected naming the earlier; the same state twice is kept.
+        let csv = "DeviceId,ReportStatus,LastReportedDateTime\n\
+                   d1,Succeeded,2027-01-18 10:00:00\n\
+                   d1,Error,2027-01-18T10:00:00Z\n\
+                   d1,Succeeded,2027-01-18 10:00:00\n\
+                   d1,Error,2027-01-18 11:00:00\n";
+        let (ok, bad) = statuses(csv, Some("p1")).unwrap();
+        assert_eq!(ok.len(), 3);
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].record, 2);
+        assert!(
+            bad[0].reason.contains("record 1 says `succeeded`"),
+            "{}",
+            bad[0].reason
+        );
     }
 
     #[test]

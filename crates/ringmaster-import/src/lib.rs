@@ -190,6 +190,12 @@ pub fn export_text(p: &Path) -> Result<String, ImportError> {
     read_text(p)
 }
 
+/// Bytes as exports store text (UTF-8, UTF-8 or UTF-16 with a byte-order
+/// mark) decoded, or why they cannot be.
+pub fn decode_text(bytes: Vec<u8>) -> Result<String, String> {
+    decode::text(bytes)
+}
+
 /// Loads every export below the given files or folders.
 pub fn load(paths: &[PathBuf]) -> Result<Loaded, ImportError> {
     let mut files = Vec::new();
