@@ -1,6 +1,8 @@
 //! Pure core of ringmaster: no I/O, no clocks, no async.
 //!
 //! - [`model`]: records of the organization (attributes, groups, filters, policies).
+//! - [`applicability`]: whether a reached device can take a policy, and
+//!   each setting (platform, OS edition and version).
 //! - [`column`]: dictionary-encoded columns, the storage behind [`org`].
 //! - [`org`]: users and devices as dense tables, built by [`org::OrgBuilder`].
 //! - [`rules`]: the Entra, Intune filter and Conditional Access rule languages.
@@ -12,6 +14,8 @@
 //! - [`goals`]: SMART goals that gates judge waves by.
 //! - [`gates`]: a wave's goals judged on what its devices reported.
 //! - [`wave`]: the wave state machine and the MDM changes each step asks for.
+//! - [`runstate`]: the run state's service levels and drift, judged from columns.
+//! - [`alerts`]: alerts raised and resolved from the run state's signals.
 
 pub mod alerts;
 pub mod applicability;

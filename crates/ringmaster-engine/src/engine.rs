@@ -532,7 +532,7 @@ impl Engine {
                     at: now,
                     actor: actor.to_string(),
                     rollout: self.rollout.clone(),
-                    action: format!("wave {}: override", wave - 1),
+                    action: format!("wave {wave}: override"),
                     detail: format!("paused until {u}, then resumed by ringmaster"),
                 })
                 .await?;

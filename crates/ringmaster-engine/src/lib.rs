@@ -3,9 +3,11 @@
 //! gates), and ingests what devices reported. Time is injected, so a
 //! month-long rollout runs in a test in milliseconds.
 //!
-//! - [`connector`]: the MDM seam, one module per system (the simulator now).
+//! - [`connector`]: the MDM seam (the simulator here; Intune in its own crate).
 //! - [`engine`]: the tick that drives one rollout from the store.
 //! - [`ingest`]: status reports, tickets and feedback read from files.
+//! - [`runstate`]: the run state's columns assembled from the store.
+//! - [`watch`]: the incremental run-state check the server runs.
 
 pub mod connector;
 pub mod engine;
