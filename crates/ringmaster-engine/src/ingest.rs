@@ -188,7 +188,7 @@ fn each<T>(
     text: &str,
     known: &[&str],
     one: impl Fn(&Map<String, Value>) -> Result<T, String>,
-) -> Result<(Vec<(usize, T)>, Vec<Rejected>), String> {
+) -> Result<Parsed<(usize, T)>, String> {
     let (records, headers) = records(text)?;
     if let Some(h) = headers
         && !h.iter().any(|h| known.contains(&h.as_str()))
@@ -220,7 +220,7 @@ fn each<T>(
     Ok((ok, bad))
 }
 
-fn unnumbered<T>((ok, bad): (Vec<(usize, T)>, Vec<Rejected>)) -> Parsed<T> {
+fn unnumbered<T>((ok, bad): Parsed<(usize, T)>) -> Parsed<T> {
     (ok.into_iter().map(|(_, t)| t).collect(), bad)
 }
 
