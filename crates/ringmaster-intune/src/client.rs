@@ -1,10 +1,13 @@
 //! A Microsoft Graph client for an app (client credentials): tokens,
 //! a request budget, throttling, retries, paging and JSON batching.
 //!
-//! Graph throttles per app and tenant (Intune: about 2,000 requests per
-//! 20 s) and answers 429 or 503 with `Retry-After`. The client spends its
-//! own budget first, so it rarely meets a 429; when it does, every request
-//! of this client waits the time asked, not only the one that was refused.
+//! Graph throttles per app and tenant (Intune's device configuration:
+//! 1,000 requests per 20 s per app and tenant, of them 100 writes; 2,000
+//! for all apps of a tenant) and answers 429 or 503, mostly with
+//! `Retry-After`. The client spends its own budget first, so it rarely meets
+//! a 429; when it does, every request of this client waits the time asked
+//! (or, without `Retry-After`, an exponential backoff), not only the one
+//! that was refused.
 
 use crate::auth::{Credential, Secret};
 use serde_json::{Value, json};
@@ -25,18 +28,21 @@ pub struct Endpoint {
     pub login_url: String,
 }
 
-/// How many requests may start in a window (Intune: 2,000 per 20 s per
-/// app and tenant; the default keeps a margin for other tools).
+/// How many requests, and of them writes, may start in a window (Intune's
+/// device configuration: 1,000 per 20 s per app and tenant, 100 of them
+/// writes; the default keeps a margin for other tools of the same app).
 #[derive(Debug, Clone, Copy)]
 pub struct Budget {
     pub requests: usize,
+    pub writes: usize,
     pub window: Duration,
 }
 
 impl Default for Budget {
     fn default() -> Self {
         Budget {
-            requests: 1_800,
+            requests: 900,
+            writes: 90,
             window: Duration::from_secs(20),
         }
     }
@@ -131,6 +137,7 @@ pub struct Graph {
     pub retry: Retry,
     token: Mutex<Option<(Secret, Instant)>>,
     started: Mutex<VecDeque<Instant>>,
+    written: Mutex<VecDeque<Instant>>,
     not_before: Mutex<Option<Instant>>,
     pub counters: Counters,
 }
@@ -157,6 +164,7 @@ impl Graph {
             retry: Retry::default(),
             token: Mutex::new(None),
             started: Mutex::new(VecDeque::new()),
+            written: Mutex::new(VecDeque::new()),
             not_before: Mutex::new(None),
             counters: Counters::default(),
         })
@@ -248,14 +256,20 @@ impl Graph {
         Err(auth_err(last))
     }
 
+    /// The wait before try `attempt` of something the caller repeats
+    /// (doubling from the retry base, capped).
+    pub fn retry_delay(&self, attempt: u32) -> Duration {
+        self.backoff(attempt)
+    }
+
     fn backoff(&self, attempt: u32) -> Duration {
         let d = self.retry.base.saturating_mul(1 << attempt.min(16));
         d.min(self.retry.cap)
     }
 
-    /// Waits until a request may start: the pause a 429 asked for, then
-    /// the budget.
-    async fn admit(&self) {
+    /// Waits until a request carrying `writes` writes (a `$batch` carries
+    /// many) may start: the pause a 429 asked for, then the budgets.
+    async fn admit(&self, writes: usize) {
         loop {
             let wait = (*self.not_before.lock().await)
                 .and_then(|t| t.checked_duration_since(Instant::now()));
@@ -264,20 +278,27 @@ impl Graph {
                 _ => break,
             }
         }
+        let window = self.budget.window;
+        Self::take(&self.started, 1, self.budget.requests, window).await;
+        if writes > 0 {
+            Self::take(&self.written, writes, self.budget.writes, window).await;
+        }
+    }
+
+    /// Waits until `n` more starts fit `limit` per `window`, then records them.
+    async fn take(log: &Mutex<VecDeque<Instant>>, n: usize, limit: usize, window: Duration) {
+        let n = n.min(limit.max(1));
         loop {
-            let mut s = self.started.lock().await;
+            let mut s = log.lock().await;
             let now = Instant::now();
-            while s
-                .front()
-                .is_some_and(|t| now.duration_since(*t) >= self.budget.window)
-            {
+            while s.front().is_some_and(|t| now.duration_since(*t) >= window) {
                 s.pop_front();
             }
-            if s.len() < self.budget.requests.max(1) {
-                s.push_back(now);
+            if s.len() + n <= limit.max(1) {
+                s.extend(std::iter::repeat_n(now, n));
                 return;
             }
-            let wait = self.budget.window - now.duration_since(s[0]);
+            let wait = window - now.duration_since(s[s.len() + n - limit.max(1) - 1]);
             drop(s);
             tokio::time::sleep(wait).await;
         }
@@ -313,13 +334,29 @@ impl Graph {
         body: Option<&Value>,
         retry_transport: bool,
     ) -> Result<Value, GraphError> {
+        self.send_headed(method, path, body, retry_transport, None)
+            .await
+    }
+
+    /// [`Graph::send_with`] with a `Prefer` header (`create-if-missing`
+    /// makes a PATCH by alternate key an upsert).
+    pub async fn send_headed(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        retry_transport: bool,
+        prefer: Option<&str>,
+    ) -> Result<Value, GraphError> {
         let url = self.url(path)?;
         let shown = shown_path(path);
         let mut renewed = false;
         let mut attempt = 0;
+        let mut throttles = 0;
         let mut waited = Duration::ZERO;
+        let writes = writes_in(&method, path, body);
         loop {
-            self.admit().await;
+            self.admit(writes).await;
             let token = self.token(false).await?;
             self.counters.requests.fetch_add(1, Ordering::Relaxed);
             let mut req = self
@@ -327,6 +364,9 @@ impl Graph {
                 .request(method.clone(), &url)
                 .bearer_auth(token.expose())
                 .header("Accept", "application/json");
+            if let Some(p) = prefer {
+                req = req.header("Prefer", p);
+            }
             if let Some(b) = body {
                 req = req.json(b);
             }
@@ -378,7 +418,9 @@ impl Graph {
             }
             let throttled = matches!(status, 429 | 503 | 504);
             if throttled && waited < self.retry.throttled_for {
-                let wait = retry_after.unwrap_or_else(|| self.backoff(attempt + 1));
+                // Without Retry-After, each refusal in a row waits twice as long.
+                throttles += 1;
+                let wait = retry_after.unwrap_or_else(|| self.backoff(throttles));
                 waited += wait;
                 self.counters.throttled.fetch_add(1, Ordering::Relaxed);
                 self.pause(wait).await;
@@ -436,6 +478,7 @@ impl Graph {
         for chunk in (0..items.len()).collect::<Vec<_>>().chunks(BATCH_SIZE) {
             let mut todo: Vec<usize> = chunk.to_vec();
             let mut attempt = 0;
+            let mut rounds = 0;
             let mut waited = Duration::ZERO;
             while !todo.is_empty() {
                 let requests: Vec<Value> = todo
@@ -529,8 +572,9 @@ impl Graph {
                     break;
                 }
                 if !again.is_empty() {
+                    rounds += 1;
                     let wait = if wait.is_zero() {
-                        self.backoff(attempt + 1)
+                        self.backoff(rounds)
                     } else {
                         wait
                     };
@@ -544,6 +588,17 @@ impl Graph {
             .map(|r| r.unwrap_or_else(|| Err(GraphError::Invalid("no answer in the batch".into()))))
             .collect()
     }
+}
+
+/// How many writes a request makes against the write budget: a `$batch`
+/// counts its items; report queries are POSTs that read.
+fn writes_in(method: &reqwest::Method, path: &str, body: Option<&Value>) -> usize {
+    if path == "/$batch" {
+        return body
+            .and_then(|b| b["requests"].as_array())
+            .map_or(0, |r| r.iter().filter(|r| r["method"] != "GET").count());
+    }
+    usize::from(method != reqwest::Method::GET && !path.contains("/reports/"))
 }
 
 /// The items of a collection page (`value`), or the object itself.

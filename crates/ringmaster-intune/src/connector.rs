@@ -103,7 +103,7 @@ pub fn map_status(s: &str) -> Option<&'static str> {
     let l = s.trim().to_ascii_lowercase().replace([' ', '_', '-'], "");
     Some(match l.as_str() {
         "succeeded" | "success" | "compliant" | "remediated" => "succeeded",
-        "error" | "failed" | "noncompliant" => "error",
+        "error" | "failed" | "noncompliant" | "notcompliant" => "error",
         "conflict" => "conflict",
         "pending" | "unknown" | "inprogress" | "ingraceperiod" => "pending",
         "notapplicable" => "not_applicable",
@@ -112,8 +112,90 @@ pub fn map_status(s: &str) -> Option<&'static str> {
     })
 }
 
+/// The state a numeric status code stands for. The reports' `PolicyStatus`
+/// columns carry Graph's `complianceStatus` enum (v1.0 schema: unknown 0,
+/// notApplicable 1, compliant 2, remediated 3, nonCompliant 4, error 5,
+/// conflict 6, notAssigned 7); the text beside it (`PolicyStatus_loc`,
+/// `ReportStatus`) is preferred when the answer has it.
+pub fn map_code(code: i64) -> Option<&'static str> {
+    Some(match code {
+        0 => "pending",
+        1 => "not_applicable",
+        2 | 3 => "succeeded",
+        4 | 5 => "error",
+        6 => "conflict",
+        // 7, not assigned (any more): nothing to say about the device.
+        _ => return None,
+    })
+}
+
+/// One report row's state: its text column when there is one, else its
+/// code; `Err` carries what was there when neither maps.
+fn row_state(r: &serde_json::Map<String, Value>) -> Result<&'static str, String> {
+    for k in ["PolicyStatus_loc", "ReportStatus", "ComplianceStatus_loc"] {
+        if let Some(t) = r
+            .get(k)
+            .and_then(Value::as_str)
+            .filter(|t| !t.trim().is_empty())
+        {
+            return map_status(t).ok_or_else(|| t.to_string());
+        }
+    }
+    match r.get("PolicyStatus") {
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .and_then(map_code)
+            .ok_or_else(|| format!("code {n}")),
+        Some(Value::String(t)) => match t.trim().parse::<i64>() {
+            Ok(code) => map_code(code).ok_or_else(|| format!("code {code}")),
+            Err(_) => map_status(t).ok_or_else(|| t.clone()),
+        },
+        _ => Err(String::new()),
+    }
+}
+
 /// Report rows per request (the reports API pages with skip and top).
 const REPORT_PAGE: usize = 1000;
+
+/// The report that holds a policy's per-device status, and its columns:
+/// (action, select, device id column, time column). Compliance has its own
+/// report (Microsoft spells the action `…CompliacePolicyReport`).
+fn report_of(
+    c: Collection,
+) -> (
+    &'static str,
+    &'static [&'static str],
+    &'static str,
+    &'static str,
+) {
+    match c {
+        Collection::DeviceCompliancePolicies => (
+            "getDeviceStatusByCompliacePolicyReport",
+            &[
+                "DeviceId",
+                "DeviceName",
+                "UPN",
+                "PolicyStatus",
+                "LastContact",
+            ],
+            "DeviceId",
+            "LastContact",
+        ),
+        _ => (
+            "getConfigurationPolicyDevicesReport",
+            &[
+                "IntuneDeviceId",
+                "DeviceName",
+                "UPN",
+                "ReportStatus",
+                "PolicyStatus",
+                "PspdpuLastModifiedTimeUtc",
+            ],
+            "IntuneDeviceId",
+            "PspdpuLastModifiedTimeUtc",
+        ),
+    }
+}
 
 impl Intune {
     pub fn new(
@@ -145,60 +227,79 @@ impl Intune {
         format!("ringmaster-{r}-w{}", wave + 1)
     }
 
+    /// The wave's group if it exists: by its unique name, else (groups made
+    /// before ringmaster set one) by its mail nickname.
     async fn find_group(&self, wave: u32) -> Result<Option<String>, GraphError> {
         if let Some(id) = self.groups.lock().await.get(&wave) {
             return Ok(Some(id.clone()));
         }
         let nick = self.nickname(wave);
-        let found = self
+        let id = match self
             .graph
-            .get(&format!(
-                "/groups?$filter=mailNickname%20eq%20'{nick}'&$select=id,displayName"
-            ))
-            .await?;
-        let id = crate::client::items(&found)
-            .first()
-            .and_then(|g| g["id"].as_str())
-            .map(str::to_string);
+            .get(&format!("/groups(uniqueName='{nick}')?$select=id"))
+            .await
+        {
+            Ok(g) => g["id"].as_str().map(str::to_string),
+            Err(GraphError::Status { status: 404, .. }) => {
+                let found = self
+                    .graph
+                    .get(&format!(
+                        "/groups?$filter=mailNickname%20eq%20'{nick}'&$select=id,displayName"
+                    ))
+                    .await?;
+                crate::client::items(&found)
+                    .first()
+                    .and_then(|g| g["id"].as_str())
+                    .map(str::to_string)
+            }
+            Err(e) => return Err(e),
+        };
         if let Some(id) = &id {
             self.groups.lock().await.insert(wave, id.clone());
         }
         Ok(id)
     }
 
-    /// The wave's group, made when missing. A create whose answer was lost
-    /// is never sent again blindly: the group is looked for first.
+    /// The wave's group, made when missing. The group is upserted by its
+    /// unique name (`PATCH /groups(uniqueName=…)` with `Prefer:
+    /// create-if-missing`), so a request repeated after a lost answer, or
+    /// sent while a new group is not yet visible to `$filter` (directory
+    /// replication), finds the same group instead of making a second one.
     async fn group(&self, wave: u32) -> Result<String, GraphError> {
-        let mut last = None;
-        for _ in 0..self.graph.retry.attempts.max(1) {
-            if let Some(id) = self.find_group(wave).await? {
-                return Ok(id);
-            }
-            let body = json!({
-                "displayName": format!("ringmaster {} wave {}", self.rollout, wave + 1),
-                "description": "Managed by ringmaster: its members are the devices of one rollout wave.",
-                "mailEnabled": false,
-                "mailNickname": self.nickname(wave),
-                "securityEnabled": true,
-            });
-            match self
-                .graph
-                .send_with(reqwest::Method::POST, "/groups", Some(&body), false)
-                .await
-            {
-                Ok(g) => {
-                    let id = g["id"]
-                        .as_str()
-                        .ok_or_else(|| GraphError::Invalid("the new group has no id".into()))?
-                        .to_string();
-                    self.groups.lock().await.insert(wave, id.clone());
-                    return Ok(id);
-                }
-                Err(e) if e.is_transport() => last = Some(e),
-                Err(e) => return Err(e),
-            }
+        if let Some(id) = self.groups.lock().await.get(&wave) {
+            return Ok(id.clone());
         }
-        Err(last.unwrap_or_else(|| GraphError::Invalid("could not make the wave group".into())))
+        let nick = self.nickname(wave);
+        let body = json!({
+            "displayName": format!("ringmaster {} wave {}", self.rollout, wave + 1),
+            "description": "Managed by ringmaster: its members are the devices of one rollout wave.",
+            "mailEnabled": false,
+            "mailNickname": nick,
+            "securityEnabled": true,
+        });
+        let made = self
+            .graph
+            .send_headed(
+                reqwest::Method::PATCH,
+                &format!("/groups(uniqueName='{nick}')"),
+                Some(&body),
+                true,
+                Some("create-if-missing"),
+            )
+            .await?;
+        // 201 answers with the group; 204 (it was there) with nothing.
+        let id = match made["id"].as_str() {
+            Some(id) => id.to_string(),
+            None => self
+                .graph
+                .get(&format!("/groups(uniqueName='{nick}')?$select=id"))
+                .await?["id"]
+                .as_str()
+                .ok_or_else(|| GraphError::Invalid("the wave group has no id".into()))?
+                .to_string(),
+        };
+        self.groups.lock().await.insert(wave, id.clone());
+        Ok(id)
     }
 
     /// Makes the group hold exactly `want` (object ids): reads what it
@@ -212,7 +313,7 @@ impl Intune {
             .trim_end_matches('/')
             .to_string();
         let mut failures: Vec<String> = Vec::new();
-        for _round in 0..4 {
+        for round in 0..8u32 {
             let have: HashSet<String> = self
                 .graph
                 .get_all(&format!(
@@ -230,6 +331,7 @@ impl Intune {
             add.sort();
             remove.sort();
             failures.clear();
+            let mut lagging = false;
             // 20 members per PATCH, 20 PATCHes per batch.
             let chunks: Vec<&[&String]> = add.chunks(20).collect();
             let mut reqs: Vec<BatchItem> = chunks
@@ -258,6 +360,25 @@ impl Intune {
                         ..
                     }) if message.contains("already exist") => {}
                     Err(GraphError::Status { status: 404, .. }) if i >= adds => {}
+                    // A group or device just created is not yet everywhere
+                    // in the directory: Graph says it does not exist. Wait
+                    // and send again (Graph: "Add members", replication).
+                    Err(GraphError::Status {
+                        status: 400 | 404,
+                        code,
+                        message,
+                        ..
+                    }) if i < adds
+                        && (code == "Request_ResourceNotFound"
+                            || message.contains("does not exist")) =>
+                    {
+                        lagging = true;
+                        failures.push(format!(
+                            "adding {} device(s) from {}: not yet visible in the directory",
+                            chunks[i].len(),
+                            chunks[i][0]
+                        ));
+                    }
                     Err(e) => failures.push(if i < adds {
                         format!(
                             "adding {} device(s) from {}: {e}",
@@ -268,6 +389,9 @@ impl Intune {
                         format!("removing {}: {e}", remove[i - adds])
                     }),
                 }
+            }
+            if lagging {
+                tokio::time::sleep(self.graph.retry_delay(round + 1)).await;
             }
         }
         Err(GraphError::Invalid(format!(
@@ -342,20 +466,24 @@ impl Intune {
         )))
     }
 
+    /// Every row of a policy's status report. Pages follow `TotalRowCount`
+    /// when the answer has it (a server-side cap on a page must not end
+    /// the read early); without it, until an empty page.
     async fn report_rows(&self, p: &PolicyRef) -> Result<Vec<Value>, GraphError> {
+        let (action, select, _, _) = report_of(p.collection);
         let mut out = Vec::new();
         let mut skip = 0;
-        loop {
+        for _ in 0..100_000 {
             let body = json!({
-                "select": ["IntuneDeviceId", "DeviceName", "UPN", "PolicyStatus", "PspdpuLastModifiedTimeUtc"],
-                "filter": format!("(PolicyId eq '{}')", p.id),
+                "select": select,
+                "filter": format!("(PolicyId eq '{}')", p.id.replace('\'', "''")),
                 "skip": skip, "top": REPORT_PAGE, "orderBy": [],
             });
             let page = self
                 .graph
                 .send_with(
                     reqwest::Method::POST,
-                    "/deviceManagement/reports/getConfigurationPolicyDevicesReport",
+                    &format!("/deviceManagement/reports/{action}"),
                     Some(&body),
                     true,
                 )
@@ -378,11 +506,18 @@ impl Intune {
                 out.push(Value::Object(o));
             }
             skip += n;
-            let total = page["TotalRowCount"].as_u64().unwrap_or(0) as usize;
-            if n < REPORT_PAGE || skip >= total {
+            let done = match page["TotalRowCount"].as_u64() {
+                Some(total) => skip as u64 >= total || n == 0,
+                None => n == 0,
+            };
+            if done {
                 return Ok(out);
             }
         }
+        Err(GraphError::Invalid(format!(
+            "the status report of policy {} did not end after 100,000 pages",
+            p.id
+        )))
     }
 }
 
@@ -450,26 +585,27 @@ impl Connector for Intune {
         let mut out = Reported::default();
         let mut unknown: Option<String> = None;
         for p in &self.policies {
+            let (_, _, id_col, time_col) = report_of(p.collection);
             for r in self.report_rows(p).await.map_err(err)? {
+                let Some(r) = r.as_object() else { continue };
                 let text = |k: &str| r.get(k).and_then(Value::as_str).map(str::to_string);
-                let status = text("PolicyStatus_loc")
-                    .or_else(|| text("PolicyStatus"))
-                    .or_else(|| r.get("PolicyStatus").map(Value::to_string))
-                    .unwrap_or_default();
-                let Some(state) = map_status(&status) else {
-                    if !status.to_ascii_lowercase().contains("notassigned") {
-                        unknown.get_or_insert(status);
+                let state = match row_state(r) {
+                    Ok(s) => s,
+                    Err(seen) => {
+                        let l = seen.to_ascii_lowercase().replace(' ', "");
+                        if !(l.contains("notassigned") || l == "code7" || l.is_empty()) {
+                            unknown.get_or_insert(seen);
+                        }
+                        continue;
                     }
-                    continue;
                 };
-                let Some(at) = text("PspdpuLastModifiedTimeUtc").and_then(|t| parse_time(&t))
-                else {
+                let Some(at) = text(time_col).and_then(|t| parse_time(&t)) else {
                     continue;
                 };
                 if at <= from || at > to {
                     continue;
                 }
-                let Some(device) = text("IntuneDeviceId").or_else(|| text("DeviceName")) else {
+                let Some(device) = text(id_col).or_else(|| text("DeviceName")) else {
                     continue;
                 };
                 let rows = self.fleet.rows.devices_of(Some(&device), None);
@@ -529,5 +665,47 @@ mod tests {
             Collection::DeviceConfigurations
         );
         assert!(parse_time("2027-01-18T08:00:00").is_some());
+    }
+
+    #[test]
+    fn report_rows_read_their_text_or_their_code() {
+        let row = |v: Value| v.as_object().unwrap().clone();
+        // The text column wins; the code alone is read by Graph's enum.
+        assert_eq!(
+            row_state(&row(
+                json!({"PolicyStatus": 4, "PolicyStatus_loc": "Not compliant"})
+            )),
+            Ok("error")
+        );
+        assert_eq!(
+            row_state(&row(
+                json!({"PolicyStatus": 2, "ReportStatus": "Succeeded"})
+            )),
+            Ok("succeeded")
+        );
+        for (code, want) in [
+            (0, Some("pending")),
+            (1, Some("not_applicable")),
+            (2, Some("succeeded")),
+            (3, Some("succeeded")),
+            (4, Some("error")),
+            (5, Some("error")),
+            (6, Some("conflict")),
+            (7, None),
+        ] {
+            assert_eq!(
+                row_state(&row(json!({"PolicyStatus": code}))).ok(),
+                want,
+                "{code}"
+            );
+        }
+        assert_eq!(
+            row_state(&row(json!({"PolicyStatus": "6"}))),
+            Ok("conflict")
+        );
+        assert_eq!(
+            row_state(&row(json!({"PolicyStatus": 42}))),
+            Err("code 42".to_string())
+        );
     }
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 
 /// User properties the organization model reads (Graph returns only a few
 /// by default).
-const USER_SELECT: &str = "id,userPrincipalName,displayName,givenName,surname,mail,mailNickname,department,jobTitle,companyName,city,state,country,usageLocation,officeLocation,employeeId,employeeType,employeeHireDate,userType,accountEnabled,onPremisesSyncEnabled,preferredLanguage,onPremisesExtensionAttributes";
+const USER_SELECT: &str = "id,userPrincipalName,displayName,givenName,surname,mail,mailNickname,department,jobTitle,companyName,city,state,country,usageLocation,officeLocation,employeeId,employeeType,employeeHireDate,userType,accountEnabled,onPremisesSyncEnabled,preferredLanguage,onPremisesExtensionAttributes,otherMails,proxyAddresses,assignedPlans,assignedLicenses";
 const GROUP_SELECT: &str = "id,displayName,description,groupTypes,membershipRule,membershipRuleProcessingState,securityEnabled,mailEnabled";
 const DEVICE_SELECT: &str = "id,deviceId,displayName,operatingSystem,operatingSystemVersion,trustType,manufacturer,model,accountEnabled,physicalIds,systemLabels,profileType,extensionAttributes,enrollmentProfileName,deviceOwnership,managementType,isCompliant,mdmAppId,deviceCategory";
 
@@ -46,7 +46,11 @@ pub async fn read_tenant(g: &Graph, dir: &Path) -> Result<Written, GraphError> {
         .map_err(|e| GraphError::Invalid(format!("creating {}: {e}", dir.display())))?;
     let mut w = Written::default();
     let users = g
-        .get_all(&format!("/users?$select={USER_SELECT}&$top=999"))
+        // Dynamic rules read these (user.otherMails, user.proxyAddresses,
+        // user.assignedPlans, manager); All users is the licensed ones.
+        .get_all(&format!(
+            "/users?$select={USER_SELECT}&$expand=manager($select=id)&$top=999"
+        ))
         .await?;
     write(dir, "users.json", &users, &mut w)?;
     let groups = g

@@ -160,6 +160,7 @@ async fn the_budget_paces_requests_and_a_throttling_storm_is_waited_out() {
     let mut g = client(&m);
     g.budget = Budget {
         requests: 8,
+        writes: 8,
         window: Duration::from_secs(1),
     };
     m.throttle.store(4, Ordering::SeqCst);
@@ -173,6 +174,97 @@ async fn the_budget_paces_requests_and_a_throttling_storm_is_waited_out() {
     // Four 429s asking for a second each, waited out in turn.
     assert!(began.elapsed() >= Duration::from_secs(4));
     assert_eq!(g.counters.throttled.load(Ordering::SeqCst), 4);
+}
+
+/// A 429 without `Retry-After` is waited out with a backoff that doubles
+/// each time (20, 40, 80 ms here), not retried at a fixed pace; writes keep
+/// to their own, smaller budget.
+#[tokio::test]
+async fn throttling_without_retry_after_backs_off_and_writes_keep_their_budget() {
+    let export = generated(50);
+    let m = Mock::new(Tenant::from_export(export.path()), 1000);
+    m.serve().await;
+    let mut g = client(&m);
+    m.bare_429.store(true, Ordering::SeqCst);
+    m.throttle.store(3, Ordering::SeqCst);
+    let began = std::time::Instant::now();
+    g.get("/users").await.unwrap();
+    assert!(
+        began.elapsed() >= Duration::from_millis(20 + 40 + 80),
+        "{:?}",
+        began.elapsed()
+    );
+    assert_eq!(m.throttled.load(Ordering::SeqCst), 3);
+    // Three writes under a budget of two per 300 ms: the third waits.
+    g.budget = Budget {
+        requests: 100,
+        writes: 2,
+        window: Duration::from_millis(300),
+    };
+    let body = serde_json::json!({"displayName": "x", "mailEnabled": false, "mailNickname": "x", "securityEnabled": true});
+    let began = std::time::Instant::now();
+    for _ in 0..3 {
+        g.send_with(reqwest::Method::POST, "/groups", Some(&body), false)
+            .await
+            .unwrap();
+    }
+    assert!(began.elapsed() >= Duration::from_millis(300));
+}
+
+/// A new group is not yet visible everywhere (Graph: "Add members" may
+/// answer that the object does not exist right after it was made): the
+/// wave waits and adds again, and never makes a second group.
+#[tokio::test]
+async fn a_wave_survives_directory_replication_lag_without_a_second_group() {
+    let export = generated(100);
+    let org = org_of(export.path());
+    let m = Mock::new(Tenant::from_export(export.path()), 100);
+    m.serve().await;
+    let pid = {
+        let t = m.tenant.lock().unwrap();
+        t.policies
+            .iter()
+            .find(|(c, _)| c == "configurationPolicies")
+            .map(|(_, p)| p["id"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    let fleet = || Fleet::of(&org);
+    let make = |g: Arc<Graph>| {
+        Intune::new(
+            g,
+            "lagging",
+            vec![PolicyRef {
+                id: pid.clone(),
+                collection: Collection::ConfigurationPolicies,
+            }],
+            Vec::new(),
+            fleet(),
+        )
+    };
+    m.lag.store(6, Ordering::SeqCst);
+    // The answer to the group's creation is lost, too.
+    m.cut_writes.store(1, Ordering::SeqCst);
+    let members: RoaringBitmap = (0..org.devices.rows).step_by(2).take(30).collect();
+    make(Arc::new(client(&m)))
+        .assign(0, &members)
+        .await
+        .unwrap();
+    // A second process (a restart) finds the same group by its unique name,
+    // while `$filter` may not show it yet.
+    m.lag.store(1000, Ordering::SeqCst);
+    make(Arc::new(client(&m)))
+        .assign(0, &members)
+        .await
+        .unwrap();
+    let t = m.tenant.lock().unwrap();
+    let groups: Vec<&Value> = t
+        .groups
+        .iter()
+        .filter(|g| g["mailNickname"].as_str() == Some("ringmaster-lagging-w1"))
+        .collect();
+    assert_eq!(groups.len(), 1, "one wave group");
+    let gid = groups[0]["id"].as_str().unwrap();
+    assert_eq!(t.members[gid].len(), members.len() as usize);
 }
 
 /// Each policy's assignments as (target type, group id), sorted.
@@ -330,10 +422,17 @@ async fn device_status_rows_map_to_the_engine_states_within_the_window() {
     let org = org_of(export.path());
     let m = Mock::new(Tenant::from_export(export.path()), 50);
     m.serve().await;
+    // A page holds at most 100 rows whatever `top` asks: paging must
+    // follow TotalRowCount.
+    m.report_cap.store(100, Ordering::SeqCst);
     let (pid, managed): (String, Vec<Value>) = {
         let t = m.tenant.lock().unwrap();
         (
-            t.policies[0].1["id"].as_str().unwrap().to_string(),
+            t.policies
+                .iter()
+                .find(|(c, _)| c == "configurationPolicies")
+                .map(|(_, p)| p["id"].as_str().unwrap().to_string())
+                .unwrap(),
             t.managed.clone(),
         )
     };
@@ -412,6 +511,90 @@ async fn device_status_rows_map_to_the_engine_states_within_the_window() {
         .filter(|i| matches!(8 + i % 4, 9 | 10) && i % statuses.len() != 5)
         .count();
     assert_eq!(got.statuses.len(), in_window);
+    // Each row's state is the one its device was given (the codes arrive
+    // with their text; both map the same).
+    let want = [
+        "succeeded",
+        "error",
+        "conflict",
+        "pending",
+        "not_applicable",
+    ];
+    for s in &got.statuses {
+        let i = managed
+            .iter()
+            .position(|d| d["id"].as_str() == Some(s.device.as_str()))
+            .unwrap();
+        assert_eq!(s.state, want[i % statuses.len()], "{}", s.device);
+    }
+}
+
+/// A compliance policy's statuses come from the compliance report (its
+/// own columns: DeviceId, PolicyStatus codes, LastContact), not the
+/// configuration report, which knows nothing of it.
+#[tokio::test]
+async fn compliance_statuses_come_from_the_compliance_report() {
+    let export = generated(60);
+    let org = org_of(export.path());
+    let m = Mock::new(Tenant::from_export(export.path()), 50);
+    m.serve().await;
+    let (pid, managed) = {
+        let t = m.tenant.lock().unwrap();
+        (
+            t.policies
+                .iter()
+                .find(|(c, _)| c == "deviceCompliancePolicies")
+                .map(|(_, p)| p["id"].as_str().unwrap().to_string())
+                .expect("the generated tenant has a compliance policy"),
+            t.managed.clone(),
+        )
+    };
+    {
+        let mut t = m.tenant.lock().unwrap();
+        let rows = managed
+            .iter()
+            .take(20)
+            .enumerate()
+            .map(|(i, d)| {
+                (
+                    d["id"].as_str().unwrap().to_string(),
+                    d["deviceName"].as_str().unwrap().to_string(),
+                    ["Compliant", "Not compliant", "In grace period"][i % 3].to_string(),
+                    "2027-01-18T09:00:00".to_string(),
+                )
+            })
+            .collect();
+        t.report.insert(pid.clone(), rows);
+    }
+    let poll = |collection| {
+        let intune = Intune::new(
+            Arc::new(client(&m)),
+            "r",
+            vec![PolicyRef {
+                id: pid.clone(),
+                collection,
+            }],
+            Vec::new(),
+            Fleet::of(&org),
+        );
+        async move {
+            intune
+                .poll(
+                    &[],
+                    "2027-01-18T08:00:00Z".parse().unwrap(),
+                    "2027-01-18T10:00:00Z".parse().unwrap(),
+                )
+                .await
+                .unwrap()
+                .statuses
+        }
+    };
+    let got = poll(Collection::DeviceCompliancePolicies).await;
+    assert_eq!(got.len(), 20);
+    let states: Vec<&str> = got.iter().map(|s| s.state.as_str()).collect();
+    assert_eq!(&states[..3], ["succeeded", "error", "pending"]);
+    // Asked of the configuration report, a compliance policy has no rows.
+    assert!(poll(Collection::ConfigurationPolicies).await.is_empty());
 }
 
 #[tokio::test]
@@ -422,10 +605,14 @@ async fn the_engine_drives_waves_through_intune_and_reads_their_reports() {
     let org = org_of(export.path());
     let m = Mock::new(Tenant::from_export(export.path()), 50);
     m.serve().await;
-    let pid = m.tenant.lock().unwrap().policies[0].1["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let pid = {
+        let t = m.tenant.lock().unwrap();
+        t.policies
+            .iter()
+            .find(|(c, _)| c == "configurationPolicies")
+            .map(|(_, p)| p["id"].as_str().unwrap().to_string())
+            .unwrap()
+    };
     let before = targets(&m, &pid);
     let t0: jiff::Timestamp = "2027-01-18T08:00:00Z".parse().unwrap();
     let h = jiff::SignedDuration::from_hours;

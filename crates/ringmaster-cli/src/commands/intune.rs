@@ -16,7 +16,7 @@ pub enum ConnectCmd {
     /// Save how to reach a tenant through Microsoft Graph (an app registration
     /// with client credentials); the secret itself stays in a variable or a file.
     #[command(
-        after_help = "The app needs the Graph application permissions DeviceManagementConfiguration.ReadWrite.All,\nDeviceManagementManagedDevices.Read.All, Group.ReadWrite.All, GroupMember.ReadWrite.All,\nDevice.Read.All and User.Read.All.\n\nExamples:\n  export RINGMASTER_INTUNE_SECRET=…\n  ringmaster connect intune --tenant contoso.onmicrosoft.com --client-id 1111… --secret-env RINGMASTER_INTUNE_SECRET\n  ringmaster connect intune --tenant 7f… --client-id 1111… --certificate-key app.pem --thumbprint 3A1F…"
+        after_help = "The app needs the Graph application permissions DeviceManagementConfiguration.ReadWrite.All,\nDeviceManagementManagedDevices.Read.All, Group.ReadWrite.All, GroupMember.ReadWrite.All,\nDevice.ReadWrite.All (adding devices to groups needs it) and User.Read.All.\n\nExamples:\n  export RINGMASTER_INTUNE_SECRET=…\n  ringmaster connect intune --tenant contoso.onmicrosoft.com --client-id 1111… --secret-env RINGMASTER_INTUNE_SECRET\n  ringmaster connect intune --tenant 7f… --client-id 1111… --certificate-key app.pem --thumbprint 3A1F…"
     )]
     Intune(ConnectArgs),
 }

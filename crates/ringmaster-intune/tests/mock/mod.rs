@@ -1,10 +1,26 @@
-//! A local server that behaves like the Graph endpoints the connector uses:
-//! the token endpoint (secret or signed assertion), paged collections with
-//! `@odata.nextLink`, `$batch`, groups and their `$ref` members (a PATCH
-//! that adds a member already there fails whole, as Graph's does),
-//! `/assign` replacing a policy's assignments, and the device status
-//! report. It can throttle (429 with Retry-After) and cut a connection
-//! after carrying out a write, so the client never sees the answer.
+//! A local server that behaves like the Graph endpoints the connector uses,
+//! as Microsoft's documentation describes them:
+//! - the token endpoint (secret or signed assertion);
+//! - paged collections with `@odata.nextLink`, and `$batch`;
+//! - groups: create, upsert by alternate key (`PATCH /groups(uniqueName=…)`
+//!   with `Prefer: create-if-missing`, Graph: "Upsert group"), get by
+//!   `uniqueName`, `$ref` members (a PATCH adding a member already there
+//!   fails whole, Graph: "Add members"). Directory replication: for `lag`
+//!   requests after its creation a group is invisible to `$filter` and
+//!   refuses members with 404 `Request_ResourceNotFound` (Graph: "Add
+//!   members": retry after a delay);
+//! - `/assign` replacing a policy's assignments;
+//! - the status reports: `getConfigurationPolicyDevicesReport` for
+//!   configuration policies and `getDeviceStatusByCompliacePolicyReport`
+//!   (Microsoft's spelling) for compliance policies. `PolicyStatus` is a
+//!   code of Graph's `complianceStatus` enum with its text in
+//!   `PolicyStatus_loc`; the answer honours `select`, carries
+//!   `TotalRowCount`, and caps a page at `report_cap` rows whatever `top`
+//!   asks (Graph: "Export Intune reports using Graph APIs", paging);
+//! - throttling: 429 with `Retry-After`, or without it.
+//!
+//! It can cut a connection after carrying out a write, so the client never
+//! sees the answer.
 
 #![allow(dead_code)]
 
@@ -35,9 +51,11 @@ pub struct Tenant {
     pub policies: Vec<(String, Value)>,
     pub settings: HashMap<String, Vec<Value>>,
     pub assignments: HashMap<String, Vec<Value>>,
-    /// Per policy: (Intune device id, name, status, last modified).
+    /// Per policy: (Intune device id, name, status text, last modified).
     pub report: HashMap<String, Vec<(String, String, String, String)>>,
     pub next_id: u64,
+    /// Per created group: the request count when it was made (replication).
+    pub created_at: HashMap<String, usize>,
 }
 
 #[derive(Default)]
@@ -48,6 +66,12 @@ pub struct Mock {
     pub public_pem: Option<String>,
     /// The next N Graph requests (and batch items) answer 429.
     pub throttle: AtomicUsize,
+    /// Whether those 429s say `Retry-After` (Graph mostly does, not always).
+    pub bare_429: std::sync::atomic::AtomicBool,
+    /// Requests a new group stays out of `$filter` and refuses members.
+    pub lag: AtomicUsize,
+    /// Rows per report page at most, whatever `top` asks (0: no cap).
+    pub report_cap: AtomicUsize,
     /// The next N writes are carried out, then the connection is cut.
     pub cut_writes: AtomicUsize,
     pub requests: AtomicUsize,
@@ -151,6 +175,21 @@ impl Tenant {
     }
 }
 
+/// Graph's `complianceStatus` enum (v1.0 schema): the code a report's
+/// `PolicyStatus` carries for a status text.
+fn status_code(text: &str) -> i64 {
+    match text.to_ascii_lowercase().replace(' ', "").as_str() {
+        "notapplicable" => 1,
+        "succeeded" | "compliant" => 2,
+        "remediated" => 3,
+        "noncompliant" | "notcompliant" | "failed" => 4,
+        "error" => 5,
+        "conflict" => 6,
+        "notassigned" => 7,
+        _ => 0,
+    }
+}
+
 fn error(status: u16, code: &str, message: &str) -> (u16, Value) {
     (status, json!({"error": {"code": code, "message": message}}))
 }
@@ -213,6 +252,24 @@ impl Mock {
         out
     }
 
+    /// Whether a group is visible everywhere in the directory yet.
+    fn replicated(&self, t: &Tenant, gid: &str) -> bool {
+        t.created_at.get(gid).is_none_or(|&at| {
+            self.requests.load(Ordering::SeqCst) >= at + self.lag.load(Ordering::SeqCst)
+        })
+    }
+
+    fn create_group(&self, t: &mut Tenant, body: &Value) -> Value {
+        let id = t.id();
+        let mut g = body.clone();
+        g["id"] = json!(id);
+        g["groupTypes"] = json!([]);
+        t.groups.push(g.clone());
+        t.created_at
+            .insert(id, self.requests.load(Ordering::SeqCst));
+        g
+    }
+
     /// One Graph call; `path` is after the version (`/groups/…`).
     fn call(
         &self,
@@ -220,6 +277,7 @@ impl Mock {
         path: &str,
         query: &BTreeMap<String, String>,
         body: &Value,
+        prefer: Option<&str>,
     ) -> (u16, Value) {
         let mut t = self.tenant.lock().unwrap();
         let seg: Vec<&str> = path.trim_matches('/').split('/').collect();
@@ -237,18 +295,63 @@ impl Mock {
                 let mut gs = t.groups.clone();
                 if let Some(f) = query.get("$filter") {
                     let nick = f.split('\'').nth(1).unwrap_or("");
-                    gs.retain(|g| g["mailNickname"].as_str() == Some(nick));
+                    gs.retain(|g| {
+                        g["mailNickname"].as_str() == Some(nick)
+                            && self.replicated(&t, g["id"].as_str().unwrap_or(""))
+                    });
                 }
                 (200, self.page_of(gs, path, query))
             }
             ("POST", ["groups"]) => {
-                let id = t.id();
-                let mut g = body.clone();
-                g["id"] = json!(id);
-                g["groupTypes"] = json!([]);
-                t.groups.push(g.clone());
+                let g = self.create_group(&mut t, body);
                 (201, g)
             }
+            ("GET", [key]) if key.starts_with("groups(uniqueName=") => {
+                let name = key.split('\'').nth(1).unwrap_or("");
+                match t
+                    .groups
+                    .iter()
+                    .find(|g| g["uniqueName"].as_str() == Some(name))
+                {
+                    Some(g) => (200, g.clone()),
+                    None => error(
+                        404,
+                        "Request_ResourceNotFound",
+                        "no group has that uniqueName",
+                    ),
+                }
+            }
+            ("PATCH", [key]) if key.starts_with("groups(uniqueName=") => {
+                let name = key.split('\'').nth(1).unwrap_or("").to_string();
+                if let Some(g) = t
+                    .groups
+                    .iter_mut()
+                    .find(|g| g["uniqueName"].as_str() == Some(&name))
+                {
+                    for (k, v) in body.as_object().into_iter().flatten() {
+                        g[k.as_str()] = v.clone();
+                    }
+                    return (204, Value::Null);
+                }
+                if prefer != Some("create-if-missing") {
+                    return error(
+                        404,
+                        "Request_ResourceNotFound",
+                        "no group has that uniqueName",
+                    );
+                }
+                let mut b = body.clone();
+                b["uniqueName"] = json!(name);
+                let g = self.create_group(&mut t, &b);
+                (201, g)
+            }
+            ("PATCH", ["groups", gid]) if !self.replicated(&t, gid) => error(
+                404,
+                "Request_ResourceNotFound",
+                &format!(
+                    "Resource '{gid}' does not exist or one of its queried reference-property objects are not present."
+                ),
+            ),
             ("PATCH", ["groups", gid]) => {
                 let Some(binds) = body["members@odata.bind"].as_array() else {
                     return (204, Value::Null);
@@ -353,38 +456,80 @@ impl Mock {
                 t.assignments.insert(id.to_string(), next.clone());
                 (200, json!({"value": next}))
             }
-            (
-                "POST",
-                [
-                    "deviceManagement",
-                    "reports",
-                    "getConfigurationPolicyDevicesReport",
-                ],
-            ) => {
+            ("POST", ["deviceManagement", "reports", action])
+                if *action == "getConfigurationPolicyDevicesReport"
+                    || *action == "getDeviceStatusByCompliacePolicyReport" =>
+            {
+                let compliance = *action == "getDeviceStatusByCompliacePolicyReport";
                 let filter = body["filter"].as_str().unwrap_or("");
                 let pid = filter.split('\'').nth(1).unwrap_or("");
-                let rows = t.report.get(pid).cloned().unwrap_or_default();
+                let is_compliance = t
+                    .policies
+                    .iter()
+                    .any(|(c, p)| c == "deviceCompliancePolicies" && p["id"] == pid);
+                // Each report knows its own kind of policy only.
+                let rows = if compliance == is_compliance {
+                    t.report.get(pid).cloned().unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
+                let (id_col, time_col) = if compliance {
+                    ("DeviceId", "LastContact")
+                } else {
+                    ("IntuneDeviceId", "PspdpuLastModifiedTimeUtc")
+                };
+                let known = [
+                    id_col,
+                    "DeviceName",
+                    "UPN",
+                    "PolicyStatus",
+                    "ReportStatus",
+                    time_col,
+                ];
+                let mut cols: Vec<String> = Vec::new();
+                for c in body["select"].as_array().into_iter().flatten() {
+                    let c = c.as_str().unwrap_or("");
+                    if !known.contains(&c) || (compliance && c == "ReportStatus") {
+                        return error(400, "BadRequest", &format!("unknown column {c}"));
+                    }
+                    cols.push(c.to_string());
+                    // An enum column comes with its text beside it.
+                    if c == "PolicyStatus" {
+                        cols.push("PolicyStatus_loc".into());
+                    }
+                }
                 let skip = body["skip"].as_u64().unwrap_or(0) as usize;
-                let top = body["top"].as_u64().unwrap_or(50) as usize;
+                let mut top = body["top"].as_u64().unwrap_or(50) as usize;
+                let cap = self.report_cap.load(Ordering::SeqCst);
+                if cap > 0 {
+                    top = top.min(cap);
+                }
                 let values: Vec<Value> = rows
                     .iter()
                     .skip(skip)
                     .take(top)
-                    .map(|(d, n, s, at)| json!([d, n, "", s, at]))
+                    .map(|(d, n, s, at)| {
+                        Value::Array(
+                            cols.iter()
+                                .map(|c| match c.as_str() {
+                                    "PolicyStatus" => json!(status_code(s)),
+                                    "PolicyStatus_loc" | "ReportStatus" => json!(s),
+                                    "DeviceName" => json!(n),
+                                    "UPN" => json!(""),
+                                    c if c == id_col => json!(d),
+                                    _ => json!(at),
+                                })
+                                .collect(),
+                        )
+                    })
+                    .collect();
+                let schema: Vec<Value> = cols
+                    .iter()
+                    .map(|c| json!({"Column": c, "PropertyType": if c == "PolicyStatus" { "Int32" } else { "String" }}))
                     .collect();
                 (
                     200,
-                    json!({
-                        "TotalRowCount": rows.len(),
-                        "Schema": [
-                            {"Column": "IntuneDeviceId", "PropertyType": "String"},
-                            {"Column": "DeviceName", "PropertyType": "String"},
-                            {"Column": "UPN", "PropertyType": "String"},
-                            {"Column": "PolicyStatus", "PropertyType": "String"},
-                            {"Column": "PspdpuLastModifiedTimeUtc", "PropertyType": "DateTime"},
-                        ],
-                        "Values": values,
-                    }),
+                    json!({"TotalRowCount": rows.len(), "Schema": schema, "Values": values}),
                 )
             }
             _ => error(
@@ -450,12 +595,12 @@ async fn handle(
     if m.throttle.load(Ordering::SeqCst) > 0 {
         m.throttle.fetch_sub(1, Ordering::SeqCst);
         m.throttled.fetch_add(1, Ordering::SeqCst);
-        return (
-            StatusCode::TOO_MANY_REQUESTS,
-            [("Retry-After", "1")],
-            axum::Json(json!({"error": {"code": "TooManyRequests", "message": "throttled"}})),
-        )
-            .into_response();
+        let body =
+            axum::Json(json!({"error": {"code": "TooManyRequests", "message": "throttled"}}));
+        if m.bare_429.load(Ordering::SeqCst) {
+            return (StatusCode::TOO_MANY_REQUESTS, body).into_response();
+        }
+        return (StatusCode::TOO_MANY_REQUESTS, [("Retry-After", "1")], body).into_response();
     }
     let body: Value = if body.is_empty() {
         Value::Null
@@ -480,7 +625,8 @@ async fn handle(
                 .map_or((url, None), |(a, b)| (a, Some(b)));
             let meth = r["method"].as_str().unwrap_or("GET");
             wrote |= meth != "GET";
-            let (status, b) = m.call(meth, p, &parse_query(q), &r["body"]);
+            let prefer = r["headers"]["Prefer"].as_str().map(str::to_string);
+            let (status, b) = m.call(meth, p, &parse_query(q), &r["body"], prefer.as_deref());
             responses.push(json!({"id": id, "status": status, "body": b}));
         }
         if wrote && m.cut_writes.load(Ordering::SeqCst) > 0 {
@@ -490,7 +636,8 @@ async fn handle(
         }
         return respond(200, json!({"responses": responses}));
     }
-    let (status, b) = m.call(method.as_str(), rest, &query, &body);
+    let prefer = headers.get("prefer").and_then(|v| v.to_str().ok());
+    let (status, b) = m.call(method.as_str(), rest, &query, &body, prefer);
     let write = method != Method::GET && !rest.contains("/reports/");
     if write && (200..300).contains(&status) && m.cut_writes.load(Ordering::SeqCst) > 0 {
         m.cut_writes.fetch_sub(1, Ordering::SeqCst);
