@@ -220,148 +220,35 @@ fn explain_policy(
 ) -> PolicyExplanation {
     let policy = &org.policies[p];
     let ctx = EvalContext::new(now);
-    let mut exclude_steps = Vec::new();
     // Exclusions first: they decide regardless of what includes say.
-    let mut excluded_device_by = None;
-    let mut excluded_user_by = None;
-    // The first group excluding each of the device's users.
-    let mut user_excluded_by: Vec<Option<String>> = vec![None; users.len()];
-    for a in &policy.assignments {
-        if let Target::ExcludeGroup(id) = &a.target {
-            let Some(g) = org.group(id) else { continue };
-            let dev = res.group_devices[g].contains(d);
-            let hit = users
-                .iter()
-                .position(|(u, _)| res.group_users[g].contains(*u));
-            for (i, (u, _)) in users.iter().enumerate() {
-                if user_excluded_by[i].is_none() && res.group_users[g].contains(*u) {
-                    user_excluded_by[i] = Some(org.groups[g].name.clone());
-                }
-            }
-            if dev && excluded_device_by.is_none() {
-                excluded_device_by = Some(org.groups[g].name.clone());
-            }
-            if hit.is_some() && excluded_user_by.is_none() {
-                excluded_user_by = Some(org.groups[g].name.clone());
-            }
-            exclude_steps.push(AssignmentStep {
-                intent: "exclude",
-                target: format!("group '{}'", org.groups[g].name),
-                reaches: dev || hit.is_some(),
-                via: membership(org, res, g, d, hit.map(|i| users[i]), now),
-                filter: None,
-            });
-        }
-    }
-    // Of the device's users in an include's user set: one not excluded (the
-    // user the assignment reaches it through), else the first, excluded.
-    let pick = |inside: &dyn Fn(u32) -> bool| -> (Option<usize>, Option<usize>) {
-        let cands = || (0..users.len()).filter(|&i| inside(users[i].0));
-        (
-            cands().find(|&i| user_excluded_by[i].is_none()),
-            cands().next(),
-        )
-    };
+    let ex = exclusions(org, res, p, d, users, now);
     let mut user_blocked_by: Option<String> = None;
-    // Includes: which reach the device after exclusions of their own kind.
-    struct Reach {
-        target: String,
-        filter: Option<(String, FilterMode, bool)>,
-    }
     let mut reached: Vec<Reach> = Vec::new();
     // Includes are listed first, then the exclusions that may override them.
     let mut steps = Vec::new();
     let mut blocked_by_exclusion = Vec::new();
     let mut ineffective: Vec<String> = Vec::new();
     for a in &policy.assignments {
-        let (target, dev_member, user_member, user_free, via) = match &a.target {
-            Target::ExcludeGroup(_) => continue,
-            Target::AllDevices => (
-                "All devices".to_string(),
-                true,
-                false,
-                false,
-                vec!["every enrolled device is in All devices".to_string()],
-            ),
-            Target::AllUsers => {
-                let (free, first) = pick(&|u| res.licensed.contains(u));
-                let licence = if res.licensed_assumed {
-                    " (every user counts as licensed: the import has no assignedPlans)"
-                } else {
-                    " (licensed for Intune)"
-                };
-                let via = match (free.or(first), users.first()) {
-                    (Some(i), _) => {
-                        let (u, link) = users[i];
-                        vec![user_phrase(org, u, link, &format!("is in All users{licence}"))]
-                    }
-                    (None, Some(&(u, link))) => vec![user_phrase(
-                        org,
-                        u,
-                        link,
-                        "has no enabled Intune licence, so All users (all licensed users) does not reach it",
-                    )],
-                    (None, None) if org.has_logons() => vec![
-                        "it has no primary user and nobody signed in to it, so All users does not reach it"
-                            .to_string(),
-                    ],
-                    (None, None) => {
-                        vec!["it has no primary user, so All users does not reach it".to_string()]
-                    }
-                };
-                if free.is_none()
-                    && let Some(i) = first
-                {
-                    user_blocked_by = user_blocked_by.or(user_excluded_by[i].clone());
-                }
-                (
-                    "All users".to_string(),
-                    false,
-                    first.is_some(),
-                    free.is_some(),
-                    via,
-                )
-            }
-            Target::Group(id) => match org.group(id) {
-                Some(g) => {
-                    let (free, first) = pick(&|u| res.group_users[g].contains(u));
-                    if free.is_none()
-                        && let Some(i) = first
-                    {
-                        user_blocked_by = user_blocked_by.or(user_excluded_by[i].clone());
-                    }
-                    (
-                        format!("group '{}'", org.groups[g].name),
-                        res.group_devices[g].contains(d),
-                        first.is_some(),
-                        free.is_some(),
-                        membership(org, res, g, d, free.or(first).map(|i| users[i]), now),
-                    )
-                }
-                None => (
-                    format!("group {id} (not in the import)"),
-                    false,
-                    false,
-                    false,
-                    Vec::new(),
-                ),
-            },
+        let Some(inc) = include(org, res, &a.target, d, users, &ex, now) else {
+            continue;
         };
-        let dev_ok = dev_member && excluded_device_by.is_none();
-        let user_ok = user_free;
+        user_blocked_by = user_blocked_by.or(inc.user_blocked_by);
+        let target = inc.target;
+        let dev_ok = inc.dev_member && ex.device_by.is_none();
+        let user_ok = inc.user_free;
         // An exclusion of the other kind than the include that reaches the
         // device is not evaluated by Intune: say so where it would mislead.
         if user_ok && !dev_ok {
-            if let Some(by) = &excluded_device_by {
+            if let Some(by) = &ex.device_by {
                 ineffective.push(format!("device group '{by}' is excluded, but {target} reaches it through its user, and Intune does not evaluate a device group excluded from a user-group assignment"));
             }
         } else if dev_ok
             && !user_ok
-            && let Some(by) = &excluded_user_by
+            && let Some(by) = &ex.user_by
         {
             ineffective.push(format!("user group '{by}' is excluded, but {target} reaches it as a device, and Intune does not evaluate a user group excluded from a device-group assignment"));
         }
-        if (dev_member || user_member) && !dev_ok && !user_ok {
+        if (inc.dev_member || inc.user_member) && !dev_ok && !user_ok {
             blocked_by_exclusion.push(target.clone());
         }
         let filter = a.filter.as_ref().and_then(|af| {
@@ -386,101 +273,20 @@ fn explain_policy(
         steps.push(AssignmentStep {
             intent: "include",
             target,
-            reaches: dev_member || user_member,
-            via,
+            reaches: inc.dev_member || inc.user_member,
+            via: inc.via,
             filter,
         });
     }
-    steps.append(&mut exclude_steps);
-    // The precedence Intune applies between the assignments that reach it.
-    let by_mode = |m: Option<FilterMode>| {
-        reached
-            .iter()
-            .filter(move |r| r.filter.as_ref().map(|f| f.1) == m)
-    };
+    steps.extend(ex.steps);
     let (status, reason) = if reached.is_empty() {
-        if let Some(first) = blocked_by_exclusion.first() {
-            let by = excluded_device_by
-                .clone()
-                .or(user_blocked_by.clone())
-                .or(excluded_user_by.clone())
-                .unwrap_or_default();
-            (
-                Status::Excluded,
-                format!(
-                    "{first} includes it, but group '{by}' excludes it, and exclusion beats inclusion"
-                ),
-            )
-        } else if policy.assignments.is_empty() {
-            (
-                Status::NotTargeted,
-                "the policy has no assignments".to_string(),
-            )
-        } else {
-            (
-                Status::NotTargeted,
-                format!(
-                    "none of the policy's {} assignment(s) reaches it",
-                    policy.assignments.len()
-                ),
-            )
-        }
-    } else if by_mode(Some(FilterMode::Exclude)).next().is_some() {
-        let hits: Vec<_> = by_mode(Some(FilterMode::Exclude))
-            .filter(|r| r.filter.as_ref().is_some_and(|f| f.2))
-            .collect();
-        match hits.first() {
-            Some(r) => (
-                Status::Excluded,
-                format!(
-                    "{} reaches it with exclude filter '{}', whose rule matches it; exclude filters take precedence over other assignments",
-                    r.target,
-                    r.filter.as_ref().map(|f| f.0.as_str()).unwrap_or("")
-                ),
-            ),
-            None => {
-                let r = by_mode(Some(FilterMode::Exclude))
-                    .next()
-                    .expect("non-empty");
-                (
-                    Status::Included,
-                    format!(
-                        "{} reaches it and exclude filter '{}' does not match it",
-                        r.target,
-                        r.filter.as_ref().map(|f| f.0.as_str()).unwrap_or("")
-                    ),
-                )
-            }
-        }
-    } else if let Some(r) = by_mode(None).next() {
-        (
-            Status::Included,
-            format!("{} reaches it without a filter", r.target),
+        unreached(
+            policy.assignments.len(),
+            &blocked_by_exclusion,
+            ex.device_by.or(user_blocked_by).or(ex.user_by),
         )
     } else {
-        match by_mode(Some(FilterMode::Include)).find(|r| r.filter.as_ref().is_some_and(|f| f.2)) {
-            Some(r) => (
-                Status::Included,
-                format!(
-                    "{} reaches it and include filter '{}' matches it",
-                    r.target,
-                    r.filter.as_ref().map(|f| f.0.as_str()).unwrap_or("")
-                ),
-            ),
-            None => {
-                let names: Vec<_> = reached
-                    .iter()
-                    .filter_map(|r| r.filter.as_ref().map(|f| format!("'{}'", f.0)))
-                    .collect();
-                (
-                    Status::Excluded,
-                    format!(
-                        "it is reached only through include filter(s) {} and none matches it",
-                        names.join(", ")
-                    ),
-                )
-            }
-        }
+        precedence(&reached)
     };
     // Intune reaches only the devices it manages, whatever the assignments say.
     let (status, reason) = if res.enrolled.contains(d) || reached.is_empty() {
@@ -517,6 +323,261 @@ fn explain_policy(
         reason,
         assignments: steps,
         settings_not_applicable,
+    }
+}
+
+/// What a policy's excluded groups say about a device and its users.
+struct Exclusions {
+    /// The first excluded group holding the device.
+    device_by: Option<String>,
+    /// The first excluded group holding one of its users.
+    user_by: Option<String>,
+    /// Per user of the device: the first excluded group holding them.
+    per_user: Vec<Option<String>>,
+    steps: Vec<AssignmentStep>,
+}
+
+fn exclusions(
+    org: &Org,
+    res: &Resolution,
+    p: usize,
+    d: u32,
+    users: &[(u32, UserLink)],
+    now: jiff::Timestamp,
+) -> Exclusions {
+    let mut ex = Exclusions {
+        device_by: None,
+        user_by: None,
+        per_user: vec![None; users.len()],
+        steps: Vec::new(),
+    };
+    for a in &org.policies[p].assignments {
+        let Target::ExcludeGroup(id) = &a.target else {
+            continue;
+        };
+        let Some(g) = org.group(id) else { continue };
+        let dev = res.group_devices[g].contains(d);
+        let hit = users
+            .iter()
+            .position(|(u, _)| res.group_users[g].contains(*u));
+        for (i, (u, _)) in users.iter().enumerate() {
+            if ex.per_user[i].is_none() && res.group_users[g].contains(*u) {
+                ex.per_user[i] = Some(org.groups[g].name.clone());
+            }
+        }
+        if dev && ex.device_by.is_none() {
+            ex.device_by = Some(org.groups[g].name.clone());
+        }
+        if hit.is_some() && ex.user_by.is_none() {
+            ex.user_by = Some(org.groups[g].name.clone());
+        }
+        ex.steps.push(AssignmentStep {
+            intent: "exclude",
+            target: format!("group '{}'", org.groups[g].name),
+            reaches: dev || hit.is_some(),
+            via: membership(org, res, g, d, hit.map(|i| users[i]), now),
+            filter: None,
+        });
+    }
+    ex
+}
+
+/// An include assignment as it bears on one device.
+struct Include {
+    target: String,
+    /// The device is in the target.
+    dev_member: bool,
+    /// One of its users is in the target.
+    user_member: bool,
+    /// One of its users is in the target and excluded by no group.
+    user_free: bool,
+    via: Vec<String>,
+    /// The exclusion that holds back the device's users in the target, when
+    /// all of them are held back.
+    user_blocked_by: Option<String>,
+}
+
+/// How include `target` reaches device `d`; None for an exclusion.
+fn include(
+    org: &Org,
+    res: &Resolution,
+    target: &Target,
+    d: u32,
+    users: &[(u32, UserLink)],
+    ex: &Exclusions,
+    now: jiff::Timestamp,
+) -> Option<Include> {
+    // Of the device's users in an include's user set: one not excluded (the
+    // user the assignment reaches it through), else the first, excluded.
+    let pick = |inside: &dyn Fn(u32) -> bool| -> (Option<usize>, Option<usize>) {
+        let cands = || (0..users.len()).filter(|&i| inside(users[i].0));
+        (cands().find(|&i| ex.per_user[i].is_none()), cands().next())
+    };
+    let blocked = |free: Option<usize>, first: Option<usize>| match (free, first) {
+        (None, Some(i)) => ex.per_user[i].clone(),
+        _ => None,
+    };
+    Some(match target {
+        Target::ExcludeGroup(_) => return None,
+        Target::AllDevices => Include {
+            target: "All devices".to_string(),
+            dev_member: true,
+            user_member: false,
+            user_free: false,
+            via: vec!["every enrolled device is in All devices".to_string()],
+            user_blocked_by: None,
+        },
+        Target::AllUsers => {
+            let (free, first) = pick(&|u| res.licensed.contains(u));
+            let licence = if res.licensed_assumed {
+                " (every user counts as licensed: the import has no assignedPlans)"
+            } else {
+                " (licensed for Intune)"
+            };
+            let via = match (free.or(first), users.first()) {
+                (Some(i), _) => {
+                    let (u, link) = users[i];
+                    vec![user_phrase(org, u, link, &format!("is in All users{licence}"))]
+                }
+                (None, Some(&(u, link))) => vec![user_phrase(
+                    org,
+                    u,
+                    link,
+                    "has no enabled Intune licence, so All users (all licensed users) does not reach it",
+                )],
+                (None, None) if org.has_logons() => vec![
+                    "it has no primary user and nobody signed in to it, so All users does not reach it"
+                        .to_string(),
+                ],
+                (None, None) => {
+                    vec!["it has no primary user, so All users does not reach it".to_string()]
+                }
+            };
+            Include {
+                target: "All users".to_string(),
+                dev_member: false,
+                user_member: first.is_some(),
+                user_free: free.is_some(),
+                via,
+                user_blocked_by: blocked(free, first),
+            }
+        }
+        Target::Group(id) => match org.group(id) {
+            Some(g) => {
+                let (free, first) = pick(&|u| res.group_users[g].contains(u));
+                Include {
+                    target: format!("group '{}'", org.groups[g].name),
+                    dev_member: res.group_devices[g].contains(d),
+                    user_member: first.is_some(),
+                    user_free: free.is_some(),
+                    via: membership(org, res, g, d, free.or(first).map(|i| users[i]), now),
+                    user_blocked_by: blocked(free, first),
+                }
+            }
+            None => Include {
+                target: format!("group {id} (not in the import)"),
+                dev_member: false,
+                user_member: false,
+                user_free: false,
+                via: Vec::new(),
+                user_blocked_by: None,
+            },
+        },
+    })
+}
+
+/// An include that reaches the device, with its filter: name, mode, whether it matches.
+struct Reach {
+    target: String,
+    filter: Option<(String, FilterMode, bool)>,
+}
+
+/// Why no include reaches the device: an exclusion (`excluded_by`) held
+/// back those that would, or none would.
+fn unreached(
+    assignments: usize,
+    blocked_by_exclusion: &[String],
+    excluded_by: Option<String>,
+) -> (Status, String) {
+    if let Some(first) = blocked_by_exclusion.first() {
+        let by = excluded_by.unwrap_or_default();
+        (
+            Status::Excluded,
+            format!(
+                "{first} includes it, but group '{by}' excludes it, and exclusion beats inclusion"
+            ),
+        )
+    } else if assignments == 0 {
+        (
+            Status::NotTargeted,
+            "the policy has no assignments".to_string(),
+        )
+    } else {
+        (
+            Status::NotTargeted,
+            format!("none of the policy's {assignments} assignment(s) reaches it"),
+        )
+    }
+}
+
+/// The precedence Intune applies between the assignments that reach the
+/// device: an exclude filter that matches, else one without a filter, else
+/// an include filter that matches.
+fn precedence(reached: &[Reach]) -> (Status, String) {
+    let by_mode = |m: Option<FilterMode>| {
+        reached
+            .iter()
+            .filter(move |r| r.filter.as_ref().map(|f| f.1) == m)
+    };
+    let filter_name = |r: &Reach| r.filter.as_ref().map(|f| f.0.clone()).unwrap_or_default();
+    if let Some(first) = by_mode(Some(FilterMode::Exclude)).next() {
+        match by_mode(Some(FilterMode::Exclude)).find(|r| r.filter.as_ref().is_some_and(|f| f.2)) {
+            Some(r) => (
+                Status::Excluded,
+                format!(
+                    "{} reaches it with exclude filter '{}', whose rule matches it; exclude filters take precedence over other assignments",
+                    r.target,
+                    filter_name(r)
+                ),
+            ),
+            None => (
+                Status::Included,
+                format!(
+                    "{} reaches it and exclude filter '{}' does not match it",
+                    first.target,
+                    filter_name(first)
+                ),
+            ),
+        }
+    } else if let Some(r) = by_mode(None).next() {
+        (
+            Status::Included,
+            format!("{} reaches it without a filter", r.target),
+        )
+    } else {
+        match by_mode(Some(FilterMode::Include)).find(|r| r.filter.as_ref().is_some_and(|f| f.2)) {
+            Some(r) => (
+                Status::Included,
+                format!(
+                    "{} reaches it and include filter '{}' matches it",
+                    r.target,
+                    filter_name(r)
+                ),
+            ),
+            None => {
+                let names: Vec<_> = reached
+                    .iter()
+                    .filter_map(|r| r.filter.as_ref().map(|f| format!("'{}'", f.0)))
+                    .collect();
+                (
+                    Status::Excluded,
+                    format!(
+                        "it is reached only through include filter(s) {} and none matches it",
+                        names.join(", ")
+                    ),
+                )
+            }
+        }
     }
 }
 
@@ -759,5 +820,126 @@ pub fn explain_group(org: &Org, res: &Resolution, g: usize) -> GroupExplanation 
             - res.group_devices[g].intersection_len(&res.enrolled),
         parents,
         assignments,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reach(target: &str, filter: Option<(&str, FilterMode, bool)>) -> Reach {
+        Reach {
+            target: target.into(),
+            filter: filter.map(|(n, m, hit)| (n.to_string(), m, hit)),
+        }
+    }
+
+    #[test]
+    fn precedence_exclude_filters_then_no_filter_then_include_filters() {
+        use FilterMode::{Exclude, Include};
+        let check = |reached: &[Reach], status: Status, reason: &str| {
+            assert_eq!(precedence(reached), (status, reason.to_string()));
+        };
+        check(
+            &[
+                reach("All devices", None),
+                reach("group 'a'", Some(("VMs", Exclude, false))),
+                reach("group 'b'", Some(("Kiosks", Exclude, true))),
+            ],
+            Status::Excluded,
+            "group 'b' reaches it with exclude filter 'Kiosks', whose rule matches it; exclude filters take precedence over other assignments",
+        );
+        check(
+            &[
+                reach("All devices", None),
+                reach("group 'a'", Some(("VMs", Exclude, false))),
+            ],
+            Status::Included,
+            "group 'a' reaches it and exclude filter 'VMs' does not match it",
+        );
+        check(
+            &[
+                reach("group 'a'", Some(("Win11", Include, false))),
+                reach("All devices", None),
+            ],
+            Status::Included,
+            "All devices reaches it without a filter",
+        );
+        check(
+            &[
+                reach("group 'a'", Some(("Win11", Include, false))),
+                reach("group 'b'", Some(("Surface", Include, true))),
+            ],
+            Status::Included,
+            "group 'b' reaches it and include filter 'Surface' matches it",
+        );
+        check(
+            &[
+                reach("group 'a'", Some(("Win11", Include, false))),
+                reach("group 'b'", Some(("Surface", Include, false))),
+            ],
+            Status::Excluded,
+            "it is reached only through include filter(s) 'Win11', 'Surface' and none matches it",
+        );
+    }
+
+    #[test]
+    fn unreached_says_whether_an_exclusion_or_nothing_held_it_back() {
+        assert_eq!(
+            unreached(2, &["group 'a'".into()], Some("Lab".into())),
+            (
+                Status::Excluded,
+                "group 'a' includes it, but group 'Lab' excludes it, and exclusion beats inclusion"
+                    .into()
+            )
+        );
+        assert_eq!(
+            unreached(0, &[], None),
+            (Status::NotTargeted, "the policy has no assignments".into())
+        );
+        assert_eq!(
+            unreached(3, &[], None),
+            (
+                Status::NotTargeted,
+                "none of the policy's 3 assignment(s) reaches it".into()
+            )
+        );
+    }
+
+    #[test]
+    fn includes_of_all_devices_and_of_unknown_groups() {
+        let org = crate::org::OrgBuilder::new().finish();
+        let res = crate::targeting::resolve(&org, jiff::Timestamp::UNIX_EPOCH);
+        let ex = Exclusions {
+            device_by: None,
+            user_by: None,
+            per_user: Vec::new(),
+            steps: Vec::new(),
+        };
+        let now = jiff::Timestamp::UNIX_EPOCH;
+        let all = include(&org, &res, &Target::AllDevices, 0, &[], &ex, now).unwrap();
+        assert!(all.dev_member && !all.user_member && !all.user_free);
+        assert_eq!(all.via, ["every enrolled device is in All devices"]);
+        let users = include(&org, &res, &Target::AllUsers, 0, &[], &ex, now).unwrap();
+        assert!(!users.dev_member && !users.user_member);
+        assert_eq!(
+            users.via,
+            ["it has no primary user, so All users does not reach it"]
+        );
+        let gone = include(&org, &res, &Target::Group("g1".into()), 0, &[], &ex, now).unwrap();
+        assert_eq!(gone.target, "group g1 (not in the import)");
+        assert!(!gone.dev_member && gone.via.is_empty());
+        assert!(
+            include(
+                &org,
+                &res,
+                &Target::ExcludeGroup("g1".into()),
+                0,
+                &[],
+                &ex,
+                now
+            )
+            .is_none()
+        );
     }
 }

@@ -243,12 +243,31 @@ pub fn parse_hours(s: &str) -> Option<f64> {
 
 /// Validates a goal. `check_in_hours` is the check-in interval (a window
 /// shorter than it sees no reports); `max_sample` is the most devices the
-/// goal can ever see (the smallest wave it judges), when known.
+/// goal can ever see (the smallest wave it judges), when known. The parts
+/// are checked in order: what is measured, the bar and sample, the window,
+/// the deadline; the first fault is the error.
 pub fn validate(
     d: &GoalDraft<'_>,
     check_in_hours: f64,
     max_sample: Option<u64>,
 ) -> Result<Goal, GoalError> {
+    let metric = metric(d)?;
+    let (comparator, threshold, min_sample) = bar(d, metric, max_sample)?;
+    let window_hours = window(d, check_in_hours)?;
+    let deadline = deadline(d, window_hours)?;
+    Ok(Goal {
+        metric,
+        comparator,
+        threshold,
+        window_hours,
+        min_sample,
+        deadline,
+        critical: d.critical,
+    })
+}
+
+/// Specific: the metric, with `after` for pending_after.
+fn metric(d: &GoalDraft<'_>) -> Result<Metric, GoalError> {
     use GoalField as F;
     use Smart::*;
     let metric_name = d
@@ -302,6 +321,18 @@ pub fn validate(
             ));
         }
     };
+    Ok(metric)
+}
+
+/// Measurable, attainable and realistic: the bar (comparator and
+/// threshold) and the sample it is judged on.
+fn bar(
+    d: &GoalDraft<'_>,
+    metric: Metric,
+    max_sample: Option<u64>,
+) -> Result<(Comparator, f64, u64), GoalError> {
+    use GoalField as F;
+    use Smart::*;
     let threshold_text = d.threshold.ok_or_else(|| {
         err(
             Measurable,
@@ -393,6 +424,13 @@ pub fn validate(
             ),
         ));
     }
+    Ok((comparator, threshold, min_sample))
+}
+
+/// Timely: the window the metric is computed over, at least one check-in.
+fn window(d: &GoalDraft<'_>, check_in_hours: f64) -> Result<f64, GoalError> {
+    use GoalField as F;
+    use Smart::*;
     let window_text = d.window.ok_or_else(|| {
         err(
             Timely,
@@ -418,6 +456,13 @@ pub fn validate(
             ),
         ));
     }
+    Ok(window_hours)
+}
+
+/// Timely: a day, or a duration of at least one window.
+fn deadline(d: &GoalDraft<'_>, window_hours: f64) -> Result<Deadline, GoalError> {
+    use GoalField as F;
+    use Smart::*;
     let deadline_text = d.deadline.ok_or_else(|| {
         err(
             Timely,
@@ -425,38 +470,28 @@ pub fn validate(
             "no deadline: say by when the goal must be met, e.g. deadline = \"7d\" or a day",
         )
     })?;
-    let deadline = if let Ok(day) = deadline_text.trim().parse::<jiff::civil::Date>() {
-        Deadline::Day(day)
-    } else {
-        let h = parse_hours(deadline_text).ok_or_else(|| {
-            err(
-                Timely,
-                F::Deadline,
-                format!("`{deadline_text}` is neither a duration (7d) nor a day (YYYY-MM-DD)"),
-            )
-        })?;
-        if h < window_hours {
-            return Err(err(
-                Timely,
-                F::Deadline,
-                format!(
-                    "the deadline ({}) comes before one window ({}) has passed",
-                    hours_text(h),
-                    hours_text(window_hours)
-                ),
-            ));
-        }
-        Deadline::AfterHours(h)
-    };
-    Ok(Goal {
-        metric,
-        comparator,
-        threshold,
-        window_hours,
-        min_sample,
-        deadline,
-        critical: d.critical,
-    })
+    if let Ok(day) = deadline_text.trim().parse::<jiff::civil::Date>() {
+        return Ok(Deadline::Day(day));
+    }
+    let h = parse_hours(deadline_text).ok_or_else(|| {
+        err(
+            Timely,
+            F::Deadline,
+            format!("`{deadline_text}` is neither a duration (7d) nor a day (YYYY-MM-DD)"),
+        )
+    })?;
+    if h < window_hours {
+        return Err(err(
+            Timely,
+            F::Deadline,
+            format!(
+                "the deadline ({}) comes before one window ({}) has passed",
+                hours_text(h),
+                hours_text(window_hours)
+            ),
+        ));
+    }
+    Ok(Deadline::AfterHours(h))
 }
 
 /// `>= 95%`, `<=2`, `≥ 4.5`; a bare number means the metric's good direction.
@@ -703,5 +738,70 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.property, Smart::Measurable);
+    }
+
+    #[test]
+    fn each_part_checks_its_own_fields() {
+        let pending = GoalDraft {
+            metric: Some("pending_after"),
+            after: Some("3d"),
+            ..draft()
+        };
+        assert_eq!(metric(&pending), Ok(Metric::PendingAfter { hours: 72.0 }));
+        let e = metric(&GoalDraft {
+            after: None,
+            ..pending
+        })
+        .unwrap_err();
+        assert_eq!((e.property, e.field), (Smart::Specific, GoalField::Metric));
+
+        assert_eq!(
+            bar(&draft(), Metric::ApplySuccessRate, Some(1000)),
+            Ok((Comparator::AtLeast, 0.95, draft().min_sample.unwrap()))
+        );
+        let e = bar(&draft(), Metric::ErrorRate, None).unwrap_err();
+        assert_eq!(
+            (e.property, e.field),
+            (Smart::Realistic, GoalField::Threshold)
+        );
+        let e = bar(&draft(), Metric::ApplySuccessRate, Some(1)).unwrap_err();
+        assert_eq!(
+            (e.property, e.field),
+            (Smart::Attainable, GoalField::MinSample)
+        );
+
+        assert_eq!(window(&draft(), 8.0), Ok(24.0));
+        let e = window(&draft(), 48.0).unwrap_err();
+        assert_eq!((e.property, e.field), (Smart::Realistic, GoalField::Window));
+
+        assert_eq!(
+            deadline(
+                &GoalDraft {
+                    deadline: Some("2027-03-01"),
+                    ..draft()
+                },
+                24.0
+            ),
+            Ok(Deadline::Day("2027-03-01".parse().unwrap()))
+        );
+        assert_eq!(
+            deadline(
+                &GoalDraft {
+                    deadline: Some("2d"),
+                    ..draft()
+                },
+                24.0
+            ),
+            Ok(Deadline::AfterHours(48.0))
+        );
+        let e = deadline(
+            &GoalDraft {
+                deadline: Some("12h"),
+                ..draft()
+            },
+            24.0,
+        )
+        .unwrap_err();
+        assert_eq!((e.property, e.field), (Smart::Timely, GoalField::Deadline));
     }
 }

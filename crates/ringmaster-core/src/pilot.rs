@@ -254,109 +254,179 @@ pub fn select(
     keep: &RoaringBitmap,
 ) -> Pilot {
     let barred_set = barred_all(org, population);
-    let eligible: Vec<u32> = (population - &barred_set).iter().collect();
-    let barred_n = barred_set.len();
     // Representativeness is measured against who may be in a pilot at all:
     // barred devices (VIPs, executives, lab) are reported, not mirrored.
-    let rows: Vec<u32> = eligible.clone();
+    let rows: Vec<u32> = (population - &barred_set).iter().collect();
     let (value_of, names): (Vec<Vec<u32>>, Vec<Vec<String>>) =
         dims.iter().map(|&dim| strata(org, dim, &rows)).unzip();
-    let value_of: Vec<Vec<usize>> = value_of
-        .into_iter()
-        .map(|v| v.into_iter().map(|c| c as usize).collect())
-        .collect();
-    let mut position = vec![u32::MAX; org.devices.rows as usize];
-    for (i, &d) in rows.iter().enumerate() {
-        position[d as usize] = i as u32;
-    }
-    let pos = |d: u32| position[d as usize] as usize;
-    let mut pop_count: Vec<Vec<u64>> = names.iter().map(|n| vec![0; n.len()]).collect();
-    for k in 0..dims.len() {
-        for &c in &value_of[k] {
-            pop_count[k][c] += 1;
-        }
-    }
-    let size = size.min(eligible.len() as u64);
-    // Quotas by largest remainder, so they add up to the pilot size exactly.
-    let quotas: Vec<Vec<u64>> = pop_count
-        .iter()
-        .map(|counts| {
-            let total: u64 = counts.iter().sum();
-            let exact: Vec<f64> = counts
-                .iter()
-                .map(|&c| c as f64 * size as f64 / total.max(1) as f64)
-                .collect();
-            let mut q: Vec<u64> = exact.iter().map(|e| e.floor() as u64).collect();
-            let mut rest: Vec<usize> = (0..q.len()).collect();
-            rest.sort_by(|&a, &b| {
-                (exact[b] - exact[b].floor())
-                    .total_cmp(&(exact[a] - exact[a].floor()))
-                    .then(a.cmp(&b))
-            });
-            let short = size.saturating_sub(q.iter().sum());
-            for &i in rest.iter().take(short as usize) {
-                q[i] += 1;
-            }
-            // Every stratum with 1 % of the population gets at least one
-            // device, taken from the strata furthest above their exact share.
-            for (i, &c) in counts.iter().enumerate() {
-                if q[i] == 0 && c * 100 >= total && size > 0 {
-                    q[i] = 1;
-                    if let Some(j) = (0..q.len()).filter(|&j| q[j] > 1).max_by(|&a, &b| {
-                        (q[a] as f64 - exact[a])
-                            .total_cmp(&(q[b] as f64 - exact[b]))
-                            .then(b.cmp(&a))
-                    }) {
-                        q[j] -= 1;
-                    }
-                }
-            }
-            q
-        })
-        .collect();
-    let mut taken: Vec<Vec<u64>> = quotas.iter().map(|q| vec![0; q.len()]).collect();
+    let size = size.min(rows.len() as u64);
+    let mut t = Tally::new(org.devices.rows, &rows, value_of, &names, size);
     let mut chosen = RoaringBitmap::new();
-    let add = |d: u32, taken: &mut Vec<Vec<u64>>, chosen: &mut RoaringBitmap| {
-        let i = pos(d);
-        for k in 0..dims.len() {
-            taken[k][value_of[k][i]] += 1;
-        }
-        chosen.insert(d);
-    };
     for d in keep
         .iter()
         .filter(|d| population.contains(*d) && !barred_set.contains(*d))
     {
-        add(d, &mut taken, &mut chosen);
+        t.add(d, &mut chosen);
     }
     // Candidates in a stable order: preferred first, then by the plan's hash.
     let id = |d: u32| org.device_id(d).unwrap_or("");
-    let mut order: Vec<(bool, u64, u32)> = eligible
+    let mut order: Vec<(bool, u64, u32)> = rows
         .iter()
         .filter(|d| !chosen.contains(**d))
         .map(|&d| (!preferred.contains(d), stable_hash(plan_id, id(d)), d))
         .collect();
     order.sort_unstable();
-    // Pass 1: only devices whose every stratum is under quota. Pass 2 fills
-    // what is left, preferring devices whose strata are least over quota.
-    for &(_, _, d) in &order {
-        if chosen.len() >= size {
-            break;
-        }
-        let i = pos(d);
-        if (0..dims.len()).all(|k| taken[k][value_of[k][i]] < quotas[k][value_of[k][i]]) {
-            add(d, &mut taken, &mut chosen);
+    t.fill(&order, size, &mut chosen);
+    t.repair(&order, keep, &mut chosen);
+    let n = chosen.len();
+    let dimensions = dims
+        .iter()
+        .enumerate()
+        .map(|(k, &dim)| t.report(k, dim, &names[k], rows.len() as u64, n))
+        .collect();
+    Pilot {
+        size: n,
+        population: rows.len() as u64,
+        barred: barred_set.len(),
+        dimensions,
+        detectable_failure_rate: if n == 0 {
+            1.0
+        } else {
+            1.0 - 0.05f64.powf(1.0 / n as f64)
+        },
+        devices: chosen,
+    }
+}
+
+/// Quotas of `size` devices over strata of `counts` by largest remainder,
+/// so they add up to `size` exactly. Every stratum with 1 % of the
+/// population gets at least one device, taken from the strata furthest
+/// above their exact share.
+fn quotas(counts: &[u64], size: u64) -> Vec<u64> {
+    let total: u64 = counts.iter().sum();
+    let exact: Vec<f64> = counts
+        .iter()
+        .map(|&c| c as f64 * size as f64 / total.max(1) as f64)
+        .collect();
+    let mut q: Vec<u64> = exact.iter().map(|e| e.floor() as u64).collect();
+    let mut rest: Vec<usize> = (0..q.len()).collect();
+    rest.sort_by(|&a, &b| {
+        (exact[b] - exact[b].floor())
+            .total_cmp(&(exact[a] - exact[a].floor()))
+            .then(a.cmp(&b))
+    });
+    let short = size.saturating_sub(q.iter().sum());
+    for &i in rest.iter().take(short as usize) {
+        q[i] += 1;
+    }
+    for (i, &c) in counts.iter().enumerate() {
+        if q[i] == 0 && c * 100 >= total && size > 0 {
+            q[i] = 1;
+            if let Some(j) = (0..q.len()).filter(|&j| q[j] > 1).max_by(|&a, &b| {
+                (q[a] as f64 - exact[a])
+                    .total_cmp(&(q[b] as f64 - exact[b]))
+                    .then(b.cmp(&a))
+            }) {
+                q[j] -= 1;
+            }
         }
     }
-    if chosen.len() < size {
+    q
+}
+
+/// Per dimension: each eligible device's stratum, and per stratum the
+/// population, the quota and the devices taken so far.
+struct Tally {
+    /// `value_of[k][i]`: the stratum on dimension `k` of eligible device `i`.
+    value_of: Vec<Vec<usize>>,
+    /// Eligible index of each device row (`u32::MAX` when not eligible).
+    position: Vec<u32>,
+    population: Vec<Vec<u64>>,
+    quotas: Vec<Vec<u64>>,
+    taken: Vec<Vec<u64>>,
+}
+
+impl Tally {
+    fn new(
+        device_rows: u32,
+        rows: &[u32],
+        value_of: Vec<Vec<u32>>,
+        names: &[Vec<String>],
+        size: u64,
+    ) -> Tally {
+        let value_of: Vec<Vec<usize>> = value_of
+            .into_iter()
+            .map(|v| v.into_iter().map(|c| c as usize).collect())
+            .collect();
+        let mut position = vec![u32::MAX; device_rows as usize];
+        for (i, &d) in rows.iter().enumerate() {
+            position[d as usize] = i as u32;
+        }
+        let mut population: Vec<Vec<u64>> = names.iter().map(|n| vec![0; n.len()]).collect();
+        for (k, values) in value_of.iter().enumerate() {
+            for &c in values {
+                population[k][c] += 1;
+            }
+        }
+        let quotas: Vec<Vec<u64>> = population.iter().map(|c| quotas(c, size)).collect();
+        let taken = quotas.iter().map(|q| vec![0; q.len()]).collect();
+        Tally {
+            value_of,
+            position,
+            population,
+            quotas,
+            taken,
+        }
+    }
+
+    /// Device `d`'s stratum on dimension `k`.
+    fn value(&self, k: usize, d: u32) -> usize {
+        self.value_of[k][self.position[d as usize] as usize]
+    }
+
+    fn add(&mut self, d: u32, chosen: &mut RoaringBitmap) {
+        for k in 0..self.value_of.len() {
+            let c = self.value(k, d);
+            self.taken[k][c] += 1;
+        }
+        chosen.insert(d);
+    }
+
+    /// Some stratum of `d` holds more than its quota.
+    fn over(&self, d: u32) -> bool {
+        (0..self.value_of.len()).any(|k| {
+            let c = self.value(k, d);
+            self.taken[k][c] > self.quotas[k][c]
+        })
+    }
+
+    /// Fills the pilot to `size` from `order`. Pass 1 takes only devices
+    /// whose every stratum is under quota; pass 2 fills what is left,
+    /// preferring devices whose strata are least over quota.
+    fn fill(&mut self, order: &[(bool, u64, u32)], size: u64, chosen: &mut RoaringBitmap) {
+        let dims = self.value_of.len();
+        for &(_, _, d) in order {
+            if chosen.len() >= size {
+                break;
+            }
+            if (0..dims).all(|k| {
+                let c = self.value(k, d);
+                self.taken[k][c] < self.quotas[k][c]
+            }) {
+                self.add(d, chosen);
+            }
+        }
+        if chosen.len() >= size {
+            return;
+        }
         let mut rest: Vec<(u64, bool, u64, u32)> = order
             .iter()
             .filter(|(_, _, d)| !chosen.contains(*d))
             .map(|&(p, h, d)| {
-                let i = pos(d);
-                let over: u64 = (0..dims.len())
+                let over: u64 = (0..dims)
                     .map(|k| {
-                        (taken[k][value_of[k][i]] + 1).saturating_sub(quotas[k][value_of[k][i]])
+                        let c = self.value(k, d);
+                        (self.taken[k][c] + 1).saturating_sub(self.quotas[k][c])
                     })
                     .sum();
                 (over, p, h, d)
@@ -370,124 +440,126 @@ pub fn select(
         }
         rest.sort_unstable();
         for &(_, _, _, d) in rest.iter().take(need) {
-            add(d, &mut taken, &mut chosen);
+            self.add(d, chosen);
         }
     }
-    // Repair: swap a chosen device sitting in an over-quota stratum for a
-    // candidate when that lowers the total distance from the quotas. Bounded,
-    // so large pilots (already close by the law of large numbers) stay fast.
-    let kept = |d: u32| keep.contains(d);
-    for _round in 0..4 {
-        let mut improved = false;
-        let err = |t: &Vec<Vec<u64>>, k: usize, c: usize| t[k][c].abs_diff(quotas[k][c]) as i64;
-        let over = |t: &Vec<Vec<u64>>, d: u32| {
-            (0..dims.len()).any(|k| t[k][value_of[k][pos(d)]] > quotas[k][value_of[k][pos(d)]])
-        };
-        // At most 256 over-quota members a round keeps this linear in the candidates.
-        let mut pool: Vec<u32> = chosen
-            .iter()
-            .filter(|&d| !kept(d) && over(&taken, d))
-            .take(256)
-            .collect();
-        if pool.is_empty() {
-            break;
+
+    /// How much swapping chosen device `c` for candidate `u` changes the
+    /// total distance from the quotas (negative: closer).
+    fn swap_delta(&self, u: u32, c: u32) -> i64 {
+        let mut delta = 0i64;
+        for k in 0..self.value_of.len() {
+            let (vu, vc) = (self.value(k, u), self.value(k, c));
+            if vu == vc {
+                continue;
+            }
+            let (t, q) = (&self.taken[k], &self.quotas[k]);
+            let before = t[vu].abs_diff(q[vu]) as i64 + t[vc].abs_diff(q[vc]) as i64;
+            let after = (t[vu] + 1).abs_diff(q[vu]) as i64 + (t[vc] - 1).abs_diff(q[vc]) as i64;
+            delta += after - before;
         }
-        let candidates: Vec<u32> = order
-            .iter()
-            .map(|&(_, _, d)| d)
-            .filter(|d| !chosen.contains(*d))
-            .take(20_000)
-            .collect();
-        for u in candidates {
-            let iu = pos(u);
-            let mut best: Option<(i64, usize)> = None;
-            for (slot, &c) in pool.iter().enumerate() {
-                let ic = pos(c);
-                let mut delta = 0i64;
-                for k in 0..dims.len() {
-                    let (vu, vc) = (value_of[k][iu], value_of[k][ic]);
-                    if vu == vc {
-                        continue;
+        delta
+    }
+
+    /// Swaps a chosen device sitting in an over-quota stratum for a
+    /// candidate when that lowers the total distance from the quotas.
+    /// Bounded (4 rounds, 256 members and 20,000 candidates a round), so
+    /// large pilots, already close by the law of large numbers, stay fast.
+    /// Devices of `keep` stay.
+    fn repair(
+        &mut self,
+        order: &[(bool, u64, u32)],
+        keep: &RoaringBitmap,
+        chosen: &mut RoaringBitmap,
+    ) {
+        for _round in 0..4 {
+            let mut improved = false;
+            let mut pool: Vec<u32> = chosen
+                .iter()
+                .filter(|&d| !keep.contains(d) && self.over(d))
+                .take(256)
+                .collect();
+            if pool.is_empty() {
+                break;
+            }
+            let candidates: Vec<u32> = order
+                .iter()
+                .map(|&(_, _, d)| d)
+                .filter(|d| !chosen.contains(*d))
+                .take(20_000)
+                .collect();
+            for u in candidates {
+                let mut best: Option<(i64, usize)> = None;
+                for (slot, &c) in pool.iter().enumerate() {
+                    let delta = self.swap_delta(u, c);
+                    if delta < 0 && best.is_none_or(|(b, _)| delta < b) {
+                        best = Some((delta, slot));
                     }
-                    let before = err(&taken, k, vu) + err(&taken, k, vc);
-                    let after = (taken[k][vu] + 1).abs_diff(quotas[k][vu]) as i64
-                        + (taken[k][vc] - 1).abs_diff(quotas[k][vc]) as i64;
-                    delta += after - before;
                 }
-                if delta < 0 && best.is_none_or(|(b, _)| delta < b) {
-                    best = Some((delta, slot));
-                }
-            }
-            if let Some((_, slot)) = best {
-                let c = pool.swap_remove(slot);
-                let ic = pos(c);
-                for k in 0..dims.len() {
-                    taken[k][value_of[k][ic]] -= 1;
-                    taken[k][value_of[k][iu]] += 1;
-                }
-                chosen.remove(c);
-                chosen.insert(u);
-                improved = true;
-                pool.retain(|&d| over(&taken, d));
-                if pool.is_empty() {
-                    break;
+                if let Some((_, slot)) = best {
+                    let c = pool.swap_remove(slot);
+                    for k in 0..self.value_of.len() {
+                        let (vc, vu) = (self.value(k, c), self.value(k, u));
+                        self.taken[k][vc] -= 1;
+                        self.taken[k][vu] += 1;
+                    }
+                    chosen.remove(c);
+                    chosen.insert(u);
+                    improved = true;
+                    pool.retain(|&d| self.over(d));
+                    if pool.is_empty() {
+                        break;
+                    }
                 }
             }
-        }
-        if !improved {
-            break;
+            if !improved {
+                break;
+            }
         }
     }
-    let dimensions = dims
-        .iter()
-        .enumerate()
-        .map(|(k, &dim)| {
-            let total = rows.len() as f64;
-            let n = chosen.len().max(1) as f64;
-            let mut strata: Vec<Stratum> = names[k]
-                .iter()
-                .enumerate()
-                .map(|(c, v)| Stratum {
-                    value: v.clone(),
-                    population: pop_count[k][c],
-                    pilot: taken[k][c],
-                    population_share: pop_count[k][c] as f64 / total.max(1.0),
-                    pilot_share: taken[k][c] as f64 / n,
-                })
-                .collect();
-            // Column values no eligible device holds are not strata.
-            strata.retain(|s| s.population > 0 || s.pilot > 0);
-            strata.sort_by(|a, b| b.population.cmp(&a.population).then(a.value.cmp(&b.value)));
-            let tvd = strata
-                .iter()
-                .map(|s| (s.pilot_share - s.population_share).abs())
-                .sum::<f64>()
-                / 2.0;
-            let missing = strata
-                .iter()
-                .filter(|s| s.pilot == 0 && s.population_share >= 0.01)
-                .map(|s| s.value.clone())
-                .collect();
-            DimensionReport {
-                dimension: dim,
-                tvd,
-                strata,
-                missing,
-            }
-        })
-        .collect();
-    let n = chosen.len();
-    Pilot {
-        size: n,
-        population: rows.len() as u64,
-        barred: barred_n,
-        dimensions,
-        detectable_failure_rate: if n == 0 {
-            1.0
-        } else {
-            1.0 - 0.05f64.powf(1.0 / n as f64)
-        },
-        devices: chosen,
+
+    /// Dimension `k` of the report: shares in the population of `total`
+    /// eligible devices and in the pilot of `n`, the TVD, missing strata.
+    fn report(
+        &self,
+        k: usize,
+        dim: Dimension,
+        names: &[String],
+        total: u64,
+        n: u64,
+    ) -> DimensionReport {
+        let total = total as f64;
+        let n = n.max(1) as f64;
+        let mut strata: Vec<Stratum> = names
+            .iter()
+            .enumerate()
+            .map(|(c, v)| Stratum {
+                value: v.clone(),
+                population: self.population[k][c],
+                pilot: self.taken[k][c],
+                population_share: self.population[k][c] as f64 / total.max(1.0),
+                pilot_share: self.taken[k][c] as f64 / n,
+            })
+            .collect();
+        // Column values no eligible device holds are not strata.
+        strata.retain(|s| s.population > 0 || s.pilot > 0);
+        strata.sort_by(|a, b| b.population.cmp(&a.population).then(a.value.cmp(&b.value)));
+        let tvd = strata
+            .iter()
+            .map(|s| (s.pilot_share - s.population_share).abs())
+            .sum::<f64>()
+            / 2.0;
+        let missing = strata
+            .iter()
+            .filter(|s| s.pilot == 0 && s.population_share >= 0.01)
+            .map(|s| s.value.clone())
+            .collect();
+        DimensionReport {
+            dimension: dim,
+            tvd,
+            strata,
+            missing,
+        }
     }
 }
 
@@ -512,7 +584,114 @@ pub fn size_for(population: u64, share: f64, min: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::DeviceAttr;
     use crate::org::{DeviceKey, OrgBuilder};
+
+    #[test]
+    fn quotas_add_up_by_largest_remainder() {
+        assert_eq!(quotas(&[70, 20, 10], 10), [7, 2, 1]);
+        // 3.5, 3.5, 3: the tie goes to the first stratum.
+        assert_eq!(quotas(&[35, 35, 30], 10), [4, 3, 3]);
+        assert_eq!(quotas(&[5, 5], 0), [0, 0]);
+    }
+
+    #[test]
+    fn quotas_give_every_one_percent_stratum_a_device() {
+        // 2 % of the population would get 0.2 of 10 devices: it gets one,
+        // taken from the stratum furthest above its exact share.
+        assert_eq!(quotas(&[880, 100, 20], 10), [8, 1, 1]);
+        // Below 1 % a stratum may go without.
+        assert_eq!(quotas(&[995, 5], 10), [10, 0]);
+    }
+
+    /// d0..d99: windows d0..d69, macOS d70..d89, iOS d90..d99; d0 and d1
+    /// belong to a VIP; d99 is a lab device.
+    fn org() -> Org {
+        let mut b = OrgBuilder::new();
+        let vip = b.user("vip");
+        b.set_user(vip, UserAttr::IsVip, Some("true"));
+        for i in 0..100u32 {
+            let d = b.device(&[DeviceKey::ObjectId(&format!("d{i}"))]);
+            let platform = match i {
+                0..70 => "windows",
+                70..90 => "macOS",
+                _ => "iOS",
+            };
+            b.set_device(d, DeviceAttr::Platform, Some(platform));
+            if i < 2 {
+                b.set_device(d, DeviceAttr::PrimaryUser, Some("vip"));
+            }
+            if i == 99 {
+                b.set_device(d, DeviceAttr::IsLab, Some("true"));
+            }
+        }
+        b.finish()
+    }
+
+    #[test]
+    fn select_mirrors_the_population_without_barred_devices() {
+        let org = org();
+        let all: RoaringBitmap = (0..100).collect();
+        let none = RoaringBitmap::new();
+        let p = select(&org, &all, 10, &[Dimension::Platform], "plan", &none, &none);
+        assert_eq!((p.size, p.population, p.barred), (10, 97, 3));
+        assert!(!p.devices.contains(0) && !p.devices.contains(1) && !p.devices.contains(99));
+        let dim = &p.dimensions[0];
+        let pilot: Vec<(&str, u64)> = dim
+            .strata
+            .iter()
+            .map(|s| (s.value.as_str(), s.pilot))
+            .collect();
+        assert_eq!(pilot, [("windows", 7), ("macOS", 2), ("iOS", 1)]);
+        assert!(dim.missing.is_empty());
+        // The same plan id chooses the same devices; another chooses others.
+        let again = select(&org, &all, 10, &[Dimension::Platform], "plan", &none, &none);
+        assert_eq!(again.devices, p.devices);
+        let other = select(
+            &org,
+            &all,
+            10,
+            &[Dimension::Platform],
+            "other",
+            &none,
+            &none,
+        );
+        assert_ne!(other.devices, p.devices);
+    }
+
+    #[test]
+    fn select_prefers_and_keeps_devices_within_the_quotas() {
+        let org = org();
+        let all: RoaringBitmap = (0..100).collect();
+        let preferred: RoaringBitmap = (10..20).chain(70..72).collect();
+        let keep: RoaringBitmap = [95, 0].into_iter().collect();
+        let p = select(
+            &org,
+            &all,
+            10,
+            &[Dimension::Platform],
+            "plan",
+            &preferred,
+            &keep,
+        );
+        assert!(p.devices.contains(95), "kept");
+        assert!(!p.devices.contains(0), "a barred device is not kept");
+        let windows: Vec<u32> = p.devices.iter().filter(|d| *d < 70).collect();
+        assert_eq!(windows.len(), 7);
+        assert!(windows.iter().all(|d| (10..20).contains(d)), "{windows:?}");
+        assert!(p.devices.contains(70) && p.devices.contains(71));
+    }
+
+    #[test]
+    fn a_pilot_is_never_larger_than_the_eligible_devices() {
+        let org = org();
+        let few: RoaringBitmap = (0..5).collect();
+        let none = RoaringBitmap::new();
+        let p = select(&org, &few, 50, &Dimension::ALL, "plan", &none, &none);
+        assert_eq!(p.size, 3);
+        assert_eq!(p.devices.iter().collect::<Vec<_>>(), [2, 3, 4]);
+        assert!((p.detectable_failure_rate - (1.0 - 0.05f64.powf(1.0 / 3.0))).abs() < 1e-12);
+    }
 
     /// A VIP's devices never join a pilot: the ones they own, and with
     /// sign-ins the shared ones they use.

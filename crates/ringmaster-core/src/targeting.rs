@@ -511,6 +511,51 @@ pub fn licensed(org: &Org) -> (RoaringBitmap, bool) {
 
 /// Phase 3 of [`resolve`]: each policy's effective target (needs phases 1 and 2).
 pub fn resolve_policies(org: &Org, r: &mut Resolution) {
+    let (unmanaged, unlicensed) = enrolment_and_licences(org, r);
+    user_targeting(org, r);
+    let all_devices = r.enrolled.clone();
+    let all_users = r.licensed.clone();
+    let owned = owned_devices(org, r, unlicensed == 0, &all_users);
+    let user_group_devices = user_group_devices(org, r);
+    // Policies for the same platforms share what those platforms leave out.
+    let mut foreign: FxHashMap<&[crate::model::Platform], crate::applicability::Foreign> =
+        FxHashMap::default();
+    for p in &org.policies {
+        foreign
+            .entry(p.platforms.as_slice())
+            .or_insert_with(|| crate::applicability::foreign(org, &p.platforms));
+    }
+    let none = RoaringBitmap::new();
+    let shared = Shared {
+        all_devices: &all_devices,
+        all_users: &all_users,
+        owned: &owned,
+        user_group_devices: &user_group_devices,
+        foreign: &foreign,
+        // Only when some devices are not enrolled does a reach need trimming.
+        trim: (unmanaged > 0).then_some(&r.enrolled),
+        none: &none,
+    };
+    let results: Vec<(PolicyTarget, Vec<Diagnostic>)> = org
+        .policies
+        .par_iter()
+        .map(|p| policy_target(org, r, p, &shared))
+        .collect();
+    for (t, d) in results {
+        r.policies.push(t);
+        r.diagnostics.extend(d);
+    }
+    r.group_user_devices = vec![None; org.groups.len()];
+    for (g, b) in user_group_devices {
+        r.group_user_devices[g] = Some(b);
+    }
+    r.all_users_devices = owned;
+}
+
+/// Sets the enrolled devices and licensed users, with a warning for each
+/// kind the policies miss; returns how many devices are not enrolled and
+/// how many users not licensed.
+fn enrolment_and_licences(org: &Org, r: &mut Resolution) -> (u64, u64) {
     let (enrolled, assumed) = enrolled(org);
     r.enrolled = enrolled;
     r.enrolled_assumed = assumed;
@@ -524,7 +569,6 @@ pub fn resolve_policies(org: &Org, r: &mut Resolution) {
             ),
         });
     }
-    let all_devices = r.enrolled.clone();
     let (licensed, assumed) = licensed(org);
     r.licensed = licensed;
     r.licensed_assumed = assumed;
@@ -538,7 +582,12 @@ pub fn resolve_policies(org: &Org, r: &mut Resolution) {
             ),
         });
     }
-    let all_users = r.licensed.clone();
+    (unmanaged, unlicensed)
+}
+
+/// Whether user assignments follow sign-ins or primary users only, and a
+/// warning saying which, where some policy targets users.
+fn user_targeting(org: &Org, r: &mut Resolution) {
     r.by_signins = org.has_logons();
     if r.by_signins {
         r.shared_devices = shared_devices(org, &r.enrolled);
@@ -576,9 +625,17 @@ pub fn resolve_policies(org: &Org, r: &mut Resolution) {
             message,
         });
     }
-    // Devices of (licensed) users: a plain scan when every user counts and
-    // primary users are the only link.
-    let owned: RoaringBitmap = if unlicensed == 0 && !r.by_signins {
+}
+
+/// Enrolled devices of (licensed) users: what All users reaches. A plain
+/// scan when every user counts and primary users are the only link.
+fn owned_devices(
+    org: &Org,
+    r: &Resolution,
+    all_licensed: bool,
+    all_users: &RoaringBitmap,
+) -> RoaringBitmap {
+    if all_licensed && !r.by_signins {
         org.device_user
             .iter()
             .enumerate()
@@ -587,168 +644,211 @@ pub fn resolve_policies(org: &Org, r: &mut Resolution) {
             .collect::<RoaringBitmap>()
             & &r.enrolled
     } else {
-        devices_of_users(org, &all_users) & &r.enrolled
-    };
-    // Only when some devices are not enrolled does a reach need trimming.
-    let trim = (unmanaged > 0).then_some(&r.enrolled);
-    // Each user group's devices are computed once and shared by every policy.
-    let mut user_group_devices: FxHashMap<usize, RoaringBitmap> = FxHashMap::default();
+        devices_of_users(org, all_users) & &r.enrolled
+    }
+}
+
+/// The devices of each assigned group's users, computed once (in parallel)
+/// and shared by every policy.
+fn user_group_devices(org: &Org, r: &Resolution) -> FxHashMap<usize, RoaringBitmap> {
+    let mut out: FxHashMap<usize, RoaringBitmap> = FxHashMap::default();
     for p in &org.policies {
         for a in &p.assignments {
             if let Target::Group(id) = &a.target
                 && let Some(g) = org.group(id)
-                && !user_group_devices.contains_key(&g)
+                && !out.contains_key(&g)
             {
-                user_group_devices.insert(g, RoaringBitmap::new());
+                out.insert(g, RoaringBitmap::new());
             }
         }
     }
-    let keys: Vec<usize> = user_group_devices.keys().copied().collect();
+    let keys: Vec<usize> = out.keys().copied().collect();
     let computed: Vec<(usize, RoaringBitmap)> = keys
         .par_iter()
         .map(|&g| (g, devices_of_users(org, &r.group_users[g])))
         .collect();
-    user_group_devices.extend(computed);
-    let none = RoaringBitmap::new();
-    // Policies for the same platforms share what those platforms leave out.
-    let mut foreign: FxHashMap<&[crate::model::Platform], crate::applicability::Foreign> =
-        FxHashMap::default();
-    for p in &org.policies {
-        foreign
-            .entry(p.platforms.as_slice())
-            .or_insert_with(|| crate::applicability::foreign(org, &p.platforms));
-    }
+    out.extend(computed);
+    out
+}
 
-    let results: Vec<(PolicyTarget, Vec<Diagnostic>)> = org
-        .policies
-        .par_iter()
-        .map(|p| {
-            let mut diags = Vec::new();
-            let subject = format!("policy '{}'", p.name);
-            let mut includes: Vec<Include<'_>> = Vec::new();
-            let mut excl_users = RoaringBitmap::new();
-            let mut excl_devices = RoaringBitmap::new();
-            let mut user_includes = Vec::new();
-            let mut device_includes = Vec::new();
-            let mut user_excludes = Vec::new();
-            let mut device_excludes = Vec::new();
-            for a in &p.assignments {
-                let filter = a.filter.as_ref().and_then(|f| match org.filter(&f.filter_id) {
-                    Some(i) => {
-                        if let Some(m) = filter_platform_mismatch(p, &org.filters[i]) {
-                            diags.push(Diagnostic {
-                                severity: Severity::Warning,
-                                subject: subject.clone(),
-                                message: m,
-                            });
-                        }
-                        Some((i, f.mode))
-                    }
-                    None => {
-                        diags.push(Diagnostic {
-                            severity: Severity::Error,
-                            subject: subject.clone(),
-                            message: format!("assignment filter {} is not in the import; the assignment is treated as unfiltered", f.filter_id),
-                        });
-                        None
-                    }
-                });
-                match &a.target {
-                    Target::AllDevices => {
-                        device_includes.push("All devices".to_string());
-                        includes.push(Include { users: &none, devices: &all_devices, user_devices: &none, filter });
-                    }
-                    Target::AllUsers => {
-                        user_includes.push("All users".to_string());
-                        includes.push(Include { users: &all_users, devices: &none, user_devices: &owned, filter });
-                    }
-                    Target::Group(id) => match org.group(id) {
-                        Some(g) => {
-                            let (u, d) = holds(r, org, g);
-                            if u {
-                                user_includes.push(format!("'{}'", org.groups[g].name));
-                            }
-                            if d {
-                                device_includes.push(format!("'{}'", org.groups[g].name));
-                            }
-                            includes.push(Include {
-                                users: &r.group_users[g],
-                                devices: &r.group_devices[g],
-                                user_devices: &user_group_devices[&g],
-                                filter,
-                            });
-                        }
-                        None => diags.push(Diagnostic {
-                            severity: Severity::Warning,
-                            subject: subject.clone(),
-                            message: format!("assigned group {id} is not in the import; that assignment reaches nobody"),
-                        }),
-                    },
-                    Target::ExcludeGroup(id) => match org.group(id) {
-                        Some(g) => {
-                            let (u, d) = holds(r, org, g);
-                            if u {
-                                user_excludes.push(format!("'{}'", org.groups[g].name));
-                            }
-                            if d {
-                                device_excludes.push(format!("'{}'", org.groups[g].name));
-                                if matches!(org.groups[g].kind, GroupKind::Dynamic { .. }) {
-                                    diags.push(Diagnostic {
-                                        severity: Severity::Warning,
-                                        subject: subject.clone(),
-                                        message: format!(
-                                            "excludes dynamic device group '{}': membership updates lag, so new members may get the policy before the exclusion applies; prefer an exclude filter",
-                                            org.groups[g].name
-                                        ),
-                                    });
-                                }
-                            }
-                            excl_users |= &r.group_users[g];
-                            excl_devices |= &r.group_devices[g];
-                        }
-                        None => diags.push(Diagnostic {
-                            severity: Severity::Warning,
-                            subject: subject.clone(),
-                            message: format!("excluded group {id} is not in the import; that exclusion excludes nobody"),
-                        }),
-                    },
-                }
-            }
-            if !user_includes.is_empty() && !device_excludes.is_empty() {
-                diags.push(Diagnostic {
-                    severity: Severity::Warning,
-                    subject: subject.clone(),
-                    message: format!(
-                        "unsupported by Intune: includes user group(s) {} and excludes device group(s) {}; Intune does not evaluate that exclusion for the devices the user groups reach",
-                        user_includes.join(", "),
-                        device_excludes.join(", ")
-                    ),
-                });
-            }
-            if !device_includes.is_empty() && !user_excludes.is_empty() {
-                diags.push(Diagnostic {
-                    severity: Severity::Warning,
-                    subject: subject.clone(),
-                    message: format!(
-                        "unsupported by Intune: includes device group(s) {} and excludes user group(s) {}; Intune does not evaluate that exclusion for the devices the device groups reach",
-                        device_includes.join(", "),
-                        user_excludes.join(", ")
-                    ),
-                });
-            }
-            let target = combine(org, &includes, (&excl_users, &excl_devices), &r.filter_devices, p, &foreign[p.platforms.as_slice()], trim);
-            (target, diags)
+/// What every policy's target is computed from, besides groups and filters.
+struct Shared<'a> {
+    /// Enrolled devices: All devices.
+    all_devices: &'a RoaringBitmap,
+    /// Licensed users: All users.
+    all_users: &'a RoaringBitmap,
+    /// Their devices.
+    owned: &'a RoaringBitmap,
+    user_group_devices: &'a FxHashMap<usize, RoaringBitmap>,
+    foreign: &'a FxHashMap<&'a [crate::model::Platform], crate::applicability::Foreign>,
+    /// The enrolled devices, when some are not: every reach is cut to them.
+    trim: Option<&'a RoaringBitmap>,
+    none: &'a RoaringBitmap,
+}
+
+/// One policy's target, with what its assignments get wrong.
+fn policy_target(
+    org: &Org,
+    r: &Resolution,
+    p: &crate::model::Policy,
+    s: &Shared<'_>,
+) -> (PolicyTarget, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    let subject = format!("policy '{}'", p.name);
+    let mut includes: Vec<Include<'_>> = Vec::new();
+    let mut excl_users = RoaringBitmap::new();
+    let mut excl_devices = RoaringBitmap::new();
+    // Names of the user and device groups included and excluded.
+    let mut user_includes = Vec::new();
+    let mut device_includes = Vec::new();
+    let mut user_excludes = Vec::new();
+    let mut device_excludes = Vec::new();
+    let warn = |diags: &mut Vec<Diagnostic>, message: String| {
+        diags.push(Diagnostic {
+            severity: Severity::Warning,
+            subject: subject.clone(),
+            message,
         })
-        .collect();
-    for (t, d) in results {
-        r.policies.push(t);
-        r.diagnostics.extend(d);
+    };
+    for a in &p.assignments {
+        let filter = assignment_filter(org, p, a, &subject, &mut diags);
+        match &a.target {
+            Target::AllDevices => {
+                device_includes.push("All devices".to_string());
+                includes.push(Include {
+                    users: s.none,
+                    devices: s.all_devices,
+                    user_devices: s.none,
+                    filter,
+                });
+            }
+            Target::AllUsers => {
+                user_includes.push("All users".to_string());
+                includes.push(Include {
+                    users: s.all_users,
+                    devices: s.none,
+                    user_devices: s.owned,
+                    filter,
+                });
+            }
+            Target::Group(id) => match org.group(id) {
+                Some(g) => {
+                    let (u, d) = holds(r, org, g);
+                    if u {
+                        user_includes.push(format!("'{}'", org.groups[g].name));
+                    }
+                    if d {
+                        device_includes.push(format!("'{}'", org.groups[g].name));
+                    }
+                    includes.push(Include {
+                        users: &r.group_users[g],
+                        devices: &r.group_devices[g],
+                        user_devices: &s.user_group_devices[&g],
+                        filter,
+                    });
+                }
+                None => warn(
+                    &mut diags,
+                    format!(
+                        "assigned group {id} is not in the import; that assignment reaches nobody"
+                    ),
+                ),
+            },
+            Target::ExcludeGroup(id) => match org.group(id) {
+                Some(g) => {
+                    let (u, d) = holds(r, org, g);
+                    if u {
+                        user_excludes.push(format!("'{}'", org.groups[g].name));
+                    }
+                    if d {
+                        device_excludes.push(format!("'{}'", org.groups[g].name));
+                        if matches!(org.groups[g].kind, GroupKind::Dynamic { .. }) {
+                            warn(
+                                &mut diags,
+                                format!(
+                                    "excludes dynamic device group '{}': membership updates lag, so new members may get the policy before the exclusion applies; prefer an exclude filter",
+                                    org.groups[g].name
+                                ),
+                            );
+                        }
+                    }
+                    excl_users |= &r.group_users[g];
+                    excl_devices |= &r.group_devices[g];
+                }
+                None => warn(
+                    &mut diags,
+                    format!(
+                        "excluded group {id} is not in the import; that exclusion excludes nobody"
+                    ),
+                ),
+            },
+        }
     }
-    r.group_user_devices = vec![None; org.groups.len()];
-    for (g, b) in user_group_devices {
-        r.group_user_devices[g] = Some(b);
+    if !user_includes.is_empty() && !device_excludes.is_empty() {
+        warn(
+            &mut diags,
+            format!(
+                "unsupported by Intune: includes user group(s) {} and excludes device group(s) {}; Intune does not evaluate that exclusion for the devices the user groups reach",
+                user_includes.join(", "),
+                device_excludes.join(", ")
+            ),
+        );
     }
-    r.all_users_devices = owned;
+    if !device_includes.is_empty() && !user_excludes.is_empty() {
+        warn(
+            &mut diags,
+            format!(
+                "unsupported by Intune: includes device group(s) {} and excludes user group(s) {}; Intune does not evaluate that exclusion for the devices the device groups reach",
+                device_includes.join(", "),
+                user_excludes.join(", ")
+            ),
+        );
+    }
+    let target = combine(
+        org,
+        &includes,
+        (&excl_users, &excl_devices),
+        &r.filter_devices,
+        p,
+        &s.foreign[p.platforms.as_slice()],
+        s.trim,
+    );
+    (target, diags)
+}
+
+/// An assignment's filter and mode; a filter for another platform is a
+/// warning, one missing from the import an error (and no filter).
+fn assignment_filter(
+    org: &Org,
+    p: &crate::model::Policy,
+    a: &crate::model::Assignment,
+    subject: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<(usize, FilterMode)> {
+    let f = a.filter.as_ref()?;
+    match org.filter(&f.filter_id) {
+        Some(i) => {
+            if let Some(m) = filter_platform_mismatch(p, &org.filters[i]) {
+                diags.push(Diagnostic {
+                    severity: Severity::Warning,
+                    subject: subject.to_string(),
+                    message: m,
+                });
+            }
+            Some((i, f.mode))
+        }
+        None => {
+            diags.push(Diagnostic {
+                severity: Severity::Error,
+                subject: subject.to_string(),
+                message: format!(
+                    "assignment filter {} is not in the import; the assignment is treated as unfiltered",
+                    f.filter_id
+                ),
+            });
+            None
+        }
+    }
 }
 
 /// Applies exclusions, then the filter precedence, to a policy's includes.

@@ -270,170 +270,179 @@ fn resume(step: Step) -> WaveState {
 /// The next state for `event`, with the effects and a sentence; refused
 /// when the event makes no sense in this state (nothing changes then).
 pub fn step(state: WaveState, event: &Event, rules: &Rules) -> Result<Transition, Refused> {
-    use WaveState as S;
-    let refuse = || Refused {
-        state: state.name(),
-        action: action(event),
+    let next = match event {
+        Event::Gate(d) => on_gate(state, d, rules),
+        Event::Pause | Event::Resume(_) | Event::Promote => on_hold(state, event),
+        _ => on_lifecycle(state, event, rules),
     };
-    let go = |to: WaveState, effects: Vec<Effect>, why: String| {
-        Ok(Transition {
+    match next {
+        Some((to, effects, why)) => Ok(Transition {
             from: state,
             to,
             effects,
             why,
-        })
-    };
-    let assign = || {
-        if rules.isolated {
-            vec![Effect::Isolate, Effect::Assign]
-        } else {
-            vec![Effect::Assign]
-        }
-    };
-    let after_pass = |why: String| {
-        let mut effects = Vec::new();
-        if rules.isolated {
-            effects.push(Effect::EndIsolation);
-        }
-        if rules.promotion {
-            go(
-                paused(Reasons::of(Reason::AwaitingPromotion), Step::Passed),
-                effects,
-                format!("{why}; waiting for an operator to promote it"),
-            )
-        } else {
-            effects.push(Effect::ReleaseNext);
-            go(S::Passed, effects, why)
-        }
-    };
-    let on_fail = |why: String, resume_to: Step| match rules.on_fail {
-        OnFail::Pause => go(
+        }),
+        None => Err(Refused {
+            state: state.name(),
+            action: action(event),
+        }),
+    }
+}
+
+/// A move: the next state, the effects and why.
+type Move = (WaveState, Vec<Effect>, String);
+
+fn assign(rules: &Rules) -> Vec<Effect> {
+    if rules.isolated {
+        vec![Effect::Isolate, Effect::Assign]
+    } else {
+        vec![Effect::Assign]
+    }
+}
+
+/// A wave that passed: passed, or waiting for promotion when the plan wants it.
+fn after_pass(why: String, rules: &Rules) -> Move {
+    let mut effects = Vec::new();
+    if rules.isolated {
+        effects.push(Effect::EndIsolation);
+    }
+    if rules.promotion {
+        (
+            paused(Reasons::of(Reason::AwaitingPromotion), Step::Passed),
+            effects,
+            format!("{why}; waiting for an operator to promote it"),
+        )
+    } else {
+        effects.push(Effect::ReleaseNext);
+        (WaveState::Passed, effects, why)
+    }
+}
+
+/// A wave that failed: paused or rolled back, as the plan says.
+fn on_fail(why: String, resume_to: Step, rules: &Rules) -> Move {
+    match rules.on_fail {
+        OnFail::Pause => (
             paused(Reasons::of(Reason::Manual), resume_to),
             vec![Effect::AlertOperators],
             format!("{why}; the wave is paused for an operator, as the plan says"),
         ),
-        OnFail::Rollback => go(
-            S::RollingBack,
+        OnFail::Rollback => (
+            WaveState::RollingBack,
             vec![Effect::Unassign, Effect::AlertOperators],
             format!("{why}; the wave is rolled back, as the plan says"),
         ),
-    };
-    match (state, event) {
-        (_, Event::Supersede) if !matches!(state, S::Superseded | S::RolledBack) => go(
-            S::Superseded,
-            Vec::new(),
-            "a new version of the plan replaces this wave".into(),
-        ),
-        (S::Pending, Event::CarriedOver) => go(
-            S::Passed,
-            Vec::new(),
-            "it passed in an earlier version of the plan, on the same devices".into(),
-        ),
-        (S::Pending, Event::Start) if rules.approval => go(
-            S::AwaitingApproval,
-            Vec::new(),
-            "the wave's time has come; it waits for an operator's approval".into(),
-        ),
-        (S::Pending, Event::Start) | (S::AwaitingApproval, Event::Approve) => go(
-            S::Applying,
-            assign(),
-            if rules.isolated {
-                "the wave starts: its devices get the new policies alone (isolated)".into()
-            } else {
-                "the wave starts: its devices get the new policies".into()
-            },
-        ),
-        (S::Applying, Event::Applied) => go(
-            S::Baking,
-            Vec::new(),
-            "the assignment is in place; the wave bakes while devices check in".into(),
-        ),
-        (S::Applying, Event::WindowClosed) => go(
-            paused(Reasons::of(Reason::WindowClosed), Step::Applying),
-            Vec::new(),
-            "the allowed window closed before every device was reached".into(),
-        ),
-        (S::Baking, Event::Gate(d)) => match d {
-            GateDecision::Pass { why } => after_pass(format!("the wave passed: {why}")),
-            GateDecision::Fail { why } => {
-                on_fail(format!("the wave failed its gates: {why}"), Step::Baking)
-            }
-            GateDecision::Hold {
-                why,
-                inconclusive: true,
-            } => go(
-                paused(Reasons::of(Reason::Inconclusive), Step::Baking),
-                Vec::new(),
-                format!("held: {why}"),
-            ),
-            GateDecision::Hold { why, .. } => {
-                go(S::Baking, Vec::new(), format!("still baking: {why}"))
-            }
-            GateDecision::SourceError { why } => go(
-                paused(Reasons::of(Reason::SourceError), Step::Baking),
-                vec![Effect::AlertOperators],
-                format!("paused, not rolled back: {why}"),
-            ),
-        },
-        // Gates keep running while paused for an inconclusive result or a
-        // source error, so the wave moves on by itself once they settle.
-        (
-            S::Paused {
-                reasons,
-                resume_to: Step::Baking,
-            },
-            Event::Gate(d),
-        ) if (reasons.contains(Reason::Inconclusive) || reasons.contains(Reason::SourceError))
+    }
+}
+
+/// A gate decision: judged while baking, and also while paused for an
+/// inconclusive result or a source error (not by an operator), so the wave
+/// moves on by itself once the gates settle.
+fn on_gate(state: WaveState, d: &GateDecision, rules: &Rules) -> Option<Move> {
+    match state {
+        WaveState::Baking => Some(judge(d, rules)),
+        WaveState::Paused {
+            reasons,
+            resume_to: Step::Baking,
+        } if (reasons.contains(Reason::Inconclusive) || reasons.contains(Reason::SourceError))
             && !reasons.contains(Reason::Manual) =>
         {
-            let rest = reasons
-                .without(Reason::Inconclusive)
-                .without(Reason::SourceError);
-            match d {
-                GateDecision::SourceError { why } => go(
-                    paused(rest.with(Reason::SourceError), Step::Baking),
-                    Vec::new(),
-                    format!("still paused: {why}"),
-                ),
-                GateDecision::Hold {
-                    why,
-                    inconclusive: true,
-                } => go(
-                    paused(rest.with(Reason::Inconclusive), Step::Baking),
-                    Vec::new(),
-                    format!("still held: {why}"),
-                ),
-                _ if !rest.is_empty() => go(
-                    paused(rest, Step::Baking),
-                    Vec::new(),
-                    "the gates settled; other pause reasons remain".into(),
-                ),
-                GateDecision::Pass { why } => after_pass(format!("the wave passed: {why}")),
-                GateDecision::Fail { why } => {
-                    on_fail(format!("the wave failed its gates: {why}"), Step::Baking)
-                }
-                GateDecision::Hold { why, .. } => {
-                    go(S::Baking, Vec::new(), format!("baking again: {why}"))
-                }
-            }
+            Some(settle(reasons, d, rules))
         }
-        (S::Pending | S::AwaitingApproval, Event::Pause) => go(
+        _ => None,
+    }
+}
+
+/// A baking wave's gate decision.
+fn judge(d: &GateDecision, rules: &Rules) -> Move {
+    match d {
+        GateDecision::Pass { why } => after_pass(format!("the wave passed: {why}"), rules),
+        GateDecision::Fail { why } => on_fail(
+            format!("the wave failed its gates: {why}"),
+            Step::Baking,
+            rules,
+        ),
+        GateDecision::Hold {
+            why,
+            inconclusive: true,
+        } => (
+            paused(Reasons::of(Reason::Inconclusive), Step::Baking),
+            Vec::new(),
+            format!("held: {why}"),
+        ),
+        GateDecision::Hold { why, .. } => (
+            WaveState::Baking,
+            Vec::new(),
+            format!("still baking: {why}"),
+        ),
+        GateDecision::SourceError { why } => (
+            paused(Reasons::of(Reason::SourceError), Step::Baking),
+            vec![Effect::AlertOperators],
+            format!("paused, not rolled back: {why}"),
+        ),
+    }
+}
+
+/// A gate decision for a wave paused (with `reasons`) while baking.
+fn settle(reasons: Reasons, d: &GateDecision, rules: &Rules) -> Move {
+    let rest = reasons
+        .without(Reason::Inconclusive)
+        .without(Reason::SourceError);
+    match d {
+        GateDecision::SourceError { why } => (
+            paused(rest.with(Reason::SourceError), Step::Baking),
+            Vec::new(),
+            format!("still paused: {why}"),
+        ),
+        GateDecision::Hold {
+            why,
+            inconclusive: true,
+        } => (
+            paused(rest.with(Reason::Inconclusive), Step::Baking),
+            Vec::new(),
+            format!("still held: {why}"),
+        ),
+        _ if !rest.is_empty() => (
+            paused(rest, Step::Baking),
+            Vec::new(),
+            "the gates settled; other pause reasons remain".into(),
+        ),
+        GateDecision::Pass { why } => after_pass(format!("the wave passed: {why}"), rules),
+        GateDecision::Fail { why } => on_fail(
+            format!("the wave failed its gates: {why}"),
+            Step::Baking,
+            rules,
+        ),
+        GateDecision::Hold { why, .. } => (
+            WaveState::Baking,
+            Vec::new(),
+            format!("baking again: {why}"),
+        ),
+    }
+}
+
+/// An operator's pause, resume or promotion. Pause reasons stack: a wave
+/// resumes when none holds.
+fn on_hold(state: WaveState, event: &Event) -> Option<Move> {
+    use WaveState as S;
+    let mv = |to: WaveState, effects: Vec<Effect>, why: String| Some((to, effects, why));
+    match (state, event) {
+        (S::Pending | S::AwaitingApproval, Event::Pause) => mv(
             paused(Reasons::of(Reason::Manual), Step::Pending),
             Vec::new(),
             "paused by an operator before it started".into(),
         ),
-        (S::Applying, Event::Pause) => go(
+        (S::Applying, Event::Pause) => mv(
             paused(Reasons::of(Reason::Manual), Step::Applying),
             Vec::new(),
             "paused by an operator while applying".into(),
         ),
-        (S::Baking, Event::Pause) => go(
+        (S::Baking, Event::Pause) => mv(
             paused(Reasons::of(Reason::Manual), Step::Baking),
             Vec::new(),
             "paused by an operator while baking".into(),
         ),
         (S::Paused { reasons, resume_to }, Event::Pause) if !reasons.contains(Reason::Manual) => {
-            go(
+            mv(
                 paused(reasons.with(Reason::Manual), resume_to),
                 Vec::new(),
                 "an operator paused it too".into(),
@@ -448,9 +457,9 @@ pub fn step(state: WaveState, event: &Event, rules: &Rules) -> Result<Transition
                 } else {
                     Vec::new()
                 };
-                go(to, effects, format!("resumed: no longer {}", r.as_str()))
+                mv(to, effects, format!("resumed: no longer {}", r.as_str()))
             } else {
-                go(
+                mv(
                     paused(rest, resume_to),
                     Vec::new(),
                     format!(
@@ -469,25 +478,69 @@ pub fn step(state: WaveState, event: &Event, rules: &Rules) -> Result<Transition
         {
             let rest = reasons.without(Reason::AwaitingPromotion);
             if rest.is_empty() {
-                go(
+                mv(
                     S::Passed,
                     vec![Effect::ReleaseNext],
                     "promoted by an operator".into(),
                 )
             } else {
-                go(
+                mv(
                     paused(rest, resume_to),
                     Vec::new(),
                     "promoted; other pause reasons remain".into(),
                 )
             }
         }
-        (S::Pending | S::AwaitingApproval, Event::Abort) => go(
+        _ => None,
+    }
+}
+
+/// The wave's own course: start (after approval when the plan wants it),
+/// applied, window closed, abort, rollback, retry, supersede, carry over.
+fn on_lifecycle(state: WaveState, event: &Event, rules: &Rules) -> Option<Move> {
+    use WaveState as S;
+    let mv = |to: WaveState, effects: Vec<Effect>, why: String| Some((to, effects, why));
+    match (state, event) {
+        (_, Event::Supersede) if !matches!(state, S::Superseded | S::RolledBack) => mv(
+            S::Superseded,
+            Vec::new(),
+            "a new version of the plan replaces this wave".into(),
+        ),
+        (S::Pending, Event::CarriedOver) => mv(
+            S::Passed,
+            Vec::new(),
+            "it passed in an earlier version of the plan, on the same devices".into(),
+        ),
+        (S::Pending, Event::Start) if rules.approval => mv(
+            S::AwaitingApproval,
+            Vec::new(),
+            "the wave's time has come; it waits for an operator's approval".into(),
+        ),
+        (S::Pending, Event::Start) | (S::AwaitingApproval, Event::Approve) => mv(
+            S::Applying,
+            assign(rules),
+            if rules.isolated {
+                "the wave starts: its devices get the new policies alone (isolated)".into()
+            } else {
+                "the wave starts: its devices get the new policies".into()
+            },
+        ),
+        (S::Applying, Event::Applied) => mv(
+            S::Baking,
+            Vec::new(),
+            "the assignment is in place; the wave bakes while devices check in".into(),
+        ),
+        (S::Applying, Event::WindowClosed) => mv(
+            paused(Reasons::of(Reason::WindowClosed), Step::Applying),
+            Vec::new(),
+            "the allowed window closed before every device was reached".into(),
+        ),
+        (S::Pending | S::AwaitingApproval, Event::Abort) => mv(
             S::Failed,
             Vec::new(),
             "aborted by an operator before it started".into(),
         ),
-        (S::Applying | S::Baking | S::Paused { .. }, Event::Abort) => go(
+        (S::Applying | S::Baking | S::Paused { .. }, Event::Abort) => mv(
             S::Failed,
             vec![Effect::AlertOperators],
             "aborted by an operator; what was applied stays until it is rolled back".into(),
@@ -499,23 +552,23 @@ pub fn step(state: WaveState, event: &Event, rules: &Rules) -> Result<Transition
             if rules.isolated {
                 effects.insert(0, Effect::EndIsolation);
             }
-            go(
+            mv(
                 S::RollingBack,
                 effects,
                 "an operator rolls the wave back".into(),
             )
         }
-        (S::RollingBack, Event::RolledBack) => go(
+        (S::RollingBack, Event::RolledBack) => mv(
             S::RolledBack,
             Vec::new(),
             "the wave's assignment is removed from every device".into(),
         ),
-        (S::Failed | S::RolledBack, Event::Retry) => go(
+        (S::Failed | S::RolledBack, Event::Retry) => mv(
             S::Pending,
             Vec::new(),
             "an operator retries the wave".into(),
         ),
-        _ => Err(refuse()),
+        _ => None,
     }
 }
 

@@ -204,48 +204,64 @@ fn cell(s: &str) -> String {
 /// The full report as Markdown, in two parts around the Gantt chart.
 fn markdown_parts(plan: &Plan) -> (String, String) {
     let mut top = String::new();
-    let _ = writeln!(top, "# Rollout plan: {}\n", cell(&plan.name));
-    let _ = writeln!(top, "{}\n", cell(&plan.purpose));
-    let _ = writeln!(top, "- Plan id: `{}`; times in {}", plan.id, plan.time_zone);
+    md_summary(&mut top, plan);
+    let _ = writeln!(top, "\n## Timeline\n");
+    let mut rest = String::new();
+    md_phases(&mut rest, plan);
+    md_waves(&mut rest, plan);
+    md_groups(&mut rest, plan);
+    md_pilot(&mut rest, plan);
+    md_changes(&mut rest, plan);
+    md_alerts_and_checks(&mut rest, plan);
+    (top, rest)
+}
+
+/// Title, purpose, scope, help desk and the new policies.
+fn md_summary(out: &mut String, plan: &Plan) {
+    let _ = writeln!(out, "# Rollout plan: {}\n", cell(&plan.name));
+    let _ = writeln!(out, "{}\n", cell(&plan.purpose));
+    let _ = writeln!(out, "- Plan id: `{}`; times in {}", plan.id, plan.time_zone);
     let _ = writeln!(
-        top,
+        out,
         "- Scope: {} devices, {} users; platforms: {}",
         thousands(plan.scope.devices),
         thousands(plan.scope.users),
         platforms(&plan.scope.platforms)
     );
     let _ = writeln!(
-        top,
+        out,
         "- Barred from pilots (VIP, executive, lab): {}",
         thousands(plan.scope.barred)
     );
     let _ = writeln!(
-        top,
+        out,
         "- Help desk: {}; capacity {} tickets a day; {} tickets expected per 100 devices",
         cell(&plan.help_desk.contact),
         plan.help_desk.capacity_per_day,
         plan.help_desk.tickets_per_100_devices
     );
-    let _ = writeln!(top, "\n## New policies\n");
+    let _ = writeln!(out, "\n## New policies\n");
     for p in &plan.scope.new_policies {
         let _ = writeln!(
-            top,
+            out,
             "- {} (`{}`) — {}",
             cell(&p.name),
             p.id,
             p.platforms.join(", ")
         );
     }
-    let _ = writeln!(top, "\n## Timeline\n");
-    let mut rest = String::new();
-    let _ = writeln!(rest, "\n## Phases\n");
+}
+
+/// The phases with their dates and goals.
+fn md_phases(out: &mut String, plan: &Plan) {
+    let _ = writeln!(out, "\n## Phases\n");
     let _ = writeln!(
-        rest,
+        out,
         "| Phase | Starts | Ends | Waves | Goals |\n|---|---|---|---:|---|"
     );
     for p in &plan.phases {
         let _ = writeln!(
-            rest,
+            out,
             "| {} | {} | {} | {} | {} |",
             cell(&p.name),
             when(&p.start),
@@ -262,14 +278,18 @@ fn markdown_parts(plan: &Plan) -> (String, String) {
             }
         );
     }
-    let _ = writeln!(rest, "\n## Waves\n");
+}
+
+/// The waves with their sizes, dates and expected tickets.
+fn md_waves(out: &mut String, plan: &Plan) {
+    let _ = writeln!(out, "\n## Waves\n");
     let _ = writeln!(
-        rest,
+        out,
         "| # | Wave | Phase | Devices | Users | Share of scope | Starts | Applied on | Per day | Baked by | Tickets expected | Approval |\n|---:|---|---|---:|---:|---:|---|---|---:|---|---:|---|"
     );
     for (i, w) in plan.waves.iter().enumerate() {
         let _ = writeln!(
-            rest,
+            out,
             "| {} | {}{} | {} | {} | {} | {} | {}{} | {} | {} | {} | {:.0} | {} |",
             i + 1,
             cell(&w.name),
@@ -291,15 +311,19 @@ fn markdown_parts(plan: &Plan) -> (String, String) {
             if w.approval { "yes" } else { "no" }
         );
     }
+}
+
+/// The targeted groups, when the plan names some.
+fn md_groups(out: &mut String, plan: &Plan) {
     if !plan.groups.is_empty() {
-        let _ = writeln!(rest, "\n## Targeted groups\n");
+        let _ = writeln!(out, "\n## Targeted groups\n");
         let _ = writeln!(
-            rest,
+            out,
             "| Key | Group | Devices | Users | Platforms | Cities | Willingness | Business risk | Requirements | First wave | Enrollment |\n|---|---|---:|---:|---|---|---|---|---|---|---|"
         );
         for g in &plan.groups {
             let _ = writeln!(
-                rest,
+                out,
                 "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {}: {} |",
                 cell(&g.key),
                 cell(&g.name),
@@ -322,10 +346,14 @@ fn markdown_parts(plan: &Plan) -> (String, String) {
             );
         }
     }
+}
+
+/// How well the pilot mirrors production, per dimension.
+fn md_pilot(out: &mut String, plan: &Plan) {
     if let Some(p) = &plan.pilot {
-        let _ = writeln!(rest, "\n## Pilot representativeness\n");
+        let _ = writeln!(out, "\n## Pilot representativeness\n");
         let _ = writeln!(
-            rest,
+            out,
             "{} devices of {} eligible ({} barred). A pilot this size shows at least one failure with 95 % probability only when the failure rate is {} or more.\n",
             thousands(p.size),
             thousands(p.population),
@@ -333,7 +361,7 @@ fn markdown_parts(plan: &Plan) -> (String, String) {
             pct(p.detectable_failure_rate)
         );
         let _ = writeln!(
-            rest,
+            out,
             "| Dimension | TVD | Largest strata (pilot vs population) | Missing strata |\n|---|---:|---|---|"
         );
         for d in &p.dimensions {
@@ -351,7 +379,7 @@ fn markdown_parts(plan: &Plan) -> (String, String) {
                 })
                 .collect();
             let _ = writeln!(
-                rest,
+                out,
                 "| {} | {:.3} | {} | {} |",
                 d.dimension.name(),
                 d.tvd,
@@ -364,10 +392,14 @@ fn markdown_parts(plan: &Plan) -> (String, String) {
             );
         }
     }
+}
+
+/// The settings that change and what devices have today.
+fn md_changes(out: &mut String, plan: &Plan) {
     if !plan.changes.is_empty() {
-        let _ = writeln!(rest, "\n## What changes on devices\n");
+        let _ = writeln!(out, "\n## What changes on devices\n");
         let _ = writeln!(
-            rest,
+            out,
             "| Setting | New value | Policy | Devices | Today |\n|---|---|---|---:|---|"
         );
         for c in &plan.changes {
@@ -380,7 +412,7 @@ fn markdown_parts(plan: &Plan) -> (String, String) {
                 today.push(format!("not set on {}", thousands(c.not_set_today)));
             }
             let _ = writeln!(
-                rest,
+                out,
                 "| {} | {} | {} | {} | {} |",
                 cell(&c.setting),
                 cell(&c.value),
@@ -390,24 +422,27 @@ fn markdown_parts(plan: &Plan) -> (String, String) {
             );
         }
     }
-    let _ = writeln!(rest, "\n## Run-state alerts\n");
+}
+
+/// The run state's alert rules and the plan's checks.
+fn md_alerts_and_checks(out: &mut String, plan: &Plan) {
+    let _ = writeln!(out, "\n## Run-state alerts\n");
     for r in &plan.alerts {
-        let _ = writeln!(rest, "- {}", cell(&r.sentence()));
+        let _ = writeln!(out, "- {}", cell(&r.sentence()));
     }
-    let _ = writeln!(rest, "\n## Checks\n");
+    let _ = writeln!(out, "\n## Checks\n");
     if plan.checks.is_empty() {
-        let _ = writeln!(rest, "None.");
+        let _ = writeln!(out, "None.");
     }
     for c in &plan.checks {
         let _ = writeln!(
-            rest,
+            out,
             "- **{}** ({}): {}",
             severity(c.severity),
             c.phase.label(),
             cell(&c.message)
         );
     }
-    (top, rest)
 }
 
 /// The full report as Markdown; the Gantt chart is linked as `gantt.svg`.
