@@ -285,10 +285,6 @@ impl Scheduler {
     /// How often the sources are looked at.
     pub const LOOK_EVERY: Duration = Duration::from_secs(10);
 
-    pub fn lease(&self) -> &Lease {
-        &self.lease
-    }
-
     /// One pass: renew (or try to take) the lease, reload changed sources,
     /// and, leading and due, tick, judge the run state and notify;
     /// following, take the stored clock.
@@ -452,8 +448,8 @@ impl Scheduler {
     }
 
     /// Steps until `stop` resolves, calling `report` after each pass, then
-    /// gives the lease up so another server takes over at once. A tick cut
-    /// short by `stop` is safe: the engine commits every move before acting.
+    /// gives the lease up so another server takes over at once. A pass
+    /// under way is finished first: the scheduler stops between ticks.
     pub async fn run(
         mut self,
         stop: impl Future<Output = ()> + Send,
@@ -461,11 +457,7 @@ impl Scheduler {
     ) {
         let mut stop = std::pin::pin!(stop);
         loop {
-            let step = tokio::select! {
-                biased;
-                _ = &mut stop => break,
-                s = self.step() => s,
-            };
+            let step = self.step().await;
             report(&step);
             let clock = self.clock.clone();
             tokio::select! {

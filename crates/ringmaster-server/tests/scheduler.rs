@@ -326,6 +326,16 @@ async fn changed_sources_are_loaded_again_unless_they_fail_or_move_devices() {
     let look = || wall.advance(Scheduler::LOOK_EVERY);
     let generation = || f.state.views.current().1;
     assert_eq!(s.step().await.reloaded, None, "not looked at yet");
+    // A second server, following, with a view of its own.
+    let mut b_state = f.state.clone();
+    b_state.views = ringmaster_server::Views::new(
+        Folder { dir: dir.clone() }
+            .load(WALL.parse().unwrap())
+            .unwrap(),
+    );
+    let b_time = RolloutClock::simulated(jiff::Timestamp::UNIX_EPOCH);
+    let mut b = scheduler(b_state.clone(), b_time, EVERY_2S, "b", &wall)
+        .with_sources(Box::new(Folder { dir: dir.clone() }));
     look();
     assert_eq!(s.step().await.reloaded, None, "nothing changed");
     // A file the import skips: the same devices, so the view is replaced.
@@ -346,6 +356,14 @@ async fn changed_sources_are_loaded_again_unless_they_fail_or_move_devices() {
         "{}",
         entry.detail
     );
+    // The follower loads it too, for its own pages, and leaves the audit to the leader.
+    let step = b.step().await;
+    assert!(!step.leading);
+    assert_eq!(step.reloaded, Some(Reloaded::Replaced));
+    assert_eq!(b_state.views.current().1, 1);
+    let audit = f.state.store.audit_log("api").await.unwrap();
+    let reloads = audit.iter().filter(|e| e.action == "sources reloaded");
+    assert_eq!(reloads.count(), 1);
     // A plan that no longer parses keeps the view.
     std::fs::write(dir.join("ringmaster.toml"), "[rollout\n").unwrap();
     look();
