@@ -1,7 +1,8 @@
 //! The HTTP side of ringmaster: a JSON API behind bearer tokens, and a
 //! server-rendered dashboard behind a session cookie, both role-checked.
 //! `app(state)` builds the router; `serve(listener, state, shutdown)` runs
-//! it, so tests bind port 0.
+//! it, so tests bind port 0. `scheduler::Scheduler` drives the rollout
+//! beside it (lease, ticks, run-state watch, notifications, reloads).
 //!
 //! Every route is listed once in [`ROUTES`] with what it needs, so the
 //! security tests can walk them all. API routes (`/api`, `/metrics`) take
@@ -12,6 +13,7 @@
 mod api;
 mod chart;
 pub mod notify;
+pub mod scheduler;
 mod ui;
 pub mod watch;
 

@@ -3,11 +3,14 @@
 
 use super::explain::{print_device, print_group};
 use anyhow::Context;
+use ringmaster_core::conflicts::ConflictReport;
 use ringmaster_core::explain::{Status, explain_device, explain_group};
 use ringmaster_core::model::{DeviceAttr, UserAttr};
+use ringmaster_core::org::Org;
 use ringmaster_core::rules::{Grammar, Rule};
-use ringmaster_core::targeting::{Severity, resolve};
-use std::path::PathBuf;
+use ringmaster_core::targeting::{Resolution, Severity, resolve};
+use ringmaster_engine::connector::simulator::Fault;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -45,14 +48,70 @@ const BROKEN_BUILD: &str = "10.0.26100.2314";
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let began = Instant::now();
-    let dir = a.dir.unwrap_or_else(|| {
+    let root = a.dir.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("ringmaster-demo-{}-{}", a.devices, a.seed))
     });
-    let root = dir;
     let dir = root.join("org");
     heading("1. An organization, in Microsoft Graph export format");
+    let plan_file = generate(&a, &root, &dir)?;
+    heading("2. Import and resolve every group, filter and policy target");
+    let (org, res, now) = import(&dir)?;
+    heading("3. Rules are checked the way the service checks them");
+    rules();
+    heading("4. Why does a policy reach this device, or not?");
+    explain(&org, &res, now);
+    heading("5. What is assigned to a group, directly and through nesting?");
+    if let Some(g) = org.find_groups("Ring 0 - IT Pilot Devices").first() {
+        print_group(&explain_group(&org, &res, *g));
+    }
+    heading("6. Conflicts where policy targets meet, before deploying");
+    let report = conflicts(&org, &res, now);
+    heading("7. The rollout plan: scope, pilot, waves, dates, goals, messages");
+    let plan_facts = plan(&root, &plan_file, now)?;
+    heading("8. Run it on a simulated fleet; the pilot catches a broken setting");
+    let fault = accept_and_break(&plan_file)?;
+    let speed = a.speed.unwrap_or(if a.no_serve { 0.0 } else { 21_600.0 });
+    let mut serve = (!a.no_serve).then(|| super::run::DemoServe {
+        listen: a.listen.clone(),
+        token: None,
+    });
+    let mut runs = simulate(&root, &plan_file, &fault, speed, serve.as_mut())?;
+    heading("10. Run state: a week of watching, and an update that breaks the policy");
+    runs.push(watch(&plan_file, fault, speed, serve.as_mut())?);
+    heading("Summary");
+    println!(
+        "organization  {} devices, {} users, {} groups, {} policies (and a new baseline)",
+        org.devices.rows,
+        org.users.rows,
+        org.groups.len(),
+        org.policies.len()
+    );
+    println!(
+        "conflicts     {} findings before deployment, {} of them blocking",
+        report.findings.len(),
+        report.blocking()
+    );
+    println!("plan          {plan_facts}");
+    println!("run           {}", runs.join("; "));
+    println!(
+        "files         {} (plan, database, report, messages)",
+        root.display()
+    );
+    println!("took          {:.1} s", began.elapsed().as_secs_f64());
+    heading("Next");
+    next(&dir, &plan_file);
+    if let Some(sv) = serve.as_mut()
+        && std::io::IsTerminal::is_terminal(&std::io::stdout())
+    {
+        super::run::demo_serve_until_stopped(&plan_file, sv)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Step 1: the organization, the new baseline and the example plan.
+fn generate(a: &Args, root: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
     let t = Instant::now();
-    let s = ringmaster_gen::generate(&dir, &ringmaster_gen::Options::new(a.devices, a.seed))
+    let s = ringmaster_gen::generate(dir, &ringmaster_gen::Options::new(a.devices, a.seed))
         .with_context(|| format!("writing {}", dir.display()))?;
     ringmaster_gen::generate_proposed(&root.join("proposed"))
         .with_context(|| format!("writing {}", root.display()))?;
@@ -70,10 +129,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         dir.display(),
         t.elapsed().as_millis()
     );
+    Ok(plan_file)
+}
 
-    heading("2. Import and resolve every group, filter and policy target");
+/// Step 2: the import and the resolved targets, with what they found.
+fn import(dir: &Path) -> anyhow::Result<(Org, Resolution, jiff::Timestamp)> {
     let t = Instant::now();
-    let loaded = ringmaster_import::load(std::slice::from_ref(&dir))
+    let loaded = ringmaster_import::load(std::slice::from_ref(&dir.to_path_buf()))
         .map_err(|e| crate::UserError(format!("import failed: {e}")))?;
     let org = loaded.org;
     let load_ms = t.elapsed().as_millis();
@@ -97,8 +159,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             println!("  {}: {}", d.subject, d.message);
         }
     }
+    Ok((org, res, now))
+}
 
-    heading("3. Rules are checked the way the service checks them");
+/// Step 3: a valid rule and one with a missing parenthesis.
+fn rules() {
     for (g, rule) in [
         (
             Grammar::EntraDynamicMembership,
@@ -126,11 +191,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             ),
         }
     }
+}
 
-    heading("4. Why does a policy reach this device, or not?");
-    // A device reached through a group and a filter, and a VIP's device.
+/// Step 4: a device reached through a group and a filter, and a VIP's
+/// device an exclusion group keeps out of a policy.
+fn explain(org: &Org, res: &Resolution, now: jiff::Timestamp) {
     let filtered = (0..org.devices.rows).find(|&d| {
-        let e = explain_device(&org, &res, d, None, now);
+        let e = explain_device(org, res, d, None, now);
         e.policies.iter().any(|p| {
             p.status == Status::Included
                 && p.assignments.iter().any(|s| {
@@ -142,7 +209,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         })
     });
     if let Some(d) = filtered {
-        let e = explain_device(&org, &res, d, None, now);
+        let e = explain_device(org, res, d, None, now);
         let keep: Vec<usize> = e
             .policies
             .iter()
@@ -151,15 +218,14 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             .take(3)
             .map(|(i, _)| i)
             .collect();
-        let e = explain_device(&org, &res, d, Some(&keep), now);
-        print_device(&org, &e);
+        let e = explain_device(org, res, d, Some(&keep), now);
+        print_device(org, &e);
     }
-    // A VIP whose device an exclusion group keeps out of a policy.
     let excluded = (0..org.users.rows)
         .filter(|&u| org.user(UserAttr::IsVip, u) == Some("true"))
         .find_map(|u| {
             org.user_devices(u).iter().find_map(|&d| {
-                let e = explain_device(&org, &res, d, None, now);
+                let e = explain_device(org, res, d, None, now);
                 e.policies
                     .into_iter()
                     .find(|p| {
@@ -178,18 +244,15 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             p.reason
         );
     }
+}
 
-    heading("5. What is assigned to a group, directly and through nesting?");
-    if let Some(g) = org.find_groups("Ring 0 - IT Pilot Devices").first() {
-        print_group(&explain_group(&org, &res, *g));
-    }
-
-    heading("6. Conflicts where policy targets meet, before deploying");
+/// Step 6: the whole fleet's conflicts; the summary and first findings.
+fn conflicts(org: &Org, res: &Resolution, now: jiff::Timestamp) -> ConflictReport {
     let all: Vec<usize> = (0..org.policies.len()).collect();
     let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
     let report = ringmaster_core::conflicts::analyze(
-        &org,
-        &res,
+        org,
+        res,
         &ringmaster_core::conflicts::Scope {
             policies: &all,
             proposed: &[],
@@ -202,13 +265,17 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     for line in text.lines().take(24) {
         println!("{line}");
     }
+    report
+}
 
-    heading("7. The rollout plan: scope, pilot, waves, dates, goals, messages");
+/// Step 7: the plan as text, its HTML report and its messages written;
+/// returns its facts for the summary.
+fn plan(root: &Path, plan_file: &Path, now: jiff::Timestamp) -> anyhow::Result<String> {
     println!(
         "{} plans a new Windows baseline for this organization (the commented example in examples/demo)\n",
         plan_file.display()
     );
-    let loaded = super::plan::load(&plan_file, now)?;
+    let loaded = super::plan::load(plan_file, now)?;
     print!("{}", ringmaster_plan::report::text(&loaded.plan));
     let plan_facts = format!(
         "{} phases, {} waves, a pilot of {} devices, {} messages",
@@ -232,8 +299,12 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         loaded.messages.len(),
         comms.display()
     );
+    Ok(plan_facts)
+}
 
-    heading("8. Run it on a simulated fleet; the pilot catches a broken setting");
+/// Before the run: the accepted differences go into the plan, and the
+/// fault the pilot is to catch is made.
+fn accept_and_break(plan_file: &Path) -> anyhow::Result<Fault> {
     println!(
         "The LAPS and Defender differences are accepted in the plan (the old policies retire with this rollout).\nInjected fault: the baseline's sample-submission setting breaks 40 % of the pilot's devices.\nDevices check in on Intune's cadence; a month passes in seconds.\n"
     );
@@ -249,104 +320,92 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             "\n[[accept]]\nsetting = \"{setting}\"\nreason = \"the old policies retire with this rollout\"\nexpires = \"2027-12-31\"\n"
         ));
     }
-    std::fs::write(&plan_file, text).with_context(|| format!("writing {}", plan_file.display()))?;
-    let fault: ringmaster_engine::connector::simulator::Fault =
-        "wave=2,setting=submitsamplesconsent,error=0.4"
-            .parse()
-            .map_err(|e: String| anyhow::anyhow!(e))?;
-    let speed = a.speed.unwrap_or(if a.no_serve { 0.0 } else { 21_600.0 });
-    let mut serve = (!a.no_serve).then(|| super::run::DemoServe {
-        listen: a.listen.clone(),
-        token: None,
-    });
-    let first = super::run::demo_run(&plan_file, vec![fault.clone()], true, speed, serve.as_mut())?;
-    let mut runs = Vec::new();
-    if let super::run::DemoEnd::Stopped(wave, name) = &first {
-        runs.push(format!(
-            "version 1 stopped at wave {wave} '{name}': the pilot caught the injected fault"
-        ));
-    }
-    if let super::run::DemoEnd::Stopped(wave, name) = first {
-        heading("9. The fix: a new version of the baseline, without the broken setting");
-        println!(
-            "Wave {wave} '{name}' stopped the rollout. The baseline is fixed (sample submission left to the existing\nDefender policy) and exported again; the plan file is unchanged, so ringmaster makes a new plan version:\nwhat still ran is superseded, waves that passed carry over, and the pilot runs again.\n"
-        );
-        ringmaster_gen::generate_proposed_without(
-            &root.join("proposed"),
-            &["submitsamplesconsent"],
-        )
-        .with_context(|| format!("writing {}", root.display()))?;
-        match super::run::demo_run(
-            &plan_file,
-            vec![fault.clone()],
-            false,
-            speed,
-            serve.as_mut(),
-        )? {
-            super::run::DemoEnd::Done => {
-                println!("\nEvery wave passed: the rollout is in its run state.");
-                runs.push("version 2 (the fixed baseline) passed every wave".into());
-            }
-            super::run::DemoEnd::Stopped(w, n) => {
-                println!("\nThe rollout stopped again at wave {w} '{n}'.");
-                runs.push(format!("version 2 stopped at wave {w} '{n}'"));
-            }
-        }
-    } else {
-        println!("\nEvery wave passed: the rollout is in its run state.");
-        runs.push("version 1 passed every wave".into());
-    }
+    std::fs::write(plan_file, text).with_context(|| format!("writing {}", plan_file.display()))?;
+    "wave=2,setting=submitsamplesconsent,error=0.4"
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!(e))
+}
 
-    heading("10. Run state: a week of watching, and an update that breaks the policy");
+/// Steps 8 and 9: the first version runs until the pilot stops it; the
+/// fixed baseline then runs as a new version. Returns a line per run.
+fn simulate(
+    root: &Path,
+    plan_file: &Path,
+    fault: &Fault,
+    speed: f64,
+    mut serve: Option<&mut super::run::DemoServe>,
+) -> anyhow::Result<Vec<String>> {
+    use super::run::{DemoEnd, demo_run};
+    let first = demo_run(
+        plan_file,
+        vec![fault.clone()],
+        true,
+        speed,
+        serve.as_deref_mut(),
+    )?;
+    let DemoEnd::Stopped(wave, name) = first else {
+        println!("\nEvery wave passed: the rollout is in its run state.");
+        return Ok(vec!["version 1 passed every wave".into()]);
+    };
+    let mut runs = vec![format!(
+        "version 1 stopped at wave {wave} '{name}': the pilot caught the injected fault"
+    )];
+    heading("9. The fix: a new version of the baseline, without the broken setting");
+    println!(
+        "Wave {wave} '{name}' stopped the rollout. The baseline is fixed (sample submission left to the existing\nDefender policy) and exported again; the plan file is unchanged, so ringmaster makes a new plan version:\nwhat still ran is superseded, waves that passed carry over, and the pilot runs again.\n"
+    );
+    ringmaster_gen::generate_proposed_without(&root.join("proposed"), &["submitsamplesconsent"])
+        .with_context(|| format!("writing {}", root.display()))?;
+    match demo_run(plan_file, vec![fault.clone()], false, speed, serve)? {
+        DemoEnd::Done => {
+            println!("\nEvery wave passed: the rollout is in its run state.");
+            runs.push("version 2 (the fixed baseline) passed every wave".into());
+        }
+        DemoEnd::Stopped(w, n) => {
+            println!("\nThe rollout stopped again at wave {w} '{n}'.");
+            runs.push(format!("version 2 stopped at wave {w} '{n}'"));
+        }
+    }
+    Ok(runs)
+}
+
+/// Step 10: a week of the run state with a breaking update three days in,
+/// then what operations sees. Returns the line for the summary.
+fn watch(
+    plan_file: &Path,
+    fault: Fault,
+    speed: f64,
+    serve: Option<&mut super::run::DemoServe>,
+) -> anyhow::Result<String> {
     println!(
         "The rollout is done; operations now watch it. Three days on, the cumulative update to Windows build\n{BROKEN_BUILD} (injected) makes the policy fail on 60 % of the devices that take it. ringmaster judges the\nrun state every 4 hours, as `ringmaster serve` does, and raises what the plan's alert rules ask for.\n"
     );
-    let drift: ringmaster_engine::connector::simulator::Fault =
-        format!("os={BROKEN_BUILD},error=0.6")
-            .parse()
-            .map_err(|e: String| anyhow::anyhow!(e))?;
+    let drift: Fault = format!("os={BROKEN_BUILD},error=0.6")
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!(e))?;
     let raised = super::run::demo_watch(
-        &plan_file,
+        plan_file,
         vec![fault],
         vec![(drift, jiff::SignedDuration::from_hours(72))],
         7,
         speed,
-        serve.as_mut(),
+        serve,
     )?;
-    runs.push(format!(
-        "run state: {} alert(s) raised ({})",
-        raised.len(),
-        raised.join(", ")
-    ));
     println!();
     // What operations sees now (`ringmaster status --run-state`).
     super::run::run_state(super::run::Where {
-        file: plan_file.clone(),
+        file: plan_file.to_path_buf(),
         ..Default::default()
     })?;
+    Ok(format!(
+        "run state: {} alert(s) raised ({})",
+        raised.len(),
+        raised.join(", ")
+    ))
+}
 
-    heading("Summary");
-    println!(
-        "organization  {} devices, {} users, {} groups, {} policies (and a new baseline)",
-        org.devices.rows,
-        org.users.rows,
-        org.groups.len(),
-        org.policies.len()
-    );
-    println!(
-        "conflicts     {} findings before deployment, {} of them blocking",
-        report.findings.len(),
-        report.blocking()
-    );
-    println!("plan          {plan_facts}");
-    println!("run           {}", runs.join("; "));
-    println!(
-        "files         {} (plan, database, report, messages)",
-        root.display()
-    );
-    println!("took          {:.1} s", began.elapsed().as_secs_f64());
-
-    heading("Next");
+/// The commands to try next on what the demo wrote.
+fn next(dir: &Path, plan_file: &Path) {
     println!("ringmaster org --org {}", dir.display());
     println!("ringmaster explain --org {} --device <name>", dir.display());
     println!("ringmaster rules check --grammar filter '(device.model -startsWith \"Surface\")'");
@@ -365,10 +424,4 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         "ringmaster serve {} --simulate   # the dashboard and API, the scheduler inside",
         plan_file.display()
     );
-    if let Some(sv) = serve.as_mut()
-        && std::io::IsTerminal::is_terminal(&std::io::stdout())
-    {
-        super::run::demo_serve_until_stopped(&plan_file, sv)?;
-    }
-    Ok(ExitCode::SUCCESS)
 }

@@ -5,7 +5,10 @@
 
 use super::OrgArgs;
 use anyhow::Context;
-use ringmaster_core::targeting::resolve;
+use ringmaster_core::model::Platform;
+use ringmaster_core::org::Org;
+use ringmaster_core::targeting::{Resolution, resolve};
+use roaring::RoaringBitmap;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -113,9 +116,21 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             return Err(crate::UserError(format!("--policy: no policy matches '{p}'")).into());
         }
     }
-    // The platforms the new policies are for: the groups are chosen to
-    // cover the devices that can take them.
-    let mut platforms: Vec<ringmaster_core::model::Platform> = Vec::new();
+    let platforms = platforms(&a, &org)?;
+    let res = resolve(&org, now);
+    let c = choose(&org, &res, &platforms)?;
+    let t = plan_text(&a, &org, &res, &c, start_date(now)?);
+    if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(&a.out, &t).with_context(|| format!("writing {}", a.out.display()))?;
+    report(&a, &org, &c, !platforms.is_empty(), now)
+}
+
+/// The platforms the new policies are for: the groups are chosen to cover
+/// the devices that can take them (empty: any device).
+fn platforms(a: &Args, org: &Org) -> anyhow::Result<Vec<Platform>> {
+    let mut platforms: Vec<Platform> = Vec::new();
     if !a.new.is_empty() {
         let new = ringmaster_import::load(&a.new)
             .map_err(|e| crate::UserError(format!("import of --new failed: {e}")))?;
@@ -131,8 +146,27 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             platforms.extend(org.policies[i].platforms.iter().copied());
         }
     }
-    let res = resolve(&org, now);
-    let eligible: roaring::RoaringBitmap = (0..org.devices.rows)
+    Ok(platforms)
+}
+
+/// The targeted groups chosen, and the devices they are chosen over.
+struct Choice {
+    /// Groups, as indices of `Org::groups`.
+    chosen: Vec<usize>,
+    /// Devices the chosen groups cover.
+    covered: RoaringBitmap,
+    /// Devices that can take the new policies.
+    eligible: RoaringBitmap,
+    /// How many those are (at least 1).
+    fleet: u64,
+    /// A lab or test group for the proof of concept.
+    lab: Option<usize>,
+}
+
+/// Device groups that partition the eligible devices well: big ones
+/// first, each adding mostly devices not covered yet.
+fn choose(org: &Org, res: &Resolution, platforms: &[Platform]) -> anyhow::Result<Choice> {
+    let eligible: RoaringBitmap = (0..org.devices.rows)
         .filter(|&d| {
             platforms.is_empty()
                 || org
@@ -141,10 +175,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         })
         .collect();
     let fleet = eligible.len().max(1);
-    // Device groups that partition those devices well: big ones first,
-    // each adding mostly devices not covered yet.
-    let mut groups: Vec<(usize, roaring::RoaringBitmap)> = (0..org.groups.len())
-        .map(|g| (g, res.group_reach(&org, g).into_owned() & &eligible))
+    let mut groups: Vec<(usize, RoaringBitmap)> = (0..org.groups.len())
+        .map(|g| (g, res.group_reach(org, g).into_owned() & &eligible))
         .filter(|(_, d)| {
             let share = d.len() as f64 / fleet as f64;
             share > 0.005 && share <= BROAD
@@ -177,7 +209,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             .then(b.1.len().cmp(&a.1.len()))
             .then(org.groups[a.0].name.cmp(&org.groups[b.0].name))
     });
-    let mut covered = roaring::RoaringBitmap::new();
+    let mut covered = RoaringBitmap::new();
     let mut chosen = Vec::new();
     for (g, d) in &groups {
         if chosen.len() == MAX_GROUPS || covered.len() as f64 >= 0.95 * fleet as f64 {
@@ -195,23 +227,42 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         )
         .into());
     }
-    let lab = org.groups.iter().find(|g| {
+    let lab = org.groups.iter().position(|g| {
         let n = g.name.to_lowercase();
         n.contains("lab") || n.contains("test")
     });
+    Ok(Choice {
+        chosen,
+        covered,
+        eligible,
+        fleet,
+        lab,
+    })
+}
+
+/// The first Monday at least two weeks from `now`.
+fn start_date(now: jiff::Timestamp) -> anyhow::Result<jiff::civil::Date> {
     let start = now
         .to_zoned(jiff::tz::TimeZone::UTC)
         .date()
         .checked_add(jiff::Span::new().days(14))
         .context("the start date")?;
-    let start = start
+    start
         .checked_add(
             jiff::Span::new().days(i64::from((7 - start.weekday().to_monday_zero_offset()) % 7)),
         )
-        .context("the start date")?;
-    // Bars the smallest enterprise wave (10 % of what the groups cover) can reach.
-    let min_sample = ((covered.len() as f64 * 0.1 * 0.5) as u64).clamp(10, 100);
+        .context("the start date")
+}
 
+/// The plan file's text: the rollout, its calendar, help desk, sources,
+/// the chosen groups and the usual phases.
+fn plan_text(
+    a: &Args,
+    org: &Org,
+    res: &Resolution,
+    c: &Choice,
+    start: jiff::civil::Date,
+) -> String {
     let mut t = String::new();
     let _ = writeln!(
         t,
@@ -238,8 +289,33 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let _ = writeln!(
         t,
         "[help_desk]\ncontact = \"REVIEW: the help desk's phone, address or portal\"\ncapacity_per_day = {}   # REVIEW: tickets a day the desk can take for this rollout\ntickets_per_100_devices = 1.5\n",
-        (fleet / 200).max(20)
+        (c.fleet / 200).max(20)
     );
+    sources_text(&mut t, a);
+    for &g in &c.chosen {
+        let name = &org.groups[g].name;
+        let (willing, risk) = guess(name);
+        let _ = writeln!(
+            t,
+            "[[groups]]   # {} devices, {} of them can take the new policies\nkey = {}\ngroup = {}\nwillingness = \"{willing}\"     # REVIEW\nbusiness_risk = \"{risk}\"   # REVIEW\n",
+            res.group_reach(org, g).len(),
+            res.group_reach(org, g).intersection_len(&c.eligible),
+            quoted(&slug(name)),
+            quoted(name)
+        );
+    }
+    // Bars the smallest enterprise wave (10 % of what the groups cover) can reach.
+    let min_sample = ((c.covered.len() as f64 * 0.1 * 0.5) as u64).clamp(10, 100);
+    phases_text(
+        &mut t,
+        c.lab.map(|g| org.groups[g].name.as_str()),
+        min_sample,
+    );
+    t
+}
+
+/// The `[sources]` table: the exports, relative to the plan file.
+fn sources_text(t: &mut String, a: &Args) {
     let _ = writeln!(t, "[sources]");
     let _ = writeln!(
         t,
@@ -280,18 +356,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         );
     }
     let _ = writeln!(t);
-    for &g in &chosen {
-        let name = &org.groups[g].name;
-        let (willing, risk) = guess(name);
-        let _ = writeln!(
-            t,
-            "[[groups]]   # {} devices, {} of them can take the new policies\nkey = {}\ngroup = {}\nwillingness = \"{willing}\"     # REVIEW\nbusiness_risk = \"{risk}\"   # REVIEW\n",
-            res.group_reach(&org, g).len(),
-            res.group_reach(&org, g).intersection_len(&eligible),
-            quoted(&slug(name)),
-            quoted(name)
-        );
-    }
+}
+
+/// The usual phases: project scope, a proof of concept when there is a lab
+/// group, the pilot, three enterprise waves, the run state.
+fn phases_text(t: &mut String, lab: Option<&str>, min_sample: u64) {
     let _ = writeln!(
         t,
         "[[phases]]\nkind = \"project_scope\"\nduration = \"5d\"\n"
@@ -300,7 +369,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         let _ = writeln!(
             t,
             "[[phases]]\nkind = \"proof_of_concept\"\ntest_groups = [{}]\nhelp_desk_participates = true\nbake = \"2d\"\n  [[phases.goals]]\n  metric = \"apply_success_rate\"\n  threshold = \">= 95%\"\n  window = \"24h\"\n  min_sample = 3\n  deadline = \"3d\"\n",
-            quoted(&lab.name)
+            quoted(lab)
         );
     }
     let _ = writeln!(
@@ -311,16 +380,23 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         t,
         "[[phases]]\nkind = \"enterprise\"\nbake = \"3d\"\non_fail = \"pause\"\n  [[phases.waves]]\n  share = \"10%\"\n  [[phases.waves]]\n  share = \"30%\"\n  [[phases.waves]]\n  rest = true\n  [[phases.goals]]\n  metric = \"apply_success_rate\"\n  threshold = \">= 97%\"\n  window = \"24h\"\n  min_sample = {min_sample}\n  deadline = \"10d\"\n  [[phases.goals]]\n  metric = \"error_rate\"\n  threshold = \"<= 1%\"\n  window = \"24h\"\n  min_sample = {min_sample}\n  deadline = \"10d\"\n\n[[phases]]\nkind = \"run_state\"\n"
     );
-    if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    std::fs::write(&a.out, &t).with_context(|| format!("writing {}", a.out.display()))?;
-    let groups: Vec<&str> = chosen
+}
+
+/// Plans the written file (a scaffold that does not plan is not done) and
+/// says how it went; exits 1 when it names policies but does not plan.
+fn report(
+    a: &Args,
+    org: &Org,
+    c: &Choice,
+    for_platforms: bool,
+    now: jiff::Timestamp,
+) -> anyhow::Result<ExitCode> {
+    let groups: Vec<&str> = c
+        .chosen
         .iter()
         .map(|&g| org.groups[g].name.as_str())
         .collect();
     let named = !(a.new.is_empty() && a.policies.is_empty());
-    // Plan it now: a scaffold that does not plan is not done.
     let planned = named.then(|| super::plan::load(&a.out, now));
     let (plans, errors, problem) = match &planned {
         None => (
@@ -334,20 +410,20 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     if a.json {
         super::write_json(&serde_json::json!({
             "file": a.out.display().to_string(), "groups": groups,
-            "covered_devices": covered.len(), "devices": fleet,
+            "covered_devices": c.covered.len(), "devices": c.fleet,
             "plans": plans, "check_errors": errors, "problem": problem,
         }))?;
     } else {
         println!(
             "wrote {}: {} targeted groups covering {} of the {} devices {}",
             a.out.display(),
-            chosen.len(),
-            covered.len(),
-            fleet,
-            if platforms.is_empty() {
-                "in the organization"
-            } else {
+            c.chosen.len(),
+            c.covered.len(),
+            c.fleet,
+            if for_platforms {
                 "that can take the new policies"
+            } else {
+                "in the organization"
             }
         );
         match &planned {

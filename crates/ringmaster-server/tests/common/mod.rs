@@ -22,7 +22,7 @@ pub const HOSTILE_POLICY: &str = "<script>alert('policy')</script>";
 /// export (the same in every fixture: one seed).
 pub static FIRST_DEVICE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
-const PLAN: &str = r#"
+pub const PLAN: &str = r#"
 [rollout]
 id = "api"
 name = "API"

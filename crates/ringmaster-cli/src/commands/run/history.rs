@@ -1,0 +1,28 @@
+//! `ringmaster history`: every transition of the rollout, with who and why.
+
+use super::{Stored, Where, runtime, stamp, stored};
+use std::process::ExitCode;
+
+pub fn history(at: Where) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let Stored { store, rollout, .. } = stored(&at).await?;
+        let history = store.history(&rollout).await?;
+        if at.json {
+            crate::commands::write_json(&history)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        for h in history {
+            println!(
+                "{}  {:<10} wave {} (v{}): {} → {}: {}",
+                stamp(h.at),
+                h.actor,
+                h.key.idx + 1,
+                h.key.version,
+                h.from.name(),
+                h.to.name(),
+                h.why
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,60 @@
+//! `ringmaster approve`, `promote`, `pause`, `resume`, `abort`, `rollback`
+//! and `retry`: an operator's action on one wave.
+
+use super::{Where, open, runtime};
+use ringmaster_core::wave::Event;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct WaveArgs {
+    #[command(flatten)]
+    pub at: Where,
+    /// The wave, numbered as `status` shows it.
+    #[arg(long)]
+    pub wave: u32,
+    /// Who acts (recorded in the audit log).
+    #[arg(long, env = "USER", default_value = "operator")]
+    pub actor: String,
+    /// For `pause`: an override that expires after this long (e.g. 2d); the wave then resumes.
+    #[arg(long = "for", value_name = "DURATION")]
+    pub for_: Option<String>,
+}
+
+/// An operator's action on one wave.
+pub fn operate(a: WaveArgs, event: Event) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let o = open(&a.at, jiff::Timestamp::now()).await?;
+        // Operators act at the rollout's own time (the simulated clock, if any).
+        let now = o
+            .engine
+            .polled_until()
+            .await?
+            .unwrap_or_else(jiff::Timestamp::now);
+        let until = match &a.for_ {
+            Some(d) => {
+                let h = ringmaster_core::goals::parse_hours(d).ok_or_else(|| {
+                    crate::UserError(format!("--for `{d}` is not a duration such as 2d"))
+                })?;
+                Some(now + jiff::SignedDuration::from_secs((h * 3600.0) as i64))
+            }
+            None => None,
+        };
+        match o
+            .engine
+            .operate_until(a.wave, event, &a.actor, now, until)
+            .await?
+        {
+            Ok(line) => {
+                if a.at.json {
+                    crate::commands::write_json(
+                        &serde_json::json!({ "wave": a.wave, "done": line }),
+                    )?;
+                } else {
+                    println!("{line}");
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(why) => Err(crate::UserError(why).into()),
+        }
+    })
+}

@@ -1,0 +1,158 @@
+//! `ringmaster status`: where each wave stands; with `--run-state`, the
+//! service levels over the whole scope and what drifted.
+
+use super::{Stored, Where, describe, runtime, stamp, stored};
+use ringmaster_core::wave::WaveState;
+use ringmaster_engine::engine::Engine;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub at: Where,
+    /// The run state: service levels over every device in scope, and drift
+    /// (regressions, newcomers without a report, OS builds or models that fail).
+    #[arg(long)]
+    pub run_state: bool,
+}
+
+/// `ringmaster status --run-state`: the run-state phase's goals (or the
+/// usual service levels) judged over the whole scope, and what drifted.
+pub fn run_state(at: Where) -> anyhow::Result<ExitCode> {
+    let loaded = crate::commands::plan::load(&at.file, jiff::Timestamp::now())?;
+    let org = &loaded.org;
+    runtime()?.block_on(async {
+        let Stored { store, rollout, version, rows } = stored(&at).await?;
+        let now = Engine::polled_until_of(store.as_ref(), &rollout)
+            .await?
+            .unwrap_or_else(jiff::Timestamp::now);
+        let dir = ringmaster_engine::ingest::Directory::new(org);
+        let r = ringmaster_engine::runstate::assess(
+            store.as_ref(),
+            &rollout,
+            &rows,
+            &loaded.plan,
+            org,
+            &dir,
+            now,
+        )
+        .await?;
+        let label = |d: &u32| org.device_label(*d);
+        if at.json {
+            crate::commands::write_json(&serde_json::json!({
+                "rollout": rollout, "version": version, "at": now,
+                "devices": r.devices, "succeeded": r.succeeded, "errors": r.errors,
+                "conflicts": r.conflicts, "pending": r.pending, "unreported": r.unreported,
+                "service_levels": r.service_levels,
+                "regressed": r.regressed.iter().map(label).collect::<Vec<_>>(),
+                "overdue": r.overdue.iter().map(label).collect::<Vec<_>>(),
+                "outliers": r.outliers,
+            }))?;
+        } else {
+            println!("run state of {rollout} (version {version}) at {}", stamp(now));
+            println!(
+                "  {} devices in scope: {} succeeded, {} errors, {} conflicts, {} pending, {} not reported",
+                r.devices, r.succeeded, r.errors, r.conflicts, r.pending, r.unreported
+            );
+            println!("service levels");
+            for e in &r.service_levels {
+                println!("  {:<8} {}", format!("{:?}", e.outcome).to_lowercase(), e.sentence);
+            }
+            let list = |title: &str, v: &[u32]| {
+                println!("{title}: {}", v.len());
+                for d in v.iter().take(10) {
+                    println!("  {}", label(d));
+                }
+                if v.len() > 10 {
+                    println!("  … and {} more (--json lists all)", v.len() - 10);
+                }
+            };
+            list("were Succeeded, now Error or Conflict", &r.regressed);
+            list("entered the scope and have not reported in time", &r.overdue);
+            println!("outliers: {}", r.outliers.len());
+            for o in &r.outliers {
+                println!("  {}", o.sentence);
+            }
+        }
+        Ok(if r.drifted() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    })
+}
+
+pub fn status(at: Where) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let Stored {
+            store,
+            rollout,
+            version,
+            rows,
+        } = stored(&at).await?;
+        let polled = Engine::polled_until_of(store.as_ref(), &rollout).await?;
+        let mut waves = Vec::new();
+        for r in &rows {
+            let c = store.wave_counts(&r.key.rollout, r.key.idx, None).await?;
+            let (tickets, answers, score_sum) = store
+                .wave_tickets_feedback(&r.key.rollout, r.key.idx, None)
+                .await?;
+            // The latest gate round of a wave being judged, one sentence each.
+            let mut gates = Vec::new();
+            if matches!(r.state, WaveState::Baking | WaveState::Paused { .. }) {
+                let evals = store.evaluations(&r.key).await?;
+                if let Some((last, _)) = evals.last() {
+                    gates = evals
+                        .iter()
+                        .filter(|(at, _)| at == last)
+                        .map(|(at, e)| (*at, e.clone()))
+                        .collect();
+                }
+            }
+            waves.push((r, c, tickets, answers, score_sum, gates));
+        }
+        if at.json {
+            let out: Vec<serde_json::Value> = waves
+                .iter()
+                .map(|(r, c, tickets, answers, sum, gates)| {
+                    serde_json::json!({
+                        "wave": r.key.idx + 1, "name": r.name, "phase": r.phase,
+                        "state": r.state, "state_text": describe(r.state),
+                        "devices": r.members.len(), "counts": c, "tickets": tickets,
+                        "feedback_answers": answers,
+                        "feedback_mean": if *answers > 0 { Some(sum / *answers as f64) } else { None },
+                        "gates": gates.iter().map(|(_, e)| e).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            crate::commands::write_json(&serde_json::json!({
+                "rollout": rollout, "version": version, "reports_until": polled, "waves": out,
+            }))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        println!(
+            "version {}; reports read up to {}",
+            version,
+            polled.map(stamp).unwrap_or_else(|| "(nothing yet)".into())
+        );
+        println!(
+            "  {:>2}  {:<34} {:>8}  {:>8} {:>9} {:>7} {:>8}  state",
+            "#", "wave", "devices", "reported", "succeeded", "errors", "tickets"
+        );
+        for (r, c, tickets, _, _, gates) in &waves {
+            println!(
+                "  {:>2}  {:<34} {:>8}  {:>8} {:>9} {:>7} {:>8}  {}",
+                r.key.idx + 1,
+                r.name,
+                r.members.len(),
+                c.reported(),
+                c.succeeded,
+                c.error,
+                tickets,
+                describe(r.state)
+            );
+            for (at, e) in gates {
+                if let Some(s) = e["sentence"].as_str() {
+                    println!("        {} gate: {s}", stamp(*at));
+                }
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
