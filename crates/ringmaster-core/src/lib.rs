@@ -11,6 +11,8 @@
 //! - [`conflicts`]: setting conflicts where policy targets meet.
 //! - [`goals`]: SMART goals that gates judge waves by.
 //! - [`gates`]: a wave's goals judged on what its devices reported.
+//! - [`status`]: device states (one parser for every report vocabulary),
+//!   status reports, tickets and feedback.
 //! - [`wave`]: the wave state machine and the MDM changes each step asks for.
 
 pub mod alerts;
@@ -26,6 +28,7 @@ pub mod pilot;
 pub mod rules;
 pub mod runstate;
 pub mod settings;
+pub mod status;
 pub mod targeting;
 pub mod wave;
 

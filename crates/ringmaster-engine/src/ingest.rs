@@ -3,7 +3,7 @@
 //! Intune, ServiceNow, Zendesk and Jira exports use. A malformed record is
 //! rejected with its place and reason; the others are kept.
 
-use ringmaster_store::{Feedback, StatusReport, Ticket};
+use ringmaster_core::status::{DeviceState, Feedback, StatusReport, Ticket};
 use serde_json::{Map, Value};
 
 /// A record that was not kept, and why.
@@ -138,23 +138,6 @@ fn time(s: &str) -> Option<jiff::Timestamp> {
     None
 }
 
-/// Intune's report states, canonical.
-pub fn canonical_state(s: &str) -> Option<&'static str> {
-    let l: String = s
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect();
-    Some(match l.as_str() {
-        "succeeded" | "success" | "compliant" | "applied" | "installed" => "succeeded",
-        "error" | "failed" | "failure" | "noncompliant" => "error",
-        "conflict" => "conflict",
-        "pending" | "inprogress" | "unknown" | "notevaluated" => "pending",
-        "notapplicable" | "na" => "not_applicable",
-        _ => return None,
-    })
-}
-
 /// Records kept, and those rejected with their reasons.
 pub type Parsed<T> = (Vec<T>, Vec<Rejected>);
 
@@ -210,7 +193,7 @@ pub fn statuses(text: &str, policy: Option<&str>) -> Result<Parsed<StatusReport>
             ],
             "no state (ReportStatus, Status or state)",
         )?;
-        let state = canonical_state(&raw).ok_or_else(|| {
+        let state = DeviceState::parse(&raw).ok_or_else(|| {
             format!("unknown state `{raw}` (succeeded, error, conflict, pending, not applicable)")
         })?;
         let at = needed(
@@ -229,7 +212,7 @@ pub fn statuses(text: &str, policy: Option<&str>) -> Result<Parsed<StatusReport>
         Ok(StatusReport {
             device,
             policy,
-            state: state.into(),
+            state,
             reported_at,
             wave: None,
         })
@@ -346,10 +329,10 @@ mod tests {
         let (ok, bad) = statuses(csv, Some("p1")).unwrap();
         assert_eq!(ok.len(), 2);
         assert_eq!(
-            (ok[0].device.as_str(), ok[0].state.as_str()),
-            ("d1", "succeeded")
+            (ok[0].device.as_str(), ok[0].state),
+            ("d1", DeviceState::Succeeded)
         );
-        assert_eq!(ok[1].state, "not_applicable");
+        assert_eq!(ok[1].state, DeviceState::NotApplicable);
         assert_eq!(bad.len(), 2);
         assert_eq!(bad[0].record, 2);
         assert!(bad[0].reason.contains("unknown state `Exploded`"));

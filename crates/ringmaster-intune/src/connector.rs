@@ -11,8 +11,8 @@
 
 use crate::client::{BatchItem, Graph, GraphError};
 use async_trait::async_trait;
+use ringmaster_core::status::{DeviceState, StatusReport};
 use ringmaster_engine::connector::{Assigned, Connector, ConnectorError, Reported};
-use ringmaster_store::StatusReport;
 use roaring::RoaringBitmap;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
@@ -96,20 +96,6 @@ fn err(e: impl std::fmt::Display) -> ConnectorError {
         system: "Intune",
         message: e.to_string(),
     }
-}
-
-/// How one report row's status reads.
-pub fn map_status(s: &str) -> Option<&'static str> {
-    let l = s.trim().to_ascii_lowercase().replace([' ', '_', '-'], "");
-    Some(match l.as_str() {
-        "succeeded" | "success" | "compliant" | "remediated" => "succeeded",
-        "error" | "failed" | "noncompliant" => "error",
-        "conflict" => "conflict",
-        "pending" | "unknown" | "inprogress" | "ingraceperiod" => "pending",
-        "notapplicable" => "not_applicable",
-        // Not assigned (any more): nothing to say about the device.
-        _ => return None,
-    })
 }
 
 /// Report rows per request (the reports API pages with skip and top).
@@ -456,8 +442,9 @@ impl Connector for Intune {
                     .or_else(|| text("PolicyStatus"))
                     .or_else(|| r.get("PolicyStatus").map(Value::to_string))
                     .unwrap_or_default();
-                let Some(state) = map_status(&status) else {
-                    if !status.to_ascii_lowercase().contains("notassigned") {
+                let Some(state) = DeviceState::parse(&status) else {
+                    // Not assigned (any more): nothing to say about the device.
+                    if !DeviceState::is_not_assigned(&status) {
                         unknown.get_or_insert(status);
                     }
                     continue;
@@ -481,7 +468,7 @@ impl Connector for Intune {
                 out.statuses.push(StatusReport {
                     device,
                     policy: p.id.clone(),
-                    state: state.into(),
+                    state,
                     reported_at: at,
                     wave,
                 });
@@ -510,15 +497,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn statuses_map_to_the_engine_states() {
-        assert_eq!(map_status("Succeeded"), Some("succeeded"));
-        assert_eq!(map_status("compliant"), Some("succeeded"));
-        assert_eq!(map_status("nonCompliant"), Some("error"));
-        assert_eq!(map_status("Error"), Some("error"));
-        assert_eq!(map_status("Conflict"), Some("conflict"));
-        assert_eq!(map_status("In progress"), Some("pending"));
-        assert_eq!(map_status("Not applicable"), Some("not_applicable"));
-        assert_eq!(map_status("notAssigned"), None);
+    fn collections_and_report_times_read() {
         assert_eq!(
             Collection::of_type(Some("#microsoft.graph.windows10CompliancePolicy")),
             Collection::DeviceCompliancePolicies

@@ -391,15 +391,18 @@ async fn device_status_rows_map_to_the_engine_states_within_the_window() {
     // Rows at 09:00 and 10:00 only; notAssigned rows say nothing.
     assert!(!got.statuses.is_empty());
     for s in &got.statuses {
-        assert!(
-            [
-                "succeeded",
-                "error",
-                "conflict",
-                "pending",
-                "not_applicable"
-            ]
-            .contains(&s.state.as_str())
+        // Each row's text read as the state it names.
+        let i = managed
+            .iter()
+            .position(|d| d["id"] == s.device.as_str())
+            .unwrap();
+        use ringmaster_core::status::DeviceState::*;
+        let want = [Succeeded, Error, Conflict, Pending, NotApplicable];
+        assert_eq!(
+            want.get(i % statuses.len()),
+            Some(&s.state),
+            "{}",
+            statuses[i % statuses.len()]
         );
         let h = s.reported_at.to_string();
         assert!(h.contains("T09:") || h.contains("T10:"), "{h}");
