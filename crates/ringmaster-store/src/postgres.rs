@@ -7,7 +7,9 @@ use crate::{Ingested, Result, StatusReport};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
-// The SQL both backends share, compiled here with this backend's types.
+// The SQL both backends share, compiled here with this backend's types
+// (once per backend on purpose: see sql.rs).
+#[allow(clippy::duplicate_mod)]
 #[path = "sql.rs"]
 mod sql;
 type Db = sqlx::Postgres;

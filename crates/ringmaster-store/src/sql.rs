@@ -101,7 +101,7 @@ impl Backend {
         let mut inserted = 0;
         for chunk in records.chunks(CHUNK / 2) {
             let mut q = QueryBuilder::<Db>::new(head);
-            q.push_values(chunk, |b, r| bind(b, r));
+            q.push_values(chunk, &bind);
             q.push(" ON CONFLICT DO NOTHING");
             inserted += q.build().execute(&mut *tx).await?.rows_affected();
         }

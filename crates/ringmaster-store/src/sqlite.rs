@@ -5,7 +5,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, SqlitePool};
 use std::str::FromStr;
 
-// The SQL both backends share, compiled here with this backend's types.
+// The SQL both backends share, compiled here with this backend's types
+// (once per backend on purpose: see sql.rs).
+#[allow(clippy::duplicate_mod)]
 #[path = "sql.rs"]
 mod sql;
 type Db = sqlx::Sqlite;
