@@ -5,7 +5,7 @@
 //! outcome, and reads as one sentence.
 
 use crate::goals::{Comparator, Deadline, Goal, Metric};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What the wave's devices and users reported within a goal's window.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -56,7 +56,7 @@ impl Default for GatePolicy {
 }
 
 /// The outcome of one evaluation, worst last.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Pass,
@@ -79,10 +79,18 @@ impl Outcome {
             Outcome::Error => "error",
         }
     }
+
+    /// The serialised form: `no_data` where [`Outcome::as_str`] says "no data".
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::NoData => "no_data",
+            o => o.as_str(),
+        }
+    }
 }
 
 /// One goal judged once.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
     pub metric: Metric,
     pub critical: bool,
@@ -422,6 +430,125 @@ pub fn decide(
     }
 }
 
+/// What one round of a wave's gates found, as kept: each goal judged in
+/// goal order, or, for a wave without goals, its bake time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GateRound {
+    pub at: jiff::Timestamp,
+    pub results: Vec<GateResult>,
+}
+
+/// One line of a gate round. Serialised flat: a goal's evaluation with
+/// `goal` (its position among the wave's goals), or `goal: null` with the
+/// outcome and sentence of a wave judged on bake time alone.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "ResultForm")]
+pub enum GateResult {
+    Goal { goal: u32, evaluation: Evaluation },
+    BakeTime { outcome: Outcome },
+}
+
+/// The sentence of a wave judged without goals.
+pub const BAKE_TIME_SENTENCE: &str = "no goals: the wave is judged on bake time alone";
+
+impl GateResult {
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            GateResult::Goal { evaluation, .. } => evaluation.outcome,
+            GateResult::BakeTime { outcome } => *outcome,
+        }
+    }
+
+    pub fn sentence(&self) -> &str {
+        match self {
+            GateResult::Goal { evaluation, .. } => &evaluation.sentence,
+            GateResult::BakeTime { .. } => BAKE_TIME_SENTENCE,
+        }
+    }
+
+    /// The goal's position among the wave's goals (None: judged on bake time).
+    pub fn goal(&self) -> Option<u32> {
+        match self {
+            GateResult::Goal { goal, .. } => Some(*goal),
+            GateResult::BakeTime { .. } => None,
+        }
+    }
+}
+
+impl Serialize for GateResult {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct GoalForm<'a> {
+            goal: u32,
+            #[serde(flatten)]
+            evaluation: &'a Evaluation,
+        }
+        #[derive(Serialize)]
+        struct BakeForm {
+            goal: Option<u32>,
+            outcome: Outcome,
+            sentence: &'static str,
+        }
+        match self {
+            GateResult::Goal { goal, evaluation } => GoalForm {
+                goal: *goal,
+                evaluation,
+            }
+            .serialize(s),
+            GateResult::BakeTime { outcome } => BakeForm {
+                goal: None,
+                outcome: *outcome,
+                sentence: BAKE_TIME_SENTENCE,
+            }
+            .serialize(s),
+        }
+    }
+}
+
+/// Both serialised forms in one: which one it is depends on `goal`.
+#[derive(Deserialize)]
+struct ResultForm {
+    goal: Option<u32>,
+    outcome: Outcome,
+    sentence: String,
+    metric: Option<Metric>,
+    critical: Option<bool>,
+    value: Option<f64>,
+    interval: Option<(f64, f64)>,
+    threshold: Option<f64>,
+    comparator: Option<Comparator>,
+    sample: Option<u64>,
+    min_sample: Option<u64>,
+    window_hours: Option<f64>,
+}
+
+impl TryFrom<ResultForm> for GateResult {
+    type Error = String;
+
+    fn try_from(f: ResultForm) -> Result<GateResult, String> {
+        let Some(goal) = f.goal else {
+            return Ok(GateResult::BakeTime { outcome: f.outcome });
+        };
+        let missing = |field: &str| format!("goal {goal}: no `{field}`");
+        Ok(GateResult::Goal {
+            goal,
+            evaluation: Evaluation {
+                metric: f.metric.ok_or_else(|| missing("metric"))?,
+                critical: f.critical.ok_or_else(|| missing("critical"))?,
+                value: f.value,
+                interval: f.interval,
+                threshold: f.threshold.ok_or_else(|| missing("threshold"))?,
+                comparator: f.comparator.ok_or_else(|| missing("comparator"))?,
+                sample: f.sample.ok_or_else(|| missing("sample"))?,
+                min_sample: f.min_sample.ok_or_else(|| missing("min_sample"))?,
+                window_hours: f.window_hours.ok_or_else(|| missing("window_hours"))?,
+                outcome: f.outcome,
+                sentence: f.sentence,
+            },
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -687,5 +814,38 @@ mod tests {
             matches!(&d, Decision::Fail { why } if why.contains("deadline has passed")),
             "{d:?}"
         );
+    }
+
+    #[test]
+    fn gate_results_read_back_as_written_and_refuse_half_records() {
+        let g = goal("apply_success_rate", ">= 90%", 3);
+        let o = Observed {
+            devices: 4,
+            reported: 4,
+            succeeded: 3,
+            errors: 1,
+            ..Observed::default()
+        };
+        let results = [
+            GateResult::Goal {
+                goal: 2,
+                evaluation: evaluate(&g, &o, &GatePolicy::default(), None),
+            },
+            GateResult::BakeTime {
+                outcome: Outcome::NoData,
+            },
+        ];
+        for r in &results {
+            let text = serde_json::to_string(r).unwrap();
+            let back: GateResult = serde_json::from_str(&text).unwrap();
+            assert_eq!(&back, r, "{text}");
+        }
+        let bake = serde_json::to_value(&results[1]).unwrap();
+        assert_eq!(bake["goal"], serde_json::Value::Null);
+        assert_eq!(bake["outcome"], "no_data");
+        let mut half = serde_json::to_value(&results[0]).unwrap();
+        half.as_object_mut().unwrap().remove("threshold");
+        let err = serde_json::from_value::<GateResult>(half).unwrap_err();
+        assert!(err.to_string().contains("goal 2: no `threshold`"), "{err}");
     }
 }

@@ -1,10 +1,10 @@
 //! SMART goals of a phase: what is measured, the bar, over which window,
 //! from how many reports, and by when. Gates judge waves by these.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What a goal measures.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "name")]
 pub enum Metric {
     /// Share of reporting devices where every new policy succeeded.
@@ -97,7 +97,7 @@ fn hours_text(h: f64) -> String {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Comparator {
     #[serde(rename = ">=")]
     AtLeast,

@@ -13,6 +13,8 @@
 //! - [`conflicts`]: setting conflicts where policy targets meet.
 //! - [`goals`]: SMART goals that gates judge waves by.
 //! - [`gates`]: a wave's goals judged on what its devices reported.
+//! - [`status`]: device states (one parser for every report vocabulary),
+//!   status reports, tickets and feedback.
 //! - [`wave`]: the wave state machine and the MDM changes each step asks for.
 //! - [`runstate`]: the run state's service levels and drift, judged from columns.
 //! - [`alerts`]: alerts raised and resolved from the run state's signals.
@@ -30,6 +32,7 @@ pub mod pilot;
 pub mod rules;
 pub mod runstate;
 pub mod settings;
+pub mod status;
 pub mod targeting;
 pub mod wave;
 

@@ -12,6 +12,7 @@
 
 use crate::gates::{self, Evaluation, GatePolicy, Observed};
 use crate::goals::{Goal, Metric};
+use crate::status::DeviceState;
 use roaring::RoaringBitmap;
 use serde::Serialize;
 
@@ -28,16 +29,14 @@ pub enum State {
     NotApplicable,
 }
 
-impl State {
-    /// From the stored state names; anything else counts as not reported.
-    pub fn parse(s: &str) -> State {
+impl From<DeviceState> for State {
+    fn from(s: DeviceState) -> State {
         match s {
-            "succeeded" => State::Succeeded,
-            "error" => State::Error,
-            "conflict" => State::Conflict,
-            "pending" => State::Pending,
-            "not_applicable" => State::NotApplicable,
-            _ => State::Unreported,
+            DeviceState::Succeeded => State::Succeeded,
+            DeviceState::Error => State::Error,
+            DeviceState::Conflict => State::Conflict,
+            DeviceState::Pending => State::Pending,
+            DeviceState::NotApplicable => State::NotApplicable,
         }
     }
 }

@@ -9,7 +9,7 @@
 pub mod simulator;
 
 use async_trait::async_trait;
-use ringmaster_store::{Feedback, StatusReport, Ticket};
+use ringmaster_core::status::{Feedback, StatusReport, Ticket};
 use roaring::RoaringBitmap;
 
 /// A wave's group as it stands in the MDM.

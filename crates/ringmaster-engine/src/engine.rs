@@ -4,7 +4,7 @@
 //! tick can be cut short anywhere and the next one carries on.
 
 use crate::connector::{Assigned, Connector};
-use ringmaster_core::gates::{self, FailureCount, GatePolicy, Observed};
+use ringmaster_core::gates::{self, FailureCount, GatePolicy, GateResult, GateRound, Observed};
 use ringmaster_core::goals::{Goal, Metric};
 use ringmaster_core::wave::{Effect, Event, GateDecision, OnFail, Reason, Rules, WaveState, step};
 use ringmaster_plan::planner::Plan;
@@ -350,15 +350,16 @@ impl Engine {
         let spec = &self.waves[idx as usize];
         // A round already stored at this very moment was cut short by a
         // crash: it is run again and replaces itself, so it counts once.
-        let past: Vec<(jiff::Timestamp, serde_json::Value)> = self
+        // Compared in milliseconds, as rounds are stored.
+        let past: Vec<GateRound> = self
             .store
-            .evaluations(&key)
+            .gate_rounds(&key)
             .await?
             .into_iter()
-            .filter(|(at, _)| *at < now)
+            .filter(|r| r.at.as_millisecond() < now.as_millisecond())
             .collect();
-        if let Some((last, _)) = past.last()
-            && now.as_second() - last.as_second() < (self.check_every_hours * 3600.0) as i64
+        if let Some(last) = past.last()
+            && now.as_second() - last.at.as_second() < (self.check_every_hours * 3600.0) as i64
         {
             return Ok(None);
         }
@@ -394,18 +395,18 @@ impl Engine {
             hours_since_start: hours,
         };
         let mut failures = vec![FailureCount::default(); spec.goals.len()];
-        for (_, body) in &past {
-            let g = body["goal"].as_u64().unwrap_or(u64::MAX) as usize;
-            if let (Some(f), Some(o)) = (failures.get_mut(g), body["outcome"].as_str()) {
-                f.record(match o {
-                    "fail" => gates::Outcome::Fail,
-                    "pass" => gates::Outcome::Pass,
-                    _ => gates::Outcome::NoData,
-                });
+        for r in past.iter().flat_map(|r| &r.results) {
+            if let GateResult::Goal { goal, evaluation } = r
+                && let Some(f) = failures.get_mut(*goal as usize)
+            {
+                f.record(evaluation.outcome);
             }
         }
         let mut evals = Vec::new();
-        let mut round = Vec::new();
+        let mut round = GateRound {
+            at: now,
+            results: Vec::new(),
+        };
         for (g, goal) in spec.goals.iter().enumerate() {
             // Tickets and answers count within the goal's window.
             let mut observed = observed.clone();
@@ -427,19 +428,23 @@ impl Engine {
             }
             let e = gates::evaluate(goal, &observed, &spec.policy, source_error);
             failures[g].record(e.outcome);
-            let mut body = serde_json::to_value(&e).unwrap_or_default();
-            body["goal"] = serde_json::json!(g);
-            round.push(body);
+            round.results.push(GateResult::Goal {
+                goal: g as u32,
+                evaluation: e.clone(),
+            });
             evals.push(e);
         }
         if spec.goals.is_empty() {
             // Without goals a wave passes on bake time alone; record that too.
-            round.push(
-                serde_json::json!({"goal": null, "outcome": if baked { "pass" } else { "no_data" },
-                "sentence": "no goals: the wave is judged on bake time alone"}),
-            );
+            round.results.push(GateResult::BakeTime {
+                outcome: if baked {
+                    gates::Outcome::Pass
+                } else {
+                    gates::Outcome::NoData
+                },
+            });
         }
-        self.store.replace_evaluations(&key, &round, now).await?;
+        self.store.replace_round(&key, &round).await?;
         let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
         let d = gates::decide(
             &spec.goals,

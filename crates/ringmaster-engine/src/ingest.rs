@@ -3,7 +3,7 @@
 //! Intune, ServiceNow, Zendesk and Jira exports use. A malformed record is
 //! rejected with its place and reason; the others are kept.
 
-use ringmaster_store::{Feedback, StatusReport, Ticket};
+use ringmaster_core::status::{DeviceState, Feedback, StatusReport, Ticket};
 use serde_json::{Map, Value};
 
 /// A record that was not kept, and why.
@@ -160,23 +160,6 @@ fn time(s: &str) -> Option<jiff::Timestamp> {
     None
 }
 
-/// Intune's report states, canonical.
-pub fn canonical_state(s: &str) -> Option<&'static str> {
-    let l: String = s
-        .chars()
-        .filter(|c| c.is_alphanumeric())
-        .flat_map(char::to_lowercase)
-        .collect();
-    Some(match l.as_str() {
-        "succeeded" | "success" | "compliant" | "applied" | "installed" => "succeeded",
-        "error" | "failed" | "failure" | "noncompliant" => "error",
-        "conflict" => "conflict",
-        "pending" | "inprogress" | "unknown" | "notevaluated" => "pending",
-        "notapplicable" | "na" => "not_applicable",
-        _ => return None,
-    })
-}
-
 /// Records kept, and those rejected with their reasons.
 pub type Parsed<T> = (Vec<T>, Vec<Rejected>);
 
@@ -256,7 +239,7 @@ pub fn statuses(text: &str, policy: Option<&str>) -> Result<Parsed<StatusReport>
             ],
             "no state (ReportStatus, Status or state)",
         )?;
-        let state = canonical_state(&raw).ok_or_else(|| {
+        let state = DeviceState::parse(&raw).ok_or_else(|| {
             format!("unknown state `{raw}` (succeeded, error, conflict, pending, not applicable)")
         })?;
         let at = needed(
@@ -275,7 +258,7 @@ pub fn statuses(text: &str, policy: Option<&str>) -> Result<Parsed<StatusReport>
         Ok(StatusReport {
             device,
             policy,
-            state: state.into(),
+            state,
             reported_at,
             wave: None,
         })
@@ -287,8 +270,10 @@ pub fn statuses(text: &str, policy: Option<&str>) -> Result<Parsed<StatusReport>
 /// states cannot both be true: the later record is rejected, naming the
 /// earlier, so the file can be fixed instead of one state winning unseen.
 fn contradictions(ok: Vec<(usize, StatusReport)>, bad: &mut Vec<Rejected>) -> Vec<StatusReport> {
-    let mut first: std::collections::HashMap<(String, String, jiff::Timestamp), (usize, String)> =
-        std::collections::HashMap::with_capacity(ok.len());
+    let mut first: std::collections::HashMap<
+        (String, String, jiff::Timestamp),
+        (usize, DeviceState),
+    > = std::collections::HashMap::with_capacity(ok.len());
     let mut kept = Vec::with_capacity(ok.len());
     for (record, r) in ok {
         let key = (r.device.clone(), r.policy.clone(), r.reported_at);
@@ -302,7 +287,7 @@ fn contradictions(ok: Vec<(usize, StatusReport)>, bad: &mut Vec<Rejected>) -> Ve
             }),
             Some(_) => kept.push(r),
             None => {
-                first.insert(key, (record, r.state.clone()));
+                first.insert(key, (record, r.state));
                 kept.push(r);
             }
         }
@@ -421,10 +406,10 @@ mod tests {
         let (ok, bad) = statuses(csv, Some("p1")).unwrap();
         assert_eq!(ok.len(), 2);
         assert_eq!(
-            (ok[0].device.as_str(), ok[0].state.as_str()),
-            ("d1", "succeeded")
+            (ok[0].device.as_str(), ok[0].state),
+            ("d1", DeviceState::Succeeded)
         );
-        assert_eq!(ok[1].state, "not_applicable");
+        assert_eq!(ok[1].state, DeviceState::NotApplicable);
         assert_eq!(bad.len(), 2);
         assert_eq!(bad[0].record, 2);
         assert!(bad[0].reason.contains("unknown state `Exploded`"));

@@ -47,7 +47,7 @@ pub async fn assess(
     let mut ok_at = vec![i64::MAX; n];
     let mut bad_at = vec![i64::MIN; n];
     for l in store.latest_states(rollout, None).await? {
-        let st = State::parse(&l.state);
+        let st = State::from(l.state);
         let t = l.reported_at.as_second();
         for d in dir.devices_of(Some(&l.device), None) {
             let i = d as usize;

@@ -140,7 +140,7 @@ impl Watch {
             .read_until
             .map(|t| jiff::Timestamp::from_second(t - OVERLAP_SECS).unwrap_or_default());
         for l in store.latest_states(&self.rollout, since).await? {
-            let st = State::parse(&l.state);
+            let st = State::from(l.state);
             let t = l.reported_at.as_second();
             let slot = self.slot_of(&l.policy);
             for d in inp.dir.devices_of(Some(&l.device), None) {

@@ -11,7 +11,7 @@ use ringmaster_core::targeting::{Resolution, resolve};
 use ringmaster_engine::ingest::Directory;
 use ringmaster_engine::watch::{Inputs, Watch};
 use ringmaster_plan::planner::{Inputs as PlanInputs, Plan, build};
-use ringmaster_store::{StatusReport, Ticket};
+use ringmaster_store::{DeviceState, StatusReport, Ticket};
 use roaring::RoaringBitmap;
 use std::collections::BTreeMap;
 
@@ -162,10 +162,10 @@ async fn sixty_days_of_drift_raise_exactly_the_injected_alerts() {
         .map(|d| org.device_id(d).unwrap().to_string())
         .collect();
     let org_id = |d: u32| ids[d as usize].clone();
-    let report = |d: u32, state: &str, at: i64| StatusReport {
+    let report = |d: u32, state: DeviceState, at: i64| StatusReport {
         device: org_id(d),
         policy: policy.clone(),
-        state: state.into(),
+        state,
         reported_at: ts(at),
         wave: Some(0),
     };
@@ -174,19 +174,23 @@ async fn sixty_days_of_drift_raise_exactly_the_injected_alerts() {
         .iter()
         .filter(|&&d| !stale(d))
         .map(|&d| {
-            let state = if broken(d) { "error" } else { "succeeded" };
+            let state = if broken(d) {
+                DeviceState::Error
+            } else {
+                DeviceState::Succeeded
+            };
             report(d, state, check_in_after(d, t0 - D))
         })
         .collect();
     store.ingest_status("watch", &baseline).await.unwrap();
 
     // What the injected problems do, as the data shows them.
-    let mut events: Vec<(i64, u32, &str)> = Vec::new(); // (reported at, device, state)
+    let mut events: Vec<(i64, u32, DeviceState)> = Vec::new(); // (reported at, device, state)
     for &d in fleet.iter().filter(|&&d| !stale(d) && !broken(d)) {
         if let Some(u) = upgrades_at(d)
             && fails_on_new_build(d)
         {
-            events.push((check_in_after(d, u), d, "error"));
+            events.push((check_in_after(d, u), d, DeviceState::Error));
         }
     }
     events.sort_unstable();
@@ -222,7 +226,7 @@ async fn sixty_days_of_drift_raise_exactly_the_injected_alerts() {
         while next_event < events.len() && events[next_event].0 <= t {
             let (at, d, state) = events[next_event];
             batch.push(report(d, state, at));
-            if state == "error" {
+            if state == DeviceState::Error {
                 build_errors.1 += 1;
                 build_errors.2.push(at);
                 if hash(d, 7) < 0.5 {
@@ -244,7 +248,7 @@ async fn sixty_days_of_drift_raise_exactly_the_injected_alerts() {
             for d in c.iter() {
                 let at = check_in_after(d, t0 + CONFLICT_AT);
                 if at <= t && at > t - CHECK {
-                    batch.push(report(d, "conflict", at));
+                    batch.push(report(d, DeviceState::Conflict, at));
                     conflict_reports += 1;
                 }
             }

@@ -496,7 +496,11 @@ async fn a_fault_from_a_later_instant_makes_applied_devices_report_again() {
         pilot: false,
     }];
     let first = sim.poll(&assigned, t0, breaks_at).await.unwrap();
-    let errors_before = first.statuses.iter().filter(|s| s.state == "error").count();
+    let errors_before = first
+        .statuses
+        .iter()
+        .filter(|s| s.state == ringmaster_store::DeviceState::Error)
+        .count();
     assert!(
         errors_before < first.statuses.len() / 50,
         "only the base error rate before the fault: {errors_before}"
@@ -521,9 +525,14 @@ async fn a_fault_from_a_later_instant_makes_applied_devices_report_again() {
                 .is_some_and(|p| p.eq_ignore_ascii_case("windows"))
         })
         .count();
-    assert!(whole.statuses.iter().all(|s| s.state == "error"
-        && s.reported_at > breaks_at
-        && s.reported_at <= breaks_at + h(8) + jiff::SignedDuration::from_mins(1)));
+    assert!(
+        whole
+            .statuses
+            .iter()
+            .all(|s| s.state == ringmaster_store::DeviceState::Error
+                && s.reported_at > breaks_at
+                && s.reported_at <= breaks_at + h(8) + jiff::SignedDuration::from_mins(1))
+    );
     let n = whole.statuses.len();
     assert!(
         n > windows * 2 / 5 && n < windows * 3 / 5,

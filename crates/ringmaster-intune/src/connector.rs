@@ -11,8 +11,8 @@
 
 use crate::client::{BatchItem, Graph, GraphError};
 use async_trait::async_trait;
+use ringmaster_core::status::{DeviceState, StatusReport};
 use ringmaster_engine::connector::{Assigned, Connector, ConnectorError, Reported};
-use ringmaster_store::StatusReport;
 use roaring::RoaringBitmap;
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
@@ -98,59 +98,42 @@ fn err(e: impl std::fmt::Display) -> ConnectorError {
     }
 }
 
-/// How one report row's status reads.
-pub fn map_status(s: &str) -> Option<&'static str> {
-    let l = s.trim().to_ascii_lowercase().replace([' ', '_', '-'], "");
-    Some(match l.as_str() {
-        "succeeded" | "success" | "compliant" | "remediated" => "succeeded",
-        "error" | "failed" | "noncompliant" | "notcompliant" => "error",
-        "conflict" => "conflict",
-        "pending" | "unknown" | "inprogress" | "ingraceperiod" => "pending",
-        "notapplicable" => "not_applicable",
-        // Not assigned (any more): nothing to say about the device.
-        _ => return None,
-    })
+/// What one report row says: a state, no state (not assigned), or words
+/// ringmaster does not know.
+#[derive(Debug, PartialEq)]
+enum RowState {
+    State(DeviceState),
+    NotAssigned,
+    Unknown(String),
 }
 
-/// The state a numeric status code stands for. The reports' `PolicyStatus`
-/// columns carry Graph's `complianceStatus` enum (v1.0 schema: unknown 0,
-/// notApplicable 1, compliant 2, remediated 3, nonCompliant 4, error 5,
-/// conflict 6, notAssigned 7); the text beside it (`PolicyStatus_loc`,
-/// `ReportStatus`) is preferred when the answer has it.
-pub fn map_code(code: i64) -> Option<&'static str> {
-    Some(match code {
-        0 => "pending",
-        1 => "not_applicable",
-        2 | 3 => "succeeded",
-        4 | 5 => "error",
-        6 => "conflict",
-        // 7, not assigned (any more): nothing to say about the device.
-        _ => return None,
-    })
-}
-
-/// One report row's state: its text column when there is one, else its
-/// code; `Err` carries what was there when neither maps.
-fn row_state(r: &serde_json::Map<String, Value>) -> Result<&'static str, String> {
+/// One report row's state: its text column when there is one (preferred:
+/// what Intune's console shows), else its `PolicyStatus` code
+/// ([`DeviceState::from_code`]).
+fn row_state(r: &serde_json::Map<String, Value>) -> RowState {
+    let text = |t: &str| match DeviceState::parse(t) {
+        Some(s) => RowState::State(s),
+        None if DeviceState::is_not_assigned(t) => RowState::NotAssigned,
+        None => RowState::Unknown(t.to_string()),
+    };
+    let code = |c: i64| match DeviceState::from_code(c) {
+        Some(s) => RowState::State(s),
+        None if DeviceState::is_not_assigned_code(c) => RowState::NotAssigned,
+        None => RowState::Unknown(format!("code {c}")),
+    };
     for k in ["PolicyStatus_loc", "ReportStatus", "ComplianceStatus_loc"] {
         if let Some(t) = r
             .get(k)
             .and_then(Value::as_str)
             .filter(|t| !t.trim().is_empty())
         {
-            return map_status(t).ok_or_else(|| t.to_string());
+            return text(t);
         }
     }
     match r.get("PolicyStatus") {
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .and_then(map_code)
-            .ok_or_else(|| format!("code {n}")),
-        Some(Value::String(t)) => match t.trim().parse::<i64>() {
-            Ok(code) => map_code(code).ok_or_else(|| format!("code {code}")),
-            Err(_) => map_status(t).ok_or_else(|| t.clone()),
-        },
-        _ => Err(String::new()),
+        Some(Value::Number(n)) => n.as_i64().map_or(RowState::Unknown(n.to_string()), code),
+        Some(Value::String(t)) => t.trim().parse::<i64>().map_or_else(|_| text(t), code),
+        _ => RowState::Unknown(String::new()),
     }
 }
 
@@ -590,10 +573,11 @@ impl Connector for Intune {
                 let Some(r) = r.as_object() else { continue };
                 let text = |k: &str| r.get(k).and_then(Value::as_str).map(str::to_string);
                 let state = match row_state(r) {
-                    Ok(s) => s,
-                    Err(seen) => {
-                        let l = seen.to_ascii_lowercase().replace(' ', "");
-                        if !(l.contains("notassigned") || l == "code7" || l.is_empty()) {
+                    RowState::State(s) => s,
+                    // Not assigned (any more): nothing to say about the device.
+                    RowState::NotAssigned => continue,
+                    RowState::Unknown(seen) => {
+                        if !seen.is_empty() {
                             unknown.get_or_insert(seen);
                         }
                         continue;
@@ -617,7 +601,7 @@ impl Connector for Intune {
                 out.statuses.push(StatusReport {
                     device,
                     policy: p.id.clone(),
-                    state: state.into(),
+                    state,
                     reported_at: at,
                     wave,
                 });
@@ -646,15 +630,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn statuses_map_to_the_engine_states() {
-        assert_eq!(map_status("Succeeded"), Some("succeeded"));
-        assert_eq!(map_status("compliant"), Some("succeeded"));
-        assert_eq!(map_status("nonCompliant"), Some("error"));
-        assert_eq!(map_status("Error"), Some("error"));
-        assert_eq!(map_status("Conflict"), Some("conflict"));
-        assert_eq!(map_status("In progress"), Some("pending"));
-        assert_eq!(map_status("Not applicable"), Some("not_applicable"));
-        assert_eq!(map_status("notAssigned"), None);
+    fn collections_and_report_times_read() {
         assert_eq!(
             Collection::of_type(Some("#microsoft.graph.windows10CompliancePolicy")),
             Collection::DeviceCompliancePolicies
@@ -669,43 +645,37 @@ mod tests {
 
     #[test]
     fn report_rows_read_their_text_or_their_code() {
-        let row = |v: Value| v.as_object().unwrap().clone();
+        use DeviceState::*;
+        let row = |v: Value| row_state(v.as_object().unwrap());
         // The text column wins; the code alone is read by Graph's enum.
         assert_eq!(
-            row_state(&row(
-                json!({"PolicyStatus": 4, "PolicyStatus_loc": "Not compliant"})
-            )),
-            Ok("error")
+            row(json!({"PolicyStatus": 4, "PolicyStatus_loc": "Not compliant"})),
+            RowState::State(Error)
         );
         assert_eq!(
-            row_state(&row(
-                json!({"PolicyStatus": 2, "ReportStatus": "Succeeded"})
-            )),
-            Ok("succeeded")
+            row(json!({"PolicyStatus": 2, "ReportStatus": "Succeeded"})),
+            RowState::State(Succeeded)
         );
         for (code, want) in [
-            (0, Some("pending")),
-            (1, Some("not_applicable")),
-            (2, Some("succeeded")),
-            (3, Some("succeeded")),
-            (4, Some("error")),
-            (5, Some("error")),
-            (6, Some("conflict")),
-            (7, None),
+            (0, RowState::State(Pending)),
+            (1, RowState::State(NotApplicable)),
+            (2, RowState::State(Succeeded)),
+            (3, RowState::State(Succeeded)),
+            (4, RowState::State(Error)),
+            (5, RowState::State(Error)),
+            (6, RowState::State(Conflict)),
+            (7, RowState::NotAssigned),
         ] {
-            assert_eq!(
-                row_state(&row(json!({"PolicyStatus": code}))).ok(),
-                want,
-                "{code}"
-            );
+            assert_eq!(row(json!({"PolicyStatus": code})), want, "{code}");
         }
+        assert_eq!(row(json!({"PolicyStatus": "6"})), RowState::State(Conflict));
         assert_eq!(
-            row_state(&row(json!({"PolicyStatus": "6"}))),
-            Ok("conflict")
+            row(json!({"PolicyStatus_loc": "Not assigned"})),
+            RowState::NotAssigned
         );
         assert_eq!(
-            row_state(&row(json!({"PolicyStatus": 42}))),
-            Err("code 42".to_string())
+            row(json!({"PolicyStatus": 42})),
+            RowState::Unknown("code 42".into())
         );
     }
 }

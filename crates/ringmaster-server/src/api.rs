@@ -571,7 +571,7 @@ pub(crate) async fn wave_detail(
         .await
         .map_err(read)?;
     let series = s.store.counts_series(&r.key).await.map_err(read)?;
-    let evaluations = s.store.evaluations(&r.key).await.map_err(read)?;
+    let rounds = s.store.gate_rounds(&r.key).await.map_err(read)?;
     let (tickets, feedback) = s
         .store
         .wave_items(&s.rollout, r.key.idx, 200)
@@ -593,7 +593,7 @@ pub(crate) async fn wave_detail(
         "starts_at": r.starts_at,
         "planned": planned,
         "series": series.iter().map(|(at, c)| serde_json::json!({"at": at, "counts": c})).collect::<Vec<_>>(),
-        "evaluations": evaluations.iter().map(|(at, e)| serde_json::json!({"at": at, "evaluation": e})).collect::<Vec<_>>(),
+        "evaluations": rounds.iter().flat_map(|r| r.results.iter().map(|e| serde_json::json!({"at": r.at, "evaluation": e}))).collect::<Vec<_>>(),
         "tickets": tickets, "feedback": feedback, "history": history,
     })))
 }
@@ -688,14 +688,14 @@ pub(crate) async fn metrics(
             r.key.idx + 1,
             c.reported()
         ));
-        for (_, e) in s
+        for round in s
             .store
-            .evaluations(&r.key)
+            .gate_rounds(&r.key)
             .await
             .map_err(|e| ApiError::internal("reading gates", e))?
         {
-            if let Some(o) = e["outcome"].as_str() {
-                *outcomes.entry(o.to_string()).or_default() += 1;
+            for e in &round.results {
+                *outcomes.entry(e.outcome().name().to_string()).or_default() += 1;
             }
         }
     }

@@ -389,12 +389,15 @@ async fn wave_rows(s: &AppState) -> Result<Vec<Value>, Response> {
             .wave_counts(&r.key.rollout, r.key.idx, None)
             .await
             .map_err(|e| internal("reading counts", e))?;
-        let evals = s
+        // The last gate round of the wave.
+        let latest = s
             .store
-            .evaluations(&r.key)
+            .gate_rounds(&r.key)
             .await
-            .map_err(|e| internal("reading gates", e))?;
-        let latest = latest_round(&evals);
+            .map_err(|e| internal("reading gates", e))?
+            .pop()
+            .map(|round| round.results)
+            .unwrap_or_default();
         let view = s.view();
         let planned = view.plan.waves.get(r.key.idx as usize);
         out.push(context! {
@@ -411,18 +414,6 @@ async fn wave_rows(s: &AppState) -> Result<Vec<Value>, Response> {
         });
     }
     Ok(out)
-}
-
-/// The last gate round of a wave: its evaluations (those stored at the newest time).
-fn latest_round(evals: &[(jiff::Timestamp, serde_json::Value)]) -> Vec<serde_json::Value> {
-    let Some((last, _)) = evals.last() else {
-        return Vec::new();
-    };
-    evals
-        .iter()
-        .filter(|(at, _)| at == last)
-        .map(|(_, e)| e.clone())
-        .collect()
 }
 
 pub(crate) async fn overview(State(s): State<AppState>, headers: HeaderMap) -> Response {
@@ -855,15 +846,17 @@ pub(crate) async fn helpdesk(State(s): State<AppState>, headers: HeaderMap) -> R
         for a in answers.iter().filter(|a| a.score <= 2).take(10) {
             issues.push(context! { wave => w.name, kind => "feedback", what => format!("score {}", a.score), count => 1, example => a.comment });
         }
-        let evals = match s.store.evaluations(&r.key).await {
+        let rounds = match s.store.gate_rounds(&r.key).await {
             Ok(e) => e,
             Err(e) => return internal("reading gates", e),
         };
-        for e in latest_round(&evals)
-            .iter()
-            .filter(|e| e["outcome"] == "fail")
+        for e in rounds
+            .last()
+            .into_iter()
+            .flat_map(|round| &round.results)
+            .filter(|e| e.outcome() == ringmaster_core::gates::Outcome::Fail)
         {
-            issues.push(context! { wave => w.name, kind => "gate", what => "failing goal", count => 1, example => e["sentence"].as_str().unwrap_or_default() });
+            issues.push(context! { wave => w.name, kind => "gate", what => "failing goal", count => 1, example => e.sentence() });
         }
     }
     let briefings: Vec<Value> = s

@@ -261,7 +261,7 @@ async fn a_regression_raises_an_alert_that_operators_acknowledge_and_resolve() {
         .await
         .unwrap()
         .into_iter()
-        .find(|l| l.state == "succeeded")
+        .find(|l| l.state == ringmaster_store::DeviceState::Succeeded)
         .unwrap();
     f.run_hours(4).await;
     let now = (f.state.clock)();
@@ -272,7 +272,7 @@ async fn a_regression_raises_an_alert_that_operators_acknowledge_and_resolve() {
             &[ringmaster_store::StatusReport {
                 device: done.device.clone(),
                 policy: done.policy.clone(),
-                state: "error".into(),
+                state: ringmaster_store::DeviceState::Error,
                 reported_at: now,
                 wave: Some(0),
             }],

@@ -2,18 +2,18 @@
 //! Same tables and behaviour as the SQLite store; migrations run on open
 //! under PostgreSQL's advisory lock, so instances starting together are safe.
 
-use crate::shared::{
-    bitmap_bytes, digest, from_ms, json, ms, parse, row_readers, secret, store_impl,
-};
-use crate::{
-    Action, AuditEntry, Delivery, Feedback, Ingested, NewMessage, NewWave, OutboxItem, Recorded,
-    Result, Role, Session, Started, StateCounts, StatusReport, Store, StoreError, Ticket, WaveKey,
-    WaveRow, ts,
-};
-use ringmaster_core::wave::{Effect, Event, Transition, WaveState};
-use roaring::RoaringBitmap;
+use crate::values::ms;
+use crate::{Ingested, Result, StatusReport};
+use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{PgPool, QueryBuilder, Row};
+
+// The SQL both backends share, compiled here with this backend's types
+// (once per backend on purpose: see sql.rs).
+#[allow(clippy::duplicate_mod)]
+#[path = "sql.rs"]
+mod sql;
+type Db = sqlx::Postgres;
+type Backend = PgStore;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -37,10 +37,9 @@ impl PgStore {
     }
 }
 
-row_readers!(sqlx::postgres::PgRow);
-
-store_impl!(PgStore, sqlx::Postgres, "id", {
-    async fn ingest_status(&self, rollout: &str, reports: &[StatusReport]) -> Result<Ingested> {
+impl PgStore {
+    /// Stores status reports (see [`crate::Reports::ingest_status`]).
+    async fn ingest_rows(&self, rollout: &str, reports: &[StatusReport]) -> Result<Ingested> {
         let mut tx = self.pool.begin().await?;
         let mut inserted = 0;
         // A batch travels as five arrays; UNNEST turns them into rows
@@ -91,4 +90,4 @@ store_impl!(PgStore, sqlx::Postgres, "id", {
             duplicates: reports.len() as u64 - inserted,
         })
     }
-});
+}

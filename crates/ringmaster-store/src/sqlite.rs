@@ -1,18 +1,17 @@
 //! The embedded default: one SQLite file in WAL mode, migrations embedded.
 
-use crate::shared::{
-    bitmap_bytes, digest, from_ms, json, ms, parse, row_readers, secret, store_impl,
-};
-use crate::{
-    Action, AuditEntry, Delivery, Feedback, Ingested, NewMessage, NewWave, OutboxItem, Recorded,
-    Result, Role, Session, Started, StateCounts, StatusReport, Store, StoreError, Ticket, WaveKey,
-    WaveRow, ts,
-};
-use ringmaster_core::wave::{Effect, Event, Transition, WaveState};
-use roaring::RoaringBitmap;
+use crate::{Ingested, Result, StatusReport};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Row, SqlitePool};
+use sqlx::{QueryBuilder, SqlitePool};
 use std::str::FromStr;
+
+// The SQL both backends share, compiled here with this backend's types
+// (once per backend on purpose: see sql.rs).
+#[allow(clippy::duplicate_mod)]
+#[path = "sql.rs"]
+mod sql;
+type Db = sqlx::Sqlite;
+type Backend = SqliteStore;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -49,10 +48,9 @@ impl SqliteStore {
     }
 }
 
-row_readers!(sqlx::sqlite::SqliteRow);
-
-store_impl!(SqliteStore, sqlx::Sqlite, "rowid", {
-    async fn ingest_status(&self, rollout: &str, reports: &[StatusReport]) -> Result<Ingested> {
+impl SqliteStore {
+    /// Stores status reports (see [`crate::Reports::ingest_status`]).
+    async fn ingest_rows(&self, rollout: &str, reports: &[StatusReport]) -> Result<Ingested> {
         let mut tx = self.pool.begin().await?;
         // Reports land in a scratch table first; both status tables are then
         // fed from it sorted by key, so B-tree pages are visited in order
@@ -73,7 +71,7 @@ store_impl!(SqliteStore, sqlx::Sqlite, "rowid", {
                 b.push_bind(&r.device)
                     .push_bind(&r.policy)
                     .push_bind(r.wave.map(i64::from))
-                    .push_bind(&r.state)
+                    .push_bind(r.state.as_str())
                     .push_bind(r.reported_at.as_millisecond());
             });
             q.build().execute(&mut *tx).await?;
@@ -102,4 +100,4 @@ store_impl!(SqliteStore, sqlx::Sqlite, "rowid", {
             duplicates: reports.len() as u64 - inserted,
         })
     }
-});
+}

@@ -1,8 +1,11 @@
 //! The storage story, told against SQLite (and, with its backend, PostgreSQL).
 
-use ringmaster_core::gates::Decision;
+use ringmaster_core::gates::{Decision, Outcome};
 use ringmaster_core::wave::{Effect, Event, GateDecision, Reason, Rules, WaveState, step};
-use ringmaster_store::{AuditEntry, NewWave, StatusReport, Store, StoreError, WaveKey, open};
+use ringmaster_store::{
+    AuditEntry, DeviceState, GateResult, GateRound, NewWave, StatusReport, Store, StoreError,
+    WaveKey, open,
+};
 use roaring::RoaringBitmap;
 
 /// A fresh, empty PostgreSQL database on the test cluster
@@ -208,7 +211,7 @@ async fn story(store: &dyn Store) {
     let report = |d: u32, state: &str, t: &str| StatusReport {
         device: format!("dev-{d}"),
         policy: "p1".into(),
-        state: state.into(),
+        state: DeviceState::parse(state).unwrap(),
         reported_at: at(t),
         wave: Some(0),
     };
@@ -256,18 +259,17 @@ async fn story(store: &dyn Store) {
         version: 1,
         idx: 1,
     };
-    let e = serde_json::json!({"metric": "apply_success_rate", "value": 0.92, "outcome": "fail"});
-    store
-        .replace_evaluations(&key1, std::slice::from_ref(&e), at("2027-01-26T08:00:00Z"))
-        .await
-        .unwrap();
-    assert_eq!(store.evaluations(&key1).await.unwrap()[0].1, e);
+    let round = GateRound {
+        at: at("2027-01-26T08:00:00Z"),
+        results: vec![GateResult::BakeTime {
+            outcome: Outcome::NoData,
+        }],
+    };
+    store.replace_round(&key1, &round).await.unwrap();
+    assert_eq!(store.gate_rounds(&key1).await.unwrap(), vec![round.clone()]);
     // A round run again at the same moment replaces itself.
-    store
-        .replace_evaluations(&key1, std::slice::from_ref(&e), at("2027-01-26T08:00:00Z"))
-        .await
-        .unwrap();
-    assert_eq!(store.evaluations(&key1).await.unwrap().len(), 1);
+    store.replace_round(&key1, &round).await.unwrap();
+    assert_eq!(store.gate_rounds(&key1).await.unwrap().len(), 1);
     store
         .audit(&AuditEntry {
             at: at("2027-01-26T09:00:00Z"),
@@ -412,7 +414,7 @@ async fn latest_states_say_which_devices_were_succeeded_before() {
         let r = |device: &str, state: &str, when: &str| StatusReport {
             device: device.into(),
             policy: "p".into(),
-            state: state.into(),
+            state: DeviceState::parse(state).unwrap(),
             reported_at: at(when),
             wave: Some(0),
         };
@@ -428,7 +430,7 @@ async fn latest_states_say_which_devices_were_succeeded_before() {
             )
             .await
             .unwrap();
-        let got: Vec<(String, String, bool)> = store
+        let got: Vec<(String, DeviceState, bool)> = store
             .latest_states("r", None)
             .await
             .unwrap()
@@ -438,9 +440,9 @@ async fn latest_states_say_which_devices_were_succeeded_before() {
         assert_eq!(
             got,
             vec![
-                ("a".into(), "error".into(), true),
-                ("b".into(), "error".into(), false),
-                ("c".into(), "succeeded".into(), false),
+                ("a".into(), DeviceState::Error, true),
+                ("b".into(), DeviceState::Error, false),
+                ("c".into(), DeviceState::Succeeded, false),
             ]
         );
     }
@@ -752,7 +754,7 @@ async fn latest_states_since_leave_out_what_was_read() {
         let r = |device: &str, when: &str| StatusReport {
             device: device.into(),
             policy: "p".into(),
-            state: "succeeded".into(),
+            state: DeviceState::Succeeded,
             reported_at: at(when),
             wave: None,
         };
@@ -772,5 +774,236 @@ async fn latest_states_since_leave_out_what_was_read() {
             .unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].device, "b");
+    }
+}
+
+/// A database written before times were milliseconds (the fixtures'
+/// headers say how they were made) opens, reads back as it was written,
+/// orders its history by time, and takes new writes.
+async fn continues_after_upgrade(store: &dyn Store) {
+    let key = |idx| WaveKey {
+        rollout: "r".into(),
+        version: 1,
+        idx,
+    };
+    // Wave 1 started on the whole second, wave 0 half a second later: the
+    // old text order had them the other way round.
+    let history = store.history("r").await.unwrap();
+    let seen: Vec<(u32, jiff::Timestamp)> = history.iter().map(|h| (h.key.idx, h.at)).collect();
+    assert_eq!(
+        seen,
+        vec![
+            (1, at("2027-01-18T08:00:00Z")),
+            (0, at("2027-01-18T08:00:00.5Z")),
+            (0, at("2027-01-18T09:00:00Z")),
+        ]
+    );
+    let rows = store.waves("r", 1).await.unwrap();
+    assert_eq!(
+        rows.iter()
+            .map(|r| (r.state, r.starts_at, r.members.len()))
+            .collect::<Vec<_>>(),
+        vec![
+            (WaveState::Baking, at("2027-01-18T08:00:00Z"), 4),
+            (WaveState::Applying, at("2027-01-25T08:00:00Z"), 6),
+        ]
+    );
+    let done = store.done_actions("r").await.unwrap();
+    assert_eq!((done.len(), done[0].1), (1, at("2027-01-18T08:00:01.125Z")));
+    let pending = store.pending_actions("r").await.unwrap();
+    assert_eq!((pending.len(), pending[0].attempts), (1, 1));
+
+    // Gate rounds written as untyped JSON read back typed.
+    let rounds = store.gate_rounds(&key(0)).await.unwrap();
+    assert_eq!(rounds.len(), 1);
+    assert_eq!(rounds[0].at, at("2027-01-18T20:00:00Z"));
+    let GateResult::Goal { goal, evaluation } = &rounds[0].results[0] else {
+        panic!("{:?}", rounds[0]);
+    };
+    assert_eq!(
+        (*goal, evaluation.outcome, evaluation.sample),
+        (0, Outcome::Fail, 4)
+    );
+    assert_eq!(
+        store.gate_rounds(&key(1)).await.unwrap()[0].results,
+        vec![GateResult::BakeTime {
+            outcome: Outcome::NoData
+        }]
+    );
+
+    let c = store.wave_counts("r", 0, None).await.unwrap();
+    assert_eq!(
+        (c.succeeded, c.conflict, c.pending, c.reported()),
+        (2, 1, 1, 4)
+    );
+    let (tickets, answers) = store.wave_items("r", 0, 10).await.unwrap();
+    assert_eq!(tickets[0].at, at("2027-01-18T14:30:00.5Z"));
+    assert_eq!(answers[0].score, 4);
+    assert_eq!(
+        store
+            .count_tickets(
+                "r",
+                at("2027-01-18T14:30:00.5Z"),
+                at("2027-01-18T14:30:00.501Z")
+            )
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .wave_tickets_feedback("r", 0, Some(at("2027-01-18T14:30:00.6Z")))
+            .await
+            .unwrap(),
+        (0, 1, 4.0)
+    );
+    let log = store.audit_log("r").await.unwrap();
+    assert_eq!(
+        (log.len(), log[0].at, log[4].at),
+        (
+            5,
+            at("2027-01-11T08:00:00.25Z"),
+            at("2027-01-18T08:30:00.001Z")
+        )
+    );
+    let outbox = store.outbox("r", 10).await.unwrap();
+    assert_eq!(
+        (
+            outbox[0].created_at,
+            outbox[0].sent_at,
+            outbox[0].state.as_str()
+        ),
+        (
+            at("2027-01-18T08:00:00Z"),
+            Some(at("2027-01-18T08:00:03.5Z")),
+            "sent"
+        )
+    );
+    assert!(store.has_tokens().await.unwrap());
+    assert_eq!(store.alerts("r", true).await.unwrap().len(), 1);
+    assert_eq!(
+        store.counts_series(&key(0)).await.unwrap()[0].1.succeeded,
+        2
+    );
+    assert_eq!(
+        store.get_meta("r", "clock").await.unwrap().as_deref(),
+        Some("2027-01-18T20:00:00Z")
+    );
+
+    // And it continues: a move, a report, a round.
+    let t = step(rows[1].state, &Event::Applied, &Rules::default()).unwrap();
+    store
+        .commit(
+            &key(1),
+            rows[1].seq,
+            &Event::Applied,
+            &t,
+            "test",
+            at("2027-01-18T10:00:00Z"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.history("r").await.unwrap()[3].at,
+        at("2027-01-18T10:00:00Z")
+    );
+    let got = store
+        .ingest_status(
+            "r",
+            &[StatusReport {
+                device: "dev-3".into(),
+                policy: "p1".into(),
+                state: DeviceState::Succeeded,
+                reported_at: at("2027-01-19T08:00:00Z"),
+                wave: Some(0),
+            }],
+        )
+        .await
+        .unwrap();
+    assert_eq!(got.inserted, 1);
+    assert_eq!(store.wave_counts("r", 0, None).await.unwrap().succeeded, 3);
+    let next = GateRound {
+        at: at("2027-01-19T20:00:00Z"),
+        results: rounds[0].results.clone(),
+    };
+    store.replace_round(&key(0), &next).await.unwrap();
+    assert_eq!(store.gate_rounds(&key(0)).await.unwrap()[1], next);
+}
+
+fn fixture(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap()
+}
+
+#[tokio::test]
+async fn a_sqlite_database_of_the_text_times_opens_and_continues() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("old.db").display());
+    let mut c = sqlx::SqliteConnection::connect(&format!("{url}?mode=rwc"))
+        .await
+        .unwrap();
+    sqlx::raw_sql(&fixture("v6-sqlite.sql"))
+        .execute(&mut c)
+        .await
+        .unwrap();
+    c.close().await.unwrap();
+    continues_after_upgrade(open(&url).await.unwrap().as_ref()).await;
+}
+
+#[tokio::test]
+async fn a_postgres_database_of_the_text_times_opens_and_continues() {
+    use sqlx::Connection;
+    let Some(url) = postgres().await else {
+        return;
+    };
+    // pg_dump empties the search path of the session that loads it: a
+    // connection of its own, closed after.
+    let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::raw_sql(&fixture("v6-postgres.sql"))
+        .execute(&mut c)
+        .await
+        .unwrap();
+    c.close().await.unwrap();
+    continues_after_upgrade(open(&url).await.unwrap().as_ref()).await;
+}
+
+#[tokio::test]
+async fn a_gate_result_that_does_not_read_is_an_error_that_says_where() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("bad.db").display());
+    let store = open(&url).await.unwrap();
+    let key = WaveKey {
+        rollout: "r".into(),
+        version: 1,
+        idx: 2,
+    };
+    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    for body in [
+        r#"{"v":1,"goal":0,"outcome":"fail","sentence":"s"}"#,
+        r#"{"v":9,"goal":null,"outcome":"pass","sentence":"s"}"#,
+    ] {
+        sqlx::query("DELETE FROM evaluations")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO evaluations (rollout, version, idx, at, body) VALUES ('r', 1, 2, 0, $1)",
+        )
+        .bind(body)
+        .execute(&mut c)
+        .await
+        .unwrap();
+        let err = store.gate_rounds(&key).await.unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+        let text = err.to_string();
+        assert!(text.contains("evaluations of r version 1 wave 2"), "{text}");
+        assert!(
+            text.contains("no `metric`") || text.contains("form 9"),
+            "{text}"
+        );
     }
 }

@@ -764,7 +764,7 @@ fn watch(
     levels: &[ringmaster_core::goals::Goal],
 ) -> anyhow::Result<Watched> {
     use ringmaster_engine::watch::{Inputs, Watch};
-    use ringmaster_store::StatusReport;
+    use ringmaster_store::{DeviceState, StatusReport};
     let dir = tempfile_dir()?;
     let url = format!("sqlite:{}", dir.join("watch.db").display());
     let _ = std::fs::remove_file(dir.join("watch.db"));
@@ -772,10 +772,10 @@ fn watch(
     let n = org.devices.rows;
     let start: jiff::Timestamp = "2027-01-18T08:00:00Z".parse().context("bench clock")?;
     let policy = "0b5e11e0-2027-4000-8000-000000000001";
-    let report = |d: u32, state: &str, at: jiff::Timestamp| StatusReport {
+    let report = |d: u32, state: DeviceState, at: jiff::Timestamp| StatusReport {
         device: org.device_id(d).unwrap_or_default().to_string(),
         policy: policy.into(),
-        state: state.into(),
+        state,
         reported_at: at,
         wave: Some(0),
     };
@@ -784,7 +784,11 @@ fn watch(
         let rollout = "bench-watch";
         let mut batch = Vec::with_capacity(BATCH);
         for d in 0..n {
-            let state = if d % 100 == 7 { "error" } else { "succeeded" };
+            let state = if d % 100 == 7 {
+                DeviceState::Error
+            } else {
+                DeviceState::Succeeded
+            };
             batch.push(report(
                 d,
                 state,
@@ -832,7 +836,7 @@ fn watch(
             .map(|d| {
                 report(
                     d,
-                    "error",
+                    DeviceState::Error,
                     now + jiff::SignedDuration::from_secs(i64::from(d % 14_000)),
                 )
             })
@@ -874,7 +878,7 @@ fn watch(
 fn ingest(a: &Args) -> anyhow::Result<ExitCode> {
     use ringmaster_core::gates::{GatePolicy, Observed, evaluate};
     use ringmaster_core::goals::{GoalDraft, validate};
-    use ringmaster_store::StatusReport;
+    use ringmaster_store::{DeviceState, StatusReport};
     let dir = tempfile_dir()?;
     let url = a
         .database
@@ -895,17 +899,10 @@ fn ingest(a: &Args) -> anyhow::Result<ExitCode> {
     let n = a.devices as u64;
     let wave_size = 200_000u64.min(n);
     let start: jiff::Timestamp = "2027-01-18T08:00:00Z".parse().context("bench clock")?;
+    use DeviceState::{Error, Pending, Succeeded};
     let states = [
-        "succeeded",
-        "succeeded",
-        "succeeded",
-        "succeeded",
-        "succeeded",
-        "succeeded",
-        "succeeded",
-        "succeeded",
-        "error",
-        "pending",
+        Succeeded, Succeeded, Succeeded, Succeeded, Succeeded, Succeeded, Succeeded, Succeeded,
+        Error, Pending,
     ];
     let (ingest_time, eval_time, eval) = rt.block_on(async {
         let store = ringmaster_store::open(&url).await?;
@@ -918,7 +915,7 @@ fn ingest(a: &Args) -> anyhow::Result<ExitCode> {
                     d.wrapping_mul(2654435761) as u32
                 ),
                 policy: "0b5e11e0-2027-4000-8000-000000000001".into(),
-                state: states[(d % 10) as usize].into(),
+                state: states[(d % 10) as usize],
                 reported_at: start + jiff::SignedDuration::from_secs((d % 28_800) as i64),
                 wave: Some(if d < wave_size { 1 } else { 2 }),
             });

@@ -11,7 +11,7 @@ use super::{Assigned, Connector, ConnectorError, Reported};
 use async_trait::async_trait;
 use ringmaster_core::model::DeviceAttr;
 use ringmaster_core::org::Org;
-use ringmaster_store::{Feedback, StatusReport, Ticket};
+use ringmaster_core::status::{DeviceState, Feedback, StatusReport, Ticket};
 use roaring::RoaringBitmap;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -254,15 +254,15 @@ impl Simulator {
 
     /// What a device reports at `at_ms`: one roll per device and wave, so
     /// a fault that starts later turns only some successes into errors.
-    fn outcome(&self, wave: u32, d: u32, at_ms: i64) -> &'static str {
+    fn outcome(&self, wave: u32, d: u32, at_ms: i64) -> DeviceState {
         let (error_rate, conflict_rate) = self.rates(wave, d, at_ms);
         let roll = self.roll(wave, d, 3);
         if roll < error_rate {
-            "error"
+            DeviceState::Error
         } else if roll < error_rate + conflict_rate {
-            "conflict"
+            DeviceState::Conflict
         } else {
-            "succeeded"
+            DeviceState::Succeeded
         }
     }
 
@@ -306,11 +306,11 @@ impl Simulator {
                 out.statuses.push(StatusReport {
                     device: key.clone(),
                     policy: self.config.policy.clone(),
-                    state: now.into(),
+                    state: now,
                     reported_at: at,
                     wave: Some(a.wave),
                 });
-                if now == "error" && self.roll(a.wave, d, 8) < 0.5 {
+                if now == DeviceState::Error && self.roll(a.wave, d, 8) < 0.5 {
                     out.tickets.push(Ticket {
                         id: format!("SIM-{}-{d}-drift", a.wave + 1),
                         at,
@@ -378,12 +378,12 @@ impl Connector for Simulator {
             for &(offset, d) in sched[start..].iter().take_while(|(t, _)| *t <= hi) {
                 let at = jiff::Timestamp::from_millisecond(since + offset).unwrap_or(to);
                 let state = self.outcome(a.wave, d, since + offset);
-                let error = state == "error";
+                let error = state == DeviceState::Error;
                 let key = &self.keys[d as usize];
                 out.statuses.push(StatusReport {
                     device: key.clone(),
                     policy: self.config.policy.clone(),
-                    state: state.into(),
+                    state,
                     reported_at: at,
                     wave: Some(a.wave),
                 });

@@ -94,16 +94,9 @@ pub fn status(at: Where) -> anyhow::Result<ExitCode> {
                 .wave_tickets_feedback(&r.key.rollout, r.key.idx, None)
                 .await?;
             // The latest gate round of a wave being judged, one sentence each.
-            let mut gates = Vec::new();
+            let mut gates = None;
             if matches!(r.state, WaveState::Baking | WaveState::Paused { .. }) {
-                let evals = store.evaluations(&r.key).await?;
-                if let Some((last, _)) = evals.last() {
-                    gates = evals
-                        .iter()
-                        .filter(|(at, _)| at == last)
-                        .map(|(at, e)| (*at, e.clone()))
-                        .collect();
-                }
+                gates = store.gate_rounds(&r.key).await?.pop();
             }
             waves.push((r, c, tickets, answers, score_sum, gates));
         }
@@ -117,7 +110,7 @@ pub fn status(at: Where) -> anyhow::Result<ExitCode> {
                         "devices": r.members.len(), "counts": c, "tickets": tickets,
                         "feedback_answers": answers,
                         "feedback_mean": if *answers > 0 { Some(sum / *answers as f64) } else { None },
-                        "gates": gates.iter().map(|(_, e)| e).collect::<Vec<_>>(),
+                        "gates": gates.iter().flat_map(|g| &g.results).collect::<Vec<_>>(),
                     })
                 })
                 .collect();
@@ -147,9 +140,9 @@ pub fn status(at: Where) -> anyhow::Result<ExitCode> {
                 tickets,
                 describe(r.state)
             );
-            for (at, e) in gates {
-                if let Some(s) = e["sentence"].as_str() {
-                    println!("        {} gate: {s}", stamp(*at));
+            if let Some(g) = gates {
+                for e in &g.results {
+                    println!("        {} gate: {}", stamp(g.at), e.sentence());
                 }
             }
         }

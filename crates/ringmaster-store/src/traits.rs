@@ -1,0 +1,251 @@
+//! What a store does, one trait per concern. [`Store`] is all of them, and
+//! what callers hold (`Arc<dyn Store>`); the methods of every part are
+//! callable on it without importing the part.
+
+use crate::{
+    Action, AlertMark, AuditEntry, Delivery, Feedback, GateRound, Ingested, LatestState,
+    NewMessage, NewWave, OutboxItem, Recorded, Result, Role, Session, Started, StateCounts,
+    StatusReport, Ticket, WaveKey, WaveRow,
+};
+use async_trait::async_trait;
+use ringmaster_core::alerts::Alert;
+use ringmaster_core::wave::{Event, Transition};
+
+/// Plan versions, their waves and transitions, and the effects those leave
+/// to carry out (the actual state).
+#[async_trait]
+pub trait Waves: Send + Sync {
+    /// Starts a rollout's plan. `identity` is what may not change in place
+    /// (waves, members, goals, rules); the text may. The same identity as the
+    /// newest version keeps that version, taking the new text and wave start
+    /// times in place (a schedule change); another identity makes the next
+    /// version with its waves pending.
+    async fn start_version(
+        &self,
+        rollout: &str,
+        identity: &str,
+        text: &str,
+        waves: &[NewWave],
+        at: jiff::Timestamp,
+    ) -> Result<Started>;
+    /// The newest version of a rollout and its text.
+    async fn latest_version(&self, rollout: &str) -> Result<Option<(u32, String)>>;
+    /// The waves of a rollout's version, in order.
+    async fn waves(&self, rollout: &str, version: u32) -> Result<Vec<WaveRow>>;
+    /// Records a transition of a wave that has made `expected` transitions so
+    /// far: new state, the transition, its effects as pending actions and an
+    /// audit entry, in one transaction. [`StoreError::Stale`] when the wave
+    /// moved meanwhile; then nothing is written.
+    async fn commit(
+        &self,
+        key: &WaveKey,
+        expected: u64,
+        event: &Event,
+        t: &Transition,
+        actor: &str,
+        at: jiff::Timestamp,
+    ) -> Result<u64>;
+    /// Every transition of a rollout, oldest first.
+    async fn history(&self, rollout: &str) -> Result<Vec<Recorded>>;
+    /// Effects recorded but not yet done, oldest first.
+    async fn pending_actions(&self, rollout: &str) -> Result<Vec<Action>>;
+    /// Effects carried out, with when, oldest first: the actual state.
+    async fn done_actions(&self, rollout: &str) -> Result<Vec<(Action, jiff::Timestamp)>>;
+    /// Marks an action done, or counts a failed attempt with its error.
+    async fn finish_action(
+        &self,
+        a: &Action,
+        error: Option<&str>,
+        at: jiff::Timestamp,
+    ) -> Result<()>;
+}
+
+/// What devices and people report, counted per wave, and what the gates
+/// made of it.
+#[async_trait]
+pub trait Reports: Send + Sync {
+    /// Stores status reports; a report already stored is a duplicate, and the
+    /// latest state of a device moves only forward in time.
+    async fn ingest_status(&self, rollout: &str, reports: &[StatusReport]) -> Result<Ingested>;
+    /// Latest states of the devices of one wave (reported at or after
+    /// `since`, when given: the wave's start, so an earlier plan version's
+    /// reports do not count).
+    async fn wave_counts(
+        &self,
+        rollout: &str,
+        wave: u32,
+        since: Option<jiff::Timestamp>,
+    ) -> Result<StateCounts>;
+    /// The latest state of every device and policy of a rollout, with
+    /// whether that device and policy reported Succeeded before it (the run
+    /// state's regressions).
+    /// `since` keeps only states reported after it (what a watcher that
+    /// read up to then has not seen).
+    async fn latest_states(
+        &self,
+        rollout: &str,
+        since: Option<jiff::Timestamp>,
+    ) -> Result<Vec<LatestState>>;
+    /// Keeps a wave's counted states at a gate round (replacing one at the same moment).
+    async fn record_counts(
+        &self,
+        key: &WaveKey,
+        at: jiff::Timestamp,
+        counts: &StateCounts,
+    ) -> Result<()>;
+    /// A wave's counted states over time, oldest first.
+    async fn counts_series(&self, key: &WaveKey) -> Result<Vec<(jiff::Timestamp, StateCounts)>>;
+    /// Stores one round of a wave's gates, replacing any stored at that
+    /// same moment (a round cut short by a crash and run again).
+    async fn replace_round(&self, key: &WaveKey, round: &GateRound) -> Result<()>;
+    /// The gate rounds of a wave, oldest first, each in goal order.
+    async fn gate_rounds(&self, key: &WaveKey) -> Result<Vec<GateRound>>;
+    /// Stores help-desk tickets (already attributed to a wave, or not); re-sent ones are duplicates.
+    async fn ingest_tickets(&self, rollout: &str, tickets: &[Ticket]) -> Result<Ingested>;
+    /// Stores pilot feedback; re-sent answers are duplicates.
+    async fn ingest_feedback(&self, rollout: &str, answers: &[Feedback]) -> Result<Ingested>;
+    /// Tickets attributed to a wave, and feedback answers with the sum of their scores.
+    /// (Only those that came in at or after `since`, when given: a goal's window.)
+    async fn wave_tickets_feedback(
+        &self,
+        rollout: &str,
+        wave: u32,
+        since: Option<jiff::Timestamp>,
+    ) -> Result<(u64, u64, f64)>;
+    /// The newest tickets and feedback answers attributed to a wave (at most `limit` each).
+    async fn wave_items(
+        &self,
+        rollout: &str,
+        wave: u32,
+        limit: u32,
+    ) -> Result<(Vec<Ticket>, Vec<Feedback>)>;
+    /// Tickets tied to the rollout's waves, opened in `[from, to)`.
+    async fn count_tickets(
+        &self,
+        rollout: &str,
+        from: jiff::Timestamp,
+        to: jiff::Timestamp,
+    ) -> Result<u64>;
+}
+
+/// Who may do what: API tokens and dashboard sessions, kept as hashes.
+#[async_trait]
+pub trait Credentials: Send + Sync {
+    /// Makes an API token for a role; returns the token, which is kept only as a hash.
+    async fn create_token(&self, role: Role, label: &str, at: jiff::Timestamp) -> Result<String>;
+    /// The role and label of a token that exists and is not revoked.
+    async fn check_token(&self, token: &str) -> Result<Option<(Role, String)>>;
+    /// Whether any token exists (the first start makes an admin one).
+    async fn has_tokens(&self) -> Result<bool>;
+    /// Signs a token in: a new session (its id is returned once and kept
+    /// only as a hash) lasting `hours`; None when the token is unknown.
+    async fn create_session(
+        &self,
+        token: &str,
+        hours: u32,
+        at: jiff::Timestamp,
+    ) -> Result<Option<(String, Session)>>;
+    /// The session an id names, if it has not expired.
+    async fn check_session(&self, id: &str, at: jiff::Timestamp) -> Result<Option<Session>>;
+    /// Signs a session out.
+    async fn end_session(&self, id: &str) -> Result<()>;
+}
+
+/// Notifications to deliver, each queued once per key and destination.
+#[async_trait]
+pub trait Notifications: Send + Sync {
+    /// Queues notifications due at `at`; ones already queued (same key and
+    /// destination) are left alone. Returns how many were new.
+    async fn enqueue(
+        &self,
+        rollout: &str,
+        messages: &[NewMessage],
+        at: jiff::Timestamp,
+    ) -> Result<u64>;
+    /// Pending notifications due at `now`, oldest first.
+    async fn due_messages(
+        &self,
+        rollout: &str,
+        now: jiff::Timestamp,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>>;
+    /// Records a delivery attempt.
+    async fn finish_message(&self, id: i64, result: &Delivery, at: jiff::Timestamp) -> Result<()>;
+    /// The newest notifications of a rollout (at most `limit`), newest first.
+    async fn outbox(&self, rollout: &str, limit: u32) -> Result<Vec<OutboxItem>>;
+}
+
+/// The run state after the last wave: scope entries, alerts, samples.
+#[async_trait]
+pub trait Watching: Send + Sync {
+    /// Records when devices entered the scope; devices already recorded
+    /// keep their first time.
+    async fn enter_scope(
+        &self,
+        rollout: &str,
+        devices: &[String],
+        at: jiff::Timestamp,
+    ) -> Result<Ingested>;
+    /// Every device recorded in the scope, with when it entered.
+    async fn scope_entries(&self, rollout: &str) -> Result<Vec<(String, jiff::Timestamp)>>;
+    /// The open alerts (pending and raised), or every alert, oldest first.
+    async fn alerts(&self, rollout: &str, open_only: bool) -> Result<Vec<Alert>>;
+    /// Stores a check's alerts (the open ones and those it resolved):
+    /// pending alerts not among them are dropped, the others updated;
+    /// acknowledgements are kept.
+    async fn save_alerts(&self, rollout: &str, alerts: &[Alert]) -> Result<()>;
+    /// Acknowledges or resolves a raised, open alert by hand, writing the
+    /// audit entry in the same transaction. False when there is none.
+    async fn mark_alert(
+        &self,
+        rollout: &str,
+        key: &str,
+        mark: AlertMark,
+        who: &str,
+        note: &str,
+        at: jiff::Timestamp,
+    ) -> Result<bool>;
+    /// Keeps one run-state sample (a JSON body) per check.
+    async fn record_runstate(&self, rollout: &str, at: jiff::Timestamp, body: &str) -> Result<()>;
+    /// The run-state samples from `since` on, oldest first.
+    async fn runstate_samples(
+        &self,
+        rollout: &str,
+        since: jiff::Timestamp,
+    ) -> Result<Vec<(jiff::Timestamp, String)>>;
+}
+
+/// What drivers and servers share: small named values, leases, the audit log.
+#[async_trait]
+pub trait Coordination: Send + Sync {
+    /// A small named value kept between runs.
+    async fn get_meta(&self, rollout: &str, key: &str) -> Result<Option<String>>;
+    async fn set_meta(&self, rollout: &str, key: &str, value: &str) -> Result<()>;
+    /// The value kept under `key`, storing `value` first when there is none:
+    /// servers starting together all end up with the same one.
+    async fn meta_or_insert(&self, rollout: &str, key: &str, value: &str) -> Result<String>;
+    /// Takes or renews the lease `name` for `holder` until `until`. False
+    /// while another holder's lease has not run out at `now`: exactly one
+    /// of several servers drives a rollout's scheduler.
+    async fn lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: jiff::Timestamp,
+        until: jiff::Timestamp,
+    ) -> Result<bool>;
+    /// Gives a lease up (a clean stop hands over at once).
+    async fn release(&self, name: &str, holder: &str) -> Result<()>;
+    /// Adds an audit entry (operator actions that are not transitions, sign-ins, tokens).
+    async fn audit(&self, entry: &AuditEntry) -> Result<()>;
+    /// The audit log of a rollout, oldest first.
+    async fn audit_log(&self, rollout: &str) -> Result<Vec<AuditEntry>>;
+}
+
+/// The durable state of rollouts. Writes that belong together commit together.
+pub trait Store: Waves + Reports + Credentials + Notifications + Watching + Coordination {}
+
+impl<T> Store for T where
+    T: Waves + Reports + Credentials + Notifications + Watching + Coordination + ?Sized
+{
+}
