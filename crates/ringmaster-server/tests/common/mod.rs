@@ -272,3 +272,18 @@ pub async fn fetch(f: &Fixture, req: Request<Body>) -> (StatusCode, axum::http::
         String::from_utf8_lossy(&body).into_owned(),
     )
 }
+
+/// Status, the access the route's guard checked (None: no route matched), body.
+pub async fn served(
+    f: &Fixture,
+    req: Request<Body>,
+) -> (StatusCode, Option<ringmaster_server::Checked>, String) {
+    let resp = app(f.state.clone()).oneshot(req).await.unwrap();
+    let checked = resp
+        .extensions()
+        .get::<ringmaster_server::Checked>()
+        .copied();
+    let status = resp.status();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, checked, String::from_utf8_lossy(&body).into_owned())
+}
