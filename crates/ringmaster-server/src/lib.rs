@@ -21,7 +21,7 @@ mod api;
 mod chart;
 pub mod notify;
 mod routes;
-mod throttle;
+pub mod throttle;
 mod ui;
 pub mod watch;
 
@@ -399,4 +399,31 @@ pub async fn serve_with(
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ringmaster_store::StoreError;
+
+    #[test]
+    fn store_failures_map_to_what_a_client_can_do() {
+        let stale = StoreError::Stale {
+            rollout: "r".into(),
+            idx: 0,
+            expected: 3,
+            found: 4,
+        };
+        let e = ApiError::store("the action", stale);
+        assert_eq!(e.status, StatusCode::CONFLICT);
+        assert!(e.message.contains("wave 1 changed"), "{}", e.message);
+        let e = ApiError::store("the action", StoreError::Db(sqlx::Error::PoolTimedOut));
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.retry_after, Some(BUSY_RETRY));
+        let r = e.into_response();
+        assert_eq!(r.headers()["retry-after"], "2");
+        let e = ApiError::store("the action", StoreError::Corrupt("x".into()));
+        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!e.message.contains('x'), "causes are not shown");
+    }
 }

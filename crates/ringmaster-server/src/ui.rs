@@ -1134,3 +1134,29 @@ pub(crate) async fn feedback(
         "Your answer is in. The rollout team reads every one before the next wave starts.",
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn sign_in_returns_only_to_plain_dashboard_paths() {
+        for (next, to) in [
+            (Some("/ui/plan"), "/ui/plan"),
+            (Some("/ui"), "/ui"),
+            (Some("/ui/devices?q=a%20b"), "/ui/devices?q=a%20b"),
+            (None, "/ui"),
+            (Some("//evil.example.com"), "/ui"),
+            (Some("/uievil"), "/ui"),
+            (Some("/ui//evil.example.com"), "/ui"),
+            (Some("/ui/\\evil"), "/ui"),
+            (Some("/ui/plan\nSet-Cookie: x=y"), "/ui"),
+            (Some("/ui/\u{7f}"), "/ui"),
+            (Some("/ui/plan x"), "/ui"),
+            (Some("/ui/é"), "/ui"),
+            (Some("https://evil.example.com/ui"), "/ui"),
+        ] {
+            assert_eq!(safe_next(next), to, "{next:?}");
+        }
+    }
+}
