@@ -1,125 +1,149 @@
-//! The JSON API handlers.
+//! The JSON API handlers, with the records they take and give. Each
+//! handler carries its OpenAPI description; [`openapi`] puts them together
+//! with what the route table says of access.
 
-use crate::{Access, ApiError, AppState, ROUTES, authorize};
+use crate::routes::{Caller, table};
+use crate::{Access, ApiError, AppState};
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ringmaster_core::wave::{Event, Reason};
 use ringmaster_engine::ingest::{Attribution, Directory, Parsed};
-
-/// What each API route does, for the OpenAPI document.
-fn summary(path: &str) -> &'static str {
-    match path {
-        "/healthz" => "the process is up",
-        "/readyz" => "the database answers",
-        "/api/plan" => "the plan: scope, groups, phases, waves, goals, checks, communications",
-        "/api/conflicts" => {
-            "setting conflicts of the new policies where targets meet, and not-applicable counts"
-        }
-        "/api/devices/{device}" => {
-            "why each policy does or does not reach a device, and its conflicts"
-        }
-        "/api/groups/{group}" => {
-            "everything assigned to a group, directly and through the groups that contain it"
-        }
-        "/api/communications" => {
-            "the rendered messages for pilot users, production users and the help desk"
-        }
-        "/api/waves" => "waves of the current plan version with their states and report counts",
-        "/api/waves/{wave}" => {
-            "one wave: state, counts over time, gate evaluations, tickets, feedback"
-        }
-        "/api/history" => "every transition with when, who and why",
-        "/api/runstate" => {
-            "service levels over every device in scope, and drift: regressions, devices without a report, outliers"
-        }
-        "/api/audit" => "the audit log",
-        "/api/outbox" => "notifications with their delivery state",
-        "/api/alerts" => "run-state alerts: open ones, or every one with ?all=true",
-        "/api/alerts/{action}" => {
-            "acknowledge or resolve an alert: JSON {\"key\": …, \"note\": …}; audited"
-        }
-        "/api/waves/{wave}/{action}" => {
-            "approve, promote, pause, resume, abort, rollback or retry a wave"
-        }
-        "/api/ingest/status" => {
-            "device policy states (JSON, NDJSON or CSV); bad records are listed, the rest kept"
-        }
-        "/api/ingest/tickets" => "help-desk tickets (ServiceNow, Zendesk or Jira shapes)",
-        "/api/ingest/feedback" => "pilot feedback answers (score 1-5 and a comment)",
-        "/api/openapi.json" => "this document",
-        "/metrics" => {
-            "Prometheus metrics: wave states, gate outcomes, stored reports, notifications"
-        }
-        _ => "",
-    }
-}
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// Whether a route belongs to the JSON API (and the OpenAPI document).
 pub fn is_api(path: &str) -> bool {
     path.starts_with("/api/") || matches!(path, "/metrics" | "/healthz" | "/readyz")
 }
 
-/// The OpenAPI 3.1 document, built from [`ROUTES`] so it cannot drift.
-pub fn openapi() -> serde_json::Value {
-    let mut paths = serde_json::Map::new();
-    for (method, path, access) in ROUTES.iter().filter(|r| is_api(r.1)) {
-        let mut op = serde_json::json!({
-            "summary": summary(path),
-            "responses": {
-                "200": {"description": "done"},
-                "401": {"description": "no token, or an unknown one"},
-                "403": {"description": "the token's role may not do this"},
-                "413": {"description": "the body is larger than the limit"},
-            },
-        });
-        if *access == Access::Open {
-            op["security"] = serde_json::json!([]);
-        }
-        let mut params = Vec::new();
-        if path.contains("{wave}") {
-            params.push(serde_json::json!({"name": "wave", "in": "path", "required": true, "schema": {"type": "integer", "minimum": 1}}));
-        }
-        if *path == "/api/alerts/{action}" {
-            params.push(serde_json::json!({"name": "action", "in": "path", "required": true, "schema": {"type": "string",
-                    "enum": ["acknowledge", "resolve"]}}));
-        } else if path.contains("{action}") {
-            params.push(serde_json::json!({"name": "action", "in": "path", "required": true, "schema": {"type": "string",
-                    "enum": ["approve", "promote", "pause", "resume", "abort", "rollback", "retry"]}}));
-        }
-        if path.contains("{device}") {
-            params.push(serde_json::json!({"name": "device", "in": "path", "required": true,
-                "description": "device name, Entra object id, Entra device id, Intune id or serial number",
-                "schema": {"type": "string"}}));
-        }
-        if path.contains("{group}") {
-            params.push(
-                serde_json::json!({"name": "group", "in": "path", "required": true,
-                "description": "group name or Entra object id", "schema": {"type": "string"}}),
-            );
-        }
-        if !params.is_empty() {
-            op["parameters"] = serde_json::Value::Array(params);
-        }
-        let entry = paths
-            .entry(path.to_string())
-            .or_insert_with(|| serde_json::json!({}));
-        entry[method.to_ascii_lowercase()] = op;
-    }
-    serde_json::json!({
-        "openapi": "3.1.0",
-        "info": {"title": "ringmaster", "version": env!("CARGO_PKG_VERSION")},
-        "components": {"securitySchemes": {"token": {"type": "http", "scheme": "bearer"}}},
-        "security": [{"token": []}],
-        "paths": paths,
-    })
+/// An error answer.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ErrorBody {
+    /// What went wrong, safe to show.
+    pub error: String,
 }
 
+/// An action's answer.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Done {
+    /// What was done, as a sentence (the transition, or the alert mark).
+    done: String,
+}
+
+/// The OpenAPI 3.1 document: the handlers' descriptions, with each route's
+/// credential, roles and refusals taken from the route table.
+pub fn openapi() -> serde_json::Value {
+    use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+    use utoipa::openapi::{
+        ComponentsBuilder, InfoBuilder, OpenApiBuilder, ResponseBuilder, SecurityRequirement,
+        path::Paths,
+    };
+    let mut paths = Paths::new();
+    let mut components = ComponentsBuilder::new().security_scheme(
+        "token",
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+    );
+    components = components.schema_from::<ErrorBody>();
+    // The refusals every route may give, described once.
+    const REFUSALS: [(&str, &str, &str); 6] = [
+        (
+            "401",
+            "Unauthorized",
+            "no token, or an unknown or revoked one",
+        ),
+        ("403", "Forbidden", "the token's role may not do this"),
+        (
+            "429",
+            "Throttled",
+            "too many failed attempts from this address; see Retry-After",
+        ),
+        ("408", "TooSlow", "the body did not arrive in time"),
+        (
+            "413",
+            "TooLarge",
+            "the body is larger than the route's limit",
+        ),
+        ("503", "Busy", "the database is busy; see Retry-After"),
+    ];
+    for (_, name, what) in REFUSALS {
+        let content = utoipa::openapi::ContentBuilder::new()
+            .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+            .build();
+        components = components.response(
+            name,
+            ResponseBuilder::new()
+                .description(what)
+                .content("application/json", content)
+                .build(),
+        );
+    }
+    for e in table() {
+        let Some((schemas, mut doc)) = e.doc else {
+            continue;
+        };
+        let r = &e.route;
+        for (name, schema) in schemas {
+            components = components.schema(name, schema);
+        }
+        for item in doc.paths.values_mut() {
+            for op in [&mut item.get, &mut item.post].into_iter().flatten() {
+                let closed = r.access != Access::Open;
+                if closed {
+                    op.description = Some(format!("Roles: {}.", r.access.roles()));
+                } else {
+                    op.security = Some(vec![SecurityRequirement::default()]);
+                }
+                let post = r.method == axum::http::Method::POST;
+                for (code, name, _) in REFUSALS {
+                    let applies = match code {
+                        "401" | "403" | "429" => closed,
+                        "408" | "413" => post,
+                        _ => true,
+                    };
+                    if applies {
+                        op.responses
+                            .responses
+                            .entry(code.to_string())
+                            .or_insert_with(|| {
+                                utoipa::openapi::Ref::new(format!("#/components/responses/{name}"))
+                                    .into()
+                            });
+                    }
+                }
+            }
+        }
+        paths.merge(doc);
+    }
+    let doc = OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title("ringmaster")
+                .version(env!("CARGO_PKG_VERSION"))
+                .build(),
+        )
+        .paths(paths)
+        .components(Some(components.build()))
+        .security(Some(vec![SecurityRequirement::new(
+            "token",
+            Vec::<String>::new(),
+        )]))
+        .build();
+    serde_json::to_value(&doc).unwrap_or_default()
+}
+
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "`ok`", body = String, content_type = "text/plain")))]
 pub(crate) async fn healthz() -> &'static str {
     "ok"
 }
 
+/// The database answers.
+#[utoipa::path(get, path = "/readyz", responses(
+    (status = 200, description = "`ready`", body = String, content_type = "text/plain"),
+    (status = 503, description = "`database unavailable`", body = String, content_type = "text/plain"),
+))]
 pub(crate) async fn readyz(State(s): State<AppState>) -> Response {
     match s.store.has_tokens().await {
         Ok(_) => "ready".into_response(),
@@ -127,74 +151,135 @@ pub(crate) async fn readyz(State(s): State<AppState>) -> Response {
     }
 }
 
-pub(crate) async fn waves(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    authorize(&s, &headers, Access::Read).await?;
+/// A wave of the current plan version with its state and report counts.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct WaveSummary {
+    /// 1-based.
+    wave: u32,
+    /// The plan version the wave belongs to.
+    version: u32,
+    name: String,
+    phase: String,
+    /// `{"state": …}` with the state's details (pause reasons, failures).
+    #[schema(value_type = Object)]
+    state: ringmaster_core::wave::WaveState,
+    devices: u64,
+    /// Devices per reported state.
+    #[schema(value_type = Object)]
+    counts: ringmaster_store::StateCounts,
+}
+
+/// The waves of the rollout.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Waves {
+    rollout: String,
+    waves: Vec<WaveSummary>,
+}
+
+/// Waves of the current plan version with their states and report counts.
+#[utoipa::path(get, path = "/api/waves", responses((status = 200, description = "the waves", body = Waves)))]
+pub(crate) async fn waves(State(s): State<AppState>) -> Result<axum::Json<Waves>, ApiError> {
     let rows = s
         .engine
         .rows()
         .await
-        .map_err(|e| ApiError::internal("reading waves", e))?;
-    let mut out = Vec::new();
-    for r in &rows {
-        let c = s
+        .map_err(|e| ApiError::store("reading waves", e))?;
+    let mut waves = Vec::new();
+    for r in rows {
+        let counts = s
             .store
             .wave_counts(&r.key.rollout, r.key.idx, None)
             .await
-            .map_err(|e| ApiError::internal("reading counts", e))?;
-        out.push(serde_json::json!({
-            "wave": r.key.idx + 1, "version": r.key.version, "name": r.name, "phase": r.phase,
-            "state": r.state, "devices": r.members.len(), "counts": c,
-        }));
+            .map_err(|e| ApiError::store("reading counts", e))?;
+        waves.push(WaveSummary {
+            wave: r.key.idx + 1,
+            version: r.key.version,
+            devices: r.members.len(),
+            name: r.name,
+            phase: r.phase,
+            state: r.state,
+            counts,
+        });
     }
-    Ok(axum::Json(serde_json::json!({ "rollout": s.rollout, "waves": out })).into_response())
+    Ok(axum::Json(Waves {
+        rollout: s.rollout.clone(),
+        waves,
+    }))
 }
 
-pub(crate) async fn history(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    authorize(&s, &headers, Access::Read).await?;
+/// Every transition with when, who and why.
+#[utoipa::path(get, path = "/api/history", responses((status = 200, description = "transitions, oldest first", body = [Object])))]
+pub(crate) async fn history(State(s): State<AppState>) -> Result<Response, ApiError> {
     let h = s
         .store
         .history(&s.rollout)
         .await
-        .map_err(|e| ApiError::internal("reading the history", e))?;
+        .map_err(|e| ApiError::store("reading the history", e))?;
     Ok(axum::Json(h).into_response())
 }
 
+/// An entry of the audit log.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct AuditRecord {
+    #[schema(value_type = String, format = DateTime)]
+    at: jiff::Timestamp,
+    /// The token's label, or the client address of a refused sign-in.
+    actor: String,
+    rollout: String,
+    action: String,
+    detail: String,
+}
+
+/// The audit log: transitions, sign-ins (refused ones too), alert marks, tokens.
+#[utoipa::path(get, path = "/api/audit", responses((status = 200, description = "entries, oldest first", body = [AuditRecord])))]
 pub(crate) async fn audit(
     State(s): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    authorize(&s, &headers, Access::Audit).await?;
+) -> Result<axum::Json<Vec<AuditRecord>>, ApiError> {
     let log = s
         .store
         .audit_log(&s.rollout)
         .await
-        .map_err(|e| ApiError::internal("reading the audit log", e))?;
-    Ok(axum::Json(log).into_response())
+        .map_err(|e| ApiError::store("reading the audit log", e))?;
+    Ok(axum::Json(
+        log.into_iter()
+            .map(|e| AuditRecord {
+                at: e.at,
+                actor: e.actor,
+                rollout: e.rollout,
+                action: e.action,
+                detail: e.detail,
+            })
+            .collect(),
+    ))
 }
 
+/// Approve, promote, pause, resume, abort, rollback or retry a wave.
+#[utoipa::path(post, path = "/api/waves/{wave}/{action}",
+    params(
+        ("wave" = u32, Path, description = "1-based wave number", minimum = 1),
+        ("action" = String, Path, description = "approve, promote, pause, resume, abort, rollback or retry"),
+    ),
+    responses(
+        (status = 200, description = "done: the transition", body = Done),
+        (status = 404, description = "no such action", body = ErrorBody),
+        (status = 409, description = "the wave's state does not allow it, or another action came first", body = ErrorBody),
+    ))]
 pub(crate) async fn act(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    who: Caller,
     Path((wave, action)): Path<(u32, String)>,
-) -> Result<Response, ApiError> {
-    let label = authorize(&s, &headers, Access::Operate).await?.label;
+) -> Result<axum::Json<Done>, ApiError> {
     let event = event_of(&action).ok_or_else(|| {
-        ApiError(
+        ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown action: approve, promote, pause, resume, abort, rollback or retry".into(),
         )
     })?;
     let now = (s.clock)();
-    match s.engine.operate(wave, event, &label, now).await {
-        Ok(Ok(line)) => Ok(axum::Json(serde_json::json!({ "done": line })).into_response()),
-        Ok(Err(why)) => Err(ApiError(StatusCode::CONFLICT, why)),
-        Err(e) => Err(ApiError::internal("the action", e)),
+    match s.engine.operate(wave, event, &who.label, now).await {
+        Ok(Ok(line)) => Ok(axum::Json(Done { done: line })),
+        Ok(Err(why)) => Err(ApiError::new(StatusCode::CONFLICT, why)),
+        Err(e) => Err(ApiError::store("the action", e)),
     }
 }
 
@@ -204,82 +289,115 @@ fn limited(s: &AppState, who: &str) -> Option<Response> {
         (
             StatusCode::TOO_MANY_REQUESTS,
             [(axum::http::header::RETRY_AFTER, wait.to_string())],
-            axum::Json(serde_json::json!({
-                "error": format!("too many ingestion requests: retry in {wait} s")
-            })),
+            axum::Json(ErrorBody {
+                error: format!("too many ingestion requests: retry in {wait} s"),
+            }),
         )
             .into_response()
     })
 }
 
-/// One kind of record: who may send it, how it is read, tied to waves and counted.
+/// One kind of record: how it is read, tied to waves and counted.
 pub(crate) struct Records<T> {
-    access: Access,
     parse: fn(&str) -> Result<Parsed<T>, String>,
     attribute: fn(&Directory, &Attribution, &mut [T]) -> u64,
     counter: fn(&crate::Counters) -> &std::sync::atomic::AtomicU64,
 }
 
+/// A record that was not kept, and why.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Rejection {
+    /// 1-based record number (CSV: data row; NDJSON: line).
+    record: usize,
+    reason: String,
+}
+
+/// What an ingestion did.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Ingested {
+    /// New records kept.
+    inserted: u64,
+    /// Records already stored (sent again): ignored.
+    duplicates: u64,
+    /// Records not kept, with their place and reason.
+    rejected: Vec<Rejection>,
+    /// Kept records whose device is in no started wave.
+    not_in_a_started_wave: u64,
+}
+
 /// How long after a wave starts a ticket counts for it.
 const TICKET_WINDOW_HOURS: i64 = 24 * 7;
 
-/// The steps every ingestion route shares: the token and its role, the
-/// rate limit, a UTF-8 body, parsing (bad records listed, the rest kept),
-/// tying records to the waves of their devices, storing, and the answer.
+/// The steps every ingestion route shares once the guard let the caller
+/// in: the rate limit, a UTF-8 body, parsing (bad records listed, the rest
+/// kept), tying records to the waves of their devices, storing, the answer.
 pub(crate) async fn ingest<T>(
     s: &AppState,
-    headers: &HeaderMap,
+    who: &Caller,
     body: &Bytes,
     kind: Records<T>,
     store: impl AsyncFnOnce(&[T]) -> ringmaster_store::Result<ringmaster_store::Ingested>,
 ) -> Result<Response, ApiError> {
     let Records {
-        access,
         parse,
         attribute,
         counter,
     } = kind;
     let counter = counter(&s.counters);
-    let who = authorize(s, headers, access).await?;
     if let Some(r) = limited(s, &who.key) {
         return Ok(r);
     }
     let text = std::str::from_utf8(body)
-        .map_err(|_| ApiError(StatusCode::BAD_REQUEST, "the body is not UTF-8".into()))?;
-    let (mut records, rejected) = parse(text).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?;
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "the body is not UTF-8".into()))?;
+    let (mut records, rejected) =
+        parse(text).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?;
     let attr = s
         .engine
         .attribution(jiff::SignedDuration::from_hours(TICKET_WINDOW_HOURS), &[])
         .await
-        .map_err(|e| ApiError::internal("reading the waves", e))?;
+        .map_err(|e| ApiError::store("reading the waves", e))?;
     let untied = attribute(&s.view().directory, &attr, &mut records);
     let got = store(&records)
         .await
-        .map_err(|e| ApiError::internal("storing the records", e))?;
+        .map_err(|e| ApiError::store("storing the records", e))?;
     use std::sync::atomic::Ordering::Relaxed;
     counter.fetch_add(got.inserted, Relaxed);
     s.counters
         .rejected
         .fetch_add(rejected.len() as u64, Relaxed);
-    Ok(axum::Json(serde_json::json!({
-        "inserted": got.inserted, "duplicates": got.duplicates, "rejected": rejected,
-        "not_in_a_started_wave": untied,
-    }))
+    Ok(axum::Json(Ingested {
+        inserted: got.inserted,
+        duplicates: got.duplicates,
+        rejected: rejected
+            .into_iter()
+            .map(|r| Rejection {
+                record: r.record,
+                reason: r.reason,
+            })
+            .collect(),
+        not_in_a_started_wave: untied,
+    })
     .into_response())
 }
 
+/// Device policy states (JSON, Graph pages, NDJSON or CSV); bad records are listed, the rest kept.
+#[utoipa::path(post, path = "/api/ingest/status",
+    request_body(content = String, description = "JSON array, Graph page, NDJSON or CSV", content_type = "application/json"),
+    responses(
+        (status = 200, description = "what was kept and what was not", body = Ingested),
+        (status = 400, description = "the body is not UTF-8 or not in a known shape", body = ErrorBody),
+    ))]
 pub(crate) async fn ingest_status(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    who: Caller,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let parse = |t: &str| ringmaster_engine::ingest::statuses(t, None);
     ingest(
         &s,
-        &headers,
+        &who,
         &body,
         Records {
-            access: Access::ReportStatus,
             parse,
             attribute: Directory::attribute_statuses,
             counter: |c| &c.status,
@@ -289,17 +407,23 @@ pub(crate) async fn ingest_status(
     .await
 }
 
+/// Help-desk tickets (ServiceNow, Zendesk or Jira shapes).
+#[utoipa::path(post, path = "/api/ingest/tickets",
+    request_body(content = String, description = "a ServiceNow, Zendesk or Jira export", content_type = "application/json"),
+    responses(
+        (status = 200, description = "what was kept and what was not", body = Ingested),
+        (status = 400, description = "the body is not UTF-8 or not in a known shape", body = ErrorBody),
+    ))]
 pub(crate) async fn ingest_tickets(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    who: Caller,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     ingest(
         &s,
-        &headers,
+        &who,
         &body,
         Records {
-            access: Access::ReportTickets,
             parse: ringmaster_engine::ingest::tickets,
             attribute: Directory::attribute_tickets,
             counter: |c| &c.tickets,
@@ -309,17 +433,23 @@ pub(crate) async fn ingest_tickets(
     .await
 }
 
+/// Pilot feedback answers (score 1-5 and a comment).
+#[utoipa::path(post, path = "/api/ingest/feedback",
+    request_body(content = String, description = "survey answers: JSON, NDJSON or CSV", content_type = "application/json"),
+    responses(
+        (status = 200, description = "what was kept and what was not", body = Ingested),
+        (status = 400, description = "the body is not UTF-8 or not in a known shape", body = ErrorBody),
+    ))]
 pub(crate) async fn ingest_feedback(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    who: Caller,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     ingest(
         &s,
-        &headers,
+        &who,
         &body,
         Records {
-            access: Access::ReportFeedback,
             parse: ringmaster_engine::ingest::feedback,
             attribute: Directory::attribute_feedback,
             counter: |c| &c.feedback,
@@ -329,29 +459,23 @@ pub(crate) async fn ingest_feedback(
     .await
 }
 
-pub(crate) async fn plan(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    authorize(&s, &headers, Access::Read).await?;
+/// The plan: scope, groups, phases, waves, goals, checks, communications.
+#[utoipa::path(get, path = "/api/plan", responses((status = 200, description = "the plan report", body = Object)))]
+pub(crate) async fn plan(State(s): State<AppState>) -> Response {
     let v = s.view();
-    Ok(axum::Json(ringmaster_plan::report::json(&v.plan, &v.messages)).into_response())
+    axum::Json(ringmaster_plan::report::json(&v.plan, &v.messages)).into_response()
 }
 
-pub(crate) async fn conflicts(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    authorize(&s, &headers, Access::Read).await?;
-    Ok(axum::Json(&s.view().plan.conflicts).into_response())
+/// Setting conflicts of the new policies where targets meet, and not-applicable counts.
+#[utoipa::path(get, path = "/api/conflicts", responses((status = 200, description = "the conflict report", body = Object)))]
+pub(crate) async fn conflicts(State(s): State<AppState>) -> Response {
+    axum::Json(&s.view().plan.conflicts).into_response()
 }
 
-pub(crate) async fn communications(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    authorize(&s, &headers, Access::Read).await?;
-    Ok(axum::Json(&s.view().messages).into_response())
+/// The rendered messages for pilot users, production users and the help desk.
+#[utoipa::path(get, path = "/api/communications", responses((status = 200, description = "the messages", body = [Object])))]
+pub(crate) async fn communications(State(s): State<AppState>) -> Response {
+    axum::Json(&s.view().messages).into_response()
 }
 
 /// The one device a search names, or an error saying why not.
@@ -370,37 +494,49 @@ pub(crate) fn find_device(v: &crate::View, needle: &str) -> Result<u32, (StatusC
     }
 }
 
+/// Why each policy does or does not reach a device, and its conflicts.
+#[utoipa::path(get, path = "/api/devices/{device}",
+    params(("device" = String, Path, description = "device name, Entra object id, Entra device id, Intune id or serial number")),
+    responses(
+        (status = 200, description = "the explanation", body = Object),
+        (status = 404, description = "no device matches", body = ErrorBody),
+        (status = 409, description = "several devices match: name one by id", body = ErrorBody),
+    ))]
 pub(crate) async fn device(
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path(needle): Path<String>,
 ) -> Result<Response, ApiError> {
-    authorize(&s, &headers, Access::Read).await?;
     // One view for the whole answer: a reload may swap it meanwhile.
     let v = s.view();
-    let row = find_device(&v, &needle).map_err(|(c, m)| ApiError(c, m))?;
+    let row = find_device(&v, &needle).map_err(|(c, m)| ApiError::new(c, m))?;
     let e = ringmaster_core::explain::explain_device(&v.org, &v.res, row, None, (s.clock)());
     Ok(axum::Json(e).into_response())
 }
 
+/// Everything assigned to a group, directly and through the groups that contain it.
+#[utoipa::path(get, path = "/api/groups/{group}",
+    params(("group" = String, Path, description = "group name or Entra object id")),
+    responses(
+        (status = 200, description = "the explanation", body = Object),
+        (status = 404, description = "no group matches", body = ErrorBody),
+        (status = 409, description = "several groups match: name one by id", body = ErrorBody),
+    ))]
 pub(crate) async fn group(
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path(needle): Path<String>,
 ) -> Result<Response, ApiError> {
-    authorize(&s, &headers, Access::Read).await?;
     let v = &s.view();
     let found = v.org.find_groups(&needle);
     let g = match found.len() {
         1 => found[0],
         0 => {
-            return Err(ApiError(
+            return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
                 format!("no group matches '{needle}'"),
             ));
         }
         n => {
-            return Err(ApiError(
+            return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 format!("'{needle}' matches {n} groups; name one by id"),
             ));
@@ -409,16 +545,46 @@ pub(crate) async fn group(
     Ok(axum::Json(ringmaster_core::explain::explain_group(&v.org, &v.res, g)).into_response())
 }
 
+/// A device as listed in the run state.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct DeviceRef {
+    /// Its stable id.
+    key: Option<String>,
+    label: String,
+}
+
+/// Service levels over every device in scope, and drift.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct RunStateAnswer {
+    #[schema(value_type = String, format = DateTime)]
+    at: jiff::Timestamp,
+    /// A service level fails.
+    drifted: bool,
+    devices: u64,
+    succeeded: u64,
+    errors: u64,
+    conflicts: u64,
+    pending: u64,
+    unreported: u64,
+    /// Each service level's evaluation.
+    #[schema(value_type = Vec<Object>)]
+    service_levels: Vec<ringmaster_core::gates::Evaluation>,
+    /// Were succeeded, now error or conflict.
+    regressed: Vec<DeviceRef>,
+    /// In scope longer than the service level allows, with no final state.
+    overdue: Vec<DeviceRef>,
+    /// Breakdown values whose error rate stands out.
+    #[schema(value_type = Vec<Object>)]
+    outliers: Vec<ringmaster_core::runstate::Outlier>,
+}
+
 /// The run state with device labels, shared by the API and its page.
-pub(crate) async fn run_state(
-    s: &AppState,
-    v: &crate::View,
-) -> Result<serde_json::Value, ApiError> {
+pub(crate) async fn run_state(s: &AppState, v: &crate::View) -> Result<RunStateAnswer, ApiError> {
     let rows = s
         .engine
         .rows()
         .await
-        .map_err(|e| ApiError::internal("reading waves", e))?;
+        .map_err(|e| ApiError::store("reading waves", e))?;
     let now = (s.clock)();
     let r = ringmaster_engine::runstate::assess(
         s.store.as_ref(),
@@ -430,47 +596,60 @@ pub(crate) async fn run_state(
         now,
     )
     .await
-    .map_err(|e| ApiError::internal("judging the run state", e))?;
-    let devices = |list: &[u32]| -> Vec<serde_json::Value> {
+    .map_err(|e| ApiError::store("judging the run state", e))?;
+    let devices = |list: &[u32]| -> Vec<DeviceRef> {
         list.iter()
-            .map(
-                |&d| serde_json::json!({"key": v.org.device_id(d), "label": v.org.device_label(d)}),
-            )
+            .map(|&d| DeviceRef {
+                key: v.org.device_id(d).map(str::to_string),
+                label: v.org.device_label(d),
+            })
             .collect()
     };
-    Ok(serde_json::json!({
-        "at": now, "drifted": r.drifted(),
-        "devices": r.devices, "succeeded": r.succeeded, "errors": r.errors,
-        "conflicts": r.conflicts, "pending": r.pending, "unreported": r.unreported,
-        "service_levels": r.service_levels,
-        "regressed": devices(&r.regressed), "overdue": devices(&r.overdue),
-        "outliers": r.outliers,
-    }))
+    Ok(RunStateAnswer {
+        at: now,
+        drifted: r.drifted(),
+        devices: r.devices,
+        succeeded: r.succeeded,
+        errors: r.errors,
+        conflicts: r.conflicts,
+        pending: r.pending,
+        unreported: r.unreported,
+        regressed: devices(&r.regressed),
+        overdue: devices(&r.overdue),
+        service_levels: r.service_levels,
+        outliers: r.outliers,
+    })
 }
 
-#[derive(serde::Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct AlertsQuery {
+    /// Every alert, not only the open ones.
     #[serde(default)]
     all: bool,
 }
 
+/// Run-state alerts: open ones, or every one with `?all=true`.
+#[utoipa::path(get, path = "/api/alerts", params(AlertsQuery),
+    responses((status = 200, description = "the alerts", body = [Object])))]
 pub(crate) async fn alerts(
     State(s): State<AppState>,
-    headers: HeaderMap,
-    axum::extract::Query(q): axum::extract::Query<AlertsQuery>,
+    Query(q): Query<AlertsQuery>,
 ) -> Result<Response, ApiError> {
-    authorize(&s, &headers, Access::Read).await?;
     let list = s
         .store
         .alerts(&s.rollout, !q.all)
         .await
-        .map_err(|e| ApiError::internal("reading alerts", e))?;
+        .map_err(|e| ApiError::store("reading alerts", e))?;
     Ok(axum::Json(list).into_response())
 }
 
-#[derive(serde::Deserialize)]
+/// Which alert to mark, and a note for the audit log.
+#[derive(Deserialize, ToSchema)]
 pub(crate) struct AlertAction {
+    /// The alert's key.
     key: String,
+    /// Kept up to 500 characters.
     #[serde(default)]
     note: String,
 }
@@ -484,15 +663,15 @@ pub(crate) fn alert_mark(action: &str) -> Option<(ringmaster_store::AlertMark, &
     }
 }
 
-/// Marks an alert; the note is cut to 500 characters. Err: status and why.
+/// Marks an alert; the note is cut to 500 characters. Err: the answer.
 pub(crate) async fn mark_alert(
     s: &AppState,
     action: &str,
     key: &str,
     note: &str,
     who: &str,
-) -> Result<&'static str, (StatusCode, String)> {
-    let (mark, verb) = alert_mark(action).ok_or((
+) -> Result<&'static str, ApiError> {
+    let (mark, verb) = alert_mark(action).ok_or(ApiError::new(
         StatusCode::NOT_FOUND,
         "unknown action: acknowledge or resolve".to_string(),
     ))?;
@@ -503,68 +682,111 @@ pub(crate) async fn mark_alert(
         .await
     {
         Ok(true) => Ok(verb),
-        Ok(false) => Err((
+        Ok(false) => Err(ApiError::new(
             StatusCode::CONFLICT,
             format!(
                 "no raised, open alert `{}`",
                 key.chars().take(200).collect::<String>()
             ),
         )),
-        Err(e) => {
-            tracing::error!(error = %e, "marking an alert");
-            Err((
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "marking the alert failed".into(),
-            ))
-        }
+        Err(e) => Err(ApiError::store("marking the alert", e)),
     }
 }
 
+/// Acknowledge or resolve an alert; audited.
+#[utoipa::path(post, path = "/api/alerts/{action}",
+    params(("action" = String, Path, description = "acknowledge or resolve")),
+    request_body = AlertAction,
+    responses(
+        (status = 200, description = "marked", body = Done),
+        (status = 400, description = "the body is not `{\"key\": …, \"note\": …}`", body = ErrorBody),
+        (status = 404, description = "no such action", body = ErrorBody),
+        (status = 409, description = "no raised, open alert has that key", body = ErrorBody),
+    ))]
 pub(crate) async fn alert_action(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    who: Caller,
     Path(action): Path<String>,
-    body: axum::body::Bytes,
-) -> Result<Response, ApiError> {
-    let label = authorize(&s, &headers, Access::Operate).await?.label;
+    body: Bytes,
+) -> Result<axum::Json<Done>, ApiError> {
     let a: AlertAction = serde_json::from_slice(&body).map_err(|e| {
-        ApiError(
+        ApiError::new(
             StatusCode::BAD_REQUEST,
             format!("expected {{\"key\": …, \"note\": …}}: {e}"),
         )
     })?;
-    match mark_alert(&s, &action, &a.key, &a.note, &label).await {
-        Ok(verb) => Ok(axum::Json(
-            serde_json::json!({ "done": format!("{} {verb} by {label}", a.key) }),
-        )
-        .into_response()),
-        Err((code, why)) => Err(ApiError(code, why)),
-    }
+    let verb = mark_alert(&s, &action, &a.key, &a.note, &who.label).await?;
+    Ok(axum::Json(Done {
+        done: format!("{} {verb} by {}", a.key, who.label),
+    }))
 }
 
+/// Service levels over every device in scope, and drift: regressions, devices without a report, outliers.
+#[utoipa::path(get, path = "/api/runstate", responses((status = 200, description = "the run state", body = RunStateAnswer)))]
 pub(crate) async fn runstate(
     State(s): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    authorize(&s, &headers, Access::Read).await?;
-    Ok(axum::Json(run_state(&s, &s.view()).await?).into_response())
+) -> Result<axum::Json<RunStateAnswer>, ApiError> {
+    Ok(axum::Json(run_state(&s, &s.view()).await?))
+}
+
+/// Report counts at one gate round.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct CountsAt {
+    #[schema(value_type = String, format = DateTime)]
+    pub at: jiff::Timestamp,
+    #[schema(value_type = Object)]
+    pub counts: ringmaster_store::StateCounts,
+}
+
+/// One gate evaluation.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct EvaluationAt {
+    #[schema(value_type = String, format = DateTime)]
+    pub at: jiff::Timestamp,
+    #[schema(value_type = Object)]
+    pub evaluation: ringmaster_core::gates::GateResult,
+}
+
+/// Everything about one wave.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct WaveDetail {
+    wave: u32,
+    version: u32,
+    name: String,
+    phase: String,
+    #[schema(value_type = Object)]
+    state: ringmaster_core::wave::WaveState,
+    devices: u64,
+    #[schema(value_type = Object)]
+    counts: ringmaster_store::StateCounts,
+    #[schema(value_type = String, format = DateTime)]
+    starts_at: jiff::Timestamp,
+    /// The wave as planned: window, groups, mode, expected tickets.
+    #[schema(value_type = Object)]
+    planned: Option<serde_json::Value>,
+    /// Counts over time, oldest first.
+    series: Vec<CountsAt>,
+    evaluations: Vec<EvaluationAt>,
+    #[schema(value_type = Vec<Object>)]
+    tickets: Vec<ringmaster_store::Ticket>,
+    #[schema(value_type = Vec<Object>)]
+    feedback: Vec<ringmaster_store::Feedback>,
+    #[schema(value_type = Vec<Object>)]
+    history: Vec<ringmaster_store::Recorded>,
 }
 
 /// Everything about one wave, shared by the API and the wave page so the
 /// two show the same figures.
-pub(crate) async fn wave_detail(
-    s: &AppState,
-    wave: u32,
-) -> Result<Option<serde_json::Value>, ApiError> {
+pub(crate) async fn wave_detail(s: &AppState, wave: u32) -> Result<Option<WaveDetail>, ApiError> {
     let rows = s
         .engine
         .rows()
         .await
-        .map_err(|e| ApiError::internal("reading waves", e))?;
+        .map_err(|e| ApiError::store("reading waves", e))?;
     let Some(r) = wave.checked_sub(1).and_then(|i| rows.get(i as usize)) else {
         return Ok(None);
     };
-    let read = |e| ApiError::internal("reading the wave", e);
+    let read = |e| ApiError::store("reading the wave", e);
     let counts = s
         .store
         .wave_counts(&r.key.rollout, r.key.idx, None)
@@ -586,44 +808,123 @@ pub(crate) async fn wave_detail(
         .filter(|h| h.key == r.key)
         .collect();
     let view = s.view();
-    let planned = view.plan.waves.get(r.key.idx as usize);
-    Ok(Some(serde_json::json!({
-        "wave": wave, "version": r.key.version, "name": r.name, "phase": r.phase,
-        "state": r.state, "devices": r.members.len(), "counts": counts,
-        "starts_at": r.starts_at,
-        "planned": planned,
-        "series": series.iter().map(|(at, c)| serde_json::json!({"at": at, "counts": c})).collect::<Vec<_>>(),
-        "evaluations": rounds.iter().flat_map(|r| r.results.iter().map(|e| serde_json::json!({"at": r.at, "evaluation": e}))).collect::<Vec<_>>(),
-        "tickets": tickets, "feedback": feedback, "history": history,
-    })))
+    let planned = view
+        .plan
+        .waves
+        .get(r.key.idx as usize)
+        .and_then(|w| serde_json::to_value(w).ok());
+    Ok(Some(WaveDetail {
+        wave,
+        version: r.key.version,
+        name: r.name.clone(),
+        phase: r.phase.clone(),
+        state: r.state,
+        devices: r.members.len(),
+        counts,
+        starts_at: r.starts_at,
+        planned,
+        series: series
+            .into_iter()
+            .map(|(at, counts)| CountsAt { at, counts })
+            .collect(),
+        evaluations: rounds
+            .into_iter()
+            .flat_map(|r| {
+                let at = r.at;
+                r.results
+                    .into_iter()
+                    .map(move |evaluation| EvaluationAt { at, evaluation })
+            })
+            .collect(),
+        tickets,
+        feedback,
+        history,
+    }))
 }
 
+/// One wave: state, counts over time, gate evaluations, tickets, feedback.
+#[utoipa::path(get, path = "/api/waves/{wave}",
+    params(("wave" = u32, Path, description = "1-based wave number", minimum = 1)),
+    responses(
+        (status = 200, description = "the wave", body = WaveDetail),
+        (status = 404, description = "no such wave", body = ErrorBody),
+    ))]
 pub(crate) async fn wave(
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path(wave): Path<u32>,
-) -> Result<Response, ApiError> {
-    authorize(&s, &headers, Access::Read).await?;
+) -> Result<axum::Json<WaveDetail>, ApiError> {
     match wave_detail(&s, wave).await? {
-        Some(v) => Ok(axum::Json(v).into_response()),
-        None => Err(ApiError(
+        Some(v) => Ok(axum::Json(v)),
+        None => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!("there is no wave {wave}"),
         )),
     }
 }
 
+/// A notification with its delivery state. A webhook's URL is shown only
+/// up to its host: the rest is its secret.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct OutboxEntry {
+    id: i64,
+    /// What the message is for; queued once per key and destination.
+    key: String,
+    /// `webhook` or `smtp`.
+    channel: String,
+    /// The mail address, or the webhook as `scheme://host/…`.
+    target: String,
+    audience: String,
+    subject: String,
+    /// Markdown.
+    body: String,
+    html: String,
+    #[schema(value_type = String, format = DateTime)]
+    created_at: jiff::Timestamp,
+    /// `pending`, `sent` or `failed` (gave up after the last attempt).
+    state: String,
+    attempts: u32,
+    #[schema(value_type = String, format = DateTime)]
+    next_at: jiff::Timestamp,
+    last_error: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    sent_at: Option<jiff::Timestamp>,
+}
+
+impl From<ringmaster_store::OutboxItem> for OutboxEntry {
+    fn from(i: ringmaster_store::OutboxItem) -> OutboxEntry {
+        let m = i.message;
+        OutboxEntry {
+            target: crate::notify::shown_target(&m.channel, &m.target),
+            id: i.id,
+            key: m.key,
+            channel: m.channel,
+            audience: m.audience,
+            subject: m.subject,
+            body: m.body,
+            html: m.html,
+            created_at: i.created_at,
+            state: i.state,
+            attempts: i.attempts,
+            next_at: i.next_at,
+            last_error: i.last_error,
+            sent_at: i.sent_at,
+        }
+    }
+}
+
+/// Notifications with their delivery state, newest first.
+#[utoipa::path(get, path = "/api/outbox", responses((status = 200, description = "the newest 1,000", body = [OutboxEntry])))]
 pub(crate) async fn outbox(
     State(s): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    authorize(&s, &headers, Access::Audit).await?;
+) -> Result<axum::Json<Vec<OutboxEntry>>, ApiError> {
     let items = s
         .store
         .outbox(&s.rollout, 1000)
         .await
-        .map_err(|e| ApiError::internal("reading the outbox", e))?;
-    Ok(axum::Json(items).into_response())
+        .map_err(|e| ApiError::store("reading the outbox", e))?;
+    Ok(axum::Json(
+        items.into_iter().map(OutboxEntry::from).collect(),
+    ))
 }
 
 /// The event an action name stands for.
@@ -640,25 +941,20 @@ pub(crate) fn event_of(action: &str) -> Option<Event> {
     })
 }
 
-pub(crate) async fn openapi_doc(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    authorize(&s, &headers, Access::Read).await?;
-    Ok(axum::Json(openapi()).into_response())
+/// This document.
+#[utoipa::path(get, path = "/api/openapi.json", responses((status = 200, description = "OpenAPI 3.1", body = Object)))]
+pub(crate) async fn openapi_doc() -> axum::Json<serde_json::Value> {
+    axum::Json(openapi())
 }
 
-/// Prometheus text: waves per state, gate outcomes, stored reports per wave.
-pub(crate) async fn metrics(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    authorize(&s, &headers, Access::Read).await?;
+/// Prometheus metrics: wave states, gate outcomes, stored reports, notifications.
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text", body = String, content_type = "text/plain; version=0.0.4")))]
+pub(crate) async fn metrics(State(s): State<AppState>) -> Result<Response, ApiError> {
     let rows = s
         .engine
         .rows()
         .await
-        .map_err(|e| ApiError::internal("reading waves", e))?;
+        .map_err(|e| ApiError::store("reading waves", e))?;
     let mut out = String::from(
         "# HELP ringmaster_wave_state 1 for the state each wave is in\n# TYPE ringmaster_wave_state gauge\n",
     );
@@ -682,7 +978,7 @@ pub(crate) async fn metrics(
             .store
             .wave_counts(&r.key.rollout, r.key.idx, None)
             .await
-            .map_err(|e| ApiError::internal("reading counts", e))?;
+            .map_err(|e| ApiError::store("reading counts", e))?;
         reports.push_str(&format!(
             "ringmaster_wave_reports{{wave=\"{}\"}} {}\n",
             r.key.idx + 1,
@@ -692,7 +988,7 @@ pub(crate) async fn metrics(
             .store
             .gate_rounds(&r.key)
             .await
-            .map_err(|e| ApiError::internal("reading gates", e))?
+            .map_err(|e| ApiError::store("reading gates", e))?
         {
             for e in &round.results {
                 *outcomes.entry(e.outcome().name().to_string()).or_default() += 1;
@@ -718,7 +1014,7 @@ pub(crate) async fn metrics(
         .store
         .outbox(&s.rollout, 100_000)
         .await
-        .map_err(|e| ApiError::internal("reading the outbox", e))?
+        .map_err(|e| ApiError::store("reading the outbox", e))?
     {
         *states.entry(item.state).or_default() += 1;
     }

@@ -4,33 +4,46 @@
 //! it, so tests bind port 0. `scheduler::Scheduler` drives the rollout
 //! beside it (lease, ticks, run-state watch, notifications, reloads).
 //!
-//! Every route is listed once in [`ROUTES`] with what it needs, so the
-//! security tests can walk them all. API routes (`/api`, `/metrics`) take
-//! only bearer tokens and the dashboard (`/ui`) only its cookie: a cookie
-//! never authorizes an API call, so the API needs no CSRF defence, and
-//! every dashboard form carries the session's form key.
+//! Every route is one row of the route table ([`routes`]): method, path,
+//! access, body limit and handler. The router is built from the table
+//! alone, each handler behind a guard that checks the route's credential
+//! before anything else of the request is read. API routes (`/api`,
+//! `/metrics`) take only bearer tokens and the dashboard (`/ui`) only its
+//! cookie: a cookie never authorizes an API call, so the API needs no CSRF
+//! defence, and the guard checks every dashboard form's session key.
+//!
+//! - `routes`: the table, the guard, the [`Caller`] and [`SignedIn`] extractors.
+//! - `api`: JSON handlers and their records; the OpenAPI document.
+//! - `ui`: dashboard pages, sign-in.
+//! - `throttle`: ingestion limits and the failed-authentication throttle.
+//! - [`notify`], [`watch`]: notifications and run-state alerts.
+//! - [`scheduler`]: the rollout's driver beside the server.
 
 mod api;
 mod chart;
 pub mod notify;
+mod routes;
 pub mod scheduler;
+pub mod throttle;
 mod ui;
 pub mod watch;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use ringmaster_core::org::Org;
 use ringmaster_core::targeting::Resolution;
 use ringmaster_engine::engine::Engine;
 use ringmaster_plan::comms::Message;
 use ringmaster_plan::planner::Plan;
-use ringmaster_store::{Role, Store};
+use ringmaster_store::Store;
 use std::sync::Arc;
 
 pub use notify::Channels;
+pub use routes::{
+    Access, BodyDeadline, Caller, Checked, Credential, Route, SignedIn, allowed, routes,
+};
+pub use throttle::{Clock, Limiter, Throttle};
 
 /// Largest request body accepted (a status batch of ~100,000 reports fits).
 pub const MAX_BODY: usize = 32 << 20;
@@ -132,177 +145,121 @@ pub async fn link_key(store: &dyn Store, rollout: &str) -> ringmaster_store::Res
     Ok(k.into_bytes().into())
 }
 
-/// A token bucket per token: ingestion cannot swamp the database.
-#[derive(Default)]
-pub struct Limiter {
-    buckets: std::sync::Mutex<std::collections::HashMap<String, (f64, std::time::Instant)>>,
+/// Why a store or engine call failed, as far as a client may know.
+pub(crate) enum Failure {
+    /// The wave moved between reading and writing (another action came first).
+    Stale(u32),
+    /// The database is busy: the same request may succeed later.
+    Busy,
+    /// Anything else: logged, not shown.
+    Internal,
 }
 
-impl Limiter {
-    /// Takes one request from `key`'s bucket; Err with the seconds to wait.
-    pub fn take(&self, key: &str, per_minute: u32) -> Result<(), u64> {
-        let rate = f64::from(per_minute.max(1)) / 60.0;
-        let cap = f64::from(per_minute.max(1));
-        let mut b = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        let now = std::time::Instant::now();
-        let (tokens, last) = b.entry(key.to_string()).or_insert((cap, now));
-        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(cap);
-        *last = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(((1.0 - *tokens) / rate).ceil() as u64)
+impl Failure {
+    pub(crate) fn of(e: &ringmaster_engine::engine::EngineError) -> Failure {
+        use ringmaster_engine::engine::EngineError;
+        use ringmaster_store::StoreError;
+        match e {
+            EngineError::Store(StoreError::Stale { idx, .. }) => Failure::Stale(idx + 1),
+            EngineError::Store(s) if s.is_busy() => Failure::Busy,
+            _ => Failure::Internal,
+        }
+    }
+
+    /// The message for a wave changed under a request.
+    pub(crate) fn stale(wave: u32) -> String {
+        format!(
+            "wave {wave} changed while this request was handled (another action came first): nothing was done; reload and try again"
+        )
+    }
+}
+
+/// Seconds a client is told to wait when the database is busy.
+pub(crate) const BUSY_RETRY: u64 = 2;
+
+/// One error type for every API route: a status and a message safe to
+/// show, and how long to wait when it helps. Internal causes go to the
+/// log, not to clients.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    retry_after: Option<u64>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = axum::Json(api::ErrorBody {
+            error: self.message,
+        });
+        match self.retry_after {
+            Some(s) => (
+                self.status,
+                [(axum::http::header::RETRY_AFTER, s.to_string())],
+                body,
+            )
+                .into_response(),
+            None => (self.status, body).into_response(),
         }
     }
 }
 
-/// What a route does, for the role check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// No token needed (health, sign-in, static files, keyed feedback links).
-    Open,
-    /// Any signed-in role (sign out).
-    SignedIn,
-    /// Read the plan and rollout state.
-    Read,
-    /// Change a wave.
-    Operate,
-    /// Send device status.
-    ReportStatus,
-    /// Send help-desk tickets.
-    ReportTickets,
-    /// Send pilot feedback collected elsewhere (a survey tool).
-    ReportFeedback,
-    /// Read the audit log and the notification outbox.
-    Audit,
-}
-
-/// Every route: method, path, what it needs. Paths under `/ui` are the
-/// dashboard (session cookie); `/api` and `/metrics` take bearer tokens.
-pub const ROUTES: &[(&str, &str, Access)] = &[
-    ("GET", "/healthz", Access::Open),
-    ("GET", "/readyz", Access::Open),
-    ("GET", "/api/plan", Access::Read),
-    ("GET", "/api/conflicts", Access::Read),
-    ("GET", "/api/devices/{device}", Access::Read),
-    ("GET", "/api/groups/{group}", Access::Read),
-    ("GET", "/api/communications", Access::Read),
-    ("GET", "/api/waves", Access::Read),
-    ("GET", "/api/waves/{wave}", Access::Read),
-    ("GET", "/api/history", Access::Read),
-    ("GET", "/api/runstate", Access::Read),
-    ("GET", "/api/alerts", Access::Read),
-    ("POST", "/api/alerts/{action}", Access::Operate),
-    ("GET", "/api/audit", Access::Audit),
-    ("GET", "/api/outbox", Access::Audit),
-    ("POST", "/api/waves/{wave}/{action}", Access::Operate),
-    ("POST", "/api/ingest/status", Access::ReportStatus),
-    ("POST", "/api/ingest/tickets", Access::ReportTickets),
-    ("POST", "/api/ingest/feedback", Access::ReportFeedback),
-    ("GET", "/api/openapi.json", Access::Read),
-    ("GET", "/metrics", Access::Read),
-    ("GET", "/", Access::Open),
-    ("GET", "/login", Access::Open),
-    ("POST", "/login", Access::Open),
-    ("GET", "/static/{file}", Access::Open),
-    ("GET", "/feedback/{wave}/{key}", Access::Open),
-    ("POST", "/feedback/{wave}/{key}", Access::Open),
-    ("POST", "/ui/logout", Access::SignedIn),
-    ("GET", "/ui", Access::Read),
-    ("GET", "/ui/plan", Access::Read),
-    ("GET", "/ui/pilot", Access::Read),
-    ("GET", "/ui/conflicts", Access::Read),
-    ("GET", "/ui/conflicts/{n}", Access::Read),
-    ("GET", "/ui/waves/{wave}", Access::Read),
-    ("POST", "/ui/waves/{wave}/{action}", Access::Operate),
-    ("POST", "/ui/alerts/{action}", Access::Operate),
-    ("GET", "/ui/devices", Access::Read),
-    ("GET", "/ui/devices/{device}", Access::Read),
-    ("GET", "/ui/helpdesk", Access::Read),
-    ("GET", "/ui/runstate", Access::Read),
-    ("GET", "/ui/audit", Access::Audit),
-    ("GET", "/ui/notifications", Access::Audit),
-];
-
-/// Whether a role may use a route of this kind.
-pub fn allowed(role: Role, access: Access) -> bool {
-    use Access::*;
-    match access {
-        Open | SignedIn => true,
-        Read => matches!(
-            role,
-            Role::Viewer | Role::HelpDesk | Role::Operator | Role::Admin
-        ),
-        Operate => matches!(role, Role::Operator | Role::Admin),
-        ReportStatus => matches!(role, Role::Reporter | Role::Operator | Role::Admin),
-        ReportTickets => matches!(role, Role::HelpDesk | Role::Operator | Role::Admin),
-        ReportFeedback => matches!(
-            role,
-            Role::Reporter | Role::HelpDesk | Role::Operator | Role::Admin
-        ),
-        Audit => matches!(role, Role::Operator | Role::Admin),
-    }
-}
-
-/// One error type for every API route: a status and a message safe to
-/// show. Internal causes go to the log, not to clients.
-pub struct ApiError(StatusCode, String);
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.0, axum::Json(serde_json::json!({ "error": self.1 }))).into_response()
-    }
-}
-
 impl ApiError {
-    fn internal(what: &str, e: impl std::fmt::Display) -> ApiError {
+    pub(crate) fn new(status: StatusCode, message: String) -> ApiError {
+        ApiError {
+            status,
+            message,
+            retry_after: None,
+        }
+    }
+
+    pub(crate) fn internal(what: &str, e: impl std::fmt::Display) -> ApiError {
         tracing::error!(error = %e, "{what} failed");
-        ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("{what} failed"))
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{what} failed"))
     }
-}
 
-/// Who a request comes from.
-struct Caller {
-    label: String,
-    /// The token's hash: a key for per-token limits that holds no secret.
-    key: String,
-}
+    /// A store or engine failure: 409 when a wave changed under the
+    /// request, 503 with `Retry-After` when the database is busy, else 500.
+    pub(crate) fn store(
+        what: &str,
+        e: impl Into<ringmaster_engine::engine::EngineError>,
+    ) -> ApiError {
+        let e = e.into();
+        match Failure::of(&e) {
+            Failure::Stale(wave) => ApiError::new(StatusCode::CONFLICT, Failure::stale(wave)),
+            Failure::Busy => {
+                tracing::warn!(error = %e, "{what}: the database is busy");
+                ApiError {
+                    retry_after: Some(BUSY_RETRY),
+                    ..ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!("{what}: the database is busy; try again shortly"),
+                    )
+                }
+            }
+            Failure::Internal => ApiError::internal(what, e),
+        }
+    }
 
-/// Checks the bearer token against the route's needs; returns who it is.
-async fn authorize(
-    state: &AppState,
-    headers: &HeaderMap,
-    access: Access,
-) -> Result<Caller, ApiError> {
-    let token = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            ApiError(
-                StatusCode::UNAUTHORIZED,
-                "a bearer token is required".into(),
+    /// The status and the message.
+    pub(crate) fn parts(&self) -> (StatusCode, &str) {
+        (self.status, &self.message)
+    }
+
+    pub(crate) fn retry_after(&self) -> Option<u64> {
+        self.retry_after
+    }
+
+    /// 429: too many failed attempts from this client.
+    pub(crate) fn throttled(wait: u64) -> ApiError {
+        ApiError {
+            retry_after: Some(wait),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("too many failed attempts from this address: retry in {wait} s"),
             )
-        })?;
-    let (role, label) = state
-        .store
-        .check_token(token)
-        .await
-        .map_err(|e| ApiError::internal("checking the token", e))?
-        .ok_or_else(|| ApiError(StatusCode::UNAUTHORIZED, "unknown or revoked token".into()))?;
-    if !allowed(role, access) {
-        return Err(ApiError(
-            StatusCode::FORBIDDEN,
-            format!("the {} role may not do this", role.as_str()),
-        ));
+        }
     }
-    Ok(Caller {
-        label,
-        key: ringmaster_store::token_hash(token),
-    })
 }
 
 /// Security headers on every answer: no framing, no sniffing, and a
@@ -357,56 +314,10 @@ fn redact(path: &str) -> String {
     }
 }
 
-/// The router: every route of [`ROUTES`], with body limits and headers.
+/// The router: every route of the table behind its guard, with the
+/// security headers and the request log.
 pub fn app(state: AppState) -> Router {
-    let forms = Router::new()
-        .route("/login", get(ui::login_page).post(ui::login))
-        .route("/ui/logout", post(ui::logout))
-        .route("/ui/waves/{wave}/{action}", post(ui::act))
-        .route("/ui/alerts/{action}", post(ui::alert_action))
-        .route(
-            "/feedback/{wave}/{key}",
-            get(ui::feedback_page).post(ui::feedback),
-        )
-        .layer(DefaultBodyLimit::max(MAX_FORM));
-    Router::new()
-        .route("/healthz", get(api::healthz))
-        .route("/readyz", get(api::readyz))
-        .route("/api/plan", get(api::plan))
-        .route("/api/conflicts", get(api::conflicts))
-        .route("/api/devices/{device}", get(api::device))
-        .route("/api/groups/{group}", get(api::group))
-        .route("/api/communications", get(api::communications))
-        .route("/api/waves", get(api::waves))
-        .route("/api/waves/{wave}", get(api::wave))
-        .route("/api/history", get(api::history))
-        .route("/api/runstate", get(api::runstate))
-        .route("/api/alerts", get(api::alerts))
-        .route("/api/alerts/{action}", post(api::alert_action))
-        .route("/api/audit", get(api::audit))
-        .route("/api/outbox", get(api::outbox))
-        .route("/api/waves/{wave}/{action}", post(api::act))
-        .route("/api/ingest/status", post(api::ingest_status))
-        .route("/api/ingest/tickets", post(api::ingest_tickets))
-        .route("/api/ingest/feedback", post(api::ingest_feedback))
-        .route("/api/openapi.json", get(api::openapi_doc))
-        .route("/metrics", get(api::metrics))
-        .route("/", get(ui::root))
-        .route("/static/{file}", get(ui::static_file))
-        .route("/ui", get(ui::overview))
-        .route("/ui/plan", get(ui::plan))
-        .route("/ui/pilot", get(ui::pilot))
-        .route("/ui/conflicts", get(ui::conflicts))
-        .route("/ui/conflicts/{n}", get(ui::conflict))
-        .route("/ui/waves/{wave}", get(ui::wave))
-        .route("/ui/devices", get(ui::devices))
-        .route("/ui/devices/{device}", get(ui::device))
-        .route("/ui/helpdesk", get(ui::helpdesk))
-        .route("/ui/runstate", get(ui::runstate))
-        .route("/ui/audit", get(ui::audit))
-        .route("/ui/notifications", get(ui::notifications))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
-        .merge(forms)
+    routes::router(&state)
         .layer(axum::middleware::from_fn(headers))
         .layer(axum::middleware::from_fn(log))
         .with_state(state)
@@ -414,15 +325,108 @@ pub fn app(state: AppState) -> Router {
 
 pub use api::{is_api, openapi};
 
-/// Serves until `shutdown` resolves.
+/// How long a client may take: the bounds that keep half-sent requests
+/// from holding connections open.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// To send the request line and headers (also: idle between requests).
+    pub headers: std::time::Duration,
+    /// To send the body, once the headers are in.
+    pub body: std::time::Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            headers: std::time::Duration::from_secs(10),
+            body: std::time::Duration::from_secs(60),
+        }
+    }
+}
+
+/// Serves until `shutdown` resolves, with the default [`Timeouts`].
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // The peer's address reaches the handlers (sign-in attempts are limited per client).
-    let service = app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_with(listener, state, Timeouts::default(), shutdown).await
+}
+
+/// Serves until `shutdown` resolves; then stops accepting and lets the
+/// requests under way finish.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    timeouts: Timeouts,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let app = app(state);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(timeouts.headers);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of descriptors and the like: wait a little, go on.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let app = app.clone();
+        // The peer's address reaches the guard (failed sign-ins are counted per client).
+        let service =
+            hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let mut req = req.map(axum::body::Body::new);
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                req.extensions_mut()
+                    .insert(routes::BodyDeadline(timeouts.body));
+                tower::ServiceExt::oneshot(app.clone(), req)
+            });
+        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ringmaster_store::StoreError;
+
+    #[test]
+    fn store_failures_map_to_what_a_client_can_do() {
+        let stale = StoreError::Stale {
+            rollout: "r".into(),
+            idx: 0,
+            expected: 3,
+            found: 4,
+        };
+        let e = ApiError::store("the action", stale);
+        assert_eq!(e.status, StatusCode::CONFLICT);
+        assert!(e.message.contains("wave 1 changed"), "{}", e.message);
+        let e = ApiError::store("the action", StoreError::Db(sqlx::Error::PoolTimedOut));
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.retry_after, Some(BUSY_RETRY));
+        let r = e.into_response();
+        assert_eq!(r.headers()["retry-after"], "2");
+        let e = ApiError::store("the action", StoreError::Corrupt("x".into()));
+        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!e.message.contains('x'), "causes are not shown");
+    }
 }

@@ -110,6 +110,25 @@ fn shown(s: &str) -> String {
     }
 }
 
+/// A queued message's destination as it may be shown: a mail address
+/// whole, a webhook only as `scheme://host[:port]/…` (its path is its key).
+pub(crate) fn shown_target(channel: &str, target: &str) -> String {
+    if channel == "smtp" {
+        return target.to_string();
+    }
+    match reqwest::Url::parse(target) {
+        Ok(u) if u.host_str().is_some() => {
+            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+            format!(
+                "{}://{}{port}/…",
+                u.scheme(),
+                u.host_str().unwrap_or_default()
+            )
+        }
+        _ => "(a webhook)".into(),
+    }
+}
+
 /// The host of a URL: what may be shown of it.
 fn host(url: &str) -> String {
     reqwest::Url::parse(url)
@@ -528,6 +547,25 @@ mod tests {
         assert!(Channels::parse_route("operators=mailto:nobody").is_err());
         let e = Channels::parse_route("no-equals-sign-secret").unwrap_err();
         assert!(!e.contains("secret"), "{e}");
+    }
+
+    #[test]
+    fn outbox_targets_show_the_host_only() {
+        for (target, shown) in [
+            (
+                "https://hooks.example.com/T0/B0/secret",
+                "https://hooks.example.com/…",
+            ),
+            (
+                "https://user:pw@hooks.example.com:8443/x?sig=secret#f",
+                "https://hooks.example.com:8443/…",
+            ),
+            ("http://10.0.0.1", "http://10.0.0.1/…"),
+            ("not a url secret", "(a webhook)"),
+        ] {
+            assert_eq!(shown_target("webhook", target), shown, "{target}");
+        }
+        assert_eq!(shown_target("smtp", "desk@example.com"), "desk@example.com");
     }
 
     #[test]

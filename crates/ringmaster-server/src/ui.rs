@@ -1,15 +1,19 @@
 //! The dashboard: server-rendered pages (minijinja, every value escaped),
 //! charts as inline SVG, one small script that refreshes the live part of
 //! a page. Sign-in turns a token into a session cookie (HttpOnly,
-//! SameSite=Strict); every form carries the session's form key.
+//! SameSite=Strict); every form carries the session's form key. The route
+//! guard checks the session and the key before a handler here runs.
 
 use crate::api::{event_of, find_device, run_state, wave_detail};
-use crate::{Access, AppState, allowed};
+use crate::{Access, ApiError, AppState, Failure, SignedIn, allowed};
 use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use minijinja::{Environment, Value, context};
 use ringmaster_core::wave::{Event, Reason, WaveState, step};
+use ringmaster_engine::engine::EngineError;
 use ringmaster_plan::report::thousands;
 use ringmaster_store::{Feedback, Session};
 use std::sync::OnceLock;
@@ -18,9 +22,6 @@ const SESSION: &str = "rm_session";
 const LOGIN: &str = "rm_login";
 /// Hours a dashboard session lasts.
 const SESSION_HOURS: u32 = 12;
-/// Sign-in attempts allowed per minute and client address (behind a proxy,
-/// the proxy's address: all its clients together).
-const LOGINS_PER_MINUTE: u32 = 20;
 /// Feedback answers allowed per minute and link.
 const ANSWERS_PER_MINUTE: u32 = 120;
 const MAX_COMMENT: usize = 2000;
@@ -87,30 +88,50 @@ fn render(name: &str, ctx: Value) -> Response {
 }
 
 /// A short page with a heading and a sentence (errors, thanks).
-fn message(code: StatusCode, title: &str, text: &str) -> Response {
+pub(crate) fn message(code: StatusCode, title: &str, text: &str) -> Response {
     let mut r = render("message.html", context! { title, text });
     *r.status_mut() = code;
     r
 }
 
-fn internal(what: &str, e: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %e, "{what} failed");
-    message(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something failed",
-        &format!("{what} failed; the cause is in the server log."),
-    )
+/// A failed store or engine call as a page: 409 when a wave changed
+/// under the request, 503 with `Retry-After` when the database is busy,
+/// else 500 with the cause in the log only.
+fn internal(what: &str, e: impl Into<EngineError>) -> Response {
+    let e = e.into();
+    match Failure::of(&e) {
+        Failure::Stale(wave) => message(StatusCode::CONFLICT, "Not done", &Failure::stale(wave)),
+        Failure::Busy => {
+            tracing::warn!(error = %e, "{what}: the database is busy");
+            let mut r = message(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Busy",
+                &format!("{what} could not be done now: the database is busy. Try again shortly."),
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(crate::BUSY_RETRY));
+            r
+        }
+        Failure::Internal => {
+            tracing::error!(error = %e, "{what} failed");
+            message(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something failed",
+                &format!("{what} failed; the cause is in the server log."),
+            )
+        }
+    }
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
+/// An API error shown as a page.
+fn failed(e: ApiError) -> Response {
+    let (status, text) = e.parts();
+    let mut r = message(status, "Not done", text);
+    if let Some(wait) = e.retry_after() {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+    }
+    r
 }
 
 /// Equal without telling by timing where they differ.
@@ -122,52 +143,72 @@ fn same(a: &str, b: &str) -> bool {
             == 0
 }
 
+/// A dashboard cookie: HttpOnly, SameSite=Strict, whole site, and
 /// `Secure` when the request reached us over HTTPS (through a proxy).
-fn secure(headers: &HeaderMap) -> &'static str {
-    match headers
+fn cookie(name: &'static str, value: String, max_age: i64, headers: &HeaderMap) -> Cookie<'static> {
+    let https = headers
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
-    {
-        Some("https") => "; Secure",
-        _ => "",
-    }
+        == Some("https");
+    Cookie::build((name, value))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .max_age(cookie::time::Duration::seconds(max_age))
+        .secure(https)
+        .build()
 }
 
-fn set_cookie(name: &str, value: &str, max_age: i64, headers: &HeaderMap) -> HeaderValue {
-    let v = format!(
-        "{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
-        secure(headers)
-    );
-    HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_static(""))
-}
-
-/// Only our own dashboard paths may be returned to after sign-in.
+/// Where sign-in may return to: a dashboard path of plain characters
+/// (no scheme, no host, no control or space characters), else `/ui`.
 fn safe_next(next: Option<&str>) -> &str {
+    let ok = |n: &str| {
+        let Some(rest) = n.strip_prefix("/ui") else {
+            return false;
+        };
+        (rest.is_empty() || rest.starts_with('/') || rest.starts_with('?'))
+            && n.bytes().all(|b| b.is_ascii_graphic() && b != b'\\')
+            && !n.contains("//")
+            && n.len() <= 1000
+    };
     match next {
-        Some(n) if n.starts_with("/ui") && !n.contains("//") && !n.contains('\\') => n,
+        Some(n) if ok(n) => n,
         _ => "/ui",
     }
 }
 
-/// A signed-in user allowed to do `access`, or the answer to send instead:
-/// the sign-in page for no (or an expired) session, 403 outside the role.
-async fn signed_in(
+/// A 303 to a path built here (always a valid header value).
+fn see_other(to: &str) -> Response {
+    match HeaderValue::from_str(to) {
+        Ok(v) => (StatusCode::SEE_OTHER, [(header::LOCATION, v)]).into_response(),
+        Err(_) => Redirect::to("/ui").into_response(),
+    }
+}
+
+/// The signed-in user behind a dashboard request, if allowed `access`:
+/// else the sign-in page (no or an expired session), or 403 outside the
+/// role. The guard calls it before anything else of the request is read.
+pub(crate) async fn session_for(
     s: &AppState,
-    headers: &HeaderMap,
+    req: &Parts,
     access: Access,
-    path: &str,
 ) -> Result<Session, Response> {
-    let session = match cookie(headers, SESSION) {
-        Some(id) => s
+    let jar = CookieJar::from_headers(&req.headers);
+    let session = match jar.get(SESSION) {
+        Some(c) => s
             .store
-            .check_session(&id, jiff::Timestamp::now())
+            .check_session(c.value(), jiff::Timestamp::now())
             .await
             .map_err(|e| internal("checking the session", e))?,
         None => None,
     };
     let Some(session) = session else {
-        let next: String = url_escape(path);
-        return Err(Redirect::to(&format!("/login?next={next}")).into_response());
+        // Back to the page after signing in; after a form, to the overview.
+        let back = match (&req.method, req.uri.path_and_query()) {
+            (&Method::GET, Some(pq)) => pq.as_str(),
+            _ => "/ui",
+        };
+        return Err(see_other(&format!("/login?next={}", url_escape(back))));
     };
     if !allowed(session.role, access) {
         return Err(message(
@@ -177,6 +218,31 @@ async fn signed_in(
         ));
     }
     Ok(session)
+}
+
+/// Whether a dashboard form carries its session's key (the guard asks,
+/// once the body is read): a form posted from elsewhere cannot know it.
+pub(crate) fn form_key_matches(parts: &Parts, body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Key {
+        /// Missing counts as wrong (403), not as a malformed form.
+        #[serde(default)]
+        csrf: String,
+    }
+    let key = serde_urlencoded::from_bytes::<Key>(body).map_or(String::new(), |k| k.csrf);
+    parts
+        .extensions
+        .get::<SignedIn>()
+        .is_some_and(|s| same(&s.0.csrf, &key))
+}
+
+/// The answer to a form without its session's key.
+pub(crate) fn form_expired() -> Response {
+    message(
+        StatusCode::FORBIDDEN,
+        "Form expired",
+        "This form does not belong to your session. Reload the page and try again.",
+    )
 }
 
 fn url_escape(s: &str) -> String {
@@ -236,17 +302,57 @@ pub(crate) struct Next {
     next: Option<String>,
 }
 
-/// The sign-in form. Its form key is also set as a cookie: a form posted
-/// from another site cannot know it (double submit).
-pub(crate) async fn login_page(headers: HeaderMap, Query(q): Query<Next>) -> Response {
-    let key = fresh();
-    let mut r = render(
-        "login.html",
-        context! { csrf => key, next => safe_next(q.next.as_deref()), error => "" },
-    );
-    r.headers_mut()
-        .insert(header::SET_COOKIE, set_cookie(LOGIN, &key, 600, &headers));
-    r
+/// How long a sign-in form's key is accepted.
+const LOGIN_KEY_SECONDS: i64 = 600;
+
+/// The sign-in form's key for a nonce issued at `issued` (Unix seconds):
+/// `issued.nonce.mac`, the MAC under the rollout's server-side key. Only a
+/// key this server (or another of the rollout's servers) issued verifies.
+fn login_key(s: &AppState, issued: i64, nonce: &str) -> String {
+    use hmac::{Mac, SimpleHmac};
+    let Ok(mut mac) = SimpleHmac::<sha2::Sha256>::new_from_slice(&s.link_key) else {
+        return String::new();
+    };
+    mac.update(format!("sign-in:{}:{issued}.{nonce}", s.rollout).as_bytes());
+    let tag: String = mac.finalize().into_bytes()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{issued}.{nonce}.{tag}")
+}
+
+/// Whether a sign-in form's key was issued here within the last ten minutes.
+fn valid_login_key(s: &AppState, key: &str, now: jiff::Timestamp) -> bool {
+    let mut parts = key.splitn(3, '.');
+    let (Some(issued), Some(nonce)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    let Ok(issued) = issued.parse::<i64>() else {
+        return false;
+    };
+    // A minute of clock difference between a rollout's servers is allowed.
+    let age = now.as_second() - issued;
+    (-60..=LOGIN_KEY_SECONDS).contains(&age) && same(&login_key(s, issued, nonce), key)
+}
+
+/// The sign-in page with a freshly issued form key, also set as a cookie
+/// (double submit: a form posted from another site has neither).
+fn login_form(s: &AppState, headers: &HeaderMap, next: &str, error: &str) -> Response {
+    let key = login_key(s, jiff::Timestamp::now().as_second(), &fresh());
+    let jar = CookieJar::new().add(cookie(LOGIN, key.clone(), LOGIN_KEY_SECONDS, headers));
+    (
+        jar,
+        render("login.html", context! { csrf => key, next, error }),
+    )
+        .into_response()
+}
+
+pub(crate) async fn login_page(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<Next>,
+) -> Response {
+    login_form(&s, &headers, safe_next(q.next.as_deref()), "")
 }
 
 fn fresh() -> String {
@@ -265,32 +371,38 @@ pub(crate) struct LoginForm {
     next: Option<String>,
 }
 
+/// Signs in. Nothing is written before the form is checked: its return
+/// path, its key, and whether this client has failed too often.
 pub(crate) async fn login(
     State(s): State<AppState>,
     headers: HeaderMap,
-    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    jar: CookieJar,
+    ext: axum::http::Extensions,
     Form(f): Form<LoginForm>,
 ) -> Response {
     let next = safe_next(f.next.as_deref()).to_string();
-    if !cookie(&headers, LOGIN).is_some_and(|k| same(&k, &f.csrf)) {
+    let now = jiff::Timestamp::now();
+    let issued = jar.get(LOGIN).map(|c| c.value().to_string());
+    if !issued.is_some_and(|k| same(&k, &f.csrf) && valid_login_key(&s, &k, now)) {
         return message(
             StatusCode::FORBIDDEN,
             "Sign-in form expired",
             "The form was not the one this server gave out, or it is older than ten minutes. Open the sign-in page again.",
         );
     }
-    let client = peer.map_or_else(|| "unknown".to_string(), |p| p.0.0.ip().to_string());
-    if s.limiter
-        .take(&format!("sign-in:{client}"), LOGINS_PER_MINUTE)
-        .is_err()
-    {
-        return message(
+    let client = crate::routes::client(&ext);
+    if let Err(wait) = s.limiter.failures.check(&client) {
+        let mut r = message(
             StatusCode::TOO_MANY_REQUESTS,
-            "Too many sign-in attempts",
-            "Wait a minute and try again.",
+            "Too many failed sign-ins",
+            &format!(
+                "Too many failed attempts from your address. Wait {wait} seconds and try again."
+            ),
         );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        return r;
     }
-    let now = jiff::Timestamp::now();
     let made = match s
         .store
         .create_session(f.token.trim(), SESSION_HOURS, now)
@@ -300,14 +412,20 @@ pub(crate) async fn login(
         Err(e) => return internal("signing in", e),
     };
     let Some((id, session)) = made else {
-        let key = fresh();
-        let mut r = render(
-            "login.html",
-            context! { csrf => key, next, error => "That token is unknown or revoked." },
-        );
+        s.limiter.failures.fail(&client);
+        // Who tried is all that is kept: never what they typed.
+        let refused = ringmaster_store::AuditEntry {
+            at: now,
+            actor: format!("client {client}"),
+            rollout: s.rollout.clone(),
+            action: "sign in refused".into(),
+            detail: "dashboard, unknown or revoked token".into(),
+        };
+        if let Err(e) = s.store.audit(&refused).await {
+            tracing::error!(error = %e, "auditing a refused sign-in failed");
+        }
+        let mut r = login_form(&s, &headers, &next, "That token is unknown or revoked.");
         *r.status_mut() = StatusCode::UNAUTHORIZED;
-        r.headers_mut()
-            .insert(header::SET_COOKIE, set_cookie(LOGIN, &key, 600, &headers));
         return r;
     };
     let _ = s
@@ -320,59 +438,30 @@ pub(crate) async fn login(
             detail: format!("dashboard, {} role", session.role.as_str()),
         })
         .await;
-    let mut r = Redirect::to(&next).into_response();
-    let h = r.headers_mut();
-    h.append(
-        header::SET_COOKIE,
-        set_cookie(SESSION, &id, i64::from(SESSION_HOURS) * 3600, &headers),
-    );
-    h.append(header::SET_COOKIE, set_cookie(LOGIN, "", 0, &headers));
-    r
-}
-
-#[derive(serde::Deserialize)]
-pub(crate) struct CsrfForm {
-    /// Missing counts as wrong (403), not as a malformed form.
-    #[serde(default)]
-    csrf: String,
-}
-
-/// The session, when the form carries its key; else the 403 answer.
-async fn form_session(
-    s: &AppState,
-    headers: &HeaderMap,
-    access: Access,
-    path: &str,
-    csrf: &str,
-) -> Result<Session, Response> {
-    let session = signed_in(s, headers, access, path).await?;
-    if !same(&session.csrf, csrf) {
-        return Err(message(
-            StatusCode::FORBIDDEN,
-            "Form expired",
-            "This form does not belong to your session. Reload the page and try again.",
-        ));
-    }
-    Ok(session)
+    let jar = jar
+        .add(cookie(
+            SESSION,
+            id,
+            i64::from(SESSION_HOURS) * 3600,
+            &headers,
+        ))
+        .add(cookie(LOGIN, String::new(), 0, &headers));
+    (jar, see_other(&next)).into_response()
 }
 
 pub(crate) async fn logout(
     State(s): State<AppState>,
     headers: HeaderMap,
-    Form(f): Form<CsrfForm>,
+    jar: CookieJar,
+    _: SignedIn,
 ) -> Response {
-    if let Err(r) = form_session(&s, &headers, Access::SignedIn, "/ui", &f.csrf).await {
-        return r;
-    }
-    if let Some(id) = cookie(&headers, SESSION)
-        && let Err(e) = s.store.end_session(&id).await
+    if let Some(c) = jar.get(SESSION)
+        && let Err(e) = s.store.end_session(c.value()).await
     {
         return internal("signing out", e);
     }
-    let mut r = Redirect::to("/login").into_response();
-    r.headers_mut()
-        .insert(header::SET_COOKIE, set_cookie(SESSION, "", 0, &headers));
-    r
+    let jar = jar.add(cookie(SESSION, String::new(), 0, &headers));
+    (jar, see_other("/login")).into_response()
 }
 
 /// The waves with their counts and latest gate outcome, for the overview.
@@ -416,11 +505,7 @@ async fn wave_rows(s: &AppState) -> Result<Vec<Value>, Response> {
     Ok(out)
 }
 
-pub(crate) async fn overview(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    let session = match signed_in(&s, &headers, Access::Read, "/ui").await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+pub(crate) async fn overview(State(s): State<AppState>, SignedIn(session): SignedIn) -> Response {
     let waves = match wave_rows(&s).await {
         Ok(w) => w,
         Err(r) => return r,
@@ -443,11 +528,7 @@ pub(crate) async fn overview(State(s): State<AppState>, headers: HeaderMap) -> R
     )
 }
 
-pub(crate) async fn plan(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    let session = match signed_in(&s, &headers, Access::Read, "/ui/plan").await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+pub(crate) async fn plan(State(s): State<AppState>, SignedIn(session): SignedIn) -> Response {
     let p = &s.view().plan;
     let phases: Vec<Value> = p
         .phases
@@ -483,11 +564,7 @@ fn wave_plan(w: &ringmaster_plan::planner::WavePlan, i: usize) -> serde_json::Va
     })
 }
 
-pub(crate) async fn pilot(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    let session = match signed_in(&s, &headers, Access::Read, "/ui/pilot").await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+pub(crate) async fn pilot(State(s): State<AppState>, SignedIn(session): SignedIn) -> Response {
     page(
         &s,
         &session,
@@ -497,11 +574,7 @@ pub(crate) async fn pilot(State(s): State<AppState>, headers: HeaderMap) -> Resp
     )
 }
 
-pub(crate) async fn conflicts(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    let session = match signed_in(&s, &headers, Access::Read, "/ui/conflicts").await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+pub(crate) async fn conflicts(State(s): State<AppState>, SignedIn(session): SignedIn) -> Response {
     let report = &s.view().plan.conflicts;
     page(
         &s,
@@ -517,14 +590,9 @@ const MAX_LISTED: usize = 500;
 
 pub(crate) async fn conflict(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    SignedIn(session): SignedIn,
     Path(n): Path<usize>,
 ) -> Response {
-    let path = format!("/ui/conflicts/{n}");
-    let session = match signed_in(&s, &headers, Access::Read, &path).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     let view = s.view();
     let Some(f) = n
         .checked_sub(1)
@@ -579,16 +647,11 @@ fn actions(state: WaveState, rules: &ringmaster_core::wave::Rules) -> Vec<&'stat
 
 pub(crate) async fn wave(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    SignedIn(session): SignedIn,
     Path(n): Path<u32>,
 ) -> Response {
-    let path = format!("/ui/waves/{n}");
-    let session = match signed_in(&s, &headers, Access::Read, &path).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     let detail = match wave_detail(&s, n).await {
-        Ok(Some(d)) => d,
+        Ok(Some(d)) => serde_json::to_value(d).unwrap_or_default(),
         Ok(None) => {
             return message(
                 StatusCode::NOT_FOUND,
@@ -596,13 +659,7 @@ pub(crate) async fn wave(
                 &format!("The plan has no wave {n}."),
             );
         }
-        Err(_) => {
-            return message(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Something failed",
-                "Reading the wave failed; the cause is in the server log.",
-            );
-        }
+        Err(e) => return failed(e),
     };
     let idx = (n - 1) as usize;
     let spec = &s.engine.waves()[idx];
@@ -652,15 +709,10 @@ pub(crate) async fn wave(
 
 pub(crate) async fn act(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    SignedIn(session): SignedIn,
     Path((wave, action)): Path<(u32, String)>,
-    Form(f): Form<CsrfForm>,
 ) -> Response {
     let path = format!("/ui/waves/{wave}");
-    let session = match form_session(&s, &headers, Access::Operate, &path, &f.csrf).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     let Some(event) = event_of(&action) else {
         return message(
             StatusCode::NOT_FOUND,
@@ -682,8 +734,6 @@ pub(crate) async fn act(
 #[derive(serde::Deserialize)]
 pub(crate) struct AlertForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     key: String,
     #[serde(default)]
     note: String,
@@ -691,18 +741,14 @@ pub(crate) struct AlertForm {
 
 pub(crate) async fn alert_action(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    SignedIn(session): SignedIn,
     Path(action): Path<String>,
     Form(f): Form<AlertForm>,
 ) -> Response {
     let path = "/ui/runstate";
-    let session = match form_session(&s, &headers, Access::Operate, path, &f.csrf).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     match crate::api::mark_alert(&s, &action, &f.key, &f.note, &session.label).await {
         Ok(_) => Redirect::to(path).into_response(),
-        Err((code, why)) => message(code, "Not done", &why),
+        Err(e) => failed(e),
     }
 }
 
@@ -713,13 +759,9 @@ pub(crate) struct Search {
 
 pub(crate) async fn devices(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    SignedIn(session): SignedIn,
     Query(q): Query<Search>,
 ) -> Response {
-    let session = match signed_in(&s, &headers, Access::Read, "/ui/devices").await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     let needle = q.q.unwrap_or_default();
     let needle: String = needle.trim().chars().take(200).collect();
     let org = &s.view().org;
@@ -743,14 +785,9 @@ pub(crate) async fn devices(
 
 pub(crate) async fn device(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    SignedIn(session): SignedIn,
     Path(key): Path<String>,
 ) -> Response {
-    let path = format!("/ui/devices/{}", url_escape(&key));
-    let session = match signed_in(&s, &headers, Access::Read, &path).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
     // One view for the whole page: a reload may swap it meanwhile.
     let v = s.view();
     let row = match find_device(&v, &key) {
@@ -788,11 +825,7 @@ pub(crate) async fn device(
     )
 }
 
-pub(crate) async fn helpdesk(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    let session = match signed_in(&s, &headers, Access::Read, "/ui/helpdesk").await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+pub(crate) async fn helpdesk(State(s): State<AppState>, SignedIn(session): SignedIn) -> Response {
     let p = &s.view().plan;
     let now = (s.clock)();
     let rows = match s.engine.rows().await {
@@ -878,18 +911,11 @@ pub(crate) async fn helpdesk(State(s): State<AppState>, headers: HeaderMap) -> R
     )
 }
 
-pub(crate) async fn runstate(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    let session = match signed_in(&s, &headers, Access::Read, "/ui/runstate").await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+pub(crate) async fn runstate(State(s): State<AppState>, SignedIn(session): SignedIn) -> Response {
     let view = s.view();
-    let Ok(r) = run_state(&s, &view).await else {
-        return message(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Something failed",
-            "Judging the run state failed; the cause is in the server log.",
-        );
+    let r = match run_state(&s, &view).await {
+        Ok(r) => r,
+        Err(e) => return failed(e),
     };
     let alerts = match s.store.alerts(&s.rollout, false).await {
         Ok(a) => a,
@@ -955,11 +981,7 @@ pub(crate) async fn runstate(State(s): State<AppState>, headers: HeaderMap) -> R
     )
 }
 
-pub(crate) async fn audit(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    let session = match signed_in(&s, &headers, Access::Audit, "/ui/audit").await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+pub(crate) async fn audit(State(s): State<AppState>, SignedIn(session): SignedIn) -> Response {
     let mut log = match s.store.audit_log(&s.rollout).await {
         Ok(l) => l,
         Err(e) => return internal("reading the audit log", e),
@@ -975,11 +997,10 @@ pub(crate) async fn audit(State(s): State<AppState>, headers: HeaderMap) -> Resp
     )
 }
 
-pub(crate) async fn notifications(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    let session = match signed_in(&s, &headers, Access::Audit, "/ui/notifications").await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+pub(crate) async fn notifications(
+    State(s): State<AppState>,
+    SignedIn(session): SignedIn,
+) -> Response {
     let items = match s.store.outbox(&s.rollout, 500).await {
         Ok(i) => i,
         Err(e) => return internal("reading the outbox", e),
@@ -1105,4 +1126,30 @@ pub(crate) async fn feedback(
         "Thank you",
         "Your answer is in. The rollout team reads every one before the next wave starts.",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn sign_in_returns_only_to_plain_dashboard_paths() {
+        for (next, to) in [
+            (Some("/ui/plan"), "/ui/plan"),
+            (Some("/ui"), "/ui"),
+            (Some("/ui/devices?q=a%20b"), "/ui/devices?q=a%20b"),
+            (None, "/ui"),
+            (Some("//evil.example.com"), "/ui"),
+            (Some("/uievil"), "/ui"),
+            (Some("/ui//evil.example.com"), "/ui"),
+            (Some("/ui/\\evil"), "/ui"),
+            (Some("/ui/plan\nSet-Cookie: x=y"), "/ui"),
+            (Some("/ui/\u{7f}"), "/ui"),
+            (Some("/ui/plan x"), "/ui"),
+            (Some("/ui/é"), "/ui"),
+            (Some("https://evil.example.com/ui"), "/ui"),
+        ] {
+            assert_eq!(safe_next(next), to, "{next:?}");
+        }
+    }
 }

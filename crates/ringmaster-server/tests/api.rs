@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 mod common;
 
 use common::{call, fixture, request};
-use ringmaster_server::{ROUTES, app};
+use ringmaster_server::{app, routes};
 use ringmaster_store::Role;
 use tower::ServiceExt;
 
@@ -99,11 +99,24 @@ async fn openapi_lists_every_route_and_metrics_speak_prometheus() {
     .await;
     assert_eq!(status, StatusCode::OK);
     let doc: serde_json::Value = serde_json::from_str(&doc).unwrap();
-    for (method, path, _) in ROUTES.iter().filter(|r| ringmaster_server::is_api(r.1)) {
+    for r in routes().iter().filter(|r| r.is_api()) {
+        let op = &doc["paths"][&r.path][r.method.as_str().to_ascii_lowercase()];
+        assert!(op.is_object(), "{} {} missing", r.method, r.path);
+        // Each answer is described with its schema, each body too.
         assert!(
-            doc["paths"][path][method.to_ascii_lowercase()].is_object(),
-            "{method} {path} missing"
+            op["responses"]["200"]["content"].is_object(),
+            "{} {}: no answer schema",
+            r.method,
+            r.path
         );
+        if r.method == "POST" && r.path != "/api/waves/{wave}/{action}" {
+            assert!(op["requestBody"].is_object(), "{}: no body schema", r.path);
+        }
+        if r.access != ringmaster_server::Access::Open {
+            assert!(op["responses"]["401"].is_object(), "{}", r.path);
+        } else {
+            assert_eq!(op["security"], serde_json::json!([{}]), "{}", r.path);
+        }
     }
     let (status, m) = call(&f, request("GET", "/metrics", Some(viewer), Vec::new())).await;
     assert_eq!(status, StatusCode::OK);

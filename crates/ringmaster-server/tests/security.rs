@@ -1,4 +1,5 @@
-//! The security suite: every route of the router is walked. None answers
+//! The security suite: every route of the router is walked, and each
+//! answer says which row of the route table's guards it passed. None answers
 //! without a token or session (health, sign-in, static files and keyed
 //! feedback links aside); each role gets exactly what the matrix allows;
 //! forms without the session's key are refused; oversize bodies get 413;
@@ -8,9 +9,10 @@ mod common;
 
 use axum::http::StatusCode;
 use common::{
-    HOSTILE_DEVICE, HOSTILE_GROUP, HOSTILE_POLICY, call, fetch, fixture, page, request, session,
+    HOSTILE_DEVICE, HOSTILE_GROUP, HOSTILE_POLICY, call, fetch, fixture, page, request, served,
+    session,
 };
-use ringmaster_server::{Access, ROUTES, allowed};
+use ringmaster_server::{Access, Checked, Credential, allowed, routes};
 use ringmaster_store::Role;
 
 const ROLES: [Role; 5] = [
@@ -21,107 +23,164 @@ const ROLES: [Role; 5] = [
     Role::Admin,
 ];
 
-fn is_ui(path: &str) -> bool {
-    path.starts_with("/ui")
+#[tokio::test]
+async fn the_router_serves_the_table_and_nothing_else() {
+    let f = fixture().await;
+    let table = routes();
+    let mut seen = std::collections::BTreeSet::new();
+    for r in &table {
+        assert!(
+            seen.insert((r.method.to_string(), r.path.clone())),
+            "{} {} twice",
+            r.method,
+            r.path
+        );
+        // Whatever the answer, it came through this row's guard.
+        let (_, checked, _) = served(&f, page(r.method.as_str(), &r.path, None, "")).await;
+        assert_eq!(checked, Some(Checked(r.access)), "{} {}", r.method, r.path);
+    }
+    // A path outside the table is not served, and no guard saw it.
+    for (method, path) in [
+        ("GET", "/api/secret"),
+        ("GET", "/ui/secret"),
+        ("POST", "/api/plan"),
+    ] {
+        let (status, checked, _) = served(&f, page(method, path, None, "")).await;
+        assert!(
+            status == StatusCode::NOT_FOUND || status == StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}: {status}"
+        );
+        assert_eq!(checked, None, "{method} {path}");
+    }
+    // The OpenAPI document lists exactly the table's API rows.
+    let doc = ringmaster_server::openapi();
+    let mut documented = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            documented += 1;
+            assert!(
+                table.iter().any(|r| &r.path == path
+                    && r.method.as_str().eq_ignore_ascii_case(method)
+                    && r.is_api()),
+                "{method} {path} is documented but not in the table"
+            );
+        }
+    }
+    assert_eq!(documented, table.iter().filter(|r| r.is_api()).count());
 }
 
 #[tokio::test]
 async fn no_route_answers_without_a_token_and_roles_are_enforced() {
     let f = fixture().await;
-    for (method, path, access) in ROUTES {
-        if *access == Access::Open {
-            let (status, _, body) = fetch(&f, page(method, path, None, "")).await;
-            assert!(
-                !status.is_server_error(),
-                "{method} {path} without a token: {status} {body}"
-            );
-            if path.starts_with("/feedback") {
+    for r in routes() {
+        let (method, path, access) = (r.method.as_str(), r.path.as_str(), r.access);
+        match r.credential() {
+            Credential::None => {
+                let (status, _, body) = fetch(&f, page(method, path, None, "")).await;
+                assert!(
+                    !status.is_server_error(),
+                    "{method} {path} without a token: {status} {body}"
+                );
+                if path.starts_with("/feedback") {
+                    assert_eq!(
+                        status,
+                        StatusCode::NOT_FOUND,
+                        "a feedback link with a wrong key"
+                    );
+                }
+            }
+            Credential::Session => {
+                // The dashboard sends strangers to the sign-in page, with nothing else.
+                for cookie in [None, Some("rm_session=forged")] {
+                    let (status, headers, body) = fetch(&f, page(method, path, cookie, "")).await;
+                    assert_eq!(status, StatusCode::SEE_OTHER, "{method} {path} {cookie:?}");
+                    assert!(
+                        headers["location"]
+                            .to_str()
+                            .unwrap()
+                            .starts_with("/login?next="),
+                        "{method} {path}"
+                    );
+                    assert!(body.is_empty(), "{method} {path}: {body}");
+                }
+                // An API token is not a session.
+                let (status, _, _) = fetch(
+                    &f,
+                    request(method, path, Some(f.token(Role::Admin)), Vec::new()),
+                )
+                .await;
                 assert_eq!(
                     status,
-                    StatusCode::NOT_FOUND,
-                    "a feedback link with a wrong key"
+                    StatusCode::SEE_OTHER,
+                    "{method} {path} with a token"
                 );
+                for role in ROLES {
+                    // Actions run on a fresh rollout so one role's approval does not hide another's.
+                    let g = if method == "POST" {
+                        fixture().await
+                    } else {
+                        fixture_ref(&f)
+                    };
+                    let (cookie, csrf) = session(&g, role).await;
+                    let form = format!("csrf={csrf}");
+                    let (status, _, body) =
+                        fetch(&g, page(method, path, Some(&cookie), &form)).await;
+                    assert_eq!(
+                        status == StatusCode::FORBIDDEN,
+                        !allowed(role, access),
+                        "{method} {path} as {role:?}: {status} {body}"
+                    );
+                    if allowed(role, access) {
+                        assert!(
+                            status.is_success()
+                                || status.is_redirection()
+                                || status == StatusCode::CONFLICT,
+                            "{method} {path} as {role:?}: {status} {body}"
+                        );
+                    }
+                }
             }
-            continue;
-        }
-        if is_ui(path) {
-            // The dashboard sends strangers to the sign-in page, with nothing else.
-            for cookie in [None, Some("rm_session=forged")] {
-                let (status, headers, body) = fetch(&f, page(method, path, cookie, "")).await;
-                assert_eq!(status, StatusCode::SEE_OTHER, "{method} {path} {cookie:?}");
-                assert!(
-                    headers["location"]
-                        .to_str()
-                        .unwrap()
-                        .starts_with("/login?next="),
-                    "{method} {path}"
-                );
-                assert!(body.is_empty(), "{method} {path}: {body}");
-            }
-            for role in ROLES {
-                // Actions run on a fresh rollout so one role's approval does not hide another's.
-                let g = if method == &"POST" {
-                    fixture().await
-                } else {
-                    fixture_ref(&f)
-                };
-                let (cookie, csrf) = session(&g, role).await;
-                let form = format!("csrf={csrf}");
-                let (status, _, body) = fetch(&g, page(method, path, Some(&cookie), &form)).await;
+            Credential::Token => {
                 assert_eq!(
-                    status == StatusCode::FORBIDDEN,
-                    !allowed(role, *access),
-                    "{method} {path} as {role:?}: {status} {body}"
+                    call(&f, request(method, path, None, Vec::new())).await.0,
+                    StatusCode::UNAUTHORIZED,
+                    "{method} {path} without a token"
                 );
-                if allowed(role, *access) {
-                    assert!(
-                        status.is_success()
-                            || status.is_redirection()
-                            || status == StatusCode::CONFLICT,
+                assert_eq!(
+                    call(
+                        &f,
+                        request(method, path, Some("rm_not_a_token"), Vec::new())
+                    )
+                    .await
+                    .0,
+                    StatusCode::UNAUTHORIZED,
+                    "{method} {path} with a bad token"
+                );
+                // A dashboard cookie never authorizes an API call.
+                let (cookie, _) = session(&f, Role::Admin).await;
+                assert_eq!(
+                    fetch(&f, page(method, path, Some(&cookie), "")).await.0,
+                    StatusCode::UNAUTHORIZED,
+                    "{method} {path} with a session cookie"
+                );
+                for role in ROLES {
+                    let g = if access == Access::Operate {
+                        fixture().await
+                    } else {
+                        fixture_ref(&f)
+                    };
+                    let (status, body) = call(
+                        &g,
+                        request(method, path, Some(g.token(role)), b"[]".to_vec()),
+                    )
+                    .await;
+                    assert_eq!(
+                        status == StatusCode::FORBIDDEN,
+                        !allowed(role, access),
                         "{method} {path} as {role:?}: {status} {body}"
                     );
                 }
             }
-            continue;
-        }
-        assert_eq!(
-            call(&f, request(method, path, None, Vec::new())).await.0,
-            StatusCode::UNAUTHORIZED,
-            "{method} {path} without a token"
-        );
-        assert_eq!(
-            call(
-                &f,
-                request(method, path, Some("rm_not_a_token"), Vec::new())
-            )
-            .await
-            .0,
-            StatusCode::UNAUTHORIZED,
-            "{method} {path} with a bad token"
-        );
-        // A dashboard cookie never authorizes an API call.
-        let (cookie, _) = session(&f, Role::Admin).await;
-        assert_eq!(
-            fetch(&f, page(method, path, Some(&cookie), "")).await.0,
-            StatusCode::UNAUTHORIZED,
-            "{method} {path} with a session cookie"
-        );
-        for role in ROLES {
-            let g = if *access == Access::Operate {
-                fixture().await
-            } else {
-                fixture_ref(&f)
-            };
-            let (status, body) = call(
-                &g,
-                request(method, path, Some(g.token(role)), b"[]".to_vec()),
-            )
-            .await;
-            assert_eq!(
-                status == StatusCode::FORBIDDEN,
-                !allowed(role, *access),
-                "{method} {path} as {role:?}: {status} {body}"
-            );
         }
     }
 }

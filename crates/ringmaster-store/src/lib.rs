@@ -57,6 +57,30 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+impl StoreError {
+    /// The database was busy (locked by another writer, a serialization
+    /// conflict, no free connection): the same request may succeed later.
+    pub fn is_busy(&self) -> bool {
+        let StoreError::Db(e) = self else {
+            return false;
+        };
+        match e {
+            sqlx::Error::PoolTimedOut => true,
+            sqlx::Error::Database(d) => {
+                // SQLite: SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their
+                // extended codes in the higher bits. PostgreSQL:
+                // serialization failure, deadlock, lock not available.
+                let code = d.code().unwrap_or_default();
+                match code.parse::<i32>() {
+                    Ok(n) => matches!(n & 0xff, 5 | 6),
+                    Err(_) => matches!(code.as_ref(), "40001" | "40P01" | "55P03"),
+                }
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Which wave: a rollout, a plan version, the wave's position.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct WaveKey {

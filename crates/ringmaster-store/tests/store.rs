@@ -1007,3 +1007,35 @@ async fn a_gate_result_that_does_not_read_is_an_error_that_says_where() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_locked_database_is_busy_and_other_errors_are_not() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}?mode=rwc", dir.path().join("lock.db").display());
+    let mut holder = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    // A second writer that does not wait for the lock gets SQLITE_BUSY.
+    let opts: sqlx::sqlite::SqliteConnectOptions = url.parse().unwrap();
+    let mut other =
+        sqlx::SqliteConnection::connect_with(&opts.busy_timeout(std::time::Duration::ZERO))
+            .await
+            .unwrap();
+    let err = sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap_err();
+    assert!(StoreError::Db(err).is_busy());
+    assert!(StoreError::Db(sqlx::Error::PoolTimedOut).is_busy());
+    assert!(!StoreError::Db(sqlx::Error::RowNotFound).is_busy());
+    let stale = StoreError::Stale {
+        rollout: "r".into(),
+        idx: 0,
+        expected: 1,
+        found: 2,
+    };
+    assert!(!stale.is_busy());
+}

@@ -94,6 +94,12 @@ pub async fn fixture() -> Fixture {
 }
 
 pub async fn fixture_with(channels: Channels) -> Fixture {
+    fixture_in(channels, false).await
+}
+
+/// The fixture; `on_disk`: its database is a SQLite file (`rm.db` in the
+/// fixture's folder) that a test can lock from outside.
+pub async fn fixture_in(channels: Channels, on_disk: bool) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     ringmaster_gen::generate(
         &dir.path().join("org"),
@@ -149,7 +155,12 @@ pub async fn fixture_with(channels: Channels) -> Fixture {
         },
     )
     .unwrap();
-    let store = ringmaster_store::open("sqlite::memory:").await.unwrap();
+    let url = if on_disk {
+        format!("sqlite:{}?mode=rwc", dir.path().join("rm.db").display())
+    } else {
+        "sqlite::memory:".to_string()
+    };
+    let store = ringmaster_store::open(&url).await.unwrap();
     let waves = WaveSpec::from_plan(&plan);
     let start = waves[0].starts_at;
     let sim = Arc::new(Simulator::new(&org, SimConfig::default()));
@@ -271,4 +282,19 @@ pub async fn fetch(f: &Fixture, req: Request<Body>) -> (StatusCode, axum::http::
         parts.headers,
         String::from_utf8_lossy(&body).into_owned(),
     )
+}
+
+/// Status, the access the route's guard checked (None: no route matched), body.
+pub async fn served(
+    f: &Fixture,
+    req: Request<Body>,
+) -> (StatusCode, Option<ringmaster_server::Checked>, String) {
+    let resp = app(f.state.clone()).oneshot(req).await.unwrap();
+    let checked = resp
+        .extensions()
+        .get::<ringmaster_server::Checked>()
+        .copied();
+    let status = resp.status();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, checked, String::from_utf8_lossy(&body).into_owned())
 }
