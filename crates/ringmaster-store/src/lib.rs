@@ -30,7 +30,8 @@ use std::sync::Arc;
 pub enum StoreError {
     /// The wave moved since it was read (another driver, or a retry): nothing was written.
     #[error(
-        "wave {idx} of {rollout} changed since it was read (expected transition {expected}, found {found})"
+        "wave {} of {rollout} changed since it was read (expected transition {expected}, found {found})",
+        idx + 1
     )]
     Stale {
         rollout: String,

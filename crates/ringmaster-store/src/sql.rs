@@ -343,7 +343,9 @@ impl Waves for Backend {
                 },
                 None => StoreError::NotFound(format!(
                     "wave {} of {} version {}",
-                    key.idx, key.rollout, key.version
+                    key.idx + 1,
+                    key.rollout,
+                    key.version
                 )),
             });
         }
@@ -384,9 +386,10 @@ impl Waves for Backend {
         .bind(ms(at))
         .bind(actor)
         .bind(&key.rollout)
+        // Waves are counted from 1 wherever people read them.
         .bind(format!(
             "wave {}: {} → {}",
-            key.idx,
+            key.idx + 1,
             t.from.name(),
             t.to.name()
         ))

@@ -282,7 +282,7 @@ async fn story(store: &dyn Store) {
         .unwrap();
     let log = store.audit_log("r").await.unwrap();
     assert_eq!(log.first().unwrap().action, "plan version");
-    assert!(log.iter().any(|l| l.action == "wave 0: pending → applying"));
+    assert!(log.iter().any(|l| l.action == "wave 1: pending → applying"));
     assert_eq!(log.last().unwrap().actor, "ops@contoso");
 
     // Other waves are a new version; the old one keeps its history.
