@@ -140,6 +140,28 @@ impl Role {
 }
 
 /// The hash a token is kept as.
+/// Crash tests: with `RINGMASTER_ABORT_AFTER_COMMITS=N` set, the process
+/// aborts (no clean-up, like SIGKILL) right after its N-th committed
+/// transaction, so a test kills at chosen points whatever the machine's
+/// speed. Unset, this is one relaxed load per commit.
+pub(crate) fn after_commit() {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LEFT: OnceLock<Option<AtomicU64>> = OnceLock::new();
+    let left = LEFT.get_or_init(|| {
+        std::env::var("RINGMASTER_ABORT_AFTER_COMMITS")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|n| *n > 0)
+            .map(AtomicU64::new)
+    });
+    if let Some(left) = left
+        && left.fetch_sub(1, Ordering::Relaxed) == 1
+    {
+        std::process::abort();
+    }
+}
+
 pub fn token_hash(token: &str) -> String {
     use sha2::Digest;
     let d = sha2::Sha256::digest(token.as_bytes());

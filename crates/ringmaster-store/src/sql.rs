@@ -106,6 +106,7 @@ impl Backend {
             inserted += q.build().execute(&mut *tx).await?.rows_affected();
         }
         tx.commit().await?;
+        crate::after_commit();
         Ok(Ingested {
             inserted,
             duplicates: records.len() as u64 - inserted,
@@ -170,6 +171,7 @@ impl Backend {
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;
+            crate::after_commit();
             return Ok(Started {
                 version: *v as u32,
                 previous: None,
@@ -221,6 +223,7 @@ impl Backend {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        crate::after_commit();
         Ok(Started {
             version: version as u32,
             previous,
@@ -397,6 +400,7 @@ impl Waves for Backend {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        crate::after_commit();
         Ok(seq)
     }
 
@@ -613,6 +617,7 @@ impl Reports for Backend {
             .await?;
         }
         tx.commit().await?;
+        crate::after_commit();
         Ok(())
     }
 
@@ -894,6 +899,7 @@ impl Notifications for Backend {
             .rows_affected();
         }
         tx.commit().await?;
+        crate::after_commit();
         Ok(added)
     }
 
@@ -1055,6 +1061,7 @@ impl Watching for Backend {
             .await?;
         }
         tx.commit().await?;
+        crate::after_commit();
         Ok(())
     }
 
@@ -1109,6 +1116,7 @@ impl Watching for Backend {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        crate::after_commit();
         Ok(true)
     }
 
