@@ -161,7 +161,7 @@ fn explain_device_gives_status_and_reasons() {
         .args(["--device", "PC-ADA", "--policy", "LAPS"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("Included      LAPS"))
+        .stdout(predicate::str::contains("Included       LAPS"))
         .stdout(predicate::str::contains(
             "group 'All Staff' contains group 'Sales Users'",
         ))

@@ -109,7 +109,9 @@ fn the_readme_tour_runs_as_written() {
     let steps = tour_steps(&readme);
     assert!(steps.len() > 10, "the tour has {} commands", steps.len());
     let dir = tempfile::tempdir().unwrap();
-    let bin = Path::new(env!("CARGO_BIN_EXE_ringmaster")).parent().unwrap();
+    let bin = Path::new(env!("CARGO_BIN_EXE_ringmaster"))
+        .parent()
+        .unwrap();
     let path = format!(
         "{}:{}",
         bin.display(),

@@ -236,7 +236,7 @@ fn explain(org: &Org, res: &Resolution, now: jiff::Timestamp) {
         });
     if let Some((u, d, p)) = excluded {
         println!(
-            "\nVIP {} on {}: '{}' is Excluded: {}",
+            "\nVIP {} on {}: '{}' is excluded: {}",
             org.user_label(u),
             org.device(DeviceAttr::Name, d).unwrap_or("?"),
             p.policy,

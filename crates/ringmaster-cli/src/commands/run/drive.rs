@@ -138,9 +138,9 @@ pub(super) async fn drive(
             return Ok((Driven::Done(passed, rows.len()), now));
         }
         if let Some((who, waves)) = p.approver
-            && let Some(r) = rows.iter().find(|r| {
-                r.state == WaveState::AwaitingApproval && covers(waves, r.key.idx + 1)
-            })
+            && let Some(r) = rows
+                .iter()
+                .find(|r| r.state == WaveState::AwaitingApproval && covers(waves, r.key.idx + 1))
         {
             match e.operate(r.key.idx + 1, Event::Approve, who, now).await? {
                 Ok(line) => say(format!("{}  {line} (approved by the {who})", stamp(now))),
