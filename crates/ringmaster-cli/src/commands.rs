@@ -13,6 +13,11 @@ pub mod run;
 use anyhow::Context;
 use std::path::PathBuf;
 
+/// The commented example plan (`examples/demo/ringmaster.toml`): the demo
+/// writes it next to its organization, `init --example` where asked. It
+/// reads `org/` and `proposed/` beside itself, as `gen --proposed` writes them.
+pub const EXAMPLE_PLAN: &str = include_str!("../../../examples/demo/ringmaster.toml");
+
 /// Where the organization comes from, shared by every command that needs one.
 #[derive(clap::Args, Debug)]
 pub struct OrgArgs {

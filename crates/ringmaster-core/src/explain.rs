@@ -25,6 +25,16 @@ impl Status {
             Status::NotApplicable => "NotApplicable",
         }
     }
+
+    /// The status in words for people (`as_str` is the stable wire name).
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Included => "Included",
+            Status::Excluded => "Excluded",
+            Status::NotTargeted => "Not targeted",
+            Status::NotApplicable => "Not applicable",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

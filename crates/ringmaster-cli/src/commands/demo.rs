@@ -36,8 +36,7 @@ pub struct Args {
     dir: Option<PathBuf>,
 }
 
-/// The commented example plan, written next to the generated organization.
-const EXAMPLE_PLAN: &str = include_str!("../../../../examples/demo/ringmaster.toml");
+use super::EXAMPLE_PLAN;
 
 fn heading(s: &str) {
     println!("\n== {s} ==");
@@ -69,7 +68,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     heading("7. The rollout plan: scope, pilot, waves, dates, goals, messages");
     let plan_facts = plan(&root, &plan_file, now)?;
     heading("8. Run it on a simulated fleet; the pilot catches a broken setting");
-    let fault = accept_and_break(&plan_file)?;
+    let fault = announce_fault()?;
     let speed = a.speed.unwrap_or(if a.no_serve { 0.0 } else { 21_600.0 });
     let mut serve = (!a.no_serve).then(|| super::run::DemoServe {
         listen: a.listen.clone(),
@@ -237,7 +236,7 @@ fn explain(org: &Org, res: &Resolution, now: jiff::Timestamp) {
         });
     if let Some((u, d, p)) = excluded {
         println!(
-            "\nVIP {} on {}: '{}' is Excluded: {}",
+            "\nVIP {} on {}: '{}' is excluded: {}",
             org.user_label(u),
             org.device(DeviceAttr::Name, d).unwrap_or("?"),
             p.policy,
@@ -302,25 +301,13 @@ fn plan(root: &Path, plan_file: &Path, now: jiff::Timestamp) -> anyhow::Result<S
     Ok(plan_facts)
 }
 
-/// Before the run: the accepted differences go into the plan, and the
-/// fault the pilot is to catch is made.
-fn accept_and_break(plan_file: &Path) -> anyhow::Result<Fault> {
+/// Before the run: what the plan accepts and the fault the pilot is to
+/// catch. (The example plan carries its `[[accept]]` entries, so it runs as
+/// written.)
+fn announce_fault() -> anyhow::Result<Fault> {
     println!(
         "The LAPS and Defender differences are accepted in the plan (the old policies retire with this rollout).\nInjected fault: the baseline's sample-submission setting breaks 40 % of the pilot's devices.\nDevices check in on Intune's cadence; a month passes in seconds.\n"
     );
-    let mut text = EXAMPLE_PLAN.to_string();
-    for setting in [
-        "device_vendor_msft_laps_policies_passwordagedays",
-        "device_vendor_msft_laps_policies_passwordlength",
-        "device_vendor_msft_laps_policies_passwordcomplexity",
-        "device_vendor_msft_policy_config_defender_submitsamplesconsent",
-        "device_vendor_msft_policy_config_defender_allowcloudprotection",
-    ] {
-        text.push_str(&format!(
-            "\n[[accept]]\nsetting = \"{setting}\"\nreason = \"the old policies retire with this rollout\"\nexpires = \"2027-12-31\"\n"
-        ));
-    }
-    std::fs::write(plan_file, text).with_context(|| format!("writing {}", plan_file.display()))?;
     "wave=2,setting=submitsamplesconsent,error=0.4"
         .parse()
         .map_err(|e: String| anyhow::anyhow!(e))

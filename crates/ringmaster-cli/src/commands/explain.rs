@@ -36,6 +36,15 @@ fn one<T: Copy>(
     label: impl Fn(T) -> String,
 ) -> anyhow::Result<T> {
     match found.len() {
+        // Intune's built-in targets are not Entra groups: say so, and where to look.
+        0 if what == "group"
+            && ["all devices", "all users"].contains(&needle.trim().to_lowercase().as_str()) =>
+        {
+            Err(crate::UserError(format!(
+                "'{needle}' is Intune's built-in assignment target, not a group in the directory: `ringmaster org` lists the policies assigned to it (asgn), and `ringmaster explain --device X` shows when it reaches a device"
+            ))
+            .into())
+        }
         0 => Err(crate::UserError(format!("no {what} matches '{needle}'")).into()),
         1 => Ok(found[0]),
         n => {
@@ -141,7 +150,7 @@ pub(crate) fn print_device(org: &Org, e: &DeviceExplanation) {
     );
     for p in &e.policies {
         println!();
-        println!("{:<13} {}", p.status.as_str(), p.policy);
+        println!("{:<14} {}", p.status.label(), p.policy);
         println!("  why: {}", p.reason);
         for (id, why) in &p.settings_not_applicable {
             println!("  setting not applicable here: {id} ({why})");

@@ -3,7 +3,6 @@
 //! with first guesses at willingness and risk, and the usual phases. The
 //! result is checked by planning it before it is reported written.
 
-use super::OrgArgs;
 use anyhow::Context;
 use ringmaster_core::model::Platform;
 use ringmaster_core::org::Org;
@@ -15,8 +14,16 @@ use std::process::ExitCode;
 
 #[derive(clap::Args)]
 pub struct Args {
-    #[command(flatten)]
-    org: OrgArgs,
+    /// Folder(s) or file(s) of exports to build the plan from.
+    #[arg(long = "org", value_name = "DIR", required_unless_present = "example")]
+    org: Vec<PathBuf>,
+    /// Evaluate time-relative rules (`system.now`) at this instant instead of now.
+    #[arg(long, value_name = "RFC3339", env = "RINGMASTER_NOW")]
+    now: Option<jiff::Timestamp>,
+    /// Write the commented example plan instead (the demo's Windows baseline;
+    /// it reads `org/` and `proposed/` beside it, as `gen --proposed proposed/ org/` writes them).
+    #[arg(long, conflicts_with_all = ["org", "new", "policies"])]
+    example: bool,
     /// Exports of the policies this rollout deploys (written as `sources.new`).
     #[arg(long = "new", value_name = "DIR|FILE")]
     new: Vec<PathBuf>,
@@ -101,14 +108,17 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         ))
         .into());
     }
+    if a.example {
+        return write_example(&a.out);
+    }
     jiff::tz::TimeZone::get(&a.time_zone).map_err(|_| {
         crate::UserError(format!(
             "--time-zone `{}` is not an IANA time zone such as Europe/Amsterdam",
             a.time_zone
         ))
     })?;
-    let now = a.org.now();
-    let loaded = ringmaster_import::load(&a.org.org)
+    let now = a.now.unwrap_or_else(jiff::Timestamp::now);
+    let loaded = ringmaster_import::load(&a.org)
         .map_err(|e| crate::UserError(format!("import failed: {e}")))?;
     let org = loaded.org;
     for p in &a.policies {
@@ -125,6 +135,20 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     }
     std::fs::write(&a.out, &t).with_context(|| format!("writing {}", a.out.display()))?;
     report(&a, &org, &c, !platforms.is_empty(), now)
+}
+
+/// `init --example`: the commented example plan, as the demo writes it.
+fn write_example(out: &Path) -> anyhow::Result<ExitCode> {
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(out, super::EXAMPLE_PLAN)
+        .with_context(|| format!("writing {}", out.display()))?;
+    println!(
+        "wrote the example plan to {}: a Windows baseline for the organization in org/ (new policies in proposed/); `ringmaster plan` computes it",
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The platforms the new policies are for: the groups are chosen to cover
@@ -268,7 +292,6 @@ fn plan_text(
         t,
         "# A first plan, written by `ringmaster init` from {}.\n# Review every line marked REVIEW, then `ringmaster plan {}`.\n# The reference: docs/plan.md; a commented example: examples/demo/ringmaster.toml.\n",
         a.org
-            .org
             .iter()
             .map(|p| p.display().to_string())
             .collect::<Vec<_>>()
@@ -321,7 +344,6 @@ fn sources_text(t: &mut String, a: &Args) {
         t,
         "org = [{}]",
         a.org
-            .org
             .iter()
             .map(|p| quoted(&relative(p, &a.out)))
             .collect::<Vec<_>>()

@@ -105,7 +105,7 @@ fn check(grammar: Grammar, rule: &str, json: bool) -> anyhow::Result<ExitCode> {
             "warnings": r.warnings,
         }))?;
     } else {
-        println!("valid {} rule over {} objects", grammar, r.object.prefix());
+        println!("valid {} over {} objects", grammar.one(), r.object.prefix());
         for w in &r.warnings {
             println!("warning: {}", w.message);
         }

@@ -45,17 +45,22 @@ pub struct Where {
     /// Database URL (default: sqlite:ringmaster.db beside the plan).
     #[arg(long, env = "RINGMASTER_DATABASE_URL", value_name = "URL")]
     pub database: Option<String>,
-    /// Seed of the simulated fleet.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
+    /// Seed of the simulated fleet (default 1). Kept in the database: a later
+    /// run without it goes on with the same one.
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Print JSON instead of text (`status`, `history`).
     #[arg(long)]
     pub json: bool,
     /// Inject a fault into the simulation (repeatable): `wave=4,os=10.0.19045,error=0.4`,
     /// `platform=windows,setting=bitlocker,conflict=0.2`; add `from=2027-05-03` for drift
-    /// that starts then (devices that applied the policy report again).
+    /// that starts then (devices that applied the policy report again). Kept in the
+    /// database like --seed; `--no-faults` drops the kept ones.
     #[arg(long, value_name = "SPEC")]
     pub fault: Vec<Fault>,
+    /// Simulate without the faults an earlier run kept.
+    #[arg(long, conflicts_with = "fault")]
+    pub no_faults: bool,
     /// Drive Microsoft Intune through Graph, on the real clock, with the
     /// connection `ringmaster connect intune` saved (instead of --simulate).
     #[arg(long, value_name = "CONNECTION", env = "RINGMASTER_INTUNE")]
@@ -72,10 +77,122 @@ struct Opened {
     rollout: String,
     /// The plan and the organization it was computed on.
     loaded: super::plan::Loaded,
+    /// The simulator's settings, when it drives the rollout.
+    sim: Option<SimSettings>,
+}
+
+/// The fleet simulator's settings. A run that names them keeps them in the
+/// database, so the next run (a resume after an approval, say) simulates the
+/// same fleet with the same faults instead of silently changing them.
+#[derive(Clone)]
+pub(crate) struct SimSettings {
+    pub seed: u64,
+    pub faults: Vec<Fault>,
+    /// Taken from the database rather than the command line.
+    pub kept: bool,
+}
+
+const SEED_KEY: &str = "simulator.seed";
+const FAULTS_KEY: &str = "simulator.faults";
+
+impl SimSettings {
+    /// The command line's settings, else the kept ones, else the defaults;
+    /// whatever the command line named is kept for the next run.
+    async fn resolve(
+        store: &dyn ringmaster_store::Store,
+        rollout: &str,
+        at: &Where,
+    ) -> anyhow::Result<SimSettings> {
+        let kept_seed = store.get_meta(rollout, SEED_KEY).await?;
+        let kept_faults = store.get_meta(rollout, FAULTS_KEY).await?;
+        let seed = match (at.seed, &kept_seed) {
+            (Some(s), _) => {
+                store.set_meta(rollout, SEED_KEY, &s.to_string()).await?;
+                s
+            }
+            (None, Some(k)) => k.parse().with_context(|| {
+                format!("the database keeps a simulator seed that is not a number: `{k}`")
+            })?,
+            (None, None) => {
+                // Kept even when defaulted: it marks the rollout as simulated.
+                store.set_meta(rollout, SEED_KEY, "1").await?;
+                1
+            }
+        };
+        let faults = if !at.fault.is_empty() || at.no_faults {
+            let json = serde_json::to_string(&at.fault).context("writing the faults")?;
+            store.set_meta(rollout, FAULTS_KEY, &json).await?;
+            at.fault.clone()
+        } else {
+            match &kept_faults {
+                Some(k) => serde_json::from_str(k)
+                    .context("the database keeps simulator faults that do not read")?,
+                None => Vec::new(),
+            }
+        };
+        let kept = (at.seed.is_none() && kept_seed.is_some())
+            || (at.fault.is_empty() && !at.no_faults && kept_faults.is_some_and(|f| f != "[]"));
+        Ok(SimSettings { seed, faults, kept })
+    }
+
+    /// Whether an earlier run of the rollout in `at` was simulated (and kept
+    /// its settings), so a bare `run` goes on simulating it.
+    pub async fn were_kept(at: &Where) -> anyhow::Result<bool> {
+        let (_, spec) = super::plan::read(&at.file)?;
+        let rollout = spec.rollout.id.get_ref().trim().to_string();
+        let url = database_url(at);
+        // No database file yet: nothing ran, and looking must not create one.
+        if let Some(path) = url.strip_prefix("sqlite:")
+            && !Path::new(path).exists()
+        {
+            return Ok(false);
+        }
+        let store = ringmaster_store::open(&url)
+            .await
+            .map_err(|e| crate::UserError(format!("opening the database: {e}")))?;
+        Ok(store.get_meta(&rollout, SEED_KEY).await?.is_some())
+    }
+
+    /// `seed 1, fault wave=6,error=0.3`: what a person would type again.
+    pub fn describe(&self) -> String {
+        let mut s = format!("seed {}", self.seed);
+        for f in &self.faults {
+            s.push_str(&format!(", fault {}", fault_spec(f)));
+        }
+        s
+    }
+}
+
+/// A fault written back in the `--fault` syntax.
+fn fault_spec(f: &Fault) -> String {
+    let mut parts = Vec::new();
+    // Kept from 0; written from 1, as `--fault` takes it.
+    if let Some(w) = f.wave {
+        parts.push(format!("wave={}", w + 1));
+    }
+    if let Some(o) = &f.os_prefix {
+        parts.push(format!("os={o}"));
+    }
+    if let Some(p) = &f.platform {
+        parts.push(format!("platform={p}"));
+    }
+    if let Some(s) = &f.setting {
+        parts.push(format!("setting={s}"));
+    }
+    if f.error_rate > 0.0 {
+        parts.push(format!("error={}", f.error_rate));
+    }
+    if f.conflict_rate > 0.0 {
+        parts.push(format!("conflict={}", f.conflict_rate));
+    }
+    if let Some(t) = f.from {
+        parts.push(format!("from={t}"));
+    }
+    parts.join(",")
 }
 
 /// The built-in fleet simulator for a plan.
-fn simulator(at: &Where, loaded: &super::plan::Loaded) -> Simulator {
+fn simulator(sim: &SimSettings, loaded: &super::plan::Loaded) -> Simulator {
     let settings = loaded
         .plan
         .changes
@@ -86,8 +203,8 @@ fn simulator(at: &Where, loaded: &super::plan::Loaded) -> Simulator {
         &loaded.org,
         SimConfig {
             settings,
-            seed: at.seed,
-            faults: at.fault.clone(),
+            seed: sim.seed,
+            faults: sim.faults.clone(),
             tickets_per_100: loaded.plan.help_desk.tickets_per_100_devices,
             policy: loaded
                 .plan
@@ -130,9 +247,16 @@ async fn open(at: &Where, now: jiff::Timestamp) -> anyhow::Result<Opened> {
         .first()
         .map(|w| w.starts_at)
         .ok_or_else(|| crate::UserError("the plan has no waves".into()))?;
-    let connector: Arc<dyn ringmaster_engine::connector::Connector> = match &at.intune {
-        Some(conn) => Arc::new(super::intune::connector(conn, &loaded.plan.id, &loaded)?),
-        None => Arc::new(simulator(at, &loaded)),
+    type Connector = Arc<dyn ringmaster_engine::connector::Connector>;
+    let (connector, sim): (Connector, _) = match &at.intune {
+        Some(conn) => (
+            Arc::new(super::intune::connector(conn, &loaded.plan.id, &loaded)?),
+            None,
+        ),
+        None => {
+            let sim = SimSettings::resolve(store.as_ref(), &loaded.plan.id, at).await?;
+            (Arc::new(simulator(&sim, &loaded)), Some(sim))
+        }
     };
     // A new version starts (and supersedes) at the rollout's own time: the
     // stored simulated clock, or now against a real tenant.
@@ -165,6 +289,7 @@ async fn open(at: &Where, now: jiff::Timestamp) -> anyhow::Result<Opened> {
         planned_end,
         rollout: loaded.plan.id.clone(),
         loaded,
+        sim,
     })
 }
 

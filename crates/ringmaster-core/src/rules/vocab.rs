@@ -34,6 +34,15 @@ impl Grammar {
         }
     }
 
+    /// One rule of this grammar, in words: "Intune assignment filter".
+    pub fn one(self) -> &'static str {
+        match self {
+            Grammar::EntraDynamicMembership => "Entra dynamic membership rule",
+            Grammar::IntuneAssignmentFilter => "Intune assignment filter",
+            Grammar::CaDeviceFilter => "Conditional Access device filter",
+        }
+    }
+
     fn tables(self) -> &'static [&'static [Prop]] {
         match self {
             Grammar::EntraDynamicMembership => ENTRA,

@@ -15,9 +15,10 @@ fn demo_where(file: &Path, faults: Vec<Fault>) -> Where {
     Where {
         file: file.to_path_buf(),
         database: None,
-        seed: 1,
+        seed: Some(1),
         json: false,
         fault: faults,
+        no_faults: false,
         intune: None,
     }
 }
@@ -157,7 +158,7 @@ pub fn demo_run(
             step: jiff::SignedDuration::from_hours(1),
             speed,
             end: now + jiff::SignedDuration::from_hours(24 * 120),
-            approver: Some("demo operator"),
+            approver: Some(("demo operator", &[super::drive::Approve::All])),
             bar: Some((&bar, start)),
             clock: Some(&clock),
         };

@@ -25,7 +25,55 @@ pub struct RunArgs {
     /// With --intune: one tick now, then exit (for a timer or cron).
     #[arg(long)]
     pub once: bool,
+    /// Approve these waves when they ask for approval, so the run carries on
+    /// through them: wave numbers (`--approve 4 --approve 5`, or `4-7`) or
+    /// `all`. Each approval is audited as given on the command line.
+    #[arg(long, value_name = "WAVES|all", value_parser = parse_approve)]
+    pub approve: Vec<Approve>,
 }
+
+/// Waves an operator approves in advance on the command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Approve {
+    All,
+    /// From and to, counted from 1 as `status` shows them.
+    Waves(u32, u32),
+}
+
+fn parse_approve(s: &str) -> Result<Approve, String> {
+    let s = s.trim();
+    if s == "all" {
+        return Ok(Approve::All);
+    }
+    let num = |v: &str| {
+        v.trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("`{s}`: expected a wave number, a range such as 4-7, or all"))
+    };
+    match s.split_once('-') {
+        Some((a, b)) => {
+            let (a, b) = (num(a)?, num(b)?);
+            if a > b {
+                return Err(format!("`{s}`: the range runs backwards"));
+            }
+            Ok(Approve::Waves(a, b))
+        }
+        None => num(s).map(|n| Approve::Waves(n, n)),
+    }
+}
+
+/// Whether `approve` covers wave `number` (from 1).
+fn covers(approve: &[Approve], number: u32) -> bool {
+    approve.iter().any(|a| match a {
+        Approve::All => true,
+        Approve::Waves(from, to) => (*from..=*to).contains(&number),
+    })
+}
+
+/// Who approvals given with `run --approve` are recorded as.
+const APPROVER: &str = "operator via run --approve";
 
 /// Whether nothing more happens without an operator.
 fn needs_operator(s: WaveState) -> bool {
@@ -49,12 +97,13 @@ pub(super) enum Driven {
 }
 
 /// How to drive: the simulated step, the pace, when to give up, who
-/// approves waves that ask for it (the demo's operator), and a bar to move.
+/// approves which waves that ask for it (the demo's operator, or the one
+/// who ran `run --approve`), and a bar to move.
 pub(super) struct Pace<'a> {
     pub(super) step: jiff::SignedDuration,
     pub(super) speed: f64,
     pub(super) end: jiff::Timestamp,
-    pub(super) approver: Option<&'a str>,
+    pub(super) approver: Option<(&'a str, &'a [Approve])>,
     pub(super) bar: Option<(&'a indicatif::ProgressBar, jiff::Timestamp)>,
     /// The rollout's time, published for a dashboard served meanwhile.
     pub(super) clock: Option<&'a std::sync::Mutex<jiff::Timestamp>>,
@@ -88,8 +137,10 @@ pub(super) async fn drive(
             let passed = rows.iter().filter(|r| r.state == WaveState::Passed).count();
             return Ok((Driven::Done(passed, rows.len()), now));
         }
-        if let Some(who) = p.approver
-            && let Some(r) = rows.iter().find(|r| r.state == WaveState::AwaitingApproval)
+        if let Some((who, waves)) = p.approver
+            && let Some(r) = rows
+                .iter()
+                .find(|r| r.state == WaveState::AwaitingApproval && covers(waves, r.key.idx + 1))
         {
             match e.operate(r.key.idx + 1, Event::Approve, who, now).await? {
                 Ok(line) => say(format!("{}  {line} (approved by the {who})", stamp(now))),
@@ -122,7 +173,12 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         }
         return run_live(a);
     }
-    if !a.simulate {
+    // A bare `run` goes on with a rollout an earlier run simulated.
+    if !a.simulate
+        && !runtime()?
+            .block_on(super::SimSettings::were_kept(&a.at))
+            .is_ok_and(|k| k)
+    {
         return Err(crate::UserError(
             "say what to drive: --simulate (the built-in fleet) or --intune intune.toml (Microsoft Intune; `ringmaster connect intune` saves the connection)"
                 .into(),
@@ -146,12 +202,18 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
             stamp(now),
             ringmaster_store::redact(&database_url(&a.at))
         );
+        if let Some(sim) = o.sim.as_ref().filter(|s| s.kept) {
+            println!(
+                "the same simulation as the last run: {} (kept in the database; --seed, --fault or --no-faults change it)",
+                sim.describe()
+            );
+        }
         let bar = hours_bar(o.start, o.planned_end.max(now));
         let pace = Pace {
             step,
             speed: a.speed,
             end,
-            approver: None,
+            approver: (!a.approve.is_empty()).then_some((APPROVER, a.approve.as_slice())),
             bar: Some((&bar, o.start)),
             clock: None,
         };

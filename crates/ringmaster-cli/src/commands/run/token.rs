@@ -35,7 +35,12 @@ pub fn token_create(a: TokenArgs) -> anyhow::Result<ExitCode> {
             .await?;
         println!("{t}");
         eprintln!(
-            "a {} token for '{label}'; it is shown only now",
+            "{} {} token for '{label}'; it is shown only now",
+            if role.as_str().starts_with(['a', 'e', 'i', 'o', 'u']) {
+                "an"
+            } else {
+                "a"
+            },
             role.as_str()
         );
         Ok(ExitCode::SUCCESS)
