@@ -183,6 +183,7 @@ impl std::error::Error for UserError {}
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logs(cli.log_format);
+    quiet_on_closed_pipe();
     let result = match cli.command {
         Command::Conflicts(a) => commands::conflicts::run(a),
         Command::Demo(a) => commands::demo::run(a),
@@ -231,4 +232,23 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `ringmaster history | head` closes the pipe early; `println!` then
+/// panics. A reader that stopped reading is not an error: end quietly with
+/// the shell's code for SIGPIPE (128 + 13), as other Unix tools do.
+fn quiet_on_closed_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if text.starts_with("failed printing to std") && text.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
