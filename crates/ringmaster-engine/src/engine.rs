@@ -35,6 +35,9 @@ pub struct WaveSpec {
     /// What the new policies set (setting and value): a changed policy is a
     /// new plan version even when the plan file is the same.
     pub settings: Vec<(String, String)>,
+    /// Members Intune manages, per the organization the plan was made on
+    /// (`enrollment_completion`).
+    pub enrolled: u64,
 }
 
 impl WaveSpec {
@@ -66,6 +69,7 @@ impl WaveSpec {
                         .iter()
                         .map(|c| (c.setting_id.clone(), c.value.clone()))
                         .collect(),
+                    enrolled: w.enrolled,
                 }
             })
             .collect()
@@ -388,7 +392,7 @@ impl Engine {
                 .members
                 .len()
                 .saturating_sub(counts.reported() - counts.pending),
-            enrolled: counts.succeeded,
+            enrolled: spec.enrolled,
             tickets,
             feedback_answers: answers,
             feedback_sum: sum,

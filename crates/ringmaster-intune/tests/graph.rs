@@ -631,6 +631,7 @@ async fn the_engine_drives_waves_through_intune_and_reads_their_reports() {
         },
         goals: vec![goal.clone()],
         policy: Default::default(),
+        enrolled: 0,
         settings: Vec::new(),
     };
     let waves = vec![wave("pilot", 0..40, t0), wave("broad", 40..200, t0 + h(24))];

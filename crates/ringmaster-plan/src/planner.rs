@@ -169,6 +169,10 @@ pub struct WavePlan {
     pub approval: bool,
     #[serde(skip)]
     pub set: RoaringBitmap,
+    /// Members Intune manages (an Intune record in the import): what
+    /// `enrollment_completion` judges.
+    #[serde(skip)]
+    pub enrolled: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -217,6 +217,7 @@ mod tests {
             pinned: false,
             approval: false,
             set: set.iter().copied().collect(),
+            enrolled: 0,
         }
     }
 

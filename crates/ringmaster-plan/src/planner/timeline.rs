@@ -191,6 +191,7 @@ impl<'a> Timeline<'a> {
             end,
             pinned: d.pin.is_some(),
             approval: d.approval,
+            enrolled: (ringmaster_core::targeting::enrolled(org).0 & &d.set).len(),
             set: d.set.clone(),
         })
     }
