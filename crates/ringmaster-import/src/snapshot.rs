@@ -157,7 +157,7 @@ impl SnapshotCache {
             .filter(|p| p.extension().is_some_and(|x| x == "snap") && p != keep)
             .filter_map(|p| Some((p.metadata().ok()?.modified().ok()?, p)))
             .collect();
-        snaps.sort_by(|a, b| b.0.cmp(&a.0));
+        snaps.sort_by_key(|s| std::cmp::Reverse(s.0));
         for (_, p) in snaps.into_iter().skip(KEEP - 1) {
             let _ = std::fs::remove_file(p);
         }
