@@ -11,7 +11,37 @@ pub mod rules;
 pub mod run;
 
 use anyhow::Context;
+use ringmaster_import::snapshot::SnapshotCache;
 use std::path::PathBuf;
+use std::sync::OnceLock;
+
+/// Where import snapshots are kept for this run; `None` when they are off.
+static SNAPSHOTS: OnceLock<Option<SnapshotCache>> = OnceLock::new();
+
+/// Sets where [`load_org`] keeps snapshots (`--no-snapshot`, `--cache-dir`).
+pub fn use_snapshots(on: bool, cache_dir: Option<PathBuf>) {
+    let cache = on
+        .then(|| cache_dir.or_else(SnapshotCache::default_dir))
+        .flatten()
+        .map(|d| SnapshotCache::new(d.join("snapshots")));
+    let _ = SNAPSHOTS.set(cache);
+}
+
+/// Imports the organization, through its snapshot when one is current.
+/// Notes about a snapshot passed over go to stderr; stdout stays the same
+/// whichever way the organization came.
+pub fn load_org(paths: &[PathBuf]) -> anyhow::Result<ringmaster_import::Loaded> {
+    let failed = |e| crate::UserError(format!("import failed: {e}"));
+    let Some(Some(cache)) = SNAPSHOTS.get() else {
+        return ringmaster_import::load(paths).map_err(|e| failed(e).into());
+    };
+    let got = cache.load(paths).map_err(failed)?;
+    for n in &got.notes {
+        eprintln!("note: {n}");
+    }
+    tracing::debug!(from_snapshot = got.from_snapshot, "organization loaded");
+    Ok(got.loaded)
+}
 
 /// The commented example plan (`examples/demo/ringmaster.toml`): the demo
 /// writes it next to its organization, `init --example` where asked. It

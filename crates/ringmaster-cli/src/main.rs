@@ -28,6 +28,13 @@ struct Cli {
         env = "RINGMASTER_LOG_FORMAT"
     )]
     log_format: LogFormat,
+    /// Import the exports every time: neither read nor write the import snapshot.
+    #[arg(long, global = true, env = "RINGMASTER_NO_SNAPSHOT")]
+    no_snapshot: bool,
+    /// Folder of ringmaster's cache; import snapshots go to its `snapshots/`
+    /// [default: $XDG_CACHE_HOME/ringmaster, else ~/.cache/ringmaster].
+    #[arg(long, global = true, value_name = "DIR", env = "RINGMASTER_CACHE_DIR")]
+    cache_dir: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -184,6 +191,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logs(cli.log_format);
     quiet_on_closed_pipe();
+    commands::use_snapshots(!cli.no_snapshot, cli.cache_dir);
     let result = match cli.command {
         Command::Conflicts(a) => commands::conflicts::run(a),
         Command::Demo(a) => commands::demo::run(a),

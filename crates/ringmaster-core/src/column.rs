@@ -13,6 +13,7 @@ pub const NULL: u32 = 0;
 
 /// Distinct strings of one column; index = code. The strings live in one
 /// arena and the hash table holds only codes, so each string is stored once.
+/// Serialized as the arena and its ends; the table is rebuilt on reading.
 #[derive(Debug, Clone)]
 pub struct Dict {
     arena: String,
@@ -29,6 +30,36 @@ impl Default for Dict {
 
 fn hash(s: &str) -> u64 {
     FxBuildHasher.hash_one(s)
+}
+
+impl serde::Serialize for Dict {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (&self.arena, &self.ends).serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Dict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let (arena, ends) = <(String, Vec<usize>)>::deserialize(d)?;
+        // Checked so that reading values can never slice out of bounds.
+        let ordered = ends.first() == Some(&0) && ends.windows(2).all(|w| w[0] <= w[1]);
+        if !ordered
+            || ends.last() != Some(&arena.len())
+            || !ends.iter().all(|&e| arena.is_char_boundary(e))
+            || ends.len() > u32::MAX as usize
+        {
+            return Err(D::Error::custom("dictionary ends do not fit its text"));
+        }
+        let mut table = HashTable::with_capacity(ends.len() - 1);
+        for c in 1..ends.len() {
+            let h = hash(&arena[ends[c - 1]..ends[c]]);
+            table.insert_unique(h, c as u32, |&c| {
+                hash(&arena[ends[c as usize - 1]..ends[c as usize]])
+            });
+        }
+        Ok(Dict { arena, ends, table })
+    }
 }
 
 impl Dict {
@@ -84,13 +115,15 @@ impl Dict {
 }
 
 /// One scalar property over all rows.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct DictColumn {
     pub codes: Vec<u32>,
     pub dict: Dict,
     /// Rows per code, built on first use for columns with few distinct values.
+    #[serde(skip)]
     postings: OnceLock<Option<Vec<RoaringBitmap>>>,
     /// For many distinct ASCII values: codes in case-folded order, and rows by code.
+    #[serde(skip)]
     sorted: OnceLock<Option<SortedIndex>>,
 }
 
@@ -305,7 +338,7 @@ impl DictColumn {
 
 /// A multi-valued property (e.g. `devicePhysicalIds`): each row holds a list
 /// of codes into a shared dictionary of elements.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct MultiColumn {
     /// `offsets[row]..offsets[row + 1]` indexes into `items`.
     pub offsets: Vec<u32>,
@@ -313,7 +346,10 @@ pub struct MultiColumn {
     pub dict: Dict,
     /// For record lists (`assignedPlans`): the field values of each element code.
     pub records: Vec<Vec<Option<Box<str>>>>,
+    #[serde(with = "known_fields")]
     pub fields: Vec<&'static str>,
+    /// Empty once finished, which is when an org is serialized.
+    #[serde(skip)]
     pending: Vec<(u32, Vec<u32>)>,
 }
 
@@ -327,6 +363,29 @@ impl Default for MultiColumn {
             fields: Vec::new(),
             pending: Vec::new(),
         }
+    }
+}
+
+/// Record field names are static; reading maps them back to the known ones.
+mod known_fields {
+    use crate::model::ASSIGNED_PLAN_FIELDS;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[&'static str], s: S) -> Result<S::Ok, S::Error> {
+        v.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<&'static str>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|f| {
+                ASSIGNED_PLAN_FIELDS
+                    .iter()
+                    .find(|k| **k == f)
+                    .copied()
+                    .ok_or_else(|| serde::de::Error::custom(format!("unknown record field {f}")))
+            })
+            .collect()
     }
 }
 

@@ -180,7 +180,9 @@ impl UserMulti {
 pub const ASSIGNED_PLAN_FIELDS: &[&str] = &["servicePlanId", "capabilityStatus", "service"];
 
 /// Device platforms as Intune separates them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum Platform {
     Windows,
@@ -298,7 +300,7 @@ pub fn canonical_bool(s: &str) -> Option<&'static str> {
 }
 
 /// A static or dynamic group, as imported.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Group {
     pub id: String,
     pub name: String,
@@ -306,7 +308,7 @@ pub struct Group {
     pub kind: GroupKind,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum GroupKind {
     /// Assigned membership; members may be users, devices or groups.
     Static { members: Vec<MemberRef> },
@@ -315,13 +317,13 @@ pub enum GroupKind {
 }
 
 /// A member as an export names it: an object id, with its type when known.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MemberRef {
     pub id: String,
     pub kind: Option<MemberKind>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MemberKind {
     User,
@@ -330,7 +332,7 @@ pub enum MemberKind {
 }
 
 /// An Intune assignment filter.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Filter {
     pub id: String,
     pub name: String,
@@ -342,7 +344,7 @@ pub struct Filter {
 }
 
 /// What kind of Intune object a policy is.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum PolicyKind {
     SettingsCatalog,
@@ -354,7 +356,7 @@ pub enum PolicyKind {
 }
 
 /// A policy with its assignments. Its settings are modelled by the conflict analysis.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Policy {
     pub id: String,
     pub name: String,
@@ -366,6 +368,7 @@ pub struct Policy {
     pub template_family: Option<String>,
     pub assignments: Vec<Assignment>,
     /// Every setting the policy configures.
+    #[serde(with = "crate::settings::leaves")]
     pub settings: Vec<crate::settings::SettingLeaf>,
     /// OS edition and version rules (legacy profiles); empty when none.
     pub applicability: Vec<Applicability>,
@@ -377,7 +380,7 @@ pub struct Policy {
 }
 
 /// An applicability rule of a legacy device configuration.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Applicability {
     /// `deviceManagementApplicabilityRuleOsEdition`: editions such as `windows10Enterprise`.
@@ -393,13 +396,13 @@ pub enum Applicability {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Assignment {
     pub target: Target,
     pub filter: Option<AssignmentFilter>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Target {
     AllDevices,
     AllUsers,
@@ -407,13 +410,13 @@ pub enum Target {
     ExcludeGroup(String),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AssignmentFilter {
     pub filter_id: String,
     pub mode: FilterMode,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FilterMode {
     Include,

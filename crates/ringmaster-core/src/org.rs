@@ -38,7 +38,7 @@ fn offsets_of(n: usize, rows: impl Iterator<Item = u32>) -> Vec<u32> {
 }
 
 /// One object type's columns.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Table {
     pub rows: u32,
     pub cols: Vec<DictColumn>,
@@ -118,8 +118,9 @@ impl Table {
     }
 }
 
-/// Users, devices, groups, filters and policies of one tenant.
-#[derive(Debug, Clone, Default)]
+/// Users, devices, groups, filters and policies of one tenant. It
+/// serializes whole (the import snapshot); caches inside columns are rebuilt.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Org {
     pub users: Table,
     pub devices: Table,
@@ -154,7 +155,7 @@ pub struct Org {
 }
 
 /// A static group's direct members as rows and group indices.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct StaticMembers {
     pub users: Vec<u32>,
     pub devices: Vec<u32>,

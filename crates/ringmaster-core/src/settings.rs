@@ -26,6 +26,37 @@ pub struct SettingLeaf {
     pub written_as: Option<String>,
 }
 
+/// Setting leaves in a form every serde format reads back: the JSON
+/// `Serialize` above leaves out empty fields, which a compact binary format
+/// (the import snapshot) cannot tell from present ones.
+pub(crate) mod leaves {
+    use super::{LeafKind, SettingLeaf};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    type Row = (String, String, LeafKind, Option<String>, Option<String>);
+
+    pub fn serialize<S: Serializer>(v: &[SettingLeaf], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            v.iter()
+                .map(|l| (&l.id, &l.value, l.kind, &l.maybe_default, &l.written_as)),
+        )
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<SettingLeaf>, D::Error> {
+        let rows = Vec::<Row>::deserialize(d)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, value, kind, maybe_default, written_as)| SettingLeaf {
+                id,
+                value,
+                kind,
+                maybe_default,
+                written_as,
+            })
+            .collect())
+    }
+}
+
 impl SettingLeaf {
     /// A configured value whose kind follows from its id (see [`merges`]).
     pub fn new(id: String, value: String) -> SettingLeaf {
@@ -49,7 +80,7 @@ impl SettingLeaf {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LeafKind {
     /// An ordinary value: different values on one device conflict.

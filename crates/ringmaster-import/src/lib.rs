@@ -16,6 +16,8 @@
 //!   schema table (generated) that tells legacy "not configured" values apart;
 //!   `identity`: custom OMA-URIs and legacy properties keyed by the catalog
 //!   id they write (a generated and a reviewed table).
+//! - `snapshot`: an import written as one file and read back while its
+//!   exports are unchanged.
 
 mod csv;
 mod decode;
@@ -25,6 +27,7 @@ mod graph_defaults;
 mod identity;
 mod intunecd;
 mod settings;
+pub mod snapshot;
 mod templates;
 
 use graph::{
@@ -113,7 +116,7 @@ impl fmt::Display for ImportError {
 }
 
 /// What was read, and what was passed over.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct ImportReport {
     pub files: Vec<FileReport>,
     /// Files or records of kinds ringmaster does not model, with the reason.
@@ -121,7 +124,7 @@ pub struct ImportReport {
     pub warnings: Vec<String>,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct FileReport {
     pub path: String,
     pub records: usize,

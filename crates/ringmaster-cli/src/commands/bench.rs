@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+mod e2e;
+
 #[derive(clap::Args)]
 pub struct Args {
     /// What to measure.
@@ -32,6 +34,9 @@ pub struct Args {
     /// file). A postgres:// URL measures PostgreSQL; the bench writes its own rollout there.
     #[arg(long, value_name = "URL")]
     database: Option<String>,
+    /// For `measure-child`: the command to run and measure.
+    #[arg(last = true, hide = true)]
+    child: Vec<String>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +63,12 @@ enum What {
     /// A whole rollout plan over 200 targeted groups: scope, pilot, waves,
     /// schedule, goals, project-scope checks and communications.
     Plan,
+    /// `org`, `conflicts`, `explain --device` and `plan` as child processes:
+    /// wall time and peak memory, cold (importing) and warm (from the snapshot).
+    E2e,
+    /// Runs one command and prints its wall time and peak memory (for `e2e`).
+    #[value(hide = true)]
+    MeasureChild,
 }
 
 /// Peak and current resident memory from /proc (Linux), in bytes.
@@ -80,6 +91,12 @@ fn ms(d: Duration) -> f64 {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    if a.what == What::MeasureChild {
+        return e2e::measure_child(&a.child);
+    }
+    if a.what == What::E2e {
+        return e2e::run(a.devices, a.seed, a.policies, a.repeat, a.json);
+    }
     if a.what == What::Ingest {
         return ingest(&a);
     }

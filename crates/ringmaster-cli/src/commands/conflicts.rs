@@ -70,8 +70,7 @@ pub fn prepare(
     assume_all: bool,
     now: jiff::Timestamp,
 ) -> anyhow::Result<Prepared> {
-    let mut loaded = ringmaster_import::load(org)
-        .map_err(|e| crate::UserError(format!("import failed: {e}")))?;
+    let mut loaded = super::load_org(org)?;
     let mut report = loaded.report;
     let mut is_proposed = vec![false; loaded.org.policies.len()];
     for (paths, flag) in [(extra, false), (proposed, true)] {
