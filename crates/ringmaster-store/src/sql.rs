@@ -493,9 +493,13 @@ impl Reports for Backend {
         wave: u32,
         since: Option<jiff::Timestamp>,
     ) -> Result<StateCounts> {
+        // The kept counts, less the devices whose latest state came before
+        // `since` (none in the usual case): one statement, one snapshot.
         let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT state, count(*) FROM status_latest
-             WHERE rollout = $1 AND wave = $2 AND reported_at >= $3 GROUP BY state",
+            "SELECT c.state, c.devices - (SELECT count(*) FROM status_latest l
+                 WHERE l.rollout = c.rollout AND l.wave = c.wave AND l.state = c.state
+                   AND l.reported_at < $3)
+             FROM wave_state_counts c WHERE c.rollout = $1 AND c.wave = $2",
         )
         .bind(rollout)
         .bind(wave as i64)
@@ -503,7 +507,7 @@ impl Reports for Backend {
         .fetch_all(&self.pool)
         .await?;
         let mut c = StateCounts::default();
-        for (state, n) in rows {
+        for (state, n) in rows.into_iter().filter(|(_, n)| *n > 0) {
             let s = device_state(&state, || format!("status_latest of {rollout} wave {wave}"))?;
             c.add(s, n as u64);
         }
@@ -516,15 +520,12 @@ impl Reports for Backend {
         since: Option<jiff::Timestamp>,
     ) -> Result<Vec<LatestState>> {
         let rows: Vec<(String, String, String, i64, i64)> = sqlx::query_as(
-            "SELECT l.device, l.policy, l.state, l.reported_at,
-                    CAST(CASE WHEN EXISTS (SELECT 1 FROM status_history h WHERE h.rollout = l.rollout
-                      AND h.device = l.device AND h.policy = l.policy AND h.state = $3
-                      AND h.reported_at < l.reported_at) THEN 1 ELSE 0 END AS BIGINT)
-             FROM status_latest l WHERE l.rollout = $1 AND l.reported_at > $2",
+            "SELECT device, policy, state, reported_at,
+                    CAST(CASE WHEN succeeded_at < reported_at THEN 1 ELSE 0 END AS BIGINT)
+             FROM status_latest WHERE rollout = $1 AND reported_at > $2",
         )
         .bind(rollout)
         .bind(since.map(ms).unwrap_or(i64::MIN))
-        .bind(DeviceState::Succeeded.as_str())
         .fetch_all(&self.pool)
         .await?;
         // Sorted here: an ORDER BY would make the database walk the whole

@@ -1,6 +1,6 @@
 //! The embedded default: one SQLite file in WAL mode, migrations embedded.
 
-use crate::{Ingested, Result, StatusReport};
+use crate::{DeviceState, Ingested, Result, StatusReport};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, SqlitePool};
 use std::str::FromStr;
@@ -17,6 +17,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 
 /// Rows per multi-row insert: five values each, under SQLite's limit of 32,766.
 const CHUNK: usize = 4000;
+
+/// Reports per write transaction of a large ingest.
+const BATCH: usize = 50_000;
 
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -49,14 +52,30 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
-    /// Stores status reports (see [`crate::Reports::ingest_status`]).
+    /// Stores status reports (see [`crate::Reports::ingest_status`]), one
+    /// transaction per [`BATCH`] reports: a long ingest lets other writers
+    /// (a running `serve`) in between batches instead of holding SQLite's
+    /// one write lock past their busy timeout. A batch is whole or absent,
+    /// and sending a batch again only counts duplicates.
     async fn ingest_rows(&self, rollout: &str, reports: &[StatusReport]) -> Result<Ingested> {
+        let mut got = Ingested::default();
+        for batch in reports.chunks(BATCH) {
+            let inserted = self.ingest_batch(rollout, batch).await?;
+            got.inserted += inserted;
+            got.duplicates += batch.len() as u64 - inserted;
+        }
+        Ok(got)
+    }
+
+    async fn ingest_batch(&self, rollout: &str, reports: &[StatusReport]) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
-        // Reports land in a scratch table first; both status tables are then
-        // fed from it sorted by key, so B-tree pages are visited in order
-        // instead of at random, and each report is bound once.
+        // Reports land in a scratch table keyed like the history (a report
+        // sent twice in one batch is kept once), lose those the history
+        // already has, and feed both status tables from there in key order:
+        // B-tree pages are visited in order, and the latest states see
+        // exactly the reports the history keeps.
         sqlx::query(
-            "CREATE TEMP TABLE IF NOT EXISTS incoming (device TEXT NOT NULL, policy TEXT NOT NULL, wave INTEGER, state TEXT NOT NULL, reported_at INTEGER NOT NULL)",
+            "CREATE TEMP TABLE IF NOT EXISTS incoming (device TEXT NOT NULL, policy TEXT NOT NULL, reported_at INTEGER NOT NULL, wave INTEGER, state TEXT NOT NULL, PRIMARY KEY (device, policy, reported_at)) WITHOUT ROWID",
         )
         .execute(&mut *tx)
         .await?;
@@ -65,39 +84,53 @@ impl SqliteStore {
             .await?;
         for chunk in reports.chunks(CHUNK) {
             let mut q = QueryBuilder::new(
-                "INSERT INTO incoming (device, policy, wave, state, reported_at) ",
+                "INSERT OR IGNORE INTO incoming (device, policy, reported_at, wave, state) ",
             );
             q.push_values(chunk, |mut b, r| {
                 b.push_bind(&r.device)
                     .push_bind(&r.policy)
+                    .push_bind(r.reported_at.as_millisecond())
                     .push_bind(r.wave.map(i64::from))
-                    .push_bind(r.state.as_str())
-                    .push_bind(r.reported_at.as_millisecond());
+                    .push_bind(r.state.as_str());
             });
             q.build().execute(&mut *tx).await?;
         }
+        sqlx::query(
+            "DELETE FROM incoming WHERE EXISTS (SELECT 1 FROM status_history h WHERE h.rollout = $1 AND h.device = incoming.device AND h.policy = incoming.policy AND h.reported_at = incoming.reported_at)",
+        )
+        .bind(rollout)
+        .execute(&mut *tx)
+        .await?;
         let inserted = sqlx::query(
-            "INSERT OR IGNORE INTO status_history (rollout, device, policy, reported_at, state) SELECT $1, device, policy, reported_at, state FROM incoming ORDER BY device, policy, reported_at",
+            "INSERT INTO status_history (rollout, device, policy, reported_at, state) SELECT $1, device, policy, reported_at, state FROM incoming ORDER BY device, policy, reported_at",
         )
         .bind(rollout)
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        // Oldest first, so several reports of one device end on the newest;
-        // an older report never overwrites a newer state.
+        // Oldest first, so several reports of one device end on the newest:
+        // an older report never overwrites a newer state, but an older
+        // Succeeded still counts as the first one.
         sqlx::query(
-            "INSERT INTO status_latest (rollout, device, policy, wave, state, reported_at) SELECT $1, device, policy, wave, state, reported_at FROM incoming WHERE true ORDER BY device, policy, reported_at ON CONFLICT (rollout, device, policy) DO UPDATE SET state = excluded.state, reported_at = excluded.reported_at, wave = coalesce(excluded.wave, status_latest.wave) WHERE excluded.reported_at > status_latest.reported_at",
+            "INSERT INTO status_latest (rollout, device, policy, wave, state, reported_at, succeeded_at)
+             SELECT $1, device, policy, wave, state, reported_at, CASE WHEN state = $2 THEN reported_at END
+             FROM incoming WHERE true ORDER BY device, policy, reported_at
+             ON CONFLICT (rollout, device, policy) DO UPDATE SET
+               state = CASE WHEN excluded.reported_at > status_latest.reported_at THEN excluded.state ELSE status_latest.state END,
+               wave = CASE WHEN excluded.reported_at > status_latest.reported_at THEN coalesce(excluded.wave, status_latest.wave) ELSE status_latest.wave END,
+               reported_at = max(excluded.reported_at, status_latest.reported_at),
+               succeeded_at = min(coalesce(excluded.succeeded_at, status_latest.succeeded_at), coalesce(status_latest.succeeded_at, excluded.succeeded_at))
+             WHERE excluded.reported_at > status_latest.reported_at
+               OR excluded.succeeded_at < coalesce(status_latest.succeeded_at, excluded.succeeded_at + 1)",
         )
         .bind(rollout)
+        .bind(DeviceState::Succeeded.as_str())
         .execute(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM incoming")
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(Ingested {
-            inserted,
-            duplicates: reports.len() as u64 - inserted,
-        })
+        Ok(inserted)
     }
 }
