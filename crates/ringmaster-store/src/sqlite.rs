@@ -1,6 +1,6 @@
 //! The embedded default: one SQLite file in WAL mode, migrations embedded.
 
-use crate::{DeviceState, Ingested, Result, StatusReport};
+use crate::{DeviceState, Ingested, Result, StatusReport, StoreError};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, SqlitePool};
 use std::str::FromStr;
@@ -26,14 +26,18 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating when missing) and migrates `sqlite:PATH` or `sqlite::memory:`.
+    /// Opens (creating when missing) and migrates `sqlite:PATH` or
+    /// `sqlite::memory:`. `?synchronous=full` in the URL makes every commit
+    /// durable through a power cut; the default (`normal`) may lose the
+    /// last commits then.
     pub async fn open(url: &str) -> Result<Self> {
-        let opts = SqliteConnectOptions::from_str(url)?
+        let (url, sync) = synchronous(url)?;
+        let opts = SqliteConnectOptions::from_str(&url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // WAL with NORMAL survives a killed process; only power loss can
-            // drop the last commits.
-            .synchronous(SqliteSynchronous::Normal)
+            // drop the last commits. FULL syncs the WAL at every commit.
+            .synchronous(sync)
             .foreign_keys(true)
             .busy_timeout(std::time::Duration::from_secs(10))
             // Status tables are keyed by random ids: a big page cache keeps
@@ -49,6 +53,39 @@ impl SqliteStore {
         MIGRATOR.run(&pool).await?;
         Ok(SqliteStore { pool })
     }
+}
+
+/// The URL without its `synchronous=` parameter (SQLite's driver does not
+/// know it), and the mode it names: `normal` when absent.
+fn synchronous(url: &str) -> Result<(String, SqliteSynchronous)> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_string(), SqliteSynchronous::Normal));
+    };
+    let mut sync = SqliteSynchronous::Normal;
+    let mut rest = Vec::new();
+    for pair in query.split('&') {
+        match pair.split_once('=') {
+            Some(("synchronous", v)) => {
+                sync = match v.to_ascii_lowercase().as_str() {
+                    "normal" => SqliteSynchronous::Normal,
+                    "full" => SqliteSynchronous::Full,
+                    "extra" => SqliteSynchronous::Extra,
+                    _ => {
+                        return Err(StoreError::Unsupported(format!(
+                            "{base}?…synchronous={v}: synchronous is normal, full or extra"
+                        )));
+                    }
+                }
+            }
+            _ => rest.push(pair),
+        }
+    }
+    let url = if rest.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    Ok((url, sync))
 }
 
 impl SqliteStore {
@@ -132,5 +169,36 @@ impl SqliteStore {
             .await?;
         tx.commit().await?;
         Ok(inserted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn mode(url: &str) -> i64 {
+        let store = SqliteStore::open(url).await.unwrap();
+        sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_url_sets_how_commits_are_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        let url = format!("sqlite:{}", path.display());
+        // SQLite's numbers: 1 normal, 2 full, 3 extra.
+        assert_eq!(mode(&url).await, 1);
+        assert_eq!(mode(&format!("{url}?synchronous=full")).await, 2);
+        assert_eq!(mode(&format!("{url}?mode=rwc&synchronous=FULL")).await, 2);
+        assert_eq!(mode(&format!("{url}?synchronous=extra")).await, 3);
+        let err = SqliteStore::open(&format!("{url}?synchronous=off"))
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("synchronous is normal, full or extra"), "{err}");
     }
 }
