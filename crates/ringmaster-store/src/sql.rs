@@ -12,7 +12,7 @@ use crate::{
     Action, AlertMark, AuditEntry, Coordination, Credentials, Delivery, DeviceState, Feedback,
     GateRound, Ingested, LatestState, NewMessage, NewWave, Notifications, OutboxItem, Recorded,
     Reports, Result, Role, Session, Started, StateCounts, StatusReport, StoreError, Ticket,
-    Watching, WaveKey, WaveRow, Waves,
+    TokenCheck, TokenInfo, Watching, WaveKey, WaveRow, Waves,
 };
 use async_trait::async_trait;
 use ringmaster_core::alerts::{Alert, Severity};
@@ -780,25 +780,121 @@ impl Reports for Backend {
 
 #[async_trait]
 impl Credentials for Backend {
-    async fn create_token(&self, role: Role, label: &str, at: jiff::Timestamp) -> Result<String> {
+    async fn create_token_until(
+        &self,
+        role: Role,
+        label: &str,
+        at: jiff::Timestamp,
+        expires: Option<jiff::Timestamp>,
+    ) -> Result<String> {
         let token = format!("rm_{}", secret());
-        sqlx::query("INSERT INTO tokens (hash, role, label, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(crate::token_hash(&token))
-            .bind(role.as_str())
-            .bind(label)
-            .bind(ms(at))
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO tokens (hash, role, label, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(crate::token_hash(&token))
+        .bind(role.as_str())
+        .bind(label)
+        .bind(ms(at))
+        .bind(expires.map(ms))
+        .execute(&self.pool)
+        .await?;
         Ok(token)
     }
 
-    async fn check_token(&self, token: &str) -> Result<Option<(Role, String)>> {
-        let row: Option<(String, String)> =
-            sqlx::query_as("SELECT role, label FROM tokens WHERE hash = $1 AND revoked_at IS NULL")
-                .bind(crate::token_hash(token))
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.and_then(|(r, l)| Role::parse(&r).map(|r| (r, l))))
+    async fn check_token(&self, token: &str, at: jiff::Timestamp) -> Result<TokenCheck> {
+        let hash = crate::token_hash(token);
+        let row: Option<(i64, String, String, Option<i64>, Option<i64>, Option<i64>)> =
+            sqlx::query_as(
+                "SELECT id, role, label, expires_at, revoked_at, last_used_at FROM tokens WHERE hash = $1",
+            )
+            .bind(&hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some((id, role, label, expires, revoked, used)) = row else {
+            return Ok(TokenCheck::Unknown);
+        };
+        let here = || format!("token {id}");
+        if let Some(r) = revoked {
+            return Ok(TokenCheck::Revoked(from_ms(r, here)?));
+        }
+        if let Some(e) = expires.filter(|e| *e <= ms(at)) {
+            return Ok(TokenCheck::Expired(from_ms(e, here)?));
+        }
+        let role = Role::parse(&role)
+            .ok_or_else(|| StoreError::Corrupt(format!("{}: role `{role}`", here())))?;
+        // Last use to the minute: a write per request would compete with
+        // ingest for the write lock. Busy is no reason to refuse the caller.
+        if used.is_none_or(|u| u + 60_000 <= ms(at)) {
+            let touched = sqlx::query("UPDATE tokens SET last_used_at = $1 WHERE id = $2")
+                .bind(ms(at))
+                .bind(id)
+                .execute(&self.pool)
+                .await;
+            match touched.map_err(StoreError::from) {
+                Err(e) if !e.is_busy() => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(TokenCheck::Valid { role, label })
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenInfo>> {
+        type TokenRow = (
+            i64,
+            String,
+            String,
+            i64,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+        );
+        let rows: Vec<TokenRow> = sqlx::query_as(
+            "SELECT id, role, label, created_at, expires_at, last_used_at, revoked_at
+             FROM tokens ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(id, role, label, created, expires, used, revoked)| {
+                let here = || format!("token {id}");
+                let at = |v: Option<i64>| v.map(|v| from_ms(v, here)).transpose();
+                Ok(TokenInfo {
+                    id,
+                    role: Role::parse(&role)
+                        .ok_or_else(|| StoreError::Corrupt(format!("{}: role `{role}`", here())))?,
+                    label,
+                    created_at: from_ms(created, here)?,
+                    expires_at: at(expires)?,
+                    last_used_at: at(used)?,
+                    revoked_at: at(revoked)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn revoke_token(&self, id: i64, who: &str, at: jiff::Timestamp) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let label: Option<String> = sqlx::query_scalar(
+            "UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING label",
+        )
+        .bind(ms(at))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(label) = label else {
+            return Ok(false);
+        };
+        // Tokens belong to no rollout: their audit entries go under "".
+        sqlx::query(
+            "INSERT INTO audit (at, actor, rollout, action, detail) VALUES ($1, $2, '', 'token revoked', $3)",
+        )
+        .bind(ms(at))
+        .bind(who)
+        .bind(format!("token {id} ({label})"))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn has_tokens(&self) -> Result<bool> {
@@ -814,7 +910,7 @@ impl Credentials for Backend {
         hours: u32,
         at: jiff::Timestamp,
     ) -> Result<Option<(String, Session)>> {
-        let Some((role, label)) = self.check_token(token).await? else {
+        let TokenCheck::Valid { role, label } = self.check_token(token, at).await? else {
             return Ok(None);
         };
         let id = secret();

@@ -199,6 +199,9 @@ mod tests {
             .err()
             .unwrap()
             .to_string();
-        assert!(err.contains("synchronous is normal, full or extra"), "{err}");
+        assert!(
+            err.contains("synchronous is normal, full or extra"),
+            "{err}"
+        );
     }
 }

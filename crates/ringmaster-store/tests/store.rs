@@ -4,7 +4,7 @@ use ringmaster_core::gates::{Decision, Outcome};
 use ringmaster_core::wave::{Effect, Event, GateDecision, Reason, Rules, WaveState, step};
 use ringmaster_store::{
     AuditEntry, DeviceState, GateResult, GateRound, NewWave, StatusReport, Store, StoreError,
-    WaveKey, open,
+    TokenCheck, WaveKey, open,
 };
 use roaring::RoaringBitmap;
 
@@ -493,10 +493,22 @@ async fn tokens_are_kept_as_hashes_and_carry_a_role() {
         .unwrap();
     assert!(t.starts_with("rm_") && t.len() > 60);
     assert_eq!(
-        store.check_token(&t).await.unwrap(),
-        Some((Role::Operator, "ops team".into()))
+        store
+            .check_token(&t, at("2027-01-02T00:00:00Z"))
+            .await
+            .unwrap(),
+        TokenCheck::Valid {
+            role: Role::Operator,
+            label: "ops team".into()
+        }
     );
-    assert_eq!(store.check_token("rm_wrong").await.unwrap(), None);
+    assert_eq!(
+        store
+            .check_token("rm_wrong", at("2027-01-02T00:00:00Z"))
+            .await
+            .unwrap(),
+        TokenCheck::Unknown
+    );
     assert!(store.has_tokens().await.unwrap());
     drop(store);
     // The database file never holds the token itself.
@@ -1183,6 +1195,75 @@ async fn kept_counts_match_a_recount_after_mixed_ingests() {
                 .unwrap()
                 .reported(),
             0
+        );
+    }
+}
+
+/// Tokens last 90 days unless made otherwise, are listed without their
+/// secret with when they were last used, and stop at once when revoked.
+#[tokio::test]
+async fn tokens_expire_are_listed_and_revoked() {
+    use ringmaster_store::Role;
+    for store in stores().await {
+        let t0 = at("2027-01-01T00:00:00Z");
+        let days = |n: i64| t0 + jiff::SignedDuration::from_hours(24 * n);
+        let default = store.create_token(Role::Viewer, "dash", t0).await.unwrap();
+        let short = store
+            .create_token_until(Role::Reporter, "job", t0, Some(days(30)))
+            .await
+            .unwrap();
+        let forever = store
+            .create_token_until(Role::Admin, "root", t0, None)
+            .await
+            .unwrap();
+        let valid = |t: &TokenCheck| matches!(t, TokenCheck::Valid { .. });
+        assert!(valid(&store.check_token(&short, days(29)).await.unwrap()));
+        assert_eq!(
+            store.check_token(&short, days(30)).await.unwrap(),
+            TokenCheck::Expired(days(30))
+        );
+        assert!(valid(&store.check_token(&default, days(89)).await.unwrap()));
+        assert_eq!(
+            store.check_token(&default, days(91)).await.unwrap(),
+            TokenCheck::Expired(days(90))
+        );
+        assert!(valid(
+            &store.check_token(&forever, days(5000)).await.unwrap()
+        ));
+
+        let list = store.tokens().await.unwrap();
+        let seen: Vec<_> = list
+            .iter()
+            .map(|t| (t.role, t.label.as_str(), t.expires_at, t.last_used_at))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (Role::Viewer, "dash", Some(days(90)), Some(days(89))),
+                (Role::Reporter, "job", Some(days(30)), Some(days(29))),
+                (Role::Admin, "root", None, Some(days(5000))),
+            ]
+        );
+        let root = list[2].id;
+        assert!(store.revoke_token(root, "jane", days(6)).await.unwrap());
+        assert!(!store.revoke_token(root, "jane", days(7)).await.unwrap());
+        assert!(
+            !store
+                .revoke_token(root + 100, "jane", days(7))
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store.check_token(&forever, days(8)).await.unwrap(),
+            TokenCheck::Revoked(days(6))
+        );
+        // A revoked token signs no one in.
+        assert!(
+            store
+                .create_session(&forever, 8, days(8))
+                .await
+                .unwrap()
+                .is_none()
         );
     }
 }
