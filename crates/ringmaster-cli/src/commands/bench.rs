@@ -1363,7 +1363,7 @@ fn http_reads(
     let waves = starts.len() as u64;
     // The last wave is the biggest: half the reports.
     let wave_of = |d: u64| {
-        if d % 2 == 0 {
+        if d.is_multiple_of(2) {
             waves - 1
         } else {
             d % (waves - 1).max(1)
