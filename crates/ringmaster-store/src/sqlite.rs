@@ -105,7 +105,10 @@ impl SqliteStore {
     }
 
     async fn ingest_batch(&self, rollout: &str, reports: &[StatusReport]) -> Result<u64> {
-        let mut tx = self.pool.begin().await?;
+        // The write lock up front: the batch reads the history before it
+        // writes, and a read transaction that later wants to write fails at
+        // once (no busy wait) when another writer came in between.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         // Reports land in a scratch table keyed like the history (a report
         // sent twice in one batch is kept once), lose those the history
         // already has, and feed both status tables from there in key order:
