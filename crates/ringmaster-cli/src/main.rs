@@ -173,6 +173,12 @@ enum TokenCmd {
         after_help = "Examples:\n  ringmaster token create --role operator --label jane\n  ringmaster token create --role reporter --label \"status export job\""
     )]
     Create(commands::run::TokenArgs),
+    /// List tokens: id, role, label, created, expires, last used (never the secret).
+    #[command(after_help = "Example:\n  ringmaster token list")]
+    List(commands::run::TokenListArgs),
+    /// Revoke a token by its id: it is refused from then on.
+    #[command(after_help = "Example:\n  ringmaster token revoke 3 --actor jane")]
+    Revoke(commands::run::TokenRevokeArgs),
 }
 
 /// A failure the user caused (bad input); exits 2 after its message.
@@ -210,6 +216,8 @@ fn main() -> ExitCode {
         Command::Connect(c) => commands::intune::connect(c),
         Command::Import(c) => commands::intune::import(c),
         Command::Token(TokenCmd::Create(a)) => commands::run::token_create(a),
+        Command::Token(TokenCmd::List(a)) => commands::run::token_list(a),
+        Command::Token(TokenCmd::Revoke(a)) => commands::run::token_revoke(a),
         Command::History(a) => commands::run::history(a),
         Command::Approve(a) => commands::run::operate(a, Event::Approve),
         Command::Promote(a) => commands::run::operate(a, Event::Promote),

@@ -570,3 +570,57 @@ fn init_scaffolds_a_plan_that_plans() {
         .code(2)
         .stderr(predicate::str::contains("IANA"));
 }
+
+#[test]
+fn tokens_are_made_listed_and_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("t.db").display());
+    let made = rm()
+        .args(["token", "create", "--role", "operator", "--label", "ops"])
+        .args(["--expires", "30d", "--database", &db])
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let secret = String::from_utf8(made.stdout).unwrap().trim().to_string();
+    let note = String::from_utf8(made.stderr).unwrap();
+    assert!(note.contains("valid until"), "{note}");
+    rm().args(["token", "create", "--role", "viewer", "--expires", "never"])
+        .args(["--database", &db])
+        .assert()
+        .success();
+    rm().args(["token", "create", "--role", "viewer", "--expires", "1w"])
+        .args(["--database", &db])
+        .assert()
+        .code(2);
+
+    let list = rm()
+        .args(["token", "list", "--database", &db])
+        .output()
+        .unwrap();
+    let list = String::from_utf8(list.stdout).unwrap();
+    assert!(!list.contains(&secret), "the secret is never listed");
+    let rows: Vec<&str> = list.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{list}");
+    assert!(rows[0].contains("operator") && rows[0].contains("valid") && rows[0].ends_with("ops"));
+    assert!(rows[1].contains("viewer") && rows[1].contains("never"));
+
+    rm().args(["token", "revoke", "1", "--database", &db, "--actor", "jane"])
+        .assert()
+        .success();
+    let list = rm()
+        .args(["token", "list", "--database", &db])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8(list.stdout)
+            .unwrap()
+            .lines()
+            .nth(1)
+            .unwrap()
+            .contains("revoked")
+    );
+    // Revoking again, or a token that is not there, says so.
+    rm().args(["token", "revoke", "1", "--database", &db])
+        .assert()
+        .code(2);
+}

@@ -51,7 +51,7 @@ pub fn openapi() -> serde_json::Value {
         (
             "401",
             "Unauthorized",
-            "no token, or an unknown or revoked one",
+            "no token, or an unknown, expired or revoked one",
         ),
         ("403", "Forbidden", "the token's role may not do this"),
         (

@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
-use ringmaster_store::{Role, Session};
+use ringmaster_store::{Role, Session, TokenCheck};
 use std::net::SocketAddr;
 use std::time::Duration;
 use utoipa::openapi::path::Paths;
@@ -398,18 +398,26 @@ async fn token_caller(g: &Guard, req: &Parts) -> Result<Caller, ApiError> {
             "a bearer token is required".into(),
         )
     })?;
-    let Some((role, label)) = s
+    // Expiry is wall-clock time, like sign-ins: tokens are made on it.
+    let check = s
         .store
-        .check_token(token)
+        .check_token(token, jiff::Timestamp::now())
         .await
-        .map_err(|e| ApiError::store("checking the token", e))?
-    else {
-        s.limiter.failures.fail(&client);
-        tracing::warn!(%client, "API call with an unknown or revoked token");
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unknown or revoked token".into(),
-        ));
+        .map_err(|e| ApiError::store("checking the token", e))?;
+    let (role, label) = match check {
+        TokenCheck::Valid { role, label } => (role, label),
+        refused => {
+            s.limiter.failures.fail(&client);
+            let why = match refused {
+                TokenCheck::Expired(t) => format!(
+                    "the token expired at {t}: make a new one with `ringmaster token create`"
+                ),
+                TokenCheck::Revoked(t) => format!("the token was revoked at {t}"),
+                _ => "unknown token".to_string(),
+            };
+            tracing::warn!(%client, "API call refused: {why}");
+            return Err(ApiError::new(StatusCode::UNAUTHORIZED, why));
+        }
     };
     if !allowed(role, g.access) {
         return Err(ApiError::new(

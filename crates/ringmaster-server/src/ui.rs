@@ -419,12 +419,17 @@ pub(crate) async fn login(
             actor: format!("client {client}"),
             rollout: s.rollout.clone(),
             action: "sign in refused".into(),
-            detail: "dashboard, unknown or revoked token".into(),
+            detail: "dashboard, unknown, expired or revoked token".into(),
         };
         if let Err(e) = s.store.audit(&refused).await {
             tracing::error!(error = %e, "auditing a refused sign-in failed");
         }
-        let mut r = login_form(&s, &headers, &next, "That token is unknown or revoked.");
+        let mut r = login_form(
+            &s,
+            &headers,
+            &next,
+            "That token is unknown, expired or revoked.",
+        );
         *r.status_mut() = StatusCode::UNAUTHORIZED;
         return r;
     };

@@ -404,3 +404,47 @@ async fn a_regression_raises_an_alert_that_operators_acknowledge_and_resolve() {
     let (_, body) = call(&f, request("GET", "/api/alerts", Some(&op), Vec::new())).await;
     assert!(!body.contains("regressed"), "{body}");
 }
+
+/// An expired or revoked token is refused with 401 saying which.
+#[tokio::test]
+async fn expired_and_revoked_tokens_are_refused_saying_why() {
+    let f = fixture().await;
+    let store = &f.state.store;
+    let made = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(48);
+    let expired = store
+        .create_token_until(
+            Role::Viewer,
+            "old job",
+            made,
+            Some(made + jiff::SignedDuration::from_hours(24)),
+        )
+        .await
+        .unwrap();
+    let (status, body) = call(&f, request("GET", "/api/waves", Some(&expired), vec![])).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body.contains("the token expired at"), "{body}");
+
+    let kept = store
+        .create_token_until(Role::Viewer, "dash", made, None)
+        .await
+        .unwrap();
+    let (status, _) = call(&f, request("GET", "/api/waves", Some(&kept), vec![])).await;
+    assert_eq!(status, StatusCode::OK);
+    let id = store
+        .tokens()
+        .await
+        .unwrap()
+        .iter()
+        .find(|t| t.label == "dash")
+        .unwrap()
+        .id;
+    assert!(
+        store
+            .revoke_token(id, "test", jiff::Timestamp::now())
+            .await
+            .unwrap()
+    );
+    let (status, body) = call(&f, request("GET", "/api/waves", Some(&kept), vec![])).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(body.contains("the token was revoked at"), "{body}");
+}

@@ -47,7 +47,7 @@ async fn sign_in_gives_a_strict_http_only_session_and_sign_out_ends_it() {
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert!(body.contains("unknown or revoked"));
+    assert!(body.contains("unknown, expired or revoked"));
     assert!(cookie_of(&headers, "rm_session").is_none());
     // The right one.
     let form = format!(

@@ -139,6 +139,35 @@ impl Role {
     }
 }
 
+/// How long a token lasts unless made with another expiry.
+pub const TOKEN_DAYS: i64 = 90;
+
+/// What a presented token is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenCheck {
+    /// Known, not revoked, not expired.
+    Valid { role: Role, label: String },
+    /// No token has this secret.
+    Unknown,
+    /// Revoked at this time.
+    Revoked(jiff::Timestamp),
+    /// Expired at this time.
+    Expired(jiff::Timestamp),
+}
+
+/// A token as listed: everything but the secret, which is not kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenInfo {
+    pub id: i64,
+    pub role: Role,
+    pub label: String,
+    pub created_at: jiff::Timestamp,
+    /// None: never.
+    pub expires_at: Option<jiff::Timestamp>,
+    pub last_used_at: Option<jiff::Timestamp>,
+    pub revoked_at: Option<jiff::Timestamp>,
+}
+
 /// The hash a token is kept as.
 /// Crash tests: with `RINGMASTER_ABORT_AFTER_COMMITS=N` set, the process
 /// aborts (no clean-up, like SIGKILL) right after its N-th committed

@@ -3,7 +3,7 @@
 //! under PostgreSQL's advisory lock, so instances starting together are safe.
 
 use crate::values::ms;
-use crate::{Ingested, Result, StatusReport};
+use crate::{DeviceState, Ingested, Result, StatusReport};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
@@ -50,30 +50,42 @@ impl PgStore {
             let wave: Vec<Option<i64>> = chunk.iter().map(|r| r.wave.map(i64::from)).collect();
             let state: Vec<&str> = chunk.iter().map(|r| r.state.as_str()).collect();
             let at: Vec<i64> = chunk.iter().map(|r| ms(r.reported_at)).collect();
-            inserted += sqlx::query(
-                "INSERT INTO status_history (rollout, device, policy, reported_at, state)
-                 SELECT $1, d, p, a, s FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::text[]) AS t(d, p, a, s)
-                 ORDER BY d, p, a
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(rollout)
-            .bind(&device)
-            .bind(&policy)
-            .bind(&at)
-            .bind(&state)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            // One row per device and policy (the newest of the batch); an
+            // One statement: the history keeps the reports it did not have
+            // (a report sent twice in the batch once), and the latest
+            // states are fed from exactly those, one row per device and
+            // policy: the newest, with the batch's earliest Succeeded. An
             // older report never overwrites a newer state.
-            sqlx::query(
-                "INSERT INTO status_latest (rollout, device, policy, wave, state, reported_at)
-                 SELECT DISTINCT ON (d, p) $1, d, p, w, s, a
-                 FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[]) AS t(d, p, w, s, a)
-                 ORDER BY d, p, a DESC
-                 ON CONFLICT (rollout, device, policy) DO UPDATE SET state = excluded.state,
-                   reported_at = excluded.reported_at, wave = coalesce(excluded.wave, status_latest.wave)
-                 WHERE excluded.reported_at > status_latest.reported_at",
+            let (kept, _): (i64, i64) = sqlx::query_as(
+                "WITH batch AS (
+                   SELECT DISTINCT ON (d, p, a) d, p, w, s, a
+                   FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[])
+                     WITH ORDINALITY AS t(d, p, w, s, a, n)
+                   ORDER BY d, p, a, n),
+                 kept AS (
+                   INSERT INTO status_history (rollout, device, policy, reported_at, state)
+                   SELECT $1, d, p, a, s FROM batch
+                   ON CONFLICT DO NOTHING
+                   RETURNING device, policy, reported_at, state),
+                 newest AS (
+                   SELECT DISTINCT ON (k.device, k.policy) k.device, k.policy, b.w, k.state, k.reported_at,
+                     min(k.reported_at) FILTER (WHERE k.state = $7)
+                       OVER (PARTITION BY k.device, k.policy) AS ok_at
+                   FROM kept k JOIN batch b ON b.d = k.device AND b.p = k.policy AND b.a = k.reported_at
+                   ORDER BY k.device, k.policy, k.reported_at DESC),
+                 moved AS (
+                   INSERT INTO status_latest (rollout, device, policy, wave, state, reported_at, succeeded_at)
+                   SELECT $1, device, policy, w, state, reported_at, ok_at FROM newest
+                   ON CONFLICT (rollout, device, policy) DO UPDATE SET
+                     state = CASE WHEN excluded.reported_at > status_latest.reported_at
+                       THEN excluded.state ELSE status_latest.state END,
+                     wave = CASE WHEN excluded.reported_at > status_latest.reported_at
+                       THEN coalesce(excluded.wave, status_latest.wave) ELSE status_latest.wave END,
+                     reported_at = greatest(excluded.reported_at, status_latest.reported_at),
+                     succeeded_at = least(excluded.succeeded_at, status_latest.succeeded_at)
+                   WHERE excluded.reported_at > status_latest.reported_at
+                     OR excluded.succeeded_at < coalesce(status_latest.succeeded_at, excluded.succeeded_at + 1)
+                   RETURNING 1)
+                 SELECT (SELECT count(*) FROM kept), (SELECT count(*) FROM moved)",
             )
             .bind(rollout)
             .bind(&device)
@@ -81,8 +93,10 @@ impl PgStore {
             .bind(&wave)
             .bind(&state)
             .bind(&at)
-            .execute(&mut *tx)
+            .bind(DeviceState::Succeeded.as_str())
+            .fetch_one(&mut *tx)
             .await?;
+            inserted += kept as u64;
         }
         tx.commit().await?;
         Ok(Ingested {

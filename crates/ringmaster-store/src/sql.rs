@@ -12,7 +12,7 @@ use crate::{
     Action, AlertMark, AuditEntry, Coordination, Credentials, Delivery, DeviceState, Feedback,
     GateRound, Ingested, LatestState, NewMessage, NewWave, Notifications, OutboxItem, Recorded,
     Reports, Result, Role, Session, Started, StateCounts, StatusReport, StoreError, Ticket,
-    Watching, WaveKey, WaveRow, Waves,
+    TokenCheck, TokenInfo, Watching, WaveKey, WaveRow, Waves,
 };
 use async_trait::async_trait;
 use ringmaster_core::alerts::{Alert, Severity};
@@ -500,9 +500,13 @@ impl Reports for Backend {
         wave: u32,
         since: Option<jiff::Timestamp>,
     ) -> Result<StateCounts> {
+        // The kept counts, less the devices whose latest state came before
+        // `since` (none in the usual case): one statement, one snapshot.
         let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT state, count(*) FROM status_latest
-             WHERE rollout = $1 AND wave = $2 AND reported_at >= $3 GROUP BY state",
+            "SELECT c.state, c.devices - (SELECT count(*) FROM status_latest l
+                 WHERE l.rollout = c.rollout AND l.wave = c.wave AND l.state = c.state
+                   AND l.reported_at < $3)
+             FROM wave_state_counts c WHERE c.rollout = $1 AND c.wave = $2",
         )
         .bind(rollout)
         .bind(wave as i64)
@@ -510,7 +514,7 @@ impl Reports for Backend {
         .fetch_all(&self.pool)
         .await?;
         let mut c = StateCounts::default();
-        for (state, n) in rows {
+        for (state, n) in rows.into_iter().filter(|(_, n)| *n > 0) {
             let s = device_state(&state, || format!("status_latest of {rollout} wave {wave}"))?;
             c.add(s, n as u64);
         }
@@ -523,15 +527,12 @@ impl Reports for Backend {
         since: Option<jiff::Timestamp>,
     ) -> Result<Vec<LatestState>> {
         let rows: Vec<(String, String, String, i64, i64)> = sqlx::query_as(
-            "SELECT l.device, l.policy, l.state, l.reported_at,
-                    CAST(CASE WHEN EXISTS (SELECT 1 FROM status_history h WHERE h.rollout = l.rollout
-                      AND h.device = l.device AND h.policy = l.policy AND h.state = $3
-                      AND h.reported_at < l.reported_at) THEN 1 ELSE 0 END AS BIGINT)
-             FROM status_latest l WHERE l.rollout = $1 AND l.reported_at > $2",
+            "SELECT device, policy, state, reported_at,
+                    CAST(CASE WHEN succeeded_at < reported_at THEN 1 ELSE 0 END AS BIGINT)
+             FROM status_latest WHERE rollout = $1 AND reported_at > $2",
         )
         .bind(rollout)
         .bind(since.map(ms).unwrap_or(i64::MIN))
-        .bind(DeviceState::Succeeded.as_str())
         .fetch_all(&self.pool)
         .await?;
         // Sorted here: an ORDER BY would make the database walk the whole
@@ -787,25 +788,121 @@ impl Reports for Backend {
 
 #[async_trait]
 impl Credentials for Backend {
-    async fn create_token(&self, role: Role, label: &str, at: jiff::Timestamp) -> Result<String> {
+    async fn create_token_until(
+        &self,
+        role: Role,
+        label: &str,
+        at: jiff::Timestamp,
+        expires: Option<jiff::Timestamp>,
+    ) -> Result<String> {
         let token = format!("rm_{}", secret());
-        sqlx::query("INSERT INTO tokens (hash, role, label, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(crate::token_hash(&token))
-            .bind(role.as_str())
-            .bind(label)
-            .bind(ms(at))
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO tokens (hash, role, label, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(crate::token_hash(&token))
+        .bind(role.as_str())
+        .bind(label)
+        .bind(ms(at))
+        .bind(expires.map(ms))
+        .execute(&self.pool)
+        .await?;
         Ok(token)
     }
 
-    async fn check_token(&self, token: &str) -> Result<Option<(Role, String)>> {
-        let row: Option<(String, String)> =
-            sqlx::query_as("SELECT role, label FROM tokens WHERE hash = $1 AND revoked_at IS NULL")
-                .bind(crate::token_hash(token))
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.and_then(|(r, l)| Role::parse(&r).map(|r| (r, l))))
+    async fn check_token(&self, token: &str, at: jiff::Timestamp) -> Result<TokenCheck> {
+        let hash = crate::token_hash(token);
+        let row: Option<(i64, String, String, Option<i64>, Option<i64>, Option<i64>)> =
+            sqlx::query_as(
+                "SELECT id, role, label, expires_at, revoked_at, last_used_at FROM tokens WHERE hash = $1",
+            )
+            .bind(&hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some((id, role, label, expires, revoked, used)) = row else {
+            return Ok(TokenCheck::Unknown);
+        };
+        let here = || format!("token {id}");
+        if let Some(r) = revoked {
+            return Ok(TokenCheck::Revoked(from_ms(r, here)?));
+        }
+        if let Some(e) = expires.filter(|e| *e <= ms(at)) {
+            return Ok(TokenCheck::Expired(from_ms(e, here)?));
+        }
+        let role = Role::parse(&role)
+            .ok_or_else(|| StoreError::Corrupt(format!("{}: role `{role}`", here())))?;
+        // Last use to the minute: a write per request would compete with
+        // ingest for the write lock. Busy is no reason to refuse the caller.
+        if used.is_none_or(|u| u + 60_000 <= ms(at)) {
+            let touched = sqlx::query("UPDATE tokens SET last_used_at = $1 WHERE id = $2")
+                .bind(ms(at))
+                .bind(id)
+                .execute(&self.pool)
+                .await;
+            match touched.map_err(StoreError::from) {
+                Err(e) if !e.is_busy() => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(TokenCheck::Valid { role, label })
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenInfo>> {
+        type TokenRow = (
+            i64,
+            String,
+            String,
+            i64,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+        );
+        let rows: Vec<TokenRow> = sqlx::query_as(
+            "SELECT id, role, label, created_at, expires_at, last_used_at, revoked_at
+             FROM tokens ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(id, role, label, created, expires, used, revoked)| {
+                let here = || format!("token {id}");
+                let at = |v: Option<i64>| v.map(|v| from_ms(v, here)).transpose();
+                Ok(TokenInfo {
+                    id,
+                    role: Role::parse(&role)
+                        .ok_or_else(|| StoreError::Corrupt(format!("{}: role `{role}`", here())))?,
+                    label,
+                    created_at: from_ms(created, here)?,
+                    expires_at: at(expires)?,
+                    last_used_at: at(used)?,
+                    revoked_at: at(revoked)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn revoke_token(&self, id: i64, who: &str, at: jiff::Timestamp) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let label: Option<String> = sqlx::query_scalar(
+            "UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL RETURNING label",
+        )
+        .bind(ms(at))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(label) = label else {
+            return Ok(false);
+        };
+        // Tokens belong to no rollout: their audit entries go under "".
+        sqlx::query(
+            "INSERT INTO audit (at, actor, rollout, action, detail) VALUES ($1, $2, '', 'token revoked', $3)",
+        )
+        .bind(ms(at))
+        .bind(who)
+        .bind(format!("token {id} ({label})"))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn has_tokens(&self) -> Result<bool> {
@@ -821,7 +918,7 @@ impl Credentials for Backend {
         hours: u32,
         at: jiff::Timestamp,
     ) -> Result<Option<(String, Session)>> {
-        let Some((role, label)) = self.check_token(token).await? else {
+        let TokenCheck::Valid { role, label } = self.check_token(token, at).await? else {
             return Ok(None);
         };
         let id = secret();

@@ -1,6 +1,6 @@
 //! The embedded default: one SQLite file in WAL mode, migrations embedded.
 
-use crate::{Ingested, Result, StatusReport};
+use crate::{DeviceState, Ingested, Result, StatusReport, StoreError};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, SqlitePool};
 use std::str::FromStr;
@@ -18,19 +18,26 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 /// Rows per multi-row insert: five values each, under SQLite's limit of 32,766.
 const CHUNK: usize = 4000;
 
+/// Reports per write transaction of a large ingest.
+const BATCH: usize = 50_000;
+
 pub struct SqliteStore {
     pool: SqlitePool,
 }
 
 impl SqliteStore {
-    /// Opens (creating when missing) and migrates `sqlite:PATH` or `sqlite::memory:`.
+    /// Opens (creating when missing) and migrates `sqlite:PATH` or
+    /// `sqlite::memory:`. `?synchronous=full` in the URL makes every commit
+    /// durable through a power cut; the default (`normal`) may lose the
+    /// last commits then.
     pub async fn open(url: &str) -> Result<Self> {
-        let opts = SqliteConnectOptions::from_str(url)?
+        let (url, sync) = synchronous(url)?;
+        let opts = SqliteConnectOptions::from_str(&url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // WAL with NORMAL survives a killed process; only power loss can
-            // drop the last commits.
-            .synchronous(SqliteSynchronous::Normal)
+            // drop the last commits. FULL syncs the WAL at every commit.
+            .synchronous(sync)
             .foreign_keys(true)
             .busy_timeout(std::time::Duration::from_secs(10))
             // Status tables are keyed by random ids: a big page cache keeps
@@ -48,15 +55,67 @@ impl SqliteStore {
     }
 }
 
+/// The URL without its `synchronous=` parameter (SQLite's driver does not
+/// know it), and the mode it names: `normal` when absent.
+fn synchronous(url: &str) -> Result<(String, SqliteSynchronous)> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_string(), SqliteSynchronous::Normal));
+    };
+    let mut sync = SqliteSynchronous::Normal;
+    let mut rest = Vec::new();
+    for pair in query.split('&') {
+        match pair.split_once('=') {
+            Some(("synchronous", v)) => {
+                sync = match v.to_ascii_lowercase().as_str() {
+                    "normal" => SqliteSynchronous::Normal,
+                    "full" => SqliteSynchronous::Full,
+                    "extra" => SqliteSynchronous::Extra,
+                    _ => {
+                        return Err(StoreError::Unsupported(format!(
+                            "{base}?…synchronous={v}: synchronous is normal, full or extra"
+                        )));
+                    }
+                }
+            }
+            _ => rest.push(pair),
+        }
+    }
+    let url = if rest.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    Ok((url, sync))
+}
+
 impl SqliteStore {
-    /// Stores status reports (see [`crate::Reports::ingest_status`]).
+    /// Stores status reports (see [`crate::Reports::ingest_status`]), one
+    /// transaction per [`BATCH`] reports: a long ingest lets other writers
+    /// (a running `serve`) in between batches instead of holding SQLite's
+    /// one write lock past their busy timeout. A batch is whole or absent,
+    /// and sending a batch again only counts duplicates.
     async fn ingest_rows(&self, rollout: &str, reports: &[StatusReport]) -> Result<Ingested> {
-        let mut tx = self.pool.begin().await?;
-        // Reports land in a scratch table first; both status tables are then
-        // fed from it sorted by key, so B-tree pages are visited in order
-        // instead of at random, and each report is bound once.
+        let mut got = Ingested::default();
+        for batch in reports.chunks(BATCH) {
+            let inserted = self.ingest_batch(rollout, batch).await?;
+            got.inserted += inserted;
+            got.duplicates += batch.len() as u64 - inserted;
+        }
+        Ok(got)
+    }
+
+    async fn ingest_batch(&self, rollout: &str, reports: &[StatusReport]) -> Result<u64> {
+        // The write lock up front: the batch reads the history before it
+        // writes, and a read transaction that later wants to write fails at
+        // once (no busy wait) when another writer came in between.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        // Reports land in a scratch table keyed like the history (a report
+        // sent twice in one batch is kept once), lose those the history
+        // already has, and feed both status tables from there in key order:
+        // B-tree pages are visited in order, and the latest states see
+        // exactly the reports the history keeps.
         sqlx::query(
-            "CREATE TEMP TABLE IF NOT EXISTS incoming (device TEXT NOT NULL, policy TEXT NOT NULL, wave INTEGER, state TEXT NOT NULL, reported_at INTEGER NOT NULL)",
+            "CREATE TEMP TABLE IF NOT EXISTS incoming (device TEXT NOT NULL, policy TEXT NOT NULL, reported_at INTEGER NOT NULL, wave INTEGER, state TEXT NOT NULL, PRIMARY KEY (device, policy, reported_at)) WITHOUT ROWID",
         )
         .execute(&mut *tx)
         .await?;
@@ -65,39 +124,87 @@ impl SqliteStore {
             .await?;
         for chunk in reports.chunks(CHUNK) {
             let mut q = QueryBuilder::new(
-                "INSERT INTO incoming (device, policy, wave, state, reported_at) ",
+                "INSERT OR IGNORE INTO incoming (device, policy, reported_at, wave, state) ",
             );
             q.push_values(chunk, |mut b, r| {
                 b.push_bind(&r.device)
                     .push_bind(&r.policy)
+                    .push_bind(r.reported_at.as_millisecond())
                     .push_bind(r.wave.map(i64::from))
-                    .push_bind(r.state.as_str())
-                    .push_bind(r.reported_at.as_millisecond());
+                    .push_bind(r.state.as_str());
             });
             q.build().execute(&mut *tx).await?;
         }
+        sqlx::query(
+            "DELETE FROM incoming WHERE EXISTS (SELECT 1 FROM status_history h WHERE h.rollout = $1 AND h.device = incoming.device AND h.policy = incoming.policy AND h.reported_at = incoming.reported_at)",
+        )
+        .bind(rollout)
+        .execute(&mut *tx)
+        .await?;
         let inserted = sqlx::query(
-            "INSERT OR IGNORE INTO status_history (rollout, device, policy, reported_at, state) SELECT $1, device, policy, reported_at, state FROM incoming ORDER BY device, policy, reported_at",
+            "INSERT INTO status_history (rollout, device, policy, reported_at, state) SELECT $1, device, policy, reported_at, state FROM incoming ORDER BY device, policy, reported_at",
         )
         .bind(rollout)
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        // Oldest first, so several reports of one device end on the newest;
-        // an older report never overwrites a newer state.
+        // Oldest first, so several reports of one device end on the newest:
+        // an older report never overwrites a newer state, but an older
+        // Succeeded still counts as the first one.
         sqlx::query(
-            "INSERT INTO status_latest (rollout, device, policy, wave, state, reported_at) SELECT $1, device, policy, wave, state, reported_at FROM incoming WHERE true ORDER BY device, policy, reported_at ON CONFLICT (rollout, device, policy) DO UPDATE SET state = excluded.state, reported_at = excluded.reported_at, wave = coalesce(excluded.wave, status_latest.wave) WHERE excluded.reported_at > status_latest.reported_at",
+            "INSERT INTO status_latest (rollout, device, policy, wave, state, reported_at, succeeded_at)
+             SELECT $1, device, policy, wave, state, reported_at, CASE WHEN state = $2 THEN reported_at END
+             FROM incoming WHERE true ORDER BY device, policy, reported_at
+             ON CONFLICT (rollout, device, policy) DO UPDATE SET
+               state = CASE WHEN excluded.reported_at > status_latest.reported_at THEN excluded.state ELSE status_latest.state END,
+               wave = CASE WHEN excluded.reported_at > status_latest.reported_at THEN coalesce(excluded.wave, status_latest.wave) ELSE status_latest.wave END,
+               reported_at = max(excluded.reported_at, status_latest.reported_at),
+               succeeded_at = min(coalesce(excluded.succeeded_at, status_latest.succeeded_at), coalesce(status_latest.succeeded_at, excluded.succeeded_at))
+             WHERE excluded.reported_at > status_latest.reported_at
+               OR excluded.succeeded_at < coalesce(status_latest.succeeded_at, excluded.succeeded_at + 1)",
         )
         .bind(rollout)
+        .bind(DeviceState::Succeeded.as_str())
         .execute(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM incoming")
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(Ingested {
-            inserted,
-            duplicates: reports.len() as u64 - inserted,
-        })
+        Ok(inserted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn mode(url: &str) -> i64 {
+        let store = SqliteStore::open(url).await.unwrap();
+        sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_url_sets_how_commits_are_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        let url = format!("sqlite:{}", path.display());
+        // SQLite's numbers: 1 normal, 2 full, 3 extra.
+        assert_eq!(mode(&url).await, 1);
+        assert_eq!(mode(&format!("{url}?synchronous=full")).await, 2);
+        assert_eq!(mode(&format!("{url}?mode=rwc&synchronous=FULL")).await, 2);
+        assert_eq!(mode(&format!("{url}?synchronous=extra")).await, 3);
+        let err = SqliteStore::open(&format!("{url}?synchronous=off"))
+            .await
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("synchronous is normal, full or extra"),
+            "{err}"
+        );
     }
 }

@@ -5,7 +5,7 @@
 use crate::{
     Action, AlertMark, AuditEntry, Delivery, Feedback, GateRound, Ingested, LatestState,
     NewMessage, NewWave, OutboxItem, Recorded, Result, Role, Session, Started, StateCounts,
-    StatusReport, Ticket, WaveKey, WaveRow,
+    StatusReport, TOKEN_DAYS, Ticket, TokenCheck, TokenInfo, WaveKey, WaveRow,
 };
 use async_trait::async_trait;
 use ringmaster_core::alerts::Alert;
@@ -131,10 +131,28 @@ pub trait Reports: Send + Sync {
 /// Who may do what: API tokens and dashboard sessions, kept as hashes.
 #[async_trait]
 pub trait Credentials: Send + Sync {
-    /// Makes an API token for a role; returns the token, which is kept only as a hash.
-    async fn create_token(&self, role: Role, label: &str, at: jiff::Timestamp) -> Result<String>;
-    /// The role and label of a token that exists and is not revoked.
-    async fn check_token(&self, token: &str) -> Result<Option<(Role, String)>>;
+    /// Makes an API token for a role, valid for [`TOKEN_DAYS`] days;
+    /// returns the token, which is kept only as a hash.
+    async fn create_token(&self, role: Role, label: &str, at: jiff::Timestamp) -> Result<String> {
+        let until = at + jiff::SignedDuration::from_hours(24 * TOKEN_DAYS);
+        self.create_token_until(role, label, at, Some(until)).await
+    }
+    /// Makes an API token valid until `expires` (None: until revoked).
+    async fn create_token_until(
+        &self,
+        role: Role,
+        label: &str,
+        at: jiff::Timestamp,
+        expires: Option<jiff::Timestamp>,
+    ) -> Result<String>;
+    /// What a token is at `at`: valid (with its role and label, noting
+    /// that it was used), unknown, revoked or expired.
+    async fn check_token(&self, token: &str, at: jiff::Timestamp) -> Result<TokenCheck>;
+    /// Every token, oldest first (never the secret: it is not kept).
+    async fn tokens(&self) -> Result<Vec<TokenInfo>>;
+    /// Revokes a token by its id, writing the audit entry in the same
+    /// transaction. False when there is no such token or it was revoked.
+    async fn revoke_token(&self, id: i64, who: &str, at: jiff::Timestamp) -> Result<bool>;
     /// Whether any token exists (the first start makes an admin one).
     async fn has_tokens(&self) -> Result<bool>;
     /// Signs a token in: a new session (its id is returned once and kept

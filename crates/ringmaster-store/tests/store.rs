@@ -4,7 +4,7 @@ use ringmaster_core::gates::{Decision, Outcome};
 use ringmaster_core::wave::{Effect, Event, GateDecision, Reason, Rules, WaveState, step};
 use ringmaster_store::{
     AuditEntry, DeviceState, GateResult, GateRound, NewWave, StatusReport, Store, StoreError,
-    WaveKey, open,
+    TokenCheck, WaveKey, open,
 };
 use roaring::RoaringBitmap;
 
@@ -493,10 +493,22 @@ async fn tokens_are_kept_as_hashes_and_carry_a_role() {
         .unwrap();
     assert!(t.starts_with("rm_") && t.len() > 60);
     assert_eq!(
-        store.check_token(&t).await.unwrap(),
-        Some((Role::Operator, "ops team".into()))
+        store
+            .check_token(&t, at("2027-01-02T00:00:00Z"))
+            .await
+            .unwrap(),
+        TokenCheck::Valid {
+            role: Role::Operator,
+            label: "ops team".into()
+        }
     );
-    assert_eq!(store.check_token("rm_wrong").await.unwrap(), None);
+    assert_eq!(
+        store
+            .check_token("rm_wrong", at("2027-01-02T00:00:00Z"))
+            .await
+            .unwrap(),
+        TokenCheck::Unknown
+    );
     assert!(store.has_tokens().await.unwrap());
     drop(store);
     // The database file never holds the token itself.
@@ -922,6 +934,32 @@ async fn continues_after_upgrade(store: &dyn Store) {
         .unwrap();
     assert_eq!(got.inserted, 1);
     assert_eq!(store.wave_counts("r", 0, None).await.unwrap().succeeded, 3);
+    // The first Succeeded of dev-0 was in the history before the upgrade:
+    // its regression is seen, and the kept counts move with it.
+    store
+        .ingest_status(
+            "r",
+            &[StatusReport {
+                device: "dev-0".into(),
+                policy: "p1".into(),
+                state: DeviceState::Error,
+                reported_at: at("2027-01-19T09:00:00Z"),
+                wave: None,
+            }],
+        )
+        .await
+        .unwrap();
+    let c = store.wave_counts("r", 0, None).await.unwrap();
+    assert_eq!((c.succeeded, c.error, c.reported()), (2, 1, 4));
+    let was: Vec<(String, bool)> = store
+        .latest_states("r", None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|l| l.was_succeeded)
+        .map(|l| (l.device, l.state == DeviceState::Error))
+        .collect();
+    assert_eq!(was, vec![("dev-0".to_string(), true)]);
     let next = GateRound {
         at: at("2027-01-19T20:00:00Z"),
         results: rounds[0].results.clone(),
@@ -1038,4 +1076,194 @@ async fn a_locked_database_is_busy_and_other_errors_are_not() {
         found: 2,
     };
     assert!(!stale.is_busy());
+}
+
+/// The counts kept at ingest are the counts of the latest states: mixed
+/// batches (times out of order, reports sent twice, the same moment sent
+/// again with another state, devices moving between waves, several
+/// policies) are recounted here from the reports and compared.
+#[tokio::test]
+async fn kept_counts_match_a_recount_after_mixed_ingests() {
+    use std::collections::BTreeMap;
+    const STATES: [DeviceState; 5] = [
+        DeviceState::Succeeded,
+        DeviceState::Error,
+        DeviceState::Conflict,
+        DeviceState::Pending,
+        DeviceState::NotApplicable,
+    ];
+    // A fixed pseudo-random sequence: the same batches every run.
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let t0 = at("2027-01-18T08:00:00Z");
+    let mut batches: Vec<Vec<StatusReport>> = Vec::new();
+    for _ in 0..6 {
+        let mut b = Vec::new();
+        for _ in 0..400 {
+            b.push(StatusReport {
+                device: format!("dev-{}", next(60)),
+                policy: format!("p{}", next(3)),
+                state: STATES[next(5) as usize],
+                // Few distinct moments, so the same key comes back often.
+                reported_at: t0 + jiff::SignedDuration::from_mins(next(40) as i64),
+                wave: Some(next(3) as u32),
+            });
+        }
+        // Sent again in the same batch, one of them with another state.
+        let again = b[7].clone();
+        b.push(again.clone());
+        b.push(StatusReport {
+            state: DeviceState::Succeeded,
+            ..again
+        });
+        batches.push(b);
+    }
+    // A whole batch sent twice.
+    batches.push(batches[2].clone());
+
+    // The recount: the first report of each moment is the one kept; the
+    // newest kept report is the latest state.
+    let mut kept: BTreeMap<(String, String, jiff::Timestamp), (DeviceState, u32)> = BTreeMap::new();
+    for r in batches.iter().flatten() {
+        kept.entry((r.device.clone(), r.policy.clone(), r.reported_at))
+            .or_insert((r.state, r.wave.unwrap()));
+    }
+    let mut latest: BTreeMap<(String, String), (jiff::Timestamp, DeviceState, u32, bool)> =
+        BTreeMap::new();
+    let mut first_ok: BTreeMap<(String, String), jiff::Timestamp> = BTreeMap::new();
+    for ((d, p, t), (s, w)) in &kept {
+        latest.insert((d.clone(), p.clone()), (*t, *s, *w, false));
+        if *s == DeviceState::Succeeded {
+            first_ok.entry((d.clone(), p.clone())).or_insert(*t);
+        }
+    }
+    for (k, v) in latest.iter_mut() {
+        v.3 = first_ok.get(k).is_some_and(|t| *t < v.0);
+    }
+    let recount = |wave: u32, since: Option<jiff::Timestamp>| {
+        let mut c = ringmaster_store::StateCounts::default();
+        for (t, s, w, _) in latest.values() {
+            if *w == wave && since.is_none_or(|since| *t >= since) {
+                c.add(*s, 1);
+            }
+        }
+        c
+    };
+
+    for store in stores().await {
+        let mut inserted = 0;
+        for b in &batches {
+            inserted += store.ingest_status("r", b).await.unwrap().inserted;
+        }
+        assert_eq!(inserted as usize, kept.len());
+        for wave in 0..3 {
+            for since in [None, Some(t0 + jiff::SignedDuration::from_mins(20))] {
+                assert_eq!(
+                    store.wave_counts("r", wave, since).await.unwrap(),
+                    recount(wave, since),
+                    "wave {wave} since {since:?}"
+                );
+            }
+        }
+        let got: Vec<_> = store
+            .latest_states("r", None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|l| {
+                (
+                    (l.device, l.policy),
+                    (l.reported_at, l.state, l.was_succeeded),
+                )
+            })
+            .collect();
+        let want: Vec<_> = latest
+            .iter()
+            .map(|(k, (t, s, _, was))| (k.clone(), (*t, *s, *was)))
+            .collect();
+        assert_eq!(got, want);
+        // Another rollout's reports are counted apart.
+        assert_eq!(
+            store
+                .wave_counts("other", 0, None)
+                .await
+                .unwrap()
+                .reported(),
+            0
+        );
+    }
+}
+
+/// Tokens last 90 days unless made otherwise, are listed without their
+/// secret with when they were last used, and stop at once when revoked.
+#[tokio::test]
+async fn tokens_expire_are_listed_and_revoked() {
+    use ringmaster_store::Role;
+    for store in stores().await {
+        let t0 = at("2027-01-01T00:00:00Z");
+        let days = |n: i64| t0 + jiff::SignedDuration::from_hours(24 * n);
+        let default = store.create_token(Role::Viewer, "dash", t0).await.unwrap();
+        let short = store
+            .create_token_until(Role::Reporter, "job", t0, Some(days(30)))
+            .await
+            .unwrap();
+        let forever = store
+            .create_token_until(Role::Admin, "root", t0, None)
+            .await
+            .unwrap();
+        let valid = |t: &TokenCheck| matches!(t, TokenCheck::Valid { .. });
+        assert!(valid(&store.check_token(&short, days(29)).await.unwrap()));
+        assert_eq!(
+            store.check_token(&short, days(30)).await.unwrap(),
+            TokenCheck::Expired(days(30))
+        );
+        assert!(valid(&store.check_token(&default, days(89)).await.unwrap()));
+        assert_eq!(
+            store.check_token(&default, days(91)).await.unwrap(),
+            TokenCheck::Expired(days(90))
+        );
+        assert!(valid(
+            &store.check_token(&forever, days(5000)).await.unwrap()
+        ));
+
+        let list = store.tokens().await.unwrap();
+        let seen: Vec<_> = list
+            .iter()
+            .map(|t| (t.role, t.label.as_str(), t.expires_at, t.last_used_at))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                (Role::Viewer, "dash", Some(days(90)), Some(days(89))),
+                (Role::Reporter, "job", Some(days(30)), Some(days(29))),
+                (Role::Admin, "root", None, Some(days(5000))),
+            ]
+        );
+        let root = list[2].id;
+        assert!(store.revoke_token(root, "jane", days(6)).await.unwrap());
+        assert!(!store.revoke_token(root, "jane", days(7)).await.unwrap());
+        assert!(
+            !store
+                .revoke_token(root + 100, "jane", days(7))
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            store.check_token(&forever, days(8)).await.unwrap(),
+            TokenCheck::Revoked(days(6))
+        );
+        // A revoked token signs no one in.
+        assert!(
+            store
+                .create_session(&forever, 8, days(8))
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
 }

@@ -1231,10 +1231,12 @@ fn http(a: &Args) -> anyhow::Result<ExitCode> {
         .database
         .clone()
         .unwrap_or_else(|| format!("sqlite:{}", dir.join("http.db").display()));
-    let (addr, token) = rt.block_on(async {
+    let rollout = plan.id.clone();
+    let (addr, token, store, reader, starts) = rt.block_on(async {
         let store = ringmaster_store::open(&url).await?;
         let waves = ringmaster_engine::engine::WaveSpec::from_plan(&plan);
         let start = waves[0].starts_at;
+        let starts: Vec<jiff::Timestamp> = waves.iter().map(|w| w.starts_at).collect();
         let sim = std::sync::Arc::new(ringmaster_engine::connector::simulator::Simulator::new(
             &p.org,
             Default::default(),
@@ -1251,6 +1253,10 @@ fn http(a: &Args) -> anyhow::Result<ExitCode> {
         let token = store
             .create_token(ringmaster_store::Role::Reporter, "load generator", start)
             .await?;
+        let reader = store
+            .create_token(ringmaster_store::Role::Viewer, "bench reader", start)
+            .await?;
+
         let state = ringmaster_server::AppState {
             store: store.clone(),
             engine: std::sync::Arc::new(engine),
@@ -1275,7 +1281,7 @@ fn http(a: &Args) -> anyhow::Result<ExitCode> {
             state,
             std::future::pending(),
         ));
-        anyhow::Ok((addr, token))
+        anyhow::Ok((addr, token, store, reader, starts))
     })?;
     const BATCH: usize = 50_000;
     let bodies: Vec<String> = (0..total.div_ceil(BATCH))
@@ -1345,11 +1351,131 @@ fn http(a: &Args) -> anyhow::Result<ExitCode> {
     for r in results {
         kept += r?;
     }
-    let _ = std::fs::remove_dir_all(&dir);
     let rate = total as f64 / took.as_secs_f64();
     println!(
         "{total} status reports over HTTP (loopback, 2 connections, batches of {BATCH}): {:.2} s, {rate:.0} reports/s; {kept} stored",
         took.as_secs_f64()
     );
+    http_reads(&rt, addr, &reader, &store, &rollout, &starts)?;
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(ExitCode::SUCCESS)
+}
+
+/// After the HTTP ingest: the store filled to 1,000,000 reports attributed
+/// to the plan's waves (straight into the store, timed as bulk ingest),
+/// then p50/p99 of the read routes, the gates' counts of the biggest wave
+/// and the run-state watch's first read of every latest state.
+fn http_reads(
+    rt: &tokio::runtime::Runtime,
+    addr: std::net::SocketAddr,
+    reader: &str,
+    store: &std::sync::Arc<dyn ringmaster_store::Store>,
+    rollout: &str,
+    starts: &[jiff::Timestamp],
+) -> anyhow::Result<()> {
+    use ringmaster_store::{DeviceState, StatusReport};
+    use std::io::{Read, Write};
+    const FILL: u64 = 1_000_000;
+    const BATCH: u64 = 100_000;
+    let waves = starts.len() as u64;
+    // The last wave is the biggest: half the reports.
+    let wave_of = |d: u64| {
+        if d.is_multiple_of(2) {
+            waves - 1
+        } else {
+            d % (waves - 1).max(1)
+        }
+    };
+    let t = Instant::now();
+    rt.block_on(async {
+        for b in 0..FILL / BATCH {
+            let batch: Vec<StatusReport> = (b * BATCH..(b + 1) * BATCH)
+                .map(|d| {
+                    let w = wave_of(d);
+                    StatusReport {
+                        device: format!(
+                            "{:08x}-1111-4000-8000-{d:012}",
+                            d.wrapping_mul(2654435761) as u32
+                        ),
+                        policy: "0b5e11e0-2027-4000-8000-000000000001".into(),
+                        state: if d % 20 == 0 {
+                            DeviceState::Error
+                        } else {
+                            DeviceState::Succeeded
+                        },
+                        reported_at: starts[w as usize]
+                            + jiff::SignedDuration::from_secs((d % 28_800) as i64),
+                        wave: Some(w as u32),
+                    }
+                })
+                .collect();
+            store.ingest_status(rollout, &batch).await?;
+        }
+        anyhow::Ok(())
+    })?;
+    let took = t.elapsed();
+    println!(
+        "{FILL} status reports into the store (batches of {BATCH}): {:.2} s, {:.0} reports/s",
+        took.as_secs_f64(),
+        FILL as f64 / took.as_secs_f64()
+    );
+    let get = |path: &str| -> anyhow::Result<Duration> {
+        let t = Instant::now();
+        let mut s = std::net::TcpStream::connect(addr).context("connecting")?;
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {reader}\r\nConnection: close\r\n\r\n"
+        )
+        .context("sending")?;
+        let mut resp = Vec::new();
+        s.read_to_end(&mut resp).context("reading")?;
+        let took = t.elapsed();
+        let head = String::from_utf8_lossy(&resp[..resp.len().min(20)]).to_string();
+        anyhow::ensure!(head.contains(" 200 "), "GET {path}: {head}");
+        Ok(took)
+    };
+    let pct = |v: &mut Vec<Duration>, p: f64| {
+        v.sort();
+        ms(v[((v.len() - 1) as f64 * p).round() as usize])
+    };
+    let biggest = format!("/api/waves/{waves}");
+    for path in ["/api/waves", biggest.as_str(), "/metrics"] {
+        let mut times = (0..50)
+            .map(|_| get(path))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        println!(
+            "GET {path:<14} p50 {:>7.1} ms  p99 {:>7.1} ms  (50 requests, {FILL} stored)",
+            pct(&mut times, 0.5),
+            pct(&mut times, 0.99)
+        );
+    }
+    let (mut gates, watch, devices) = rt.block_on(async {
+        let mut gates = Vec::new();
+        let mut devices = 0;
+        for _ in 0..5 {
+            let t = Instant::now();
+            let c = store
+                .wave_counts(
+                    rollout,
+                    (waves - 1) as u32,
+                    Some(starts[(waves - 1) as usize]),
+                )
+                .await?;
+            gates.push(t.elapsed());
+            devices = c.reported();
+        }
+        let t = Instant::now();
+        let n = store.latest_states(rollout, None).await?.len();
+        anyhow::ensure!(n as u64 >= FILL, "the watch read {n} states");
+        anyhow::Ok((gates, t.elapsed(), devices))
+    })?;
+    println!(
+        "gate counts of a {devices}-device wave: p50 {:.1} ms (5 runs)",
+        pct(&mut gates, 0.5)
+    );
+    println!(
+        "run-state watch, first check (every latest state): {:.0} ms",
+        ms(watch)
+    );
+    Ok(())
 }

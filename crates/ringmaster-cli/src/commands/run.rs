@@ -27,7 +27,9 @@ pub use ingest::{IngestArgs, ingest};
 pub use operate::{WaveArgs, operate};
 pub use serve::{ServeArgs, serve};
 pub use status::{StatusArgs, run_state, status};
-pub use token::{TokenArgs, token_create};
+pub use token::{
+    TokenArgs, TokenListArgs, TokenRevokeArgs, token_create, token_list, token_revoke,
+};
 
 use anyhow::Context;
 use ringmaster_core::wave::{Reason, WaveState};
