@@ -13,6 +13,7 @@
 //! - [`conflicts`]: setting conflicts where policy targets meet.
 //! - [`goals`]: SMART goals that gates judge waves by.
 //! - [`gates`]: a wave's goals judged on what its devices reported.
+//! - [`sequential`]: anytime-valid confidence sequences for rates and counts.
 //! - [`status`]: device states (one parser for every report vocabulary),
 //!   status reports, tickets and feedback.
 //! - [`wave`]: the wave state machine and the MDM changes each step asks for.
@@ -31,6 +32,7 @@ pub mod org;
 pub mod pilot;
 pub mod rules;
 pub mod runstate;
+pub mod sequential;
 pub mod settings;
 pub mod status;
 pub mod targeting;
