@@ -14,6 +14,8 @@
 //! - [`goals`]: SMART goals that gates judge waves by.
 //! - [`gates`]: a wave's goals judged on what its devices reported.
 //! - [`sequential`]: anytime-valid confidence sequences for rates and counts.
+//! - [`strata`]: a wave's goals judged per stratum, α split across them.
+//! - [`gatesim`]: simulated rollouts with a known truth to measure gates.
 //! - [`status`]: device states (one parser for every report vocabulary),
 //!   status reports, tickets and feedback.
 //! - [`wave`]: the wave state machine and the MDM changes each step asks for.
@@ -26,6 +28,7 @@ pub mod column;
 pub mod conflicts;
 pub mod explain;
 pub mod gates;
+pub mod gatesim;
 pub mod goals;
 pub mod model;
 pub mod org;
@@ -35,6 +38,7 @@ pub mod runstate;
 pub mod sequential;
 pub mod settings;
 pub mod status;
+pub mod strata;
 pub mod targeting;
 pub mod wave;
 
