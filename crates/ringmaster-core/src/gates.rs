@@ -458,9 +458,8 @@ fn ticket_rate(
         }
         (_, true) => " (no control measured; judged against a fixed bar)".to_string(),
     };
-    let interval = sequential.then(|| {
-        sequential::count_cs(o.tickets, exposure, policy.alpha, COUNT_PRIOR)
-    });
+    let interval =
+        sequential.then(|| sequential::count_cs(o.tickets, exposure, policy.alpha, COUNT_PRIOR));
     let outcome = match interval {
         Some(i) => judge(i),
         None => judge((value, value)),
@@ -864,7 +863,10 @@ mod tests {
             judging: Judging::Wilson,
             ..policy
         };
-        assert_eq!(evaluate(&g, &o, &wilson_policy, None).outcome, Outcome::Pass);
+        assert_eq!(
+            evaluate(&g, &o, &wilson_policy, None).outcome,
+            Outcome::Pass
+        );
         // 1000 of 1000 clears it; 800 of 1000 misses it for sure.
         assert_eq!(
             evaluate(&g, &seen(1000, 1000, 0), &policy, None).outcome,
@@ -875,7 +877,8 @@ mod tests {
         let e = evaluate(&g, &o, &policy, None);
         assert_eq!(e.outcome, Outcome::Fail);
         assert!(
-            e.sentence.contains("over 1 d in model Latitude 7440 misses the bar"),
+            e.sentence
+                .contains("over 1 d in model Latitude 7440 misses the bar"),
             "{}",
             e.sentence
         );
@@ -915,7 +918,12 @@ mod tests {
         };
         let e = evaluate(&g, &o, &policy, None);
         assert_eq!(e.outcome, Outcome::Fail, "{}", e.sentence);
-        assert!(e.sentence.ends_with("misses the bar of ≤ control + 2: fail"), "{}", e.sentence);
+        assert!(
+            e.sentence
+                .ends_with("misses the bar of ≤ control + 2: fail"),
+            "{}",
+            e.sentence
+        );
         // A pilot's control is not comparable: the margin becomes a fixed bar, and the sentence says so.
         o.tickets = 5;
         o.control = Control::NotComparable("the pilot is volunteers and IT staff".into());

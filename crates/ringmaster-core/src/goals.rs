@@ -153,7 +153,11 @@ impl Goal {
         format!(
             "{} {op} {}{} over {}, from at least {} {what}, {by}{}",
             self.metric.label(),
-            if self.against_control { "control + " } else { "" },
+            if self.against_control {
+                "control + "
+            } else {
+                ""
+            },
             self.value_text(self.threshold),
             hours_text(self.window_hours),
             self.min_sample,
@@ -374,8 +378,9 @@ fn bar(
             Comparator::AtMost,
             margin.map_err(|m| err(Measurable, F::Threshold, m))?,
         ),
-        None => parse_threshold(threshold_text, metric)
-            .map_err(|m| err(Measurable, F::Threshold, m))?,
+        None => {
+            parse_threshold(threshold_text, metric).map_err(|m| err(Measurable, F::Threshold, m))?
+        }
     };
     let min_sample = d.min_sample.ok_or_else(|| {
         err(
@@ -530,11 +535,10 @@ fn control_margin(s: &str) -> Option<Result<f64, String>> {
     if rest.is_empty() {
         return Some(Ok(0.0));
     }
-    let margin = rest.strip_prefix('+').map(str::trim).and_then(|m| {
-        m.parse::<f64>()
-            .ok()
-            .filter(|v| v.is_finite() && *v >= 0.0)
-    });
+    let margin = rest
+        .strip_prefix('+')
+        .map(str::trim)
+        .and_then(|m| m.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0));
     Some(margin.ok_or_else(|| {
         format!("`{t}`: a bar against the control reads `<= control + 2` (a margin of at least 0)")
     }))
@@ -824,7 +828,10 @@ mod tests {
             None,
         )
         .unwrap_err();
-        assert!(e.message.contains("only tickets_per_1000_device_days"), "{e}");
+        assert!(
+            e.message.contains("only tickets_per_1000_device_days"),
+            "{e}"
+        );
     }
 
     #[test]

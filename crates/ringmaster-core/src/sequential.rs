@@ -302,7 +302,10 @@ mod tests {
         let (lo, hi) = difference_cs((800, 100.0), (5000, 1000.0), 0.05, COUNT_PRIOR);
         assert!(lo > 0.0 && lo < 3.0 && hi > 3.0, "{lo} {hi}");
         let (lo, hi) = difference_cs((80, 10.0), (500, 100.0), 0.05, COUNT_PRIOR);
-        assert!((lo + 0.606_014).abs() < 1e-5 && (hi - 7.325_485).abs() < 1e-5, "{lo} {hi}");
+        assert!(
+            (lo + 0.606_014).abs() < 1e-5 && (hi - 7.325_485).abs() < 1e-5,
+            "{lo} {hi}"
+        );
         let (lo, hi) = difference_cs((50, 10.0), (500, 100.0), 0.05, COUNT_PRIOR);
         assert!(lo < 0.0 && hi > 0.0, "{lo} {hi}");
     }

@@ -26,8 +26,10 @@ pub fn judge(
     min_size: u64,
     policy: &GatePolicy,
 ) -> Vec<StratumVerdict> {
-    let judged: Vec<&(String, Observed)> =
-        strata.iter().filter(|(_, o)| o.devices >= min_size).collect();
+    let judged: Vec<&(String, Observed)> = strata
+        .iter()
+        .filter(|(_, o)| o.devices >= min_size)
+        .collect();
     let tests = (goals.len() * judged.len()).max(1) as f64;
     let split = GatePolicy {
         alpha: policy.alpha / tests,

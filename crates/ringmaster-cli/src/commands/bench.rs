@@ -58,6 +58,9 @@ enum What {
     /// A whole rollout plan over 200 targeted groups: scope, pilot, waves,
     /// schedule, goals, project-scope checks and communications.
     Plan,
+    /// Gates on 1,000 simulated rollouts per scenario with a known truth:
+    /// old (point, Wilson) against new (sequential, control, strata).
+    Gates,
 }
 
 /// Peak and current resident memory from /proc (Linux), in bytes.
@@ -80,6 +83,10 @@ fn ms(d: Duration) -> f64 {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    if a.what == What::Gates {
+        super::bench_gates::run(1000)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if a.what == What::Ingest {
         return ingest(&a);
     }
