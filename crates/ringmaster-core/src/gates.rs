@@ -82,10 +82,23 @@ pub struct GatePolicy {
     pub total_failures: u32,
 }
 
+impl GatePolicy {
+    /// Anytime-valid judging at α = 0.05, otherwise as the default.
+    pub fn sequential() -> GatePolicy {
+        GatePolicy {
+            judging: Judging::Sequential,
+            ..GatePolicy::default()
+        }
+    }
+}
+
+/// Point estimates, as plans have always been judged: confidence sequences
+/// cannot prove a 97 % bar on a 50-device pilot, so turning them on for
+/// plans needs bigger pilots or other bars first (see docs/engine.md).
 impl Default for GatePolicy {
     fn default() -> Self {
         GatePolicy {
-            judging: Judging::Sequential,
+            judging: Judging::Point,
             z: 1.96,
             alpha: 0.05,
             consecutive_failures: 2,
@@ -843,9 +856,9 @@ mod tests {
     }
 
     #[test]
-    fn by_default_rates_are_judged_by_their_confidence_sequence() {
+    fn sequential_gates_judge_rates_by_their_confidence_sequence() {
         let g = goal("apply_success_rate", ">= 95%", 30);
-        let policy = GatePolicy::default();
+        let policy = GatePolicy::sequential();
         assert_eq!(policy.judging, Judging::Sequential);
         // 100 of 100 passes Wilson (lower bound 96.3 %) but not the sequence,
         // (0.05/101)^(1/100) = 92.7 %, which allows for every look.
@@ -887,7 +900,7 @@ mod tests {
     #[test]
     fn ticket_rates_are_judged_against_the_control() {
         let g = goal("tickets_per_1000_device_days", "<= control + 2", 20);
-        let policy = GatePolicy::default();
+        let policy = GatePolicy::sequential();
         // A Patch Tuesday: 15 per 1,000 device-days everywhere, the wave no worse.
         let mut o = seen(1000, 1000, 0);
         o.devices = 20_000;

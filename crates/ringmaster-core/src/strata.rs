@@ -100,7 +100,7 @@ mod tests {
             stratum("model C", 400, 60),
             stratum("model D", 30, 20),
         ];
-        let v = judge(&[error_goal()], &strata, 100, &GatePolicy::default());
+        let v = judge(&[error_goal()], &strata, 100, &GatePolicy::sequential());
         // D is too small to judge on its own.
         let names: Vec<&str> = v.iter().map(|s| s.stratum.as_str()).collect();
         assert_eq!(names, ["model A", "model B", "model C"]);
@@ -123,10 +123,15 @@ mod tests {
         // call when it is one of 50 strata (α / 50).
         let one = vec![stratum("model A", 1000, 30)];
         let g = error_goal();
-        let alone = judge(std::slice::from_ref(&g), &one, 100, &GatePolicy::default());
+        let alone = judge(
+            std::slice::from_ref(&g),
+            &one,
+            100,
+            &GatePolicy::sequential(),
+        );
         let mut many = one.clone();
         many.extend((1..50).map(|i| stratum(&format!("model {i}"), 1000, 5)));
-        let among = judge(&[g], &many, 100, &GatePolicy::default());
+        let among = judge(&[g], &many, 100, &GatePolicy::sequential());
         let (a, b) = (
             alone[0].evaluations[0].interval.unwrap(),
             among[0].evaluations[0].interval.unwrap(),

@@ -392,11 +392,12 @@ fn phase_plan(
         promotion: p.promotion,
         on_fail: p.on_fail,
         gate_policy: ringmaster_core::gates::GatePolicy {
-            // Wilson when the plan asks for it; anytime-valid sequences otherwise.
+            // Wilson when the plan asks for it; point estimates otherwise
+            // (sequences are not yet the plan default: docs/engine.md).
             judging: if p.wilson {
                 ringmaster_core::gates::Judging::Wilson
             } else {
-                ringmaster_core::gates::Judging::Sequential
+                ringmaster_core::gates::Judging::Point
             },
             z: 1.96,
             alpha: 0.05,

@@ -50,7 +50,7 @@ fn timing() {
         .collect();
     // 0: no report yet, 1: succeeded, 2: error.
     let mut state = vec![0u8; DEVICES];
-    let policy = GatePolicy::default();
+    let policy = GatePolicy::sequential();
     let mut worst = 0.0f64;
     let mut total = 0.0;
     for round in 1..=30u32 {
