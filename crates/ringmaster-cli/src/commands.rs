@@ -1,4 +1,5 @@
 pub mod bench;
+pub mod bench_gates;
 pub mod conflicts;
 pub mod demo;
 pub mod explain;

@@ -1,10 +1,13 @@
 //! Gates: a wave's SMART goals judged on what its devices reported. Too
-//! little data holds and never passes; rates can be judged by their Wilson
-//! bounds so a small pilot cannot pass on luck; advisory goals never decide.
+//! little data holds and never passes; rates are judged by anytime-valid
+//! confidence sequences ([`crate::sequential`]) so neither luck nor looking
+//! every round passes or fails a wave; ticket rates can be judged against a
+//! concurrent control; advisory goals never decide.
 //! Every evaluation carries metric, value, threshold, sample, window and
 //! outcome, and reads as one sentence.
 
 use crate::goals::{Comparator, Deadline, Goal, Metric};
+use crate::sequential::{self, COUNT_PRIOR, RATE_PRIOR};
 use serde::{Deserialize, Serialize};
 
 /// What the wave's devices and users reported within a goal's window.
@@ -29,26 +32,75 @@ pub struct Observed {
     pub feedback_sum: f64,
     /// Hours since the wave started applying.
     pub hours_since_start: f64,
+    /// Device-days the wave's devices were exposed within the goal's window.
+    pub device_days: f64,
+    /// The concurrent control for ticket rates, when there is one.
+    pub control: Control,
+    /// Which look at the wave this is (1 for the first round; 0: not counted).
+    pub round: u32,
+    /// The stratum judged ("model Latitude 7440"), None for the whole wave.
+    pub stratum: Option<String>,
+}
+
+/// The devices of the rollout's scope that no wave has reached yet, as a
+/// yardstick for what would have happened anyway (a Patch Tuesday).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub enum Control {
+    /// None was measured.
+    #[default]
+    Absent,
+    /// Tickets and device-days of the control devices within the window.
+    Measured { tickets: u64, device_days: f64 },
+    /// A control exists but is not like the wave (a pilot of volunteers).
+    NotComparable(String),
+}
+
+/// How rates are judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Judging {
+    /// The point estimate against the bar (no interval).
+    Point,
+    /// A fixed-level Wilson score interval at `z`: valid for one look only.
+    Wilson,
+    /// An anytime-valid confidence sequence at level 1 − `alpha`.
+    Sequential,
 }
 
 /// How strictly gates judge.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct GatePolicy {
-    /// Judge rates by their Wilson score bounds instead of the point estimate.
-    pub wilson: bool,
+    /// How rates (and ticket rates) are judged.
+    pub judging: Judging,
     /// z for the Wilson interval (1.96: 95 %).
     pub z: f64,
+    /// Error rate of the confidence sequences, over all looks at one goal.
+    pub alpha: f64,
     /// Failed evaluations of one goal in a row that fail the wave.
     pub consecutive_failures: u32,
     /// Failed evaluations of one goal in total that fail the wave.
     pub total_failures: u32,
 }
 
+impl GatePolicy {
+    /// Anytime-valid judging at α = 0.05, otherwise as the default.
+    pub fn sequential() -> GatePolicy {
+        GatePolicy {
+            judging: Judging::Sequential,
+            ..GatePolicy::default()
+        }
+    }
+}
+
+/// Point estimates, as plans have always been judged: confidence sequences
+/// cannot prove a 97 % bar on a 50-device pilot, so turning them on for
+/// plans needs bigger pilots or other bars first (see docs/engine.md).
 impl Default for GatePolicy {
     fn default() -> Self {
         GatePolicy {
-            wilson: false,
+            judging: Judging::Point,
             z: 1.96,
+            alpha: 0.05,
             consecutive_failures: 2,
             total_failures: 3,
         }
@@ -96,7 +148,8 @@ pub struct Evaluation {
     pub critical: bool,
     /// The measured value (a share for rates), None without data.
     pub value: Option<f64>,
-    /// The Wilson bounds of a rate, when used.
+    /// The interval judged: a rate's Wilson bounds or confidence sequence,
+    /// or a ticket rate's sequence (its difference from the control's).
     pub interval: Option<(f64, f64)>,
     pub threshold: f64,
     pub comparator: Comparator,
@@ -191,7 +244,7 @@ pub fn evaluate(
         }
         Metric::EnrollmentCompletion => (Some(o.enrolled), o.devices),
         Metric::ConflictCount => (None, o.reported),
-        Metric::TicketsPer100Devices => (None, o.devices),
+        Metric::TicketsPer100Devices | Metric::TicketsPer1000DeviceDays => (None, o.devices),
         Metric::PilotFeedbackScore => (None, o.feedback_answers),
     };
     let what = if goal.metric.counts_answers() {
@@ -224,33 +277,55 @@ pub fn evaluate(
         if at_least { "≥" } else { "≤" },
         goal.value_text(goal.threshold)
     );
+    let look = match (o.round, &o.stratum) {
+        (0, None) => String::new(),
+        (0, Some(st)) => format!(" in {st}"),
+        (r, None) => format!(", look {r}"),
+        (r, Some(st)) => format!(" in {st}, look {r}"),
+    };
+    let level = format!("{:.0} %", (1.0 - policy.alpha) * 100.0);
+    // Pass only when the whole interval clears the bar; fail only when the
+    // whole interval misses it.
+    let judge = |(lo, hi): (f64, f64)| {
+        let (worst, best) = if at_least { (lo, hi) } else { (hi, lo) };
+        if meets(worst) {
+            Outcome::Pass
+        } else if !meets(best) {
+            Outcome::Fail
+        } else {
+            Outcome::Inconclusive
+        }
+    };
+    let verdict = |outcome: Outcome| match outcome {
+        Outcome::Pass => "meets the bar",
+        Outcome::Fail => "misses the bar",
+        _ => "is too close to the bar to call at this sample size (hold)",
+    };
+    if goal.metric == Metric::TicketsPer1000DeviceDays {
+        return ticket_rate(goal, o, policy, &window, &look, &level, judge, verdict)
+            .into_evaluation(goal);
+    }
     match count {
         Some(k) => {
             let value = k as f64 / sample as f64;
-            let interval = policy.wilson.then(|| wilson(k, sample, policy.z));
-            let outcome = match interval {
-                // Pass only when the whole interval clears the bar; fail only
-                // when the whole interval misses it.
-                Some((lo, hi)) => {
-                    let (worst, best) = if at_least { (lo, hi) } else { (hi, lo) };
-                    if meets(worst) {
-                        Outcome::Pass
-                    } else if !meets(best) {
-                        Outcome::Fail
-                    } else {
-                        Outcome::Inconclusive
-                    }
+            let interval = match policy.judging {
+                Judging::Point => None,
+                Judging::Wilson => Some(wilson(k, sample, policy.z)),
+                Judging::Sequential => {
+                    Some(sequential::rate_cs(k, sample, policy.alpha, RATE_PRIOR))
                 }
+            };
+            let outcome = match interval {
+                Some(i) => judge(i),
                 None if meets(value) => Outcome::Pass,
                 None => Outcome::Fail,
             };
-            let bounds = interval
-                .map(|(lo, hi)| format!(" (95 % interval {}–{})", pct(lo), pct(hi)))
-                .unwrap_or_default();
-            let verdict = match outcome {
-                Outcome::Pass => "meets the bar",
-                Outcome::Fail => "misses the bar",
-                _ => "is too close to the bar to call at this sample size (hold)",
+            let bounds = match (interval, policy.judging) {
+                (Some((lo, hi)), Judging::Sequential) => {
+                    format!(" ({level} anytime interval {}–{})", pct(lo), pct(hi))
+                }
+                (Some((lo, hi)), _) => format!(" (95 % interval {}–{})", pct(lo), pct(hi)),
+                (None, _) => String::new(),
             };
             base(
                 Some(value),
@@ -258,8 +333,9 @@ pub fn evaluate(
                 sample,
                 outcome,
                 format!(
-                    "{label} {}{bounds} on {k} of {sample} {what} over {window} {verdict} of {bar}: {}",
+                    "{label} {}{bounds} on {k} of {sample} {what} over {window}{look} {} of {bar}: {}",
                     pct(value),
+                    verdict(outcome),
                     outcome.as_str()
                 ),
             )
@@ -281,17 +357,143 @@ pub fn evaluate(
                 sample,
                 outcome,
                 format!(
-                    "{label} {} over {window} from {sample} {what} {} of {bar}: {}",
+                    "{label} {} over {window}{look} from {sample} {what} {} of {bar}: {}",
                     goal.value_text(value),
-                    if outcome == Outcome::Pass {
-                        "meets the bar"
-                    } else {
-                        "misses the bar"
-                    },
+                    verdict(outcome),
                     outcome.as_str()
                 ),
             )
         }
+    }
+}
+
+/// A judged ticket rate before it becomes an [`Evaluation`].
+struct Judged {
+    value: f64,
+    interval: Option<(f64, f64)>,
+    sample: u64,
+    outcome: Outcome,
+    sentence: String,
+}
+
+impl Judged {
+    fn into_evaluation(self, goal: &Goal) -> Evaluation {
+        Evaluation {
+            metric: goal.metric,
+            critical: goal.critical,
+            value: Some(self.value),
+            interval: self.interval,
+            threshold: goal.threshold,
+            comparator: goal.comparator,
+            sample: self.sample,
+            min_sample: goal.min_sample,
+            window_hours: goal.window_hours,
+            outcome: self.outcome,
+            sentence: self.sentence,
+        }
+    }
+}
+
+/// Tickets per 1,000 device-days: against the control when the goal says
+/// so and a comparable control was measured (the difference's sequence at
+/// α, each side at α/2), else against the bar as a fixed threshold.
+#[allow(clippy::too_many_arguments)]
+fn ticket_rate(
+    goal: &Goal,
+    o: &Observed,
+    policy: &GatePolicy,
+    window: &str,
+    look: &str,
+    level: &str,
+    judge: impl Fn((f64, f64)) -> Outcome,
+    verdict: impl Fn(Outcome) -> &'static str,
+) -> Judged {
+    let label = goal.metric.label();
+    let exposure = o.device_days / 1000.0;
+    let value = if exposure > 0.0 {
+        o.tickets as f64 / exposure
+    } else {
+        0.0
+    };
+    let rate = |v: f64| format!("{v:.1}");
+    let sequential = policy.judging == Judging::Sequential;
+    if goal.against_control
+        && let Control::Measured {
+            tickets,
+            device_days,
+        } = &o.control
+        && *device_days > 0.0
+    {
+        let control = *tickets as f64 * 1000.0 / device_days;
+        let diff = value - control;
+        let interval = if sequential {
+            sequential::difference_cs(
+                (o.tickets, exposure),
+                (*tickets, device_days / 1000.0),
+                policy.alpha,
+                COUNT_PRIOR,
+            )
+        } else {
+            (diff, diff)
+        };
+        let outcome = judge(interval);
+        let bounds = if sequential {
+            format!(
+                ", {level} anytime interval {}–{}",
+                rate(interval.0),
+                rate(interval.1)
+            )
+        } else {
+            String::new()
+        };
+        return Judged {
+            value,
+            interval: sequential.then_some(interval),
+            sample: o.devices,
+            outcome,
+            sentence: format!(
+                "{label} {} on the wave ({} tickets over {:.0} device-days) against {} on the control ({tickets} over {device_days:.0}): a difference of {}{bounds}, over {window}{look} {} of ≤ control + {}: {}",
+                rate(value),
+                o.tickets,
+                o.device_days,
+                rate(control),
+                rate(diff),
+                verdict(outcome),
+                goal.value_text(goal.threshold),
+                outcome.as_str()
+            ),
+        };
+    }
+    let note = match (&o.control, goal.against_control) {
+        (_, false) => String::new(),
+        (Control::NotComparable(why), true) => {
+            format!(" (no comparable control: {why}; judged against a fixed bar)")
+        }
+        (_, true) => " (no control measured; judged against a fixed bar)".to_string(),
+    };
+    let interval =
+        sequential.then(|| sequential::count_cs(o.tickets, exposure, policy.alpha, COUNT_PRIOR));
+    let outcome = match interval {
+        Some(i) => judge(i),
+        None => judge((value, value)),
+    };
+    let bounds = interval
+        .map(|(lo, hi)| format!(" ({level} anytime interval {}–{})", rate(lo), rate(hi)))
+        .unwrap_or_default();
+    Judged {
+        value,
+        interval,
+        sample: o.devices,
+        outcome,
+        sentence: format!(
+            "{label} {}{bounds} from {} tickets over {:.0} device-days over {window}{look}{note} {} of ≤ {}: {}",
+            rate(value),
+            o.tickets,
+            o.device_days,
+            verdict(outcome),
+            goal.value_text(goal.threshold),
+            outcome.as_str()
+        ),
     }
 }
 
@@ -618,14 +820,14 @@ mod tests {
     fn wilson_keeps_a_small_sample_from_passing_on_luck() {
         let g = goal("apply_success_rate", ">= 95%", 30);
         let policy = GatePolicy {
-            wilson: true,
+            judging: Judging::Wilson,
             ..GatePolicy::default()
         };
         // 30 of 30: the point estimate says 100 %, the lower bound 88.6 %.
         let e = evaluate(&g, &seen(30, 30, 0), &policy, None);
         assert_eq!(e.outcome, Outcome::Inconclusive, "{}", e.sentence);
         let plain = GatePolicy {
-            wilson: false,
+            judging: Judging::Point,
             ..policy
         };
         assert_eq!(
@@ -654,9 +856,103 @@ mod tests {
     }
 
     #[test]
+    fn sequential_gates_judge_rates_by_their_confidence_sequence() {
+        let g = goal("apply_success_rate", ">= 95%", 30);
+        let policy = GatePolicy::sequential();
+        assert_eq!(policy.judging, Judging::Sequential);
+        // 100 of 100 passes Wilson (lower bound 96.3 %) but not the sequence,
+        // (0.05/101)^(1/100) = 92.7 %, which allows for every look.
+        let mut o = seen(100, 100, 0);
+        o.round = 4;
+        let e = evaluate(&g, &o, &policy, None);
+        assert_eq!(e.outcome, Outcome::Inconclusive, "{}", e.sentence);
+        let (lo, hi) = e.interval.unwrap();
+        assert!((lo - (0.05f64 / 101.0).powf(0.01)).abs() < 1e-9 && hi == 1.0);
+        assert_eq!(
+            e.sentence,
+            "apply success rate 100 % (95 % anytime interval 92.7 %–100 %) on 100 of 100 devices over 1 d, look 4 is too close to the bar to call at this sample size (hold) of ≥ 95 %: inconclusive"
+        );
+        let wilson_policy = GatePolicy {
+            judging: Judging::Wilson,
+            ..policy
+        };
+        assert_eq!(
+            evaluate(&g, &o, &wilson_policy, None).outcome,
+            Outcome::Pass
+        );
+        // 1000 of 1000 clears it; 800 of 1000 misses it for sure.
+        assert_eq!(
+            evaluate(&g, &seen(1000, 1000, 0), &policy, None).outcome,
+            Outcome::Pass
+        );
+        let mut o = seen(1000, 800, 200);
+        o.stratum = Some("model Latitude 7440".into());
+        let e = evaluate(&g, &o, &policy, None);
+        assert_eq!(e.outcome, Outcome::Fail);
+        assert!(
+            e.sentence
+                .contains("over 1 d in model Latitude 7440 misses the bar"),
+            "{}",
+            e.sentence
+        );
+    }
+
+    #[test]
+    fn ticket_rates_are_judged_against_the_control() {
+        let g = goal("tickets_per_1000_device_days", "<= control + 2", 20);
+        let policy = GatePolicy::sequential();
+        // A Patch Tuesday: 15 per 1,000 device-days everywhere, the wave no worse.
+        let mut o = seen(1000, 1000, 0);
+        o.devices = 20_000;
+        o.tickets = 3000;
+        o.device_days = 200_000.0;
+        o.round = 30;
+        o.control = Control::Measured {
+            tickets: 30_000,
+            device_days: 2_000_000.0,
+        };
+        let e = evaluate(&g, &o, &policy, None);
+        assert_eq!(e.outcome, Outcome::Pass, "{}", e.sentence);
+        assert!(
+            e.sentence.starts_with(
+                "tickets per 1000 device days 15.0 on the wave (3000 tickets over 200000 device-days) against 15.0 on the control (30000 over 2000000): a difference of 0.0, 95 % anytime interval -1.5–1.6,"
+            ),
+            "{}",
+            e.sentence
+        );
+        // A fixed bar of 8 would have failed that wave.
+        let fixed = goal("tickets_per_1000_device_days", "<= 8", 20);
+        assert_eq!(evaluate(&fixed, &o, &policy, None).outcome, Outcome::Fail);
+        // The wave at 11, 6 above a quiet control, misses the margin of 2.
+        o.tickets = 2200;
+        o.control = Control::Measured {
+            tickets: 10_000,
+            device_days: 2_000_000.0,
+        };
+        let e = evaluate(&g, &o, &policy, None);
+        assert_eq!(e.outcome, Outcome::Fail, "{}", e.sentence);
+        assert!(
+            e.sentence
+                .ends_with("misses the bar of ≤ control + 2: fail"),
+            "{}",
+            e.sentence
+        );
+        // A pilot's control is not comparable: the margin becomes a fixed bar, and the sentence says so.
+        o.tickets = 5;
+        o.control = Control::NotComparable("the pilot is volunteers and IT staff".into());
+        let e = evaluate(&g, &o, &policy, None);
+        assert_eq!(e.outcome, Outcome::Pass, "{}", e.sentence);
+        assert!(
+            e.sentence.contains("(no comparable control: the pilot is volunteers and IT staff; judged against a fixed bar)"),
+            "{}",
+            e.sentence
+        );
+    }
+
+    #[test]
     fn error_rates_and_counts_judge_downwards() {
         let policy = GatePolicy {
-            wilson: false,
+            judging: Judging::Point,
             ..GatePolicy::default()
         };
         let g = goal("error_rate", "<= 2%", 20);
@@ -686,7 +982,7 @@ mod tests {
     fn failures_within_limits_hold_and_beyond_them_fail() {
         let g = goal("apply_success_rate", ">= 95%", 20);
         let policy = GatePolicy {
-            wilson: false,
+            judging: Judging::Point,
             ..GatePolicy::default()
         };
         let today = jiff::civil::date(2027, 1, 1);
@@ -747,7 +1043,7 @@ mod tests {
         advisory.critical = false;
         let g = goal("apply_success_rate", ">= 95%", 20);
         let policy = GatePolicy {
-            wilson: false,
+            judging: Judging::Point,
             ..GatePolicy::default()
         };
         let mut o = seen(500, 499, 1);
@@ -796,7 +1092,7 @@ mod tests {
     fn a_goal_unmet_after_its_deadline_fails_the_wave() {
         let g = goal("apply_success_rate", ">= 95%", 50);
         let policy = GatePolicy {
-            wilson: true,
+            judging: Judging::Wilson,
             ..GatePolicy::default()
         };
         let e = evaluate(&g, &seen(10, 10, 0), &policy, None);

@@ -25,10 +25,13 @@ pub enum Metric {
     PilotFeedbackScore,
     /// Share of the wave's devices enrolled (for enrollment rollouts).
     EnrollmentCompletion,
+    /// Help-desk tickets per 1,000 device-days, judged as a Poisson rate;
+    /// its bar may be relative to the concurrent control (`<= control + 2`).
+    TicketsPer1000DeviceDays,
 }
 
 impl Metric {
-    pub const NAMES: [&'static str; 9] = [
+    pub const NAMES: [&'static str; 10] = [
         "apply_success_rate",
         "error_rate",
         "conflict_count",
@@ -38,6 +41,7 @@ impl Metric {
         "tickets_per_100_devices",
         "pilot_feedback_score",
         "enrollment_completion",
+        "tickets_per_1000_device_days",
     ];
 
     pub fn name(self) -> &'static str {
@@ -51,6 +55,7 @@ impl Metric {
             Metric::TicketsPer100Devices => "tickets_per_100_devices",
             Metric::PilotFeedbackScore => "pilot_feedback_score",
             Metric::EnrollmentCompletion => "enrollment_completion",
+            Metric::TicketsPer1000DeviceDays => "tickets_per_1000_device_days",
         }
     }
 
@@ -124,6 +129,9 @@ pub struct Goal {
     pub min_sample: u64,
     pub deadline: Deadline,
     pub critical: bool,
+    /// The bar is a margin over the concurrent control's rate (`<= control
+    /// + 2`): a non-inferiority test rather than a fixed threshold.
+    pub against_control: bool,
 }
 
 impl Goal {
@@ -143,8 +151,13 @@ impl Goal {
             Deadline::Day(d) => format!("by {d}"),
         };
         format!(
-            "{} {op} {} over {}, from at least {} {what}, {by}{}",
+            "{} {op} {}{} over {}, from at least {} {what}, {by}{}",
             self.metric.label(),
+            if self.against_control {
+                "control + "
+            } else {
+                ""
+            },
             self.value_text(self.threshold),
             hours_text(self.window_hours),
             self.min_sample,
@@ -253,6 +266,7 @@ pub fn validate(
 ) -> Result<Goal, GoalError> {
     let metric = metric(d)?;
     let (comparator, threshold, min_sample) = bar(d, metric, max_sample)?;
+    let against_control = d.threshold.is_some_and(|t| control_margin(t).is_some());
     let window_hours = window(d, check_in_hours)?;
     let deadline = deadline(d, window_hours)?;
     Ok(Goal {
@@ -263,6 +277,7 @@ pub fn validate(
         min_sample,
         deadline,
         critical: d.critical,
+        against_control,
     })
 }
 
@@ -293,6 +308,7 @@ fn metric(d: &GoalDraft<'_>) -> Result<Metric, GoalError> {
         "tickets_per_100_devices" => Metric::TicketsPer100Devices,
         "pilot_feedback_score" => Metric::PilotFeedbackScore,
         "enrollment_completion" => Metric::EnrollmentCompletion,
+        "tickets_per_1000_device_days" => Metric::TicketsPer1000DeviceDays,
         "pending_after" => {
             let after = d.after.ok_or_else(|| {
                 err(
@@ -347,8 +363,25 @@ fn bar(
             ),
         )
     })?;
-    let (comparator, threshold) =
-        parse_threshold(threshold_text, metric).map_err(|m| err(Measurable, F::Threshold, m))?;
+    let (comparator, threshold) = match control_margin(threshold_text) {
+        Some(_) if metric != Metric::TicketsPer1000DeviceDays => {
+            return Err(err(
+                Measurable,
+                F::Threshold,
+                format!(
+                    "only tickets_per_1000_device_days is judged against the control; give {} a fixed bar",
+                    metric.label()
+                ),
+            ));
+        }
+        Some(margin) => (
+            Comparator::AtMost,
+            margin.map_err(|m| err(Measurable, F::Threshold, m))?,
+        ),
+        None => {
+            parse_threshold(threshold_text, metric).map_err(|m| err(Measurable, F::Threshold, m))?
+        }
+    };
     let min_sample = d.min_sample.ok_or_else(|| {
         err(
             Measurable,
@@ -492,6 +525,23 @@ fn deadline(d: &GoalDraft<'_>, window_hours: f64) -> Result<Deadline, GoalError>
         ));
     }
     Ok(Deadline::AfterHours(h))
+}
+
+/// `<= control + 2`: Some(margin) when the bar names the control, None otherwise.
+fn control_margin(s: &str) -> Option<Result<f64, String>> {
+    let t = s.trim();
+    let rest = t.strip_prefix("<=").or(t.strip_prefix('≤'))?.trim_start();
+    let rest = rest.strip_prefix("control")?.trim();
+    if rest.is_empty() {
+        return Some(Ok(0.0));
+    }
+    let margin = rest
+        .strip_prefix('+')
+        .map(str::trim)
+        .and_then(|m| m.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0));
+    Some(margin.ok_or_else(|| {
+        format!("`{t}`: a bar against the control reads `<= control + 2` (a margin of at least 0)")
+    }))
 }
 
 /// `>= 95%`, `<=2`, `≥ 4.5`; a bare number means the metric's good direction.
@@ -738,6 +788,50 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.property, Smart::Measurable);
+    }
+
+    #[test]
+    fn ticket_rates_may_be_judged_against_the_control() {
+        let tickets = |threshold| GoalDraft {
+            metric: Some("tickets_per_1000_device_days"),
+            threshold: Some(threshold),
+            ..draft()
+        };
+        let g = validate(&tickets("<= control + 2"), 8.0, None).unwrap();
+        assert_eq!((g.threshold, g.against_control), (2.0, true));
+        assert_eq!(g.comparator, Comparator::AtMost);
+        assert!(
+            g.sentence()
+                .starts_with("tickets per 1000 device days ≤ control + 2 over 1 d"),
+            "{}",
+            g.sentence()
+        );
+        let g = validate(&tickets("≤ control"), 8.0, None).unwrap();
+        assert_eq!((g.threshold, g.against_control), (0.0, true));
+        let g = validate(&tickets("<= 8"), 8.0, None).unwrap();
+        assert_eq!((g.threshold, g.against_control), (8.0, false));
+        for bad in ["<= control - 2", "<= control + lots", "<= control + -1"] {
+            let e = validate(&tickets(bad), 8.0, None).unwrap_err();
+            assert_eq!(
+                (e.property, e.field),
+                (Smart::Measurable, GoalField::Threshold),
+                "{bad}"
+            );
+            assert!(e.message.contains("control + 2"), "{e}");
+        }
+        let e = validate(
+            &GoalDraft {
+                threshold: Some("<= control + 1"),
+                ..draft()
+            },
+            8.0,
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            e.message.contains("only tickets_per_1000_device_days"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -13,6 +13,9 @@
 //! - [`conflicts`]: setting conflicts where policy targets meet.
 //! - [`goals`]: SMART goals that gates judge waves by.
 //! - [`gates`]: a wave's goals judged on what its devices reported.
+//! - [`sequential`]: anytime-valid confidence sequences for rates and counts.
+//! - [`strata`]: a wave's goals judged per stratum, α split across them.
+//! - [`gatesim`]: simulated rollouts with a known truth to measure gates.
 //! - [`status`]: device states (one parser for every report vocabulary),
 //!   status reports, tickets and feedback.
 //! - [`wave`]: the wave state machine and the MDM changes each step asks for.
@@ -25,14 +28,17 @@ pub mod column;
 pub mod conflicts;
 pub mod explain;
 pub mod gates;
+pub mod gatesim;
 pub mod goals;
 pub mod model;
 pub mod org;
 pub mod pilot;
 pub mod rules;
 pub mod runstate;
+pub mod sequential;
 pub mod settings;
 pub mod status;
+pub mod strata;
 pub mod targeting;
 pub mod wave;
 

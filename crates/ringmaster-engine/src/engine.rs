@@ -397,6 +397,15 @@ impl Engine {
             feedback_answers: answers,
             feedback_sum: sum,
             hours_since_start: hours,
+            round: past.len() as u32 + 1,
+            // Volunteers and IT staff behave unlike the fleet. Elsewhere the
+            // control's tickets are not counted by the store yet.
+            control: if spec.phase == PhaseKind::Pilot {
+                gates::Control::NotComparable("a pilot of volunteers and IT staff".into())
+            } else {
+                gates::Control::Absent
+            },
+            ..Observed::default()
         };
         let mut failures = vec![FailureCount::default(); spec.goals.len()];
         for r in past.iter().flat_map(|r| &r.results) {
@@ -416,7 +425,9 @@ impl Engine {
             let mut observed = observed.clone();
             if matches!(
                 goal.metric,
-                Metric::TicketsPer100Devices | Metric::PilotFeedbackScore
+                Metric::TicketsPer100Devices
+                    | Metric::TicketsPer1000DeviceDays
+                    | Metric::PilotFeedbackScore
             ) {
                 // Within the window, and not before this wave (this version) started.
                 let since = (now
@@ -427,6 +438,9 @@ impl Engine {
                     .wave_tickets_feedback(&self.rollout, idx, Some(since))
                     .await?;
                 observed.tickets = t;
+                // Every member exposed from the start of the window on.
+                let days = (now.as_second() - since.as_second()).max(0) as f64 / 86_400.0;
+                observed.device_days = spec.members.len() as f64 * days;
                 observed.feedback_answers = n;
                 observed.feedback_sum = sum;
             }

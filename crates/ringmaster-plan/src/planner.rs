@@ -396,8 +396,15 @@ fn phase_plan(
         promotion: p.promotion,
         on_fail: p.on_fail,
         gate_policy: ringmaster_core::gates::GatePolicy {
-            wilson: p.wilson,
+            // Wilson when the plan asks for it; point estimates otherwise
+            // (sequences are not yet the plan default: docs/engine.md).
+            judging: if p.wilson {
+                ringmaster_core::gates::Judging::Wilson
+            } else {
+                ringmaster_core::gates::Judging::Point
+            },
             z: 1.96,
+            alpha: 0.05,
             consecutive_failures: p.consecutive_failures.max(1),
             total_failures: p.total_failures.max(1),
         },

@@ -69,6 +69,9 @@ enum What {
     /// Runs one command and prints its wall time and peak memory (for `e2e`).
     #[value(hide = true)]
     MeasureChild,
+    /// Gates on 1,000 simulated rollouts per scenario with a known truth:
+    /// old (point, Wilson) against new (sequential, control, strata).
+    Gates,
 }
 
 /// Peak and current resident memory from /proc (Linux), in bytes.
@@ -91,6 +94,10 @@ fn ms(d: Duration) -> f64 {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    if a.what == What::Gates {
+        super::bench_gates::run(1000)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if a.what == What::MeasureChild {
         return e2e::measure_child(&a.child);
     }
