@@ -33,10 +33,15 @@ pub fn use_snapshots(on: bool, cache_dir: Option<PathBuf>) {
 /// whichever way the organization came.
 pub fn load_org(paths: &[PathBuf]) -> anyhow::Result<ringmaster_import::Loaded> {
     let failed = |e| crate::UserError(format!("import failed: {e}"));
+    let progress = std::sync::Arc::default();
     let Some(Some(cache)) = SNAPSHOTS.get() else {
-        return ringmaster_import::load(paths).map_err(|e| failed(e).into());
+        return crate::progress::watch(&progress, || {
+            ringmaster_import::load_with(paths, &progress)
+        })
+        .map_err(|e| failed(e).into());
     };
-    let got = cache.load(paths).map_err(failed)?;
+    let got =
+        crate::progress::watch(&progress, || cache.load_with(paths, &progress)).map_err(failed)?;
     for n in &got.notes {
         eprintln!("note: {n}");
     }

@@ -2,6 +2,7 @@
 //! Each subcommand lives in `commands/<name>.rs` and exposes `run`.
 
 mod commands;
+mod progress;
 
 use clap::{Parser, Subcommand};
 

@@ -10,6 +10,7 @@
 //! - [`explain`]: why a policy does or does not reach a device.
 //! - [`settings`]: setting leaves with stable identities.
 //! - [`pilot`]: a representative pilot and how representative it is.
+//! - [`progress`]: how far long work has come, for a display elsewhere.
 //! - [`conflicts`]: setting conflicts where policy targets meet.
 //! - [`goals`]: SMART goals that gates judge waves by.
 //! - [`gates`]: a wave's goals judged on what its devices reported.
@@ -33,6 +34,7 @@ pub mod goals;
 pub mod model;
 pub mod org;
 pub mod pilot;
+pub mod progress;
 pub mod rules;
 pub mod runstate;
 pub mod sequential;

@@ -10,6 +10,7 @@ use crate::{CO_MGMT_APP, INTUNE_APP, guid, line, unix_to_rfc3339, weighted, weig
 use rand::Rng;
 use rand::seq::IndexedRandom;
 use rand_chacha::ChaCha8Rng;
+use ringmaster_core::progress::Progress;
 use serde_json::{Value, json};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -20,6 +21,7 @@ pub(crate) struct Fleet<'a> {
     pub users: &'a [UserInfo],
     /// Unix time check-ins count back from.
     pub base: i64,
+    pub progress: &'a Progress,
 }
 
 impl Fleet<'_> {
@@ -84,6 +86,9 @@ pub(crate) fn write_devices(
 ) -> io::Result<()> {
     let defs = &groups.defs;
     for d in 0..fleet.devices {
+        if d % 4096 == 4095 {
+            fleet.progress.add(4096);
+        }
         let dev = draw_device(fleet, d, rng);
         line(managed, &managed_record(&dev, fleet.users))?;
         line(entra, &entra_record(&dev))?;
@@ -324,6 +329,7 @@ mod tests {
             devices: 500,
             users: &users,
             base: 1_793_491_200,
+            progress: &Progress::default(),
         };
         assert_eq!(fleet.lab_tail(), 3);
         let mut rng = ChaCha8Rng::seed_from_u64(8);
@@ -362,6 +368,7 @@ mod tests {
             devices: 1,
             users: &users,
             base: 1_793_491_200,
+            progress: &Progress::default(),
         };
         let dev = draw_device(&fleet, 0, &mut ChaCha8Rng::seed_from_u64(1));
         let m = managed_record(&dev, &users);

@@ -22,6 +22,7 @@ use groups::Members;
 use policies::setting_json;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use ringmaster_core::progress::Progress;
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::fs::File;
@@ -198,13 +199,127 @@ pub fn generate_proposed_without(dir: &Path, drop: &[&str]) -> io::Result<PathBu
 
 /// Writes the organization into `dir` (created if missing).
 pub fn generate(dir: &Path, o: &Options) -> io::Result<Summary> {
+    generate_with(dir, o, &Progress::default())
+}
+
+/// Names of what [`generate`] writes: a folder holding only these may be
+/// replaced by a new run.
+const WRITES: &[&str] = &[
+    "groupMembers.ndjson",
+    "users.ndjson",
+    "managedDevices.ndjson",
+    "devices.ndjson",
+    "groups.json",
+    "assignmentFilters.json",
+    "configurationPolicies.json",
+    "deviceCompliancePolicies.json",
+];
+
+/// [`generate`], counting records written into `progress`.
+///
+/// The files are written into a hidden folder beside `dir`, which is
+/// renamed into place only when complete: an interrupted run (Ctrl-C, a
+/// full disk) never leaves truncated files where an import would read them.
+/// An existing `dir` is replaced only when it holds nothing but an earlier
+/// run's files.
+pub fn generate_with(dir: &Path, o: &Options, progress: &Progress) -> io::Result<Summary> {
     if o.devices == 0 || o.devices > MAX_DEVICES {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("--devices must be 1..={MAX_DEVICES}"),
         ));
     }
-    std::fs::create_dir_all(dir)?;
+    let invalid = |m: String| io::Error::new(io::ErrorKind::InvalidInput, m);
+    let name = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| invalid(format!("{}: name a folder to write into", dir.display())))?;
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if dir.exists() {
+        replaceable(dir)?;
+    }
+    std::fs::create_dir_all(&parent)?;
+    remove_stale(&parent, name);
+    let work = parent.join(format!(".{name}.gen-{}", std::process::id()));
+    if work.exists() {
+        std::fs::remove_dir_all(&work)?;
+    }
+    std::fs::create_dir(&work)?;
+    let written = write_all(&work, o, progress);
+    let mut s = match written {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&work);
+            return Err(e);
+        }
+    };
+    if dir.exists() {
+        let old = parent.join(format!(".{name}.old-{}", std::process::id()));
+        std::fs::rename(dir, &old)?;
+        std::fs::rename(&work, dir)?;
+        std::fs::remove_dir_all(&old)?;
+    } else {
+        std::fs::rename(&work, dir)?;
+    }
+    for f in &mut s.files {
+        if let Ok(rest) = f.strip_prefix(&work) {
+            *f = dir.join(rest);
+        }
+    }
+    Ok(s)
+}
+
+/// Refuses a `dir` holding anything `generate` did not write.
+fn replaceable(dir: &Path) -> io::Result<()> {
+    let invalid = |m: String| io::Error::new(io::ErrorKind::InvalidInput, m);
+    if !dir.is_dir() {
+        return Err(invalid(format!(
+            "{} exists and is not a folder",
+            dir.display()
+        )));
+    }
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        let n = e.file_name();
+        if !n.to_str().is_some_and(|n| WRITES.contains(&n)) {
+            return Err(invalid(format!(
+                "{} holds {}, which gen did not write; name a new or empty folder",
+                dir.display(),
+                n.to_string_lossy()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Removes work folders of runs that were killed (their process is gone).
+fn remove_stale(parent: &Path, name: &str) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let n = e.file_name();
+        let Some(rest) = n.to_str().and_then(|n| {
+            n.strip_prefix(&format!(".{name}.gen-"))
+                .or_else(|| n.strip_prefix(&format!(".{name}.old-")))
+        }) else {
+            continue;
+        };
+        let Ok(pid) = rest.parse::<u32>() else {
+            continue;
+        };
+        // Where processes cannot be looked up, leave the folder alone.
+        let proc = Path::new("/proc");
+        if pid != std::process::id() && proc.is_dir() && !proc.join(pid.to_string()).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+fn write_all(dir: &Path, o: &Options, progress: &Progress) -> io::Result<Summary> {
     let mut rng = ChaCha8Rng::seed_from_u64(o.seed);
     let mut s = Summary {
         users: o.user_count(),
@@ -221,8 +336,20 @@ pub fn generate(dir: &Path, o: &Options) -> io::Result<Summary> {
     let mut members = Members::new(ndjson(dir, "groupMembers.ndjson", &mut s.files)?);
     members.add_nesting(&groups.defs)?;
 
+    progress.begin(
+        "writing users and devices",
+        "records",
+        u64::from(s.users) + u64::from(s.devices),
+    );
     let mut uw = ndjson(dir, "users.ndjson", &mut s.files)?;
-    let users = people::write_users(&mut uw, s.users, base, &groups, &mut members, &mut rng)?;
+    let users = people::write_users(
+        &mut uw,
+        (s.users, progress),
+        base,
+        &groups,
+        &mut members,
+        &mut rng,
+    )?;
 
     let mut mw = ndjson(dir, "managedDevices.ndjson", &mut s.files)?;
     let mut ew = ndjson(dir, "devices.ndjson", &mut s.files)?;
@@ -230,10 +357,12 @@ pub fn generate(dir: &Path, o: &Options) -> io::Result<Summary> {
         devices: s.devices,
         users: &users,
         base,
+        progress,
     };
     devices::write_devices(&fleet, (&mut mw, &mut ew), &groups, &mut members, &mut rng)?;
     s.group_members = members.finish()?;
 
+    progress.begin("writing groups and policies", "", 0);
     groups::write_groups(dir, &groups.defs, &mut s)?;
     let filters = policies::write_filters(dir, o.filter_count(), &mut rng, &mut s)?;
     policies::write_policies(
@@ -326,5 +455,42 @@ mod tests {
             std::fs::read(a.path().join("devices.ndjson")).unwrap(),
             std::fs::read(c.path().join("devices.ndjson")).unwrap()
         );
+    }
+
+    #[test]
+    fn files_appear_whole_or_not_at_all() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("org");
+        // A killed run's work folder (no such process) is cleared away.
+        let stale = root.path().join(".org.gen-4000000000");
+        std::fs::create_dir(&stale).unwrap();
+        std::fs::write(stale.join("users.ndjson"), "{\"trunc").unwrap();
+        let p = Progress::default();
+        let s = generate_with(&dir, &Options::new(200, 3), &p).unwrap();
+        assert!(s.files.iter().all(|f| f.starts_with(&dir)), "{:?}", s.files);
+        assert!(!stale.exists());
+        let names: Vec<_> = std::fs::read_dir(root.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, ["org"], "no work folder is left beside it");
+        let seen = p.seen();
+        assert_eq!(seen.step, "writing groups and policies");
+
+        // A second run replaces the first's files.
+        let first = std::fs::read(dir.join("devices.ndjson")).unwrap();
+        generate(&dir, &Options::new(100, 3)).unwrap();
+        assert_ne!(first, std::fs::read(dir.join("devices.ndjson")).unwrap());
+
+        // A folder holding anything else is refused and left as it was.
+        std::fs::write(dir.join("notes.txt"), "mine").unwrap();
+        let e = generate(&dir, &Options::new(100, 4)).unwrap_err();
+        assert!(e.to_string().contains("notes.txt"), "{e}");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("notes.txt")).unwrap(),
+            "mine"
+        );
+        let e = generate(&dir.join("users.ndjson"), &Options::new(100, 4)).unwrap_err();
+        assert!(e.to_string().contains("not a folder"), "{e}");
     }
 }

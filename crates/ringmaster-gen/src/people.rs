@@ -7,6 +7,7 @@ use crate::{FIRST, INTUNE_PLAN, LAST, guid, line, unix_to_rfc3339, weighted_inde
 use rand::Rng;
 use rand::seq::IndexedRandom;
 use rand_chacha::ChaCha8Rng;
+use ringmaster_core::progress::Progress;
 use serde_json::{Value, json};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -26,7 +27,7 @@ pub(crate) struct UserInfo {
 /// memberships to `members`; `base` is the Unix time hire dates count back from.
 pub(crate) fn write_users(
     w: &mut BufWriter<File>,
-    count: u32,
+    (count, progress): (u32, &Progress),
     base: i64,
     groups: &Groups,
     members: &mut Members,
@@ -41,6 +42,9 @@ pub(crate) fn write_users(
         (projects.len() as f64 * 150.0 / count as f64).min(1.0)
     };
     for u in 0..count {
+        if u % 4096 == 4095 {
+            progress.add(4096);
+        }
         let (info, rec) = draw_user(u, base, &mut managers, rng);
         line(w, &rec)?;
         let defs = &groups.defs;

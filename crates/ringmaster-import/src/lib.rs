@@ -37,10 +37,12 @@ use graph::{
 use rayon::prelude::*;
 use ringmaster_core::model::{Group, GroupKind, MemberRef, Policy};
 use ringmaster_core::org::{Org, OrgBuilder};
+use ringmaster_core::progress::Progress;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Largest single file read, so a stray file cannot exhaust memory.
 pub const MAX_FILE_BYTES: u64 = 4 << 30;
@@ -156,6 +158,7 @@ struct State {
     /// `member_files` << 32 | record), to name both when an id comes twice.
     managed_origin: Vec<u64>,
     report: ImportReport,
+    progress: Option<Arc<Progress>>,
 }
 
 /// A policy and where it was read.
@@ -201,8 +204,21 @@ pub fn decode_text(bytes: Vec<u8>) -> Result<String, String> {
 
 /// Loads every export below the given files or folders.
 pub fn load(paths: &[PathBuf]) -> Result<Loaded, ImportError> {
+    load_inner(paths, None)
+}
+
+/// [`load`], counting the bytes read into `progress` (then a "building"
+/// step) for a display on another thread.
+pub fn load_with(paths: &[PathBuf], progress: &Arc<Progress>) -> Result<Loaded, ImportError> {
+    load_inner(paths, Some(progress.clone()))
+}
+
+fn load_inner(paths: &[PathBuf], progress: Option<Arc<Progress>>) -> Result<Loaded, ImportError> {
     let mut files = Vec::new();
-    let mut st = State::default();
+    let mut st = State {
+        progress,
+        ..State::default()
+    };
     for p in paths {
         collect(p, &mut files, &mut st)?;
     }
@@ -213,8 +229,24 @@ pub fn load(paths: &[PathBuf]) -> Result<Loaded, ImportError> {
             "no .json, .jsonc, .ndjson, .jsonl, .csv, .yaml, .ps1 or .mobileconfig files found",
         ));
     }
-    for f in &files {
+    let sizes: Vec<u64> = files
+        .iter()
+        .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
+        .collect();
+    if let Some(pr) = &st.progress {
+        pr.begin("reading exports", "bytes", sizes.iter().sum());
+    }
+    let mut before = 0;
+    for (f, size) in files.iter().zip(&sizes) {
         read_file(f, &mut st)?;
+        before += size;
+        if let Some(pr) = &st.progress {
+            // NDJSON counted its chunks as it went; settle on the file's size.
+            pr.set(before);
+        }
+    }
+    if let Some(pr) = &st.progress {
+        pr.begin("building the organization", "", 0);
     }
     finish(st)
 }
@@ -974,6 +1006,10 @@ fn read_ndjson_stream(p: &Path, st: &mut State) -> Result<(), ImportError> {
             },
         );
         applied?;
+        if let Some(pr) = &st.progress {
+            // Parsed now, applied with the next chunk: near enough to show.
+            pr.add(chunk.text.len() as u64 + chunk.lines.len() as u64);
+        }
         if done {
             break;
         }

@@ -16,9 +16,11 @@
 
 use crate::{ImportError, ImportReport, Loaded};
 use ringmaster_core::org::Org;
+use ringmaster_core::progress::Progress;
 use sha2::{Digest, Sha256};
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 const MAGIC: &[u8; 8] = b"rmsnap\0\0";
 /// Raise whenever the serialized form of [`Org`] or [`ImportReport`] changes.
@@ -91,7 +93,18 @@ impl SnapshotCache {
     /// imports them and writes the snapshot. Only the import can fail: a
     /// snapshot that cannot be read or written is noted and passed over.
     pub fn load(&self, paths: &[PathBuf]) -> Result<CachedLoad, ImportError> {
+        self.load_with(paths, &Arc::default())
+    }
+
+    /// [`Self::load`], telling `progress` each step (reading the snapshot,
+    /// importing, writing it) for a display on another thread.
+    pub fn load_with(
+        &self,
+        paths: &[PathBuf],
+        progress: &Arc<Progress>,
+    ) -> Result<CachedLoad, ImportError> {
         let file = self.file_for(paths);
+        progress.begin("reading the snapshot", "", 0);
         let header = Header {
             ringmaster: env!("CARGO_PKG_VERSION").to_string(),
             binary: binary_identity(),
@@ -117,7 +130,8 @@ impl SnapshotCache {
                 file.display()
             )),
         }
-        let loaded = crate::load(paths)?;
+        let loaded = crate::load_with(paths, progress)?;
+        progress.begin("writing the snapshot", "", 0);
         if let Err(e) = self.write(&file, &header, &loaded) {
             notes.push(format!("snapshot {} not written: {e}", file.display()));
         }

@@ -131,8 +131,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             o.settings_per_policy = Some(80);
         }
         let t = Instant::now();
-        ringmaster_gen::generate(&dir, &o)
-            .with_context(|| format!("generating into {}", dir.display()))?;
+        let progress = std::sync::Arc::default();
+        crate::progress::watch(&progress, || {
+            ringmaster_gen::generate_with(&dir, &o, &progress)
+        })
+        .with_context(|| format!("generating into {}", dir.display()))?;
         generated = Some(t.elapsed());
     }
     let t = Instant::now();

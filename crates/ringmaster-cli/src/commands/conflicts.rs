@@ -102,7 +102,7 @@ pub fn prepare(
             });
         }
     }
-    let res = resolve(&loaded.org, now);
+    let res = crate::progress::step("resolving groups and targets", || resolve(&loaded.org, now));
     Ok(Prepared {
         org: loaded.org,
         res,
@@ -254,16 +254,18 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         }
         None => (0..p.org.policies.len()).collect(),
     };
-    let report = analyze(
-        &p.org,
-        &p.res,
-        &Scope {
-            policies: &scope,
-            proposed: &p.proposed,
-            accepted: &accepted,
-            today: today(now),
-        },
-    );
+    let report = crate::progress::step("finding conflicts", || {
+        analyze(
+            &p.org,
+            &p.res,
+            &Scope {
+                policies: &scope,
+                proposed: &p.proposed,
+                accepted: &accepted,
+                today: today(now),
+            },
+        )
+    });
     let changes = match &a.since {
         Some(f) => Some(ringmaster_core::conflicts::changes(&earlier(f)?, &report)),
         None => None,

@@ -110,8 +110,12 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
 /// Step 1: the organization, the new baseline and the example plan.
 fn generate(a: &Args, root: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
     let t = Instant::now();
-    let s = ringmaster_gen::generate(dir, &ringmaster_gen::Options::new(a.devices, a.seed))
-        .with_context(|| format!("writing {}", dir.display()))?;
+    let progress = std::sync::Arc::default();
+    let options = ringmaster_gen::Options::new(a.devices, a.seed);
+    let s = crate::progress::watch(&progress, || {
+        ringmaster_gen::generate_with(dir, &options, &progress)
+    })
+    .with_context(|| format!("writing {}", dir.display()))?;
     ringmaster_gen::generate_proposed(&root.join("proposed"))
         .with_context(|| format!("writing {}", root.display()))?;
     let plan_file = root.join("ringmaster.toml");

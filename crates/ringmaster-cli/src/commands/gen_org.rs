@@ -51,8 +51,11 @@ impl Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let s = ringmaster_gen::generate(&a.dir, &a.options())
-        .with_context(|| format!("writing {}", a.dir.display()))?;
+    let progress = std::sync::Arc::default();
+    let s = crate::progress::watch(&progress, || {
+        ringmaster_gen::generate_with(&a.dir, &a.options(), &progress)
+    })
+    .with_context(|| format!("writing {}", a.dir.display()))?;
     if let Some(dir) = &a.proposed {
         ringmaster_gen::generate_proposed(dir)
             .with_context(|| format!("writing {}", dir.display()))?;

@@ -82,14 +82,16 @@ pub fn load(file: &Path, now: jiff::Timestamp) -> anyhow::Result<Loaded> {
         false,
         now,
     )?;
-    let plan = ringmaster_plan::planner::build(
-        &spec,
-        Inputs {
-            org: &prepared.org,
-            res: &mut prepared.res,
-            proposed: &prepared.proposed,
-        },
-    )
+    let plan = crate::progress::step("planning", || {
+        ringmaster_plan::planner::build(
+            &spec,
+            Inputs {
+                org: &prepared.org,
+                res: &mut prepared.res,
+                proposed: &prepared.proposed,
+            },
+        )
+    })
     .map_err(|errs| {
         let mut out = String::new();
         for e in &errs {

@@ -197,7 +197,11 @@ fn measure_all(
     let mut o = ringmaster_gen::Options::new(devices, seed);
     o.policies = Some(policies.unwrap_or(2000));
     o.settings_per_policy = Some(80);
-    ringmaster_gen::generate(&org, &o).context("generating the organization")?;
+    let progress = std::sync::Arc::default();
+    crate::progress::watch(&progress, || {
+        ringmaster_gen::generate_with(&org, &o, &progress)
+    })
+    .context("generating the organization")?;
     ringmaster_gen::generate_proposed(&root.join("proposed"))
         .context("generating the proposed policies")?;
     std::fs::write(root.join("ringmaster.toml"), PLAN).context("writing the plan")?;
