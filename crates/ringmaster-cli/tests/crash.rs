@@ -40,6 +40,7 @@ business_risk = "high"
 
 [[phases]]
 kind = "pilot"
+judging = "point"
 bake = "1d"
   [phases.pilot]
   min_devices = 40
@@ -52,6 +53,7 @@ bake = "1d"
 
 [[phases]]
 kind = "enterprise"
+judging = "point"
 bake = "1d"
   [[phases.waves]]
   share = "10%"

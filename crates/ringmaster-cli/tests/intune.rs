@@ -155,6 +155,13 @@ async fn run_intune_starts_the_first_wave_in_the_tenant() {
     )
     .unwrap()
     .replace("start = \"2027-01-11\"", "start = \"2026-10-05\"")
+    // The example's bars suit the demo's 6,000 devices; at 3,000 the Legal
+    // wave cannot prove them.
+    .replacen(
+        "kind = \"enterprise\"\n",
+        "kind = \"enterprise\"\njudging = \"point\"\n",
+        1,
+    )
     .replace("org = [\"org\"]", "org = [\"snapshot\"]")
     .replace(
         "new = [\"proposed\"]",

@@ -38,11 +38,13 @@ business_risk = "medium"
 
 [[phases]]
 kind = "pilot"
+judging = "point"
   [phases.pilot]
   min_devices = 30
 
 [[phases]]
 kind = "enterprise"
+judging = "point"
   [[phases.waves]]
   rest = true
 

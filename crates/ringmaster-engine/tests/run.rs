@@ -41,6 +41,7 @@ business_risk = "low"
 
 [[phases]]
 kind = "pilot"
+judging = "point"
 bake = "1d"
   [phases.pilot]
   min_devices = 30
@@ -53,6 +54,7 @@ bake = "1d"
 
 [[phases]]
 kind = "enterprise"
+judging = "point"
 bake = "1d"
 on_fail = "ON_FAIL"
   [[phases.waves]]

@@ -319,7 +319,13 @@ pub fn build(spec: &PlanFile, inputs: Inputs<'_>) -> Result<Plan, Vec<PlanError>
             .filter(|&w| waves[w].phase == kind)
             .collect();
         // Goals are judged on the phase's smallest wave.
-        let smallest = wave_ids.iter().map(|&w| waves[w].devices).min();
+        let smallest = wave_ids
+            .iter()
+            .min_by_key(|&&w| waves[w].devices)
+            .map(|&w| goals::Smallest {
+                wave: &waves[w].name,
+                devices: waves[w].devices,
+            });
         let goals = goals::phase_goals(p, cal.check_in, smallest, &mut checks, &mut errs);
         phases.push(phase_plan(p, times, goals, wave_ids));
     }
@@ -396,15 +402,13 @@ fn phase_plan(
         promotion: p.promotion,
         on_fail: p.on_fail,
         gate_policy: ringmaster_core::gates::GatePolicy {
-            // Wilson when the plan asks for it; point estimates otherwise
-            // (sequences are not yet the plan default: docs/engine.md).
-            judging: if p.wilson {
-                ringmaster_core::gates::Judging::Wilson
-            } else {
-                ringmaster_core::gates::Judging::Point
+            judging: match p.judging() {
+                crate::spec::JudgingSpec::Sequential => ringmaster_core::gates::Judging::Sequential,
+                crate::spec::JudgingSpec::Wilson => ringmaster_core::gates::Judging::Wilson,
+                crate::spec::JudgingSpec::Point => ringmaster_core::gates::Judging::Point,
             },
-            z: 1.96,
-            alpha: 0.05,
+            z: goals::Z,
+            alpha: goals::ALPHA,
             consecutive_failures: p.consecutive_failures.max(1),
             total_failures: p.total_failures.max(1),
         },

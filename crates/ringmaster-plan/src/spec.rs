@@ -282,6 +282,12 @@ pub struct PhaseSpec {
     /// plan refuses bars a wave is too small to ever prove.
     #[serde(default)]
     pub wilson: bool,
+    /// How rates and ticket rates are judged: `sequential` (default: an
+    /// anytime-valid confidence sequence, safe to look at every round),
+    /// `wilson` (fixed 95 % bounds) or `point` (the bare estimate).
+    #[serde(default)]
+    #[schemars(with = "Option<JudgingSpec>")]
+    pub judging: Option<Spanned<JudgingSpec>>,
     /// Failed checks of one goal in a row that fail a wave (default 2).
     #[serde(default = "default_consecutive")]
     pub consecutive_failures: u32,
@@ -414,6 +420,26 @@ fn default_consecutive() -> u32 {
 
 fn default_total() -> u32 {
     3
+}
+
+/// How a phase's gates judge rates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum JudgingSpec {
+    #[default]
+    Sequential,
+    Wilson,
+    Point,
+}
+
+impl JudgingSpec {
+    pub fn name(self) -> &'static str {
+        match self {
+            JudgingSpec::Sequential => "sequential",
+            JudgingSpec::Wilson => "wilson",
+            JudgingSpec::Point => "point",
+        }
+    }
 }
 
 /// What a wave that fails its gates does.
@@ -595,4 +621,16 @@ pub fn reference_markdown() -> String {
         }
     }
     out
+}
+
+impl PhaseSpec {
+    /// The phase's judging: `wilson = true` (the older switch) means Wilson
+    /// bounds; otherwise `judging`, sequential when unset.
+    pub fn judging(&self) -> JudgingSpec {
+        match (&self.judging, self.wilson) {
+            (Some(j), _) => *j.get_ref(),
+            (None, true) => JudgingSpec::Wilson,
+            (None, false) => JudgingSpec::Sequential,
+        }
+    }
 }

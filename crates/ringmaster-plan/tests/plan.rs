@@ -92,11 +92,13 @@ duration = "3d"
 
 [[phases]]
 kind = "proof_of_concept"
+judging = "point"
 test_groups = ["Lab and Test Devices"]
 help_desk_participates = true
 
 [[phases]]
 kind = "pilot"
+judging = "point"
   [phases.pilot]
   share = "1%"
   min_devices = 50
@@ -109,6 +111,7 @@ kind = "pilot"
 
 [[phases]]
 kind = "enterprise"
+judging = "point"
   [[phases.waves]]
   share = "5%"
   [[phases.waves]]
@@ -687,7 +690,11 @@ fn the_commented_example_is_a_valid_plan() {
 
 #[test]
 fn wilson_gates_refuse_bars_a_wave_is_too_small_to_prove() {
-    let text = BASE.replacen("kind = \"pilot\"\n", "kind = \"pilot\"\nwilson = true\n", 1);
+    let text = BASE.replacen(
+        "kind = \"pilot\"\njudging = \"point\"\n",
+        "kind = \"pilot\"\nwilson = true\n",
+        1,
+    );
     let err = plan_of(&text).unwrap_err();
     let line = text
         .lines()
@@ -695,11 +702,32 @@ fn wilson_gates_refuse_bars_a_wave_is_too_small_to_prove() {
         .unwrap()
         + 1;
     assert!(
-        err.contains("even a perfect result has a 95 % bound of 92.9 %"),
+        err.contains("Pilot goal: apply success rate ≥ 95 % cannot be met on wave \"Pilot (isolated)\" (50 devices): with judging = \"wilson\" even a perfect result there has a 95 % bound of 92.9 %; make that wave at least 73 devices or set the bar to ≥ 92.8 % or looser"),
         "{err}"
     );
     assert!(err.contains(&format!("ringmaster.toml:{line}:15")), "{err}");
     // A bar the pilot can prove is accepted.
     let ok = text.replacen("threshold = \">= 95%\"", "threshold = \">= 90%\"", 1);
     assert!(plan_of(&ok).is_ok());
+}
+
+#[test]
+fn sequential_gates_are_the_default_and_refuse_bars_a_wave_is_too_small_to_prove() {
+    let text = BASE.replacen(
+        "kind = \"pilot\"\njudging = \"point\"\n",
+        "kind = \"pilot\"\n",
+        1,
+    );
+    let err = plan_of(&text).unwrap_err();
+    assert!(
+        err.contains("with judging = \"sequential\" even a perfect result there has an anytime 95 % bound of 87.1 %; make that wave at least 158 devices or set the bar to ≥ 87 % or looser"),
+        "{err}"
+    );
+    let ok = text.replacen("threshold = \">= 95%\"", "threshold = \">= 85%\"", 1);
+    let plan = plan_of(&ok).unwrap();
+    let pilot = plan.phases.iter().find(|p| p.label == "Pilot").unwrap();
+    assert_eq!(
+        pilot.gate_policy.judging,
+        ringmaster_core::gates::Judging::Sequential
+    );
 }

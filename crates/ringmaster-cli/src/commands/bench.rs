@@ -507,8 +507,14 @@ org = ["."]
         t,
         "[[phases]]\nkind = \"proof_of_concept\"\nhelp_desk_participates = true\n"
     );
-    let _ = writeln!(t, "[[phases]]\nkind = \"pilot\"\n{goal}");
-    let _ = writeln!(t, "[[phases]]\nkind = \"enterprise\"\n{goal}");
+    let _ = writeln!(
+        t,
+        "[[phases]]\nkind = \"pilot\"\njudging = \"point\"\n{goal}"
+    );
+    let _ = writeln!(
+        t,
+        "[[phases]]\nkind = \"enterprise\"\njudging = \"point\"\n{goal}"
+    );
     for share in ["1%", "5%", "20%"] {
         let _ = writeln!(t, "[[phases.waves]]\nshare = \"{share}\"\n");
     }
@@ -1043,6 +1049,7 @@ business_risk = "medium"
 
 [[phases]]
 kind = "pilot"
+judging = "point"
 bake = "3d"
   [[phases.goals]]
   metric = "apply_success_rate"
@@ -1053,6 +1060,7 @@ bake = "3d"
 
 [[phases]]
 kind = "enterprise"
+judging = "point"
 bake = "4d"
 on_fail = "rollback"
   [[phases.waves]]

@@ -328,11 +328,13 @@ fn plan_text(
         );
     }
     // Bars the smallest enterprise wave (10 % of what the groups cover) can reach.
-    let min_sample = ((c.covered.len() as f64 * 0.1 * 0.5) as u64).clamp(10, 100);
+    let smallest = (c.covered.len() as f64 * 0.1) as u64;
+    let min_sample = ((smallest as f64 * 0.5) as u64).clamp(10, 100);
     phases_text(
         &mut t,
         c.lab.map(|g| org.groups[g].name.as_str()),
         min_sample,
+        &enterprise_bars(smallest),
     );
     t
 }
@@ -382,7 +384,35 @@ fn sources_text(t: &mut String, a: &Args) {
 
 /// The usual phases: project scope, a proof of concept when there is a lab
 /// group, the pilot, three enterprise waves, the run state.
-fn phases_text(t: &mut String, lab: Option<&str>, min_sample: u64) {
+/// The enterprise phase's judging and bars: 97 % success and 1 % errors
+/// where its first wave (`smallest` devices) can prove them anytime-valid
+/// with two devices failing, else the tightest bars it can; the bare rates
+/// when the wave is too small for any.
+struct Bars {
+    judging: &'static str,
+    success: u64,
+    errors: u64,
+}
+
+fn enterprise_bars(smallest: u64) -> Bars {
+    use ringmaster_core::sequential::{RATE_PRIOR, rate_cs};
+    if smallest < 20 {
+        return Bars {
+            judging: "judging = \"point\"   # REVIEW: waves this small cannot prove a bar\n",
+            success: 97,
+            errors: 1,
+        };
+    }
+    let success = rate_cs(smallest - 2, smallest, 0.05, RATE_PRIOR).0;
+    let errors = rate_cs(2, smallest, 0.05, RATE_PRIOR).1;
+    Bars {
+        judging: "",
+        success: ((success * 100.0).floor() as u64).min(97),
+        errors: ((errors * 100.0).ceil() as u64).max(1),
+    }
+}
+
+fn phases_text(t: &mut String, lab: Option<&str>, min_sample: u64, bars: &Bars) {
     let _ = writeln!(
         t,
         "[[phases]]\nkind = \"project_scope\"\nduration = \"5d\"\n"
@@ -390,17 +420,22 @@ fn phases_text(t: &mut String, lab: Option<&str>, min_sample: u64) {
     if let Some(lab) = lab {
         let _ = writeln!(
             t,
-            "[[phases]]\nkind = \"proof_of_concept\"\ntest_groups = [{}]\nhelp_desk_participates = true\nbake = \"2d\"\n  [[phases.goals]]\n  metric = \"apply_success_rate\"\n  threshold = \">= 95%\"\n  window = \"24h\"\n  min_sample = 3\n  deadline = \"3d\"\n",
+            "[[phases]]\nkind = \"proof_of_concept\"\ntest_groups = [{}]\nhelp_desk_participates = true\nbake = \"2d\"\njudging = \"point\"   # a few lab devices: a smoke test, not a sample\n  [[phases.goals]]\n  metric = \"apply_success_rate\"\n  threshold = \">= 95%\"\n  window = \"24h\"\n  min_sample = 3\n  deadline = \"3d\"\n",
             quoted(lab)
         );
     }
     let _ = writeln!(
         t,
-        "[[phases]]\nkind = \"pilot\"\nbake = \"3d\"\n  [phases.pilot]\n  share = \"1%\"\n  min_devices = 50\n  [[phases.goals]]\n  metric = \"apply_success_rate\"\n  threshold = \">= 97%\"\n  window = \"48h\"\n  min_sample = 30\n  deadline = \"5d\"\n  [[phases.goals]]\n  metric = \"tickets_per_100_devices\"\n  threshold = \"<= 3\"\n  window = \"72h\"\n  min_sample = 30\n  deadline = \"5d\"\n"
+        "[[phases]]\nkind = \"pilot\"\nbake = \"3d\"\n  [phases.pilot]\n  share = \"1%\"\n  min_devices = 50\n  [[phases.goals]]\n  metric = \"apply_success_rate\"\n  threshold = \">= 75%\"   # what 50 devices prove with three failing\n  window = \"48h\"\n  min_sample = 30\n  deadline = \"5d\"\n  [[phases.goals]]\n  metric = \"tickets_per_100_devices\"\n  threshold = \"<= 3\"\n  window = \"72h\"\n  min_sample = 30\n  deadline = \"5d\"\n"
     );
+    let Bars {
+        judging,
+        success,
+        errors,
+    } = bars;
     let _ = writeln!(
         t,
-        "[[phases]]\nkind = \"enterprise\"\nbake = \"3d\"\non_fail = \"pause\"\n  [[phases.waves]]\n  share = \"10%\"\n  [[phases.waves]]\n  share = \"30%\"\n  [[phases.waves]]\n  rest = true\n  [[phases.goals]]\n  metric = \"apply_success_rate\"\n  threshold = \">= 97%\"\n  window = \"24h\"\n  min_sample = {min_sample}\n  deadline = \"10d\"\n  [[phases.goals]]\n  metric = \"error_rate\"\n  threshold = \"<= 1%\"\n  window = \"24h\"\n  min_sample = {min_sample}\n  deadline = \"10d\"\n\n[[phases]]\nkind = \"run_state\"\n"
+        "[[phases]]\nkind = \"enterprise\"\nbake = \"3d\"\non_fail = \"pause\"\n{judging}  [[phases.waves]]\n  share = \"10%\"\n  [[phases.waves]]\n  share = \"30%\"\n  [[phases.waves]]\n  rest = true\n  # REVIEW: bars the first wave can prove with two devices failing\n  [[phases.goals]]\n  metric = \"apply_success_rate\"\n  threshold = \">= {success}%\"\n  window = \"24h\"\n  min_sample = {min_sample}\n  deadline = \"10d\"\n  [[phases.goals]]\n  metric = \"error_rate\"\n  threshold = \"<= {errors}%\"\n  window = \"24h\"\n  min_sample = {min_sample}\n  deadline = \"10d\"\n\n[[phases]]\nkind = \"run_state\"\n"
     );
 }
 

@@ -45,12 +45,14 @@ business_risk = "medium"
 
 [[phases]]
 kind = "pilot"
+judging = "point"
 approval = true
   [phases.pilot]
   min_devices = 30
 
 [[phases]]
 kind = "enterprise"
+judging = "point"
   [[phases.waves]]
   rest = true
 "#;
