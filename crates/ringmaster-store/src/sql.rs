@@ -794,18 +794,34 @@ impl Credentials for Backend {
         label: &str,
         at: jiff::Timestamp,
         expires: Option<jiff::Timestamp>,
+        who: &str,
     ) -> Result<String> {
         let token = format!("rm_{}", secret());
-        sqlx::query(
-            "INSERT INTO tokens (hash, role, label, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        let mut tx = self.pool.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO tokens (hash, role, label, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)
+             RETURNING id",
         )
         .bind(crate::token_hash(&token))
         .bind(role.as_str())
         .bind(label)
         .bind(ms(at))
         .bind(expires.map(ms))
-        .execute(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
+        let until = match expires {
+            Some(e) => format!("until {e}"),
+            None => "until revoked".to_string(),
+        };
+        sqlx::query(
+            "INSERT INTO audit (at, actor, rollout, action, detail) VALUES ($1, $2, '', 'token created', $3)",
+        )
+        .bind(ms(at))
+        .bind(who)
+        .bind(format!("token {id} ({label}), {}, valid {until}", role.as_str()))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(token)
     }
 
@@ -901,6 +917,11 @@ impl Credentials for Backend {
         .bind(format!("token {id} ({label})"))
         .execute(&mut *tx)
         .await?;
+        // Its sessions end with it (they are refused without this too).
+        sqlx::query("DELETE FROM sessions WHERE token_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -925,8 +946,8 @@ impl Credentials for Backend {
         let csrf = secret();
         let expires = at + jiff::SignedDuration::from_hours(i64::from(hours));
         sqlx::query(
-            "INSERT INTO sessions (hash, role, label, csrf, created_at, expires_ms)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO sessions (hash, role, label, csrf, created_at, expires_ms, token_id)
+             VALUES ($1, $2, $3, $4, $5, $6, (SELECT id FROM tokens WHERE hash = $7))",
         )
         .bind(crate::token_hash(&id))
         .bind(role.as_str())
@@ -934,6 +955,7 @@ impl Credentials for Backend {
         .bind(&csrf)
         .bind(ms(at))
         .bind(ms(expires))
+        .bind(crate::token_hash(token))
         .execute(&self.pool)
         .await?;
         // Expired sessions are of no use: drop them while here.
@@ -946,7 +968,9 @@ impl Credentials for Backend {
 
     async fn check_session(&self, id: &str, at: jiff::Timestamp) -> Result<Option<Session>> {
         let row: Option<(String, String, String)> = sqlx::query_as(
-            "SELECT role, label, csrf FROM sessions WHERE hash = $1 AND expires_ms > $2",
+            "SELECT s.role, s.label, s.csrf FROM sessions s JOIN tokens t ON t.id = s.token_id
+             WHERE s.hash = $1 AND s.expires_ms > $2
+               AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2)",
         )
         .bind(crate::token_hash(id))
         .bind(ms(at))
@@ -1339,18 +1363,19 @@ impl Coordination for Backend {
     }
 
     async fn audit_log(&self, rollout: &str) -> Result<Vec<AuditEntry>> {
-        let rows: Vec<(i64, i64, String, String, String)> = sqlx::query_as(
-            "SELECT id, at, actor, action, detail FROM audit WHERE rollout = $1 ORDER BY id",
+        let rows: Vec<(i64, i64, String, String, String, String)> = sqlx::query_as(
+            "SELECT id, at, actor, rollout, action, detail FROM audit
+             WHERE rollout = $1 OR rollout = '' ORDER BY id",
         )
         .bind(rollout)
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
-            .map(|(id, at, actor, action, detail)| {
+            .map(|(id, at, actor, rollout, action, detail)| {
                 Ok(AuditEntry {
                     at: from_ms(at, || format!("audit entry {id}"))?,
                     actor,
-                    rollout: rollout.to_string(),
+                    rollout,
                     action,
                     detail,
                 })
