@@ -2,10 +2,11 @@
 //! upserts with `ON CONFLICT`, times as integer milliseconds) and the same
 //! row reading. This file is compiled once inside each backend module, where
 //! `Db` is that backend's database, `Backend` its store type (holding
-//! `pool`), `CHUNK` its rows per multi-row insert and `ingest_rows` its bulk
-//! status ingestion; see ARCHITECTURE.md for why it is not a generic.
+//! `pool`), `CHUNK` its rows per multi-row insert, `LATEST_SCAN` how it
+//! reads status_latest whole and `ingest_rows` its bulk status ingestion;
+//! see ARCHITECTURE.md for why it is not a generic.
 
-use super::{Backend, CHUNK, Db};
+use super::{Backend, CHUNK, Db, LATEST_SCAN};
 use crate::values::{bitmap_bytes, digest, from_ms, gate_result, gate_result_text, json, ms};
 use crate::values::{parse, secret};
 use crate::{
@@ -526,15 +527,27 @@ impl Reports for Backend {
         rollout: &str,
         since: Option<jiff::Timestamp>,
     ) -> Result<Vec<LatestState>> {
-        let rows: Vec<(String, String, String, i64, i64)> = sqlx::query_as(
-            "SELECT device, policy, state, reported_at,
-                    CAST(CASE WHEN succeeded_at < reported_at THEN 1 ELSE 0 END AS BIGINT)
-             FROM status_latest WHERE rollout = $1 AND reported_at > $2",
-        )
-        .bind(rollout)
-        .bind(since.map(ms).unwrap_or(i64::MIN))
-        .fetch_all(&self.pool)
-        .await?;
+        const COLUMNS: &str = "SELECT device, policy, state, reported_at,
+                    CAST(CASE WHEN succeeded_at < reported_at THEN 1 ELSE 0 END AS BIGINT)";
+        // Everything (the watch's first check) is read straight off the
+        // table: through the time index it would be a lookup per row.
+        let rows: Vec<(String, String, String, i64, i64)> = match since {
+            Some(since) => {
+                sqlx::query_as(&format!(
+                    "{COLUMNS} FROM status_latest WHERE rollout = $1 AND reported_at > $2"
+                ))
+                .bind(rollout)
+                .bind(ms(since))
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query_as(&format!("{COLUMNS} FROM {LATEST_SCAN} WHERE rollout = $1"))
+                    .bind(rollout)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
         // Sorted here: an ORDER BY would make the database walk the whole
         // table by key instead of the recent rows by time.
         let mut rows = rows;
