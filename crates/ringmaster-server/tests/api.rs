@@ -417,6 +417,7 @@ async fn expired_and_revoked_tokens_are_refused_saying_why() {
             "old job",
             made,
             Some(made + jiff::SignedDuration::from_hours(24)),
+            "test",
         )
         .await
         .unwrap();
@@ -425,7 +426,7 @@ async fn expired_and_revoked_tokens_are_refused_saying_why() {
     assert!(body.contains("the token expired at"), "{body}");
 
     let kept = store
-        .create_token_until(Role::Viewer, "dash", made, None)
+        .create_token_until(Role::Viewer, "dash", made, None, "test")
         .await
         .unwrap();
     let (status, _) = call(&f, request("GET", "/api/waves", Some(&kept), vec![])).await;

@@ -267,6 +267,127 @@ async fn races_and_a_busy_database(s: &Served) -> Outcome {
     Ok(())
 }
 
+/// Item 4: a large bulk ingest (what `ringmaster ingest` runs: the store's
+/// batched ingest, on connections of its own) while the server answers.
+/// API ingest is stored (200) or refused as busy (503 with Retry-After),
+/// never failed (500); retried, nothing is lost; reads keep answering.
+async fn ingest_beside_a_bulk_ingest(s: &Served) -> Outcome {
+    use ringmaster_store::{DeviceState, StatusReport};
+    const BULK: u64 = 150_000;
+    const EACH: u64 = 200;
+    let policy = "0b5e11e0-2027-4000-8000-000000000001";
+    let start: jiff::Timestamp = "2027-01-18T08:00:00Z".parse().unwrap();
+    let url = format!("sqlite:{}", s.f._dir.path().join("rm.db").display());
+    let bulk_store = ringmaster_store::open(&url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let reports: Vec<StatusReport> = (0..BULK)
+        .map(|i| StatusReport {
+            device: format!(
+                "{:08x}-b01c-4000-8000-{i:012}",
+                (i as u32).wrapping_mul(2654435761)
+            ),
+            policy: policy.into(),
+            state: DeviceState::Succeeded,
+            reported_at: start + jiff::SignedDuration::from_secs(i as i64 % 3600),
+            wave: None,
+        })
+        .collect();
+    let bulk = tokio::spawn(async move { bulk_store.ingest_status("api", &reports).await });
+    let (reporter, viewer) = (s.f.token(Role::Reporter), s.f.token(Role::Viewer));
+    let (mut posts, mut stored, mut busy, mut during) = (0u64, 0u64, 0u32, 0u32);
+    // Posts until the bulk ingest is over (a few at least), each retried
+    // until stored: a 503 is an answer to come back, not a loss.
+    while posts < 5 || !bulk.is_finished() {
+        let running = !bulk.is_finished();
+        let body: Vec<String> = (posts * EACH..(posts + 1) * EACH)
+            .map(|i| {
+                format!(
+                    r#"{{"deviceId":"{:08x}-a91e-4000-8000-{i:012}","policyId":"{policy}","status":"error","reportedAt":"2027-01-18T09:00:00Z"}}"#,
+                    (i as u32).wrapping_mul(2654435761)
+                )
+            })
+            .collect();
+        let body = format!("[{}]", body.join(","));
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            ensure!(tries <= 100, "post {posts}: still busy after 100 tries");
+            let r = s
+                .client
+                .post(format!("{}/api/ingest/status", s.base))
+                .bearer_auth(reporter)
+                .header("content-type", "application/json")
+                .body(body.clone())
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let status = r.status().as_u16();
+            let retry = r.headers().get("retry-after").is_some();
+            let text = r.text().await.unwrap_or_default();
+            match status {
+                200 => {
+                    let v: serde_json::Value =
+                        serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))?;
+                    stored += v["inserted"].as_u64().unwrap_or(0);
+                    break;
+                }
+                503 if retry => busy += 1,
+                _ => {
+                    return Err(format!(
+                        "API ingest beside a bulk ingest answered {status} (Retry-After: {retry}): {text}"
+                    ));
+                }
+            }
+        }
+        let r = s
+            .client
+            .get(format!("{}/api/waves", s.base))
+            .bearer_auth(viewer)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        ensure!(
+            r.status() == 200,
+            "GET /api/waves beside a bulk ingest: {}",
+            r.status()
+        );
+        posts += 1;
+        during += u32::from(running);
+    }
+    let got = bulk
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("the bulk ingest failed: {e}"))?;
+    ensure!(
+        got.inserted == BULK,
+        "the bulk ingest stored {} of {BULK}",
+        got.inserted
+    );
+    ensure!(
+        stored == posts * EACH,
+        "the API stored {stored} of {}",
+        posts * EACH
+    );
+    let latest =
+        s.f.state
+            .store
+            .latest_states("api", None)
+            .await
+            .map_err(|e| e.to_string())?;
+    let kept = |mark: &str| latest.iter().filter(|l| l.device.contains(mark)).count() as u64;
+    ensure!(
+        (kept("-b01c-"), kept("-a91e-")) == (BULK, posts * EACH),
+        "stored: {} bulk, {} posted",
+        kept("-b01c-"),
+        kept("-a91e-")
+    );
+    println!(
+        "  bulk ingest of {BULK}: {during} API posts during it, {busy} answered 503 and were retried, none lost"
+    );
+    Ok(())
+}
+
 /// A sign-in form: its cookie and its key.
 async fn sign_in_form(s: &Served) -> Result<(String, String), String> {
     let r = s
@@ -468,6 +589,10 @@ async fn the_hardening_items_hold_against_a_served_instance() {
         (
             "3 header and body read timeouts",
             slow_clients_are_cut_off(&s).await,
+        ),
+        (
+            "4 API ingest beside a bulk ingest: 200 or 503, none lost",
+            ingest_beside_a_bulk_ingest(&s).await,
         ),
         (
             "5 stale wave 409, busy database 503",

@@ -25,6 +25,48 @@ fn hidden(body: &str, name: &str) -> String {
     body[at..at + body[at..].find('"').unwrap()].replace("&#x2f;", "/")
 }
 
+/// A session signed in with a token ends when the token is revoked, and
+/// the revocation is in the audit log the API serves.
+#[tokio::test]
+async fn a_session_ends_when_its_token_is_revoked() {
+    let f = fixture().await;
+    let (cookie, _) = session(&f, Role::Operator).await;
+    let (other, _) = session(&f, Role::Viewer).await;
+    let (status, _, _) = fetch(&f, page("GET", "/ui", Some(&cookie), "")).await;
+    assert_eq!(status, StatusCode::OK);
+    let store = &f.state.store;
+    let id = store
+        .tokens()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|t| t.role == Role::Operator)
+        .unwrap()
+        .id;
+    assert!(
+        store
+            .revoke_token(id, "jane", jiff::Timestamp::now())
+            .await
+            .unwrap()
+    );
+    let (status, headers, _) = fetch(&f, page("GET", "/ui", Some(&cookie), "")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "signed out with its token");
+    assert!(headers["location"].to_str().unwrap().starts_with("/login"));
+    let (status, _, _) = fetch(&f, page("GET", "/ui", Some(&other), "")).await;
+    assert_eq!(status, StatusCode::OK, "other tokens' sessions stay");
+    let (_, log) = call(
+        &f,
+        request("GET", "/api/audit", Some(f.token(Role::Admin)), Vec::new()),
+    )
+    .await;
+    assert!(
+        log.contains("token revoked")
+            && log.contains("(operator token)")
+            && log.contains("token created"),
+        "{log}"
+    );
+}
+
 #[tokio::test]
 async fn sign_in_gives_a_strict_http_only_session_and_sign_out_ends_it() {
     let f = fixture().await;

@@ -20,6 +20,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 /// Rows per multi-row insert: eight values each, under PostgreSQL's 65,535.
 const CHUNK: usize = 8000;
 
+/// status_latest read whole (the planner picks a sequential scan itself).
+const LATEST_SCAN: &str = "status_latest";
+
 pub struct PgStore {
     pool: PgPool,
 }

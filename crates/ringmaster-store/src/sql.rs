@@ -2,10 +2,11 @@
 //! upserts with `ON CONFLICT`, times as integer milliseconds) and the same
 //! row reading. This file is compiled once inside each backend module, where
 //! `Db` is that backend's database, `Backend` its store type (holding
-//! `pool`), `CHUNK` its rows per multi-row insert and `ingest_rows` its bulk
-//! status ingestion; see ARCHITECTURE.md for why it is not a generic.
+//! `pool`), `CHUNK` its rows per multi-row insert, `LATEST_SCAN` how it
+//! reads status_latest whole and `ingest_rows` its bulk status ingestion;
+//! see ARCHITECTURE.md for why it is not a generic.
 
-use super::{Backend, CHUNK, Db};
+use super::{Backend, CHUNK, Db, LATEST_SCAN};
 use crate::values::{bitmap_bytes, digest, from_ms, gate_result, gate_result_text, json, ms};
 use crate::values::{parse, secret};
 use crate::{
@@ -526,15 +527,27 @@ impl Reports for Backend {
         rollout: &str,
         since: Option<jiff::Timestamp>,
     ) -> Result<Vec<LatestState>> {
-        let rows: Vec<(String, String, String, i64, i64)> = sqlx::query_as(
-            "SELECT device, policy, state, reported_at,
-                    CAST(CASE WHEN succeeded_at < reported_at THEN 1 ELSE 0 END AS BIGINT)
-             FROM status_latest WHERE rollout = $1 AND reported_at > $2",
-        )
-        .bind(rollout)
-        .bind(since.map(ms).unwrap_or(i64::MIN))
-        .fetch_all(&self.pool)
-        .await?;
+        const COLUMNS: &str = "SELECT device, policy, state, reported_at,
+                    CAST(CASE WHEN succeeded_at < reported_at THEN 1 ELSE 0 END AS BIGINT)";
+        // Everything (the watch's first check) is read straight off the
+        // table: through the time index it would be a lookup per row.
+        let rows: Vec<(String, String, String, i64, i64)> = match since {
+            Some(since) => {
+                sqlx::query_as(&format!(
+                    "{COLUMNS} FROM status_latest WHERE rollout = $1 AND reported_at > $2"
+                ))
+                .bind(rollout)
+                .bind(ms(since))
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query_as(&format!("{COLUMNS} FROM {LATEST_SCAN} WHERE rollout = $1"))
+                    .bind(rollout)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
         // Sorted here: an ORDER BY would make the database walk the whole
         // table by key instead of the recent rows by time.
         let mut rows = rows;
@@ -794,18 +807,34 @@ impl Credentials for Backend {
         label: &str,
         at: jiff::Timestamp,
         expires: Option<jiff::Timestamp>,
+        who: &str,
     ) -> Result<String> {
         let token = format!("rm_{}", secret());
-        sqlx::query(
-            "INSERT INTO tokens (hash, role, label, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        let mut tx = self.pool.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO tokens (hash, role, label, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)
+             RETURNING id",
         )
         .bind(crate::token_hash(&token))
         .bind(role.as_str())
         .bind(label)
         .bind(ms(at))
         .bind(expires.map(ms))
-        .execute(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
+        let until = match expires {
+            Some(e) => format!("until {e}"),
+            None => "until revoked".to_string(),
+        };
+        sqlx::query(
+            "INSERT INTO audit (at, actor, rollout, action, detail) VALUES ($1, $2, '', 'token created', $3)",
+        )
+        .bind(ms(at))
+        .bind(who)
+        .bind(format!("token {id} ({label}), {}, valid {until}", role.as_str()))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
         Ok(token)
     }
 
@@ -901,6 +930,11 @@ impl Credentials for Backend {
         .bind(format!("token {id} ({label})"))
         .execute(&mut *tx)
         .await?;
+        // Its sessions end with it (they are refused without this too).
+        sqlx::query("DELETE FROM sessions WHERE token_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -925,8 +959,8 @@ impl Credentials for Backend {
         let csrf = secret();
         let expires = at + jiff::SignedDuration::from_hours(i64::from(hours));
         sqlx::query(
-            "INSERT INTO sessions (hash, role, label, csrf, created_at, expires_ms)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO sessions (hash, role, label, csrf, created_at, expires_ms, token_id)
+             VALUES ($1, $2, $3, $4, $5, $6, (SELECT id FROM tokens WHERE hash = $7))",
         )
         .bind(crate::token_hash(&id))
         .bind(role.as_str())
@@ -934,6 +968,7 @@ impl Credentials for Backend {
         .bind(&csrf)
         .bind(ms(at))
         .bind(ms(expires))
+        .bind(crate::token_hash(token))
         .execute(&self.pool)
         .await?;
         // Expired sessions are of no use: drop them while here.
@@ -946,7 +981,9 @@ impl Credentials for Backend {
 
     async fn check_session(&self, id: &str, at: jiff::Timestamp) -> Result<Option<Session>> {
         let row: Option<(String, String, String)> = sqlx::query_as(
-            "SELECT role, label, csrf FROM sessions WHERE hash = $1 AND expires_ms > $2",
+            "SELECT s.role, s.label, s.csrf FROM sessions s JOIN tokens t ON t.id = s.token_id
+             WHERE s.hash = $1 AND s.expires_ms > $2
+               AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2)",
         )
         .bind(crate::token_hash(id))
         .bind(ms(at))
@@ -1339,18 +1376,19 @@ impl Coordination for Backend {
     }
 
     async fn audit_log(&self, rollout: &str) -> Result<Vec<AuditEntry>> {
-        let rows: Vec<(i64, i64, String, String, String)> = sqlx::query_as(
-            "SELECT id, at, actor, action, detail FROM audit WHERE rollout = $1 ORDER BY id",
+        let rows: Vec<(i64, i64, String, String, String, String)> = sqlx::query_as(
+            "SELECT id, at, actor, rollout, action, detail FROM audit
+             WHERE rollout = $1 OR rollout = '' ORDER BY id",
         )
         .bind(rollout)
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
-            .map(|(id, at, actor, action, detail)| {
+            .map(|(id, at, actor, rollout, action, detail)| {
                 Ok(AuditEntry {
                     at: from_ms(at, || format!("audit entry {id}"))?,
                     actor,
-                    rollout: rollout.to_string(),
+                    rollout,
                     action,
                     detail,
                 })

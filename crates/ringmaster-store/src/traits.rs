@@ -135,15 +135,18 @@ pub trait Credentials: Send + Sync {
     /// returns the token, which is kept only as a hash.
     async fn create_token(&self, role: Role, label: &str, at: jiff::Timestamp) -> Result<String> {
         let until = at + jiff::SignedDuration::from_hours(24 * TOKEN_DAYS);
-        self.create_token_until(role, label, at, Some(until)).await
+        self.create_token_until(role, label, at, Some(until), "ringmaster")
+            .await
     }
-    /// Makes an API token valid until `expires` (None: until revoked).
+    /// Makes an API token valid until `expires` (None: until revoked),
+    /// writing the audit entry for `who` in the same transaction.
     async fn create_token_until(
         &self,
         role: Role,
         label: &str,
         at: jiff::Timestamp,
         expires: Option<jiff::Timestamp>,
+        who: &str,
     ) -> Result<String>;
     /// What a token is at `at`: valid (with its role and label, noting
     /// that it was used), unknown, revoked or expired.
@@ -163,7 +166,8 @@ pub trait Credentials: Send + Sync {
         hours: u32,
         at: jiff::Timestamp,
     ) -> Result<Option<(String, Session)>>;
-    /// The session an id names, if it has not expired.
+    /// The session an id names, if it has not expired and the token that
+    /// signed it in is neither revoked nor expired.
     async fn check_session(&self, id: &str, at: jiff::Timestamp) -> Result<Option<Session>>;
     /// Signs a session out.
     async fn end_session(&self, id: &str) -> Result<()>;
@@ -256,7 +260,8 @@ pub trait Coordination: Send + Sync {
     async fn release(&self, name: &str, holder: &str) -> Result<()>;
     /// Adds an audit entry (operator actions that are not transitions, sign-ins, tokens).
     async fn audit(&self, entry: &AuditEntry) -> Result<()>;
-    /// The audit log of a rollout, oldest first.
+    /// The audit log of a rollout with the service's own entries (tokens,
+    /// kept under rollout ""), oldest first.
     async fn audit_log(&self, rollout: &str) -> Result<Vec<AuditEntry>>;
 }
 

@@ -1209,11 +1209,11 @@ async fn tokens_expire_are_listed_and_revoked() {
         let days = |n: i64| t0 + jiff::SignedDuration::from_hours(24 * n);
         let default = store.create_token(Role::Viewer, "dash", t0).await.unwrap();
         let short = store
-            .create_token_until(Role::Reporter, "job", t0, Some(days(30)))
+            .create_token_until(Role::Reporter, "job", t0, Some(days(30)), "jane")
             .await
             .unwrap();
         let forever = store
-            .create_token_until(Role::Admin, "root", t0, None)
+            .create_token_until(Role::Admin, "root", t0, None, "jane")
             .await
             .unwrap();
         let valid = |t: &TokenCheck| matches!(t, TokenCheck::Valid { .. });
@@ -1265,5 +1265,69 @@ async fn tokens_expire_are_listed_and_revoked() {
                 .unwrap()
                 .is_none()
         );
+        // Creations and the revocation are in the audit log, under no rollout.
+        let audit: Vec<_> = store
+            .audit_log("")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.actor, e.action, e.detail))
+            .collect();
+        let names = |a: &str| audit.iter().filter(|e| e.1 == a).count();
+        assert_eq!((names("token created"), names("token revoked")), (3, 1));
+        assert!(
+            audit.iter().any(|e| e.0 == "jane"
+                && e.1 == "token created"
+                && e.2.contains("(job), reporter, valid until 2027-01-31")),
+            "{audit:?}"
+        );
+    }
+}
+
+/// A dashboard session lives no longer than the token that signed it in:
+/// it ends when the token is revoked or expires, whatever its own hours.
+#[tokio::test]
+async fn sessions_end_with_their_token() {
+    use ringmaster_store::Role;
+    for store in stores().await {
+        let t0 = at("2027-01-01T00:00:00Z");
+        let hours = |n: i64| t0 + jiff::SignedDuration::from_hours(n);
+        let short = store
+            .create_token_until(Role::Operator, "ann", t0, Some(hours(10)), "jane")
+            .await
+            .unwrap();
+        let kept = store
+            .create_token_until(Role::Viewer, "bob", t0, None, "jane")
+            .await
+            .unwrap();
+        let (ann, _) = store.create_session(&short, 24, t0).await.unwrap().unwrap();
+        let (bob, _) = store.create_session(&kept, 24, t0).await.unwrap().unwrap();
+        let (bob2, _) = store.create_session(&kept, 24, t0).await.unwrap().unwrap();
+        let live = |s: Option<ringmaster_store::Session>| s.map(|s| s.label);
+        assert_eq!(
+            live(store.check_session(&ann, hours(9)).await.unwrap()),
+            Some("ann".into())
+        );
+        // The token expired at hour 10; the session would have lasted to 24.
+        assert_eq!(
+            live(store.check_session(&ann, hours(10)).await.unwrap()),
+            None
+        );
+        assert_eq!(
+            live(store.check_session(&bob, hours(11)).await.unwrap()),
+            Some("bob".into())
+        );
+        let id = store
+            .tokens()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|t| t.label == "bob")
+            .unwrap()
+            .id;
+        assert!(store.revoke_token(id, "jane", hours(12)).await.unwrap());
+        for s in [&bob, &bob2] {
+            assert_eq!(live(store.check_session(s, hours(12)).await.unwrap()), None);
+        }
     }
 }

@@ -17,6 +17,9 @@ pub struct TokenArgs {
     /// How long the token lasts: `30d`, `12h`, `90d` (the default) or `never`.
     #[arg(long, default_value = "90d")]
     pub expires: String,
+    /// Who makes it (kept in the audit log).
+    #[arg(long, default_value = "cli")]
+    pub actor: String,
 }
 
 #[derive(clap::Args)]
@@ -81,7 +84,9 @@ pub fn token_create(a: TokenArgs) -> anyhow::Result<ExitCode> {
         };
         let now = jiff::Timestamp::now();
         let expires = life.map(|d| now + d);
-        let t = store.create_token_until(role, &label, now, expires).await?;
+        let t = store
+            .create_token_until(role, &label, now, expires, &a.actor)
+            .await?;
         println!("{t}");
         let until = match expires {
             Some(e) => format!("valid until {e}"),
