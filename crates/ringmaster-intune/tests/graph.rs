@@ -133,12 +133,37 @@ async fn a_certificate_signs_in_and_a_wrong_secret_says_so() {
         ..Default::default()
     });
     m.serve().await;
+    let key = std::fs::read_to_string(fixtures.join("test-app-key.pem")).unwrap();
+    let sha256 = "3A1F009C4B2E7710AABBCCDDEEFF00112233445566778899AABBCCDDEEFF0011";
     let cert = Credential::Certificate {
-        key_pem: Secret::new(std::fs::read_to_string(fixtures.join("test-app-key.pem")).unwrap()),
-        thumbprint: "3A:1F:00:9C:4B:2E:77:10:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55".into(),
+        key_pem: Secret::new(key.clone()),
+        thumbprint: sha256.into(),
     };
     let g = Graph::new(endpoint(&m), cert).unwrap();
     assert_eq!(g.get_all("/users").await.unwrap().len(), 1);
+    // The mock verified the PSS signature; the header names the certificate
+    // by its SHA-256 thumbprint.
+    {
+        let seen = m.assertions.lock().unwrap();
+        let h = seen.last().unwrap();
+        assert_eq!(h.alg, jsonwebtoken::Algorithm::PS256);
+        assert_eq!(
+            h.x5t_s256.as_deref(),
+            Some("Oh8AnEsudxCqu8zd7v8AESIzRFVmd4iZqrvM3e7_ABE")
+        );
+        assert_eq!(h.x5t, None);
+    }
+    // The SHA-1 thumbprint the portal shows signs the older RS256 form.
+    let old = Credential::Certificate {
+        key_pem: Secret::new(key),
+        thumbprint: "3A:1F:00:9C:4B:2E:77:10:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55".into(),
+    };
+    let g = Graph::new(endpoint(&m), old).unwrap();
+    assert_eq!(g.get_all("/users").await.unwrap().len(), 1);
+    assert_eq!(
+        m.assertions.lock().unwrap().last().unwrap().alg,
+        jsonwebtoken::Algorithm::RS256
+    );
     let mut wrong =
         Graph::new(endpoint(&m), Credential::Secret(Secret::new("nope".into()))).unwrap();
     wrong.retry.base = Duration::from_millis(10);

@@ -38,7 +38,9 @@ pub struct ConnectArgs {
     /// PEM file with the certificate's RSA private key (instead of a secret).
     #[arg(long, value_name = "FILE")]
     pub certificate_key: Option<PathBuf>,
-    /// The certificate's SHA-1 thumbprint, as the portal shows it.
+    /// The certificate's SHA-256 thumbprint (`openssl x509 -noout -fingerprint
+    /// -sha256`): assertions are signed PS256 with `x5t#S256`. The SHA-1
+    /// thumbprint the portal shows also works (the older RS256 form).
     #[arg(long)]
     pub thumbprint: Option<String>,
     /// Graph's base URL with its version.
