@@ -73,13 +73,8 @@ pub const FEATURES: &[Feature] = &[
     },
     Feature {
         name: "create groups and add members",
-        needs: &[
-            GROUPS_READ,
-            GROUP_CREATE,
-            GROUP_UPSERT,
-            MEMBERS_WRITE,
-            DEVICE_WRITE,
-        ],
+        // The wave group is upserted by its unique name, never POSTed.
+        needs: &[GROUP_UPSERT, MEMBERS_WRITE, DEVICE_WRITE, GROUPS_READ],
     },
     Feature {
         name: "assign",
@@ -118,11 +113,12 @@ pub fn needed(method: &str, path: &str) -> Vec<Need> {
     }
 }
 
-/// The least privileged permission of each need that none granted meets.
+/// What to grant so every need is met: for each need neither the granted
+/// permissions nor those named before meet, its least privileged one.
 pub fn missing(needs: &[Need], granted: &BTreeSet<String>) -> Vec<&'static str> {
     let mut out: Vec<&'static str> = Vec::new();
     for n in needs {
-        if !n.iter().any(|p| granted.contains(*p)) && !out.contains(&n[0]) {
+        if !n.iter().any(|p| granted.contains(*p) || out.contains(p)) {
             out.push(n[0]);
         }
     }
@@ -202,6 +198,29 @@ mod tests {
             "/deviceManagement/managedDevices",
             &["DeviceManagementConfiguration.ReadWrite.All"],
             &["DeviceManagementManagedDevices.Read.All"],
+        );
+    }
+
+    #[test]
+    fn a_feature_names_the_fewest_least_privileged_permissions() {
+        let f = |name: &str| FEATURES.iter().find(|f| f.name == name).unwrap().needs;
+        assert_eq!(
+            missing(f("create groups and add members"), &set(&[])),
+            ["Group.ReadWrite.All", "Device.ReadWrite.All"]
+        );
+        assert_eq!(
+            missing(f("read tenant"), &set(&["Directory.Read.All"])),
+            [
+                "DeviceManagementManagedDevices.Read.All",
+                "DeviceManagementConfiguration.Read.All"
+            ]
+        );
+        assert!(
+            missing(
+                f("multi admin approval"),
+                &set(&["DeviceManagementRBAC.ReadWrite.All"])
+            )
+            .is_empty()
         );
     }
 
