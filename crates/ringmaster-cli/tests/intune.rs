@@ -252,3 +252,66 @@ async fn run_intune_starts_the_first_wave_in_the_tenant() {
         .count();
     assert_eq!(excluded, 0, "the proof of concept is not isolated");
 }
+
+/// `connect` reads the roles the token grants and says, per feature, what
+/// is missing; the connection is still saved (importing needs no writes).
+#[tokio::test(flavor = "multi_thread")]
+async fn connect_reports_missing_permissions_per_feature() {
+    let d = tempfile::tempdir().unwrap();
+    let m = Mock::new(Tenant::default(), 10);
+    let base = m.serve().await;
+    *m.granted.lock().unwrap() = Some(
+        [
+            "User.Read.All",
+            "Device.Read.All",
+            "GroupMember.Read.All",
+            "DeviceManagementManagedDevices.Read.All",
+            "DeviceManagementConfiguration.Read.All",
+        ]
+        .map(String::from)
+        .into(),
+    );
+    let conn = d.path().join("intune.toml");
+    let c = connect(&base, &conn, SECRET);
+    let out = tokio::task::spawn_blocking(move || {
+        let mut c = c;
+        c.assert().success().get_output().clone()
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = |feature: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(feature))
+            .unwrap_or_else(|| panic!("no line for {feature}: {text}"))
+            .to_string()
+    };
+    assert!(line("read tenant").ends_with(" ok"), "{text}");
+    assert!(line("read status").ends_with(" ok"), "{text}");
+    assert!(
+        line("create groups and add members")
+            .ends_with("missing Group.ReadWrite.All, Device.ReadWrite.All"),
+        "{text}"
+    );
+    assert!(
+        line("assign").ends_with("missing DeviceManagementConfiguration.ReadWrite.All"),
+        "{text}"
+    );
+    assert!(text.contains("grant admin consent"), "{text}");
+    assert!(conn.exists());
+    // Without the read permission the check itself fails, naming it.
+    *m.granted.lock().unwrap() = Some(["User.Read.All".to_string()].into());
+    let c = connect(&base, &d.path().join("other.toml"), SECRET);
+    let out = tokio::task::spawn_blocking(move || {
+        let mut c = c;
+        c.assert().code(2).get_output().clone()
+    })
+    .await
+    .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("GET /deviceManagement/managedDevices")
+            && err.contains("DeviceManagementManagedDevices.Read.All"),
+        "{err}"
+    );
+}

@@ -84,6 +84,9 @@ pub struct Tick {
     pub tickets: u64,
     pub feedback: u64,
     pub actions: u64,
+    /// Actions the connector refused this tick, with its words (retried
+    /// next tick): `wave 1 assign: Intune: …`.
+    pub failed: Vec<String>,
 }
 
 pub struct Engine {
@@ -263,9 +266,11 @@ impl Engine {
         Ok(out)
     }
 
-    /// Carries out recorded effects; a failure is counted and retried next tick.
-    async fn act(&self, now: jiff::Timestamp) -> Result<u64, EngineError> {
+    /// Carries out recorded effects; a failure is recorded, reported and
+    /// retried next tick. Returns how many were done and what failed.
+    async fn act(&self, now: jiff::Timestamp) -> Result<(u64, Vec<String>), EngineError> {
         let mut done = 0;
+        let mut failed = Vec::new();
         for a in self.store.pending_actions(&self.rollout).await? {
             if a.key.version != self.version {
                 continue;
@@ -286,13 +291,20 @@ impl Engine {
                     done += 1;
                 }
                 Err(e) => {
-                    self.store
-                        .finish_action(&a, Some(&e.to_string()), now)
-                        .await?
+                    let text = e.to_string();
+                    let what = match a.effect {
+                        Effect::Assign => "assign",
+                        Effect::Unassign => "unassign",
+                        Effect::Isolate => "isolate",
+                        Effect::EndIsolation => "end isolation",
+                        _ => "act",
+                    };
+                    failed.push(format!("wave {} {what}: {text}", idx + 1));
+                    self.store.finish_action(&a, Some(&text), now).await?
                 }
             }
         }
-        Ok(done)
+        Ok((done, failed))
     }
 
     /// When the wave entered `state` last (from its history).
@@ -636,7 +648,9 @@ impl Engine {
                     .await?;
             }
         }
-        out.actions += self.act(now).await?;
+        let (done, failed) = self.act(now).await?;
+        out.actions += done;
+        out.failed.extend(failed);
         // Several moves can follow each other in one tick (start, applied).
         for _ in 0..8 {
             let rows = self.rows().await?;
@@ -698,7 +712,9 @@ impl Engine {
                 {
                     out.transitions.push(s);
                     moved = true;
-                    out.actions += self.act(now).await?;
+                    let (done, failed) = self.act(now).await?;
+                    out.actions += done;
+                    out.failed.extend(failed);
                     break;
                 }
             }

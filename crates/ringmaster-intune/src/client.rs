@@ -11,7 +11,7 @@
 
 use crate::auth::{Credential, Secret};
 use serde_json::{Value, json};
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
@@ -91,6 +91,18 @@ pub enum GraphError {
         path: String,
         message: String,
     },
+    /// Graph refused the call for want of application permissions the
+    /// token does not grant.
+    #[error(
+        "{method} {path}: 403 {code}: the app lacks the Graph application permission {missing} (add it to the app registration and grant admin consent)"
+    )]
+    Forbidden {
+        method: String,
+        path: String,
+        code: String,
+        /// The least privileged permission of each unmet need, joined.
+        missing: String,
+    },
     #[error("signing in to tenant {tenant}: {message}")]
     Auth { tenant: String, message: String },
     #[error("{0}")]
@@ -101,6 +113,7 @@ impl GraphError {
     pub fn status(&self) -> Option<u16> {
         match self {
             GraphError::Status { status, .. } => Some(*status),
+            GraphError::Forbidden { .. } => Some(403),
             _ => None,
         }
     }
@@ -136,6 +149,8 @@ pub struct Graph {
     pub budget: Budget,
     pub retry: Retry,
     token: Mutex<Option<(Secret, Instant)>>,
+    /// The application roles the current token grants, when readable.
+    roles: std::sync::Mutex<Option<BTreeSet<String>>>,
     started: Mutex<VecDeque<Instant>>,
     written: Mutex<VecDeque<Instant>>,
     not_before: Mutex<Option<Instant>>,
@@ -163,6 +178,7 @@ impl Graph {
             budget: Budget::default(),
             retry: Retry::default(),
             token: Mutex::new(None),
+            roles: std::sync::Mutex::new(None),
             started: Mutex::new(VecDeque::new()),
             written: Mutex::new(VecDeque::new()),
             not_before: Mutex::new(None),
@@ -236,6 +252,8 @@ impl Graph {
                 // Renew five minutes early: a long wave outlives a token.
                 let until = Instant::now() + Duration::from_secs(secs.saturating_sub(300).max(30));
                 let tok = Secret::new(token.to_string());
+                *self.roles.lock().unwrap_or_else(|e| e.into_inner()) =
+                    crate::permissions::roles_of(token);
                 *t = Some((tok.clone(), until));
                 return Ok(tok);
             }
@@ -254,6 +272,49 @@ impl Graph {
             }
         }
         Err(auth_err(last))
+    }
+
+    /// The application roles the app's token grants (None: the token
+    /// cannot be read, as Graph allows). Signs in if needed.
+    pub async fn granted_roles(&self) -> Result<Option<BTreeSet<String>>, GraphError> {
+        self.token(false).await?;
+        Ok(self.roles.lock().unwrap_or_else(|e| e.into_inner()).clone())
+    }
+
+    /// A refused call: when the token lacks what the call needs, say which
+    /// permission; otherwise (Intune roles, approvals) Graph's own words.
+    fn refused(
+        &self,
+        method: &str,
+        path: String,
+        status: u16,
+        code: String,
+        message: String,
+    ) -> GraphError {
+        if status == 403 {
+            let granted = self.roles.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let needs = crate::permissions::needed(method, &path);
+            let missing = match &granted {
+                Some(g) => crate::permissions::missing(&needs, g),
+                // Unreadable token: name what the call needs.
+                None => needs.iter().map(|n| n[0]).collect(),
+            };
+            if !missing.is_empty() {
+                return GraphError::Forbidden {
+                    method: method.to_string(),
+                    path,
+                    code,
+                    missing: missing.join(" and "),
+                };
+            }
+        }
+        GraphError::Status {
+            method: method.to_string(),
+            path,
+            status,
+            code,
+            message,
+        }
     }
 
     /// The wait before try `attempt` of something the caller repeats
@@ -433,13 +494,7 @@ impl Graph {
                 tokio::time::sleep(retry_after.unwrap_or_else(|| self.backoff(attempt))).await;
                 continue;
             }
-            return Err(GraphError::Status {
-                method: method.to_string(),
-                path: shown,
-                status,
-                code,
-                message,
-            });
+            return Err(self.refused(method.as_str(), shown, status, code, message));
         }
     }
 
@@ -547,13 +602,13 @@ impl Graph {
                     } else {
                         let body = r["body"].to_string();
                         let (code, message) = error_of(body.as_bytes());
-                        out[i] = Some(Err(GraphError::Status {
-                            method: items[i].method.into(),
-                            path: shown_path(&items[i].url),
+                        out[i] = Some(Err(self.refused(
+                            items[i].method,
+                            shown_path(&items[i].url),
                             status,
                             code,
                             message,
-                        }));
+                        )));
                     }
                 }
                 if !only_throttled || waited >= self.retry.throttled_for {

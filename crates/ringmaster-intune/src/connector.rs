@@ -362,6 +362,8 @@ impl Intune {
                             chunks[i][0]
                         ));
                     }
+                    // Sending again cannot help until someone grants it.
+                    Err(e @ GraphError::Forbidden { .. }) => return Err(e),
                     Err(e) => failures.push(if i < adds {
                         format!(
                             "adding {} device(s) from {}: {e}",

@@ -4,6 +4,7 @@
 //!
 //! - `auth`: the app's secret or certificate.
 //! - `client`: tokens, budget, throttling, retries, paging, batching.
+//! - `permissions`: what each call and feature needs; the token's roles.
 //! - `settings`: the stored connection (no secret).
 //! - `snapshot`: `ringmaster import intune`.
 //! - `connector`: `ringmaster run|serve --intune`.
@@ -11,5 +12,6 @@
 pub mod auth;
 pub mod client;
 pub mod connector;
+pub mod permissions;
 pub mod settings;
 pub mod snapshot;

@@ -26,7 +26,8 @@ pub struct Connection {
     /// PEM file with the certificate's RSA private key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate_key: Option<PathBuf>,
-    /// The certificate's SHA-1 thumbprint, as the portal shows it.
+    /// The certificate's thumbprint: SHA-256 (PS256 assertions) or the
+    /// SHA-1 one the portal shows (RS256).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate_thumbprint: Option<String>,
 }
@@ -198,7 +199,7 @@ mod tests {
         let mut cert = Connection::new("t", "c");
         cert.certificate_key = Some("app.pem".into());
         cert.certificate_thumbprint = Some("00".into());
-        assert!(cert.validate().unwrap_err().contains("40 hex digits"));
+        assert!(cert.validate().unwrap_err().contains("64 hex digits"));
         cert.certificate_thumbprint =
             Some("3A:1F:00:9C:4B:2E:77:10:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55".into());
         cert.validate().unwrap();

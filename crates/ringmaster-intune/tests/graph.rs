@@ -133,12 +133,37 @@ async fn a_certificate_signs_in_and_a_wrong_secret_says_so() {
         ..Default::default()
     });
     m.serve().await;
+    let key = std::fs::read_to_string(fixtures.join("test-app-key.pem")).unwrap();
+    let sha256 = "3A1F009C4B2E7710AABBCCDDEEFF00112233445566778899AABBCCDDEEFF0011";
     let cert = Credential::Certificate {
-        key_pem: Secret::new(std::fs::read_to_string(fixtures.join("test-app-key.pem")).unwrap()),
-        thumbprint: "3A:1F:00:9C:4B:2E:77:10:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55".into(),
+        key_pem: Secret::new(key.clone()),
+        thumbprint: sha256.into(),
     };
     let g = Graph::new(endpoint(&m), cert).unwrap();
     assert_eq!(g.get_all("/users").await.unwrap().len(), 1);
+    // The mock verified the PSS signature; the header names the certificate
+    // by its SHA-256 thumbprint.
+    {
+        let seen = m.assertions.lock().unwrap();
+        let h = seen.last().unwrap();
+        assert_eq!(h.alg, jsonwebtoken::Algorithm::PS256);
+        assert_eq!(
+            h.x5t_s256.as_deref(),
+            Some("Oh8AnEsudxCqu8zd7v8AESIzRFVmd4iZqrvM3e7_ABE")
+        );
+        assert_eq!(h.x5t, None);
+    }
+    // The SHA-1 thumbprint the portal shows signs the older RS256 form.
+    let old = Credential::Certificate {
+        key_pem: Secret::new(key),
+        thumbprint: "3A:1F:00:9C:4B:2E:77:10:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55".into(),
+    };
+    let g = Graph::new(endpoint(&m), old).unwrap();
+    assert_eq!(g.get_all("/users").await.unwrap().len(), 1);
+    assert_eq!(
+        m.assertions.lock().unwrap().last().unwrap().alg,
+        jsonwebtoken::Algorithm::RS256
+    );
     let mut wrong =
         Graph::new(endpoint(&m), Credential::Secret(Secret::new("nope".into()))).unwrap();
     wrong.retry.base = Duration::from_millis(10);
@@ -697,4 +722,127 @@ async fn the_engine_drives_waves_through_intune_and_reads_their_reports() {
         targets(&m, &pid).len() == expect.len() + 1,
         "both wave groups assigned, the rest kept"
     );
+}
+
+/// Every permission the mock knows but `without`.
+fn all_but(without: &str) -> std::collections::BTreeSet<String> {
+    ringmaster_intune::permissions::FEATURES
+        .iter()
+        .flat_map(|f| f.needs.iter().map(|n| n[0].to_string()))
+        .filter(|p| p != without)
+        .collect()
+}
+
+/// The app lacks `Device.ReadWrite.All` (Graph, "Add members": device
+/// members need it): the wave's start fails with an error naming the
+/// permission and the call, is not sent again within the tick, and goes
+/// through on the next tick once the permission is granted.
+#[tokio::test]
+async fn a_missing_permission_is_named_mid_run_and_the_wave_goes_on_once_granted() {
+    use ringmaster_core::wave::{OnFail, Rules, WaveState};
+    use ringmaster_engine::engine::{Engine, WaveSpec};
+    let export = generated(60);
+    let org = org_of(export.path());
+    let m = Mock::new(Tenant::from_export(export.path()), 50);
+    m.serve().await;
+    *m.granted.lock().unwrap() = Some(all_but("Device.ReadWrite.All"));
+    let pid = {
+        let t = m.tenant.lock().unwrap();
+        t.policies
+            .iter()
+            .find(|(c, _)| c == "configurationPolicies")
+            .map(|(_, p)| p["id"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    let t0: jiff::Timestamp = "2027-01-18T08:00:00Z".parse().unwrap();
+    let waves = vec![WaveSpec {
+        name: "pilot".into(),
+        phase: ringmaster_plan::spec::PhaseKind::Pilot,
+        members: (0..10).collect(),
+        starts_at: t0,
+        bake_hours: 8.0,
+        rules: Rules {
+            approval: false,
+            promotion: false,
+            on_fail: OnFail::Rollback,
+            isolated: false,
+        },
+        goals: Vec::new(),
+        policy: Default::default(),
+        enrolled: 0,
+        settings: Vec::new(),
+    }];
+    let intune = Intune::new(
+        Arc::new(client(&m)),
+        "perm-test",
+        vec![PolicyRef {
+            id: pid.clone(),
+            collection: Collection::ConfigurationPolicies,
+        }],
+        Vec::new(),
+        Fleet::of(&org),
+    );
+    let store = ringmaster_store::open("sqlite::memory:").await.unwrap();
+    let engine = Engine::start(
+        store.clone(),
+        Arc::new(intune),
+        "perm-test",
+        "plan",
+        waves.clone(),
+        t0,
+    )
+    .await
+    .unwrap();
+    let requests_before = m.requests.load(Ordering::SeqCst);
+    let t = engine.tick(t0).await.unwrap();
+    let failed = t.failed.join("\n");
+    assert!(
+        failed.contains("wave 1 assign")
+            && failed.contains("PATCH /groups/")
+            && failed.contains("Device.ReadWrite.All")
+            && !failed.contains("GroupMember.ReadWrite.All"),
+        "{failed}"
+    );
+    // One batch of adds, not eight rounds of it.
+    let batches = m.requests.load(Ordering::SeqCst) - requests_before;
+    assert!(batches < 8, "{batches} requests");
+    let gid = {
+        let t = m.tenant.lock().unwrap();
+        let g = t
+            .groups
+            .iter()
+            .find(|g| g["mailNickname"].as_str() == Some("ringmaster-perm-test-w1"))
+            .expect("the group was made (Group.ReadWrite.All is granted)");
+        let gid = g["id"].as_str().unwrap().to_string();
+        assert!(t.members.get(&gid).is_none_or(|m| m.is_empty()));
+        gid
+    };
+    assert!(!targets(&m, &pid).iter().any(|(_, g)| *g == gid));
+    // Granted (a new token carries the role): the next tick does it.
+    *m.granted.lock().unwrap() = Some(all_but(""));
+    let again = Intune::new(
+        Arc::new(client(&m)),
+        "perm-test",
+        vec![PolicyRef {
+            id: pid.clone(),
+            collection: Collection::ConfigurationPolicies,
+        }],
+        Vec::new(),
+        Fleet::of(&org),
+    );
+    // A restart of `ringmaster run`: the same database, a new token.
+    let engine = Engine::start(store, Arc::new(again), "perm-test", "plan", waves, t0)
+        .await
+        .unwrap();
+    let t = engine
+        .tick(t0 + jiff::SignedDuration::from_mins(10))
+        .await
+        .unwrap();
+    assert!(t.failed.is_empty(), "{:?}", t.failed);
+    assert_eq!(m.tenant.lock().unwrap().members[&gid].len(), 10);
+    assert!(targets(&m, &pid).iter().any(|(_, g)| *g == gid));
+    assert!(matches!(
+        engine.rows().await.unwrap()[0].state,
+        WaveState::Applying | WaveState::Baking
+    ));
 }

@@ -16,7 +16,7 @@ pub enum ConnectCmd {
     /// Save how to reach a tenant through Microsoft Graph (an app registration
     /// with client credentials); the secret itself stays in a variable or a file.
     #[command(
-        after_help = "The app needs the Graph application permissions DeviceManagementConfiguration.ReadWrite.All,\nDeviceManagementManagedDevices.Read.All, Group.ReadWrite.All, GroupMember.ReadWrite.All,\nDevice.ReadWrite.All (adding devices to groups needs it) and User.Read.All.\n\nExamples:\n  export RINGMASTER_INTUNE_SECRET=…\n  ringmaster connect intune --tenant contoso.onmicrosoft.com --client-id 1111… --secret-env RINGMASTER_INTUNE_SECRET\n  ringmaster connect intune --tenant 7f… --client-id 1111… --certificate-key app.pem --thumbprint 3A1F…"
+        after_help = "The app needs the Graph application permissions DeviceManagementConfiguration.ReadWrite.All,\nDeviceManagementManagedDevices.Read.All, Group.ReadWrite.All, GroupMember.ReadWrite.All,\nDevice.ReadWrite.All (adding devices to groups needs it) and User.Read.All. Signing in, connect\nreads the roles the token grants and says per feature what is missing.\n\nExamples:\n  export RINGMASTER_INTUNE_SECRET=…\n  ringmaster connect intune --tenant contoso.onmicrosoft.com --client-id 1111… --secret-env RINGMASTER_INTUNE_SECRET\n  ringmaster connect intune --tenant 7f… --client-id 1111… --certificate-key app.pem --thumbprint 3A1F…"
     )]
     Intune(ConnectArgs),
 }
@@ -38,7 +38,9 @@ pub struct ConnectArgs {
     /// PEM file with the certificate's RSA private key (instead of a secret).
     #[arg(long, value_name = "FILE")]
     pub certificate_key: Option<PathBuf>,
-    /// The certificate's SHA-1 thumbprint, as the portal shows it.
+    /// The certificate's SHA-256 thumbprint (`openssl x509 -noout -fingerprint
+    /// -sha256`): assertions are signed PS256 with `x5t#S256`. The SHA-1
+    /// thumbprint the portal shows also works (the older RS256 form).
     #[arg(long)]
     pub thumbprint: Option<String>,
     /// Graph's base URL with its version.
@@ -100,18 +102,49 @@ pub fn connect(cmd: ConnectCmd) -> anyhow::Result<ExitCode> {
         let cred = c.credential().map_err(crate::UserError)?;
         let g = Graph::new(c.endpoint(), cred)?;
         super::run::threaded_runtime()?.block_on(async {
+            let roles = g
+                .granted_roles()
+                .await
+                .map_err(|e| crate::UserError(format!("checking the connection: {e}")))?;
+            println!("signed in to {} as app {}", c.tenant, c.client_id);
+            print_features(roles.as_ref());
             g.get("/deviceManagement/managedDevices?$top=1&$select=id")
                 .await
-                .map_err(|e| crate::UserError(format!("checking the connection: {e}")))
+                .map_err(|e| crate::UserError(format!("checking the connection: {e}")))?;
+            anyhow::Ok(())
         })?;
-        println!(
-            "signed in to {} as app {}: managed devices can be read",
-            c.tenant, c.client_id
-        );
+        println!("managed devices can be read");
     }
     c.save(&a.out).map_err(crate::UserError)?;
     println!("saved {} (no secret in it)", a.out.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the token's application roles allow, per feature.
+fn print_features(roles: Option<&std::collections::BTreeSet<String>>) {
+    use ringmaster_intune::permissions::{FEATURES, missing};
+    let Some(granted) = roles else {
+        println!(
+            "  the access token does not show its roles; docs/intune.md lists what each feature needs"
+        );
+        return;
+    };
+    let mut lacking = false;
+    for f in FEATURES {
+        let m = missing(f.needs, granted);
+        lacking |= !m.is_empty();
+        let said = if m.is_empty() {
+            "ok".to_string()
+        } else {
+            format!("missing {}", m.join(", "))
+        };
+        println!("  {:<31} {said}", f.name);
+    }
+    if lacking {
+        println!(
+            "  add the missing application permissions to the app registration and grant admin consent"
+        );
+    }
 }
 
 pub fn import(cmd: ImportCmd) -> anyhow::Result<ExitCode> {

@@ -17,7 +17,15 @@
 //!   `PolicyStatus_loc`; the answer honours `select`, carries
 //!   `TotalRowCount`, and caps a page at `report_cap` rows whatever `top`
 //!   asks (Graph: "Export Intune reports using Graph APIs", paging);
-//! - throttling: 429 with `Retry-After`, or without it.
+//! - throttling: 429 with `Retry-After`, or without it;
+//! - permissions: the access token is a JWT whose `roles` claim holds the
+//!   application permissions granted (Microsoft identity platform, "Access
+//!   token claims reference": `roles`); a call that none of them allows
+//!   answers 403 `Authorization_RequestDenied` "Insufficient privileges to
+//!   complete the operation." (Graph, "Microsoft Graph error responses"),
+//!   the need per call taken from each call's "Permissions" table;
+//! - certificate assertions: PS256 with `x5t#S256`, or the older RS256
+//!   with `x5t` (Microsoft identity platform, "Certificate credentials").
 //!
 //! It can cut a connection after carrying out a write, so the client never
 //! sees the answer.
@@ -64,6 +72,12 @@ pub struct Mock {
     pub page: usize,
     /// The public key that verifies client assertions.
     pub public_pem: Option<String>,
+    /// The headers of the client assertions accepted.
+    pub assertions: Mutex<Vec<jsonwebtoken::Header>>,
+    /// The application permissions granted to the app (None: all).
+    pub granted: Mutex<Option<BTreeSet<String>>>,
+    /// The access tokens handed out.
+    pub issued: Mutex<BTreeSet<String>>,
     /// The next N Graph requests (and batch items) answer 429.
     pub throttle: AtomicUsize,
     /// Whether those 429s say `Retry-After` (Graph mostly does, not always).
@@ -279,6 +293,16 @@ impl Mock {
         body: &Value,
         prefer: Option<&str>,
     ) -> (u16, Value) {
+        if let Some(granted) = self.granted.lock().unwrap().as_ref() {
+            let needs = ringmaster_intune::permissions::needed(method, path);
+            if !ringmaster_intune::permissions::missing(&needs, granted).is_empty() {
+                return error(
+                    403,
+                    "Authorization_RequestDenied",
+                    "Insufficient privileges to complete the operation.",
+                );
+            }
+        }
         let mut t = self.tenant.lock().unwrap();
         let seg: Vec<&str> = path.trim_matches('/').split('/').collect();
         let write = method != "GET" && !(method == "POST" && path.contains("/reports/"));
@@ -584,7 +608,8 @@ async fn handle(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !auth.starts_with("Bearer tok-") {
+    let bearer = auth.strip_prefix("Bearer ").unwrap_or("");
+    if !m.issued.lock().unwrap().contains(bearer) {
         return respond(
             401,
             json!({"error": {"code": "InvalidAuthenticationToken", "message": "Access token is empty."}}),
@@ -679,12 +704,25 @@ fn token(m: &Mock, path: &str, body: &[u8]) -> Response {
         s == SECRET
     } else if let (Some(assertion), Some(pem)) = (form.get("client_assertion"), &m.public_pem) {
         let key = jsonwebtoken::DecodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
-        let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
-        v.set_audience(&[format!("{}{path}", m.base.lock().unwrap())]);
-        v.set_issuer(&[CLIENT]);
-        let header = jsonwebtoken::decode_header(assertion).ok();
-        jsonwebtoken::decode::<Value>(assertion, &key, &v).is_ok()
-            && header.and_then(|h| h.x5t).is_some()
+        match jsonwebtoken::decode_header(assertion) {
+            // PS256 names the certificate by SHA-256, RS256 by SHA-1.
+            Ok(h)
+                if (h.alg == jsonwebtoken::Algorithm::PS256
+                    && h.x5t_s256.as_ref().is_some_and(|t| t.len() == 43))
+                    || (h.alg == jsonwebtoken::Algorithm::RS256
+                        && h.x5t.as_ref().is_some_and(|t| t.len() == 27)) =>
+            {
+                let mut v = jsonwebtoken::Validation::new(h.alg);
+                v.set_audience(&[format!("{}{path}", m.base.lock().unwrap())]);
+                v.set_issuer(&[CLIENT]);
+                let ok = jsonwebtoken::decode::<Value>(assertion, &key, &v).is_ok();
+                if ok {
+                    m.assertions.lock().unwrap().push(h);
+                }
+                ok
+            }
+            _ => false,
+        }
     } else {
         false
     };
@@ -692,8 +730,29 @@ fn token(m: &Mock, path: &str, body: &[u8]) -> Response {
         return bad("AADSTS7000215: Invalid client secret provided.");
     }
     let n = m.tokens.fetch_add(1, Ordering::SeqCst);
+    let roles: Vec<String> = match m.granted.lock().unwrap().as_ref() {
+        Some(g) => g.iter().cloned().collect(),
+        None => ringmaster_intune::permissions::FEATURES
+            .iter()
+            .flat_map(|f| f.needs.iter().map(|n| n[0].to_string()))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect(),
+    };
+    // An app token as Entra issues it: a JWT with `roles` (the signature is
+    // not checked by the client, so a marker stands in for it).
+    let b64 = |v: Value| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+    };
+    let access = format!(
+        "{}.{}.mock-signature",
+        b64(json!({"typ": "JWT", "alg": "RS256"})),
+        b64(json!({"aud": "https://graph.microsoft.com", "appid": CLIENT, "roles": roles, "n": n}))
+    );
+    m.issued.lock().unwrap().insert(access.clone());
     respond(
         200,
-        json!({"token_type": "Bearer", "expires_in": 3599, "access_token": format!("tok-{n}")}),
+        json!({"token_type": "Bearer", "expires_in": 3599, "access_token": access}),
     )
 }

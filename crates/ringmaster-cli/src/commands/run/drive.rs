@@ -269,6 +269,9 @@ fn run_live(a: RunArgs) -> anyhow::Result<ExitCode> {
                 println!("{}  {line}", stamp(now));
             }
             println!("{}  {} status reports read", stamp(now), t.statuses);
+            for f in &t.failed {
+                eprintln!("{}  not done, tried again next tick: {f}", stamp(now));
+            }
             let rows = e.rows().await?;
             if rows.iter().all(|r| r.state.is_final()) {
                 let passed = rows.iter().filter(|r| r.state == WaveState::Passed).count();
