@@ -20,6 +20,7 @@
 //!   status reports, tickets and feedback.
 //! - [`wave`]: the wave state machine and the MDM changes each step asks for.
 //! - [`runstate`]: the run state's service levels and drift, judged from columns.
+//! - [`scopetags`]: policies and devices inside and outside one Intune scope tag.
 //! - [`alerts`]: alerts raised and resolved from the run state's signals.
 
 pub mod alerts;
@@ -35,6 +36,7 @@ pub mod org;
 pub mod pilot;
 pub mod rules;
 pub mod runstate;
+pub mod scopetags;
 pub mod sequential;
 pub mod settings;
 pub mod status;

@@ -29,6 +29,22 @@ pub struct PlanFile {
     /// kind, and kinds not named keep theirs.
     #[serde(default)]
     pub alerts: Vec<AlertSpec>,
+    /// Intune scope tags the rollout's policies carry (`roleScopeTagIds`),
+    /// so that administrators limited to those tags see and manage them.
+    #[serde(default)]
+    pub scope_tags: Vec<ScopeTagSpec>,
+}
+
+/// An Intune scope tag: its name (for `--scope-tag` and messages) and id.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeTagSpec {
+    /// The tag's display name in Intune, e.g. `Paris`.
+    #[schemars(with = "String")]
+    pub name: Spanned<String>,
+    /// The tag's id in Intune (a number; `0` is Default).
+    #[schemars(with = "String")]
+    pub id: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
