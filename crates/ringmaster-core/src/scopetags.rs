@@ -149,6 +149,18 @@ impl Within {
     }
 }
 
+/// Cuts every policy's reach to `devices` (the devices of a tag): what an
+/// administrator limited to the tag sees of the policies' effect.
+pub fn restrict(org: &Org, res: &mut crate::targeting::Resolution, devices: &RoaringBitmap) {
+    for (p, t) in res.policies.iter_mut().enumerate() {
+        t.devices &= devices;
+        let (na, by_reason) = crate::applicability::not_applicable(org, &org.policies[p], &t.devices);
+        t.applicable = &t.devices - &na;
+        t.not_applicable = na;
+        t.not_applicable_by_platform = by_reason;
+    }
+}
+
 fn more(n: usize) -> String {
     if n > NAMED {
         format!(" and {} more", n - NAMED)

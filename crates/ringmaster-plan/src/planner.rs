@@ -44,7 +44,7 @@ use ringmaster_core::targeting::Resolution;
 use roaring::RoaringBitmap;
 use serde::Serialize;
 
-pub use tags::{ScopeTag, find as find_scope_tag};
+pub use tags::{ScopeTag, find as find_scope_tag, of as scope_tags_of};
 
 /// A computed plan. Dates are zoned; device sets are kept for the engine.
 #[derive(Debug, Serialize)]

@@ -85,6 +85,12 @@ pub(super) fn scope_tags(spec: &PlanFile, errs: &mut Vec<PlanError>) -> Vec<Scop
     out
 }
 
+/// The plan's tags that are well formed (for `--scope-tag` before the plan
+/// is built; [`super::build`] reports the others).
+pub fn of(spec: &PlanFile) -> Vec<ScopeTag> {
+    scope_tags(spec, &mut Vec::new())
+}
+
 /// The tag `needle` names: one of the plan's by name (any case) or id,
 /// `Default`, or any other id. Names not in the plan are an error that
 /// lists the plan's.
