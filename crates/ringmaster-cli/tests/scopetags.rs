@@ -68,11 +68,15 @@ fn conflicts_within_a_tag_analyse_its_policies_on_its_devices() {
         .map(|x| x["policy_id"].as_str().unwrap())
         .collect();
     assert!(!ids.contains(&"pc"), "{ids:?}");
-    assert_eq!(v["scope_tag"]["policies_outside"], serde_json::json!(["pc"]));
+    assert_eq!(
+        v["scope_tag"]["policies_outside"],
+        serde_json::json!(["pc"])
+    );
     assert_eq!(v["scope_tag"]["devices_outside"], 2);
 
     let text = stdout(
-        rm().args(["conflicts", "--scope-tag", "3", "--org"]).arg(d.path()),
+        rm().args(["conflicts", "--scope-tag", "3", "--org"])
+            .arg(d.path()),
         1,
     );
     for want in [
@@ -85,7 +89,8 @@ fn conflicts_within_a_tag_analyse_its_policies_on_its_devices() {
 
     // Within Lyon, C stands alone: nothing to conflict with.
     let text = stdout(
-        rm().args(["conflicts", "--scope-tag", "4", "--org"]).arg(d.path()),
+        rm().args(["conflicts", "--scope-tag", "4", "--org"])
+            .arg(d.path()),
         0,
     );
     assert!(text.contains("2 policies outside scope tag 4"), "{text}");
@@ -100,7 +105,10 @@ fn conflicts_within_a_tag_analyse_its_policies_on_its_devices() {
         .stderr
         .clone();
     let err = String::from_utf8(err).unwrap();
-    assert!(err.contains("no policy or device carries scope tag 'Paris'"), "{err}");
+    assert!(
+        err.contains("no policy or device carries scope tag 'Paris'"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -125,5 +133,87 @@ fn explain_within_a_tag_refuses_devices_outside_and_names_policies_outside() {
         .stderr
         .clone();
     let err = String::from_utf8(err).unwrap();
-    assert!(err.contains("is outside scope tag 3 (its tags: 4)"), "{err}");
+    assert!(
+        err.contains("is outside scope tag 3 (its tags: 4)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn plan_within_a_tag_names_it_and_refuses_unknown_names() {
+    let d = tempfile::tempdir().unwrap();
+    rm().args(["gen", "--devices", "500", "--proposed"])
+        .arg(d.path().join("new"))
+        .arg(d.path().join("org"))
+        .assert()
+        .success();
+    let file = d.path().join("rollout/ringmaster.toml");
+    rm().args(["init", "--org"])
+        .arg(d.path().join("org"))
+        .arg("--new")
+        .arg(d.path().join("new"))
+        .arg("--out")
+        .arg(&file)
+        .args(["--name", "Baseline 2027", "--time-zone", "Europe/Amsterdam"])
+        .assert()
+        .code(1);
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        format!("[[scope_tags]]\nname = \"Paris\"\nid = \"3\"\n\n{text}"),
+    )
+    .unwrap();
+    // Generated devices and policies carry no tags: all are Default's.
+    let out = String::from_utf8(
+        rm().arg("plan")
+            .arg(&file)
+            .args(["--scope-tag", "default"])
+            .assert()
+            .code(1)
+            .get_output()
+            .stdout
+            .clone(),
+    )
+    .unwrap();
+    for want in [
+        "within scope tag Default (0)",
+        "scope tags given to the new policies: Paris (3)",
+        "no device in the import carries roleScopeTagIds",
+    ] {
+        assert!(out.contains(want), "{want} missing from:\n{out}");
+    }
+    // None is Paris's: said at once, with what lies outside.
+    let err = String::from_utf8(
+        rm().arg("plan")
+            .arg(&file)
+            .args(["--scope-tag", "paris"])
+            .assert()
+            .code(2)
+            .get_output()
+            .stderr
+            .clone(),
+    )
+    .unwrap();
+    for want in [
+        "--scope-tag: no managed device carries scope tag Paris (3)",
+        "devices outside scope tag Paris (3): ",
+        "policies outside scope tag Paris (3): ",
+    ] {
+        assert!(err.contains(want), "{want} missing from:\n{err}");
+    }
+    let err = String::from_utf8(
+        rm().arg("plan")
+            .arg(&file)
+            .args(["--scope-tag", "Lyon"])
+            .assert()
+            .code(2)
+            .get_output()
+            .stderr
+            .clone(),
+    )
+    .unwrap();
+    assert!(
+        err.contains("--scope-tag: no scope tag named `Lyon`; the plan names Paris (3)"),
+        "{err}"
+    );
 }

@@ -154,7 +154,8 @@ impl Within {
 pub fn restrict(org: &Org, res: &mut crate::targeting::Resolution, devices: &RoaringBitmap) {
     for (p, t) in res.policies.iter_mut().enumerate() {
         t.devices &= devices;
-        let (na, by_reason) = crate::applicability::not_applicable(org, &org.policies[p], &t.devices);
+        let (na, by_reason) =
+            crate::applicability::not_applicable(org, &org.policies[p], &t.devices);
         t.applicable = &t.devices - &na;
         t.not_applicable = na;
         t.not_applicable_by_platform = by_reason;

@@ -86,7 +86,11 @@ pub fn text(plan: &Plan) -> String {
     }
     if !plan.scope_tags.is_empty() {
         let tags: Vec<String> = plan.scope_tags.iter().map(|t| t.label()).collect();
-        let _ = writeln!(o, "  scope tags given to the new policies: {}", tags.join(", "));
+        let _ = writeln!(
+            o,
+            "  scope tags given to the new policies: {}",
+            tags.join(", ")
+        );
     }
     let _ = writeln!(o, "  times in {}\n", plan.time_zone);
     let _ = writeln!(o, "Phases");
@@ -249,7 +253,11 @@ fn md_summary(out: &mut String, plan: &Plan) {
     }
     if !plan.scope_tags.is_empty() {
         let tags: Vec<String> = plan.scope_tags.iter().map(|t| cell(&t.label())).collect();
-        let _ = writeln!(out, "- Scope tags given to the new policies: {}", tags.join(", "));
+        let _ = writeln!(
+            out,
+            "- Scope tags given to the new policies: {}",
+            tags.join(", ")
+        );
     }
     let _ = writeln!(
         out,

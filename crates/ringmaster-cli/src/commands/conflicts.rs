@@ -339,7 +339,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 ))
                 .into());
             }
-            scope.into_iter().filter(|i| w.policies.contains(i)).collect()
+            scope
+                .into_iter()
+                .filter(|i| w.policies.contains(i))
+                .collect()
         }
         None => scope,
     };
@@ -414,10 +417,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 }
                 None => p.org.devices.rows,
             };
-            print!(
-                "{}",
-                text(&report, devices, a.isolated.is_some(), a.limit)
-            );
+            print!("{}", text(&report, devices, a.isolated.is_some(), a.limit));
         }
     }
     Ok(if report.blocking() > 0 {

@@ -68,8 +68,7 @@ fn one<T: Copy>(
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let mut p =
-        super::conflicts::prepare(&a.org.org, &[], &[], a.assume_all_devices, a.org.now())?;
+    let mut p = super::conflicts::prepare(&a.org.org, &[], &[], a.assume_all_devices, a.org.now())?;
     // The tag's view: reach is not cut here, since a device in scope still
     // gets the policies outside it; those are named instead.
     let scoped = match &a.scope_tag {

@@ -106,9 +106,22 @@ pub fn load_within(
         ),
         None => None,
     };
-    let within = tag
-        .as_ref()
-        .map(|t| ringmaster_core::scopetags::within(&prepared.org, &prepared.res.enrolled, t.tag()));
+    let within = tag.as_ref().map(|t| {
+        ringmaster_core::scopetags::within(&prepared.org, &prepared.res.enrolled, t.tag())
+    });
+    // Without a device there is no wave to plan; say why before the goals complain.
+    if let (Some(t), Some(w)) = (&tag, &within)
+        && w.devices.is_empty()
+    {
+        let mut msg = format!(
+            "--scope-tag: no managed device carries scope tag {}",
+            t.label()
+        );
+        for line in w.outside(&prepared.org, &t.label()) {
+            msg.push_str(&format!("\n  {line}"));
+        }
+        return Err(crate::UserError(msg).into());
+    }
     let plan = ringmaster_plan::planner::build_within(
         &spec,
         Inputs {
