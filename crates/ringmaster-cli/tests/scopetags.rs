@@ -177,7 +177,7 @@ fn plan_within_a_tag_names_it_and_refuses_unknown_names() {
     .unwrap();
     for want in [
         "within scope tag Default (0)",
-        "scope tags given to the new policies: Paris (3)",
+        "scope tags the new policies carry: Paris (3)",
         "no device in the import carries roleScopeTagIds",
     ] {
         assert!(out.contains(want), "{want} missing from:\n{out}");

@@ -312,6 +312,7 @@ pub fn build_within(
         within.map(|(_, w)| &w.devices),
         &mut checks,
     );
+    tags::missing_checks(org, &new.list, &plan_tags, &mut checks);
     if let Some((tag, w)) = within {
         tags::within_checks(
             org,

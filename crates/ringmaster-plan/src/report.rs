@@ -88,7 +88,7 @@ pub fn text(plan: &Plan) -> String {
         let tags: Vec<String> = plan.scope_tags.iter().map(|t| t.label()).collect();
         let _ = writeln!(
             o,
-            "  scope tags given to the new policies: {}",
+            "  scope tags the new policies carry: {}",
             tags.join(", ")
         );
     }
@@ -255,7 +255,7 @@ fn md_summary(out: &mut String, plan: &Plan) {
         let tags: Vec<String> = plan.scope_tags.iter().map(|t| cell(&t.label())).collect();
         let _ = writeln!(
             out,
-            "- Scope tags given to the new policies: {}",
+            "- Scope tags the new policies carry: {}",
             tags.join(", ")
         );
     }

@@ -29,8 +29,10 @@ pub struct PlanFile {
     /// kind, and kinds not named keep theirs.
     #[serde(default)]
     pub alerts: Vec<AlertSpec>,
-    /// Intune scope tags the rollout's policies carry (`roleScopeTagIds`),
-    /// so that administrators limited to those tags see and manage them.
+    /// Intune scope tags the rollout's new policies must carry
+    /// (`roleScopeTagIds`) so administrators limited to those tags see and
+    /// manage them; `plan` warns of a new policy without one, and
+    /// `--scope-tag` finds a tag by its name here.
     #[serde(default)]
     pub scope_tags: Vec<ScopeTagSpec>,
 }

@@ -788,9 +788,6 @@ fn a_plan_within_a_scope_tag_keeps_its_devices_and_names_the_rest() {
         said("policies outside scope tag Paris (3)")
             .starts_with(&format!("{} policies", org.policies.len()))
     );
-    assert!(
-        said("is outside scope tag Paris (3) today")
-            .contains("the rollout gives it the plan's scope tags")
-    );
+    assert!(said("lacks scope tag(s) Paris (3) the plan names").starts_with("new policy '"));
     assert_eq!(plan.within.as_ref(), Some(&tag));
 }

@@ -125,6 +125,36 @@ pub fn find(tags: &[ScopeTag], needle: &str) -> Result<ScopeTag, String> {
     })
 }
 
+/// New policies that lack one of the plan's tags. ringmaster does not write
+/// tags to Intune: the admin gives them in the admin center (the policy's
+/// Properties > Scope tags) or in the export the rollout deploys.
+pub(super) fn missing_checks(
+    org: &Org,
+    new_policies: &[usize],
+    plan_tags: &[ScopeTag],
+    checks: &mut Vec<Check>,
+) {
+    for &p in new_policies {
+        let pol = &org.policies[p];
+        let missing: Vec<String> = plan_tags
+            .iter()
+            .filter(|t| !ringmaster_core::scopetags::policy_in(pol, t.tag()))
+            .map(ScopeTag::label)
+            .collect();
+        if !missing.is_empty() {
+            checks.push(Check::new(
+                CheckSeverity::Warning,
+                PhaseKind::ProjectScope,
+                format!(
+                    "new policy '{}' lacks scope tag(s) {} the plan names: administrators limited to them cannot see or assign it until it carries them (Intune: the policy's Properties > Scope tags)",
+                    pol.name,
+                    missing.join(", ")
+                ),
+            ));
+        }
+    }
+}
+
 /// Checks of a plan made within one tag: the devices left out, the new
 /// policies an administrator limited to the tag cannot see, and the
 /// existing policies outside it.
@@ -154,31 +184,20 @@ pub(super) fn within_checks(
             ),
         ));
     }
-    let gives = plan_tags.iter().any(|t| t.id == within.tag);
+    // A tag the plan names is checked on every new policy by `missing_checks`.
+    let named = plan_tags.iter().any(|t| t.id == within.tag);
     for &p in new_policies {
-        if within.policies.contains(&p) {
+        if named || within.policies.contains(&p) {
             continue;
         }
-        let pol = &org.policies[p];
-        checks.push(if gives {
-            Check::new(
-                CheckSeverity::Info,
-                PhaseKind::ProjectScope,
-                format!(
-                    "new policy '{}' is outside scope tag {label} today; the rollout gives it the plan's scope tags",
-                    pol.name
-                ),
-            )
-        } else {
-            Check::new(
-                CheckSeverity::Warning,
-                PhaseKind::ProjectScope,
-                format!(
-                    "new policy '{}' is outside scope tag {label}: an administrator limited to it can neither see nor assign it; add the tag to [[scope_tags]]",
-                    pol.name
-                ),
-            )
-        });
+        checks.push(Check::new(
+            CheckSeverity::Warning,
+            PhaseKind::ProjectScope,
+            format!(
+                "new policy '{}' is outside scope tag {label}: an administrator limited to it can neither see nor assign it",
+                org.policies[p].name
+            ),
+        ));
     }
     for line in within.outside(org, label) {
         checks.push(Check::new(
