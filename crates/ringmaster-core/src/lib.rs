@@ -21,6 +21,7 @@
 //!   status reports, tickets and feedback.
 //! - [`wave`]: the wave state machine and the MDM changes each step asks for.
 //! - [`runstate`]: the run state's service levels and drift, judged from columns.
+//! - [`scopetags`]: policies and devices inside and outside one Intune scope tag.
 //! - [`alerts`]: alerts raised and resolved from the run state's signals.
 
 pub mod alerts;
@@ -37,6 +38,7 @@ pub mod pilot;
 pub mod progress;
 pub mod rules;
 pub mod runstate;
+pub mod scopetags;
 pub mod sequential;
 pub mod settings;
 pub mod status;

@@ -84,10 +84,12 @@ impl DeviceAttr {
 pub enum DeviceMulti {
     PhysicalIds,
     SystemLabels,
+    /// Intune `roleScopeTagIds` of the managed device.
+    ScopeTags,
 }
 
 impl DeviceMulti {
-    pub const COUNT: usize = 2;
+    pub const COUNT: usize = 3;
     pub fn index(self) -> usize {
         self as usize
     }
@@ -377,6 +379,10 @@ pub struct Policy {
     /// `lastModifiedDateTime`: antivirus policy breaks ties between equally
     /// secure values by it.
     pub last_modified: Option<jiff::Timestamp>,
+    /// Intune `roleScopeTagIds`; empty when the export has none (Intune then
+    /// shows the policy under the Default tag, id `0`).
+    #[serde(default)]
+    pub scope_tags: Vec<String>,
 }
 
 /// An applicability rule of a legacy device configuration.

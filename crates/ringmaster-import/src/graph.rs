@@ -415,6 +415,7 @@ pub struct ManagedDeviceRec {
     is_lab: Option<Flex>,
     /// Beta: who signed in to the device (`loggedOnUser`).
     users_logged_on: Option<Vec<LoggedOnUser>>,
+    role_scope_tag_ids: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -454,7 +455,11 @@ impl ManagedDeviceRec {
             };
             logons.push((user, at));
         }
+        let tags = scope_tags(self.role_scope_tag_ids.as_deref())?;
         let row = b.device(&[DeviceKey::ManagedId(id), DeviceKey::DeviceId(aad)]);
+        if !tags.is_empty() {
+            b.set_device_multi(row, DeviceMulti::ScopeTags, tags.iter().map(String::as_str));
+        }
         for (user, at) in logons {
             b.add_logon(row, user, at);
         }
@@ -834,6 +839,7 @@ pub struct PolicyRec {
     /// Administrative templates (ADMX).
     definition_values: Option<Vec<serde_json::Value>>,
     last_modified_date_time: Option<String>,
+    role_scope_tag_ids: Option<Vec<String>>,
     /// Everything else: the flat settings of legacy profiles and compliance policies.
     #[serde(flatten)]
     rest: serde_json::Map<String, serde_json::Value>,
@@ -1058,6 +1064,7 @@ impl PolicyRec {
                 message: format!("not a date and time with an offset ({t:?}): {e}"),
             })?),
         };
+        let scope_tags = scope_tags(self.role_scope_tag_ids.as_deref())?;
         let settings = match (intent_settings, &self.settings, &self.definition_values) {
             (Some(s), _, _) => crate::templates::intent(s),
             (None, _, Some(d)) => crate::templates::admx(d),
@@ -1079,8 +1086,31 @@ impl PolicyRec {
             assignments,
             source: source.to_string(),
             last_modified,
+            scope_tags,
         })
     }
+}
+
+/// `roleScopeTagIds`: Intune's ids are numbers (`0` is Default); IntuneCD
+/// backups write the tags' names instead, so any short text is kept.
+/// Duplicates are dropped, order kept.
+fn scope_tags(ids: Option<&[String]>) -> Result<Vec<String>, FieldError> {
+    let mut out: Vec<String> = Vec::new();
+    for (i, id) in ids.unwrap_or_default().iter().enumerate() {
+        let id = id.trim();
+        if id.is_empty() || id.chars().count() > 128 {
+            return Err(FieldError {
+                field: format!("roleScopeTagIds[{i}]"),
+                message:
+                    "a scope tag needs an id (or, from IntuneCD, a name) of 1 to 128 characters"
+                        .into(),
+            });
+        }
+        if !out.iter().any(|t| t == id) {
+            out.push(id.to_string());
+        }
+    }
+    Ok(out)
 }
 
 /// The OS edition and version rules of a legacy device configuration.

@@ -23,6 +23,7 @@ mod groups;
 mod parse;
 mod rollout;
 mod scope;
+mod tags;
 mod timeline;
 mod waves;
 
@@ -42,6 +43,8 @@ use ringmaster_core::pilot::Pilot;
 use ringmaster_core::targeting::Resolution;
 use roaring::RoaringBitmap;
 use serde::Serialize;
+
+pub use tags::{ScopeTag, find as find_scope_tag, of as scope_tags_of};
 
 /// A computed plan. Dates are zoned; device sets are kept for the engine.
 #[derive(Debug, Serialize)]
@@ -67,6 +70,12 @@ pub struct Plan {
     pub conflicts: ringmaster_core::conflicts::ConflictReport,
     /// How the run state alerts: the built-in rules with the plan's in place.
     pub alerts: Vec<core_alerts::Rule>,
+    /// Intune scope tags the rollout's policies carry (`[[scope_tags]]`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scope_tags: Vec<ScopeTag>,
+    /// The scope tag the plan was made within (`plan --scope-tag`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub within: Option<ScopeTag>,
 }
 
 impl Plan {
@@ -273,6 +282,17 @@ fn user_count(org: &Org, set: &RoaringBitmap) -> u64 {
 /// Builds the plan. Input errors (bad values, unknown groups, impossible
 /// pins, goals that are not SMART) come back together, each with its place.
 pub fn build(spec: &PlanFile, inputs: Inputs<'_>) -> Result<Plan, Vec<PlanError>> {
+    build_within(spec, inputs, None)
+}
+
+/// [`build`] for an administrator limited to one scope tag: only the
+/// tag's devices (`within`, see [`ringmaster_core::scopetags::within`])
+/// enter the waves, and checks count and name what lies outside.
+pub fn build_within(
+    spec: &PlanFile,
+    inputs: Inputs<'_>,
+    within: Option<(&ScopeTag, &ringmaster_core::scopetags::Within)>,
+) -> Result<Plan, Vec<PlanError>> {
     let org = inputs.org;
     let mut errs: Vec<PlanError> = Vec::new();
     let mut checks: Vec<Check> = Vec::new();
@@ -282,7 +302,28 @@ pub fn build(spec: &PlanFile, inputs: Inputs<'_>) -> Result<Plan, Vec<PlanError>
     let new = rollout::new_policies(spec, org, inputs.proposed, &mut errs);
     let groups = scope::targeted_groups(spec, org, inputs.res, cal.window.as_ref(), &mut errs);
     rollout::check_phases(&spec.phases, &mut errs);
-    let scope = scope::scope(spec, org, inputs.res, &groups, &new.list, &mut checks);
+    let plan_tags = tags::scope_tags(spec, &mut errs);
+    let scope = scope::scope(
+        spec,
+        org,
+        inputs.res,
+        &groups,
+        &new.list,
+        within.map(|(_, w)| &w.devices),
+        &mut checks,
+    );
+    tags::missing_checks(org, &new.list, &plan_tags, &mut checks);
+    if let Some((tag, w)) = within {
+        tags::within_checks(
+            org,
+            w,
+            &tag.label(),
+            &scope.outside_tag,
+            &new.list,
+            &plan_tags,
+            &mut checks,
+        );
+    }
     let res: &Resolution = inputs.res;
     let plan_id = spec.rollout.id.get_ref().trim().to_string();
 
@@ -379,6 +420,8 @@ pub fn build(spec: &PlanFile, inputs: Inputs<'_>) -> Result<Plan, Vec<PlanError>
         changes,
         conflicts,
         alerts,
+        scope_tags: plan_tags,
+        within: within.map(|(t, _)| t.clone()),
     })
 }
 

@@ -77,6 +77,21 @@ pub fn text(plan: &Plan) -> String {
         .map(|p| p.name.as_str())
         .collect();
     let _ = writeln!(o, "  new policies: {}", names.join(", "));
+    if let Some(t) = &plan.within {
+        let _ = writeln!(
+            o,
+            "  within scope tag {}: only its devices are in the waves (what lies outside is listed under checks)",
+            t.label()
+        );
+    }
+    if !plan.scope_tags.is_empty() {
+        let tags: Vec<String> = plan.scope_tags.iter().map(|t| t.label()).collect();
+        let _ = writeln!(
+            o,
+            "  scope tags the new policies carry: {}",
+            tags.join(", ")
+        );
+    }
     let _ = writeln!(o, "  times in {}\n", plan.time_zone);
     let _ = writeln!(o, "Phases");
     for p in &plan.phases {
@@ -233,6 +248,17 @@ fn md_summary(out: &mut String, plan: &Plan) {
         "- Barred from pilots (VIP, executive, lab): {}",
         thousands(plan.scope.barred)
     );
+    if let Some(t) = &plan.within {
+        let _ = writeln!(out, "- Within scope tag {}", cell(&t.label()));
+    }
+    if !plan.scope_tags.is_empty() {
+        let tags: Vec<String> = plan.scope_tags.iter().map(|t| cell(&t.label())).collect();
+        let _ = writeln!(
+            out,
+            "- Scope tags the new policies carry: {}",
+            tags.join(", ")
+        );
+    }
     let _ = writeln!(
         out,
         "- Help desk: {}; capacity {} tickets a day; {} tickets expected per 100 devices",

@@ -29,6 +29,24 @@ pub struct PlanFile {
     /// kind, and kinds not named keep theirs.
     #[serde(default)]
     pub alerts: Vec<AlertSpec>,
+    /// Intune scope tags the rollout's new policies must carry
+    /// (`roleScopeTagIds`) so administrators limited to those tags see and
+    /// manage them; `plan` warns of a new policy without one, and
+    /// `--scope-tag` finds a tag by its name here.
+    #[serde(default)]
+    pub scope_tags: Vec<ScopeTagSpec>,
+}
+
+/// An Intune scope tag: its name (for `--scope-tag` and messages) and id.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeTagSpec {
+    /// The tag's display name in Intune, e.g. `Paris`.
+    #[schemars(with = "String")]
+    pub name: Spanned<String>,
+    /// The tag's id in Intune (a number; `0` is Default).
+    #[schemars(with = "String")]
+    pub id: Spanned<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

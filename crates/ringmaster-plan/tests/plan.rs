@@ -731,3 +731,91 @@ fn sequential_gates_are_the_default_and_refuse_bars_a_wave_is_too_small_to_prove
         ringmaster_core::gates::Judging::Sequential
     );
 }
+
+#[test]
+fn scope_tags_are_checked_where_written() {
+    let cases = [
+        ("name = \"\"\nid = \"3\"", "3:8", "needs a name"),
+        ("name = \"Paris\"\nid = \"P3\"", "4:6", "is not a number"),
+        (
+            "name = \"Paris\"\nid = \"3\"\n\n[[scope_tags]]\nname = \"paris\"\nid = \"4\"",
+            "7:8",
+            "named twice",
+        ),
+        (
+            "name = \"Paris\"\nid = \"3\"\n\n[[scope_tags]]\nname = \"Lyon\"\nid = \"3\"",
+            "8:6",
+            "given twice",
+        ),
+    ];
+    for (tags, at, want) in cases {
+        // Tables go last so the tags' lines are known: line 1 is empty.
+        let text = format!("\n[[scope_tags]]\n{tags}\n{BASE}");
+        let e = plan_of(&text).unwrap_err();
+        assert!(e.contains(want), "{tags}: {e}");
+        assert!(e.contains(&format!("ringmaster.toml:{at}")), "{tags}: {e}");
+    }
+    let plan = plan_of(&format!(
+        "[[scope_tags]]\nname = \" Paris \"\nid = \"3\"\n{BASE}"
+    ))
+    .unwrap();
+    assert_eq!(plan.scope_tags[0].label(), "Paris (3)");
+}
+
+#[test]
+fn a_plan_within_a_scope_tag_keeps_its_devices_and_names_the_rest() {
+    use ringmaster_core::model::DeviceMulti;
+    use ringmaster_core::scopetags::within;
+    use ringmaster_plan::planner::{build_within, find_scope_tag};
+    let f = fixture();
+    // 19 devices in 20 carry tag 3 (Paris); the rest have none (Default).
+    let mut org = f.org.clone();
+    let tags = &mut org.devices.multi[DeviceMulti::ScopeTags.index()];
+    for row in (0..org.devices.rows).filter(|r| r % 20 != 0) {
+        tags.set(row, ["3"]);
+    }
+    tags.finish(org.devices.rows as usize);
+    let text = format!("[[scope_tags]]\nname = \"Paris\"\nid = \"3\"\n{BASE}");
+    let spec = parse(&text).unwrap();
+    let whole = plan_of(&text).unwrap();
+    let tag = find_scope_tag(&whole.scope_tags, "paris").unwrap();
+    let mut res = f.res.clone();
+    let w = within(&org, &res.enrolled, tag.tag());
+    let plan = build_within(
+        &spec,
+        Inputs {
+            org: &org,
+            res: &mut res,
+            proposed: &f.proposed,
+        },
+        Some((&tag, &w)),
+    )
+    .unwrap();
+    assert!(plan.scope.set.is_subset(&w.devices));
+    assert!(!plan.scope.set.is_empty());
+    assert_eq!(
+        plan.scope.set.len(),
+        whole.scope.set.intersection_len(&w.devices)
+    );
+    let said = |needle: &str| {
+        plan.checks
+            .iter()
+            .find(|c| c.message.contains(needle))
+            .map(|c| c.message.clone())
+            .unwrap_or_else(|| panic!("no check says {needle:?}"))
+    };
+    let left = said("are outside scope tag Paris (3) and are left out of the waves");
+    assert!(
+        left.contains("MAC-") || left.contains("PC-") || left.contains("-0"),
+        "{left}"
+    );
+    let n = whole.scope.set.len() - plan.scope.set.len();
+    assert!(left.starts_with(&format!("{n} device(s)")), "{left}");
+    // The generated policies carry no tags: all Default, all outside Paris.
+    assert!(
+        said("policies outside scope tag Paris (3)")
+            .starts_with(&format!("{} policies", org.policies.len()))
+    );
+    assert!(said("lacks scope tag(s) Paris (3) the plan names").starts_with("new policy '"));
+    assert_eq!(plan.within.as_ref(), Some(&tag));
+}

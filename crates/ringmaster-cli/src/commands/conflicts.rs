@@ -6,6 +6,7 @@ use ringmaster_core::conflicts::{
 };
 use ringmaster_core::model::{Assignment, Target};
 use ringmaster_core::org::Org;
+use ringmaster_core::scopetags::{DEFAULT_TAG, Tag, Within, restrict, within};
 use ringmaster_core::targeting::{Resolution, resolve};
 use ringmaster_plan::report::thousands as count;
 use std::path::{Path, PathBuf};
@@ -43,6 +44,12 @@ pub struct Args {
     /// The instant for time-relative rules and acceptance expiry.
     #[arg(long, value_name = "RFC3339", env = "RINGMASTER_NOW")]
     now: Option<jiff::Timestamp>,
+    /// Work as an administrator limited to this Intune scope tag: its id
+    /// (Graph exports), Default, or its name (IntuneCD backups name tags).
+    /// Only its policies are analysed, on its devices; what lies outside is
+    /// counted and named.
+    #[arg(long, value_name = "ID|NAME")]
+    scope_tag: Option<String>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
@@ -226,13 +233,80 @@ pub fn read_acceptances(path: &Path) -> anyhow::Result<Vec<Acceptance>> {
         .collect())
 }
 
+/// A scope tag given on the command line, without a plan to name it.
+pub struct TagArg {
+    pub id: String,
+    pub name: Option<String>,
+    pub label: String,
+}
+
+impl TagArg {
+    pub fn parse(needle: &str) -> anyhow::Result<TagArg> {
+        let n = needle.trim();
+        if n.is_empty() || n.chars().count() > 128 {
+            return Err(crate::UserError(
+                "--scope-tag needs a tag id, Default or a tag name of up to 128 characters".into(),
+            )
+            .into());
+        }
+        Ok(if n == DEFAULT_TAG || n.eq_ignore_ascii_case("default") {
+            TagArg {
+                id: DEFAULT_TAG.into(),
+                name: Some("Default".into()),
+                label: "Default (0)".into(),
+            }
+        } else if n.bytes().all(|b| b.is_ascii_digit()) {
+            TagArg {
+                id: n.into(),
+                name: None,
+                label: n.into(),
+            }
+        } else {
+            // Only IntuneCD writes names; a Graph export holds ids.
+            TagArg {
+                id: n.into(),
+                name: Some(n.into()),
+                label: format!("'{n}'"),
+            }
+        })
+    }
+
+    pub fn tag(&self) -> Tag<'_> {
+        Tag {
+            id: &self.id,
+            name: self.name.as_deref(),
+        }
+    }
+}
+
+/// Splits the prepared organization by the tag and cuts the policies'
+/// reach to its devices. A tag nothing carries is an error: it is most
+/// likely a name where the export holds ids.
+pub fn within_tag(p: &mut Prepared, needle: &str) -> anyhow::Result<(TagArg, Within)> {
+    let t = TagArg::parse(needle)?;
+    let w = within(&p.org, &p.res.enrolled, t.tag());
+    if w.policies.is_empty() && w.devices.is_empty() {
+        return Err(crate::UserError(format!(
+            "no policy or device carries scope tag {}: Graph exports hold tag ids (e.g. --scope-tag 3), IntuneCD backups hold names",
+            t.label
+        ))
+        .into());
+    }
+    restrict(&p.org, &mut p.res, &w.devices);
+    Ok((t, w))
+}
+
 pub fn today(now: jiff::Timestamp) -> jiff::civil::Date {
     now.to_zoned(jiff::tz::TimeZone::UTC).date()
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let now = a.now.unwrap_or_else(jiff::Timestamp::now);
-    let p = prepare(&a.org, &a.policies, &a.proposed, a.assume_all_devices, now)?;
+    let mut p = prepare(&a.org, &a.policies, &a.proposed, a.assume_all_devices, now)?;
+    let scoped = match &a.scope_tag {
+        Some(t) => Some(within_tag(&mut p, t)?),
+        None => None,
+    };
     let accepted = match &a.accept {
         Some(f) => read_acceptances(f)?,
         None => Vec::new(),
@@ -253,6 +327,28 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             }
         }
         None => (0..p.org.policies.len()).collect(),
+    };
+    let scope: Vec<usize> = match &scoped {
+        Some((t, w)) => {
+            if let [one] = scope.as_slice()
+                && !w.policies.contains(one)
+            {
+                return Err(crate::UserError(format!(
+                    "policy '{}' is outside scope tag {}",
+                    p.org.policies[*one].name, t.label
+                ))
+                .into());
+            }
+            scope
+                .into_iter()
+                .filter(|i| w.policies.contains(i))
+                .collect()
+        }
+        None => scope,
+    };
+    let outside: Vec<String> = match &scoped {
+        Some((t, w)) => w.outside(&p.org, &t.label),
+        None => Vec::new(),
     };
     let report = crate::progress::step("finding conflicts", || {
         analyze(
@@ -276,10 +372,30 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             if let Some(c) = &changes {
                 v["changes"] = serde_json::to_value(c)?;
             }
+            if let Some((t, w)) = &scoped {
+                v["scope_tag"] = serde_json::json!({
+                    "id": t.id,
+                    "devices": w.devices.len(),
+                    "policies_outside": w.policies_outside.iter().map(|&i| &p.org.policies[i].id).collect::<Vec<_>>(),
+                    "devices_outside": w.devices_outside.len(),
+                    "outside": outside,
+                });
+            }
             super::write_json(&v)?
         }
         Format::Csv => write_csv(&report)?,
-        Format::Markdown => print!("{}", markdown(&report, p.org.devices.rows, a.limit)),
+        Format::Markdown => {
+            let mut devices = p.org.devices.rows;
+            if let Some((t, w)) = &scoped {
+                println!("Within scope tag {}:\n", t.label);
+                for line in &outside {
+                    println!("- {line}");
+                }
+                println!();
+                devices = w.devices.len() as u32;
+            }
+            print!("{}", markdown(&report, devices, a.limit))
+        }
         Format::Text => {
             for w in &p.report.warnings {
                 eprintln!("warning: {w}");
@@ -287,10 +403,23 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             if let (Some(c), Some(f)) = (&changes, &a.since) {
                 print_changes(c, &f.display().to_string());
             }
-            print!(
-                "{}",
-                text(&report, p.org.devices.rows, a.isolated.is_some(), a.limit)
-            );
+            let devices = match &scoped {
+                Some((t, w)) => {
+                    println!(
+                        "Within scope tag {}: {} policies, {} devices.",
+                        t.label,
+                        count(w.policies.len() as u64),
+                        count(w.devices.len())
+                    );
+                    for line in &outside {
+                        println!("  {line}");
+                    }
+                    println!();
+                    w.devices.len() as u32
+                }
+                None => p.org.devices.rows,
+            };
+            print!("{}", text(&report, devices, a.isolated.is_some(), a.limit));
         }
     }
     Ok(if report.blocking() > 0 {

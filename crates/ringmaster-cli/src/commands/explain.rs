@@ -25,6 +25,11 @@ pub struct Args {
     /// Treat policies without assignments as assigned to All devices.
     #[arg(long)]
     assume_all_devices: bool,
+    /// Work as an administrator limited to this Intune scope tag (an id,
+    /// Default, or an IntuneCD tag name): a device outside it is refused,
+    /// and policies outside it are named as such.
+    #[arg(long, value_name = "ID|NAME")]
+    scope_tag: Option<String>,
     #[arg(long)]
     json: bool,
 }
@@ -63,17 +68,49 @@ fn one<T: Copy>(
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let p = super::conflicts::prepare(&a.org.org, &[], &[], a.assume_all_devices, a.org.now())?;
-    let (org, res) = (p.org, p.res);
+    let mut p = super::conflicts::prepare(&a.org.org, &[], &[], a.assume_all_devices, a.org.now())?;
+    // The tag's view: reach is not cut here, since a device in scope still
+    // gets the policies outside it; those are named instead.
+    let scoped = match &a.scope_tag {
+        Some(t) => {
+            let arg = super::conflicts::TagArg::parse(t)?;
+            let w = ringmaster_core::scopetags::within(&p.org, &p.res.enrolled, arg.tag());
+            Some((arg, w))
+        }
+        None => None,
+    };
+    let (org, res) = (p.org, std::mem::take(&mut p.res));
+    // Policies outside the tag among `ids`, by name.
+    let outside = |ids: &mut dyn Iterator<Item = &str>| -> Vec<String> {
+        let Some((_, w)) = &scoped else {
+            return Vec::new();
+        };
+        let mut v: Vec<String> = ids
+            .filter_map(|id| org.policy(id))
+            .filter(|i| w.policies_outside.contains(i))
+            .map(|i| org.policies[i].name.clone())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    };
     if let Some(g) = &a.group {
         let gi = one(org.find_groups(g), "group", g, |i| {
             format!("{} ({})", org.groups[i].name, org.groups[i].id)
         })?;
         let e = explain_group(&org, &res, gi);
+        let out = outside(&mut e.assignments.iter().map(|p| p.policy_id.as_str()));
         if a.json {
-            super::write_json(&e)?;
+            let mut v = serde_json::to_value(&e)?;
+            if scoped.is_some() {
+                v["outside_scope_tag"] = serde_json::json!(out);
+            }
+            super::write_json(&v)?;
         } else {
             print_group(&e);
+            if let Some((t, _)) = &scoped {
+                print_outside(&t.label, &out);
+            }
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -81,6 +118,22 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let d = one(org.find_devices(needle), "device", needle, |r| {
         org.device_label(r)
     })?;
+    if let Some((t, w)) = &scoped
+        && !w.devices.contains(d)
+    {
+        let tags = ringmaster_core::scopetags::device_tags(&org, d, res.enrolled.contains(d));
+        return Err(crate::UserError(format!(
+            "device {} is outside scope tag {} (its tags: {})",
+            org.device_label(d),
+            t.label,
+            if tags.is_empty() {
+                "none: Intune does not manage it".to_string()
+            } else {
+                tags.join(", ")
+            }
+        ))
+        .into());
+    }
     let only = match &a.policy {
         Some(p) => Some(vec![one(org.find_policies(p), "policy", p, |i| {
             format!("{} ({})", org.policies[i].name, org.policies[i].id)
@@ -88,8 +141,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let e = explain_device(&org, &res, d, only.as_deref(), a.org.now());
+    let out = outside(&mut e.policies.iter().map(|p| p.policy_id.as_str()));
     if a.json {
-        super::write_json(&e)?;
+        let mut v = serde_json::to_value(&e)?;
+        if scoped.is_some() {
+            v["outside_scope_tag"] = serde_json::json!(out);
+        }
+        super::write_json(&v)?;
     } else {
         print_device(&org, &e);
         // Explain every policy behind a conflicting value, named or not.
@@ -109,8 +167,24 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             .map(|p| (p.policy_id.clone(), p.reason.clone()))
             .collect();
         print_conflicts(&e, &reasons);
+        if let Some((t, _)) = &scoped {
+            print_outside(&t.label, &out);
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Policies listed above that an administrator limited to the tag cannot see.
+fn print_outside(label: &str, names: &[String]) {
+    if names.is_empty() {
+        println!("All policies above are within scope tag {label}.");
+    } else {
+        println!(
+            "{} of the policies above are outside scope tag {label} (its administrators cannot see or change them): {}",
+            names.len(),
+            names.join(", ")
+        );
+    }
 }
 
 pub(crate) fn print_device(org: &Org, e: &DeviceExplanation) {

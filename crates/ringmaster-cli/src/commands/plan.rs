@@ -29,6 +29,11 @@ pub struct Args {
     /// The instant for time-relative rules and the chart's today marker.
     #[arg(long, value_name = "RFC3339", env = "RINGMASTER_NOW")]
     now: Option<jiff::Timestamp>,
+    /// Plan as an administrator limited to this Intune scope tag (a name from
+    /// the plan's [[scope_tags]], an id, or Default): only its devices enter
+    /// the waves, and the checks count and name what lies outside.
+    #[arg(long, value_name = "NAME|ID")]
+    scope_tag: Option<String>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +70,15 @@ pub fn read(file: &Path) -> anyhow::Result<(String, ringmaster_plan::spec::PlanF
 }
 
 pub fn load(file: &Path, now: jiff::Timestamp) -> anyhow::Result<Loaded> {
+    load_within(file, now, None)
+}
+
+/// [`load`] within one scope tag (`plan --scope-tag`).
+pub fn load_within(
+    file: &Path,
+    now: jiff::Timestamp,
+    scope_tag: Option<&str>,
+) -> anyhow::Result<Loaded> {
     let shown = file.display().to_string();
     let (text, spec) = read(file)?;
     let base = file.parent().unwrap_or(Path::new("."));
@@ -82,14 +96,41 @@ pub fn load(file: &Path, now: jiff::Timestamp) -> anyhow::Result<Loaded> {
         false,
         now,
     )?;
+    let tag = match scope_tag {
+        Some(t) => Some(
+            ringmaster_plan::planner::find_scope_tag(
+                &ringmaster_plan::planner::scope_tags_of(&spec),
+                t,
+            )
+            .map_err(|e| crate::UserError(format!("--scope-tag: {e}")))?,
+        ),
+        None => None,
+    };
+    let within = tag.as_ref().map(|t| {
+        ringmaster_core::scopetags::within(&prepared.org, &prepared.res.enrolled, t.tag())
+    });
+    // Without a device there is no wave to plan; say why before the goals complain.
+    if let (Some(t), Some(w)) = (&tag, &within)
+        && w.devices.is_empty()
+    {
+        let mut msg = format!(
+            "--scope-tag: no managed device carries scope tag {}",
+            t.label()
+        );
+        for line in w.outside(&prepared.org, &t.label()) {
+            msg.push_str(&format!("\n  {line}"));
+        }
+        return Err(crate::UserError(msg).into());
+    }
     let plan = crate::progress::step("planning", || {
-        ringmaster_plan::planner::build(
+        ringmaster_plan::planner::build_within(
             &spec,
             Inputs {
                 org: &prepared.org,
                 res: &mut prepared.res,
                 proposed: &prepared.proposed,
             },
+            tag.as_ref().zip(within.as_ref()),
         )
     })
     .map_err(|errs| {
@@ -187,7 +228,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let now = a.now.unwrap_or_else(jiff::Timestamp::now);
-    let Loaded { plan, messages, .. } = load(&a.file, now)?;
+    let Loaded { plan, messages, .. } = load_within(&a.file, now, a.scope_tag.as_deref())?;
     let today = now
         .to_zoned(jiff::tz::TimeZone::get(&plan.time_zone).unwrap_or(jiff::tz::TimeZone::UTC))
         .date();

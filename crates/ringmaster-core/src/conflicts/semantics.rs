@@ -108,6 +108,7 @@ fn tenant(policies: &[P<'_>]) -> (Org, Resolution) {
             },
             source: "test".into(),
             last_modified: q.last_modified.map(|t| t.parse().unwrap()),
+            scope_tags: Vec::new(),
         });
     }
     let o = b.finish();

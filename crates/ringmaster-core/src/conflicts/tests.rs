@@ -47,6 +47,7 @@ fn policy(
         applicability: Vec::new(),
         source: "test".into(),
         last_modified: None,
+        scope_tags: Vec::new(),
     }
 }
 

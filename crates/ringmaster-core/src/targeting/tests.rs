@@ -89,6 +89,7 @@ fn policy(id: &str, assignments: Vec<Assignment>) -> Policy {
         applicability: Vec::new(),
         source: "test".into(),
         last_modified: None,
+        scope_tags: Vec::new(),
     }
 }
 

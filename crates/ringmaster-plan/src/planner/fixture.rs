@@ -62,6 +62,7 @@ fn policy(name: &str, assignments: Vec<Assignment>, settings: &[(&str, &str)]) -
         applicability: Vec::new(),
         source: "fixture".into(),
         last_modified: None,
+        scope_tags: Vec::new(),
     }
 }
 

@@ -150,6 +150,9 @@ pub(super) struct Scope {
     pub targeted: RoaringBitmap,
     /// Targeted devices that never enter a pilot (VIPs, executives, labs).
     pub barred: RoaringBitmap,
+    /// Devices of the targeted groups left out for want of the scope tag
+    /// the plan is made within.
+    pub outside_tag: RoaringBitmap,
 }
 
 /// The scope. New policies without assignments get it as their target in
@@ -161,6 +164,7 @@ pub(super) fn scope(
     res: &mut Resolution,
     groups: &[GroupInfo],
     new_policies: &[usize],
+    within: Option<&RoaringBitmap>,
     checks: &mut Vec<Check>,
 ) -> Scope {
     let mut scope = RoaringBitmap::new();
@@ -171,6 +175,11 @@ pub(super) fn scope(
         for &p in new_policies {
             scope |= res.policies[p].applicable();
         }
+    }
+    let mut outside_tag = RoaringBitmap::new();
+    if let Some(w) = within {
+        outside_tag = &scope - w;
+        scope &= w;
     }
     for &p in new_policies {
         let pol = &org.policies[p];
@@ -202,13 +211,21 @@ pub(super) fn scope(
     // the waves and are counted instead.
     let targeted = scope.clone();
     let mut takes_any = RoaringBitmap::new();
+    // Devices outside the tag count only where a new policy would reach them.
+    let mut outside_takes = RoaringBitmap::new();
     for &p in new_policies {
         let (na, _) =
             ringmaster_core::applicability::not_applicable(org, &org.policies[p], &targeted);
         takes_any |= &targeted - &na;
+        if !outside_tag.is_empty() {
+            let (na, _) =
+                ringmaster_core::applicability::not_applicable(org, &org.policies[p], &outside_tag);
+            outside_takes |= &outside_tag - &na;
+        }
     }
     if !new_policies.is_empty() {
         scope &= &takes_any;
+        outside_tag = outside_takes;
     }
     let cannot = targeted.len() - scope.len();
     if cannot > 0 {
@@ -236,6 +253,7 @@ pub(super) fn scope(
         set: scope,
         targeted,
         barred,
+        outside_tag,
     }
 }
 
@@ -329,7 +347,7 @@ mod tests {
         let spec = plan_file("");
         let groups = targeted_groups(&spec, &f.org, &f.res, Some(&window()), &mut Vec::new());
         let mut checks = Vec::new();
-        let s = scope(&spec, &f.org, &mut f.res, &groups, &[1], &mut checks);
+        let s = scope(&spec, &f.org, &mut f.res, &groups, &[1], None, &mut checks);
         // d0..d37 are targeted; the two Macs and the iPhone cannot take a Windows policy.
         assert_eq!(s.targeted.len(), 38);
         assert_eq!(s.set.len(), 35);
@@ -356,7 +374,7 @@ mod tests {
         let groups = targeted_groups(&spec, &f.org, &f.res, Some(&window()), &mut Vec::new());
         let mut checks = Vec::new();
         // "Old LAPS" is assigned to All devices: 40 devices, 5 of them in the IT group.
-        let s = scope(&spec, &f.org, &mut f.res, &groups, &[0], &mut checks);
+        let s = scope(&spec, &f.org, &mut f.res, &groups, &[0], None, &mut checks);
         assert_eq!(s.set.len(), 5);
         assert_eq!(checks[0].severity, CheckSeverity::Warning);
         assert!(
@@ -372,7 +390,7 @@ mod tests {
         let mut spec = plan_file("");
         spec.groups.clear();
         let mut checks = Vec::new();
-        let s = scope(&spec, &f.org, &mut f.res, &[], &[1], &mut checks);
+        let s = scope(&spec, &f.org, &mut f.res, &[], &[1], None, &mut checks);
         assert!(s.set.is_empty());
         assert_eq!(checks[0].severity, CheckSeverity::Error);
         assert!(checks[0].message.contains("list targeted groups"));

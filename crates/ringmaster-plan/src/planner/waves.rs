@@ -529,7 +529,15 @@ mod tests {
         let spec = plan_file(phases);
         let window = rollout::calendar(&spec, &mut Vec::new()).window.unwrap();
         let groups = scope::targeted_groups(&spec, &f.org, &f.res, Some(&window), &mut Vec::new());
-        let scope = scope::scope(&spec, &f.org, &mut f.res, &groups, &[1], &mut Vec::new());
+        let scope = scope::scope(
+            &spec,
+            &f.org,
+            &mut f.res,
+            &groups,
+            &[1],
+            None,
+            &mut Vec::new(),
+        );
         Setup {
             f,
             spec,
