@@ -244,6 +244,13 @@ async fn races_and_a_busy_database(s: &Served) -> Outcome {
         conflicts += usize::from(status == 409);
     }
     println!("  64 racing pause/resume: {conflicts} answered 409, none 500");
+    // The race leaves the wave paused or running; resume it so the pause
+    // below has to write (a pause of a paused wave is refused on a read).
+    let (status, _, body) = post(format!("{}/api/waves/1/resume", s.base)).await?;
+    ensure!(
+        status == 200 || status == 409,
+        "resuming after the race: {status} {body}"
+    );
     // Another writer holds the database: the action waits, then 503.
     use sqlx::Connection;
     let url = format!("sqlite:{}", s.f._dir.path().join("rm.db").display());
