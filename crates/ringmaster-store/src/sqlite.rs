@@ -2,7 +2,7 @@
 
 use crate::{DeviceState, Ingested, Result, StatusReport, StoreError};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, SqlitePool};
+use sqlx::{ConnectOptions, QueryBuilder, SqlitePool};
 use std::str::FromStr;
 
 // The SQL both backends share, compiled here with this backend's types
@@ -22,11 +22,24 @@ const CHUNK: usize = 4000;
 /// otherwise trade for a walk of an index on `rollout` and a lookup per row.
 const LATEST_SCAN: &str = "status_latest NOT INDEXED";
 
-/// Reports per write transaction of a large ingest.
+/// Reports per pass of a large ingest through the scratch table.
 const BATCH: usize = 50_000;
+
+/// A write transaction of a large ingest takes further passes while it has
+/// held SQLite's one write lock for less than this, up to [`MOST_PER_COMMIT`]
+/// reports: few commits (each rewrites the status B-trees' dirty pages into
+/// the WAL) on a fast machine, and a lock held well under other writers'
+/// ten-second busy timeout on a slow one.
+const HOLD: std::time::Duration = std::time::Duration::from_secs(3);
+const MOST_PER_COMMIT: usize = 500_000;
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Bulk status ingest runs on one connection of its own: a connection
+    /// keeps its page cache only while no other connection writes, so
+    /// batches spread over the pool would each start cold and read the
+    /// status B-trees from the file again.
+    ingest: SqlitePool,
 }
 
 impl SqliteStore {
@@ -52,10 +65,22 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             // One connection for an in-memory database (each would be its own).
             .max_connections(if memory { 1 } else { 4 })
-            .connect_with(opts)
+            .connect_with(opts.clone())
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(SqliteStore { pool })
+        let ingest = if memory {
+            pool.clone()
+        } else {
+            // Passes over 50,000 reports take seconds by design: not worth
+            // a warning on the operator's terminal.
+            let quiet = opts
+                .log_slow_statements(log::LevelFilter::Debug, std::time::Duration::from_secs(1));
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(quiet)
+                .await?
+        };
+        Ok(SqliteStore { pool, ingest })
     }
 }
 
@@ -93,26 +118,42 @@ fn synchronous(url: &str) -> Result<(String, SqliteSynchronous)> {
 }
 
 impl SqliteStore {
-    /// Stores status reports (see [`crate::Reports::ingest_status`]), one
-    /// transaction per [`BATCH`] reports: a long ingest lets other writers
-    /// (a running `serve`) in between batches instead of holding SQLite's
-    /// one write lock past their busy timeout. A batch is whole or absent,
-    /// and sending a batch again only counts duplicates.
+    /// Stores status reports (see [`crate::Reports::ingest_status`]) in
+    /// write transactions bounded by [`HOLD`]: a long ingest lets other
+    /// writers (a running `serve`) in between commits instead of holding
+    /// SQLite's one write lock past their busy timeout. A commit is whole or
+    /// absent, and sending reports again only counts duplicates.
     async fn ingest_rows(&self, rollout: &str, reports: &[StatusReport]) -> Result<Ingested> {
         let mut got = Ingested::default();
-        for batch in reports.chunks(BATCH) {
-            let inserted = self.ingest_batch(rollout, batch).await?;
-            got.inserted += inserted;
-            got.duplicates += batch.len() as u64 - inserted;
+        let mut rest = reports;
+        while !rest.is_empty() {
+            // The write lock up front: a pass reads the history before it
+            // writes, and a read transaction that later wants to write fails
+            // at once (no busy wait) when another writer came in between.
+            let mut tx = self.ingest.begin_with("BEGIN IMMEDIATE").await?;
+            let held = std::time::Instant::now();
+            let mut in_tx = 0;
+            loop {
+                let (batch, tail) = rest.split_at(rest.len().min(BATCH));
+                let inserted = Self::ingest_batch(&mut tx, rollout, batch).await?;
+                got.inserted += inserted;
+                got.duplicates += batch.len() as u64 - inserted;
+                in_tx += batch.len();
+                rest = tail;
+                if rest.is_empty() || held.elapsed() >= HOLD || in_tx >= MOST_PER_COMMIT {
+                    break;
+                }
+            }
+            tx.commit().await?;
         }
         Ok(got)
     }
 
-    async fn ingest_batch(&self, rollout: &str, reports: &[StatusReport]) -> Result<u64> {
-        // The write lock up front: the batch reads the history before it
-        // writes, and a read transaction that later wants to write fails at
-        // once (no busy wait) when another writer came in between.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+    async fn ingest_batch(
+        tx: &mut sqlx::SqliteConnection,
+        rollout: &str,
+        reports: &[StatusReport],
+    ) -> Result<u64> {
         // Reports land in a scratch table keyed like the history (a report
         // sent twice in one batch is kept once), lose those the history
         // already has, and feed both status tables from there in key order:
@@ -174,7 +215,6 @@ impl SqliteStore {
         sqlx::query("DELETE FROM incoming")
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
         Ok(inserted)
     }
 }

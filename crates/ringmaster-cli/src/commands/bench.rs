@@ -940,9 +940,10 @@ fn ingest(a: &Args) -> anyhow::Result<ExitCode> {
     let (ingest_time, eval_time, eval) = rt.block_on(async {
         let store = ringmaster_store::open(&url).await?;
         let t = Instant::now();
-        let mut batch = Vec::with_capacity(BATCH);
-        for d in 0..n {
-            batch.push(StatusReport {
+        // One call with every report, as `ringmaster ingest` makes for a
+        // status export (the store commits it in batches of its own).
+        let reports: Vec<StatusReport> = (0..n)
+            .map(|d| StatusReport {
                 device: format!(
                     "{:08x}-0000-4000-8000-{d:012}",
                     d.wrapping_mul(2654435761) as u32
@@ -951,13 +952,9 @@ fn ingest(a: &Args) -> anyhow::Result<ExitCode> {
                 state: states[(d % 10) as usize],
                 reported_at: start + jiff::SignedDuration::from_secs((d % 28_800) as i64),
                 wave: Some(if d < wave_size { 1 } else { 2 }),
-            });
-            if batch.len() == BATCH {
-                store.ingest_status(&rollout, &batch).await?;
-                batch.clear();
-            }
-        }
-        store.ingest_status(&rollout, &batch).await?;
+            })
+            .collect();
+        store.ingest_status(&rollout, &reports).await?;
         let ingest_time = t.elapsed();
         let goal = validate(
             &GoalDraft {
