@@ -41,28 +41,56 @@ impl PgStore {
 }
 
 impl PgStore {
-    /// Stores status reports (see [`crate::Reports::ingest_status`]).
+    /// Stores status reports (see [`crate::Reports::ingest_status`]): the
+    /// reports travel by `COPY` into a scratch table (no parameters to
+    /// bind, no arrays to unnest), and one statement feeds both status
+    /// tables from there.
     async fn ingest_rows(&self, rollout: &str, reports: &[StatusReport]) -> Result<Ingested> {
         let mut tx = self.pool.begin().await?;
-        let mut inserted = 0;
-        // A batch travels as five arrays; UNNEST turns them into rows
-        // server-side, one statement per table whatever the batch size.
-        for chunk in reports.chunks(50_000) {
-            let device: Vec<&str> = chunk.iter().map(|r| r.device.as_str()).collect();
-            let policy: Vec<&str> = chunk.iter().map(|r| r.policy.as_str()).collect();
-            let wave: Vec<Option<i64>> = chunk.iter().map(|r| r.wave.map(i64::from)).collect();
-            let state: Vec<&str> = chunk.iter().map(|r| r.state.as_str()).collect();
-            let at: Vec<i64> = chunk.iter().map(|r| ms(r.reported_at)).collect();
+        sqlx::query(
+            "CREATE TEMP TABLE IF NOT EXISTS incoming (n bigint NOT NULL, d text NOT NULL, p text NOT NULL,
+               w bigint, s text NOT NULL, a bigint NOT NULL) ON COMMIT DELETE ROWS",
+        )
+        .execute(&mut *tx)
+        .await?;
+        let mut copy = tx
+            .copy_in_raw("COPY incoming (n, d, p, w, s, a) FROM STDIN WITH (FORMAT text)")
+            .await?;
+        let mut buf = String::with_capacity(1 << 20);
+        for (n, r) in reports.iter().enumerate() {
+            use std::fmt::Write;
+            let _ = write!(buf, "{n}\t");
+            copy_text(&mut buf, &r.device);
+            buf.push('\t');
+            copy_text(&mut buf, &r.policy);
+            match r.wave {
+                Some(w) => {
+                    let _ = write!(buf, "\t{w}\t");
+                }
+                None => buf.push_str("\t\\N\t"),
+            }
+            let _ = writeln!(buf, "{}\t{}", r.state.as_str(), ms(r.reported_at));
+            if buf.len() >= 1 << 20 {
+                copy.send(buf.as_bytes()).await?;
+                buf.clear();
+            }
+        }
+        copy.send(buf.as_bytes()).await?;
+        copy.finish().await?;
+        let inserted;
+        // Sorts of a large call in memory rather than on disk.
+        sqlx::query("SET LOCAL work_mem = '256MB'")
+            .execute(&mut *tx)
+            .await?;
+        {
             // One statement: the history keeps the reports it did not have
-            // (a report sent twice in the batch once), and the latest
-            // states are fed from exactly those, one row per device and
-            // policy: the newest, with the batch's earliest Succeeded. An
-            // older report never overwrites a newer state.
+            // (a report sent twice in the call once), and the latest states
+            // are fed from exactly those, one row per device and policy:
+            // the newest, with the earliest Succeeded. An older report
+            // never overwrites a newer state.
             let (kept, _): (i64, i64) = sqlx::query_as(
                 "WITH batch AS (
-                   SELECT DISTINCT ON (d, p, a) d, p, w, s, a
-                   FROM UNNEST($2::text[], $3::text[], $4::bigint[], $5::text[], $6::bigint[])
-                     WITH ORDINALITY AS t(d, p, w, s, a, n)
+                   SELECT DISTINCT ON (d, p, a) d, p, w, s, a FROM incoming
                    ORDER BY d, p, a, n),
                  kept AS (
                    INSERT INTO status_history (rollout, device, policy, reported_at, state)
@@ -71,7 +99,7 @@ impl PgStore {
                    RETURNING device, policy, reported_at, state),
                  newest AS (
                    SELECT DISTINCT ON (k.device, k.policy) k.device, k.policy, b.w, k.state, k.reported_at,
-                     min(k.reported_at) FILTER (WHERE k.state = $7)
+                     min(k.reported_at) FILTER (WHERE k.state = $2)
                        OVER (PARTITION BY k.device, k.policy) AS ok_at
                    FROM kept k JOIN batch b ON b.d = k.device AND b.p = k.policy AND b.a = k.reported_at
                    ORDER BY k.device, k.policy, k.reported_at DESC),
@@ -91,20 +119,29 @@ impl PgStore {
                  SELECT (SELECT count(*) FROM kept), (SELECT count(*) FROM moved)",
             )
             .bind(rollout)
-            .bind(&device)
-            .bind(&policy)
-            .bind(&wave)
-            .bind(&state)
-            .bind(&at)
             .bind(DeviceState::Succeeded.as_str())
             .fetch_one(&mut *tx)
             .await?;
-            inserted += kept as u64;
+            inserted = kept as u64;
         }
         tx.commit().await?;
         Ok(Ingested {
             inserted,
             duplicates: reports.len() as u64 - inserted,
         })
+    }
+}
+
+/// `text` as a field of `COPY … (FORMAT text)`: backslash, tab and line
+/// breaks escaped, everything else as is.
+fn copy_text(buf: &mut String, text: &str) {
+    for c in text.chars() {
+        match c {
+            '\\' => buf.push_str("\\\\"),
+            '\t' => buf.push_str("\\t"),
+            '\n' => buf.push_str("\\n"),
+            '\r' => buf.push_str("\\r"),
+            c => buf.push(c),
+        }
     }
 }

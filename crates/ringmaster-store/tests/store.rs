@@ -1331,3 +1331,44 @@ async fn sessions_end_with_their_token() {
         }
     }
 }
+
+/// Ids travel to PostgreSQL by `COPY` in its text format: tabs, line
+/// breaks and backslashes in them arrive as sent, on every backend.
+#[tokio::test]
+async fn ids_with_tabs_breaks_and_backslashes_arrive_as_sent() {
+    let odd = ["dev\tone", "dev\ntwo\r", "C:\\dev\\N", "\\N", "dev ✓ é"];
+    let t0 = at("2027-01-18T08:00:00Z");
+    let reports: Vec<StatusReport> = odd
+        .iter()
+        .enumerate()
+        .map(|(i, d)| StatusReport {
+            device: d.to_string(),
+            policy: format!("pol\\{i}\t"),
+            state: DeviceState::Succeeded,
+            reported_at: t0 + jiff::SignedDuration::from_mins(i as i64),
+            wave: if i == 0 { None } else { Some(1) },
+        })
+        .collect();
+    for store in stores().await {
+        let got = store.ingest_status("odd", &reports).await.unwrap();
+        assert_eq!((got.inserted, got.duplicates), (5, 0));
+        let mut latest: Vec<(String, String)> = store
+            .latest_states("odd", None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|l| (l.device, l.policy))
+            .collect();
+        latest.sort();
+        let mut want: Vec<(String, String)> = reports
+            .iter()
+            .map(|r| (r.device.clone(), r.policy.clone()))
+            .collect();
+        want.sort();
+        assert_eq!(latest, want);
+        assert_eq!(
+            store.wave_counts("odd", 1, None).await.unwrap().succeeded,
+            4
+        );
+    }
+}
