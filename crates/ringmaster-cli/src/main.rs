@@ -46,10 +46,12 @@ enum LogFormat {
     Json,
 }
 
-/// Structured logs to stderr; `RUST_LOG` chooses what (default: info).
-fn init_logs(format: LogFormat) {
+/// Structured logs to stderr; `RUST_LOG` chooses what (default: info, and
+/// for `bench` only warnings: its served instance would log every request
+/// and its bulk statements are slow by design).
+fn init_logs(format: LogFormat, default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -196,7 +198,11 @@ impl std::error::Error for UserError {}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logs(cli.log_format);
+    let default_logs = match cli.command {
+        Command::Bench(_) => "warn,sqlx=error",
+        _ => "info",
+    };
+    init_logs(cli.log_format, default_logs);
     quiet_on_closed_pipe();
     commands::use_snapshots(!cli.no_snapshot, cli.cache_dir);
     let result = match cli.command {

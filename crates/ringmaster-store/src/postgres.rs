@@ -20,8 +20,22 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 /// Rows per multi-row insert: eight values each, under PostgreSQL's 65,535.
 const CHUNK: usize = 8000;
 
-/// status_latest read whole (the planner picks a sequential scan itself).
-const LATEST_SCAN: &str = "status_latest";
+/// A rollout's latest states, whole (the watch's first check): device,
+/// policy, state, reported at, and whether it was Succeeded before.
+async fn latest_all(
+    pool: &PgPool,
+    rollout: &str,
+) -> Result<Vec<(String, String, String, i64, i64)>> {
+    // The planner picks a sequential scan itself.
+    Ok(sqlx::query_as(
+        "SELECT device, policy, state, reported_at,
+           CAST(CASE WHEN succeeded_at < reported_at THEN 1 ELSE 0 END AS BIGINT)
+         FROM status_latest WHERE rollout = $1",
+    )
+    .bind(rollout)
+    .fetch_all(pool)
+    .await?)
+}
 
 pub struct PgStore {
     pool: PgPool,

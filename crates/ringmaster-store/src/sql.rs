@@ -2,11 +2,11 @@
 //! upserts with `ON CONFLICT`, times as integer milliseconds) and the same
 //! row reading. This file is compiled once inside each backend module, where
 //! `Db` is that backend's database, `Backend` its store type (holding
-//! `pool`), `CHUNK` its rows per multi-row insert, `LATEST_SCAN` how it
+//! `pool`), `CHUNK` its rows per multi-row insert, `latest_all` how it
 //! reads status_latest whole and `ingest_rows` its bulk status ingestion;
 //! see ARCHITECTURE.md for why it is not a generic.
 
-use super::{Backend, CHUNK, Db, LATEST_SCAN};
+use super::{Backend, CHUNK, Db};
 use crate::values::{bitmap_bytes, digest, from_ms, gate_result, gate_result_text, json, ms};
 use crate::values::{parse, secret};
 use crate::{
@@ -541,12 +541,7 @@ impl Reports for Backend {
                 .fetch_all(&self.pool)
                 .await?
             }
-            None => {
-                sqlx::query_as(&format!("{COLUMNS} FROM {LATEST_SCAN} WHERE rollout = $1"))
-                    .bind(rollout)
-                    .fetch_all(&self.pool)
-                    .await?
-            }
+            None => super::latest_all(&self.pool, rollout).await?,
         };
         // Sorted here: an ORDER BY would make the database walk the whole
         // table by key instead of the recent rows by time.

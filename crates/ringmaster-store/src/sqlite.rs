@@ -18,9 +18,53 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 /// Rows per multi-row insert: five values each, under SQLite's limit of 32,766.
 const CHUNK: usize = 4000;
 
-/// status_latest read whole: a scan of the table, which the planner would
-/// otherwise trade for a walk of an index on `rollout` and a lookup per row.
-const LATEST_SCAN: &str = "status_latest NOT INDEXED";
+/// Latest states per page of [`latest_all`].
+const LATEST_PAGE: i64 = 100_000;
+
+/// A rollout's latest states, whole (the watch's first check): device,
+/// policy, state, reported at, and whether it was Succeeded before. The
+/// driver hands rows over one by one between threads, which at a million
+/// rows costs seconds; so each page of rows comes as one JSON array built
+/// by SQLite, all pages in one read transaction (one snapshot). The table
+/// is scanned in rowid order (`NOT INDEXED`): through the `rollout` index
+/// it would be a lookup per row.
+async fn latest_all(
+    pool: &SqlitePool,
+    rollout: &str,
+) -> Result<Vec<(String, String, String, i64, i64)>> {
+    latest_paged(pool, rollout, LATEST_PAGE).await
+}
+
+async fn latest_paged(
+    pool: &SqlitePool,
+    rollout: &str,
+    page_rows: i64,
+) -> Result<Vec<(String, String, String, i64, i64)>> {
+    let mut tx = pool.begin().await?;
+    let mut rows = Vec::new();
+    let mut after = i64::MIN;
+    loop {
+        let (page, last): (Option<String>, Option<i64>) = sqlx::query_as(
+            "SELECT json_group_array(json_array(device, policy, state, reported_at,
+                      CASE WHEN succeeded_at < reported_at THEN 1 ELSE 0 END)), max(id)
+             FROM (SELECT rowid AS id, device, policy, state, reported_at, succeeded_at
+                   FROM status_latest NOT INDEXED WHERE rowid > $2 AND rollout = $1
+                   ORDER BY rowid LIMIT $3)",
+        )
+        .bind(rollout)
+        .bind(after)
+        .bind(page_rows)
+        .fetch_one(&mut *tx)
+        .await?;
+        let Some(last) = last else { break };
+        let page: Vec<(String, String, String, i64, i64)> =
+            serde_json::from_str(page.as_deref().unwrap_or("[]"))
+                .map_err(|e| StoreError::Corrupt(format!("status_latest of {rollout}: {e}")))?;
+        rows.extend(page);
+        after = last;
+    }
+    Ok(rows)
+}
 
 /// Reports per pass of a large ingest through the scratch table.
 const BATCH: usize = 50_000;
@@ -229,6 +273,46 @@ mod tests {
             .fetch_one(&store.pool)
             .await
             .unwrap()
+    }
+
+    #[tokio::test]
+    async fn latest_states_read_in_pages_are_all_there_once() {
+        use crate::Reports;
+        let store = SqliteStore::open("sqlite::memory:").await.unwrap();
+        let t0: jiff::Timestamp = "2027-01-18T08:00:00Z".parse().unwrap();
+        // Two rollouts interleaved, so pages skip the other's rows.
+        for i in 0..23i64 {
+            for rollout in ["a", "b"] {
+                let r = StatusReport {
+                    device: format!("d\"{i}\t"),
+                    policy: "p".into(),
+                    state: if i % 3 == 0 {
+                        DeviceState::Error
+                    } else {
+                        DeviceState::Succeeded
+                    },
+                    reported_at: t0 + jiff::SignedDuration::from_mins(i),
+                    wave: Some(1),
+                };
+                store.ingest_status(rollout, &[r]).await.unwrap();
+            }
+        }
+        let whole = latest_paged(&store.pool, "a", 1000).await.unwrap();
+        assert_eq!(whole.len(), 23);
+        for page in [1, 4, 22, 23] {
+            assert_eq!(
+                latest_paged(&store.pool, "a", page).await.unwrap(),
+                whole,
+                "{page}"
+            );
+        }
+        assert!(whole.iter().any(|r| r.0 == "d\"7\t" && r.2 == "succeeded"));
+        assert!(
+            latest_paged(&store.pool, "none", 4)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[tokio::test]
