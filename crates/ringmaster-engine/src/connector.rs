@@ -80,8 +80,7 @@ pub trait Connector: Send + Sync {
     /// Adds the wave's group as an exclusion to the overlapping existing policies.
     async fn isolate(&self, wave: u32, approvals: &Approvals) -> Result<(), ConnectorError>;
     /// Removes those exclusions.
-    async fn end_isolation(&self, wave: u32, approvals: &Approvals)
-    -> Result<(), ConnectorError>;
+    async fn end_isolation(&self, wave: u32, approvals: &Approvals) -> Result<(), ConnectorError>;
     /// Where a request for the tenant's approval stands now.
     async fn approval(&self, request: &ApprovalRequest) -> Result<ApprovalRequest, ConnectorError> {
         Err(ConnectorError::new(

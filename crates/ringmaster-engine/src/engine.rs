@@ -112,11 +112,7 @@ pub fn approval_note(approvals: &[TenantApproval], key: &WaveKey) -> Option<Stri
         .iter()
         .filter(|a| !a.retired && a.key == *key)
         .collect();
-    if let Some(r) = mine
-        .iter()
-        .map(|a| &a.request)
-        .find(|r| r.status.refused())
-    {
+    if let Some(r) = mine.iter().map(|a| &a.request).find(|r| r.status.refused()) {
         return Some(format!(
             "held: the tenant's approval of policy {} was {} ({}); resume the wave to ask again",
             r.object,
@@ -466,6 +462,8 @@ impl Engine {
                 }
                 if t.request.status != before {
                     self.store.save_approval(&t).await?;
+                    let expiring = format!("tenant_approval:expiring:{}", t.request.id);
+                    self.resolve_alerts(|k| k == expiring, now).await?;
                     notes.push(format!(
                         "wave {}: tenant approval of policy {} is {}",
                         a.key.idx + 1,
@@ -514,7 +512,11 @@ impl Engine {
 
     /// Raises an alert, once per request, when a pending request expires
     /// within a day.
-    async fn warn_expiry(&self, t: &TenantApproval, now: jiff::Timestamp) -> Result<(), EngineError> {
+    async fn warn_expiry(
+        &self,
+        t: &TenantApproval,
+        now: jiff::Timestamp,
+    ) -> Result<(), EngineError> {
         let left = t.request.expires.as_second() - now.as_second();
         if left > EXPIRY_WARNING_HOURS * 3600 {
             return Ok(());
@@ -560,6 +562,27 @@ impl Engine {
         Ok(())
     }
 
+    /// Resolves the open tenant-approval alerts `which` picks.
+    async fn resolve_alerts(
+        &self,
+        which: impl Fn(&str) -> bool,
+        now: jiff::Timestamp,
+    ) -> Result<(), EngineError> {
+        let mut open = self.store.alerts(&self.rollout, true).await?;
+        let mut any = false;
+        for a in open
+            .iter_mut()
+            .filter(|a| a.kind == "tenant_approval" && which(&a.key))
+        {
+            a.resolved_at = Some(now.as_second());
+            any = true;
+        }
+        if any {
+            self.store.save_alerts(&self.rollout, &open).await?;
+        }
+        Ok(())
+    }
+
     /// Holds the wave whose write the tenant refused, with the approver's
     /// reason, once (an operator's resume asks again).
     async fn hold_refused(
@@ -592,7 +615,11 @@ impl Engine {
                 at: now,
                 actor: self.actor.clone(),
                 rollout: self.rollout.clone(),
-                action: format!("wave {}: tenant approval {}", a.key.idx + 1, r.status.as_str()),
+                action: format!(
+                    "wave {}: tenant approval {}",
+                    a.key.idx + 1,
+                    r.status.as_str()
+                ),
                 detail: format!("policy {} (request {}): {reason}", r.object, r.id),
             })
             .await?;
@@ -899,7 +926,24 @@ impl Engine {
             .await?;
         // Resuming a wave held by a refused approval asks the tenant again.
         if matches!(event, Event::Resume(_)) {
+            let ids: Vec<String> = self
+                .store
+                .approvals(&self.rollout)
+                .await?
+                .into_iter()
+                .filter(|a| !a.retired && a.key == row.key && a.request.status.refused())
+                .map(|a| a.request.id)
+                .collect();
             self.store.retire_refused_approvals(&row.key).await?;
+            self.resolve_alerts(
+                |k| {
+                    ids.iter().any(|id| {
+                        k.starts_with("tenant_approval:") && k.ends_with(&format!(":{id}"))
+                    })
+                },
+                now,
+            )
+            .await?;
         }
         self.act(now).await?;
         Ok(Ok(format!(

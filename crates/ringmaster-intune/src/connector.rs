@@ -132,7 +132,13 @@ fn needs_approval(e: &GraphError) -> bool {
 /// A justification as a header value: printable ASCII, at most 500 characters.
 fn header_text(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
         .take(500)
         .collect()
 }
@@ -144,11 +150,7 @@ fn approval_of(v: &Value, object: &str) -> Result<ApprovalRequest, GraphError> {
             "Graph's approval request for policy {object} has no valid {what}"
         ))
     };
-    let time = |k: &str| {
-        v[k].as_str()
-            .and_then(parse_time)
-            .ok_or_else(|| bad(k))
-    };
+    let time = |k: &str| v[k].as_str().and_then(parse_time).ok_or_else(|| bad(k));
     let status = v["status"].as_str().unwrap_or("");
     Ok(ApprovalRequest {
         object: object.to_string(),
@@ -529,10 +531,7 @@ impl Intune {
                 Err(e) if approved.is_none() && needs_approval(&e) => {
                     // Not sent again after a lost answer: that could ask
                     // twice, and Graph keeps one pending request per object.
-                    let why = header_text(&format!(
-                        "{}; policy {}",
-                        approvals.justification, p.id
-                    ));
+                    let why = header_text(&format!("{}; policy {}", approvals.justification, p.id));
                     let made = self
                         .graph
                         .send_headed(
@@ -693,11 +692,7 @@ impl Connector for Intune {
             .await
     }
 
-    async fn end_isolation(
-        &self,
-        wave: u32,
-        approvals: &Approvals,
-    ) -> Result<(), ConnectorError> {
+    async fn end_isolation(&self, wave: u32, approvals: &Approvals) -> Result<(), ConnectorError> {
         let Some(gid) = self.find_group(wave).await.map_err(err)? else {
             return Ok(());
         };

@@ -108,9 +108,16 @@ async fn engine(s: &Setup) -> Engine {
         Vec::new(),
         Fleet::of(&s.org),
     );
-    Engine::start(s.store.clone(), Arc::new(intune), "maa", "plan", waves(), t0())
-        .await
-        .unwrap()
+    Engine::start(
+        s.store.clone(),
+        Arc::new(intune),
+        "maa",
+        "plan",
+        waves(),
+        t0(),
+    )
+    .await
+    .unwrap()
 }
 
 /// Whether the wave's group is among the policy's assignments.
@@ -215,7 +222,8 @@ async fn an_approved_write_is_resent_once_with_its_request_id() {
 async fn a_rejected_request_holds_the_wave_with_the_approvers_reason() {
     let s = setup(Collection::DeviceCompliancePolicies).await;
     let (e, id) = requested(&s).await;
-    s.mock.decide(&id, "rejected", "not during the quarter-end freeze");
+    s.mock
+        .decide(&id, "rejected", "not during the quarter-end freeze");
     let t = e.tick(at(20)).await.unwrap();
     assert!(
         t.approvals
@@ -237,8 +245,11 @@ async fn a_rejected_request_holds_the_wave_with_the_approvers_reason() {
         "{alerts:?}"
     );
     let log = s.store.audit_log("maa").await.unwrap();
-    assert!(log.iter().any(|l| l.action == "wave 1: tenant approval rejected"
-        && l.detail.contains("quarter-end freeze")));
+    assert!(
+        log.iter()
+            .any(|l| l.action == "wave 1: tenant approval rejected"
+                && l.detail.contains("quarter-end freeze"))
+    );
     assert!(note(&s).await.unwrap().contains("was rejected"));
     // Held: no new request, no write, however many ticks.
     e.tick(at(30)).await.unwrap();
@@ -250,7 +261,20 @@ async fn a_rejected_request_holds_the_wave_with_the_approvers_reason() {
         .unwrap()
         .unwrap();
     assert_eq!((made(&s), written(&s)), (2, 0));
-    assert!(note(&s).await.unwrap().starts_with("waiting for tenant approval"));
+    assert!(
+        note(&s)
+            .await
+            .unwrap()
+            .starts_with("waiting for tenant approval")
+    );
+    // The refusal's alert is resolved with it.
+    let open = s.store.alerts("maa", true).await.unwrap();
+    assert!(
+        !open
+            .iter()
+            .any(|a| a.kind == "tenant_approval" && a.resolved_at.is_none()),
+        "{open:?}"
+    );
 }
 
 #[tokio::test]
@@ -270,6 +294,13 @@ async fn an_expiring_request_alerts_and_an_expired_one_holds_the_wave() {
     s.mock.decide(&id, "expired", "");
     e.tick(at(49 * 60)).await.unwrap();
     assert!(matches!(state(&e).await, WaveState::Paused { .. }));
+    let open = s.store.alerts("maa", true).await.unwrap();
+    let key = format!("tenant_approval:expiring:{id}");
+    assert!(!open.iter().any(|a| a.key == key && a.resolved_at.is_none()));
+    assert!(
+        open.iter()
+            .any(|a| a.key == format!("tenant_approval:expired:{id}"))
+    );
     assert!(note(&s).await.unwrap().contains("was expired"));
     e.tick(at(50 * 60)).await.unwrap();
     assert_eq!((made(&s), written(&s)), (1, 0));

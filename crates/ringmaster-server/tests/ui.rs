@@ -592,10 +592,16 @@ async fn a_wave_waiting_for_tenant_approval_says_since_when_and_until_when() {
         })
         .await
         .unwrap();
-    let want = "waiting for tenant approval since 2027-01-18T08:00:00Z, expires 2027-01-20T08:00:00Z";
+    let want =
+        "waiting for tenant approval since 2027-01-18T08:00:00Z, expires 2027-01-20T08:00:00Z";
     let (_, api) = call(
         &f,
-        request("GET", "/api/waves/1", Some(f.token(Role::Viewer)), Vec::new()),
+        request(
+            "GET",
+            "/api/waves/1",
+            Some(f.token(Role::Viewer)),
+            Vec::new(),
+        ),
     )
     .await;
     let api: serde_json::Value = serde_json::from_str(&api).unwrap();

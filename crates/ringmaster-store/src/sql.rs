@@ -12,9 +12,8 @@ use crate::values::{parse, secret};
 use crate::{
     Action, AlertMark, AuditEntry, Coordination, Credentials, Delivery, DeviceState, Feedback,
     GateRound, Ingested, LatestState, NewMessage, NewWave, Notifications, OutboxItem, Recorded,
-    Reports, Result, Role, Session, Started, StateCounts, StatusReport, StoreError,
-    TenantApproval, TenantApprovals, Ticket, TokenCheck, TokenInfo, Watching, WaveKey, WaveRow,
-    Waves,
+    Reports, Result, Role, Session, Started, StateCounts, StatusReport, StoreError, TenantApproval,
+    TenantApprovals, Ticket, TokenCheck, TokenInfo, Watching, WaveKey, WaveRow, Waves,
 };
 use async_trait::async_trait;
 use ringmaster_core::alerts::{Alert, Severity};
