@@ -3,13 +3,13 @@
 //! Everything it decides is in the store before anything acts on it, so a
 //! tick can be cut short anywhere and the next one carries on.
 
-use crate::connector::{Assigned, Connector};
+use crate::connector::{ApprovalRequest, ApprovalStatus, Approvals, Assigned, Connector};
 use ringmaster_core::gates::{self, FailureCount, GatePolicy, GateResult, GateRound, Observed};
 use ringmaster_core::goals::{Goal, Metric};
 use ringmaster_core::wave::{Effect, Event, GateDecision, OnFail, Reason, Rules, WaveState, step};
 use ringmaster_plan::planner::Plan;
 use ringmaster_plan::spec::{OnFailSpec, PhaseKind};
-use ringmaster_store::{Store, StoreError, WaveKey, WaveRow};
+use ringmaster_store::{Action, Store, StoreError, TenantApproval, WaveKey, WaveRow};
 use roaring::RoaringBitmap;
 use std::sync::Arc;
 
@@ -87,6 +87,61 @@ pub struct Tick {
     /// Actions the connector refused this tick, with its words (retried
     /// next tick): `wave 1 assign: Intune: …`.
     pub failed: Vec<String>,
+    /// Writes waiting for the tenant's approval, and what became of them:
+    /// `wave 1 assign: approval requested for policy …`.
+    pub approvals: Vec<String>,
+}
+
+/// What the tenant's approvals of an action's writes allow this tick.
+enum ApprovalGate {
+    /// Write, resending approved writes with their request ids.
+    Write(Approvals),
+    /// A request is still pending: nothing is sent.
+    Wait,
+    /// A request was rejected, cancelled or expired: the wave is held.
+    Refused(ApprovalRequest),
+}
+
+/// Warn when a pending request expires within this.
+const EXPIRY_WARNING_HOURS: i64 = 24;
+
+/// What a wave waits for from the tenant, in words (None: nothing).
+/// `approvals` are the rollout's; only the wave's unretired ones count.
+pub fn approval_note(approvals: &[TenantApproval], key: &WaveKey) -> Option<String> {
+    let mine: Vec<&TenantApproval> = approvals
+        .iter()
+        .filter(|a| !a.retired && a.key == *key)
+        .collect();
+    if let Some(r) = mine.iter().map(|a| &a.request).find(|r| r.status.refused()) {
+        return Some(format!(
+            "held: the tenant's approval of policy {} was {} ({}); resume the wave to ask again",
+            r.object,
+            r.status.as_str(),
+            r.reason.as_deref().unwrap_or("no reason given")
+        ));
+    }
+    let pending: Vec<&ApprovalRequest> = mine
+        .iter()
+        .map(|a| &a.request)
+        .filter(|r| r.status == ApprovalStatus::NeedsApproval)
+        .collect();
+    let since = pending.iter().map(|r| r.requested).min()?;
+    let expires = pending.iter().map(|r| r.expires).min()?;
+    let objects: Vec<&str> = pending.iter().map(|r| r.object.as_str()).collect();
+    Some(format!(
+        "waiting for tenant approval since {since}, expires {expires} (policy {})",
+        objects.join(", ")
+    ))
+}
+
+fn effect_name(e: Effect) -> &'static str {
+    match e {
+        Effect::Assign => "assign",
+        Effect::Unassign => "unassign",
+        Effect::Isolate => "isolate",
+        Effect::EndIsolation => "end isolation",
+        _ => "act",
+    }
 }
 
 pub struct Engine {
@@ -267,44 +322,316 @@ impl Engine {
     }
 
     /// Carries out recorded effects; a failure is recorded, reported and
-    /// retried next tick. Returns how many were done and what failed.
-    async fn act(&self, now: jiff::Timestamp) -> Result<(u64, Vec<String>), EngineError> {
+    /// retried next tick. A write the tenant holds for approval waits (its
+    /// request is polled each tick) and is resent once approved; a refused
+    /// one holds the wave. Returns how many were done, what failed, and
+    /// what happened with approvals.
+    async fn act(
+        &self,
+        now: jiff::Timestamp,
+    ) -> Result<(u64, Vec<String>, Vec<String>), EngineError> {
         let mut done = 0;
         let mut failed = Vec::new();
+        let mut notes = Vec::new();
         for a in self.store.pending_actions(&self.rollout).await? {
             if a.key.version != self.version {
                 continue;
             }
             let idx = a.key.idx;
+            let what = effect_name(a.effect);
+            let writes = matches!(
+                a.effect,
+                Effect::Assign | Effect::Unassign | Effect::Isolate | Effect::EndIsolation
+            );
+            let approvals = if writes {
+                match self.approval_gate(&a, now, &mut notes).await? {
+                    ApprovalGate::Write(ap) => ap,
+                    ApprovalGate::Wait => continue,
+                    ApprovalGate::Refused(r) => {
+                        self.hold_refused(&a, &r, now, &mut notes).await?;
+                        continue;
+                    }
+                }
+            } else {
+                Approvals::default()
+            };
             let members = self.waves.get(idx as usize).map(|w| &w.members);
             let r = match (a.effect, members) {
-                (Effect::Assign, Some(m)) => self.connector.assign(idx, m).await,
-                (Effect::Unassign, _) => self.connector.unassign(idx).await,
-                (Effect::Isolate, _) => self.connector.isolate(idx).await,
-                (Effect::EndIsolation, _) => self.connector.end_isolation(idx).await,
+                (Effect::Assign, Some(m)) => self.connector.assign(idx, m, &approvals).await,
+                (Effect::Unassign, _) => self.connector.unassign(idx, &approvals).await,
+                (Effect::Isolate, _) => self.connector.isolate(idx, &approvals).await,
+                (Effect::EndIsolation, _) => self.connector.end_isolation(idx, &approvals).await,
                 // Releasing the next wave and alerting are the engine's own.
                 _ => Ok(()),
             };
             match r {
                 Ok(()) => {
+                    // The approved writes went out: their requests are used up.
+                    for mut t in self.approvals_of(&a).await? {
+                        if t.request.status == ApprovalStatus::Approved {
+                            t.request.status = ApprovalStatus::Completed;
+                            self.store.save_approval(&t).await?;
+                        }
+                    }
                     self.store.finish_action(&a, None, now).await?;
                     done += 1;
                 }
+                // Requests made: kept before anything else, so a restart
+                // polls them instead of asking again.
+                Err(e) if !e.requested.is_empty() => {
+                    for r in &e.requested {
+                        self.store
+                            .save_approval(&TenantApproval {
+                                key: a.key.clone(),
+                                seq: a.seq,
+                                pos: a.pos,
+                                request: r.clone(),
+                                retired: false,
+                            })
+                            .await?;
+                        notes.push(format!(
+                            "wave {} {what}: tenant approval requested for policy {} (request {}, expires {})",
+                            idx + 1,
+                            r.object,
+                            r.id,
+                            r.expires
+                        ));
+                    }
+                    self.store
+                        .audit(&ringmaster_store::AuditEntry {
+                            at: now,
+                            actor: self.actor.clone(),
+                            rollout: self.rollout.clone(),
+                            action: format!("wave {}: tenant approval requested", idx + 1),
+                            detail: e
+                                .requested
+                                .iter()
+                                .map(|r| format!("policy {} (request {})", r.object, r.id))
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                        })
+                        .await?;
+                }
                 Err(e) => {
                     let text = e.to_string();
-                    let what = match a.effect {
-                        Effect::Assign => "assign",
-                        Effect::Unassign => "unassign",
-                        Effect::Isolate => "isolate",
-                        Effect::EndIsolation => "end isolation",
-                        _ => "act",
-                    };
                     failed.push(format!("wave {} {what}: {text}", idx + 1));
                     self.store.finish_action(&a, Some(&text), now).await?
                 }
             }
         }
-        Ok((done, failed))
+        Ok((done, failed, notes))
+    }
+
+    /// The unretired approval requests of an action's writes.
+    async fn approvals_of(&self, a: &Action) -> Result<Vec<TenantApproval>, EngineError> {
+        Ok(self
+            .store
+            .approvals(&self.rollout)
+            .await?
+            .into_iter()
+            .filter(|t| !t.retired && t.key == a.key && t.seq == a.seq && t.pos == a.pos)
+            .collect())
+    }
+
+    /// Polls the action's open requests and says whether it may write.
+    async fn approval_gate(
+        &self,
+        a: &Action,
+        now: jiff::Timestamp,
+        notes: &mut Vec<String>,
+    ) -> Result<ApprovalGate, EngineError> {
+        let mut approved = std::collections::HashMap::new();
+        let mut waiting = false;
+        for mut t in self.approvals_of(a).await? {
+            let before = t.request.status;
+            if matches!(
+                before,
+                ApprovalStatus::NeedsApproval | ApprovalStatus::Approved
+            ) {
+                match self.connector.approval(&t.request).await {
+                    Ok(r) => t.request = r,
+                    // Unreadable this tick: it stands as last read.
+                    Err(e) => notes.push(format!(
+                        "wave {}: approval request {} could not be read: {e}",
+                        a.key.idx + 1,
+                        t.request.id
+                    )),
+                }
+                if t.request.status == ApprovalStatus::NeedsApproval && now >= t.request.expires {
+                    t.request.status = ApprovalStatus::Expired;
+                }
+                if t.request.status != before {
+                    self.store.save_approval(&t).await?;
+                    let expiring = format!("tenant_approval:expiring:{}", t.request.id);
+                    self.resolve_alerts(|k| k == expiring, now).await?;
+                    notes.push(format!(
+                        "wave {}: tenant approval of policy {} is {}",
+                        a.key.idx + 1,
+                        t.request.object,
+                        t.request.status.as_str()
+                    ));
+                }
+            }
+            match t.request.status {
+                ApprovalStatus::NeedsApproval => {
+                    waiting = true;
+                    self.warn_expiry(&t, now).await?;
+                }
+                ApprovalStatus::Approved => {
+                    approved.insert(t.request.object.clone(), t.request.id.clone());
+                }
+                s if s.refused() => return Ok(ApprovalGate::Refused(t.request)),
+                _ => {}
+            }
+        }
+        if waiting {
+            return Ok(ApprovalGate::Wait);
+        }
+        Ok(ApprovalGate::Write(Approvals {
+            justification: self.justification(a),
+            approved,
+        }))
+    }
+
+    /// Why ringmaster makes a change, as the tenant's approvers read it.
+    fn justification(&self, a: &Action) -> String {
+        let (name, devices) = self
+            .waves
+            .get(a.key.idx as usize)
+            .map_or(("", 0), |w| (w.name.as_str(), w.members.len()));
+        format!(
+            "ringmaster rollout {} (plan version {}), wave {} '{}' of {} device(s): {}",
+            self.rollout,
+            self.version,
+            a.key.idx + 1,
+            name,
+            devices,
+            effect_name(a.effect)
+        )
+    }
+
+    /// Raises an alert, once per request, when a pending request expires
+    /// within a day.
+    async fn warn_expiry(
+        &self,
+        t: &TenantApproval,
+        now: jiff::Timestamp,
+    ) -> Result<(), EngineError> {
+        let left = t.request.expires.as_second() - now.as_second();
+        if left > EXPIRY_WARNING_HOURS * 3600 {
+            return Ok(());
+        }
+        self.raise(
+            format!("tenant_approval:expiring:{}", t.request.id),
+            ringmaster_core::alerts::Severity::Warning,
+            format!(
+                "wave {}: the tenant's approval of policy {} is still pending and expires at {} (request {})",
+                t.key.idx + 1,
+                t.request.object,
+                t.request.expires,
+                t.request.id
+            ),
+            now,
+        )
+        .await
+    }
+
+    /// Raises an alert under `key` unless one is open.
+    async fn raise(
+        &self,
+        key: String,
+        severity: ringmaster_core::alerts::Severity,
+        text: String,
+        now: jiff::Timestamp,
+    ) -> Result<(), EngineError> {
+        let mut open = self.store.alerts(&self.rollout, true).await?;
+        if open.iter().any(|a| a.key == key) {
+            return Ok(());
+        }
+        open.push(ringmaster_core::alerts::Alert {
+            key,
+            kind: "tenant_approval".into(),
+            severity,
+            text,
+            first_seen: now.as_second(),
+            raised_at: Some(now.as_second()),
+            resolved_at: None,
+            acknowledged: None,
+        });
+        self.store.save_alerts(&self.rollout, &open).await?;
+        Ok(())
+    }
+
+    /// Resolves the open tenant-approval alerts `which` picks.
+    async fn resolve_alerts(
+        &self,
+        which: impl Fn(&str) -> bool,
+        now: jiff::Timestamp,
+    ) -> Result<(), EngineError> {
+        let mut open = self.store.alerts(&self.rollout, true).await?;
+        let mut any = false;
+        for a in open
+            .iter_mut()
+            .filter(|a| a.kind == "tenant_approval" && which(&a.key))
+        {
+            a.resolved_at = Some(now.as_second());
+            any = true;
+        }
+        if any {
+            self.store.save_alerts(&self.rollout, &open).await?;
+        }
+        Ok(())
+    }
+
+    /// Holds the wave whose write the tenant refused, with the approver's
+    /// reason, once (an operator's resume asks again).
+    async fn hold_refused(
+        &self,
+        a: &Action,
+        r: &ApprovalRequest,
+        now: jiff::Timestamp,
+        notes: &mut Vec<String>,
+    ) -> Result<(), EngineError> {
+        let rows = self.rows().await?;
+        let Some(row) = rows.get(a.key.idx as usize) else {
+            return Ok(());
+        };
+        if matches!(row.state, WaveState::Paused { reasons, .. } if reasons.contains(Reason::Manual))
+        {
+            return Ok(());
+        }
+        let reason = r.reason.as_deref().unwrap_or("no reason given");
+        let text = format!(
+            "wave {}: the tenant's approval of policy {} was {} ({reason}); the wave is held until an operator resumes it, which asks again",
+            a.key.idx + 1,
+            r.object,
+            r.status.as_str()
+        );
+        if let Some(moved) = self.fire(row, Event::Pause, now).await? {
+            notes.push(moved);
+        }
+        self.store
+            .audit(&ringmaster_store::AuditEntry {
+                at: now,
+                actor: self.actor.clone(),
+                rollout: self.rollout.clone(),
+                action: format!(
+                    "wave {}: tenant approval {}",
+                    a.key.idx + 1,
+                    r.status.as_str()
+                ),
+                detail: format!("policy {} (request {}): {reason}", r.object, r.id),
+            })
+            .await?;
+        self.raise(
+            format!("tenant_approval:{}:{}", r.status.as_str(), r.id),
+            ringmaster_core::alerts::Severity::Critical,
+            text.clone(),
+            now,
+        )
+        .await?;
+        notes.push(text);
+        Ok(())
     }
 
     /// When the wave entered `state` last (from its history).
@@ -597,6 +924,27 @@ impl Engine {
         self.store
             .commit(&row.key, row.seq, &event, &t, actor, now)
             .await?;
+        // Resuming a wave held by a refused approval asks the tenant again.
+        if matches!(event, Event::Resume(_)) {
+            let ids: Vec<String> = self
+                .store
+                .approvals(&self.rollout)
+                .await?
+                .into_iter()
+                .filter(|a| !a.retired && a.key == row.key && a.request.status.refused())
+                .map(|a| a.request.id)
+                .collect();
+            self.store.retire_refused_approvals(&row.key).await?;
+            self.resolve_alerts(
+                |k| {
+                    ids.iter().any(|id| {
+                        k.starts_with("tenant_approval:") && k.ends_with(&format!(":{id}"))
+                    })
+                },
+                now,
+            )
+            .await?;
+        }
         self.act(now).await?;
         Ok(Ok(format!(
             "wave {wave} '{}': {} → {}: {}",
@@ -648,9 +996,10 @@ impl Engine {
                     .await?;
             }
         }
-        let (done, failed) = self.act(now).await?;
+        let (done, failed, notes) = self.act(now).await?;
         out.actions += done;
         out.failed.extend(failed);
+        out.approvals.extend(notes);
         // Several moves can follow each other in one tick (start, applied).
         for _ in 0..8 {
             let rows = self.rows().await?;
@@ -712,9 +1061,10 @@ impl Engine {
                 {
                     out.transitions.push(s);
                     moved = true;
-                    let (done, failed) = self.act(now).await?;
+                    let (done, failed, notes) = self.act(now).await?;
                     out.actions += done;
                     out.failed.extend(failed);
+                    out.approvals.extend(notes);
                     break;
                 }
             }

@@ -252,7 +252,14 @@ impl Watch {
                 .await?;
             signals.extend(alerts::ticket_rise(recent, before, TICKET_DAYS));
         }
-        let open = store.alerts(&self.rollout, true).await?;
+        // The engine's own alerts (a tenant's approval) are not the run
+        // state's to resolve.
+        let open: Vec<_> = store
+            .alerts(&self.rollout, true)
+            .await?
+            .into_iter()
+            .filter(|a| a.kind != "tenant_approval")
+            .collect();
         let (next, changes) = alerts::reconcile(&open, &signals, inp.rules, t);
         let mut save = next.clone();
         save.extend(changes.iter().filter_map(|c| match c {

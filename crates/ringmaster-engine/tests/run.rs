@@ -378,6 +378,8 @@ async fn editing_a_running_plan_makes_a_new_version_and_keeps_what_passed() {
     );
 }
 
+use ringmaster_engine::connector::Approvals;
+
 /// A simulator whose reports cannot be read for a while.
 struct Flaky {
     inner: Simulator,
@@ -390,20 +392,30 @@ impl ringmaster_engine::connector::Connector for Flaky {
         &self,
         w: u32,
         m: &roaring::RoaringBitmap,
+        a: &Approvals,
     ) -> Result<(), ringmaster_engine::connector::ConnectorError> {
-        self.inner.assign(w, m).await
+        self.inner.assign(w, m, a).await
     }
-    async fn unassign(&self, w: u32) -> Result<(), ringmaster_engine::connector::ConnectorError> {
-        self.inner.unassign(w).await
+    async fn unassign(
+        &self,
+        w: u32,
+        a: &Approvals,
+    ) -> Result<(), ringmaster_engine::connector::ConnectorError> {
+        self.inner.unassign(w, a).await
     }
-    async fn isolate(&self, w: u32) -> Result<(), ringmaster_engine::connector::ConnectorError> {
-        self.inner.isolate(w).await
+    async fn isolate(
+        &self,
+        w: u32,
+        a: &Approvals,
+    ) -> Result<(), ringmaster_engine::connector::ConnectorError> {
+        self.inner.isolate(w, a).await
     }
     async fn end_isolation(
         &self,
         w: u32,
+        a: &Approvals,
     ) -> Result<(), ringmaster_engine::connector::ConnectorError> {
-        self.inner.end_isolation(w).await
+        self.inner.end_isolation(w, a).await
     }
     async fn poll(
         &self,
@@ -413,10 +425,10 @@ impl ringmaster_engine::connector::Connector for Flaky {
     ) -> Result<ringmaster_engine::connector::Reported, ringmaster_engine::connector::ConnectorError>
     {
         if to >= self.down.0 && to < self.down.1 {
-            return Err(ringmaster_engine::connector::ConnectorError {
-                system: "Graph",
-                message: "503 Service Unavailable".into(),
-            });
+            return Err(ringmaster_engine::connector::ConnectorError::new(
+                "Graph",
+                "503 Service Unavailable",
+            ));
         }
         self.inner.poll(a, from, to).await
     }

@@ -395,19 +395,20 @@ impl Graph {
         body: Option<&Value>,
         retry_transport: bool,
     ) -> Result<Value, GraphError> {
-        self.send_headed(method, path, body, retry_transport, None)
+        self.send_headed(method, path, body, retry_transport, &[])
             .await
     }
 
-    /// [`Graph::send_with`] with a `Prefer` header (`create-if-missing`
-    /// makes a PATCH by alternate key an upsert).
+    /// [`Graph::send_with`] with request headers: `Prefer:
+    /// create-if-missing` makes a PATCH by alternate key an upsert; the
+    /// Multi Admin Approval headers ask for, or use, a tenant's approval.
     pub async fn send_headed(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Option<&Value>,
         retry_transport: bool,
-        prefer: Option<&str>,
+        headers: &[(&str, &str)],
     ) -> Result<Value, GraphError> {
         let url = self.url(path)?;
         let shown = shown_path(path);
@@ -425,8 +426,8 @@ impl Graph {
                 .request(method.clone(), &url)
                 .bearer_auth(token.expose())
                 .header("Accept", "application/json");
-            if let Some(p) = prefer {
-                req = req.header("Prefer", p);
+            for (k, v) in headers {
+                req = req.header(*k, *v);
             }
             if let Some(b) = body {
                 req = req.json(b);

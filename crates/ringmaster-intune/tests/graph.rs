@@ -3,7 +3,7 @@
 mod mock;
 
 use mock::{CLIENT, Mock, SECRET, TENANT, Tenant};
-use ringmaster_engine::connector::{Assigned, Connector};
+use ringmaster_engine::connector::{Approvals, Assigned, Connector};
 use ringmaster_intune::auth::{Credential, Secret};
 use ringmaster_intune::client::{Budget, Endpoint, Graph, GraphError, Retry};
 use ringmaster_intune::connector::{Collection, Fleet, Intune, PolicyRef};
@@ -39,6 +39,10 @@ fn client(m: &Mock) -> Graph {
         ..Retry::default()
     };
     g
+}
+
+fn none() -> Approvals {
+    Approvals::default()
 }
 
 fn org_of(dir: &Path) -> ringmaster_core::org::Org {
@@ -271,14 +275,14 @@ async fn a_wave_survives_directory_replication_lag_without_a_second_group() {
     m.cut_writes.store(1, Ordering::SeqCst);
     let members: RoaringBitmap = (0..org.devices.rows).step_by(2).take(30).collect();
     make(Arc::new(client(&m)))
-        .assign(0, &members)
+        .assign(0, &members, &none())
         .await
         .unwrap();
     // A second process (a restart) finds the same group by its unique name,
     // while `$filter` may not show it yet.
     m.lag.store(1000, Ordering::SeqCst);
     make(Arc::new(client(&m)))
-        .assign(0, &members)
+        .assign(0, &members, &none())
         .await
         .unwrap();
     let t = m.tenant.lock().unwrap();
@@ -360,7 +364,7 @@ async fn a_wave_survives_a_throttling_storm_and_cut_connections_without_loss_or_
     // A storm of 429s, and three writes whose answers never arrive.
     m.throttle.store(12, Ordering::SeqCst);
     m.cut_writes.store(3, Ordering::SeqCst);
-    intune.assign(0, &members).await.unwrap();
+    intune.assign(0, &members, &none()).await.unwrap();
     assert_eq!(m.cuts.load(Ordering::SeqCst), 3, "the cuts happened");
     assert!(m.throttled.load(Ordering::SeqCst) >= 12);
     let group_ids: Vec<String> = {
@@ -403,7 +407,7 @@ async fn a_wave_survives_a_throttling_storm_and_cut_connections_without_loss_or_
     );
     // Doing it again changes nothing.
     let writes = m.writes.lock().unwrap().len();
-    intune.assign(0, &members).await.unwrap();
+    intune.assign(0, &members, &none()).await.unwrap();
     assert_eq!(
         m.writes.lock().unwrap().len(),
         writes,
@@ -411,7 +415,7 @@ async fn a_wave_survives_a_throttling_storm_and_cut_connections_without_loss_or_
     );
     // Isolation adds an exclusion to the overlapping policy, and takes it away.
     m.cut_writes.store(1, Ordering::SeqCst);
-    intune.isolate(0).await.unwrap();
+    intune.isolate(0, &none()).await.unwrap();
     let mut excluded = before_old.clone();
     excluded.push((
         "#microsoft.graph.exclusionGroupAssignmentTarget".into(),
@@ -419,11 +423,11 @@ async fn a_wave_survives_a_throttling_storm_and_cut_connections_without_loss_or_
     ));
     excluded.sort();
     assert_eq!(targets(&m, &old_id), excluded);
-    intune.end_isolation(0).await.unwrap();
+    intune.end_isolation(0, &none()).await.unwrap();
     assert_eq!(targets(&m, &old_id), before_old);
     // A smaller wave: the group follows.
     let fewer: RoaringBitmap = members.iter().take(30).collect();
-    intune.assign(0, &fewer).await.unwrap();
+    intune.assign(0, &fewer, &none()).await.unwrap();
     assert_eq!(
         held(&m).len(),
         fewer
@@ -435,9 +439,9 @@ async fn a_wave_survives_a_throttling_storm_and_cut_connections_without_loss_or_
     );
     // Rollback, with its write cut: the policy is back to what it was.
     m.cut_writes.store(1, Ordering::SeqCst);
-    intune.unassign(0).await.unwrap();
+    intune.unassign(0, &none()).await.unwrap();
     assert_eq!(targets(&m, &new_id), before_new);
-    intune.unassign(0).await.unwrap();
+    intune.unassign(0, &none()).await.unwrap();
     assert_eq!(targets(&m, &new_id), before_new);
 }
 

@@ -773,6 +773,13 @@ pub(crate) struct WaveDetail {
     feedback: Vec<ringmaster_store::Feedback>,
     #[schema(value_type = Vec<Object>)]
     history: Vec<ringmaster_store::Recorded>,
+    /// What the wave waits for from the tenant (Intune's Multi Admin
+    /// Approval), in words: "waiting for tenant approval since …, expires …",
+    /// or why it is held.
+    tenant_approval: Option<String>,
+    /// The wave's requests for the tenant's approval, oldest first.
+    #[schema(value_type = Vec<Object>)]
+    approval_requests: Vec<ringmaster_store::ApprovalRequest>,
 }
 
 /// Everything about one wave, shared by the API and the wave page so the
@@ -807,6 +814,13 @@ pub(crate) async fn wave_detail(s: &AppState, wave: u32) -> Result<Option<WaveDe
         .into_iter()
         .filter(|h| h.key == r.key)
         .collect();
+    let approvals = s.store.approvals(&s.rollout).await.map_err(read)?;
+    let tenant_approval = ringmaster_engine::engine::approval_note(&approvals, &r.key);
+    let approval_requests = approvals
+        .into_iter()
+        .filter(|a| a.key == r.key)
+        .map(|a| a.request)
+        .collect();
     let view = s.view();
     let planned = view
         .plan
@@ -839,6 +853,8 @@ pub(crate) async fn wave_detail(s: &AppState, wave: u32) -> Result<Option<WaveDe
         tickets,
         feedback,
         history,
+        tenant_approval,
+        approval_requests,
     }))
 }
 

@@ -350,7 +350,12 @@ impl Scheduler {
     async fn tick(&mut self, now: jiff::Timestamp) -> Vec<String> {
         let at = now.strftime("%Y-%m-%d %H:%M").to_string();
         let transitions = match self.state.engine.tick(now).await {
-            Ok(t) => t.transitions,
+            Ok(t) => {
+                for l in &t.approvals {
+                    tracing::warn!(target: "ringmaster::rollout", %at, "{l}");
+                }
+                t.transitions
+            }
             Err(e) => {
                 tracing::error!(target: "ringmaster::rollout", %at, error = %e, "scheduler");
                 Vec::new()

@@ -566,3 +566,53 @@ async fn sign_in_attempts_are_limited_per_client() {
     assert!(codes[..20].iter().all(|&c| c == 401), "{codes:?}");
     assert_eq!(codes[20], 429, "the 21st failed guess in a row is refused");
 }
+
+/// A write waiting for the tenant's approval (Multi Admin Approval) shows
+/// on the wave in the API and on its page, escaped.
+#[tokio::test]
+async fn a_wave_waiting_for_tenant_approval_says_since_when_and_until_when() {
+    let f = fixture().await;
+    let key = f.state.engine.rows().await.unwrap()[0].key.clone();
+    let at = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
+    f.state
+        .store
+        .save_approval(&ringmaster_store::TenantApproval {
+            key,
+            seq: 1,
+            pos: 0,
+            request: ringmaster_store::ApprovalRequest {
+                object: "<policy-1>".into(),
+                id: "oar-1".into(),
+                requested: at("2027-01-18T08:00:00Z"),
+                expires: at("2027-01-20T08:00:00Z"),
+                status: ringmaster_store::ApprovalStatus::NeedsApproval,
+                reason: None,
+            },
+            retired: false,
+        })
+        .await
+        .unwrap();
+    let want =
+        "waiting for tenant approval since 2027-01-18T08:00:00Z, expires 2027-01-20T08:00:00Z";
+    let (_, api) = call(
+        &f,
+        request(
+            "GET",
+            "/api/waves/1",
+            Some(f.token(Role::Viewer)),
+            Vec::new(),
+        ),
+    )
+    .await;
+    let api: serde_json::Value = serde_json::from_str(&api).unwrap();
+    assert!(
+        api["tenant_approval"].as_str().unwrap().starts_with(want),
+        "{api}"
+    );
+    assert_eq!(api["approval_requests"][0]["id"], "oar-1");
+    let (cookie, _) = session(&f, Role::Viewer).await;
+    let (_, _, body) = fetch(&f, page("GET", "/ui/waves/1", Some(&cookie), "")).await;
+    assert!(body.contains("id=\"tenant-approval\""), "{body}");
+    assert!(body.contains(want));
+    assert!(body.contains("&lt;policy-1&gt;") && !body.contains("<policy-1>"));
+}

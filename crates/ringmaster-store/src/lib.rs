@@ -18,7 +18,9 @@ mod values;
 
 pub use ringmaster_core::gates::{GateResult, GateRound};
 pub use ringmaster_core::status::{DeviceState, Feedback, StatusReport, Ticket};
-pub use traits::{Coordination, Credentials, Notifications, Reports, Store, Watching, Waves};
+pub use traits::{
+    Coordination, Credentials, Notifications, Reports, Store, TenantApprovals, Watching, Waves,
+};
 
 use ringmaster_core::wave::{Effect, WaveState};
 use roaring::RoaringBitmap;
@@ -241,6 +243,82 @@ pub struct Action {
     pub pos: u32,
     pub effect: Effect,
     pub attempts: u32,
+}
+
+/// Where a tenant's approval of a write stands (Graph's
+/// `operationApprovalRequestStatus`, Intune's Multi Admin Approval).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ApprovalStatus {
+    NeedsApproval,
+    Approved,
+    Rejected,
+    Cancelled,
+    /// Approved and the write resent with it: used up.
+    Completed,
+    Expired,
+}
+
+impl ApprovalStatus {
+    /// Graph's word for it, which is also how it is stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalStatus::NeedsApproval => "needsApproval",
+            ApprovalStatus::Approved => "approved",
+            ApprovalStatus::Rejected => "rejected",
+            ApprovalStatus::Cancelled => "cancelled",
+            ApprovalStatus::Completed => "completed",
+            ApprovalStatus::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ApprovalStatus> {
+        [
+            ApprovalStatus::NeedsApproval,
+            ApprovalStatus::Approved,
+            ApprovalStatus::Rejected,
+            ApprovalStatus::Cancelled,
+            ApprovalStatus::Completed,
+            ApprovalStatus::Expired,
+        ]
+        .into_iter()
+        .find(|a| a.as_str().eq_ignore_ascii_case(s))
+    }
+
+    /// No write may go out on it, and no new request is made for its
+    /// object until an operator asks for one.
+    pub fn refused(self) -> bool {
+        matches!(
+            self,
+            ApprovalStatus::Rejected | ApprovalStatus::Cancelled | ApprovalStatus::Expired
+        )
+    }
+}
+
+/// One request for a tenant's approval of a write, as the MDM answered it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRequest {
+    /// The object the write changes (a policy id).
+    pub object: String,
+    /// The MDM's id of the request.
+    pub id: String,
+    pub requested: jiff::Timestamp,
+    pub expires: jiff::Timestamp,
+    pub status: ApprovalStatus,
+    /// The approver's note (why it was rejected).
+    pub reason: Option<String>,
+}
+
+/// An approval request kept for the action whose write it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantApproval {
+    pub key: WaveKey,
+    /// The action (its transition and position) the write belongs to.
+    pub seq: u64,
+    pub pos: u32,
+    pub request: ApprovalRequest,
+    /// Retired by an operator asking for a new request; kept for the record.
+    pub retired: bool,
 }
 
 /// What an ingestion kept.

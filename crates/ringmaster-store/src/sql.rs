@@ -12,8 +12,8 @@ use crate::values::{parse, secret};
 use crate::{
     Action, AlertMark, AuditEntry, Coordination, Credentials, Delivery, DeviceState, Feedback,
     GateRound, Ingested, LatestState, NewMessage, NewWave, Notifications, OutboxItem, Recorded,
-    Reports, Result, Role, Session, Started, StateCounts, StatusReport, StoreError, Ticket,
-    TokenCheck, TokenInfo, Watching, WaveKey, WaveRow, Waves,
+    Reports, Result, Role, Session, Started, StateCounts, StatusReport, StoreError, TenantApproval,
+    TenantApprovals, Ticket, TokenCheck, TokenInfo, Watching, WaveKey, WaveRow, Waves,
 };
 use async_trait::async_trait;
 use ringmaster_core::alerts::{Alert, Severity};
@@ -1389,5 +1389,84 @@ impl Coordination for Backend {
                 })
             })
             .collect()
+    }
+}
+
+#[async_trait]
+impl TenantApprovals for Backend {
+    async fn save_approval(&self, a: &TenantApproval) -> Result<()> {
+        let r = &a.request;
+        sqlx::query(
+            "INSERT INTO tenant_approvals (rollout, request, version, idx, seq, pos, object,
+               requested_at, expires_at, status, reason, retired)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+             ON CONFLICT (rollout, request) DO UPDATE SET status = excluded.status,
+               reason = excluded.reason, expires_at = excluded.expires_at,
+               retired = excluded.retired",
+        )
+        .bind(&a.key.rollout)
+        .bind(&r.id)
+        .bind(a.key.version as i64)
+        .bind(a.key.idx as i64)
+        .bind(a.seq as i64)
+        .bind(a.pos as i64)
+        .bind(&r.object)
+        .bind(ms(r.requested))
+        .bind(ms(r.expires))
+        .bind(r.status.as_str())
+        .bind(r.reason.as_deref())
+        .bind(a.retired)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn approvals(&self, rollout: &str) -> Result<Vec<TenantApproval>> {
+        let rows = sqlx::query(
+            "SELECT request, version, idx, seq, pos, object, requested_at, expires_at, status,
+               reason, retired
+             FROM tenant_approvals WHERE rollout = $1 ORDER BY requested_at, request",
+        )
+        .bind(rollout)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let key = wave_key(rollout, r);
+                let id: String = r.get("request");
+                let here = || format!("tenant approval {id} of {rollout}");
+                let status: String = r.get("status");
+                Ok(TenantApproval {
+                    seq: r.get::<i64, _>("seq") as u64,
+                    pos: r.get::<i64, _>("pos") as u32,
+                    retired: r.get("retired"),
+                    request: crate::ApprovalRequest {
+                        object: r.get("object"),
+                        requested: from_ms(r.get("requested_at"), here)?,
+                        expires: from_ms(r.get("expires_at"), here)?,
+                        status: crate::ApprovalStatus::parse(&status).ok_or_else(|| {
+                            StoreError::Corrupt(format!("{}: status '{status}'", here()))
+                        })?,
+                        reason: r.get("reason"),
+                        id,
+                    },
+                    key,
+                })
+            })
+            .collect()
+    }
+
+    async fn retire_refused_approvals(&self, key: &WaveKey) -> Result<u64> {
+        Ok(sqlx::query(
+            "UPDATE tenant_approvals SET retired = TRUE
+             WHERE rollout = $1 AND version = $2 AND idx = $3 AND NOT retired
+               AND status IN ('rejected', 'cancelled', 'expired')",
+        )
+        .bind(&key.rollout)
+        .bind(key.version as i64)
+        .bind(key.idx as i64)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
     }
 }

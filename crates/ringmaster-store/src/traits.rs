@@ -5,7 +5,7 @@
 use crate::{
     Action, AlertMark, AuditEntry, Delivery, Feedback, GateRound, Ingested, LatestState,
     NewMessage, NewWave, OutboxItem, Recorded, Result, Role, Session, Started, StateCounts,
-    StatusReport, TOKEN_DAYS, Ticket, TokenCheck, TokenInfo, WaveKey, WaveRow,
+    StatusReport, TOKEN_DAYS, TenantApproval, Ticket, TokenCheck, TokenInfo, WaveKey, WaveRow,
 };
 use async_trait::async_trait;
 use ringmaster_core::alerts::Alert;
@@ -265,10 +265,34 @@ pub trait Coordination: Send + Sync {
     async fn audit_log(&self, rollout: &str) -> Result<Vec<AuditEntry>>;
 }
 
+/// Requests for a tenant's approval of the engine's writes (Intune's Multi
+/// Admin Approval): kept before the tick that made them ends, so a
+/// restarted run finds them and never asks twice.
+#[async_trait]
+pub trait TenantApprovals: Send + Sync {
+    /// Records a request, or its new status and reason (by the request's id).
+    async fn save_approval(&self, a: &TenantApproval) -> Result<()>;
+    /// A rollout's requests, oldest first (retired ones too).
+    async fn approvals(&self, rollout: &str) -> Result<Vec<TenantApproval>>;
+    /// Retires the refused (rejected, cancelled, expired) requests of a
+    /// wave, so its writes may ask again; returns how many.
+    async fn retire_refused_approvals(&self, key: &WaveKey) -> Result<u64>;
+}
+
 /// The durable state of rollouts. Writes that belong together commit together.
-pub trait Store: Waves + Reports + Credentials + Notifications + Watching + Coordination {}
+pub trait Store:
+    Waves + Reports + Credentials + Notifications + Watching + Coordination + TenantApprovals
+{
+}
 
 impl<T> Store for T where
-    T: Waves + Reports + Credentials + Notifications + Watching + Coordination + ?Sized
+    T: Waves
+        + Reports
+        + Credentials
+        + Notifications
+        + Watching
+        + Coordination
+        + TenantApprovals
+        + ?Sized
 {
 }

@@ -285,6 +285,35 @@ async fn story(store: &dyn Store) {
     assert!(log.iter().any(|l| l.action == "wave 1: pending → applying"));
     assert_eq!(log.last().unwrap().actor, "ops@contoso");
 
+    // Tenant approval requests: recorded, updated by id, retired when refused.
+    let request = |id: &str, status| ringmaster_store::TenantApproval {
+        key: key1.clone(),
+        seq: 3,
+        pos: 0,
+        request: ringmaster_store::ApprovalRequest {
+            object: "policy-1".into(),
+            id: id.into(),
+            requested: at("2027-01-26T10:00:00Z"),
+            expires: at("2027-01-28T10:00:00Z"),
+            status,
+            reason: None,
+        },
+        retired: false,
+    };
+    use ringmaster_store::ApprovalStatus;
+    store
+        .save_approval(&request("req-1", ApprovalStatus::NeedsApproval))
+        .await
+        .unwrap();
+    let mut rejected = request("req-1", ApprovalStatus::Rejected);
+    rejected.request.reason = Some("not during the audit".into());
+    store.save_approval(&rejected).await.unwrap();
+    assert_eq!(store.approvals("r").await.unwrap(), vec![rejected.clone()]);
+    assert_eq!(store.approvals("other").await.unwrap(), vec![]);
+    assert_eq!(store.retire_refused_approvals(&key1).await.unwrap(), 1);
+    assert_eq!(store.retire_refused_approvals(&key1).await.unwrap(), 0);
+    assert!(store.approvals("r").await.unwrap()[0].retired);
+
     // Other waves are a new version; the old one keeps its history.
     let v2 = store
         .start_version(

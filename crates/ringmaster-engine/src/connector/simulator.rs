@@ -7,7 +7,7 @@
 //! Every outcome is a pure function of the seed, the wave and the device,
 //! so a restarted run reports exactly what an uninterrupted one would.
 
-use super::{Assigned, Connector, ConnectorError, Reported};
+use super::{Approvals, Assigned, Connector, ConnectorError, Reported};
 use async_trait::async_trait;
 use ringmaster_core::model::DeviceAttr;
 use ringmaster_core::org::Org;
@@ -335,22 +335,27 @@ impl Simulator {
 
 #[async_trait]
 impl Connector for Simulator {
-    async fn assign(&self, wave: u32, _members: &RoaringBitmap) -> Result<(), ConnectorError> {
+    async fn assign(
+        &self,
+        wave: u32,
+        _members: &RoaringBitmap,
+        _approvals: &Approvals,
+    ) -> Result<(), ConnectorError> {
         self.record("assign", wave);
         Ok(())
     }
 
-    async fn unassign(&self, wave: u32) -> Result<(), ConnectorError> {
+    async fn unassign(&self, wave: u32, _approvals: &Approvals) -> Result<(), ConnectorError> {
         self.record("unassign", wave);
         Ok(())
     }
 
-    async fn isolate(&self, wave: u32) -> Result<(), ConnectorError> {
+    async fn isolate(&self, wave: u32, _approvals: &Approvals) -> Result<(), ConnectorError> {
         self.record("isolate", wave);
         Ok(())
     }
 
-    async fn end_isolation(&self, wave: u32) -> Result<(), ConnectorError> {
+    async fn end_isolation(&self, wave: u32, _approvals: &Approvals) -> Result<(), ConnectorError> {
         self.record("end_isolation", wave);
         Ok(())
     }

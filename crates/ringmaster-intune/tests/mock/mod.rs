@@ -24,6 +24,14 @@
 //!   answers 403 `Authorization_RequestDenied` "Insufficient privileges to
 //!   complete the operation." (Graph, "Microsoft Graph error responses"),
 //!   the need per call taken from each call's "Permissions" table;
+//! - Multi Admin Approval (Microsoft Learn, Intune: "Use Multi Admin
+//!   Approval with the Microsoft Graph API"; Graph: "operationApprovalRequest
+//!   resource type"): `/assign` of a protected policy without the approval
+//!   headers answers 400 naming `x-msft-approval-justification`; with that
+//!   header it makes one `operationApprovalRequest` (a second while one is
+//!   pending for the policy is refused, 409); `decide` stands for the
+//!   approver in the admin center; the write sent again with an approved
+//!   request's id is carried out once and completes the request;
 //! - certificate assertions: PS256 with `x5t#S256`, or the older RS256
 //!   with `x5t` (Microsoft identity platform, "Certificate credentials").
 //!
@@ -96,6 +104,15 @@ pub struct Mock {
     pub times: Mutex<Vec<Instant>>,
     /// Every write carried out: (method, path).
     pub writes: Mutex<Vec<(String, String)>>,
+    /// Policies Multi Admin Approval protects.
+    pub protected: Mutex<BTreeSet<String>>,
+    /// Approval requests by id (Graph's `operationApprovalRequest`).
+    pub approvals: Mutex<BTreeMap<String, Value>>,
+    /// Approval requests made, and protected writes carried out (policy ids).
+    pub approvals_made: AtomicUsize,
+    pub protected_writes: Mutex<Vec<String>>,
+    /// The mock's clock for approval requests (requested, expiry).
+    pub now: Mutex<Option<jiff::Timestamp>>,
     pub base: Mutex<String>,
 }
 
@@ -208,7 +225,88 @@ fn error(status: u16, code: &str, message: &str) -> (u16, Value) {
     (status, json!({"error": {"code": code, "message": message}}))
 }
 
+/// Days an approval request lives (the admin center's default window).
+pub const APPROVAL_DAYS: i64 = 2;
+
 impl Mock {
+    /// The approver's decision: `approved`, `rejected` or `expired`, with a note.
+    pub fn decide(&self, request: &str, status: &str, note: &str) {
+        let mut a = self.approvals.lock().unwrap();
+        let r = a.get_mut(request).expect("no such approval request");
+        r["status"] = json!(status);
+        r["approvalJustification"] = json!(note);
+    }
+
+    /// The approval requests of a policy, oldest first.
+    pub fn approvals_of(&self, policy: &str) -> Vec<Value> {
+        self.approvals
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|r| r["policyId"] == policy)
+            .cloned()
+            .collect()
+    }
+
+    /// Multi Admin Approval in front of a protected `/assign`: None lets
+    /// the write through.
+    fn approval_gate(&self, policy: &str, approval: &Approval) -> Option<(u16, Value)> {
+        if !self.protected.lock().unwrap().contains(policy) {
+            return None;
+        }
+        let mut all = self.approvals.lock().unwrap();
+        if let Some(id) = &approval.id {
+            return match all.get_mut(id) {
+                Some(r) if r["policyId"] == policy && r["status"] == "approved" => {
+                    r["status"] = json!("completed");
+                    self.protected_writes.lock().unwrap().push(policy.into());
+                    None
+                }
+                _ => Some(error(
+                    400,
+                    "BadRequest",
+                    &format!("approval request {id} is not approved for this operation"),
+                )),
+            };
+        }
+        let Some(why) = &approval.justification else {
+            return Some(error(
+                400,
+                "BadRequest",
+                "Header 'x-msft-approval-justification' is required to request approval",
+            ));
+        };
+        if all
+            .values()
+            .any(|r| r["policyId"] == policy && r["status"] == "needsApproval")
+        {
+            return Some(error(
+                409,
+                "Conflict",
+                "an approval request for this resource is already pending",
+            ));
+        }
+        let now = self
+            .now
+            .lock()
+            .unwrap()
+            .unwrap_or_else(|| "2027-01-18T08:00:00Z".parse().unwrap());
+        let id = format!("oar-{}", all.len() + 1);
+        let r = json!({
+            "@odata.type": "#microsoft.graph.operationApprovalRequest",
+            "id": id,
+            "requestDateTime": now.to_string(),
+            "expirationDateTime": (now + jiff::SignedDuration::from_hours(24 * APPROVAL_DAYS)).to_string(),
+            "status": "needsApproval",
+            "requestJustification": why,
+            "approvalJustification": null,
+            "policyId": policy,
+        });
+        all.insert(id, r.clone());
+        self.approvals_made.fetch_add(1, Ordering::SeqCst);
+        Some((202, r))
+    }
+
     pub fn new(tenant: Tenant, page: usize) -> Arc<Mock> {
         Arc::new(Mock {
             tenant: Mutex::new(tenant),
@@ -292,6 +390,7 @@ impl Mock {
         query: &BTreeMap<String, String>,
         body: &Value,
         prefer: Option<&str>,
+        approval: &Approval,
     ) -> (u16, Value) {
         if let Some(granted) = self.granted.lock().unwrap().as_ref() {
             let needs = ringmaster_intune::permissions::needed(method, path);
@@ -461,9 +560,18 @@ impl Mock {
                 Some(a) => (200, self.page_of(a.clone(), path, query)),
                 None => error(404, "ResourceNotFound", "no such policy"),
             },
+            ("GET", ["deviceManagement", "operationApprovalRequests", id]) => {
+                match self.approvals.lock().unwrap().get(*id) {
+                    Some(r) => (200, r.clone()),
+                    None => error(404, "ResourceNotFound", "no such approval request"),
+                }
+            }
             ("POST", ["deviceManagement", _, id, "assign"]) => {
                 if !t.assignments.contains_key(*id) {
                     return error(404, "ResourceNotFound", "no such policy");
+                }
+                if let Some(refused) = self.approval_gate(id, approval) {
+                    return refused;
                 }
                 let mut next = Vec::new();
                 for (i, a) in body["assignments"]
@@ -565,6 +673,13 @@ impl Mock {
     }
 }
 
+/// The Multi Admin Approval headers of a request.
+#[derive(Default)]
+struct Approval {
+    justification: Option<String>,
+    id: Option<String>,
+}
+
 fn parse_query(q: Option<&str>) -> BTreeMap<String, String> {
     q.unwrap_or("")
         .split('&')
@@ -651,7 +766,14 @@ async fn handle(
             let meth = r["method"].as_str().unwrap_or("GET");
             wrote |= meth != "GET";
             let prefer = r["headers"]["Prefer"].as_str().map(str::to_string);
-            let (status, b) = m.call(meth, p, &parse_query(q), &r["body"], prefer.as_deref());
+            let (status, b) = m.call(
+                meth,
+                p,
+                &parse_query(q),
+                &r["body"],
+                prefer.as_deref(),
+                &Approval::default(),
+            );
             responses.push(json!({"id": id, "status": status, "body": b}));
         }
         if wrote && m.cut_writes.load(Ordering::SeqCst) > 0 {
@@ -662,7 +784,17 @@ async fn handle(
         return respond(200, json!({"responses": responses}));
     }
     let prefer = headers.get("prefer").and_then(|v| v.to_str().ok());
-    let (status, b) = m.call(method.as_str(), rest, &query, &body, prefer);
+    let header = |k: &str| {
+        headers
+            .get(k)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let approval = Approval {
+        justification: header(ringmaster_intune::connector::JUSTIFICATION_HEADER),
+        id: header(ringmaster_intune::connector::APPROVAL_ID_HEADER),
+    };
+    let (status, b) = m.call(method.as_str(), rest, &query, &body, prefer, &approval);
     let write = method != Method::GET && !rest.contains("/reports/");
     if write && (200..300).contains(&status) && m.cut_writes.load(Ordering::SeqCst) > 0 {
         m.cut_writes.fetch_sub(1, Ordering::SeqCst);

@@ -272,6 +272,9 @@ fn run_live(a: RunArgs) -> anyhow::Result<ExitCode> {
             for f in &t.failed {
                 eprintln!("{}  not done, tried again next tick: {f}", stamp(now));
             }
+            for line in &t.approvals {
+                println!("{}  {line}", stamp(now));
+            }
             let rows = e.rows().await?;
             if rows.iter().all(|r| r.state.is_final()) {
                 let passed = rows.iter().filter(|r| r.state == WaveState::Passed).count();

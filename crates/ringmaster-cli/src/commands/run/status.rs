@@ -87,6 +87,7 @@ pub fn status(at: Where) -> anyhow::Result<ExitCode> {
             rows,
         } = stored(&at).await?;
         let polled = Engine::polled_until_of(store.as_ref(), &rollout).await?;
+        let approvals = store.approvals(&rollout).await?;
         let mut waves = Vec::new();
         for r in &rows {
             let c = store.wave_counts(&r.key.rollout, r.key.idx, None).await?;
@@ -98,12 +99,13 @@ pub fn status(at: Where) -> anyhow::Result<ExitCode> {
             if matches!(r.state, WaveState::Baking | WaveState::Paused { .. }) {
                 gates = store.gate_rounds(&r.key).await?.pop();
             }
-            waves.push((r, c, tickets, answers, score_sum, gates));
+            let tenant = ringmaster_engine::engine::approval_note(&approvals, &r.key);
+            waves.push((r, c, tickets, answers, score_sum, gates, tenant));
         }
         if at.json {
             let out: Vec<serde_json::Value> = waves
                 .iter()
-                .map(|(r, c, tickets, answers, sum, gates)| {
+                .map(|(r, c, tickets, answers, sum, gates, tenant)| {
                     serde_json::json!({
                         "wave": r.key.idx + 1, "name": r.name, "phase": r.phase,
                         "state": r.state, "state_text": describe(r.state),
@@ -111,6 +113,7 @@ pub fn status(at: Where) -> anyhow::Result<ExitCode> {
                         "feedback_answers": answers,
                         "feedback_mean": if *answers > 0 { Some(sum / *answers as f64) } else { None },
                         "gates": gates.iter().flat_map(|g| &g.results).collect::<Vec<_>>(),
+                        "tenant_approval": tenant,
                     })
                 })
                 .collect();
@@ -128,7 +131,7 @@ pub fn status(at: Where) -> anyhow::Result<ExitCode> {
             "  {:>2}  {:<34} {:>8}  {:>8} {:>9} {:>7} {:>8}  state",
             "#", "wave", "devices", "reported", "succeeded", "errors", "tickets"
         );
-        for (r, c, tickets, _, _, gates) in &waves {
+        for (r, c, tickets, _, _, gates, tenant) in &waves {
             println!(
                 "  {:>2}  {:<34} {:>8}  {:>8} {:>9} {:>7} {:>8}  {}",
                 r.key.idx + 1,
@@ -140,6 +143,9 @@ pub fn status(at: Where) -> anyhow::Result<ExitCode> {
                 tickets,
                 describe(r.state)
             );
+            if let Some(t) = tenant {
+                println!("        {t}");
+            }
             if let Some(g) = gates {
                 for e in &g.results {
                     println!("        {} gate: {}", stamp(g.at), e.sentence());
