@@ -33,9 +33,14 @@ impl ApprovalRule {
     }
 }
 
+/// The person a name stands for: trimmed, in lower case.
+pub fn person(name: &str) -> String {
+    name.trim().to_lowercase()
+}
+
 /// Whether two names are the same person.
 pub fn same_person(a: &str, b: &str) -> bool {
-    a.trim().to_lowercase() == b.trim().to_lowercase()
+    person(a) == person(b)
 }
 
 /// Where a wave's approvals stand.
@@ -166,7 +171,14 @@ mod tests {
         // (rule, requester, approvals so far, who approves now, expected outcome, its words)
         let cases: &[(ApprovalRule, Option<&str>, &[&str], &str, &str, &str)] = &[
             (rule(1, false), None, &[], "bob", "opens", "1 of 1 approval"),
-            (rule(1, false), Some("alice"), &[], "alice", "opens", "1 of 1 approval"),
+            (
+                rule(1, false),
+                Some("alice"),
+                &[],
+                "alice",
+                "opens",
+                "1 of 1 approval",
+            ),
             (
                 rule(1, true),
                 Some("alice"),
@@ -175,7 +187,14 @@ mod tests {
                 "requester",
                 "0 of 1 approval; alice requested it, a different approver is needed",
             ),
-            (rule(1, true), Some("alice"), &[], "bob", "opens", "1 of 1 approval"),
+            (
+                rule(1, true),
+                Some("alice"),
+                &[],
+                "bob",
+                "opens",
+                "1 of 1 approval",
+            ),
             (
                 rule(1, true),
                 Some("alice"),
@@ -200,7 +219,14 @@ mod tests {
                 "again",
                 "1 of 2 approvals; alice requested it, a different approver is needed",
             ),
-            (rule(2, true), Some("alice"), &["bob"], "carol", "opens", "2 of 2 approvals"),
+            (
+                rule(2, true),
+                Some("alice"),
+                &["bob"],
+                "carol",
+                "opens",
+                "2 of 2 approvals",
+            ),
             (
                 rule(2, false),
                 Some("alice"),
@@ -209,7 +235,14 @@ mod tests {
                 "counted",
                 "1 of 2 approvals; a different approver is needed",
             ),
-            (rule(2, false), Some("alice"), &["alice"], "bob", "opens", "2 of 2 approvals"),
+            (
+                rule(2, false),
+                Some("alice"),
+                &["alice"],
+                "bob",
+                "opens",
+                "2 of 2 approvals",
+            ),
             (
                 rule(3, false),
                 None,
@@ -219,7 +252,14 @@ mod tests {
                 "1 of 3 approvals; 2 more different approvers are needed",
             ),
             // Without a known requester `distinct` can only ask for different people.
-            (rule(1, true), None, &[], "alice", "opens", "1 of 1 approval"),
+            (
+                rule(1, true),
+                None,
+                &[],
+                "alice",
+                "opens",
+                "1 of 1 approval",
+            ),
             (rule(1, false), None, &[], "  ", "anonymous", ""),
         ];
         for (rule, requester, before, actor, want, words) in cases {
@@ -233,7 +273,11 @@ mod tests {
             };
             let case = format!("{rule:?} {requester:?} {before:?} + {actor:?}");
             assert_eq!(kind, *want, "{case}");
-            assert_eq!(t.map(|t| t.to_string()).unwrap_or_default(), *words, "{case}");
+            assert_eq!(
+                t.map(|t| t.to_string()).unwrap_or_default(),
+                *words,
+                "{case}"
+            );
         }
     }
 
@@ -245,7 +289,11 @@ mod tests {
             &names(&["alice", "bob", "Bob", "carol"]),
         );
         assert_eq!((t.counted, t.missing(), t.met()), (2, 1, false));
-        let t = tally(&rule(3, false), Some("alice"), &names(&["alice", "bob", "carol"]));
+        let t = tally(
+            &rule(3, false),
+            Some("alice"),
+            &names(&["alice", "bob", "carol"]),
+        );
         assert!(t.met());
         assert_eq!(t.to_string(), "3 of 3 approvals");
     }
@@ -253,7 +301,10 @@ mod tests {
     #[test]
     fn nobody_yet() {
         let t = tally(&rule(2, false), None, &[]);
-        assert_eq!(t.to_string(), "0 of 2 approvals; 2 different approvers are needed");
+        assert_eq!(
+            t.to_string(),
+            "0 of 2 approvals; 2 different approvers are needed"
+        );
         let t = tally(&rule(1, false), None, &[]);
         assert_eq!(t.to_string(), "0 of 1 approval; an approver is needed");
     }

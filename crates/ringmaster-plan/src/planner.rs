@@ -426,7 +426,11 @@ pub fn build_within(
         conflicts,
         alerts,
         scope_tags: plan_tags,
-        distinct_approvers: spec.approvals.distinct.as_ref().is_some_and(|d| *d.get_ref()),
+        distinct_approvers: spec
+            .approvals
+            .distinct
+            .as_ref()
+            .is_some_and(|d| *d.get_ref()),
         within: within.map(|(t, _)| t.clone()),
     })
 }

@@ -112,7 +112,8 @@ pub fn text(plan: &Plan) -> String {
                 (true, 1, false) => ", each approved".into(),
                 (true, 1, true) => ", each approved by someone other than the requester".into(),
                 (true, n, false) => format!(", each approved by {n} different people"),
-                (true, n, true) => format!(", each approved by {n} people other than the requester"),
+                (true, n, true) =>
+                    format!(", each approved by {n} people other than the requester"),
             }
         );
         for g in &p.goal_sentences {

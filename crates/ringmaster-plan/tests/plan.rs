@@ -717,10 +717,18 @@ fn approvals_on_a_phase_ask_for_approval_by_that_many_people() {
     ) + "\n[approvals]\ndistinct = true\n";
     let plan = plan_of(&text).unwrap();
     assert!(plan.distinct_approvers);
-    let ent = plan.phases.iter().find(|p| p.kind == PhaseKind::Enterprise).unwrap();
+    let ent = plan
+        .phases
+        .iter()
+        .find(|p| p.kind == PhaseKind::Enterprise)
+        .unwrap();
     assert_eq!((ent.approval, ent.approvers), (true, 2));
     assert!(ent.waves.iter().all(|&i| plan.waves[i].approval));
-    let pilot = plan.phases.iter().find(|p| p.kind == PhaseKind::Pilot).unwrap();
+    let pilot = plan
+        .phases
+        .iter()
+        .find(|p| p.kind == PhaseKind::Pilot)
+        .unwrap();
     assert_eq!((pilot.approval, pilot.approvers), (false, 1));
     assert!(
         report::text(&plan).contains("each approved by 2 people other than the requester"),

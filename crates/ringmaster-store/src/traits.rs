@@ -3,7 +3,7 @@
 //! callable on it without importing the part.
 
 use crate::{
-    Action, AlertMark, AuditEntry, Delivery, Feedback, GateRound, Ingested, LatestState,
+    Action, AlertMark, Approval, AuditEntry, Delivery, Feedback, GateRound, Ingested, LatestState,
     NewMessage, NewWave, OutboxItem, Recorded, Result, Role, Session, Started, StateCounts,
     StatusReport, TOKEN_DAYS, Ticket, TokenCheck, TokenInfo, WaveKey, WaveRow,
 };
@@ -58,6 +58,30 @@ pub trait Waves: Send + Sync {
         error: Option<&str>,
         at: jiff::Timestamp,
     ) -> Result<()>;
+    /// Records `who` as the requester of a version's waves unless one is
+    /// recorded already (with an audit entry, in one transaction); returns
+    /// the requester that stands.
+    async fn request(
+        &self,
+        rollout: &str,
+        version: u32,
+        who: &str,
+        at: jiff::Timestamp,
+    ) -> Result<String>;
+    /// Who requested a version's waves, if anyone is recorded.
+    async fn requester(&self, rollout: &str, version: u32) -> Result<Option<String>>;
+    /// Records `who`'s approval of a wave with an audit entry saying
+    /// `detail`, in one transaction. False, and nothing written, when that
+    /// person (by [`ringmaster_core::approvals::same_person`]) approved it already.
+    async fn add_approval(
+        &self,
+        key: &WaveKey,
+        who: &str,
+        detail: &str,
+        at: jiff::Timestamp,
+    ) -> Result<bool>;
+    /// A wave's approvals, oldest first.
+    async fn approvals(&self, key: &WaveKey) -> Result<Vec<Approval>>;
 }
 
 /// What devices and people report, counted per wave, and what the gates
