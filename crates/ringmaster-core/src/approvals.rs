@@ -89,8 +89,10 @@ impl fmt::Display for Tally {
         match (missing, other) {
             (1, true) => write!(f, "; {requested}a different approver is needed"),
             (1, false) => write!(f, "; {requested}an approver is needed"),
-            (n, true) => write!(f, "; {requested}{n} more different approvers are needed"),
-            (n, false) => write!(f, "; {requested}{n} different approvers are needed"),
+            (n, _) if self.counted > 0 => {
+                write!(f, "; {requested}{n} more different approvers are needed")
+            }
+            (n, _) => write!(f, "; {requested}{n} different approvers are needed"),
         }
     }
 }
@@ -300,6 +302,11 @@ mod tests {
 
     #[test]
     fn nobody_yet() {
+        let t = tally(&rule(2, true), Some("alice"), &names(&["alice"]));
+        assert_eq!(
+            t.to_string(),
+            "0 of 2 approvals; alice requested it, 2 different approvers are needed"
+        );
         let t = tally(&rule(2, false), None, &[]);
         assert_eq!(
             t.to_string(),
