@@ -19,7 +19,16 @@ fn a_wave_needs_two_approvers_other_than_the_requester() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path();
     rm(dir)
-        .args(["gen", "--devices", "6000", "--seed", "7", "--proposed", "proposed/", "org/"])
+        .args([
+            "gen",
+            "--devices",
+            "6000",
+            "--seed",
+            "7",
+            "--proposed",
+            "proposed/",
+            "org/",
+        ])
         .assert()
         .success();
     rm(dir).args(["init", "--example"]).assert().success();
@@ -55,7 +64,9 @@ fn a_wave_needs_two_approvers_other_than_the_requester() {
         .args(["approve", "--wave", "4", "--actor", "bob"])
         .assert()
         .failure()
-        .stderr(predicate::str::contains("bob approved it already (each person counts once)"));
+        .stderr(predicate::str::contains(
+            "bob approved it already (each person counts once)",
+        ));
     rm(dir)
         .arg("status")
         .assert()
@@ -88,5 +99,7 @@ fn a_wave_needs_two_approvers_other_than_the_requester() {
         .arg("status")
         .assert()
         .success()
-        .stdout(predicate::str::contains("approved by bob, carol; requested by alice"));
+        .stdout(predicate::str::contains(
+            "approved by bob, carol; requested by alice",
+        ));
 }

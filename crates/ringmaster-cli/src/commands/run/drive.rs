@@ -150,9 +150,10 @@ pub(super) async fn drive(
             // (more approvers needed) leaves it to other people.
             tried.push(r.key.idx);
             match e.approve(r.key.idx + 1, who, now).await? {
-                Approval::Opened(line) => {
-                    say(format!("{}  {line} (approved by {who} via run --approve)", stamp(now)))
-                }
+                Approval::Opened(line) => say(format!(
+                    "{}  {line} (approved by {who} via run --approve)",
+                    stamp(now)
+                )),
                 Approval::Recorded(why) | Approval::Forbidden(why) | Approval::Refused(why) => {
                     say(format!("{}  {why}", stamp(now)))
                 }
