@@ -262,7 +262,7 @@ pub(crate) async fn audit(
     responses(
         (status = 200, description = "done: the transition", body = Done),
         (status = 202, description = "approve: the approval is kept; the wave still waits for more (the answer says what is missing)", body = Done),
-        (status = 403, description = "approve: the requester cannot approve alone under `[approvals] distinct`", body = ErrorBody),
+        (status = 403, description = "the token's role may not do this; or, approving, the requester cannot approve alone under `[approvals] distinct`", body = ErrorBody),
         (status = 404, description = "no such action", body = ErrorBody),
         (status = 409, description = "the wave's state does not allow it, this person approved it already, or another action came first", body = ErrorBody),
     ))]
