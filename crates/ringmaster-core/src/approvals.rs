@@ -8,6 +8,9 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// Longest approver name kept: a name, not a document.
+pub const MAX_NAME: usize = 200;
+
 /// What a wave needs before it opens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApprovalRule {
@@ -125,7 +128,8 @@ pub enum Outcome {
     Requester(Tally),
     /// This person approved already (it counts once): nothing changes.
     Again(Tally),
-    /// No name: an approval must say who gives it.
+    /// No usable name (empty, or longer than [`MAX_NAME`]): an approval
+    /// must say who gives it.
     Anonymous,
 }
 
@@ -136,7 +140,8 @@ pub fn approve(
     approvers: &[String],
     actor: &str,
 ) -> Outcome {
-    if actor.trim().is_empty() {
+    let name = actor.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME {
         return Outcome::Anonymous;
     }
     let before = tally(rule, requester, approvers);
@@ -264,6 +269,11 @@ mod tests {
             ),
             (rule(1, false), None, &[], "  ", "anonymous", ""),
         ];
+        let long = "x".repeat(MAX_NAME + 1);
+        assert_eq!(
+            approve(&rule(1, false), None, &[], &long),
+            Outcome::Anonymous
+        );
         for (rule, requester, before, actor, want, words) in cases {
             let got = approve(rule, *requester, &names(before), actor);
             let (kind, t) = match &got {

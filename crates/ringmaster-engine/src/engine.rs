@@ -732,9 +732,10 @@ impl Engine {
         let who = actor.trim();
         let tally = match approvals::approve(&spec.approvals, requester.as_deref(), &names, who) {
             Outcome::Anonymous => {
-                return Ok(Approval::Forbidden(
-                    "an approval must name who gives it".into(),
-                ));
+                return Ok(Approval::Forbidden(format!(
+                    "an approval must name who gives it, in 1 to {} characters",
+                    approvals::MAX_NAME
+                )));
             }
             Outcome::Requester(t) => {
                 self.store

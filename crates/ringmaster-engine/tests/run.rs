@@ -673,4 +673,30 @@ async fn a_two_person_wave_opens_only_when_two_others_approved() {
         log.iter()
             .any(|e| e.actor == "carol" && e.action.contains("awaiting approval → applying"))
     );
+    // A crash after the last approval was kept but before the wave opened:
+    // an approval by someone already counted opens it then.
+    let next = first + 1;
+    let key = ringmaster_store::WaveKey {
+        rollout: "sim".into(),
+        version: engine.version(),
+        idx: next - 1,
+    };
+    for who in ["bob", "carol"] {
+        assert!(
+            store
+                .add_approval(&key, who, "kept before a crash", now)
+                .await
+                .unwrap()
+        );
+    }
+    while engine.rows().await.unwrap()[next as usize - 1].state != WaveState::AwaitingApproval {
+        now += jiff::SignedDuration::from_hours(1);
+        assert!(
+            now < start + jiff::SignedDuration::from_hours(24 * 90),
+            "wave {next} never asked"
+        );
+        engine.tick(now).await.unwrap();
+    }
+    let a = engine.approve(next, "Carol", now).await.unwrap();
+    assert!(matches!(a, Approval::Opened(_)), "{a:?}");
 }
