@@ -173,10 +173,20 @@ mod tests {
         ApprovalRule { required, distinct }
     }
 
+    /// Rule, requester, approvals so far, who approves now, the expected
+    /// outcome and its words.
+    type Case<'a> = (
+        ApprovalRule,
+        Option<&'a str>,
+        &'a [&'a str],
+        &'a str,
+        &'a str,
+        &'a str,
+    );
+
     #[test]
     fn outcomes() {
-        // (rule, requester, approvals so far, who approves now, expected outcome, its words)
-        let cases: &[(ApprovalRule, Option<&str>, &[&str], &str, &str, &str)] = &[
+        let cases: &[Case<'_>] = &[
             (rule(1, false), None, &[], "bob", "opens", "1 of 1 approval"),
             (
                 rule(1, false),
