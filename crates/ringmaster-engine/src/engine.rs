@@ -767,7 +767,16 @@ impl Engine {
                         "{label}: {who} approved it already (each person counts once); {t}"
                     )));
                 }
-                t
+                // Count what is stored, not what was read before: two
+                // people approving at once both see the other's approval.
+                let stored: Vec<String> = self
+                    .store
+                    .approvals(&row.key)
+                    .await?
+                    .into_iter()
+                    .map(|a| a.approver)
+                    .collect();
+                approvals::tally(&spec.approvals, requester.as_deref(), &stored)
             }
         };
         if !tally.met() {
@@ -779,9 +788,20 @@ impl Engine {
             Ok(t) => t,
             Err(r) => return Ok(Approval::Refused(r.to_string())),
         };
-        self.store
+        match self
+            .store
             .commit(&row.key, row.seq, &Event::Approve, &t, who, now)
-            .await?;
+            .await
+        {
+            Ok(_) => {}
+            // The other approval of a simultaneous pair opened it first.
+            Err(StoreError::Stale { .. }) => {
+                return Ok(Approval::Recorded(format!(
+                    "{label}: approval by {who} recorded; {tally}; the wave moved on meanwhile"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        }
         self.act(now).await?;
         Ok(Approval::Opened(format!(
             "{label}: {} → {}: {}",
