@@ -23,9 +23,11 @@
 //! - [`runstate`]: the run state's service levels and drift, judged from columns.
 //! - [`scopetags`]: policies and devices inside and outside one Intune scope tag.
 //! - [`alerts`]: alerts raised and resolved from the run state's signals.
+//! - [`approvals`]: whether a wave's approvals (how many, from whom) open it.
 
 pub mod alerts;
 pub mod applicability;
+pub mod approvals;
 pub mod column;
 pub mod conflicts;
 pub mod explain;

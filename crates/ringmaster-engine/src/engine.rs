@@ -4,6 +4,7 @@
 //! tick can be cut short anywhere and the next one carries on.
 
 use crate::connector::{ApprovalRequest, ApprovalStatus, Approvals, Assigned, Connector};
+use ringmaster_core::approvals::{self, ApprovalRule, Outcome, Tally};
 use ringmaster_core::gates::{self, FailureCount, GatePolicy, GateResult, GateRound, Observed};
 use ringmaster_core::goals::{Goal, Metric};
 use ringmaster_core::wave::{Effect, Event, GateDecision, OnFail, Reason, Rules, WaveState, step};
@@ -38,6 +39,8 @@ pub struct WaveSpec {
     /// Members Intune manages, per the organization the plan was made on
     /// (`enrollment_completion`).
     pub enrolled: u64,
+    /// Who must approve the wave before it opens (when `rules.approval`).
+    pub approvals: ApprovalRule,
 }
 
 impl WaveSpec {
@@ -70,10 +73,53 @@ impl WaveSpec {
                         .map(|c| (c.setting_id.clone(), c.value.clone()))
                         .collect(),
                     enrolled: w.enrolled,
+                    approvals: if w.approval {
+                        ApprovalRule {
+                            required: phase.map_or(1, |p| p.approvers),
+                            distinct: plan.distinct_approvers,
+                        }
+                    } else {
+                        ApprovalRule::default()
+                    },
                 }
             })
             .collect()
     }
+}
+
+/// What an approval did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Approval {
+    /// The rule is met: the wave opened (the transition, as `operate` says it).
+    Opened(String),
+    /// Kept; the wave waits for more (the answer says what is missing).
+    Recorded(String),
+    /// Not allowed: the requester under a two-person rule, or no name.
+    Forbidden(String),
+    /// Nothing changed: approved by this person already, no such wave, or
+    /// the wave does not await approval.
+    Refused(String),
+}
+
+/// Who requested a wave and who approved it.
+#[derive(Debug, Clone)]
+pub struct WaveApprovals {
+    pub rule: ApprovalRule,
+    pub requester: Option<String>,
+    /// Oldest first.
+    pub given: Vec<ringmaster_store::Approval>,
+    pub tally: Tally,
+}
+
+/// The audit detail of an approval: the tally, who requested, who approved.
+fn describe(t: &Tally, requester: Option<&str>, before: &[String], who: &str) -> String {
+    let mut all: Vec<&str> = before.iter().map(String::as_str).collect();
+    all.push(who);
+    format!(
+        "{t}; requested by {}; approved by {}",
+        requester.unwrap_or("(not recorded)"),
+        all.join(", ")
+    )
 }
 
 /// What one tick did.
@@ -190,11 +236,17 @@ impl Engine {
                 .map(|w| {
                     let mut members = Vec::new();
                     let _ = w.members.serialize_into(&mut members);
-                    serde_json::json!({
+                    let mut id = serde_json::json!({
                         "name": w.name, "phase": format!("{:?}", w.phase), "members": members,
                         "rules": w.rules, "bake": w.bake_hours, "goals": w.goals, "policy": w.policy,
                         "settings": w.settings,
-                    })
+                    });
+                    // Only a two-person rule joins the identity, so plans
+                    // without one keep the version they had.
+                    if !w.approvals.is_single() {
+                        id["approvals"] = serde_json::json!(w.approvals);
+                    }
+                    id
                 })
                 .collect::<Vec<_>>(),
         )
@@ -426,7 +478,7 @@ impl Engine {
     async fn approvals_of(&self, a: &Action) -> Result<Vec<TenantApproval>, EngineError> {
         Ok(self
             .store
-            .approvals(&self.rollout)
+            .tenant_approvals(&self.rollout)
             .await?
             .into_iter()
             .filter(|t| !t.retired && t.key == a.key && t.seq == a.seq && t.pos == a.pos)
@@ -909,6 +961,12 @@ impl Engine {
         actor: &str,
         now: jiff::Timestamp,
     ) -> Result<Result<String, String>, EngineError> {
+        if event == Event::Approve {
+            return Ok(match self.approve(wave, actor, now).await? {
+                Approval::Opened(line) | Approval::Recorded(line) => Ok(line),
+                Approval::Forbidden(why) | Approval::Refused(why) => Err(why),
+            });
+        }
         let rows = self.rows().await?;
         let Some(row) = wave.checked_sub(1).and_then(|i| rows.get(i as usize)) else {
             return Ok(Err(format!(
@@ -928,7 +986,7 @@ impl Engine {
         if matches!(event, Event::Resume(_)) {
             let ids: Vec<String> = self
                 .store
-                .approvals(&self.rollout)
+                .tenant_approvals(&self.rollout)
                 .await?
                 .into_iter()
                 .filter(|a| !a.retired && a.key == row.key && a.request.status.refused())
@@ -949,6 +1007,152 @@ impl Engine {
         Ok(Ok(format!(
             "wave {wave} '{}': {} → {}: {}",
             spec.name,
+            t.from.name(),
+            t.to.name(),
+            t.why
+        )))
+    }
+
+    /// Records `who` as the requester of this version's waves (the one who
+    /// started driving it), unless someone is already; returns who is.
+    pub async fn request(&self, who: &str, at: jiff::Timestamp) -> Result<String, EngineError> {
+        Ok(self
+            .store
+            .request(&self.rollout, self.version, who, at)
+            .await?)
+    }
+
+    /// Who requested a wave and who approved it so far, with the tally
+    /// under the wave's rule (1-based wave number).
+    pub async fn approvals(&self, wave: u32) -> Result<Option<WaveApprovals>, EngineError> {
+        let Some(spec) = wave.checked_sub(1).and_then(|i| self.waves.get(i as usize)) else {
+            return Ok(None);
+        };
+        let key = WaveKey {
+            rollout: self.rollout.clone(),
+            version: self.version,
+            idx: wave - 1,
+        };
+        let requester = self.store.requester(&self.rollout, self.version).await?;
+        let given = self.store.approvals(&key).await?;
+        let names: Vec<String> = given.iter().map(|a| a.approver.clone()).collect();
+        Ok(Some(WaveApprovals {
+            tally: approvals::tally(&spec.approvals, requester.as_deref(), &names),
+            rule: spec.approvals,
+            requester,
+            given,
+        }))
+    }
+
+    /// `actor` approves a wave awaiting approval. The approval is kept (once
+    /// per person); the wave opens only when its rule is met, and
+    /// otherwise the answer says what is missing.
+    pub async fn approve(
+        &self,
+        wave: u32,
+        actor: &str,
+        now: jiff::Timestamp,
+    ) -> Result<Approval, EngineError> {
+        let rows = self.rows().await?;
+        let Some(row) = wave.checked_sub(1).and_then(|i| rows.get(i as usize)) else {
+            return Ok(Approval::Refused(format!(
+                "there is no wave {wave}; the plan has {}",
+                rows.len()
+            )));
+        };
+        let spec = &self.waves[row.key.idx as usize];
+        if row.state != WaveState::AwaitingApproval {
+            let why = match step(row.state, &Event::Approve, &spec.rules) {
+                Err(r) => r.to_string(),
+                Ok(_) => format!("wave {wave} is {}, not awaiting approval", row.state.name()),
+            };
+            return Ok(Approval::Refused(why));
+        }
+        let requester = self.store.requester(&self.rollout, self.version).await?;
+        let names: Vec<String> = self
+            .store
+            .approvals(&row.key)
+            .await?
+            .into_iter()
+            .map(|a| a.approver)
+            .collect();
+        let label = format!("wave {wave} '{}'", spec.name);
+        let who = actor.trim();
+        let tally = match approvals::approve(&spec.approvals, requester.as_deref(), &names, who) {
+            Outcome::Anonymous => {
+                return Ok(Approval::Forbidden(format!(
+                    "an approval must name who gives it, in 1 to {} characters",
+                    approvals::MAX_NAME
+                )));
+            }
+            Outcome::Requester(t) => {
+                self.store
+                    .audit(&ringmaster_store::AuditEntry {
+                        at: now,
+                        actor: who.to_string(),
+                        rollout: self.rollout.clone(),
+                        action: format!("wave {wave}: approval refused"),
+                        detail: format!("the requester cannot approve alone: {t}"),
+                    })
+                    .await?;
+                return Ok(Approval::Forbidden(format!(
+                    "{label} is not approved: {who} requested it and cannot approve it; {t}"
+                )));
+            }
+            // Counted already; a wave whose rule was met before a crash
+            // cut its opening short opens now.
+            Outcome::Again(t) if !t.met() => {
+                return Ok(Approval::Refused(format!(
+                    "{label}: {who} approved it already (each person counts once); {t}"
+                )));
+            }
+            Outcome::Again(t) => t,
+            Outcome::Counted(t) | Outcome::Opens(t) => {
+                let detail = describe(&t, requester.as_deref(), &names, who);
+                if !self.store.add_approval(&row.key, who, &detail, now).await? {
+                    // The same person approved meanwhile, from elsewhere.
+                    return Ok(Approval::Refused(format!(
+                        "{label}: {who} approved it already (each person counts once); {t}"
+                    )));
+                }
+                // Count what is stored, not what was read before: two
+                // people approving at once both see the other's approval.
+                let stored: Vec<String> = self
+                    .store
+                    .approvals(&row.key)
+                    .await?
+                    .into_iter()
+                    .map(|a| a.approver)
+                    .collect();
+                approvals::tally(&spec.approvals, requester.as_deref(), &stored)
+            }
+        };
+        if !tally.met() {
+            return Ok(Approval::Recorded(format!(
+                "{label}: approval by {who} recorded; still awaiting approval: {tally}"
+            )));
+        }
+        let t = match step(row.state, &Event::Approve, &spec.rules) {
+            Ok(t) => t,
+            Err(r) => return Ok(Approval::Refused(r.to_string())),
+        };
+        match self
+            .store
+            .commit(&row.key, row.seq, &Event::Approve, &t, who, now)
+            .await
+        {
+            Ok(_) => {}
+            // The other approval of a simultaneous pair opened it first.
+            Err(StoreError::Stale { .. }) => {
+                return Ok(Approval::Recorded(format!(
+                    "{label}: approval by {who} recorded; {tally}; the wave moved on meanwhile"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.act(now).await?;
+        Ok(Approval::Opened(format!(
+            "{label}: {} → {}: {}",
             t.from.name(),
             t.to.name(),
             t.why

@@ -557,3 +557,158 @@ async fn a_fault_from_a_later_instant_makes_applied_devices_report_again() {
     let later = sim.poll(&assigned, end, end + h(48)).await.unwrap();
     assert!(later.statuses.is_empty());
 }
+
+/// A wave of a phase with `approvals = 2` under `[approvals] distinct`
+/// opens only after two people other than the requester approved it; the
+/// same person twice counts once, and the answers say what is missing.
+#[tokio::test]
+async fn a_two_person_wave_opens_only_when_two_others_approved() {
+    use ringmaster_engine::engine::Approval;
+    let Fleet {
+        org,
+        mut res,
+        proposed,
+    } = fleet();
+    let text = PLAN.replace("ON_FAIL", "pause").replace(
+        "kind = \"enterprise\"\n",
+        "kind = \"enterprise\"\napprovals = 2\n",
+    ) + "\n[approvals]\ndistinct = true\n";
+    let plan = build(
+        &ringmaster_plan::parse(&text).unwrap(),
+        Inputs {
+            org: &org,
+            res: &mut res,
+            proposed: &proposed,
+        },
+    )
+    .unwrap();
+    let store = ringmaster_store::open("sqlite::memory:").await.unwrap();
+    let sim = Arc::new(Simulator::new(&org, SimConfig::default()));
+    let waves = WaveSpec::from_plan(&plan);
+    let first = waves
+        .iter()
+        .position(|w| w.rules.approval)
+        .expect("an enterprise wave asks for approval") as u32
+        + 1;
+    let start = waves[0].starts_at;
+    let engine = Engine::start(store.clone(), sim, "sim", &text, waves, start)
+        .await
+        .unwrap();
+    assert_eq!(engine.request("alice", start).await.unwrap(), "alice");
+    let mut now = start;
+    while engine.rows().await.unwrap()[first as usize - 1].state != WaveState::AwaitingApproval {
+        now += jiff::SignedDuration::from_hours(1);
+        assert!(
+            now < start + jiff::SignedDuration::from_hours(24 * 60),
+            "never asked"
+        );
+        engine.tick(now).await.unwrap();
+    }
+    let state = || async { engine.rows().await.unwrap()[first as usize - 1].state };
+
+    let a = engine.approve(first, "alice", now).await.unwrap();
+    let Approval::Forbidden(why) = a else {
+        panic!("{a:?}")
+    };
+    assert!(
+        why.ends_with("alice requested it and cannot approve it; 0 of 2 approvals; alice requested it, 2 different approvers are needed"),
+        "{why}"
+    );
+    let a = engine.approve(first, "bob", now).await.unwrap();
+    let Approval::Recorded(why) = a else {
+        panic!("{a:?}")
+    };
+    assert!(
+        why.ends_with("approval by bob recorded; still awaiting approval: 1 of 2 approvals; alice requested it, a different approver is needed"),
+        "{why}"
+    );
+    let a = engine.approve(first, "Bob", now).await.unwrap();
+    let Approval::Refused(why) = a else {
+        panic!("{a:?}")
+    };
+    assert!(
+        why.contains("Bob approved it already (each person counts once); 1 of 2 approvals"),
+        "{why}"
+    );
+    assert_eq!(state().await, WaveState::AwaitingApproval);
+    // The plain operator path says the same and opens nothing.
+    let r = engine
+        .operate(first, ringmaster_core::wave::Event::Approve, "alice", now)
+        .await
+        .unwrap();
+    assert!(r.unwrap_err().contains("cannot approve"));
+    assert_eq!(state().await, WaveState::AwaitingApproval);
+
+    let a = engine.approve(first, "carol", now).await.unwrap();
+    let Approval::Opened(line) = a else {
+        panic!("{a:?}")
+    };
+    assert!(line.contains("awaiting approval → applying"), "{line}");
+    assert_eq!(state().await, WaveState::Applying);
+    let a = engine.approve(first, "dave", now).await.unwrap();
+    assert!(matches!(a, Approval::Refused(_)), "{a:?}");
+
+    let seen = engine.approvals(first).await.unwrap().unwrap();
+    assert_eq!(seen.requester.as_deref(), Some("alice"));
+    let names: Vec<&str> = seen.given.iter().map(|a| a.approver.as_str()).collect();
+    assert_eq!(names, ["bob", "carol"]);
+    assert!(seen.tally.met());
+    let log = store.audit_log("sim").await.unwrap();
+    let approved: Vec<(&str, &str)> = log
+        .iter()
+        .filter(|e| e.action.ends_with("approved") || e.action.ends_with("approval refused"))
+        .map(|e| (e.actor.as_str(), e.detail.as_str()))
+        .collect();
+    assert_eq!(
+        approved,
+        [
+            (
+                "alice",
+                "the requester cannot approve alone: 0 of 2 approvals; alice requested it, 2 different approvers are needed"
+            ),
+            (
+                "bob",
+                "1 of 2 approvals; alice requested it, a different approver is needed; requested by alice; approved by bob"
+            ),
+            (
+                "alice",
+                "the requester cannot approve alone: 1 of 2 approvals; alice requested it, a different approver is needed"
+            ),
+            (
+                "carol",
+                "2 of 2 approvals; requested by alice; approved by bob, carol"
+            ),
+        ]
+    );
+    // The transition that opened the wave is carol's.
+    assert!(
+        log.iter()
+            .any(|e| e.actor == "carol" && e.action.contains("awaiting approval → applying"))
+    );
+    // A crash after the last approval was kept but before the wave opened:
+    // an approval by someone already counted opens it then.
+    let next = first + 1;
+    let key = ringmaster_store::WaveKey {
+        rollout: "sim".into(),
+        version: engine.version(),
+        idx: next - 1,
+    };
+    for who in ["bob", "carol"] {
+        assert!(
+            store
+                .add_approval(&key, who, "kept before a crash", now)
+                .await
+                .unwrap()
+        );
+    }
+    while engine.rows().await.unwrap()[next as usize - 1].state != WaveState::AwaitingApproval {
+        now += jiff::SignedDuration::from_hours(1);
+        assert!(
+            now < start + jiff::SignedDuration::from_hours(24 * 90),
+            "wave {next} never asked"
+        );
+        engine.tick(now).await.unwrap();
+    }
+    let a = engine.approve(next, "Carol", now).await.unwrap();
+    assert!(matches!(a, Approval::Opened(_)), "{a:?}");
+}

@@ -8,6 +8,12 @@
 //!
 //! `/assign` replaces a policy's whole assignment set: the connector reads
 //! the set, merges its own target in or out, and writes it back.
+//!
+//! Scope tags: Graph carries `roleScopeTagIds` on policies, not on their
+//! assignments nor on Entra groups. The plan's `[[scope_tags]]` are checked
+//! by name against `GET /deviceManagement/roleScopeTags` and added to each
+//! new policy before it is assigned (tags it has are kept); the wave group
+//! names them in its description.
 
 use crate::client::{BatchItem, Graph, GraphError};
 use async_trait::async_trait;
@@ -91,6 +97,12 @@ pub struct Intune {
     overlapping: Vec<PolicyRef>,
     fleet: Fleet,
     groups: Mutex<HashMap<u32, String>>,
+    /// The plan's scope tags: (name, id), as `[[scope_tags]]` says.
+    scope_tags: Vec<(String, String)>,
+    /// The tags' ids once checked against the tenant.
+    tag_ids: Mutex<Option<Vec<String>>>,
+    /// New policies known to carry every tag.
+    tagged: Mutex<HashSet<String>>,
 }
 
 fn err(e: impl std::fmt::Display) -> ConnectorError {
@@ -272,7 +284,119 @@ impl Intune {
             overlapping,
             fleet,
             groups: Mutex::new(HashMap::new()),
+            scope_tags: Vec::new(),
+            tag_ids: Mutex::new(None),
+            tagged: Mutex::new(HashSet::new()),
         }
+    }
+
+    /// The scope tags (name, id) the new policies must carry.
+    pub fn with_scope_tags(mut self, tags: Vec<(String, String)>) -> Intune {
+        self.scope_tags = tags;
+        self
+    }
+
+    /// The plan's tags as the tenant knows them, by name; an unknown name,
+    /// or a known one whose id differs from the plan's, is an error.
+    async fn tag_ids(&self) -> Result<Vec<String>, GraphError> {
+        if self.scope_tags.is_empty() {
+            return Ok(Vec::new());
+        }
+        if let Some(ids) = self.tag_ids.lock().await.as_ref() {
+            return Ok(ids.clone());
+        }
+        let tenant = self
+            .graph
+            .get_all("/deviceManagement/roleScopeTags?$select=id,displayName")
+            .await?;
+        let shown = || {
+            tenant
+                .iter()
+                .map(|t| {
+                    format!(
+                        "{} ({})",
+                        t["displayName"].as_str().unwrap_or("?"),
+                        t["id"].as_str().unwrap_or("?")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut ids = Vec::new();
+        for (name, id) in &self.scope_tags {
+            let found = tenant.iter().find(|t| {
+                t["displayName"]
+                    .as_str()
+                    .is_some_and(|n| n.trim().eq_ignore_ascii_case(name.trim()))
+            });
+            let Some(t) = found else {
+                return Err(GraphError::Invalid(format!(
+                    "scope tag `{name}` of the plan is not in the tenant (it has: {}): create it under Tenant administration > Roles > Scope tags, or fix [[scope_tags]]",
+                    shown()
+                )));
+            };
+            let tid = t["id"].as_str().unwrap_or_default();
+            if tid != id {
+                return Err(GraphError::Invalid(format!(
+                    "scope tag `{name}` has id {tid} in the tenant, but the plan's [[scope_tags]] says {id}"
+                )));
+            }
+            ids.push(tid.to_string());
+        }
+        *self.tag_ids.lock().await = Some(ids.clone());
+        Ok(ids)
+    }
+
+    /// Adds the plan's tags to a new policy's `roleScopeTagIds`, keeping
+    /// the tags it has (read first; written only when one is missing).
+    async fn tag_policy(&self, p: &PolicyRef, ids: &[String]) -> Result<(), GraphError> {
+        if ids.is_empty() || self.tagged.lock().await.contains(&p.id) {
+            return Ok(());
+        }
+        let path = format!("{}/{}", p.collection.path(), p.id);
+        let now = self
+            .graph
+            .get(&format!("{path}?$select=id,roleScopeTagIds"))
+            .await?;
+        let mut tags: Vec<String> = now["roleScopeTagIds"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.as_str().map(str::to_string))
+            .collect();
+        let missing: Vec<&String> = ids.iter().filter(|i| !tags.contains(i)).collect();
+        if !missing.is_empty() {
+            tags.extend(missing.into_iter().cloned());
+            let mut body = json!({ "roleScopeTagIds": tags });
+            // Graph updates a deviceConfiguration or compliance policy
+            // through its derived type, which the body must name.
+            if p.collection != Collection::ConfigurationPolicies
+                && let Some(t) = now["@odata.type"].as_str()
+            {
+                body["@odata.type"] = json!(t);
+            }
+            self.graph
+                .send_with(reqwest::Method::PATCH, &path, Some(&body), true)
+                .await?;
+        }
+        self.tagged.lock().await.insert(p.id.clone());
+        Ok(())
+    }
+
+    /// What the wave group's description says: its purpose, and the scope
+    /// it belongs to (groups carry no scope tags of their own).
+    fn group_description(&self) -> String {
+        let mut d =
+            "Managed by ringmaster: its members are the devices of one rollout wave.".to_string();
+        if !self.scope_tags.is_empty() {
+            let tags: Vec<String> = self
+                .scope_tags
+                .iter()
+                .map(|(n, i)| format!("{n} ({i})"))
+                .collect();
+            d.push_str(&format!(" Scope tags: {}.", tags.join(", ")));
+        }
+        d
     }
 
     /// The wave group's mail nickname: unique per rollout and wave, ASCII,
@@ -332,7 +456,7 @@ impl Intune {
         let nick = self.nickname(wave);
         let body = json!({
             "displayName": format!("ringmaster {} wave {}", self.rollout, wave + 1),
-            "description": "Managed by ringmaster: its members are the devices of one rollout wave.",
+            "description": self.group_description(),
             "mailEnabled": false,
             "mailNickname": nick,
             "securityEnabled": true,
@@ -656,6 +780,8 @@ impl Connector for Intune {
         members: &RoaringBitmap,
         approvals: &Approvals,
     ) -> Result<(), ConnectorError> {
+        // An unknown tag stops the wave before anything is written.
+        let tags = self.tag_ids().await.map_err(err)?;
         let gid = self.group(wave).await.map_err(err)?;
         let mut unreachable = 0;
         let want: HashSet<String> = members
@@ -674,6 +800,9 @@ impl Connector for Intune {
             );
         }
         self.sync_members(&gid, &want).await.map_err(err)?;
+        for p in &self.policies {
+            self.tag_policy(p, &tags).await.map_err(err)?;
+        }
         self.set_all(&self.policies, &gid, false, true, approvals)
             .await
     }

@@ -52,6 +52,13 @@ const CONFIG_READ: Need = &[
     "DeviceManagementConfiguration.ReadWrite.All",
 ];
 const CONFIG_WRITE: Need = &["DeviceManagementConfiguration.ReadWrite.All"];
+/// Graph, "List roleScopeTags".
+const SCOPE_TAGS_READ: Need = &[
+    "DeviceManagementConfiguration.Read.All",
+    "DeviceManagementConfiguration.ReadWrite.All",
+    "DeviceManagementRBAC.Read.All",
+    "DeviceManagementRBAC.ReadWrite.All",
+];
 /// Graph, "Create operationApprovalRequest" (Multi Admin Approval).
 const APPROVAL_WRITE: Need = &[
     "DeviceManagementConfiguration.ReadWrite.All",
@@ -107,7 +114,10 @@ pub fn needed(method: &str, path: &str) -> Vec<Need> {
         ("GET", ["deviceManagement", "managedDevices", ..]) => vec![MANAGED_READ],
         ("POST", ["deviceManagement", "reports", ..]) => vec![CONFIG_READ],
         ("POST", ["deviceManagement", "operationApprovalRequests", ..]) => vec![APPROVAL_WRITE],
+        ("GET", ["deviceManagement", "roleScopeTags", ..]) => vec![SCOPE_TAGS_READ],
         ("GET", ["deviceManagement", ..]) => vec![CONFIG_READ],
+        // A new policy's scope tags (`roleScopeTagIds`).
+        ("PATCH", ["deviceManagement", _, _]) => vec![CONFIG_WRITE],
         ("POST", ["deviceManagement", _, _, "assign"]) => vec![CONFIG_WRITE],
         _ => Vec::new(),
     }

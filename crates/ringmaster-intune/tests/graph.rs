@@ -661,6 +661,7 @@ async fn the_engine_drives_waves_through_intune_and_reads_their_reports() {
         goals: vec![goal.clone()],
         policy: Default::default(),
         enrolled: 0,
+        approvals: Default::default(),
         settings: Vec::new(),
     };
     let waves = vec![wave("pilot", 0..40, t0), wave("broad", 40..200, t0 + h(24))];
@@ -774,6 +775,7 @@ async fn a_missing_permission_is_named_mid_run_and_the_wave_goes_on_once_granted
         goals: Vec::new(),
         policy: Default::default(),
         enrolled: 0,
+        approvals: Default::default(),
         settings: Vec::new(),
     }];
     let intune = Intune::new(
@@ -849,4 +851,107 @@ async fn a_missing_permission_is_named_mid_run_and_the_wave_goes_on_once_granted
         engine.rows().await.unwrap()[0].state,
         WaveState::Applying | WaveState::Baking
     ));
+}
+
+/// The plan's scope tags: checked by name against the tenant, added to the
+/// new policy (keeping its Default tag) before it is assigned, and named in
+/// the wave group's description. Assignments and groups carry none (the
+/// mock refuses `roleScopeTagIds` on them, as Graph has no such property).
+#[tokio::test]
+async fn scope_tags_go_on_the_policy_and_in_the_group_description() {
+    let export = generated(100);
+    let org = org_of(export.path());
+    let m = Mock::new(Tenant::from_export(export.path()), 100);
+    m.serve().await;
+    let pid = {
+        let mut t = m.tenant.lock().unwrap();
+        t.scope_tags = vec![
+            serde_json::json!({"id": "3", "displayName": "Paris"}),
+            serde_json::json!({"id": "4", "displayName": "Lyon"}),
+        ];
+        t.policies
+            .iter()
+            .find(|(c, _)| c == "configurationPolicies")
+            .map(|(_, p)| p["id"].as_str().unwrap().to_string())
+            .unwrap()
+    };
+    let make = |tags: Vec<(&str, &str)>| {
+        Intune::new(
+            Arc::new(client(&m)),
+            "tagged",
+            vec![PolicyRef {
+                id: pid.clone(),
+                collection: Collection::ConfigurationPolicies,
+            }],
+            Vec::new(),
+            Fleet::of(&org),
+        )
+        .with_scope_tags(
+            tags.into_iter()
+                .map(|(n, i)| (n.to_string(), i.to_string()))
+                .collect(),
+        )
+    };
+    let members: RoaringBitmap = (0..org.devices.rows).take(10).collect();
+
+    // A tag the tenant does not have stops the wave before any write.
+    let e = make(vec![("Paris", "3"), ("Marseille", "7")])
+        .assign(0, &members, &none())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("scope tag `Marseille` of the plan is not in the tenant (it has: Default (0), Paris (3), Lyon (4))"),
+        "{e}"
+    );
+    let e = make(vec![("Lyon", "5")])
+        .assign(0, &members, &none())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("scope tag `Lyon` has id 4 in the tenant, but the plan's [[scope_tags]] says 5"),
+        "{e}"
+    );
+    assert!(m.writes.lock().unwrap().is_empty(), "nothing written");
+
+    make(vec![("paris", "3")])
+        .assign(0, &members, &none())
+        .await
+        .unwrap();
+    {
+        let t = m.tenant.lock().unwrap();
+        let p = &t
+            .policies
+            .iter()
+            .find(|(_, p)| p["id"] == pid.as_str())
+            .unwrap()
+            .1;
+        assert_eq!(p["roleScopeTagIds"], serde_json::json!(["0", "3"]));
+        let g = t
+            .groups
+            .iter()
+            .find(|g| g["mailNickname"].as_str() == Some("ringmaster-tagged-w1"))
+            .unwrap();
+        assert_eq!(
+            g["description"],
+            "Managed by ringmaster: its members are the devices of one rollout wave. Scope tags: paris (3)."
+        );
+        assert!(g.get("roleScopeTagIds").is_none());
+    }
+    // Tagged already: a second process reads and writes no tags again.
+    let patches = |m: &Mock| {
+        m.writes
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(method, path)| method == "PATCH" && path.contains(&pid))
+            .count()
+    };
+    assert_eq!(patches(&m), 1);
+    make(vec![("Paris", "3")])
+        .assign(1, &members, &none())
+        .await
+        .unwrap();
+    assert_eq!(patches(&m), 1);
 }

@@ -78,6 +78,7 @@ fn waves() -> Vec<WaveSpec> {
         },
         goals: Vec::new(),
         policy: Default::default(),
+        approvals: Default::default(),
         enrolled: 0,
         settings: Vec::new(),
     }]
@@ -141,7 +142,7 @@ async fn note(s: &Setup) -> Option<String> {
         version: 1,
         idx: 0,
     };
-    approval_note(&s.store.approvals("maa").await.unwrap(), &key)
+    approval_note(&s.store.tenant_approvals("maa").await.unwrap(), &key)
 }
 
 async fn state(e: &Engine) -> WaveState {
@@ -208,7 +209,9 @@ async fn an_approved_write_is_resent_once_with_its_request_id() {
     assert!(assigned(&s));
     assert_eq!(s.mock.approvals_of(&s.policy.id)[0]["status"], "completed");
     assert_eq!(
-        s.store.approvals("maa").await.unwrap()[0].request.status,
+        s.store.tenant_approvals("maa").await.unwrap()[0]
+            .request
+            .status,
         ApprovalStatus::Completed
     );
     assert_eq!(note(&s).await, None);

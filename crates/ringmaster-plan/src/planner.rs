@@ -73,6 +73,8 @@ pub struct Plan {
     /// Intune scope tags the rollout's policies carry (`[[scope_tags]]`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub scope_tags: Vec<ScopeTag>,
+    /// `[approvals] distinct`: the requester's own approval does not count.
+    pub distinct_approvers: bool,
     /// The scope tag the plan was made within (`plan --scope-tag`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub within: Option<ScopeTag>,
@@ -150,6 +152,8 @@ pub struct PhasePlan {
     /// Indices into `Plan::waves`.
     pub waves: Vec<usize>,
     pub approval: bool,
+    /// Different people who must approve each wave (when `approval`).
+    pub approvers: u32,
     pub promotion: bool,
     pub on_fail: crate::spec::OnFailSpec,
     pub gate_policy: ringmaster_core::gates::GatePolicy,
@@ -302,6 +306,7 @@ pub fn build_within(
     let new = rollout::new_policies(spec, org, inputs.proposed, &mut errs);
     let groups = scope::targeted_groups(spec, org, inputs.res, cal.window.as_ref(), &mut errs);
     rollout::check_phases(&spec.phases, &mut errs);
+    rollout::check_approvals(spec, &mut errs);
     let plan_tags = tags::scope_tags(spec, &mut errs);
     let scope = scope::scope(
         spec,
@@ -421,6 +426,11 @@ pub fn build_within(
         conflicts,
         alerts,
         scope_tags: plan_tags,
+        distinct_approvers: spec
+            .approvals
+            .distinct
+            .as_ref()
+            .is_some_and(|d| *d.get_ref()),
         within: within.map(|(t, _)| t.clone()),
     })
 }
@@ -441,7 +451,8 @@ fn phase_plan(
         goal_sentences: goals.iter().map(Goal::sentence).collect(),
         goals,
         waves,
-        approval: p.approval,
+        approval: p.needs_approval(),
+        approvers: p.approvers(),
         promotion: p.promotion,
         on_fail: p.on_fail,
         gate_policy: ringmaster_core::gates::GatePolicy {

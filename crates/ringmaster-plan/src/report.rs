@@ -107,7 +107,14 @@ pub fn text(plan: &Plan) -> String {
             when(&p.start),
             end,
             p.waves.len(),
-            if p.approval { ", each approved" } else { "" }
+            match (p.approval, p.approvers, plan.distinct_approvers) {
+                (false, ..) => String::new(),
+                (true, 1, false) => ", each approved".into(),
+                (true, 1, true) => ", each approved by someone other than the requester".into(),
+                (true, n, false) => format!(", each approved by {n} different people"),
+                (true, n, true) =>
+                    format!(", each approved by {n} people other than the requester"),
+            }
         );
         for g in &p.goal_sentences {
             let _ = writeln!(o, "      goal: {g}");

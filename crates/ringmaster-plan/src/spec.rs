@@ -35,6 +35,22 @@ pub struct PlanFile {
     /// `--scope-tag` finds a tag by its name here.
     #[serde(default)]
     pub scope_tags: Vec<ScopeTagSpec>,
+    /// Who may approve a wave: `distinct = true` keeps whoever started the
+    /// rollout from approving its waves alone.
+    #[serde(default)]
+    pub approvals: ApprovalsSpec,
+}
+
+/// The plan's approval rule (`[approvals]`); how many approvals a phase
+/// needs is the phase's `approvals`.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalsSpec {
+    /// The approver must differ from the requester (who started the
+    /// rollout: `run --actor`, `serve --actor`, default `$USER`).
+    #[serde(default)]
+    #[schemars(with = "Option<bool>")]
+    pub distinct: Option<Spanned<bool>>,
 }
 
 /// An Intune scope tag: its name (for `--scope-tag` and messages) and id.
@@ -289,6 +305,10 @@ pub struct PhaseSpec {
     /// Each wave waits for an operator's approval before it starts.
     #[serde(default)]
     pub approval: bool,
+    /// Different people who must approve each wave (1 to 10); implies `approval`.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub approvals: Option<Spanned<u32>>,
     /// A wave that passed waits for an operator to promote it before the next starts.
     #[serde(default)]
     pub promotion: bool,
@@ -642,6 +662,16 @@ pub fn reference_markdown() -> String {
 }
 
 impl PhaseSpec {
+    /// Whether the phase's waves wait for approval (`approval`, or `approvals`).
+    pub fn needs_approval(&self) -> bool {
+        self.approval || self.approvals.is_some()
+    }
+
+    /// Different approvers each wave needs (1 unless `approvals` says more).
+    pub fn approvers(&self) -> u32 {
+        self.approvals.as_ref().map_or(1, |n| *n.get_ref()).max(1)
+    }
+
     /// The phase's judging: `wilson = true` (the older switch) means Wilson
     /// bounds; otherwise `judging`, sequential when unset.
     pub fn judging(&self) -> JudgingSpec {

@@ -485,6 +485,26 @@ fn plan_errors_say_where_and_why() {
             "min_share = \"5\"",
             "`5` is not a share",
         ),
+        (
+            "kind = \"enterprise\"\n",
+            "kind = \"enterprise\"\napprovals = 0\n",
+            "approvals = 0 on Enterprise rollout: give 1 to 10 different approvers per wave",
+        ),
+        (
+            "kind = \"run_state\"\n",
+            "kind = \"run_state\"\napprovals = 2\n",
+            "Run state has no waves to approve",
+        ),
+        (
+            "[rollout]\n",
+            "approvals = { distinct = true }\n[rollout]\n",
+            "[approvals] distinct is set but no phase asks for approval",
+        ),
+        (
+            "kind = \"enterprise\"\n",
+            "kind = \"enterprise\"\napprovals = \"two\"\n",
+            "invalid type",
+        ),
     ];
     for (from, to, expect) in cases {
         assert!(
@@ -686,6 +706,39 @@ fn the_commented_example_is_a_valid_plan() {
     assert_eq!(spec.rollout.id.get_ref(), "win-baseline-2027");
     assert_eq!(spec.phases.len(), 5);
     assert_eq!(spec.alerts.len(), 2);
+}
+
+#[test]
+fn approvals_on_a_phase_ask_for_approval_by_that_many_people() {
+    let text = BASE.replacen(
+        "kind = \"enterprise\"\n",
+        "kind = \"enterprise\"\napprovals = 2\n",
+        1,
+    ) + "\n[approvals]\ndistinct = true\n";
+    let plan = plan_of(&text).unwrap();
+    assert!(plan.distinct_approvers);
+    let ent = plan
+        .phases
+        .iter()
+        .find(|p| p.kind == PhaseKind::Enterprise)
+        .unwrap();
+    assert_eq!((ent.approval, ent.approvers), (true, 2));
+    assert!(ent.waves.iter().all(|&i| plan.waves[i].approval));
+    let pilot = plan
+        .phases
+        .iter()
+        .find(|p| p.kind == PhaseKind::Pilot)
+        .unwrap();
+    assert_eq!((pilot.approval, pilot.approvers), (false, 1));
+    assert!(
+        report::text(&plan).contains("each approved by 2 people other than the requester"),
+        "{}",
+        report::text(&plan)
+    );
+    // Without the rule nothing changes.
+    let plain = plan_of(BASE).unwrap();
+    assert!(!plain.distinct_approvers);
+    assert!(plain.phases.iter().all(|p| p.approvers == 1));
 }
 
 #[test]

@@ -261,14 +261,16 @@ pub(crate) async fn audit(
     ),
     responses(
         (status = 200, description = "done: the transition", body = Done),
+        (status = 202, description = "approve: the approval is kept; the wave still waits for more (the answer says what is missing)", body = Done),
+        (status = 403, description = "the token's role may not do this; or, approving, the requester cannot approve alone under `[approvals] distinct`", body = ErrorBody),
         (status = 404, description = "no such action", body = ErrorBody),
-        (status = 409, description = "the wave's state does not allow it, or another action came first", body = ErrorBody),
+        (status = 409, description = "the wave's state does not allow it, this person approved it already, or another action came first", body = ErrorBody),
     ))]
 pub(crate) async fn act(
     State(s): State<AppState>,
     who: Caller,
     Path((wave, action)): Path<(u32, String)>,
-) -> Result<axum::Json<Done>, ApiError> {
+) -> Result<Response, ApiError> {
     let event = event_of(&action).ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -276,10 +278,33 @@ pub(crate) async fn act(
         )
     })?;
     let now = (s.clock)();
+    if event == Event::Approve {
+        let (status, done) = approve(&s, wave, &who.label, now).await?;
+        return Ok((status, axum::Json(Done { done })).into_response());
+    }
     match s.engine.operate(wave, event, &who.label, now).await {
-        Ok(Ok(line)) => Ok(axum::Json(Done { done: line })),
+        Ok(Ok(line)) => Ok(axum::Json(Done { done: line }).into_response()),
         Ok(Err(why)) => Err(ApiError::new(StatusCode::CONFLICT, why)),
         Err(e) => Err(ApiError::store("the action", e)),
+    }
+}
+
+/// An approval by `who`, as the API and the dashboard answer it: 200 when
+/// it opened the wave, 202 when it was kept and more are needed, 403 for
+/// the requester under a two-person rule, 409 when nothing changed.
+pub(crate) async fn approve(
+    s: &AppState,
+    wave: u32,
+    who: &str,
+    now: jiff::Timestamp,
+) -> Result<(StatusCode, String), ApiError> {
+    use ringmaster_engine::engine::Approval;
+    match s.engine.approve(wave, who, now).await {
+        Ok(Approval::Opened(line)) => Ok((StatusCode::OK, line)),
+        Ok(Approval::Recorded(line)) => Ok((StatusCode::ACCEPTED, line)),
+        Ok(Approval::Forbidden(why)) => Err(ApiError::new(StatusCode::FORBIDDEN, why)),
+        Ok(Approval::Refused(why)) => Err(ApiError::new(StatusCode::CONFLICT, why)),
+        Err(e) => Err(ApiError::store("the approval", e)),
     }
 }
 
@@ -780,6 +805,32 @@ pub(crate) struct WaveDetail {
     /// The wave's requests for the tenant's approval, oldest first.
     #[schema(value_type = Vec<Object>)]
     approval_requests: Vec<ringmaster_store::ApprovalRequest>,
+    approvals: WaveApprovals,
+}
+
+/// Who requested a wave and who approved it, under the wave's rule.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct WaveApprovals {
+    /// Different approvers the wave needs (1 unless the phase says `approvals`).
+    required: u32,
+    /// The requester's own approval does not count (`[approvals] distinct`).
+    distinct: bool,
+    /// Who first drove this plan version, when recorded.
+    requester: Option<String>,
+    /// Oldest first.
+    approvers: Vec<Approver>,
+    /// Approvals that count.
+    counted: u32,
+    /// `1 of 2 approvals; alice requested it, a different approver is needed`.
+    summary: String,
+}
+
+/// One approval.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Approver {
+    name: String,
+    #[schema(value_type = String, format = DateTime)]
+    at: jiff::Timestamp,
 }
 
 /// Everything about one wave, shared by the API and the wave page so the
@@ -814,9 +865,9 @@ pub(crate) async fn wave_detail(s: &AppState, wave: u32) -> Result<Option<WaveDe
         .into_iter()
         .filter(|h| h.key == r.key)
         .collect();
-    let approvals = s.store.approvals(&s.rollout).await.map_err(read)?;
-    let tenant_approval = ringmaster_engine::engine::approval_note(&approvals, &r.key);
-    let approval_requests = approvals
+    let tenant_requests = s.store.tenant_approvals(&s.rollout).await.map_err(read)?;
+    let tenant_approval = ringmaster_engine::engine::approval_note(&tenant_requests, &r.key);
+    let approval_requests = tenant_requests
         .into_iter()
         .filter(|a| a.key == r.key)
         .map(|a| a.request)
@@ -827,6 +878,27 @@ pub(crate) async fn wave_detail(s: &AppState, wave: u32) -> Result<Option<WaveDe
         .waves
         .get(r.key.idx as usize)
         .and_then(|w| serde_json::to_value(w).ok());
+    let a = s
+        .engine
+        .approvals(wave)
+        .await
+        .map_err(|e| ApiError::store("reading approvals", e))?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("there is no wave {wave}")))?;
+    let approvals = WaveApprovals {
+        required: a.tally.required,
+        distinct: a.rule.distinct,
+        counted: a.tally.counted,
+        summary: a.tally.to_string(),
+        requester: a.requester,
+        approvers: a
+            .given
+            .into_iter()
+            .map(|g| Approver {
+                name: g.approver,
+                at: g.at,
+            })
+            .collect(),
+    };
     Ok(Some(WaveDetail {
         wave,
         version: r.key.version,
@@ -855,6 +927,7 @@ pub(crate) async fn wave_detail(s: &AppState, wave: u32) -> Result<Option<WaveDe
         history,
         tenant_approval,
         approval_requests,
+        approvals,
     }))
 }
 

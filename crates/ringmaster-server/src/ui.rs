@@ -725,6 +725,14 @@ pub(crate) async fn act(
             "Actions are approve, promote, pause, resume, abort, rollback and retry.",
         );
     };
+    if event == ringmaster_core::wave::Event::Approve {
+        // A kept approval that does not open the wave yet shows on the
+        // wave page, which says what is still missing.
+        return match crate::api::approve(&s, wave, &session.label, (s.clock)()).await {
+            Ok(_) => Redirect::to(&path).into_response(),
+            Err(e) => failed(e),
+        };
+    }
     match s
         .engine
         .operate(wave, event, &session.label, (s.clock)())

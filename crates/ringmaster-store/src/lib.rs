@@ -357,6 +357,15 @@ impl StateCounts {
     }
 }
 
+/// One person's approval of a wave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Approval {
+    /// The name as given.
+    pub approver: String,
+    pub at: jiff::Timestamp,
+}
+
+/// An entry of the audit log.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditEntry {
     pub at: jiff::Timestamp,

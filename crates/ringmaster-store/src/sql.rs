@@ -10,10 +10,11 @@ use super::{Backend, CHUNK, Db};
 use crate::values::{bitmap_bytes, digest, from_ms, gate_result, gate_result_text, json, ms};
 use crate::values::{parse, secret};
 use crate::{
-    Action, AlertMark, AuditEntry, Coordination, Credentials, Delivery, DeviceState, Feedback,
-    GateRound, Ingested, LatestState, NewMessage, NewWave, Notifications, OutboxItem, Recorded,
-    Reports, Result, Role, Session, Started, StateCounts, StatusReport, StoreError, TenantApproval,
-    TenantApprovals, Ticket, TokenCheck, TokenInfo, Watching, WaveKey, WaveRow, Waves,
+    Action, AlertMark, Approval, AuditEntry, Coordination, Credentials, Delivery, DeviceState,
+    Feedback, GateRound, Ingested, LatestState, NewMessage, NewWave, Notifications, OutboxItem,
+    Recorded, Reports, Result, Role, Session, Started, StateCounts, StatusReport, StoreError,
+    TenantApproval, TenantApprovals, Ticket, TokenCheck, TokenInfo, Watching, WaveKey, WaveRow,
+    Waves,
 };
 use async_trait::async_trait;
 use ringmaster_core::alerts::{Alert, Severity};
@@ -486,6 +487,119 @@ impl Waves for Backend {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn request(
+        &self,
+        rollout: &str,
+        version: u32,
+        who: &str,
+        at: jiff::Timestamp,
+    ) -> Result<String> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query(
+            "INSERT INTO requesters (rollout, version, requester, at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (rollout, version) DO NOTHING",
+        )
+        .bind(rollout)
+        .bind(version as i64)
+        .bind(who)
+        .bind(ms(at))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 1 {
+            sqlx::query(
+                "INSERT INTO audit (at, actor, rollout, action, detail) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(ms(at))
+            .bind(who)
+            .bind(rollout)
+            .bind(format!("version {version}: requested"))
+            .bind(format!("{who} started the rollout: its waves are requested by {who}"))
+            .execute(&mut *tx)
+            .await?;
+        }
+        let stands: String = sqlx::query_scalar(
+            "SELECT requester FROM requesters WHERE rollout = $1 AND version = $2",
+        )
+        .bind(rollout)
+        .bind(version as i64)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        crate::after_commit();
+        Ok(stands)
+    }
+
+    async fn requester(&self, rollout: &str, version: u32) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT requester FROM requesters WHERE rollout = $1 AND version = $2",
+        )
+        .bind(rollout)
+        .bind(version as i64)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn add_approval(
+        &self,
+        key: &WaveKey,
+        who: &str,
+        detail: &str,
+        at: jiff::Timestamp,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query(
+            "INSERT INTO approvals (rollout, version, idx, person, approver, at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (rollout, version, idx, person) DO NOTHING",
+        )
+        .bind(&key.rollout)
+        .bind(key.version as i64)
+        .bind(key.idx as i64)
+        .bind(ringmaster_core::approvals::person(who))
+        .bind(who.trim())
+        .bind(ms(at))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO audit (at, actor, rollout, action, detail) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(ms(at))
+        .bind(who)
+        .bind(&key.rollout)
+        .bind(format!("wave {}: approved", key.idx + 1))
+        .bind(detail)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        crate::after_commit();
+        Ok(true)
+    }
+
+    async fn approvals(&self, key: &WaveKey) -> Result<Vec<Approval>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT approver, at FROM approvals
+             WHERE rollout = $1 AND version = $2 AND idx = $3 ORDER BY at, person",
+        )
+        .bind(&key.rollout)
+        .bind(key.version as i64)
+        .bind(key.idx as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(approver, at)| {
+                Ok(Approval {
+                    at: from_ms(at, || place("approvals", key))?,
+                    approver,
+                })
+            })
+            .collect()
     }
 }
 
@@ -1421,7 +1535,7 @@ impl TenantApprovals for Backend {
         Ok(())
     }
 
-    async fn approvals(&self, rollout: &str) -> Result<Vec<TenantApproval>> {
+    async fn tenant_approvals(&self, rollout: &str) -> Result<Vec<TenantApproval>> {
         let rows = sqlx::query(
             "SELECT request, version, idx, seq, pos, object, requested_at, expires_at, status,
                reason, retired

@@ -3,7 +3,7 @@
 //! callable on it without importing the part.
 
 use crate::{
-    Action, AlertMark, AuditEntry, Delivery, Feedback, GateRound, Ingested, LatestState,
+    Action, AlertMark, Approval, AuditEntry, Delivery, Feedback, GateRound, Ingested, LatestState,
     NewMessage, NewWave, OutboxItem, Recorded, Result, Role, Session, Started, StateCounts,
     StatusReport, TOKEN_DAYS, TenantApproval, Ticket, TokenCheck, TokenInfo, WaveKey, WaveRow,
 };
@@ -58,6 +58,30 @@ pub trait Waves: Send + Sync {
         error: Option<&str>,
         at: jiff::Timestamp,
     ) -> Result<()>;
+    /// Records `who` as the requester of a version's waves unless one is
+    /// recorded already (with an audit entry, in one transaction); returns
+    /// the requester that stands.
+    async fn request(
+        &self,
+        rollout: &str,
+        version: u32,
+        who: &str,
+        at: jiff::Timestamp,
+    ) -> Result<String>;
+    /// Who requested a version's waves, if anyone is recorded.
+    async fn requester(&self, rollout: &str, version: u32) -> Result<Option<String>>;
+    /// Records `who`'s approval of a wave with an audit entry saying
+    /// `detail`, in one transaction. False, and nothing written, when that
+    /// person (by [`ringmaster_core::approvals::same_person`]) approved it already.
+    async fn add_approval(
+        &self,
+        key: &WaveKey,
+        who: &str,
+        detail: &str,
+        at: jiff::Timestamp,
+    ) -> Result<bool>;
+    /// A wave's approvals, oldest first.
+    async fn approvals(&self, key: &WaveKey) -> Result<Vec<Approval>>;
 }
 
 /// What devices and people report, counted per wave, and what the gates
@@ -273,7 +297,7 @@ pub trait TenantApprovals: Send + Sync {
     /// Records a request, or its new status and reason (by the request's id).
     async fn save_approval(&self, a: &TenantApproval) -> Result<()>;
     /// A rollout's requests, oldest first (retired ones too).
-    async fn approvals(&self, rollout: &str) -> Result<Vec<TenantApproval>>;
+    async fn tenant_approvals(&self, rollout: &str) -> Result<Vec<TenantApproval>>;
     /// Retires the refused (rejected, cancelled, expired) requests of a
     /// wave, so its writes may ask again; returns how many.
     async fn retire_refused_approvals(&self, key: &WaveKey) -> Result<u64>;

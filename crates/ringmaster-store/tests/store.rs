@@ -308,11 +308,14 @@ async fn story(store: &dyn Store) {
     let mut rejected = request("req-1", ApprovalStatus::Rejected);
     rejected.request.reason = Some("not during the audit".into());
     store.save_approval(&rejected).await.unwrap();
-    assert_eq!(store.approvals("r").await.unwrap(), vec![rejected.clone()]);
-    assert_eq!(store.approvals("other").await.unwrap(), vec![]);
+    assert_eq!(
+        store.tenant_approvals("r").await.unwrap(),
+        vec![rejected.clone()]
+    );
+    assert_eq!(store.tenant_approvals("other").await.unwrap(), vec![]);
     assert_eq!(store.retire_refused_approvals(&key1).await.unwrap(), 1);
     assert_eq!(store.retire_refused_approvals(&key1).await.unwrap(), 0);
-    assert!(store.approvals("r").await.unwrap()[0].retired);
+    assert!(store.tenant_approvals("r").await.unwrap()[0].retired);
 
     // Other waves are a new version; the old one keeps its history.
     let v2 = store
@@ -1398,6 +1401,99 @@ async fn ids_with_tabs_breaks_and_backslashes_arrive_as_sent() {
         assert_eq!(
             store.wave_counts("odd", 1, None).await.unwrap().succeeded,
             4
+        );
+    }
+}
+
+/// The requester of a version is whoever asked first; each person's
+/// approval of a wave is kept once (names compared without case or outer
+/// spaces), with an audit entry, on every backend.
+#[tokio::test]
+async fn requesters_and_approvals_round_trip() {
+    for store in stores().await {
+        let t0 = at("2027-01-11T08:00:00Z");
+        let v = store
+            .start_version("r", "waves A", "plan", &waves(), t0)
+            .await
+            .unwrap()
+            .version;
+        assert_eq!(store.requester("r", v).await.unwrap(), None);
+        assert_eq!(store.request("r", v, "alice", t0).await.unwrap(), "alice");
+        // A later driver does not become the requester.
+        assert_eq!(store.request("r", v, "bob", t0).await.unwrap(), "alice");
+        assert_eq!(
+            store.requester("r", v).await.unwrap().as_deref(),
+            Some("alice")
+        );
+        assert_eq!(store.requester("r", v + 1).await.unwrap(), None);
+
+        let key = WaveKey {
+            rollout: "r".into(),
+            version: v,
+            idx: 1,
+        };
+        let t1 = at("2027-01-25T09:00:00Z");
+        let t2 = at("2027-01-25T10:00:00Z");
+        assert!(
+            store
+                .add_approval(&key, "bob", "1 of 2 approvals", t1)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .add_approval(&key, " BOB ", "again", t2)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .add_approval(&key, "carol", "2 of 2 approvals", t2)
+                .await
+                .unwrap()
+        );
+        let got: Vec<(String, jiff::Timestamp)> = store
+            .approvals(&key)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| (a.approver, a.at))
+            .collect();
+        assert_eq!(got, vec![("bob".into(), t1), ("carol".into(), t2)]);
+        // Another wave has its own approvals.
+        let other = WaveKey {
+            idx: 0,
+            ..key.clone()
+        };
+        assert!(store.approvals(&other).await.unwrap().is_empty());
+
+        let log = store.audit_log("r").await.unwrap();
+        let said: Vec<(&str, &str, &str)> = log
+            .iter()
+            .map(|e| (e.actor.as_str(), e.action.as_str(), e.detail.as_str()))
+            .collect();
+        assert!(
+            said.contains(&(
+                "alice",
+                "version 1: requested",
+                "alice started the rollout: its waves are requested by alice"
+            )),
+            "{said:?}"
+        );
+        assert!(
+            said.contains(&("bob", "wave 2: approved", "1 of 2 approvals")),
+            "{said:?}"
+        );
+        assert!(
+            said.contains(&("carol", "wave 2: approved", "2 of 2 approvals")),
+            "{said:?}"
+        );
+        assert!(!said.iter().any(|s| s.2 == "again"), "{said:?}");
+        assert_eq!(
+            said.iter()
+                .filter(|s| s.1 == "version 1: requested")
+                .count(),
+            1
         );
     }
 }

@@ -211,11 +211,11 @@ pub fn connector(
             }
         }
     }
-    Ok(Intune::new(
-        Arc::new(g),
-        rollout,
-        new,
-        overlapping,
-        Fleet::of(org),
-    ))
+    let tags = loaded
+        .plan
+        .scope_tags
+        .iter()
+        .map(|t| (t.name.clone(), t.id.clone()))
+        .collect();
+    Ok(Intune::new(Arc::new(g), rollout, new, overlapping, Fleet::of(org)).with_scope_tags(tags))
 }

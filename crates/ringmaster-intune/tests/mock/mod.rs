@@ -9,7 +9,13 @@
 //!   requests after its creation a group is invisible to `$filter` and
 //!   refuses members with 404 `Request_ResourceNotFound` (Graph: "Add
 //!   members": retry after a delay);
-//! - `/assign` replacing a policy's assignments;
+//! - `/assign` replacing a policy's assignments; an assignment has no
+//!   `roleScopeTagIds` (Graph: deviceManagementConfigurationPolicyAssignment
+//!   is id, target, source, sourceId), nor has a group;
+//! - scope tags: `GET /deviceManagement/roleScopeTags` (Default, id 0,
+//!   always there), a policy read by id, and `PATCH` of a policy's
+//!   `roleScopeTagIds`, which must name tags the tenant has; a
+//!   deviceConfiguration or compliance PATCH must name its `@odata.type`;
 //! - the status reports: `getConfigurationPolicyDevicesReport` for
 //!   configuration policies and `getDeviceStatusByCompliacePolicyReport`
 //!   (Microsoft's spelling) for compliance policies. `PolicyStatus` is a
@@ -72,6 +78,8 @@ pub struct Tenant {
     pub next_id: u64,
     /// Per created group: the request count when it was made (replication).
     pub created_at: HashMap<String, usize>,
+    /// The tenant's scope tags besides Default (`{id, displayName}`).
+    pub scope_tags: Vec<Value>,
 }
 
 #[derive(Default)]
@@ -371,6 +379,17 @@ impl Mock {
         })
     }
 
+    /// Graph's answer to a group body with a property groups do not have.
+    fn group_refused(body: &Value) -> Option<(u16, Value)> {
+        body.get("roleScopeTagIds").map(|_| {
+            error(
+                400,
+                "Request_BadRequest",
+                "Property 'roleScopeTagIds' does not exist on type 'microsoft.graph.group'.",
+            )
+        })
+    }
+
     fn create_group(&self, t: &mut Tenant, body: &Value) -> Value {
         let id = t.id();
         let mut g = body.clone();
@@ -426,6 +445,9 @@ impl Mock {
                 (200, self.page_of(gs, path, query))
             }
             ("POST", ["groups"]) => {
+                if let Some(refused) = Mock::group_refused(body) {
+                    return refused;
+                }
                 let g = self.create_group(&mut t, body);
                 (201, g)
             }
@@ -445,6 +467,9 @@ impl Mock {
                 }
             }
             ("PATCH", [key]) if key.starts_with("groups(uniqueName=") => {
+                if let Some(refused) = Mock::group_refused(body) {
+                    return refused;
+                }
                 let name = key.split('\'').nth(1).unwrap_or("").to_string();
                 if let Some(g) = t
                     .groups
@@ -525,6 +550,82 @@ impl Mock {
             ("GET", ["deviceManagement", "assignmentFilters"]) => {
                 (200, self.page_of(t.filters.clone(), path, query))
             }
+            ("GET", ["deviceManagement", "roleScopeTags"]) => {
+                let mut tags =
+                    vec![json!({"id": "0", "displayName": "Default", "isBuiltIn": true})];
+                tags.extend(t.scope_tags.iter().cloned());
+                (200, self.page_of(tags, path, query))
+            }
+            ("GET", ["deviceManagement", "operationApprovalRequests", id]) => {
+                match self.approvals.lock().unwrap().get(*id) {
+                    Some(r) => (200, r.clone()),
+                    None => error(404, "ResourceNotFound", "no such approval request"),
+                }
+            }
+            ("GET", ["deviceManagement", coll, id]) => {
+                match t.policies.iter().find(|(c, p)| c == coll && p["id"] == *id) {
+                    Some((_, p)) => {
+                        let mut p = p.clone();
+                        if p.get("roleScopeTagIds").is_none() {
+                            p["roleScopeTagIds"] = json!(["0"]);
+                        }
+                        (200, p)
+                    }
+                    None => error(404, "ResourceNotFound", "no such policy"),
+                }
+            }
+            ("PATCH", ["deviceManagement", coll, id]) => {
+                let known: BTreeSet<String> = t
+                    .scope_tags
+                    .iter()
+                    .filter_map(|s| s["id"].as_str().map(str::to_string))
+                    .chain(["0".to_string()])
+                    .collect();
+                let Some(pos) = t
+                    .policies
+                    .iter()
+                    .position(|(c, p)| c == coll && p["id"] == *id)
+                else {
+                    return error(404, "ResourceNotFound", "no such policy");
+                };
+                let derived = *coll != "configurationPolicies";
+                if derived && body["@odata.type"].as_str().is_none() {
+                    return error(
+                        400,
+                        "BadRequest",
+                        "an update of a derived type must name its @odata.type",
+                    );
+                }
+                for (k, v) in body.as_object().into_iter().flatten() {
+                    match k.as_str() {
+                        "@odata.type" => {}
+                        "roleScopeTagIds" => {
+                            let ids: Vec<&str> = v
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .filter_map(|x| x.as_str())
+                                .collect();
+                            if let Some(bad) = ids.iter().find(|i| !known.contains(**i)) {
+                                return error(
+                                    400,
+                                    "BadRequest",
+                                    &format!("roleScopeTagIds: no scope tag has id {bad}"),
+                                );
+                            }
+                            t.policies[pos].1["roleScopeTagIds"] = v.clone();
+                        }
+                        other => {
+                            return error(
+                                400,
+                                "BadRequest",
+                                &format!("the mock updates roleScopeTagIds only, not {other}"),
+                            );
+                        }
+                    }
+                }
+                (204, Value::Null)
+            }
             ("GET", ["deviceManagement", coll]) => {
                 let expand = query
                     .get("$expand")
@@ -560,15 +661,17 @@ impl Mock {
                 Some(a) => (200, self.page_of(a.clone(), path, query)),
                 None => error(404, "ResourceNotFound", "no such policy"),
             },
-            ("GET", ["deviceManagement", "operationApprovalRequests", id]) => {
-                match self.approvals.lock().unwrap().get(*id) {
-                    Some(r) => (200, r.clone()),
-                    None => error(404, "ResourceNotFound", "no such approval request"),
-                }
-            }
             ("POST", ["deviceManagement", _, id, "assign"]) => {
                 if !t.assignments.contains_key(*id) {
                     return error(404, "ResourceNotFound", "no such policy");
+                }
+                let sent = body["assignments"].as_array().cloned().unwrap_or_default();
+                if sent.iter().any(|a| a.get("roleScopeTagIds").is_some()) {
+                    return error(
+                        400,
+                        "BadRequest",
+                        "Property 'roleScopeTagIds' does not exist on an assignment: scope tags belong to the policy.",
+                    );
                 }
                 if let Some(refused) = self.approval_gate(id, approval) {
                     return refused;

@@ -200,6 +200,43 @@ pub(super) fn check_phases(phases: &[PhaseSpec], errs: &mut Vec<PlanError>) {
     }
 }
 
+/// Most approvers a phase can ask for: more is a typo, not a policy.
+const MAX_APPROVERS: u32 = 10;
+
+/// `approvals = N` on a phase with waves, within bounds, and
+/// `[approvals] distinct` only where some phase asks for approval.
+pub(super) fn check_approvals(spec: &PlanFile, errs: &mut Vec<PlanError>) {
+    for p in &spec.phases {
+        let Some(n) = &p.approvals else { continue };
+        let k = *p.kind.get_ref();
+        if !(1..=MAX_APPROVERS).contains(n.get_ref()) {
+            errs.push(perr(
+                n.span(),
+                format!(
+                    "approvals = {} on {}: give 1 to {MAX_APPROVERS} different approvers per wave",
+                    n.get_ref(),
+                    k.label()
+                ),
+            ));
+        }
+        if matches!(k, PhaseKind::ProjectScope | PhaseKind::RunState) {
+            errs.push(perr(
+                n.span(),
+                format!("{} has no waves to approve: approvals belong to the proof of concept, pilot or enterprise rollout", k.label()),
+            ));
+        }
+    }
+    if let Some(d) = &spec.approvals.distinct
+        && *d.get_ref()
+        && !spec.phases.iter().any(|p| p.needs_approval())
+    {
+        errs.push(perr(
+            d.span(),
+            "[approvals] distinct is set but no phase asks for approval: add `approval = true` or `approvals = 2` to a phase",
+        ));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -191,7 +191,7 @@ pub(super) fn proof_of_concept(
         pin: p.start.clone(),
         bake: phase.bake,
         window: phase.window.clone(),
-        approval: p.approval,
+        approval: p.needs_approval(),
     })
 }
 
@@ -287,7 +287,7 @@ pub(super) fn pilot(
             },
             bake: phase.bake,
             window: phase.window.clone(),
-            approval: p.approval,
+            approval: p.needs_approval(),
         })
         .collect();
     (chosen, drafts)
@@ -410,7 +410,7 @@ pub(super) fn enterprise(
                 },
                 bake,
                 window: window.clone(),
-                approval: p.approval,
+                approval: p.needs_approval(),
             });
         }
     }

@@ -102,6 +102,15 @@ pub async fn fixture_with(channels: Channels) -> Fixture {
 /// The fixture; `on_disk`: its database is a SQLite file (`rm.db` in the
 /// fixture's folder) that a test can lock from outside.
 pub async fn fixture_in(channels: Channels, on_disk: bool) -> Fixture {
+    fixture_of(PLAN, channels, on_disk).await
+}
+
+/// The fixture on another plan (the same organization and rollout id).
+pub async fn fixture_plan(plan: &str) -> Fixture {
+    fixture_of(plan, Channels::default(), false).await
+}
+
+async fn fixture_of(plan_text: &str, channels: Channels, on_disk: bool) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     ringmaster_gen::generate(
         &dir.path().join("org"),
@@ -147,7 +156,7 @@ pub async fn fixture_in(channels: Channels, on_disk: bool) -> Fixture {
     proposed.resize(org.policies.len(), true);
     let mut res =
         ringmaster_core::targeting::resolve(&org, "2027-01-01T00:00:00Z".parse().unwrap());
-    let spec = ringmaster_plan::parse(PLAN).unwrap();
+    let spec = ringmaster_plan::parse(plan_text).unwrap();
     let plan = ringmaster_plan::planner::build(
         &spec,
         ringmaster_plan::planner::Inputs {
@@ -166,7 +175,7 @@ pub async fn fixture_in(channels: Channels, on_disk: bool) -> Fixture {
     let waves = WaveSpec::from_plan(&plan);
     let start = waves[0].starts_at;
     let sim = Arc::new(Simulator::new(&org, SimConfig::default()));
-    let engine = Engine::start(store.clone(), sim, "api", PLAN, waves, start)
+    let engine = Engine::start(store.clone(), sim, "api", plan_text, waves, start)
         .await
         .unwrap();
     engine.tick(start).await.unwrap();

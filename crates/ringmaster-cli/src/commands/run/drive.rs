@@ -2,8 +2,8 @@
 //! clock, as fast as asked) or against Intune (the real clock).
 
 use super::{Where, database_url, describe, open, runtime, stamp, stop_signal};
-use ringmaster_core::wave::{Event, Reason, WaveState};
-use ringmaster_engine::engine::Engine;
+use ringmaster_core::wave::{Reason, WaveState};
+use ringmaster_engine::engine::{Approval, Engine};
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
@@ -30,6 +30,10 @@ pub struct RunArgs {
     /// `all`. Each approval is audited as given on the command line.
     #[arg(long, value_name = "WAVES|all", value_parser = parse_approve)]
     pub approve: Vec<Approve>,
+    /// Who drives the rollout: the requester of a plan version's waves (the
+    /// first to drive it), and the approver of the waves given with --approve.
+    #[arg(long, env = "USER", default_value = "operator")]
+    pub actor: String,
 }
 
 /// Waves an operator approves in advance on the command line.
@@ -71,9 +75,6 @@ fn covers(approve: &[Approve], number: u32) -> bool {
         Approve::Waves(from, to) => (*from..=*to).contains(&number),
     })
 }
-
-/// Who approvals given with `run --approve` are recorded as.
-const APPROVER: &str = "operator via run --approve";
 
 /// Whether nothing more happens without an operator.
 fn needs_operator(s: WaveState) -> bool {
@@ -120,6 +121,7 @@ pub(super) async fn drive(
         Some((bar, _)) => bar.suspend(|| println!("{line}")),
         None => println!("{line}"),
     };
+    let mut tried: Vec<u32> = Vec::new();
     loop {
         if let Some(c) = p.clock {
             *c.lock().unwrap_or_else(|e| e.into_inner()) = now;
@@ -138,13 +140,23 @@ pub(super) async fn drive(
             return Ok((Driven::Done(passed, rows.len()), now));
         }
         if let Some((who, waves)) = p.approver
-            && let Some(r) = rows
-                .iter()
-                .find(|r| r.state == WaveState::AwaitingApproval && covers(waves, r.key.idx + 1))
+            && let Some(r) = rows.iter().find(|r| {
+                r.state == WaveState::AwaitingApproval
+                    && covers(waves, r.key.idx + 1)
+                    && !tried.contains(&r.key.idx)
+            })
         {
-            match e.operate(r.key.idx + 1, Event::Approve, who, now).await? {
-                Ok(line) => say(format!("{}  {line} (approved by the {who})", stamp(now))),
-                Err(why) => say(format!("{}  {why}", stamp(now))),
+            // One try per wave: an approval that does not open the wave
+            // (more approvers needed) leaves it to other people.
+            tried.push(r.key.idx);
+            match e.approve(r.key.idx + 1, who, now).await? {
+                Approval::Opened(line) => say(format!(
+                    "{}  {line} (approved by {who} via run --approve)",
+                    stamp(now)
+                )),
+                Approval::Recorded(why) | Approval::Forbidden(why) | Approval::Refused(why) => {
+                    say(format!("{}  {why}", stamp(now)))
+                }
             }
             continue;
         }
@@ -193,6 +205,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
         let e = &o.engine;
         // Resume the simulated clock where the last run stopped.
         let now = e.polled_until().await?.unwrap_or(o.start);
+        e.request(&a.actor, now).await?;
         let end = o.start + jiff::SignedDuration::from_hours(24 * i64::from(a.max_days));
         let step = jiff::SignedDuration::from_secs((step * 3600.0) as i64);
         println!(
@@ -213,7 +226,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<ExitCode> {
             step,
             speed: a.speed,
             end,
-            approver: (!a.approve.is_empty()).then_some((APPROVER, a.approve.as_slice())),
+            approver: (!a.approve.is_empty()).then_some((a.actor.as_str(), a.approve.as_slice())),
             bar: Some((&bar, o.start)),
             clock: None,
         };
@@ -256,6 +269,7 @@ fn run_live(a: RunArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let o = open(&a.at, jiff::Timestamp::now()).await?;
         let e = &o.engine;
+        e.request(&a.actor, jiff::Timestamp::now()).await?;
         println!(
             "rollout {} version {} on Microsoft Intune (database {})",
             o.rollout,

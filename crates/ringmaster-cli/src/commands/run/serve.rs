@@ -15,6 +15,11 @@ use std::sync::Arc;
 pub struct ServeArgs {
     #[command(flatten)]
     pub at: Where,
+    /// Who starts the rollout here: the requester of a plan version's waves
+    /// if nobody drove it before (two-person approvals keep them from
+    /// approving alone).
+    #[arg(long, env = "USER", default_value = "operator")]
+    pub actor: String,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080", env = "RINGMASTER_LISTEN")]
     pub listen: String,
@@ -78,6 +83,7 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
             .clone()
             .unwrap_or_else(|| format!("http://{addr}"));
         let o = open(&a.at, jiff::Timestamp::now()).await?;
+        o.engine.request(&a.actor, jiff::Timestamp::now()).await?;
         let store = o.store.clone();
         if !store.has_tokens().await? {
             let t = store

@@ -2,6 +2,7 @@
 //! service levels over the whole scope and what drifted.
 
 use super::{Stored, Where, describe, runtime, stamp, stored};
+use ringmaster_core::approvals::{ApprovalRule, Tally};
 use ringmaster_core::wave::WaveState;
 use ringmaster_engine::engine::Engine;
 use std::process::ExitCode;
@@ -87,7 +88,24 @@ pub fn status(at: Where) -> anyhow::Result<ExitCode> {
             rows,
         } = stored(&at).await?;
         let polled = Engine::polled_until_of(store.as_ref(), &rollout).await?;
-        let approvals = store.approvals(&rollout).await?;
+        let tenant_requests = store.tenant_approvals(&rollout).await?;
+        let (_, spec) = crate::commands::plan::read(&at.file)?;
+        let requester = store.requester(&rollout, version).await?;
+        let mut approvals = Vec::new();
+        for r in &rows {
+            let given: Vec<String> = store
+                .approvals(&r.key)
+                .await?
+                .into_iter()
+                .map(|a| a.approver)
+                .collect();
+            let t = ringmaster_core::approvals::tally(
+                &rule_of(&spec, &r.phase),
+                requester.as_deref(),
+                &given,
+            );
+            approvals.push((given, t));
+        }
         let mut waves = Vec::new();
         for r in &rows {
             let c = store.wave_counts(&r.key.rollout, r.key.idx, None).await?;
@@ -99,14 +117,17 @@ pub fn status(at: Where) -> anyhow::Result<ExitCode> {
             if matches!(r.state, WaveState::Baking | WaveState::Paused { .. }) {
                 gates = store.gate_rounds(&r.key).await?.pop();
             }
-            let tenant = ringmaster_engine::engine::approval_note(&approvals, &r.key);
+            let tenant = ringmaster_engine::engine::approval_note(&tenant_requests, &r.key);
             waves.push((r, c, tickets, answers, score_sum, gates, tenant));
         }
         if at.json {
             let out: Vec<serde_json::Value> = waves
                 .iter()
-                .map(|(r, c, tickets, answers, sum, gates, tenant)| {
+                .zip(&approvals)
+                .map(|((r, c, tickets, answers, sum, gates, tenant), (given, t))| {
                     serde_json::json!({
+                        "approvers": given,
+                        "approval": (r.state == WaveState::AwaitingApproval).then(|| t.to_string()),
                         "wave": r.key.idx + 1, "name": r.name, "phase": r.phase,
                         "state": r.state, "state_text": describe(r.state),
                         "devices": r.members.len(), "counts": c, "tickets": tickets,
@@ -118,7 +139,8 @@ pub fn status(at: Where) -> anyhow::Result<ExitCode> {
                 })
                 .collect();
             crate::commands::write_json(&serde_json::json!({
-                "rollout": rollout, "version": version, "reports_until": polled, "waves": out,
+                "rollout": rollout, "version": version, "reports_until": polled,
+                "requester": requester, "waves": out,
             }))?;
             return Ok(ExitCode::SUCCESS);
         }
@@ -131,7 +153,7 @@ pub fn status(at: Where) -> anyhow::Result<ExitCode> {
             "  {:>2}  {:<34} {:>8}  {:>8} {:>9} {:>7} {:>8}  state",
             "#", "wave", "devices", "reported", "succeeded", "errors", "tickets"
         );
-        for (r, c, tickets, _, _, gates, tenant) in &waves {
+        for ((r, c, tickets, _, _, gates, tenant), (given, t)) in waves.iter().zip(&approvals) {
             println!(
                 "  {:>2}  {:<34} {:>8}  {:>8} {:>9} {:>7} {:>8}  {}",
                 r.key.idx + 1,
@@ -151,7 +173,48 @@ pub fn status(at: Where) -> anyhow::Result<ExitCode> {
                     println!("        {} gate: {}", stamp(g.at), e.sentence());
                 }
             }
+            if let Some(line) = approval_line(r.state, requester.as_deref(), given, t) {
+                println!("        {line}");
+            }
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The approval rule of a stored wave's phase, as the plan file says it
+/// (stored phases are named as `PhaseKind` prints).
+fn rule_of(spec: &ringmaster_plan::spec::PlanFile, phase: &str) -> ApprovalRule {
+    let distinct = spec
+        .approvals
+        .distinct
+        .as_ref()
+        .is_some_and(|d| *d.get_ref());
+    spec.phases
+        .iter()
+        .find(|p| format!("{:?}", p.kind.get_ref()) == phase)
+        .filter(|p| p.needs_approval())
+        .map_or_else(ApprovalRule::default, |p| ApprovalRule {
+            required: p.approvers(),
+            distinct,
+        })
+}
+
+/// What `status` says of a wave's approvals: what is missing while it
+/// waits, who approved once it has any.
+fn approval_line(
+    state: WaveState,
+    requester: Option<&str>,
+    given: &[String],
+    t: &Tally,
+) -> Option<String> {
+    let requested = requester.map_or(String::new(), |r| format!("; requested by {r}"));
+    if state == WaveState::AwaitingApproval {
+        let so_far = if given.is_empty() {
+            String::new()
+        } else {
+            format!("; approved so far by {}", given.join(", "))
+        };
+        return Some(format!("approval: {t}{so_far}{requested}"));
+    }
+    (!given.is_empty()).then(|| format!("approved by {}{requested}", given.join(", ")))
 }

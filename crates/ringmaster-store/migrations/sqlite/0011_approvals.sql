@@ -1,0 +1,21 @@
+-- Two-person approvals. The requester of a plan version's waves is whoever
+-- started driving it (first one wins); a wave's approvals are kept one per
+-- person (`person`: the name trimmed and in lower case), so approving twice
+-- counts once. Times are Unix milliseconds.
+CREATE TABLE requesters (
+    rollout     TEXT    NOT NULL,
+    version     INTEGER NOT NULL,
+    requester   TEXT    NOT NULL,
+    at          INTEGER NOT NULL,
+    PRIMARY KEY (rollout, version)
+);
+
+CREATE TABLE approvals (
+    rollout     TEXT    NOT NULL,
+    version     INTEGER NOT NULL,
+    idx         INTEGER NOT NULL,
+    person      TEXT    NOT NULL,
+    approver    TEXT    NOT NULL,  -- the name as given
+    at          INTEGER NOT NULL,
+    PRIMARY KEY (rollout, version, idx, person)
+);
