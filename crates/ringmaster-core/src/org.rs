@@ -212,6 +212,14 @@ impl Org {
         csr(&self.signin_offsets, &self.signin_devices, user)
     }
 
+    /// Device `d`'s primary user, if it has one.
+    pub fn primary_user(&self, d: u32) -> Option<u32> {
+        self.device_user
+            .get(d as usize)
+            .copied()
+            .filter(|u| *u != NO_ROW)
+    }
+
     /// Every user a user-targeted assignment can reach device `d` through:
     /// its primary user and those who signed in to it (a user may be both).
     pub fn device_users(&self, d: u32) -> impl Iterator<Item = u32> + '_ {
@@ -284,6 +292,48 @@ impl Org {
             .map(|c| col.dict.value(c).is_some_and(|v| v.to_lowercase() == lower))
             .collect();
         col.select(&hit).iter().collect()
+    }
+
+    /// Devices for a search box, by row, at most `limit`, with how many
+    /// match in all: an exact id or name (as [`Org::find_devices`]) when
+    /// one matches; otherwise names and serial numbers that start with the
+    /// needle and the devices of users whose UPN or mail does, ignoring case.
+    pub fn search_devices(&self, needle: &str, limit: usize) -> (Vec<u32>, u64) {
+        let needle = needle.trim();
+        if needle.is_empty() {
+            return (Vec::new(), 0);
+        }
+        let exact = self.find_devices(needle);
+        if !exact.is_empty() {
+            let total = exact.len() as u64;
+            return (exact.into_iter().take(limit).collect(), total);
+        }
+        let lower = needle.to_lowercase();
+        let starts = |v: &str| {
+            if lower.is_ascii() {
+                v.len() >= lower.len()
+                    && v.as_bytes()[..lower.len()].eq_ignore_ascii_case(lower.as_bytes())
+            } else {
+                v.to_lowercase().starts_with(&lower)
+            }
+        };
+        let prefixed = |col: &DictColumn| {
+            let hit: Vec<bool> = (0..col.dict.len() as u32)
+                .map(|c| col.dict.value(c).is_some_and(starts))
+                .collect();
+            col.select(&hit)
+        };
+        let mut found = roaring::RoaringBitmap::new();
+        for attr in [DeviceAttr::Name, DeviceAttr::Serial] {
+            found |= prefixed(&self.devices.cols[attr.index()]);
+        }
+        for attr in [UserAttr::Upn, UserAttr::Mail] {
+            for u in &prefixed(&self.users.cols[attr.index()]) {
+                found.extend(self.user_devices(u).iter().copied());
+            }
+        }
+        let total = found.len();
+        (found.iter().take(limit).collect(), total)
     }
 
     /// Users matching a UPN, object id or display name.
@@ -854,4 +904,72 @@ fn code_to_row(col: &DictColumn) -> Vec<u32> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// PC-0001…PC-0012 and MAC-1; jane.doe@ has PC-0003 and MAC-1.
+    fn org() -> Org {
+        let mut b = OrgBuilder::new();
+        let jane = b.user("u-jane");
+        b.set_user(jane, UserAttr::Upn, Some("Jane.Doe@contoso.com"));
+        let joe = b.user("u-joe");
+        b.set_user(joe, UserAttr::Upn, Some("joe@contoso.com"));
+        b.set_user(joe, UserAttr::Mail, Some("jane.marketing@contoso.com"));
+        let mut add = |name: &str, serial: &str, user: Option<&str>| {
+            let d = b.device(&[DeviceKey::ObjectId(&format!("obj-{name}"))]);
+            b.set_device(d, DeviceAttr::Name, Some(name));
+            b.set_device(d, DeviceAttr::Serial, Some(serial));
+            b.set_device(d, DeviceAttr::PrimaryUser, user);
+        };
+        for i in 1..=12 {
+            let user = (i == 3).then_some("u-jane");
+            add(&format!("PC-{i:04}"), &format!("SN{i:03}X"), user);
+        }
+        add("MAC-1", "C02XYZ", Some("u-jane"));
+        add("KIOSK", "PC-0099", Some("u-joe"));
+        b.finish()
+    }
+
+    fn names(org: &Org, rows: &[u32]) -> Vec<String> {
+        let mut v: Vec<String> = rows
+            .iter()
+            .map(|r| {
+                org.device(DeviceAttr::Name, *r)
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn search_takes_exact_ids_then_prefixes_of_names_serials_and_users() {
+        let org = org();
+        // An exact name wins over the names it is a prefix of.
+        let (rows, total) = org.search_devices("pc-0001", 50);
+        assert_eq!(
+            (names(&org, &rows), total),
+            (vec!["PC-0001".to_string()], 1)
+        );
+        // A prefix, any case, of names and serials (KIOSK's serial is PC-0099).
+        let (rows, total) = org.search_devices("pc-00", 5);
+        assert_eq!((rows.len(), total), (5, 13));
+        assert!(names(&org, &org.search_devices("pc-00", 50).0).contains(&"KIOSK".to_string()));
+        let (rows, _) = org.search_devices("sn01", 50);
+        assert_eq!(names(&org, &rows), ["PC-0010", "PC-0011", "PC-0012"]);
+        // A UPN's prefix gives the user's devices; a mail's too.
+        let (rows, total) = org.search_devices("JANE.d", 50);
+        assert_eq!(
+            (names(&org, &rows), total),
+            (vec!["MAC-1".to_string(), "PC-0003".to_string()], 2)
+        );
+        let (rows, _) = org.search_devices("jane", 50);
+        assert_eq!(names(&org, &rows), ["KIOSK", "MAC-1", "PC-0003"]);
+        assert_eq!(org.search_devices("nothing", 50), (Vec::new(), 0));
+        assert_eq!(org.search_devices("   ", 50), (Vec::new(), 0));
+    }
 }

@@ -519,6 +519,62 @@ pub(crate) fn find_device(v: &crate::View, needle: &str) -> Result<u32, (StatusC
     }
 }
 
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct DeviceQuery {
+    /// A device's name, serial number or id, or the start of a name, a
+    /// serial number or its primary user's UPN or mail (any case).
+    q: String,
+    /// Devices listed at most (default 50, at most 500).
+    limit: Option<usize>,
+}
+
+/// What a device search found; the dashboard's device search shows the same.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct DeviceSearch {
+    /// Devices that match in all.
+    pub(crate) total: u64,
+    /// The first of them, by import order.
+    pub(crate) devices: Vec<FoundDevice>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct FoundDevice {
+    /// The id `/api/devices/{device}` and the device page take.
+    pub(crate) key: String,
+    pub(crate) name: String,
+    /// Name with ids, as pages show it.
+    pub(crate) label: String,
+    pub(crate) primary_user: Option<String>,
+}
+
+/// The search both the API and the dashboard answer with.
+pub(crate) fn search_devices(v: &crate::View, needle: &str, limit: usize) -> DeviceSearch {
+    let needle: String = needle.trim().chars().take(200).collect();
+    let (rows, total) = v.org.search_devices(&needle, limit.min(500));
+    let devices = rows
+        .into_iter()
+        .map(|d| FoundDevice {
+            key: v.org.device_id(d).unwrap_or_default().to_string(),
+            name: v
+                .org
+                .device(ringmaster_core::model::DeviceAttr::Name, d)
+                .unwrap_or_default()
+                .to_string(),
+            label: v.org.device_label(d),
+            primary_user: v.org.primary_user(d).map(|u| v.org.user_label(u)),
+        })
+        .collect();
+    DeviceSearch { total, devices }
+}
+
+/// Devices by name, serial, id, or the start of a name, serial or user.
+#[utoipa::path(get, path = "/api/devices", params(DeviceQuery),
+    responses((status = 200, description = "the devices found", body = DeviceSearch)))]
+pub(crate) async fn devices(State(s): State<AppState>, Query(q): Query<DeviceQuery>) -> Response {
+    axum::Json(search_devices(&s.view(), &q.q, q.limit.unwrap_or(50))).into_response()
+}
+
 /// Why each policy does or does not reach a device, and its conflicts.
 #[utoipa::path(get, path = "/api/devices/{device}",
     params(("device" = String, Path, description = "device name, Entra object id, Entra device id, Intune id or serial number")),

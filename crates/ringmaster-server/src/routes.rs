@@ -189,6 +189,7 @@ pub(crate) fn table() -> Vec<Entry> {
         api(Open, SMALL, routes!(api::readyz)),
         api(Read, SMALL, routes!(api::plan)),
         api(Read, SMALL, routes!(api::conflicts)),
+        api(Read, SMALL, routes!(api::devices)),
         api(Read, SMALL, routes!(api::device)),
         api(Read, SMALL, routes!(api::group)),
         api(Read, SMALL, routes!(api::communications)),

@@ -775,24 +775,14 @@ pub(crate) async fn devices(
     SignedIn(session): SignedIn,
     Query(q): Query<Search>,
 ) -> Response {
-    let needle = q.q.unwrap_or_default();
-    let needle: String = needle.trim().chars().take(200).collect();
-    let org = &s.view().org;
-    let found: Vec<Value> = if needle.is_empty() {
-        Vec::new()
-    } else {
-        org.find_devices(&needle)
-            .into_iter()
-            .take(50)
-            .map(|d| context! { key => org.device_id(d).unwrap_or_default(), label => org.device_label(d) })
-            .collect()
-    };
+    let needle: String = q.q.unwrap_or_default().trim().chars().take(200).collect();
+    let found = crate::api::search_devices(&s.view(), &needle, 50);
     page(
         &s,
         &session,
         "devices",
         "devices.html",
-        context! { q => needle, found },
+        context! { q => needle, total => found.total, found => found.devices },
     )
 }
 

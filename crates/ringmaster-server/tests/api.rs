@@ -449,3 +449,51 @@ async fn expired_and_revoked_tokens_are_refused_saying_why() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(body.contains("the token was revoked at"), "{body}");
 }
+
+/// Device search by a name's start, through the API and the dashboard: the
+/// same total on both, a full name finds one device, limits hold.
+#[tokio::test]
+async fn device_search_finds_by_prefix_and_the_page_agrees() {
+    let f = fixture().await;
+    let viewer = f.token(Role::Viewer).to_string();
+    let get = |path: String| {
+        let f = &f;
+        let viewer = viewer.clone();
+        async move {
+            let (status, body) = call(f, request("GET", &path, Some(&viewer), Vec::new())).await;
+            assert_eq!(status, StatusCode::OK, "{path}: {body}");
+            serde_json::from_str::<serde_json::Value>(&body).unwrap()
+        }
+    };
+    let all = get("/api/devices?q=nl&limit=5".into()).await;
+    let total = all["total"].as_u64().unwrap();
+    let listed = all["devices"].as_array().unwrap();
+    assert!(total > 5 && listed.len() == 5, "{all}");
+    let name = listed[0]["name"].as_str().unwrap().to_string();
+    assert!(name.to_lowercase().starts_with("nl"), "{name}");
+    let one = get(format!("/api/devices?q={name}")).await;
+    assert_eq!(one["total"], 1, "{one}");
+    assert_eq!(one["devices"][0]["name"], name.as_str());
+    let none = get("/api/devices?q=zz-no-such".into()).await;
+    assert_eq!(
+        (
+            none["total"].as_u64(),
+            none["devices"].as_array().map(Vec::len)
+        ),
+        (Some(0), Some(0))
+    );
+    // The dashboard's search says the same total.
+    let (cookie, _) = common::session(&f, Role::Viewer).await;
+    let (status, _, html) = common::fetch(
+        &f,
+        common::page("GET", "/ui/devices?q=nl", Some(&cookie), ""),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let said = format!("{total} devices match; the first 50 are shown.");
+    let plain = format!("{total} devices match.");
+    assert!(
+        html.contains(&said) || (total <= 50 && html.contains(&plain)),
+        "{html}"
+    );
+}
