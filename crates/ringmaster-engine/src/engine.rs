@@ -449,20 +449,17 @@ impl Engine {
                             r.expires
                         ));
                     }
-                    self.store
-                        .audit(&ringmaster_store::AuditEntry {
-                            at: now,
-                            actor: self.actor.clone(),
-                            rollout: self.rollout.clone(),
-                            action: format!("wave {}: tenant approval requested", idx + 1),
-                            detail: e
-                                .requested
-                                .iter()
-                                .map(|r| format!("policy {} (request {})", r.object, r.id))
-                                .collect::<Vec<_>>()
-                                .join(", "),
-                        })
-                        .await?;
+                    self.audit(
+                        now,
+                        &self.actor,
+                        format!("wave {}: tenant approval requested", idx + 1),
+                        e.requested
+                            .iter()
+                            .map(|r| format!("policy {} (request {})", r.object, r.id))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    )
+                    .await?;
                 }
                 Err(e) => {
                     let text = e.to_string();
@@ -472,6 +469,26 @@ impl Engine {
             }
         }
         Ok((done, failed, notes))
+    }
+
+    /// One audit entry of this rollout.
+    async fn audit(
+        &self,
+        at: jiff::Timestamp,
+        actor: &str,
+        action: String,
+        detail: String,
+    ) -> Result<(), EngineError> {
+        self.store
+            .audit(&ringmaster_store::AuditEntry {
+                at,
+                actor: actor.to_string(),
+                rollout: self.rollout.clone(),
+                action,
+                detail,
+            })
+            .await?;
+        Ok(())
     }
 
     /// The unretired approval requests of an action's writes.
@@ -662,19 +679,17 @@ impl Engine {
         if let Some(moved) = self.fire(row, Event::Pause, now).await? {
             notes.push(moved);
         }
-        self.store
-            .audit(&ringmaster_store::AuditEntry {
-                at: now,
-                actor: self.actor.clone(),
-                rollout: self.rollout.clone(),
-                action: format!(
-                    "wave {}: tenant approval {}",
-                    a.key.idx + 1,
-                    r.status.as_str()
-                ),
-                detail: format!("policy {} (request {}): {reason}", r.object, r.id),
-            })
-            .await?;
+        self.audit(
+            now,
+            &self.actor,
+            format!(
+                "wave {}: tenant approval {}",
+                a.key.idx + 1,
+                r.status.as_str()
+            ),
+            format!("policy {} (request {}): {reason}", r.object, r.id),
+        )
+        .await?;
         self.raise(
             format!("tenant_approval:{}:{}", r.status.as_str(), r.id),
             ringmaster_core::alerts::Severity::Critical,
@@ -941,15 +956,13 @@ impl Engine {
             self.store
                 .set_meta(&self.rollout, &self.override_key(wave - 1), &u.to_string())
                 .await?;
-            self.store
-                .audit(&ringmaster_store::AuditEntry {
-                    at: now,
-                    actor: actor.to_string(),
-                    rollout: self.rollout.clone(),
-                    action: format!("wave {wave}: override"),
-                    detail: format!("paused until {u}, then resumed by ringmaster"),
-                })
-                .await?;
+            self.audit(
+                now,
+                actor,
+                format!("wave {wave}: override"),
+                format!("paused until {u}, then resumed by ringmaster"),
+            )
+            .await?;
         }
         Ok(result)
     }
@@ -1086,15 +1099,13 @@ impl Engine {
                 )));
             }
             Outcome::Requester(t) => {
-                self.store
-                    .audit(&ringmaster_store::AuditEntry {
-                        at: now,
-                        actor: who.to_string(),
-                        rollout: self.rollout.clone(),
-                        action: format!("wave {wave}: approval refused"),
-                        detail: format!("the requester cannot approve alone: {t}"),
-                    })
-                    .await?;
+                self.audit(
+                    now,
+                    who,
+                    format!("wave {wave}: approval refused"),
+                    format!("the requester cannot approve alone: {t}"),
+                )
+                .await?;
                 return Ok(Approval::Forbidden(format!(
                     "{label} is not approved: {who} requested it and cannot approve it; {t}"
                 )));

@@ -91,18 +91,16 @@ impl PgStore {
         }
         copy.send(buf.as_bytes()).await?;
         copy.finish().await?;
-        let inserted;
         // Sorts of a large call in memory rather than on disk.
         sqlx::query("SET LOCAL work_mem = '256MB'")
             .execute(&mut *tx)
             .await?;
-        {
-            // One statement: the history keeps the reports it did not have
-            // (a report sent twice in the call once), and the latest states
-            // are fed from exactly those, one row per device and policy:
-            // the newest, with the earliest Succeeded. An older report
-            // never overwrites a newer state.
-            let (kept, _): (i64, i64) = sqlx::query_as(
+        // One statement: the history keeps the reports it did not have
+        // (a report sent twice in the call once), and the latest states
+        // are fed from exactly those, one row per device and policy:
+        // the newest, with the earliest Succeeded. An older report
+        // never overwrites a newer state.
+        let (kept, _): (i64, i64) = sqlx::query_as(
                 "WITH batch AS (
                    SELECT DISTINCT ON (d, p, a) d, p, w, s, a FROM incoming
                    ORDER BY d, p, a, n),
@@ -136,8 +134,7 @@ impl PgStore {
             .bind(DeviceState::Succeeded.as_str())
             .fetch_one(&mut *tx)
             .await?;
-            inserted = kept as u64;
-        }
+        let inserted = kept as u64;
         tx.commit().await?;
         Ok(Ingested {
             inserted,
