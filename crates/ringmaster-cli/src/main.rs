@@ -46,19 +46,40 @@ enum LogFormat {
     Json,
 }
 
-/// Structured logs to stderr; `RUST_LOG` chooses what (default: info, and
-/// for `bench` only warnings: its served instance would log every request
-/// and its bulk statements are slow by design).
-fn init_logs(format: LogFormat, default: &str) {
+/// Structured logs to stderr, or to `file` (the demo's, so they stay out of
+/// its tour); `RUST_LOG` chooses what (default: info, and for `bench` only
+/// warnings: its served instance would log every request and its bulk
+/// statements are slow by design). Colours only on a terminal.
+fn init_logs(
+    format: LogFormat,
+    default: &str,
+    file: Option<&std::path::Path>,
+) -> Result<(), String> {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let b = tracing_subscriber::fmt().with_env_filter(filter);
+    let writer = match file {
+        None => tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr),
+        Some(path) => {
+            let open = || {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                std::fs::File::create(path)
+            };
+            let f = open().map_err(|e| format!("writing the log file {}: {e}", path.display()))?;
+            tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::sync::Mutex::new(f))
+        }
+    };
+    let b = b
+        .with_ansi(file.is_none() && std::io::stderr().is_terminal())
+        .with_writer(writer);
     match format {
         LogFormat::Json => b.json().init(),
         LogFormat::Text => b.with_target(false).init(),
     }
+    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -202,7 +223,14 @@ fn main() -> ExitCode {
         Command::Bench(_) => "warn,sqlx=error",
         _ => "info",
     };
-    init_logs(cli.log_format, default_logs);
+    let log_file = match &cli.command {
+        Command::Demo(a) => Some(a.log_file()),
+        _ => None,
+    };
+    if let Err(e) = init_logs(cli.log_format, default_logs, log_file.as_deref()) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     quiet_on_closed_pipe();
     commands::use_snapshots(!cli.no_snapshot, cli.cache_dir);
     let result = match cli.command {

@@ -325,28 +325,23 @@ fn demo_runs_the_tour_end_to_end() {
 }
 
 /// One HTTP/1.1 request on loopback; the status line and the rest. (The
-/// demo restarts its server between plan versions: connecting is retried.)
+/// demo's listener is bound before it prints its address; a request made
+/// while no run serves waits in the backlog for the next one.)
 fn http(addr: &str, request: &str) -> String {
     use std::io::{Read, Write};
-    let mut s = (0..50)
-        .find_map(|_| {
-            std::net::TcpStream::connect(addr)
-                .inspect_err(|_| std::thread::sleep(std::time::Duration::from_millis(100)))
-                .ok()
-        })
-        .expect("connecting to the demo's dashboard");
+    let mut s = std::net::TcpStream::connect(addr).expect("connecting to the demo's dashboard");
     s.write_all(request.as_bytes()).unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     out
 }
 
-#[test]
-fn the_demo_serves_its_dashboard_while_it_runs() {
-    use std::io::BufRead;
-    let d = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ringmaster"))
+/// The served demo on 6,000 devices in `dir`, its output piped and its
+/// stderr in `dir/stderr`.
+fn served_demo(dir: &Path) -> std::process::Child {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("ringmaster"))
         .env("RINGMASTER_NOW", "2026-11-24T12:00:00Z")
+        .env_remove("RUST_LOG")
         .args([
             "demo",
             "--devices",
@@ -357,20 +352,59 @@ fn the_demo_serves_its_dashboard_while_it_runs() {
             "360000",
             "--dir",
         ])
-        .arg(d.path())
+        .arg(dir)
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.join("stderr")).unwrap())
         .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let line = lines
-        .by_ref()
-        .map(Result::unwrap)
-        .find(|l| l.starts_with("dashboard: "))
-        .expect("the dashboard's address is printed");
-    // dashboard: http://ADDR/ui  (sign in with the token rm_…)
+        .unwrap()
+}
+
+/// The address and token from the demo's first line:
+/// `dashboard: http://ADDR/ui  (sign in with the token rm_…)`.
+fn dashboard_line(line: &str) -> (String, String) {
+    assert!(line.starts_with("dashboard: http://"), "{line}");
     let addr = line["dashboard: http://".len()..line.find("/ui").unwrap()].to_string();
     let token = line[line.find("rm_").unwrap()..line.len() - 1].to_string();
+    (addr, token)
+}
+
+/// What any served demo's output must be: the address and token before the
+/// tour's first step, no terminal codes, no log lines (they are in the
+/// folder's demo.log), and the dashboard's end said last.
+fn check_served_output(dir: &Path, out: &[u8]) {
+    assert!(!out.contains(&0x1b), "an ESC byte in the output");
+    let out = String::from_utf8(out.to_vec()).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    let first_step = lines
+        .iter()
+        .position(|l| l.starts_with("== "))
+        .expect("the tour's first step");
+    let address = lines
+        .iter()
+        .position(|l| l.starts_with("dashboard: http://"))
+        .expect("the dashboard's address");
+    assert!(address < first_step, "{out}");
+    assert!(lines[..first_step].iter().any(|l| l.contains("demo.log")));
+    for l in &lines {
+        assert!(
+            !(l.contains(" INFO ") || l.contains(" WARN ") || l.contains("ERROR")),
+            "a log line in the tour: {l}"
+        );
+    }
+    let last = lines.iter().rev().find(|l| !l.is_empty()).unwrap();
+    assert!(last.starts_with("dashboard stopped"), "{out}");
+    assert_eq!(std::fs::read_to_string(dir.join("stderr")).unwrap(), "");
+}
+
+#[test]
+fn the_demo_serves_its_dashboard_while_it_runs() {
+    use std::io::BufRead;
+    let d = tempfile::tempdir().unwrap();
+    let mut child = served_demo(d.path());
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let (addr, token) = dashboard_line(first.trim_end());
     let ui = http(
         &addr,
         "GET /ui HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
@@ -386,15 +420,63 @@ fn the_demo_serves_its_dashboard_while_it_runs() {
         api.starts_with("HTTP/1.1 200") && api.contains("Pilot (isolated)"),
         "{api}"
     );
-    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    let mut rest = Vec::new();
+    std::io::Read::read_to_end(&mut stdout, &mut rest).unwrap();
     assert!(child.wait().unwrap().success());
-    let rest = rest.join("\n");
+    let mut out = first.into_bytes();
+    out.extend(&rest);
+    check_served_output(d.path(), &out);
+    let rest = String::from_utf8(rest).unwrap();
     assert!(rest.contains("== Summary =="), "{rest}");
     assert!(rest.contains("version 1 stopped at wave"), "{rest}");
     assert!(
         rest.contains("version 2 (the fixed baseline) passed every wave"),
         "{rest}"
     );
+    // Piped, it does not wait for Ctrl-C, and says so.
+    assert!(rest.contains("dashboard stopped: the output is not a terminal"));
+    let log = std::fs::read_to_string(d.path().join("demo.log")).unwrap();
+    assert!(log.contains("path=/api/waves status=200"), "{log}");
+}
+
+#[test]
+fn ctrl_c_stops_the_served_demo_and_says_so() {
+    use std::io::BufRead;
+    let d = tempfile::tempdir().unwrap();
+    let mut child = served_demo(d.path());
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let (addr, token) = dashboard_line(first.trim_end());
+    // Answered once the first run serves (the request waits until then).
+    let page = http(
+        &addr,
+        &format!(
+            "GET /api/waves HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    let kill = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -INT {}", child.id())])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let mut rest = Vec::new();
+    std::io::Read::read_to_end(&mut stdout, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    let mut out = first.into_bytes();
+    out.extend(&rest);
+    check_served_output(d.path(), &out);
+    // Interrupted during the tour (130), or, on a machine fast enough to end
+    // the tour first, at its end (0); either way it said that it stopped.
+    assert!(status.code() == Some(130) || status.success(), "{status:?}");
+    if status.code() == Some(130) {
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.contains("dashboard stopped: the demo was interrupted"),
+            "{out}"
+        );
+    }
 }
 
 /// The demo's organization, new baseline and commented plan in a folder,

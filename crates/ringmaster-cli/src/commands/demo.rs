@@ -38,6 +38,20 @@ pub struct Args {
 
 use super::EXAMPLE_PLAN;
 
+impl Args {
+    /// The folder the demo writes into.
+    pub fn folder(&self) -> PathBuf {
+        self.dir.clone().unwrap_or_else(|| {
+            std::env::temp_dir().join(format!("ringmaster-demo-{}-{}", self.devices, self.seed))
+        })
+    }
+
+    /// Where the demo's log lines go, so they stay out of the tour's text.
+    pub fn log_file(&self) -> PathBuf {
+        self.folder().join("demo.log")
+    }
+}
+
 fn heading(s: &str) {
     println!("\n== {s} ==");
 }
@@ -47,12 +61,28 @@ const BROKEN_BUILD: &str = "10.0.26100.2314";
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let began = Instant::now();
-    let root = a.dir.clone().unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("ringmaster-demo-{}-{}", a.devices, a.seed))
-    });
+    let root = a.folder();
     let dir = root.join("org");
+    std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+    let plan_file = root.join("ringmaster.toml");
+    // The rollout starts from nothing; the dashboard reads the database from
+    // here on, so it is removed now and never again.
+    super::run::demo_fresh_database(&plan_file);
+    let serve = if a.no_serve {
+        None
+    } else {
+        let sv = super::run::DemoServe::reserve(&plan_file, &a.listen)?;
+        println!(
+            "dashboard: {}/ui  (sign in with the token {})",
+            sv.url(),
+            sv.token()
+        );
+        println!("It serves while the rollout runs (from step 8); Ctrl-C stops it.");
+        Some(sv)
+    };
+    println!("Log lines go to {}", a.log_file().display());
     heading("1. An organization, in Microsoft Graph export format");
-    let plan_file = generate(&a, &root, &dir)?;
+    generate(&a, &root, &dir, &plan_file)?;
     heading("2. Import and resolve every group, filter and policy target");
     let (org, res, now) = import(&dir)?;
     heading("3. Rules are checked the way the service checks them");
@@ -70,13 +100,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     heading("8. Run it on a simulated fleet; the pilot catches a broken setting");
     let fault = announce_fault()?;
     let speed = a.speed.unwrap_or(if a.no_serve { 0.0 } else { 21_600.0 });
-    let mut serve = (!a.no_serve).then(|| super::run::DemoServe {
-        listen: a.listen.clone(),
-        token: None,
-    });
-    let mut runs = simulate(&root, &plan_file, &fault, speed, serve.as_mut())?;
+    let mut runs = simulate(&root, &plan_file, &fault, speed, serve.as_ref())?;
     heading("10. Run state: a week of watching, and an update that breaks the policy");
-    runs.push(watch(&plan_file, fault, speed, serve.as_mut())?);
+    runs.push(watch(&plan_file, fault, speed, serve.as_ref())?);
     heading("Summary");
     println!(
         "organization  {} devices, {} users, {} groups, {} policies (and a new baseline)",
@@ -93,22 +119,27 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     println!("plan          {plan_facts}");
     println!("run           {}", runs.join("; "));
     println!(
-        "files         {} (plan, database, report, messages)",
+        "files         {} (plan, database, report, messages, log)",
         root.display()
     );
     println!("took          {:.1} s", began.elapsed().as_secs_f64());
     heading("Next");
     next(&dir, &plan_file);
-    if let Some(sv) = serve.as_mut()
-        && std::io::IsTerminal::is_terminal(&std::io::stdout())
-    {
-        super::run::demo_serve_until_stopped(&plan_file, sv)?;
+    if let Some(sv) = &serve {
+        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            super::run::demo_serve_until_stopped(&plan_file, sv)?;
+        } else {
+            println!(
+                "\ndashboard stopped: the output is not a terminal, so the demo ends with its tour (in a terminal it stays up until Ctrl-C)"
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Step 1: the organization, the new baseline and the example plan.
-fn generate(a: &Args, root: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
+/// Step 1: the organization, the new baseline and the example plan (written
+/// to `plan_file`).
+fn generate(a: &Args, root: &Path, dir: &Path, plan_file: &Path) -> anyhow::Result<()> {
     let t = Instant::now();
     let progress = std::sync::Arc::default();
     let options = ringmaster_gen::Options::new(a.devices, a.seed);
@@ -118,8 +149,7 @@ fn generate(a: &Args, root: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
     .with_context(|| format!("writing {}", dir.display()))?;
     ringmaster_gen::generate_proposed(&root.join("proposed"))
         .with_context(|| format!("writing {}", root.display()))?;
-    let plan_file = root.join("ringmaster.toml");
-    std::fs::write(&plan_file, EXAMPLE_PLAN)
+    std::fs::write(plan_file, EXAMPLE_PLAN)
         .with_context(|| format!("writing {}", plan_file.display()))?;
     println!(
         "generated {} users, {} devices, {} groups ({} dynamic), {} filters, {} policies into {} in {} ms",
@@ -132,7 +162,7 @@ fn generate(a: &Args, root: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
         dir.display(),
         t.elapsed().as_millis()
     );
-    Ok(plan_file)
+    Ok(())
 }
 
 /// Step 2: the import and the resolved targets, with what they found.
@@ -324,16 +354,10 @@ fn simulate(
     plan_file: &Path,
     fault: &Fault,
     speed: f64,
-    mut serve: Option<&mut super::run::DemoServe>,
+    serve: Option<&super::run::DemoServe>,
 ) -> anyhow::Result<Vec<String>> {
     use super::run::{DemoEnd, demo_run};
-    let first = demo_run(
-        plan_file,
-        vec![fault.clone()],
-        true,
-        speed,
-        serve.as_deref_mut(),
-    )?;
+    let first = demo_run(plan_file, vec![fault.clone()], speed, serve)?;
     let DemoEnd::Stopped(wave, name) = first else {
         println!("\nEvery wave passed: the rollout is in its run state.");
         return Ok(vec!["version 1 passed every wave".into()]);
@@ -347,7 +371,7 @@ fn simulate(
     );
     ringmaster_gen::generate_proposed_without(&root.join("proposed"), &["submitsamplesconsent"])
         .with_context(|| format!("writing {}", root.display()))?;
-    match demo_run(plan_file, vec![fault.clone()], false, speed, serve)? {
+    match demo_run(plan_file, vec![fault.clone()], speed, serve)? {
         DemoEnd::Done => {
             println!("\nEvery wave passed: the rollout is in its run state.");
             runs.push("version 2 (the fixed baseline) passed every wave".into());
@@ -366,7 +390,7 @@ fn watch(
     plan_file: &Path,
     fault: Fault,
     speed: f64,
-    serve: Option<&mut super::run::DemoServe>,
+    serve: Option<&super::run::DemoServe>,
 ) -> anyhow::Result<String> {
     println!(
         "The rollout is done; operations now watch it. Three days on, the cumulative update to Windows build\n{BROKEN_BUILD} (injected) makes the policy fail on 60 % of the devices that take it. ringmaster judges the\nrun state every 4 hours, as `ringmaster serve` does, and raises what the plan's alert rules ask for.\n"

@@ -20,7 +20,9 @@ mod serve;
 mod status;
 mod token;
 
-pub use demo_run::{DemoEnd, DemoServe, demo_run, demo_serve_until_stopped, demo_watch};
+pub use demo_run::{
+    DemoEnd, DemoServe, demo_fresh_database, demo_run, demo_serve_until_stopped, demo_watch,
+};
 pub use drive::{RunArgs, run};
 pub use history::history;
 pub use ingest::{IngestArgs, ingest};

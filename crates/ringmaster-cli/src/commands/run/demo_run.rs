@@ -2,7 +2,7 @@
 //! watch afterwards, and the dashboard served meanwhile.
 
 use super::drive::{Driven, Pace, drive, hours_bar};
-use super::{Opened, Where, describe, open, stamp, stop_signal, stored, threaded_runtime};
+use super::{Opened, Where, database_url, describe, open, stamp, stored, threaded_runtime};
 use anyhow::Context;
 use ringmaster_engine::connector::simulator::Fault;
 use ringmaster_engine::engine::Engine;
@@ -31,11 +31,141 @@ pub enum DemoEnd {
     Stopped(u32, String),
 }
 
-/// The dashboard the demo serves while it runs: where, and the admin
-/// token to sign in with (made on the first run).
+/// The dashboard the demo serves while it runs. Its listener and admin
+/// token are made when the demo starts, so the address and token are printed
+/// before the tour; connections made while no run is serving wait in the
+/// listener's backlog until the next one does.
 pub struct DemoServe {
-    pub listen: String,
-    pub token: Option<String>,
+    listener: std::net::TcpListener,
+    addr: std::net::SocketAddr,
+    token: String,
+    /// Set while the demo waits at rest for Ctrl-C; otherwise Ctrl-C ends the
+    /// demo at once.
+    rest: Arc<std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>>,
+}
+
+impl DemoServe {
+    /// Binds `listen` (a free loopback port when it is taken), starts the
+    /// demo's database afresh beside `file` with an admin token, and takes
+    /// over Ctrl-C: from now on it says that the dashboard stopped.
+    pub fn reserve(file: &Path, listen: &str) -> anyhow::Result<Self> {
+        let listener = match std::net::TcpListener::bind(listen) {
+            Ok(l) => l,
+            Err(_) => std::net::TcpListener::bind("127.0.0.1:0")
+                .context("listening on a free loopback port")?,
+        };
+        // Shared by the clones each run serves from (tokio needs it non-blocking).
+        listener
+            .set_nonblocking(true)
+            .context("setting up the listener")?;
+        let addr = listener.local_addr()?;
+        let at = demo_where(file, Vec::new());
+        let token = threaded_runtime()?.block_on(async {
+            let store = ringmaster_store::open(&database_url(&at))
+                .await
+                .map_err(|e| crate::UserError(format!("opening the database: {e}")))?;
+            let t = store
+                .create_token(
+                    ringmaster_store::Role::Admin,
+                    "demo admin",
+                    jiff::Timestamp::now(),
+                )
+                .await?;
+            anyhow::Ok(t)
+        })?;
+        let rest = Arc::default();
+        on_stop_signal(file, Arc::clone(&rest))?;
+        Ok(Self {
+            listener,
+            addr,
+            token,
+            rest,
+        })
+    }
+
+    /// Where the dashboard is, as `http://host:port`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The admin token to sign in with.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+}
+
+/// Removes the demo's database beside `file`, so its rollout starts from
+/// nothing (before anything reads it).
+pub fn demo_fresh_database(file: &Path) {
+    let db = file.with_file_name("ringmaster.db");
+    for ext in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{ext}", db.display()));
+    }
+}
+
+/// Ctrl-C or SIGTERM, on a thread of its own for the rest of the demo: while
+/// the demo rests, it stops the dashboard through `rest`; before that, the
+/// demo ends here and says so. Returns once the handlers are in place.
+fn on_stop_signal(
+    file: &Path,
+    rest: Arc<std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>>,
+) -> anyhow::Result<()> {
+    let folder = file.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let (ready, listening) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("demo-signals".into())
+        .spawn(move || {
+            let rt = match super::runtime() {
+                Ok(rt) => rt,
+                Err(e) => return ready.send(Err(e)).unwrap_or(()),
+            };
+            rt.block_on(async move {
+                let signalled = match signals() {
+                    Ok(s) => s,
+                    Err(e) => return ready.send(Err(e)).unwrap_or(()),
+                };
+                let _ = ready.send(Ok(()));
+                signalled.await;
+                let waiting = rest.lock().unwrap_or_else(|e| e.into_inner()).take();
+                match waiting.map(|w| w.send(())) {
+                    Some(Ok(())) => {}
+                    _ => {
+                        println!(
+                            "\ndashboard stopped: the demo was interrupted; its files stay in {}",
+                            folder.display()
+                        );
+                        std::process::exit(130);
+                    }
+                }
+            });
+        })
+        .context("starting the signal thread")?;
+    listening
+        .recv()
+        .context("starting the signal thread")?
+        .context("listening for Ctrl-C")
+}
+
+/// A future that ends on Ctrl-C or SIGTERM; the handlers are installed
+/// when it is made, not when it is first polled.
+#[cfg(unix)]
+fn signals() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+    })
+}
+
+#[cfg(not(unix))]
+fn signals() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 /// A dashboard being served: stop it with `stop`.
@@ -51,11 +181,11 @@ impl Serving {
     }
 }
 
-/// Serves the dashboard and API for `o` on `sv.listen` (a free port when
-/// that one is taken), the clock read from `clock`. Prints where, once.
+/// Serves the dashboard and API for `o` on the demo's listener, the clock
+/// read from `clock`.
 async fn serve_demo(
     o: Opened,
-    sv: &mut DemoServe,
+    sv: &DemoServe,
     clock: Arc<std::sync::Mutex<jiff::Timestamp>>,
 ) -> anyhow::Result<Serving> {
     let l = o.loaded;
@@ -71,36 +201,18 @@ async fn serve_view(
     store: Arc<dyn ringmaster_store::Store>,
     rollout: String,
     views: ringmaster_server::Views,
-    sv: &mut DemoServe,
+    sv: &DemoServe,
     clock: Arc<std::sync::Mutex<jiff::Timestamp>>,
 ) -> anyhow::Result<Serving> {
-    let first = sv.token.is_none();
-    if first {
-        sv.token = Some(
-            store
-                .create_token(
-                    ringmaster_store::Role::Admin,
-                    "demo admin",
-                    jiff::Timestamp::now(),
-                )
-                .await?,
-        );
-    }
-    let listener = match tokio::net::TcpListener::bind(&sv.listen).await {
-        Ok(l) => l,
-        Err(_) if first => tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .context("listening on a free loopback port")?,
-        Err(e) => return Err(e).with_context(|| format!("listening on {}", sv.listen)),
-    };
-    let addr = listener.local_addr()?;
-    sv.listen = addr.to_string();
-    if first {
-        println!(
-            "dashboard: http://{addr}/ui  (sign in with the token {})",
-            sv.token.as_deref().unwrap_or_default()
-        );
-    }
+    // A clone of the reserved socket: closing it when this run ends keeps
+    // the port, and what connects meanwhile waits for the next run.
+    let listener = tokio::net::TcpListener::from_std(
+        sv.listener
+            .try_clone()
+            .context("sharing the dashboard's listener")?,
+    )
+    .context("serving the dashboard's listener")?;
+    let addr = sv.addr;
     let state = ringmaster_server::AppState {
         link_key: ringmaster_server::link_key(store.as_ref(), &rollout).await?,
         store,
@@ -124,23 +236,15 @@ async fn serve_view(
 }
 
 /// The demo's run: the simulated fleet, with an operator who approves each
-/// wave when asked, until the rollout ends or a gate stops it. `fresh`
-/// starts from an empty database; otherwise the stored rollout resumes.
-/// With `serve`, the dashboard is up while it runs.
+/// wave when asked, until the rollout ends or a gate stops it, resuming the
+/// stored rollout if there is one. With `serve`, the dashboard is up while it runs.
 pub fn demo_run(
     file: &Path,
     faults: Vec<Fault>,
-    fresh: bool,
     speed: f64,
-    serve: Option<&mut DemoServe>,
+    serve: Option<&DemoServe>,
 ) -> anyhow::Result<DemoEnd> {
     let at = demo_where(file, faults);
-    if fresh {
-        let db = file.with_file_name("ringmaster.db");
-        for ext in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{ext}", db.display()));
-        }
-    }
     let rt = threaded_runtime()?;
     rt.block_on(async {
         let o = open(&at, jiff::Timestamp::now()).await?;
@@ -195,7 +299,7 @@ pub fn demo_watch(
     drift: Vec<(Fault, jiff::SignedDuration)>,
     days: i64,
     speed: f64,
-    serve: Option<&mut DemoServe>,
+    serve: Option<&DemoServe>,
 ) -> anyhow::Result<Vec<String>> {
     use ringmaster_core::alerts::Change;
     let mut at = demo_where(file, faults);
@@ -281,8 +385,9 @@ pub fn demo_watch(
     })
 }
 
-/// After the demo: its dashboard stays up, the rollout at rest, until Ctrl-C.
-pub fn demo_serve_until_stopped(file: &Path, sv: &mut DemoServe) -> anyhow::Result<()> {
+/// After the demo: its dashboard stays up, the rollout at rest, until Ctrl-C;
+/// then it says that it stopped.
+pub fn demo_serve_until_stopped(file: &Path, sv: &DemoServe) -> anyhow::Result<()> {
     let at = demo_where(file, Vec::new());
     let rt = threaded_runtime()?;
     rt.block_on(async {
@@ -291,12 +396,15 @@ pub fn demo_serve_until_stopped(file: &Path, sv: &mut DemoServe) -> anyhow::Resu
         let now = engine.polled_until().await?.unwrap_or(o.start);
         let clock = Arc::new(std::sync::Mutex::new(now));
         let s = serve_demo(o, sv, clock).await?;
+        let (tx, stopped) = tokio::sync::oneshot::channel();
+        *sv.rest.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
         println!(
-            "\nThe dashboard stays up at http://{}/ui; Ctrl-C ends the demo.",
-            sv.listen
+            "\nThe dashboard stays up at {}/ui; Ctrl-C stops it.",
+            sv.url()
         );
-        stop_signal().await;
+        let _ = stopped.await;
         s.stop().await;
+        println!("dashboard stopped");
         Ok(())
     })
 }
