@@ -386,7 +386,7 @@ fn a_custom_oma_uri_and_a_catalog_policy_meet_on_one_setting() {
         .clone();
     let text = String::from_utf8(out).unwrap();
     for want in [
-        "CONFLICT  camera › allowcamera",
+        "CONFLICT  Camera › Allow Camera",
         "id: device_vendor_msft_policy_config_camera_allowcamera",
         "Camera off (OMA-URI)",
         "Camera on (catalog)",

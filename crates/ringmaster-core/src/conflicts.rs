@@ -88,7 +88,7 @@ impl FindingKind {
 /// An intended deviation, accepted with a reason until a date.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Acceptance {
-    /// Setting id or readable name.
+    /// Setting id, display name, or readable path (`laps › policies › …`).
     pub setting: String,
     /// Policy names or ids; empty accepts the setting between any policies.
     pub policies: Vec<String>,
@@ -1036,7 +1036,11 @@ fn spread(rows: &RoaringBitmap, n: u64) -> impl Iterator<Item = u32> + '_ {
 
 fn accepts(a: &Acceptance, id: &str, name: &str, values: &[PolicyValue]) -> bool {
     let setting = a.setting.trim();
-    if !setting.eq_ignore_ascii_case(id) && !setting.eq_ignore_ascii_case(name) {
+    // The readable path is what plans wrote before display names.
+    if !setting.eq_ignore_ascii_case(id)
+        && !setting.eq_ignore_ascii_case(name)
+        && !setting.eq_ignore_ascii_case(&crate::settings::path_name(id))
+    {
         return false;
     }
     a.policies.iter().all(|want| {

@@ -4,7 +4,9 @@
 //! (`parent/child`), with group-collection members keyed (`parent[key]/child`),
 //! so two policies that set the same thing meet on the same id.
 
+use rustc_hash::FxHashMap;
 use serde::Serialize;
+use std::sync::OnceLock;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SettingLeaf {
@@ -151,9 +153,110 @@ const PREFIXES: &[&str] = &[
     "omauri:",
 ];
 
-/// A readable name from an id: `device_vendor_msft_laps_policies_passwordcomplexity`
-/// becomes `laps › policies › passwordcomplexity`; paths keep their last two parts.
+/// Display names of settings-catalog settings (`setting_names.txt`, written by
+/// `scripts/setting-names.py` from Microsoft's definitions export).
+const NAMES: &str = include_str!("setting_names.txt");
+
+/// Category and display name by lower-case definition id; built once, on
+/// first use, from the embedded table.
+fn names() -> &'static FxHashMap<&'static str, (&'static str, &'static str)> {
+    static MAP: OnceLock<FxHashMap<&'static str, (&'static str, &'static str)>> = OnceLock::new();
+    MAP.get_or_init(|| {
+        NAMES
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .filter_map(|l| {
+                let mut f = l.splitn(3, '\t');
+                Some((f.next()?, (f.next()?, f.next()?)))
+            })
+            .collect()
+    })
+}
+
+/// What the admin center calls a setting: `LAPS › Password Age Days` for
+/// `device_vendor_msft_laps_policies_passwordagedays`. A child of a group
+/// setting is named by its own definition; a legacy property
+/// (`windows10CompliancePolicy.passwordMinimumLength`) by its words; anything
+/// else by its id's readable path (`path_name`).
 pub fn readable_name(id: &str) -> String {
+    let last = id.rsplit('/').next().unwrap_or(id);
+    let last = last.split('[').next().unwrap_or(last);
+    let key = last.to_ascii_lowercase();
+    if let Some((category, name)) = names().get(key.as_str()) {
+        return if category.is_empty() || name.starts_with(category) {
+            (*name).to_string()
+        } else {
+            format!("{category} › {name}")
+        };
+    }
+    if let Some(words) = legacy_words(id) {
+        return words;
+    }
+    path_name(id)
+}
+
+/// `windows10CompliancePolicy.passwordMinimumLength` becomes
+/// `Windows 10 compliance policy › Password minimum length`.
+fn legacy_words(id: &str) -> Option<String> {
+    let (ty, prop) = id.split_once('.')?;
+    let ty = ty
+        .trim_start_matches('#')
+        .trim_start_matches("microsoft.graph.");
+    let camel = |s: &str| s.chars().all(|c| c.is_ascii_alphanumeric()) && !s.is_empty();
+    if !camel(ty) || !camel(prop) || id.contains('/') {
+        return None;
+    }
+    Some(format!("{} › {}", words(ty), words(prop)))
+}
+
+/// Splits camelCase into lower-case words with the first capitalised; runs of
+/// capitals (`PIN`, `ASR`) and digits stay whole.
+fn words(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::new();
+    for (i, &c) in chars.iter().enumerate() {
+        if i > 0 {
+            let prev = chars[i - 1];
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
+            let boundary = (c.is_ascii_uppercase()
+                && (prev.is_ascii_lowercase()
+                    || prev.is_ascii_digit()
+                    || (prev.is_ascii_uppercase() && next_lower)))
+                || (c.is_ascii_digit() && prev.is_ascii_alphabetic())
+                || (c.is_ascii_alphabetic() && prev.is_ascii_digit());
+            if boundary {
+                out.push(' ');
+            }
+        }
+        out.push(c);
+    }
+    // Lower-case every word but acronyms; capitalise the first letter.
+    let mut text: Vec<String> = out
+        .split(' ')
+        .map(|w| {
+            if w.len() > 1
+                && w.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            {
+                w.to_string()
+            } else {
+                w.to_ascii_lowercase()
+            }
+        })
+        .collect();
+    if let Some(first) = text.first_mut() {
+        let mut cs = first.chars();
+        if let Some(f) = cs.next() {
+            *first = f.to_ascii_uppercase().to_string() + cs.as_str();
+        }
+    }
+    text.join(" ")
+}
+
+/// The id as a readable path: `device_vendor_msft_laps_policies_passwordcomplexity`
+/// becomes `laps › policies › passwordcomplexity`; paths keep their last two
+/// parts. Plans written before display names may still name settings so.
+pub fn path_name(id: &str) -> String {
     let parts: Vec<&str> = id.split('/').collect();
     let take = parts.len().saturating_sub(2);
     let mut last = "";
@@ -187,19 +290,66 @@ mod tests {
     #[test]
     fn names() {
         assert_eq!(
-            readable_name("device_vendor_msft_laps_policies_passwordcomplexity"),
+            path_name("device_vendor_msft_laps_policies_passwordcomplexity"),
             "laps › policies › passwordcomplexity"
+        );
+        assert_eq!(
+            readable_name("device_vendor_msft_laps_policies_passwordcomplexity"),
+            "LAPS › Password Complexity"
+        );
+        assert_eq!(
+            readable_name("device_vendor_msft_policy_config_defender_allowcloudprotection"),
+            "Defender › Allow Cloud Protection"
+        );
+        // Not in the catalog: the readable path.
+        assert_eq!(
+            readable_name("device_vendor_msft_contoso_custom_thing"),
+            "contoso › custom › thing"
         );
         assert_eq!(
             readable_name(
                 "device_vendor_msft_policy_config_defender_attacksurfacereductionrules/device_vendor_msft_policy_config_defender_attacksurfacereductionrules_blockwin32apicallsfromofficemacros"
             ),
-            "defender › attacksurfacereductionrules › blockwin32apicallsfromofficemacros"
+            "Defender › Block Win32 API calls from Office macros"
         );
         assert_eq!(
             readable_name("windows10CompliancePolicy.passwordMinimumLength"),
-            "windows10CompliancePolicy.passwordMinimumLength"
+            "Windows 10 compliance policy › Password minimum length"
         );
+        assert_eq!(
+            readable_name("windows10EndpointProtectionConfiguration.bitLockerEncryptDevice"),
+            "Windows 10 endpoint protection configuration › Bit locker encrypt device"
+        );
+        assert_eq!(
+            words("passwordRequiredToUnlockFromIdle"),
+            "Password required to unlock from idle"
+        );
+        assert_eq!(
+            words("defenderRequireNetworkInspectionSystem"),
+            "Defender require network inspection system"
+        );
+        assert_eq!(
+            words("firewallIPSecExemptionsAllowDHCP"),
+            "Firewall IP sec exemptions allow DHCP"
+        );
+        assert_eq!(words("osMinimumVersion"), "Os minimum version");
+        assert_eq!(words("appleWatchBlockPairing"), "Apple watch block pairing");
+        assert_eq!(words("kioskModeAppStoreUrl"), "Kiosk mode app store url");
+        assert_eq!(words("passcodeMinimumLength"), "Passcode minimum length");
+        assert_eq!(
+            words("storageRequireEncryption"),
+            "Storage require encryption"
+        );
+        assert_eq!(words("pinRequired"), "Pin required");
+        assert_eq!(
+            words("smartScreenEnableAppInstallControl"),
+            "Smart screen enable app install control"
+        );
+        assert_eq!(
+            words("windows10CompliancePolicy"),
+            "Windows 10 compliance policy"
+        );
+        assert_eq!(words("macOSCompliancePolicy"), "Mac OS compliance policy");
         assert!(merges(
             "device_vendor_msft_policy_config_defender_excludedpaths"
         ));

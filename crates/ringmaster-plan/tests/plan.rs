@@ -334,7 +334,7 @@ fn project_scope_finds_conflicts_with_existing_policies_and_acceptance_shows() {
     );
     let plan = plan_of(&text).unwrap();
     assert!(plan.checks.iter().any(|c| c.severity == CheckSeverity::Info
-        && c.message.contains("passwordlength")
+        && c.message.contains("LAPS › Password Length")
         && c.message.contains("accepted until 2027-03-31")));
     // What changes for users comes from the same comparison.
     let change = plan

@@ -685,7 +685,7 @@ fn a_finding_names_the_form_each_policy_wrote() {
     ]);
     let rep = run(&o, &r, &[]);
     let f = &rep.findings[0];
-    assert_eq!(f.setting, "camera › allowcamera");
+    assert_eq!(f.setting, "Camera › Allow Camera");
     assert_eq!(
         f.values
             .iter()
