@@ -525,7 +525,11 @@ fn unreached(
     } else {
         (
             Status::NotTargeted,
-            format!("none of the policy's {assignments} assignment(s) reaches it"),
+            if assignments == 1 {
+                "the policy's one assignment does not reach it".to_string()
+            } else {
+                format!("none of the policy's {assignments} assignments reaches it")
+            },
         )
     }
 }
@@ -911,7 +915,7 @@ mod tests {
             unreached(3, &[], None),
             (
                 Status::NotTargeted,
-                "none of the policy's 3 assignment(s) reaches it".into()
+                "none of the policy's 3 assignments reaches it".into()
             )
         );
     }

@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use minijinja::{Environment, Value, context};
+use ringmaster_core::explain::Status;
 use ringmaster_core::wave::{Event, Reason, WaveState, step};
 use ringmaster_engine::engine::EngineError;
 use ringmaster_plan::report::thousands;
@@ -63,9 +64,15 @@ fn env() -> &'static Environment<'static> {
         }
         e.add_filter("thousands", |n: u64| thousands(n));
         e.add_filter("pct", |v: f64| format!("{:.1} %", v * 100.0));
-        e.add_filter("stamp", |t: String| {
+        // In the plan's time zone (every page's `time_zone`), zone shown,
+        // as the plan's own times are.
+        e.add_filter("stamp", |state: &minijinja::State, t: String| {
+            let zone = state
+                .lookup("time_zone")
+                .and_then(|z| z.as_str().and_then(|z| jiff::tz::TimeZone::get(z).ok()))
+                .unwrap_or(jiff::tz::TimeZone::UTC);
             t.parse::<jiff::Timestamp>()
-                .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+                .map(|t| t.to_zoned(zone).strftime("%Y-%m-%d %H:%M %Z").to_string())
                 .unwrap_or(t)
         });
         e
@@ -265,6 +272,7 @@ fn base(s: &AppState, session: &Session, active: &str) -> Value {
         can_operate => allowed(session.role, Access::Operate),
         can_audit => allowed(session.role, Access::Audit),
         rollout => { let v = s.view(); context! { id => s.rollout, name => v.plan.name, purpose => v.plan.purpose } },
+        time_zone => s.view().plan.time_zone.clone(),
         now => (s.clock)().to_string(),
         version => s.engine.version(),
     }
@@ -797,7 +805,7 @@ pub(crate) async fn device(
         Ok(r) => r,
         Err((code, why)) => return message(code, "Device not found", &why),
     };
-    let e = ringmaster_core::explain::explain_device(&v.org, &v.res, row, None, (s.clock)());
+    let mut e = ringmaster_core::explain::explain_device(&v.org, &v.res, row, None, (s.clock)());
     let traces: Vec<Vec<Option<String>>> = e
         .policies
         .iter()
@@ -813,18 +821,52 @@ pub(crate) async fn device(
                 .collect()
         })
         .collect();
-    let wave = v
-        .plan
-        .waves
-        .iter()
-        .position(|w| w.set.contains(row))
-        .map(|i| context! { n => i + 1, name => v.plan.waves[i].name });
+    let rows = match s.engine.rows().await {
+        Ok(r) => r,
+        Err(e) => return internal("reading waves", e),
+    };
+    let at = v.plan.waves.iter().position(|w| w.set.contains(row));
+    let state = at.and_then(|i| rows.get(i)).map(|r| r.state);
+    let wave = at.map(|i| {
+        context! { n => i + 1, name => v.plan.waves[i].name, state => state.map(|s| s.name()) }
+    });
+    // The rollout's new policies reach the device through its wave's
+    // assignment, which the imported org does not hold: say so instead of
+    // "not targeted" once the wave has assigned them.
+    let assigned = state.is_some_and(|s| s.wants_assignment());
+    let rollout_policy = |id: &str| v.plan.scope.new_policies.iter().any(|p| p.id == id);
+    let statuses: Vec<String> = e
+        .policies
+        .iter_mut()
+        .map(|p| {
+            if assigned && rollout_policy(&p.policy_id) && p.status == Status::NotTargeted {
+                let n = at.map_or(0, |i| i + 1);
+                p.reason = format!(
+                    "this rollout assigns it to the devices of wave {n} ({})",
+                    state.map_or("", |s| s.name())
+                );
+                format!("Assigned by wave {n}")
+            } else {
+                p.status.label().to_string()
+            }
+        })
+        .collect();
+    let mut summary: Vec<(String, usize)> = Vec::new();
+    for st in &statuses {
+        match summary.iter_mut().find(|(l, _)| l == st) {
+            Some((_, n)) => *n += 1,
+            None => summary.push((st.clone(), 1)),
+        }
+    }
     page(
         &s,
         &session,
         "devices",
         "device.html",
-        context! { e => Value::from_serialize(&e), label => v.org.device_label(row), traces, wave },
+        context! {
+            e => Value::from_serialize(&e), label => v.org.device_label(row), traces, wave,
+            statuses, summary,
+        },
     )
 }
 

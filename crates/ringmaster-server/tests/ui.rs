@@ -32,8 +32,17 @@ async fn a_session_ends_when_its_token_is_revoked() {
     let f = fixture().await;
     let (cookie, _) = session(&f, Role::Operator).await;
     let (other, _) = session(&f, Role::Viewer).await;
-    let (status, _, _) = fetch(&f, page("GET", "/ui", Some(&cookie), "")).await;
+    let (status, _, body) = fetch(&f, page("GET", "/ui", Some(&cookie), "")).await;
     assert_eq!(status, StatusCode::OK);
+    // The rollout's time in the plan's zone (Europe/Amsterdam), as its waves are.
+    let now = (f.state.clock)()
+        .to_zoned(jiff::tz::TimeZone::get("Europe/Amsterdam").unwrap())
+        .strftime("%Y-%m-%d %H:%M %Z")
+        .to_string();
+    assert!(
+        body.contains(&format!("<strong id=\"now\">{now}</strong>")),
+        "{now}"
+    );
     let store = &f.state.store;
     let id = store
         .tokens()
@@ -241,7 +250,26 @@ async fn pages_show_what_the_api_says_and_an_operator_approves_by_form() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    assert!(body.contains("Included") || body.contains("NotTargeted"));
+    assert!(body.contains("id=\"device-summary\""));
+    assert!(!body.contains(">NotTargeted<") && !body.contains(">NotApplicable<"));
+    // A device of the running first wave: the rollout's policy reaches it
+    // through the wave, not through the imported assignments.
+    let member = f.state.engine.waves()[0].members.min().unwrap();
+    let name = f
+        .state
+        .view()
+        .org
+        .device(ringmaster_core::model::DeviceAttr::Name, member)
+        .unwrap()
+        .to_string();
+    let (status, _, body) = fetch(
+        &f,
+        page("GET", &format!("/ui/devices/{name}"), Some(&cookie), ""),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("Assigned by wave 1"), "{body}");
+    assert!(body.contains("this rollout assigns it to the devices of wave 1"));
     let (_, _, body) = fetch(&f, page("GET", "/ui/helpdesk", Some(&cookie), "")).await;
     let change = &f.state.view().plan.changes[0].setting;
     assert!(
