@@ -235,6 +235,7 @@ fn database_url(at: &Where) -> String {
 
 async fn open(at: &Where, now: jiff::Timestamp) -> anyhow::Result<Opened> {
     let loaded = super::plan::load(&at.file, now)?;
+    show_times_in(&loaded.plan.time_zone);
     if loaded.plan.errors() > 0 {
         return Err(crate::UserError(format!(
             "the plan has {} error(s) in its checks; `ringmaster plan {}` lists them",
@@ -313,8 +314,21 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the runtime")
 }
 
+/// The zone every time is printed in: the plan's, once a command has read it.
+static ZONE: std::sync::OnceLock<jiff::tz::TimeZone> = std::sync::OnceLock::new();
+
+/// Prints times in the plan's zone from now on (the plan checks the name; an
+/// unknown one leaves UTC, which `stamp` then names).
+fn show_times_in(zone: &str) {
+    if let Ok(z) = jiff::tz::TimeZone::get(zone.trim()) {
+        let _ = ZONE.set(z);
+    }
+}
+
+/// `2027-01-18 09:00 CET`: the plan's zone, named, as the plan prints its dates.
 fn stamp(t: jiff::Timestamp) -> String {
-    t.strftime("%Y-%m-%d %H:%M").to_string()
+    let zone = ZONE.get().cloned().unwrap_or(jiff::tz::TimeZone::UTC);
+    t.to_zoned(zone).strftime("%Y-%m-%d %H:%M %Z").to_string()
 }
 
 fn describe(s: WaveState) -> String {
@@ -342,6 +356,7 @@ struct Stored {
 
 async fn stored(at: &Where) -> anyhow::Result<Stored> {
     let (_, spec) = super::plan::read(&at.file)?;
+    show_times_in(spec.rollout.time_zone.get_ref());
     let rollout = spec.rollout.id.get_ref().trim().to_string();
     let store = ringmaster_store::open(&database_url(at))
         .await
