@@ -307,7 +307,7 @@ fn md_phases(out: &mut String, plan: &Plan) {
                     .iter()
                     .map(|g| cell(g))
                     .collect::<Vec<_>>()
-                    .join("<br>")
+                    .join("; ")
             }
         );
     }
