@@ -528,7 +528,10 @@ fn plan_prints_writes_and_exits_by_its_checks() {
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("<svg") && page.contains("Pilot representativeness"));
     // Markup written into the Markdown is escaped in the page: none is written.
-    assert!(!page.contains("&lt;br&gt;"), "a literal <br> in the plan page");
+    assert!(
+        !page.contains("&lt;br&gt;"),
+        "a literal <br> in the plan page"
+    );
     let names: Vec<String> = std::fs::read_dir(d.path().join("messages"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

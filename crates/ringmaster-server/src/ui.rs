@@ -1016,13 +1016,23 @@ pub(crate) async fn runstate(State(s): State<AppState>, SignedIn(session): Signe
         })
         .collect();
     let chart = crate::chart::wave_states(&series, devices);
+    // The title says what the chart covers, not the 30 days it could.
+    let span = match (series.first(), series.last()) {
+        (Some((a, _)), Some((b, _))) => {
+            let days = (b.as_second() - a.as_second()) as f64 / 86_400.0;
+            Some(
+                context! { from => a.to_string(), to => b.to_string(), days => format!("{days:.1}") },
+            )
+        }
+        _ => None,
+    };
     let rules: Vec<String> = view.plan.alerts.iter().map(|r| r.sentence()).collect();
     page(
         &s,
         &session,
         "runstate",
         "runstate.html",
-        context! { r => Value::from_serialize(&r), live => true, open, resolved, rules, chart => Value::from_safe_string(chart) },
+        context! { r => Value::from_serialize(&r), live => true, open, resolved, rules, span, chart => Value::from_safe_string(chart) },
     )
 }
 

@@ -644,3 +644,33 @@ async fn a_wave_waiting_for_tenant_approval_says_since_when_and_until_when() {
     assert!(body.contains(want));
     assert!(body.contains("&lt;policy-1&gt;") && !body.contains("<policy-1>"));
 }
+
+/// The run-state chart's title names the span its checks cover.
+#[tokio::test]
+async fn the_run_state_chart_says_what_it_covers() {
+    let f = fixture().await;
+    let (cookie, _) = session(&f, Role::Viewer).await;
+    let (status, _, body) = fetch(&f, page("GET", "/ui/runstate", Some(&cookie), "")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body.contains("Service levels over time: no check yet"),
+        "{body}"
+    );
+    // Two checks three days apart: the title says three days, not thirty.
+    let now = (f.state.clock)();
+    let sample = r#"{"devices":10,"succeeded":8,"errors":1,"conflicts":0,"pending":1}"#;
+    for back in [72, 0] {
+        let at = now - jiff::SignedDuration::from_hours(back);
+        f.state
+            .store
+            .record_runstate(&f.state.rollout, at, sample)
+            .await
+            .unwrap();
+    }
+    let (_, _, body) = fetch(&f, page("GET", "/ui/runstate", Some(&cookie), "")).await;
+    assert!(!body.contains("last 30 days"));
+    assert!(
+        body.contains("(3.0 days of checks; the chart keeps 30)"),
+        "{body}"
+    );
+}
