@@ -517,9 +517,63 @@ pub fn escape(s: &str) -> String {
     o
 }
 
+/// What a wave did, as a stretch of time under its planned bar.
+#[derive(Debug, Clone)]
+pub struct Actual {
+    /// Index into the plan's waves.
+    pub wave: usize,
+    pub from: jiff::Timestamp,
+    pub to: jiff::Timestamp,
+    pub kind: ActualKind,
+    /// Shown on hover: the state and why, e.g. "awaiting approval for 6.0 d".
+    pub note: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActualKind {
+    /// Applying or baking.
+    Running,
+    /// Awaiting approval, paused, held: nothing moves.
+    Waiting,
+    Failed,
+}
+
+/// The plan's Gantt chart with what happened drawn under each wave
+/// (`actual`), the slip of a late wave written beside it, and the end the
+/// slip pushes the plan to (dashed) when it is later than planned.
+pub fn gantt_with_actual(
+    plan: &Plan,
+    today: Option<Date>,
+    actual: &[Actual],
+    now: Option<jiff::Timestamp>,
+) -> String {
+    gantt(plan, today, actual, now)
+}
+
 /// A Gantt chart of phases and waves: applying in dark, baking in light,
 /// freezes not drawn (they are in the calendar); a red line marks `today`.
 pub fn gantt_svg(plan: &Plan, today: Option<Date>) -> String {
+    gantt(plan, today, &[], None)
+}
+
+/// How far `now` is past a wave's planned end while it has not finished, or
+/// how far after it the wave finished; `None` when on time.
+fn slip(plan: &Plan, wave: usize, actual: &[Actual], now: Option<jiff::Timestamp>) -> Option<f64> {
+    let planned = plan.waves.get(wave)?.end.timestamp();
+    let mine: Vec<&Actual> = actual.iter().filter(|a| a.wave == wave).collect();
+    let end = mine.iter().map(|a| a.to).max()?;
+    let ongoing = now.is_some_and(|n| end >= n);
+    let at = if ongoing { now? } else { end };
+    let days = (at.as_second() - planned.as_second()) as f64 / 86_400.0;
+    (days >= 0.05).then_some(days)
+}
+
+fn gantt(
+    plan: &Plan,
+    today: Option<Date>,
+    actual: &[Actual],
+    now: Option<jiff::Timestamp>,
+) -> String {
     let label_w = 300.0;
     let row_h = 22.0;
     let width = 1100.0;
@@ -532,6 +586,16 @@ pub fn gantt_svg(plan: &Plan, today: Option<Date>) -> String {
         .chain(plan.waves.iter().map(|w| &w.end))
         .map(|z| z.timestamp())
         .max();
+    // The latest slip of any wave moves the plan's end by as much.
+    let delay = (0..plan.waves.len())
+        .filter_map(|w| slip(plan, w, actual, now))
+        .fold(0.0_f64, f64::max);
+    let forecast = end.map(|e| e + jiff::SignedDuration::from_secs((delay * 86_400.0) as i64));
+    let end = end
+        .into_iter()
+        .chain(actual.iter().map(|a| a.to))
+        .chain(forecast)
+        .max();
     let (Some(t0), Some(t1)) = (start, end) else {
         return String::new();
     };
@@ -543,6 +607,7 @@ pub fn gantt_svg(plan: &Plan, today: Option<Date>) -> String {
         apply_to: Option<jiff::Timestamp>,
         to: jiff::Timestamp,
         phase: bool,
+        wave: Option<usize>,
     }
     let mut rows = Vec::new();
     for p in &plan.phases {
@@ -553,9 +618,10 @@ pub fn gantt_svg(plan: &Plan, today: Option<Date>) -> String {
             apply_to: None,
             to,
             phase: true,
+            wave: None,
         });
-        for &w in &p.waves {
-            let w = &plan.waves[w];
+        for &wi in &p.waves {
+            let w = &plan.waves[wi];
             let last = w.apply_days.last().copied().unwrap_or(w.start.date());
             let apply_end = last
                 .tomorrow()
@@ -568,6 +634,7 @@ pub fn gantt_svg(plan: &Plan, today: Option<Date>) -> String {
                 apply_to: apply_end,
                 to: w.end.timestamp(),
                 phase: false,
+                wave: Some(wi),
             });
         }
     }
@@ -654,7 +721,47 @@ pub fn gantt_svg(plan: &Plan, today: Option<Date>) -> String {
                     w = xa - x0
                 );
             }
+            let Some(wi) = r.wave else { continue };
+            // What happened, in a thin bar under the plan's.
+            for a in actual.iter().filter(|a| a.wave == wi) {
+                let (ax0, ax1) = (x(a.from), x(a.to).max(x(a.from) + 2.0));
+                let fill = match a.kind {
+                    ActualKind::Running => "#31a354",
+                    ActualKind::Waiting => "#fd8d3c",
+                    ActualKind::Failed => "#d62728",
+                };
+                let _ = write!(
+                    s,
+                    r##"<rect class="actual" x="{ax0:.1}" y="{yy:.1}" width="{w:.1}" height="4" fill="{fill}"><title>{}</title></rect>"##,
+                    escape(&a.note),
+                    yy = y + 17.0,
+                    w = ax1 - ax0
+                );
+            }
+            if let Some(days) = slip(plan, wi, actual, now) {
+                let end = actual
+                    .iter()
+                    .filter(|a| a.wave == wi)
+                    .map(|a| x(a.to))
+                    .fold(x1, f64::max);
+                let _ = write!(
+                    s,
+                    r##"<text class="late" x="{lx:.1}" y="{ty:.1}" fill="#d62728">{days:.1} d late</text>"##,
+                    lx = end + 4.0,
+                    ty = y + 14.0
+                );
+            }
         }
+    }
+    if let (Some(f), Some(planned)) = (forecast, plan.waves.iter().map(|w| w.end.timestamp()).max())
+        && f > planned
+    {
+        let fx = x(f);
+        let _ = write!(
+            s,
+            r##"<line class="forecast" x1="{fx:.1}" y1="20" x2="{fx:.1}" y2="{height}" stroke="#d62728" stroke-dasharray="4 3"/><text x="{lx:.1}" y="28" fill="#d62728">forecast end</text>"##,
+            lx = fx + 3.0
+        );
     }
     if let Some(d) = today
         && let Ok(z) = d.to_zoned(tz)

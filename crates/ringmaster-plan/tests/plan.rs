@@ -607,6 +607,40 @@ fn report_snapshot() {
     assert!(svg.starts_with("<svg") && svg.contains("today") && svg.contains("Pilot (isolated)"));
 }
 
+/// Plan against actual: a wave that ran on time draws no slip; one still
+/// waiting for approval two days after its planned end is "2.0 d late" and
+/// pushes the forecast end out by as much.
+#[test]
+fn the_gantt_chart_draws_what_happened_and_the_slip() {
+    use report::{Actual, ActualKind};
+    let plan = plan_of(BASE).unwrap();
+    let (w0, w1) = (&plan.waves[0], &plan.waves[1]);
+    let on_time = vec![Actual {
+        wave: 0,
+        from: w0.start.timestamp(),
+        to: w0.end.timestamp(),
+        kind: ActualKind::Running,
+        note: "baking for 1.0 d".into(),
+    }];
+    let svg = report::gantt_with_actual(&plan, None, &on_time, Some(w0.end.timestamp()));
+    assert!(svg.contains(r#"class="actual""#) && svg.contains("baking for 1.0 d"));
+    assert!(!svg.contains("d late") && !svg.contains("forecast end"));
+    let now = w1.end.timestamp() + jiff::SignedDuration::from_hours(48);
+    let mut late = on_time.clone();
+    late.push(Actual {
+        wave: 1,
+        from: w1.start.timestamp(),
+        to: now,
+        kind: ActualKind::Waiting,
+        note: "awaiting approval <for> 4.0 d, so far".into(),
+    });
+    let svg = report::gantt_with_actual(&plan, None, &late, Some(now));
+    assert!(svg.contains(">2.0 d late<"), "{svg}");
+    assert!(svg.contains("forecast end") && svg.contains("#fd8d3c"));
+    // Notes are escaped.
+    assert!(svg.contains("awaiting approval &lt;for&gt; 4.0 d"));
+}
+
 #[test]
 fn communications_snapshot() {
     let plan = plan_of(BASE).unwrap();

@@ -66,7 +66,7 @@ fn env() -> &'static Environment<'static> {
         e.add_filter("pct", |v: f64| format!("{:.1} %", v * 100.0));
         // In the plan's time zone (every page's `time_zone`), zone shown,
         // as the plan's own times are.
-        e.add_filter("stamp", |state: &minijinja::State, t: String| {
+        e.add_filter("stamp", |state: &minijinja::State<'_, '_>, t: String| {
             let zone = state
                 .lookup("time_zone")
                 .and_then(|z| z.as_str().and_then(|z| jiff::tz::TimeZone::get(z).ok()))
@@ -518,6 +518,50 @@ async fn wave_rows(s: &AppState) -> Result<Vec<Value>, Response> {
     Ok(out)
 }
 
+/// What each wave of plan `version` did, from its transitions: one stretch
+/// per state it was in (running, waiting or failed), the last one up to `now`.
+fn actual_bars(
+    history: &[ringmaster_store::Recorded],
+    version: u32,
+    now: jiff::Timestamp,
+) -> Vec<ringmaster_plan::report::Actual> {
+    use ringmaster_plan::report::{Actual, ActualKind};
+    let mut out = Vec::new();
+    let mine: Vec<&ringmaster_store::Recorded> = history
+        .iter()
+        .filter(|r| r.key.version == version)
+        .collect();
+    for (i, r) in mine.iter().enumerate() {
+        let kind = match r.to {
+            WaveState::Applying | WaveState::Baking => ActualKind::Running,
+            WaveState::AwaitingApproval | WaveState::Paused { .. } => ActualKind::Waiting,
+            WaveState::Failed | WaveState::RollingBack => ActualKind::Failed,
+            _ => continue,
+        };
+        let next = mine[i + 1..].iter().find(|n| n.key.idx == r.key.idx);
+        let to = next.map_or(now, |n| n.at).max(r.at);
+        let days = (to.as_second() - r.at.as_second()) as f64 / 86_400.0;
+        let state = match r.to {
+            WaveState::Paused { reasons, .. } => {
+                let why: Vec<&str> = reasons.iter().map(|x| x.as_str()).collect();
+                format!("paused ({})", why.join(", "))
+            }
+            st => st.name().to_string(),
+        };
+        out.push(Actual {
+            wave: r.key.idx as usize,
+            from: r.at,
+            to,
+            kind,
+            note: format!(
+                "{state} for {days:.1} d{}",
+                if next.is_none() { ", so far" } else { "" }
+            ),
+        });
+    }
+    out
+}
+
 pub(crate) async fn overview(State(s): State<AppState>, SignedIn(session): SignedIn) -> Response {
     let waves = match wave_rows(&s).await {
         Ok(w) => w,
@@ -527,7 +571,13 @@ pub(crate) async fn overview(State(s): State<AppState>, SignedIn(session): Signe
     let view = s.view();
     let tz = jiff::tz::TimeZone::get(&view.plan.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
     let today = now.to_zoned(tz).date();
-    let gantt = ringmaster_plan::report::gantt_svg(&view.plan, Some(today));
+    let history = match s.store.history(&s.rollout).await {
+        Ok(h) => h,
+        Err(e) => return internal("reading the history", e),
+    };
+    let actual = actual_bars(&history, s.engine.version(), now);
+    let gantt =
+        ringmaster_plan::report::gantt_with_actual(&view.plan, Some(today), &actual, Some(now));
     let current = waves
         .iter()
         .find(|w| !w.get_attr("final_").map(|v| v.is_true()).unwrap_or(true))

@@ -674,3 +674,36 @@ async fn the_run_state_chart_says_what_it_covers() {
         "{body}"
     );
 }
+
+/// The overview's timeline draws what each wave did under its plan.
+#[tokio::test]
+async fn the_timeline_shows_plan_against_actual() {
+    let f = fixture().await;
+    let (cookie, _) = session(&f, Role::Viewer).await;
+    let (_, _, body) = fetch(&f, page("GET", "/ui", Some(&cookie), "")).await;
+    // The pilot waits for its approval from the start, and the bar says so.
+    assert!(body.contains(r#"class="actual""#), "{body}");
+    assert!(
+        body.contains("awaiting approval for 0.0 d, so far"),
+        "{body}"
+    );
+    call(
+        &f,
+        request(
+            "POST",
+            "/api/waves/1/approve",
+            Some(f.token(Role::Operator)),
+            Vec::new(),
+        ),
+    )
+    .await;
+    f.run_hours(3).await;
+    let (_, _, body) = fetch(&f, page("GET", "/ui", Some(&cookie), "")).await;
+    assert!(
+        body.contains("awaiting approval for 0.0 d</title>"),
+        "{body}"
+    );
+    assert!(
+        body.contains("d, so far</title>") && !body.contains("awaiting approval for 0.0 d, so far")
+    );
+}
