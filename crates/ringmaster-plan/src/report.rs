@@ -763,12 +763,17 @@ fn gantt(
             lx = fx + 3.0
         );
     }
-    if let Some(d) = today
-        && let Ok(z) = d.to_zoned(tz)
-        && z.timestamp() >= t0
-        && z.timestamp() <= t1
+    // The rollout's clock where there is one, else the start of today.
+    let marker = now.or_else(|| {
+        today
+            .and_then(|d| d.to_zoned(tz).ok())
+            .map(|z| z.timestamp())
+    });
+    if let Some(m) = marker
+        && m >= t0
+        && m <= t1
     {
-        let tx = x(z.timestamp());
+        let tx = x(m);
         let _ = write!(
             s,
             r##"<line x1="{tx:.1}" y1="20" x2="{tx:.1}" y2="{height}" stroke="#d62728" stroke-width="2"/><text x="{lx:.1}" y="{height}" fill="#d62728">today</text>"##,
