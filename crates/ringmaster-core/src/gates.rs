@@ -206,7 +206,7 @@ pub fn evaluate(
     source_error: Option<&str>,
 ) -> Evaluation {
     let anytime = |interval: &Option<(f64, f64)>| {
-        (policy.judging == Judging::Sequential && interval.is_some()).then(|| 1.0 - policy.alpha)
+        (policy.judging == Judging::Sequential && interval.is_some()).then_some(1.0 - policy.alpha)
     };
     let base = |value, interval: Option<(f64, f64)>, sample, outcome, sentence| Evaluation {
         metric: goal.metric,
