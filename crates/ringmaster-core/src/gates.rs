@@ -159,6 +159,17 @@ pub struct Evaluation {
     pub window_hours: f64,
     pub outcome: Outcome,
     pub sentence: String,
+    /// The control's rate, when a ticket rate was judged against a measured
+    /// control (then `interval` bounds the difference).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<f64>,
+    /// The stratum judged ("model Latitude 7440"), None for the whole wave.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stratum: Option<String>,
+    /// The level of `interval` when it is anytime-valid (0.95), None for a
+    /// fixed-z interval or none at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anytime: Option<f64>,
 }
 
 /// Wilson score interval of `k` successes in `n` trials.
@@ -194,10 +205,14 @@ pub fn evaluate(
     policy: &GatePolicy,
     source_error: Option<&str>,
 ) -> Evaluation {
-    let base = |value, interval, sample, outcome, sentence| Evaluation {
+    let anytime = |interval: &Option<(f64, f64)>| {
+        (policy.judging == Judging::Sequential && interval.is_some()).then_some(1.0 - policy.alpha)
+    };
+    let base = |value, interval: Option<(f64, f64)>, sample, outcome, sentence| Evaluation {
         metric: goal.metric,
         critical: goal.critical,
         value,
+        anytime: anytime(&interval),
         interval,
         threshold: goal.threshold,
         comparator: goal.comparator,
@@ -206,6 +221,8 @@ pub fn evaluate(
         window_hours: goal.window_hours,
         outcome,
         sentence,
+        control: None,
+        stratum: o.stratum.clone(),
     };
     let label = goal.metric.label();
     let window = window_text(goal.window_hours);
@@ -302,8 +319,11 @@ pub fn evaluate(
         _ => "is too close to the bar to call at this sample size (hold)",
     };
     if goal.metric == Metric::TicketsPer1000DeviceDays {
-        return ticket_rate(goal, o, policy, &window, &look, &level, judge, verdict)
+        let mut e = ticket_rate(goal, o, policy, &window, &look, &level, judge, verdict)
             .into_evaluation(goal);
+        e.anytime = anytime(&e.interval);
+        e.stratum = o.stratum.clone();
+        return e;
     }
     match count {
         Some(k) => {
@@ -370,6 +390,7 @@ pub fn evaluate(
 /// A judged ticket rate before it becomes an [`Evaluation`].
 struct Judged {
     value: f64,
+    control: Option<f64>,
     interval: Option<(f64, f64)>,
     sample: u64,
     outcome: Outcome,
@@ -390,6 +411,9 @@ impl Judged {
             window_hours: goal.window_hours,
             outcome: self.outcome,
             sentence: self.sentence,
+            control: self.control,
+            stratum: None,
+            anytime: None,
         }
     }
 }
@@ -448,6 +472,7 @@ fn ticket_rate(
         };
         return Judged {
             value,
+            control: Some(control),
             interval: sequential.then_some(interval),
             sample: o.devices,
             outcome,
@@ -482,6 +507,7 @@ fn ticket_rate(
         .unwrap_or_default();
     Judged {
         value,
+        control: None,
         interval,
         sample: o.devices,
         outcome,
@@ -650,6 +676,146 @@ pub enum GateResult {
     BakeTime { outcome: Outcome },
 }
 
+/// A wave's latest gate round in one sentence: what it comes to, the goal
+/// that decides it with its estimate and interval, the control, the stratum
+/// and the rounds seen. `ringmaster status`, the API and the wave page all
+/// show this one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verdict {
+    /// The deciding outcome: the worst among the critical goals (among all
+    /// goals when none is critical).
+    pub outcome: Outcome,
+    /// The deciding goal's position among the wave's goals (None: the wave
+    /// is judged on bake time alone).
+    pub goal: Option<u32>,
+    pub metric: Option<Metric>,
+    /// The stratum the deciding evaluation judged, None for the whole wave.
+    pub stratum: Option<String>,
+    /// The measured value (a share for rates).
+    pub estimate: Option<f64>,
+    /// Its interval (the difference from the control's when `control` is set).
+    pub interval: Option<(f64, f64)>,
+    /// The interval's level when it is anytime-valid.
+    pub anytime: Option<f64>,
+    /// The control's rate, when measured.
+    pub control: Option<f64>,
+    /// Gate rounds seen so far.
+    pub rounds: u32,
+    pub sentence: String,
+}
+
+/// The verdict of a wave's latest round (None before the first round).
+pub fn verdict(rounds: &[GateRound]) -> Option<Verdict> {
+    let last = rounds.last()?;
+    let n = rounds.len() as u32;
+    let seen = if n == 1 {
+        "1 round".to_string()
+    } else {
+        format!("{n} rounds")
+    };
+    let goals: Vec<(u32, &Evaluation)> = last
+        .results
+        .iter()
+        .filter_map(|r| match r {
+            GateResult::Goal { goal, evaluation } => Some((*goal, evaluation)),
+            GateResult::BakeTime { .. } => None,
+        })
+        .collect();
+    let any_critical = goals.iter().any(|(_, e)| e.critical);
+    // The worst outcome decides; on a tie the first goal in plan order.
+    let deciding = goals
+        .iter()
+        .filter(|(_, e)| e.critical || !any_critical)
+        .fold(None::<&(u32, &Evaluation)>, |best, g| match best {
+            Some(b) if b.1.outcome >= g.1.outcome => Some(b),
+            _ => Some(g),
+        });
+    let Some(&(goal, e)) = deciding else {
+        let outcome = last
+            .results
+            .first()
+            .map_or(Outcome::NoData, GateResult::outcome);
+        let sentence = match outcome {
+            Outcome::Pass => format!("passing: no goals, baked long enough, {seen}"),
+            _ => format!("waiting: no goals, judged on bake time alone, {seen}"),
+        };
+        return Some(Verdict {
+            outcome,
+            goal: None,
+            metric: None,
+            stratum: None,
+            estimate: None,
+            interval: None,
+            anytime: None,
+            control: None,
+            rounds: n,
+            sentence,
+        });
+    };
+    let head = match e.outcome {
+        Outcome::Pass => "passing",
+        Outcome::NoData => "no data yet",
+        Outcome::Inconclusive => "too close to call",
+        Outcome::Fail => "failing",
+        Outcome::Error => "source failing",
+    };
+    let rate = e.metric.is_rate();
+    let num = |v: f64| {
+        if rate {
+            format!("{:.1}", v * 100.0)
+        } else {
+            format!("{v:.1}")
+        }
+    };
+    let unit = if rate { " %" } else { "" };
+    let stratum = e
+        .stratum
+        .as_ref()
+        .map(|s| format!("{s} "))
+        .unwrap_or_default();
+    let label = e.metric.label();
+    let body = match e.value {
+        None => format!("{stratum}{label}: {} of {} reports", e.sample, e.min_sample),
+        Some(v) => {
+            let kind = match e.anytime {
+                Some(l) => format!("anytime {:.0} % interval", l * 100.0),
+                None => "interval".to_string(),
+            };
+            match (e.control, e.interval) {
+                (Some(c), Some((lo, hi))) => format!(
+                    "{stratum}{label} {} vs {} on the control (difference {kind} {}–{})",
+                    num(v),
+                    num(c),
+                    num(lo),
+                    num(hi)
+                ),
+                (Some(c), None) => {
+                    format!("{stratum}{label} {} vs {} on the control", num(v), num(c))
+                }
+                (None, Some((lo, hi))) if lo != hi => format!(
+                    "{stratum}{label} {}{unit} ({kind} {}–{}{unit})",
+                    num(v),
+                    num(lo),
+                    num(hi)
+                ),
+                (None, _) => format!("{stratum}{label} {}{unit}", num(v)),
+            }
+        }
+    };
+    Some(Verdict {
+        outcome: e.outcome,
+        goal: Some(goal),
+        metric: Some(e.metric),
+        stratum: e.stratum.clone(),
+        estimate: e.value,
+        interval: e.interval,
+        anytime: e.anytime,
+        control: e.control,
+        rounds: n,
+        sentence: format!("{head}: {body}, {seen}"),
+    })
+}
+
 /// The sentence of a wave judged without goals.
 pub const BAKE_TIME_SENTENCE: &str = "no goals: the wave is judged on bake time alone";
 
@@ -722,6 +888,12 @@ struct ResultForm {
     sample: Option<u64>,
     min_sample: Option<u64>,
     window_hours: Option<f64>,
+    #[serde(default)]
+    control: Option<f64>,
+    #[serde(default)]
+    stratum: Option<String>,
+    #[serde(default)]
+    anytime: Option<f64>,
 }
 
 impl TryFrom<ResultForm> for GateResult {
@@ -746,6 +918,9 @@ impl TryFrom<ResultForm> for GateResult {
                 window_hours: f.window_hours.ok_or_else(|| missing("window_hours"))?,
                 outcome: f.outcome,
                 sentence: f.sentence,
+                control: f.control,
+                stratum: f.stratum,
+                anytime: f.anytime,
             },
         })
     }
@@ -782,6 +957,73 @@ mod tests {
             hours_since_start: 30.0,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_verdict_is_the_worst_critical_goal_in_one_sentence() {
+        let policy = GatePolicy::sequential();
+        let errors = goal("error_rate", "<= 2%", 30);
+        let tickets = goal("tickets_per_1000_device_days", "<= control + 2", 20);
+        let mut o = seen(1000, 880, 91);
+        o.round = 14;
+        o.stratum = Some("model Latitude 7440".into());
+        o.tickets = 300;
+        o.device_days = 100_000.0;
+        o.control = Control::Measured {
+            tickets: 2000,
+            device_days: 1_000_000.0,
+        };
+        let round = |at: &str| GateRound {
+            at: at.parse().unwrap(),
+            results: vec![
+                GateResult::Goal {
+                    goal: 0,
+                    evaluation: evaluate(&tickets, &o, &policy, None),
+                },
+                GateResult::Goal {
+                    goal: 1,
+                    evaluation: evaluate(&errors, &o, &policy, None),
+                },
+            ],
+        };
+        let rounds = vec![round("2027-01-12T08:00:00Z"), round("2027-01-12T09:00:00Z")];
+        let v = verdict(&rounds).unwrap();
+        assert_eq!((v.outcome, v.goal, v.rounds), (Outcome::Fail, Some(1), 2));
+        let (lo, hi) = v.interval.unwrap();
+        assert_eq!(
+            v.sentence,
+            format!(
+                "failing: model Latitude 7440 error rate 9.1 % (anytime 95 % interval {:.1}–{:.1} %), 2 rounds",
+                lo * 100.0,
+                hi * 100.0
+            )
+        );
+        // The ticket goal alone: its control is in the sentence.
+        let only = GateRound {
+            at: rounds[0].at,
+            results: rounds[0].results[..1].to_vec(),
+        };
+        let v = verdict(&[only]).unwrap();
+        assert_eq!(v.control, Some(2.0));
+        assert!(
+            v.sentence.starts_with(
+                "passing: model Latitude 7440 tickets per 1000 device days 3.0 vs 2.0 on the control (difference anytime 95 % interval "
+            ) && v.sentence.ends_with(", 1 round"),
+            "{}",
+            v.sentence
+        );
+        // No round yet, no verdict; bake time alone says so.
+        assert_eq!(verdict(&[]), None);
+        let bake = GateRound {
+            at: rounds[0].at,
+            results: vec![GateResult::BakeTime {
+                outcome: Outcome::Pass,
+            }],
+        };
+        assert_eq!(
+            verdict(&[bake]).unwrap().sentence,
+            "passing: no goals, baked long enough, 1 round"
+        );
     }
 
     #[test]

@@ -161,6 +161,10 @@ pub struct Ticket {
     pub text: String,
     /// The wave the ticket is attributed to, if any.
     pub wave: Option<u32>,
+    /// Opened from a device of the rollout's scope that no wave had reached
+    /// yet: it counts for the concurrent control.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub control: bool,
 }
 
 /// A pilot user's answer.

@@ -749,6 +749,65 @@ impl Engine {
         Ok(crate::ingest::Attribution::new(waves, window, hints))
     }
 
+    /// The concurrent control of wave `idx` over `[since, now]`: tickets
+    /// from devices of the scope no wave had reached when they were opened,
+    /// and the device-days those devices were unreached within the window
+    /// (each other wave's members until it started).
+    async fn control(
+        &self,
+        idx: u32,
+        since: jiff::Timestamp,
+        now: jiff::Timestamp,
+    ) -> Result<gates::Control, EngineError> {
+        // Volunteers and IT staff behave unlike the fleet.
+        if self.waves[idx as usize].phase == PhaseKind::Pilot {
+            return Ok(gates::Control::NotComparable(
+                "a pilot of volunteers and IT staff".into(),
+            ));
+        }
+        let history = self.store.history(&self.rollout).await?;
+        let (mut device_days, mut unreached) = (0.0, 0);
+        for (i, w) in self.waves.iter().enumerate() {
+            if i == idx as usize {
+                continue;
+            }
+            let started = history
+                .iter()
+                .find(|h| {
+                    h.key.version == self.version
+                        && h.key.idx == i as u32
+                        && h.to == WaveState::Applying
+                })
+                .map(|h| h.at)
+                .filter(|&at| at <= now);
+            unreached += if started.is_none() {
+                w.members.len()
+            } else {
+                0
+            };
+            let secs = (started.unwrap_or(now).as_second() - since.as_second()).max(0);
+            device_days += w.members.len() as f64 * secs as f64 / 86_400.0;
+        }
+        if unreached == 0 {
+            return Ok(gates::Control::NotComparable(
+                "every device of the scope is in a wave that started".into(),
+            ));
+        }
+        if device_days <= 0.0 {
+            return Ok(gates::Control::Absent);
+        }
+        // Inclusive of `now`: a ticket stamped this very moment counts.
+        let until = now + jiff::SignedDuration::from_millis(1);
+        let tickets = self
+            .store
+            .control_tickets(&self.rollout, since, until)
+            .await?;
+        Ok(gates::Control::Measured {
+            tickets,
+            device_days,
+        })
+    }
+
     /// Judges a baking wave's goals, stores each evaluation, and returns the decision.
     async fn judge(
         &self,
@@ -804,13 +863,6 @@ impl Engine {
             feedback_sum: sum,
             hours_since_start: hours,
             round: past.len() as u32 + 1,
-            // Volunteers and IT staff behave unlike the fleet. Elsewhere the
-            // control's tickets are not counted by the store yet.
-            control: if spec.phase == PhaseKind::Pilot {
-                gates::Control::NotComparable("a pilot of volunteers and IT staff".into())
-            } else {
-                gates::Control::Absent
-            },
             ..Observed::default()
         };
         let mut failures = vec![FailureCount::default(); spec.goals.len()];
@@ -849,6 +901,9 @@ impl Engine {
                 observed.device_days = spec.members.len() as f64 * days;
                 observed.feedback_answers = n;
                 observed.feedback_sum = sum;
+                if goal.against_control {
+                    observed.control = self.control(idx, since, now).await?;
+                }
             }
             let e = gates::evaluate(goal, &observed, &spec.policy, source_error);
             failures[g].record(e.outcome);

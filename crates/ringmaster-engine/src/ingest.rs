@@ -357,6 +357,7 @@ pub fn tickets(text: &str) -> Result<Parsed<Ticket>, String> {
             )
             .unwrap_or_default(),
             wave: None,
+            control: false,
         })
     })
     .map(unnumbered)
@@ -542,11 +543,25 @@ impl Attribution {
         if at < started || at > started + self.window {
             return None;
         }
+        self.hinted(text).then_some(w)
+    }
+
+    /// Whether a ticket opened at `at` counts for the concurrent control:
+    /// one of its devices is in a wave that had not started by then, none in
+    /// one that had, and it matches the hints as a wave's ticket must.
+    pub fn is_control(&self, devices: &[u32], at: jiff::Timestamp, text: &str) -> bool {
+        let reached = |(set, started): &(roaring::RoaringBitmap, Option<jiff::Timestamp>)| {
+            started.is_some_and(|s| s <= at) && devices.iter().any(|d| set.contains(*d))
+        };
+        let waiting = |(set, started): &(roaring::RoaringBitmap, Option<jiff::Timestamp>)| {
+            !started.is_some_and(|s| s <= at) && devices.iter().any(|d| set.contains(*d))
+        };
+        !self.waves.iter().any(reached) && self.waves.iter().any(waiting) && self.hinted(text)
+    }
+
+    fn hinted(&self, text: &str) -> bool {
         let t = text.to_lowercase();
-        if !self.hints.is_empty() && !self.hints.iter().any(|h| t.contains(h.as_str())) {
-            return None;
-        }
-        Some(w)
+        self.hints.is_empty() || self.hints.iter().any(|h| t.contains(h.as_str()))
     }
 }
 
@@ -611,6 +626,7 @@ impl Directory {
             let words = format!("{} {}", t.category.as_deref().unwrap_or(""), t.text);
             let devices = self.devices_of(t.device.as_deref(), t.user.as_deref());
             t.wave = a.event_wave(&devices, t.at, &words);
+            t.control = a.is_control(&devices, t.at, &words);
             none += u64::from(t.wave.is_none());
         }
         none
@@ -667,5 +683,22 @@ mod attribution_tests {
             None,
             "before the change"
         );
+        // The control: devices no wave had reached when the ticket was opened.
+        assert!(a.is_control(&[25], t("2027-01-19T10:00:00Z"), "bitlocker"));
+        assert!(
+            a.is_control(&[12], t("2027-01-19T10:00:00Z"), "bitlocker"),
+            "wave 2 had not started then"
+        );
+        assert!(!a.is_control(&[12], t("2027-01-26T10:00:00Z"), "bitlocker"));
+        assert!(
+            !a.is_control(&[25, 3], t("2027-01-19T10:00:00Z"), "bitlocker"),
+            "one of the user's devices was reached"
+        );
+        assert!(!a.is_control(&[25], t("2027-01-19T10:00:00Z"), "printer jammed"));
+        assert!(
+            !a.is_control(&[40], t("2027-01-19T10:00:00Z"), "bitlocker"),
+            "outside the scope"
+        );
+        assert!(!a.is_control(&[], t("2027-01-19T10:00:00Z"), "bitlocker"));
     }
 }

@@ -240,6 +240,7 @@ async fn sixty_days_of_drift_raise_exactly_the_injected_alerts() {
                         category: Some("Policy".into()),
                         text: "Settings broken after the Windows update".into(),
                         wave: Some(0),
+                        control: false,
                     });
                 }
             }

@@ -712,3 +712,106 @@ async fn a_two_person_wave_opens_only_when_two_others_approved() {
     let a = engine.approve(next, "Carol", now).await.unwrap();
     assert!(matches!(a, Approval::Opened(_)), "{a:?}");
 }
+
+/// A ticket goal against the control: the devices of the scope no wave has
+/// reached are the yardstick, counted from the store over the goal's window.
+#[tokio::test]
+async fn ticket_goals_are_judged_against_the_unreached_devices() {
+    let Fleet {
+        org,
+        mut res,
+        proposed,
+    } = fleet();
+    let text = PLAN.replace("ON_FAIL", "pause").replace(
+        "  deadline = \"6d\"\n",
+        "  deadline = \"6d\"\n  [[phases.goals]]\n  metric = \"tickets_per_1000_device_days\"\n  threshold = \"<= control + 2\"\n  window = \"24h\"\n  min_sample = 20\n  deadline = \"6d\"\n",
+    );
+    let plan = build(
+        &ringmaster_plan::parse(&text).unwrap(),
+        Inputs {
+            org: &org,
+            res: &mut res,
+            proposed: &proposed,
+        },
+    )
+    .unwrap();
+    let store = ringmaster_store::open("sqlite::memory:").await.unwrap();
+    let sim = Arc::new(Simulator::new(&org, SimConfig::default()));
+    let waves = WaveSpec::from_plan(&plan);
+    let start = waves[0].starts_at;
+    let first = waves
+        .iter()
+        .position(|w| w.phase == ringmaster_plan::spec::PhaseKind::Enterprise)
+        .unwrap();
+    let engine = Engine::start(store.clone(), sim, "sim", &text, waves, start)
+        .await
+        .unwrap();
+    // Run until the first enterprise wave bakes.
+    let mut hour = 0;
+    let now = loop {
+        let now = start + jiff::SignedDuration::from_hours(hour);
+        engine.tick(now).await.unwrap();
+        if engine.rows().await.unwrap()[first].state == WaveState::Baking {
+            break now;
+        }
+        hour += 1;
+        assert!(hour < 24 * 20, "the first enterprise wave never baked");
+    };
+    // Unreached devices open tickets in the window; one from before it does not count.
+    let ticket = |id: u32, at: jiff::Timestamp| ringmaster_store::Ticket {
+        id: format!("C{id}"),
+        at,
+        user: None,
+        device: None,
+        category: None,
+        text: "slow".into(),
+        wave: None,
+        control: true,
+    };
+    let mut tickets: Vec<_> = (0..30)
+        .map(|i| ticket(i, now + jiff::SignedDuration::from_mins(10 + i64::from(i))))
+        .collect();
+    tickets.push(ticket(99, now - jiff::SignedDuration::from_hours(48)));
+    store.ingest_tickets("sim", &tickets).await.unwrap();
+    // The next round after the tickets came in.
+    let key = engine.rows().await.unwrap()[first].key.clone();
+    let judged = store.gate_rounds(&key).await.unwrap().len();
+    let mut next = now;
+    let rounds = loop {
+        next += jiff::SignedDuration::from_hours(1);
+        engine.tick(next).await.unwrap();
+        let rounds = store.gate_rounds(&key).await.unwrap();
+        if rounds.len() > judged {
+            break rounds;
+        }
+        assert!(
+            next < now + jiff::SignedDuration::from_hours(24),
+            "no round"
+        );
+    };
+    let last = rounds.last().unwrap();
+    let sentence = last
+        .results
+        .iter()
+        .find(|r| r.goal() == Some(1))
+        .unwrap_or_else(|| panic!("{rounds:?}"))
+        .sentence();
+    // The unreached devices are the waves after this one, each exposed from
+    // the start of the window (this wave's start, less than 24 h ago).
+    let started = store
+        .history("sim")
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|h| h.key.idx == first as u32 && h.to == WaveState::Applying)
+        .unwrap()
+        .at;
+    let unreached: u64 = engine.waves()[first + 1..]
+        .iter()
+        .map(|w| w.members.len())
+        .sum();
+    let days = (next.as_second() - started.as_second()) as f64 / 86_400.0;
+    let expect = format!("on the control (30 over {:.0})", unreached as f64 * days);
+    assert!(sentence.contains(&expect), "{expect} in {sentence}");
+    assert!(!sentence.contains("fixed bar"), "{sentence}");
+}

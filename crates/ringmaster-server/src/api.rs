@@ -847,6 +847,11 @@ pub(crate) struct WaveDetail {
     planned: Option<serde_json::Value>,
     /// Counts over time, oldest first.
     series: Vec<CountsAt>,
+    /// What the latest gate round comes to, in one sentence with the
+    /// deciding goal's estimate, interval, control, stratum and the rounds
+    /// seen (`ringmaster_core::gates::Verdict`); null before the first round.
+    #[schema(value_type = Option<Object>)]
+    verdict: Option<ringmaster_core::gates::Verdict>,
     evaluations: Vec<EvaluationAt>,
     #[schema(value_type = Vec<Object>)]
     tickets: Vec<ringmaster_store::Ticket>,
@@ -908,6 +913,7 @@ pub(crate) async fn wave_detail(s: &AppState, wave: u32) -> Result<Option<WaveDe
         .map_err(read)?;
     let series = s.store.counts_series(&r.key).await.map_err(read)?;
     let rounds = s.store.gate_rounds(&r.key).await.map_err(read)?;
+    let verdict = ringmaster_core::gates::verdict(&rounds);
     let (tickets, feedback) = s
         .store
         .wave_items(&s.rollout, r.key.idx, 200)
@@ -969,6 +975,7 @@ pub(crate) async fn wave_detail(s: &AppState, wave: u32) -> Result<Option<WaveDe
             .into_iter()
             .map(|(at, counts)| CountsAt { at, counts })
             .collect(),
+        verdict,
         evaluations: rounds
             .into_iter()
             .flat_map(|r| {

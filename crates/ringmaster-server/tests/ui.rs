@@ -238,6 +238,20 @@ async fn pages_show_what_the_api_says_and_an_operator_approves_by_form() {
         .replace('<', "&lt;")
         .replace('>', "&gt;");
     assert!(body.contains(&escaped), "gate sentence {sentence} shown");
+    // The verdict in one sentence leads the page, above the rounds.
+    let verdict = api["verdict"]["sentence"].as_str().unwrap();
+    assert!(
+        verdict.ends_with(&format!(", {} rounds", api["verdict"]["rounds"]))
+            || verdict.ends_with(", 1 round"),
+        "{verdict}"
+    );
+    let escaped = verdict
+        .replace('\'', "&#x27;")
+        .replace('/', "&#x2f;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    let shown = body.find(&escaped).expect("the verdict is on the page");
+    assert!(shown < body.find("<h2>Gate evaluations</h2>").unwrap());
     assert_eq!(
         cell(&body, "counts", "succeeded"),
         api["counts"]["succeeded"].to_string()

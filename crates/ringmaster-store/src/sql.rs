@@ -773,7 +773,7 @@ impl Reports for Backend {
 
     async fn ingest_tickets(&self, rollout: &str, tickets: &[Ticket]) -> Result<Ingested> {
         self.insert_new(
-            "INSERT INTO tickets (rollout, id, at, user_id, device, category, text, wave) ",
+            "INSERT INTO tickets (rollout, id, at, user_id, device, category, text, wave, control) ",
             tickets,
             |mut b, t| {
                 b.push_bind(rollout)
@@ -783,7 +783,8 @@ impl Reports for Backend {
                     .push_bind(&t.device)
                     .push_bind(&t.category)
                     .push_bind(&t.text)
-                    .push_bind(t.wave.map(i64::from));
+                    .push_bind(t.wave.map(i64::from))
+                    .push_bind(t.control);
             },
         )
         .await
@@ -860,6 +861,7 @@ impl Reports for Backend {
                 category: r.get("category"),
                 text: r.get("text"),
                 wave: Some(wave),
+                control: false,
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -887,6 +889,24 @@ impl Reports for Backend {
         })
         .collect::<Result<Vec<_>>>()?;
         Ok((tickets, answers))
+    }
+
+    async fn control_tickets(
+        &self,
+        rollout: &str,
+        from: jiff::Timestamp,
+        to: jiff::Timestamp,
+    ) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM tickets
+             WHERE rollout = $1 AND control AND at >= $2 AND at < $3",
+        )
+        .bind(rollout)
+        .bind(ms(from))
+        .bind(ms(to))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n as u64)
     }
 
     async fn count_tickets(

@@ -143,6 +143,14 @@ pub trait Reports: Send + Sync {
         wave: u32,
         limit: u32,
     ) -> Result<(Vec<Ticket>, Vec<Feedback>)>;
+    /// Tickets of the concurrent control (devices of the scope no wave had
+    /// reached when the ticket was opened), opened in `[from, to)`.
+    async fn control_tickets(
+        &self,
+        rollout: &str,
+        from: jiff::Timestamp,
+        to: jiff::Timestamp,
+    ) -> Result<u64>;
     /// Tickets tied to the rollout's waves, opened in `[from, to)`.
     async fn count_tickets(
         &self,

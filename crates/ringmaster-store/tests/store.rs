@@ -767,7 +767,8 @@ async fn alerts_scope_entries_and_samples_are_kept() {
             store.runstate_samples("r", t1).await.unwrap(),
             vec![(t1, "{\"a\":2}".to_string())]
         );
-        // Only tickets tied to a wave count, in the half-open window.
+        // Only tickets tied to a wave count, in the half-open window; the
+        // control's are counted apart, also in the half-open window.
         let ticket = |id: &str, when: &str, wave: Option<u32>| ringmaster_store::Ticket {
             id: id.into(),
             at: at(when),
@@ -776,6 +777,11 @@ async fn alerts_scope_entries_and_samples_are_kept() {
             category: None,
             text: "broken".into(),
             wave,
+            control: false,
+        };
+        let control = |id: &str, when: &str| ringmaster_store::Ticket {
+            control: true,
+            ..ticket(id, when, None)
         };
         store
             .ingest_tickets(
@@ -784,11 +790,23 @@ async fn alerts_scope_entries_and_samples_are_kept() {
                     ticket("1", "2027-03-01T10:00:00Z", Some(0)),
                     ticket("2", "2027-03-01T11:00:00Z", None),
                     ticket("3", "2027-03-02T00:00:00Z", Some(1)),
+                    control("4", "2027-03-01T09:00:00Z"),
+                    control("5", "2027-03-01T12:00:00Z"),
+                    control("6", "2027-03-02T00:00:00Z"),
                 ],
             )
             .await
             .unwrap();
         assert_eq!(store.count_tickets("r", t0, t1).await.unwrap(), 1);
+        assert_eq!(store.control_tickets("r", t0, t1).await.unwrap(), 2);
+        assert_eq!(store.control_tickets("other", t0, t1).await.unwrap(), 0);
+        // Re-sent, a control ticket is a duplicate and counts once.
+        let again = store
+            .ingest_tickets("r", &[control("5", "2027-03-01T12:00:00Z")])
+            .await
+            .unwrap();
+        assert_eq!(again.duplicates, 1);
+        assert_eq!(store.control_tickets("r", t0, t1).await.unwrap(), 2);
     }
 }
 

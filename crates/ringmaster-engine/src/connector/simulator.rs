@@ -319,6 +319,7 @@ impl Simulator {
                         category: Some("device configuration".into()),
                         text: "settings stopped working after the update".into(),
                         wave: Some(a.wave),
+                        control: false,
                     });
                 }
             }
@@ -410,6 +411,7 @@ impl Connector for Simulator {
                             "question about the new security settings".into()
                         },
                         wave: Some(a.wave),
+                        control: false,
                     });
                 }
                 if a.pilot && self.roll(a.wave, d, 5) < self.config.feedback_rate {

@@ -113,18 +113,21 @@ pub fn status(at: Where) -> anyhow::Result<ExitCode> {
                 .wave_tickets_feedback(&r.key.rollout, r.key.idx, None)
                 .await?;
             // The latest gate round of a wave being judged, one sentence each.
-            let mut gates = None;
+            // With the verdict those rounds come to, in one sentence.
+            let (mut gates, mut verdict) = (None, None);
             if matches!(r.state, WaveState::Baking | WaveState::Paused { .. }) {
-                gates = store.gate_rounds(&r.key).await?.pop();
+                let mut rounds = store.gate_rounds(&r.key).await?;
+                verdict = ringmaster_core::gates::verdict(&rounds);
+                gates = rounds.pop();
             }
             let tenant = ringmaster_engine::engine::approval_note(&tenant_requests, &r.key);
-            waves.push((r, c, tickets, answers, score_sum, gates, tenant));
+            waves.push((r, c, tickets, answers, score_sum, gates, verdict, tenant));
         }
         if at.json {
             let out: Vec<serde_json::Value> = waves
                 .iter()
                 .zip(&approvals)
-                .map(|((r, c, tickets, answers, sum, gates, tenant), (given, t))| {
+                .map(|((r, c, tickets, answers, sum, gates, verdict, tenant), (given, t))| {
                     serde_json::json!({
                         "approvers": given,
                         "approval": (r.state == WaveState::AwaitingApproval).then(|| t.to_string()),
@@ -134,6 +137,7 @@ pub fn status(at: Where) -> anyhow::Result<ExitCode> {
                         "feedback_answers": answers,
                         "feedback_mean": if *answers > 0 { Some(sum / *answers as f64) } else { None },
                         "gates": gates.iter().flat_map(|g| &g.results).collect::<Vec<_>>(),
+                        "verdict": verdict,
                         "tenant_approval": tenant,
                     })
                 })
@@ -153,7 +157,9 @@ pub fn status(at: Where) -> anyhow::Result<ExitCode> {
             "  {:>2}  {:<34} {:>8}  {:>8} {:>9} {:>7} {:>8}  state",
             "#", "wave", "devices", "reported", "succeeded", "errors", "tickets"
         );
-        for ((r, c, tickets, _, _, gates, tenant), (given, t)) in waves.iter().zip(&approvals) {
+        for ((r, c, tickets, _, _, gates, verdict, tenant), (given, t)) in
+            waves.iter().zip(&approvals)
+        {
             println!(
                 "  {:>2}  {:<34} {:>8}  {:>8} {:>9} {:>7} {:>8}  {}",
                 r.key.idx + 1,
@@ -167,6 +173,9 @@ pub fn status(at: Where) -> anyhow::Result<ExitCode> {
             );
             if let Some(t) = tenant {
                 println!("        {t}");
+            }
+            if let Some(v) = verdict {
+                println!("        verdict: {}", v.sentence);
             }
             if let Some(g) = gates {
                 for e in &g.results {
