@@ -47,6 +47,15 @@ pub enum LayoutArg {
     Random,
 }
 
+impl From<LayoutArg> for ringmaster_gen::Layout {
+    fn from(l: LayoutArg) -> Self {
+        match l {
+            LayoutArg::Realistic => ringmaster_gen::Layout::Realistic,
+            LayoutArg::Random => ringmaster_gen::Layout::Random,
+        }
+    }
+}
+
 impl Args {
     pub fn options(&self) -> ringmaster_gen::Options {
         ringmaster_gen::Options {
@@ -57,10 +66,7 @@ impl Args {
             policies: self.policies,
             settings_per_policy: self.settings_per_policy,
             seed: self.seed,
-            layout: match self.layout {
-                LayoutArg::Realistic => ringmaster_gen::Layout::Realistic,
-                LayoutArg::Random => ringmaster_gen::Layout::Random,
-            },
+            layout: self.layout.into(),
         }
     }
 }
