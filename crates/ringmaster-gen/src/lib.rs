@@ -10,12 +10,15 @@
 //! - `people`: users, with their people-group memberships.
 //! - `devices`: managed and Entra devices, with their static memberships.
 //! - `policies`: assignment filters, configuration and compliance policies.
+//! - `random`: the random-membership layout (`Layout::Random`) instead of
+//!   all of the above.
 //! - `reference`: places, departments, models, OS builds, setting ids.
 
 mod devices;
 mod groups;
 mod people;
 mod policies;
+mod random;
 mod reference;
 
 use groups::Members;
@@ -43,6 +46,20 @@ pub struct Options {
     /// Explorer zone settings) with this many settings each.
     pub settings_per_policy: Option<u32>,
     pub seed: u64,
+    pub layout: Layout,
+}
+
+/// How the organization is shaped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Layout {
+    /// Sites, departments, rings and people, policies scoped the way
+    /// administrators scope them.
+    #[default]
+    Realistic,
+    /// Each device in 10 groups drawn at random, each policy 3 include and
+    /// 1 exclude groups and 50 of 20,000 settings (defaults: 2,000 groups
+    /// and 2,000 policies): the DuckDB anchor of issue 23.
+    Random,
 }
 
 impl Options {
@@ -55,6 +72,7 @@ impl Options {
             policies: None,
             settings_per_policy: None,
             seed,
+            layout: Layout::Realistic,
         }
     }
 
@@ -321,6 +339,9 @@ fn remove_stale(parent: &Path, name: &str) {
 
 fn write_all(dir: &Path, o: &Options, progress: &Progress) -> io::Result<Summary> {
     let mut rng = ChaCha8Rng::seed_from_u64(o.seed);
+    if o.layout == Layout::Random {
+        return random::write_all(dir, o, progress, &mut rng);
+    }
     let mut s = Summary {
         users: o.user_count(),
         devices: o.devices,
@@ -492,5 +513,60 @@ mod tests {
         );
         let e = generate(&dir.join("users.ndjson"), &Options::new(100, 4)).unwrap_err();
         assert!(e.to_string().contains("not a folder"), "{e}");
+    }
+
+    #[test]
+    fn the_random_layout_has_the_anchors_shape() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = Options::new(300, 5);
+        o.layout = Layout::Random;
+        o.groups = Some(40);
+        o.policies = Some(20);
+        let s = generate(dir.path(), &o).unwrap();
+        assert_eq!((s.devices, s.groups, s.policies), (300, 40, 20));
+        assert_eq!(s.group_members, 300 * 10);
+        let members = std::fs::read_to_string(dir.path().join("groupMembers.ndjson")).unwrap();
+        let mut per_device: std::collections::HashMap<String, Vec<String>> = Default::default();
+        for l in members.lines() {
+            let v: Value = serde_json::from_str(l).unwrap();
+            per_device
+                .entry(v["memberId"].as_str().unwrap().into())
+                .or_default()
+                .push(v["groupId"].as_str().unwrap().into());
+        }
+        assert_eq!(per_device.len(), 300);
+        for gs in per_device.values_mut() {
+            gs.sort();
+            gs.dedup();
+            assert_eq!(gs.len(), 10, "ten distinct groups per device");
+        }
+        let page: Value = serde_json::from_slice(
+            &std::fs::read(dir.path().join("configurationPolicies.json")).unwrap(),
+        )
+        .unwrap();
+        let mut values = std::collections::BTreeSet::new();
+        for p in page["value"].as_array().unwrap() {
+            let kinds: Vec<&str> = p["assignments"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["target"]["@odata.type"].as_str().unwrap())
+                .collect();
+            assert_eq!(
+                kinds,
+                [
+                    "#microsoft.graph.groupAssignmentTarget",
+                    "#microsoft.graph.groupAssignmentTarget",
+                    "#microsoft.graph.groupAssignmentTarget",
+                    "#microsoft.graph.exclusionGroupAssignmentTarget"
+                ]
+            );
+            let settings = p["settings"].as_array().unwrap();
+            assert_eq!(settings.len(), 50);
+            for st in settings {
+                values.insert(st["settingInstance"]["simpleSettingValue"]["value"].to_string());
+            }
+        }
+        assert_eq!(values.into_iter().collect::<Vec<_>>(), ["1", "2", "3"]);
     }
 }

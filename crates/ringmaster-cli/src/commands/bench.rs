@@ -22,9 +22,14 @@ pub struct Args {
     /// Policies to generate (default: the generator's, or 2,000 for conflicts).
     #[arg(long)]
     policies: Option<u32>,
-    /// Folder for the generated organization; reused when it already holds one.
+    /// Folder for the generated organization; reused when it already holds one
+    /// (of the size asked for).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Shape of the generated organization: `random` is the DuckDB anchor of
+    /// `scripts/duckdb-conflicts` (random group memberships).
+    #[arg(long, value_enum, default_value = "realistic")]
+    layout: super::gen_org::LayoutArg,
     /// How many times to repeat the resolve step (the median is reported).
     #[arg(long, default_value_t = 3)]
     repeat: u32,
@@ -113,10 +118,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     if a.what == What::Http {
         return http(&a);
     }
-    let name = if a.what == What::Conflicts {
-        "conflicts"
-    } else {
-        "targeting"
+    let name = match (a.what, a.layout) {
+        (_, super::gen_org::LayoutArg::Random) => "random",
+        (What::Conflicts, _) => "conflicts",
+        _ => "targeting",
     };
     let dir = a.dir.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("ringmaster-bench-{name}-{}-{}", a.devices, a.seed))
@@ -126,7 +131,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         eprintln!("generating {} devices into {} …", a.devices, dir.display());
         let mut o = ringmaster_gen::Options::new(a.devices, a.seed);
         o.policies = a.policies;
-        if a.what == What::Conflicts {
+        o.layout = a.layout.into();
+        if a.what == What::Conflicts && o.layout == ringmaster_gen::Layout::Realistic {
             o.policies = Some(a.policies.unwrap_or(2000));
             o.settings_per_policy = Some(80);
         }
@@ -143,6 +149,17 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         .map_err(|e| crate::UserError(format!("import failed: {e}")))?;
     let load = t.elapsed();
     let org = loaded.org;
+    if org.devices.rows != a.devices {
+        // Figures for another size than the one asked for would mislead.
+        return Err(crate::UserError(format!(
+            "{} holds {} devices, not the {} asked for: name another --dir, or pass --devices {}",
+            dir.display(),
+            org.devices.rows,
+            a.devices,
+            org.devices.rows
+        ))
+        .into());
+    }
     if a.what == What::Conflicts {
         return conflicts(&a, &org, generated, load);
     }

@@ -27,6 +27,11 @@ pub struct Args {
     /// Make most configuration policies settings-heavy, with this many settings each.
     #[arg(long)]
     pub settings_per_policy: Option<u32>,
+    /// Shape: realistic (sites, departments, rings) or random (each device in 10 random groups,
+    /// each policy 3 include + 1 exclude groups and 50 of 20,000 settings; defaults 2,000 groups
+    /// and 2,000 policies), the data `scripts/duckdb-conflicts` compares against.
+    #[arg(long, value_enum, default_value = "realistic")]
+    pub layout: LayoutArg,
     #[arg(long)]
     pub json: bool,
     /// Also write the new policies of a sample rollout (a Windows baseline) here.
@@ -34,6 +39,21 @@ pub struct Args {
     pub proposed: Option<PathBuf>,
     /// Folder to write into.
     pub dir: PathBuf,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
+pub enum LayoutArg {
+    Realistic,
+    Random,
+}
+
+impl From<LayoutArg> for ringmaster_gen::Layout {
+    fn from(l: LayoutArg) -> Self {
+        match l {
+            LayoutArg::Realistic => ringmaster_gen::Layout::Realistic,
+            LayoutArg::Random => ringmaster_gen::Layout::Random,
+        }
+    }
 }
 
 impl Args {
@@ -46,6 +66,7 @@ impl Args {
             policies: self.policies,
             settings_per_policy: self.settings_per_policy,
             seed: self.seed,
+            layout: self.layout.into(),
         }
     }
 }
