@@ -15,7 +15,13 @@ pub struct Args {
     /// What to measure.
     #[arg(value_enum)]
     what: What,
-    #[arg(long, default_value_t = 1_000_000)]
+    /// Devices to measure (for `http`: status reports to send); the bench
+    /// measures exactly this many. Default 1,000,000 (`rollout` 100,000,
+    /// `http` 500,000 reports).
+    #[arg(long = "devices", value_name = "N")]
+    asked: Option<u32>,
+    /// `asked`, or the bench's default.
+    #[arg(skip)]
     devices: u32,
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -98,7 +104,12 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+pub fn run(mut a: Args) -> anyhow::Result<ExitCode> {
+    a.devices = a.asked.unwrap_or(match a.what {
+        What::Rollout => 100_000,
+        What::Http => 500_000,
+        _ => 1_000_000,
+    });
     if a.what == What::Gates {
         super::bench_gates::run(1000)?;
         return Ok(ExitCode::SUCCESS);
@@ -167,7 +178,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         return pilot(&a, &org, load);
     }
     if a.what == What::Plan {
-        return plan(&a, org, &dir, load);
+        return plan(&a, org, load);
     }
     if a.what == What::Runstate {
         return runstate(&a, &org, load);
@@ -546,13 +557,10 @@ org = ["."]
     (t, picked.len())
 }
 
-fn plan(
-    a: &Args,
-    mut org: ringmaster_core::org::Org,
-    dir: &std::path::Path,
-    load: Duration,
-) -> anyhow::Result<ExitCode> {
-    let proposed = dir.join("proposed");
+fn plan(a: &Args, mut org: ringmaster_core::org::Org, load: Duration) -> anyhow::Result<ExitCode> {
+    // In a folder of its own, never inside the organization's: a later
+    // bench loading that folder must not find an extra policy.
+    let proposed = std::env::temp_dir().join("ringmaster-bench-proposed");
     if !proposed.exists() {
         ringmaster_gen::generate_proposed(&proposed)
             .with_context(|| format!("writing {}", proposed.display()))?;
@@ -1140,11 +1148,7 @@ fn rollout(a: &Args) -> anyhow::Result<ExitCode> {
     use ringmaster_core::wave::WaveState;
     use ringmaster_engine::connector::simulator::{Fault, SimConfig, Simulator};
     use ringmaster_engine::engine::{Engine, WaveSpec};
-    let devices = if a.devices == 1_000_000 {
-        100_000
-    } else {
-        a.devices
-    };
+    let devices = a.devices;
     let dir = a.dir.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("ringmaster-bench-rollout-{devices}-{}", a.seed))
     });
@@ -1250,11 +1254,7 @@ fn rollout(a: &Args) -> anyhow::Result<ExitCode> {
 /// written by hand so the measure is the server's, not a client library's.
 fn http(a: &Args) -> anyhow::Result<ExitCode> {
     use std::io::{BufRead, BufReader, Read, Write};
-    let total = if a.devices == 1_000_000 {
-        500_000
-    } else {
-        a.devices as usize
-    };
+    let total = a.devices as usize;
     let dir = std::env::temp_dir().join(format!("ringmaster-bench-http-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let (p, plan) = planned(&dir.join("org"), 20_000, a.seed)?;
