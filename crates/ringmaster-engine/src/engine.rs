@@ -734,19 +734,25 @@ impl Engine {
             .waves
             .iter()
             .enumerate()
-            .map(|(i, w)| {
-                let started = history
-                    .iter()
-                    .find(|h| {
-                        h.key.version == self.version
-                            && h.key.idx == i as u32
-                            && h.to == WaveState::Applying
-                    })
-                    .map(|h| h.at);
-                (w.members.clone(), started)
-            })
+            .map(|(i, w)| (w.members.clone(), self.started(&history, i)))
             .collect();
         Ok(crate::ingest::Attribution::new(waves, window, hints))
+    }
+
+    /// When wave `idx` of this version first started applying, if it has.
+    fn started(
+        &self,
+        history: &[ringmaster_store::Recorded],
+        idx: usize,
+    ) -> Option<jiff::Timestamp> {
+        history
+            .iter()
+            .find(|h| {
+                h.key.version == self.version
+                    && h.key.idx == idx as u32
+                    && h.to == WaveState::Applying
+            })
+            .map(|h| h.at)
     }
 
     /// The concurrent control of wave `idx` over `[since, now]`: tickets
@@ -771,15 +777,7 @@ impl Engine {
             if i == idx as usize {
                 continue;
             }
-            let started = history
-                .iter()
-                .find(|h| {
-                    h.key.version == self.version
-                        && h.key.idx == i as u32
-                        && h.to == WaveState::Applying
-                })
-                .map(|h| h.at)
-                .filter(|&at| at <= now);
+            let started = self.started(&history, i).filter(|&at| at <= now);
             unreached += if started.is_none() {
                 w.members.len()
             } else {
