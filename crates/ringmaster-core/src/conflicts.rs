@@ -19,14 +19,13 @@ use crate::rules::Version;
 use crate::settings::{LeafKind, readable_name};
 use crate::targeting::Resolution;
 use rayon::prelude::*;
-use roaring::{MultiOps, RoaringBitmap};
+use roaring::RoaringBitmap;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 use std::borrow::Cow;
-use std::sync::OnceLock;
 
 mod antivirus;
-mod dense;
+mod chunked;
 mod scope;
 
 pub use scope::RuleFreeApplies;
@@ -482,11 +481,12 @@ pub fn analyze(org: &Org, res: &Resolution, scope: &Scope<'_>) -> ConflictReport
         })
         .collect();
     let ctx = Ctx::new(org, res, scope, &involved, applicable);
-    let mut findings: Vec<Finding> = candidates
+    let mut pending: Vec<Pending<'_>> = candidates
         .par_iter()
-        .flat_map_iter(|(id, entries)| findings_for(&ctx, id, entries))
+        .flat_map_iter(|(id, entries)| findings_for(org, id, entries))
         .collect();
-    findings.extend(scope_findings(&ctx, &scope_pairs));
+    pending.extend(scope_findings(org, &scope_pairs));
+    let mut findings = settle(&ctx, pending);
     findings.sort_by(|a, b| {
         a.kind
             .cmp(&b.kind)
@@ -505,13 +505,15 @@ pub fn analyze(org: &Org, res: &Resolution, scope: &Scope<'_>) -> ConflictReport
             by_platform: res.policies[p].not_applicable_by_platform.clone(),
         })
         .collect();
+    let rfa = scope::rule_free_applies(org, res, scope.policies);
+    let sna = settings_not_applicable(org, res, scope.policies);
     ConflictReport {
         policies: scope.policies.len(),
         settings,
         findings,
         not_applicable,
-        rule_free_applies: scope::rule_free_applies(org, res, scope.policies),
-        settings_not_applicable: settings_not_applicable(org, res, scope.policies),
+        rule_free_applies: rfa,
+        settings_not_applicable: sna,
     }
 }
 
@@ -605,18 +607,13 @@ struct Ctx<'a> {
     org: &'a Org,
     res: &'a Resolution,
     scope: &'a Scope<'a>,
-    /// Each policy's devices where it applies (shared within a class).
-    applicable: FxHashMap<usize, &'a RoaringBitmap>,
-    /// Each distinct reach laid out for meeting, built on first use.
-    flat: FxHashMap<usize, OnceLock<dense::Flat>>,
+    /// Each policy's devices where it applies, as an index into `reaches`
+    /// (policies of one class share theirs).
+    reach_of: FxHashMap<usize, u32>,
+    reaches: Vec<&'a RoaringBitmap>,
     platforms: Vec<(String, RoaringBitmap)>,
     /// Include targets of the policies that can be involved.
     targets: FxHashMap<usize, Vec<Reach>>,
-    /// What All users reaches, laid out on first use.
-    owned: OnceLock<dense::Flat>,
-    /// Each group's reach, built on first use (a group of users and devices
-    /// is a union, and many findings ask for the same group).
-    groups: Vec<(OnceLock<Cow<'a, RoaringBitmap>>, OnceLock<dense::Flat>)>,
 }
 
 impl<'a> Ctx<'a> {
@@ -631,55 +628,29 @@ impl<'a> Ctx<'a> {
             .iter()
             .map(|&p| (p, include_targets(org, p)))
             .collect();
-        let flat = applicable
-            .values()
-            .map(|b| (addr(b), OnceLock::new()))
+        let mut at: FxHashMap<usize, u32> = FxHashMap::default();
+        let mut reaches = Vec::new();
+        let mut mine: Vec<(usize, &RoaringBitmap)> = applicable.into_iter().collect();
+        mine.sort_unstable_by_key(|(p, _)| *p);
+        let reach_of = mine
+            .into_iter()
+            .map(|(p, b)| {
+                let k = *at.entry(addr(b)).or_insert_with(|| {
+                    reaches.push(b);
+                    (reaches.len() - 1) as u32
+                });
+                (p, k)
+            })
             .collect();
         Ctx {
             org,
             res,
             scope,
-            applicable,
-            flat,
+            reach_of,
+            reaches,
             platforms: platform_rows(org),
             targets,
-            owned: OnceLock::new(),
-            groups: (0..org.groups.len())
-                .map(|_| (OnceLock::new(), OnceLock::new()))
-                .collect(),
         }
-    }
-
-    /// Affected devices a target reaches. A few are looked up in its bitmap;
-    /// many are counted on words, the target laid out once per analysis.
-    fn count(&self, t: Reach, affected: &RoaringBitmap, words: &dense::Window) -> u64 {
-        let few = affected.len() < 4096;
-        let (bitmap, flat) = match t {
-            Reach::AllDevices => return affected.len(),
-            Reach::AllUsers => (&self.res.all_users_devices, &self.owned),
-            Reach::Group(g) => (
-                &**self.groups[g]
-                    .0
-                    .get_or_init(|| self.res.group_reach(self.org, g)),
-                &self.groups[g].1,
-            ),
-        };
-        if few {
-            return bitmap.intersection_len(affected);
-        }
-        words.count(flat.get_or_init(|| dense::Flat::new(bitmap)))
-    }
-
-    fn flat(&self, b: &RoaringBitmap) -> &dense::Flat {
-        self.flat[&addr(b)].get_or_init(|| dense::Flat::new(b))
-    }
-
-    /// A side's distinct reaches (policies of one class share theirs).
-    fn distinct(&self, side: &[Entry]) -> Vec<&'a RoaringBitmap> {
-        let mut v: Vec<&RoaringBitmap> = side.iter().map(|(p, _)| self.applicable[p]).collect();
-        v.sort_by_key(|b| addr(b));
-        v.dedup_by_key(|b| addr(b));
-        v
     }
 }
 
@@ -706,21 +677,10 @@ fn platform_rows(org: &Org) -> Vec<(String, RoaringBitmap)> {
         .collect()
 }
 
-fn breakdown(platforms: &[(String, RoaringBitmap)], rows: &RoaringBitmap) -> Vec<(String, u64)> {
-    let mut v: Vec<(String, u64)> = platforms
-        .iter()
-        .map(|(p, b)| (p.clone(), b.intersection_len(rows)))
-        .filter(|(_, n)| *n > 0)
-        .collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    v
-}
-
 /// Findings for one setting: configuration pairs, compliance pairs, and
 /// compliance-over-configuration, each where the targets intersect; custom
 /// payloads among themselves and against the typed forms of their setting.
-fn findings_for(ctx: &Ctx<'_>, id: &str, entries: &[Entry]) -> Vec<Finding> {
-    let org = ctx.org;
+fn findings_for<'e>(org: &Org, id: &'e str, entries: &[Entry]) -> Vec<Pending<'e>> {
     let leaf = |&(p, i): &Entry| &org.policies[p].settings[i];
     let by_value = |es: &[Entry]| -> Vec<Vec<Entry>> {
         let mut groups: Vec<Vec<Entry>> = Vec::new();
@@ -744,7 +704,7 @@ fn findings_for(ctx: &Ctx<'_>, id: &str, entries: &[Entry]) -> Vec<Finding> {
     if custom.len() > 1 {
         // Every payload is its own side: Intune does not check these at all.
         let sides: Vec<Vec<Entry>> = custom.iter().map(|e| vec![*e]).collect();
-        out.extend(finding(ctx, id, FindingKind::Unverifiable, &sides, None));
+        out.push(Pending::new(id, FindingKind::Unverifiable, sides, None));
     }
     let config_sides = by_value(&config);
     for c in &custom {
@@ -771,7 +731,7 @@ fn findings_for(ctx: &Ctx<'_>, id: &str, entries: &[Entry]) -> Vec<Finding> {
             FindingKind::Conflict
         };
         // Two sides: the payload, and the values it differs from.
-        out.extend(finding(ctx, id, kind, &[vec![*c], others], None));
+        out.push(Pending::new(id, kind, vec![vec![*c], others], None));
     }
     if config_sides.len() > 1 {
         // A value that may be Graph's "not configured" is no conflict: the
@@ -782,14 +742,12 @@ fn findings_for(ctx: &Ctx<'_>, id: &str, entries: &[Entry]) -> Vec<Finding> {
             .cloned()
             .partition(|s| s.iter().any(|e| leaf(e).maybe_default.is_some()));
         if certain.len() > 1 {
-            out.extend(match antivirus_outcome(org, id, &certain) {
-                Some((kind, effective)) => {
-                    finding(ctx, id, kind, &certain, Some(effective)).map(|f| Finding {
-                        source: Some(antivirus::SOURCE),
-                        ..f
-                    })
-                }
-                None => finding(ctx, id, FindingKind::Conflict, &certain, None),
+            out.push(match antivirus_outcome(org, id, &certain) {
+                Some((kind, effective)) => Pending {
+                    source: Some(antivirus::SOURCE),
+                    ..Pending::new(id, kind, certain.clone(), Some(effective))
+                },
+                None => Pending::new(id, FindingKind::Conflict, certain.clone(), None),
             });
         }
         if !doubtful.is_empty() {
@@ -800,11 +758,10 @@ fn findings_for(ctx: &Ctx<'_>, id: &str, entries: &[Entry]) -> Vec<Finding> {
             if !others.is_empty() {
                 sides.push(others);
             }
-            out.extend(finding(
-                ctx,
+            out.push(Pending::new(
                 id,
                 FindingKind::MayBeNotConfigured,
-                &sides,
+                sides,
                 None,
             ));
         }
@@ -821,11 +778,10 @@ fn findings_for(ctx: &Ctx<'_>, id: &str, entries: &[Entry]) -> Vec<Finding> {
         let effective = strictest
             .map(str::to_string)
             .unwrap_or_else(|| format!("the most restrictive of {}", values.join(", ")));
-        out.extend(finding(
-            ctx,
+        out.push(Pending::new(
             id,
             FindingKind::MostRestrictive,
-            &compliance_sides,
+            compliance_sides.clone(),
             Some(effective),
         ));
     }
@@ -844,11 +800,10 @@ fn findings_for(ctx: &Ctx<'_>, id: &str, entries: &[Entry]) -> Vec<Finding> {
         if sides.len() > compliance_sides.len() {
             let effective =
                 (compliance_sides.len() == 1).then(|| leaf(&compliance_sides[0][0]).value.clone());
-            out.extend(finding(
-                ctx,
+            out.push(Pending::new(
                 id,
                 FindingKind::ComplianceWins,
-                &sides,
+                sides,
                 effective,
             ));
         }
@@ -857,16 +812,17 @@ fn findings_for(ctx: &Ctx<'_>, id: &str, entries: &[Entry]) -> Vec<Finding> {
 }
 
 /// Where a user-scope value meets a differing device-scope one.
-fn scope_findings(ctx: &Ctx<'_>, pairs: &[scope::ScopePair]) -> Vec<Finding> {
+fn scope_findings<'p>(org: &Org, pairs: &'p [scope::ScopePair]) -> Vec<Pending<'p>> {
     pairs
         .iter()
-        .filter_map(|(id, user, device)| {
-            let effective = scope::user_scope_effective(ctx.org, user);
-            let sides = [user.clone(), device.clone()];
-            finding(ctx, id, FindingKind::UserScopeWins, &sides, Some(effective)).map(|f| Finding {
-                source: Some(scope::USER_SCOPE_SOURCE),
-                ..f
-            })
+        .map(|(id, user, device)| Pending {
+            source: Some(scope::USER_SCOPE_SOURCE),
+            ..Pending::new(
+                id,
+                FindingKind::UserScopeWins,
+                vec![user.clone(), device.clone()],
+                Some(scope::user_scope_effective(org, user)),
+            )
         })
         .collect()
 }
@@ -904,116 +860,172 @@ fn addr(b: &RoaringBitmap) -> usize {
     std::ptr::from_ref(b) as usize
 }
 
-/// The devices where two sides (groups of policies with one value each)
-/// meet, and, where it came for free, each policy's share of them (in the
-/// order of `sides` flattened).
-///
-/// Two sides are the usual case and the costly one when one side holds
-/// hundreds of policies: each policy of the larger side is tested against the
-/// smaller side, in one pass that also counts and keeps (see [`dense`]).
-fn meeting(
-    ctx: &Ctx<'_>,
-    sides: &[Vec<Entry>],
-) -> (RoaringBitmap, dense::Window, Vec<Option<u64>>) {
-    let n: usize = sides.iter().map(Vec::len).sum();
-    if sides.len() == 2 {
-        let (d0, d1) = (ctx.distinct(&sides[0]), ctx.distinct(&sides[1]));
-        let size = |d: &[&RoaringBitmap]| d.iter().map(|b| b.len()).sum::<u64>();
-        let (large, d_small, d_large) = if size(&d0) <= size(&d1) {
-            (1, d0, d1)
-        } else {
-            (0, d1, d0)
-        };
-        let flats: Vec<&dense::Flat> = d_small.iter().map(|b| ctx.flat(b)).collect();
-        let small = dense::Window::of(&flats);
-        let mut kept = small.blank();
-        let count_of: FxHashMap<usize, u64> = d_large
-            .iter()
-            .map(|b| (addr(b), small.meet(ctx.flat(b), &mut kept)))
-            .collect();
-        let mut counts = vec![None; n];
-        let offset = if large == 0 { 0 } else { sides[0].len() };
-        for (k, (p, _)) in sides[large].iter().enumerate() {
-            counts[offset + k] = count_of.get(&addr(ctx.applicable[p])).copied();
+/// A finding found, before its devices are known.
+struct Pending<'e> {
+    id: &'e str,
+    kind: FindingKind,
+    /// Groups of policies with one value each: the finding is where two meet.
+    sides: Vec<Vec<Entry>>,
+    effective: Option<String>,
+    source: Option<&'static str>,
+}
+
+impl<'e> Pending<'e> {
+    fn new(
+        id: &'e str,
+        kind: FindingKind,
+        sides: Vec<Vec<Entry>>,
+        effective: Option<String>,
+    ) -> Self {
+        Pending {
+            id,
+            kind,
+            sides,
+            effective,
+            source: None,
         }
-        return (kept.bitmap(), kept, counts);
     }
-    let reach: Vec<RoaringBitmap> = sides
-        .iter()
-        .map(|s| ctx.distinct(s).into_iter().union())
-        .collect();
-    // Devices in two sides or more, in one pass: what the sides so far
-    // cover, and what they cover twice.
-    let mut seen = RoaringBitmap::new();
-    let mut affected = RoaringBitmap::new();
-    for r in &reach {
-        affected |= &seen & r;
-        seen |= r;
+}
+
+/// What each finding counts besides its policies: the platforms (first,
+/// in the order of `Ctx::platforms`), All users, and every group a policy
+/// involved assigns to.
+struct Tallies<'a> {
+    bitmaps: Vec<Cow<'a, RoaringBitmap>>,
+    of: FxHashMap<Reach, u32>,
+}
+
+impl<'a> Tallies<'a> {
+    fn new(ctx: &'a Ctx<'_>, pending: &[Pending<'_>]) -> Self {
+        let mut wanted: Vec<Reach> = pending
+            .iter()
+            .flat_map(|p| p.sides.iter().flatten())
+            .flat_map(|(p, _)| ctx.targets.get(p).map(Vec::as_slice).unwrap_or(&[]))
+            .copied()
+            .filter(|t| *t != Reach::AllDevices)
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let reach: Vec<Cow<'a, RoaringBitmap>> = wanted
+            .par_iter()
+            .map(|t| match *t {
+                Reach::Group(g) => ctx.res.group_reach(ctx.org, g),
+                _ => Cow::Borrowed(&ctx.res.all_users_devices),
+            })
+            .collect();
+        let platforms = ctx.platforms.iter().map(|(_, b)| Cow::Borrowed(b));
+        let first = ctx.platforms.len() as u32;
+        Tallies {
+            bitmaps: platforms.chain(reach).collect(),
+            of: (wanted.into_iter())
+                .enumerate()
+                .map(|(k, t)| (t, first + k as u32))
+                .collect(),
+        }
     }
-    let words = dense::Window::of(&[&dense::Flat::new(&affected)]);
-    (affected, words, vec![None; n])
+
+    /// A finding's question: its sides' distinct reaches, the platforms and
+    /// the targets of its policies (which the ones left out share too).
+    fn question(&self, ctx: &Ctx<'_>, p: &Pending<'_>) -> (chunked::Question, Vec<Reach>) {
+        let sides = (p.sides.iter())
+            .map(|side| {
+                let mut v: Vec<u32> = side.iter().map(|(q, _)| ctx.reach_of[q]).collect();
+                v.sort_unstable();
+                v.dedup();
+                v
+            })
+            .collect();
+        let mut targets: Vec<Reach> = (p.sides.iter().flatten())
+            .flat_map(|(q, _)| ctx.targets.get(q).map(Vec::as_slice).unwrap_or(&[]))
+            .copied()
+            .filter(|t| *t != Reach::AllDevices)
+            .collect();
+        targets.sort_unstable();
+        targets.dedup();
+        let tallies = (0..ctx.platforms.len() as u32)
+            .chain(targets.iter().map(|t| self.of[t]))
+            .collect();
+        (chunked::Question { sides, tallies }, targets)
+    }
+}
+
+/// Every pending finding with its devices, counts and breakdowns; those
+/// whose sides reach no device in common are dropped.
+fn settle(ctx: &Ctx<'_>, pending: Vec<Pending<'_>>) -> Vec<Finding> {
+    let tallies = Tallies::new(ctx, &pending);
+    let (questions, targets): (Vec<chunked::Question>, Vec<Vec<Reach>>) =
+        pending.par_iter().map(|p| tallies.question(ctx, p)).unzip();
+    let bitmaps: Vec<&RoaringBitmap> = tallies.bitmaps.iter().map(|b| b.as_ref()).collect();
+    let answers = chunked::answer(&ctx.reaches, &bitmaps, &questions);
+    pending
+        .into_par_iter()
+        .zip(questions)
+        .zip(answers)
+        .zip(targets)
+        .filter_map(|(((p, q), a), t)| finding(ctx, p, &q, a, &t))
+        .collect()
 }
 
 fn finding(
     ctx: &Ctx<'_>,
-    id: &str,
-    kind: FindingKind,
-    sides: &[Vec<Entry>],
-    effective: Option<String>,
+    p: Pending<'_>,
+    q: &chunked::Question,
+    a: chunked::Answer,
+    targets: &[Reach],
 ) -> Option<Finding> {
-    let org = ctx.org;
-    // The affected devices as a bitmap to keep, and as words to count on.
-    let (affected, words, counts) = meeting(ctx, sides);
-    if affected.is_empty() {
+    if a.affected.is_empty() {
         return None;
     }
+    let org = ctx.org;
+    let id = p.id;
+    let count_of: FxHashMap<u32, u64> = q.sides.iter().flatten().copied().zip(a.reaches).collect();
     let mut values = Vec::new();
     let mut involved = Vec::new();
-    let mut known: FxHashMap<usize, u64> = FxHashMap::default();
-    for (&(p, i), n) in sides.iter().flatten().zip(counts) {
+    for &(policy, i) in p.sides.iter().flatten() {
         // Policies whose devices are not among the affected ones play no part.
-        let a = ctx.applicable[&p];
-        let n = n.unwrap_or_else(|| {
-            *known
-                .entry(addr(a))
-                .or_insert_with(|| words.count(ctx.flat(a)))
-        });
+        let n = count_of[&ctx.reach_of[&policy]];
         if n == 0 {
             continue;
         }
-        involved.push(p);
-        let leaf = &org.policies[p].settings[i];
+        involved.push(policy);
+        let leaf = &org.policies[policy].settings[i];
         values.push(PolicyValue {
-            policy_id: org.policies[p].id.clone(),
-            name: org.policies[p].name.clone(),
+            policy_id: org.policies[policy].id.clone(),
+            name: org.policies[policy].name.clone(),
             value: leaf.value.clone(),
-            proposed: ctx.scope.proposed.get(p).copied().unwrap_or(false),
+            proposed: ctx.scope.proposed.get(policy).copied().unwrap_or(false),
             devices: n,
             maybe_default: leaf.maybe_default.clone(),
             written_as: leaf.written_as.clone(),
         });
     }
+    let (platforms, groups) = a.tallies.split_at(ctx.platforms.len());
     let setting = readable_name(id);
     let accepted = ctx
         .scope
         .accepted
         .iter()
-        .find(|a| accepts(a, id, &setting, &values))
-        .map(|a| Accepted {
-            reason: a.reason.clone(),
-            expires: a.expires,
-            expired: a.expires < ctx.scope.today,
+        .find(|acc| accepts(acc, id, &setting, &values))
+        .map(|acc| Accepted {
+            reason: acc.reason.clone(),
+            expires: acc.expires,
+            expired: acc.expires < ctx.scope.today,
         });
     Some(Finding {
-        kind,
+        kind: p.kind,
         setting_id: id.to_string(),
         setting,
-        devices: affected.len(),
-        effective,
-        source: None,
-        by_platform: breakdown(&ctx.platforms, &affected),
-        by_group: by_group(ctx, &involved, &affected, &words),
-        sample_devices: spread(&affected, 5)
+        devices: a.affected.len(),
+        effective: p.effective,
+        source: p.source,
+        by_platform: sorted(
+            (ctx.platforms.iter())
+                .zip(platforms)
+                .map(|((name, _), n)| (name.clone(), *n))
+                .collect(),
+        ),
+        by_group: by_group(ctx, &involved, targets, groups, a.affected.len()),
+        sample_devices: spread(&a.affected, 5)
             .map(|d| {
                 org.device(DeviceAttr::Name, d)
                     .unwrap_or("(unnamed)")
@@ -1022,8 +1034,15 @@ fn finding(
             .collect(),
         values,
         accepted,
-        affected,
+        affected: a.affected,
     })
+}
+
+/// Counts above zero, the largest first.
+fn sorted(mut v: Vec<(String, u64)>) -> Vec<(String, u64)> {
+    v.retain(|(_, n)| *n > 0);
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    v
 }
 
 /// Up to `n` devices evenly spread over `rows`: rows follow sites and
@@ -1051,7 +1070,7 @@ fn accepts(a: &Acceptance, id: &str, name: &str, values: &[PolicyValue]) -> bool
 }
 
 /// An include target, resolved once per analysis.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum Reach {
     AllDevices,
     AllUsers,
@@ -1072,35 +1091,32 @@ fn include_targets(org: &Org, p: usize) -> Vec<Reach> {
 }
 
 /// Affected devices per include target of the policies involved, each
-/// distinct target counted once.
+/// distinct target counted once (`counts` goes with `targets`, the
+/// targets of every policy of the finding; `all` is every affected device).
 fn by_group(
     ctx: &Ctx<'_>,
     involved: &[usize],
-    affected: &RoaringBitmap,
-    words: &dense::Window,
+    targets: &[Reach],
+    counts: &[u64],
+    all: u64,
 ) -> Vec<(String, u64)> {
-    let org = ctx.org;
-    let mut targets: Vec<Reach> = involved
+    let mut mine: Vec<Reach> = involved
         .iter()
         .flat_map(|p| ctx.targets.get(p).map(Vec::as_slice).unwrap_or(&[]))
         .copied()
         .collect();
-    targets.sort_unstable();
-    targets.dedup();
-    let mut counts: Vec<(String, u64)> = targets
-        .into_iter()
-        .map(|t| {
-            let name = match t {
-                Reach::AllDevices => "All devices".to_string(),
-                Reach::AllUsers => "All users".to_string(),
-                Reach::Group(g) => org.groups[g].name.clone(),
-            };
-            (name, ctx.count(t, affected, words))
-        })
-        .filter(|(_, n)| *n > 0)
-        .collect();
-    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    counts
+    mine.sort_unstable();
+    mine.dedup();
+    let counted = |t: &Reach| targets.binary_search(t).map_or(0, |k| counts[k]);
+    sorted(
+        mine.iter()
+            .map(|t| match *t {
+                Reach::AllDevices => ("All devices".to_string(), all),
+                Reach::AllUsers => ("All users".to_string(), counted(t)),
+                Reach::Group(g) => (ctx.org.groups[g].name.clone(), counted(t)),
+            })
+            .collect(),
+    )
 }
 
 /// The findings on one device, computed from the policies that reach it
@@ -1126,11 +1142,12 @@ pub fn analyze_device(org: &Org, res: &Resolution, scope: &Scope<'_>, device: u3
         .map(|(id, _)| *id)
         .collect();
     ids.sort_unstable();
-    let mut out: Vec<Finding> = ids
+    let mut pending: Vec<Pending<'_>> = ids
         .into_iter()
-        .flat_map(|id| findings_for(&ctx, id, &index[id]))
+        .flat_map(|id| findings_for(org, id, &index[id]))
         .collect();
-    out.extend(scope_findings(&ctx, &pairs));
+    pending.extend(scope_findings(org, &pairs));
+    let mut out = settle(&ctx, pending);
     out.sort_by(|a, b| a.kind.cmp(&b.kind).then(a.setting_id.cmp(&b.setting_id)));
     out
 }

@@ -1,0 +1,511 @@
+//! Where sides meet, one 65,536-device chunk at a time.
+//!
+//! Every finding asks the same three things of the devices where its sides
+//! meet: which they are, how many of them each policy reaches, and how many
+//! each assignment target and platform holds. Asked finding by finding,
+//! each question walks whole reaches (every device of every policy and
+//! group involved), and on membership that follows no site or department
+//! (each device in a few random groups) that is most of the work. Here the
+//! order is turned round: for each chunk of the fleet, every reach and
+//! tally with devices in it is laid out once as plain words (8 KiB, as a
+//! roaring container would be), and then every question is answered on
+//! those words. Counts look only at the words where sides meet, which are
+//! few where findings are small. Chunks are independent, so they run in
+//! parallel and their parts are summed in order.
+
+use rayon::prelude::*;
+use roaring::RoaringBitmap;
+use rustc_hash::FxHashMap;
+
+/// Words in a chunk: 65,536 devices, one roaring container.
+const WORDS: usize = 1024;
+
+/// What to ask of one finding.
+#[derive(Hash, PartialEq, Eq)]
+pub(super) struct Question {
+    /// Each side's reaches (indices into the reaches given to [`answer`]).
+    pub sides: Vec<Vec<u32>>,
+    /// Bitmaps (indices into the tallies given to [`answer`]) whose devices
+    /// among the meeting ones are counted.
+    pub tallies: Vec<u32>,
+}
+
+/// What one finding's sides share.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(super) struct Answer {
+    /// Devices in two sides or more.
+    pub affected: RoaringBitmap,
+    /// Of them, how many each reach holds, in the order of `sides` flattened.
+    pub reaches: Vec<u64>,
+    /// Of them, how many each tally holds, in the order of `tallies`.
+    pub tallies: Vec<u64>,
+}
+
+/// Answers every question.
+pub(super) fn answer(
+    reaches: &[&RoaringBitmap],
+    tallies: &[&RoaringBitmap],
+    questions: &[Question],
+) -> Vec<Answer> {
+    // Settings set alike by the same policies ask the same question (a
+    // baseline's hundreds of settings against another's): each is answered
+    // once.
+    let mut first: FxHashMap<&Question, usize> = FxHashMap::default();
+    let mut distinct: Vec<&Question> = Vec::new();
+    let which: Vec<usize> = (questions.iter())
+        .map(|q| {
+            *first.entry(q).or_insert_with(|| {
+                distinct.push(q);
+                distinct.len() - 1
+            })
+        })
+        .collect();
+    let mut answers: Vec<Option<Answer>> = answer_distinct(reaches, tallies, &distinct)
+        .into_iter()
+        .map(Some)
+        .collect();
+    // The last asker of each takes it; earlier ones get a copy.
+    let mut last = vec![usize::MAX; distinct.len()];
+    for (k, &d) in which.iter().enumerate() {
+        last[d] = k;
+    }
+    (which.iter().enumerate())
+        .map(|(k, &d)| {
+            if last[d] == k {
+                answers[d].take().expect("taken by its last asker only")
+            } else {
+                answers[d].clone().expect("not yet taken")
+            }
+        })
+        .collect()
+}
+
+fn answer_distinct(
+    reaches: &[&RoaringBitmap],
+    tallies: &[&RoaringBitmap],
+    questions: &[&Question],
+) -> Vec<Answer> {
+    let (Some(lo), Some(hi)) = (
+        reaches.iter().filter_map(|b| b.min()).min(),
+        reaches.iter().filter_map(|b| b.max()).max(),
+    ) else {
+        return questions.iter().map(|q| empty(q)).collect();
+    };
+    // Parts per chunk, in chunk order; each holds the questions met there.
+    // Each worker keeps its layers' words from one chunk to the next.
+    let parts: Vec<Vec<(u32, Part)>> = (lo >> 16..=hi >> 16)
+        .into_par_iter()
+        .map_init(Chunk::default, |here, chunk| {
+            here.answer(chunk, reaches, tallies, questions)
+        })
+        .collect();
+    // Each question's parts, in chunk order, summed in parallel.
+    let mut of: Vec<Vec<&Part>> = vec![Vec::new(); questions.len()];
+    for (q, part) in parts.iter().flatten() {
+        of[*q as usize].push(part);
+    }
+    (questions.par_iter().zip(of))
+        .map(|(q, parts)| {
+            let mut a = empty(q);
+            for part in parts {
+                a.affected |= &part.affected;
+                a.reaches
+                    .iter_mut()
+                    .zip(&part.reaches)
+                    .for_each(|(n, m)| *n += m);
+                a.tallies
+                    .iter_mut()
+                    .zip(&part.tallies)
+                    .for_each(|(n, m)| *n += m);
+            }
+            a
+        })
+        .collect()
+}
+
+fn empty(q: &Question) -> Answer {
+    Answer {
+        affected: RoaringBitmap::new(),
+        reaches: vec![0; q.sides.iter().map(Vec::len).sum()],
+        tallies: vec![0; q.tallies.len()],
+    }
+}
+
+/// A question's share of one chunk (its first field in [`answer`]'s list is
+/// the question's index).
+struct Part {
+    affected: RoaringBitmap,
+    reaches: Vec<u64>,
+    tallies: Vec<u64>,
+}
+
+/// Which of a chunk's words hold devices, one bit per word: devices of a
+/// site or group sit side by side (imports list them so), so most reaches
+/// fill few words of a chunk and only those are visited.
+type Summary = [u64; WORDS / 64];
+
+fn summarize(w: &[u64]) -> Summary {
+    let mut s = [0; WORDS / 64];
+    for (k, x) in w.iter().enumerate() {
+        s[k / 64] |= u64::from(*x != 0) << (k % 64);
+    }
+    s
+}
+
+fn words_in(s: &Summary) -> u32 {
+    s.iter().map(|m| m.count_ones()).sum()
+}
+
+/// Calls `f` with each word index set in `s`, ascending.
+fn each_word(s: &Summary, mut f: impl FnMut(usize)) {
+    for (i, &m) in s.iter().enumerate() {
+        let mut m = m;
+        while m != 0 {
+            f(i * 64 + m.trailing_zeros() as usize);
+            m &= m - 1;
+        }
+    }
+}
+
+/// Past this many words, a pass visits every word: a straight loop the
+/// compiler vectorises beats finding them one by one.
+const DENSE: u32 = WORDS as u32 / 2;
+
+/// Bitmaps laid out over one chunk: only those with devices in it that a
+/// question met there needs.
+#[derive(Default)]
+struct Layer {
+    /// Each bitmap's entry, or `None`: not laid out.
+    at: Vec<Option<u32>>,
+    /// Entry `e` holds `words[e * WORDS..][..WORDS]` and `sums[e]`.
+    words: Vec<u64>,
+    sums: Vec<Summary>,
+}
+
+impl Layer {
+    fn fill(&mut self, bitmaps: &[&RoaringBitmap], wanted: &[bool], base: u32) {
+        self.at.clear();
+        self.words.clear();
+        self.sums.clear();
+        for (b, &want) in bitmaps.iter().zip(wanted) {
+            let mut it = b.range(base..=base | 0xFFFF);
+            let first = if want { it.next_range() } else { None };
+            let Some(first) = first else {
+                self.at.push(None);
+                continue;
+            };
+            let start = self.words.len();
+            self.words.resize(start + WORDS, 0);
+            let w = &mut self.words[start..];
+            set_range(w, first.start() - base, first.end() - base);
+            while let Some(r) = it.next_range() {
+                set_range(w, r.start() - base, r.end() - base);
+            }
+            self.sums.push(summarize(w));
+            self.at.push(Some((self.sums.len() - 1) as u32));
+        }
+    }
+
+    fn get(&self, i: u32) -> Option<(&[u64], &Summary)> {
+        self.at[i as usize].map(|e| {
+            let e = e as usize;
+            (&self.words[e * WORDS..][..WORDS], &self.sums[e])
+        })
+    }
+}
+
+/// Sets bits `a..=b` (both within one chunk).
+fn set_range(w: &mut [u64], a: u32, b: u32) {
+    let (a, b) = (a as usize, b as usize);
+    if a / 64 == b / 64 {
+        w[a / 64] |= (u64::MAX >> (63 - (b - a))) << (a % 64);
+        return;
+    }
+    w[a / 64] |= u64::MAX << (a % 64);
+    w[a / 64 + 1..b / 64].fill(u64::MAX);
+    w[b / 64] |= u64::MAX >> (63 - b % 64);
+}
+
+/// One worker's state, reused from chunk to chunk.
+#[derive(Default)]
+struct Chunk {
+    reaches: Layer,
+    tallies: Layer,
+    base: u32,
+    /// Per reach: has devices in this chunk.
+    present: Vec<bool>,
+    /// Questions whose sides may meet here.
+    met: Vec<u32>,
+    want_reaches: Vec<bool>,
+    want_tallies: Vec<bool>,
+    scratch: Scratch,
+}
+
+impl Chunk {
+    fn answer(
+        &mut self,
+        chunk: u32,
+        reaches: &[&RoaringBitmap],
+        tallies: &[&RoaringBitmap],
+        questions: &[&Question],
+    ) -> Vec<(u32, Part)> {
+        let base = chunk << 16;
+        self.base = base;
+        let range = base..=base | 0xFFFF;
+        self.present.clear();
+        (self.present).extend(
+            reaches
+                .iter()
+                .map(|b| b.range(range.clone()).next().is_some()),
+        );
+        // Only questions with two sides here, and only what they ask, are
+        // laid out: most reaches and tallies are needed by few chunks.
+        let present = &self.present;
+        let side_here = |side: &Vec<u32>| side.iter().any(|&r| present[r as usize]);
+        self.met.clear();
+        self.met.extend(
+            (questions.iter().enumerate())
+                .filter(|(_, q)| q.sides.iter().filter(|s| side_here(s)).take(2).count() == 2)
+                .map(|(k, _)| k as u32),
+        );
+        self.want_reaches.clear();
+        self.want_reaches.resize(reaches.len(), false);
+        self.want_tallies.clear();
+        self.want_tallies.resize(tallies.len(), false);
+        for &k in &self.met {
+            let q = &questions[k as usize];
+            for &r in q.sides.iter().flatten() {
+                self.want_reaches[r as usize] = present[r as usize];
+            }
+            for &t in &q.tallies {
+                self.want_tallies[t as usize] = true;
+            }
+        }
+        self.reaches.fill(reaches, &self.want_reaches, base);
+        self.tallies.fill(tallies, &self.want_tallies, base);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let parts = (self.met.iter())
+            .filter_map(|&k| Some((k, self.meet(questions[k as usize], &mut scratch)?)))
+            .collect();
+        self.scratch = scratch;
+        parts
+    }
+
+    /// One question on this chunk, or `None` where its sides do not meet here.
+    fn meet(&self, q: &Question, s: &mut Scratch) -> Option<Part> {
+        s.ready();
+        for side in &q.sides {
+            let mut present = side.iter().filter_map(|&r| self.reaches.get(r));
+            let Some(first) = present.next() else {
+                continue;
+            };
+            match present.next() {
+                None => s.add_side(first.0, first.1),
+                Some(second) => {
+                    s.cur_sum = [0; WORDS / 64];
+                    for (w, sum) in [first, second].into_iter().chain(present) {
+                        s.cur_sum.iter_mut().zip(sum).for_each(|(c, m)| *c |= m);
+                        if words_in(sum) > DENSE {
+                            s.cur.iter_mut().zip(w).for_each(|(c, x)| *c |= x);
+                        } else {
+                            each_word(sum, |k| s.cur[k] |= w[k]);
+                        }
+                    }
+                    let (cur, sum) = (std::mem::take(&mut s.cur), s.cur_sum);
+                    s.add_side(&cur, &sum);
+                    s.cur = cur;
+                    each_word(&sum, |k| s.cur[k] = 0);
+                }
+            }
+        }
+        let part = (words_in(&s.twice_sum) > 0).then(|| {
+            let count = |laid: Option<(&[u64], &Summary)>| -> u64 {
+                laid.map_or(0, |(w, sum)| s.count(w, sum))
+            };
+            Part {
+                reaches: (q.sides.iter().flatten())
+                    .map(|&r| count(self.reaches.get(r)))
+                    .collect(),
+                tallies: (q.tallies.iter())
+                    .map(|&t| count(self.tallies.get(t)))
+                    .collect(),
+                affected: s.affected(self.base),
+            }
+        });
+        s.done();
+        part
+    }
+}
+
+/// Words reused from one question to the next: all zero between questions.
+struct Scratch {
+    /// Devices on the sides so far, and on two of them or more.
+    seen: Vec<u64>,
+    twice: Vec<u64>,
+    seen_sum: Summary,
+    twice_sum: Summary,
+    /// One side's union.
+    cur: Vec<u64>,
+    cur_sum: Summary,
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Scratch {
+            seen: vec![0; WORDS],
+            twice: vec![0; WORDS],
+            seen_sum: [0; WORDS / 64],
+            twice_sum: [0; WORDS / 64],
+            cur: vec![0; WORDS],
+            cur_sum: [0; WORDS / 64],
+        }
+    }
+}
+
+impl Scratch {
+    fn ready(&mut self) {
+        self.seen_sum = [0; WORDS / 64];
+        self.twice_sum = [0; WORDS / 64];
+    }
+
+    /// Adds one side: what it shares with the sides before is met twice.
+    fn add_side(&mut self, w: &[u64], sum: &Summary) {
+        let (seen, twice, twice_sum) = (&mut self.seen, &mut self.twice, &mut self.twice_sum);
+        let mut step = |k: usize| {
+            let both = seen[k] & w[k];
+            twice[k] |= both;
+            twice_sum[k / 64] |= u64::from(both != 0) << (k % 64);
+            seen[k] |= w[k];
+        };
+        if words_in(sum) > DENSE {
+            (0..WORDS).for_each(&mut step);
+        } else {
+            each_word(sum, step);
+        }
+        self.seen_sum.iter_mut().zip(sum).for_each(|(a, m)| *a |= m);
+    }
+
+    /// Devices of `w` met twice.
+    fn count(&self, w: &[u64], sum: &Summary) -> u64 {
+        let mut both = self.twice_sum;
+        both.iter_mut().zip(sum).for_each(|(a, m)| *a &= m);
+        let ones = |k: usize| u64::from((w[k] & self.twice[k]).count_ones());
+        if words_in(&both) > DENSE {
+            (0..WORDS).map(ones).sum()
+        } else {
+            let mut n = 0;
+            each_word(&both, |k| n += ones(k));
+            n
+        }
+    }
+
+    fn affected(&self, base: u32) -> RoaringBitmap {
+        let mut bytes = Vec::with_capacity(8 * WORDS);
+        (self.twice.iter()).for_each(|w| bytes.extend_from_slice(&w.to_le_bytes()));
+        RoaringBitmap::from_lsb0_bytes(base, &bytes)
+    }
+
+    /// Back to all zero, visiting only the words the question touched.
+    fn done(&mut self) {
+        let sum = self.seen_sum;
+        if words_in(&sum) > DENSE {
+            self.seen.fill(0);
+            self.twice.fill(0);
+        } else {
+            each_word(&sum, |k| {
+                self.seen[k] = 0;
+                self.twice[k] = 0;
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn reach() -> impl Strategy<Value = RoaringBitmap> {
+        prop_oneof![
+            prop::collection::vec(0u32..300_000, 0..400),
+            (0u32..200_000, 1u32..140_000).prop_map(|(s, n)| (s..s + n).collect()),
+            (0u32..200_000, 4_000u32..70_000)
+                .prop_map(|(s, n)| (s..s + n).filter(|d| d % 7 != 2).collect()),
+        ]
+        .prop_map(|v: Vec<u32>| {
+            let mut b: RoaringBitmap = v.into_iter().collect();
+            b.optimize();
+            b
+        })
+    }
+
+    /// The same question answered with roaring, side by side.
+    fn plain(reaches: &[RoaringBitmap], tallies: &[RoaringBitmap], q: &Question) -> Answer {
+        let mut seen = RoaringBitmap::new();
+        let mut affected = RoaringBitmap::new();
+        for side in &q.sides {
+            let r = side
+                .iter()
+                .fold(RoaringBitmap::new(), |a, &i| a | &reaches[i as usize]);
+            affected |= &seen & &r;
+            seen |= r;
+        }
+        Answer {
+            reaches: (q.sides.iter().flatten())
+                .map(|&i| reaches[i as usize].intersection_len(&affected))
+                .collect(),
+            tallies: (q.tallies.iter())
+                .map(|&i| tallies[i as usize].intersection_len(&affected))
+                .collect(),
+            affected,
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn answers_match_roaring(
+            reaches in prop::collection::vec(reach(), 1..6),
+            tallies in prop::collection::vec(reach(), 0..4),
+            shapes in prop::collection::vec(
+                (prop::collection::vec(prop::collection::vec(0usize..100, 1..3), 1..4),
+                 prop::collection::vec(0usize..100, 0..4)),
+                1..5,
+            ),
+        ) {
+            let questions: Vec<Question> = shapes
+                .into_iter()
+                .map(|(sides, t)| Question {
+                    sides: sides
+                        .into_iter()
+                        .map(|s| s.into_iter().map(|i| (i % reaches.len()) as u32).collect())
+                        .collect(),
+                    tallies: if tallies.is_empty() {
+                        Vec::new()
+                    } else {
+                        t.into_iter().map(|i| (i % tallies.len()) as u32).collect()
+                    },
+                })
+                .collect();
+            let r: Vec<&RoaringBitmap> = reaches.iter().collect();
+            let t: Vec<&RoaringBitmap> = tallies.iter().collect();
+            let got = answer(&r, &t, &questions);
+            for (q, a) in questions.iter().zip(got) {
+                prop_assert_eq!(a, plain(&reaches, &tallies, q));
+            }
+        }
+    }
+
+    #[test]
+    fn ranges_set_across_words() {
+        let mut w = vec![0u64; WORDS];
+        set_range(&mut w, 60, 130);
+        set_range(&mut w, 65_535, 65_535);
+        set_range(&mut w, 3, 3);
+        let b = RoaringBitmap::from_lsb0_bytes(
+            0,
+            &w.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>(),
+        );
+        let want: RoaringBitmap = (60..=130).chain([3, 65_535]).collect();
+        assert_eq!(b, want);
+    }
+}
