@@ -507,6 +507,7 @@ async fn device_status_rows_map_to_the_engine_states_within_the_window() {
         since: "2027-01-18T07:00:00Z".parse().unwrap(),
         until: None,
         pilot: true,
+        left: Vec::new(),
     }];
     let got = intune
         .poll(
