@@ -26,7 +26,7 @@ pub use demo_run::{
 pub use drive::{RunArgs, run};
 pub use history::history;
 pub use ingest::{IngestArgs, ingest};
-pub use operate::{WaveArgs, operate};
+pub use operate::{ReleaseArgs, WaveArgs, operate, release};
 pub use serve::{ServeArgs, serve};
 pub use status::{StatusArgs, run_state, status};
 pub use token::{
