@@ -190,6 +190,8 @@ pub struct Tick {
     /// Writes waiting for the tenant's approval, and what became of them:
     /// `wave 1 assign: approval requested for policy …`.
     pub approvals: Vec<String>,
+    /// Strata held this tick, with their evidence.
+    pub held: Vec<String>,
 }
 
 /// What the tenant's approvals of an action's writes allow this tick.
@@ -1701,6 +1703,20 @@ impl Engine {
             }
             if !moved {
                 break;
+            }
+        }
+        for h in self.holds().await? {
+            if h.held_at == now {
+                let spec = &self.waves[h.key.idx as usize];
+                out.held.push(format!(
+                    "wave {} '{}': {} held ({} devices {}): {}",
+                    h.key.idx + 1,
+                    spec.name,
+                    h.stratum,
+                    h.devices.len(),
+                    if h.rollback { "taken out" } else { "kept back" },
+                    h.evidence
+                ));
             }
         }
         Ok(out)
