@@ -177,6 +177,12 @@ enum Command {
     /// Retry a failed or rolled-back wave.
     #[command(after_help = "Example:\n  ringmaster retry --wave 3 --actor \"jane (change 4711)\"")]
     Retry(commands::run::WaveArgs),
+    /// Release a stratum a wave's gates held: its devices may join the
+    /// waves that start from now on.
+    #[command(
+        after_help = "Example:\n  ringmaster release --wave 4 --stratum \"model Latitude 7440\" --actor \"jane (fixed in BIOS 1.20)\""
+    )]
+    Release(commands::run::ReleaseArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(
         after_help = "Example:\n  ringmaster completions bash > /etc/bash_completion.d/ringmaster"
@@ -261,6 +267,7 @@ fn main() -> ExitCode {
         Command::Abort(a) => commands::run::operate(a, Event::Abort),
         Command::Rollback(a) => commands::run::operate(a, Event::Rollback),
         Command::Retry(a) => commands::run::operate(a, Event::Retry),
+        Command::Release(a) => commands::run::release(a),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(

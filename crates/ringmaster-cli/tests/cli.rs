@@ -311,15 +311,29 @@ fn demo_runs_the_tour_end_to_end() {
         ))
         .stdout(predicate::str::contains("the wave failed its gates"))
         .stdout(predicate::str::contains("(plan version 2)"))
+        // The broken model is held in wave 6 and the rest of it passes.
+        .stdout(predicate::str::is_match(
+            "wave 6 'sales': model Latitude 7440 held \\(\\d+ devices kept back\\): apply success rate [^\n]* in model Latitude 7440, look \\d+ misses the bar of ≥ 85 %: fail",
+        ).unwrap())
+        .stdout(predicate::str::contains("wave 6 'sales': baking → passed"))
         .stdout(predicate::str::contains(
             "Every wave passed: the rollout is in its run state.",
         ))
         .stdout(predicate::str::contains("== 10. Run state"))
-        // The injected update raises its alerts, and nothing else does.
+        // The injected update raises its alerts, the held model's errors
+        // show as an outlier, and nothing else is raised.
         .stdout(predicate::str::contains(
-            "run state: 3 alert(s) raised (regressed, tickets, outlier:OS build:10.0.26100.2314)",
+            "run state: 4 alert(s) raised (regressed, outlier:model:Latitude 7440, tickets, outlier:OS build:10.0.26100.2314)",
         ))
         .stdout(predicate::str::contains("devices in scope:"));
+    // `status` says which stratum is held, with its evidence.
+    rm().arg("status")
+        .arg(d.path().join("ringmaster.toml"))
+        .assert()
+        .success()
+        .stdout(predicate::str::is_match(
+            "\\n +held: model Latitude 7440 \\(\\d+ devices, kept back, the policy stays, since [^)]*\\): apply success rate [^\n]*: fail\\n",
+        ).unwrap());
     assert!(d.path().join("plan.html").exists());
     assert!(d.path().join("messages").read_dir().unwrap().count() > 4);
 }

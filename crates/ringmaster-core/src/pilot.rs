@@ -84,7 +84,7 @@ impl Dimension {
 
 /// Every device's stratum on a dimension as a small integer, with the
 /// stratum names; computed from column codes, once per distinct value.
-fn strata(org: &Org, dim: Dimension, rows: &[u32]) -> (Vec<u32>, Vec<String>) {
+pub fn strata(org: &Org, dim: Dimension, rows: &[u32]) -> (Vec<u32>, Vec<String>) {
     let mut names: Vec<String> = Vec::new();
     let mut ids: rustc_hash::FxHashMap<String, u32> = rustc_hash::FxHashMap::default();
     let mut intern = |s: String| -> u32 {

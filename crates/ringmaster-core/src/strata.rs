@@ -4,7 +4,156 @@
 //! so looking at many strata does not raise the chance of a wrong hold.
 
 use crate::gates::{self, Evaluation, GatePolicy, Observed, Outcome};
-use crate::goals::Goal;
+use crate::goals::{Goal, Metric};
+use crate::pilot::Dimension;
+use crate::status::DeviceState;
+use roaring::RoaringBitmap;
+use serde::Serialize;
+
+/// How a phase's waves are split for judging: the attribute, and the
+/// fewest devices a stratum needs to be judged on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Stratify {
+    pub dimension: Dimension,
+    pub min_devices: u64,
+}
+
+/// The default smallest stratum judged alone: below it a stratum's
+/// interval is too wide to hold anything but a gross failure, and it is
+/// left to the whole wave's verdict.
+pub const MIN_DEVICES: u64 = 200;
+
+/// Whether a goal's metric can be judged on a stratum's own device states.
+/// Tickets, feedback, enrolment and absolute counts belong to the whole
+/// wave (their bars are set for it).
+pub fn per_stratum(metric: Metric) -> bool {
+    matches!(
+        metric,
+        Metric::ApplySuccessRate
+            | Metric::ErrorRate
+            | Metric::ConflictRate
+            | Metric::NotApplicableRate
+            | Metric::PendingAfter { .. }
+    )
+}
+
+/// A stratum's devices in the wave and their latest states.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub devices: u64,
+    pub succeeded: u64,
+    pub errors: u64,
+    pub conflicts: u64,
+    pub pending: u64,
+    pub not_applicable: u64,
+}
+
+impl Tally {
+    /// Counts one reported state.
+    pub fn add(&mut self, state: DeviceState) {
+        *match state {
+            DeviceState::Succeeded => &mut self.succeeded,
+            DeviceState::Error => &mut self.errors,
+            DeviceState::Conflict => &mut self.conflicts,
+            DeviceState::Pending => &mut self.pending,
+            DeviceState::NotApplicable => &mut self.not_applicable,
+        } += 1;
+    }
+
+    pub fn reported(&self) -> u64 {
+        self.succeeded + self.errors + self.conflicts + self.pending + self.not_applicable
+    }
+
+    /// What the gates read of this stratum, on the round and hours of `base`.
+    pub fn observed(&self, base: &Observed) -> Observed {
+        Observed {
+            devices: self.devices,
+            reported: self.reported(),
+            succeeded: self.succeeded,
+            errors: self.errors,
+            conflicts: self.conflicts,
+            not_applicable: self.not_applicable,
+            pending: self.devices.saturating_sub(self.reported() - self.pending),
+            hours_since_start: base.hours_since_start,
+            round: base.round,
+            ..Observed::default()
+        }
+    }
+}
+
+/// A stratum held this round, with the one sentence that says why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Held {
+    /// Index into the names (and tallies) passed in.
+    pub code: usize,
+    pub stratum: String,
+    pub evidence: String,
+}
+
+/// Judges one round per stratum: `names[i]` and `tallies[i]` are one
+/// stratum ("model Latitude 7440"); only the goals [`per_stratum`] can
+/// judge are tested, α split over those goals and the strata large
+/// enough. Returns the strata whose critical goal wholly misses its bar.
+pub fn holds(
+    goals: &[Goal],
+    names: &[String],
+    tallies: &[Tally],
+    by: &Stratify,
+    policy: &GatePolicy,
+    base: &Observed,
+) -> Vec<Held> {
+    let goals: Vec<Goal> = goals
+        .iter()
+        .filter(|g| g.critical && per_stratum(g.metric))
+        .cloned()
+        .collect();
+    if goals.is_empty() {
+        return Vec::new();
+    }
+    let rows: Vec<(String, Observed)> = names
+        .iter()
+        .zip(tallies)
+        .map(|(n, t)| (n.clone(), t.observed(base)))
+        .collect();
+    judge(&goals, &rows, by.min_devices, policy)
+        .into_iter()
+        .filter(|v| v.held)
+        .filter_map(|v| {
+            let code = names.iter().position(|n| *n == v.stratum)?;
+            let failed = v
+                .evaluations
+                .iter()
+                .find(|e| e.critical && e.outcome == Outcome::Fail)?;
+            Some(Held {
+                code,
+                evidence: failed.sentence.clone(),
+                stratum: v.stratum,
+            })
+        })
+        .collect()
+}
+
+/// The devices that holds keep out of wave `wave`, which started at
+/// `started` (None: not yet). Each hold is (the wave it was made in, its
+/// devices, when an operator released it). A held stratum leaves its own
+/// wave for good; a later wave leaves it out while the hold stands when
+/// that wave starts (a release lets the devices into the waves that start
+/// after it, never into one already running).
+pub fn left_out<'a>(
+    holds: impl IntoIterator<Item = (u32, &'a RoaringBitmap, Option<jiff::Timestamp>)>,
+    wave: u32,
+    started: Option<jiff::Timestamp>,
+) -> RoaringBitmap {
+    let mut out = RoaringBitmap::new();
+    for (held_in, devices, released) in holds {
+        let out_here = held_in == wave
+            || (held_in < wave && released.is_none_or(|r| started.is_some_and(|s| s < r)));
+        if out_here {
+            out |= devices;
+        }
+    }
+    out
+}
 
 /// One stratum's goals judged.
 #[derive(Debug, Clone, PartialEq)]
@@ -115,6 +264,87 @@ mod tests {
             e.sentence
         );
         assert_eq!(v[0].evaluations[0].outcome, Outcome::Pass);
+    }
+
+    fn tally(devices: u64, errors: u64) -> Tally {
+        Tally {
+            devices,
+            succeeded: devices - errors,
+            errors,
+            ..Tally::default()
+        }
+    }
+
+    #[test]
+    fn holds_name_the_failing_stratum_with_its_sentence() {
+        let names: Vec<String> = ["model A", "model B", "model C"].map(String::from).to_vec();
+        let tallies = [tally(2000, 10), tally(2000, 14), tally(400, 60)];
+        let base = Observed {
+            round: 12,
+            ..Observed::default()
+        };
+        let by = Stratify {
+            dimension: Dimension::Model,
+            min_devices: 100,
+        };
+        let h = holds(
+            &[error_goal()],
+            &names,
+            &tallies,
+            &by,
+            &GatePolicy::sequential(),
+            &base,
+        );
+        assert_eq!(h.len(), 1);
+        assert_eq!((h[0].code, h[0].stratum.as_str()), (2, "model C"));
+        assert!(h[0].evidence.contains("in model C"), "{}", h[0].evidence);
+        // Under the minimum size nothing is judged alone.
+        let big = Stratify {
+            min_devices: 1000,
+            ..by
+        };
+        let none = holds(
+            &[error_goal()],
+            &names[2..],
+            &tallies[2..],
+            &big,
+            &GatePolicy::sequential(),
+            &base,
+        );
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn pending_devices_are_those_without_a_final_state() {
+        let t = Tally {
+            devices: 10,
+            succeeded: 3,
+            pending: 2,
+            ..Tally::default()
+        };
+        let o = t.observed(&Observed::default());
+        // 3 have a final state; the 2 reporting pending and 5 silent do not.
+        assert_eq!((o.reported, o.pending), (5, 7));
+    }
+
+    #[test]
+    fn a_release_lets_devices_into_waves_that_start_after_it() {
+        let t = |h: i64| jiff::Timestamp::from_second(h * 3600).unwrap();
+        let held: RoaringBitmap = [1u32, 2].into_iter().collect();
+        let open = [(1u32, &held, None)];
+        let released = [(1u32, &held, Some(t(10)))];
+        // Its own wave, whatever happens later.
+        assert_eq!(left_out(released, 1, Some(t(1))).len(), 2);
+        // Earlier waves keep their devices.
+        assert!(left_out(open, 0, Some(t(1))).is_empty());
+        // Later waves: out while the hold stands.
+        assert_eq!(left_out(open, 2, None).len(), 2);
+        assert_eq!(left_out(open, 2, Some(t(20))).len(), 2);
+        // Released: back in a wave not yet started or started after it,
+        // still out of one that started before.
+        assert!(left_out(released, 2, None).is_empty());
+        assert!(left_out(released, 2, Some(t(20))).is_empty());
+        assert_eq!(left_out(released, 2, Some(t(5))).len(), 2);
     }
 
     #[test]

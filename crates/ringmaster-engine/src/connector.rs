@@ -24,6 +24,19 @@ pub struct Assigned {
     pub until: Option<jiff::Timestamp>,
     /// The wave is a pilot step (its users answer feedback).
     pub pilot: bool,
+    /// Members taken out of the group since (a held stratum): they report
+    /// nothing for the wave from then on.
+    pub left: Vec<(RoaringBitmap, jiff::Timestamp)>,
+}
+
+impl Assigned {
+    /// Whether device `d` is still in the group at `at_ms`.
+    pub fn holds(&self, d: u32, at_ms: i64) -> bool {
+        !self
+            .left
+            .iter()
+            .any(|(out, since)| at_ms >= since.as_millisecond() && out.contains(d))
+    }
 }
 
 /// What devices and users reported in a period.

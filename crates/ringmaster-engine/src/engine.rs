@@ -7,11 +7,16 @@ use crate::connector::{ApprovalRequest, ApprovalStatus, Approvals, Assigned, Con
 use ringmaster_core::approvals::{self, ApprovalRule, Outcome, Tally};
 use ringmaster_core::gates::{self, FailureCount, GatePolicy, GateResult, GateRound, Observed};
 use ringmaster_core::goals::{Goal, Metric};
+use ringmaster_core::org::Org;
+use ringmaster_core::strata::{self, Stratify, Tally as StratumTally};
 use ringmaster_core::wave::{Effect, Event, GateDecision, OnFail, Reason, Rules, WaveState, step};
 use ringmaster_plan::planner::Plan;
 use ringmaster_plan::spec::{OnFailSpec, PhaseKind};
-use ringmaster_store::{Action, Store, StoreError, TenantApproval, WaveKey, WaveRow};
+use ringmaster_store::{
+    Action, HeldStratum, StateCounts, Store, StoreError, TenantApproval, WaveKey, WaveRow,
+};
 use roaring::RoaringBitmap;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -41,11 +46,57 @@ pub struct WaveSpec {
     pub enrolled: u64,
     /// Who must approve the wave before it opens (when `rules.approval`).
     pub approvals: ApprovalRule,
+    /// The phase judges per stratum too (`strata` in the plan).
+    pub strata: Option<WaveStrata>,
+}
+
+/// A wave's members by stratum, from the organization the plan was made on.
+#[derive(Debug, Clone)]
+pub struct WaveStrata {
+    pub by: Stratify,
+    /// Stratum names by code: `model Latitude 7440`.
+    pub names: Vec<String>,
+    /// Member row → stratum code.
+    pub codes: HashMap<u32, u32>,
+    /// Every id a report may name a member by (lowercased) → its row.
+    pub rows: HashMap<String, u32>,
+}
+
+impl WaveStrata {
+    pub fn new(org: &Org, by: Stratify, members: &RoaringBitmap) -> WaveStrata {
+        use ringmaster_core::model::DeviceAttr;
+        let rows: Vec<u32> = members.iter().collect();
+        let (codes, names) = ringmaster_core::pilot::strata(org, by.dimension, &rows);
+        let mut ids = HashMap::new();
+        for &d in &rows {
+            // The ids the ingest's directory knows a device by.
+            for a in [
+                DeviceAttr::EntraObjectId,
+                DeviceAttr::ManagedId,
+                DeviceAttr::DeviceId,
+                DeviceAttr::Name,
+            ] {
+                if let Some(k) = org.device(a, d) {
+                    ids.entry(k.to_lowercase()).or_insert(d);
+                }
+            }
+        }
+        WaveStrata {
+            by,
+            names: names
+                .iter()
+                .map(|n| format!("{} {n}", by.dimension.name()))
+                .collect(),
+            codes: rows.into_iter().zip(codes).collect(),
+            rows: ids,
+        }
+    }
 }
 
 impl WaveSpec {
-    /// The waves of a computed plan, with their phase's goals and rules.
-    pub fn from_plan(plan: &Plan) -> Vec<WaveSpec> {
+    /// The waves of a computed plan, with their phase's goals and rules;
+    /// `org` is the organization the plan was made on (strata).
+    pub fn from_plan(plan: &Plan, org: &Org) -> Vec<WaveSpec> {
         plan.waves
             .iter()
             .map(|w| {
@@ -81,6 +132,9 @@ impl WaveSpec {
                     } else {
                         ApprovalRule::default()
                     },
+                    strata: phase
+                        .and_then(|p| p.strata)
+                        .map(|by| WaveStrata::new(org, by, &w.set)),
                 }
             })
             .collect()
@@ -136,6 +190,8 @@ pub struct Tick {
     /// Writes waiting for the tenant's approval, and what became of them:
     /// `wave 1 assign: approval requested for policy …`.
     pub approvals: Vec<String>,
+    /// Strata held this tick, with their evidence.
+    pub held: Vec<String>,
 }
 
 /// What the tenant's approvals of an action's writes allow this tick.
@@ -204,6 +260,28 @@ pub struct Engine {
 
 const POLLED: &str = "polled_until";
 
+/// The kind of a held stratum's alert.
+pub const STRATUM_HELD: &str = "stratum_held";
+
+fn held_alert_key(key: &WaveKey, stratum: &str) -> String {
+    format!("{STRATUM_HELD}:{}:{}:{stratum}", key.version, key.idx + 1)
+}
+
+/// The devices `holds` keep out of wave `idx` (`strata::left_out`).
+fn left_out<'a>(
+    holds: impl IntoIterator<Item = &'a HeldStratum>,
+    idx: u32,
+    started: Option<jiff::Timestamp>,
+) -> RoaringBitmap {
+    strata::left_out(
+        holds
+            .into_iter()
+            .map(|h| (h.key.idx, &h.devices, h.released_at)),
+        idx,
+        started,
+    )
+}
+
 impl Engine {
     /// Stores the plan as the rollout's current version (the same text is the
     /// same version, so a restart resumes it) and returns its driver.
@@ -245,6 +323,9 @@ impl Engine {
                     // without one keep the version they had.
                     if !w.approvals.is_single() {
                         id["approvals"] = serde_json::json!(w.approvals);
+                    }
+                    if let Some(st) = &w.strata {
+                        id["strata"] = serde_json::json!(st.by);
                     }
                     id
                 })
@@ -342,6 +423,8 @@ impl Engine {
     /// The actual state: which wave groups are assigned, since when.
     async fn assigned(&self) -> Result<Vec<Assigned>, EngineError> {
         let mut out: Vec<Assigned> = Vec::new();
+        let holds = self.holds().await?;
+        let history = self.store.history(&self.rollout).await?;
         for (a, at) in self.store.done_actions(&self.rollout).await? {
             if a.key.version != self.version {
                 continue;
@@ -350,12 +433,22 @@ impl Engine {
             match a.effect {
                 Effect::Assign => {
                     if let Some(w) = self.waves.get(idx as usize) {
+                        let started = self.started(&history, idx as usize);
+                        // Held strata of earlier waves were never in; this
+                        // wave's own left when the connector took them out.
+                        let earlier: Vec<&HeldStratum> =
+                            holds.iter().filter(|h| h.key.idx != idx).collect();
                         out.push(Assigned {
                             wave: idx,
-                            members: w.members.clone(),
+                            members: &w.members - &left_out(earlier, idx, started),
                             since: at,
                             until: None,
                             pilot: w.phase == PhaseKind::Pilot,
+                            left: holds
+                                .iter()
+                                .filter(|h| h.key.idx == idx)
+                                .filter_map(|h| h.removed_at.map(|t| (h.devices.clone(), t)))
+                                .collect(),
                         });
                     }
                 }
@@ -407,8 +500,11 @@ impl Engine {
             } else {
                 Approvals::default()
             };
-            let members = self.waves.get(idx as usize).map(|w| &w.members);
-            let r = match (a.effect, members) {
+            let members = match self.waves.get(idx as usize) {
+                Some(w) => Some(&w.members - &self.left_out_of(idx).await?),
+                None => None,
+            };
+            let r = match (a.effect, members.as_ref()) {
                 (Effect::Assign, Some(m)) => self.connector.assign(idx, m, &approvals).await,
                 (Effect::Unassign, _) => self.connector.unassign(idx, &approvals).await,
                 (Effect::Isolate, _) => self.connector.isolate(idx, &approvals).await,
@@ -468,7 +564,263 @@ impl Engine {
                 }
             }
         }
+        let (removed, refused) = self.remove_held(now).await?;
+        done += removed;
+        failed.extend(refused);
         Ok((done, failed, notes))
+    }
+
+    /// This version's held strata, oldest first.
+    pub async fn holds(&self) -> Result<Vec<HeldStratum>, EngineError> {
+        Ok(self
+            .store
+            .held_strata(&self.rollout)
+            .await?
+            .into_iter()
+            .filter(|h| h.key.version == self.version)
+            .collect())
+    }
+
+    /// The devices holds keep out of wave `idx` now.
+    async fn left_out_of(&self, idx: u32) -> Result<RoaringBitmap, EngineError> {
+        let history = self.store.history(&self.rollout).await?;
+        let holds = self.holds().await?;
+        Ok(left_out(
+            holds.iter(),
+            idx,
+            self.started(&history, idx as usize),
+        ))
+    }
+
+    /// Takes held strata out of their wave's group (`on_fail = "rollback"`)
+    /// by putting the group's remaining members in it; each is marked once
+    /// done, so a crash in between repeats an idempotent write. A wave
+    /// rolled back whole has no group to take them from.
+    async fn remove_held(&self, now: jiff::Timestamp) -> Result<(u64, Vec<String>), EngineError> {
+        let holds = self.holds().await?;
+        let todo: Vec<&HeldStratum> = holds
+            .iter()
+            .filter(|h| h.rollback && h.removed_at.is_none())
+            .collect();
+        if todo.is_empty() {
+            return Ok((0, Vec::new()));
+        }
+        let rows = self.rows().await?;
+        let (mut done, mut failed) = (0, Vec::new());
+        for h in todo {
+            let idx = h.key.idx;
+            let gone = rows.get(idx as usize).is_none_or(|r| {
+                matches!(
+                    r.state,
+                    WaveState::RollingBack | WaveState::RolledBack | WaveState::Superseded
+                )
+            });
+            if !gone {
+                let keep = &self.waves[idx as usize].members - &self.left_out_of(idx).await?;
+                let approvals = Approvals {
+                    justification: format!(
+                        "ringmaster rollout {} (plan version {}), wave {} '{}': {} held by its gates; {} device(s) leave the wave",
+                        self.rollout,
+                        self.version,
+                        idx + 1,
+                        self.waves[idx as usize].name,
+                        h.stratum,
+                        h.devices.len()
+                    ),
+                    approved: HashMap::new(),
+                };
+                if let Err(e) = self.connector.assign(idx, &keep, &approvals).await {
+                    failed.push(format!("wave {} remove {}: {e}", idx + 1, h.stratum));
+                    continue;
+                }
+                done += 1;
+            }
+            self.store.hold_removed(&h.key, &h.stratum, now).await?;
+        }
+        Ok((done, failed))
+    }
+
+    /// Judges wave `idx`'s strata on what its members reported since
+    /// `started`, records the strata held this round (once, with their
+    /// evidence, an audit entry and an alert), and returns the counts of
+    /// the devices left out of the wave's verdict with how many they are.
+    async fn judge_strata(
+        &self,
+        idx: u32,
+        st: &WaveStrata,
+        started: jiff::Timestamp,
+        base: &Observed,
+        now: jiff::Timestamp,
+    ) -> Result<(StateCounts, u64), EngineError> {
+        let spec = &self.waves[idx as usize];
+        let key = self.key(idx);
+        // Holds made at this very moment belong to a round cut short by a
+        // crash: it is judged again as it was, and holds nothing twice.
+        let holds = self.holds().await?;
+        let before: Vec<&HeldStratum> = holds
+            .iter()
+            .filter(|h| h.held_at.as_millisecond() < now.as_millisecond())
+            .collect();
+        let mut out = &left_out(before, idx, Some(started)) & &spec.members;
+        let states = self
+            .store
+            .wave_device_states(&self.rollout, idx, Some(started))
+            .await?;
+        let rows: Vec<(Option<u32>, ringmaster_core::status::DeviceState)> = states
+            .iter()
+            .map(|(k, s)| (st.rows.get(&k.to_lowercase()).copied(), *s))
+            .collect();
+        let mut tallies = vec![StratumTally::default(); st.names.len()];
+        for d in spec.members.iter().filter(|d| !out.contains(*d)) {
+            if let Some(&c) = st.codes.get(&d) {
+                tallies[c as usize].devices += 1;
+            }
+        }
+        for (row, state) in &rows {
+            if let Some(d) = row
+                && !out.contains(*d)
+                && let Some(&c) = st.codes.get(d)
+            {
+                tallies[c as usize].add(*state);
+            }
+        }
+        let held = strata::holds(&spec.goals, &st.names, &tallies, &st.by, &spec.policy, base);
+        let rollback = spec.rules.on_fail == OnFail::Rollback;
+        for h in held {
+            let devices: RoaringBitmap = spec
+                .members
+                .iter()
+                .filter(|d| !out.contains(*d) && st.codes.get(d) == Some(&(h.code as u32)))
+                .collect();
+            let hold = HeldStratum {
+                key: key.clone(),
+                stratum: h.stratum.clone(),
+                evidence: h.evidence.clone(),
+                rollback,
+                held_at: now,
+                removed_at: None,
+                released_at: None,
+                released_by: None,
+                devices: devices.clone(),
+            };
+            self.store.hold_stratum(&hold).await?;
+            self.raise_once(
+                held_alert_key(&key, &h.stratum),
+                format!(
+                    "wave {} '{}': {} held: its {} device(s) {} and later waves: {}",
+                    idx + 1,
+                    spec.name,
+                    h.stratum,
+                    devices.len(),
+                    if rollback {
+                        "are taken out of this wave"
+                    } else {
+                        "are kept back (the policy stays) and left out of this wave's verdict"
+                    },
+                    h.evidence
+                ),
+                now,
+            )
+            .await?;
+            out |= devices;
+        }
+        let mut gone = StateCounts::default();
+        for (_, state) in rows
+            .iter()
+            .filter(|(d, _)| d.is_some_and(|d| out.contains(d)))
+        {
+            gone.add(*state, 1);
+        }
+        Ok((gone, out.len()))
+    }
+
+    /// Raises a held stratum's alert unless it was raised before (open or
+    /// not): a round run again after a crash raises it once.
+    async fn raise_once(
+        &self,
+        key: String,
+        text: String,
+        now: jiff::Timestamp,
+    ) -> Result<(), EngineError> {
+        let mut all = self.store.alerts(&self.rollout, false).await?;
+        if all.iter().any(|a| a.key == key) {
+            return Ok(());
+        }
+        let mut open: Vec<_> = all.drain(..).filter(|a| a.resolved_at.is_none()).collect();
+        open.push(ringmaster_core::alerts::Alert {
+            key,
+            kind: STRATUM_HELD.into(),
+            severity: ringmaster_core::alerts::Severity::Critical,
+            text,
+            first_seen: now.as_second(),
+            raised_at: Some(now.as_second()),
+            resolved_at: None,
+            acknowledged: None,
+        });
+        self.store.save_alerts(&self.rollout, &open).await?;
+        Ok(())
+    }
+
+    /// An operator releases a held stratum of a wave (1-based): its devices
+    /// may join the waves that start from now on (never the wave that held
+    /// it). Audited; the hold's alert is resolved.
+    pub async fn release_stratum(
+        &self,
+        wave: u32,
+        stratum: &str,
+        actor: &str,
+        now: jiff::Timestamp,
+    ) -> Result<Result<String, String>, EngineError> {
+        let Some(idx) = wave
+            .checked_sub(1)
+            .filter(|i| (*i as usize) < self.waves.len())
+        else {
+            return Ok(Err(format!(
+                "there is no wave {wave}; the plan has {}",
+                self.waves.len()
+            )));
+        };
+        let holds = self.holds().await?;
+        let mine: Vec<&HeldStratum> = holds.iter().filter(|h| h.key.idx == idx).collect();
+        let want = stratum.trim();
+        let Some(h) = mine.iter().find(|h| h.stratum.eq_ignore_ascii_case(want)) else {
+            let names: Vec<&str> = mine.iter().map(|h| h.stratum.as_str()).collect();
+            return Ok(Err(if names.is_empty() {
+                format!("wave {wave} holds no stratum")
+            } else {
+                format!(
+                    "wave {wave} holds no stratum `{want}`; it holds: {}",
+                    names.join(", ")
+                )
+            }));
+        };
+        if let (Some(at), Some(by)) = (h.released_at, &h.released_by) {
+            return Ok(Err(format!(
+                "wave {wave}: {} was released by {by} at {at}",
+                h.stratum
+            )));
+        }
+        if !self
+            .store
+            .release_stratum(&h.key, &h.stratum, actor, now)
+            .await?
+        {
+            return Ok(Err(format!(
+                "wave {wave}: {} was released meanwhile",
+                h.stratum
+            )));
+        }
+        let key = held_alert_key(&h.key, &h.stratum);
+        let mut open = self.store.alerts(&self.rollout, true).await?;
+        if let Some(a) = open.iter_mut().find(|a| a.key == key) {
+            a.resolved_at = Some(now.as_second());
+            self.store.save_alerts(&self.rollout, &open).await?;
+        }
+        Ok(Ok(format!(
+            "wave {wave}: {} released by {actor}: its {} device(s) may join the waves that start from now on",
+            h.stratum,
+            h.devices.len()
+        )))
     }
 
     /// One audit entry of this rollout.
@@ -834,10 +1186,26 @@ impl Engine {
         let (started, applied) = (started.unwrap_or(now), applied.unwrap_or(now));
         let hours = (now.as_second() - started.as_second()) as f64 / 3600.0;
         let baked = (now.as_second() - applied.as_second()) as f64 / 3600.0 >= spec.bake_hours;
-        let counts = self
+        let mut counts = self
             .store
             .wave_counts(&self.rollout, idx, Some(started))
             .await?;
+        let round_no = past.len() as u32 + 1;
+        // Held strata leave the wave's verdict: their devices and states.
+        let mut devices = spec.members.len();
+        if let Some(st) = &spec.strata {
+            let base = Observed {
+                hours_since_start: hours,
+                round: round_no,
+                ..Observed::default()
+            };
+            let (gone, out) = self.judge_strata(idx, st, started, &base, now).await?;
+            counts = less(counts, gone);
+            devices -= out;
+        } else {
+            // Devices held in an earlier wave were never assigned here.
+            devices -= self.left_out_of(idx).await?.intersection_len(&spec.members);
+        }
         // Kept for the chart of the wave over time: the figures judged here.
         self.store.record_counts(&key, now, &counts).await?;
         let (tickets, answers, sum) = self
@@ -845,22 +1213,19 @@ impl Engine {
             .wave_tickets_feedback(&self.rollout, idx, None)
             .await?;
         let observed = Observed {
-            devices: spec.members.len(),
+            devices,
             reported: counts.reported(),
             succeeded: counts.succeeded,
             errors: counts.error,
             conflicts: counts.conflict,
             not_applicable: counts.not_applicable,
-            pending: spec
-                .members
-                .len()
-                .saturating_sub(counts.reported() - counts.pending),
+            pending: devices.saturating_sub(counts.reported() - counts.pending),
             enrolled: spec.enrolled,
             tickets,
             feedback_answers: answers,
             feedback_sum: sum,
             hours_since_start: hours,
-            round: past.len() as u32 + 1,
+            round: round_no,
             ..Observed::default()
         };
         let mut failures = vec![FailureCount::default(); spec.goals.len()];
@@ -896,7 +1261,7 @@ impl Engine {
                 observed.tickets = t;
                 // Every member exposed from the start of the window on.
                 let days = (now.as_second() - since.as_second()).max(0) as f64 / 86_400.0;
-                observed.device_days = spec.members.len() as f64 * days;
+                observed.device_days = devices as f64 * days;
                 observed.feedback_answers = n;
                 observed.feedback_sum = sum;
                 if goal.against_control {
@@ -1340,6 +1705,31 @@ impl Engine {
                 break;
             }
         }
+        for h in self.holds().await? {
+            if h.held_at == now {
+                let spec = &self.waves[h.key.idx as usize];
+                out.held.push(format!(
+                    "wave {} '{}': {} held ({} devices {}): {}",
+                    h.key.idx + 1,
+                    spec.name,
+                    h.stratum,
+                    h.devices.len(),
+                    if h.rollback { "taken out" } else { "kept back" },
+                    h.evidence
+                ));
+            }
+        }
         Ok(out)
+    }
+}
+
+/// `a` less `b`, state by state.
+fn less(a: StateCounts, b: StateCounts) -> StateCounts {
+    StateCounts {
+        succeeded: a.succeeded.saturating_sub(b.succeeded),
+        error: a.error.saturating_sub(b.error),
+        conflict: a.conflict.saturating_sub(b.conflict),
+        pending: a.pending.saturating_sub(b.pending),
+        not_applicable: a.not_applicable.saturating_sub(b.not_applicable),
     }
 }

@@ -252,13 +252,13 @@ impl Watch {
                 .await?;
             signals.extend(alerts::ticket_rise(recent, before, TICKET_DAYS));
         }
-        // The engine's own alerts (a tenant's approval) are not the run
-        // state's to resolve.
+        // The engine's own alerts (a tenant's approval, a held stratum)
+        // are not the run state's to resolve.
         let open: Vec<_> = store
             .alerts(&self.rollout, true)
             .await?
             .into_iter()
-            .filter(|a| a.kind != "tenant_approval")
+            .filter(|a| a.kind != "tenant_approval" && a.kind != crate::engine::STRATUM_HELD)
             .collect();
         let (next, changes) = alerts::reconcile(&open, &signals, inp.rules, t);
         let mut save = next.clone();

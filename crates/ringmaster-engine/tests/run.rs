@@ -137,7 +137,7 @@ async fn run(on_fail: &str, faults: Vec<Fault>) -> Run {
             ..SimConfig::default()
         },
     ));
-    let waves = WaveSpec::from_plan(&plan);
+    let waves = WaveSpec::from_plan(&plan, &org);
     let start = waves[0].starts_at;
     let engine = Engine::start(store, sim, "sim", &text, waves, start)
         .await
@@ -245,7 +245,7 @@ async fn an_operator_pause_with_an_expiry_ends_by_itself() {
     .unwrap();
     let store = ringmaster_store::open("sqlite::memory:").await.unwrap();
     let sim = Arc::new(Simulator::new(&org, SimConfig::default()));
-    let waves = WaveSpec::from_plan(&plan);
+    let waves = WaveSpec::from_plan(&plan, &org);
     let start = waves[0].starts_at;
     let engine = Engine::start(store.clone(), sim, "sim", &text, waves, start)
         .await
@@ -313,7 +313,7 @@ async fn editing_a_running_plan_makes_a_new_version_and_keeps_what_passed() {
     let store = ringmaster_store::open("sqlite::memory:").await.unwrap();
     let sim = Arc::new(Simulator::new(&org, SimConfig::default()));
     let v1_text = PLAN.replace("ON_FAIL", "pause");
-    let waves = WaveSpec::from_plan(&plan_of(&v1_text));
+    let waves = WaveSpec::from_plan(&plan_of(&v1_text), &org);
     let start = waves[0].starts_at;
     let e1 = Engine::start(store.clone(), sim.clone(), "sim", &v1_text, waves, start)
         .await
@@ -337,7 +337,7 @@ async fn editing_a_running_plan_makes_a_new_version_and_keeps_what_passed() {
         sim.clone(),
         "sim",
         &reworded,
-        WaveSpec::from_plan(&plan_of(&reworded)),
+        WaveSpec::from_plan(&plan_of(&reworded), &org),
         h(72),
     )
     .await
@@ -351,7 +351,7 @@ async fn editing_a_running_plan_makes_a_new_version_and_keeps_what_passed() {
         sim,
         "sim",
         &v2_text,
-        WaveSpec::from_plan(&plan_of(&v2_text)),
+        WaveSpec::from_plan(&plan_of(&v2_text), &org),
         h(72),
     )
     .await
@@ -451,7 +451,7 @@ async fn an_unreadable_source_pauses_the_wave_and_it_goes_on_when_readable() {
         },
     )
     .unwrap();
-    let waves = WaveSpec::from_plan(&plan);
+    let waves = WaveSpec::from_plan(&plan, &org);
     let start = waves[0].starts_at;
     let h = |n: i64| start + jiff::SignedDuration::from_hours(n);
     let flaky = Flaky {
@@ -508,6 +508,7 @@ async fn a_fault_from_a_later_instant_makes_applied_devices_report_again() {
         since: t0,
         until: None,
         pilot: false,
+        left: Vec::new(),
     }];
     let first = sim.poll(&assigned, t0, breaks_at).await.unwrap();
     let errors_before = first
@@ -584,7 +585,7 @@ async fn a_two_person_wave_opens_only_when_two_others_approved() {
     .unwrap();
     let store = ringmaster_store::open("sqlite::memory:").await.unwrap();
     let sim = Arc::new(Simulator::new(&org, SimConfig::default()));
-    let waves = WaveSpec::from_plan(&plan);
+    let waves = WaveSpec::from_plan(&plan, &org);
     let first = waves
         .iter()
         .position(|w| w.rules.approval)
@@ -737,7 +738,7 @@ async fn ticket_goals_are_judged_against_the_unreached_devices() {
     .unwrap();
     let store = ringmaster_store::open("sqlite::memory:").await.unwrap();
     let sim = Arc::new(Simulator::new(&org, SimConfig::default()));
-    let waves = WaveSpec::from_plan(&plan);
+    let waves = WaveSpec::from_plan(&plan, &org);
     let start = waves[0].starts_at;
     let first = waves
         .iter()
@@ -814,4 +815,188 @@ async fn ticket_goals_are_judged_against_the_unreached_devices() {
     let expect = format!("on the control (30 over {:.0})", unreached as f64 * days);
     assert!(sentence.contains(&expect), "{expect} in {sentence}");
     assert!(!sentence.contains("fixed bar"), "{sentence}");
+}
+
+/// The test plan with its enterprise waves judged per model as well.
+fn stratified(on_fail: &str) -> String {
+    PLAN.replace("ON_FAIL", on_fail).replace(
+        "on_fail = \"rollback\"\n",
+        "on_fail = \"rollback\"\nstrata = \"model\"\nstratum_min_devices = 30\n",
+    )
+}
+
+/// What a run with one broken model ends with: wave states, holds
+/// (stratum, devices, evidence, when), how often the hold was audited, and
+/// the held devices' reports in the waves after.
+#[derive(Debug, PartialEq)]
+struct Partial {
+    states: Vec<WaveState>,
+    holds: Vec<(String, Vec<u32>, String, jiff::Timestamp, bool)>,
+    audited: usize,
+    later_reports: usize,
+    alerts: usize,
+}
+
+/// Runs the stratified plan with wave 4 ('sales') breaking on its most
+/// common model; with `replay`, the engine is dropped the hour the hold is
+/// made and a new one runs that hour again (a crash after the hold).
+async fn partial(replay: bool) -> (Partial, String, Vec<(&'static str, u32)>) {
+    let Fleet {
+        org,
+        mut res,
+        proposed,
+    } = fleet();
+    let text = stratified("rollback");
+    let plan = build(
+        &ringmaster_plan::parse(&text).unwrap(),
+        Inputs {
+            org: &org,
+            res: &mut res,
+            proposed: &proposed,
+        },
+    )
+    .unwrap();
+    let waves = WaveSpec::from_plan(&plan, &org);
+    let st = waves[3]
+        .strata
+        .as_ref()
+        .expect("enterprise waves are stratified");
+    let mut sizes = vec![0u64; st.names.len()];
+    for c in st.codes.values() {
+        sizes[*c as usize] += 1;
+    }
+    let (code, &size) = sizes
+        .iter()
+        .enumerate()
+        .max_by_key(|(i, n)| (**n, std::cmp::Reverse(*i)))
+        .unwrap();
+    assert!(size >= 30, "{size} devices of the largest model");
+    let name = st.names[code].clone();
+    let model = name.trim_start_matches("model ").to_string();
+    let fault: Fault = format!("wave=4,model={model},error=0.3").parse().unwrap();
+    let store = ringmaster_store::open("sqlite::memory:").await.unwrap();
+    let sim = Arc::new(Simulator::new(
+        &org,
+        SimConfig {
+            seed: 3,
+            faults: vec![fault],
+            ..SimConfig::default()
+        },
+    ));
+    let start = waves[0].starts_at;
+    let mut engine = Engine::start(
+        store.clone(),
+        sim.clone(),
+        "sim",
+        &text,
+        waves.clone(),
+        start,
+    )
+    .await
+    .unwrap();
+    let mut replayed = false;
+    for hour in 0..24 * 60 {
+        let now = start + jiff::SignedDuration::from_hours(hour);
+        engine.tick(now).await.unwrap();
+        if replay && !replayed && !engine.holds().await.unwrap().is_empty() {
+            replayed = true;
+            engine = Engine::start(store.clone(), sim.clone(), "sim", &text, waves.clone(), now)
+                .await
+                .unwrap();
+            engine.tick(now).await.unwrap();
+        }
+        if engine.finished().await.unwrap() {
+            break;
+        }
+    }
+    assert_eq!(replay, replayed, "a hold was made");
+    let holds = engine.holds().await.unwrap();
+    let held: std::collections::HashSet<String> = holds
+        .iter()
+        .flat_map(|h| h.devices.iter())
+        .filter_map(|d| org.device_id(d).map(str::to_lowercase))
+        .collect();
+    let mut later_reports = 0;
+    for w in 4..engine.waves().len() as u32 {
+        later_reports += store
+            .wave_device_states("sim", w, None)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|(d, _)| held.contains(&d.to_lowercase()))
+            .count();
+    }
+    let audited = store
+        .audit_log("sim")
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.action.ends_with(" held"))
+        .count();
+    let alerts = store
+        .alerts("sim", true)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|a| a.kind == "stratum_held")
+        .count();
+    let calls = sim.calls.lock().unwrap().clone();
+    let out = Partial {
+        states: engine
+            .rows()
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.state)
+            .collect(),
+        holds: holds
+            .iter()
+            .map(|h| {
+                (
+                    format!("{} {}", h.key.idx + 1, h.stratum),
+                    h.devices.iter().collect(),
+                    h.evidence.clone(),
+                    h.held_at,
+                    h.removed_at.is_some(),
+                )
+            })
+            .collect(),
+        audited,
+        later_reports,
+        alerts,
+    };
+    (out, name, calls)
+}
+
+#[tokio::test]
+async fn a_broken_model_is_held_and_the_rest_of_the_wave_goes_on() {
+    let (p, model, calls) = partial(false).await;
+    // Every wave passed: wave 4 without the broken model.
+    assert!(
+        p.states.iter().all(|s| *s == WaveState::Passed),
+        "{:?} {:?}",
+        p.states,
+        p.holds
+    );
+    assert_eq!(p.holds.len(), 1, "{:?}", p.holds);
+    let (what, devices, evidence, _, removed) = &p.holds[0];
+    assert_eq!(*what, format!("4 {model}"));
+    assert!(devices.len() >= 30);
+    assert!(
+        evidence.contains(&format!("in {model}")) && evidence.contains("misses the bar"),
+        "{evidence}"
+    );
+    // Taken out of wave 4's group (a second assign with the rest), and
+    // never reported in a later wave.
+    assert!(removed);
+    assert_eq!(calls.iter().filter(|c| **c == ("assign", 3)).count(), 2);
+    assert_eq!(p.later_reports, 0);
+    assert_eq!((p.audited, p.alerts), (1, 1));
+}
+
+#[tokio::test]
+async fn a_restart_on_the_round_that_holds_ends_the_same() {
+    let (straight, _, _) = partial(false).await;
+    let (replayed, _, _) = partial(true).await;
+    assert_eq!(straight, replayed);
 }

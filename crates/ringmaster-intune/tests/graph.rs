@@ -507,6 +507,7 @@ async fn device_status_rows_map_to_the_engine_states_within_the_window() {
         since: "2027-01-18T07:00:00Z".parse().unwrap(),
         until: None,
         pilot: true,
+        left: Vec::new(),
     }];
     let got = intune
         .poll(
@@ -662,6 +663,7 @@ async fn the_engine_drives_waves_through_intune_and_reads_their_reports() {
         policy: Default::default(),
         enrolled: 0,
         approvals: Default::default(),
+        strata: None,
         settings: Vec::new(),
     };
     let waves = vec![wave("pilot", 0..40, t0), wave("broad", 40..200, t0 + h(24))];
@@ -776,6 +778,7 @@ async fn a_missing_permission_is_named_mid_run_and_the_wave_goes_on_once_granted
         policy: Default::default(),
         enrolled: 0,
         approvals: Default::default(),
+        strata: None,
         settings: Vec::new(),
     }];
     let intune = Intune::new(

@@ -79,6 +79,7 @@ fn waves() -> Vec<WaveSpec> {
         goals: Vec::new(),
         policy: Default::default(),
         approvals: Default::default(),
+        strata: None,
         enrolled: 0,
         settings: Vec::new(),
     }]

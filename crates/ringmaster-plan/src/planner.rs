@@ -156,6 +156,9 @@ pub struct PhasePlan {
     pub approvers: u32,
     pub promotion: bool,
     pub on_fail: crate::spec::OnFailSpec,
+    /// Waves judged per stratum too (`strata`): held strata leave them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strata: Option<ringmaster_core::strata::Stratify>,
     pub gate_policy: ringmaster_core::gates::GatePolicy,
 }
 
@@ -373,7 +376,8 @@ pub fn build_within(
                 devices: waves[w].devices,
             });
         let goals = goals::phase_goals(p, cal.check_in, smallest, &mut checks, &mut errs);
-        phases.push(phase_plan(p, times, goals, wave_ids));
+        let strata = goals::phase_strata(p, &mut errs);
+        phases.push(phase_plan(p, times, goals, wave_ids, strata));
     }
 
     let group_plans =
@@ -440,6 +444,7 @@ fn phase_plan(
     times: timeline::PhaseTimes,
     goals: Vec<Goal>,
     waves: Vec<usize>,
+    strata: Option<ringmaster_core::strata::Stratify>,
 ) -> PhasePlan {
     let kind = *p.kind.get_ref();
     PhasePlan {
@@ -455,6 +460,7 @@ fn phase_plan(
         approvers: p.approvers(),
         promotion: p.promotion,
         on_fail: p.on_fail,
+        strata,
         gate_policy: ringmaster_core::gates::GatePolicy {
             judging: match p.judging() {
                 crate::spec::JudgingSpec::Sequential => ringmaster_core::gates::Judging::Sequential,

@@ -326,6 +326,19 @@ pub struct PhaseSpec {
     #[serde(default)]
     #[schemars(with = "Option<JudgingSpec>")]
     pub judging: Option<Spanned<JudgingSpec>>,
+    /// Judge each wave's goals per stratum as well as overall: `model`,
+    /// `os_family`, `platform`, `department`, `location` or `ownership`.
+    /// A stratum whose critical rate goal clearly misses its bar is held:
+    /// its devices leave the wave (taken out with `on_fail = "rollback"`,
+    /// kept back with `pause`) and every later wave, and the rest goes on.
+    /// Off unless set.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub strata: Option<Spanned<String>>,
+    /// Fewest devices of a wave a stratum needs to be judged alone (default 200).
+    #[serde(default)]
+    #[schemars(with = "Option<u64>")]
+    pub stratum_min_devices: Option<Spanned<u64>>,
     /// Failed checks of one goal in a row that fail a wave (default 2).
     #[serde(default = "default_consecutive")]
     pub consecutive_failures: u32,

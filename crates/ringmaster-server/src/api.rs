@@ -867,6 +867,97 @@ pub(crate) struct WaveDetail {
     #[schema(value_type = Vec<Object>)]
     approval_requests: Vec<ringmaster_store::ApprovalRequest>,
     approvals: WaveApprovals,
+    /// Strata (a model, an OS build…) this wave's gates held, oldest first:
+    /// their devices left the wave and later waves.
+    held_strata: Vec<HeldStratum>,
+}
+
+/// A stratum a wave's gates held.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct HeldStratum {
+    /// As the gates name it: `model Latitude 7440`.
+    stratum: String,
+    devices: u64,
+    /// The gate's sentence: estimate, interval, stratum, rounds seen.
+    evidence: String,
+    /// `removed`: taken out of the wave's group (`on_fail = "rollback"`);
+    /// `kept back`: the policy stays on them, the wave no longer counts them.
+    how: String,
+    #[schema(value_type = String, format = DateTime)]
+    held_at: jiff::Timestamp,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    removed_at: Option<jiff::Timestamp>,
+    /// Released by an operator: the devices may join the waves that start after.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    released_at: Option<jiff::Timestamp>,
+    released_by: Option<String>,
+}
+
+impl From<ringmaster_store::HeldStratum> for HeldStratum {
+    fn from(h: ringmaster_store::HeldStratum) -> HeldStratum {
+        HeldStratum {
+            devices: h.devices.len(),
+            how: if h.rollback { "removed" } else { "kept back" }.into(),
+            stratum: h.stratum,
+            evidence: h.evidence,
+            held_at: h.held_at,
+            removed_at: h.removed_at,
+            released_at: h.released_at,
+            released_by: h.released_by,
+        }
+    }
+}
+
+/// Which held stratum to release.
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct ReleaseStratum {
+    /// As the wave names it: `model Latitude 7440`.
+    stratum: String,
+}
+
+/// Release a stratum a wave's gates held: its devices may join the waves
+/// that start from now on (never the wave that held it). Audited.
+#[utoipa::path(post, path = "/api/waves/{wave}/strata/release",
+    params(("wave" = u32, Path, description = "1-based wave number", minimum = 1)),
+    request_body = ReleaseStratum,
+    responses(
+        (status = 200, description = "released", body = Done),
+        (status = 400, description = "the body is not `{\"stratum\": …}`", body = ErrorBody),
+        (status = 409, description = "no such wave or held stratum, or it was released already", body = ErrorBody),
+    ))]
+pub(crate) async fn release_stratum(
+    State(s): State<AppState>,
+    who: Caller,
+    Path(wave): Path<u32>,
+    body: Bytes,
+) -> Result<axum::Json<Done>, ApiError> {
+    let r: ReleaseStratum = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("expected {{\"stratum\": …}}: {e}"),
+        )
+    })?;
+    let done = release(&s, wave, &r.stratum, &who.label).await?;
+    Ok(axum::Json(Done { done }))
+}
+
+/// A release by `who`, as the API and the dashboard answer it.
+pub(crate) async fn release(
+    s: &AppState,
+    wave: u32,
+    stratum: &str,
+    who: &str,
+) -> Result<String, ApiError> {
+    let stratum: String = stratum.chars().take(300).collect();
+    match s
+        .engine
+        .release_stratum(wave, &stratum, who, (s.clock)())
+        .await
+    {
+        Ok(Ok(line)) => Ok(line),
+        Ok(Err(why)) => Err(ApiError::new(StatusCode::CONFLICT, why)),
+        Err(e) => Err(ApiError::store("releasing the stratum", e)),
+    }
 }
 
 /// Who requested a wave and who approved it, under the wave's rule.
@@ -934,6 +1025,15 @@ pub(crate) async fn wave_detail(s: &AppState, wave: u32) -> Result<Option<WaveDe
         .filter(|a| a.key == r.key)
         .map(|a| a.request)
         .collect();
+    let held_strata = s
+        .store
+        .held_strata(&s.rollout)
+        .await
+        .map_err(read)?
+        .into_iter()
+        .filter(|h| h.key == r.key)
+        .map(HeldStratum::from)
+        .collect();
     let view = s.view();
     let planned = view
         .plan
@@ -991,6 +1091,7 @@ pub(crate) async fn wave_detail(s: &AppState, wave: u32) -> Result<Option<WaveDe
         tenant_approval,
         approval_requests,
         approvals,
+        held_strata,
     }))
 }
 

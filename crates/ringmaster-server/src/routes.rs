@@ -202,6 +202,7 @@ pub(crate) fn table() -> Vec<Entry> {
         api(Audit, SMALL, routes!(api::audit)),
         api(Audit, SMALL, routes!(api::outbox)),
         api(Operate, SMALL, routes!(api::act)),
+        api(Operate, SMALL, routes!(api::release_stratum)),
         api(ReportStatus, MAX_BODY, routes!(api::ingest_status)),
         api(ReportTickets, MAX_BODY, routes!(api::ingest_tickets)),
         api(ReportFeedback, MAX_BODY, routes!(api::ingest_feedback)),
@@ -226,6 +227,12 @@ pub(crate) fn table() -> Vec<Entry> {
         page(M::GET, "/ui/conflicts/{n}", Read, get(ui::conflict)),
         page(M::GET, "/ui/waves/{wave}", Read, get(ui::wave)),
         page(M::POST, "/ui/waves/{wave}/{action}", Operate, post(ui::act)),
+        page(
+            M::POST,
+            "/ui/waves/{wave}/strata/release",
+            Operate,
+            post(ui::release_stratum),
+        ),
         page(
             M::POST,
             "/ui/alerts/{action}",

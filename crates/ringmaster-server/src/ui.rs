@@ -803,6 +803,25 @@ pub(crate) async fn act(
 }
 
 #[derive(serde::Deserialize)]
+pub(crate) struct ReleaseForm {
+    #[serde(default)]
+    stratum: String,
+}
+
+/// Releases a held stratum from the wave page.
+pub(crate) async fn release_stratum(
+    State(s): State<AppState>,
+    SignedIn(session): SignedIn,
+    Path(wave): Path<u32>,
+    Form(f): Form<ReleaseForm>,
+) -> Response {
+    match crate::api::release(&s, wave, &f.stratum, &session.label).await {
+        Ok(_) => Redirect::to(&format!("/ui/waves/{wave}")).into_response(),
+        Err(e) => failed(e),
+    }
+}
+
+#[derive(serde::Deserialize)]
 pub(crate) struct AlertForm {
     #[serde(default)]
     key: String,

@@ -497,3 +497,101 @@ async fn device_search_finds_by_prefix_and_the_page_agrees() {
         "{html}"
     );
 }
+
+#[tokio::test]
+async fn held_strata_show_on_the_wave_and_an_operator_releases_them() {
+    let f = fixture().await;
+    let key = ringmaster_store::WaveKey {
+        rollout: "api".into(),
+        version: f.state.engine.version(),
+        idx: 1,
+    };
+    let at: jiff::Timestamp = "2027-01-20T08:00:00Z".parse().unwrap();
+    let hold = ringmaster_store::HeldStratum {
+        key,
+        stratum: "model <b>Book</b>".into(),
+        devices: [3u32, 4, 5].into_iter().collect(),
+        evidence: "error rate 15 % <script>x</script> in model <b>Book</b>: fail".into(),
+        rollback: true,
+        held_at: at,
+        removed_at: None,
+        released_at: None,
+        released_by: None,
+    };
+    assert!(f.state.store.hold_stratum(&hold).await.unwrap());
+    let viewer = f.token(Role::Viewer);
+    let (status, body) = call(&f, request("GET", "/api/waves/2", Some(viewer), Vec::new())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let held = &v["held_strata"];
+    assert_eq!(held.as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(held[0]["stratum"], "model <b>Book</b>");
+    assert_eq!(held[0]["devices"], 3);
+    assert_eq!(held[0]["how"], "removed");
+    assert!(held[0]["released_at"].is_null());
+    // Wave 1 holds nothing.
+    let (_, body) = call(&f, request("GET", "/api/waves/1", Some(viewer), Vec::new())).await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["held_strata"], serde_json::json!([]));
+
+    // The wave page shows it, escaped.
+    let (cookie, _) = common::session(&f, Role::Viewer).await;
+    let (_, _, page) =
+        common::fetch(&f, common::page("GET", "/ui/waves/2", Some(&cookie), "")).await;
+    assert!(page.contains("id=\"held-strata\""), "{page}");
+    assert!(
+        page.contains("&lt;script&gt;x&lt;&#x2f;script&gt;")
+            || page.contains("&lt;script&gt;x&lt;/script&gt;"),
+        "{page}"
+    );
+    assert!(!page.contains("<script>x"));
+
+    let body = br#"{"stratum": "model <B>book</b>"}"#.to_vec();
+    let (status, _) = call(
+        &f,
+        request(
+            "POST",
+            "/api/waves/2/strata/release",
+            Some(viewer),
+            body.clone(),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let op = f.token(Role::Operator);
+    let (status, answer) = call(
+        &f,
+        request(
+            "POST",
+            "/api/waves/2/strata/release",
+            Some(op),
+            body.clone(),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert!(answer.contains("released by operator token"), "{answer}");
+    let (status, answer) = call(
+        &f,
+        request("POST", "/api/waves/2/strata/release", Some(op), body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    let (status, _) = call(
+        &f,
+        request(
+            "POST",
+            "/api/waves/2/strata/release",
+            Some(op),
+            b"model".to_vec(),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (_, body) = call(&f, request("GET", "/api/waves/2", Some(viewer), Vec::new())).await;
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["held_strata"][0]["released_by"], "operator token", "{v}");
+    let (_, log) = call(&f, request("GET", "/api/audit", Some(op), Vec::new())).await;
+    assert!(log.contains("wave 2: model <b>Book</b> held"), "{log}");
+    assert!(log.contains("wave 2: model <b>Book</b> released"), "{log}");
+}

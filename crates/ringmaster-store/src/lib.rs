@@ -321,6 +321,26 @@ pub struct TenantApproval {
     pub retired: bool,
 }
 
+/// A stratum a wave's gates held: its devices leave the wave and the
+/// later waves while the hold stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldStratum {
+    pub key: WaveKey,
+    /// As the gates name it: `model Latitude 7440`.
+    pub stratum: String,
+    pub devices: RoaringBitmap,
+    /// The gate's one sentence: estimate, interval, stratum, rounds.
+    pub evidence: String,
+    /// True: the devices are taken out of the wave's group (`on_fail =
+    /// "rollback"`); false: kept back, the policy stays on them.
+    pub rollback: bool,
+    pub held_at: jiff::Timestamp,
+    /// When the connector took the devices out of the group.
+    pub removed_at: Option<jiff::Timestamp>,
+    pub released_at: Option<jiff::Timestamp>,
+    pub released_by: Option<String>,
+}
+
 /// What an ingestion kept.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Ingested {

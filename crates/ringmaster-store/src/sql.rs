@@ -11,10 +11,10 @@ use crate::values::{bitmap_bytes, digest, from_ms, gate_result, gate_result_text
 use crate::values::{parse, secret};
 use crate::{
     Action, AlertMark, Approval, AuditEntry, Coordination, Credentials, Delivery, DeviceState,
-    Feedback, GateRound, Ingested, LatestState, NewMessage, NewWave, Notifications, OutboxItem,
-    Recorded, Reports, Result, Role, Session, Started, StateCounts, StatusReport, StoreError,
-    TenantApproval, TenantApprovals, Ticket, TokenCheck, TokenInfo, Watching, WaveKey, WaveRow,
-    Waves,
+    Feedback, GateRound, HeldStratum, Ingested, LatestState, NewMessage, NewWave, Notifications,
+    OutboxItem, Recorded, Reports, Result, Role, Session, Started, StateCounts, StatusReport,
+    StoreError, TenantApproval, TenantApprovals, Ticket, TokenCheck, TokenInfo, Watching, WaveKey,
+    WaveRow, Waves,
 };
 use async_trait::async_trait;
 use ringmaster_core::alerts::{Alert, Severity};
@@ -601,6 +601,144 @@ impl Waves for Backend {
             })
             .collect()
     }
+
+    async fn hold_stratum(&self, h: &HeldStratum) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query(
+            "INSERT INTO held_strata
+                 (rollout, version, idx, stratum, devices, evidence, rollback, held_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (rollout, version, idx, stratum) DO NOTHING",
+        )
+        .bind(&h.key.rollout)
+        .bind(h.key.version as i64)
+        .bind(h.key.idx as i64)
+        .bind(&h.stratum)
+        .bind(bitmap_bytes(&h.devices))
+        .bind(&h.evidence)
+        .bind(i64::from(h.rollback))
+        .bind(ms(h.held_at))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO audit (at, actor, rollout, action, detail) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(ms(h.held_at))
+        .bind("ringmaster")
+        .bind(&h.key.rollout)
+        .bind(format!("wave {}: {} held", h.key.idx + 1, h.stratum))
+        .bind(format!(
+            "{} device(s) {}: {}",
+            h.devices.len(),
+            if h.rollback {
+                "taken out of the wave and later waves"
+            } else {
+                "kept back (the policy stays) and left out of later waves"
+            },
+            h.evidence
+        ))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        crate::after_commit();
+        Ok(true)
+    }
+
+    async fn held_strata(&self, rollout: &str) -> Result<Vec<HeldStratum>> {
+        let rows = sqlx::query(
+            "SELECT version, idx, stratum, devices, evidence, rollback, held_at, removed_at,
+                    released_at, released_by
+             FROM held_strata WHERE rollout = $1 ORDER BY held_at, version, idx, stratum",
+        )
+        .bind(rollout)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let key = wave_key(rollout, r);
+                let stratum: String = r.get("stratum");
+                let here = || format!("{}: {stratum}", place("held_strata", &key));
+                let devices: Vec<u8> = r.get("devices");
+                let at = |c: &str| -> Result<Option<jiff::Timestamp>> {
+                    r.get::<Option<i64>, _>(c)
+                        .map(|v| from_ms(v, here))
+                        .transpose()
+                };
+                Ok(HeldStratum {
+                    devices: RoaringBitmap::deserialize_from(&devices[..])
+                        .map_err(|e| StoreError::Corrupt(format!("{}: devices: {e}", here())))?,
+                    evidence: r.get("evidence"),
+                    rollback: r.get::<i64, _>("rollback") != 0,
+                    held_at: from_ms(r.get("held_at"), here)?,
+                    removed_at: at("removed_at")?,
+                    released_at: at("released_at")?,
+                    released_by: r.get("released_by"),
+                    stratum: stratum.clone(),
+                    key,
+                })
+            })
+            .collect()
+    }
+
+    async fn hold_removed(&self, key: &WaveKey, stratum: &str, at: jiff::Timestamp) -> Result<()> {
+        sqlx::query(
+            "UPDATE held_strata SET removed_at = $5
+             WHERE rollout = $1 AND version = $2 AND idx = $3 AND stratum = $4
+               AND removed_at IS NULL",
+        )
+        .bind(&key.rollout)
+        .bind(key.version as i64)
+        .bind(key.idx as i64)
+        .bind(stratum)
+        .bind(ms(at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn release_stratum(
+        &self,
+        key: &WaveKey,
+        stratum: &str,
+        who: &str,
+        at: jiff::Timestamp,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query(
+            "UPDATE held_strata SET released_at = $5, released_by = $6
+             WHERE rollout = $1 AND version = $2 AND idx = $3 AND stratum = $4
+               AND released_at IS NULL",
+        )
+        .bind(&key.rollout)
+        .bind(key.version as i64)
+        .bind(key.idx as i64)
+        .bind(stratum)
+        .bind(ms(at))
+        .bind(who)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO audit (at, actor, rollout, action, detail) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(ms(at))
+        .bind(who)
+        .bind(&key.rollout)
+        .bind(format!("wave {}: {stratum} released", key.idx + 1))
+        .bind("its devices may join the waves that start from now on")
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        crate::after_commit();
+        Ok(true)
+    }
 }
 
 #[async_trait]
@@ -634,6 +772,31 @@ impl Reports for Backend {
             c.add(s, n as u64);
         }
         Ok(c)
+    }
+
+    async fn wave_device_states(
+        &self,
+        rollout: &str,
+        wave: u32,
+        since: Option<jiff::Timestamp>,
+    ) -> Result<Vec<(String, DeviceState)>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT device, state FROM status_latest
+             WHERE rollout = $1 AND wave = $2 AND reported_at >= $3",
+        )
+        .bind(rollout)
+        .bind(wave as i64)
+        .bind(since.map(ms).unwrap_or(i64::MIN))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(device, state)| {
+                let s = device_state(&state, || {
+                    format!("status_latest of {rollout} wave {wave} device {device}")
+                })?;
+                Ok((device, s))
+            })
+            .collect()
     }
 
     async fn latest_states(

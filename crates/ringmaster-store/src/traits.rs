@@ -3,9 +3,10 @@
 //! callable on it without importing the part.
 
 use crate::{
-    Action, AlertMark, Approval, AuditEntry, Delivery, Feedback, GateRound, Ingested, LatestState,
-    NewMessage, NewWave, OutboxItem, Recorded, Result, Role, Session, Started, StateCounts,
-    StatusReport, TOKEN_DAYS, TenantApproval, Ticket, TokenCheck, TokenInfo, WaveKey, WaveRow,
+    Action, AlertMark, Approval, AuditEntry, Delivery, DeviceState, Feedback, GateRound,
+    HeldStratum, Ingested, LatestState, NewMessage, NewWave, OutboxItem, Recorded, Result, Role,
+    Session, Started, StateCounts, StatusReport, TOKEN_DAYS, TenantApproval, Ticket, TokenCheck,
+    TokenInfo, WaveKey, WaveRow,
 };
 use async_trait::async_trait;
 use ringmaster_core::alerts::Alert;
@@ -82,6 +83,24 @@ pub trait Waves: Send + Sync {
     ) -> Result<bool>;
     /// A wave's approvals, oldest first.
     async fn approvals(&self, key: &WaveKey) -> Result<Vec<Approval>>;
+    /// Records a held stratum with its audit entry, in one transaction.
+    /// False, and nothing written, when that wave already holds that
+    /// stratum (a round run again after a crash).
+    async fn hold_stratum(&self, hold: &HeldStratum) -> Result<bool>;
+    /// A rollout's held strata (released ones too), oldest first.
+    async fn held_strata(&self, rollout: &str) -> Result<Vec<HeldStratum>>;
+    /// Notes that the connector took a held stratum's devices out of the
+    /// wave's group.
+    async fn hold_removed(&self, key: &WaveKey, stratum: &str, at: jiff::Timestamp) -> Result<()>;
+    /// An operator releases a hold, with the audit entry, in one
+    /// transaction. False when there is no such hold or it was released.
+    async fn release_stratum(
+        &self,
+        key: &WaveKey,
+        stratum: &str,
+        who: &str,
+        at: jiff::Timestamp,
+    ) -> Result<bool>;
 }
 
 /// What devices and people report, counted per wave, and what the gates
@@ -110,6 +129,14 @@ pub trait Reports: Send + Sync {
         rollout: &str,
         since: Option<jiff::Timestamp>,
     ) -> Result<Vec<LatestState>>;
+    /// The latest state of each device (and policy) of one wave, reported
+    /// at or after `since` when given: what per-stratum gates read.
+    async fn wave_device_states(
+        &self,
+        rollout: &str,
+        wave: u32,
+        since: Option<jiff::Timestamp>,
+    ) -> Result<Vec<(String, DeviceState)>>;
     /// Keeps a wave's counted states at a gate round (replacing one at the same moment).
     async fn record_counts(
         &self,

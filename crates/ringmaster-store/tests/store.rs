@@ -1515,3 +1515,143 @@ async fn requesters_and_approvals_round_trip() {
         );
     }
 }
+
+#[tokio::test]
+async fn held_strata_are_kept_once_released_once_and_read_back() {
+    for store in stores().await {
+        let t0 = at("2027-01-11T08:00:00Z");
+        let v = store
+            .start_version("r", "waves A", "plan", &waves(), t0)
+            .await
+            .unwrap()
+            .version;
+        let key = WaveKey {
+            rollout: "r".into(),
+            version: v,
+            idx: 1,
+        };
+        let held_at = at("2027-01-26T12:00:00Z");
+        let hold = ringmaster_store::HeldStratum {
+            key: key.clone(),
+            stratum: "model Latitude 7440".into(),
+            devices: [60u32, 61, 900].into_iter().collect(),
+            evidence:
+                "error rate 15 % … in model Latitude 7440, look 3 misses the bar of ≤ 2 %: fail"
+                    .into(),
+            rollback: true,
+            held_at,
+            removed_at: None,
+            released_at: None,
+            released_by: None,
+        };
+        assert!(store.hold_stratum(&hold).await.unwrap());
+        // A round run again holds nothing twice, even with other figures.
+        let again = ringmaster_store::HeldStratum {
+            evidence: "another sentence".into(),
+            held_at: at("2027-01-26T16:00:00Z"),
+            ..hold.clone()
+        };
+        assert!(!store.hold_stratum(&again).await.unwrap());
+        assert_eq!(store.held_strata("r").await.unwrap(), vec![hold.clone()]);
+        assert!(store.held_strata("other").await.unwrap().is_empty());
+
+        let removed = at("2027-01-26T12:00:01Z");
+        store
+            .hold_removed(&key, &hold.stratum, removed)
+            .await
+            .unwrap();
+        // Marked once: a repeat keeps the first time.
+        store
+            .hold_removed(&key, &hold.stratum, at("2027-01-27T00:00:00Z"))
+            .await
+            .unwrap();
+        let released = at("2027-01-28T09:00:00Z");
+        assert!(
+            store
+                .release_stratum(&key, &hold.stratum, "ops", released)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .release_stratum(&key, &hold.stratum, "eve", released)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .release_stratum(&key, "model Other", "ops", released)
+                .await
+                .unwrap()
+        );
+        let got = store.held_strata("r").await.unwrap();
+        assert_eq!(
+            got,
+            vec![ringmaster_store::HeldStratum {
+                removed_at: Some(removed),
+                released_at: Some(released),
+                released_by: Some("ops".into()),
+                ..hold.clone()
+            }]
+        );
+        let log = store.audit_log("r").await.unwrap();
+        let said: Vec<(&str, &str)> = log
+            .iter()
+            .filter(|e| e.action.contains("Latitude"))
+            .map(|e| (e.actor.as_str(), e.action.as_str()))
+            .collect();
+        assert_eq!(
+            said,
+            [
+                ("ringmaster", "wave 2: model Latitude 7440 held"),
+                ("ops", "wave 2: model Latitude 7440 released"),
+            ]
+        );
+        assert!(
+            log.iter()
+                .any(|e| e.detail.contains("3 device(s) taken out"))
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_waves_device_states_are_read_since_its_start() {
+    for store in stores().await {
+        let report =
+            |device: &str, state: DeviceState, when: &str, wave: Option<u32>| StatusReport {
+                device: device.into(),
+                policy: "p".into(),
+                state,
+                reported_at: at(when),
+                wave,
+            };
+        store
+            .ingest_status(
+                "r",
+                &[
+                    report("a", DeviceState::Error, "2027-01-20T08:00:00Z", Some(1)),
+                    report("b", DeviceState::Succeeded, "2027-01-26T08:00:00Z", Some(1)),
+                    report("c", DeviceState::Error, "2027-01-26T09:00:00Z", Some(1)),
+                    report("d", DeviceState::Succeeded, "2027-01-26T09:00:00Z", Some(0)),
+                ],
+            )
+            .await
+            .unwrap();
+        let mut got = store
+            .wave_device_states("r", 1, Some(at("2027-01-25T08:00:00Z")))
+            .await
+            .unwrap();
+        got.sort();
+        assert_eq!(
+            got,
+            vec![
+                ("b".to_string(), DeviceState::Succeeded),
+                ("c".to_string(), DeviceState::Error)
+            ]
+        );
+        assert_eq!(
+            store.wave_device_states("r", 1, None).await.unwrap().len(),
+            3
+        );
+    }
+}

@@ -1167,6 +1167,7 @@ fn rollout(a: &Args) -> anyhow::Result<ExitCode> {
                 wave: Some(3),
                 os_prefix: None,
                 platform: None,
+                model: None,
                 setting: None,
                 error_rate: 0.3,
                 conflict_rate: 0.0,
@@ -1178,7 +1179,7 @@ fn rollout(a: &Args) -> anyhow::Result<ExitCode> {
             "sqlite:{}",
             db_dir.join(format!("{}.db", results.len())).display()
         );
-        let waves = WaveSpec::from_plan(&plan);
+        let waves = WaveSpec::from_plan(&plan, &p.org);
         let start = waves[0].starts_at;
         let sim = Simulator::new(
             &p.org,
@@ -1266,7 +1267,7 @@ fn http(a: &Args) -> anyhow::Result<ExitCode> {
     let rollout = plan.id.clone();
     let (addr, token, store, reader, starts) = rt.block_on(async {
         let store = ringmaster_store::open(&url).await?;
-        let waves = ringmaster_engine::engine::WaveSpec::from_plan(&plan);
+        let waves = ringmaster_engine::engine::WaveSpec::from_plan(&plan, &p.org);
         let start = waves[0].starts_at;
         let starts: Vec<jiff::Timestamp> = waves.iter().map(|w| w.starts_at).collect();
         let sim = std::sync::Arc::new(ringmaster_engine::connector::simulator::Simulator::new(

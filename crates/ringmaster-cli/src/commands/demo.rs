@@ -149,7 +149,7 @@ fn generate(a: &Args, root: &Path, dir: &Path, plan_file: &Path) -> anyhow::Resu
     .with_context(|| format!("writing {}", dir.display()))?;
     ringmaster_gen::generate_proposed(&root.join("proposed"))
         .with_context(|| format!("writing {}", root.display()))?;
-    std::fs::write(plan_file, EXAMPLE_PLAN)
+    std::fs::write(plan_file, demo_plan())
         .with_context(|| format!("writing {}", plan_file.display()))?;
     println!(
         "generated {} users, {} devices, {} groups ({} dynamic), {} filters, {} policies into {} in {} ms",
@@ -335,6 +335,21 @@ fn plan(root: &Path, plan_file: &Path, now: jiff::Timestamp) -> anyhow::Result<S
     Ok(plan_facts)
 }
 
+/// The model whose devices break in the fixed baseline's run (version 2):
+/// its stratum is held, the rest of the wave goes on.
+const BROKEN_MODEL: &str = "Latitude 7440";
+
+/// The example plan with its enterprise waves judged per model as well
+/// (the demo's waves are small, so strata of 50 devices are judged).
+fn demo_plan() -> String {
+    let at = "kind = \"enterprise\"\nbake = \"1d\"\n";
+    EXAMPLE_PLAN.replacen(
+        at,
+        &format!("{at}strata = \"model\"\nstratum_min_devices = 50\n"),
+        1,
+    )
+}
+
 /// Before the run: what the plan accepts and the fault the pilot is to
 /// catch. (The example plan carries its `[[accept]]` entries, so it runs as
 /// written.)
@@ -371,7 +386,13 @@ fn simulate(
     );
     ringmaster_gen::generate_proposed_without(&root.join("proposed"), &["submitsamplesconsent"])
         .with_context(|| format!("writing {}", root.display()))?;
-    match demo_run(plan_file, vec![fault.clone()], speed, serve)? {
+    println!(
+        "One more fault for this version: the policy breaks on 40 % of the {BROKEN_MODEL} laptops in wave 6 'sales'.\nThe enterprise waves are judged per model too (`strata = \"model\"`): that model is held, the rest of the wave goes on.\n"
+    );
+    let model: Fault = format!("wave=6,model={BROKEN_MODEL},error=0.4")
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!(e))?;
+    match demo_run(plan_file, vec![fault.clone(), model], speed, serve)? {
         DemoEnd::Done => {
             println!("\nEvery wave passed: the rollout is in its run state.");
             runs.push("version 2 (the fixed baseline) passed every wave".into());

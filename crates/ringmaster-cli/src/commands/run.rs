@@ -26,7 +26,7 @@ pub use demo_run::{
 pub use drive::{RunArgs, run};
 pub use history::history;
 pub use ingest::{IngestArgs, ingest};
-pub use operate::{WaveArgs, operate};
+pub use operate::{ReleaseArgs, WaveArgs, operate, release};
 pub use serve::{ServeArgs, serve};
 pub use status::{StatusArgs, run_state, status};
 pub use token::{
@@ -247,7 +247,7 @@ async fn open(at: &Where, now: jiff::Timestamp) -> anyhow::Result<Opened> {
     let store = ringmaster_store::open(&database_url(at))
         .await
         .map_err(|e| crate::UserError(format!("opening the database: {e}")))?;
-    let waves = WaveSpec::from_plan(&loaded.plan);
+    let waves = WaveSpec::from_plan(&loaded.plan, &loaded.org);
     let start = waves
         .first()
         .map(|w| w.starts_at)

@@ -25,6 +25,9 @@ pub struct Fault {
     pub os_prefix: Option<String>,
     /// Only devices of this platform (`windows`, `macOS`, …).
     pub platform: Option<String>,
+    /// Only devices of this model (`Latitude 7440`, case aside).
+    #[serde(default)]
+    pub model: Option<String>,
     /// Only when the new policies set a setting whose id contains this
     /// (a setting that breaks on some devices).
     pub setting: Option<String>,
@@ -49,6 +52,7 @@ impl std::str::FromStr for Fault {
             wave: None,
             os_prefix: None,
             platform: None,
+            model: None,
             setting: None,
             error_rate: 0.0,
             conflict_rate: 0.0,
@@ -68,7 +72,7 @@ impl std::str::FromStr for Fault {
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (k, v) = part.split_once('=').ok_or_else(|| {
                 format!(
-                    "`{part}`: expected key=value (wave, os, platform, setting, error, conflict, from)"
+                    "`{part}`: expected key=value (wave, os, platform, model, setting, error, conflict, from)"
                 )
             })?;
             match k.trim() {
@@ -81,6 +85,7 @@ impl std::str::FromStr for Fault {
                 }
                 "os" => f.os_prefix = Some(v.trim().to_string()),
                 "platform" => f.platform = Some(v.trim().to_string()),
+                "model" => f.model = Some(v.trim().to_string()),
                 "setting" => f.setting = Some(v.trim().to_lowercase()),
                 "error" => f.error_rate = rate(v, "error")?,
                 "conflict" => f.conflict_rate = rate(v, "conflict")?,
@@ -98,7 +103,7 @@ impl std::str::FromStr for Fault {
                 }
                 other => {
                     return Err(format!(
-                        "unknown fault key `{other}` (wave, os, platform, setting, error, conflict, from)"
+                        "unknown fault key `{other}` (wave, os, platform, model, setting, error, conflict, from)"
                     ));
                 }
             }
@@ -157,6 +162,7 @@ pub struct Simulator {
     dice: Vec<u64>,
     os: Vec<String>,
     platform: Vec<String>,
+    model: Vec<String>,
     /// Per wave: (check-in offset in ms, device) sorted, built on first use.
     schedule: Mutex<HashMap<u32, CheckIns>>,
     /// Calls made, for tests: (call, wave).
@@ -187,13 +193,18 @@ impl Simulator {
                 .map(|d| org.device(a, d).unwrap_or("").to_string())
                 .collect()
         };
-        let (os, platform) = (column(DeviceAttr::OsVersion), column(DeviceAttr::Platform));
+        let (os, platform, model) = (
+            column(DeviceAttr::OsVersion),
+            column(DeviceAttr::Platform),
+            column(DeviceAttr::Model),
+        );
         Simulator {
             config,
             keys,
             dice,
             os,
             platform,
+            model,
             schedule: Mutex::new(HashMap::new()),
             calls: Mutex::new(Vec::new()),
         }
@@ -213,6 +224,7 @@ impl Simulator {
             .get(d as usize)
             .map(String::as_str)
             .unwrap_or("");
+        let model = self.model.get(d as usize).map(String::as_str).unwrap_or("");
         for f in &self.config.faults {
             if f.wave.is_none_or(|w| w == wave)
                 && f.from.is_none_or(|t| at_ms >= t.as_millisecond())
@@ -220,6 +232,9 @@ impl Simulator {
                 && f.platform
                     .as_deref()
                     .is_none_or(|p| p.eq_ignore_ascii_case(platform))
+                && f.model
+                    .as_deref()
+                    .is_none_or(|m| m.trim().eq_ignore_ascii_case(model.trim()))
                 && f.setting.as_deref().is_none_or(|x| {
                     self.config
                         .settings
@@ -291,7 +306,7 @@ impl Simulator {
             }
             for &(offset, d) in sched.iter().take_while(|(t, _)| since + t < start) {
                 let at = start + 60_000 + (self.roll(a.wave, d, 7) * interval_ms) as i64;
-                if at <= lo || at > hi {
+                if at <= lo || at > hi || !a.holds(d, at) {
                     continue;
                 }
                 let (before, now) = (
@@ -382,6 +397,9 @@ impl Connector for Simulator {
             self.drift(a, &sched, from, to, &mut out);
             let start = sched.partition_point(|(t, _)| *t <= lo);
             for &(offset, d) in sched[start..].iter().take_while(|(t, _)| *t <= hi) {
+                if !a.holds(d, since + offset) {
+                    continue;
+                }
                 let at = jiff::Timestamp::from_millisecond(since + offset).unwrap_or(to);
                 let state = self.outcome(a.wave, d, since + offset);
                 let error = state == DeviceState::Error;
@@ -455,6 +473,7 @@ mod tests {
                 wave: Some(1),
                 os_prefix: Some("10.0.19045".into()),
                 platform: None,
+                model: None,
                 setting: None,
                 error_rate: 0.4,
                 conflict_rate: 0.0,
@@ -478,6 +497,11 @@ mod tests {
         assert_eq!(
             (c.platform.as_deref(), c.error_rate, c.conflict_rate),
             (Some("macOS"), 0.0, 0.2)
+        );
+        let m: Fault = "model=Latitude 7440,error=0.15".parse().unwrap();
+        assert_eq!(
+            (m.model.as_deref(), m.error_rate),
+            (Some("Latitude 7440"), 0.15)
         );
         assert!("wave=0".parse::<Fault>().is_err());
         assert!(

@@ -8,7 +8,9 @@ use crate::PlanError;
 use crate::spec::{GoalSpec, JudgingSpec, PhaseKind, PhaseSpec};
 use ringmaster_core::gates;
 use ringmaster_core::goals::{self, Comparator, Goal, GoalDraft, GoalField, Metric};
+use ringmaster_core::pilot::Dimension;
 use ringmaster_core::sequential::{self, COUNT_PRIOR, RATE_PRIOR};
+use ringmaster_core::strata::Stratify;
 
 /// The phase's smallest wave: its name and devices.
 #[derive(Debug, Clone, Copy)]
@@ -21,6 +23,53 @@ pub(super) struct Smallest<'a> {
 /// the plan's gates use (`phase_plan`).
 pub(super) const ALPHA: f64 = 0.05;
 pub(super) const Z: f64 = 1.96;
+
+/// How phase `p` splits its waves for judging (`strata`,
+/// `stratum_min_devices`), or None when it does not; an unknown attribute or
+/// a zero minimum is an error at its place.
+pub(super) fn phase_strata(p: &PhaseSpec, errs: &mut Vec<PlanError>) -> Option<Stratify> {
+    let min = p.stratum_min_devices.as_ref();
+    if let Some(m) = min
+        && *m.get_ref() == 0
+    {
+        errs.push(perr(
+            m.span(),
+            "stratum_min_devices must be at least 1 (200 if left out)",
+        ));
+    }
+    let Some(s) = &p.strata else {
+        if let Some(m) = min {
+            errs.push(perr(
+                m.span(),
+                "stratum_min_devices needs `strata` (the attribute to judge by) in the same phase",
+            ));
+        }
+        return None;
+    };
+    let want = s
+        .get_ref()
+        .trim()
+        .to_ascii_lowercase()
+        .replace([' ', '-'], "_");
+    let key = |d: Dimension| d.name().replace(' ', "_").to_ascii_lowercase();
+    let Some(dimension) = Dimension::ALL.into_iter().find(|&d| key(d) == want) else {
+        errs.push(perr(
+            s.span(),
+            format!(
+                "unknown strata attribute `{}`; expected one of {}",
+                s.get_ref(),
+                Dimension::ALL.map(key).join(", ")
+            ),
+        ));
+        return None;
+    };
+    Some(Stratify {
+        dimension,
+        min_devices: min.map_or(ringmaster_core::strata::MIN_DEVICES, |m| {
+            (*m.get_ref()).max(1)
+        }),
+    })
+}
 
 /// The goals of phase `p`, whose smallest wave is `smallest` (None without
 /// waves). A goal that is not SMART, or that even a perfect result could not
@@ -271,6 +320,33 @@ mod tests {
   min_sample = 20
   deadline = "7d"
 "#;
+
+    #[test]
+    fn strata_name_a_known_attribute_and_default_their_size() {
+        let phase = |extra: &str| {
+            let spec = plan_file(&format!("[[phases]]\nkind = \"enterprise\"\n{extra}"));
+            spec.phases.into_iter().next().unwrap()
+        };
+        let mut errs = Vec::new();
+        assert_eq!(phase_strata(&phase(""), &mut errs), None);
+        let s = phase_strata(&phase("strata = \"model\""), &mut errs).unwrap();
+        assert_eq!((s.dimension, s.min_devices), (Dimension::Model, 200));
+        let s = phase_strata(
+            &phase("strata = \"OS family\"\nstratum_min_devices = 50"),
+            &mut errs,
+        )
+        .unwrap();
+        assert_eq!((s.dimension, s.min_devices), (Dimension::OsFamily, 50));
+        assert!(errs.is_empty(), "{errs:?}");
+        assert_eq!(phase_strata(&phase("strata = \"colour\""), &mut errs), None);
+        assert_eq!(
+            errs[0].message,
+            "unknown strata attribute `colour`; expected one of platform, os_family, department, location, ownership, model"
+        );
+        errs.clear();
+        phase_strata(&phase("stratum_min_devices = 10"), &mut errs);
+        assert!(errs[0].message.contains("needs `strata`"), "{errs:?}");
+    }
 
     #[test]
     fn smart_goals_are_kept_in_order() {

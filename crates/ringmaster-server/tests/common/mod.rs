@@ -172,7 +172,7 @@ async fn fixture_of(plan_text: &str, channels: Channels, on_disk: bool) -> Fixtu
         "sqlite::memory:".to_string()
     };
     let store = ringmaster_store::open(&url).await.unwrap();
-    let waves = WaveSpec::from_plan(&plan);
+    let waves = WaveSpec::from_plan(&plan, &org);
     let start = waves[0].starts_at;
     let sim = Arc::new(Simulator::new(&org, SimConfig::default()));
     let engine = Engine::start(store.clone(), sim, "api", plan_text, waves, start)

@@ -127,7 +127,7 @@ pub(super) async fn drive(
             *c.lock().unwrap_or_else(|e| e.into_inner()) = now;
         }
         let t = e.tick(now).await?;
-        for line in &t.transitions {
+        for line in t.transitions.iter().chain(&t.held) {
             say(format!("{}  {line}", stamp(now)));
         }
         if let Some((bar, start)) = p.bar {
@@ -279,7 +279,7 @@ fn run_live(a: RunArgs) -> anyhow::Result<ExitCode> {
         loop {
             let now = jiff::Timestamp::now();
             let t = e.tick(now).await?;
-            for line in &t.transitions {
+            for line in t.transitions.iter().chain(&t.held) {
                 println!("{}  {line}", stamp(now));
             }
             println!("{}  {} status reports read", stamp(now), t.statuses);

@@ -1,5 +1,5 @@
-//! `ringmaster approve`, `promote`, `pause`, `resume`, `abort`, `rollback`
-//! and `retry`: an operator's action on one wave.
+//! `ringmaster approve`, `promote`, `pause`, `resume`, `abort`, `rollback`,
+//! `retry` and `release`: an operator's action on one wave.
 
 use super::{Where, open, runtime};
 use ringmaster_core::wave::Event;
@@ -42,6 +42,51 @@ pub fn operate(a: WaveArgs, event: Event) -> anyhow::Result<ExitCode> {
         match o
             .engine
             .operate_until(a.wave, event, &a.actor, now, until)
+            .await?
+        {
+            Ok(line) => {
+                if a.at.json {
+                    crate::commands::write_json(
+                        &serde_json::json!({ "wave": a.wave, "done": line }),
+                    )?;
+                } else {
+                    println!("{line}");
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(why) => Err(crate::UserError(why).into()),
+        }
+    })
+}
+
+#[derive(clap::Args)]
+pub struct ReleaseArgs {
+    #[command(flatten)]
+    pub at: Where,
+    /// The wave that held the stratum, numbered as `status` shows it.
+    #[arg(long)]
+    pub wave: u32,
+    /// The held stratum as `status` names it (`model Latitude 7440`).
+    #[arg(long)]
+    pub stratum: String,
+    /// Who releases it (recorded in the audit log).
+    #[arg(long, env = "USER", default_value = "operator")]
+    pub actor: String,
+}
+
+/// Releases a held stratum: its devices may join the waves that start from
+/// now on (never the wave that held it).
+pub fn release(a: ReleaseArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let o = open(&a.at, jiff::Timestamp::now()).await?;
+        let now = o
+            .engine
+            .polled_until()
+            .await?
+            .unwrap_or_else(jiff::Timestamp::now);
+        match o
+            .engine
+            .release_stratum(a.wave, &a.stratum, &a.actor, now)
             .await?
         {
             Ok(line) => {

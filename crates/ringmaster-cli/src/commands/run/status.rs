@@ -91,6 +91,13 @@ pub fn status(at: Where) -> anyhow::Result<ExitCode> {
         let tenant_requests = store.tenant_approvals(&rollout).await?;
         let (_, spec) = crate::commands::plan::read(&at.file)?;
         let requester = store.requester(&rollout, version).await?;
+        let holds: Vec<ringmaster_store::HeldStratum> = store
+            .held_strata(&rollout)
+            .await?
+            .into_iter()
+            .filter(|h| h.key.version == version)
+            .collect();
+        let held_of = |idx: u32| holds.iter().filter(move |h| h.key.idx == idx);
         let mut approvals = Vec::new();
         for r in &rows {
             let given: Vec<String> = store
@@ -139,6 +146,7 @@ pub fn status(at: Where) -> anyhow::Result<ExitCode> {
                         "gates": gates.iter().flat_map(|g| &g.results).collect::<Vec<_>>(),
                         "verdict": verdict,
                         "tenant_approval": tenant,
+                        "held_strata": held_of(r.key.idx).map(held_json).collect::<Vec<_>>(),
                     })
                 })
                 .collect();
@@ -176,6 +184,9 @@ pub fn status(at: Where) -> anyhow::Result<ExitCode> {
             }
             if let Some(v) = verdict {
                 println!("        verdict: {}", v.sentence);
+            }
+            for h in held_of(r.key.idx) {
+                println!("        {}", held_line(h));
             }
             if let Some(g) = gates {
                 for e in &g.results {
@@ -226,4 +237,35 @@ fn approval_line(
         return Some(format!("approval: {t}{so_far}{requested}"));
     }
     (!given.is_empty()).then(|| format!("approved by {}{requested}", given.join(", ")))
+}
+
+/// One line of `status` per held stratum, with its evidence.
+pub(crate) fn held_line(h: &ringmaster_store::HeldStratum) -> String {
+    let how = if h.rollback {
+        "taken out of the wave"
+    } else {
+        "kept back, the policy stays"
+    };
+    let released = match (&h.released_by, h.released_at) {
+        (Some(by), Some(at)) => format!(
+            "; released by {by} at {}, free to join the waves that start after",
+            stamp(at)
+        ),
+        _ => String::new(),
+    };
+    format!(
+        "held: {} ({} devices, {how}, since {}){released}: {}",
+        h.stratum,
+        h.devices.len(),
+        stamp(h.held_at),
+        h.evidence
+    )
+}
+
+fn held_json(h: &ringmaster_store::HeldStratum) -> serde_json::Value {
+    serde_json::json!({
+        "stratum": h.stratum, "devices": h.devices.len(), "evidence": h.evidence,
+        "rollback": h.rollback, "held_at": h.held_at, "removed_at": h.removed_at,
+        "released_at": h.released_at, "released_by": h.released_by,
+    })
 }
