@@ -137,10 +137,6 @@ pub struct Goal {
 impl Goal {
     /// "apply success rate ≥ 95 % over 24 h, from at least 50 devices, within 7 d".
     pub fn sentence(&self) -> String {
-        let op = match self.comparator {
-            Comparator::AtLeast => "≥",
-            Comparator::AtMost => "≤",
-        };
         let what = if self.metric.counts_answers() {
             "answers"
         } else {
@@ -151,18 +147,58 @@ impl Goal {
             Deadline::Day(d) => format!("by {d}"),
         };
         format!(
-            "{} {op} {}{} over {}, from at least {} {what}, {by}{}",
+            "{} over {}, from at least {} {what}, {by}{}",
+            self.bar_text(),
+            hours_text(self.window_hours),
+            self.min_sample,
+            if self.critical { "" } else { " (advisory)" }
+        )
+    }
+
+    /// The metric and its bar: "apply success rate ≥ 95 %".
+    pub fn bar_text(&self) -> String {
+        let op = match self.comparator {
+            Comparator::AtLeast => "≥",
+            Comparator::AtMost => "≤",
+        };
+        format!(
+            "{} {op} {}{}",
             self.metric.label(),
             if self.against_control {
                 "control + "
             } else {
                 ""
             },
-            self.value_text(self.threshold),
-            hours_text(self.window_hours),
-            self.min_sample,
-            if self.critical { "" } else { " (advisory)" }
+            self.value_text(self.threshold)
         )
+    }
+
+    /// How long the goal must watch a wave before it can pass: its window
+    /// (judged sooner, it would rest on less than it says), and for
+    /// `pending_after` its `after` as well (nothing is judged before then).
+    /// A wave's bake time is at least this long.
+    pub fn hours_needed(&self) -> f64 {
+        match self.metric {
+            Metric::PendingAfter { hours } => self.window_hours.max(hours),
+            _ => self.window_hours,
+        }
+    }
+
+    /// Why the goal needs [`Goal::hours_needed`], as a clause:
+    /// "error rate ≤ 1 % is measured over 2 d".
+    pub fn need_text(&self) -> String {
+        match self.metric {
+            Metric::PendingAfter { hours } if hours > self.window_hours => format!(
+                "{} is judged only from {} after a wave starts",
+                self.bar_text(),
+                hours_text(hours)
+            ),
+            _ => format!(
+                "{} is measured over {}",
+                self.bar_text(),
+                hours_text(self.window_hours)
+            ),
+        }
     }
 
     /// A value of this goal's metric as text: rates as percentages.
@@ -615,6 +651,43 @@ mod tests {
         assert_eq!(
             g.sentence(),
             "apply success rate ≥ 95 % over 1 d, from at least 50 devices, within 7 d of the start"
+        );
+    }
+
+    #[test]
+    fn a_goal_needs_its_window_and_a_pending_goal_its_after_too() {
+        let g = validate(&draft(), 8.0, None).unwrap();
+        assert_eq!(g.hours_needed(), 24.0);
+        assert_eq!(
+            g.need_text(),
+            "apply success rate ≥ 95 % is measured over 1 d"
+        );
+        let pending = GoalDraft {
+            metric: Some("pending_after"),
+            after: Some("3d"),
+            threshold: Some("<= 15%"),
+            ..draft()
+        };
+        let g = validate(&pending, 8.0, None).unwrap();
+        assert_eq!(g.hours_needed(), 72.0);
+        assert_eq!(
+            g.need_text(),
+            "pending after 3 d ≤ 15 % is judged only from 3 d after a wave starts"
+        );
+        // A window longer than `after` is what it needs.
+        let g = validate(
+            &GoalDraft {
+                window: Some("4d"),
+                ..pending
+            },
+            8.0,
+            None,
+        )
+        .unwrap();
+        assert_eq!(g.hours_needed(), 96.0);
+        assert_eq!(
+            g.need_text(),
+            "pending after 3 d ≤ 15 % is measured over 4 d"
         );
     }
 

@@ -298,7 +298,10 @@ pub struct PhaseSpec {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub duration: Option<Spanned<String>>,
-    /// How long each wave is watched after it applies; at least one check-in.
+    /// How long each wave is watched after it applies: at least one check-in
+    /// and as long as the phase's critical goals need (their longest window,
+    /// a `pending_after` goal's `after`). Left out, it is the longest of those
+    /// and the phase's usual bake (2d proof of concept, 3d pilot, 1d enterprise).
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub bake: Option<Spanned<String>>,
@@ -419,7 +422,7 @@ pub struct WaveSpec {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub start: Option<Spanned<String>>,
-    /// Overrides the phase's bake time.
+    /// Overrides the phase's bake time; held to the phase's goals the same way.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub bake: Option<Spanned<String>>,

@@ -228,6 +228,15 @@ fn schedule_keeps_calendar_freezes_windows_and_bake_times() {
             );
         }
         assert!(w.bake_hours >= plan.check_in_hours);
+        // Long enough for every critical goal of its phase to be judged.
+        let phase = plan.phases.iter().find(|p| p.kind == w.phase).unwrap();
+        let need = phase
+            .goals
+            .iter()
+            .filter(|g| g.critical)
+            .map(|g| g.hours_needed())
+            .fold(0.0, f64::max);
+        assert!(w.bake_hours >= need, "{} bakes {} h", w.name, w.bake_hours);
         assert_eq!(
             w.end,
             w.start
@@ -419,9 +428,19 @@ fn plan_errors_say_where_and_why() {
             "outside the hours",
         ),
         (
-            "kind = \"pilot\"\n",
-            "kind = \"pilot\"\nbake = \"2h\"\n",
+            "kind = \"proof_of_concept\"\n",
+            "kind = \"proof_of_concept\"\nbake = \"2h\"\n",
             "shorter than one check-in",
+        ),
+        (
+            "kind = \"pilot\"\n",
+            "kind = \"pilot\"\nbake = \"12h\"\n",
+            "a bake time of 12h is shorter than the Pilot's goals need: apply success rate ≥ 95 % is measured over 1 d; bake at least 1d",
+        ),
+        (
+            "  name = \"Executives\"\n",
+            "  name = \"Executives\"\n  bake = \"20h\"\n",
+            "a bake time of 20h is shorter than the Enterprise rollout's goals need: error rate ≤ 2 % is measured over 1 d",
         ),
         (
             "  threshold = \">= 95%\"\n",

@@ -9,6 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ringmaster_core::wave::{Event, Reason};
+use ringmaster_engine::figures::{WaveFigures, wave_figures};
 use ringmaster_engine::ingest::{Attribution, Directory, Parsed};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -167,6 +168,10 @@ pub(crate) struct WaveSummary {
     /// Devices per reported state.
     #[schema(value_type = Object)]
     counts: ringmaster_store::StateCounts,
+    /// Devices, reports, tickets and feedback as every screen shows them
+    /// (`ringmaster_engine::figures::WaveFigures`).
+    #[schema(value_type = Object)]
+    figures: WaveFigures,
 }
 
 /// The waves of the rollout.
@@ -186,11 +191,13 @@ pub(crate) async fn waves(State(s): State<AppState>) -> Result<axum::Json<Waves>
         .map_err(|e| ApiError::store("reading waves", e))?;
     let mut waves = Vec::new();
     for r in rows {
+        let read = |e| ApiError::store("reading counts", e);
         let counts = s
             .store
             .wave_counts(&r.key.rollout, r.key.idx, None)
             .await
-            .map_err(|e| ApiError::store("reading counts", e))?;
+            .map_err(read)?;
+        let figures = wave_figures(s.store.as_ref(), &r).await.map_err(read)?;
         waves.push(WaveSummary {
             wave: r.key.idx + 1,
             version: r.key.version,
@@ -199,6 +206,7 @@ pub(crate) async fn waves(State(s): State<AppState>) -> Result<axum::Json<Waves>
             phase: r.phase,
             state: r.state,
             counts,
+            figures,
         });
     }
     Ok(axum::Json(Waves {
@@ -840,6 +848,10 @@ pub(crate) struct WaveDetail {
     devices: u64,
     #[schema(value_type = Object)]
     counts: ringmaster_store::StateCounts,
+    /// Devices, reports, tickets and feedback as every screen shows them
+    /// (`ringmaster_engine::figures::WaveFigures`).
+    #[schema(value_type = Object)]
+    figures: WaveFigures,
     #[schema(value_type = String, format = DateTime)]
     starts_at: jiff::Timestamp,
     /// The wave as planned: window, groups, mode, expected tickets.
@@ -1002,6 +1014,7 @@ pub(crate) async fn wave_detail(s: &AppState, wave: u32) -> Result<Option<WaveDe
         .wave_counts(&r.key.rollout, r.key.idx, None)
         .await
         .map_err(read)?;
+    let figures = wave_figures(s.store.as_ref(), r).await.map_err(read)?;
     let series = s.store.counts_series(&r.key).await.map_err(read)?;
     let rounds = s.store.gate_rounds(&r.key).await.map_err(read)?;
     let verdict = ringmaster_core::gates::verdict(&rounds);
@@ -1069,6 +1082,7 @@ pub(crate) async fn wave_detail(s: &AppState, wave: u32) -> Result<Option<WaveDe
         state: r.state,
         devices: r.members.len(),
         counts,
+        figures,
         starts_at: r.starts_at,
         planned,
         series: series

@@ -486,20 +486,26 @@ async fn wave_rows(s: &AppState) -> Result<Vec<Value>, Response> {
         .map_err(|e| internal("reading waves", e))?;
     let mut out = Vec::new();
     for r in &rows {
-        let c = s
-            .store
-            .wave_counts(&r.key.rollout, r.key.idx, None)
+        let f = ringmaster_engine::figures::wave_figures(s.store.as_ref(), r)
             .await
             .map_err(|e| internal("reading counts", e))?;
-        // The last gate round of the wave.
-        let latest = s
+        // The last gate round of the wave, in words.
+        let latest: Vec<Value> = s
             .store
             .gate_rounds(&r.key)
             .await
             .map_err(|e| internal("reading gates", e))?
             .pop()
             .map(|round| round.results)
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .iter()
+            .map(gate_line)
+            .collect();
+        let goals = s
+            .engine
+            .waves()
+            .get(r.key.idx as usize)
+            .map_or(0, |w| w.goals.len());
         let view = s.view();
         let planned = view.plan.waves.get(r.key.idx as usize);
         out.push(context! {
@@ -509,13 +515,39 @@ async fn wave_rows(s: &AppState) -> Result<Vec<Value>, Response> {
             state => r.state.name(),
             final_ => r.state.is_final(),
             devices => r.members.len(),
-            counts => c,
+            figures => f,
             gate => latest,
+            goals,
             start => planned.map(|w| w.start.strftime("%Y-%m-%d %H:%M %Z").to_string()),
             end => planned.map(|w| w.end.strftime("%Y-%m-%d %H:%M %Z").to_string()),
         });
     }
     Ok(out)
+}
+
+/// One result of a gate round for the overview, in words: a wave judged
+/// on bake time alone says it has no goals, a goal without enough reports
+/// says it has no data yet; `outcome` stays the serialised name (a style).
+fn gate_line(r: &ringmaster_core::gates::GateResult) -> Value {
+    use ringmaster_core::gates::{GateResult, Outcome};
+    let (label, sentence) = match r {
+        GateResult::BakeTime { outcome } => (
+            if *outcome == Outcome::Pass {
+                "no goals, baked"
+            } else {
+                "no goals, still baking"
+            },
+            "the wave is judged on bake time alone",
+        ),
+        GateResult::Goal { evaluation: e, .. } => (
+            match e.outcome {
+                Outcome::NoData => "no data yet",
+                o => o.as_str(),
+            },
+            e.sentence.as_str(),
+        ),
+    };
+    context! { outcome => r.outcome().name(), label, sentence }
 }
 
 /// What each wave of plan `version` did, from its transitions: one stretch

@@ -10,6 +10,7 @@
 mod common;
 
 use fantoccini::{ClientBuilder, Locator};
+use ringmaster_engine::figures::wave_figures as figures;
 use ringmaster_store::Role;
 use std::time::Duration;
 
@@ -176,7 +177,8 @@ async fn an_operator_signs_in_opens_every_page_and_approves_the_pilot() {
     c.goto(&format!("{base}/ui")).await.unwrap();
     let before = text(&c, "#wave-1 [data-field=succeeded]").await;
     f.run_hours(72).await;
-    let api = f.state.store.wave_counts("api", 0, None).await.unwrap();
+    let rows = f.state.engine.rows().await.unwrap();
+    let api = figures(f.state.store.as_ref(), &rows[0]).await.unwrap();
     assert!(api.succeeded > 0);
     eventually("the live refresh", async || {
         text(&c, "#wave-1 [data-field=succeeded]").await == api.succeeded.to_string()
@@ -185,18 +187,15 @@ async fn an_operator_signs_in_opens_every_page_and_approves_the_pilot() {
     assert_ne!(before, api.succeeded.to_string());
     // Every figure in the table matches the API.
     for (i, r) in f.state.engine.rows().await.unwrap().iter().enumerate() {
-        let c2 = f
-            .state
-            .store
-            .wave_counts("api", r.key.idx, None)
-            .await
-            .unwrap();
+        let c2 = figures(f.state.store.as_ref(), r).await.unwrap();
         let row = format!("#wave-{}", i + 1);
         for (field, want) in [
             ("succeeded", c2.succeeded),
-            ("error", c2.error),
-            ("conflict", c2.conflict),
+            ("error", c2.errors),
+            ("conflict", c2.conflicts),
             ("pending", c2.pending),
+            ("reported", c2.reported),
+            ("tickets", c2.tickets),
             ("devices", r.members.len()),
         ] {
             assert_eq!(
@@ -248,14 +247,15 @@ async fn an_operator_signs_in_opens_every_page_and_approves_the_pilot() {
     assert!(c.get_alert_text().await.is_err(), "no script ran");
     // The wave page's figures match the API's wave detail.
     c.goto(&format!("{base}/ui/waves/1")).await.unwrap();
-    let counts = f.state.store.wave_counts("api", 0, None).await.unwrap();
+    let rows = f.state.engine.rows().await.unwrap();
+    let counts = figures(f.state.store.as_ref(), &rows[0]).await.unwrap();
     assert_eq!(
         text(&c, "#counts [data-field=succeeded]").await,
         counts.succeeded.to_string()
     );
     assert_eq!(
         text(&c, "#counts [data-field=error]").await,
-        counts.error.to_string()
+        counts.errors.to_string()
     );
     // The run state's figure matches the API's.
     c.goto(&format!("{base}/ui/runstate")).await.unwrap();

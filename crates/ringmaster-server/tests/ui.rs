@@ -198,15 +198,23 @@ async fn pages_show_what_the_api_says_and_an_operator_approves_by_form() {
     let mut reported = 0;
     for w in api["waves"].as_array().unwrap() {
         let row = format!("wave-{}", w["wave"]);
-        for field in ["succeeded", "error", "conflict", "pending"] {
+        for (cell_field, field) in [
+            ("succeeded", "succeeded"),
+            ("error", "errors"),
+            ("conflict", "conflicts"),
+            ("pending", "pending"),
+            ("reported", "reported"),
+            ("tickets", "tickets"),
+            ("devices", "devices"),
+        ] {
             assert_eq!(
-                cell(&body, &row, field),
-                w["counts"][field].to_string(),
+                cell(&body, &row, cell_field),
+                w["figures"][field].to_string(),
                 "{row} {field}"
             );
-            reported += w["counts"][field].as_u64().unwrap();
         }
-        assert_eq!(cell(&body, &row, "devices"), w["devices"].to_string());
+        reported += w["figures"]["reported"].as_u64().unwrap();
+        assert_eq!(w["figures"]["devices"], w["devices"]);
     }
     assert!(reported > 0, "the pilot reported");
     // The wave page: the chart, gate sentences, the approval in its history.
@@ -254,7 +262,7 @@ async fn pages_show_what_the_api_says_and_an_operator_approves_by_form() {
     assert!(shown < body.find("<h2>Gate evaluations</h2>").unwrap());
     assert_eq!(
         cell(&body, "counts", "succeeded"),
-        api["counts"]["succeeded"].to_string()
+        api["figures"]["succeeded"].to_string()
     );
     // The device page explains; the help-desk page lists what changes.
     let device = common::FIRST_DEVICE.get().unwrap();
@@ -720,4 +728,65 @@ async fn the_timeline_shows_plan_against_actual() {
     assert!(
         body.contains("d, so far</title>") && !body.contains("awaiting approval for 0.0 d, so far")
     );
+}
+
+/// The overview's gate box says in words when a wave has no goals or no
+/// data yet, rather than a bare state.
+#[tokio::test]
+async fn the_overview_says_when_a_wave_has_no_goals_or_no_data_yet() {
+    let gate_box = |body: &str| {
+        let at = body.find("Gates of the current wave").unwrap();
+        body[at..at + body[at..].find("</div>\n  </div>").unwrap()].to_string()
+    };
+    // The fixture's pilot has no goals: before its first round and after.
+    let f = fixture().await;
+    let (cookie, csrf) = session(&f, Role::Operator).await;
+    let (_, _, body) = fetch(&f, page("GET", "/ui", Some(&cookie), "")).await;
+    assert!(
+        gate_box(&body).contains("no goals: the wave is judged on bake time alone"),
+        "{}",
+        gate_box(&body)
+    );
+    fetch(
+        &f,
+        page(
+            "POST",
+            "/ui/waves/1/approve",
+            Some(&cookie),
+            &format!("csrf={csrf}"),
+        ),
+    )
+    .await;
+    f.run_hours(12).await;
+    let (_, _, body) = fetch(&f, page("GET", "/ui", Some(&cookie), "")).await;
+    let shown = gate_box(&body);
+    assert!(
+        shown.contains("no goals, still baking: the wave is judged on bake time alone"),
+        "{shown}"
+    );
+    assert!(!shown.contains("no data:"), "{shown}");
+    assert!(cell_text(&body, "wave-1", "gates").contains("no goals, still baking"));
+    assert!(cell_text(&body, "wave-2", "gates").contains("no goals"));
+    // A wave with goals and no round yet has no data yet.
+    let plan = common::PLAN.replacen(
+        "  min_devices = 30\n",
+        "  min_devices = 30\n  [[phases.goals]]\n  metric = \"apply_success_rate\"\n  threshold = \">= 90%\"\n  window = \"24h\"\n  min_sample = 20\n  deadline = \"5d\"\n",
+        1,
+    );
+    let f = common::fixture_plan(&plan).await;
+    let (cookie, _) = session(&f, Role::Viewer).await;
+    let (_, _, body) = fetch(&f, page("GET", "/ui", Some(&cookie), "")).await;
+    assert!(
+        gate_box(&body).contains("no data yet: its goals are judged once it bakes"),
+        "{}",
+        gate_box(&body)
+    );
+}
+
+/// The markup inside the cell `data-field="…"` of the row `id`.
+fn cell_text(body: &str, row: &str, field: &str) -> String {
+    let r = body.find(&format!("id=\"{row}\"")).unwrap();
+    let key = format!("data-field=\"{field}\">");
+    let at = r + body[r..].find(&key).unwrap() + key.len();
+    body[at..at + body[at..].find("</td>").unwrap()].to_string()
 }

@@ -99,16 +99,7 @@ pub(super) fn phase_goals(
     }
     let mut out = Vec::new();
     for g in &p.goals {
-        let draft = GoalDraft {
-            metric: g.metric.as_ref().map(|s| s.get_ref().as_str()),
-            threshold: g.threshold.as_ref().map(|s| s.get_ref().as_str()),
-            window: g.window.as_ref().map(|s| s.get_ref().as_str()),
-            min_sample: g.min_sample.as_ref().map(|s| *s.get_ref()),
-            deadline: g.deadline.as_ref().map(|s| s.get_ref().as_str()),
-            after: g.after.as_ref().map(|s| s.get_ref().as_str()),
-            critical: g.critical,
-        };
-        match goals::validate(&draft, check_in, smallest.map(|s| s.devices)) {
+        match goals::validate(&draft_of(g), check_in, smallest.map(|s| s.devices)) {
             Ok(goal) => {
                 if let Some(s) = smallest.filter(|s| s.devices > 0) {
                     check_attainable(p, g, &goal, s, checks, errs);
@@ -142,6 +133,37 @@ pub(super) fn phase_goals(
         ));
     }
     out
+}
+
+fn draft_of(g: &GoalSpec) -> GoalDraft<'_> {
+    GoalDraft {
+        metric: g.metric.as_ref().map(|s| s.get_ref().as_str()),
+        threshold: g.threshold.as_ref().map(|s| s.get_ref().as_str()),
+        window: g.window.as_ref().map(|s| s.get_ref().as_str()),
+        min_sample: g.min_sample.as_ref().map(|s| *s.get_ref()),
+        deadline: g.deadline.as_ref().map(|s| s.get_ref().as_str()),
+        after: g.after.as_ref().map(|s| s.get_ref().as_str()),
+        critical: g.critical,
+    }
+}
+
+/// How long a phase's waves must bake for their goals to be judged as
+/// written: the longest [`Goal::hours_needed`] among the critical goals (an
+/// advisory goal never decides, so it never holds a wave). None without a
+/// critical goal. Goals that are not SMART are left out here; `phase_goals`
+/// reports them.
+pub(super) fn bake_need(p: &PhaseSpec, check_in: f64) -> Option<Goal> {
+    p.goals
+        .iter()
+        .filter(|g| g.critical)
+        .filter_map(|g| goals::validate(&draft_of(g), check_in, None).ok())
+        .reduce(|a, b| {
+            if b.hours_needed() > a.hours_needed() {
+                b
+            } else {
+                a
+            }
+        })
 }
 
 /// The bound the gate would judge if `n` devices all gave the best result

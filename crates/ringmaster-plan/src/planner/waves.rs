@@ -2,6 +2,7 @@
 //! combined) and the enterprise waves, phase by phase. Dates come later
 //! (`timeline`); here a wave is a draft: its devices, window, bake and pin.
 
+use super::goals;
 use super::parse::{find_group, parse_dimension, parse_duration, parse_share, perr};
 use super::scope::{GroupInfo, group_by_key, group_devices};
 use super::{Check, CheckSeverity};
@@ -107,28 +108,69 @@ pub(super) struct Phase<'a> {
     pub window: &'a Window,
 }
 
-/// A phase's bake time: its own, else a default by kind (never shorter
-/// than a check-in). One shorter than a check-in is an error: devices
-/// would not have reported when the wave is judged.
+/// A phase's bake time: its own, else a default by kind lengthened to what
+/// its critical goals need (`goals::bake_need`); never shorter than a
+/// check-in, by which every device has reported once. A bake of its own
+/// that is shorter than the goals need, or than a check-in, is an error.
 pub(super) fn phase_bake(p: &PhaseSpec, check_in: f64, errs: &mut Vec<PlanError>) -> f64 {
-    let default_bake = match *p.kind.get_ref() {
+    let by_kind: f64 = match *p.kind.get_ref() {
         PhaseKind::ProofOfConcept => 48.0,
         PhaseKind::Pilot => 72.0,
         _ => 24.0,
     };
-    let bake = match &p.bake {
-        Some(b) => parse_duration(b, "bake", errs).unwrap_or(default_bake),
-        None => default_bake.max(check_in),
+    let need = goals::bake_need(p, check_in).map_or(0.0, |g| g.hours_needed());
+    let derived = by_kind.max(need).max(check_in);
+    match &p.bake {
+        Some(b) => given_bake(b, derived, p, check_in, errs),
+        None => derived,
+    }
+}
+
+/// A bake time as written, checked against the check-in and the phase's
+/// goals; `fallback` when it does not parse (its error is recorded).
+pub(super) fn given_bake(
+    b: &Spanned<String>,
+    fallback: f64,
+    p: &PhaseSpec,
+    check_in: f64,
+    errs: &mut Vec<PlanError>,
+) -> f64 {
+    let Some(bake) = parse_duration(b, "bake", errs) else {
+        return fallback;
     };
-    if let Some(b) = &p.bake
-        && bake < check_in
+    if let Some(goal) = goals::bake_need(p, check_in)
+        && bake < goal.hours_needed()
     {
         errs.push(perr(
             b.span(),
-            format!("a bake time of {} is shorter than one check-in ({}h): devices would not have reported", b.get_ref(), check_in),
+            format!(
+                "a bake time of {} is shorter than the {}'s goals need: {}; bake at least {}, or leave `bake` out to derive it from the goals",
+                b.get_ref().trim(),
+                p.kind.get_ref().label(),
+                goal.need_text(),
+                duration_text(goal.hours_needed())
+            ),
+        ));
+    } else if bake < check_in {
+        errs.push(perr(
+            b.span(),
+            format!(
+                "a bake time of {} is shorter than one check-in ({}h): devices would not have reported",
+                b.get_ref().trim(),
+                check_in
+            ),
         ));
     }
     bake
+}
+
+/// Hours as a plan file writes them: `3d`, `36h`.
+fn duration_text(hours: f64) -> String {
+    if hours >= 24.0 && hours % 24.0 == 0.0 {
+        format!("{}d", hours / 24.0)
+    } else {
+        format!("{hours}h")
+    }
 }
 
 /// The proof of concept: lab devices and the test groups' devices, never
@@ -356,20 +398,7 @@ pub(super) fn enterprise(
         let name = w.name.clone().unwrap_or_else(|| wave_name(w, wi, &keys));
         let window = wave_window(&wave_groups, cx.groups, phase.window);
         let bake = match &w.bake {
-            Some(b) => {
-                let v = parse_duration(b, "bake", errs).unwrap_or(phase.bake);
-                if v < cx.check_in {
-                    errs.push(perr(
-                        b.span(),
-                        format!(
-                            "a bake time of {} is shorter than one check-in ({}h)",
-                            b.get_ref(),
-                            cx.check_in
-                        ),
-                    ));
-                }
-                v
-            }
+            Some(b) => given_bake(b, phase.bake, p, cx.check_in, errs),
             None => phase.bake,
         };
         let parts: Vec<(String, RoaringBitmap)> = match &w.split_by {
@@ -599,6 +628,90 @@ kind = "enterprise"
         );
     }
 
+    /// Goals that need 2 d (a window), 4 d (pending after 4 d) and 6 d (an
+    /// advisory goal, which never holds a wave).
+    const GOALS_NEED_4D: &str = r#"
+  [[phases.goals]]
+  metric = "error_rate"
+  threshold = "<= 5%"
+  window = "2d"
+  min_sample = 5
+  deadline = "7d"
+  [[phases.goals]]
+  metric = "pending_after"
+  after = "4d"
+  threshold = "<= 10%"
+  window = "24h"
+  min_sample = 5
+  deadline = "7d"
+  [[phases.goals]]
+  metric = "pilot_feedback_score"
+  threshold = ">= 3"
+  window = "6d"
+  min_sample = 5
+  deadline = "7d"
+  critical = false
+"#;
+
+    #[test]
+    fn a_bake_left_out_lasts_as_long_as_the_critical_goals_need() {
+        let s = setup(&format!(
+            "[[phases]]\nkind = \"enterprise\"\n{GOALS_NEED_4D}\n[[phases]]\nkind = \"proof_of_concept\"\n  [[phases.goals]]\n  metric = \"apply_success_rate\"\n  threshold = \">= 90%\"\n  window = \"24h\"\n  min_sample = 3\n  deadline = \"3d\"\n"
+        ));
+        let mut errs = Vec::new();
+        assert_eq!(phase_bake(&s.spec.phases[0], 8.0, &mut errs), 96.0);
+        // Goals needing less than the phase's default leave the default.
+        assert_eq!(phase_bake(&s.spec.phases[1], 8.0, &mut errs), 48.0);
+        assert!(errs.is_empty(), "{errs:?}");
+    }
+
+    #[test]
+    fn a_bake_shorter_than_the_goals_need_is_an_error_at_that_bake() {
+        let s = setup(&format!(
+            "[[phases]]\nkind = \"enterprise\"\nbake = \"3d\"\n  [[phases.waves]]\n  groups = [\"it\"]\n  bake = \"2d\"\n  [[phases.waves]]\n  rest = true\n  bake = \"4d\"\n{GOALS_NEED_4D}"
+        ));
+        let p = &s.spec.phases[0];
+        let mut errs = Vec::new();
+        assert_eq!(phase_bake(p, 8.0, &mut errs), 72.0, "kept as written");
+        assert_eq!(
+            messages(&errs),
+            [
+                "a bake time of 3d is shorter than the Enterprise rollout's goals need: pending after 4 d ≤ 10 % is judged only from 4 d after a wave starts; bake at least 4d, or leave `bake` out to derive it from the goals"
+            ]
+        );
+        assert_eq!(errs[0].span, p.bake.as_ref().unwrap().span());
+        // A wave's own bake is held to the same goals.
+        let mut errs = Vec::new();
+        let drafts = enterprise(
+            &s.cx(),
+            &s.phase(0),
+            &mut RoaringBitmap::new(),
+            &mut Vec::new(),
+            &mut errs,
+        );
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            messages(&errs)[0].starts_with(
+                "a bake time of 2d is shorter than the Enterprise rollout's goals need"
+            )
+        );
+        assert_eq!(errs[0].span, p.waves[0].bake.as_ref().unwrap().span());
+        let bakes: Vec<f64> = drafts.iter().map(|d| d.bake).collect();
+        assert_eq!(bakes, [48.0, 96.0]);
+        // A window longer than the bake names the window.
+        let s = setup(
+            "[[phases]]\nkind = \"pilot\"\nbake = \"3d\"\n  [[phases.goals]]\n  metric = \"tickets_per_100_devices\"\n  threshold = \"<= 3\"\n  window = \"5d\"\n  min_sample = 5\n  deadline = \"7d\"\n",
+        );
+        let mut errs = Vec::new();
+        phase_bake(&s.spec.phases[0], 8.0, &mut errs);
+        assert_eq!(
+            messages(&errs),
+            [
+                "a bake time of 3d is shorter than the Pilot's goals need: tickets per 100 devices ≤ 3 is measured over 5 d; bake at least 5d, or leave `bake` out to derive it from the goals"
+            ]
+        );
+    }
+
     #[test]
     fn proof_of_concept_takes_lab_devices_and_test_groups() {
         let s = setup(
@@ -800,7 +913,7 @@ kind = "enterprise"
             [
                 "wave 1 of the enterprise rollout sets more than one of groups, share and rest",
                 "wave 2 of the enterprise rollout takes nobody: give it groups, a share or rest = true",
-                "a bake time of 1h is shorter than one check-in (8h)",
+                "a bake time of 1h is shorter than one check-in (8h): devices would not have reported",
             ]
         );
         assert_eq!(

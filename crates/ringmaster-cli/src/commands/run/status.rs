@@ -115,10 +115,8 @@ pub fn status(at: Where) -> anyhow::Result<ExitCode> {
         }
         let mut waves = Vec::new();
         for r in &rows {
-            let c = store.wave_counts(&r.key.rollout, r.key.idx, None).await?;
-            let (tickets, answers, score_sum) = store
-                .wave_tickets_feedback(&r.key.rollout, r.key.idx, None)
-                .await?;
+            // The figures the API and the dashboard show too.
+            let f = ringmaster_engine::figures::wave_figures(store.as_ref(), r).await?;
             // The latest gate round of a wave being judged, one sentence each.
             // With the verdict those rounds come to, in one sentence.
             let (mut gates, mut verdict) = (None, None);
@@ -128,21 +126,19 @@ pub fn status(at: Where) -> anyhow::Result<ExitCode> {
                 gates = rounds.pop();
             }
             let tenant = ringmaster_engine::engine::approval_note(&tenant_requests, &r.key);
-            waves.push((r, c, tickets, answers, score_sum, gates, verdict, tenant));
+            waves.push((r, f, gates, verdict, tenant));
         }
         if at.json {
             let out: Vec<serde_json::Value> = waves
                 .iter()
                 .zip(&approvals)
-                .map(|((r, c, tickets, answers, sum, gates, verdict, tenant), (given, t))| {
+                .map(|((r, f, gates, verdict, tenant), (given, t))| {
                     serde_json::json!({
                         "approvers": given,
                         "approval": (r.state == WaveState::AwaitingApproval).then(|| t.to_string()),
                         "wave": r.key.idx + 1, "name": r.name, "phase": r.phase,
                         "state": r.state, "state_text": describe(r.state),
-                        "devices": r.members.len(), "counts": c, "tickets": tickets,
-                        "feedback_answers": answers,
-                        "feedback_mean": if *answers > 0 { Some(sum / *answers as f64) } else { None },
+                        "figures": f,
                         "gates": gates.iter().flat_map(|g| &g.results).collect::<Vec<_>>(),
                         "verdict": verdict,
                         "tenant_approval": tenant,
@@ -162,21 +158,20 @@ pub fn status(at: Where) -> anyhow::Result<ExitCode> {
             polled.map(stamp).unwrap_or_else(|| "(nothing yet)".into())
         );
         println!(
-            "  {:>2}  {:<34} {:>8}  {:>8} {:>9} {:>7} {:>8}  state",
-            "#", "wave", "devices", "reported", "succeeded", "errors", "tickets"
+            "  {:>2}  {:<34} {:>8}  {:>8} {:>9} {:>7} {:>7} {:>8}  state",
+            "#", "wave", "devices", "reported", "succeeded", "errors", "pending", "tickets"
         );
-        for ((r, c, tickets, _, _, gates, verdict, tenant), (given, t)) in
-            waves.iter().zip(&approvals)
-        {
+        for ((r, f, gates, verdict, tenant), (given, t)) in waves.iter().zip(&approvals) {
             println!(
-                "  {:>2}  {:<34} {:>8}  {:>8} {:>9} {:>7} {:>8}  {}",
+                "  {:>2}  {:<34} {:>8}  {:>8} {:>9} {:>7} {:>7} {:>8}  {}",
                 r.key.idx + 1,
                 r.name,
-                r.members.len(),
-                c.reported(),
-                c.succeeded,
-                c.error,
-                tickets,
+                f.devices,
+                f.reported,
+                f.succeeded,
+                f.errors,
+                f.pending,
+                f.tickets,
                 describe(r.state)
             );
             if let Some(t) = tenant {
