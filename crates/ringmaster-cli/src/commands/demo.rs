@@ -342,7 +342,11 @@ const BROKEN_MODEL: &str = "Latitude 7440";
 /// The example plan with its enterprise waves judged per model as well
 /// (the demo's waves are small, so strata of 50 devices are judged).
 fn demo_plan() -> String {
-    let at = "kind = \"enterprise\"\nbake = \"1d\"\n";
+    let at = "kind = \"enterprise\"\n";
+    debug_assert!(
+        EXAMPLE_PLAN.contains(at),
+        "the example plan has an enterprise phase"
+    );
     EXAMPLE_PLAN.replacen(
         at,
         &format!("{at}strata = \"model\"\nstratum_min_devices = 50\n"),
