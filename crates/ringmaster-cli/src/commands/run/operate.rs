@@ -39,23 +39,10 @@ pub fn operate(a: WaveArgs, event: Event) -> anyhow::Result<ExitCode> {
             }
             None => None,
         };
-        match o
-            .engine
+        let outcome = (o.engine)
             .operate_until(a.wave, event, &a.actor, now, until)
-            .await?
-        {
-            Ok(line) => {
-                if a.at.json {
-                    crate::commands::write_json(
-                        &serde_json::json!({ "wave": a.wave, "done": line }),
-                    )?;
-                } else {
-                    println!("{line}");
-                }
-                Ok(ExitCode::SUCCESS)
-            }
-            Err(why) => Err(crate::UserError(why).into()),
-        }
+            .await?;
+        report(a.at.json, a.wave, outcome)
     })
 }
 
@@ -84,22 +71,20 @@ pub fn release(a: ReleaseArgs) -> anyhow::Result<ExitCode> {
             .polled_until()
             .await?
             .unwrap_or_else(jiff::Timestamp::now);
-        match o
-            .engine
+        let outcome = (o.engine)
             .release_stratum(a.wave, &a.stratum, &a.actor, now)
-            .await?
-        {
-            Ok(line) => {
-                if a.at.json {
-                    crate::commands::write_json(
-                        &serde_json::json!({ "wave": a.wave, "done": line }),
-                    )?;
-                } else {
-                    println!("{line}");
-                }
-                Ok(ExitCode::SUCCESS)
-            }
-            Err(why) => Err(crate::UserError(why).into()),
-        }
+            .await?;
+        report(a.at.json, a.wave, outcome)
     })
+}
+
+/// What an operator's action did, or why it was refused (a user error).
+fn report(json: bool, wave: u32, outcome: Result<String, String>) -> anyhow::Result<ExitCode> {
+    let line = outcome.map_err(crate::UserError)?;
+    if json {
+        crate::commands::write_json(&serde_json::json!({ "wave": wave, "done": line }))?;
+    } else {
+        println!("{line}");
+    }
+    Ok(ExitCode::SUCCESS)
 }
