@@ -5,10 +5,12 @@
 //! page and the overview must show the same devices, reported, succeeded,
 //! errors, pending and tickets for each wave.
 
-use assert_cmd::cargo::CommandCargoExt;
+mod common;
+
+use common::{ringmaster, wait_for};
 use std::io::{BufRead, Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 
 const PLAN: &str = r#"
@@ -89,13 +91,6 @@ const FIELDS: [&str; 6] = [
     "tickets",
 ];
 
-fn ringmaster(dir: &Path) -> Command {
-    let mut c = Command::cargo_bin("ringmaster").unwrap();
-    c.current_dir(dir)
-        .env("RINGMASTER_NOW", "2026-11-24T12:00:00Z");
-    c
-}
-
 fn output(dir: &Path, args: &[&str]) -> String {
     let out = ringmaster(dir).args(args).output().unwrap();
     assert!(
@@ -158,17 +153,6 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-    while !done() {
-        assert!(
-            std::time::Instant::now() < until,
-            "{what}: not within {secs} s"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
 

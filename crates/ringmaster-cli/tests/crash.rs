@@ -6,7 +6,9 @@
 //! the process aborts, no clean-up), so they mean the same on a fast or a
 //! loaded machine.
 
-use assert_cmd::cargo::CommandCargoExt;
+mod common;
+
+use common::{ringmaster, wait_for};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -78,13 +80,6 @@ setting = "device_vendor_msft_laps_policies_passwordlength"
 reason = "the old LAPS policies retire when this one is everywhere"
 expires = "2027-12-31"
 "#;
-
-fn ringmaster(dir: &Path) -> Command {
-    let mut c = Command::cargo_bin("ringmaster").unwrap();
-    c.current_dir(dir)
-        .env("RINGMASTER_NOW", "2026-11-24T12:00:00Z");
-    c
-}
 
 /// The test fleet (3,000 devices, seed 7) with the new baseline, and PLAN, in `dir`.
 fn fleet(dir: &Path) {
@@ -400,17 +395,6 @@ impl Instance {
             .iter()
             .filter(|l| l.contains(what))
             .count()
-    }
-}
-
-fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-    while !done() {
-        assert!(
-            std::time::Instant::now() < until,
-            "{what}: not within {secs} s"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
 
