@@ -331,16 +331,21 @@ impl Scheduler {
         step
     }
 
-    /// The rollout time of the next tick: the hour after the last one, this
-    /// server's or a previous leader's; the wall clock against a tenant.
+    /// The rollout time of the next tick: the hour after this server's last
+    /// one; on taking over, the stored hour again (a leader killed between
+    /// its poll and its judgement left that hour half done, and ticking an
+    /// hour twice changes nothing); the wall clock against a tenant.
     async fn tick_time(&self) -> jiff::Timestamp {
         if let Pace::Live { .. } = self.pace {
             return self.clock.now();
         }
         let stored = self.state.engine.polled_until().await.ok().flatten();
-        match stored.max(self.last) {
-            Some(t) => t + jiff::SignedDuration::from_hours(1),
-            None => self.time.now(),
+        match (stored, self.last) {
+            (stored, Some(last)) => {
+                stored.unwrap_or(last).max(last) + jiff::SignedDuration::from_hours(1)
+            }
+            (Some(stored), None) => stored,
+            (None, None) => self.time.now(),
         }
     }
 

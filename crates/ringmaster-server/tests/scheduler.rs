@@ -151,12 +151,16 @@ async fn a_follower_follows_the_stored_clock_and_takes_over_when_the_lease_runs_
         "the lease still runs: {step:?}"
     );
     assert_eq!(b_time.now(), start + hours(3));
-    // The leader died at its last renewal: when the lease runs out, b leads
-    // and goes on from the hour after the leader's last tick.
+    // The leader died at its last renewal: when the lease runs out, b leads,
+    // ticks the leader's last hour again (it may have died half-way through
+    // it) and goes on from the hour after.
     wall.advance(Duration::from_secs(1));
     let took = b.step().await;
     assert!(took.leading && took.changed, "{took:?}");
-    assert_eq!(took.ticked, Some(start + hours(4)));
+    assert_eq!(took.ticked, Some(start + hours(3)));
+    assert!(took.transitions.is_empty(), "{took:?}");
+    wall.advance(took.nap);
+    assert_eq!(ticks(&mut b, &wall, 1).await, vec![start + hours(4)]);
     assert_eq!(b_time.now(), start + hours(4));
     // The old leader comes back as a follower.
     let back = a.step().await;
