@@ -16,6 +16,7 @@
 use rayon::prelude::*;
 use roaring::RoaringBitmap;
 use rustc_hash::FxHashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Words in a chunk: 65,536 devices, one roaring container.
 const WORDS: usize = 1024;
@@ -91,17 +92,30 @@ fn answer_distinct(
     ) else {
         return questions.iter().map(|q| empty(q)).collect();
     };
-    // Parts per chunk, in chunk order; each holds the questions met there.
-    // Each worker keeps its layers' words from one chunk to the next.
-    let parts: Vec<Vec<(u32, Part)>> = (lo >> 16..=hi >> 16)
+    // Parts per chunk; each holds the questions met there. One worker per
+    // thread takes chunks in turn and keeps its layers' words from one to
+    // the next (fresh pages for every chunk cost more than the work).
+    let chunks: Vec<u32> = (lo >> 16..=hi >> 16).collect();
+    let next = AtomicUsize::new(0);
+    let workers = rayon::current_num_threads().clamp(1, chunks.len());
+    let mut parts: Vec<(usize, Vec<(u32, Part)>)> = (0..workers)
         .into_par_iter()
-        .map_init(Chunk::default, |here, chunk| {
-            here.answer(chunk, reaches, tallies, questions)
+        .flat_map_iter(|_| {
+            let mut here = Chunk::default();
+            let mut done = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&chunk) = chunks.get(i) else {
+                    break done;
+                };
+                done.push((i, here.answer(chunk, reaches, tallies, questions)));
+            }
         })
         .collect();
+    parts.sort_unstable_by_key(|(i, _)| *i);
     // Each question's parts, in chunk order, summed in parallel.
     let mut of: Vec<Vec<&Part>> = vec![Vec::new(); questions.len()];
-    for (q, part) in parts.iter().flatten() {
+    for (q, part) in parts.iter().flat_map(|(_, p)| p) {
         of[*q as usize].push(part);
     }
     (questions.par_iter().zip(of))
@@ -171,6 +185,10 @@ fn each_word(s: &Summary, mut f: impl FnMut(usize)) {
 /// compiler vectorises beats finding them one by one.
 const DENSE: u32 = WORDS as u32 / 2;
 
+/// Up to this many devices in a chunk (a roaring array container's most),
+/// a bitmap is laid out device by device rather than run by run.
+const SPARSE: u64 = 4096;
+
 /// Bitmaps laid out over one chunk: only those with devices in it that a
 /// question met there needs.
 #[derive(Default)]
@@ -187,21 +205,41 @@ impl Layer {
         self.at.clear();
         self.words.clear();
         self.sums.clear();
+        // Room for every wanted one up front: growing copies what is laid out.
+        let most = wanted.iter().filter(|w| **w).count();
+        self.words.reserve(most * WORDS);
+        let chunk = base..=base | 0xFFFF;
         for (b, &want) in bitmaps.iter().zip(wanted) {
-            let mut it = b.range(base..=base | 0xFFFF);
-            let first = if want { it.next_range() } else { None };
-            let Some(first) = first else {
+            let n = if want {
+                b.range_cardinality(chunk.clone())
+            } else {
+                0
+            };
+            if n == 0 {
                 self.at.push(None);
                 continue;
-            };
+            }
             let start = self.words.len();
             self.words.resize(start + WORDS, 0);
             let w = &mut self.words[start..];
-            set_range(w, first.start() - base, first.end() - base);
-            while let Some(r) = it.next_range() {
-                set_range(w, r.start() - base, r.end() - base);
+            if n <= SPARSE {
+                // Few devices: bit by bit, the summary as it goes. (Runs of
+                // a sparse container are found by a search each, which costs
+                // more than the bits.)
+                let mut sum = [0; WORDS / 64];
+                for d in b.range(chunk.clone()) {
+                    let k = (d - base) as usize;
+                    w[k / 64] |= 1 << (k % 64);
+                    sum[k / 4096] |= 1 << (k / 64 % 64);
+                }
+                self.sums.push(sum);
+            } else {
+                let mut it = b.range(chunk.clone());
+                while let Some(r) = it.next_range() {
+                    set_range(w, r.start() - base, r.end() - base);
+                }
+                self.sums.push(summarize(w));
             }
-            self.sums.push(summarize(w));
             self.at.push(Some((self.sums.len() - 1) as u32));
         }
     }
@@ -400,6 +438,18 @@ impl Scratch {
     }
 
     fn affected(&self, base: u32) -> RoaringBitmap {
+        if words_in(&self.twice_sum) <= 64 {
+            // Few words: their devices one by one, no 8 KiB copy.
+            let mut devices = Vec::new();
+            each_word(&self.twice_sum, |k| {
+                let mut w = self.twice[k];
+                while w != 0 {
+                    devices.push(base + (k * 64) as u32 + w.trailing_zeros());
+                    w &= w - 1;
+                }
+            });
+            return RoaringBitmap::from_sorted_iter(devices).expect("ascending");
+        }
         let mut bytes = Vec::with_capacity(8 * WORDS);
         (self.twice.iter()).for_each(|w| bytes.extend_from_slice(&w.to_le_bytes()));
         RoaringBitmap::from_lsb0_bytes(base, &bytes)
