@@ -317,10 +317,12 @@ impl Scheduler {
             return step;
         }
         if wall >= self.next {
-            let now = self.tick_time().await;
-            step.transitions = self.tick(now).await;
-            step.ticked = Some(now);
-            self.last = Some(now);
+            for now in self.tick_times().await {
+                let moved = self.tick(now).await;
+                step.transitions.extend(moved);
+                step.ticked = Some(now);
+                self.last = Some(now);
+            }
             self.next = later(self.clock.now(), self.pace.every());
         }
         let left = self.next.duration_since(self.clock.now());
@@ -331,21 +333,21 @@ impl Scheduler {
         step
     }
 
-    /// The rollout time of the next tick: the hour after this server's last
-    /// one; on taking over, the stored hour again (a leader killed between
-    /// its poll and its judgement left that hour half done, and ticking an
-    /// hour twice changes nothing); the wall clock against a tenant.
-    async fn tick_time(&self) -> jiff::Timestamp {
+    /// The rollout times of the next tick: the hour after the last one, this
+    /// server's or a previous leader's; the wall clock against a tenant. A
+    /// server that takes over first ticks the stored hour again: a leader
+    /// killed between its poll and its judgement left that hour half done,
+    /// and ticking an hour twice changes nothing.
+    async fn tick_times(&self) -> Vec<jiff::Timestamp> {
         if let Pace::Live { .. } = self.pace {
-            return self.clock.now();
+            return vec![self.clock.now()];
         }
+        let hour = jiff::SignedDuration::from_hours(1);
         let stored = self.state.engine.polled_until().await.ok().flatten();
         match (stored, self.last) {
-            (stored, Some(last)) => {
-                stored.unwrap_or(last).max(last) + jiff::SignedDuration::from_hours(1)
-            }
-            (Some(stored), None) => stored,
-            (None, None) => self.time.now(),
+            (Some(stored), None) => vec![stored, stored + hour],
+            (stored, Some(last)) => vec![stored.unwrap_or(last).max(last) + hour],
+            (None, None) => vec![self.time.now()],
         }
     }
 
