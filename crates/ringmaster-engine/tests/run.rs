@@ -817,11 +817,11 @@ async fn ticket_goals_are_judged_against_the_unreached_devices() {
     assert!(!sentence.contains("fixed bar"), "{sentence}");
 }
 
-/// The test plan with its enterprise waves judged per model as well.
-fn stratified(on_fail: &str) -> String {
+/// The test plan with its enterprise waves judged per stratum of `by` as well.
+fn stratified_by(on_fail: &str, by: &str) -> String {
     PLAN.replace("ON_FAIL", on_fail).replace(
         "on_fail = \"rollback\"\n",
-        "on_fail = \"rollback\"\nstrata = \"model\"\nstratum_min_devices = 30\n",
+        &format!("on_fail = \"rollback\"\nstrata = \"{by}\"\nstratum_min_devices = 30\n"),
     )
 }
 
@@ -841,12 +841,18 @@ struct Partial {
 /// common model; with `replay`, the engine is dropped the hour the hold is
 /// made and a new one runs that hour again (a crash after the hold).
 async fn partial(replay: bool) -> (Partial, String, Vec<(&'static str, u32)>) {
+    partial_by(replay, "model").await
+}
+
+/// The same, stratified by `by` (`model` or `os_version`), the fault on
+/// wave 4's largest stratum of it.
+async fn partial_by(replay: bool, by: &str) -> (Partial, String, Vec<(&'static str, u32)>) {
     let Fleet {
         org,
         mut res,
         proposed,
     } = fleet();
-    let text = stratified("rollback");
+    let text = stratified_by("rollback", by);
     let plan = build(
         &ringmaster_plan::parse(&text).unwrap(),
         Inputs {
@@ -872,8 +878,16 @@ async fn partial(replay: bool) -> (Partial, String, Vec<(&'static str, u32)>) {
         .unwrap();
     assert!(size >= 30, "{size} devices of the largest model");
     let name = st.names[code].clone();
-    let model = name.trim_start_matches("model ").to_string();
-    let fault: Fault = format!("wave=4,model={model},error=0.3").parse().unwrap();
+    let fault: Fault = match name.strip_prefix("OS version ") {
+        // `windows 10.0.22631.4460`: the fault names the version alone.
+        Some(v) => format!("wave=4,os={},error=0.3", v.split_once(' ').unwrap().1),
+        None => format!(
+            "wave=4,model={},error=0.3",
+            name.trim_start_matches("model ")
+        ),
+    }
+    .parse()
+    .unwrap();
     let store = ringmaster_store::open("sqlite::memory:").await.unwrap();
     let sim = Arc::new(Simulator::new(
         &org,
@@ -992,6 +1006,23 @@ async fn a_broken_model_is_held_and_the_rest_of_the_wave_goes_on() {
     assert_eq!(calls.iter().filter(|c| **c == ("assign", 3)).count(), 2);
     assert_eq!(p.later_reports, 0);
     assert_eq!((p.audited, p.alerts), (1, 1));
+}
+
+#[tokio::test]
+async fn a_broken_os_build_is_held_by_its_exact_version() {
+    let (p, name, _) = partial_by(false, "os_version").await;
+    assert!(name.starts_with("OS version "), "{name}");
+    assert!(
+        p.states.iter().all(|s| *s == WaveState::Passed),
+        "{:?} {:?}",
+        p.states,
+        p.holds
+    );
+    assert_eq!(p.holds.len(), 1, "{:?}", p.holds);
+    let (what, _, evidence, _, removed) = &p.holds[0];
+    assert_eq!(*what, format!("4 {name}"));
+    assert!(evidence.contains(&format!("in {name}")), "{evidence}");
+    assert!(removed);
 }
 
 #[tokio::test]
