@@ -1129,8 +1129,8 @@ impl Engine {
             let members = if v == self.version {
                 self.waves.get(i as usize).map(|w| w.members.clone())
             } else {
-                if !rows.contains_key(&v) {
-                    rows.insert(v, self.store.waves(&self.rollout, v).await?);
+                if let std::collections::hash_map::Entry::Vacant(e) = rows.entry(v) {
+                    e.insert(self.store.waves(&self.rollout, v).await?);
                 }
                 rows[&v]
                     .iter()
