@@ -80,6 +80,65 @@ pub struct GatePolicy {
     pub consecutive_failures: u32,
     /// Failed evaluations of one goal in total that fail the wave.
     pub total_failures: u32,
+    /// Set when `alpha` is a Bonferroni share of the plan's α (per-stratum
+    /// judgement), so sentences say the level used and where it came from.
+    /// Not part of a plan's identity: it is derived for each round.
+    #[serde(skip)]
+    pub split: Option<Split>,
+}
+
+/// The tests one α is split over: each goal judged in each stratum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Split {
+    pub goals: u32,
+    pub strata: u32,
+}
+
+impl Split {
+    pub fn tests(self) -> u32 {
+        self.goals * self.strata
+    }
+}
+
+/// A confidence level as a percentage with as many decimals as it takes to
+/// be within 5 % of its α: 95 %, 98.3 %, 99.5 %, 99.92 %; never "100 %".
+pub fn level_text(level: f64) -> String {
+    let p = level * 100.0;
+    let alpha = 100.0 - p;
+    for d in 0..=4usize {
+        let f = 10f64.powi(d as i32);
+        let r = (p * f).round() / f;
+        if r < 100.0 && (r - p).abs() <= 0.05 * alpha + 1e-9 {
+            return format!("{r:.d$} %");
+        }
+    }
+    format!("{p:.6} %")
+}
+
+impl GatePolicy {
+    /// The level of this policy's anytime intervals, and when α is split,
+    /// what it was split from ("95 % split over 10 strata").
+    fn level_and_split(&self) -> (String, String) {
+        let level = level_text(1.0 - self.alpha);
+        let note = match self.split {
+            Some(sp) if sp.tests() > 1 => {
+                let whole = level_text(1.0 - self.alpha * f64::from(sp.tests()));
+                let over = if sp.goals == 1 {
+                    format!("{} strata", sp.strata)
+                } else {
+                    format!(
+                        "{} tests: {} goals × {} strata",
+                        sp.tests(),
+                        sp.goals,
+                        sp.strata
+                    )
+                };
+                format!("{whole} split over {over}")
+            }
+            _ => String::new(),
+        };
+        (level, note)
+    }
 }
 
 impl GatePolicy {
@@ -103,6 +162,7 @@ impl Default for GatePolicy {
             alpha: 0.05,
             consecutive_failures: 2,
             total_failures: 3,
+            split: None,
         }
     }
 }
@@ -187,6 +247,15 @@ pub fn wilson(k: u64, n: u64, z: f64) -> (f64, f64) {
         ((centre - margin) / denom).max(0.0),
         ((centre + margin) / denom).min(1.0),
     )
+}
+
+/// `; note` inside a parenthesis, or nothing.
+fn semi(note: &str) -> String {
+    if note.is_empty() {
+        String::new()
+    } else {
+        format!("; {note}")
+    }
 }
 
 fn pct(v: f64) -> String {
@@ -300,7 +369,7 @@ pub fn evaluate(
         (r, None) => format!(", look {r}"),
         (r, Some(st)) => format!(" in {st}, look {r}"),
     };
-    let level = format!("{:.0} %", (1.0 - policy.alpha) * 100.0);
+    let (level, split) = policy.level_and_split();
     // Pass only when the whole interval clears the bar; fail only when the
     // whole interval misses it.
     let judge = |(lo, hi): (f64, f64)| {
@@ -319,8 +388,17 @@ pub fn evaluate(
         _ => "is too close to the bar to call at this sample size (hold)",
     };
     if goal.metric == Metric::TicketsPer1000DeviceDays {
-        let mut e = ticket_rate(goal, o, policy, &window, &look, &level, judge, verdict)
-            .into_evaluation(goal);
+        let mut e = ticket_rate(
+            goal,
+            o,
+            policy,
+            &window,
+            &look,
+            (&level, &split),
+            judge,
+            verdict,
+        )
+        .into_evaluation(goal);
         e.anytime = anytime(&e.interval);
         e.stratum = o.stratum.clone();
         return e;
@@ -342,7 +420,12 @@ pub fn evaluate(
             };
             let bounds = match (interval, policy.judging) {
                 (Some((lo, hi)), Judging::Sequential) => {
-                    format!(" ({level} anytime interval {}–{})", pct(lo), pct(hi))
+                    format!(
+                        " ({level} anytime interval {}–{}{})",
+                        pct(lo),
+                        pct(hi),
+                        semi(&split)
+                    )
                 }
                 (Some((lo, hi)), _) => format!(" (95 % interval {}–{})", pct(lo), pct(hi)),
                 (None, _) => String::new(),
@@ -428,7 +511,7 @@ fn ticket_rate(
     policy: &GatePolicy,
     window: &str,
     look: &str,
-    level: &str,
+    (level, split): (&str, &str),
     judge: impl Fn((f64, f64)) -> Outcome,
     verdict: impl Fn(Outcome) -> &'static str,
 ) -> Judged {
@@ -462,8 +545,13 @@ fn ticket_rate(
         };
         let outcome = judge(interval);
         let bounds = if sequential {
+            let split = if split.is_empty() {
+                String::new()
+            } else {
+                format!(" ({split})")
+            };
             format!(
-                ", {level} anytime interval {}–{}",
+                ", {level} anytime interval {}–{}{split}",
                 rate(interval.0),
                 rate(interval.1)
             )
@@ -503,7 +591,14 @@ fn ticket_rate(
         None => judge((value, value)),
     };
     let bounds = interval
-        .map(|(lo, hi)| format!(" ({level} anytime interval {}–{})", rate(lo), rate(hi)))
+        .map(|(lo, hi)| {
+            format!(
+                " ({level} anytime interval {}–{}{})",
+                rate(lo),
+                rate(hi),
+                semi(split)
+            )
+        })
         .unwrap_or_default();
     Judged {
         value,
@@ -778,7 +873,7 @@ pub fn verdict(rounds: &[GateRound]) -> Option<Verdict> {
         None => format!("{stratum}{label}: {} of {} reports", e.sample, e.min_sample),
         Some(v) => {
             let kind = match e.anytime {
-                Some(l) => format!("anytime {:.0} % interval", l * 100.0),
+                Some(l) => format!("anytime {} interval", level_text(l)),
                 None => "interval".to_string(),
             };
             match (e.control, e.interval) {
@@ -923,6 +1018,26 @@ impl TryFrom<ResultForm> for GateResult {
                 anytime: f.anytime,
             },
         })
+    }
+}
+
+#[cfg(test)]
+mod level_tests {
+    use super::level_text;
+
+    #[test]
+    fn levels_keep_the_decimals_their_alpha_needs() {
+        for (level, text) in [
+            (0.95, "95 %"),
+            (1.0 - 0.05 / 3.0, "98.3 %"),
+            (0.975, "97.5 %"),
+            (0.995, "99.5 %"),
+            (0.999, "99.9 %"),
+            (1.0 - 0.05 / 60.0, "99.92 %"),
+            (1.0 - 0.05 / 1000.0, "99.995 %"),
+        ] {
+            assert_eq!(level_text(level), text, "{level}");
+        }
     }
 }
 

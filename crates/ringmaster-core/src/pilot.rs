@@ -22,10 +22,27 @@ pub enum Dimension {
     Location,
     Ownership,
     Model,
+    /// Platform and the exact OS version or build as imported
+    /// (`windows 10.0.22631.4460`); a device without one is `(unknown)`.
+    OsVersion,
 }
 
 impl Dimension {
-    pub const ALL: [Dimension; 6] = [
+    /// Every attribute a plan may name (pilot `dimensions`, `strata`).
+    pub const ALL: [Dimension; 7] = [
+        Dimension::Platform,
+        Dimension::OsFamily,
+        Dimension::Department,
+        Dimension::Location,
+        Dimension::Ownership,
+        Dimension::Model,
+        Dimension::OsVersion,
+    ];
+
+    /// What a pilot mirrors unless the plan says otherwise. Not the exact
+    /// OS version: builds are many and short-lived, so mirroring each one
+    /// would crowd out the other dimensions of a small pilot.
+    pub const PILOT: [Dimension; 6] = [
         Dimension::Platform,
         Dimension::OsFamily,
         Dimension::Department,
@@ -42,6 +59,7 @@ impl Dimension {
             Dimension::Location => "location",
             Dimension::Ownership => "ownership",
             Dimension::Model => "model",
+            Dimension::OsVersion => "OS version",
         }
     }
 
@@ -78,6 +96,15 @@ impl Dimension {
             Dimension::Location => usr(UserAttr::Country),
             Dimension::Ownership => dev(DeviceAttr::Ownership),
             Dimension::Model => dev(DeviceAttr::Model),
+            Dimension::OsVersion => match org
+                .device(DeviceAttr::OsVersion, d)
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+            {
+                // One stratum for every device without a version, whatever its platform.
+                None => "(unknown)".to_string(),
+                Some(v) => format!("{} {v}", dev(DeviceAttr::Platform)),
+            },
         }
     }
 }
@@ -108,7 +135,7 @@ pub fn strata(org: &Org, dim: Dimension, rows: &[u32]) -> (Vec<u32>, Vec<String>
                 .collect();
             rows.iter().map(|&d| map[col.code(d) as usize]).collect()
         }
-        Dimension::OsFamily => {
+        Dimension::OsFamily | Dimension::OsVersion => {
             let (pc, oc) = (
                 device_col(DeviceAttr::Platform),
                 device_col(DeviceAttr::OsVersion),
@@ -687,7 +714,7 @@ mod tests {
         let org = org();
         let few: RoaringBitmap = (0..5).collect();
         let none = RoaringBitmap::new();
-        let p = select(&org, &few, 50, &Dimension::ALL, "plan", &none, &none);
+        let p = select(&org, &few, 50, &Dimension::PILOT, "plan", &none, &none);
         assert_eq!(p.size, 3);
         assert_eq!(p.devices.iter().collect::<Vec<_>>(), [2, 3, 4]);
         assert!((p.detectable_failure_rate - (1.0 - 0.05f64.powf(1.0 / 3.0))).abs() < 1e-12);
@@ -714,5 +741,49 @@ mod tests {
         assert_eq!(barred(&org, other), None);
         let all: RoaringBitmap = [own, shared, other].into_iter().collect();
         assert_eq!(barred_all(&org, &all), [own, shared].into_iter().collect());
+    }
+}
+
+#[cfg(test)]
+mod os_version_tests {
+    use super::*;
+    use crate::org::{DeviceKey, OrgBuilder};
+
+    #[test]
+    fn os_version_strata_are_exact_builds_with_one_unknown() {
+        let mut b = OrgBuilder::new();
+        let rows: Vec<(&str, Option<&str>)> = vec![
+            ("windows", Some("10.0.22631.4460")),
+            ("windows", Some("10.0.22631.4317")),
+            ("windows", Some("10.0.22631.4460")),
+            ("windows", None),
+            ("macOS", Some("")),
+            ("iOS", Some("18.1")),
+        ];
+        for (i, (platform, os)) in rows.iter().enumerate() {
+            let d = b.device(&[DeviceKey::ObjectId(&format!("d{i}"))]);
+            b.set_device(d, DeviceAttr::Platform, Some(platform));
+            b.set_device(d, DeviceAttr::OsVersion, *os);
+        }
+        let org = b.finish();
+        let all: Vec<u32> = (0..rows.len() as u32).collect();
+        let (codes, names) = strata(&org, Dimension::OsVersion, &all);
+        assert_eq!(
+            names,
+            [
+                "windows 10.0.22631.4460",
+                "windows 10.0.22631.4317",
+                "(unknown)",
+                "iOS 18.1"
+            ]
+        );
+        assert_eq!(codes, [0, 1, 0, 2, 2, 3]);
+        // The family groups the two builds the exact version tells apart.
+        let (family, _) = strata(&org, Dimension::OsFamily, &all);
+        assert_eq!(family[0], family[1]);
+        assert_eq!(
+            Dimension::OsVersion.value(&org, 1),
+            "windows 10.0.22631.4317"
+        );
     }
 }

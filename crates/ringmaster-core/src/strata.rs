@@ -179,9 +179,13 @@ pub fn judge(
         .iter()
         .filter(|(_, o)| o.devices >= min_size)
         .collect();
-    let tests = (goals.len() * judged.len()).max(1) as f64;
+    let sp = gates::Split {
+        goals: goals.len() as u32,
+        strata: judged.len() as u32,
+    };
     let split = GatePolicy {
-        alpha: policy.alpha / tests,
+        alpha: policy.alpha / f64::from(sp.tests().max(1)),
+        split: Some(sp),
         ..*policy
     };
     judged
@@ -258,8 +262,11 @@ mod tests {
         let e = &v[2].evaluations[0];
         assert_eq!(e.outcome, Outcome::Fail);
         assert!(
-            e.sentence.starts_with("error rate 15 % (98 % anytime interval")
-                && e.sentence.contains("on 60 of 400 devices over 1 d in model C, look 12 misses the bar of ≤ 2 %: fail"),
+            e.sentence.starts_with(
+                "error rate 15 % (98.3 % anytime interval 9.1 %–22.6 %; 95 % split over 3 strata)"
+            ) && e.sentence.contains(
+                "on 60 of 400 devices over 1 d in model C, look 12 misses the bar of ≤ 2 %: fail"
+            ),
             "{}",
             e.sentence
         );
@@ -345,6 +352,43 @@ mod tests {
         assert!(left_out(released, 2, None).is_empty());
         assert!(left_out(released, 2, Some(t(20))).is_empty());
         assert_eq!(left_out(released, 2, Some(t(5))).len(), 2);
+    }
+
+    #[test]
+    fn sentences_say_the_level_each_stratum_is_judged_at() {
+        let goal = error_goal();
+        let ten: Vec<(String, Observed)> = (0..10)
+            .map(|i| stratum(&format!("model {i}"), 1000, 5))
+            .collect();
+        let v = judge(
+            std::slice::from_ref(&goal),
+            &ten,
+            100,
+            &GatePolicy::sequential(),
+        );
+        let s = &v[0].evaluations[0].sentence;
+        assert!(
+            s.contains("(99.5 % anytime interval") && s.contains("; 95 % split over 10 strata)"),
+            "{s}"
+        );
+        // Two goals over 25 strata: 50 tests at 0.1 % each.
+        let more: Vec<(String, Observed)> = (0..25)
+            .map(|i| stratum(&format!("model {i}"), 1000, 5))
+            .collect();
+        let v = judge(&[goal.clone(), goal], &more, 100, &GatePolicy::sequential());
+        let s = &v[0].evaluations[1].sentence;
+        assert!(
+            s.contains("(99.9 % anytime interval")
+                && s.contains("; 95 % split over 50 tests: 2 goals × 25 strata)"),
+            "{s}"
+        );
+        // One stratum judged alone keeps the plan's level, with no note.
+        let v = judge(&[error_goal()], &ten[..1], 100, &GatePolicy::sequential());
+        let s = &v[0].evaluations[0].sentence;
+        assert!(
+            s.contains("(95 % anytime interval") && !s.contains("split"),
+            "{s}"
+        );
     }
 
     #[test]

@@ -1088,7 +1088,8 @@ impl Engine {
             .enumerate()
             .map(|(i, w)| (w.members.clone(), self.started(&history, i)))
             .collect();
-        Ok(crate::ingest::Attribution::new(waves, window, hints))
+        let treated = self.reached(&history).await?;
+        Ok(crate::ingest::Attribution::new(waves, window, hints).with_treated(treated))
     }
 
     /// When wave `idx` of this version first started applying, if it has.
@@ -1107,10 +1108,49 @@ impl Engine {
             .map(|h| h.at)
     }
 
+    /// Every wave of every version of this rollout that started applying,
+    /// with its members and when, oldest first. A device is treated from
+    /// the first of these that holds it: a wave carried over to an edited
+    /// plan, or superseded after it started, was treated under the old one.
+    async fn reached(
+        &self,
+        history: &[ringmaster_store::Recorded],
+    ) -> Result<Vec<(RoaringBitmap, jiff::Timestamp)>, EngineError> {
+        let mut firsts: Vec<(u32, u32, jiff::Timestamp)> = Vec::new();
+        for h in history.iter().filter(|h| h.to == WaveState::Applying) {
+            let (v, i) = (h.key.version, h.key.idx);
+            if !firsts.iter().any(|f| (f.0, f.1) == (v, i)) {
+                firsts.push((v, i, h.at));
+            }
+        }
+        let mut rows: HashMap<u32, Vec<ringmaster_store::WaveRow>> = HashMap::new();
+        let mut out = Vec::with_capacity(firsts.len());
+        for (v, i, at) in firsts {
+            let members = if v == self.version {
+                self.waves.get(i as usize).map(|w| w.members.clone())
+            } else {
+                if let std::collections::hash_map::Entry::Vacant(e) = rows.entry(v) {
+                    e.insert(self.store.waves(&self.rollout, v).await?);
+                }
+                rows[&v]
+                    .iter()
+                    .find(|r| r.key.idx == i)
+                    .map(|r| r.members.clone())
+            };
+            if let Some(m) = members {
+                out.push((m, at));
+            }
+        }
+        out.sort_by_key(|(_, at)| *at);
+        Ok(out)
+    }
+
     /// The concurrent control of wave `idx` over `[since, now]`: tickets
     /// from devices of the scope no wave had reached when they were opened,
     /// and the device-days those devices were unreached within the window
-    /// (each other wave's members until it started).
+    /// (each other wave's members until a wave of any version holding them
+    /// started: treated devices never count, whether a held stratum was
+    /// taken out again or an edited plan carried their wave over).
     async fn control(
         &self,
         idx: u32,
@@ -1124,19 +1164,25 @@ impl Engine {
             ));
         }
         let history = self.store.history(&self.rollout).await?;
+        let reached = self.reached(&history).await?;
+        let days = |until: jiff::Timestamp| {
+            (until.as_second() - since.as_second()).max(0) as f64 / 86_400.0
+        };
         let (mut device_days, mut unreached) = (0.0, 0);
         for (i, w) in self.waves.iter().enumerate() {
             if i == idx as usize {
                 continue;
             }
-            let started = self.started(&history, i).filter(|&at| at <= now);
-            unreached += if started.is_none() {
-                w.members.len()
-            } else {
-                0
-            };
-            let secs = (started.unwrap_or(now).as_second() - since.as_second()).max(0);
-            device_days += w.members.len() as f64 * secs as f64 / 86_400.0;
+            let mut waiting = w.members.clone();
+            for (set, at) in reached.iter().filter(|(_, at)| *at <= now) {
+                let hit = &waiting & set;
+                if !hit.is_empty() {
+                    device_days += hit.len() as f64 * days(*at);
+                    waiting -= &hit;
+                }
+            }
+            unreached += waiting.len();
+            device_days += waiting.len() as f64 * days(now);
         }
         if unreached == 0 {
             return Ok(gates::Control::NotComparable(

@@ -511,6 +511,9 @@ pub struct Attribution {
     waves: Vec<(roaring::RoaringBitmap, Option<jiff::Timestamp>)>,
     window: jiff::SignedDuration,
     hints: Vec<String>,
+    /// Devices treated since an instant by any wave of any plan version
+    /// (`Engine::reached`): never the control from then on.
+    treated: Vec<(roaring::RoaringBitmap, jiff::Timestamp)>,
 }
 
 impl Attribution {
@@ -523,7 +526,16 @@ impl Attribution {
             waves,
             window,
             hints: hints.iter().map(|h| h.to_lowercase()).collect(),
+            treated: Vec::new(),
         }
+    }
+
+    /// Adds the waves of every plan version that started, with when: a
+    /// device they hold is no control from then on, even when this
+    /// version has not started its wave (an edited plan carried it over).
+    pub fn with_treated(mut self, treated: Vec<(roaring::RoaringBitmap, jiff::Timestamp)>) -> Self {
+        self.treated = treated;
+        self
     }
 
     /// The last started wave holding any of `devices` (org rows).
@@ -556,7 +568,14 @@ impl Attribution {
         let waiting = |(set, started): &(roaring::RoaringBitmap, Option<jiff::Timestamp>)| {
             !started.is_some_and(|s| s <= at) && devices.iter().any(|d| set.contains(*d))
         };
-        !self.waves.iter().any(reached) && self.waves.iter().any(waiting) && self.hinted(text)
+        let treated = self
+            .treated
+            .iter()
+            .any(|(set, since)| *since <= at && devices.iter().any(|d| set.contains(*d)));
+        !treated
+            && !self.waves.iter().any(reached)
+            && self.waves.iter().any(waiting)
+            && self.hinted(text)
     }
 
     fn hinted(&self, text: &str) -> bool {
@@ -700,5 +719,14 @@ mod attribution_tests {
             "outside the scope"
         );
         assert!(!a.is_control(&[], t("2027-01-19T10:00:00Z"), "bitlocker"));
+        // Devices an earlier plan version's wave reached are treated from
+        // then on, though this version has not started their wave.
+        let a = a.with_treated(vec![((20..25).collect(), t("2027-01-10T08:00:00Z"))]);
+        assert!(
+            !a.is_control(&[21], t("2027-01-19T10:00:00Z"), "bitlocker"),
+            "treated under the old version"
+        );
+        assert!(a.is_control(&[21], t("2027-01-09T10:00:00Z"), "bitlocker"));
+        assert!(a.is_control(&[25], t("2027-01-19T10:00:00Z"), "bitlocker"));
     }
 }

@@ -714,21 +714,31 @@ async fn a_two_person_wave_opens_only_when_two_others_approved() {
     assert!(matches!(a, Approval::Opened(_)), "{a:?}");
 }
 
-/// A ticket goal against the control: the devices of the scope no wave has
-/// reached are the yardstick, counted from the store over the goal's window.
-#[tokio::test]
-async fn ticket_goals_are_judged_against_the_unreached_devices() {
+/// The test plan with a ticket goal against the control on its enterprise
+/// waves, allowing `margin` more tickets per 1,000 device-days.
+fn ticket_plan(margin: u32) -> String {
+    PLAN.replace("ON_FAIL", "pause").replace(
+        "  deadline = \"6d\"\n",
+        &format!("  deadline = \"6d\"\n  [[phases.goals]]\n  metric = \"tickets_per_1000_device_days\"\n  threshold = \"<= control + {margin}\"\n  window = \"24h\"\n  min_sample = 20\n  deadline = \"6d\"\n"),
+    )
+}
+
+/// Starts (or resumes with an edited plan) the rollout on `text` at `at`
+/// and runs it until the first enterprise wave bakes; returns the engine,
+/// that wave's position and the hour it baked.
+async fn run_to_first_enterprise_bake(
+    store: &Arc<dyn ringmaster_store::Store>,
+    sim: &Arc<Simulator>,
+    text: &str,
+    at: Option<jiff::Timestamp>,
+) -> (Engine, usize, jiff::Timestamp) {
     let Fleet {
         org,
         mut res,
         proposed,
     } = fleet();
-    let text = PLAN.replace("ON_FAIL", "pause").replace(
-        "  deadline = \"6d\"\n",
-        "  deadline = \"6d\"\n  [[phases.goals]]\n  metric = \"tickets_per_1000_device_days\"\n  threshold = \"<= control + 2\"\n  window = \"24h\"\n  min_sample = 20\n  deadline = \"6d\"\n",
-    );
     let plan = build(
-        &ringmaster_plan::parse(&text).unwrap(),
+        &ringmaster_plan::parse(text).unwrap(),
         Inputs {
             org: &org,
             res: &mut res,
@@ -736,18 +746,15 @@ async fn ticket_goals_are_judged_against_the_unreached_devices() {
         },
     )
     .unwrap();
-    let store = ringmaster_store::open("sqlite::memory:").await.unwrap();
-    let sim = Arc::new(Simulator::new(&org, SimConfig::default()));
     let waves = WaveSpec::from_plan(&plan, &org);
-    let start = waves[0].starts_at;
+    let start = at.unwrap_or(waves[0].starts_at);
     let first = waves
         .iter()
         .position(|w| w.phase == ringmaster_plan::spec::PhaseKind::Enterprise)
         .unwrap();
-    let engine = Engine::start(store.clone(), sim, "sim", &text, waves, start)
+    let engine = Engine::start(store.clone(), sim.clone(), "sim", text, waves, start)
         .await
         .unwrap();
-    // Run until the first enterprise wave bakes.
     let mut hour = 0;
     let now = loop {
         let now = start + jiff::SignedDuration::from_hours(hour);
@@ -758,9 +765,21 @@ async fn ticket_goals_are_judged_against_the_unreached_devices() {
         hour += 1;
         assert!(hour < 24 * 20, "the first enterprise wave never baked");
     };
+    (engine, first, now)
+}
+
+/// Control tickets come in after `now`; the next round's sentence of wave
+/// `first` must count them over the device-days of the waves after it,
+/// each exposed from this version's start of that wave (less than 24 h ago).
+async fn assert_control_is_the_waves_after(
+    engine: &Engine,
+    store: &Arc<dyn ringmaster_store::Store>,
+    first: usize,
+    now: jiff::Timestamp,
+) {
     // Unreached devices open tickets in the window; one from before it does not count.
     let ticket = |id: u32, at: jiff::Timestamp| ringmaster_store::Ticket {
-        id: format!("C{id}"),
+        id: format!("C{id}-{}", engine.version()),
         at,
         user: None,
         device: None,
@@ -797,14 +816,12 @@ async fn ticket_goals_are_judged_against_the_unreached_devices() {
         .find(|r| r.goal() == Some(1))
         .unwrap_or_else(|| panic!("{rounds:?}"))
         .sentence();
-    // The unreached devices are the waves after this one, each exposed from
-    // the start of the window (this wave's start, less than 24 h ago).
     let started = store
         .history("sim")
         .await
         .unwrap()
         .into_iter()
-        .find(|h| h.key.idx == first as u32 && h.to == WaveState::Applying)
+        .find(|h| h.key == key && h.to == WaveState::Applying)
         .unwrap()
         .at;
     let unreached: u64 = engine.waves()[first + 1..]
@@ -817,11 +834,42 @@ async fn ticket_goals_are_judged_against_the_unreached_devices() {
     assert!(!sentence.contains("fixed bar"), "{sentence}");
 }
 
-/// The test plan with its enterprise waves judged per model as well.
-fn stratified(on_fail: &str) -> String {
+/// A ticket goal against the control: the devices of the scope no wave has
+/// reached are the yardstick, counted from the store over the goal's window.
+#[tokio::test]
+async fn ticket_goals_are_judged_against_the_unreached_devices() {
+    let store = ringmaster_store::open("sqlite::memory:").await.unwrap();
+    let sim = Arc::new(Simulator::new(&fleet().org, SimConfig::default()));
+    let (engine, first, now) =
+        run_to_first_enterprise_bake(&store, &sim, &ticket_plan(2), None).await;
+    assert_control_is_the_waves_after(&engine, &store, first, now).await;
+}
+
+/// Devices an earlier plan version treated are never the control: an
+/// edited plan carries the passed pilot over without starting it again, and
+/// its devices (which have the policy) stay out of the control's device-days.
+#[tokio::test]
+async fn waves_treated_under_an_earlier_version_are_not_the_control() {
+    let store = ringmaster_store::open("sqlite::memory:").await.unwrap();
+    let sim = Arc::new(Simulator::new(&fleet().org, SimConfig::default()));
+    let (_, first, baking) =
+        run_to_first_enterprise_bake(&store, &sim, &ticket_plan(2), None).await;
+    let (engine, again, now) =
+        run_to_first_enterprise_bake(&store, &sim, &ticket_plan(3), Some(baking)).await;
+    assert_eq!((engine.version(), again), (2, first));
+    let rows = engine.rows().await.unwrap();
+    assert!(
+        rows[..first].iter().all(|r| r.state == WaveState::Passed),
+        "the pilot is carried over: {rows:?}"
+    );
+    assert_control_is_the_waves_after(&engine, &store, first, now).await;
+}
+
+/// The test plan with its enterprise waves judged per stratum of `by` as well.
+fn stratified_by(on_fail: &str, by: &str) -> String {
     PLAN.replace("ON_FAIL", on_fail).replace(
         "on_fail = \"rollback\"\n",
-        "on_fail = \"rollback\"\nstrata = \"model\"\nstratum_min_devices = 30\n",
+        &format!("on_fail = \"rollback\"\nstrata = \"{by}\"\nstratum_min_devices = 30\n"),
     )
 }
 
@@ -835,18 +883,27 @@ struct Partial {
     audited: usize,
     later_reports: usize,
     alerts: usize,
+    /// A ticket from a held device, opened when the run ended, would count
+    /// for the control (it must not: they were treated, then taken out).
+    held_are_control: bool,
 }
 
 /// Runs the stratified plan with wave 4 ('sales') breaking on its most
 /// common model; with `replay`, the engine is dropped the hour the hold is
 /// made and a new one runs that hour again (a crash after the hold).
 async fn partial(replay: bool) -> (Partial, String, Vec<(&'static str, u32)>) {
+    partial_by(replay, "model").await
+}
+
+/// The same, stratified by `by` (`model` or `os_version`), the fault on
+/// wave 4's largest stratum of it.
+async fn partial_by(replay: bool, by: &str) -> (Partial, String, Vec<(&'static str, u32)>) {
     let Fleet {
         org,
         mut res,
         proposed,
     } = fleet();
-    let text = stratified("rollback");
+    let text = stratified_by("rollback", by);
     let plan = build(
         &ringmaster_plan::parse(&text).unwrap(),
         Inputs {
@@ -872,8 +929,16 @@ async fn partial(replay: bool) -> (Partial, String, Vec<(&'static str, u32)>) {
         .unwrap();
     assert!(size >= 30, "{size} devices of the largest model");
     let name = st.names[code].clone();
-    let model = name.trim_start_matches("model ").to_string();
-    let fault: Fault = format!("wave=4,model={model},error=0.3").parse().unwrap();
+    let fault: Fault = match name.strip_prefix("OS version ") {
+        // `windows 10.0.22631.4460`: the fault names the version alone.
+        Some(v) => format!("wave=4,os={},error=0.3", v.split_once(' ').unwrap().1),
+        None => format!(
+            "wave=4,model={},error=0.3",
+            name.trim_start_matches("model ")
+        ),
+    }
+    .parse()
+    .unwrap();
     let store = ringmaster_store::open("sqlite::memory:").await.unwrap();
     let sim = Arc::new(Simulator::new(
         &org,
@@ -941,6 +1006,15 @@ async fn partial(replay: bool) -> (Partial, String, Vec<(&'static str, u32)>) {
         .filter(|a| a.kind == "stratum_held")
         .count();
     let calls = sim.calls.lock().unwrap().clone();
+    let end = engine.polled_until().await.unwrap().unwrap();
+    let attribution = engine
+        .attribution(jiff::SignedDuration::from_hours(24 * 7), &[])
+        .await
+        .unwrap();
+    let held_are_control = holds
+        .iter()
+        .flat_map(|h| h.devices.iter())
+        .any(|d| attribution.is_control(&[d], end, "slow"));
     let out = Partial {
         states: engine
             .rows()
@@ -964,6 +1038,7 @@ async fn partial(replay: bool) -> (Partial, String, Vec<(&'static str, u32)>) {
         audited,
         later_reports,
         alerts,
+        held_are_control,
     };
     (out, name, calls)
 }
@@ -992,6 +1067,24 @@ async fn a_broken_model_is_held_and_the_rest_of_the_wave_goes_on() {
     assert_eq!(calls.iter().filter(|c| **c == ("assign", 3)).count(), 2);
     assert_eq!(p.later_reports, 0);
     assert_eq!((p.audited, p.alerts), (1, 1));
+    assert!(!p.held_are_control);
+}
+
+#[tokio::test]
+async fn a_broken_os_build_is_held_by_its_exact_version() {
+    let (p, name, _) = partial_by(false, "os_version").await;
+    assert!(name.starts_with("OS version "), "{name}");
+    assert!(
+        p.states.iter().all(|s| *s == WaveState::Passed),
+        "{:?} {:?}",
+        p.states,
+        p.holds
+    );
+    assert_eq!(p.holds.len(), 1, "{:?}", p.holds);
+    let (what, _, evidence, _, removed) = &p.holds[0];
+    assert_eq!(*what, format!("4 {name}"));
+    assert!(evidence.contains(&format!("in {name}")), "{evidence}");
+    assert!(removed);
 }
 
 #[tokio::test]

@@ -24,7 +24,7 @@ fn pilot_mirrors_production_without_vips() {
             &o,
             &all,
             size,
-            &Dimension::ALL,
+            &Dimension::PILOT,
             "rollout-2026-q4",
             &it_staff_devices(&o),
             &RoaringBitmap::new(),
@@ -74,12 +74,20 @@ fn pilot_is_stable_per_plan_and_widening_keeps_members() {
     let o = org(5_000, 3);
     let all: RoaringBitmap = (0..o.devices.rows).collect();
     let none = RoaringBitmap::new();
-    let a = select(&o, &all, 60, &Dimension::ALL, "plan-a", &none, &none);
-    let again = select(&o, &all, 60, &Dimension::ALL, "plan-a", &none, &none);
+    let a = select(&o, &all, 60, &Dimension::PILOT, "plan-a", &none, &none);
+    let again = select(&o, &all, 60, &Dimension::PILOT, "plan-a", &none, &none);
     assert_eq!(a.devices, again.devices, "same plan, same pilot");
-    let b = select(&o, &all, 60, &Dimension::ALL, "plan-b", &none, &none);
+    let b = select(&o, &all, 60, &Dimension::PILOT, "plan-b", &none, &none);
     assert_ne!(a.devices, b.devices, "another plan draws another pilot");
-    let wider = select(&o, &all, 150, &Dimension::ALL, "plan-a", &none, &a.devices);
+    let wider = select(
+        &o,
+        &all,
+        150,
+        &Dimension::PILOT,
+        "plan-a",
+        &none,
+        &a.devices,
+    );
     assert_eq!(wider.size, 150);
     assert!(
         a.devices.is_subset(&wider.devices),

@@ -64,6 +64,10 @@ async fn setup(collection: Collection) -> Setup {
 }
 
 fn waves() -> Vec<WaveSpec> {
+    waves_failing(OnFail::Pause)
+}
+
+fn waves_failing(on_fail: OnFail) -> Vec<WaveSpec> {
     vec![WaveSpec {
         name: "pilot".into(),
         phase: ringmaster_plan::spec::PhaseKind::Pilot,
@@ -73,7 +77,7 @@ fn waves() -> Vec<WaveSpec> {
         rules: Rules {
             approval: false,
             promotion: false,
-            on_fail: OnFail::Pause,
+            on_fail,
             isolated: false,
         },
         goals: Vec::new(),
@@ -87,6 +91,10 @@ fn waves() -> Vec<WaveSpec> {
 
 /// A run of `ringmaster run`: a new Graph client, the same database.
 async fn engine(s: &Setup) -> Engine {
+    engine_of(s, waves()).await
+}
+
+async fn engine_of(s: &Setup, waves: Vec<WaveSpec>) -> Engine {
     let mut g = Graph::new(
         Endpoint {
             tenant: TENANT.into(),
@@ -115,7 +123,7 @@ async fn engine(s: &Setup) -> Engine {
         Arc::new(intune),
         "maa",
         "plan",
-        waves(),
+        waves,
         t0(),
     )
     .await
@@ -152,6 +160,17 @@ async fn state(e: &Engine) -> WaveState {
 
 fn made(s: &Setup) -> usize {
     s.mock.approvals_made.load(Ordering::SeqCst)
+}
+
+/// `/assign` requests that reached the tenant (sent or held for approval).
+fn assigns(s: &Setup) -> usize {
+    s.mock
+        .writes
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, p)| p.ends_with("/assign"))
+        .count()
 }
 
 fn written(s: &Setup) -> usize {
@@ -315,15 +334,6 @@ async fn a_restart_while_waiting_sends_nothing_twice() {
     let s = setup(Collection::ConfigurationPolicies).await;
     let (first, id) = requested(&s).await;
     drop(first);
-    let assigns = |s: &Setup| {
-        s.mock
-            .writes
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(_, p)| p.ends_with("/assign"))
-            .count()
-    };
     let before = assigns(&s);
     // Restarted while pending: the stored request is polled, not asked again.
     let e = engine(&s).await;
@@ -339,4 +349,78 @@ async fn a_restart_while_waiting_sends_nothing_twice() {
     e.tick(at(50)).await.unwrap();
     assert_eq!((made(&s), written(&s), assigns(&s)), (1, 1, after));
     assert!(assigned(&s));
+}
+
+/// The members of the wave's group (Entra device object ids).
+fn group_members(s: &Setup) -> std::collections::BTreeSet<String> {
+    let t = s.mock.tenant.lock().unwrap();
+    let g = t
+        .groups
+        .iter()
+        .find(|g| g["mailNickname"] == "ringmaster-maa-w1")
+        .unwrap();
+    t.members
+        .get(g["id"].as_str().unwrap())
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Taking a held stratum out of a baking wave (`on_fail = "rollback"`)
+/// changes the Entra group's members only: the policy's assignment (the
+/// object Multi Admin Approval protects) already targets the group, so no
+/// `/assign` goes out and no approval is asked for.
+#[tokio::test]
+async fn a_held_stratum_leaves_the_group_without_touching_the_protected_policy() {
+    let s = setup(Collection::ConfigurationPolicies).await;
+    let e = engine_of(&s, waves_failing(OnFail::Rollback)).await;
+    e.tick(t0()).await.unwrap();
+    let id = s.mock.approvals_of(&s.policy.id)[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.mock.decide(&id, "approved", "go");
+    e.tick(at(20)).await.unwrap();
+    assert_eq!(state(&e).await, WaveState::Baking);
+    assert!(assigned(&s));
+    let ids = Fleet::of(&s.org).object_ids;
+    let object_id = |d: u32| ids[d as usize].clone().unwrap();
+    let before = group_members(&s);
+    assert!(
+        (0..10).all(|d| before.contains(&object_id(d))),
+        "{before:?}"
+    );
+    let sent = (made(&s), written(&s), assigns(&s));
+    let held: roaring::RoaringBitmap = [2u32, 5, 7].into_iter().collect();
+    s.store
+        .hold_stratum(&ringmaster_store::HeldStratum {
+            key: e.rows().await.unwrap()[0].key.clone(),
+            stratum: "model Latitude 7440".into(),
+            devices: held.clone(),
+            evidence: "error rate 40 % in model Latitude 7440: fail".into(),
+            rollback: true,
+            held_at: at(30),
+            removed_at: None,
+            released_at: None,
+            released_by: None,
+        })
+        .await
+        .unwrap();
+    let t = e.tick(at(40)).await.unwrap();
+    assert!(t.failed.is_empty(), "{:?}", t.failed);
+    let after = group_members(&s);
+    assert_eq!(after.len(), 7, "{after:?}");
+    assert!(held.iter().all(|d| !after.contains(&object_id(d))));
+    assert!(
+        (0..10)
+            .filter(|d| !held.contains(*d))
+            .all(|d| after.contains(&object_id(d)))
+    );
+    // No assignment written, no approval asked, the policy still targets the group.
+    assert_eq!((made(&s), written(&s), assigns(&s)), sent);
+    assert!(assigned(&s));
+    assert!(e.holds().await.unwrap()[0].removed_at.is_some());
+    // Done once: later ticks send nothing more.
+    e.tick(at(60)).await.unwrap();
+    assert_eq!((made(&s), written(&s), assigns(&s)), sent);
+    assert_eq!(group_members(&s), after);
 }

@@ -471,6 +471,7 @@ fn phase_plan(
             alpha: goals::ALPHA,
             consecutive_failures: p.consecutive_failures.max(1),
             total_failures: p.total_failures.max(1),
+            split: None,
         },
     }
 }

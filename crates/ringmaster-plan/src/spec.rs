@@ -330,7 +330,9 @@ pub struct PhaseSpec {
     #[schemars(with = "Option<JudgingSpec>")]
     pub judging: Option<Spanned<JudgingSpec>>,
     /// Judge each wave's goals per stratum as well as overall: `model`,
-    /// `os_family`, `platform`, `department`, `location` or `ownership`.
+    /// `os_family`, `os_version` (the exact build as imported; devices
+    /// without one form one `(unknown)` stratum), `platform`, `department`,
+    /// `location` or `ownership`.
     /// A stratum whose critical rate goal clearly misses its bar is held:
     /// its devices leave the wave (taken out with `on_fail = "rollback"`,
     /// kept back with `pause`) and every later wave, and the rest goes on.
@@ -380,7 +382,8 @@ pub struct PilotSpec {
     /// At least this many devices.
     #[serde(default = "default_pilot_min")]
     pub min_devices: u64,
-    /// Dimensions the pilot must mirror; all six by default.
+    /// Dimensions the pilot must mirror; by default platform, os_family,
+    /// department, location, ownership and model (`os_version` only when named).
     #[serde(default)]
     #[schemars(with = "Option<Vec<String>>")]
     pub dimensions: Option<Vec<Spanned<String>>>,

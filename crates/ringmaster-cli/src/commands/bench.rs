@@ -437,7 +437,7 @@ fn pilot(a: &Args, org: &ringmaster_core::org::Org, load: Duration) -> anyhow::R
             org,
             &all,
             size,
-            &Dimension::ALL,
+            &Dimension::PILOT,
             "bench-plan",
             &it,
             &roaring::RoaringBitmap::new(),

@@ -149,7 +149,7 @@ fn generate(a: &Args, root: &Path, dir: &Path, plan_file: &Path) -> anyhow::Resu
     .with_context(|| format!("writing {}", dir.display()))?;
     ringmaster_gen::generate_proposed(&root.join("proposed"))
         .with_context(|| format!("writing {}", root.display()))?;
-    std::fs::write(plan_file, demo_plan())
+    std::fs::write(plan_file, EXAMPLE_PLAN)
         .with_context(|| format!("writing {}", plan_file.display()))?;
     println!(
         "generated {} users, {} devices, {} groups ({} dynamic), {} filters, {} policies into {} in {} ms",
@@ -339,21 +339,6 @@ fn plan(root: &Path, plan_file: &Path, now: jiff::Timestamp) -> anyhow::Result<S
 /// its stratum is held, the rest of the wave goes on.
 const BROKEN_MODEL: &str = "Latitude 7440";
 
-/// The example plan with its enterprise waves judged per model as well
-/// (the demo's waves are small, so strata of 50 devices are judged).
-fn demo_plan() -> String {
-    let at = "kind = \"enterprise\"\n";
-    debug_assert!(
-        EXAMPLE_PLAN.contains(at),
-        "the example plan has an enterprise phase"
-    );
-    EXAMPLE_PLAN.replacen(
-        at,
-        &format!("{at}strata = \"model\"\nstratum_min_devices = 50\n"),
-        1,
-    )
-}
-
 /// Before the run: what the plan accepts and the fault the pilot is to
 /// catch. (The example plan carries its `[[accept]]` entries, so it runs as
 /// written.)
@@ -391,7 +376,7 @@ fn simulate(
     ringmaster_gen::generate_proposed_without(&root.join("proposed"), &["submitsamplesconsent"])
         .with_context(|| format!("writing {}", root.display()))?;
     println!(
-        "One more fault for this version: the policy breaks on 40 % of the {BROKEN_MODEL} laptops in wave 6 'sales'.\nThe enterprise waves are judged per model too (`strata = \"model\"`): that model is held, the rest of the wave goes on.\n"
+        "One more fault for this version: the policy breaks on 40 % of the {BROKEN_MODEL} laptops in wave 6 'sales'.\nThe example plan judges its enterprise waves per model too (`strata = \"model\"`): that model is held, the rest of the wave goes on.\n"
     );
     let model: Fault = format!("wave=6,model={BROKEN_MODEL},error=0.4")
         .parse()

@@ -359,11 +359,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!((s.dimension, s.min_devices), (Dimension::OsFamily, 50));
+        let s = phase_strata(&phase("strata = \"os_version\""), &mut errs).unwrap();
+        assert_eq!(s.dimension, Dimension::OsVersion);
         assert!(errs.is_empty(), "{errs:?}");
         assert_eq!(phase_strata(&phase("strata = \"colour\""), &mut errs), None);
         assert_eq!(
             errs[0].message,
-            "unknown strata attribute `colour`; expected one of platform, os_family, department, location, ownership, model"
+            "unknown strata attribute `colour`; expected one of platform, os_family, department, location, ownership, model, os_version"
         );
         errs.clear();
         phase_strata(&phase("stratum_min_devices = 10"), &mut errs);

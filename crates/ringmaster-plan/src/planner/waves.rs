@@ -265,7 +265,7 @@ pub(super) fn pilot(
     let share = parse_share(&ps.share, errs).unwrap_or(0.01);
     let dims: Vec<Dimension> = match &ps.dimensions {
         Some(ds) => ds.iter().filter_map(|d| parse_dimension(d, errs)).collect(),
-        None => Dimension::ALL.to_vec(),
+        None => Dimension::PILOT.to_vec(),
     };
     let mut preferred = pilot::it_staff_devices(org);
     for k in &ps.prefer {
