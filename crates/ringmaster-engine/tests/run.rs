@@ -376,6 +376,48 @@ async fn editing_a_running_plan_makes_a_new_version_and_keeps_what_passed() {
             .iter()
             .any(|r| r.key.version == 2 && r.why.contains("passed in an earlier version"))
     );
+    // Reports are stored by wave position: v1's waves left reports at
+    // positions v2's waves now hold. A v2 wave that has not started shows
+    // none of them, and a started one only those since it started.
+    let mut stale = 0;
+    for row in v2.iter().filter(|r| !r.state.is_final()) {
+        let all = store.wave_counts("sim", row.key.idx, None).await.unwrap();
+        stale += all.reported();
+        let f = ringmaster_engine::figures::wave_figures(store.as_ref(), row)
+            .await
+            .unwrap();
+        assert_eq!(
+            (f.reported, f.not_reported),
+            (0, f.devices),
+            "wave {} ({:?}) shows v1's reports",
+            row.key.idx + 1,
+            row.state
+        );
+    }
+    assert!(stale > 0, "v1 left no reports where v2's waves are");
+    // Once a v2 wave starts, its figures grow from its own reports only.
+    for hour in 72..24 * 6 {
+        e2.tick(h(hour)).await.unwrap();
+    }
+    let history = store.history("sim").await.unwrap();
+    for row in e2.rows().await.unwrap() {
+        let Some(started) = history
+            .iter()
+            .filter(|h| h.key == row.key && h.to == WaveState::Applying)
+            .map(|h| h.at)
+            .next_back()
+        else {
+            continue;
+        };
+        let f = ringmaster_engine::figures::live_counts(store.as_ref(), &row)
+            .await
+            .unwrap();
+        let since = store
+            .wave_counts("sim", row.key.idx, Some(started))
+            .await
+            .unwrap();
+        assert_eq!(f, since, "wave {}", row.key.idx + 1);
+    }
 }
 
 use ringmaster_engine::connector::Approvals;

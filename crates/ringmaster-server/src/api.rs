@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ringmaster_core::wave::{Event, Reason};
-use ringmaster_engine::figures::{WaveFigures, wave_figures};
+use ringmaster_engine::figures::{WaveFigures, live_counts, wave_figures};
 use ringmaster_engine::ingest::{Attribution, Directory, Parsed};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -192,11 +192,7 @@ pub(crate) async fn waves(State(s): State<AppState>) -> Result<axum::Json<Waves>
     let mut waves = Vec::new();
     for r in rows {
         let read = |e| ApiError::store("reading counts", e);
-        let counts = s
-            .store
-            .wave_counts(&r.key.rollout, r.key.idx, None)
-            .await
-            .map_err(read)?;
+        let counts = live_counts(s.store.as_ref(), &r).await.map_err(read)?;
         let figures = wave_figures(s.store.as_ref(), &r).await.map_err(read)?;
         waves.push(WaveSummary {
             wave: r.key.idx + 1,
@@ -1009,11 +1005,7 @@ pub(crate) async fn wave_detail(s: &AppState, wave: u32) -> Result<Option<WaveDe
         return Ok(None);
     };
     let read = |e| ApiError::store("reading the wave", e);
-    let counts = s
-        .store
-        .wave_counts(&r.key.rollout, r.key.idx, None)
-        .await
-        .map_err(read)?;
+    let counts = live_counts(s.store.as_ref(), r).await.map_err(read)?;
     let figures = wave_figures(s.store.as_ref(), r).await.map_err(read)?;
     let series = s.store.counts_series(&r.key).await.map_err(read)?;
     let rounds = s.store.gate_rounds(&r.key).await.map_err(read)?;
@@ -1241,9 +1233,7 @@ pub(crate) async fn metrics(State(s): State<AppState>) -> Result<Response, ApiEr
             r.key.idx + 1,
             r.state.name()
         ));
-        let c = s
-            .store
-            .wave_counts(&r.key.rollout, r.key.idx, None)
+        let c = live_counts(s.store.as_ref(), &r)
             .await
             .map_err(|e| ApiError::store("reading counts", e))?;
         reports.push_str(&format!(
