@@ -64,6 +64,9 @@ fn env() -> &'static Environment<'static> {
         }
         e.add_filter("thousands", |n: u64| thousands(n));
         e.add_filter("pct", |v: f64| format!("{:.1} %", v * 100.0));
+        e.add_filter("share_bars", |pilot: f64, population: f64| {
+            Value::from_safe_string(share_bars(pilot, population))
+        });
         // In the plan's time zone (every page's `time_zone`), zone shown,
         // as the plan's own times are.
         e.add_filter("stamp", |state: &minijinja::State<'_, '_>, t: String| {
@@ -77,6 +80,23 @@ fn env() -> &'static Environment<'static> {
         });
         e
     })
+}
+
+/// Two horizontal bars, the pilot's share over the population's, as an
+/// inline SVG: sizes are attributes, so the page's CSP (no inline styles)
+/// holds, and the text is numbers only, nothing to escape.
+fn share_bars(pilot: f64, population: f64) -> String {
+    let at = |v: f64| {
+        if v.is_finite() {
+            v.clamp(0.0, 1.0) * 100.0
+        } else {
+            0.0
+        }
+    };
+    let (p, q) = (at(pilot), at(population));
+    format!(
+        "<svg class=\"share-bars\" viewBox=\"0 0 100 10\" preserveAspectRatio=\"none\" role=\"img\" aria-label=\"pilot {p:.1} %, population {q:.1} %\"><rect class=\"pilot\" x=\"0\" y=\"0.5\" height=\"4\" width=\"{p:.2}\"/><rect class=\"population\" x=\"0\" y=\"5.5\" height=\"4\" width=\"{q:.2}\"/></svg>"
+    )
 }
 
 /// A page, or a plain error page when a template fails (logged).

@@ -790,3 +790,29 @@ fn cell_text(body: &str, row: &str, field: &str) -> String {
     let at = r + body[r..].find(&key).unwrap() + key.len();
     body[at..at + body[at..].find("</td>").unwrap()].to_string()
 }
+
+/// The pilot page draws each stratum's pilot share over its population
+/// share as two bars whose lengths are those shares.
+#[tokio::test]
+async fn pilot_shares_are_drawn_as_bars_beside_the_population() {
+    let f = fixture().await;
+    let (cookie, _) = session(&f, Role::Viewer).await;
+    let (status, _, body) = fetch(&f, page("GET", "/ui/pilot", Some(&cookie), "")).await;
+    assert_eq!(status, StatusCode::OK);
+    let view = f.state.view();
+    let pilot = view.plan.pilot.as_ref().expect("the fixture has a pilot");
+    let strata: Vec<_> = pilot.dimensions.iter().flat_map(|d| &d.strata).collect();
+    assert!(!strata.is_empty());
+    assert_eq!(
+        body.matches("<svg class=\"share-bars\"").count(),
+        strata.len()
+    );
+    for s in strata {
+        let bars = format!(
+            "<rect class=\"pilot\" x=\"0\" y=\"0.5\" height=\"4\" width=\"{:.2}\"/><rect class=\"population\" x=\"0\" y=\"5.5\" height=\"4\" width=\"{:.2}\"/>",
+            s.pilot_share * 100.0,
+            s.population_share * 100.0
+        );
+        assert!(body.contains(&bars), "{} lacks {bars}", s.value);
+    }
+}
