@@ -2,6 +2,7 @@
 //! handler carries its OpenAPI description; [`openapi`] puts them together
 //! with what the route table says of access.
 
+use crate::paging::Window;
 use crate::routes::{Caller, table};
 use crate::{Access, ApiError, AppState};
 use axum::body::Bytes;
@@ -232,29 +233,50 @@ pub(crate) struct AuditRecord {
     rollout: String,
     action: String,
     detail: String,
+    /// `at` is on the rollout's simulated clock (a simulated rollout's own
+    /// entries); false for real time (the service's entries, rollout "").
+    simulated: bool,
 }
 
 /// The audit log: transitions, sign-ins (refused ones too), alert marks, tokens.
-#[utoipa::path(get, path = "/api/audit", responses((status = 200, description = "entries, oldest first", body = [AuditRecord])))]
+#[utoipa::path(get, path = "/api/audit", params(Window),
+    responses((status = 200, description = "entries, oldest first, a window at a time",
+        body = [AuditRecord], headers(("x-total-count" = u64, description = "entries in all")))))]
 pub(crate) async fn audit(
     State(s): State<AppState>,
-) -> Result<axum::Json<Vec<AuditRecord>>, ApiError> {
+    Query(w): Query<Window>,
+) -> Result<Response, ApiError> {
     let log = s
         .store
         .audit_log(&s.rollout)
         .await
         .map_err(|e| ApiError::store("reading the audit log", e))?;
-    Ok(axum::Json(
-        log.into_iter()
-            .map(|e| AuditRecord {
-                at: e.at,
-                actor: e.actor,
-                rollout: e.rollout,
-                action: e.action,
-                detail: e.detail,
-            })
-            .collect(),
-    ))
+    let simulated = ringmaster_store::simulated(s.store.as_ref(), &s.rollout)
+        .await
+        .map_err(|e| ApiError::store("reading the rollout's clock", e))?;
+    let total = log.len();
+    let items: Vec<AuditRecord> = w
+        .slice(log)
+        .into_iter()
+        .map(|e| AuditRecord {
+            simulated: simulated && !e.rollout.is_empty(),
+            at: e.at,
+            actor: e.actor,
+            rollout: e.rollout,
+            action: e.action,
+            detail: e.detail,
+        })
+        .collect();
+    Ok(paged(items, total))
+}
+
+/// A window of a list, its total in the `x-total-count` header.
+fn paged<T: Serialize>(items: Vec<T>, total: usize) -> Response {
+    (
+        [(crate::paging::TOTAL, total.to_string())],
+        axum::Json(items),
+    )
+        .into_response()
 }
 
 /// Approve, promote, pause, resume, abort, rollback or retry a wave.
@@ -531,6 +553,9 @@ pub(crate) struct DeviceQuery {
     q: String,
     /// Devices listed at most (default 50, at most 500).
     limit: Option<usize>,
+    /// Matches skipped before the first listed (default 0).
+    #[serde(default)]
+    offset: usize,
 }
 
 /// What a device search found; the dashboard's device search shows the same.
@@ -538,7 +563,7 @@ pub(crate) struct DeviceQuery {
 pub(crate) struct DeviceSearch {
     /// Devices that match in all.
     pub(crate) total: u64,
-    /// The first of them, by import order.
+    /// Those of the page asked for, by import order.
     pub(crate) devices: Vec<FoundDevice>,
 }
 
@@ -553,11 +578,18 @@ pub(crate) struct FoundDevice {
 }
 
 /// The search both the API and the dashboard answer with.
-pub(crate) fn search_devices(v: &crate::View, needle: &str, limit: usize) -> DeviceSearch {
+pub(crate) fn search_devices(
+    v: &crate::View,
+    needle: &str,
+    offset: usize,
+    limit: usize,
+) -> DeviceSearch {
     let needle: String = needle.trim().chars().take(200).collect();
-    let (rows, total) = v.org.search_devices(&needle, limit.min(500));
+    let limit = limit.clamp(1, 500);
+    let (rows, total) = v.org.search_devices(&needle, offset.saturating_add(limit));
     let devices = rows
         .into_iter()
+        .skip(offset)
         .map(|d| FoundDevice {
             key: v.org.device_id(d).unwrap_or_default().to_string(),
             name: v
@@ -576,7 +608,13 @@ pub(crate) fn search_devices(v: &crate::View, needle: &str, limit: usize) -> Dev
 #[utoipa::path(get, path = "/api/devices", params(DeviceQuery),
     responses((status = 200, description = "the devices found", body = DeviceSearch)))]
 pub(crate) async fn devices(State(s): State<AppState>, Query(q): Query<DeviceQuery>) -> Response {
-    axum::Json(search_devices(&s.view(), &q.q, q.limit.unwrap_or(50))).into_response()
+    axum::Json(search_devices(
+        &s.view(),
+        &q.q,
+        q.offset,
+        q.limit.unwrap_or(50),
+    ))
+    .into_response()
 }
 
 /// Why each policy does or does not reach a device, and its conflicts.
@@ -655,9 +693,9 @@ pub(crate) struct RunStateAnswer {
     #[schema(value_type = Vec<Object>)]
     service_levels: Vec<ringmaster_core::gates::Evaluation>,
     /// Were succeeded, now error or conflict.
-    regressed: Vec<DeviceRef>,
+    pub(crate) regressed: Vec<DeviceRef>,
     /// In scope longer than the service level allows, with no final state.
-    overdue: Vec<DeviceRef>,
+    pub(crate) overdue: Vec<DeviceRef>,
     /// Breakdown values whose error rate stands out.
     #[schema(value_type = Vec<Object>)]
     outliers: Vec<ringmaster_core::runstate::Outlier>,
@@ -712,11 +750,18 @@ pub(crate) struct AlertsQuery {
     /// Every alert, not only the open ones.
     #[serde(default)]
     all: bool,
+    /// Alerts to skip (default 0).
+    #[serde(default)]
+    offset: Option<usize>,
+    /// Alerts returned at most (default 100, at most 1,000).
+    #[serde(default)]
+    limit: Option<usize>,
 }
 
 /// Run-state alerts: open ones, or every one with `?all=true`.
 #[utoipa::path(get, path = "/api/alerts", params(AlertsQuery),
-    responses((status = 200, description = "the alerts", body = [Object])))]
+    responses((status = 200, description = "the alerts, a window at a time", body = [Object],
+        headers(("x-total-count" = u64, description = "alerts in all")))))]
 pub(crate) async fn alerts(
     State(s): State<AppState>,
     Query(q): Query<AlertsQuery>,
@@ -726,7 +771,27 @@ pub(crate) async fn alerts(
         .alerts(&s.rollout, !q.all)
         .await
         .map_err(|e| ApiError::store("reading alerts", e))?;
-    Ok(axum::Json(list).into_response())
+    let simulated = ringmaster_store::simulated(s.store.as_ref(), &s.rollout)
+        .await
+        .map_err(|e| ApiError::store("reading the rollout's clock", e))?;
+    let total = list.len();
+    let w = Window {
+        offset: q.offset,
+        limit: q.limit,
+    };
+    // Each alert says whether its times are simulated.
+    let list: Vec<serde_json::Value> = w
+        .slice(list)
+        .into_iter()
+        .map(|a| {
+            let mut v = serde_json::to_value(&a).unwrap_or_default();
+            if let Some(o) = v.as_object_mut() {
+                o.insert("simulated".into(), simulated.into());
+            }
+            v
+        })
+        .collect();
+    Ok(paged(list, total))
 }
 
 /// Which alert to mark, and a note for the audit log.
@@ -1172,18 +1237,21 @@ impl From<ringmaster_store::OutboxItem> for OutboxEntry {
 }
 
 /// Notifications with their delivery state, newest first.
-#[utoipa::path(get, path = "/api/outbox", responses((status = 200, description = "the newest 1,000", body = [OutboxEntry])))]
+#[utoipa::path(get, path = "/api/outbox", params(Window),
+    responses((status = 200, description = "notifications, newest first, a window at a time",
+        body = [OutboxEntry], headers(("x-total-count" = u64, description = "notifications in all")))))]
 pub(crate) async fn outbox(
     State(s): State<AppState>,
-) -> Result<axum::Json<Vec<OutboxEntry>>, ApiError> {
+    Query(w): Query<Window>,
+) -> Result<Response, ApiError> {
     let items = s
         .store
-        .outbox(&s.rollout, 1000)
+        .outbox(&s.rollout, u32::MAX)
         .await
         .map_err(|e| ApiError::store("reading the outbox", e))?;
-    Ok(axum::Json(
-        items.into_iter().map(OutboxEntry::from).collect(),
-    ))
+    let total = items.len();
+    let items: Vec<OutboxEntry> = w.slice(items).into_iter().map(OutboxEntry::from).collect();
+    Ok(paged(items, total))
 }
 
 /// The event an action name stands for.
