@@ -162,7 +162,8 @@ pub(crate) struct WaveSummary {
     version: u32,
     name: String,
     phase: String,
-    /// `{"state": …}` with the state's details (pause reasons, failures).
+    /// The phase as people read it ("Proof of concept").
+    phase_label: String,
     #[schema(value_type = Object)]
     state: ringmaster_core::wave::WaveState,
     devices: u64,
@@ -200,6 +201,7 @@ pub(crate) async fn waves(State(s): State<AppState>) -> Result<axum::Json<Waves>
             version: r.key.version,
             devices: r.members.len(),
             name: r.name,
+            phase_label: ringmaster_plan::spec::PhaseKind::label_of_stored(&r.phase).to_string(),
             phase: r.phase,
             state: r.state,
             counts,
@@ -904,6 +906,8 @@ pub(crate) struct WaveDetail {
     version: u32,
     name: String,
     phase: String,
+    /// The phase as people read it ("Proof of concept").
+    phase_label: String,
     #[schema(value_type = Object)]
     state: ringmaster_core::wave::WaveState,
     devices: u64,
@@ -1136,6 +1140,7 @@ pub(crate) async fn wave_detail(s: &AppState, wave: u32) -> Result<Option<WaveDe
         version: r.key.version,
         name: r.name.clone(),
         phase: r.phase.clone(),
+        phase_label: ringmaster_plan::spec::PhaseKind::label_of_stored(&r.phase).to_string(),
         state: r.state,
         devices: r.members.len(),
         counts,

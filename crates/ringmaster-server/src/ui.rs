@@ -535,7 +535,7 @@ async fn wave_rows(s: &AppState) -> Result<Vec<Value>, Response> {
         out.push(context! {
             n => r.key.idx + 1,
             name => r.name,
-            phase => r.phase,
+            phase => ringmaster_plan::spec::PhaseKind::label_of_stored(&r.phase),
             state => r.state.name(),
             final_ => r.state.is_final(),
             devices => r.members.len(),
@@ -1063,8 +1063,21 @@ pub(crate) async fn helpdesk(State(s): State<AppState>, SignedIn(session): Signe
                 context! { wave => w.name, kind => "tickets", what => category, count, example },
             );
         }
-        for a in answers.iter().filter(|a| a.score <= 2).take(10) {
-            issues.push(context! { wave => w.name, kind => "feedback", what => format!("score {}", a.score), count => 1, example => a.comment });
+        // Low scores alike are one row with their count, not one row each.
+        let mut low: Vec<(u8, String, u64)> = Vec::new();
+        for a in answers.iter().filter(|a| a.score <= 2) {
+            let comment = a.comment.clone();
+            match low
+                .iter_mut()
+                .find(|(s, c, _)| *s == a.score && *c == comment)
+            {
+                Some((_, _, n)) => *n += 1,
+                None => low.push((a.score, comment, 1)),
+            }
+        }
+        low.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
+        for (score, comment, count) in low.into_iter().take(10) {
+            issues.push(context! { wave => w.name, kind => "feedback", what => format!("score {score}"), count, example => comment });
         }
         let rounds = match s.store.gate_rounds(&r.key).await {
             Ok(e) => e,

@@ -955,3 +955,60 @@ async fn simulated_times_are_marked_in_the_audit_log() {
     assert_eq!(of("wave 2 paused"), true);
     assert_eq!(of("sign in"), false);
 }
+
+/// Screens speak in words: phases by their labels on the overview, and the
+/// help desk's known issues count alike low scores once instead of a row each.
+#[tokio::test]
+async fn phases_read_as_words_and_alike_low_scores_are_one_known_issue() {
+    let f = fixture().await;
+    let (cookie, _) = session(&f, Role::Viewer).await;
+    let viewer = f.token(Role::Viewer).to_string();
+    let (_, body) = call(&f, request("GET", "/api/waves", Some(&viewer), Vec::new())).await;
+    let waves: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let (_, _, overview) = fetch(&f, page("GET", "/ui", Some(&cookie), "")).await;
+    let mut differ = 0;
+    for w in waves["waves"].as_array().unwrap() {
+        let (stored, label) = (
+            w["phase"].as_str().unwrap(),
+            w["phase_label"].as_str().unwrap(),
+        );
+        assert!(overview.contains(&format!("<td>{label}</td>")), "{label}");
+        if stored != label {
+            differ += 1;
+            assert!(
+                !overview.contains(&format!("<td>{stored}</td>")),
+                "{stored}"
+            );
+        }
+    }
+    assert!(
+        differ > 0,
+        "no phase whose stored name differs from its label"
+    );
+    // Five identical low scores and one other on the pilot wave.
+    let at: jiff::Timestamp = "2027-01-19T10:00:00Z".parse().unwrap();
+    let answer = |i: u32, score: u8, comment: &str| ringmaster_core::status::Feedback {
+        id: format!("F{i}"),
+        at: at + jiff::SignedDuration::from_mins(i64::from(i)),
+        user: None,
+        device: None,
+        score,
+        comment: comment.into(),
+        wave: Some(0),
+    };
+    let mut answers: Vec<_> = (0..5).map(|i| answer(i, 2, "something broke")).collect();
+    answers.push(answer(9, 1, "cannot print"));
+    f.state
+        .store
+        .ingest_feedback("api", &answers)
+        .await
+        .unwrap();
+    let (status, _, desk) = fetch(&f, page("GET", "/ui/helpdesk", Some(&cookie), "")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(desk.matches("something broke").count(), 1, "{desk}");
+    assert!(
+        desk.contains("<td>score 2</td><td class=\"n\">5</td><td>something broke</td>"),
+        "{desk}"
+    );
+    assert!(desk.contains("<td>score 1</td><td class=\"n\">1</td><td>cannot print</td>"));
+}
