@@ -631,6 +631,10 @@ pub(crate) async fn overview(State(s): State<AppState>, SignedIn(session): Signe
         Ok(h) => h,
         Err(e) => return internal("reading the history", e),
     };
+    let simulated = match ringmaster_store::simulated(s.store.as_ref(), &s.rollout).await {
+        Ok(b) => b,
+        Err(e) => return internal("reading the rollout's clock", e),
+    };
     let actual = actual_bars(&history, s.engine.version(), now);
     let gantt =
         ringmaster_plan::report::gantt_with_actual(&view.plan, Some(today), &actual, Some(now));
@@ -643,7 +647,7 @@ pub(crate) async fn overview(State(s): State<AppState>, SignedIn(session): Signe
         &session,
         "overview",
         "overview.html",
-        context! { waves, current, gantt, live => true, scope => view.plan.scope },
+        context! { waves, current, gantt, live => true, scope => view.plan.scope, simulated },
     )
 }
 

@@ -919,6 +919,8 @@ async fn simulated_times_are_marked_in_the_audit_log() {
     // A real clock: nothing is marked.
     let (_, _, html) = fetch(&f, page("GET", "/ui/audit", Some(&cookie), "")).await;
     assert!(!html.contains("(simulated)"), "{html}");
+    let (_, _, overview) = fetch(&f, page("GET", "/ui", Some(&cookie), "")).await;
+    assert!(!overview.contains("(simulated)"));
     store
         .set_meta("api", ringmaster_store::SIMULATED_CLOCK, "true")
         .await
@@ -939,6 +941,8 @@ async fn simulated_times_are_marked_in_the_audit_log() {
     );
     assert!(!row(&html, "sign in").contains("(simulated)"), "{html}");
     assert!(html.contains("id=\"clock-note\""));
+    let (_, _, overview) = fetch(&f, page("GET", "/ui", Some(&cookie), "")).await;
+    assert!(overview.contains("</strong> <span id=\"simulated\">(simulated)</span>"));
     let (_, body) = call(
         &f,
         request("GET", "/api/audit?limit=1000", Some(&admin), Vec::new()),
