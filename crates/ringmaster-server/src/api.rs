@@ -1306,7 +1306,7 @@ pub(crate) async fn metrics(State(s): State<AppState>) -> Result<Response, ApiEr
             r.key.idx + 1,
             r.state.name()
         ));
-        let c = live_counts(s.store.as_ref(), &r)
+        let c = live_counts(s.store.as_ref(), r)
             .await
             .map_err(|e| ApiError::store("reading counts", e))?;
         reports.push_str(&format!(
