@@ -801,6 +801,15 @@ async fn pilot_shares_are_drawn_as_bars_beside_the_population() {
     assert_eq!(status, StatusCode::OK);
     let view = f.state.view();
     let pilot = view.plan.pilot.as_ref().expect("the fixture has a pilot");
+    // Dimensions by their names in words ("OS family", not os_family).
+    for d in &pilot.dimensions {
+        assert!(
+            body.contains(&format!("<h2>{} <span", d.label)),
+            "{}",
+            d.label
+        );
+    }
+    assert!(!body.contains("os_family"));
     let strata: Vec<_> = pilot.dimensions.iter().flat_map(|d| &d.strata).collect();
     assert!(!strata.is_empty());
     assert_eq!(
