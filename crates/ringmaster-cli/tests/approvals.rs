@@ -102,4 +102,11 @@ fn a_wave_needs_two_approvers_other_than_the_requester() {
         .stdout(predicate::str::contains(
             "approved by bob, carol; requested by alice",
         ));
+    // The run was simulated: every transition's time says so.
+    let out = rm(dir).arg("history").output().unwrap();
+    let history = String::from_utf8(out.stdout).unwrap();
+    assert!(history.lines().count() > 5, "{history}");
+    for line in history.lines() {
+        assert!(line.contains(" CET (simulated)  "), "{line}");
+    }
 }

@@ -108,6 +108,10 @@ pub struct PolicyValue {
     pub policy_id: String,
     pub name: String,
     pub value: String,
+    /// The admin center's label of a choice value (`Enabled` for `1`),
+    /// when the settings catalog has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
     pub proposed: bool,
     /// Affected devices this policy reaches.
     pub devices: u64,
@@ -993,6 +997,7 @@ fn finding(
             policy_id: org.policies[policy].id.clone(),
             name: org.policies[policy].name.clone(),
             value: leaf.value.clone(),
+            label: crate::settings::option_label(id, &leaf.value).map(str::to_string),
             proposed: ctx.scope.proposed.get(policy).copied().unwrap_or(false),
             devices: n,
             maybe_default: leaf.maybe_default.clone(),

@@ -245,6 +245,8 @@ pub struct Stratum {
 #[derive(Debug, Clone, Serialize)]
 pub struct DimensionReport {
     pub dimension: Dimension,
+    /// The dimension as people read it ("OS family").
+    pub label: &'static str,
     /// Total variation distance between pilot and population shares.
     pub tvd: f64,
     pub strata: Vec<Stratum>,
@@ -583,6 +585,7 @@ impl Tally {
             .collect();
         DimensionReport {
             dimension: dim,
+            label: dim.name(),
             tvd,
             strata,
             missing,

@@ -173,6 +173,42 @@ fn names() -> &'static FxHashMap<&'static str, (&'static str, &'static str)> {
     })
 }
 
+/// Labels of choice options (`setting_options.txt`, written by the same
+/// script from the one export that carries options).
+const OPTIONS: &str = include_str!("setting_options.txt");
+
+/// Option labels by lower-case definition id and option suffix.
+fn options() -> &'static FxHashMap<(&'static str, &'static str), &'static str> {
+    static MAP: OnceLock<FxHashMap<(&'static str, &'static str), &'static str>> = OnceLock::new();
+    MAP.get_or_init(|| {
+        OPTIONS
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .filter_map(|l| {
+                let mut f = l.splitn(3, '\t');
+                Some(((f.next()?, f.next()?), f.next()?))
+            })
+            .collect()
+    })
+}
+
+/// The admin center's label of a choice value, when the catalog has one
+/// that says more than the value: `Enabled` for option `1` of an ADMX-backed
+/// Edge policy. `id` is a leaf's id (a child's path ends in its own id).
+pub fn option_label(id: &str, value: &str) -> Option<&'static str> {
+    let last = id.rsplit('/').next().unwrap_or(id);
+    let last = last.split('[').next().unwrap_or(last).to_ascii_lowercase();
+    options()
+        .get(&(last.as_str(), value.to_ascii_lowercase().as_str()))
+        .copied()
+}
+
+/// A value as people read it: the option's label (`Enabled`), else the
+/// value as written.
+pub fn readable_value(id: &str, value: &str) -> String {
+    option_label(id, value).map_or_else(|| value.to_string(), str::to_string)
+}
+
 /// What the admin center calls a setting: `LAPS › Password Age Days` for
 /// `device_vendor_msft_laps_policies_passwordagedays`. A child of a group
 /// setting is named by its own definition; a legacy property
@@ -286,6 +322,25 @@ pub fn path_name(id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn choice_values_read_as_their_option_labels() {
+        let edge = "3~policy~microsoft_edge_targetblankimpliesnoopener";
+        assert_eq!(readable_value(edge, "1"), "Enabled");
+        assert_eq!(readable_value(edge, "0"), "Disabled");
+        // A child's path ends in its own id; case does not matter.
+        assert_eq!(
+            readable_value("parent_x/ADE_ActivateCellularDataChoices", "1"),
+            "Yes"
+        );
+        // Unknown options and settings keep their value.
+        assert_eq!(readable_value(edge, "7"), "7");
+        assert_eq!(
+            readable_value("device_vendor_msft_laps_policies_backupdirectory", "1"),
+            "1"
+        );
+        assert_eq!(option_label(edge, "1"), Some("Enabled"));
+    }
 
     #[test]
     fn names() {

@@ -8,6 +8,7 @@
 //! pilot's devices report for the combined one, and the isolated pilot
 //! would show "0 reported" beside a verdict that passed it on 49 of 50.
 
+use ringmaster_core::wave::WaveState;
 use ringmaster_store::{StateCounts, Store, StoreError, WaveRow};
 use serde::Serialize;
 
@@ -70,12 +71,7 @@ pub async fn wave_figures(store: &dyn Store, row: &WaveRow) -> Result<WaveFigure
     };
     let (judged_at, counts) = match judged {
         Some((at, counts)) => (Some(at), counts),
-        None => (
-            None,
-            store
-                .wave_counts(&row.key.rollout, row.key.idx, None)
-                .await?,
-        ),
+        None => (None, live_counts(store, row).await?),
     };
     let (tickets, answers, sum) = store
         .wave_tickets_feedback(&row.key.rollout, row.key.idx, None)
@@ -84,6 +80,34 @@ pub async fn wave_figures(store: &dyn Store, row: &WaveRow) -> Result<WaveFigure
         judged_at,
         ..WaveFigures::new(row.members.len(), &counts, tickets, answers, sum)
     })
+}
+
+/// The latest reports of the wave in `row` under its own plan version:
+/// those since it last started applying in that version, as its gates
+/// count them. Reports are stored per wave position, not per version, so
+/// without this bound a wave of an edited plan would show the reports its
+/// predecessor at the same position collected. A wave that has not started
+/// in this version has none; one carried over from an earlier version
+/// (passed there, never started here) keeps every report of its devices.
+pub async fn live_counts(store: &dyn Store, row: &WaveRow) -> Result<StateCounts, StoreError> {
+    let started = store
+        .history(&row.key.rollout)
+        .await?
+        .into_iter()
+        .filter(|h| h.key == row.key && h.to == WaveState::Applying)
+        .map(|h| h.at)
+        .next_back();
+    match started {
+        Some(since) => {
+            store
+                .wave_counts(&row.key.rollout, row.key.idx, Some(since))
+                .await
+        }
+        None if row.state.is_final() => {
+            store.wave_counts(&row.key.rollout, row.key.idx, None).await
+        }
+        None => Ok(StateCounts::default()),
+    }
 }
 
 #[cfg(test)]

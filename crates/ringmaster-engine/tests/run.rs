@@ -376,6 +376,48 @@ async fn editing_a_running_plan_makes_a_new_version_and_keeps_what_passed() {
             .iter()
             .any(|r| r.key.version == 2 && r.why.contains("passed in an earlier version"))
     );
+    // Reports are stored by wave position: v1's waves left reports at
+    // positions v2's waves now hold. A v2 wave that has not started shows
+    // none of them, and a started one only those since it started.
+    let mut stale = 0;
+    for row in v2.iter().filter(|r| !r.state.is_final()) {
+        let all = store.wave_counts("sim", row.key.idx, None).await.unwrap();
+        stale += all.reported();
+        let f = ringmaster_engine::figures::wave_figures(store.as_ref(), row)
+            .await
+            .unwrap();
+        assert_eq!(
+            (f.reported, f.not_reported),
+            (0, f.devices),
+            "wave {} ({:?}) shows v1's reports",
+            row.key.idx + 1,
+            row.state
+        );
+    }
+    assert!(stale > 0, "v1 left no reports where v2's waves are");
+    // Once a v2 wave starts, its figures grow from its own reports only.
+    for hour in 72..24 * 6 {
+        e2.tick(h(hour)).await.unwrap();
+    }
+    let history = store.history("sim").await.unwrap();
+    for row in e2.rows().await.unwrap() {
+        let Some(started) = history
+            .iter()
+            .filter(|h| h.key == row.key && h.to == WaveState::Applying)
+            .map(|h| h.at)
+            .next_back()
+        else {
+            continue;
+        };
+        let f = ringmaster_engine::figures::live_counts(store.as_ref(), &row)
+            .await
+            .unwrap();
+        let since = store
+            .wave_counts("sim", row.key.idx, Some(started))
+            .await
+            .unwrap();
+        assert_eq!(f, since, "wave {}", row.key.idx + 1);
+    }
 }
 
 use ringmaster_engine::connector::Approvals;
@@ -1092,4 +1134,117 @@ async fn a_restart_on_the_round_that_holds_ends_the_same() {
     let (straight, _, _) = partial(false).await;
     let (replayed, _, _) = partial(true).await;
     assert_eq!(straight, replayed);
+}
+
+/// A rate goal is measured over its window: tickets from a wave's first day
+/// count while they are within the last 24 h, not for the whole bake.
+#[tokio::test]
+async fn a_ticket_rate_counts_only_the_tickets_of_its_window() {
+    let Fleet {
+        org,
+        mut res,
+        proposed,
+    } = fleet();
+    // Enterprise waves bake four days; a lenient ticket goal so they go on.
+    let text = PLAN
+        .replace("ON_FAIL", "pause")
+        .replace(
+            "judging = \"point\"\nbake = \"1d\"\non_fail",
+            "judging = \"point\"\nbake = \"4d\"\non_fail",
+        )
+        .replace(
+            "  deadline = \"6d\"\n",
+            "  deadline = \"6d\"\n  [[phases.goals]]\n  metric = \"tickets_per_1000_device_days\"\n  threshold = \"<= 100000\"\n  window = \"24h\"\n  min_sample = 20\n  deadline = \"6d\"\n",
+        );
+    assert!(text.contains("bake = \"4d\""));
+    let plan = build(
+        &ringmaster_plan::parse(&text).unwrap(),
+        Inputs {
+            org: &org,
+            res: &mut res,
+            proposed: &proposed,
+        },
+    )
+    .unwrap();
+    let store = ringmaster_store::open("sqlite::memory:").await.unwrap();
+    let sim = Arc::new(Simulator::new(&org, SimConfig::default()));
+    let waves = WaveSpec::from_plan(&plan, &org);
+    let start = waves[0].starts_at;
+    let first = waves
+        .iter()
+        .position(|w| w.phase == ringmaster_plan::spec::PhaseKind::Enterprise)
+        .unwrap();
+    let engine = Engine::start(store.clone(), sim, "sim", &text, waves, start)
+        .await
+        .unwrap();
+    let mut now = start;
+    while engine.rows().await.unwrap()[first].state != WaveState::Baking {
+        now += jiff::SignedDuration::from_hours(1);
+        engine.tick(now).await.unwrap();
+        assert!(
+            now < start + jiff::SignedDuration::from_hours(24 * 20),
+            "never baked"
+        );
+    }
+    // 25 tickets on the wave in its first hour of baking, none after.
+    let tickets: Vec<_> = (0..25)
+        .map(|i| ringmaster_store::Ticket {
+            id: format!("W{i}"),
+            at: now + jiff::SignedDuration::from_mins(5 + i64::from(i)),
+            user: None,
+            device: None,
+            category: None,
+            text: "cannot sign in".into(),
+            wave: Some(first as u32),
+            control: false,
+        })
+        .collect();
+    store.ingest_tickets("sim", &tickets).await.unwrap();
+    let key = engine.rows().await.unwrap()[first].key.clone();
+    let counted = |round: &ringmaster_core::gates::GateRound| -> u64 {
+        let sentence = round
+            .results
+            .iter()
+            .find(|r| r.goal() == Some(1))
+            .unwrap_or_else(|| panic!("{round:?}"))
+            .sentence();
+        let at = sentence
+            .find(" tickets over ")
+            .unwrap_or_else(|| panic!("{sentence}"));
+        let head = &sentence[..at];
+        head[head.rfind(' ').unwrap() + 1..].parse().unwrap()
+    };
+    let since = now;
+    let mut seen = Vec::new();
+    while now < since + jiff::SignedDuration::from_hours(40) {
+        now += jiff::SignedDuration::from_hours(1);
+        engine.tick(now).await.unwrap();
+        assert_eq!(
+            engine.rows().await.unwrap()[first].state,
+            WaveState::Baking,
+            "the wave bakes four days"
+        );
+        if let Some(r) = store.gate_rounds(&key).await.unwrap().last()
+            && r.at == now
+        {
+            seen.push((now.duration_since(since), counted(r)));
+        }
+    }
+    // Within a day of the tickets they count; a day after they are out of the window.
+    let day = jiff::SignedDuration::from_hours(24);
+    let one_hour = jiff::SignedDuration::from_hours(1);
+    assert!(
+        seen.iter()
+            .any(|(after, n)| *after > one_hour && *after < day && *n == 25),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|(after, _)| *after > day + one_hour),
+        "no round a day later: {seen:?}"
+    );
+    for (after, n) in &seen {
+        if *after > day + one_hour {
+            assert_eq!(*n, 0, "{after:?} after the tickets: {seen:?}");
+        }
+    }
 }

@@ -285,6 +285,21 @@ impl PhaseKind {
             PhaseKind::RunState => "Run state",
         }
     }
+
+    /// The label of a phase kind as the database keeps it (`ProofOfConcept`);
+    /// an unknown name is shown as it is.
+    pub fn label_of_stored(stored: &str) -> &str {
+        [
+            PhaseKind::ProjectScope,
+            PhaseKind::ProofOfConcept,
+            PhaseKind::Pilot,
+            PhaseKind::Enterprise,
+            PhaseKind::RunState,
+        ]
+        .into_iter()
+        .find(|k| format!("{k:?}") == stored)
+        .map_or(stored, |k| k.label())
+    }
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

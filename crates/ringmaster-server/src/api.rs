@@ -2,6 +2,7 @@
 //! handler carries its OpenAPI description; [`openapi`] puts them together
 //! with what the route table says of access.
 
+use crate::paging::Window;
 use crate::routes::{Caller, table};
 use crate::{Access, ApiError, AppState};
 use axum::body::Bytes;
@@ -9,7 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ringmaster_core::wave::{Event, Reason};
-use ringmaster_engine::figures::{WaveFigures, wave_figures};
+use ringmaster_engine::figures::{WaveFigures, live_counts, wave_figures};
 use ringmaster_engine::ingest::{Attribution, Directory, Parsed};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -161,7 +162,8 @@ pub(crate) struct WaveSummary {
     version: u32,
     name: String,
     phase: String,
-    /// `{"state": …}` with the state's details (pause reasons, failures).
+    /// The phase as people read it ("Proof of concept").
+    phase_label: String,
     #[schema(value_type = Object)]
     state: ringmaster_core::wave::WaveState,
     devices: u64,
@@ -192,17 +194,14 @@ pub(crate) async fn waves(State(s): State<AppState>) -> Result<axum::Json<Waves>
     let mut waves = Vec::new();
     for r in rows {
         let read = |e| ApiError::store("reading counts", e);
-        let counts = s
-            .store
-            .wave_counts(&r.key.rollout, r.key.idx, None)
-            .await
-            .map_err(read)?;
+        let counts = live_counts(s.store.as_ref(), &r).await.map_err(read)?;
         let figures = wave_figures(s.store.as_ref(), &r).await.map_err(read)?;
         waves.push(WaveSummary {
             wave: r.key.idx + 1,
             version: r.key.version,
             devices: r.members.len(),
             name: r.name,
+            phase_label: ringmaster_plan::spec::PhaseKind::label_of_stored(&r.phase).to_string(),
             phase: r.phase,
             state: r.state,
             counts,
@@ -236,29 +235,50 @@ pub(crate) struct AuditRecord {
     rollout: String,
     action: String,
     detail: String,
+    /// `at` is on the rollout's simulated clock (a simulated rollout's own
+    /// entries); false for real time (the service's entries, rollout "").
+    simulated: bool,
 }
 
 /// The audit log: transitions, sign-ins (refused ones too), alert marks, tokens.
-#[utoipa::path(get, path = "/api/audit", responses((status = 200, description = "entries, oldest first", body = [AuditRecord])))]
+#[utoipa::path(get, path = "/api/audit", params(Window),
+    responses((status = 200, description = "entries, oldest first, a window at a time",
+        body = [AuditRecord], headers(("x-total-count" = u64, description = "entries in all")))))]
 pub(crate) async fn audit(
     State(s): State<AppState>,
-) -> Result<axum::Json<Vec<AuditRecord>>, ApiError> {
+    Query(w): Query<Window>,
+) -> Result<Response, ApiError> {
     let log = s
         .store
         .audit_log(&s.rollout)
         .await
         .map_err(|e| ApiError::store("reading the audit log", e))?;
-    Ok(axum::Json(
-        log.into_iter()
-            .map(|e| AuditRecord {
-                at: e.at,
-                actor: e.actor,
-                rollout: e.rollout,
-                action: e.action,
-                detail: e.detail,
-            })
-            .collect(),
-    ))
+    let simulated = ringmaster_store::simulated(s.store.as_ref(), &s.rollout)
+        .await
+        .map_err(|e| ApiError::store("reading the rollout's clock", e))?;
+    let total = log.len();
+    let items: Vec<AuditRecord> = w
+        .slice(log)
+        .into_iter()
+        .map(|e| AuditRecord {
+            simulated: simulated && !e.rollout.is_empty(),
+            at: e.at,
+            actor: e.actor,
+            rollout: e.rollout,
+            action: e.action,
+            detail: e.detail,
+        })
+        .collect();
+    Ok(paged(items, total))
+}
+
+/// A window of a list, its total in the `x-total-count` header.
+fn paged<T: Serialize>(items: Vec<T>, total: usize) -> Response {
+    (
+        [(crate::paging::TOTAL, total.to_string())],
+        axum::Json(items),
+    )
+        .into_response()
 }
 
 /// Approve, promote, pause, resume, abort, rollback or retry a wave.
@@ -535,6 +555,9 @@ pub(crate) struct DeviceQuery {
     q: String,
     /// Devices listed at most (default 50, at most 500).
     limit: Option<usize>,
+    /// Matches skipped before the first listed (default 0).
+    #[serde(default)]
+    offset: usize,
 }
 
 /// What a device search found; the dashboard's device search shows the same.
@@ -542,7 +565,7 @@ pub(crate) struct DeviceQuery {
 pub(crate) struct DeviceSearch {
     /// Devices that match in all.
     pub(crate) total: u64,
-    /// The first of them, by import order.
+    /// Those of the page asked for, by import order.
     pub(crate) devices: Vec<FoundDevice>,
 }
 
@@ -557,11 +580,18 @@ pub(crate) struct FoundDevice {
 }
 
 /// The search both the API and the dashboard answer with.
-pub(crate) fn search_devices(v: &crate::View, needle: &str, limit: usize) -> DeviceSearch {
+pub(crate) fn search_devices(
+    v: &crate::View,
+    needle: &str,
+    offset: usize,
+    limit: usize,
+) -> DeviceSearch {
     let needle: String = needle.trim().chars().take(200).collect();
-    let (rows, total) = v.org.search_devices(&needle, limit.min(500));
+    let limit = limit.clamp(1, 500);
+    let (rows, total) = v.org.search_devices(&needle, offset.saturating_add(limit));
     let devices = rows
         .into_iter()
+        .skip(offset)
         .map(|d| FoundDevice {
             key: v.org.device_id(d).unwrap_or_default().to_string(),
             name: v
@@ -580,7 +610,13 @@ pub(crate) fn search_devices(v: &crate::View, needle: &str, limit: usize) -> Dev
 #[utoipa::path(get, path = "/api/devices", params(DeviceQuery),
     responses((status = 200, description = "the devices found", body = DeviceSearch)))]
 pub(crate) async fn devices(State(s): State<AppState>, Query(q): Query<DeviceQuery>) -> Response {
-    axum::Json(search_devices(&s.view(), &q.q, q.limit.unwrap_or(50))).into_response()
+    axum::Json(search_devices(
+        &s.view(),
+        &q.q,
+        q.offset,
+        q.limit.unwrap_or(50),
+    ))
+    .into_response()
 }
 
 /// Why each policy does or does not reach a device, and its conflicts.
@@ -659,9 +695,9 @@ pub(crate) struct RunStateAnswer {
     #[schema(value_type = Vec<Object>)]
     service_levels: Vec<ringmaster_core::gates::Evaluation>,
     /// Were succeeded, now error or conflict.
-    regressed: Vec<DeviceRef>,
+    pub(crate) regressed: Vec<DeviceRef>,
     /// In scope longer than the service level allows, with no final state.
-    overdue: Vec<DeviceRef>,
+    pub(crate) overdue: Vec<DeviceRef>,
     /// Breakdown values whose error rate stands out.
     #[schema(value_type = Vec<Object>)]
     outliers: Vec<ringmaster_core::runstate::Outlier>,
@@ -716,11 +752,18 @@ pub(crate) struct AlertsQuery {
     /// Every alert, not only the open ones.
     #[serde(default)]
     all: bool,
+    /// Alerts to skip (default 0).
+    #[serde(default)]
+    offset: Option<usize>,
+    /// Alerts returned at most (default 100, at most 1,000).
+    #[serde(default)]
+    limit: Option<usize>,
 }
 
 /// Run-state alerts: open ones, or every one with `?all=true`.
 #[utoipa::path(get, path = "/api/alerts", params(AlertsQuery),
-    responses((status = 200, description = "the alerts", body = [Object])))]
+    responses((status = 200, description = "the alerts, a window at a time", body = [Object],
+        headers(("x-total-count" = u64, description = "alerts in all")))))]
 pub(crate) async fn alerts(
     State(s): State<AppState>,
     Query(q): Query<AlertsQuery>,
@@ -730,7 +773,27 @@ pub(crate) async fn alerts(
         .alerts(&s.rollout, !q.all)
         .await
         .map_err(|e| ApiError::store("reading alerts", e))?;
-    Ok(axum::Json(list).into_response())
+    let simulated = ringmaster_store::simulated(s.store.as_ref(), &s.rollout)
+        .await
+        .map_err(|e| ApiError::store("reading the rollout's clock", e))?;
+    let total = list.len();
+    let w = Window {
+        offset: q.offset,
+        limit: q.limit,
+    };
+    // Each alert says whether its times are simulated.
+    let list: Vec<serde_json::Value> = w
+        .slice(list)
+        .into_iter()
+        .map(|a| {
+            let mut v = serde_json::to_value(&a).unwrap_or_default();
+            if let Some(o) = v.as_object_mut() {
+                o.insert("simulated".into(), simulated.into());
+            }
+            v
+        })
+        .collect();
+    Ok(paged(list, total))
 }
 
 /// Which alert to mark, and a note for the audit log.
@@ -843,6 +906,8 @@ pub(crate) struct WaveDetail {
     version: u32,
     name: String,
     phase: String,
+    /// The phase as people read it ("Proof of concept").
+    phase_label: String,
     #[schema(value_type = Object)]
     state: ringmaster_core::wave::WaveState,
     devices: u64,
@@ -1009,11 +1074,7 @@ pub(crate) async fn wave_detail(s: &AppState, wave: u32) -> Result<Option<WaveDe
         return Ok(None);
     };
     let read = |e| ApiError::store("reading the wave", e);
-    let counts = s
-        .store
-        .wave_counts(&r.key.rollout, r.key.idx, None)
-        .await
-        .map_err(read)?;
+    let counts = live_counts(s.store.as_ref(), r).await.map_err(read)?;
     let figures = wave_figures(s.store.as_ref(), r).await.map_err(read)?;
     let series = s.store.counts_series(&r.key).await.map_err(read)?;
     let rounds = s.store.gate_rounds(&r.key).await.map_err(read)?;
@@ -1079,6 +1140,7 @@ pub(crate) async fn wave_detail(s: &AppState, wave: u32) -> Result<Option<WaveDe
         version: r.key.version,
         name: r.name.clone(),
         phase: r.phase.clone(),
+        phase_label: ringmaster_plan::spec::PhaseKind::label_of_stored(&r.phase).to_string(),
         state: r.state,
         devices: r.members.len(),
         counts,
@@ -1180,18 +1242,21 @@ impl From<ringmaster_store::OutboxItem> for OutboxEntry {
 }
 
 /// Notifications with their delivery state, newest first.
-#[utoipa::path(get, path = "/api/outbox", responses((status = 200, description = "the newest 1,000", body = [OutboxEntry])))]
+#[utoipa::path(get, path = "/api/outbox", params(Window),
+    responses((status = 200, description = "notifications, newest first, a window at a time",
+        body = [OutboxEntry], headers(("x-total-count" = u64, description = "notifications in all")))))]
 pub(crate) async fn outbox(
     State(s): State<AppState>,
-) -> Result<axum::Json<Vec<OutboxEntry>>, ApiError> {
+    Query(w): Query<Window>,
+) -> Result<Response, ApiError> {
     let items = s
         .store
-        .outbox(&s.rollout, 1000)
+        .outbox(&s.rollout, u32::MAX)
         .await
         .map_err(|e| ApiError::store("reading the outbox", e))?;
-    Ok(axum::Json(
-        items.into_iter().map(OutboxEntry::from).collect(),
-    ))
+    let total = items.len();
+    let items: Vec<OutboxEntry> = w.slice(items).into_iter().map(OutboxEntry::from).collect();
+    Ok(paged(items, total))
 }
 
 /// The event an action name stands for.
@@ -1241,9 +1306,7 @@ pub(crate) async fn metrics(State(s): State<AppState>) -> Result<Response, ApiEr
             r.key.idx + 1,
             r.state.name()
         ));
-        let c = s
-            .store
-            .wave_counts(&r.key.rollout, r.key.idx, None)
+        let c = live_counts(s.store.as_ref(), r)
             .await
             .map_err(|e| ApiError::store("reading counts", e))?;
         reports.push_str(&format!(

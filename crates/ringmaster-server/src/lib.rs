@@ -22,6 +22,7 @@
 mod api;
 mod chart;
 pub mod notify;
+mod paging;
 mod routes;
 pub mod scheduler;
 pub mod throttle;

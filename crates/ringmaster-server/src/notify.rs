@@ -409,7 +409,20 @@ pub async fn queue(s: &AppState) -> ringmaster_store::Result<u64> {
     let alerts = s.store.alerts(&s.rollout, false).await?;
     let audit = s.store.audit_log(&s.rollout).await?;
     msgs.extend(wanted_run_state(s, &history, &alerts, &audit, (s.clock)()));
+    if ringmaster_store::simulated(s.store.as_ref(), &s.rollout).await? {
+        msgs.iter_mut().for_each(mark_simulated);
+    }
     s.store.enqueue(&s.rollout, &msgs, (s.clock)()).await
+}
+
+/// Said first in every message of a rollout on a simulated clock.
+const SIMULATED_NOTE: &str =
+    "Times in this message are simulated: this rollout runs on a simulated clock.";
+
+/// Marks a message's times as simulated, in its text and its HTML.
+fn mark_simulated(m: &mut NewMessage) {
+    m.body = format!("{SIMULATED_NOTE}\n\n{}", m.body);
+    m.html = format!("<p><em>{SIMULATED_NOTE}</em></p>\n{}", m.html);
 }
 
 /// Wait before attempt `n + 1`: 30 s doubling, at most an hour.
@@ -566,6 +579,27 @@ mod tests {
             assert_eq!(shown_target("webhook", target), shown, "{target}");
         }
         assert_eq!(shown_target("smtp", "desk@example.com"), "desk@example.com");
+    }
+
+    #[test]
+    fn simulated_messages_say_their_times_are_simulated() {
+        let mut m = message(
+            "k".into(),
+            "operators",
+            &Target::Mail("ops@example.com".into()),
+            "Baseline: wave 2 paused",
+            "Baseline: wave 2 paused.\n\nWhen: 2027-01-12 09:00 CET\n",
+            "<p>When: 2027-01-12 09:00 CET</p>",
+        );
+        mark_simulated(&mut m);
+        assert!(
+            m.body.starts_with(SIMULATED_NOTE) && m.body.ends_with("When: 2027-01-12 09:00 CET\n")
+        );
+        assert!(
+            m.html
+                .starts_with(&format!("<p><em>{SIMULATED_NOTE}</em></p>"))
+        );
+        assert_eq!(m.subject, "Baseline: wave 2 paused");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! guard checks the session and the key before a handler here runs.
 
 use crate::api::{event_of, find_device, run_state, wave_detail};
+use crate::paging::{PAGE, pager};
 use crate::{Access, ApiError, AppState, Failure, SignedIn, allowed};
 use axum::extract::{Form, Path, Query, State};
 use axum::http::request::Parts;
@@ -50,6 +51,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/notifications.html"),
     ),
     ("feedback.html", include_str!("../templates/feedback.html")),
+    ("pager.html", include_str!("../templates/pager.html")),
 ];
 
 fn env() -> &'static Environment<'static> {
@@ -64,6 +66,9 @@ fn env() -> &'static Environment<'static> {
         }
         e.add_filter("thousands", |n: u64| thousands(n));
         e.add_filter("pct", |v: f64| format!("{:.1} %", v * 100.0));
+        e.add_filter("share_bars", |pilot: f64, population: f64| {
+            Value::from_safe_string(share_bars(pilot, population))
+        });
         // In the plan's time zone (every page's `time_zone`), zone shown,
         // as the plan's own times are.
         e.add_filter("stamp", |state: &minijinja::State<'_, '_>, t: String| {
@@ -77,6 +82,23 @@ fn env() -> &'static Environment<'static> {
         });
         e
     })
+}
+
+/// Two horizontal bars, the pilot's share over the population's, as an
+/// inline SVG: sizes are attributes, so the page's CSP (no inline styles)
+/// holds, and the text is numbers only, nothing to escape.
+fn share_bars(pilot: f64, population: f64) -> String {
+    let at = |v: f64| {
+        if v.is_finite() {
+            v.clamp(0.0, 1.0) * 100.0
+        } else {
+            0.0
+        }
+    };
+    let (p, q) = (at(pilot), at(population));
+    format!(
+        "<svg class=\"share-bars\" viewBox=\"0 0 100 10\" preserveAspectRatio=\"none\" role=\"img\" aria-label=\"pilot {p:.1} %, population {q:.1} %\"><rect class=\"pilot\" x=\"0\" y=\"0.5\" height=\"4\" width=\"{p:.2}\"/><rect class=\"population\" x=\"0\" y=\"5.5\" height=\"4\" width=\"{q:.2}\"/></svg>"
+    )
 }
 
 /// A page, or a plain error page when a template fails (logged).
@@ -425,7 +447,9 @@ pub(crate) async fn login(
         let refused = ringmaster_store::AuditEntry {
             at: now,
             actor: format!("client {client}"),
-            rollout: s.rollout.clone(),
+            // The service's entry, on the real clock (as sessions are),
+            // even when the rollout's own clock is simulated.
+            rollout: String::new(),
             action: "sign in refused".into(),
             detail: "dashboard, unknown, expired or revoked token".into(),
         };
@@ -446,7 +470,7 @@ pub(crate) async fn login(
         .audit(&ringmaster_store::AuditEntry {
             at: now,
             actor: session.label.clone(),
-            rollout: s.rollout.clone(),
+            rollout: String::new(),
             action: "sign in".into(),
             detail: format!("dashboard, {} role", session.role.as_str()),
         })
@@ -511,7 +535,7 @@ async fn wave_rows(s: &AppState) -> Result<Vec<Value>, Response> {
         out.push(context! {
             n => r.key.idx + 1,
             name => r.name,
-            phase => r.phase,
+            phase => ringmaster_plan::spec::PhaseKind::label_of_stored(&r.phase),
             state => r.state.name(),
             final_ => r.state.is_final(),
             devices => r.members.len(),
@@ -607,6 +631,10 @@ pub(crate) async fn overview(State(s): State<AppState>, SignedIn(session): Signe
         Ok(h) => h,
         Err(e) => return internal("reading the history", e),
     };
+    let simulated = match ringmaster_store::simulated(s.store.as_ref(), &s.rollout).await {
+        Ok(b) => b,
+        Err(e) => return internal("reading the rollout's clock", e),
+    };
     let actual = actual_bars(&history, s.engine.version(), now);
     let gantt =
         ringmaster_plan::report::gantt_with_actual(&view.plan, Some(today), &actual, Some(now));
@@ -619,7 +647,7 @@ pub(crate) async fn overview(State(s): State<AppState>, SignedIn(session): Signe
         &session,
         "overview",
         "overview.html",
-        context! { waves, current, gantt, live => true, scope => view.plan.scope },
+        context! { waves, current, gantt, live => true, scope => view.plan.scope, simulated },
     )
 }
 
@@ -877,6 +905,15 @@ pub(crate) async fn alert_action(
 #[derive(serde::Deserialize)]
 pub(crate) struct Search {
     q: Option<String>,
+    #[serde(default)]
+    offset: usize,
+}
+
+/// Where a list page starts: `?offset=N`.
+#[derive(serde::Deserialize)]
+pub(crate) struct Offset {
+    #[serde(default)]
+    offset: usize,
 }
 
 pub(crate) async fn devices(
@@ -885,13 +922,21 @@ pub(crate) async fn devices(
     Query(q): Query<Search>,
 ) -> Response {
     let needle: String = q.q.unwrap_or_default().trim().chars().take(200).collect();
-    let found = crate::api::search_devices(&s.view(), &needle, 50);
+    let found = crate::api::search_devices(&s.view(), &needle, q.offset, PAGE);
+    let pager = pager(
+        "/ui/devices",
+        &[("q", &needle)],
+        "offset",
+        q.offset,
+        found.devices.len(),
+        found.total as usize,
+    );
     page(
         &s,
         &session,
         "devices",
         "devices.html",
-        context! { q => needle, total => found.total, found => found.devices },
+        context! { q => needle, total => found.total, found => found.devices, pages => pager },
     )
 }
 
@@ -1022,8 +1067,21 @@ pub(crate) async fn helpdesk(State(s): State<AppState>, SignedIn(session): Signe
                 context! { wave => w.name, kind => "tickets", what => category, count, example },
             );
         }
-        for a in answers.iter().filter(|a| a.score <= 2).take(10) {
-            issues.push(context! { wave => w.name, kind => "feedback", what => format!("score {}", a.score), count => 1, example => a.comment });
+        // Low scores alike are one row with their count, not one row each.
+        let mut low: Vec<(u8, String, u64)> = Vec::new();
+        for a in answers.iter().filter(|a| a.score <= 2) {
+            let comment = a.comment.clone();
+            match low
+                .iter_mut()
+                .find(|(s, c, _)| *s == a.score && *c == comment)
+            {
+                Some((_, _, n)) => *n += 1,
+                None => low.push((a.score, comment, 1)),
+            }
+        }
+        low.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
+        for (score, comment, count) in low.into_iter().take(10) {
+            issues.push(context! { wave => w.name, kind => "feedback", what => format!("score {score}"), count, example => comment });
         }
         let rounds = match s.store.gate_rounds(&r.key).await {
             Ok(e) => e,
@@ -1057,7 +1115,22 @@ pub(crate) async fn helpdesk(State(s): State<AppState>, SignedIn(session): Signe
     )
 }
 
-pub(crate) async fn runstate(State(s): State<AppState>, SignedIn(session): SignedIn) -> Response {
+/// Where each of the run state's lists starts.
+#[derive(serde::Deserialize)]
+pub(crate) struct RunPages {
+    #[serde(default)]
+    regressed: usize,
+    #[serde(default)]
+    overdue: usize,
+    #[serde(default)]
+    resolved: usize,
+}
+
+pub(crate) async fn runstate(
+    State(s): State<AppState>,
+    SignedIn(session): SignedIn,
+    Query(at): Query<RunPages>,
+) -> Response {
     let view = s.view();
     let r = match run_state(&s, &view).await {
         Ok(r) => r,
@@ -1066,6 +1139,10 @@ pub(crate) async fn runstate(State(s): State<AppState>, SignedIn(session): Signe
     let alerts = match s.store.alerts(&s.rollout, false).await {
         Ok(a) => a,
         Err(e) => return internal("reading alerts", e),
+    };
+    let simulated = match ringmaster_store::simulated(s.store.as_ref(), &s.rollout).await {
+        Ok(b) => b,
+        Err(e) => return internal("reading the rollout's clock", e),
     };
     let show = |a: &ringmaster_core::alerts::Alert| {
         let at = |t: Option<i64>| {
@@ -1089,7 +1166,32 @@ pub(crate) async fn runstate(State(s): State<AppState>, SignedIn(session): Signe
         .map(show)
         .collect();
     resolved.reverse();
-    resolved.truncate(50);
+    // Each list a page at a time; a list's links keep the others' places.
+    let keep = |skip: &str| -> Vec<(&'static str, String)> {
+        [
+            ("regressed", at.regressed),
+            ("overdue", at.overdue),
+            ("resolved", at.resolved),
+        ]
+        .into_iter()
+        .filter(|(k, v)| *k != skip && *v > 0)
+        .map(|(k, v)| (k, v.to_string()))
+        .collect()
+    };
+    let list_pager = |name: &str, offset: usize, total: usize| {
+        let kept = keep(name);
+        let kept: Vec<(&str, &str)> = kept.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let shown = total.saturating_sub(offset).min(PAGE);
+        pager("/ui/runstate", &kept, name, offset, shown, total)
+    };
+    let pages = context! {
+        regressed => list_pager("regressed", at.regressed, r.regressed.len()),
+        overdue => list_pager("overdue", at.overdue, r.overdue.len()),
+        resolved => list_pager("resolved", at.resolved, resolved.len()),
+    };
+    let regressed: Vec<_> = r.regressed.iter().skip(at.regressed).take(PAGE).collect();
+    let overdue: Vec<_> = r.overdue.iter().skip(at.overdue).take(PAGE).collect();
+    let resolved: Vec<Value> = resolved.into_iter().skip(at.resolved).take(PAGE).collect();
     // Service levels over the last 30 days, from the sample of each check.
     let since = (s.clock)() - jiff::SignedDuration::from_hours(24 * 30);
     let samples = s
@@ -1133,41 +1235,67 @@ pub(crate) async fn runstate(State(s): State<AppState>, SignedIn(session): Signe
         &session,
         "runstate",
         "runstate.html",
-        context! { r => Value::from_serialize(&r), live => true, open, resolved, rules, span, chart => Value::from_safe_string(chart) },
+        context! {
+            r => Value::from_serialize(&r), live => true, open, resolved, rules, span,
+            chart => Value::from_safe_string(chart), pages, simulated,
+            regressed => Value::from_serialize(&regressed), overdue => Value::from_serialize(&overdue),
+        },
     )
 }
 
-pub(crate) async fn audit(State(s): State<AppState>, SignedIn(session): SignedIn) -> Response {
+pub(crate) async fn audit(
+    State(s): State<AppState>,
+    SignedIn(session): SignedIn,
+    Query(q): Query<Offset>,
+) -> Response {
     let mut log = match s.store.audit_log(&s.rollout).await {
         Ok(l) => l,
         Err(e) => return internal("reading the audit log", e),
     };
+    let simulated = match ringmaster_store::simulated(s.store.as_ref(), &s.rollout).await {
+        Ok(b) => b,
+        Err(e) => return internal("reading the rollout's clock", e),
+    };
+    // Newest first, a page at a time.
     log.reverse();
-    log.truncate(1000);
+    let total = log.len();
+    let log: Vec<_> = log.into_iter().skip(q.offset).take(PAGE).collect();
+    let pager = pager("/ui/audit", &[], "offset", q.offset, log.len(), total);
     page(
         &s,
         &session,
         "audit",
         "audit.html",
-        context! { log => Value::from_serialize(&log) },
+        context! { log => Value::from_serialize(&log), pages => pager, simulated },
     )
 }
 
 pub(crate) async fn notifications(
     State(s): State<AppState>,
     SignedIn(session): SignedIn,
+    Query(q): Query<Offset>,
 ) -> Response {
-    let items = match s.store.outbox(&s.rollout, 500).await {
+    let items = match s.store.outbox(&s.rollout, u32::MAX).await {
         Ok(i) => i,
         Err(e) => return internal("reading the outbox", e),
     };
+    let total = items.len();
+    let items: Vec<_> = items.into_iter().skip(q.offset).take(PAGE).collect();
+    let pager = pager(
+        "/ui/notifications",
+        &[],
+        "offset",
+        q.offset,
+        items.len(),
+        total,
+    );
     let routes: Vec<String> = s.channels.describe();
     page(
         &s,
         &session,
         "notifications",
         "notifications.html",
-        context! { items => Value::from_serialize(&items), routes, live => true },
+        context! { items => Value::from_serialize(&items), routes, live => true, pages => pager },
     )
 }
 

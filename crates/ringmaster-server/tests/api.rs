@@ -4,6 +4,8 @@
 use axum::http::StatusCode;
 mod common;
 
+use ringmaster_plan::report::thousands;
+
 use common::{call, fixture, request};
 use ringmaster_server::{app, routes};
 use ringmaster_store::Role;
@@ -490,12 +492,67 @@ async fn device_search_finds_by_prefix_and_the_page_agrees() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
-    let said = format!("{total} devices match; the first 50 are shown.");
-    let plain = format!("{total} devices match.");
     assert!(
-        html.contains(&said) || (total <= 50 && html.contains(&plain)),
+        html.contains(&format!("{} devices match.", thousands(total))),
         "{html}"
     );
+    // A page of 100 with a link to the next; the second page is the API's.
+    let (q, total) = {
+        let mut found = None;
+        for c in ('a'..='z').chain('0'..='9') {
+            let t = get(format!("/api/devices?q={c}&limit=1")).await["total"]
+                .as_u64()
+                .unwrap();
+            if t > 150 {
+                found = Some((c, t));
+                break;
+            }
+        }
+        found.expect("a one-letter prefix matching over 150 devices")
+    };
+    let (_, _, html) = common::fetch(
+        &f,
+        common::page("GET", &format!("/ui/devices?q={q}"), Some(&cookie), ""),
+    )
+    .await;
+    let html = html.replace("&#x2f;", "/");
+    let shown = |html: &str| -> Vec<String> {
+        html.split("<a href=\"/ui/devices/")
+            .skip(1)
+            .map(|r| r[..r.find('"').unwrap()].to_string())
+            .collect()
+    };
+    assert_eq!(shown(&html).len(), 100);
+    assert!(
+        html.contains(&format!("Devices 1–100 of {}", thousands(total)))
+            && html.contains(&format!(
+                "<a rel=\"next\" href=\"/ui/devices?q={q}&amp;offset=100\">"
+            )),
+        "{html}"
+    );
+    let (_, _, second) = common::fetch(
+        &f,
+        common::page(
+            "GET",
+            &format!("/ui/devices?q={q}&offset=100"),
+            Some(&cookie),
+            "",
+        ),
+    )
+    .await;
+    let second = second.replace("&#x2f;", "/");
+    assert!(
+        second.contains(&format!("<a rel=\"prev\" href=\"/ui/devices?q={q}\">")),
+        "{second}"
+    );
+    let api = get(format!("/api/devices?q={q}&offset=100&limit=100")).await;
+    let keys: Vec<String> = api["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["key"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(shown(&second), keys);
 }
 
 #[tokio::test]

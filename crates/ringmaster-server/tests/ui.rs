@@ -790,3 +790,238 @@ fn cell_text(body: &str, row: &str, field: &str) -> String {
     let at = r + body[r..].find(&key).unwrap() + key.len();
     body[at..at + body[at..].find("</td>").unwrap()].to_string()
 }
+
+/// The pilot page draws each stratum's pilot share over its population
+/// share as two bars whose lengths are those shares.
+#[tokio::test]
+async fn pilot_shares_are_drawn_as_bars_beside_the_population() {
+    let f = fixture().await;
+    let (cookie, _) = session(&f, Role::Viewer).await;
+    let (status, _, body) = fetch(&f, page("GET", "/ui/pilot", Some(&cookie), "")).await;
+    assert_eq!(status, StatusCode::OK);
+    let view = f.state.view();
+    let pilot = view.plan.pilot.as_ref().expect("the fixture has a pilot");
+    // Dimensions by their names in words ("OS family", not os_family).
+    for d in &pilot.dimensions {
+        assert!(
+            body.contains(&format!("<h2>{} <span", d.label)),
+            "{}",
+            d.label
+        );
+    }
+    assert!(!body.contains("os_family"));
+    let strata: Vec<_> = pilot.dimensions.iter().flat_map(|d| &d.strata).collect();
+    assert!(!strata.is_empty());
+    assert_eq!(
+        body.matches("<svg class=\"share-bars\"").count(),
+        strata.len()
+    );
+    for s in strata {
+        let bars = format!(
+            "<rect class=\"pilot\" x=\"0\" y=\"0.5\" height=\"4\" width=\"{:.2}\"/><rect class=\"population\" x=\"0\" y=\"5.5\" height=\"4\" width=\"{:.2}\"/>",
+            s.pilot_share * 100.0,
+            s.population_share * 100.0
+        );
+        assert!(body.contains(&bars), "{} lacks {bars}", s.value);
+    }
+}
+
+/// The audit log comes a page at a time, newest first on the page and a
+/// bounded window in the API, both with the total.
+#[tokio::test]
+async fn the_audit_log_pages_with_links_and_the_api_takes_a_window() {
+    let f = fixture().await;
+    let store = &f.state.store;
+    let before = store.audit_log("api").await.unwrap().len();
+    let t0: jiff::Timestamp = "2027-01-05T08:00:00Z".parse().unwrap();
+    for i in 0..230 {
+        store
+            .audit(&ringmaster_store::AuditEntry {
+                at: t0 + jiff::SignedDuration::from_mins(i),
+                actor: "jane".into(),
+                rollout: "api".into(),
+                action: format!("note {i:03}"),
+                detail: String::new(),
+            })
+            .await
+            .unwrap();
+    }
+    let total = store.audit_log("api").await.unwrap().len();
+    assert_eq!(total, before + 230);
+    let (cookie, _) = session(&f, Role::Admin).await;
+    let rows = |html: &str| html.matches("<td>jane</td>").count();
+    let (status, _, first) = fetch(&f, page("GET", "/ui/audit", Some(&cookie), "")).await;
+    assert_eq!(status, StatusCode::OK);
+    let first = first.replace("&#x2f;", "/");
+    assert_eq!(first.matches("</tr>").count(), 101, "a header and 100 rows");
+    assert!(first.contains("note 229") && !first.contains("note 129"));
+    assert!(
+        first.contains(&format!("Entries 1–100 of {total}"))
+            && first.contains("<a rel=\"next\" href=\"/ui/audit?offset=100\">")
+            && !first.contains("rel=\"prev\""),
+        "{first}"
+    );
+    let (_, _, last) = fetch(&f, page("GET", "/ui/audit?offset=200", Some(&cookie), "")).await;
+    let last = last.replace("&#x2f;", "/");
+    assert_eq!(rows(&last), 30, "the oldest 30 notes end the log");
+    assert!(
+        last.contains(&format!("Entries 201–{total} of {total}"))
+            && last.contains("<a rel=\"prev\" href=\"/ui/audit?offset=100\">")
+            && !last.contains("rel=\"next\""),
+        "{last}"
+    );
+    // The API: oldest first, a window, the total in a header.
+    let admin = f.token(Role::Admin).to_string();
+    let (status, headers, body) = fetch(
+        &f,
+        request(
+            "GET",
+            &format!("/api/audit?offset={before}&limit=5"),
+            Some(&admin),
+            Vec::new(),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["x-total-count"], total.to_string().as_str());
+    let got: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    let actions: Vec<&str> = got.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(
+        actions,
+        ["note 000", "note 001", "note 002", "note 003", "note 004"]
+    );
+    let (_, _, body) = fetch(
+        &f,
+        request("GET", "/api/audit?limit=100000", Some(&admin), Vec::new()),
+    )
+    .await;
+    let got: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    assert_eq!(got.len(), total.min(1000));
+    let (_, _, body) = fetch(&f, request("GET", "/api/audit", Some(&admin), Vec::new())).await;
+    let got: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    assert_eq!(got.len(), 100, "a page by default");
+}
+
+/// On a simulated clock, the rollout's own audit entries say their times
+/// are simulated; sign-ins are the service's, on the real clock, unmarked.
+#[tokio::test]
+async fn simulated_times_are_marked_in_the_audit_log() {
+    let f = fixture().await;
+    let store = &f.state.store;
+    let at: jiff::Timestamp = "2027-01-12T08:00:00Z".parse().unwrap();
+    store
+        .audit(&ringmaster_store::AuditEntry {
+            at,
+            actor: "jane".into(),
+            rollout: "api".into(),
+            action: "wave 2 paused".into(),
+            detail: String::new(),
+        })
+        .await
+        .unwrap();
+    let (cookie, _) = session(&f, Role::Admin).await;
+    let row = |html: &str, action: &str| -> String {
+        let at = html.find(&format!("<td>{action}</td>")).unwrap();
+        let start = html[..at].rfind("<tr>").unwrap();
+        html[start..at].to_string()
+    };
+    // A real clock: nothing is marked.
+    let (_, _, html) = fetch(&f, page("GET", "/ui/audit", Some(&cookie), "")).await;
+    assert!(!html.contains("(simulated)"), "{html}");
+    let (_, _, overview) = fetch(&f, page("GET", "/ui", Some(&cookie), "")).await;
+    assert!(!overview.contains("(simulated)"));
+    store
+        .set_meta("api", ringmaster_store::SIMULATED_CLOCK, "true")
+        .await
+        .unwrap();
+    // A sign-in through the form, to have one in the log.
+    let admin = f.token(Role::Admin).to_string();
+    let (_, headers, body) = fetch(&f, page("GET", "/login", None, "")).await;
+    let login = cookie_of(&headers, "rm_login").unwrap();
+    let login = login.split(';').next().unwrap().to_string();
+    let form = format!("token={admin}&csrf={}", hidden(&body, "csrf"));
+    let (status, _, _) = fetch(&f, page("POST", "/login", Some(&login), &form)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, _, html) = fetch(&f, page("GET", "/ui/audit", Some(&cookie), "")).await;
+    assert!(
+        row(&html, "wave 2 paused").contains("2027-01-12 09:00 CET (simulated)</td>"),
+        "{}",
+        row(&html, "wave 2 paused")
+    );
+    assert!(!row(&html, "sign in").contains("(simulated)"), "{html}");
+    assert!(html.contains("id=\"clock-note\""));
+    let (_, _, overview) = fetch(&f, page("GET", "/ui", Some(&cookie), "")).await;
+    assert!(overview.contains("</strong> <span id=\"simulated\">(simulated)</span>"));
+    let (_, body) = call(
+        &f,
+        request("GET", "/api/audit?limit=1000", Some(&admin), Vec::new()),
+    )
+    .await;
+    let log: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    let of = |action: &str| {
+        log.iter()
+            .rev()
+            .find(|e| e["action"] == action)
+            .unwrap_or_else(|| panic!("{action}: {body}"))["simulated"]
+            .clone()
+    };
+    assert_eq!(of("wave 2 paused"), true);
+    assert_eq!(of("sign in"), false);
+}
+
+/// Screens speak in words: phases by their labels on the overview, and the
+/// help desk's known issues count alike low scores once instead of a row each.
+#[tokio::test]
+async fn phases_read_as_words_and_alike_low_scores_are_one_known_issue() {
+    let f = fixture().await;
+    let (cookie, _) = session(&f, Role::Viewer).await;
+    let viewer = f.token(Role::Viewer).to_string();
+    let (_, body) = call(&f, request("GET", "/api/waves", Some(&viewer), Vec::new())).await;
+    let waves: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let (_, _, overview) = fetch(&f, page("GET", "/ui", Some(&cookie), "")).await;
+    let mut differ = 0;
+    for w in waves["waves"].as_array().unwrap() {
+        let (stored, label) = (
+            w["phase"].as_str().unwrap(),
+            w["phase_label"].as_str().unwrap(),
+        );
+        assert!(overview.contains(&format!("<td>{label}</td>")), "{label}");
+        if stored != label {
+            differ += 1;
+            assert!(
+                !overview.contains(&format!("<td>{stored}</td>")),
+                "{stored}"
+            );
+        }
+    }
+    assert!(
+        differ > 0,
+        "no phase whose stored name differs from its label"
+    );
+    // Five identical low scores and one other on the pilot wave.
+    let at: jiff::Timestamp = "2027-01-19T10:00:00Z".parse().unwrap();
+    let answer = |i: u32, score: u8, comment: &str| ringmaster_core::status::Feedback {
+        id: format!("F{i}"),
+        at: at + jiff::SignedDuration::from_mins(i64::from(i)),
+        user: None,
+        device: None,
+        score,
+        comment: comment.into(),
+        wave: Some(0),
+    };
+    let mut answers: Vec<_> = (0..5).map(|i| answer(i, 2, "something broke")).collect();
+    answers.push(answer(9, 1, "cannot print"));
+    f.state
+        .store
+        .ingest_feedback("api", &answers)
+        .await
+        .unwrap();
+    let (status, _, desk) = fetch(&f, page("GET", "/ui/helpdesk", Some(&cookie), "")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(desk.matches("something broke").count(), 1, "{desk}");
+    assert!(
+        desk.contains("<td>score 2</td><td class=\"n\">5</td><td>something broke</td>"),
+        "{desk}"
+    );
+    assert!(desk.contains("<td>score 1</td><td class=\"n\">1</td><td>cannot print</td>"));
+}

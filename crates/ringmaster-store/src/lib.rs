@@ -465,6 +465,20 @@ pub enum Delivery {
     GaveUp(String),
 }
 
+/// Meta key (value `true`) of a rollout driven on a simulated clock: its
+/// transitions, alerts and operator actions carry simulated times, and every
+/// screen that shows them says so. The service's own entries (tokens,
+/// sign-ins, kept under rollout "") stay on the real clock.
+pub const SIMULATED_CLOCK: &str = "clock.simulated";
+
+/// Whether `rollout` runs on a simulated clock ([`SIMULATED_CLOCK`]).
+pub async fn simulated(store: &dyn Store, rollout: &str) -> Result<bool> {
+    Ok(store
+        .get_meta(rollout, SIMULATED_CLOCK)
+        .await?
+        .is_some_and(|v| v == "true"))
+}
+
 /// Opens the store a URL names (`sqlite:PATH`, `postgres://…`), running migrations.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {

@@ -501,7 +501,7 @@ pub fn text(r: &ConflictReport, devices: u32, isolated: bool, limit: usize) -> S
             let proposed = if v.proposed { " (proposed)" } else { "" };
             o.push_str(&format!(
                 "    {:<12} {}{proposed}  [{} devices]\n",
-                v.value,
+                v.label.as_deref().unwrap_or(&v.value),
                 v.name,
                 count(v.devices)
             ));
@@ -583,9 +583,10 @@ pub fn text(r: &ConflictReport, devices: u32, isolated: bool, limit: usize) -> S
 /// A value, with the form the policy wrote when it differs from the
 /// setting id, and why it may be the service default when it may.
 fn value_note(v: &PolicyValue) -> String {
+    let shown = v.label.as_deref().unwrap_or(&v.value);
     let value = match &v.written_as {
-        Some(form) => format!("{} (set as {form})", v.value),
-        None => v.value.clone(),
+        Some(form) => format!("{shown} (set as {form})"),
+        None => shown.to_string(),
     };
     match &v.maybe_default {
         Some(why) => format!("{value} (may be not configured: {why})"),

@@ -107,6 +107,10 @@ impl SimSettings {
         rollout: &str,
         at: &Where,
     ) -> anyhow::Result<SimSettings> {
+        // Its times are simulated from now on: screens mark them so.
+        store
+            .set_meta(rollout, ringmaster_store::SIMULATED_CLOCK, "true")
+            .await?;
         let kept_seed = store.get_meta(rollout, SEED_KEY).await?;
         let kept_faults = store.get_meta(rollout, FAULTS_KEY).await?;
         let seed = match (at.seed, &kept_seed) {

@@ -8,7 +8,7 @@ use crate::PlanError;
 use crate::spec::{AcceptSpec, PhaseKind};
 use ringmaster_core::conflicts::{self, Acceptance, ConflictReport, FindingKind};
 use ringmaster_core::org::Org;
-use ringmaster_core::settings::{LeafKind, readable_name};
+use ringmaster_core::settings::{LeafKind, readable_name, readable_value};
 use ringmaster_core::targeting::{Resolution, Severity};
 use roaring::RoaringBitmap;
 
@@ -120,7 +120,7 @@ pub(super) fn conflict_checks(
         let values = f
             .values
             .iter()
-            .map(|v| format!("'{}' = {}", v.name, v.value))
+            .map(|v| format!("'{}' = {}", v.name, v.label.as_deref().unwrap_or(&v.value)))
             .collect::<Vec<_>>()
             .join(" vs ");
         let (severity, what) = match (&f.accepted, f.kind) {
@@ -215,9 +215,10 @@ pub(super) fn settings_changes(
                     continue;
                 }
                 covered |= &on;
-                match today.iter_mut().find(|(v, _)| v == value) {
+                let value = readable_value(&l.id, value);
+                match today.iter_mut().find(|(v, _)| *v == value) {
                     Some((_, n)) => *n += on.len(),
-                    None => today.push((value.to_string(), on.len())),
+                    None => today.push((value, on.len())),
                 }
             }
             today.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -226,7 +227,7 @@ pub(super) fn settings_changes(
                 setting: readable_name(&l.id),
                 value: match l.kind {
                     LeafKind::Merge => format!("adds {}", l.value),
-                    _ => l.value.clone(),
+                    _ => readable_value(&l.id, &l.value),
                 },
                 policy: org.policies[p].name.clone(),
                 devices: reach.len(),
@@ -373,5 +374,24 @@ mod tests {
         let cloud = &changes[1];
         assert!(cloud.today.is_empty());
         assert_eq!(cloud.not_set_today, 35);
+    }
+
+    #[test]
+    fn choice_values_show_their_option_labels() {
+        let mut f = fixture();
+        let s = scope();
+        f.res.policies[1].applicable = s.clone();
+        // The fixture's LAPS setting as a catalog choice with labelled options.
+        let edge = "3~policy~microsoft_edge_targetblankimpliesnoopener";
+        for p in &mut f.org.policies {
+            for l in p.settings.iter_mut().filter(|l| l.id == "laps_complexity") {
+                l.id = edge.into();
+                l.value = if l.value == "4" { "1" } else { "0" }.into();
+            }
+        }
+        let changes = settings_changes(&f.org, &f.res, &[1], &[false, true], &s);
+        let c = changes.iter().find(|c| c.setting_id == edge).unwrap();
+        assert_eq!(c.value, "Enabled");
+        assert_eq!(c.today, [("Disabled".to_string(), 35)]);
     }
 }

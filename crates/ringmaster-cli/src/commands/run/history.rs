@@ -7,13 +7,19 @@ pub fn history(at: Where) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let Stored { store, rollout, .. } = stored(&at).await?;
         let history = store.history(&rollout).await?;
+        // Transitions are on the rollout's clock; a simulated one is said.
+        let mark = if ringmaster_store::simulated(store.as_ref(), &rollout).await? {
+            " (simulated)"
+        } else {
+            ""
+        };
         if at.json {
             crate::commands::write_json(&history)?;
             return Ok(ExitCode::SUCCESS);
         }
         for h in history {
             println!(
-                "{}  {:<10} wave {} (v{}): {} → {}: {}",
+                "{}{mark}  {:<10} wave {} (v{}): {} → {}: {}",
                 stamp(h.at),
                 h.actor,
                 h.key.idx + 1,

@@ -83,7 +83,13 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
             .clone()
             .unwrap_or_else(|| format!("http://{addr}"));
         let o = open(&a.at, jiff::Timestamp::now()).await?;
-        o.engine.request(&a.actor, jiff::Timestamp::now()).await?;
+        // The request is the rollout's: on its own clock, simulated or real.
+        let rollout_now = if live {
+            jiff::Timestamp::now()
+        } else {
+            o.engine.polled_until().await?.unwrap_or(o.start)
+        };
+        o.engine.request(&a.actor, rollout_now).await?;
         let store = o.store.clone();
         if !store.has_tokens().await? {
             let t = store
@@ -101,8 +107,10 @@ pub fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
         let (time, pace) = if live {
             (RolloutClock::live(wall.clone()), Pace::LIVE)
         } else {
-            let start = o.engine.polled_until().await?.unwrap_or(o.start);
-            (RolloutClock::simulated(start), Pace::simulated(a.speed))
+            (
+                RolloutClock::simulated(rollout_now),
+                Pace::simulated(a.speed),
+            )
         };
         let l = o.loaded;
         let state = AppState {
