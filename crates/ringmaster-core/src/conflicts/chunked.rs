@@ -160,8 +160,8 @@ type Summary = [u64; WORDS / 64];
 
 fn summarize(w: &[u64]) -> Summary {
     let mut s = [0; WORDS / 64];
-    for (k, x) in w.iter().enumerate() {
-        s[k / 64] |= u64::from(*x != 0) << (k % 64);
+    for (m, block) in s.iter_mut().zip(w.chunks_exact(64)) {
+        *m = (block.iter().enumerate()).fold(0, |m, (j, x)| m | u64::from(*x != 0) << j);
     }
     s
 }
@@ -184,6 +184,10 @@ fn each_word(s: &Summary, mut f: impl FnMut(usize)) {
 /// Past this many words, a pass visits every word: a straight loop the
 /// compiler vectorises beats finding them one by one.
 const DENSE: u32 = WORDS as u32 / 2;
+
+/// Up to this many words met twice, counts visit them one by one rather
+/// than the words a counted bitmap shares with them.
+const FEW: u32 = 24;
 
 /// Up to this many devices in a chunk (a roaring array container's most),
 /// a bitmap is laid out device by device rather than run by run.
@@ -357,6 +361,7 @@ impl Chunk {
             }
         }
         let part = (words_in(&s.twice_sum) > 0).then(|| {
+            s.list_twice();
             let count = |laid: Option<(&[u64], &Summary)>| -> u64 {
                 laid.map_or(0, |(w, sum)| s.count(w, sum))
             };
@@ -385,6 +390,8 @@ struct Scratch {
     /// One side's union.
     cur: Vec<u64>,
     cur_sum: Summary,
+    /// The words of `twice` with devices, ascending.
+    twice_words: Vec<u16>,
 }
 
 impl Default for Scratch {
@@ -396,6 +403,7 @@ impl Default for Scratch {
             twice_sum: [0; WORDS / 64],
             cur: vec![0; WORDS],
             cur_sum: [0; WORDS / 64],
+            twice_words: Vec::with_capacity(WORDS),
         }
     }
 }
@@ -408,26 +416,56 @@ impl Scratch {
 
     /// Adds one side: what it shares with the sides before is met twice.
     fn add_side(&mut self, w: &[u64], sum: &Summary) {
-        let (seen, twice, twice_sum) = (&mut self.seen, &mut self.twice, &mut self.twice_sum);
-        let mut step = |k: usize| {
-            let both = seen[k] & w[k];
-            twice[k] |= both;
-            twice_sum[k / 64] |= u64::from(both != 0) << (k % 64);
-            seen[k] |= w[k];
-        };
-        if words_in(sum) > DENSE {
-            (0..WORDS).for_each(&mut step);
+        let dense = words_in(sum) > DENSE;
+        if words_in(&self.seen_sum) > 0 {
+            // Sides meet only in words both hold devices in.
+            let mut meet = self.seen_sum;
+            meet.iter_mut().zip(sum).for_each(|(a, m)| *a &= m);
+            let (seen, twice) = (&self.seen, &mut self.twice);
+            if words_in(&meet) > DENSE {
+                // Straight loops the compiler vectorises, the summary after.
+                twice
+                    .iter_mut()
+                    .zip(seen.iter().zip(w))
+                    .for_each(|(t, (s, x))| *t |= s & x);
+                self.twice_sum = summarize(twice);
+            } else {
+                let twice_sum = &mut self.twice_sum;
+                each_word(&meet, |k| {
+                    let both = seen[k] & w[k];
+                    twice[k] |= both;
+                    twice_sum[k / 64] |= u64::from(both != 0) << (k % 64);
+                });
+            }
+        }
+        let seen = &mut self.seen;
+        if dense {
+            seen.iter_mut().zip(w).for_each(|(s, x)| *s |= x);
         } else {
-            each_word(sum, step);
+            each_word(sum, |k| seen[k] |= w[k]);
         }
         self.seen_sum.iter_mut().zip(sum).for_each(|(a, m)| *a |= m);
     }
 
-    /// Devices of `w` met twice.
+    /// Lists the words met twice when they are few, for the counts that
+    /// follow.
+    fn list_twice(&mut self) {
+        self.twice_words.clear();
+        if words_in(&self.twice_sum) <= FEW {
+            let words = &mut self.twice_words;
+            each_word(&self.twice_sum, |k| words.push(k as u16));
+        }
+    }
+
+    /// Devices of `w` met twice (after [`Scratch::list_twice`]): over the
+    /// few words met twice, or the words both hold devices in.
     fn count(&self, w: &[u64], sum: &Summary) -> u64 {
+        let ones = |k: usize| u64::from((w[k] & self.twice[k]).count_ones());
+        if !self.twice_words.is_empty() {
+            return self.twice_words.iter().map(|&k| ones(k as usize)).sum();
+        }
         let mut both = self.twice_sum;
         both.iter_mut().zip(sum).for_each(|(a, m)| *a &= m);
-        let ones = |k: usize| u64::from((w[k] & self.twice[k]).count_ones());
         if words_in(&both) > DENSE {
             (0..WORDS).map(ones).sum()
         } else {
