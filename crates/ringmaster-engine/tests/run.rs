@@ -111,6 +111,20 @@ fn fleet() -> Fleet {
     Fleet { org, res, proposed }
 }
 
+/// The plan `text` over the fleet, built as the CLI builds it.
+fn plan_for(
+    org: &ringmaster_core::org::Org,
+    res: &mut ringmaster_core::targeting::Resolution,
+    proposed: &[bool],
+    text: &str,
+) -> ringmaster_plan::planner::Plan {
+    build(
+        &ringmaster_plan::parse(text).unwrap(),
+        Inputs { org, res, proposed },
+    )
+    .unwrap()
+}
+
 async fn run(on_fail: &str, faults: Vec<Fault>) -> Run {
     let Fleet {
         org,
@@ -234,15 +248,7 @@ async fn an_operator_pause_with_an_expiry_ends_by_itself() {
         proposed,
     } = fleet();
     let text = PLAN.replace("ON_FAIL", "pause");
-    let plan = build(
-        &ringmaster_plan::parse(&text).unwrap(),
-        Inputs {
-            org: &org,
-            res: &mut res,
-            proposed: &proposed,
-        },
-    )
-    .unwrap();
+    let plan = plan_for(&org, &mut res, &proposed, &text);
     let store = ringmaster_store::open("sqlite::memory:").await.unwrap();
     let sim = Arc::new(Simulator::new(&org, SimConfig::default()));
     let waves = WaveSpec::from_plan(&plan, &org);
@@ -484,15 +490,7 @@ async fn an_unreadable_source_pauses_the_wave_and_it_goes_on_when_readable() {
         proposed,
     } = fleet();
     let text = PLAN.replace("ON_FAIL", "rollback");
-    let plan = build(
-        &ringmaster_plan::parse(&text).unwrap(),
-        Inputs {
-            org: &org,
-            res: &mut res,
-            proposed: &proposed,
-        },
-    )
-    .unwrap();
+    let plan = plan_for(&org, &mut res, &proposed, &text);
     let waves = WaveSpec::from_plan(&plan, &org);
     let start = waves[0].starts_at;
     let h = |n: i64| start + jiff::SignedDuration::from_hours(n);
@@ -616,15 +614,7 @@ async fn a_two_person_wave_opens_only_when_two_others_approved() {
         "kind = \"enterprise\"\n",
         "kind = \"enterprise\"\napprovals = 2\n",
     ) + "\n[approvals]\ndistinct = true\n";
-    let plan = build(
-        &ringmaster_plan::parse(&text).unwrap(),
-        Inputs {
-            org: &org,
-            res: &mut res,
-            proposed: &proposed,
-        },
-    )
-    .unwrap();
+    let plan = plan_for(&org, &mut res, &proposed, &text);
     let store = ringmaster_store::open("sqlite::memory:").await.unwrap();
     let sim = Arc::new(Simulator::new(&org, SimConfig::default()));
     let waves = WaveSpec::from_plan(&plan, &org);
@@ -946,15 +936,7 @@ async fn partial_by(replay: bool, by: &str) -> (Partial, String, Vec<(&'static s
         proposed,
     } = fleet();
     let text = stratified_by("rollback", by);
-    let plan = build(
-        &ringmaster_plan::parse(&text).unwrap(),
-        Inputs {
-            org: &org,
-            res: &mut res,
-            proposed: &proposed,
-        },
-    )
-    .unwrap();
+    let plan = plan_for(&org, &mut res, &proposed, &text);
     let waves = WaveSpec::from_plan(&plan, &org);
     let st = waves[3]
         .strata
@@ -1157,15 +1139,7 @@ async fn a_ticket_rate_counts_only_the_tickets_of_its_window() {
             "  deadline = \"6d\"\n  [[phases.goals]]\n  metric = \"tickets_per_1000_device_days\"\n  threshold = \"<= 100000\"\n  window = \"24h\"\n  min_sample = 20\n  deadline = \"6d\"\n",
         );
     assert!(text.contains("bake = \"4d\""));
-    let plan = build(
-        &ringmaster_plan::parse(&text).unwrap(),
-        Inputs {
-            org: &org,
-            res: &mut res,
-            proposed: &proposed,
-        },
-    )
-    .unwrap();
+    let plan = plan_for(&org, &mut res, &proposed, &text);
     let store = ringmaster_store::open("sqlite::memory:").await.unwrap();
     let sim = Arc::new(Simulator::new(&org, SimConfig::default()));
     let waves = WaveSpec::from_plan(&plan, &org);
