@@ -697,6 +697,43 @@ async fn the_run_state_chart_says_what_it_covers() {
     );
 }
 
+/// The run state's headline weighs open alerts with the service levels: a
+/// met service level never reads as all well beside a critical alert.
+#[tokio::test]
+async fn the_run_state_headline_counts_open_alerts() {
+    let f = fixture().await;
+    let (cookie, _) = session(&f, Role::Viewer).await;
+    let (_, _, body) = fetch(&f, page("GET", "/ui/runstate", Some(&cookie), "")).await;
+    assert!(
+        body.contains("0 open alerts (0 critical)") && !body.contains("Needs attention"),
+        "{body}"
+    );
+    let now = (f.state.clock)().as_second();
+    let alert = ringmaster_core::alerts::Alert {
+        key: "regressed".into(),
+        kind: "regressed".into(),
+        severity: ringmaster_core::alerts::Severity::Critical,
+        text: "12 devices regressed".into(),
+        first_seen: now,
+        raised_at: Some(now),
+        resolved_at: None,
+        acknowledged: None,
+    };
+    f.state
+        .store
+        .save_alerts(&f.state.rollout, &[alert])
+        .await
+        .unwrap();
+    let (_, _, body) = fetch(&f, page("GET", "/ui/runstate", Some(&cookie), "")).await;
+    let at = body.find("id=\"rs-health\"").expect("a headline");
+    let line = &body[at..at + body[at..].find("</p>").unwrap()];
+    assert!(
+        line.contains("class=\"fail\"") && line.contains("Needs attention"),
+        "{line}"
+    );
+    assert!(line.contains("1 open alert (1 critical)"), "{line}");
+}
+
 /// The overview's timeline draws what each wave did under its plan.
 #[tokio::test]
 async fn the_timeline_shows_plan_against_actual() {
