@@ -523,7 +523,7 @@ async fn wave_rows(s: &AppState) -> Result<Vec<Value>, Response> {
             .map(|round| round.results)
             .unwrap_or_default()
             .iter()
-            .map(gate_line)
+            .map(|g| gate_line(g, r.state.is_final()))
             .collect();
         let goals = s
             .engine
@@ -551,8 +551,9 @@ async fn wave_rows(s: &AppState) -> Result<Vec<Value>, Response> {
 
 /// One result of a gate round for the overview, in words: a wave judged
 /// on bake time alone says it has no goals, a goal without enough reports
-/// says it has no data yet; `outcome` stays the serialised name (a style).
-fn gate_line(r: &ringmaster_core::gates::GateResult) -> Value {
+/// says it has no data yet (or, the wave decided, that it did not wait for
+/// a goal that is not critical); `outcome` stays the serialised name (a style).
+fn gate_line(r: &ringmaster_core::gates::GateResult, decided: bool) -> Value {
     use ringmaster_core::gates::{GateResult, Outcome};
     let (label, sentence) = match r {
         GateResult::BakeTime { outcome } => (
@@ -565,6 +566,10 @@ fn gate_line(r: &ringmaster_core::gates::GateResult) -> Value {
         ),
         GateResult::Goal { evaluation: e, .. } => (
             match e.outcome {
+                Outcome::NoData if decided && !e.critical => {
+                    "no data (not critical: the wave did not wait for it)"
+                }
+                Outcome::NoData if decided => "no data",
                 Outcome::NoData => "no data yet",
                 o => o.as_str(),
             },
@@ -1414,7 +1419,42 @@ pub(crate) async fn feedback(
 
 #[cfg(test)]
 mod tests {
-    use super::safe_next;
+    use super::{gate_line, safe_next};
+
+    /// A decided wave's goal without data says whether the wave waited for
+    /// it; only an undecided one has "no data yet".
+    #[test]
+    fn goals_without_data_say_whether_the_wave_waited() {
+        use ringmaster_core::gates::{Evaluation, GateResult, Outcome};
+        use ringmaster_core::goals::{Comparator, Metric};
+        let goal = |critical: bool| GateResult::Goal {
+            goal: 0,
+            evaluation: Evaluation {
+                metric: Metric::ApplySuccessRate,
+                critical,
+                value: None,
+                interval: None,
+                threshold: 0.95,
+                comparator: Comparator::AtLeast,
+                sample: 0,
+                min_sample: 20,
+                window_hours: 24.0,
+                outcome: Outcome::NoData,
+                sentence: "no reports yet".into(),
+                control: None,
+                stratum: None,
+                anytime: None,
+            },
+        };
+        let label =
+            |r: &GateResult, decided| gate_line(r, decided).get_attr("label").unwrap().to_string();
+        assert_eq!(label(&goal(false), false), "no data yet");
+        assert_eq!(
+            label(&goal(false), true),
+            "no data (not critical: the wave did not wait for it)"
+        );
+        assert_eq!(label(&goal(true), true), "no data");
+    }
 
     #[test]
     fn sign_in_returns_only_to_plain_dashboard_paths() {
