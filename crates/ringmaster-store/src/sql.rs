@@ -1115,7 +1115,8 @@ impl Credentials for Backend {
         .fetch_one(&mut *tx)
         .await?;
         let until = match expires {
-            Some(e) => format!("until {e}"),
+            // Service time, not a rollout's: in UTC, said so.
+            Some(e) => format!("until {}", e.strftime("%Y-%m-%d %H:%M UTC")),
             None => "until revoked".to_string(),
         };
         sqlx::query(

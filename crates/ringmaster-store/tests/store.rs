@@ -1328,7 +1328,8 @@ async fn tokens_expire_are_listed_and_revoked() {
         assert!(
             audit.iter().any(|e| e.0 == "jane"
                 && e.1 == "token created"
-                && e.2.contains("(job), reporter, valid until 2027-01-31")),
+                && e.2.contains("(job), reporter, valid until 2027-01-31 ")
+                && e.2.ends_with(" UTC")),
             "{audit:?}"
         );
     }

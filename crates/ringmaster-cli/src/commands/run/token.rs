@@ -89,7 +89,7 @@ pub fn token_create(a: TokenArgs) -> anyhow::Result<ExitCode> {
             .await?;
         println!("{t}");
         let until = match expires {
-            Some(e) => format!("valid until {e}"),
+            Some(e) => format!("valid until {}", e.strftime("%Y-%m-%d %H:%M UTC")),
             None => "valid until revoked".to_string(),
         };
         eprintln!(
