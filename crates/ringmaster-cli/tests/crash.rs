@@ -241,6 +241,14 @@ fn ingest_keeps_good_records_rejects_bad_ones_and_is_idempotent() {
     let history: serde_json::Value =
         serde_json::from_str(&output(dir, &["history", "--json"])).unwrap();
     assert!(history.as_array().unwrap().len() >= 15);
+    assert!(
+        history
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["simulated"] == true),
+        "a simulated run's transitions say so: {history}"
+    );
     let again = output(
         dir,
         &["ingest", "status", "status.csv", "--policy", "p", "--json"],

@@ -821,13 +821,17 @@ pub(crate) async fn wave(
     rounds.reverse();
     rounds.truncate(20);
     let link = crate::notify::feedback_path(&s, n);
+    let simulated = match ringmaster_store::simulated(s.store.as_ref(), &s.rollout).await {
+        Ok(b) => b,
+        Err(e) => return internal("reading the rollout's clock", e),
+    };
     page(
         &s,
         &session,
         "overview",
         "wave.html",
         context! {
-            w => Value::from_serialize(&detail), n, chart, rounds, live => true,
+            w => Value::from_serialize(&detail), n, chart, rounds, live => true, simulated,
             actions => if allowed(session.role, Access::Operate) { actions(state, &spec.rules) } else { vec![] },
             feedback_link => link,
             reasons => match state { WaveState::Paused { reasons, .. } => reasons.iter().map(|r| r.as_str()).collect::<Vec<_>>(), _ => vec![] },

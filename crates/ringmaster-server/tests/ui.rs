@@ -965,6 +965,8 @@ async fn simulated_times_are_marked_in_the_audit_log() {
     // A real clock: nothing is marked.
     let (_, _, html) = fetch(&f, page("GET", "/ui/audit", Some(&cookie), "")).await;
     assert!(!html.contains("(simulated)"), "{html}");
+    let (_, _, wave) = fetch(&f, page("GET", "/ui/waves/1", Some(&cookie), "")).await;
+    assert!(!wave.contains("simulated-note"));
     let (_, _, overview) = fetch(&f, page("GET", "/ui", Some(&cookie), "")).await;
     assert!(!overview.contains("(simulated)"));
     store
@@ -989,6 +991,10 @@ async fn simulated_times_are_marked_in_the_audit_log() {
     assert!(html.contains("id=\"clock-note\""));
     let (_, _, overview) = fetch(&f, page("GET", "/ui", Some(&cookie), "")).await;
     assert!(overview.contains("</strong> <span id=\"simulated\">(simulated)</span>"));
+    let (_, _, wave) = fetch(&f, page("GET", "/ui/waves/1", Some(&cookie), "")).await;
+    assert!(wave.contains("id=\"simulated-note\""), "{wave}");
+    let (_, _, runstate) = fetch(&f, page("GET", "/ui/runstate", Some(&cookie), "")).await;
+    assert!(runstate.contains("</strong> (simulated):"), "{runstate}");
     let (_, body) = call(
         &f,
         request("GET", "/api/audit?limit=1000", Some(&admin), Vec::new()),

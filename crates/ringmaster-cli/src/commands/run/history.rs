@@ -14,7 +14,14 @@ pub fn history(at: Where) -> anyhow::Result<ExitCode> {
             ""
         };
         if at.json {
-            crate::commands::write_json(&history)?;
+            // Each entry says whether its time is the simulation's.
+            let mut out = serde_json::to_value(&history)?;
+            for e in out.as_array_mut().into_iter().flatten() {
+                if let Some(o) = e.as_object_mut() {
+                    o.insert("simulated".into(), (!mark.is_empty()).into());
+                }
+            }
+            crate::commands::write_json(&out)?;
             return Ok(ExitCode::SUCCESS);
         }
         for h in history {
