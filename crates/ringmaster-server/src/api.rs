@@ -1063,8 +1063,13 @@ pub(crate) struct Approver {
 }
 
 /// Everything about one wave, shared by the API and the wave page so the
-/// two show the same figures.
-pub(crate) async fn wave_detail(s: &AppState, wave: u32) -> Result<Option<WaveDetail>, ApiError> {
+/// two show the same figures; `items` is the window of its tickets and
+/// feedback (newest first; their totals are in the figures).
+pub(crate) async fn wave_detail(
+    s: &AppState,
+    wave: u32,
+    items: crate::paging::Window,
+) -> Result<Option<WaveDetail>, ApiError> {
     let rows = s
         .engine
         .rows()
@@ -1074,6 +1079,11 @@ pub(crate) async fn wave_detail(s: &AppState, wave: u32) -> Result<Option<WaveDe
         return Ok(None);
     };
     let read = |e| ApiError::store("reading the wave", e);
+    let (offset, limit) = items.bounds();
+    let (offset, limit) = (
+        u32::try_from(offset).unwrap_or(u32::MAX),
+        u32::try_from(limit).unwrap_or(u32::MAX),
+    );
     let counts = live_counts(s.store.as_ref(), r).await.map_err(read)?;
     let figures = wave_figures(s.store.as_ref(), r).await.map_err(read)?;
     let series = s.store.counts_series(&r.key).await.map_err(read)?;
@@ -1081,7 +1091,7 @@ pub(crate) async fn wave_detail(s: &AppState, wave: u32) -> Result<Option<WaveDe
     let verdict = ringmaster_core::gates::verdict(&rounds);
     let (tickets, feedback) = s
         .store
-        .wave_items(&s.rollout, r.key.idx, 200)
+        .wave_items(&s.rollout, r.key.idx, offset, limit)
         .await
         .map_err(read)?;
     let history: Vec<_> = s
@@ -1171,9 +1181,12 @@ pub(crate) async fn wave_detail(s: &AppState, wave: u32) -> Result<Option<WaveDe
     }))
 }
 
-/// One wave: state, counts over time, gate evaluations, tickets, feedback.
+/// One wave: state, counts over time, gate evaluations, tickets, feedback
+/// (newest first, a window of each: `offset`, `limit`; their totals are
+/// `figures.tickets` and `figures.feedback_answers`).
 #[utoipa::path(get, path = "/api/waves/{wave}",
-    params(("wave" = u32, Path, description = "1-based wave number", minimum = 1)),
+    params(("wave" = u32, Path, description = "1-based wave number", minimum = 1),
+           crate::paging::Window),
     responses(
         (status = 200, description = "the wave", body = WaveDetail),
         (status = 404, description = "no such wave", body = ErrorBody),
@@ -1181,8 +1194,9 @@ pub(crate) async fn wave_detail(s: &AppState, wave: u32) -> Result<Option<WaveDe
 pub(crate) async fn wave(
     State(s): State<AppState>,
     Path(wave): Path<u32>,
+    Query(items): Query<crate::paging::Window>,
 ) -> Result<axum::Json<WaveDetail>, ApiError> {
-    match wave_detail(&s, wave).await? {
+    match wave_detail(&s, wave, items).await? {
         Some(v) => Ok(axum::Json(v)),
         None => Err(ApiError::new(
             StatusCode::NOT_FOUND,

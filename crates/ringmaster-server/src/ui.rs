@@ -777,8 +777,15 @@ pub(crate) async fn wave(
     State(s): State<AppState>,
     SignedIn(session): SignedIn,
     Path(n): Path<u32>,
+    Query(q): Query<WaveItems>,
 ) -> Response {
-    let detail = match wave_detail(&s, n).await {
+    // A page of tickets (and of feedback, read again below when it is
+    // paged apart), newest first.
+    let window = crate::paging::Window {
+        offset: Some(q.tickets),
+        limit: Some(PAGE),
+    };
+    let mut detail = match wave_detail(&s, n, window).await {
         Ok(Some(d)) => serde_json::to_value(d).unwrap_or_default(),
         Ok(None) => {
             return message(
@@ -790,6 +797,38 @@ pub(crate) async fn wave(
         Err(e) => return failed(e),
     };
     let idx = (n - 1) as usize;
+    if q.feedback != q.tickets {
+        let at = u32::try_from(q.feedback).unwrap_or(u32::MAX);
+        match s
+            .store
+            .wave_items(&s.rollout, idx as u32, at, PAGE as u32)
+            .await
+        {
+            Ok((_, answers)) => {
+                detail["feedback"] = serde_json::to_value(answers).unwrap_or_default()
+            }
+            Err(e) => return internal("reading feedback", e),
+        }
+    }
+    let total = |k: &str| detail["figures"][k].as_u64().unwrap_or(0) as usize;
+    let shown = |k: &str| detail[k].as_array().map_or(0, Vec::len);
+    let path = format!("/ui/waves/{n}");
+    // Each list's links keep the other list where it stands.
+    let (tickets_at, feedback_at) = (q.tickets.to_string(), q.feedback.to_string());
+    let kept_feedback: Vec<(&str, &str)> = if q.feedback > 0 {
+        vec![("feedback", feedback_at.as_str())]
+    } else {
+        Vec::new()
+    };
+    let kept_tickets: Vec<(&str, &str)> = if q.tickets > 0 {
+        vec![("tickets", tickets_at.as_str())]
+    } else {
+        Vec::new()
+    };
+    let pages = context! {
+        tickets => pager(&path, &kept_feedback, "tickets", q.tickets, shown("tickets"), total("tickets")),
+        feedback => pager(&path, &kept_tickets, "feedback", q.feedback, shown("feedback"), total("feedback_answers")),
+    };
     let spec = &s.engine.waves()[idx];
     let rows = match s.engine.rows().await {
         Ok(r) => r,
@@ -831,7 +870,7 @@ pub(crate) async fn wave(
         "overview",
         "wave.html",
         context! {
-            w => Value::from_serialize(&detail), n, chart, rounds, live => true, simulated,
+            w => Value::from_serialize(&detail), n, chart, rounds, live => true, simulated, pages,
             actions => if allowed(session.role, Access::Operate) { actions(state, &spec.rules) } else { vec![] },
             feedback_link => link,
             reasons => match state { WaveState::Paused { reasons, .. } => reasons.iter().map(|r| r.as_str()).collect::<Vec<_>>(), _ => vec![] },
@@ -923,6 +962,15 @@ pub(crate) struct Search {
 pub(crate) struct Offset {
     #[serde(default)]
     offset: usize,
+}
+
+/// Where the wave page's tickets and feedback lists stand.
+#[derive(serde::Deserialize)]
+pub(crate) struct WaveItems {
+    #[serde(default)]
+    tickets: usize,
+    #[serde(default)]
+    feedback: usize,
 }
 
 pub(crate) async fn devices(
@@ -1061,7 +1109,7 @@ pub(crate) async fn helpdesk(State(s): State<AppState>, SignedIn(session): Signe
             continue;
         }
         let Some(r) = rows.get(i) else { continue };
-        let (tickets, answers) = match s.store.wave_items(&s.rollout, i as u32, 200).await {
+        let (tickets, answers) = match s.store.wave_items(&s.rollout, i as u32, 0, 200).await {
             Ok(x) => x,
             Err(e) => return internal("reading tickets", e),
         };

@@ -734,6 +734,60 @@ async fn the_run_state_headline_counts_open_alerts() {
     assert!(line.contains("1 open alert (1 critical)"), "{line}");
 }
 
+/// A wave's tickets come a page at a time on its page and in the API, with
+/// the total the figures count.
+#[tokio::test]
+async fn a_waves_tickets_page_with_links_and_the_api_takes_a_window() {
+    let f = fixture().await;
+    let at: jiff::Timestamp = "2027-01-12T08:00:00Z".parse().unwrap();
+    let tickets: Vec<ringmaster_core::status::Ticket> = (0..130)
+        .map(|i| ringmaster_core::status::Ticket {
+            id: format!("INC{i:04}"),
+            at: at + jiff::SignedDuration::from_mins(i),
+            user: None,
+            device: None,
+            category: Some("vpn".into()),
+            text: format!("ticket {i}"),
+            wave: Some(0),
+            control: false,
+        })
+        .collect();
+    f.state
+        .store
+        .ingest_tickets(&f.state.rollout, &tickets)
+        .await
+        .unwrap();
+    let (cookie, _) = session(&f, Role::Viewer).await;
+    let (_, _, body) = fetch(&f, page("GET", "/ui/waves/1", Some(&cookie), "")).await;
+    assert!(body.contains("Tickets 1–100 of 130"), "{body}");
+    assert!(
+        body.contains("href=\"&#x2f;ui&#x2f;waves&#x2f;1?tickets=100\">next"),
+        "{body}"
+    );
+    // The newest first: the last one opened leads.
+    assert!(body.contains("INC0129") && !body.contains("INC0029<"));
+    let (_, _, body) = fetch(
+        &f,
+        page("GET", "/ui/waves/1?tickets=100", Some(&cookie), ""),
+    )
+    .await;
+    assert!(body.contains("Tickets 101–130 of 130"), "{body}");
+    assert!(body.contains("INC0000") && !body.contains("INC0129"));
+    let (_, api) = call(
+        &f,
+        request(
+            "GET",
+            "/api/waves/1?offset=125&limit=10",
+            Some(f.token(Role::Viewer)),
+            Vec::new(),
+        ),
+    )
+    .await;
+    let api: serde_json::Value = serde_json::from_str(&api).unwrap();
+    assert_eq!(api["tickets"].as_array().unwrap().len(), 5, "{api}");
+    assert_eq!(api["figures"]["tickets"], 130);
+}
+
 /// The overview's timeline draws what each wave did under its plan.
 #[tokio::test]
 async fn the_timeline_shows_plan_against_actual() {

@@ -1002,15 +1002,17 @@ impl Reports for Backend {
         &self,
         rollout: &str,
         wave: u32,
+        offset: u32,
         limit: u32,
     ) -> Result<(Vec<Ticket>, Vec<Feedback>)> {
         let tickets = sqlx::query(
             "SELECT id, at, user_id, device, category, text FROM tickets
-             WHERE rollout = $1 AND wave = $2 ORDER BY at DESC, id LIMIT $3",
+             WHERE rollout = $1 AND wave = $2 ORDER BY at DESC, id LIMIT $3 OFFSET $4",
         )
         .bind(rollout)
         .bind(wave as i64)
         .bind(limit as i64)
+        .bind(offset as i64)
         .fetch_all(&self.pool)
         .await?
         .iter()
@@ -1030,11 +1032,12 @@ impl Reports for Backend {
         .collect::<Result<Vec<_>>>()?;
         let answers = sqlx::query(
             "SELECT id, at, user_id, device, score, comment FROM feedback
-             WHERE rollout = $1 AND wave = $2 ORDER BY at DESC, id LIMIT $3",
+             WHERE rollout = $1 AND wave = $2 ORDER BY at DESC, id LIMIT $3 OFFSET $4",
         )
         .bind(rollout)
         .bind(wave as i64)
         .bind(limit as i64)
+        .bind(offset as i64)
         .fetch_all(&self.pool)
         .await?
         .iter()

@@ -163,11 +163,13 @@ pub trait Reports: Send + Sync {
         wave: u32,
         since: Option<jiff::Timestamp>,
     ) -> Result<(u64, u64, f64)>;
-    /// The newest tickets and feedback answers attributed to a wave (at most `limit` each).
+    /// Tickets and feedback answers attributed to a wave, newest first:
+    /// `limit` of each after skipping the `offset` newest.
     async fn wave_items(
         &self,
         rollout: &str,
         wave: u32,
+        offset: u32,
         limit: u32,
     ) -> Result<(Vec<Ticket>, Vec<Feedback>)>;
     /// Tickets of the concurrent control (devices of the scope no wave had

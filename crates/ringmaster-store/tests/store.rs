@@ -898,9 +898,13 @@ async fn continues_after_upgrade(store: &dyn Store) {
         (c.succeeded, c.conflict, c.pending, c.reported()),
         (2, 1, 1, 4)
     );
-    let (tickets, answers) = store.wave_items("r", 0, 10).await.unwrap();
+    let (tickets, answers) = store.wave_items("r", 0, 0, 10).await.unwrap();
     assert_eq!(tickets[0].at, at("2027-01-18T14:30:00.5Z"));
     assert_eq!(answers[0].score, 4);
+    // A page further on skips the newest.
+    let (later, _) = store.wave_items("r", 0, 1, 10).await.unwrap();
+    assert_eq!(later.len(), tickets.len() - 1);
+    assert_eq!(later.first().map(|t| &t.id), tickets.get(1).map(|t| &t.id));
     assert_eq!(
         store
             .count_tickets(
