@@ -24,7 +24,11 @@ fn values(c: &StateCounts, devices: u64) -> [u64; 5] {
 
 /// A wave's device states over time as shares of its devices, one line per
 /// state, from the counts kept at each gate round.
-pub fn wave_states(series: &[(jiff::Timestamp, StateCounts)], devices: u64) -> String {
+pub fn wave_states(
+    series: &[(jiff::Timestamp, StateCounts)],
+    devices: u64,
+    zone: &jiff::tz::TimeZone,
+) -> String {
     let (w, h) = (760.0, 260.0);
     let (left, right, top, bottom) = (48.0, 150.0, 12.0, 36.0);
     let (cw, ch) = (w - left - right, h - top - bottom);
@@ -77,10 +81,15 @@ pub fn wave_states(series: &[(jiff::Timestamp, StateCounts)], devices: u64) -> S
             ly
         );
     }
-    let fmt = |t: jiff::Timestamp| t.strftime("%Y-%m-%d %H:%M").to_string();
+    // In the plan's zone, zone shown, as every other time on the page.
+    let fmt = |t: jiff::Timestamp| {
+        (t.to_zoned(zone.clone()))
+            .strftime("%Y-%m-%d %H:%M %Z")
+            .to_string()
+    };
     let _ = write!(
         s,
-        r#"<text x="{left}" y="{:.1}">{}</text><text x="{:.1}" y="{:.1}" text-anchor="end">{} UTC</text></svg>"#,
+        r#"<text x="{left}" y="{:.1}">{}</text><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text></svg>"#,
         h - 12.0,
         fmt(series[0].0),
         left + cw,
@@ -108,11 +117,14 @@ mod tests {
                 (t("2027-01-19T08:00:00Z"), c(80, 5)),
             ],
             100,
+            &jiff::tz::TimeZone::get("Europe/Amsterdam").unwrap(),
         );
         assert!(svg.contains("succeeded 80") && svg.contains("error 5"));
+        // The axis speaks the plan's zone, as the page around it.
+        assert!(svg.contains(">2027-01-19 09:00 CET<"), "{svg}");
         assert!(svg.contains("not reported 15"));
         // 80 of 100 is 80 % of the plot height (212) above its base (224), at the right edge (610).
         assert!(svg.contains("610.0,54.4"), "{svg}");
-        assert!(wave_states(&[], 10).contains("no gate round yet"));
+        assert!(wave_states(&[], 10, &jiff::tz::TimeZone::UTC).contains("no gate round yet"));
     }
 }

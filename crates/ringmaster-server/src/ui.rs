@@ -847,7 +847,8 @@ pub(crate) async fn wave(
                 .unwrap_or_default(),
         ))
         .unwrap_or_default();
-    let chart = crate::chart::wave_states(&series, spec.members.len());
+    let zone = jiff::tz::TimeZone::get(&s.view().plan.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let chart = crate::chart::wave_states(&series, spec.members.len(), &zone);
     // Gate rounds, newest first, at most 20.
     let mut rounds: Vec<(String, Vec<serde_json::Value>)> = Vec::new();
     for e in detail["evaluations"].as_array().into_iter().flatten() {
@@ -1275,7 +1276,8 @@ pub(crate) async fn runstate(
             ))
         })
         .collect();
-    let chart = crate::chart::wave_states(&series, devices);
+    let zone = jiff::tz::TimeZone::get(&s.view().plan.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let chart = crate::chart::wave_states(&series, devices, &zone);
     // The title says what the chart covers, not the 30 days it could.
     let span = match (series.first(), series.last()) {
         (Some((a, _)), Some((b, _))) => {
