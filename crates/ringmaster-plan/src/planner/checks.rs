@@ -207,7 +207,9 @@ pub(super) fn settings_changes(
             reach
         };
         for l in &org.policies[p].settings {
-            let mut today: Vec<(String, u64)> = Vec::new();
+            // Devices per value: two policies setting one value on the same
+            // devices count them once.
+            let mut by_value: Vec<(String, RoaringBitmap)> = Vec::new();
             let mut covered = RoaringBitmap::new();
             for (e, value) in existing.get(l.id.as_str()).into_iter().flatten() {
                 let on = res.policies[*e].applicable() & &reach;
@@ -216,11 +218,13 @@ pub(super) fn settings_changes(
                 }
                 covered |= &on;
                 let value = readable_value(&l.id, value);
-                match today.iter_mut().find(|(v, _)| *v == value) {
-                    Some((_, n)) => *n += on.len(),
-                    None => today.push((value, on.len())),
+                match by_value.iter_mut().find(|(v, _)| *v == value) {
+                    Some((_, devices)) => *devices |= on,
+                    None => by_value.push((value, on)),
                 }
             }
+            let mut today: Vec<(String, u64)> =
+                (by_value.into_iter()).map(|(v, d)| (v, d.len())).collect();
             today.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
             out.push(Change {
                 setting_id: l.id.clone(),
@@ -374,6 +378,22 @@ mod tests {
         let cloud = &changes[1];
         assert!(cloud.today.is_empty());
         assert_eq!(cloud.not_set_today, 35);
+    }
+
+    #[test]
+    fn two_policies_with_one_value_count_their_devices_once() {
+        let mut f = fixture();
+        let s = scope();
+        f.res.policies[1].applicable = s.clone();
+        // A second existing policy sets the same value on the same devices.
+        let mut twin = f.org.policies[0].clone();
+        twin.name = "Old LAPS copy".into();
+        f.org.policies.push(twin);
+        f.res.policies.push(f.res.policies[0].clone());
+        let changes = settings_changes(&f.org, &f.res, &[1], &[false, true, false], &s);
+        let laps = &changes[0];
+        assert_eq!(laps.devices, 35);
+        assert_eq!(laps.today, [("3".to_string(), 35)]);
     }
 
     #[test]
