@@ -72,16 +72,32 @@ fn env() -> &'static Environment<'static> {
         // In the plan's time zone (every page's `time_zone`), zone shown,
         // as the plan's own times are.
         e.add_filter("stamp", |state: &minijinja::State<'_, '_>, t: String| {
-            let zone = state
-                .lookup("time_zone")
-                .and_then(|z| z.as_str().and_then(|z| jiff::tz::TimeZone::get(z).ok()))
-                .unwrap_or(jiff::tz::TimeZone::UTC);
+            let zone = zone_of(
+                state
+                    .lookup("time_zone")
+                    .as_ref()
+                    .and_then(|z| z.as_str())
+                    .unwrap_or("UTC"),
+            );
             t.parse::<jiff::Timestamp>()
                 .map(|t| t.to_zoned(zone).strftime("%Y-%m-%d %H:%M %Z").to_string())
                 .unwrap_or(t)
         });
         e
     })
+}
+
+/// A time zone by name; UTC when the name is unknown.
+fn zone_of(name: &str) -> jiff::tz::TimeZone {
+    jiff::tz::TimeZone::get(name).unwrap_or(jiff::tz::TimeZone::UTC)
+}
+
+/// Whether the rollout runs on a simulated clock, or the page's answer when
+/// that cannot be read.
+async fn simulated(s: &AppState) -> Result<bool, Response> {
+    ringmaster_store::simulated(s.store.as_ref(), &s.rollout)
+        .await
+        .map_err(|e| internal("reading the rollout's clock", e))
 }
 
 /// Two horizontal bars, the pilot's share over the population's, as an
@@ -630,15 +646,15 @@ pub(crate) async fn overview(State(s): State<AppState>, SignedIn(session): Signe
     };
     let now = (s.clock)();
     let view = s.view();
-    let tz = jiff::tz::TimeZone::get(&view.plan.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let tz = zone_of(&view.plan.time_zone);
     let today = now.to_zoned(tz).date();
     let history = match s.store.history(&s.rollout).await {
         Ok(h) => h,
         Err(e) => return internal("reading the history", e),
     };
-    let simulated = match ringmaster_store::simulated(s.store.as_ref(), &s.rollout).await {
+    let simulated = match simulated(&s).await {
         Ok(b) => b,
-        Err(e) => return internal("reading the rollout's clock", e),
+        Err(r) => return r,
     };
     let actual = actual_bars(&history, s.engine.version(), now);
     let gantt =
@@ -847,7 +863,7 @@ pub(crate) async fn wave(
                 .unwrap_or_default(),
         ))
         .unwrap_or_default();
-    let zone = jiff::tz::TimeZone::get(&s.view().plan.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let zone = zone_of(&s.view().plan.time_zone);
     let chart = crate::chart::wave_states(&series, spec.members.len(), &zone);
     // Gate rounds, newest first, at most 20.
     let mut rounds: Vec<(String, Vec<serde_json::Value>)> = Vec::new();
@@ -861,9 +877,9 @@ pub(crate) async fn wave(
     rounds.reverse();
     rounds.truncate(20);
     let link = crate::notify::feedback_path(&s, n);
-    let simulated = match ringmaster_store::simulated(s.store.as_ref(), &s.rollout).await {
+    let simulated = match simulated(&s).await {
         Ok(b) => b,
-        Err(e) => return internal("reading the rollout's clock", e),
+        Err(r) => return r,
     };
     page(
         &s,
@@ -1198,9 +1214,9 @@ pub(crate) async fn runstate(
         Ok(a) => a,
         Err(e) => return internal("reading alerts", e),
     };
-    let simulated = match ringmaster_store::simulated(s.store.as_ref(), &s.rollout).await {
+    let simulated = match simulated(&s).await {
         Ok(b) => b,
-        Err(e) => return internal("reading the rollout's clock", e),
+        Err(r) => return r,
     };
     let show = |a: &ringmaster_core::alerts::Alert| {
         let at = |t: Option<i64>| {
@@ -1276,7 +1292,7 @@ pub(crate) async fn runstate(
             ))
         })
         .collect();
-    let zone = jiff::tz::TimeZone::get(&s.view().plan.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let zone = zone_of(&s.view().plan.time_zone);
     let chart = crate::chart::wave_states(&series, devices, &zone);
     // The title says what the chart covers, not the 30 days it could.
     let span = match (series.first(), series.last()) {
@@ -1311,9 +1327,9 @@ pub(crate) async fn audit(
         Ok(l) => l,
         Err(e) => return internal("reading the audit log", e),
     };
-    let simulated = match ringmaster_store::simulated(s.store.as_ref(), &s.rollout).await {
+    let simulated = match simulated(&s).await {
         Ok(b) => b,
-        Err(e) => return internal("reading the rollout's clock", e),
+        Err(r) => return r,
     };
     // Newest first, a page at a time.
     log.reverse();
