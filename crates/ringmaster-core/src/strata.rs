@@ -133,23 +133,70 @@ pub fn holds(
         .collect()
 }
 
+/// A stratum's name as holds and sentences give it: "model Latitude 7440".
+pub fn name(dim: Dimension, value: &str) -> String {
+    format!("{} {value}", dim.name())
+}
+
+/// `members` by stratum name on each of `dims` (the dimensions a plan's
+/// phases judge by), so a hold made on one wave can find its stratum in
+/// another. Each dimension partitions the members once.
+pub fn named(
+    org: &crate::org::Org,
+    dims: &[Dimension],
+    members: &RoaringBitmap,
+) -> Vec<(String, RoaringBitmap)> {
+    let rows: Vec<u32> = members.iter().collect();
+    let mut out = Vec::new();
+    for &dim in dims {
+        let (codes, names) = crate::pilot::strata(org, dim, &rows);
+        let mut sets = vec![RoaringBitmap::new(); names.len()];
+        for (&d, &c) in rows.iter().zip(&codes) {
+            sets[c as usize].insert(d);
+        }
+        out.extend(names.iter().map(|n| name(dim, n)).zip(sets));
+    }
+    out
+}
+
+/// A hold as [`left_out`] reads it.
+#[derive(Debug, Clone, Copy)]
+pub struct Hold<'a> {
+    /// The wave it was made in.
+    pub wave: u32,
+    pub stratum: &'a str,
+    /// Its devices in that wave.
+    pub devices: &'a RoaringBitmap,
+    pub held_at: jiff::Timestamp,
+    /// When an operator released it.
+    pub released: Option<jiff::Timestamp>,
+}
+
 /// The devices that holds keep out of wave `wave`, which started at
-/// `started` (None: not yet). Each hold is (the wave it was made in, its
-/// devices, when an operator released it). A held stratum leaves its own
-/// wave for good; a later wave leaves it out while the hold stands when
-/// that wave starts (a release lets the devices into the waves that start
-/// after it, never into one already running).
+/// `started` (None: not yet) and whose members by stratum are `named`
+/// ([`named`]). A held stratum leaves its own wave for good; a later wave
+/// that starts after the hold leaves out the same stratum's devices (the
+/// same model in a later ring) while the hold stands when it starts: a
+/// release lets them into the waves that start after it, never into one
+/// already running, and a hold never takes devices from a running wave.
 pub fn left_out<'a>(
-    holds: impl IntoIterator<Item = (u32, &'a RoaringBitmap, Option<jiff::Timestamp>)>,
+    holds: impl IntoIterator<Item = Hold<'a>>,
     wave: u32,
     started: Option<jiff::Timestamp>,
+    named: &[(String, RoaringBitmap)],
 ) -> RoaringBitmap {
     let mut out = RoaringBitmap::new();
-    for (held_in, devices, released) in holds {
-        let out_here = held_in == wave
-            || (held_in < wave && released.is_none_or(|r| started.is_some_and(|s| s < r)));
-        if out_here {
-            out |= devices;
+    for h in holds {
+        if h.wave == wave {
+            out |= h.devices;
+        } else if h.wave < wave
+            && started.is_none_or(|s| s >= h.held_at)
+            && h.released.is_none_or(|r| started.is_some_and(|s| s < r))
+        {
+            out |= h.devices;
+            for (_, set) in named.iter().filter(|(n, _)| n == h.stratum) {
+                out |= set;
+            }
         }
     }
     out
@@ -338,20 +385,37 @@ mod tests {
     fn a_release_lets_devices_into_waves_that_start_after_it() {
         let t = |h: i64| jiff::Timestamp::from_second(h * 3600).unwrap();
         let held: RoaringBitmap = [1u32, 2].into_iter().collect();
-        let open = [(1u32, &held, None)];
-        let released = [(1u32, &held, Some(t(10)))];
+        let hold = |released| Hold {
+            wave: 1,
+            stratum: "model X",
+            devices: &held,
+            held_at: t(2),
+            released,
+        };
+        // Wave 2 holds two more of model X and one of model Y.
+        let later: Vec<(String, RoaringBitmap)> = vec![
+            ("model X".into(), [7u32, 8].into_iter().collect()),
+            ("model Y".into(), [9u32].into_iter().collect()),
+            ("OS version X".into(), [9u32].into_iter().collect()),
+        ];
+        let out = |h, wave, started| left_out([h], wave, started, &later);
+        let (open, released) = (hold(None), hold(Some(t(10))));
         // Its own wave, whatever happens later.
-        assert_eq!(left_out(released, 1, Some(t(1))).len(), 2);
+        assert_eq!(out(released, 1, Some(t(1))).len(), 2);
         // Earlier waves keep their devices.
-        assert!(left_out(open, 0, Some(t(1))).is_empty());
-        // Later waves: out while the hold stands.
-        assert_eq!(left_out(open, 2, None).len(), 2);
-        assert_eq!(left_out(open, 2, Some(t(20))).len(), 2);
+        assert!(out(open, 0, Some(t(1))).is_empty());
+        // Later waves: the stratum's devices there are out while the hold
+        // stands (only model X, not another dimension's "X").
+        let want: RoaringBitmap = [1u32, 2, 7, 8].into_iter().collect();
+        assert_eq!(out(open, 2, None), want);
+        assert_eq!(out(open, 2, Some(t(20))), want);
         // Released: back in a wave not yet started or started after it,
         // still out of one that started before.
-        assert!(left_out(released, 2, None).is_empty());
-        assert!(left_out(released, 2, Some(t(20))).is_empty());
-        assert_eq!(left_out(released, 2, Some(t(5))).len(), 2);
+        assert!(out(released, 2, None).is_empty());
+        assert!(out(released, 2, Some(t(20))).is_empty());
+        assert_eq!(out(released, 2, Some(t(5))), want);
+        // A wave already running when the hold was made keeps its devices.
+        assert!(out(open, 2, Some(t(1))).is_empty());
     }
 
     #[test]

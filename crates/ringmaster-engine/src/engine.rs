@@ -48,6 +48,10 @@ pub struct WaveSpec {
     pub approvals: ApprovalRule,
     /// The phase judges per stratum too (`strata` in the plan).
     pub strata: Option<WaveStrata>,
+    /// The members by stratum name on every dimension the plan's phases
+    /// judge by (`strata::named`): a stratum held in an earlier wave is
+    /// left out of this one too.
+    pub named: Vec<(String, RoaringBitmap)>,
 }
 
 /// A wave's members by stratum, from the organization the plan was made on.
@@ -85,7 +89,7 @@ impl WaveStrata {
             by,
             names: names
                 .iter()
-                .map(|n| format!("{} {n}", by.dimension.name()))
+                .map(|n| strata::name(by.dimension, n))
                 .collect(),
             codes: rows.into_iter().zip(codes).collect(),
             rows: ids,
@@ -97,6 +101,7 @@ impl WaveSpec {
     /// The waves of a computed plan, with their phase's goals and rules;
     /// `org` is the organization the plan was made on (strata).
     pub fn from_plan(plan: &Plan, org: &Org) -> Vec<WaveSpec> {
+        let dims = plan.strata_dimensions();
         plan.waves
             .iter()
             .map(|w| {
@@ -135,6 +140,7 @@ impl WaveSpec {
                     strata: phase
                         .and_then(|p| p.strata)
                         .map(|by| WaveStrata::new(org, by, &w.set)),
+                    named: strata::named(org, &dims, &w.set),
                 }
             })
             .collect()
@@ -267,18 +273,25 @@ fn held_alert_key(key: &WaveKey, stratum: &str) -> String {
     format!("{STRATUM_HELD}:{}:{}:{stratum}", key.version, key.idx + 1)
 }
 
-/// The devices `holds` keep out of wave `idx` (`strata::left_out`).
+/// The devices `holds` keep out of wave `idx`, whose members by stratum
+/// are `named` (`strata::left_out`).
 fn left_out<'a>(
     holds: impl IntoIterator<Item = &'a HeldStratum>,
     idx: u32,
     started: Option<jiff::Timestamp>,
+    named: &[(String, RoaringBitmap)],
 ) -> RoaringBitmap {
     strata::left_out(
-        holds
-            .into_iter()
-            .map(|h| (h.key.idx, &h.devices, h.released_at)),
+        holds.into_iter().map(|h| strata::Hold {
+            wave: h.key.idx,
+            stratum: &h.stratum,
+            devices: &h.devices,
+            held_at: h.held_at,
+            released: h.released_at,
+        }),
         idx,
         started,
+        named,
     )
 }
 
@@ -440,7 +453,7 @@ impl Engine {
                             holds.iter().filter(|h| h.key.idx != idx).collect();
                         out.push(Assigned {
                             wave: idx,
-                            members: &w.members - &left_out(earlier, idx, started),
+                            members: &w.members - &left_out(earlier, idx, started, &w.named),
                             since: at,
                             until: None,
                             pilot: w.phase == PhaseKind::Pilot,
@@ -589,6 +602,7 @@ impl Engine {
             holds.iter(),
             idx,
             self.started(&history, idx as usize),
+            &self.waves[idx as usize].named,
         ))
     }
 
@@ -661,7 +675,7 @@ impl Engine {
             .iter()
             .filter(|h| h.held_at.as_millisecond() < now.as_millisecond())
             .collect();
-        let mut out = &left_out(before, idx, Some(started)) & &spec.members;
+        let mut out = &left_out(before, idx, Some(started), &spec.named) & &spec.members;
         let states = self
             .store
             .wave_device_states(&self.rollout, idx, Some(started))
@@ -707,7 +721,7 @@ impl Engine {
             self.raise_once(
                 held_alert_key(&key, &h.stratum),
                 format!(
-                    "wave {} '{}': {} held: its {} device(s) {} and later waves: {}",
+                    "wave {} '{}': {} held: its {} device(s) {}, and its {} in later waves are left out of them: {}",
                     idx + 1,
                     spec.name,
                     h.stratum,
@@ -717,6 +731,11 @@ impl Engine {
                     } else {
                         "are kept back (the policy stays) and left out of this wave's verdict"
                     },
+                    self.waves[idx as usize + 1..]
+                        .iter()
+                        .flat_map(|w| w.named.iter().filter(|(n, _)| *n == h.stratum))
+                        .map(|(_, set)| set.len())
+                        .sum::<u64>(),
                     h.evidence
                 ),
                 now,
@@ -1125,9 +1144,14 @@ impl Engine {
         }
         let mut rows: HashMap<u32, Vec<ringmaster_store::WaveRow>> = HashMap::new();
         let mut out = Vec::with_capacity(firsts.len());
+        let holds = self.holds().await?;
         for (v, i, at) in firsts {
             let members = if v == self.version {
-                self.waves.get(i as usize).map(|w| w.members.clone())
+                // Strata held in earlier waves were never assigned here.
+                let earlier = holds.iter().filter(|h| h.key.idx != i);
+                self.waves
+                    .get(i as usize)
+                    .map(|w| &w.members - &left_out(earlier, i, Some(at), &w.named))
             } else {
                 if let std::collections::hash_map::Entry::Vacant(e) = rows.entry(v) {
                     e.insert(self.store.waves(&self.rollout, v).await?);

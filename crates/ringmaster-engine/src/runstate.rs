@@ -71,10 +71,16 @@ pub async fn assess(
     let names = Breakdowns::of(org);
     let dims = names.dimensions(org);
     let levels = levels(plan);
+    let kept = held_back(store, rollout, rows, &history, plan, org).await?;
+    let in_scope = if kept.is_empty() {
+        std::borrow::Cow::Borrowed(&plan.scope.set)
+    } else {
+        std::borrow::Cow::Owned(&plan.scope.set - &kept)
+    };
     Ok(evaluate(
         &Snapshot {
             now: now.as_second(),
-            in_scope: &plan.scope.set,
+            in_scope: &in_scope,
             entered: &entered,
             state: &state,
             reported_at: &reported_at,
@@ -84,6 +90,44 @@ pub async fn assess(
         &levels,
         &ringmaster_core::gates::GatePolicy::default(),
     ))
+}
+
+/// The devices held strata keep out of the waves (`strata::left_out`): not
+/// expected to carry the policy while held, so never overdue in the run
+/// state.
+async fn held_back(
+    store: &dyn Store,
+    rollout: &str,
+    rows: &[WaveRow],
+    history: &[ringmaster_store::Recorded],
+    plan: &Plan,
+    org: &Org,
+) -> Result<roaring::RoaringBitmap, EngineError> {
+    let mut out = roaring::RoaringBitmap::new();
+    let holds = store.held_strata(rollout).await?;
+    if holds.is_empty() {
+        return Ok(out);
+    }
+    let dims = plan.strata_dimensions();
+    for r in rows {
+        let started = history
+            .iter()
+            .find(|h| h.key == r.key && h.to == WaveState::Applying)
+            .map(|h| h.at);
+        let named = ringmaster_core::strata::named(org, &dims, &r.members);
+        let mine = holds
+            .iter()
+            .filter(|h| h.key.version == r.key.version)
+            .map(|h| ringmaster_core::strata::Hold {
+                wave: h.key.idx,
+                stratum: &h.stratum,
+                devices: &h.devices,
+                held_at: h.held_at,
+                released: h.released_at,
+            });
+        out |= &ringmaster_core::strata::left_out(mine, r.key.idx, started, &named) & &r.members;
+    }
+    Ok(out)
 }
 
 /// The breakdowns the run state looks for outliers in, with their value

@@ -664,6 +664,7 @@ async fn the_engine_drives_waves_through_intune_and_reads_their_reports() {
         enrolled: 0,
         approvals: Default::default(),
         strata: None,
+        named: Vec::new(),
         settings: Vec::new(),
     };
     let waves = vec![wave("pilot", 0..40, t0), wave("broad", 40..200, t0 + h(24))];
@@ -779,6 +780,7 @@ async fn a_missing_permission_is_named_mid_run_and_the_wave_goes_on_once_granted
         enrolled: 0,
         approvals: Default::default(),
         strata: None,
+        named: Vec::new(),
         settings: Vec::new(),
     }];
     let intune = Intune::new(

@@ -84,6 +84,7 @@ fn waves_failing(on_fail: OnFail) -> Vec<WaveSpec> {
         policy: Default::default(),
         approvals: Default::default(),
         strata: None,
+        named: Vec::new(),
         enrolled: 0,
         settings: Vec::new(),
     }]

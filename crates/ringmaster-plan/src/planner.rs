@@ -81,6 +81,17 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The dimensions its phases judge strata by, each once.
+    pub fn strata_dimensions(&self) -> Vec<ringmaster_core::pilot::Dimension> {
+        let mut dims = Vec::new();
+        for by in self.phases.iter().filter_map(|p| p.strata) {
+            if !dims.contains(&by.dimension) {
+                dims.push(by.dimension);
+            }
+        }
+        dims
+    }
+
     /// Checks that stop the rollout from starting.
     pub fn errors(&self) -> usize {
         self.checks
