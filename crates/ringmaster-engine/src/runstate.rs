@@ -92,10 +92,11 @@ pub async fn assess(
     ))
 }
 
-/// The devices held strata keep out of the waves (`strata::left_out`): not
-/// expected to carry the policy while held, so never overdue in the run
-/// state.
-async fn held_back(
+/// The devices holds keep from carrying the policy: a held stratum's
+/// devices in later waves (`strata::left_out`) and those taken out of
+/// their own wave (`rollback`). The run state neither expects nor judges
+/// them; devices kept back with `pause` still carry it and are judged.
+pub(crate) async fn held_back(
     store: &dyn Store,
     rollout: &str,
     rows: &[WaveRow],
@@ -115,9 +116,15 @@ async fn held_back(
             .find(|h| h.key == r.key && h.to == WaveState::Applying)
             .map(|h| h.at);
         let named = ringmaster_core::strata::named(org, &dims, &r.members);
-        let mine = holds
+        for h in holds
             .iter()
-            .filter(|h| h.key.version == r.key.version)
+            .filter(|h| h.key == r.key && h.removed_at.is_some())
+        {
+            out |= &h.devices;
+        }
+        let earlier = holds
+            .iter()
+            .filter(|h| h.key.version == r.key.version && h.key.idx < r.key.idx)
             .map(|h| ringmaster_core::strata::Hold {
                 wave: h.key.idx,
                 stratum: &h.stratum,
@@ -125,7 +132,7 @@ async fn held_back(
                 held_at: h.held_at,
                 released: h.released_at,
             });
-        out |= &ringmaster_core::strata::left_out(mine, r.key.idx, started, &named) & &r.members;
+        out |= &ringmaster_core::strata::left_out(earlier, r.key.idx, started, &named) & &r.members;
     }
     Ok(out)
 }

@@ -305,9 +305,17 @@ impl Watch {
         now: jiff::Timestamp,
     ) -> Result<Option<Checked>, EngineError> {
         let history = store.history(&self.rollout).await?;
-        let Some(pop) = population(&plan.scope.set, rows, &history) else {
+        let Some(mut pop) = population(&plan.scope.set, rows, &history) else {
             return Ok(None);
         };
+        let held =
+            crate::runstate::held_back(store, &self.rollout, rows, &history, plan, org).await?;
+        if !held.is_empty() {
+            pop.devices -= &held;
+            for (set, _) in &mut pop.applied {
+                *set -= &held;
+            }
+        }
         let levels = crate::runstate::levels(plan);
         let rolled_out = crate::runstate::rolled_out(plan);
         let checked = self
