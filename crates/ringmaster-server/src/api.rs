@@ -248,17 +248,16 @@ pub(crate) async fn audit(
     State(s): State<AppState>,
     Query(w): Query<Window>,
 ) -> Result<Response, ApiError> {
-    let log = s
+    let (offset, limit) = w.bounds();
+    let (log, total) = s
         .store
-        .audit_log(&s.rollout)
+        .audit_page(&s.rollout, false, offset as u64, limit as u64)
         .await
         .map_err(|e| ApiError::store("reading the audit log", e))?;
     let simulated = ringmaster_store::simulated(s.store.as_ref(), &s.rollout)
         .await
         .map_err(|e| ApiError::store("reading the rollout's clock", e))?;
-    let total = log.len();
-    let items: Vec<AuditRecord> = w
-        .slice(log)
+    let items: Vec<AuditRecord> = log
         .into_iter()
         .map(|e| AuditRecord {
             simulated: simulated && !e.rollout.is_empty(),
@@ -273,7 +272,7 @@ pub(crate) async fn audit(
 }
 
 /// A window of a list, its total in the `x-total-count` header.
-fn paged<T: Serialize>(items: Vec<T>, total: usize) -> Response {
+fn paged<T: Serialize>(items: Vec<T>, total: impl std::fmt::Display) -> Response {
     (
         [(crate::paging::TOTAL, total.to_string())],
         axum::Json(items),
@@ -1263,13 +1262,13 @@ pub(crate) async fn outbox(
     State(s): State<AppState>,
     Query(w): Query<Window>,
 ) -> Result<Response, ApiError> {
-    let items = s
+    let (offset, limit) = w.bounds();
+    let (items, total) = s
         .store
-        .outbox(&s.rollout, u32::MAX)
+        .outbox_page(&s.rollout, offset as u64, limit as u64)
         .await
         .map_err(|e| ApiError::store("reading the outbox", e))?;
-    let total = items.len();
-    let items: Vec<OutboxEntry> = w.slice(items).into_iter().map(OutboxEntry::from).collect();
+    let items: Vec<OutboxEntry> = items.into_iter().map(OutboxEntry::from).collect();
     Ok(paged(items, total))
 }
 

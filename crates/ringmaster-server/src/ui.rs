@@ -1323,18 +1323,20 @@ pub(crate) async fn audit(
     SignedIn(session): SignedIn,
     Query(q): Query<Offset>,
 ) -> Response {
-    let mut log = match s.store.audit_log(&s.rollout).await {
+    // Newest first, a page at a time.
+    let (log, total) = match s
+        .store
+        .audit_page(&s.rollout, true, q.offset as u64, PAGE as u64)
+        .await
+    {
         Ok(l) => l,
         Err(e) => return internal("reading the audit log", e),
     };
+    let total = total as usize;
     let simulated = match simulated(&s).await {
         Ok(b) => b,
         Err(r) => return r,
     };
-    // Newest first, a page at a time.
-    log.reverse();
-    let total = log.len();
-    let log: Vec<_> = log.into_iter().skip(q.offset).take(PAGE).collect();
     let pager = pager("/ui/audit", &[], "offset", q.offset, log.len(), total);
     page(
         &s,
@@ -1350,12 +1352,15 @@ pub(crate) async fn notifications(
     SignedIn(session): SignedIn,
     Query(q): Query<Offset>,
 ) -> Response {
-    let items = match s.store.outbox(&s.rollout, u32::MAX).await {
+    let (items, total) = match s
+        .store
+        .outbox_page(&s.rollout, q.offset as u64, PAGE as u64)
+        .await
+    {
         Ok(i) => i,
         Err(e) => return internal("reading the outbox", e),
     };
-    let total = items.len();
-    let items: Vec<_> = items.into_iter().skip(q.offset).take(PAGE).collect();
+    let total = total as usize;
     let pager = pager(
         "/ui/notifications",
         &[],

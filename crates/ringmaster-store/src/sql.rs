@@ -1386,6 +1386,30 @@ impl Notifications for Backend {
             .map(outbox_item)
             .collect()
     }
+
+    async fn outbox_page(
+        &self,
+        rollout: &str,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<OutboxItem>, u64)> {
+        let items = sqlx::query(
+            "SELECT * FROM outbox WHERE rollout = $1 ORDER BY id DESC LIMIT $2 OFFSET $3",
+        )
+        .bind(rollout)
+        .bind(limit.min(i64::MAX as u64) as i64)
+        .bind(offset.min(i64::MAX as u64) as i64)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(outbox_item)
+        .collect::<Result<Vec<_>>>()?;
+        let total: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE rollout = $1")
+            .bind(rollout)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((items, total as u64))
+    }
 }
 
 #[async_trait]
@@ -1672,25 +1696,61 @@ impl Coordination for Backend {
     }
 
     async fn audit_log(&self, rollout: &str) -> Result<Vec<AuditEntry>> {
-        let rows: Vec<(i64, i64, String, String, String, String)> = sqlx::query_as(
+        let rows: Vec<AuditRow> = sqlx::query_as(
             "SELECT id, at, actor, rollout, action, detail FROM audit
              WHERE rollout = $1 OR rollout = '' ORDER BY id",
         )
         .bind(rollout)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|(id, at, actor, rollout, action, detail)| {
-                Ok(AuditEntry {
-                    at: from_ms(at, || format!("audit entry {id}"))?,
-                    actor,
-                    rollout,
-                    action,
-                    detail,
-                })
-            })
-            .collect()
+        audit_entries(rows)
     }
+
+    async fn audit_page(
+        &self,
+        rollout: &str,
+        newest_first: bool,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<AuditEntry>, u64)> {
+        // Both orders are fixed strings: nothing from the caller is spliced in.
+        let sql = if newest_first {
+            "SELECT id, at, actor, rollout, action, detail FROM audit
+             WHERE rollout = $1 OR rollout = '' ORDER BY id DESC LIMIT $2 OFFSET $3"
+        } else {
+            "SELECT id, at, actor, rollout, action, detail FROM audit
+             WHERE rollout = $1 OR rollout = '' ORDER BY id LIMIT $2 OFFSET $3"
+        };
+        let rows: Vec<AuditRow> = sqlx::query_as(sql)
+            .bind(rollout)
+            .bind(limit.min(i64::MAX as u64) as i64)
+            .bind(offset.min(i64::MAX as u64) as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        let total: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM audit WHERE rollout = $1 OR rollout = ''")
+                .bind(rollout)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok((audit_entries(rows)?, total as u64))
+    }
+}
+
+/// An audit row as read: id, at (Unix ms), actor, rollout, action, detail.
+type AuditRow = (i64, i64, String, String, String, String);
+
+fn audit_entries(rows: Vec<AuditRow>) -> Result<Vec<AuditEntry>> {
+    rows.into_iter()
+        .map(|(id, at, actor, rollout, action, detail)| {
+            Ok(AuditEntry {
+                at: from_ms(at, || format!("audit entry {id}"))?,
+                actor,
+                rollout,
+                action,
+                detail,
+            })
+        })
+        .collect()
 }
 
 #[async_trait]

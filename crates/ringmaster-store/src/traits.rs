@@ -256,6 +256,14 @@ pub trait Notifications: Send + Sync {
     async fn finish_message(&self, id: i64, result: &Delivery, at: jiff::Timestamp) -> Result<()>;
     /// The newest notifications of a rollout (at most `limit`), newest first.
     async fn outbox(&self, rollout: &str, limit: u32) -> Result<Vec<OutboxItem>>;
+    /// A page of them, newest first: skips `offset`, at most `limit`, with
+    /// the notifications in all.
+    async fn outbox_page(
+        &self,
+        rollout: &str,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<OutboxItem>, u64)>;
 }
 
 /// The run state after the last wave: scope entries, alerts, samples.
@@ -324,6 +332,15 @@ pub trait Coordination: Send + Sync {
     /// The audit log of a rollout with the service's own entries (tokens,
     /// kept under rollout ""), oldest first.
     async fn audit_log(&self, rollout: &str) -> Result<Vec<AuditEntry>>;
+    /// A page of the same log (`newest_first` or oldest first): skips
+    /// `offset` entries, returns at most `limit`, with the entries in all.
+    async fn audit_page(
+        &self,
+        rollout: &str,
+        newest_first: bool,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<AuditEntry>, u64)>;
 }
 
 /// Requests for a tenant's approval of the engine's writes (Intune's Multi

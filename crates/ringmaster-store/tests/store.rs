@@ -284,6 +284,15 @@ async fn story(store: &dyn Store) {
     assert_eq!(log.first().unwrap().action, "plan version");
     assert!(log.iter().any(|l| l.action == "wave 1: pending → applying"));
     assert_eq!(log.last().unwrap().actor, "ops@contoso");
+    // A page of it, read by the store: the same entries, both ways round.
+    let n = log.len() as u64;
+    let (first, total) = store.audit_page("r", false, 1, 2).await.unwrap();
+    assert_eq!(total, n);
+    assert_eq!(first, log[1..3].to_vec());
+    let (newest, _) = store.audit_page("r", true, 0, 1).await.unwrap();
+    assert_eq!(newest, vec![log.last().unwrap().clone()]);
+    let (past_end, total) = store.audit_page("r", true, n, 10).await.unwrap();
+    assert_eq!((past_end.len(), total), (0, n));
 
     // Tenant approval requests: recorded, updated by id, retired when refused.
     let request = |id: &str, status| ringmaster_store::TenantApproval {
@@ -672,6 +681,11 @@ async fn the_outbox_queues_once_and_tracks_delivery() {
             states,
             vec![("http://b", "failed", 2), ("http://a", "sent", 1)]
         );
+        let (page, total) = store.outbox_page("r", 1, 5).await.unwrap();
+        assert_eq!(total, 2);
+        assert_eq!(page.len(), 1);
+        assert_eq!(page[0].message.target, "http://a");
+        assert!(store.outbox_page("other", 0, 5).await.unwrap().0.is_empty());
         assert!(store.due_messages("r", later, 10).await.unwrap().is_empty());
     }
 }
