@@ -46,7 +46,7 @@ pub async fn assess(
     // it regressed when its worst state came after a Succeeded one.
     let mut ok_at = vec![i64::MAX; n];
     let mut bad_at = vec![i64::MIN; n];
-    for l in store.latest_states(rollout, None).await? {
+    for l in store.latest_states(rollout, None).await?.0 {
         let st = State::from(l.state);
         let t = l.reported_at.as_second();
         for d in dir.devices_of(Some(&l.device), None) {

@@ -16,10 +16,6 @@ use ringmaster_store::{Recorded, Store, WaveRow};
 use roaring::RoaringBitmap;
 use std::collections::HashMap;
 
-/// Reports are reread this far before the last check, so one that
-/// arrives late (stamped before that check) is still seen.
-const OVERLAP_SECS: i64 = 24 * 3600;
-
 /// Ticket windows compared for a rise.
 const TICKET_DAYS: u32 = 7;
 
@@ -56,9 +52,9 @@ pub struct Checked {
 pub struct Watch {
     rollout: String,
     generation: Option<u64>,
-    /// The last check (Unix seconds): reports since then, less the
-    /// overlap, are read at the next.
-    read_until: Option<i64>,
+    /// The store's change number read up to: the next check reads the
+    /// states changed after it, however late their reports came.
+    read_through: Option<u64>,
     policies: HashMap<String, usize>,
     /// Per device row and policy slot (row * stride + slot).
     slot_state: Vec<State>,
@@ -77,7 +73,7 @@ impl Watch {
         Watch {
             rollout: rollout.to_string(),
             generation: None,
-            read_until: None,
+            read_through: None,
             policies: HashMap::new(),
             slot_state: Vec::new(),
             slot_at: Vec::new(),
@@ -90,7 +86,7 @@ impl Watch {
 
     /// Forgets what was read (the next check rereads the store).
     fn reset(&mut self, rows: usize) {
-        self.read_until = None;
+        self.read_through = None;
         self.policies.clear();
         self.stride = 1;
         self.slot_state = vec![State::Unreported; rows];
@@ -136,10 +132,10 @@ impl Watch {
             }
             self.generation = Some(inp.generation);
         }
-        let since = self
-            .read_until
-            .map(|t| jiff::Timestamp::from_second(t - OVERLAP_SECS).unwrap_or_default());
-        for l in store.latest_states(&self.rollout, since).await? {
+        let (changed, through) = store
+            .latest_states(&self.rollout, self.read_through)
+            .await?;
+        for l in changed {
             let st = State::from(l.state);
             let t = l.reported_at.as_second();
             let slot = self.slot_of(&l.policy);
@@ -158,7 +154,7 @@ impl Watch {
                 }
             }
         }
-        self.read_until = Some(now);
+        self.read_through = Some(through);
         // Devices new to the scope are recorded once, with this check's time.
         let new = inp.population - &self.known;
         if !new.is_empty() {

@@ -275,6 +275,7 @@ async fn a_regression_raises_an_alert_that_operators_acknowledge_and_resolve() {
         .latest_states("api", None)
         .await
         .unwrap()
+        .0
         .into_iter()
         .find(|l| l.state == ringmaster_store::DeviceState::Succeeded)
         .unwrap();

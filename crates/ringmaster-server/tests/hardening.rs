@@ -381,7 +381,8 @@ async fn ingest_beside_a_bulk_ingest(s: &Served) -> Outcome {
             .store
             .latest_states("api", None)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.to_string())?
+            .0;
     let kept = |mark: &str| latest.iter().filter(|l| l.device.contains(mark)).count() as u64;
     ensure!(
         (kept("-b01c-"), kept("-a91e-")) == (BULK, posts * EACH),

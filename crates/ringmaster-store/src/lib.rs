@@ -395,6 +395,11 @@ pub struct AuditEntry {
     pub detail: String,
 }
 
+/// A `status_latest` row as the backends read it: device, policy, state,
+/// reported at (Unix ms), whether it was Succeeded before (0 or 1), and
+/// its change number.
+pub(crate) type LatestRow = (String, String, String, i64, i64, i64);
+
 /// A device's latest state for one policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LatestState {

@@ -22,14 +22,11 @@ const CHUNK: usize = 8000;
 
 /// A rollout's latest states, whole (the watch's first check): device,
 /// policy, state, reported at, and whether it was Succeeded before.
-async fn latest_all(
-    pool: &PgPool,
-    rollout: &str,
-) -> Result<Vec<(String, String, String, i64, i64)>> {
+async fn latest_all(pool: &PgPool, rollout: &str) -> Result<Vec<crate::LatestRow>> {
     // The planner picks a sequential scan itself.
     Ok(sqlx::query_as(
         "SELECT device, policy, state, reported_at,
-           CAST(CASE WHEN succeeded_at < reported_at THEN 1 ELSE 0 END AS BIGINT)
+           CAST(CASE WHEN succeeded_at < reported_at THEN 1 ELSE 0 END AS BIGINT), seq
          FROM status_latest WHERE rollout = $1",
     )
     .bind(rollout)
@@ -95,6 +92,21 @@ impl PgStore {
         sqlx::query("SET LOCAL work_mem = '256MB'")
             .execute(&mut *tx)
             .await?;
+        // One ingest of a rollout at a time (across servers), so change
+        // numbers commit in the order they are given: a watcher that has
+        // read number n never sees a lower one appear later.
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock(hashtextextended('ringmaster status ' || $1, 0))",
+        )
+        .bind(rollout)
+        .execute(&mut *tx)
+        .await?;
+        let seq: i64 = sqlx::query_scalar(
+            "SELECT coalesce(max(seq), 0) + 1 FROM status_latest WHERE rollout = $1",
+        )
+        .bind(rollout)
+        .fetch_one(&mut *tx)
+        .await?;
         // One statement: the history keeps the reports it did not have
         // (a report sent twice in the call once), and the latest states
         // are fed from exactly those, one row per device and policy:
@@ -116,9 +128,10 @@ impl PgStore {
                    FROM kept k JOIN batch b ON b.d = k.device AND b.p = k.policy AND b.a = k.reported_at
                    ORDER BY k.device, k.policy, k.reported_at DESC),
                  moved AS (
-                   INSERT INTO status_latest (rollout, device, policy, wave, state, reported_at, succeeded_at)
-                   SELECT $1, device, policy, w, state, reported_at, ok_at FROM newest
+                   INSERT INTO status_latest (rollout, device, policy, wave, state, reported_at, succeeded_at, seq)
+                   SELECT $1, device, policy, w, state, reported_at, ok_at, $3 FROM newest
                    ON CONFLICT (rollout, device, policy) DO UPDATE SET
+                     seq = excluded.seq,
                      state = CASE WHEN excluded.reported_at > status_latest.reported_at
                        THEN excluded.state ELSE status_latest.state END,
                      wave = CASE WHEN excluded.reported_at > status_latest.reported_at
@@ -132,6 +145,7 @@ impl PgStore {
             )
             .bind(rollout)
             .bind(DeviceState::Succeeded.as_str())
+            .bind(seq)
             .fetch_one(&mut *tx)
             .await?;
         let inserted = kept as u64;

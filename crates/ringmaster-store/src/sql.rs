@@ -802,30 +802,37 @@ impl Reports for Backend {
     async fn latest_states(
         &self,
         rollout: &str,
-        since: Option<jiff::Timestamp>,
-    ) -> Result<Vec<LatestState>> {
+        after: Option<u64>,
+    ) -> Result<(Vec<LatestState>, u64)> {
         const COLUMNS: &str = "SELECT device, policy, state, reported_at,
-                    CAST(CASE WHEN succeeded_at < reported_at THEN 1 ELSE 0 END AS BIGINT)";
+                    CAST(CASE WHEN succeeded_at < reported_at THEN 1 ELSE 0 END AS BIGINT), seq";
         // Everything (the watch's first check) is read straight off the
-        // table: through the time index it would be a lookup per row.
-        let rows: Vec<(String, String, String, i64, i64)> = match since {
-            Some(since) => {
+        // table: through the change index it would be a lookup per row.
+        let rows: Vec<crate::LatestRow> = match after {
+            Some(after) => {
                 sqlx::query_as(&format!(
-                    "{COLUMNS} FROM status_latest WHERE rollout = $1 AND reported_at > $2"
+                    "{COLUMNS} FROM status_latest WHERE rollout = $1 AND seq > $2"
                 ))
                 .bind(rollout)
-                .bind(ms(since))
+                .bind(i64::try_from(after).unwrap_or(i64::MAX))
                 .fetch_all(&self.pool)
                 .await?
             }
             None => super::latest_all(&self.pool, rollout).await?,
         };
+        // The rows carry their change numbers: the highest one read is where
+        // the next read goes on (a batch's rows commit together).
+        let through = (rows.iter().map(|r| r.5.max(0) as u64))
+            .chain(after)
+            .max()
+            .unwrap_or(0);
         // Sorted here: an ORDER BY would make the database walk the whole
-        // table by key instead of the recent rows by time.
+        // table by key instead of the changed rows.
         let mut rows = rows;
         rows.sort_unstable_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-        rows.into_iter()
-            .map(|(device, policy, state, at, was)| {
+        let states = rows
+            .into_iter()
+            .map(|(device, policy, state, at, was, _)| {
                 let here =
                     || format!("status_latest of {rollout}, device {device} policy {policy}");
                 Ok(LatestState {
@@ -836,7 +843,8 @@ impl Reports for Backend {
                     policy,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        Ok((states, through))
     }
 
     async fn record_counts(

@@ -28,10 +28,7 @@ const LATEST_PAGE: i64 = 100_000;
 /// by SQLite, all pages in one read transaction (one snapshot). The table
 /// is scanned in rowid order (`NOT INDEXED`): through the `rollout` index
 /// it would be a lookup per row.
-async fn latest_all(
-    pool: &SqlitePool,
-    rollout: &str,
-) -> Result<Vec<(String, String, String, i64, i64)>> {
+async fn latest_all(pool: &SqlitePool, rollout: &str) -> Result<Vec<crate::LatestRow>> {
     latest_paged(pool, rollout, LATEST_PAGE).await
 }
 
@@ -39,15 +36,15 @@ async fn latest_paged(
     pool: &SqlitePool,
     rollout: &str,
     page_rows: i64,
-) -> Result<Vec<(String, String, String, i64, i64)>> {
+) -> Result<Vec<crate::LatestRow>> {
     let mut tx = pool.begin().await?;
     let mut rows = Vec::new();
     let mut after = i64::MIN;
     loop {
         let (page, last): (Option<String>, Option<i64>) = sqlx::query_as(
             "SELECT json_group_array(json_array(device, policy, state, reported_at,
-                      CASE WHEN succeeded_at < reported_at THEN 1 ELSE 0 END)), max(id)
-             FROM (SELECT rowid AS id, device, policy, state, reported_at, succeeded_at
+                      CASE WHEN succeeded_at < reported_at THEN 1 ELSE 0 END, seq)), max(id)
+             FROM (SELECT rowid AS id, device, policy, state, reported_at, succeeded_at, seq
                    FROM status_latest NOT INDEXED WHERE rowid > $2 AND rollout = $1
                    ORDER BY rowid LIMIT $3)",
         )
@@ -57,9 +54,8 @@ async fn latest_paged(
         .fetch_one(&mut *tx)
         .await?;
         let Some(last) = last else { break };
-        let page: Vec<(String, String, String, i64, i64)> =
-            serde_json::from_str(page.as_deref().unwrap_or("[]"))
-                .map_err(|e| StoreError::Corrupt(format!("status_latest of {rollout}: {e}")))?;
+        let page: Vec<crate::LatestRow> = serde_json::from_str(page.as_deref().unwrap_or("[]"))
+            .map_err(|e| StoreError::Corrupt(format!("status_latest of {rollout}: {e}")))?;
         rows.extend(page);
         after = last;
     }
@@ -169,7 +165,18 @@ impl SqliteStore {
     /// absent, and sending reports again only counts duplicates.
     async fn ingest_rows(&self, rollout: &str, reports: &[StatusReport]) -> Result<Ingested> {
         let mut got = Ingested::default();
-        let mut rest = reports;
+        // In key order, so each batch writes one stretch of the history and
+        // the latest states instead of pages all over both B-trees. Stable:
+        // of one report sent twice with different states, the first counts.
+        let mut sorted: Vec<&StatusReport> = reports.iter().collect();
+        sorted.sort_by(|a, b| {
+            (a.device.as_str(), a.policy.as_str(), a.reported_at).cmp(&(
+                b.device.as_str(),
+                b.policy.as_str(),
+                b.reported_at,
+            ))
+        });
+        let mut rest = &sorted[..];
         while !rest.is_empty() {
             // The write lock up front: a pass reads the history before it
             // writes, and a read transaction that later wants to write fails
@@ -196,13 +203,14 @@ impl SqliteStore {
     async fn ingest_batch(
         tx: &mut sqlx::SqliteConnection,
         rollout: &str,
-        reports: &[StatusReport],
+        reports: &[&StatusReport],
     ) -> Result<u64> {
         // Reports land in a scratch table keyed like the history (a report
         // sent twice in one batch is kept once), lose those the history
         // already has, and feed both status tables from there in key order:
         // B-tree pages are visited in order, and the latest states see
-        // exactly the reports the history keeps.
+        // exactly the reports the history keeps (a moment sent again with
+        // another state must not count as an earlier Succeeded).
         sqlx::query(
             "CREATE TEMP TABLE IF NOT EXISTS incoming (device TEXT NOT NULL, policy TEXT NOT NULL, reported_at INTEGER NOT NULL, wave INTEGER, state TEXT NOT NULL, PRIMARY KEY (device, policy, reported_at)) WITHOUT ROWID",
         )
@@ -246,14 +254,23 @@ impl SqliteStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        // The batch's change number, one past the rollout's last: the
+        // watch reads the states changed after the number it saw last.
+        let seq: i64 = sqlx::query_scalar(
+            "SELECT coalesce(max(seq), 0) + 1 FROM status_latest WHERE rollout = $1",
+        )
+        .bind(rollout)
+        .fetch_one(&mut *tx)
+        .await?;
         // Oldest first, so several reports of one device end on the newest:
         // an older report never overwrites a newer state, but an older
         // Succeeded still counts as the first one.
         sqlx::query(
-            "INSERT INTO status_latest (rollout, device, policy, wave, state, reported_at, succeeded_at)
-             SELECT $1, device, policy, wave, state, reported_at, CASE WHEN state = $2 THEN reported_at END
+            "INSERT INTO status_latest (rollout, device, policy, wave, state, reported_at, succeeded_at, seq)
+             SELECT $1, device, policy, wave, state, reported_at, CASE WHEN state = $2 THEN reported_at END, $3
              FROM incoming WHERE true ORDER BY device, policy, reported_at
              ON CONFLICT (rollout, device, policy) DO UPDATE SET
+               seq = excluded.seq,
                state = CASE WHEN excluded.reported_at > status_latest.reported_at THEN excluded.state ELSE status_latest.state END,
                wave = CASE WHEN excluded.reported_at > status_latest.reported_at THEN coalesce(excluded.wave, status_latest.wave) ELSE status_latest.wave END,
                reported_at = max(excluded.reported_at, status_latest.reported_at),
@@ -263,6 +280,7 @@ impl SqliteStore {
         )
         .bind(rollout)
         .bind(DeviceState::Succeeded.as_str())
+        .bind(seq)
         .execute(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM incoming")

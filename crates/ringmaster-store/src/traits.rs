@@ -122,13 +122,16 @@ pub trait Reports: Send + Sync {
     /// The latest state of every device and policy of a rollout, with
     /// whether that device and policy reported Succeeded before it (the run
     /// state's regressions).
-    /// `since` keeps only states reported after it (what a watcher that
-    /// read up to then has not seen).
+    /// Each ingest batch gives the states it changes a change number, one
+    /// past the rollout's last; `after` keeps only states changed after it
+    /// (what a watcher that read up to then has not seen, however old the
+    /// reports' own times). The number returned is the highest one read,
+    /// for the next call.
     async fn latest_states(
         &self,
         rollout: &str,
-        since: Option<jiff::Timestamp>,
-    ) -> Result<Vec<LatestState>>;
+        after: Option<u64>,
+    ) -> Result<(Vec<LatestState>, u64)>;
     /// The latest state of each device (and policy) of one wave, reported
     /// at or after `since` when given: what per-stratum gates read.
     async fn wave_device_states(

@@ -475,6 +475,7 @@ async fn latest_states_say_which_devices_were_succeeded_before() {
             .latest_states("r", None)
             .await
             .unwrap()
+            .0
             .into_iter()
             .map(|l| (l.device, l.state, l.was_succeeded))
             .collect();
@@ -825,31 +826,53 @@ async fn alerts_scope_entries_and_samples_are_kept() {
 }
 
 #[tokio::test]
-async fn latest_states_since_leave_out_what_was_read() {
+async fn latest_states_after_a_change_number_leave_out_what_was_read() {
     for store in stores().await {
-        let r = |device: &str, when: &str| StatusReport {
+        let r = |device: &str, state, when: &str| StatusReport {
             device: device.into(),
             policy: "p".into(),
-            state: DeviceState::Succeeded,
+            state,
             reported_at: at(when),
             wave: None,
         };
+        let ingest = |reports: Vec<StatusReport>| {
+            let store = &store;
+            async move { store.ingest_status("r", &reports).await.unwrap() }
+        };
+        let ok = DeviceState::Succeeded;
+        ingest(vec![
+            r("a", ok, "2027-01-02T08:00:00Z"),
+            r("b", ok, "2027-01-02T09:00:00Z"),
+        ])
+        .await;
+        let (all, first) = store.latest_states("r", None).await.unwrap();
+        assert_eq!(all.len(), 2);
+        // Nothing new: nothing read, the same number back.
+        let (none, same) = store.latest_states("r", Some(first)).await.unwrap();
+        assert!(none.is_empty());
+        assert_eq!(same, first);
+        // A report stamped a day before the last read (a late export) is
+        // still new, and so is a newer state; a report sent again and an
+        // older one that changes nothing are not.
+        ingest(vec![
+            r("c", DeviceState::Error, "2027-01-01T08:00:00Z"),
+            r("a", DeviceState::Error, "2027-01-03T08:00:00Z"),
+            r("b", ok, "2027-01-02T09:00:00Z"),
+            r("b", DeviceState::Pending, "2027-01-01T09:00:00Z"),
+        ])
+        .await;
+        let (got, next) = store.latest_states("r", Some(first)).await.unwrap();
+        let got: Vec<_> = got.iter().map(|l| (l.device.as_str(), l.state)).collect();
+        assert_eq!(got, [("a", DeviceState::Error), ("c", DeviceState::Error)]);
+        assert!(next > first);
+        // Another rollout's ingest moves nothing here.
         store
-            .ingest_status(
-                "r",
-                &[
-                    r("a", "2027-01-01T08:00:00Z"),
-                    r("b", "2027-01-02T08:00:00Z"),
-                ],
-            )
+            .ingest_status("other", &[r("z", ok, "2027-01-05T08:00:00Z")])
             .await
             .unwrap();
-        let got = store
-            .latest_states("r", Some(at("2027-01-01T08:00:00Z")))
-            .await
-            .unwrap();
-        assert_eq!(got.len(), 1);
-        assert_eq!(got[0].device, "b");
+        let (none, same) = store.latest_states("r", Some(next)).await.unwrap();
+        assert!(none.is_empty());
+        assert_eq!(same, next);
     }
 }
 
@@ -1023,6 +1046,7 @@ async fn continues_after_upgrade(store: &dyn Store) {
         .latest_states("r", None)
         .await
         .unwrap()
+        .0
         .into_iter()
         .filter(|l| l.was_succeeded)
         .map(|l| (l.device, l.state == DeviceState::Error))
@@ -1242,6 +1266,7 @@ async fn kept_counts_match_a_recount_after_mixed_ingests() {
             .latest_states("r", None)
             .await
             .unwrap()
+            .0
             .into_iter()
             .map(|l| {
                 (
@@ -1425,6 +1450,7 @@ async fn ids_with_tabs_breaks_and_backslashes_arrive_as_sent() {
             .latest_states("odd", None)
             .await
             .unwrap()
+            .0
             .into_iter()
             .map(|l| (l.device, l.policy))
             .collect();

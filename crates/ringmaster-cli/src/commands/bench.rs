@@ -1498,7 +1498,7 @@ fn http_reads(
             devices = c.reported();
         }
         let t = Instant::now();
-        let n = store.latest_states(rollout, None).await?.len();
+        let n = store.latest_states(rollout, None).await?.0.len();
         anyhow::ensure!(n as u64 >= FILL, "the watch read {n} states");
         anyhow::Ok((gates, t.elapsed(), devices))
     })?;
