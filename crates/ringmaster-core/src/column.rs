@@ -115,16 +115,54 @@ impl Dict {
 }
 
 /// One scalar property over all rows.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default)]
 pub struct DictColumn {
     pub codes: Vec<u32>,
     pub dict: Dict,
     /// Rows per code, built on first use for columns with few distinct values.
-    #[serde(skip)]
     postings: OnceLock<Option<Vec<RoaringBitmap>>>,
     /// For many distinct ASCII values: codes in case-folded order, and rows by code.
-    #[serde(skip)]
     sorted: OnceLock<Option<SortedIndex>>,
+}
+
+/// Written as codes, dictionary and, when the sorted index was built, its
+/// order of codes: sorting a million names is the costly part, the rows by
+/// code are one counting pass on reading.
+impl serde::Serialize for DictColumn {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let order = (self.sorted.get())
+            .and_then(Option::as_ref)
+            .map(|ix| &ix.order);
+        (&self.codes, &self.dict, order).serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for DictColumn {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let (codes, dict, order) = <(Vec<u32>, Dict, Option<Vec<u32>>)>::deserialize(d)?;
+        let col = DictColumn {
+            codes,
+            dict,
+            postings: OnceLock::new(),
+            sorted: OnceLock::new(),
+        };
+        if let Some(order) = order {
+            // Checked, so that the index can never point outside the column.
+            let n = col.dict.len();
+            let mut seen = vec![false; n];
+            let permutation = order.len() + 1 == n
+                && order.iter().all(|&c| {
+                    (c as usize) < n && c != NULL && !std::mem::replace(&mut seen[c as usize], true)
+                });
+            if !permutation || col.codes.iter().any(|&c| c as usize >= n) {
+                return Err(D::Error::custom("sorted order does not fit its dictionary"));
+            }
+            let ix = SortedIndex::new(order, &col.codes, n);
+            let _ = col.sorted.set(Some(ix));
+        }
+        Ok(col)
+    }
 }
 
 /// Lets `-eq`, `-in` and `-startsWith` on a column of mostly distinct values
@@ -135,6 +173,31 @@ struct SortedIndex {
     /// Rows of code `c`: `rows[offsets[c]..offsets[c + 1]]`.
     offsets: Vec<u32>,
     rows: Vec<u32>,
+}
+
+impl SortedIndex {
+    /// The index of `order` (codes `1..n` in case-folded order) over
+    /// `codes`, each below `n`.
+    fn new(order: Vec<u32>, codes: &[u32], n: usize) -> SortedIndex {
+        let mut offsets = vec![0u32; n + 1];
+        for &c in codes {
+            offsets[c as usize + 1] += 1;
+        }
+        for i in 0..n {
+            offsets[i + 1] += offsets[i];
+        }
+        let mut fill = offsets.clone();
+        let mut rows = vec![0u32; codes.len()];
+        for (row, &c) in codes.iter().enumerate() {
+            rows[fill[c as usize] as usize] = row as u32;
+            fill[c as usize] += 1;
+        }
+        SortedIndex {
+            order,
+            offsets,
+            rows,
+        }
+    }
 }
 
 fn cmp_fold(a: &str, b: &str) -> std::cmp::Ordering {
@@ -207,26 +270,15 @@ impl DictColumn {
                         self.dict.value(b).unwrap_or(""),
                     )
                 });
-                let mut offsets = vec![0u32; n + 1];
-                for &c in &self.codes {
-                    offsets[c as usize + 1] += 1;
-                }
-                for i in 0..n {
-                    offsets[i + 1] += offsets[i];
-                }
-                let mut fill = offsets.clone();
-                let mut rows = vec![0u32; self.codes.len()];
-                for (row, &c) in self.codes.iter().enumerate() {
-                    rows[fill[c as usize] as usize] = row as u32;
-                    fill[c as usize] += 1;
-                }
-                Some(SortedIndex {
-                    order,
-                    offsets,
-                    rows,
-                })
+                Some(SortedIndex::new(order, &self.codes, n))
             })
             .as_ref()
+    }
+
+    /// Builds the sorted index now where the column gets one, so that a
+    /// snapshot written afterwards carries it.
+    pub fn prepare_lookups(&self) {
+        let _ = self.sorted();
     }
 
     /// Rows whose value equals one of `values`, or starts with `prefix`,
@@ -574,6 +626,43 @@ mod tests {
         );
         assert_eq!(got(&["zz"], true), Vec::<u32>::new());
         assert_eq!(got(&["é"], true), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn a_written_column_brings_its_sorted_order_and_refuses_a_wrong_one() {
+        let mut c = DictColumn::default();
+        for row in 0..3000u32 {
+            c.set(
+                row,
+                Some(&format!(
+                    "{}-{row:05}",
+                    ["US", "gb", "Nl"][row as usize % 3]
+                )),
+            );
+        }
+        c.finish(3000);
+        // Without the index built, none is written.
+        let plain = serde_json::to_value(&c).unwrap();
+        assert!(plain[2].is_null());
+        c.prepare_lookups();
+        let text = serde_json::to_string(&c).unwrap();
+        let read: DictColumn = serde_json::from_str(&text).unwrap();
+        assert!(
+            read.sorted.get().is_some(),
+            "read with its index, not sorted again"
+        );
+        for (vals, prefix) in [(&["us-"][..], true), (&["gb-00001", "NL-00002"][..], false)] {
+            assert_eq!(read.lookup(vals, prefix), c.lookup(vals, prefix));
+        }
+        assert_eq!(read.lookup(&["nl-0000"], true).unwrap().len(), 3);
+        // An order that is not a permutation of the codes is refused.
+        let mut bad: serde_json::Value = serde_json::from_str(&text).unwrap();
+        bad[2][0] = serde_json::json!(bad[2][1]);
+        let err = serde_json::from_value::<DictColumn>(bad).unwrap_err();
+        assert!(err.to_string().contains("sorted order"), "{err}");
+        let mut short: serde_json::Value = serde_json::from_str(&text).unwrap();
+        short[2].as_array_mut().unwrap().pop();
+        assert!(serde_json::from_value::<DictColumn>(short).is_err());
     }
 
     #[test]

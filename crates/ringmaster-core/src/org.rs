@@ -169,6 +169,17 @@ fn key(id: &str) -> String {
 }
 
 impl Org {
+    /// Builds every column's lookup index now (in parallel) instead of at
+    /// the first rule that needs it: before a snapshot is written, so that
+    /// later commands read the indexes instead of sorting again.
+    pub fn prepare_lookups(&self) {
+        let cols: Vec<&DictColumn> = [&self.users, &self.devices]
+            .into_iter()
+            .flat_map(|t| t.cols.iter().chain(t.ext.iter().map(|(_, c)| c)))
+            .collect();
+        cols.par_iter().for_each(|c| c.prepare_lookups());
+    }
+
     pub fn user(&self, attr: UserAttr, row: u32) -> Option<&str> {
         self.users.cols[attr.index()].get(row)
     }

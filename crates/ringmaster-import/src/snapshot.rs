@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 const MAGIC: &[u8; 8] = b"rmsnap\0\0";
 /// Raise whenever the serialized form of [`Org`] or [`ImportReport`] changes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Snapshots kept in a cache folder; older ones are removed when one is written.
 const KEEP: usize = 4;
 /// Largest header read: the key is a few dozen bytes.
@@ -151,6 +151,7 @@ impl SnapshotCache {
         let tmp = self
             .dir
             .join(format!(".{name}.{}.{nanos}.tmp", std::process::id()));
+        loaded.org.prepare_lookups();
         let written = write_to(&tmp, header, loaded).and_then(|()| std::fs::rename(&tmp, file));
         if written.is_err() {
             let _ = std::fs::remove_file(&tmp);
