@@ -228,7 +228,7 @@ pub struct SettingNotApplicable {
     pub devices: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct ConflictReport {
     pub policies: usize,
     pub settings: usize,

@@ -27,14 +27,7 @@ async fn a_report_ingested_days_after_its_stamp_is_seen() {
     let directory = Directory::new(&org);
     let policy = org.policies[0].id.clone();
     let population: RoaringBitmap = (0..100).collect();
-    let conflicts = ConflictReport {
-        policies: 0,
-        settings: 0,
-        findings: Vec::new(),
-        not_applicable: Vec::new(),
-        rule_free_applies: Vec::new(),
-        settings_not_applicable: Vec::new(),
-    };
+    let conflicts = ConflictReport::default();
     let levels = ringmaster_engine::runstate::default_levels();
     let rolled_out = vec![policy.clone()];
     let t0: i64 = "2027-03-01T00:00:00Z"

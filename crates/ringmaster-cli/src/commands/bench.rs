@@ -861,14 +861,7 @@ fn watch(
         let directory = ringmaster_engine::ingest::Directory::new(org);
         let all: roaring::RoaringBitmap = (0..n).collect();
         let applied = [(all.clone(), start.as_second())];
-        let conflicts = ringmaster_core::conflicts::ConflictReport {
-            policies: 0,
-            settings: 0,
-            findings: Vec::new(),
-            not_applicable: Vec::new(),
-            rule_free_applies: Vec::new(),
-            settings_not_applicable: Vec::new(),
-        };
+        let conflicts = ringmaster_core::conflicts::ConflictReport::default();
         let rolled_out = [policy.to_string()];
         let settled = start + jiff::SignedDuration::from_hours(24 * 30);
         let inputs = Inputs {
