@@ -101,12 +101,7 @@ impl PgStore {
         .bind(rollout)
         .execute(&mut *tx)
         .await?;
-        let seq: i64 = sqlx::query_scalar(
-            "SELECT coalesce(max(seq), 0) + 1 FROM status_latest WHERE rollout = $1",
-        )
-        .bind(rollout)
-        .fetch_one(&mut *tx)
-        .await?;
+        let seq = sql::next_change(&mut tx, rollout).await?;
         // One statement: the history keeps the reports it did not have
         // (a report sent twice in the call once), and the latest states
         // are fed from exactly those, one row per device and policy:

@@ -1721,20 +1721,17 @@ impl Coordination for Backend {
         offset: u64,
         limit: u64,
     ) -> Result<(Vec<AuditEntry>, u64)> {
-        // Both orders are fixed strings: nothing from the caller is spliced in.
-        let sql = if newest_first {
+        // A fixed keyword: nothing from the caller is spliced in.
+        let order = if newest_first { "DESC" } else { "ASC" };
+        let rows: Vec<AuditRow> = sqlx::query_as(&format!(
             "SELECT id, at, actor, rollout, action, detail FROM audit
-             WHERE rollout = $1 OR rollout = '' ORDER BY id DESC LIMIT $2 OFFSET $3"
-        } else {
-            "SELECT id, at, actor, rollout, action, detail FROM audit
-             WHERE rollout = $1 OR rollout = '' ORDER BY id LIMIT $2 OFFSET $3"
-        };
-        let rows: Vec<AuditRow> = sqlx::query_as(sql)
-            .bind(rollout)
-            .bind(limit.min(i64::MAX as u64) as i64)
-            .bind(offset.min(i64::MAX as u64) as i64)
-            .fetch_all(&self.pool)
-            .await?;
+             WHERE rollout = $1 OR rollout = '' ORDER BY id {order} LIMIT $2 OFFSET $3"
+        ))
+        .bind(rollout)
+        .bind(limit.min(i64::MAX as u64) as i64)
+        .bind(offset.min(i64::MAX as u64) as i64)
+        .fetch_all(&self.pool)
+        .await?;
         let total: i64 =
             sqlx::query_scalar("SELECT count(*) FROM audit WHERE rollout = $1 OR rollout = ''")
                 .bind(rollout)
@@ -1742,6 +1739,23 @@ impl Coordination for Backend {
                 .await?;
         Ok((audit_entries(rows)?, total as u64))
     }
+}
+
+/// One past the rollout's last change number: what an ingest batch gives
+/// the latest states it changes (see `Reports::latest_states`). Called in
+/// the ingest's write transaction, after whatever orders ingests.
+pub(super) async fn next_change(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    rollout: &str,
+) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar(
+            "SELECT coalesce(max(seq), 0) + 1 FROM status_latest WHERE rollout = $1",
+        )
+        .bind(rollout)
+        .fetch_one(conn)
+        .await?,
+    )
 }
 
 /// An audit row as read: id, at (Unix ms), actor, rollout, action, detail.

@@ -256,12 +256,7 @@ impl SqliteStore {
         .rows_affected();
         // The batch's change number, one past the rollout's last: the
         // watch reads the states changed after the number it saw last.
-        let seq: i64 = sqlx::query_scalar(
-            "SELECT coalesce(max(seq), 0) + 1 FROM status_latest WHERE rollout = $1",
-        )
-        .bind(rollout)
-        .fetch_one(&mut *tx)
-        .await?;
+        let seq = sql::next_change(&mut *tx, rollout).await?;
         // Oldest first, so several reports of one device end on the newest:
         // an older report never overwrites a newer state, but an older
         // Succeeded still counts as the first one.
