@@ -1,6 +1,8 @@
 //! Columnar storage: every scalar property is a dictionary-encoded column,
 //! so a rule predicate is evaluated once per distinct value, not once per row.
 
+use crate::lazy::Lazy;
+use crate::packed::{Packed, Unpacked};
 use hashbrown::HashTable;
 use rayon::slice::ParallelSliceMut;
 use roaring::{MultiOps, RoaringBitmap};
@@ -13,13 +15,14 @@ pub const NULL: u32 = 0;
 
 /// Distinct strings of one column; index = code. The strings live in one
 /// arena and the hash table holds only codes, so each string is stored once.
-/// Serialized as the arena and its ends; the table is rebuilt on reading.
+/// Serialized as the arena and its ends; the table is rebuilt when a
+/// string is first looked up (most commands only read values by code).
 #[derive(Debug, Clone)]
 pub struct Dict {
     arena: String,
     /// `ends[c]` is where value `c` ends in the arena; value 0 (null) is empty.
     ends: Vec<usize>,
-    table: HashTable<u32>,
+    table: OnceLock<HashTable<u32>>,
 }
 
 impl Default for Dict {
@@ -34,31 +37,35 @@ fn hash(s: &str) -> u64 {
 
 impl serde::Serialize for Dict {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        (&self.arena, &self.ends).serialize(s)
+        // Lengths rather than ends: a few bits each instead of a growing varint.
+        let lengths: Vec<u32> = self.ends.windows(2).map(|w| (w[1] - w[0]) as u32).collect();
+        (&self.arena, Packed(&lengths)).serialize(s)
     }
 }
 
 impl<'de> serde::Deserialize<'de> for Dict {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
-        let (arena, ends) = <(String, Vec<usize>)>::deserialize(d)?;
+        let (arena, Unpacked(lengths)) = <(String, Unpacked)>::deserialize(d)?;
+        let mut ends = Vec::with_capacity(lengths.len() + 1);
+        ends.push(0usize);
+        let mut end = 0usize;
+        for len in lengths {
+            end = end.saturating_add(len as usize);
+            ends.push(end);
+        }
         // Checked so that reading values can never slice out of bounds.
-        let ordered = ends.first() == Some(&0) && ends.windows(2).all(|w| w[0] <= w[1]);
-        if !ordered
-            || ends.last() != Some(&arena.len())
+        if end != arena.len()
             || !ends.iter().all(|&e| arena.is_char_boundary(e))
             || ends.len() > u32::MAX as usize
         {
             return Err(D::Error::custom("dictionary ends do not fit its text"));
         }
-        let mut table = HashTable::with_capacity(ends.len() - 1);
-        for c in 1..ends.len() {
-            let h = hash(&arena[ends[c - 1]..ends[c]]);
-            table.insert_unique(h, c as u32, |&c| {
-                hash(&arena[ends[c as usize - 1]..ends[c as usize]])
-            });
-        }
-        Ok(Dict { arena, ends, table })
+        Ok(Dict {
+            arena,
+            ends,
+            table: OnceLock::new(),
+        })
     }
 }
 
@@ -68,13 +75,27 @@ impl Dict {
         Dict {
             arena: String::new(),
             ends: vec![0],
-            table: HashTable::new(),
+            table: OnceLock::from(HashTable::new()),
         }
+    }
+
+    fn table(&self) -> &HashTable<u32> {
+        self.table.get_or_init(|| {
+            let (arena, ends) = (&self.arena, &self.ends);
+            let at = |c: usize| &arena[ends[c - 1]..ends[c]];
+            let mut table = HashTable::with_capacity(ends.len() - 1);
+            for c in 1..ends.len() {
+                table.insert_unique(hash(at(c)), c as u32, |&c| hash(at(c as usize)));
+            }
+            table
+        })
     }
 
     pub fn intern(&mut self, s: &str) -> u32 {
         let h = hash(s);
+        self.table();
         let Dict { arena, ends, table } = self;
+        let table = table.get_mut().expect("built above");
         let at = |c: u32| &arena[ends[c as usize - 1]..ends[c as usize]];
         if let Some(&c) = table.find(h, |&c| at(c) == s) {
             return c;
@@ -90,7 +111,7 @@ impl Dict {
     }
 
     pub fn get(&self, s: &str) -> Option<u32> {
-        self.table
+        self.table()
             .find(hash(s), |&c| self.value(c) == Some(s))
             .copied()
     }
@@ -118,11 +139,16 @@ impl Dict {
 #[derive(Debug, Clone, Default)]
 pub struct DictColumn {
     pub codes: Vec<u32>,
-    pub dict: Dict,
+    /// Stored apart in a snapshot: a column read only for which rows
+    /// hold a value (Intune's managed device id) never reads its strings.
+    pub dict: Lazy<Dict>,
     /// Rows per code, built on first use for columns with few distinct values.
     postings: OnceLock<Option<Vec<RoaringBitmap>>>,
     /// For many distinct ASCII values: codes in case-folded order, and rows by code.
     sorted: OnceLock<Option<SortedIndex>>,
+    /// The dictionary's length as its snapshot stored it, so that counting
+    /// codes does not read the strings.
+    stored_len: Option<usize>,
 }
 
 /// Written as codes, dictionary and, when the sorted index was built, its
@@ -133,24 +159,35 @@ impl serde::Serialize for DictColumn {
         let order = (self.sorted.get())
             .and_then(Option::as_ref)
             .map(|ix| &ix.order);
-        (&self.codes, &self.dict, order).serialize(s)
+        let dict_len = self.dict_len() as u64;
+        (
+            Packed(&self.codes),
+            dict_len,
+            &self.dict,
+            order.map(|o| Packed(o)),
+        )
+            .serialize(s)
     }
 }
 
 impl<'de> serde::Deserialize<'de> for DictColumn {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
-        let (codes, dict, order) = <(Vec<u32>, Dict, Option<Vec<u32>>)>::deserialize(d)?;
+        let (Unpacked(codes), dict_len, dict, order) =
+            <(Unpacked, u64, Lazy<Dict>, Option<Unpacked>)>::deserialize(d)?;
+        let order = order.map(|o| o.0);
         let col = DictColumn {
             codes,
             dict,
             postings: OnceLock::new(),
             sorted: OnceLock::new(),
+            stored_len: Some(dict_len as usize),
         };
         if let Some(order) = order {
             // Checked, so that the index can never point outside the column.
-            let n = col.dict.len();
-            let mut seen = vec![false; n];
+            let n = dict_len as usize;
+            // The length first: it bounds what is allocated for the check.
+            let mut seen = vec![false; if order.len() + 1 == n { n } else { 0 }];
             let permutation = order.len() + 1 == n
                 && order.iter().all(|&c| {
                     (c as usize) < n && c != NULL && !std::mem::replace(&mut seen[c as usize], true)
@@ -158,7 +195,7 @@ impl<'de> serde::Deserialize<'de> for DictColumn {
             if !permutation || col.codes.iter().any(|&c| c as usize >= n) {
                 return Err(D::Error::custom("sorted order does not fit its dictionary"));
             }
-            let ix = SortedIndex::new(order, &col.codes, n);
+            let ix = SortedIndex::new(order);
             let _ = col.sorted.set(Some(ix));
         }
         Ok(col)
@@ -170,33 +207,40 @@ impl<'de> serde::Deserialize<'de> for DictColumn {
 #[derive(Debug, Clone)]
 struct SortedIndex {
     order: Vec<u32>,
-    /// Rows of code `c`: `rows[offsets[c]..offsets[c + 1]]`.
-    offsets: Vec<u32>,
-    rows: Vec<u32>,
+    /// Rows of code `c`: `rows[offsets[c]..offsets[c + 1]]`, as
+    /// `(offsets, rows)`; built on the first lookup, which most commands
+    /// reading a snapshot never make.
+    by_code: OnceLock<(Vec<u32>, Vec<u32>)>,
 }
 
 impl SortedIndex {
-    /// The index of `order` (codes `1..n` in case-folded order) over
-    /// `codes`, each below `n`.
-    fn new(order: Vec<u32>, codes: &[u32], n: usize) -> SortedIndex {
-        let mut offsets = vec![0u32; n + 1];
-        for &c in codes {
-            offsets[c as usize + 1] += 1;
-        }
-        for i in 0..n {
-            offsets[i + 1] += offsets[i];
-        }
-        let mut fill = offsets.clone();
-        let mut rows = vec![0u32; codes.len()];
-        for (row, &c) in codes.iter().enumerate() {
-            rows[fill[c as usize] as usize] = row as u32;
-            fill[c as usize] += 1;
-        }
+    /// The index of `order`: codes `1..n` in case-folded order.
+    fn new(order: Vec<u32>) -> SortedIndex {
         SortedIndex {
             order,
-            offsets,
-            rows,
+            by_code: OnceLock::new(),
         }
+    }
+
+    /// Rows by code over `codes`, each below `n`.
+    fn by_code(&self, codes: &[u32], n: usize) -> (&[u32], &[u32]) {
+        let (offsets, rows) = self.by_code.get_or_init(|| {
+            let mut offsets = vec![0u32; n + 1];
+            for &c in codes {
+                offsets[c as usize + 1] += 1;
+            }
+            for i in 0..n {
+                offsets[i + 1] += offsets[i];
+            }
+            let mut fill = offsets.clone();
+            let mut rows = vec![0u32; codes.len()];
+            for (row, &c) in codes.iter().enumerate() {
+                rows[fill[c as usize] as usize] = row as u32;
+                fill[c as usize] += 1;
+            }
+            (offsets, rows)
+        });
+        (offsets, rows)
     }
 }
 
@@ -215,6 +259,15 @@ fn cmp_fold(a: &str, b: &str) -> std::cmp::Ordering {
 const ROWS_PER_VALUE_FOR_POSTINGS: usize = 16;
 
 impl DictColumn {
+    /// Number of codes, the null one included: `dict.len()`, without
+    /// reading a stored dictionary's strings.
+    pub fn dict_len(&self) -> usize {
+        match self.stored_len {
+            Some(n) if !self.dict.is_loaded() => n,
+            _ => self.dict.len(),
+        }
+    }
+
     /// Sets a row's value and returns its code.
     pub fn set(&mut self, row: u32, value: Option<&str>) -> u32 {
         let r = row as usize;
@@ -270,7 +323,7 @@ impl DictColumn {
                         self.dict.value(b).unwrap_or(""),
                     )
                 });
-                Some(SortedIndex::new(order, &self.codes, n))
+                Some(SortedIndex::new(order))
             })
             .as_ref()
     }
@@ -291,6 +344,7 @@ impl DictColumn {
             return Some(RoaringBitmap::new());
         }
         let value = |c: u32| self.dict.value(c).unwrap_or("");
+        let (offsets, by_code) = ix.by_code(&self.codes, self.dict_len());
         let mut rows = Vec::new();
         for v in values {
             let lo = ix.order.partition_point(|&c| cmp_fold(value(c), v).is_lt());
@@ -307,7 +361,7 @@ impl DictColumn {
                     break;
                 }
                 rows.extend_from_slice(
-                    &ix.rows[ix.offsets[c as usize] as usize..ix.offsets[c as usize + 1] as usize],
+                    &by_code[offsets[c as usize] as usize..offsets[c as usize + 1] as usize],
                 );
                 i += 1;
             }
@@ -320,10 +374,10 @@ impl DictColumn {
     fn postings(&self) -> Option<&[RoaringBitmap]> {
         self.postings
             .get_or_init(|| {
-                if self.dict.len() * ROWS_PER_VALUE_FOR_POSTINGS > self.codes.len() {
+                if self.dict_len() * ROWS_PER_VALUE_FOR_POSTINGS > self.codes.len() {
                     return None;
                 }
-                let mut rows: Vec<Vec<u32>> = vec![Vec::new(); self.dict.len()];
+                let mut rows: Vec<Vec<u32>> = vec![Vec::new(); self.dict_len()];
                 for (row, &c) in self.codes.iter().enumerate() {
                     rows[c as usize].push(row as u32);
                 }
@@ -342,7 +396,7 @@ impl DictColumn {
         match self.postings().and_then(|p| p.get(code as usize)) {
             Some(rows) => std::borrow::Cow::Borrowed(rows),
             None => {
-                let hit: Vec<bool> = (0..self.dict.len() as u32).map(|c| c == code).collect();
+                let hit: Vec<bool> = (0..self.dict_len() as u32).map(|c| c == code).collect();
                 std::borrow::Cow::Owned(self.select(&hit))
             }
         }
@@ -393,7 +447,9 @@ impl DictColumn {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct MultiColumn {
     /// `offsets[row]..offsets[row + 1]` indexes into `items`.
+    #[serde(with = "crate::packed")]
     pub offsets: Vec<u32>,
+    #[serde(with = "crate::packed")]
     pub items: Vec<u32>,
     pub dict: Dict,
     /// For record lists (`assignedPlans`): the field values of each element code.
@@ -643,7 +699,7 @@ mod tests {
         c.finish(3000);
         // Without the index built, none is written.
         let plain = serde_json::to_value(&c).unwrap();
-        assert!(plain[2].is_null());
+        assert!(plain[3].is_null());
         c.prepare_lookups();
         let text = serde_json::to_string(&c).unwrap();
         let read: DictColumn = serde_json::from_str(&text).unwrap();
@@ -656,13 +712,19 @@ mod tests {
         }
         assert_eq!(read.lookup(&["nl-0000"], true).unwrap().len(), 3);
         // An order that is not a permutation of the codes is refused.
-        let mut bad: serde_json::Value = serde_json::from_str(&text).unwrap();
-        bad[2][0] = serde_json::json!(bad[2][1]);
-        let err = serde_json::from_value::<DictColumn>(bad).unwrap_err();
+        let order = c.sorted().expect("indexed").order.clone();
+        let with_order = |o: &[u32]| {
+            let len = c.dict.len() as u64;
+            let text =
+                serde_json::to_string(&(Packed(&c.codes), len, &c.dict, Some(Packed(o)))).unwrap();
+            serde_json::from_str::<DictColumn>(&text)
+        };
+        assert!(with_order(&order).is_ok());
+        let mut twice = order.clone();
+        twice[0] = twice[1];
+        let err = with_order(&twice).unwrap_err();
         assert!(err.to_string().contains("sorted order"), "{err}");
-        let mut short: serde_json::Value = serde_json::from_str(&text).unwrap();
-        short[2].as_array_mut().unwrap().pop();
-        assert!(serde_json::from_value::<DictColumn>(short).is_err());
+        assert!(with_order(&order[1..]).is_err());
     }
 
     #[test]

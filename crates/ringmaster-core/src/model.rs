@@ -313,6 +313,8 @@ pub struct Group {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum GroupKind {
     /// Assigned membership; members may be users, devices or groups.
+    /// `OrgBuilder::finish` resolves them into `Org::static_members` and
+    /// empties this list: a million member ids are a tenth of a snapshot.
     Static { members: Vec<MemberRef> },
     /// Membership computed from a rule over users or devices.
     Dynamic { rule: String },

@@ -3,6 +3,7 @@
 //! their primary users is precomputed in both directions.
 
 use crate::column::{DictColumn, MultiColumn};
+use crate::lazy::Lazy;
 use crate::model::{
     ASSIGNED_PLAN_FIELDS, DeviceAttr, DeviceMulti, Filter, Group, GroupKind, MemberKind, Platform,
     Policy, UserAttr, UserMulti,
@@ -41,20 +42,21 @@ fn offsets_of(n: usize, rows: impl Iterator<Item = u32>) -> Vec<u32> {
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Table {
     pub rows: u32,
-    pub cols: Vec<DictColumn>,
-    pub multi: Vec<MultiColumn>,
+    /// Each column is stored apart in a snapshot and read when first used.
+    pub cols: Vec<Lazy<DictColumn>>,
+    pub multi: Vec<Lazy<MultiColumn>>,
     /// Directory extension properties (`extension_<app id>_<name>`): one
     /// column per name the import met, the name kept in lower case. A
     /// tenant defines its own, so they cannot be fixed columns.
-    pub ext: Vec<(String, DictColumn)>,
+    pub ext: Vec<(String, Lazy<DictColumn>)>,
 }
 
 impl Table {
     fn new(scalars: usize, multi: Vec<MultiColumn>) -> Self {
         Table {
             rows: 0,
-            cols: vec![DictColumn::default(); scalars],
-            multi,
+            cols: (0..scalars).map(|_| Lazy::default()).collect(),
+            multi: multi.into_iter().map(Lazy::new).collect(),
             ext: Vec::new(),
         }
     }
@@ -64,7 +66,7 @@ impl Table {
         self.ext
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, c)| c)
+            .map(|(_, c)| &**c)
     }
 
     /// Sets a directory extension property; blank values are not stored.
@@ -80,8 +82,7 @@ impl Table {
         {
             Some(i) => i,
             None => {
-                self.ext
-                    .push((name.to_ascii_lowercase(), DictColumn::default()));
+                self.ext.push((name.to_ascii_lowercase(), Lazy::default()));
                 self.ext.len() - 1
             }
         };
@@ -128,19 +129,26 @@ pub struct Org {
     pub filters: Vec<Filter>,
     pub policies: Vec<Policy>,
     /// Primary user row of each device, or [`NO_ROW`].
+    #[serde(with = "crate::packed")]
     pub device_user: Vec<u32>,
     /// Devices of each user: `user_devices[user_offsets[u]..user_offsets[u + 1]]`.
+    #[serde(with = "crate::packed")]
     user_offsets: Vec<u32>,
+    #[serde(with = "crate::packed")]
     user_devices: Vec<u32>,
     /// Sign-ins (Graph `usersLoggedOn`): the users of device `d` are
     /// `logon_users[logon_offsets[d]..logon_offsets[d + 1]]`, and `logon_at`
     /// holds when each last signed in (Unix seconds, [`NO_TIME`] when the
     /// export left it out). Empty offsets: the import carries no sign-ins.
+    #[serde(with = "crate::packed")]
     logon_offsets: Vec<u32>,
+    #[serde(with = "crate::packed")]
     logon_users: Vec<u32>,
     logon_at: Vec<i64>,
     /// The inverse: devices user `u` signed in to, like `user_devices`.
+    #[serde(with = "crate::packed")]
     signin_offsets: Vec<u32>,
+    #[serde(with = "crate::packed")]
     signin_devices: Vec<u32>,
     /// Sign-in entries naming a user who is not in the import (dropped).
     pub logons_unknown_users: usize,
@@ -148,7 +156,9 @@ pub struct Org {
     filter_index: FxHashMap<String, usize>,
     policy_index: FxHashMap<String, usize>,
     /// Entra object id code → row, for resolving member references.
+    #[serde(with = "crate::packed")]
     user_by_oid: Vec<u32>,
+    #[serde(with = "crate::packed")]
     device_by_oid: Vec<u32>,
     /// Static groups' member references, resolved to rows once at build time.
     pub static_members: Vec<StaticMembers>,
@@ -157,7 +167,9 @@ pub struct Org {
 /// A static group's direct members as rows and group indices.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct StaticMembers {
+    #[serde(with = "crate::packed")]
     pub users: Vec<u32>,
+    #[serde(with = "crate::packed")]
     pub devices: Vec<u32>,
     pub groups: Vec<usize>,
     /// References to objects that are not in the import.
@@ -176,6 +188,7 @@ impl Org {
         let cols: Vec<&DictColumn> = [&self.users, &self.devices]
             .into_iter()
             .flat_map(|t| t.cols.iter().chain(t.ext.iter().map(|(_, c)| c)))
+            .map(|c| &**c)
             .collect();
         cols.par_iter().for_each(|c| c.prepare_lookups());
     }
@@ -730,6 +743,11 @@ impl OrgBuilder {
             .par_iter()
             .map(|g| static_members(&org, g))
             .collect();
+        for g in &mut org.groups {
+            if let GroupKind::Static { members } = &mut g.kind {
+                *members = Vec::new();
+            }
+        }
         org.device_user = primary_users(&org);
         let mut logons = self.logons;
         // Sign-in ids to user rows; entries for users not imported are dropped.

@@ -469,10 +469,10 @@ pub fn enrolled(org: &Org) -> (RoaringBitmap, bool) {
     let col = &org.devices.cols[crate::model::DeviceAttr::ManagedId.index()];
     let mut all = RoaringBitmap::new();
     all.insert_range(0..org.devices.rows);
-    if col.dict.is_empty() {
+    if col.dict_len() <= 1 {
         return (all, true);
     }
-    let mut hit = vec![true; col.dict.len()];
+    let mut hit = vec![true; col.dict_len()];
     hit[crate::column::NULL as usize] = false;
     (col.select(&hit), false)
 }

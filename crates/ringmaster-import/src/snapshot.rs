@@ -10,21 +10,26 @@
 //!
 //! Layout: magic, format version, header length and header (the
 //! ringmaster version, the running binary and the key of the inputs), the
-//! payload (the [`Org`] and the [`ImportReport`], in `postcard`), then a
-//! CRC-32 of everything before it and that length. A snapshot whose magic,
-//! version, binary, key, length or checksum does not match is never read.
+//! skeleton's length and the skeleton (the [`Org`] and the
+//! [`ImportReport`] in `postcard`, each column replaced by where it is
+//! stored), the parts region (the columns, one after another), then a
+//! CRC-32 of everything before it, and the file's length. A snapshot
+//! whose magic, version, binary, key, length or checksum does not match is
+//! never read; each part also has its own CRC-32, checked when it is first read
+//! (see [`ringmaster_core::lazy`]), in case the file changes while open.
 
 use crate::{ImportError, ImportReport, Loaded};
+use ringmaster_core::lazy::{self, PartSource};
 use ringmaster_core::org::Org;
 use ringmaster_core::progress::Progress;
 use sha2::{Digest, Sha256};
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 const MAGIC: &[u8; 8] = b"rmsnap\0\0";
 /// Raise whenever the serialized form of [`Org`] or [`ImportReport`] changes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// Snapshots kept in a cache folder; older ones are removed when one is written.
 const KEEP: usize = 4;
 /// Largest header read: the key is a few dozen bytes.
@@ -270,59 +275,68 @@ fn stat_line(m: &std::fs::Metadata) -> String {
     format!("file {} {}\0", mtime_ns(m), m.len())
 }
 
-/// A writer that keeps a CRC-32 and a count of what passed through it.
-struct Summed<W> {
-    inner: W,
-    crc: crc32fast::Hasher,
+fn write_to(tmp: &Path, header: &Header, loaded: &Loaded) -> std::io::Result<()> {
+    let bad = |e: postcard::Error| std::io::Error::other(e.to_string());
+    let (skeleton, parts) =
+        lazy::write_parts(|| postcard::to_stdvec(&(&loaded.org, &loaded.report)));
+    let skeleton = skeleton.map_err(bad)?;
+    let head = postcard::to_stdvec(header).map_err(bad)?;
+    let mut front = Vec::with_capacity(16 + head.len() + 8 + skeleton.len());
+    front.extend_from_slice(MAGIC);
+    front.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    front.extend_from_slice(&(head.len() as u32).to_le_bytes());
+    front.extend_from_slice(&head);
+    front.extend_from_slice(&(skeleton.len() as u64).to_le_bytes());
+    front.extend_from_slice(&skeleton);
+    let len = (front.len() + parts.len() + TRAILER) as u64;
+    let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(tmp)?);
+    w.write_all(&front)?;
+    w.write_all(&parts)?;
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&front);
+    crc.update(&parts);
+    w.write_all(&crc.finalize().to_le_bytes())?;
+    w.write_all(&len.to_le_bytes())?;
+    let f = w.into_inner().map_err(|e| e.into_error())?;
+    f.sync_all()
+}
+
+/// The parts region of an open snapshot, read as columns are first used.
+struct Parts {
+    file: Mutex<std::fs::File>,
+    path: PathBuf,
+    start: u64,
     len: u64,
 }
 
-impl<W: Write> Write for Summed<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.crc.update(&buf[..n]);
-        self.len += n as u64;
-        Ok(n)
+impl PartSource for Parts {
+    fn read(&self, at: u64, len: u64) -> std::io::Result<Vec<u8>> {
+        if at.checked_add(len).is_none_or(|end| end > self.len) {
+            return Err(std::io::Error::other("a part past the end of the file"));
+        }
+        let mut buf = vec![0u8; len as usize];
+        let mut f = self.file.lock().unwrap_or_else(|e| e.into_inner());
+        f.seek(SeekFrom::Start(self.start + at))?;
+        f.read_exact(&mut buf)?;
+        Ok(buf)
     }
 
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
+    fn describe(&self) -> String {
+        self.path.display().to_string()
     }
-}
-
-fn write_to(tmp: &Path, header: &Header, loaded: &Loaded) -> std::io::Result<()> {
-    let bad = |e: postcard::Error| std::io::Error::other(e.to_string());
-    let f = std::fs::File::create(tmp)?;
-    let mut w = Summed {
-        inner: BufWriter::with_capacity(1 << 20, f),
-        crc: crc32fast::Hasher::new(),
-        len: 0,
-    };
-    w.write_all(MAGIC)?;
-    w.write_all(&FORMAT_VERSION.to_le_bytes())?;
-    let head = postcard::to_stdvec(header).map_err(bad)?;
-    w.write_all(&(head.len() as u32).to_le_bytes())?;
-    w.write_all(&head)?;
-    let w = postcard::to_io(&(&loaded.org, &loaded.report), w).map_err(bad)?;
-    let Summed {
-        mut inner,
-        crc,
-        len,
-    } = w;
-    inner.write_all(&crc.finalize().to_le_bytes())?;
-    inner.write_all(&len.to_le_bytes())?;
-    let f = inner.into_inner().map_err(|e| e.into_error())?;
-    f.sync_all()
 }
 
 /// The snapshot's import when it is current; `None` when there is none or
 /// its inputs changed; an error (why) when it is damaged or foreign.
+/// Reads the header and the organization's skeleton; columns are read
+/// from the still open file when a command first uses them.
 fn read(file: &Path, want: &Header) -> Result<Option<Loaded>, String> {
     let mut f = match std::fs::File::open(file) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("cannot read: {e}")),
     };
+    let file_len = f.metadata().map_err(|e| format!("cannot read: {e}"))?.len();
     let mut start = [0u8; 16];
     f.read_exact(&mut start)
         .map_err(|_| "shorter than its header".to_string())?;
@@ -354,28 +368,56 @@ fn read(file: &Path, want: &Header) -> Result<Option<Loaded>, String> {
         // The exports changed since: the usual reason to import again.
         return Ok(None);
     }
-    let mut rest = Vec::new();
-    f.read_to_end(&mut rest)
-        .map_err(|e| format!("cannot read: {e}"))?;
-    if rest.len() < TRAILER {
+    let mut n = [0u8; 8];
+    f.read_exact(&mut n).map_err(|_| "truncated".to_string())?;
+    let skeleton_len = u64::from_le_bytes(n);
+    let front_len = (16 + head.len() as u64 + 8).saturating_add(skeleton_len);
+    if front_len.saturating_add(TRAILER as u64) > file_len {
         return Err("truncated".into());
     }
-    let (payload, trailer) = rest.split_at(rest.len() - TRAILER);
+    let mut skeleton = vec![0u8; skeleton_len as usize];
+    f.read_exact(&mut skeleton)
+        .map_err(|_| "truncated".to_string())?;
+    let mut trailer = [0u8; TRAILER];
+    f.seek(SeekFrom::Start(file_len - TRAILER as u64))
+        .and_then(|_| f.read_exact(&mut trailer))
+        .map_err(|e| format!("cannot read: {e}"))?;
     let crc_stored = u32::from_le_bytes(trailer[..4].try_into().expect("4 bytes"));
     let len_stored = u64::from_le_bytes(trailer[4..].try_into().expect("8 bytes"));
-    let len = (start.len() + head.len() + payload.len()) as u64;
-    if len != len_stored {
+    if len_stored != file_len {
         return Err("truncated".into());
     }
     let mut crc = crc32fast::Hasher::new();
     crc.update(&start);
     crc.update(&head);
-    crc.update(payload);
+    crc.update(&n);
+    crc.update(&skeleton);
+    // The parts are checked whole now, through one small buffer (no fresh
+    // pages: a tenth of a second for 300 MB), so a damaged snapshot is
+    // imported again instead of failing when a command reaches the part.
+    f.seek(SeekFrom::Start(front_len))
+        .map_err(|e| format!("cannot read: {e}"))?;
+    let mut left = file_len - TRAILER as u64 - front_len;
+    let mut buf = vec![0u8; 1 << 20];
+    while left > 0 {
+        let take = left.min(buf.len() as u64) as usize;
+        f.read_exact(&mut buf[..take])
+            .map_err(|e| format!("cannot read: {e}"))?;
+        crc.update(&buf[..take]);
+        left -= take as u64;
+    }
     if crc.finalize() != crc_stored {
         return Err("checksum mismatch: the file is damaged".into());
     }
+    let parts = Arc::new(Parts {
+        file: Mutex::new(f),
+        path: file.to_path_buf(),
+        start: front_len,
+        len: file_len - TRAILER as u64 - front_len,
+    });
     let ((org, report), left): ((Org, ImportReport), _) =
-        postcard::take_from_bytes(payload).map_err(|e| format!("unreadable: {e}"))?;
+        lazy::read_parts(parts, || postcard::take_from_bytes(&skeleton))
+            .map_err(|e| format!("unreadable: {e}"))?;
     if !left.is_empty() {
         return Err("bytes after the organization".into());
     }

@@ -89,11 +89,12 @@ pub fn one_row(
     for (_, c) in &mut ext {
         c.finish(1);
     }
+    use crate::lazy::Lazy;
     Ok(Table {
         rows: 1,
-        cols,
-        multi,
-        ext,
+        cols: cols.into_iter().map(Lazy::new).collect(),
+        multi: multi.into_iter().map(Lazy::new).collect(),
+        ext: ext.into_iter().map(|(n, c)| (n, Lazy::new(c))).collect(),
     })
 }
 
