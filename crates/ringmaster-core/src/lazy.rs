@@ -9,12 +9,14 @@
 //!
 //! Serde has no way to hand a serializer a side channel, so the region
 //! travels through a thread-local for the duration of one call:
-//! [`write_parts`] collects the parts of what it serializes, [`read_parts`]
+//! [`write_parts`] writes out the parts of what it serializes, [`read_parts`]
 //! tells the deserializer where they are. Outside those calls a `Lazy`
 //! serializes inline, so other formats (JSON in tests) see plain values.
 
 use serde::{Deserialize, Serialize};
+use std::any::Any;
 use std::cell::RefCell;
+use std::io::Write;
 use std::sync::{Arc, OnceLock};
 
 /// Where stored parts are read back from: the snapshot file, opened once.
@@ -25,18 +27,51 @@ pub trait PartSource: Send + Sync {
     fn describe(&self) -> String;
 }
 
+/// Where parts go while [`write_parts`] runs: the caller's writer (as
+/// `Any`, so that it can be handed back), how to write to it, and how far
+/// the region has come.
+struct Sink {
+    out: Box<dyn Any>,
+    write: fn(&mut dyn Any, &[u8]) -> std::io::Result<()>,
+    at: u64,
+    failed: Option<std::io::Error>,
+}
+
+fn write_any<W: Write + 'static>(out: &mut dyn Any, bytes: &[u8]) -> std::io::Result<()> {
+    out.downcast_mut::<W>()
+        .expect("the sink holds the writer write_parts was given")
+        .write_all(bytes)
+}
+
 thread_local! {
-    static SINK: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
+    static SINK: RefCell<Option<Sink>> = const { RefCell::new(None) };
     static SOURCE: RefCell<Option<Arc<dyn PartSource>>> = const { RefCell::new(None) };
 }
 
-/// Serializes with `f` while collecting the parts of every [`Lazy`] in it:
-/// `f`'s result and the parts region, to be stored together.
-pub fn write_parts<R>(f: impl FnOnce() -> R) -> (R, Vec<u8>) {
-    let before = SINK.with(|s| s.borrow_mut().replace(Vec::new()));
-    let out = f();
-    let parts = SINK.with(|s| std::mem::replace(&mut *s.borrow_mut(), before));
-    (out, parts.unwrap_or_default())
+/// Serializes with `f` while writing the parts of every [`Lazy`] in it to
+/// `out`, one after another as serialization meets them (so the region is
+/// never held in memory): `f`'s result and `out` back, or the first error
+/// writing to it.
+pub fn write_parts<W: Write + 'static, R>(
+    out: W,
+    f: impl FnOnce() -> R,
+) -> (R, std::io::Result<W>) {
+    let sink = Sink {
+        out: Box::new(out),
+        write: write_any::<W>,
+        at: 0,
+        failed: None,
+    };
+    let before = SINK.with(|s| s.borrow_mut().replace(sink));
+    let result = f();
+    let sink = SINK
+        .with(|s| std::mem::replace(&mut *s.borrow_mut(), before))
+        .expect("set above");
+    let out = match sink.failed {
+        Some(e) => Err(e),
+        None => Ok(*sink.out.downcast::<W>().expect("the writer given")),
+    };
+    (result, out)
 }
 
 /// Deserializes with `f`, the parts of every [`Lazy`] in it to be read from
@@ -167,10 +202,20 @@ impl<T: Serialize + serde::de::DeserializeOwned> Serialize for Lazy<T> {
         let at = SINK.with(|k| {
             let mut k = k.borrow_mut();
             let sink = k.as_mut().expect("checked above");
-            let at = sink.len() as u64;
-            sink.extend_from_slice(&bytes);
-            at
+            let at = sink.at;
+            match (sink.write)(sink.out.as_mut(), &bytes) {
+                Ok(()) => {
+                    sink.at += bytes.len() as u64;
+                    Ok(at)
+                }
+                Err(e) => {
+                    let why = e.to_string();
+                    sink.failed.get_or_insert(e);
+                    Err(why)
+                }
+            }
         });
+        let at = at.map_err(|why| S::Error::custom(format!("writing a part: {why}")))?;
         let stored: Out<'_, T> = Out::Stored {
             at,
             len: bytes.len() as u64,
@@ -226,8 +271,27 @@ mod tests {
 
     fn written() -> (Vec<u8>, Vec<u8>) {
         let v: Pair = (Lazy::new(vec!["a".into(), "bc".into()]), Lazy::new(7));
-        let (head, parts) = write_parts(|| postcard::to_stdvec(&v).unwrap());
-        (head, parts)
+        let (head, parts) = write_parts(Vec::new(), || postcard::to_stdvec(&v).unwrap());
+        (head, parts.unwrap())
+    }
+
+    struct Full;
+
+    impl Write for Full {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::other("disk full"))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failed_write_is_an_error_not_a_short_region() {
+        let v = Lazy::new(vec![1u32, 2, 3]);
+        let (head, out) = write_parts(Full, || postcard::to_stdvec(&v));
+        assert!(head.is_err());
+        assert!(out.err().unwrap().to_string().contains("disk full"));
     }
 
     #[test]

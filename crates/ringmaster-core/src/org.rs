@@ -92,6 +92,15 @@ impl Table {
     /// Rows whose column equals `value` exactly.
     pub fn rows_with(&self, col: usize, value: &str) -> Vec<u32> {
         let column = &self.cols[col];
+        // A column of ids or names has a sorted index (read from the
+        // snapshot): a binary search, where the hash table of a million
+        // strings would first have to be built.
+        if let Some(rows) = column.lookup(&[value], false) {
+            return rows
+                .iter()
+                .filter(|&r| column.get(r) == Some(value))
+                .collect();
+        }
         let Some(code) = column.dict.get(value) else {
             return Vec::new();
         };

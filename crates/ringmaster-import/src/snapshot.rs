@@ -10,10 +10,10 @@
 //!
 //! Layout: magic, format version, header length and header (the
 //! ringmaster version, the running binary and the key of the inputs), the
-//! skeleton's length and the skeleton (the [`Org`] and the
-//! [`ImportReport`] in `postcard`, each column replaced by where it is
-//! stored), the parts region (the columns, one after another), then a
-//! CRC-32 of everything before it, and the file's length. A snapshot
+//! parts region (the columns, one after another, written as serialization
+//! meets them), the skeleton (the [`Org`] and the [`ImportReport`] in
+//! `postcard`, each column replaced by where it is stored) and its length,
+//! then a CRC-32 of everything before it, and the file's length. A snapshot
 //! whose magic, version, binary, key, length or checksum does not match is
 //! never read; each part also has its own CRC-32, checked when it is first read
 //! (see [`ringmaster_core::lazy`]), in case the file changes while open.
@@ -34,7 +34,8 @@ pub const FORMAT_VERSION: u32 = 3;
 const KEEP: usize = 4;
 /// Largest header read: the key is a few dozen bytes.
 const MAX_HEADER: u32 = 64 << 10;
-const TRAILER: usize = 4 + 8;
+/// The skeleton's length, the CRC-32 and the file's length.
+const TRAILER: usize = 8 + 4 + 8;
 
 /// What makes a snapshot valid for a load besides its inputs.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -275,29 +276,53 @@ fn stat_line(m: &std::fs::Metadata) -> String {
     format!("file {} {}\0", mtime_ns(m), m.len())
 }
 
+/// A writer that keeps a CRC-32 and a count of what passed through it.
+struct Summed<W> {
+    inner: W,
+    crc: crc32fast::Hasher,
+    len: u64,
+}
+
+impl<W: Write> Write for Summed<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 fn write_to(tmp: &Path, header: &Header, loaded: &Loaded) -> std::io::Result<()> {
     let bad = |e: postcard::Error| std::io::Error::other(e.to_string());
-    let (skeleton, parts) =
-        lazy::write_parts(|| postcard::to_stdvec(&(&loaded.org, &loaded.report)));
-    let skeleton = skeleton.map_err(bad)?;
+    let mut w = Summed {
+        inner: BufWriter::with_capacity(1 << 20, std::fs::File::create(tmp)?),
+        crc: crc32fast::Hasher::new(),
+        len: 0,
+    };
     let head = postcard::to_stdvec(header).map_err(bad)?;
-    let mut front = Vec::with_capacity(16 + head.len() + 8 + skeleton.len());
-    front.extend_from_slice(MAGIC);
-    front.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    front.extend_from_slice(&(head.len() as u32).to_le_bytes());
-    front.extend_from_slice(&head);
-    front.extend_from_slice(&(skeleton.len() as u64).to_le_bytes());
-    front.extend_from_slice(&skeleton);
-    let len = (front.len() + parts.len() + TRAILER) as u64;
-    let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(tmp)?);
-    w.write_all(&front)?;
-    w.write_all(&parts)?;
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(&front);
-    crc.update(&parts);
-    w.write_all(&crc.finalize().to_le_bytes())?;
-    w.write_all(&len.to_le_bytes())?;
-    let f = w.into_inner().map_err(|e| e.into_error())?;
+    w.write_all(MAGIC)?;
+    w.write_all(&FORMAT_VERSION.to_le_bytes())?;
+    w.write_all(&(head.len() as u32).to_le_bytes())?;
+    w.write_all(&head)?;
+    // The parts go straight to the file as serialization meets them.
+    let (skeleton, w) =
+        lazy::write_parts(w, || postcard::to_stdvec(&(&loaded.org, &loaded.report)));
+    let mut w = w?;
+    let skeleton = skeleton.map_err(bad)?;
+    w.write_all(&skeleton)?;
+    w.write_all(&(skeleton.len() as u64).to_le_bytes())?;
+    let Summed {
+        mut inner,
+        crc,
+        len,
+    } = w;
+    inner.write_all(&crc.finalize().to_le_bytes())?;
+    inner.write_all(&(len + 4 + 8).to_le_bytes())?;
+    let f = inner.into_inner().map_err(|e| e.into_error())?;
     f.sync_all()
 }
 
@@ -368,36 +393,33 @@ fn read(file: &Path, want: &Header) -> Result<Option<Loaded>, String> {
         // The exports changed since: the usual reason to import again.
         return Ok(None);
     }
-    let mut n = [0u8; 8];
-    f.read_exact(&mut n).map_err(|_| "truncated".to_string())?;
-    let skeleton_len = u64::from_le_bytes(n);
-    let front_len = (16 + head.len() as u64 + 8).saturating_add(skeleton_len);
-    if front_len.saturating_add(TRAILER as u64) > file_len {
+    let front_len = 16 + head.len() as u64;
+    if file_len < front_len + TRAILER as u64 {
         return Err("truncated".into());
     }
-    let mut skeleton = vec![0u8; skeleton_len as usize];
-    f.read_exact(&mut skeleton)
-        .map_err(|_| "truncated".to_string())?;
     let mut trailer = [0u8; TRAILER];
     f.seek(SeekFrom::Start(file_len - TRAILER as u64))
         .and_then(|_| f.read_exact(&mut trailer))
         .map_err(|e| format!("cannot read: {e}"))?;
-    let crc_stored = u32::from_le_bytes(trailer[..4].try_into().expect("4 bytes"));
-    let len_stored = u64::from_le_bytes(trailer[4..].try_into().expect("8 bytes"));
+    let skeleton_len = u64::from_le_bytes(trailer[..8].try_into().expect("8 bytes"));
+    let crc_stored = u32::from_le_bytes(trailer[8..12].try_into().expect("4 bytes"));
+    let len_stored = u64::from_le_bytes(trailer[12..].try_into().expect("8 bytes"));
     if len_stored != file_len {
         return Err("truncated".into());
     }
-    let mut crc = crc32fast::Hasher::new();
-    crc.update(&start);
-    crc.update(&head);
-    crc.update(&n);
-    crc.update(&skeleton);
-    // The parts are checked whole now, through one small buffer (no fresh
+    let Some(skeleton_at) = (file_len - TRAILER as u64)
+        .checked_sub(skeleton_len)
+        .filter(|&at| at >= front_len)
+    else {
+        return Err("truncated".into());
+    };
+    // The whole file is checked now, through one small buffer (no fresh
     // pages: a tenth of a second for 300 MB), so a damaged snapshot is
     // imported again instead of failing when a command reaches the part.
-    f.seek(SeekFrom::Start(front_len))
+    let mut crc = crc32fast::Hasher::new();
+    f.seek(SeekFrom::Start(0))
         .map_err(|e| format!("cannot read: {e}"))?;
-    let mut left = file_len - TRAILER as u64 - front_len;
+    let mut left = file_len - 12;
     let mut buf = vec![0u8; 1 << 20];
     while left > 0 {
         let take = left.min(buf.len() as u64) as usize;
@@ -409,11 +431,15 @@ fn read(file: &Path, want: &Header) -> Result<Option<Loaded>, String> {
     if crc.finalize() != crc_stored {
         return Err("checksum mismatch: the file is damaged".into());
     }
+    let mut skeleton = vec![0u8; skeleton_len as usize];
+    f.seek(SeekFrom::Start(skeleton_at))
+        .and_then(|_| f.read_exact(&mut skeleton))
+        .map_err(|e| format!("cannot read: {e}"))?;
     let parts = Arc::new(Parts {
         file: Mutex::new(f),
         path: file.to_path_buf(),
         start: front_len,
-        len: file_len - TRAILER as u64 - front_len,
+        len: skeleton_at - front_len,
     });
     let ((org, report), left): ((Org, ImportReport), _) =
         lazy::read_parts(parts, || postcard::take_from_bytes(&skeleton))
@@ -422,4 +448,62 @@ fn read(file: &Path, want: &Header) -> Result<Option<Loaded>, String> {
         return Err("bytes after the organization".into());
     }
     Ok(Some(Loaded { org, report }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ringmaster_core::model::DeviceAttr;
+    use ringmaster_core::org::{DeviceKey, OrgBuilder};
+
+    fn org() -> Org {
+        let mut b = OrgBuilder::new();
+        for i in 0..3000 {
+            let d = b.device(&[DeviceKey::ObjectId(&format!("obj-{i}"))]);
+            b.set_device(d, DeviceAttr::Name, Some(&format!("PC-{i:05}")));
+            b.set_device(d, DeviceAttr::Platform, Some(["windows", "macOS"][i % 2]));
+        }
+        b.finish()
+    }
+
+    #[test]
+    fn columns_stay_in_the_file_until_a_command_uses_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.snap");
+        let header = Header {
+            ringmaster: "test".into(),
+            binary: (1, 2),
+            inputs: [7; 32],
+        };
+        let org = org();
+        org.prepare_lookups();
+        let loaded = Loaded {
+            org,
+            report: ImportReport::default(),
+        };
+        write_to(&file, &header, &loaded).unwrap();
+        let read = super::read(&file, &header).unwrap().expect("current");
+        let cols = &read.org.devices.cols;
+        assert!(cols.iter().all(|c| !c.is_loaded()), "nothing read yet");
+        assert_eq!(read.org.find_devices("pc-00042"), vec![42]);
+        let name = &cols[DeviceAttr::Name.index()];
+        assert!(name.is_loaded());
+        assert!(!cols[DeviceAttr::Platform.index()].is_loaded());
+        // Every column reads back as it was written.
+        for (a, b) in cols.iter().zip(&loaded.org.devices.cols) {
+            assert_eq!(a.codes, b.codes);
+            assert!((0..a.dict_len() as u32).all(|c| a.dict.value(c) == b.dict.value(c)));
+        }
+        // Another key is not read; a damaged part is refused whole.
+        let other = Header {
+            inputs: [8; 32],
+            ..header.clone()
+        };
+        assert!(super::read(&file, &other).unwrap().is_none());
+        let mut bytes = std::fs::read(&file).unwrap();
+        bytes[200] ^= 1;
+        std::fs::write(&file, &bytes).unwrap();
+        let err = super::read(&file, &header).err().unwrap();
+        assert!(err.contains("checksum"), "{err}");
+    }
 }
