@@ -125,6 +125,20 @@ impl Dict {
         Some(&self.arena[self.ends[c - 1]..self.ends[c]])
     }
 
+    /// The shortest and longest value in bytes; `(1, 0)` when there is none.
+    pub fn widths(&self) -> (u32, u32) {
+        self.ends
+            .windows(2)
+            .map(|w| (w[1] - w[0]) as u32)
+            .fold((1, 0), |(lo, hi), n| {
+                if lo > hi {
+                    (n, n)
+                } else {
+                    (lo.min(n), hi.max(n))
+                }
+            })
+    }
+
     /// Number of codes including the null slot.
     pub fn len(&self) -> usize {
         self.ends.len()
@@ -149,6 +163,9 @@ pub struct DictColumn {
     /// The dictionary's length as its snapshot stored it, so that counting
     /// codes does not read the strings.
     stored_len: Option<usize>,
+    /// The shortest and longest value in bytes, as stored: a search for a
+    /// name in a column of ids knows it cannot match without reading them.
+    stored_widths: Option<(u32, u32)>,
 }
 
 /// Written as codes, dictionary and, when the sorted index was built, its
@@ -163,6 +180,7 @@ impl serde::Serialize for DictColumn {
         (
             Packed(&self.codes),
             dict_len,
+            self.dict.widths(),
             &self.dict,
             order.map(|o| Packed(o)),
         )
@@ -173,8 +191,8 @@ impl serde::Serialize for DictColumn {
 impl<'de> serde::Deserialize<'de> for DictColumn {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
-        let (Unpacked(codes), dict_len, dict, order) =
-            <(Unpacked, u64, Lazy<Dict>, Option<Unpacked>)>::deserialize(d)?;
+        let (Unpacked(codes), dict_len, widths, dict, order) =
+            <(Unpacked, u64, (u32, u32), Lazy<Dict>, Option<Unpacked>)>::deserialize(d)?;
         let order = order.map(|o| o.0);
         let col = DictColumn {
             codes,
@@ -182,6 +200,7 @@ impl<'de> serde::Deserialize<'de> for DictColumn {
             postings: OnceLock::new(),
             sorted: OnceLock::new(),
             stored_len: Some(dict_len as usize),
+            stored_widths: Some(widths),
         };
         if let Some(order) = order {
             // Checked, so that the index can never point outside the column.
@@ -266,6 +285,16 @@ impl DictColumn {
             Some(n) if !self.dict.is_loaded() => n,
             _ => self.dict.len(),
         }
+    }
+
+    /// Whether a value `len` bytes long can be in the column, without
+    /// reading a stored dictionary's strings.
+    pub fn may_hold_len(&self, len: usize) -> bool {
+        let (lo, hi) = match self.stored_widths {
+            Some(w) if !self.dict.is_loaded() => w,
+            _ => self.dict.widths(),
+        };
+        (lo as usize..=hi as usize).contains(&len)
     }
 
     /// Sets a row's value and returns its code.
@@ -699,7 +728,7 @@ mod tests {
         c.finish(3000);
         // Without the index built, none is written.
         let plain = serde_json::to_value(&c).unwrap();
-        assert!(plain[3].is_null());
+        assert!(plain[4].is_null());
         c.prepare_lookups();
         let text = serde_json::to_string(&c).unwrap();
         let read: DictColumn = serde_json::from_str(&text).unwrap();
@@ -715,8 +744,10 @@ mod tests {
         let order = c.sorted().expect("indexed").order.clone();
         let with_order = |o: &[u32]| {
             let len = c.dict.len() as u64;
+            let widths = c.dict.widths();
             let text =
-                serde_json::to_string(&(Packed(&c.codes), len, &c.dict, Some(Packed(o)))).unwrap();
+                serde_json::to_string(&(Packed(&c.codes), len, widths, &c.dict, Some(Packed(o))))
+                    .unwrap();
             serde_json::from_str::<DictColumn>(&text)
         };
         assert!(with_order(&order).is_ok());
@@ -725,6 +756,18 @@ mod tests {
         let err = with_order(&twice).unwrap_err();
         assert!(err.to_string().contains("sorted order"), "{err}");
         assert!(with_order(&order[1..]).is_err());
+    }
+
+    #[test]
+    fn widths_bound_what_a_column_can_hold() {
+        let mut c = DictColumn::default();
+        assert!(!c.may_hold_len(0), "an empty column holds nothing");
+        c.set(0, Some("abc"));
+        c.set(1, Some("abcdefg"));
+        c.set(2, None);
+        assert_eq!(c.dict.widths(), (3, 7));
+        assert!(c.may_hold_len(3) && c.may_hold_len(5) && c.may_hold_len(7));
+        assert!(!c.may_hold_len(2) && !c.may_hold_len(8));
     }
 
     #[test]

@@ -92,6 +92,9 @@ impl Table {
     /// Rows whose column equals `value` exactly.
     pub fn rows_with(&self, col: usize, value: &str) -> Vec<u32> {
         let column = &self.cols[col];
+        if !column.may_hold_len(value.len()) {
+            return Vec::new();
+        }
         // A column of ids or names has a sorted index (read from the
         // snapshot): a binary search, where the hash table of a million
         // strings would first have to be built.
