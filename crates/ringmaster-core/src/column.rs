@@ -23,6 +23,18 @@ pub struct Dict {
     /// `ends[c]` is where value `c` ends in the arena; value 0 (null) is empty.
     ends: Vec<usize>,
     table: OnceLock<HashTable<u32>>,
+    /// The shortest and longest value in bytes (`(1, 0)` when there is
+    /// none), kept as values are added so asking costs nothing.
+    widths: (u32, u32),
+}
+
+/// `widths` with one more value of `n` bytes.
+fn widen((lo, hi): (u32, u32), n: u32) -> (u32, u32) {
+    if lo > hi {
+        (n, n)
+    } else {
+        (lo.min(n), hi.max(n))
+    }
 }
 
 impl Default for Dict {
@@ -49,10 +61,11 @@ impl<'de> serde::Deserialize<'de> for Dict {
         let (arena, Unpacked(lengths)) = <(String, Unpacked)>::deserialize(d)?;
         let mut ends = Vec::with_capacity(lengths.len() + 1);
         ends.push(0usize);
-        let mut end = 0usize;
+        let (mut end, mut widths) = (0usize, (1, 0));
         for len in lengths {
             end = end.saturating_add(len as usize);
             ends.push(end);
+            widths = widen(widths, len);
         }
         // Checked so that reading values can never slice out of bounds.
         if end != arena.len()
@@ -65,6 +78,7 @@ impl<'de> serde::Deserialize<'de> for Dict {
             arena,
             ends,
             table: OnceLock::new(),
+            widths,
         })
     }
 }
@@ -76,6 +90,7 @@ impl Dict {
             arena: String::new(),
             ends: vec![0],
             table: OnceLock::from(HashTable::new()),
+            widths: (1, 0),
         }
     }
 
@@ -94,7 +109,12 @@ impl Dict {
     pub fn intern(&mut self, s: &str) -> u32 {
         let h = hash(s);
         self.table();
-        let Dict { arena, ends, table } = self;
+        let Dict {
+            arena,
+            ends,
+            table,
+            widths,
+        } = self;
         let table = table.get_mut().expect("built above");
         let at = |c: u32| &arena[ends[c as usize - 1]..ends[c as usize]];
         if let Some(&c) = table.find(h, |&c| at(c) == s) {
@@ -103,6 +123,7 @@ impl Dict {
         let c = ends.len() as u32;
         arena.push_str(s);
         ends.push(arena.len());
+        *widths = widen(*widths, s.len() as u32);
         let (arena, ends) = (&*arena, &*ends);
         table.insert_unique(h, c, |&c| {
             hash(&arena[ends[c as usize - 1]..ends[c as usize]])
@@ -127,16 +148,7 @@ impl Dict {
 
     /// The shortest and longest value in bytes; `(1, 0)` when there is none.
     pub fn widths(&self) -> (u32, u32) {
-        self.ends
-            .windows(2)
-            .map(|w| (w[1] - w[0]) as u32)
-            .fold((1, 0), |(lo, hi), n| {
-                if lo > hi {
-                    (n, n)
-                } else {
-                    (lo.min(n), hi.max(n))
-                }
-            })
+        self.widths
     }
 
     /// Number of codes including the null slot.

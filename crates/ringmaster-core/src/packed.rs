@@ -5,7 +5,7 @@
 //! where a serde sequence calls a visitor per element and grows its vector
 //! by doubling (fresh pages, copied: a large part of reading a snapshot).
 //!
-//! Layout, as one serde byte string: the bit width (0 to 32), the count
+//! Layout, as one serde byte string: the bit width (1 to 32), the count
 //! (u64, little-endian), then the values from the lowest bit up, in
 //! little-endian bytes. Use it with `#[serde(with = "crate::packed")]`.
 

@@ -3,6 +3,7 @@
 
 use super::vocab::{self, Grammar, Kind, Object, Source};
 use crate::column::MultiColumn;
+use crate::lazy::Lazy;
 use crate::model::{ASSIGNED_PLAN_FIELDS, DeviceAttr, DeviceMulti, UserAttr, canonical_bool};
 use crate::org::Table;
 
@@ -89,7 +90,6 @@ pub fn one_row(
     for (_, c) in &mut ext {
         c.finish(1);
     }
-    use crate::lazy::Lazy;
     Ok(Table {
         rows: 1,
         cols: cols.into_iter().map(Lazy::new).collect(),
