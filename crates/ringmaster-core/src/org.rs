@@ -451,14 +451,16 @@ impl Org {
     /// A device's stable id: the Entra object id, else the Intune id. Pilot
     /// and wave hashing, and the device keys of reports, use it.
     pub fn device_id(&self, row: u32) -> Option<&str> {
+        // Lazily: the fallback column is read from a snapshot only when a
+        // device lacks the first (a pilot asks for a million ids).
         self.device(DeviceAttr::EntraObjectId, row)
-            .or(self.device(DeviceAttr::ManagedId, row))
+            .or_else(|| self.device(DeviceAttr::ManagedId, row))
     }
 
     pub fn user_label(&self, row: u32) -> String {
         self.user(UserAttr::Upn, row)
-            .or(self.user(UserAttr::DisplayName, row))
-            .or(self.user(UserAttr::ObjectId, row))
+            .or_else(|| self.user(UserAttr::DisplayName, row))
+            .or_else(|| self.user(UserAttr::ObjectId, row))
             .unwrap_or("(unnamed user)")
             .to_string()
     }

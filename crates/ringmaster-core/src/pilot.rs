@@ -299,12 +299,24 @@ pub fn select(
     }
     // Candidates in a stable order: preferred first, then by the plan's hash.
     let id = |d: u32| org.device_id(d).unwrap_or("");
-    let mut order: Vec<(bool, u64, u32)> = rows
-        .iter()
-        .filter(|d| !chosen.contains(**d))
-        .map(|&d| (!preferred.contains(d), stable_hash(plan_id, id(d)), d))
+    // On every core: at a million devices, reading and hashing the ids is
+    // most of a plan. Keys are unique (the row is in them), so the order
+    // is the same however the work is split.
+    use rayon::prelude::*;
+    let mut order: Vec<Candidate> = rows
+        .par_iter()
+        .enumerate()
+        .filter(|(_, d)| !chosen.contains(**d))
+        .map(|(i, &d)| {
+            (
+                !preferred.contains(d),
+                stable_hash(plan_id, id(d)),
+                d,
+                i as u32,
+            )
+        })
         .collect();
-    order.sort_unstable();
+    order.par_sort_unstable();
     t.fill(&order, size, &mut chosen);
     t.repair(&order, keep, &mut chosen);
     let n = chosen.len();
@@ -363,11 +375,17 @@ fn quotas(counts: &[u64], size: u64) -> Vec<u64> {
     q
 }
 
+/// A candidate in the pilot's order: not preferred, the plan's hash, the
+/// device row, and its eligible index (the row decides the order alone;
+/// the index saves a lookup per stratum on a walk in hash order, which
+/// at two million devices misses the caches).
+type Candidate = (bool, u64, u32, u32);
+
 /// Per dimension: each eligible device's stratum, and per stratum the
 /// population, the quota and the devices taken so far.
 struct Tally {
     /// `value_of[k][i]`: the stratum on dimension `k` of eligible device `i`.
-    value_of: Vec<Vec<usize>>,
+    value_of: Vec<Vec<u32>>,
     /// Eligible index of each device row (`u32::MAX` when not eligible).
     position: Vec<u32>,
     population: Vec<Vec<u64>>,
@@ -383,10 +401,6 @@ impl Tally {
         names: &[Vec<String>],
         size: u64,
     ) -> Tally {
-        let value_of: Vec<Vec<usize>> = value_of
-            .into_iter()
-            .map(|v| v.into_iter().map(|c| c as usize).collect())
-            .collect();
         let mut position = vec![u32::MAX; device_rows as usize];
         for (i, &d) in rows.iter().enumerate() {
             position[d as usize] = i as u32;
@@ -394,7 +408,7 @@ impl Tally {
         let mut population: Vec<Vec<u64>> = names.iter().map(|n| vec![0; n.len()]).collect();
         for (k, values) in value_of.iter().enumerate() {
             for &c in values {
-                population[k][c] += 1;
+                population[k][c as usize] += 1;
             }
         }
         let quotas: Vec<Vec<u64>> = population.iter().map(|c| quotas(c, size)).collect();
@@ -410,7 +424,12 @@ impl Tally {
 
     /// Device `d`'s stratum on dimension `k`.
     fn value(&self, k: usize, d: u32) -> usize {
-        self.value_of[k][self.position[d as usize] as usize]
+        self.value_at(k, self.position[d as usize])
+    }
+
+    /// Eligible device `i`'s stratum on dimension `k`.
+    fn value_at(&self, k: usize, i: u32) -> usize {
+        self.value_of[k][i as usize] as usize
     }
 
     fn add(&mut self, d: u32, chosen: &mut RoaringBitmap) {
@@ -432,29 +451,35 @@ impl Tally {
     /// Fills the pilot to `size` from `order`. Pass 1 takes only devices
     /// whose every stratum is under quota; pass 2 fills what is left,
     /// preferring devices whose strata are least over quota.
-    fn fill(&mut self, order: &[(bool, u64, u32)], size: u64, chosen: &mut RoaringBitmap) {
+    fn fill(&mut self, order: &[Candidate], size: u64, chosen: &mut RoaringBitmap) {
         let dims = self.value_of.len();
-        for &(_, _, d) in order {
-            if chosen.len() >= size {
+        let mut n = chosen.len();
+        // Which of `order` pass 1 took.
+        let mut took = vec![false; order.len()];
+        for (j, &(_, _, d, i)) in order.iter().enumerate() {
+            if n >= size {
                 break;
             }
             if (0..dims).all(|k| {
-                let c = self.value(k, d);
+                let c = self.value_at(k, i);
                 self.taken[k][c] < self.quotas[k][c]
             }) {
                 self.add(d, chosen);
+                took[j] = true;
+                n += 1;
             }
         }
-        if chosen.len() >= size {
+        if n >= size {
             return;
         }
         let mut rest: Vec<(u64, bool, u64, u32)> = order
             .iter()
-            .filter(|(_, _, d)| !chosen.contains(*d))
-            .map(|&(p, h, d)| {
+            .zip(&took)
+            .filter(|(_, took)| !**took)
+            .map(|(&(p, h, d, i), _)| {
                 let over: u64 = (0..dims)
                     .map(|k| {
-                        let c = self.value(k, d);
+                        let c = self.value_at(k, i);
                         (self.taken[k][c] + 1).saturating_sub(self.quotas[k][c])
                     })
                     .sum();
@@ -462,7 +487,7 @@ impl Tally {
             })
             .collect();
         // Only the best `need` are taken: a partial selection, not a full sort.
-        let need = ((size - chosen.len()) as usize).min(rest.len());
+        let need = ((size - n) as usize).min(rest.len());
         if need > 0 && need < rest.len() {
             rest.select_nth_unstable(need - 1);
             rest.truncate(need);
@@ -495,12 +520,7 @@ impl Tally {
     /// Bounded (4 rounds, 256 members and 20,000 candidates a round), so
     /// large pilots, already close by the law of large numbers, stay fast.
     /// Devices of `keep` stay.
-    fn repair(
-        &mut self,
-        order: &[(bool, u64, u32)],
-        keep: &RoaringBitmap,
-        chosen: &mut RoaringBitmap,
-    ) {
+    fn repair(&mut self, order: &[Candidate], keep: &RoaringBitmap, chosen: &mut RoaringBitmap) {
         for _round in 0..4 {
             let mut improved = false;
             let mut pool: Vec<u32> = chosen
@@ -513,7 +533,7 @@ impl Tally {
             }
             let candidates: Vec<u32> = order
                 .iter()
-                .map(|&(_, _, d)| d)
+                .map(|&(_, _, d, _)| d)
                 .filter(|d| !chosen.contains(*d))
                 .take(20_000)
                 .collect();

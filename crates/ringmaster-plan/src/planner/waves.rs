@@ -504,16 +504,19 @@ fn wave_window(wave_groups: &[usize], groups: &[GroupInfo], default: &Window) ->
 /// Devices of `scope` in the plan's stable order (hash of plan id and device id),
 /// so shares take the same devices however often the plan is recomputed.
 fn stable_order(org: &Org, scope: &RoaringBitmap, plan_id: &str) -> Vec<u32> {
-    let mut v: Vec<(u64, u32)> = scope
-        .iter()
-        .map(|d| {
+    use rayon::prelude::*;
+    // Hashed on every core; the row in the key makes the order unique.
+    let rows: Vec<u32> = scope.iter().collect();
+    let mut v: Vec<(u64, u32)> = rows
+        .par_iter()
+        .map(|&d| {
             (
                 pilot::stable_hash(plan_id, org.device_id(d).unwrap_or("")),
                 d,
             )
         })
         .collect();
-    v.sort_unstable();
+    v.par_sort_unstable();
     v.into_iter().map(|(_, d)| d).collect()
 }
 
