@@ -507,15 +507,8 @@ fn stable_order(org: &Org, scope: &RoaringBitmap, plan_id: &str) -> Vec<u32> {
     use rayon::prelude::*;
     // Hashed on every core; the row in the key makes the order unique.
     let rows: Vec<u32> = scope.iter().collect();
-    let mut v: Vec<(u64, u32)> = rows
-        .par_iter()
-        .map(|&d| {
-            (
-                pilot::stable_hash(plan_id, org.device_id(d).unwrap_or("")),
-                d,
-            )
-        })
-        .collect();
+    let hashes = pilot::stable_hashes(org, plan_id, &rows);
+    let mut v: Vec<(u64, u32)> = hashes.into_iter().zip(rows).collect();
     v.par_sort_unstable();
     v.into_iter().map(|(_, d)| d).collect()
 }
