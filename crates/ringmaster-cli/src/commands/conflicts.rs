@@ -77,6 +77,19 @@ pub fn prepare(
     assume_all: bool,
     now: jiff::Timestamp,
 ) -> anyhow::Result<Prepared> {
+    let mut p = load(org, extra, proposed, assume_all)?;
+    p.res = crate::progress::step("resolving groups and targets", || resolve(&p.org, now));
+    Ok(p)
+}
+
+/// [`prepare`] without resolving: `res` is empty, for a caller that
+/// resolves only what it asks about (one device).
+pub fn load(
+    org: &[PathBuf],
+    extra: &[PathBuf],
+    proposed: &[PathBuf],
+    assume_all: bool,
+) -> anyhow::Result<Prepared> {
     let mut loaded = super::load_org(org)?;
     let mut report = loaded.report;
     let mut is_proposed = vec![false; loaded.org.policies.len()];
@@ -109,10 +122,9 @@ pub fn prepare(
             });
         }
     }
-    let res = crate::progress::step("resolving groups and targets", || resolve(&loaded.org, now));
     Ok(Prepared {
         org: loaded.org,
-        res,
+        res: Default::default(),
         proposed: is_proposed,
         report,
     })

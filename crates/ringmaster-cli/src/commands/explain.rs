@@ -68,7 +68,23 @@ fn one<T: Copy>(
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let mut p = super::conflicts::prepare(&a.org.org, &[], &[], a.assume_all_devices, a.org.now())?;
+    let mut p = super::conflicts::load(&a.org.org, &[], &[], a.assume_all_devices)?;
+    // A device is explained from a resolution of it and its users alone
+    // (the same answers about it, at a fraction of the fleet's work); a
+    // group needs every member.
+    let device = match &a.device {
+        Some(needle) => Some(one(p.org.find_devices(needle), "device", needle, |r| {
+            p.org.device_label(r)
+        })?),
+        None => None,
+    };
+    p.res = crate::progress::step("resolving groups and targets", || match device {
+        Some(d) => {
+            let within = ringmaster_core::targeting::Within::device(&p.org, d);
+            ringmaster_core::targeting::resolve_within(&p.org, a.org.now(), &within)
+        }
+        None => ringmaster_core::targeting::resolve(&p.org, a.org.now()),
+    });
     // The tag's view: reach is not cut here, since a device in scope still
     // gets the policies outside it; those are named instead.
     let scoped = match &a.scope_tag {
@@ -114,10 +130,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let needle = a.device.as_deref().unwrap_or_default();
-    let d = one(org.find_devices(needle), "device", needle, |r| {
-        org.device_label(r)
-    })?;
+    // clap asks for --device or --group, and --group returned above.
+    let d = device.ok_or_else(|| crate::UserError("give --device or --group".into()))?;
     if let Some((t, w)) = &scoped
         && !w.devices.contains(d)
     {
