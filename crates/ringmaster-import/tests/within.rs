@@ -12,20 +12,23 @@ fn now() -> jiff::Timestamp {
 }
 
 /// Every device's explanation, whole against cut; returns how many
-/// devices some policy reached, so a test can tell it compared something.
-fn same_explanations(org: &Org) -> usize {
+/// devices some policy reached and how many have a conflict, so a test
+/// can tell it compared something.
+fn same_explanations(org: &Org) -> (usize, usize) {
     let full = resolve(org, now());
-    let mut reached = 0;
+    let (mut reached, mut conflicted) = (0, 0);
     for d in 0..org.devices.rows {
         let cut = resolve_within(org, now(), &Within::device(org, d));
-        let whole = serde_json::to_value(explain_device(org, &full, d, None, now())).unwrap();
+        let whole = explain_device(org, &full, d, None, now());
+        conflicted += usize::from(!whole.conflicts.is_empty());
+        let whole = serde_json::to_value(whole).unwrap();
         let alone = serde_json::to_value(explain_device(org, &cut, d, None, now())).unwrap();
         assert_eq!(whole, alone, "device {}", org.device_label(d));
         reached += usize::from(
             (full.policies.iter()).any(|p| p.devices.contains(d) || p.not_applicable.contains(d)),
         );
     }
-    reached
+    (reached, conflicted)
 }
 
 #[test]
@@ -33,8 +36,9 @@ fn generated_org() {
     let d = tempfile::tempdir().unwrap();
     ringmaster_gen::generate(d.path(), &ringmaster_gen::Options::new(1500, 7)).unwrap();
     let l = load(&[d.path().to_path_buf()]).unwrap();
-    let n = same_explanations(&l.org);
+    let (n, c) = same_explanations(&l.org);
     assert!(n > 1000, "only {n} devices reached");
+    assert!(c > 20, "only {c} devices with a conflict");
 }
 
 #[test]
@@ -149,6 +153,6 @@ fn users_sign_ins_and_exclusions() {
     let l = load(&[p.to_path_buf()]).unwrap();
     assert!(l.org.has_logons());
     assert_eq!(l.org.devices.rows, 5);
-    let n = same_explanations(&l.org);
+    let (n, _) = same_explanations(&l.org);
     assert!(n >= 3, "only {n} devices reached");
 }
