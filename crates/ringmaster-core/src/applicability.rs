@@ -106,8 +106,10 @@ pub fn not_applicable_given(
     let mut reasons = Vec::new();
     if !out.is_empty() {
         let col = &org.devices.cols[DeviceAttr::Platform.index()];
+        // Against the reached foreign devices, not all reached ones: the
+        // same count (each platform's rows are foreign), on a smaller set.
         for &code in &foreign.codes {
-            let n = col.rows_of(code).intersection_len(devices);
+            let n = col.rows_of(code).intersection_len(&out);
             if n > 0 {
                 let name = col.dict.value(code).unwrap_or_default();
                 reasons.push((name.to_string(), n));

@@ -380,8 +380,10 @@ impl DictColumn {
     /// means "no index: test each value instead".
     pub fn lookup(&self, values: &[&str], prefix: bool) -> Option<RoaringBitmap> {
         let ix = self.sorted()?;
-        if !values.iter().all(|v| v.is_ascii()) {
-            // A non-ASCII operand cannot match an all-ASCII column.
+        // A non-ASCII operand cannot match an all-ASCII column; the others
+        // in a list still can.
+        let values: Vec<&str> = values.iter().copied().filter(|v| v.is_ascii()).collect();
+        if values.is_empty() {
             return Some(RoaringBitmap::new());
         }
         let value = |c: u32| self.dict.value(c).unwrap_or("");
@@ -723,6 +725,11 @@ mod tests {
         );
         assert_eq!(got(&["zz"], true), Vec::<u32>::new());
         assert_eq!(got(&["é"], true), Vec::<u32>::new());
+        // A list mixing a value no row can hold with one that rows hold.
+        assert_eq!(
+            got(&["us-00001", "zürich"], false),
+            scan(&|v| v.eq_ignore_ascii_case("US-00001"))
+        );
     }
 
     #[test]

@@ -992,6 +992,9 @@ fn indexed_paths_agree_with_row_evaluation() {
         r#"device.deviceName -eq "GBENG-0000002""#,
         r#"device.deviceName -in ["LAB-3", "lab-7", "nope"]"#,
         r#"device.deviceName -notIn ["LAB-3"]"#,
+        // A value no ASCII name can equal leaves the others in the list.
+        r#"device.deviceName -in ["LAB-3", "Zürich"]"#,
+        r#"device.deviceName -notIn ["LAB-3", "Zürich"]"#,
         r#"device.deviceName -ne "USSAL-0000004""#,
         r#"device.model -eq "surface pro 9" -and device.deviceName -startsWith "GB""#,
         r#"device.model -ne "Virtual Machine" -or device.deviceName -contains "0000""#,
