@@ -771,6 +771,8 @@ pub struct GroupAssignment {
 
 /// Everything assigned to group `g`, directly and through the groups that contain it.
 pub fn explain_group(org: &Org, res: &Resolution, g: usize) -> GroupExplanation {
+    // Member counts need every member, not a resolution cut to a device.
+    debug_assert!(res.within.is_none(), "explain_group on a cut resolution");
     // Parents: walk static memberships upwards, breadth first.
     let mut parent_of: Vec<Vec<usize>> = vec![Vec::new(); org.groups.len()];
     for (p, m) in org.static_members.iter().enumerate() {

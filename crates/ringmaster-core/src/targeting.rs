@@ -65,6 +65,10 @@ pub struct Resolution {
     /// The enrolled devices All users reaches: licensed users' devices, by
     /// sign-ins when the import has them, else by primary user.
     pub all_users_devices: RoaringBitmap,
+    /// The rows this resolution was cut to ([`resolve_within`]): its
+    /// bitmaps hold those rows only, so counts, sizes and diagnostics say
+    /// nothing about the fleet. `None` for a whole resolution.
+    pub within: Option<Within>,
 }
 
 /// Where one policy lands.
@@ -153,13 +157,16 @@ impl Within {
 /// user-targeted reaches the other devices of their users). What it says
 /// about a row of `within` (memberships, reaches, applicability) is what
 /// the whole resolution says; counts and diagnostics about the fleet are
-/// not. Explaining one device at a million costs a few rows' work, not
-/// the fleet's.
+/// not (see [`Resolution::within`]). The rules and the policy targets cost
+/// a few rows' work; what is worked out once for the fleet (enrolled
+/// devices, licensed users, each platform list's foreign devices) is still
+/// scanned whole.
 pub fn resolve_within(org: &Org, now: jiff::Timestamp, within: &Within) -> Resolution {
     let mut r = Resolution::default();
     groups_in(org, now, &mut r, Some(within));
     filters_in(org, now, &mut r, Some(within));
     policies_in(org, &mut r, Some(within));
+    r.within = Some(within.clone());
     r
 }
 
