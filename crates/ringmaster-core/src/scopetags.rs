@@ -153,11 +153,9 @@ impl Within {
 /// administrator limited to the tag sees of the policies' effect.
 pub fn restrict(org: &Org, res: &mut crate::targeting::Resolution, devices: &RoaringBitmap) {
     for (p, t) in res.policies.iter_mut().enumerate() {
-        t.devices &= devices;
-        let (na, by_reason) =
-            crate::applicability::not_applicable(org, &org.policies[p], &t.devices);
-        t.applicable = &t.devices - &na;
-        t.not_applicable = na;
+        let reach = &t.devices & devices;
+        let (na, by_reason) = crate::applicability::not_applicable(org, &org.policies[p], &reach);
+        t.set_reach(reach, na);
         t.not_applicable_by_platform = by_reason;
     }
 }

@@ -659,8 +659,8 @@ mod props {
                     prop_assert!(r.policies[p].devices.is_subset(&r2.policies[p].devices));
                 }
                 // Reached devices are applicable or counted NotApplicable, never both.
-                prop_assert!(r.policies[p].applicable.is_disjoint(&r.policies[p].not_applicable));
-                prop_assert_eq!(&r.policies[p].applicable | &r.policies[p].not_applicable, r.policies[p].devices.clone());
+                prop_assert!(r.policies[p].applicable().is_disjoint(&r.policies[p].not_applicable));
+                prop_assert_eq!(r.policies[p].applicable() | &r.policies[p].not_applicable, r.policies[p].devices.clone());
             }
         }
     }

@@ -259,8 +259,7 @@ mod tests {
         let (na, by) =
             ringmaster_core::applicability::not_applicable(&f.org, &f.org.policies[1], &targeted);
         let t = &mut f.res.policies[1];
-        t.devices = targeted.clone();
-        t.not_applicable = na;
+        t.set_reach(targeted.clone(), na);
         t.not_applicable_by_platform = by;
         let mut checks = Vec::new();
         policy_checks(&f.org, &f.res, &[1], &targeted, &mut checks);
@@ -312,8 +311,7 @@ mod tests {
         let mut f = fixture();
         let s = scope();
         let t = &mut f.res.policies[1];
-        t.devices = s.clone();
-        t.applicable = s.clone();
+        t.set_reach(s.clone(), RoaringBitmap::new());
         let mut checks = Vec::new();
         let analysis = conflicts::Scope {
             policies: &[0, 1],
@@ -363,7 +361,7 @@ mod tests {
     fn settings_changes_show_todays_values() {
         let mut f = fixture();
         let s = scope();
-        f.res.policies[1].applicable = s.clone();
+        f.res.policies[1].set_reach(s.clone(), RoaringBitmap::new());
         let changes = settings_changes(&f.org, &f.res, &[1], &[false, true], &s);
         assert_eq!(changes.len(), 2);
         let laps = &changes[0];
@@ -384,7 +382,7 @@ mod tests {
     fn two_policies_with_one_value_count_their_devices_once() {
         let mut f = fixture();
         let s = scope();
-        f.res.policies[1].applicable = s.clone();
+        f.res.policies[1].set_reach(s.clone(), RoaringBitmap::new());
         // A second existing policy sets the same value on the same devices.
         let mut twin = f.org.policies[0].clone();
         twin.name = "Old LAPS copy".into();
@@ -400,7 +398,7 @@ mod tests {
     fn choice_values_show_their_option_labels() {
         let mut f = fixture();
         let s = scope();
-        f.res.policies[1].applicable = s.clone();
+        f.res.policies[1].set_reach(s.clone(), RoaringBitmap::new());
         // The fixture's LAPS setting as a catalog choice with labelled options.
         let edge = "3~policy~microsoft_edge_targetblankimpliesnoopener";
         for p in &mut f.org.policies {

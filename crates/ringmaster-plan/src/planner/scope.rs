@@ -187,9 +187,7 @@ pub(super) fn scope(
             let (not_applicable, by_platform) =
                 ringmaster_core::applicability::not_applicable(org, pol, &scope);
             let t = &mut res.policies[p];
-            t.applicable = &scope - &not_applicable;
-            t.devices = scope.clone();
-            t.not_applicable = not_applicable;
+            t.set_reach(scope.clone(), not_applicable);
             t.not_applicable_by_platform = by_platform;
         } else {
             let outside =
