@@ -116,13 +116,8 @@ impl Resolution {
 impl PolicyTarget {
     /// Reached devices that can take the policy.
     pub fn applicable(&self) -> &RoaringBitmap {
-        self.applicable.get_or_init(|| {
-            if self.not_applicable.is_empty() {
-                self.devices.clone()
-            } else {
-                &self.devices - &self.not_applicable
-            }
-        })
+        self.applicable
+            .get_or_init(|| minus(&self.devices, &self.not_applicable))
     }
 
     /// Sets the reached devices and those of them that cannot take the
@@ -151,6 +146,12 @@ pub fn resolve(org: &Org, now: jiff::Timestamp) -> Resolution {
     resolve_filters(org, now, &mut r);
     resolve_policies(org, &mut r);
     r
+}
+
+/// `a` less `b`; an empty `b` (most assignments exclude nothing) skips the
+/// work a difference makes.
+fn minus(a: &RoaringBitmap, b: &RoaringBitmap) -> RoaringBitmap {
+    if b.is_empty() { a.clone() } else { a - b }
 }
 
 /// The rows a resolution is cut to (see [`resolve_within`]).
@@ -965,10 +966,6 @@ pub(crate) fn combine(
     enrolled: Option<&RoaringBitmap>,
 ) -> PolicyTarget {
     use std::borrow::Cow;
-    // Most assignments exclude nothing: skip the copies a difference makes.
-    let minus = |a: &RoaringBitmap, b: &RoaringBitmap| -> RoaringBitmap {
-        if b.is_empty() { a.clone() } else { a - b }
-    };
     let mut users = RoaringBitmap::new();
     let (mut by_exclude, mut unfiltered, mut by_include) = (
         RoaringBitmap::new(),
