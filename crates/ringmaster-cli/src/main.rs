@@ -294,7 +294,8 @@ fn main() -> ExitCode {
 
 /// `ringmaster history | head` closes the pipe early; `println!` then
 /// panics. A reader that stopped reading is not an error: end quietly with
-/// the shell's code for SIGPIPE (128 + 13), as other Unix tools do.
+/// the shell's code for SIGPIPE (128 + 13), as other Unix tools do. A
+/// damaged snapshot part ends the command with its message and code 2.
 fn quiet_on_closed_pipe() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -306,6 +307,11 @@ fn quiet_on_closed_pipe() {
             .unwrap_or("");
         if text.starts_with("failed printing to std") && text.contains("Broken pipe") {
             std::process::exit(141);
+        }
+        // A snapshot part that failed its checksum: bad input, not a fault.
+        if text.starts_with(ringmaster_core::lazy::DAMAGED) {
+            eprintln!("error: {text}");
+            std::process::exit(2);
         }
         default(info);
     }));

@@ -355,6 +355,9 @@ fn http(addr: &str, request: &str) -> String {
 fn served_demo(dir: &Path) -> std::process::Child {
     std::process::Command::new(assert_cmd::cargo::cargo_bin("ringmaster"))
         .env("RINGMASTER_NOW", "2026-11-24T12:00:00Z")
+        // Its own snapshot cache: another build's snapshot in the user's
+        // cache would add a note to stderr.
+        .env("XDG_CACHE_HOME", dir.join("cache"))
         .env_remove("RUST_LOG")
         .args([
             "demo",

@@ -216,13 +216,20 @@ fn a_changed_export_or_a_damaged_snapshot_is_imported_again() {
     let snap = &all[0];
     let good = std::fs::read(snap).unwrap();
     let reference = run(&cache, cwd, &args, false).stdout;
+    // The trailer: the skeleton's length, a CRC-32, the file's length.
+    let skeleton_len =
+        u64::from_le_bytes(good[good.len() - 20..][..8].try_into().unwrap()) as usize;
+    let skeleton_at = good.len() - 20 - skeleton_len;
     let mut flipped = good.clone();
-    let mid = flipped.len() / 2;
-    flipped[mid] ^= 0x40;
+    flipped[skeleton_at + skeleton_len / 2] ^= 0x40;
     let mut foreign = good.clone();
     foreign[8] = foreign[8].wrapping_add(1);
     let damages: [(&str, Vec<u8>, &str); 4] = [
-        ("a flipped byte", flipped, "checksum mismatch"),
+        (
+            "a flipped byte in the skeleton",
+            flipped,
+            "checksum mismatch",
+        ),
         (
             "a truncation",
             good[..good.len() * 2 / 3].to_vec(),
@@ -244,4 +251,32 @@ fn a_changed_export_or_a_damaged_snapshot_is_imported_again() {
         // It was written anew, and is read again.
         assert_eq!(run(&cache, cwd, &args, true).came, Came::Snapshot, "{what}");
     }
+
+    // Columns are checked when a command first reads them, not on opening:
+    // with a byte flipped in every 4 KiB of them, the command stops with
+    // the reason and removes the snapshot, and the next run imports again.
+    let mut flipped = good.clone();
+    for at in (4096..skeleton_at).step_by(4096) {
+        flipped[at] ^= 0x40;
+    }
+    std::fs::write(snap, &flipped).unwrap();
+    let out = Command::cargo_bin("ringmaster")
+        .unwrap()
+        .current_dir(cwd)
+        .env("RINGMASTER_NOW", "2026-11-24T12:00:00Z")
+        .env("RINGMASTER_CACHE_DIR", &cache)
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with("error: the import snapshot") && stderr.contains("checksum mismatch"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "nothing printed from damaged data");
+    assert!(!snap.exists(), "the damaged snapshot is removed");
+    let again = run(&cache, cwd, &args, true);
+    assert_eq!(again.came, Came::Import);
+    assert_eq!(again.stdout, reference);
 }

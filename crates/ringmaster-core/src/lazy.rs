@@ -19,12 +19,31 @@ use std::cell::RefCell;
 use std::io::Write;
 use std::sync::{Arc, OnceLock};
 
-/// Where stored parts are read back from: the snapshot file, opened once.
+/// Where stored parts are read back from: the parts region of the
+/// snapshot file, mapped into memory once.
 pub trait PartSource: Send + Sync {
-    /// `len` bytes at `at` of the parts region.
-    fn read(&self, at: u64, len: u64) -> std::io::Result<Vec<u8>>;
-    /// The file, for the message when a part cannot be read.
+    /// The whole parts region.
+    fn bytes(&self) -> &[u8];
+    /// The file, for the message when a part fails its check.
     fn describe(&self) -> String;
+    /// A part failed its checksum: make sure the file is not read again.
+    fn damaged(&self);
+}
+
+/// How the message of a refused part begins, so that a command line can
+/// tell it from a fault and end with it as an error.
+pub const DAMAGED: &str = "the import snapshot ";
+
+/// Stops the command on a part that fails its check: its data is never
+/// used, and the source forgets the file so the next run imports again.
+/// (Checking every part on opening would read the whole file, which costs
+/// more than explaining one device.)
+fn refuse(source: &dyn PartSource, why: &str) -> ! {
+    source.damaged();
+    panic!(
+        "{DAMAGED}{} is damaged ({why}); it has been removed, so running the command again imports the exports anew",
+        source.describe()
+    )
 }
 
 /// Where parts go while [`write_parts`] runs: the caller's writer (as
@@ -119,25 +138,22 @@ impl<T: serde::de::DeserializeOwned> Lazy<T> {
                 .expect("a Lazy holds its value or where it is stored");
             match read_stored(s) {
                 Ok(v) => v,
-                // The part passed its checksum when the snapshot was written
-                // and the file is held open: only a disk error or a change
-                // made behind ringmaster's back gets here.
-                Err(why) => panic!(
-                    "the import snapshot {} cannot be read back ({why}); run the command again with --no-snapshot",
-                    s.source.describe()
-                ),
+                // The part passed its checksum when the snapshot was
+                // written: only a disk error or a change made behind
+                // ringmaster's back gets here.
+                Err(why) => refuse(&*s.source, &why),
             }
         })
     }
 }
 
 fn read_stored<T: serde::de::DeserializeOwned>(s: &Stored) -> Result<T, String> {
-    let bytes = s.source.read(s.at, s.len).map_err(|e| e.to_string())?;
-    if crc32fast::hash(&bytes) != s.crc {
+    let bytes = region(s.source.bytes(), s.at, s.len).ok_or("a part past the end of the file")?;
+    if crc32fast::hash(bytes) != s.crc {
         return Err("checksum mismatch".into());
     }
     // A part may hold parts of its own (a column, its dictionary).
-    read_parts(s.source.clone(), || postcard::from_bytes(&bytes)).map_err(|e| e.to_string())
+    read_parts(s.source.clone(), || postcard::from_bytes(bytes)).map_err(|e| e.to_string())
 }
 
 impl<T: serde::de::DeserializeOwned> std::ops::Deref for Lazy<T> {
@@ -248,23 +264,381 @@ impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Lazy<T> {
     }
 }
 
+fn region(bytes: &[u8], at: u64, len: u64) -> Option<&[u8]> {
+    let at = usize::try_from(at).ok()?;
+    bytes.get(at..at.checked_add(usize::try_from(len).ok()?)?)
+}
+
+/// Bytes covered by one checksum of a stored [`Slab`]: reading one value
+/// of a million-entry dictionary checks 64 KiB, not the whole array.
+const CHUNK: usize = 64 << 10;
+
+/// Where a slab's stored array starts in the region: aligned for any `T`.
+const SLAB_ALIGN: u64 = 8;
+
+/// A plain array (`u8`, `u32`, `u64`) that a snapshot stores as is and a
+/// command reads in place from the mapped file: no copy, no fresh pages,
+/// and only the pages it touches. Derefs to a slice; [`Slab::make_mut`]
+/// gives a vector to change. Each 64 KiB of a stored array has a CRC-32,
+/// checked the first time a read covers it.
+pub struct Slab<T> {
+    repr: Repr<T>,
+}
+
+enum Repr<T> {
+    Owned(Vec<T>),
+    Stored(StoredSlab),
+}
+
+struct StoredSlab {
+    source: Arc<dyn PartSource>,
+    /// Byte offset and length in the parts region.
+    at: usize,
+    len: usize,
+    crcs: Box<[u32]>,
+    checked: Box<[std::sync::atomic::AtomicBool]>,
+    all_checked: std::sync::atomic::AtomicBool,
+}
+
+impl StoredSlab {
+    fn bytes(&self) -> &[u8] {
+        &self.source.bytes()[self.at..self.at + self.len]
+    }
+
+    /// Checks the chunks holding bytes `from..to` that no read has checked.
+    fn check(&self, from: usize, to: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.all_checked.load(Relaxed) || from >= to {
+            return;
+        }
+        let bytes = self.bytes();
+        for k in from / CHUNK..to.div_ceil(CHUNK) {
+            if self.checked[k].load(Relaxed) {
+                continue;
+            }
+            let chunk = &bytes[k * CHUNK..((k + 1) * CHUNK).min(self.len)];
+            if crc32fast::hash(chunk) != self.crcs[k] {
+                refuse(&*self.source, "checksum mismatch");
+            }
+            // Checking a chunk twice on a race is harmless.
+            self.checked[k].store(true, Relaxed);
+        }
+        if from == 0 && to == self.len {
+            self.all_checked.store(true, Relaxed);
+        }
+    }
+}
+
+impl<T: bytemuck::Pod> Slab<T> {
+    pub fn new(values: Vec<T>) -> Self {
+        Slab {
+            repr: Repr::Owned(values),
+        }
+    }
+
+    /// The values `range` (indices), checking only what it covers.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> &[T] {
+        match &self.repr {
+            Repr::Owned(v) => &v[range],
+            Repr::Stored(s) => {
+                let size = std::mem::size_of::<T>();
+                assert!(range.start <= range.end && range.end * size <= s.len);
+                s.check(range.start * size, range.end * size);
+                &bytemuck::cast_slice(s.bytes())[range]
+            }
+        }
+    }
+
+    /// Value `i`, checking only its chunk; `None` past the end.
+    pub fn at(&self, i: usize) -> Option<T> {
+        (i < self.len()).then(|| self.slice(i..i + 1)[0])
+    }
+
+    /// The number of values, without reading them.
+    pub fn len(&self) -> usize {
+        match &self.repr {
+            Repr::Owned(v) => v.len(),
+            Repr::Stored(s) => s.len / std::mem::size_of::<T>(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The values as a vector to change (a stored array is copied first).
+    pub fn make_mut(&mut self) -> &mut Vec<T> {
+        if let Repr::Stored(_) = self.repr {
+            self.repr = Repr::Owned(self.to_vec());
+        }
+        match &mut self.repr {
+            Repr::Owned(v) => v,
+            Repr::Stored(_) => unreachable!("made owned above"),
+        }
+    }
+}
+
+impl<T: bytemuck::Pod> std::ops::Deref for Slab<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        match &self.repr {
+            Repr::Owned(v) => v,
+            Repr::Stored(s) => {
+                s.check(0, s.len);
+                bytemuck::cast_slice(s.bytes())
+            }
+        }
+    }
+}
+
+impl<T> Default for Slab<T> {
+    fn default() -> Self {
+        Slab {
+            repr: Repr::Owned(Vec::new()),
+        }
+    }
+}
+
+impl<'a, T: bytemuck::Pod> IntoIterator for &'a Slab<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl<T: bytemuck::Pod> From<Vec<T>> for Slab<T> {
+    fn from(v: Vec<T>) -> Self {
+        Slab::new(v)
+    }
+}
+
+impl<T: bytemuck::Pod> Clone for Slab<T> {
+    fn clone(&self) -> Self {
+        match &self.repr {
+            Repr::Owned(v) => Slab::new(v.clone()),
+            Repr::Stored(s) => {
+                use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+                Slab {
+                    repr: Repr::Stored(StoredSlab {
+                        source: s.source.clone(),
+                        at: s.at,
+                        len: s.len,
+                        crcs: s.crcs.clone(),
+                        checked: s
+                            .checked
+                            .iter()
+                            .map(|c| AtomicBool::new(c.load(Relaxed)))
+                            .collect(),
+                        all_checked: AtomicBool::new(s.all_checked.load(Relaxed)),
+                    }),
+                }
+            }
+        }
+    }
+}
+
+impl<T: bytemuck::Pod + PartialEq> PartialEq for Slab<T> {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl<T: bytemuck::Pod + std::fmt::Debug> std::fmt::Debug for Slab<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.repr {
+            Repr::Owned(v) => v.fmt(f),
+            Repr::Stored(s) => write!(f, "<stored: {} bytes at {}>", s.len, s.at),
+        }
+    }
+}
+
+/// The array's bytes in little-endian order, the stored layout.
+fn le_bytes<T: bytemuck::Pod>(values: &[T]) -> std::borrow::Cow<'_, [u8]> {
+    let bytes: &[u8] = bytemuck::cast_slice(values);
+    if cfg!(target_endian = "little") {
+        return bytes.into();
+    }
+    let size = std::mem::size_of::<T>();
+    bytes
+        .chunks_exact(size)
+        .flat_map(|c| c.iter().rev().copied())
+        .collect::<Vec<u8>>()
+        .into()
+}
+
+/// The values of little-endian `bytes`, which hold a whole number of them.
+fn from_le_bytes<T: bytemuck::Pod>(bytes: &[u8]) -> Vec<T> {
+    let size = std::mem::size_of::<T>();
+    let mut out: Vec<T> = vec![T::zeroed(); bytes.len() / size];
+    let dst: &mut [u8] = bytemuck::cast_slice_mut(&mut out);
+    dst.copy_from_slice(&bytes[..dst.len()]);
+    if cfg!(target_endian = "big") {
+        dst.chunks_exact_mut(size).for_each(<[u8]>::reverse);
+    }
+    out
+}
+
+#[derive(Serialize)]
+enum SlabOut<'a> {
+    #[serde(with = "bytes_inline")]
+    Inline(&'a [u8]),
+    Stored {
+        at: u64,
+        len: u64,
+        crcs: Vec<u32>,
+    },
+}
+
+#[derive(Deserialize)]
+enum SlabIn {
+    #[serde(with = "bytes_inline")]
+    Inline(Vec<u8>),
+    Stored {
+        at: u64,
+        len: u64,
+        crcs: Vec<u32>,
+    },
+}
+
+/// Bytes as one byte string (a list of numbers in JSON).
+mod bytes_inline {
+    pub fn serialize<S: serde::Serializer>(v: &&[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        struct Bytes;
+        impl<'de> serde::de::Visitor<'de> for Bytes {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+                Ok(v.to_vec())
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Vec<u8>, A::Error> {
+                let mut out = Vec::new();
+                while let Some(b) = seq.next_element::<u8>()? {
+                    out.push(b);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_bytes(Bytes)
+    }
+}
+
+/// Writes `bytes` to the sink at an offset aligned to [`SLAB_ALIGN`]:
+/// where they start, or why they could not be written.
+fn write_aligned(bytes: &[u8]) -> Result<u64, String> {
+    SINK.with(|k| {
+        let mut k = k.borrow_mut();
+        let sink = k.as_mut().expect("called while collecting");
+        let pad = (SLAB_ALIGN - sink.at % SLAB_ALIGN) % SLAB_ALIGN;
+        let zeros = [0u8; SLAB_ALIGN as usize];
+        let written = (sink.write)(sink.out.as_mut(), &zeros[..pad as usize])
+            .and_then(|()| (sink.write)(sink.out.as_mut(), bytes));
+        match written {
+            Ok(()) => {
+                let at = sink.at + pad;
+                sink.at = at + bytes.len() as u64;
+                Ok(at)
+            }
+            Err(e) => {
+                let why = e.to_string();
+                sink.failed.get_or_insert(e);
+                Err(why)
+            }
+        }
+    })
+}
+
+impl<T: bytemuck::Pod> Serialize for Slab<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error;
+        let bytes = le_bytes(self);
+        if !SINK.with(|k| k.borrow().is_some()) {
+            return SlabOut::Inline(&bytes).serialize(s);
+        }
+        let at = write_aligned(&bytes)
+            .map_err(|why| S::Error::custom(format!("writing a part: {why}")))?;
+        SlabOut::Stored {
+            at,
+            len: bytes.len() as u64,
+            crcs: bytes.chunks(CHUNK).map(crc32fast::hash).collect(),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de, T: bytemuck::Pod> Deserialize<'de> for Slab<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        use std::sync::atomic::AtomicBool;
+        let size = std::mem::size_of::<T>();
+        let (at, len, crcs) = match SlabIn::deserialize(d)? {
+            SlabIn::Inline(bytes) if bytes.len() % size == 0 => {
+                return Ok(Slab::new(from_le_bytes(&bytes)));
+            }
+            SlabIn::Inline(_) => return Err(D::Error::custom("an array cut inside a value")),
+            SlabIn::Stored { at, len, crcs } => (at, len, crcs),
+        };
+        let source = SOURCE
+            .with(|s| s.borrow().clone())
+            .ok_or_else(|| D::Error::custom("an array stored apart, read without its snapshot"))?;
+        // Checked here, so that no read can fall outside the region, cut a
+        // value or cast misaligned bytes.
+        let fits = region(source.bytes(), at, len).is_some_and(|b| {
+            b.len() % size == 0 && b.as_ptr().align_offset(std::mem::align_of::<T>()) == 0
+        });
+        if !fits || crcs.len() != (len as usize).div_ceil(CHUNK) {
+            return Err(D::Error::custom("an array that does not fit its snapshot"));
+        }
+        let stored = StoredSlab {
+            source,
+            at: at as usize,
+            len: len as usize,
+            checked: crcs.iter().map(|_| AtomicBool::new(false)).collect(),
+            crcs: crcs.into(),
+            all_checked: AtomicBool::new(false),
+        };
+        if cfg!(target_endian = "big") {
+            stored.check(0, stored.len);
+            return Ok(Slab::new(from_le_bytes(stored.bytes())));
+        }
+        Ok(Slab {
+            repr: Repr::Stored(stored),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    struct Memory(Vec<u8>);
+    /// A region in memory, aligned as a mapped file is.
+    struct Memory(Vec<u64>, usize);
+
+    impl Memory {
+        fn new(bytes: Vec<u8>) -> Arc<Memory> {
+            let mut words = vec![0u64; bytes.len().div_ceil(8)];
+            bytemuck::cast_slice_mut::<u64, u8>(&mut words)[..bytes.len()].copy_from_slice(&bytes);
+            Arc::new(Memory(words, bytes.len()))
+        }
+    }
 
     impl PartSource for Memory {
-        fn read(&self, at: u64, len: u64) -> std::io::Result<Vec<u8>> {
-            let (at, len) = (at as usize, len as usize);
-            self.0
-                .get(at..at + len)
-                .map(<[u8]>::to_vec)
-                .ok_or_else(|| std::io::Error::other("past the end"))
+        fn bytes(&self) -> &[u8] {
+            &bytemuck::cast_slice(&self.0)[..self.1]
         }
         fn describe(&self) -> String {
             "memory".into()
         }
+        fn damaged(&self) {}
     }
 
     type Pair = (Lazy<Vec<String>>, Lazy<u64>);
@@ -298,8 +672,7 @@ mod tests {
     fn parts_are_read_when_touched() {
         let (head, parts) = written();
         assert!(!parts.is_empty());
-        let read: Pair =
-            read_parts(Arc::new(Memory(parts)), || postcard::from_bytes(&head)).unwrap();
+        let read: Pair = read_parts(Memory::new(parts), || postcard::from_bytes(&head)).unwrap();
         assert!(!read.0.is_loaded() && !read.1.is_loaded());
         assert_eq!(*read.1, 7);
         assert!(!read.0.is_loaded(), "touching one part leaves the other");
@@ -323,8 +696,7 @@ mod tests {
         let (head, mut parts) = written();
         let last = parts.len() - 1;
         parts[last] ^= 1;
-        let read: Pair =
-            read_parts(Arc::new(Memory(parts)), || postcard::from_bytes(&head)).unwrap();
+        let read: Pair = read_parts(Memory::new(parts), || postcard::from_bytes(&head)).unwrap();
         let _ = *read.1;
     }
 
@@ -332,10 +704,69 @@ mod tests {
     fn a_changed_value_forgets_its_part() {
         let (head, parts) = written();
         let mut read: Pair =
-            read_parts(Arc::new(Memory(parts)), || postcard::from_bytes(&head)).unwrap();
+            read_parts(Memory::new(parts), || postcard::from_bytes(&head)).unwrap();
         read.0.push("d".into());
         let again = postcard::to_stdvec(&read).unwrap();
         let back: Pair = postcard::from_bytes(&again).unwrap();
         assert_eq!(back.0.len(), 3);
+    }
+
+    /// An array of `n` values written as a snapshot writes it: its
+    /// skeleton and the parts region.
+    fn stored_slab(n: u32) -> (Vec<u8>, Vec<u8>) {
+        let v: Slab<u32> = Slab::new((0..n).collect());
+        let (head, parts) = write_parts(Vec::new(), || postcard::to_stdvec(&v).unwrap());
+        (head, parts.unwrap())
+    }
+
+    #[test]
+    fn a_slab_reads_in_place_and_checks_what_it_reads() {
+        let n = (3 * CHUNK / 4) as u32;
+        let (head, mut parts) = stored_slab(n);
+        assert_eq!(parts.len(), n as usize * 4, "stored as is");
+        // Damage the last chunk: reading the first one still works...
+        let last = parts.len() - 1;
+        parts[last] ^= 0x80;
+        let read: Slab<u32> =
+            read_parts(Memory::new(parts), || postcard::from_bytes(&head)).unwrap();
+        assert_eq!(read.len(), n as usize);
+        assert_eq!(read.at(5), Some(5));
+        assert_eq!(read.slice(10..13), &[10, 11, 12]);
+        assert_eq!(read.at(n as usize), None);
+        // ...and reading the damaged one is refused.
+        let whole =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read.iter().copied().max()));
+        assert!(whole.is_err(), "the damaged chunk is never used");
+    }
+
+    #[test]
+    fn a_slab_round_trips_inline_and_stored_and_can_be_changed() {
+        let v: Slab<u64> = Slab::new(vec![1, u64::MAX, 3]);
+        let text = serde_json::to_string(&v).unwrap();
+        let back: Slab<u64> = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, v);
+        let (head, parts) = stored_slab(1000);
+        let mut read: Slab<u32> =
+            read_parts(Memory::new(parts), || postcard::from_bytes(&head)).unwrap();
+        assert_eq!(read.iter().sum::<u32>(), 999 * 1000 / 2);
+        read.make_mut().push(7);
+        assert_eq!(read.len(), 1001);
+        assert_eq!(read.at(1000), Some(7));
+        // A region that does not hold the array is refused on reading.
+        let (head, mut parts) = stored_slab(1000);
+        parts.truncate(100);
+        let short: Result<Slab<u32>, _> =
+            read_parts(Memory::new(parts), || postcard::from_bytes(&head));
+        assert!(short.is_err());
+    }
+
+    #[test]
+    fn slabs_after_other_parts_are_aligned() {
+        let v = (Lazy::new(vec![1u8]), Slab::new(vec![u64::MAX, 2]));
+        let (head, parts) = write_parts(Vec::new(), || postcard::to_stdvec(&v).unwrap());
+        let read: (Lazy<Vec<u8>>, Slab<u64>) =
+            read_parts(Memory::new(parts.unwrap()), || postcard::from_bytes(&head)).unwrap();
+        assert_eq!(&*read.1, &[u64::MAX, 2]);
+        assert_eq!(*read.0, vec![1]);
     }
 }

@@ -197,9 +197,10 @@ pub fn stable_hashes(org: &Org, plan: &str, rows: &[u32]) -> Vec<u64> {
     if rows.len() < col.dict_len() / 2 {
         return rows.par_iter().map(|&d| direct(d)).collect();
     }
+    let dict = col.dict.view();
     let by_code: Vec<u64> = (0..col.dict_len() as u32)
         .into_par_iter()
-        .map(|c| col.dict.value(c).map_or(0, |id| stable_hash(plan, id)))
+        .map(|c| dict.value(c).map_or(0, |id| stable_hash(plan, id)))
         .collect();
     rows.par_iter()
         .map(|&d| match col.code(d) {

@@ -185,7 +185,7 @@ pub fn resolve_within(org: &Org, now: jiff::Timestamp, within: &Within) -> Resol
     let mut r = Resolution::default();
     groups_in(org, now, &mut r, Some(within));
     filters_in(org, now, &mut r, Some(within));
-    policies_in(org, &mut r, Some(within));
+    r.policies = policies_in(org, &mut r, Some(within), |t| t);
     r.within = Some(within.clone());
     r
 }
@@ -606,10 +606,32 @@ pub fn licensed(org: &Org) -> (RoaringBitmap, bool) {
 
 /// Phase 3 of [`resolve`]: each policy's effective target (needs phases 1 and 2).
 pub fn resolve_policies(org: &Org, r: &mut Resolution) {
-    policies_in(org, r, None);
+    r.policies = policies_in(org, r, None, |t| t);
 }
 
-fn policies_in(org: &Org, r: &mut Resolution, within: Option<&Within>) {
+/// [`resolve`], keeping of each policy's target only what `keep` takes
+/// from it; the returned resolution's `policies` is empty. Each target is
+/// dropped as soon as it is made, so the next reuses its memory: `org`
+/// shows counts, and 2,000 targets held at once cost more in fresh pages
+/// the kernel zeroes than in working them out.
+pub fn resolve_keeping<T: Send>(
+    org: &Org,
+    now: jiff::Timestamp,
+    keep: impl Fn(PolicyTarget) -> T + Sync,
+) -> (Resolution, Vec<T>) {
+    let mut r = Resolution::default();
+    resolve_groups(org, now, &mut r);
+    resolve_filters(org, now, &mut r);
+    let kept = policies_in(org, &mut r, None, keep);
+    (r, kept)
+}
+
+fn policies_in<T: Send>(
+    org: &Org,
+    r: &mut Resolution,
+    within: Option<&Within>,
+    keep: impl Fn(PolicyTarget) -> T + Sync,
+) -> Vec<T> {
     let (unmanaged, unlicensed) = enrolment_and_licences(org, r);
     if let Some(w) = within {
         r.enrolled &= &w.devices;
@@ -639,13 +661,17 @@ fn policies_in(org: &Org, r: &mut Resolution, within: Option<&Within>) {
         trim: (unmanaged > 0).then_some(&r.enrolled),
         none: &none,
     };
-    let results: Vec<(PolicyTarget, Vec<Diagnostic>)> = org
+    let results: Vec<(T, Vec<Diagnostic>)> = org
         .policies
         .par_iter()
-        .map(|p| policy_target(org, r, p, &shared))
+        .map(|p| {
+            let (t, d) = policy_target(org, r, p, &shared);
+            (keep(t), d)
+        })
         .collect();
+    let mut kept = Vec::with_capacity(results.len());
     for (t, d) in results {
-        r.policies.push(t);
+        kept.push(t);
         r.diagnostics.extend(d);
     }
     r.group_user_devices = vec![None; org.groups.len()];
@@ -653,6 +679,7 @@ fn policies_in(org: &Org, r: &mut Resolution, within: Option<&Within>) {
         r.group_user_devices[g] = Some(b);
     }
     r.all_users_devices = owned;
+    kept
 }
 
 /// Sets the enrolled devices and licensed users, with a warning for each

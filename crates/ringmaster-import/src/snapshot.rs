@@ -23,13 +23,13 @@ use ringmaster_core::lazy::{self, PartSource};
 use ringmaster_core::org::Org;
 use ringmaster_core::progress::Progress;
 use sha2::{Digest, Sha256};
-use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 const MAGIC: &[u8; 8] = b"rmsnap\0\0";
 /// Raise whenever the serialized form of [`Org`] or [`ImportReport`] changes.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// Snapshots kept in a cache folder; older ones are removed when one is written.
 const KEEP: usize = 4;
 /// Largest header read: the key is a few dozen bytes.
@@ -276,17 +276,15 @@ fn stat_line(m: &std::fs::Metadata) -> String {
     format!("file {} {}\0", mtime_ns(m), m.len())
 }
 
-/// A writer that keeps a CRC-32 and a count of what passed through it.
-struct Summed<W> {
+/// A writer that counts what passed through it.
+struct Counted<W> {
     inner: W,
-    crc: crc32fast::Hasher,
     len: u64,
 }
 
-impl<W: Write> Write for Summed<W> {
+impl<W: Write> Write for Counted<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.crc.update(&buf[..n]);
         self.len += n as u64;
         Ok(n)
     }
@@ -296,93 +294,110 @@ impl<W: Write> Write for Summed<W> {
     }
 }
 
+/// Where the parts region starts: after the header, aligned so that the
+/// arrays stored in it can be read in place.
+fn parts_start(head_len: usize) -> u64 {
+    (16 + head_len as u64).next_multiple_of(8)
+}
+
 fn write_to(tmp: &Path, header: &Header, loaded: &Loaded) -> std::io::Result<()> {
     let bad = |e: postcard::Error| std::io::Error::other(e.to_string());
-    let mut w = Summed {
-        inner: BufWriter::with_capacity(1 << 20, std::fs::File::create(tmp)?),
-        crc: crc32fast::Hasher::new(),
-        len: 0,
-    };
     let head = postcard::to_stdvec(header).map_err(bad)?;
+    let mut w = BufWriter::with_capacity(1 << 20, std::fs::File::create(tmp)?);
     w.write_all(MAGIC)?;
     w.write_all(&FORMAT_VERSION.to_le_bytes())?;
     w.write_all(&(head.len() as u32).to_le_bytes())?;
     w.write_all(&head)?;
+    let start = parts_start(head.len());
+    w.write_all(&vec![0u8; (start - 16 - head.len() as u64) as usize])?;
     // The parts go straight to the file as serialization meets them.
-    let (skeleton, w) =
-        lazy::write_parts(w, || postcard::to_stdvec(&(&loaded.org, &loaded.report)));
-    let mut w = w?;
+    let (skeleton, w) = lazy::write_parts(Counted { inner: w, len: 0 }, || {
+        postcard::to_stdvec(&(&loaded.org, &loaded.report))
+    });
+    let Counted { mut inner, len } = w?;
     let skeleton = skeleton.map_err(bad)?;
-    w.write_all(&skeleton)?;
-    w.write_all(&(skeleton.len() as u64).to_le_bytes())?;
-    let Summed {
-        mut inner,
-        crc,
-        len,
-    } = w;
+    inner.write_all(&skeleton)?;
+    inner.write_all(&(skeleton.len() as u64).to_le_bytes())?;
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&head);
+    crc.update(&skeleton);
     inner.write_all(&crc.finalize().to_le_bytes())?;
-    inner.write_all(&(len + 4 + 8).to_le_bytes())?;
+    let file_len = start + len + skeleton.len() as u64 + TRAILER as u64;
+    inner.write_all(&file_len.to_le_bytes())?;
     let f = inner.into_inner().map_err(|e| e.into_error())?;
     f.sync_all()
 }
 
-/// The parts region of an open snapshot, read as columns are first used.
+/// Maps a snapshot file into memory.
+#[allow(unsafe_code)]
+fn map(f: &std::fs::File) -> std::io::Result<memmap2::Mmap> {
+    // SAFETY: the mapping is sound while nobody changes the file under it.
+    // ringmaster never writes a snapshot in place: it writes a temporary
+    // file and renames it over the old one, and prunes by removing files;
+    // both leave a mapped file's contents as they were. A file changed in
+    // place by something else is outside that contract: a value changed
+    // before it is first read fails its checksum, and a truncated file
+    // stops the process with SIGBUS instead of handing it wrong data.
+    unsafe { memmap2::Mmap::map(f) }
+}
+
+/// The parts region of an open snapshot, mapped; columns are read in
+/// place as commands first use them.
 struct Parts {
-    file: Mutex<std::fs::File>,
+    map: memmap2::Mmap,
     path: PathBuf,
-    start: u64,
-    len: u64,
+    start: usize,
+    len: usize,
 }
 
 impl PartSource for Parts {
-    fn read(&self, at: u64, len: u64) -> std::io::Result<Vec<u8>> {
-        if at.checked_add(len).is_none_or(|end| end > self.len) {
-            return Err(std::io::Error::other("a part past the end of the file"));
-        }
-        let mut buf = vec![0u8; len as usize];
-        let mut f = self.file.lock().unwrap_or_else(|e| e.into_inner());
-        f.seek(SeekFrom::Start(self.start + at))?;
-        f.read_exact(&mut buf)?;
-        Ok(buf)
+    fn bytes(&self) -> &[u8] {
+        &self.map[self.start..self.start + self.len]
     }
 
     fn describe(&self) -> String {
         self.path.display().to_string()
     }
+
+    fn damaged(&self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 /// The snapshot's import when it is current; `None` when there is none or
 /// its inputs changed; an error (why) when it is damaged or foreign.
-/// Reads the header and the organization's skeleton; columns are read
-/// from the still open file when a command first uses them.
+/// Checks the header and the organization's skeleton; columns are read
+/// in place when a command first uses them, each part and each 64 KiB of
+/// an array checked against its own CRC-32 then.
 fn read(file: &Path, want: &Header) -> Result<Option<Loaded>, String> {
-    let mut f = match std::fs::File::open(file) {
+    let f = match std::fs::File::open(file) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("cannot read: {e}")),
     };
-    let file_len = f.metadata().map_err(|e| format!("cannot read: {e}"))?.len();
-    let mut start = [0u8; 16];
-    f.read_exact(&mut start)
-        .map_err(|_| "shorter than its header".to_string())?;
-    if &start[..8] != MAGIC {
+    let map = map(&f).map_err(|e| format!("cannot read: {e}"))?;
+    let bytes: &[u8] = &map;
+    if bytes.len() < 16 {
+        return Err("shorter than its header".into());
+    }
+    if &bytes[..8] != MAGIC {
         return Err("not a ringmaster snapshot".into());
     }
-    let version = u32::from_le_bytes(start[8..12].try_into().expect("4 bytes"));
+    let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
     if version != FORMAT_VERSION {
         return Err(format!(
             "format version {version}, this ringmaster reads {FORMAT_VERSION}"
         ));
     }
-    let head_len = u32::from_le_bytes(start[12..16].try_into().expect("4 bytes"));
+    let head_len = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes"));
     if head_len > MAX_HEADER {
         return Err("header too long".into());
     }
-    let mut head = vec![0u8; head_len as usize];
-    f.read_exact(&mut head)
-        .map_err(|_| "shorter than its header".to_string())?;
+    let head = bytes
+        .get(16..16 + head_len as usize)
+        .ok_or("shorter than its header")?;
     let header: Header =
-        postcard::from_bytes(&head).map_err(|e| format!("unreadable header: {e}"))?;
+        postcard::from_bytes(head).map_err(|e| format!("unreadable header: {e}"))?;
     if header.ringmaster != want.ringmaster || header.binary != want.binary {
         return Err(format!(
             "written by another ringmaster build ({})",
@@ -393,56 +408,42 @@ fn read(file: &Path, want: &Header) -> Result<Option<Loaded>, String> {
         // The exports changed since: the usual reason to import again.
         return Ok(None);
     }
-    let front_len = 16 + head.len() as u64;
-    if file_len < front_len + TRAILER as u64 {
+    let start = parts_start(head.len()) as usize;
+    let file_len = bytes.len();
+    if file_len < start + TRAILER {
         return Err("truncated".into());
     }
-    let mut trailer = [0u8; TRAILER];
-    f.seek(SeekFrom::Start(file_len - TRAILER as u64))
-        .and_then(|_| f.read_exact(&mut trailer))
-        .map_err(|e| format!("cannot read: {e}"))?;
+    let trailer = &bytes[file_len - TRAILER..];
     let skeleton_len = u64::from_le_bytes(trailer[..8].try_into().expect("8 bytes"));
     let crc_stored = u32::from_le_bytes(trailer[8..12].try_into().expect("4 bytes"));
     let len_stored = u64::from_le_bytes(trailer[12..].try_into().expect("8 bytes"));
-    if len_stored != file_len {
+    if len_stored != file_len as u64 {
         return Err("truncated".into());
     }
-    let Some(skeleton_at) = (file_len - TRAILER as u64)
-        .checked_sub(skeleton_len)
-        .filter(|&at| at >= front_len)
+    let Some(skeleton_at) = usize::try_from(skeleton_len)
+        .ok()
+        .and_then(|n| (file_len - TRAILER).checked_sub(n))
+        .filter(|&at| at >= start)
     else {
         return Err("truncated".into());
     };
-    // The whole file is checked now, through one small buffer (no fresh
-    // pages: a tenth of a second for 300 MB), so a damaged snapshot is
-    // imported again instead of failing when a command reaches the part.
+    let skeleton = &bytes[skeleton_at..file_len - TRAILER];
     let mut crc = crc32fast::Hasher::new();
-    f.seek(SeekFrom::Start(0))
-        .map_err(|e| format!("cannot read: {e}"))?;
-    let mut left = file_len - 12;
-    let mut buf = vec![0u8; 1 << 20];
-    while left > 0 {
-        let take = left.min(buf.len() as u64) as usize;
-        f.read_exact(&mut buf[..take])
-            .map_err(|e| format!("cannot read: {e}"))?;
-        crc.update(&buf[..take]);
-        left -= take as u64;
-    }
+    crc.update(head);
+    crc.update(skeleton);
     if crc.finalize() != crc_stored {
         return Err("checksum mismatch: the file is damaged".into());
     }
-    let mut skeleton = vec![0u8; skeleton_len as usize];
-    f.seek(SeekFrom::Start(skeleton_at))
-        .and_then(|_| f.read_exact(&mut skeleton))
-        .map_err(|e| format!("cannot read: {e}"))?;
-    let parts = Arc::new(Parts {
-        file: Mutex::new(f),
+    let parts: Arc<Parts> = Arc::new(Parts {
         path: file.to_path_buf(),
-        start: front_len,
-        len: skeleton_at - front_len,
+        start,
+        len: skeleton_at - start,
+        map,
     });
+    let source: Arc<dyn PartSource> = parts.clone();
+    let skeleton = &parts.map[skeleton_at..file_len - TRAILER];
     let ((org, report), left): ((Org, ImportReport), _) =
-        lazy::read_parts(parts, || postcard::take_from_bytes(&skeleton))
+        lazy::read_parts(source, || postcard::take_from_bytes(skeleton))
             .map_err(|e| format!("unreadable: {e}"))?;
     if !left.is_empty() {
         return Err("bytes after the organization".into());
@@ -496,16 +497,47 @@ mod tests {
             assert_eq!(a.codes, b.codes);
             assert!((0..a.dict_len() as u32).all(|c| a.dict.value(c) == b.dict.value(c)));
         }
-        // Another key is not read; a damaged part is refused whole.
+        // Another key is not read.
         let other = Header {
             inputs: [8; 32],
             ..header.clone()
         };
         assert!(super::read(&file, &other).unwrap().is_none());
-        let mut bytes = std::fs::read(&file).unwrap();
-        bytes[200] ^= 1;
+        drop(read);
+        let good = std::fs::read(&file).unwrap();
+        // A damaged skeleton is refused when the file is opened.
+        let mut bytes = good.clone();
+        let in_skeleton = bytes.len() - TRAILER - 3;
+        bytes[in_skeleton] ^= 1;
         std::fs::write(&file, &bytes).unwrap();
         let err = super::read(&file, &header).err().unwrap();
         assert!(err.contains("checksum"), "{err}");
+        // A damaged column is refused when a command first reads it, and
+        // the file is removed so that the next run imports again.
+        let mut bytes = good;
+        let skeleton_len =
+            u64::from_le_bytes(bytes[bytes.len() - TRAILER..][..8].try_into().unwrap());
+        let start = parts_start(postcard::to_stdvec(&header).unwrap().len());
+        let middle = (start as usize + bytes.len() - TRAILER - skeleton_len as usize) / 2;
+        bytes[middle] ^= 1;
+        std::fs::write(&file, &bytes).unwrap();
+        let read = super::read(&file, &header)
+            .unwrap()
+            .expect("skeleton intact");
+        let touch = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            for t in [&read.org.users, &read.org.devices] {
+                for c in &t.cols {
+                    let _ = c.codes.iter().sum::<u32>();
+                    let _ = c.dict.values().count();
+                }
+                for m in &t.multi {
+                    let _ = m.items.iter().sum::<u32>();
+                }
+            }
+        }));
+        let why = touch.expect_err("the damaged part is refused");
+        let why = why.downcast_ref::<String>().expect("a message");
+        assert!(why.contains("damaged") && why.contains("checksum"), "{why}");
+        assert!(!file.exists(), "a damaged snapshot is removed");
     }
 }

@@ -16,8 +16,14 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let p = super::conflicts::prepare(&a.org.org, &[], &[], false, a.org.now())?;
-    let (org, res, report) = (p.org, p.res, p.report);
+    let p = super::conflicts::load(&a.org.org, &[], &[], false)?;
+    let (org, report) = (p.org, p.report);
+    // Counts are all this shows of each policy's target.
+    let (res, reach) = crate::progress::step("resolving groups and targets", || {
+        ringmaster_core::targeting::resolve_keeping(&org, a.org.now(), |t| {
+            (t.devices.len(), t.not_applicable.len())
+        })
+    });
     let dynamic = org
         .groups
         .iter()
@@ -52,8 +58,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             "policies": org.policies.iter().enumerate().map(|(i, p)| serde_json::json!({
                 "id": p.id, "name": p.name, "kind": p.kind, "platforms": p.platforms,
                 "assignments": p.assignments.len(),
-                "devices": res.policies[i].devices.len(),
-                "not_applicable": res.policies[i].not_applicable.len(),
+                "devices": reach[i].0,
+                "not_applicable": reach[i].1,
             })).collect::<Vec<_>>(),
             "diagnostics": res.diagnostics,
             "import": report,
@@ -102,8 +108,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             for (i, p) in org.policies.iter().enumerate() {
                 println!(
                     "{:>9} {:>9} {:>5}  {}",
-                    res.policies[i].devices.len(),
-                    res.policies[i].not_applicable.len(),
+                    reach[i].0,
+                    reach[i].1,
                     p.assignments.len(),
                     p.name
                 );

@@ -172,16 +172,8 @@ fn scalar_rows(
     if let Some(rows) = indexed_rows(l, column, all) {
         return rows;
     }
-    let hit: Vec<bool> = (0..column.dict.len() as u32)
-        .map(|c| {
-            scalar(
-                l.prop,
-                l.op,
-                &l.operand,
-                column.dict.value(c).map(|v| l.prop.present(v)),
-                ctx,
-            )
-        })
+    let hit: Vec<bool> = (column.dict.values())
+        .map(|v| scalar(l.prop, l.op, &l.operand, v.map(|v| l.prop.present(v)), ctx))
         .collect();
     if hit.iter().all(|h| *h) {
         return all.clone();
@@ -245,8 +237,9 @@ fn multi_plan(l: &Leaf, m: &MultiColumn, ctx: &EvalContext<'_>) -> (Vec<bool>, b
     let n = m.dict.len() as u32;
     match (&l.op, &l.operand) {
         (Op::Any | Op::All, Operand::Inner(inner)) => {
+            let dict = m.dict.view();
             let hit = (0..n)
-                .map(|c| c != 0 && inner_test(inner, m, c, ctx))
+                .map(|c| c != 0 && inner_test(inner, m, &|c| dict.value(c), c, ctx))
                 .collect();
             (hit, l.op == Op::All, false)
         }
@@ -254,8 +247,8 @@ fn multi_plan(l: &Leaf, m: &MultiColumn, ctx: &EvalContext<'_>) -> (Vec<bool>, b
             // A scalar operator on a list asks about its elements: positive
             // operators hold when any element matches, negative ones when none does.
             let pos = element_op(l);
-            let hit = (0..n)
-                .map(|c| c != 0 && scalar(l.prop, pos, &l.operand, m.dict.value(c), ctx))
+            let hit = (m.dict.values().enumerate())
+                .map(|(c, v)| c != 0 && scalar(l.prop, pos, &l.operand, v, ctx))
                 .collect();
             (hit, false, l.op.positive().is_some())
         }
@@ -271,14 +264,22 @@ fn element_op(l: &Leaf) -> Op {
     }
 }
 
-fn inner_test(i: &Inner, m: &MultiColumn, code: u32, ctx: &EvalContext<'_>) -> bool {
+/// `element` reads an element's text: from the whole dictionary in hand
+/// when testing every code, one value at a time when testing one row.
+fn inner_test<'t>(
+    i: &Inner,
+    m: &'t MultiColumn,
+    element: &impl Fn(u32) -> Option<&'t str>,
+    code: u32,
+    ctx: &EvalContext<'_>,
+) -> bool {
     match i {
-        Inner::And(v) => v.iter().all(|c| inner_test(c, m, code, ctx)),
-        Inner::Or(v) => v.iter().any(|c| inner_test(c, m, code, ctx)),
-        Inner::Not(c) => !inner_test(c, m, code, ctx),
+        Inner::And(v) => v.iter().all(|c| inner_test(c, m, element, code, ctx)),
+        Inner::Or(v) => v.iter().any(|c| inner_test(c, m, element, code, ctx)),
+        Inner::Not(c) => !inner_test(c, m, element, code, ctx),
         Inner::Cmp { field, op, operand } => {
             let value = match field {
-                Field::Element => m.dict.value(code),
+                Field::Element => element(code),
                 Field::Record(i) => m.record(code).get(*i).and_then(|v| v.as_deref()),
             };
             scalar(&ELEMENT_PROP, *op, operand, value, ctx)
@@ -435,8 +436,12 @@ fn leaf_test(l: &Leaf, t: &Table, row: u32, ctx: &EvalContext<'_>) -> bool {
 fn multi_test(l: &Leaf, m: &MultiColumn, row: u32, ctx: &EvalContext<'_>) -> bool {
     let codes = m.row(row);
     match (&l.op, &l.operand) {
-        (Op::Any, Operand::Inner(i)) => codes.iter().any(|&c| inner_test(i, m, c, ctx)),
-        (Op::All, Operand::Inner(i)) => codes.iter().all(|&c| inner_test(i, m, c, ctx)),
+        (Op::Any, Operand::Inner(i)) => codes
+            .iter()
+            .any(|&c| inner_test(i, m, &|c| m.dict.value(c), c, ctx)),
+        (Op::All, Operand::Inner(i)) => codes
+            .iter()
+            .all(|&c| inner_test(i, m, &|c| m.dict.value(c), c, ctx)),
         _ => {
             let pos = element_op(l);
             let any = codes
