@@ -65,6 +65,12 @@ pub struct Foreign {
 }
 
 pub fn foreign(org: &Org, platforms: &[Platform]) -> Foreign {
+    foreign_among(org, platforms, None)
+}
+
+/// [`foreign`], its devices only among `among` when given: explaining one
+/// device asks about a few rows, not the fleet's platform lists.
+pub fn foreign_among(org: &Org, platforms: &[Platform], among: Option<&RoaringBitmap>) -> Foreign {
     let col = &org.devices.cols[DeviceAttr::Platform.index()];
     let codes: Vec<u32> = if platforms.is_empty() {
         Vec::new()
@@ -78,10 +84,16 @@ pub fn foreign(org: &Org, platforms: &[Platform]) -> Foreign {
             })
             .collect()
     };
-    let rows = codes
-        .iter()
-        .map(|&c| col.rows_of(c))
-        .fold(RoaringBitmap::new(), |acc, r| acc | r.as_ref());
+    let rows = match among {
+        Some(rows) => rows
+            .iter()
+            .filter(|&d| codes.contains(&col.code(d)))
+            .collect(),
+        None => codes
+            .iter()
+            .map(|&c| col.rows_of(c))
+            .fold(RoaringBitmap::new(), |acc, r| acc | r.as_ref()),
+    };
     Foreign { codes, rows }
 }
 
@@ -92,24 +104,32 @@ pub fn not_applicable(
     policy: &Policy,
     devices: &RoaringBitmap,
 ) -> (RoaringBitmap, Vec<(String, u64)>) {
-    not_applicable_given(org, policy, devices, &foreign(org, &policy.platforms))
+    not_applicable_given(org, policy, devices, &foreign(org, &policy.platforms), true)
 }
 
-/// [`not_applicable`] with the policy's [`foreign`] platforms worked out.
+/// [`not_applicable`] with the policy's [`foreign`] platforms worked out;
+/// without `breakdown` the reasons are left empty (the devices are the same).
 pub fn not_applicable_given(
     org: &Org,
     policy: &Policy,
     devices: &RoaringBitmap,
     foreign: &Foreign,
+    breakdown: bool,
 ) -> (RoaringBitmap, Vec<(String, u64)>) {
     let mut out = devices & &foreign.rows;
     let mut reasons = Vec::new();
-    if !out.is_empty() {
+    if breakdown && !out.is_empty() {
         let col = &org.devices.cols[DeviceAttr::Platform.index()];
         // Against the reached foreign devices, not all reached ones: the
-        // same count (each platform's rows are foreign), on a smaller set.
+        // same count (each platform's rows are foreign), on a smaller set;
+        // a few devices (one explained) are counted one by one.
+        let few = out.len() * 64 < u64::from(org.devices.rows);
         for &code in &foreign.codes {
-            let n = col.rows_of(code).intersection_len(&out);
+            let n = if few {
+                out.iter().filter(|&d| col.code(d) == code).count() as u64
+            } else {
+                col.rows_of(code).intersection_len(&out)
+            };
             if n > 0 {
                 let name = col.dict.value(code).unwrap_or_default();
                 reasons.push((name.to_string(), n));
@@ -133,9 +153,20 @@ pub fn not_applicable_given(
                 passes(rule, sku, os) == Some(false)
             })
             .collect();
-        let rows = &(col.select(&fails) & devices) - &out;
+        // A few devices (one explained) are tested one by one.
+        let failing = if devices.len() * 64 < u64::from(org.devices.rows) {
+            devices
+                .iter()
+                .filter(|&d| fails[col.code(d) as usize])
+                .collect()
+        } else {
+            col.select(&fails) & devices
+        };
+        let rows = &failing - &out;
         if !rows.is_empty() {
-            reasons.push((rule_name(rule).to_string(), rows.len()));
+            if breakdown {
+                reasons.push((rule_name(rule).to_string(), rows.len()));
+            }
             out |= rows;
         }
     }

@@ -391,6 +391,13 @@ impl<T: bytemuck::Pod> std::ops::Deref for Slab<T> {
     }
 }
 
+/// Changing values in place copies a stored array out first.
+impl<T: bytemuck::Pod> std::ops::DerefMut for Slab<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        self.make_mut()
+    }
+}
+
 impl<T> Default for Slab<T> {
     fn default() -> Self {
         Slab {
@@ -404,6 +411,12 @@ impl<'a, T: bytemuck::Pod> IntoIterator for &'a Slab<T> {
     type IntoIter = std::slice::Iter<'a, T>;
     fn into_iter(self) -> Self::IntoIter {
         self.iter()
+    }
+}
+
+impl<T: bytemuck::Pod> FromIterator<T> for Slab<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
+        Slab::new(iter.into_iter().collect())
     }
 }
 

@@ -37,7 +37,6 @@ pub mod goals;
 pub mod lazy;
 pub mod model;
 pub mod org;
-pub mod packed;
 pub mod pilot;
 pub mod progress;
 pub mod rules;

@@ -3,7 +3,7 @@
 //! their primary users is precomputed in both directions.
 
 use crate::column::{DictColumn, MultiColumn};
-use crate::lazy::Lazy;
+use crate::lazy::{Lazy, Slab};
 use crate::model::{
     ASSIGNED_PLAN_FIELDS, DeviceAttr, DeviceMulti, Filter, Group, GroupKind, MemberKind, Platform,
     Policy, UserAttr, UserMulti,
@@ -141,37 +141,28 @@ pub struct Org {
     pub filters: Vec<Filter>,
     pub policies: Vec<Policy>,
     /// Primary user row of each device, or [`NO_ROW`].
-    #[serde(with = "crate::packed")]
-    pub device_user: Vec<u32>,
+    pub device_user: Slab<u32>,
     /// Devices of each user: `user_devices[user_offsets[u]..user_offsets[u + 1]]`.
-    #[serde(with = "crate::packed")]
-    user_offsets: Vec<u32>,
-    #[serde(with = "crate::packed")]
-    user_devices: Vec<u32>,
+    user_offsets: Slab<u32>,
+    user_devices: Slab<u32>,
     /// Sign-ins (Graph `usersLoggedOn`): the users of device `d` are
     /// `logon_users[logon_offsets[d]..logon_offsets[d + 1]]`, and `logon_at`
     /// holds when each last signed in (Unix seconds, [`NO_TIME`] when the
     /// export left it out). Empty offsets: the import carries no sign-ins.
-    #[serde(with = "crate::packed")]
-    logon_offsets: Vec<u32>,
-    #[serde(with = "crate::packed")]
-    logon_users: Vec<u32>,
-    logon_at: Vec<i64>,
+    logon_offsets: Slab<u32>,
+    logon_users: Slab<u32>,
+    logon_at: Slab<i64>,
     /// The inverse: devices user `u` signed in to, like `user_devices`.
-    #[serde(with = "crate::packed")]
-    signin_offsets: Vec<u32>,
-    #[serde(with = "crate::packed")]
-    signin_devices: Vec<u32>,
+    signin_offsets: Slab<u32>,
+    signin_devices: Slab<u32>,
     /// Sign-in entries naming a user who is not in the import (dropped).
     pub logons_unknown_users: usize,
     group_index: FxHashMap<String, usize>,
     filter_index: FxHashMap<String, usize>,
     policy_index: FxHashMap<String, usize>,
     /// Entra object id code → row, for resolving member references.
-    #[serde(with = "crate::packed")]
-    user_by_oid: Vec<u32>,
-    #[serde(with = "crate::packed")]
-    device_by_oid: Vec<u32>,
+    user_by_oid: Slab<u32>,
+    device_by_oid: Slab<u32>,
     /// Static groups' member references, resolved to rows once at build time.
     pub static_members: Vec<StaticMembers>,
 }
@@ -179,10 +170,8 @@ pub struct Org {
 /// A static group's direct members as rows and group indices.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct StaticMembers {
-    #[serde(with = "crate::packed")]
-    pub users: Vec<u32>,
-    #[serde(with = "crate::packed")]
-    pub devices: Vec<u32>,
+    pub users: Slab<u32>,
+    pub devices: Slab<u32>,
     pub groups: Vec<usize>,
     /// References to objects that are not in the import.
     pub missing: usize,
@@ -744,8 +733,9 @@ impl OrgBuilder {
                 org.devices.cols[DeviceAttr::EntraOsType.index()].set(row, Some(p.entra_os_type()));
             }
         }
-        org.user_by_oid = code_to_row(&org.users.cols[UserAttr::ObjectId.index()]);
-        org.device_by_oid = code_to_row(&org.devices.cols[DeviceAttr::EntraObjectId.index()]);
+        org.user_by_oid = code_to_row(&org.users.cols[UserAttr::ObjectId.index()]).into();
+        org.device_by_oid =
+            code_to_row(&org.devices.cols[DeviceAttr::EntraObjectId.index()]).into();
         org.group_index = org
             .groups
             .iter()
@@ -762,7 +752,7 @@ impl OrgBuilder {
                 *members = Vec::new();
             }
         }
-        org.device_user = primary_users(&org);
+        org.device_user = primary_users(&org).into();
         let mut logons = self.logons;
         // Sign-in ids to user rows; entries for users not imported are dropped.
         let logon_rows: Vec<u32> = self
@@ -779,7 +769,8 @@ impl OrgBuilder {
         if self.cluster {
             let order = locality_order(&org);
             org.devices.permute(&order);
-            org.device_by_oid = code_to_row(&org.devices.cols[DeviceAttr::EntraObjectId.index()]);
+            org.device_by_oid =
+                code_to_row(&org.devices.cols[DeviceAttr::EntraObjectId.index()]).into();
             org.device_user = order.iter().map(|&d| org.device_user[d as usize]).collect();
             // Static members were resolved to the rows before.
             let mut row_of = vec![0u32; order.len()];
@@ -816,8 +807,8 @@ impl OrgBuilder {
                 fill[u as usize] += 1;
             }
         }
-        org.user_offsets = counts;
-        org.user_devices = devs;
+        org.user_offsets = counts.into();
+        org.user_devices = devs.into();
         org.filter_index = org
             .filters
             .iter()
@@ -841,7 +832,7 @@ fn index_logons(org: &mut Org, mut logons: Vec<(u32, u32, i64)>) {
     logons.par_sort_unstable_by_key(|&(d, u, t)| (d, u, std::cmp::Reverse(t)));
     logons.dedup_by_key(|l| (l.0, l.1));
     let devices = org.devices.rows as usize;
-    org.logon_offsets = offsets_of(devices, logons.iter().map(|l| l.0));
+    org.logon_offsets = offsets_of(devices, logons.iter().map(|l| l.0)).into();
     org.logon_users = logons.iter().map(|l| l.1).collect();
     org.logon_at = logons.iter().map(|l| l.2).collect();
     let users = org.users.rows as usize;
@@ -853,8 +844,8 @@ fn index_logons(org: &mut Org, mut logons: Vec<(u32, u32, i64)>) {
         devs[fill[u as usize] as usize] = d;
         fill[u as usize] += 1;
     }
-    org.signin_offsets = offsets;
-    org.signin_devices = devs;
+    org.signin_offsets = offsets.into();
+    org.signin_devices = devs.into();
 }
 
 /// Each device's primary user row, or [`NO_ROW`].
@@ -920,12 +911,12 @@ fn static_members(org: &Org, g: &Group) -> StaticMembers {
         let device = || org.device_by_object_id(&r.id);
         let group = || org.group(&r.id);
         let found = match r.kind {
-            Some(MemberKind::User) => user().map(|u| m.users.push(u)),
-            Some(MemberKind::Device) => device().map(|d| m.devices.push(d)),
+            Some(MemberKind::User) => user().map(|u| m.users.make_mut().push(u)),
+            Some(MemberKind::Device) => device().map(|d| m.devices.make_mut().push(d)),
             Some(MemberKind::Group) => group().map(|x| m.groups.push(x)),
             None => user()
-                .map(|u| m.users.push(u))
-                .or_else(|| device().map(|d| m.devices.push(d)))
+                .map(|u| m.users.make_mut().push(u))
+                .or_else(|| device().map(|d| m.devices.make_mut().push(d)))
                 .or_else(|| group().map(|x| m.groups.push(x))),
         };
         if found.is_none() {
@@ -933,9 +924,9 @@ fn static_members(org: &Org, g: &Group) -> StaticMembers {
         }
     }
     m.users.sort_unstable();
-    m.users.dedup();
+    m.users.make_mut().dedup();
     m.devices.sort_unstable();
-    m.devices.dedup();
+    m.devices.make_mut().dedup();
     m
 }
 

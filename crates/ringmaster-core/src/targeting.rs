@@ -177,15 +177,14 @@ impl Within {
 /// user-targeted reaches the other devices of their users). What it says
 /// about a row of `within` (memberships, reaches, applicability) is what
 /// the whole resolution says; counts and diagnostics about the fleet are
-/// not (see [`Resolution::within`]). The rules and the policy targets cost
-/// a few rows' work; what is worked out once for the fleet (enrolled
-/// devices, licensed users, each platform list's foreign devices) is still
-/// scanned whole.
+/// not (see [`Resolution::within`]): the diagnostics count unenrolled
+/// devices and unlicensed users among these rows. Rules, enrolment,
+/// licences, platforms and policy targets cost a few rows' work.
 pub fn resolve_within(org: &Org, now: jiff::Timestamp, within: &Within) -> Resolution {
     let mut r = Resolution::default();
     groups_in(org, now, &mut r, Some(within));
     filters_in(org, now, &mut r, Some(within));
-    r.policies = policies_in(org, &mut r, Some(within), |t| t);
+    r.policies = policies_in(org, &mut r, Some(within), true, |t| t);
     r.within = Some(within.clone());
     r
 }
@@ -572,20 +571,39 @@ pub fn enrolled(org: &Org) -> (RoaringBitmap, bool) {
     (col.select(&hit), false)
 }
 
+/// [`enrolled`] among `devices`.
+fn enrolled_among(org: &Org, devices: &RoaringBitmap) -> (RoaringBitmap, bool) {
+    let col = &org.devices.cols[crate::model::DeviceAttr::ManagedId.index()];
+    if col.dict_len() <= 1 {
+        return (devices.clone(), true);
+    }
+    let rows = devices
+        .iter()
+        .filter(|&d| col.code(d) != crate::column::NULL);
+    (rows.collect(), false)
+}
+
 /// Users with an Intune licence: an `assignedPlans` entry of Intune's service
 /// (`SCO`, or the Intune plan id) that is enabled or in its grace period
 /// (`Warning`). Intune's All users is all *licensed* users (memdocs
 /// `configuration/device-profile-assign.md`). Exports without plans cannot
 /// tell: every user is taken as licensed and the second value says so.
 pub fn licensed(org: &Org) -> (RoaringBitmap, bool) {
+    let mut all = RoaringBitmap::new();
+    all.insert_range(0..org.users.rows);
+    licensed_among(org, &all)
+}
+
+/// [`licensed`] among `users`.
+fn licensed_among(org: &Org, users: &RoaringBitmap) -> (RoaringBitmap, bool) {
     const INTUNE_PLAN: &str = "c1ec4a95-1f05-45b3-a911-aa3fa01094f5";
     let plans = &org.users.multi[UserMulti::AssignedPlans.index()];
-    let mut any = false;
-    let mut out = RoaringBitmap::new();
-    for u in 0..org.users.rows {
-        let codes = plans.row(u);
-        any |= !codes.is_empty();
-        let has = codes.iter().any(|&c| {
+    // No user with any plan: the export does not carry them.
+    if plans.items.is_empty() {
+        return (users.clone(), true);
+    }
+    let has = |u: u32| {
+        plans.row(u).iter().any(|&c| {
             let rec = plans.record(c);
             let field = |i: usize| rec.get(i).and_then(|f| f.as_deref()).unwrap_or("");
             let intune =
@@ -593,50 +611,43 @@ pub fn licensed(org: &Org) -> (RoaringBitmap, bool) {
             let live = field(1).eq_ignore_ascii_case("Enabled")
                 || field(1).eq_ignore_ascii_case("Warning");
             intune && live
-        });
-        if has {
-            out.insert(u);
-        }
-    }
-    if !any {
-        out.insert_range(0..org.users.rows);
-    }
-    (out, !any)
+        })
+    };
+    (users.iter().filter(|&u| has(u)).collect(), false)
 }
 
 /// Phase 3 of [`resolve`]: each policy's effective target (needs phases 1 and 2).
 pub fn resolve_policies(org: &Org, r: &mut Resolution) {
-    r.policies = policies_in(org, r, None, |t| t);
+    r.policies = policies_in(org, r, None, true, |t| t);
 }
 
-/// [`resolve`], keeping of each policy's target only what `keep` takes
-/// from it; the returned resolution's `policies` is empty. Each target is
-/// dropped as soon as it is made, so the next reuses its memory: `org`
-/// shows counts, and 2,000 targets held at once cost more in fresh pages
-/// the kernel zeroes than in working them out.
-pub fn resolve_keeping<T: Send>(
-    org: &Org,
-    now: jiff::Timestamp,
-    keep: impl Fn(PolicyTarget) -> T + Sync,
-) -> (Resolution, Vec<T>) {
+/// [`resolve`] for counts: of each policy's target, how many devices it
+/// reaches and how many of those cannot take it, the same numbers as
+/// `resolve(..).policies[i]` gives; the returned resolution's `policies` is
+/// empty. Each target is dropped as soon as it is counted, so the next
+/// reuses its memory (2,000 targets held at once at a million devices cost
+/// more in fresh pages the kernel zeroes than in working them out), and the
+/// not-applicable devices are not broken down by reason.
+pub fn resolve_counts(org: &Org, now: jiff::Timestamp) -> (Resolution, Vec<(u64, u64)>) {
     let mut r = Resolution::default();
     resolve_groups(org, now, &mut r);
     resolve_filters(org, now, &mut r);
-    let kept = policies_in(org, &mut r, None, keep);
-    (r, kept)
+    let counts = policies_in(org, &mut r, None, false, |t| {
+        (t.devices.len(), t.not_applicable.len())
+    });
+    (r, counts)
 }
 
+/// Works out every policy's target and keeps `keep` of it; `breakdown`
+/// says whether to count not-applicable devices per reason.
 fn policies_in<T: Send>(
     org: &Org,
     r: &mut Resolution,
     within: Option<&Within>,
+    breakdown: bool,
     keep: impl Fn(PolicyTarget) -> T + Sync,
 ) -> Vec<T> {
-    let (unmanaged, unlicensed) = enrolment_and_licences(org, r);
-    if let Some(w) = within {
-        r.enrolled &= &w.devices;
-        r.licensed &= &w.users;
-    }
+    let (unmanaged, unlicensed) = enrolment_and_licences(org, r, within);
     user_targeting(org, r);
     let all_devices = r.enrolled.clone();
     let all_users = r.licensed.clone();
@@ -646,9 +657,9 @@ fn policies_in<T: Send>(
     let mut foreign: FxHashMap<&[crate::model::Platform], crate::applicability::Foreign> =
         FxHashMap::default();
     for p in &org.policies {
-        foreign
-            .entry(p.platforms.as_slice())
-            .or_insert_with(|| crate::applicability::foreign(org, &p.platforms));
+        foreign.entry(p.platforms.as_slice()).or_insert_with(|| {
+            crate::applicability::foreign_among(org, &p.platforms, within.map(|w| &w.devices))
+        });
     }
     let none = RoaringBitmap::new();
     let shared = Shared {
@@ -660,6 +671,7 @@ fn policies_in<T: Send>(
         // Only when some devices are not enrolled does a reach need trimming.
         trim: (unmanaged > 0).then_some(&r.enrolled),
         none: &none,
+        breakdown,
     };
     let results: Vec<(T, Vec<Diagnostic>)> = org
         .policies
@@ -685,11 +697,15 @@ fn policies_in<T: Send>(
 /// Sets the enrolled devices and licensed users, with a warning for each
 /// kind the policies miss; returns how many devices are not enrolled and
 /// how many users not licensed.
-fn enrolment_and_licences(org: &Org, r: &mut Resolution) -> (u64, u64) {
-    let (enrolled, assumed) = enrolled(org);
+fn enrolment_and_licences(org: &Org, r: &mut Resolution, within: Option<&Within>) -> (u64, u64) {
+    let (enrolled, assumed) = match within {
+        Some(w) => enrolled_among(org, &w.devices),
+        None => enrolled(org),
+    };
     r.enrolled = enrolled;
     r.enrolled_assumed = assumed;
-    let unmanaged = org.devices.rows as u64 - r.enrolled.len();
+    let rows = within.map_or(u64::from(org.devices.rows), |w| w.devices.len());
+    let unmanaged = rows - r.enrolled.len();
     if unmanaged > 0 {
         r.diagnostics.push(Diagnostic {
             severity: Severity::Warning,
@@ -699,10 +715,14 @@ fn enrolment_and_licences(org: &Org, r: &mut Resolution) -> (u64, u64) {
             ),
         });
     }
-    let (licensed, assumed) = licensed(org);
+    let (licensed, assumed) = match within {
+        Some(w) => licensed_among(org, &w.users),
+        None => licensed(org),
+    };
     r.licensed = licensed;
     r.licensed_assumed = assumed;
-    let unlicensed = org.users.rows as u64 - r.licensed.len();
+    let rows = within.map_or(u64::from(org.users.rows), |w| w.users.len());
+    let unlicensed = rows - r.licensed.len();
     if unlicensed > 0 {
         r.diagnostics.push(Diagnostic {
             severity: Severity::Warning,
@@ -814,6 +834,8 @@ struct Shared<'a> {
     /// The enrolled devices, when some are not: every reach is cut to them.
     trim: Option<&'a RoaringBitmap>,
     none: &'a RoaringBitmap,
+    /// Count not-applicable devices per reason.
+    breakdown: bool,
 }
 
 /// One policy's target, with what its assignments get wrong.
@@ -940,7 +962,7 @@ fn policy_target(
         (&excl_users, &excl_devices),
         &r.filter_devices,
         p,
-        &s.foreign[p.platforms.as_slice()],
+        (&s.foreign[p.platforms.as_slice()], s.breakdown),
         s.trim,
     );
     (target, diags)
@@ -989,7 +1011,8 @@ pub(crate) fn combine(
     (excl_users, excl_devices): (&RoaringBitmap, &RoaringBitmap),
     filter_devices: &[RoaringBitmap],
     policy: &crate::model::Policy,
-    foreign: &crate::applicability::Foreign,
+    // The platforms it cannot reach, and whether to count per reason.
+    (foreign, breakdown): (&crate::applicability::Foreign, bool),
     enrolled: Option<&RoaringBitmap>,
 ) -> PolicyTarget {
     use std::borrow::Cow;
@@ -1060,7 +1083,7 @@ pub(crate) fn combine(
         None => devices,
     };
     let (not_applicable, by_platform) =
-        crate::applicability::not_applicable_given(org, policy, &devices, foreign);
+        crate::applicability::not_applicable_given(org, policy, &devices, foreign, breakdown);
     PolicyTarget {
         devices,
         users,

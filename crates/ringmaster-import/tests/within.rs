@@ -1,9 +1,10 @@
 //! A device explained from a resolution of it and its users alone
-//! (`ringmaster explain --device`) reads exactly as from the whole one.
+//! (`ringmaster explain --device`) reads exactly as from the whole one; the
+//! counts `ringmaster org` works out alone are the whole resolution's.
 
 use ringmaster_core::explain::explain_device;
 use ringmaster_core::org::Org;
-use ringmaster_core::targeting::{Within, resolve, resolve_within};
+use ringmaster_core::targeting::{Within, resolve, resolve_counts, resolve_within};
 use ringmaster_import::load;
 use std::path::Path;
 
@@ -28,6 +29,16 @@ fn same_explanations(org: &Org) -> (usize, usize) {
             (full.policies.iter()).any(|p| p.devices.contains(d) || p.not_applicable.contains(d)),
         );
     }
+    let (counted, counts) = resolve_counts(org, now());
+    let whole: Vec<(u64, u64)> = (full.policies.iter())
+        .map(|p| (p.devices.len(), p.not_applicable.len()))
+        .collect();
+    assert_eq!(counts, whole);
+    assert!(whole.iter().any(|c| c.1 > 0) || org.devices.rows < 100);
+    assert_eq!(
+        serde_json::to_value(&counted.diagnostics).unwrap(),
+        serde_json::to_value(&full.diagnostics).unwrap()
+    );
     (reached, conflicted)
 }
 

@@ -20,9 +20,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let (org, report) = (p.org, p.report);
     // Counts are all this shows of each policy's target.
     let (res, reach) = crate::progress::step("resolving groups and targets", || {
-        ringmaster_core::targeting::resolve_keeping(&org, a.org.now(), |t| {
-            (t.devices.len(), t.not_applicable.len())
-        })
+        ringmaster_core::targeting::resolve_counts(&org, a.org.now())
     });
     let dynamic = org
         .groups
