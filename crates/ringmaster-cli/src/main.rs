@@ -309,8 +309,10 @@ fn quiet_on_closed_pipe() {
             std::process::exit(141);
         }
         // A snapshot part that failed its checksum: bad input, not a fault.
+        // Several threads may meet it at once; one says so.
         if text.starts_with(ringmaster_core::lazy::DAMAGED) {
-            eprintln!("error: {text}");
+            static ONCE: std::sync::Once = std::sync::Once::new();
+            ONCE.call_once(|| eprintln!("error: {text}"));
             std::process::exit(2);
         }
         default(info);

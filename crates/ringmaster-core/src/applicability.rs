@@ -142,9 +142,8 @@ pub fn not_applicable_given(
             Applicability::OsVersion { .. } => DeviceAttr::OsVersion,
         };
         let col = &org.devices.cols[attr.index()];
-        let fails: Vec<bool> = (0..col.dict.len() as u32)
-            .map(|c| {
-                let v = col.dict.value(c);
+        let fails: Vec<bool> = (col.dict.values())
+            .map(|v| {
                 let (sku, os) = if attr == DeviceAttr::Sku {
                     (v, None)
                 } else {

@@ -89,11 +89,11 @@ impl Dict {
 
     fn table(&self) -> &HashTable<u32> {
         self.table.get_or_init(|| {
-            let (arena, ends) = (&*self.arena, &*self.ends);
-            let at = |c: usize| &arena[ends[c - 1] as usize..ends[c] as usize];
-            let mut table = HashTable::with_capacity(ends.len() - 1);
-            for c in 1..ends.len() {
-                table.insert_unique(hash(at(c)), c as u32, |&c| hash(at(c as usize)));
+            let view = self.view();
+            let at = |c: u32| view.bytes(c).unwrap_or_default();
+            let mut table = HashTable::with_capacity(self.ends.len() - 1);
+            for c in 1..self.ends.len() as u32 {
+                table.insert_unique(hash(at(c)), c, |&c| hash(at(c)));
             }
             table
         })
@@ -481,6 +481,9 @@ impl DictColumn {
                 }
                 codes.push(c);
             }
+        }
+        if codes.is_empty() {
+            return Some(RoaringBitmap::new());
         }
         let mut rows = Vec::new();
         if codes.len() <= FEW_CODES && first {

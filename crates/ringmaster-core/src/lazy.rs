@@ -26,8 +26,9 @@ pub trait PartSource: Send + Sync {
     fn bytes(&self) -> &[u8];
     /// The file, for the message when a part fails its check.
     fn describe(&self) -> String;
-    /// A part failed its checksum: make sure the file is not read again.
-    fn damaged(&self);
+    /// A part failed its checksum: make sure the file is not read again;
+    /// whether that worked.
+    fn damaged(&self) -> bool;
 }
 
 /// How the message of a refused part begins, so that a command line can
@@ -39,11 +40,12 @@ pub const DAMAGED: &str = "the import snapshot ";
 /// (Checking every part on opening would read the whole file, which costs
 /// more than explaining one device.)
 fn refuse(source: &dyn PartSource, why: &str) -> ! {
-    source.damaged();
-    panic!(
-        "{DAMAGED}{} is damaged ({why}); it has been removed, so running the command again imports the exports anew",
-        source.describe()
-    )
+    let next = if source.damaged() {
+        "it has been removed, so running the command again imports the exports anew"
+    } else {
+        "it could not be removed: run the command again with --no-snapshot"
+    };
+    panic!("{DAMAGED}{} is damaged ({why}); {next}", source.describe())
 }
 
 /// Where parts go while [`write_parts`] runs: the caller's writer (as
@@ -82,7 +84,19 @@ pub fn write_parts<W: Write + 'static, R>(
         failed: None,
     };
     let before = SINK.with(|s| s.borrow_mut().replace(sink));
+    // Put back what was there even if `f` panics (a caught panic must not
+    // leave the next serialization writing here).
+    struct Restore(Option<Option<Sink>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            if let Some(before) = self.0.take() {
+                SINK.with(|s| *s.borrow_mut() = before);
+            }
+        }
+    }
+    let mut restore = Restore(Some(before));
     let result = f();
+    let before = restore.0.take().expect("not yet restored");
     let sink = SINK
         .with(|s| std::mem::replace(&mut *s.borrow_mut(), before))
         .expect("set above");
@@ -96,10 +110,14 @@ pub fn write_parts<W: Write + 'static, R>(
 /// Deserializes with `f`, the parts of every [`Lazy`] in it to be read from
 /// `source` when first touched.
 pub fn read_parts<R>(source: Arc<dyn PartSource>, f: impl FnOnce() -> R) -> R {
-    let before = SOURCE.with(|s| s.borrow_mut().replace(source));
-    let out = f();
-    SOURCE.with(|s| *s.borrow_mut() = before);
-    out
+    struct Restore(Option<Arc<dyn PartSource>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SOURCE.with(|s| *s.borrow_mut() = self.0.take());
+        }
+    }
+    let _restore = Restore(SOURCE.with(|s| s.borrow_mut().replace(source)));
+    f()
 }
 
 struct Stored {
@@ -651,7 +669,9 @@ mod tests {
         fn describe(&self) -> String {
             "memory".into()
         }
-        fn damaged(&self) {}
+        fn damaged(&self) -> bool {
+            true
+        }
     }
 
     type Pair = (Lazy<Vec<String>>, Lazy<u64>);
@@ -745,6 +765,10 @@ mod tests {
         assert_eq!(read.len(), n as usize);
         assert_eq!(read.at(5), Some(5));
         assert_eq!(read.slice(10..13), &[10, 11, 12]);
+        // Across the first two chunks' border.
+        let border = CHUNK / 4;
+        let across: Vec<u32> = (border as u32 - 2..border as u32 + 2).collect();
+        assert_eq!(read.slice(border - 2..border + 2), &across[..]);
         assert_eq!(read.at(n as usize), None);
         // ...and reading the damaged one is refused.
         let whole =
@@ -781,5 +805,51 @@ mod tests {
             read_parts(Memory::new(parts.unwrap()), || postcard::from_bytes(&head)).unwrap();
         assert_eq!(&*read.1, &[u64::MAX, 2]);
         assert_eq!(*read.0, vec![1]);
+    }
+
+    #[test]
+    fn empty_arrays_and_dictionaries_read_back_and_a_read_dictionary_grows() {
+        use crate::column::Dict;
+        let mut d = Dict::new();
+        for v in ["b", "a", "ü", "b"] {
+            d.intern(v);
+        }
+        let v = (Slab::<u32>::new(Vec::new()), Dict::new(), d);
+        let (head, parts) = write_parts(Vec::new(), || postcard::to_stdvec(&v).unwrap());
+        let (empty, none, mut d): (Slab<u32>, Dict, Dict) =
+            read_parts(Memory::new(parts.unwrap()), || postcard::from_bytes(&head)).unwrap();
+        assert!(empty.is_empty() && empty.at(0).is_none());
+        assert_eq!(
+            (none.len(), none.value(1), none.values().count()),
+            (1, None, 1)
+        );
+        assert_eq!(d.len(), 4);
+        assert_eq!(
+            (d.value(3), d.get("a"), d.get("ü")),
+            (Some("ü"), Some(2), Some(3))
+        );
+        // Interning copies the stored dictionary out, old codes kept.
+        assert_eq!(d.intern("a"), 2);
+        assert_eq!(d.intern("c"), 4);
+        assert_eq!(
+            d.values().collect::<Vec<_>>(),
+            [None, Some("b"), Some("a"), Some("ü"), Some("c")]
+        );
+    }
+
+    #[test]
+    fn a_panic_inside_leaves_no_region_behind() {
+        let (head, parts) = stored_slab(4);
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            read_parts(Memory::new(parts), || panic!("inside"))
+        }));
+        assert!(caught.is_err());
+        // The source is gone: a stored array cannot be read without it.
+        assert!(postcard::from_bytes::<Slab<u32>>(&head).is_err());
+        let caught = std::panic::catch_unwind(|| write_parts(Vec::new(), || panic!("inside")));
+        assert!(caught.is_err());
+        // And serializing writes inline again.
+        let text = serde_json::to_string(&Slab::new(vec![1u32])).unwrap();
+        assert!(!text.contains("Stored"), "{text}");
     }
 }

@@ -371,9 +371,8 @@ pub struct Policy {
     /// `templateReference.templateFamily` for endpoint security and baselines.
     pub template_family: Option<String>,
     pub assignments: Vec<Assignment>,
-    /// Every setting the policy configures.
-    #[serde(with = "crate::settings::leaves")]
-    pub settings: Vec<crate::settings::SettingLeaf>,
+    /// Every setting the policy configures; a snapshot reads them when first used.
+    pub settings: crate::lazy::Lazy<crate::settings::Leaves>,
     /// OS edition and version rules (legacy profiles); empty when none.
     pub applicability: Vec<Applicability>,
     /// Where the policy was read from, for messages.

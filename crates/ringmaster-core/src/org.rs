@@ -18,12 +18,18 @@ pub const NO_ROW: u32 = u32::MAX;
 const NO_TIME: i64 = i64::MIN;
 
 /// The slice `offsets[i]..offsets[i + 1]` of `values`, empty past the end.
-fn csr<'a, T>(offsets: &[u32], values: &'a [T], i: u32) -> &'a [T] {
+/// Reads only row `i`'s entries of stored arrays.
+fn csr<'a, T: bytemuck::Pod>(offsets: &Slab<u32>, values: &'a Slab<T>, i: u32) -> &'a [T] {
     let i = i as usize;
     if i + 1 >= offsets.len() {
         return &[];
     }
-    &values[offsets[i] as usize..offsets[i + 1] as usize]
+    let o = offsets.slice(i..i + 2);
+    let (from, to) = (o[0] as usize, o[1] as usize);
+    if from > to || to > values.len() {
+        return &[];
+    }
+    values.slice(from..to)
 }
 
 /// Offsets of a CSR index over `n` rows from the row of each entry, sorted.
@@ -239,16 +245,13 @@ impl Org {
 
     /// Device `d`'s primary user, if it has one.
     pub fn primary_user(&self, d: u32) -> Option<u32> {
-        self.device_user
-            .get(d as usize)
-            .copied()
-            .filter(|u| *u != NO_ROW)
+        self.device_user.at(d as usize).filter(|u| *u != NO_ROW)
     }
 
     /// Every user a user-targeted assignment can reach device `d` through:
     /// its primary user and those who signed in to it (a user may be both).
     pub fn device_users(&self, d: u32) -> impl Iterator<Item = u32> + '_ {
-        let primary = self.device_user.get(d as usize).copied();
+        let primary = self.device_user.at(d as usize);
         primary.filter(|u| *u != NO_ROW).into_iter().chain(
             csr(&self.logon_offsets, &self.logon_users, d)
                 .iter()

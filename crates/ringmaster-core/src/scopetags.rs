@@ -190,7 +190,7 @@ mod tests {
             platforms: Vec::new(),
             template_family: None,
             assignments: Vec::new(),
-            settings: Vec::new(),
+            settings: Vec::new().into(),
             applicability: Vec::new(),
             source: "test".into(),
             last_modified: None,

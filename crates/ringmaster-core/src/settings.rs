@@ -59,6 +59,49 @@ pub(crate) mod leaves {
     }
 }
 
+/// A policy's setting leaves. A snapshot stores them apart (a
+/// [`crate::lazy::Lazy`]): `org` never reads them, and explaining a device
+/// reads those of the policies that reach it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Leaves(pub Vec<SettingLeaf>);
+
+impl std::ops::Deref for Leaves {
+    type Target = Vec<SettingLeaf>;
+    fn deref(&self) -> &Vec<SettingLeaf> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Leaves {
+    fn deref_mut(&mut self) -> &mut Vec<SettingLeaf> {
+        &mut self.0
+    }
+}
+
+impl serde::Serialize for Leaves {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        leaves::serialize(&self.0, s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Leaves {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        leaves::deserialize(d).map(Leaves)
+    }
+}
+
+impl FromIterator<SettingLeaf> for crate::lazy::Lazy<Leaves> {
+    fn from_iter<I: IntoIterator<Item = SettingLeaf>>(iter: I) -> Self {
+        crate::lazy::Lazy::new(Leaves(iter.into_iter().collect()))
+    }
+}
+
+impl From<Vec<SettingLeaf>> for crate::lazy::Lazy<Leaves> {
+    fn from(v: Vec<SettingLeaf>) -> Self {
+        crate::lazy::Lazy::new(Leaves(v))
+    }
+}
+
 impl SettingLeaf {
     /// A configured value whose kind follows from its id (see [`merges`]).
     pub fn new(id: String, value: String) -> SettingLeaf {

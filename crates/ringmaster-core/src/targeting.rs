@@ -651,7 +651,9 @@ fn policies_in<T: Send>(
     user_targeting(org, r);
     let all_devices = r.enrolled.clone();
     let all_users = r.licensed.clone();
-    let owned = owned_devices(org, r, unlicensed == 0, &all_users);
+    // Cut to a few rows, the licensed users' devices are found from them,
+    // not by the fleet-wide shortcut.
+    let owned = owned_devices(org, r, within.is_none() && unlicensed == 0, &all_users);
     let user_group_devices = user_group_devices(org, r);
     // Policies for the same platforms share what those platforms leave out.
     let mut foreign: FxHashMap<&[crate::model::Platform], crate::applicability::Foreign> =
@@ -668,8 +670,10 @@ fn policies_in<T: Send>(
         owned: &owned,
         user_group_devices: &user_group_devices,
         foreign: &foreign,
-        // Only when some devices are not enrolled does a reach need trimming.
-        trim: (unmanaged > 0).then_some(&r.enrolled),
+        // Only when some devices are not enrolled does a reach need
+        // trimming; a cut one always is, so that it never holds devices
+        // outside the cut that Intune would not reach.
+        trim: (unmanaged > 0 || within.is_some()).then_some(&r.enrolled),
         none: &none,
         breakdown,
     };

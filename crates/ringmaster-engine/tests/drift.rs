@@ -277,7 +277,8 @@ async fn sixty_days_of_drift_raise_exactly_the_injected_alerts() {
             p.settings = vec![ringmaster_core::settings::SettingLeaf {
                 value: (leaf.value.parse::<i64>().unwrap() + 1).to_string(),
                 ..leaf
-            }];
+            }]
+            .into();
             let sales = org
                 .groups
                 .iter()

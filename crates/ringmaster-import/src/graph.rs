@@ -1075,7 +1075,7 @@ impl PolicyRec {
             id,
             name,
             kind,
-            settings,
+            settings: settings.into(),
             applicability,
             odata_type: odata,
             platforms,

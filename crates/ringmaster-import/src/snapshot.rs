@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 const MAGIC: &[u8; 8] = b"rmsnap\0\0";
 /// Raise whenever the serialized form of [`Org`] or [`ImportReport`] changes.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 /// Snapshots kept in a cache folder; older ones are removed when one is written.
 const KEEP: usize = 4;
 /// Largest header read: the key is a few dozen bytes.
@@ -335,9 +335,11 @@ fn map(f: &std::fs::File) -> std::io::Result<memmap2::Mmap> {
     // ringmaster never writes a snapshot in place: it writes a temporary
     // file and renames it over the old one, and prunes by removing files;
     // both leave a mapped file's contents as they were. A file changed in
-    // place by something else is outside that contract: a value changed
-    // before it is first read fails its checksum, and a truncated file
-    // stops the process with SIGBUS instead of handing it wrong data.
+    // place by something else while a command runs breaks that contract,
+    // and nothing can make it sound: a change made before its chunk is
+    // first read fails the checksum, one made after is read as it is, and
+    // a truncated file stops the process with SIGBUS. The cache folder is
+    // the user's own, like the binary.
     unsafe { memmap2::Mmap::map(f) }
 }
 
@@ -359,8 +361,8 @@ impl PartSource for Parts {
         self.path.display().to_string()
     }
 
-    fn damaged(&self) {
-        let _ = std::fs::remove_file(&self.path);
+    fn damaged(&self) -> bool {
+        std::fs::remove_file(&self.path).is_ok()
     }
 }
 

@@ -86,7 +86,7 @@ fn custom_oma_uri_profiles_meet_catalog_baselines_on_one_setting() {
     // (policy, value, form written).
     let mut meet: BTreeMap<&str, Vec<Set<'_>>> = BTreeMap::new();
     for p in &org.policies {
-        for l in &p.settings {
+        for l in p.settings.iter() {
             meet.entry(l.id.as_str()).or_default().push((
                 p.name.as_str(),
                 l.value.as_str(),

@@ -50,6 +50,15 @@ fn generated_org() {
     let (n, c) = same_explanations(&l.org);
     assert!(n > 1000, "only {n} devices reached");
     assert!(c > 20, "only {c} devices with a conflict");
+    // The same, read back from a snapshot: columns read in place, the first
+    // lookup scanning codes, arrays read a few values at a time.
+    let cached = tempfile::tempdir().unwrap();
+    let cache = ringmaster_import::snapshot::SnapshotCache::new(cached.path());
+    let paths = [d.path().to_path_buf()];
+    assert!(!cache.load(&paths).unwrap().from_snapshot);
+    let read = cache.load(&paths).unwrap();
+    assert!(read.from_snapshot, "{:?}", read.notes);
+    assert_eq!(same_explanations(&read.loaded.org), (n, c));
 }
 
 #[test]

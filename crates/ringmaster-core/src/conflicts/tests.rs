@@ -43,7 +43,7 @@ fn policy(
             target,
             filter: None,
         }],
-        settings,
+        settings: settings.into(),
         applicability: Vec::new(),
         source: "test".into(),
         last_modified: None,

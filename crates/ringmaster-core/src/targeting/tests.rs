@@ -85,7 +85,7 @@ fn policy(id: &str, assignments: Vec<Assignment>) -> Policy {
         platforms: vec![Platform::Windows],
         template_family: None,
         assignments,
-        settings: Vec::new(),
+        settings: Vec::new().into(),
         applicability: Vec::new(),
         source: "test".into(),
         last_modified: None,

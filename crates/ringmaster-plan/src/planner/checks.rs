@@ -189,7 +189,7 @@ pub(super) fn settings_changes(
         if is_new[p] {
             continue;
         }
-        for l in &pol.settings {
+        for l in pol.settings.iter() {
             if wanted.contains(l.id.as_str()) {
                 existing
                     .entry(l.id.as_str())
@@ -206,7 +206,7 @@ pub(super) fn settings_changes(
         } else {
             reach
         };
-        for l in &org.policies[p].settings {
+        for l in org.policies[p].settings.iter() {
             // Devices per value: two policies setting one value on the same
             // devices count them once.
             let mut by_value: Vec<(String, RoaringBitmap)> = Vec::new();
