@@ -441,8 +441,31 @@ fn is_compliance(k: &PolicyKind) -> bool {
     *k == PolicyKind::Compliance
 }
 
+/// Which findings carry their devices by platform and by assignment
+/// target (`by_platform`, `by_group`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Breakdowns {
+    All,
+    /// The first findings of the report's order; the others' are empty. A
+    /// report that shows only those (text, markdown) skips counting every
+    /// group of thousands of findings, most of the work where membership
+    /// follows no site.
+    First(usize),
+}
+
 /// Runs the analysis over the policies in scope.
 pub fn analyze(org: &Org, res: &Resolution, scope: &Scope<'_>) -> ConflictReport {
+    analyze_with(org, res, scope, Breakdowns::All)
+}
+
+/// [`analyze`], with breakdowns only where `breakdowns` asks for them;
+/// everything else is the same.
+pub fn analyze_with(
+    org: &Org,
+    res: &Resolution,
+    scope: &Scope<'_>,
+    breakdowns: Breakdowns,
+) -> ConflictReport {
     // Where each setting is configured.
     let index = index(org, scope.policies);
     let settings = scope
@@ -490,13 +513,19 @@ pub fn analyze(org: &Org, res: &Resolution, scope: &Scope<'_>) -> ConflictReport
         .flat_map_iter(|(id, entries)| findings_for(org, id, entries))
         .collect();
     pending.extend(scope_findings(org, &scope_pairs));
-    let mut findings = settle(&ctx, pending);
+    let mut findings = settle(&ctx, pending, breakdowns == Breakdowns::All);
     findings.sort_by(|a, b| {
         a.kind
             .cmp(&b.kind)
             .then(b.devices.cmp(&a.devices))
             .then(a.setting_id.cmp(&b.setting_id))
     });
+    if let Breakdowns::First(n) = breakdowns {
+        findings
+            .par_iter_mut()
+            .take(n)
+            .for_each(|f| break_down(&ctx, f));
+    }
     let not_applicable = scope
         .policies
         .iter()
@@ -927,39 +956,83 @@ impl<'a> Tallies<'a> {
                 .collect(),
         }
     }
+}
 
-    /// A finding's question: its sides' distinct reaches, the platforms and
-    /// the targets of its policies (which the ones left out share too).
-    fn question(&self, ctx: &Ctx<'_>, p: &Pending<'_>) -> (chunked::Question, Vec<Reach>) {
-        let sides = (p.sides.iter())
-            .map(|side| {
-                let mut v: Vec<u32> = side.iter().map(|(q, _)| ctx.reach_of[q]).collect();
-                v.sort_unstable();
-                v.dedup();
-                v
-            })
-            .collect();
-        let mut targets: Vec<Reach> = (p.sides.iter().flatten())
-            .flat_map(|(q, _)| ctx.targets.get(q).map(Vec::as_slice).unwrap_or(&[]))
-            .copied()
-            .filter(|t| *t != Reach::AllDevices)
-            .collect();
-        targets.sort_unstable();
-        targets.dedup();
-        let tallies = (0..ctx.platforms.len() as u32)
-            .chain(targets.iter().map(|t| self.of[t]))
-            .collect();
-        (chunked::Question { sides, tallies }, targets)
-    }
+/// A finding's question: its sides' distinct reaches and, with `tallies`,
+/// the platforms and the targets of its policies (which the ones left out
+/// share too).
+fn question(
+    ctx: &Ctx<'_>,
+    tallies: Option<&Tallies<'_>>,
+    p: &Pending<'_>,
+) -> (chunked::Question, Vec<Reach>) {
+    let sides = (p.sides.iter())
+        .map(|side| {
+            let mut v: Vec<u32> = side.iter().map(|(q, _)| ctx.reach_of[q]).collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        })
+        .collect();
+    let Some(tallies) = tallies else {
+        let tallies = Vec::new();
+        return (chunked::Question { sides, tallies }, Vec::new());
+    };
+    let targets = targets_of(ctx, p.sides.iter().flatten().map(|(q, _)| *q));
+    let tallies = (0..ctx.platforms.len() as u32)
+        .chain(targets.iter().map(|t| tallies.of[t]))
+        .collect();
+    (chunked::Question { sides, tallies }, targets)
+}
+
+/// The include targets of `policies` but All devices, sorted, each once.
+fn targets_of(ctx: &Ctx<'_>, policies: impl Iterator<Item = usize>) -> Vec<Reach> {
+    let mut targets: Vec<Reach> = policies
+        .flat_map(|q| ctx.targets.get(&q).map(Vec::as_slice).unwrap_or(&[]))
+        .copied()
+        .filter(|t| *t != Reach::AllDevices)
+        .collect();
+    targets.sort_unstable();
+    targets.dedup();
+    targets
+}
+
+/// A finding's breakdowns worked out on its own from its affected devices:
+/// the counts the chunked pass would have made (each platform's and each
+/// target's devices among the affected ones).
+fn break_down(ctx: &Ctx<'_>, f: &mut Finding) {
+    let involved: Vec<usize> = (f.values.iter())
+        .filter_map(|v| ctx.org.policy(&v.policy_id))
+        .collect();
+    let targets = targets_of(ctx, involved.iter().copied());
+    let counts: Vec<u64> = (targets.iter())
+        .map(|t| match *t {
+            Reach::Group(g) => ctx
+                .res
+                .group_reach(ctx.org, g)
+                .intersection_len(&f.affected),
+            _ => ctx.res.all_users_devices.intersection_len(&f.affected),
+        })
+        .collect();
+    f.by_platform = sorted(
+        (ctx.platforms.iter())
+            .map(|(name, b)| (name.clone(), b.intersection_len(&f.affected)))
+            .collect(),
+    );
+    f.by_group = by_group(ctx, &involved, &targets, &counts, f.devices);
 }
 
 /// Every pending finding with its devices, counts and breakdowns; those
 /// whose sides reach no device in common are dropped.
-fn settle(ctx: &Ctx<'_>, pending: Vec<Pending<'_>>) -> Vec<Finding> {
-    let tallies = Tallies::new(ctx, &pending);
-    let (questions, targets): (Vec<chunked::Question>, Vec<Vec<Reach>>) =
-        pending.par_iter().map(|p| tallies.question(ctx, p)).unzip();
-    let bitmaps: Vec<&RoaringBitmap> = tallies.bitmaps.iter().map(|b| b.as_ref()).collect();
+fn settle(ctx: &Ctx<'_>, pending: Vec<Pending<'_>>, breakdowns: bool) -> Vec<Finding> {
+    let tallies = breakdowns.then(|| Tallies::new(ctx, &pending));
+    let (questions, targets): (Vec<chunked::Question>, Vec<Vec<Reach>>) = pending
+        .par_iter()
+        .map(|p| question(ctx, tallies.as_ref(), p))
+        .unzip();
+    let bitmaps: Vec<&RoaringBitmap> = (tallies.iter())
+        .flat_map(|t| t.bitmaps.iter().map(|b| b.as_ref()))
+        .collect();
     let answers = chunked::answer(&ctx.reaches, &bitmaps, &questions);
     pending
         .into_par_iter()
@@ -1004,7 +1077,8 @@ fn finding(
             written_as: leaf.written_as.clone(),
         });
     }
-    let (platforms, groups) = a.tallies.split_at(ctx.platforms.len());
+    // Asked without tallies, the breakdowns stay empty (see `break_down`).
+    let (platforms, groups) = a.tallies.split_at(ctx.platforms.len().min(a.tallies.len()));
     let setting = readable_name(id);
     let accepted = ctx
         .scope
@@ -1029,7 +1103,11 @@ fn finding(
                 .map(|((name, _), n)| (name.clone(), *n))
                 .collect(),
         ),
-        by_group: by_group(ctx, &involved, targets, groups, a.affected.len()),
+        by_group: if q.tallies.is_empty() {
+            Vec::new()
+        } else {
+            by_group(ctx, &involved, targets, groups, a.affected.len())
+        },
         sample_devices: spread(&a.affected, 5)
             .map(|d| {
                 org.device(DeviceAttr::Name, d)
@@ -1152,7 +1230,7 @@ pub fn analyze_device(org: &Org, res: &Resolution, scope: &Scope<'_>, device: u3
         .flat_map(|id| findings_for(org, id, &index[id]))
         .collect();
     pending.extend(scope_findings(org, &pairs));
-    let mut out = settle(&ctx, pending);
+    let mut out = settle(&ctx, pending, true);
     out.sort_by(|a, b| a.kind.cmp(&b.kind).then(a.setting_id.cmp(&b.setting_id)));
     out
 }

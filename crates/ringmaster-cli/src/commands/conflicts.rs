@@ -2,7 +2,7 @@
 //! before anything is deployed. Exit 0 clean, 1 conflicts found, 2 bad input.
 
 use ringmaster_core::conflicts::{
-    Acceptance, ConflictReport, Finding, FindingKind, PolicyValue, Scope, analyze,
+    Acceptance, Breakdowns, ConflictReport, Finding, FindingKind, PolicyValue, Scope, analyze_with,
 };
 use ringmaster_core::model::{Assignment, Target};
 use ringmaster_core::org::Org;
@@ -362,8 +362,15 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         Some((t, w)) => w.outside(&p.org, &t.label),
         None => Vec::new(),
     };
+    // Text and markdown show the first `--limit` findings with their
+    // devices by platform and group; CSV shows none of that; JSON all of it.
+    let breakdowns = match a.format {
+        Format::Json => Breakdowns::All,
+        Format::Csv => Breakdowns::First(0),
+        Format::Text | Format::Markdown => Breakdowns::First(a.limit),
+    };
     let report = crate::progress::step("finding conflicts", || {
-        analyze(
+        analyze_with(
             &p.org,
             &p.res,
             &Scope {
@@ -372,6 +379,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 accepted: &accepted,
                 today: today(now),
             },
+            breakdowns,
         )
     });
     let changes = match &a.since {
