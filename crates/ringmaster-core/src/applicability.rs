@@ -97,6 +97,11 @@ pub fn foreign_among(org: &Org, platforms: &[Platform], among: Option<&RoaringBi
     Foreign { codes, rows }
 }
 
+/// Up to this many devices are judged one by one rather than through a
+/// column's posting lists (which a cut resolution would build for the
+/// whole fleet, and which are cheaper for more rows).
+const FEW_ROWS: u64 = 512;
+
 /// Of `devices` (reached by `policy`), those that cannot take it, with
 /// counts per reason (`platform macOS`, `OS edition`, `OS version`).
 pub fn not_applicable(
@@ -123,7 +128,7 @@ pub fn not_applicable_given(
         // Against the reached foreign devices, not all reached ones: the
         // same count (each platform's rows are foreign), on a smaller set;
         // a few devices (one explained) are counted one by one.
-        let few = out.len() * 64 < u64::from(org.devices.rows);
+        let few = out.len() <= FEW_ROWS;
         for &code in &foreign.codes {
             let n = if few {
                 out.iter().filter(|&d| col.code(d) == code).count() as u64
@@ -153,7 +158,7 @@ pub fn not_applicable_given(
             })
             .collect();
         // A few devices (one explained) are tested one by one.
-        let failing = if devices.len() * 64 < u64::from(org.devices.rows) {
+        let failing = if devices.len() <= FEW_ROWS {
             devices
                 .iter()
                 .filter(|&d| fails[col.code(d) as usize])
