@@ -208,6 +208,19 @@ impl<'a> DictView<'a> {
     }
 }
 
+/// A column's codes read whole: see [`DictColumn::view`].
+#[derive(Clone, Copy)]
+pub struct ColumnView<'a> {
+    codes: &'a [u32],
+}
+
+impl ColumnView<'_> {
+    /// As [`DictColumn::code`].
+    pub fn code(&self, row: u32) -> u32 {
+        self.codes.get(row as usize).copied().unwrap_or(NULL)
+    }
+}
+
 /// One scalar property over all rows.
 #[derive(Debug, Clone, Default)]
 pub struct DictColumn {
@@ -374,6 +387,12 @@ impl DictColumn {
     /// The row's code, reading only its chunk of a stored column.
     pub fn code(&self, row: u32) -> u32 {
         self.codes.at(row as usize).unwrap_or(NULL)
+    }
+
+    /// Every row's code at hand (the column checked once), for passes over
+    /// many rows: [`Self::code`] reads each row from the stored array.
+    pub fn view(&self) -> ColumnView<'_> {
+        ColumnView { codes: &self.codes }
     }
 
     /// Pads the column so it has exactly `rows` entries.
@@ -612,6 +631,24 @@ impl Default for MultiColumn {
     }
 }
 
+/// A multi-valued column's arrays read whole: see [`MultiColumn::view`].
+#[derive(Clone, Copy)]
+pub struct MultiView<'a> {
+    offsets: &'a [u32],
+    items: &'a [u32],
+}
+
+impl<'a> MultiView<'a> {
+    /// As [`MultiColumn::row`].
+    pub fn row(&self, row: u32) -> &'a [u32] {
+        let r = row as usize;
+        match self.offsets.get(r..r + 2) {
+            Some(&[from, to]) => self.items.get(from as usize..to as usize).unwrap_or(&[]),
+            _ => &[],
+        }
+    }
+}
+
 /// Record field names are static; reading maps them back to the known ones.
 mod known_fields {
     use crate::model::ASSIGNED_PLAN_FIELDS;
@@ -715,16 +752,15 @@ impl MultiColumn {
 
     /// The row's codes, reading only their part of a stored column.
     pub fn row(&self, row: u32) -> &[u32] {
-        let r = row as usize;
-        if r + 1 >= self.offsets.len() {
-            return &[];
+        crate::lazy::csr_row(&self.offsets, &self.items, row)
+    }
+
+    /// Every row's codes at hand, for passes over the whole table.
+    pub fn view(&self) -> MultiView<'_> {
+        MultiView {
+            offsets: &self.offsets,
+            items: &self.items,
         }
-        let o = self.offsets.slice(r..r + 2);
-        let (from, to) = (o[0] as usize, o[1] as usize);
-        if from > to || to > self.items.len() {
-            return &[];
-        }
-        self.items.slice(from..to)
     }
 
     pub fn values(&self, row: u32) -> impl Iterator<Item = &str> {

@@ -228,28 +228,12 @@ impl<T: Serialize + serde::de::DeserializeOwned> Serialize for Lazy<T> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::Error;
         let value = self.load();
-        let collecting = SINK.with(|k| k.borrow().is_some());
-        if !collecting {
+        if !collecting() {
             return Out::Inline(value).serialize(s);
         }
         let bytes = postcard::to_stdvec(value).map_err(S::Error::custom)?;
-        let at = SINK.with(|k| {
-            let mut k = k.borrow_mut();
-            let sink = k.as_mut().expect("checked above");
-            let at = sink.at;
-            match (sink.write)(sink.out.as_mut(), &bytes) {
-                Ok(()) => {
-                    sink.at += bytes.len() as u64;
-                    Ok(at)
-                }
-                Err(e) => {
-                    let why = e.to_string();
-                    sink.failed.get_or_insert(e);
-                    Err(why)
-                }
-            }
-        });
-        let at = at.map_err(|why| S::Error::custom(format!("writing a part: {why}")))?;
+        let at = write_part(&bytes, 1)
+            .map_err(|why| S::Error::custom(format!("writing a part: {why}")))?;
         let stored: Out<'_, T> = Out::Stored {
             at,
             len: bytes.len() as u64,
@@ -265,7 +249,7 @@ impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Lazy<T> {
         match In::<T>::deserialize(d)? {
             In::Inline(v) => Ok(Lazy::new(v)),
             In::Stored { at, len, crc } => {
-                let source = SOURCE.with(|s| s.borrow().clone()).ok_or_else(|| {
+                let source = current_source().ok_or_else(|| {
                     D::Error::custom("a part stored apart, read without its snapshot")
                 })?;
                 Ok(Lazy {
@@ -563,13 +547,23 @@ mod bytes_inline {
     }
 }
 
-/// Writes `bytes` to the sink at an offset aligned to [`SLAB_ALIGN`]:
-/// where they start, or why they could not be written.
-fn write_aligned(bytes: &[u8]) -> Result<u64, String> {
+/// Whether [`write_parts`] is collecting parts on this thread.
+fn collecting() -> bool {
+    SINK.with(|k| k.borrow().is_some())
+}
+
+/// The source [`read_parts`] set on this thread.
+fn current_source() -> Option<Arc<dyn PartSource>> {
+    SOURCE.with(|s| s.borrow().clone())
+}
+
+/// Writes `bytes` to the sink at an offset aligned to `align` (at most
+/// [`SLAB_ALIGN`]): where they start, or why they could not be written.
+fn write_part(bytes: &[u8], align: u64) -> Result<u64, String> {
     SINK.with(|k| {
         let mut k = k.borrow_mut();
         let sink = k.as_mut().expect("called while collecting");
-        let pad = (SLAB_ALIGN - sink.at % SLAB_ALIGN) % SLAB_ALIGN;
+        let pad = (align - sink.at % align) % align;
         let zeros = [0u8; SLAB_ALIGN as usize];
         let written = (sink.write)(sink.out.as_mut(), &zeros[..pad as usize])
             .and_then(|()| (sink.write)(sink.out.as_mut(), bytes));
@@ -588,14 +582,30 @@ fn write_aligned(bytes: &[u8]) -> Result<u64, String> {
     })
 }
 
+/// Row `i` of a compressed-sparse-row pair, `values[offsets[i]..offsets[i +
+/// 1]]`, reading only those entries of stored arrays; empty past the end or
+/// where the offsets do not fit.
+pub fn csr_row<'a, T: bytemuck::Pod>(offsets: &Slab<u32>, values: &'a Slab<T>, i: u32) -> &'a [T] {
+    let i = i as usize;
+    if i + 1 >= offsets.len() {
+        return &[];
+    }
+    let o = offsets.slice(i..i + 2);
+    let (from, to) = (o[0] as usize, o[1] as usize);
+    if from > to || to > values.len() {
+        return &[];
+    }
+    values.slice(from..to)
+}
+
 impl<T: bytemuck::Pod> Serialize for Slab<T> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::Error;
         let bytes = le_bytes(self);
-        if !SINK.with(|k| k.borrow().is_some()) {
+        if !collecting() {
             return SlabOut::Inline(&bytes).serialize(s);
         }
-        let at = write_aligned(&bytes)
+        let at = write_part(&bytes, SLAB_ALIGN)
             .map_err(|why| S::Error::custom(format!("writing a part: {why}")))?;
         SlabOut::Stored {
             at,
@@ -618,8 +628,7 @@ impl<'de, T: bytemuck::Pod> Deserialize<'de> for Slab<T> {
             SlabIn::Inline(_) => return Err(D::Error::custom("an array cut inside a value")),
             SlabIn::Stored { at, len, crcs } => (at, len, crcs),
         };
-        let source = SOURCE
-            .with(|s| s.borrow().clone())
+        let source = current_source()
             .ok_or_else(|| D::Error::custom("an array stored apart, read without its snapshot"))?;
         // Checked here, so that no read can fall outside the region, cut a
         // value or cast misaligned bytes.

@@ -3,7 +3,7 @@
 //! their primary users is precomputed in both directions.
 
 use crate::column::{DictColumn, MultiColumn};
-use crate::lazy::{Lazy, Slab};
+use crate::lazy::{Lazy, Slab, csr_row as csr};
 use crate::model::{
     ASSIGNED_PLAN_FIELDS, DeviceAttr, DeviceMulti, Filter, Group, GroupKind, MemberKind, Platform,
     Policy, UserAttr, UserMulti,
@@ -18,20 +18,6 @@ pub const NO_ROW: u32 = u32::MAX;
 const NO_TIME: i64 = i64::MIN;
 
 /// The slice `offsets[i]..offsets[i + 1]` of `values`, empty past the end.
-/// Reads only row `i`'s entries of stored arrays.
-fn csr<'a, T: bytemuck::Pod>(offsets: &Slab<u32>, values: &'a Slab<T>, i: u32) -> &'a [T] {
-    let i = i as usize;
-    if i + 1 >= offsets.len() {
-        return &[];
-    }
-    let o = offsets.slice(i..i + 2);
-    let (from, to) = (o[0] as usize, o[1] as usize);
-    if from > to || to > values.len() {
-        return &[];
-    }
-    values.slice(from..to)
-}
-
 /// Offsets of a CSR index over `n` rows from the row of each entry, sorted.
 fn offsets_of(n: usize, rows: impl Iterator<Item = u32>) -> Vec<u32> {
     let mut counts = vec![0u32; n + 1];

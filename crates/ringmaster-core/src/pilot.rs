@@ -133,12 +133,13 @@ pub fn strata(org: &Org, dim: Dimension, rows: &[u32]) -> (Vec<u32>, Vec<String>
             let map: Vec<u32> = (0..col.dict.len() as u32)
                 .map(|c| intern(col.dict.value(c).unwrap_or("(unknown)").to_string()))
                 .collect();
+            let col = col.view();
             rows.iter().map(|&d| map[col.code(d) as usize]).collect()
         }
         Dimension::OsFamily | Dimension::OsVersion => {
             let (pc, oc) = (
-                device_col(DeviceAttr::Platform),
-                device_col(DeviceAttr::OsVersion),
+                device_col(DeviceAttr::Platform).view(),
+                device_col(DeviceAttr::OsVersion).view(),
             );
             let mut memo: rustc_hash::FxHashMap<(u32, u32), u32> = rustc_hash::FxHashMap::default();
             rows.iter()
@@ -158,10 +159,10 @@ pub fn strata(org: &Org, dim: Dimension, rows: &[u32]) -> (Vec<u32>, Vec<String>
                 .map(|c| intern(col.dict.value(c).unwrap_or("(unknown)").to_string()))
                 .collect();
             let none = intern("(no user)".to_string());
+            let (col, device_user) = (col.view(), &*org.device_user);
             rows.iter()
                 .map(|&d| {
-                    match org
-                        .device_user
+                    match device_user
                         .get(d as usize)
                         .copied()
                         .filter(|u| *u != NO_ROW)
@@ -202,8 +203,9 @@ pub fn stable_hashes(org: &Org, plan: &str, rows: &[u32]) -> Vec<u64> {
         .into_par_iter()
         .map(|c| dict.value(c).map_or(0, |id| stable_hash(plan, id)))
         .collect();
+    let codes = col.view();
     rows.par_iter()
-        .map(|&d| match col.code(d) {
+        .map(|&d| match codes.code(d) {
             // No Entra id: the Intune id, as `device_id` takes it.
             crate::column::NULL => direct(d),
             c => by_code

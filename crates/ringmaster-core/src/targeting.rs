@@ -591,11 +591,23 @@ fn enrolled_among(org: &Org, devices: &RoaringBitmap) -> (RoaringBitmap, bool) {
 pub fn licensed(org: &Org) -> (RoaringBitmap, bool) {
     let mut all = RoaringBitmap::new();
     all.insert_range(0..org.users.rows);
-    licensed_among(org, &all)
+    // Every row: the arrays taken whole once rather than read row by row.
+    let plans = org.users.multi[UserMulti::AssignedPlans.index()].view();
+    licensed_where(org, &all, |u| plans.row(u))
 }
 
 /// [`licensed`] among `users`.
 fn licensed_among(org: &Org, users: &RoaringBitmap) -> (RoaringBitmap, bool) {
+    let plans = &org.users.multi[UserMulti::AssignedPlans.index()];
+    licensed_where(org, users, |u| plans.row(u))
+}
+
+/// [`licensed`] among `users`, whose plan codes `row` reads.
+fn licensed_where<'a>(
+    org: &'a Org,
+    users: &RoaringBitmap,
+    row: impl Fn(u32) -> &'a [u32],
+) -> (RoaringBitmap, bool) {
     const INTUNE_PLAN: &str = "c1ec4a95-1f05-45b3-a911-aa3fa01094f5";
     let plans = &org.users.multi[UserMulti::AssignedPlans.index()];
     // No user with any plan: the export does not carry them.
@@ -603,7 +615,7 @@ fn licensed_among(org: &Org, users: &RoaringBitmap) -> (RoaringBitmap, bool) {
         return (users.clone(), true);
     }
     let has = |u: u32| {
-        plans.row(u).iter().any(|&c| {
+        row(u).iter().any(|&c| {
             let rec = plans.record(c);
             let field = |i: usize| rec.get(i).and_then(|f| f.as_deref()).unwrap_or("");
             let intune =

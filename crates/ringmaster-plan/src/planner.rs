@@ -257,8 +257,9 @@ fn tally(
     rows: impl Iterator<Item = u32>,
 ) -> Vec<(String, u64)> {
     let mut counts = vec![0u64; col.dict.len() + 1];
+    let codes = col.view();
     for r in rows {
-        counts[col.code(r) as usize] += 1;
+        counts[codes.code(r) as usize] += 1;
     }
     let mut v: Vec<(String, u64)> = counts
         .iter()

@@ -216,8 +216,9 @@ fn multi_rows(l: &Leaf, m: &MultiColumn, ctx: &EvalContext<'_>) -> RoaringBitmap
     let (elem_hit, all_mode, negate) = multi_plan(l, m, ctx);
     let mut out = RoaringBitmap::new();
     let mut buf = Vec::new();
+    let view = m.view();
     for row in 0..m.rows() as u32 {
-        let codes = m.row(row);
+        let codes = view.row(row);
         let hit = if all_mode {
             codes.iter().all(|&c| elem_hit[c as usize])
         } else {

@@ -517,10 +517,11 @@ fn stable_order(org: &Org, scope: &RoaringBitmap, plan_id: &str) -> Vec<u32> {
 fn split(org: &Org, set: &RoaringBitmap, dim: Dimension) -> Vec<(String, RoaringBitmap)> {
     let mut by: std::collections::BTreeMap<String, RoaringBitmap> = Default::default();
     let mut memo: rustc_hash::FxHashMap<(u32, u32), String> = Default::default();
-    let pc = &org.devices.cols[DeviceAttr::Platform.index()];
-    let uc = &org.users.cols[UserAttr::Department.index()];
+    let pc = org.devices.cols[DeviceAttr::Platform.index()].view();
+    let uc = org.users.cols[UserAttr::Department.index()].view();
+    let device_user = &*org.device_user;
     for d in set {
-        let u = org.device_user.get(d as usize).copied().unwrap_or(NO_ROW);
+        let u = device_user.get(d as usize).copied().unwrap_or(NO_ROW);
         let key = (pc.code(d), if u == NO_ROW { u32::MAX } else { uc.code(u) });
         let v = match dim {
             Dimension::Platform | Dimension::Department => {
