@@ -3,7 +3,7 @@
 
 use crate::lazy::{Lazy, Slab};
 use hashbrown::HashTable;
-use rayon::slice::ParallelSliceMut;
+use rayon::prelude::*;
 use roaring::{MultiOps, RoaringBitmap};
 use rustc_hash::FxBuildHasher;
 use std::hash::BuildHasher;
@@ -23,7 +23,7 @@ pub struct Dict {
     arena: Slab<u8>,
     /// `ends[c]` is where value `c` ends in the arena; value 0 (null) is empty.
     ends: Slab<u64>,
-    table: OnceLock<HashTable<u32>>,
+    table: OnceLock<HashTable<Slot>>,
     /// The shortest and longest value in bytes (`(1, 0)` when there is
     /// none), kept as values are added so asking costs nothing.
     widths: (u32, u32),
@@ -44,8 +44,24 @@ impl Default for Dict {
     }
 }
 
-fn hash(s: &[u8]) -> u64 {
-    FxBuildHasher.hash_one(s)
+/// A value's code and 32 bits of its hash: most codes whose value differs
+/// are told apart without reading the value, and growing the table reads
+/// no values at all.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    code: u32,
+    hash: u32,
+}
+
+fn hash(s: &[u8]) -> u32 {
+    let h = FxBuildHasher.hash_one(s);
+    (h ^ (h >> 32)) as u32
+}
+
+/// The table's hash of a slot: the table takes its index from the low bits
+/// and a tag from the top ones, so the 32 bits are spread over all 64.
+fn spread(h: u32) -> u64 {
+    u64::from(h).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 impl serde::Serialize for Dict {
@@ -87,13 +103,13 @@ impl Dict {
         }
     }
 
-    fn table(&self) -> &HashTable<u32> {
+    fn table(&self) -> &HashTable<Slot> {
         self.table.get_or_init(|| {
             let view = self.view();
-            let at = |c: u32| view.bytes(c).unwrap_or_default();
             let mut table = HashTable::with_capacity(self.ends.len() - 1);
-            for c in 1..self.ends.len() as u32 {
-                table.insert_unique(hash(at(c)), c, |&c| hash(at(c)));
+            for code in 1..self.ends.len() as u32 {
+                let hash = hash(view.bytes(code).unwrap_or_default());
+                table.insert_unique(spread(hash), Slot { code, hash }, |s| spread(s.hash));
             }
             table
         })
@@ -111,24 +127,24 @@ impl Dict {
         let (arena, ends) = (arena.make_mut(), ends.make_mut());
         let table = table.get_mut().expect("built above");
         let at = |c: u32| &arena[ends[c as usize - 1] as usize..ends[c as usize] as usize];
-        if let Some(&c) = table.find(h, |&c| at(c) == s.as_bytes()) {
-            return c;
+        if let Some(slot) = table.find(spread(h), |x| x.hash == h && at(x.code) == s.as_bytes()) {
+            return slot.code;
         }
-        let c = ends.len() as u32;
+        let code = ends.len() as u32;
         arena.extend_from_slice(s.as_bytes());
         ends.push(arena.len() as u64);
         *widths = widen(*widths, s.len() as u32);
-        let (arena, ends) = (&*arena, &*ends);
-        table.insert_unique(h, c, |&c| {
-            hash(&arena[ends[c as usize - 1] as usize..ends[c as usize] as usize])
-        });
-        c
+        table.insert_unique(spread(h), Slot { code, hash: h }, |x| spread(x.hash));
+        code
     }
 
     pub fn get(&self, s: &str) -> Option<u32> {
+        let h = hash(s.as_bytes());
         self.table()
-            .find(hash(s.as_bytes()), |&c| self.value(c) == Some(s))
-            .copied()
+            .find(spread(h), |x| {
+                x.hash == h && self.bytes(x.code) == Some(s.as_bytes())
+            })
+            .map(|x| x.code)
     }
 
     /// The string for a code; `None` for `NULL` or an unknown code.
@@ -326,6 +342,51 @@ impl SortedIndex {
     }
 }
 
+/// Codes `1..` in case-folded order of their values. Sorted first by the
+/// first 16 bytes folded into one number (comparing numbers is several
+/// times faster than comparing bytes one by one), then each run of equal
+/// beginnings by the whole values.
+fn fold_order(dict: DictView<'_>) -> Vec<u32> {
+    let value = |c: u32| dict.bytes(c).unwrap_or_default();
+    let head = |c: u32| {
+        let mut b = [0u8; 16];
+        for (d, s) in b.iter_mut().zip(value(c)) {
+            *d = s.to_ascii_lowercase();
+        }
+        u128::from_be_bytes(b)
+    };
+    let mut keyed: Vec<(u128, u32)> = (1..dict.ends.len() as u32)
+        .into_par_iter()
+        .map(|c| (head(c), c))
+        .collect();
+    keyed.par_sort_unstable();
+    // Runs of equal beginnings: values longer than 16 bytes, or with a
+    // zero byte, are told apart by the whole comparison.
+    let mut runs = Vec::new();
+    let mut i = 0;
+    while i < keyed.len() {
+        let j = i + keyed[i..].partition_point(|k| k.0 == keyed[i].0);
+        if j - i > 1 {
+            runs.push(i..j);
+        }
+        i = j;
+    }
+    let mut rest: &mut [(u128, u32)] = &mut keyed;
+    let mut at = 0;
+    let mut parts = Vec::with_capacity(runs.len());
+    for r in runs {
+        let (_, tail) = rest.split_at_mut(r.start - at);
+        let (run, tail) = tail.split_at_mut(r.end - r.start);
+        parts.push(run);
+        rest = tail;
+        at = r.end;
+    }
+    parts.into_par_iter().for_each(|run| {
+        run.sort_unstable_by(|a, b| cmp_fold(value(a.1), value(b.1)).then(a.1.cmp(&b.1)))
+    });
+    keyed.into_iter().map(|(_, c)| c).collect()
+}
+
 fn cmp_fold(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
     for (x, y) in a.iter().zip(b) {
         let (x, y) = (x.to_ascii_lowercase(), y.to_ascii_lowercase());
@@ -380,6 +441,24 @@ impl DictColumn {
         code
     }
 
+    /// Sets rows' values in turn, as [`Self::set`] would one by one; a
+    /// write marked `if_empty` leaves a row that already has a value.
+    pub fn set_all<'a>(&mut self, writes: impl IntoIterator<Item = (u32, &'a str, bool)>) {
+        let dict = &mut *self.dict;
+        let codes = self.codes.make_mut();
+        for (row, v, if_empty) in writes {
+            let r = row as usize;
+            if codes.len() <= r {
+                codes.resize(r + 1, NULL);
+            }
+            if !(if_empty && codes[r] != NULL) {
+                codes[r] = dict.intern(v);
+            }
+        }
+        self.postings = OnceLock::new();
+        self.sorted = OnceLock::new();
+    }
+
     pub fn get(&self, row: u32) -> Option<&str> {
         self.dict.value(self.code(row))
     }
@@ -425,15 +504,7 @@ impl DictColumn {
                 {
                     return None;
                 }
-                let mut order: Vec<u32> = (1..n as u32).collect();
-                let dict = self.dict.view();
-                order.par_sort_unstable_by(|&a, &b| {
-                    cmp_fold(
-                        dict.bytes(a).unwrap_or_default(),
-                        dict.bytes(b).unwrap_or_default(),
-                    )
-                });
-                Some(SortedIndex::new(Slab::new(order)))
+                Some(SortedIndex::new(Slab::new(fold_order(self.dict.view()))))
             })
             .as_ref()
     }
@@ -615,7 +686,10 @@ pub struct MultiColumn {
     pub fields: Vec<&'static str>,
     /// Empty once finished, which is when an org is serialized.
     #[serde(skip)]
-    pending: Vec<(u32, Vec<u32>)>,
+    pending: Vec<(u32, u32, u32)>,
+    /// The codes `pending` points into: (row, from, to).
+    #[serde(skip)]
+    pending_items: Vec<u32>,
 }
 
 impl Default for MultiColumn {
@@ -627,6 +701,7 @@ impl Default for MultiColumn {
             records: vec![Vec::new()],
             fields: Vec::new(),
             pending: Vec::new(),
+            pending_items: Vec::new(),
         }
     }
 }
@@ -682,8 +757,13 @@ impl MultiColumn {
 
     /// Records the values of one row; rows may arrive in any order.
     pub fn set<'a>(&mut self, row: u32, values: impl IntoIterator<Item = &'a str>) {
-        let codes = values.into_iter().map(|v| self.dict.intern(v)).collect();
-        self.pending.push((row, codes));
+        let from = self.pending_items.len() as u32;
+        for v in values {
+            let code = self.dict.intern(v);
+            self.pending_items.push(code);
+        }
+        self.pending
+            .push((row, from, self.pending_items.len() as u32));
     }
 
     /// Records a list of records; each record's key is its fields joined, so
@@ -704,30 +784,26 @@ impl MultiColumn {
             }
             codes.push(code);
         }
-        self.pending.push((row, codes));
+        let from = self.pending_items.len() as u32;
+        self.pending_items.extend(codes);
+        self.pending
+            .push((row, from, self.pending_items.len() as u32));
     }
 
     /// Lays the pending rows out densely for `rows` rows.
     pub fn finish(&mut self, rows: usize) {
         let mut pending = std::mem::take(&mut self.pending);
-        pending.sort_by_key(|(r, _)| *r);
+        let codes = std::mem::take(&mut self.pending_items);
+        // Stable: of a row set twice, the first write is kept.
+        pending.sort_by_key(|p| p.0);
         let mut offsets = Vec::with_capacity(rows + 1);
-        let mut items = Vec::new();
+        let mut items = Vec::with_capacity(codes.len());
         offsets.push(0u32);
         let mut it = pending.into_iter().peekable();
         for row in 0..rows as u32 {
-            while let Some((r, _)) = it.peek() {
-                if *r < row {
-                    it.next();
-                } else {
-                    break;
-                }
-            }
-            if let Some((r, _)) = it.peek()
-                && *r == row
-            {
-                let (_, codes) = it.next().expect("peeked");
-                items.extend(codes);
+            while it.next_if(|p| p.0 < row).is_some() {}
+            if let Some((_, from, to)) = it.next_if(|p| p.0 == row) {
+                items.extend_from_slice(&codes[from as usize..to as usize]);
             }
             offsets.push(items.len() as u32);
         }

@@ -11,6 +11,9 @@ use crate::model::{
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
+mod queue;
+pub use queue::Writes;
+
 /// Marks "no row" in row-valued vectors.
 pub const NO_ROW: u32 = u32::MAX;
 
@@ -67,7 +70,13 @@ impl Table {
         if value.is_empty() {
             return;
         }
-        let i = match self
+        let i = self.ext_index(name);
+        self.ext[i].1.set(row, Some(value));
+    }
+
+    /// The index in `ext` of a property's column, added when new.
+    fn ext_index(&mut self, name: &str) -> usize {
+        match self
             .ext
             .iter()
             .position(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -77,8 +86,7 @@ impl Table {
                 self.ext.push((name.to_ascii_lowercase(), Lazy::default()));
                 self.ext.len() - 1
             }
-        };
-        self.ext[i].1.set(row, Some(value));
+        }
     }
 
     /// Rows whose column equals `value` exactly.
@@ -468,6 +476,8 @@ pub struct OrgBuilder {
     logons: Vec<(u32, u32, i64)>,
     logon_ids: Vec<String>,
     logon_index: FxHashMap<String, u32>,
+    /// Values set but not yet written to their columns (see `queue`).
+    queued: Writes,
 }
 
 impl Default for OrgBuilder {
@@ -518,6 +528,7 @@ impl OrgBuilder {
             logons: Vec::new(),
             logon_ids: Vec::new(),
             logon_index: FxHashMap::default(),
+            queued: Writes::default(),
         }
     }
 
@@ -610,23 +621,55 @@ impl OrgBuilder {
         row
     }
 
+    /// Sets a user attribute; a missing value never erases one already given.
     pub fn set_user(&mut self, row: u32, attr: UserAttr, value: Option<&str>) {
-        let value = value.map(str::trim_ascii).filter(|v| !v.is_empty());
-        if value.is_some() || self.org.users.cols[attr.index()].code(row) == 0 {
-            self.org.users.cols[attr.index()].set(row, value);
+        if attr == UserAttr::ObjectId {
+            // `user` reads this column as rows are found: never queued.
+            if let Some(v) = value.map(str::trim_ascii).filter(|v| !v.is_empty()) {
+                self.org.users.cols[attr.index()].set(row, Some(v));
+            }
+            return;
         }
+        self.queued.set_user(row, attr, value);
+        self.spill();
     }
 
     /// Sets a device attribute; a missing value never erases one that another
     /// record (Entra or Intune) already gave.
     pub fn set_device(&mut self, row: u32, attr: DeviceAttr, value: Option<&str>) {
-        let value = value.map(str::trim_ascii).filter(|v| !v.is_empty());
-        if value.is_some() {
-            self.org.devices.cols[attr.index()].set(row, value);
+        if !self.set_key(row, attr, value) {
+            self.queued.set_device(row, attr, value);
+            self.spill();
         }
     }
 
-    pub fn device_value(&self, row: u32, attr: DeviceAttr) -> Option<&str> {
+    /// Sets a device attribute only where no record gave it a value yet.
+    pub fn set_device_if_empty(&mut self, row: u32, attr: DeviceAttr, value: Option<&str>) {
+        let col = &self.org.devices.cols[attr.index()];
+        if DEVICE_KEYS.contains(&attr) && col.code(row) != 0 {
+            return;
+        }
+        if !self.set_key(row, attr, value) {
+            self.queued.set_device_if_empty(row, attr, value);
+            self.spill();
+        }
+    }
+
+    /// Sets an id column at once (`device` reads them as rows are found):
+    /// false when `attr` is not one.
+    fn set_key(&mut self, row: u32, attr: DeviceAttr, value: Option<&str>) -> bool {
+        if !DEVICE_KEYS.contains(&attr) {
+            return false;
+        }
+        if let Some(v) = value.map(str::trim_ascii).filter(|v| !v.is_empty()) {
+            self.org.devices.cols[attr.index()].set(row, Some(v));
+        }
+        true
+    }
+
+    /// A device attribute as the writes so far leave it.
+    pub fn device_value(&mut self, row: u32, attr: DeviceAttr) -> Option<&str> {
+        self.apply(Vec::new());
         self.org.devices.cols[attr.index()].get(row)
     }
 
@@ -636,17 +679,20 @@ impl OrgBuilder {
         attr: DeviceMulti,
         values: impl IntoIterator<Item = &'a str>,
     ) {
-        self.org.devices.multi[attr.index()].set(row, values);
+        self.queued.set_device_multi(row, attr, values);
+        self.spill();
     }
 
     /// Sets a user's directory extension property (`extension_<app id>_<name>`).
     pub fn set_user_ext(&mut self, row: u32, name: &str, value: &str) {
-        self.org.users.set_ext(row, name, value);
+        self.queued.set_user_ext(row, name, value);
+        self.spill();
     }
 
     /// Sets a device's directory extension property (`extension_<app id>_<name>`).
     pub fn set_device_ext(&mut self, row: u32, name: &str, value: &str) {
-        self.org.devices.set_ext(row, name, value);
+        self.queued.set_device_ext(row, name, value);
+        self.spill();
     }
 
     pub fn set_user_multi<'a>(
@@ -655,7 +701,8 @@ impl OrgBuilder {
         attr: UserMulti,
         values: impl IntoIterator<Item = &'a str>,
     ) {
-        self.org.users.multi[attr.index()].set(row, values);
+        self.queued.set_user_multi(row, attr, values);
+        self.spill();
     }
 
     pub fn set_user_records(
@@ -664,7 +711,47 @@ impl OrgBuilder {
         attr: UserMulti,
         records: Vec<Vec<Option<String>>>,
     ) {
-        self.org.users.multi[attr.index()].set_records(row, records);
+        self.queued.set_user_records(row, attr, records);
+        self.spill();
+    }
+
+    /// Makes the values queued by the setters above, then `batches` in
+    /// order, each column on a thread of its own.
+    pub fn apply(&mut self, batches: Vec<Writes>) {
+        let all = std::iter::once(std::mem::take(&mut self.queued)).chain(batches);
+        let (mut users, mut devices, mut logons) = (Vec::new(), Vec::new(), Vec::new());
+        for w in all {
+            users.push(w.users);
+            devices.push(w.devices);
+            if !w.logons.is_empty() {
+                logons.push((w.logons, w.logon_text));
+            }
+        }
+        let org = &mut self.org;
+        rayon::join(
+            || queue::apply(&mut org.users, users),
+            || queue::apply(&mut org.devices, devices),
+        );
+        for (entries, text) in logons {
+            for (row, a, b, at) in entries {
+                self.add_logon(row, &text[a..b], at);
+            }
+        }
+    }
+
+    /// Gathers values into the builder's own queue, made with the next
+    /// [`Self::apply`] (or by `finish`).
+    pub fn write_with(&mut self, f: impl FnOnce(&mut Writes)) {
+        f(&mut self.queued);
+        self.spill();
+    }
+
+    /// Queued text beyond which the setters make what they queued, so
+    /// memory stays bounded.
+    fn spill(&mut self) {
+        if self.queued.size() >= 32 << 20 {
+            self.apply(Vec::new());
+        }
     }
 
     /// Records that the user with Entra object id `user_id` signed in to
@@ -707,7 +794,8 @@ impl OrgBuilder {
     }
 
     /// Lays out the columns, derives what other properties imply and builds indices.
-    pub fn finish(self) -> Org {
+    pub fn finish(mut self) -> Org {
+        self.apply(Vec::new());
         let mut org = self.org;
         org.users.finish();
         org.devices.finish();
@@ -876,18 +964,18 @@ fn locality_order(org: &Org) -> Vec<u32> {
     // country, city and department.
     let place = [UserAttr::Country, UserAttr::City, UserAttr::Department]
         .map(|a| &org.users.cols[a.index()]);
-    let key: Vec<(u32, [u32; 3], u32)> = (org.device_user.iter())
+    let place = place.map(|c| c.view());
+    let mut keyed: Vec<((u32, [u32; 3], u32), u32)> = (org.device_user.par_iter())
         .enumerate()
         .map(|(d, &u)| {
             let by_user = user_key.get(u as usize).copied().unwrap_or(u32::MAX);
             let place = place.map(|c| if u == NO_ROW { u32::MAX } else { c.code(u) });
-            (device_key[d].min(by_user), place, platform[d])
+            ((device_key[d].min(by_user), place, platform[d]), d as u32)
         })
         .collect();
-    let mut order: Vec<u32> = (0..n as u32).collect();
-    // Stable: ties keep the order records came in.
-    order.par_sort_by_key(|&d| key[d as usize]);
-    order
+    // Ties keep the order records came in: the row is the last key.
+    keyed.par_sort_unstable();
+    keyed.into_iter().map(|(_, d)| d).collect()
 }
 
 fn static_members(org: &Org, g: &Group) -> StaticMembers {

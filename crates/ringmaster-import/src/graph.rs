@@ -3,7 +3,7 @@
 //! Unknown keys, including OData annotations, are ignored.
 
 use ringmaster_core::model::*;
-use ringmaster_core::org::{DeviceKey, OrgBuilder};
+use ringmaster_core::org::{DeviceKey, OrgBuilder, Writes};
 use ringmaster_core::rules::vocab::is_extension_name;
 use ringmaster_core::rules::{Grammar, Rule};
 use ringmaster_core::targeting::rule_error_line;
@@ -319,13 +319,23 @@ struct AssignedPlan {
 }
 
 impl UserRec {
-    pub fn apply(self, b: &mut OrgBuilder) -> Result<(), FieldError> {
-        let id = self
-            .id
+    /// What would stop the record from being applied; checked as it is
+    /// parsed, so that applying it cannot fail.
+    pub fn check(&self) -> Result<(), FieldError> {
+        self.id
             .as_deref()
             .filter(|s| !s.trim().is_empty())
             .ok_or_else(|| missing("id", "every user needs its Entra object id"))?;
-        let row = b.user(id);
+        Ok(())
+    }
+
+    /// The user's row (after [`Self::check`]).
+    pub fn row(&self, b: &mut OrgBuilder) -> u32 {
+        b.user(self.id.as_deref().unwrap_or_default())
+    }
+
+    /// Gathers the user's values for `row`.
+    pub fn write(self, row: u32, b: &mut Writes) {
         use UserAttr as U;
         let text = [
             (U::Upn, &self.user_principal_name),
@@ -384,7 +394,6 @@ impl UserRec {
         for (k, v) in &self.extensions.0 {
             b.set_user_ext(row, k, v);
         }
-        Ok(())
     }
 }
 
@@ -426,8 +435,9 @@ struct LoggedOnUser {
 }
 
 impl ManagedDeviceRec {
-    /// Sets the device's values; returns its row.
-    pub fn apply(self, b: &mut OrgBuilder) -> Result<u32, FieldError> {
+    /// What would stop the record from being applied; checked as it is
+    /// parsed, so that applying it cannot fail.
+    pub fn check(&self) -> Result<(), FieldError> {
         let id = self.id.as_deref().unwrap_or("");
         let aad = self.azure_ad_device_id.as_deref().unwrap_or("");
         if id.trim().is_empty() && aad.trim().is_empty() {
@@ -436,7 +446,21 @@ impl ManagedDeviceRec {
                 "a managed device needs its Intune id or azureADDeviceId",
             ));
         }
-        // Checked before the device is recorded, so a bad entry adds nothing.
+        self.logons()?;
+        scope_tags(self.role_scope_tag_ids.as_deref())?;
+        Ok(())
+    }
+
+    /// The device's row (after [`Self::check`]).
+    pub fn row(&self, b: &mut OrgBuilder) -> u32 {
+        let id = self.id.as_deref().unwrap_or("");
+        let aad = self.azure_ad_device_id.as_deref().unwrap_or("");
+        b.device(&[DeviceKey::ManagedId(id), DeviceKey::DeviceId(aad)])
+    }
+
+    /// Who signed in, and when.
+    #[allow(clippy::type_complexity)]
+    fn logons(&self) -> Result<Vec<(&str, Option<jiff::Timestamp>)>, FieldError> {
         let mut logons = Vec::new();
         for (i, l) in self.users_logged_on.iter().flatten().enumerate() {
             let user = l.user_id.as_deref().map(str::trim).unwrap_or("");
@@ -455,12 +479,16 @@ impl ManagedDeviceRec {
             };
             logons.push((user, at));
         }
-        let tags = scope_tags(self.role_scope_tag_ids.as_deref())?;
-        let row = b.device(&[DeviceKey::ManagedId(id), DeviceKey::DeviceId(aad)]);
+        Ok(logons)
+    }
+
+    /// Gathers the device's values for `row` (after [`Self::check`]).
+    pub fn write(self, row: u32, b: &mut Writes) {
+        let tags = scope_tags(self.role_scope_tag_ids.as_deref()).unwrap_or_default();
         if !tags.is_empty() {
             b.set_device_multi(row, DeviceMulti::ScopeTags, tags.iter().map(String::as_str));
         }
-        for (user, at) in logons {
+        for (user, at) in self.logons().unwrap_or_default() {
             b.add_logon(row, user, at);
         }
         use DeviceAttr as D;
@@ -514,7 +542,6 @@ impl ManagedDeviceRec {
             D::IsLab,
             self.is_lab.as_ref().and_then(Flex::canonical),
         );
-        Ok(row)
     }
 }
 
@@ -574,29 +601,36 @@ pub struct EntraDeviceRec {
 }
 
 impl EntraDeviceRec {
-    pub fn apply(self, b: &mut OrgBuilder) -> Result<(), FieldError> {
-        let id = self
-            .id
+    /// What would stop the record from being applied; checked as it is
+    /// parsed, so that applying it cannot fail.
+    pub fn check(&self) -> Result<(), FieldError> {
+        self.id
             .as_deref()
             .filter(|s| !s.trim().is_empty())
             .ok_or_else(|| missing("id", "every Entra device needs its object id"))?;
-        let row = b.device(&[
-            DeviceKey::ObjectId(id),
+        Ok(())
+    }
+
+    /// The device's row (after [`Self::check`]).
+    pub fn row(&self, b: &mut OrgBuilder) -> u32 {
+        b.device(&[
+            DeviceKey::ObjectId(self.id.as_deref().unwrap_or_default()),
             DeviceKey::DeviceId(self.device_id.as_deref().unwrap_or("")),
-        ]);
+        ])
+    }
+
+    /// Gathers the device's values for `row`.
+    pub fn write(self, row: u32, b: &mut Writes) {
         use DeviceAttr as D;
         if let Some(os) = &self.operating_system {
             b.set_device(row, D::EntraOsType, Some(os));
-            if b.device_value(row, D::Platform).is_none() {
-                b.set_device(
-                    row,
-                    D::Platform,
-                    platform_of(os, self.model.as_deref()).map(|p| p.as_str()),
-                );
-            }
+            b.set_device_if_empty(
+                row,
+                D::Platform,
+                platform_of(os, self.model.as_deref()).map(|p| p.as_str()),
+            );
         }
         // Intune's values win where both have one: they are what filters see.
-        let keep = |b: &OrgBuilder, a: D| b.device_value(row, a).is_some();
         for (a, v) in [
             (D::Name, &self.display_name),
             (D::OsVersion, &self.operating_system_version),
@@ -605,9 +639,7 @@ impl EntraDeviceRec {
             (D::EnrollmentProfile, &self.enrollment_profile_name),
             (D::Category, &self.device_category),
         ] {
-            if !keep(b, a) {
-                b.set_device(row, a, v.as_deref());
-            }
+            b.set_device_if_empty(row, a, v.as_deref());
         }
         for (a, v) in [
             (D::ProfileType, &self.profile_type),
@@ -621,27 +653,23 @@ impl EntraDeviceRec {
             D::TrustType,
             self.trust_type.as_deref().and_then(canonical_trust),
         );
-        if !keep(b, D::Ownership) {
-            b.set_device(
-                row,
-                D::Ownership,
-                self.device_ownership
-                    .as_deref()
-                    .and_then(canonical_ownership),
-            );
-        }
+        b.set_device_if_empty(
+            row,
+            D::Ownership,
+            self.device_ownership
+                .as_deref()
+                .and_then(canonical_ownership),
+        );
         b.set_device(
             row,
             D::AccountEnabled,
             self.account_enabled.as_ref().and_then(Flex::canonical),
         );
-        if !keep(b, D::IsCompliant) {
-            b.set_device(
-                row,
-                D::IsCompliant,
-                self.is_compliant.as_ref().and_then(Flex::canonical),
-            );
-        }
+        b.set_device_if_empty(
+            row,
+            D::IsCompliant,
+            self.is_compliant.as_ref().and_then(Flex::canonical),
+        );
         b.set_device(
             row,
             D::IsLab,
@@ -661,7 +689,6 @@ impl EntraDeviceRec {
         for (k, v) in &self.extensions.0 {
             b.set_device_ext(row, k, v);
         }
-        Ok(())
     }
 }
 

@@ -36,7 +36,8 @@ use graph::{
 };
 use rayon::prelude::*;
 use ringmaster_core::model::{Group, GroupKind, MemberRef, Policy};
-use ringmaster_core::org::{Org, OrgBuilder};
+use ringmaster_core::org::Writes;
+use ringmaster_core::org::{NO_ROW, Org, OrgBuilder};
 use ringmaster_core::progress::Progress;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
@@ -143,7 +144,7 @@ struct State {
     b: OrgBuilder,
     groups: Vec<Group>,
     group_seen: HashMap<String, String>,
-    members: Vec<(String, MemberRef, u32)>,
+    members: Members,
     /// Files that member records came from, indexed by the `u32` above.
     member_files: Vec<PathBuf>,
     filter_seen: HashMap<String, String>,
@@ -159,6 +160,30 @@ struct State {
     managed_origin: Vec<u64>,
     report: ImportReport,
     progress: Option<Arc<Progress>>,
+}
+
+/// Member records as read, before their groups are known (a group's file
+/// may come after its members'): one list per group and file, in the order
+/// they were met.
+#[derive(Default)]
+struct Members {
+    /// (group id as written, file, members).
+    lists: Vec<(String, u32, Vec<MemberRef>)>,
+    /// Group id as written → its latest list.
+    latest: HashMap<String, usize>,
+}
+
+impl Members {
+    fn push(&mut self, group: String, member: MemberRef, file: u32) {
+        if let Some(&i) = self.latest.get(&group)
+            && self.lists[i].1 == file
+        {
+            self.lists[i].2.push(member);
+            return;
+        }
+        self.latest.insert(group.clone(), self.lists.len());
+        self.lists.push((group, file, vec![member]));
+    }
 }
 
 /// A policy and where it was read.
@@ -237,8 +262,10 @@ fn load_inner(paths: &[PathBuf], progress: Option<Arc<Progress>>) -> Result<Load
         pr.begin("reading exports", "bytes", sizes.iter().sum());
     }
     let mut before = 0;
+    let t0 = std::time::Instant::now();
     for (f, size) in files.iter().zip(&sizes) {
         read_file(f, &mut st)?;
+        eprintln!("TIMING {:?} {}", t0.elapsed(), f.display());
         before += size;
         if let Some(pr) = &st.progress {
             // NDJSON counted its chunks as it went; settle on the file's size.
@@ -248,7 +275,9 @@ fn load_inner(paths: &[PathBuf], progress: Option<Arc<Progress>>) -> Result<Load
     if let Some(pr) = &st.progress {
         pr.begin("building the organization", "", 0);
     }
-    finish(st)
+    let r = finish(st);
+    eprintln!("TIMING {:?} finish", t0.elapsed());
+    r
 }
 
 /// Extensions ringmaster reads; anything else is skipped and listed.
@@ -696,10 +725,15 @@ fn read_value(p: &Path, v: serde_json::Value, st: &mut State) -> Result<(), Impo
         ));
         return Ok(());
     }
+    // Prepared in order (sidecars read, IntuneCD folders heeded), parsed on
+    // every core, applied in order: the first bad record is the one reported.
+    let mut prepared: Vec<(Option<usize>, Kind, serde_json::Value)> = Vec::new();
+    let mut stop = None;
     for (i, (mut item, kind)) in items.into_iter().zip(found).enumerate() {
         let record = listed.then_some(i + 1);
         let Some(kind) = kind else {
-            return Err(ImportError { file: p.to_path_buf(), record, line: None, column: None, field: None, message: "cannot tell what this record is: it has no @odata.type and no keys of a user, device, group, filter or policy, while other records in the file are".into() });
+            stop = Some(ImportError { file: p.to_path_buf(), record, line: None, column: None, field: None, message: "cannot tell what this record is: it has no @odata.type and no keys of a user, device, group, filter or policy, while other records in the file are".into() });
+            break;
         };
         if let Kind::Skip(what) = kind {
             if !kinds.contains(&what.to_string()) {
@@ -710,24 +744,33 @@ fn read_value(p: &Path, v: serde_json::Value, st: &mut State) -> Result<(), Impo
             kinds.push(what.to_string());
             continue;
         }
-        let err = |e: FieldError| ImportError {
-            file: p.to_path_buf(),
-            record,
-            line: None,
-            column: None,
-            field: Some(e.field).filter(|f| !f.is_empty()),
-            message: e.message,
-        };
         if kind == Kind::Policy {
-            attach_sidecar(p, &mut item)?;
-            if let Some(c) = cd {
-                intunecd::prepare_policy(c.folder, &mut item, p, !listed).map_err(err)?;
+            let ready = attach_sidecar(p, &mut item).and_then(|()| match cd {
+                Some(c) => intunecd::prepare_policy(c.folder, &mut item, p, !listed)
+                    .map_err(|e| record_error(p, record, e)),
+                None => Ok(()),
+            });
+            if let Err(e) = ready {
+                stop = Some(e);
+                break;
             }
         }
-        apply(st, kind, item, p, record, None).map_err(err)?;
         if !kinds.contains(&kind.label().to_string()) {
             kinds.push(kind.label().to_string());
         }
+        prepared.push((record, kind, item));
+    }
+    // One parser for every record: items of JSON files are small, so writing
+    // them back to text costs little.
+    let parsed: Vec<Result<Parsed, FieldError>> = (prepared.par_iter())
+        .map(|(_, kind, item)| parse_line(*kind, &item.to_string()))
+        .collect();
+    for ((record, _, _), parsed) in prepared.iter().zip(parsed) {
+        let err = |e| record_error(p, *record, e);
+        apply_parsed(st, parsed.map_err(err)?, p, *record, None).map_err(err)?;
+    }
+    if let Some(e) = stop {
+        return Err(e);
     }
     kinds.dedup();
     st.report.files.push(FileReport {
@@ -736,6 +779,18 @@ fn read_value(p: &Path, v: serde_json::Value, st: &mut State) -> Result<(), Impo
         kinds,
     });
     Ok(())
+}
+
+/// A record's error, with where the record is in its file.
+fn record_error(p: &Path, record: Option<usize>, e: FieldError) -> ImportError {
+    ImportError {
+        file: p.to_path_buf(),
+        record,
+        line: None,
+        column: None,
+        field: Some(e.field).filter(|f| !f.is_empty()),
+        message: e.message,
+    }
 }
 
 /// Parses fast; only a failing record is parsed again to learn the field path.
@@ -763,18 +818,35 @@ enum Parsed {
     Managed(ManagedDeviceRec),
     Entra(EntraDeviceRec),
     Group(GroupRec),
-    Member(MemberRec),
+    /// Group id and member, read on the parsing threads.
+    Member(Box<(String, MemberRef)>),
     Filter(FilterRec),
     Policy(PolicyRec),
 }
 
 fn parse_line(kind: Kind, s: &str) -> Result<Parsed, FieldError> {
     Ok(match kind {
-        Kind::User => Parsed::User(Box::new(de_str(s)?)),
-        Kind::ManagedDevice => Parsed::Managed(de_str(s)?),
-        Kind::EntraDevice => Parsed::Entra(de_str(s)?),
+        Kind::User => {
+            let u: Box<UserRec> = Box::new(de_str(s)?);
+            u.check()?;
+            Parsed::User(u)
+        }
+        Kind::ManagedDevice => {
+            let d: ManagedDeviceRec = de_str(s)?;
+            d.check()?;
+            Parsed::Managed(d)
+        }
+        Kind::EntraDevice => {
+            let d: EntraDeviceRec = de_str(s)?;
+            d.check()?;
+            Parsed::Entra(d)
+        }
         Kind::Group => Parsed::Group(de_str(s)?),
-        Kind::GroupMember => Parsed::Member(de_str(s)?),
+        Kind::GroupMember => {
+            let m: MemberRec = de_str(s)?;
+            let member = m.member()?;
+            Parsed::Member(Box::new((m.group_id, member)))
+        }
         Kind::Filter => Parsed::Filter(de_str(s)?),
         Kind::Policy => Parsed::Policy(de_str(s)?),
         Kind::Skip(_) => unreachable!("skipped before parsing"),
@@ -804,37 +876,79 @@ fn apply_parsed(
     record: Option<usize>,
     line: Option<usize>,
 ) -> Result<(), FieldError> {
-    match parsed {
-        Parsed::User(u) => u.apply(&mut st.b),
+    let row = row_of(st, &parsed, p, record);
+    if let Some(row) = row {
+        st.b.write_with(|w| write_values(parsed, row, w));
+        return Ok(());
+    }
+    apply_other(st, parsed, p, record, line)
+}
+
+/// The row of a user or device record, found (or made) in order; `None`
+/// for records of other kinds.
+fn row_of(st: &mut State, parsed: &Parsed, p: &Path, record: Option<usize>) -> Option<u32> {
+    Some(match parsed {
+        Parsed::User(u) => u.row(&mut st.b),
+        Parsed::Entra(d) => d.row(&mut st.b),
         Parsed::Managed(d) => {
-            let row = d.apply(&mut st.b)? as usize;
-            let file = member_file(st, p);
-            let here = (u64::from(file) << 32) | record.unwrap_or(1) as u64;
-            if st.managed_origin.len() <= row {
-                st.managed_origin.resize(row + 1, u64::MAX);
-            }
-            let first = std::mem::replace(&mut st.managed_origin[row], here);
-            if first != u64::MAX {
-                let name = |o: u64| {
-                    format!(
-                        "{}, record {}",
-                        st.member_files[(o >> 32) as usize].display(),
-                        o & 0xFFFF_FFFF
-                    )
-                };
-                st.report.warnings.push(format!(
-                    "{}: the same Intune device (by id or azureADDeviceId) as {}; the later record's values win",
-                    name(here),
-                    name(first)
-                ));
-            }
-            Ok(())
+            let row = d.row(&mut st.b);
+            note_origin(st, row as usize, p, record);
+            row
         }
-        Parsed::Entra(d) => d.apply(&mut st.b),
+        _ => return None,
+    })
+}
+
+/// Gathers a user or device record's values for its row.
+fn write_values(parsed: Parsed, row: u32, w: &mut Writes) {
+    match parsed {
+        Parsed::User(u) => u.write(row, w),
+        Parsed::Entra(d) => d.write(row, w),
+        Parsed::Managed(d) => d.write(row, w),
+        _ => {}
+    }
+}
+
+/// Warns when an Intune device comes twice.
+fn note_origin(st: &mut State, row: usize, p: &Path, record: Option<usize>) {
+    let file = member_file(st, p);
+    let here = (u64::from(file) << 32) | record.unwrap_or(1) as u64;
+    if st.managed_origin.len() <= row {
+        st.managed_origin.resize(row + 1, u64::MAX);
+    }
+    let first = std::mem::replace(&mut st.managed_origin[row], here);
+    if first != u64::MAX {
+        let name = |o: u64| {
+            format!(
+                "{}, record {}",
+                st.member_files[(o >> 32) as usize].display(),
+                o & 0xFFFF_FFFF
+            )
+        };
+        st.report.warnings.push(format!(
+            "{}: the same Intune device (by id or azureADDeviceId) as {}; the later record's values win",
+            name(here),
+            name(first)
+        ));
+    }
+}
+
+/// Applies a record that is not a user or a device.
+fn apply_other(
+    st: &mut State,
+    parsed: Parsed,
+    p: &Path,
+    record: Option<usize>,
+    line: Option<usize>,
+) -> Result<(), FieldError> {
+    match parsed {
+        Parsed::User(_) | Parsed::Entra(_) | Parsed::Managed(_) => {
+            unreachable!("applied by row_of and write_values")
+        }
         Parsed::Member(m) => {
-            let member = m.member()?;
+            let (group, member) = *m;
             let file = member_file(st, p);
-            st.members.push((m.group_id, member, file));
+            st.members.push(group, member, file);
             Ok(())
         }
         Parsed::Group(g) => {
@@ -910,69 +1024,134 @@ fn apply_parsed(
     }
 }
 
-/// Lines per parse chunk: enough to keep both cores busy, small enough
+/// Bytes per parse chunk: enough to keep both cores busy, small enough
 /// that memory stays bounded whatever the file size.
-const CHUNK_LINES: usize = 1 << 15;
+const CHUNK_BYTES: usize = 16 << 20;
 
-/// One chunk's lines: (line number, text) in a shared buffer.
+/// One chunk of whole lines, as read: (line number, start, end) of each
+/// line that is not blank, ASCII blanks trimmed.
 #[derive(Default)]
 struct Chunk {
-    text: String,
+    text: Vec<u8>,
     lines: Vec<(usize, usize, usize)>,
 }
 
-/// Reads NDJSON a chunk at a time: while one chunk is parsed in parallel,
-/// the previous one is applied in order, so the first bad line is the one
-/// reported and nothing is half-applied (the caller drops the builder).
-fn read_ndjson_stream(p: &Path, st: &mut State) -> Result<(), ImportError> {
-    use std::io::BufRead;
-    let file =
-        std::fs::File::open(p).map_err(|e| ImportError::file(p, format!("cannot read: {e}")))?;
-    let mut r = std::io::BufReader::with_capacity(1 << 22, file);
-    let head = r
-        .fill_buf()
-        .map_err(|e| ImportError::file(p, format!("cannot read: {e}")))?;
-    if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
-        // UTF-16 is rare for NDJSON: decode whole, then read as text.
-        let text = read_text(p)?;
-        return read_ndjson_text(p, &text, st);
+/// Cuts a reader into chunks of whole lines, reusing the chunks' buffers.
+struct LineReader {
+    r: Box<dyn std::io::Read + Send>,
+    /// The start of the line the last chunk's read ended in.
+    carry: Vec<u8>,
+    line_no: usize,
+    started: bool,
+    ended: bool,
+}
+
+impl LineReader {
+    fn new(r: Box<dyn std::io::Read + Send>) -> Self {
+        LineReader {
+            r,
+            carry: Vec::new(),
+            line_no: 0,
+            started: false,
+            ended: false,
+        }
     }
-    if head.starts_with(&[0xEF, 0xBB, 0xBF]) {
-        r.consume(3);
-    }
-    let mut line_no = 0usize;
-    let mut read_chunk = |r: &mut std::io::BufReader<std::fs::File>| -> Result<Chunk, ImportError> {
-        let mut c = Chunk::default();
-        let mut raw = Vec::new();
-        while c.lines.len() < CHUNK_LINES {
-            raw.clear();
-            let n = r
-                .read_until(b'\n', &mut raw)
-                .map_err(|e| ImportError::file(p, format!("cannot read: {e}")))?;
-            if n == 0 {
-                break;
-            }
-            line_no += 1;
-            let text = std::str::from_utf8(&raw).map_err(|_| ImportError {
-                file: p.to_path_buf(),
-                record: None,
-                line: Some(line_no),
-                column: None,
-                field: None,
-                message: "not valid UTF-8".into(),
-            })?;
-            let t = text.trim();
-            if t.is_empty() {
+
+    /// Reads the next chunk into `c`; it has no lines at the end.
+    fn next(&mut self, c: &mut Chunk) -> std::io::Result<()> {
+        use std::io::Read;
+        c.text.clear();
+        c.lines.clear();
+        c.text.append(&mut self.carry);
+        loop {
+            if !self.ended && c.text.len() < CHUNK_BYTES {
+                let want = (CHUNK_BYTES - c.text.len()) as u64;
+                if (&mut self.r).take(want).read_to_end(&mut c.text)? == 0 {
+                    self.ended = true;
+                }
                 continue;
             }
-            let start = c.text.len();
-            c.text.push_str(t);
-            c.lines.push((line_no, start, c.text.len()));
+            if self.ended {
+                break;
+            }
+            // Full: the chunk ends at its last line break, the rest waits.
+            if let Some(i) = memchr::memrchr(b'\n', &c.text) {
+                self.carry.extend_from_slice(&c.text[i + 1..]);
+                c.text.truncate(i + 1);
+                break;
+            }
+            // One line longer than a chunk: read on until it ends.
+            if (&mut self.r)
+                .take(CHUNK_BYTES as u64)
+                .read_to_end(&mut c.text)?
+                == 0
+            {
+                self.ended = true;
+            }
         }
-        Ok(c)
-    };
-    let first = read_chunk(&mut r)?;
-    let Some(&(first_line, a, b)) = first.lines.first() else {
+        let mut start = 0;
+        if !self.started {
+            self.started = true;
+            if c.text.starts_with(&[0xEF, 0xBB, 0xBF]) {
+                start = 3;
+            }
+        }
+        let text = &c.text;
+        let ends = memchr::memchr_iter(b'\n', text).chain(std::iter::once(text.len()));
+        for end in ends {
+            if start > text.len() {
+                break;
+            }
+            if end == text.len() && start == end {
+                break;
+            }
+            self.line_no += 1;
+            let line = text[start..end].trim_ascii();
+            if !line.is_empty() {
+                let from = line.as_ptr() as usize - text.as_ptr() as usize;
+                c.lines.push((self.line_no, from, from + line.len()));
+            }
+            start = end + 1;
+        }
+        Ok(())
+    }
+}
+
+/// A line as the parse leaves it.
+enum ParsedLine {
+    /// Only Unicode blanks: skipped like an empty line.
+    Blank,
+    NotUtf8,
+    Record(Result<Parsed, FieldError>),
+}
+
+fn parse_bytes(kind: Kind, line: &[u8]) -> ParsedLine {
+    match std::str::from_utf8(line) {
+        Err(_) => ParsedLine::NotUtf8,
+        Ok(t) => match t.trim() {
+            "" => ParsedLine::Blank,
+            t => ParsedLine::Record(parse_line(kind, t)),
+        },
+    }
+}
+
+/// Reads NDJSON a chunk at a time: while one chunk is parsed in parallel
+/// (and the next read), the previous one is applied in order, so the first
+/// bad line is the one reported and nothing is half-applied (the caller
+/// drops the builder).
+fn read_ndjson_stream(p: &Path, st: &mut State) -> Result<(), ImportError> {
+    let cannot = |e: std::io::Error| ImportError::file(p, format!("cannot read: {e}"));
+    let file = std::fs::File::open(p).map_err(cannot)?;
+    let mut lines = LineReader::new(Box::new(file));
+    let mut cur = Chunk::default();
+    lines.next(&mut cur).map_err(cannot)?;
+    if cur.text.starts_with(&[0xFF, 0xFE]) || cur.text.starts_with(&[0xFE, 0xFF]) {
+        // UTF-16 is rare for NDJSON: decode whole, then read as text.
+        let text = read_text(p)?;
+        lines = LineReader::new(Box::new(std::io::Cursor::new(text.into_bytes())));
+        lines.next(&mut cur).map_err(cannot)?;
+    }
+    let Some(&(first_line, a, b)) = cur.lines.first() else {
         st.report.files.push(FileReport {
             path: p.display().to_string(),
             records: 0,
@@ -980,40 +1159,46 @@ fn read_ndjson_stream(p: &Path, st: &mut State) -> Result<(), ImportError> {
         });
         return Ok(());
     };
-    let Some(kind) = ndjson_kind(p, first_line, &first.text[a..b], st)? else {
+    let first = std::str::from_utf8(&cur.text[a..b]).map_err(|_| ImportError {
+        file: p.to_path_buf(),
+        record: None,
+        line: Some(first_line),
+        column: None,
+        field: None,
+        message: "not valid UTF-8".into(),
+    })?;
+    let Some(kind) = ndjson_kind(p, first_line, first.trim(), st)? else {
         return Ok(());
     };
     let mut records = 0usize;
-    let mut pending: Option<(Chunk, Vec<Result<Parsed, FieldError>>)> = None;
-    let mut next = Some(first);
+    let mut spare = Chunk::default();
+    let mut pending: Option<(Vec<usize>, Vec<ParsedLine>)> = None;
     loop {
-        let chunk = match next.take() {
-            Some(c) => c,
-            None => read_chunk(&mut r)?,
-        };
-        let done = chunk.lines.is_empty();
-        let (parsed, applied) = rayon::join(
+        let done = cur.lines.is_empty();
+        let ((parsed, read), applied) = rayon::join(
             || {
-                chunk
-                    .lines
-                    .par_iter()
-                    .map(|&(_, a, b)| parse_line(kind, &chunk.text[a..b]))
-                    .collect::<Vec<_>>()
+                let parsed: Vec<ParsedLine> = (cur.lines.par_iter())
+                    .map(|&(_, a, b)| parse_bytes(kind, &cur.text[a..b]))
+                    .collect();
+                let read = if done { Ok(()) } else { lines.next(&mut spare) };
+                (parsed, read)
             },
             || match pending.take() {
-                Some((c, results)) => apply_chunk(p, st, &c, results, &mut records),
+                Some((numbers, results)) => apply_chunk(p, st, &numbers, results, &mut records),
                 None => Ok(()),
             },
         );
         applied?;
         if let Some(pr) = &st.progress {
             // Parsed now, applied with the next chunk: near enough to show.
-            pr.add(chunk.text.len() as u64 + chunk.lines.len() as u64);
+            pr.add(cur.text.len() as u64);
         }
         if done {
             break;
         }
-        pending = Some((chunk, parsed));
+        read.map_err(cannot)?;
+        pending = Some((cur.lines.iter().map(|l| l.0).collect(), parsed));
+        std::mem::swap(&mut cur, &mut spare);
     }
     st.report.files.push(FileReport {
         path: p.display().to_string(),
@@ -1026,11 +1211,27 @@ fn read_ndjson_stream(p: &Path, st: &mut State) -> Result<(), ImportError> {
 fn apply_chunk(
     p: &Path,
     st: &mut State,
-    c: &Chunk,
-    results: Vec<Result<Parsed, FieldError>>,
+    numbers: &[usize],
+    mut results: Vec<ParsedLine>,
     records: &mut usize,
 ) -> Result<(), ImportError> {
-    for (res, &(line, _, _)) in results.into_iter().zip(&c.lines) {
+    // In order: each user's and device's row, and records of other kinds.
+    let mut rows = vec![NO_ROW; results.len()];
+    for ((res, &line), row) in results.iter_mut().zip(numbers).zip(&mut rows) {
+        let parsed = match std::mem::replace(res, ParsedLine::Blank) {
+            ParsedLine::Blank => continue,
+            ParsedLine::NotUtf8 => {
+                return Err(ImportError {
+                    file: p.to_path_buf(),
+                    record: None,
+                    line: Some(line),
+                    column: None,
+                    field: None,
+                    message: "not valid UTF-8".into(),
+                });
+            }
+            ParsedLine::Record(r) => r,
+        };
         *records += 1;
         let record = *records;
         let err = |e: FieldError| ImportError {
@@ -1041,9 +1242,33 @@ fn apply_chunk(
             field: Some(e.field).filter(|f| !f.is_empty()),
             message: e.message,
         };
-        let parsed = res.map_err(err)?;
-        apply_parsed(st, parsed, p, Some(record), Some(line)).map_err(err)?;
+        let parsed = parsed.map_err(err)?;
+        match row_of(st, &parsed, p, Some(record)) {
+            Some(r) => {
+                *row = r;
+                *res = ParsedLine::Record(Ok(parsed));
+            }
+            None => apply_other(st, parsed, p, Some(record), Some(line)).map_err(err)?,
+        }
     }
+    // Their values gathered on every core, then made column by column.
+    let per = (results.len() / (rayon::current_num_threads() * 4)).max(1024);
+    let batches: Vec<Writes> = (results.par_chunks_mut(per))
+        .zip(rows.par_chunks(per))
+        .map(|(results, rows)| {
+            let mut w = Writes::default();
+            for (res, &row) in results.iter_mut().zip(rows) {
+                if row != NO_ROW
+                    && let ParsedLine::Record(Ok(parsed)) =
+                        std::mem::replace(res, ParsedLine::Blank)
+                {
+                    write_values(parsed, row, &mut w);
+                }
+            }
+            w
+        })
+        .collect();
+    st.b.apply(batches);
     Ok(())
 }
 
@@ -1084,48 +1309,6 @@ fn ndjson_kind(
     Ok(Some(kind))
 }
 
-/// NDJSON already decoded to text (the UTF-16 case).
-fn read_ndjson_text(p: &Path, text: &str, st: &mut State) -> Result<(), ImportError> {
-    let lines: Vec<(usize, &str)> = text
-        .lines()
-        .enumerate()
-        .map(|(i, l)| (i + 1, l.trim()))
-        .filter(|(_, l)| !l.is_empty())
-        .collect();
-    let Some(&(first_line, first)) = lines.first() else {
-        st.report.files.push(FileReport {
-            path: p.display().to_string(),
-            records: 0,
-            kinds: Vec::new(),
-        });
-        return Ok(());
-    };
-    let Some(kind) = ndjson_kind(p, first_line, first, st)? else {
-        return Ok(());
-    };
-    let mut records = 0;
-    for chunk in lines.chunks(CHUNK_LINES) {
-        let mut c = Chunk::default();
-        for &(n, l) in chunk {
-            let start = c.text.len();
-            c.text.push_str(l);
-            c.lines.push((n, start, c.text.len()));
-        }
-        let parsed: Vec<_> = c
-            .lines
-            .par_iter()
-            .map(|&(_, a, b)| parse_line(kind, &c.text[a..b]))
-            .collect();
-        apply_chunk(p, st, &c, parsed, &mut records)?;
-    }
-    st.report.files.push(FileReport {
-        path: p.display().to_string(),
-        records,
-        kinds: vec![kind.label().to_string()],
-    });
-    Ok(())
-}
-
 fn member_file(st: &mut State, p: &Path) -> u32 {
     if st.member_files.last().map(PathBuf::as_path) != Some(p) {
         st.member_files.push(p.to_path_buf());
@@ -1141,17 +1324,17 @@ fn finish(mut st: State) -> Result<Loaded, ImportError> {
         .map(|(i, g)| (ringmaster_core::org::norm_id(&g.id).into_owned(), i))
         .collect();
     let mut orphans: HashMap<String, usize> = HashMap::new();
-    for (gid, member, file) in std::mem::take(&mut st.members) {
+    for (gid, file, list) in std::mem::take(&mut st.members).lists {
         let file = st.member_files[file as usize].clone();
         match index.get(ringmaster_core::org::norm_id(&gid).as_ref()) {
             Some(&g) => match &mut st.groups[g].kind {
-                GroupKind::Static { members } => members.push(member),
+                GroupKind::Static { members } => members.extend(list),
                 GroupKind::Dynamic { .. } => {
-                    *orphans.entry(format!("{}: member records for dynamic group '{}' are ignored (its rule decides)", file.display(), st.groups[g].name)).or_default() += 1;
+                    *orphans.entry(format!("{}: member records for dynamic group '{}' are ignored (its rule decides)", file.display(), st.groups[g].name)).or_default() += list.len();
                 }
             },
             None => {
-                *orphans.entry(format!("{}: member records for group {gid}, which is not in the import, are ignored", file.display())).or_default() += 1;
+                *orphans.entry(format!("{}: member records for group {gid}, which is not in the import, are ignored", file.display())).or_default() += list.len();
             }
         }
     }
