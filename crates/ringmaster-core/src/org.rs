@@ -946,6 +946,10 @@ fn primary_users(org: &Org) -> Vec<u32> {
 /// first static group (in import order) that lists the device or its primary
 /// user, then by the user's country, city and department, then by platform,
 /// then as they came. Reads `static_members` and `device_user`.
+/// Where a device sits: its first static group, its user's country, city
+/// and department, its platform.
+type Place = (u32, [u32; 3], u32);
+
 fn locality_order(org: &Org) -> Vec<u32> {
     let n = org.devices.rows as usize;
     let mut user_key = vec![u32::MAX; org.users.rows as usize];
@@ -965,7 +969,7 @@ fn locality_order(org: &Org) -> Vec<u32> {
     let place = [UserAttr::Country, UserAttr::City, UserAttr::Department]
         .map(|a| &org.users.cols[a.index()]);
     let place = place.map(|c| c.view());
-    let mut keyed: Vec<((u32, [u32; 3], u32), u32)> = (org.device_user.par_iter())
+    let mut keyed: Vec<(Place, u32)> = (org.device_user.par_iter())
         .enumerate()
         .map(|(d, &u)| {
             let by_user = user_key.get(u as usize).copied().unwrap_or(u32::MAX);

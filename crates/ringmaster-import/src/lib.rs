@@ -160,6 +160,8 @@ struct State {
     managed_origin: Vec<u64>,
     report: ImportReport,
     progress: Option<Arc<Progress>>,
+    /// Bytes of NDJSON per parse chunk.
+    chunk: usize,
 }
 
 /// Member records as read, before their groups are known (a group's file
@@ -229,19 +231,25 @@ pub fn decode_text(bytes: Vec<u8>) -> Result<String, String> {
 
 /// Loads every export below the given files or folders.
 pub fn load(paths: &[PathBuf]) -> Result<Loaded, ImportError> {
-    load_inner(paths, None)
+    load_inner(paths, None, CHUNK_BYTES)
 }
 
 /// [`load`], counting the bytes read into `progress` (then a "building"
 /// step) for a display on another thread.
 pub fn load_with(paths: &[PathBuf], progress: &Arc<Progress>) -> Result<Loaded, ImportError> {
-    load_inner(paths, Some(progress.clone()))
+    load_inner(paths, Some(progress.clone()), CHUNK_BYTES)
 }
 
-fn load_inner(paths: &[PathBuf], progress: Option<Arc<Progress>>) -> Result<Loaded, ImportError> {
+/// `chunk`: bytes of NDJSON per parse chunk (tests make it small).
+fn load_inner(
+    paths: &[PathBuf],
+    progress: Option<Arc<Progress>>,
+    chunk: usize,
+) -> Result<Loaded, ImportError> {
     let mut files = Vec::new();
     let mut st = State {
         progress,
+        chunk,
         ..State::default()
     };
     for p in paths {
@@ -262,10 +270,8 @@ fn load_inner(paths: &[PathBuf], progress: Option<Arc<Progress>>) -> Result<Load
         pr.begin("reading exports", "bytes", sizes.iter().sum());
     }
     let mut before = 0;
-    let t0 = std::time::Instant::now();
     for (f, size) in files.iter().zip(&sizes) {
         read_file(f, &mut st)?;
-        eprintln!("TIMING {:?} {}", t0.elapsed(), f.display());
         before += size;
         if let Some(pr) = &st.progress {
             // NDJSON counted its chunks as it went; settle on the file's size.
@@ -275,9 +281,7 @@ fn load_inner(paths: &[PathBuf], progress: Option<Arc<Progress>>) -> Result<Load
     if let Some(pr) = &st.progress {
         pr.begin("building the organization", "", 0);
     }
-    let r = finish(st);
-    eprintln!("TIMING {:?} finish", t0.elapsed());
-    r
+    finish(st)
 }
 
 /// Extensions ringmaster reads; anything else is skipped and listed.
@@ -1039,6 +1043,8 @@ struct Chunk {
 /// Cuts a reader into chunks of whole lines, reusing the chunks' buffers.
 struct LineReader {
     r: Box<dyn std::io::Read + Send>,
+    /// Bytes to read per chunk (a chunk ends at the line break after).
+    size: usize,
     /// The start of the line the last chunk's read ended in.
     carry: Vec<u8>,
     line_no: usize,
@@ -1047,9 +1053,10 @@ struct LineReader {
 }
 
 impl LineReader {
-    fn new(r: Box<dyn std::io::Read + Send>) -> Self {
+    fn new(r: Box<dyn std::io::Read + Send>, size: usize) -> Self {
         LineReader {
             r,
+            size: size.max(1),
             carry: Vec::new(),
             line_no: 0,
             started: false,
@@ -1057,15 +1064,25 @@ impl LineReader {
         }
     }
 
-    /// Reads the next chunk into `c`; it has no lines at the end.
+    /// Reads the next chunk into `c`; it has no lines only at the end.
     fn next(&mut self, c: &mut Chunk) -> std::io::Result<()> {
+        loop {
+            self.fill(c)?;
+            if !c.lines.is_empty() || (self.ended && self.carry.is_empty()) {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Reads a chunk into `c`, which may hold only blank lines.
+    fn fill(&mut self, c: &mut Chunk) -> std::io::Result<()> {
         use std::io::Read;
         c.text.clear();
         c.lines.clear();
         c.text.append(&mut self.carry);
         loop {
-            if !self.ended && c.text.len() < CHUNK_BYTES {
-                let want = (CHUNK_BYTES - c.text.len()) as u64;
+            if !self.ended && c.text.len() < self.size {
+                let want = (self.size - c.text.len()) as u64;
                 if (&mut self.r).take(want).read_to_end(&mut c.text)? == 0 {
                     self.ended = true;
                 }
@@ -1082,7 +1099,7 @@ impl LineReader {
             }
             // One line longer than a chunk: read on until it ends.
             if (&mut self.r)
-                .take(CHUNK_BYTES as u64)
+                .take(self.size as u64)
                 .read_to_end(&mut c.text)?
                 == 0
             {
@@ -1117,7 +1134,10 @@ impl LineReader {
     }
 }
 
-/// A line as the parse leaves it.
+/// A line as the parse leaves it. Records stay inline: a chunk's lines
+/// are parsed into one vector, and a box each would be a million more
+/// allocations to make and free.
+#[allow(clippy::large_enum_variant)]
 enum ParsedLine {
     /// Only Unicode blanks: skipped like an empty line.
     Blank,
@@ -1142,13 +1162,13 @@ fn parse_bytes(kind: Kind, line: &[u8]) -> ParsedLine {
 fn read_ndjson_stream(p: &Path, st: &mut State) -> Result<(), ImportError> {
     let cannot = |e: std::io::Error| ImportError::file(p, format!("cannot read: {e}"));
     let file = std::fs::File::open(p).map_err(cannot)?;
-    let mut lines = LineReader::new(Box::new(file));
+    let mut lines = LineReader::new(Box::new(file), st.chunk);
     let mut cur = Chunk::default();
     lines.next(&mut cur).map_err(cannot)?;
     if cur.text.starts_with(&[0xFF, 0xFE]) || cur.text.starts_with(&[0xFE, 0xFF]) {
         // UTF-16 is rare for NDJSON: decode whole, then read as text.
         let text = read_text(p)?;
-        lines = LineReader::new(Box::new(std::io::Cursor::new(text.into_bytes())));
+        lines = LineReader::new(Box::new(std::io::Cursor::new(text.into_bytes())), st.chunk);
         lines.next(&mut cur).map_err(cannot)?;
     }
     let Some(&(first_line, a, b)) = cur.lines.first() else {
@@ -1355,4 +1375,102 @@ fn finish(mut st: State) -> Result<Loaded, ImportError> {
         org: st.b.finish(),
         report: st.report,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (line number, text) of each line that is not blank, read whole.
+    fn plain_lines(text: &[u8]) -> Vec<(usize, Vec<u8>)> {
+        let text = text.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(text);
+        let mut parts: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
+        if parts.last().is_some_and(|l| l.is_empty()) {
+            parts.pop();
+        }
+        (parts.into_iter().enumerate())
+            .map(|(i, l)| (i + 1, l.trim_ascii().to_vec()))
+            .filter(|(_, l)| !l.is_empty())
+            .collect()
+    }
+
+    fn chunked_lines(text: &[u8], size: usize) -> Vec<(usize, Vec<u8>)> {
+        let mut r = LineReader::new(Box::new(std::io::Cursor::new(text.to_vec())), size);
+        let (mut out, mut c) = (Vec::new(), Chunk::default());
+        loop {
+            r.next(&mut c).unwrap();
+            if c.lines.is_empty() {
+                return out;
+            }
+            out.extend((c.lines.iter()).map(|&(n, a, b)| (n, c.text[a..b].to_vec())));
+        }
+    }
+
+    #[test]
+    fn chunks_of_any_size_give_the_same_lines() {
+        let long = format!("{{\"id\":\"{}\"}}", "x".repeat(100));
+        let texts: Vec<Vec<u8>> = vec![
+            b"{\"a\":1}\n{\"b\":2}\n".to_vec(),
+            b"\xEF\xBB\xBF{\"a\":1}\r\n\r\n  \t\n{\"b\":2}".to_vec(),
+            format!("\n\n{long}\n{{}}\n{long}\n\n").into_bytes(),
+            b"one\ntwo\n\n\nthree\n \xC3\xA9 \nfour".to_vec(),
+            Vec::new(),
+            b"\n\n\n".to_vec(),
+        ];
+        for text in &texts {
+            let want = plain_lines(text);
+            for size in 1..=40 {
+                assert_eq!(chunked_lines(text, size), want, "size {size} of {text:?}");
+            }
+            assert_eq!(chunked_lines(text, CHUNK_BYTES), want);
+        }
+    }
+
+    fn org_bytes(l: &Loaded) -> (Vec<u8>, String) {
+        (
+            postcard::to_allocvec(&l.org).unwrap(),
+            serde_json::to_string(&l.report).unwrap(),
+        )
+    }
+
+    /// Small chunks apply in many batches, each column's writes from many
+    /// threads: the organization comes out byte for byte as from one chunk.
+    #[test]
+    fn small_chunks_build_the_same_organization() {
+        let d = tempfile::tempdir().unwrap();
+        ringmaster_gen::generate(d.path(), &ringmaster_gen::Options::new(400, 3)).unwrap();
+        let paths = [d.path().to_path_buf()];
+        let whole = load_inner(&paths, None, CHUNK_BYTES).unwrap();
+        assert!(whole.org.devices.rows >= 400);
+        for size in [1, 700, 20_000] {
+            let small = load_inner(&paths, None, size).unwrap();
+            assert!(
+                org_bytes(&small) == org_bytes(&whole),
+                "chunks of {size} bytes"
+            );
+        }
+    }
+
+    /// A line that is not UTF-8 is named by its number, whatever chunk it
+    /// falls in, and records before it count as read.
+    #[test]
+    fn a_line_not_utf8_is_named_in_any_chunk() {
+        let d = tempfile::tempdir().unwrap();
+        let mut text = Vec::new();
+        for i in 0..30 {
+            text.extend(format!("{{\"id\":\"m{i}\",\"deviceName\":\"PC-{i}\"}}\n\n").into_bytes());
+        }
+        text.extend(b"{\"id\":\"m\xFF\"}\n{\"id\":\"last\"}\n");
+        std::fs::write(d.path().join("managedDevices.ndjson"), &text).unwrap();
+        for size in [1, 50, 333, CHUNK_BYTES] {
+            let Err(e) = load_inner(&[d.path().to_path_buf()], None, size) else {
+                panic!("a line that is not UTF-8 was read");
+            };
+            assert_eq!(
+                (e.line, e.message.as_str()),
+                (Some(61), "not valid UTF-8"),
+                "size {size}"
+            );
+        }
+    }
 }

@@ -292,3 +292,146 @@ impl Writes {
         self.users.text.len() + self.devices.text.len() + self.logon_text.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::org::{DeviceKey, Org, OrgBuilder};
+    use proptest::prelude::*;
+
+    const DEVICES: u32 = 6;
+    const ATTRS: [DeviceAttr; 3] = [DeviceAttr::Name, DeviceAttr::Model, DeviceAttr::OsVersion];
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Set(usize, u32, u8),
+        IfEmpty(usize, u32, u8),
+        List(u32, Vec<u8>),
+        Ext(bool, u32, u8),
+        User(u32, u8),
+        Logon(u32, u8),
+    }
+
+    /// Values with repeats, blanks and padding, so codes are shared and
+    /// some writes set nothing.
+    fn text(v: u8) -> String {
+        match v % 8 {
+            0 => "  ".into(),
+            1 => format!(" v{} ", v % 3),
+            n => format!("v{}", n % 5),
+        }
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let row = 0..DEVICES;
+        prop_oneof![
+            (0..ATTRS.len(), row.clone(), any::<u8>()).prop_map(|(a, r, v)| Op::Set(a, r, v)),
+            (0..ATTRS.len(), row.clone(), any::<u8>()).prop_map(|(a, r, v)| Op::IfEmpty(a, r, v)),
+            (row.clone(), prop::collection::vec(any::<u8>(), 0..3))
+                .prop_map(|(r, v)| Op::List(r, v)),
+            (any::<bool>(), row.clone(), any::<u8>()).prop_map(|(n, r, v)| Op::Ext(n, r, v)),
+            (0..3u32, any::<u8>()).prop_map(|(r, v)| Op::User(r, v)),
+            (row, any::<u8>()).prop_map(|(r, v)| Op::Logon(r, v)),
+        ]
+    }
+
+    fn write(w: &mut Writes, op: &Op) {
+        match op {
+            Op::Set(a, r, v) => w.set_device(*r, ATTRS[*a], Some(&text(*v))),
+            Op::IfEmpty(a, r, v) => w.set_device_if_empty(*r, ATTRS[*a], Some(&text(*v))),
+            Op::List(r, v) => {
+                let v: Vec<String> = v.iter().map(|&x| text(x)).collect();
+                w.set_device_multi(*r, DeviceMulti::PhysicalIds, v.iter().map(String::as_str));
+            }
+            // Two spellings of one property name.
+            Op::Ext(n, r, v) => {
+                let name = if *n {
+                    "extension_ab_Site"
+                } else {
+                    "EXTENSION_AB_site"
+                };
+                w.set_device_ext(*r, name, &text(*v));
+            }
+            Op::User(r, v) => w.set_user(*r, UserAttr::Department, Some(&text(*v))),
+            Op::Logon(r, v) => w.add_logon(*r, &format!("u{}", v % 4), None),
+        }
+    }
+
+    fn builder() -> OrgBuilder {
+        let mut b = OrgBuilder::new();
+        for u in 0..3 {
+            b.user(&format!("u{u}"));
+        }
+        for d in 0..DEVICES {
+            b.device(&[DeviceKey::ObjectId(&format!("d{d}"))]);
+        }
+        b
+    }
+
+    fn bytes(org: &Org) -> Vec<u8> {
+        postcard::to_allocvec(org).unwrap()
+    }
+
+    proptest! {
+        /// However writes are split between the builder's setters and
+        /// batches, and whenever they are made, the organization comes out
+        /// byte for byte as when each is made at once, in order.
+        #[test]
+        fn batches_make_the_same_organization(
+            ops in prop::collection::vec(op(), 0..60),
+            // Per op: 0 the setters, 1 the current batch, 2 a new batch, 3 make what is queued first.
+            how in prop::collection::vec(0..4u8, 60),
+        ) {
+            let mut one = builder();
+            for op in &ops {
+                let mut w = Writes::default();
+                write(&mut w, op);
+                one.apply(vec![w]);
+            }
+            let mut split = builder();
+            let mut batches: Vec<Writes> = Vec::new();
+            for (op, &h) in ops.iter().zip(&how) {
+                match h {
+                    0 | 3 => {
+                        // The setters' writes are made before any batch:
+                        // batches already gathered go first.
+                        if h == 3 || !batches.is_empty() {
+                            split.apply(std::mem::take(&mut batches));
+                        }
+                        split.write_with(|w| write(w, op));
+                    }
+                    1 if !batches.is_empty() => write(batches.last_mut().unwrap(), op),
+                    _ => {
+                        let mut w = Writes::default();
+                        write(&mut w, op);
+                        batches.push(w);
+                    }
+                }
+            }
+            split.apply(batches);
+            let (one, split) = (one.finish(), split.finish());
+            prop_assert_eq!(bytes(&one), bytes(&split));
+            // And the values are those the writes say, read plainly.
+            for (i, &attr) in ATTRS.iter().enumerate() {
+                for row in 0..DEVICES {
+                    let mut want: Option<String> = None;
+                    for op in &ops {
+                        match op {
+                            Op::Set(a, r, v) | Op::IfEmpty(a, r, v) if *a == i && *r == row => {
+                                let v = text(*v).trim().to_string();
+                                let fill = matches!(op, Op::Set(..)) || want.is_none();
+                                if !v.is_empty() && fill {
+                                    want = Some(v);
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                    // Rows were numbered by a locality order: find the device by id.
+                    let d = one.device_by_object_id(&format!("d{row}")).unwrap();
+                    prop_assert_eq!(one.device(attr, d), want.as_deref());
+                }
+            }
+        }
+    }
+}
