@@ -362,26 +362,10 @@ fn fold_order(dict: DictView<'_>) -> Vec<u32> {
     keyed.par_sort_unstable();
     // Runs of equal beginnings: values longer than 16 bytes, or with a
     // zero byte, are told apart by the whole comparison.
-    let mut runs = Vec::new();
-    let mut i = 0;
-    while i < keyed.len() {
-        let j = i + keyed[i..].partition_point(|k| k.0 == keyed[i].0);
-        if j - i > 1 {
-            runs.push(i..j);
-        }
-        i = j;
-    }
-    let mut rest: &mut [(u128, u32)] = &mut keyed;
-    let mut at = 0;
-    let mut parts = Vec::with_capacity(runs.len());
-    for r in runs {
-        let (_, tail) = rest.split_at_mut(r.start - at);
-        let (run, tail) = tail.split_at_mut(r.end - r.start);
-        parts.push(run);
-        rest = tail;
-        at = r.end;
-    }
-    parts.into_par_iter().for_each(|run| {
+    let runs: Vec<&mut [(u128, u32)]> = (keyed.chunk_by_mut(|a, b| a.0 == b.0))
+        .filter(|run| run.len() > 1)
+        .collect();
+    runs.into_par_iter().for_each(|run| {
         run.sort_unstable_by(|a, b| cmp_fold(value(a.1), value(b.1)).then(a.1.cmp(&b.1)))
     });
     keyed.into_iter().map(|(_, c)| c).collect()

@@ -109,14 +109,6 @@ fn apply(p: &Path, read: Read, st: &mut State) -> Result<(), ImportError> {
     let mut kinds: Vec<String> = Vec::new();
     let n = read.records.len();
     for (i, rec) in read.records.into_iter().enumerate() {
-        let err = |field: Option<String>, message: String| ImportError {
-            file: p.to_path_buf(),
-            record: Some(i + 1),
-            line: rec.line,
-            column: None,
-            field,
-            message,
-        };
         // As for a single exported object, a type ringmaster does not read
         // (certificate profiles, say) is passed over, not refused.
         let Some(kind) = crate::value_kind(&rec.value, None) else {
@@ -138,8 +130,7 @@ fn apply(p: &Path, read: Read, st: &mut State) -> Result<(), ImportError> {
                         .push(format!("{}: {what} are not modelled", p.display()));
                 }
             }
-            kind => crate::apply(st, kind, rec.value, p, Some(i + 1), rec.line)
-                .map_err(|e| err(Some(e.field).filter(|f| !f.is_empty()), e.message))?,
+            kind => crate::apply(st, kind, rec.value, p, Some(i + 1), rec.line)?,
         }
         if !kinds.contains(&label) {
             kinds.push(label);

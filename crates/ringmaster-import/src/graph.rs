@@ -3,11 +3,16 @@
 //! Unknown keys, including OData annotations, are ignored.
 
 use ringmaster_core::model::*;
-use ringmaster_core::org::{DeviceKey, OrgBuilder, Writes};
+use ringmaster_core::org::{DeviceKey, Writes};
 use ringmaster_core::rules::vocab::is_extension_name;
 use ringmaster_core::rules::{Grammar, Rule};
 use ringmaster_core::targeting::rule_error_line;
 use serde::Deserialize;
+use std::borrow::Cow;
+
+/// Record text, borrowed from the line unless it holds escapes: parsing a
+/// million records makes (and frees) no string per value.
+type Text<'a> = Cow<'a, str>;
 use std::collections::BTreeMap;
 
 /// What a record is.
@@ -273,32 +278,54 @@ fn ext_number(key: &str) -> Option<u8> {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct UserRec {
-    id: Option<String>,
-    user_principal_name: Option<String>,
-    display_name: Option<String>,
-    given_name: Option<String>,
-    surname: Option<String>,
-    mail: Option<String>,
-    mail_nickname: Option<String>,
-    department: Option<String>,
-    job_title: Option<String>,
-    company_name: Option<String>,
-    city: Option<String>,
-    state: Option<String>,
-    country: Option<String>,
-    usage_location: Option<String>,
-    office_location: Option<String>,
-    employee_id: Option<String>,
-    employee_type: Option<String>,
-    employee_hire_date: Option<String>,
-    user_type: Option<String>,
+pub struct UserRec<'a> {
+    #[serde(borrow)]
+    id: Option<Text<'a>>,
+    #[serde(borrow)]
+    user_principal_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    display_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    given_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    surname: Option<Text<'a>>,
+    #[serde(borrow)]
+    mail: Option<Text<'a>>,
+    #[serde(borrow)]
+    mail_nickname: Option<Text<'a>>,
+    #[serde(borrow)]
+    department: Option<Text<'a>>,
+    #[serde(borrow)]
+    job_title: Option<Text<'a>>,
+    #[serde(borrow)]
+    company_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    city: Option<Text<'a>>,
+    #[serde(borrow)]
+    state: Option<Text<'a>>,
+    #[serde(borrow)]
+    country: Option<Text<'a>>,
+    #[serde(borrow)]
+    usage_location: Option<Text<'a>>,
+    #[serde(borrow)]
+    office_location: Option<Text<'a>>,
+    #[serde(borrow)]
+    employee_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    employee_type: Option<Text<'a>>,
+    #[serde(borrow)]
+    employee_hire_date: Option<Text<'a>>,
+    #[serde(borrow)]
+    user_type: Option<Text<'a>>,
     account_enabled: Option<Flex>,
     manager: Option<IdRef>,
     on_premises_sync_enabled: Option<Flex>,
-    preferred_language: Option<String>,
-    other_mails: Option<Vec<String>>,
-    proxy_addresses: Option<Vec<String>>,
+    #[serde(borrow)]
+    preferred_language: Option<Text<'a>>,
+    #[serde(borrow)]
+    other_mails: Option<Vec<Text<'a>>>,
+    #[serde(borrow)]
+    proxy_addresses: Option<Vec<Text<'a>>>,
     assigned_plans: Option<Vec<AssignedPlan>>,
     on_premises_extension_attributes: Ext,
     #[serde(flatten)]
@@ -318,7 +345,7 @@ struct AssignedPlan {
     service: Option<String>,
 }
 
-impl UserRec {
+impl UserRec<'_> {
     /// What would stop the record from being applied; checked as it is
     /// parsed, so that applying it cannot fail.
     pub fn check(&self) -> Result<(), FieldError> {
@@ -329,13 +356,13 @@ impl UserRec {
         Ok(())
     }
 
-    /// The user's row (after [`Self::check`]).
-    pub fn row(&self, b: &mut OrgBuilder) -> u32 {
-        b.user(self.id.as_deref().unwrap_or_default())
+    /// The user's object id (after [`Self::check`]).
+    pub fn id(&self) -> &str {
+        self.id.as_deref().unwrap_or_default()
     }
 
     /// Gathers the user's values for `row`.
-    pub fn write(self, row: u32, b: &mut Writes) {
+    pub fn write(&self, row: u32, b: &mut Writes) {
         use UserAttr as U;
         let text = [
             (U::Upn, &self.user_principal_name),
@@ -371,18 +398,21 @@ impl UserRec {
         }
         b.set_user(row, U::Manager, self.manager.as_ref().and_then(IdRef::id));
         if let Some(v) = &self.other_mails {
-            b.set_user_multi(row, UserMulti::OtherMails, v.iter().map(String::as_str));
+            b.set_user_multi(row, UserMulti::OtherMails, v.iter().map(AsRef::as_ref));
         }
         if let Some(v) = &self.proxy_addresses {
-            b.set_user_multi(row, UserMulti::ProxyAddresses, v.iter().map(String::as_str));
+            b.set_user_multi(row, UserMulti::ProxyAddresses, v.iter().map(AsRef::as_ref));
         }
-        if let Some(plans) = self.assigned_plans {
+        if let Some(plans) = &self.assigned_plans {
             b.set_user_records(
                 row,
                 UserMulti::AssignedPlans,
-                plans
-                    .into_iter()
-                    .map(|p| vec![p.service_plan_id, p.capability_status, p.service])
+                (plans.iter())
+                    .map(|p| {
+                        [&p.service_plan_id, &p.capability_status, &p.service]
+                            .map(Clone::clone)
+                            .to_vec()
+                    })
                     .collect(),
             );
         }
@@ -399,32 +429,51 @@ impl UserRec {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ManagedDeviceRec {
-    id: Option<String>,
-    device_name: Option<String>,
+pub struct ManagedDeviceRec<'a> {
+    #[serde(borrow)]
+    id: Option<Text<'a>>,
+    #[serde(borrow)]
+    device_name: Option<Text<'a>>,
     #[serde(rename = "azureADDeviceId", alias = "azureAdDeviceId")]
-    azure_ad_device_id: Option<String>,
-    operating_system: Option<String>,
-    os_version: Option<String>,
-    model: Option<String>,
-    manufacturer: Option<String>,
-    managed_device_owner_type: Option<String>,
-    join_type: Option<String>,
-    enrollment_profile_name: Option<String>,
-    device_category_display_name: Option<String>,
-    sku_family: Option<String>,
-    processor_architecture: Option<String>,
-    user_id: Option<String>,
-    last_sync_date_time: Option<String>,
-    serial_number: Option<String>,
-    jail_broken: Option<String>,
-    compliance_state: Option<String>,
+    #[serde(borrow)]
+    azure_ad_device_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    operating_system: Option<Text<'a>>,
+    #[serde(borrow)]
+    os_version: Option<Text<'a>>,
+    #[serde(borrow)]
+    model: Option<Text<'a>>,
+    #[serde(borrow)]
+    manufacturer: Option<Text<'a>>,
+    #[serde(borrow)]
+    managed_device_owner_type: Option<Text<'a>>,
+    #[serde(borrow)]
+    join_type: Option<Text<'a>>,
+    #[serde(borrow)]
+    enrollment_profile_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    device_category_display_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    sku_family: Option<Text<'a>>,
+    #[serde(borrow)]
+    processor_architecture: Option<Text<'a>>,
+    #[serde(borrow)]
+    user_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    last_sync_date_time: Option<Text<'a>>,
+    #[serde(borrow)]
+    serial_number: Option<Text<'a>>,
+    #[serde(borrow)]
+    jail_broken: Option<Text<'a>>,
+    #[serde(borrow)]
+    compliance_state: Option<Text<'a>>,
     /// ringmaster's own flag for lab and test devices.
     #[serde(alias = "lab")]
     is_lab: Option<Flex>,
     /// Beta: who signed in to the device (`loggedOnUser`).
     users_logged_on: Option<Vec<LoggedOnUser>>,
-    role_scope_tag_ids: Option<Vec<String>>,
+    #[serde(borrow)]
+    role_scope_tag_ids: Option<Vec<Text<'a>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -434,7 +483,7 @@ struct LoggedOnUser {
     last_log_on_date_time: Option<String>,
 }
 
-impl ManagedDeviceRec {
+impl ManagedDeviceRec<'_> {
     /// What would stop the record from being applied; checked as it is
     /// parsed, so that applying it cannot fail.
     pub fn check(&self) -> Result<(), FieldError> {
@@ -451,11 +500,11 @@ impl ManagedDeviceRec {
         Ok(())
     }
 
-    /// The device's row (after [`Self::check`]).
-    pub fn row(&self, b: &mut OrgBuilder) -> u32 {
+    /// The ids the device is found by (after [`Self::check`]).
+    pub fn keys(&self) -> [DeviceKey<'_>; 2] {
         let id = self.id.as_deref().unwrap_or("");
         let aad = self.azure_ad_device_id.as_deref().unwrap_or("");
-        b.device(&[DeviceKey::ManagedId(id), DeviceKey::DeviceId(aad)])
+        [DeviceKey::ManagedId(id), DeviceKey::DeviceId(aad)]
     }
 
     /// Who signed in, and when.
@@ -483,7 +532,7 @@ impl ManagedDeviceRec {
     }
 
     /// Gathers the device's values for `row` (after [`Self::check`]).
-    pub fn write(self, row: u32, b: &mut Writes) {
+    pub fn write(&self, row: u32, b: &mut Writes) {
         let tags = scope_tags(self.role_scope_tag_ids.as_deref()).unwrap_or_default();
         if !tags.is_empty() {
             b.set_device_multi(row, DeviceMulti::ScopeTags, tags.iter().map(String::as_str));
@@ -574,33 +623,49 @@ fn platform_of(os: &str, model: Option<&str>) -> Option<Platform> {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct EntraDeviceRec {
-    id: Option<String>,
-    device_id: Option<String>,
-    display_name: Option<String>,
-    operating_system: Option<String>,
-    operating_system_version: Option<String>,
-    trust_type: Option<String>,
-    manufacturer: Option<String>,
-    model: Option<String>,
+pub struct EntraDeviceRec<'a> {
+    #[serde(borrow)]
+    id: Option<Text<'a>>,
+    #[serde(borrow)]
+    device_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    display_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    operating_system: Option<Text<'a>>,
+    #[serde(borrow)]
+    operating_system_version: Option<Text<'a>>,
+    #[serde(borrow)]
+    trust_type: Option<Text<'a>>,
+    #[serde(borrow)]
+    manufacturer: Option<Text<'a>>,
+    #[serde(borrow)]
+    model: Option<Text<'a>>,
     account_enabled: Option<Flex>,
-    physical_ids: Option<Vec<String>>,
-    system_labels: Option<Vec<String>>,
-    profile_type: Option<String>,
+    #[serde(borrow)]
+    physical_ids: Option<Vec<Text<'a>>>,
+    #[serde(borrow)]
+    system_labels: Option<Vec<Text<'a>>>,
+    #[serde(borrow)]
+    profile_type: Option<Text<'a>>,
     extension_attributes: Ext,
-    enrollment_profile_name: Option<String>,
-    device_ownership: Option<String>,
-    management_type: Option<String>,
+    #[serde(borrow)]
+    enrollment_profile_name: Option<Text<'a>>,
+    #[serde(borrow)]
+    device_ownership: Option<Text<'a>>,
+    #[serde(borrow)]
+    management_type: Option<Text<'a>>,
     is_compliant: Option<Flex>,
-    mdm_app_id: Option<String>,
-    device_category: Option<String>,
+    #[serde(borrow)]
+    mdm_app_id: Option<Text<'a>>,
+    #[serde(borrow)]
+    device_category: Option<Text<'a>>,
     #[serde(alias = "lab")]
     is_lab: Option<Flex>,
     #[serde(flatten)]
     extensions: DirExtensions,
 }
 
-impl EntraDeviceRec {
+impl EntraDeviceRec<'_> {
     /// What would stop the record from being applied; checked as it is
     /// parsed, so that applying it cannot fail.
     pub fn check(&self) -> Result<(), FieldError> {
@@ -611,16 +676,16 @@ impl EntraDeviceRec {
         Ok(())
     }
 
-    /// The device's row (after [`Self::check`]).
-    pub fn row(&self, b: &mut OrgBuilder) -> u32 {
-        b.device(&[
+    /// The ids the device is found by (after [`Self::check`]).
+    pub fn keys(&self) -> [DeviceKey<'_>; 2] {
+        [
             DeviceKey::ObjectId(self.id.as_deref().unwrap_or_default()),
             DeviceKey::DeviceId(self.device_id.as_deref().unwrap_or("")),
-        ])
+        ]
     }
 
     /// Gathers the device's values for `row`.
-    pub fn write(self, row: u32, b: &mut Writes) {
+    pub fn write(&self, row: u32, b: &mut Writes) {
         use DeviceAttr as D;
         if let Some(os) = &self.operating_system {
             b.set_device(row, D::EntraOsType, Some(os));
@@ -676,10 +741,10 @@ impl EntraDeviceRec {
             self.is_lab.as_ref().and_then(Flex::canonical),
         );
         if let Some(v) = &self.physical_ids {
-            b.set_device_multi(row, DeviceMulti::PhysicalIds, v.iter().map(String::as_str));
+            b.set_device_multi(row, DeviceMulti::PhysicalIds, v.iter().map(AsRef::as_ref));
         }
         if let Some(v) = &self.system_labels {
-            b.set_device_multi(row, DeviceMulti::SystemLabels, v.iter().map(String::as_str));
+            b.set_device_multi(row, DeviceMulti::SystemLabels, v.iter().map(AsRef::as_ref));
         }
         for (k, v) in self.extension_attributes.iter().flatten() {
             if let Some(n) = ext_number(k) {
@@ -1121,10 +1186,10 @@ impl PolicyRec {
 /// `roleScopeTagIds`: Intune's ids are numbers (`0` is Default); IntuneCD
 /// backups write the tags' names instead, so any short text is kept.
 /// Duplicates are dropped, order kept.
-fn scope_tags(ids: Option<&[String]>) -> Result<Vec<String>, FieldError> {
+fn scope_tags<S: AsRef<str>>(ids: Option<&[S]>) -> Result<Vec<String>, FieldError> {
     let mut out: Vec<String> = Vec::new();
     for (i, id) in ids.unwrap_or_default().iter().enumerate() {
-        let id = id.trim();
+        let id = id.as_ref().trim();
         if id.is_empty() || id.chars().count() > 128 {
             return Err(FieldError {
                 field: format!("roleScopeTagIds[{i}]"),

@@ -37,9 +37,9 @@ use graph::{
 use rayon::prelude::*;
 use ringmaster_core::model::{Group, GroupKind, MemberRef, Policy};
 use ringmaster_core::org::Writes;
-use ringmaster_core::org::{NO_ROW, Org, OrgBuilder};
+use ringmaster_core::org::{DeviceKey, NO_ROW, Org, OrgBuilder};
 use ringmaster_core::progress::Progress;
-use serde::de::DeserializeOwned;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -766,13 +766,20 @@ fn read_value(p: &Path, v: serde_json::Value, st: &mut State) -> Result<(), Impo
     }
     // One parser for every record: items of JSON files are small, so writing
     // them back to text costs little.
-    let parsed: Vec<Result<Parsed, FieldError>> = (prepared.par_iter())
-        .map(|(_, kind, item)| parse_line(*kind, &item.to_string()))
+    let parts: Vec<Part> = (prepared.par_chunks(PART_LINES))
+        .map(|items| {
+            let mut part = Part::default();
+            for (_, kind, item) in items {
+                part.push(*kind, &item.to_string());
+            }
+            part
+        })
         .collect();
-    for ((record, _, _), parsed) in prepared.iter().zip(parsed) {
-        let err = |e| record_error(p, *record, e);
-        apply_parsed(st, parsed.map_err(err)?, p, *record, None).map_err(err)?;
+    let mut batches = Vec::with_capacity(parts.len());
+    for (part, items) in parts.into_iter().zip(prepared.chunks(PART_LINES)) {
+        batches.push(part.settle(st, p, |i| (items[i].0, None))?);
     }
+    st.b.apply(batches);
     if let Some(e) = stop {
         return Err(e);
     }
@@ -798,7 +805,7 @@ fn record_error(p: &Path, record: Option<usize>, e: FieldError) -> ImportError {
 }
 
 /// Parses fast; only a failing record is parsed again to learn the field path.
-fn de_str<T: DeserializeOwned>(s: &str) -> Result<T, FieldError> {
+fn de_str<'a, T: serde::Deserialize<'a>>(s: &'a str) -> Result<T, FieldError> {
     if let Ok(v) = serde_json::from_str(s) {
         return Ok(v);
     }
@@ -816,47 +823,191 @@ fn de_str<T: DeserializeOwned>(s: &str) -> Result<T, FieldError> {
     })
 }
 
-/// A typed record, parsed (possibly in parallel) before it is applied in order.
+/// A typed record of a kind without rows, parsed (possibly in parallel)
+/// before it is applied in order. Users and devices go through [`Part`].
 enum Parsed {
-    User(Box<UserRec>),
-    Managed(ManagedDeviceRec),
-    Entra(EntraDeviceRec),
-    Group(GroupRec),
+    Group(Box<GroupRec>),
     /// Group id and member, read on the parsing threads.
     Member(Box<(String, MemberRef)>),
-    Filter(FilterRec),
-    Policy(PolicyRec),
+    Filter(Box<FilterRec>),
+    Policy(Box<PolicyRec>),
 }
 
 fn parse_line(kind: Kind, s: &str) -> Result<Parsed, FieldError> {
     Ok(match kind {
-        Kind::User => {
-            let u: Box<UserRec> = Box::new(de_str(s)?);
-            u.check()?;
-            Parsed::User(u)
-        }
-        Kind::ManagedDevice => {
-            let d: ManagedDeviceRec = de_str(s)?;
-            d.check()?;
-            Parsed::Managed(d)
-        }
-        Kind::EntraDevice => {
-            let d: EntraDeviceRec = de_str(s)?;
-            d.check()?;
-            Parsed::Entra(d)
-        }
-        Kind::Group => Parsed::Group(de_str(s)?),
+        Kind::Group => Parsed::Group(Box::new(de_str(s)?)),
         Kind::GroupMember => {
             let m: MemberRec = de_str(s)?;
             let member = m.member()?;
             Parsed::Member(Box::new((m.group_id, member)))
         }
-        Kind::Filter => Parsed::Filter(de_str(s)?),
-        Kind::Policy => Parsed::Policy(de_str(s)?),
+        Kind::Filter => Parsed::Filter(Box::new(de_str(s)?)),
+        Kind::Policy => Parsed::Policy(Box::new(de_str(s)?)),
+        Kind::User | Kind::ManagedDevice | Kind::EntraDevice => {
+            unreachable!("users and devices are parsed by Part::take")
+        }
         Kind::Skip(_) => unreachable!("skipped before parsing"),
     })
 }
 
+/// Whose row a line names.
+#[derive(Debug, Clone, Copy)]
+enum RowKind {
+    User,
+    Managed,
+    Entra,
+}
+
+/// A line as the parse leaves it.
+enum ParsedLine {
+    /// Only blanks: skipped like an empty line.
+    Blank,
+    NotUtf8,
+    Record(Result<Parsed, FieldError>),
+    /// A user or a device: its ids, as spans of [`Part::keys`]; its values
+    /// are in [`Part::writes`], by the line's index.
+    Row(RowKind, [(usize, usize); 2]),
+}
+
+/// Lines parsed together on one thread. The values of users and devices
+/// are gathered as they are parsed, with the line's index in place of the
+/// row (found later, in order): their text is read where it lies in the
+/// line, and no record outlives its line.
+#[derive(Default)]
+struct Part {
+    lines: Vec<ParsedLine>,
+    writes: Writes,
+    keys: String,
+}
+
+impl Part {
+    fn key(&mut self, id: &str) -> (usize, usize) {
+        let from = self.keys.len();
+        self.keys.push_str(id);
+        (from, self.keys.len())
+    }
+
+    fn device_keys(&mut self, keys: [DeviceKey<'_>; 2]) -> [(usize, usize); 2] {
+        keys.map(|k| match k {
+            DeviceKey::ObjectId(s) | DeviceKey::DeviceId(s) | DeviceKey::ManagedId(s) => {
+                self.key(s)
+            }
+        })
+    }
+
+    /// Adds a line's bytes, as read.
+    fn push_bytes(&mut self, kind: Kind, line: &[u8]) {
+        let parsed = match std::str::from_utf8(line) {
+            Err(_) => ParsedLine::NotUtf8,
+            Ok(t) => match t.trim() {
+                "" => ParsedLine::Blank,
+                t => self.take(kind, t),
+            },
+        };
+        self.lines.push(parsed);
+    }
+
+    /// Adds a record's text.
+    fn push(&mut self, kind: Kind, text: &str) {
+        let parsed = self.take(kind, text);
+        self.lines.push(parsed);
+    }
+
+    fn take(&mut self, kind: Kind, text: &str) -> ParsedLine {
+        let at = self.lines.len() as u32;
+        let checked = |r: Result<(), FieldError>| r.err().map(|e| ParsedLine::Record(Err(e)));
+        match kind {
+            Kind::User => match de_str::<UserRec<'_>>(text) {
+                Err(e) => ParsedLine::Record(Err(e)),
+                Ok(u) => checked(u.check()).unwrap_or_else(|| {
+                    let k = self.key(u.id());
+                    u.write(at, &mut self.writes);
+                    ParsedLine::Row(RowKind::User, [k, (0, 0)])
+                }),
+            },
+            Kind::ManagedDevice => match de_str::<ManagedDeviceRec<'_>>(text) {
+                Err(e) => ParsedLine::Record(Err(e)),
+                Ok(d) => checked(d.check()).unwrap_or_else(|| {
+                    let k = self.device_keys(d.keys());
+                    d.write(at, &mut self.writes);
+                    ParsedLine::Row(RowKind::Managed, k)
+                }),
+            },
+            Kind::EntraDevice => match de_str::<EntraDeviceRec<'_>>(text) {
+                Err(e) => ParsedLine::Record(Err(e)),
+                Ok(d) => checked(d.check()).unwrap_or_else(|| {
+                    let k = self.device_keys(d.keys());
+                    d.write(at, &mut self.writes);
+                    ParsedLine::Row(RowKind::Entra, k)
+                }),
+            },
+            _ => ParsedLine::Record(parse_line(kind, text)),
+        }
+    }
+
+    /// In order: finds the row of each user and device and applies every
+    /// other record; then its values go to those rows. `place(i)` says where
+    /// line `i` is (record and line number), once for each line that is not
+    /// blank.
+    fn settle(
+        mut self,
+        st: &mut State,
+        p: &Path,
+        mut place: impl FnMut(usize) -> (Option<usize>, Option<usize>),
+    ) -> Result<Writes, ImportError> {
+        let mut rows = vec![NO_ROW; self.lines.len()];
+        for (i, parsed) in self.lines.drain(..).enumerate() {
+            let (record, line) = match parsed {
+                ParsedLine::Blank => continue,
+                _ => place(i),
+            };
+            let err = |e: FieldError| ImportError {
+                file: p.to_path_buf(),
+                record,
+                line,
+                column: None,
+                field: Some(e.field).filter(|f| !f.is_empty()),
+                message: e.message,
+            };
+            let key = |(a, b): (usize, usize)| &self.keys[a..b];
+            match parsed {
+                ParsedLine::Blank => {}
+                ParsedLine::NotUtf8 => {
+                    return Err(ImportError {
+                        file: p.to_path_buf(),
+                        record: None,
+                        line,
+                        column: None,
+                        field: None,
+                        message: "not valid UTF-8".into(),
+                    });
+                }
+                ParsedLine::Record(r) => {
+                    apply_parsed(st, r.map_err(err)?, p, record, line).map_err(err)?;
+                }
+                ParsedLine::Row(RowKind::User, [id, _]) => rows[i] = st.b.user(key(id)),
+                ParsedLine::Row(RowKind::Managed, [id, aad]) => {
+                    let row = (st.b)
+                        .device(&[DeviceKey::ManagedId(key(id)), DeviceKey::DeviceId(key(aad))]);
+                    note_origin(st, row as usize, p, record);
+                    rows[i] = row;
+                }
+                ParsedLine::Row(RowKind::Entra, [id, device_id]) => {
+                    rows[i] = (st.b).device(&[
+                        DeviceKey::ObjectId(key(id)),
+                        DeviceKey::DeviceId(key(device_id)),
+                    ]);
+                }
+            }
+        }
+        let mut writes = self.writes;
+        writes.place_rows(&rows);
+        Ok(writes)
+    }
+}
+
+/// Applies one record of a JSON file (or of a format turned into Graph
+/// JSON): `record` and `line` say where it is.
 fn apply(
     st: &mut State,
     kind: Kind,
@@ -864,53 +1015,14 @@ fn apply(
     p: &Path,
     record: Option<usize>,
     line: Option<usize>,
-) -> Result<(), FieldError> {
+) -> Result<(), ImportError> {
     // One parser for every record: items of JSON files are small, so writing
     // them back to text costs little.
-    let parsed = parse_line(kind, &v.to_string())?;
-    apply_parsed(st, parsed, p, record, line)
-}
-
-/// `record` and `line` say where the record is, for messages about it once
-/// the load ends.
-fn apply_parsed(
-    st: &mut State,
-    parsed: Parsed,
-    p: &Path,
-    record: Option<usize>,
-    line: Option<usize>,
-) -> Result<(), FieldError> {
-    let row = row_of(st, &parsed, p, record);
-    if let Some(row) = row {
-        st.b.write_with(|w| write_values(parsed, row, w));
-        return Ok(());
-    }
-    apply_other(st, parsed, p, record, line)
-}
-
-/// The row of a user or device record, found (or made) in order; `None`
-/// for records of other kinds.
-fn row_of(st: &mut State, parsed: &Parsed, p: &Path, record: Option<usize>) -> Option<u32> {
-    Some(match parsed {
-        Parsed::User(u) => u.row(&mut st.b),
-        Parsed::Entra(d) => d.row(&mut st.b),
-        Parsed::Managed(d) => {
-            let row = d.row(&mut st.b);
-            note_origin(st, row as usize, p, record);
-            row
-        }
-        _ => return None,
-    })
-}
-
-/// Gathers a user or device record's values for its row.
-fn write_values(parsed: Parsed, row: u32, w: &mut Writes) {
-    match parsed {
-        Parsed::User(u) => u.write(row, w),
-        Parsed::Entra(d) => d.write(row, w),
-        Parsed::Managed(d) => d.write(row, w),
-        _ => {}
-    }
+    let mut part = Part::default();
+    part.push(kind, &v.to_string());
+    let writes = part.settle(st, p, |_| (record, line))?;
+    st.b.apply(vec![writes]);
+    Ok(())
 }
 
 /// Warns when an Intune device comes twice.
@@ -937,8 +1049,9 @@ fn note_origin(st: &mut State, row: usize, p: &Path, record: Option<usize>) {
     }
 }
 
-/// Applies a record that is not a user or a device.
-fn apply_other(
+/// Applies a record that is not a user or a device. `record` and `line`
+/// say where the record is, for messages about it once the load ends.
+fn apply_parsed(
     st: &mut State,
     parsed: Parsed,
     p: &Path,
@@ -946,9 +1059,6 @@ fn apply_other(
     line: Option<usize>,
 ) -> Result<(), FieldError> {
     match parsed {
-        Parsed::User(_) | Parsed::Entra(_) | Parsed::Managed(_) => {
-            unreachable!("applied by row_of and write_values")
-        }
         Parsed::Member(m) => {
             let (group, member) = *m;
             let file = member_file(st, p);
@@ -1134,27 +1244,6 @@ impl LineReader {
     }
 }
 
-/// A line as the parse leaves it. Records stay inline: a chunk's lines
-/// are parsed into one vector, and a box each would be a million more
-/// allocations to make and free.
-#[allow(clippy::large_enum_variant)]
-enum ParsedLine {
-    /// Only Unicode blanks: skipped like an empty line.
-    Blank,
-    NotUtf8,
-    Record(Result<Parsed, FieldError>),
-}
-
-fn parse_bytes(kind: Kind, line: &[u8]) -> ParsedLine {
-    match std::str::from_utf8(line) {
-        Err(_) => ParsedLine::NotUtf8,
-        Ok(t) => match t.trim() {
-            "" => ParsedLine::Blank,
-            t => ParsedLine::Record(parse_line(kind, t)),
-        },
-    }
-}
-
 /// Reads NDJSON a chunk at a time: while one chunk is parsed in parallel
 /// (and the next read), the previous one is applied in order, so the first
 /// bad line is the one reported and nothing is half-applied (the caller
@@ -1192,13 +1281,19 @@ fn read_ndjson_stream(p: &Path, st: &mut State) -> Result<(), ImportError> {
     };
     let mut records = 0usize;
     let mut spare = Chunk::default();
-    let mut pending: Option<(Vec<usize>, Vec<ParsedLine>)> = None;
+    let mut pending: Option<(Vec<usize>, Vec<Part>)> = None;
     loop {
         let done = cur.lines.is_empty();
         let ((parsed, read), applied) = rayon::join(
             || {
-                let parsed: Vec<ParsedLine> = (cur.lines.par_iter())
-                    .map(|&(_, a, b)| parse_bytes(kind, &cur.text[a..b]))
+                let parsed: Vec<Part> = (cur.lines.par_chunks(PART_LINES))
+                    .map(|lines| {
+                        let mut part = Part::default();
+                        for &(_, a, b) in lines {
+                            part.push_bytes(kind, &cur.text[a..b]);
+                        }
+                        part
+                    })
                     .collect();
                 let read = if done { Ok(()) } else { lines.next(&mut spare) };
                 (parsed, read)
@@ -1228,66 +1323,24 @@ fn read_ndjson_stream(p: &Path, st: &mut State) -> Result<(), ImportError> {
     Ok(())
 }
 
+/// Lines parsed together on one thread.
+const PART_LINES: usize = 1024;
+
 fn apply_chunk(
     p: &Path,
     st: &mut State,
     numbers: &[usize],
-    mut results: Vec<ParsedLine>,
+    parts: Vec<Part>,
     records: &mut usize,
 ) -> Result<(), ImportError> {
-    // In order: each user's and device's row, and records of other kinds.
-    let mut rows = vec![NO_ROW; results.len()];
-    for ((res, &line), row) in results.iter_mut().zip(numbers).zip(&mut rows) {
-        let parsed = match std::mem::replace(res, ParsedLine::Blank) {
-            ParsedLine::Blank => continue,
-            ParsedLine::NotUtf8 => {
-                return Err(ImportError {
-                    file: p.to_path_buf(),
-                    record: None,
-                    line: Some(line),
-                    column: None,
-                    field: None,
-                    message: "not valid UTF-8".into(),
-                });
-            }
-            ParsedLine::Record(r) => r,
-        };
-        *records += 1;
-        let record = *records;
-        let err = |e: FieldError| ImportError {
-            file: p.to_path_buf(),
-            record: Some(record),
-            line: Some(line),
-            column: None,
-            field: Some(e.field).filter(|f| !f.is_empty()),
-            message: e.message,
-        };
-        let parsed = parsed.map_err(err)?;
-        match row_of(st, &parsed, p, Some(record)) {
-            Some(r) => {
-                *row = r;
-                *res = ParsedLine::Record(Ok(parsed));
-            }
-            None => apply_other(st, parsed, p, Some(record), Some(line)).map_err(err)?,
-        }
+    let mut batches = Vec::with_capacity(parts.len());
+    for (part, numbers) in parts.into_iter().zip(numbers.chunks(PART_LINES)) {
+        batches.push(part.settle(st, p, |i| {
+            *records += 1;
+            (Some(*records), Some(numbers[i]))
+        })?);
     }
-    // Their values gathered on every core, then made column by column.
-    let per = (results.len() / (rayon::current_num_threads() * 4)).max(1024);
-    let batches: Vec<Writes> = (results.par_chunks_mut(per))
-        .zip(rows.par_chunks(per))
-        .map(|(results, rows)| {
-            let mut w = Writes::default();
-            for (res, &row) in results.iter_mut().zip(rows) {
-                if row != NO_ROW
-                    && let ParsedLine::Record(Ok(parsed)) =
-                        std::mem::replace(res, ParsedLine::Blank)
-                {
-                    write_values(parsed, row, &mut w);
-                }
-            }
-            w
-        })
-        .collect();
+    // The chunk's values, each column on its own thread.
     st.b.apply(batches);
     Ok(())
 }

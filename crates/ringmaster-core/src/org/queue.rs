@@ -109,6 +109,18 @@ impl Queue {
         slot(&mut self.multi, col).push(ListWrite::Records { row, records });
     }
 
+    fn place_rows(&mut self, rows: &[u32]) {
+        let ws = self.scalar.iter_mut().chain(&mut self.ext).flatten();
+        ws.for_each(|w| w.row = rows[w.row as usize]);
+        for l in self.multi.iter_mut().flatten() {
+            match l {
+                ListWrite::Values { row, .. } | ListWrite::Records { row, .. } => {
+                    *row = rows[*row as usize];
+                }
+            }
+        }
+    }
+
     fn is_empty(&self) -> bool {
         self.scalar.iter().all(Vec::is_empty)
             && self.ext.iter().all(Vec::is_empty)
@@ -285,6 +297,16 @@ impl Writes {
         let from = self.logon_text.len();
         self.logon_text.push_str(user_id);
         self.logons.push((row, from, self.logon_text.len(), at));
+    }
+
+    /// Writes gathered with an index in place of the row: write `i`'s row
+    /// becomes `rows[i]`.
+    pub fn place_rows(&mut self, rows: &[u32]) {
+        self.users.place_rows(rows);
+        self.devices.place_rows(rows);
+        self.logons
+            .iter_mut()
+            .for_each(|l| l.0 = rows[l.0 as usize]);
     }
 
     /// Bytes of text held, to know when to make them.
