@@ -195,6 +195,16 @@ impl Dict {
     pub fn is_empty(&self) -> bool {
         self.ends.len() <= 1
     }
+
+    /// Makes room for `values` more values of about `bytes` bytes each, so
+    /// a dictionary that will grow large does not grow by doubling.
+    pub fn reserve(&mut self, values: usize, bytes: usize) {
+        self.table();
+        let table = self.table.get_mut().expect("built above");
+        table.reserve(values, |x| spread(x.hash));
+        self.ends.make_mut().reserve(values);
+        self.arena.make_mut().reserve(values * bytes);
+    }
 }
 
 /// A dictionary's text and ends, read whole: see [`Dict::view`].

@@ -563,6 +563,31 @@ impl OrgBuilder {
         r
     }
 
+    /// Makes room for about `n` more users, found by ids of about
+    /// `id_bytes` bytes: a large import then does not grow its id columns
+    /// by doubling while rows are found one by one.
+    pub fn expect_users(&mut self, n: usize, id_bytes: usize) {
+        let col = &mut self.org.users.cols[UserAttr::ObjectId.index()];
+        col.dict.reserve(n, id_bytes);
+        col.codes.make_mut().reserve(n);
+        self.user_rows.reserve(n);
+    }
+
+    /// As [`Self::expect_users`], for devices found by `keys` (their kinds).
+    pub fn expect_devices(&mut self, n: usize, id_bytes: usize, keys: &[DeviceKey<'_>]) {
+        for k in keys {
+            let i = match k {
+                DeviceKey::ObjectId(_) => 0,
+                DeviceKey::DeviceId(_) => 1,
+                DeviceKey::ManagedId(_) => 2,
+            };
+            let col = &mut self.org.devices.cols[DEVICE_KEYS[i].index()];
+            col.dict.reserve(n, id_bytes);
+            col.codes.make_mut().reserve(n);
+            self.device_rows[i].reserve(n);
+        }
+    }
+
     pub fn has_user(&self, object_id: &str) -> bool {
         self.org.users.cols[UserAttr::ObjectId.index()]
             .dict

@@ -1279,6 +1279,7 @@ fn read_ndjson_stream(p: &Path, st: &mut State) -> Result<(), ImportError> {
     let Some(kind) = ndjson_kind(p, first_line, first.trim(), st)? else {
         return Ok(());
     };
+    expect_rows(st, p, kind, &cur);
     let mut records = 0usize;
     let mut spare = Chunk::default();
     let mut pending: Option<(Vec<usize>, Vec<Part>)> = None;
@@ -1321,6 +1322,32 @@ fn read_ndjson_stream(p: &Path, st: &mut State) -> Result<(), ImportError> {
         kinds: vec![kind.label().to_string()],
     });
     Ok(())
+}
+
+/// Makes room in the id columns for the users or devices a large file
+/// holds, judged from its size and its first chunk: rows are found one by
+/// one on one thread, and growing those columns by doubling was a good
+/// part of that.
+fn expect_rows(st: &mut State, p: &Path, kind: Kind, first: &Chunk) {
+    let size = std::fs::metadata(p).map_or(0, |m| m.len()) as usize;
+    if first.lines.is_empty() || first.text.is_empty() {
+        return;
+    }
+    // At most what a file of one-byte lines could hold.
+    let n = (size / first.text.len().max(1)).saturating_mul(first.lines.len());
+    let n = n.min(size / 2);
+    // Graph object ids are GUIDs.
+    const ID: usize = 36;
+    match kind {
+        Kind::User => st.b.expect_users(n, ID),
+        Kind::ManagedDevice => {
+            st.b.expect_devices(n, ID, &[DeviceKey::ManagedId(""), DeviceKey::DeviceId("")]);
+        }
+        Kind::EntraDevice => {
+            st.b.expect_devices(n, ID, &[DeviceKey::ObjectId(""), DeviceKey::DeviceId("")]);
+        }
+        _ => {}
+    }
 }
 
 /// Lines parsed together on one thread.
