@@ -1054,11 +1054,18 @@ pub(crate) fn combine(
             })
             .collect()
     };
+    // Device groups without a filter, united before their exclusions are
+    // taken away once: (A - X) | (B - X) is (A | B) - X.
+    let mut plain = RoaringBitmap::new();
     for inc in includes {
         if excl_users.is_empty() {
             users |= inc.users;
         } else {
             users |= &(inc.users - excl_users);
+        }
+        if inc.filter.is_none() && inc.user_devices.is_empty() {
+            plain |= inc.devices;
+            continue;
         }
         // Exclusions apply to their own kind only: Intune does not evaluate a
         // device group excluded from a user assignment, nor the reverse.
@@ -1085,6 +1092,8 @@ pub(crate) fn combine(
             }
         }
     }
+    plain -= excl_devices;
+    unfiltered |= plain;
     // Exclude filters beat no filter, which beats include filters.
     let devices = if by_exclude.is_empty() && kept.is_empty() {
         unfiltered

@@ -113,16 +113,17 @@ fn answer_distinct(
         })
         .collect();
     parts.sort_unstable_by_key(|(i, _)| *i);
-    // Each question's parts, in chunk order, summed in parallel.
-    let mut of: Vec<Vec<&Part>> = vec![Vec::new(); questions.len()];
-    for (q, part) in parts.iter().flat_map(|(_, p)| p) {
-        of[*q as usize].push(part);
+    // Each question's parts, in chunk order, summed in parallel. Parts are
+    // moved, not copied: their containers become the answer's.
+    let mut of: Vec<Vec<Part>> = (0..questions.len()).map(|_| Vec::new()).collect();
+    for (q, part) in parts.into_iter().flat_map(|(_, p)| p) {
+        of[q as usize].push(part);
     }
     (questions.par_iter().zip(of))
         .map(|(q, parts)| {
             let mut a = empty(q);
             for part in parts {
-                a.affected |= &part.affected;
+                a.affected |= part.affected;
                 a.reaches
                     .iter_mut()
                     .zip(&part.reaches)
@@ -336,30 +337,16 @@ impl Chunk {
     /// One question on this chunk, or `None` where its sides do not meet here.
     fn meet(&self, q: &Question, s: &mut Scratch) -> Option<Part> {
         s.ready();
-        for side in &q.sides {
-            let mut present = side.iter().filter_map(|&r| self.reaches.get(r));
-            let Some(first) = present.next() else {
-                continue;
-            };
-            match present.next() {
-                None => s.add_side(first.0, first.1),
-                Some(second) => {
-                    s.cur_sum = [0; WORDS / 64];
-                    for (w, sum) in [first, second].into_iter().chain(present) {
-                        s.cur_sum.iter_mut().zip(sum).for_each(|(c, m)| *c |= m);
-                        if words_in(sum) > DENSE {
-                            s.cur.iter_mut().zip(w).for_each(|(c, x)| *c |= x);
-                        } else {
-                            each_word(sum, |k| s.cur[k] |= w[k]);
-                        }
-                    }
-                    let (cur, sum) = (std::mem::take(&mut s.cur), s.cur_sum);
-                    s.add_side(&cur, &sum);
-                    s.cur = cur;
-                    each_word(&sum, |k| s.cur[k] = 0);
-                }
+        let mut side = std::mem::take(&mut s.side);
+        for reaches in &q.sides {
+            side.clear();
+            side.extend(reaches.iter().filter_map(|&r| self.reaches.at[r as usize]));
+            if !side.is_empty() {
+                s.add_side(&self.reaches, &side);
             }
         }
+        s.side = side;
+        s.settle();
         let part = (words_in(&s.twice_sum) > 0).then(|| {
             s.list_twice();
             let count = |laid: Option<(&[u64], &Summary)>| -> u64 {
@@ -380,16 +367,25 @@ impl Chunk {
     }
 }
 
+/// Summary words: one per 64 words of a chunk.
+const BLOCKS: usize = WORDS / 64;
+
+/// Past this many words with devices, a block of 64 is visited whole.
+const FULL: u32 = 16;
+
 /// Words reused from one question to the next: all zero between questions.
 struct Scratch {
     /// Devices on the sides so far, and on two of them or more.
     seen: Vec<u64>,
     twice: Vec<u64>,
     seen_sum: Summary,
+    /// Words where a side met the ones before: `twice` holds devices in no
+    /// others.
+    met_sum: Summary,
+    /// Which words of `twice` hold devices (once [`Scratch::settle`]d).
     twice_sum: Summary,
-    /// One side's union.
-    cur: Vec<u64>,
-    cur_sum: Summary,
+    /// One side's entries in the layer.
+    side: Vec<u32>,
     /// The words of `twice` with devices, ascending.
     twice_words: Vec<u16>,
 }
@@ -399,10 +395,10 @@ impl Default for Scratch {
         Scratch {
             seen: vec![0; WORDS],
             twice: vec![0; WORDS],
-            seen_sum: [0; WORDS / 64],
-            twice_sum: [0; WORDS / 64],
-            cur: vec![0; WORDS],
-            cur_sum: [0; WORDS / 64],
+            seen_sum: [0; BLOCKS],
+            met_sum: [0; BLOCKS],
+            twice_sum: [0; BLOCKS],
+            side: Vec::new(),
             twice_words: Vec::with_capacity(WORDS),
         }
     }
@@ -410,41 +406,81 @@ impl Default for Scratch {
 
 impl Scratch {
     fn ready(&mut self) {
-        self.seen_sum = [0; WORDS / 64];
-        self.twice_sum = [0; WORDS / 64];
+        self.seen_sum = [0; BLOCKS];
+        self.met_sum = [0; BLOCKS];
     }
 
-    /// Adds one side: what it shares with the sides before is met twice.
-    fn add_side(&mut self, w: &[u64], sum: &Summary) {
-        let dense = words_in(sum) > DENSE;
-        if words_in(&self.seen_sum) > 0 {
-            // Sides meet only in words both hold devices in.
-            let mut meet = self.seen_sum;
-            meet.iter_mut().zip(sum).for_each(|(a, m)| *a &= m);
-            let (seen, twice) = (&self.seen, &mut self.twice);
-            if words_in(&meet) > DENSE {
-                // Straight loops the compiler vectorises, the summary after.
-                twice
-                    .iter_mut()
-                    .zip(seen.iter().zip(w))
-                    .for_each(|(t, (s, x))| *t |= s & x);
-                self.twice_sum = summarize(twice);
+    /// Adds one side (its reaches' entries in `layer`): what it shares with
+    /// the sides before is met twice. A side of several reaches is united
+    /// word by word as it is added, so a device on two of them is not met
+    /// twice, in one pass over the words it holds.
+    fn add_side(&mut self, layer: &Layer, side: &[u32]) {
+        let mut sum = [0; BLOCKS];
+        for &e in side {
+            sum.iter_mut()
+                .zip(&layer.sums[e as usize])
+                .for_each(|(a, m)| *a |= m);
+        }
+        let first = words_in(&self.seen_sum) == 0;
+        let words = |e: u32, lo: usize| -> &[u64] { &layer.words[e as usize * WORDS + lo..][..64] };
+        for (b, &m) in sum.iter().enumerate() {
+            if m == 0 {
+                continue;
+            }
+            let lo = b * 64;
+            let (seen, twice) = (&mut self.seen[lo..lo + 64], &mut self.twice[lo..lo + 64]);
+            if m.count_ones() > FULL {
+                // Straight loops the compiler vectorises.
+                let mut united = [0u64; 64];
+                let side_words: &[u64] = if let [e] = side {
+                    words(*e, lo)
+                } else {
+                    for &e in side {
+                        (united.iter_mut().zip(words(e, lo))).for_each(|(u, x)| *u |= x);
+                    }
+                    &united
+                };
+                if !first {
+                    (twice.iter_mut().zip(seen.iter().zip(side_words)))
+                        .for_each(|(t, (s, x))| *t |= s & x);
+                }
+                (seen.iter_mut().zip(side_words)).for_each(|(s, x)| *s |= x);
             } else {
-                let twice_sum = &mut self.twice_sum;
-                each_word(&meet, |k| {
-                    let both = seen[k] & w[k];
-                    twice[k] |= both;
-                    twice_sum[k / 64] |= u64::from(both != 0) << (k % 64);
-                });
+                let mut m = m;
+                while m != 0 {
+                    let j = m.trailing_zeros() as usize;
+                    let x = side
+                        .iter()
+                        .fold(0, |a, &e| a | layer.words[e as usize * WORDS + lo + j]);
+                    twice[j] |= seen[j] & x;
+                    seen[j] |= x;
+                    m &= m - 1;
+                }
             }
         }
-        let seen = &mut self.seen;
-        if dense {
-            seen.iter_mut().zip(w).for_each(|(s, x)| *s |= x);
-        } else {
-            each_word(sum, |k| seen[k] |= w[k]);
+        for ((met, seen), m) in self.met_sum.iter_mut().zip(&mut self.seen_sum).zip(&sum) {
+            *met |= *seen & m;
+            *seen |= m;
         }
-        self.seen_sum.iter_mut().zip(sum).for_each(|(a, m)| *a |= m);
+    }
+
+    /// Works out which words of `twice` hold devices, among those where
+    /// sides met.
+    fn settle(&mut self) {
+        for (b, (t, &m)) in self.twice_sum.iter_mut().zip(&self.met_sum).enumerate() {
+            let twice = &self.twice[b * 64..][..64];
+            *t = if m.count_ones() > FULL {
+                (twice.iter().enumerate()).fold(0, |a, (j, x)| a | u64::from(*x != 0) << j)
+            } else {
+                let (mut m, mut t) = (m, 0);
+                while m != 0 {
+                    let j = m.trailing_zeros();
+                    t |= u64::from(twice[j as usize] != 0) << j;
+                    m &= m - 1;
+                }
+                t
+            };
+        }
     }
 
     /// Lists the words met twice when they are few, for the counts that
@@ -476,9 +512,12 @@ impl Scratch {
     }
 
     fn affected(&self, base: u32) -> RoaringBitmap {
-        if words_in(&self.twice_sum) <= 64 {
-            // Few words: their devices one by one, no 8 KiB copy.
-            let mut devices = Vec::new();
+        let mut n = 0;
+        each_word(&self.twice_sum, |k| n += self.twice[k].count_ones());
+        if u64::from(n) <= SPARSE {
+            // No more than an array container holds: its devices one by
+            // one, not a copy of every word to be read again.
+            let mut devices = Vec::with_capacity(n as usize);
             each_word(&self.twice_sum, |k| {
                 let mut w = self.twice[k];
                 while w != 0 {
@@ -516,6 +555,9 @@ mod tests {
     fn reach() -> impl Strategy<Value = RoaringBitmap> {
         prop_oneof![
             prop::collection::vec(0u32..300_000, 0..400),
+            // Scattered over a chunk or two, as membership that follows no
+            // site is: most words of a block hold a device or two.
+            prop::collection::vec(0u32..140_000, 0..3000),
             (0u32..200_000, 1u32..140_000).prop_map(|(s, n)| (s..s + n).collect()),
             (0u32..200_000, 4_000u32..70_000)
                 .prop_map(|(s, n)| (s..s + n).filter(|d| d % 7 != 2).collect()),
