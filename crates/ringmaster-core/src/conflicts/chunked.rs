@@ -371,7 +371,7 @@ impl Chunk {
 const BLOCKS: usize = WORDS / 64;
 
 /// Past this many words with devices, a block of 64 is visited whole.
-const FULL: u32 = 16;
+const FULL: u32 = 32;
 
 /// Words reused from one question to the next: all zero between questions.
 struct Scratch {
