@@ -765,19 +765,29 @@ fn read_value(p: &Path, v: serde_json::Value, st: &mut State) -> Result<(), Impo
         prepared.push((record, kind, item));
     }
     // One parser for every record: items of JSON files are small, so writing
-    // them back to text costs little.
-    let parts: Vec<Part> = (prepared.par_chunks(PART_LINES))
+    // them back to text costs little. Each item's tree is dropped once
+    // written, so the trees and the records made of them are not all held
+    // at once.
+    let records: Vec<Option<usize>> = prepared.iter().map(|(r, _, _)| *r).collect();
+    let mut chunks: Vec<Vec<(Kind, serde_json::Value)>> = Vec::new();
+    for (i, (_, kind, item)) in prepared.into_iter().enumerate() {
+        if i % PART_LINES == 0 {
+            chunks.push(Vec::with_capacity(PART_LINES));
+        }
+        chunks.last_mut().expect("pushed above").push((kind, item));
+    }
+    let parts: Vec<Part> = (chunks.into_par_iter())
         .map(|items| {
             let mut part = Part::default();
-            for (_, kind, item) in items {
-                part.push(*kind, &item.to_string());
+            for (kind, item) in items {
+                part.push(kind, &item.to_string());
             }
             part
         })
         .collect();
     let mut batches = Vec::with_capacity(parts.len());
-    for (part, items) in parts.into_iter().zip(prepared.chunks(PART_LINES)) {
-        batches.push(part.settle(st, p, |i| (items[i].0, None))?);
+    for (part, records) in parts.into_iter().zip(records.chunks(PART_LINES)) {
+        batches.push(part.settle(st, p, |i| (records[i], None))?);
     }
     st.b.apply(batches);
     if let Some(e) = stop {
