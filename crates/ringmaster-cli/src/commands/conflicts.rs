@@ -442,11 +442,15 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             print!("{}", text(&report, devices, a.isolated.is_some(), a.limit));
         }
     }
-    Ok(if report.blocking() > 0 {
+    let code = if report.blocking() > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
-    })
+    };
+    // The process ends next: freeing thousands of findings' device sets one
+    // by one only delays that (a twentieth of a run at a million devices).
+    std::mem::forget(report);
+    Ok(code)
 }
 
 fn pairs(v: &[(String, u64)]) -> String {
