@@ -147,6 +147,40 @@ impl Dict {
             .map(|x| x.code)
     }
 
+    /// [`Self::get`] for many values, into `out` in their order. Looked up
+    /// a batch at a time, each step for the whole batch (the table's slots,
+    /// then the values they name), so the reads of different values, which
+    /// miss the cache in a large dictionary, overlap rather than wait on
+    /// one another.
+    pub fn get_many(&self, values: &[&str], out: &mut Vec<Option<u32>>) {
+        const BATCH: usize = 16;
+        let table = self.table();
+        let view = self.view();
+        for batch in values.chunks(BATCH) {
+            let mut hashes = [0u32; BATCH];
+            for (h, v) in hashes.iter_mut().zip(batch) {
+                *h = hash(v.as_bytes());
+            }
+            // The first slot with the value's hash: almost always the value.
+            let mut found = [None; BATCH];
+            for ((f, &h), _) in found.iter_mut().zip(&hashes).zip(batch) {
+                *f = table.find(spread(h), |x| x.hash == h).map(|x| x.code);
+            }
+            for ((f, v), &h) in found.iter().zip(batch).zip(&hashes) {
+                out.push(match *f {
+                    None => None,
+                    Some(code) if view.bytes(code) == Some(v.as_bytes()) => Some(code),
+                    // Another value with the same 32 bits of hash.
+                    Some(_) => table
+                        .find(spread(h), |x| {
+                            x.hash == h && view.bytes(x.code) == Some(v.as_bytes())
+                        })
+                        .map(|x| x.code),
+                });
+            }
+        }
+    }
+
     /// The string for a code; `None` for `NULL` or an unknown code.
     /// Reads only this value's pages of a stored dictionary.
     pub fn value(&self, code: u32) -> Option<&str> {
@@ -853,6 +887,38 @@ impl MultiColumn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn many_found_as_one_by_one() {
+        let mut d = Dict::new();
+        let values: Vec<String> = (0..200_000).map(|i| format!("v{i}")).collect();
+        for v in &values {
+            d.intern(v);
+        }
+        // Among 200,000 values some share 32 bits of hash (the birthday
+        // bound): the batch must tell them apart by their text.
+        let mut by_hash = std::collections::HashMap::new();
+        let shared = values
+            .iter()
+            .filter(|v| by_hash.insert(hash(v.as_bytes()), ()).is_some())
+            .count();
+        assert!(
+            shared > 0,
+            "no two values share a hash: the test shows nothing"
+        );
+        let asked: Vec<&str> = (values.iter().map(String::as_str))
+            .chain(["", "v-1", "v200000", "V1"])
+            .collect();
+        let mut got = Vec::new();
+        d.get_many(&asked, &mut got);
+        let want: Vec<Option<u32>> = asked.iter().map(|v| d.get(v)).collect();
+        assert_eq!(got, want);
+        assert_eq!(
+            got[..values.len()].iter().filter(|c| c.is_none()).count(),
+            0
+        );
+        assert_eq!(&got[values.len()..], &[None, None, None, None]);
+    }
 
     #[test]
     fn dict_column_select_and_nulls() {

@@ -1012,11 +1012,47 @@ fn static_members(org: &Org, g: &Group) -> StaticMembers {
     let GroupKind::Static { members } = &g.kind else {
         return m;
     };
+    // Users and devices named as such are looked up together (a group of
+    // thousands of devices is thousands of reads that miss the cache, which
+    // then overlap); their order does not matter, as both lists are sorted.
+    // Ids not written as Graph writes them are looked up one by one below.
+    let as_written = |r: &crate::model::MemberRef| matches!(norm_id(&r.id), std::borrow::Cow::Borrowed(t) if t.len() == r.id.len());
+    let mut codes = Vec::new();
+    for (kind, col, rows, list) in [
+        (
+            MemberKind::User,
+            &org.users.cols[UserAttr::ObjectId.index()],
+            &org.user_by_oid,
+            &mut m.users,
+        ),
+        (
+            MemberKind::Device,
+            &org.devices.cols[DeviceAttr::EntraObjectId.index()],
+            &org.device_by_oid,
+            &mut m.devices,
+        ),
+    ] {
+        let ids: Vec<&str> = (members.iter())
+            .filter(|r| r.kind == Some(kind) && as_written(r))
+            .map(|r| r.id.as_str())
+            .collect();
+        codes.clear();
+        col.dict.get_many(&ids, &mut codes);
+        let list = list.make_mut();
+        for code in &codes {
+            let row = code.and_then(|c| rows.get(c as usize).copied().filter(|r| *r != NO_ROW));
+            match row {
+                Some(row) => list.push(row),
+                None => m.missing += 1,
+            }
+        }
+    }
     for r in members {
         let user = || org.user_by_id(&r.id);
         let device = || org.device_by_object_id(&r.id);
         let group = || org.group(&r.id);
         let found = match r.kind {
+            Some(MemberKind::User | MemberKind::Device) if as_written(r) => continue,
             Some(MemberKind::User) => user().map(|u| m.users.make_mut().push(u)),
             Some(MemberKind::Device) => device().map(|d| m.devices.make_mut().push(d)),
             Some(MemberKind::Group) => group().map(|x| m.groups.push(x)),
