@@ -231,23 +231,21 @@ impl Writes {
 
     /// Sets a device attribute; a missing or blank value sets nothing.
     pub fn set_device(&mut self, row: u32, attr: DeviceAttr, value_: Option<&str>) {
-        debug_assert!(
-            !DEVICE_KEYS.contains(&attr),
-            "ids are set by OrgBuilder::device"
-        );
-        if let Some(v) = value(value_) {
-            self.devices.scalar(attr.index(), row, v, false);
-        }
+        self.device_value(row, attr, value_, false);
     }
 
     /// Sets a device attribute only where no earlier write gave it a value.
     pub fn set_device_if_empty(&mut self, row: u32, attr: DeviceAttr, value_: Option<&str>) {
+        self.device_value(row, attr, value_, true);
+    }
+
+    fn device_value(&mut self, row: u32, attr: DeviceAttr, value_: Option<&str>, if_empty: bool) {
         debug_assert!(
             !DEVICE_KEYS.contains(&attr),
             "ids are set by OrgBuilder::device"
         );
         if let Some(v) = value(value_) {
-            self.devices.scalar(attr.index(), row, v, true);
+            self.devices.scalar(attr.index(), row, v, if_empty);
         }
     }
 
