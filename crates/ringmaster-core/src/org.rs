@@ -5,8 +5,8 @@
 use crate::column::{DictColumn, MultiColumn};
 use crate::lazy::{Lazy, Slab, csr_row as csr};
 use crate::model::{
-    ASSIGNED_PLAN_FIELDS, DeviceAttr, DeviceMulti, Filter, Group, GroupKind, MemberKind, Platform,
-    Policy, UserAttr, UserMulti,
+    ASSIGNED_PLAN_FIELDS, DeviceAttr, DeviceMulti, Filter, Group, GroupKind, MemberKind, MemberRef,
+    Platform, Policy, UserAttr, UserMulti,
 };
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
@@ -844,16 +844,18 @@ impl OrgBuilder {
             .enumerate()
             .map(|(i, g)| (key(&g.id), i))
             .collect();
-        org.static_members = org
-            .groups
-            .par_iter()
-            .map(|g| static_members(&org, g))
+        // Each group's member ids are dropped on the thread that resolved
+        // them, just after: ten million ids freed one by one on one thread,
+        // each a read that misses the cache, took longer than resolving.
+        let lists: Vec<Vec<MemberRef>> = (org.groups.iter_mut())
+            .map(|g| match &mut g.kind {
+                GroupKind::Static { members } => std::mem::take(members),
+                _ => Vec::new(),
+            })
             .collect();
-        for g in &mut org.groups {
-            if let GroupKind::Static { members } = &mut g.kind {
-                *members = Vec::new();
-            }
-        }
+        org.static_members = (lists.into_par_iter())
+            .map(|members| static_members(&org, &members))
+            .collect();
         org.device_user = primary_users(&org).into();
         let mut logons = self.logons;
         // Sign-in ids to user rows; entries for users not imported are dropped.
@@ -1007,11 +1009,8 @@ fn locality_order(org: &Org) -> Vec<u32> {
     keyed.into_iter().map(|(_, d)| d).collect()
 }
 
-fn static_members(org: &Org, g: &Group) -> StaticMembers {
+fn static_members(org: &Org, members: &[MemberRef]) -> StaticMembers {
     let mut m = StaticMembers::default();
-    let GroupKind::Static { members } = &g.kind else {
-        return m;
-    };
     // Users and devices named as such are looked up together (a group of
     // thousands of devices is thousands of reads that miss the cache, which
     // then overlap); their order does not matter, as both lists are sorted.
