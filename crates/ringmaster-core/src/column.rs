@@ -151,7 +151,8 @@ impl Dict {
     /// a batch at a time, each step for the whole batch (the table's slots,
     /// then the values they name), so the reads of different values, which
     /// miss the cache in a large dictionary, overlap rather than wait on
-    /// one another.
+    /// one another. Takes the whole dictionary in hand ([`Self::view`]):
+    /// for many values, not for one.
     pub fn get_many(&self, values: &[&str], out: &mut Vec<Option<u32>>) {
         const BATCH: usize = 16;
         let table = self.table();
