@@ -846,15 +846,16 @@ impl GroupRec {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct MemberRec {
-    pub group_id: String,
-    #[serde(alias = "id")]
-    pub member_id: String,
-    #[serde(alias = "@odata.type", alias = "type")]
-    pub member_type: Option<String>,
+pub struct MemberRec<'a> {
+    #[serde(borrow)]
+    pub group_id: Text<'a>,
+    #[serde(borrow, alias = "id")]
+    pub member_id: Text<'a>,
+    #[serde(borrow, alias = "@odata.type", alias = "type")]
+    pub member_type: Option<Text<'a>>,
 }
 
-impl MemberRec {
+impl MemberRec<'_> {
     pub fn member(&self) -> Result<MemberRef, FieldError> {
         let kind = match self.member_type.as_deref().map(str::trim) {
             None | Some("") => None,

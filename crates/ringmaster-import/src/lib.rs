@@ -176,15 +176,15 @@ struct Members {
 }
 
 impl Members {
-    fn push(&mut self, group: String, member: MemberRef, file: u32) {
-        if let Some(&i) = self.latest.get(&group)
+    fn push(&mut self, group: &str, member: MemberRef, file: u32) {
+        if let Some(&i) = self.latest.get(group)
             && self.lists[i].1 == file
         {
             self.lists[i].2.push(member);
             return;
         }
-        self.latest.insert(group.clone(), self.lists.len());
-        self.lists.push((group, file, vec![member]));
+        self.latest.insert(group.to_string(), self.lists.len());
+        self.lists.push((group.to_string(), file, vec![member]));
     }
 }
 
@@ -837,8 +837,6 @@ fn de_str<'a, T: serde::Deserialize<'a>>(s: &'a str) -> Result<T, FieldError> {
 /// before it is applied in order. Users and devices go through [`Part`].
 enum Parsed {
     Group(Box<GroupRec>),
-    /// Group id and member, read on the parsing threads.
-    Member(Box<(String, MemberRef)>),
     Filter(Box<FilterRec>),
     Policy(Box<PolicyRec>),
 }
@@ -846,15 +844,10 @@ enum Parsed {
 fn parse_line(kind: Kind, s: &str) -> Result<Parsed, FieldError> {
     Ok(match kind {
         Kind::Group => Parsed::Group(Box::new(de_str(s)?)),
-        Kind::GroupMember => {
-            let m: MemberRec = de_str(s)?;
-            let member = m.member()?;
-            Parsed::Member(Box::new((m.group_id, member)))
-        }
         Kind::Filter => Parsed::Filter(Box::new(de_str(s)?)),
         Kind::Policy => Parsed::Policy(Box::new(de_str(s)?)),
-        Kind::User | Kind::ManagedDevice | Kind::EntraDevice => {
-            unreachable!("users and devices are parsed by Part::take")
+        Kind::User | Kind::ManagedDevice | Kind::EntraDevice | Kind::GroupMember => {
+            unreachable!("users, devices and members are parsed by Part::take")
         }
         Kind::Skip(_) => unreachable!("skipped before parsing"),
     })
@@ -877,6 +870,9 @@ enum ParsedLine {
     /// A user or a device: its ids, as spans of [`Part::keys`]; its values
     /// are in [`Part::writes`], by the line's index.
     Row(RowKind, [(usize, usize); 2]),
+    /// A group member: the group's id, as a span of [`Part::keys`] (ten
+    /// million member lines need not be ten million group id strings).
+    Member((usize, usize), MemberRef),
 }
 
 /// Lines parsed together on one thread. The values of users and devices
@@ -951,6 +947,13 @@ impl Part {
                     ParsedLine::Row(RowKind::Entra, k)
                 }),
             },
+            Kind::GroupMember => match de_str::<MemberRec<'_>>(text) {
+                Err(e) => ParsedLine::Record(Err(e)),
+                Ok(m) => match m.member() {
+                    Err(e) => ParsedLine::Record(Err(e)),
+                    Ok(member) => ParsedLine::Member(self.key(&m.group_id), member),
+                },
+            },
             _ => ParsedLine::Record(parse_line(kind, text)),
         }
     }
@@ -994,6 +997,10 @@ impl Part {
                 }
                 ParsedLine::Record(r) => {
                     apply_parsed(st, r.map_err(err)?, p, record, line).map_err(err)?;
+                }
+                ParsedLine::Member(group, member) => {
+                    let file = member_file(st, p);
+                    st.members.push(key(group), member, file);
                 }
                 ParsedLine::Row(RowKind::User, [id, _]) => rows[i] = st.b.user(key(id)),
                 ParsedLine::Row(RowKind::Managed, [id, aad]) => {
@@ -1069,12 +1076,6 @@ fn apply_parsed(
     line: Option<usize>,
 ) -> Result<(), FieldError> {
     match parsed {
-        Parsed::Member(m) => {
-            let (group, member) = *m;
-            let file = member_file(st, p);
-            st.members.push(group, member, file);
-            Ok(())
-        }
         Parsed::Group(g) => {
             let source = p.display().to_string();
             let group = g.into_group()?;
