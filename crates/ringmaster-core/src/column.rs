@@ -164,19 +164,15 @@ impl Dict {
             }
             // The first slot with the value's hash: almost always the value.
             let mut found = [None; BATCH];
-            for ((f, &h), _) in found.iter_mut().zip(&hashes).zip(batch) {
+            for (f, &h) in found.iter_mut().zip(&hashes).take(batch.len()) {
                 *f = table.find(spread(h), |x| x.hash == h).map(|x| x.code);
             }
-            for ((f, v), &h) in found.iter().zip(batch).zip(&hashes) {
+            for (f, v) in found.iter().zip(batch) {
                 out.push(match *f {
                     None => None,
                     Some(code) if view.bytes(code) == Some(v.as_bytes()) => Some(code),
                     // Another value with the same 32 bits of hash.
-                    Some(_) => table
-                        .find(spread(h), |x| {
-                            x.hash == h && view.bytes(x.code) == Some(v.as_bytes())
-                        })
-                        .map(|x| x.code),
+                    Some(_) => self.get(v),
                 });
             }
         }

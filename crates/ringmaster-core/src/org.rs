@@ -461,6 +461,17 @@ pub enum DeviceKey<'a> {
     ManagedId(&'a str),
 }
 
+impl<'a> DeviceKey<'a> {
+    /// Its place in [`DEVICE_KEYS`] (and the builder's row maps), and its id.
+    fn slot(&self) -> (usize, &'a str) {
+        match *self {
+            DeviceKey::ObjectId(s) => (0, s),
+            DeviceKey::DeviceId(s) => (1, s),
+            DeviceKey::ManagedId(s) => (2, s),
+        }
+    }
+}
+
 /// Builds an [`Org`] row by row; records may arrive in any order.
 #[derive(Debug)]
 pub struct OrgBuilder {
@@ -576,11 +587,7 @@ impl OrgBuilder {
     /// As [`Self::expect_users`], for devices found by `keys` (their kinds).
     pub fn expect_devices(&mut self, n: usize, id_bytes: usize, keys: &[DeviceKey<'_>]) {
         for k in keys {
-            let i = match k {
-                DeviceKey::ObjectId(_) => 0,
-                DeviceKey::DeviceId(_) => 1,
-                DeviceKey::ManagedId(_) => 2,
-            };
+            let (i, _) = k.slot();
             let col = &mut self.org.devices.cols[DEVICE_KEYS[i].index()];
             col.dict.reserve(n, id_bytes);
             col.codes.make_mut().reserve(n);
@@ -598,16 +605,9 @@ impl OrgBuilder {
     /// The row of the device any of these keys names, creating it when new.
     /// Blank and all-zero ids are ignored (unregistered devices carry them).
     pub fn device(&mut self, keys: &[DeviceKey<'_>]) -> u32 {
-        fn slot<'a>(k: &DeviceKey<'a>) -> (usize, &'a str) {
-            match *k {
-                DeviceKey::ObjectId(s) => (0, s),
-                DeviceKey::DeviceId(s) => (1, s),
-                DeviceKey::ManagedId(s) => (2, s),
-            }
-        }
         let mut row = None;
         for k in keys {
-            let (i, s) = slot(k);
+            let (i, s) = k.slot();
             if is_blank_id(s) {
                 continue;
             }
@@ -626,7 +626,7 @@ impl OrgBuilder {
             r
         });
         for k in keys {
-            let (i, s) = slot(k);
+            let (i, s) = k.slot();
             if is_blank_id(s) {
                 continue;
             }
@@ -1011,47 +1011,24 @@ fn locality_order(org: &Org) -> Vec<u32> {
 
 fn static_members(org: &Org, members: &[MemberRef]) -> StaticMembers {
     let mut m = StaticMembers::default();
-    // Users and devices named as such are looked up together (a group of
-    // thousands of devices is thousands of reads that miss the cache, which
-    // then overlap); their order does not matter, as both lists are sorted.
-    // Ids not written as Graph writes them are looked up one by one below.
-    let as_written = |r: &crate::model::MemberRef| matches!(norm_id(&r.id), std::borrow::Cow::Borrowed(t) if t.len() == r.id.len());
-    let mut codes = Vec::new();
-    for (kind, col, rows, list) in [
-        (
-            MemberKind::User,
-            &org.users.cols[UserAttr::ObjectId.index()],
-            &org.user_by_oid,
-            &mut m.users,
-        ),
-        (
-            MemberKind::Device,
-            &org.devices.cols[DeviceAttr::EntraObjectId.index()],
-            &org.device_by_oid,
-            &mut m.devices,
-        ),
-    ] {
-        let ids: Vec<&str> = (members.iter())
-            .filter(|r| r.kind == Some(kind) && as_written(r))
-            .map(|r| r.id.as_str())
-            .collect();
-        codes.clear();
-        col.dict.get_many(&ids, &mut codes);
-        let list = list.make_mut();
-        for code in &codes {
-            let row = code.and_then(|c| rows.get(c as usize).copied().filter(|r| *r != NO_ROW));
-            match row {
-                Some(row) => list.push(row),
-                None => m.missing += 1,
-            }
-        }
-    }
+    // Users and devices named as such, with ids as Graph writes them, are
+    // looked up together afterwards (a group of thousands of devices is
+    // thousands of reads that miss the cache, which then overlap); their
+    // order does not matter, as both lists are sorted.
+    let (mut user_ids, mut device_ids) = (Vec::new(), Vec::new());
     for r in members {
         let user = || org.user_by_id(&r.id);
         let device = || org.device_by_object_id(&r.id);
         let group = || org.group(&r.id);
         let found = match r.kind {
-            Some(MemberKind::User | MemberKind::Device) if as_written(r) => continue,
+            Some(MemberKind::User) if as_written(&r.id) => {
+                user_ids.push(r.id.as_str());
+                continue;
+            }
+            Some(MemberKind::Device) if as_written(&r.id) => {
+                device_ids.push(r.id.as_str());
+                continue;
+            }
             Some(MemberKind::User) => user().map(|u| m.users.make_mut().push(u)),
             Some(MemberKind::Device) => device().map(|d| m.devices.make_mut().push(d)),
             Some(MemberKind::Group) => group().map(|x| m.groups.push(x)),
@@ -1064,11 +1041,42 @@ fn static_members(org: &Org, members: &[MemberRef]) -> StaticMembers {
             m.missing += 1;
         }
     }
+    let mut codes = Vec::new();
+    for (ids, col, rows, list) in [
+        (
+            user_ids,
+            &org.users.cols[UserAttr::ObjectId.index()],
+            &org.user_by_oid,
+            &mut m.users,
+        ),
+        (
+            device_ids,
+            &org.devices.cols[DeviceAttr::EntraObjectId.index()],
+            &org.device_by_oid,
+            &mut m.devices,
+        ),
+    ] {
+        codes.clear();
+        col.dict.get_many(&ids, &mut codes);
+        let list = list.make_mut();
+        for code in &codes {
+            match code.and_then(|c| rows.get(c as usize).copied().filter(|r| *r != NO_ROW)) {
+                Some(row) => list.push(row),
+                None => m.missing += 1,
+            }
+        }
+    }
     m.users.sort_unstable();
     m.users.make_mut().dedup();
     m.devices.sort_unstable();
     m.devices.make_mut().dedup();
     m
+}
+
+/// An id as Graph writes it (trimmed, lower case): its own normal form, so it
+/// can be looked up as it stands.
+fn as_written(id: &str) -> bool {
+    matches!(norm_id(id), std::borrow::Cow::Borrowed(t) if t.len() == id.len())
 }
 
 fn code_to_row(col: &DictColumn) -> Vec<u32> {

@@ -769,17 +769,10 @@ fn read_value(p: &Path, v: serde_json::Value, st: &mut State) -> Result<(), Impo
     // written, so the trees and the records made of them are not all held
     // at once.
     let records: Vec<Option<usize>> = prepared.iter().map(|(r, _, _)| *r).collect();
-    let mut chunks: Vec<Vec<(Kind, serde_json::Value)>> = Vec::new();
-    for (i, (_, kind, item)) in prepared.into_iter().enumerate() {
-        if i % PART_LINES == 0 {
-            chunks.push(Vec::with_capacity(PART_LINES));
-        }
-        chunks.last_mut().expect("pushed above").push((kind, item));
-    }
-    let parts: Vec<Part> = (chunks.into_par_iter())
+    let parts: Vec<Part> = (prepared.into_par_iter().chunks(PART_LINES))
         .map(|items| {
             let mut part = Part::default();
-            for (kind, item) in items {
+            for (_, kind, item) in items {
                 part.push(kind, &item.to_string());
             }
             part

@@ -172,7 +172,7 @@ fn words_in(s: &Summary) -> u32 {
 }
 
 /// Calls `f` with each word index set in `s`, ascending.
-fn each_word(s: &Summary, mut f: impl FnMut(usize)) {
+fn each_word(s: &[u64], mut f: impl FnMut(usize)) {
     for (i, &m) in s.iter().enumerate() {
         let mut m = m;
         while m != 0 {
@@ -446,16 +446,11 @@ impl Scratch {
                 }
                 (seen.iter_mut().zip(side_words)).for_each(|(s, x)| *s |= x);
             } else {
-                let mut m = m;
-                while m != 0 {
-                    let j = m.trailing_zeros() as usize;
-                    let x = side
-                        .iter()
-                        .fold(0, |a, &e| a | layer.words[e as usize * WORDS + lo + j]);
+                each_word(&[m], |j| {
+                    let x = side.iter().fold(0, |a, &e| a | words(e, lo)[j]);
                     twice[j] |= seen[j] & x;
                     seen[j] |= x;
-                    m &= m - 1;
-                }
+                });
             }
         }
         for ((met, seen), m) in self.met_sum.iter_mut().zip(&mut self.seen_sum).zip(&sum) {
@@ -472,12 +467,8 @@ impl Scratch {
             *t = if m.count_ones() > FULL {
                 (twice.iter().enumerate()).fold(0, |a, (j, x)| a | u64::from(*x != 0) << j)
             } else {
-                let (mut m, mut t) = (m, 0);
-                while m != 0 {
-                    let j = m.trailing_zeros();
-                    t |= u64::from(twice[j as usize] != 0) << j;
-                    m &= m - 1;
-                }
+                let mut t = 0;
+                each_word(&[m], |j| t |= u64::from(twice[j] != 0) << j);
                 t
             };
         }
