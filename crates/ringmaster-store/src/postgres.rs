@@ -4,6 +4,7 @@
 
 use crate::values::ms;
 use crate::{DeviceState, Ingested, Result, StatusReport};
+use rayon::slice::ParallelSliceMut;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
@@ -51,108 +52,291 @@ impl PgStore {
     }
 }
 
+/// A wave's latest states per state (see `Reports::wave_counts`): the
+/// kept counts less those reported before `$3`. The wave's entries are
+/// scanned for those only when the row's `first_at` says one can exist.
+const WAVE_COUNTS: &str = "SELECT c.state, c.devices - CASE WHEN c.first_at >= $3 THEN 0
+       ELSE (SELECT count(*) FROM status_latest l
+             WHERE l.rollout = $1 AND l.wave = $2 AND l.state = c.state AND l.reported_at < $3)
+       END
+     FROM wave_state_counts c WHERE c.rollout = $1 AND c.wave = $2";
+
+/// Calls of at least this many reports store the history and the latest
+/// states on two connections at once.
+const SPLIT_AT: usize = 20_000;
+
+/// One report as it travels: the call's newest report of its device and
+/// policy feeds the latest state, with the earliest Succeeded among them.
+struct Outgoing<'a> {
+    report: &'a StatusReport,
+    newest: bool,
+    succeeded_at: Option<i64>,
+}
+
+/// The reports of a call in key order (device, policy, time), each moment
+/// once (the first sent counts, as SQLite keeps it), marked as above.
+fn outgoing(reports: &[StatusReport]) -> Vec<Outgoing<'_>> {
+    fn key(r: &StatusReport) -> (&str, &str, i64) {
+        (r.device.as_str(), r.policy.as_str(), ms(r.reported_at))
+    }
+    let mut sorted: Vec<&StatusReport> = reports.iter().collect();
+    // Stable: of one moment sent twice, the first stays first.
+    sorted.par_sort_by(|a, b| key(a).cmp(&key(b)));
+    sorted.dedup_by(|b, a| key(a) == key(b));
+    let mut out: Vec<Outgoing<'_>> = Vec::with_capacity(sorted.len());
+    for group in sorted.chunk_by(|a, b| (&a.device, &a.policy) == (&b.device, &b.policy)) {
+        let ok = group
+            .iter()
+            .filter(|r| r.state == DeviceState::Succeeded)
+            .map(|r| ms(r.reported_at))
+            .min();
+        out.extend(group.iter().enumerate().map(|(i, r)| Outgoing {
+            report: r,
+            newest: i + 1 == group.len(),
+            succeeded_at: ok,
+        }));
+    }
+    out
+}
+
+type PgTx = sqlx::Transaction<'static, sqlx::Postgres>;
+
+/// Ingests of a rollout take both of these advisory locks, the first
+/// (`$2` empty, the key ingests always took) before the second (`$2` is
+/// " latest"): a call on two connections takes one on each, a call on one
+/// both.
+const LOCK: &str =
+    "SELECT pg_advisory_xact_lock(hashtextextended('ringmaster status ' || $1 || $2, 0))";
+
 impl PgStore {
-    /// Stores status reports (see [`crate::Reports::ingest_status`]): the
-    /// reports travel by `COPY` into a scratch table (no parameters to
-    /// bind, no arrays to unnest), and one statement feeds both status
-    /// tables from there.
+    /// Stores status reports (see [`crate::Reports::ingest_status`]). The
+    /// call is sorted and its repeats dropped here, and its reports travel
+    /// by `COPY` into a scratch table (no parameters to bind). There they
+    /// lose those the history already has, and feed both status tables
+    /// with plain inserts: under the rollout's locks nothing else writes
+    /// them. A large call fills the history on one connection and the latest
+    /// states on another at once (two PostgreSQL backends, no index shared),
+    /// committing the latest states first: should the history's commit
+    /// fail, sending the reports again stores them, and they change no
+    /// latest state twice.
     async fn ingest_rows(&self, rollout: &str, reports: &[StatusReport]) -> Result<Ingested> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "CREATE TEMP TABLE IF NOT EXISTS incoming (n bigint NOT NULL, d text NOT NULL, p text NOT NULL,
-               w bigint, s text NOT NULL, a bigint NOT NULL) ON COMMIT DELETE ROWS",
-        )
-        .execute(&mut *tx)
-        .await?;
-        let mut copy = tx
-            .copy_in_raw("COPY incoming (n, d, p, w, s, a) FROM STDIN WITH (FORMAT text)")
-            .await?;
-        let mut buf = String::with_capacity(1 << 20);
-        for (n, r) in reports.iter().enumerate() {
-            use std::fmt::Write;
-            let _ = write!(buf, "{n}\t");
-            copy_text(&mut buf, &r.device);
-            buf.push('\t');
-            copy_text(&mut buf, &r.policy);
-            match r.wave {
-                Some(w) => {
-                    let _ = write!(buf, "\t{w}\t");
-                }
-                None => buf.push_str("\t\\N\t"),
+        let rows = outgoing(reports);
+        let mut history = self.pool.begin().await?;
+        // A second connection only when the pool has one to spare: a busy
+        // pool (many ingests at a time) stores the call on one instead of
+        // waiting for a connection that another ingest holds.
+        let spare = self.pool.num_idle() > 0
+            || self.pool.size() < self.pool.options().get_max_connections();
+        let second = if rows.len() >= SPLIT_AT && spare {
+            tokio::time::timeout(std::time::Duration::from_secs(2), self.pool.begin())
+                .await
+                .ok()
+                .transpose()?
+        } else {
+            None
+        };
+        let Some(mut latest) = second else {
+            copy_in(&mut history, None, &rows).await?;
+            for k in ["", " latest"] {
+                lock(&mut history, rollout, k).await?;
             }
-            let _ = writeln!(buf, "{}\t{}", r.state.as_str(), ms(r.reported_at));
+            let seq = sql::next_change(&mut history, rollout).await?;
+            drop_stored(&mut history, rollout).await?;
+            let kept = store_history(&mut history, rollout).await?;
+            store_latest(&mut history, rollout, seq).await?;
+            history.commit().await?;
+            return Ok(ingested(reports, kept));
+        };
+        copy_in(&mut history, Some(&mut latest), &rows).await?;
+        // The locks in order, then the change number: every earlier ingest
+        // of the rollout has committed both its parts by now.
+        lock(&mut history, rollout, "").await?;
+        lock(&mut latest, rollout, " latest").await?;
+        let seq = sql::next_change(&mut latest, rollout).await?;
+        let (kept, ()) = tokio::try_join!(
+            async {
+                drop_stored(&mut history, rollout).await?;
+                store_history(&mut history, rollout).await
+            },
+            async {
+                drop_stored(&mut latest, rollout).await?;
+                store_latest(&mut latest, rollout, seq).await
+            }
+        )?;
+        latest.commit().await?;
+        history.commit().await?;
+        Ok(ingested(reports, kept))
+    }
+}
+
+fn ingested(reports: &[StatusReport], kept: u64) -> Ingested {
+    Ingested {
+        inserted: kept,
+        duplicates: reports.len() as u64 - kept,
+    }
+}
+
+async fn lock(tx: &mut PgTx, rollout: &str, key: &str) -> Result<()> {
+    sqlx::query(LOCK)
+        .bind(rollout)
+        .bind(key)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Sends the call's reports into the scratch table of one connection or
+/// two, written once and sent to both.
+async fn copy_in(first: &mut PgTx, second: Option<&mut PgTx>, rows: &[Outgoing<'_>]) -> Result<()> {
+    const SCRATCH: &str = "CREATE TEMP TABLE IF NOT EXISTS incoming (n bigint NOT NULL,
+        d text NOT NULL, p text NOT NULL, w bigint, s text NOT NULL, a bigint NOT NULL,
+        newest boolean NOT NULL, ok bigint) ON COMMIT DELETE ROWS";
+    const COPY: &str = "COPY incoming (n, d, p, w, s, a, newest, ok) FROM STDIN WITH (FORMAT text)";
+    // Sorts of a large call in memory rather than on disk; no JIT, whose
+    // compiling (half a second at a million rows) the statements' plain
+    // row work never earns back.
+    const SETTINGS: &str =
+        "SELECT set_config('work_mem', '256MB', true), set_config('jit', 'off', true)";
+    let mut txs: Vec<&mut PgTx> = std::iter::once(first).chain(second).collect();
+    for tx in &mut txs {
+        sqlx::query(SCRATCH).execute(&mut ***tx).await?;
+        sqlx::query(SETTINGS).execute(&mut ***tx).await?;
+    }
+    let mut copies = Vec::with_capacity(txs.len());
+    for tx in &mut txs {
+        copies.push(tx.copy_in_raw(COPY).await?);
+    }
+    let mut buf = String::with_capacity(1 << 20);
+    let mut rows = rows.iter().enumerate().peekable();
+    while rows.peek().is_some() {
+        buf.clear();
+        for (n, row) in rows.by_ref() {
+            copy_row(&mut buf, n, row);
             if buf.len() >= 1 << 20 {
-                copy.send(buf.as_bytes()).await?;
-                buf.clear();
+                break;
             }
         }
-        copy.send(buf.as_bytes()).await?;
-        copy.finish().await?;
-        // Sorts of a large call in memory rather than on disk; no JIT,
-        // whose compiling (half a second at a million rows) the
-        // statement's plain row work never earns back.
-        sqlx::query("SET LOCAL work_mem = '256MB'")
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("SET LOCAL jit = off").execute(&mut *tx).await?;
-        // One ingest of a rollout at a time (across servers), so change
-        // numbers commit in the order they are given: a watcher that has
-        // read number n never sees a lower one appear later.
-        sqlx::query(
-            "SELECT pg_advisory_xact_lock(hashtextextended('ringmaster status ' || $1, 0))",
-        )
-        .bind(rollout)
-        .execute(&mut *tx)
-        .await?;
-        let seq = sql::next_change(&mut tx, rollout).await?;
-        // One statement: the history keeps the reports it did not have
-        // (a report sent twice in the call once), and the latest states
-        // are fed from exactly those, one row per device and policy:
-        // the newest, with the earliest Succeeded. An older report
-        // never overwrites a newer state.
-        let (kept, _): (i64, i64) = sqlx::query_as(
-                "WITH batch AS (
-                   SELECT DISTINCT ON (d, p, a) d, p, w, s, a FROM incoming
-                   ORDER BY d, p, a, n),
-                 kept AS (
-                   INSERT INTO status_history (rollout, device, policy, reported_at, state)
-                   SELECT $1, d, p, a, s FROM batch
-                   ON CONFLICT DO NOTHING
-                   RETURNING device, policy, reported_at, state),
-                 newest AS (
-                   SELECT DISTINCT ON (k.device, k.policy) k.device, k.policy, b.w, k.state, k.reported_at,
-                     min(k.reported_at) FILTER (WHERE k.state = $2)
-                       OVER (PARTITION BY k.device, k.policy) AS ok_at
-                   FROM kept k JOIN batch b ON b.d = k.device AND b.p = k.policy AND b.a = k.reported_at
-                   ORDER BY k.device, k.policy, k.reported_at DESC),
-                 moved AS (
-                   INSERT INTO status_latest (rollout, device, policy, wave, state, reported_at, succeeded_at, seq)
-                   SELECT $1, device, policy, w, state, reported_at, ok_at, $3 FROM newest
-                   ON CONFLICT (rollout, device, policy) DO UPDATE SET
-                     seq = excluded.seq,
-                     state = CASE WHEN excluded.reported_at > status_latest.reported_at
-                       THEN excluded.state ELSE status_latest.state END,
-                     wave = CASE WHEN excluded.reported_at > status_latest.reported_at
-                       THEN coalesce(excluded.wave, status_latest.wave) ELSE status_latest.wave END,
-                     reported_at = greatest(excluded.reported_at, status_latest.reported_at),
-                     succeeded_at = least(excluded.succeeded_at, status_latest.succeeded_at)
-                   WHERE excluded.reported_at > status_latest.reported_at
-                     OR excluded.succeeded_at < coalesce(status_latest.succeeded_at, excluded.succeeded_at + 1)
-                   RETURNING 1)
-                 SELECT (SELECT count(*) FROM kept), (SELECT count(*) FROM moved)",
-            )
-            .bind(rollout)
-            .bind(DeviceState::Succeeded.as_str())
-            .bind(seq)
-            .fetch_one(&mut *tx)
-            .await?;
-        let inserted = kept as u64;
-        tx.commit().await?;
-        Ok(Ingested {
-            inserted,
-            duplicates: reports.len() as u64 - inserted,
-        })
+        match &mut copies[..] {
+            [a, b] => {
+                tokio::try_join!(a.send(buf.as_bytes()), b.send(buf.as_bytes()))?;
+            }
+            [a] => {
+                a.send(buf.as_bytes()).await?;
+            }
+            _ => {}
+        }
     }
+    for copy in copies {
+        copy.finish().await?;
+    }
+    Ok(())
+}
+
+/// One report as a line of `COPY … (FORMAT text)`.
+fn copy_row(buf: &mut String, n: usize, row: &Outgoing<'_>) {
+    use std::fmt::Write;
+    let r = row.report;
+    let _ = write!(buf, "{n}\t");
+    copy_text(buf, &r.device);
+    buf.push('\t');
+    copy_text(buf, &r.policy);
+    match r.wave {
+        Some(w) => {
+            let _ = write!(buf, "\t{w}\t");
+        }
+        None => buf.push_str("\t\\N\t"),
+    }
+    let _ = write!(
+        buf,
+        "{}\t{}\t{}\t",
+        r.state.as_str(),
+        ms(r.reported_at),
+        if row.newest { 't' } else { 'f' }
+    );
+    match row.succeeded_at {
+        Some(at) => {
+            let _ = writeln!(buf, "{at}");
+        }
+        None => buf.push_str("\\N\n"),
+    }
+}
+
+/// Drops the reports the history has (duplicates), under the rollout's
+/// locks: what stays is exactly what the history will keep.
+async fn drop_stored(tx: &mut PgTx, rollout: &str) -> Result<()> {
+    let gone = sqlx::query(
+        "DELETE FROM incoming i USING status_history h
+         WHERE h.rollout = $1 AND h.device = i.d AND h.policy = i.p AND h.reported_at = i.a",
+    )
+    .bind(rollout)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if gone > 0 {
+        // The newest and the earliest Succeeded of each device and policy
+        // again, from the reports that stay: a moment stored before with
+        // another state must not count as an earlier Succeeded.
+        sqlx::query(
+            "UPDATE incoming i SET newest = f.newest, ok = f.ok FROM (
+               SELECT n, row_number() OVER (PARTITION BY d, p ORDER BY a DESC) = 1 AS newest,
+                 min(a) FILTER (WHERE s = $1) OVER (PARTITION BY d, p) AS ok
+               FROM incoming) f
+             WHERE i.n = f.n",
+        )
+        .bind(DeviceState::Succeeded.as_str())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Stores what stays in the history; gives how many.
+async fn store_history(tx: &mut PgTx, rollout: &str) -> Result<u64> {
+    Ok(sqlx::query(
+        "INSERT INTO status_history (rollout, device, policy, reported_at, state)
+         SELECT $1, d, p, a, s FROM incoming",
+    )
+    .bind(rollout)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected())
+}
+
+/// Moves the latest states to what stays, with change number `seq`.
+async fn store_latest(tx: &mut PgTx, rollout: &str, seq: i64) -> Result<()> {
+    // A rollout's first states (or new devices only) go in as plain rows;
+    // otherwise an older report never overwrites a newer state.
+    let known: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM status_latest WHERE rollout = $1)
+           AND EXISTS (SELECT 1 FROM incoming i WHERE i.newest AND EXISTS (
+             SELECT 1 FROM status_latest l WHERE l.rollout = $1 AND l.device = i.d AND l.policy = i.p))",
+    )
+    .bind(rollout)
+    .fetch_one(&mut **tx)
+    .await?;
+    let latest = if known {
+        "INSERT INTO status_latest (rollout, device, policy, wave, state, reported_at, succeeded_at, seq)
+         SELECT $1, d, p, w, s, a, ok, $2 FROM incoming WHERE newest
+         ON CONFLICT (rollout, device, policy) DO UPDATE SET
+           seq = excluded.seq,
+           state = CASE WHEN excluded.reported_at > status_latest.reported_at
+             THEN excluded.state ELSE status_latest.state END,
+           wave = CASE WHEN excluded.reported_at > status_latest.reported_at
+             THEN coalesce(excluded.wave, status_latest.wave) ELSE status_latest.wave END,
+           reported_at = greatest(excluded.reported_at, status_latest.reported_at),
+           succeeded_at = least(excluded.succeeded_at, status_latest.succeeded_at)
+         WHERE excluded.reported_at > status_latest.reported_at
+           OR excluded.succeeded_at < coalesce(status_latest.succeeded_at, excluded.succeeded_at + 1)"
+    } else {
+        "INSERT INTO status_latest (rollout, device, policy, wave, state, reported_at, succeeded_at, seq)
+         SELECT $1, d, p, w, s, a, ok, $2 FROM incoming WHERE newest"
+    };
+    sqlx::query(latest)
+        .bind(rollout)
+        .bind(seq)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// `text` as a field of `COPY … (FORMAT text)`: backslash, tab and line

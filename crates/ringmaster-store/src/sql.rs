@@ -2,11 +2,12 @@
 //! upserts with `ON CONFLICT`, times as integer milliseconds) and the same
 //! row reading. This file is compiled once inside each backend module, where
 //! `Db` is that backend's database, `Backend` its store type (holding
-//! `pool`), `CHUNK` its rows per multi-row insert, `latest_all` how it
+//! `pool`), `CHUNK` its rows per multi-row insert, `WAVE_COUNTS` how it
+//! counts a wave's latest states, `latest_all` how it
 //! reads status_latest whole and `ingest_rows` its bulk status ingestion;
 //! see ARCHITECTURE.md for why it is not a generic.
 
-use super::{Backend, CHUNK, Db};
+use super::{Backend, CHUNK, Db, WAVE_COUNTS};
 use crate::values::{bitmap_bytes, digest, from_ms, gate_result, gate_result_text, json, ms};
 use crate::values::{parse, secret};
 use crate::{
@@ -755,17 +756,12 @@ impl Reports for Backend {
     ) -> Result<StateCounts> {
         // The kept counts, less the devices whose latest state came before
         // `since` (none in the usual case): one statement, one snapshot.
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT c.state, c.devices - (SELECT count(*) FROM status_latest l
-                 WHERE l.rollout = c.rollout AND l.wave = c.wave AND l.state = c.state
-                   AND l.reported_at < $3)
-             FROM wave_state_counts c WHERE c.rollout = $1 AND c.wave = $2",
-        )
-        .bind(rollout)
-        .bind(wave as i64)
-        .bind(since.map(ms).unwrap_or(i64::MIN))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<(String, i64)> = sqlx::query_as(WAVE_COUNTS)
+            .bind(rollout)
+            .bind(wave as i64)
+            .bind(since.map(ms).unwrap_or(i64::MIN))
+            .fetch_all(&self.pool)
+            .await?;
         let mut c = StateCounts::default();
         for (state, n) in rows.into_iter().filter(|(_, n)| *n > 0) {
             let s = device_state(&state, || format!("status_latest of {rollout} wave {wave}"))?;

@@ -1176,6 +1176,17 @@ async fn a_locked_database_is_busy_and_other_errors_are_not() {
 /// policies) are recounted here from the reports and compared.
 #[tokio::test]
 async fn kept_counts_match_a_recount_after_mixed_ingests() {
+    mixed_ingests_recounted(400, 60).await;
+}
+
+/// The same with calls large enough that PostgreSQL stores each in two
+/// parts at once.
+#[tokio::test]
+async fn kept_counts_match_a_recount_after_large_mixed_ingests() {
+    mixed_ingests_recounted(24_000, 3_000).await;
+}
+
+async fn mixed_ingests_recounted(per_batch: usize, devices: u64) {
     use std::collections::BTreeMap;
     const STATES: [DeviceState; 5] = [
         DeviceState::Succeeded,
@@ -1196,9 +1207,9 @@ async fn kept_counts_match_a_recount_after_mixed_ingests() {
     let mut batches: Vec<Vec<StatusReport>> = Vec::new();
     for _ in 0..6 {
         let mut b = Vec::new();
-        for _ in 0..400 {
+        for _ in 0..per_batch {
             b.push(StatusReport {
-                device: format!("dev-{}", next(60)),
+                device: format!("dev-{}", next(devices)),
                 policy: format!("p{}", next(3)),
                 state: STATES[next(5) as usize],
                 // Few distinct moments, so the same key comes back often.

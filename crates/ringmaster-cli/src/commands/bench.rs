@@ -992,7 +992,8 @@ fn ingest(a: &Args) -> anyhow::Result<ExitCode> {
         let mut last = None;
         for _ in 0..5 {
             let t = Instant::now();
-            let c = store.wave_counts(&rollout, 1, None).await?;
+            // Since the wave's start, as the engine's gate round reads it.
+            let c = store.wave_counts(&rollout, 1, Some(start)).await?;
             let o = Observed {
                 devices: wave_size,
                 reported: c.reported(),
