@@ -141,7 +141,9 @@ impl PgStore {
                 lock(&mut history, rollout, k).await?;
             }
             let seq = sql::next_change(&mut history, rollout).await?;
-            drop_stored(&mut history, rollout).await?;
+            if !drop_stored(&mut history, rollout).await?.is_empty() {
+                renew(&mut history).await?;
+            }
             let kept = store_history(&mut history, rollout).await?;
             store_latest(&mut history, rollout, seq).await?;
             history.commit().await?;
@@ -153,15 +155,17 @@ impl PgStore {
         lock(&mut history, rollout, "").await?;
         lock(&mut latest, rollout, " latest").await?;
         let seq = sql::next_change(&mut latest, rollout).await?;
+        let gone = drop_stored(&mut history, rollout).await?;
+        if !gone.is_empty() {
+            sqlx::query("DELETE FROM incoming WHERE n = ANY($1)")
+                .bind(&gone)
+                .execute(&mut *latest)
+                .await?;
+            renew(&mut latest).await?;
+        }
         let (kept, ()) = tokio::try_join!(
-            async {
-                drop_stored(&mut history, rollout).await?;
-                store_history(&mut history, rollout).await
-            },
-            async {
-                drop_stored(&mut latest, rollout).await?;
-                store_latest(&mut latest, rollout, seq).await
-            }
+            store_history(&mut history, rollout),
+            store_latest(&mut latest, rollout, seq)
         )?;
         latest.commit().await?;
         history.commit().await?;
@@ -262,31 +266,50 @@ fn copy_row(buf: &mut String, n: usize, row: &Outgoing<'_>) {
 }
 
 /// Drops the reports the history has (duplicates), under the rollout's
-/// locks: what stays is exactly what the history will keep.
-async fn drop_stored(tx: &mut PgTx, rollout: &str) -> Result<()> {
-    let gone = sqlx::query(
-        "DELETE FROM incoming i USING status_history h
-         WHERE h.rollout = $1 AND h.device = i.d AND h.policy = i.p AND h.reported_at = i.a",
-    )
-    .bind(rollout)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    if gone > 0 {
-        // The newest and the earliest Succeeded of each device and policy
-        // again, from the reports that stay: a moment stored before with
-        // another state must not count as an earlier Succeeded.
-        sqlx::query(
-            "UPDATE incoming i SET newest = f.newest, ok = f.ok FROM (
-               SELECT n, row_number() OVER (PARTITION BY d, p ORDER BY a DESC) = 1 AS newest,
-                 min(a) FILTER (WHERE s = $1) OVER (PARTITION BY d, p) AS ok
-               FROM incoming) f
-             WHERE i.n = f.n",
-        )
-        .bind(DeviceState::Succeeded.as_str())
+/// locks, and gives their numbers: what stays is exactly what the history
+/// will keep. Each report is looked up in the history's key (a hash join
+/// would read the rollout's whole history, which only grows); a rollout
+/// without history skips even that.
+async fn drop_stored(tx: &mut PgTx, rollout: &str) -> Result<Vec<i64>> {
+    let any: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM status_history WHERE rollout = $1)")
+            .bind(rollout)
+            .fetch_one(&mut **tx)
+            .await?;
+    if !any {
+        return Ok(Vec::new());
+    }
+    sqlx::query("SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)")
         .execute(&mut **tx)
         .await?;
-    }
+    let gone: Vec<i64> = sqlx::query_scalar(
+        "DELETE FROM incoming i USING status_history h
+         WHERE h.rollout = $1 AND h.device = i.d AND h.policy = i.p AND h.reported_at = i.a
+         RETURNING i.n",
+    )
+    .bind(rollout)
+    .fetch_all(&mut **tx)
+    .await?;
+    sqlx::query("SELECT set_config('enable_hashjoin', 'on', true), set_config('enable_mergejoin', 'on', true)")
+        .execute(&mut **tx)
+        .await?;
+    Ok(gone)
+}
+
+/// The newest and the earliest Succeeded of each device and policy again,
+/// from the reports that stay after duplicates went: a moment stored before
+/// with another state must not count as an earlier Succeeded.
+async fn renew(tx: &mut PgTx) -> Result<()> {
+    sqlx::query(
+        "UPDATE incoming i SET newest = f.newest, ok = f.ok FROM (
+           SELECT n, row_number() OVER (PARTITION BY d, p ORDER BY a DESC) = 1 AS newest,
+             min(a) FILTER (WHERE s = $1) OVER (PARTITION BY d, p) AS ok
+           FROM incoming) f
+         WHERE i.n = f.n",
+    )
+    .bind(DeviceState::Succeeded.as_str())
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -304,17 +327,29 @@ async fn store_history(tx: &mut PgTx, rollout: &str) -> Result<u64> {
 
 /// Moves the latest states to what stays, with change number `seq`.
 async fn store_latest(tx: &mut PgTx, rollout: &str, seq: i64) -> Result<()> {
-    // A rollout's first states (or new devices only) go in as plain rows;
-    // otherwise an older report never overwrites a newer state.
-    let known: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM status_latest WHERE rollout = $1)
-           AND EXISTS (SELECT 1 FROM incoming i WHERE i.newest AND EXISTS (
-             SELECT 1 FROM status_latest l WHERE l.rollout = $1 AND l.device = i.d AND l.policy = i.p))",
+    // First as plain rows: right for a rollout's first states and for new
+    // devices, and a device already stored ends the attempt at its row
+    // (the key's unique violation), undone to the savepoint. Then as an
+    // upsert, where an older report never overwrites a newer state.
+    sqlx::query("SAVEPOINT plain").execute(&mut **tx).await?;
+    let plain = sqlx::query(
+        "INSERT INTO status_latest (rollout, device, policy, wave, state, reported_at, succeeded_at, seq)
+         SELECT $1, d, p, w, s, a, ok, $2 FROM incoming WHERE newest",
     )
     .bind(rollout)
-    .fetch_one(&mut **tx)
-    .await?;
-    let latest = if known {
+    .bind(seq)
+    .execute(&mut **tx)
+    .await;
+    match plain {
+        Ok(_) => return Ok(()),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            sqlx::query("ROLLBACK TO SAVEPOINT plain")
+                .execute(&mut **tx)
+                .await?;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    sqlx::query(
         "INSERT INTO status_latest (rollout, device, policy, wave, state, reported_at, succeeded_at, seq)
          SELECT $1, d, p, w, s, a, ok, $2 FROM incoming WHERE newest
          ON CONFLICT (rollout, device, policy) DO UPDATE SET
@@ -326,16 +361,12 @@ async fn store_latest(tx: &mut PgTx, rollout: &str, seq: i64) -> Result<()> {
            reported_at = greatest(excluded.reported_at, status_latest.reported_at),
            succeeded_at = least(excluded.succeeded_at, status_latest.succeeded_at)
          WHERE excluded.reported_at > status_latest.reported_at
-           OR excluded.succeeded_at < coalesce(status_latest.succeeded_at, excluded.succeeded_at + 1)"
-    } else {
-        "INSERT INTO status_latest (rollout, device, policy, wave, state, reported_at, succeeded_at, seq)
-         SELECT $1, d, p, w, s, a, ok, $2 FROM incoming WHERE newest"
-    };
-    sqlx::query(latest)
-        .bind(rollout)
-        .bind(seq)
-        .execute(&mut **tx)
-        .await?;
+           OR excluded.succeeded_at < coalesce(status_latest.succeeded_at, excluded.succeeded_at + 1)",
+    )
+    .bind(rollout)
+    .bind(seq)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
