@@ -52,15 +52,6 @@ impl PgStore {
     }
 }
 
-/// A wave's latest states per state (see `Reports::wave_counts`): the
-/// kept counts less those reported before `$3`. The wave's entries are
-/// scanned for those only when the row's `first_at` says one can exist.
-const WAVE_COUNTS: &str = "SELECT c.state, c.devices - CASE WHEN c.first_at >= $3 THEN 0
-       ELSE (SELECT count(*) FROM status_latest l
-             WHERE l.rollout = $1 AND l.wave = $2 AND l.state = c.state AND l.reported_at < $3)
-       END
-     FROM wave_state_counts c WHERE c.rollout = $1 AND c.wave = $2";
-
 /// Calls of at least this many reports store the history and the latest
 /// states on two connections at once.
 const SPLIT_AT: usize = 20_000;

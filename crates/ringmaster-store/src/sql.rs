@@ -2,12 +2,11 @@
 //! upserts with `ON CONFLICT`, times as integer milliseconds) and the same
 //! row reading. This file is compiled once inside each backend module, where
 //! `Db` is that backend's database, `Backend` its store type (holding
-//! `pool`), `CHUNK` its rows per multi-row insert, `WAVE_COUNTS` how it
-//! counts a wave's latest states, `latest_all` how it
+//! `pool`), `CHUNK` its rows per multi-row insert, `latest_all` how it
 //! reads status_latest whole and `ingest_rows` its bulk status ingestion;
 //! see ARCHITECTURE.md for why it is not a generic.
 
-use super::{Backend, CHUNK, Db, WAVE_COUNTS};
+use super::{Backend, CHUNK, Db};
 use crate::values::{bitmap_bytes, digest, from_ms, gate_result, gate_result_text, json, ms};
 use crate::values::{parse, secret};
 use crate::{
@@ -756,7 +755,15 @@ impl Reports for Backend {
     ) -> Result<StateCounts> {
         // The kept counts, less the devices whose latest state came before
         // `since` (none in the usual case): one statement, one snapshot.
-        let rows: Vec<(String, i64)> = sqlx::query_as(WAVE_COUNTS)
+        // The wave's states are looked at only when a row's earliest counted
+        // report says there can be such a device.
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT c.state, c.devices - CASE WHEN c.first_at >= $3 THEN 0
+               ELSE (SELECT count(*) FROM status_latest l
+                     WHERE l.rollout = $1 AND l.wave = $2 AND l.state = c.state AND l.reported_at < $3)
+               END
+             FROM wave_state_counts c WHERE c.rollout = $1 AND c.wave = $2",
+        )
             .bind(rollout)
             .bind(wave as i64)
             .bind(since.map(ms).unwrap_or(i64::MIN))

@@ -18,14 +18,6 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 /// Rows per multi-row insert: five values each, under SQLite's limit of 32,766.
 const CHUNK: usize = 4000;
 
-/// A wave's latest states per state (see `Reports::wave_counts`): the kept
-/// counts less those reported before `$3`, which the wave index finds as
-/// an empty range in the usual case.
-const WAVE_COUNTS: &str = "SELECT c.state, c.devices - (SELECT count(*) FROM status_latest l
-       WHERE l.rollout = c.rollout AND l.wave = c.wave AND l.state = c.state
-         AND l.reported_at < $3)
-     FROM wave_state_counts c WHERE c.rollout = $1 AND c.wave = $2";
-
 /// Latest states per page of [`latest_all`].
 const LATEST_PAGE: i64 = 100_000;
 

@@ -1265,7 +1265,9 @@ async fn mixed_ingests_recounted(per_batch: usize, devices: u64) {
         }
         assert_eq!(inserted as usize, kept.len());
         for wave in 0..3 {
-            for since in [None, Some(t0 + jiff::SignedDuration::from_mins(20))] {
+            // Before every report, within them, after them all.
+            let sinces = [-1, 20, 41].map(|m| Some(t0 + jiff::SignedDuration::from_mins(m)));
+            for since in std::iter::once(None).chain(sinces) {
                 assert_eq!(
                     store.wave_counts("r", wave, since).await.unwrap(),
                     recount(wave, since),

@@ -63,7 +63,7 @@ enum What {
     /// failing OS builds and models) over every device.
     Runstate,
     /// Status reports into the database (SQLite, or --database postgres://…) (1,000,000 by default: --devices sets the
-    /// count) and the gates of a 200,000-device wave.
+    /// count), the gates of a 200,000-device wave, and the next export of the same devices.
     Ingest,
     /// A simulated rollout (pilot and 4 waves, about 30 days) with a fault
     /// injected into enterprise wave 2, on 100,000 devices by default.
@@ -924,8 +924,10 @@ fn watch(
     out
 }
 
-/// Ingests status reports into a fresh SQLite file in batches of 100,000,
-/// then judges the goals of a 200,000-device wave from the stored states.
+/// Ingests status reports into a fresh SQLite file (or a new rollout of
+/// the PostgreSQL database given) in one call, judges the goals of a
+/// 200,000-device wave from the stored states, then ingests the next
+/// export of the same devices (half updated, half duplicates).
 fn ingest(a: &Args) -> anyhow::Result<ExitCode> {
     use ringmaster_core::gates::{GatePolicy, Observed, evaluate};
     use ringmaster_core::goals::{GoalDraft, validate};
@@ -955,7 +957,7 @@ fn ingest(a: &Args) -> anyhow::Result<ExitCode> {
         Succeeded, Succeeded, Succeeded, Succeeded, Succeeded, Succeeded, Succeeded, Succeeded,
         Error, Pending,
     ];
-    let (ingest_time, eval_time, eval) = rt.block_on(async {
+    let (ingest_time, eval_time, eval, again_time) = rt.block_on(async {
         let store = ringmaster_store::open(&url).await?;
         let t = Instant::now();
         // One call with every report, as `ringmaster ingest` makes for a
@@ -1009,16 +1011,45 @@ fn ingest(a: &Args) -> anyhow::Result<ExitCode> {
             times.push(t.elapsed());
         }
         times.sort();
-        anyhow::Ok((ingest_time, times[times.len() / 2], last))
+        // The next export: every device again, half of them a day later
+        // with their state moved on (stored states updated), half not
+        // reported since (duplicates).
+        let again: Vec<StatusReport> = reports
+            .into_iter()
+            .enumerate()
+            .map(|(d, r)| {
+                if d % 2 == 0 {
+                    StatusReport {
+                        reported_at: r.reported_at + jiff::SignedDuration::from_hours(24),
+                        state: states[(d + 3) % 10],
+                        ..r
+                    }
+                } else {
+                    r
+                }
+            })
+            .collect();
+        let t = Instant::now();
+        let got = store.ingest_status(&rollout, &again).await?;
+        let again_time = t.elapsed();
+        anyhow::ensure!(
+            got.inserted == n.div_ceil(2) && got.duplicates == n / 2,
+            "the next export stored {} and found {} duplicates",
+            got.inserted,
+            got.duplicates
+        );
+        anyhow::Ok((ingest_time, times[times.len() / 2], last, again_time))
     })?;
     let _ = std::fs::remove_dir_all(&dir);
     let rate = n as f64 / ingest_time.as_secs_f64();
+    let again_rate = n as f64 / again_time.as_secs_f64();
     let eval = eval.map(|e| e.sentence).unwrap_or_default();
     if a.json {
         super::write_json(&serde_json::json!({
             "backend": backend,
             "reports": n, "ingest_ms": ms(ingest_time), "reports_per_second": rate,
             "wave_devices": wave_size, "gate_ms_median": ms(eval_time), "gate": eval,
+            "next_export_ms": ms(again_time), "next_export_reports_per_second": again_rate,
         }))?;
     } else {
         println!(
@@ -1030,6 +1061,10 @@ fn ingest(a: &Args) -> anyhow::Result<ExitCode> {
             ms(eval_time)
         );
         println!("  {eval}");
+        println!(
+            "the next export of {n} (half updated, half duplicates): {:>8.0} ms ({again_rate:.0} reports/s)",
+            ms(again_time)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
