@@ -259,15 +259,24 @@ fn copy_row(buf: &mut String, n: usize, row: &Outgoing<'_>) {
 /// Drops the reports the history has (duplicates), under the rollout's
 /// locks, and gives their numbers: what stays is exactly what the history
 /// will keep. Each report is looked up in the history's key (a hash join
-/// would read the rollout's whole history, which only grows); a rollout
-/// without history skips even that.
+/// would read the rollout's whole history, which only grows), unless the
+/// history holds nothing between the part's first and last report in the
+/// database's own order (a rollout's first reports): one range lookup.
 async fn drop_stored(tx: &mut PgTx, rollout: &str) -> Result<Vec<i64>> {
-    let any: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM status_history WHERE rollout = $1)")
-            .bind(rollout)
-            .fetch_one(&mut **tx)
-            .await?;
-    if !any {
+    let stored: bool = sqlx::query_scalar(
+        // The first stored key at or after the part's first, read from
+        // the index in order, then compared with the part's last.
+        "SELECT EXISTS (SELECT 1 FROM (
+           SELECT device, policy, reported_at FROM status_history WHERE rollout = $1
+             AND (device, policy, reported_at) >= (SELECT d, p, a FROM incoming ORDER BY d, p, a LIMIT 1)
+           ORDER BY device, policy, reported_at LIMIT 1) f
+         WHERE (f.device, f.policy, f.reported_at)
+           <= (SELECT d, p, a FROM incoming ORDER BY d DESC, p DESC, a DESC LIMIT 1))",
+    )
+    .bind(rollout)
+    .fetch_one(&mut **tx)
+    .await?;
+    if !stored {
         return Ok(Vec::new());
     }
     sqlx::query("SELECT set_config('enable_hashjoin', 'off', true), set_config('enable_mergejoin', 'off', true)")

@@ -241,12 +241,34 @@ impl SqliteStore {
         .bind(text)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "DELETE FROM incoming WHERE EXISTS (SELECT 1 FROM status_history h WHERE h.rollout = $1 AND h.device = incoming.device AND h.policy = incoming.policy AND h.reported_at = incoming.reported_at)",
-        )
-        .bind(rollout)
-        .execute(&mut *tx)
-        .await?;
+        // The batch is in key order: when the history holds nothing between
+        // its first and last report (a rollout's first reports, new
+        // devices), none of them can be stored already, and one range
+        // lookup saves one per report.
+        if let (Some(first), Some(last)) = (reports.first(), reports.last()) {
+            let stored: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM status_history WHERE rollout = $1
+                   AND (device, policy, reported_at) >= ($2, $3, $4)
+                   AND (device, policy, reported_at) <= ($5, $6, $7))",
+            )
+            .bind(rollout)
+            .bind(first.device.as_str())
+            .bind(first.policy.as_str())
+            .bind(first.reported_at.as_millisecond())
+            .bind(last.device.as_str())
+            .bind(last.policy.as_str())
+            .bind(last.reported_at.as_millisecond())
+            .fetch_one(&mut *tx)
+            .await?;
+            if stored {
+                sqlx::query(
+                    "DELETE FROM incoming WHERE EXISTS (SELECT 1 FROM status_history h WHERE h.rollout = $1 AND h.device = incoming.device AND h.policy = incoming.policy AND h.reported_at = incoming.reported_at)",
+                )
+                .bind(rollout)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
         let inserted = sqlx::query(
             "INSERT INTO status_history (rollout, device, policy, reported_at, state) SELECT $1, device, policy, reported_at, state FROM incoming ORDER BY device, policy, reported_at",
         )
