@@ -132,7 +132,7 @@ impl PgStore {
                 lock(&mut history, rollout, k).await?;
             }
             let seq = sql::next_change(&mut history, rollout).await?;
-            if !drop_stored(&mut history, rollout).await?.is_empty() {
+            if shares_key(&rows, &drop_stored(&mut history, rollout).await?) {
                 renew(&mut history).await?;
             }
             let kept = store_history(&mut history, rollout).await?;
@@ -152,7 +152,9 @@ impl PgStore {
                 .bind(&gone)
                 .execute(&mut *latest)
                 .await?;
-            renew(&mut latest).await?;
+            if shares_key(&rows, &gone) {
+                renew(&mut latest).await?;
+            }
         }
         let (kept, ()) = tokio::try_join!(
             store_history(&mut history, rollout),
@@ -294,6 +296,21 @@ async fn drop_stored(tx: &mut PgTx, rollout: &str) -> Result<Vec<i64>> {
         .execute(&mut **tx)
         .await?;
     Ok(gone)
+}
+
+/// Whether a dropped report (by its number in `rows`) had another report
+/// of its device and policy in the call: only then do the marks of the
+/// reports that stay change. The rows are in key order, so such reports
+/// are neighbours.
+fn shares_key(rows: &[Outgoing<'_>], gone: &[i64]) -> bool {
+    let same = |a: &Outgoing<'_>, b: &Outgoing<'_>| {
+        a.report.device == b.report.device && a.report.policy == b.report.policy
+    };
+    gone.iter().any(|&n| {
+        let n = n as usize;
+        (n > 0 && same(&rows[n - 1], &rows[n]))
+            || rows.get(n + 1).is_some_and(|r| same(r, &rows[n]))
+    })
 }
 
 /// The newest and the earliest Succeeded of each device and policy again,
