@@ -127,11 +127,17 @@ impl PgStore {
             None
         };
         let Some(mut latest) = second else {
-            copy_in(&mut history, None, &rows).await?;
             for k in ["", " latest"] {
                 lock(&mut history, rollout, k).await?;
             }
             let seq = sql::next_change(&mut history, rollout).await?;
+            if is_new(&mut history, rollout).await? {
+                copy_history(&mut history, rollout, &rows).await?;
+                copy_latest(&mut history, rollout, seq, &rows).await?;
+                history.commit().await?;
+                return Ok(ingested(reports, rows.len() as u64));
+            }
+            copy_in(&mut history, None, &rows).await?;
             if shares_key(&rows, &drop_stored(&mut history, rollout).await?) {
                 renew(&mut history).await?;
             }
@@ -140,12 +146,21 @@ impl PgStore {
             history.commit().await?;
             return Ok(ingested(reports, kept));
         };
-        copy_in(&mut history, Some(&mut latest), &rows).await?;
         // The locks in order, then the change number: every earlier ingest
         // of the rollout has committed both its parts by now.
         lock(&mut history, rollout, "").await?;
         lock(&mut latest, rollout, " latest").await?;
         let seq = sql::next_change(&mut latest, rollout).await?;
+        if is_new(&mut latest, rollout).await? {
+            tokio::try_join!(
+                copy_history(&mut history, rollout, &rows),
+                copy_latest(&mut latest, rollout, seq, &rows)
+            )?;
+            latest.commit().await?;
+            history.commit().await?;
+            return Ok(ingested(reports, rows.len() as u64));
+        }
+        copy_in(&mut history, Some(&mut latest), &rows).await?;
         let gone = drop_stored(&mut history, rollout).await?;
         if !gone.is_empty() {
             sqlx::query("DELETE FROM incoming WHERE n = ANY($1)")
@@ -164,6 +179,107 @@ impl PgStore {
         history.commit().await?;
         Ok(ingested(reports, kept))
     }
+}
+
+/// Whether the rollout has no reports stored yet: its first call goes by
+/// `COPY` straight into both tables (no scratch table, heap pages written
+/// a batch at a time), as nothing can be a duplicate or update a state.
+async fn is_new(tx: &mut PgTx, rollout: &str) -> Result<bool> {
+    Ok(sqlx::query_scalar(
+        "SELECT NOT EXISTS (SELECT 1 FROM status_history WHERE rollout = $1)
+           AND NOT EXISTS (SELECT 1 FROM status_latest WHERE rollout = $1)",
+    )
+    .bind(rollout)
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
+/// A new rollout's reports, straight into its history.
+async fn copy_history(tx: &mut PgTx, rollout: &str, rows: &[Outgoing<'_>]) -> Result<()> {
+    let copy = tx
+        .copy_in_raw(
+            "COPY status_history (rollout, device, policy, reported_at, state) FROM STDIN WITH (FORMAT text)",
+        )
+        .await?;
+    stream(vec![copy], rows.iter(), |buf, row| {
+        use std::fmt::Write;
+        let r = row.report;
+        for text in [rollout, &r.device, &r.policy] {
+            copy_text(buf, text);
+            buf.push('\t');
+        }
+        let _ = writeln!(buf, "{}\t{}", ms(r.reported_at), r.state.as_str());
+    })
+    .await
+}
+
+/// A new rollout's latest states, straight in: the newest report of each
+/// device and policy, with the earliest Succeeded.
+async fn copy_latest(tx: &mut PgTx, rollout: &str, seq: i64, rows: &[Outgoing<'_>]) -> Result<()> {
+    let copy = tx
+        .copy_in_raw(
+            "COPY status_latest (rollout, device, policy, wave, state, reported_at, succeeded_at, seq)
+             FROM STDIN WITH (FORMAT text)",
+        )
+        .await?;
+    let newest: Vec<&Outgoing<'_>> = rows.iter().filter(|r| r.newest).collect();
+    stream(vec![copy], newest.into_iter(), |buf, row| {
+        use std::fmt::Write;
+        let r = row.report;
+        for text in [rollout, &r.device, &r.policy] {
+            copy_text(buf, text);
+            buf.push('\t');
+        }
+        number_or_null(buf, r.wave.map(i64::from));
+        let _ = write!(buf, "\t{}\t{}\t", r.state.as_str(), ms(r.reported_at));
+        number_or_null(buf, row.succeeded_at);
+        let _ = writeln!(buf, "\t{seq}");
+    })
+    .await
+}
+
+/// A number as a `COPY` text field, `\N` for none.
+fn number_or_null(buf: &mut String, n: Option<i64>) {
+    use std::fmt::Write;
+    match n {
+        Some(n) => {
+            let _ = write!(buf, "{n}");
+        }
+        None => buf.push_str("\\N"),
+    }
+}
+
+/// Writes `rows` as `COPY` text lines a megabyte at a time, each block
+/// sent to every copy at once, then ends the copies.
+async fn stream<T>(
+    mut copies: Vec<sqlx::postgres::PgCopyIn<&mut sqlx::PgConnection>>,
+    rows: impl Iterator<Item = T>,
+    line: impl Fn(&mut String, T),
+) -> Result<()> {
+    let mut buf = String::with_capacity(1 << 20);
+    let mut rows = rows.peekable();
+    while rows.peek().is_some() {
+        buf.clear();
+        for row in rows.by_ref() {
+            line(&mut buf, row);
+            if buf.len() >= 1 << 20 {
+                break;
+            }
+        }
+        match &mut copies[..] {
+            [a, b] => {
+                tokio::try_join!(a.send(buf.as_bytes()), b.send(buf.as_bytes()))?;
+            }
+            [a] => {
+                a.send(buf.as_bytes()).await?;
+            }
+            _ => {}
+        }
+    }
+    for copy in copies {
+        copy.finish().await?;
+    }
+    Ok(())
 }
 
 fn ingested(reports: &[StatusReport], kept: u64) -> Ingested {
@@ -203,30 +319,10 @@ async fn copy_in(first: &mut PgTx, second: Option<&mut PgTx>, rows: &[Outgoing<'
     for tx in &mut txs {
         copies.push(tx.copy_in_raw(COPY).await?);
     }
-    let mut buf = String::with_capacity(1 << 20);
-    let mut rows = rows.iter().enumerate().peekable();
-    while rows.peek().is_some() {
-        buf.clear();
-        for (n, row) in rows.by_ref() {
-            copy_row(&mut buf, n, row);
-            if buf.len() >= 1 << 20 {
-                break;
-            }
-        }
-        match &mut copies[..] {
-            [a, b] => {
-                tokio::try_join!(a.send(buf.as_bytes()), b.send(buf.as_bytes()))?;
-            }
-            [a] => {
-                a.send(buf.as_bytes()).await?;
-            }
-            _ => {}
-        }
-    }
-    for copy in copies {
-        copy.finish().await?;
-    }
-    Ok(())
+    stream(copies, rows.iter().enumerate(), |buf, (n, row)| {
+        copy_row(buf, n, row)
+    })
+    .await
 }
 
 /// One report as a line of `COPY … (FORMAT text)`.
