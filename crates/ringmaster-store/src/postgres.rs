@@ -3,7 +3,7 @@
 //! under PostgreSQL's advisory lock, so instances starting together are safe.
 
 use crate::values::ms;
-use crate::{DeviceState, Ingested, Result, StatusReport};
+use crate::{DeviceState, Ingested, Result, StatusReport, StoreError};
 use rayon::slice::ParallelSliceMut;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -22,17 +22,84 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres
 const CHUNK: usize = 8000;
 
 /// A rollout's latest states, whole (the watch's first check): device,
-/// policy, state, reported at, and whether it was Succeeded before.
+/// policy, state, reported at, whether it was Succeeded before, and the
+/// change number. They come by `COPY … TO STDOUT` as text lines, read here:
+/// decoding a million rows one by one through the driver took seconds.
 async fn latest_all(pool: &PgPool, rollout: &str) -> Result<Vec<crate::LatestRow>> {
-    // The planner picks a sequential scan itself.
-    Ok(sqlx::query_as(
-        "SELECT device, policy, state, reported_at,
-           CAST(CASE WHEN succeeded_at < reported_at THEN 1 ELSE 0 END AS BIGINT), seq
-         FROM status_latest WHERE rollout = $1",
-    )
-    .bind(rollout)
-    .fetch_all(pool)
-    .await?)
+    use futures_util::TryStreamExt;
+    let mut tx = pool.begin().await?;
+    // COPY takes no parameters: the rollout travels as a setting of this
+    // transaction. The planner picks a sequential scan itself.
+    sqlx::query("SELECT set_config('ringmaster.rollout', $1, true)")
+        .bind(rollout)
+        .execute(&mut *tx)
+        .await?;
+    let mut lines = tx
+        .copy_out_raw(
+            "COPY (SELECT device, policy, state, reported_at,
+               CASE WHEN succeeded_at < reported_at THEN 1 ELSE 0 END, seq
+             FROM status_latest WHERE rollout = current_setting('ringmaster.rollout'))
+             TO STDOUT WITH (FORMAT text)",
+        )
+        .await?;
+    let mut rows = Vec::new();
+    let mut pending: Vec<u8> = Vec::new();
+    while let Some(chunk) = lines.try_next().await? {
+        pending.extend_from_slice(&chunk);
+        let mut start = 0;
+        while let Some(end) = pending[start..].iter().position(|&b| b == b'\n') {
+            rows.push(latest_line(&pending[start..start + end], rollout)?);
+            start += end + 1;
+        }
+        pending.drain(..start);
+    }
+    drop(lines);
+    tx.commit().await?;
+    Ok(rows)
+}
+
+/// One line of the latest states' `COPY` text: six tab-separated fields.
+fn latest_line(line: &[u8], rollout: &str) -> Result<crate::LatestRow> {
+    let bad = || StoreError::Corrupt(format!("status_latest of {rollout}: a line read back"));
+    let mut fields = line.split(|&b| b == b'\t');
+    let mut text = || {
+        fields
+            .next()
+            .ok_or_else(bad)
+            .and_then(|f| copy_unescape(f).ok_or_else(bad))
+    };
+    let (device, policy, state) = (text()?, text()?, text()?);
+    let mut number = || -> Result<i64> { text()?.parse().map_err(|_| bad()) };
+    Ok((device, policy, state, number()?, number()?, number()?))
+}
+
+/// A `COPY … (FORMAT text)` field as its text: the backslash sequences
+/// PostgreSQL writes undone (`None` for a null or a malformed field).
+fn copy_unescape(field: &[u8]) -> Option<String> {
+    if field == b"\\N" {
+        return None;
+    }
+    if !field.contains(&b'\\') {
+        return String::from_utf8(field.to_vec()).ok();
+    }
+    let mut out = Vec::with_capacity(field.len());
+    let mut bytes = field.iter();
+    while let Some(&b) = bytes.next() {
+        if b != b'\\' {
+            out.push(b);
+            continue;
+        }
+        out.push(match bytes.next()? {
+            b'b' => 8,
+            b'f' => 12,
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            b'v' => 11,
+            &other => other,
+        });
+    }
+    String::from_utf8(out).ok()
 }
 
 pub struct PgStore {

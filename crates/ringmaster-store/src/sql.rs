@@ -17,6 +17,7 @@ use crate::{
     WaveRow, Waves,
 };
 use async_trait::async_trait;
+use rayon::prelude::*;
 use ringmaster_core::alerts::{Alert, Severity};
 use ringmaster_core::wave::{Effect, Event, Transition, WaveState};
 use roaring::RoaringBitmap;
@@ -832,9 +833,9 @@ impl Reports for Backend {
         // Sorted here: an ORDER BY would make the database walk the whole
         // table by key instead of the changed rows.
         let mut rows = rows;
-        rows.sort_unstable_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        rows.par_sort_unstable_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
         let states = rows
-            .into_iter()
+            .into_par_iter()
             .map(|(device, policy, state, at, was, _)| {
                 let here =
                     || format!("status_latest of {rollout}, device {device} policy {policy}");

@@ -40,6 +40,15 @@ async fn latest_paged(
     let mut tx = pool.begin().await?;
     let mut rows = Vec::new();
     let mut after = i64::MIN;
+    // Each page is parsed on a thread of its own while SQLite builds the
+    // next one; pages are added in order.
+    let mut parsing: Option<tokio::task::JoinHandle<Result<Vec<crate::LatestRow>>>> = None;
+    let take = |job: tokio::task::JoinHandle<_>| async move {
+        match job.await {
+            Ok(page) => page,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    };
     loop {
         let (page, last): (Option<String>, Option<i64>) = sqlx::query_as(
             "SELECT json_group_array(json_array(device, policy, state, reported_at,
@@ -54,10 +63,18 @@ async fn latest_paged(
         .fetch_one(&mut *tx)
         .await?;
         let Some(last) = last else { break };
-        let page: Vec<crate::LatestRow> = serde_json::from_str(page.as_deref().unwrap_or("[]"))
-            .map_err(|e| StoreError::Corrupt(format!("status_latest of {rollout}: {e}")))?;
-        rows.extend(page);
+        let place = format!("status_latest of {rollout}");
+        let job = tokio::task::spawn_blocking(move || {
+            serde_json::from_str::<Vec<crate::LatestRow>>(page.as_deref().unwrap_or("[]"))
+                .map_err(|e| StoreError::Corrupt(format!("{place}: {e}")))
+        });
+        if let Some(before) = parsing.replace(job) {
+            rows.extend(take(before).await?);
+        }
         after = last;
+    }
+    if let Some(before) = parsing {
+        rows.extend(take(before).await?);
     }
     Ok(rows)
 }

@@ -1443,7 +1443,14 @@ async fn sessions_end_with_their_token() {
 /// breaks and backslashes in them arrive as sent, on every backend.
 #[tokio::test]
 async fn ids_with_tabs_breaks_and_backslashes_arrive_as_sent() {
-    let odd = ["dev\tone", "dev\ntwo\r", "C:\\dev\\N", "\\N", "dev ✓ é"];
+    let odd = [
+        "dev\tone",
+        "dev\ntwo\r",
+        "C:\\dev\\N",
+        "\\N",
+        "dev ✓ é",
+        "bell\u{8}\u{b}\u{c}",
+    ];
     let t0 = at("2027-01-18T08:00:00Z");
     let reports: Vec<StatusReport> = odd
         .iter()
@@ -1458,7 +1465,7 @@ async fn ids_with_tabs_breaks_and_backslashes_arrive_as_sent() {
         .collect();
     for store in stores().await {
         let got = store.ingest_status("odd", &reports).await.unwrap();
-        assert_eq!((got.inserted, got.duplicates), (5, 0));
+        assert_eq!((got.inserted, got.duplicates), (6, 0));
         let mut latest: Vec<(String, String)> = store
             .latest_states("odd", None)
             .await
@@ -1476,7 +1483,7 @@ async fn ids_with_tabs_breaks_and_backslashes_arrive_as_sent() {
         assert_eq!(latest, want);
         assert_eq!(
             store.wave_counts("odd", 1, None).await.unwrap().succeeded,
-            4
+            5
         );
     }
 }
