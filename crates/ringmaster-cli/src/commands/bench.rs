@@ -1511,7 +1511,7 @@ fn http_reads(
             pct(&mut times, 0.99)
         );
     }
-    let (mut gates, watch, devices) = rt.block_on(async {
+    let (mut gates, watch, devices, states) = rt.block_on(async {
         let mut gates = Vec::new();
         let mut devices = 0;
         for _ in 0..5 {
@@ -1529,14 +1529,14 @@ fn http_reads(
         let t = Instant::now();
         let n = store.latest_states(rollout, None).await?.0.len();
         anyhow::ensure!(n as u64 >= FILL, "the watch read {n} states");
-        anyhow::Ok((gates, t.elapsed(), devices))
+        anyhow::Ok((gates, t.elapsed(), devices, n))
     })?;
     println!(
         "gate counts of a {devices}-device wave: p50 {:.1} ms (5 runs)",
         pct(&mut gates, 0.5)
     );
     println!(
-        "run-state watch, first check (every latest state): {:.0} ms",
+        "run-state watch, first check (every latest state, {states} of them): {:.0} ms",
         ms(watch)
     );
     Ok(())
