@@ -1,6 +1,7 @@
 //! The embedded default: one SQLite file in WAL mode, migrations embedded.
 
 use crate::{DeviceState, Ingested, Result, StatusReport, StoreError};
+use rayon::slice::ParallelSliceMut;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, SqlitePool};
 use std::str::FromStr;
@@ -186,7 +187,7 @@ impl SqliteStore {
         // the latest states instead of pages all over both B-trees. Stable:
         // of one report sent twice with different states, the first counts.
         let mut sorted: Vec<&StatusReport> = reports.iter().collect();
-        sorted.sort_by(|a, b| {
+        sorted.par_sort_by(|a, b| {
             (a.device.as_str(), a.policy.as_str(), a.reported_at).cmp(&(
                 b.device.as_str(),
                 b.policy.as_str(),
