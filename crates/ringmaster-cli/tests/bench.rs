@@ -68,3 +68,36 @@ fn bench_rollout_measures_the_size_asked_for() {
     ]);
     assert!(out.contains("simulated fleet: 20000 devices"), "{out}");
 }
+
+/// `bench e2e --layout random` measures the commands as processes on random
+/// memberships: every one but `plan` (the demo plan targets the realistic
+/// layout's groups), cold, writing the snapshot and warm.
+#[test]
+fn bench_e2e_measures_random_memberships() {
+    let out = stdout(&[
+        "bench",
+        "e2e",
+        "--devices",
+        "300",
+        "--policies",
+        "20",
+        "--layout",
+        "random",
+        "--repeat",
+        "1",
+        "--json",
+    ]);
+    let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rows = rows.as_array().unwrap();
+    let commands: Vec<&str> = rows
+        .iter()
+        .map(|r| r["command"].as_str().unwrap())
+        .collect();
+    assert_eq!(commands, ["org", "conflicts", "explain --device"]);
+    for r in rows {
+        for phase in ["cold", "warm"] {
+            assert!(r[phase]["median"]["wall_ms"].as_f64().unwrap() > 0.0, "{r}");
+        }
+        assert!(r["writing"]["peak_bytes"].as_u64().unwrap() > 0, "{r}");
+    }
+}

@@ -33,7 +33,9 @@ pub struct Args {
     #[arg(long)]
     dir: Option<PathBuf>,
     /// Shape of the generated organization: `random` is the DuckDB anchor of
-    /// `scripts/duckdb-conflicts` (random group memberships).
+    /// `scripts/duckdb-conflicts` (random group memberships); `e2e` then
+    /// measures every command but `plan`, whose demo plan needs the
+    /// realistic layout's groups.
     #[arg(long, value_enum, default_value = "realistic")]
     layout: super::gen_org::LayoutArg,
     /// How many times to repeat the resolve step (the median is reported).
@@ -118,7 +120,14 @@ pub fn run(mut a: Args) -> anyhow::Result<ExitCode> {
         return e2e::measure_child(&a.child);
     }
     if a.what == What::E2e {
-        return e2e::run(a.devices, a.seed, a.policies, a.repeat, a.json);
+        return e2e::run(
+            a.devices,
+            a.seed,
+            a.policies,
+            a.layout.into(),
+            a.repeat,
+            a.json,
+        );
     }
     if a.what == What::Ingest {
         return ingest(&a);

@@ -150,11 +150,12 @@ pub fn run(
     devices: u32,
     seed: u64,
     policies: Option<u32>,
+    layout: ringmaster_gen::Layout,
     repeat: u32,
     json: bool,
 ) -> anyhow::Result<ExitCode> {
     let root = own_folder(devices)?;
-    let result = measure_all(&root, devices, seed, policies, repeat);
+    let result = measure_all(&root, devices, seed, policies, layout, repeat);
     let _ = std::fs::remove_dir_all(&root);
     let rows = result?;
     if json {
@@ -163,7 +164,13 @@ pub fn run(
     }
     let s = |x: f64| format!("{:.2} s", x / 1000.0);
     let mb = |b: u64| format!("{} MB", b / 1_000_000);
-    println!("{devices} devices; first run, then median of {repeat}; wall time and peak memory");
+    let shape = match layout {
+        ringmaster_gen::Layout::Realistic => "",
+        ringmaster_gen::Layout::Random => " (random memberships)",
+    };
+    println!(
+        "{devices} devices{shape}; first run, then median of {repeat}; wall time and peak memory"
+    );
     println!(
         "{:<22} {:>9} {:>9} {:>8}  {:>9} {:>8}  {:>9} {:>9} {:>8}",
         "command", "cold 1st", "cold med", "peak", "write", "peak", "warm 1st", "warm med", "peak"
@@ -190,13 +197,18 @@ fn measure_all(
     devices: u32,
     seed: u64,
     policies: Option<u32>,
+    layout: ringmaster_gen::Layout,
     repeat: u32,
 ) -> anyhow::Result<Vec<Row>> {
     let org = root.join("org");
     eprintln!("generating {devices} devices into {} …", org.display());
     let mut o = ringmaster_gen::Options::new(devices, seed);
+    o.layout = layout;
     o.policies = Some(policies.unwrap_or(2000));
-    o.settings_per_policy = Some(80);
+    // The random layout keeps the anchor's 50 settings per policy.
+    if layout == ringmaster_gen::Layout::Realistic {
+        o.settings_per_policy = Some(80);
+    }
     let progress = std::sync::Arc::default();
     crate::progress::watch(&progress, || {
         ringmaster_gen::generate_with(&org, &o, &progress)
@@ -206,15 +218,19 @@ fn measure_all(
         .context("generating the proposed policies")?;
     std::fs::write(root.join("ringmaster.toml"), PLAN).context("writing the plan")?;
     let device = some_device(&org)?;
-    let commands: [(&str, Vec<&str>); 4] = [
+    let mut commands: Vec<(&str, Vec<&str>)> = vec![
         ("org", vec!["org", "--org", "org"]),
         ("conflicts", vec!["conflicts", "--org", "org"]),
         (
             "explain --device",
             vec!["explain", "--org", "org", "--device", &device],
         ),
-        ("plan", vec!["plan", "ringmaster.toml"]),
     ];
+    // The demo plan targets the realistic layout's groups, which random
+    // memberships do not have.
+    if layout == ringmaster_gen::Layout::Realistic {
+        commands.push(("plan", vec!["plan", "ringmaster.toml"]));
+    }
     let mut rows = Vec::new();
     for (name, args) in commands {
         eprintln!("measuring {name} …");
