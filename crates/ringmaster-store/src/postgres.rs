@@ -62,14 +62,17 @@ async fn latest_all(pool: &PgPool, rollout: &str) -> Result<Vec<crate::LatestRow
 fn latest_line(line: &[u8], rollout: &str) -> Result<crate::LatestRow> {
     let bad = || StoreError::Corrupt(format!("status_latest of {rollout}: a line read back"));
     let mut fields = line.split(|&b| b == b'\t');
-    let mut text = || {
-        fields
-            .next()
-            .ok_or_else(bad)
-            .and_then(|f| copy_unescape(f).ok_or_else(bad))
-    };
+    let mut field = || fields.next().ok_or_else(bad);
+    let mut text = || field().and_then(|f| copy_unescape(f).ok_or_else(bad));
     let (device, policy, state) = (text()?, text()?, text()?);
-    let mut number = || -> Result<i64> { text()?.parse().map_err(|_| bad()) };
+    // Numbers need no unescaping: read in place, no string each.
+    let mut number = || -> Result<i64> {
+        let f = field()?;
+        std::str::from_utf8(f)
+            .ok()
+            .and_then(|f| f.parse().ok())
+            .ok_or_else(bad)
+    };
     Ok((device, policy, state, number()?, number()?, number()?))
 }
 
@@ -168,11 +171,12 @@ const LOCK: &str =
 
 impl PgStore {
     /// Stores status reports (see [`crate::Reports::ingest_status`]). The
-    /// call is sorted and its repeats dropped here, and its reports travel
-    /// by `COPY` into a scratch table (no parameters to bind). There they
-    /// lose those the history already has, and feed both status tables
-    /// with plain inserts: under the rollout's locks nothing else writes
-    /// them. A large call fills the history on one connection and the latest
+    /// call is sorted and its repeats dropped here, and the rollout's locks
+    /// taken before anything is sent. A rollout's first reports go by
+    /// `COPY` straight into both tables; later ones by `COPY` into a
+    /// scratch table (no parameters to bind), where they lose those the
+    /// history already has and feed both status tables with plain inserts:
+    /// under the rollout's locks nothing else writes them. A large call fills the history on one connection and the latest
     /// states on another at once (two PostgreSQL backends, no index shared),
     /// committing the latest states first: should the history's commit
     /// fail, sending the reports again stores them, and they change no
@@ -400,25 +404,17 @@ fn copy_row(buf: &mut String, n: usize, row: &Outgoing<'_>) {
     copy_text(buf, &r.device);
     buf.push('\t');
     copy_text(buf, &r.policy);
-    match r.wave {
-        Some(w) => {
-            let _ = write!(buf, "\t{w}\t");
-        }
-        None => buf.push_str("\t\\N\t"),
-    }
+    buf.push('\t');
+    number_or_null(buf, r.wave.map(i64::from));
     let _ = write!(
         buf,
-        "{}\t{}\t{}\t",
+        "\t{}\t{}\t{}\t",
         r.state.as_str(),
         ms(r.reported_at),
         if row.newest { 't' } else { 'f' }
     );
-    match row.succeeded_at {
-        Some(at) => {
-            let _ = writeln!(buf, "{at}");
-        }
-        None => buf.push_str("\\N\n"),
-    }
+    number_or_null(buf, row.succeeded_at);
+    buf.push('\n');
 }
 
 /// Drops the reports the history has (duplicates), under the rollout's

@@ -214,9 +214,6 @@ fn measure_all(
         ringmaster_gen::generate_with(&org, &o, &progress)
     })
     .context("generating the organization")?;
-    ringmaster_gen::generate_proposed(&root.join("proposed"))
-        .context("generating the proposed policies")?;
-    std::fs::write(root.join("ringmaster.toml"), PLAN).context("writing the plan")?;
     let device = some_device(&org)?;
     let mut commands: Vec<(&str, Vec<&str>)> = vec![
         ("org", vec!["org", "--org", "org"]),
@@ -229,6 +226,9 @@ fn measure_all(
     // The demo plan targets the realistic layout's groups, which random
     // memberships do not have.
     if layout == ringmaster_gen::Layout::Realistic {
+        ringmaster_gen::generate_proposed(&root.join("proposed"))
+            .context("generating the proposed policies")?;
+        std::fs::write(root.join("ringmaster.toml"), PLAN).context("writing the plan")?;
         commands.push(("plan", vec!["plan", "ringmaster.toml"]));
     }
     let mut rows = Vec::new();
