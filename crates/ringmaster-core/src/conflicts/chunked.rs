@@ -182,10 +182,6 @@ fn each_word(s: &[u64], mut f: impl FnMut(usize)) {
     }
 }
 
-/// Past this many words, a pass visits every word: a straight loop the
-/// compiler vectorises beats finding them one by one.
-const DENSE: u32 = WORDS as u32 / 2;
-
 /// Up to this many words met twice, counts visit them one by one rather
 /// than the words a counted bitmap shares with them.
 const FEW: u32 = 24;
@@ -347,7 +343,7 @@ impl Chunk {
         }
         s.side = side;
         s.settle();
-        let part = (words_in(&s.twice_sum) > 0).then(|| {
+        (words_in(&s.twice_sum) > 0).then(|| {
             s.list_twice();
             let count = |laid: Option<(&[u64], &Summary)>| -> u64 {
                 laid.map_or(0, |(w, sum)| s.count(w, sum))
@@ -361,9 +357,7 @@ impl Chunk {
                     .collect(),
                 affected: s.affected(self.base),
             }
-        });
-        s.done();
-        part
+        })
     }
 }
 
@@ -373,11 +367,15 @@ const BLOCKS: usize = WORDS / 64;
 /// Past this many words with devices, a block of 64 is visited whole.
 const FULL: u32 = 32;
 
-/// Words reused from one question to the next: all zero between questions.
+/// Words reused from one question to the next. A question sets each block
+/// of 64 words when a side first touches it and reads only blocks it set,
+/// so nothing is cleared between questions.
 struct Scratch {
     /// Devices on the sides so far, and on two of them or more.
     seen: Vec<u64>,
     twice: Vec<u64>,
+    /// Blocks this question set: every word of `seen` and `twice` in them is
+    /// its own.
     seen_sum: Summary,
     /// Words where a side met the ones before: `twice` holds devices in no
     /// others.
@@ -404,6 +402,27 @@ impl Default for Scratch {
     }
 }
 
+type Block = [u64; 64];
+
+/// One block of a side (`x`, its devices word by word) into `seen` and
+/// `twice`: set when the question had not touched the block, else merged,
+/// in one pass the compiler vectorises.
+#[inline(always)]
+fn merge_block(seen: &mut Block, twice: &mut Block, fresh: bool, x: impl Fn(usize) -> u64) {
+    if fresh {
+        for (j, s) in seen.iter_mut().enumerate() {
+            *s = x(j);
+        }
+        *twice = [0; 64];
+    } else {
+        for (j, (s, t)) in seen.iter_mut().zip(twice.iter_mut()).enumerate() {
+            let w = x(j);
+            *t |= *s & w;
+            *s |= w;
+        }
+    }
+}
+
 impl Scratch {
     fn ready(&mut self) {
         self.seen_sum = [0; BLOCKS];
@@ -421,33 +440,44 @@ impl Scratch {
                 .zip(&layer.sums[e as usize])
                 .for_each(|(a, m)| *a |= m);
         }
-        let first = words_in(&self.seen_sum) == 0;
-        let words = |e: u32, lo: usize| -> &[u64] { &layer.words[e as usize * WORDS + lo..][..64] };
+        let block = |e: u32, lo: usize| -> &Block {
+            (layer.words[e as usize * WORDS + lo..][..64])
+                .try_into()
+                .expect("64 words")
+        };
         for (b, &m) in sum.iter().enumerate() {
             if m == 0 {
                 continue;
             }
             let lo = b * 64;
-            let (seen, twice) = (&mut self.seen[lo..lo + 64], &mut self.twice[lo..lo + 64]);
+            let fresh = self.seen_sum[b] == 0;
+            let seen: &mut Block = (&mut self.seen[lo..lo + 64]).try_into().expect("64 words");
+            let twice: &mut Block = (&mut self.twice[lo..lo + 64]).try_into().expect("64 words");
             if m.count_ones() > FULL {
-                // Straight loops the compiler vectorises.
-                let mut united = [0u64; 64];
-                let side_words: &[u64] = if let [e] = side {
-                    words(*e, lo)
-                } else {
-                    for &e in side {
-                        (united.iter_mut().zip(words(e, lo))).for_each(|(u, x)| *u |= x);
+                match side {
+                    [e] => {
+                        let a = block(*e, lo);
+                        merge_block(seen, twice, fresh, |j| a[j]);
                     }
-                    &united
-                };
-                if !first {
-                    (twice.iter_mut().zip(seen.iter().zip(side_words)))
-                        .for_each(|(t, (s, x))| *t |= s & x);
+                    [e, f] => {
+                        let (a, c) = (block(*e, lo), block(*f, lo));
+                        merge_block(seen, twice, fresh, |j| a[j] | c[j]);
+                    }
+                    _ => {
+                        let mut united = [0u64; 64];
+                        for &e in side {
+                            (united.iter_mut().zip(block(e, lo))).for_each(|(u, x)| *u |= x);
+                        }
+                        merge_block(seen, twice, fresh, |j| united[j]);
+                    }
                 }
-                (seen.iter_mut().zip(side_words)).for_each(|(s, x)| *s |= x);
             } else {
+                if fresh {
+                    *seen = [0; 64];
+                    *twice = [0; 64];
+                }
                 each_word(&[m], |j| {
-                    let x = side.iter().fold(0, |a, &e| a | words(e, lo)[j]);
+                    let x = side.iter().fold(0, |a, &e| a | block(e, lo)[j]);
                     twice[j] |= seen[j] & x;
                     seen[j] |= x;
                 });
@@ -485,21 +515,23 @@ impl Scratch {
     }
 
     /// Devices of `w` met twice (after [`Scratch::list_twice`]): over the
-    /// few words met twice, or the words both hold devices in.
+    /// few words met twice, or the words both hold devices in (blocks this
+    /// question set only).
     fn count(&self, w: &[u64], sum: &Summary) -> u64 {
         let ones = |k: usize| u64::from((w[k] & self.twice[k]).count_ones());
         if !self.twice_words.is_empty() {
             return self.twice_words.iter().map(|&k| ones(k as usize)).sum();
         }
-        let mut both = self.twice_sum;
-        both.iter_mut().zip(sum).for_each(|(a, m)| *a &= m);
-        if words_in(&both) > DENSE {
-            (0..WORDS).map(ones).sum()
-        } else {
-            let mut n = 0;
-            each_word(&both, |k| n += ones(k));
-            n
+        let mut n = 0;
+        for (b, (&t, &m)) in self.twice_sum.iter().zip(sum).enumerate() {
+            let both = t & m;
+            if both.count_ones() > FULL {
+                n += (b * 64..b * 64 + 64).map(ones).sum::<u64>();
+            } else if both != 0 {
+                each_word(&[both], |j| n += ones(b * 64 + j));
+            }
         }
+        n
     }
 
     fn affected(&self, base: u32) -> RoaringBitmap {
@@ -518,23 +550,12 @@ impl Scratch {
             });
             return RoaringBitmap::from_sorted_iter(devices).expect("ascending");
         }
-        let mut bytes = Vec::with_capacity(8 * WORDS);
-        (self.twice.iter()).for_each(|w| bytes.extend_from_slice(&w.to_le_bytes()));
+        // Only the blocks this question set are its own.
+        let mut bytes = vec![0u8; 8 * WORDS];
+        each_word(&self.twice_sum, |k| {
+            bytes[k * 8..][..8].copy_from_slice(&self.twice[k].to_le_bytes());
+        });
         RoaringBitmap::from_lsb0_bytes(base, &bytes)
-    }
-
-    /// Back to all zero, visiting only the words the question touched.
-    fn done(&mut self) {
-        let sum = self.seen_sum;
-        if words_in(&sum) > DENSE {
-            self.seen.fill(0);
-            self.twice.fill(0);
-        } else {
-            each_word(&sum, |k| {
-                self.seen[k] = 0;
-                self.twice[k] = 0;
-            });
-        }
     }
 }
 
