@@ -315,7 +315,7 @@ pub enum GroupKind {
     /// Assigned membership; members may be users, devices or groups.
     /// `OrgBuilder::finish` resolves them into `Org::static_members` and
     /// empties this list: a million member ids are a tenth of a snapshot.
-    Static { members: Vec<MemberRef> },
+    Static { members: Members },
     /// Membership computed from a rule over users or devices.
     Dynamic { rule: String },
 }
@@ -325,6 +325,63 @@ pub enum GroupKind {
 pub struct MemberRef {
     pub id: String,
     pub kind: Option<MemberKind>,
+}
+
+/// A static group's members as exports name them, their ids side by side
+/// in one buffer: ten million members were ten million strings, each its
+/// own allocation, and reading them back missed the cache once per id.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Members {
+    text: String,
+    /// Where each id ends in `text`.
+    ends: Vec<u64>,
+    kinds: Vec<Option<MemberKind>>,
+}
+
+impl Members {
+    pub fn push(&mut self, id: &str, kind: Option<MemberKind>) {
+        self.text.push_str(id);
+        self.ends.push(self.text.len() as u64);
+        self.kinds.push(kind);
+    }
+
+    pub fn len(&self) -> usize {
+        self.kinds.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.kinds.is_empty()
+    }
+
+    /// Each member's id and kind, in the order they were added.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, Option<MemberKind>)> + '_ {
+        (0..self.len()).map(|i| {
+            let a = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+            (&self.text[a..self.ends[i] as usize], self.kinds[i])
+        })
+    }
+
+    /// Adds `other`'s members after these.
+    pub fn append(&mut self, other: Members) {
+        if self.is_empty() {
+            *self = other;
+            return;
+        }
+        let base = self.text.len() as u64;
+        self.text.push_str(&other.text);
+        self.ends.extend(other.ends.iter().map(|e| e + base));
+        self.kinds.extend(other.kinds);
+    }
+}
+
+impl FromIterator<MemberRef> for Members {
+    fn from_iter<I: IntoIterator<Item = MemberRef>>(it: I) -> Self {
+        let mut m = Members::default();
+        for r in it {
+            m.push(&r.id, r.kind);
+        }
+        m
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -5,7 +5,7 @@
 use crate::column::{DictColumn, MultiColumn};
 use crate::lazy::{Lazy, Slab, csr_row as csr};
 use crate::model::{
-    ASSIGNED_PLAN_FIELDS, DeviceAttr, DeviceMulti, Filter, Group, GroupKind, MemberKind, MemberRef,
+    ASSIGNED_PLAN_FIELDS, DeviceAttr, DeviceMulti, Filter, Group, GroupKind, MemberKind, Members,
     Platform, Policy, UserAttr, UserMulti,
 };
 use rayon::prelude::*;
@@ -847,10 +847,10 @@ impl OrgBuilder {
         // Each group's member ids are dropped on the thread that resolved
         // them, just after: ten million ids freed one by one on one thread,
         // each a read that misses the cache, took longer than resolving.
-        let lists: Vec<Vec<MemberRef>> = (org.groups.iter_mut())
+        let lists: Vec<Members> = (org.groups.iter_mut())
             .map(|g| match &mut g.kind {
                 GroupKind::Static { members } => std::mem::take(members),
-                _ => Vec::new(),
+                _ => Members::default(),
             })
             .collect();
         org.static_members = (lists.into_par_iter())
@@ -1009,24 +1009,24 @@ fn locality_order(org: &Org) -> Vec<u32> {
     keyed.into_iter().map(|(_, d)| d).collect()
 }
 
-fn static_members(org: &Org, members: &[MemberRef]) -> StaticMembers {
+fn static_members(org: &Org, members: &Members) -> StaticMembers {
     let mut m = StaticMembers::default();
     // Users and devices named as such, with ids as Graph writes them, are
     // looked up together afterwards (a group of thousands of devices is
     // thousands of reads that miss the cache, which then overlap); their
     // order does not matter, as both lists are sorted.
     let (mut user_ids, mut device_ids) = (Vec::new(), Vec::new());
-    for r in members {
-        let user = || org.user_by_id(&r.id);
-        let device = || org.device_by_object_id(&r.id);
-        let group = || org.group(&r.id);
-        let found = match r.kind {
-            Some(MemberKind::User) if as_written(&r.id) => {
-                user_ids.push(r.id.as_str());
+    for (id, kind) in members.iter() {
+        let user = || org.user_by_id(id);
+        let device = || org.device_by_object_id(id);
+        let group = || org.group(id);
+        let found = match kind {
+            Some(MemberKind::User) if as_written(id) => {
+                user_ids.push(id);
                 continue;
             }
-            Some(MemberKind::Device) if as_written(&r.id) => {
-                device_ids.push(r.id.as_str());
+            Some(MemberKind::Device) if as_written(id) => {
+                device_ids.push(id);
                 continue;
             }
             Some(MemberKind::User) => user().map(|u| m.users.make_mut().push(u)),

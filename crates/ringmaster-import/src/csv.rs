@@ -64,7 +64,7 @@ pub(crate) fn read(p: &Path, text: &str, st: &mut State) -> Result<(), ImportErr
         match kind {
             Kind::Members => {
                 let (group, member) = member_row(&row)?;
-                members.push(&group, member, file);
+                members.push(&group, &member.id, member.kind, file);
             }
             Kind::Users => user_row(&row, b)?,
             Kind::Devices => device_row(&row, b)?,

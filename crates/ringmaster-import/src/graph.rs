@@ -856,18 +856,15 @@ pub struct MemberRec<'a> {
 }
 
 impl MemberRec<'_> {
-    pub fn member(&self) -> Result<MemberRef, FieldError> {
-        let kind = match self.member_type.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(t) => Some(member_kind(Some(t)).ok_or_else(|| FieldError {
+    /// The member's kind, when the record says it.
+    pub fn kind(&self) -> Result<Option<MemberKind>, FieldError> {
+        match self.member_type.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(t) => Ok(Some(member_kind(Some(t)).ok_or_else(|| FieldError {
                 field: "memberType".into(),
                 message: format!("'{t}' is not user, device or group"),
-            })?),
-        };
-        Ok(MemberRef {
-            id: self.member_id.trim().to_string(),
-            kind,
-        })
+            })?)),
+        }
     }
 }
 

@@ -11,7 +11,7 @@
 
 use crate::graph::{FieldError, Kind};
 use crate::{FileReport, ImportError, ReadPolicy, State};
-use ringmaster_core::model::{Assignment, Group, GroupKind, Target};
+use ringmaster_core::model::{Assignment, Group, GroupKind, Members, Target};
 use ringmaster_core::org::norm_id;
 use ringmaster_core::rules::{Grammar, Rule};
 use ringmaster_core::targeting::rule_error_line;
@@ -578,7 +578,7 @@ impl Names {
                     "{at}: group '{name}' is not in the import and IntuneCD names it as a static group, so it is added with its members unknown: assignments to it reach no device until its members are imported (groups and groupMembers)"
                 ));
                 GroupKind::Static {
-                    members: Vec::new(),
+                    members: Members::default(),
                 }
             }
         };

@@ -35,7 +35,7 @@ use graph::{
     UserRec,
 };
 use rayon::prelude::*;
-use ringmaster_core::model::{Group, GroupKind, MemberRef, Policy};
+use ringmaster_core::model::{Group, GroupKind, MemberKind, Members, Policy};
 use ringmaster_core::org::Writes;
 use ringmaster_core::org::{DeviceKey, NO_ROW, Org, OrgBuilder};
 use ringmaster_core::progress::Progress;
@@ -144,7 +144,7 @@ struct State {
     b: OrgBuilder,
     groups: Vec<Group>,
     group_seen: HashMap<String, String>,
-    members: Members,
+    members: MemberLists,
     /// Files that member records came from, indexed by the `u32` above.
     member_files: Vec<PathBuf>,
     filter_seen: HashMap<String, String>,
@@ -168,23 +168,31 @@ struct State {
 /// may come after its members'): one list per group and file, in the order
 /// they were met.
 #[derive(Default)]
-struct Members {
+struct MemberLists {
     /// (group id as written, file, members).
-    lists: Vec<(String, u32, Vec<MemberRef>)>,
+    lists: Vec<(String, u32, Members)>,
     /// Group id as written → its latest list.
-    latest: HashMap<String, usize>,
+    latest: rustc_hash::FxHashMap<String, usize>,
+    /// The list the last member went to: exports list a group's members
+    /// together.
+    last: Option<usize>,
 }
 
-impl Members {
-    fn push(&mut self, group: &str, member: MemberRef, file: u32) {
-        if let Some(&i) = self.latest.get(group)
-            && self.lists[i].1 == file
+impl MemberLists {
+    fn push(&mut self, group: &str, id: &str, kind: Option<MemberKind>, file: u32) {
+        let same = |i: usize| self.lists[i].1 == file && self.lists[i].0 == group;
+        if let Some(i) = (self.last.filter(|&i| same(i)))
+            .or_else(|| self.latest.get(group).copied().filter(|&i| same(i)))
         {
-            self.lists[i].2.push(member);
+            self.lists[i].2.push(id, kind);
+            self.last = Some(i);
             return;
         }
+        self.last = Some(self.lists.len());
         self.latest.insert(group.to_string(), self.lists.len());
-        self.lists.push((group.to_string(), file, vec![member]));
+        let mut members = Members::default();
+        members.push(id, kind);
+        self.lists.push((group.to_string(), file, members));
     }
 }
 
@@ -863,9 +871,10 @@ enum ParsedLine {
     /// A user or a device: its ids, as spans of [`Part::keys`]; its values
     /// are in [`Part::writes`], by the line's index.
     Row(RowKind, [(usize, usize); 2]),
-    /// A group member: the group's id, as a span of [`Part::keys`] (ten
-    /// million member lines need not be ten million group id strings).
-    Member((usize, usize), MemberRef),
+    /// A group member: the group's id and the member's, as spans of
+    /// [`Part::keys`] (ten million member lines need not be twenty million
+    /// strings).
+    Member([(usize, usize); 2], Option<MemberKind>),
 }
 
 /// Lines parsed together on one thread. The values of users and devices
@@ -942,9 +951,12 @@ impl Part {
             },
             Kind::GroupMember => match de_str::<MemberRec<'_>>(text) {
                 Err(e) => ParsedLine::Record(Err(e)),
-                Ok(m) => match m.member() {
+                Ok(m) => match m.kind() {
                     Err(e) => ParsedLine::Record(Err(e)),
-                    Ok(member) => ParsedLine::Member(self.key(&m.group_id), member),
+                    Ok(kind) => {
+                        let ids = [self.key(&m.group_id), self.key(m.member_id.trim())];
+                        ParsedLine::Member(ids, kind)
+                    }
                 },
             },
             _ => ParsedLine::Record(parse_line(kind, text)),
@@ -991,9 +1003,9 @@ impl Part {
                 ParsedLine::Record(r) => {
                     apply_parsed(st, r.map_err(err)?, p, record, line).map_err(err)?;
                 }
-                ParsedLine::Member(group, member) => {
+                ParsedLine::Member([group, id], kind) => {
                     let file = member_file(st, p);
-                    st.members.push(key(group), member, file);
+                    st.members.push(key(group), key(id), kind, file);
                 }
                 ParsedLine::Row(RowKind::User, [id, _]) => rows[i] = st.b.user(key(id)),
                 ParsedLine::Row(RowKind::Managed, [id, aad]) => {
@@ -1432,7 +1444,7 @@ fn finish(mut st: State) -> Result<Loaded, ImportError> {
         let file = st.member_files[file as usize].clone();
         match index.get(ringmaster_core::org::norm_id(&gid).as_ref()) {
             Some(&g) => match &mut st.groups[g].kind {
-                GroupKind::Static { members } => members.extend(list),
+                GroupKind::Static { members } => members.append(list),
                 GroupKind::Dynamic { .. } => {
                     *orphans.entry(format!("{}: member records for dynamic group '{}' are ignored (its rule decides)", file.display(), st.groups[g].name)).or_default() += list.len();
                 }

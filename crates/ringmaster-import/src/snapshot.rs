@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 const MAGIC: &[u8; 8] = b"rmsnap\0\0";
 /// Raise whenever the serialized form of [`Org`] or [`ImportReport`] changes.
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 /// Snapshots kept in a cache folder; older ones are removed when one is written.
 const KEEP: usize = 4;
 /// Largest header read: the key is a few dozen bytes.

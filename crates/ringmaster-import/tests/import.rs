@@ -1202,3 +1202,53 @@ fn links_loops_and_special_files_are_walked_safely() {
     let l = load(&[fifo]).unwrap();
     assert!(l.report.skipped[0].contains("not a regular file"));
 }
+
+#[test]
+fn member_records_interleaved_over_two_files_reach_their_groups() {
+    let d = tempfile::tempdir().unwrap();
+    let devices: String = (0..6)
+        .map(|i| format!(r#"{{"id":"obj-{i}","deviceId":"dev-{i}","displayName":"PC-{i}","operatingSystem":"Windows"}}"#) + "\n")
+        .collect();
+    write(d.path(), "devices.ndjson", &devices);
+    write(
+        d.path(),
+        "groups.json",
+        r#"{"value":[{"id":"ga","displayName":"A"},{"id":"gb","displayName":"B"},{"id":"gc","displayName":"C"}]}"#,
+    );
+    // Groups interleaved line by line, one id in upper case, one member
+    // not in the import, and a group named as a member of another.
+    write(
+        d.path(),
+        "groupMembers.ndjson",
+        &[
+            r#"{"groupId":"ga","memberId":"obj-0","memberType":"device"}"#,
+            r#"{"groupId":"gb","memberId":"obj-1","memberType":"device"}"#,
+            r#"{"groupId":"ga","memberId":"OBJ-2","memberType":"device"}"#,
+            r#"{"groupId":"gb","memberId":"obj-404","memberType":"device"}"#,
+            r#"{"groupId":"ga","memberId":"obj-3"}"#,
+            r#"{"groupId":"gc","memberId":"gb","memberType":"group"}"#,
+        ]
+        .join("\n"),
+    );
+    let more = d.path().join("more");
+    std::fs::create_dir(&more).unwrap();
+    write(
+        &more,
+        "groupMembers.ndjson",
+        "{\"groupId\":\"gb\",\"memberId\":\"obj-4\",\"memberType\":\"device\"}\n{\"groupId\":\"GA\",\"memberId\":\"obj-5\",\"memberType\":\"device\"}\n",
+    );
+    let loaded = load(&[d.path().to_path_buf(), more]).unwrap();
+    let org = &loaded.org;
+    let devices_of = |g: &str| -> Vec<String> {
+        let m = &org.static_members[org.group(g).unwrap()];
+        m.devices
+            .iter()
+            .map(|&r| org.device(DeviceAttr::Name, r).unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(devices_of("ga"), ["PC-0", "PC-2", "PC-3", "PC-5"]);
+    assert_eq!(devices_of("gb"), ["PC-1", "PC-4"]);
+    let gb = org.group("gb").unwrap();
+    assert_eq!(org.static_members[org.group("gc").unwrap()].groups, [gb]);
+    assert_eq!(org.static_members[gb].missing, 1);
+}
