@@ -244,7 +244,7 @@ fn each_word(s: &[u64], mut f: impl FnMut(usize)) {
 
 /// Up to this many words met twice, counts visit them one by one rather
 /// than the words a counted bitmap shares with them.
-const FEW: u32 = 160;
+const FEW: u32 = 24;
 
 /// Up to this many devices in a chunk (a roaring array container's most),
 /// a bitmap is laid out device by device rather than run by run.
