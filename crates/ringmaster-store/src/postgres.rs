@@ -176,8 +176,9 @@ impl PgStore {
     /// `COPY` straight into both tables; later ones by `COPY` into a
     /// scratch table (no parameters to bind), where they lose those the
     /// history already has and feed both status tables with plain inserts:
-    /// under the rollout's locks nothing else writes them. A large call fills the history on one connection and the latest
-    /// states on another at once (two PostgreSQL backends, no index shared),
+    /// under the rollout's locks nothing else writes them. A large call
+    /// fills the history on one connection and the latest states on
+    /// another at once (two PostgreSQL backends, no index shared),
     /// committing the latest states first: should the history's commit
     /// fail, sending the reports again stores them, and they change no
     /// latest state twice.

@@ -308,6 +308,19 @@ pub fn run(mut a: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Runs `f` `n` times (at least once): how long each run took, in order,
+/// and the last run's result.
+fn timed_runs<T>(n: u32, mut f: impl FnMut() -> T) -> (Vec<Duration>, T) {
+    let mut times = Vec::new();
+    let mut last = None;
+    for _ in 0..n.max(1) {
+        let t = Instant::now();
+        last = Some(f());
+        times.push(t.elapsed());
+    }
+    (times, last.expect("at least one run"))
+}
+
 fn rayon_threads() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
@@ -333,26 +346,16 @@ fn conflicts(
         today: now.to_zoned(jiff::tz::TimeZone::UTC).date(),
     };
     let leaves: usize = org.policies.iter().map(|p| p.settings.len()).sum();
-    let mut times = Vec::new();
-    let mut report = None;
-    for _ in 0..a.repeat.max(1) {
-        let t = Instant::now();
-        report = Some(analyze(org, &res, &scope));
-        times.push(t.elapsed());
-    }
+    let (mut times, report) = timed_runs(a.repeat, || analyze(org, &res, &scope));
     // What one `ringmaster conflicts` pays: the first analysis in a process
     // also takes its memory from the system.
     let first = times[0];
     times.sort();
-    let report = report.expect("at least one run");
     // The findings and their device counts alone, as `conflicts --format
     // csv` asks: the question `scripts/duckdb-conflicts` puts to DuckDB.
-    let mut find_times = Vec::new();
-    for _ in 0..a.repeat.max(1) {
-        let t = Instant::now();
-        std::hint::black_box(analyze_with(org, &res, &scope, Breakdowns::First(0)));
-        find_times.push(t.elapsed());
-    }
+    let (mut find_times, _) = timed_runs(a.repeat, || {
+        analyze_with(org, &res, &scope, Breakdowns::First(0))
+    });
     let find_first = find_times[0];
     find_times.sort();
     // One device's conflicts, for devices that have some.

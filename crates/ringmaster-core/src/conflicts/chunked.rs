@@ -170,6 +170,14 @@ impl Container {
             Container::Words(w) => w.iter().map(|x| x.count_ones() as usize).sum(),
         }
     }
+
+    /// Its size in the serialized form.
+    fn bytes(&self) -> usize {
+        match self {
+            Container::Array(v) => 2 * v.len(),
+            Container::Words(_) => 8 * WORDS,
+        }
+    }
 }
 
 /// One bitmap of a question's parts (in chunk order), read from roaring's
@@ -184,12 +192,7 @@ fn assemble(parts: &[Part]) -> RoaringBitmap {
         return RoaringBitmap::new();
     }
     let n = parts.len();
-    let body: usize = (parts.iter())
-        .map(|p| match &p.affected {
-            Container::Array(v) => 2 * v.len(),
-            Container::Words(_) => 8 * WORDS,
-        })
-        .sum();
+    let body: usize = parts.iter().map(|p| p.affected.bytes()).sum();
     let mut b = Vec::with_capacity(8 + 8 * n + body);
     b.extend_from_slice(&NO_RUNS.to_le_bytes());
     b.extend_from_slice(&(n as u32).to_le_bytes());
@@ -200,10 +203,7 @@ fn assemble(parts: &[Part]) -> RoaringBitmap {
     let mut at = 8 + 8 * n;
     for p in parts {
         b.extend_from_slice(&(at as u32).to_le_bytes());
-        at += match &p.affected {
-            Container::Array(v) => 2 * v.len(),
-            Container::Words(_) => 8 * WORDS,
-        };
+        at += p.affected.bytes();
     }
     for p in parts {
         match &p.affected {
