@@ -9,8 +9,19 @@ use rustc_hash::FxBuildHasher;
 use std::hash::BuildHasher;
 use std::sync::OnceLock;
 
+mod codes;
+pub use codes::{Codes, ColumnView};
+
 /// Code 0 is reserved for "no value" (null / missing property).
 pub const NULL: u32 = 0;
+
+/// A column being imported with at least this many values, nearly all
+/// distinct, appends its values rather than looking each one up.
+const APPEND_FROM: usize = 1 << 14;
+
+/// Dictionaries with more values than this give up their hash table when
+/// their import ends ([`Dict::drop_large_table`]).
+const LARGE_DICT: usize = 1 << 16;
 
 /// Distinct strings of one column; index = code. The strings live in one
 /// arena and the hash table holds only codes, so each string is stored once.
@@ -27,6 +38,12 @@ pub struct Dict {
     /// The shortest and longest value in bytes (`(1, 0)` when there is
     /// none), kept as values are added so asking costs nothing.
     widths: (u32, u32),
+    /// Values are appended without looking for an equal one, and
+    /// [`Self::settle`] merges the equal ones afterwards: for columns of
+    /// mostly distinct values (names, serials, times) while they are
+    /// imported, where each lookup in a table of a million missed the
+    /// cache and found nothing.
+    appending: bool,
 }
 
 /// `widths` with one more value of `n` bytes.
@@ -66,6 +83,7 @@ fn spread(h: u32) -> u64 {
 
 impl serde::Serialize for Dict {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        assert!(!self.appending, "a dictionary written before it settled");
         (&self.arena, &self.ends, self.widths).serialize(s)
     }
 }
@@ -88,6 +106,7 @@ impl<'de> serde::Deserialize<'de> for Dict {
             ends,
             table: OnceLock::new(),
             widths,
+            appending: false,
         })
     }
 }
@@ -100,10 +119,12 @@ impl Dict {
             ends: Slab::new(vec![0]),
             table: OnceLock::from(HashTable::new()),
             widths: (1, 0),
+            appending: false,
         }
     }
 
     fn table(&self) -> &HashTable<Slot> {
+        assert!(!self.appending, "a dictionary looked up before it settled");
         self.table.get_or_init(|| {
             let view = self.view();
             let mut table = HashTable::with_capacity(self.ends.len() - 1);
@@ -116,6 +137,9 @@ impl Dict {
     }
 
     pub fn intern(&mut self, s: &str) -> u32 {
+        if self.appending {
+            return self.append(s);
+        }
         let h = hash(s.as_bytes());
         self.table();
         let Dict {
@@ -123,6 +147,7 @@ impl Dict {
             ends,
             table,
             widths,
+            ..
         } = self;
         let (arena, ends) = (arena.make_mut(), ends.make_mut());
         let table = table.get_mut().expect("built above");
@@ -136,6 +161,116 @@ impl Dict {
         *widths = widen(*widths, s.len() as u32);
         table.insert_unique(spread(h), Slot { code, hash: h }, |x| spread(x.hash));
         code
+    }
+
+    /// A new code for `s`, equal values or not (see `appending`).
+    fn append(&mut self, s: &str) -> u32 {
+        let (arena, ends) = (self.arena.make_mut(), self.ends.make_mut());
+        arena.extend_from_slice(s.as_bytes());
+        ends.push(arena.len() as u64);
+        self.widths = widen(self.widths, s.len() as u32);
+        ends.len() as u32 - 1
+    }
+
+    /// From now on appends values without looking them up, until
+    /// [`Self::settle`]; the table is freed.
+    fn start_appending(&mut self) {
+        self.appending = true;
+        self.table = OnceLock::new();
+    }
+
+    /// Merges the values appended twice (see `appending`): each keeps the
+    /// code of its first occurrence, and the codes are renumbered in
+    /// order, so they come out as interning each value would have made
+    /// them. Returns the new code of each old one when any changed. Codes
+    /// are spread over about one bucket each by the top bits of their
+    /// hash (a counting pass and a scatter, no sort and no table), and
+    /// only codes sharing a bucket are compared.
+    fn settle(&mut self) -> Option<Vec<u32>> {
+        if !std::mem::take(&mut self.appending) {
+            return None;
+        }
+        let view = self.view();
+        let n = view.ends.len();
+        let bytes = |c: u32| view.bytes(c).unwrap_or_default();
+        let hashes: Vec<u32> = (0..n as u32)
+            .into_par_iter()
+            .map(|c| hash(bytes(c)))
+            .collect();
+        let bits = (usize::BITS - n.leading_zeros()).clamp(1, 31);
+        let bucket = |c: usize| (hashes[c] >> (32 - bits)) as usize;
+        let mut start = vec![0u32; (1 << bits) + 1];
+        for c in 1..n {
+            start[bucket(c) + 1] += 1;
+        }
+        for b in 0..1 << bits {
+            start[b + 1] += start[b];
+        }
+        // Each bucket's codes in increasing order: the first one holding a
+        // value is met first.
+        let mut slots = vec![0u32; n - 1];
+        let mut fill = start.clone();
+        for c in 1..n {
+            let b = bucket(c);
+            slots[fill[b] as usize] = c as u32;
+            fill[b] += 1;
+        }
+        drop(fill);
+        // The first code holding each code's value.
+        let mut first: Vec<u32> = (0..n as u32).collect();
+        let mut merged = false;
+        for b in 0..1 << bits {
+            let run = &mut slots[start[b] as usize..start[b + 1] as usize];
+            if run.len() < 2 {
+                continue;
+            }
+            // A long run is one value written many times: sorted by value,
+            // not compared pair by pair.
+            if run.len() > 32 {
+                run.sort_unstable_by(|&a, &b| bytes(a).cmp(bytes(b)).then(a.cmp(&b)));
+                for same in run.chunk_by(|&a, &b| bytes(a) == bytes(b)) {
+                    for &c in &same[1..] {
+                        first[c as usize] = same[0];
+                        merged = true;
+                    }
+                }
+                continue;
+            }
+            for i in 0..run.len() {
+                let a = run[i];
+                if first[a as usize] != a {
+                    continue;
+                }
+                for &c in &run[i + 1..] {
+                    if first[c as usize] == c
+                        && hashes[c as usize] == hashes[a as usize]
+                        && bytes(c) == bytes(a)
+                    {
+                        first[c as usize] = a;
+                        merged = true;
+                    }
+                }
+            }
+        }
+        if !merged {
+            return None;
+        }
+        let mut remap = vec![NULL; n];
+        let mut arena = Vec::with_capacity(view.arena.len());
+        let mut ends = vec![0u64];
+        for c in 1..n {
+            if first[c] as usize == c {
+                arena.extend_from_slice(bytes(c as u32));
+                ends.push(arena.len() as u64);
+                remap[c] = ends.len() as u32 - 1;
+            } else {
+                remap[c] = remap[first[c] as usize];
+            }
+        }
+        self.arena = Slab::new(arena);
+        self.ends = Slab::new(ends);
+        self.table = OnceLock::new();
+        Some(remap)
     }
 
     pub fn get(&self, s: &str) -> Option<u32> {
@@ -227,6 +362,16 @@ impl Dict {
         self.ends.len() <= 1
     }
 
+    /// Frees the hash table of a large dictionary once its column is
+    /// built: most commands read values by code, and the few that look
+    /// values up rebuild it (as after reading a snapshot). A million ids
+    /// kept their table at about 19 MB.
+    pub fn drop_large_table(&mut self) {
+        if self.ends.len() > LARGE_DICT {
+            self.table = OnceLock::new();
+        }
+    }
+
     /// Makes room for `values` more values of about `bytes` bytes each, so
     /// a dictionary that will grow large does not grow by doubling.
     pub fn reserve(&mut self, values: usize, bytes: usize) {
@@ -265,23 +410,10 @@ impl<'a> DictView<'a> {
     }
 }
 
-/// A column's codes read whole: see [`DictColumn::view`].
-#[derive(Clone, Copy)]
-pub struct ColumnView<'a> {
-    codes: &'a [u32],
-}
-
-impl ColumnView<'_> {
-    /// As [`DictColumn::code`].
-    pub fn code(&self, row: u32) -> u32 {
-        self.codes.get(row as usize).copied().unwrap_or(NULL)
-    }
-}
-
 /// One scalar property over all rows.
 #[derive(Debug, Clone, Default)]
 pub struct DictColumn {
-    pub codes: Slab<u32>,
+    codes: Codes,
     /// Stored apart in a snapshot: a column read only for which rows
     /// hold a value (Intune's managed device id) never reads its strings.
     pub dict: Lazy<Dict>,
@@ -314,7 +446,7 @@ impl<'de> serde::Deserialize<'de> for DictColumn {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
         let (codes, dict_len, widths, dict, order) =
-            <(Slab<u32>, u64, (u32, u32), Lazy<Dict>, Option<Slab<u32>>)>::deserialize(d)?;
+            <(Codes, u64, (u32, u32), Lazy<Dict>, Option<Slab<u32>>)>::deserialize(d)?;
         let col = DictColumn {
             codes,
             dict,
@@ -362,21 +494,26 @@ impl SortedIndex {
     }
 
     /// Rows by code over `codes`, each below `n`.
-    fn by_code(&self, codes: &[u32], n: usize) -> (&[u32], &[u32]) {
+    fn by_code(&self, codes: ColumnView<'_>, n: usize) -> (&[u32], &[u32]) {
         let (offsets, rows) = self.by_code.get_or_init(|| {
             let mut offsets = vec![0u32; n + 1];
-            for &c in codes {
-                offsets[c as usize + 1] += 1;
-            }
+            crate::each_width!(codes, codes => {
+                for &c in codes {
+                    offsets[(c as usize) + 1] += 1;
+                }
+            });
             for i in 0..n {
                 offsets[i + 1] += offsets[i];
             }
             let mut fill = offsets.clone();
             let mut rows = vec![0u32; codes.len()];
-            for (row, &c) in codes.iter().enumerate() {
-                rows[fill[c as usize] as usize] = row as u32;
-                fill[c as usize] += 1;
-            }
+            crate::each_width!(codes, codes => {
+                for (row, &c) in codes.iter().enumerate() {
+                    let c = c as usize;
+                    rows[fill[c] as usize] = row as u32;
+                    fill[c] += 1;
+                }
+            });
             (offsets, rows)
         });
         (offsets, rows)
@@ -456,11 +593,7 @@ impl DictColumn {
             Some(v) => self.dict.intern(v),
             None => NULL,
         };
-        let codes = self.codes.make_mut();
-        if codes.len() <= r {
-            codes.resize(r + 1, NULL);
-        }
-        codes[r] = code;
+        self.codes.set(r, code);
         self.postings = OnceLock::new();
         self.sorted = OnceLock::new();
         code
@@ -470,15 +603,17 @@ impl DictColumn {
     /// write marked `if_empty` leaves a row that already has a value.
     pub fn set_all<'a>(&mut self, writes: impl IntoIterator<Item = (u32, &'a str, bool)>) {
         let dict = &mut *self.dict;
-        let codes = self.codes.make_mut();
+        let codes = &mut self.codes;
         for (row, v, if_empty) in writes {
             let r = row as usize;
-            if codes.len() <= r {
-                codes.resize(r + 1, NULL);
+            if !(if_empty && codes.at(r).is_some_and(|c| c != NULL)) {
+                codes.set(r, dict.intern(v));
             }
-            if !(if_empty && codes[r] != NULL) {
-                codes[r] = dict.intern(v);
-            }
+        }
+        // Mostly distinct so far: append from now on (see `Dict::appending`).
+        // Id columns, which the import looks rows up by, never come here.
+        if !dict.appending && dict.len() >= APPEND_FROM && dict.len() * 8 >= codes.len() * 7 {
+            dict.start_appending();
         }
         self.postings = OnceLock::new();
         self.sorted = OnceLock::new();
@@ -496,20 +631,40 @@ impl DictColumn {
     /// Every row's code at hand (the column checked once), for passes over
     /// many rows: [`Self::code`] reads each row from the stored array.
     pub fn view(&self) -> ColumnView<'_> {
-        ColumnView { codes: &self.codes }
+        self.codes.view()
     }
 
-    /// Pads the column so it has exactly `rows` entries.
+    /// The codes as stored (for comparing columns).
+    pub fn codes(&self) -> &Codes {
+        &self.codes
+    }
+
+    /// The number of rows the column has codes for (all of them once finished).
+    pub fn rows(&self) -> usize {
+        self.codes.len()
+    }
+
+    /// Makes room for `rows` more rows of distinct values.
+    pub fn reserve(&mut self, rows: usize) {
+        let largest = (self.dict.len() + rows).min(u32::MAX as usize) as u32;
+        self.codes.reserve(rows, largest);
+    }
+
+    /// Pads the column so it has exactly `rows` entries, merges the values
+    /// it appended twice, and narrows its codes to what its dictionary needs.
     pub fn finish(&mut self, rows: usize) {
-        self.codes.make_mut().resize(rows, NULL);
+        self.codes.resize(rows);
+        if let Some(remap) = self.dict.settle() {
+            self.codes.remap(&remap);
+        }
+        self.codes.fit(self.dict.len().saturating_sub(1) as u32);
         self.postings = OnceLock::new();
         self.sorted = OnceLock::new();
     }
 
     /// Moves row `order[i]` to row `i`.
     pub(crate) fn permute(&mut self, order: &[u32]) {
-        let codes = &*self.codes;
-        self.codes = Slab::new(order.iter().map(|&r| codes[r as usize]).collect());
+        self.codes.permute(order);
         self.postings = OnceLock::new();
         self.sorted = OnceLock::new();
     }
@@ -605,12 +760,12 @@ impl DictColumn {
             // A name or two, once: one pass over the codes costs less than
             // building rows by code for the whole column.
             rows.extend(
-                (self.codes.iter().enumerate())
+                (self.view().iter().enumerate())
                     .filter(|(_, c)| codes.contains(c))
                     .map(|(r, _)| r as u32),
             );
         } else {
-            let (offsets, by_code) = ix.by_code(&self.codes, self.dict_len());
+            let (offsets, by_code) = ix.by_code(self.view(), self.dict_len());
             for c in codes {
                 rows.extend_from_slice(
                     &by_code[offsets[c as usize] as usize..offsets[c as usize + 1] as usize],
@@ -637,9 +792,11 @@ impl DictColumn {
                     return None;
                 }
                 let mut rows: Vec<Vec<u32>> = vec![Vec::new(); self.dict_len()];
-                for (row, &c) in self.codes.iter().enumerate() {
-                    rows[c as usize].push(row as u32);
-                }
+                crate::each_width!(self.view(), codes => {
+                    for (row, &c) in codes.iter().enumerate() {
+                        rows[c as usize].push(row as u32);
+                    }
+                });
                 Some(
                     rows.into_iter()
                         .map(|r| RoaringBitmap::from_sorted_iter(r).expect("ascending"))
@@ -687,12 +844,14 @@ impl DictColumn {
         }
         // One bit per row, eight rows a byte without branching, then the
         // bitmap built from the bits: far faster than inserting row by row.
-        let bits: Vec<u8> = (self.codes.chunks(8))
-            .map(|rows| {
-                (rows.iter().enumerate())
-                    .fold(0u8, |b, (i, &c)| b | (u8::from(hit[c as usize]) << i))
-            })
-            .collect();
+        let bits: Vec<u8> = crate::each_width!(self.view(), codes => {
+            (codes.chunks(8))
+                .map(|rows| {
+                    (rows.iter().enumerate())
+                        .fold(0u8, |b, (i, &c)| b | (u8::from(hit[c as usize]) << i))
+                })
+                .collect()
+        });
         RoaringBitmap::from_lsb0_bytes(0, &bits)
     }
 }
@@ -1062,6 +1221,68 @@ mod tests {
         assert_eq!(c.dict.widths(), (3, 7));
         assert!(c.may_hold_len(3) && c.may_hold_len(5) && c.may_hold_len(7));
         assert!(!c.may_hold_len(2) && !c.may_hold_len(8));
+    }
+
+    /// A column imported in batches switches to appending once nearly all
+    /// its values differ; merged at the end, its codes and dictionary are
+    /// those of interning every value, whatever the batches.
+    #[test]
+    fn appended_values_settle_as_interned_ones() {
+        let n = APPEND_FROM as u32 * 2;
+        // Distinct names, then repeats of earlier ones, overwrites and
+        // fills of empty rows only.
+        let mut writes: Vec<(u32, String, bool)> =
+            (0..n).map(|r| (r, format!("pc-{r}"), false)).collect();
+        writes.extend(
+            (0..n)
+                .step_by(7)
+                .map(|r| (r, format!("pc-{}", r / 3), false)),
+        );
+        writes.extend((0..n + 50).map(|r| (r, format!("pc-{}", r % 100), true)));
+        writes.extend((n..n + 100).map(|r| (r, "pc-1".to_string(), false)));
+        let mut one = DictColumn::default();
+        for (r, v, if_empty) in &writes {
+            if !(*if_empty && one.code(*r) != NULL) {
+                one.set(*r, Some(v));
+            }
+        }
+        one.finish(n as usize + 110);
+        for batch in [1000, 5000, writes.len()] {
+            let mut c = DictColumn::default();
+            for w in writes.chunks(batch) {
+                c.set_all(w.iter().map(|(r, v, e)| (*r, v.as_str(), *e)));
+            }
+            assert!(c.dict.appending || batch == writes.len(), "batch {batch}");
+            c.finish(n as usize + 110);
+            assert!(!c.dict.appending);
+            assert_eq!(c.codes(), one.codes(), "batch {batch}");
+            assert!(c.dict.values().eq(one.dict.values()), "batch {batch}");
+            assert_eq!(c.dict.get("pc-7"), one.dict.get("pc-7"));
+        }
+    }
+
+    /// A large dictionary without its table still finds, and interns
+    /// without duplicating, every value (the table is rebuilt); its column
+    /// keeps every code at the width it grew to.
+    #[test]
+    fn a_large_dictionary_finds_values_after_its_table_is_dropped() {
+        let mut c = DictColumn::default();
+        let n = LARGE_DICT as u32 + 10;
+        for row in 0..n {
+            c.set(row, Some(&format!("id-{row}")));
+        }
+        c.finish(n as usize);
+        assert!(matches!(c.codes(), Codes::U32(_)));
+        c.dict.drop_large_table();
+        assert!(c.dict.table.get().is_none(), "dropped");
+        assert_eq!(c.dict.get("id-65540"), Some(65_541));
+        assert_eq!(c.dict.intern("id-5"), 6);
+        assert_eq!(c.dict.len(), n as usize + 1);
+        assert_eq!(c.get(n - 1), Some(format!("id-{}", n - 1).as_str()));
+        let mut small = Dict::new();
+        small.intern("a");
+        small.drop_large_table();
+        assert!(small.table.get().is_some(), "a small table is kept");
     }
 
     #[test]

@@ -369,14 +369,26 @@ impl<T: bytemuck::Pod> Slab<T> {
     }
 
     /// The values as a vector to change (a stored array is copied first).
+    #[inline]
     pub fn make_mut(&mut self) -> &mut Vec<T> {
         if let Repr::Stored(_) = self.repr {
-            self.repr = Repr::Owned(self.to_vec());
+            self.own();
         }
         match &mut self.repr {
             Repr::Owned(v) => v,
             Repr::Stored(_) => unreachable!("made owned above"),
         }
+    }
+}
+
+impl<T: bytemuck::Pod> Slab<T> {
+    /// Copies a stored array out; apart from [`Slab::make_mut`], which
+    /// column writes call once per value, so that it stays small enough
+    /// to inline.
+    #[cold]
+    #[inline(never)]
+    fn own(&mut self) {
+        self.repr = Repr::Owned(self.to_vec());
     }
 }
 

@@ -107,11 +107,8 @@ impl Table {
         let Some(code) = column.dict.get(value) else {
             return Vec::new();
         };
-        column
-            .codes
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| **c == code)
+        (column.view().iter().enumerate())
+            .filter(|&(_, c)| c == code)
             .map(|(r, _)| r as u32)
             .collect()
     }
@@ -505,7 +502,10 @@ fn is_blank_id(s: &str) -> bool {
 /// Object ids compare case-insensitively; Graph writes them in lower case.
 pub fn norm_id(s: &str) -> std::borrow::Cow<'_, str> {
     let t = s.trim_ascii();
-    if t.bytes().any(|b| b.is_ascii_uppercase()) {
+    // Folded over every byte, not stopped at the first capital: ids are
+    // almost never in upper case, and a loop without an early exit is
+    // compiled to compare 16 bytes at a time.
+    if (t.bytes()).fold(false, |up, b| up | b.is_ascii_uppercase()) {
         t.to_ascii_lowercase().into()
     } else {
         t.into()
@@ -580,7 +580,7 @@ impl OrgBuilder {
     pub fn expect_users(&mut self, n: usize, id_bytes: usize) {
         let col = &mut self.org.users.cols[UserAttr::ObjectId.index()];
         col.dict.reserve(n, id_bytes);
-        col.codes.make_mut().reserve(n);
+        col.reserve(n);
         self.user_rows.reserve(n);
     }
 
@@ -590,7 +590,7 @@ impl OrgBuilder {
             let (i, _) = k.slot();
             let col = &mut self.org.devices.cols[DEVICE_KEYS[i].index()];
             col.dict.reserve(n, id_bytes);
-            col.codes.make_mut().reserve(n);
+            col.reserve(n);
             self.device_rows[i].reserve(n);
         }
     }
@@ -605,15 +605,21 @@ impl OrgBuilder {
     /// The row of the device any of these keys names, creating it when new.
     /// Blank and all-zero ids are ignored (unregistered devices carry them).
     pub fn device(&mut self, keys: &[DeviceKey<'_>]) -> u32 {
-        let mut row = None;
-        for k in keys {
+        // Each key normalized once, for the lookup and for the write.
+        assert!(keys.len() <= 3, "a device has three kinds of id");
+        let ids = keys.iter().map(|k| {
             let (i, s) = k.slot();
-            if is_blank_id(s) {
-                continue;
-            }
-            let col = &self.org.devices.cols[DEVICE_KEYS[i].index()];
-            if let Some(c) = col.dict.get(&norm_id(s))
-                && let Some(&r) = self.device_rows[i].get(c as usize)
+            (!is_blank_id(s)).then(|| (i, norm_id(s)))
+        });
+        let mut norm: [Option<(usize, std::borrow::Cow<'_, str>)>; 3] = [None, None, None];
+        for (n, id) in norm.iter_mut().zip(ids) {
+            *n = id;
+        }
+        let mut row = None;
+        for (i, id) in norm.iter().flatten() {
+            let col = &self.org.devices.cols[DEVICE_KEYS[*i].index()];
+            if let Some(c) = col.dict.get(id)
+                && let Some(&r) = self.device_rows[*i].get(c as usize)
                 && r != NO_ROW
             {
                 row = Some(r);
@@ -625,17 +631,13 @@ impl OrgBuilder {
             self.org.devices.rows += 1;
             r
         });
-        for k in keys {
-            let (i, s) = k.slot();
-            if is_blank_id(s) {
-                continue;
-            }
-            let col = &mut self.org.devices.cols[DEVICE_KEYS[i].index()];
+        for (i, id) in norm.iter().flatten() {
+            let col = &mut self.org.devices.cols[DEVICE_KEYS[*i].index()];
             if col.code(row) != 0 {
                 continue;
             }
-            let code = col.set(row, Some(&norm_id(s))) as usize;
-            let rows = &mut self.device_rows[i];
+            let code = col.set(row, Some(id)) as usize;
+            let rows = &mut self.device_rows[*i];
             if rows.len() <= code {
                 rows.resize(code + 1, NO_ROW);
             }
@@ -925,6 +927,15 @@ impl OrgBuilder {
             .enumerate()
             .map(|(i, p)| (key(&p.id), i))
             .collect();
+        for t in [&mut org.users, &mut org.devices] {
+            let ext = t.ext.iter_mut().map(|(_, c)| c);
+            for c in t.cols.iter_mut().chain(ext) {
+                c.dict.drop_large_table();
+            }
+            for m in &mut t.multi {
+                m.dict.drop_large_table();
+            }
+        }
         org
     }
 }
@@ -966,7 +977,9 @@ fn primary_users(org: &Org) -> Vec<u32> {
                 .unwrap_or(NO_ROW)
         })
         .collect();
-    primary.codes.iter().map(|&c| by_code[c as usize]).collect()
+    (primary.view().iter())
+        .map(|c| by_code[c as usize])
+        .collect()
 }
 
 /// Device rows in the order [`OrgBuilder::cluster_devices`] gives them: by the
@@ -990,7 +1003,7 @@ fn locality_order(org: &Org) -> Vec<u32> {
             device_key[d as usize] = g as u32;
         }
     }
-    let platform = &org.devices.cols[DeviceAttr::Platform.index()].codes;
+    let platform = org.devices.cols[DeviceAttr::Platform.index()].view();
     // Where dynamic rules, not static groups, make the sites: the user's
     // country, city and department.
     let place = [UserAttr::Country, UserAttr::City, UserAttr::Department]
@@ -1001,7 +1014,8 @@ fn locality_order(org: &Org) -> Vec<u32> {
         .map(|(d, &u)| {
             let by_user = user_key.get(u as usize).copied().unwrap_or(u32::MAX);
             let place = place.map(|c| if u == NO_ROW { u32::MAX } else { c.code(u) });
-            ((device_key[d].min(by_user), place, platform[d]), d as u32)
+            let platform = platform.code(d as u32);
+            ((device_key[d].min(by_user), place, platform), d as u32)
         })
         .collect();
     // Ties keep the order records came in: the row is the last key.
@@ -1081,7 +1095,7 @@ fn as_written(id: &str) -> bool {
 
 fn code_to_row(col: &DictColumn) -> Vec<u32> {
     let mut out = vec![NO_ROW; col.dict.len()];
-    for (row, &c) in col.codes.iter().enumerate() {
+    for (row, c) in col.view().iter().enumerate() {
         if c != 0 && out[c as usize] == NO_ROW {
             out[c as usize] = row as u32;
         }

@@ -60,7 +60,7 @@ impl State {
 /// value id per device row and the values' names.
 pub struct Dimension<'a> {
     pub name: &'a str,
-    pub value_of: &'a [u32],
+    pub value_of: crate::column::ColumnView<'a>,
     pub values: &'a [String],
 }
 
@@ -185,7 +185,7 @@ pub fn evaluate(s: &Snapshot<'_>, levels: &[Goal], policy: &GatePolicy) -> RunSt
         if matches!(st, State::Succeeded | State::Error | State::Conflict) {
             let bad = u64::from(st == State::Error);
             for (k, dim) in s.dimensions.iter().enumerate() {
-                if let Some(&v) = dim.value_of.get(i)
+                if let Some(v) = dim.value_of.get(i)
                     && let Some(slot) = per_value[k].get_mut(v as usize)
                 {
                     slot.0 += 1;
@@ -237,7 +237,7 @@ pub fn evaluate(s: &Snapshot<'_>, levels: &[Goal], policy: &GatePolicy) -> RunSt
     for &(k, v, _) in &candidates {
         let explained = |i: usize| {
             kept.iter()
-                .any(|&(kk, vv)| kk != k && s.dimensions[kk].value_of.get(i) == Some(&vv))
+                .any(|&(kk, vv)| kk != k && s.dimensions[kk].value_of.get(i) == Some(vv))
         };
         let (mut n, mut bad, mut rest_n, mut rest_bad) = (0u64, 0u64, 0u64, 0u64);
         for d in s.in_scope {
@@ -247,7 +247,7 @@ pub fn evaluate(s: &Snapshot<'_>, levels: &[Goal], policy: &GatePolicy) -> RunSt
                 continue;
             }
             let e = u64::from(st == State::Error);
-            if s.dimensions[k].value_of.get(i) == Some(&v) {
+            if s.dimensions[k].value_of.get(i) == Some(v) {
                 n += 1;
                 bad += e;
             } else {
@@ -365,12 +365,12 @@ mod tests {
         let dims = [
             Dimension {
                 name: "platform",
-                value_of: &platform,
+                value_of: platform[..].into(),
                 values: &platforms,
             },
             Dimension {
                 name: "OS build",
-                value_of: &f.build,
+                value_of: f.build[..].into(),
                 values: &names,
             },
         ];
@@ -439,7 +439,7 @@ mod tests {
         let scope: RoaringBitmap = (0..n as u32).collect();
         let dims = [Dimension {
             name: "model",
-            value_of: &model,
+            value_of: model[..].into(),
             values: &names,
         }];
         let r = evaluate(

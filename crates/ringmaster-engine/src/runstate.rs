@@ -169,7 +169,7 @@ impl Breakdowns {
             .iter()
             .map(|(name, a, values)| Dimension {
                 name,
-                value_of: &org.devices.cols[a.index()].codes,
+                value_of: org.devices.cols[a.index()].view(),
                 values,
             })
             .collect()

@@ -1154,9 +1154,11 @@ fn apply_parsed(
     }
 }
 
-/// Bytes per parse chunk: enough to keep both cores busy, small enough
-/// that memory stays bounded whatever the file size.
-const CHUNK_BYTES: usize = 16 << 20;
+/// Bytes per parse chunk: thousands of lines, enough to keep both cores
+/// busy, and small enough that the chunks in flight (one read, one parsed,
+/// one applied, with their values' copies) stay a small part of the peak:
+/// at 1M devices 16 MB chunks cost 50–60 MB more than 4 MB ones.
+const CHUNK_BYTES: usize = 4 << 20;
 
 /// One chunk of whole lines, as read: (line number, start, end) of each
 /// line that is not blank, ASCII blanks trimmed.

@@ -685,7 +685,7 @@ fn runstate(a: &Args, org: &ringmaster_core::org::Org, load: Duration) -> anyhow
     let (os_names, model_names, platform_names) = (names(os), names(model), names(platform));
     // The most common OS build is the one that breaks.
     let mut per_build = vec![0u32; os_names.len().max(1)];
-    for &b in &os.codes {
+    for b in os.view().iter() {
         if let Some(x) = per_build.get_mut(b as usize) {
             *x += 1;
         }
@@ -714,7 +714,7 @@ fn runstate(a: &Args, org: &ringmaster_core::org::Org, load: Duration) -> anyhow
             } else {
                 State::Pending
             };
-        } else if os.codes.get(d) == Some(&broken) && r < 300 {
+        } else if os.view().get(d) == Some(broken) && r < 300 {
             state[d] = State::Error;
             was.insert(d as u32);
         } else if r < 30 {
@@ -726,17 +726,17 @@ fn runstate(a: &Args, org: &ringmaster_core::org::Org, load: Duration) -> anyhow
     let dims = [
         Dimension {
             name: "platform",
-            value_of: &platform.codes,
+            value_of: platform.view(),
             values: &platform_names,
         },
         Dimension {
             name: "OS build",
-            value_of: &os.codes,
+            value_of: os.view(),
             values: &os_names,
         },
         Dimension {
             name: "model",
-            value_of: &model.codes,
+            value_of: model.view(),
             values: &model_names,
         },
     ];
