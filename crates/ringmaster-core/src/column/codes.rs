@@ -68,14 +68,45 @@ impl<'a> ColumnView<'a> {
     }
 
     /// Every row's code in order.
-    pub fn iter(self) -> Box<dyn Iterator<Item = u32> + 'a> {
+    pub fn iter(self) -> CodeIter<'a> {
         match self {
-            ColumnView::U8(c) => Box::new(c.iter().map(|&x| u32::from(x))),
-            ColumnView::U16(c) => Box::new(c.iter().map(|&x| u32::from(x))),
-            ColumnView::U32(c) => Box::new(c.iter().copied()),
+            ColumnView::U8(c) => CodeIter::U8(c.iter()),
+            ColumnView::U16(c) => CodeIter::U16(c.iter()),
+            ColumnView::U32(c) => CodeIter::U32(c.iter()),
         }
     }
 }
+
+/// The codes of a [`ColumnView`] as `u32`s, in row order.
+#[derive(Debug, Clone)]
+pub enum CodeIter<'a> {
+    U8(std::slice::Iter<'a, u8>),
+    U16(std::slice::Iter<'a, u16>),
+    U32(std::slice::Iter<'a, u32>),
+}
+
+impl Iterator for CodeIter<'_> {
+    type Item = u32;
+
+    #[inline]
+    fn next(&mut self) -> Option<u32> {
+        match self {
+            CodeIter::U8(i) => i.next().map(|&x| u32::from(x)),
+            CodeIter::U16(i) => i.next().map(|&x| u32::from(x)),
+            CodeIter::U32(i) => i.next().copied(),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            CodeIter::U8(i) => i.size_hint(),
+            CodeIter::U16(i) => i.size_hint(),
+            CodeIter::U32(i) => i.size_hint(),
+        }
+    }
+}
+
+impl ExactSizeIterator for CodeIter<'_> {}
 
 impl<'a> From<&'a [u32]> for ColumnView<'a> {
     fn from(codes: &'a [u32]) -> Self {
