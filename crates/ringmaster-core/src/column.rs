@@ -499,7 +499,7 @@ impl SortedIndex {
             let mut offsets = vec![0u32; n + 1];
             crate::each_width!(codes, codes => {
                 for &c in codes {
-                    offsets[(c as usize) + 1] += 1;
+                    offsets[c as usize + 1] += 1;
                 }
             });
             for i in 0..n {

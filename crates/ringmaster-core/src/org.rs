@@ -120,6 +120,18 @@ impl Table {
         self.ext.iter_mut().for_each(|(_, c)| c.finish(n));
     }
 
+    /// Frees the hash tables of its large dictionaries (see
+    /// [`crate::column::Dict::drop_large_table`]), once rows are found.
+    fn drop_large_tables(&mut self) {
+        self.cols.iter_mut().for_each(|c| c.dict.drop_large_table());
+        self.multi
+            .iter_mut()
+            .for_each(|m| m.dict.drop_large_table());
+        self.ext
+            .iter_mut()
+            .for_each(|(_, c)| c.dict.drop_large_table());
+    }
+
     /// Moves row `order[i]` to row `i` (after `finish`).
     fn permute(&mut self, order: &[u32]) {
         self.cols.par_iter_mut().for_each(|c| c.permute(order));
@@ -607,14 +619,10 @@ impl OrgBuilder {
     pub fn device(&mut self, keys: &[DeviceKey<'_>]) -> u32 {
         // Each key normalized once, for the lookup and for the write.
         assert!(keys.len() <= 3, "a device has three kinds of id");
-        let ids = keys.iter().map(|k| {
-            let (i, s) = k.slot();
+        let norm: [Option<(usize, std::borrow::Cow<'_, str>)>; 3] = std::array::from_fn(|j| {
+            let (i, s) = keys.get(j)?.slot();
             (!is_blank_id(s)).then(|| (i, norm_id(s)))
         });
-        let mut norm: [Option<(usize, std::borrow::Cow<'_, str>)>; 3] = [None, None, None];
-        for (n, id) in norm.iter_mut().zip(ids) {
-            *n = id;
-        }
         let mut row = None;
         for (i, id) in norm.iter().flatten() {
             let col = &self.org.devices.cols[DEVICE_KEYS[*i].index()];
@@ -927,15 +935,8 @@ impl OrgBuilder {
             .enumerate()
             .map(|(i, p)| (key(&p.id), i))
             .collect();
-        for t in [&mut org.users, &mut org.devices] {
-            let ext = t.ext.iter_mut().map(|(_, c)| c);
-            for c in t.cols.iter_mut().chain(ext) {
-                c.dict.drop_large_table();
-            }
-            for m in &mut t.multi {
-                m.dict.drop_large_table();
-            }
-        }
+        org.users.drop_large_tables();
+        org.devices.drop_large_tables();
         org
     }
 }

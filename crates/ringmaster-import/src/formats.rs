@@ -82,10 +82,9 @@ pub(crate) fn graph_json(p: &Path, v: Value, st: &mut State) -> Result<Option<Va
         }
         Ok(Some(v))
     };
-    let foreign = |v: &Value| cipp::is_template(v) || sdk::is_sdk_object(v);
     match v {
         // Large Graph pages pass through untouched.
-        Value::Array(items) if !items.iter().any(foreign) => Ok(Some(Value::Array(items))),
+        Value::Array(items) if !items.iter().any(is_foreign) => Ok(Some(Value::Array(items))),
         Value::Array(items) => {
             let mut out = Vec::with_capacity(items.len());
             for (i, item) in items.into_iter().enumerate() {
@@ -95,6 +94,12 @@ pub(crate) fn graph_json(p: &Path, v: Value, st: &mut State) -> Result<Option<Va
         }
         v => one(v, None),
     }
+}
+
+/// A CIPP template or an SDK object: a record [`graph_json`] turns into
+/// Graph JSON.
+pub(crate) fn is_foreign(v: &Value) -> bool {
+    cipp::is_template(v) || sdk::is_sdk_object(v)
 }
 
 /// Applies the records a foreign reader made, in order, as `read_json`

@@ -328,7 +328,12 @@ pub(crate) struct NamedTarget {
 pub(crate) fn is_report(v: &serde_json::Value) -> bool {
     v.as_array()
         .and_then(|a| a.first())
-        .and_then(|e| e.as_object())
+        .is_some_and(is_report_entry)
+}
+
+/// An entry of an assignment report, which a report's first item is.
+pub(crate) fn is_report_entry(e: &serde_json::Value) -> bool {
+    e.as_object()
         .is_some_and(|o| o.contains_key("groupName") && o.contains_key("assignedTo"))
 }
 

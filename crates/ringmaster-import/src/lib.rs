@@ -569,15 +569,7 @@ fn attach_sidecar(p: &Path, item: &mut serde_json::Value) -> Result<(), ImportEr
     let Some(o) = item.as_object_mut() else {
         return Ok(());
     };
-    if !graph::is_intent(o) {
-        return Ok(());
-    }
-    let has_inline = ["settings", "settingsDelta"].iter().any(|k| {
-        o.get(*k)
-            .and_then(|v| v.as_array())
-            .is_some_and(|a| !a.is_empty())
-    });
-    if has_inline {
+    if !wants_sidecar(o) {
         return Ok(());
     }
     if let Some(side) = sidecar_of(p) {
@@ -586,17 +578,29 @@ fn attach_sidecar(p: &Path, item: &mut serde_json::Value) -> Result<(), ImportEr
     Ok(())
 }
 
+/// An intent without settings of its own: they are in a sidecar file.
+fn wants_sidecar(o: &serde_json::Map<String, serde_json::Value>) -> bool {
+    let has_inline = ["settings", "settingsDelta"].iter().any(|k| {
+        o.get(*k)
+            .and_then(|v| v.as_array())
+            .is_some_and(|a| !a.is_empty())
+    });
+    graph::is_intent(o) && !has_inline
+}
+
+/// An ADMX definition value: `enabled` and the definition it sets.
+fn is_admx_definition(v: &serde_json::Value) -> bool {
+    v.as_object().is_some_and(|o| {
+        o.contains_key("enabled")
+            && (o.contains_key("definition@odata.bind") || o.contains_key("definition"))
+    })
+}
+
 /// A bare array of ADMX `definitionValues` (as the PowerShell samples and
 /// securedworkstation export them) is one administrative-templates policy
 /// named by its file.
 fn admx_array(p: &Path, items: &[serde_json::Value]) -> Option<serde_json::Value> {
-    let is_def = |v: &serde_json::Value| {
-        v.as_object().is_some_and(|o| {
-            o.contains_key("enabled")
-                && (o.contains_key("definition@odata.bind") || o.contains_key("definition"))
-        })
-    };
-    if items.is_empty() || !items.iter().all(is_def) {
+    if items.is_empty() || !items.iter().all(is_admx_definition) {
         return None;
     }
     let name = p.file_stem()?.to_str()?.to_string();
@@ -647,7 +651,8 @@ fn read_large_page(p: &Path, text: &str, st: &mut State) -> Option<Result<(), Im
         return None;
     }
     let body = text.trim_start();
-    let (items, context): (Vec<&RawValue>, Option<Kind>) = if body.starts_with('[') {
+    let array = body.starts_with('[');
+    let (items, context): (Vec<&RawValue>, Option<Kind>) = if array {
         (serde_json::from_str(text).ok()?, None)
     } else if body.starts_with('{') {
         let page: std::collections::BTreeMap<String, &RawValue> =
@@ -658,13 +663,12 @@ fn read_large_page(p: &Path, text: &str, st: &mut State) -> Option<Result<(), Im
         let items = serde_json::from_str(page.get("value")?.get()).ok()?;
         let context = page
             .get("@odata.context")
-            .and_then(|c| serde_json::from_str::<serde_json::Value>(c.get()).ok())
-            .and_then(|c| c.as_str().and_then(graph::kind_from_context));
+            .and_then(|c| serde_json::from_str::<String>(c.get()).ok())
+            .and_then(|c| graph::kind_from_context(&c));
         (items, context)
     } else {
         return None;
     };
-    let array = body.starts_with('[');
     let hint = context.or_else(|| stem_kind(p));
     let probes: Vec<Option<Probe>> = items
         .par_iter()
@@ -672,19 +676,12 @@ fn read_large_page(p: &Path, text: &str, st: &mut State) -> Option<Result<(), Im
         .map(|(i, raw)| {
             let v: serde_json::Value = serde_json::from_str(raw.get()).ok()?;
             let kind = value_kind(&v, hint);
-            let o = v.as_object();
-            let has = |k: &str| o.is_some_and(|o| o.contains_key(k));
-            let inline = ["settings", "settingsDelta"].iter().any(|k| {
-                o.and_then(|o| o.get(*k))
-                    .and_then(|v| v.as_array())
-                    .is_some_and(|a| !a.is_empty())
-            });
             Some(Probe {
                 kind,
-                foreign: formats::cipp::is_template(&v) || formats::sdk::is_sdk_object(&v),
-                definition: has("enabled") && (has("definition@odata.bind") || has("definition")),
-                sidecar: kind == Some(Kind::Policy) && o.is_some_and(graph::is_intent) && !inline,
-                report: i == 0 && has("groupName") && has("assignedTo"),
+                foreign: formats::is_foreign(&v),
+                definition: is_admx_definition(&v),
+                sidecar: kind == Some(Kind::Policy) && v.as_object().is_some_and(wants_sidecar),
+                report: i == 0 && intunecd::is_report_entry(&v),
             })
         })
         .collect();

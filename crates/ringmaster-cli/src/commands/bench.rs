@@ -685,7 +685,8 @@ fn runstate(a: &Args, org: &ringmaster_core::org::Org, load: Duration) -> anyhow
     let (os_names, model_names, platform_names) = (names(os), names(model), names(platform));
     // The most common OS build is the one that breaks.
     let mut per_build = vec![0u32; os_names.len().max(1)];
-    for b in os.view().iter() {
+    let os_codes = os.view();
+    for b in os_codes.iter() {
         if let Some(x) = per_build.get_mut(b as usize) {
             *x += 1;
         }
@@ -714,7 +715,7 @@ fn runstate(a: &Args, org: &ringmaster_core::org::Org, load: Duration) -> anyhow
             } else {
                 State::Pending
             };
-        } else if os.view().get(d) == Some(broken) && r < 300 {
+        } else if os_codes.get(d) == Some(broken) && r < 300 {
             state[d] = State::Error;
             was.insert(d as u32);
         } else if r < 30 {

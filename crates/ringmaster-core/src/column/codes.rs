@@ -125,18 +125,6 @@ fn width(code: u32) -> u8 {
 }
 
 impl Codes {
-    /// Codes as narrow as their largest needs.
-    pub fn from_u32s(codes: Vec<u32>) -> Codes {
-        let mut c = Codes::default();
-        c.widen(codes.iter().copied().max().unwrap_or(0));
-        match &mut c {
-            Codes::U8(s) => *s = codes.iter().map(|&x| x as u8).collect(),
-            Codes::U16(s) => *s = codes.iter().map(|&x| x as u16).collect(),
-            Codes::U32(s) => *s = Slab::new(codes),
-        }
-        c
-    }
-
     #[inline]
     fn width(&self) -> u8 {
         match self {
@@ -146,17 +134,25 @@ impl Codes {
         }
     }
 
-    /// Makes the codes wide enough to hold `code`.
-    fn widen(&mut self, code: u32) {
-        let want = width(code);
-        if want <= self.width() {
+    /// The codes rewritten `w` bytes wide (each code fits it).
+    fn set_width(&mut self, w: u8) {
+        if w == self.width() {
             return;
         }
-        let all: Vec<u32> = self.view().iter().collect();
-        *self = match want {
-            2 => Codes::U16(all.iter().map(|&x| x as u16).collect()),
-            _ => Codes::U32(Slab::new(all)),
+        let all = self.view().iter();
+        *self = match w {
+            1 => Codes::U8(all.map(|x| x as u8).collect()),
+            2 => Codes::U16(all.map(|x| x as u16).collect()),
+            _ => Codes::U32(all.collect()),
         };
+    }
+
+    /// Makes the codes wide enough to hold `code`.
+    #[inline]
+    fn widen(&mut self, code: u32) {
+        if width(code) > self.width() {
+            self.set_width(width(code));
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -192,9 +188,7 @@ impl Codes {
     /// Sets row `row`'s code, padding with `NULL` up to it.
     #[inline]
     pub fn set(&mut self, row: usize, code: u32) {
-        if width(code) > self.width() {
-            self.widen(code);
-        }
+        self.widen(code);
         fn put<T: bytemuck::Pod + Default>(s: &mut Slab<T>, row: usize, v: T) {
             let v_ = s.make_mut();
             if v_.len() <= row {
@@ -228,25 +222,27 @@ impl Codes {
         }
     }
 
-    /// Replaces each code `c` by `to[c]`.
+    /// Replaces each code `c` by `to[c]`, in place: `to` only merges codes
+    /// into smaller ones, so every code still fits the width.
     pub fn remap(&mut self, to: &[u32]) {
-        let codes: Vec<u32> = self.view().iter().map(|c| to[c as usize]).collect();
-        *self = Codes::from_u32s(codes);
+        match self {
+            Codes::U8(s) => s
+                .make_mut()
+                .iter_mut()
+                .for_each(|c| *c = to[*c as usize] as u8),
+            Codes::U16(s) => s
+                .make_mut()
+                .iter_mut()
+                .for_each(|c| *c = to[*c as usize] as u16),
+            Codes::U32(s) => s.make_mut().iter_mut().for_each(|c| *c = to[*c as usize]),
+        }
     }
 
     /// Gives the codes the width `largest` needs, so that a column's width
     /// depends on its dictionary alone, not on the writes that made it
     /// (merging duplicates leaves fewer codes than were written).
     pub fn fit(&mut self, largest: u32) {
-        if width(largest) == self.width() {
-            return;
-        }
-        let all = self.view().iter();
-        *self = match width(largest) {
-            1 => Codes::U8(all.map(|x| x as u8).collect()),
-            2 => Codes::U16(all.map(|x| x as u16).collect()),
-            _ => Codes::U32(all.collect()),
-        };
+        self.set_width(width(largest));
     }
 
     /// Moves row `order[i]` to row `i`.
@@ -279,8 +275,14 @@ mod tests {
             assert_eq!(c.view().iter().collect::<Vec<_>>(), want);
         }
         assert_eq!(c.width(), 4);
-        assert_eq!(Codes::from_u32s(vec![0, 200]).width(), 1);
-        assert_eq!(Codes::from_u32s(vec![300, 2]).width(), 2);
+        let fitted = |codes: Vec<u32>| {
+            let largest = codes.iter().copied().max().unwrap_or(0);
+            let mut c = Codes::U32(Slab::new(codes));
+            c.fit(largest);
+            c
+        };
+        assert_eq!(fitted(vec![0, 200]).width(), 1);
+        assert_eq!(fitted(vec![300, 2]).width(), 2);
         assert_eq!(c.at(9), Some(65_536));
         assert_eq!(c.at(10), None);
         assert_eq!(c.view().code(10), crate::column::NULL);
