@@ -32,6 +32,7 @@ pub fn use_snapshots(on: bool, cache_dir: Option<PathBuf>) {
 /// Notes about a snapshot passed over go to stderr; stdout stays the same
 /// whichever way the organization came.
 pub fn load_org(paths: &[PathBuf]) -> anyhow::Result<ringmaster_import::Loaded> {
+    let _purge = PurgeAtOnce::new();
     let failed = |e| crate::UserError(format!("import failed: {e}"));
     let progress = std::sync::Arc::default();
     let Some(Some(cache)) = SNAPSHOTS.get() else {
@@ -47,6 +48,42 @@ pub fn load_org(paths: &[PathBuf]) -> anyhow::Result<ringmaster_import::Loaded> 
     }
     tracing::debug!(from_snapshot = got.from_snapshot, "organization loaded");
     Ok(got.loaded)
+}
+
+/// mimalloc's `mi_option_purge_delay` (v3's `mimalloc.h`; libmimalloc-sys
+/// does not name it). The build fails if the option list changes, rather
+/// than setting another option.
+const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+const _: () = assert!(libmimalloc_sys::_mi_option_last == 47);
+
+/// While it lives, memory goes back to the system as soon as it is freed.
+/// An import frees about as much as it keeps (parse buffers, vectors that
+/// grew), and mimalloc's default of holding freed memory for a second put
+/// about 100 MB on the peak of a 1M-device import. After it, the default
+/// comes back: analyses that free and allocate again would pay in system
+/// time (warm `org` at 1M took 0.1 s more when whole commands purged at
+/// once).
+struct PurgeAtOnce(std::ffi::c_long);
+
+#[allow(unsafe_code)]
+impl PurgeAtOnce {
+    fn new() -> Self {
+        // SAFETY: reads and sets an integer option; mimalloc keeps options
+        // in atomics and allows them to change at any time.
+        unsafe {
+            let before = libmimalloc_sys::mi_option_get(PURGE_DELAY);
+            libmimalloc_sys::mi_option_set(PURGE_DELAY, 0);
+            PurgeAtOnce(before)
+        }
+    }
+}
+
+#[allow(unsafe_code)]
+impl Drop for PurgeAtOnce {
+    fn drop(&mut self) {
+        // SAFETY: as in `new`.
+        unsafe { libmimalloc_sys::mi_option_set(PURGE_DELAY, self.0) }
+    }
 }
 
 /// The commented example plan (`examples/demo/ringmaster.toml`): the demo
@@ -95,4 +132,23 @@ pub fn write_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
     let s = serde_json::to_string_pretty(v).context("serialising output")?;
     println!("{s}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[allow(unsafe_code)]
+    fn purging_at_once_lasts_while_the_guard_lives() {
+        // SAFETY: reads an integer option.
+        let now = || unsafe { libmimalloc_sys::mi_option_get(PURGE_DELAY) };
+        let before = now();
+        assert_ne!(before, 0, "mimalloc's default delays purging");
+        {
+            let _purge = PurgeAtOnce::new();
+            assert_eq!(now(), 0);
+        }
+        assert_eq!(now(), before);
+    }
 }
