@@ -1031,7 +1031,8 @@ fn static_members(org: &Org, members: &Members) -> StaticMembers {
     // thousands of reads that miss the cache, which then overlap); their
     // order does not matter, as both lists are sorted.
     let (mut user_ids, mut device_ids) = (Vec::new(), Vec::new());
-    for (id, kind) in members.iter() {
+    let texts = members.texts();
+    for (id, kind) in texts.iter() {
         let user = || org.user_by_id(id);
         let device = || org.device_by_object_id(id);
         let group = || org.group(id);
