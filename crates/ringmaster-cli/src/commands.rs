@@ -50,6 +50,15 @@ pub fn load_org(paths: &[PathBuf]) -> anyhow::Result<ringmaster_import::Loaded> 
     Ok(got.loaded)
 }
 
+/// [`ringmaster_import::load`] with freed memory given back at once
+/// ([`PurgeAtOnce`]), for imports that take no snapshot.
+pub fn import(
+    paths: &[PathBuf],
+) -> Result<ringmaster_import::Loaded, ringmaster_import::ImportError> {
+    let _purge = PurgeAtOnce::new();
+    ringmaster_import::load(paths)
+}
+
 /// mimalloc's `mi_option_purge_delay` (v3's `mimalloc.h`; libmimalloc-sys
 /// does not name it). The build fails if the option list changes, rather
 /// than setting another option.

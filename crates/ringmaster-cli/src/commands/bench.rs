@@ -165,7 +165,7 @@ pub fn run(mut a: Args) -> anyhow::Result<ExitCode> {
         generated = Some(t.elapsed());
     }
     let t = Instant::now();
-    let loaded = ringmaster_import::load(std::slice::from_ref(&dir))
+    let loaded = super::import(std::slice::from_ref(&dir))
         .map_err(|e| crate::UserError(format!("import failed: {e}")))?;
     let load = t.elapsed();
     let org = loaded.org;
@@ -596,7 +596,7 @@ fn plan(a: &Args, mut org: ringmaster_core::org::Org, load: Duration) -> anyhow:
         ringmaster_gen::generate_proposed(&proposed)
             .with_context(|| format!("writing {}", proposed.display()))?;
     }
-    let more = ringmaster_import::load(std::slice::from_ref(&proposed))
+    let more = super::import(std::slice::from_ref(&proposed))
         .map_err(|e| crate::UserError(format!("import failed: {e}")))?;
     let n = more.org.policies.len();
     org.add_policies(more.org.policies);

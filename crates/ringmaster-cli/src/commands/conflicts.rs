@@ -97,8 +97,8 @@ pub fn load(
         if paths.is_empty() {
             continue;
         }
-        let more = ringmaster_import::load(paths)
-            .map_err(|e| crate::UserError(format!("import failed: {e}")))?;
+        let more =
+            super::import(paths).map_err(|e| crate::UserError(format!("import failed: {e}")))?;
         let n = more.org.policies.len();
         let rejected = loaded.org.add_policies(more.org.policies);
         for p in &rejected {

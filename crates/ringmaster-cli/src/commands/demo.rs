@@ -168,7 +168,7 @@ fn generate(a: &Args, root: &Path, dir: &Path, plan_file: &Path) -> anyhow::Resu
 /// Step 2: the import and the resolved targets, with what they found.
 fn import(dir: &Path) -> anyhow::Result<(Org, Resolution, jiff::Timestamp)> {
     let t = Instant::now();
-    let loaded = ringmaster_import::load(std::slice::from_ref(&dir.to_path_buf()))
+    let loaded = super::import(std::slice::from_ref(&dir.to_path_buf()))
         .map_err(|e| crate::UserError(format!("import failed: {e}")))?;
     let org = loaded.org;
     let load_ms = t.elapsed().as_millis();

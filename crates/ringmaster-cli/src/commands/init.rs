@@ -118,8 +118,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         ))
     })?;
     let now = a.now.unwrap_or_else(jiff::Timestamp::now);
-    let loaded = ringmaster_import::load(&a.org)
-        .map_err(|e| crate::UserError(format!("import failed: {e}")))?;
+    let loaded =
+        super::import(&a.org).map_err(|e| crate::UserError(format!("import failed: {e}")))?;
     let org = loaded.org;
     for p in &a.policies {
         if org.find_policies(p).is_empty() {
@@ -156,7 +156,7 @@ fn write_example(out: &Path) -> anyhow::Result<ExitCode> {
 fn platforms(a: &Args, org: &Org) -> anyhow::Result<Vec<Platform>> {
     let mut platforms: Vec<Platform> = Vec::new();
     if !a.new.is_empty() {
-        let new = ringmaster_import::load(&a.new)
+        let new = super::import(&a.new)
             .map_err(|e| crate::UserError(format!("import of --new failed: {e}")))?;
         platforms.extend(
             new.org

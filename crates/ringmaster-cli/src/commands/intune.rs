@@ -165,7 +165,7 @@ pub fn import(cmd: ImportCmd) -> anyhow::Result<ExitCode> {
         w.throttled
     );
     // The snapshot must load as an import does; say so now, not at plan time.
-    let loaded = ringmaster_import::load(std::slice::from_ref(&a.dir))
+    let loaded = super::import(std::slice::from_ref(&a.dir))
         .map_err(|e| crate::UserError(format!("the snapshot does not import: {e}")))?;
     println!(
         "imports as {} users, {} devices, {} groups, {} policies",
